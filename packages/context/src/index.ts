@@ -1,0 +1,2 @@
+export { ContextError } from './errors.js';
+export type { ContextErrorCode } from './errors.js';

@@ -1,0 +1,325 @@
+import type { MessageMeta, MessageStatus, WireMessage } from './message.js';
+import { setOwn } from './own.js';
+
+/** A whole object folded from the messages of one `obj_id`. */
+export interface CollatedObject {
+  id: string;
+  /** The object's fields: each from the message with the highest `seq` that set it. */
+  object: Record<string, unknown>;
+  rkey?: string;
+  headers?: Record<string, unknown>;
+  /** `open` when it never finished (only given out by a flush or an eviction). */
+  status: MessageStatus | 'open';
+  /** True when it finished (or was transient) and every message up to the last one arrived. */
+  complete: boolean;
+  /** How many messages before the last one never arrived (0 when complete or unknown). */
+  missing: number;
+  /** Unix seconds of `born` (or of the transient message). */
+  start?: number;
+  /** Unix seconds of `finished`. */
+  end?: number;
+  /** Seconds from born to finished. */
+  elapsed?: number;
+  /** The messages folded into it, in arrival order, when `captureMessages` is on. */
+  messages?: WireMessage[];
+}
+
+/** Options of {@link Collator}. */
+export interface CollatorOptions {
+  /** Called with every object the collator gives out. */
+  onObject: (object: CollatedObject) => void;
+  /**
+   * How long (ms) a finished object waits for messages that have not arrived yet before it is given
+   * out with `complete: false`. Only applied by {@link Collator.expire}.
+   * @default 5000
+   */
+  gapTimeout?: number;
+  /**
+   * The most objects kept open at once; past it the oldest is evicted (given out as `open` when
+   * `flushIncomplete` is on, otherwise counted in `evicted`).
+   * @default 100000
+   */
+  maxOpen?: number;
+  /**
+   * How many completed ids are remembered, so that a late or redelivered message of an object
+   * already given out is recognised and ignored.
+   * @default 100000
+   */
+  rememberCompleted?: number;
+  /**
+   * Keep the folded messages on each object (`messages`).
+   * @default false
+   */
+  captureMessages?: boolean;
+  /**
+   * Give evicted objects out as `open` rather than only counting them.
+   * @default false
+   */
+  flushIncomplete?: boolean;
+  /**
+   * Clock in ms, for the gap timeout.
+   * @default Date.now
+   */
+  now?: () => number;
+}
+
+/** Counters of a {@link Collator}. */
+export interface CollatorStats {
+  /** Objects given out. */
+  objects: number;
+  /** Objects open now. */
+  open: number;
+  /** Messages ignored because their `seq` had been folded already. */
+  duplicates: number;
+  /** Messages ignored because their object had been given out already. */
+  late: number;
+  /** Open objects dropped to respect `maxOpen`. */
+  evicted: number;
+}
+
+interface Field {
+  value: unknown;
+  /** Highest seq that set or deleted the field. */
+  seq: number;
+  deleted: boolean;
+  /** Lowest seq that set it, then its place in that message: the output order. */
+  firstSeq: number;
+  firstPos: number;
+}
+
+class Pending {
+  readonly fields = new Map<string, Field>();
+  status: MessageStatus | undefined;
+  /** seq of the last message (finished / transient), -1 while unknown. */
+  finalSeq = -1;
+  /** Every seq below `low` has arrived. */
+  low = 0;
+  /** seqs at or above `low` that have arrived. */
+  above: Set<number> | null = null;
+  /** Arrival counter for messages without seq (Python streams). */
+  auto = 0;
+  reordered = false;
+  maxSeq = -1;
+  start?: number;
+  end?: number;
+  elapsed?: number;
+  time0?: number;
+  meta?: MessageMeta;
+  finishedAt = 0;
+  messages?: WireMessage[];
+
+  constructor(readonly id: string) {}
+
+  /** Records a seq; false when it had arrived before. */
+  mark(seq: number): boolean {
+    if (seq < this.low) return false;
+    if (seq === this.low) {
+      this.low++;
+      const above = this.above;
+      if (above !== null && above.size > 0) {
+        while (above.delete(this.low)) this.low++;
+      }
+    } else {
+      if (this.above === null) this.above = new Set();
+      else if (this.above.has(seq)) return false;
+      this.above.add(seq);
+    }
+    if (seq < this.maxSeq) this.reordered = true;
+    else this.maxSeq = seq;
+    return true;
+  }
+
+  complete(): boolean {
+    return this.finalSeq >= 0 && this.low > this.finalSeq;
+  }
+
+  missing(): number {
+    if (this.finalSeq < 0) return 0;
+    let have = this.low;
+    if (this.above !== null) for (const s of this.above) if (s <= this.finalSeq) have++;
+    return Math.max(0, this.finalSeq + 1 - have);
+  }
+}
+
+/**
+ * Folds messages into whole objects, independent of arrival order and of duplicates: a field takes
+ * the value of the highest `seq` that set it, and an object is given out once it finished and every
+ * message before its last has arrived (or, after `gapTimeout`, marked incomplete). Messages without
+ * `seq` fold in arrival order.
+ *
+ * @example
+ * const c = new Collator({ onObject: (o) => console.log(o.object) });
+ * for (const m of messages) c.add(m);
+ * c.flush(true);
+ */
+export class Collator {
+  private readonly open = new Map<string, Pending>();
+  private readonly waiting = new Set<Pending>();
+  private readonly done = new Map<string, number | undefined>();
+  private readonly onObject: (object: CollatedObject) => void;
+  private readonly gapTimeout: number;
+  private readonly maxOpen: number;
+  private readonly rememberCompleted: number;
+  private readonly captureMessages: boolean;
+  private readonly flushIncomplete: boolean;
+  private readonly now: () => number;
+  private counts = { objects: 0, duplicates: 0, late: 0, evicted: 0 };
+
+  constructor(options: CollatorOptions) {
+    if (typeof options?.onObject !== 'function') throw new TypeError('Collator: onObject must be a function');
+    this.onObject = options.onObject;
+    this.gapTimeout = options.gapTimeout ?? 5000;
+    this.maxOpen = options.maxOpen ?? 100_000;
+    this.rememberCompleted = options.rememberCompleted ?? 100_000;
+    this.captureMessages = options.captureMessages ?? false;
+    this.flushIncomplete = options.flushIncomplete ?? false;
+    this.now = options.now ?? Date.now;
+  }
+
+  /** Folds one (validated) message. */
+  add(message: WireMessage, meta?: MessageMeta): void {
+    const id = message.obj_id;
+    let p = this.open.get(id);
+    if (p === undefined) {
+      if (this.done.has(id)) {
+        // A completed object: a redelivered or late message is ignored, but a new birth under a
+        // reused guid (a transient object published again, say) starts a new object.
+        const startsAnew =
+          (message.status === 'born' || message.status === 'transient') &&
+          (message.seq === 0 || message.seq === undefined) &&
+          message.time_in !== this.done.get(id);
+        if (!startsAnew) {
+          this.counts.late++;
+          return;
+        }
+        this.done.delete(id);
+      }
+      p = new Pending(id);
+      this.open.set(id, p);
+      if (this.open.size > this.maxOpen) this.evictOldest();
+    }
+    let seq = message.seq;
+    if (seq === undefined) {
+      seq = p.auto++;
+    } else if (!p.mark(seq)) {
+      this.counts.duplicates++;
+      return;
+    }
+    if (this.captureMessages) (p.messages ??= []).push(message);
+    if (p.meta === undefined && meta !== undefined && (meta.rkey !== undefined || meta.headers !== undefined)) p.meta = meta;
+
+    const deleted = message.action === 'delete';
+    const obj = message.obj;
+    let pos = 0;
+    for (const key in obj) {
+      if (!Object.prototype.hasOwnProperty.call(obj, key)) continue;
+      const f = p.fields.get(key);
+      if (f === undefined) {
+        p.fields.set(key, { value: deleted ? undefined : obj[key], seq, deleted, firstSeq: deleted ? Infinity : seq, firstPos: pos });
+      } else {
+        if (seq >= f.seq) {
+          f.seq = seq;
+          f.deleted = deleted;
+          f.value = deleted ? undefined : obj[key];
+        }
+        if (!deleted && (seq < f.firstSeq || (seq === f.firstSeq && pos < f.firstPos))) {
+          f.firstSeq = seq;
+          f.firstPos = pos;
+        }
+      }
+      pos++;
+    }
+
+    const status = message.status;
+    if (status === 'born') {
+      if (p.status === undefined) p.status = 'born';
+      if (message.time_in !== undefined) p.start = message.time_in;
+      if (seq === 0 || message.seq === undefined) p.time0 = message.time_in;
+    } else if (status === 'finished' || status === 'transient') {
+      p.status = status;
+      p.finalSeq = seq;
+      if (message.seq === undefined) p.finalSeq = -2; // no seq: complete on arrival
+      if (status === 'transient') {
+        p.start = message.time_in;
+        p.end = message.time_in;
+        p.elapsed = 0;
+        p.time0 = message.time_in;
+      } else {
+        p.end = message.time_in;
+        p.elapsed = message.elapsed ?? (p.start !== undefined && p.end !== undefined ? p.end - p.start : undefined);
+      }
+      p.finishedAt = this.now();
+    }
+    if (p.finalSeq === -2 || p.complete()) {
+      this.give(p, true);
+    } else if (p.finalSeq >= 0 && !this.waiting.has(p)) {
+      this.waiting.add(p);
+    }
+  }
+
+  /** Gives out the finished objects whose gap timeout has passed, marked `complete: false`. */
+  expire(now: number = this.now()): void {
+    for (const p of this.waiting) {
+      if (now - p.finishedAt >= this.gapTimeout) this.give(p, false);
+    }
+  }
+
+  /**
+   * Gives out every finished object still waiting for missing messages (`complete: false`) and,
+   * with `includeOpen`, the objects that never finished (`status: 'open'`). Used at end of input.
+   */
+  flush(includeOpen = false): void {
+    for (const p of this.waiting) this.give(p, false);
+    if (includeOpen) for (const p of [...this.open.values()]) this.give(p, false);
+  }
+
+  /** Counters since creation. */
+  stats(): CollatorStats {
+    return { ...this.counts, open: this.open.size };
+  }
+
+  private evictOldest(): void {
+    const first = this.open.values().next().value as Pending;
+    if (first.finalSeq >= 0 || this.flushIncomplete) {
+      this.give(first, false);
+    } else {
+      this.open.delete(first.id);
+      this.waiting.delete(first);
+      this.counts.evicted++;
+    }
+  }
+
+  private give(p: Pending, complete: boolean): void {
+    this.open.delete(p.id);
+    this.waiting.delete(p);
+    if (p.status === 'finished' || p.status === 'transient') {
+      this.done.set(p.id, p.time0);
+      if (this.done.size > this.rememberCompleted) this.done.delete(this.done.keys().next().value as string);
+    }
+    this.counts.objects++;
+    this.onObject(this.build(p, complete));
+  }
+
+  private build(p: Pending, complete: boolean): CollatedObject {
+    let entries: Iterable<[string, Field]> = p.fields;
+    if (p.reordered) {
+      entries = [...p.fields].sort((a, b) => a[1].firstSeq - b[1].firstSeq || a[1].firstPos - b[1].firstPos);
+    }
+    const object: Record<string, unknown> = {};
+    for (const [key, f] of entries) if (!f.deleted) setOwn(object, key, f.value);
+    const out: CollatedObject = {
+      id: p.id,
+      object,
+      status: p.status === undefined || p.status === 'born' ? 'open' : p.status,
+      complete,
+      missing: complete ? 0 : p.missing(),
+    };
+    if (p.meta?.rkey !== undefined) out.rkey = p.meta.rkey;
+    if (p.meta?.headers !== undefined) out.headers = p.meta.headers;
+    if (p.start !== undefined) out.start = p.start;
+    if (p.end !== undefined) out.end = p.end;
+    if (p.elapsed !== undefined) out.elapsed = p.elapsed;
+    if (p.messages !== undefined) out.messages = p.messages;
+    return out;
+  }
+}

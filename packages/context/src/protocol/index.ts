@@ -1,0 +1,25 @@
+/**
+ * The wire protocol shared by every package: message types, decoding and validation, the saved-line
+ * format, collation into whole objects, and key extraction.
+ */
+export {
+  APP_ID,
+  CONTENT_TYPE_JSON,
+  CONTENT_TYPE_NDJSON,
+  DEFAULT_EXCHANGE,
+  RESERVED_RKEY_PREFIX,
+  WIRE_VERSION,
+  decodeBody,
+  depthExceeds,
+  encodeBatch,
+  encodeMessage,
+  isMalformed,
+  validateMessage,
+} from './message.js';
+export type { DecodeOptions, Malformed, MalformedKind, MessageMeta, MessageStatus, WireMessage } from './message.js';
+export { envelopeLine, parseLine } from './envelope.js';
+export type { Envelope, ParsedLine } from './envelope.js';
+export { Collator } from './collator.js';
+export type { CollatedObject, CollatorOptions, CollatorStats } from './collator.js';
+export { extractKeys } from './extract.js';
+export { isPlainObject, setOwn } from './own.js';

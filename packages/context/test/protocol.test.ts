@@ -1,0 +1,177 @@
+import { expect } from 'chai';
+import {
+  Collator,
+  decodeBody,
+  extractKeys,
+  isMalformed,
+  parseLine,
+  validateMessage,
+  type CollatedObject,
+  type WireMessage,
+} from '@contexture/context/protocol';
+
+function lifecycle(id: string): WireMessage[] {
+  return [
+    { obj_id: id, obj: { url: '/a', n: 1 }, status: 'born', seq: 0, time_in: 100 },
+    { obj_id: id, obj: { n: 2 }, seq: 1, time_in: 100.1 },
+    { obj_id: id, obj: { url: null }, action: 'delete', seq: 2, time_in: 100.2 },
+    { obj_id: id, obj: { tags: ['x'], nested: { a: 1 } }, seq: 3, time_in: 100.3 },
+    { obj_id: id, obj: {}, message: 'hello', level: 'info', seq: 4, time_in: 100.4 },
+    { obj_id: id, obj: { n: 3 }, seq: 5, time_in: 100.5 },
+    { obj_id: id, obj: {}, status: 'finished', elapsed: 0.6, seq: 6, time_in: 100.6 },
+  ];
+}
+
+function collate(messages: WireMessage[], opts: Partial<ConstructorParameters<typeof Collator>[0]> = {}): { out: CollatedObject[]; c: Collator } {
+  const out: CollatedObject[] = [];
+  const c = new Collator({ onObject: (o) => out.push(o), ...opts });
+  for (const m of messages) c.add(structuredClone(m), { rkey: 'web.handle', headers: { hostname: 'h' } });
+  return { out, c };
+}
+
+/** Deterministic shuffle (mulberry32) so a failure can be replayed. */
+function shuffle<T>(items: T[], seed: number): T[] {
+  const a = items.slice();
+  let s = seed >>> 0;
+  const rnd = () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(rnd() * (i + 1));
+    [a[i], a[j]] = [a[j]!, a[i]!];
+  }
+  return a;
+}
+
+describe('protocol: collation', () => {
+  it('folds an in-order lifecycle into the final object with times and meta', () => {
+    const { out } = collate(lifecycle('a'));
+    expect(out).to.have.length(1);
+    const o = out[0]!;
+    expect(o.object).to.deep.equal({ n: 3, tags: ['x'], nested: { a: 1 } });
+    expect(Object.keys(o.object)).to.deep.equal(['n', 'tags', 'nested']);
+    expect(o).to.include({ id: 'a', status: 'finished', complete: true, missing: 0, start: 100, end: 100.6, elapsed: 0.6, rkey: 'web.handle' });
+    expect(o.headers).to.deep.equal({ hostname: 'h' });
+  });
+
+  it('gives the same object, keys in the same order, for any arrival order and any duplicates', () => {
+    const expected = collate(lifecycle('a')).out[0]!;
+    for (let seed = 1; seed <= 200; seed++) {
+      const msgs = lifecycle('a');
+      const dup = shuffle([...msgs, ...msgs.slice(0, 1 + (seed % msgs.length))], seed);
+      const { out, c } = collate(dup);
+      expect(out, `seed ${seed}`).to.have.length(1);
+      expect(JSON.stringify(out[0]!.object), `seed ${seed}`).to.equal(JSON.stringify(expected.object));
+      expect(out[0]!.complete).to.equal(true);
+      expect(c.stats().duplicates + c.stats().late).to.equal(1 + (seed % msgs.length));
+    }
+  });
+
+  it('waits for missing messages after finished, then gives the object out incomplete after the gap timeout', () => {
+    let now = 1000;
+    const msgs = lifecycle('a').filter((m) => m.seq !== 3);
+    const { out, c } = collate(msgs, { gapTimeout: 500, now: () => now });
+    expect(out).to.have.length(0);
+    c.expire(now + 499);
+    expect(out).to.have.length(0);
+    now += 500;
+    c.expire();
+    expect(out).to.have.length(1);
+    expect(out[0]).to.include({ complete: false, missing: 1, status: 'finished' });
+    expect(out[0]!.object).to.deep.equal({ n: 3 });
+  });
+
+  it('gives out transient objects at once and ignores their redelivery, but not a new transient under the same guid', () => {
+    const t1: WireMessage = { obj_id: 'g', obj: { v: 1 }, status: 'transient', seq: 0, time_in: 1 };
+    const t2: WireMessage = { obj_id: 'g', obj: { v: 2 }, status: 'transient', seq: 0, time_in: 2 };
+    const { out, c } = collate([t1, t1, t2]);
+    expect(out.map((o) => o.object)).to.deep.equal([{ v: 1 }, { v: 2 }]);
+    expect(c.stats().late).to.equal(1);
+  });
+
+  it('folds messages without seq (Python streams) in arrival order', () => {
+    const { out } = collate([
+      { obj_id: 'p', obj: { a: 1 }, status: 'born' },
+      { obj_id: 'p', obj: { a: 2 } },
+      { obj_id: 'p', obj: {}, status: 'finished', elapsed: 1 },
+    ]);
+    expect(out).to.have.length(1);
+    expect(out[0]!.object).to.deep.equal({ a: 2 });
+    expect(out[0]!.complete).to.equal(true);
+  });
+
+  it('flush(true) gives out objects that never finished as open; maxOpen evicts the oldest', () => {
+    const { out, c } = collate([
+      { obj_id: 'o1', obj: { a: 1 }, status: 'born', seq: 0 },
+      { obj_id: 'o2', obj: { b: 1 }, status: 'born', seq: 0 },
+      { obj_id: 'o3', obj: { c: 1 }, status: 'born', seq: 0 },
+    ], { maxOpen: 2 });
+    expect(c.stats()).to.include({ open: 2, evicted: 1 });
+    c.flush(true);
+    expect(out.map((o) => [o.id, o.status, o.complete])).to.deep.equal([
+      ['o2', 'open', false],
+      ['o3', 'open', false],
+    ]);
+  });
+
+  it('keeps __proto__ and constructor keys as plain own fields', () => {
+    const m = JSON.parse('{"obj_id":"p","obj":{"__proto__":{"polluted":1},"constructor":{"prototype":{"x":1}}},"status":"transient","seq":0}');
+    const { out } = collate([m]);
+    const o = out[0]!.object;
+    expect(Object.getPrototypeOf(o)).to.equal(Object.prototype);
+    expect(Object.prototype.hasOwnProperty.call(o, '__proto__')).to.equal(true);
+    expect(({} as Record<string, unknown>).polluted).to.equal(undefined);
+    expect(JSON.stringify(o)).to.equal('{"__proto__":{"polluted":1},"constructor":{"prototype":{"x":1}}}');
+  });
+});
+
+describe('protocol: decoding', () => {
+  it('validates field types and reports the kind of each problem', () => {
+    expect(isMalformed(validateMessage({ obj_id: 'x', obj: {} }))).to.equal(false);
+    const kinds = [
+      [],
+      { obj: {} },
+      { obj_id: 'x', obj: [] },
+      { obj_id: 'x', status: 'dead' },
+      { obj_id: 'x', seq: -1 },
+      { obj_id: 'x', seq: 1.5 },
+      { obj_id: 'x', time_in: 'yesterday' },
+      { obj_id: 'x', action: 'drop' },
+    ].map((v) => (validateMessage(v) as { kind: string }).kind);
+    expect(kinds).to.deep.equal(['not an object', 'obj_id missing', 'obj not an object', 'bad status', 'bad seq', 'bad seq', 'bad time', 'bad action']);
+  });
+
+  it('unpacks ndjson batches, refuses huge and deep bodies without throwing', () => {
+    const batch = decodeBody(Buffer.from('{"obj_id":"a","obj":{}}\n{"obj_id":"b","obj":{}}\nnot json\n'), 'application/x-ndjson');
+    expect(batch.map((m) => (isMalformed(m) ? m.kind : m.obj_id))).to.deep.equal(['a', 'b', 'not JSON']);
+    expect(decodeBody('x'.repeat(100), 'application/json', { maxBytes: 10 })[0]).to.deep.include({ kind: 'too large' });
+    const deep = '{"obj_id":"d","obj":' + '{"a":'.repeat(200) + '1' + '}'.repeat(200) + '}';
+    expect(decodeBody(deep, 'application/json', { maxDepth: 64 })[0]).to.deep.equal({ kind: 'too deep' });
+    const veryDeep = '['.repeat(1_000_000) + ']'.repeat(1_000_000);
+    expect(['too deep', 'not an object']).to.include((decodeBody(veryDeep)[0] as { kind: string }).kind);
+  });
+
+  it('reads back -v envelopes and plain bodies', () => {
+    const env = parseLine('{"rkey":"a.b","headers":{"hostname":"h"},"object":{"obj_id":"q","obj":{"x":1},"seq":0}}');
+    expect(env).to.deep.equal({ message: { obj_id: 'q', obj: { x: 1 }, seq: 0 }, meta: { rkey: 'a.b', headers: { hostname: 'h' } } });
+    expect(parseLine('{"obj_id":"q","obj":{}}')).to.deep.equal({ message: { obj_id: 'q', obj: {} }, meta: {} });
+    expect(parseLine('{"rkey":"a","object":{"obj":{}}}')).to.deep.equal({ kind: 'obj_id missing' });
+    expect(parseLine('{oops')).to.deep.equal({ kind: 'not JSON' });
+  });
+});
+
+describe('protocol: key extraction', () => {
+  const msg = { status: 'finished', obj: { elapsed: 2.7, deep: [{ elapsed: 9 }] }, elapsed: 1.1, id: 'c5' };
+  it('takes the first match breadth-first', () => {
+    expect(extractKeys(msg, ['elapsed'])).to.deep.equal({ elapsed: 1.1 });
+    expect(extractKeys(msg, ['elapsed', 'id', 'absent'])).to.deep.equal({ elapsed: 1.1, id: 'c5' });
+  });
+  it('takes every match with *key, a single match unwrapped', () => {
+    expect(extractKeys(msg, ['*elapsed'])).to.deep.equal({ elapsed: [1.1, 2.7, 9] });
+    expect(extractKeys(msg, ['*id'])).to.deep.equal({ id: 'c5' });
+  });
+});

@@ -1,0 +1,85 @@
+import amqp from 'amqplib';
+import { Redis } from 'ioredis';
+import { amqpUrl, redisUrl } from './services.js';
+
+/**
+ * Collects what a test created (exchanges, queues, Redis key patterns, closables) and removes it
+ * all in `run()`, which a test calls from `afterEach` / `after`.
+ */
+export class Cleanup {
+  private exchanges = new Set<string>();
+  private queues = new Set<string>();
+  private redisPatterns = new Set<string>();
+  private closers: Array<() => unknown> = [];
+
+  exchange(name: string): string {
+    this.exchanges.add(name);
+    return name;
+  }
+
+  queue(name: string): string {
+    this.queues.add(name);
+    return name;
+  }
+
+  /** A Redis key pattern (for SCAN MATCH) to delete, such as `test-1a2b3c4d:*`. */
+  redisKeys(pattern: string): string {
+    this.redisPatterns.add(pattern);
+    return pattern;
+  }
+
+  /** Anything with a close(), or a function, run first (before the broker and Redis clean-up). */
+  defer(fn: () => unknown): void {
+    this.closers.push(fn);
+  }
+
+  async run(): Promise<void> {
+    const errors: unknown[] = [];
+    for (const fn of this.closers.splice(0).reverse()) {
+      try {
+        await fn();
+      } catch (err) {
+        errors.push(err);
+      }
+    }
+    if (this.exchanges.size > 0 || this.queues.size > 0) {
+      const conn = await amqp.connect(amqpUrl());
+      try {
+        for (const q of this.queues) {
+          const ch = await conn.createChannel();
+          ch.on('error', () => {});
+          await ch.deleteQueue(q).catch(() => {});
+          await ch.close().catch(() => {});
+        }
+        for (const x of this.exchanges) {
+          const ch = await conn.createChannel();
+          ch.on('error', () => {});
+          await ch.deleteExchange(x).catch(() => {});
+          await ch.close().catch(() => {});
+        }
+      } finally {
+        await conn.close();
+      }
+      this.exchanges.clear();
+      this.queues.clear();
+    }
+    if (this.redisPatterns.size > 0) {
+      const redis = new Redis(redisUrl(), { lazyConnect: true, maxRetriesPerRequest: 1 });
+      try {
+        await redis.connect();
+        for (const pattern of this.redisPatterns) {
+          let cursor = '0';
+          do {
+            const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+            cursor = next;
+            if (keys.length > 0) await redis.unlink(...keys);
+          } while (cursor !== '0');
+        }
+      } finally {
+        redis.disconnect();
+      }
+      this.redisPatterns.clear();
+    }
+    if (errors.length > 0) throw errors[0];
+  }
+}

@@ -1,0 +1,7 @@
+export { amqpUrl, redisUrl, ensureServices, stopServices, probeAmqp, probeRedis, probeTcp } from './services.js';
+export { uniqueName } from './names.js';
+export { Cleanup } from './cleanup.js';
+export { FaultProxy } from './fault-proxy.js';
+export { TestConsumer } from './consumer.js';
+export type { Received } from './consumer.js';
+export { waitUntil } from './wait.js';
