@@ -1,0 +1,430 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { randomUUID } from 'node:crypto';
+import { inspect } from 'node:util';
+import { getHandler } from './config.js';
+import { callerModuleName } from './default-name.js';
+import { unixNow, type Entry, type Route } from './entry.js';
+import { ContextError } from './errors.js';
+import type { Handler } from './handler.js';
+import { setOwn } from './protocol/own.js';
+import { fieldJson, keyJson } from './serialize.js';
+
+/** Something that logs each change as `<name> <id>: x = 1, y = 2`: a function, or an object with `info` (or `debug`). */
+export type ChangeLogger = ((line: string) => void) | { info?: (line: string) => void; debug?: (line: string) => void };
+
+/** Options of a {@link Context}. */
+export interface ContextOptions<T extends object = Record<string, any>> {
+  /** Initial fields, sent with `born`. @default {} */
+  context?: Partial<T> & Record<string, unknown>;
+  /** Name, and routing key unless `routingKey` is given. @default derived from the calling module's file, or the subclass name */
+  name?: string;
+  /** Routing key. @default the name */
+  routingKey?: string;
+  /** The id to use instead of a new uuid v4. */
+  guid?: string;
+  /** Fields kept locally and never sent. @default [] */
+  ignore?: Iterable<string>;
+  /** Send one `transient` message, never `born` or `finished`. @default false */
+  transient?: boolean;
+  /** Headers of this context's messages, merged over the handler's. @default {} */
+  headers?: Record<string, unknown>;
+  /** An existing object to wrap: its methods and getters pass through; assignments shadow it without touching it. */
+  obj?: object;
+  /** Also log each change as `<name> <id>: x = 1, y = 2`. */
+  logger?: ChangeLogger;
+  /** The handler to publish with. @default the process's handler (`configure()` / `getHandler()`) */
+  handler?: Handler;
+}
+
+/** `ctx.log`: messages formatted with the context's fields (`'status {status_code}'`). */
+export interface ContextLog {
+  debug(format: string, ...args: unknown[]): void;
+  info(format: string, ...args: unknown[]): void;
+  warn(format: string, ...args: unknown[]): void;
+  warning(format: string, ...args: unknown[]): void;
+  error(format: string, ...args: unknown[]): void;
+  critical(format: string, ...args: unknown[]): void;
+}
+
+/** The members every context has; its fields are everything else. */
+export interface ContextMembers<T extends object = Record<string, any>> {
+  /** The local copy of the fields (ignored ones included). Read-only: assign through the context. */
+  readonly context: Readonly<T & Record<string, unknown>>;
+  readonly log: ContextLog;
+  /** Sets several fields in one message. Names reserved for direct assignment are allowed here. */
+  update(fields: Partial<T> & Record<string, unknown>): this;
+  /** Sends `finished` with `elapsed`. Idempotent; a no-op for transient contexts. */
+  finish(): void;
+  /** The context's name. */
+  toString(): string;
+  /** Its id: a context inside another context's field is sent as its id (linking). */
+  toJSON(): string;
+  [Symbol.dispose](): void;
+}
+
+/** A context with fields of type `T`. */
+export type Context<T extends object = Record<string, any>> = ContextMembers<T> & T;
+
+class State {
+  seq = 0;
+  finished = false;
+  readonly fields: Record<string, unknown> = {};
+  readonly idJson: string;
+  readonly bornAt = performance.now();
+  log: ContextLog | null = null;
+
+  constructor(
+    readonly id: string,
+    readonly name: string,
+    readonly route: Route,
+    readonly handler: Handler,
+    readonly ignore: ReadonlySet<string> | null,
+    readonly transient: boolean,
+    readonly obj: object | null,
+    readonly logger: ChangeLogger | null,
+  ) {
+    this.idJson = JSON.stringify(id);
+  }
+
+  send(
+    objJson: string,
+    status?: Entry['status'],
+    action?: 'delete',
+    messageJson?: string,
+    level?: string,
+    elapsed?: number,
+  ): void {
+    const seq = this.seq++;
+    this.handler.enqueue({
+      route: this.route,
+      idJson: this.idJson,
+      seq,
+      objJson,
+      status,
+      action,
+      messageJson,
+      level,
+      elapsed,
+      timeIn: unixNow(),
+      messageId: this.id + ':' + seq,
+      attempts: 0,
+    });
+  }
+
+  logChange(text: string): void {
+    const logger = this.logger;
+    if (logger === null) return;
+    const line = `${this.name} ${this.id}: ${text}`;
+    try {
+      if (typeof logger === 'function') logger(line);
+      else if (typeof logger.info === 'function') logger.info(line);
+      else logger.debug?.(line);
+    } catch {
+      /* the program's logger must not break the context */
+    }
+  }
+}
+
+const kState = Symbol('contexture.context');
+const als = new AsyncLocalStorage<Context>();
+const hasOwn = (o: object, k: PropertyKey) => Object.prototype.hasOwnProperty.call(o, k);
+
+// A context that becomes unreachable without finish() still sends `finished`.
+const unfinished = new FinalizationRegistry<State>((state) => {
+  if (!state.finished && !state.transient) finishState(state);
+});
+
+function finishState(state: State): void {
+  state.finished = true;
+  const elapsed = (performance.now() - state.bornAt) / 1000;
+  state.send('{}', 'finished', undefined, undefined, undefined, elapsed);
+  state.logChange(`status = finished, elapsed = ${elapsed}`);
+}
+
+function reserved(name: string): ContextError {
+  return new ContextError(
+    'LC_RESERVED_NAME',
+    `'${name}' is reserved on a Context and cannot be assigned directly; use ctx.update({ ${JSON.stringify(name)}: … })`,
+    { field: name },
+  );
+}
+
+function preview(json: string): string {
+  return json.length > 200 ? json.slice(0, 200) + '…' : json;
+}
+
+function assign(state: State, prop: string, value: unknown): void {
+  if (state.ignore !== null && state.ignore.has(prop)) {
+    setOwn(state.fields, prop, value);
+    return;
+  }
+  const json = fieldJson(prop, value); // throws before anything changes
+  setOwn(state.fields, prop, value);
+  state.send('{' + keyJson(prop) + ':' + json + '}');
+  if (state.logger !== null) state.logChange(`${prop} = ${preview(json)}`);
+}
+
+function remove(state: State, prop: string): void {
+  if (!hasOwn(state.fields, prop)) return;
+  delete state.fields[prop];
+  if (state.ignore !== null && state.ignore.has(prop)) return;
+  state.send('{' + keyJson(prop) + ':null}', undefined, 'delete');
+  state.logChange(`${prop} deleted`);
+}
+
+function lookup(fields: Record<string, unknown>, path: string): unknown {
+  let v: unknown = fields;
+  for (const part of path.split('.')) {
+    if (typeof v !== 'object' || v === null || !hasOwn(v, part)) return undefined;
+    v = (v as Record<string, unknown>)[part];
+  }
+  return v;
+}
+
+function formatMessage(fields: Record<string, unknown>, format: string, args: unknown[]): string {
+  let text = String(format).replace(/\{([A-Za-z_$][\w$]*(?:\.[\w$]+)*)\}/g, (whole, path: string) => {
+    const v = lookup(fields, path);
+    if (v === undefined) return whole;
+    if (typeof v === 'object' && v !== null) {
+      try {
+        return JSON.stringify(v);
+      } catch {
+        return String(v);
+      }
+    }
+    return String(v);
+  });
+  for (const a of args) text += ' ' + (typeof a === 'string' ? a : inspect(a, { depth: 2, breakLength: Infinity }));
+  return text;
+}
+
+function makeLog(state: State): ContextLog {
+  const at = (level: string) => (format: string, ...args: unknown[]) => {
+    const message = formatMessage(state.fields, format, args);
+    state.send('{}', undefined, undefined, JSON.stringify(message), level);
+    state.logChange(`[${level}] ${message}`);
+  };
+  return Object.freeze({
+    debug: at('debug'),
+    info: at('info'),
+    warn: at('warning'),
+    warning: at('warning'),
+    error: at('error'),
+    critical: at('critical'),
+  });
+}
+
+const traps: ProxyHandler<ContextBase> = {
+  get(target, prop, receiver) {
+    if (typeof prop === 'symbol' || prop in target) return Reflect.get(target, prop, receiver);
+    const state = target[kState];
+    if (hasOwn(state.fields, prop)) return state.fields[prop];
+    const obj = state.obj;
+    if (obj !== null) {
+      const v = Reflect.get(obj, prop, obj);
+      return typeof v === 'function' ? v.bind(obj) : v;
+    }
+    return undefined;
+  },
+  set(target, prop, value) {
+    if (typeof prop === 'symbol') return Reflect.set(target, prop, value);
+    if (prop in target) throw reserved(prop);
+    assign(target[kState], prop, value);
+    return true;
+  },
+  deleteProperty(target, prop) {
+    if (typeof prop === 'symbol') return Reflect.deleteProperty(target, prop);
+    if (prop in target) throw reserved(prop);
+    remove(target[kState], prop);
+    return true;
+  },
+  has(target, prop) {
+    if (typeof prop === 'symbol' || prop in target) return true;
+    const state = target[kState];
+    return hasOwn(state.fields, prop) || (state.obj !== null && prop in state.obj);
+  },
+  ownKeys(target) {
+    return Reflect.ownKeys(target[kState].fields);
+  },
+  getOwnPropertyDescriptor(target, prop) {
+    if (typeof prop === 'symbol') return Reflect.getOwnPropertyDescriptor(target, prop);
+    const fields = target[kState].fields;
+    if (!hasOwn(fields, prop)) return undefined;
+    return { value: fields[prop], writable: true, enumerable: true, configurable: true };
+  },
+  defineProperty(target, prop, descriptor) {
+    // Class fields of a subclass arrive here: they become context fields like any assignment.
+    if (typeof prop === 'symbol') return Reflect.defineProperty(target, prop, descriptor);
+    if (prop in target) throw reserved(prop);
+    if (!('value' in descriptor)) return false;
+    assign(target[kState], prop, descriptor.value);
+    return true;
+  },
+};
+
+class ContextBase {
+  declare readonly [kState]: State;
+
+  constructor(options: ContextOptions = {}) {
+    const handler = options.handler ?? getHandler();
+    let name = options.name ?? options.routingKey;
+    if (name === undefined) name = new.target !== ContextBase && new.target.name ? new.target.name : callerModuleName();
+    const rkey = options.routingKey ?? name;
+    const route = handler.route(rkey, options.headers);
+    const ignore = options.ignore === undefined ? null : new Set(options.ignore);
+    const id = options.guid ?? randomUUID();
+    if (typeof id !== 'string' || id.length === 0) throw new ContextError('LC_INVALID_OPTION', 'guid must be a non-empty string');
+    const logger = options.logger ?? null;
+    const state = new State(id, name, route, handler, ignore, options.transient === true, options.obj ?? null, logger);
+
+    // Serialise the initial fields first: a bad value throws before anything is sent.
+    let body = '';
+    const initial = options.context;
+    if (initial !== undefined && initial !== null) {
+      for (const key of Object.keys(initial)) {
+        const value = (initial as Record<string, unknown>)[key];
+        setOwn(state.fields, key, value);
+        if (ignore !== null && ignore.has(key)) continue;
+        body += (body === '' ? '' : ',') + keyJson(key) + ':' + fieldJson(key, value);
+      }
+    }
+    Object.defineProperty(this, kState, { value: state, configurable: true });
+    const proxy = new Proxy(this, traps);
+    state.send('{' + body + '}', state.transient ? 'transient' : 'born');
+    if (logger !== null) state.logChange(`status = ${state.transient ? 'transient' : 'born'}${body === '' ? '' : ', ' + preview(body)}`);
+    if (!state.transient) unfinished.register(proxy, state, state);
+    return proxy;
+  }
+
+  get context(): Readonly<Record<string, unknown>> {
+    return this[kState].fields;
+  }
+
+  get log(): ContextLog {
+    const state = this[kState];
+    return (state.log ??= makeLog(state));
+  }
+
+  update(fields: Record<string, unknown>): this {
+    const state = this[kState];
+    if (typeof fields !== 'object' || fields === null) throw new ContextError('LC_INVALID_OPTION', 'update() takes an object of fields');
+    let body = '';
+    const keys = Object.keys(fields);
+    for (const key of keys) {
+      if (state.ignore !== null && state.ignore.has(key)) continue;
+      body += (body === '' ? '' : ',') + keyJson(key) + ':' + fieldJson(key, fields[key]);
+    }
+    for (const key of keys) setOwn(state.fields, key, fields[key]);
+    if (body !== '') {
+      state.send('{' + body + '}');
+      if (state.logger !== null) state.logChange(keys.filter((k) => !state.ignore?.has(k)).map((k) => `${k} = ${preview(fieldJson(k, fields[k]))}`).join(', '));
+    }
+    return this;
+  }
+
+  finish(): void {
+    const state = this[kState];
+    if (state.finished || state.transient) return;
+    unfinished.unregister(state);
+    finishState(state);
+  }
+
+  toString(): string {
+    return this[kState].name;
+  }
+
+  toJSON(): string {
+    return this[kState].id;
+  }
+
+  [Symbol.dispose](): void {
+    this.finish();
+  }
+
+  [inspect.custom](): string {
+    const s = this[kState];
+    return `Context<${s.name} ${s.id}> ${inspect(s.fields, { depth: 2, breakLength: Infinity })}`;
+  }
+
+  /**
+   * Wraps a function so each call runs in its own Context: born at the call, finished when it
+   * returns or its promise settles; a throw or rejection sets an `error` field and is re-thrown.
+   * Inside, `Context.current()` returns that context down the whole async call chain.
+   *
+   * @example
+   * const handle = Context.wrap(async (req) => { Context.current()!.status = 200; }, { name: 'web.handle' });
+   */
+  static wrap<F extends (...args: any[]) => any>(fn: F, options: ContextOptions = {}): F {
+    const name = options.name ?? options.routingKey ?? callerModuleName();
+    const opts: ContextOptions = { ...options, name };
+    const Ctor = this as unknown as new (o: ContextOptions) => Context;
+    const wrapped = function (this: unknown, ...args: unknown[]): unknown {
+      const ctx = new Ctor(opts);
+      return als.run(ctx, () => {
+        let result: unknown;
+        try {
+          result = fn.apply(this, args);
+        } catch (err) {
+          failed(ctx, err);
+          throw err;
+        }
+        if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
+          return (result as PromiseLike<unknown>).then(
+            (value) => {
+              ctx.finish();
+              return value;
+            },
+            (err: unknown) => {
+              failed(ctx, err);
+              throw err;
+            },
+          );
+        }
+        ctx.finish();
+        return result;
+      });
+    };
+    Object.defineProperty(wrapped, 'name', { value: fn.name, configurable: true });
+    Object.defineProperty(wrapped, 'length', { value: fn.length, configurable: true });
+    return wrapped as F;
+  }
+
+  /** The context of the running `Context.wrap` call, anywhere down its async call chain. */
+  static current<T extends object = Record<string, any>>(): Context<T> | undefined {
+    return als.getStore() as Context<T> | undefined;
+  }
+
+  /** The id of a context (what `obj_id` carries). */
+  static idOf(ctx: ContextMembers<object>): string {
+    return (ctx as unknown as ContextBase)[kState].id;
+  }
+}
+
+function failed(ctx: Context, err: unknown): void {
+  const state = (ctx as unknown as ContextBase)[kState];
+  try {
+    assign(state, 'error', err instanceof Error ? `${err.name}: ${err.message}` : String(err));
+  } catch {
+    /* an error that cannot be described must not hide the original one */
+  }
+  ctx.finish();
+}
+
+/** The Context class, typed so that `new Context<{ status_code: number }>()` has typed fields. */
+export interface ContextConstructor {
+  new <T extends object = Record<string, any>>(options?: ContextOptions<NoInfer<T>>): Context<T>;
+  readonly prototype: ContextMembers;
+  wrap: typeof ContextBase.wrap;
+  current: typeof ContextBase.current;
+  idOf: typeof ContextBase.idOf;
+}
+
+/**
+ * A unit of work whose every change is published as a message.
+ *
+ * @example
+ * const ctx = new Context({ context: { url }, name: 'web.handle' }); // born, obj {url}
+ * ctx.status_code = 200;                                                 // obj {status_code: 200}
+ * ctx.finish();                                                          // finished, with elapsed
+ */
+export const Context = ContextBase as unknown as ContextConstructor;

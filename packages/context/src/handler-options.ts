@@ -1,0 +1,142 @@
+import { ContextError } from './errors.js';
+import type { OverflowPolicy } from './bounded-buffer.js';
+
+/** Where warnings go (outages, drops, exit with undelivered messages). */
+export interface WarnLogger {
+  warn(message: string): void;
+}
+
+/** Reconnection backoff: capped exponential with jitter. */
+export interface ReconnectOptions {
+  /** @default 100 */
+  initialDelay?: number;
+  /** @default 5000 */
+  maxDelay?: number;
+  /** @default 2 */
+  factor?: number;
+  /** Fraction (0–1) of the delay drawn at random either way. @default 0.2 */
+  jitter?: number;
+}
+
+/** Options of {@link Handler} and of `configure()`. */
+export interface HandlerOptions {
+  /**
+   * Where messages go: `amqp://…`, `amqps://…` (TLS), `jsonl:-` (standard output) or
+   * `jsonl:/path` (append to a file).
+   * @default 'amqp://guest:guest@127.0.0.1:5672/%2F'
+   */
+  url?: string;
+  /** @default 'lc-topic' */
+  exchange?: string;
+  /** Type of the (durable) exchange. @default 'topic' */
+  exchangeType?: 'topic' | 'headers';
+  /** Headers sent with every message, besides `hostname`. @default {} */
+  headers?: Record<string, unknown>;
+  /** Messages the buffer holds before the overflow policy applies. @default 5000 */
+  bufferSize?: number;
+  /** What a full buffer does: drop the oldest message, drop the newest, or `block` (see `Handler.ready()`). @default 'drop-oldest' */
+  overflow?: OverflowPolicy;
+  /** Longest delay (ms) from a change to its publication when the broker keeps up. @default 10 */
+  flushInterval?: number;
+  /** Pack consecutive messages with one routing key and headers into one AMQP message (ndjson). @default false */
+  batch?: boolean;
+  /** Most messages in one batch message. @default 100 */
+  batchSize?: number;
+  /** Do not let the process exit before the buffer is drained (up to `waitTimeout`). @default false */
+  wait?: boolean;
+  /** Longest wait (ms) for the drain at exit. @default 5000 */
+  waitTimeout?: number;
+  /** Longest wait (ms) for the drain in `close()`; what is left is counted as dropped. @default 5000 */
+  closeTimeout?: number;
+  /** Messages sent and not yet confirmed, at most. @default 10000 */
+  maxInFlight?: number;
+  /** Socket connect timeout (ms). @default 5000 */
+  connectTimeout?: number;
+  /** Reconnection backoff. */
+  reconnect?: ReconnectOptions;
+  /** Where warnings go; null for none. @default a logger writing one line to stderr */
+  logger?: WarnLogger | null;
+}
+
+export type ResolvedHandlerOptions = Required<Omit<HandlerOptions, 'reconnect' | 'logger'>> & {
+  reconnect: Required<ReconnectOptions>;
+  logger: WarnLogger | null;
+};
+
+const stderrLogger: WarnLogger = { warn: (m) => void process.stderr.write(`${m}\n`) };
+
+/** Built-in defaults, the weakest source of configuration. */
+export const HANDLER_DEFAULTS: Readonly<ResolvedHandlerOptions> = Object.freeze({
+  url: 'amqp://guest:guest@127.0.0.1:5672/%2F',
+  exchange: 'lc-topic',
+  exchangeType: 'topic',
+  headers: {},
+  bufferSize: 5000,
+  overflow: 'drop-oldest',
+  flushInterval: 10,
+  batch: false,
+  batchSize: 100,
+  wait: false,
+  waitTimeout: 5000,
+  closeTimeout: 5000,
+  maxInFlight: 10_000,
+  connectTimeout: 5000,
+  reconnect: Object.freeze({ initialDelay: 100, maxDelay: 5000, factor: 2, jitter: 0.2 }),
+  logger: stderrLogger,
+} as ResolvedHandlerOptions);
+
+const KEYS: ReadonlySet<string> = new Set(Object.keys(HANDLER_DEFAULTS));
+
+function bad(source: string, key: string, want: string, got: unknown): never {
+  const shown = typeof got === 'string' ? `'${got.length > 60 ? got.slice(0, 60) + '…' : got}'` : String(got);
+  throw new ContextError('LC_INVALID_CONFIG', `${source}: ${key} must be ${want}, got ${shown}`);
+}
+
+function positiveInt(source: string, key: string, v: unknown): number {
+  if (!Number.isSafeInteger(v) || (v as number) < 1) bad(source, key, 'a positive integer', v);
+  return v as number;
+}
+
+function nonNegative(source: string, key: string, v: unknown): number {
+  if (typeof v !== 'number' || !(v >= 0) || Number.isNaN(v)) bad(source, key, 'a number ≥ 0', v);
+  return v as number;
+}
+
+/** Checks a merged set of options; throws a `ContextError` (`LC_INVALID_CONFIG`) naming the source and the key. */
+export function validateHandlerOptions(o: HandlerOptions & Record<string, unknown>, source: string): ResolvedHandlerOptions {
+  for (const k of Object.keys(o)) if (!KEYS.has(k)) throw new ContextError('LC_INVALID_CONFIG', `${source}: unknown option '${k}'`);
+  const url = o.url;
+  if (typeof url !== 'string' || !/^(amqps?:\/\/|jsonl:)/.test(url)) bad(source, 'url', "an amqp://, amqps:// or jsonl: URL", typeof url === 'string' ? url.replace(/:[^:@/]*@/, ':***@') : url);
+  if (typeof o.exchange !== 'string') bad(source, 'exchange', 'a string', o.exchange);
+  if (o.exchangeType !== 'topic' && o.exchangeType !== 'headers') bad(source, 'exchangeType', "'topic' or 'headers'", o.exchangeType);
+  if (typeof o.headers !== 'object' || o.headers === null || Array.isArray(o.headers)) bad(source, 'headers', 'an object', o.headers);
+  if (o.overflow !== 'drop-oldest' && o.overflow !== 'drop-newest' && o.overflow !== 'block') bad(source, 'overflow', "'drop-oldest', 'drop-newest' or 'block'", o.overflow);
+  if (typeof o.batch !== 'boolean') bad(source, 'batch', 'true or false', o.batch);
+  if (typeof o.wait !== 'boolean') bad(source, 'wait', 'true or false', o.wait);
+  const r = { ...HANDLER_DEFAULTS.reconnect, ...(o.reconnect ?? {}) };
+  const logger = o.logger === undefined ? HANDLER_DEFAULTS.logger : o.logger;
+  if (logger !== null && typeof logger?.warn !== 'function') bad(source, 'logger', 'an object with a warn(message) method, or null', logger);
+  return {
+    url,
+    exchange: o.exchange,
+    exchangeType: o.exchangeType,
+    headers: { ...o.headers },
+    bufferSize: positiveInt(source, 'bufferSize', o.bufferSize),
+    overflow: o.overflow,
+    flushInterval: nonNegative(source, 'flushInterval', o.flushInterval),
+    batch: o.batch,
+    batchSize: positiveInt(source, 'batchSize', o.batchSize),
+    wait: o.wait,
+    waitTimeout: nonNegative(source, 'waitTimeout', o.waitTimeout),
+    closeTimeout: nonNegative(source, 'closeTimeout', o.closeTimeout),
+    maxInFlight: positiveInt(source, 'maxInFlight', o.maxInFlight),
+    connectTimeout: positiveInt(source, 'connectTimeout', o.connectTimeout),
+    reconnect: {
+      initialDelay: nonNegative(source, 'reconnect.initialDelay', r.initialDelay),
+      maxDelay: nonNegative(source, 'reconnect.maxDelay', r.maxDelay),
+      factor: nonNegative(source, 'reconnect.factor', r.factor),
+      jitter: Math.min(1, nonNegative(source, 'reconnect.jitter', r.jitter)),
+    },
+    logger,
+  };
+}

@@ -1,0 +1,145 @@
+import { EventEmitter } from 'node:events';
+import amqp from 'amqplib';
+import type { ChannelModel, ConfirmChannel, Options } from 'amqplib';
+import { encodeEntry, unixNow, type Entry } from '../entry.js';
+import { APP_ID, CONTENT_TYPE_JSON, CONTENT_TYPE_NDJSON } from '../protocol/message.js';
+import type { Grouping, Transport } from './transport.js';
+
+/** Options of {@link AmqpTransport}. */
+export interface AmqpTransportOptions {
+  url: string;
+  exchange: string;
+  exchangeType: 'topic' | 'headers';
+  /** Pack messages of one route into one ndjson message. */
+  batch: boolean;
+  /** Socket connect timeout, ms. */
+  connectTimeout: number;
+  /** Shown in the broker's management UI. */
+  connectionName: string;
+}
+
+/**
+ * Publishes on a confirm channel to a durable exchange. The socket and the heartbeat timers are
+ * unref'ed: an open connection never keeps the program alive on its own.
+ */
+export class AmqpTransport extends EventEmitter implements Transport {
+  readonly grouping: Grouping;
+  private model: ChannelModel | null = null;
+  private channel: ConfirmChannel | null = null;
+  private closing = false;
+
+  constructor(private readonly options: AmqpTransportOptions) {
+    super();
+    this.grouping = options.batch ? 'route' : 'single';
+  }
+
+  get open(): boolean {
+    return this.channel !== null;
+  }
+
+  async connect(): Promise<void> {
+    this.closing = false;
+    const model = await amqp.connect(this.options.url, {
+      timeout: this.options.connectTimeout,
+      clientProperties: { connection_name: this.options.connectionName },
+    } as Options.Connect);
+    unrefConnection(model);
+    let channel: ConfirmChannel;
+    try {
+      channel = await model.createConfirmChannel();
+      await channel.assertExchange(this.options.exchange, this.options.exchangeType, { durable: true });
+    } catch (err) {
+      await model.close().catch(() => {});
+      throw err;
+    }
+    // Errors arrive as 'error' then 'close'; the close is what ends the connection for us.
+    model.on('error', () => {});
+    channel.on('error', () => {});
+    model.on('blocked', (reason: string) => this.emit('blocked', reason));
+    model.on('unblocked', () => this.emit('unblocked'));
+    channel.on('drain', () => this.emit('drain'));
+    const lost = (err?: Error) => {
+      if (this.model !== model) return;
+      this.model = null;
+      this.channel = null;
+      if (!this.closing) model.close().catch(() => {});
+      this.emit('close', err ?? (this.closing ? undefined : new Error('connection closed')));
+    };
+    model.on('close', lost);
+    channel.on('close', () => lost(new Error('channel closed by the broker')));
+    this.model = model;
+    this.channel = channel;
+  }
+
+  send(entries: readonly Entry[], handlerIdJson: string, qlen: number, done: (err?: Error) => void): boolean {
+    const channel = this.channel;
+    if (channel === null) {
+      done(new Error('not connected'));
+      return false;
+    }
+    const first = entries[0]!;
+    const route = first.route;
+    const now = unixNow();
+    if (entries.length === 1) {
+      const body = Buffer.from(encodeEntry(first, handlerIdJson, now, qlen));
+      return channel.publish(
+        this.options.exchange,
+        route.rkey,
+        body,
+        {
+          contentType: CONTENT_TYPE_JSON,
+          messageId: first.messageId,
+          timestamp: Math.floor(first.timeIn),
+          appId: APP_ID,
+          headers: route.headers,
+        },
+        (err: unknown) => done(err ? toError(err) : undefined),
+      );
+    }
+    let text = '';
+    for (let i = 0; i < entries.length; i++) text += encodeEntry(entries[i]!, handlerIdJson, now, qlen) + '\n';
+    return channel.publish(
+      this.options.exchange,
+      route.rkey,
+      Buffer.from(text),
+      {
+        contentType: CONTENT_TYPE_NDJSON,
+        messageId: `${first.messageId}+${entries.length - 1}`,
+        timestamp: Math.floor(first.timeIn),
+        appId: APP_ID,
+        headers: route.headers,
+      },
+      (err: unknown) => done(err ? toError(err) : undefined),
+    );
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    const model = this.model;
+    if (model === null) return;
+    try {
+      await this.channel?.waitForConfirms();
+    } catch {
+      /* the handler already accounts for unconfirmed messages */
+    }
+    await model.close().catch(() => {});
+  }
+
+  destroy(): void {
+    this.closing = true;
+    const model = this.model as (ChannelModel & { connection?: { stream?: { destroy(): void } } }) | null;
+    model?.connection?.stream?.destroy();
+  }
+}
+
+function toError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err));
+}
+
+/** Lets the process exit while a connection is open: the socket and heartbeat timers are unref'ed. */
+function unrefConnection(model: ChannelModel): void {
+  const conn = (model as unknown as { connection?: { stream?: { unref?: () => void }; heartbeater?: { sendTimer?: NodeJS.Timeout; recvTimer?: NodeJS.Timeout } } }).connection;
+  conn?.stream?.unref?.();
+  conn?.heartbeater?.sendTimer?.unref?.();
+  conn?.heartbeater?.recvTimer?.unref?.();
+}

@@ -1,0 +1,92 @@
+import { EventEmitter } from 'node:events';
+import fs from 'node:fs';
+import type { Writable } from 'node:stream';
+import { encodeEntry, unixNow, type Entry } from '../entry.js';
+import { envelopeLine } from '../protocol/envelope.js';
+import type { Grouping, Transport } from './transport.js';
+
+/**
+ * Writes each message as one JSON line in the `lcmon -v` form (`{"rkey","headers","object"}`) to
+ * standard output (`jsonl:-`) or appends it to a file (`jsonl:/path`). No broker needed: this is
+ * the embedded default, and `lcmon -sc` reads it back.
+ */
+export class JsonlTransport extends EventEmitter implements Transport {
+  readonly grouping: Grouping = 'any';
+  private stream: Writable | null = null;
+  private readonly target: string;
+
+  constructor(url: string) {
+    super();
+    this.target = jsonlTarget(url);
+  }
+
+  get open(): boolean {
+    return this.stream !== null;
+  }
+
+  async connect(): Promise<void> {
+    if (this.target === '-') {
+      this.attach(process.stdout, false);
+      return;
+    }
+    const stream = fs.createWriteStream(this.target, { flags: 'a' });
+    await new Promise<void>((resolve, reject) => {
+      stream.once('open', () => resolve());
+      stream.once('error', reject);
+    });
+    this.attach(stream, true);
+  }
+
+  private attach(stream: Writable, owned: boolean): void {
+    const onError = (err: Error) => {
+      if (this.stream !== stream) return;
+      this.stream = null;
+      stream.off('drain', onDrain);
+      if (owned) stream.destroy();
+      this.emit('close', err);
+    };
+    const onDrain = () => this.emit('drain');
+    stream.on('error', onError);
+    stream.on('drain', onDrain);
+    this.owned = owned;
+    this.stream = stream;
+  }
+
+  private owned = false;
+
+  send(entries: readonly Entry[], handlerIdJson: string, qlen: number, done: (err?: Error) => void): boolean {
+    const stream = this.stream;
+    if (stream === null) {
+      done(new Error('not open'));
+      return false;
+    }
+    const now = unixNow();
+    let text = '';
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i]!;
+      text += envelopeLine(e.route.rkey, e.route.headersJson, encodeEntry(e, handlerIdJson, now, qlen)) + '\n';
+    }
+    return stream.write(text, (err) => done(err ?? undefined));
+  }
+
+  async close(): Promise<void> {
+    const stream = this.stream;
+    this.stream = null;
+    if (stream === null || !this.owned) return;
+    await new Promise<void>((resolve) => stream.end(() => resolve()));
+  }
+
+  destroy(): void {
+    const stream = this.stream;
+    this.stream = null;
+    if (stream !== null && this.owned) stream.destroy();
+  }
+}
+
+/** The path of a `jsonl:` URL: `-` for standard output. */
+export function jsonlTarget(url: string): string {
+  const rest = url.slice('jsonl:'.length);
+  if (rest === '-' || rest === '' || rest === '//-') return '-';
+  if (rest.startsWith('//')) return decodeURIComponent(rest.slice(2));
+  return rest;
+}

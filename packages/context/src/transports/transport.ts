@@ -1,0 +1,28 @@
+import type { EventEmitter } from 'node:events';
+import type { Entry } from '../entry.js';
+
+/** How a transport wants entries grouped into one send. */
+export type Grouping = 'single' | 'route' | 'any';
+
+/**
+ * A connection to somewhere messages go. Emits `close` (with the error, if any) when the
+ * connection is lost, `blocked` / `unblocked` when the peer asks to stop for a while, and `drain`
+ * after `send` returned false.
+ */
+export interface Transport extends EventEmitter {
+  readonly grouping: Grouping;
+  /** Opens the connection (and declares what must exist). Rejects when it cannot. */
+  connect(): Promise<void>;
+  /**
+   * Sends entries as one unit. `done` is called once: without an error when the peer has them,
+   * with one when it refused them or the connection failed first. Returns false when the caller
+   * should wait for `drain` before sending more.
+   */
+  send(entries: readonly Entry[], handlerIdJson: string, qlen: number, done: (err?: Error) => void): boolean;
+  /** True while connected and able to send. */
+  readonly open: boolean;
+  /** Closes gracefully (what was sent is flushed). */
+  close(): Promise<void>;
+  /** Drops the connection at once. */
+  destroy(): void;
+}

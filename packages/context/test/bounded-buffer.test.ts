@@ -1,0 +1,53 @@
+import { expect } from 'chai';
+import { BoundedBuffer } from '@contexture/context';
+
+describe('BoundedBuffer', () => {
+  it('drop-oldest keeps the newest items in order and returns what it dropped', () => {
+    const b = new BoundedBuffer<number>(3, 'drop-oldest');
+    const dropped = [1, 2, 3, 4, 5].map((i) => b.push(i)).filter((d) => d !== undefined);
+    expect(dropped).to.deep.equal([1, 2]);
+    expect(b.drain()).to.deep.equal([3, 4, 5]);
+  });
+
+  it('drop-newest refuses new items when full', () => {
+    const b = new BoundedBuffer<number>(3, 'drop-newest');
+    const dropped = [1, 2, 3, 4, 5].map((i) => b.push(i)).filter((d) => d !== undefined);
+    expect(dropped).to.deep.equal([4, 5]);
+    expect(b.drain()).to.deep.equal([1, 2, 3]);
+  });
+
+  it('block grows past capacity and reports full', () => {
+    const b = new BoundedBuffer<number>(2, 'block');
+    for (let i = 0; i < 5; i++) expect(b.push(i)).to.equal(undefined);
+    expect(b.full).to.equal(true);
+    expect(b.drain()).to.deep.equal([0, 1, 2, 3, 4]);
+  });
+
+  it('unshiftAll puts items back in front in order, dropping by the policy past capacity', () => {
+    const oldest = new BoundedBuffer<number>(4, 'drop-oldest');
+    [5, 6, 7].forEach((i) => oldest.push(i));
+    expect(oldest.unshiftAll([1, 2, 3, 4])).to.deep.equal([1, 2, 3]);
+    expect(oldest.drain()).to.deep.equal([4, 5, 6, 7]);
+    const newest = new BoundedBuffer<number>(4, 'drop-newest');
+    [5, 6, 7].forEach((i) => newest.push(i));
+    expect(newest.unshiftAll([1, 2, 3, 4])).to.deep.equal([7, 6, 5]);
+    expect(newest.drain()).to.deep.equal([1, 2, 3, 4]);
+  });
+
+  it('wraps around its ring many times without losing order', () => {
+    const b = new BoundedBuffer<number>(1000, 'drop-oldest');
+    const seen: number[] = [];
+    let next = 0;
+    for (let round = 0; round < 200; round++) {
+      for (let i = 0; i < 7; i++) b.push(next++);
+      for (let i = 0; i < 5; i++) seen.push(b.shift()!);
+    }
+    seen.push(...b.drain());
+    expect(seen).to.deep.equal(Array.from({ length: next }, (_, i) => i));
+  });
+
+  it('refuses a capacity that is not a positive integer', () => {
+    expect(() => new BoundedBuffer(0)).to.throw(RangeError);
+    expect(() => new BoundedBuffer(1.5)).to.throw(RangeError);
+  });
+});

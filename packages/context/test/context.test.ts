@@ -1,0 +1,272 @@
+import { expect } from 'chai';
+import os from 'node:os';
+import { Context, ContextError, Handler } from '@contexture/context';
+import { amqpUrl, Cleanup, TestConsumer, uniqueName } from '@contexture/test-support';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+describe('Context → RabbitMQ (every message kind, received by a plain amqplib consumer)', function () {
+  let cleanup: Cleanup;
+  let exchange: string;
+  let handler: Handler;
+  let consumer: TestConsumer;
+
+  beforeEach(async () => {
+    cleanup = new Cleanup();
+    exchange = cleanup.exchange(uniqueName('ctx-x'));
+    consumer = await TestConsumer.start({ exchange });
+    handler = new Handler({ url: amqpUrl(), exchange, flushInterval: 1, logger: null, headers: { service: 'tests' } });
+    cleanup.defer(() => consumer.close());
+    cleanup.defer(() => handler.close());
+  });
+  afterEach(() => cleanup.run());
+
+  const bodies = () => consumer.received.map((r) => r.json);
+
+  it('born, update, multi-field update, delete, log, finished: exact bodies and AMQP properties', async () => {
+    const ctx = new Context({ context: { url: '/a' }, name: 'web.handle', handler });
+    ctx.status_code = 200;
+    ctx.update({ a: 1, b: 2 });
+    delete ctx.a;
+    ctx.log.info('status {status_code}');
+    expect(String(ctx)).to.equal('web.handle');
+    ctx.finish();
+    await consumer.waitFor(6);
+    const id = Context.idOf(ctx);
+    expect(id).to.match(UUID);
+    const b = bodies();
+    expect(b.map((m) => m.seq)).to.deep.equal([0, 1, 2, 3, 4, 5]);
+    const strip = (m: Record<string, unknown>) => {
+      const { handler_id, time_in, time_out, qtime, qlen, elapsed, ...rest } = m;
+      expect(handler_id).to.equal(handler.id);
+      for (const t of [time_in, time_out, qtime, qlen]) expect(t).to.be.a('number');
+      expect(time_out as number).to.be.at.least(time_in as number);
+      expect(Math.abs((time_in as number) - Date.now() / 1000)).to.be.below(60);
+      return rest;
+    };
+    expect(b.map(strip)).to.deep.equal([
+      { obj_id: id, obj: { url: '/a' }, status: 'born', seq: 0 },
+      { obj_id: id, obj: { status_code: 200 }, seq: 1 },
+      { obj_id: id, obj: { a: 1, b: 2 }, seq: 2 },
+      { obj_id: id, obj: { a: null }, action: 'delete', seq: 3 },
+      { obj_id: id, obj: {}, message: 'status 200', level: 'info', seq: 4 },
+      { obj_id: id, obj: {}, status: 'finished', seq: 5 },
+    ]);
+    expect(b[5].elapsed).to.be.a('number').and.to.be.at.least(0);
+    for (const [i, r] of consumer.received.entries()) {
+      expect(r.routingKey).to.equal('web.handle');
+      expect(r.properties.contentType).to.equal('application/json');
+      expect(r.properties.messageId).to.equal(`${id}:${i}`);
+      expect(r.properties.appId).to.equal('contexture');
+      expect(r.properties.timestamp).to.be.a('number');
+      expect(Math.abs(r.properties.timestamp - Date.now() / 1000)).to.be.below(60);
+      expect(r.properties.headers).to.deep.equal({ hostname: os.hostname(), service: 'tests' });
+    }
+    expect(await handler.flush(5000)).to.equal(true);
+    expect(handler.stats()).to.include({ enqueued: 6, published: 6, dropped: 0, queued: 0, inFlight: 0 });
+  });
+
+  it('transient: one message, never finished; guid, routingKey and context headers', async () => {
+    const t = new Context({ transient: true, guid: 'job-42', routingKey: 'jobs.done', headers: { tenant: 'acme', service: 'override' }, context: { ok: true }, handler });
+    t.finish();
+    t.finish();
+    const probe = new Context({ name: 'probe', handler, transient: true });
+    void probe;
+    await consumer.waitFor(2);
+    const [first, second] = consumer.received;
+    expect(first!.json).to.include({ obj_id: 'job-42', status: 'transient', seq: 0 });
+    expect(first!.json.obj).to.deep.equal({ ok: true });
+    expect(first!.routingKey).to.equal('jobs.done');
+    expect(first!.properties.headers).to.deep.equal({ hostname: os.hostname(), service: 'override', tenant: 'acme' });
+    expect(second!.routingKey).to.equal('probe');
+    expect(consumer.received).to.have.length(2);
+  });
+
+  it('ignore keeps fields local; a Context-valued field is sent as its id (linking)', async () => {
+    const parent = new Context({ name: 'parent', handler });
+    const child = new Context({ name: 'child', handler, context: { secret: 's3', x: 1 }, ignore: ['secret', 'token'] });
+    child.token = 'abc';
+    child.parent = parent;
+    child.nested = { owner: parent, list: [parent] };
+    expect(child.token).to.equal('abc');
+    expect(child.context).to.deep.include({ secret: 's3', token: 'abc', x: 1 });
+    await consumer.waitFor(4);
+    const childMsgs = bodies().filter((m) => m.obj_id === Context.idOf(child));
+    expect(childMsgs.map((m) => m.obj)).to.deep.equal([
+      { x: 1 },
+      { parent: Context.idOf(parent) },
+      { nested: { owner: Context.idOf(parent), list: [Context.idOf(parent)] } },
+    ]);
+  });
+
+  it('reserved names throw a ContextError with a code and send nothing', async () => {
+    const ctx = new Context({ name: 'reserved', handler });
+    for (const name of ['context', 'log', 'update', 'finish', 'toString', 'toJSON', 'constructor']) {
+      let caught: unknown;
+      try {
+        (ctx as Record<string, unknown>)[name] = 1;
+      } catch (err) {
+        caught = err;
+      }
+      expect(caught, name).to.be.instanceOf(ContextError);
+      expect((caught as ContextError).code).to.equal('LC_RESERVED_NAME');
+      expect((caught as ContextError).field).to.equal(name);
+    }
+    expect(() => delete (ctx as Record<string, unknown>).update).to.throw(ContextError);
+    ctx.update({ log: 'allowed through update' });
+    expect(ctx.context.log).to.equal('allowed through update');
+    ctx.finish();
+    await consumer.waitFor(3);
+    expect(bodies().map((m) => m.obj)).to.deep.equal([{}, { log: 'allowed through update' }, {}]);
+  });
+
+  it('a value that cannot be JSON throws naming the field; the context is unchanged and keeps working', async () => {
+    const ctx = new Context({ name: 'bad.values', handler });
+    const circular: Record<string, unknown> = {};
+    circular.self = circular;
+    const cases: Array<[string, unknown]> = [
+      ['circ', circular],
+      ['big', 10n],
+      ['fn', () => 1],
+      ['sym', Symbol('s')],
+    ];
+    for (const [field, value] of cases) {
+      let caught: ContextError | undefined;
+      try {
+        (ctx as Record<string, unknown>)[field] = value;
+      } catch (err) {
+        caught = err as ContextError;
+      }
+      expect(caught, field).to.be.instanceOf(ContextError);
+      expect(caught!.code).to.equal('LC_NOT_SERIALIZABLE');
+      expect(caught!.field).to.equal(field);
+      expect(caught!.message).to.contain(field);
+      expect(field in ctx.context).to.equal(false);
+    }
+    expect(() => ctx.update({ fine: 1, bad: 1n })).to.throw(ContextError);
+    expect(ctx.context).to.not.have.property('fine');
+    // Serialised at the assignment: later mutation changes nothing queued.
+    const obj = { n: 1 };
+    ctx.snapshot = obj;
+    obj.n = 2;
+    ctx.after = 'still works';
+    ctx.finish();
+    await consumer.waitFor(4);
+    expect(bodies().map((m) => m.obj)).to.deep.equal([{}, { snapshot: { n: 1 } }, { after: 'still works' }, {}]);
+  });
+
+  it('wraps an existing object: methods and getters pass through, assignments shadow it without touching it', async () => {
+    class Target {
+      x = 1;
+      #secret = 3;
+      get y() {
+        return 2;
+      }
+      f() {
+        return this.#secret;
+      }
+    }
+    const original = new Target();
+    const ctx = new Context({ obj: original, name: 'wrapped.obj', handler });
+    expect(ctx.f()).to.equal(3);
+    expect(ctx.y).to.equal(2);
+    expect(ctx.x).to.equal(1);
+    ctx.y = 10;
+    ctx.x = 111;
+    expect(ctx.y).to.equal(10);
+    expect(ctx.x).to.equal(111);
+    expect(original.y).to.equal(2);
+    expect(original.x).to.equal(1);
+    await consumer.waitFor(3);
+    expect(bodies().map((m) => m.obj)).to.deep.equal([{}, { y: 10 }, { x: 111 }]);
+  });
+
+  it('Context.wrap: a context per call, current() down the async chain, error field and re-throw', async () => {
+    const seen: string[] = [];
+    const work = Context.wrap(
+      async (n: number): Promise<number> => {
+        const ctx = Context.current<{ n: number; later: boolean }>()!;
+        ctx.n = n;
+        await new Promise((r) => setTimeout(r, 5));
+        await Promise.resolve().then(() => {
+          Context.current()!.later = true;
+          seen.push(Context.idOf(Context.current()!));
+        });
+        if (n < 0) throw new RangeError('negative');
+        return n * 2;
+      },
+      { name: 'jobs.work', handler },
+    );
+    const [a, b] = await Promise.all([work(1), work(2)]);
+    expect([a, b]).to.deep.equal([2, 4]);
+    let rejected: unknown;
+    await work(-1).catch((err) => (rejected = err));
+    expect(rejected).to.be.instanceOf(RangeError);
+    const sync = Context.wrap(() => {
+      throw new TypeError('sync boom');
+    }, { name: 'jobs.sync', handler });
+    expect(() => sync()).to.throw(TypeError, 'sync boom');
+    expect(Context.current()).to.equal(undefined);
+    await consumer.waitFor(4 * 3 + 1 + 3);
+    const byId = new Map<string, Array<Record<string, any>>>();
+    for (const m of bodies()) byId.set(m.obj_id, [...(byId.get(m.obj_id) ?? []), m]);
+    expect(new Set(seen).size).to.equal(3);
+    for (const id of seen) {
+      const msgs = byId.get(id)!;
+      expect(msgs[0]!.status).to.equal('born');
+      expect(msgs.at(-1)!.status).to.equal('finished');
+    }
+    const failed = [...byId.values()].filter((msgs) => msgs.some((m) => m.obj.error !== undefined));
+    expect(failed.map((msgs) => msgs.find((m) => m.obj.error)!.obj.error).sort()).to.deep.equal(['RangeError: negative', 'TypeError: sync boom']);
+    for (const msgs of failed) expect(msgs.at(-1)!.status).to.equal('finished');
+  });
+
+  it('subclasses are named after the class; class fields become context fields; typed fields', async () => {
+    class Request extends Context {
+      method = 'GET';
+    }
+    const r = new Request({ handler });
+    r.status_code = 201;
+    expect(String(r)).to.equal('Request');
+    const typed = new Context<{ status_code: number }>({ name: 'typed', handler });
+    typed.status_code = 200;
+    const n: number = typed.status_code;
+    expect(n).to.equal(200);
+    r.finish();
+    await consumer.waitFor(6);
+    const rm = consumer.received.filter((m) => m.routingKey === 'Request').map((m) => m.json.obj);
+    expect(rm).to.deep.equal([{}, { method: 'GET' }, { status_code: 201 }, {}]);
+  });
+
+  it('logger option logs each change as "<name> <id>: x = 1, y = 2"; log levels and formatting', async () => {
+    const lines: string[] = [];
+    const ctx = new Context({ name: 'logged', handler, logger: { info: (l: string) => lines.push(l) }, context: { a: 1 } });
+    ctx.update({ x: 1, y: 2 });
+    ctx.log.warn('user {user.name} has {missing}', { extra: true });
+    ctx.user = { name: 'ann' };
+    ctx.log.error('user {user.name}');
+    const id = Context.idOf(ctx);
+    expect(lines[0]).to.equal(`logged ${id}: status = born, "a":1`);
+    expect(lines[1]).to.equal(`logged ${id}: x = 1, y = 2`);
+    await consumer.waitFor(5);
+    const logs = bodies().filter((m) => m.message !== undefined);
+    expect(logs.map((m) => [m.level, m.message])).to.deep.equal([
+      ['warning', 'user {user.name} has {missing} { extra: true }'],
+      ['error', 'user ann'],
+    ]);
+  });
+
+  it('a headers exchange routes by the handler and context headers', async () => {
+    const hx = cleanup.exchange(uniqueName('ctx-hx'));
+    const hconsumer = await TestConsumer.start({ exchange: hx, type: 'headers', bindingKey: '', bindingArgs: { 'x-match': 'all', tenant: 'acme' } });
+    cleanup.defer(() => hconsumer.close());
+    const hh = new Handler({ url: amqpUrl(), exchange: hx, exchangeType: 'headers', flushInterval: 1, logger: null });
+    cleanup.defer(() => hh.close());
+    new Context({ name: 'other', handler: hh, transient: true, headers: { tenant: 'other' } });
+    new Context({ name: 'mine', handler: hh, transient: true, headers: { tenant: 'acme' } });
+    // Messages of one channel arrive in order: had 'other' been routed, it would come before the last one.
+    new Context({ name: 'last', handler: hh, transient: true, headers: { tenant: 'acme' } });
+    await hconsumer.waitFor(2);
+    expect(hconsumer.received.map((r) => r.routingKey)).to.deep.equal(['mine', 'last']);
+  });
+});

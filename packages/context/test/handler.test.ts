@@ -1,0 +1,243 @@
+import { expect } from 'chai';
+import { Context, Handler, type HandlerStats } from '@contexture/context';
+import { amqpUrl, Cleanup, FaultProxy, TestConsumer, uniqueName, waitUntil } from '@contexture/test-support';
+
+function proxiedUrl(port: number): string {
+  const u = new URL(amqpUrl());
+  u.hostname = '127.0.0.1';
+  u.port = String(port);
+  return u.toString();
+}
+
+async function brokerProxy(cleanup: Cleanup): Promise<FaultProxy> {
+  const u = new URL(amqpUrl());
+  const proxy = new FaultProxy(u.hostname, Number(u.port || 5672));
+  await proxy.listen();
+  cleanup.defer(() => proxy.close());
+  return proxy;
+}
+
+const balanced = (s: HandlerStats) => s.enqueued === s.published + s.dropped + s.queued + s.inFlight;
+
+describe('Handler: buffer, outages and reconnects (real RabbitMQ behind a loopback proxy)', function () {
+  let cleanup: Cleanup;
+  let exchange: string;
+  let consumer: TestConsumer;
+
+  beforeEach(async () => {
+    cleanup = new Cleanup();
+    exchange = cleanup.exchange(uniqueName('hdl-x'));
+    consumer = await TestConsumer.start({ exchange });
+    cleanup.defer(() => consumer.close());
+  });
+  afterEach(() => cleanup.run());
+
+  const quick = { initialDelay: 20, maxDelay: 200 };
+
+  it('drop-oldest: broker unreachable, buffer of 10, 50 changes → dropped 40; the newest 10 arrive in order after reconnect', async () => {
+    const proxy = await brokerProxy(cleanup);
+    proxy.cut();
+    const drops: number[] = [];
+    const handler = new Handler({ url: proxiedUrl(proxy.port), exchange, bufferSize: 10, flushInterval: 1, logger: null, reconnect: quick });
+    cleanup.defer(() => handler.close());
+    handler.on('drop', (n: number) => drops.push(n));
+    const ctx = new Context({ name: 'overflow', handler }); // seq 0
+    for (let i = 1; i < 50; i++) ctx.i = i; // seq 1..49
+    await waitUntil(() => handler.stats().lastError !== null, 'a failed connection attempt');
+    expect(handler.stats()).to.include({ enqueued: 50, dropped: 40, queued: 10, published: 0 });
+    expect(drops.reduce((a, b) => a + b, 0)).to.equal(40);
+    proxy.restore();
+    expect(await handler.flush(10_000)).to.equal(true);
+    await consumer.waitFor(10);
+    expect(consumer.received.map((r) => r.json.seq)).to.deep.equal([40, 41, 42, 43, 44, 45, 46, 47, 48, 49]);
+    expect(consumer.received.map((r) => r.json.obj.i)).to.deep.equal([40, 41, 42, 43, 44, 45, 46, 47, 48, 49]);
+    expect(handler.stats()).to.include({ enqueued: 50, dropped: 40, published: 10, queued: 0, inFlight: 0 });
+  });
+
+  it('drop-newest keeps the oldest messages instead', async () => {
+    const proxy = await brokerProxy(cleanup);
+    proxy.cut();
+    const handler = new Handler({ url: proxiedUrl(proxy.port), exchange, bufferSize: 10, overflow: 'drop-newest', flushInterval: 1, logger: null, reconnect: quick });
+    cleanup.defer(() => handler.close());
+    const ctx = new Context({ name: 'overflow.newest', handler });
+    for (let i = 1; i < 50; i++) ctx.i = i;
+    proxy.restore();
+    expect(await handler.flush(10_000)).to.equal(true);
+    await consumer.waitFor(10);
+    expect(consumer.received.map((r) => r.json.seq)).to.deep.equal([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(handler.stats()).to.include({ dropped: 40, published: 10 });
+  });
+
+  it('block: nothing is dropped and ready() resolves once the buffer has room again', async () => {
+    const proxy = await brokerProxy(cleanup);
+    proxy.cut();
+    const handler = new Handler({ url: proxiedUrl(proxy.port), exchange, bufferSize: 5, overflow: 'block', flushInterval: 1, logger: null, reconnect: quick });
+    cleanup.defer(() => handler.close());
+    const ctx = new Context({ name: 'overflow.block', handler });
+    for (let i = 1; i < 20; i++) ctx.i = i;
+    let ready = false;
+    const readyPromise = handler.ready().then(() => (ready = true));
+    await waitUntil(() => handler.stats().lastError !== null, 'a failed connection attempt');
+    expect(ready).to.equal(false);
+    expect(handler.stats()).to.include({ queued: 20, dropped: 0 });
+    proxy.restore();
+    await readyPromise;
+    expect(await handler.flush(10_000)).to.equal(true);
+    await consumer.waitFor(20);
+    expect(consumer.received.map((r) => r.json.seq)).to.deep.equal(Array.from({ length: 20 }, (_, i) => i));
+  });
+
+  it('connection cut while publishing steadily: no exception, reconnects by itself, published + dropped = produced, nothing lost', async function () {
+    this.timeout(60_000);
+    const proxy = await brokerProxy(cleanup);
+    const warnings: string[] = [];
+    const handler = new Handler({
+      url: proxiedUrl(proxy.port),
+      exchange,
+      bufferSize: 20_000,
+      flushInterval: 1,
+      reconnect: quick,
+      logger: { warn: (m) => warnings.push(m) },
+    });
+    cleanup.defer(() => handler.close());
+    let produced = 0;
+    let thrown: unknown = null;
+    const contexts: Context[] = [];
+    const tick = () => {
+      try {
+        for (let i = 0; i < 20; i++) {
+          if (produced % 50 === 0) contexts.push(new Context({ name: 'steady', handler }));
+          else contexts.at(-1)!.n = produced;
+          produced++;
+        }
+      } catch (err) {
+        thrown = err;
+      }
+    };
+    const timer = setInterval(tick, 2);
+    cleanup.defer(() => clearInterval(timer));
+    await waitUntil(() => handler.stats().published > 500, '500 messages published');
+    // Two outages, the second while the first reconnect's backlog is still in flight.
+    proxy.cut();
+    await waitUntil(() => handler.stats().status === 'disconnected', 'the handler to notice the cut');
+    await new Promise((r) => setTimeout(r, 300));
+    proxy.restore();
+    await waitUntil(() => handler.stats().reconnects >= 1, 'a reconnect');
+    proxy.cut();
+    await new Promise((r) => setTimeout(r, 200));
+    proxy.restore();
+    await waitUntil(() => handler.stats().reconnects >= 2, 'a second reconnect');
+    await waitUntil(() => handler.stats().published > produced * 0.5 + 500, 'publishing to resume');
+    clearInterval(timer);
+    expect(await handler.flush(20_000)).to.equal(true);
+    const s = handler.stats();
+    expect(thrown).to.equal(null);
+    expect(s.enqueued).to.equal(produced);
+    expect(s.dropped).to.equal(0);
+    expect(s.published).to.equal(produced);
+    expect(s.reconnects).to.be.at.least(2);
+    expect(proxy.accepted).to.be.at.least(3);
+    // At least once: duplicates are allowed, so wait for the distinct (obj_id, seq) pairs.
+    const seen = new Set<string>();
+    await waitUntil(() => {
+      for (const r of consumer.received) seen.add(`${r.json.obj_id}:${r.json.seq}`);
+      return seen.size >= produced;
+    }, `${produced} distinct messages`, 20_000).catch(() => {});
+    const missing: string[] = [];
+    for (const c of contexts) {
+      const id = Context.idOf(c);
+      const last = contexts.indexOf(c) === contexts.length - 1 ? (produced - 1) % 50 : 49;
+      for (let seq = 0; seq <= last; seq++) if (!seen.has(`${id}:${seq}`)) missing.push(`${id}:${seq}`);
+    }
+    expect(missing).to.deep.equal([]);
+    expect(seen.size).to.equal(produced);
+    // Warned once per outage, with the drop count at its end; the URL never shows a password.
+    expect(warnings.filter((w) => w.includes('cannot publish'))).to.have.length(2);
+    expect(warnings.filter((w) => /again after [\d.]+ s; 0 message\(s\) dropped/.test(w))).to.have.length(2);
+    for (const w of warnings) expect(w).to.not.contain(':guest@');
+  });
+
+  it('keeps the counters balanced at every moment and counts messages after close as dropped', async () => {
+    const handler = new Handler({ url: amqpUrl(), exchange, flushInterval: 1, logger: null });
+    const ctx = new Context({ name: 'balanced', handler });
+    for (let i = 0; i < 1000; i++) {
+      ctx.i = i;
+      if (i % 100 === 0) expect(balanced(handler.stats())).to.equal(true);
+    }
+    const p1 = handler.close();
+    const p2 = handler.close();
+    expect(p1).to.equal(p2);
+    await p1;
+    ctx.after = 1;
+    const s = handler.stats();
+    expect(s).to.include({ status: 'closed', enqueued: 1002, published: 1001, dropped: 1, queued: 0, inFlight: 0 });
+    expect(await handler.flush()).to.equal(true); // nothing left pending
+    await consumer.waitFor(1001);
+  });
+
+  it('a throwing event listener does not break publishing', async () => {
+    const handler = new Handler({ url: amqpUrl(), exchange, flushInterval: 1, logger: null });
+    cleanup.defer(() => handler.close());
+    handler.on('connect', () => {
+      throw new Error('listener bug');
+    });
+    new Context({ name: 'listener', handler, transient: true });
+    expect(await handler.flush(10_000)).to.equal(true);
+    await consumer.waitFor(1);
+    expect(handler.stats().lastError).to.contain('listener bug');
+  });
+
+  it('batch mode packs messages of one route into ndjson messages that decode to the same bodies', async () => {
+    const handler = new Handler({ url: amqpUrl(), exchange, batch: true, batchSize: 50, flushInterval: 20, logger: null });
+    cleanup.defer(() => handler.close());
+    const a = new Context({ name: 'batch.a', handler });
+    const b = new Context({ name: 'batch.b', handler });
+    for (let i = 0; i < 200; i++) (i % 2 ? a : b).i = i;
+    a.finish();
+    b.finish();
+    expect(await handler.flush(10_000)).to.equal(true);
+    const { decodeBody, isMalformed } = await import('@contexture/context/protocol');
+    const msgs: Array<{ rkey: string; obj_id: string; seq: number }> = [];
+    await waitUntil(() => consumer.received.length > 0 && handler.stats().published === 204, 'the batches');
+    await waitUntil(async () => {
+      msgs.length = 0;
+      for (const r of consumer.received) {
+        for (const m of decodeBody(r.body, r.properties.contentType)) {
+          if (isMalformed(m)) throw new Error(m.kind);
+          msgs.push({ rkey: r.routingKey, obj_id: m.obj_id, seq: m.seq! });
+        }
+      }
+      return msgs.length === 204;
+    }, 'all 204 messages');
+    expect(consumer.received.length).to.be.below(204 / 2);
+    expect(consumer.received.some((r) => r.properties.contentType === 'application/x-ndjson')).to.equal(true);
+    for (const r of consumer.received) {
+      const ids = new Set(decodeBody(r.body, r.properties.contentType).map((m) => (m as { obj_id: string }).obj_id));
+      expect(ids.size).to.equal(1); // one route per AMQP message
+    }
+    const seqsOf = (ctx: Context) => msgs.filter((m) => m.obj_id === Context.idOf(ctx)).map((m) => m.seq);
+    expect(seqsOf(a)).to.deep.equal(Array.from({ length: 102 }, (_, i) => i));
+    expect(seqsOf(b)).to.deep.equal(Array.from({ length: 102 }, (_, i) => i));
+  });
+
+  it('a connection refused at start is warned once with the password masked, and never throws into the program', async () => {
+    const warnings: string[] = [];
+    const handler = new Handler({
+      url: 'amqp://user:hunter2@127.0.0.1:1/%2F',
+      exchange,
+      logger: { warn: (m) => warnings.push(m) },
+      reconnect: { initialDelay: 10, maxDelay: 30 },
+      closeTimeout: 200,
+    });
+    const ctx = new Context({ name: 'refused', handler });
+    for (let i = 0; i < 10; i++) ctx.i = i;
+    await waitUntil(() => handler.stats().lastError !== null && warnings.length > 0, 'the refusal');
+    await new Promise((r) => setTimeout(r, 150)); // several reconnect attempts
+    await handler.close();
+    expect(warnings.filter((w) => w.includes('cannot publish'))).to.have.length(1);
+    expect(warnings.join('\n')).to.not.contain('hunter2');
+    expect(warnings[0]).to.contain('amqp://user:***@127.0.0.1:1');
+    expect(handler.stats()).to.include({ enqueued: 11, dropped: 11, published: 0 });
+    expect(warnings.at(-1)).to.contain('closed with 11 message(s) unpublished');
+  });
+});
