@@ -19,6 +19,7 @@ const ENV: ReadonlyArray<[string, keyof HandlerOptions, 'string' | 'int' | 'numb
   ['CONTEXTURE_FLUSH_INTERVAL', 'flushInterval', 'number'],
   ['CONTEXTURE_BATCH', 'batch', 'bool'],
   ['CONTEXTURE_BATCH_SIZE', 'batchSize', 'int'],
+  ['CONTEXTURE_PERSISTENT', 'persistent', 'bool'],
   ['CONTEXTURE_WAIT', 'wait', 'bool'],
   ['CONTEXTURE_WAIT_TIMEOUT', 'waitTimeout', 'number'],
   ['CONTEXTURE_CLOSE_TIMEOUT', 'closeTimeout', 'number'],

@@ -1,9 +1,8 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-/** Files of this package: frames inside it are skipped when looking for the caller. */
-const packageRoot = path.resolve(here, '..', '..');
+/** This package's compiled sources: frames inside them are skipped when looking for the caller. */
+const ownDir = path.dirname(fileURLToPath(import.meta.url));
 const cache = new Map<string, string>();
 const LEADING_BUILD_DIRS = new Set(['dist', 'build', 'lib', 'out', 'src']);
 
@@ -31,7 +30,7 @@ export function callerModuleName(): string {
     let file = site.getFileName();
     if (!file || file.startsWith('node:')) continue;
     if (file.startsWith('file://')) file = fileURLToPath(file);
-    if (file.startsWith(packageRoot + path.sep)) continue;
+    if (file.startsWith(ownDir + path.sep)) continue;
     return nameForFile(file);
   }
   return 'main';

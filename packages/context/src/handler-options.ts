@@ -40,6 +40,8 @@ export interface HandlerOptions {
   flushInterval?: number;
   /** Pack consecutive messages with one routing key and headers into one AMQP message (ndjson). @default false */
   batch?: boolean;
+  /** Publish persistent messages (delivery mode 2): they survive a broker restart in durable queues. @default false */
+  persistent?: boolean;
   /** Most messages in one batch message. @default 100 */
   batchSize?: number;
   /** Do not let the process exit before the buffer is drained (up to `waitTimeout`). @default false */
@@ -75,6 +77,7 @@ export const HANDLER_DEFAULTS: Readonly<ResolvedHandlerOptions> = Object.freeze(
   overflow: 'drop-oldest',
   flushInterval: 10,
   batch: false,
+  persistent: false,
   batchSize: 100,
   wait: false,
   waitTimeout: 5000,
@@ -113,6 +116,7 @@ export function validateHandlerOptions(o: HandlerOptions & Record<string, unknow
   if (o.overflow !== 'drop-oldest' && o.overflow !== 'drop-newest' && o.overflow !== 'block') bad(source, 'overflow', "'drop-oldest', 'drop-newest' or 'block'", o.overflow);
   if (typeof o.batch !== 'boolean') bad(source, 'batch', 'true or false', o.batch);
   if (typeof o.wait !== 'boolean') bad(source, 'wait', 'true or false', o.wait);
+  if (typeof o.persistent !== 'boolean') bad(source, 'persistent', 'true or false', o.persistent);
   const r = { ...HANDLER_DEFAULTS.reconnect, ...(o.reconnect ?? {}) };
   const logger = o.logger === undefined ? HANDLER_DEFAULTS.logger : o.logger;
   if (logger !== null && typeof logger?.warn !== 'function') bad(source, 'logger', 'an object with a warn(message) method, or null', logger);
@@ -125,6 +129,7 @@ export function validateHandlerOptions(o: HandlerOptions & Record<string, unknow
     overflow: o.overflow,
     flushInterval: nonNegative(source, 'flushInterval', o.flushInterval),
     batch: o.batch,
+    persistent: o.persistent,
     batchSize: positiveInt(source, 'batchSize', o.batchSize),
     wait: o.wait,
     waitTimeout: nonNegative(source, 'waitTimeout', o.waitTimeout),

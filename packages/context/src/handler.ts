@@ -195,7 +195,8 @@ export class Handler extends EventEmitter {
       if (this._status !== 'idle' || !this.isIdle()) await this.flush(this.options.closeTimeout);
       this.shutdown();
       const t = this.transport;
-      if (t !== null) await t.close().catch(() => {});
+      // The socket is unref'ed: hold the process open (bounded) while the connection closes.
+      if (t !== null) await keepAlive(t.close().catch(() => {}), this.options.closeTimeout);
     })();
     return this.closePromise;
   }
@@ -288,6 +289,7 @@ export class Handler extends EventEmitter {
           exchange: o.exchange,
           exchangeType: o.exchangeType,
           batch: o.batch,
+          persistent: o.persistent,
           connectTimeout: o.connectTimeout,
           connectionName: `contexture ${os.hostname()} pid ${process.pid}`,
         });
@@ -408,27 +410,40 @@ export class Handler extends EventEmitter {
     }
     const t = this.transport;
     if (this._status !== 'connected' || t === null || this.waitingDrain || this.blocked) return;
-    const max = this.options.maxInFlight;
-    outer: while (this.buffer.length > 0 && this.inflightEntries < max) {
-      for (const entries of this.take(t.grouping)) {
-        const unit: Unit = { entries, gen: this.gen };
-        this.inflight.add(unit);
-        this.inflightEntries += entries.length;
-        let more: boolean;
-        try {
-          more = t.send(entries, this.idJson, this.buffer.length, (err) => this.settle(unit, err));
-        } catch (err) {
-          // The channel died under us before its close event: treat it as the connection loss it is.
-          this.noteError(err);
-          t.destroy();
-          this.onLost(err as Error);
-          return;
-        }
-        if (!more) this.waitingDrain = true;
-      }
-      if (this.waitingDrain || this._status !== 'connected') break outer;
-    }
+    this.sendAll(t, this.options.maxInFlight);
     this.wakeSpaceWaiters();
+  }
+
+  private sendAll(t: Transport, max: number): void {
+    if (t.grouping === 'single') {
+      while (this.buffer.length > 0 && this.inflightEntries < max) {
+        if (!this.sendUnit(t, [this.buffer.shift()!])) return;
+      }
+      return;
+    }
+    while (this.buffer.length > 0 && this.inflightEntries < max) {
+      for (const entries of this.take(t.grouping)) if (!this.sendUnit(t, entries) && this._status !== 'connected') return;
+      if (this.waitingDrain) return;
+    }
+  }
+
+  /** Sends one unit; false when sending must stop (backpressure or a dead channel). */
+  private sendUnit(t: Transport, entries: Entry[]): boolean {
+    const unit: Unit = { entries, gen: this.gen };
+    this.inflight.add(unit);
+    this.inflightEntries += entries.length;
+    let more: boolean;
+    try {
+      more = t.send(entries, this.idJson, this.buffer.length, (err) => this.settle(unit, err));
+    } catch (err) {
+      // The channel died under us before its close event: treat it as the connection loss it is.
+      this.noteError(err);
+      t.destroy();
+      this.onLost(err as Error);
+      return false;
+    }
+    if (!more) this.waitingDrain = true;
+    return more;
   }
 
   /**
@@ -487,6 +502,15 @@ export class Handler extends EventEmitter {
   private wakeSpaceWaiters(): void {
     if (this.spaceWaiters.length > 0 && !this.buffer.full) for (const w of this.spaceWaiters.splice(0)) w();
   }
+}
+
+/** Resolves with `promise`, keeping the event loop alive until it settles or `ms` pass. */
+function keepAlive(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const bound = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, Math.max(1, Math.min(ms, 2 ** 31 - 1)));
+  });
+  return Promise.race([promise.then(() => undefined), bound]).finally(() => clearTimeout(timer));
 }
 
 function makeRoute(rkey: string, headers: Record<string, unknown>): Route {

@@ -12,6 +12,8 @@ export interface AmqpTransportOptions {
   exchangeType: 'topic' | 'headers';
   /** Pack messages of one route into one ndjson message. */
   batch: boolean;
+  /** Delivery mode 2. */
+  persistent: boolean;
   /** Socket connect timeout, ms. */
   connectTimeout: number;
   /** Shown in the broker's management UI. */
@@ -92,6 +94,7 @@ export class AmqpTransport extends EventEmitter implements Transport {
           timestamp: Math.floor(first.timeIn),
           appId: APP_ID,
           headers: route.headers,
+          persistent: this.options.persistent,
         },
         (err: unknown) => done(err ? toError(err) : undefined),
       );
@@ -108,6 +111,7 @@ export class AmqpTransport extends EventEmitter implements Transport {
         timestamp: Math.floor(first.timeIn),
         appId: APP_ID,
         headers: route.headers,
+        persistent: this.options.persistent,
       },
       (err: unknown) => done(err ? toError(err) : undefined),
     );
@@ -127,9 +131,14 @@ export class AmqpTransport extends EventEmitter implements Transport {
 
   destroy(): void {
     this.closing = true;
-    const model = this.model as (ChannelModel & { connection?: { stream?: { destroy(): void } } }) | null;
-    model?.connection?.stream?.destroy();
+    streamOf(this.model)?.destroy();
   }
+}
+
+type Stream = { destroy(): void };
+
+function streamOf(model: ChannelModel | null): Stream | undefined {
+  return (model as unknown as { connection?: { stream?: Stream } } | null)?.connection?.stream;
 }
 
 function toError(err: unknown): Error {

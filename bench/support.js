@@ -1,0 +1,32 @@
+// Shared helpers of the benchmarks: service URLs, unique names, timing, percentiles.
+import { randomUUID } from 'node:crypto';
+
+export const AMQP_URL = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672/%2F';
+export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+export function uniqueName(prefix) {
+  return `${prefix}-${randomUUID().slice(0, 8)}`;
+}
+
+/** Prints one result line. */
+export function report(result) {
+  process.stdout.write(JSON.stringify(result) + '\n');
+}
+
+export function percentile(sorted, p) {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+export const round = (x, digits = 2) => Number(x.toFixed(digits));
+
+/** Runs fn() `rounds` times and returns the best (lowest) duration in ms: the least disturbed by the shared machine. */
+export async function best(rounds, fn) {
+  let min = Infinity;
+  for (let i = 0; i < rounds; i++) {
+    const t0 = performance.now();
+    await fn();
+    min = Math.min(min, performance.now() - t0);
+  }
+  return min;
+}

@@ -1,0 +1,62 @@
+import { expect } from 'chai';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ContextError, Handler, HANDLER_DEFAULTS, optionsFromEnv, redactUrl, resolveOptions } from '@contexture/context';
+
+describe('configuration: configure() options > CONTEXTURE_* variables > config file > defaults', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'contexture-config-'));
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('takes each option from the strongest source that sets it', () => {
+    fs.writeFileSync(path.join(dir, 'contexture.config.json'), JSON.stringify({ url: 'jsonl:/from-file', exchange: 'file-x', bufferSize: 7, batch: true }));
+    const env = { CONTEXTURE_EXCHANGE: 'env-x', CONTEXTURE_BUFFER_SIZE: '9', CONTEXTURE_WAIT: 'yes', CONTEXTURE_HEADERS: '{"team":"core"}' };
+    const o = resolveOptions({ bufferSize: 11 }, env, dir);
+    expect(o).to.deep.equal({ url: 'jsonl:/from-file', exchange: 'env-x', bufferSize: 11, batch: true, wait: true, headers: { team: 'core' } });
+    const h = new Handler({ ...o, logger: null });
+    expect(h.options).to.include({ url: 'jsonl:/from-file', exchange: 'env-x', bufferSize: 11, batch: true, wait: true, overflow: HANDLER_DEFAULTS.overflow });
+    h.destroy();
+  });
+
+  it('CONTEXTURE_CONFIG names the file; a missing named file is an error, a missing default file is not', () => {
+    const file = path.join(dir, 'custom.json');
+    fs.writeFileSync(file, JSON.stringify({ flushInterval: 3 }));
+    expect(resolveOptions({}, { CONTEXTURE_CONFIG: file }, dir)).to.deep.equal({ flushInterval: 3 });
+    expect(resolveOptions({}, {}, dir)).to.deep.equal({});
+    expect(() => resolveOptions({}, { CONTEXTURE_CONFIG: path.join(dir, 'nope.json') }, dir)).to.throw(ContextError, /nope\.json/);
+  });
+
+  it('bad values give a ContextError naming the source and the key, without the password', () => {
+    const cases: Array<[() => unknown, RegExp]> = [
+      [() => optionsFromEnv({ CONTEXTURE_BUFFER_SIZE: 'lots' }), /CONTEXTURE_BUFFER_SIZE must be an integer, got 'lots'/],
+      [() => optionsFromEnv({ CONTEXTURE_WAIT: 'maybe' }), /CONTEXTURE_WAIT must be true or false/],
+      [() => optionsFromEnv({ CONTEXTURE_HEADERS: '{' }), /CONTEXTURE_HEADERS must be a JSON object/],
+      [() => new Handler({ bufferSize: 0 }), /bufferSize must be a positive integer/],
+      [() => new Handler({ overflow: 'explode' as never }), /overflow must be/],
+      [() => new Handler({ url: 'http://u:pw@host/' }), /url must be an amqp:\/\/, amqps:\/\/ or jsonl: URL, got 'http:\/\/u:\*\*\*@host\/'/],
+      [() => new Handler({ nope: 1 } as never), /unknown option 'nope'/],
+    ];
+    for (const [fn, re] of cases) {
+      let caught: unknown;
+      try {
+        fn();
+      } catch (err) {
+        caught = err;
+      }
+      expect(caught, String(re)).to.be.instanceOf(ContextError);
+      expect((caught as ContextError).code).to.equal('LC_INVALID_CONFIG');
+      expect((caught as Error).message).to.match(re);
+      expect((caught as Error).message).to.not.contain(':pw@');
+    }
+    fs.writeFileSync(path.join(dir, 'contexture.config.json'), '{"bufferSize": -1}');
+    expect(() => resolveOptions({}, {}, dir)).to.throw(/config file .*contexture\.config\.json: bufferSize must be a positive integer/);
+  });
+
+  it('redacts passwords from URLs', () => {
+    expect(redactUrl('amqp://guest:guest@127.0.0.1:5672/%2F')).to.equal('amqp://guest:***@127.0.0.1:5672/%2F');
+    expect(redactUrl('amqps://only-user@h/')).to.equal('amqps://only-user@h/');
+  });
+});

@@ -1,0 +1,126 @@
+import { expect } from 'chai';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseLine } from '@contexture/context/protocol';
+import { amqpUrl, Cleanup, TestConsumer, uniqueName } from '@contexture/test-support';
+
+const fixtures = fileURLToPath(new URL('../../test/fixtures/', import.meta.url));
+
+interface Run {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a fixture to its end; the test's own timeout bounds how long it may take. */
+function run(file: string, env: Record<string, string>, opts: { cwd?: string; args?: string[] } = {}): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [...(opts.args ?? []), path.join(fixtures, file)], {
+      cwd: opts.cwd ?? fixtures,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+}
+
+describe('Handler and Context across a process lifetime (spawned programs)', function () {
+  this.timeout(30_000);
+  let cleanup: Cleanup;
+  let exchange: string;
+  let consumer: TestConsumer;
+
+  beforeEach(async () => {
+    cleanup = new Cleanup();
+    exchange = cleanup.exchange(uniqueName('proc-x'));
+    consumer = await TestConsumer.start({ exchange });
+    cleanup.defer(() => consumer.close());
+  });
+  afterEach(() => cleanup.run());
+
+  it('wait: true drains the buffer before the process exits', async () => {
+    const r = await run('publish-and-exit.mjs', { URL: amqpUrl(), EXCHANGE: exchange, N: '2000', WAIT: '1', FLUSH: '1000' });
+    expect(r.code).to.equal(0);
+    expect(r.stderr).to.equal('');
+    await consumer.waitFor(2002);
+    const seqs = consumer.received.map((m) => m.json.seq);
+    expect(new Set(seqs).size).to.equal(2002);
+    expect(consumer.received.at(-1)!.json.status).to.equal('finished');
+  });
+
+  it('without wait the process exits at once and says how many messages it did not publish', async () => {
+    const r = await run('publish-and-exit.mjs', { URL: amqpUrl(), EXCHANGE: exchange, N: '2000', WAIT: '0', FLUSH: '1000' });
+    expect(r.code).to.equal(0);
+    const m = /contexture: (\d+) message\(s\) not published before the process exited \(wait: true drains before exit\)/.exec(r.stderr);
+    expect(m, r.stderr).to.not.equal(null);
+    expect(Number(m![1])).to.equal(2002);
+  });
+
+  it('an unreachable broker never keeps the process alive, and its password never shows', async () => {
+    const r = await run('publish-and-exit.mjs', { URL: 'amqp://app:s3cret@127.0.0.1:1/%2F', EXCHANGE: exchange, N: '10', WAIT: '0' });
+    expect(r.code).to.equal(0);
+    expect(r.stderr).to.contain('12 message(s) not published');
+    expect(r.stderr).to.not.contain('s3cret');
+  });
+
+  it('an open, idle connection does not keep the process alive', async () => {
+    const r = await run('flush-then-idle.mjs', { URL: amqpUrl(), EXCHANGE: exchange });
+    expect(r.code).to.equal(0);
+    expect(JSON.parse(r.stdout)).to.deep.equal({ ok: true, status: 'connected' });
+    await consumer.waitFor(1);
+  });
+
+  it('a context that becomes unreachable without finish() still sends finished', async () => {
+    const guid = uniqueName('gc');
+    const r = await run('unreachable-finalized.mjs', { URL: amqpUrl(), EXCHANGE: exchange, GUID: guid }, { args: ['--expose-gc'] });
+    expect(r.code, r.stderr).to.equal(0);
+    expect(JSON.parse(r.stdout)).to.include({ enqueued: 3, published: 3, dropped: 0 });
+    await consumer.waitFor(3);
+    expect(consumer.received.map((m) => [m.json.obj_id, m.json.seq, m.json.status ?? null])).to.deep.equal([
+      [guid, 0, 'born'],
+      [guid, 1, null],
+      [guid, 2, 'finished'],
+    ]);
+  });
+
+  it('the default name comes from the calling module file; jsonl:/path appends -v lines to a file', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'contexture-'));
+    cleanup.defer(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const file = path.join(dir, 'out.jsonl');
+    fs.writeFileSync(file, '{"rkey":"earlier","headers":{},"object":{"obj_id":"e","obj":{}}}\n');
+    for (let i = 0; i < 2; i++) {
+      const r = await run('app/handlers/users.mjs', { URL: `jsonl:${file}` });
+      expect(r.code, r.stderr).to.equal(0);
+    }
+    const lines = fs.readFileSync(file, 'utf8').trim().split('\n');
+    expect(lines).to.have.length(5);
+    const parsed = lines.map((l) => parseLine(l));
+    const ok = parsed.map((p) => {
+      if ('kind' in p) throw new Error(p.kind);
+      return p;
+    });
+    expect(ok.slice(1).map((p) => p.meta.rkey)).to.deep.equal(['app.handlers.users', 'app.handlers.users', 'app.handlers.users', 'app.handlers.users']);
+    expect(ok[1]!.message).to.deep.include({ obj: { user: 'ann' }, status: 'born', seq: 0 });
+    expect(ok[2]!.message).to.deep.include({ status: 'finished', seq: 1 });
+    expect(ok[1]!.meta.headers).to.deep.equal({ hostname: os.hostname() });
+  });
+
+  it('jsonl:- writes the same lines to standard output', async () => {
+    const r = await run('app/handlers/users.mjs', { URL: 'jsonl:-' });
+    expect(r.code).to.equal(0);
+    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines.map((l) => [l.rkey, l.object.seq, l.object.status])).to.deep.equal([
+      ['app.handlers.users', 0, 'born'],
+      ['app.handlers.users', 1, 'finished'],
+    ]);
+  });
+});
