@@ -9,4 +9,4 @@ export { BoundedBuffer } from './bounded-buffer.js';
 export type { OverflowPolicy } from './bounded-buffer.js';
 export { ContextError } from './errors.js';
 export type { ContextErrorCode } from './errors.js';
-export { redactUrl } from './redact.js';
+export { hostPort, redactText, redactUrl } from './redact.js';
