@@ -5,3 +5,4 @@ export { FaultProxy } from './fault-proxy.js';
 export { TestConsumer } from './consumer.js';
 export type { Received } from './consumer.js';
 export { waitUntil } from './wait.js';
+export { TempRedis } from './temp-redis.js';
