@@ -55,6 +55,14 @@ describe('configuration: configure() options > CONTEXTURE_* variables > config f
     expect(() => resolveOptions({}, {}, dir)).to.throw(/config file .*contexture\.config\.json: bufferSize must be a positive integer/);
   });
 
+  it('config/default.json documents exactly the built-in defaults', () => {
+    const file = new URL('../../../../config/default.json', import.meta.url);
+    const documented = JSON.parse(fs.readFileSync(file, 'utf8'));
+    const { logger, ...defaults } = HANDLER_DEFAULTS;
+    expect(logger).to.not.equal(null);
+    expect(documented).to.deep.equal(JSON.parse(JSON.stringify(defaults)));
+  });
+
   it('redacts passwords from URLs', () => {
     expect(redactUrl('amqp://guest:guest@127.0.0.1:5672/%2F')).to.equal('amqp://guest:***@127.0.0.1:5672/%2F');
     expect(redactUrl('amqps://only-user@h/')).to.equal('amqps://only-user@h/');

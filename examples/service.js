@@ -1,0 +1,58 @@
+// An example service under load: every simulated request runs in its own Context, whose changes
+// are published by the process's handler. By default the handler writes JSON lines to standard
+// output (no broker needed); set CONTEXTURE_URL=amqp://… to publish to RabbitMQ instead.
+//
+//   node examples/service.js                 # JSON lines on stdout
+//   REQUESTS=20000 CONCURRENCY=200 node examples/service.js > /dev/null
+import { Context, configure } from '@contexture/context';
+
+const REQUESTS = Number(process.env.REQUESTS ?? 2000);
+const CONCURRENCY = Number(process.env.CONCURRENCY ?? 50);
+
+const handler = configure({ url: process.env.CONTEXTURE_URL ?? 'jsonl:-', wait: true, bufferSize: 100_000 });
+
+const paths = ['/users', '/users/42', '/orders', '/orders/7/items', '/search?q=socks', '/health'];
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+class NotFound extends Error {
+  name = 'NotFound';
+}
+
+/** One request: each assignment below is one message on the bus. */
+const handle = Context.wrap(
+  async (n) => {
+    const ctx = Context.current();
+    ctx.update({ request: n, method: n % 5 === 0 ? 'POST' : 'GET', path: paths[n % paths.length], user: `u${n % 97}` });
+    await sleep(Math.random() * 4);
+    ctx.db_ms = Math.round(Math.random() * 300) / 100;
+    if (n % 53 === 0) {
+      ctx.status_code = 404;
+      throw new NotFound(`no ${ctx.path}`);
+    }
+    await sleep(Math.random() * 2);
+    ctx.status_code = 200;
+    ctx.bytes = 200 + ((n * 7919) % 5000);
+    ctx.log.info('{method} {path} -> {status_code} ({bytes} bytes)');
+    return ctx.bytes;
+  },
+  { name: 'example.web.request', headers: { service: 'example' } },
+);
+
+const started = performance.now();
+let next = 0;
+let failed = 0;
+await Promise.all(
+  Array.from({ length: CONCURRENCY }, async () => {
+    while (next < REQUESTS) {
+      const n = next++;
+      await handle(n).catch(() => failed++);
+    }
+  }),
+);
+const seconds = (performance.now() - started) / 1000;
+await handler.flush(10_000);
+const s = handler.stats();
+process.stderr.write(
+  `example: ${REQUESTS} requests (${failed} failed) in ${seconds.toFixed(2)} s, ${Math.round(REQUESTS / seconds)} requests/s; ` +
+    `${s.published} messages published, ${s.dropped} dropped\n`,
+);
