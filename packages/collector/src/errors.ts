@@ -1,0 +1,29 @@
+/** Stable codes of {@link CollectorError}; callers branch on these, never on messages. */
+export type CollectorErrorCode =
+  /** An argument is out of range or of the wrong type (an option, an id, a version). */
+  | 'LC_STORE_INVALID_ARGUMENT'
+  /** The store was closed. */
+  | 'LC_STORE_CLOSED'
+  /** The context does not exist. */
+  | 'LC_STORE_NOT_FOUND'
+  /** `export()` without an `exportCallback`, or `restore()` without a `restoreProvider`. */
+  | 'LC_STORE_NOT_CONFIGURED'
+  /** The export callback threw or rejected (`cause` holds its error). */
+  | 'LC_STORE_EXPORT_FAILED'
+  /** The restore provider threw, rejected or gave something that is not a context. */
+  | 'LC_STORE_RESTORE_FAILED'
+  /** A direct `update()` lost to concurrent writers more often than its retry budget. */
+  | 'LC_STORE_CONFLICT'
+  /** Redis answered something the store cannot read (a key of the layout holds foreign data). */
+  | 'LC_STORE_CORRUPT';
+
+/** The one error class of `@contexture/collector`; `code` is stable, `cause` keeps the origin. */
+export class CollectorError extends Error {
+  override readonly name = 'CollectorError';
+  readonly code: CollectorErrorCode;
+
+  constructor(code: CollectorErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+}

@@ -1,0 +1,35 @@
+/**
+ * @contexture/collector: versioned context state with deltas that clients sync from, in Redis
+ * (`RedisContextStore`) or in memory (`MemoryContextStore`), behind one interface (`ContextStore`).
+ */
+export { CollectorError } from './errors.js';
+export type { CollectorErrorCode } from './errors.js';
+export { MemoryContextStore } from './store/memory-store.js';
+export type { MemoryContextStoreOptions } from './store/memory-store.js';
+export { RedisContextStore, REDIS_STORE_DEFAULTS } from './store/redis-store.js';
+export type { RedisContextStoreOptions } from './store/redis-store.js';
+export { STORE_DEFAULTS } from './store/options.js';
+export type { RestoredContext, StoreOptions } from './store/options.js';
+export type { StoreStats } from './store/base-store.js';
+export type { CleanerStats } from './store/cleaner.js';
+export { applyDelta, isDeltaLeaf, mergeRecords } from './store/delta.js';
+export type { DeltaRecord, FieldChange } from './store/delta.js';
+export type {
+  ApplyResult,
+  CleanupOptions,
+  CleanupResult,
+  ContextDelta,
+  ContextEvent,
+  ContextStatus,
+  ContextStore,
+  ContextSummary,
+  ContextWatch,
+  DeltaLeaf,
+  DeltaNode,
+  ListOptions,
+  ListPage,
+  StoredContext,
+  StoreStatus,
+  SyncResult,
+  WatchOptions,
+} from './store/types.js';

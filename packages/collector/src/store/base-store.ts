@@ -1,0 +1,170 @@
+import type { MessageMeta, WireMessage } from '@contexture/context/protocol';
+import { isPlainObject } from '@contexture/context/protocol';
+import { CollectorError } from '../errors.js';
+import { Cleaner, type CleanerStats } from './cleaner.js';
+import { checkId, resolveStoreOptions, type ResolvedStoreOptions, type RestoredContext, type StoreOptions } from './options.js';
+import type {
+  ApplyResult,
+  CleanupOptions,
+  CleanupResult,
+  ContextStatus,
+  ContextStore,
+  ContextWatch,
+  ListOptions,
+  ListPage,
+  StoredContext,
+  StoreStatus,
+  SyncResult,
+  WatchOptions,
+} from './types.js';
+
+/** Counters of a store. */
+export interface StoreStats {
+  cleaner: CleanerStats;
+}
+
+const STATUSES: ReadonlySet<unknown> = new Set(['born', 'finished', 'transient', null, undefined]);
+
+/**
+ * What both stores share: option handling, the lifecycle (`close()` once, same promise to every
+ * caller), the periodic cleaner, and `export()` / `restore()` on top of each store's primitives.
+ */
+export abstract class BaseContextStore implements ContextStore {
+  protected readonly options: ResolvedStoreOptions;
+  private readonly cleaner: Cleaner;
+  private state: StoreStatus = 'open';
+  private closing: Promise<void> | null = null;
+
+  constructor(options: StoreOptions | undefined) {
+    this.options = resolveStoreOptions(options);
+    this.cleaner = new Cleaner(() => this.cleanup(), this.options.cleanupInterval ?? 60_000, this.options.onCleanupError);
+  }
+
+  /** Starts the cleaner when the options ask for it; called by subclasses once they are ready. */
+  protected startConfiguredCleaner(): void {
+    if (this.options.cleanupInterval !== null) this.cleaner.start(this.options.cleanupInterval);
+  }
+
+  get status(): StoreStatus {
+    return this.state;
+  }
+
+  stats(): StoreStats {
+    return { cleaner: { ...this.cleaner.stats } };
+  }
+
+  protected checkOpen(): void {
+    if (this.state !== 'open') throw new CollectorError('LC_STORE_CLOSED', 'the store is closed');
+  }
+
+  abstract apply(message: WireMessage, meta?: MessageMeta): Promise<ApplyResult>;
+  abstract get(id: string): Promise<StoredContext | null>;
+  abstract sync(id: string, version: number | null): Promise<SyncResult | null>;
+  abstract set(id: string, context: Record<string, unknown>): Promise<ApplyResult>;
+  abstract update(id: string, partial: Record<string, unknown>): Promise<ApplyResult>;
+  abstract delete(id: string): Promise<boolean>;
+  abstract list(options?: ListOptions): Promise<ListPage>;
+  abstract cleanup(options?: CleanupOptions): Promise<CleanupResult>;
+  abstract watch(id: string, options?: WatchOptions): ContextWatch;
+  /** Replaces the context with a restored one (version kept, deltas dropped) and announces a reset. */
+  protected abstract replace(id: string, record: StoredContext): Promise<void>;
+  /** Releases the backend's resources (after the cleaner stopped). */
+  protected abstract shutdown(): Promise<void>;
+
+  startCleaner(interval?: number): void {
+    this.checkOpen();
+    if (interval !== undefined) checkInterval(interval);
+    this.cleaner.start(interval);
+  }
+
+  setCleanupInterval(interval: number): void {
+    this.checkOpen();
+    checkInterval(interval);
+    this.cleaner.setInterval(interval);
+  }
+
+  stopCleaner(): void {
+    this.cleaner.stop();
+  }
+
+  async export(id: string): Promise<StoredContext> {
+    checkId(id);
+    const callback = this.options.exportCallback;
+    if (callback === null) throw new CollectorError('LC_STORE_NOT_CONFIGURED', 'export() needs the exportCallback option');
+    const record = await this.get(id);
+    if (record === null) throw new CollectorError('LC_STORE_NOT_FOUND', `no context ${JSON.stringify(id)}`);
+    try {
+      await callback(record);
+    } catch (err) {
+      throw new CollectorError('LC_STORE_EXPORT_FAILED', `export of ${JSON.stringify(id)} failed`, { cause: err });
+    }
+    return record;
+  }
+
+  async restore(id: string): Promise<StoredContext> {
+    checkId(id);
+    this.checkOpen();
+    const provider = this.options.restoreProvider;
+    if (provider === null) throw new CollectorError('LC_STORE_NOT_CONFIGURED', 'restore() needs the restoreProvider option');
+    let got: RestoredContext | null;
+    try {
+      got = await provider(id);
+    } catch (err) {
+      throw new CollectorError('LC_STORE_RESTORE_FAILED', `the restore provider failed for ${JSON.stringify(id)}`, { cause: err });
+    }
+    if (got === null || got === undefined) throw new CollectorError('LC_STORE_NOT_FOUND', `the restore provider has no context ${JSON.stringify(id)}`);
+    const record = checkRestored(id, got);
+    await this.replace(id, record);
+    return record;
+  }
+
+  close(): Promise<void> {
+    if (this.closing === null) {
+      this.state = 'closing';
+      this.closing = (async () => {
+        try {
+          await this.cleaner.close();
+          await this.shutdown();
+        } finally {
+          this.state = 'closed';
+        }
+      })();
+    }
+    return this.closing;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+function checkInterval(interval: number): void {
+  if (!Number.isSafeInteger(interval) || interval < 1) {
+    throw new CollectorError('LC_STORE_INVALID_ARGUMENT', `a cleanup interval must be an integer >= 1 (ms), got ${String(interval)}`);
+  }
+}
+
+function optNumber(v: unknown): number | null {
+  return typeof v === 'number' && Number.isFinite(v) ? v : null;
+}
+
+/** Checks what a restore provider gave and turns it into a stored record. */
+function checkRestored(id: string, got: RestoredContext): StoredContext {
+  const bad = (why: string) => new CollectorError('LC_STORE_RESTORE_FAILED', `the restore provider gave ${why} for ${JSON.stringify(id)}`);
+  if (!isPlainObject(got)) throw bad('something that is not an object');
+  if (!isPlainObject(got.context)) throw bad('a context that is not a plain object');
+  if (!Number.isSafeInteger(got.version) || got.version < 1) throw bad('a version that is not an integer >= 1');
+  if (!STATUSES.has(got.status)) throw bad('an unknown status');
+  if (got.headers !== undefined && got.headers !== null && !isPlainObject(got.headers)) throw bad('headers that are not an object');
+  return {
+    id,
+    version: got.version,
+    context: got.context,
+    status: (got.status ?? null) as ContextStatus | null,
+    rkey: typeof got.rkey === 'string' ? got.rkey : null,
+    headers: (got.headers ?? null) as Record<string, unknown> | null,
+    born_at: optNumber(got.born_at),
+    updated_at: null,
+    finished_at: optNumber(got.finished_at),
+  };
+}

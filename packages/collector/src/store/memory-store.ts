@@ -1,0 +1,473 @@
+import { isPlainObject, setOwn, type MessageMeta, type WireMessage } from '@contexture/context/protocol';
+import { BaseContextStore } from './base-store.js';
+import { mergeRecords, recordEvent, type DeltaRecord, type FieldChange } from './delta.js';
+import { globToRegExp } from './glob.js';
+import { decodeValue, deepMerge, encodeValue } from './json.js';
+import { checkId, checkMessage, checkObject, checkVersion, ttlFor, type StoreOptions } from './options.js';
+import type {
+  ApplyResult,
+  CleanupOptions,
+  CleanupResult,
+  ContextEvent,
+  ContextStatus,
+  ContextSummary,
+  ContextWatch,
+  ListOptions,
+  ListPage,
+  StoredContext,
+  SyncResult,
+  WatchOptions,
+} from './types.js';
+import { WatchQueue } from './watch-queue.js';
+
+/** Options of {@link MemoryContextStore}: the retention and hooks every store has. */
+export type MemoryContextStoreOptions = StoreOptions;
+
+interface Field {
+  /** Canonical JSON text: what "the same value" is compared by. */
+  text: string;
+  /** The parsed value; never handed out without a copy. */
+  value: unknown;
+}
+
+/** One context; the same state the Redis store keeps in its keys, with the same rules. */
+interface Entry {
+  ord: number;
+  version: number;
+  /** Highest seq seen (-1: none). Direct writes stamp their fields with it. */
+  hs: number;
+  status: ContextStatus | null;
+  rkey: string | null;
+  headers: string | null;
+  bornAt: number | null;
+  finishedAt: number | null;
+  /** Store clock (ms) of the last version. */
+  updated: number | null;
+  /** Store clock (ms) of the last write of any kind: what idleness is measured from. */
+  touched: number;
+  /** 0: never expires. */
+  expiresAt: number;
+  fields: Map<string, Field>;
+  /** Per-field seq of the last message that set or deleted it (deletions leave a tombstone). */
+  seqs: Map<string, number>;
+  /** Consecutive versions dmin, dmin + 1, …, version. */
+  deltas: DeltaRecord[];
+  dmin: number;
+  deltasExpireAt: number;
+}
+
+const own = Object.prototype.hasOwnProperty;
+
+/**
+ * The in-memory context store: the embedded default for single-process use and for tests of user
+ * code. Same interface and same rules as {@link RedisContextStore}; TTLs are enforced on access and
+ * by `cleanup()`.
+ *
+ * @example
+ * const store = new MemoryContextStore({ deltaThreshold: 50 });
+ * await store.set('room:1', { topic: 'hello' });
+ * await store.update('room:1', { topic: 'bye' });
+ * await store.sync('room:1', 1); // { type: 'delta', version: 2, delta: { topic: { action: 'modified', … } } }
+ */
+export class MemoryContextStore extends BaseContextStore {
+  private readonly entries = new Map<string, Entry>();
+  private readonly watchers = new Map<string, Set<WatchQueue>>();
+  private nextOrd = 1;
+  private sweep: Iterator<[string, Entry]> | null = null;
+
+  constructor(options?: MemoryContextStoreOptions) {
+    super(options);
+    this.startConfiguredCleaner();
+  }
+
+  async apply(message: WireMessage, meta?: MessageMeta): Promise<ApplyResult> {
+    this.checkOpen();
+    const obj = checkMessage(message);
+    const id = message.obj_id;
+    const now = Date.now();
+    let e = this.live(id, now);
+    const created = e === undefined;
+    if (e === undefined) e = newEntry(0);
+    const seq = message.seq === undefined ? e.hs + 1 : message.seq;
+    let wrote = false;
+    if (seq > e.hs) {
+      e.hs = seq;
+      wrote = true;
+    }
+    const del = message.action === 'delete';
+    const changes: FieldChange[] = [];
+    for (const k in obj) {
+      if (!own.call(obj, k)) continue;
+      let text: string | undefined;
+      if (!del) {
+        text = encodeValue(obj[k]);
+        if (text === undefined) continue;
+      }
+      const s = e.seqs.get(k);
+      if (s !== undefined && seq <= s) continue;
+      e.seqs.set(k, seq);
+      wrote = true;
+      const old = e.fields.get(k);
+      if (del) {
+        if (old !== undefined) {
+          e.fields.delete(k);
+          changes.push({ k, o: old.value });
+        }
+      } else if (old === undefined || old.text !== text) {
+        const value = decodeValue(text!);
+        e.fields.set(k, { text: text!, value });
+        changes.push(old === undefined ? { k, n: value } : { k, o: old.value, n: value });
+      }
+    }
+    let statusChanged = false;
+    const status = message.status;
+    const ti = message.time_in ?? now / 1000;
+    if (status === 'born') {
+      if (e.status === null) {
+        e.status = 'born';
+        statusChanged = true;
+      }
+      if (e.bornAt === null) {
+        e.bornAt = ti;
+        wrote = true;
+      }
+    } else if ((status === 'finished' || status === 'transient') && e.status !== 'finished' && e.status !== 'transient') {
+      e.status = status;
+      statusChanged = true;
+      e.finishedAt = ti;
+      if (status === 'transient' && e.bornAt === null) e.bornAt = ti;
+    }
+    if (meta?.rkey !== undefined && e.rkey === null) {
+      e.rkey = meta.rkey;
+      wrote = true;
+    }
+    if (meta?.headers !== undefined && e.headers === null) {
+      e.headers = encodeValue(meta.headers) ?? null;
+      wrote = true;
+    }
+    const changed = changes.length > 0 || statusChanged;
+    if (!changed && !wrote) return { id, changed: false, version: e.version };
+    if (created) this.insert(id, e);
+    this.commit(id, e, now, changes, changed);
+    return { id, changed, version: e.version };
+  }
+
+  async get(id: string): Promise<StoredContext | null> {
+    checkId(id);
+    this.checkOpen();
+    const e = this.live(id, Date.now());
+    if (e === undefined || e.version === 0) return null;
+    return this.record(id, e);
+  }
+
+  async sync(id: string, version: number | null): Promise<SyncResult | null> {
+    checkId(id);
+    const v = checkVersion(version);
+    this.checkOpen();
+    const now = Date.now();
+    const e = this.live(id, now);
+    if (e === undefined || e.version === 0) return null;
+    if (v === e.version) return { type: 'no_change', id, version: v };
+    if (v !== null && v < e.version) {
+      const from = this.deltasFrom(e, v + 1, now);
+      if (from >= 0) {
+        const delta = mergeRecords(from === 0 ? e.deltas : e.deltas.slice(from), true);
+        return { type: 'delta', id, version: e.version, delta, status: e.status };
+      }
+    }
+    return { type: 'full', ...this.record(id, e) };
+  }
+
+  async set(id: string, context: Record<string, unknown>): Promise<ApplyResult> {
+    checkId(id);
+    checkObject('context', context);
+    this.checkOpen();
+    const next = new Map<string, string>();
+    for (const k of Object.keys(context)) {
+      const text = encodeValue(context[k]);
+      if (text !== undefined) next.set(k, text);
+    }
+    return this.write(id, next, true);
+  }
+
+  async update(id: string, partial: Record<string, unknown>): Promise<ApplyResult> {
+    checkId(id);
+    checkObject('partial', partial);
+    this.checkOpen();
+    const e = this.live(id, Date.now());
+    const next = new Map<string, string>();
+    for (const k of Object.keys(partial)) {
+      const v = partial[k];
+      const cur = e?.fields.get(k);
+      const text = isPlainObject(v) && cur !== undefined && isPlainObject(cur.value) ? encodeValue(deepMerge(cur.value, v)) : encodeValue(v);
+      if (text !== undefined) next.set(k, text);
+    }
+    return this.write(id, next, false);
+  }
+
+  async delete(id: string): Promise<boolean> {
+    checkId(id);
+    this.checkOpen();
+    const e = this.live(id, Date.now());
+    if (e === undefined) return false;
+    this.entries.delete(id);
+    if (e.version === 0) return false;
+    this.publish(id, { type: 'deleted', id });
+    return true;
+  }
+
+  async list(options: ListOptions = {}): Promise<ListPage> {
+    this.checkOpen();
+    const limit = options.limit ?? 100;
+    const after = options.cursor === undefined || options.cursor === null ? 0 : Number(options.cursor);
+    const re = options.rkey === undefined ? null : globToRegExp(options.rkey);
+    const now = Date.now();
+    const items: ContextSummary[] = [];
+    let last = after;
+    for (const [id, e] of this.entries) {
+      if (e.ord <= after) continue;
+      if (items.length >= limit) return { items, cursor: String(last) };
+      last = e.ord;
+      if (e.expiresAt !== 0 && now >= e.expiresAt) continue;
+      if (e.version === 0) continue;
+      if (options.status !== undefined && e.status !== options.status) continue;
+      if (re !== null && (e.rkey === null || !re.test(e.rkey))) continue;
+      items.push(summary(id, e));
+    }
+    return { items, cursor: null };
+  }
+
+  async cleanup(options: CleanupOptions = {}): Promise<CleanupResult> {
+    this.checkOpen();
+    const limit = options.limit ?? this.options.cleanupLimit;
+    const now = Date.now();
+    const result: CleanupResult = { scanned: 0, contextsDeleted: 0, deltasDeleted: 0, wrapped: false };
+    this.sweep ??= this.entries.entries();
+    while (result.scanned < limit) {
+      const step = this.sweep.next();
+      if (step.done === true) {
+        this.sweep = null;
+        result.wrapped = true;
+        break;
+      }
+      const [id, e] = step.value;
+      result.scanned++;
+      const ttl = ttlFor(this.options, e.status === 'finished' || e.status === 'transient');
+      if ((e.expiresAt !== 0 && now >= e.expiresAt) || (ttl > 0 && now - e.touched >= ttl)) {
+        this.entries.delete(id);
+        result.contextsDeleted++;
+        continue;
+      }
+      result.deltasDeleted += this.pruneDeltas(e, now);
+    }
+    return result;
+  }
+
+  watch(id: string, options: WatchOptions = {}): ContextWatch {
+    checkId(id);
+    this.checkOpen();
+    let set = this.watchers.get(id);
+    if (set === undefined) {
+      set = new Set();
+      this.watchers.set(id, set);
+    }
+    const watchers = set;
+    const q: WatchQueue = new WatchQueue(options.maxQueue ?? 10_000, Promise.resolve(), async () => {
+      watchers.delete(q);
+      if (watchers.size === 0 && this.watchers.get(id) === watchers) this.watchers.delete(id);
+    });
+    watchers.add(q);
+    return q;
+  }
+
+  protected async replace(id: string, record: StoredContext): Promise<void> {
+    const now = Date.now();
+    const e = newEntry(this.nextOrd++);
+    e.version = record.version;
+    e.status = record.status;
+    e.rkey = record.rkey;
+    e.headers = record.headers === null ? null : (encodeValue(record.headers) ?? null);
+    e.bornAt = record.born_at;
+    e.finishedAt = record.finished_at;
+    e.updated = now;
+    e.touched = now;
+    for (const k of Object.keys(record.context)) {
+      const text = encodeValue(record.context[k]);
+      if (text !== undefined) e.fields.set(k, { text, value: decodeValue(text) });
+    }
+    const ttl = ttlFor(this.options, e.status === 'finished' || e.status === 'transient');
+    e.expiresAt = ttl > 0 ? now + ttl : 0;
+    this.entries.delete(id);
+    this.entries.set(id, e);
+    record.updated_at = now / 1000;
+    this.publish(id, { type: 'reset', id, version: e.version });
+  }
+
+  protected async shutdown(): Promise<void> {
+    for (const set of this.watchers.values()) for (const q of [...set]) await q.close();
+    this.watchers.clear();
+  }
+
+  /** The entry of `id`, or undefined when there is none or it expired (then it is removed). */
+  private live(id: string, now: number): Entry | undefined {
+    const e = this.entries.get(id);
+    if (e === undefined) return undefined;
+    if (e.expiresAt !== 0 && now >= e.expiresAt) {
+      this.entries.delete(id);
+      return undefined;
+    }
+    if (e.deltasExpireAt !== 0 && now >= e.deltasExpireAt) {
+      e.deltas = [];
+      e.deltasExpireAt = 0;
+    }
+    return e;
+  }
+
+  private insert(id: string, e: Entry): void {
+    e.ord = this.nextOrd++;
+    this.entries.set(id, e);
+  }
+
+  /**
+   * A direct write: the fields in `next` (canonical JSON) are set, and with `replaceAll` every
+   * other field is removed. Touched fields are stamped with the highest seq seen, so a late bus
+   * message older than the write never undoes it and any newer one wins.
+   */
+  private write(id: string, next: Map<string, string>, replaceAll: boolean): ApplyResult {
+    const now = Date.now();
+    let e = this.live(id, now);
+    const created = e === undefined;
+    if (e === undefined) e = newEntry(0);
+    const stamp = e.hs;
+    const changes: FieldChange[] = [];
+    if (replaceAll) {
+      for (const [k, old] of e.fields) {
+        if (next.has(k)) continue;
+        e.fields.delete(k);
+        e.seqs.set(k, stamp);
+        changes.push({ k, o: old.value });
+      }
+    }
+    for (const [k, text] of next) {
+      e.seqs.set(k, stamp);
+      const old = e.fields.get(k);
+      if (old !== undefined && old.text === text) continue;
+      const value = decodeValue(text);
+      e.fields.set(k, { text, value });
+      changes.push(old === undefined ? { k, n: value } : { k, o: old.value, n: value });
+    }
+    // A direct write makes the context exist: creating it is a change even with no fields.
+    const changed = changes.length > 0 || e.version === 0;
+    if (created) this.insert(id, e);
+    this.commit(id, e, now, changes, changed);
+    return { id, changed, version: e.version };
+  }
+
+  /** Bumps the version and records the delta when something changed; refreshes the TTLs. */
+  private commit(id: string, e: Entry, now: number, changes: FieldChange[], changed: boolean): void {
+    e.touched = now;
+    const ttl = ttlFor(this.options, e.status === 'finished' || e.status === 'transient');
+    if (ttl > 0) e.expiresAt = now + ttl;
+    if (!changed) return;
+    e.version++;
+    e.updated = now;
+    const rec: DeltaRecord = { v: e.version, t: now, c: changes };
+    if (e.status !== null) rec.s = e.status;
+    const threshold = this.options.deltaThreshold;
+    if (threshold === 0) {
+      e.deltas = [];
+    } else {
+      if (e.deltas.length > 0 && e.dmin + e.deltas.length !== rec.v) e.deltas = [];
+      if (e.deltas.length === 0) e.dmin = rec.v;
+      e.deltas.push(rec);
+      if (e.deltas.length > threshold) {
+        const drop = e.deltas.length - threshold;
+        e.deltas.splice(0, drop);
+        e.dmin += drop;
+      }
+      const dttl = this.options.deltaTtl;
+      e.deltasExpireAt = dttl === null ? (ttl > 0 ? e.expiresAt : 0) : now + (ttl > 0 ? Math.min(dttl, ttl) : dttl);
+    }
+    const set = this.watchers.get(id);
+    if (set !== undefined && set.size > 0) this.publish(id, recordEvent(id, rec, true));
+  }
+
+  /** Index into `e.deltas` of version `need` when every delta from it on is kept and fresh; else -1. */
+  private deltasFrom(e: Entry, need: number, now: number): number {
+    if (e.deltas.length === 0 || e.dmin > need) return -1;
+    const i = need - e.dmin;
+    const first = e.deltas[i];
+    if (first === undefined) return -1;
+    const ttl = this.options.deltaTtl;
+    if (ttl !== null && first.t <= now - ttl) return -1;
+    return i;
+  }
+
+  /** Drops deltas past the threshold or older than deltaTtl; returns how many. */
+  private pruneDeltas(e: Entry, now: number): number {
+    let drop = Math.max(0, e.deltas.length - this.options.deltaThreshold);
+    const ttl = this.options.deltaTtl;
+    if (ttl !== null) while (drop < e.deltas.length && e.deltas[drop]!.t <= now - ttl) drop++;
+    if (drop > 0) {
+      e.deltas.splice(0, drop);
+      e.dmin += drop;
+    }
+    return drop;
+  }
+
+  private publish(id: string, event: ContextEvent): void {
+    const set = this.watchers.get(id);
+    if (set === undefined) return;
+    for (const q of set) q.push(event);
+  }
+
+  private record(id: string, e: Entry): StoredContext {
+    const context: Record<string, unknown> = {};
+    for (const [k, f] of e.fields) setOwn(context, k, typeof f.value === 'object' ? decodeValue(f.text) : f.value);
+    return {
+      id,
+      version: e.version,
+      context,
+      status: e.status,
+      rkey: e.rkey,
+      headers: e.headers === null ? null : (decodeValue(e.headers) as Record<string, unknown>),
+      born_at: e.bornAt,
+      updated_at: e.updated === null ? null : e.updated / 1000,
+      finished_at: e.finishedAt,
+    };
+  }
+}
+
+function newEntry(ord: number): Entry {
+  return {
+    ord,
+    version: 0,
+    hs: -1,
+    status: null,
+    rkey: null,
+    headers: null,
+    bornAt: null,
+    finishedAt: null,
+    updated: null,
+    touched: 0,
+    expiresAt: 0,
+    fields: new Map(),
+    seqs: new Map(),
+    deltas: [],
+    dmin: 0,
+    deltasExpireAt: 0,
+  };
+}
+
+function summary(id: string, e: Entry): ContextSummary {
+  return {
+    id,
+    version: e.version,
+    status: e.status,
+    rkey: e.rkey,
+    born_at: e.bornAt,
+    updated_at: e.updated === null ? null : e.updated / 1000,
+    finished_at: e.finishedAt,
+  };
+}
+

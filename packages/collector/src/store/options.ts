@@ -1,0 +1,175 @@
+import { CollectorError } from '../errors.js';
+import type { WireMessage } from '@contexture/context/protocol';
+import type { StoredContext } from './types.js';
+
+/** What a `restoreProvider` gives back: at least the context and its version. */
+export interface RestoredContext {
+  context: Record<string, unknown>;
+  version: number;
+  status?: StoredContext['status'];
+  rkey?: string | null;
+  headers?: Record<string, unknown> | null;
+  born_at?: number | null;
+  finished_at?: number | null;
+}
+
+/** Retention and hooks shared by both stores. Durations are milliseconds. */
+export interface StoreOptions {
+  /**
+   * Keep the newest N deltas of each context (0: none, so every `sync()` behind is `full`).
+   * @default 100
+   */
+  deltaThreshold?: number;
+  /**
+   * Deltas older than this are gone: a client that needs one gets `full`. `null` keeps them.
+   * @default 86400000 (24 h)
+   */
+  deltaTtl?: number | null;
+  /**
+   * Delete contexts idle for `contextTtl`, and finished ones `finishedTtl` after their last change.
+   * @default false
+   */
+  autoDelete?: boolean;
+  /**
+   * Idle time after which a context is deleted when `autoDelete` is on.
+   * @default 21600000 (6 h)
+   */
+  contextTtl?: number;
+  /**
+   * Time after its last change that a finished (or transient) context is deleted when `autoDelete`
+   * is on; `null` uses `contextTtl`.
+   * @default 3600000 (1 h)
+   */
+  finishedTtl?: number | null;
+  /**
+   * Start the periodic cleaner with this interval; `null` leaves it stopped (see `startCleaner()`).
+   * @default null
+   */
+  cleanupInterval?: number | null;
+  /**
+   * The most contexts one cleaner run (and a `cleanup()` without `limit`) examines.
+   * @default 1000
+   */
+  cleanupLimit?: number;
+  /**
+   * Called with errors of the periodic cleaner (they are also counted in `stats()`).
+   * @default null
+   */
+  onCleanupError?: ((err: unknown) => void) | null;
+  /**
+   * Receives the context on `export(id)`, e.g. to save it in a database.
+   * @default null
+   */
+  exportCallback?: ((context: StoredContext) => unknown) | null;
+  /**
+   * Gives the context of an id for `restore(id)` (or null when it has none).
+   * @default null
+   */
+  restoreProvider?: ((id: string) => RestoredContext | null | Promise<RestoredContext | null>) | null;
+  /**
+   * Retries of `update()` when a concurrent writer changed an object field it merges into.
+   * @default 50
+   */
+  updateRetries?: number;
+}
+
+/** The options after defaults and validation. */
+export type ResolvedStoreOptions = { [K in keyof StoreOptions]-?: Exclude<StoreOptions[K], undefined> };
+
+export const STORE_DEFAULTS: Readonly<ResolvedStoreOptions> = Object.freeze({
+  deltaThreshold: 100,
+  deltaTtl: 86_400_000,
+  autoDelete: false,
+  contextTtl: 21_600_000,
+  finishedTtl: 3_600_000,
+  cleanupInterval: null,
+  cleanupLimit: 1000,
+  onCleanupError: null,
+  exportCallback: null,
+  restoreProvider: null,
+  updateRetries: 50,
+});
+
+function positiveInt(name: string, v: unknown, allowZero: boolean): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < (allowZero ? 0 : 1)) {
+    throw new CollectorError('LC_STORE_INVALID_ARGUMENT', `${name} must be an integer ${allowZero ? '>= 0' : '>= 1'}, got ${String(v)}`);
+  }
+  return v;
+}
+
+/** Applies defaults and checks every retention option once. */
+export function resolveStoreOptions(options: StoreOptions | undefined): ResolvedStoreOptions {
+  const o = { ...STORE_DEFAULTS } as ResolvedStoreOptions;
+  for (const key of Object.keys(STORE_DEFAULTS) as Array<keyof ResolvedStoreOptions>) {
+    const v = options?.[key];
+    if (v !== undefined) (o as Record<string, unknown>)[key] = v;
+  }
+  positiveInt('deltaThreshold', o.deltaThreshold, true);
+  if (o.deltaTtl !== null) positiveInt('deltaTtl', o.deltaTtl, false);
+  if (typeof o.autoDelete !== 'boolean') throw new CollectorError('LC_STORE_INVALID_ARGUMENT', 'autoDelete must be a boolean');
+  positiveInt('contextTtl', o.contextTtl, false);
+  if (o.finishedTtl !== null) positiveInt('finishedTtl', o.finishedTtl, false);
+  if (o.cleanupInterval !== null) positiveInt('cleanupInterval', o.cleanupInterval, false);
+  positiveInt('cleanupLimit', o.cleanupLimit, false);
+  positiveInt('updateRetries', o.updateRetries, true);
+  for (const key of ['onCleanupError', 'exportCallback', 'restoreProvider'] as const) {
+    if (o[key] !== null && typeof o[key] !== 'function') {
+      throw new CollectorError('LC_STORE_INVALID_ARGUMENT', `${key} must be a function or null`);
+    }
+  }
+  return o;
+}
+
+/** TTL of a context's keys after a write (0: none): what autoDelete asks for, given its status. */
+export function ttlFor(o: ResolvedStoreOptions, finished: boolean): number {
+  if (!o.autoDelete) return 0;
+  return finished ? (o.finishedTtl ?? o.contextTtl) : o.contextTtl;
+}
+
+export function checkId(id: unknown): string {
+  if (typeof id !== 'string' || id.length === 0) {
+    throw new CollectorError('LC_STORE_INVALID_ARGUMENT', 'a context id must be a non-empty string');
+  }
+  return id;
+}
+
+export function checkObject(name: string, v: unknown): Record<string, unknown> {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) {
+    throw new CollectorError('LC_STORE_INVALID_ARGUMENT', `${name} must be a plain object`);
+  }
+  return v as Record<string, unknown>;
+}
+
+export function checkVersion(v: unknown): number | null {
+  if (v === null || v === undefined) return null;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
+    throw new CollectorError('LC_STORE_INVALID_ARGUMENT', `a version must be an integer >= 0 or null, got ${String(v)}`);
+  }
+  return v;
+}
+
+/**
+ * The few checks `apply()` makes on a message (the daemon validates bus input with the protocol's
+ * `validateMessage` first; these keep a direct caller from storing nonsense).
+ */
+export function checkMessage(message: WireMessage): Record<string, unknown> {
+  if (typeof message !== 'object' || message === null) {
+    throw new CollectorError('LC_STORE_INVALID_ARGUMENT', 'a message must be an object');
+  }
+  checkId(message.obj_id);
+  const obj = message.obj ?? {};
+  checkObject('obj', obj);
+  const seq = message.seq;
+  if (seq !== undefined && !(Number.isSafeInteger(seq) && seq >= 0)) {
+    throw new CollectorError('LC_STORE_INVALID_ARGUMENT', `seq must be an integer >= 0, got ${String(seq)}`);
+  }
+  const t = message.time_in;
+  if (t !== undefined && !(typeof t === 'number' && Number.isFinite(t))) {
+    throw new CollectorError('LC_STORE_INVALID_ARGUMENT', 'time_in must be a finite number');
+  }
+  const s = message.status;
+  if (s !== undefined && s !== 'born' && s !== 'finished' && s !== 'transient') {
+    throw new CollectorError('LC_STORE_INVALID_ARGUMENT', `unknown status ${String(s).slice(0, 40)}`);
+  }
+  return obj;
+}

@@ -1,0 +1,503 @@
+import { isPlainObject, setOwn, type MessageMeta, type WireMessage } from '@contexture/context/protocol';
+import { Redis } from 'ioredis';
+import { CollectorError } from '../errors.js';
+import { BaseContextStore } from './base-store.js';
+import { mergeRecords, parseRecord, recordEvent } from './delta.js';
+import { escapeGlob, globToRegExp } from './glob.js';
+import { decodeValue, deepMerge, encodeValue } from './json.js';
+import { checkId, checkMessage, checkObject, checkVersion, ttlFor, type StoreOptions } from './options.js';
+import { defineStoreCommands } from './redis-commands.js';
+import type {
+  ApplyResult,
+  CleanupOptions,
+  CleanupResult,
+  ContextEvent,
+  ContextStatus,
+  ContextSummary,
+  ContextWatch,
+  ListOptions,
+  ListPage,
+  StoredContext,
+  SyncResult,
+  WatchOptions,
+} from './types.js';
+import { WatchQueue } from './watch-queue.js';
+
+/** Options of {@link RedisContextStore}. */
+export interface RedisContextStoreOptions extends StoreOptions {
+  /**
+   * An ioredis client (the caller keeps owning it) or a Redis URL (the store creates its client and
+   * closes it in `close()`).
+   * @default 'redis://127.0.0.1:6379'
+   */
+  redis?: Redis | string;
+  /**
+   * Start of every key and channel of the store.
+   * @default 'contexture:'
+   */
+  prefix?: string;
+  /**
+   * Publish every change on the context's channel (what `watch()` listens to).
+   * @default true
+   */
+  publish?: boolean;
+  /**
+   * COUNT hint of the SCANs of `list()` and `cleanup()`.
+   * @default 500
+   */
+  scanCount?: number;
+}
+
+export const REDIS_STORE_DEFAULTS: Readonly<{ redis: Redis | string; prefix: string; publish: boolean; scanCount: number }> = Object.freeze({
+  redis: 'redis://127.0.0.1:6379',
+  prefix: 'contexture:',
+  publish: true,
+  scanCount: 500,
+});
+
+/** The keys of one context; both share the `{id}` hash tag, so each script touches one slot. */
+export interface ContextKeys {
+  /** Hash: '.'<field> → '<seq>:<JSON>' (a tombstone '<seq>:'), '#v', '#st', … the context's own. */
+  state: string;
+  /** List of delta records, oldest first. */
+  deltas: string;
+  /** Pub/sub channel of its changes. */
+  channel: string;
+}
+
+const STATUS: Record<string, ContextStatus> = { born: 'born', finished: 'finished', transient: 'transient' };
+
+/**
+ * The context store in Redis: one Lua script call per message, atomic and idempotent, versions and
+ * deltas kept per context, every change published on the context's channel.
+ *
+ * Layout (P = prefix): `P ctx:{id}`, a hash holding the fields (`.name` → `<seq>:<JSON>`, the seq
+ * kept so that late messages lose; a deleted field leaves `<seq>:`) and the context's own entries
+ * (`#v` version, `#st` status, `#hs` highest seq, times, …); `P ctx:{id}:d`, the list of delta
+ * records; channel `P ctx:{id}:changes`.
+ *
+ * @example
+ * const store = new RedisContextStore({ redis: 'redis://127.0.0.1:6379', prefix: 'app:' });
+ * await store.apply({ obj_id: 'r1', obj: { user: 'ann' }, status: 'born', seq: 0 });
+ * const copy = await store.sync('r1', null);
+ */
+export class RedisContextStore extends BaseContextStore {
+  readonly redis: Redis;
+  readonly prefix: string;
+  private readonly owned: boolean;
+  private readonly publish: boolean;
+  private readonly scanCount: number;
+  private subscriber: Redis | null = null;
+  private readonly watchers = new Map<string, { id: string; queues: Set<WatchQueue>; ready: Promise<void> }>();
+  private cleanupCursor = '0';
+  /** update() calls of this store in flight per id: they run one after another (see update()). */
+  private readonly updating = new Map<string, Promise<unknown>>();
+
+  constructor(options: RedisContextStoreOptions = {}) {
+    super(options);
+    const o: { redis: Redis | string; prefix: string; publish: boolean; scanCount: number } = { ...REDIS_STORE_DEFAULTS };
+    if (options.redis !== undefined) o.redis = options.redis;
+    if (options.prefix !== undefined) o.prefix = options.prefix;
+    if (options.publish !== undefined) o.publish = options.publish;
+    if (options.scanCount !== undefined) o.scanCount = options.scanCount;
+    if (typeof o.prefix !== 'string') throw new CollectorError('LC_STORE_INVALID_ARGUMENT', 'prefix must be a string');
+    if (!Number.isSafeInteger(o.scanCount) || o.scanCount < 1) throw new CollectorError('LC_STORE_INVALID_ARGUMENT', 'scanCount must be an integer >= 1');
+    if (typeof o.redis === 'string') {
+      this.redis = new Redis(o.redis);
+      this.owned = true;
+    } else if (o.redis instanceof Redis) {
+      this.redis = o.redis;
+      this.owned = false;
+    } else {
+      throw new CollectorError('LC_STORE_INVALID_ARGUMENT', 'redis must be an ioredis client or a URL');
+    }
+    this.prefix = o.prefix;
+    this.publish = o.publish;
+    this.scanCount = o.scanCount;
+    defineStoreCommands(this.redis);
+    this.startConfiguredCleaner();
+  }
+
+  /** The keys and channel of a context. */
+  keys(id: string): ContextKeys {
+    const state = `${this.prefix}ctx:{${id}}`;
+    return { state, deltas: `${state}:d`, channel: `${state}:changes` };
+  }
+
+  async apply(message: WireMessage, meta?: MessageMeta): Promise<ApplyResult> {
+    this.checkOpen();
+    const obj = checkMessage(message);
+    const id = message.obj_id;
+    const k = this.keys(id);
+    const now = Date.now();
+    const o = this.options;
+    const del = message.action === 'delete';
+    const args: Array<string | number> = [
+      k.state,
+      k.deltas,
+      now,
+      message.seq === undefined ? '' : message.seq,
+      message.status ?? '',
+      message.time_in === undefined ? String(now / 1000) : String(message.time_in),
+      del ? '1' : '0',
+      meta?.rkey ?? '',
+      meta?.rkey === undefined ? '0' : '1',
+      meta?.headers === undefined ? '' : (encodeValue(meta.headers) ?? ''),
+      ttlFor(o, false),
+      ttlFor(o, true),
+      o.deltaTtl ?? 0,
+      o.deltaThreshold,
+      this.publish ? k.channel : '',
+    ];
+    for (const key in obj) {
+      if (!Object.prototype.hasOwnProperty.call(obj, key)) continue;
+      if (del) {
+        args.push('.' + key, '');
+      } else {
+        const text = encodeValue(obj[key]);
+        if (text !== undefined) args.push('.' + key, text);
+      }
+    }
+    const [version, changed] = await this.redis.contextureCtxApply(...args);
+    return { id, changed: changed === 1, version };
+  }
+
+  async get(id: string): Promise<StoredContext | null> {
+    checkId(id);
+    this.checkOpen();
+    const flat = await this.redis.call('HGETALL', this.keys(id).state);
+    return toRecord(id, flat as string[]);
+  }
+
+  async sync(id: string, version: number | null): Promise<SyncResult | null> {
+    checkId(id);
+    const v = checkVersion(version);
+    this.checkOpen();
+    const k = this.keys(id);
+    const o = this.options;
+    const reply = await this.redis.contextureCtxSync(k.state, k.deltas, v === null ? '' : v, Date.now(), o.deltaTtl ?? 0, o.deltaThreshold);
+    if (reply === null) return null;
+    if (reply[0] === 'n') return { type: 'no_change', id, version: Number(reply[1]) };
+    if (reply[0] === 'd') {
+      const delta = mergeRecords(reply[3].map(parseRecord));
+      return { type: 'delta', id, version: Number(reply[1]), delta, status: toStatus(reply[2]) };
+    }
+    const record = toRecord(id, reply[1]);
+    if (record === null) throw new CollectorError('LC_STORE_CORRUPT', `the state of ${JSON.stringify(id)} has no version`);
+    return { type: 'full', ...record };
+  }
+
+  async set(id: string, context: Record<string, unknown>): Promise<ApplyResult> {
+    checkId(id);
+    checkObject('context', context);
+    this.checkOpen();
+    const pairs: string[] = [];
+    for (const key of Object.keys(context)) {
+      const text = encodeValue(context[key]);
+      if (text !== undefined) pairs.push('.' + key, text);
+    }
+    const [version, changed] = await this.write(id, 'set', [], pairs);
+    return { id, changed: changed === 1, version };
+  }
+
+  async update(id: string, partial: Record<string, unknown>): Promise<ApplyResult> {
+    checkId(id);
+    checkObject('partial', partial);
+    this.checkOpen();
+    // Updates of one id through this store queue up, so their compare-and-set only ever races
+    // with other processes, not with each other.
+    const before = this.updating.get(id) ?? Promise.resolve();
+    const run = before.then(
+      () => this.updateNow(id, partial),
+      () => this.updateNow(id, partial),
+    );
+    this.updating.set(id, run);
+    try {
+      return await run;
+    } finally {
+      if (this.updating.get(id) === run) this.updating.delete(id);
+    }
+  }
+
+  private async updateNow(id: string, partial: Record<string, unknown>): Promise<ApplyResult> {
+    const k = this.keys(id);
+    const keys = Object.keys(partial);
+    const merging = keys.filter((key) => isPlainObject(partial[key]));
+    for (let attempt = 0; attempt <= this.options.updateRetries; attempt++) {
+      // Objects merge into what is stored; the script checks that what we merged into is still
+      // there (compare-and-set) and we retry when a concurrent writer changed it.
+      const olds = merging.length > 0 ? await this.redis.hmget(k.state, ...merging.map((key) => '.' + key)) : [];
+      const base = new Map<string, unknown>();
+      const checks: string[] = [];
+      merging.forEach((key, i) => {
+        const old = valueText(olds[i] ?? null);
+        checks.push('.' + key, old ?? '');
+        if (old !== null) base.set(key, decodeValue(old));
+      });
+      const pairs: string[] = [];
+      for (const key of keys) {
+        const v = partial[key];
+        const cur = base.get(key);
+        const text = isPlainObject(v) && isPlainObject(cur) ? encodeValue(deepMerge(cur, v)) : encodeValue(v);
+        if (text !== undefined) pairs.push('.' + key, text);
+      }
+      const [version, changed] = await this.write(id, 'patch', checks, pairs);
+      if (version !== -1) return { id, changed: changed === 1, version };
+      // Lost to another process: back off a little (with jitter) before reading again.
+      await new Promise((r) => setTimeout(r, Math.random() * Math.min(50, 2 ** attempt)));
+    }
+    throw new CollectorError('LC_STORE_CONFLICT', `update of ${JSON.stringify(id)} lost to concurrent writers ${this.options.updateRetries + 1} times`);
+  }
+
+  async delete(id: string): Promise<boolean> {
+    checkId(id);
+    this.checkOpen();
+    const k = this.keys(id);
+    return (await this.redis.contextureCtxRemove(k.state, k.deltas, this.publish ? k.channel : '')) === 1;
+  }
+
+  async list(options: ListOptions = {}): Promise<ListPage> {
+    this.checkOpen();
+    const limit = options.limit ?? 100;
+    const re = options.rkey === undefined ? null : globToRegExp(options.rkey);
+    const items: ContextSummary[] = [];
+    let cursor = options.cursor ?? '0';
+    do {
+      const [next, ids] = await this.scanIds(cursor);
+      cursor = next;
+      if (ids.length === 0) continue;
+      const pipe = this.redis.pipeline();
+      for (const id of ids) pipe.hmget(this.keys(id).state, '#v', '#st', '#rk', '#ba', '#fa', '#ua');
+      const rows = (await pipe.exec()) ?? [];
+      ids.forEach((id, i) => {
+        const [err, m] = rows[i] ?? [null, null];
+        if (err !== null || !Array.isArray(m)) return;
+        const version = Number(m[0] ?? 0);
+        if (!(version > 0)) return;
+        const status = toStatus(m[1] as string | null);
+        const rkey = (m[2] as string | null) ?? null;
+        if (options.status !== undefined && status !== options.status) return;
+        if (re !== null && (rkey === null || !re.test(rkey))) return;
+        items.push({
+          id,
+          version,
+          status,
+          rkey,
+          born_at: toNumber(m[3] as string | null),
+          updated_at: toSeconds(m[5] as string | null),
+          finished_at: toNumber(m[4] as string | null),
+        });
+      });
+    } while (cursor !== '0' && items.length < limit);
+    return { items, cursor: cursor === '0' ? null : cursor };
+  }
+
+  async cleanup(options: CleanupOptions = {}): Promise<CleanupResult> {
+    this.checkOpen();
+    const limit = options.limit ?? this.options.cleanupLimit;
+    const o = this.options;
+    const result: CleanupResult = { scanned: 0, contextsDeleted: 0, deltasDeleted: 0, wrapped: false };
+    do {
+      const [next, ids] = await this.scanIds(this.cleanupCursor);
+      this.cleanupCursor = next;
+      if (ids.length > 0) {
+        const now = Date.now();
+        const pipe = this.redis.pipeline();
+        for (const id of ids) {
+          const k = this.keys(id);
+          pipe.contextureCtxPrune(k.state, k.deltas, now, o.deltaTtl ?? 0, o.deltaThreshold, ttlFor(o, false), ttlFor(o, true));
+        }
+        for (const [err, r] of (await pipe.exec()) ?? []) {
+          if (err !== null) throw err;
+          const [deleted, dropped] = r as [number, number];
+          result.contextsDeleted += deleted;
+          result.deltasDeleted += dropped;
+        }
+        result.scanned += ids.length;
+      }
+      if (next === '0') result.wrapped = true;
+    } while (!result.wrapped && result.scanned < limit);
+    return result;
+  }
+
+  watch(id: string, options: WatchOptions = {}): ContextWatch {
+    checkId(id);
+    this.checkOpen();
+    const channel = this.keys(id).channel;
+    let entry = this.watchers.get(channel);
+    if (entry === undefined) {
+      const sub = this.subscriberClient();
+      entry = { id, queues: new Set(), ready: sub.subscribe(channel).then(() => undefined) };
+      this.watchers.set(channel, entry);
+    }
+    const watched = entry;
+    const q: WatchQueue = new WatchQueue(options.maxQueue ?? 10_000, watched.ready, async () => {
+      watched.queues.delete(q);
+      if (watched.queues.size === 0 && this.watchers.get(channel) === watched) {
+        this.watchers.delete(channel);
+        await this.subscriber?.unsubscribe(channel).catch(() => {});
+      }
+    });
+    watched.queues.add(q);
+    return q;
+  }
+
+  protected async replace(id: string, record: StoredContext): Promise<void> {
+    const k = this.keys(id);
+    const now = Date.now();
+    const args: Array<string | number> = [
+      k.state,
+      k.deltas,
+      now,
+      record.version,
+      ttlFor(this.options, record.status === 'finished' || record.status === 'transient'),
+      this.publish ? k.channel : '',
+      '#v',
+      record.version,
+      '#ua',
+      now,
+      '#tw',
+      now,
+    ];
+    if (record.status !== null) args.push('#st', record.status);
+    if (record.rkey !== null) args.push('#rk', record.rkey);
+    if (record.headers !== null) args.push('#hd', encodeValue(record.headers) ?? '{}');
+    if (record.born_at !== null) args.push('#ba', String(record.born_at));
+    if (record.finished_at !== null) args.push('#fa', String(record.finished_at));
+    for (const key of Object.keys(record.context)) {
+      const text = encodeValue(record.context[key]);
+      if (text !== undefined) args.push('.' + key, '-1:' + text);
+    }
+    await this.redis.contextureCtxRestore(...args);
+    record.updated_at = now / 1000;
+  }
+
+  protected async shutdown(): Promise<void> {
+    for (const entry of [...this.watchers.values()]) for (const q of [...entry.queues]) await q.close();
+    if (this.subscriber !== null) {
+      await closeClient(this.subscriber);
+      this.subscriber = null;
+    }
+    if (this.owned) await closeClient(this.redis);
+  }
+
+  private write(id: string, mode: 'set' | 'patch', checks: string[], pairs: string[]): Promise<[number, number]> {
+    const k = this.keys(id);
+    const o = this.options;
+    return this.redis.contextureCtxWrite(
+      k.state,
+      k.deltas,
+      Date.now(),
+      mode,
+      ttlFor(o, false),
+      ttlFor(o, true),
+      o.deltaTtl ?? 0,
+      o.deltaThreshold,
+      this.publish ? k.channel : '',
+      checks.length / 2,
+      ...checks,
+      ...pairs,
+    );
+  }
+
+  /** One SCAN step over the contexts' meta keys: the next cursor and the ids found. */
+  private async scanIds(cursor: string): Promise<[string, string[]]> {
+    const head = `${this.prefix}ctx:{`;
+    const [next, keys] = await this.redis.scan(cursor, 'MATCH', `${escapeGlob(head)}*}`, 'COUNT', this.scanCount);
+    const ids: string[] = [];
+    // The state hash is the key that ends at the hash tag; the deltas list ends in :d.
+    for (const key of keys) if (key.startsWith(head) && key.endsWith('}')) ids.push(key.slice(head.length, -1));
+    return [next, ids];
+  }
+
+  private subscriberClient(): Redis {
+    if (this.subscriber === null) {
+      const sub = this.redis.duplicate();
+      sub.on('error', () => {
+        /* ioredis reconnects by itself; a watcher sees a gap in versions and syncs */
+      });
+      sub.on('message', (channel: string, text: string) => this.onMessage(channel, text));
+      this.subscriber = sub;
+    }
+    return this.subscriber;
+  }
+
+  private onMessage(channel: string, text: string): void {
+    const entry = this.watchers.get(channel);
+    if (entry === undefined) return;
+    let event: ContextEvent;
+    try {
+      if (text.startsWith('{"v":')) event = recordEvent(entry.id, parseRecord(text));
+      else if (text.startsWith('{"reset":')) event = { type: 'reset', id: entry.id, version: Number(JSON.parse(text).reset) };
+      else if (text === '{"deleted":true}') event = { type: 'deleted', id: entry.id };
+      else return;
+    } catch {
+      return;
+    }
+    for (const q of entry.queues) q.push(event);
+  }
+}
+
+/** QUIT, then wait for the socket to end (or cut it after 2 s). */
+async function closeClient(client: Redis): Promise<void> {
+  if (client.status === 'end') return;
+  const ended = new Promise<void>((resolve) => client.once('end', resolve));
+  await client.quit().catch(() => client.disconnect());
+  const timer = setTimeout(() => client.disconnect(), 2000);
+  timer.unref();
+  await ended;
+  clearTimeout(timer);
+}
+
+function toNumber(v: string | null | undefined): number | null {
+  if (v === null || v === undefined || v === '') return null;
+  const n = Number(v);
+  return Number.isFinite(n) ? n : null;
+}
+
+function toSeconds(ms: string | null | undefined): number | null {
+  const n = toNumber(ms);
+  return n === null ? null : n / 1000;
+}
+
+function toStatus(v: string | null | undefined): ContextStatus | null {
+  return v === null || v === undefined ? null : (STATUS[v] ?? null);
+}
+
+/** The JSON text of a stored '<seq>:<JSON>' value; null for a tombstone or no value. */
+function valueText(stored: string | null): string | null {
+  if (stored === null) return null;
+  const text = stored.slice(stored.indexOf(':') + 1);
+  return text === '' ? null : text;
+}
+
+/** A record from the state hash as a flat field/value list; null when it has no version (yet). */
+function toRecord(id: string, flat: string[]): StoredContext | null {
+  const context: Record<string, unknown> = {};
+  const own = new Map<string, string>();
+  for (let i = 0; i < flat.length; i += 2) {
+    const key = flat[i]!;
+    const value = flat[i + 1]!;
+    if (key.charCodeAt(0) === 46 /* . */) {
+      const text = valueText(value);
+      if (text !== null) setOwn(context, key.slice(1), decodeValue(text));
+    } else {
+      own.set(key, value);
+    }
+  }
+  const version = Number(own.get('#v') ?? 0);
+  if (!(version > 0)) return null;
+  const hd = own.get('#hd');
+  const headers = hd === undefined ? null : decodeValue(hd);
+  return {
+    id,
+    version,
+    context,
+    status: toStatus(own.get('#st')),
+    rkey: own.get('#rk') ?? null,
+    headers: isPlainObject(headers) ? headers : null,
+    born_at: toNumber(own.get('#ba')),
+    updated_at: toSeconds(own.get('#ua')),
+    finished_at: toNumber(own.get('#fa')),
+  };
+}

@@ -1,0 +1,163 @@
+import { Cleanup, redisUrl, uniqueName, waitUntil } from '@contexture/test-support';
+import { expect } from 'chai';
+import { Redis } from 'ioredis';
+import { readFileSync } from 'node:fs';
+import { RedisContextStore, type ContextStore, type StoreOptions } from '../src/index.js';
+import { storeSuite } from './support/store-suite.js';
+import { contextStream, copy, shuffledWithDuplicates } from './support/streams.js';
+
+describe('RedisContextStore', () => {
+  let cleanup: Cleanup;
+  let prefix: string;
+  let client: Redis;
+
+  beforeEach(async () => {
+    cleanup = new Cleanup();
+    prefix = uniqueName('test-store') + ':';
+    cleanup.redisKeys(`${prefix}*`);
+    client = new Redis(redisUrl());
+    cleanup.defer(() => client.quit());
+  });
+  afterEach(() => cleanup.run());
+
+  /** A store on the test's prefix; a fresh client of its own unless one is given. */
+  function store(options: StoreOptions & { redis?: Redis | string } = {}): RedisContextStore {
+    const s = new RedisContextStore({ redis: redisUrl(), prefix, ...options });
+    cleanup.defer(() => s.close());
+    return s;
+  }
+
+  storeSuite(async (options?: StoreOptions) => {
+    // Each store of one test gets its own prefix: the suite makes several stores per test.
+    const own = `${prefix}${Math.random().toString(36).slice(2, 8)}:`;
+    // A small SCAN COUNT, so list() and cleanup() page for real.
+    const s = new RedisContextStore({ redis: client, prefix: own, scanCount: 5, ...options });
+    cleanup.defer(() => s.close());
+    return s as ContextStore;
+  });
+
+  describe('Redis specifics', () => {
+    it('keeps a context in two keys under the prefix that share the {id} hash tag', async () => {
+      const s = store();
+      await s.apply({ obj_id: 'a:b{c}', obj: { x: {}, y: [] }, status: 'born', seq: 0 });
+      const keys: string[] = [];
+      let cursor = '0';
+      do {
+        const [next, found] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 100);
+        cursor = next;
+        keys.push(...found);
+      } while (cursor !== '0');
+      expect(keys.sort()).to.deep.equal([`${prefix}ctx:{a:b{c}}`, `${prefix}ctx:{a:b{c}}:d`]);
+      expect(s.keys('a:b{c}')).to.deep.equal({ state: `${prefix}ctx:{a:b{c}}`, deltas: `${prefix}ctx:{a:b{c}}:d`, channel: `${prefix}ctx:{a:b{c}}:changes` });
+      // Field values are stored as their JSON text, never re-encoded by Lua's cjson.
+      expect(await client.hget(`${prefix}ctx:{a:b{c}}`, '.x')).to.equal('0:{}');
+      expect(await client.hget(`${prefix}ctx:{a:b{c}}`, '.y')).to.equal('0:[]');
+    });
+
+    it('gives the in-order result when several clients apply one shuffled stream concurrently', async () => {
+      const stores = [store(), store(), store()];
+      for (let seed = 1; seed <= 5; seed++) {
+        const ordered = contextStream(`o${seed}`, seed, 200);
+        for (const m of ordered) await stores[0]!.apply(copy(m));
+        const shuffled = shuffledWithDuplicates(contextStream(`c${seed}`, seed, 200), seed);
+        await Promise.all(shuffled.map((m, i) => stores[i % 3]!.apply(copy(m))));
+        const a = await stores[1]!.get(`o${seed}`);
+        const b = await stores[2]!.get(`c${seed}`);
+        expect(b!.context, `seed ${seed}`).to.deep.equal(a!.context);
+        expect(b!.status).to.equal('finished');
+        expect(b!.born_at).to.equal(a!.born_at);
+      }
+    });
+
+    it('bumps the version once per change under concurrent direct updates from two clients', async () => {
+      const [a, b] = [store(), store()];
+      await a.set('cc', { n: {} });
+      await Promise.all(Array.from({ length: 100 }, (_, i) => (i % 2 === 0 ? a : b).update('cc', { n: { [`k${i}`]: i } })));
+      const g = await a.get('cc');
+      expect(Object.keys(g!.context.n as object)).to.have.length(100);
+      expect(g!.version).to.equal(101);
+    });
+
+    it('cleanup() finds contexts written while autoDelete was off (SCAN, no KEYS)', async () => {
+      const writer = store();
+      for (let i = 0; i < 30; i++) await writer.set(`old${i}`, { i });
+      expect(await client.pttl(`${prefix}ctx:{old0}`)).to.equal(-1);
+      const cleaner = store({ autoDelete: true, contextTtl: 50 });
+      await new Promise((r) => setTimeout(r, 80));
+      await writer.set('fresh', { a: 1 });
+      let deleted = 0;
+      for (;;) {
+        const r = await cleaner.cleanup({ limit: 7 });
+        deleted += r.contextsDeleted;
+        if (r.wrapped) break;
+      }
+      expect(deleted).to.equal(30);
+      expect(await cleaner.get('fresh')).to.not.equal(null);
+      expect(await cleaner.get('old3')).to.equal(null);
+    });
+
+    it('trims the deltas list in steps but answers by the exact threshold', async () => {
+      const s = store({ deltaThreshold: 8 });
+      for (let i = 0; i < 40; i++) await s.set('tr', { i });
+      const len = await client.llen(`${prefix}ctx:{tr}:d`);
+      expect(len).to.be.within(8, 8 + 2);
+      expect((await s.sync('tr', 32))!.type).to.equal('delta');
+      expect((await s.sync('tr', 31))!.type).to.equal('full');
+      await s.cleanup();
+      expect(await client.llen(`${prefix}ctx:{tr}:d`)).to.equal(8);
+      expect((await s.sync('tr', 32))!.type).to.equal('delta');
+    });
+
+    it('expires the keys of idle contexts by TTL (autoDelete) and the deltas list with deltaTtl', async () => {
+      const s = store({ autoDelete: true, contextTtl: 5000, finishedTtl: 1000, deltaTtl: 2000 });
+      await s.apply({ obj_id: 'k', obj: { a: 1 }, status: 'born', seq: 0 });
+      const open = await client.pttl(`${prefix}ctx:{k}`);
+      expect(open).to.be.within(1, 5000);
+      expect(await client.pttl(`${prefix}ctx:{k}:d`)).to.be.within(1, 2500);
+      await s.apply({ obj_id: 'k', obj: {}, status: 'finished', seq: 1 });
+      expect(await client.pttl(`${prefix}ctx:{k}`)).to.be.within(1, 1000);
+    });
+
+    it('closes a client it made from a URL, and leaves a given client open', async () => {
+      const owned = new RedisContextStore({ redis: redisUrl(), prefix });
+      await owned.set('x', { a: 1 });
+      const w = owned.watch('x');
+      await w.ready;
+      await owned.close();
+      expect(owned.redis.status).to.be.oneOf(['close', 'end']);
+      expect((await w.next()).done).to.equal(true);
+      const lent = new RedisContextStore({ redis: client, prefix });
+      await lent.get('x');
+      await lent.close();
+      expect(client.status).to.equal('ready');
+    });
+
+    it('unsubscribes when the last watcher of a channel closes', async () => {
+      const s = store();
+      const channel = s.keys('u').channel;
+      const w1 = s.watch('u');
+      const w2 = s.watch('u');
+      await w1.ready;
+      const numsub = async () => Number(((await client.pubsub('NUMSUB', channel)) as [string, number])[1]);
+      expect(await numsub()).to.equal(1);
+      await s.set('u', { a: 1 });
+      for await (const ev of w1) {
+        expect(ev.type).to.equal('change');
+        break;
+      }
+      expect(await numsub()).to.equal(1);
+      await w2.close();
+      await waitUntil(async () => (await numsub()) === 0, 'the unsubscribe', 5000);
+    });
+
+    it('ships its Lua scripts with a KEYS / ARGV / Returns header', () => {
+      const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { files: string[] };
+      expect(pkg.files).to.include('src/lua/*.lua');
+      for (const name of ['apply', 'write', 'sync', 'remove', 'restore', 'prune']) {
+        const text = readFileSync(new URL(`../../src/lua/${name}.lua`, import.meta.url), 'utf8');
+        expect(text.startsWith('--[[\n' + name + ':'), name).to.equal(true);
+        for (const word of ['KEYS[1]', 'ARGV[1]', 'Returns']) expect(text, `${name} ${word}`).to.include(word);
+      }
+    });
+  });
+});

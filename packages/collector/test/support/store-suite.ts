@@ -1,0 +1,518 @@
+import { Collator, type WireMessage } from '@contexture/context/protocol';
+import { waitUntil } from '@contexture/test-support';
+import { expect } from 'chai';
+import { applyDelta, CollectorError, type ContextEvent, type ContextStore, type StoreOptions, type SyncResult } from '../../src/index.js';
+import { contextStream, copy, rng, shuffledWithDuplicates } from './streams.js';
+
+/** Makes a fresh, empty store with these options; the caller's afterEach cleans it up. */
+export type StoreFactory = (options?: StoreOptions) => Promise<ContextStore>;
+
+async function expectCode(p: Promise<unknown>, code: string): Promise<CollectorError> {
+  try {
+    await p;
+  } catch (err) {
+    expect(err).to.be.instanceOf(CollectorError);
+    expect((err as CollectorError).code).to.equal(code);
+    return err as CollectorError;
+  }
+  throw new Error(`expected a rejection with ${code}`);
+}
+
+function visible(g: Awaited<ReturnType<ContextStore['get']>>) {
+  if (g === null) return null;
+  const { context, status, rkey, headers, born_at, finished_at } = g;
+  return { context, status, rkey, headers, born_at, finished_at };
+}
+
+/** The object the protocol's Collator folds from the same messages: the reference the store must match. */
+function collated(messages: WireMessage[]): Record<string, unknown> {
+  let out: Record<string, unknown> | null = null;
+  const c = new Collator({ onObject: (o) => (out = o.object) });
+  for (const m of messages) c.add(copy(m));
+  c.flush(true);
+  return out!;
+}
+
+/** The behaviour both stores share, run against each (apply, sync, direct writes, retention, …). */
+export function storeSuite(make: StoreFactory): void {
+  describe('apply()', () => {
+    it('folds a stream shuffled and duplicated into the same object as in order (40 seeds)', async () => {
+      const store = await make();
+      for (let seed = 1; seed <= 40; seed++) {
+        const ordered = contextStream(`o${seed}`, seed);
+        for (const m of ordered) await store.apply(copy(m), { rkey: 'app.req', headers: { hostname: 'h' } });
+        const shuffled = shuffledWithDuplicates(contextStream(`s${seed}`, seed), seed);
+        for (const m of shuffled) await store.apply(copy(m), { rkey: 'app.req', headers: { hostname: 'h' } });
+        const a = await store.get(`o${seed}`);
+        const b = await store.get(`s${seed}`);
+        expect(visible(b), `seed ${seed}`).to.deep.equal(visible(a));
+        expect(a!.context, `seed ${seed}`).to.deep.equal(collated(ordered));
+        expect(a!.status).to.equal('finished');
+      }
+    });
+
+    it('bumps the version exactly once per effective change and never otherwise', async () => {
+      const store = await make();
+      const id = 'v1';
+      const steps: Array<[WireMessage, boolean]> = [
+        [{ obj_id: id, obj: { a: 1 }, status: 'born', seq: 0, time_in: 10 }, true],
+        [{ obj_id: id, obj: { a: 1 }, status: 'born', seq: 0, time_in: 10 }, false], // redelivered
+        [{ obj_id: id, obj: { a: 3, b: 1 }, seq: 3 }, true],
+        [{ obj_id: id, obj: { a: 2 }, seq: 2 }, false], // late: a has seq 3
+        [{ obj_id: id, obj: { c: 2 }, seq: 2 }, true], // late, but c is new
+        [{ obj_id: id, obj: { a: 3 }, seq: 4 }, false], // same value again
+        [{ obj_id: id, obj: { b: null }, action: 'delete', seq: 5 }, true],
+        [{ obj_id: id, obj: { b: 7 }, seq: 4 }, false], // older than the delete's tombstone
+        [{ obj_id: id, obj: { zz: null }, action: 'delete', seq: 6 }, false], // nothing to delete
+        [{ obj_id: id, obj: {}, status: 'finished', seq: 7, time_in: 20 }, true], // status only
+        [{ obj_id: id, obj: {}, status: 'finished', seq: 7, time_in: 20 }, false],
+        [{ obj_id: id, obj: {}, status: 'born', seq: 0, time_in: 10 }, false], // never back to born
+      ];
+      let version = 0;
+      for (const [i, [m, changes]] of steps.entries()) {
+        const r = await store.apply(m);
+        if (changes) version++;
+        expect(r, `step ${i}`).to.deep.equal({ id, changed: changes, version });
+      }
+      const g = await store.get(id);
+      expect(g).to.include({ version, status: 'finished', born_at: 10, finished_at: 20 });
+      expect(g!.context).to.deep.equal({ a: 3, c: 2 });
+    });
+
+    it('folds messages without seq in arrival order', async () => {
+      const store = await make();
+      await store.apply({ obj_id: 'ns', obj: { a: 1 }, status: 'born' });
+      await store.apply({ obj_id: 'ns', obj: { a: 2 } });
+      const r = await store.apply({ obj_id: 'ns', obj: { a: 1 } });
+      expect(r).to.deep.equal({ id: 'ns', changed: true, version: 3 });
+      expect((await store.get('ns'))!.context).to.deep.equal({ a: 1 });
+    });
+
+    it('records status, times, rkey and headers; transient sets both times', async () => {
+      const store = await make();
+      await store.apply({ obj_id: 't', obj: { x: 1 }, status: 'transient', seq: 0, time_in: 5.25 }, { rkey: 'a.b', headers: { hostname: 'h', n: { m: 1 } } });
+      await store.apply({ obj_id: 't', obj: { y: 1 }, seq: 1 }, { rkey: 'other', headers: { other: 1 } });
+      const g = await store.get('t');
+      expect(g).to.deep.include({ status: 'transient', born_at: 5.25, finished_at: 5.25, rkey: 'a.b', headers: { hostname: 'h', n: { m: 1 } } });
+      expect(g!.updated_at).to.be.a('number');
+      expect(await store.get('nothing')).to.equal(null);
+    });
+
+    it('keeps {} an object, [] an array and numbers exact', async () => {
+      const store = await make();
+      const obj = { e: {}, l: [], n: { e: {}, l: [[], {}] }, f: 0.1 + 0.2, big: 9007199254740991, neg: -1e-7, s: 'é/"\\\n' };
+      await store.apply({ obj_id: 'j', obj: copy(obj), status: 'born', seq: 0 });
+      expect((await store.get('j'))!.context).to.deep.equal(obj);
+      const full = (await store.sync('j', null)) as Extract<SyncResult, { type: 'full' }>;
+      expect(full.context).to.deep.equal(obj);
+    });
+
+    it('keeps __proto__ and constructor keys as plain data', async () => {
+      const store = await make();
+      const evil = JSON.parse('{"__proto__":{"polluted":1},"constructor":{"prototype":{"polluted":2}},"o":{"__proto__":{"polluted":3}}}');
+      await store.apply({ obj_id: 'p', obj: evil, status: 'born', seq: 0 }, { rkey: 'r', headers: JSON.parse('{"__proto__":{"polluted":4}}') });
+      await store.update('p', JSON.parse('{"o":{"__proto__":{"more":5}},"__proto__":{"x":6}}'));
+      await store.apply({ obj_id: 'p', obj: JSON.parse('{"__proto__":null}'), action: 'delete', seq: 1 });
+      const g = await store.get('p');
+      const s = await store.sync('p', 1);
+      const copyOf = applyDelta(JSON.parse('{"__proto__":{"polluted":1},"constructor":{"prototype":{"polluted":2}},"o":{"__proto__":{"polluted":3}}}'), (s as Extract<SyncResult, { type: 'delta' }>).delta);
+      for (const o of [{}, g!.context, g!.headers!, copyOf] as Array<Record<string, unknown>>) {
+        expect(Object.getPrototypeOf(o)).to.equal(Object.prototype);
+        expect((o as { polluted?: unknown }).polluted).to.equal(undefined);
+      }
+      expect(({} as { polluted?: unknown; more?: unknown }).polluted).to.equal(undefined);
+      expect(Object.prototype.hasOwnProperty.call(g!.context, '__proto__')).to.equal(false);
+      expect(g!.context.constructor).to.deep.equal({ prototype: { polluted: 2 } });
+      const o = g!.context.o as Record<string, unknown>;
+      expect(Object.getOwnPropertyDescriptor(o, '__proto__')!.value).to.deep.equal({ polluted: 3, more: 5 });
+      expect(copyOf).to.deep.equal(g!.context);
+      expect(Object.getOwnPropertyDescriptor(g!.headers!, '__proto__')!.value).to.deep.equal({ polluted: 4 });
+    });
+
+    it('rejects what is not a message', async () => {
+      const store = await make();
+      await expectCode(store.apply({ obj_id: '', obj: {} }), 'LC_STORE_INVALID_ARGUMENT');
+      await expectCode(store.apply({ obj_id: 'x', obj: [] as unknown as Record<string, unknown> }), 'LC_STORE_INVALID_ARGUMENT');
+      await expectCode(store.apply({ obj_id: 'x', obj: {}, seq: -1 }), 'LC_STORE_INVALID_ARGUMENT');
+    });
+  });
+
+  describe('direct writes', () => {
+    it('set() replaces, update() deep-merges, delete() removes; each versions and records a delta', async () => {
+      const store = await make();
+      expect(await store.set('d', { status: 'online', metadata: { theme: 'light', language: 'en' } })).to.deep.equal({ id: 'd', changed: true, version: 1 });
+      expect(await store.update('d', { metadata: { theme: 'dark' } })).to.deep.equal({ id: 'd', changed: true, version: 2 });
+      expect((await store.get('d'))!.context).to.deep.equal({ status: 'online', metadata: { theme: 'dark', language: 'en' } });
+      expect(await store.sync('d', 1)).to.deep.equal({
+        type: 'delta',
+        id: 'd',
+        version: 2,
+        delta: { metadata: { theme: { action: 'modified', old_value: 'light', value: 'dark' } } },
+        status: null,
+      });
+      expect(await store.update('d', { metadata: { theme: 'dark' } })).to.deep.equal({ id: 'd', changed: false, version: 2 });
+      expect(await store.set('d', { other: [1] })).to.deep.equal({ id: 'd', changed: true, version: 3 });
+      expect((await store.get('d'))!.context).to.deep.equal({ other: [1] });
+      expect(await store.set('e', {})).to.deep.equal({ id: 'e', changed: true, version: 1 });
+      expect((await store.get('e'))!.context).to.deep.equal({});
+      expect(await store.delete('d')).to.equal(true);
+      expect(await store.delete('d')).to.equal(false);
+      expect(await store.get('d')).to.equal(null);
+      expect(await store.sync('d', null)).to.equal(null);
+    });
+
+    it('are placed at the highest seq seen: late bus messages lose to them, newer ones win', async () => {
+      const store = await make();
+      await store.apply({ obj_id: 'w', obj: { a: 0, b: 0 }, status: 'born', seq: 0 });
+      await store.apply({ obj_id: 'w', obj: { a: 5 }, seq: 5 });
+      await store.update('w', { a: 'direct', b: 'direct' });
+      await store.apply({ obj_id: 'w', obj: { a: 3, b: 3 }, seq: 3 });
+      expect((await store.get('w'))!.context).to.deep.equal({ a: 'direct', b: 'direct' });
+      await store.apply({ obj_id: 'w', obj: { b: 6 }, seq: 6 });
+      expect((await store.get('w'))!.context).to.deep.equal({ a: 'direct', b: 6 });
+      await store.set('w', { c: 1 });
+      await store.apply({ obj_id: 'w', obj: { a: 4 }, seq: 4 }); // a's removal by set() is newer
+      expect((await store.get('w'))!.context).to.deep.equal({ c: 1 });
+    });
+  });
+
+  describe('sync()', () => {
+    it('answers full for null, no_change when current, delta when behind, full when ahead, null when unknown', async () => {
+      const store = await make();
+      await store.set('s', { a: 1 });
+      await store.update('s', { b: 2 });
+      const full = await store.sync('s', null);
+      expect(full).to.deep.include({ type: 'full', id: 's', version: 2, context: { a: 1, b: 2 } });
+      expect(await store.sync('s', 2)).to.deep.equal({ type: 'no_change', id: 's', version: 2 });
+      expect(await store.sync('s', 1)).to.deep.include({ type: 'delta', version: 2, delta: { b: { action: 'added', value: 2 } } });
+      expect(await store.sync('s', 0)).to.deep.include({ type: 'delta', version: 2, delta: { a: { action: 'added', value: 1 }, b: { action: 'added', value: 2 } } });
+      expect(await store.sync('s', 3)).to.deep.include({ type: 'full', version: 2 });
+      expect(await store.sync('unknown', null)).to.equal(null);
+      expect(await store.sync('unknown', 4)).to.equal(null);
+      await expectCode(store.sync('s', -1), 'LC_STORE_INVALID_ARGUMENT');
+      await expectCode(store.sync('s', 1.5), 'LC_STORE_INVALID_ARGUMENT');
+    });
+
+    it('merges deltas: modified keeps first old and last value, remove-then-add is an add, add-then-remove is nothing', async () => {
+      const store = await make();
+      await store.set('m', { a: 1, c: 1, n: { x: 1, y: 1, keep: true }, same: 1 }); // v1
+      await store.update('m', { a: 2, b: 1, same: 2 }); // v2
+      await store.set('m', { a: 3, b: 1, n: { x: 1, y: 1, keep: true }, same: 2 }); // v3: c removed
+      await store.update('m', { c: 2, n: { x: 2 } }); // v4: c back, n.x modified
+      await store.set('m', { a: 3, c: 2, n: { x: 2, keep: true }, same: 1 }); // v5: b removed, n.y removed, same back to 1
+      await store.update('m', { n: { z: 1 } }); // v6: n.z added
+      await store.set('m', { a: 3, c: 2, n: { x: 2, keep: true }, same: 1 }); // v7: n.z removed again
+      const r = await store.sync('m', 1);
+      expect(r).to.deep.equal({
+        type: 'delta',
+        id: 'm',
+        version: 7,
+        status: null,
+        delta: {
+          a: { action: 'modified', old_value: 1, value: 3 },
+          c: { action: 'added', value: 2 },
+          n: { x: { action: 'modified', old_value: 1, value: 2 }, y: { action: 'removed', old_value: 1 } },
+        },
+      });
+      const at2 = await store.sync('m', 2);
+      expect((at2 as Extract<SyncResult, { type: 'delta' }>).delta).to.deep.equal({
+        a: { action: 'modified', old_value: 2, value: 3 },
+        b: { action: 'removed', old_value: 1 },
+        c: { action: 'added', value: 2 },
+        n: { x: { action: 'modified', old_value: 1, value: 2 }, y: { action: 'removed', old_value: 1 } },
+        same: { action: 'modified', old_value: 2, value: 1 },
+      });
+      // Nested remove-then-add is an add, recursively.
+      await store.set('m2', { n: { x: 1 } });
+      await store.set('m2', { n: {} });
+      await store.set('m2', { n: { x: 2 } });
+      expect(((await store.sync('m2', 1)) as Extract<SyncResult, { type: 'delta' }>).delta).to.deep.equal({ n: { x: { action: 'added', value: 2 } } });
+      // A value back where it started: nothing, but the version still moves.
+      await store.set('m3', { a: 1 });
+      await store.update('m3', { a: 2 });
+      await store.update('m3', { a: 1 });
+      expect(await store.sync('m3', 1)).to.deep.equal({ type: 'delta', id: 'm3', version: 3, delta: {}, status: null });
+    });
+
+    it('brings any older copy to the current state (random writes, every version, 8 seeds)', async () => {
+      const store = await make({ deltaThreshold: 1000 });
+      for (let seed = 1; seed <= 8; seed++) {
+        const r = rng(seed);
+        const id = `r${seed}`;
+        const copies = new Map<number, Record<string, unknown>>();
+        const keys = ['a', 'b', 'c', 'n'];
+        const value = (): unknown => (r() < 0.4 ? { x: Math.floor(r() * 3), y: r() < 0.5 ? { z: Math.floor(r() * 2) } : [] } : Math.floor(r() * 4));
+        for (let i = 0; i < 40; i++) {
+          const k = keys[Math.floor(r() * keys.length)]!;
+          const p = r();
+          if (p < 0.3) await store.update(id, { [k]: value() });
+          else if (p < 0.45) await store.set(id, { [k]: value(), [keys[Math.floor(r() * 4)]!]: value() });
+          else if (p < 0.65) await store.apply({ obj_id: id, obj: { [k]: null }, action: 'delete', seq: i });
+          else await store.apply({ obj_id: id, obj: { [k]: value() }, seq: i });
+          const g = await store.get(id);
+          if (g !== null) copies.set(g.version, g.context);
+        }
+        const now = (await store.get(id))!;
+        for (const [v, ctx] of copies) {
+          const s = await store.sync(id, v);
+          if (v === now.version) expect(s!.type).to.equal('no_change');
+          else {
+            expect(s!.type, `seed ${seed} v${v}`).to.equal('delta');
+            expect(applyDelta(copy(ctx), (s as Extract<SyncResult, { type: 'delta' }>).delta), `seed ${seed} v${v}`).to.deep.equal(now.context);
+          }
+        }
+      }
+    });
+
+    it('answers full once a needed delta is past deltaThreshold', async () => {
+      const store = await make({ deltaThreshold: 3 });
+      for (let i = 0; i < 8; i++) await store.set('th', { i });
+      expect((await store.sync('th', 5))!.type).to.equal('delta');
+      expect((await store.sync('th', 4))!.type).to.equal('full');
+      expect((await store.sync('th', 1))!.type).to.equal('full');
+      const none = await make({ deltaThreshold: 0 });
+      await none.set('th', { a: 1 });
+      await none.set('th', { a: 2 });
+      expect((await none.sync('th', 1))!.type).to.equal('full');
+    });
+
+    it('answers full once a needed delta is older than deltaTtl', async () => {
+      const store = await make({ deltaTtl: 150 });
+      await store.set('ttl', { a: 1 });
+      await store.set('ttl', { a: 2 });
+      expect((await store.sync('ttl', 1))!.type).to.equal('delta');
+      await waitUntil(async () => (await store.sync('ttl', 1))!.type === 'full', 'the delta to expire', 5000);
+      await store.set('ttl', { a: 3 });
+      expect(await store.sync('ttl', 2)).to.deep.include({ type: 'delta', delta: { a: { action: 'modified', old_value: 2, value: 3 } } });
+      expect((await store.sync('ttl', 1))!.type).to.equal('full');
+    });
+  });
+
+  describe('retention and cleanup', () => {
+    it('deletes idle contexts after contextTtl and finished ones after finishedTtl when autoDelete is on', async () => {
+      const store = await make({ autoDelete: true, contextTtl: 300, finishedTtl: 100 });
+      await store.apply({ obj_id: 'open', obj: { a: 1 }, status: 'born', seq: 0 });
+      await store.apply({ obj_id: 'done', obj: { a: 1 }, status: 'born', seq: 0 });
+      await store.apply({ obj_id: 'done', obj: {}, status: 'finished', seq: 1 });
+      expect(await store.get('done')).to.not.equal(null);
+      await waitUntil(async () => (await store.get('done')) === null, 'the finished context to go', 5000);
+      expect(await store.get('open')).to.not.equal(null);
+      await waitUntil(async () => (await store.get('open')) === null, 'the idle context to go', 5000);
+      const keep = await make({ autoDelete: false, contextTtl: 1, finishedTtl: 1 });
+      await keep.set('kept', { a: 1 });
+      await new Promise((r) => setTimeout(r, 30));
+      await keep.cleanup();
+      expect(await keep.get('kept')).to.not.equal(null);
+    });
+
+    it('cleanup() drops deltas past the threshold and walks every context in steps of limit', async () => {
+      const store = await make({ deltaThreshold: 2 });
+      for (let c = 0; c < 25; c++) for (let i = 0; i < 6; i++) await store.set(`c${c}`, { i });
+      const seen = { scanned: 0, rounds: 0 };
+      for (;;) {
+        const r = await store.cleanup({ limit: 10 });
+        seen.scanned += r.scanned;
+        seen.rounds++;
+        if (r.wrapped) break;
+        expect(r.scanned).to.be.at.least(10);
+      }
+      expect(seen.scanned).to.be.at.least(25);
+      expect(seen.rounds).to.be.at.least(2);
+      for (let c = 0; c < 25; c++) {
+        expect((await store.sync(`c${c}`, 4))!.type).to.equal('delta');
+        expect((await store.sync(`c${c}`, 3))!.type).to.equal('full');
+      }
+    });
+
+    it('cleanup() drops deltas older than deltaTtl', async () => {
+      const store = await make({ deltaTtl: 100 });
+      await store.set('old', { a: 1 });
+      await store.set('old', { a: 2 });
+      await new Promise((r) => setTimeout(r, 150));
+      let dropped = 0;
+      for (;;) {
+        const r = await store.cleanup();
+        dropped += r.deltasDeleted;
+        if (r.wrapped) break;
+      }
+      expect(dropped).to.be.at.most(2);
+      expect((await store.sync('old', 1))!.type).to.equal('full');
+      expect((await store.get('old'))!.context).to.deep.equal({ a: 2 });
+    });
+
+    it('runs the cleaner periodically, with an interval that changes while it runs', async () => {
+      const errors: unknown[] = [];
+      const store = await make({ onCleanupError: (e) => errors.push(e) });
+      const stats = () => (store as unknown as { stats(): { cleaner: { runs: number } } }).stats().cleaner;
+      store.startCleaner(60_000);
+      expect(stats().runs).to.equal(0);
+      store.setCleanupInterval(20);
+      await waitUntil(() => stats().runs >= 3, 'three cleaner runs', 5000);
+      store.setCleanupInterval(60_000);
+      await new Promise((r) => setTimeout(r, 50));
+      const runs = stats().runs;
+      await new Promise((r) => setTimeout(r, 200));
+      expect(stats().runs).to.be.at.most(runs + 1);
+      store.stopCleaner();
+      expect(errors).to.deep.equal([]);
+      await expectCode(Promise.resolve().then(() => store.setCleanupInterval(0)), 'LC_STORE_INVALID_ARGUMENT');
+    });
+  });
+
+  describe('export and restore', () => {
+    it('exports through the callback and restores through the provider, keeping the version', async () => {
+      const exported: unknown[] = [];
+      const saved = new Map<string, { context: Record<string, unknown>; version: number }>();
+      const store = await make({
+        exportCallback: (c) => {
+          exported.push(c);
+          saved.set(c.id, { context: c.context, version: c.version });
+        },
+        restoreProvider: (id) => saved.get(id) ?? null,
+      });
+      await store.set('x', { a: 1 });
+      await store.update('x', { b: { c: {} } });
+      const rec = await store.export('x');
+      expect(exported).to.deep.equal([rec]);
+      expect(rec).to.deep.include({ id: 'x', version: 2, context: { a: 1, b: { c: {} } } });
+      saved.set('x', { context: { restored: true }, version: 42 });
+      await store.set('x', { newer: 1 });
+      const restored = await store.restore('x');
+      expect(restored).to.deep.include({ id: 'x', version: 42, context: { restored: true } });
+      expect(await store.get('x')).to.deep.include({ version: 42, context: { restored: true } });
+      expect((await store.sync('x', 2))!.type).to.equal('full');
+      expect((await store.sync('x', 41))!.type).to.equal('full');
+      expect((await store.sync('x', 42))!.type).to.equal('no_change');
+      await store.update('x', { more: 1 });
+      expect(await store.sync('x', 42)).to.deep.include({ type: 'delta', version: 43, delta: { more: { action: 'added', value: 1 } } });
+      await store.apply({ obj_id: 'x', obj: { bus: 1 }, seq: 0 });
+      expect((await store.get('x'))!.context).to.deep.equal({ restored: true, more: 1, bus: 1 });
+      await expectCode(store.export('none'), 'LC_STORE_NOT_FOUND');
+      await expectCode(store.restore('none'), 'LC_STORE_NOT_FOUND');
+    });
+
+    it('reports what is not configured or fails with stable codes', async () => {
+      const bare = await make();
+      await bare.set('x', { a: 1 });
+      await expectCode(bare.export('x'), 'LC_STORE_NOT_CONFIGURED');
+      await expectCode(bare.restore('x'), 'LC_STORE_NOT_CONFIGURED');
+      const failing = await make({
+        exportCallback: () => Promise.reject(new Error('disk full')),
+        restoreProvider: (id) => (id === 'bad' ? ({ context: {}, version: -3 } as never) : Promise.reject(new Error('db down'))),
+      });
+      await failing.set('x', { a: 1 });
+      const e = await expectCode(failing.export('x'), 'LC_STORE_EXPORT_FAILED');
+      expect((e.cause as Error).message).to.equal('disk full');
+      await expectCode(failing.restore('x'), 'LC_STORE_RESTORE_FAILED');
+      await expectCode(failing.restore('bad'), 'LC_STORE_RESTORE_FAILED');
+      expect((await failing.get('x'))!.context).to.deep.equal({ a: 1 });
+    });
+  });
+
+  describe('list()', () => {
+    it('pages through every context once, filtered by rkey glob and status', async () => {
+      const store = await make();
+      const all = new Set<string>();
+      for (let i = 0; i < 30; i++) {
+        const id = `l${i}`;
+        all.add(id);
+        await store.apply({ obj_id: id, obj: { i }, status: 'born', seq: 0 }, { rkey: `app.${i % 2 === 0 ? 'even' : 'odd'}.${i}` });
+        if (i % 3 === 0) await store.apply({ obj_id: id, obj: {}, status: 'finished', seq: 1 });
+      }
+      await store.apply({ obj_id: 'tomb', obj: { x: null }, action: 'delete', seq: 3 }); // version 0: not listed
+      const seen = new Set<string>();
+      let cursor: string | null = null;
+      let pages = 0;
+      do {
+        const page = await store.list({ limit: 7, cursor });
+        for (const item of page.items) seen.add(item.id);
+        cursor = page.cursor;
+        pages++;
+      } while (cursor !== null);
+      expect([...seen].sort()).to.deep.equal([...all].sort());
+      expect(pages).to.be.at.least(2);
+      const collect = async (o: Parameters<ContextStore['list']>[0]) => {
+        const ids = new Set<string>();
+        let c: string | null = null;
+        do {
+          const p = await store.list({ ...o, cursor: c });
+          for (const it of p.items) ids.add(it.id);
+          c = p.cursor;
+        } while (c !== null);
+        return [...ids].sort();
+      };
+      const even = [...all].filter((id) => Number(id.slice(1)) % 2 === 0).sort();
+      expect(await collect({ rkey: 'app.even.*' })).to.deep.equal(even);
+      expect(await collect({ rkey: 'app.even.*', status: 'finished' })).to.deep.equal(even.filter((id) => Number(id.slice(1)) % 3 === 0));
+      expect(await collect({ rkey: 'app.[o]dd.2?' })).to.deep.equal(['l21', 'l23', 'l25', 'l27', 'l29']);
+      const one = await store.list({ rkey: 'app.odd.1' });
+      expect(one.items).to.have.length(1);
+      expect(one.items[0]).to.deep.include({ id: 'l1', version: 1, status: 'born', rkey: 'app.odd.1' });
+    });
+  });
+
+  describe('watch()', () => {
+    it('delivers every change so a copy stays current, then reset and delete; break unsubscribes', async () => {
+      const store = await make();
+      await store.set('wt', { a: 1 });
+      const w = store.watch('wt');
+      await w.ready;
+      const start = await store.sync('wt', null);
+      let mine = copy((start as Extract<SyncResult, { type: 'full' }>).context);
+      let version = start!.version;
+      const events: ContextEvent[] = [];
+      const done = (async () => {
+        for await (const ev of w) {
+          events.push(ev);
+          if (ev.type === 'change') {
+            expect(ev.version).to.equal(version + 1);
+            mine = applyDelta(mine, ev.delta);
+            version = ev.version;
+          }
+          if (ev.type === 'deleted') break;
+        }
+      })();
+      await store.update('wt', { b: { c: 1 } });
+      await store.apply({ obj_id: 'wt', obj: { a: 2 }, status: 'born', seq: 0 });
+      await store.apply({ obj_id: 'wt', obj: { a: 2 }, seq: 0 }); // no change: no event
+      await store.apply({ obj_id: 'wt', obj: { b: null }, action: 'delete', seq: 1 });
+      await waitUntil(() => version === 4, 'four versions watched', 5000);
+      expect(mine).to.deep.equal((await store.get('wt'))!.context);
+      expect(events.map((e) => e.type === 'change' && e.status)).to.deep.equal([null, 'born', 'born']);
+      await store.delete('wt');
+      await done;
+      expect(events.at(-1)).to.deep.equal({ type: 'deleted', id: 'wt' });
+      // After break the watcher is closed; a new one still works.
+      const w2 = store.watch('wt');
+      await w2.ready;
+      await store.set('wt', { z: 1 });
+      const first = await w2.next();
+      expect(first.value).to.deep.include({ type: 'change', version: 1, delta: { z: { action: 'added', value: 1 } } });
+      await w2.close();
+      expect(await w2.next()).to.deep.equal({ value: undefined, done: true });
+    });
+
+    it('announces a restore as a reset', async () => {
+      const store = await make({ restoreProvider: () => ({ context: { r: 1 }, version: 9 }) });
+      const w = store.watch('rs');
+      await w.ready;
+      await store.restore('rs');
+      expect((await w.next()).value).to.deep.equal({ type: 'reset', id: 'rs', version: 9 });
+      await w.return!();
+    });
+  });
+
+  describe('lifecycle', () => {
+    it('close() is idempotent and a closed store refuses work', async () => {
+      const store = await make();
+      const a = store.close();
+      const b = store.close();
+      expect(a).to.equal(b);
+      await a;
+      await store[Symbol.asyncDispose]();
+      expect(store.status).to.equal('closed');
+      await expectCode(store.get('x'), 'LC_STORE_CLOSED');
+      await expectCode(store.apply({ obj_id: 'x', obj: {} }), 'LC_STORE_CLOSED');
+    });
+  });
+}
