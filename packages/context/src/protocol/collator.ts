@@ -155,7 +155,15 @@ class Pending {
 export class Collator {
   private readonly open = new Map<string, Pending>();
   private readonly waiting = new Set<Pending>();
-  private readonly done = new Map<string, number | undefined>();
+  /** Completed ids → the time_in of their birth, with a ticket naming their place in `doneOrder`. */
+  private readonly done = new Map<string, { time0: number | undefined; ticket: number }>();
+  /**
+   * Completed ids in the order they completed, for forgetting the oldest. (Deleting the first key of
+   * a Map over and over is quadratic: the deleted slots pile up at the front of V8's table.)
+   */
+  private doneOrder: Array<{ id: string; ticket: number }> = [];
+  private doneHead = 0;
+  private doneTicket = 0;
   private readonly onObject: (object: CollatedObject) => void;
   private readonly gapTimeout: number;
   private readonly maxOpen: number;
@@ -187,7 +195,7 @@ export class Collator {
         const startsAnew =
           (message.status === 'born' || message.status === 'transient') &&
           (message.seq === 0 || message.seq === undefined) &&
-          message.time_in !== this.done.get(id);
+          message.time_in !== this.done.get(id)!.time0;
         if (!startsAnew) {
           this.counts.late++;
           return;
@@ -278,6 +286,21 @@ export class Collator {
     return { ...this.counts, open: this.open.size };
   }
 
+  private remember(id: string, time0: number | undefined): void {
+    const ticket = ++this.doneTicket;
+    this.done.set(id, { time0, ticket });
+    this.doneOrder.push({ id, ticket });
+    while (this.done.size > this.rememberCompleted && this.doneHead < this.doneOrder.length) {
+      const oldest = this.doneOrder[this.doneHead++]!;
+      // Skip entries of ids that started anew (and completed again) since.
+      if (this.done.get(oldest.id)?.ticket === oldest.ticket) this.done.delete(oldest.id);
+    }
+    if (this.doneHead > 1024 && this.doneHead * 2 > this.doneOrder.length) {
+      this.doneOrder = this.doneOrder.slice(this.doneHead);
+      this.doneHead = 0;
+    }
+  }
+
   private evictOldest(): void {
     const first = this.open.values().next().value as Pending;
     if (first.finalSeq >= 0 || this.flushIncomplete) {
@@ -293,8 +316,7 @@ export class Collator {
     this.open.delete(p.id);
     this.waiting.delete(p);
     if (p.status === 'finished' || p.status === 'transient') {
-      this.done.set(p.id, p.time0);
-      if (this.done.size > this.rememberCompleted) this.done.delete(this.done.keys().next().value as string);
+      this.remember(p.id, p.time0);
     }
     this.counts.objects++;
     this.onObject(this.build(p, complete));

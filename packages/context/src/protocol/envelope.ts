@@ -16,8 +16,17 @@ export interface ParsedLine {
   meta: MessageMeta;
 }
 
-/** Builds the JSON text of an envelope from an already encoded body (no re-serialisation of the body). */
-export function envelopeLine(rkey: string, headersJson: string, bodyJson: string): string {
+/** What {@link parseLine} can report about the shape of a line besides its message. */
+export interface LineInfo {
+  /** Set to true when the line was an envelope (`{"rkey", "headers", "object"}`), false for a plain body. */
+  envelope: boolean;
+}
+
+/**
+ * Builds the JSON text of an envelope from an already encoded body (no re-serialisation of the body).
+ * `rkey` is null for a message whose routing key is unknown (a plain body read back from a file).
+ */
+export function envelopeLine(rkey: string | null, headersJson: string, bodyJson: string): string {
   return `{"rkey":${JSON.stringify(rkey)},"headers":${headersJson},"object":${bodyJson}}`;
 }
 
@@ -27,9 +36,10 @@ function isObject(v: unknown): v is Record<string, unknown> {
 
 /**
  * Parses one saved line: an envelope (`{"rkey", "headers", "object"}`) or a plain message body.
- * Never throws; bad input comes back as a {@link Malformed}.
+ * Never throws; bad input comes back as a {@link Malformed}. When `info` is given, it is told
+ * whether the line was an envelope (readers that print bodies as they are need to know).
  */
-export function parseLine(line: string): ParsedLine | Malformed {
+export function parseLine(line: string, info?: LineInfo): ParsedLine | Malformed {
   let value: unknown;
   try {
     value = JSON.parse(line);
@@ -37,6 +47,7 @@ export function parseLine(line: string): ParsedLine | Malformed {
     return { kind: err instanceof RangeError ? 'too deep' : 'not JSON' };
   }
   if (isObject(value) && isObject(value.object) && value.obj_id === undefined) {
+    if (info !== undefined) info.envelope = true;
     const message = validateMessage(value.object);
     if (isMalformed(message)) return message;
     const meta: MessageMeta = {};
@@ -44,6 +55,7 @@ export function parseLine(line: string): ParsedLine | Malformed {
     if (isObject(value.headers)) meta.headers = value.headers;
     return { message, meta };
   }
+  if (info !== undefined) info.envelope = false;
   const message = validateMessage(value);
   if (isMalformed(message)) return message;
   return { message, meta: {} };

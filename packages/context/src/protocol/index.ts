@@ -18,7 +18,7 @@ export {
 } from './message.js';
 export type { DecodeOptions, Malformed, MalformedKind, MessageMeta, MessageStatus, WireMessage } from './message.js';
 export { envelopeLine, parseLine } from './envelope.js';
-export type { Envelope, ParsedLine } from './envelope.js';
+export type { Envelope, LineInfo, ParsedLine } from './envelope.js';
 export { Collator } from './collator.js';
 export type { CollatedObject, CollatorOptions, CollatorStats } from './collator.js';
 export { extractKeys } from './extract.js';

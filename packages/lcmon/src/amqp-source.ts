@@ -1,0 +1,246 @@
+import amqp from 'amqplib';
+import { hostPort as hostPortOf, redactText } from '@contexture/context';
+import { CONTENT_TYPE_NDJSON, decodeBody, isMalformed, type MessageMeta } from '@contexture/context/protocol';
+import { LcmonError } from './errors.js';
+import type { InputSink } from './input-sink.js';
+import type { ResolvedOptions } from './options.js';
+
+/** `host:port` of an AMQP URL, never the credentials. */
+const hostPort = (url: string): string => hostPortOf(url, url.startsWith('amqps:') ? 5671 : 5672);
+
+/** What a broker error carries besides its message. */
+interface AmqpFailure extends Error {
+  code?: number | string;
+}
+
+function describeFailure(err: unknown): string {
+  const e = err as AmqpFailure;
+  const text = redactText(String(e?.message ?? err));
+  // Socket errors read best by their code alone (ECONNREFUSED, ENOTFOUND, ...).
+  if (typeof e?.code === 'string' && /^E[A-Z]+$/.test(e.code)) return e.code;
+  return text.split('\n')[0]!;
+}
+
+/** Maps a failure of `connect()` to an {@link LcmonError}: unreachable or refused. */
+function connectError(url: string, err: unknown): LcmonError {
+  const where = hostPort(url);
+  const reason = describeFailure(err);
+  if (/ACCESS.REFUSED|NOT.ALLOWED|\b403\b|\b530\b/.test(reason)) {
+    return new LcmonError('LC_ACCESS_REFUSED', `RabbitMQ at ${where} refused the login: ${reason}`, { cause: err });
+  }
+  return new LcmonError('LC_UNREACHABLE', `cannot reach RabbitMQ at ${where}: ${reason}`, { cause: err });
+}
+
+/**
+ * Consumes from RabbitMQ into an {@link InputSink}: an anonymous exclusive queue bound to the
+ * exchange (or an existing queue, checked passively), a prefetch window, and acknowledgements sent
+ * in one `multiple` ack per batch once the sink is ready, so a slow reader holds messages on the
+ * broker (bounded by the queue's TTL), not in memory.
+ */
+export class AmqpSource {
+  /** Name of the queue consumed (the broker-generated name of the anonymous queue). */
+  readonly queue: string;
+  /** The broker, as `host:port`. */
+  readonly where: string;
+  private consumerTag: string | undefined;
+  private lastProcessed: amqp.ConsumeMessage | undefined;
+  private lastAckedTag = 0;
+  private settleScheduled = false;
+  private closing: Promise<void> | undefined;
+  private stopped = false;
+  private sink: InputSink | undefined;
+  private ended!: { resolve: () => void; reject: (err: Error) => void };
+  private failure: LcmonError | undefined;
+
+  private constructor(
+    private readonly conn: amqp.ChannelModel,
+    /** The channel consumed on; usable for publishing too. */
+    readonly channel: amqp.Channel,
+    queue: string,
+    where: string,
+  ) {
+    this.queue = queue;
+    this.where = where;
+    this.finished = new Promise<void>((resolve, reject) => {
+      this.ended = { resolve, reject };
+    });
+    // Whoever starts the source awaits `finished`; a failure before that is not unhandled.
+    this.finished.catch(() => {});
+    const lost = (err?: Error) => {
+      if (this.stopped) return;
+      const reason = err === undefined ? 'closed by the broker' : describeFailure(err);
+      this.fail(new LcmonError('LC_CONNECTION_LOST', `connection to RabbitMQ at ${where} lost: ${reason}`, { cause: err }));
+    };
+    conn.on('error', () => {
+      /* followed by 'close', which carries the error */
+    });
+    conn.on('close', lost);
+    channel.on('error', () => {});
+    channel.on('close', () => lost(new Error('channel closed')));
+  }
+
+  /** Connects, declares and binds; throws an {@link LcmonError} naming host and port only. */
+  static async open(options: ResolvedOptions): Promise<AmqpSource> {
+    const where = hostPort(options.url);
+    let conn: amqp.ChannelModel;
+    try {
+      conn = await amqp.connect(options.url, {
+        timeout: options.connectTimeout,
+        clientProperties: { connection_name: 'lcmon' },
+      });
+    } catch (err) {
+      throw connectError(options.url, err);
+    }
+    conn.on('error', () => {});
+    try {
+      const channel = await conn.createChannel();
+      channel.on('error', () => {});
+      let queue: string;
+      if (options.queue !== undefined) {
+        try {
+          queue = (await channel.checkQueue(options.queue)).queue;
+        } catch (err) {
+          const code = (err as AmqpFailure).code;
+          if (code === 404) throw new LcmonError('LC_NO_QUEUE', `queue "${options.queue}" does not exist on ${where}`, { cause: err });
+          throw new LcmonError('LC_AMQP', `cannot use queue "${options.queue}" on ${where}: ${describeFailure(err)}`, { cause: err });
+        }
+      } else {
+        try {
+          await channel.assertExchange(options.exchange, options.exchangeType, { durable: true });
+        } catch (err) {
+          if ((err as AmqpFailure).code === 406) {
+            throw new LcmonError(
+              'LC_EXCHANGE_MISMATCH',
+              `exchange "${options.exchange}" on ${where} exists with another type or durability than lcmon's (durable ${options.exchangeType}): ${describeFailure(err)}`,
+              { cause: err },
+            );
+          }
+          throw new LcmonError('LC_AMQP', `cannot declare exchange "${options.exchange}" on ${where}: ${describeFailure(err)}`, { cause: err });
+        }
+        try {
+          const q = await channel.assertQueue('', { exclusive: true, autoDelete: true, durable: false, arguments: options.queueArgs });
+          queue = q.queue;
+          const keys = options.exchangeType === 'headers' ? options.bindingKeys.slice(0, 1) : options.bindingKeys;
+          for (const key of keys) await channel.bindQueue(queue, options.exchange, key, options.bindingArgs);
+        } catch (err) {
+          throw new LcmonError('LC_AMQP', `cannot declare or bind the queue on ${where}: ${describeFailure(err)}`, { cause: err });
+        }
+      }
+      await channel.prefetch(options.prefetch);
+      return new AmqpSource(conn, channel, queue, where);
+    } catch (err) {
+      await conn.close().catch(() => {});
+      if (err instanceof LcmonError) throw err;
+      throw new LcmonError('LC_AMQP', `RabbitMQ at ${where}: ${describeFailure(err)}`, { cause: err });
+    }
+  }
+
+  /**
+   * Settles when consuming ends: resolves once {@link close} has run, rejects with
+   * `LC_CONNECTION_LOST` if the broker or the connection goes away first.
+   */
+  readonly finished: Promise<void>;
+
+  /** Starts consuming into `sink`; resolves once the broker has registered the consumer. */
+  async start(sink: InputSink): Promise<void> {
+    this.sink = sink;
+    if (this.failure !== undefined) throw this.failure;
+    try {
+      const reply = await this.channel.consume(this.queue, (msg) => this.onDelivery(msg), { noAck: false });
+      this.consumerTag = reply.consumerTag;
+    } catch (err) {
+      if (this.failure !== undefined) throw this.failure;
+      throw new LcmonError('LC_AMQP', `cannot consume from "${this.queue}" on ${this.where}: ${describeFailure(err)}`, { cause: err });
+    }
+  }
+
+  /**
+   * Cancels the consumer, acknowledges what was handed on, closes the connection. Messages not yet
+   * handed on go back to the queue. Idempotent; every caller gets the same promise.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.doClose();
+    return this.closing;
+  }
+
+  /** Drops the connection at once. */
+  destroy(): void {
+    this.stopped = true;
+    void this.conn.close().catch(() => {});
+    this.ended.resolve();
+  }
+
+  private async doClose(): Promise<void> {
+    this.stopped = true;
+    try {
+      if (this.consumerTag !== undefined) await this.channel.cancel(this.consumerTag);
+      this.ackProcessed();
+      // Closing the channel first makes sure the ack went out: amqplib may write the connection's
+      // close frame ahead of frames still queued on a channel, and the broker drops those.
+      await this.channel.close();
+    } catch {
+      /* the channel or connection is gone already */
+    }
+    await this.conn.close().catch(() => {});
+    this.ended.resolve();
+  }
+
+  private fail(err: LcmonError): void {
+    if (this.failure !== undefined) return;
+    this.failure = err;
+    this.stopped = true;
+    this.ended.reject(err);
+  }
+
+  private onDelivery(msg: amqp.ConsumeMessage | null): void {
+    if (msg === null) {
+      this.fail(new LcmonError('LC_CONNECTION_LOST', `the broker at ${this.where} cancelled the consumer (queue "${this.queue}" deleted?)`));
+      return;
+    }
+    const sink = this.sink!;
+    // After the sink has had enough, messages are left unacknowledged: they go back to the queue.
+    if (this.stopped || sink.stopped) return;
+    const contentType = msg.properties.contentType as string | undefined;
+    const text = msg.content.toString('utf8');
+    const parts = decodeBody(text, contentType);
+    const meta: MessageMeta = { rkey: msg.fields.routingKey, headers: (msg.properties.headers as Record<string, unknown> | undefined) ?? {} };
+    if (parts.length === 1) {
+      const m = parts[0]!;
+      if (isMalformed(m)) sink.malformed(m, { rkey: meta.rkey });
+      else sink.message(m, meta, contentType === CONTENT_TYPE_NDJSON ? undefined : text);
+    } else {
+      for (const m of parts) {
+        if (isMalformed(m)) sink.malformed(m, { rkey: meta.rkey });
+        else sink.message(m, meta, undefined);
+        if (sink.stopped) break;
+      }
+    }
+    this.lastProcessed = msg;
+    if (!this.settleScheduled) {
+      this.settleScheduled = true;
+      setImmediate(this.settle);
+    }
+  }
+
+  /** Once per batch of deliveries: acknowledge them all in one frame, when the sink keeps up. */
+  private readonly settle = (): void => {
+    const sink = this.sink!;
+    if (this.stopped) {
+      this.settleScheduled = false;
+      return;
+    }
+    if (!sink.ready) {
+      void sink.whenReady().then(this.settle);
+      return;
+    }
+    this.settleScheduled = false;
+    this.ackProcessed();
+  };
+
+  private ackProcessed(): void {
+    const last = this.lastProcessed;
+    if (last === undefined || last.fields.deliveryTag <= this.lastAckedTag) return;
+    this.lastAckedTag = last.fields.deliveryTag;
+    this.channel.ack(last, true);
+  }
+}

@@ -1,0 +1,37 @@
+import type { LcmonErrorCode } from '../errors.js';
+
+/** Exit statuses of lcmon (sysexits.h where one fits). */
+export const EXIT = Object.freeze({
+  OK: 0,
+  /** Bad arguments (usage printed). */
+  USAGE: 2,
+  /** `-q` names a queue that does not exist (EX_NOINPUT). */
+  NO_INPUT: 66,
+  /** The broker is unreachable or went away (EX_UNAVAILABLE). */
+  UNAVAILABLE: 69,
+  /** A bug (EX_SOFTWARE). */
+  SOFTWARE: 70,
+  /** Reading stdin failed (EX_IOERR). */
+  IO_ERROR: 74,
+  /** The broker refused the login (EX_NOPERM). */
+  NO_PERM: 77,
+  /** The exchange exists with another type, or another refusal by the broker (EX_CONFIG). */
+  CONFIG: 78,
+});
+
+const BY_CODE: Record<LcmonErrorCode, number> = {
+  LC_UNREACHABLE: EXIT.UNAVAILABLE,
+  LC_CONNECTION_LOST: EXIT.UNAVAILABLE,
+  LC_ACCESS_REFUSED: EXIT.NO_PERM,
+  LC_NO_QUEUE: EXIT.NO_INPUT,
+  LC_EXCHANGE_MISMATCH: EXIT.CONFIG,
+  LC_AMQP: EXIT.CONFIG,
+  LC_INVALID_OPTION: EXIT.USAGE,
+  LC_INPUT: EXIT.IO_ERROR,
+  LC_CLOSED: EXIT.SOFTWARE,
+};
+
+/** The exit status for an error code. */
+export function exitStatusFor(code: LcmonErrorCode): number {
+  return BY_CODE[code] ?? EXIT.SOFTWARE;
+}

@@ -1,0 +1,236 @@
+import { readFileSync } from 'node:fs';
+import type { Readable, Writable } from 'node:stream';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { DEFAULT_EXCHANGE } from '@contexture/context/protocol';
+import { urlForHost } from '../amqp-url.js';
+import { DEFAULT_TTL, resolveOptions } from '../options.js';
+import { makeTransform } from '../transform.js';
+import type { MaybeTty } from './colour.js';
+import { EXIT } from './exit-codes.js';
+import { runMonitor, type RunConfig } from './run.js';
+
+/** What the program talks to; every field defaults to the process's own. */
+export interface ProgramIO {
+  stdout?: Writable & MaybeTty;
+  stderr?: Writable & MaybeTty;
+  stdin?: Readable;
+  env?: Record<string, string | undefined>;
+  /**
+   * Aborting it is Ctrl-C. When not given, the program listens to SIGINT and SIGTERM itself while
+   * it runs (a second Ctrl-C exits at once with status 130).
+   */
+  signal?: AbortSignal;
+}
+
+/** The options commander parses. */
+interface CliOptions {
+  hostname: string;
+  url?: string;
+  exchange: string;
+  queue?: string;
+  rkey: string[];
+  arg?: Array<[string, string | number]>;
+  xmatch: 'all' | 'any';
+  stdin?: boolean;
+  keys?: string[];
+  trim?: string[];
+  collate?: boolean;
+  pretty?: boolean;
+  verbose?: boolean;
+  z?: boolean;
+  count?: number;
+  ttl: number;
+  color?: boolean;
+  flushIncomplete?: boolean;
+  stats?: boolean;
+}
+
+function version(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version?: string };
+    return pkg.version ?? '0.0.0';
+  } catch {
+    return '0.0.0';
+  }
+}
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
+  return n;
+}
+
+function nonNegativeInt(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n)) throw new InvalidArgumentError('expected milliseconds, a non-negative integer');
+  return n;
+}
+
+/** `k=v`: a header-binding argument; a value of digits becomes an integer, as in the original. */
+function bindingArg(value: string, previous: Array<[string, string | number]> | undefined): Array<[string, string | number]> {
+  const eq = value.indexOf('=');
+  if (eq <= 0) throw new InvalidArgumentError(`expected key=value, got "${value}"`);
+  const k = value.slice(0, eq);
+  const v = value.slice(eq + 1);
+  return [...(previous ?? []), [k, /^\d+$/.test(v) && Number.isSafeInteger(Number(v)) ? Number(v) : v]];
+}
+
+function usageError(program: Command, message: string): never {
+  program.error(`error: ${message}`, { exitCode: EXIT.USAGE, code: 'lcmon.usage' });
+}
+
+/** Listens to SIGINT/SIGTERM while the program runs; returns the signal and a function to stop listening. */
+function processSignal(): { signal: AbortSignal; release: () => void } {
+  const ac = new AbortController();
+  const onSignal = () => {
+    if (ac.signal.aborted) process.exit(130);
+    ac.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return {
+    signal: ac.signal,
+    release: () => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    },
+  };
+}
+
+/**
+ * Builds the `lcmon` command. The bin only calls `parseAsync`; tests build their own with other
+ * streams and call `exitOverride()` / `configureOutput()`. Errors come out of `parseAsync` as a
+ * `CommanderError` whose `exitCode` is the status to exit with (see {@link exitCodeOf}).
+ *
+ * @example
+ * await createProgram({ stdin: fs.createReadStream('saved.jsonl') }).parseAsync(['-sc'], { from: 'user' });
+ */
+export function createProgram(io: ProgramIO = {}): Command {
+  const stdout = io.stdout ?? process.stdout;
+  const stderr = io.stderr ?? process.stderr;
+  const env = io.env ?? process.env;
+  const program = new Command('lcmon');
+  program
+    .description('Watch the contexture message stream: filter, extract keys, collate whole objects. One JSON document per line on stdout.')
+    .version(version(), '-V, --version')
+    .helpOption('-h, --help', 'show this help')
+    .option('-H, --hostname <host>', 'AMQP server hostname (amqp://guest:guest@HOST:5672/%2F)', 'localhost')
+    .option('-u, --url <url>', 'full AMQP URL, overrides -H (default: $CONTEXTURE_URL)')
+    .option('-e, --exchange <name>', 'exchange to bind to', DEFAULT_EXCHANGE)
+    .option('-q, --queue <name>', 'consume an existing queue instead (takes its messages away from others)')
+    .option('-r, --rkey <key...>', 'routing keys to bind (topic patterns)', ['#'])
+    .addOption(new Option('-a, --arg <key=value...>', 'header-binding arguments; binds to a headers exchange').argParser(bindingArg))
+    .addOption(new Option('-x, --xmatch <mode>', 'x-match of the -a arguments').choices(['all', 'any']).default('all'))
+    .addOption(
+      new Option('-s, --stdin', 'read saved lines (lcmon -v output or plain bodies) from stdin instead of the broker').conflicts([
+        'queue',
+        'url',
+        'hostname',
+        'exchange',
+        'rkey',
+        'arg',
+        'xmatch',
+        'ttl',
+      ]),
+    )
+    .option('-k, --keys <key...>', 'keys to extract: first match breadth-first, *key for all matches')
+    .option('-t, --trim <key...>', 'keys to remove, at any depth')
+    .option('-c, --collate', 'collate messages into whole objects')
+    .option('-p, --pretty', 'pretty-print (coloured on a terminal)')
+    .option('-v, --verbose', 'messages with rkey and headers; with -c, objects with headers, rkey, start, end, elapsed, id')
+    .option('-z', 'drop empty values and objects; print nothing for what ends up empty')
+    .option('-n, --count <n>', 'exit after printing N documents', positiveInt)
+    .option('--ttl <ms>', 'message TTL of the anonymous queue', nonNegativeInt, DEFAULT_TTL)
+    .option('--color', 'colour -p output even when stdout is not a terminal')
+    .option('--no-color', 'never colour (NO_COLOR does the same)')
+    .option('--flush-incomplete', 'with -c: at the end (or on Ctrl-C) also print objects that never finished, marked "complete": false')
+    .option('--stats', 'a live status line on stderr (on a terminal) and a summary at the end')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  lcmon -r 'web.#' -c                 collated objects of every context named web.*
+  lcmon -v > saved.jsonl; lcmon -sc < saved.jsonl
+  lcmon -k '*elapsed' -z | jq .
+  node service.js | lcmon -sc         a jsonl transport's output, no broker
+
+Exit status: 0 done (end of input, -n reached, Ctrl-C, closed stdout), 2 bad arguments,
+66 no such queue, 69 broker unreachable or lost, 77 login refused, 78 exchange type mismatch.`,
+    )
+    .showHelpAfterError('(lcmon --help lists the options)')
+    .allowExcessArguments(false)
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => void stdout.write(s),
+      writeErr: (s) => void stderr.write(s),
+    });
+
+  program.action(async (opts: CliOptions) => {
+    const fromCli = (name: string) => program.getOptionValueSource(name) === 'cli';
+    if (opts.queue !== undefined) {
+      for (const [name, flag] of [
+        ['rkey', '-r'],
+        ['arg', '-a'],
+        ['xmatch', '-x'],
+        ['ttl', '--ttl'],
+        ['exchange', '-e'],
+      ] as const) {
+        if (fromCli(name)) usageError(program, `${flag} does not apply to -q: an existing queue is consumed as it is bound`);
+      }
+    }
+    if (opts.flushIncomplete && !opts.collate) usageError(program, '--flush-incomplete needs -c');
+    if (fromCli('xmatch') && opts.arg === undefined) usageError(program, '-x needs -a');
+    if (opts.exchange.length === 0) usageError(program, '-e needs an exchange name (the default exchange cannot be bound)');
+    if (opts.rkey.length === 0) usageError(program, '-r needs at least one routing key');
+
+    let bindingArgs: Record<string, unknown> | undefined;
+    if (opts.arg !== undefined) {
+      bindingArgs = { 'x-match': opts.xmatch };
+      for (const [k, v] of opts.arg) bindingArgs[k] = v;
+    }
+    const url = opts.url ?? (fromCli('hostname') ? undefined : env.CONTEXTURE_URL) ?? urlForHost(opts.hostname);
+    const amqp = resolveOptions({
+      url,
+      exchange: opts.exchange,
+      bindingKeys: opts.rkey,
+      bindingArgs,
+      queue: opts.queue,
+      queueArgs: { 'x-message-ttl': opts.ttl },
+    });
+    const cfg: RunConfig = {
+      input: opts.stdin ? 'stdin' : 'amqp',
+      amqp,
+      collate: opts.collate === true,
+      verbose: opts.verbose === true,
+      pretty: opts.pretty === true,
+      transform: makeTransform({ keys: opts.keys, trim: opts.trim, dropEmpty: opts.z === true }),
+      count: opts.count,
+      colour: opts.color,
+      flushIncomplete: opts.flushIncomplete === true,
+      stats: opts.stats === true,
+    };
+    const own = io.signal === undefined ? processSignal() : undefined;
+    let status: number;
+    try {
+      status = await runMonitor(cfg, { stdout, stderr, stdin: io.stdin ?? process.stdin, env, signal: io.signal ?? own!.signal });
+    } finally {
+      own?.release();
+    }
+    if (status !== EXIT.OK) throw new CommanderError(status, 'lcmon.exit', '');
+  });
+  return program;
+}
+
+/**
+ * The exit status for what `parseAsync` threw: 0 for --help and --version, the status carried by
+ * lcmon's own errors, 2 for every other argument error, 70 (after a report on stderr) for a bug.
+ */
+export function exitCodeOf(err: unknown, stderr: Writable = process.stderr): number {
+  if (err instanceof CommanderError) {
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return EXIT.OK;
+    if (err.code === 'lcmon.exit' || err.code === 'lcmon.usage') return err.exitCode;
+    return EXIT.USAGE;
+  }
+  stderr.write(`lcmon: internal error: ${(err as Error)?.stack ?? String(err)}\n`);
+  return EXIT.SOFTWARE;
+}

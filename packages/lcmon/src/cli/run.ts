@@ -1,0 +1,199 @@
+import type { Readable, Writable } from 'node:stream';
+import { Collator } from '@contexture/context/protocol';
+import { AmqpSource } from '../amqp-source.js';
+import { LcmonError } from '../errors.js';
+import type { InputSink } from '../input-sink.js';
+import { readLines } from '../line-source.js';
+import type { ResolvedOptions } from '../options.js';
+import { chalkAt, colourLevel, type MaybeTty } from './colour.js';
+import { Diagnostics } from './diagnostics.js';
+import { EXIT, exitStatusFor } from './exit-codes.js';
+import { Formatter } from './formatter.js';
+import { MalformedReport } from './malformed-report.js';
+import { OutputWriter } from './output-writer.js';
+import { StatsLine } from './stats-line.js';
+
+/** Streams the CLI works with. */
+export interface RunIO {
+  stdout: Writable & MaybeTty;
+  stderr: Writable & MaybeTty;
+  stdin: Readable;
+  env: Record<string, string | undefined>;
+  /** Aborting it is Ctrl-C: stop, close, `Bye.`, exit 0. */
+  signal: AbortSignal;
+}
+
+/** What the command line asked for, checked. */
+export interface RunConfig {
+  /** Where input comes from: stdin (`-s`) or the broker. */
+  input: 'stdin' | 'amqp';
+  amqp: ResolvedOptions;
+  collate: boolean;
+  verbose: boolean;
+  pretty: boolean;
+  transform: ((value: unknown) => unknown) | undefined;
+  /** `-n`: stop after this many outputs. */
+  count: number | undefined;
+  /** `--color` / `--no-color`; undefined to decide from the environment. */
+  colour: boolean | undefined;
+  flushIncomplete: boolean;
+  stats: boolean;
+}
+
+type StopReason = 'end' | 'count' | 'signal' | 'broken' | 'failed';
+
+/** How often finished objects waiting for lost messages are given out, live. */
+const EXPIRE_EVERY_MS = 1000;
+
+function describeBinding(o: ResolvedOptions): string {
+  const on = o.exchangeType === 'headers' ? `arguments ${JSON.stringify(o.bindingArgs ?? {})}` : `routing keys ${o.bindingKeys.join(' ')}`;
+  return `exchange "${o.exchange}" (${o.exchangeType}), ${on}`;
+}
+
+/**
+ * The lcmon pipeline: source → (collate) → format → stdout, all synchronous per batch. Resolves
+ * with the exit status; never throws for expected failures (they are reported on stderr).
+ */
+export async function runMonitor(cfg: RunConfig, io: RunIO): Promise<number> {
+  const diag = new Diagnostics(io.stderr, chalkAt(colourLevel(cfg.colour, io.env, io.stderr)));
+  const report = new MalformedReport(diag);
+  const stdoutLevel = cfg.pretty ? colourLevel(cfg.colour, io.env, io.stdout) : 0;
+  const formatter = new Formatter({
+    verbose: cfg.verbose,
+    pretty: cfg.pretty,
+    colour: stdoutLevel > 0 ? chalkAt(stdoutLevel) : undefined,
+    transform: cfg.transform,
+  });
+
+  let reason: StopReason | undefined;
+  let failure: LcmonError | undefined;
+  let resolveDone!: () => void;
+  const done = new Promise<void>((resolve) => {
+    resolveDone = resolve;
+  });
+  const stop = (why: StopReason): void => {
+    if (reason !== undefined) return;
+    reason = why;
+    resolveDone();
+  };
+  const fail = (err: unknown): void => {
+    failure =
+      err instanceof LcmonError
+        ? err
+        : new LcmonError(cfg.input === 'stdin' ? 'LC_INPUT' : 'LC_CONNECTION_LOST', `reading input failed: ${String((err as Error)?.message ?? err)}`, { cause: err });
+    stop('failed');
+  };
+
+  const writer = new OutputWriter(io.stdout, () => stop('broken'));
+  const limit = cfg.count ?? Infinity;
+  let outputs = 0;
+  let messages = 0;
+  let outputClosed = false;
+  const emit = (line: string | undefined): void => {
+    if (line === undefined || outputClosed) return;
+    writer.line(line);
+    if (++outputs >= limit) {
+      outputClosed = true;
+      writer.flush();
+      stop('count');
+    }
+  };
+
+  const collator = cfg.collate
+    ? new Collator({ onObject: (o) => emit(formatter.object(o)), flushIncomplete: cfg.flushIncomplete })
+    : undefined;
+
+  const sink: InputSink = {
+    message(message, meta, text) {
+      messages++;
+      if (collator !== undefined) collator.add(message, meta);
+      else emit(formatter.message(message, meta, text));
+    },
+    malformed(problem, place) {
+      report.add(problem, place);
+    },
+    get ready() {
+      return writer.ready;
+    },
+    whenReady: () => writer.whenReady(),
+    get stopped() {
+      return reason !== undefined;
+    },
+  };
+
+  const stats = cfg.stats
+    ? new StatsLine(diag, () => ({ messages, outputs, malformed: report.total, open: collator?.stats().open }))
+    : undefined;
+
+  const onAbort = () => stop('signal');
+  io.signal.addEventListener('abort', onAbort, { once: true });
+  if (io.signal.aborted) stop('signal');
+  const readAbort = new AbortController();
+  let source: AmqpSource | undefined;
+  let expireTimer: NodeJS.Timeout | undefined;
+
+  if (reason === undefined) {
+    if (cfg.input === 'stdin') {
+      stats?.start();
+      readLines(io.stdin, sink, readAbort.signal).then(() => stop('end'), fail);
+    } else {
+      const opening = AmqpSource.open(cfg.amqp);
+      const opened = await Promise.race([
+        opening.then(
+          (s) => s,
+          (err: unknown) => {
+            fail(err);
+            return undefined;
+          },
+        ),
+        done.then(() => undefined),
+      ]);
+      if (opened === undefined) {
+        // Ctrl-C while connecting: close whatever the connect gives later.
+        opening.then((s) => s.close(), () => {});
+      } else {
+        source = opened;
+        if (cfg.amqp.queue !== undefined) {
+          diag.warn(`consuming queue "${source.queue}" takes its messages away from every other consumer of it`);
+        }
+        try {
+          await source.start(sink);
+          // The ready line: the queue is bound and the consumer registered; tests wait for it.
+          if (cfg.amqp.queue !== undefined) diag.note(`consuming queue "${source.queue}" on ${source.where}`);
+          else diag.note(`listening on ${source.where}, ${describeBinding(cfg.amqp)}, queue ${source.queue}`);
+          stats?.start();
+          if (collator !== undefined) {
+            expireTimer = setInterval(() => collator.expire(), EXPIRE_EVERY_MS);
+            expireTimer.unref();
+          }
+          source.finished.then(() => stop('end'), fail);
+        } catch (err) {
+          fail(err);
+        }
+      }
+    }
+  }
+
+  await done;
+
+  if (expireTimer !== undefined) clearInterval(expireTimer);
+  readAbort.abort();
+  if (collator !== undefined && (reason === 'end' || reason === 'signal' || reason === 'failed')) {
+    collator.flush(cfg.flushIncomplete);
+  }
+  writer.flush();
+  await source?.close();
+  await writer.end();
+  writer.detach();
+  io.signal.removeEventListener('abort', onAbort);
+  stats?.finish();
+  const summary = report.summary();
+  if (summary !== undefined) diag.note(summary);
+  let status: number = EXIT.OK;
+  if (failure !== undefined) {
+    diag.error(failure.message);
+    status = exitStatusFor(failure.code);
+  }
+  if (reason === 'signal') diag.plain('Bye.');
+  return status;
+}

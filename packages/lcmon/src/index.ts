@@ -1,0 +1,12 @@
+export { messages, objects } from './monitor.js';
+export { MonitorStream } from './monitor-stream.js';
+export type { MonitorStats, MonitorStatus } from './monitor-stream.js';
+export { DEFAULTS, DEFAULT_TTL, DEFAULT_URL } from './options.js';
+export type { InputPlace, MessagesOptions, ObjectsOptions } from './options.js';
+export type { MonitorMessage, VerboseObject } from './shapes.js';
+export { LcmonError } from './errors.js';
+export type { LcmonErrorCode } from './errors.js';
+export { escapeJson, jsonLine } from './safe-json.js';
+export { createProgram, exitCodeOf } from './cli/program.js';
+export type { ProgramIO } from './cli/program.js';
+export { EXIT } from './cli/exit-codes.js';

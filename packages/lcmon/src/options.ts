@@ -1,0 +1,178 @@
+import type { Readable } from 'node:stream';
+import type { Malformed } from '@contexture/context/protocol';
+import { DEFAULT_EXCHANGE } from '@contexture/context/protocol';
+import { LcmonError } from './errors.js';
+
+/** Where a malformed input was met: a line of the input stream, or a message off the broker. */
+export interface InputPlace {
+  /** 1-based line number, when reading a stream. */
+  line?: number;
+  /** Routing key of the AMQP message, when consuming. */
+  rkey?: string;
+}
+
+/** Options of {@link messages} (and, through {@link ObjectsOptions}, of {@link objects}). */
+export interface MessagesOptions {
+  /**
+   * AMQP URL of the broker.
+   * @default 'amqp://guest:guest@localhost:5672/%2F'
+   */
+  url?: string;
+  /**
+   * Routing keys (topic patterns) the anonymous queue is bound with.
+   * @default ['#']
+   */
+  bindingKeys?: readonly string[];
+  /**
+   * Header-binding arguments (with `x-match`). When given, the exchange is declared as a
+   * `headers` exchange unless `exchangeType` says otherwise.
+   * @default undefined
+   */
+  bindingArgs?: Record<string, unknown>;
+  /**
+   * Exchange to bind to. It is declared durable, as every publisher declares it.
+   * @default 'lc-topic'
+   */
+  exchange?: string;
+  /**
+   * Type the exchange is declared with.
+   * @default 'headers' when `bindingArgs` is given, else 'topic'
+   */
+  exchangeType?: 'topic' | 'headers';
+  /**
+   * Consume this existing queue (checked with a passive declare, never created or bound) instead of
+   * an anonymous one. Consuming removes the messages from it.
+   * @default undefined
+   */
+  queue?: string;
+  /**
+   * Arguments of the anonymous queue's declaration.
+   * @default { 'x-message-ttl': 600000 }
+   */
+  queueArgs?: Record<string, unknown>;
+  /**
+   * Read lines (saved `lcmon -v` lines or plain message bodies) from this stream instead of the broker.
+   * @default undefined
+   */
+  stdin?: Readable;
+  /**
+   * Unacknowledged messages the broker may push ahead; messages are acknowledged in batches, only
+   * once they have been handed on, so a slow reader slows the queue, not its own memory.
+   * @default 1000
+   */
+  prefetch?: number;
+  /**
+   * Milliseconds to wait for the broker's TCP connection.
+   * @default 10000
+   */
+  connectTimeout?: number;
+  /**
+   * Called for each malformed line or message, which is otherwise only counted.
+   * @default undefined
+   */
+  onMalformed?: (problem: Malformed, place: InputPlace) => void;
+}
+
+/** Options of {@link objects}. */
+export interface ObjectsOptions extends MessagesOptions {
+  /**
+   * Yield `{object, headers, rkey, start, end, elapsed, id}` instead of the bare object.
+   * @default false
+   */
+  verbose?: boolean;
+  /**
+   * Keep the messages folded into each object on it (`messages`, with `verbose`).
+   * @default false
+   */
+  captureMessages?: boolean;
+  /**
+   * At the end of the input (or on close) also give out objects that never finished, marked
+   * `complete: false`.
+   * @default false
+   */
+  flushIncomplete?: boolean;
+  /**
+   * How long (ms) a finished object waits for its missing messages before it is given out with
+   * `complete: false`.
+   * @default 5000
+   */
+  gapTimeout?: number;
+}
+
+export const DEFAULT_URL = 'amqp://guest:guest@localhost:5672/%2F';
+export const DEFAULT_TTL = 600_000;
+
+/** The defaults of {@link MessagesOptions} and {@link ObjectsOptions}. */
+export const DEFAULTS = Object.freeze({
+  url: DEFAULT_URL,
+  bindingKeys: Object.freeze(['#']) as readonly string[],
+  exchange: DEFAULT_EXCHANGE,
+  queueArgs: Object.freeze({ 'x-message-ttl': DEFAULT_TTL }) as Readonly<Record<string, unknown>>,
+  prefetch: 1000,
+  connectTimeout: 10_000,
+  verbose: false,
+  captureMessages: false,
+  flushIncomplete: false,
+  gapTimeout: 5000,
+});
+
+/** Options with every default filled in, checked once. */
+export interface ResolvedOptions {
+  url: string;
+  bindingKeys: readonly string[];
+  bindingArgs: Record<string, unknown> | undefined;
+  exchange: string;
+  exchangeType: 'topic' | 'headers';
+  queue: string | undefined;
+  queueArgs: Record<string, unknown>;
+  stdin: Readable | undefined;
+  prefetch: number;
+  connectTimeout: number;
+  onMalformed: ((problem: Malformed, place: InputPlace) => void) | undefined;
+  verbose: boolean;
+  captureMessages: boolean;
+  flushIncomplete: boolean;
+  gapTimeout: number;
+}
+
+function invalid(message: string): never {
+  throw new LcmonError('LC_INVALID_OPTION', message);
+}
+
+/** Fills in the defaults and validates; throws `LC_INVALID_OPTION`. */
+export function resolveOptions(options: ObjectsOptions = {}): ResolvedOptions {
+  const o = options ?? {};
+  const bindingKeys = o.bindingKeys ?? DEFAULTS.bindingKeys;
+  if (!Array.isArray(bindingKeys) || bindingKeys.length === 0 || bindingKeys.some((k) => typeof k !== 'string')) {
+    invalid('bindingKeys must be a non-empty array of strings');
+  }
+  const exchange = o.exchange ?? DEFAULTS.exchange;
+  if (typeof exchange !== 'string' || exchange.length === 0) invalid('exchange must be a non-empty string (the default exchange cannot be bound)');
+  const exchangeType = o.exchangeType ?? (o.bindingArgs !== undefined ? 'headers' : 'topic');
+  if (exchangeType !== 'topic' && exchangeType !== 'headers') invalid(`exchangeType must be 'topic' or 'headers'`);
+  if (o.queue !== undefined && (typeof o.queue !== 'string' || o.queue.length === 0)) invalid('queue must be a non-empty string');
+  const prefetch = o.prefetch ?? DEFAULTS.prefetch;
+  if (!Number.isSafeInteger(prefetch) || prefetch < 1 || prefetch > 65535) invalid('prefetch must be an integer from 1 to 65535');
+  const connectTimeout = o.connectTimeout ?? DEFAULTS.connectTimeout;
+  if (!Number.isFinite(connectTimeout) || connectTimeout <= 0) invalid('connectTimeout must be a positive number');
+  const gapTimeout = o.gapTimeout ?? DEFAULTS.gapTimeout;
+  if (!Number.isFinite(gapTimeout) || gapTimeout < 0) invalid('gapTimeout must be a non-negative number');
+  if (o.stdin !== undefined && (o.stdin === null || typeof (o.stdin as Readable).on !== 'function')) invalid('stdin must be a readable stream');
+  return {
+    url: o.url ?? DEFAULTS.url,
+    bindingKeys,
+    bindingArgs: o.bindingArgs,
+    exchange,
+    exchangeType,
+    queue: o.queue,
+    queueArgs: { ...(o.queueArgs ?? DEFAULTS.queueArgs) },
+    stdin: o.stdin,
+    prefetch,
+    connectTimeout,
+    onMalformed: o.onMalformed,
+    verbose: o.verbose ?? DEFAULTS.verbose,
+    captureMessages: o.captureMessages ?? DEFAULTS.captureMessages,
+    flushIncomplete: o.flushIncomplete ?? DEFAULTS.flushIncomplete,
+    gapTimeout,
+  };
+}

@@ -1,0 +1,72 @@
+import { setOwn, type CollatedObject, type WireMessage } from '@contexture/context/protocol';
+
+/** A message with what it travelled with: what {@link messages} yields and what `lcmon -v` prints. */
+export interface MonitorMessage {
+  /** Routing key; null when unknown (a plain body read back from a file). */
+  rkey: string | null;
+  /** AMQP headers ({} when none). */
+  headers: Record<string, unknown>;
+  /** The message body. */
+  object: WireMessage;
+}
+
+/** A collated object with its context: what `objects({ verbose: true })` yields and `lcmon -c -v` prints. */
+export interface VerboseObject {
+  /** The object's fields. */
+  object: Record<string, unknown>;
+  headers: Record<string, unknown>;
+  rkey: string | null;
+  /** ISO time of `born` (or of the transient message); null when unknown. */
+  start: string | null;
+  /** ISO time of `finished`; null when it never finished. */
+  end: string | null;
+  /** Seconds from born to finished; null when unknown. */
+  elapsed: number | null;
+  /** The context's `obj_id`. */
+  id: string;
+  /** Present, and false, only on an object given out before all of it arrived. */
+  complete?: false;
+  /** How many of its messages never arrived, when known and more than 0. */
+  missing?: number;
+  /** The messages folded into it, with `captureMessages`. */
+  messages?: WireMessage[];
+}
+
+/** Unix seconds as an ISO 8601 time (UTC, milliseconds); null when absent or out of range. */
+export function isoTime(seconds: number | undefined): string | null {
+  if (seconds === undefined) return null;
+  const ms = seconds * 1000;
+  if (!Number.isFinite(ms) || Math.abs(ms) > 8.64e15) return null;
+  return new Date(ms).toISOString();
+}
+
+/** The verbose shape of a collated object; `object` replaces its fields (after `-k`/`-t`/`-z`). */
+export function verboseObject(o: CollatedObject, object: unknown = o.object): VerboseObject {
+  const out: VerboseObject = {
+    object: object as Record<string, unknown>,
+    headers: o.headers ?? {},
+    rkey: o.rkey ?? null,
+    start: isoTime(o.start),
+    end: isoTime(o.end),
+    elapsed: o.elapsed ?? null,
+    id: o.id,
+  };
+  if (!o.complete) {
+    out.complete = false;
+    if (o.missing > 0) out.missing = o.missing;
+  }
+  if (o.messages !== undefined) out.messages = o.messages;
+  return out;
+}
+
+/**
+ * The bare object's fields; an object given out before all of it arrived gets `complete: false`
+ * added (its own `complete` field, if any, is then shadowed).
+ */
+export function plainObject(o: CollatedObject, object: unknown = o.object): unknown {
+  if (o.complete || typeof object !== 'object' || object === null || Array.isArray(object)) return object;
+  const out: Record<string, unknown> = {};
+  for (const k in object) if (Object.prototype.hasOwnProperty.call(object, k)) setOwn(out, k, (object as Record<string, unknown>)[k]);
+  out.complete = false;
+  return out;
+}

@@ -1,0 +1,278 @@
+import { expect } from 'chai';
+import { envelopes, json, lifecycle, run, start, type Body } from './helpers.js';
+
+const A = lifecycle('a', { url: '/a', n: 1 }, [{ n: 2 }, { tags: ['x'], nested: { n: 9 } }, { n: 3 }]);
+const B = lifecycle('b', { url: '/b' }, [{ status_code: 200 }], 1_700_000_100);
+const T: Body = { obj_id: 't', obj: { kind: 'transient', v: 1 }, status: 'transient', seq: 0, time_in: 1_700_000_200 };
+
+/** Deterministic shuffle, so that a failure replays. */
+function shuffle<X>(items: X[], seed: number): X[] {
+  const a = items.slice();
+  let s = seed;
+  for (let i = a.length - 1; i > 0; i--) {
+    s = (s * 1103515245 + 12345) % 2147483648;
+    const j = s % (i + 1);
+    [a[i], a[j]] = [a[j]!, a[i]!];
+  }
+  return a;
+}
+
+describe('lcmon -s (stdin)', () => {
+  it('prints every message body as one JSON line, from -v envelopes and from plain bodies alike', async () => {
+    const plain = A.map((b) => JSON.stringify(b)).join('\n') + '\n';
+    const fromPlain = await run(['-s'], plain);
+    const fromEnvelopes = await run(['-s'], envelopes(A));
+    expect(fromPlain.code).to.equal(0);
+    expect(json(fromPlain.lines)).to.deep.equal(A);
+    expect(fromEnvelopes.code).to.equal(0);
+    expect(fromEnvelopes.stdout).to.equal(fromPlain.stdout);
+    expect(fromPlain.stderr).to.equal('');
+  });
+
+  it('-v prints {rkey, headers, object}; plain bodies get rkey null and no headers', async () => {
+    const r = await run(['-s', '-v'], envelopes(A.slice(0, 2), 'web.x', { hostname: 'h', tier: 2 }) + JSON.stringify(B[0]) + '\n');
+    expect(json(r.lines)).to.deep.equal([
+      { rkey: 'web.x', headers: { hostname: 'h', tier: 2 }, object: A[0] },
+      { rkey: 'web.x', headers: { hostname: 'h', tier: 2 }, object: A[1] },
+      { rkey: null, headers: {}, object: B[0] },
+    ]);
+    expect(Object.keys(JSON.parse(r.lines[0]!))).to.deep.equal(['rkey', 'headers', 'object']);
+  });
+
+  it('-c folds each context into its final object, transient ones included', async () => {
+    const r = await run(['-sc'], envelopes([...A, ...B, T]));
+    expect(r.code).to.equal(0);
+    expect(json(r.lines)).to.deep.equal([
+      { url: '/a', n: 3, tags: ['x'], nested: { n: 9 } },
+      { url: '/b', status_code: 200 },
+      { kind: 'transient', v: 1 },
+    ]);
+  });
+
+  it('-c gives the same objects for shuffled and duplicated messages as for the stream in order', async () => {
+    const inOrder = await run(['-sc', '-v'], envelopes([...A, ...B]));
+    const expected = json(inOrder.lines).sort((x, y) => x.id.localeCompare(y.id));
+    for (const seed of [1, 7, 42, 1234]) {
+      const messy = shuffle([...A, ...B, A[1]!, B[0]!, A[A.length - 1]!], seed);
+      const r = await run(['-sc', '-v'], envelopes(messy));
+      expect(json(r.lines).sort((x, y) => x.id.localeCompare(y.id)), `seed ${seed}`).to.deep.equal(expected);
+    }
+  });
+
+  it('-c -v prints {object, headers, rkey, start, end, elapsed, id} with ISO times', async () => {
+    const r = await run(['-sc', '-v'], envelopes(A, 'web.handle', { hostname: 'box-1' }));
+    const [o] = json(r.lines);
+    expect(Object.keys(o)).to.deep.equal(['object', 'headers', 'rkey', 'start', 'end', 'elapsed', 'id']);
+    expect(o).to.deep.equal({
+      object: { url: '/a', n: 3, tags: ['x'], nested: { n: 9 } },
+      headers: { hostname: 'box-1' },
+      rkey: 'web.handle',
+      start: '2023-11-14T22:13:20.000Z',
+      end: '2023-11-14T22:13:20.400Z',
+      elapsed: 0.4,
+      id: 'a',
+    });
+  });
+
+  it('-k takes the first match breadth-first, *key every match (one match unwrapped)', async () => {
+    const msg = { obj_id: 'k', obj: { elapsed: 2.7, deep: [{ elapsed: 9 }], name: 'inner' }, elapsed: 1.1, name: 'outer' };
+    const first = await run(['-s', '-k', 'elapsed', 'name'], JSON.stringify(msg) + '\n');
+    expect(json(first.lines)).to.deep.equal([{ elapsed: 1.1, name: 'outer' }]);
+    const all = await run(['-s', '-k', '*elapsed', '*name'], JSON.stringify(msg) + '\n');
+    expect(json(all.lines)).to.deep.equal([{ elapsed: [1.1, 2.7, 9], name: ['outer', 'inner'] }]);
+    const onCollated = await run(['-sc', '-k', '*n'], envelopes(A));
+    expect(json(onCollated.lines)).to.deep.equal([{ n: [3, 9] }]);
+    const verbose = await run(['-s', '-v', '-k', 'url'], envelopes(A.slice(0, 1)));
+    expect(json(verbose.lines)).to.deep.equal([{ rkey: 'web.handle', headers: { hostname: 'box-1' }, object: { url: '/a' } }]);
+  });
+
+  it('-t removes keys at any depth', async () => {
+    const r = await run(['-s', '-t', 'handler_id', 'n', 'time_in'], envelopes(A.slice(0, 3)));
+    expect(json(r.lines)).to.deep.equal([
+      { obj_id: 'a', obj: { url: '/a' }, status: 'born', seq: 0 },
+      { obj_id: 'a', obj: {}, seq: 1 },
+      { obj_id: 'a', obj: { tags: ['x'], nested: {} }, seq: 2 },
+    ]);
+    const collated = await run(['-sc', '-t', 'nested', 'tags'], envelopes(A));
+    expect(json(collated.lines)).to.deep.equal([{ url: '/a', n: 3 }]);
+  });
+
+  it('-z drops empty values and prints nothing for what ends up empty', async () => {
+    const msgs = [
+      { obj_id: 'z', obj: { a: '', b: null, c: [], d: {}, e: { f: [] }, keep: 0, no: false }, seq: 0 },
+      { obj_id: 'z', obj: { g: '' }, seq: 1 },
+    ];
+    const r = await run(['-s', '-k', 'obj', '-z'], msgs.map((m) => JSON.stringify(m)).join('\n') + '\n');
+    expect(json(r.lines)).to.deep.equal([{ obj: { keep: 0, no: false } }]);
+    const without = await run(['-s', '-k', 'obj'], msgs.map((m) => JSON.stringify(m)).join('\n') + '\n');
+    expect(without.lines).to.have.length(2);
+  });
+
+  it('-n stops after N documents and exits 0', async () => {
+    const many = envelopes(Array.from({ length: 500 }, (_, i) => ({ obj_id: `n${i}`, obj: { i }, status: 'transient', seq: 0 })));
+    const r = await run(['-s', '-n', '3'], many);
+    expect(r.code).to.equal(0);
+    expect(json(r.lines).map((m) => m.obj.i)).to.deep.equal([0, 1, 2]);
+    const c = await run(['-sc', '-n', '2'], many);
+    expect(json(c.lines)).to.deep.equal([{ i: 0 }, { i: 1 }]);
+  });
+
+  it('-p pretty-prints, coloured only when asked for or on a terminal; JSON lines are never coloured', async () => {
+    const input = envelopes(A.slice(0, 1));
+    const plain = await run(['-s', '-p'], input);
+    expect(plain.stdout).to.equal(JSON.stringify(A[0], null, 2) + '\n');
+    const forced = await run(['-s', '-p', '--color'], input);
+    expect(forced.stdout).to.match(/\x1b\[\d+m/);
+    expect(forced.stdout.replace(/\x1b\[\d+m/g, '')).to.equal(plain.stdout);
+    const byEnv = await run(['-s', '-p'], input, { FORCE_COLOR: '1' });
+    expect(byEnv.stdout).to.match(/\x1b\[\d+m/);
+    const noColor = await run(['-s', '-p', '--no-color'], input, { FORCE_COLOR: '1' });
+    expect(noColor.stdout).to.equal(plain.stdout);
+    const lines = await run(['-s', '--color'], input, { FORCE_COLOR: '1' });
+    expect(lines.stdout).to.not.match(/\x1b/);
+  });
+
+  it('NO_COLOR turns colour off; --color still turns it on', async () => {
+    const input = envelopes(A.slice(0, 1));
+    const off = await run(['-s', '-p'], input, { NO_COLOR: '1' });
+    expect(off.stdout).to.not.match(/\x1b/);
+    const on = await run(['-s', '-p', '--color'], input, { NO_COLOR: '1' });
+    expect(on.stdout).to.match(/\x1b\[\d+m/);
+  });
+
+  it('escapes characters that could drive a terminal, and the output still parses to the same values', async () => {
+    const nasty = 'a\u001b[31mred\u0007\u007f\u009b31m\u0085\u2028\u2029\u202e\u2066evil\u200f';
+    const msg = { obj_id: 'esc', obj: { s: nasty, [nasty]: 1 }, seq: 0, status: 'transient' };
+    for (const args of [['-s'], ['-s', '-v'], ['-sc'], ['-s', '-p'], ['-s', '-t', 'x']]) {
+      const r = await run(args, JSON.stringify(msg) + '\n');
+      expect(r.stdout, args.join(' ')).to.not.match(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069\u200e\u200f]/);
+      expect(r.stdout).to.include('\\u009b31m').and.include('\\u2028').and.include('\\u202e').and.include('\\u001b[31m');
+      const values = args.includes('-p') ? [JSON.parse(r.stdout)] : json(r.lines);
+      expect(JSON.stringify(values[0])).to.include(JSON.stringify(nasty).slice(1, -1));
+    }
+  });
+
+  it('counts and reports malformed lines once per kind with line numbers, keeps going, exits 0', async () => {
+    const lines = [
+      'not json at all',
+      JSON.stringify(A[0]),
+      '{"obj_id": "x", "obj": [1, 2]}',
+      '{"truncated": ',
+      JSON.stringify({ obj_id: 'y', obj: {}, seq: -1 }),
+      '[1, 2, 3]',
+      JSON.stringify({ obj_id: 'q', obj: {}, seq: 'one' }),
+      JSON.stringify({ __proto__: { obj_id: 'p' }, obj: {} }).replace('{', '{"__proto__":{"obj_id":"p"},'),
+      JSON.stringify(A[1]),
+      '',
+      JSON.stringify({ rkey: 'r', headers: {}, object: { obj_id: 5 } }),
+    ];
+    const r = await run(['-s'], lines.join('\n') + '\n');
+    expect(r.code).to.equal(0);
+    expect(json(r.lines)).to.deep.equal([A[0], A[1]]);
+    const warnings = r.stderr.split('\n').filter((l) => l.includes('skipped,'));
+    expect(warnings).to.have.length(5);
+    expect(warnings[0]).to.match(/line 1: skipped, not JSON/);
+    expect(warnings[1]).to.match(/line 3: skipped, obj not an object/);
+    expect(warnings[2]).to.match(/line 5: skipped, bad seq/);
+    expect(warnings[3]).to.match(/line 6: skipped, not an object/);
+    expect(warnings[4]).to.match(/line 8: skipped, obj_id missing/);
+    expect(r.stderr).to.match(/skipped 8 malformed inputs \(not JSON: 2, obj not an object: 1, bad seq: 2, not an object: 1, obj_id missing: 2\)/);
+  });
+
+  it('keeps __proto__ and constructor keys as plain data through -c, -k, -t and -z', async () => {
+    const born = '{"obj_id":"p","status":"born","seq":0,"obj":{"__proto__":{"polluted":true},"constructor":{"prototype":{"x":1}},"ok":1}}';
+    const fin = '{"obj_id":"p","status":"finished","seq":1,"obj":{}}';
+    const other = '{"obj_id":"o","status":"transient","seq":0,"obj":{"plain":true}}';
+    const input = [born, fin, other].join('\n') + '\n';
+    const c = await run(['-sc'], input);
+    expect(c.lines[0]).to.equal('{"__proto__":{"polluted":true},"constructor":{"prototype":{"x":1}},"ok":1}');
+    expect(c.lines[1]).to.equal('{"plain":true}');
+    const k = await run(['-sc', '-k', 'polluted', '*x', 'plain'], input);
+    expect(k.lines).to.deep.equal(['{"polluted":true,"x":1}', '{"plain":true}']);
+    const t = await run(['-sc', '-t', 'ok', '-z'], input);
+    expect(t.lines).to.deep.equal(['{"__proto__":{"polluted":true},"constructor":{"prototype":{"x":1}}}', '{"plain":true}']);
+  });
+
+  it('--flush-incomplete prints objects that never finished at the end, marked "complete": false', async () => {
+    const open = lifecycle('open', { step: 1 }, [{ step: 2 }]).slice(0, 2);
+    const gap = lifecycle('gap', { g: 1 }, [{ g: 2 }, { g: 3 }]).filter((m) => m.seq !== 2);
+    const input = envelopes([...open, ...gap, ...B]);
+    const without = await run(['-sc'], input);
+    expect(json(without.lines)).to.deep.equal([{ url: '/b', status_code: 200 }, { g: 2, complete: false }]);
+    const withFlush = await run(['-sc', '--flush-incomplete'], input);
+    expect(json(withFlush.lines)).to.deep.equal([{ url: '/b', status_code: 200 }, { g: 2, complete: false }, { step: 2, complete: false }]);
+    const verbose = await run(['-sc', '-v', '--flush-incomplete'], input);
+    const v = json(verbose.lines);
+    expect(v[1]).to.include({ id: 'gap', complete: false, missing: 1 });
+    expect(v[2]).to.include({ id: 'open', complete: false, end: null, elapsed: null });
+  });
+
+  it('reads CRLF files and skips blank lines', async () => {
+    const r = await run(['-sc'], envelopes(B).replace(/\n/g, '\r\n\r\n'));
+    expect(json(r.lines)).to.deep.equal([{ url: '/b', status_code: 200 }]);
+    expect(r.stderr).to.equal('');
+  });
+
+  it('folds streams of the Python contexture (no seq, id instead of obj_id) in arrival order', async () => {
+    const py = [
+      { id: 'py1', obj: { a: 1 }, status: 'born', time_out: 1_700_000_000 },
+      { id: 'py1', obj: { a: 2, b: 1 }, time_out: 1_700_000_001 },
+      { id: 'py1', obj: {}, status: 'finished', elapsed: 2, time_out: 1_700_000_002 },
+    ];
+    const r = await run(['-sc'], py.map((m) => JSON.stringify(m)).join('\n') + '\n');
+    expect(json(r.lines)).to.deep.equal([{ a: 2, b: 1 }]);
+  });
+
+  it('--stats ends with a summary line on stderr (no live line when stderr is not a terminal)', async () => {
+    const r = await run(['-sc', '--stats'], envelopes([...A, ...B]) + 'junk\n');
+    expect(r.stderr).to.match(/lcmon: 8 messages in [\d.]+ s \(\d+\/s\), 2 printed, 1 malformed, 0 objects open/);
+    expect(r.stderr).to.not.include('\r');
+  });
+
+  it('ends quietly with status 0 when stdout closes early (lcmon ... | head -1)', async () => {
+    const many = envelopes(Array.from({ length: 200_000 }, (_, i) => ({ obj_id: `e${i}`, obj: { i }, status: 'transient', seq: 0 })));
+    const l = start(['-s']);
+    l.child.stdin.end(many);
+    await l.untilLines(1);
+    l.child.stdout.destroy();
+    const r = await l.exited;
+    expect(r.code).to.equal(0);
+    expect(r.stderr).to.equal('');
+  });
+});
+
+describe('lcmon arguments', () => {
+  for (const [args, pattern] of [
+    [['--bogus'], /unknown option '--bogus'/],
+    [['-n', '0'], /-n, --count <n>' argument '0' is invalid/],
+    [['-n', 'ten'], /argument 'ten' is invalid/],
+    [['-x', 'some', '-a', 'a=1'], /Allowed choices are all, any/],
+    [['-s', '-q', 'q1'], /cannot be used with option '-q/],
+    [['-s', '-r', 'web.#'], /cannot be used with option '-r/],
+    [['-q', 'q1', '--ttl', '5'], /--ttl does not apply to -q/],
+    [['-c', '-s', 'extra'], /too many arguments/],
+    [['-s', '--flush-incomplete'], /--flush-incomplete needs -c/],
+    [['-a', 'novalue'], /expected key=value/],
+    [['--ttl', '-5'], /--ttl/],
+  ] as Array<[string[], RegExp]>) {
+    it(`exits 2 with usage on: lcmon ${args.join(' ')}`, async () => {
+      const r = await run(args);
+      expect(r.code).to.equal(2);
+      expect(r.stderr).to.match(pattern);
+      expect(r.stderr).to.include('lcmon --help');
+      expect(r.stdout).to.equal('');
+    });
+  }
+
+  it('--help and --version exit 0 on stdout', async () => {
+    const help = await run(['--help']);
+    expect(help.code).to.equal(0);
+    expect(help.stdout).to.match(/^Usage: lcmon \[options\]/);
+    for (const flag of ['-H', '-u', '-e', '-q', '-r', '-a', '-x', '-s', '-k', '-t', '-c', '-p', '-v', '-z', '-n', '--ttl', '--color', '--no-color', '--flush-incomplete', '--stats']) {
+      expect(help.stdout).to.include(flag);
+    }
+    const version = await run(['--version']);
+    expect(version.code).to.equal(0);
+    expect(version.stdout).to.match(/^\d+\.\d+\.\d+\n$/);
+  });
+});

@@ -1,0 +1,93 @@
+import { Readable } from 'node:stream';
+import { expect } from 'chai';
+import { LcmonError, messages, objects, type MonitorMessage } from '@contexture/lcmon';
+import { amqpUrl, Cleanup, uniqueName } from '@contexture/test-support';
+import { envelopes, lifecycle, Publisher, queueExists } from './helpers.js';
+
+const A = lifecycle('a', { url: '/a', n: 1 }, [{ n: 2 }, { n: 3 }]);
+const B = lifecycle('b', { url: '/b' }, [{ code: 200 }], 1_700_000_100);
+
+describe('monitor library: messages() and objects()', () => {
+  const cleanup = new Cleanup();
+  let exchange: string;
+  let pub: Publisher;
+  beforeEach(async () => {
+    exchange = cleanup.exchange(uniqueName('lcmon-lib'));
+    pub = await Publisher.open(exchange);
+    cleanup.defer(() => pub.close());
+  });
+  afterEach(() => cleanup.run());
+
+  it('messages() yields {rkey, headers, object}; break closes the connection and the queue goes', async () => {
+    const stream = messages({ url: amqpUrl(), exchange, bindingKeys: ['web.#'] });
+    await stream.open();
+    const queue = stream.queue!;
+    expect(await queueExists(queue)).to.equal(true);
+    await pub.publish(exchange, 'web.lib', A, { headers: { hostname: 'h1' } });
+    const seen: MonitorMessage[] = [];
+    for await (const m of stream) {
+      seen.push(m);
+      if (seen.length === 2) break;
+    }
+    expect(seen).to.deep.equal([
+      { rkey: 'web.lib', headers: { hostname: 'h1' }, object: A[0] },
+      { rkey: 'web.lib', headers: { hostname: 'h1' }, object: A[1] },
+    ]);
+    expect(stream.status).to.equal('closed');
+    expect(await queueExists(queue)).to.equal(false);
+  });
+
+  it('objects() yields collated objects; verbose adds headers, rkey, ISO times and id; captureMessages keeps the messages', async () => {
+    const plain = objects({ url: amqpUrl(), exchange });
+    const verbose = objects({ url: amqpUrl(), exchange, verbose: true, captureMessages: true });
+    await Promise.all([plain.open(), verbose.open()]);
+    await pub.publish(exchange, 'web.obj', [...B].reverse().concat(A));
+    const p: unknown[] = [];
+    for await (const o of plain) if (p.push(o) === 2) break;
+    const v = [];
+    for await (const o of verbose) if (v.push(o) === 2) break;
+    expect(p).to.deep.equal([{ url: '/b', code: 200 }, { url: '/a', n: 3 }]);
+    expect(v[0]).to.deep.include({ object: { url: '/b', code: 200 }, rkey: 'web.obj', id: 'b', start: '2023-11-14T22:15:00.000Z', elapsed: 0.2 });
+    expect(v[0]!.messages).to.have.length(3);
+  });
+
+  it('await using closes it, and its channel publishes on the same connection', async () => {
+    let queue: string;
+    {
+      await using stream = messages({ url: amqpUrl(), exchange, bindingKeys: ['echo'] });
+      await stream.open();
+      queue = stream.queue!;
+      stream.channel!.publish(exchange, 'echo', Buffer.from(JSON.stringify(B[0])), { contentType: 'application/json' });
+      const it = stream[Symbol.asyncIterator]();
+      const first = await it.next();
+      expect(first.value.object).to.deep.equal(B[0]);
+    }
+    expect(await queueExists(queue)).to.equal(false);
+  });
+
+  it('reads a stream of saved lines with stdin, counting malformed lines', async () => {
+    const bad: unknown[] = [];
+    const lines = envelopes([...A, ...B]) + 'garbage\n';
+    const stream = objects({ stdin: Readable.from([lines]), verbose: true, onMalformed: (p, at) => bad.push([p.kind, at.line]) });
+    const out = [];
+    for await (const o of stream) out.push(o.object);
+    expect(out).to.deep.equal([{ url: '/a', n: 3 }, { url: '/b', code: 200 }]);
+    expect(bad).to.deep.equal([['not JSON', 8]]);
+    expect(stream.stats()).to.include({ messages: 7, objects: 2 });
+  });
+
+  it('rejects bad options at once and an unreachable broker on first use, with stable codes', async () => {
+    expect(() => messages({ bindingKeys: [] })).to.throw(LcmonError).with.property('code', 'LC_INVALID_OPTION');
+    expect(() => messages({ prefetch: 0 })).to.throw(LcmonError).with.property('code', 'LC_INVALID_OPTION');
+    const stream = messages({ url: 'amqp://u:pw-secret@127.0.0.1:1/%2F' });
+    let caught: unknown;
+    try {
+      for await (const _ of stream) break;
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught).to.be.instanceOf(LcmonError);
+    expect((caught as LcmonError).code).to.equal('LC_UNREACHABLE');
+    expect((caught as LcmonError).message).to.equal('cannot reach RabbitMQ at 127.0.0.1:1: ECONNREFUSED');
+  });
+});
