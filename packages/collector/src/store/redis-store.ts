@@ -204,8 +204,10 @@ export class RedisContextStore extends BaseContextStore {
     checkId(id);
     checkObject('partial', partial);
     this.checkOpen();
-    // Updates of one id through this store queue up, so their compare-and-set only ever races
-    // with other processes, not with each other.
+    // Without object values there is nothing to merge into, hence no compare-and-set: one call.
+    if (!Object.keys(partial).some((key) => isPlainObject(partial[key]))) return this.updateNow(id, partial);
+    // Merging updates of one id through this store queue up, so their compare-and-set only ever
+    // races with other processes, not with each other.
     const before = this.updating.get(id) ?? Promise.resolve();
     const run = before.then(
       () => this.updateNow(id, partial),
