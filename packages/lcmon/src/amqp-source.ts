@@ -35,7 +35,8 @@ function connectError(url: string, err: unknown): LcmonError {
  * Consumes from RabbitMQ into an {@link InputSink}: an anonymous exclusive queue bound to the
  * exchange (or an existing queue, checked passively), a prefetch window, and acknowledgements sent
  * in one `multiple` ack per batch once the sink is ready, so a slow reader holds messages on the
- * broker (bounded by the queue's TTL), not in memory.
+ * broker (bounded by the queue's TTL), not in memory. With `noAck` (anonymous queue only) the
+ * broker streams without waiting for acks.
  */
 export class AmqpSource {
   /** Name of the queue consumed (the broker-generated name of the anonymous queue). */
@@ -58,6 +59,7 @@ export class AmqpSource {
     readonly channel: amqp.Channel,
     queue: string,
     where: string,
+    private readonly noAck: boolean,
   ) {
     this.queue = queue;
     this.where = where;
@@ -127,7 +129,7 @@ export class AmqpSource {
         }
       }
       await channel.prefetch(options.prefetch);
-      return new AmqpSource(conn, channel, queue, where);
+      return new AmqpSource(conn, channel, queue, where, options.noAck);
     } catch (err) {
       await conn.close().catch(() => {});
       if (err instanceof LcmonError) throw err;
@@ -146,7 +148,7 @@ export class AmqpSource {
     this.sink = sink;
     if (this.failure !== undefined) throw this.failure;
     try {
-      const reply = await this.channel.consume(this.queue, (msg) => this.onDelivery(msg), { noAck: false });
+      const reply = await this.channel.consume(this.queue, (msg) => this.onDelivery(msg), { noAck: this.noAck });
       this.consumerTag = reply.consumerTag;
     } catch (err) {
       if (this.failure !== undefined) throw this.failure;
@@ -215,6 +217,7 @@ export class AmqpSource {
         if (sink.stopped) break;
       }
     }
+    if (this.noAck) return;
     this.lastProcessed = msg;
     if (!this.settleScheduled) {
       this.settleScheduled = true;

@@ -7,19 +7,15 @@ import type { InputSink } from './input-sink.js';
 const MAX_LINE = 16 * 1024 * 1024;
 
 /**
- * Reads lines from a stream (saved `lcmon -v` envelopes, or plain message bodies, one JSON per line)
- * and hands them to a sink, chunk by chunk, with no per-line promise: a chunk is split and parsed in
- * one synchronous loop, and the next chunk is read only when the sink is ready. Resolves at the end
- * of the stream, when the sink stops, or when `signal` aborts.
+ * The per-line step shared by every reader of saved lines: parse (an envelope or a plain body),
+ * hand the message to the sink with its body's JSON text when the line carries it as it is, or
+ * report the line as malformed. Blank lines are skipped.
  */
-export async function readLines(stream: Readable, sink: InputSink, signal?: AbortSignal): Promise<void> {
-  const decoder = new StringDecoder('utf8');
+export function lineHandler(sink: Pick<InputSink, 'message' | 'malformed'>): (line: string, lineNo: number) => void {
   const info: LineInfo = { envelope: false };
-  let rest = '';
-  let lineNo = 0;
-  let skipping = false;
-
-  const handle = (line: string): void => {
+  // Never a prefix of a line (no line starts with a newline), until the first envelope sets it.
+  let prefix = '\n';
+  return (line, lineNo) => {
     // Blank lines (and a trailing CR of CRLF files) are not input.
     const first = line.charCodeAt(0);
     if (first <= 32 && line.trim().length === 0) return;
@@ -33,15 +29,59 @@ export async function readLines(stream: Readable, sink: InputSink, signal?: Abor
     if (!info.envelope) {
       text = line;
     } else {
-      // A line lcmon (or the jsonl transport) wrote: its body is the tail, reused as it is.
-      const prefix = envelopeLine(meta.rkey ?? null, JSON.stringify(meta.headers ?? {}), '');
-      const cut = prefix.length - 1;
-      if (line.length > cut + 1 && line.charCodeAt(line.length - 1) === 125 && line.startsWith(prefix.slice(0, cut))) {
-        text = line.slice(cut, line.length - 1);
+      // A line lcmon (or the jsonl transport) wrote: `{"rkey":…,"headers":…,"object":BODY}`. Its
+      // body is reused as it is when the line has exactly that layout and BODY is one value.
+      // The previous line's prefix is tried first: consecutive lines mostly share rkey and headers,
+      // and an equal prefix text means equal rkey and headers.
+      if (!line.startsWith(prefix)) prefix = envelopeLine(meta.rkey ?? null, JSON.stringify(meta.headers ?? {}), '').slice(0, -1);
+      if (line.length > prefix.length + 1 && line.charCodeAt(line.length - 1) === 125 && line.startsWith(prefix)) {
+        const body = line.slice(prefix.length, line.length - 1);
+        if (isSingleObject(body)) text = body;
       }
     }
     sink.message(message, meta, text);
   };
+}
+
+/**
+ * True when `text` (a fragment of a line that parsed as JSON) is exactly one object: its first
+ * `{` closes at its last character. Strings are skipped with their escapes.
+ */
+function isSingleObject(text: string): boolean {
+  if (text.charCodeAt(0) !== 123) return false;
+  let depth = 0;
+  const n = text.length;
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 34) {
+      // Skip the string.
+      for (i++; i < n; i++) {
+        const d = text.charCodeAt(i);
+        if (d === 92) i++;
+        else if (d === 34) break;
+      }
+    } else if (c === 123 || c === 91) {
+      depth++;
+    } else if (c === 125 || c === 93) {
+      if (--depth === 0) return i === n - 1;
+    }
+  }
+  return false;
+}
+
+/**
+ * Reads lines from a stream (saved `lcmon -v` envelopes, or plain message bodies, one JSON per line)
+ * and hands them to a sink, chunk by chunk, with no per-line promise: a chunk is split and parsed in
+ * one synchronous loop, and the next chunk is read only when the sink is ready. Resolves at the end
+ * of the stream, when the sink stops, or when `signal` aborts.
+ */
+export async function readLines(stream: Readable, sink: InputSink, signal?: AbortSignal): Promise<void> {
+  const decoder = new StringDecoder('utf8');
+  let rest = '';
+  let lineNo = 0;
+  let skipping = false;
+
+  const handle = lineHandler(sink);
 
   const take = (chunk: string): void => {
     const text = rest.length === 0 ? chunk : rest + chunk;
@@ -53,7 +93,7 @@ export async function readLines(stream: Readable, sink: InputSink, signal?: Abor
         skipping = false;
       } else {
         const end = nl > start && text.charCodeAt(nl - 1) === 13 ? nl - 1 : nl;
-        if (end > start) handle(text.slice(start, end));
+        if (end > start) handle(text.slice(start, end), lineNo);
       }
       start = nl + 1;
       if (sink.stopped) return;
@@ -80,7 +120,7 @@ export async function readLines(stream: Readable, sink: InputSink, signal?: Abor
     rest = '';
     if (tail.length > 0 && !skipping) {
       lineNo++;
-      handle(tail.charCodeAt(tail.length - 1) === 13 ? tail.slice(0, -1) : tail);
+      handle(tail.charCodeAt(tail.length - 1) === 13 ? tail.slice(0, -1) : tail, lineNo);
     }
   } catch (err) {
     if (signal?.aborted) return;

@@ -62,6 +62,14 @@ export interface MessagesOptions {
    */
   prefetch?: number;
   /**
+   * Consume without acknowledgements (the broker forgets a message once it has sent it). Faster,
+   * but then nothing holds messages back on the broker while the reader is slow: they wait in this
+   * process's socket buffers instead. `lcmon` uses it for its anonymous queue, whose messages
+   * exist for it alone and whose stdout blocks the process when it backs up; never with `queue`.
+   * @default false
+   */
+  noAck?: boolean;
+  /**
    * Milliseconds to wait for the broker's TCP connection.
    * @default 10000
    */
@@ -109,6 +117,7 @@ export const DEFAULTS = Object.freeze({
   exchange: DEFAULT_EXCHANGE,
   queueArgs: Object.freeze({ 'x-message-ttl': DEFAULT_TTL }) as Readonly<Record<string, unknown>>,
   prefetch: 1000,
+  noAck: false,
   connectTimeout: 10_000,
   verbose: false,
   captureMessages: false,
@@ -127,6 +136,7 @@ export interface ResolvedOptions {
   queueArgs: Record<string, unknown>;
   stdin: Readable | undefined;
   prefetch: number;
+  noAck: boolean;
   connectTimeout: number;
   onMalformed: ((problem: Malformed, place: InputPlace) => void) | undefined;
   verbose: boolean;
@@ -168,6 +178,7 @@ export function resolveOptions(options: ObjectsOptions = {}): ResolvedOptions {
     queueArgs: { ...(o.queueArgs ?? DEFAULTS.queueArgs) },
     stdin: o.stdin,
     prefetch,
+    noAck: o.noAck === true && o.queue === undefined,
     connectTimeout,
     onMalformed: o.onMalformed,
     verbose: o.verbose ?? DEFAULTS.verbose,

@@ -223,6 +223,20 @@ describe('lcmon -s (stdin)', () => {
     expect(json(r.lines)).to.deep.equal([{ a: 2, b: 1 }]);
   });
 
+  it('handles lines as they come through a pipe that pauses (node service.js | lcmon -s)', async () => {
+    for (const args of [['-s'], ['-sc']]) {
+      const l = start(args);
+      l.child.stdin.write(envelopes([T]));
+      await l.untilLines(1);
+      l.child.stdin.write(envelopes(B));
+      await l.untilLines(args.includes('-sc') ? 2 : 4);
+      l.child.stdin.end();
+      const r = await l.exited;
+      expect(r.code).to.equal(0);
+      expect(json(r.lines)[0], args.join(' ')).to.deep.equal(args.includes('-sc') ? T.obj : T);
+    }
+  });
+
   it('--stats ends with a summary line on stderr (no live line when stderr is not a terminal)', async () => {
     const r = await run(['-sc', '--stats'], envelopes([...A, ...B]) + 'junk\n');
     expect(r.stderr).to.match(/lcmon: 8 messages in [\d.]+ s \(\d+\/s\), 2 printed, 1 malformed, 0 objects open/);

@@ -23,7 +23,16 @@ export class OutputWriter {
 
   /** Queues one output document (without its newline). */
   line(text: string): void {
-    this.parts.push(text);
+    this.parts.push(text + '\n');
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(this.flush);
+    }
+  }
+
+  /** Queues text made of whole output lines (each ending in a newline). */
+  text(chunk: string): void {
+    this.parts.push(chunk);
     if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(this.flush);
@@ -34,7 +43,7 @@ export class OutputWriter {
   readonly flush = (): void => {
     this.scheduled = false;
     if (this.parts.length === 0) return;
-    const text = this.parts.length === 1 ? this.parts[0] + '\n' : this.parts.join('\n') + '\n';
+    const text = this.parts.length === 1 ? this.parts[0]! : this.parts.join('');
     this.parts = [];
     if (this.broken) return;
     try {

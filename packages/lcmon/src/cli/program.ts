@@ -196,6 +196,11 @@ Exit status: 0 done (end of input, -n reached, Ctrl-C, closed stdout), 2 bad arg
       bindingArgs,
       queue: opts.queue,
       queueArgs: { 'x-message-ttl': opts.ttl },
+      // The anonymous queue is lcmon's alone: acks would cost the broker a third of its delivery
+      // rate for nothing. A slow stdout still holds messages back: process.stdout blocks on Linux,
+      // so the socket is not read and TCP flow control keeps them on the broker (TTL-bounded).
+      // An existing queue (-q) is acknowledged as printed, so -n and Ctrl-C leave the rest in it.
+      noAck: opts.queue === undefined,
     });
     const cfg: RunConfig = {
       input: opts.stdin ? 'stdin' : 'amqp',
@@ -204,6 +209,7 @@ Exit status: 0 done (end of input, -n reached, Ctrl-C, closed stdout), 2 bad arg
       verbose: opts.verbose === true,
       pretty: opts.pretty === true,
       transform: makeTransform({ keys: opts.keys, trim: opts.trim, dropEmpty: opts.z === true }),
+      parallel: { keys: opts.keys, trim: opts.trim, dropEmpty: opts.z === true },
       count: opts.count,
       colour: opts.color,
       flushIncomplete: opts.flushIncomplete === true,

@@ -4,6 +4,7 @@ import { AmqpSource } from '../amqp-source.js';
 import { LcmonError } from '../errors.js';
 import type { InputSink } from '../input-sink.js';
 import { readLines } from '../line-source.js';
+import type { TransformSpec } from '../transform.js';
 import type { ResolvedOptions } from '../options.js';
 import { chalkAt, colourLevel, type MaybeTty } from './colour.js';
 import { Diagnostics } from './diagnostics.js';
@@ -11,6 +12,7 @@ import { EXIT, exitStatusFor } from './exit-codes.js';
 import { Formatter } from './formatter.js';
 import { MalformedReport } from './malformed-report.js';
 import { OutputWriter } from './output-writer.js';
+import { readLinesParallel, type ParallelSink } from './parallel-lines.js';
 import { StatsLine } from './stats-line.js';
 
 /** Streams the CLI works with. */
@@ -38,6 +40,8 @@ export interface RunConfig {
   colour: boolean | undefined;
   flushIncomplete: boolean;
   stats: boolean;
+  /** `-k`/`-t`/`-z` as data, for worker threads (which rebuild the transform); undefined to stay on one thread. */
+  parallel?: TransformSpec;
 }
 
 type StopReason = 'end' | 'count' | 'signal' | 'broken' | 'failed';
@@ -133,7 +137,41 @@ export async function runMonitor(cfg: RunConfig, io: RunIO): Promise<number> {
   let expireTimer: NodeJS.Timeout | undefined;
 
   if (reason === undefined) {
-    if (cfg.input === 'stdin') {
+    if (cfg.input === 'stdin' && collator === undefined && cfg.parallel !== undefined) {
+      // Lines are independent without -c: parse and format them on several cores.
+      stats?.start();
+      const parallelSink: ParallelSink = {
+        output(text, ends) {
+          if (outputClosed) return;
+          const room = limit - outputs;
+          if (ends.length >= room) {
+            writer.text(text.slice(0, ends[room - 1]));
+            outputs = limit;
+            outputClosed = true;
+            writer.flush();
+            stop('count');
+            return;
+          }
+          writer.text(text);
+          outputs += ends.length;
+        },
+        malformed: (problem, place) => report.add(problem, place),
+        messages: (n) => {
+          messages += n;
+        },
+        get ready() {
+          return writer.ready;
+        },
+        whenReady: () => writer.whenReady(),
+        get stopped() {
+          return reason !== undefined;
+        },
+      };
+      readLinesParallel(io.stdin, { ...cfg.parallel, verbose: cfg.verbose, pretty: cfg.pretty, colourLevel: stdoutLevel }, parallelSink, readAbort.signal).then(
+        () => stop('end'),
+        fail,
+      );
+    } else if (cfg.input === 'stdin') {
       stats?.start();
       readLines(io.stdin, sink, readAbort.signal).then(() => stop('end'), fail);
     } else {
