@@ -153,6 +153,15 @@ async function fromFile() {
     out.end(chunk);
     await new Promise((res) => out.on('close', res));
     const bytes = fs.statSync(file).size;
+    // The ceiling on one thread: JSON.parse of every line, nothing else (file already in memory).
+    const text = fs.readFileSync(file, 'utf8');
+    let parseMs = Infinity;
+    for (let r = 0; r < ROUNDS; r++) {
+      const t0 = performance.now();
+      for (let start = 0, nl; (nl = text.indexOf('\n', start)) !== -1; start = nl + 1) JSON.parse(text.slice(start, nl));
+      parseMs = Math.min(parseMs, performance.now() - t0);
+    }
+    report({ bench: 'lcmon.file-baseline', what: 'JSON.parse of each line, one thread, in memory', lines: FILE_LINES, lines_per_s: Math.round(FILE_LINES / (parseMs / 1000)) });
     for (const [mode, expected] of [
       ['-s', FILE_LINES],
       ['-sc', FILE_LINES / 5],

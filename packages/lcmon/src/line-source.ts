@@ -11,7 +11,7 @@ const MAX_LINE = 16 * 1024 * 1024;
  * hand the message to the sink with its body's JSON text when the line carries it as it is, or
  * report the line as malformed. Blank lines are skipped.
  */
-export function lineHandler(sink: Pick<InputSink, 'message' | 'malformed'>): (line: string, lineNo: number) => void {
+export function lineHandler(sink: Pick<InputSink, 'message' | 'malformed'>, wantText = true): (line: string, lineNo: number) => void {
   const info: LineInfo = { envelope: false };
   // Never a prefix of a line (no line starts with a newline), until the first envelope sets it.
   let prefix = '\n';
@@ -26,7 +26,9 @@ export function lineHandler(sink: Pick<InputSink, 'message' | 'malformed'>): (li
     }
     const { message, meta } = parsed as ParsedLine;
     let text: string | undefined;
-    if (!info.envelope) {
+    if (!wantText) {
+      // Collating or yielding parsed values: the text is not printed.
+    } else if (!info.envelope) {
       text = line;
     } else {
       // A line lcmon (or the jsonl transport) wrote: `{"rkey":…,"headers":…,"object":BODY}`. Its
@@ -75,13 +77,13 @@ function isSingleObject(text: string): boolean {
  * one synchronous loop, and the next chunk is read only when the sink is ready. Resolves at the end
  * of the stream, when the sink stops, or when `signal` aborts.
  */
-export async function readLines(stream: Readable, sink: InputSink, signal?: AbortSignal): Promise<void> {
+export async function readLines(stream: Readable, sink: InputSink, signal?: AbortSignal, wantText = true): Promise<void> {
   const decoder = new StringDecoder('utf8');
   let rest = '';
   let lineNo = 0;
   let skipping = false;
 
-  const handle = lineHandler(sink);
+  const handle = lineHandler(sink, wantText);
 
   const take = (chunk: string): void => {
     const text = rest.length === 0 ? chunk : rest + chunk;

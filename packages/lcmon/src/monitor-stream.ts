@@ -235,7 +235,7 @@ export class MonitorStream<T> implements AsyncIterable<T>, AsyncDisposable {
     const stdin = this.options.stdin;
     if (stdin !== undefined) {
       this.state = 'open';
-      readLines(stdin, this.sink(), this.abort.signal).then(
+      readLines(stdin, this.sink(), this.abort.signal, false).then(
         () => {
           this.collator?.flush(this.options.flushIncomplete);
           this.finish();

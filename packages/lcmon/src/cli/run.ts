@@ -173,7 +173,7 @@ export async function runMonitor(cfg: RunConfig, io: RunIO): Promise<number> {
       );
     } else if (cfg.input === 'stdin') {
       stats?.start();
-      readLines(io.stdin, sink, readAbort.signal).then(() => stop('end'), fail);
+      readLines(io.stdin, sink, readAbort.signal, collator === undefined).then(() => stop('end'), fail);
     } else {
       const opening = AmqpSource.open(cfg.amqp);
       const opened = await Promise.race([
