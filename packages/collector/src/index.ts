@@ -33,3 +33,9 @@ export type {
   SyncResult,
   WatchOptions,
 } from './store/types.js';
+export { Collector } from './daemon/collector.js';
+export type { CollectorStats, CollectorStatus } from './daemon/collector.js';
+export { COLLECTOR_DEFAULTS } from './daemon/collector-options.js';
+export type { ApplyTarget, CollectorLogger, CollectorOptions, ResolvedCollectorOptions } from './daemon/collector-options.js';
+export { createProgram, EXIT } from './daemon/cli.js';
+export type { ProgramIO } from './daemon/cli.js';

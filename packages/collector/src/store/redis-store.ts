@@ -93,6 +93,9 @@ export class RedisContextStore extends BaseContextStore {
   /** update() calls of this store in flight per id: they run one after another (see update()). */
   private readonly updating = new Map<string, Promise<unknown>>();
 
+  /** The last connection error of a client the store owns (it is retried, not thrown). */
+  lastRedisError: string | null = null;
+
   constructor(options: RedisContextStoreOptions = {}) {
     super(options);
     const o: { redis: Redis | string; prefix: string; publish: boolean; scanCount: number } = { ...REDIS_STORE_DEFAULTS };
@@ -103,7 +106,13 @@ export class RedisContextStore extends BaseContextStore {
     if (typeof o.prefix !== 'string') throw new CollectorError('LC_STORE_INVALID_ARGUMENT', 'prefix must be a string');
     if (!Number.isSafeInteger(o.scanCount) || o.scanCount < 1) throw new CollectorError('LC_STORE_INVALID_ARGUMENT', 'scanCount must be an integer >= 1');
     if (typeof o.redis === 'string') {
-      this.redis = new Redis(o.redis);
+      // A client of our own fails a command after one reconnect attempt instead of holding it in an
+      // unbounded offline queue: callers (the collector) retry with their own backoff, and nothing
+      // piles up in memory while Redis is down.
+      this.redis = new Redis(o.redis, { maxRetriesPerRequest: 1, commandTimeout: 10_000 });
+      this.redis.on('error', (err: Error) => {
+        this.lastRedisError = err.message;
+      });
       this.owned = true;
     } else if (o.redis instanceof Redis) {
       this.redis = o.redis;

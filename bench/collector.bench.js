@@ -1,0 +1,114 @@
+// Issue 4, collector ingest: messages/s from RabbitMQ into Redis through the Collector, side by side
+// with a plain amqplib consume loop (parse + ack) draining an identical queue in the same run.
+import amqp from 'amqplib';
+import { Collector, RedisContextStore } from '@contexture/collector';
+import { AMQP_URL, REDIS_URL, report, round, uniqueName } from './support.js';
+
+const N = Number(process.env.BENCH_INGEST_MESSAGES ?? 100_000);
+const CONTEXTS = 1000;
+
+function stream(prefix) {
+  const bodies = [];
+  const t = Date.now() / 1000;
+  const per = Math.ceil(N / CONTEXTS);
+  for (let seq = 0; seq < per; seq++) {
+    for (let c = 0; c < CONTEXTS && bodies.length < N; c++) {
+      const m = { obj_id: `${prefix}-${c}`, obj: seq === 0 ? { n: 0, path: '/users/42' } : { n: seq, [`f${seq % 7}`]: seq * 3 }, seq, time_in: t, handler_id: 'bench' };
+      if (seq === 0) m.status = 'born';
+      if (seq === per - 1) {
+        m.status = 'finished';
+        m.obj = {};
+        m.elapsed = 1;
+      }
+      bodies.push(Buffer.from(JSON.stringify(m)));
+    }
+  }
+  return bodies;
+}
+
+async function fill(ch, exchange, queue, bodies) {
+  await ch.assertQueue(queue, { durable: true });
+  await ch.bindQueue(queue, exchange, '#');
+  for (const b of bodies) {
+    if (!ch.publish(exchange, 'bench.ingest', b, { contentType: 'application/json' })) await new Promise((r) => ch.once('drain', r));
+  }
+  await ch.waitForConfirms();
+  await ch.unbindQueue(queue, exchange, '#');
+}
+
+async function plainDrain(queue) {
+  const conn = await amqp.connect(AMQP_URL);
+  const ch = await conn.createChannel();
+  await ch.prefetch(1000);
+  let n = 0;
+  const t0 = performance.now();
+  await new Promise((resolve) => {
+    ch.consume(queue, (msg) => {
+      JSON.parse(msg.content.toString('utf8'));
+      ch.ack(msg);
+      if (++n === N) resolve();
+    });
+  });
+  const ms = performance.now() - t0;
+  await conn.close();
+  return ms;
+}
+
+async function collectorDrain(exchange, queue, prefix) {
+  const store = new RedisContextStore({ redis: REDIS_URL, prefix });
+  const collector = new Collector({ store, url: AMQP_URL, exchange, queue, logger: null, prefetch: 2000 });
+  const t0 = performance.now();
+  await collector.start();
+  await new Promise((resolve) => {
+    const check = () => (collector.stats().acked >= N ? resolve() : setTimeout(check, 5));
+    check();
+  });
+  const ms = performance.now() - t0;
+  await collector.close();
+  await store.clear?.();
+  await store.close();
+  return ms;
+}
+
+const exchange = uniqueName('bench-ingest');
+const conn = await amqp.connect(AMQP_URL);
+const ch = await conn.createConfirmChannel();
+await ch.assertExchange(exchange, 'topic', { durable: true });
+const rounds = [];
+for (let r = 0; r < 2; r++) {
+  const prefix = `${uniqueName('bench-ingest')}:`;
+  const bodies = stream(prefix);
+  const q1 = uniqueName('bench-plain');
+  const q2 = uniqueName('bench-collector');
+  await fill(ch, exchange, q1, bodies);
+  await fill(ch, exchange, q2, bodies);
+  const plain = await plainDrain(q1);
+  const ours = await collectorDrain(exchange, q2, prefix);
+  rounds.push({ plain, ours });
+  await ch.deleteQueue(q1);
+  await ch.deleteQueue(q2);
+  await ch.deleteQueue(`${q2}.dead`);
+  // Remove the bench's keys.
+  const { Redis } = await import('ioredis');
+  const redis = new Redis(REDIS_URL);
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length) await redis.unlink(...keys);
+  } while (cursor !== '0');
+  redis.disconnect();
+}
+await ch.deleteExchange(exchange);
+await conn.close();
+const plain = Math.min(...rounds.map((r) => r.plain));
+const ours = Math.min(...rounds.map((r) => r.ours));
+report({
+  bench: 'collector.ingest',
+  messages: N,
+  contexts: CONTEXTS,
+  plain_amqplib_consume_msgs_per_s: Math.round((N / plain) * 1000),
+  collector_msgs_per_s: Math.round((N / ours) * 1000),
+  ratio_collector_vs_plain: round(plain / ours),
+  goal: 'collector_msgs_per_s >= 20000 and ratio >= 0.5',
+});

@@ -1,0 +1,107 @@
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { hostPort, redactText } from '@contexture/context';
+import { Collector } from './collector.js';
+import { RedisContextStore } from '../store/redis-store.js';
+
+/** Where the program writes and what environment it reads; tests pass their own. */
+export interface ProgramIO {
+  stdout?: NodeJS.WritableStream;
+  stderr?: NodeJS.WritableStream;
+  env?: Record<string, string | undefined>;
+  /** Resolves when the program should stop (SIGTERM / SIGINT by default). */
+  stopSignal?: Promise<unknown>;
+}
+
+/** Exit statuses, as sysexits(3) has them. */
+export const EXIT = Object.freeze({ OK: 0, USAGE: 2, UNAVAILABLE: 69, SOFTWARE: 70 });
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive integer');
+  return n;
+}
+
+function nonNegativeInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError('must be an integer ≥ 0');
+  return n;
+}
+
+function signals(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+  });
+}
+
+/**
+ * The `contexture-collector` program. Every option also reads an environment variable.
+ *
+ * @example
+ * await createProgram().parseAsync(process.argv);
+ */
+export function createProgram(io: ProgramIO = {}): Command {
+  const stderr = io.stderr ?? process.stderr;
+  const env = io.env ?? process.env;
+  const say = (line: string) => void stderr.write(`${line}\n`);
+  const program = new Command('contexture-collector')
+    .description('Consume context messages from RabbitMQ and keep them in Redis as versioned state with deltas.')
+    .configureOutput({ writeOut: (s) => void (io.stdout ?? process.stdout).write(s), writeErr: (s) => void stderr.write(s) })
+    .addOption(new Option('-u, --url <url>', 'AMQP URL').env('CONTEXTURE_URL').default('amqp://guest:guest@127.0.0.1:5672/%2F', 'amqp://guest:***@127.0.0.1:5672/%2F'))
+    .addOption(new Option('-R, --redis <url>', 'Redis URL').env('CONTEXTURE_REDIS_URL').default('redis://127.0.0.1:6379'))
+    .addOption(new Option('-e, --exchange <name>', 'exchange to bind to').env('CONTEXTURE_EXCHANGE').default('lc-topic'))
+    .addOption(new Option('--exchange-type <type>', 'exchange type').choices(['topic', 'headers']).env('CONTEXTURE_EXCHANGE_TYPE').default('topic'))
+    .addOption(new Option('-q, --queue <name>', 'durable queue to consume (shared by all collectors)').env('CONTEXTURE_COLLECTOR_QUEUE').default('contexture.collector'))
+    .addOption(new Option('--quorum', 'declare the queue as a quorum queue').env('CONTEXTURE_COLLECTOR_QUORUM'))
+    .addOption(new Option('-r, --rkey <key...>', 'routing keys to bind the queue with').env('CONTEXTURE_COLLECTOR_RKEYS').default(['#']))
+    .addOption(new Option('--dead-letter-queue <name>', 'queue for malformed messages (default: <queue>.dead)').env('CONTEXTURE_COLLECTOR_DLQ'))
+    .addOption(new Option('--prefetch <n>', 'messages applied concurrently').argParser(positiveInt).env('CONTEXTURE_COLLECTOR_PREFETCH').default(1000))
+    .addOption(new Option('--prefix <prefix>', 'Redis key prefix').env('CONTEXTURE_REDIS_PREFIX').default('contexture:'))
+    .addOption(new Option('--delta-threshold <n>', 'deltas kept per context').argParser(positiveInt).env('CONTEXTURE_DELTA_THRESHOLD'))
+    .addOption(new Option('--delta-ttl <ms>', 'how long a delta is kept').argParser(nonNegativeInt).env('CONTEXTURE_DELTA_TTL'))
+    .addOption(new Option('--auto-delete', 'delete contexts idle longer than --context-ttl').env('CONTEXTURE_AUTO_DELETE'))
+    .addOption(new Option('--context-ttl <ms>', 'idle time before a context is deleted (with --auto-delete)').argParser(nonNegativeInt).env('CONTEXTURE_CONTEXT_TTL'))
+    .addOption(new Option('--finished-ttl <ms>', 'how long a finished context is kept').argParser(nonNegativeInt).env('CONTEXTURE_FINISHED_TTL'))
+    .addOption(new Option('--cleanup-interval <ms>', 'period of the cleaner (0: off)').argParser(nonNegativeInt).env('CONTEXTURE_CLEANUP_INTERVAL'))
+    .addOption(new Option('--stats [seconds]', 'print a stats line on stderr every N seconds').env('CONTEXTURE_COLLECTOR_STATS'))
+    .exitOverride()
+    .action(async (opts) => {
+      const retention: Record<string, unknown> = {};
+      if (opts.deltaThreshold !== undefined) retention.deltaThreshold = opts.deltaThreshold;
+      if (opts.deltaTtl !== undefined) retention.deltaTtl = opts.deltaTtl;
+      if (opts.autoDelete !== undefined) retention.autoDelete = opts.autoDelete === true || /^(1|true|yes|on)$/i.test(String(opts.autoDelete));
+      if (opts.contextTtl !== undefined) retention.contextTtl = opts.contextTtl;
+      if (opts.finishedTtl !== undefined) retention.finishedTtl = opts.finishedTtl;
+      if (opts.cleanupInterval !== undefined && opts.cleanupInterval > 0) retention.cleanupInterval = opts.cleanupInterval;
+      const store = new RedisContextStore({ redis: opts.redis, prefix: opts.prefix, ...retention });
+      const collector = new Collector({
+        store,
+        url: opts.url,
+        exchange: opts.exchange,
+        exchangeType: opts.exchangeType,
+        queue: opts.queue,
+        queueType: opts.quorum ? 'quorum' : 'classic',
+        bindings: typeof opts.rkey === 'string' ? opts.rkey.split(/[\s,]+/).filter(Boolean) : opts.rkey,
+        deadLetterQueue: opts.deadLetterQueue,
+        prefetch: opts.prefetch,
+        logger: { info: say, warn: say },
+      });
+      const stop = io.stopSignal ?? signals();
+      try {
+        await collector.start();
+      } catch (err) {
+        say(`contexture-collector: cannot reach the broker at ${hostPort(opts.url, 5672)}: ${redactText((err as Error).message)}`);
+        await store.close();
+        throw new CommanderError(EXIT.UNAVAILABLE, 'LC_BROKER_UNREACHABLE', 'broker unreachable');
+      }
+      say(`contexture-collector: consuming ${opts.queue} from ${hostPort(opts.url, 5672)} into ${hostPort(opts.redis, 6379)} (prefix ${opts.prefix})`);
+      if (opts.stats !== undefined) collector.startStats(opts.stats === true ? 5 : Number(opts.stats) || 5, say);
+      const why = await stop;
+      say(`contexture-collector: ${String(why)}: stopping; finishing messages in flight`);
+      await collector.close();
+      await store.close();
+      const s = collector.stats();
+      say(`contexture-collector: stopped after applying ${s.applied} messages (${s.deadLettered} dead-lettered)`);
+    });
+  return program;
+}

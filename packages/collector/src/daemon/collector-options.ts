@@ -1,0 +1,67 @@
+import type { MessageMeta, WireMessage } from '@contexture/context/protocol';
+
+/** What the collector needs of a store: one atomic, idempotent apply per message. */
+export interface ApplyTarget {
+  apply(message: WireMessage, meta?: MessageMeta): Promise<unknown>;
+}
+
+/** Where the collector reports (outages, recoveries, stats lines). */
+export interface CollectorLogger {
+  info(message: string): void;
+  warn(message: string): void;
+}
+
+/** Options of {@link Collector}. */
+export interface CollectorOptions {
+  /** The store every message is applied to. */
+  store: ApplyTarget;
+  /** @default 'amqp://guest:guest@127.0.0.1:5672/%2F' */
+  url?: string;
+  /** @default 'lc-topic' */
+  exchange?: string;
+  /** @default 'topic' */
+  exchangeType?: 'topic' | 'headers';
+  /** The durable queue to consume; several collectors on one queue share the work. @default 'contexture.collector' */
+  queue?: string;
+  /** @default 'classic' */
+  queueType?: 'classic' | 'quorum';
+  /** Routing keys the queue is bound with (like lcmon's -r). @default ['#'] */
+  bindings?: string[];
+  /** Binding arguments, for a headers exchange (with `x-match`). @default undefined */
+  bindingArgs?: Record<string, unknown>;
+  /** Unacknowledged messages at most: how many are applied concurrently. @default 1000 */
+  prefetch?: number;
+  /** Where malformed messages go. @default `<queue>.dead` */
+  deadLetterQueue?: string;
+  /** Bodies larger than this are malformed. @default 1048576 */
+  maxBytes?: number;
+  /** Values nested deeper than this are malformed. @default 64 */
+  maxDepth?: number;
+  /** Backoff of store retries and AMQP reconnects (ms). @default { initialDelay: 100, maxDelay: 5000 } */
+  retry?: { initialDelay?: number; maxDelay?: number };
+  /** Longest wait (ms) for in-flight messages at close; the rest is redelivered to another collector. @default 10000 */
+  shutdownTimeout?: number;
+  /** @default lines on stderr */
+  logger?: CollectorLogger | null;
+}
+
+export type ResolvedCollectorOptions = Required<Omit<CollectorOptions, 'bindingArgs' | 'deadLetterQueue' | 'retry' | 'logger'>> & {
+  bindingArgs: Record<string, unknown> | undefined;
+  deadLetterQueue: string;
+  retry: { initialDelay: number; maxDelay: number };
+  logger: CollectorLogger | null;
+};
+
+export const COLLECTOR_DEFAULTS = Object.freeze({
+  url: 'amqp://guest:guest@127.0.0.1:5672/%2F',
+  exchange: 'lc-topic',
+  exchangeType: 'topic' as const,
+  queue: 'contexture.collector',
+  queueType: 'classic' as const,
+  bindings: Object.freeze(['#']) as unknown as string[],
+  prefetch: 1000,
+  maxBytes: 1024 * 1024,
+  maxDepth: 64,
+  retry: Object.freeze({ initialDelay: 100, maxDelay: 5000 }),
+  shutdownTimeout: 10_000,
+});

@@ -1,0 +1,395 @@
+import { EventEmitter } from 'node:events';
+import os from 'node:os';
+import amqp from 'amqplib';
+import type { ChannelModel, ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
+import { redactText, redactUrl } from '@contexture/context';
+import { decodeBody, isMalformed, setOwn, type Malformed, type MessageMeta, type WireMessage } from '@contexture/context/protocol';
+import { CollectorError } from '../errors.js';
+import {
+  COLLECTOR_DEFAULTS,
+  type CollectorLogger,
+  type CollectorOptions,
+  type ResolvedCollectorOptions,
+} from './collector-options.js';
+
+/** Lifecycle of a {@link Collector}. */
+export type CollectorStatus = 'idle' | 'connecting' | 'consuming' | 'disconnected' | 'closing' | 'closed';
+
+/** Counters of a {@link Collector}. */
+export interface CollectorStats {
+  status: CollectorStatus;
+  /** AMQP deliveries received. */
+  deliveries: number;
+  /** Wire messages applied to the store (a batch delivery holds several). */
+  applied: number;
+  /** Deliveries acknowledged. */
+  acked: number;
+  /** Malformed messages by kind; each was dead-lettered and acknowledged. */
+  malformed: Record<string, number>;
+  /** Deliveries sent to the dead-letter queue. */
+  deadLettered: number;
+  /** Failed store calls (each retried). */
+  storeErrors: number;
+  /** Deliveries being applied now. */
+  inFlight: number;
+  /** Messages applied per second over the last stats interval. */
+  rate: number;
+  /** Seconds between the newest applied message's `time_in` and its application. */
+  lagSeconds: number | null;
+  /** Ready messages in the queue at the last check. */
+  queueDepth: number | null;
+  reconnects: number;
+  lastError: string | null;
+}
+
+const stderrLogger: CollectorLogger = {
+  info: (m) => void process.stderr.write(`${new Date().toISOString()} contexture-collector: ${m}\n`),
+  warn: (m) => void process.stderr.write(`${new Date().toISOString()} contexture-collector: ${m}\n`),
+};
+
+const sleep = (ms: number) =>
+  new Promise<void>((resolve) => {
+    setTimeout(resolve, ms).unref();
+  });
+
+/**
+ * Consumes a durable queue bound to the exchange, applies every message to the store and
+ * acknowledges it only once the store has it (at least once). Malformed messages are counted, sent
+ * to a dead-letter queue and acknowledged. Store failures are retried with backoff without
+ * acknowledging; broker failures reconnect by themselves.
+ *
+ * @example
+ * const collector = new Collector({ store: new RedisContextStore({ redis: 'redis://127.0.0.1:6379' }) });
+ * await collector.start();
+ * process.once('SIGTERM', () => collector.close());
+ */
+export class Collector extends EventEmitter {
+  readonly options: Readonly<ResolvedCollectorOptions>;
+  private model: ChannelModel | null = null;
+  private channel: ConfirmChannel | null = null;
+  private consumerTag: string | null = null;
+  private _status: CollectorStatus = 'idle';
+  private attempt = 0;
+  private reconnectTimer: NodeJS.Timeout | null = null;
+  private statsTimer: NodeJS.Timeout | null = null;
+  private closePromise: Promise<void> | null = null;
+  private idleWaiters: Array<() => void> = [];
+  private storeDown = false;
+  private brokerDown = false;
+  private lastRateAt = Date.now();
+  private lastRateApplied = 0;
+  private counts = {
+    deliveries: 0,
+    applied: 0,
+    acked: 0,
+    deadLettered: 0,
+    storeErrors: 0,
+    inFlight: 0,
+    reconnects: 0,
+    rate: 0,
+    lagSeconds: null as number | null,
+    queueDepth: null as number | null,
+  };
+  private malformed: Record<string, number> = Object.create(null);
+  private lastError: string | null = null;
+
+  constructor(options: CollectorOptions) {
+    super();
+    if (typeof options?.store?.apply !== 'function') throw new TypeError('Collector: options.store must have an apply(message, meta) method');
+    const o = { ...COLLECTOR_DEFAULTS, ...stripUndefined(options) } as CollectorOptions & typeof COLLECTOR_DEFAULTS;
+    for (const k of ['prefetch', 'maxBytes', 'maxDepth'] as const) {
+      if (!Number.isSafeInteger(o[k]) || o[k] < 1) throw new RangeError(`Collector: ${k} must be a positive integer, got ${o[k]}`);
+    }
+    if (!Array.isArray(o.bindings) || o.bindings.length === 0) throw new RangeError('Collector: bindings must name at least one routing key');
+    this.options = Object.freeze({
+      ...o,
+      bindings: [...o.bindings],
+      bindingArgs: o.bindingArgs,
+      deadLetterQueue: o.deadLetterQueue ?? `${o.queue}.dead`,
+      retry: { ...COLLECTOR_DEFAULTS.retry, ...(o.retry ?? {}) },
+      logger: o.logger === undefined ? stderrLogger : o.logger,
+    });
+  }
+
+  get status(): CollectorStatus {
+    return this._status;
+  }
+
+  stats(): CollectorStats {
+    return { status: this._status, ...this.counts, malformed: { ...this.malformed }, lastError: this.lastError };
+  }
+
+  /**
+   * Connects, declares the exchange, the queue (with its bindings) and the dead-letter queue, and
+   * starts consuming. Resolves once consuming, or rejects if the first connection fails; later
+   * failures reconnect by themselves.
+   */
+  async start(): Promise<void> {
+    if (this._status !== 'idle') return;
+    await this.connect(true);
+  }
+
+  /**
+   * Stops consuming, lets the messages in flight finish (up to `shutdownTimeout`), then closes the
+   * connection. Idempotent.
+   */
+  close(): Promise<void> {
+    if (this.closePromise !== null) return this.closePromise;
+    this.closePromise = (async () => {
+      this._status = 'closing';
+      if (this.reconnectTimer !== null) clearTimeout(this.reconnectTimer);
+      this.stopStats();
+      const ch = this.channel;
+      if (ch !== null && this.consumerTag !== null) await ch.cancel(this.consumerTag).catch(() => {});
+      if (this.counts.inFlight > 0) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, this.options.shutdownTimeout);
+          this.idleWaiters.push(() => {
+            clearTimeout(timer);
+            resolve();
+          });
+        });
+      }
+      this._status = 'closed';
+      const model = this.model;
+      this.model = null;
+      this.channel = null;
+      if (model !== null) await model.close().catch(() => {});
+    })();
+    return this.closePromise;
+  }
+
+  /** Closes at once; unacknowledged messages are redelivered. */
+  destroy(): void {
+    this._status = 'closed';
+    if (this.reconnectTimer !== null) clearTimeout(this.reconnectTimer);
+    this.stopStats();
+    const model = this.model as unknown as { connection?: { stream?: { destroy(): void } } } | null;
+    model?.connection?.stream?.destroy();
+    this.model = null;
+    this.channel = null;
+    if (this.closePromise === null) this.closePromise = Promise.resolve();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  /** Emits a stats line every `seconds` (and the 'stats' event), refreshing the queue depth. */
+  startStats(seconds: number, line?: (text: string) => void): void {
+    this.stopStats();
+    this.lastRateAt = Date.now();
+    this.lastRateApplied = this.counts.applied;
+    this.statsTimer = setInterval(() => void this.tickStats(line), seconds * 1000);
+    this.statsTimer.unref();
+  }
+
+  stopStats(): void {
+    if (this.statsTimer !== null) clearInterval(this.statsTimer);
+    this.statsTimer = null;
+  }
+
+  private async tickStats(line?: (text: string) => void): Promise<void> {
+    const now = Date.now();
+    this.counts.rate = Math.round(((this.counts.applied - this.lastRateApplied) * 1000) / Math.max(1, now - this.lastRateAt));
+    this.lastRateAt = now;
+    this.lastRateApplied = this.counts.applied;
+    const ch = this.channel;
+    if (ch !== null) {
+      try {
+        this.counts.queueDepth = (await ch.checkQueue(this.options.queue)).messageCount;
+      } catch {
+        /* the next tick tries again */
+      }
+    }
+    const s = this.stats();
+    this.emit('stats', s);
+    const malformed = Object.values(s.malformed).reduce((a, b) => a + b, 0);
+    line?.(
+      `${s.rate} msg/s, applied ${s.applied}, in flight ${s.inFlight}, queue ${s.queueDepth ?? '?'}, ` +
+        `lag ${s.lagSeconds === null ? '?' : s.lagSeconds.toFixed(3) + ' s'}, malformed ${malformed}, ` +
+        `store errors ${s.storeErrors}, reconnects ${s.reconnects}`,
+    );
+  }
+
+  private log(level: 'info' | 'warn', message: string): void {
+    try {
+      this.options.logger?.[level](message);
+    } catch {
+      /* a broken logger must not stop the collector */
+    }
+  }
+
+  private async connect(first: boolean): Promise<void> {
+    if (this._status === 'closing' || this._status === 'closed') return;
+    this._status = 'connecting';
+    const o = this.options;
+    let model: ChannelModel | null = null;
+    try {
+      model = await amqp.connect(o.url, { clientProperties: { connection_name: `contexture-collector ${os.hostname()} pid ${process.pid}` } } as Options.Connect);
+      const ch = await model.createConfirmChannel();
+      await ch.assertExchange(o.exchange, o.exchangeType, { durable: true });
+      const args = o.queueType === 'quorum' ? { 'x-queue-type': 'quorum' } : undefined;
+      await ch.assertQueue(o.queue, { durable: true, arguments: args });
+      await ch.assertQueue(o.deadLetterQueue, { durable: true, arguments: args });
+      for (const key of o.bindings) await ch.bindQueue(o.queue, o.exchange, key, o.bindingArgs);
+      await ch.prefetch(o.prefetch);
+      model.on('error', () => {});
+      ch.on('error', () => {});
+      const lost = (err?: Error) => this.onLost(model!, err);
+      model.on('close', lost);
+      ch.on('close', () => lost(new Error('channel closed by the broker')));
+      this.model = model;
+      this.channel = ch;
+      const { consumerTag } = await ch.consume(o.queue, (msg) => {
+        if (msg !== null) void this.onDelivery(ch, msg);
+      });
+      this.consumerTag = consumerTag;
+    } catch (err) {
+      this.lastError = redactText((err as Error)?.message ?? String(err));
+      if (model !== null) await model.close().catch(() => {});
+      this.model = null;
+      this.channel = null;
+      if (first) {
+        this._status = 'idle';
+        throw err;
+      }
+      this._status = 'disconnected';
+      this.scheduleReconnect();
+      return;
+    }
+    if ((this._status as CollectorStatus) === 'closing' || (this._status as CollectorStatus) === 'closed') {
+      await model.close().catch(() => {});
+      return;
+    }
+    this._status = 'consuming';
+    this.attempt = 0;
+    if (!first) this.counts.reconnects++;
+    if (this.brokerDown) this.log('info', `consuming from ${redactUrl(o.url)} again`);
+    this.brokerDown = false;
+    this.emit('consuming');
+  }
+
+  private onLost(model: ChannelModel, err?: Error): void {
+    if (this.model !== model) return;
+    this.model = null;
+    this.channel = null;
+    this.consumerTag = null;
+    if (this._status === 'closing' || this._status === 'closed') return;
+    this._status = 'disconnected';
+    this.lastError = redactText(err?.message ?? 'connection closed');
+    model.close().catch(() => {});
+    if (!this.brokerDown) this.log('warn', `lost ${redactUrl(this.options.url)} (${this.lastError}); unacknowledged messages will be redelivered; reconnecting`);
+    this.brokerDown = true;
+    this.emit('disconnect', this.lastError);
+    this.scheduleReconnect();
+  }
+
+  private backoff(attempt: number): number {
+    const { initialDelay, maxDelay } = this.options.retry;
+    const base = Math.min(maxDelay / 1.2, initialDelay * 2 ** Math.max(0, attempt - 1));
+    return Math.round(base * (0.8 + Math.random() * 0.4));
+  }
+
+  private scheduleReconnect(): void {
+    if (this.reconnectTimer !== null) return;
+    this.attempt++;
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = null;
+      void this.connect(false);
+    }, this.backoff(this.attempt));
+  }
+
+  private async onDelivery(ch: ConfirmChannel, msg: ConsumeMessage): Promise<void> {
+    this.counts.deliveries++;
+    this.counts.inFlight++;
+    try {
+      const meta: MessageMeta = { rkey: msg.fields.routingKey, headers: copyHeaders(msg.properties.headers) };
+      const decoded = decodeBody(msg.content, msg.properties.contentType, { maxBytes: this.options.maxBytes, maxDepth: this.options.maxDepth });
+      const bad: Malformed[] = [];
+      const good: WireMessage[] = [];
+      for (const d of decoded) {
+        if (isMalformed(d)) bad.push(d);
+        else good.push(d);
+      }
+      const refused = await Promise.all(good.map((m) => this.applyWithRetry(m, meta)));
+      for (const r of refused) if (r !== null) bad.push(r);
+      if (bad.length > 0) {
+        for (const b of bad) this.malformed[b.kind] = (this.malformed[b.kind] ?? 0) + 1;
+        await this.deadLetter(ch, msg, bad);
+      }
+      if (this.channel === ch) {
+        ch.ack(msg);
+        this.counts.acked++;
+      }
+    } catch {
+      // The channel went away (or we are closing): the message stays unacknowledged and is redelivered.
+    } finally {
+      this.counts.inFlight--;
+      if (this.counts.inFlight === 0) for (const w of this.idleWaiters.splice(0)) w();
+    }
+  }
+
+  /** Applies one message, retrying store failures; resolves with a {@link Malformed} when the store refuses the message itself. */
+  private async applyWithRetry(message: WireMessage, meta: MessageMeta): Promise<Malformed | null> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.options.store.apply(message, meta);
+        this.counts.applied++;
+        if (message.time_in !== undefined) this.counts.lagSeconds = Math.max(0, Date.now() / 1000 - message.time_in);
+        if (this.storeDown) {
+          this.storeDown = false;
+          this.log('info', 'the store answers again');
+        }
+        return null;
+      } catch (err) {
+        if (err instanceof CollectorError && err.code === 'LC_STORE_INVALID_ARGUMENT') return { kind: 'obj not an object', detail: err.message.slice(0, 200) };
+        this.counts.storeErrors++;
+        this.lastError = redactText((err as Error)?.message ?? String(err));
+        if (!this.storeDown) {
+          this.storeDown = true;
+          this.log('warn', `the store failed (${this.lastError}); retrying without acknowledging`);
+        }
+        if (this._status === 'closed') throw err;
+        await sleep(this.backoff(attempt));
+        if ((this._status as CollectorStatus) === 'closed') throw err;
+      }
+    }
+  }
+
+  private deadLetter(ch: ConfirmChannel, msg: ConsumeMessage, bad: Malformed[]): Promise<void> {
+    const kinds = [...new Set(bad.map((b) => b.kind))].join(', ');
+    const headers: Record<string, unknown> = copyHeaders(msg.properties.headers) ?? {};
+    headers['x-contexture-error'] = kinds;
+    headers['x-contexture-rkey'] = msg.fields.routingKey;
+    headers['x-contexture-exchange'] = msg.fields.exchange;
+    return new Promise((resolve, reject) => {
+      ch.sendToQueue(
+        this.options.deadLetterQueue,
+        msg.content,
+        { headers, contentType: msg.properties.contentType, messageId: msg.properties.messageId, persistent: true },
+        (err: unknown) => {
+          if (err) reject(err instanceof Error ? err : new Error(String(err)));
+          else {
+            this.counts.deadLettered++;
+            resolve();
+          }
+        },
+      );
+    });
+  }
+}
+
+/** AMQP headers as a plain object with own keys only (a `__proto__` header stays data). */
+function copyHeaders(headers: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
+  if (headers === undefined || headers === null) return undefined;
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(headers)) setOwn(out, k, headers[k]);
+  return out;
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  const out: Partial<T> = {};
+  for (const k of Object.keys(o) as Array<keyof T>) if (o[k] !== undefined) out[k] = o[k];
+  return out;
+}

@@ -1,0 +1,282 @@
+import { expect } from 'chai';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import amqp from 'amqplib';
+import { Context, Handler } from '@contexture/context';
+import type { WireMessage } from '@contexture/context/protocol';
+import { amqpUrl, Cleanup, FaultProxy, redisUrl, TempRedis, uniqueName, waitUntil } from '@contexture/test-support';
+import { Collector, RedisContextStore } from '@contexture/collector';
+import { expectedObjects, makeStream, publishMessages, publishRaw } from './support/bus.js';
+import { rng, shuffledWithDuplicates } from './support/streams.js';
+
+const BIN = fileURLToPath(new URL('../src/bin/contexture-collector.js', import.meta.url));
+
+interface Running {
+  child: ChildProcess;
+  stderr(): string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+function startBin(args: string[], env: Record<string, string> = {}): Running {
+  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  child.stderr!.on('data', (d) => (err += d));
+  child.stdout!.resume();
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
+  return { child, stderr: () => err, exited };
+}
+
+async function queueDepth(queue: string): Promise<number> {
+  const conn = await amqp.connect(amqpUrl());
+  try {
+    const ch = await conn.createChannel();
+    return (await ch.checkQueue(queue)).messageCount;
+  } finally {
+    await conn.close();
+  }
+}
+
+/** Every expected object is in the store with the same fields and status. */
+async function storeMatches(store: RedisContextStore, messages: WireMessage[]): Promise<string[]> {
+  const problems: string[] = [];
+  for (const [id, obj] of expectedObjects(messages)) {
+    const got = await store.get(id);
+    if (got === null) problems.push(`${id}: missing`);
+    else if (JSON.stringify(sortKeys(got.context)) !== JSON.stringify(sortKeys(obj.object))) problems.push(`${id}: ${JSON.stringify(got.context)} ≠ ${JSON.stringify(obj.object)}`);
+    else if (got.status !== obj.status) problems.push(`${id}: status ${got.status} ≠ ${obj.status}`);
+  }
+  return problems;
+}
+
+function sortKeys(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(sortKeys);
+  if (typeof v !== 'object' || v === null) return v;
+  return Object.fromEntries(Object.keys(v).sort().map((k) => [k, sortKeys((v as Record<string, unknown>)[k])]));
+}
+
+describe('collector daemon: RabbitMQ → Redis, at least once', function () {
+  this.timeout(120_000);
+  let cleanup: Cleanup;
+  let exchange: string;
+  let queue: string;
+  let prefix: string;
+  let store: RedisContextStore;
+
+  beforeEach(() => {
+    cleanup = new Cleanup();
+    exchange = cleanup.exchange(uniqueName('col-x'));
+    queue = cleanup.queue(uniqueName('col-q'));
+    cleanup.queue(`${queue}.dead`);
+    prefix = `${uniqueName('col')}:`;
+    cleanup.redisKeys(`${prefix}*`);
+    store = new RedisContextStore({ redis: redisUrl(), prefix });
+    cleanup.defer(() => store.close());
+  });
+  afterEach(() => cleanup.run());
+
+  const inProcess = (overrides: Partial<ConstructorParameters<typeof Collector>[0]> = {}) => {
+    const c = new Collector({ store, url: amqpUrl(), exchange, queue, logger: null, ...overrides });
+    cleanup.defer(() => c.close());
+    return c;
+  };
+
+  it('applies what Context publishes and acknowledges only after the store has it', async () => {
+    const collector = inProcess();
+    await collector.start();
+    const handler = new Handler({ url: amqpUrl(), exchange, logger: null });
+    cleanup.defer(() => handler.close());
+    const ctx = new Context({ name: 'web.handle', handler, context: { url: '/a' }, headers: { tenant: 'acme' } });
+    ctx.status_code = 200;
+    ctx.update({ a: 1, b: { c: 2 } });
+    delete ctx.a;
+    ctx.finish();
+    await handler.flush();
+    const id = Context.idOf(ctx);
+    await waitUntil(async () => (await store.get(id))?.status === 'finished', 'the finished context in Redis');
+    const got = (await store.get(id))!;
+    expect(got.context).to.deep.equal({ url: '/a', status_code: 200, b: { c: 2 } });
+    expect(got.rkey).to.equal('web.handle');
+    expect(got.headers).to.include({ tenant: 'acme' });
+    await waitUntil(() => collector.stats().acked === 5, 'five acks');
+    expect(collector.stats()).to.include({ deliveries: 5, applied: 5, acked: 5, deadLettered: 0 });
+    expect(await queueDepth(queue)).to.equal(0);
+  });
+
+  it('a stream shuffled and duplicated on purpose gives the same get() as the ordered one', async () => {
+    const ordered = makeStream(uniqueName('s'), 20, 30, 7);
+    const collector = inProcess();
+    await collector.start();
+    await publishMessages(exchange, shuffledWithDuplicates(ordered, 11));
+    await waitUntil(async () => (await queueDepth(queue)) === 0 && collector.stats().inFlight === 0, 'the queue to drain');
+    expect(await storeMatches(store, ordered)).to.deep.equal([]);
+  });
+
+  it('three collectors on one queue give the same final state as one', async () => {
+    const ordered = makeStream(uniqueName('three'), 30, 40, 3);
+    const messages = shuffledWithDuplicates(ordered, 5);
+    // Three collectors, each with its own Redis client, as three processes would have.
+    const stores = [0, 1, 2].map(() => new RedisContextStore({ redis: redisUrl(), prefix }));
+    for (const s of stores) cleanup.defer(() => s.close());
+    const collectors = stores.map((s) => inProcess({ store: s }));
+    await Promise.all(collectors.map((c) => c.start()));
+    await publishMessages(exchange, messages);
+    await waitUntil(async () => (await queueDepth(queue)) === 0 && collectors.every((c) => c.stats().inFlight === 0), 'the queue to drain');
+    const shares = collectors.map((c) => c.stats().deliveries);
+    expect(shares.reduce((a, b) => a + b, 0)).to.be.at.least(messages.length);
+    expect(shares.filter((n) => n > 0).length, `shares ${shares}`).to.be.at.least(2);
+    expect(await storeMatches(store, ordered)).to.deep.equal([]);
+  });
+
+  it('a collector killed with SIGKILL mid-stream and started again loses nothing', async () => {
+    const ordered = makeStream(uniqueName('kill'), 50, 60, 9); // 3,000 messages
+    const args = ['--url', amqpUrl(), '--redis', redisUrl(), '--exchange', exchange, '--queue', queue, '--prefix', prefix, '--prefetch', '200'];
+    const first = startBin(args);
+    await waitUntil(() => /consuming/.test(first.stderr()), 'the first collector to consume', 20_000);
+    const publishing = publishMessages(exchange, ordered);
+    await waitUntil(async () => (await store.get(ordered[0]!.obj_id)) !== null, 'some messages applied');
+    first.child.kill('SIGKILL');
+    expect((await first.exited).signal).to.equal('SIGKILL');
+    await publishing;
+    const second = startBin(args);
+    cleanup.defer(async () => {
+      second.child.kill('SIGTERM');
+      await second.exited;
+    });
+    await waitUntil(async () => (await queueDepth(queue)) === 0, 'the queue to drain', 60_000);
+    await waitUntil(async () => (await storeMatches(store, ordered)).length === 0, 'every object in Redis', 30_000).catch(() => {});
+    expect(await storeMatches(store, ordered)).to.deep.equal([]);
+  });
+
+  it('Redis restarted under load loses nothing (no ack until Redis has it)', async () => {
+    const redis = new TempRedis();
+    await redis.start();
+    cleanup.defer(() => redis.destroy());
+    const own = new RedisContextStore({ redis: redis.url, prefix });
+    cleanup.defer(() => own.close());
+    const ordered = makeStream(uniqueName('redis'), 40, 50, 13); // 2,000 messages
+    const args = ['--url', amqpUrl(), '--redis', redis.url, '--exchange', exchange, '--queue', queue, '--prefix', prefix, '--prefetch', '100'];
+    const bin = startBin(args);
+    cleanup.defer(async () => {
+      bin.child.kill('SIGTERM');
+      await bin.exited;
+    });
+    await waitUntil(() => /consuming/.test(bin.stderr()), 'the collector to consume', 20_000);
+    const publishing = publishMessages(exchange, ordered);
+    await waitUntil(async () => (await own.get(ordered[0]!.obj_id)) !== null, 'some messages applied');
+    await redis.stop();
+    await publishing;
+    await new Promise((r) => setTimeout(r, 500)); // the collector keeps failing and retrying meanwhile
+    await redis.start();
+    await waitUntil(async () => (await queueDepth(queue)) === 0, 'the queue to drain', 60_000);
+    await waitUntil(async () => (await storeMatches(own, ordered)).length === 0, 'every object in Redis', 30_000).catch(() => {});
+    expect(await storeMatches(own, ordered)).to.deep.equal([]);
+    expect(bin.stderr()).to.match(/the store failed/);
+    expect(bin.stderr()).to.match(/the store answers again/);
+    expect(bin.child.exitCode).to.equal(null);
+  });
+
+  it('Redis unreachable behind a cut proxy: nothing is acknowledged, then everything is applied', async () => {
+    const u = new URL(redisUrl());
+    const proxy = new FaultProxy(u.hostname, Number(u.port || 6379));
+    const port = await proxy.listen();
+    cleanup.defer(() => proxy.close());
+    const viaProxy = new RedisContextStore({ redis: `redis://127.0.0.1:${port}`, prefix });
+    cleanup.defer(() => viaProxy.close());
+    const collector = new Collector({ store: viaProxy, url: amqpUrl(), exchange, queue, logger: null, retry: { initialDelay: 20, maxDelay: 200 } });
+    cleanup.defer(() => collector.close());
+    await collector.start();
+    proxy.cut();
+    const ordered = makeStream(uniqueName('cut'), 10, 20, 17);
+    await publishMessages(exchange, ordered);
+    await waitUntil(() => collector.stats().storeErrors > 5, 'store errors');
+    expect(collector.stats().acked).to.equal(0);
+    proxy.restore();
+    await waitUntil(() => collector.stats().acked === ordered.length, 'every delivery acked', 30_000);
+    expect(await storeMatches(store, ordered)).to.deep.equal([]);
+  });
+
+  it('a fuzzed batch of malformed messages is dead-lettered and counted; valid traffic and the process are intact', async () => {
+    const collector = inProcess();
+    await collector.start();
+    const ordered = makeStream(uniqueName('fuzz'), 10, 10, 21);
+    const deep = '{"obj_id":"deep","obj":' + '{"a":'.repeat(500) + '1' + '}'.repeat(500) + '}';
+    const junk: Array<{ body: string | Buffer; contentType?: string }> = [
+      { body: 'not json at all' },
+      { body: '' },
+      { body: '[1,2,3]' },
+      { body: '{"obj":{}}' },
+      { body: '{"obj_id":"x","obj":[]}' },
+      { body: '{"obj_id":"x","seq":"one"}' },
+      { body: '{"obj_id":"x","status":"zombie"}' },
+      { body: '{"obj_id":"x","time_in":"noon"}' },
+      { body: deep },
+      { body: Buffer.alloc(2 * 1024 * 1024, 0x20) },
+      { body: Buffer.from([0xff, 0xfe, 0x00, 0x7b]) },
+      { body: '{"obj_id":"ok-in-batch","obj":{"v":1},"status":"transient","seq":0}\nnot json\n', contentType: 'application/x-ndjson' },
+    ];
+    const rnd = rng(99);
+    for (let i = 0; i < 40; i++) {
+      // Mutations of real messages under ids of their own: one that stays valid JSON must not touch the checked contexts.
+      const s = JSON.stringify({ ...ordered[i % ordered.length]!, obj_id: `junk-${i}` });
+      const cut = Math.floor(rnd() * s.length);
+      junk.push({ body: s.slice(0, cut) + String.fromCharCode(Math.floor(rnd() * 128)) + s.slice(cut + 1) });
+    }
+    const polluting = [
+      '{"obj_id":"proto","obj":{"__proto__":{"polluted":1},"constructor":{"prototype":{"polluted":2}}},"status":"transient","seq":0}',
+      '{"obj_id":"proto2","__proto__":{"polluted":3},"obj":{"a":1},"status":"transient","seq":0}',
+    ];
+    const bodies = [
+      ...junk.map((j) => ({ body: j.body, contentType: j.contentType })),
+      ...polluting.map((p) => ({ body: p })),
+      ...ordered.map((m) => ({ body: JSON.stringify(m) })),
+    ];
+    await publishRaw(exchange, bodies);
+    await waitUntil(async () => (await queueDepth(queue)) === 0 && collector.stats().inFlight === 0, 'the queue to drain');
+    const s = collector.stats();
+    const malformed = Object.values(s.malformed).reduce((a, b) => a + b, 0);
+    expect(s.deadLettered).to.be.at.least(12);
+    expect(malformed).to.be.at.least(12);
+    expect(s.acked).to.equal(bodies.length);
+    expect(await queueDepth(`${queue}.dead`)).to.equal(s.deadLettered);
+    expect(await storeMatches(store, ordered)).to.deep.equal([]);
+    expect((await store.get('ok-in-batch'))?.context).to.deep.equal({ v: 1 });
+    const proto = (await store.get('proto'))!;
+    expect(Object.prototype.hasOwnProperty.call(proto.context, '__proto__')).to.equal(true);
+    expect(({} as Record<string, unknown>).polluted).to.equal(undefined);
+    expect((await store.get('proto2'))?.context).to.deep.equal({ a: 1 });
+  });
+
+  it('SIGTERM: stops consuming, finishes what is in flight, exits 0; what it did not take stays queued', async () => {
+    const ordered = makeStream(uniqueName('term'), 20, 25, 23);
+    await publishMessages(exchange, []); // declares the exchange
+    const args = ['--url', amqpUrl(), '--redis', redisUrl(), '--exchange', exchange, '--queue', queue, '--prefix', prefix, '--stats', '1'];
+    const bin = startBin(args);
+    await waitUntil(() => /consuming/.test(bin.stderr()), 'the collector to consume', 20_000);
+    await publishMessages(exchange, ordered);
+    await waitUntil(() => /msg\/s, applied \d+/.test(bin.stderr()), 'a stats line', 20_000);
+    bin.child.kill('SIGTERM');
+    const exit = await bin.exited;
+    expect(exit.code, bin.stderr()).to.equal(0);
+    expect(bin.stderr()).to.match(/SIGTERM: stopping/);
+    const applied = Number(/stopped after applying (\d+) messages/.exec(bin.stderr())?.[1]);
+    expect(applied).to.be.at.least(1);
+    const left = await queueDepth(queue);
+    expect(applied + left).to.be.at.least(ordered.length);
+    // A new collector picks up the rest: nothing was lost.
+    const collector = inProcess();
+    await collector.start();
+    await waitUntil(async () => (await queueDepth(queue)) === 0 && collector.stats().inFlight === 0, 'the queue to drain');
+    expect(await storeMatches(store, ordered)).to.deep.equal([]);
+  });
+
+  it('bad arguments give usage and exit 2; an unreachable broker exits 69 naming host:port without the password', async () => {
+    const bad = startBin(['--prefetch', 'zero']);
+    expect((await bad.exited).code).to.equal(2);
+    expect(bad.stderr()).to.match(/prefetch/);
+    const down = startBin(['--url', 'amqp://user:s3cret@127.0.0.1:1/%2F', '--redis', redisUrl(), '--prefix', prefix]);
+    const exit = await down.exited;
+    expect(exit.code, down.stderr()).to.equal(69);
+    expect(down.stderr()).to.contain('127.0.0.1:1');
+    expect(down.stderr()).to.not.contain('s3cret');
+  });
+});
