@@ -1,5 +1,9 @@
+import { execFileSync, spawn } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import path from 'node:path';
 import { expect } from 'chai';
-import { envelopes, json, lifecycle, run, start, type Body } from './helpers.js';
+import { waitUntil } from '@contexture/test-support';
+import { envelopes, json, LCMON, lifecycle, run, start, tempDir, type Body } from './helpers.js';
 
 const A = lifecycle('a', { url: '/a', n: 1 }, [{ n: 2 }, { tags: ['x'], nested: { n: 9 } }, { n: 3 }]);
 const B = lifecycle('b', { url: '/b' }, [{ status_code: 200 }], 1_700_000_100);
@@ -241,6 +245,28 @@ describe('lcmon -s (stdin)', () => {
     const r = await run(['-sc', '--stats'], envelopes([...A, ...B]) + 'junk\n');
     expect(r.stderr).to.match(/lcmon: 8 messages in [\d.]+ s \(\d+\/s\), 2 printed, 1 malformed, 0 objects open/);
     expect(r.stderr).to.not.include('\r');
+  });
+
+  it('--stats on a terminal redraws a status line every second, cleared before other output', async () => {
+    const tmp = tempDir();
+    try {
+      const fifo = path.join(tmp.dir, 'in');
+      execFileSync('mkfifo', [fifo]);
+      // script(1) gives lcmon a terminal for stdout and stderr; its input comes through the fifo.
+      const child = spawn('script', ['-qfec', `'${process.execPath}' '${LCMON}' -sc --stats < '${fifo}'`, '/dev/null'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
+      const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+      const input = createWriteStream(fifo);
+      input.write(envelopes(A.slice(0, 2)));
+      await waitUntil(() => /msg\/s · 1 open · 0 malformed · 2 messages · 0 printed/.test(out), 'the status line');
+      input.end(envelopes(A.slice(2)));
+      expect(await exited).to.equal(0);
+      expect(out).to.match(/\r\x1b\[2K\{"url":"\/a","n":3,"tags":\["x"\],"nested":\{"n":9\}\}\r\n/);
+      expect(out).to.match(/lcmon: 5 messages in [\d.]+ s \(\d+\/s\), 1 printed, 0 malformed, 0 objects open\r\n$/);
+    } finally {
+      tmp.remove();
+    }
   });
 
   it('ends quietly with status 0 when stdout closes early (lcmon ... | head -1)', async () => {

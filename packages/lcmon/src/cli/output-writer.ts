@@ -17,6 +17,8 @@ export class OutputWriter {
   constructor(
     private readonly out: Writable,
     private readonly onBroken: (err: Error) => void,
+    /** Called before each write (to clear a status line drawn on the same terminal). */
+    private readonly beforeWrite?: () => void,
   ) {
     out.on('error', this.onError);
   }
@@ -46,6 +48,7 @@ export class OutputWriter {
     const text = this.parts.length === 1 ? this.parts[0]! : this.parts.join('');
     this.parts = [];
     if (this.broken) return;
+    this.beforeWrite?.();
     try {
       if (!this.out.write(text) && !this.blocked) {
         this.blocked = true;

@@ -88,7 +88,8 @@ export async function runMonitor(cfg: RunConfig, io: RunIO): Promise<number> {
     stop('failed');
   };
 
-  const writer = new OutputWriter(io.stdout, () => stop('broken'));
+  // With --stats on a terminal shared by stdout and stderr, output first clears the status line.
+  const writer = new OutputWriter(io.stdout, () => stop('broken'), cfg.stats && io.stdout.isTTY === true ? () => diag.clearStatus() : undefined);
   const limit = cfg.count ?? Infinity;
   let outputs = 0;
   let messages = 0;
