@@ -246,6 +246,35 @@ describe('collector daemon: RabbitMQ → Redis, at least once', function () {
     expect((await store.get('proto2'))?.context).to.deep.equal({ a: 1 });
   });
 
+  it('a quorum queue bound with routing keys collects those keys only', async () => {
+    const qq = cleanup.queue(uniqueName('col-qq'));
+    cleanup.queue(`${qq}.dead`);
+    const collector = new Collector({ store, url: amqpUrl(), exchange, queue: qq, queueType: 'quorum', bindings: ['web.*', 'jobs.#'], logger: null });
+    cleanup.defer(() => collector.close());
+    await collector.start();
+    // Declaring it again as a classic queue is refused: it is a quorum queue.
+    const conn = await amqp.connect(amqpUrl());
+    cleanup.defer(() => conn.close().catch(() => {}));
+    const ch = await conn.createChannel();
+    ch.on('error', () => {});
+    let refused: unknown = null;
+    await ch.assertQueue(qq, { durable: true }).catch((err) => (refused = err));
+    expect(String(refused)).to.match(/x-queue-type/);
+    const t = (id: string): WireMessage => ({ obj_id: id, obj: { id }, status: 'transient', seq: 0 });
+    const ids = { web: uniqueName('web'), jobs: uniqueName('jobs'), other: uniqueName('other'), last: uniqueName('last') };
+    await publishRaw(exchange, [
+      { body: JSON.stringify(t(ids.web)), rkey: 'web.handle' },
+      { body: JSON.stringify(t(ids.jobs)), rkey: 'jobs.import.daily' },
+      { body: JSON.stringify(t(ids.other)), rkey: 'other.thing' },
+      { body: JSON.stringify(t(ids.last)), rkey: 'web.last' },
+    ]);
+    await waitUntil(async () => (await store.get(ids.last)) !== null, 'the last message');
+    await waitUntil(() => collector.stats().applied === 3, 'three applied');
+    expect((await store.get(ids.web))?.rkey).to.equal('web.handle');
+    expect((await store.get(ids.jobs))?.rkey).to.equal('jobs.import.daily');
+    expect(await store.get(ids.other)).to.equal(null);
+  });
+
   it('SIGTERM: stops consuming, finishes what is in flight, exits 0; what it did not take stays queued', async () => {
     const ordered = makeStream(uniqueName('term'), 20, 25, 23);
     await publishMessages(exchange, []); // declares the exchange

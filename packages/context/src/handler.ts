@@ -339,6 +339,14 @@ export class Handler extends EventEmitter {
 
   private onLost(err?: Error): void {
     if (this._status === 'closed') return;
+    if ((err as { permanent?: boolean } | undefined)?.permanent === true) {
+      // Nothing to reconnect to (the reader of standard output is gone): stop, counting what is left.
+      this.noteError(err);
+      this.warn(`stopped publishing: ${this.lastError}`);
+      this.shutdown();
+      this.transport?.destroy();
+      return;
+    }
     this.gen++;
     // Unconfirmed messages go back to the front of the buffer: an outage shorter than the buffer loses nothing.
     if (this.inflight.size > 0) {

@@ -114,6 +114,22 @@ describe('Handler and Context across a process lifetime (spawned programs)', fun
     expect(ok[1]!.meta.headers).to.deep.equal({ hostname: os.hostname() });
   });
 
+  it('jsonl:- stops once the reader of standard output goes away (no reconnect loop), counting what it drops', async () => {
+    const child = spawn(process.execPath, [path.join(fixtures, 'stdout-closed.mjs')], { cwd: fixtures, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    child.stdout.once('data', () => child.stdout.destroy());
+    const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+    expect(code, stderr).to.equal(0);
+    expect(stderr.match(/stopped publishing: standard output closed \(EPIPE\)/g)).to.have.length(1);
+    expect(stderr).to.not.match(/MaxListenersExceeded|reconnecting/);
+    const stats = JSON.parse(/stats (\{.*\})/.exec(stderr)![1]!);
+    expect(stats.status).to.equal('closed');
+    expect(stats.enqueued).to.equal(5000);
+    expect(stats.published + stats.dropped).to.equal(5000);
+    expect(stats.dropped).to.be.greaterThan(0);
+  });
+
   it('jsonl:- writes the same lines to standard output', async () => {
     const r = await run('app/handlers/users.mjs', { URL: 'jsonl:-' });
     expect(r.code).to.equal(0);

@@ -26,6 +26,7 @@ export class JsonlTransport extends EventEmitter implements Transport {
 
   async connect(): Promise<void> {
     if (this.target === '-') {
+      if (this.gone) throw Object.assign(new Error('standard output closed'), { permanent: true });
       this.attach(process.stdout, false);
       return;
     }
@@ -38,11 +39,20 @@ export class JsonlTransport extends EventEmitter implements Transport {
   }
 
   private attach(stream: Writable, owned: boolean): void {
-    const onError = (err: Error) => {
+    const onError = (err: NodeJS.ErrnoException) => {
       if (this.stream !== stream) return;
       this.stream = null;
+      stream.off('error', onError);
       stream.off('drain', onDrain);
+      // Errors that come after are the same failure: keep them from becoming uncaught.
+      stream.on('error', () => {});
       if (owned) stream.destroy();
+      // A reader that went away (EPIPE on a pipe) does not come back: say so, so the handler stops.
+      if (!owned && (err.code === 'EPIPE' || err.code === 'ERR_STREAM_DESTROYED')) {
+        this.gone = true;
+        this.emit('close', Object.assign(new Error(`standard output closed (${err.code})`), { permanent: true }));
+        return;
+      }
       this.emit('close', err);
     };
     const onDrain = () => this.emit('drain');
@@ -52,6 +62,7 @@ export class JsonlTransport extends EventEmitter implements Transport {
     this.stream = stream;
   }
 
+  private gone = false;
   private owned = false;
 
   send(entries: readonly Entry[], handlerIdJson: string, qlen: number, done: (err?: Error) => void): boolean {
