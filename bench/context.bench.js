@@ -230,6 +230,7 @@ async function outageMemory() {
     seconds: OUTAGE_SECONDS,
     changes: produced,
     changes_per_s: Math.round(produced / OUTAGE_SECONDS),
+    messages: s.enqueued,
     buffer_size: handler.options.bufferSize,
     queued_at_end: s.queued,
     dropped: s.dropped,
