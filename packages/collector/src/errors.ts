@@ -15,7 +15,17 @@ export type CollectorErrorCode =
   /** A direct `update()` lost to concurrent writers more often than its retry budget. */
   | 'LC_STORE_CONFLICT'
   /** Redis answered something the store cannot read (a key of the layout holds foreign data). */
-  | 'LC_STORE_CORRUPT';
+  | 'LC_STORE_CORRUPT'
+  /** A lock could not be taken: another owner held it through every retry. */
+  | 'LC_LOCK_HELD'
+  /** A lock could not be taken before the `timeout` of `acquire()` passed. */
+  | 'LC_LOCK_TIMEOUT'
+  /** `acquire()` was aborted through its signal. */
+  | 'LC_LOCK_ABORTED'
+  /** A held lock expired or was taken over before its holder released it. */
+  | 'LC_LOCK_LOST'
+  /** A lock name or key is empty or holds a NUL character. */
+  | 'LC_LOCK_INVALID_NAME';
 
 /** The one error class of `@contexture/collector`; `code` is stable, `cause` keeps the origin. */
 export class CollectorError extends Error {

@@ -39,3 +39,8 @@ export { COLLECTOR_DEFAULTS } from './daemon/collector-options.js';
 export type { ApplyTarget, CollectorLogger, CollectorOptions, ResolvedCollectorOptions } from './daemon/collector-options.js';
 export { createProgram, EXIT } from './daemon/cli.js';
 export type { ProgramIO } from './daemon/cli.js';
+export { RedisLock, REDIS_LOCK_DEFAULTS } from './lock/redis-lock.js';
+export type { AcquireOptions, LockCallOptions, LockHandle, LockStatus, RedisLockOptions, SetIfOp } from './lock/redis-lock.js';
+export { LockPool } from './lock/lock-pool.js';
+export type { LockPoolOptions } from './lock/lock-pool.js';
+export { LockError } from './lock/lock-error.js';

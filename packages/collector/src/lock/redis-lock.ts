@@ -1,0 +1,307 @@
+import { randomUUID } from 'node:crypto';
+import os from 'node:os';
+import { Redis } from 'ioredis';
+import { CollectorError } from '../errors.js';
+import { defineLockCommands } from './lock-commands.js';
+import { LockError } from './lock-error.js';
+
+/** What `status()` says of a lock: `unavailable` when Redis cannot be asked, `error` when the key holds something else. */
+export type LockStatus = 'free' | 'locked' | 'unavailable' | 'error';
+
+/** Comparison of {@link RedisLock.setIf}: write when `value <op> current`. */
+export type SetIfOp = 'gt' | 'lt' | 'ge' | 'le' | 'eq' | 'ne';
+
+/** Options of {@link RedisLock}. */
+export interface RedisLockOptions {
+  /** An ioredis client, or a URL (the lock then owns its client and closes it). @default 'redis://127.0.0.1:6379' */
+  redis?: Redis | string;
+  /** Prefix of every key. @default 'contexture:' */
+  prefix?: string;
+  /** Owner of the locks this instance takes, unless a call names another. @default '<hostname>:<pid>:<random>' */
+  owner?: string;
+  /** Lock lifetime (ms) unless a call gives one. @default 30000 */
+  ttl?: number;
+  /** `acquire()`: pause between attempts (ms). @default 100 */
+  retryDelay?: number;
+  /** `acquire()`: attempts after the first. @default 50 */
+  maxRetries?: number;
+  /** `acquire()`: up to this many ms added at random to each pause, so contenders spread out. @default 100 */
+  jitter?: number;
+}
+
+/** Options of one lock call. */
+export interface LockCallOptions {
+  owner?: string;
+  ttl?: number;
+}
+
+/** Options of {@link RedisLock.acquire}. */
+export interface AcquireOptions extends LockCallOptions {
+  retryDelay?: number;
+  maxRetries?: number;
+  jitter?: number;
+  /** Give up after this many ms in all (`LC_LOCK_TIMEOUT`). @default none */
+  timeout?: number;
+  /** Aborting it gives up at once (`LC_LOCK_ABORTED`). */
+  signal?: AbortSignal;
+  /** Take it reentrantly (as `rlock`). @default false */
+  reentrant?: boolean;
+}
+
+/** A held lock. */
+export interface LockHandle {
+  readonly name: string;
+  readonly owner: string;
+  /** Fencing token: strictly increasing per name across acquisitions; pass it to what the lock protects. */
+  readonly fence: number;
+  /** Re-entries held by this owner when the handle was made. */
+  readonly entries: number;
+  /** Sets a new lifetime; false when the lock is no longer this acquisition's. */
+  extend(ttl?: number): Promise<boolean>;
+  /** Gives back this entry; false when the lock was no longer this acquisition's. */
+  release(): Promise<boolean>;
+}
+
+export const REDIS_LOCK_DEFAULTS = Object.freeze({
+  redis: 'redis://127.0.0.1:6379',
+  prefix: 'contexture:',
+  ttl: 30_000,
+  retryDelay: 100,
+  maxRetries: 50,
+  jitter: 100,
+});
+
+function checkName(name: string, what = 'lock name'): void {
+  if (typeof name !== 'string' || name.length === 0 || name.includes('\u0000')) {
+    throw new LockError('LC_LOCK_INVALID_NAME', String(name), `a ${what} must be a non-empty string without NUL characters`);
+  }
+}
+
+function positive(name: string, v: number): number {
+  if (!Number.isSafeInteger(v) || v < 1) throw new CollectorError('LC_STORE_INVALID_ARGUMENT', `${name} must be a positive integer (ms), got ${v}`);
+  return v;
+}
+
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+
+/**
+ * Locks in Redis whose owner is checked inside every script, with fencing tokens, reentrancy,
+ * retries with jitter and `withLock()` that keeps the lock alive while the work runs. Each lock's
+ * keys share one hash tag (`<prefix>lock:{<name>}`), so every script touches one slot.
+ *
+ * @example
+ * const locks = new RedisLock({ redis: 'redis://127.0.0.1:6379' });
+ * await locks.withLock('reports.daily', 10_000, async (signal) => build(signal));
+ */
+export class RedisLock {
+  readonly redis: Redis;
+  readonly prefix: string;
+  readonly owner: string;
+  private readonly owned: boolean;
+  private readonly defaults: { ttl: number; retryDelay: number; maxRetries: number; jitter: number };
+  private closing: Promise<void> | null = null;
+
+  constructor(options: RedisLockOptions = {}) {
+    const o = { ...REDIS_LOCK_DEFAULTS, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) } as Required<RedisLockOptions>;
+    if (typeof o.redis === 'string') {
+      this.redis = new Redis(o.redis, { maxRetriesPerRequest: 1 });
+      this.redis.on('error', () => {});
+      this.owned = true;
+    } else if (o.redis instanceof Redis) {
+      this.redis = o.redis;
+      this.owned = false;
+    } else {
+      throw new CollectorError('LC_STORE_INVALID_ARGUMENT', 'redis must be an ioredis client or a URL');
+    }
+    if (typeof o.prefix !== 'string') throw new CollectorError('LC_STORE_INVALID_ARGUMENT', 'prefix must be a string');
+    this.prefix = o.prefix;
+    this.owner = o.owner ?? `${os.hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+    checkName(this.owner, 'lock owner');
+    this.defaults = { ttl: positive('ttl', o.ttl), retryDelay: o.retryDelay, maxRetries: o.maxRetries, jitter: o.jitter };
+    for (const k of ['retryDelay', 'maxRetries', 'jitter'] as const) {
+      if (!Number.isSafeInteger(this.defaults[k]) || this.defaults[k] < 0) throw new CollectorError('LC_STORE_INVALID_ARGUMENT', `${k} must be an integer >= 0`);
+    }
+    defineLockCommands(this.redis);
+  }
+
+  /** The key of a lock (its fence counter is `<key>:fence`). */
+  key(name: string): string {
+    return `${this.prefix}lock:{${name}}`;
+  }
+
+  /** Takes the lock if it is free; null when someone (this owner included) holds it. */
+  lock(name: string, options: LockCallOptions = {}): Promise<LockHandle | null> {
+    return this.take(name, options, false);
+  }
+
+  /** Takes the lock if it is free or already this owner's (counting re-entries, refreshing the ttl); null otherwise. */
+  rlock(name: string, options: LockCallOptions = {}): Promise<LockHandle | null> {
+    return this.take(name, options, true);
+  }
+
+  /** Gives back one re-entry of the owner's lock (the last one frees it). False when the owner did not hold it. */
+  async unlock(name: string, owner: string = this.owner): Promise<boolean> {
+    checkName(name);
+    const r = await this.redis.contextureLockRelease(this.key(name), owner, '', '0');
+    return r === 1 || r === 2;
+  }
+
+  /** Whether the lock is held, as Redis says now. */
+  async status(name: string): Promise<LockStatus> {
+    checkName(name);
+    if (this.redis.status === 'end' || this.redis.status === 'close') return 'unavailable';
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error('no answer')), 2000);
+      });
+      const type = await Promise.race([this.redis.type(this.key(name)), timeout]);
+      if (type === 'none') return 'free';
+      return type === 'hash' ? 'locked' : 'error';
+    } catch (err) {
+      return /WRONGTYPE|^ERR/.test(String((err as Error).message)) ? 'error' : 'unavailable';
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Who holds the lock now, with its fencing token and re-entries; null when free. */
+  async holder(name: string): Promise<{ owner: string; fence: number; entries: number } | null> {
+    checkName(name);
+    const [owner, fence, entries] = await this.redis.hmget(this.key(name), 'o', 'f', 'n');
+    if (owner === null) return null;
+    return { owner, fence: Number(fence), entries: Number(entries) };
+  }
+
+  /**
+   * Takes the lock, retrying with jitter while another owner holds it. Rejects with a `LockError`:
+   * `LC_LOCK_HELD` when the retries run out, `LC_LOCK_TIMEOUT` when `timeout` passes,
+   * `LC_LOCK_ABORTED` when `signal` aborts.
+   */
+  async acquire(name: string, options: AcquireOptions = {}): Promise<LockHandle> {
+    checkName(name);
+    const retryDelay = options.retryDelay ?? this.defaults.retryDelay;
+    const maxRetries = options.maxRetries ?? this.defaults.maxRetries;
+    const jitter = options.jitter ?? this.defaults.jitter;
+    const deadline = options.timeout === undefined ? Infinity : Date.now() + options.timeout;
+    const signal = options.signal;
+    for (let attempt = 0; ; attempt++) {
+      if (signal?.aborted) throw new LockError('LC_LOCK_ABORTED', name, `acquiring '${name}' was aborted`, { cause: signal.reason });
+      if (Date.now() >= deadline) throw new LockError('LC_LOCK_TIMEOUT', name, `'${name}' was not free within ${options.timeout} ms`);
+      const handle = await this.take(name, options, options.reentrant === true);
+      if (handle !== null) return handle;
+      if (attempt >= maxRetries) throw new LockError('LC_LOCK_HELD', name, `'${name}' was held by another owner through ${attempt + 1} attempts`);
+      const pause = Math.min(retryDelay + Math.floor(Math.random() * (jitter + 1)), Math.max(0, deadline - Date.now()));
+      await sleep(pause, signal);
+    }
+  }
+
+  /**
+   * Runs `work` holding the lock: it is extended every ttl/3 while the work runs, `signal` aborts
+   * (with a `LockError` `LC_LOCK_LOST` as its reason) if the lock is lost, and the lock is always
+   * released at the end. Resolves with what the work resolves with.
+   */
+  async withLock<T>(name: string, ttl: number, work: (signal: AbortSignal) => Promise<T> | T, options: Omit<AcquireOptions, 'ttl'> = {}): Promise<T> {
+    positive('ttl', ttl);
+    const handle = await this.acquire(name, { ...options, ttl });
+    const ac = new AbortController();
+    let expiresAt = Date.now() + ttl;
+    let extending = false;
+    const lose = (why: string, cause?: unknown) => {
+      if (ac.signal.aborted) return;
+      clearInterval(timer);
+      ac.abort(new LockError('LC_LOCK_LOST', name, `lost '${name}' while working: ${why}`, { cause }));
+    };
+    const timer = setInterval(() => {
+      if (extending) return;
+      if (Date.now() >= expiresAt) return lose('it expired before it could be extended');
+      extending = true;
+      handle.extend(ttl).then(
+        (ok) => {
+          extending = false;
+          if (ok) expiresAt = Date.now() + ttl;
+          else lose('another owner holds it or it expired');
+        },
+        (err) => {
+          extending = false;
+          if (Date.now() >= expiresAt) lose('it could not be extended in time', err);
+        },
+      );
+    }, Math.max(5, Math.floor(ttl / 3)));
+    timer.unref();
+    try {
+      return await work(ac.signal);
+    } finally {
+      clearInterval(timer);
+      if (!ac.signal.aborted) await handle.release().catch(() => false);
+    }
+  }
+
+  /**
+   * Sets `key` to `value` when the key is missing or `value <op> current` holds (a numeric
+   * compare-and-set, atomic). True when it wrote.
+   */
+  async setIf(key: string, op: SetIfOp, value: number, options: { ttl?: number } = {}): Promise<boolean> {
+    checkName(key, 'key');
+    if (!['gt', 'lt', 'ge', 'le', 'eq', 'ne'].includes(op)) throw new CollectorError('LC_STORE_INVALID_ARGUMENT', `op must be gt, lt, ge, le, eq or ne, got ${String(op)}`);
+    if (typeof value !== 'number' || !Number.isFinite(value)) throw new CollectorError('LC_STORE_INVALID_ARGUMENT', `value must be a finite number, got ${String(value)}`);
+    const [written] = await this.redis.contextureSetIf(`${this.prefix}num:{${key}}`, op, String(value), options.ttl ?? 0);
+    return written === 1;
+  }
+
+  /** The number `setIf` keeps under `key`, or null. */
+  async getNumber(key: string): Promise<number | null> {
+    checkName(key, 'key');
+    const v = await this.redis.get(`${this.prefix}num:{${key}}`);
+    return v === null ? null : Number(v);
+  }
+
+  /** Closes the client when the lock made it. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= this.owned ? this.redis.quit().then(() => undefined, () => this.redis.disconnect()) : Promise.resolve();
+    return this.closing;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  private async take(name: string, options: LockCallOptions, reentrant: boolean): Promise<LockHandle | null> {
+    checkName(name);
+    const owner = options.owner ?? this.owner;
+    checkName(owner, 'lock owner');
+    const ttl = positive('ttl', options.ttl ?? this.defaults.ttl);
+    const key = this.key(name);
+    const [taken, fence, entries] = await this.redis.contextureLockAcquire(key, `${key}:fence`, owner, ttl, reentrant ? '1' : '0');
+    if (taken !== 1) return null;
+    const redis = this.redis;
+    const fenceText = String(fence);
+    const defaultTtl = ttl;
+    let released = false;
+    return Object.freeze({
+      name,
+      owner,
+      fence: Number(fence),
+      entries: Number(entries),
+      async extend(newTtl: number = defaultTtl): Promise<boolean> {
+        positive('ttl', newTtl);
+        return (await redis.contextureLockExtend(key, owner, fenceText, newTtl)) === 1;
+      },
+      async release(): Promise<boolean> {
+        if (released) return false;
+        released = true;
+        const r = await redis.contextureLockRelease(key, owner, fenceText, '0');
+        return r === 1 || r === 2;
+      },
+    });
+  }
+}

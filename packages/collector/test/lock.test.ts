@@ -1,0 +1,206 @@
+import { expect } from 'chai';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import { Cleanup, redisUrl, uniqueName, waitUntil } from '@contexture/test-support';
+import { LockError } from '../src/lock/lock-error.js';
+import { LockPool } from '../src/lock/lock-pool.js';
+import { RedisLock } from '../src/lock/redis-lock.js';
+
+const WORKER = fileURLToPath(new URL('../../test/fixtures/lock-worker.mjs', import.meta.url));
+
+describe('RedisLock', function () {
+  this.timeout(60_000);
+  let cleanup: Cleanup;
+  let prefix: string;
+  let redis: Redis;
+  let a: RedisLock;
+  let b: RedisLock;
+
+  beforeEach(() => {
+    cleanup = new Cleanup();
+    prefix = `${uniqueName('lock')}:`;
+    cleanup.redisKeys(`${prefix}*`);
+    redis = new Redis(redisUrl());
+    cleanup.defer(() => redis.quit());
+    a = new RedisLock({ redis, prefix, owner: 'a' });
+    b = new RedisLock({ redis, prefix, owner: 'b' });
+  });
+  afterEach(() => cleanup.run());
+
+  const caught = async (p: Promise<unknown>): Promise<LockError> => {
+    try {
+      await p;
+    } catch (err) {
+      return err as LockError;
+    }
+    throw new Error('expected a rejection');
+  };
+
+  it('lock: one holder at a time; only the owner can release; status follows', async () => {
+    expect(await a.status('res')).to.equal('free');
+    const h = await a.lock('res', { ttl: 10_000 });
+    expect(h).to.include({ name: 'res', owner: 'a', entries: 1 });
+    expect(h!.fence).to.be.a('number');
+    expect(await b.lock('res')).to.equal(null);
+    expect(await a.lock('res')).to.equal(null, 'lock() is not reentrant');
+    expect(await a.status('res')).to.equal('locked');
+    expect(await b.unlock('res')).to.equal(false);
+    expect(await a.holder('res')).to.deep.include({ owner: 'a', entries: 1 });
+    expect(await h!.release()).to.equal(true);
+    expect(await h!.release()).to.equal(false);
+    expect(await a.status('res')).to.equal('free');
+    expect(await b.lock('res')).to.not.equal(null);
+  });
+
+  it('fencing tokens strictly increase per name across acquisitions, expiries included', async () => {
+    const fences: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const h = (await (i % 2 ? a : b).lock('fenced', { ttl: i === 2 ? 20 : 10_000 }))!;
+      fences.push(h.fence);
+      if (i === 2) await waitUntil(async () => (await a.status('fenced')) === 'free', 'the lock to expire');
+      else await h.release();
+    }
+    for (let i = 1; i < fences.length; i++) expect(fences[i]).to.be.greaterThan(fences[i - 1]!);
+    const other = (await a.lock('other'))!;
+    expect(other.fence).to.equal(1);
+  });
+
+  it('rlock counts re-entries and refreshes the ttl; the last unlock frees it', async () => {
+    const h1 = (await a.rlock('re', { ttl: 5_000 }))!;
+    const ttl1 = await redis.pttl(a.key('re'));
+    const h2 = (await a.rlock('re', { ttl: 60_000 }))!;
+    expect(h2.entries).to.equal(2);
+    expect(h2.fence).to.equal(h1.fence);
+    expect(await redis.pttl(a.key('re'))).to.be.greaterThan(ttl1);
+    expect(await b.rlock('re')).to.equal(null);
+    expect(await a.unlock('re')).to.equal(true);
+    expect(await a.status('re')).to.equal('locked');
+    expect(await a.unlock('re')).to.equal(true);
+    expect(await a.status('re')).to.equal('free');
+    expect(await a.unlock('re')).to.equal(false);
+  });
+
+  it('an expired handle can neither extend nor release the next holder’s lock', async () => {
+    const old = (await a.lock('exp', { ttl: 30 }))!;
+    await waitUntil(async () => (await a.status('exp')) === 'free', 'the lock to expire');
+    const next = (await a.lock('exp', { ttl: 10_000 }))!; // the same owner, a new acquisition
+    expect(next.fence).to.be.greaterThan(old.fence);
+    expect(await old.extend(10_000)).to.equal(false);
+    expect(await old.release()).to.equal(false);
+    expect(await a.holder('exp')).to.deep.include({ owner: 'a', fence: next.fence });
+    expect(await next.extend(20_000)).to.equal(true);
+    expect(await redis.pttl(a.key('exp'))).to.be.greaterThan(10_000);
+  });
+
+  it('acquire retries until the lock is free, and says why when it gives up', async () => {
+    const held = (await b.lock('busy', { ttl: 10_000 }))!;
+    setTimeout(() => void held.release(), 100);
+    const got = await a.acquire('busy', { retryDelay: 10, jitter: 10, maxRetries: 1000 });
+    expect(got.owner).to.equal('a');
+    await got.release();
+
+    await b.lock('busy', { ttl: 10_000 });
+    expect((await caught(a.acquire('busy', { maxRetries: 3, retryDelay: 1, jitter: 1 }))).code).to.equal('LC_LOCK_HELD');
+    expect((await caught(a.acquire('busy', { timeout: 50, retryDelay: 5, maxRetries: 1e6 }))).code).to.equal('LC_LOCK_TIMEOUT');
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(), 30);
+    const aborted = await caught(a.acquire('busy', { signal: ac.signal, retryDelay: 5, maxRetries: 1e6 }));
+    expect(aborted).to.be.instanceOf(LockError);
+    expect(aborted.code).to.equal('LC_LOCK_ABORTED');
+    expect(aborted.lock).to.equal('busy');
+    expect(aborted.name).to.equal('LockError');
+  });
+
+  it('withLock keeps the lock past its ttl while the work runs and always releases it', async () => {
+    const result = await a.withLock('work', 90, async (signal) => {
+      await new Promise((r) => setTimeout(r, 400));
+      expect(signal.aborted).to.equal(false);
+      expect(await b.lock('work')).to.equal(null);
+      return 42;
+    });
+    expect(result).to.equal(42);
+    expect(await a.status('work')).to.equal('free');
+    const err = await caught(a.withLock('work', 1000, async () => {
+      throw new RangeError('work failed');
+    }));
+    expect(err).to.be.instanceOf(RangeError);
+    expect(await a.status('work')).to.equal('free');
+  });
+
+  it('withLock aborts the signal with LC_LOCK_LOST when the lock is taken away', async () => {
+    let reason: unknown;
+    await a.withLock('lost', 60, async (signal) => {
+      await redis.del(a.key('lost'));
+      await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+      reason = signal.reason;
+    });
+    expect(reason).to.be.instanceOf(LockError);
+    expect((reason as LockError).code).to.equal('LC_LOCK_LOST');
+  });
+
+  it('status: unavailable when Redis cannot be asked, error when the key is not a lock', async () => {
+    const down = new RedisLock({ redis: 'redis://127.0.0.1:1', prefix });
+    cleanup.defer(() => down.close());
+    expect(await down.status('x')).to.equal('unavailable');
+    await redis.set(a.key('weird'), 'not a lock');
+    expect(await a.status('weird')).to.equal('error');
+  });
+
+  it('names and owners are validated', async () => {
+    for (const bad of ['', 'a\u0000b']) {
+      expect((await caught(a.lock(bad))).code).to.equal('LC_LOCK_INVALID_NAME');
+      expect((await caught(a.lock('ok', { owner: bad }))).code).to.equal('LC_LOCK_INVALID_NAME');
+    }
+  });
+
+  it('setIf writes only when value <op> current (or the key is missing), atomically', async () => {
+    expect(await a.setIf('n', 'gt', 5)).to.equal(true);
+    expect(await a.setIf('n', 'gt', 3)).to.equal(false);
+    expect(await a.setIf('n', 'ge', 5)).to.equal(true);
+    expect(await a.setIf('n', 'lt', 2)).to.equal(true);
+    expect(await a.getNumber('n')).to.equal(2);
+    expect(await a.setIf('n', 'le', 9)).to.equal(false);
+    expect(await a.setIf('n', 'eq', 2)).to.equal(true);
+    expect(await a.setIf('n', 'ne', 2)).to.equal(false);
+    expect(await a.setIf('n', 'ne', 7)).to.equal(true);
+    expect(await a.getNumber('n')).to.equal(7);
+    const results = await Promise.all(Array.from({ length: 50 }, (_, i) => a.setIf('max', 'gt', i)));
+    expect(await a.getNumber('max')).to.equal(49);
+    expect(results.filter(Boolean).length).to.be.at.least(1);
+  });
+
+  it('LockPool: members, locking members only, healthCheck → { locked, free }', async () => {
+    const pool = new LockPool({ pool: 'workers', locks: a });
+    expect(await pool.add('w1', 'w2', 'w3')).to.equal(3);
+    expect(await pool.lock('stranger')).to.equal(null);
+    const h = (await pool.lock('w2'))!;
+    expect(await pool.healthCheck()).to.deep.equal({ locked: ['w2'], free: ['w1', 'w3'] });
+    await h.release();
+    await pool.remove('w3');
+    expect(await pool.healthCheck()).to.deep.equal({ locked: [], free: ['w1', 'w2'] });
+  });
+
+  it('stress: 20 processes on one lock, some killed with SIGKILL: never two holders, fences only grow', async () => {
+    const name = 'stress';
+    const ITER = 30;
+    const children = Array.from({ length: 20 }, () => {
+      const child = spawn(process.execPath, [WORKER], { env: { ...process.env, REDIS: redisUrl(), PREFIX: prefix, NAME: name, ITER: String(ITER) }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let err = '';
+      child.stderr.on('data', (d) => (err += d));
+      const exited = new Promise<{ code: number | null; signal: string | null; err: string }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal, err })));
+      return { child, exited };
+    });
+    const k = (s: string) => `${prefix}stress:{${name}}:${s}`;
+    await waitUntil(async () => Number(await redis.get(k('entries'))) >= 100, '100 entries', 30_000);
+    const killed = children.slice(0, 5);
+    for (const c of killed) c.child.kill('SIGKILL');
+    const results = await Promise.all(children.map((c) => c.exited));
+    for (const r of results.slice(5)) expect(r.code, r.err).to.equal(0);
+    for (const r of results.slice(0, 5)) expect(r.signal === 'SIGKILL' || r.code === 0).to.equal(true);
+    expect(Number(await redis.get(k('violations')))).to.equal(0);
+    expect(Number(await redis.get(k('entries')))).to.be.at.least(15 * ITER);
+    // A lock a killed worker held comes back when its ttl runs out.
+    await waitUntil(async () => (await a.status(name)) === 'free', 'the lock to come back', 5_000);
+  });
+});
