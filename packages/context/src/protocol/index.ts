@@ -22,4 +22,5 @@ export type { Envelope, LineInfo, ParsedLine } from './envelope.js';
 export { Collator } from './collator.js';
 export type { CollatedObject, CollatorOptions, CollatorStats } from './collator.js';
 export { extractKeys } from './extract.js';
+export { MessageSpans, scanMessage } from './scan.js';
 export { isPlainObject, setOwn } from './own.js';

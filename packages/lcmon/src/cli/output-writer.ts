@@ -7,7 +7,8 @@ import type { Writable } from 'node:stream';
  * turns true, output is dropped, and `onBroken` tells the program to stop.
  */
 export class OutputWriter {
-  private parts: string[] = [];
+  private parts: Array<string | Uint8Array> = [];
+  private hasBytes = false;
   private scheduled = false;
   private blocked = false;
   private waiters: Array<() => void> = [];
@@ -41,16 +42,37 @@ export class OutputWriter {
     }
   }
 
+  /** Queues bytes made of whole output lines (UTF-8, each ending in a newline); they must not change after. */
+  bytes(chunk: Uint8Array): void {
+    this.parts.push(chunk);
+    this.hasBytes = true;
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(this.flush);
+    }
+  }
+
   /** Writes what is queued now. */
   readonly flush = (): void => {
     this.scheduled = false;
     if (this.parts.length === 0) return;
-    const text = this.parts.length === 1 ? this.parts[0]! : this.parts.join('');
+    const parts = this.parts;
+    const hasBytes = this.hasBytes;
     this.parts = [];
+    this.hasBytes = false;
     if (this.broken) return;
     this.beforeWrite?.();
     try {
-      if (!this.out.write(text) && !this.blocked) {
+      let ok: boolean;
+      if (parts.length === 1) {
+        ok = this.out.write(parts[0]!);
+      } else if (!hasBytes) {
+        ok = this.out.write(parts.join(''));
+      } else {
+        // Strings and bytes: one write of bytes, joined once.
+        ok = this.out.write(Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : p))));
+      }
+      if (!ok && !this.blocked) {
         this.blocked = true;
         this.out.once('drain', this.onDrain);
       }

@@ -12,8 +12,8 @@ const DEPTH = 2;
 
 /** Where the results go, in input order. */
 export interface ParallelSink {
-  /** Output text of a chunk (documents ending in newlines) and where each document ends. */
-  output(text: string, ends: readonly number[]): void;
+  /** Output bytes of a chunk (documents ending in newlines): `count` documents, ending at `ends` when given, else each at a newline. */
+  output(bytes: Uint8Array, count: number, ends: readonly number[] | undefined): void;
   malformed(problem: Malformed, place: InputPlace): void;
   messages(n: number): void;
   readonly ready: boolean;
@@ -22,10 +22,11 @@ export interface ParallelSink {
 }
 
 /**
- * `lcmon -s` without `-c` on several cores: the main thread cuts stdin into chunks of whole lines,
- * workers parse, validate and format them, and the results are put back in input order, with line
- * numbers and malformed reports exactly as one thread would give them. (Lines are independent
- * there; collation, which is not, stays on one thread.)
+ * `lcmon -s` without `-c` on several cores: the main thread cuts stdin into chunks of whole lines
+ * and hands them over (transferred, not copied) to workers, which parse, validate and format them
+ * and give back output bytes; the results are put back in input order, with line numbers and
+ * malformed reports exactly as one thread would give them. (Lines are independent there;
+ * collation, which is not, stays on one thread.)
  */
 export async function readLinesParallel(stream: Readable, spec: WorkerSpec, sink: ParallelSink, signal: AbortSignal): Promise<void> {
   const n = Math.max(1, Math.min(4, availableParallelism()));
@@ -42,8 +43,12 @@ export async function readLinesParallel(stream: Readable, spec: WorkerSpec, sink
     w.on('message', (r: WorkerResult) => {
       results.set(r.id, r);
       // Put results out as they come, not only when the reader next waits: input may pause.
-      if (wake !== undefined) poke();
-      else drain();
+      if (wake !== undefined) {
+        poke();
+      } else if (drain() && sent - next < n) {
+        // Workers have room while input is slow to come: hand over the lines held so far.
+        sendHeld();
+      }
     });
     w.on('error', (err) => {
       failed ??= err;
@@ -66,12 +71,12 @@ export async function readLinesParallel(stream: Readable, spec: WorkerSpec, sink
       const r = results.get(next);
       if (r === undefined) return true;
       results.delete(next);
-      next++;
       for (const [kind, detail, line] of r.malformed) {
         sink.malformed(detail === undefined ? { kind } : { kind, detail }, { line: linesBefore + line });
       }
       sink.messages(r.messages);
-      if (r.text.length > 0) sink.output(r.text, r.ends);
+      if (r.outputs > 0) sink.output(r.out, r.outputs, r.ends);
+      next++;
       linesBefore += r.lines;
     }
   };
@@ -84,33 +89,53 @@ export async function readLinesParallel(stream: Readable, spec: WorkerSpec, sink
       });
     }
   };
-  const send = (bytes: Buffer) => {
-    // A copy of its own, so the worker can take it over without copying again.
-    const own = new Uint8Array(bytes.length);
-    own.set(bytes);
-    const job: WorkerJob = { id: sent, bytes: own };
-    workers[sent % n]!.postMessage(job, [own.buffer]);
+  const send = (bytes: Uint8Array) => {
+    const job: WorkerJob = { id: sent, bytes };
+    workers[sent % n]!.postMessage(job, [bytes.buffer as ArrayBuffer]);
     sent++;
   };
 
+  // Input since the last chunk handed over, in the pieces it came in (joined once, when sent).
+  let pieces: Buffer[] = [];
+  let size = 0;
+  /** Hands over the whole lines held; false when there is none. */
+  const sendHeld = (): boolean => {
+    let cut = -1;
+    let k = pieces.length - 1;
+    for (; k >= 0; k--) {
+      const i = pieces[k]!.lastIndexOf(10);
+      if (i !== -1) {
+        cut = i;
+        break;
+      }
+    }
+    if (cut === -1) return false;
+    const tailPiece = pieces[k]!;
+    const restLength = tailPiece.length - cut - 1;
+    const own = new Uint8Array(size - restLength);
+    let at = 0;
+    for (let j = 0; j < k; j++) {
+      own.set(pieces[j]!, at);
+      at += pieces[j]!.length;
+    }
+    own.set(tailPiece.subarray(0, cut + 1), at);
+    pieces = restLength > 0 ? [tailPiece.subarray(cut + 1)] : [];
+    size = restLength;
+    send(own);
+    return true;
+  };
+
   try {
-    let carry: Buffer | undefined;
     for await (const chunk of stream) {
       const buf = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
-      const all: Buffer = carry === undefined ? buf : Buffer.concat([carry, buf]);
-      // Gather up to CHUNK while input keeps coming; a pipe that pauses (a live `... | lcmon -s`)
-      // gets its lines handled at once.
-      if (all.length < CHUNK && stream.readableLength > 0) {
-        carry = all;
-        continue;
-      }
-      const cut = all.lastIndexOf(10);
-      if (cut === -1) {
-        carry = all;
-        continue;
-      }
-      send(all.subarray(0, cut + 1));
-      carry = cut + 1 < all.length ? Buffer.from(all.subarray(cut + 1)) : undefined;
+      pieces.push(buf);
+      size += buf.length;
+      // Gather up to CHUNK while input keeps coming or every worker is busy (bigger chunks cost
+      // less per line); a pipe that pauses (a live `... | lcmon -s`) gets its lines handled at
+      // once, here or when a worker comes free.
+      if (size < CHUNK && (stream.readableLength > 0 || sent - next >= n)) continue;
+      // Whole lines go; the rest waits for its newline.
+      if (!sendHeld()) continue;
       if (!drain()) return;
       await waitFor(n * DEPTH);
       if (failed !== undefined) throw failed;
@@ -118,7 +143,15 @@ export async function readLinesParallel(stream: Readable, spec: WorkerSpec, sink
       if (!sink.ready) await sink.whenReady();
       if (sink.stopped || signal.aborted) return;
     }
-    if (carry !== undefined && carry.length > 0) send(carry);
+    if (size > 0) {
+      const own = new Uint8Array(size);
+      let at = 0;
+      for (const p of pieces) {
+        own.set(p, at);
+        at += p.length;
+      }
+      send(own);
+    }
     await waitFor(0);
     if (failed !== undefined) throw failed;
     drain();

@@ -49,6 +49,13 @@ type StopReason = 'end' | 'count' | 'signal' | 'broken' | 'failed';
 /** How often finished objects waiting for lost messages are given out, live. */
 const EXPIRE_EVERY_MS = 1000;
 
+/** Where the `n`th line of `bytes` ends (after its newline). */
+function nthLineEnd(bytes: Uint8Array, n: number): number {
+  let at = 0;
+  for (let i = 0; i < n; i++) at = bytes.indexOf(10, at) + 1;
+  return at;
+}
+
 function describeBinding(o: ResolvedOptions): string {
   const on = o.exchangeType === 'headers' ? `arguments ${JSON.stringify(o.bindingArgs ?? {})}` : `routing keys ${o.bindingKeys.join(' ')}`;
   return `exchange "${o.exchange}" (${o.exchangeType}), ${on}`;
@@ -142,19 +149,19 @@ export async function runMonitor(cfg: RunConfig, io: RunIO): Promise<number> {
       // Lines are independent without -c: parse and format them on several cores.
       stats?.start();
       const parallelSink: ParallelSink = {
-        output(text, ends) {
+        output(bytes, count, ends) {
           if (outputClosed) return;
           const room = limit - outputs;
-          if (ends.length >= room) {
-            writer.text(text.slice(0, ends[room - 1]));
+          if (count >= room) {
+            writer.bytes(bytes.subarray(0, ends !== undefined ? ends[room - 1] : nthLineEnd(bytes, room)));
             outputs = limit;
             outputClosed = true;
             writer.flush();
             stop('count');
             return;
           }
-          writer.text(text);
-          outputs += ends.length;
+          writer.bytes(bytes);
+          outputs += count;
         },
         malformed: (problem, place) => report.add(problem, place),
         messages: (n) => {
