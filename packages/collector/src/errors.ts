@@ -1,5 +1,11 @@
 /** Stable codes of {@link CollectorError}; callers branch on these, never on messages. */
 export type CollectorErrorCode =
+  /** An allocator option or argument is out of range or of the wrong type. */
+  | 'LC_ALLOC_INVALID_ARGUMENT'
+  /** A resource key, binding name, owner or pool name is empty, too long or holds a NUL or control character. */
+  | 'LC_ALLOC_INVALID_KEY'
+  /** The allocator was closed. */
+  | 'LC_ALLOC_CLOSED'
   /** An argument is out of range or of the wrong type (an option, an id, a version). */
   | 'LC_STORE_INVALID_ARGUMENT'
   /** The store was closed. */

@@ -1,0 +1,428 @@
+import { Redis } from 'ioredis';
+import { CollectorError } from '../errors.js';
+import { defineAllocCommands } from './alloc-commands.js';
+import { Allocation, type AllocationHost } from './allocation.js';
+import {
+  checkCount,
+  checkDuration,
+  checkKey,
+  checkKeys,
+  checkPriority,
+  resolveAllocatorOptions,
+  type AllocatorOptions,
+} from './allocator-options.js';
+import { poolKeys, type PoolKeys } from './pool-keys.js';
+
+export type { AllocatorOptions } from './allocator-options.js';
+
+/** Options of `extend()` and `assign()`. */
+export interface ExtendOptions {
+  /** The resources leave the pool this many ms from now unless extended again; omitted: never (an earlier expiry is cleared). */
+  timeout?: number;
+  /** Priority of the resources (integer within ±1,000,000; higher first); omitted: kept (0 for new ones). */
+  priority?: number;
+}
+
+/** Options of `malloc()` and `mallocKey()`. */
+export interface MallocOptions {
+  /** Hold timeout (ms); exclusive pools. Default: the allocator's `timeout`. */
+  timeout?: number;
+  /** Soft-binding name: the resource bound to it is preferred while free, and the binding is set or renewed. */
+  name?: string;
+  /** Lifetime (ms) of the binding set by `name`. Default: the allocator's `cacheTimeout`. */
+  cacheTimeout?: number;
+  /** Only resources of at least this priority qualify. */
+  priority?: number;
+}
+
+/** What one `gc()` step did. */
+export interface GcResult {
+  /** Expired resources removed from the pool. */
+  removed: number;
+  /** Expired holds whose resources went back to the pool. */
+  returned: number;
+  /** Unhealthy periods that ended. */
+  healed: number;
+  /** Expired bindings removed. */
+  unbound: number;
+  /** Inconsistent entries repaired. */
+  repaired: number;
+}
+
+/** Counts of a pool's states. */
+export interface PoolStats {
+  size: number;
+  free: number;
+  held: number;
+  unhealthy: number;
+  bindings: number;
+}
+
+/** Result of `checkHealth()`. */
+export interface HealthReport {
+  healthy: string[];
+  unhealthy: string[];
+}
+
+export type AllocatorStatus = 'open' | 'closing' | 'closed';
+
+/**
+ * A pool of resources (proxies, workers, accounts…) in Redis that many processes allocate from.
+ *
+ * Exclusive pools (the default) hold a resource for one allocation until it is freed or its hold
+ * expires; every hold carries the allocator's owner token and a fencing token strictly increasing
+ * per pool, both checked by the scripts. Shared pools hand resources out round-robin and hold
+ * nothing. Higher priorities go first, ties in round-robin order; `malloc()` costs O(log n) in the
+ * pool size. Soft bindings give a named client the same resource again while it is free;
+ * unhealthy resources sit out for a while; `gc()` heals the pool incrementally.
+ *
+ * Layout: see {@link PoolKeys}; every key is `<prefix>alloc:{<pool>}:…` (one Cluster slot).
+ *
+ * @example
+ * const pool = new Allocator({ redis: 'redis://127.0.0.1:6379', prefix: 'app:', pool: 'proxies' });
+ * await pool.extend(['10.0.0.1:3128', '10.0.0.2:3128']);
+ * const a = await pool.malloc({ timeout: 30_000, name: 'crawler-7' });
+ * if (a) {
+ *   try { await fetchThrough(a.key); } finally { await a.free(); }
+ * }
+ * await pool.close();
+ */
+export class Allocator implements AllocationHost {
+  readonly redis: Redis;
+  readonly prefix: string;
+  readonly pool: string;
+  readonly shared: boolean;
+  /** The owner token of this allocator's holds. */
+  readonly owner: string;
+  private readonly layout: PoolKeys;
+  private readonly keyList: string[];
+  private readonly mode: 'x' | 's';
+  private readonly timeout: number;
+  private readonly cacheTimeout: number;
+  private readonly unhealthyFor: number;
+  private readonly reclaimLimit: number;
+  private readonly owned: boolean;
+  private closing: Promise<void> | null = null;
+  private _status: AllocatorStatus = 'open';
+
+  /** The last connection error of a client the allocator owns (it is retried, not thrown). */
+  lastRedisError: string | null = null;
+
+  constructor(options: AllocatorOptions = {}) {
+    const o = resolveAllocatorOptions(options);
+    if (typeof o.redis === 'string') {
+      // Our own client fails a command after one reconnect attempt rather than queueing it
+      // without bound while Redis is away (the caller decides how to retry).
+      this.redis = new Redis(o.redis, { maxRetriesPerRequest: 1, commandTimeout: 10_000 });
+      this.redis.on('error', (err: Error) => {
+        this.lastRedisError = err.message;
+      });
+      this.owned = true;
+    } else if (o.redis instanceof Redis) {
+      this.redis = o.redis;
+      this.owned = false;
+    } else {
+      throw new CollectorError('LC_ALLOC_INVALID_ARGUMENT', 'redis must be an ioredis client or a URL');
+    }
+    this.prefix = o.prefix;
+    this.pool = o.pool;
+    this.shared = o.shared;
+    this.mode = o.shared ? 's' : 'x';
+    this.owner = o.owner;
+    this.timeout = o.timeout;
+    this.cacheTimeout = o.cacheTimeout;
+    this.unhealthyFor = o.unhealthyFor;
+    this.reclaimLimit = o.reclaimLimit;
+    const { keys, list } = poolKeys(o.prefix, o.pool);
+    this.layout = keys;
+    this.keyList = list;
+    defineAllocCommands(this.redis);
+  }
+
+  get status(): AllocatorStatus {
+    return this._status;
+  }
+
+  /** The Redis keys of the pool (all in the `{<pool>}` hash-tag slot). */
+  get redisKeys(): PoolKeys {
+    return this.layout;
+  }
+
+  // ── the pool ────────────────────────────────────────────────────────────────────────────────
+
+  /**
+   * Adds resources, or refreshes those already in the pool (expiry, priority). A new resource is
+   * free at once, at the tail of its priority level. Resolves the number of new resources.
+   */
+  async extend(keys: readonly string[] | string, options: ExtendOptions = {}): Promise<number> {
+    const [added] = await this.extendOrAssign(keys, options, false);
+    return added;
+  }
+
+  /**
+   * Makes the pool exactly `keys`: the others leave it (their holds and bindings with them), the
+   * listed ones are added or refreshed as by `extend()`.
+   */
+  async assign(keys: readonly string[] | string, options: ExtendOptions = {}): Promise<{ added: number; removed: number }> {
+    const [added, removed] = await this.extendOrAssign(keys, options, true);
+    return { added, removed };
+  }
+
+  private extendOrAssign(keys: readonly string[] | string, options: ExtendOptions, replace: boolean): Promise<[number, number]> {
+    const list = checkKeys(keys);
+    const timeout = options.timeout === undefined ? '' : checkDuration(options.timeout, 'timeout');
+    const priority = options.priority === undefined ? '' : checkPriority(options.priority);
+    this.open();
+    return this.redis.contextureAllocExtend(...this.keyList, timeout, priority, replace ? '1' : '0', ...list);
+  }
+
+  /** Removes resources from the pool with their holds and bindings; resolves how many were in it. */
+  async shrink(keys: readonly string[] | string): Promise<number> {
+    const list = checkKeys(keys);
+    this.open();
+    if (list.length === 0) return 0;
+    return this.redis.contextureAllocShrink(...this.keyList, ...list);
+  }
+
+  /** Empties the pool; fencing tokens keep increasing afterwards. Resolves how many resources it held. */
+  async clear(): Promise<number> {
+    this.open();
+    return this.redis.contextureAllocClear(...this.keyList);
+  }
+
+  /** The resources of the pool, sorted. */
+  async keys(): Promise<string[]> {
+    this.open();
+    return (await this.redis.hkeys(this.layout.resources)).sort();
+  }
+
+  /** The number of resources in the pool. */
+  async size(): Promise<number> {
+    this.open();
+    return this.redis.hlen(this.layout.resources);
+  }
+
+  /** Counts of the pool's states, read in one transaction. */
+  async stats(): Promise<PoolStats> {
+    this.open();
+    const k = this.layout;
+    const r = await this.redis.multi().hlen(k.resources).zcard(k.free).hlen(k.held).zcard(k.unhealthy).hlen(k.bindings).exec();
+    const n = (i: number): number => Number(r![i]![1]);
+    return { size: n(0), free: n(1), held: n(2), unhealthy: n(3), bindings: n(4) };
+  }
+
+  // ── allocation ──────────────────────────────────────────────────────────────────────────────
+
+  /**
+   * Allocates a free resource: the one bound to `name` when it is free, else the highest-priority
+   * one freed longest ago. Resolves null when nothing (suitable) is free.
+   */
+  async malloc(options: MallocOptions = {}): Promise<Allocation | null> {
+    return this.allocate('', options);
+  }
+
+  /** Allocates one given resource if it is free; resolves null otherwise. */
+  async mallocKey(key: string, options: MallocOptions = {}): Promise<Allocation | null> {
+    return this.allocate(checkKey(key), options);
+  }
+
+  private async allocate(want: string, options: MallocOptions): Promise<Allocation | null> {
+    const timeout = options.timeout === undefined ? this.timeout : checkDuration(options.timeout, 'timeout');
+    const cacheTimeout = options.cacheTimeout === undefined ? this.cacheTimeout : checkDuration(options.cacheTimeout, 'cacheTimeout');
+    const name = options.name === undefined ? '' : checkKey(options.name, 'binding name');
+    const priority = options.priority === undefined ? '' : checkPriority(options.priority);
+    this.open();
+    const r = await this.redis.contextureAllocMalloc(
+      ...this.keyList,
+      this.mode,
+      this.owner,
+      timeout,
+      name,
+      cacheTimeout,
+      priority,
+      want,
+      this.reclaimLimit,
+    );
+    if (r === null) return null;
+    return new Allocation(this, r[0], this.owner, Number(r[1]), Number(r[2]));
+  }
+
+  /**
+   * Frees an allocation (only if it still holds its resource: same owner and fence), or this
+   * allocator's hold of a resource key whatever its fence. Resolves true when the hold was live
+   * until now. In shared pools it does nothing and resolves true.
+   */
+  async free(allocation: Allocation | string): Promise<boolean> {
+    if (allocation instanceof Allocation) return this.freeHold(allocation);
+    const key = checkKey(allocation);
+    this.open();
+    if (this.shared) return true;
+    const [ok] = await this.redis.contextureAllocFree(...this.keyList, this.owner, key, '');
+    return ok === 1;
+  }
+
+  /** Frees this allocator's holds of these resource keys; resolves how many were live. */
+  async freeKeys(keys: readonly string[] | string): Promise<number> {
+    const list = checkKeys(keys);
+    this.open();
+    if (this.shared || list.length === 0) return 0;
+    const args: string[] = [];
+    for (const k of list) args.push(k, '');
+    const flags = await this.redis.contextureAllocFree(...this.keyList, this.owner, ...args);
+    return flags.reduce((a, b) => a + Number(b), 0);
+  }
+
+  /** @internal the body of `Allocation.free()`. */
+  async freeHold(allocation: Allocation): Promise<boolean> {
+    this.open();
+    if (this.shared) return true;
+    const [ok] = await this.redis.contextureAllocFree(...this.keyList, allocation.owner, allocation.key, allocation.fence);
+    return ok === 1;
+  }
+
+  /** @internal the body of `Allocation.update()`. */
+  async updateHold(allocation: Allocation, timeout?: number): Promise<boolean> {
+    const t = timeout === undefined ? this.timeout : checkDuration(timeout, 'timeout');
+    this.open();
+    if (this.shared) return true;
+    const expires = await this.redis.contextureAllocUpdate(...this.keyList, allocation.owner, allocation.fence, t, allocation.key);
+    if (expires === 0) return false;
+    allocation.expiresAt = Number(expires);
+    return true;
+  }
+
+  // ── soft binding ────────────────────────────────────────────────────────────────────────────
+
+  /** Binds `name` to a resource for `timeout` ms (default `cacheTimeout`); false when the key is not in the pool. */
+  async bind(name: string, key: string, options: { timeout?: number } = {}): Promise<boolean> {
+    checkKey(name, 'binding name');
+    checkKey(key);
+    const timeout = options.timeout === undefined ? this.cacheTimeout : checkDuration(options.timeout, 'timeout');
+    this.open();
+    return (await this.redis.contextureAllocBind(...this.keyList, 'bind', name, key, timeout)) === 1;
+  }
+
+  /** Removes the binding of `name`; resolves whether there was one. */
+  async unbind(name: string): Promise<boolean> {
+    checkKey(name, 'binding name');
+    this.open();
+    return (await this.redis.contextureAllocBind(...this.keyList, 'unbind', name, '', 0)) === 1;
+  }
+
+  /** The names with a live binding to a resource, in byte order. */
+  async bindingsFor(key: string): Promise<string[]> {
+    checkKey(key);
+    this.open();
+    return this.redis.contextureAllocBindings(...this.keyList, key);
+  }
+
+  // ── health ──────────────────────────────────────────────────────────────────────────────────
+
+  /**
+   * Takes resources out of rotation for `duration` ms (default `unhealthyFor`). A holder keeps its
+   * hold; the resource returns to the free set when both the hold and the period have ended.
+   * Resolves how many of the keys are in the pool.
+   */
+  async markUnhealthy(keys: readonly string[] | string, duration?: number): Promise<number> {
+    const list = checkKeys(keys);
+    const d = duration === undefined ? this.unhealthyFor : checkDuration(duration, 'duration');
+    this.open();
+    if (list.length === 0) return 0;
+    return this.redis.contextureAllocHealth(...this.keyList, 'sick', d, ...list);
+  }
+
+  /** Ends the unhealthy period of resources now; resolves how many of the keys are in the pool. */
+  async markHealthy(keys: readonly string[] | string): Promise<number> {
+    const list = checkKeys(keys);
+    this.open();
+    if (list.length === 0) return 0;
+    return this.redis.contextureAllocHealth(...this.keyList, 'well', 0, ...list);
+  }
+
+  /**
+   * Runs `check(key)` on every resource of the pool, at most `concurrency` at once. A resource
+   * whose check resolves false, throws or rejects is marked unhealthy for `duration` ms at once;
+   * one whose check resolves true is marked healthy (ending an earlier unhealthy period).
+   */
+  async checkHealth(
+    check: (key: string) => boolean | Promise<boolean>,
+    options: { concurrency?: number; duration?: number } = {},
+  ): Promise<HealthReport> {
+    if (typeof check !== 'function') throw new CollectorError('LC_ALLOC_INVALID_ARGUMENT', 'check must be a function');
+    const concurrency = options.concurrency === undefined ? 8 : checkCount(options.concurrency, 'concurrency');
+    const duration = options.duration === undefined ? this.unhealthyFor : checkDuration(options.duration, 'duration');
+    const keys = await this.keys();
+    const healthy: string[] = [];
+    const unhealthy: string[] = [];
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < keys.length) {
+        const key = keys[next++]!;
+        let ok = false;
+        try {
+          ok = (await check(key)) === true;
+        } catch {
+          ok = false;
+        }
+        if (ok) {
+          healthy.push(key);
+        } else {
+          unhealthy.push(key);
+          await this.markUnhealthy(key, duration);
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(concurrency, keys.length) }, worker));
+    for (let i = 0; i < healthy.length; i += 1000) await this.markHealthy(healthy.slice(i, i + 1000));
+    return { healthy: healthy.sort(), unhealthy: unhealthy.sort() };
+  }
+
+  // ── garbage collection ──────────────────────────────────────────────────────────────────────
+
+  /**
+   * One incremental step: removes up to `count` expired resources, returns up to `count` expired
+   * holds and ended unhealthy periods, drops up to `count` expired bindings (all found through
+   * expiry indexes, O(k log n)), then repairs inconsistent entries in about `count` entries of each
+   * structure, resuming where the previous step stopped (cursors stored in the pool's meta hash).
+   */
+  async gc(count = 100): Promise<GcResult> {
+    checkCount(count, 'count');
+    this.open();
+    const [removed, returned, healed, unbound, repaired] = await this.redis.contextureAllocGc(...this.keyList, this.mode, count);
+    return { removed, returned, healed, unbound, repaired };
+  }
+
+  // ── lifecycle ───────────────────────────────────────────────────────────────────────────────
+
+  /** Closes the client when the allocator owns it (graceful; idempotent; the same promise to every caller). */
+  close(): Promise<void> {
+    if (this.closing === null) {
+      this._status = 'closing';
+      this.closing = (async () => {
+        if (this.owned && this.redis.status !== 'end') {
+          // resolves once the connection is gone, not just when QUIT is answered
+          const ended = new Promise<void>((resolve) => this.redis.once('end', () => resolve()));
+          await this.redis.quit().catch(() => this.redis.disconnect());
+          await ended;
+        }
+        this._status = 'closed';
+      })();
+    }
+    return this.closing;
+  }
+
+  /** Drops the owned client's connection at once. */
+  destroy(): void {
+    if (this.owned) this.redis.disconnect();
+    this._status = 'closed';
+    if (this.closing === null) this.closing = Promise.resolve();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  private open(): void {
+    if (this._status !== 'open') throw new CollectorError('LC_ALLOC_CLOSED', `allocator of pool ${JSON.stringify(this.pool)} is closed`);
+  }
+}

@@ -1,0 +1,27 @@
+--[[
+alloc-health: marks resources unhealthy for a while (out of rotation; a holder keeps its hold and
+the resource returns unhealthy), or healthy again at once.
+Runs after alloc-lib.lua (KEYS[1..10]: the pool's keys, see there).
+
+ARGV[1]  'sick' or 'well'
+ARGV[2]  duration (ms) of the unhealthy period (sick)
+ARGV[3..] resource keys
+Returns the number of listed resources that are in the pool.
+]]
+
+local now = now_ms()
+local n = 0
+for i = 3, #ARGV do
+  local key = ARGV[i]
+  if redis.call('HEXISTS', K_RES, key) == 1 then
+    n = n + 1
+    if ARGV[1] == 'sick' then
+      redis.call('ZREM', K_FREE, key)
+      redis.call('ZADD', K_SICK, now + tonumber(ARGV[2]), key)
+    else
+      redis.call('ZREM', K_SICK, key)
+      settle(key, now)
+    end
+  end
+end
+return n

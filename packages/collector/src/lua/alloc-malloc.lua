@@ -1,0 +1,81 @@
+--[[
+alloc-malloc: allocates a resource: the bound one of a name when it is free, else the head of the
+free set (highest priority, then freed longest ago), or the one key asked for (mallocKey).
+Exclusive pools hold it for the owner until freed or until the hold expires; shared pools move it
+to the tail of its level (round-robin) and hold nothing. O(log n), plus the due work it does first
+(at most ARGV[8] of each kind, see reclaim in alloc-lib.lua).
+Runs after alloc-lib.lua (KEYS[1..10]: the pool's keys, see there).
+
+ARGV[1]  'x' exclusive, 's' shared
+ARGV[2]  owner token
+ARGV[3]  hold timeout (ms)
+ARGV[4]  binding name, '' for none
+ARGV[5]  binding timeout (ms)
+ARGV[6]  lowest acceptable priority (integer), '' for any
+ARGV[7]  the resource key to allocate, '' for any
+ARGV[8]  reclaim limit
+Returns {key, fence, hold expiry (ms)} (fence and expiry 0 in shared pools), or nil when nothing
+suitable is free.
+]]
+
+local now = now_ms()
+local exclusive = ARGV[1] == 'x'
+local owner = ARGV[2]
+local name = ARGV[4]
+local minp = tonumber(ARGV[6])
+local want = ARGV[7]
+reclaim(now, tonumber(ARGV[8]))
+
+-- free scores below this bound belong to priorities >= minp
+local bound = minp and string.format('(%.0f', -(minp - 1) * LEVEL) or '+inf'
+
+local function usable(key)
+  local s = redis.call('ZSCORE', K_FREE, key)
+  if not s then return false end
+  if minp and tonumber(s) >= -(minp - 1) * LEVEL then return false end
+  if expired_resource(key, now) then
+    drop(key)
+    return false
+  end
+  return true
+end
+
+local key = nil
+if want ~= '' then
+  if usable(want) then key = want end
+else
+  if name ~= '' then
+    local bound_key = redis.call('HGET', K_BIND, name)
+    if bound_key then
+      local e = redis.call('ZSCORE', K_BEXP, name)
+      if e and tonumber(e) > now then
+        if usable(bound_key) then key = bound_key end
+      else
+        unbind(name)
+      end
+    end
+  end
+  while not key do
+    local pick = redis.call('ZRANGEBYSCORE', K_FREE, '-inf', bound, 'LIMIT', 0, 1)
+    if #pick == 0 then break end
+    if expired_resource(pick[1], now) then
+      drop(pick[1])
+    else
+      key = pick[1]
+    end
+  end
+end
+if not key then return false end
+
+redis.call('ZREM', K_FREE, key)
+local fence, expires = 0, 0
+if exclusive then
+  fence = redis.call('HINCRBY', K_META, 'fence', 1)
+  expires = now + tonumber(ARGV[3])
+  redis.call('HSET', K_HELD, key, string.format('%.0f', fence) .. ':' .. owner)
+  redis.call('ZADD', K_HEXP, expires, key)
+else
+  push_free(key, tonumber(redis.call('HGET', K_RES, key)) or 0)
+end
+if name ~= '' then bind(name, key, now + tonumber(ARGV[5])) end
+return {key, fence, expires}

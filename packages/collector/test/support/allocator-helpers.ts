@@ -1,0 +1,25 @@
+import { waitUntil } from '@contexture/test-support';
+import type { Redis } from 'ioredis';
+
+/** The Redis server's clock (ms): the clock every expiry of the allocator is measured on. */
+export async function redisNow(redis: Redis): Promise<number> {
+  const [s, us] = await redis.time();
+  return Number(s) * 1000 + Math.floor(Number(us) / 1000);
+}
+
+/** Waits until the Redis server's clock has passed `ms` (waiting, not asserting a duration). */
+export async function untilRedisTime(redis: Redis, ms: number): Promise<void> {
+  await waitUntil(async () => (await redisNow(redis)) > ms, `Redis time past ${ms}`, 30_000, 5);
+}
+
+/** A small seeded PRNG (mulberry32) so a failing random sequence can be replayed from its seed. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
