@@ -1,26 +1,37 @@
 // Issue 4, collector ingest: messages/s from RabbitMQ into Redis through the Collector, side by side
 // with a plain amqplib consume loop (parse + ack) draining an identical queue in the same run.
+// Two streams of the same messages: 'interleaved' sends the 1000 contexts round-robin (each
+// context's next message comes 1000 messages later: the worst case for per-context batching);
+// 'bursts' has BURST contexts live at a time, round-robin among them, as concurrent requests
+// publish (a request's messages come close together).
 import amqp from 'amqplib';
 import { Collector, RedisContextStore } from '@contexture/collector';
 import { AMQP_URL, REDIS_URL, report, round, uniqueName } from './support.js';
 
 const N = Number(process.env.BENCH_INGEST_MESSAGES ?? 100_000);
 const CONTEXTS = 1000;
+const BURST = Number(process.env.BENCH_INGEST_BURST ?? 20);
+const SCENARIOS = (process.env.BENCH_INGEST_SCENARIOS ?? 'interleaved,bursts').split(',');
 
-function stream(prefix) {
+function message(prefix, c, seq, per, t) {
+  const m = { obj_id: `${prefix}-${c}`, obj: seq === 0 ? { n: 0, path: '/users/42' } : { n: seq, [`f${seq % 7}`]: seq * 3 }, seq, time_in: t, handler_id: 'bench' };
+  if (seq === 0) m.status = 'born';
+  if (seq === per - 1) {
+    m.status = 'finished';
+    m.obj = {};
+    m.elapsed = 1;
+  }
+  return Buffer.from(JSON.stringify(m));
+}
+
+/** The N messages of CONTEXTS contexts; `live` contexts at a time, round-robin among them. */
+function stream(prefix, live) {
   const bodies = [];
   const t = Date.now() / 1000;
   const per = Math.ceil(N / CONTEXTS);
-  for (let seq = 0; seq < per; seq++) {
-    for (let c = 0; c < CONTEXTS && bodies.length < N; c++) {
-      const m = { obj_id: `${prefix}-${c}`, obj: seq === 0 ? { n: 0, path: '/users/42' } : { n: seq, [`f${seq % 7}`]: seq * 3 }, seq, time_in: t, handler_id: 'bench' };
-      if (seq === 0) m.status = 'born';
-      if (seq === per - 1) {
-        m.status = 'finished';
-        m.obj = {};
-        m.elapsed = 1;
-      }
-      bodies.push(Buffer.from(JSON.stringify(m)));
+  for (let first = 0; first < CONTEXTS; first += live) {
+    for (let seq = 0; seq < per; seq++) {
+      for (let c = first; c < Math.min(CONTEXTS, first + live) && bodies.length < N; c++) bodies.push(message(prefix, c, seq, per, t));
     }
   }
   return bodies;
@@ -70,45 +81,52 @@ async function collectorDrain(exchange, queue, prefix) {
   return ms;
 }
 
+async function scenario(name, live) {
+  const rounds = [];
+  for (let r = 0; r < 2; r++) {
+    const prefix = `${uniqueName('bench-ingest')}:`;
+    const bodies = stream(prefix, live);
+    const q1 = uniqueName('bench-plain');
+    const q2 = uniqueName('bench-collector');
+    await fill(ch, exchange, q1, bodies);
+    await fill(ch, exchange, q2, bodies);
+    const plain = await plainDrain(q1);
+    const ours = await collectorDrain(exchange, q2, prefix);
+    rounds.push({ plain, ours });
+    await ch.deleteQueue(q1);
+    await ch.deleteQueue(q2);
+    await ch.deleteQueue(`${q2}.dead`);
+    // Remove the bench's keys.
+    const { Redis } = await import('ioredis');
+    const redis = new Redis(REDIS_URL);
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length) await redis.unlink(...keys);
+    } while (cursor !== '0');
+    redis.disconnect();
+  }
+  const plain = Math.min(...rounds.map((r) => r.plain));
+  const ours = Math.min(...rounds.map((r) => r.ours));
+  report({
+    bench: 'collector.ingest',
+    scenario: name,
+    messages: N,
+    contexts: CONTEXTS,
+    contexts_live_at_once: live,
+    plain_amqplib_consume_msgs_per_s: Math.round((N / plain) * 1000),
+    collector_msgs_per_s: Math.round((N / ours) * 1000),
+    ratio_collector_vs_plain: round(plain / ours),
+    goal: 'collector_msgs_per_s >= 20000 and ratio >= 0.5',
+  });
+}
+
 const exchange = uniqueName('bench-ingest');
 const conn = await amqp.connect(AMQP_URL);
 const ch = await conn.createConfirmChannel();
 await ch.assertExchange(exchange, 'topic', { durable: true });
-const rounds = [];
-for (let r = 0; r < 2; r++) {
-  const prefix = `${uniqueName('bench-ingest')}:`;
-  const bodies = stream(prefix);
-  const q1 = uniqueName('bench-plain');
-  const q2 = uniqueName('bench-collector');
-  await fill(ch, exchange, q1, bodies);
-  await fill(ch, exchange, q2, bodies);
-  const plain = await plainDrain(q1);
-  const ours = await collectorDrain(exchange, q2, prefix);
-  rounds.push({ plain, ours });
-  await ch.deleteQueue(q1);
-  await ch.deleteQueue(q2);
-  await ch.deleteQueue(`${q2}.dead`);
-  // Remove the bench's keys.
-  const { Redis } = await import('ioredis');
-  const redis = new Redis(REDIS_URL);
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length) await redis.unlink(...keys);
-  } while (cursor !== '0');
-  redis.disconnect();
-}
+if (SCENARIOS.includes('interleaved')) await scenario('interleaved', CONTEXTS);
+if (SCENARIOS.includes('bursts')) await scenario('bursts', BURST);
 await ch.deleteExchange(exchange);
 await conn.close();
-const plain = Math.min(...rounds.map((r) => r.plain));
-const ours = Math.min(...rounds.map((r) => r.ours));
-report({
-  bench: 'collector.ingest',
-  messages: N,
-  contexts: CONTEXTS,
-  plain_amqplib_consume_msgs_per_s: Math.round((N / plain) * 1000),
-  collector_msgs_per_s: Math.round((N / ours) * 1000),
-  ratio_collector_vs_plain: round(plain / ours),
-  goal: 'collector_msgs_per_s >= 20000 and ratio >= 0.5',
-});

@@ -15,6 +15,7 @@ export type { CleanerStats } from './store/cleaner.js';
 export { applyDelta, isDeltaLeaf, mergeRecords } from './store/delta.js';
 export type { DeltaRecord, FieldChange } from './store/delta.js';
 export type {
+  ApplyItem,
   ApplyResult,
   CleanupOptions,
   CleanupResult,

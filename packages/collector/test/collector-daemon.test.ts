@@ -5,7 +5,7 @@ import amqp from 'amqplib';
 import { Context, Handler } from '@contexture/context';
 import type { WireMessage } from '@contexture/context/protocol';
 import { amqpUrl, Cleanup, FaultProxy, redisUrl, TempRedis, uniqueName, waitUntil } from '@contexture/test-support';
-import { Collector, RedisContextStore } from '@contexture/collector';
+import { Collector, CollectorError, RedisContextStore } from '@contexture/collector';
 import { expectedObjects, makeStream, publishMessages, publishRaw } from './support/bus.js';
 import { rng, shuffledWithDuplicates } from './support/streams.js';
 
@@ -108,6 +108,61 @@ describe('collector daemon: RabbitMQ → Redis, at least once', function () {
     await collector.start();
     await publishMessages(exchange, shuffledWithDuplicates(ordered, 11));
     await waitUntil(async () => (await queueDepth(queue)) === 0 && collector.stats().inFlight === 0, 'the queue to drain');
+    expect(await storeMatches(store, ordered)).to.deep.equal([]);
+  });
+
+  it('applies deliveries in batches (one applyMany per batch), acks every one, and isolates a message the store refuses', async () => {
+    const ordered = makeStream(uniqueName('batch'), 20, 30, 23);
+    const messages = shuffledWithDuplicates(ordered, 29);
+    const calls: number[] = [];
+    let refusals = 0;
+    // A store that refuses one message by its id, the way a store refuses an invalid message.
+    const refusing = {
+      apply: (m: WireMessage, meta?: Parameters<RedisContextStore['apply']>[1]) => {
+        if (m.obj_id === 'refused') {
+          refusals++;
+          return Promise.reject(new CollectorError('LC_STORE_INVALID_ARGUMENT', 'refused'));
+        }
+        return store.apply(m, meta);
+      },
+      applyMany: (items: Parameters<RedisContextStore['applyMany']>[0]) => {
+        calls.push(items.length);
+        if (items.some((it) => it.message.obj_id === 'refused')) return Promise.reject(new CollectorError('LC_STORE_INVALID_ARGUMENT', 'refused'));
+        return store.applyMany(items);
+      },
+    };
+    const bodies = messages.map((m) => ({ body: JSON.stringify(m) }));
+    bodies.splice(100, 0, { body: JSON.stringify({ obj_id: 'refused', obj: { a: 1 }, seq: 0 }) });
+    // The queue holds everything before the collector starts, so deliveries come faster than single applies.
+    const conn = await amqp.connect(amqpUrl());
+    try {
+      const ch = await conn.createChannel();
+      await ch.assertExchange(exchange, 'topic', { durable: true });
+      await ch.assertQueue(queue, { durable: true });
+      await ch.bindQueue(queue, exchange, '#');
+    } finally {
+      await conn.close();
+    }
+    await publishRaw(exchange, bodies);
+    const collector = inProcess({ store: refusing, prefetch: 500, batchSize: 100 });
+    await collector.start();
+    await waitUntil(() => collector.stats().acked === bodies.length, 'every delivery acked');
+    expect(await storeMatches(store, ordered)).to.deep.equal([]);
+    expect(calls.reduce((a, b) => a + b, 0)).to.be.at.least(bodies.length);
+    expect(calls.length, `batches ${calls}`).to.be.below(bodies.length / 2);
+    expect(Math.max(...calls)).to.be.at.most(100);
+    expect(refusals).to.equal(1);
+    expect(collector.stats()).to.deep.include({ deadLettered: 1, applied: bodies.length - 1, malformed: { 'obj not an object': 1 } });
+    expect(await queueDepth(queue)).to.equal(0);
+    expect(await queueDepth(`${queue}.dead`)).to.equal(1);
+  });
+
+  it('works with a store that has apply() only', async () => {
+    const ordered = makeStream(uniqueName('one'), 5, 10, 31);
+    const collector = inProcess({ store: { apply: (m, meta) => store.apply(m, meta) } });
+    await collector.start();
+    await publishMessages(exchange, ordered);
+    await waitUntil(() => collector.stats().acked === ordered.length, 'every delivery acked');
     expect(await storeMatches(store, ordered)).to.deep.equal([]);
   });
 

@@ -56,6 +56,7 @@ export function createProgram(io: ProgramIO = {}): Command {
     .addOption(new Option('-r, --rkey <key...>', 'routing keys to bind the queue with').env('CONTEXTURE_COLLECTOR_RKEYS').default(['#']))
     .addOption(new Option('--dead-letter-queue <name>', 'queue for malformed messages (default: <queue>.dead)').env('CONTEXTURE_COLLECTOR_DLQ'))
     .addOption(new Option('--prefetch <n>', 'messages applied concurrently').argParser(positiveInt).env('CONTEXTURE_COLLECTOR_PREFETCH').default(1000))
+    .addOption(new Option('--batch-size <n>', 'deliveries applied (one store call) and acknowledged together at most').argParser(positiveInt).env('CONTEXTURE_COLLECTOR_BATCH_SIZE').default(500))
     .addOption(new Option('--prefix <prefix>', 'Redis key prefix').env('CONTEXTURE_REDIS_PREFIX').default('contexture:'))
     .addOption(new Option('--delta-threshold <n>', 'deltas kept per context').argParser(positiveInt).env('CONTEXTURE_DELTA_THRESHOLD'))
     .addOption(new Option('--delta-ttl <ms>', 'how long a delta is kept').argParser(nonNegativeInt).env('CONTEXTURE_DELTA_TTL'))
@@ -84,6 +85,7 @@ export function createProgram(io: ProgramIO = {}): Command {
         bindings: typeof opts.rkey === 'string' ? opts.rkey.split(/[\s,]+/).filter(Boolean) : opts.rkey,
         deadLetterQueue: opts.deadLetterQueue,
         prefetch: opts.prefetch,
+        batchSize: opts.batchSize,
         logger: { info: say, warn: say },
       });
       const stop = io.stopSignal ?? signals();

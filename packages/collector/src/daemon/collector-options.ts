@@ -1,8 +1,12 @@
 import type { MessageMeta, WireMessage } from '@contexture/context/protocol';
 
-/** What the collector needs of a store: one atomic, idempotent apply per message. */
+/**
+ * What the collector needs of a store: an atomic, idempotent apply per message, and optionally
+ * `applyMany()`, the same for several messages in one call (what the collector then uses).
+ */
 export interface ApplyTarget {
   apply(message: WireMessage, meta?: MessageMeta): Promise<unknown>;
+  applyMany?(items: ReadonlyArray<{ message: WireMessage; meta?: MessageMeta }>): Promise<unknown>;
 }
 
 /** Where the collector reports (outages, recoveries, stats lines). */
@@ -31,6 +35,13 @@ export interface CollectorOptions {
   bindingArgs?: Record<string, unknown>;
   /** Unacknowledged messages at most: how many are applied concurrently. @default 1000 */
   prefetch?: number;
+  /**
+   * Deliveries applied together at most: what arrives while the store works on a batch is applied
+   * in the next one (one store call, the messages of one context in one script call) and
+   * acknowledged together.
+   * @default 500
+   */
+  batchSize?: number;
   /** Where malformed messages go. @default `<queue>.dead` */
   deadLetterQueue?: string;
   /** Bodies larger than this are malformed. @default 1048576 */
@@ -60,6 +71,7 @@ export const COLLECTOR_DEFAULTS = Object.freeze({
   queueType: 'classic' as const,
   bindings: Object.freeze(['#']) as unknown as string[],
   prefetch: 1000,
+  batchSize: 500,
   maxBytes: 1024 * 1024,
   maxDepth: 64,
   retry: Object.freeze({ initialDelay: 100, maxDelay: 5000 }),

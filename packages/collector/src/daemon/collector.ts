@@ -5,6 +5,7 @@ import type { ChannelModel, ConfirmChannel, ConsumeMessage, Options } from 'amqp
 import { redactText, redactUrl } from '@contexture/context';
 import { decodeBody, isMalformed, setOwn, type Malformed, type MessageMeta, type WireMessage } from '@contexture/context/protocol';
 import { CollectorError } from '../errors.js';
+import type { ApplyItem } from '../store/types.js';
 import {
   COLLECTOR_DEFAULTS,
   type CollectorLogger,
@@ -41,6 +42,18 @@ export interface CollectorStats {
   reconnects: number;
   lastError: string | null;
 }
+
+/** Deliveries applied together (one store call), then acknowledged together. */
+interface Batch {
+  ch: ConfirmChannel;
+  msgs: ConsumeMessage[];
+  /** Deliveries to leave unacknowledged (not dead-lettered), null when none. */
+  failed: Set<ConsumeMessage> | null;
+  done: boolean;
+}
+
+/** Batches applied at once: one being applied while the next gathers deliveries (and one more to hide the round trip). */
+const MAX_BATCHES = 2;
 
 const stderrLogger: CollectorLogger = {
   info: (m) => void process.stderr.write(`${new Date().toISOString()} contexture-collector: ${m}\n`),
@@ -91,13 +104,21 @@ export class Collector extends EventEmitter {
     queueDepth: null as number | null,
   };
   private malformed: Record<string, number> = Object.create(null);
+  /** Deliveries not yet in a batch, in delivery order. */
+  private pending: Array<{ ch: ConfirmChannel; msg: ConsumeMessage }> = [];
+  private flushQueued = false;
+  /** Batches started and not yet acknowledged, in delivery order. */
+  private batches: Batch[] = [];
+  private running = 0;
+  /** Channels on which a message stays unacknowledged: no more acks with `multiple` there. */
+  private holes = new WeakSet<ConfirmChannel>();
   private lastError: string | null = null;
 
   constructor(options: CollectorOptions) {
     super();
     if (typeof options?.store?.apply !== 'function') throw new TypeError('Collector: options.store must have an apply(message, meta) method');
     const o = { ...COLLECTOR_DEFAULTS, ...stripUndefined(options) } as CollectorOptions & typeof COLLECTOR_DEFAULTS;
-    for (const k of ['prefetch', 'maxBytes', 'maxDepth'] as const) {
+    for (const k of ['prefetch', 'batchSize', 'maxBytes', 'maxDepth'] as const) {
       if (!Number.isSafeInteger(o[k]) || o[k] < 1) throw new RangeError(`Collector: ${k} must be a positive integer, got ${o[k]}`);
     }
     if (!Array.isArray(o.bindings) || o.bindings.length === 0) throw new RangeError('Collector: bindings must name at least one routing key');
@@ -300,43 +321,152 @@ export class Collector extends EventEmitter {
     }, this.backoff(this.attempt));
   }
 
-  private async onDelivery(ch: ConfirmChannel, msg: ConsumeMessage): Promise<void> {
+  private onDelivery(ch: ConfirmChannel, msg: ConsumeMessage): void {
     this.counts.deliveries++;
     this.counts.inFlight++;
+    this.pending.push({ ch, msg });
+    if (this.pending.length >= this.options.batchSize) this.flush();
+    else if (!this.flushQueued) {
+      this.flushQueued = true;
+      setImmediate(() => {
+        this.flushQueued = false;
+        this.flush();
+      });
+    }
+  }
+
+  /**
+   * Starts batches of the deliveries received so far, while fewer than {@link MAX_BATCHES} run:
+   * while the store works on one, the next gathers what arrives, so batches grow with the load.
+   */
+  private flush(): void {
+    while (this.pending.length > 0 && this.running < MAX_BATCHES) {
+      const ch = this.pending[0]!.ch;
+      let n = 1;
+      while (n < this.pending.length && n < this.options.batchSize && this.pending[n]!.ch === ch) n++;
+      const batch: Batch = { ch, msgs: this.pending.splice(0, n).map((p) => p.msg), failed: null, done: false };
+      this.batches.push(batch);
+      this.running++;
+      void this.runBatch(batch).finally(() => {
+        this.running--;
+        this.flush();
+      });
+    }
+  }
+
+  /** Applies a batch's messages in one store call, dead-letters its malformed ones, then acknowledges in delivery order. */
+  private async runBatch(batch: Batch): Promise<void> {
     try {
-      const meta: MessageMeta = { rkey: msg.fields.routingKey, headers: copyHeaders(msg.properties.headers) };
-      const decoded = decodeBody(msg.content, msg.properties.contentType, { maxBytes: this.options.maxBytes, maxDepth: this.options.maxDepth });
-      const bad: Malformed[] = [];
-      const good: WireMessage[] = [];
-      for (const d of decoded) {
-        if (isMalformed(d)) bad.push(d);
-        else good.push(d);
-      }
-      const refused = await Promise.all(good.map((m) => this.applyWithRetry(m, meta)));
-      for (const r of refused) if (r !== null) bad.push(r);
-      if (bad.length > 0) {
-        for (const b of bad) this.malformed[b.kind] = (this.malformed[b.kind] ?? 0) + 1;
-        await this.deadLetter(ch, msg, bad);
-      }
-      if (this.channel === ch) {
-        ch.ack(msg);
-        this.counts.acked++;
-      }
+      const items: ApplyItem[] = [];
+      const owner: number[] = [];
+      const bad: Malformed[][] = batch.msgs.map(() => []);
+      batch.msgs.forEach((msg, i) => {
+        const meta: MessageMeta = { rkey: msg.fields.routingKey, headers: copyHeaders(msg.properties.headers) };
+        const decoded = decodeBody(msg.content, msg.properties.contentType, { maxBytes: this.options.maxBytes, maxDepth: this.options.maxDepth });
+        for (const d of decoded) {
+          if (isMalformed(d)) bad[i]!.push(d);
+          else {
+            items.push({ message: d, meta });
+            owner.push(i);
+          }
+        }
+      });
+      const refused = items.length === 0 ? [] : await this.applyItems(items);
+      refused.forEach((r, j) => {
+        if (r !== null) bad[owner[j]!]!.push(r);
+      });
+      await Promise.all(
+        batch.msgs.map(async (msg, i) => {
+          const b = bad[i]!;
+          if (b.length === 0) return;
+          for (const m of b) this.malformed[m.kind] = (this.malformed[m.kind] ?? 0) + 1;
+          try {
+            await this.deadLetter(batch.ch, msg, b);
+          } catch {
+            // Not in the dead-letter queue: it stays unacknowledged and is redelivered.
+            (batch.failed ??= new Set()).add(msg);
+          }
+        }),
+      );
     } catch {
-      // The channel went away (or we are closing): the message stays unacknowledged and is redelivered.
+      // We are being destroyed: nothing of the batch is acknowledged; it is redelivered.
+      batch.failed = new Set(batch.msgs);
     } finally {
-      this.counts.inFlight--;
+      batch.done = true;
+      this.ackDone();
+      this.counts.inFlight -= batch.msgs.length;
       if (this.counts.inFlight === 0) for (const w of this.idleWaiters.splice(0)) w();
     }
   }
 
+  /**
+   * Acknowledges finished batches in delivery order. A whole batch goes in one ack with
+   * `multiple`, which also covers everything delivered before it on the channel: safe because
+   * earlier batches were acknowledged first, unless one of their messages had to stay
+   * unacknowledged, after which that channel's acks go one by one.
+   */
+  private ackDone(): void {
+    while (this.batches.length > 0 && this.batches[0]!.done) {
+      const batch = this.batches.shift()!;
+      const ch = batch.ch;
+      if (this.channel !== ch) continue;
+      try {
+        if (batch.failed === null && !this.holes.has(ch)) {
+          ch.ack(batch.msgs[batch.msgs.length - 1]!, true);
+          this.counts.acked += batch.msgs.length;
+        } else {
+          this.holes.add(ch);
+          for (const msg of batch.msgs) {
+            if (batch.failed?.has(msg) === true) continue;
+            ch.ack(msg);
+            this.counts.acked++;
+          }
+        }
+      } catch {
+        // The channel is closing: what is unacknowledged is redelivered.
+      }
+    }
+  }
+
+  /**
+   * Applies messages with one `applyMany()` (or `apply()` each when the store has no
+   * `applyMany()`), retrying store failures; per message, a {@link Malformed} when the store
+   * refuses the message itself, else null.
+   */
+  private async applyItems(items: ApplyItem[]): Promise<Array<Malformed | null>> {
+    const store = this.options.store;
+    if (typeof store.applyMany !== 'function') return Promise.all(items.map((it) => this.applyWithRetry(it.message, it.meta)));
+    const applyMany = store.applyMany.bind(store);
+    const ok = await this.retrying(async () => {
+      await applyMany(items);
+      this.counts.applied += items.length;
+      for (let i = items.length - 1; i >= 0; i--) {
+        const t = items[i]!.message.time_in;
+        if (t !== undefined) {
+          this.counts.lagSeconds = Math.max(0, Date.now() / 1000 - t);
+          break;
+        }
+      }
+    });
+    // A message the store refuses fails the whole call: find it by applying them one by one.
+    if (ok !== null) return Promise.all(items.map((it) => this.applyWithRetry(it.message, it.meta)));
+    return items.map(() => null);
+  }
+
   /** Applies one message, retrying store failures; resolves with a {@link Malformed} when the store refuses the message itself. */
-  private async applyWithRetry(message: WireMessage, meta: MessageMeta): Promise<Malformed | null> {
+  private async applyWithRetry(message: WireMessage, meta: MessageMeta | undefined): Promise<Malformed | null> {
+    return this.retrying(async () => {
+      await this.options.store.apply(message, meta);
+      this.counts.applied++;
+      if (message.time_in !== undefined) this.counts.lagSeconds = Math.max(0, Date.now() / 1000 - message.time_in);
+    });
+  }
+
+  /** Runs a store call until it succeeds (null) or the store refuses its input (a {@link Malformed}); throws only once destroyed. */
+  private async retrying(call: () => Promise<void>): Promise<Malformed | null> {
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.options.store.apply(message, meta);
-        this.counts.applied++;
-        if (message.time_in !== undefined) this.counts.lagSeconds = Math.max(0, Date.now() / 1000 - message.time_in);
+        await call();
         if (this.storeDown) {
           this.storeDown = false;
           this.log('info', 'the store answers again');

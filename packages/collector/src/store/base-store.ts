@@ -4,6 +4,7 @@ import { CollectorError } from '../errors.js';
 import { Cleaner, type CleanerStats } from './cleaner.js';
 import { checkId, resolveStoreOptions, type ResolvedStoreOptions, type RestoredContext, type StoreOptions } from './options.js';
 import type {
+  ApplyItem,
   ApplyResult,
   CleanupOptions,
   CleanupResult,
@@ -58,6 +59,7 @@ export abstract class BaseContextStore implements ContextStore {
   }
 
   abstract apply(message: WireMessage, meta?: MessageMeta): Promise<ApplyResult>;
+  abstract applyMany(items: readonly ApplyItem[]): Promise<ApplyResult[]>;
   abstract get(id: string): Promise<StoredContext | null>;
   abstract sync(id: string, version: number | null): Promise<SyncResult | null>;
   abstract set(id: string, context: Record<string, unknown>): Promise<ApplyResult>;

@@ -5,6 +5,7 @@ import { globToRegExp } from './glob.js';
 import { decodeValue, deepMerge, encodeValue } from './json.js';
 import { checkId, checkMessage, checkObject, checkVersion, ttlFor, type StoreOptions } from './options.js';
 import type {
+  ApplyItem,
   ApplyResult,
   CleanupOptions,
   CleanupResult,
@@ -150,6 +151,15 @@ export class MemoryContextStore extends BaseContextStore {
     if (created) this.insert(id, e);
     this.commit(id, e, now, changes, changed);
     return { id, changed, version: e.version };
+  }
+
+  /** `apply()` on each message in order; nothing is applied when one of them is invalid. */
+  async applyMany(items: readonly ApplyItem[]): Promise<ApplyResult[]> {
+    this.checkOpen();
+    for (const item of items) checkMessage(item.message);
+    const results: ApplyResult[] = [];
+    for (const { message, meta } of items) results.push(await this.apply(message, meta));
+    return results;
   }
 
   async get(id: string): Promise<StoredContext | null> {

@@ -6,7 +6,7 @@ type Arg = string | number;
 /** The store's Lua scripts, registered on an ioredis client with `defineCommand`. */
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    contextureCtxApply(...keysAndArgs: Arg[]): Result<[number, number], Context>;
+    contextureCtxApply(...keysAndArgs: Arg[]): Result<number[], Context>;
     contextureCtxWrite(...keysAndArgs: Arg[]): Result<[number, number], Context>;
     contextureCtxSync(...keysAndArgs: Arg[]): Result<SyncReply | null, Context>;
     contextureCtxRemove(...keysAndArgs: Arg[]): Result<number, Context>;

@@ -8,6 +8,7 @@ import { decodeValue, deepMerge, encodeValue } from './json.js';
 import { checkId, checkMessage, checkObject, checkVersion, ttlFor, type StoreOptions } from './options.js';
 import { defineStoreCommands } from './redis-commands.js';
 import type {
+  ApplyItem,
   ApplyResult,
   CleanupOptions,
   CleanupResult,
@@ -74,7 +75,7 @@ const STATUS: Record<string, ContextStatus> = { born: 'born', finished: 'finishe
  * Layout (P = prefix): `P ctx:{id}`, a hash holding the fields (`.name` → `<seq>:<JSON>`, the seq
  * kept so that late messages lose; a deleted field leaves `<seq>:`) and the context's own entries
  * (`#v` version, `#st` status, `#hs` highest seq, times, …); `P ctx:{id}:d`, the list of delta
- * records; channel `P ctx:{id}:changes`.
+ * records; channel `P ctx:{id}:changes` (the delta records of one script call, one a line).
  *
  * @example
  * const store = new RedisContextStore({ redis: 'redis://127.0.0.1:6379', prefix: 'app:' });
@@ -134,41 +135,68 @@ export class RedisContextStore extends BaseContextStore {
   }
 
   async apply(message: WireMessage, meta?: MessageMeta): Promise<ApplyResult> {
+    return (await this.applyMany([{ message, meta }]))[0]!;
+  }
+
+  /**
+   * Folds messages in as `apply()` would in their order, with one script call per context: the
+   * messages of one `obj_id` go to Redis together (each call still touches one slot), the calls of
+   * different contexts are pipelined. Nothing is written when a message is invalid.
+   */
+  async applyMany(items: readonly ApplyItem[]): Promise<ApplyResult[]> {
     this.checkOpen();
-    const obj = checkMessage(message);
-    const id = message.obj_id;
-    const k = this.keys(id);
-    const now = Date.now();
+    const objs = items.map((item) => checkMessage(item.message));
     const o = this.options;
-    const del = message.action === 'delete';
-    const args: Array<string | number> = [
-      k.state,
-      k.deltas,
-      now,
-      message.seq === undefined ? '' : message.seq,
-      message.status ?? '',
-      message.time_in === undefined ? String(now / 1000) : String(message.time_in),
-      del ? '1' : '0',
-      meta?.rkey ?? '',
-      meta?.rkey === undefined ? '0' : '1',
-      meta?.headers === undefined ? '' : (encodeValue(meta.headers) ?? ''),
-      ttlFor(o, false),
-      ttlFor(o, true),
-      o.deltaTtl ?? 0,
-      o.deltaThreshold,
-      this.publish ? k.channel : '',
-    ];
-    for (const key in obj) {
-      if (!Object.prototype.hasOwnProperty.call(obj, key)) continue;
-      if (del) {
-        args.push('.' + key, '');
-      } else {
-        const text = encodeValue(obj[key]);
-        if (text !== undefined) args.push('.' + key, text);
+    const now = Date.now();
+    const groups = new Map<string, { args: Array<string | number>; at: number[] }>();
+    items.forEach(({ message, meta }, i) => {
+      const id = message.obj_id;
+      let g = groups.get(id);
+      if (g === undefined) {
+        const k = this.keys(id);
+        g = { args: [k.state, k.deltas, now, ttlFor(o, false), ttlFor(o, true), o.deltaTtl ?? 0, o.deltaThreshold, this.publish ? k.channel : ''], at: [] };
+        groups.set(id, g);
       }
-    }
-    const [version, changed] = await this.redis.contextureCtxApply(...args);
-    return { id, changed: changed === 1, version };
+      g.at.push(i);
+      const args = g.args;
+      const del = message.action === 'delete';
+      args.push(
+        message.seq === undefined ? '' : message.seq,
+        message.status ?? '',
+        message.time_in === undefined ? String(now / 1000) : String(message.time_in),
+        del ? '1' : '0',
+        meta?.rkey ?? '',
+        meta?.rkey === undefined ? '0' : '1',
+        meta?.headers === undefined ? '' : (encodeValue(meta.headers) ?? ''),
+      );
+      const count = args.length;
+      args.push(0);
+      const obj = objs[i]!;
+      let n = 0;
+      for (const key in obj) {
+        if (!Object.prototype.hasOwnProperty.call(obj, key)) continue;
+        if (del) {
+          args.push('.' + key, '');
+          n++;
+        } else {
+          const text = encodeValue(obj[key]);
+          if (text === undefined) continue;
+          args.push('.' + key, text);
+          n++;
+        }
+      }
+      args[count] = n;
+    });
+    const results: ApplyResult[] = new Array(items.length);
+    await Promise.all(
+      [...groups].map(async ([id, g]) => {
+        const reply = await this.redis.contextureCtxApply(...g.args);
+        g.at.forEach((i, j) => {
+          results[i] = { id, changed: reply[2 * j + 1] === 1, version: reply[2 * j]! };
+        });
+      }),
+    );
+    return results;
   }
 
   async get(id: string): Promise<StoredContext | null> {
@@ -436,16 +464,19 @@ export class RedisContextStore extends BaseContextStore {
   private onMessage(channel: string, text: string): void {
     const entry = this.watchers.get(channel);
     if (entry === undefined) return;
-    let event: ContextEvent;
-    try {
-      if (text.startsWith('{"v":')) event = recordEvent(entry.id, parseRecord(text));
-      else if (text.startsWith('{"reset":')) event = { type: 'reset', id: entry.id, version: Number(JSON.parse(text).reset) };
-      else if (text === '{"deleted":true}') event = { type: 'deleted', id: entry.id };
-      else return;
-    } catch {
-      return;
+    // apply.lua publishes the records of one call together, one a line.
+    for (const line of text.split('\n')) {
+      let event: ContextEvent;
+      try {
+        if (line.startsWith('{"v":')) event = recordEvent(entry.id, parseRecord(line));
+        else if (line.startsWith('{"reset":')) event = { type: 'reset', id: entry.id, version: Number(JSON.parse(line).reset) };
+        else if (line === '{"deleted":true}') event = { type: 'deleted', id: entry.id };
+        else continue;
+      } catch {
+        continue;
+      }
+      for (const q of entry.queues) q.push(event);
     }
-    for (const q of entry.queues) q.push(event);
   }
 }
 

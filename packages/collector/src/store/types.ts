@@ -37,6 +37,12 @@ export type DeltaNode = DeltaLeaf | { [key: string]: DeltaNode };
 /** The changes of a context's fields, by field name. */
 export type ContextDelta = Record<string, DeltaNode>;
 
+/** One message of `applyMany()`, with what the bus said about it. */
+export interface ApplyItem {
+  message: WireMessage;
+  meta?: MessageMeta;
+}
+
 /** What `apply()` and the direct writes report. */
 export interface ApplyResult {
   id: string;
@@ -146,6 +152,12 @@ export interface ContextStore extends AsyncDisposable {
   readonly status: StoreStatus;
   /** Folds one wire message in (one atomic step). Resolves once the store has it. */
   apply(message: WireMessage, meta?: MessageMeta): Promise<ApplyResult>;
+  /**
+   * Folds messages in, the same as `apply()` on each in the order given (one result per message,
+   * in that order), one atomic step per context. Invalid messages reject the whole call before
+   * anything is written.
+   */
+  applyMany(items: readonly ApplyItem[]): Promise<ApplyResult[]>;
   get(id: string): Promise<StoredContext | null>;
   /** What a client at `version` (`null`: nothing) needs to be current; `null` for an unknown id. */
   sync(id: string, version: number | null): Promise<SyncResult | null>;

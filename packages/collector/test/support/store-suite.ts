@@ -137,6 +137,95 @@ export function storeSuite(make: StoreFactory): void {
     });
   });
 
+  describe('applyMany()', () => {
+    /** The results and the final state of every context, for comparing two ways of applying. */
+    async function snapshot(store: ContextStore, ids: string[]) {
+      const out: unknown[] = [];
+      for (const id of ids) {
+        const g = await store.get(id);
+        out.push({ id, version: g?.version, visible: visible(g), sync: stripTimes(await store.sync(id, 1)) });
+      }
+      return out;
+    }
+
+    function stripTimes(s: SyncResult | null): unknown {
+      if (s === null || s.type !== 'full') return s;
+      const { updated_at: _u, ...rest } = s;
+      return rest;
+    }
+
+    it('gives per message and in the end what apply() gives in the same order: shuffled, duplicated, several contexts, any batch size (12 seeds)', async () => {
+      const one = await make();
+      const many = await make();
+      const meta = { rkey: 'app.req', headers: { hostname: 'h' } };
+      for (let seed = 1; seed <= 12; seed++) {
+        const ids = [0, 1, 2, 3].map((c) => `m${seed}-${c}`);
+        const stream = shuffledWithDuplicates(ids.flatMap((id, c) => contextStream(id, seed * 10 + c)), seed);
+        // Messages without seq fold in the order given, inside one call as across calls.
+        stream.splice(Math.floor(stream.length / 2), 0, { obj_id: ids[0]!, obj: { noseq: 1 } }, { obj_id: ids[0]!, obj: { noseq: 2 } });
+        const expected = [];
+        for (const m of stream) expected.push(await one.apply(copy(m), meta));
+        const r = rng(seed);
+        const got = [];
+        for (let i = 0; i < stream.length; ) {
+          const n = 1 + Math.floor(r() * (seed % 3 === 0 ? 200 : 25));
+          got.push(...(await many.applyMany(stream.slice(i, i + n).map((m) => ({ message: copy(m), meta })))));
+          i += n;
+        }
+        expect(got, `seed ${seed}`).to.deep.equal(expected);
+        expect(await snapshot(many, ids), `seed ${seed}`).to.deep.equal(await snapshot(one, ids));
+        const ordered = contextStream(ids[1]!, seed * 10 + 1);
+        expect((await many.get(ids[1]!))!.context).to.deep.equal(collated(ordered));
+      }
+    });
+
+    it('rejects the whole call when one message is invalid, writing nothing', async () => {
+      const store = await make();
+      await expectCode(
+        store.applyMany([
+          { message: { obj_id: 'inv-ok', obj: { a: 1 }, status: 'born', seq: 0 } },
+          { message: { obj_id: 'inv-bad', obj: [] as unknown as Record<string, unknown>, seq: 1 } },
+        ]),
+        'LC_STORE_INVALID_ARGUMENT',
+      );
+      expect(await store.get('inv-ok')).to.equal(null);
+      expect(await store.applyMany([])).to.deep.equal([]);
+    });
+
+    it('keeps deltaThreshold when one call brings more changes than it keeps', async () => {
+      const store = await make({ deltaThreshold: 3 });
+      await store.apply({ obj_id: 'bt', obj: { i: 0 }, status: 'born', seq: 0 });
+      await store.applyMany(Array.from({ length: 10 }, (_, i) => ({ message: { obj_id: 'bt', obj: { i: i + 1 }, seq: i + 1 } })));
+      await store.applyMany([{ message: { obj_id: 'bt', obj: { i: 11 }, seq: 11 } }]);
+      expect(await store.sync('bt', 9)).to.deep.include({ type: 'delta', version: 12, delta: { i: { action: 'modified', old_value: 8, value: 11 } } });
+      expect((await store.sync('bt', 8))!.type).to.equal('full');
+    });
+
+    it('announces every version of a call to watchers, in order', async () => {
+      const store = await make();
+      const w = store.watch('bw');
+      await w.ready;
+      const versions: number[] = [];
+      const done = (async () => {
+        for await (const ev of w) {
+          if (ev.type === 'change') versions.push(ev.version);
+          if (versions.length === 5) break;
+        }
+      })();
+      await store.applyMany([
+        { message: { obj_id: 'bw', obj: { a: 1 }, status: 'born', seq: 0 } },
+        { message: { obj_id: 'other', obj: { a: 1 }, seq: 0 } },
+        { message: { obj_id: 'bw', obj: { a: 2 }, seq: 1 } },
+        { message: { obj_id: 'bw', obj: { a: 2 }, seq: 1 } },
+        { message: { obj_id: 'bw', obj: { b: 'x\ny' }, seq: 2 } },
+        { message: { obj_id: 'bw', obj: { 'new\nline': 1 }, seq: 3 } },
+      ]);
+      await store.applyMany([{ message: { obj_id: 'bw', obj: {}, status: 'finished', seq: 4 } }]);
+      await done;
+      expect(versions).to.deep.equal([1, 2, 3, 4, 5]);
+    });
+  });
+
   describe('direct writes', () => {
     it('set() replaces, update() deep-merges, delete() removes; each versions and records a delta', async () => {
       const store = await make();
