@@ -4,7 +4,9 @@ import {
   decodeBody,
   extractKeys,
   isMalformed,
+  MessageSpans,
   parseLine,
+  scanMessage,
   validateMessage,
   type CollatedObject,
   type WireMessage,
@@ -161,6 +163,54 @@ describe('protocol: decoding', () => {
     expect(parseLine('{"obj_id":"q","obj":{}}')).to.deep.equal({ message: { obj_id: 'q', obj: {} }, meta: {} });
     expect(parseLine('{"rkey":"a","object":{"obj":{}}}')).to.deep.equal({ kind: 'obj_id missing' });
     expect(parseLine('{oops')).to.deep.equal({ kind: 'not JSON' });
+  });
+});
+
+describe('protocol: scanMessage', () => {
+  const valid = [
+    '{"obj_id":"a","obj":{"x":[1,{"y":"z"}],"__proto__":{"p":1}},"seq":3,"status":"born","time_in":1.5,"elapsed":0.25,"qlen":2}',
+    '{ "obj_id" : "a\\u0041\\"" , "obj" : null , "seq" : null , "status" : null , "time_in" : null , "message" : "m" }',
+    '{"obj_id":"a","action":"delete","obj":{"k":null},"other":{"obj_id":1},"seq":0}',
+  ];
+  const unsure = [
+    '{"obj_id":"a","seq":-1}', // invalid: bad seq
+    '{"obj_id":"a","seq":1.0}', // valid, but left to JSON.parse
+    '{"obj_id":"a","time_in":1e400}', // invalid: not finite
+    '{"obj_id":"a","status":"b\\u006frn"}', // valid, escaped
+    '{"obj_id":"a","obj":{},"obj":1}', // invalid: the last obj wins
+    '{"obj_id":"a","obj_id":""}', // invalid: the last obj_id wins
+    '{"obj\\u005fid":"a"}', // valid, escaped key
+    '{"id":"a"}', // valid, legacy id
+    '{"obj_id":"","obj":{}}', // invalid: empty id
+    '{"obj_id":"a","obj":[]}', // invalid: obj an array
+    '{"obj_id":"a","obj":{"x":01}}', // not JSON
+    '{"obj_id":"a","obj":{"x":"\u00e9"}}', // valid, not ASCII
+    '{"obj_id":"a"} ', // valid, trailing space
+    '{"obj_id":"a",}', // not JSON
+    '{"obj_id":"a","obj":{"x":"\t"}}', // not JSON: raw tab in a string
+  ];
+
+  it('vouches only for lines that validate, and says where the fields are', () => {
+    const spans = new MessageSpans();
+    for (const line of valid) {
+      const b = Buffer.from(line);
+      expect(scanMessage(b, 0, b.length, spans), line).to.equal(true);
+      expect(isMalformed(validateMessage(JSON.parse(line))), line).to.equal(false);
+    }
+    const b = Buffer.from(valid[0]!);
+    scanMessage(b, 0, b.length, spans);
+    expect(b.toString('latin1', spans.objId, spans.objIdEnd)).to.equal('"a"');
+    expect(b.toString('latin1', spans.obj, spans.objEnd)).to.equal('{"x":[1,{"y":"z"}],"__proto__":{"p":1}}');
+    expect(b.toString('latin1', spans.seq, spans.seqEnd)).to.equal('3');
+    expect(b.toString('latin1', spans.timeIn, spans.timeInEnd)).to.equal('1.5');
+  });
+
+  it('says no to everything it does not handle, valid or not', () => {
+    const spans = new MessageSpans();
+    for (const line of unsure) {
+      const b = Buffer.from(line);
+      expect(scanMessage(b, 0, b.length, spans), line).to.equal(false);
+    }
   });
 });
 

@@ -72,6 +72,11 @@ function scanString(b: Uint8Array, i: number, end: number): number {
   i++;
   while (i < end) {
     const c = b[i++]!;
+    // Most bytes are letters: one test for everything above the backslash.
+    if (c > BACKSLASH) {
+      if (c > 126) return -1;
+      continue;
+    }
     if (c === QUOTE) return i;
     if (c === BACKSLASH) {
       sawEscape = true;
@@ -83,7 +88,7 @@ function scanString(b: Uint8Array, i: number, end: number): number {
       } else if (e !== QUOTE && e !== BACKSLASH && e !== 47 && e !== 98 && e !== 102 && e !== 110 && e !== 114 && e !== 116) {
         return -1;
       }
-    } else if (c < 32 || c > 126) {
+    } else if (c < 32) {
       return -1;
     }
   }
@@ -191,6 +196,26 @@ const enum Key {
   Message = 1024,
 }
 
+const OBJ_ID = bytesOf('obj_id');
+const STATUS = bytesOf('status');
+const ACTION = bytesOf('action');
+const TIME_IN = bytesOf('time_in');
+const TIME_OUT = bytesOf('time_out');
+const ELAPSED = bytesOf('elapsed');
+const MESSAGE = bytesOf('message');
+const QTIME = bytesOf('qtime');
+const QLEN = bytesOf('qlen');
+
+function bytesOf(word: string): Uint8Array {
+  return Uint8Array.from(word, (c) => c.charCodeAt(0));
+}
+
+/** True when the bytes at `at` are those of `word` (the caller checked the length). */
+function bytesAre(b: Uint8Array, at: number, word: Uint8Array): boolean {
+  for (let k = 0; k < word.length; k++) if (b[at + k] !== word[k]) return false;
+  return true;
+}
+
 function keyIs(b: Uint8Array, at: number, word: string): boolean {
   for (let k = 0; k < word.length; k++) if (b[at + k] !== word.charCodeAt(k)) return false;
   return true;
@@ -198,19 +223,26 @@ function keyIs(b: Uint8Array, at: number, word: string): boolean {
 
 /** Which key the (escape-free) key text between `from` and `to` names. */
 function keyOf(b: Uint8Array, from: number, to: number): Key {
-  switch (to - from) {
-    case 3:
-      return keyIs(b, from, 'obj') ? Key.Obj : keyIs(b, from, 'seq') ? Key.Seq : Key.Other;
-    case 4:
-      return keyIs(b, from, 'qlen') ? Key.Qlen : Key.Other;
-    case 5:
-      return keyIs(b, from, 'qtime') ? Key.Qtime : Key.Other;
-    case 6:
-      return keyIs(b, from, 'obj_id') ? Key.ObjId : keyIs(b, from, 'status') ? Key.Status : keyIs(b, from, 'action') ? Key.Action : Key.Other;
-    case 7:
-      return keyIs(b, from, 'time_in') ? Key.TimeIn : keyIs(b, from, 'elapsed') ? Key.Elapsed : keyIs(b, from, 'message') ? Key.Message : Key.Other;
-    case 8:
-      return keyIs(b, from, 'time_out') ? Key.TimeOut : Key.Other;
+  const n = to - from;
+  switch (b[from]) {
+    case 111: // o
+      if (n === 3) return b[from + 1] === 98 && b[from + 2] === 106 ? Key.Obj : Key.Other;
+      return n === 6 && bytesAre(b, from, OBJ_ID) ? Key.ObjId : Key.Other;
+    case 115: // s
+      if (n === 3) return b[from + 1] === 101 && b[from + 2] === 113 ? Key.Seq : Key.Other;
+      return n === 6 && bytesAre(b, from, STATUS) ? Key.Status : Key.Other;
+    case 97: // a
+      return n === 6 && bytesAre(b, from, ACTION) ? Key.Action : Key.Other;
+    case 116: // t
+      if (n === 7) return bytesAre(b, from, TIME_IN) ? Key.TimeIn : Key.Other;
+      return n === 8 && bytesAre(b, from, TIME_OUT) ? Key.TimeOut : Key.Other;
+    case 101: // e
+      return n === 7 && bytesAre(b, from, ELAPSED) ? Key.Elapsed : Key.Other;
+    case 109: // m
+      return n === 7 && bytesAre(b, from, MESSAGE) ? Key.Message : Key.Other;
+    case 113: // q
+      if (n === 5) return bytesAre(b, from, QTIME) ? Key.Qtime : Key.Other;
+      return n === 4 && bytesAre(b, from, QLEN) ? Key.Qlen : Key.Other;
     default:
       return Key.Other;
   }

@@ -60,8 +60,16 @@ const fastPrint = !spec.verbose && !spec.pretty && transform === undefined;
  * body is that object. Learned from lines the ordinary path read.
  */
 const prefixes: Buffer[] = [];
+const prefixTexts: string[] = [];
 
-let out = Buffer.alloc(1 << 16);
+/**
+ * Output goes over the chunk's own bytes, behind the line being read (a line never gives out
+ * more than it took, but for a slow line's formatting, which then moves it to a buffer of its own).
+ */
+let out: Buffer = Buffer.alloc(0);
+let inPlace = true;
+/** End of the input taken so far (the current line and its LF): in place, output may not pass it. */
+let taken = 0;
 let pos = 0;
 let outputs = 0;
 let ends: number[] | undefined;
@@ -70,7 +78,16 @@ let messages = 0;
 let lastText: string | undefined;
 let lastValid = false;
 
+/** Makes room for `n` more bytes of output. */
 function room(n: number): void {
+  if (inPlace) {
+    if (pos + n <= taken) return;
+    const own = Buffer.alloc(Math.max(out.length + (out.length >> 3), pos + n, 1 << 16));
+    out.copy(own, 0, 0, pos);
+    out = own;
+    inPlace = false;
+    return;
+  }
   if (pos + n <= out.length) return;
   const bigger = Buffer.alloc(Math.max(out.length * 2, pos + n));
   out.copy(bigger, 0, 0, pos);
@@ -78,7 +95,7 @@ function room(n: number): void {
 }
 
 function put(text: string): void {
-  room(text.length * 3 + 1);
+  room(Buffer.byteLength(text, 'utf8') + 1);
   pos += out.write(text, pos, 'utf8');
   out[pos++] = 10;
   outputs++;
@@ -99,12 +116,13 @@ const slowLine = lineHandler({
 });
 
 /** Remembers the prefix of an envelope line whose body the ordinary path printed as it is. */
-function learn(line: string, b: Buffer, s: number, e: number): void {
-  if (!lastValid || lastText === undefined || lastText.length === line.length || e - s !== line.length) return;
-  const n = line.length - 1 - lastText.length;
-  if (n <= 0 || prefixes.length >= MAX_PREFIXES) return;
-  for (const p of prefixes) if (p.length === n && b.compare(p, 0, n, s, s + n) === 0) return;
-  prefixes.push(Buffer.from(b.subarray(s, s + n)));
+function learn(line: string): void {
+  if (!lastValid || lastText === undefined || lastText.length === line.length || prefixes.length >= MAX_PREFIXES) return;
+  const text = line.slice(0, line.length - 1 - lastText.length);
+  // Printable ASCII only: then its bytes are its characters, and the scan sees the body's own bytes.
+  if (text.length === 0 || !/^[\x20-\x7e]*$/.test(text) || prefixTexts.includes(text)) return;
+  prefixTexts.push(text);
+  prefixes.push(Buffer.from(text, 'latin1'));
 }
 
 /** The index of the known prefix the line starts with, the body then being one object before its final `}`; -1 for none. */
@@ -112,7 +130,10 @@ function envelopeBody(b: Buffer, s: number, e: number): number {
   for (let k = 0; k < prefixes.length; k++) {
     const p = prefixes[k]!;
     const n = p.length;
-    if (e - s > n + 1 && b[s + n] === 123 && b.compare(p, 0, n, s, s + n) === 0 && scanMessage(b, s + n, e - 1, spans)) return k;
+    if (e - s <= n + 1 || b[s + n] !== 123) continue;
+    let i = 0;
+    while (i < n && b[s + i] === p[i]) i++;
+    if (i === n && scanMessage(b, s + n, e - 1, spans)) return k;
   }
   return -1;
 }
@@ -123,7 +144,7 @@ function slow(b: Buffer, s: number, e: number, lineNo: number, first: boolean): 
   lastValid = false;
   lastText = undefined;
   slowLine(line, lineNo);
-  learn(line, b, s, e);
+  learn(line);
 }
 
 function printChunk(b: Buffer, first: boolean): number {
@@ -137,6 +158,7 @@ function printChunk(b: Buffer, first: boolean): number {
     line++;
     // CR before LF is not part of the line (the final line, without LF, keeps it, as before).
     const end = !last && nl > start && b[nl - 1] === 13 ? nl - 1 : nl;
+    taken = last ? n : nl + 1;
     if (end > start) {
       if (fastPrint && b[start] === 123 && b[end - 1] === 125) {
         const k = envelopeBody(b, start, end);
@@ -160,7 +182,8 @@ function printChunk(b: Buffer, first: boolean): number {
 
 function copyOut(b: Buffer, from: number, to: number): void {
   room(to - from + 1);
-  b.copy(out, pos, from, to);
+  if (inPlace) b.copyWithin(pos, from, to);
+  else b.copy(out, pos, from, to);
   pos += to - from;
   out[pos++] = 10;
   outputs++;
@@ -169,7 +192,9 @@ function copyOut(b: Buffer, from: number, to: number): void {
 parentPort!.on('message', (job: WorkerJob) => {
   const b = Buffer.from(job.bytes.buffer, job.bytes.byteOffset, job.bytes.byteLength);
   const first = job.id === 0;
-  out = Buffer.alloc(Math.max(1 << 16, b.length + (b.length >> 3)));
+  out = b;
+  inPlace = true;
+  taken = 0;
   pos = 0;
   outputs = 0;
   ends = spec.pretty ? [] : undefined;
@@ -178,5 +203,5 @@ parentPort!.on('message', (job: WorkerJob) => {
   const lines = printChunk(b, first);
   const view = new Uint8Array(out.buffer, out.byteOffset, pos);
   const result: WorkerResult = { id: job.id, out: view, outputs, ends, lines, messages, malformed };
-  parentPort!.postMessage(result, [out.buffer]);
+  parentPort!.postMessage(result, [out.buffer as ArrayBuffer]);
 });
