@@ -2,12 +2,11 @@
 //  1. malloc + free with 50 concurrent clients on one pool (goal >= 10,000 ops/s; op = malloc + free)
 //  2. the cost of malloc at pool size 5,000 against size 10 (goal <= 1.5x): sequential latency of
 //     one client, and with 8 concurrent clients (fewer than the small pool's 10), each at both sizes
-import * as collector from '@contexture/collector';
+import { Allocator } from '@contexture/collector';
 import { Redis } from 'ioredis';
 import { REDIS_URL, report, round, uniqueName } from './support.js';
 
 // the package entry point exports Allocator; before it does, the built module itself
-const Allocator = collector.Allocator ?? (await import('../packages/collector/dist/src/allocator/allocator.js')).Allocator;
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 
 async function removeKeys(prefix) {

@@ -45,3 +45,9 @@ export type { AcquireOptions, LockCallOptions, LockHandle, LockStatus, RedisLock
 export { LockPool } from './lock/lock-pool.js';
 export type { LockPoolOptions } from './lock/lock-pool.js';
 export { LockError } from './lock/lock-error.js';
+export { Allocator } from './allocator/allocator.js';
+export type { AllocatorStatus, ExtendOptions, GcResult, HealthReport, MallocOptions, PoolStats } from './allocator/allocator.js';
+export { Allocation } from './allocator/allocation.js';
+export { ALLOCATOR_DEFAULTS, MAX_PRIORITY } from './allocator/allocator-options.js';
+export type { AllocatorOptions } from './allocator/allocator-options.js';
+export type { PoolKeys } from './allocator/pool-keys.js';
