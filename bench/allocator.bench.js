@@ -6,7 +6,6 @@ import { Allocator } from '@contexture/collector';
 import { Redis } from 'ioredis';
 import { REDIS_URL, report, round, uniqueName } from './support.js';
 
-// the package entry point exports Allocator; before it does, the built module itself
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 
 async function removeKeys(prefix) {
