@@ -57,11 +57,16 @@ local function jsonkey(k)
   return o
 end
 
--- unpack() is limited by the Lua stack: long lists go in slices. Returns the last reply.
+-- unpack() is limited by the Lua stack: long lists go in slices. Returns the replies joined when
+-- they are lists (HMGET), else the last one (RPUSH: the length).
 local function call(cmd, key, list)
   if #list <= 4000 then return redis.call(cmd, key, unpack(list)) end
-  local last
-  for i = 1, #list, 4000 do last = redis.call(cmd, key, unpack(list, i, math.min(i + 3999, #list))) end
+  local out, last = {}, nil
+  for i = 1, #list, 4000 do
+    last = redis.call(cmd, key, unpack(list, i, math.min(i + 3999, #list)))
+    if type(last) == 'table' then for j = 1, #last do out[#out + 1] = last[j] end end
+  end
+  if type(last) == 'table' then return out end
   return last
 end
 

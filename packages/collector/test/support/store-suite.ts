@@ -201,6 +201,20 @@ export function storeSuite(make: StoreFactory): void {
       expect((await store.sync('bt', 8))!.type).to.equal('full');
     });
 
+    it('takes calls larger than a Lua stack holds: 4500 fields and versions of one context', async () => {
+      const store = await make({ deltaThreshold: 5000 });
+      const items = Array.from({ length: 4500 }, (_, i) => ({ message: { obj_id: 'big', obj: { [`f${i}`]: i }, seq: i } as WireMessage }));
+      const results = await store.applyMany(items);
+      expect(results.at(-1)).to.deep.equal({ id: 'big', changed: true, version: 4500 });
+      const g = (await store.get('big'))!;
+      expect(Object.keys(g.context)).to.have.length(4500);
+      expect(g.context.f4499).to.equal(4499);
+      const d = (await store.sync('big', 4000)) as Extract<SyncResult, { type: 'delta' }>;
+      expect(d.type).to.equal('delta');
+      expect(Object.keys(d.delta)).to.have.length(500);
+      expect((await store.applyMany(items)).every((r) => !r.changed && r.version === 4500)).to.equal(true);
+    });
+
     it('announces every version of a call to watchers, in order', async () => {
       const store = await make();
       const w = store.watch('bw');
