@@ -110,7 +110,7 @@ export class RedisContextStore extends BaseContextStore {
       // A client of our own fails a command after one reconnect attempt instead of holding it in an
       // unbounded offline queue: callers (the collector) retry with their own backoff, and nothing
       // piles up in memory while Redis is down.
-      this.redis = new Redis(o.redis, { maxRetriesPerRequest: 1, commandTimeout: 10_000, enableAutoPipelining: true });
+      this.redis = new Redis(o.redis, { maxRetriesPerRequest: 1, commandTimeout: 10_000 });
       this.redis.on('error', (err: Error) => {
         this.lastRedisError = err.message;
       });
