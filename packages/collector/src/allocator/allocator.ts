@@ -12,6 +12,7 @@ import {
   type AllocatorOptions,
 } from './allocator-options.js';
 import { poolKeys, type PoolKeys } from './pool-keys.js';
+import { resolveRedis } from '../redis-client.js';
 
 export type { AllocatorOptions } from './allocator-options.js';
 
@@ -110,20 +111,10 @@ export class Allocator implements AllocationHost {
 
   constructor(options: AllocatorOptions = {}) {
     const o = resolveAllocatorOptions(options);
-    if (typeof o.redis === 'string') {
-      // Our own client fails a command after one reconnect attempt rather than queueing it
-      // without bound while Redis is away (the caller decides how to retry).
-      this.redis = new Redis(o.redis, { maxRetriesPerRequest: 1, commandTimeout: 10_000 });
-      this.redis.on('error', (err: Error) => {
-        this.lastRedisError = err.message;
-      });
-      this.owned = true;
-    } else if (o.redis instanceof Redis) {
-      this.redis = o.redis;
-      this.owned = false;
-    } else {
-      throw new CollectorError('LC_ALLOC_INVALID_ARGUMENT', 'redis must be an ioredis client or a URL');
-    }
+    const client = resolveRedis(o.redis, (message) => (this.lastRedisError = message));
+    if (client === null) throw new CollectorError('LC_ALLOC_INVALID_ARGUMENT', 'redis must be an ioredis client or a URL');
+    this.redis = client.redis;
+    this.owned = client.owned;
     this.prefix = o.prefix;
     this.pool = o.pool;
     this.shared = o.shared;

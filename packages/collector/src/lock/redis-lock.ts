@@ -4,6 +4,7 @@ import { Redis } from 'ioredis';
 import { CollectorError } from '../errors.js';
 import { defineLockCommands } from './lock-commands.js';
 import { LockError } from './lock-error.js';
+import { resolveRedis } from '../redis-client.js';
 
 /** What `status()` says of a lock: `unavailable` when Redis cannot be asked, `error` when the key holds something else. */
 export type LockStatus = 'free' | 'locked' | 'unavailable' | 'error';
@@ -112,16 +113,10 @@ export class RedisLock {
 
   constructor(options: RedisLockOptions = {}) {
     const o = { ...REDIS_LOCK_DEFAULTS, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) } as Required<RedisLockOptions>;
-    if (typeof o.redis === 'string') {
-      this.redis = new Redis(o.redis, { maxRetriesPerRequest: 1 });
-      this.redis.on('error', () => {});
-      this.owned = true;
-    } else if (o.redis instanceof Redis) {
-      this.redis = o.redis;
-      this.owned = false;
-    } else {
-      throw new CollectorError('LC_STORE_INVALID_ARGUMENT', 'redis must be an ioredis client or a URL');
-    }
+    const client = resolveRedis(o.redis, () => {});
+    if (client === null) throw new CollectorError('LC_STORE_INVALID_ARGUMENT', 'redis must be an ioredis client or a URL');
+    this.redis = client.redis;
+    this.owned = client.owned;
     if (typeof o.prefix !== 'string') throw new CollectorError('LC_STORE_INVALID_ARGUMENT', 'prefix must be a string');
     this.prefix = o.prefix;
     this.owner = o.owner ?? `${os.hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;

@@ -23,6 +23,7 @@ import type {
   WatchOptions,
 } from './types.js';
 import { WatchQueue } from './watch-queue.js';
+import { resolveRedis } from '../redis-client.js';
 
 /** Options of {@link RedisContextStore}. */
 export interface RedisContextStoreOptions extends StoreOptions {
@@ -106,21 +107,10 @@ export class RedisContextStore extends BaseContextStore {
     if (options.scanCount !== undefined) o.scanCount = options.scanCount;
     if (typeof o.prefix !== 'string') throw new CollectorError('LC_STORE_INVALID_ARGUMENT', 'prefix must be a string');
     if (!Number.isSafeInteger(o.scanCount) || o.scanCount < 1) throw new CollectorError('LC_STORE_INVALID_ARGUMENT', 'scanCount must be an integer >= 1');
-    if (typeof o.redis === 'string') {
-      // A client of our own fails a command after one reconnect attempt instead of holding it in an
-      // unbounded offline queue: callers (the collector) retry with their own backoff, and nothing
-      // piles up in memory while Redis is down.
-      this.redis = new Redis(o.redis, { maxRetriesPerRequest: 1, commandTimeout: 10_000 });
-      this.redis.on('error', (err: Error) => {
-        this.lastRedisError = err.message;
-      });
-      this.owned = true;
-    } else if (o.redis instanceof Redis) {
-      this.redis = o.redis;
-      this.owned = false;
-    } else {
-      throw new CollectorError('LC_STORE_INVALID_ARGUMENT', 'redis must be an ioredis client or a URL');
-    }
+    const client = resolveRedis(o.redis, (message) => (this.lastRedisError = message));
+    if (client === null) throw new CollectorError('LC_STORE_INVALID_ARGUMENT', 'redis must be an ioredis client or a URL');
+    this.redis = client.redis;
+    this.owned = client.owned;
     this.prefix = o.prefix;
     this.publish = o.publish;
     this.scanCount = o.scanCount;
