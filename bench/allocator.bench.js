@@ -4,20 +4,9 @@
 //     one client, and with 8 concurrent clients (fewer than the small pool's 10), each at both sizes
 import { Allocator } from '@contexture/collector';
 import { Redis } from 'ioredis';
-import { REDIS_URL, report, round, uniqueName } from './support.js';
+import { REDIS_URL, removeKeys, report, round, uniqueName } from './support.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
-
-async function removeKeys(prefix) {
-  const redis = new Redis(REDIS_URL);
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await redis.unlink(...keys);
-  } while (cursor !== '0');
-  redis.disconnect();
-}
 
 async function pool(redis, prefix, size) {
   const a = new Allocator({ redis, prefix, pool: `p${size}` });

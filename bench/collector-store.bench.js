@@ -4,8 +4,7 @@
 //     (one op = set + update + sync on each of 100 contexts); ops/s against Chord's figures
 //  2. raw apply() throughput into Redis with N calls in flight (what the collector daemon needs)
 import { MemoryContextStore, RedisContextStore } from '@contexture/collector';
-import { Redis } from 'ioredis';
-import { REDIS_URL, report, round, uniqueName } from './support.js';
+import { REDIS_URL, removeKeys, report, round, uniqueName } from './support.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 const CHORD = {
@@ -60,17 +59,6 @@ function multiContext(store) {
       }),
     );
   };
-}
-
-async function removeKeys(prefix) {
-  const redis = new Redis(REDIS_URL);
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await redis.unlink(...keys);
-  } while (cursor !== '0');
-  redis.disconnect();
 }
 
 async function chordScenarios() {

@@ -6,7 +6,7 @@
 // publish (a request's messages come close together).
 import amqp from 'amqplib';
 import { Collector, RedisContextStore } from '@contexture/collector';
-import { AMQP_URL, REDIS_URL, report, round, uniqueName } from './support.js';
+import { AMQP_URL, REDIS_URL, removeKeys, report, round, uniqueName } from './support.js';
 
 const N = Number(process.env.BENCH_INGEST_MESSAGES ?? 100_000);
 const CONTEXTS = 1000;
@@ -96,16 +96,7 @@ async function scenario(name, live) {
     await ch.deleteQueue(q1);
     await ch.deleteQueue(q2);
     await ch.deleteQueue(`${q2}.dead`);
-    // Remove the bench's keys.
-    const { Redis } = await import('ioredis');
-    const redis = new Redis(REDIS_URL);
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length) await redis.unlink(...keys);
-    } while (cursor !== '0');
-    redis.disconnect();
+    await removeKeys(prefix);
   }
   const plain = Math.min(...rounds.map((r) => r.plain));
   const ours = Math.min(...rounds.map((r) => r.ours));

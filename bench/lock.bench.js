@@ -3,7 +3,7 @@
 import { Redis } from 'ioredis';
 import Redlock from 'redlock';
 import { RedisLock } from '@contexture/collector';
-import { REDIS_URL, report, round, uniqueName } from './support.js';
+import { REDIS_URL, removeKeys, report, round, uniqueName } from './support.js';
 
 const SEQ = 3000;
 const CLIENTS = 50;
@@ -72,10 +72,5 @@ report({
   ratio_50_clients_one_lock: round(best.redlockOne / best.oursOne),
   goal: 'ratio >= 1.0, sequential and 50 clients',
 });
-let cursor = '0';
-do {
-  const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-  cursor = next;
-  if (keys.length) await redis.unlink(...keys);
-} while (cursor !== '0');
+await removeKeys(prefix);
 redis.disconnect();

@@ -1,5 +1,6 @@
 // Shared helpers of the benchmarks: service URLs, unique names, timing, percentiles.
 import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
 
 export const AMQP_URL = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672/%2F';
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -29,4 +30,16 @@ export async function best(rounds, fn) {
     min = Math.min(min, performance.now() - t0);
   }
   return min;
+}
+
+/** Deletes every key under a prefix (SCAN, never KEYS). */
+export async function removeKeys(prefix) {
+  const redis = new Redis(REDIS_URL);
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length > 0) await redis.unlink(...keys);
+  } while (cursor !== '0');
+  redis.disconnect();
 }

@@ -13,13 +13,4 @@ export async function untilRedisTime(redis: Redis, ms: number): Promise<void> {
 }
 
 /** A small seeded PRNG (mulberry32) so a failing random sequence can be replayed from its seed. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { rng as prng } from './streams.js';
