@@ -31,7 +31,15 @@ export type CollectorErrorCode =
   /** A held lock expired or was taken over before its holder released it. */
   | 'LC_LOCK_LOST'
   /** A lock name or key is empty or holds a NUL character. */
-  | 'LC_LOCK_INVALID_NAME';
+  | 'LC_LOCK_INVALID_NAME'
+  /** A registry id, entry, metric or option is empty, too long, not a finite number or not JSON. */
+  | 'LC_REGISTRY_INVALID_ARGUMENT'
+  /** The registry, shared context or task queue was closed. */
+  | 'LC_CLOSED'
+  /** A shared context key, field or option is invalid. */
+  | 'LC_SHARED_INVALID_ARGUMENT'
+  /** A shared context write lost to concurrent writers more often than its retry budget. */
+  | 'LC_SHARED_CONFLICT';
 
 /** The one error class of `@contexture/collector`; `code` is stable, `cause` keeps the origin. */
 export class CollectorError extends Error {

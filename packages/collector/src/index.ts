@@ -51,3 +51,5 @@ export { Allocation } from './allocator/allocation.js';
 export { ALLOCATOR_DEFAULTS, MAX_PRIORITY } from './allocator/allocator-options.js';
 export type { AllocatorOptions } from './allocator/allocator-options.js';
 export type { PoolKeys } from './allocator/pool-keys.js';
+export { Registry, REGISTRY_DEFAULTS } from './registry/registry.js';
+export type { RegistryEntry, RegistryListOptions, RegistryMetrics, RegistryOptions, RegistryRecord } from './registry/registry.js';

@@ -1,0 +1,362 @@
+import type { Redis, Result } from 'ioredis';
+import { isPlainObject, setOwn } from '@contexture/context/protocol';
+import { CollectorError } from '../errors.js';
+import { defineScripts } from '../lua-loader.js';
+import { resolveRedis } from '../redis-client.js';
+
+type Arg = string | number;
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    contextureRegistryPut(...keysAndArgs: Arg[]): Result<[number, number], Context>;
+    contextureRegistryDrop(...keysAndArgs: Arg[]): Result<number, Context>;
+  }
+}
+
+const SCRIPTS = {
+  'registry-put': ['contextureRegistryPut', 2],
+  'registry-drop': ['contextureRegistryDrop', 2],
+} as const;
+
+/** What an entry says of itself: who and where it is. Everything but `id` is optional. */
+export interface RegistryEntry {
+  /** Unique within the namespace (a handler's uuid, a backend's `host:port`, …). */
+  id: string;
+  /** What it is: `handler`, `collector`, `backend`, … */
+  kind?: string;
+  name?: string;
+  host?: string;
+  pid?: number;
+  /** Where it serves, for entries that do (a backend's base URL). Passwords are the caller's to leave out. */
+  url?: string;
+  /** Anything else it wants known (JSON). */
+  info?: Record<string, unknown>;
+}
+
+/**
+ * Numbers an entry reports: in-flight requests, average latencies, and any others. Well-known
+ * names: `inFlight`, `avgLatencyMs`, `inFlightAvgLatencyMs`.
+ */
+export type RegistryMetrics = Record<string, number>;
+
+/** An entry as `list()` and `get()` return it. Times are ms on the Redis clock. */
+export interface RegistryRecord extends RegistryEntry {
+  metrics: RegistryMetrics;
+  /** Heard from within `heartbeatTimeout` and not marked unhealthy. */
+  healthy: boolean;
+  /** When it (last) registered. */
+  registeredAt: number;
+  lastHeartbeat: number;
+  /** ms since the last heartbeat. */
+  age: number;
+  /** Set by `markUnhealthy()`: until when (ms; `Infinity`: until `markHealthy()`), or null. */
+  markedUnhealthyUntil: number | null;
+}
+
+/** Options of {@link Registry}. */
+export interface RegistryOptions {
+  /** An ioredis client, or a URL (the registry then owns its client). @default 'redis://127.0.0.1:6379' */
+  redis?: Redis | string;
+  /** Prefix of every key. @default 'contexture:' */
+  prefix?: string;
+  /** Registries of one namespace share their entries. @default 'default' */
+  namespace?: string;
+  /** An entry not heard from for this long (ms) is unhealthy. @default 15000 */
+  heartbeatTimeout?: number;
+  /**
+   * An entry not heard from for this long (ms) is removed: its keys expire by themselves, and
+   * `cleanupExpired()` takes it out of the index. At least `heartbeatTimeout`. @default 60000
+   */
+  expireAfter?: number;
+}
+
+/** Options of {@link Registry.list}. */
+export interface RegistryListOptions {
+  /** Only the healthy ones. @default false */
+  healthyOnly?: boolean;
+  /** Only those of this kind. */
+  kind?: string;
+}
+
+export const REGISTRY_DEFAULTS = Object.freeze({
+  redis: 'redis://127.0.0.1:6379',
+  prefix: 'contexture:',
+  namespace: 'default',
+  heartbeatTimeout: 15_000,
+  expireAfter: 60_000,
+});
+
+const ENTRY_KEYS = ['kind', 'name', 'host', 'url'] as const;
+
+function invalid(message: string): CollectorError {
+  return new CollectorError('LC_REGISTRY_INVALID_ARGUMENT', message);
+}
+
+function checkText(what: string, v: unknown, max = 256): string {
+  if (typeof v !== 'string' || v.length === 0 || v.length > max || /[\u0000-\u001f]/.test(v)) {
+    throw invalid(`${what} must be a string of 1 to ${max} characters without control characters, got ${JSON.stringify(v)}`);
+  }
+  return v;
+}
+
+function checkMs(what: string, v: unknown): number {
+  if (!Number.isSafeInteger(v) || (v as number) < 1) throw invalid(`${what} must be a positive integer (ms), got ${String(v)}`);
+  return v as number;
+}
+
+/** The metrics as field/value pairs for the script; throws on anything but finite numbers. */
+function metricArgs(metrics: unknown): string[] {
+  if (metrics === undefined) return [];
+  if (!isPlainObject(metrics)) throw invalid('metrics must be an object of numbers');
+  const out: string[] = [];
+  for (const name of Object.keys(metrics)) {
+    checkText('a metric name', name, 128);
+    const v = metrics[name];
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw invalid(`metric ${JSON.stringify(name)} must be a finite number, got ${String(v)}`);
+    out.push(name, String(v));
+  }
+  return out;
+}
+
+/** The stored description of an entry (without id and metrics). */
+function describe(entry: RegistryEntry): string {
+  if (!isPlainObject(entry)) throw invalid('an entry must be an object with an id');
+  checkText('an entry id', entry.id);
+  const d: Record<string, unknown> = {};
+  for (const k of ENTRY_KEYS) {
+    const v = entry[k];
+    if (v === undefined) continue;
+    if (typeof v !== 'string' || v.length > 2048) throw invalid(`entry.${k} must be a string of at most 2048 characters`);
+    d[k] = v;
+  }
+  if (entry.pid !== undefined) {
+    if (!Number.isSafeInteger(entry.pid) || entry.pid < 0) throw invalid(`entry.pid must be a non-negative integer, got ${String(entry.pid)}`);
+    d.pid = entry.pid;
+  }
+  if (entry.info !== undefined) {
+    if (!isPlainObject(entry.info)) throw invalid('entry.info must be an object');
+    d.info = entry.info;
+  }
+  let text: string;
+  try {
+    text = JSON.stringify(d);
+  } catch (err) {
+    throw new CollectorError('LC_REGISTRY_INVALID_ARGUMENT', `entry.info must be JSON: ${(err as Error).message}`, { cause: err });
+  }
+  if (text.length > 65_536) throw invalid('an entry must be at most 64 KiB as JSON');
+  return text;
+}
+
+/**
+ * A registry of live things (handlers, collectors, backends) in Redis, kept by heartbeats: an entry
+ * not heard from within `heartbeatTimeout` is unhealthy, and after `expireAfter` it is gone. Every
+ * time is on Redis' clock, so hosts with skewed clocks agree; every key expires by itself and a
+ * write never drops its expiry, so a registry nobody cleans up still empties itself.
+ *
+ * @example
+ * const registry = new Registry({ redis: 'redis://127.0.0.1:6379', heartbeatTimeout: 10_000 });
+ * await registry.register({ id: 'api-1', kind: 'backend', url: 'http://10.0.0.5:8001' });
+ * await registry.heartbeat('api-1', { inFlight: 3, avgLatencyMs: 12.5 });
+ * const live = await registry.list({ healthyOnly: true });
+ */
+export class Registry implements AsyncDisposable {
+  readonly redis: Redis;
+  readonly prefix: string;
+  readonly namespace: string;
+  readonly heartbeatTimeout: number;
+  readonly expireAfter: number;
+  private readonly owned: boolean;
+  private readonly indexKey: string;
+  private closing: Promise<void> | null = null;
+
+  constructor(options: RegistryOptions = {}) {
+    const o = { ...REGISTRY_DEFAULTS, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) } as Required<RegistryOptions>;
+    if (typeof o.prefix !== 'string') throw invalid('prefix must be a string');
+    this.prefix = o.prefix;
+    this.namespace = checkText('namespace', o.namespace);
+    this.heartbeatTimeout = checkMs('heartbeatTimeout', o.heartbeatTimeout);
+    this.expireAfter = checkMs('expireAfter', o.expireAfter);
+    if (this.expireAfter < this.heartbeatTimeout) throw invalid('expireAfter must be at least heartbeatTimeout');
+    const client = resolveRedis(o.redis, () => {});
+    if (client === null) throw invalid('redis must be an ioredis client or a URL');
+    this.redis = client.redis;
+    this.owned = client.owned;
+    this.indexKey = `${this.prefix}registry:{${this.namespace}}:index`;
+    defineScripts(this.redis, SCRIPTS);
+  }
+
+  /** The hash of one entry. */
+  key(id: string): string {
+    return `${this.prefix}registry:{${this.namespace}}:e:${id}`;
+  }
+
+  /** Adds an entry, or replaces it (metrics and marks included): it counts as a heartbeat. */
+  async register(entry: RegistryEntry, metrics?: RegistryMetrics): Promise<void> {
+    const d = describe(entry);
+    await this.put('register', entry.id, d, '', metricArgs(metrics));
+  }
+
+  /**
+   * The entry is alive: renews its heartbeat and expiry, and records `metrics` (merged into what it
+   * reported before). False when there is no such entry (expired or unregistered: register again).
+   */
+  async heartbeat(id: string, metrics?: RegistryMetrics): Promise<boolean> {
+    checkText('an entry id', id);
+    return this.put('heartbeat', id, '', '', metricArgs(metrics));
+  }
+
+  /**
+   * A heartbeat that registers the entry when it is missing and refreshes its description: what
+   * keeps entries announced by messages (the collector's handler heartbeats).
+   */
+  async beat(entry: RegistryEntry, metrics?: RegistryMetrics): Promise<void> {
+    const d = describe(entry);
+    await this.put('upsert', entry.id, d, '', metricArgs(metrics));
+  }
+
+  /** Records metrics without counting as a heartbeat; false when there is no such entry. */
+  async updateMetrics(id: string, metrics: RegistryMetrics): Promise<boolean> {
+    checkText('an entry id', id);
+    return this.put('metrics', id, '', '', metricArgs(metrics));
+  }
+
+  /**
+   * Marks the entry unhealthy, whatever its heartbeats say, for `forMs` ms or until
+   * `markHealthy()`. False when there is no such entry.
+   */
+  async markUnhealthy(id: string, forMs?: number): Promise<boolean> {
+    checkText('an entry id', id);
+    if (forMs === undefined) return this.put('mark', id, '', '-1', []);
+    checkMs('forMs', forMs);
+    // The end is computed on Redis' clock: the script stores now + forMs.
+    return this.put('mark', id, '', `+${forMs}`, []);
+  }
+
+  /** Clears a `markUnhealthy()`; false when there is no such entry. */
+  async markHealthy(id: string): Promise<boolean> {
+    checkText('an entry id', id);
+    return this.put('mark', id, '', '', []);
+  }
+
+  /** Removes the entry at once; false when there was none. */
+  async unregister(id: string): Promise<boolean> {
+    checkText('an entry id', id);
+    this.checkOpen();
+    return (await this.redis.contextureRegistryDrop(this.key(id), this.indexKey, id, '')) === 1;
+  }
+
+  /** One entry, or null. */
+  async get(id: string): Promise<RegistryRecord | null> {
+    checkText('an entry id', id);
+    this.checkOpen();
+    const [[, now], [, flat]] = (await this.redis.multi().time().hgetall(this.key(id)).exec()) as [[null, [string, string]], [null, Record<string, string>]];
+    return this.toRecord(id, flat, clock(now));
+  }
+
+  /** The entries, healthy ones first then by id; entries already expired are left out. */
+  async list(options: RegistryListOptions = {}): Promise<RegistryRecord[]> {
+    this.checkOpen();
+    const ids = await this.redis.zrange(this.indexKey, 0, -1);
+    const out: RegistryRecord[] = [];
+    for (let i = 0; i < ids.length; i += 500) {
+      const part = ids.slice(i, i + 500);
+      const multi = this.redis.multi().time();
+      for (const id of part) multi.hgetall(this.key(id));
+      const replies = (await multi.exec()) ?? [];
+      const now = clock(replies[0]![1] as [string, string]);
+      part.forEach((id, j) => {
+        const r = this.toRecord(id, replies[j + 1]![1] as Record<string, string>, now);
+        if (r === null) return;
+        if (options.healthyOnly === true && !r.healthy) return;
+        if (options.kind !== undefined && r.kind !== options.kind) return;
+        out.push(r);
+      });
+    }
+    out.sort((a, b) => Number(b.healthy) - Number(a.healthy) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    return out;
+  }
+
+  /**
+   * Takes entries not heard from within `expireAfter` (or whose keys already expired) out of the
+   * registry; returns how many. Entries expire by themselves too: this keeps the index short.
+   */
+  async cleanupExpired(): Promise<number> {
+    this.checkOpen();
+    let removed = 0;
+    const ids = await this.redis.zrange(this.indexKey, 0, -1);
+    for (let i = 0; i < ids.length; i += 500) {
+      const part = ids.slice(i, i + 500);
+      const pipe = this.redis.pipeline();
+      for (const id of part) pipe.contextureRegistryDrop(this.key(id), this.indexKey, id, this.expireAfter);
+      for (const [err, n] of (await pipe.exec()) ?? []) {
+        if (err) throw err;
+        removed += n as number;
+      }
+    }
+    return removed;
+  }
+
+  /** Closes the client if the registry made it. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= this.owned ? this.redis.quit().then(() => undefined, () => this.redis.disconnect()) : Promise.resolve();
+    return this.closing;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  private checkOpen(): void {
+    if (this.closing !== null) throw new CollectorError('LC_CLOSED', 'the registry is closed');
+  }
+
+  private async put(mode: string, id: string, description: string, mark: string, metrics: string[]): Promise<boolean> {
+    this.checkOpen();
+    let markArg = mark;
+    if (mark.startsWith('+')) {
+      // A timed mark: the script has no argument for "now + n", so it is resolved here on Redis' clock.
+      const [s, us] = await this.redis.time();
+      markArg = String(Number(s) * 1000 + Math.floor(Number(us) / 1000) + Number(mark.slice(1)));
+    }
+    const [written] = await this.redis.contextureRegistryPut(this.key(id), this.indexKey, mode, id, this.expireAfter, description, markArg, ...metrics);
+    return written === 1;
+  }
+
+  private toRecord(id: string, flat: Record<string, string>, now: number): RegistryRecord | null {
+    const hb = Number(flat.hb);
+    if (!Number.isFinite(hb) || flat.hb === undefined) return null;
+    let d: Record<string, unknown> = {};
+    try {
+      const parsed: unknown = flat.e === undefined ? {} : JSON.parse(flat.e);
+      if (isPlainObject(parsed)) d = parsed;
+    } catch {
+      /* a description that is not JSON is left out; the entry itself stays readable */
+    }
+    const metrics: RegistryMetrics = {};
+    for (const field of Object.keys(flat)) {
+      if (!field.startsWith('m:')) continue;
+      const v = Number(flat[field]);
+      if (Number.isFinite(v)) setOwn(metrics, field.slice(2), v);
+    }
+    const down = flat.down === undefined ? null : flat.down === '-1' ? Infinity : Number(flat.down);
+    const marked = down !== null && down > now;
+    const age = Math.max(0, now - hb);
+    const record: RegistryRecord = {
+      id,
+      metrics,
+      healthy: !marked && age < this.heartbeatTimeout,
+      registeredAt: Number(flat.reg ?? hb),
+      lastHeartbeat: hb,
+      age,
+      markedUnhealthyUntil: marked ? down : null,
+    };
+    for (const k of ENTRY_KEYS) if (typeof d[k] === 'string') record[k] = d[k] as string;
+    if (Number.isSafeInteger(d.pid)) record.pid = d.pid as number;
+    if (isPlainObject(d.info)) record.info = d.info;
+    return record;
+  }
+}
+
+function clock([s, us]: [string, string]): number {
+  return Number(s) * 1000 + Math.floor(Number(us) / 1000);
+}
