@@ -39,7 +39,9 @@ export type CollectorErrorCode =
   /** A shared context key, field or option is invalid. */
   | 'LC_SHARED_INVALID_ARGUMENT'
   /** A shared context write lost to concurrent writers more often than its retry budget. */
-  | 'LC_SHARED_CONFLICT';
+  | 'LC_SHARED_CONFLICT'
+  /** A task queue option, id, name, params or result is invalid (params and results must be JSON). */
+  | 'LC_TASK_INVALID';
 
 /** The one error class of `@contexture/collector`; `code` is stable, `cause` keeps the origin. */
 export class CollectorError extends Error {

@@ -53,3 +53,6 @@ export type { AllocatorOptions } from './allocator/allocator-options.js';
 export type { PoolKeys } from './allocator/pool-keys.js';
 export { Registry, REGISTRY_DEFAULTS } from './registry/registry.js';
 export type { RegistryEntry, RegistryListOptions, RegistryMetrics, RegistryOptions, RegistryRecord } from './registry/registry.js';
+export type { HeartbeatRegistry, HeartbeatStats } from './daemon/heartbeats.js';
+export { TaskQueue, TaskError, TASK_QUEUE_DEFAULTS } from './tasks/task-queue.js';
+export type { ListenOptions, QueryOptions, Task, TaskErrorCode, TaskFunction, TaskPolicy, TaskQueueOptions } from './tasks/task-queue.js';

@@ -25,6 +25,7 @@ const ENV: ReadonlyArray<[string, keyof HandlerOptions, 'string' | 'int' | 'numb
   ['CONTEXTURE_CLOSE_TIMEOUT', 'closeTimeout', 'number'],
   ['CONTEXTURE_MAX_IN_FLIGHT', 'maxInFlight', 'int'],
   ['CONTEXTURE_CONNECT_TIMEOUT', 'connectTimeout', 'int'],
+  ['CONTEXTURE_HEARTBEAT_INTERVAL', 'heartbeatInterval', 'int'],
 ];
 
 /** The handler options set by `CONTEXTURE_*` environment variables. */

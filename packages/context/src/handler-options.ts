@@ -54,6 +54,13 @@ export interface HandlerOptions {
   maxInFlight?: number;
   /** Socket connect timeout (ms). @default 5000 */
   connectTimeout?: number;
+  /**
+   * Every this many ms, while connected to a broker, the handler publishes a heartbeat (its stats,
+   * host and pid) on the reserved routing key `contexture.heartbeat`; 0 for none. JSON-lines
+   * transports never carry heartbeats.
+   * @default 5000
+   */
+  heartbeatInterval?: number;
   /** Reconnection backoff. */
   reconnect?: ReconnectOptions;
   /** Where warnings go; null for none. @default a logger writing one line to stderr */
@@ -84,6 +91,7 @@ export const HANDLER_DEFAULTS: Readonly<ResolvedHandlerOptions> = Object.freeze(
   closeTimeout: 5000,
   maxInFlight: 10_000,
   connectTimeout: 5000,
+  heartbeatInterval: 5000,
   reconnect: Object.freeze({ initialDelay: 100, maxDelay: 5000, factor: 2, jitter: 0.2 }),
   logger: stderrLogger,
 } as ResolvedHandlerOptions);
@@ -102,6 +110,11 @@ function positiveInt(source: string, key: string, v: unknown): number {
 
 function nonNegative(source: string, key: string, v: unknown): number {
   if (typeof v !== 'number' || !(v >= 0) || Number.isNaN(v)) bad(source, key, 'a number ≥ 0', v);
+  return v as number;
+}
+
+function heartbeat(source: string, v: unknown): number {
+  if (v !== 0 && (!Number.isSafeInteger(v) || (v as number) < 100)) bad(source, 'heartbeatInterval', 'an integer ≥ 100 (ms), or 0 for no heartbeats', v);
   return v as number;
 }
 
@@ -136,6 +149,7 @@ export function validateHandlerOptions(o: HandlerOptions & Record<string, unknow
     closeTimeout: nonNegative(source, 'closeTimeout', o.closeTimeout),
     maxInFlight: positiveInt(source, 'maxInFlight', o.maxInFlight),
     connectTimeout: positiveInt(source, 'connectTimeout', o.connectTimeout),
+    heartbeatInterval: heartbeat(source, o.heartbeatInterval),
     reconnect: {
       initialDelay: nonNegative(source, 'reconnect.initialDelay', r.initialDelay),
       maxDelay: nonNegative(source, 'reconnect.maxDelay', r.maxDelay),

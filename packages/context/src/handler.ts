@@ -1,12 +1,14 @@
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
+import path from 'node:path';
 import { BoundedBuffer, type OverflowPolicy } from './bounded-buffer.js';
 import type { Entry, Route } from './entry.js';
 import { redactText, redactUrl } from './redact.js';
 import { AmqpTransport } from './transports/amqp-transport.js';
 import { JsonlTransport } from './transports/jsonl-transport.js';
 import type { Transport } from './transports/transport.js';
+import { HEARTBEAT_RKEY, HEARTBEAT_TYPE, encodeHeartbeat, type Heartbeat } from './protocol/heartbeat.js';
 import { HANDLER_DEFAULTS, validateHandlerOptions, type HandlerOptions, type ResolvedHandlerOptions } from './handler-options.js';
 
 /** Lifecycle of a {@link Handler}. */
@@ -31,6 +33,8 @@ export interface HandlerStats {
   lastError: string | null;
   /** True while the broker asks publishers to stop (resource alarm). */
   blocked: boolean;
+  /** Heartbeats published (see `heartbeatInterval`). */
+  heartbeats: number;
 }
 
 interface Unit {
@@ -90,6 +94,10 @@ export class Handler extends EventEmitter {
   private readonly baseHeaders: Record<string, unknown>;
   private counts = { enqueued: 0, published: 0, dropped: 0, reconnects: 0 };
   private lastError: string | null = null;
+  private heartbeatTimer: NodeJS.Timeout | null = null;
+  private readonly startedAt = Date.now() / 1000;
+  private lastBeat: { at: number; published: number } | null = null;
+  private heartbeatsSent = 0;
 
   constructor(options: HandlerOptions = {}) {
     super();
@@ -117,6 +125,40 @@ export class Handler extends EventEmitter {
       reconnects: this.counts.reconnects,
       lastError: this.lastError,
       blocked: this.blocked,
+      heartbeats: this.heartbeatsSent,
+    };
+  }
+
+  /**
+   * The heartbeat this handler publishes every `heartbeatInterval` ms while connected to a broker:
+   * who it is and its counters, with the publish rate since the previous one.
+   */
+  heartbeat(state: Heartbeat['state'] = 'running'): Heartbeat {
+    const now = Date.now();
+    const published = this.counts.published;
+    const last = this.lastBeat;
+    const rate = last === null || now <= last.at ? 0 : ((published - last.published) * 1000) / (now - last.at);
+    return {
+      type: HEARTBEAT_TYPE,
+      id: this.id,
+      kind: 'handler',
+      name: programName(),
+      host: os.hostname(),
+      pid: process.pid,
+      state,
+      interval: this.options.heartbeatInterval,
+      started_at: this.startedAt,
+      time: now / 1000,
+      stats: {
+        queued: this.buffer.length,
+        in_flight: this.inflightEntries,
+        enqueued: this.counts.enqueued,
+        published,
+        dropped: this.counts.dropped,
+        published_per_s: Math.round(rate * 10) / 10,
+        reconnects: this.counts.reconnects,
+        blocked: this.blocked ? 1 : 0,
+      },
     };
   }
 
@@ -193,6 +235,8 @@ export class Handler extends EventEmitter {
     if (this.closePromise !== null) return this.closePromise;
     this.closePromise = (async () => {
       if (this._status !== 'idle' || !this.isIdle()) await this.flush(this.options.closeTimeout);
+      // The last heartbeat says it is going, so registries drop it now rather than at its timeout.
+      if (this._status === 'connected') this.beat('stopped');
       this.shutdown();
       const t = this.transport;
       // The socket is unref'ed: hold the process open (bounded) while the connection closes.
@@ -246,7 +290,8 @@ export class Handler extends EventEmitter {
     this._status = 'closed';
     if (this.flushTimer !== null) clearTimeout(this.flushTimer);
     if (this.reconnectTimer !== null) clearTimeout(this.reconnectTimer);
-    this.flushTimer = this.reconnectTimer = null;
+    if (this.heartbeatTimer !== null) clearInterval(this.heartbeatTimer);
+    this.flushTimer = this.reconnectTimer = this.heartbeatTimer = null;
     const left = this.buffer.length + this.inflightEntries;
     if (left > 0) {
       this.buffer.drain();
@@ -334,7 +379,31 @@ export class Handler extends EventEmitter {
     this.connectedOnce = true;
     this.endOutage();
     this.emit('connect');
+    this.startHeartbeats();
     this.pump();
+  }
+
+  /** Publishes a heartbeat now and every `heartbeatInterval` ms after (on brokers only). */
+  private startHeartbeats(): void {
+    const every = this.options.heartbeatInterval;
+    if (every === 0 || this.transport?.sendControl === undefined) return;
+    this.beat('running');
+    if (this.heartbeatTimer !== null) return;
+    this.heartbeatTimer = setInterval(() => {
+      if (this._status === 'connected') this.beat('running');
+    }, every);
+    this.heartbeatTimer.unref();
+  }
+
+  private beat(state: Heartbeat['state']): void {
+    const t = this.transport;
+    if (t?.sendControl === undefined || this.options.heartbeatInterval === 0) return;
+    const h = this.heartbeat(state);
+    // Three missed intervals make a heartbeat stale: queues drop it by themselves then.
+    if (t.sendControl(HEARTBEAT_RKEY, encodeHeartbeat(h), HEARTBEAT_TYPE, 3 * this.options.heartbeatInterval)) {
+      this.heartbeatsSent++;
+      this.lastBeat = { at: h.time * 1000, published: h.stats.published! };
+    }
   }
 
   private onLost(err?: Error): void {
@@ -510,6 +579,12 @@ export class Handler extends EventEmitter {
   private wakeSpaceWaiters(): void {
     if (this.spaceWaiters.length > 0 && !this.buffer.full) for (const w of this.spaceWaiters.splice(0)) w();
   }
+}
+
+/** The program's name for heartbeats: its main module's file name. */
+function programName(): string {
+  const main = process.argv[1];
+  return main ? path.basename(main) : process.title;
 }
 
 /** Resolves with `promise`, keeping the event loop alive until it settles or `ms` pass. */

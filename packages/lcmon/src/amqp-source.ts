@@ -1,6 +1,6 @@
 import amqp from 'amqplib';
 import { hostPort as hostPortOf, redactText } from '@contexture/context';
-import { CONTENT_TYPE_NDJSON, decodeBody, isMalformed, type MessageMeta } from '@contexture/context/protocol';
+import { CONTENT_TYPE_NDJSON, decodeBody, isMalformed, isReservedRkey, type MessageMeta } from '@contexture/context/protocol';
 import { LcmonError } from './errors.js';
 import type { InputSink } from './input-sink.js';
 import type { ResolvedOptions } from './options.js';
@@ -202,6 +202,17 @@ export class AmqpSource {
     const sink = this.sink!;
     // After the sink has had enough, messages are left unacknowledged: they go back to the queue.
     if (this.stopped || sink.stopped) return;
+    // Heartbeats and the like (reserved routing keys) are the project's own traffic, not data.
+    if (!isReservedRkey(msg.fields.routingKey)) this.deliver(msg, sink);
+    if (this.noAck) return;
+    this.lastProcessed = msg;
+    if (!this.settleScheduled) {
+      this.settleScheduled = true;
+      setImmediate(this.settle);
+    }
+  }
+
+  private deliver(msg: amqp.ConsumeMessage, sink: InputSink): void {
     const contentType = msg.properties.contentType as string | undefined;
     const text = msg.content.toString('utf8');
     const parts = decodeBody(text, contentType);
@@ -216,12 +227,6 @@ export class AmqpSource {
         else sink.message(m, meta, undefined);
         if (sink.stopped) break;
       }
-    }
-    if (this.noAck) return;
-    this.lastProcessed = msg;
-    if (!this.settleScheduled) {
-      this.settleScheduled = true;
-      setImmediate(this.settle);
     }
   }
 

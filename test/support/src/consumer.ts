@@ -16,6 +16,8 @@ export interface Received {
  */
 export class TestConsumer {
   readonly received: Received[] = [];
+  /** Messages on the project's reserved routing keys (`contexture.*`: heartbeats), kept apart from `received`. */
+  readonly reserved: Received[] = [];
   private waiters: Array<{ n: number; resolve: () => void }> = [];
   private constructor(
     private readonly conn: amqp.ChannelModel,
@@ -52,6 +54,11 @@ export class TestConsumer {
           } catch {
             /* left undefined: the test asserts on it */
           }
+        }
+        // Heartbeats and the like are the project's own traffic, not what a test publishes.
+        if (r.routingKey.startsWith('contexture.')) {
+          consumer.reserved.push(r);
+          return;
         }
         consumer.received.push(r);
         consumer.notify();

@@ -2,6 +2,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { hostPort, redactText } from '@contexture/context';
 import { Collector } from './collector.js';
 import { RedisContextStore } from '../store/redis-store.js';
+import { Registry } from '../registry/registry.js';
 
 /** Where the program writes and what environment it reads; tests pass their own. */
 export interface ProgramIO {
@@ -64,6 +65,9 @@ export function createProgram(io: ProgramIO = {}): Command {
     .addOption(new Option('--context-ttl <ms>', 'idle time before a context is deleted (with --auto-delete)').argParser(nonNegativeInt).env('CONTEXTURE_CONTEXT_TTL'))
     .addOption(new Option('--finished-ttl <ms>', 'how long a finished context is kept').argParser(nonNegativeInt).env('CONTEXTURE_FINISHED_TTL'))
     .addOption(new Option('--cleanup-interval <ms>', 'period of the cleaner (0: off)').argParser(nonNegativeInt).env('CONTEXTURE_CLEANUP_INTERVAL'))
+    .addOption(new Option('--no-registry', 'do not keep the registry of live handlers and collectors (from heartbeats) in Redis').env('CONTEXTURE_COLLECTOR_NO_REGISTRY'))
+    .addOption(new Option('--heartbeat-interval <ms>', "ms between the collector's own heartbeats (0: none)").argParser(nonNegativeInt).env('CONTEXTURE_HEARTBEAT_INTERVAL').default(5000))
+    .addOption(new Option('--handler-timeout <ms>', 'a handler or collector not heard from for this long is unhealthy in the registry').argParser(positiveInt).env('CONTEXTURE_REGISTRY_TIMEOUT').default(15000))
     .addOption(new Option('--stats [seconds]', 'print a stats line on stderr every N seconds').env('CONTEXTURE_COLLECTOR_STATS'))
     .exitOverride()
     .action(async (opts) => {
@@ -75,7 +79,13 @@ export function createProgram(io: ProgramIO = {}): Command {
       if (opts.finishedTtl !== undefined) retention.finishedTtl = opts.finishedTtl;
       if (opts.cleanupInterval !== undefined && opts.cleanupInterval > 0) retention.cleanupInterval = opts.cleanupInterval;
       const store = new RedisContextStore({ redis: opts.redis, prefix: opts.prefix, ...retention });
+      const registry =
+        opts.registry === false
+          ? null
+          : new Registry({ redis: store.redis, prefix: opts.prefix, namespace: 'handlers', heartbeatTimeout: opts.handlerTimeout, expireAfter: 4 * opts.handlerTimeout });
       const collector = new Collector({
+        registry,
+        heartbeatInterval: opts.heartbeatInterval,
         store,
         url: opts.url,
         exchange: opts.exchange,
@@ -93,6 +103,7 @@ export function createProgram(io: ProgramIO = {}): Command {
         await collector.start();
       } catch (err) {
         say(`contexture-collector: cannot reach the broker at ${hostPort(opts.url, 5672)}: ${redactText((err as Error).message)}`);
+        await registry?.close();
         await store.close();
         throw new CommanderError(EXIT.UNAVAILABLE, 'LC_BROKER_UNREACHABLE', 'broker unreachable');
       }
@@ -101,6 +112,7 @@ export function createProgram(io: ProgramIO = {}): Command {
       const why = await stop;
       say(`contexture-collector: ${String(why)}: stopping; finishing messages in flight`);
       await collector.close();
+      await registry?.close();
       await store.close();
       const s = collector.stats();
       say(`contexture-collector: stopped after applying ${s.applied} messages (${s.deadLettered} dead-lettered)`);

@@ -1,4 +1,5 @@
 import type { MessageMeta, WireMessage } from '@contexture/context/protocol';
+import type { HeartbeatRegistry } from './heartbeats.js';
 
 /**
  * What the collector needs of a store: an atomic, idempotent apply per message, and optionally
@@ -54,9 +55,18 @@ export interface CollectorOptions {
   shutdownTimeout?: number;
   /** @default lines on stderr */
   logger?: CollectorLogger | null;
+  /**
+   * Where the handlers' heartbeats (routing key `contexture.heartbeat`, which the queue is then
+   * bound with too, on a topic exchange) and the collector's own go: a `Registry`. Null for none.
+   * @default null
+   */
+  registry?: HeartbeatRegistry | null;
+  /** ms between the collector's own heartbeats (on the bus, and into the registry); 0 for none. @default 5000 */
+  heartbeatInterval?: number;
 }
 
-export type ResolvedCollectorOptions = Required<Omit<CollectorOptions, 'bindingArgs' | 'deadLetterQueue' | 'retry' | 'logger'>> & {
+export type ResolvedCollectorOptions = Required<Omit<CollectorOptions, 'bindingArgs' | 'deadLetterQueue' | 'retry' | 'logger' | 'registry'>> & {
+  registry: HeartbeatRegistry | null;
   bindingArgs: Record<string, unknown> | undefined;
   deadLetterQueue: string;
   retry: { initialDelay: number; maxDelay: number };
@@ -76,4 +86,5 @@ export const COLLECTOR_DEFAULTS = Object.freeze({
   maxDepth: 64,
   retry: Object.freeze({ initialDelay: 100, maxDelay: 5000 }),
   shutdownTimeout: 10_000,
+  heartbeatInterval: 5000,
 });

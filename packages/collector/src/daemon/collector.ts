@@ -3,7 +3,8 @@ import os from 'node:os';
 import amqp from 'amqplib';
 import type { ChannelModel, ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
 import { redactText, redactUrl } from '@contexture/context';
-import { decodeBody, isMalformed, setOwn, type Malformed, type MessageMeta, type WireMessage } from '@contexture/context/protocol';
+import { HEARTBEAT_RKEY, decodeBody, isMalformed, isReservedRkey, setOwn, type Malformed, type MessageMeta, type WireMessage } from '@contexture/context/protocol';
+import { CollectorHeartbeats, type HeartbeatStats } from './heartbeats.js';
 import { CollectorError } from '../errors.js';
 import type { ApplyItem } from '../store/types.js';
 import {
@@ -41,11 +42,15 @@ export interface CollectorStats {
   queueDepth: number | null;
   reconnects: number;
   lastError: string | null;
+  /** Heartbeats received and sent (see the `registry` option). */
+  heartbeats: HeartbeatStats;
 }
 
 /** Deliveries applied together (one store call), then acknowledged together. */
 interface Batch {
   ch: ConfirmChannel;
+  /** Deliveries of the project's own traffic (heartbeats): acknowledged in order, not counted as data. */
+  reserved: number;
   msgs: ConsumeMessage[];
   /** Deliveries to leave unacknowledged (not dead-lettered), null when none. */
   failed: Set<ConsumeMessage> | null;
@@ -113,6 +118,7 @@ export class Collector extends EventEmitter {
   /** Channels on which a message stays unacknowledged: no more acks with `multiple` there. */
   private holes = new WeakSet<ConfirmChannel>();
   private lastError: string | null = null;
+  private readonly heartbeats: CollectorHeartbeats;
 
   constructor(options: CollectorOptions) {
     super();
@@ -122,6 +128,14 @@ export class Collector extends EventEmitter {
       if (!Number.isSafeInteger(o[k]) || o[k] < 1) throw new RangeError(`Collector: ${k} must be a positive integer, got ${o[k]}`);
     }
     if (!Array.isArray(o.bindings) || o.bindings.length === 0) throw new RangeError('Collector: bindings must name at least one routing key');
+    const every: number = o.heartbeatInterval;
+    if (every !== 0 && (!Number.isSafeInteger(every) || every < 100)) {
+      throw new RangeError(`Collector: heartbeatInterval must be an integer >= 100 (ms), or 0 for none, got ${every}`);
+    }
+    const registry = o.registry ?? null;
+    if (registry !== null && (typeof registry.beat !== 'function' || typeof registry.unregister !== 'function')) {
+      throw new TypeError('Collector: registry must have beat(entry, metrics) and unregister(id) methods (a Registry)');
+    }
     this.options = Object.freeze({
       ...o,
       bindings: [...o.bindings],
@@ -129,7 +143,14 @@ export class Collector extends EventEmitter {
       deadLetterQueue: o.deadLetterQueue ?? `${o.queue}.dead`,
       retry: { ...COLLECTOR_DEFAULTS.retry, ...(o.retry ?? {}) },
       logger: o.logger === undefined ? stderrLogger : o.logger,
+      registry,
     });
+    this.heartbeats = new CollectorHeartbeats(registry, this.options.heartbeatInterval, this.options.queue, this.options.exchange);
+  }
+
+  /** The id this collector announces itself with (registry and heartbeats). */
+  get id(): string {
+    return this.heartbeats.id;
   }
 
   get status(): CollectorStatus {
@@ -137,7 +158,7 @@ export class Collector extends EventEmitter {
   }
 
   stats(): CollectorStats {
-    return { status: this._status, ...this.counts, malformed: { ...this.malformed }, lastError: this.lastError };
+    return { status: this._status, ...this.counts, malformed: { ...this.malformed }, lastError: this.lastError, heartbeats: { ...this.heartbeats.counts } };
   }
 
   /**
@@ -171,6 +192,7 @@ export class Collector extends EventEmitter {
           });
         });
       }
+      await this.heartbeats.stop(this.channel, this.heartbeatStats());
       this._status = 'closed';
       const model = this.model;
       this.model = null;
@@ -182,6 +204,7 @@ export class Collector extends EventEmitter {
 
   /** Closes at once; unacknowledged messages are redelivered. */
   destroy(): void {
+    void this.heartbeats.stop(null, {});
     this._status = 'closed';
     if (this.reconnectTimer !== null) clearTimeout(this.reconnectTimer);
     this.stopStats();
@@ -233,6 +256,24 @@ export class Collector extends EventEmitter {
     );
   }
 
+  /** What the collector's heartbeats carry. */
+  private heartbeatStats(): Record<string, number> {
+    const c = this.counts;
+    const stats: Record<string, number> = {
+      deliveries: c.deliveries,
+      applied: c.applied,
+      acked: c.acked,
+      dead_lettered: c.deadLettered,
+      store_errors: c.storeErrors,
+      in_flight: c.inFlight,
+      rate: c.rate,
+      reconnects: c.reconnects,
+    };
+    if (c.queueDepth !== null) stats.queue_depth = c.queueDepth;
+    if (c.lagSeconds !== null) stats.lag_seconds = c.lagSeconds;
+    return stats;
+  }
+
   private log(level: 'info' | 'warn', message: string): void {
     try {
       this.options.logger?.[level](message);
@@ -254,6 +295,7 @@ export class Collector extends EventEmitter {
       await ch.assertQueue(o.queue, { durable: true, arguments: args });
       await ch.assertQueue(o.deadLetterQueue, { durable: true, arguments: args });
       for (const key of o.bindings) await ch.bindQueue(o.queue, o.exchange, key, o.bindingArgs);
+      if (o.registry !== null && o.exchangeType === 'topic') await ch.bindQueue(o.queue, o.exchange, HEARTBEAT_RKEY);
       await ch.prefetch(o.prefetch);
       model.on('error', () => {});
       ch.on('error', () => {});
@@ -288,6 +330,7 @@ export class Collector extends EventEmitter {
     if (!first) this.counts.reconnects++;
     if (this.brokerDown) this.log('info', `consuming from ${redactUrl(o.url)} again`);
     this.brokerDown = false;
+    this.heartbeats.start(() => this.channel, () => this.heartbeatStats());
     this.emit('consuming');
   }
 
@@ -322,7 +365,7 @@ export class Collector extends EventEmitter {
   }
 
   private onDelivery(ch: ConfirmChannel, msg: ConsumeMessage): void {
-    this.counts.deliveries++;
+    if (!isReservedRkey(msg.fields.routingKey)) this.counts.deliveries++;
     this.counts.inFlight++;
     this.pending.push({ ch, msg });
     if (this.pending.length >= this.options.batchSize) this.flush();
@@ -344,7 +387,9 @@ export class Collector extends EventEmitter {
       const ch = this.pending[0]!.ch;
       let n = 1;
       while (n < this.pending.length && n < this.options.batchSize && this.pending[n]!.ch === ch) n++;
-      const batch: Batch = { ch, msgs: this.pending.splice(0, n).map((p) => p.msg), failed: null, done: false };
+      const msgs = this.pending.splice(0, n).map((p) => p.msg);
+      const reserved = msgs.reduce((k, m) => k + (isReservedRkey(m.fields.routingKey) ? 1 : 0), 0);
+      const batch: Batch = { ch, msgs, reserved, failed: null, done: false };
       this.batches.push(batch);
       this.running++;
       void this.runBatch(batch).finally(() => {
@@ -358,9 +403,12 @@ export class Collector extends EventEmitter {
   private async runBatch(batch: Batch): Promise<void> {
     try {
       const items: ApplyItem[] = [];
+      const side: Array<Promise<void>> = [];
       const owner: number[] = [];
       const bad: Malformed[][] = batch.msgs.map(() => []);
       batch.msgs.forEach((msg, i) => {
+        // Heartbeats and the like (reserved routing keys) are the project's own traffic, not contexts.
+        if (isReservedRkey(msg.fields.routingKey)) return void side.push(this.heartbeats.handle(msg));
         const meta: MessageMeta = { rkey: msg.fields.routingKey, headers: copyHeaders(msg.properties.headers) };
         const decoded = decodeBody(msg.content, msg.properties.contentType, { maxBytes: this.options.maxBytes, maxDepth: this.options.maxDepth });
         for (const d of decoded) {
@@ -372,6 +420,7 @@ export class Collector extends EventEmitter {
         }
       });
       const refused = items.length === 0 ? [] : await this.applyItems(items);
+      if (side.length > 0) await Promise.all(side);
       refused.forEach((r, j) => {
         if (r !== null) bad[owner[j]!]!.push(r);
       });
@@ -413,13 +462,13 @@ export class Collector extends EventEmitter {
       try {
         if (batch.failed === null && !this.holes.has(ch)) {
           ch.ack(batch.msgs[batch.msgs.length - 1]!, true);
-          this.counts.acked += batch.msgs.length;
+          this.counts.acked += batch.msgs.length - batch.reserved;
         } else {
           this.holes.add(ch);
           for (const msg of batch.msgs) {
             if (batch.failed?.has(msg) === true) continue;
             ch.ack(msg);
-            this.counts.acked++;
+            if (!isReservedRkey(msg.fields.routingKey)) this.counts.acked++;
           }
         }
       } catch {

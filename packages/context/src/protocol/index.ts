@@ -24,3 +24,5 @@ export type { CollatedObject, CollatorOptions, CollatorStats } from './collator.
 export { extractKeys } from './extract.js';
 export { MessageSpans, scanMessage } from './scan.js';
 export { isPlainObject, setOwn } from './own.js';
+export { HEARTBEAT_RKEY, HEARTBEAT_TYPE, encodeHeartbeat, isReservedRkey, parseHeartbeat } from './heartbeat.js';
+export type { Heartbeat } from './heartbeat.js';

@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import os from 'node:os';
 import amqp from 'amqplib';
 import type { ChannelModel, ConfirmChannel, Options } from 'amqplib';
 import { encodeEntry, unixNow, type Entry } from '../entry.js';
@@ -115,6 +116,24 @@ export class AmqpTransport extends EventEmitter implements Transport {
       },
       (err: unknown) => done(err ? toError(err) : undefined),
     );
+  }
+
+  sendControl(rkey: string, body: string, type: string, expiration: number): boolean {
+    const channel = this.channel;
+    if (channel === null) return false;
+    try {
+      channel.publish(
+        this.options.exchange,
+        rkey,
+        Buffer.from(body),
+        // A heartbeat nobody read within a few intervals is stale: queues drop it by themselves.
+        { contentType: CONTENT_TYPE_JSON, type, appId: APP_ID, timestamp: Math.floor(unixNow()), expiration: String(expiration), headers: { hostname: os.hostname() } },
+        () => {},
+      );
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   async close(): Promise<void> {

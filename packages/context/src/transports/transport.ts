@@ -19,6 +19,11 @@ export interface Transport extends EventEmitter {
    * should wait for `drain` before sending more.
    */
   send(entries: readonly Entry[], handlerIdJson: string, qlen: number, done: (err?: Error) => void): boolean;
+  /**
+   * Publishes one message of the project's own (a heartbeat) outside the buffer, without a
+   * confirm; false when it could not be sent now. Transports that carry no such messages lack it.
+   */
+  sendControl?(rkey: string, body: string, type: string, expiration: number): boolean;
   /** True while connected and able to send. */
   readonly open: boolean;
   /** Closes gracefully (what was sent is flushed). */

@@ -1,0 +1,620 @@
+import { randomUUID } from 'node:crypto';
+import type { Redis, Result } from 'ioredis';
+import { isPlainObject } from '@contexture/context/protocol';
+import { CollectorError } from '../errors.js';
+import { defineScripts, luaSource } from '../lua-loader.js';
+import { resolveRedis } from '../redis-client.js';
+
+type Arg = string | number;
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    contextureTqSubmit(...keysAndArgs: Arg[]): Result<[string, string | null], Context>;
+    contextureTqClaim(numberOfKeys: number, ...keysAndArgs: Arg[]): Result<[string, string, string, number, number, string | null, string | null] | null, Context>;
+    contextureTqRenew(...keysAndArgs: Arg[]): Result<number, Context>;
+    contextureTqFinish(...keysAndArgs: Arg[]): Result<number, Context>;
+    contextureTqListeners(...keysAndArgs: Arg[]): Result<number, Context>;
+  }
+}
+
+const SCRIPTS = {
+  'tq-submit': ['contextureTqSubmit', 3],
+  'tq-renew': ['contextureTqRenew', 3],
+  'tq-finish': ['contextureTqFinish', 3],
+  'tq-listeners': ['contextureTqListeners', 1],
+} as const;
+
+/** Where a task runs: see {@link TaskQueue.query}. */
+export type TaskPolicy = 'local' | 'remote' | 'localFirst' | 'remoteFirst' | 'auto';
+
+/** Stable codes of {@link TaskError}. */
+export type TaskErrorCode =
+  /** The task function threw (`remote` holds its error's name, message and code). */
+  | 'LC_TASK_FAILED'
+  /** No result within the query's `timeout`. */
+  | 'LC_TASK_TIMEOUT'
+  /** Every worker that took the task stopped before finishing it, `maxAttempts` times. */
+  | 'LC_TASK_GAVE_UP'
+  /** A `local` query with no handler for the name here. */
+  | 'LC_TASK_NO_HANDLER'
+  /** The query's signal aborted. */
+  | 'LC_TASK_ABORTED'
+  /** A task of that id exists with another name. */
+  | 'LC_TASK_CONFLICT';
+
+/** Why a query gave no result. */
+export class TaskError extends Error {
+  override readonly name = 'TaskError';
+  readonly code: TaskErrorCode;
+  /** The task's id. */
+  readonly task: string;
+  /** For `LC_TASK_FAILED`: the error the task function threw, as the worker reported it. */
+  readonly remote: { name: string; message: string; code?: string } | null;
+
+  constructor(code: TaskErrorCode, task: string, message: string, remote: TaskError['remote'] = null, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.task = task;
+    this.remote = remote;
+  }
+}
+
+/** A task as its function sees it. */
+export interface Task<P = unknown> {
+  readonly id: string;
+  readonly name: string;
+  readonly params: P;
+  /** 1 for the first run; more when a worker died before finishing it. */
+  readonly attempt: number;
+  /** Aborts when the task is no longer this worker's (taken over after a stall, or expired). */
+  readonly signal: AbortSignal;
+  /** Reports progress; the caller sees it through `onProgress`. */
+  update(current: number, total: number): Promise<void>;
+}
+
+/** The function that runs tasks: one for every name, or one per name. */
+export type TaskFunction = (task: Task<any>) => unknown;
+
+/** Options of {@link TaskQueue}. */
+export interface TaskQueueOptions {
+  /** An ioredis client, or a URL (the queue then owns its clients). @default 'redis://127.0.0.1:6379' */
+  redis?: Redis | string;
+  /** Prefix of every key. @default 'contexture:' */
+  prefix?: string;
+  /** Queues of one namespace share their tasks. @default 'default' */
+  namespace?: string;
+  /** What runs tasks here: for `listen()` and for local runs. */
+  handler?: TaskFunction | Record<string, TaskFunction>;
+  /**
+   * A running task not renewed by its worker for this long (ms) is run again by another: how soon a
+   * dead worker's task comes back. Workers renew every third of it. @default 30000
+   */
+  visibilityTimeout?: number;
+  /** Runs of one task at most (a dead worker costs one); then it fails with `LC_TASK_GAVE_UP`. @default 3 */
+  maxAttempts?: number;
+  /** How long (ms) a finished task's outcome is kept: asking again with its id returns it. @default 600000 */
+  resultTtl?: number;
+  /** A listener not seen for this long (ms) is gone (for `auto` and `remoteFirst`). @default 5000 */
+  listenerTimeout?: number;
+}
+
+/** A query. */
+export interface QueryOptions<P = unknown> {
+  /** Its id: querying an id again joins the task (or returns its kept outcome). @default a random uuid */
+  id?: string;
+  name: string;
+  /** JSON. */
+  params?: P;
+  /** Longest wait for the result (ms); the task expires with it. @default 60000 */
+  timeout?: number;
+  /**
+   * `local`: run here. `remote`: run by a listener. `localFirst`: here, and by a listener when that
+   * fails or there is no handler here. `remoteFirst`: by a listener when one is alive, else here;
+   * here too when listeners gave it up. `auto`: by a listener when one is alive, else here.
+   * @default 'auto'
+   */
+  policy?: TaskPolicy;
+  /** Drop the kept outcome once it is received. @default false */
+  once?: boolean;
+  /** Progress reports of the task. */
+  onProgress?: (current: number, total: number) => void;
+  signal?: AbortSignal;
+}
+
+/** Options of {@link TaskQueue.listen}. */
+export interface ListenOptions {
+  /** Tasks run at once. @default 1 */
+  concurrency?: number;
+  /** Aborting it stops taking tasks; `listen()` resolves once the running ones finished. */
+  signal?: AbortSignal;
+}
+
+export const TASK_QUEUE_DEFAULTS = Object.freeze({
+  redis: 'redis://127.0.0.1:6379',
+  prefix: 'contexture:',
+  namespace: 'default',
+  visibilityTimeout: 30_000,
+  maxAttempts: 3,
+  resultTtl: 600_000,
+  listenerTimeout: 5_000,
+});
+
+interface Waiter {
+  resolve(v: unknown): void;
+  reject(e: Error): void;
+  onProgress?: ((current: number, total: number) => void) | undefined;
+}
+
+function invalid(message: string): CollectorError {
+  return new CollectorError('LC_TASK_INVALID', message);
+}
+
+function checkText(what: string, v: unknown): string {
+  if (typeof v !== 'string' || v.length === 0 || v.length > 512 || /[\u0000-\u001f]/.test(v)) {
+    throw invalid(`${what} must be a string of 1 to 512 characters without control characters, got ${JSON.stringify(v)}`);
+  }
+  return v;
+}
+
+function checkMs(what: string, v: unknown): number {
+  if (!Number.isSafeInteger(v) || (v as number) < 1) throw invalid(`${what} must be a positive integer, got ${String(v)}`);
+  return v as number;
+}
+
+/** JSON text of a value that must survive as JSON: no functions, cycles, BigInts or undefined at the top. */
+function toJson(what: string, v: unknown): string {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(v === undefined ? null : v);
+  } catch (err) {
+    throw new CollectorError('LC_TASK_INVALID', `${what} must be JSON: ${(err as Error).message}`, { cause: err });
+  }
+  if (text === undefined) throw invalid(`${what} must be JSON, got ${typeof v}`);
+  return text;
+}
+
+function remoteOf(text: string | null | undefined): { name: string; message: string; code?: string } {
+  try {
+    const e: unknown = JSON.parse(text ?? '');
+    if (isPlainObject(e)) {
+      const r: { name: string; message: string; code?: string } = { name: String(e.name ?? 'Error'), message: String(e.message ?? '') };
+      if (typeof e.code === 'string') r.code = e.code;
+      return r;
+    }
+  } catch {
+    /* below */
+  }
+  return { name: 'Error', message: String(text) };
+}
+
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+
+/**
+ * A task queue in Redis: `query()` a named task with JSON params and get its result; `listen()`
+ * runs tasks with the queue's handler. At least once: a task whose worker stops renewing it (it died)
+ * is run again by another, and only one outcome is ever recorded and told. Results and progress
+ * reach the caller by pub/sub notification on its own channel.
+ *
+ * @example
+ * const tasks = new TaskQueue({ redis: 'redis://127.0.0.1:6379', handler: { resize: async (t) => resize(t.params) } });
+ * const stop = new AbortController();
+ * void tasks.listen(['resize'], { concurrency: 8, signal: stop.signal });
+ * const out = await tasks.query({ name: 'resize', params: { url, width: 200 }, timeout: 10_000 });
+ */
+export class TaskQueue implements AsyncDisposable {
+  readonly redis: Redis;
+  readonly prefix: string;
+  readonly namespace: string;
+  /** This queue's id: its reply channel and its listeners' names derive from it. */
+  readonly id = randomUUID();
+  private readonly owned: boolean;
+  private readonly o: { visibilityTimeout: number; maxAttempts: number; resultTtl: number; listenerTimeout: number };
+  private readonly handler: TaskQueueOptions['handler'];
+  private readonly base: string;
+  private readonly replyChannel: string;
+  private readonly wakeChannel: string;
+  private sub: Redis | null = null;
+  private subReady: Promise<void> | null = null;
+  private readonly waiters = new Map<string, Set<Waiter>>();
+  private readonly wakers = new Set<() => void>();
+  private closing: Promise<void> | null = null;
+  private readonly closed = new AbortController();
+
+  constructor(options: TaskQueueOptions = {}) {
+    const o = { ...TASK_QUEUE_DEFAULTS, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) } as Required<TaskQueueOptions>;
+    if (typeof o.prefix !== 'string') throw invalid('prefix must be a string');
+    this.prefix = o.prefix;
+    this.namespace = checkText('namespace', o.namespace);
+    this.o = {
+      visibilityTimeout: checkMs('visibilityTimeout', o.visibilityTimeout),
+      maxAttempts: checkMs('maxAttempts', o.maxAttempts),
+      resultTtl: checkMs('resultTtl', o.resultTtl),
+      listenerTimeout: checkMs('listenerTimeout', o.listenerTimeout),
+    };
+    const h = options.handler;
+    if (h !== undefined && typeof h !== 'function' && !(isPlainObject(h) && Object.values(h).every((f) => typeof f === 'function'))) {
+      throw invalid('handler must be a function or an object of functions by task name');
+    }
+    this.handler = h;
+    const client = resolveRedis(o.redis, () => {});
+    if (client === null) throw invalid('redis must be an ioredis client or a URL');
+    this.redis = client.redis;
+    this.owned = client.owned;
+    this.base = `${this.prefix}tq:{${this.namespace}}:`;
+    this.replyChannel = `${this.base}r:${this.id}`;
+    this.wakeChannel = `${this.base}new`;
+    defineScripts(this.redis, SCRIPTS);
+    if (typeof (this.redis as unknown as Record<string, unknown>).contextureTqClaim !== 'function') {
+      this.redis.defineCommand('contextureTqClaim', { lua: luaSource('tq-claim') });
+    }
+  }
+
+  /**
+   * Runs a task and resolves with its result, or rejects with a {@link TaskError} (or a
+   * `CollectorError` `LC_TASK_INVALID` for bad arguments).
+   */
+  async query<R = unknown, P = unknown>(q: QueryOptions<P>): Promise<R> {
+    this.checkOpen();
+    if (!isPlainObject(q)) throw invalid('query takes an object with at least a name');
+    const name = checkText('name', q.name);
+    const id = q.id === undefined ? randomUUID() : checkText('id', q.id);
+    const timeout = checkMs('timeout', q.timeout ?? 60_000);
+    const policy = q.policy ?? 'auto';
+    if (!['local', 'remote', 'localFirst', 'remoteFirst', 'auto'].includes(policy)) throw invalid(`policy must be local, remote, localFirst, remoteFirst or auto, got ${String(policy)}`);
+    const params = q.params === undefined ? null : (JSON.parse(toJson('params', q.params)) as P);
+    if (q.signal?.aborted) throw new TaskError('LC_TASK_ABORTED', id, `task ${id} was aborted before it started`, null, { cause: q.signal.reason });
+    const fn = this.functionFor(name);
+    const here = () => this.runHere<R>(fn, id, name, params, q);
+    switch (policy) {
+      case 'local':
+        if (fn === undefined) throw new TaskError('LC_TASK_NO_HANDLER', id, `no handler for task '${name}' here (policy local)`);
+        return here();
+      case 'remote':
+        return this.remote<R>(id, name, params, timeout, q);
+      case 'localFirst':
+        if (fn !== undefined) {
+          try {
+            return await here();
+          } catch (err) {
+            if (err instanceof TaskError && err.code === 'LC_TASK_ABORTED') throw err;
+          }
+        }
+        return this.remote<R>(id, name, params, timeout, q);
+      case 'remoteFirst':
+        if (fn === undefined || (await this.listeners(name)) > 0) {
+          try {
+            return await this.remote<R>(id, name, params, timeout, q);
+          } catch (err) {
+            if (fn === undefined || !(err instanceof TaskError) || err.code !== 'LC_TASK_GAVE_UP') throw err;
+          }
+        }
+        return here();
+      default:
+        if (fn === undefined || (await this.listeners(name)) > 0) return this.remote<R>(id, name, params, timeout, q);
+        return here();
+    }
+  }
+
+  /** Live listeners of a task name (any process). */
+  async listeners(name: string): Promise<number> {
+    this.checkOpen();
+    checkText('name', name);
+    return this.redis.contextureTqListeners(`${this.base}l:${name}`, 'count', '', this.o.listenerTimeout);
+  }
+
+  /**
+   * Runs tasks of these names with the queue's handler, `concurrency` at a time, until `signal`
+   * aborts (or the queue closes); then waits for the running ones and resolves.
+   */
+  async listen(names: string[], options: ListenOptions = {}): Promise<void> {
+    this.checkOpen();
+    if (!Array.isArray(names) || names.length === 0) throw invalid('listen takes at least one task name');
+    for (const n of names) {
+      checkText('name', n);
+      if (this.functionFor(n) === undefined) throw invalid(`no handler for task '${n}' in this queue`);
+    }
+    const concurrency = checkMs('concurrency', options.concurrency ?? 1);
+    const stop = AbortSignal.any([this.closed.signal, ...(options.signal ? [options.signal] : [])]);
+    const worker = `${this.id}:${randomUUID().slice(0, 8)}`;
+    await this.subscribe();
+    const keys = names.map((n) => `${this.base}q:${n}`);
+    const beat = async (mode: 'beat' | 'leave') => {
+      await Promise.all(names.map((n) => this.redis.contextureTqListeners(`${this.base}l:${n}`, mode, worker, this.o.listenerTimeout))).catch(() => {});
+    };
+    await beat('beat');
+    const beater = setInterval(() => void beat('beat'), Math.max(50, Math.floor(this.o.listenerTimeout / 3)));
+    beater.unref();
+    const running = new Set<Promise<void>>();
+    let wake: (() => void) | null = null;
+    const poke = () => wake?.();
+    this.wakers.add(poke);
+    // A worker that died leaves its task to be found once its visibility passes: look that often.
+    const idle = Math.max(20, Math.min(1000, Math.floor(this.o.visibilityTimeout / 4)));
+    try {
+      while (!stop.aborted) {
+        let claimed = false;
+        while (running.size < concurrency && !stop.aborted) {
+          let got: Awaited<ReturnType<Redis['contextureTqClaim']>>;
+          try {
+            got = await this.redis.contextureTqClaim(1 + keys.length, `${this.base}running`, ...keys, this.base, worker, this.o.visibilityTimeout, '', ...names);
+          } catch {
+            await sleep(idle, stop); // Redis unreachable: try again in a while
+            break;
+          }
+          if (got === null) break;
+          claimed = true;
+          const p = this.runClaimed(got).finally(() => {
+            running.delete(p);
+            poke();
+          });
+          running.add(p);
+        }
+        if (stop.aborted) break;
+        if (claimed && running.size < concurrency) continue;
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(done, idle);
+          stop.addEventListener('abort', done, { once: true });
+          wake = done;
+          function done() {
+            clearTimeout(t);
+            stop.removeEventListener('abort', done);
+            resolve();
+          }
+        });
+        wake = null;
+      }
+    } finally {
+      this.wakers.delete(poke);
+      clearInterval(beater);
+      await Promise.allSettled(running);
+      if (this.closing === null || this.redis.status === 'ready') await beat('leave');
+    }
+  }
+
+  /** Stops listeners, rejects pending queries (`LC_CLOSED`), closes the clients it made. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.closed.abort();
+      for (const [id, set] of this.waiters) for (const w of set) w.reject(new CollectorError('LC_CLOSED', `the task queue closed while waiting for task ${id}`));
+      this.waiters.clear();
+      // Listeners finish their running tasks first (bounded by the tasks themselves).
+      await new Promise((r) => setImmediate(r));
+      if (this.sub !== null) await this.sub.quit().catch(() => this.sub?.disconnect());
+      if (this.owned) await this.redis.quit().catch(() => this.redis.disconnect());
+    })();
+    return this.closing;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  private checkOpen(): void {
+    if (this.closing !== null) throw new CollectorError('LC_CLOSED', 'the task queue is closed');
+  }
+
+  private functionFor(name: string): TaskFunction | undefined {
+    const h = this.handler;
+    if (typeof h === 'function') return h;
+    if (h !== undefined && Object.prototype.hasOwnProperty.call(h, name)) return h[name];
+    return undefined;
+  }
+
+  /** Runs a task in this process, as a listener would (JSON in, JSON out). */
+  private async runHere<R>(fn: TaskFunction | undefined, id: string, name: string, params: unknown, q: QueryOptions<any>): Promise<R> {
+    if (fn === undefined) throw new TaskError('LC_TASK_NO_HANDLER', id, `no handler for task '${name}' here`);
+    const ac = new AbortController();
+    const task: Task = {
+      id,
+      name,
+      params,
+      attempt: 1,
+      signal: q.signal ? AbortSignal.any([ac.signal, q.signal]) : ac.signal,
+      update: async (current, total) => {
+        checkProgress(current, total);
+        q.onProgress?.(current, total);
+      },
+    };
+    let result: unknown;
+    try {
+      result = await fn(task);
+    } catch (err) {
+      const e = err as { name?: string; message?: string; code?: unknown };
+      const remote = { name: String(e?.name ?? 'Error'), message: String(e?.message ?? err), ...(typeof e?.code === 'string' ? { code: e.code } : {}) };
+      throw new TaskError('LC_TASK_FAILED', id, `task '${name}' (${id}) failed: ${remote.message}`, remote, { cause: err });
+    }
+    return JSON.parse(toJson('the result', result)) as R;
+  }
+
+  /** Queues the task (or joins it) and waits for its outcome by notification. */
+  private async remote<R>(id: string, name: string, params: unknown, timeout: number, q: QueryOptions<any>): Promise<R> {
+    await this.subscribe();
+    let settle!: Waiter;
+    const outcome = new Promise<unknown>((resolve, reject) => {
+      settle = { resolve, reject, onProgress: q.onProgress };
+    });
+    outcome.catch(() => {}); // it may reject before it is awaited below
+    let set = this.waiters.get(id);
+    if (set === undefined) this.waiters.set(id, (set = new Set()));
+    set.add(settle);
+    const timer = setTimeout(() => settle.reject(new TaskError('LC_TASK_TIMEOUT', id, `no result for task '${name}' (${id}) within ${timeout} ms`)), timeout);
+    const onAbort = () => settle.reject(new TaskError('LC_TASK_ABORTED', id, `waiting for task '${name}' (${id}) was aborted`, null, { cause: q.signal?.reason }));
+    q.signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      const [state, payload] = await this.redis.contextureTqSubmit(
+        this.taskKey(id),
+        `${this.base}q:${name}`,
+        `${this.base}w:${id}`,
+        id,
+        name,
+        JSON.stringify(params ?? null),
+        timeout,
+        this.o.maxAttempts,
+        this.replyChannel,
+        this.wakeChannel,
+      );
+      if (state === 'done') settle.resolve(JSON.parse(payload ?? 'null'));
+      else if (state === 'failed') settle.reject(this.failure(id, name, payload));
+      else if (state === 'conflict') settle.reject(new TaskError('LC_TASK_CONFLICT', id, `task ${id} exists with the name '${String(payload)}', not '${name}'`));
+      const result = await outcome;
+      if (q.once === true) await this.redis.del(this.taskKey(id)).catch(() => {});
+      return result as R;
+    } finally {
+      clearTimeout(timer);
+      q.signal?.removeEventListener('abort', onAbort);
+      set.delete(settle);
+      if (set.size === 0 && this.waiters.get(id) === set) this.waiters.delete(id);
+    }
+  }
+
+  private failure(id: string, name: string, payload: string | null | undefined): TaskError {
+    const remote = remoteOf(payload);
+    if (remote.code === 'LC_TASK_GAVE_UP') return new TaskError('LC_TASK_GAVE_UP', id, `task '${name}' (${id}) ${remote.message}`);
+    return new TaskError('LC_TASK_FAILED', id, `task '${name}' (${id}) failed: ${remote.message}`, remote);
+  }
+
+  private taskKey(id: string): string {
+    return `${this.base}t:${id}`;
+  }
+
+  /** One subscriber connection: this queue's reply channel and the wake-up channel of listeners. */
+  private subscribe(): Promise<void> {
+    if (this.subReady !== null) return this.subReady;
+    const sub = this.redis.duplicate({ maxRetriesPerRequest: null });
+    sub.on('error', () => {
+      /* ioredis reconnects and resubscribes by itself; missed outcomes are read back on 'ready' */
+    });
+    sub.on('message', (channel: string, text: string) => {
+      if (channel === this.wakeChannel) {
+        for (const w of this.wakers) w();
+        return;
+      }
+      this.onReply(text);
+    });
+    let first = true;
+    sub.on('ready', () => {
+      if (first) first = false;
+      else void this.recheck();
+    });
+    this.sub = sub;
+    this.subReady = sub.subscribe(this.replyChannel, this.wakeChannel).then(() => undefined);
+    return this.subReady;
+  }
+
+  private onReply(text: string): void {
+    let m: unknown;
+    try {
+      m = JSON.parse(text);
+    } catch {
+      return;
+    }
+    if (!isPlainObject(m) || typeof m.id !== 'string') return;
+    const set = this.waiters.get(m.id);
+    if (set === undefined) return;
+    if (m.type === 'progress') {
+      const current = Number(m.current);
+      const total = Number(m.total);
+      for (const w of set) {
+        try {
+          w.onProgress?.(current, total);
+        } catch {
+          /* a throwing progress callback must not lose the result */
+        }
+      }
+      return;
+    }
+    for (const w of [...set]) {
+      if (m.type === 'done') {
+        try {
+          w.resolve(JSON.parse(String(m.result)));
+        } catch (err) {
+          w.reject(err as Error);
+        }
+      } else if (m.type === 'failed') {
+        w.reject(this.failure(m.id, '?', String(m.error)));
+      }
+    }
+  }
+
+  /** After a reconnect of the subscriber: outcomes told meanwhile are read back from their tasks. */
+  private async recheck(): Promise<void> {
+    for (const id of [...this.waiters.keys()]) {
+      try {
+        const [status, result, error] = await this.redis.hmget(this.taskKey(id), 'status', 'result', 'error');
+        if (status === 'done') this.onReply(JSON.stringify({ id, type: 'done', result }));
+        else if (status === 'failed') this.onReply(JSON.stringify({ id, type: 'failed', error }));
+      } catch {
+        /* the next reconnect tries again; the query's timeout bounds the wait */
+      }
+    }
+  }
+
+  /** Runs one claimed task: renews it while it runs, then records its outcome (once). */
+  private async runClaimed([id, name, paramsText, attempt, token]: [string, string, string, number, number, string | null, string | null]): Promise<void> {
+    const fn = this.functionFor(name);
+    const keys = [this.taskKey(id), `${this.base}running`, `${this.base}w:${id}`] as const;
+    const ac = new AbortController();
+    const renew = setInterval(() => {
+      this.redis.contextureTqRenew(...keys, id, token, this.o.visibilityTimeout, '', '').then(
+        (ok) => {
+          if (ok === 0) ac.abort(new TaskError('LC_TASK_TIMEOUT', id, `task ${id} is no longer this worker's`));
+        },
+        () => {},
+      );
+    }, Math.max(10, Math.floor(this.o.visibilityTimeout / 3)));
+    renew.unref();
+    let outcome: ['done' | 'failed', string];
+    try {
+      let params: unknown;
+      try {
+        params = JSON.parse(paramsText);
+      } catch {
+        throw invalid(`the params of task ${id} are not JSON`);
+      }
+      const task: Task = {
+        id,
+        name,
+        params,
+        attempt: Number(attempt),
+        signal: ac.signal,
+        update: async (current, total) => {
+          checkProgress(current, total);
+          const ok = await this.redis.contextureTqRenew(...keys, id, token, this.o.visibilityTimeout, current, total);
+          if (ok === 0) ac.abort(new TaskError('LC_TASK_TIMEOUT', id, `task ${id} is no longer this worker's`));
+        },
+      };
+      const result = await fn!(task);
+      outcome = ['done', toJson('the result', result)];
+    } catch (err) {
+      const e = err as { name?: string; message?: string; code?: unknown };
+      outcome = ['failed', JSON.stringify({ name: String(e?.name ?? 'Error'), message: String(e?.message ?? err), ...(typeof e?.code === 'string' ? { code: e.code } : {}) })];
+    } finally {
+      clearInterval(renew);
+    }
+    // A finish that Redis did not take is retried a few times: the claim stays this worker's until
+    // its visibility passes, after which another worker runs the task again (at least once).
+    for (let i = 0; i < 5; i++) {
+      try {
+        await this.redis.contextureTqFinish(...keys, id, token, outcome[0], outcome[1], this.o.resultTtl);
+        return;
+      } catch {
+        await sleep(50 * 2 ** i);
+      }
+    }
+  }
+}
+
+function checkProgress(current: unknown, total: unknown): void {
+  if (typeof current !== 'number' || !Number.isFinite(current) || typeof total !== 'number' || !Number.isFinite(total)) {
+    throw invalid(`task.update(current, total) takes two finite numbers, got ${String(current)}, ${String(total)}`);
+  }
+}
