@@ -11,7 +11,7 @@ ARGV[6]  deltaThreshold
 ARGV[7]  pub/sub channel, '' not to publish
 ARGV[8]  c: number of compare-and-set checks that follow
 ARGV[9 .. 8+2c]  '.'<field name>, expected JSON text ('' : expected absent), in pairs
-ARGV[9+2c ..]    '.'<field name>, canonical JSON value, in pairs
+ARGV[9+2c ..]    '.'<field name>, canonical JSON value ('' : remove the field), in pairs
 Returns {version, changed}, or {-1, 0} when a check failed (the caller re-reads and retries).
 
 Every field written (or removed by 'set') is stamped with the highest seq seen (#hs), so a late bus
@@ -85,6 +85,13 @@ for j = 1, (#ARGV - first + 1) / 2 do
   local k = ARGV[first + 2 * j - 2]
   local new = ARGV[first + 2 * j - 1]
   local old = json(m[base + j])
+  if new == '' then
+    -- '' is no JSON: the field is removed (a tombstone keeps its stamp).
+    if old then
+      hset[#hset + 1] = k; hset[#hset + 1] = stamp
+      nc = nc + 1; changes[nc] = '{"k":' .. jsonkey(string.sub(k, 2)) .. ',"o":' .. old .. '}'
+    end
+  else
   hset[#hset + 1] = k; hset[#hset + 1] = stamp .. new
   if old ~= new then
     nc = nc + 1
@@ -93,6 +100,7 @@ for j = 1, (#ARGV - first + 1) / 2 do
     else
       changes[nc] = '{"k":' .. jsonkey(string.sub(k, 2)) .. ',"n":' .. new .. '}'
     end
+  end
   end
 end
 

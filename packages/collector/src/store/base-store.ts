@@ -64,6 +64,7 @@ export abstract class BaseContextStore implements ContextStore {
   abstract sync(id: string, version: number | null): Promise<SyncResult | null>;
   abstract set(id: string, context: Record<string, unknown>): Promise<ApplyResult>;
   abstract update(id: string, partial: Record<string, unknown>): Promise<ApplyResult>;
+  abstract assign(id: string, fields: Record<string, unknown>, remove?: readonly string[]): Promise<ApplyResult>;
   abstract delete(id: string): Promise<boolean>;
   abstract list(options?: ListOptions): Promise<ListPage>;
   abstract cleanup(options?: CleanupOptions): Promise<CleanupResult>;

@@ -3,7 +3,7 @@ import { BaseContextStore } from './base-store.js';
 import { mergeRecords, recordEvent, type DeltaRecord, type FieldChange } from './delta.js';
 import { globToRegExp } from './glob.js';
 import { decodeValue, deepMerge, encodeValue } from './json.js';
-import { checkId, checkMessage, checkObject, checkVersion, ttlFor, type StoreOptions } from './options.js';
+import { checkId, checkMessage, checkObject, checkRemove, checkVersion, ttlFor, type StoreOptions } from './options.js';
 import type {
   ApplyItem,
   ApplyResult,
@@ -215,6 +215,20 @@ export class MemoryContextStore extends BaseContextStore {
     return this.write(id, next, false);
   }
 
+  async assign(id: string, fields: Record<string, unknown>, remove: readonly string[] = []): Promise<ApplyResult> {
+    checkId(id);
+    checkObject('fields', fields);
+    const gone = checkRemove(remove, fields);
+    this.checkOpen();
+    const next = new Map<string, string>();
+    for (const k of Object.keys(fields)) {
+      const text = encodeValue(fields[k]);
+      if (text !== undefined) next.set(k, text);
+    }
+    for (const k of gone) next.set(k, '');
+    return this.write(id, next, false);
+  }
+
   async delete(id: string): Promise<boolean> {
     checkId(id);
     this.checkOpen();
@@ -361,6 +375,14 @@ export class MemoryContextStore extends BaseContextStore {
     for (const [k, text] of next) {
       e.seqs.set(k, stamp);
       const old = e.fields.get(k);
+      if (text === '') {
+        // '' is no JSON: the field is removed.
+        if (old !== undefined) {
+          e.fields.delete(k);
+          changes.push({ k, o: old.value });
+        }
+        continue;
+      }
       if (old !== undefined && old.text === text) continue;
       const value = decodeValue(text);
       e.fields.set(k, { text, value });

@@ -173,3 +173,14 @@ export function checkMessage(message: WireMessage): Record<string, unknown> {
   }
   return obj;
 }
+
+/** The field names `assign()` removes: strings, none of them also set in the same call. */
+export function checkRemove(remove: unknown, fields: Record<string, unknown>): string[] {
+  if (!Array.isArray(remove) || remove.some((k) => typeof k !== 'string')) {
+    throw new CollectorError('LC_STORE_INVALID_ARGUMENT', 'remove must be an array of field names');
+  }
+  for (const k of remove as string[]) {
+    if (Object.prototype.hasOwnProperty.call(fields, k)) throw new CollectorError('LC_STORE_INVALID_ARGUMENT', `field ${JSON.stringify(k)} is both set and removed`);
+  }
+  return remove as string[];
+}

@@ -5,7 +5,7 @@ import { BaseContextStore } from './base-store.js';
 import { mergeRecords, parseRecord, recordEvent } from './delta.js';
 import { escapeGlob, globToRegExp } from './glob.js';
 import { decodeValue, deepMerge, encodeValue } from './json.js';
-import { checkId, checkMessage, checkObject, checkVersion, ttlFor, type StoreOptions } from './options.js';
+import { checkId, checkMessage, checkObject, checkRemove, checkVersion, ttlFor, type StoreOptions } from './options.js';
 import { defineStoreCommands } from './redis-commands.js';
 import type {
   ApplyItem,
@@ -224,6 +224,21 @@ export class RedisContextStore extends BaseContextStore {
       if (text !== undefined) pairs.push('.' + key, text);
     }
     const [version, changed] = await this.write(id, 'set', [], pairs);
+    return { id, changed: changed === 1, version };
+  }
+
+  async assign(id: string, fields: Record<string, unknown>, remove: readonly string[] = []): Promise<ApplyResult> {
+    checkId(id);
+    checkObject('fields', fields);
+    const gone = checkRemove(remove, fields);
+    this.checkOpen();
+    const pairs: string[] = [];
+    for (const key of Object.keys(fields)) {
+      const text = encodeValue(fields[key]);
+      if (text !== undefined) pairs.push('.' + key, text);
+    }
+    for (const key of gone) pairs.push('.' + key, '');
+    const [version, changed] = await this.write(id, 'patch', [], pairs);
     return { id, changed: changed === 1, version };
   }
 

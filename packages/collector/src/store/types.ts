@@ -165,6 +165,11 @@ export interface ContextStore extends AsyncDisposable {
   set(id: string, context: Record<string, unknown>): Promise<ApplyResult>;
   /** Deep-merges `partial` into the context (objects merge, everything else replaces). */
   update(id: string, partial: Record<string, unknown>): Promise<ApplyResult>;
+  /**
+   * Sets the given fields whole (no merge) and removes the `remove` ones, in one atomic step (a
+   * write without a bus, as `update()`).
+   */
+  assign(id: string, fields: Record<string, unknown>, remove?: readonly string[]): Promise<ApplyResult>;
   /** Removes the context and its deltas; false when there was none. */
   delete(id: string): Promise<boolean>;
   list(options?: ListOptions): Promise<ListPage>;

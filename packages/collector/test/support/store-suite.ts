@@ -264,6 +264,34 @@ export function storeSuite(make: StoreFactory): void {
       expect(await store.sync('d', null)).to.equal(null);
     });
 
+    it('assign() sets fields whole (no merge) and removes fields, atomically, with one version and one delta', async () => {
+      const store = await make();
+      await store.set('s', { user: { name: 'ann', email: 'a@x' }, n: 1, gone: true });
+      expect(await store.assign('s', { user: { name: 'bob' }, n: 2 }, ['gone', 'never'])).to.deep.equal({ id: 's', changed: true, version: 2 });
+      expect((await store.get('s'))!.context).to.deep.equal({ user: { name: 'bob' }, n: 2 });
+      expect(await store.sync('s', 1)).to.deep.equal({
+        type: 'delta',
+        id: 's',
+        version: 2,
+        delta: {
+          // Objects are diffed field by field, as for every write: email is gone, name changed.
+          user: { name: { action: 'modified', old_value: 'ann', value: 'bob' }, email: { action: 'removed', old_value: 'a@x' } },
+          n: { action: 'modified', old_value: 1, value: 2 },
+          gone: { action: 'removed', old_value: true },
+        },
+        status: null,
+      });
+      expect(await store.assign('s', { n: 2 }, ['gone'])).to.deep.equal({ id: 's', changed: false, version: 2 });
+      expect(await store.assign('t', { a: 1 })).to.deep.equal({ id: 't', changed: true, version: 1 });
+      let err: unknown;
+      try {
+        await store.assign('s', { a: 1 }, ['a']);
+      } catch (e) {
+        err = e;
+      }
+      expect((err as { code?: string }).code).to.equal('LC_STORE_INVALID_ARGUMENT');
+    });
+
     it('are placed at the highest seq seen: late bus messages lose to them, newer ones win', async () => {
       const store = await make();
       await store.apply({ obj_id: 'w', obj: { a: 0, b: 0 }, status: 'born', seq: 0 });
