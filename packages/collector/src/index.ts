@@ -56,3 +56,5 @@ export type { RegistryEntry, RegistryListOptions, RegistryMetrics, RegistryOptio
 export type { HeartbeatRegistry, HeartbeatStats } from './daemon/heartbeats.js';
 export { TaskQueue, TaskError, TASK_QUEUE_DEFAULTS } from './tasks/task-queue.js';
 export type { ListenOptions, QueryOptions, Task, TaskErrorCode, TaskFunction, TaskPolicy, TaskQueueOptions } from './tasks/task-queue.js';
+export { SharedContext } from './shared/shared-context.js';
+export type { FieldLockOptions, SharedContextOptions, SharedContextStats } from './shared/shared-context.js';

@@ -1,0 +1,352 @@
+import { EventEmitter } from 'node:events';
+import type { Redis } from 'ioredis';
+import { isPlainObject } from '@contexture/context/protocol';
+import { CollectorError } from '../errors.js';
+import { RedisLock, type AcquireOptions, type RedisLockOptions } from '../lock/redis-lock.js';
+import { applyDelta, isDeltaLeaf } from '../store/delta.js';
+import { RedisContextStore } from '../store/redis-store.js';
+import type { ContextDelta, ContextStore, ContextWatch } from '../store/types.js';
+
+/** Options of {@link SharedContext.open}. */
+export interface SharedContextOptions {
+  /** An ioredis client or a URL (the shared context then owns its clients). @default 'redis://127.0.0.1:6379' */
+  redis?: Redis | string;
+  /** Prefix of every key. @default 'contexture:' */
+  prefix?: string;
+  /**
+   * The store the state lives in, instead of a Redis store made from `redis` and `prefix` (it is
+   * not closed by `close()`). Locks need Redis: `withFieldLock()` then needs `lock`.
+   */
+  store?: ContextStore;
+  /** Options of the per-field locks of `withFieldLock()` (the `redis` and `prefix` above by default). */
+  lock?: RedisLockOptions;
+  /**
+   * Every this many ms the local copy is checked against the store (one small call, `no_change`
+   * when nothing was missed): the bound on how stale a copy that missed notifications can stay.
+   * 0 for never. @default 1000
+   */
+  resyncInterval?: number;
+}
+
+/** Options of {@link SharedContext.withFieldLock}: those of `RedisLock.acquire()`, and the lock's lifetime. */
+export interface FieldLockOptions extends Omit<AcquireOptions, 'owner' | 'ttl' | 'reentrant'> {
+  /** Lifetime (ms) of the lock, renewed while the work runs. @default 10000 */
+  ttl?: number;
+}
+
+/** Counters of a {@link SharedContext}. */
+export interface SharedContextStats {
+  /** Changes applied from notifications. */
+  notified: number;
+  /** Resynchronisations from the store (gaps in versions, reconnects, periodic checks that found something). */
+  resyncs: number;
+  /** Writes made through this instance. */
+  writes: number;
+}
+
+function invalid(message: string): CollectorError {
+  return new CollectorError('LC_SHARED_INVALID_ARGUMENT', message);
+}
+
+function checkField(field: unknown): string {
+  if (typeof field !== 'string' || field.length === 0) throw invalid(`a field name must be a non-empty string, got ${JSON.stringify(field)}`);
+  return field;
+}
+
+function deepFreeze<T>(v: T): T {
+  if (typeof v === 'object' && v !== null && !Object.isFrozen(v)) {
+    Object.freeze(v);
+    for (const k of Object.keys(v)) deepFreeze((v as Record<string, unknown>)[k]);
+  }
+  return v;
+}
+
+/**
+ * One state shared by many processes, each holding a local copy that change notifications keep
+ * current. Writes go to Redis atomically, field by field (never by writing a whole local copy back,
+ * so no process's update is ever lost); a copy that missed notifications (a gap in versions, a
+ * reconnect) resynchronises from the store's `sync()`. `get()` reads the local copy synchronously.
+ *
+ * @example
+ * await using shared = await SharedContext.open('room:1', { redis: 'redis://127.0.0.1:6379' });
+ * await shared.update('topic', 'standup');
+ * await shared.transaction({ host: 'ann', started: true });
+ * await shared.withFieldLock('count', (n = 0) => n + 1);
+ * shared.get(); // { topic: 'standup', host: 'ann', started: true, count: 1 }
+ */
+export class SharedContext<T extends Record<string, unknown> = Record<string, unknown>> extends EventEmitter implements AsyncDisposable {
+  readonly key: string;
+  readonly store: ContextStore;
+  private readonly ownsStore: boolean;
+  private readonly locks: RedisLock | null;
+  private readonly ownsLocks: boolean;
+  private copy: Readonly<T> = deepFreeze({} as T);
+  private _version = 0;
+  private watch: ContextWatch | null = null;
+  private resyncing: Promise<void> | null = null;
+  private resyncAgain = false;
+  private timer: NodeJS.Timeout | null = null;
+  private closing: Promise<void> | null = null;
+  private waiters: Array<{ version: number; resolve: () => void }> = [];
+  private catchUpTimer: NodeJS.Timeout | null = null;
+  private lastTickVersion = -1;
+  readonly stats: SharedContextStats = { notified: 0, resyncs: 0, writes: 0 };
+
+  private constructor(key: string, store: ContextStore, ownsStore: boolean, locks: RedisLock | null, ownsLocks: boolean) {
+    super();
+    this.key = key;
+    this.store = store;
+    this.ownsStore = ownsStore;
+    this.locks = locks;
+    this.ownsLocks = ownsLocks;
+  }
+
+  /** Loads the state of `key` (empty when there is none yet), subscribes to its changes, and resolves. */
+  static async open<T extends Record<string, unknown> = Record<string, unknown>>(key: string, options: SharedContextOptions = {}): Promise<SharedContext<T>> {
+    if (typeof key !== 'string' || key.length === 0) throw invalid('the key must be a non-empty string');
+    const resync = options.resyncInterval ?? 1000;
+    if (!Number.isSafeInteger(resync) || resync < 0) throw invalid(`resyncInterval must be an integer >= 0 (ms), got ${String(resync)}`);
+    let store = options.store;
+    const ownsStore = store === undefined;
+    store ??= new RedisContextStore({ ...(options.redis === undefined ? {} : { redis: options.redis }), ...(options.prefix === undefined ? {} : { prefix: options.prefix }) });
+    let locks: RedisLock | null = null;
+    let ownsLocks = false;
+    const redis = options.lock?.redis ?? (store instanceof RedisContextStore ? store.redis : undefined);
+    if (redis !== undefined) {
+      locks = new RedisLock({ prefix: options.prefix, ...options.lock, redis });
+      ownsLocks = true;
+    }
+    const shared = new SharedContext<T>(key, store, ownsStore, locks, ownsLocks);
+    try {
+      await shared.start(resync);
+    } catch (err) {
+      await shared.close();
+      throw err;
+    }
+    return shared;
+  }
+
+  /** The local copy (read-only: change it through `update()` and `transaction()`). */
+  get(): Readonly<T>;
+  /** One field of the local copy. */
+  get<K extends keyof T & string>(field: K): T[K] | undefined;
+  get(field?: string): unknown {
+    return field === undefined ? this.copy : this.copy[field];
+  }
+
+  /** The version of the local copy (0: nothing stored yet). */
+  get version(): number {
+    return this._version;
+  }
+
+  /**
+   * Sets one field (its whole value; undefined removes it) in Redis; resolves with the version once
+   * the local copy has it.
+   */
+  async update<K extends keyof T & string>(field: K, value: T[K]): Promise<number> {
+    checkField(field);
+    return this.write({ [field]: value } as Record<string, unknown>, []);
+  }
+
+  /**
+   * Sets several fields, and removes `remove`, in one atomic step; resolves with the version once
+   * the local copy has it.
+   */
+  async transaction(fields: Partial<T>, remove: ReadonlyArray<keyof T & string> = []): Promise<number> {
+    if (!isPlainObject(fields)) throw invalid('transaction takes an object of fields');
+    for (const k of Object.keys(fields)) checkField(k);
+    return this.write(fields as Record<string, unknown>, remove as string[]);
+  }
+
+  /** Removes one field. */
+  async delete(field: keyof T & string): Promise<number> {
+    checkField(field);
+    return this.write({}, [field]);
+  }
+
+  /**
+   * Read-modify-write of one field under its lock: with the lock held, the local copy is brought up
+   * to date, `work` gets the field's current value and what it returns is written (nothing when it
+   * returns undefined). Every caller of `withFieldLock` on that field, in any process, takes turns;
+   * plain `update()` calls do not wait for the lock. Retries as `RedisLock.acquire()` does.
+   */
+  async withFieldLock<K extends keyof T & string>(field: K, work: (current: T[K] | undefined, signal: AbortSignal) => T[K] | undefined | Promise<T[K] | undefined>, options: FieldLockOptions = {}): Promise<T[K] | undefined> {
+    checkField(field);
+    this.checkOpen();
+    if (this.locks === null) throw invalid('withFieldLock needs Redis locks: give options.lock (with a redis client) when the store is not a RedisContextStore');
+    const { ttl = 10_000, ...acquire } = options;
+    return this.locks.withLock(
+      `shared:${this.key}:${field}`,
+      ttl,
+      async (signal) => {
+        await this.refresh();
+        const next = await work(this.copy[field] as T[K] | undefined, signal);
+        if (next !== undefined) {
+          if (signal.aborted) throw signal.reason;
+          await this.write({ [field]: next } as Record<string, unknown>, []);
+        }
+        return next;
+      },
+      acquire,
+    );
+  }
+
+  /** Brings the local copy up to date with the store now (it does so by itself; this is for callers that must be sure). */
+  async refresh(): Promise<void> {
+    this.checkOpen();
+    await this.resync();
+  }
+
+  /** Unsubscribes and closes what it opened. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      if (this.timer !== null) clearInterval(this.timer);
+      if (this.catchUpTimer !== null) clearInterval(this.catchUpTimer);
+      for (const w of this.waiters.splice(0)) w.resolve();
+      await this.watch?.close();
+      if (this.ownsLocks) await this.locks?.close();
+      if (this.ownsStore) await this.store.close();
+    })();
+    return this.closing;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  private checkOpen(): void {
+    if (this.closing !== null) throw new CollectorError('LC_CLOSED', `the shared context ${JSON.stringify(this.key)} is closed`);
+  }
+
+  private async start(resyncInterval: number): Promise<void> {
+    const watch = this.store.watch(this.key);
+    this.watch = watch;
+    await watch.ready; // subscribed first: a sync from here on misses nothing
+    await this.resync();
+    void this.follow(watch);
+    if (resyncInterval > 0) {
+      this.timer = setInterval(() => void this.resync().catch(() => {}), resyncInterval);
+      this.timer.unref();
+    }
+  }
+
+  /** Applies notifications in order; a gap in versions means some were missed: resync. */
+  private async follow(watch: ContextWatch): Promise<void> {
+    for await (const ev of watch) {
+      if (ev.type === 'change') {
+        if (ev.version <= this._version) continue;
+        if (ev.version === this._version + 1 && this.resyncing === null) {
+          this.stats.notified++;
+          this.apply(ev.version, ev.delta);
+        } else {
+          void this.resync().catch(() => {});
+        }
+      } else if (ev.type === 'reset') {
+        this._version = 0;
+        void this.resync().catch(() => {});
+      } else {
+        this.replace(0, {} as T);
+      }
+    }
+  }
+
+  private apply(version: number, delta: ContextDelta): void {
+    // Copy on write: the fields the delta changes inside are cloned; the rest is shared (frozen).
+    const next: Record<string, unknown> = { ...this.copy };
+    for (const k of Object.keys(delta)) {
+      if (!isDeltaLeaf(delta[k]!) && isPlainObject(next[k])) next[k] = structuredClone(next[k]);
+    }
+    this.replace(version, applyDelta(next, delta) as T, delta);
+  }
+
+  private replace(version: number, next: T, delta?: ContextDelta): void {
+    this.copy = deepFreeze(next);
+    this._version = version;
+    this.emit('change', this.copy, version, delta ?? null);
+    if (this.waiters.length > 0) {
+      const left: typeof this.waiters = [];
+      for (const w of this.waiters) (w.version > version ? left.push(w) : w.resolve());
+      this.waiters = left;
+    }
+  }
+
+  /** One sync at a time; a request while one runs runs once more after it. */
+  private resync(): Promise<void> {
+    if (this.resyncing !== null) {
+      this.resyncAgain = true;
+      return this.resyncing;
+    }
+    this.resyncing = (async () => {
+      try {
+        do {
+          this.resyncAgain = false;
+          const from = this._version;
+          const r = await this.store.sync(this.key, from === 0 ? null : from);
+          if (this._version !== from) {
+            // The copy moved meanwhile (a deletion): this answer is relative to an older one.
+            this.resyncAgain = true;
+          } else if (r === null) {
+            if (this._version !== 0) this.replace(0, {} as T);
+          } else if (r.type === 'delta') {
+            this.stats.resyncs++;
+            this.apply(r.version, r.delta);
+          } else if (r.type === 'full' && r.version !== this._version) {
+            this.stats.resyncs++;
+            this.replace(r.version, r.context as T);
+          }
+        } while (this.resyncAgain);
+      } finally {
+        this.resyncing = null;
+      }
+    })();
+    return this.resyncing;
+  }
+
+  private async write(given: Record<string, unknown>, remove: string[]): Promise<number> {
+    this.checkOpen();
+    // A field set to undefined is removed, as JSON would drop it; values must be JSON.
+    const fields: Record<string, unknown> = {};
+    const gone = [...remove];
+    for (const k of Object.keys(given)) {
+      const v = given[k];
+      if (v === undefined) gone.push(k);
+      else {
+        try {
+          JSON.stringify(v);
+        } catch (err) {
+          throw new CollectorError('LC_SHARED_INVALID_ARGUMENT', `field ${JSON.stringify(k)} must hold JSON: ${(err as Error).message}`, { cause: err });
+        }
+        Object.defineProperty(fields, k, { value: v, enumerable: true, writable: true, configurable: true });
+      }
+    }
+    let r;
+    try {
+      r = await this.store.assign(this.key, fields, gone);
+    } catch (err) {
+      if (err instanceof CollectorError && err.code === 'LC_STORE_INVALID_ARGUMENT') throw new CollectorError('LC_SHARED_INVALID_ARGUMENT', err.message, { cause: err });
+      throw err;
+    }
+    this.stats.writes++;
+    if (this._version < r.version) await this.caughtUp(r.version);
+    return r.version;
+  }
+
+  /** Resolves once the local copy is at `version`: by notification, or by a sync if it is slow to come. */
+  private caughtUp(version: number): Promise<void> {
+    return new Promise((resolve) => {
+      this.waiters.push({ version, resolve });
+      if (this.catchUpTimer !== null) return;
+      // Notifications normally bring it; when the copy stops moving while writes wait, sync.
+      this.lastTickVersion = -1;
+      this.catchUpTimer = setInterval(() => {
+        if (this.waiters.length === 0) {
+          clearInterval(this.catchUpTimer!);
+          this.catchUpTimer = null;
+          return;
+        }
+        if (this._version === this.lastTickVersion) void this.resync().catch(() => {});
+        this.lastTickVersion = this._version;
+      }, 50);
+    });
+  }
+}
