@@ -5,11 +5,11 @@ taken over (it stalled past its visibility timeout) cannot answer a second time.
 KEYS[1]  the task hash    KEYS[2] the running zset    KEYS[3] the waiters set
 ARGV[1]  id   ARGV[2] the claim's token   ARGV[3] 'done' or 'failed'
 ARGV[4]  the result (done) or the error (failed), JSON
-ARGV[5]  how long (ms) the outcome is kept for callers that ask again; 0: dropped once told
+The outcome is kept for the task's 'keep' ms (set when it was queued) for callers that ask again.
 Returns 1 when recorded (the waiters are told), 0 when the task was not this claim's any more.
 ]]
 local tkey, rkey, wkey = KEYS[1], KEYS[2], KEYS[3]
-local f = redis.call('HMGET', tkey, 'status', 'token')
+local f = redis.call('HMGET', tkey, 'status', 'token', 'keep')
 if f[1] ~= 'running' or f[2] ~= ARGV[2] then return 0 end
 local field = ARGV[3] == 'done' and 'result' or 'error'
 redis.call('HSET', tkey, 'status', ARGV[3], field, ARGV[4])
@@ -17,6 +17,5 @@ redis.call('ZREM', rkey, ARGV[1])
 local msg = '{"id":' .. cjson.encode(ARGV[1]) .. ',"type":"' .. ARGV[3] .. '","' .. field .. '":' .. cjson.encode(ARGV[4]) .. '}'
 for _, ch in ipairs(redis.call('SMEMBERS', wkey)) do redis.call('PUBLISH', ch, msg) end
 redis.call('DEL', wkey)
-local keep = tonumber(ARGV[5])
-if keep > 0 then redis.call('PEXPIRE', tkey, keep) else redis.call('DEL', tkey) end
+redis.call('PEXPIRE', tkey, tonumber(f[3]) or 60000)
 return 1

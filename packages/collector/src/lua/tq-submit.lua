@@ -9,6 +9,7 @@ ARGV[4]  lifetime (ms) of a task that is not finished: past it, no worker runs i
 ARGV[5]  most attempts (a worker that dies mid-task costs one)
 ARGV[6]  the caller's reply channel ('' for none)
 ARGV[7]  the channel that wakes listeners
+ARGV[8]  how long (ms) its outcome is kept once finished
 Returns {state, payload}: {'queued', ''} for a new task; {'pending', ''} when joining one queued or
 running; {'done', result JSON} or {'failed', error JSON} for one that already finished;
 {'conflict', its name} when the id belongs to a task of another name.
@@ -29,7 +30,7 @@ end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('HSET', tkey, 'name', ARGV[2], 'params', ARGV[3], 'status', 'queued', 'attempts', 0,
-  'max', ARGV[5], 'token', 0, 'created', string.format('%d', now), 'expires', string.format('%d', now + life))
+  'max', ARGV[5], 'token', 0, 'keep', ARGV[8], 'created', string.format('%d', now), 'expires', string.format('%d', now + life))
 redis.call('PEXPIRE', tkey, life)
 if ARGV[6] ~= '' then
   redis.call('SADD', wkey, ARGV[6])

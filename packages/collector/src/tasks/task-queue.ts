@@ -224,6 +224,7 @@ export class TaskQueue implements AsyncDisposable {
   private readonly wakeChannel: string;
   private sub: Redis | null = null;
   private subReady: Promise<void> | null = null;
+  private wakeSubscribed = false;
   private readonly waiters = new Map<string, Set<Waiter>>();
   private readonly wakers = new Set<() => void>();
   private closing: Promise<void> | null = null;
@@ -325,7 +326,7 @@ export class TaskQueue implements AsyncDisposable {
     const concurrency = checkMs('concurrency', options.concurrency ?? 1);
     const stop = AbortSignal.any([this.closed.signal, ...(options.signal ? [options.signal] : [])]);
     const worker = `${this.id}:${randomUUID().slice(0, 8)}`;
-    await this.subscribe();
+    await this.subscribe(true);
     const keys = names.map((n) => `${this.base}q:${n}`);
     const beat = async (mode: 'beat' | 'leave') => {
       await Promise.all(names.map((n) => this.redis.contextureTqListeners(`${this.base}l:${n}`, mode, worker, this.o.listenerTimeout))).catch(() => {});
@@ -461,12 +462,15 @@ export class TaskQueue implements AsyncDisposable {
         this.o.maxAttempts,
         this.replyChannel,
         this.wakeChannel,
+        // With `once`, the outcome is kept only long enough for a caller that missed the notification.
+        q.once === true ? Math.min(60_000, this.o.resultTtl) : this.o.resultTtl,
       );
       if (state === 'done') settle.resolve(JSON.parse(payload ?? 'null'));
       else if (state === 'failed') settle.reject(this.failure(id, name, payload));
       else if (state === 'conflict') settle.reject(new TaskError('LC_TASK_CONFLICT', id, `task ${id} exists with the name '${String(payload)}', not '${name}'`));
       const result = await outcome;
-      if (q.once === true) await this.redis.del(this.taskKey(id)).catch(() => {});
+      // Dropped once told (not waited for: the caller has its result).
+      if (q.once === true) void this.redis.del(this.taskKey(id)).catch(() => {});
       return result as R;
     } finally {
       clearTimeout(timer);
@@ -486,9 +490,15 @@ export class TaskQueue implements AsyncDisposable {
     return `${this.base}t:${id}`;
   }
 
-  /** One subscriber connection: this queue's reply channel and the wake-up channel of listeners. */
-  private subscribe(): Promise<void> {
-    if (this.subReady !== null) return this.subReady;
+  /** One subscriber connection: this queue's reply channel, and the wake-up channel once it listens. */
+  private subscribe(wake = false): Promise<void> {
+    if (this.subReady !== null) {
+      if (!wake || this.wakeSubscribed) return this.subReady;
+      this.wakeSubscribed = true;
+      this.subReady = this.subReady.then(() => this.sub!.subscribe(this.wakeChannel)).then(() => undefined);
+      return this.subReady;
+    }
+    this.wakeSubscribed = wake;
     const sub = this.redis.duplicate({ maxRetriesPerRequest: null });
     sub.on('error', () => {
       /* ioredis reconnects and resubscribes by itself; missed outcomes are read back on 'ready' */
@@ -506,7 +516,7 @@ export class TaskQueue implements AsyncDisposable {
       else void this.recheck();
     });
     this.sub = sub;
-    this.subReady = sub.subscribe(this.replyChannel, this.wakeChannel).then(() => undefined);
+    this.subReady = (wake ? sub.subscribe(this.replyChannel, this.wakeChannel) : sub.subscribe(this.replyChannel)).then(() => undefined);
     return this.subReady;
   }
 
@@ -604,7 +614,7 @@ export class TaskQueue implements AsyncDisposable {
     // its visibility passes, after which another worker runs the task again (at least once).
     for (let i = 0; i < 5; i++) {
       try {
-        await this.redis.contextureTqFinish(...keys, id, token, outcome[0], outcome[1], this.o.resultTtl);
+        await this.redis.contextureTqFinish(...keys, id, token, outcome[0], outcome[1]);
         return;
       } catch {
         await sleep(50 * 2 ** i);
