@@ -7,6 +7,7 @@ import { DEFAULT_TTL, resolveOptions } from '../options.js';
 import { makeTransform } from '../transform.js';
 import type { MaybeTty } from './colour.js';
 import { EXIT } from './exit-codes.js';
+import { listHandlers } from './handlers.js';
 import { runMonitor, type RunConfig } from './run.js';
 
 /** What the program talks to; every field defaults to the process's own. */
@@ -43,6 +44,8 @@ interface CliOptions {
   color?: boolean;
   flushIncomplete?: boolean;
   stats?: boolean;
+  handlers?: boolean;
+  wait?: number;
 }
 
 function version(): string {
@@ -145,6 +148,8 @@ export function createProgram(io: ProgramIO = {}): Command {
     .option('--no-color', 'never colour (NO_COLOR does the same)')
     .option('--flush-incomplete', 'with -c: at the end (or on Ctrl-C) also print objects that never finished, marked "complete": false')
     .option('--stats', 'a live status line on stderr (on a terminal) and a summary at the end')
+    .option('--handlers', 'list the live handlers and collectors from their heartbeats (a table; JSON lines with -v)')
+    .option('--wait <ms>', 'with --handlers: how long to listen for heartbeats', nonNegativeInt, 6000)
     .addHelpText(
       'after',
       `
@@ -152,6 +157,7 @@ Examples:
   lcmon -r 'web.#' -c                 collated objects of every context named web.*
   lcmon -v > saved.jsonl; lcmon -sc < saved.jsonl
   lcmon -k '*elapsed' -z | jq .
+  lcmon --handlers                    who publishes, and how it is doing
   node service.js | lcmon -sc         a jsonl transport's output, no broker
 
 Exit status: 0 done (end of input, -n reached, Ctrl-C, closed stdout), 2 bad arguments,
@@ -179,6 +185,30 @@ Exit status: 0 done (end of input, -n reached, Ctrl-C, closed stdout), 2 bad arg
       }
     }
     if (opts.flushIncomplete && !opts.collate) usageError(program, '--flush-incomplete needs -c');
+    if (fromCli('wait') && !opts.handlers) usageError(program, '--wait needs --handlers');
+    if (opts.handlers) {
+      for (const [name, flag] of [
+        ['stdin', '-s'],
+        ['queue', '-q'],
+        ['collate', '-c'],
+        ['keys', '-k'],
+        ['rkey', '-r'],
+        ['arg', '-a'],
+      ] as const) {
+        if (opts[name] !== undefined && fromCli(name)) usageError(program, `${flag} does not apply to --handlers`);
+      }
+      const url = opts.url ?? (fromCli('hostname') ? undefined : env.CONTEXTURE_URL) ?? urlForHost(opts.hostname);
+      const amqp = resolveOptions({ url, exchange: opts.exchange, queueArgs: { 'x-message-ttl': opts.ttl }, noAck: true });
+      const own = io.signal === undefined ? processSignal() : undefined;
+      let status: number;
+      try {
+        status = await listHandlers({ amqp, wait: opts.wait ?? 6000, verbose: opts.verbose === true }, { stdout, stderr, signal: io.signal ?? own!.signal });
+      } finally {
+        own?.release();
+      }
+      if (status !== EXIT.OK) throw new CommanderError(status, 'lcmon.exit', '');
+      return;
+    }
     if (fromCli('xmatch') && opts.arg === undefined) usageError(program, '-x needs -a');
     if (opts.exchange.length === 0) usageError(program, '-e needs an exchange name (the default exchange cannot be bound)');
     if (opts.rkey.length === 0) usageError(program, '-r needs at least one routing key');
