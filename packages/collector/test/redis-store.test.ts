@@ -2,7 +2,7 @@ import { Cleanup, redisUrl, uniqueName, waitUntil } from '@contexture/test-suppo
 import { expect } from 'chai';
 import { Redis } from 'ioredis';
 import { readFileSync } from 'node:fs';
-import { RedisContextStore, type ContextStore, type StoreOptions } from '../src/index.js';
+import { RedisContextStore, type ContextStore, type RedisContextStoreOptions, type StoreOptions } from '../src/index.js';
 import { storeSuite } from './support/store-suite.js';
 import { contextStream, copy, shuffledWithDuplicates } from './support/streams.js';
 
@@ -21,7 +21,7 @@ describe('RedisContextStore', () => {
   afterEach(() => cleanup.run());
 
   /** A store on the test's prefix; a fresh client of its own unless one is given. */
-  function store(options: StoreOptions & { redis?: Redis | string } = {}): RedisContextStore {
+  function store(options: RedisContextStoreOptions = {}): RedisContextStore {
     const s = new RedisContextStore({ redis: redisUrl(), prefix, ...options });
     cleanup.defer(() => s.close());
     return s;
@@ -148,6 +148,28 @@ describe('RedisContextStore', () => {
       expect(await numsub()).to.equal(1);
       await w2.close();
       await waitUntil(async () => (await numsub()) === 0, 'the unsubscribe', 5000);
+    });
+
+    it('contextsPerCall: applyMany() over several script calls gives what one call per context and one call for all give', async () => {
+      const ids = Array.from({ length: 7 }, (_, c) => `cpc-${c}`);
+      const stream = shuffledWithDuplicates(ids.flatMap((id, c) => contextStream(id, 70 + c)), 7);
+      const meta = { rkey: 'app.req', headers: { hostname: 'h' } };
+      const states = [];
+      for (const contextsPerCall of [1, 3, 100]) {
+        const s = store({ prefix: `${prefix}cpc${contextsPerCall}:`, contextsPerCall });
+        const results = [];
+        for (let i = 0; i < stream.length; i += 40) results.push(...(await s.applyMany(stream.slice(i, i + 40).map((m) => ({ message: copy(m), meta })))));
+        const got = [];
+        for (const id of ids) {
+          const g = await s.get(id);
+          got.push({ version: g!.version, context: g!.context, status: g!.status, sync: await s.sync(id, 1) });
+        }
+        states.push({ results: results.map((r) => [r.id, r.version, r.changed]), got });
+      }
+      expect(states[0]!.results.length).to.equal(stream.length);
+      expect(states[1]).to.deep.equal(states[0]);
+      expect(states[2]).to.deep.equal(states[0]);
+      expect(() => store({ contextsPerCall: 0 })).to.throw(/contextsPerCall/);
     });
 
     it('ships its Lua scripts with a KEYS / ARGV / Returns header', () => {

@@ -1,6 +1,6 @@
 import { isPlainObject, setOwn, type MessageMeta, type WireMessage } from '@contexture/context/protocol';
 import { BaseContextStore } from './base-store.js';
-import { mergeRecords, recordEvent, type DeltaRecord, type FieldChange } from './delta.js';
+import { cloneDelta, mergeRecords, recordEvent, type DeltaRecord, type FieldChange } from './delta.js';
 import { globToRegExp } from './glob.js';
 import { decodeValue, deepMerge, encodeValue } from './json.js';
 import { checkId, checkMessage, checkObject, checkRemove, checkVersion, ttlFor, type StoreOptions } from './options.js';
@@ -8,6 +8,7 @@ import type {
   ApplyItem,
   ApplyResult,
   CleanupOptions,
+  ContextDelta,
   CleanupResult,
   ContextEvent,
   ContextStatus,
@@ -55,6 +56,8 @@ interface Entry {
   deltas: DeltaRecord[];
   dmin: number;
   deltasExpireAt: number;
+  /** The last merged delta handed out by sync(), from version `from` to `version`; copied per caller. */
+  merged: { from: number; version: number; delta: ContextDelta } | null;
 }
 
 const own = Object.prototype.hasOwnProperty;
@@ -181,8 +184,14 @@ export class MemoryContextStore extends BaseContextStore {
     if (v !== null && v < e.version) {
       const from = this.deltasFrom(e, v + 1, now);
       if (from >= 0) {
-        const delta = mergeRecords(from === 0 ? e.deltas : e.deltas.slice(from), true);
-        return { type: 'delta', id, version: e.version, delta, status: e.status };
+        // Participants of one context sync from the same version after the same change: merge
+        // once (values are the store's own), hand out copies.
+        let m = e.merged;
+        if (m === null || m.from !== v || m.version !== e.version) {
+          m = { from: v, version: e.version, delta: mergeRecords(from === 0 ? e.deltas : e.deltas.slice(from)) };
+          e.merged = m;
+        }
+        return { type: 'delta', id, version: e.version, delta: cloneDelta(m.delta), status: e.status };
       }
     }
     return { type: 'full', ...this.record(id, e) };
@@ -488,6 +497,7 @@ function newEntry(ord: number): Entry {
     deltas: [],
     dmin: 0,
     deltasExpireAt: 0,
+    merged: null,
   };
 }
 

@@ -18,9 +18,9 @@ declare module 'ioredis' {
 /** What sync.lua answers (see its header). */
 export type SyncReply = ['n', string] | ['d', string, string | null, string[]] | ['f', string[]];
 
-/** Script name → [command name, number of keys]. */
+/** Script name → [command name, number of keys (null: the first argument gives it)]. */
 const SCRIPTS = {
-  apply: ['contextureCtxApply', 2],
+  apply: ['contextureCtxApply', null],
   write: ['contextureCtxWrite', 2],
   sync: ['contextureCtxSync', 2],
   remove: ['contextureCtxRemove', 2],
@@ -47,6 +47,6 @@ export function defineStoreCommands(redis: Redis): void {
   const lua = load();
   for (const [name, [command, numberOfKeys]] of Object.entries(SCRIPTS)) {
     if (typeof (redis as unknown as Record<string, unknown>)[command] === 'function') continue;
-    redis.defineCommand(command, { numberOfKeys, lua: lua.get(name)! });
+    redis.defineCommand(command, { numberOfKeys: numberOfKeys ?? undefined, lua: lua.get(name)! });
   }
 }

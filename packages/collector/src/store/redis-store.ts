@@ -2,9 +2,9 @@ import { isPlainObject, setOwn, type MessageMeta, type WireMessage } from '@cont
 import { Redis } from 'ioredis';
 import { CollectorError } from '../errors.js';
 import { BaseContextStore } from './base-store.js';
-import { mergeRecords, parseRecord, recordEvent } from './delta.js';
+import { cloneDelta, mergeRecords, parseRecord, recordEvent } from './delta.js';
 import { escapeGlob, globToRegExp } from './glob.js';
-import { decodeValue, deepMerge, encodeValue } from './json.js';
+import { cloneValue, decodeValue, deepMerge, encodeValue } from './json.js';
 import { checkId, checkMessage, checkObject, checkRemove, checkVersion, ttlFor, type StoreOptions } from './options.js';
 import { defineStoreCommands } from './redis-commands.js';
 import type {
@@ -48,13 +48,21 @@ export interface RedisContextStoreOptions extends StoreOptions {
    * @default 500
    */
   scanCount?: number;
+  /**
+   * The most contexts `applyMany()` folds in one script call. Several share the call's fixed cost;
+   * their keys are all declared, but in different slots: use 1 with Redis Cluster (one slot per
+   * call).
+   * @default 100
+   */
+  contextsPerCall?: number;
 }
 
-export const REDIS_STORE_DEFAULTS: Readonly<{ redis: Redis | string; prefix: string; publish: boolean; scanCount: number }> = Object.freeze({
+export const REDIS_STORE_DEFAULTS: Readonly<{ redis: Redis | string; prefix: string; publish: boolean; scanCount: number; contextsPerCall: number }> = Object.freeze({
   redis: 'redis://127.0.0.1:6379',
   prefix: 'contexture:',
   publish: true,
   scanCount: 500,
+  contextsPerCall: 100,
 });
 
 /** The keys of one context; both share the `{id}` hash tag, so each script touches one slot. */
@@ -65,6 +73,15 @@ export interface ContextKeys {
   deltas: string;
   /** Pub/sub channel of its changes. */
   channel: string;
+}
+
+/** A direct write waiting to be sent (see RedisContextStore.write()). */
+interface QueuedWrite {
+  mode: 'set' | 'patch';
+  checks: string[];
+  pairs: string[];
+  resolve: (reply: [number, number]) => void;
+  reject: (err: unknown) => void;
 }
 
 const STATUS: Record<string, ContextStatus> = { born: 'born', finished: 'finished', transient: 'transient' };
@@ -89,24 +106,31 @@ export class RedisContextStore extends BaseContextStore {
   private readonly owned: boolean;
   private readonly publish: boolean;
   private readonly scanCount: number;
+  private readonly contextsPerCall: number;
   private subscriber: Redis | null = null;
   private readonly watchers = new Map<string, { id: string; queues: Set<WatchQueue>; ready: Promise<void> }>();
   private cleanupCursor = '0';
   /** update() calls of this store in flight per id: they run one after another (see update()). */
   private readonly updating = new Map<string, Promise<unknown>>();
+  /** Direct writes waiting for the end of this turn of the event loop, per id (see write()). */
+  private readonly writeQueue = new Map<string, QueuedWrite[]>();
+  /** sync() calls waiting for the end of this turn, per id and version (see sync()). */
+  private readonly syncQueue = new Map<string, { id: string; version: number | null; waiting: Array<{ resolve: (r: SyncResult | null) => void; reject: (err: unknown) => void }> }>();
 
   /** The last connection error of a client the store owns (it is retried, not thrown). */
   lastRedisError: string | null = null;
 
   constructor(options: RedisContextStoreOptions = {}) {
     super(options);
-    const o: { redis: Redis | string; prefix: string; publish: boolean; scanCount: number } = { ...REDIS_STORE_DEFAULTS };
+    const o: { redis: Redis | string; prefix: string; publish: boolean; scanCount: number; contextsPerCall: number } = { ...REDIS_STORE_DEFAULTS };
     if (options.redis !== undefined) o.redis = options.redis;
     if (options.prefix !== undefined) o.prefix = options.prefix;
     if (options.publish !== undefined) o.publish = options.publish;
     if (options.scanCount !== undefined) o.scanCount = options.scanCount;
+    if (options.contextsPerCall !== undefined) o.contextsPerCall = options.contextsPerCall;
     if (typeof o.prefix !== 'string') throw new CollectorError('LC_STORE_INVALID_ARGUMENT', 'prefix must be a string');
     if (!Number.isSafeInteger(o.scanCount) || o.scanCount < 1) throw new CollectorError('LC_STORE_INVALID_ARGUMENT', 'scanCount must be an integer >= 1');
+    if (!Number.isSafeInteger(o.contextsPerCall) || o.contextsPerCall < 1) throw new CollectorError('LC_STORE_INVALID_ARGUMENT', 'contextsPerCall must be an integer >= 1');
     const client = resolveRedis(o.redis, (message) => (this.lastRedisError = message));
     if (client === null) throw new CollectorError('LC_STORE_INVALID_ARGUMENT', 'redis must be an ioredis client or a URL');
     this.redis = client.redis;
@@ -114,6 +138,7 @@ export class RedisContextStore extends BaseContextStore {
     this.prefix = o.prefix;
     this.publish = o.publish;
     this.scanCount = o.scanCount;
+    this.contextsPerCall = o.contextsPerCall;
     defineStoreCommands(this.redis);
     this.startConfiguredCleaner();
   }
@@ -129,35 +154,36 @@ export class RedisContextStore extends BaseContextStore {
   }
 
   /**
-   * Folds messages in as `apply()` would in their order, with one script call per context: the
-   * messages of one `obj_id` go to Redis together (each call still touches one slot), the calls of
-   * different contexts are pipelined. Nothing is written when a message is invalid.
+   * Folds messages in as `apply()` would in their order: the messages of one `obj_id` go to Redis
+   * together, up to `contextsPerCall` contexts in one script call, the calls pipelined. Nothing is
+   * written when a message is invalid.
    */
   async applyMany(items: readonly ApplyItem[]): Promise<ApplyResult[]> {
     this.checkOpen();
     const objs = items.map((item) => checkMessage(item.message));
-    const o = this.options;
     const now = Date.now();
+    const nowSeconds = String(now / 1000);
+    // Per context, in order of first appearance: its messages' arguments and their indexes.
     const groups = new Map<string, { args: Array<string | number>; at: number[] }>();
     items.forEach(({ message, meta }, i) => {
       const id = message.obj_id;
       let g = groups.get(id);
       if (g === undefined) {
-        const k = this.keys(id);
-        g = { args: [k.state, k.deltas, now, ttlFor(o, false), ttlFor(o, true), o.deltaTtl ?? 0, o.deltaThreshold, this.publish ? k.channel : ''], at: [] };
+        g = { args: [0], at: [] };
         groups.set(id, g);
       }
       g.at.push(i);
       const args = g.args;
       const del = message.action === 'delete';
+      const headers = meta?.headers;
       args.push(
         message.seq === undefined ? '' : message.seq,
         message.status ?? '',
-        message.time_in === undefined ? String(now / 1000) : String(message.time_in),
+        message.time_in === undefined ? nowSeconds : String(message.time_in),
         del ? '1' : '0',
         meta?.rkey ?? '',
         meta?.rkey === undefined ? '0' : '1',
-        meta?.headers === undefined ? '' : (encodeValue(meta.headers) ?? ''),
+        headers === undefined ? '' : (encodeValue(headers) ?? ''),
       );
       const count = args.length;
       args.push(0);
@@ -177,15 +203,34 @@ export class RedisContextStore extends BaseContextStore {
       }
       args[count] = n;
     });
+    const o = this.options;
+    const head = [now, ttlFor(o, false), ttlFor(o, true), o.deltaTtl ?? 0, o.deltaThreshold, this.publish ? '1' : ''];
     const results: ApplyResult[] = new Array(items.length);
-    await Promise.all(
-      [...groups].map(async ([id, g]) => {
-        const reply = await this.redis.contextureCtxApply(...g.args);
-        g.at.forEach((i, j) => {
-          results[i] = { id, changed: reply[2 * j + 1] === 1, version: reply[2 * j]! };
-        });
-      }),
-    );
+    const calls: Array<Promise<void>> = [];
+    const all = [...groups];
+    for (let c = 0; c < all.length; c += this.contextsPerCall) {
+      const part = all.slice(c, c + this.contextsPerCall);
+      const keys: string[] = [];
+      const args: Array<string | number> = [];
+      for (const [id, g] of part) {
+        const k = this.keys(id);
+        keys.push(k.state, k.deltas);
+        g.args[0] = g.at.length;
+        for (const a of g.args) args.push(a);
+      }
+      calls.push(
+        this.redis.contextureCtxApply(keys.length, ...keys, ...head, ...args).then((reply) => {
+          let r = 0;
+          for (const [id, g] of part) {
+            for (const i of g.at) {
+              results[i] = { id, changed: reply[r + 1] === 1, version: reply[r]! };
+              r += 2;
+            }
+          }
+        }),
+      );
+    }
+    await Promise.all(calls);
     return results;
   }
 
@@ -196,10 +241,43 @@ export class RedisContextStore extends BaseContextStore {
     return toRecord(id, flat as string[]);
   }
 
+  /**
+   * What a client at `version` needs. The calls for the same id and version asked for in the same
+   * turn of the event loop share one script call (each caller gets its own copy of the answer):
+   * many participants syncing one context after the same change cost one read.
+   */
   async sync(id: string, version: number | null): Promise<SyncResult | null> {
     checkId(id);
     const v = checkVersion(version);
     this.checkOpen();
+    return new Promise((resolve, reject) => {
+      const key = `${v === null ? '' : v}:${id}`;
+      let entry = this.syncQueue.get(key);
+      if (entry === undefined) {
+        entry = { id, version: v, waiting: [] };
+        this.syncQueue.set(key, entry);
+        if (this.syncQueue.size === 1) process.nextTick(() => this.flushSyncs());
+      }
+      entry.waiting.push({ resolve, reject });
+    });
+  }
+
+  private flushSyncs(): void {
+    const queued = [...this.syncQueue.values()];
+    this.syncQueue.clear();
+    for (const { id, version, waiting } of queued) {
+      this.syncNow(id, version).then(
+        (result) => {
+          waiting[0]!.resolve(result);
+          if (waiting.length === 1) return;
+          for (let i = 1; i < waiting.length; i++) waiting[i]!.resolve(cloneSyncResult(result));
+        },
+        (err: unknown) => waiting.forEach((w) => w.reject(err)),
+      );
+    }
+  }
+
+  private async syncNow(id: string, v: number | null): Promise<SyncResult | null> {
     const k = this.keys(id);
     const o = this.options;
     const reply = await this.redis.contextureCtxSync(k.state, k.deltas, v === null ? '' : v, Date.now(), o.deltaTtl ?? 0, o.deltaThreshold);
@@ -425,23 +503,39 @@ export class RedisContextStore extends BaseContextStore {
     if (this.owned) await closeClient(this.redis);
   }
 
+  /**
+   * Queues a direct write. The writes to one context asked for in the same turn of the event loop
+   * go in one script call, in the order asked (each still its own version and delta record).
+   */
   private write(id: string, mode: 'set' | 'patch', checks: string[], pairs: string[]): Promise<[number, number]> {
-    const k = this.keys(id);
+    return new Promise((resolve, reject) => {
+      let group = this.writeQueue.get(id);
+      if (group === undefined) {
+        group = [];
+        this.writeQueue.set(id, group);
+        if (this.writeQueue.size === 1) process.nextTick(() => this.flushWrites());
+      }
+      group.push({ mode, checks, pairs, resolve, reject });
+    });
+  }
+
+  private flushWrites(): void {
+    const queued = [...this.writeQueue];
+    this.writeQueue.clear();
     const o = this.options;
-    return this.redis.contextureCtxWrite(
-      k.state,
-      k.deltas,
-      Date.now(),
-      mode,
-      ttlFor(o, false),
-      ttlFor(o, true),
-      o.deltaTtl ?? 0,
-      o.deltaThreshold,
-      this.publish ? k.channel : '',
-      checks.length / 2,
-      ...checks,
-      ...pairs,
-    );
+    for (const [id, group] of queued) {
+      const k = this.keys(id);
+      const args: Array<string | number> = [k.state, k.deltas, Date.now(), ttlFor(o, false), ttlFor(o, true), o.deltaTtl ?? 0, o.deltaThreshold, this.publish ? k.channel : ''];
+      for (const w of group) {
+        args.push(w.mode, w.checks.length / 2, w.pairs.length / 2);
+        for (const a of w.checks) args.push(a);
+        for (const a of w.pairs) args.push(a);
+      }
+      this.redis.contextureCtxWrite(...args).then(
+        (reply) => group.forEach((w, j) => w.resolve([reply[2 * j]!, reply[2 * j + 1]!])),
+        (err: unknown) => group.forEach((w) => w.reject(err)),
+      );
+    }
   }
 
   /** One SCAN step over the contexts' meta keys: the next cursor and the ids found. */
@@ -483,6 +577,13 @@ export class RedisContextStore extends BaseContextStore {
       for (const q of entry.queues) q.push(event);
     }
   }
+}
+
+/** A copy of a sync() answer that shares nothing mutable with it. */
+function cloneSyncResult(r: SyncResult | null): SyncResult | null {
+  if (r === null || r.type === 'no_change') return r === null ? null : { ...r };
+  if (r.type === 'delta') return { ...r, delta: cloneDelta(r.delta) };
+  return { ...r, context: cloneValue(r.context), headers: r.headers === null ? null : cloneValue(r.headers) };
 }
 
 /** QUIT, then wait for the socket to end (or cut it after 2 s). */

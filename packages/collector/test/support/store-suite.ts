@@ -305,6 +305,39 @@ export function storeSuite(make: StoreFactory): void {
       await store.apply({ obj_id: 'w', obj: { a: 4 }, seq: 4 }); // a's removal by set() is newer
       expect((await store.get('w'))!.context).to.deep.equal({ c: 1 });
     });
+
+    it('writes asked for together each get their own version and record, in the order asked; syncs asked for together each get their own copy', async () => {
+      const store = await make();
+      await store.set('cw', { status: 'active', shared: { n: 0 } });
+      const seen = (await store.sync('cw', null))!.version;
+      const results = await Promise.all(Array.from({ length: 20 }, (_, i) => store.update('cw', { [`p${i}`]: i, status: i % 2 === 0 ? 'active' : 'away' })));
+      expect(results.map((r) => r.version)).to.deep.equal(Array.from({ length: 20 }, (_, i) => seen + 1 + i));
+      expect(results.every((r) => r.changed)).to.equal(true);
+      const again = await Promise.all([store.set('cw', { status: 'away', shared: { n: 0 } }), store.update('cw', { status: 'away' }), store.update('cw', { shared: { m: 1 } })]);
+      expect(again.map((r) => [r.version, r.changed])).to.deep.equal([
+        [seen + 21, true],
+        [seen + 21, false],
+        [seen + 22, true],
+      ]);
+      const syncs = await Promise.all(Array.from({ length: 10 }, () => store.sync('cw', seen)));
+      const expected = {
+        type: 'delta',
+        id: 'cw',
+        version: seen + 22,
+        delta: { status: { action: 'modified', old_value: 'active', value: 'away' }, shared: { m: { action: 'added', value: 1 } } },
+        status: null,
+      };
+      for (const r of syncs) expect(r).to.deep.equal(expected);
+      // Each caller's answer is its own: changing one leaves the others and the store as they were.
+      (syncs[0] as { delta: Record<string, unknown> }).delta.status = 'mutated';
+      (syncs[1] as unknown as { delta: { shared: { m: { value: unknown } } } }).delta.shared.m.value = 'mutated';
+      for (const r of syncs.slice(2)) expect(r).to.deep.equal(expected);
+      expect(await store.sync('cw', seen)).to.deep.equal(expected);
+      const fulls = await Promise.all([store.sync('cw', null), store.sync('cw', null)]);
+      (fulls[0] as unknown as { context: { shared: { m: number } } }).context.shared.m = 5;
+      expect((fulls[1] as { context: unknown }).context).to.deep.equal({ status: 'away', shared: { n: 0, m: 1 } });
+      expect((await store.get('cw'))!.context).to.deep.equal({ status: 'away', shared: { n: 0, m: 1 } });
+    });
   });
 
   describe('sync()', () => {
