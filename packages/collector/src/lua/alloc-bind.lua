@@ -9,6 +9,7 @@ ARGV[4]  binding timeout (ms) (bind)
 Returns 1 when bound (the key is in the pool) or when a binding was removed, else 0.
 ]]
 
+lib()
 local now = now_ms()
 local name = ARGV[2]
 if ARGV[1] == 'unbind' then

@@ -6,6 +6,7 @@ ARGV[1]  resource key
 Returns the binding names, in byte order.
 ]]
 
+lib()
 local now = now_ms()
 local out = {}
 for _, name in ipairs(names_of(ARGV[1])) do

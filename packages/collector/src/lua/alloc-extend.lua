@@ -10,6 +10,7 @@ ARGV[4..] resource keys
 Returns {added, removed}: resources new to the pool, and resources removed (assign only).
 ]]
 
+lib()
 local now = now_ms()
 local timeout = ARGV[1]
 local priority = ARGV[2]
@@ -33,6 +34,7 @@ for i = 4, #ARGV do
   if priority ~= '' then prio = tonumber(priority) end
   if timeout ~= '' then
     redis.call('ZADD', K_REXP, now + tonumber(timeout), key)
+    lower_due(now + tonumber(timeout))
   else
     redis.call('ZREM', K_REXP, key)
   end

@@ -13,6 +13,7 @@ ARGV[2]  count
 Returns {resources removed, holds returned, unhealthy periods ended, bindings removed, repairs}.
 ]]
 
+lib()
 local now = now_ms()
 local exclusive = ARGV[1] == 'x'
 local count = tonumber(ARGV[2])
@@ -111,4 +112,6 @@ scan(K_BIDX, 'c:bidx', false, function(member)
   end
 end)
 
+-- the repairs may have met entries no script wrote (so `due` may not cover them): set it afresh
+refresh_due()
 return {done[1], done[2], done[3], done[4], repaired}

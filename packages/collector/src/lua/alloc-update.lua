@@ -10,6 +10,7 @@ Returns the new hold expiry (ms), or 0 when the hold was lost (an expired hold o
 ended then).
 ]]
 
+lib()
 local now = now_ms()
 local key = ARGV[4]
 local fence, who = holder(key)
@@ -21,4 +22,5 @@ if not e or tonumber(e) <= now then
 end
 local expires = now + tonumber(ARGV[3])
 redis.call('ZADD', K_HEXP, expires, key)
+lower_due(expires)
 return expires
