@@ -20,7 +20,7 @@ if ARGV[3] == '1' then
   for i = 4, #ARGV do keep[ARGV[i]] = true end
   for _, key in ipairs(redis.call('HKEYS', K_RES)) do
     if not keep[key] then
-      drop(key)
+      H.drop(key)
       removed = removed + 1
     end
   end
@@ -34,7 +34,7 @@ for i = 4, #ARGV do
   if priority ~= '' then prio = tonumber(priority) end
   if timeout ~= '' then
     redis.call('ZADD', K_REXP, now + tonumber(timeout), key)
-    lower_due(now + tonumber(timeout))
+    H.lower_due(now + tonumber(timeout))
   else
     redis.call('ZREM', K_REXP, key)
   end
@@ -45,6 +45,6 @@ for i = 4, #ARGV do
     -- a new priority moves a free resource to the tail of its new level
     push_free(key, prio)
   end
-  settle(key, now)
+  H.settle(key, now)
 end
 return {added, removed}

@@ -37,7 +37,7 @@ for i = 2, #ARGV, 2 do
       if prio then push_free(key, tonumber(prio) or 0) end
     else
       lib()
-      settle(key, now, true)
+      H.settle(key, now, true)
     end
   end
   out[#out + 1] = ok

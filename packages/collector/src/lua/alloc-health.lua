@@ -21,10 +21,10 @@ for i = 3, #ARGV do
     if ARGV[1] == 'sick' then
       redis.call('ZREM', K_FREE, key)
       redis.call('ZADD', K_SICK, now + tonumber(ARGV[2]), key)
-      lower_due(now + tonumber(ARGV[2]))
+      H.lower_due(now + tonumber(ARGV[2]))
     else
       redis.call('ZREM', K_SICK, key)
-      settle(key, now)
+      H.settle(key, now)
     end
   end
 end

@@ -26,10 +26,10 @@ lowers it (lower_due); the reclaim of malloc and gc set it again from the four i
 (refresh_due). `sick` is present whenever T:sick may hold an entry (health sets it, refresh_due
 clears it). Every client of a pool must run scripts that keep both.
 
-This text runs before the script on every call, and each function it defines costs time on every
-call: the common cases of malloc and free (nothing due, no binding, no unhealthy resource) need
-only now_ms and push_free; lib() makes every other helper, and the scripts call it when they need
-them.
+This text runs before the script on every call, and each function it makes costs time on every
+call (the more upvalues, the more): the common cases of malloc and free (nothing due, no binding, no
+unhealthy resource) need only now_ms and push_free. lib() makes every other helper as a field of H
+(H.drop, H.settle…); the scripts call it when they need them.
 ]]
 
 local K_RES, K_REXP, K_FREE, K_HELD, K_HEXP = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
@@ -49,26 +49,30 @@ end
 -- The pool's `due` as this script last read or wrote it (nil: not read yet).
 local due = nil
 
--- The other helpers, made by lib() (see there).
-local lib, read_due, lower_due, holder, settle, catch_up
-local each_slice, renumber, unbind, bind, names_of, drop, expired_resource, end_hold, reclaim, refresh_due
-local loaded = false
+-- Every other helper, made by lib().
+local H = {}
+local lib
 
 -- Puts a resource at the tail of its priority level in the free set.
 local function push_free(key, prio)
   local seq = redis.call('HINCRBY', K_META, 'seq', 1)
   if seq >= LEVEL then
     lib()
-    renumber()
+    H.renumber()
     seq = redis.call('HINCRBY', K_META, 'seq', 1)
   end
   redis.call('ZADD', K_FREE, -prio * LEVEL + seq, key)
 end
 
--- Makes every other helper (once per call of a script).
+-- Makes every other helper, once per call of a script. It declares the keys again so that its
+-- functions capture its own locals: as a closure of few upvalues it costs little to make.
 lib = function()
-  if loaded then return end
-  loaded = true
+  if H.drop then return end
+  local K_RES, K_REXP, K_FREE, K_HELD, K_HEXP = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+  local K_SICK, K_BIND, K_BEXP, K_BIDX, K_META = KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
+  local LEVEL, NEVER = 4294967296, 9007199254740992
+  local read_due, lower_due, holder, settle, catch_up, renumber, unbind, bind
+  local names_of, drop, expired_resource, end_hold, reclaim, refresh_due
 
   -- Reads the pool's `due` (0 when unknown).
   read_due = function()
@@ -124,17 +128,6 @@ lib = function()
     if now < read_due() then return true end
     reclaim(now, limit)
     return now < refresh_due()
-  end
-
-  -- Calls a variadic command on a long list in slices (Lua's unpack has a stack limit).
-  each_slice = function(list, fn)
-    local n = #list
-    local i = 1
-    while i <= n do
-      local j = math.min(i + 999, n)
-      fn(unpack(list, i, j))
-      i = j + 1
-    end
   end
 
   -- Renumbers the free set 1..n (same order) when the sequence would reach 2^32: once in 4
@@ -237,6 +230,20 @@ lib = function()
     if sick then redis.call('HSET', K_META, 'sick', 1) else redis.call('HDEL', K_META, 'sick') end
     return least
   end
+  H.read_due = read_due
+  H.lower_due = lower_due
+  H.holder = holder
+  H.settle = settle
+  H.catch_up = catch_up
+  H.renumber = renumber
+  H.unbind = unbind
+  H.bind = bind
+  H.names_of = names_of
+  H.drop = drop
+  H.expired_resource = expired_resource
+  H.end_hold = end_hold
+  H.reclaim = reclaim
+  H.refresh_due = refresh_due
 end
 
 -- The body of the script follows.

@@ -36,12 +36,12 @@ if now < due and name == '' and not minp and want == '' then
 else
   lib()
   -- quiet: nothing in the pool has expired, no expiry checks needed
-  local quiet = catch_up(now, tonumber(ARGV[8]))
+  local quiet = H.catch_up(now, tonumber(ARGV[8]))
 
   -- Drops `k` if it has expired (a resource of the pool found before gc removed it).
   local function gone(k)
-    if quiet or not expired_resource(k, now) then return false end
-    drop(k)
+    if quiet or not H.expired_resource(k, now) then return false end
+    H.drop(k)
     return true
   end
 
@@ -62,7 +62,7 @@ else
         if e and tonumber(e) > now then
           if usable(bound_key) then key = bound_key end
         else
-          unbind(name)
+          H.unbind(name)
         end
       end
     end
@@ -89,5 +89,5 @@ if exclusive then
 else
   push_free(key, tonumber(redis.call('HGET', K_RES, key)) or 0)
 end
-if name ~= '' then bind(name, key, now + tonumber(ARGV[5])) end
+if name ~= '' then H.bind(name, key, now + tonumber(ARGV[5])) end
 return {key, fence, expires}
