@@ -38,8 +38,6 @@ local K_SICK, K_BIND, K_BEXP, K_BIDX, K_META = KEYS[6], KEYS[7], KEYS[8], KEYS[9
 -- Scores of the free set: -priority * LEVEL + sequence, so a higher priority sorts first and,
 -- within one priority, the resource freed longest ago. |priority| < 2^20 keeps scores below 2^53.
 local LEVEL = 4294967296
--- `due` when the four expiry indexes are empty: past any clock.
-local NEVER = 9007199254740992
 
 local function now_ms()
   local t = redis.call('TIME')
@@ -70,6 +68,7 @@ lib = function()
   if H.drop then return end
   local K_RES, K_REXP, K_FREE, K_HELD, K_HEXP = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
   local K_SICK, K_BIND, K_BEXP, K_BIDX, K_META = KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
+  -- NEVER: `due` when the four expiry indexes are empty (past any clock)
   local LEVEL, NEVER = 4294967296, 9007199254740992
   local read_due, lower_due, holder, settle, catch_up, renumber, unbind, bind
   local names_of, drop, expired_resource, end_hold, reclaim, refresh_due
