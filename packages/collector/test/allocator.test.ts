@@ -244,6 +244,44 @@ describe('Allocator', () => {
       await consistent(a);
     });
 
+    it('notices each kind of expiry shorter than every earlier one (the pool skips its expiry checks until the earliest)', async () => {
+      const a = allocator();
+      const b = allocator();
+      await a.extend(['long', 'r1', 'r2', 'r3', 'r4']);
+      await a.bind('long-binding', 'long', { timeout: 60_000 });
+      await a.markUnhealthy('r3', 60_000);
+      const long = (await a.malloc({ timeout: 60_000 }))!;
+      expect(long.key).to.equal('long');
+      const past = async (ms: number) => untilRedisTime(client, ms);
+      // one phase per kind; each expires long before everything above
+      const hold = (await a.mallocKey('r1', { timeout: 40 }))!;
+      await past(hold.expiresAt);
+      expect(await hold.free()).to.equal(false, 'a lost hold says so');
+      expect(await b.mallocKey('r1')).to.not.equal(null);
+
+      const shortened = (await a.mallocKey('r2', { timeout: 60_000 }))!;
+      expect(await shortened.update(40)).to.equal(true);
+      await past(shortened.expiresAt);
+      expect(await b.mallocKey('r2')).to.not.equal(null, 'an updated hold that ran out comes back');
+
+      await a.extend(['gone'], { timeout: 40 });
+      await past((await redisNow(client)) + 40);
+      expect(await b.mallocKey('gone')).to.equal(null, 'an expired resource is not handed out');
+      expect(await a.keys()).to.not.include('gone');
+
+      await a.markUnhealthy('r4', 40);
+      await past((await redisNow(client)) + 40);
+      expect(await b.mallocKey('r4')).to.not.equal(null, 'an ended unhealthy period lets the resource back');
+
+      await a.bind('short-binding', 'long', { timeout: 40 });
+      await past((await redisNow(client)) + 40);
+      expect(await b.malloc()).to.equal(null);
+      expect((await snapshot(client, a.redisKeys)).bindings.has('short-binding')).to.equal(false, 'malloc removed the expired binding');
+      expect(await a.bindingsFor('long')).to.deep.equal(['long-binding']);
+      expect(await long.free()).to.equal(true);
+      await consistent(a);
+    });
+
     it('returns expired holds in gc() and, a few at a time, in malloc()', async () => {
       const a = allocator({ reclaimLimit: 2 });
       await a.extend(['r1', 'r2', 'r3', 'r4', 'r5']);

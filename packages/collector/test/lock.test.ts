@@ -76,6 +76,8 @@ describe('RedisLock', function () {
     expect(await b.rlock('re')).to.equal(null);
     expect(await a.unlock('re')).to.equal(true);
     expect(await a.status('re')).to.equal('locked');
+    expect(await a.holder('re')).to.deep.equal({ owner: 'a', fence: h1.fence, entries: 1 });
+    expect(await redis.pttl(a.key('re'))).to.be.within(1, 60_000, 'giving back a re-entry keeps the ttl');
     expect(await a.unlock('re')).to.equal(true);
     expect(await a.status('re')).to.equal('free');
     expect(await a.unlock('re')).to.equal(false);
@@ -145,6 +147,9 @@ describe('RedisLock', function () {
     expect(await down.status('x')).to.equal('unavailable');
     await redis.set(a.key('weird'), 'not a lock');
     expect(await a.status('weird')).to.equal('error');
+    expect(await a.holder('weird')).to.equal(null);
+    expect(await a.rlock('weird')).to.equal(null, 'a key that is not a lock is never taken over');
+    expect(await redis.get(a.key('weird'))).to.equal('not a lock');
   });
 
   it('names and owners are validated', async () => {
@@ -198,7 +203,8 @@ describe('RedisLock', function () {
     const results = await Promise.all(children.map((c) => c.exited));
     for (const r of results.slice(5)) expect(r.code, r.err).to.equal(0);
     for (const r of results.slice(0, 5)) expect(r.signal === 'SIGKILL' || r.code === 0).to.equal(true);
-    expect(Number(await redis.get(k('violations')))).to.equal(0);
+    // (acquisitions lost to a stall past the ttl, counted as `lost` by the workers, are no violation)
+    expect(Number(await redis.get(k('violations'))), `lost: ${await redis.get(k('lost'))}`).to.equal(0);
     expect(Number(await redis.get(k('entries')))).to.be.at.least(15 * ITER);
     // A lock a killed worker held comes back when its ttl runs out.
     await waitUntil(async () => (await a.status(name)) === 'free', 'the lock to come back', 5_000);

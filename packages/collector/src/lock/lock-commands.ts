@@ -5,7 +5,7 @@ type Arg = string | number;
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    contextureLockAcquire(...keysAndArgs: Arg[]): Result<[number, number | null, number | null], Context>;
+    contextureLockAcquire(...keysAndArgs: Arg[]): Result<[fence: number, entries: number] | null, Context>;
     contextureLockRelease(...keysAndArgs: Arg[]): Result<number, Context>;
     contextureLockExtend(...keysAndArgs: Arg[]): Result<number, Context>;
     contextureSetIf(...keysAndArgs: Arg[]): Result<[number, string | null], Context>;

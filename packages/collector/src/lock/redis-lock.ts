@@ -94,6 +94,46 @@ const sleep = (ms: number, signal?: AbortSignal) =>
     signal?.addEventListener('abort', done, { once: true });
   });
 
+/** A lock's value: `<fence>:<re-entries>:<owner>`. */
+const LOCK_VALUE = /^(\d+):(\d+):([\s\S]+)$/;
+
+/** The handle of one acquisition: a class, so that taking a lock makes no closures. */
+class Handle implements LockHandle {
+  readonly #redis: Redis;
+  readonly #key: string;
+  readonly #ttl: number;
+  readonly #fenceText: string;
+  #released = false;
+
+  constructor(
+    redis: Redis,
+    readonly name: string,
+    key: string,
+    readonly owner: string,
+    readonly fence: number,
+    readonly entries: number,
+    ttl: number,
+  ) {
+    this.#redis = redis;
+    this.#key = key;
+    this.#ttl = ttl;
+    this.#fenceText = String(fence);
+    Object.freeze(this);
+  }
+
+  async extend(ttl: number = this.#ttl): Promise<boolean> {
+    positive('ttl', ttl);
+    return (await this.#redis.contextureLockExtend(this.#key, this.owner, this.#fenceText, ttl)) === 1;
+  }
+
+  async release(): Promise<boolean> {
+    if (this.#released) return false;
+    this.#released = true;
+    const r = await this.#redis.contextureLockRelease(this.#key, this.owner, this.#fenceText, '0');
+    return r === 1 || r === 2;
+  }
+}
+
 /**
  * Locks in Redis whose owner is checked inside every script, with fencing tokens, reentrancy,
  * retries with jitter and `withLock()` that keeps the lock alive while the work runs. Each lock's
@@ -159,9 +199,9 @@ export class RedisLock {
       const timeout = new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new Error('no answer')), 2000);
       });
-      const type = await Promise.race([this.redis.type(this.key(name)), timeout]);
-      if (type === 'none') return 'free';
-      return type === 'hash' ? 'locked' : 'error';
+      const value = await Promise.race([this.redis.get(this.key(name)), timeout]);
+      if (value === null) return 'free';
+      return LOCK_VALUE.test(value) ? 'locked' : 'error';
     } catch (err) {
       return /WRONGTYPE|^ERR/.test(String((err as Error).message)) ? 'error' : 'unavailable';
     } finally {
@@ -172,9 +212,10 @@ export class RedisLock {
   /** Who holds the lock now, with its fencing token and re-entries; null when free. */
   async holder(name: string): Promise<{ owner: string; fence: number; entries: number } | null> {
     checkName(name);
-    const [owner, fence, entries] = await this.redis.hmget(this.key(name), 'o', 'f', 'n');
-    if (owner === null) return null;
-    return { owner, fence: Number(fence), entries: Number(entries) };
+    const value = await this.redis.get(this.key(name));
+    const m = value === null ? null : LOCK_VALUE.exec(value);
+    if (m === null) return null;
+    return { owner: m[3]!, fence: Number(m[1]), entries: Number(m[2]) };
   }
 
   /**
@@ -276,27 +317,8 @@ export class RedisLock {
     checkName(owner, 'lock owner');
     const ttl = positive('ttl', options.ttl ?? this.defaults.ttl);
     const key = this.key(name);
-    const [taken, fence, entries] = await this.redis.contextureLockAcquire(key, `${key}:fence`, owner, ttl, reentrant ? '1' : '0');
-    if (taken !== 1) return null;
-    const redis = this.redis;
-    const fenceText = String(fence);
-    const defaultTtl = ttl;
-    let released = false;
-    return Object.freeze({
-      name,
-      owner,
-      fence: Number(fence),
-      entries: Number(entries),
-      async extend(newTtl: number = defaultTtl): Promise<boolean> {
-        positive('ttl', newTtl);
-        return (await redis.contextureLockExtend(key, owner, fenceText, newTtl)) === 1;
-      },
-      async release(): Promise<boolean> {
-        if (released) return false;
-        released = true;
-        const r = await redis.contextureLockRelease(key, owner, fenceText, '0');
-        return r === 1 || r === 2;
-      },
-    });
+    const r = await this.redis.contextureLockAcquire(key, `${key}:fence`, owner, ttl, reentrant ? '1' : '0');
+    if (r === null) return null;
+    return new Handle(this.redis, name, key, owner, r[0], r[1], ttl);
   }
 }

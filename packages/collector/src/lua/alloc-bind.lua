@@ -9,14 +9,15 @@ ARGV[4]  binding timeout (ms) (bind)
 Returns 1 when bound (the key is in the pool) or when a binding was removed, else 0.
 ]]
 
+lib()
 local now = now_ms()
 local name = ARGV[2]
 if ARGV[1] == 'unbind' then
   local had = redis.call('HEXISTS', K_BIND, name)
-  unbind(name)
+  H.unbind(name)
   return had
 end
 local key = ARGV[3]
 if redis.call('HEXISTS', K_RES, key) == 0 then return 0 end
-bind(name, key, now + tonumber(ARGV[4]))
+H.bind(name, key, now + tonumber(ARGV[4]))
 return 1

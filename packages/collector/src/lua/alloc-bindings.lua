@@ -6,9 +6,10 @@ ARGV[1]  resource key
 Returns the binding names, in byte order.
 ]]
 
+lib()
 local now = now_ms()
 local out = {}
-for _, name in ipairs(names_of(ARGV[1])) do
+for _, name in ipairs(H.names_of(ARGV[1])) do
   local e = redis.call('ZSCORE', K_BEXP, name)
   if e and tonumber(e) > now then out[#out + 1] = name end
 end

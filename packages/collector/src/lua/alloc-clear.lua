@@ -7,6 +7,7 @@ ARGV: none
 Returns the number of resources the pool held.
 ]]
 
+lib()
 local n = redis.call('HLEN', K_RES)
 redis.call('DEL', K_RES, K_REXP, K_FREE, K_HELD, K_HEXP, K_SICK, K_BIND, K_BEXP, K_BIDX)
 for _, field in ipairs(redis.call('HKEYS', K_META)) do

@@ -10,6 +10,7 @@ ARGV[4..] resource keys
 Returns {added, removed}: resources new to the pool, and resources removed (assign only).
 ]]
 
+lib()
 local now = now_ms()
 local timeout = ARGV[1]
 local priority = ARGV[2]
@@ -19,7 +20,7 @@ if ARGV[3] == '1' then
   for i = 4, #ARGV do keep[ARGV[i]] = true end
   for _, key in ipairs(redis.call('HKEYS', K_RES)) do
     if not keep[key] then
-      drop(key)
+      H.drop(key)
       removed = removed + 1
     end
   end
@@ -33,6 +34,7 @@ for i = 4, #ARGV do
   if priority ~= '' then prio = tonumber(priority) end
   if timeout ~= '' then
     redis.call('ZADD', K_REXP, now + tonumber(timeout), key)
+    H.lower_due(now + tonumber(timeout))
   else
     redis.call('ZREM', K_REXP, key)
   end
@@ -43,6 +45,6 @@ for i = 4, #ARGV do
     -- a new priority moves a free resource to the tail of its new level
     push_free(key, prio)
   end
-  settle(key, now)
+  H.settle(key, now)
 end
 return {added, removed}

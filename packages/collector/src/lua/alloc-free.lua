@@ -10,16 +10,35 @@ the owner that had already expired is ended too, but counts 0: it was lost).
 ]]
 
 local now = now_ms()
+local meta = redis.call('HMGET', K_META, 'due', 'sick')
+due = tonumber(meta[1]) or 0
+-- quiet: no hold or resource has expired and no resource is unhealthy (see `due` and `sick` in
+-- alloc-lib.lua): a hold of the owner is live, and its resource goes straight back to the free set
+local quiet = now < due and not meta[2]
 local owner = ARGV[1]
 local out = {}
 for i = 2, #ARGV, 2 do
   local key, want = ARGV[i], ARGV[i + 1]
-  local fence, who = holder(key)
+  local v = redis.call('HGET', K_HELD, key)
+  local fence, who = nil, nil
+  if v then fence, who = string.match(v, '^(%d+):(.*)$') end
   local ok = 0
-  if fence and who == owner and (want == '' or tonumber(want) == fence) then
-    local e = redis.call('ZSCORE', K_HEXP, key)
-    if e and tonumber(e) > now then ok = 1 end
-    end_hold(key, now)
+  if fence and who == owner and (want == '' or tonumber(want) == tonumber(fence)) then
+    if quiet then
+      ok = 1
+    else
+      local e = redis.call('ZSCORE', K_HEXP, key)
+      if e and tonumber(e) > now then ok = 1 end
+    end
+    redis.call('HDEL', K_HELD, key)
+    redis.call('ZREM', K_HEXP, key)
+    if quiet then
+      local prio = redis.call('HGET', K_RES, key)
+      if prio then push_free(key, tonumber(prio) or 0) end
+    else
+      lib()
+      H.settle(key, now, true)
+    end
   end
   out[#out + 1] = ok
 end

@@ -13,10 +13,11 @@ ARGV[2]  count
 Returns {resources removed, holds returned, unhealthy periods ended, bindings removed, repairs}.
 ]]
 
+lib()
 local now = now_ms()
 local exclusive = ARGV[1] == 'x'
 local count = tonumber(ARGV[2])
-local done = reclaim(now, count)
+local done = H.reclaim(now, count)
 local repaired = 0
 
 local function in_pool(key) return redis.call('HEXISTS', K_RES, key) == 1 end
@@ -37,7 +38,7 @@ scan(K_RES, 'c:res', true, function(key, prio)
   end
   local held = redis.call('HEXISTS', K_HELD, key) == 1
   if held and not exclusive then
-    end_hold(key, now)
+    H.end_hold(key, now)
     held = false
     repaired = repaired + 1
   end
@@ -70,7 +71,7 @@ scan(K_HELD, 'c:held', true, function(key, value)
     redis.call('ZREM', K_HEXP, key)
     repaired = repaired + 1
   elseif not exclusive or not string.match(value, '^%d+:') or not redis.call('ZSCORE', K_HEXP, key) then
-    end_hold(key, now)
+    H.end_hold(key, now)
     repaired = repaired + 1
   end
 end)
@@ -84,7 +85,7 @@ end)
 
 scan(K_BIND, 'c:bind', true, function(name, key)
   if not in_pool(key) or not redis.call('ZSCORE', K_BEXP, name) then
-    unbind(name)
+    H.unbind(name)
     repaired = repaired + 1
   elseif not redis.call('ZSCORE', K_BIDX, key .. '\0' .. name) then
     redis.call('ZADD', K_BIDX, 0, key .. '\0' .. name)
@@ -111,4 +112,6 @@ scan(K_BIDX, 'c:bidx', false, function(member)
   end
 end)
 
+-- the repairs may have met entries no script wrote (so `due` may not cover them): set it afresh
+H.refresh_due()
 return {done[1], done[2], done[3], done[4], repaired}

@@ -9,7 +9,10 @@ ARGV[3..] resource keys
 Returns the number of listed resources that are in the pool.
 ]]
 
+lib()
 local now = now_ms()
+-- T:sick may hold entries from now on (see `sick` in alloc-lib.lua)
+if ARGV[1] == 'sick' and #ARGV > 2 then redis.call('HSET', K_META, 'sick', 1) end
 local n = 0
 for i = 3, #ARGV do
   local key = ARGV[i]
@@ -18,9 +21,10 @@ for i = 3, #ARGV do
     if ARGV[1] == 'sick' then
       redis.call('ZREM', K_FREE, key)
       redis.call('ZADD', K_SICK, now + tonumber(ARGV[2]), key)
+      H.lower_due(now + tonumber(ARGV[2]))
     else
       redis.call('ZREM', K_SICK, key)
-      settle(key, now)
+      H.settle(key, now)
     end
   end
 end

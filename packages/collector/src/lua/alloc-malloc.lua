@@ -24,58 +24,70 @@ local owner = ARGV[2]
 local name = ARGV[4]
 local minp = tonumber(ARGV[6])
 local want = ARGV[7]
-reclaim(now, tonumber(ARGV[8]))
-
--- free scores below this bound belong to priorities >= minp
-local bound = minp and string.format('(%.0f', -(minp - 1) * LEVEL) or '+inf'
-
-local function usable(key)
-  local s = redis.call('ZSCORE', K_FREE, key)
-  if not s then return false end
-  if minp and tonumber(s) >= -(minp - 1) * LEVEL then return false end
-  if expired_resource(key, now) then
-    drop(key)
-    return false
-  end
-  return true
-end
+due = tonumber(redis.call('HGET', K_META, 'due')) or 0
 
 local key = nil
-if want ~= '' then
-  if usable(want) then key = want end
+if now < due and name == '' and not minp and want == '' then
+  -- the common case, with the fewest commands: nothing in the pool has expired (see `due` in
+  -- alloc-lib.lua), any resource will do, and the head of the free set is taken off it at once
+  local pick = redis.call('ZPOPMIN', K_FREE)
+  if #pick == 0 then return false end
+  key = pick[1]
 else
-  if name ~= '' then
-    local bound_key = redis.call('HGET', K_BIND, name)
-    if bound_key then
-      local e = redis.call('ZSCORE', K_BEXP, name)
-      if e and tonumber(e) > now then
-        if usable(bound_key) then key = bound_key end
-      else
-        unbind(name)
+  lib()
+  -- quiet: nothing in the pool has expired, no expiry checks needed
+  local quiet = H.catch_up(now, tonumber(ARGV[8]))
+
+  -- Drops `k` if it has expired (a resource of the pool found before gc removed it).
+  local function gone(k)
+    if quiet or not H.expired_resource(k, now) then return false end
+    H.drop(k)
+    return true
+  end
+
+  local function usable(k)
+    local s = redis.call('ZSCORE', K_FREE, k)
+    if not s then return false end
+    if minp and tonumber(s) >= -(minp - 1) * LEVEL then return false end
+    return not gone(k)
+  end
+
+  if want ~= '' then
+    if usable(want) then key = want end
+  else
+    if name ~= '' then
+      local bound_key = redis.call('HGET', K_BIND, name)
+      if bound_key then
+        local e = redis.call('ZSCORE', K_BEXP, name)
+        if e and tonumber(e) > now then
+          if usable(bound_key) then key = bound_key end
+        else
+          H.unbind(name)
+        end
       end
     end
-  end
-  while not key do
-    local pick = redis.call('ZRANGEBYSCORE', K_FREE, '-inf', bound, 'LIMIT', 0, 1)
-    if #pick == 0 then break end
-    if expired_resource(pick[1], now) then
-      drop(pick[1])
-    else
-      key = pick[1]
+    -- free scores below this bound belong to priorities >= minp
+    local bound = minp and string.format('(%.0f', -(minp - 1) * LEVEL) or '+inf'
+    while not key do
+      local pick = redis.call('ZRANGEBYSCORE', K_FREE, '-inf', bound, 'LIMIT', 0, 1)
+      if #pick == 0 then break end
+      if not gone(pick[1]) then key = pick[1] end
     end
   end
+  if not key then return false end
+  redis.call('ZREM', K_FREE, key)
 end
-if not key then return false end
 
-redis.call('ZREM', K_FREE, key)
 local fence, expires = 0, 0
 if exclusive then
   fence = redis.call('HINCRBY', K_META, 'fence', 1)
   expires = now + tonumber(ARGV[3])
   redis.call('HSET', K_HELD, key, string.format('%.0f', fence) .. ':' .. owner)
   redis.call('ZADD', K_HEXP, expires, key)
+  -- keep `due` a lower bound of the hold expiries
+  if expires < due then redis.call('HSET', K_META, 'due', string.format('%.0f', expires)) end
 else
   push_free(key, tonumber(redis.call('HGET', K_RES, key)) or 0)
 end
-if name ~= '' then bind(name, key, now + tonumber(ARGV[5])) end
+if name ~= '' then H.bind(name, key, now + tonumber(ARGV[5])) end
 return {key, fence, expires}

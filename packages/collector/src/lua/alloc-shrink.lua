@@ -6,9 +6,10 @@ ARGV[1..] resource keys
 Returns the number of resources that were in the pool.
 ]]
 
+lib()
 local removed = 0
 for i = 1, #ARGV do
   if redis.call('HEXISTS', K_RES, ARGV[i]) == 1 then removed = removed + 1 end
-  drop(ARGV[i])
+  H.drop(ARGV[i])
 end
 return removed

@@ -10,15 +10,17 @@ Returns the new hold expiry (ms), or 0 when the hold was lost (an expired hold o
 ended then).
 ]]
 
+lib()
 local now = now_ms()
 local key = ARGV[4]
-local fence, who = holder(key)
+local fence, who = H.holder(key)
 if not fence or who ~= ARGV[1] or fence ~= tonumber(ARGV[2]) then return 0 end
 local e = redis.call('ZSCORE', K_HEXP, key)
 if not e or tonumber(e) <= now then
-  end_hold(key, now)
+  H.end_hold(key, now)
   return 0
 end
 local expires = now + tonumber(ARGV[3])
 redis.call('ZADD', K_HEXP, expires, key)
+H.lower_due(expires)
 return expires

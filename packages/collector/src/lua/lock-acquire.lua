@@ -1,25 +1,23 @@
 --[[
 lock-acquire: takes a lock for an owner, atomically; with reentry, the same owner may take it again.
 
-KEYS[1]  lock hash      <prefix>lock:{<name>}         o owner, n re-entries, f fencing token
+KEYS[1]  lock           <prefix>lock:{<name>}         string '<fence>:<re-entries>:<owner>', with the ttl
 KEYS[2]  fence counter  <prefix>lock:{<name>}:fence   strictly increasing per name, never expires
 ARGV[1]  owner
 ARGV[2]  ttl, ms
 ARGV[3]  '1' for a reentrant acquisition (rlock), '0' for lock
-Returns {taken, fence, entries}: taken 1 when the caller holds the lock now (its fence and its
-re-entry count), 0 when another owner holds it (fence and entries of that holder), or when the
-same owner asks again without reentry.
+Returns {fence, re-entries} when the caller holds the lock now, nil when another owner holds it (or
+the same owner asks again without reentry, or the key holds something else).
 ]]
-local cur = redis.call('HMGET', KEYS[1], 'o', 'f', 'n')
-if not cur[1] then
+local cur = redis.call('GET', KEYS[1])
+if not cur then
   local fence = redis.call('INCR', KEYS[2])
-  redis.call('HSET', KEYS[1], 'o', ARGV[1], 'f', fence, 'n', 1)
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return {1, fence, 1}
+  redis.call('SET', KEYS[1], string.format('%.0f', fence) .. ':1:' .. ARGV[1], 'PX', ARGV[2])
+  return {fence, 1}
 end
-if cur[1] == ARGV[1] and ARGV[3] == '1' then
-  local n = redis.call('HINCRBY', KEYS[1], 'n', 1)
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return {1, tonumber(cur[2]), n}
-end
-return {0, tonumber(cur[2]), tonumber(cur[3])}
+if ARGV[3] ~= '1' then return nil end
+local fence, n, owner = string.match(cur, '^(%d+):(%d+):(.*)$')
+if owner ~= ARGV[1] then return nil end
+n = tonumber(n) + 1
+redis.call('SET', KEYS[1], fence .. ':' .. n .. ':' .. owner, 'PX', ARGV[2])
+return {tonumber(fence), n}
