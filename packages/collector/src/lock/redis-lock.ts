@@ -5,6 +5,7 @@ import { CollectorError } from '../errors.js';
 import { defineLockCommands } from './lock-commands.js';
 import { LockError } from './lock-error.js';
 import { resolveRedis } from '../redis-client.js';
+import { sleep } from '../sleep.js';
 
 /** What `status()` says of a lock: `unavailable` when Redis cannot be asked, `error` when the key holds something else. */
 export type LockStatus = 'free' | 'locked' | 'unavailable' | 'error';
@@ -82,17 +83,6 @@ function positive(name: string, v: number): number {
   if (!Number.isSafeInteger(v) || v < 1) throw new CollectorError('LC_STORE_INVALID_ARGUMENT', `${name} must be a positive integer (ms), got ${v}`);
   return v;
 }
-
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
 
 /** A lock's value: `<fence>:<re-entries>:<owner>`. */
 const LOCK_VALUE = /^(\d+):(\d+):([\s\S]+)$/;

@@ -4,6 +4,7 @@ import { isPlainObject } from '@contexture/context/protocol';
 import { CollectorError } from '../errors.js';
 import { defineScripts, luaSource } from '../lua-loader.js';
 import { resolveRedis } from '../redis-client.js';
+import { sleep } from '../sleep.js';
 
 type Arg = string | number;
 
@@ -186,17 +187,6 @@ function remoteOf(text: string | null | undefined): { name: string; message: str
   }
   return { name: 'Error', message: String(text) };
 }
-
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
 
 /**
  * A task queue in Redis: `query()` a named task with JSON params and get its result; `listen()`
