@@ -211,6 +211,34 @@ describe('lcmon -s (stdin)', () => {
     expect(v[2]).to.include({ id: 'open', complete: false, end: null, elapsed: null });
   });
 
+  it('-c reads every envelope after a known rkey and headers as a whole line would read, whatever follows them', async () => {
+    // The first line makes the prefix known; the others put after it what a body alone cannot be.
+    const P = '{"rkey":"web.x","headers":{"hostname":"h"},"object":';
+    const lines = [
+      P + '{"obj_id":"a","seq":0,"status":"born","obj":{"u":1}}}',
+      P + '{"obj_id":"a","seq":1,"obj":{"n":2}},"extra":1}',
+      P + '{"obj_id":"z","seq":-1,"obj":{}}}',
+      P + '[1]}',
+      P + ' {"obj_id":"a","seq":2,"obj":{"x":1}} }',
+      // A second "object" key: the last one is the message.
+      P + '{"obj_id":"a","seq":3,"status":"finished","obj":{}},"object":{"obj_id":"b","seq":0,"status":"transient","obj":{"v":1}}}',
+      P + '{"obj_id":"a","seq":3,"status":"finished","obj":{"y":2}}',
+      P + '{"obj_id":"a","seq":3,"status":"finished","obj":{"y":2}}}',
+    ];
+    const r = await run(['-sc', '-v'], lines.join('\n') + '\n');
+    expect(r.code).to.equal(0);
+    const out = json(r.lines);
+    expect(out.map((o) => [o.id, o.object, o.rkey, o.headers])).to.deep.equal([
+      ['b', { v: 1 }, 'web.x', { hostname: 'h' }],
+      ['a', { u: 1, n: 2, x: 1, y: 2 }, 'web.x', { hostname: 'h' }],
+    ]);
+    const warnings = r.stderr.split('\n').filter((l) => l.includes('skipped,'));
+    expect(warnings).to.have.length(3);
+    expect(warnings[0]).to.match(/line 3: skipped, bad seq/);
+    expect(warnings[1]).to.match(/line 4: skipped, obj_id missing/);
+    expect(warnings[2]).to.match(/line 7: skipped, not JSON/);
+  });
+
   it('reads CRLF files and skips blank lines', async () => {
     const r = await run(['-sc'], envelopes(B).replace(/\n/g, '\r\n\r\n'));
     expect(json(r.lines)).to.deep.equal([{ url: '/b', status_code: 200 }]);

@@ -181,7 +181,8 @@ export async function runMonitor(cfg: RunConfig, io: RunIO): Promise<number> {
       );
     } else if (cfg.input === 'stdin') {
       stats?.start();
-      readLines(io.stdin, sink, readAbort.signal, collator === undefined).then(() => stop('end'), fail);
+      // The collator only reads the meta of the messages it folds: they may share it.
+      readLines(io.stdin, sink, readAbort.signal, collator === undefined, collator !== undefined).then(() => stop('end'), fail);
     } else {
       const opening = AmqpSource.open(cfg.amqp);
       const opened = await Promise.race([
