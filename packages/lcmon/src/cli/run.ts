@@ -9,6 +9,7 @@ import type { ResolvedOptions } from '../options.js';
 import { chalkAt, colourLevel, type MaybeTty } from './colour.js';
 import { Diagnostics } from './diagnostics.js';
 import { EXIT, exitStatusFor } from './exit-codes.js';
+import { withLargeReads } from './file-input.js';
 import { Formatter } from './formatter.js';
 import { MalformedReport } from './malformed-report.js';
 import { OutputWriter } from './output-writer.js';
@@ -175,14 +176,14 @@ export async function runMonitor(cfg: RunConfig, io: RunIO): Promise<number> {
           return reason !== undefined;
         },
       };
-      readLinesParallel(io.stdin, { ...cfg.parallel, verbose: cfg.verbose, pretty: cfg.pretty, colourLevel: stdoutLevel }, parallelSink, readAbort.signal).then(
+      readLinesParallel(withLargeReads(io.stdin), { ...cfg.parallel, verbose: cfg.verbose, pretty: cfg.pretty, colourLevel: stdoutLevel }, parallelSink, readAbort.signal).then(
         () => stop('end'),
         fail,
       );
     } else if (cfg.input === 'stdin') {
       stats?.start();
       // The collator only reads the meta of the messages it folds: they may share it.
-      readLines(io.stdin, sink, readAbort.signal, collator === undefined, collator !== undefined).then(() => stop('end'), fail);
+      readLines(withLargeReads(io.stdin), sink, readAbort.signal, collator === undefined, collator !== undefined).then(() => stop('end'), fail);
     } else {
       const opening = AmqpSource.open(cfg.amqp);
       const opened = await Promise.race([
