@@ -28,7 +28,8 @@ export function lineHandler(sink: Pick<InputSink, 'message' | 'malformed'>, want
     // Blank lines (and a trailing CR of CRLF files) are not input.
     const first = line.charCodeAt(0);
     if (first <= 32 && line.trim().length === 0) return;
-    if (known !== undefined && line.length > prefix.length + 1 && line.charCodeAt(line.length - 1) === 125 && line.startsWith(prefix)) {
+    // (lastIndexOf from 0 is startsWith, several times faster on V8 for a freshly decoded line.)
+    if (known !== undefined && line.length > prefix.length + 1 && line.charCodeAt(line.length - 1) === 125 && line.lastIndexOf(prefix, 0) === 0) {
       // `prefix` + BODY + `}`: when BODY parses on its own, the line is that envelope, with the
       // known rkey and headers, and BODY its object; the envelope around it need not be parsed.
       const body = line.slice(prefix.length, line.length - 1);
