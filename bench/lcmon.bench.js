@@ -17,14 +17,16 @@ const LCMON = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../pac
 const LIVE_MESSAGES = Number(process.env.BENCH_LCMON_MESSAGES ?? 200_000);
 const FILE_LINES = Number(process.env.BENCH_LCMON_LINES ?? 1_000_000);
 const ROUNDS = Number(process.env.BENCH_LCMON_ROUNDS ?? 2);
+// Which parts to run: `live`, `file`, or both (the default), comma-separated.
+const PARTS = new Set((process.env.BENCH_LCMON_PARTS ?? 'live,file').split(','));
 const HANDLER = randomUUID();
 const idPrefix = randomUUID().slice(0, 24);
 
 if (process.argv[2] === '--plain') {
   await plainConsumer(process.argv[3], Number(process.argv[4]));
 } else {
-  await live();
-  await fromFile();
+  if (PARTS.has('live')) await live();
+  if (PARTS.has('file')) await fromFile();
 }
 
 /** The baseline: what one writes with amqplib to print what an exchange carries. */
@@ -179,6 +181,7 @@ async function fromFile() {
         lines_per_s: Math.round(FILE_LINES / (bestMs / 1000)),
         seconds: round(bestMs / 1000),
         goal: '>= 250000 lines/s',
+        load_avg_1min: round(os.loadavg()[0]),
       });
     }
   } finally {

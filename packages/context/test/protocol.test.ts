@@ -60,6 +60,22 @@ describe('protocol: collation', () => {
     expect(o.headers).to.deep.equal({ hostname: 'h' });
   });
 
+  it('hands each object out with the input position that places it: of its last message, or where it began to wait or opened', () => {
+    const got: Array<[string, number]> = [];
+    const c = new Collator({ onObject: (o, position) => got.push([o.id, position]) });
+    const m = (obj_id: string, seq: number, status?: 'born' | 'finished') => ({ obj_id, obj: { seq }, seq, ...(status ? { status } : {}) });
+    c.add(m('a', 0, 'born'), {}, 10);
+    c.add(m('b', 0, 'born'), {}, 11);
+    c.add(m('g', 0, 'born'), {}, 12);
+    c.add(m('g', 2, 'finished'), {}, 13); // waits for seq 1
+    c.add(m('a', 1, 'finished'), {}, 14);
+    c.add(m('d', 0, 'born'));
+    expect(got).to.deep.equal([['a', 14]]);
+    c.flush(true);
+    // Waiting objects first (where they began to wait), then the open ones (where they opened).
+    expect(got).to.deep.equal([['a', 14], ['g', 13], ['b', 11], ['d', 5]]);
+  });
+
   it('gives the same object, keys in the same order, for any arrival order and any duplicates', () => {
     const expected = collate(lifecycle('a')).out[0]!;
     for (let seed = 1; seed <= 200; seed++) {

@@ -1,24 +1,63 @@
 import type { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
-import { envelopeLine, parseLine, type LineInfo, type ParsedLine } from '@contexture/context/protocol';
+import { envelopeLine, isMalformed, isPlainObject, parseLine, validateMessage, type LineInfo, type MessageMeta, type ParsedLine } from '@contexture/context/protocol';
 import type { InputSink } from './input-sink.js';
 
 /** Lines longer than this are refused as `too large` (the broker's body limit is the same). */
-const MAX_LINE = 16 * 1024 * 1024;
+export const MAX_LINE = 16 * 1024 * 1024;
 
 /**
  * The per-line step shared by every reader of saved lines: parse (an envelope or a plain body),
  * hand the message to the sink with its body's JSON text when the line carries it as it is, or
  * report the line as malformed. Blank lines are skipped.
+ *
+ * With `shareMeta`, the messages of consecutive envelopes with the same routing key and headers
+ * share one meta object, which the sink must then only read (collating, for one).
  */
-export function lineHandler(sink: Pick<InputSink, 'message' | 'malformed'>, wantText = true): (line: string, lineNo: number) => void {
+export function lineHandler(sink: Pick<InputSink, 'message' | 'malformed'>, wantText = true, shareMeta = false): (line: string, lineNo: number) => void {
   const info: LineInfo = { envelope: false };
   // Never a prefix of a line (no line starts with a newline), until the first envelope sets it.
   let prefix = '\n';
+  /**
+   * The meta of the envelope `prefix` was made from when that line started with it (the prefix is
+   * then the canonical text of its rkey and headers), with the headers' JSON text; else undefined.
+   */
+  let known: MessageMeta | undefined;
+  let knownHeaders = '';
   return (line, lineNo) => {
     // Blank lines (and a trailing CR of CRLF files) are not input.
     const first = line.charCodeAt(0);
     if (first <= 32 && line.trim().length === 0) return;
+    // (lastIndexOf from 0 is startsWith, several times faster on V8 for a freshly decoded line.)
+    if (known !== undefined && line.length > prefix.length + 1 && line.charCodeAt(line.length - 1) === 125 && line.lastIndexOf(prefix, 0) === 0) {
+      // `prefix` + BODY + `}`: when BODY parses on its own, the line is that envelope, with the
+      // known rkey and headers, and BODY its object; the envelope around it need not be parsed.
+      const body = line.slice(prefix.length, line.length - 1);
+      let value: unknown;
+      try {
+        value = JSON.parse(body);
+      } catch {
+        value = undefined;
+      }
+      if (isPlainObject(value)) {
+        const message = validateMessage(value);
+        if (isMalformed(message)) {
+          sink.malformed(message, { line: lineNo });
+          return;
+        }
+        let meta = known;
+        if (!shareMeta) {
+          meta = {};
+          if (known.rkey !== undefined) meta.rkey = known.rkey;
+          if (known.headers !== undefined) meta.headers = JSON.parse(knownHeaders) as Record<string, unknown>;
+        }
+        // BODY parsed as one object: when it starts and ends with its braces, it is that object's text.
+        const text = wantText && body.charCodeAt(0) === 123 && body.charCodeAt(body.length - 1) === 125 ? body : undefined;
+        sink.message(message, meta, text);
+        return;
+      }
+      // Anything else (BODY not JSON by itself, or not an object) is read the ordinary way.
+    }
     const parsed = parseLine(line, info);
     if ((parsed as ParsedLine).message === undefined) {
       sink.malformed(parsed as Exclude<typeof parsed, ParsedLine>, { line: lineNo });
@@ -30,13 +69,20 @@ export function lineHandler(sink: Pick<InputSink, 'message' | 'malformed'>, want
       // Collating or yielding parsed values: the text is not printed.
     } else if (!info.envelope) {
       text = line;
-    } else {
+    }
+    if (info.envelope) {
       // A line lcmon (or the jsonl transport) wrote: `{"rkey":…,"headers":…,"object":BODY}`. Its
       // body is reused as it is when the line has exactly that layout and BODY is one value.
       // The previous line's prefix is tried first: consecutive lines mostly share rkey and headers,
       // and an equal prefix text means equal rkey and headers.
-      if (!line.startsWith(prefix)) prefix = envelopeLine(meta.rkey ?? null, JSON.stringify(meta.headers ?? {}), '').slice(0, -1);
-      if (line.length > prefix.length + 1 && line.charCodeAt(line.length - 1) === 125 && line.startsWith(prefix)) {
+      if (!line.startsWith(prefix)) {
+        const headers = JSON.stringify(meta.headers ?? {});
+        prefix = envelopeLine(meta.rkey ?? null, headers, '').slice(0, -1);
+        // (Unless shared, a copy: the sink may change the meta it was given.)
+        known = !line.startsWith(prefix) ? undefined : shareMeta ? meta : { ...meta };
+        knownHeaders = headers;
+      }
+      if (wantText && line.length > prefix.length + 1 && line.charCodeAt(line.length - 1) === 125 && line.startsWith(prefix)) {
         const body = line.slice(prefix.length, line.length - 1);
         if (isSingleObject(body)) text = body;
       }
@@ -77,13 +123,13 @@ function isSingleObject(text: string): boolean {
  * one synchronous loop, and the next chunk is read only when the sink is ready. Resolves at the end
  * of the stream, when the sink stops, or when `signal` aborts.
  */
-export async function readLines(stream: Readable, sink: InputSink, signal?: AbortSignal, wantText = true): Promise<void> {
+export async function readLines(stream: Readable, sink: InputSink, signal?: AbortSignal, wantText = true, shareMeta = false): Promise<void> {
   const decoder = new StringDecoder('utf8');
   let rest = '';
   let lineNo = 0;
   let skipping = false;
 
-  const handle = lineHandler(sink, wantText);
+  const handle = lineHandler(sink, wantText, shareMeta);
 
   const take = (chunk: string): void => {
     const text = rest.length === 0 ? chunk : rest + chunk;

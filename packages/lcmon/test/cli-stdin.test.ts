@@ -2,6 +2,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
+import { Collator, isMalformed, parseLine, type Malformed, type ParsedLine } from '@contexture/context/protocol';
 import { waitUntil } from '@contexture/test-support';
 import { envelopes, json, LCMON, lifecycle, run, start, tempDir, type Body } from './helpers.js';
 
@@ -209,6 +210,94 @@ describe('lcmon -s (stdin)', () => {
     const v = json(verbose.lines);
     expect(v[1]).to.include({ id: 'gap', complete: false, missing: 1 });
     expect(v[2]).to.include({ id: 'open', complete: false, end: null, elapsed: null });
+  });
+
+  it('-c reads every envelope after a known rkey and headers as a whole line would read, whatever follows them', async () => {
+    // The first line makes the prefix known; the others put after it what a body alone cannot be.
+    const P = '{"rkey":"web.x","headers":{"hostname":"h"},"object":';
+    const lines = [
+      P + '{"obj_id":"a","seq":0,"status":"born","obj":{"u":1}}}',
+      P + '{"obj_id":"a","seq":1,"obj":{"n":2}},"extra":1}',
+      P + '{"obj_id":"z","seq":-1,"obj":{}}}',
+      P + '[1]}',
+      P + ' {"obj_id":"a","seq":2,"obj":{"x":1}} }',
+      // A second "object" key: the last one is the message.
+      P + '{"obj_id":"a","seq":3,"status":"finished","obj":{}},"object":{"obj_id":"b","seq":0,"status":"transient","obj":{"v":1}}}',
+      P + '{"obj_id":"a","seq":3,"status":"finished","obj":{"y":2}}',
+      P + '{"obj_id":"a","seq":3,"status":"finished","obj":{"y":2}}}',
+    ];
+    const r = await run(['-sc', '-v'], lines.join('\n') + '\n');
+    expect(r.code).to.equal(0);
+    const out = json(r.lines);
+    expect(out.map((o) => [o.id, o.object, o.rkey, o.headers])).to.deep.equal([
+      ['b', { v: 1 }, 'web.x', { hostname: 'h' }],
+      ['a', { u: 1, n: 2, x: 1, y: 2 }, 'web.x', { hostname: 'h' }],
+    ]);
+    const warnings = r.stderr.split('\n').filter((l) => l.includes('skipped,'));
+    expect(warnings).to.have.length(3);
+    expect(warnings[0]).to.match(/line 3: skipped, bad seq/);
+    expect(warnings[1]).to.match(/line 4: skipped, obj_id missing/);
+    expect(warnings[2]).to.match(/line 7: skipped, not JSON/);
+  });
+
+  it('-c over a long stream of many interleaved objects gives what one collator gives, in its order, reports included', async () => {
+    // Several MB of input (many chunks), objects spread over every share, reordered, duplicated,
+    // with gaps, never finished, malformed, and ids only a parse can read.
+    let seed = 99;
+    const rnd = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed % n;
+    };
+    const lines: string[] = [];
+    const live: Body[][] = [];
+    for (let i = 0; i < 4000; i++) {
+      const id = i % 97 === 0 ? `esc\\u00e9-${i}` : `obj-${i}`;
+      let msgs = lifecycle(JSON.parse(`"${id}"`) as string, { url: `/x/${i}`, i }, [{ step: 1 }, { step: 2, i: -i }]);
+      if (i % 13 === 0) msgs = msgs.filter((m) => m.seq !== 2); // a gap: given out at the end
+      if (i % 17 === 0) msgs = msgs.slice(0, 2); // never finished
+      if (i % 5 === 0) msgs = [msgs[1]!, msgs[0]!, ...msgs.slice(1)]; // reordered and a duplicate
+      live.push(msgs);
+      // Interleave: a few objects live at once.
+      while (live.length > 0 && (live.length > 6 || rnd(3) === 0)) {
+        const k = rnd(live.length);
+        const m = live[k]!.shift()!;
+        if (live[k]!.length === 0) live.splice(k, 1);
+        lines.push(rnd(4) === 0 ? JSON.stringify(m) : JSON.stringify({ rkey: 'web.x', headers: { hostname: `h${i % 2}` }, object: m }));
+      }
+      if (i % 250 === 0) lines.push('not json', '{"obj_id": 5}', '');
+    }
+    for (const msgs of live) for (const m of msgs) lines.push(JSON.stringify(m));
+    const input = lines.join('\n') + '\n';
+
+    // The oracle: one Collator over the whole input, in order.
+    const expected: string[] = [];
+    const bad = new Map<string, number[]>();
+    const one = new Collator({
+      onObject: (o) => expected.push(JSON.stringify(o.complete ? o.object : { ...o.object, complete: false })),
+      flushIncomplete: true,
+    });
+    lines.forEach((l, n) => {
+      if (l.trim() === '') return;
+      const p = parseLine(l);
+      if (isMalformed(p as never)) bad.set((p as Malformed).kind, [...(bad.get((p as Malformed).kind) ?? []), n + 1]);
+      else one.add((p as ParsedLine).message, (p as ParsedLine).meta);
+    });
+    one.flush(true);
+
+    const r = await run(['-sc', '--flush-incomplete'], input);
+    expect(r.code).to.equal(0);
+    expect(r.lines.length).to.equal(expected.length);
+    expect(r.lines).to.deep.equal(expected);
+    const warnings = r.stderr.split('\n').filter((l) => l.includes('skipped,'));
+    expect(warnings).to.deep.equal([
+      `lcmon: warning: line ${bad.get('not JSON')![0]}: skipped, not JSON; more "not JSON" input is counted, not shown`,
+      `lcmon: warning: line ${bad.get('obj_id missing')![0]}: skipped, obj_id missing; more "obj_id missing" input is counted, not shown`,
+    ]);
+    expect(r.stderr).to.include(`(not JSON: ${bad.get('not JSON')!.length}, obj_id missing: ${bad.get('obj_id missing')!.length})`);
+
+    // -n cuts the same merged stream.
+    const n = await run(['-sc', '-n', '1234'], input);
+    expect(n.lines).to.deep.equal(expected.slice(0, 1234));
   });
 
   it('reads CRLF files and skips blank lines', async () => {

@@ -76,6 +76,18 @@ describe('monitor library: messages() and objects()', () => {
     expect(stream.stats()).to.include({ messages: 7, objects: 2 });
   });
 
+  it('gives each message read from stdin meta of its own', async () => {
+    const stream = messages({ stdin: Readable.from([envelopes(A.slice(0, 3), 'web.m', { hostname: 'h' })]) });
+    const out: MonitorMessage[] = [];
+    for await (const m of stream) {
+      out.push(m);
+      (m.headers as Record<string, unknown>).seen = true;
+    }
+    expect(out.map((m) => m.object)).to.deep.equal(A.slice(0, 3));
+    expect(new Set(out.map((m) => m.headers)).size).to.equal(3);
+    expect(out.map((m) => m.rkey)).to.deep.equal(['web.m', 'web.m', 'web.m']);
+  });
+
   it('rejects bad options at once and an unreachable broker on first use, with stable codes', async () => {
     expect(() => messages({ bindingKeys: [] })).to.throw(LcmonError).with.property('code', 'LC_INVALID_OPTION');
     expect(() => messages({ prefetch: 0 })).to.throw(LcmonError).with.property('code', 'LC_INVALID_OPTION');

@@ -26,8 +26,17 @@ export interface CollatedObject {
 
 /** Options of {@link Collator}. */
 export interface CollatorOptions {
-  /** Called with every object the collator gives out. */
-  onObject: (object: CollatedObject) => void;
+  /**
+   * Called with every object the collator gives out. `position` places it in the input, so that the
+   * objects of several collators, each fed the messages of a share of the `obj_id`s of one stream,
+   * can be merged into the order one collator fed the whole stream gives: given out by {@link
+   * Collator.add}, the position of that message; by {@link Collator.flush} or {@link
+   * Collator.expire}, the position of the message that made it wait for missing messages, or for an
+   * object that never finished, of the message that opened it. (A flush gives out every waiting
+   * object before the open ones.) Positions are those passed to `add`, by default a count of the
+   * messages added.
+   */
+  onObject: (object: CollatedObject, position: number) => void;
   /**
    * How long (ms) a finished object waits for messages that have not arrived yet before it is given
    * out with `complete: false`. Only applied by {@link Collator.expire}.
@@ -106,9 +115,15 @@ class Pending {
   time0?: number;
   meta?: MessageMeta;
   finishedAt = 0;
+  /** Input position of the message that made it wait for missing messages. */
+  waitedAt = 0;
   messages?: WireMessage[];
 
-  constructor(readonly id: string) {}
+  constructor(
+    readonly id: string,
+    /** Input position of the message that opened it. */
+    readonly openedAt: number,
+  ) {}
 
   /** Records a seq; false when it had arrived before. */
   mark(seq: number): boolean {
@@ -164,7 +179,9 @@ export class Collator {
   private doneOrder: Array<{ id: string; ticket: number }> = [];
   private doneHead = 0;
   private doneTicket = 0;
-  private readonly onObject: (object: CollatedObject) => void;
+  private readonly onObject: (object: CollatedObject, position: number) => void;
+  /** Messages added: the default input position. */
+  private added = 0;
   private readonly gapTimeout: number;
   private readonly maxOpen: number;
   private readonly rememberCompleted: number;
@@ -184,8 +201,12 @@ export class Collator {
     this.now = options.now ?? Date.now;
   }
 
-  /** Folds one (validated) message. */
-  add(message: WireMessage, meta?: MessageMeta): void {
+  /**
+   * Folds one (validated) message. `position` is where it stands in the input (increasing from one
+   * message to the next; a line number, say), handed back with the objects it gives out.
+   */
+  add(message: WireMessage, meta?: MessageMeta, position: number = this.added): void {
+    this.added++;
     const id = message.obj_id;
     let p = this.open.get(id);
     if (p === undefined) {
@@ -202,9 +223,9 @@ export class Collator {
         }
         this.done.delete(id);
       }
-      p = new Pending(id);
+      p = new Pending(id, position);
       this.open.set(id, p);
-      if (this.open.size > this.maxOpen) this.evictOldest();
+      if (this.open.size > this.maxOpen) this.evictOldest(position);
     }
     let seq = message.seq;
     if (seq === undefined) {
@@ -259,8 +280,9 @@ export class Collator {
       p.finishedAt = this.now();
     }
     if (p.finalSeq === -2 || p.complete()) {
-      this.give(p, true);
+      this.give(p, true, position);
     } else if (p.finalSeq >= 0 && !this.waiting.has(p)) {
+      p.waitedAt = position;
       this.waiting.add(p);
     }
   }
@@ -268,7 +290,7 @@ export class Collator {
   /** Gives out the finished objects whose gap timeout has passed, marked `complete: false`. */
   expire(now: number = this.now()): void {
     for (const p of this.waiting) {
-      if (now - p.finishedAt >= this.gapTimeout) this.give(p, false);
+      if (now - p.finishedAt >= this.gapTimeout) this.give(p, false, p.waitedAt);
     }
   }
 
@@ -277,8 +299,8 @@ export class Collator {
    * with `includeOpen`, the objects that never finished (`status: 'open'`). Used at end of input.
    */
   flush(includeOpen = false): void {
-    for (const p of this.waiting) this.give(p, false);
-    if (includeOpen) for (const p of [...this.open.values()]) this.give(p, false);
+    for (const p of this.waiting) this.give(p, false, p.waitedAt);
+    if (includeOpen) for (const p of [...this.open.values()]) this.give(p, false, p.openedAt);
   }
 
   /** Counters since creation. */
@@ -301,10 +323,10 @@ export class Collator {
     }
   }
 
-  private evictOldest(): void {
+  private evictOldest(position: number): void {
     const first = this.open.values().next().value as Pending;
     if (first.finalSeq >= 0 || this.flushIncomplete) {
-      this.give(first, false);
+      this.give(first, false, position);
     } else {
       this.open.delete(first.id);
       this.waiting.delete(first);
@@ -312,14 +334,14 @@ export class Collator {
     }
   }
 
-  private give(p: Pending, complete: boolean): void {
+  private give(p: Pending, complete: boolean, position: number): void {
     this.open.delete(p.id);
     this.waiting.delete(p);
     if (p.status === 'finished' || p.status === 'transient') {
       this.remember(p.id, p.time0);
     }
     this.counts.objects++;
-    this.onObject(this.build(p, complete));
+    this.onObject(this.build(p, complete), position);
   }
 
   private build(p: Pending, complete: boolean): CollatedObject {

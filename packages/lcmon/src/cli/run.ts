@@ -9,9 +9,11 @@ import type { ResolvedOptions } from '../options.js';
 import { chalkAt, colourLevel, type MaybeTty } from './colour.js';
 import { Diagnostics } from './diagnostics.js';
 import { EXIT, exitStatusFor } from './exit-codes.js';
+import { withLargeReads } from './file-input.js';
 import { Formatter } from './formatter.js';
 import { MalformedReport } from './malformed-report.js';
 import { OutputWriter } from './output-writer.js';
+import { ParallelCollator, type CollateSink } from './parallel-collate.js';
 import { readLinesParallel, type ParallelSink } from './parallel-lines.js';
 import { StatsLine } from './stats-line.js';
 
@@ -134,7 +136,7 @@ export async function runMonitor(cfg: RunConfig, io: RunIO): Promise<number> {
   };
 
   const stats = cfg.stats
-    ? new StatsLine(diag, () => ({ messages, outputs, malformed: report.total, open: collator?.stats().open }))
+    ? new StatsLine(diag, () => ({ messages, outputs, malformed: report.total, open: parallelCollator !== undefined ? openShared : collator?.stats().open }))
     : undefined;
 
   const onAbort = () => stop('signal');
@@ -144,8 +146,45 @@ export async function runMonitor(cfg: RunConfig, io: RunIO): Promise<number> {
   let source: AmqpSource | undefined;
   let expireTimer: NodeJS.Timeout | undefined;
 
+  let parallelCollator: ParallelCollator | undefined;
+  let openShared = 0;
+  /** Set once input has stopped: what was read still goes out, and the flush, unless output closed. */
+  let finishing = false;
   if (reason === undefined) {
-    if (cfg.input === 'stdin' && collator === undefined && cfg.parallel !== undefined) {
+    if (cfg.input === 'stdin' && collator !== undefined && cfg.parallel !== undefined) {
+      // Objects are independent of each other: shares of the obj_ids are collated on several cores.
+      stats?.start();
+      const collateSink: CollateSink = {
+        output(doc) {
+          if (outputClosed) return;
+          writer.text(doc);
+          if (++outputs >= limit) {
+            outputClosed = true;
+            writer.flush();
+            stop('count');
+          }
+        },
+        malformed: (problem, place) => report.add(problem, place),
+        messages: (n) => {
+          messages += n;
+        },
+        open: (n) => {
+          openShared = n;
+        },
+        get ready() {
+          return writer.ready;
+        },
+        whenReady: () => writer.whenReady(),
+        get stopped() {
+          return finishing ? outputClosed || writer.broken : reason !== undefined;
+        },
+      };
+      parallelCollator = new ParallelCollator(
+        { ...cfg.parallel, verbose: cfg.verbose, pretty: cfg.pretty, colourLevel: stdoutLevel, flushIncomplete: cfg.flushIncomplete },
+        collateSink,
+      );
+      parallelCollator.read(withLargeReads(io.stdin), readAbort.signal).then(() => stop('end'), fail);
+    } else if (cfg.input === 'stdin' && collator === undefined && cfg.parallel !== undefined) {
       // Lines are independent without -c: parse and format them on several cores.
       stats?.start();
       const parallelSink: ParallelSink = {
@@ -175,13 +214,14 @@ export async function runMonitor(cfg: RunConfig, io: RunIO): Promise<number> {
           return reason !== undefined;
         },
       };
-      readLinesParallel(io.stdin, { ...cfg.parallel, verbose: cfg.verbose, pretty: cfg.pretty, colourLevel: stdoutLevel }, parallelSink, readAbort.signal).then(
+      readLinesParallel(withLargeReads(io.stdin), { ...cfg.parallel, verbose: cfg.verbose, pretty: cfg.pretty, colourLevel: stdoutLevel }, parallelSink, readAbort.signal).then(
         () => stop('end'),
         fail,
       );
     } else if (cfg.input === 'stdin') {
       stats?.start();
-      readLines(io.stdin, sink, readAbort.signal, collator === undefined).then(() => stop('end'), fail);
+      // The collator only reads the meta of the messages it folds: they may share it.
+      readLines(withLargeReads(io.stdin), sink, readAbort.signal, collator === undefined, collator !== undefined).then(() => stop('end'), fail);
     } else {
       const opening = AmqpSource.open(cfg.amqp);
       const opened = await Promise.race([
@@ -224,7 +264,12 @@ export async function runMonitor(cfg: RunConfig, io: RunIO): Promise<number> {
 
   if (expireTimer !== undefined) clearInterval(expireTimer);
   readAbort.abort();
-  if (collator !== undefined && (reason === 'end' || reason === 'signal' || reason === 'failed')) {
+  const flushing = reason === 'end' || reason === 'signal' || reason === 'failed';
+  if (parallelCollator !== undefined) {
+    // Lines handed to the workers count as read: their objects go out, then the flush.
+    finishing = true;
+    await parallelCollator.finish(flushing, cfg.flushIncomplete);
+  } else if (collator !== undefined && flushing) {
     collator.flush(cfg.flushIncomplete);
   }
   writer.flush();
