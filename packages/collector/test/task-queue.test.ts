@@ -209,6 +209,27 @@ describe('TaskQueue (real Redis)', function () {
     expect(await caller.redis.contextureTqFinish(...keys, 't1', 2, 'done', '"late"', 60_000)).to.equal(0);
   });
 
+  it('a worker that closes mid-task hands the task back: another runs it and the caller gets its result', async () => {
+    let started!: () => void;
+    const running = new Promise<void>((r) => (started = r));
+    const leaving = queue({
+      visibilityTimeout: 30_000,
+      handler: async (t: Task) => {
+        started();
+        await new Promise((_, reject) => t.signal.addEventListener('abort', () => reject(t.signal.reason)));
+      },
+    });
+    const listener = leaving.listen(['job']);
+    const caller = queue();
+    const pending = caller.query({ name: 'job', policy: 'remote', timeout: 20_000 });
+    await running;
+    await leaving.close(); // waits for the running task, which its signal ends
+    await listener;
+    const staying = queue({ handler: (t: Task) => ({ attempt: t.attempt }) });
+    void listening(staying, ['job']);
+    expect(await pending).to.deep.equal({ attempt: 2 }, 'handed back at once, not after the 30 s visibility');
+  });
+
   it('close rejects pending queries and stops listeners', async () => {
     const q = queue({ handler: () => 1 });
     const listener = q.listen(['x']);

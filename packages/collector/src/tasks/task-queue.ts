@@ -67,7 +67,7 @@ export interface Task<P = unknown> {
   readonly params: P;
   /** 1 for the first run; more when a worker died before finishing it. */
   readonly attempt: number;
-  /** Aborts when the task is no longer this worker's (taken over after a stall, or expired). */
+  /** Aborts when the task is no longer this worker's (taken over after a stall, or expired) or its queue closes. */
   readonly signal: AbortSignal;
   /** Reports progress; the caller sees it through `onProgress`. */
   update(current: number, total: number): Promise<void>;
@@ -219,6 +219,8 @@ export class TaskQueue implements AsyncDisposable {
   private readonly wakers = new Set<() => void>();
   private closing: Promise<void> | null = null;
   private readonly closed = new AbortController();
+  /** The running `listen()` loops: `close()` waits for them (and so for the tasks they run). */
+  private readonly listening = new Set<Promise<void>>();
 
   constructor(options: TaskQueueOptions = {}) {
     const o = { ...TASK_QUEUE_DEFAULTS, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) } as Required<TaskQueueOptions>;
@@ -306,7 +308,17 @@ export class TaskQueue implements AsyncDisposable {
    * Runs tasks of these names with the queue's handler, `concurrency` at a time, until `signal`
    * aborts (or the queue closes); then waits for the running ones and resolves.
    */
-  async listen(names: string[], options: ListenOptions = {}): Promise<void> {
+  listen(names: string[], options: ListenOptions = {}): Promise<void> {
+    const loop = this.listenLoop(names, options);
+    this.listening.add(loop);
+    void loop.then(
+      () => this.listening.delete(loop),
+      () => this.listening.delete(loop),
+    );
+    return loop;
+  }
+
+  private async listenLoop(names: string[], options: ListenOptions): Promise<void> {
     this.checkOpen();
     if (!Array.isArray(names) || names.length === 0) throw invalid('listen takes at least one task name');
     for (const n of names) {
@@ -371,14 +383,17 @@ export class TaskQueue implements AsyncDisposable {
     }
   }
 
-  /** Stops listeners, rejects pending queries (`LC_CLOSED`), closes the clients it made. Idempotent. */
+  /**
+   * Rejects pending queries (`LC_CLOSED`), stops the listeners and waits for the tasks they run
+   * (their `signal` aborts), then closes the clients it made. Idempotent.
+   */
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.closed.abort();
       for (const [id, set] of this.waiters) for (const w of set) w.reject(new CollectorError('LC_CLOSED', `the task queue closed while waiting for task ${id}`));
       this.waiters.clear();
-      // Listeners finish their running tasks first (bounded by the tasks themselves).
-      await new Promise((r) => setImmediate(r));
+      // Listeners stop taking tasks and finish the running ones (their signals abort) first.
+      await Promise.allSettled([...this.listening]);
       if (this.sub !== null) await this.sub.quit().catch(() => this.sub?.disconnect());
       if (this.owned) await this.redis.quit().catch(() => this.redis.disconnect());
     })();
@@ -563,6 +578,8 @@ export class TaskQueue implements AsyncDisposable {
     const fn = this.functionFor(name);
     const keys = [this.taskKey(id), `${this.base}running`, `${this.base}w:${id}`] as const;
     const ac = new AbortController();
+    const onClose = () => ac.abort(new CollectorError('LC_CLOSED', `the task queue closed while task ${id} ran`));
+    this.closed.signal.addEventListener('abort', onClose, { once: true });
     const renew = setInterval(() => {
       this.redis.contextureTqRenew(...keys, id, token, this.o.visibilityTimeout, '', '').then(
         (ok) => {
@@ -595,10 +612,18 @@ export class TaskQueue implements AsyncDisposable {
       const result = await fn!(task);
       outcome = ['done', toJson('the result', result)];
     } catch (err) {
+      if (this.closed.signal.aborted) {
+        // Stopped by our own close: hand the task back at once (its visibility ends now) for another
+        // worker, rather than record a failure that is not the task's.
+        clearInterval(renew);
+        await this.redis.contextureTqRenew(...keys, id, token, 0, '', '').catch(() => {});
+        return;
+      }
       const e = err as { name?: string; message?: string; code?: unknown };
       outcome = ['failed', JSON.stringify({ name: String(e?.name ?? 'Error'), message: String(e?.message ?? err), ...(typeof e?.code === 'string' ? { code: e.code } : {}) })];
     } finally {
       clearInterval(renew);
+      this.closed.signal.removeEventListener('abort', onClose);
     }
     // A finish that Redis did not take is retried a few times: the claim stays this worker's until
     // its visibility passes, after which another worker runs the task again (at least once).
