@@ -200,13 +200,13 @@ describe('TaskQueue (real Redis)', function () {
     const second = (await claim())!;
     expect(second.slice(3, 5)).to.deep.equal([2, 2]);
     const keys = [`${base}t:t1`, `${base}running`, `${base}w:t1`];
-    expect(await caller.redis.contextureTqFinish(...keys, 't1', 1, 'done', '"late"', 60_000)).to.equal(0, 'the first claim is no longer valid');
+    expect(await caller.redis.contextureTqFinish(3, ...keys, 't1', 1, 'done', '"late"', '')).to.deep.equal([0, null], 'the first claim is no longer valid');
     expect(await caller.redis.contextureTqRenew(...keys, 't1', 1, 100, '', '')).to.equal(0);
     await new Promise((r) => setTimeout(r, 150)); // the second stalls too: attempts are spent
     expect(await claim()).to.equal(null);
     const err = await pending;
     expect(err.code).to.equal('LC_TASK_GAVE_UP');
-    expect(await caller.redis.contextureTqFinish(...keys, 't1', 2, 'done', '"late"', 60_000)).to.equal(0);
+    expect(await caller.redis.contextureTqFinish(3, ...keys, 't1', 2, 'done', '"late"', '')).to.deep.equal([0, null]);
   });
 
   it('a worker that closes mid-task hands the task back: another runs it and the caller gets its result', async () => {
@@ -228,6 +228,23 @@ describe('TaskQueue (real Redis)', function () {
     const staying = queue({ handler: (t: Task) => ({ attempt: t.attempt }) });
     void listening(staying, ['job']);
     expect(await pending).to.deep.equal({ attempt: 2 }, 'handed back at once, not after the 30 s visibility');
+  });
+
+  it("a worker's finish takes its next task in the same call", async () => {
+    const caller = queue();
+    const base = `${prefix}tq:{${namespace}}:`;
+    const a = caller.query({ id: 'a', name: 'job', policy: 'remote', params: 1 });
+    const b = caller.query({ id: 'b', name: 'job', policy: 'remote', params: 2 });
+    await waitUntil(async () => (await redis.llen(`${base}q:job`)) === 2, 'two tasks queued');
+    const first = (await caller.redis.contextureTqClaim(2, `${base}running`, `${base}q:job`, base, 'w', 10_000, '', 'job'))!;
+    expect(first.slice(0, 3)).to.deep.equal(['a', 'job', '1']);
+    const keys = [`${base}t:a`, `${base}running`, `${base}w:a`];
+    const [recorded, next] = await caller.redis.contextureTqFinish(4, ...keys, `${base}q:job`, 'a', first[4], 'done', '"A"', base, 'w', 10_000, 'job');
+    expect(recorded).to.equal(1);
+    expect(next!.slice(0, 4)).to.deep.equal(['b', 'job', '2', 1]);
+    expect(await a).to.equal('A');
+    await caller.redis.contextureTqFinish(3, `${base}t:b`, `${base}running`, `${base}w:b`, 'b', next![4], 'done', '"B"', '');
+    expect(await b).to.equal('B');
   });
 
   it('close rejects pending queries and stops listeners', async () => {

@@ -7,13 +7,21 @@ import { resolveRedis } from '../redis-client.js';
 import { sleep } from '../sleep.js';
 
 type Arg = string | number;
+/** A claimed task as the scripts give it: id, name, params (JSON), attempt, token, current, total. */
+type Claimed = [string, string, string, number, number, string | null, string | null];
+/** What a worker needs to take its next task in the call that finishes the last one. */
+interface Chain {
+  lists: string[];
+  names: string[];
+  worker: string;
+}
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
     contextureTqSubmit(...keysAndArgs: Arg[]): Result<[string, string | null], Context>;
-    contextureTqClaim(numberOfKeys: number, ...keysAndArgs: Arg[]): Result<[string, string, string, number, number, string | null, string | null] | null, Context>;
+    contextureTqClaim(numberOfKeys: number, ...keysAndArgs: Arg[]): Result<Claimed | null, Context>;
     contextureTqRenew(...keysAndArgs: Arg[]): Result<number, Context>;
-    contextureTqFinish(...keysAndArgs: Arg[]): Result<number, Context>;
+    contextureTqFinish(numberOfKeys: number, ...keysAndArgs: Arg[]): Result<[number, Claimed | null], Context>;
     contextureTqListeners(...keysAndArgs: Arg[]): Result<number, Context>;
   }
 }
@@ -21,7 +29,6 @@ declare module 'ioredis' {
 const SCRIPTS = {
   'tq-submit': ['contextureTqSubmit', 3],
   'tq-renew': ['contextureTqRenew', 3],
-  'tq-finish': ['contextureTqFinish', 3],
   'tq-listeners': ['contextureTqListeners', 1],
 } as const;
 
@@ -246,8 +253,14 @@ export class TaskQueue implements AsyncDisposable {
     this.replyChannel = `${this.base}r:${this.id}`;
     this.wakeChannel = `${this.base}new`;
     defineScripts(this.redis, SCRIPTS);
-    if (typeof (this.redis as unknown as Record<string, unknown>).contextureTqClaim !== 'function') {
-      this.redis.defineCommand('contextureTqClaim', { lua: luaSource('tq-claim') });
+    // Claim and finish share tq-lib.lua (prepended) and take a varying number of keys.
+    for (const [command, name] of [
+      ['contextureTqClaim', 'tq-claim'],
+      ['contextureTqFinish', 'tq-finish'],
+    ] as const) {
+      if (typeof (this.redis as unknown as Record<string, unknown>)[command] !== 'function') {
+        this.redis.defineCommand(command, { lua: `${luaSource('tq-lib')}\n${luaSource(name)}` });
+      }
     }
   }
 
@@ -355,7 +368,7 @@ export class TaskQueue implements AsyncDisposable {
           }
           if (got === null) break;
           claimed = true;
-          const p = this.runClaimed(got).finally(() => {
+          const p = this.runChain(got, { lists: keys, names, worker }, stop).finally(() => {
             running.delete(p);
             poke();
           });
@@ -574,7 +587,17 @@ export class TaskQueue implements AsyncDisposable {
   }
 
   /** Runs one claimed task: renews it while it runs, then records its outcome (once). */
-  private async runClaimed([id, name, paramsText, attempt, token]: [string, string, string, number, number, string | null, string | null]): Promise<void> {
+  /** Runs a claimed task, then the next ones its finish claimed, while the listener runs. */
+  private async runChain(first: Claimed, chain: Chain, stop: AbortSignal): Promise<void> {
+    let task: Claimed | null = first;
+    while (task !== null) task = await this.runClaimed(task, stop.aborted ? null : chain);
+  }
+
+  /**
+   * Runs one claimed task: renews it while it runs, then records its outcome (once), taking the
+   * worker's next task in the same call when `chain` is given. Returns that next task, or null.
+   */
+  private async runClaimed([id, name, paramsText, attempt, token]: Claimed, chain: Chain | null): Promise<Claimed | null> {
     const fn = this.functionFor(name);
     const keys = [this.taskKey(id), `${this.base}running`, `${this.base}w:${id}`] as const;
     const ac = new AbortController();
@@ -617,7 +640,7 @@ export class TaskQueue implements AsyncDisposable {
         // worker, rather than record a failure that is not the task's.
         clearInterval(renew);
         await this.redis.contextureTqRenew(...keys, id, token, 0, '', '').catch(() => {});
-        return;
+        return null;
       }
       const e = err as { name?: string; message?: string; code?: unknown };
       outcome = ['failed', JSON.stringify({ name: String(e?.name ?? 'Error'), message: String(e?.message ?? err), ...(typeof e?.code === 'string' ? { code: e.code } : {}) })];
@@ -627,14 +650,16 @@ export class TaskQueue implements AsyncDisposable {
     }
     // A finish that Redis did not take is retried a few times: the claim stays this worker's until
     // its visibility passes, after which another worker runs the task again (at least once).
+    const more = chain === null ? [''] : [this.base, chain.worker, this.o.visibilityTimeout, ...chain.names];
     for (let i = 0; i < 5; i++) {
       try {
-        await this.redis.contextureTqFinish(...keys, id, token, outcome[0], outcome[1]);
-        return;
+        const [, next] = await this.redis.contextureTqFinish(3 + (chain?.lists.length ?? 0), ...keys, ...(chain?.lists ?? []), id, token, outcome[0], outcome[1], ...more);
+        return next ?? null;
       } catch {
         await sleep(50 * 2 ** i);
       }
     }
+    return null;
   }
 }
 
