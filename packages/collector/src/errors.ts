@@ -36,6 +36,8 @@ export type CollectorErrorCode =
   | 'LC_REGISTRY_INVALID_ARGUMENT'
   /** The registry, shared context or task queue was closed. */
   | 'LC_CLOSED'
+  /** Redis did not answer in time (unreachable, or too slow) where a call could not wait longer. */
+  | 'LC_UNAVAILABLE'
   /** A shared context key, field or option is invalid. */
   | 'LC_SHARED_INVALID_ARGUMENT'
   /** A shared context write lost to concurrent writers more often than its retry budget. */

@@ -357,6 +357,11 @@ describe('collector daemon: RabbitMQ → Redis, at least once', function () {
     const bad = startBin(['--prefetch', 'zero']);
     expect((await bad.exited).code).to.equal(2);
     expect(bad.stderr()).to.match(/prefetch/);
+    for (const args of [['--queue', ''], ['-e', ''], ['--dead-letter-queue', '']]) {
+      const empty = startBin(args);
+      expect((await empty.exited).code, args.join(' ')).to.equal(2);
+      expect(empty.stderr()).to.match(/must not be empty/);
+    }
     const down = startBin(['--url', 'amqp://user:s3cret@127.0.0.1:1/%2F', '--redis', redisUrl(), '--prefix', prefix]);
     const exit = await down.exited;
     expect(exit.code, down.stderr()).to.equal(69);

@@ -136,6 +136,12 @@ describe('SharedContext (real Redis)', function () {
     expect((await caught(s.update('', 1))).code).to.equal('LC_SHARED_INVALID_ARGUMENT');
     expect((await caught(s.update('big', 1n as unknown))).code).to.equal('LC_SHARED_INVALID_ARGUMENT');
     expect((await caught(s.transaction({ a: 1 }, ['a']))).code).to.equal('LC_SHARED_INVALID_ARGUMENT');
+    expect((await caught(s.transaction({ a: 1 }, 'draft' as unknown as string[]))).message).to.match(/remove must be an array/);
+    expect((await caught(s.update('f', (() => 1) as unknown))).code).to.equal('LC_SHARED_INVALID_ARGUMENT');
+    const t0 = Date.now();
+    const down = await caught(SharedContext.open('k', { redis: 'redis://127.0.0.1:1', prefix, openTimeout: 500 }));
+    expect(down.code).to.equal('LC_UNAVAILABLE');
+    expect(Date.now() - t0).to.be.below(4_000);
     await s.update('__proto__', { polluted: true });
     expect(({} as Record<string, unknown>).polluted).to.equal(undefined);
     expect(Object.keys(s.get())).to.deep.equal(['__proto__']);

@@ -98,6 +98,7 @@ describe('TaskQueue (real Redis)', function () {
     expect(err).to.be.instanceOf(TaskError);
     expect(err.code).to.equal('LC_TASK_FAILED');
     expect(err.remote).to.deep.equal({ name: 'RangeError', message: 'width too large', code: 'E_WIDTH' });
+    expect(err.message).to.match(/^task 'resize' \(.+\) failed: width too large$/);
   });
 
   it('no listener: LC_TASK_TIMEOUT after the timeout; an aborted wait rejects with LC_TASK_ABORTED', async () => {
@@ -122,6 +123,11 @@ describe('TaskQueue (real Redis)', function () {
     const err = await rejection(caller.query({ name: 'big', policy: 'remote' }));
     expect(err.code).to.equal('LC_TASK_FAILED');
     expect(err.message).to.match(/BigInt/);
+    for (const params of [{ m: new Map([[1, 2]]) }, { f: () => 1 }, new Set([1]), { s: Symbol('x') }]) {
+      const e = await rejection(caller.query({ name: 'x', params }));
+      expect(e.code).to.equal('LC_TASK_INVALID');
+      expect(e.message).to.match(/not JSON/);
+    }
     // Params arrive as data: a __proto__ key stays an own property.
     const echo = queue({ handler: { echo: (t: Task) => ({ keys: Object.keys(t.params as object), polluted: ({} as Record<string, unknown>).polluted ?? null }) } });
     void listening(echo, ['echo']);
@@ -245,6 +251,15 @@ describe('TaskQueue (real Redis)', function () {
     expect(await a).to.equal('A');
     await caller.redis.contextureTqFinish(3, `${base}t:b`, `${base}running`, `${base}w:b`, 'b', next![4], 'done', '"B"', '');
     expect(await b).to.equal('B');
+  });
+
+  it('Redis unreachable: a query ends at its timeout, not later', async () => {
+    const q = new TaskQueue({ redis: 'redis://127.0.0.1:1', prefix, namespace });
+    cleanup.defer(() => Promise.race([q.close(), new Promise((r) => setTimeout(r, 1000))]).then(() => q.redis.disconnect()));
+    const t0 = Date.now();
+    const err = await rejection(q.query({ name: 'x', policy: 'remote', timeout: 500 }));
+    expect(['LC_TASK_TIMEOUT', 'LC_UNAVAILABLE']).to.include(err.code);
+    expect(Date.now() - t0).to.be.below(3_000);
   });
 
   it('close rejects pending queries and stops listeners', async () => {

@@ -74,9 +74,10 @@ describe('lcmon --handlers, and heartbeats in the stream (RabbitMQ)', function (
   });
 
   it('--wait needs --handlers; --handlers refuses options of the stream', async () => {
-    for (const args of [['--wait', '100'], ['--handlers', '-c'], ['--handlers', '-s'], ['--handlers', '-r', 'a.#']]) {
+    for (const args of [['--wait', '100'], ['--handlers', '-c'], ['--handlers', '-s'], ['--handlers', '-r', 'a.#'], ['--handlers', '-e', ''], ['-q', '']]) {
       const r = await run(['-e', exchange, ...args]);
       expect(r.code, args.join(' ')).to.equal(2);
+      expect(r.stderr, args.join(' ')).to.not.match(/internal error/);
     }
   });
 });

@@ -16,6 +16,11 @@ export interface ProgramIO {
 /** Exit statuses, as sysexits(3) has them. */
 export const EXIT = Object.freeze({ OK: 0, USAGE: 2, UNAVAILABLE: 69, SOFTWARE: 70 });
 
+function nonEmpty(value: string): string {
+  if (value.length === 0) throw new InvalidArgumentError('must not be empty');
+  return value;
+}
+
 function positiveInt(value: string): number {
   const n = Number(value);
   if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive integer');
@@ -50,12 +55,12 @@ export function createProgram(io: ProgramIO = {}): Command {
     .configureOutput({ writeOut: (s) => void (io.stdout ?? process.stdout).write(s), writeErr: (s) => void stderr.write(s) })
     .addOption(new Option('-u, --url <url>', 'AMQP URL').env('CONTEXTURE_URL').default('amqp://guest:guest@127.0.0.1:5672/%2F', 'amqp://guest:***@127.0.0.1:5672/%2F'))
     .addOption(new Option('-R, --redis <url>', 'Redis URL').env('CONTEXTURE_REDIS_URL').default('redis://127.0.0.1:6379'))
-    .addOption(new Option('-e, --exchange <name>', 'exchange to bind to').env('CONTEXTURE_EXCHANGE').default('lc-topic'))
+    .addOption(new Option('-e, --exchange <name>', 'exchange to bind to').argParser(nonEmpty).env('CONTEXTURE_EXCHANGE').default('lc-topic'))
     .addOption(new Option('--exchange-type <type>', 'exchange type').choices(['topic', 'headers']).env('CONTEXTURE_EXCHANGE_TYPE').default('topic'))
-    .addOption(new Option('-q, --queue <name>', 'durable queue to consume (shared by all collectors)').env('CONTEXTURE_COLLECTOR_QUEUE').default('contexture.collector'))
+    .addOption(new Option('-q, --queue <name>', 'durable queue to consume (shared by all collectors)').argParser(nonEmpty).env('CONTEXTURE_COLLECTOR_QUEUE').default('contexture.collector'))
     .addOption(new Option('--quorum', 'declare the queue as a quorum queue').env('CONTEXTURE_COLLECTOR_QUORUM'))
     .addOption(new Option('-r, --rkey <key...>', 'routing keys to bind the queue with').env('CONTEXTURE_COLLECTOR_RKEYS').default(['#']))
-    .addOption(new Option('--dead-letter-queue <name>', 'queue for malformed messages (default: <queue>.dead)').env('CONTEXTURE_COLLECTOR_DLQ'))
+    .addOption(new Option('--dead-letter-queue <name>', 'queue for malformed messages (default: <queue>.dead)').argParser(nonEmpty).env('CONTEXTURE_COLLECTOR_DLQ'))
     .addOption(new Option('--prefetch <n>', 'messages applied concurrently').argParser(positiveInt).env('CONTEXTURE_COLLECTOR_PREFETCH').default(1000))
     .addOption(new Option('--batch-size <n>', 'deliveries applied (one store call) and acknowledged together at most').argParser(positiveInt).env('CONTEXTURE_COLLECTOR_BATCH_SIZE').default(500))
     .addOption(new Option('--prefix <prefix>', 'Redis key prefix').env('CONTEXTURE_REDIS_PREFIX').default('contexture:'))

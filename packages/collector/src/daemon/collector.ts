@@ -128,6 +128,10 @@ export class Collector extends EventEmitter {
       if (!Number.isSafeInteger(o[k]) || o[k] < 1) throw new RangeError(`Collector: ${k} must be a positive integer, got ${o[k]}`);
     }
     if (!Array.isArray(o.bindings) || o.bindings.length === 0) throw new RangeError('Collector: bindings must name at least one routing key');
+    for (const k of ['queue', 'exchange'] as const) {
+      if (typeof o[k] !== 'string' || o[k].length === 0) throw new RangeError(`Collector: ${k} must be a non-empty string`);
+    }
+    if (o.deadLetterQueue !== undefined && (typeof o.deadLetterQueue !== 'string' || o.deadLetterQueue.length === 0)) throw new RangeError('Collector: deadLetterQueue must be a non-empty string');
     const every: number = o.heartbeatInterval;
     if (every !== 0 && (!Number.isSafeInteger(every) || every < 100)) {
       throw new RangeError(`Collector: heartbeatInterval must be an integer >= 100 (ms), or 0 for none, got ${every}`);

@@ -26,6 +26,8 @@ export interface SharedContextOptions {
    * 0 for never. @default 1000
    */
   resyncInterval?: number;
+  /** Longest wait (ms) in `open()` for the subscription and the first load (`LC_UNAVAILABLE` past it). @default 10000 */
+  openTimeout?: number;
 }
 
 /** Options of {@link SharedContext.withFieldLock}: those of `RedisLock.acquire()`, and the lock's lifetime. */
@@ -116,12 +118,24 @@ export class SharedContext<T extends Record<string, unknown> = Record<string, un
       locks = new RedisLock({ prefix: options.prefix, ...options.lock, redis });
       ownsLocks = true;
     }
+    const openTimeout = options.openTimeout ?? 10_000;
+    if (!Number.isSafeInteger(openTimeout) || openTimeout < 1) throw invalid(`openTimeout must be a positive integer (ms), got ${String(openTimeout)}`);
     const shared = new SharedContext<T>(key, store, ownsStore, locks, ownsLocks);
+    let timer: NodeJS.Timeout | undefined;
     try {
-      await shared.start(resync);
+      await Promise.race([
+        shared.start(resync),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new CollectorError('LC_UNAVAILABLE', `shared context ${JSON.stringify(key)}: Redis did not answer within ${openTimeout} ms`)), openTimeout);
+        }),
+      ]);
     } catch (err) {
-      await shared.close();
-      throw err;
+      await Promise.race([shared.close(), new Promise((r) => setTimeout(r, 2000).unref())]);
+      if (ownsStore && store instanceof RedisContextStore) store.redis.disconnect();
+      if (err instanceof CollectorError) throw err;
+      throw new CollectorError('LC_UNAVAILABLE', `shared context ${JSON.stringify(key)}: cannot load it from Redis: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+    } finally {
+      clearTimeout(timer);
     }
     return shared;
   }
@@ -154,6 +168,7 @@ export class SharedContext<T extends Record<string, unknown> = Record<string, un
    */
   async transaction(fields: Partial<T>, remove: ReadonlyArray<keyof T & string> = []): Promise<number> {
     if (!isPlainObject(fields)) throw invalid('transaction takes an object of fields');
+    if (!Array.isArray(remove) || remove.some((k) => typeof k !== 'string')) throw invalid('transaction: remove must be an array of field names');
     for (const k of Object.keys(fields)) checkField(k);
     return this.write(fields as Record<string, unknown>, remove as string[]);
   }
@@ -311,11 +326,13 @@ export class SharedContext<T extends Record<string, unknown> = Record<string, un
       const v = given[k];
       if (v === undefined) gone.push(k);
       else {
+        let text: string | undefined;
         try {
-          JSON.stringify(v);
+          text = JSON.stringify(v);
         } catch (err) {
           throw new CollectorError('LC_SHARED_INVALID_ARGUMENT', `field ${JSON.stringify(k)} must hold JSON: ${(err as Error).message}`, { cause: err });
         }
+        if (text === undefined) throw invalid(`field ${JSON.stringify(k)} must hold JSON, got a ${typeof v}`);
         Object.defineProperty(fields, k, { value: v, enumerable: true, writable: true, configurable: true });
       }
     }

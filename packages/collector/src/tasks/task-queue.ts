@@ -148,6 +148,7 @@ export const TASK_QUEUE_DEFAULTS = Object.freeze({
 });
 
 interface Waiter {
+  name: string;
   resolve(v: unknown): void;
   reject(e: Error): void;
   onProgress?: ((current: number, total: number) => void) | undefined;
@@ -173,7 +174,13 @@ function checkMs(what: string, v: unknown): number {
 function toJson(what: string, v: unknown): string {
   let text: string | undefined;
   try {
-    text = JSON.stringify(v === undefined ? null : v);
+    // JSON only: what JSON.stringify would quietly turn into {} or drop is refused instead.
+    text = JSON.stringify(v === undefined ? null : v, (key, x: unknown) => {
+      if (typeof x === 'function' || typeof x === 'symbol' || x instanceof Map || x instanceof Set || x instanceof WeakMap || x instanceof WeakSet || x instanceof Promise) {
+        throw new TypeError(`${key === '' ? 'the value' : JSON.stringify(key)} is a ${x instanceof Object ? (x.constructor?.name ?? typeof x) : typeof x}, not JSON`);
+      }
+      return x;
+    });
   } catch (err) {
     throw new CollectorError('LC_TASK_INVALID', `${what} must be JSON: ${(err as Error).message}`, { cause: err });
   }
@@ -456,10 +463,9 @@ export class TaskQueue implements AsyncDisposable {
 
   /** Queues the task (or joins it) and waits for its outcome by notification. */
   private async remote<R>(id: string, name: string, params: unknown, timeout: number, q: QueryOptions<any>): Promise<R> {
-    await this.subscribe();
     let settle!: Waiter;
     const outcome = new Promise<unknown>((resolve, reject) => {
-      settle = { resolve, reject, onProgress: q.onProgress };
+      settle = { name, resolve, reject, onProgress: q.onProgress };
     });
     outcome.catch(() => {}); // it may reject before it is awaited below
     let set = this.waiters.get(id);
@@ -469,23 +475,32 @@ export class TaskQueue implements AsyncDisposable {
     const onAbort = () => settle.reject(new TaskError('LC_TASK_ABORTED', id, `waiting for task '${name}' (${id}) was aborted`, null, { cause: q.signal?.reason }));
     q.signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      const [state, payload] = await this.redis.contextureTqSubmit(
-        this.taskKey(id),
-        `${this.base}q:${name}`,
-        `${this.base}w:${id}`,
-        id,
-        name,
-        JSON.stringify(params ?? null),
-        timeout,
-        this.o.maxAttempts,
-        this.replyChannel,
-        this.wakeChannel,
-        // With `once`, the outcome is kept only long enough for a caller that missed the notification.
-        q.once === true ? Math.min(60_000, this.o.resultTtl) : this.o.resultTtl,
-      );
-      if (state === 'done') settle.resolve(JSON.parse(payload ?? 'null'));
-      else if (state === 'failed') settle.reject(this.failure(id, name, payload));
-      else if (state === 'conflict') settle.reject(new TaskError('LC_TASK_CONFLICT', id, `task ${id} exists with the name '${String(payload)}', not '${name}'`));
+      // Not awaited on its own: the query's timeout (or abort) settles it even while Redis is slow.
+      void this.subscribe()
+        .then(() =>
+          this.redis.contextureTqSubmit(
+          this.taskKey(id),
+          `${this.base}q:${name}`,
+          `${this.base}w:${id}`,
+          id,
+          name,
+          JSON.stringify(params ?? null),
+          timeout,
+          this.o.maxAttempts,
+          this.replyChannel,
+          this.wakeChannel,
+          // With `once`, the outcome is kept only long enough for a caller that missed the notification.
+          q.once === true ? Math.min(60_000, this.o.resultTtl) : this.o.resultTtl,
+          ),
+        )
+        .then(
+          ([state, payload]) => {
+            if (state === 'done') settle.resolve(JSON.parse(payload ?? 'null'));
+            else if (state === 'failed') settle.reject(this.failure(id, name, payload));
+            else if (state === 'conflict') settle.reject(new TaskError('LC_TASK_CONFLICT', id, `task ${id} exists with the name '${String(payload)}', not '${name}'`));
+          },
+          (err: Error) => settle.reject(new CollectorError('LC_UNAVAILABLE', `task '${name}' (${id}) could not be queued: ${err.message}`, { cause: err })),
+        );
       const result = await outcome;
       // Dropped once told (not waited for: the caller has its result).
       if (q.once === true) void this.redis.del(this.taskKey(id)).catch(() => {});
@@ -568,7 +583,7 @@ export class TaskQueue implements AsyncDisposable {
           w.reject(err as Error);
         }
       } else if (m.type === 'failed') {
-        w.reject(this.failure(m.id, '?', String(m.error)));
+        w.reject(this.failure(m.id, w.name, String(m.error)));
       }
     }
   }

@@ -7,6 +7,7 @@ import { DEFAULT_TTL, resolveOptions } from '../options.js';
 import { makeTransform } from '../transform.js';
 import type { MaybeTty } from './colour.js';
 import { EXIT } from './exit-codes.js';
+import { LcmonError } from '../errors.js';
 import { listHandlers } from './handlers.js';
 import { runMonitor, type RunConfig } from './run.js';
 
@@ -80,6 +81,16 @@ function bindingArg(value: string, previous: Array<[string, string | number]> | 
 
 function usageError(program: Command, message: string): never {
   program.error(`error: ${message}`, { exitCode: EXIT.USAGE, code: 'lcmon.usage' });
+}
+
+/** Options checked by the library: what it refuses is a usage error (exit 2), not a crash. */
+function resolved<T>(program: Command, make: () => T): T {
+  try {
+    return make();
+  } catch (err) {
+    if (err instanceof LcmonError && err.code === 'LC_INVALID_OPTION') usageError(program, err.message);
+    throw err;
+  }
 }
 
 /** Listens to SIGINT/SIGTERM while the program runs; returns the signal and a function to stop listening. */
@@ -198,7 +209,7 @@ Exit status: 0 done (end of input, -n reached, Ctrl-C, closed stdout), 2 bad arg
         if (opts[name] !== undefined && fromCli(name)) usageError(program, `${flag} does not apply to --handlers`);
       }
       const url = opts.url ?? (fromCli('hostname') ? undefined : env.CONTEXTURE_URL) ?? urlForHost(opts.hostname);
-      const amqp = resolveOptions({ url, exchange: opts.exchange, queueArgs: { 'x-message-ttl': opts.ttl }, noAck: true });
+      const amqp = resolved(program, () => resolveOptions({ url, exchange: opts.exchange, queueArgs: { 'x-message-ttl': opts.ttl }, noAck: true }));
       const own = io.signal === undefined ? processSignal() : undefined;
       let status: number;
       try {
@@ -219,7 +230,7 @@ Exit status: 0 done (end of input, -n reached, Ctrl-C, closed stdout), 2 bad arg
       for (const [k, v] of opts.arg) bindingArgs[k] = v;
     }
     const url = opts.url ?? (fromCli('hostname') ? undefined : env.CONTEXTURE_URL) ?? urlForHost(opts.hostname);
-    const amqp = resolveOptions({
+    const amqp = resolved(program, () => resolveOptions({
       url,
       exchange: opts.exchange,
       bindingKeys: opts.rkey,
@@ -231,7 +242,7 @@ Exit status: 0 done (end of input, -n reached, Ctrl-C, closed stdout), 2 bad arg
       // so the socket is not read and TCP flow control keeps them on the broker (TTL-bounded).
       // An existing queue (-q) is acknowledged as printed, so -n and Ctrl-C leave the rest in it.
       noAck: opts.queue === undefined,
-    });
+    }));
     const cfg: RunConfig = {
       input: opts.stdin ? 'stdin' : 'amqp',
       amqp,
