@@ -39,6 +39,7 @@ describe('Handler heartbeats (real RabbitMQ)', function () {
     expect(last.stats).to.include({ enqueued: 6, published: 6, dropped: 0, queued: 0, reconnects: 0 });
     expect(hs.map((h) => h.time)).to.deep.equal([...hs.map((h) => h.time)].sort((a, b) => a - b));
     expect(handler.stats().heartbeats).to.be.at.least(3);
+    expect(Context.idOf(ctx)).to.be.a('string'); // held to here: no finish from the garbage collector
     // The data messages went on their own routing key, untouched by the heartbeats.
     await handler.close();
     await waitUntil(() => beats(consumer).some((h) => h.state === 'stopped'), 'the last heartbeat', 5_000);
@@ -53,10 +54,13 @@ describe('Handler heartbeats (real RabbitMQ)', function () {
     cleanup.defer(() => consumer.close());
     const handler = new Handler({ url: amqpUrl(), exchange, heartbeatInterval: 100, logger: null });
     cleanup.defer(() => handler.close());
-    new Context({ name: 'app.one', handler }).x = 1;
+    const ctx = new Context({ name: 'app.one', handler });
+    ctx.x = 1;
     await consumer.waitFor(2);
     await waitUntil(() => consumer.reserved.length >= 2, 'heartbeats on the # binding', 5_000);
+    // The context is still referenced (no finish from the garbage collector): exactly its two messages.
     expect(consumer.received.map((r) => r.routingKey)).to.deep.equal(['app.one', 'app.one']);
+    expect(Context.idOf(ctx)).to.be.a('string');
     expect(consumer.reserved.every((r) => isReservedRkey(r.routingKey))).to.equal(true);
   });
 
@@ -64,23 +68,27 @@ describe('Handler heartbeats (real RabbitMQ)', function () {
     const consumer = await TestConsumer.start({ exchange, bindingKey: '#' });
     cleanup.defer(() => consumer.close());
     const quiet = new Handler({ url: amqpUrl(), exchange, heartbeatInterval: 0, logger: null });
-    new Context({ name: 'app.quiet', handler: quiet }).x = 1;
+    const q = new Context({ name: 'app.quiet', handler: quiet });
+    q.x = 1;
     await quiet.flush(5_000);
     await new Promise((r) => setTimeout(r, 400));
     await quiet.close();
     expect(consumer.reserved).to.deep.equal([]);
     expect(consumer.received.length).to.equal(2);
+    expect(Context.idOf(q)).to.be.a('string');
 
     const dir = await mkdtemp(path.join(os.tmpdir(), 'hb-'));
     cleanup.defer(() => rm(dir, { recursive: true, force: true }));
     const file = path.join(dir, 'out.jsonl');
     const jsonl = new Handler({ url: `jsonl:${file}`, heartbeatInterval: 100, logger: null });
-    new Context({ name: 'app.file', handler: jsonl }).x = 1;
+    const f = new Context({ name: 'app.file', handler: jsonl });
+    f.x = 1;
     await jsonl.flush(5_000);
     await new Promise((r) => setTimeout(r, 400));
     await jsonl.close();
     const lines = (await readFile(file, 'utf8')).trim().split('\n');
     expect(lines.map((l) => JSON.parse(l).rkey)).to.deep.equal(['app.file', 'app.file']);
+    expect(Context.idOf(f)).to.be.a('string');
   });
 
   it('parseHeartbeat reads untrusted bodies: garbage is null, stats keep finite numbers, keys stay data', () => {

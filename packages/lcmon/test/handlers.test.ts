@@ -65,12 +65,14 @@ describe('lcmon --handlers, and heartbeats in the stream (RabbitMQ)', function (
     const l = start(['-e', exchange, '--stats']);
     await l.ready();
     const h = handler();
-    new Context({ name: 'app.data', handler: h }).x = 1;
+    const ctx = new Context({ name: 'app.data', handler: h });
+    ctx.x = 1;
     await l.untilLines(2);
     await new Promise((r) => setTimeout(r, 600)); // three heartbeats go by
     const r = await l.interrupt();
     expect(json(r.lines).map((m) => m.obj_id)).to.have.length(2);
     expect(r.stderr).to.match(/, 2 printed, 0 malformed/);
+    expect(Context.idOf(ctx)).to.be.a('string'); // held to here: no finish from the garbage collector
   });
 
   it('--wait needs --handlers; --handlers refuses options of the stream', async () => {
