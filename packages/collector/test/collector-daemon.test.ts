@@ -367,5 +367,9 @@ describe('collector daemon: RabbitMQ → Redis, at least once', function () {
     expect(exit.code, down.stderr()).to.equal(69);
     expect(down.stderr()).to.contain('127.0.0.1:1');
     expect(down.stderr()).to.not.contain('s3cret');
+    const refused = startBin(['--url', amqpUrl().replace(/\/\/[^@]*@/, '//guest:wr0ngpass@'), '--redis', redisUrl(), '--prefix', prefix, '--queue', queue]);
+    expect((await refused.exited).code, refused.stderr()).to.equal(77);
+    expect(refused.stderr()).to.match(/refused the login/);
+    expect(refused.stderr()).to.not.contain('wr0ngpass');
   });
 });

@@ -151,5 +151,10 @@ describe('Registry', function () {
     expect((await reg.get('__proto__'))!.metrics).to.not.have.property('bad');
     await reg.close();
     expect((await caught(() => reg.list())).code).to.equal('LC_CLOSED');
+    const down = new Registry({ redis: 'redis://127.0.0.1:1', prefix });
+    cleanup.defer(() => down.redis.disconnect());
+    const e = await caught(() => down.register({ id: 'x' }));
+    expect(e.code).to.equal('LC_UNAVAILABLE');
+    expect(e.message).to.match(/^registry register: Redis did not answer/);
   });
 });

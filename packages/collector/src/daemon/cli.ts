@@ -14,7 +14,7 @@ export interface ProgramIO {
 }
 
 /** Exit statuses, as sysexits(3) has them. */
-export const EXIT = Object.freeze({ OK: 0, USAGE: 2, UNAVAILABLE: 69, SOFTWARE: 70 });
+export const EXIT = Object.freeze({ OK: 0, USAGE: 2, UNAVAILABLE: 69, SOFTWARE: 70, NO_PERM: 77 });
 
 function nonEmpty(value: string): string {
   if (value.length === 0) throw new InvalidArgumentError('must not be empty');
@@ -107,9 +107,13 @@ export function createProgram(io: ProgramIO = {}): Command {
       try {
         await collector.start();
       } catch (err) {
-        say(`contexture-collector: cannot reach the broker at ${hostPort(opts.url, 5672)}: ${redactText((err as Error).message)}`);
+        const reason = redactText((err as Error).message);
+        // A refused login is not an unreachable broker: say so, with its own status (as lcmon does).
+        const refused = /ACCESS.REFUSED|NOT.ALLOWED|\b403\b|\b530\b/.test(reason);
+        say(`contexture-collector: ${refused ? 'the broker refused the login' : 'cannot reach the broker'} at ${hostPort(opts.url, 5672)}: ${reason}`);
         await registry?.close();
         await store.close();
+        if (refused) throw new CommanderError(EXIT.NO_PERM, 'LC_BROKER_REFUSED', 'login refused');
         throw new CommanderError(EXIT.UNAVAILABLE, 'LC_BROKER_UNREACHABLE', 'broker unreachable');
       }
       say(`contexture-collector: consuming ${opts.queue} from ${hostPort(opts.url, 5672)} into ${hostPort(opts.redis, 6379)} (prefix ${opts.prefix})`);

@@ -242,20 +242,24 @@ export class Registry implements AsyncDisposable {
   async unregister(id: string): Promise<boolean> {
     checkText('an entry id', id);
     this.checkOpen();
-    return (await this.redis.contextureRegistryDrop(this.key(id), this.indexKey, id, '')) === 1;
+    return (await reaching('unregister', () => this.redis.contextureRegistryDrop(this.key(id), this.indexKey, id, ''))) === 1;
   }
 
   /** One entry, or null. */
   async get(id: string): Promise<RegistryRecord | null> {
     checkText('an entry id', id);
     this.checkOpen();
-    const [[, now], [, flat]] = (await this.redis.multi().time().hgetall(this.key(id)).exec()) as [[null, [string, string]], [null, Record<string, string>]];
+    const [[, now], [, flat]] = (await reaching('get', () => this.redis.multi().time().hgetall(this.key(id)).exec())) as [[null, [string, string]], [null, Record<string, string>]];
     return this.toRecord(id, flat, clock(now));
   }
 
   /** The entries, healthy ones first then by id; entries already expired are left out. */
   async list(options: RegistryListOptions = {}): Promise<RegistryRecord[]> {
     this.checkOpen();
+    return reaching('list', () => this.listNow(options));
+  }
+
+  private async listNow(options: RegistryListOptions): Promise<RegistryRecord[]> {
     const ids = await this.redis.zrange(this.indexKey, 0, -1);
     const out: RegistryRecord[] = [];
     for (let i = 0; i < ids.length; i += 500) {
@@ -282,6 +286,10 @@ export class Registry implements AsyncDisposable {
    */
   async cleanupExpired(): Promise<number> {
     this.checkOpen();
+    return reaching('cleanupExpired', () => this.cleanupNow());
+  }
+
+  private async cleanupNow(): Promise<number> {
     let removed = 0;
     const ids = await this.redis.zrange(this.indexKey, 0, -1);
     for (let i = 0; i < ids.length; i += 500) {
@@ -312,6 +320,10 @@ export class Registry implements AsyncDisposable {
 
   private async put(mode: string, id: string, description: string, mark: string, metrics: string[]): Promise<boolean> {
     this.checkOpen();
+    return reaching(mode, () => this.putNow(mode, id, description, mark, metrics));
+  }
+
+  private async putNow(mode: string, id: string, description: string, mark: string, metrics: string[]): Promise<boolean> {
     let markArg = mark;
     if (mark.startsWith('+')) {
       // A timed mark: the script has no argument for "now + n", so it is resolved here on Redis' clock.
@@ -354,6 +366,16 @@ export class Registry implements AsyncDisposable {
     if (Number.isSafeInteger(d.pid)) record.pid = d.pid as number;
     if (isPlainObject(d.info)) record.info = d.info;
     return record;
+  }
+}
+
+/** A Redis failure as a `CollectorError` `LC_UNAVAILABLE` (our own errors pass through). */
+async function reaching<T>(what: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    if (err instanceof CollectorError) throw err;
+    throw new CollectorError('LC_UNAVAILABLE', `registry ${what}: Redis did not answer: ${(err as Error)?.message ?? String(err)}`, { cause: err });
   }
 }
 
