@@ -111,6 +111,8 @@ export class Collector extends EventEmitter {
   private malformed: Record<string, number> = Object.create(null);
   /** Deliveries not yet in a batch, in delivery order. */
   private pending: Array<{ ch: ConfirmChannel; msg: ConsumeMessage }> = [];
+  /** Deliveries on reserved routing keys (the project's own traffic: heartbeats). */
+  private readonly own = new WeakSet<ConsumeMessage>();
   private flushQueued = false;
   /** Batches started and not yet acknowledged, in delivery order. */
   private batches: Batch[] = [];
@@ -369,7 +371,9 @@ export class Collector extends EventEmitter {
   }
 
   private onDelivery(ch: ConfirmChannel, msg: ConsumeMessage): void {
-    if (!isReservedRkey(msg.fields.routingKey)) this.counts.deliveries++;
+    // Told apart once: heartbeats and the like (reserved routing keys) are not counted as data.
+    if (isReservedRkey(msg.fields.routingKey)) this.own.add(msg);
+    else this.counts.deliveries++;
     this.counts.inFlight++;
     this.pending.push({ ch, msg });
     if (this.pending.length >= this.options.batchSize) this.flush();
@@ -392,7 +396,7 @@ export class Collector extends EventEmitter {
       let n = 1;
       while (n < this.pending.length && n < this.options.batchSize && this.pending[n]!.ch === ch) n++;
       const msgs = this.pending.splice(0, n).map((p) => p.msg);
-      const reserved = msgs.reduce((k, m) => k + (isReservedRkey(m.fields.routingKey) ? 1 : 0), 0);
+      const reserved = msgs.reduce((k, m) => k + (this.own.has(m) ? 1 : 0), 0);
       const batch: Batch = { ch, msgs, reserved, failed: null, done: false };
       this.batches.push(batch);
       this.running++;
@@ -412,7 +416,7 @@ export class Collector extends EventEmitter {
       const bad: Malformed[][] = batch.msgs.map(() => []);
       batch.msgs.forEach((msg, i) => {
         // Heartbeats and the like (reserved routing keys) are the project's own traffic, not contexts.
-        if (isReservedRkey(msg.fields.routingKey)) return void side.push(this.heartbeats.handle(msg));
+        if (this.own.has(msg)) return void side.push(this.heartbeats.handle(msg));
         const meta: MessageMeta = { rkey: msg.fields.routingKey, headers: copyHeaders(msg.properties.headers) };
         const decoded = decodeBody(msg.content, msg.properties.contentType, { maxBytes: this.options.maxBytes, maxDepth: this.options.maxDepth });
         for (const d of decoded) {
@@ -472,7 +476,7 @@ export class Collector extends EventEmitter {
           for (const msg of batch.msgs) {
             if (batch.failed?.has(msg) === true) continue;
             ch.ack(msg);
-            if (!isReservedRkey(msg.fields.routingKey)) this.counts.acked++;
+            if (!this.own.has(msg)) this.counts.acked++;
           }
         }
       } catch {

@@ -48,10 +48,6 @@ local deltaTtl = tonumber(ARGV[4])
 local thr = tonumber(ARGV[5])
 local publish = ARGV[6] == '1'
 
-local function int(x)
-  if x < 1e14 and x > -1e14 then return tostring(x) end
-  return string.format('%d', x)
-end
 
 -- '{"k":<field name as JSON>', once per field name of the call.
 local kopen = {}
@@ -62,19 +58,6 @@ local function jsonkey(k)
   if string.find(name, '^[%w_%-%.]*$') then o = '{"k":"' .. name .. '"' else o = '{"k":' .. cjson.encode(name) end
   kopen[k] = o
   return o
-end
-
--- unpack() is limited by the Lua stack: long lists go in slices. Returns the replies joined when
--- they are lists (HMGET), else the last one (RPUSH: the length).
-local function call(cmd, key, list)
-  if #list <= 4000 then return redis.call(cmd, key, unpack(list)) end
-  local out, last = {}, nil
-  for i = 1, #list, 4000 do
-    last = redis.call(cmd, key, unpack(list, i, math.min(i + 3999, #list)))
-    if type(last) == 'table' then for j = 1, #last do out[#out + 1] = last[j] end end
-  end
-  if type(last) == 'table' then return out end
-  return last
 end
 
 local out = {}
@@ -205,43 +188,7 @@ local function fold(hkey, dkey, first, count)
   if nr > 0 then
     put('#v', vtext)
     put('#ua', now)
-    if thr == 0 then
-      if dm then redis.call('DEL', dkey); put('#dm', '') end
-    else
-      local len, fresh
-      if nr >= thr then
-        -- The batch alone fills the list: what was there goes.
-        redis.call('DEL', dkey)
-        local keep = {}
-        for r = nr - thr + 1, nr do keep[#keep + 1] = recs[r] end
-        len = call('RPUSH', dkey, keep)
-        dm = version - thr + 1
-        put('#dm', int(dm))
-        fresh = true
-      else
-        len = call('RPUSH', dkey, recs)
-        if len == nr or not dm or dm + len - 1 ~= version then
-          -- A new list, or one broken by another writer's settings: start it at this batch.
-          if len ~= nr then redis.call('DEL', dkey); len = call('RPUSH', dkey, recs) end
-          dm = version - nr + 1
-          put('#dm', int(dm))
-        end
-        fresh = len == nr
-        local slack = math.floor(thr / 8) + 1
-        if len > thr + slack then
-          redis.call('LTRIM', dkey, len - thr, -1)
-          dm = dm + len - thr
-          put('#dm', int(dm))
-        end
-      end
-      local dttl = deltaTtl
-      if ttl > 0 and (dttl == 0 or ttl < dttl) then dttl = ttl end
-      if dttl > 0 and (fresh or not dx or dx - nowms < dttl) then
-        local life = math.floor(dttl * 1.25)
-        redis.call('PEXPIRE', dkey, life)
-        put('#dx', int(nowms + life))
-      end
-    end
+    push_deltas(dkey, recs, version, dm, dx, thr, ttl, deltaTtl, nowms, put)
     -- One PUBLISH per context: its records one a line (canonical JSON holds no raw newline).
     if publish then redis.call('PUBLISH', hkey .. ':changes', table.concat(recs, '\n')) end
   end

@@ -31,25 +31,10 @@ local nowms = tonumber(now)
 local thr = tonumber(ARGV[5])
 local channel = ARGV[6]
 
-local function int(x)
-  if x < 1e14 and x > -1e14 then return tostring(x) end
-  return string.format('%d', x)
-end
 
 local function jsonkey(k)
   if string.find(k, '^[%w_%-%.]*$') then return '"' .. k .. '"' end
   return cjson.encode(k)
-end
-
-local function call(cmd, key, list)
-  if #list <= 4000 then return redis.call(cmd, key, unpack(list)) end
-  local out, last = {}, nil
-  for i = 1, #list, 4000 do
-    last = redis.call(cmd, key, unpack(list, i, math.min(i + 3999, #list)))
-    if type(last) == 'table' then for j = 1, #last do out[#out + 1] = last[j] end end
-  end
-  if type(last) == 'table' then return out end
-  return last
 end
 
 -- The JSON of a stored '<seq>:<json>' value; nil for a tombstone or no value.
@@ -182,42 +167,7 @@ local nr = #recs
 if nr > 0 then
   put('#v', int(version))
   put('#ua', now)
-  local dm = tonumber(meta['#dm'])
-  if thr == 0 then
-    if dm then redis.call('DEL', dkey); put('#dm', '') end
-  else
-    local len, fresh
-    if nr >= thr then
-      redis.call('DEL', dkey)
-      local keep = {}
-      for r = nr - thr + 1, nr do keep[#keep + 1] = recs[r] end
-      len = call('RPUSH', dkey, keep)
-      put('#dm', int(version - thr + 1))
-      fresh = true
-    else
-      len = call('RPUSH', dkey, recs)
-      if len == nr or not dm or dm + len - 1 ~= version then
-        -- A new list, or one broken by another writer's settings: start it at this call.
-        if len ~= nr then redis.call('DEL', dkey); len = call('RPUSH', dkey, recs) end
-        dm = version - nr + 1
-        put('#dm', int(dm))
-      end
-      fresh = len == nr
-      local slack = math.floor(thr / 8) + 1
-      if len > thr + slack then
-        redis.call('LTRIM', dkey, len - thr, -1)
-        put('#dm', int(dm + len - thr))
-      end
-    end
-    local dttl = tonumber(ARGV[4])
-    if ttl > 0 and (dttl == 0 or ttl < dttl) then dttl = ttl end
-    local dx = tonumber(meta['#dx'])
-    if dttl > 0 and (fresh or not dx or dx - nowms < dttl) then
-      local life = math.floor(dttl * 1.25)
-      redis.call('PEXPIRE', dkey, life)
-      put('#dx', int(nowms + life))
-    end
-  end
+  push_deltas(dkey, recs, version, tonumber(meta['#dm']), tonumber(meta['#dx']), thr, ttl, tonumber(ARGV[4]), nowms, put)
   if channel ~= '' then redis.call('PUBLISH', channel, table.concat(recs, '\n')) end
 end
 call('HSET', hkey, hset)

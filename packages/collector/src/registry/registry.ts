@@ -1,5 +1,6 @@
 import type { Redis, Result } from 'ioredis';
 import { isPlainObject, setOwn } from '@contexture/context/protocol';
+import { checkPositive, checkText as text } from '../checks.js';
 import { CollectorError } from '../errors.js';
 import { defineScripts } from '../lua-loader.js';
 import { resolveRedis } from '../redis-client.js';
@@ -92,17 +93,8 @@ function invalid(message: string): CollectorError {
   return new CollectorError('LC_REGISTRY_INVALID_ARGUMENT', message);
 }
 
-function checkText(what: string, v: unknown, max = 256): string {
-  if (typeof v !== 'string' || v.length === 0 || v.length > max || /[\u0000-\u001f]/.test(v)) {
-    throw invalid(`${what} must be a string of 1 to ${max} characters without control characters, got ${JSON.stringify(v)}`);
-  }
-  return v;
-}
-
-function checkMs(what: string, v: unknown): number {
-  if (!Number.isSafeInteger(v) || (v as number) < 1) throw invalid(`${what} must be a positive integer (ms), got ${String(v)}`);
-  return v as number;
-}
+const checkText = (what: string, v: unknown, max = 256): string => text('LC_REGISTRY_INVALID_ARGUMENT', what, v, max);
+const checkMs = (what: string, v: unknown): number => checkPositive('LC_REGISTRY_INVALID_ARGUMENT', what, v, ' (ms)');
 
 /** The metrics as field/value pairs for the script; throws on anything but finite numbers. */
 function metricArgs(metrics: unknown): string[] {

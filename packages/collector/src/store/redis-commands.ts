@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
 import type { Redis, Result } from 'ioredis';
+import { luaSource } from '../lua-loader.js';
 
 type Arg = string | number;
 
@@ -28,25 +28,14 @@ const SCRIPTS = {
   prune: ['contextureCtxPrune', 2],
 } as const;
 
-let sources: Map<string, string> | null = null;
-
-/** Reads the .lua files once; they ship in the package (`src/lua`), beside the compiled code's tree. */
-function load(): Map<string, string> {
-  if (sources === null) {
-    const loaded = new Map<string, string>();
-    for (const name of Object.keys(SCRIPTS)) {
-      loaded.set(name, readFileSync(new URL(`../../../src/lua/${name}.lua`, import.meta.url), 'utf8'));
-    }
-    sources = loaded;
-  }
-  return sources;
-}
+/** Scripts that start with ctx-lib.lua (the helpers they share). */
+const WITH_LIB: ReadonlySet<string> = new Set(['apply', 'write']);
 
 /** Registers the scripts on a client (once per client; ioredis runs them by EVALSHA). */
 export function defineStoreCommands(redis: Redis): void {
-  const lua = load();
   for (const [name, [command, numberOfKeys]] of Object.entries(SCRIPTS)) {
     if (typeof (redis as unknown as Record<string, unknown>)[command] === 'function') continue;
-    redis.defineCommand(command, { numberOfKeys: numberOfKeys ?? undefined, lua: lua.get(name)! });
+    const lua = WITH_LIB.has(name) ? `${luaSource('ctx-lib')}\n${luaSource(name)}` : luaSource(name);
+    redis.defineCommand(command, { numberOfKeys: numberOfKeys ?? undefined, lua });
   }
 }

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis, Result } from 'ioredis';
 import { isPlainObject } from '@contexture/context/protocol';
+import { checkPositive, checkText as text } from '../checks.js';
 import { CollectorError } from '../errors.js';
 import { defineScripts, luaSource } from '../lua-loader.js';
 import { resolveRedis } from '../redis-client.js';
@@ -158,17 +159,8 @@ function invalid(message: string): CollectorError {
   return new CollectorError('LC_TASK_INVALID', message);
 }
 
-function checkText(what: string, v: unknown): string {
-  if (typeof v !== 'string' || v.length === 0 || v.length > 512 || /[\u0000-\u001f]/.test(v)) {
-    throw invalid(`${what} must be a string of 1 to 512 characters without control characters, got ${JSON.stringify(v)}`);
-  }
-  return v;
-}
-
-function checkMs(what: string, v: unknown): number {
-  if (!Number.isSafeInteger(v) || (v as number) < 1) throw invalid(`${what} must be a positive integer, got ${String(v)}`);
-  return v as number;
-}
+const checkText = (what: string, v: unknown): string => text('LC_TASK_INVALID', what, v, 512);
+const checkMs = (what: string, v: unknown): number => checkPositive('LC_TASK_INVALID', what, v);
 
 /** JSON text of a value that must survive as JSON: no functions, cycles, BigInts or undefined at the top. */
 function toJson(what: string, v: unknown): string {
@@ -283,16 +275,17 @@ export class TaskQueue implements AsyncDisposable {
     const timeout = checkMs('timeout', q.timeout ?? 60_000);
     const policy = q.policy ?? 'auto';
     if (!['local', 'remote', 'localFirst', 'remoteFirst', 'auto'].includes(policy)) throw invalid(`policy must be local, remote, localFirst, remoteFirst or auto, got ${String(policy)}`);
-    const params = q.params === undefined ? null : (JSON.parse(toJson('params', q.params)) as P);
+    // Checked and turned into text once: a remote run sends the text, a local one reads it back.
+    const paramsText = q.params === undefined ? 'null' : toJson('params', q.params);
     if (q.signal?.aborted) throw new TaskError('LC_TASK_ABORTED', id, `task ${id} was aborted before it started`, null, { cause: q.signal.reason });
     const fn = this.functionFor(name);
-    const here = () => this.runHere<R>(fn, id, name, params, q);
+    const here = () => this.runHere<R>(fn, id, name, JSON.parse(paramsText) as P, q);
     switch (policy) {
       case 'local':
         if (fn === undefined) throw new TaskError('LC_TASK_NO_HANDLER', id, `no handler for task '${name}' here (policy local)`);
         return here();
       case 'remote':
-        return this.remote<R>(id, name, params, timeout, q);
+        return this.remote<R>(id, name, paramsText, timeout, q);
       case 'localFirst':
         if (fn !== undefined) {
           try {
@@ -301,18 +294,18 @@ export class TaskQueue implements AsyncDisposable {
             if (err instanceof TaskError && err.code === 'LC_TASK_ABORTED') throw err;
           }
         }
-        return this.remote<R>(id, name, params, timeout, q);
+        return this.remote<R>(id, name, paramsText, timeout, q);
       case 'remoteFirst':
         if (fn === undefined || (await this.listeners(name)) > 0) {
           try {
-            return await this.remote<R>(id, name, params, timeout, q);
+            return await this.remote<R>(id, name, paramsText, timeout, q);
           } catch (err) {
             if (fn === undefined || !(err instanceof TaskError) || err.code !== 'LC_TASK_GAVE_UP') throw err;
           }
         }
         return here();
       default:
-        if (fn === undefined || (await this.listeners(name)) > 0) return this.remote<R>(id, name, params, timeout, q);
+        if (fn === undefined || (await this.listeners(name)) > 0) return this.remote<R>(id, name, paramsText, timeout, q);
         return here();
     }
   }
@@ -462,7 +455,7 @@ export class TaskQueue implements AsyncDisposable {
   }
 
   /** Queues the task (or joins it) and waits for its outcome by notification. */
-  private async remote<R>(id: string, name: string, params: unknown, timeout: number, q: QueryOptions<any>): Promise<R> {
+  private async remote<R>(id: string, name: string, paramsText: string, timeout: number, q: QueryOptions<any>): Promise<R> {
     let settle!: Waiter;
     const outcome = new Promise<unknown>((resolve, reject) => {
       settle = { name, resolve, reject, onProgress: q.onProgress };
@@ -479,18 +472,18 @@ export class TaskQueue implements AsyncDisposable {
       void this.subscribe()
         .then(() =>
           this.redis.contextureTqSubmit(
-          this.taskKey(id),
-          `${this.base}q:${name}`,
-          `${this.base}w:${id}`,
-          id,
-          name,
-          JSON.stringify(params ?? null),
-          timeout,
-          this.o.maxAttempts,
-          this.replyChannel,
-          this.wakeChannel,
-          // With `once`, the outcome is kept only long enough for a caller that missed the notification.
-          q.once === true ? Math.min(60_000, this.o.resultTtl) : this.o.resultTtl,
+            this.taskKey(id),
+            `${this.base}q:${name}`,
+            `${this.base}w:${id}`,
+            id,
+            name,
+            paramsText,
+            timeout,
+            this.o.maxAttempts,
+            this.replyChannel,
+            this.wakeChannel,
+            // With `once`, the outcome is kept only long enough for a caller that missed the notification.
+            q.once === true ? Math.min(60_000, this.o.resultTtl) : this.o.resultTtl,
           ),
         )
         .then(
