@@ -128,12 +128,18 @@ export async function readLines(stream: Readable, sink: InputSink, signal?: Abor
   let rest = '';
   let lineNo = 0;
   let skipping = false;
+  let atStart = true;
 
   const handle = lineHandler(sink, wantText, shareMeta);
 
   const take = (chunk: string): void => {
     const text = rest.length === 0 ? chunk : rest + chunk;
     let start = 0;
+    if (atStart && text.length > 0) {
+      atStart = false;
+      // A byte order mark at the start of the stream is not part of its first line.
+      if (text.charCodeAt(0) === 0xfeff) start = 1;
+    }
     let nl: number;
     while ((nl = text.indexOf('\n', start)) !== -1) {
       lineNo++;

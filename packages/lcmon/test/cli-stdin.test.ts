@@ -306,6 +306,20 @@ describe('lcmon -s (stdin)', () => {
     expect(r.stderr).to.equal('');
   });
 
+  it('cuts a byte order mark at the start of the input in every mode; one further on is a line that is not JSON', async () => {
+    const input = '\ufeff' + envelopes(B);
+    for (const args of [['-s'], ['-sc']]) {
+      const r = await run(args, input);
+      expect(r.stderr, args.join(' ')).to.equal('');
+      expect(r.lines.length, args.join(' ')).to.be.greaterThan(0);
+    }
+    expect(json((await run(['-sc'], input)).lines)).to.deep.equal([{ url: '/b', status_code: 200 }]);
+    const later = await run(['-sc'], envelopes(A) + '\ufeff' + envelopes(B));
+    // B's first message is lost with its line: B ends unfinished, without its url.
+    expect(json(later.lines)).to.deep.equal([...json((await run(['-sc'], envelopes(A))).lines), { status_code: 200, complete: false }]);
+    expect(later.stderr).to.match(/not JSON/);
+  });
+
   it('folds streams of the Python contexture (no seq, id instead of obj_id) in arrival order', async () => {
     const py = [
       { id: 'py1', obj: { a: 1 }, status: 'born', time_out: 1_700_000_000 },

@@ -96,7 +96,7 @@ const handle = lineHandler(
 );
 let lastPosition = 0;
 function chunk(job: CollateJob): CollateResult {
-  // Decoded as the one-thread reader's StringDecoder does (a BOM is kept: that line is not JSON).
+  // A BOM inside the input is kept (that line is not JSON); the one at its start is cut by the router.
   const b = Buffer.from(job.bytes.buffer, job.bytes.byteOffset, job.bytes.byteLength);
   const lines = job.lines;
   for (let i = 0; i < lines.length; i += 3) {

@@ -315,7 +315,7 @@ export class ParallelCollator {
 
   /** The share of a line parsed here, or -1 (reported) when it is not a message. */
   private parsed(b: Buffer, s: number, e: number, malformed: CollateResult['malformed']): number {
-    // Decoded as the one-thread reader's StringDecoder does (a BOM is kept: that line is not JSON).
+    // A BOM inside the input is kept: that line is not JSON.
     const line = b.toString('utf8', s, e);
     // Blank lines (spaces, tabs) are not input.
     if (line.charCodeAt(0) <= 32 && line.trim().length === 0) return -1;
@@ -355,7 +355,8 @@ export class ParallelCollator {
     this.nextBackslash = -1;
     const shares: number[][] = Array.from({ length: this.n }, () => []);
     const malformed: CollateResult['malformed'] = [];
-    let start = 0;
+    // A byte order mark at the start of the input is not part of its first line (as with -s).
+    let start = id === 0 && size >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
     while (start < size) {
       let nl = t.indexOf('\n', start);
       if (nl === -1) nl = size;
