@@ -5,10 +5,12 @@ import path from 'node:path';
 import { BoundedBuffer, type OverflowPolicy } from './bounded-buffer.js';
 import type { Entry, Route } from './entry.js';
 import { redactText, redactUrl } from './redact.js';
+import { ContextError } from './errors.js';
 import { AmqpTransport } from './transports/amqp-transport.js';
 import { JsonlTransport } from './transports/jsonl-transport.js';
 import type { Transport } from './transports/transport.js';
-import { HEARTBEAT_RKEY, HEARTBEAT_TYPE, encodeHeartbeat, type Heartbeat } from './protocol/heartbeat.js';
+import { HEARTBEAT_RKEY, HEARTBEAT_TYPE, encodeHeartbeat, isReservedRkey, type Heartbeat } from './protocol/heartbeat.js';
+import { RESERVED_RKEY_PREFIX } from './protocol/message.js';
 import { HANDLER_DEFAULTS, validateHandlerOptions, type HandlerOptions, type ResolvedHandlerOptions } from './handler-options.js';
 
 /** Lifecycle of a {@link Handler}. */
@@ -597,6 +599,9 @@ function keepAlive(promise: Promise<unknown>, ms: number): Promise<void> {
 }
 
 function makeRoute(rkey: string, headers: Record<string, unknown>): Route {
+  if (isReservedRkey(rkey)) {
+    throw new ContextError('LC_INVALID_OPTION', `routing key "${rkey}" is reserved: keys starting "${RESERVED_RKEY_PREFIX}" carry contexture's own traffic (heartbeats), which readers do not take for data`);
+  }
   const headersJson = JSON.stringify(headers);
   return { rkey, headers, headersJson, key: `${rkey}\u0000${headersJson}` };
 }

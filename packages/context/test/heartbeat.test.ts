@@ -107,6 +107,22 @@ describe('Handler heartbeats (real RabbitMQ)', function () {
     expect(isReservedRkey(undefined)).to.equal(false);
   });
 
+  it('a Context cannot take a reserved routing key: its data would be read as heartbeats and skipped', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'hb-reserved-'));
+    const handler = new Handler({ url: `jsonl:${path.join(dir, 'out.jsonl')}`, heartbeatInterval: 0, logger: null });
+    try {
+      for (const options of [{ name: 'contexture.heartbeat' }, { name: 'app.ok', routingKey: 'contexture.mine' }, { routingKey: 'contexture.x', headers: { a: 1 } }]) {
+        expect(() => new Context({ ...options, handler }), JSON.stringify(options)).to.throw(/routing key "contexture\.[a-z]+" is reserved/).with.property('code', 'LC_INVALID_OPTION');
+      }
+      // A name that only holds the word is fine.
+      expect(Context.idOf(new Context({ name: 'app.contexture', handler }))).to.be.a('string');
+      expect(handler.stats().enqueued).to.equal(1);
+    } finally {
+      await handler.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('a bad heartbeatInterval is a clear configuration error', () => {
     expect(() => new Handler({ heartbeatInterval: 5 })).to.throw(/heartbeatInterval must be an integer ≥ 100/);
     expect(() => new Handler({ heartbeatInterval: -1 })).to.throw(/heartbeatInterval/);
