@@ -16,3 +16,34 @@ export function resolveRedis(redis: unknown, onError: (message: string) => void)
   if (redis instanceof Redis) return { redis, owned: false };
   return null;
 }
+
+/**
+ * Closes a client of our own: QUIT when it is connected (what was sent is answered first), else
+ * a disconnect at once (a QUIT would wait for a connection that may never come). Then waits for
+ * the socket to end, at most 2 s: a client between two reconnect attempts has no socket, and
+ * ioredis then never says 'end' (its retry timer is gone, nothing is left running).
+ */
+export async function closeClient(client: Redis): Promise<void> {
+  if (client.status === 'end') return;
+  let timer: NodeJS.Timeout | undefined;
+  const ended = new Promise<void>((resolve) => {
+    client.once('end', resolve);
+    // Not unref'd: the program waits for this, and nothing else may be keeping it alive.
+    timer = setTimeout(() => {
+      client.disconnect();
+      resolve();
+    }, 2000);
+  });
+  if (client.status === 'ready') await client.quit().catch(() => client.disconnect());
+  else client.disconnect();
+  if (client.status === 'reconnecting' || client.status === 'close') {
+    // No attempt will come to fail the commands still waiting for a connection: fail them now, or
+    // each keeps the process alive until its command timeout.
+    const queued = client as unknown as { flushQueue?: (err: Error) => void };
+    queued.flushQueue?.(new Error('Connection is closed.'));
+    clearTimeout(timer);
+    return;
+  }
+  await ended;
+  clearTimeout(timer);
+}

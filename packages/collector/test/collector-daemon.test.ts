@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import amqp from 'amqplib';
 import { Context, Handler } from '@contexture/context';
@@ -353,7 +354,34 @@ describe('collector daemon: RabbitMQ → Redis, at least once', function () {
     expect(await storeMatches(store, ordered)).to.deep.equal([]);
   });
 
-  it('bad arguments give usage and exit 2; an unreachable broker exits 69 naming host:port without the password', async () => {
+  it('Redis unreachable: the CLI says so once, naming host:port; SIGTERM exits 0 after --shutdown-timeout and leaves the messages queued', async () => {
+    // A port nothing listens on.
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as net.AddressInfo).port;
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    const ordered = makeStream(uniqueName('down'), 3, 2, 5);
+    await publishMessages(exchange, []); // declares the exchange
+    const bin = startBin(['--url', amqpUrl(), '--redis', `redis://:s3cret@127.0.0.1:${port}`, '--exchange', exchange, '--queue', queue, '--prefix', prefix, '--no-registry', '--shutdown-timeout', '300']);
+    await waitUntil(() => /consuming/.test(bin.stderr()), 'the collector to consume', 20_000);
+    await publishMessages(exchange, ordered);
+    await waitUntil(() => /the store failed \(no connection to Redis\)/.test(bin.stderr()), 'the store failure', 20_000);
+    const t0 = Date.now();
+    bin.child.kill('SIGTERM');
+    const exit = await bin.exited;
+    expect(exit.code, bin.stderr()).to.equal(0);
+    // The shutdown timeout, then at most the 2 s given to a connection attempt under way.
+    expect(Date.now() - t0, bin.stderr()).to.be.below(6_000);
+    const err = bin.stderr();
+    expect(err.match(new RegExp(`Redis at 127\\.0\\.0\\.1:${port} is unreachable \\(connect ECONNREFUSED`, 'g')), err).to.have.length(1);
+    expect(err).to.match(/^contexture-collector: the store failed/m);
+    expect(err).to.match(/stopped after applying 0 messages/);
+    expect(err).to.not.contain('s3cret');
+    expect(err).to.not.match(/maxRetriesPerRequest/);
+    expect(await queueDepth(queue)).to.equal(ordered.length);
+  });
+
+  it('bad arguments (numbers, URLs) give usage and exit 2 without the password; an unreachable broker exits 69 naming host:port without the password', async () => {
     const bad = startBin(['--prefetch', 'zero']);
     expect((await bad.exited).code).to.equal(2);
     expect(bad.stderr()).to.match(/prefetch/);
@@ -361,6 +389,19 @@ describe('collector daemon: RabbitMQ → Redis, at least once', function () {
       const empty = startBin(args);
       expect((await empty.exited).code, args.join(' ')).to.equal(2);
       expect(empty.stderr()).to.match(/must not be empty/);
+    }
+    for (const [args, said] of [
+      [['--stats', 'abc'], /--stats.*seconds > 0/],
+      [['--stats', '0'], /--stats.*seconds > 0/],
+      [['--redis', 'notaurl'], /--redis is not a URL/],
+      [['--redis', 'http://user:s3cret@127.0.0.1:6379'], /--redis has scheme "http:"/],
+      [['--url', 'localhost:5672'], /--url has scheme "localhost:"/],
+      [['--url', 'amqp//guest:s3cret@127.0.0.1'], /--url is not a URL/],
+    ] as const) {
+      const wrong = startBin([...args, '--prefix', prefix]);
+      expect((await wrong.exited).code, args.join(' ')).to.equal(2);
+      expect(wrong.stderr()).to.match(said);
+      expect(wrong.stderr()).to.not.contain('s3cret');
     }
     const down = startBin(['--url', 'amqp://user:s3cret@127.0.0.1:1/%2F', '--redis', redisUrl(), '--prefix', prefix]);
     const exit = await down.exited;

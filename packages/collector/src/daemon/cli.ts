@@ -33,6 +33,28 @@ function nonNegativeInt(value: string): number {
   return n;
 }
 
+function positiveSeconds(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('must be a number of seconds > 0');
+  return n;
+}
+
+/**
+ * Why `url` is not a URL of one of `protocols`, or undefined when it is. The URL itself is not
+ * repeated (it may hold a password).
+ */
+function badUrl(url: string, protocols: readonly string[]): string | undefined {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return `is not a URL (expected ${protocols.map((p) => `${p}//host:port`).join(' or ')})`;
+  }
+  if (!protocols.includes(u.protocol)) return `has scheme "${u.protocol}" (expected ${protocols.join(' or ')})`;
+  if (u.hostname === '') return 'names no host';
+  return undefined;
+}
+
 function signals(): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
     process.once('SIGTERM', () => resolve('SIGTERM'));
@@ -73,9 +95,20 @@ export function createProgram(io: ProgramIO = {}): Command {
     .addOption(new Option('--no-registry', 'do not keep the registry of live handlers and collectors (from heartbeats) in Redis').env('CONTEXTURE_COLLECTOR_NO_REGISTRY'))
     .addOption(new Option('--heartbeat-interval <ms>', "ms between the collector's own heartbeats (0: none)").argParser(nonNegativeInt).env('CONTEXTURE_HEARTBEAT_INTERVAL').default(5000))
     .addOption(new Option('--handler-timeout <ms>', 'a handler or collector not heard from for this long is unhealthy in the registry').argParser(positiveInt).env('CONTEXTURE_REGISTRY_TIMEOUT').default(15000))
-    .addOption(new Option('--stats [seconds]', 'print a stats line on stderr every N seconds').env('CONTEXTURE_COLLECTOR_STATS'))
+    .addOption(new Option('--shutdown-timeout <ms>', 'on SIGTERM, how long messages in flight may take to finish').argParser(nonNegativeInt).env('CONTEXTURE_COLLECTOR_SHUTDOWN_TIMEOUT').default(10_000))
+    .addOption(new Option('--stats [seconds]', 'print a stats line on stderr every N seconds (default 5)').argParser(positiveSeconds).env('CONTEXTURE_COLLECTOR_STATS'))
     .exitOverride()
     .action(async (opts) => {
+      for (const [flag, url, protocols] of [
+        ['--url', opts.url, ['amqp:', 'amqps:']],
+        ['--redis', opts.redis, ['redis:', 'rediss:']],
+      ] as const) {
+        const why = badUrl(url, protocols);
+        if (why !== undefined) {
+          say(`contexture-collector: ${flag} ${why}`);
+          throw new CommanderError(EXIT.USAGE, 'LC_INVALID_OPTION', `${flag} ${why}`);
+        }
+      }
       const retention: Record<string, unknown> = {};
       if (opts.deltaThreshold !== undefined) retention.deltaThreshold = opts.deltaThreshold;
       if (opts.deltaTtl !== undefined) retention.deltaTtl = opts.deltaTtl;
@@ -84,6 +117,19 @@ export function createProgram(io: ProgramIO = {}): Command {
       if (opts.finishedTtl !== undefined) retention.finishedTtl = opts.finishedTtl;
       if (opts.cleanupInterval !== undefined && opts.cleanupInterval > 0) retention.cleanupInterval = opts.cleanupInterval;
       const store = new RedisContextStore({ redis: opts.redis, prefix: opts.prefix, ...retention });
+      // Connection trouble with Redis, said once per outage (the store retries on its own).
+      const redisAt = hostPort(opts.redis, 6379);
+      let redisDown = false;
+      store.redis.on('error', (err: Error) => {
+        if (redisDown) return;
+        redisDown = true;
+        say(`contexture-collector: Redis at ${redisAt} is unreachable (${redactText(err.message)}); messages stay queued until it answers`);
+      });
+      store.redis.on('ready', () => {
+        if (!redisDown) return;
+        redisDown = false;
+        say(`contexture-collector: Redis at ${redisAt} answers again`);
+      });
       const registry =
         opts.registry === false
           ? null
@@ -101,7 +147,8 @@ export function createProgram(io: ProgramIO = {}): Command {
         deadLetterQueue: opts.deadLetterQueue,
         prefetch: opts.prefetch,
         batchSize: opts.batchSize,
-        logger: { info: say, warn: say },
+        shutdownTimeout: opts.shutdownTimeout,
+        logger: { info: (m) => say(`contexture-collector: ${m}`), warn: (m) => say(`contexture-collector: ${m}`) },
       });
       const stop = io.stopSignal ?? signals();
       try {
@@ -116,10 +163,10 @@ export function createProgram(io: ProgramIO = {}): Command {
         if (refused) throw new CommanderError(EXIT.NO_PERM, 'LC_BROKER_REFUSED', 'login refused');
         throw new CommanderError(EXIT.UNAVAILABLE, 'LC_BROKER_UNREACHABLE', 'broker unreachable');
       }
-      say(`contexture-collector: consuming ${opts.queue} from ${hostPort(opts.url, 5672)} into ${hostPort(opts.redis, 6379)} (prefix ${opts.prefix})`);
-      if (opts.stats !== undefined) collector.startStats(opts.stats === true ? 5 : Number(opts.stats) || 5, say);
+      say(`contexture-collector: consuming ${opts.queue} from ${hostPort(opts.url, 5672)} into ${redisAt} (prefix ${opts.prefix})`);
+      if (opts.stats !== undefined) collector.startStats(opts.stats === true ? 5 : opts.stats, say);
       const why = await stop;
-      say(`contexture-collector: ${String(why)}: stopping; finishing messages in flight`);
+      say(`contexture-collector: ${String(why)}: stopping; finishing messages in flight (up to ${opts.shutdownTimeout} ms)`);
       await collector.close();
       await registry?.close();
       await store.close();

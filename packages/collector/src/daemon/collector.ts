@@ -532,7 +532,9 @@ export class Collector extends EventEmitter {
       } catch (err) {
         if (err instanceof CollectorError && err.code === 'LC_STORE_INVALID_ARGUMENT') return { kind: 'obj not an object', detail: err.message.slice(0, 200) };
         this.counts.storeErrors++;
-        this.lastError = redactText((err as Error)?.message ?? String(err));
+        // ioredis fails the commands of a client that lost its connection with a note on its own
+        // retry option; what matters to the reader is that Redis does not answer.
+        this.lastError = (err as Error)?.name === 'MaxRetriesPerRequestError' ? 'no connection to Redis' : redactText((err as Error)?.message ?? String(err));
         if (!this.storeDown) {
           this.storeDown = true;
           this.log('warn', `the store failed (${this.lastError}); retrying without acknowledging`);

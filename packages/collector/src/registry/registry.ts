@@ -3,7 +3,7 @@ import { isPlainObject, setOwn } from '@contexture/context/protocol';
 import { checkPositive, checkText as text } from '../checks.js';
 import { CollectorError } from '../errors.js';
 import { defineScripts } from '../lua-loader.js';
-import { resolveRedis } from '../redis-client.js';
+import { closeClient, resolveRedis } from '../redis-client.js';
 
 type Arg = string | number;
 
@@ -298,7 +298,7 @@ export class Registry implements AsyncDisposable {
 
   /** Closes the client if the registry made it. Idempotent. */
   close(): Promise<void> {
-    this.closing ??= this.owned ? this.redis.quit().then(() => undefined, () => this.redis.disconnect()) : Promise.resolve();
+    this.closing ??= this.owned ? closeClient(this.redis) : Promise.resolve();
     return this.closing;
   }
 

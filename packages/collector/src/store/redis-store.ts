@@ -23,7 +23,7 @@ import type {
   WatchOptions,
 } from './types.js';
 import { WatchQueue } from './watch-queue.js';
-import { resolveRedis } from '../redis-client.js';
+import { closeClient, resolveRedis } from '../redis-client.js';
 
 /** Options of {@link RedisContextStore}. */
 export interface RedisContextStoreOptions extends StoreOptions {
@@ -584,17 +584,6 @@ function cloneSyncResult(r: SyncResult | null): SyncResult | null {
   if (r === null || r.type === 'no_change') return r === null ? null : { ...r };
   if (r.type === 'delta') return { ...r, delta: cloneDelta(r.delta) };
   return { ...r, context: cloneValue(r.context), headers: r.headers === null ? null : cloneValue(r.headers) };
-}
-
-/** QUIT, then wait for the socket to end (or cut it after 2 s). */
-async function closeClient(client: Redis): Promise<void> {
-  if (client.status === 'end') return;
-  const ended = new Promise<void>((resolve) => client.once('end', resolve));
-  await client.quit().catch(() => client.disconnect());
-  const timer = setTimeout(() => client.disconnect(), 2000);
-  timer.unref();
-  await ended;
-  clearTimeout(timer);
 }
 
 function toNumber(v: string | null | undefined): number | null {

@@ -4,7 +4,7 @@ import { isPlainObject } from '@contexture/context/protocol';
 import { checkPositive, checkText as text } from '../checks.js';
 import { CollectorError } from '../errors.js';
 import { defineScripts, luaSource } from '../lua-loader.js';
-import { resolveRedis } from '../redis-client.js';
+import { closeClient, resolveRedis } from '../redis-client.js';
 import { sleep } from '../sleep.js';
 
 type Arg = string | number;
@@ -407,8 +407,8 @@ export class TaskQueue implements AsyncDisposable {
       this.waiters.clear();
       // Listeners stop taking tasks and finish the running ones (their signals abort) first.
       await Promise.allSettled([...this.listening]);
-      if (this.sub !== null) await this.sub.quit().catch(() => this.sub?.disconnect());
-      if (this.owned) await this.redis.quit().catch(() => this.redis.disconnect());
+      if (this.sub !== null) await closeClient(this.sub);
+      if (this.owned) await closeClient(this.redis);
     })();
     return this.closing;
   }
