@@ -1,6 +1,7 @@
 // Issue 3 benchmarks, each side by side with its baseline in the same run:
 //  1. live consume-and-print: lcmon vs a plain amqplib consumer that prints each body, each in turn
-//     on its own anonymous queue while the same stream is published (ratio = lcmon rate / plain rate)
+//     on its own anonymous queue while the same stream is published (ratio = lcmon rate / plain rate),
+//     then both at once on one stream (each its own queue), the ratio taken per round
 //  2. lcmon -s and lcmon -sc over a file of 1,000,000 saved lines (lcmon -v format), in lines/s
 // Every figure is the best of a few rounds (the machine is shared). Output goes to a pipe that the
 // bench drains, as `lcmon | something` would.
@@ -136,7 +137,82 @@ async function live() {
     ratio: round(lcmonRate / plainRate),
     goal: '>= 0.9',
     note: 'each in turn on its own anonymous queue, the same stream published as fast as the broker confirms; printed to a pipe',
+    load_avg_1min: round(os.loadavg()[0]),
   });
+  await together(bodies);
+}
+
+/**
+ * Live, side by side: lcmon and the plain consumer both bound (each its own anonymous queue) before
+ * one stream is published, so both meet the same publisher and the same moments of the machine;
+ * each one's time runs from the first publish to its exit after the last message. A consumer that
+ * cannot keep up with the stream finishes later than the other.
+ */
+async function together(bodies) {
+  const conn = await amqp.connect(AMQP_URL);
+  const ch = await conn.createConfirmChannel();
+  const exchange = uniqueName('bench-lcmon-both');
+  await ch.assertExchange(exchange, 'topic', { durable: true });
+  const ratios = [];
+  const rates = { lcmon: [], plain: [] };
+  try {
+    for (let r = 0; r < ROUNDS; r++) {
+      const lcmon = consumer(process.execPath, [LCMON, '-e', exchange, '-n', String(LIVE_MESSAGES)]);
+      const plain = consumer(process.execPath, [fileURLToPath(import.meta.url), '--plain', exchange, String(LIVE_MESSAGES)]);
+      await Promise.all([lcmon.ready, plain.ready]);
+      const t0 = performance.now();
+      for (let i = 0; i < bodies.length; i++) {
+        const ok = ch.publish(exchange, 'web.handle', bodies[i], { contentType: 'application/json', headers: { hostname: 'bench' } });
+        if (!ok) await new Promise((res) => ch.once('drain', res));
+        if (i % 5000 === 4999) await ch.waitForConfirms();
+      }
+      await ch.waitForConfirms();
+      const [a, b] = await Promise.all([lcmon.done, plain.done]);
+      for (const [name, got] of [['lcmon', a], ['plain', b]]) {
+        if (got.lines !== LIVE_MESSAGES) throw new Error(`${name} printed ${got.lines} lines, expected ${LIVE_MESSAGES}`);
+      }
+      rates.lcmon.push(LIVE_MESSAGES / ((a.at - t0) / 1000));
+      rates.plain.push(LIVE_MESSAGES / ((b.at - t0) / 1000));
+      ratios.push((b.at - t0) / (a.at - t0));
+    }
+  } finally {
+    await ch.deleteExchange(exchange).catch(() => {});
+    await conn.close();
+  }
+  const total = (xs) => xs.reduce((x, y) => x + y, 0);
+  report({
+    bench: 'lcmon.live-together',
+    messages: LIVE_MESSAGES,
+    rounds: ROUNDS,
+    lcmon_msgs_per_s: Math.round(total(rates.lcmon) / ROUNDS),
+    plain_amqplib_msgs_per_s: Math.round(total(rates.plain) / ROUNDS),
+    ratio_lowest_round: round(Math.min(...ratios)),
+    ratio_highest_round: round(Math.max(...ratios)),
+    goal: '>= 0.9',
+    note: 'both consumers bound before one stream is published; each timed from the first publish to its last message',
+    load_avg_1min: round(os.loadavg()[0]),
+  });
+}
+
+/** A consumer process with stdout drained and counted: `ready` once it listens, `done` at its exit (0). */
+function consumer(cmd, args) {
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let lines = 0;
+  let err = '';
+  let onReady;
+  const ready = new Promise((resolve) => (onReady = resolve));
+  child.stdout.on('data', (b) => {
+    for (let i = b.indexOf(10); i !== -1; i = b.indexOf(10, i + 1)) lines++;
+  });
+  child.stderr.on('data', (b) => {
+    err += b;
+    if (/^(ready|lcmon: listening)/m.test(err)) onReady();
+  });
+  const done = new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve({ at: performance.now(), lines }) : reject(new Error(`${args.join(' ')} exited ${code}: ${err}`))));
+  });
+  return { ready, done };
 }
 
 async function fromFile() {
