@@ -38,7 +38,7 @@ async function floor(redis, a) {
   const allocation = { free: () => evalsha(freeSha, a.owner, 'resource-0', 1) };
   return {
     malloc: async ({ timeout }) => {
-      await evalsha(mallocSha, 'x', a.owner, timeout, '', 3_600_000, '', '', 8);
+      await evalsha(mallocSha, 'x', a.owner, timeout, 8);
       return allocation;
     },
   };

@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
 import { CollectorError } from '../errors.js';
 import { ALLOC_SCRIPTS } from './alloc-commands.js';
+import type { ScriptArg } from '../lua-script.js';
 import { Allocation, type AllocationHost } from './allocation.js';
 import {
   checkCount,
@@ -222,18 +223,10 @@ export class Allocator implements AllocationHost {
     const name = options.name === undefined ? '' : checkKey(options.name, 'binding name');
     const priority = options.priority === undefined ? '' : checkPriority(options.priority);
     this.open();
-    const r = await ALLOC_SCRIPTS.malloc.run(
-      this.redis,
-      ...this.keyList,
-      this.mode,
-      this.owner,
-      timeout,
-      name,
-      cacheTimeout,
-      priority,
-      want,
-      this.reclaimLimit,
-    );
+    // the optional arguments last, and only as many as this call needs (see alloc-malloc.lua)
+    const args: ScriptArg[] = [this.mode, this.owner, timeout, this.reclaimLimit];
+    if (name !== '' || priority !== '' || want !== '') args.push(name, cacheTimeout, priority, want);
+    const r = await ALLOC_SCRIPTS.malloc.run(this.redis, ...this.keyList, ...args);
     if (r === null) return null;
     return new Allocation(this, r[0], this.owner, Number(r[1]), Number(r[2]));
   }
