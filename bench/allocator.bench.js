@@ -26,15 +26,19 @@ async function redisCpuSeconds(redis) {
   return Number(/used_cpu_user:([\d.]+)/.exec(info)[1]) + Number(/used_cpu_sys:([\d.]+)/.exec(info)[1]);
 }
 
-/** The floor: an allocator look-alike whose malloc and free are scripts that do nothing. */
-function floor(redis, a) {
-  redis.defineCommand('benchAllocFloorMalloc', { numberOfKeys: 10, lua: "return {'resource-0', 1, 0}" });
-  redis.defineCommand('benchAllocFloorFree', { numberOfKeys: 10, lua: 'return {1}' });
+/**
+ * The floor: an allocator look-alike whose malloc and free are scripts that do nothing, called the
+ * way the allocator calls its scripts (EVALSHA, with the same keys and arguments).
+ */
+async function floor(redis, a) {
+  const mallocSha = await redis.script('LOAD', "return {'resource-0', 1, 0}");
+  const freeSha = await redis.script('LOAD', 'return {1}');
   const keys = Object.values(a.redisKeys);
-  const allocation = { free: () => redis.benchAllocFloorFree(...keys, a.owner, 'resource-0', 1) };
+  const evalsha = async (sha, ...args) => redis.evalsha(sha, keys.length, ...keys, ...args);
+  const allocation = { free: () => evalsha(freeSha, a.owner, 'resource-0', 1) };
   return {
     malloc: async ({ timeout }) => {
-      await redis.benchAllocFloorMalloc(...keys, 'x', a.owner, timeout, '', 3_600_000, '', '', 8);
+      await evalsha(mallocSha, 'x', a.owner, timeout, 8);
       return allocation;
     },
   };
@@ -75,7 +79,7 @@ const prefix = uniqueName('bench-alloc') + ':';
 const redis = new Redis(REDIS_URL);
 try {
   const p100 = await pool(redis, prefix, 100);
-  const bare = floor(redis, p100);
+  const bare = await floor(redis, p100);
   const rounds = { ours: [], floor: [] };
   let cpu = 0;
   for (let r = 0; r < ROUNDS; r++) {

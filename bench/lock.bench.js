@@ -4,21 +4,25 @@
 //
 // Fairness: both libraries take and give back a lock with one script call each (the commands sent
 // are counted and reported per operation); both wait a uniform 0–9 ms between attempts on a held
-// lock (ours: retryDelay 0 + jitter 0..9; redlock: 5 ± 5, rounded down); both run a warm-up first;
-// then the rounds alternate which library goes first, so drift of the shared machine hits both
-// alike. Each scenario reports the ratio of the totals (redlock time / our time: > 1 means we are
-// faster), the lowest and highest per-round ratio, and CPU time per operation of this process and
-// of Redis (INFO cpu: the whole server, other clients included).
+// lock (ours: retryDelay 0 + jitter 0..9; redlock: 5 ± 5, rounded down); both run a warm-up first.
+// Sequentially, the two alternate operation by operation (ours then redlock, then redlock then
+// ours), so drift of the shared machine hits both alike; the spread is that of the ratio over
+// blocks of BLOCK consecutive pairs, and the ratio of the median operations is given beside the
+// ratio of the totals. Redis's CPU time cannot be told apart operation by operation: it is measured
+// in alternating runs of SEQ_CPU operations. The concurrent scenarios alternate whole rounds (which
+// library goes first alternates too). Each scenario reports the ratio of the totals (redlock time /
+// our time: > 1 means we are faster), the lowest and highest ratio of a round or block, and CPU time
+// per operation of this process and of Redis (INFO cpu: the whole server, other clients included).
 import { Redis } from 'ioredis';
 import Redlock from 'redlock';
 import { RedisLock } from '@contexture/collector';
 import { REDIS_URL, removeKeys, report, round, uniqueName } from './support.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 8);
-// the sequential runs are short and many, so that both libraries meet the same moments of the
-// shared machine
-const SEQ = 200;
-const SEQ_ROUNDS = ROUNDS * 4;
+// sequential: operations of each library, alternating one by one, in blocks of BLOCK pairs
+const SEQ = Number(process.env.BENCH_SEQ_OPS ?? 20_000);
+const BLOCK = 500;
+const SEQ_CPU = 500;
 const CLIENTS = 50;
 const PER_CLIENT = 20;
 const TTL = 10_000;
@@ -40,7 +44,6 @@ const take = {
 };
 
 const scenarios = {
-  sequential: { ops: SEQ, rounds: SEQ_ROUNDS, run: (lib) => loop(lib, 'seq', SEQ) },
   '50_clients_own_locks': { ops: CLIENTS * PER_CLIENT, rounds: ROUNDS, run: (lib) => Promise.all(Array.from({ length: CLIENTS }, (_, c) => loop(lib, `c${c}`, PER_CLIENT))) },
   '50_clients_one_lock': { ops: CLIENTS * PER_CLIENT, rounds: ROUNDS, run: (lib) => Promise.all(Array.from({ length: CLIENTS }, () => loop(lib, 'one', PER_CLIENT))) },
 };
@@ -69,6 +72,75 @@ async function measure(scenario, lib) {
 }
 
 const rate = (n, ms) => Math.round((n / ms) * 1000);
+/** The q-quantile (0..1) of xs, interpolated. */
+const quantile = (xs, q) => {
+  const sorted = Float64Array.from(xs).sort();
+  const at = (sorted.length - 1) * q;
+  const lo = Math.floor(at);
+  return sorted[lo] + (sorted[Math.min(lo + 1, sorted.length - 1)] - sorted[lo]) * (at - lo);
+};
+const median = (xs) => quantile(xs, 0.5);
+
+/** Sequential acquire + release, the libraries alternating operation by operation. */
+async function sequential() {
+  const libs = ['ours', 'redlock'];
+  for (let i = 0; i < 500; i++) for (const lib of libs) await take[lib]('seq');
+  const total = { ours: { ms: 0, commands: 0, cpu: 0, redisCpu: 0 }, redlock: { ms: 0, commands: 0, cpu: 0, redisCpu: 0 } };
+  const each = { ours: new Float64Array(SEQ), redlock: new Float64Array(SEQ) };
+  const blocks = [];
+  let block = { ours: 0, redlock: 0 };
+  for (let i = 0; i < SEQ; i++) {
+    for (const lib of i % 2 === 0 ? libs : [libs[1], libs[0]]) {
+      const s0 = sent;
+      const c0 = process.cpuUsage();
+      const t0 = performance.now();
+      await take[lib]('seq');
+      const ms = performance.now() - t0;
+      const c = process.cpuUsage(c0);
+      each[lib][i] = ms;
+      block[lib] += ms;
+      total[lib].ms += ms;
+      total[lib].commands += sent - s0;
+      total[lib].cpu += c.user + c.system;
+    }
+    if ((i + 1) % BLOCK === 0) {
+      blocks.push(block.redlock / block.ours);
+      block = { ours: 0, redlock: 0 };
+    }
+  }
+  const cpuRuns = { ops: SEQ_CPU, run: (lib) => loop(lib, 'seq', SEQ_CPU) };
+  let cpuOps = 0;
+  for (let r = 0; r < 8; r++) {
+    for (const lib of r % 2 === 0 ? libs : [libs[1], libs[0]]) total[lib].redisCpu += (await measure(cpuRuns, lib)).redisCpu;
+    cpuOps += SEQ_CPU;
+  }
+  report({
+    bench: 'lock.acquire_release',
+    scenario: 'sequential',
+    ops: SEQ,
+    alternation: 'operation by operation',
+    ours_ops_per_s: rate(SEQ, total.ours.ms),
+    redlock_ops_per_s: rate(SEQ, total.redlock.ms),
+    ratio: round(total.redlock.ms / total.ours.ms, 3),
+    ratio_of_medians: round(median(each.redlock) / median(each.ours), 3),
+    blocks: blocks.length,
+    block_ops: BLOCK,
+    ratio_lowest_block: round(Math.min(...blocks), 3),
+    ratio_blocks_quartiles: [round(quantile(blocks, 0.25), 3), round(median(blocks), 3), round(quantile(blocks, 0.75), 3)],
+    ratio_highest_block: round(Math.max(...blocks), 3),
+    ours_us_median: round(median(each.ours) * 1000, 1),
+    redlock_us_median: round(median(each.redlock) * 1000, 1),
+    ours_commands_per_op: round(total.ours.commands / SEQ),
+    redlock_commands_per_op: round(total.redlock.commands / SEQ),
+    ours_client_cpu_us_per_op: round(total.ours.cpu / SEQ, 1),
+    redlock_client_cpu_us_per_op: round(total.redlock.cpu / SEQ, 1),
+    ours_redis_cpu_us_per_op: round(total.ours.redisCpu / cpuOps, 1),
+    redlock_redis_cpu_us_per_op: round(total.redlock.redisCpu / cpuOps, 1),
+    goal: 'ratio >= 1.0',
+  });
+}
+
+await sequential();
 for (const [name, scenario] of Object.entries(scenarios)) {
   await measure(scenario, 'ours');
   await measure(scenario, 'redlock');

@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
 import { CollectorError } from '../errors.js';
-import { defineAllocCommands } from './alloc-commands.js';
+import { ALLOC_SCRIPTS } from './alloc-commands.js';
+import type { ScriptArg } from '../lua-script.js';
 import { Allocation, type AllocationHost } from './allocation.js';
 import {
   checkCount,
@@ -127,7 +128,6 @@ export class Allocator implements AllocationHost {
     const { keys, list } = poolKeys(o.prefix, o.pool);
     this.layout = keys;
     this.keyList = list;
-    defineAllocCommands(this.redis);
   }
 
   get status(): AllocatorStatus {
@@ -164,7 +164,7 @@ export class Allocator implements AllocationHost {
     const timeout = options.timeout === undefined ? '' : checkDuration(options.timeout, 'timeout');
     const priority = options.priority === undefined ? '' : checkPriority(options.priority);
     this.open();
-    return this.redis.contextureAllocExtend(...this.keyList, timeout, priority, replace ? '1' : '0', ...list);
+    return ALLOC_SCRIPTS.extend.run(this.redis, ...this.keyList, timeout, priority, replace ? '1' : '0', ...list);
   }
 
   /** Removes resources from the pool with their holds and bindings; resolves how many were in it. */
@@ -172,13 +172,13 @@ export class Allocator implements AllocationHost {
     const list = checkKeys(keys);
     this.open();
     if (list.length === 0) return 0;
-    return this.redis.contextureAllocShrink(...this.keyList, ...list);
+    return ALLOC_SCRIPTS.shrink.run(this.redis, ...this.keyList, ...list);
   }
 
   /** Empties the pool; fencing tokens keep increasing afterwards. Resolves how many resources it held. */
   async clear(): Promise<number> {
     this.open();
-    return this.redis.contextureAllocClear(...this.keyList);
+    return ALLOC_SCRIPTS.clear.run(this.redis, ...this.keyList);
   }
 
   /** The resources of the pool, sorted. */
@@ -223,17 +223,10 @@ export class Allocator implements AllocationHost {
     const name = options.name === undefined ? '' : checkKey(options.name, 'binding name');
     const priority = options.priority === undefined ? '' : checkPriority(options.priority);
     this.open();
-    const r = await this.redis.contextureAllocMalloc(
-      ...this.keyList,
-      this.mode,
-      this.owner,
-      timeout,
-      name,
-      cacheTimeout,
-      priority,
-      want,
-      this.reclaimLimit,
-    );
+    // the optional arguments last, and only as many as this call needs (see alloc-malloc.lua)
+    const args: ScriptArg[] = [this.mode, this.owner, timeout, this.reclaimLimit];
+    if (name !== '' || priority !== '' || want !== '') args.push(name, cacheTimeout, priority, want);
+    const r = await ALLOC_SCRIPTS.malloc.run(this.redis, ...this.keyList, ...args);
     if (r === null) return null;
     return new Allocation(this, r[0], this.owner, Number(r[1]), Number(r[2]));
   }
@@ -248,7 +241,7 @@ export class Allocator implements AllocationHost {
     const key = checkKey(allocation);
     this.open();
     if (this.shared) return true;
-    const [ok] = await this.redis.contextureAllocFree(...this.keyList, this.owner, key, '');
+    const [ok] = await ALLOC_SCRIPTS.free.run(this.redis, ...this.keyList, this.owner, key, '');
     return ok === 1;
   }
 
@@ -259,7 +252,7 @@ export class Allocator implements AllocationHost {
     if (this.shared || list.length === 0) return 0;
     const args: string[] = [];
     for (const k of list) args.push(k, '');
-    const flags = await this.redis.contextureAllocFree(...this.keyList, this.owner, ...args);
+    const flags = await ALLOC_SCRIPTS.free.run(this.redis, ...this.keyList, this.owner, ...args);
     return flags.reduce((a, b) => a + Number(b), 0);
   }
 
@@ -267,7 +260,7 @@ export class Allocator implements AllocationHost {
   async freeHold(allocation: Allocation): Promise<boolean> {
     this.open();
     if (this.shared) return true;
-    const [ok] = await this.redis.contextureAllocFree(...this.keyList, allocation.owner, allocation.key, allocation.fence);
+    const [ok] = await ALLOC_SCRIPTS.free.run(this.redis, ...this.keyList, allocation.owner, allocation.key, allocation.fence);
     return ok === 1;
   }
 
@@ -276,7 +269,7 @@ export class Allocator implements AllocationHost {
     const t = timeout === undefined ? this.timeout : checkDuration(timeout, 'timeout');
     this.open();
     if (this.shared) return true;
-    const expires = await this.redis.contextureAllocUpdate(...this.keyList, allocation.owner, allocation.fence, t, allocation.key);
+    const expires = await ALLOC_SCRIPTS.update.run(this.redis, ...this.keyList, allocation.owner, allocation.fence, t, allocation.key);
     if (expires === 0) return false;
     allocation.expiresAt = Number(expires);
     return true;
@@ -290,21 +283,21 @@ export class Allocator implements AllocationHost {
     checkKey(key);
     const timeout = options.timeout === undefined ? this.cacheTimeout : checkDuration(options.timeout, 'timeout');
     this.open();
-    return (await this.redis.contextureAllocBind(...this.keyList, 'bind', name, key, timeout)) === 1;
+    return (await ALLOC_SCRIPTS.bind.run(this.redis, ...this.keyList, 'bind', name, key, timeout)) === 1;
   }
 
   /** Removes the binding of `name`; resolves whether there was one. */
   async unbind(name: string): Promise<boolean> {
     checkKey(name, 'binding name');
     this.open();
-    return (await this.redis.contextureAllocBind(...this.keyList, 'unbind', name, '', 0)) === 1;
+    return (await ALLOC_SCRIPTS.bind.run(this.redis, ...this.keyList, 'unbind', name, '', 0)) === 1;
   }
 
   /** The names with a live binding to a resource, in byte order. */
   async bindingsFor(key: string): Promise<string[]> {
     checkKey(key);
     this.open();
-    return this.redis.contextureAllocBindings(...this.keyList, key);
+    return ALLOC_SCRIPTS.bindings.run(this.redis, ...this.keyList, key);
   }
 
   // ── health ──────────────────────────────────────────────────────────────────────────────────
@@ -319,7 +312,7 @@ export class Allocator implements AllocationHost {
     const d = duration === undefined ? this.unhealthyFor : checkDuration(duration, 'duration');
     this.open();
     if (list.length === 0) return 0;
-    return this.redis.contextureAllocHealth(...this.keyList, 'sick', d, ...list);
+    return ALLOC_SCRIPTS.health.run(this.redis, ...this.keyList, 'sick', d, ...list);
   }
 
   /** Ends the unhealthy period of resources now; resolves how many of the keys are in the pool. */
@@ -327,7 +320,7 @@ export class Allocator implements AllocationHost {
     const list = checkKeys(keys);
     this.open();
     if (list.length === 0) return 0;
-    return this.redis.contextureAllocHealth(...this.keyList, 'well', 0, ...list);
+    return ALLOC_SCRIPTS.health.run(this.redis, ...this.keyList, 'well', 0, ...list);
   }
 
   /**
@@ -379,7 +372,7 @@ export class Allocator implements AllocationHost {
   async gc(count = 100): Promise<GcResult> {
     checkCount(count, 'count');
     this.open();
-    const [removed, returned, healed, unbound, repaired] = await this.redis.contextureAllocGc(...this.keyList, this.mode, count);
+    const [removed, returned, healed, unbound, repaired] = await ALLOC_SCRIPTS.gc.run(this.redis, ...this.keyList, this.mode, count);
     return { removed, returned, healed, unbound, repaired };
   }
 

@@ -1,25 +1,13 @@
-import type { Redis, Result } from 'ioredis';
-import { defineScripts } from '../lua-loader.js';
+import { luaSource } from '../lua-loader.js';
+import { LuaScript } from '../lua-script.js';
 
-type Arg = string | number;
-
-declare module 'ioredis' {
-  interface RedisCommander<Context> {
-    contextureLockAcquire(...keysAndArgs: Arg[]): Result<[fence: number, entries: number] | null, Context>;
-    contextureLockRelease(...keysAndArgs: Arg[]): Result<number, Context>;
-    contextureLockExtend(...keysAndArgs: Arg[]): Result<number, Context>;
-    contextureSetIf(...keysAndArgs: Arg[]): Result<[number, string | null], Context>;
-  }
-}
-
-const SCRIPTS = {
-  'lock-acquire': ['contextureLockAcquire', 2],
-  'lock-release': ['contextureLockRelease', 1],
-  'lock-extend': ['contextureLockExtend', 1],
-  'set-if': ['contextureSetIf', 1],
+/** The lock's Lua scripts (`src/lua/lock-*.lua`, `set-if.lua`); their headers say what they take and return. */
+export const LOCK_SCRIPTS = {
+  /** `lock()`: fence, or null when the key exists. */
+  acquire: new LuaScript<number | null>(luaSource('lock-acquire'), 2),
+  /** `rlock()`: [fence, re-entries], or null when another owner holds it. */
+  reenter: new LuaScript<[fence: number, entries: number] | null>(luaSource('lock-reenter'), 2),
+  release: new LuaScript<number>(luaSource('lock-release'), 1),
+  extend: new LuaScript<number>(luaSource('lock-extend'), 1),
+  setIf: new LuaScript<[written: number, current: string | null]>(luaSource('set-if'), 1),
 } as const;
-
-/** Registers the lock scripts on a client. */
-export function defineLockCommands(redis: Redis): void {
-  defineScripts(redis, SCRIPTS);
-}

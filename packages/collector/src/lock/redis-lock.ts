@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import { Redis } from 'ioredis';
 import { CollectorError } from '../errors.js';
-import { defineLockCommands } from './lock-commands.js';
+import { LOCK_SCRIPTS } from './lock-commands.js';
 import { LockError } from './lock-error.js';
 import { resolveRedis } from '../redis-client.js';
 import { sleep } from '../sleep.js';
@@ -113,13 +113,13 @@ class Handle implements LockHandle {
 
   async extend(ttl: number = this.#ttl): Promise<boolean> {
     positive('ttl', ttl);
-    return (await this.#redis.contextureLockExtend(this.#key, this.owner, this.#fenceText, ttl)) === 1;
+    return (await LOCK_SCRIPTS.extend.run(this.#redis, this.#key, this.owner, this.#fenceText, ttl)) === 1;
   }
 
   async release(): Promise<boolean> {
     if (this.#released) return false;
     this.#released = true;
-    const r = await this.#redis.contextureLockRelease(this.#key, this.owner, this.#fenceText, '0');
+    const r = await LOCK_SCRIPTS.release.run(this.#redis, this.#key, this.owner, this.#fenceText);
     return r === 1 || r === 2;
   }
 }
@@ -155,7 +155,6 @@ export class RedisLock {
     for (const k of ['retryDelay', 'maxRetries', 'jitter'] as const) {
       if (!Number.isSafeInteger(this.defaults[k]) || this.defaults[k] < 0) throw new CollectorError('LC_STORE_INVALID_ARGUMENT', `${k} must be an integer >= 0`);
     }
-    defineLockCommands(this.redis);
   }
 
   /** The key of a lock (its fence counter is `<key>:fence`). */
@@ -176,7 +175,7 @@ export class RedisLock {
   /** Gives back one re-entry of the owner's lock (the last one frees it). False when the owner did not hold it. */
   async unlock(name: string, owner: string = this.owner): Promise<boolean> {
     checkName(name);
-    const r = await this.redis.contextureLockRelease(this.key(name), owner, '', '0');
+    const r = await LOCK_SCRIPTS.release.run(this.redis, this.key(name), owner, '');
     return r === 1 || r === 2;
   }
 
@@ -215,6 +214,10 @@ export class RedisLock {
    */
   async acquire(name: string, options: AcquireOptions = {}): Promise<LockHandle> {
     checkName(name);
+    const key = this.key(name);
+    const owner = this.ownerOf(options);
+    const ttl = this.ttlOf(options);
+    const reentrant = options.reentrant === true;
     const retryDelay = options.retryDelay ?? this.defaults.retryDelay;
     const maxRetries = options.maxRetries ?? this.defaults.maxRetries;
     const jitter = options.jitter ?? this.defaults.jitter;
@@ -223,7 +226,7 @@ export class RedisLock {
     for (let attempt = 0; ; attempt++) {
       if (signal?.aborted) throw new LockError('LC_LOCK_ABORTED', name, `acquiring '${name}' was aborted`, { cause: signal.reason });
       if (Date.now() >= deadline) throw new LockError('LC_LOCK_TIMEOUT', name, `'${name}' was not free within ${options.timeout} ms`);
-      const handle = await this.take(name, options, options.reentrant === true);
+      const handle = await this.attempt(name, key, owner, ttl, reentrant);
       if (handle !== null) return handle;
       if (attempt >= maxRetries) throw new LockError('LC_LOCK_HELD', name, `'${name}' was held by another owner through ${attempt + 1} attempts`);
       const pause = Math.min(retryDelay + Math.floor(Math.random() * (jitter + 1)), Math.max(0, deadline - Date.now()));
@@ -280,7 +283,7 @@ export class RedisLock {
     checkName(key, 'key');
     if (!['gt', 'lt', 'ge', 'le', 'eq', 'ne'].includes(op)) throw new CollectorError('LC_STORE_INVALID_ARGUMENT', `op must be gt, lt, ge, le, eq or ne, got ${String(op)}`);
     if (typeof value !== 'number' || !Number.isFinite(value)) throw new CollectorError('LC_STORE_INVALID_ARGUMENT', `value must be a finite number, got ${String(value)}`);
-    const [written] = await this.redis.contextureSetIf(`${this.prefix}num:{${key}}`, op, String(value), options.ttl ?? 0);
+    const [written] = await LOCK_SCRIPTS.setIf.run(this.redis, `${this.prefix}num:{${key}}`, op, String(value), options.ttl ?? 0);
     return written === 1;
   }
 
@@ -301,14 +304,29 @@ export class RedisLock {
     await this.close();
   }
 
+  /** Validates one call's arguments, then makes one attempt. */
   private async take(name: string, options: LockCallOptions, reentrant: boolean): Promise<LockHandle | null> {
     checkName(name);
-    const owner = options.owner ?? this.owner;
-    checkName(owner, 'lock owner');
-    const ttl = positive('ttl', options.ttl ?? this.defaults.ttl);
-    const key = this.key(name);
-    const r = await this.redis.contextureLockAcquire(key, `${key}:fence`, owner, ttl, reentrant ? '1' : '0');
-    if (r === null) return null;
-    return new Handle(this.redis, name, key, owner, r[0], r[1], ttl);
+    return this.attempt(name, this.key(name), this.ownerOf(options), this.ttlOf(options), reentrant);
+  }
+
+  private ownerOf(options: LockCallOptions): string {
+    if (options.owner === undefined) return this.owner;
+    checkName(options.owner, 'lock owner');
+    return options.owner;
+  }
+
+  private ttlOf(options: LockCallOptions): number {
+    return options.ttl === undefined ? this.defaults.ttl : positive('ttl', options.ttl);
+  }
+
+  /** One script call with arguments already validated: the handle, or null when the lock is held. */
+  private async attempt(name: string, key: string, owner: string, ttl: number, reentrant: boolean): Promise<LockHandle | null> {
+    if (!reentrant) {
+      const fence = await LOCK_SCRIPTS.acquire.run(this.redis, key, `${key}:fence`, owner, ttl);
+      return fence === null ? null : new Handle(this.redis, name, key, owner, fence, 1, ttl);
+    }
+    const r = await LOCK_SCRIPTS.reenter.run(this.redis, key, `${key}:fence`, owner, ttl);
+    return r === null ? null : new Handle(this.redis, name, key, owner, r[0], r[1], ttl);
   }
 }

@@ -4,7 +4,7 @@ unhealthy period). A hold of another owner, or of another fence when one is give
 Runs after alloc-lib.lua (KEYS[1..10]: the pool's keys, see there).
 
 ARGV[1]  owner token
-ARGV[2..] pairs: resource key, fence ('' for any hold of the owner)
+ARGV[2..] pairs: resource key, fence as the client got it ('' for any hold of the owner)
 Returns one flag per pair: 1 when the owner held the resource until now, 0 otherwise (a hold of
 the owner that had already expired is ended too, but counts 0: it was lost).
 ]]
@@ -20,10 +20,16 @@ local out = {}
 for i = 2, #ARGV, 2 do
   local key, want = ARGV[i], ARGV[i + 1]
   local v = redis.call('HGET', K_HELD, key)
-  local fence, who = nil, nil
-  if v then fence, who = string.match(v, '^(%d+):(.*)$') end
+  local mine = false
+  if want ~= '' then
+    -- the hold of one allocation: its value is exactly '<fence>:<owner>'
+    mine = v == want .. ':' .. owner
+  elseif v then
+    local fence, who = string.match(v, '^(%d+):(.*)$')
+    mine = fence ~= nil and who == owner
+  end
   local ok = 0
-  if fence and who == owner and (want == '' or tonumber(want) == tonumber(fence)) then
+  if mine then
     if quiet then
       ok = 1
     else

@@ -3,17 +3,18 @@ alloc-malloc: allocates a resource: the bound one of a name when it is free, els
 free set (highest priority, then freed longest ago), or the one key asked for (mallocKey).
 Exclusive pools hold it for the owner until freed or until the hold expires; shared pools move it
 to the tail of its level (round-robin) and hold nothing. O(log n), plus the due work it does first
-(at most ARGV[8] of each kind, see reclaim in alloc-lib.lua).
+(at most ARGV[4] of each kind, see reclaim in alloc-lib.lua).
 Runs after alloc-lib.lua (KEYS[1..10]: the pool's keys, see there).
 
 ARGV[1]  'x' exclusive, 's' shared
 ARGV[2]  owner token
 ARGV[3]  hold timeout (ms)
-ARGV[4]  binding name, '' for none
-ARGV[5]  binding timeout (ms)
-ARGV[6]  lowest acceptable priority (integer), '' for any
-ARGV[7]  the resource key to allocate, '' for any
-ARGV[8]  reclaim limit
+ARGV[4]  reclaim limit
+ARGV[5]  binding name, '' or absent for none
+ARGV[6]  binding timeout (ms), when ARGV[5] names one
+ARGV[7]  lowest acceptable priority (integer), '' or absent for any
+ARGV[8]  the resource key to allocate, '' or absent for any
+The optional arguments come last, so that the common call (any resource, no binding) sends 4.
 Returns {key, fence, hold expiry (ms)} (fence and expiry 0 in shared pools), or nil when nothing
 suitable is free.
 ]]
@@ -21,9 +22,9 @@ suitable is free.
 local now = now_ms()
 local exclusive = ARGV[1] == 'x'
 local owner = ARGV[2]
-local name = ARGV[4]
-local minp = tonumber(ARGV[6])
-local want = ARGV[7]
+local name = ARGV[5] or ''
+local minp = tonumber(ARGV[7])
+local want = ARGV[8] or ''
 due = tonumber(redis.call('HGET', K_META, 'due')) or 0
 
 local key = nil
@@ -36,7 +37,7 @@ if now < due and name == '' and not minp and want == '' then
 else
   lib()
   -- quiet: nothing in the pool has expired, no expiry checks needed
-  local quiet = H.catch_up(now, tonumber(ARGV[8]))
+  local quiet = H.catch_up(now, tonumber(ARGV[4]))
 
   -- Drops `k` if it has expired (a resource of the pool found before gc removed it).
   local function gone(k)
@@ -82,12 +83,13 @@ local fence, expires = 0, 0
 if exclusive then
   fence = redis.call('HINCRBY', K_META, 'fence', 1)
   expires = now + tonumber(ARGV[3])
-  redis.call('HSET', K_HELD, key, string.format('%.0f', fence) .. ':' .. owner)
+  -- `..` writes a number with 14 significant digits: exact below 1e14, formatted beyond
+  redis.call('HSET', K_HELD, key, (fence < 1e14 and fence or string.format('%.0f', fence)) .. ':' .. owner)
   redis.call('ZADD', K_HEXP, expires, key)
   -- keep `due` a lower bound of the hold expiries
   if expires < due then redis.call('HSET', K_META, 'due', string.format('%.0f', expires)) end
 else
   push_free(key, tonumber(redis.call('HGET', K_RES, key)) or 0)
 end
-if name ~= '' then H.bind(name, key, now + tonumber(ARGV[5])) end
+if name ~= '' then H.bind(name, key, now + tonumber(ARGV[6])) end
 return {key, fence, expires}

@@ -1,23 +1,15 @@
 --[[
-lock-acquire: takes a lock for an owner, atomically; with reentry, the same owner may take it again.
+lock-acquire: takes a free lock for an owner, atomically (lock(); rlock() runs lock-reenter.lua).
 
 KEYS[1]  lock           <prefix>lock:{<name>}         string '<fence>:<re-entries>:<owner>', with the ttl
 KEYS[2]  fence counter  <prefix>lock:{<name>}:fence   strictly increasing per name, never expires
 ARGV[1]  owner
 ARGV[2]  ttl, ms
-ARGV[3]  '1' for a reentrant acquisition (rlock), '0' for lock
-Returns {fence, re-entries} when the caller holds the lock now, nil when another owner holds it (or
-the same owner asks again without reentry, or the key holds something else).
+Returns the fencing token when the caller holds the lock now (one entry), nil when the key exists
+(held by another owner or by this one, or holding something else).
 ]]
-local cur = redis.call('GET', KEYS[1])
-if not cur then
-  local fence = redis.call('INCR', KEYS[2])
-  redis.call('SET', KEYS[1], string.format('%.0f', fence) .. ':1:' .. ARGV[1], 'PX', ARGV[2])
-  return {fence, 1}
-end
-if ARGV[3] ~= '1' then return nil end
-local fence, n, owner = string.match(cur, '^(%d+):(%d+):(.*)$')
-if owner ~= ARGV[1] then return nil end
-n = tonumber(n) + 1
-redis.call('SET', KEYS[1], fence .. ':' .. n .. ':' .. owner, 'PX', ARGV[2])
-return {tonumber(fence), n}
+if redis.call('EXISTS', KEYS[1]) == 1 then return nil end
+local fence = redis.call('INCR', KEYS[2])
+-- `..` writes a number with 14 significant digits: exact below 1e14, formatted beyond
+redis.call('SET', KEYS[1], (fence < 1e14 and fence or string.format('%.0f', fence)) .. ':1:' .. ARGV[1], 'PX', ARGV[2])
+return fence
