@@ -13,7 +13,7 @@ import {
   type AllocatorOptions,
 } from './allocator-options.js';
 import { poolKeys, type PoolKeys } from './pool-keys.js';
-import { resolveRedis } from '../redis-client.js';
+import { closeClient, resolveRedis } from '../redis-client.js';
 
 export type { AllocatorOptions } from './allocator-options.js';
 
@@ -383,12 +383,8 @@ export class Allocator implements AllocationHost {
     if (this.closing === null) {
       this._status = 'closing';
       this.closing = (async () => {
-        if (this.owned && this.redis.status !== 'end') {
-          // resolves once the connection is gone, not just when QUIT is answered
-          const ended = new Promise<void>((resolve) => this.redis.once('end', () => resolve()));
-          await this.redis.quit().catch(() => this.redis.disconnect());
-          await ended;
-        }
+        // resolves once the connection is gone, not just when QUIT is answered
+        if (this.owned) await closeClient(this.redis);
         this._status = 'closed';
       })();
     }

@@ -4,7 +4,7 @@ import { Redis } from 'ioredis';
 import { CollectorError } from '../errors.js';
 import { LOCK_SCRIPTS } from './lock-commands.js';
 import { LockError } from './lock-error.js';
-import { resolveRedis } from '../redis-client.js';
+import { closeClient, resolveRedis } from '../redis-client.js';
 import { sleep } from '../sleep.js';
 
 /** What `status()` says of a lock: `unavailable` when Redis cannot be asked, `error` when the key holds something else. */
@@ -296,7 +296,7 @@ export class RedisLock {
 
   /** Closes the client when the lock made it. Idempotent. */
   close(): Promise<void> {
-    this.closing ??= this.owned ? this.redis.quit().then(() => undefined, () => this.redis.disconnect()) : Promise.resolve();
+    this.closing ??= this.owned ? closeClient(this.redis) : Promise.resolve();
     return this.closing;
   }
 
