@@ -48,6 +48,18 @@ export function decodeValue(text: string): unknown {
   return JSON.parse(text);
 }
 
+/**
+ * Freezes a value and everything it holds (objects and arrays), in place; returns it. What the
+ * stores hand out read-only (see `ContextStore.sync()`) goes through this.
+ */
+export function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const k of Object.keys(value)) deepFreeze((value as Record<string, unknown>)[k]);
+  }
+  return value;
+}
+
 /** A deep copy through JSON (own keys only, `__proto__` kept as data). */
 export function cloneValue<T>(value: T): T {
   if (value === null || typeof value !== 'object') return value;

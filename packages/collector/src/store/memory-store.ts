@@ -1,14 +1,13 @@
 import { isPlainObject, setOwn, type MessageMeta, type WireMessage } from '@contexture/context/protocol';
 import { BaseContextStore } from './base-store.js';
-import { cloneDelta, mergeRecords, recordEvent, type DeltaRecord, type FieldChange } from './delta.js';
+import { mergeRecords, recordEvent, type DeltaRecord, type FieldChange } from './delta.js';
 import { globToRegExp } from './glob.js';
-import { decodeValue, deepMerge, encodeValue } from './json.js';
+import { decodeValue, deepFreeze, deepMerge, encodeValue } from './json.js';
 import { checkId, checkMessage, checkObject, checkRemove, checkVersion, ttlFor, type StoreOptions } from './options.js';
 import type {
   ApplyItem,
   ApplyResult,
   CleanupOptions,
-  ContextDelta,
   CleanupResult,
   ContextEvent,
   ContextStatus,
@@ -28,7 +27,7 @@ export type MemoryContextStoreOptions = StoreOptions;
 interface Field {
   /** Canonical JSON text: what "the same value" is compared by. */
   text: string;
-  /** The parsed value; never handed out without a copy. */
+  /** The parsed value: handed out only frozen (sync()) or copied (get()), never changed in place. */
   value: unknown;
 }
 
@@ -56,8 +55,11 @@ interface Entry {
   deltas: DeltaRecord[];
   dmin: number;
   deltasExpireAt: number;
-  /** The last merged delta handed out by sync(), from version `from` to `version`; copied per caller. */
-  merged: { from: number; version: number; delta: ContextDelta } | null;
+  /**
+   * sync() answers of the current version, frozen and shared by every caller until the next write:
+   * `full` the whole context, `deltas` per client version.
+   */
+  answers: { full: SyncResult | null; deltas: Map<number, SyncResult> } | null;
 }
 
 const own = Object.prototype.hasOwnProperty;
@@ -181,20 +183,23 @@ export class MemoryContextStore extends BaseContextStore {
     const e = this.live(id, now);
     if (e === undefined || e.version === 0) return null;
     if (v === e.version) return { type: 'no_change', id, version: v };
+    // Participants of one context sync after the same changes: each answer is computed once per
+    // version and handed out frozen to every caller (see ContextStore.sync()).
+    e.answers ??= { full: null, deltas: new Map() };
     if (v !== null && v < e.version) {
       const from = this.deltasFrom(e, v + 1, now);
       if (from >= 0) {
-        // Participants of one context sync from the same version after the same change: merge
-        // once (values are the store's own), hand out copies.
-        let m = e.merged;
-        if (m === null || m.from !== v || m.version !== e.version) {
-          m = { from: v, version: e.version, delta: mergeRecords(from === 0 ? e.deltas : e.deltas.slice(from)) };
-          e.merged = m;
+        let answer = e.answers.deltas.get(v);
+        if (answer === undefined) {
+          const delta = mergeRecords(from === 0 ? e.deltas : e.deltas.slice(from));
+          answer = deepFreeze<SyncResult>({ type: 'delta', id, version: e.version, delta, status: e.status });
+          e.answers.deltas.set(v, answer);
         }
-        return { type: 'delta', id, version: e.version, delta: cloneDelta(m.delta), status: e.status };
+        return answer;
       }
     }
-    return { type: 'full', ...this.record(id, e) };
+    e.answers.full ??= deepFreeze<SyncResult>({ type: 'full', ...this.record(id, e, false) });
+    return e.answers.full;
   }
 
   async set(id: string, context: Record<string, unknown>): Promise<ApplyResult> {
@@ -407,6 +412,7 @@ export class MemoryContextStore extends BaseContextStore {
   /** Bumps the version and records the delta when something changed; refreshes the TTLs. */
   private commit(id: string, e: Entry, now: number, changes: FieldChange[], changed: boolean): void {
     e.touched = now;
+    e.answers = null;
     const ttl = ttlFor(this.options, e.status === 'finished' || e.status === 'transient');
     if (ttl > 0) e.expiresAt = now + ttl;
     if (!changed) return;
@@ -462,9 +468,10 @@ export class MemoryContextStore extends BaseContextStore {
     for (const q of set) q.push(event);
   }
 
-  private record(id: string, e: Entry): StoredContext {
+  /** The context as a record: its values copied, or with `copy` false the store's own (to freeze). */
+  private record(id: string, e: Entry, copy = true): StoredContext {
     const context: Record<string, unknown> = {};
-    for (const [k, f] of e.fields) setOwn(context, k, typeof f.value === 'object' ? decodeValue(f.text) : f.value);
+    for (const [k, f] of e.fields) setOwn(context, k, copy && typeof f.value === 'object' ? decodeValue(f.text) : f.value);
     return {
       id,
       version: e.version,
@@ -497,7 +504,7 @@ function newEntry(ord: number): Entry {
     deltas: [],
     dmin: 0,
     deltasExpireAt: 0,
-    merged: null,
+    answers: null,
   };
 }
 

@@ -2,9 +2,9 @@ import { isPlainObject, setOwn, type MessageMeta, type WireMessage } from '@cont
 import { Redis } from 'ioredis';
 import { CollectorError } from '../errors.js';
 import { BaseContextStore } from './base-store.js';
-import { cloneDelta, mergeRecords, parseRecord, recordEvent } from './delta.js';
+import { mergeRecords, parseRecord, recordEvent } from './delta.js';
 import { escapeGlob, globToRegExp } from './glob.js';
-import { cloneValue, decodeValue, deepMerge, encodeValue } from './json.js';
+import { decodeValue, deepFreeze, deepMerge, encodeValue } from './json.js';
 import { checkId, checkMessage, checkObject, checkRemove, checkVersion, ttlFor, type StoreOptions } from './options.js';
 import { defineStoreCommands } from './redis-commands.js';
 import type {
@@ -75,6 +75,13 @@ export interface ContextKeys {
   channel: string;
 }
 
+/** A sync() waiting to be sent (see RedisContextStore.sync()). */
+interface QueuedSync {
+  version: number | null;
+  resolve: (r: SyncResult | null) => void;
+  reject: (err: unknown) => void;
+}
+
 /** A direct write waiting to be sent (see RedisContextStore.write()). */
 interface QueuedWrite {
   mode: 'set' | 'patch';
@@ -114,8 +121,8 @@ export class RedisContextStore extends BaseContextStore {
   private readonly updating = new Map<string, Promise<unknown>>();
   /** Direct writes waiting for the end of this turn of the event loop, per id (see write()). */
   private readonly writeQueue = new Map<string, QueuedWrite[]>();
-  /** sync() calls waiting for the end of this turn, per id and version (see sync()). */
-  private readonly syncQueue = new Map<string, { id: string; version: number | null; waiting: Array<{ resolve: (r: SyncResult | null) => void; reject: (err: unknown) => void }> }>();
+  /** sync() calls waiting for the end of this turn, per id (see sync()). */
+  private readonly syncQueue = new Map<string, QueuedSync[]>();
 
   /** The last connection error of a client the store owns (it is retried, not thrown). */
   lastRedisError: string | null = null;
@@ -242,54 +249,71 @@ export class RedisContextStore extends BaseContextStore {
   }
 
   /**
-   * What a client at `version` needs. The calls for the same id and version asked for in the same
-   * turn of the event loop share one script call (each caller gets its own copy of the answer):
-   * many participants syncing one context after the same change cost one read.
+   * What a client at `version` needs. The calls for one id asked for in the same turn of the event
+   * loop share one script call whatever their versions (the records are read once, from the oldest
+   * version asked), and the callers at one version share one frozen answer: many participants
+   * syncing one context cost one read and one merge per distinct version.
    */
   async sync(id: string, version: number | null): Promise<SyncResult | null> {
     checkId(id);
     const v = checkVersion(version);
     this.checkOpen();
     return new Promise((resolve, reject) => {
-      const key = `${v === null ? '' : v}:${id}`;
-      let entry = this.syncQueue.get(key);
-      if (entry === undefined) {
-        entry = { id, version: v, waiting: [] };
-        this.syncQueue.set(key, entry);
+      let waiting = this.syncQueue.get(id);
+      if (waiting === undefined) {
+        waiting = [];
+        this.syncQueue.set(id, waiting);
         if (this.syncQueue.size === 1) process.nextTick(() => this.flushSyncs());
       }
-      entry.waiting.push({ resolve, reject });
+      waiting.push({ version: v, resolve, reject });
     });
   }
 
   private flushSyncs(): void {
-    const queued = [...this.syncQueue.values()];
+    const queued = [...this.syncQueue];
     this.syncQueue.clear();
-    for (const { id, version, waiting } of queued) {
-      this.syncNow(id, version).then(
-        (result) => {
-          waiting[0]!.resolve(result);
-          if (waiting.length === 1) return;
-          for (let i = 1; i < waiting.length; i++) waiting[i]!.resolve(cloneSyncResult(result));
+    for (const [id, waiting] of queued) {
+      const versions = [...new Set(waiting.map((w) => w.version))];
+      this.syncNow(id, versions).then(
+        (answers) => {
+          for (const w of waiting) w.resolve(answers === null ? null : answers.get(w.version)!);
         },
         (err: unknown) => waiting.forEach((w) => w.reject(err)),
       );
     }
   }
 
-  private async syncNow(id: string, v: number | null): Promise<SyncResult | null> {
+  /** The frozen answer for each of `versions` of one context, from one script call; null: unknown id. */
+  private async syncNow(id: string, versions: ReadonlyArray<number | null>): Promise<Map<number | null, SyncResult> | null> {
     const k = this.keys(id);
     const o = this.options;
-    const reply = await this.redis.contextureCtxSync(k.state, k.deltas, v === null ? '' : v, Date.now(), o.deltaTtl ?? 0, o.deltaThreshold);
+    const reply = await this.redis.contextureCtxSync(k.state, k.deltas, Date.now(), o.deltaTtl ?? 0, o.deltaThreshold, ...versions.map((v) => (v === null ? '' : v)));
     if (reply === null) return null;
-    if (reply[0] === 'n') return { type: 'no_change', id, version: Number(reply[1]) };
-    if (reply[0] === 'd') {
-      const delta = mergeRecords(reply[3].map(parseRecord));
-      return { type: 'delta', id, version: Number(reply[1]), delta, status: toStatus(reply[2]) };
-    }
-    const record = toRecord(id, reply[1]);
-    if (record === null) throw new CollectorError('LC_STORE_CORRUPT', `the state of ${JSON.stringify(id)} has no version`);
-    return { type: 'full', ...record };
+    const [versionText, statusText, letters, first, texts, hash] = reply;
+    const version = Number(versionText);
+    const status = toStatus(statusText);
+    const records = texts.map(parseRecord);
+    let full: SyncResult | null = null;
+    const answers = new Map<number | null, SyncResult>();
+    versions.forEach((v, i) => {
+      const letter = letters[i];
+      let answer: SyncResult;
+      if (letter === 'n') {
+        answer = { type: 'no_change', id, version };
+      } else if (letter === 'd') {
+        const delta = mergeRecords(records.slice(v! + 1 - first));
+        answer = { type: 'delta', id, version, delta, status };
+      } else {
+        if (full === null) {
+          const record = toRecord(id, hash ?? []);
+          if (record === null) throw new CollectorError('LC_STORE_CORRUPT', `the state of ${JSON.stringify(id)} has no version`);
+          full = { type: 'full', ...record };
+        }
+        answer = full;
+      }
+      answers.set(v, deepFreeze(answer));
+    });
+    return answers;
   }
 
   async set(id: string, context: Record<string, unknown>): Promise<ApplyResult> {
@@ -577,13 +601,6 @@ export class RedisContextStore extends BaseContextStore {
       for (const q of entry.queues) q.push(event);
     }
   }
-}
-
-/** A copy of a sync() answer that shares nothing mutable with it. */
-function cloneSyncResult(r: SyncResult | null): SyncResult | null {
-  if (r === null || r.type === 'no_change') return r === null ? null : { ...r };
-  if (r.type === 'delta') return { ...r, delta: cloneDelta(r.delta) };
-  return { ...r, context: cloneValue(r.context), headers: r.headers === null ? null : cloneValue(r.headers) };
 }
 
 /** QUIT, then wait for the socket to end (or cut it after 2 s). */
