@@ -2,7 +2,7 @@ import { isPlainObject, setOwn, type MessageMeta, type WireMessage } from '@cont
 import { BaseContextStore } from './base-store.js';
 import { mergeRecords, recordEvent, type DeltaRecord, type FieldChange } from './delta.js';
 import { globToRegExp } from './glob.js';
-import { decodeValue, deepFreeze, deepMerge, encodeValue } from './json.js';
+import { decodeValue, deepFreeze, deepMerge, encodeValue, keepValue, ownValue } from './json.js';
 import { checkId, checkMessage, checkObject, checkRemove, checkVersion, ttlFor, type StoreOptions } from './options.js';
 import type {
   ApplyItem,
@@ -120,7 +120,7 @@ export class MemoryContextStore extends BaseContextStore {
           changes.push({ k, o: old.value });
         }
       } else if (old === undefined || old.text !== text) {
-        const value = decodeValue(text!);
+        const value = ownValue(text!);
         e.fields.set(k, { text: text!, value });
         changes.push(old === undefined ? { k, n: value } : { k, o: old.value, n: value });
       }
@@ -220,13 +220,22 @@ export class MemoryContextStore extends BaseContextStore {
     this.checkOpen();
     const e = this.live(id, Date.now());
     const next = new Map<string, string>();
+    // Merged values share what they keep with the stored ones: kept as they are, not re-parsed.
+    const merged = new Map<string, unknown>();
     for (const k of Object.keys(partial)) {
       const v = partial[k];
       const cur = e?.fields.get(k);
-      const text = isPlainObject(v) && cur !== undefined && isPlainObject(cur.value) ? encodeValue(deepMerge(cur.value, v)) : encodeValue(v);
-      if (text !== undefined) next.set(k, text);
+      if (isPlainObject(v) && cur !== undefined && isPlainObject(cur.value)) {
+        const value = deepMerge(cur.value, v);
+        const text = encodeValue(value)!;
+        next.set(k, text);
+        merged.set(k, value);
+      } else {
+        const text = encodeValue(v);
+        if (text !== undefined) next.set(k, text);
+      }
     }
-    return this.write(id, next, false);
+    return this.write(id, next, false, merged);
   }
 
   async assign(id: string, fields: Record<string, unknown>, remove: readonly string[] = []): Promise<ApplyResult> {
@@ -331,7 +340,7 @@ export class MemoryContextStore extends BaseContextStore {
     e.touched = now;
     for (const k of Object.keys(record.context)) {
       const text = encodeValue(record.context[k]);
-      if (text !== undefined) e.fields.set(k, { text, value: decodeValue(text) });
+      if (text !== undefined) e.fields.set(k, { text, value: ownValue(text) });
     }
     const ttl = ttlFor(this.options, e.status === 'finished' || e.status === 'transient');
     e.expiresAt = ttl > 0 ? now + ttl : 0;
@@ -369,9 +378,10 @@ export class MemoryContextStore extends BaseContextStore {
   /**
    * A direct write: the fields in `next` (canonical JSON) are set, and with `replaceAll` every
    * other field is removed. Touched fields are stamped with the highest seq seen, so a late bus
-   * message older than the write never undoes it and any newer one wins.
+   * message older than the write never undoes it and any newer one wins. `values` holds the values
+   * of some of them already built (their text is the one in `next`); the store keeps them.
    */
-  private write(id: string, next: Map<string, string>, replaceAll: boolean): ApplyResult {
+  private write(id: string, next: Map<string, string>, replaceAll: boolean, values?: Map<string, unknown>): ApplyResult {
     const now = Date.now();
     let e = this.live(id, now);
     const created = e === undefined;
@@ -398,7 +408,7 @@ export class MemoryContextStore extends BaseContextStore {
         continue;
       }
       if (old !== undefined && old.text === text) continue;
-      const value = decodeValue(text);
+      const value = values?.has(k) === true ? keepValue(values.get(k), text) : ownValue(text);
       e.fields.set(k, { text, value });
       changes.push(old === undefined ? { k, n: value } : { k, o: old.value, n: value });
     }

@@ -4,7 +4,7 @@ import { CollectorError } from '../errors.js';
 import { BaseContextStore } from './base-store.js';
 import { mergeRecords, parseRecord, recordEvent } from './delta.js';
 import { escapeGlob, globToRegExp } from './glob.js';
-import { decodeValue, deepFreeze, deepMerge, encodeValue } from './json.js';
+import { decodeValue, deepFreeze, deepMerge, encodeValue, keepValue, ownValue } from './json.js';
 import { checkId, checkMessage, checkObject, checkRemove, checkVersion, ttlFor, type StoreOptions } from './options.js';
 import { defineStoreCommands } from './redis-commands.js';
 import type {
@@ -82,9 +82,16 @@ interface QueuedSync {
   reject: (err: unknown) => void;
 }
 
-/** A direct write waiting to be sent (see RedisContextStore.write()). */
+/** An update() that merges objects, waiting for its group (see RedisContextStore.update()). */
+interface QueuedMerge {
+  partial: Record<string, unknown>;
+  resolve: (r: ApplyResult) => void;
+  reject: (err: unknown) => void;
+}
+
+/** A direct write waiting to be sent (see RedisContextStore.write()); write.lua tells the modes apart. */
 interface QueuedWrite {
-  mode: 'set' | 'patch';
+  mode: 'set' | 'patch' | 'chain';
   checks: string[];
   pairs: string[];
   resolve: (reply: [number, number]) => void;
@@ -117,8 +124,10 @@ export class RedisContextStore extends BaseContextStore {
   private subscriber: Redis | null = null;
   private readonly watchers = new Map<string, { id: string; queues: Set<WatchQueue>; ready: Promise<void> }>();
   private cleanupCursor = '0';
-  /** update() calls of this store in flight per id: they run one after another (see update()). */
+  /** Groups of merging update() calls in flight per id: they run one after another (see flushMerges()). */
   private readonly updating = new Map<string, Promise<unknown>>();
+  /** Merging update() calls waiting for the end of this turn, per id (see update()). */
+  private readonly mergeQueue = new Map<string, QueuedMerge[]>();
   /** Direct writes waiting for the end of this turn of the event loop, per id (see write()). */
   private readonly writeQueue = new Map<string, QueuedWrite[]>();
   /** sync() calls waiting for the end of this turn, per id (see sync()). */
@@ -348,51 +357,93 @@ export class RedisContextStore extends BaseContextStore {
     checkId(id);
     checkObject('partial', partial);
     this.checkOpen();
-    // Without object values there is nothing to merge into, hence no compare-and-set: one call.
-    if (!Object.keys(partial).some((key) => isPlainObject(partial[key]))) return this.updateNow(id, partial);
-    // Merging updates of one id through this store queue up, so their compare-and-set only ever
-    // races with other processes, not with each other.
-    const before = this.updating.get(id) ?? Promise.resolve();
-    const run = before.then(
-      () => this.updateNow(id, partial),
-      () => this.updateNow(id, partial),
-    );
-    this.updating.set(id, run);
-    try {
-      return await run;
-    } finally {
-      if (this.updating.get(id) === run) this.updating.delete(id);
+    // Without object values there is nothing to merge into, hence no compare-and-set: one write.
+    if (!Object.keys(partial).some((key) => isPlainObject(partial[key]))) {
+      const pairs: string[] = [];
+      for (const key of Object.keys(partial)) {
+        const text = encodeValue(partial[key]);
+        if (text !== undefined) pairs.push('.' + key, text);
+      }
+      const [version, changed] = await this.write(id, 'patch', [], pairs);
+      return { id, changed: changed === 1, version };
+    }
+    return new Promise((resolve, reject) => {
+      let group = this.mergeQueue.get(id);
+      if (group === undefined) {
+        group = [];
+        this.mergeQueue.set(id, group);
+        if (this.mergeQueue.size === 1) process.nextTick(() => this.flushMerges());
+      }
+      group.push({ partial, resolve, reject });
+    });
+  }
+
+  /**
+   * The merging updates of each id asked for in this turn run as one group, after the group before
+   * it of the same id (so they only ever race with other processes, not with each other).
+   */
+  private flushMerges(): void {
+    const queued = [...this.mergeQueue];
+    this.mergeQueue.clear();
+    for (const [id, group] of queued) {
+      const before = this.updating.get(id) ?? Promise.resolve();
+      const run = before.then(() => this.mergeGroup(id, group));
+      this.updating.set(id, run);
+      void run.finally(() => {
+        if (this.updating.get(id) === run) this.updating.delete(id);
+      });
     }
   }
 
-  private async updateNow(id: string, partial: Record<string, unknown>): Promise<ApplyResult> {
-    const k = this.keys(id);
-    const keys = Object.keys(partial);
-    const merging = keys.filter((key) => isPlainObject(partial[key]));
-    for (let attempt = 0; attempt <= this.options.updateRetries; attempt++) {
-      // Objects merge into what is stored; the script checks that what we merged into is still
-      // there (compare-and-set) and we retry when a concurrent writer changed it.
-      const olds = merging.length > 0 ? await this.redis.hmget(k.state, ...merging.map((key) => '.' + key)) : [];
-      const base = new Map<string, unknown>();
-      const checks: string[] = [];
-      merging.forEach((key, i) => {
-        const old = valueText(olds[i] ?? null);
-        checks.push('.' + key, old ?? '');
-        if (old !== null) base.set(key, decodeValue(old));
-      });
-      const pairs: string[] = [];
-      for (const key of keys) {
-        const v = partial[key];
-        const cur = base.get(key);
-        const text = isPlainObject(v) && isPlainObject(cur) ? encodeValue(deepMerge(cur, v)) : encodeValue(v);
-        if (text !== undefined) pairs.push('.' + key, text);
+  /**
+   * Merging updates of one id, in the order asked: one read of the fields they merge into, the
+   * merges made here one on top of the other, then one script call where the first write checks
+   * that what was read is still there (compare-and-set) and the others are chained to it. Lost to
+   * another process: read again and retry, with a growing, jittered pause.
+   */
+  private async mergeGroup(id: string, group: QueuedMerge[]): Promise<void> {
+    try {
+      const k = this.keys(id);
+      const fields = [...new Set(group.flatMap(({ partial }) => Object.keys(partial).filter((key) => isPlainObject(partial[key]))))];
+      for (let attempt = 0; attempt <= this.options.updateRetries; attempt++) {
+        const olds = await this.redis.hmget(k.state, ...fields.map((key) => '.' + key));
+        const current = new Map<string, unknown>();
+        const checks: string[] = [];
+        fields.forEach((key, i) => {
+          const old = valueText(olds[i] ?? null);
+          checks.push('.' + key, old ?? '');
+          // Parsed into a value of the store's own: the merges share what they keep of it.
+          if (old !== null) current.set(key, ownValue(old));
+        });
+        const writes = group.map(({ partial }, w) => {
+          const pairs: string[] = [];
+          for (const key of Object.keys(partial)) {
+            const v = partial[key];
+            const cur = current.get(key);
+            let text: string | undefined;
+            if (isPlainObject(v) && isPlainObject(cur)) {
+              const merged = deepMerge(cur, v);
+              text = encodeValue(merged)!;
+              current.set(key, keepValue(merged, text));
+            } else {
+              text = encodeValue(v);
+              if (text !== undefined) current.set(key, ownValue(text));
+            }
+            if (text !== undefined) pairs.push('.' + key, text);
+          }
+          return w === 0 ? this.write(id, 'patch', checks, pairs) : this.write(id, 'chain', [], pairs);
+        });
+        const replies = await Promise.all(writes);
+        if (replies[0]![0] !== -1) {
+          group.forEach((u, w) => u.resolve({ id, changed: replies[w]![1] === 1, version: replies[w]![0] }));
+          return;
+        }
+        await new Promise((r) => setTimeout(r, Math.random() * Math.min(50, 2 ** attempt)));
       }
-      const [version, changed] = await this.write(id, 'patch', checks, pairs);
-      if (version !== -1) return { id, changed: changed === 1, version };
-      // Lost to another process: back off a little (with jitter) before reading again.
-      await new Promise((r) => setTimeout(r, Math.random() * Math.min(50, 2 ** attempt)));
+      throw new CollectorError('LC_STORE_CONFLICT', `update of ${JSON.stringify(id)} lost to concurrent writers ${this.options.updateRetries + 1} times`);
+    } catch (err) {
+      for (const u of group) u.reject(err);
     }
-    throw new CollectorError('LC_STORE_CONFLICT', `update of ${JSON.stringify(id)} lost to concurrent writers ${this.options.updateRetries + 1} times`);
   }
 
   async delete(id: string): Promise<boolean> {
@@ -531,7 +582,7 @@ export class RedisContextStore extends BaseContextStore {
    * Queues a direct write. The writes to one context asked for in the same turn of the event loop
    * go in one script call, in the order asked (each still its own version and delta record).
    */
-  private write(id: string, mode: 'set' | 'patch', checks: string[], pairs: string[]): Promise<[number, number]> {
+  private write(id: string, mode: QueuedWrite['mode'], checks: string[], pairs: string[]): Promise<[number, number]> {
     return new Promise((resolve, reject) => {
       let group = this.writeQueue.get(id);
       if (group === undefined) {
