@@ -162,23 +162,3 @@ export function applyDelta(target: Record<string, unknown>, delta: ContextDelta)
   }
   return target;
 }
-
-/** A deep copy of a delta: new nodes, object values copied, primitives shared. */
-export function cloneDelta(delta: ContextDelta): ContextDelta {
-  const out: ContextDelta = {};
-  for (const k of Object.keys(delta)) {
-    const node = delta[k]!;
-    let copy: DeltaNode;
-    if (isDeltaLeaf(node)) {
-      const leaf = node as DeltaLeaf & { old_value?: unknown; value?: unknown };
-      const c: Record<string, unknown> = { action: leaf.action };
-      if (has.call(leaf, 'old_value')) c.old_value = cloneValue(leaf.old_value);
-      if (has.call(leaf, 'value')) c.value = cloneValue(leaf.value);
-      copy = c as unknown as DeltaLeaf;
-    } else {
-      copy = cloneDelta(node as ContextDelta);
-    }
-    setOwn(out, k, copy);
-  }
-  return out;
-}
