@@ -36,7 +36,7 @@ one it has, so a redelivery is a no-op). Values are compared and stored as text,
 cjson never touches them ({} stays an object, numbers keep their digits). Every redis.call costs
 more than the command it runs, so per context one HMGET reads and one HSET writes all of its state,
 whatever the number of messages; its delta records go in one RPUSH and one PUBLISH (a line each: a
-watcher still sees one event per version; large ones in a PUBLISH each). The deltas list is trimmed in steps (sync.lua enforces
+watcher still sees one event per version). The deltas list is trimmed in steps (sync.lua enforces
 the threshold exactly) and its TTL is renewed only when a quarter of it has run down. A script call
 has a fixed cost (start, argument passing, the client's side): several contexts share it. Turning a
 number into text is slow in Redis's Lua, so a message's seq is kept as the caller's text.
@@ -109,8 +109,6 @@ local function fold(hkey, dkey, first, count)
   end
   local anywrite = false
   local vtext
-  -- The fields written: each gets its final '<seq>:<JSON>' once, at the end.
-  local fstamp, written = {}, {}
 
   i = first
   for _ = 1, count do
@@ -121,39 +119,31 @@ local function fold(hkey, dkey, first, count)
     local nf = tonumber(ARGV[i + 7])
     local wrote = false
     if seq > hs then hs = seq; put('#hs', seqText); wrote = true end
-    -- The record is built as a list of pieces joined once at the end: every string Redis's Lua
-    -- makes costs per byte, and a large value would otherwise be copied into several.
-    local parts, np, nc = {'{"v":', '', ',"t":', now, ',"c":['}, 5, 0
+    local changes, nc = {}, 0
+    local prefix = seqText .. ':'
     for j = i + 8, i + 7 + 2 * nf, 2 do
       local k = ARGV[j]
       local s = fseq[k]
       if not s or seq > s then
         local old = fval[k]
         fseq[k] = seq
-        if not fstamp[k] then written[#written + 1] = k end
-        fstamp[k] = seqText
         wrote = true
         if del then
           fval[k] = nil
+          put(k, prefix)
           if old then
-            if nc > 0 then np = np + 1; parts[np] = ',' end
-            nc = nc + 1
-            parts[np + 1] = jsonkey(k); parts[np + 2] = ',"o":'; parts[np + 3] = old; parts[np + 4] = '}'
-            np = np + 4
+            nc = nc + 1; changes[nc] = jsonkey(k) .. ',"o":' .. old .. '}'
           end
         else
           local new = ARGV[j + 1]
           fval[k] = new
+          put(k, prefix .. new)
           if old ~= new then
-            if nc > 0 then np = np + 1; parts[np] = ',' end
             nc = nc + 1
-            parts[np + 1] = jsonkey(k)
             if old then
-              parts[np + 2] = ',"o":'; parts[np + 3] = old; parts[np + 4] = ',"n":'; parts[np + 5] = new; parts[np + 6] = '}'
-              np = np + 6
+              changes[nc] = jsonkey(k) .. ',"o":' .. old .. ',"n":' .. new .. '}'
             else
-              parts[np + 2] = ',"n":'; parts[np + 3] = new; parts[np + 4] = '}'
-              np = np + 4
+              changes[nc] = jsonkey(k) .. ',"n":' .. new .. '}'
             end
           end
         end
@@ -178,11 +168,9 @@ local function fold(hkey, dkey, first, count)
     if changed then
       version = version + 1
       vtext = int(version)
-      parts[2] = vtext
-      np = np + 1; parts[np] = ']'
-      if cur then parts[np + 1] = ',"s":"'; parts[np + 2] = cur; parts[np + 3] = '"'; np = np + 3 end
-      np = np + 1; parts[np] = '}'
-      recs[#recs + 1] = table.concat(parts, '', 1, np)
+      local rec = '{"v":' .. vtext .. ',"t":' .. now .. ',"c":[' .. table.concat(changes, ',') .. ']'
+      if cur then rec = rec .. ',"s":"' .. cur .. '"' end
+      recs[#recs + 1] = rec .. '}'
     end
     if changed or wrote then anywrite = true end
     out[#out + 1] = version
@@ -192,10 +180,6 @@ local function fold(hkey, dkey, first, count)
 
   if not anywrite then return after end
 
-  for w = 1, #written do
-    local k = written[w]
-    put(k, fstamp[k] .. ':' .. (fval[k] or ''))
-  end
   local finished = cur == 'finished' or cur == 'transient'
   local ttl = finished and ttlDone or ttlOpen
   put('#tw', now)
@@ -205,7 +189,8 @@ local function fold(hkey, dkey, first, count)
     put('#v', vtext)
     put('#ua', now)
     push_deltas(dkey, recs, version, dm, dx, thr, ttl, deltaTtl, nowms, put)
-    if publish then publish_records(hkey .. ':changes', recs) end
+    -- One PUBLISH per context: its records one a line (canonical JSON holds no raw newline).
+    if publish then redis.call('PUBLISH', hkey .. ':changes', table.concat(recs, '\n')) end
   end
 
   call('HSET', hkey, hset)

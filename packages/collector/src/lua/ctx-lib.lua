@@ -64,16 +64,3 @@ local function push_deltas(dkey, recs, version, dm, dx, thr, ttl, deltaTtl, nowm
     put('#dx', int(nowms + life))
   end
 end
-
--- Publishes the records on the channel, one a line (canonical JSON holds no raw newline): in one
--- message, or one message each when they are large (joining them would copy every byte again, and
--- Redis's Lua pays for each byte of a string it makes). A watcher reads both alike.
-local function publish_records(channel, recs)
-  local size = 0
-  for r = 1, #recs do size = size + #recs[r] end
-  if size <= 65536 then
-    redis.call('PUBLISH', channel, table.concat(recs, '\n'))
-  else
-    for r = 1, #recs do redis.call('PUBLISH', channel, recs[r]) end
-  end
-end
