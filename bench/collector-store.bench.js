@@ -1,12 +1,19 @@
 // Issue 4 benchmarks of the context store, Redis and memory side by side in one run:
-//  1. the published Chord scenarios: 50 participants each doing update + sync on one context
-//     (one op = the batch of 50, after Chord's set of the context), and the same over 100 contexts
-//     (one op = set + update + sync on each of 100 contexts); ops/s against Chord's figures
+//  1. the published Chord scenarios, as Chord's bench/chord_benchmark.exs ran them for the figures
+//     in its README (the version with one input, "Data"): a group chat's context (50 participants
+//     with six fields each, metadata, 20 messages of history) is set, then 50 concurrent tasks each
+//     update a participant's status (a third), its typing flag (a third) or sync from version 1 (a
+//     third); over 100 contexts: the 100 contexts set one after another, then 10 such tasks per
+//     context, 1000 at once. One op = one such batch; ops/s against Chord's figures.
+//     Also this project's earlier, lighter reading of them (BENCH_STORE_SCENARIOS=…,simple): a
+//     context of one field, 50 participants each doing update + sync; 100 contexts each set +
+//     update + sync. Kept to compare with the figures measured before.
 //  2. raw apply() throughput into Redis with N calls in flight (what the collector daemon needs)
 import { MemoryContextStore, RedisContextStore } from '@contexture/collector';
 import { REDIS_URL, removeKeys, report, round, uniqueName } from './support.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
+const SCENARIOS = (process.env.BENCH_STORE_SCENARIOS ?? 'chord,apply').split(',');
 const CHORD = {
   single: { redis: 92.89, memory: 230.61 },
   multi: { redis: 1.57, memory: 4.69 },
@@ -29,8 +36,73 @@ async function opsPerSecond(op) {
   return (ops * 1000) / (performance.now() - t0);
 }
 
-/** Chord's single-context scenario: set the context, then 50 participants update and sync at once. */
-function singleContext(store) {
+/** Chord's `large_context`: a group chat of 50 participants (made anew for every set, as Chord did). */
+function groupContext(groupId) {
+  const now = Date.now();
+  const time = (msAgo) => new Date(now - msAgo).toISOString();
+  const participants = {};
+  for (let i = 1; i <= 50; i++) {
+    participants[`user_${i}`] = {
+      user_id: `user_${i}`,
+      username: `user_${i}_name`,
+      avatar: `https://example.com/avatars/user_${i}_name.png`,
+      status: i % 3 === 0 ? 'away' : 'active',
+      last_seen: time(i * 60_000),
+      typing: i % 10 === 0,
+    };
+  }
+  return {
+    group_id: groupId,
+    group_name: `Team Engineering ${groupId}`,
+    participants,
+    metadata: { topic: `Daily Standup ${groupId}`, duration: `${10 + Math.floor(Math.random() * 21)} minutes`, created_by: 'user_1', created_at: time(3_600_000) },
+    chat_history: Array.from({ length: 20 }, (_, k) => ({
+      message_id: `msg_${k + 1}`,
+      sender_id: `user_${((k + 1) % 50) + 1}`,
+      timestamp: time((k + 1) * 120_000),
+      content: `Message ${k + 1}: Lorem ipsum dolor sit amet.`,
+    })),
+  };
+}
+
+/** Chord's take_action(:stateless, …): by the task's index, a status update, a typing update or a sync from version 1. */
+function takeAction(store, index, id, participant) {
+  const u = ++unique;
+  switch (index % 3) {
+    case 0:
+      return store.update(id, { participants: { [participant]: { status: `active_${u}` } } });
+    case 1:
+      return store.update(id, { participants: { [participant]: { typing: u % 2 === 0 } } });
+    default:
+      return store.sync(id, 1);
+  }
+}
+
+/** Chord's single-context scenario: set the group's context, then 50 tasks at once. */
+function chordSingle(store) {
+  const id = 'group:123';
+  return async () => {
+    await store.set(id, groupContext(id));
+    const tasks = [];
+    for (let i = 1; i <= 50; i++) tasks.push(takeAction(store, i, id, `user_${(i % 50) + 1}`));
+    await Promise.all(tasks);
+  };
+}
+
+/** Chord's 100-context scenario: the 100 contexts set one after another, then 10 tasks on each, all at once. */
+function chordMulti(store) {
+  return async () => {
+    for (let c = 1; c <= 100; c++) await store.set(`group:${c}`, groupContext(`group:${c}`));
+    const tasks = [];
+    for (let c = 1; c <= 100; c++) {
+      for (let a = 1; a <= 10; a++) tasks.push(takeAction(store, a, `group:${c}`, `user_${1 + Math.floor(Math.random() * 50)}`));
+    }
+    await Promise.all(tasks);
+  };
+}
+
+/** The earlier, lighter reading of the single-context scenario: a one-field context, 50 × (update + sync). */
+function simpleSingle(store) {
   const id = 'group:123';
   const seen = new Array(50).fill(null);
   return async () => {
@@ -45,8 +117,8 @@ function singleContext(store) {
   };
 }
 
-/** Chord's 100-context scenario: each of 100 contexts set, then updated and synced, all at once. */
-function multiContext(store) {
+/** The earlier, lighter reading of the 100-context scenario: each of 100 contexts set, updated and synced, all at once. */
+function simpleMulti(store) {
   const seen = new Array(100).fill(null);
   return async () => {
     await Promise.all(
@@ -61,12 +133,8 @@ function multiContext(store) {
   };
 }
 
-async function chordScenarios() {
-  for (const [scenario, make] of [
-    ['single_context_50_participants', singleContext],
-    ['multiple_contexts_100', multiContext],
-  ]) {
-    const key = scenario.startsWith('single') ? 'single' : 'multi';
+async function chordScenarios(runs) {
+  for (const [scenario, key, make] of runs) {
     const prefix = uniqueName('bench-store') + ':';
     const redisStore = new RedisContextStore({ redis: REDIS_URL, prefix });
     const memoryStore = new MemoryContextStore();
@@ -132,5 +200,16 @@ async function applyScenarios() {
   await memory.close();
 }
 
-await chordScenarios();
-await applyScenarios();
+if (SCENARIOS.includes('chord')) {
+  await chordScenarios([
+    ['single_context_50_participants', 'single', chordSingle],
+    ['multiple_contexts_100', 'multi', chordMulti],
+  ]);
+}
+if (SCENARIOS.includes('simple')) {
+  await chordScenarios([
+    ['simple_single_context_50_update_sync', 'single', simpleSingle],
+    ['simple_multiple_contexts_100_set_update_sync', 'multi', simpleMulti],
+  ]);
+}
+if (SCENARIOS.includes('apply')) await applyScenarios();

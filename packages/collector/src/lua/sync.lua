@@ -1,36 +1,63 @@
 --[[
-sync: what a client at a version needs, decided and read atomically.
+sync: what clients at one or more versions of one context need, decided and read atomically (the
+store answers every sync() of a context asked for in the same turn of the event loop with one call,
+whatever their versions).
 
 KEYS[1] state hash, KEYS[2] deltas list (see apply.lua)
-ARGV[1] the client's version, '' when it has nothing
-ARGV[2] now, ms
-ARGV[3] deltaTtl (ms), 0 for none: a delta older than this is gone
-ARGV[4] deltaThreshold: only the newest this many deltas count as kept (the list may hold a few
+ARGV[1] now, ms
+ARGV[2] deltaTtl (ms), 0 for none: a delta older than this is gone
+ARGV[3] deltaThreshold: only the newest this many deltas count as kept (the list may hold a few
         more until its next trim)
-Returns nil for an unknown context, else one of
-  {'n', version}                                 no change
-  {'d', version, status, {record, record, ...}}  the records after the client's version
-  {'f', {field, value, field, value, ...}}       the whole hash: the client has nothing, is ahead
-      of the store, or a delta it needs is gone (trimmed, past the threshold, or expired)
+ARGV[4..] the clients' versions, '' for a client that has nothing
+Returns nil for an unknown context, else {version, status, answers, first, records, hash}:
+  answers  one letter per client version, in the order given: 'n' no change, 'd' a delta (the
+           records after its version), 'f' the whole context (it has nothing, is ahead of the
+           store, or a delta it needs is gone: trimmed, past the threshold, or expired)
+  first    the version of records[1] (0 when no client gets a delta)
+  records  the delta records from the oldest a 'd' client needs to the newest
+  hash     the whole hash as a flat field/value list when a client gets 'f', else false
 ]]
 local m = redis.call('HMGET', KEYS[1], '#v', '#st', '#dm')
 local version = tonumber(m[1])
 if not version or version == 0 then return false end
-local cv = tonumber(ARGV[1])
-if cv == version then return {'n', m[1]} end
-local thr = tonumber(ARGV[4])
-if cv and cv < version and version - cv <= thr then
-  local dm = tonumber(m[3])
-  if dm and dm <= cv + 1 and redis.call('LLEN', KEYS[2]) == version - dm + 1 then
-    local idx = cv + 1 - dm
-    local first = redis.call('LINDEX', KEYS[2], idx)
-    local fresh = first ~= false
-    local ttl = tonumber(ARGV[3])
-    if fresh and ttl > 0 then
-      local t = tonumber(string.match(first, '^{"v":%d+,"t":(%d+)'))
-      fresh = t ~= nil and t > tonumber(ARGV[2]) - ttl
+local now, ttl, thr = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local dm = tonumber(m[3])
+-- The list holds versions dm .. version exactly, or it cannot be trusted for anyone.
+local intact = dm ~= nil and redis.call('LLEN', KEYS[2]) == version - dm + 1
+
+local answers, low = {}, nil
+for i = 4, #ARGV do
+  local cv = tonumber(ARGV[i])
+  local a = 'f'
+  if cv == version then
+    a = 'n'
+  elseif intact and cv and cv < version and version - cv <= thr and dm <= cv + 1 then
+    a = 'd'
+    if not low or cv < low then low = cv end
+  end
+  answers[#answers + 1] = a
+end
+
+local records, first = {}, 0
+if low then
+  records = redis.call('LRANGE', KEYS[2], low + 1 - dm, -1)
+  first = low + 1
+  if ttl > 0 then
+    -- A client whose first record is past deltaTtl gets the whole context (records are oldest
+    -- first, so only the older clients can be affected).
+    local limit = now - ttl
+    for i = 4, #ARGV do
+      if answers[i - 3] == 'd' then
+        local rec = records[tonumber(ARGV[i]) + 1 - low]
+        local t = rec and tonumber(string.match(rec, '^{"v":%d+,"t":(%d+)'))
+        if not t or t <= limit then answers[i - 3] = 'f' end
+      end
     end
-    if fresh then return {'d', m[1], m[2], redis.call('LRANGE', KEYS[2], idx, -1)} end
   end
 end
-return {'f', redis.call('HGETALL', KEYS[1])}
+
+local hash = false
+for i = 1, #answers do
+  if answers[i] == 'f' then hash = redis.call('HGETALL', KEYS[1]); break end
+end
+return {m[1], m[2] or false, table.concat(answers), first, records, hash}

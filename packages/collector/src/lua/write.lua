@@ -12,7 +12,8 @@ ARGV[5]  deltaThreshold
 ARGV[6]  pub/sub channel, '' not to publish; a message there holds the delta records of the call,
          one a line
 ARGV[7..] the writes one after another, each:
-         'set' (every field not given is removed) or 'patch' (only the given fields change),
+         'set' (every field not given is removed), 'patch' (only the given fields change) or
+         'chain' (a patch made on top of the write before it: done only when that one was),
          c: the number of compare-and-set checks, n: the number of fields,
          c pairs '.'<field name>, expected JSON text ('' : expected absent),
          n pairs '.'<field name>, canonical JSON value ('' : remove the field)
@@ -23,7 +24,8 @@ re-reads and retries).
 Every field written (or removed by 'set') is stamped with the highest seq seen (#hs), so a late bus
 message older than the write never undoes it and any newer message wins. Creating the context is a
 change even without fields. The state is read once (HMGET, or HGETALL when a write is a 'set') and
-written once (HSET), the records go in one RPUSH and one PUBLISH, whatever the number of writes.
+written once (HSET), the records go in one RPUSH and one PUBLISH (large ones in a PUBLISH each),
+whatever the number of writes.
 ]]
 local hkey, dkey = KEYS[1], KEYS[2]
 local now = ARGV[1]
@@ -31,6 +33,19 @@ local nowms = tonumber(now)
 local thr = tonumber(ARGV[5])
 local channel = ARGV[6]
 
+
+-- Publishes the records on the channel, one a line (canonical JSON holds no raw newline): in one
+-- message, or one message each when they are large (joining them would copy every byte again, and
+-- Redis's Lua pays for each byte of a string it makes). A watcher reads both alike.
+local function publish_records(channel, recs)
+  local size = 0
+  for r = 1, #recs do size = size + #recs[r] end
+  if size <= 65536 then
+    redis.call('PUBLISH', channel, table.concat(recs, '\n'))
+  else
+    for r = 1, #recs do redis.call('PUBLISH', channel, recs[r]) end
+  end
+end
 
 local function jsonkey(k)
   if string.find(k, '^[%w_%-%.]*$') then return '"' .. k .. '"' end
@@ -97,18 +112,39 @@ local function put(k, v)
   at[k] = n + 2
 end
 
+-- The fields written: each gets its final '<stamp><JSON>' once, at the end (every string Redis's
+-- Lua makes costs per byte, and chained writes may set a large value many times).
+local written, wrote = {}, {}
+local function setf(k, v)
+  if wrote[k] == nil then written[#written + 1] = k end
+  wrote[k] = v or false
+end
+
 local anyok = false
+local prevok = false
 for _, w in ipairs(writes) do
   local mode, c, n, first = w[1], w[2], w[3], w[4]
-  local ok = true
-  for j = first, first + 2 * c - 1, 2 do
-    if (fval[ARGV[j]] or '') ~= ARGV[j + 1] then ok = false; break end
+  local ok = mode ~= 'chain' or prevok
+  if ok then
+    for j = first, first + 2 * c - 1, 2 do
+      if (fval[ARGV[j]] or '') ~= ARGV[j + 1] then ok = false; break end
+    end
   end
+  prevok = ok
   if not ok then
     out[#out + 1] = -1; out[#out + 1] = 0
   else
     anyok = true
-    local changes, nc = {}, 0
+    -- The record as pieces joined once (parts[2] the version, known at the end).
+    local parts, np, nc = {'{"v":', '', ',"t":', now, ',"c":['}, 5, 0
+    local function change(k, old, new)
+      if nc > 0 then np = np + 1; parts[np] = ',' end
+      nc = nc + 1
+      parts[np + 1] = '{"k":'; parts[np + 2] = jsonkey(string.sub(k, 2)); np = np + 2
+      if old then parts[np + 1] = ',"o":'; parts[np + 2] = old; np = np + 2 end
+      if new then parts[np + 1] = ',"n":'; parts[np + 2] = new; np = np + 2 end
+      np = np + 1; parts[np] = '}'
+    end
     local from = first + 2 * c
     local last = from + 2 * n - 1
     if mode == 'set' then
@@ -118,8 +154,8 @@ for _, w in ipairs(writes) do
         local old = fval[k]
         if old and not given[k] then
           fval[k] = nil
-          put(k, stamp)
-          nc = nc + 1; changes[nc] = '{"k":' .. jsonkey(string.sub(k, 2)) .. ',"o":' .. old .. '}'
+          setf(k, nil)
+          change(k, old, nil)
         end
       end
     end
@@ -130,29 +166,24 @@ for _, w in ipairs(writes) do
         -- '' is no JSON: the field is removed (a tombstone keeps its stamp).
         if old then
           fval[k] = nil
-          put(k, stamp)
-          nc = nc + 1; changes[nc] = '{"k":' .. jsonkey(string.sub(k, 2)) .. ',"o":' .. old .. '}'
+          setf(k, nil)
+          change(k, old, nil)
         end
       else
-      if anyset and not known[k] then known[k] = true; order[#order + 1] = k end
-      fval[k] = new
-      put(k, stamp .. new)
-      if old ~= new then
-        nc = nc + 1
-        if old then
-          changes[nc] = '{"k":' .. jsonkey(string.sub(k, 2)) .. ',"o":' .. old .. ',"n":' .. new .. '}'
-        else
-          changes[nc] = '{"k":' .. jsonkey(string.sub(k, 2)) .. ',"n":' .. new .. '}'
-        end
-      end
+        if anyset and not known[k] then known[k] = true; order[#order + 1] = k end
+        fval[k] = new
+        setf(k, new)
+        if old ~= new then change(k, old, new) end
       end
     end
     local changed = nc > 0 or version == 0
     if changed then
       version = version + 1
-      local rec = '{"v":' .. int(version) .. ',"t":' .. now .. ',"c":[' .. table.concat(changes, ',') .. ']'
-      if st then rec = rec .. ',"s":"' .. st .. '"' end
-      recs[#recs + 1] = rec .. '}'
+      parts[2] = int(version)
+      np = np + 1; parts[np] = ']'
+      if st then parts[np + 1] = ',"s":"'; parts[np + 2] = st; parts[np + 3] = '"'; np = np + 3 end
+      np = np + 1; parts[np] = '}'
+      recs[#recs + 1] = table.concat(parts, '', 1, np)
     end
     out[#out + 1] = version; out[#out + 1] = changed and 1 or 0
   end
@@ -160,6 +191,10 @@ end
 
 if not anyok then return out end
 
+for w = 1, #written do
+  local k = written[w]
+  put(k, stamp .. (wrote[k] or ''))
+end
 local finished = st == 'finished' or st == 'transient'
 local ttl = tonumber(finished and ARGV[3] or ARGV[2])
 put('#tw', now)
@@ -168,7 +203,7 @@ if nr > 0 then
   put('#v', int(version))
   put('#ua', now)
   push_deltas(dkey, recs, version, tonumber(meta['#dm']), tonumber(meta['#dx']), thr, ttl, tonumber(ARGV[4]), nowms, put)
-  if channel ~= '' then redis.call('PUBLISH', channel, table.concat(recs, '\n')) end
+  if channel ~= '' then publish_records(channel, recs) end
 end
 call('HSET', hkey, hset)
 if ttl > 0 then redis.call('PEXPIRE', hkey, ttl) end

@@ -4,6 +4,7 @@ import { isPlainObject } from '@contexture/context/protocol';
 import { CollectorError } from '../errors.js';
 import { RedisLock, type AcquireOptions, type RedisLockOptions } from '../lock/redis-lock.js';
 import { applyDelta, isDeltaLeaf } from '../store/delta.js';
+import { deepFreeze } from '../store/json.js';
 import { RedisContextStore } from '../store/redis-store.js';
 import type { ContextDelta, ContextStore, ContextWatch } from '../store/types.js';
 
@@ -53,14 +54,6 @@ function invalid(message: string): CollectorError {
 function checkField(field: unknown): string {
   if (typeof field !== 'string' || field.length === 0) throw invalid(`a field name must be a non-empty string, got ${JSON.stringify(field)}`);
   return field;
-}
-
-function deepFreeze<T>(v: T): T {
-  if (typeof v === 'object' && v !== null && !Object.isFrozen(v)) {
-    Object.freeze(v);
-    for (const k of Object.keys(v)) deepFreeze((v as Record<string, unknown>)[k]);
-  }
-  return v;
 }
 
 /**

@@ -1,6 +1,6 @@
 import { isPlainObject, setOwn } from '@contexture/context/protocol';
 import { CollectorError } from '../errors.js';
-import { cloneValue, encodeValue } from './json.js';
+import { cloneValue, encodeValue, sameOwnValue } from './json.js';
 import type { ContextDelta, ContextEvent, ContextStatus, DeltaLeaf, DeltaNode } from './types.js';
 
 /** One field's change inside a stored delta record: `o` the value before, `n` after (absent: no field). */
@@ -41,7 +41,26 @@ export function parseRecord(text: string): DeltaRecord {
   return r as unknown as DeltaRecord;
 }
 
-function leaf(values: Slot[], copy: (v: unknown) => unknown): DeltaNode | undefined {
+/**
+ * `values` with each run of equal values (the same one, or two of the store's own that encode
+ * alike) cut to one: what a merge makes of them is the same, and a large value most versions left
+ * as it was is then walked once, not once per version.
+ */
+function compact(values: Slot[]): Slot[] {
+  let out: Slot[] | null = null;
+  for (let i = 1; i < values.length; i++) {
+    const a = values[i - 1];
+    const b = values[i];
+    const same = a === b || (typeof a === 'object' && typeof b === 'object' && a !== null && b !== null && sameOwnValue(a, b));
+    if (same) out ??= values.slice(0, i);
+    else if (out !== null) out.push(b);
+  }
+  return out ?? values;
+}
+
+function leaf(all: Slot[], copy: (v: unknown) => unknown): DeltaNode | undefined {
+  const values = all.length > 1 ? compact(all) : all;
+  if (values.length === 1) return undefined;
   const first = values[0];
   const last = values[values.length - 1];
   if (first === ABSENT) return last === ABSENT ? undefined : { action: 'added', value: copy(last) };
@@ -142,24 +161,4 @@ export function applyDelta(target: Record<string, unknown>, delta: ContextDelta)
     }
   }
   return target;
-}
-
-/** A deep copy of a delta: new nodes, object values copied, primitives shared. */
-export function cloneDelta(delta: ContextDelta): ContextDelta {
-  const out: ContextDelta = {};
-  for (const k of Object.keys(delta)) {
-    const node = delta[k]!;
-    let copy: DeltaNode;
-    if (isDeltaLeaf(node)) {
-      const leaf = node as DeltaLeaf & { old_value?: unknown; value?: unknown };
-      const c: Record<string, unknown> = { action: leaf.action };
-      if (has.call(leaf, 'old_value')) c.old_value = cloneValue(leaf.old_value);
-      if (has.call(leaf, 'value')) c.value = cloneValue(leaf.value);
-      copy = c as unknown as DeltaLeaf;
-    } else {
-      copy = cloneDelta(node as ContextDelta);
-    }
-    setOwn(out, k, copy);
-  }
-  return out;
 }

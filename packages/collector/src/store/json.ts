@@ -4,6 +4,14 @@
  * (Lua never decodes or re-encodes a value, so `{}` stays an object and `[]` an array).
  */
 
+/**
+ * The stores' own values (see ownValue()): deeply frozen, so the canonical text of one never
+ * changes and is remembered once computed. A merge that keeps most of a large value shares the
+ * parts it keeps and re-encodes only the parts it changed.
+ */
+const owned = new WeakSet<object>();
+const texts = new WeakMap<object, string>();
+
 /** The canonical JSON text of a value (object keys sorted); undefined for what JSON drops. */
 export function encodeValue(value: unknown): string | undefined {
   if (value === null || typeof value !== 'object') return JSON.stringify(value);
@@ -12,6 +20,14 @@ export function encodeValue(value: unknown): string | undefined {
 
 function canonical(value: unknown): string | undefined {
   if (value === null || typeof value !== 'object') return JSON.stringify(value);
+  const known = texts.get(value);
+  if (known !== undefined) return known;
+  const text = canonicalText(value);
+  if (text !== undefined && owned.has(value)) texts.set(value, text);
+  return text;
+}
+
+function canonicalText(value: object): string | undefined {
   const withToJSON = value as { toJSON?: unknown };
   if (typeof withToJSON.toJSON === 'function') return canonical((withToJSON.toJSON as () => unknown).call(value));
   if (Array.isArray(value)) {
@@ -35,6 +51,15 @@ function canonical(value: unknown): string | undefined {
   return out + '}';
 }
 
+/**
+ * True when `a` and `b` are both the store's own values (see ownValue()) and encode alike; false
+ * otherwise (also when they might be equal but are not the store's: then only encoding them tells).
+ */
+export function sameOwnValue(a: object, b: object): boolean {
+  if (!owned.has(a) || !owned.has(b)) return false;
+  return canonical(a) === canonical(b);
+}
+
 /** True when two values encode to the same canonical JSON. */
 export function sameValue(a: unknown, b: unknown): boolean {
   return encodeValue(a) === encodeValue(b);
@@ -48,6 +73,48 @@ export function decodeValue(text: string): unknown {
   return JSON.parse(text);
 }
 
+/**
+ * Parses a store's canonical text into a value the store keeps: deeply frozen and known as the
+ * store's own (see encodeValue()), so it is handed out without copies and never changed in place.
+ */
+export function ownValue(text: string): unknown {
+  return keepValue(JSON.parse(text), text);
+}
+
+/**
+ * Makes `value` one of the store's own values (see ownValue()): freezes it deeply and remembers
+ * `text`, its canonical text. The caller gives it up: nothing may change it afterwards.
+ */
+export function keepValue<T>(value: T, text?: string): T {
+  if (typeof value === 'object' && value !== null) {
+    keepObject(value);
+    if (text !== undefined) texts.set(value, text);
+  }
+  return value;
+}
+
+function keepObject(value: object): void {
+  if (owned.has(value)) return;
+  owned.add(value);
+  Object.freeze(value);
+  for (const k of Object.keys(value)) {
+    const v = (value as Record<string, unknown>)[k];
+    if (typeof v === 'object' && v !== null) keepObject(v);
+  }
+}
+
+/**
+ * Freezes a value and everything it holds (objects and arrays), in place; returns it. What the
+ * stores hand out read-only (see `ContextStore.sync()`) goes through this.
+ */
+export function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const k of Object.keys(value)) deepFreeze((value as Record<string, unknown>)[k]);
+  }
+  return value;
+}
+
 /** A deep copy through JSON (own keys only, `__proto__` kept as data). */
 export function cloneValue<T>(value: T): T {
   if (value === null || typeof value !== 'object') return value;
@@ -55,11 +122,14 @@ export function cloneValue<T>(value: T): T {
 }
 
 /**
- * `partial` deep-merged over a copy of `base`: where both sides hold a plain object the merge
- * recurses, anything else is replaced; keys whose value JSON drops (undefined) are skipped.
+ * `partial` deep-merged over `base`: where both sides hold a plain object the merge recurses,
+ * anything else is replaced (by a copy); keys whose value JSON drops (undefined) are skipped.
+ * `base` is left as it was, and the result shares with it what the merge did not change: treat
+ * the result as read-only too, or give it to keepValue().
  */
 export function deepMerge(base: unknown, partial: Record<string, unknown>): Record<string, unknown> {
-  const out = (isObject(base) ? cloneValue(base) : {}) as Record<string, unknown>;
+  // A spread defines own properties, so a '__proto__' key stays plain data.
+  const out: Record<string, unknown> = isObject(base) ? { ...base } : {};
   for (const k of Object.keys(partial)) {
     const v = partial[k];
     if (v === undefined || typeof v === 'function' || typeof v === 'symbol') continue;

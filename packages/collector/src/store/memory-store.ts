@@ -1,14 +1,13 @@
 import { isPlainObject, setOwn, type MessageMeta, type WireMessage } from '@contexture/context/protocol';
 import { BaseContextStore } from './base-store.js';
-import { cloneDelta, mergeRecords, recordEvent, type DeltaRecord, type FieldChange } from './delta.js';
+import { mergeRecords, recordEvent, type DeltaRecord, type FieldChange } from './delta.js';
 import { globToRegExp } from './glob.js';
-import { decodeValue, deepMerge, encodeValue } from './json.js';
+import { decodeValue, deepFreeze, deepMerge, encodeValue, keepValue, ownValue } from './json.js';
 import { checkId, checkMessage, checkObject, checkRemove, checkVersion, ttlFor, type StoreOptions } from './options.js';
 import type {
   ApplyItem,
   ApplyResult,
   CleanupOptions,
-  ContextDelta,
   CleanupResult,
   ContextEvent,
   ContextStatus,
@@ -28,7 +27,7 @@ export type MemoryContextStoreOptions = StoreOptions;
 interface Field {
   /** Canonical JSON text: what "the same value" is compared by. */
   text: string;
-  /** The parsed value; never handed out without a copy. */
+  /** The parsed value: handed out only frozen (sync()) or copied (get()), never changed in place. */
   value: unknown;
 }
 
@@ -56,8 +55,11 @@ interface Entry {
   deltas: DeltaRecord[];
   dmin: number;
   deltasExpireAt: number;
-  /** The last merged delta handed out by sync(), from version `from` to `version`; copied per caller. */
-  merged: { from: number; version: number; delta: ContextDelta } | null;
+  /**
+   * sync() answers of the current version, frozen and shared by every caller until the next write:
+   * `full` the whole context, `deltas` per client version.
+   */
+  answers: { full: SyncResult | null; deltas: Map<number, SyncResult> } | null;
 }
 
 const own = Object.prototype.hasOwnProperty;
@@ -118,7 +120,7 @@ export class MemoryContextStore extends BaseContextStore {
           changes.push({ k, o: old.value });
         }
       } else if (old === undefined || old.text !== text) {
-        const value = decodeValue(text!);
+        const value = ownValue(text!);
         e.fields.set(k, { text: text!, value });
         changes.push(old === undefined ? { k, n: value } : { k, o: old.value, n: value });
       }
@@ -181,20 +183,23 @@ export class MemoryContextStore extends BaseContextStore {
     const e = this.live(id, now);
     if (e === undefined || e.version === 0) return null;
     if (v === e.version) return { type: 'no_change', id, version: v };
+    // Participants of one context sync after the same changes: each answer is computed once per
+    // version and handed out frozen to every caller (see ContextStore.sync()).
+    e.answers ??= { full: null, deltas: new Map() };
     if (v !== null && v < e.version) {
       const from = this.deltasFrom(e, v + 1, now);
       if (from >= 0) {
-        // Participants of one context sync from the same version after the same change: merge
-        // once (values are the store's own), hand out copies.
-        let m = e.merged;
-        if (m === null || m.from !== v || m.version !== e.version) {
-          m = { from: v, version: e.version, delta: mergeRecords(from === 0 ? e.deltas : e.deltas.slice(from)) };
-          e.merged = m;
+        let answer = e.answers.deltas.get(v);
+        if (answer === undefined) {
+          const delta = mergeRecords(from === 0 ? e.deltas : e.deltas.slice(from));
+          answer = deepFreeze<SyncResult>({ type: 'delta', id, version: e.version, delta, status: e.status });
+          e.answers.deltas.set(v, answer);
         }
-        return { type: 'delta', id, version: e.version, delta: cloneDelta(m.delta), status: e.status };
+        return answer;
       }
     }
-    return { type: 'full', ...this.record(id, e) };
+    e.answers.full ??= deepFreeze<SyncResult>({ type: 'full', ...this.record(id, e, false) });
+    return e.answers.full;
   }
 
   async set(id: string, context: Record<string, unknown>): Promise<ApplyResult> {
@@ -215,13 +220,22 @@ export class MemoryContextStore extends BaseContextStore {
     this.checkOpen();
     const e = this.live(id, Date.now());
     const next = new Map<string, string>();
+    // Merged values share what they keep with the stored ones: kept as they are, not re-parsed.
+    const merged = new Map<string, unknown>();
     for (const k of Object.keys(partial)) {
       const v = partial[k];
       const cur = e?.fields.get(k);
-      const text = isPlainObject(v) && cur !== undefined && isPlainObject(cur.value) ? encodeValue(deepMerge(cur.value, v)) : encodeValue(v);
-      if (text !== undefined) next.set(k, text);
+      if (isPlainObject(v) && cur !== undefined && isPlainObject(cur.value)) {
+        const value = deepMerge(cur.value, v);
+        const text = encodeValue(value)!;
+        next.set(k, text);
+        merged.set(k, value);
+      } else {
+        const text = encodeValue(v);
+        if (text !== undefined) next.set(k, text);
+      }
     }
-    return this.write(id, next, false);
+    return this.write(id, next, false, merged);
   }
 
   async assign(id: string, fields: Record<string, unknown>, remove: readonly string[] = []): Promise<ApplyResult> {
@@ -326,7 +340,7 @@ export class MemoryContextStore extends BaseContextStore {
     e.touched = now;
     for (const k of Object.keys(record.context)) {
       const text = encodeValue(record.context[k]);
-      if (text !== undefined) e.fields.set(k, { text, value: decodeValue(text) });
+      if (text !== undefined) e.fields.set(k, { text, value: ownValue(text) });
     }
     const ttl = ttlFor(this.options, e.status === 'finished' || e.status === 'transient');
     e.expiresAt = ttl > 0 ? now + ttl : 0;
@@ -364,9 +378,10 @@ export class MemoryContextStore extends BaseContextStore {
   /**
    * A direct write: the fields in `next` (canonical JSON) are set, and with `replaceAll` every
    * other field is removed. Touched fields are stamped with the highest seq seen, so a late bus
-   * message older than the write never undoes it and any newer one wins.
+   * message older than the write never undoes it and any newer one wins. `values` holds the values
+   * of some of them already built (their text is the one in `next`); the store keeps them.
    */
-  private write(id: string, next: Map<string, string>, replaceAll: boolean): ApplyResult {
+  private write(id: string, next: Map<string, string>, replaceAll: boolean, values?: Map<string, unknown>): ApplyResult {
     const now = Date.now();
     let e = this.live(id, now);
     const created = e === undefined;
@@ -393,7 +408,7 @@ export class MemoryContextStore extends BaseContextStore {
         continue;
       }
       if (old !== undefined && old.text === text) continue;
-      const value = decodeValue(text);
+      const value = values?.has(k) === true ? keepValue(values.get(k), text) : ownValue(text);
       e.fields.set(k, { text, value });
       changes.push(old === undefined ? { k, n: value } : { k, o: old.value, n: value });
     }
@@ -407,6 +422,7 @@ export class MemoryContextStore extends BaseContextStore {
   /** Bumps the version and records the delta when something changed; refreshes the TTLs. */
   private commit(id: string, e: Entry, now: number, changes: FieldChange[], changed: boolean): void {
     e.touched = now;
+    e.answers = null;
     const ttl = ttlFor(this.options, e.status === 'finished' || e.status === 'transient');
     if (ttl > 0) e.expiresAt = now + ttl;
     if (!changed) return;
@@ -462,9 +478,10 @@ export class MemoryContextStore extends BaseContextStore {
     for (const q of set) q.push(event);
   }
 
-  private record(id: string, e: Entry): StoredContext {
+  /** The context as a record: its values copied, or with `copy` false the store's own (to freeze). */
+  private record(id: string, e: Entry, copy = true): StoredContext {
     const context: Record<string, unknown> = {};
-    for (const [k, f] of e.fields) setOwn(context, k, typeof f.value === 'object' ? decodeValue(f.text) : f.value);
+    for (const [k, f] of e.fields) setOwn(context, k, copy && typeof f.value === 'object' ? decodeValue(f.text) : f.value);
     return {
       id,
       version: e.version,
@@ -497,7 +514,7 @@ function newEntry(ord: number): Entry {
     deltas: [],
     dmin: 0,
     deltasExpireAt: 0,
-    merged: null,
+    answers: null,
   };
 }
 

@@ -15,8 +15,8 @@ declare module 'ioredis' {
   }
 }
 
-/** What sync.lua answers (see its header). */
-export type SyncReply = ['n', string] | ['d', string, string | null, string[]] | ['f', string[]];
+/** What sync.lua answers (see its header): version, status, answers, first, records, hash. */
+export type SyncReply = [string, string | null, string, number, string[], string[] | null];
 
 /** Script name → [command name, number of keys (null: the first argument gives it)]. */
 const SCRIPTS = {

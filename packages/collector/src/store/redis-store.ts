@@ -2,9 +2,9 @@ import { isPlainObject, setOwn, type MessageMeta, type WireMessage } from '@cont
 import { Redis } from 'ioredis';
 import { CollectorError } from '../errors.js';
 import { BaseContextStore } from './base-store.js';
-import { cloneDelta, mergeRecords, parseRecord, recordEvent } from './delta.js';
+import { mergeRecords, parseRecord, recordEvent } from './delta.js';
 import { escapeGlob, globToRegExp } from './glob.js';
-import { cloneValue, decodeValue, deepMerge, encodeValue } from './json.js';
+import { decodeValue, deepFreeze, deepMerge, encodeValue, keepValue, ownValue } from './json.js';
 import { checkId, checkMessage, checkObject, checkRemove, checkVersion, ttlFor, type StoreOptions } from './options.js';
 import { defineStoreCommands } from './redis-commands.js';
 import type {
@@ -75,9 +75,23 @@ export interface ContextKeys {
   channel: string;
 }
 
-/** A direct write waiting to be sent (see RedisContextStore.write()). */
+/** A sync() waiting to be sent (see RedisContextStore.sync()). */
+interface QueuedSync {
+  version: number | null;
+  resolve: (r: SyncResult | null) => void;
+  reject: (err: unknown) => void;
+}
+
+/** An update() that merges objects, waiting for its group (see RedisContextStore.update()). */
+interface QueuedMerge {
+  partial: Record<string, unknown>;
+  resolve: (r: ApplyResult) => void;
+  reject: (err: unknown) => void;
+}
+
+/** A direct write waiting to be sent (see RedisContextStore.write()); write.lua tells the modes apart. */
 interface QueuedWrite {
-  mode: 'set' | 'patch';
+  mode: 'set' | 'patch' | 'chain';
   checks: string[];
   pairs: string[];
   resolve: (reply: [number, number]) => void;
@@ -110,12 +124,14 @@ export class RedisContextStore extends BaseContextStore {
   private subscriber: Redis | null = null;
   private readonly watchers = new Map<string, { id: string; queues: Set<WatchQueue>; ready: Promise<void> }>();
   private cleanupCursor = '0';
-  /** update() calls of this store in flight per id: they run one after another (see update()). */
+  /** Groups of merging update() calls in flight per id: they run one after another (see flushMerges()). */
   private readonly updating = new Map<string, Promise<unknown>>();
+  /** Merging update() calls waiting for the end of this turn, per id (see update()). */
+  private readonly mergeQueue = new Map<string, QueuedMerge[]>();
   /** Direct writes waiting for the end of this turn of the event loop, per id (see write()). */
   private readonly writeQueue = new Map<string, QueuedWrite[]>();
-  /** sync() calls waiting for the end of this turn, per id and version (see sync()). */
-  private readonly syncQueue = new Map<string, { id: string; version: number | null; waiting: Array<{ resolve: (r: SyncResult | null) => void; reject: (err: unknown) => void }> }>();
+  /** sync() calls waiting for the end of this turn, per id (see sync()). */
+  private readonly syncQueue = new Map<string, QueuedSync[]>();
 
   /** The last connection error of a client the store owns (it is retried, not thrown). */
   lastRedisError: string | null = null;
@@ -242,54 +258,71 @@ export class RedisContextStore extends BaseContextStore {
   }
 
   /**
-   * What a client at `version` needs. The calls for the same id and version asked for in the same
-   * turn of the event loop share one script call (each caller gets its own copy of the answer):
-   * many participants syncing one context after the same change cost one read.
+   * What a client at `version` needs. The calls for one id asked for in the same turn of the event
+   * loop share one script call whatever their versions (the records are read once, from the oldest
+   * version asked), and the callers at one version share one frozen answer: many participants
+   * syncing one context cost one read and one merge per distinct version.
    */
   async sync(id: string, version: number | null): Promise<SyncResult | null> {
     checkId(id);
     const v = checkVersion(version);
     this.checkOpen();
     return new Promise((resolve, reject) => {
-      const key = `${v === null ? '' : v}:${id}`;
-      let entry = this.syncQueue.get(key);
-      if (entry === undefined) {
-        entry = { id, version: v, waiting: [] };
-        this.syncQueue.set(key, entry);
+      let waiting = this.syncQueue.get(id);
+      if (waiting === undefined) {
+        waiting = [];
+        this.syncQueue.set(id, waiting);
         if (this.syncQueue.size === 1) process.nextTick(() => this.flushSyncs());
       }
-      entry.waiting.push({ resolve, reject });
+      waiting.push({ version: v, resolve, reject });
     });
   }
 
   private flushSyncs(): void {
-    const queued = [...this.syncQueue.values()];
+    const queued = [...this.syncQueue];
     this.syncQueue.clear();
-    for (const { id, version, waiting } of queued) {
-      this.syncNow(id, version).then(
-        (result) => {
-          waiting[0]!.resolve(result);
-          if (waiting.length === 1) return;
-          for (let i = 1; i < waiting.length; i++) waiting[i]!.resolve(cloneSyncResult(result));
+    for (const [id, waiting] of queued) {
+      const versions = [...new Set(waiting.map((w) => w.version))];
+      this.syncNow(id, versions).then(
+        (answers) => {
+          for (const w of waiting) w.resolve(answers === null ? null : answers.get(w.version)!);
         },
         (err: unknown) => waiting.forEach((w) => w.reject(err)),
       );
     }
   }
 
-  private async syncNow(id: string, v: number | null): Promise<SyncResult | null> {
+  /** The frozen answer for each of `versions` of one context, from one script call; null: unknown id. */
+  private async syncNow(id: string, versions: ReadonlyArray<number | null>): Promise<Map<number | null, SyncResult> | null> {
     const k = this.keys(id);
     const o = this.options;
-    const reply = await this.redis.contextureCtxSync(k.state, k.deltas, v === null ? '' : v, Date.now(), o.deltaTtl ?? 0, o.deltaThreshold);
+    const reply = await this.redis.contextureCtxSync(k.state, k.deltas, Date.now(), o.deltaTtl ?? 0, o.deltaThreshold, ...versions.map((v) => (v === null ? '' : v)));
     if (reply === null) return null;
-    if (reply[0] === 'n') return { type: 'no_change', id, version: Number(reply[1]) };
-    if (reply[0] === 'd') {
-      const delta = mergeRecords(reply[3].map(parseRecord));
-      return { type: 'delta', id, version: Number(reply[1]), delta, status: toStatus(reply[2]) };
-    }
-    const record = toRecord(id, reply[1]);
-    if (record === null) throw new CollectorError('LC_STORE_CORRUPT', `the state of ${JSON.stringify(id)} has no version`);
-    return { type: 'full', ...record };
+    const [versionText, statusText, letters, first, texts, hash] = reply;
+    const version = Number(versionText);
+    const status = toStatus(statusText);
+    const records = texts.map(parseRecord);
+    let full: SyncResult | null = null;
+    const answers = new Map<number | null, SyncResult>();
+    versions.forEach((v, i) => {
+      const letter = letters[i];
+      let answer: SyncResult;
+      if (letter === 'n') {
+        answer = { type: 'no_change', id, version };
+      } else if (letter === 'd') {
+        const delta = mergeRecords(records.slice(v! + 1 - first));
+        answer = { type: 'delta', id, version, delta, status };
+      } else {
+        if (full === null) {
+          const record = toRecord(id, hash ?? []);
+          if (record === null) throw new CollectorError('LC_STORE_CORRUPT', `the state of ${JSON.stringify(id)} has no version`);
+          full = { type: 'full', ...record };
+        }
+        answer = full;
+      }
+      answers.set(v, deepFreeze(answer));
+    });
+    return answers;
   }
 
   async set(id: string, context: Record<string, unknown>): Promise<ApplyResult> {
@@ -324,51 +357,93 @@ export class RedisContextStore extends BaseContextStore {
     checkId(id);
     checkObject('partial', partial);
     this.checkOpen();
-    // Without object values there is nothing to merge into, hence no compare-and-set: one call.
-    if (!Object.keys(partial).some((key) => isPlainObject(partial[key]))) return this.updateNow(id, partial);
-    // Merging updates of one id through this store queue up, so their compare-and-set only ever
-    // races with other processes, not with each other.
-    const before = this.updating.get(id) ?? Promise.resolve();
-    const run = before.then(
-      () => this.updateNow(id, partial),
-      () => this.updateNow(id, partial),
-    );
-    this.updating.set(id, run);
-    try {
-      return await run;
-    } finally {
-      if (this.updating.get(id) === run) this.updating.delete(id);
+    // Without object values there is nothing to merge into, hence no compare-and-set: one write.
+    if (!Object.keys(partial).some((key) => isPlainObject(partial[key]))) {
+      const pairs: string[] = [];
+      for (const key of Object.keys(partial)) {
+        const text = encodeValue(partial[key]);
+        if (text !== undefined) pairs.push('.' + key, text);
+      }
+      const [version, changed] = await this.write(id, 'patch', [], pairs);
+      return { id, changed: changed === 1, version };
+    }
+    return new Promise((resolve, reject) => {
+      let group = this.mergeQueue.get(id);
+      if (group === undefined) {
+        group = [];
+        this.mergeQueue.set(id, group);
+        if (this.mergeQueue.size === 1) process.nextTick(() => this.flushMerges());
+      }
+      group.push({ partial, resolve, reject });
+    });
+  }
+
+  /**
+   * The merging updates of each id asked for in this turn run as one group, after the group before
+   * it of the same id (so they only ever race with other processes, not with each other).
+   */
+  private flushMerges(): void {
+    const queued = [...this.mergeQueue];
+    this.mergeQueue.clear();
+    for (const [id, group] of queued) {
+      const before = this.updating.get(id) ?? Promise.resolve();
+      const run = before.then(() => this.mergeGroup(id, group));
+      this.updating.set(id, run);
+      void run.finally(() => {
+        if (this.updating.get(id) === run) this.updating.delete(id);
+      });
     }
   }
 
-  private async updateNow(id: string, partial: Record<string, unknown>): Promise<ApplyResult> {
-    const k = this.keys(id);
-    const keys = Object.keys(partial);
-    const merging = keys.filter((key) => isPlainObject(partial[key]));
-    for (let attempt = 0; attempt <= this.options.updateRetries; attempt++) {
-      // Objects merge into what is stored; the script checks that what we merged into is still
-      // there (compare-and-set) and we retry when a concurrent writer changed it.
-      const olds = merging.length > 0 ? await this.redis.hmget(k.state, ...merging.map((key) => '.' + key)) : [];
-      const base = new Map<string, unknown>();
-      const checks: string[] = [];
-      merging.forEach((key, i) => {
-        const old = valueText(olds[i] ?? null);
-        checks.push('.' + key, old ?? '');
-        if (old !== null) base.set(key, decodeValue(old));
-      });
-      const pairs: string[] = [];
-      for (const key of keys) {
-        const v = partial[key];
-        const cur = base.get(key);
-        const text = isPlainObject(v) && isPlainObject(cur) ? encodeValue(deepMerge(cur, v)) : encodeValue(v);
-        if (text !== undefined) pairs.push('.' + key, text);
+  /**
+   * Merging updates of one id, in the order asked: one read of the fields they merge into, the
+   * merges made here one on top of the other, then one script call where the first write checks
+   * that what was read is still there (compare-and-set) and the others are chained to it. Lost to
+   * another process: read again and retry, with a growing, jittered pause.
+   */
+  private async mergeGroup(id: string, group: QueuedMerge[]): Promise<void> {
+    try {
+      const k = this.keys(id);
+      const fields = [...new Set(group.flatMap(({ partial }) => Object.keys(partial).filter((key) => isPlainObject(partial[key]))))];
+      for (let attempt = 0; attempt <= this.options.updateRetries; attempt++) {
+        const olds = await this.redis.hmget(k.state, ...fields.map((key) => '.' + key));
+        const current = new Map<string, unknown>();
+        const checks: string[] = [];
+        fields.forEach((key, i) => {
+          const old = valueText(olds[i] ?? null);
+          checks.push('.' + key, old ?? '');
+          // Parsed into a value of the store's own: the merges share what they keep of it.
+          if (old !== null) current.set(key, ownValue(old));
+        });
+        const writes = group.map(({ partial }, w) => {
+          const pairs: string[] = [];
+          for (const key of Object.keys(partial)) {
+            const v = partial[key];
+            const cur = current.get(key);
+            let text: string | undefined;
+            if (isPlainObject(v) && isPlainObject(cur)) {
+              const merged = deepMerge(cur, v);
+              text = encodeValue(merged)!;
+              current.set(key, keepValue(merged, text));
+            } else {
+              text = encodeValue(v);
+              if (text !== undefined) current.set(key, ownValue(text));
+            }
+            if (text !== undefined) pairs.push('.' + key, text);
+          }
+          return w === 0 ? this.write(id, 'patch', checks, pairs) : this.write(id, 'chain', [], pairs);
+        });
+        const replies = await Promise.all(writes);
+        if (replies[0]![0] !== -1) {
+          group.forEach((u, w) => u.resolve({ id, changed: replies[w]![1] === 1, version: replies[w]![0] }));
+          return;
+        }
+        await new Promise((r) => setTimeout(r, Math.random() * Math.min(50, 2 ** attempt)));
       }
-      const [version, changed] = await this.write(id, 'patch', checks, pairs);
-      if (version !== -1) return { id, changed: changed === 1, version };
-      // Lost to another process: back off a little (with jitter) before reading again.
-      await new Promise((r) => setTimeout(r, Math.random() * Math.min(50, 2 ** attempt)));
+      throw new CollectorError('LC_STORE_CONFLICT', `update of ${JSON.stringify(id)} lost to concurrent writers ${this.options.updateRetries + 1} times`);
+    } catch (err) {
+      for (const u of group) u.reject(err);
     }
-    throw new CollectorError('LC_STORE_CONFLICT', `update of ${JSON.stringify(id)} lost to concurrent writers ${this.options.updateRetries + 1} times`);
   }
 
   async delete(id: string): Promise<boolean> {
@@ -507,7 +582,7 @@ export class RedisContextStore extends BaseContextStore {
    * Queues a direct write. The writes to one context asked for in the same turn of the event loop
    * go in one script call, in the order asked (each still its own version and delta record).
    */
-  private write(id: string, mode: 'set' | 'patch', checks: string[], pairs: string[]): Promise<[number, number]> {
+  private write(id: string, mode: QueuedWrite['mode'], checks: string[], pairs: string[]): Promise<[number, number]> {
     return new Promise((resolve, reject) => {
       let group = this.writeQueue.get(id);
       if (group === undefined) {
@@ -577,13 +652,6 @@ export class RedisContextStore extends BaseContextStore {
       for (const q of entry.queues) q.push(event);
     }
   }
-}
-
-/** A copy of a sync() answer that shares nothing mutable with it. */
-function cloneSyncResult(r: SyncResult | null): SyncResult | null {
-  if (r === null || r.type === 'no_change') return r === null ? null : { ...r };
-  if (r.type === 'delta') return { ...r, delta: cloneDelta(r.delta) };
-  return { ...r, context: cloneValue(r.context), headers: r.headers === null ? null : cloneValue(r.headers) };
 }
 
 function toNumber(v: string | null | undefined): number | null {

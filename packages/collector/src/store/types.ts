@@ -52,7 +52,7 @@ export interface ApplyResult {
   version: number;
 }
 
-/** What `sync()` answers. */
+/** What `sync()` answers: read-only (deeply frozen, shared between callers). */
 export type SyncResult =
   | ({ type: 'full' } & StoredContext)
   | { type: 'delta'; id: string; version: number; delta: ContextDelta; status: ContextStatus | null }
@@ -159,7 +159,12 @@ export interface ContextStore extends AsyncDisposable {
    */
   applyMany(items: readonly ApplyItem[]): Promise<ApplyResult[]>;
   get(id: string): Promise<StoredContext | null>;
-  /** What a client at `version` (`null`: nothing) needs to be current; `null` for an unknown id. */
+  /**
+   * What a client at `version` (`null`: nothing) needs to be current; `null` for an unknown id.
+   * The answer is read-only: it is deeply frozen and shared with the other callers at the same
+   * version (a store computes it once for them all). Copy before changing; `applyDelta()` copies
+   * the values it takes into the client's copy.
+   */
   sync(id: string, version: number | null): Promise<SyncResult | null>;
   /** Replaces the whole context (a write without a bus). */
   set(id: string, context: Record<string, unknown>): Promise<ApplyResult>;

@@ -306,7 +306,7 @@ export function storeSuite(make: StoreFactory): void {
       expect((await store.get('w'))!.context).to.deep.equal({ c: 1 });
     });
 
-    it('writes asked for together each get their own version and record, in the order asked; syncs asked for together each get their own copy', async () => {
+    it('writes asked for together each get their own version and record, in the order asked; syncs asked for together share one frozen answer', async () => {
       const store = await make();
       await store.set('cw', { status: 'active', shared: { n: 0 } });
       const seen = (await store.sync('cw', null))!.version;
@@ -328,14 +328,32 @@ export function storeSuite(make: StoreFactory): void {
         status: null,
       };
       for (const r of syncs) expect(r).to.deep.equal(expected);
-      // Each caller's answer is its own: changing one leaves the others and the store as they were.
-      (syncs[0] as { delta: Record<string, unknown> }).delta.status = 'mutated';
-      (syncs[1] as unknown as { delta: { shared: { m: { value: unknown } } } }).delta.shared.m.value = 'mutated';
-      for (const r of syncs.slice(2)) expect(r).to.deep.equal(expected);
+      // The answer is read-only, all the way down: changing it throws and leaves it, the other
+      // callers' answers and the store as they were.
+      expect(() => ((syncs[0] as { delta: Record<string, unknown> }).delta.status = 'mutated')).to.throw(TypeError);
+      expect(() => ((syncs[1] as unknown as { delta: { shared: { m: { value: unknown } } } }).delta.shared.m.value = 'mutated')).to.throw(TypeError);
+      for (const r of syncs) expect(r).to.deep.equal(expected);
       expect(await store.sync('cw', seen)).to.deep.equal(expected);
+      // Callers at different versions, asked for together, each get the answer for their version.
+      const mixed = await Promise.all([store.sync('cw', seen), store.sync('cw', null), store.sync('cw', seen + 21), store.sync('cw', seen + 22), store.sync('cw', seen + 99), store.sync('cw', seen)]);
+      expect(mixed[0]).to.deep.equal(expected);
+      expect(mixed[5]).to.deep.equal(expected);
+      expect(mixed[1]).to.include({ type: 'full', version: seen + 22 });
+      expect((mixed[1] as { context: unknown }).context).to.deep.equal({ status: 'away', shared: { n: 0, m: 1 } });
+      expect(mixed[2]).to.deep.equal({ ...expected, delta: { shared: { m: { action: 'added', value: 1 } } } });
+      expect(mixed[3]).to.deep.equal({ type: 'no_change', id: 'cw', version: seen + 22 });
+      expect(mixed[4]).to.include({ type: 'full', version: seen + 22 });
       const fulls = await Promise.all([store.sync('cw', null), store.sync('cw', null)]);
-      (fulls[0] as unknown as { context: { shared: { m: number } } }).context.shared.m = 5;
-      expect((fulls[1] as { context: unknown }).context).to.deep.equal({ status: 'away', shared: { n: 0, m: 1 } });
+      expect(Object.isFrozen(fulls[0])).to.equal(true);
+      expect(() => ((fulls[0] as unknown as { context: { shared: { m: number } } }).context.shared.m = 5)).to.throw(TypeError);
+      // applyDelta() copies what it takes: the client's copy is its own to change.
+      const mine = applyDelta({ status: 'active', shared: { n: 0 } }, (syncs[0] as Extract<SyncResult, { type: 'delta' }>).delta);
+      (mine.shared as { m: number }).m = 7;
+      expect((await store.sync('cw', seen))!).to.deep.equal(expected);
+      expect((await store.get('cw'))!.context).to.deep.equal({ status: 'away', shared: { n: 0, m: 1 } });
+      // get() hands out a copy of its own.
+      const got = (await store.get('cw'))!;
+      (got.context.shared as { n: number }).n = 9;
       expect((await store.get('cw'))!.context).to.deep.equal({ status: 'away', shared: { n: 0, m: 1 } });
     });
   });
