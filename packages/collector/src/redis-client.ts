@@ -17,33 +17,46 @@ export function resolveRedis(redis: unknown, onError: (message: string) => void)
   return null;
 }
 
+/** Fails the commands a client still holds (ioredis' own `flushQueue`, public in its JavaScript). */
+function failQueued(client: Redis): void {
+  const queued = client as unknown as { flushQueue?: (err: Error) => void };
+  if (typeof queued.flushQueue !== 'function') throw new Error('ioredis no longer has flushQueue(): closeClient() needs another way to fail queued commands');
+  queued.flushQueue(new Error('Connection is closed.'));
+}
+
 /**
- * Closes a client of our own: QUIT when it is connected (what was sent is answered first), else
- * a disconnect at once (a QUIT would wait for a connection that may never come). Then waits for
- * the socket to end, at most 2 s: a client between two reconnect attempts has no socket, and
- * ioredis then never says 'end' (its retry timer is gone, nothing is left running).
+ * Closes a client of our own. Connected or connecting: QUIT, so that what was sent before is
+ * answered first. Between two reconnect attempts (a connection already failed): a disconnect at
+ * once, and the commands still waiting fail now, or each would keep the process alive until its
+ * command timeout (no attempt will come to fail them, and ioredis never says 'end' then). Either
+ * way, after 2 s the client is cut and what it holds fails.
  */
 export async function closeClient(client: Redis): Promise<void> {
   if (client.status === 'end') return;
+  if (client.status === 'reconnecting' || client.status === 'close' || client.status === 'wait') {
+    client.disconnect();
+    if ((client.status as string) !== 'end') failQueued(client);
+    return;
+  }
   let timer: NodeJS.Timeout | undefined;
-  const ended = new Promise<void>((resolve) => {
-    client.once('end', resolve);
+  let onEnd: (() => void) | undefined;
+  await new Promise<void>((resolve) => {
+    onEnd = resolve;
+    client.once('end', onEnd);
     // Not unref'd: the program waits for this, and nothing else may be keeping it alive.
     timer = setTimeout(() => {
       client.disconnect();
+      if (client.status !== 'end') failQueued(client);
       resolve();
     }, 2000);
+    client.quit().catch(() => {
+      client.disconnect();
+      if (client.status === 'reconnecting' || client.status === 'close') {
+        failQueued(client);
+        resolve();
+      }
+    });
   });
-  if (client.status === 'ready') await client.quit().catch(() => client.disconnect());
-  else client.disconnect();
-  if (client.status === 'reconnecting' || client.status === 'close') {
-    // No attempt will come to fail the commands still waiting for a connection: fail them now, or
-    // each keeps the process alive until its command timeout.
-    const queued = client as unknown as { flushQueue?: (err: Error) => void };
-    queued.flushQueue?.(new Error('Connection is closed.'));
-    clearTimeout(timer);
-    return;
-  }
-  await ended;
   clearTimeout(timer);
+  client.off('end', onEnd!);
 }

@@ -2,8 +2,11 @@ import { spawn } from 'node:child_process';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
+import { Redis } from 'ioredis';
+import { redisUrl, uniqueName } from '@contexture/test-support';
 
 const FIXTURE = fileURLToPath(new URL('../../test/fixtures/close-unreachable.mjs', import.meta.url));
+const USERS = ['store', 'lock', 'allocator', 'registry', 'tasks'];
 
 /** A loopback port nothing listens on. */
 async function deadPort(): Promise<number> {
@@ -14,23 +17,45 @@ async function deadPort(): Promise<number> {
   return port;
 }
 
-describe('closing with Redis unreachable (a real process)', function () {
+/** Runs the fixture; resolves with its exit code, the outcome of each call, stderr and the time taken. */
+async function runFixture(env: Record<string, string>): Promise<{ code: number | null; outcomes: Record<string, string>; err: string; ms: number }> {
+  const t0 = Date.now();
+  const child = spawn(process.execPath, [FIXTURE], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (b) => (out += b));
+  child.stderr.on('data', (b) => (err += b));
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  return { code, outcomes: out === '' ? {} : (JSON.parse(out) as Record<string, string>), err, ms: Date.now() - t0 };
+}
+
+describe('closing every Redis user (a real process)', function () {
   this.timeout(20_000);
 
   for (const wait of [0, 300, 1500]) {
-    it(`store, lock, allocator, registry and task queue close and the process exits 0 by itself (commands in flight, closed after ${wait} ms)`, async () => {
+    it(`Redis unreachable: close() ends every in-flight command and the process exits 0 by itself (closed after ${wait} ms)`, async () => {
       const port = await deadPort();
-      const t0 = Date.now();
-      const child = spawn(process.execPath, [FIXTURE], { env: { ...process.env, REDIS: `redis://127.0.0.1:${port}`, WAIT: String(wait) }, stdio: ['ignore', 'pipe', 'pipe'] });
-      let out = '';
-      let err = '';
-      child.stdout.on('data', (b) => (out += b));
-      child.stderr.on('data', (b) => (err += b));
-      const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-      expect(code, err).to.equal(0);
-      expect(out).to.equal('closed\n');
+      const r = await runFixture({ MODE: 'unreachable', REDIS: `redis://127.0.0.1:${port}`, WAIT: String(wait), PREFIX: 'unused:' });
+      expect(r.code, r.err).to.equal(0);
+      expect(Object.keys(r.outcomes).sort()).to.deep.equal([...USERS].sort());
+      for (const name of USERS) expect(r.outcomes[name], name).to.match(/^failed: /);
       // The wait, then at most the 2 s given to a connection attempt under way: not a 10 s command timeout.
-      expect(Date.now() - t0, err).to.be.below(wait + 5_000);
+      expect(r.ms, r.err).to.be.below(wait + 5_000);
     });
   }
+
+  it('Redis reachable: what was sent before close() is answered, then the process exits 0', async () => {
+    const prefix = `${uniqueName('close')}:`;
+    const r = await runFixture({ MODE: 'reachable', REDIS: redisUrl(), PREFIX: prefix });
+    const redis = new Redis(redisUrl());
+    try {
+      expect(r.code, r.err).to.equal(0);
+      for (const name of USERS) expect(r.outcomes[name], name).to.equal('answered');
+      expect(await redis.keys(`${prefix}*`)).to.not.have.length(0);
+    } finally {
+      const keys = await redis.keys(`${prefix}*`);
+      if (keys.length > 0) await redis.del(...keys);
+      redis.disconnect();
+    }
+  });
 });

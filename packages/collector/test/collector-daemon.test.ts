@@ -391,17 +391,18 @@ describe('collector daemon: RabbitMQ → Redis, at least once', function () {
       expect(empty.stderr()).to.match(/must not be empty/);
     }
     for (const [args, said] of [
-      [['--stats', 'abc'], /--stats.*seconds > 0/],
-      [['--stats', '0'], /--stats.*seconds > 0/],
+      [['--stats', 'abc'], /--stats.*seconds ≥ 0\.1/],
+      [['--stats', '0.001'], /--stats.*seconds ≥ 0\.1/],
       [['--redis', 'notaurl'], /--redis is not a URL/],
-      [['--redis', 'http://user:s3cret@127.0.0.1:6379'], /--redis has scheme "http:"/],
-      [['--url', 'localhost:5672'], /--url has scheme "localhost:"/],
+      [['--redis', 'http://user:s3cret@127.0.0.1:6379'], /--redis is not a URL of redis: or rediss:/],
+      [['--url', 'localhost:5672'], /--url is not a URL of amqp: or amqps:/],
+      [['--url', 'guest:s3cret@127.0.0.1'], /--url is not a URL of amqp: or amqps:/],
       [['--url', 'amqp//guest:s3cret@127.0.0.1'], /--url is not a URL/],
     ] as const) {
       const wrong = startBin([...args, '--prefix', prefix]);
       expect((await wrong.exited).code, args.join(' ')).to.equal(2);
       expect(wrong.stderr()).to.match(said);
-      expect(wrong.stderr()).to.not.contain('s3cret');
+      expect(wrong.stderr()).to.not.match(/s3cret|guest/);
     }
     const down = startBin(['--url', 'amqp://user:s3cret@127.0.0.1:1/%2F', '--redis', redisUrl(), '--prefix', prefix]);
     const exit = await down.exited;

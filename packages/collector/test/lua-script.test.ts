@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { Redis } from 'ioredis';
-import { TempRedis } from '@contexture/test-support';
+import { TempRedis, waitUntil } from '@contexture/test-support';
 import { LuaScript } from '../src/lua-script.js';
 import { RedisLock } from '../src/lock/redis-lock.js';
 import { Allocator } from '../src/allocator/allocator.js';
@@ -29,7 +29,9 @@ describe('LuaScript', function () {
     monitor.on('monitor', onCommand);
     expect(await script.run(redis, 'k', 'v')).to.deep.equal(['k', 'v']);
     expect(await script.run(redis, 'k2', 7)).to.deep.equal(['k2', '7']);
+    // MONITOR lines come on their own connection: wait until it has shown the PING sent after.
     await redis.ping();
+    await waitUntil(() => sent.includes('ping'), 'the monitor to show the PING');
     monitor.disconnect();
     expect(sent.filter((c) => c.startsWith('eval'))).to.deep.equal(['evalsha', 'eval', 'evalsha']);
   });

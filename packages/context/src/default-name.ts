@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { RESERVED_RKEY_PREFIX } from './protocol/message.js';
 
 /** This package's compiled sources: frames inside them are skipped when looking for the caller. */
 const ownDir = path.dirname(fileURLToPath(import.meta.url));
@@ -45,7 +46,10 @@ export function nameForFile(file: string, cwd = process.cwd()): string {
   const parts = rel.replace(/\.[cm]?[jt]sx?$/, '').split(/[\\/]+/).filter(Boolean);
   while (parts.length > 1 && (LEADING_BUILD_DIRS.has(parts[0]!) || parts[0] === 'node_modules')) parts.shift();
   if (parts.length > 1 && parts[parts.length - 1] === 'index') parts.pop();
-  const name = parts.map((p) => p.replace(/[^A-Za-z0-9_-]/g, '_')).join('.') || 'main';
+  let name = parts.map((p) => p.replace(/[^A-Za-z0-9_-]/g, '_')).join('.') || 'main';
+  // A name the user did not choose never takes the reserved prefix (`contexture/jobs.js` →
+  // `_contexture.jobs`): those routing keys are the project's own traffic, which readers skip.
+  if (name.startsWith(RESERVED_RKEY_PREFIX)) name = '_' + name;
   if (cache.size < 10_000) cache.set(file, name);
   return name;
 }

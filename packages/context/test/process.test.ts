@@ -114,6 +114,13 @@ describe('Handler and Context across a process lifetime (spawned programs)', fun
     expect(ok[1]!.meta.headers).to.deep.equal({ hostname: os.hostname() });
   });
 
+  it('a name derived from a file under contexture/ steps aside from the reserved prefix', async () => {
+    const r = await run('contexture/jobs.mjs', { URL: 'jsonl:-' });
+    expect(r.code, r.stderr).to.equal(0);
+    const rkeys = r.stdout.trim().split('\n').map((l) => JSON.parse(l).rkey);
+    expect(rkeys).to.deep.equal(['_contexture.jobs', '_contexture.jobs']);
+  });
+
   it('jsonl:- stops once the reader of standard output goes away (no reconnect loop), counting what it drops', async () => {
     const child = spawn(process.execPath, [path.join(fixtures, 'stdout-closed.mjs')], { cwd: fixtures, stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';

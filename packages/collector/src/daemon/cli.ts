@@ -35,7 +35,7 @@ function nonNegativeInt(value: string): number {
 
 function positiveSeconds(value: string): number {
   const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('must be a number of seconds > 0');
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0.1) throw new InvalidArgumentError('must be a number of seconds ≥ 0.1');
   return n;
 }
 
@@ -50,7 +50,8 @@ function badUrl(url: string, protocols: readonly string[]): string | undefined {
   } catch {
     return `is not a URL (expected ${protocols.map((p) => `${p}//host:port`).join(' or ')})`;
   }
-  if (!protocols.includes(u.protocol)) return `has scheme "${u.protocol}" (expected ${protocols.join(' or ')})`;
+  // The scheme is not repeated either: in `user:secret@host` the URL parser takes `user:` for it.
+  if (!protocols.includes(u.protocol)) return `is not a URL of ${protocols.join(' or ')}`;
   if (u.hostname === '') return 'names no host';
   return undefined;
 }

@@ -140,8 +140,10 @@ export function isDeltaLeaf(node: DeltaNode): node is DeltaLeaf {
  * and returns it.
  *
  * @example
- * let copy = (await store.sync(id, null)).context;
- * const r = await store.sync(id, version);
+ * // sync() answers are read-only: take a copy of the full one to apply deltas to.
+ * const full = await store.sync(id, null);
+ * const copy = structuredClone(full.context);
+ * const r = await store.sync(id, full.version);
  * if (r.type === 'delta') applyDelta(copy, r.delta);
  */
 export function applyDelta(target: Record<string, unknown>, delta: ContextDelta): Record<string, unknown> {

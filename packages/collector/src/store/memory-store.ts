@@ -182,7 +182,7 @@ export class MemoryContextStore extends BaseContextStore {
     const now = Date.now();
     const e = this.live(id, now);
     if (e === undefined || e.version === 0) return null;
-    if (v === e.version) return { type: 'no_change', id, version: v };
+    if (v === e.version) return Object.freeze({ type: 'no_change', id, version: v }) as SyncResult;
     // Participants of one context sync after the same changes: each answer is computed once per
     // version and handed out frozen to every caller (see ContextStore.sync()).
     e.answers ??= { full: null, deltas: new Map() };

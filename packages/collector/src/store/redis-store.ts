@@ -415,25 +415,37 @@ export class RedisContextStore extends BaseContextStore {
           // Parsed into a value of the store's own: the merges share what they keep of it.
           if (old !== null) current.set(key, ownValue(old));
         });
-        const writes = group.map(({ partial }, w) => {
+        // Every merge is made before anything is sent: an update that cannot be merged or
+        // encoded (a BigInt, a cycle) fails alone and leaves the group, nothing of it written.
+        const ready: Array<{ u: QueuedMerge; pairs: string[] }> = [];
+        for (const u of group) {
+          const staged = new Map<string, unknown>();
           const pairs: string[] = [];
-          for (const key of Object.keys(partial)) {
-            const v = partial[key];
-            const cur = current.get(key);
-            let text: string | undefined;
-            if (isPlainObject(v) && isPlainObject(cur)) {
-              const merged = deepMerge(cur, v);
-              text = encodeValue(merged)!;
-              current.set(key, keepValue(merged, text));
-            } else {
-              text = encodeValue(v);
-              if (text !== undefined) current.set(key, ownValue(text));
+          try {
+            for (const key of Object.keys(u.partial)) {
+              const v = u.partial[key];
+              const cur = current.get(key);
+              let text: string | undefined;
+              if (isPlainObject(v) && isPlainObject(cur)) {
+                const merged = deepMerge(cur, v);
+                text = encodeValue(merged)!;
+                staged.set(key, keepValue(merged, text));
+              } else {
+                text = encodeValue(v);
+                if (text !== undefined) staged.set(key, ownValue(text));
+              }
+              if (text !== undefined) pairs.push('.' + key, text);
             }
-            if (text !== undefined) pairs.push('.' + key, text);
+          } catch (err) {
+            u.reject(err);
+            continue;
           }
-          return w === 0 ? this.write(id, 'patch', checks, pairs) : this.write(id, 'chain', [], pairs);
-        });
-        const replies = await Promise.all(writes);
+          for (const [key, value] of staged) current.set(key, value);
+          ready.push({ u, pairs });
+        }
+        group = ready.map((r) => r.u);
+        if (group.length === 0) return;
+        const replies = await Promise.all(ready.map(({ pairs }, w) => (w === 0 ? this.write(id, 'patch', checks, pairs) : this.write(id, 'chain', [], pairs))));
         if (replies[0]![0] !== -1) {
           group.forEach((u, w) => u.resolve({ id, changed: replies[w]![1] === 1, version: replies[w]![0] }));
           return;
@@ -570,6 +582,15 @@ export class RedisContextStore extends BaseContextStore {
   }
 
   protected async shutdown(): Promise<void> {
+    // What was asked for before close() goes out and is answered before the QUIT: the syncs,
+    // merges and writes queued for the next tick are sent now, and the merges under way (a read,
+    // then a write) are waited for.
+    while (this.syncQueue.size > 0 || this.mergeQueue.size > 0 || this.writeQueue.size > 0 || this.updating.size > 0) {
+      if (this.syncQueue.size > 0) this.flushSyncs();
+      if (this.mergeQueue.size > 0) this.flushMerges();
+      if (this.writeQueue.size > 0) this.flushWrites();
+      await Promise.allSettled([...this.updating.values()]);
+    }
     for (const entry of [...this.watchers.values()]) for (const q of [...entry.queues]) await q.close();
     if (this.subscriber !== null) {
       await closeClient(this.subscriber);

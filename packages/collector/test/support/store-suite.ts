@@ -306,6 +306,23 @@ export function storeSuite(make: StoreFactory): void {
       expect((await store.get('w'))!.context).to.deep.equal({ c: 1 });
     });
 
+    it('an update that cannot be encoded fails alone: the merges asked for with it are made, nothing of it is written', async () => {
+      const store = await make();
+      await store.set('bad', { a: { x: 1 }, b: { y: 1 } });
+      const cyclic: Record<string, unknown> = {};
+      cyclic.self = cyclic;
+      const got = await Promise.allSettled([
+        store.update('bad', { a: { x: 2 } }),
+        store.update('bad', { b: { y: 10n } }),
+        store.update('bad', { b: { z: 3 } }),
+        store.update('bad', { a: cyclic }),
+        store.update('bad', { a: { w: 4 } }),
+      ]);
+      expect(got.map((r) => r.status)).to.deep.equal(['fulfilled', 'rejected', 'fulfilled', 'rejected', 'fulfilled']);
+      expect(got.filter((r) => r.status === 'fulfilled').map((r) => (r as PromiseFulfilledResult<{ version: number }>).value.version)).to.deep.equal([2, 3, 4]);
+      expect((await store.get('bad'))!).to.deep.include({ version: 4, context: { a: { x: 2, w: 4 }, b: { y: 1, z: 3 } } });
+    });
+
     it('writes asked for together each get their own version and record, in the order asked; syncs asked for together share one frozen answer', async () => {
       const store = await make();
       await store.set('cw', { status: 'active', shared: { n: 0 } });
@@ -343,6 +360,7 @@ export function storeSuite(make: StoreFactory): void {
       expect(mixed[2]).to.deep.equal({ ...expected, delta: { shared: { m: { action: 'added', value: 1 } } } });
       expect(mixed[3]).to.deep.equal({ type: 'no_change', id: 'cw', version: seen + 22 });
       expect(mixed[4]).to.include({ type: 'full', version: seen + 22 });
+      expect(Object.isFrozen(mixed[3])).to.equal(true);
       const fulls = await Promise.all([store.sync('cw', null), store.sync('cw', null)]);
       expect(Object.isFrozen(fulls[0])).to.equal(true);
       expect(() => ((fulls[0] as unknown as { context: { shared: { m: number } } }).context.shared.m = 5)).to.throw(TypeError);
