@@ -167,9 +167,12 @@ export function resolveOptions(options: ObjectsOptions = {}): ResolvedOptions {
   if (!Number.isFinite(connectTimeout) || connectTimeout <= 0) invalid('connectTimeout must be a positive number');
   const gapTimeout = o.gapTimeout ?? DEFAULTS.gapTimeout;
   if (!Number.isFinite(gapTimeout) || gapTimeout < 0) invalid('gapTimeout must be a non-negative number');
+  const url = o.url ?? DEFAULTS.url;
+  // Neither the URL nor its scheme is repeated: in `user:secret@host` the parser takes `user:` for it.
+  if (typeof url !== 'string' || !/^amqps?:\/\/[^/]/i.test(url) || !URL.canParse(url)) invalid('url must be an amqp:// or amqps:// URL');
   if (o.stdin !== undefined && (o.stdin === null || typeof (o.stdin as Readable).on !== 'function')) invalid('stdin must be a readable stream');
   return {
-    url: o.url ?? DEFAULTS.url,
+    url,
     bindingKeys,
     bindingArgs: o.bindingArgs,
     exchange,

@@ -227,6 +227,13 @@ describe('lcmon live (RabbitMQ)', () => {
     expect(h.code).to.equal(69);
     expect(h.stderr).to.match(/^lcmon: cannot reach RabbitMQ at localhost\.invalid:5672: \S+\n$/);
     expect(h.stderr + r.stderr).to.not.include('s3cr3t').and.not.include('guest:guest');
+    // Not a URL of the broker at all: a bad argument (exit 2), said without repeating it.
+    for (const bad of ['watcher:s3cr3t-pw@127.0.0.1', 'http://watcher:s3cr3t-pw@127.0.0.1', 'amqp//127.0.0.1']) {
+      const u = await run(['-u', bad]);
+      expect(u.code, bad).to.equal(2);
+      expect(u.stderr, bad).to.match(/url must be an amqp:\/\/ or amqps:\/\/ URL/);
+      expect(u.stderr, bad).to.not.match(/s3cr3t|watcher/);
+    }
   });
 
   it('-H builds the guest URL for a host; -u and CONTEXTURE_URL name the broker', async () => {

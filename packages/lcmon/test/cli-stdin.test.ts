@@ -314,6 +314,12 @@ describe('lcmon -s (stdin)', () => {
       expect(r.lines.length, args.join(' ')).to.be.greaterThan(0);
     }
     expect(json((await run(['-sc'], input)).lines)).to.deep.equal([{ url: '/b', status_code: 200 }]);
+    // A BOM alone on the first line leaves a blank line: skipped, not reported.
+    for (const args of [['-s'], ['-sc']]) {
+      const r = await run(args, '\ufeff\n' + envelopes(B));
+      expect(r.stderr, args.join(' ')).to.equal('');
+      expect(r.lines.length, args.join(' ')).to.be.greaterThan(0);
+    }
     const later = await run(['-sc'], envelopes(A) + '\ufeff' + envelopes(B));
     // B's first message is lost with its line: B ends unfinished, without its url.
     expect(json(later.lines)).to.deep.equal([...json((await run(['-sc'], envelopes(A))).lines), { status_code: 200, complete: false }]);

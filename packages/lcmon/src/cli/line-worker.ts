@@ -143,6 +143,8 @@ function slow(b: Buffer, s: number, e: number, lineNo: number, first: boolean): 
   const line = (first ? firstDecoder : decoder).decode(b.subarray(s, e));
   lastValid = false;
   lastText = undefined;
+  // A first line that was only a byte order mark is a blank line, as in -sc.
+  if (line.length === 0) return;
   slowLine(line, lineNo);
   learn(line);
 }
