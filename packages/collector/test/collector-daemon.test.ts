@@ -381,6 +381,30 @@ describe('collector daemon: RabbitMQ → Redis, at least once', function () {
     expect(await queueDepth(queue)).to.equal(ordered.length);
   });
 
+  it('a second SIGTERM while the first waits for messages in flight exits 130 at once, saying so; --version prints the version', async () => {
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as net.AddressInfo).port;
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    const ordered = makeStream(uniqueName('twice'), 2, 2, 5);
+    await publishMessages(exchange, []); // declares the exchange
+    const bin = startBin(['--url', amqpUrl(), '--redis', `redis://127.0.0.1:${port}`, '--exchange', exchange, '--queue', queue, '--prefix', prefix, '--no-registry', '--shutdown-timeout', '60000']);
+    await waitUntil(() => /consuming/.test(bin.stderr()), 'the collector to consume', 20_000);
+    await publishMessages(exchange, ordered);
+    await waitUntil(() => /the store failed/.test(bin.stderr()), 'the store failure', 20_000);
+    bin.child.kill('SIGTERM');
+    await waitUntil(() => /SIGTERM: stopping/.test(bin.stderr()), 'the first signal taken');
+    const t0 = Date.now();
+    bin.child.kill('SIGTERM');
+    const exit = await bin.exited;
+    expect(exit.code, bin.stderr()).to.equal(130);
+    expect(Date.now() - t0).to.be.below(10_000);
+    expect(bin.stderr()).to.match(/SIGTERM again: exiting now; messages not acknowledged stay queued/);
+    await waitUntil(async () => (await queueDepth(queue)) === ordered.length, 'every message back in the queue');
+    const v = startBin(['--version']);
+    expect((await v.exited).code).to.equal(0);
+  });
+
   it('bad arguments (numbers, URLs) give usage and exit 2 without the password; an unreachable broker exits 69 naming host:port without the password', async () => {
     const bad = startBin(['--prefetch', 'zero']);
     expect((await bad.exited).code).to.equal(2);

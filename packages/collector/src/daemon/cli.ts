@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { hostPort, redactText } from '@contexture/context';
 import { Collector } from './collector.js';
@@ -56,10 +57,34 @@ function badUrl(url: string, protocols: readonly string[]): string | undefined {
   return undefined;
 }
 
-function signals(): Promise<NodeJS.Signals> {
+function version(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version?: string };
+    return pkg.version ?? '0.0.0';
+  } catch {
+    return '0.0.0';
+  }
+}
+
+/**
+ * The first SIGTERM / SIGINT stops gracefully; a second one exits at once (status 130, what was not
+ * acknowledged stays queued) and says so.
+ */
+function signals(say: (line: string) => void): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-    process.once('SIGINT', () => resolve('SIGINT'));
+    const first = (signal: NodeJS.Signals) => {
+      process.off('SIGTERM', first);
+      process.off('SIGINT', first);
+      const again = (s: NodeJS.Signals) => {
+        say(`contexture-collector: ${s} again: exiting now; messages not acknowledged stay queued`);
+        process.exit(130);
+      };
+      process.once('SIGTERM', again);
+      process.once('SIGINT', again);
+      resolve(signal);
+    };
+    process.on('SIGTERM', first);
+    process.on('SIGINT', first);
   });
 }
 
@@ -98,6 +123,7 @@ export function createProgram(io: ProgramIO = {}): Command {
     .addOption(new Option('--handler-timeout <ms>', 'a handler or collector not heard from for this long is unhealthy in the registry').argParser(positiveInt).env('CONTEXTURE_REGISTRY_TIMEOUT').default(15000))
     .addOption(new Option('--shutdown-timeout <ms>', 'on SIGTERM, how long messages in flight may take to finish').argParser(nonNegativeInt).env('CONTEXTURE_COLLECTOR_SHUTDOWN_TIMEOUT').default(10_000))
     .addOption(new Option('--stats [seconds]', 'print a stats line on stderr every N seconds (default 5)').argParser(positiveSeconds).env('CONTEXTURE_COLLECTOR_STATS'))
+    .version(version(), '-V, --version')
     .exitOverride()
     .action(async (opts) => {
       for (const [flag, url, protocols] of [
@@ -151,7 +177,7 @@ export function createProgram(io: ProgramIO = {}): Command {
         shutdownTimeout: opts.shutdownTimeout,
         logger: { info: (m) => say(`contexture-collector: ${m}`), warn: (m) => say(`contexture-collector: ${m}`) },
       });
-      const stop = io.stopSignal ?? signals();
+      const stop = io.stopSignal ?? signals(say);
       try {
         await collector.start();
       } catch (err) {

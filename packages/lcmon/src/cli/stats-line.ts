@@ -39,7 +39,7 @@ export class StatsLine {
     this.diag.clearStatus();
     const s = this.snapshot();
     const secs = Math.max(0.001, (Date.now() - this.startedAt) / 1000);
-    const open = s.open !== undefined ? `, ${s.open} objects open` : '';
+    const open = s.open !== undefined ? `, ${s.open} object${s.open === 1 ? '' : 's'} open` : '';
     this.diag.note(`${s.messages} messages in ${secs.toFixed(1)} s (${Math.round(s.messages / secs)}/s), ${s.outputs} printed, ${s.malformed} malformed${open}`);
   }
 
