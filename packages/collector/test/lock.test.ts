@@ -150,6 +150,15 @@ describe('RedisLock', function () {
     expect(await a.holder('weird')).to.equal(null);
     expect(await a.rlock('weird')).to.equal(null, 'a key that is not a lock is never taken over');
     expect(await redis.get(a.key('weird'))).to.equal('not a lock');
+    expect(await a.lock('weird')).to.equal(null);
+    // A key of another type under a lock's name is a misuse of the name, not a held lock.
+    await redis.hset(a.key('hash'), 'f', '1');
+    for (const take of [() => a.lock('hash'), () => a.rlock('hash')]) {
+      let caught: unknown;
+      await take().catch((err: unknown) => (caught = err));
+      expect(String((caught as Error)?.message)).to.match(/WRONGTYPE/);
+    }
+    expect(await a.status('hash')).to.equal('error');
   });
 
   it('names and owners are validated', async () => {

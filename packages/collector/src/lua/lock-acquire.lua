@@ -6,9 +6,15 @@ KEYS[2]  fence counter  <prefix>lock:{<name>}:fence   strictly increasing per na
 ARGV[1]  owner
 ARGV[2]  ttl, ms
 Returns the fencing token when the caller holds the lock now (one entry), nil when the key exists
-(held by another owner or by this one, or holding something else).
+(held by another owner or by this one, or a string that is not a lock); a WRONGTYPE error when the
+key holds another type of value (asked only then: the free path stays EXISTS, INCR, SET).
 ]]
-if redis.call('EXISTS', KEYS[1]) == 1 then return nil end
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  if redis.call('TYPE', KEYS[1]).ok ~= 'string' then
+    return redis.error_reply('WRONGTYPE the lock key holds a value of another type')
+  end
+  return nil
+end
 local fence = redis.call('INCR', KEYS[2])
 -- `..` writes a number with 14 significant digits: exact below 1e14, formatted beyond
 redis.call('SET', KEYS[1], (fence < 1e14 and fence or string.format('%.0f', fence)) .. ':1:' .. ARGV[1], 'PX', ARGV[2])
