@@ -428,6 +428,13 @@ describe('collector daemon: RabbitMQ → Redis, at least once', function () {
       expect(wrong.stderr()).to.match(said);
       expect(wrong.stderr()).to.not.match(/s3cret|guest/);
     }
+    const fromEnv = startBin(['--prefix', prefix], { CONTEXTURE_REDIS_URL: 'user:s3cret@127.0.0.1' });
+    expect((await fromEnv.exited).code).to.equal(2);
+    expect(fromEnv.stderr()).to.match(/--redis is not a URL of redis: or rediss: \(from CONTEXTURE_REDIS_URL\)/);
+    expect(fromEnv.stderr()).to.not.match(/s3cret|user/);
+    const usage = startBin(['--prefetch', '0']);
+    expect((await usage.exited).code).to.equal(2);
+    expect(usage.stderr()).to.match(/contexture-collector --help lists the options/);
     const down = startBin(['--url', 'amqp://user:s3cret@127.0.0.1:1/%2F', '--redis', redisUrl(), '--prefix', prefix]);
     const exit = await down.exited;
     expect(exit.code, down.stderr()).to.equal(69);

@@ -53,6 +53,9 @@ describe('Context → RabbitMQ (every message kind, received by a plain amqplib 
       { obj_id: id, obj: {}, status: 'finished', seq: 5 },
     ]);
     expect(b[5].elapsed).to.be.a('number').and.to.be.at.least(0);
+    // Seconds to the microsecond: no float noise past the sixth decimal.
+    expect(Math.round(b[5].elapsed * 1e6) / 1e6).to.equal(b[5].elapsed);
+    expect(String(b[5].elapsed).split('.')[1]?.length ?? 0).to.be.at.most(6);
     for (const [i, r] of consumer.received.entries()) {
       expect(r.routingKey).to.equal('web.handle');
       expect(r.properties.contentType).to.equal('application/json');

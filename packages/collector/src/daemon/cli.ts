@@ -124,15 +124,17 @@ export function createProgram(io: ProgramIO = {}): Command {
     .addOption(new Option('--shutdown-timeout <ms>', 'on SIGTERM, how long messages in flight may take to finish').argParser(nonNegativeInt).env('CONTEXTURE_COLLECTOR_SHUTDOWN_TIMEOUT').default(10_000))
     .addOption(new Option('--stats [seconds]', 'print a stats line on stderr every N seconds (default 5)').argParser(positiveSeconds).env('CONTEXTURE_COLLECTOR_STATS'))
     .version(version(), '-V, --version')
+    .showHelpAfterError('(contexture-collector --help lists the options)')
     .exitOverride()
     .action(async (opts) => {
-      for (const [flag, url, protocols] of [
-        ['--url', opts.url, ['amqp:', 'amqps:']],
-        ['--redis', opts.redis, ['redis:', 'rediss:']],
+      for (const [flag, key, variable, protocols] of [
+        ['--url', 'url', 'CONTEXTURE_URL', ['amqp:', 'amqps:']],
+        ['--redis', 'redis', 'CONTEXTURE_REDIS_URL', ['redis:', 'rediss:']],
       ] as const) {
-        const why = badUrl(url, protocols);
+        const why = badUrl(opts[key], protocols);
         if (why !== undefined) {
-          say(`contexture-collector: ${flag} ${why}`);
+          const from = program.getOptionValueSource(key) === 'env' ? ` (from ${variable})` : '';
+          say(`contexture-collector: ${flag} ${why}${from}`);
           throw new CommanderError(EXIT.USAGE, 'LC_INVALID_OPTION', `${flag} ${why}`);
         }
       }
