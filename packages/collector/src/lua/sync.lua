@@ -12,7 +12,8 @@ ARGV[4..] the clients' versions, '' for a client that has nothing
 Returns nil for an unknown context, else {version, status, answers, first, records, hash}:
   answers  one letter per client version, in the order given: 'n' no change, 'd' a delta (the
            records after its version), 'f' the whole context (it has nothing, is ahead of the
-           store, or a delta it needs is gone: trimmed, past the threshold, or expired)
+           store, a delta it needs is gone: trimmed, past the threshold, or expired, or its records
+           are over 64 KiB and weigh more than the whole context)
   first    the version of records[1] (0 when no client gets a delta)
   records  the delta records from the oldest a 'd' client needs to the newest
   hash     the whole hash as a flat field/value list when a client gets 'f', else false
@@ -57,7 +58,42 @@ if low then
 end
 
 local hash = false
-for i = 1, #answers do
-  if answers[i] == 'f' then hash = redis.call('HGETALL', KEYS[1]); break end
+if low then
+  -- A client whose records weigh more than the whole context gets the context: it is less to send
+  -- and to read. Records up to 64 KiB are always sent as a delta.
+  local suffix, total = {}, 0
+  for i = #records, 1, -1 do
+    total = total + #records[i]
+    suffix[i] = total
+  end
+  local hashBytes = nil
+  local newLow = nil
+  for i = 4, #ARGV do
+    if answers[i - 3] == 'd' then
+      local cv = tonumber(ARGV[i])
+      local bytes = suffix[cv + 1 - low] or 0
+      if bytes > 65536 then
+        if not hashBytes then
+          hash = redis.call('HGETALL', KEYS[1])
+          hashBytes = 0
+          for j = 1, #hash do hashBytes = hashBytes + #hash[j] end
+        end
+        if bytes > hashBytes then answers[i - 3] = 'f' end
+      end
+      if answers[i - 3] == 'd' and (not newLow or cv < newLow) then newLow = cv end
+    end
+  end
+  if not newLow then
+    records, first = {}, 0
+  elseif newLow > low then
+    local kept = {}
+    for i = newLow + 1 - low, #records do kept[#kept + 1] = records[i] end
+    records, first = kept, newLow + 1
+  end
+end
+if not hash then
+  for i = 1, #answers do
+    if answers[i] == 'f' then hash = redis.call('HGETALL', KEYS[1]); break end
+  end
 end
 return {m[1], m[2] or false, table.concat(answers), first, records, hash}

@@ -191,8 +191,15 @@ export class MemoryContextStore extends BaseContextStore {
       if (from >= 0) {
         let answer = e.answers.deltas.get(v);
         if (answer === undefined) {
-          const delta = mergeRecords(from === 0 ? e.deltas : e.deltas.slice(from));
-          answer = deepFreeze<SyncResult>({ type: 'delta', id, version: e.version, delta, status: e.status });
+          const records = from === 0 ? e.deltas : e.deltas.slice(from);
+          if (heavierThanContext(records, e)) {
+            // As in the Redis store: less to hand over and to apply than the records.
+            e.answers.full ??= deepFreeze<SyncResult>({ type: 'full', ...this.record(id, e, false) });
+            answer = e.answers.full;
+          } else {
+            const delta = mergeRecords(records);
+            answer = deepFreeze<SyncResult>({ type: 'delta', id, version: e.version, delta, status: e.status });
+          }
           e.answers.deltas.set(v, answer);
         }
         return answer;
@@ -530,3 +537,23 @@ function summary(id: string, e: Entry): ContextSummary {
   };
 }
 
+/** Records up to this many bytes of value text are always answered as a delta (as sync.lua does). */
+const DELTA_FLOOR = 65_536;
+
+/**
+ * True when the records hold more than {@link DELTA_FLOOR} bytes of value text and more than the
+ * context's fields: a client is then sent the whole context instead (the rule of both stores).
+ */
+function heavierThanContext(records: readonly DeltaRecord[], e: { fields: Map<string, { text: string }> }): boolean {
+  let bytes = 0;
+  for (const r of records) {
+    for (const c of r.c) {
+      if (Object.hasOwn(c, 'o')) bytes += encodeValue(c.o)?.length ?? 0;
+      if (Object.hasOwn(c, 'n')) bytes += encodeValue(c.n)?.length ?? 0;
+    }
+  }
+  if (bytes <= DELTA_FLOOR) return false;
+  let context = 0;
+  for (const [k, f] of e.fields) context += k.length + f.text.length;
+  return bytes > context;
+}

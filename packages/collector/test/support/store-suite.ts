@@ -306,6 +306,24 @@ export function storeSuite(make: StoreFactory): void {
       expect((await store.get('w'))!.context).to.deep.equal({ c: 1 });
     });
 
+    it('answers full instead of a delta whose records weigh over 64 KiB and more than the context; smaller deltas stay deltas', async () => {
+      const s = await make();
+      const people = Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`user_${i}`, { name: `User ${i}`, status: 'online', typing: false, bio: 'x'.repeat(100) }]));
+      const first = await s.set('chat', { group: 'g', people });
+      // Each merge records the whole `people` field before and after (≈ 16 KB a version).
+      for (let i = 0; i < 12; i++) await s.update('chat', { people: { [`user_${i}`]: { status: i % 2 === 0 ? 'away' : 'busy' } } });
+      const now = (await s.get('chat'))!;
+      const [far, near, both] = await Promise.all([s.sync('chat', first.version), s.sync('chat', now.version - 2), s.sync('chat', first.version)]);
+      expect(far).to.include({ type: 'full', version: now.version });
+      expect((far as { context: unknown }).context).to.deep.equal(now.context);
+      expect(near!.type).to.equal('delta');
+      expect(both).to.equal(far);
+      // Asked together, a far client and a near one each get their own kind of answer.
+      const [a, b] = await Promise.all([s.sync('chat', first.version), s.sync('chat', now.version - 1)]);
+      expect(a!.type).to.equal('full');
+      expect(b).to.deep.include({ type: 'delta', delta: { people: { user_11: { status: { action: 'modified', old_value: 'online', value: 'busy' } } } } });
+    });
+
     it('an update that cannot be encoded fails alone: the merges asked for with it are made, nothing of it is written', async () => {
       const store = await make();
       await store.set('bad', { a: { x: 1 }, b: { y: 1 } });
