@@ -91,9 +91,13 @@ if low then
     records, first = kept, newLow + 1
   end
 end
-if not hash then
-  for i = 1, #answers do
-    if answers[i] == 'f' then hash = redis.call('HGETALL', KEYS[1]); break end
-  end
+local anyFull = false
+for i = 1, #answers do
+  if answers[i] == 'f' then anyFull = true; break end
+end
+if not anyFull then
+  hash = false
+elseif not hash then
+  hash = redis.call('HGETALL', KEYS[1])
 end
 return {m[1], m[2] or false, table.concat(answers), first, records, hash}
