@@ -130,14 +130,18 @@ async function sequential() {
     ratio_highest_block: round(Math.max(...blocks), 3),
     ours_us_median: round(median(each.ours) * 1000, 1),
     redlock_us_median: round(median(each.redlock) * 1000, 1),
-    ours_commands_per_op: round(total.ours.commands / SEQ),
-    redlock_commands_per_op: round(total.redlock.commands / SEQ),
-    ours_client_cpu_us_per_op: round(total.ours.cpu / SEQ, 1),
-    redlock_client_cpu_us_per_op: round(total.redlock.cpu / SEQ, 1),
-    ours_redis_cpu_us_per_op: round(total.ours.redisCpu / cpuOps, 1),
-    redlock_redis_cpu_us_per_op: round(total.redlock.redisCpu / cpuOps, 1),
+    ...costs(total, SEQ, cpuOps),
     goal: 'ratio >= 1.0',
   });
+}
+
+/** Commands and CPU per operation of each library: `ops` for the client's, `redisOps` for Redis's. */
+function costs(total, ops, redisOps) {
+  const out = {};
+  for (const lib of ['ours', 'redlock']) out[`${lib}_commands_per_op`] = round(total[lib].commands / ops);
+  for (const lib of ['ours', 'redlock']) out[`${lib}_client_cpu_us_per_op`] = round(total[lib].cpu / ops, 1);
+  for (const lib of ['ours', 'redlock']) out[`${lib}_redis_cpu_us_per_op`] = round(total[lib].redisCpu / redisOps, 1);
+  return out;
 }
 
 await sequential();
@@ -163,12 +167,7 @@ for (const [name, scenario] of Object.entries(scenarios)) {
     ratio: round(total.redlock.ms / total.ours.ms),
     ratio_lowest_round: round(Math.min(...ratios)),
     ratio_highest_round: round(Math.max(...ratios)),
-    ours_commands_per_op: round(total.ours.commands / ops),
-    redlock_commands_per_op: round(total.redlock.commands / ops),
-    ours_client_cpu_us_per_op: round(total.ours.cpu / ops, 1),
-    redlock_client_cpu_us_per_op: round(total.redlock.cpu / ops, 1),
-    ours_redis_cpu_us_per_op: round(total.ours.redisCpu / ops, 1),
-    redlock_redis_cpu_us_per_op: round(total.redlock.redisCpu / ops, 1),
+    ...costs(total, ops, ops),
     goal: name === '50_clients_one_lock' ? 'none (contention: both poll a held lock)' : 'ratio >= 1.0',
   });
 }

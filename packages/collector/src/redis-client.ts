@@ -17,27 +17,32 @@ export function resolveRedis(redis: unknown, onError: (message: string) => void)
   return null;
 }
 
-/** Fails the commands a client still holds (ioredis' own `flushQueue`, public in its JavaScript). */
-function failQueued(client: Redis): void {
+/**
+ * Disconnects at once and fails the commands the client still holds (ioredis' own `flushQueue`,
+ * public in its JavaScript): a client without a socket never says 'end' and never fails them.
+ */
+function cut(client: Redis): void {
+  client.disconnect();
+  if ((client.status as string) === 'end') return;
   const queued = client as unknown as { flushQueue?: (err: Error) => void };
   if (typeof queued.flushQueue !== 'function') throw new Error('ioredis no longer has flushQueue(): closeClient() needs another way to fail queued commands');
   queued.flushQueue(new Error('Connection is closed.'));
 }
 
+/** True when the client has no socket and waits to try again (a connection already failed). */
+function between(client: Redis): boolean {
+  return client.status === 'reconnecting' || client.status === 'close' || client.status === 'wait';
+}
+
 /**
  * Closes a client of our own. Connected or connecting: QUIT, so that what was sent before is
- * answered first. Between two reconnect attempts (a connection already failed): a disconnect at
- * once, and the commands still waiting fail now, or each would keep the process alive until its
- * command timeout (no attempt will come to fail them, and ioredis never says 'end' then). Either
- * way, after 2 s the client is cut and what it holds fails.
+ * answered first. Between two reconnect attempts (a connection already failed): cut at once, and
+ * the commands still waiting fail now, or each would keep the process alive until its command
+ * timeout. Either way, after 2 s the client is cut.
  */
 export async function closeClient(client: Redis): Promise<void> {
   if (client.status === 'end') return;
-  if (client.status === 'reconnecting' || client.status === 'close' || client.status === 'wait') {
-    client.disconnect();
-    if ((client.status as string) !== 'end') failQueued(client);
-    return;
-  }
+  if (between(client)) return cut(client);
   let timer: NodeJS.Timeout | undefined;
   let onEnd: (() => void) | undefined;
   await new Promise<void>((resolve) => {
@@ -45,15 +50,16 @@ export async function closeClient(client: Redis): Promise<void> {
     client.once('end', onEnd);
     // Not unref'd: the program waits for this, and nothing else may be keeping it alive.
     timer = setTimeout(() => {
-      client.disconnect();
-      if (client.status !== 'end') failQueued(client);
+      cut(client);
       resolve();
     }, 2000);
     client.quit().catch(() => {
-      client.disconnect();
-      if (client.status === 'reconnecting' || client.status === 'close') {
-        failQueued(client);
+      // The connection attempt failed under the QUIT: nothing more will come.
+      if (between(client)) {
+        cut(client);
         resolve();
+      } else {
+        client.disconnect();
       }
     });
   });

@@ -1,21 +1,11 @@
 import { spawn } from 'node:child_process';
-import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { Redis } from 'ioredis';
-import { redisUrl, uniqueName } from '@contexture/test-support';
+import { freePort, redisUrl, uniqueName } from '@contexture/test-support';
 
 const FIXTURE = fileURLToPath(new URL('../../test/fixtures/close-unreachable.mjs', import.meta.url));
 const USERS = ['store', 'lock', 'allocator', 'registry', 'tasks'];
-
-/** A loopback port nothing listens on. */
-async function deadPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 /** Runs the fixture; resolves with its exit code, the outcome of each call, stderr and the time taken. */
 async function runFixture(env: Record<string, string>): Promise<{ code: number | null; outcomes: Record<string, string>; err: string; ms: number }> {
@@ -34,7 +24,7 @@ describe('closing every Redis user (a real process)', function () {
 
   for (const wait of [0, 300, 1500]) {
     it(`Redis unreachable: close() ends every in-flight command and the process exits 0 by itself (closed after ${wait} ms)`, async () => {
-      const port = await deadPort();
+      const port = await freePort();
       const r = await runFixture({ MODE: 'unreachable', REDIS: `redis://127.0.0.1:${port}`, WAIT: String(wait), PREFIX: 'unused:' });
       expect(r.code, r.err).to.equal(0);
       expect(Object.keys(r.outcomes).sort()).to.deep.equal([...USERS].sort());

@@ -1,11 +1,10 @@
 import { expect } from 'chai';
 import { spawn, type ChildProcess } from 'node:child_process';
-import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import amqp from 'amqplib';
 import { Context, Handler } from '@contexture/context';
 import type { WireMessage } from '@contexture/context/protocol';
-import { amqpUrl, Cleanup, FaultProxy, redisUrl, TempRedis, uniqueName, waitUntil } from '@contexture/test-support';
+import { amqpUrl, Cleanup, FaultProxy, freePort, redisUrl, TempRedis, uniqueName, waitUntil } from '@contexture/test-support';
 import { Collector, CollectorError, RedisContextStore } from '@contexture/collector';
 import { expectedObjects, makeStream, publishMessages, publishRaw } from './support/bus.js';
 import { rng, shuffledWithDuplicates } from './support/streams.js';
@@ -355,11 +354,7 @@ describe('collector daemon: RabbitMQ → Redis, at least once', function () {
   });
 
   it('Redis unreachable: the CLI says so once, naming host:port; SIGTERM exits 0 after --shutdown-timeout and leaves the messages queued', async () => {
-    // A port nothing listens on.
-    const server = net.createServer();
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const port = (server.address() as net.AddressInfo).port;
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    const port = await freePort();
     const ordered = makeStream(uniqueName('down'), 3, 2, 5);
     await publishMessages(exchange, []); // declares the exchange
     const bin = startBin(['--url', amqpUrl(), '--redis', `redis://:s3cret@127.0.0.1:${port}`, '--exchange', exchange, '--queue', queue, '--prefix', prefix, '--no-registry', '--shutdown-timeout', '300']);
@@ -382,10 +377,7 @@ describe('collector daemon: RabbitMQ → Redis, at least once', function () {
   });
 
   it('a second SIGTERM while the first waits for messages in flight exits 130 at once, saying so; --version prints the version', async () => {
-    const server = net.createServer();
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const port = (server.address() as net.AddressInfo).port;
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    const port = await freePort();
     const ordered = makeStream(uniqueName('twice'), 2, 2, 5);
     await publishMessages(exchange, []); // declares the exchange
     const bin = startBin(['--url', amqpUrl(), '--redis', `redis://127.0.0.1:${port}`, '--exchange', exchange, '--queue', queue, '--prefix', prefix, '--no-registry', '--shutdown-timeout', '60000']);

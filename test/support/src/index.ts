@@ -6,3 +6,4 @@ export { TestConsumer } from './consumer.js';
 export type { Received } from './consumer.js';
 export { waitUntil } from './wait.js';
 export { TempRedis } from './temp-redis.js';
+export { freePort } from './ports.js';

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { hostPort, redactText } from '@contexture/context';
 import { Collector } from './collector.js';
@@ -57,26 +57,20 @@ function badUrl(url: string, protocols: readonly string[]): string | undefined {
   return undefined;
 }
 
-function version(): string {
-  try {
-    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version?: string };
-    return pkg.version ?? '0.0.0';
-  } catch {
-    return '0.0.0';
-  }
-}
+/** This package's version (dist/src/daemon → the package's own package.json). */
+const VERSION = (createRequire(import.meta.url)('../../../package.json') as { version: string }).version;
 
 /**
  * The first SIGTERM / SIGINT stops gracefully; a second one exits at once (status 130, what was not
  * acknowledged stays queued) and says so.
  */
-function signals(say: (line: string) => void): Promise<NodeJS.Signals> {
+function signals(note: (line: string) => void): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
     const first = (signal: NodeJS.Signals) => {
       process.off('SIGTERM', first);
       process.off('SIGINT', first);
       const again = (s: NodeJS.Signals) => {
-        say(`contexture-collector: ${s} again: exiting now; messages not acknowledged stay queued`);
+        note(`${s} again: exiting now; messages not acknowledged stay queued`);
         process.exit(130);
       };
       process.once('SIGTERM', again);
@@ -98,6 +92,8 @@ export function createProgram(io: ProgramIO = {}): Command {
   const stderr = io.stderr ?? process.stderr;
   const env = io.env ?? process.env;
   const say = (line: string) => void stderr.write(`${line}\n`);
+  /** A line of the program's own, named as such. */
+  const note = (line: string) => say(`contexture-collector: ${line}`);
   const program = new Command('contexture-collector')
     .description('Consume context messages from RabbitMQ and keep them in Redis as versioned state with deltas.')
     .configureOutput({ writeOut: (s) => void (io.stdout ?? process.stdout).write(s), writeErr: (s) => void stderr.write(s) })
@@ -123,7 +119,7 @@ export function createProgram(io: ProgramIO = {}): Command {
     .addOption(new Option('--handler-timeout <ms>', 'a handler or collector not heard from for this long is unhealthy in the registry').argParser(positiveInt).env('CONTEXTURE_REGISTRY_TIMEOUT').default(15000))
     .addOption(new Option('--shutdown-timeout <ms>', 'on SIGTERM, how long messages in flight may take to finish').argParser(nonNegativeInt).env('CONTEXTURE_COLLECTOR_SHUTDOWN_TIMEOUT').default(10_000))
     .addOption(new Option('--stats [seconds]', 'print a stats line on stderr every N seconds (default 5)').argParser(positiveSeconds).env('CONTEXTURE_COLLECTOR_STATS'))
-    .version(version(), '-V, --version')
+    .version(VERSION, '-V, --version')
     .showHelpAfterError('(contexture-collector --help lists the options)')
     .exitOverride()
     .action(async (opts) => {
@@ -134,7 +130,7 @@ export function createProgram(io: ProgramIO = {}): Command {
         const why = badUrl(opts[key], protocols);
         if (why !== undefined) {
           const from = program.getOptionValueSource(key) === 'env' ? ` (from ${variable})` : '';
-          say(`contexture-collector: ${flag} ${why}${from}`);
+          note(`${flag} ${why}${from}`);
           throw new CommanderError(EXIT.USAGE, 'LC_INVALID_OPTION', `${flag} ${why}`);
         }
       }
@@ -152,12 +148,12 @@ export function createProgram(io: ProgramIO = {}): Command {
       store.redis.on('error', (err: Error) => {
         if (redisDown) return;
         redisDown = true;
-        say(`contexture-collector: Redis at ${redisAt} is unreachable (${redactText(err.message)}); messages stay queued until it answers`);
+        note(`Redis at ${redisAt} is unreachable (${redactText(err.message)}); messages stay queued until it answers`);
       });
       store.redis.on('ready', () => {
         if (!redisDown) return;
         redisDown = false;
-        say(`contexture-collector: Redis at ${redisAt} answers again`);
+        note(`Redis at ${redisAt} answers again`);
       });
       const registry =
         opts.registry === false
@@ -177,30 +173,30 @@ export function createProgram(io: ProgramIO = {}): Command {
         prefetch: opts.prefetch,
         batchSize: opts.batchSize,
         shutdownTimeout: opts.shutdownTimeout,
-        logger: { info: (m) => say(`contexture-collector: ${m}`), warn: (m) => say(`contexture-collector: ${m}`) },
+        logger: { info: note, warn: note },
       });
-      const stop = io.stopSignal ?? signals(say);
+      const stop = io.stopSignal ?? signals(note);
       try {
         await collector.start();
       } catch (err) {
         const reason = redactText((err as Error).message);
         // A refused login is not an unreachable broker: say so, with its own status (as lcmon does).
         const refused = /ACCESS.REFUSED|NOT.ALLOWED|\b403\b|\b530\b/.test(reason);
-        say(`contexture-collector: ${refused ? 'the broker refused the login' : 'cannot reach the broker'} at ${hostPort(opts.url, 5672)}: ${reason}`);
+        note(`${refused ? 'the broker refused the login' : 'cannot reach the broker'} at ${hostPort(opts.url, 5672)}: ${reason}`);
         await registry?.close();
         await store.close();
         if (refused) throw new CommanderError(EXIT.NO_PERM, 'LC_BROKER_REFUSED', 'login refused');
         throw new CommanderError(EXIT.UNAVAILABLE, 'LC_BROKER_UNREACHABLE', 'broker unreachable');
       }
-      say(`contexture-collector: consuming ${opts.queue} from ${hostPort(opts.url, 5672)} into ${redisAt} (prefix ${opts.prefix})`);
+      note(`consuming ${opts.queue} from ${hostPort(opts.url, 5672)} into ${redisAt} (prefix ${opts.prefix})`);
       if (opts.stats !== undefined) collector.startStats(opts.stats === true ? 5 : opts.stats, say);
       const why = await stop;
-      say(`contexture-collector: ${String(why)}: stopping; finishing messages in flight (up to ${opts.shutdownTimeout} ms)`);
+      note(`${String(why)}: stopping; finishing messages in flight (up to ${opts.shutdownTimeout} ms)`);
       await collector.close();
       await registry?.close();
       await store.close();
       const s = collector.stats();
-      say(`contexture-collector: stopped after applying ${s.applied} messages (${s.deadLettered} dead-lettered)`);
+      note(`stopped after applying ${s.applied} messages (${s.deadLettered} dead-lettered)`);
     });
   return program;
 }

@@ -194,8 +194,7 @@ export class MemoryContextStore extends BaseContextStore {
           const records = from === 0 ? e.deltas : e.deltas.slice(from);
           if (heavierThanContext(records, e)) {
             // As in the Redis store: less to hand over and to apply than the records.
-            e.answers.full ??= deepFreeze<SyncResult>({ type: 'full', ...this.record(id, e, false) });
-            answer = e.answers.full;
+            answer = this.fullAnswer(id, e);
           } else {
             const delta = mergeRecords(records);
             answer = deepFreeze<SyncResult>({ type: 'delta', id, version: e.version, delta, status: e.status });
@@ -205,6 +204,12 @@ export class MemoryContextStore extends BaseContextStore {
         return answer;
       }
     }
+    return this.fullAnswer(id, e);
+  }
+
+  /** The whole context as sync() hands it out: frozen, shared until the next write. */
+  private fullAnswer(id: string, e: Entry): SyncResult {
+    e.answers ??= { full: null, deltas: new Map() };
     e.answers.full ??= deepFreeze<SyncResult>({ type: 'full', ...this.record(id, e, false) });
     return e.answers.full;
   }
@@ -548,8 +553,8 @@ function heavierThanContext(records: readonly DeltaRecord[], e: { fields: Map<st
   let bytes = 0;
   for (const r of records) {
     for (const c of r.c) {
-      if (Object.hasOwn(c, 'o')) bytes += encodeValue(c.o)?.length ?? 0;
-      if (Object.hasOwn(c, 'n')) bytes += encodeValue(c.n)?.length ?? 0;
+      if (own.call(c, 'o')) bytes += encodeValue(c.o)?.length ?? 0;
+      if (own.call(c, 'n')) bytes += encodeValue(c.n)?.length ?? 0;
     }
   }
   if (bytes <= DELTA_FLOOR) return false;

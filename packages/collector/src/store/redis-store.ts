@@ -268,13 +268,7 @@ export class RedisContextStore extends BaseContextStore {
     const v = checkVersion(version);
     this.checkOpen();
     return new Promise((resolve, reject) => {
-      let waiting = this.syncQueue.get(id);
-      if (waiting === undefined) {
-        waiting = [];
-        this.syncQueue.set(id, waiting);
-        if (this.syncQueue.size === 1) process.nextTick(() => this.flushSyncs());
-      }
-      waiting.push({ version: v, resolve, reject });
+      enqueue(this.syncQueue, id, { version: v, resolve, reject }, () => this.flushSyncs());
     });
   }
 
@@ -329,13 +323,7 @@ export class RedisContextStore extends BaseContextStore {
     checkId(id);
     checkObject('context', context);
     this.checkOpen();
-    const pairs: string[] = [];
-    for (const key of Object.keys(context)) {
-      const text = encodeValue(context[key]);
-      if (text !== undefined) pairs.push('.' + key, text);
-    }
-    const [version, changed] = await this.write(id, 'set', [], pairs);
-    return { id, changed: changed === 1, version };
+    return this.writeFields(id, 'set', fieldPairs(context));
   }
 
   async assign(id: string, fields: Record<string, unknown>, remove: readonly string[] = []): Promise<ApplyResult> {
@@ -343,14 +331,9 @@ export class RedisContextStore extends BaseContextStore {
     checkObject('fields', fields);
     const gone = checkRemove(remove, fields);
     this.checkOpen();
-    const pairs: string[] = [];
-    for (const key of Object.keys(fields)) {
-      const text = encodeValue(fields[key]);
-      if (text !== undefined) pairs.push('.' + key, text);
-    }
+    const pairs = fieldPairs(fields);
     for (const key of gone) pairs.push('.' + key, '');
-    const [version, changed] = await this.write(id, 'patch', [], pairs);
-    return { id, changed: changed === 1, version };
+    return this.writeFields(id, 'patch', pairs);
   }
 
   async update(id: string, partial: Record<string, unknown>): Promise<ApplyResult> {
@@ -358,23 +341,9 @@ export class RedisContextStore extends BaseContextStore {
     checkObject('partial', partial);
     this.checkOpen();
     // Without object values there is nothing to merge into, hence no compare-and-set: one write.
-    if (!Object.keys(partial).some((key) => isPlainObject(partial[key]))) {
-      const pairs: string[] = [];
-      for (const key of Object.keys(partial)) {
-        const text = encodeValue(partial[key]);
-        if (text !== undefined) pairs.push('.' + key, text);
-      }
-      const [version, changed] = await this.write(id, 'patch', [], pairs);
-      return { id, changed: changed === 1, version };
-    }
+    if (!Object.keys(partial).some((key) => isPlainObject(partial[key]))) return this.writeFields(id, 'patch', fieldPairs(partial));
     return new Promise((resolve, reject) => {
-      let group = this.mergeQueue.get(id);
-      if (group === undefined) {
-        group = [];
-        this.mergeQueue.set(id, group);
-        if (this.mergeQueue.size === 1) process.nextTick(() => this.flushMerges());
-      }
-      group.push({ partial, resolve, reject });
+      enqueue(this.mergeQueue, id, { partial, resolve, reject }, () => this.flushMerges());
     });
   }
 
@@ -599,19 +568,19 @@ export class RedisContextStore extends BaseContextStore {
     if (this.owned) await closeClient(this.redis);
   }
 
+  /** A write of whole fields, without checks (see write()). */
+  private async writeFields(id: string, mode: 'set' | 'patch', pairs: string[]): Promise<ApplyResult> {
+    const [version, changed] = await this.write(id, mode, [], pairs);
+    return { id, changed: changed === 1, version };
+  }
+
   /**
    * Queues a direct write. The writes to one context asked for in the same turn of the event loop
    * go in one script call, in the order asked (each still its own version and delta record).
    */
   private write(id: string, mode: QueuedWrite['mode'], checks: string[], pairs: string[]): Promise<[number, number]> {
     return new Promise((resolve, reject) => {
-      let group = this.writeQueue.get(id);
-      if (group === undefined) {
-        group = [];
-        this.writeQueue.set(id, group);
-        if (this.writeQueue.size === 1) process.nextTick(() => this.flushWrites());
-      }
-      group.push({ mode, checks, pairs, resolve, reject });
+      enqueue(this.writeQueue, id, { mode, checks, pairs, resolve, reject }, () => this.flushWrites());
     });
   }
 
@@ -673,6 +642,30 @@ export class RedisContextStore extends BaseContextStore {
       for (const q of entry.queues) q.push(event);
     }
   }
+}
+
+/** The `.field`, canonical text pairs of a write of whole fields (what JSON drops is left out). */
+function fieldPairs(fields: Record<string, unknown>): string[] {
+  const pairs: string[] = [];
+  for (const key of Object.keys(fields)) {
+    const text = encodeValue(fields[key]);
+    if (text !== undefined) pairs.push('.' + key, text);
+  }
+  return pairs;
+}
+
+/**
+ * Adds `item` to the calls waiting for `id` in `queue`; the first call of a turn of the event loop
+ * schedules `flush` for the end of it.
+ */
+function enqueue<T>(queue: Map<string, T[]>, id: string, item: T, flush: () => void): void {
+  const waiting = queue.get(id);
+  if (waiting !== undefined) {
+    waiting.push(item);
+    return;
+  }
+  queue.set(id, [item]);
+  if (queue.size === 1) process.nextTick(flush);
 }
 
 function toNumber(v: string | null | undefined): number | null {
