@@ -13,13 +13,16 @@ ARGV[6]  pub/sub channel, '' not to publish; a message there holds the delta rec
          one a line
 ARGV[7..] the writes one after another, each:
          'set' (every field not given is removed), 'patch' (only the given fields change) or
-         'chain' (a patch made on top of the write before it: done only when that one was),
+         'merge' (merging updates made by the caller on the values its checks expect: the fields'
+         last values, and the changes of each version it makes, which the caller worked out),
          c: the number of compare-and-set checks, n: the number of fields,
          c pairs '.'<field name>, expected JSON text ('' : expected absent),
-         n pairs '.'<field name>, canonical JSON value ('' : remove the field)
-Returns {version1, changed1, version2, changed2, ...}: per write, the version after it and 1 when
-it bumped the version; {-1, 0} for a write whose check failed (it changed nothing; the caller
-re-reads and retries).
+         n pairs '.'<field name>, canonical JSON value ('' : remove the field),
+         for 'merge' only: m, the number of versions, then m texts: the items of the version's
+         record's change list ('' : that update changed nothing)
+Returns {version1, changed1, version2, changed2, ...}: per write (per version of a 'merge'), the
+version after it and 1 when it bumped the version; {-1, 0} for a write whose check failed (it
+changed nothing; the caller re-reads and retries).
 
 Every field written (or removed by 'set') is stamped with the highest seq seen (#hs), so a late bus
 message older than the write never undoes it and any newer message wins. Creating the context is a
@@ -66,9 +69,14 @@ local anyset = false
 local i = 7
 while i <= #ARGV do
   local c, n = tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
-  writes[#writes + 1] = {ARGV[i], c, n, i + 3}
-  if ARGV[i] == 'set' then anyset = true end
+  local w = {ARGV[i], c, n, i + 3}
+  writes[#writes + 1] = w
+  if w[1] == 'set' then anyset = true end
   i = i + 3 + 2 * (c + n)
+  if w[1] == 'merge' then
+    w[5] = tonumber(ARGV[i]); w[6] = i + 1
+    i = i + 1 + w[5]
+  end
 end
 
 -- The fields' JSON (nil: absent), in a known order: what 'set' removes goes in the hash's order.
@@ -120,19 +128,40 @@ local function setf(k, v)
   wrote[k] = v or false
 end
 
+-- A record from the items of its change list (the version and the status are known here).
+local function record(items)
+  if st then
+    return '{"v":' .. int(version) .. ',"t":' .. now .. ',"c":[' .. items .. '],"s":"' .. st .. '"}'
+  end
+  return '{"v":' .. int(version) .. ',"t":' .. now .. ',"c":[' .. items .. ']}'
+end
+
 local anyok = false
-local prevok = false
 for _, w in ipairs(writes) do
   local mode, c, n, first = w[1], w[2], w[3], w[4]
-  local ok = mode ~= 'chain' or prevok
-  if ok then
-    for j = first, first + 2 * c - 1, 2 do
-      if (fval[ARGV[j]] or '') ~= ARGV[j + 1] then ok = false; break end
-    end
+  local ok = true
+  for j = first, first + 2 * c - 1, 2 do
+    if (fval[ARGV[j]] or '') ~= ARGV[j + 1] then ok = false; break end
   end
-  prevok = ok
   if not ok then
-    out[#out + 1] = -1; out[#out + 1] = 0
+    for _ = 1, w[5] or 1 do out[#out + 1] = -1; out[#out + 1] = 0 end
+  elseif mode == 'merge' then
+    anyok = true
+    for j = first + 2 * c, first + 2 * (c + n) - 1, 2 do
+      local k, new = ARGV[j], ARGV[j + 1]
+      if anyset and not known[k] then known[k] = true; order[#order + 1] = k end
+      if new == '' then fval[k] = nil; setf(k, nil) else fval[k] = new; setf(k, new) end
+    end
+    for j = w[6], w[6] + w[5] - 1 do
+      local items = ARGV[j]
+      -- Creating the context is a change even without fields.
+      local changed = items ~= '' or version == 0
+      if changed then
+        version = version + 1
+        recs[#recs + 1] = record(items)
+      end
+      out[#out + 1] = version; out[#out + 1] = changed and 1 or 0
+    end
   else
     anyok = true
     -- The record as pieces joined once (parts[2] the version, known at the end).

@@ -1,19 +1,24 @@
 import { isPlainObject, setOwn } from '@contexture/context/protocol';
 import { CollectorError } from '../errors.js';
-import { cloneValue, encodeValue, sameOwnValue } from './json.js';
+import { cloneValue, encodeValue, keepValue, sameOwnValue } from './json.js';
 import type { ContextDelta, ContextEvent, ContextStatus, DeltaLeaf, DeltaNode } from './types.js';
 
-/** One field's change inside a stored delta record: `o` the value before, `n` after (absent: no field). */
+/**
+ * One change inside a stored delta record: the top-level field `k`, and with `p` the path below it
+ * (a merging `update()` records only what it changed); `o` the value there before, `n` after
+ * (absent: no value there).
+ */
 export interface FieldChange {
   k: string;
+  p?: string[];
   o?: unknown;
   n?: unknown;
 }
 
 /**
- * One version as both stores keep it: the top-level fields it changed with their whole values
- * before and after, the status after it (absent: none), and the store's clock (ms). The recursive
- * public delta is derived from these on read, so merging versions works on whole values.
+ * One version as both stores keep it: the changes it made, each a whole value before and after at
+ * a field or at a path below one, the status after it (absent: none), and the store's clock (ms).
+ * The recursive public delta is derived from these on read (see mergeRecords()).
  */
 export interface DeltaRecord {
   v: number;
@@ -88,30 +93,143 @@ function leaf(all: Slot[], copy: (v: unknown) => unknown): DeltaNode | undefined
   return { action: 'modified', old_value: copy(first), value: copy(last) };
 }
 
+/** One change of a field: the path below it (empty: the field itself), the values there before and after. */
+interface Step {
+  path: readonly string[];
+  o: Slot;
+  n: Slot;
+}
+
 /**
  * The delta of one or more consecutive records (oldest first), merged: per field, recursively,
  * modified keeps the first old value and the last value, remove-then-add is an add, add-then-remove
- * is nothing, and a value back where it started is nothing.
+ * is nothing, and a value back where it started is nothing. Changes recorded at a path below a
+ * field give the same delta as the whole values of the field before and after them would.
  */
 export function mergeRecords(records: readonly DeltaRecord[], copyValues = false): ContextDelta {
   const copy = copyValues ? cloneValue : identity;
-  const seqs = new Map<string, Slot[]>();
+  const steps = new Map<string, Step[]>();
   for (const r of records) {
     for (const ch of r.c) {
-      let s = seqs.get(ch.k);
+      let s = steps.get(ch.k);
       if (s === undefined) {
-        s = [has.call(ch, 'o') ? ch.o : ABSENT];
-        seqs.set(ch.k, s);
+        s = [];
+        steps.set(ch.k, s);
       }
-      s.push(has.call(ch, 'n') ? ch.n : ABSENT);
+      s.push({ path: Array.isArray(ch.p) ? ch.p.map(String) : [], o: has.call(ch, 'o') ? ch.o : ABSENT, n: has.call(ch, 'n') ? ch.n : ABSENT });
     }
   }
   const delta: ContextDelta = {};
-  for (const [k, values] of seqs) {
-    const node = leaf(values, copy);
+  for (const [k, s] of steps) {
+    const node = mergeSteps(s, 0, copy);
     if (node !== undefined) setOwn(delta, k, node);
   }
   return delta;
+}
+
+/**
+ * The delta of one node from its changes in order, their paths read from `depth` on. Changes only
+ * below it (it stayed an object throughout): the deltas of its children. A change of the node as
+ * a whole: its whole values, one per change, rebuilt from that change's values and the ones below
+ * it (copy-on-write: the records' values are never changed), then compared as whole values.
+ */
+function mergeSteps(steps: readonly Step[], depth: number, copy: (v: unknown) => unknown): DeltaNode | undefined {
+  const whole = steps.findIndex((s) => s.path.length === depth);
+  if (whole < 0) {
+    const children = new Map<string, Step[]>();
+    for (const s of steps) {
+      const key = s.path[depth]!;
+      let list = children.get(key);
+      if (list === undefined) {
+        list = [];
+        children.set(key, list);
+      }
+      list.push(s);
+    }
+    const out: Record<string, DeltaNode> = {};
+    let any = false;
+    for (const [key, list] of children) {
+      const sub = mergeSteps(list, depth + 1, copy);
+      if (sub !== undefined) {
+        setOwn(out, key, sub);
+        any = true;
+      }
+    }
+    return any ? out : undefined;
+  }
+  // The value before the first whole change is its recorded old value with the changes below it
+  // made before undone, newest first.
+  let before = steps[whole]!.o;
+  for (let i = whole - 1; i >= 0; i--) before = setPath(before, steps[i]!.path, depth, steps[i]!.o);
+  const values: Slot[] = [before];
+  let cur = before;
+  for (const s of steps) {
+    cur = s.path.length === depth ? s.n : setPath(cur, s.path, depth, s.n);
+    values.push(cur);
+  }
+  return leaf(values, copy);
+}
+
+/** `value` with the slot at `path` (read from `depth` on) set to `slot`, copied along the path. */
+function setPath(value: Slot, path: readonly string[], depth: number, slot: Slot): Slot {
+  if (depth === path.length) return slot;
+  // Records of one store never change below a value that is not an object; read as one if so.
+  const base = isPlainObject(value) ? value : {};
+  const key = path[depth]!;
+  const child = setPath(has.call(base, key) ? base[key] : ABSENT, path, depth + 1, slot);
+  const out = { ...base };
+  if (child === ABSENT) delete out[key];
+  else setOwn(out, key, child);
+  return out;
+}
+
+/**
+ * `partial` deep-merged over `base`, the field `key`'s current value (an own value of the store:
+ * see keepValue()): where both sides hold a plain object the merge recurses, anything else is
+ * replaced by a copy; keys whose value JSON drops are skipped. Each value that changed (by its
+ * canonical JSON) is pushed on `changes` with its path below the field; the result shares what the
+ * merge kept with `base`, is the store's own, and is `base` itself when nothing changed.
+ */
+export function mergeChanges(key: string, base: Record<string, unknown>, partial: Record<string, unknown>, changes: FieldChange[]): Record<string, unknown> {
+  const merged = mergeAt(key, base, partial, [], changes);
+  return merged === base ? base : keepValue(merged);
+}
+
+function mergeAt(key: string, base: Record<string, unknown>, partial: Record<string, unknown>, path: string[], changes: FieldChange[]): Record<string, unknown> {
+  let out: Record<string, unknown> | null = null;
+  for (const k of Object.keys(partial)) {
+    const v = partial[k];
+    if (v === undefined || typeof v === 'function' || typeof v === 'symbol') continue;
+    const had = has.call(base, k);
+    const cur = had ? base[k] : undefined;
+    let next: unknown;
+    if (isPlainObject(v) && isPlainObject(cur)) {
+      next = mergeAt(key, cur, v, [...path, k], changes);
+      if (next === cur) continue;
+    } else {
+      const text = encodeValue(v);
+      if (text === undefined || (had && encodeValue(cur) === text)) continue;
+      next = keepValue(JSON.parse(text) as unknown, text);
+      changes.push(had ? { k: key, p: [...path, k], o: cur, n: next } : { k: key, p: [...path, k], n: next });
+    }
+    out ??= { ...base };
+    setOwn(out, k, next);
+  }
+  return out ?? base;
+}
+
+/** The changes of one version as the items of a record's `c` list (JSON, without the brackets). */
+export function changesText(changes: readonly FieldChange[]): string {
+  let out = '';
+  for (const c of changes) {
+    if (out !== '') out += ',';
+    out += '{"k":' + JSON.stringify(c.k);
+    if (c.p !== undefined) out += ',"p":' + JSON.stringify(c.p);
+    if (has.call(c, 'o')) out += ',"o":' + encodeValue(c.o)!;
+    if (has.call(c, 'n')) out += ',"n":' + encodeValue(c.n)!;
+    out += '}';
+  }
+  return out;
 }
 
 function identity<T>(v: T): T {

@@ -120,27 +120,3 @@ export function cloneValue<T>(value: T): T {
   if (value === null || typeof value !== 'object') return value;
   return JSON.parse(encodeValue(value)!) as T;
 }
-
-/**
- * `partial` deep-merged over `base`: where both sides hold a plain object the merge recurses,
- * anything else is replaced (by a copy); keys whose value JSON drops (undefined) are skipped.
- * `base` is left as it was, and the result shares with it what the merge did not change: treat
- * the result as read-only too, or give it to keepValue().
- */
-export function deepMerge(base: unknown, partial: Record<string, unknown>): Record<string, unknown> {
-  // A spread defines own properties, so a '__proto__' key stays plain data.
-  const out: Record<string, unknown> = isObject(base) ? { ...base } : {};
-  for (const k of Object.keys(partial)) {
-    const v = partial[k];
-    if (v === undefined || typeof v === 'function' || typeof v === 'symbol') continue;
-    const cur = Object.prototype.hasOwnProperty.call(out, k) ? out[k] : undefined;
-    const next = isObject(v) && isObject(cur) ? deepMerge(cur, v) : cloneValue(v);
-    if (k === '__proto__') Object.defineProperty(out, k, { value: next, writable: true, enumerable: true, configurable: true });
-    else out[k] = next;
-  }
-  return out;
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}

@@ -1,8 +1,8 @@
 import { isPlainObject, setOwn, type MessageMeta, type WireMessage } from '@contexture/context/protocol';
 import { BaseContextStore } from './base-store.js';
-import { mergeRecords, recordEvent, type DeltaRecord, type FieldChange } from './delta.js';
+import { mergeChanges, mergeRecords, recordEvent, type DeltaRecord, type FieldChange } from './delta.js';
 import { globToRegExp } from './glob.js';
-import { decodeValue, deepFreeze, deepMerge, encodeValue, keepValue, ownValue } from './json.js';
+import { cloneValue, decodeValue, deepFreeze, encodeValue, ownValue } from './json.js';
 import { checkId, checkMessage, checkObject, checkRemove, checkVersion, ttlFor, type StoreOptions } from './options.js';
 import type {
   ApplyItem,
@@ -25,9 +25,11 @@ import { WatchQueue } from './watch-queue.js';
 export type MemoryContextStoreOptions = StoreOptions;
 
 interface Field {
-  /** Canonical JSON text: what "the same value" is compared by. */
-  text: string;
-  /** The parsed value: handed out only frozen (sync()) or copied (get()), never changed in place. */
+  /**
+   * The store's own value (see keepValue()): handed out only frozen (sync()) or copied (get()),
+   * never changed in place. Its canonical JSON text (encodeValue(), remembered once computed) is
+   * what "the same value" is compared by.
+   */
   value: unknown;
 }
 
@@ -119,9 +121,9 @@ export class MemoryContextStore extends BaseContextStore {
           e.fields.delete(k);
           changes.push({ k, o: old.value });
         }
-      } else if (old === undefined || old.text !== text) {
+      } else if (old === undefined || encodeValue(old.value) !== text) {
         const value = ownValue(text!);
-        e.fields.set(k, { text: text!, value });
+        e.fields.set(k, { value });
         changes.push(old === undefined ? { k, n: value } : { k, o: old.value, n: value });
       }
     }
@@ -232,22 +234,21 @@ export class MemoryContextStore extends BaseContextStore {
     this.checkOpen();
     const e = this.live(id, Date.now());
     const next = new Map<string, string>();
-    // Merged values share what they keep with the stored ones: kept as they are, not re-parsed.
+    // Merged values share what they keep with the stored ones, and their changes are recorded
+    // at the paths that changed (all of it made before anything is written).
     const merged = new Map<string, unknown>();
+    const changes: FieldChange[] = [];
     for (const k of Object.keys(partial)) {
       const v = partial[k];
       const cur = e?.fields.get(k);
       if (isPlainObject(v) && cur !== undefined && isPlainObject(cur.value)) {
-        const value = deepMerge(cur.value, v);
-        const text = encodeValue(value)!;
-        next.set(k, text);
-        merged.set(k, value);
+        merged.set(k, mergeChanges(k, cur.value, v, changes));
       } else {
         const text = encodeValue(v);
         if (text !== undefined) next.set(k, text);
       }
     }
-    return this.write(id, next, false, merged);
+    return this.write(id, next, false, merged, changes);
   }
 
   async assign(id: string, fields: Record<string, unknown>, remove: readonly string[] = []): Promise<ApplyResult> {
@@ -352,7 +353,7 @@ export class MemoryContextStore extends BaseContextStore {
     e.touched = now;
     for (const k of Object.keys(record.context)) {
       const text = encodeValue(record.context[k]);
-      if (text !== undefined) e.fields.set(k, { text, value: ownValue(text) });
+      if (text !== undefined) e.fields.set(k, { value: ownValue(text) });
     }
     const ttl = ttlFor(this.options, e.status === 'finished' || e.status === 'transient');
     e.expiresAt = ttl > 0 ? now + ttl : 0;
@@ -390,10 +391,10 @@ export class MemoryContextStore extends BaseContextStore {
   /**
    * A direct write: the fields in `next` (canonical JSON) are set, and with `replaceAll` every
    * other field is removed. Touched fields are stamped with the highest seq seen, so a late bus
-   * message older than the write never undoes it and any newer one wins. `values` holds the values
-   * of some of them already built (their text is the one in `next`); the store keeps them.
+   * message older than the write never undoes it and any newer one wins. `merged` holds fields
+   * merged over their current values (see mergeChanges()) and `mergedChanges` what that changed.
    */
-  private write(id: string, next: Map<string, string>, replaceAll: boolean, values?: Map<string, unknown>): ApplyResult {
+  private write(id: string, next: Map<string, string>, replaceAll: boolean, merged?: Map<string, unknown>, mergedChanges?: FieldChange[]): ApplyResult {
     const now = Date.now();
     let e = this.live(id, now);
     const created = e === undefined;
@@ -419,10 +420,17 @@ export class MemoryContextStore extends BaseContextStore {
         }
         continue;
       }
-      if (old !== undefined && old.text === text) continue;
-      const value = values?.has(k) === true ? keepValue(values.get(k), text) : ownValue(text);
-      e.fields.set(k, { text, value });
+      if (old !== undefined && encodeValue(old.value) === text) continue;
+      const value = ownValue(text);
+      e.fields.set(k, { value });
       changes.push(old === undefined ? { k, n: value } : { k, o: old.value, n: value });
+    }
+    if (merged !== undefined) {
+      for (const [k, value] of merged) {
+        e.seqs.set(k, stamp);
+        e.fields.set(k, { value });
+      }
+      for (const c of mergedChanges!) changes.push(c);
     }
     // A direct write makes the context exist: creating it is a change even with no fields.
     const changed = changes.length > 0 || e.version === 0;
@@ -493,7 +501,7 @@ export class MemoryContextStore extends BaseContextStore {
   /** The context as a record: its values copied, or with `copy` false the store's own (to freeze). */
   private record(id: string, e: Entry, copy = true): StoredContext {
     const context: Record<string, unknown> = {};
-    for (const [k, f] of e.fields) setOwn(context, k, copy && typeof f.value === 'object' ? decodeValue(f.text) : f.value);
+    for (const [k, f] of e.fields) setOwn(context, k, copy ? cloneValue(f.value) : f.value);
     return {
       id,
       version: e.version,
@@ -549,7 +557,7 @@ const DELTA_FLOOR = 65_536;
  * True when the records hold more than {@link DELTA_FLOOR} bytes of value text and more than the
  * context's fields: a client is then sent the whole context instead (the rule of both stores).
  */
-function heavierThanContext(records: readonly DeltaRecord[], e: { fields: Map<string, { text: string }> }): boolean {
+function heavierThanContext(records: readonly DeltaRecord[], e: { fields: Map<string, Field> }): boolean {
   let bytes = 0;
   for (const r of records) {
     for (const c of r.c) {
@@ -559,6 +567,6 @@ function heavierThanContext(records: readonly DeltaRecord[], e: { fields: Map<st
   }
   if (bytes <= DELTA_FLOOR) return false;
   let context = 0;
-  for (const [k, f] of e.fields) context += k.length + f.text.length;
+  for (const [k, f] of e.fields) context += k.length + encodeValue(f.value)!.length;
   return bytes > context;
 }

@@ -2,9 +2,9 @@ import { isPlainObject, setOwn, type MessageMeta, type WireMessage } from '@cont
 import { Redis } from 'ioredis';
 import { CollectorError } from '../errors.js';
 import { BaseContextStore } from './base-store.js';
-import { mergeRecords, parseRecord, recordEvent } from './delta.js';
+import { changesText, mergeChanges, mergeRecords, parseRecord, recordEvent, type FieldChange } from './delta.js';
 import { escapeGlob, globToRegExp } from './glob.js';
-import { decodeValue, deepFreeze, deepMerge, encodeValue, keepValue, ownValue } from './json.js';
+import { decodeValue, deepFreeze, encodeValue, ownValue } from './json.js';
 import { checkId, checkMessage, checkObject, checkRemove, checkVersion, ttlFor, type StoreOptions } from './options.js';
 import { defineStoreCommands } from './redis-commands.js';
 import type {
@@ -91,10 +91,13 @@ interface QueuedMerge {
 
 /** A direct write waiting to be sent (see RedisContextStore.write()); write.lua tells the modes apart. */
 interface QueuedWrite {
-  mode: 'set' | 'patch' | 'chain';
+  mode: 'set' | 'patch' | 'merge';
   checks: string[];
   pairs: string[];
-  resolve: (reply: [number, number]) => void;
+  /** 'merge': the changes of each version it makes, as JSON (see changesText()). */
+  versions: string[];
+  /** Version and changed (1 or 0) per version asked for: one pair, or one per `versions`. */
+  resolve: (reply: number[]) => void;
   reject: (err: unknown) => void;
 }
 
@@ -365,15 +368,16 @@ export class RedisContextStore extends BaseContextStore {
   }
 
   /**
-   * Merging updates of one id, in the order asked: one read of the fields they merge into, the
-   * merges made here one on top of the other, then one script call where the first write checks
-   * that what was read is still there (compare-and-set) and the others are chained to it. Lost to
-   * another process: read again and retry, with a growing, jittered pause.
+   * Merging updates of one id, in the order asked: one read of the fields they write, the merges
+   * made here one on top of the other, each recording only the paths it changed, then one script
+   * call that checks that what was read is still there (compare-and-set), writes each field's last
+   * value once and records one version per update that changed something. Lost to another
+   * process: read again and retry, with a growing, jittered pause.
    */
   private async mergeGroup(id: string, group: QueuedMerge[]): Promise<void> {
     try {
       const k = this.keys(id);
-      const fields = [...new Set(group.flatMap(({ partial }) => Object.keys(partial).filter((key) => isPlainObject(partial[key]))))];
+      const fields = [...new Set(group.flatMap(({ partial }) => Object.keys(partial)))];
       for (let attempt = 0; attempt <= this.options.updateRetries; attempt++) {
         const olds = await this.redis.hmget(k.state, ...fields.map((key) => '.' + key));
         const current = new Map<string, unknown>();
@@ -386,37 +390,48 @@ export class RedisContextStore extends BaseContextStore {
         });
         // Every merge is made before anything is sent: an update that cannot be merged or
         // encoded (a BigInt, a cycle) fails alone and leaves the group, nothing of it written.
-        const ready: Array<{ u: QueuedMerge; pairs: string[] }> = [];
+        const ready: QueuedMerge[] = [];
+        const versions: string[] = [];
+        const written = new Set<string>();
         for (const u of group) {
           const staged = new Map<string, unknown>();
-          const pairs: string[] = [];
+          const changes: FieldChange[] = [];
           try {
             for (const key of Object.keys(u.partial)) {
               const v = u.partial[key];
               const cur = current.get(key);
-              let text: string | undefined;
               if (isPlainObject(v) && isPlainObject(cur)) {
-                const merged = deepMerge(cur, v);
-                text = encodeValue(merged)!;
-                staged.set(key, keepValue(merged, text));
-              } else {
-                text = encodeValue(v);
-                if (text !== undefined) staged.set(key, ownValue(text));
+                staged.set(key, mergeChanges(key, cur, v, changes));
+                continue;
               }
-              if (text !== undefined) pairs.push('.' + key, text);
+              const text = encodeValue(v);
+              if (text === undefined) continue;
+              if (cur !== undefined && encodeValue(cur) === text) {
+                staged.set(key, cur);
+                continue;
+              }
+              const value = ownValue(text);
+              staged.set(key, value);
+              changes.push(cur === undefined ? { k: key, n: value } : { k: key, o: cur, n: value });
             }
+            versions.push(changesText(changes));
           } catch (err) {
             u.reject(err);
             continue;
           }
-          for (const [key, value] of staged) current.set(key, value);
-          ready.push({ u, pairs });
+          for (const [key, value] of staged) {
+            current.set(key, value);
+            written.add(key);
+          }
+          ready.push(u);
         }
-        group = ready.map((r) => r.u);
+        group = ready;
         if (group.length === 0) return;
-        const replies = await Promise.all(ready.map(({ pairs }, w) => (w === 0 ? this.write(id, 'patch', checks, pairs) : this.write(id, 'chain', [], pairs))));
-        if (replies[0]![0] !== -1) {
-          group.forEach((u, w) => u.resolve({ id, changed: replies[w]![1] === 1, version: replies[w]![0] }));
+        const pairs: string[] = [];
+        for (const key of written) pairs.push('.' + key, encodeValue(current.get(key))!);
+        const replies = await this.write(id, 'merge', checks, pairs, versions);
+        if (replies[0] !== -1) {
+          group.forEach((u, w) => u.resolve({ id, changed: replies[2 * w + 1] === 1, version: replies[2 * w]! }));
           return;
         }
         await new Promise((r) => setTimeout(r, Math.random() * Math.min(50, 2 ** attempt)));
@@ -571,16 +586,16 @@ export class RedisContextStore extends BaseContextStore {
   /** A write of whole fields, without checks (see write()). */
   private async writeFields(id: string, mode: 'set' | 'patch', pairs: string[]): Promise<ApplyResult> {
     const [version, changed] = await this.write(id, mode, [], pairs);
-    return { id, changed: changed === 1, version };
+    return { id, changed: changed === 1, version: version! };
   }
 
   /**
    * Queues a direct write. The writes to one context asked for in the same turn of the event loop
    * go in one script call, in the order asked (each still its own version and delta record).
    */
-  private write(id: string, mode: QueuedWrite['mode'], checks: string[], pairs: string[]): Promise<[number, number]> {
+  private write(id: string, mode: QueuedWrite['mode'], checks: string[], pairs: string[], versions: string[] = []): Promise<number[]> {
     return new Promise((resolve, reject) => {
-      enqueue(this.writeQueue, id, { mode, checks, pairs, resolve, reject }, () => this.flushWrites());
+      enqueue(this.writeQueue, id, { mode, checks, pairs, versions, resolve, reject }, () => this.flushWrites());
     });
   }
 
@@ -595,9 +610,17 @@ export class RedisContextStore extends BaseContextStore {
         args.push(w.mode, w.checks.length / 2, w.pairs.length / 2);
         for (const a of w.checks) args.push(a);
         for (const a of w.pairs) args.push(a);
+        if (w.mode === 'merge') args.push(w.versions.length, ...w.versions);
       }
       this.redis.contextureCtxWrite(...args).then(
-        (reply) => group.forEach((w, j) => w.resolve([reply[2 * j]!, reply[2 * j + 1]!])),
+        (reply) => {
+          let r = 0;
+          for (const w of group) {
+            const n = w.mode === 'merge' ? 2 * w.versions.length : 2;
+            w.resolve(reply.slice(r, r + n));
+            r += n;
+          }
+        },
         (err: unknown) => group.forEach((w) => w.reject(err)),
       );
     }

@@ -1,7 +1,7 @@
 import { Collator, type WireMessage } from '@contexture/context/protocol';
 import { waitUntil } from '@contexture/test-support';
 import { expect } from 'chai';
-import { applyDelta, CollectorError, type ContextEvent, type ContextStore, type StoreOptions, type SyncResult } from '../../src/index.js';
+import { applyDelta, CollectorError, mergeRecords, type ContextEvent, type ContextStore, type StoreOptions, type SyncResult } from '../../src/index.js';
 import { contextStream, copy, rng, shuffledWithDuplicates } from './streams.js';
 
 /** Makes a fresh, empty store with these options; the caller's afterEach cleans it up. */
@@ -310,8 +310,11 @@ export function storeSuite(make: StoreFactory): void {
       const s = await make();
       const people = Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`user_${i}`, { name: `User ${i}`, status: 'online', typing: false, bio: 'x'.repeat(100) }]));
       const first = await s.set('chat', { group: 'g', people });
-      // Each merge records the whole `people` field before and after (≈ 16 KB a version).
-      for (let i = 0; i < 12; i++) await s.update('chat', { people: { [`user_${i}`]: { status: i % 2 === 0 ? 'away' : 'busy' } } });
+      // Each write of the whole `people` field records it before and after (≈ 16 KB a version).
+      for (let i = 0; i < 12; i++) {
+        people[`user_${i}`] = { ...people[`user_${i}`]!, status: i % 2 === 0 ? 'away' : 'busy' };
+        await s.assign('chat', { people });
+      }
       const now = (await s.get('chat'))!;
       const [far, near, both] = await Promise.all([s.sync('chat', first.version), s.sync('chat', now.version - 2), s.sync('chat', first.version)]);
       expect(far).to.include({ type: 'full', version: now.version });
@@ -478,6 +481,79 @@ export function storeSuite(make: StoreFactory): void {
             expect(s!.type, `seed ${seed} v${v}`).to.equal('delta');
             expect(applyDelta(copy(ctx), (s as Extract<SyncResult, { type: 'delta' }>).delta), `seed ${seed} v${v}`).to.deep.equal(now.context);
           }
+        }
+      }
+    });
+
+    it('a merging update records only the paths it changed: many of them on a large field stay a small delta', async () => {
+      const store = await make({ deltaThreshold: 1000 });
+      const people = Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`user_${i}`, { name: `User ${i}`, status: 'online', bio: 'x'.repeat(300) }]));
+      const first = await store.set('big', { people });
+      // Whole-field records would hold 2 × 17 KB a version: 200 of them, far past the 64 KiB rule.
+      for (let i = 0; i < 200; i++) await store.update('big', { people: { [`user_${i % 50}`]: { status: `s${i}` } } });
+      const s = await store.sync('big', first.version);
+      expect(s!.type).to.equal('delta');
+      const delta = (s as Extract<SyncResult, { type: 'delta' }>).delta;
+      expect(Object.keys(delta.people as object)).to.have.length(50);
+      expect(delta.people).to.deep.include({ user_49: { status: { action: 'modified', old_value: 'online', value: 's199' } } });
+      expect(applyDelta(copy({ people }), delta)).to.deep.equal((await store.get('big'))!.context);
+    });
+
+    it('merged deltas of updates recorded at paths equal the merge of whole values (random writes, every version pair, 12 seeds)', async () => {
+      const store = await make({ deltaThreshold: 1000 });
+      for (let seed = 1; seed <= 12; seed++) {
+        const r = rng(seed * 7919);
+        const id = `p${seed}`;
+        const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
+        const keys = ['a', 'b', 'c'];
+        const object = (depth: number): Record<string, unknown> => {
+          const o: Record<string, unknown> = {};
+          for (const k of keys) if (r() < 0.6) o[k] = value(depth - 1);
+          return o;
+        };
+        const value = (depth: number): unknown => {
+          const p = r();
+          if (depth > 0 && p < 0.55) return object(depth);
+          return p < 0.7 ? Math.floor(r() * 3) : p < 0.85 ? [Math.floor(r() * 2)] : null;
+        };
+        const partial = (depth: number): Record<string, unknown> => {
+          const o: Record<string, unknown> = {};
+          for (let n = 1 + Math.floor(r() * 2); n > 0; n--) o[pick(keys)] = depth > 0 && r() < 0.6 ? partial(depth - 1) : value(depth);
+          return o;
+        };
+        const snaps: Array<Record<string, unknown>> = [{}];
+        for (let i = 0; i < 60; i++) {
+          const p = r();
+          if (p < 0.6) await store.update(id, partial(3));
+          else if (p < 0.8) await store.set(id, object(4));
+          else if (p < 0.9) {
+            const k = pick(keys);
+            await store.assign(id, { [k]: value(3) }, r() < 0.5 ? [pick(keys.filter((x) => x !== k))] : []);
+          }
+          else await store.set(id, { ...snaps[snaps.length - 1]!, [pick(keys)]: {} });
+          const g = (await store.get(id))!;
+          while (snaps.length <= g.version) snaps.push(g.context);
+        }
+        // The reference: records holding every changed field's whole values, version by version.
+        const whole = (from: number, to: number) => {
+          const records = [];
+          for (let v = from + 1; v <= to; v++) {
+            const before = snaps[v - 1]!;
+            const after = snaps[v]!;
+            const c = [];
+            for (const k of new Set([...Object.keys(before), ...Object.keys(after)])) {
+              if (JSON.stringify(before[k]) === JSON.stringify(after[k])) continue;
+              c.push({ k, ...(k in before ? { o: before[k] } : {}), ...(k in after ? { n: after[k] } : {}) });
+            }
+            records.push({ v, t: 0, c });
+          }
+          return mergeRecords(records);
+        };
+        const last = snaps.length - 1;
+        for (let v = 1; v < last; v++) {
+          const s = await store.sync(id, v);
+          expect(s!.type, `seed ${seed} v${v}`).to.equal('delta');
+          expect((s as Extract<SyncResult, { type: 'delta' }>).delta, `seed ${seed} v${v}`).to.deep.equal(whole(v, last));
         }
       }
     });
