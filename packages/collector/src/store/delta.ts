@@ -1,6 +1,6 @@
 import { isPlainObject, setOwn } from '@contexture/context/protocol';
 import { CollectorError } from '../errors.js';
-import { cloneValue, encodeValue, keepValue, sameOwnValue } from './json.js';
+import { cloneValue, encodeValue, isOwnValue, keepValue, sameOwnValue } from './json.js';
 import type { ContextDelta, ContextEvent, ContextStatus, DeltaLeaf, DeltaNode } from './types.js';
 
 /**
@@ -216,6 +216,102 @@ function mergeAt(key: string, base: Record<string, unknown>, partial: Record<str
     setOwn(out, k, next);
   }
   return out ?? base;
+}
+
+/**
+ * `value` as the store keeps the field `key` (JSON's reading of it, as its canonical text would
+ * parse: the store's own, deeply frozen), sharing with `old`, the field's current value (see
+ * {@link ABSENT_VALUE} for none), every part that is the same; what differs is pushed on `changes`
+ * at the deepest path where both sides are plain objects. Returns ABSENT_VALUE, with the field's
+ * removal pushed, when JSON drops `value`; `old` itself when nothing changed. Throws what encoding
+ * throws (a BigInt, a cycle) before anything is pushed that the caller keeps.
+ */
+export function replaceChanges(key: string, old: unknown, value: unknown, changes: FieldChange[]): unknown {
+  return diffAt(key, old, value, [], changes);
+}
+
+/** What replaceChanges() takes and returns for "no value". */
+export const ABSENT_VALUE: unknown = ABSENT;
+
+function diffAt(key: string, old: Slot, raw: unknown, path: string[], changes: FieldChange[]): Slot {
+  const v = jsonOf(raw);
+  if (isPlainObject(v) && isPlainObject(old) && !isOwnValue(v)) {
+    const out: Record<string, unknown> = {};
+    let same = true;
+    let kept = 0;
+    for (const k of Object.keys(v)) {
+      const had = has.call(old, k);
+      const n = diffAt(key, had ? old[k] : ABSENT, v[k], [...path, k], changes);
+      if (n === ABSENT) continue;
+      setOwn(out, k, n);
+      kept++;
+      if (!had || old[k] !== n) same = false;
+    }
+    for (const k of Object.keys(old)) if (!has.call(v, k)) changes.push({ k: key, p: [...path, k], o: old[k] });
+    if (same && kept === Object.keys(old).length) return old;
+    return keepValue(out);
+  }
+  const n = share(old, v);
+  if (n !== old) {
+    const c: FieldChange = path.length === 0 ? { k: key } : { k: key, p: path };
+    if (old !== ABSENT) c.o = old;
+    if (n !== ABSENT) c.n = n;
+    changes.push(c);
+  }
+  return n;
+}
+
+/** What JSON makes of a value at the top: its toJSON() result, ABSENT for what it drops. */
+function jsonOf(v: unknown): Slot {
+  for (let depth = 0; typeof v === 'object' && v !== null && typeof (v as { toJSON?: unknown }).toJSON === 'function'; depth++) {
+    if (depth > 100) throw new RangeError('toJSON() keeps returning objects with toJSON()');
+    v = (v as { toJSON: () => unknown }).toJSON();
+  }
+  switch (typeof v) {
+    case 'undefined':
+    case 'function':
+    case 'symbol':
+      return ABSENT;
+    case 'number':
+      return Number.isFinite(v) ? v + 0 : null;
+    case 'bigint':
+      // JSON.stringify's own error.
+      return JSON.stringify(v);
+    default:
+      return v;
+  }
+}
+
+/** `raw` as the store's own value, sharing with `old` every part that is the same (ABSENT: JSON drops it). */
+function share(old: Slot, raw: unknown): Slot {
+  if (isOwnValue(raw)) return raw;
+  const v = jsonOf(raw);
+  if (typeof v !== 'object' || v === null) return v === old ? old : v;
+  if (isOwnValue(v)) return v;
+  if (Array.isArray(v)) {
+    const o = Array.isArray(old) ? (old as unknown[]) : null;
+    let same = o !== null && o.length === v.length;
+    const out: unknown[] = new Array(v.length);
+    for (let i = 0; i < v.length; i++) {
+      const x = share(o !== null && i < o.length ? o[i] : ABSENT, v[i]);
+      out[i] = x === ABSENT ? null : x;
+      if (same && out[i] !== o![i]) same = false;
+    }
+    return same ? old : keepValue(out);
+  }
+  const o = isPlainObject(old) ? old : null;
+  const out: Record<string, unknown> = {};
+  let same = o !== null;
+  let kept = 0;
+  for (const k of Object.keys(v)) {
+    const had = o !== null && has.call(o, k);
+    const x = share(had ? o[k] : ABSENT, (v as Record<string, unknown>)[k]);
+    if (x === ABSENT) continue;
+    setOwn(out, k, x);
+    kept++;
+    if (!had || o[k] !== x) same = false;
+  }
+  return same && kept === Object.keys(o!).length ? old : keepValue(out);
 }
 
 /** The changes of one version as the items of a record's `c` list (JSON, without the brackets). */

@@ -60,6 +60,11 @@ export function sameOwnValue(a: object, b: object): boolean {
   return canonical(a) === canonical(b);
 }
 
+/** True for one of the store's own values (see keepValue()): deeply frozen, never changed. */
+export function isOwnValue(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && owned.has(value);
+}
+
 /** True when two values encode to the same canonical JSON. */
 export function sameValue(a: unknown, b: unknown): boolean {
   return encodeValue(a) === encodeValue(b);

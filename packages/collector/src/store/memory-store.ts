@@ -1,6 +1,6 @@
 import { isPlainObject, setOwn, type MessageMeta, type WireMessage } from '@contexture/context/protocol';
 import { BaseContextStore } from './base-store.js';
-import { mergeChanges, mergeRecords, recordEvent, type DeltaRecord, type FieldChange } from './delta.js';
+import { ABSENT_VALUE, mergeChanges, mergeRecords, recordEvent, replaceChanges, type DeltaRecord, type FieldChange } from './delta.js';
 import { globToRegExp } from './glob.js';
 import { cloneValue, decodeValue, deepFreeze, encodeValue, ownValue } from './json.js';
 import { checkId, checkMessage, checkObject, checkRemove, checkVersion, ttlFor, type StoreOptions } from './options.js';
@@ -220,35 +220,32 @@ export class MemoryContextStore extends BaseContextStore {
     checkId(id);
     checkObject('context', context);
     this.checkOpen();
-    const next = new Map<string, string>();
-    for (const k of Object.keys(context)) {
-      const text = encodeValue(context[k]);
-      if (text !== undefined) next.set(k, text);
-    }
-    return this.write(id, next, true);
+    return this.write(
+      id,
+      (current, changes) => {
+        const next = new Map<string, unknown>();
+        for (const k of Object.keys(context)) next.set(k, replaceChanges(k, current(k), context[k], changes));
+        return next;
+      },
+      true,
+    );
   }
 
   async update(id: string, partial: Record<string, unknown>): Promise<ApplyResult> {
     checkId(id);
     checkObject('partial', partial);
     this.checkOpen();
-    const e = this.live(id, Date.now());
-    const next = new Map<string, string>();
-    // Merged values share what they keep with the stored ones, and their changes are recorded
-    // at the paths that changed (all of it made before anything is written).
-    const merged = new Map<string, unknown>();
-    const changes: FieldChange[] = [];
-    for (const k of Object.keys(partial)) {
-      const v = partial[k];
-      const cur = e?.fields.get(k);
-      if (isPlainObject(v) && cur !== undefined && isPlainObject(cur.value)) {
-        merged.set(k, mergeChanges(k, cur.value, v, changes));
-      } else {
-        const text = encodeValue(v);
-        if (text !== undefined) next.set(k, text);
+    return this.write(id, (current, changes) => {
+      const next = new Map<string, unknown>();
+      for (const k of Object.keys(partial)) {
+        const v = partial[k];
+        const cur = current(k);
+        // Merged values share what they keep with the stored ones (see mergeChanges()).
+        if (isPlainObject(v) && isPlainObject(cur)) next.set(k, mergeChanges(k, cur, v, changes));
+        else replaceField(next, k, cur, v, changes);
       }
-    }
-    return this.write(id, next, false, merged, changes);
+      return next;
+    });
   }
 
   async assign(id: string, fields: Record<string, unknown>, remove: readonly string[] = []): Promise<ApplyResult> {
@@ -256,13 +253,12 @@ export class MemoryContextStore extends BaseContextStore {
     checkObject('fields', fields);
     const gone = checkRemove(remove, fields);
     this.checkOpen();
-    const next = new Map<string, string>();
-    for (const k of Object.keys(fields)) {
-      const text = encodeValue(fields[k]);
-      if (text !== undefined) next.set(k, text);
-    }
-    for (const k of gone) next.set(k, '');
-    return this.write(id, next, false);
+    return this.write(id, (current, changes) => {
+      const next = new Map<string, unknown>();
+      for (const k of Object.keys(fields)) replaceField(next, k, current(k), fields[k], changes);
+      for (const k of gone) next.set(k, replaceChanges(k, current(k), undefined, changes));
+      return next;
+    });
   }
 
   async delete(id: string): Promise<boolean> {
@@ -389,48 +385,39 @@ export class MemoryContextStore extends BaseContextStore {
   }
 
   /**
-   * A direct write: the fields in `next` (canonical JSON) are set, and with `replaceAll` every
-   * other field is removed. Touched fields are stamped with the highest seq seen, so a late bus
-   * message older than the write never undoes it and any newer one wins. `merged` holds fields
-   * merged over their current values (see mergeChanges()) and `mergedChanges` what that changed.
+   * A direct write: `build` makes the new values of the fields it writes (ABSENT_VALUE: removed)
+   * from their current ones, pushing what changed; with `replaceAll` every other field is removed.
+   * It runs in full before anything changes, so a value that cannot be encoded leaves the context
+   * as it was. Written fields are stamped with the highest seq seen, so a late bus message older
+   * than the write never undoes it and any newer one wins.
    */
-  private write(id: string, next: Map<string, string>, replaceAll: boolean, merged?: Map<string, unknown>, mergedChanges?: FieldChange[]): ApplyResult {
+  private write(id: string, build: (current: (k: string) => unknown, changes: FieldChange[]) => Map<string, unknown>, replaceAll = false): ApplyResult {
     const now = Date.now();
     let e = this.live(id, now);
     const created = e === undefined;
     if (e === undefined) e = newEntry(0);
-    const stamp = e.hs;
+    const fields = e.fields;
     const changes: FieldChange[] = [];
+    const next = build((k) => {
+      const f = fields.get(k);
+      return f === undefined ? ABSENT_VALUE : f.value;
+    }, changes);
+    const stamp = e.hs;
     if (replaceAll) {
-      for (const [k, old] of e.fields) {
+      for (const [k, old] of fields) {
         if (next.has(k)) continue;
-        e.fields.delete(k);
+        fields.delete(k);
         e.seqs.set(k, stamp);
         changes.push({ k, o: old.value });
       }
     }
-    for (const [k, text] of next) {
+    for (const [k, value] of next) {
+      if (value === ABSENT_VALUE) {
+        if (!fields.delete(k)) continue;
+      } else {
+        fields.set(k, { value });
+      }
       e.seqs.set(k, stamp);
-      const old = e.fields.get(k);
-      if (text === '') {
-        // '' is no JSON: the field is removed.
-        if (old !== undefined) {
-          e.fields.delete(k);
-          changes.push({ k, o: old.value });
-        }
-        continue;
-      }
-      if (old !== undefined && encodeValue(old.value) === text) continue;
-      const value = ownValue(text);
-      e.fields.set(k, { value });
-      changes.push(old === undefined ? { k, n: value } : { k, o: old.value, n: value });
-    }
-    if (merged !== undefined) {
-      for (const [k, value] of merged) {
-        e.seqs.set(k, stamp);
-        e.fields.set(k, { value });
-      }
-      for (const c of mergedChanges!) changes.push(c);
     }
     // A direct write makes the context exist: creating it is a change even with no fields.
     const changed = changes.length > 0 || e.version === 0;
@@ -514,6 +501,18 @@ export class MemoryContextStore extends BaseContextStore {
       finished_at: e.finishedAt,
     };
   }
+}
+
+/**
+ * Puts the field `k` replaced by `value` in `next`, its changes on `changes`; a value JSON drops
+ * leaves the field alone.
+ */
+function replaceField(next: Map<string, unknown>, k: string, cur: unknown, value: unknown, changes: FieldChange[]): void {
+  const found: FieldChange[] = [];
+  const n = replaceChanges(k, cur, value, found);
+  if (n === ABSENT_VALUE) return;
+  next.set(k, n);
+  for (const c of found) changes.push(c);
 }
 
 function newEntry(ord: number): Entry {

@@ -18,6 +18,12 @@ async function expectCode(p: Promise<unknown>, code: string): Promise<CollectorE
   throw new Error(`expected a rejection with ${code}`);
 }
 
+async function expectRejection(p: Promise<unknown>): Promise<void> {
+  let failed = false;
+  await p.catch(() => (failed = true));
+  expect(failed, 'expected a rejection').to.equal(true);
+}
+
 function visible(g: Awaited<ReturnType<ContextStore['get']>>) {
   if (g === null) return null;
   const { context, status, rkey, headers, born_at, finished_at } = g;
@@ -310,11 +316,8 @@ export function storeSuite(make: StoreFactory): void {
       const s = await make();
       const people = Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`user_${i}`, { name: `User ${i}`, status: 'online', typing: false, bio: 'x'.repeat(100) }]));
       const first = await s.set('chat', { group: 'g', people });
-      // Each write of the whole `people` field records it before and after (≈ 16 KB a version).
-      for (let i = 0; i < 12; i++) {
-        people[`user_${i}`] = { ...people[`user_${i}`]!, status: i % 2 === 0 ? 'away' : 'busy' };
-        await s.assign('chat', { people });
-      }
+      // Each version replaces a 12 KB text: its record holds it before and after (≈ 24 KB).
+      for (let i = 0; i < 12; i++) await s.assign('chat', { notes: 'abcdefghijkl'[i]!.repeat(12_000) });
       const now = (await s.get('chat'))!;
       const [far, near, both] = await Promise.all([s.sync('chat', first.version), s.sync('chat', now.version - 2), s.sync('chat', first.version)]);
       expect(far).to.include({ type: 'full', version: now.version });
@@ -324,7 +327,45 @@ export function storeSuite(make: StoreFactory): void {
       // Asked together, a far client and a near one each get their own kind of answer.
       const [a, b] = await Promise.all([s.sync('chat', first.version), s.sync('chat', now.version - 1)]);
       expect(a!.type).to.equal('full');
-      expect(b).to.deep.include({ type: 'delta', delta: { people: { user_11: { status: { action: 'modified', old_value: 'online', value: 'busy' } } } } });
+      expect(b).to.deep.include({ type: 'delta', delta: { notes: { action: 'modified', old_value: 'k'.repeat(12_000), value: 'l'.repeat(12_000) } } });
+    });
+
+    it('direct writes keep what JSON makes of a value; the same value again changes nothing; a value that cannot be encoded changes nothing', async () => {
+      const store = await make();
+      const value = () => {
+        const v: Record<string, unknown> = {
+          when: new Date(0),
+          n: { nan: NaN, inf: -Infinity, zero: -0, big: 1e21 },
+          list: [1, undefined, () => 1, Symbol('s'), new Date(1000), { a: undefined }],
+          dropped: undefined,
+          fn: () => 1,
+          nested: { x: undefined, y: new Date(0), z: { toJSON: () => ({ made: 'by toJSON' }) } },
+          map: new Map([['a', 1]]),
+        };
+        Object.defineProperty(v, '__proto__', { value: { polluted: 1 }, enumerable: true, configurable: true, writable: true });
+        return v;
+      };
+      const json = JSON.parse(JSON.stringify(value())) as Record<string, unknown>;
+      const first = await store.set('js', value());
+      expect((await store.get('js'))!.context).to.deep.equal(json);
+      expect(Object.prototype.hasOwnProperty.call((await store.get('js'))!.context, '__proto__')).to.equal(true);
+      expect(({} as Record<string, unknown>).polluted).to.equal(undefined);
+      expect(await store.set('js', value())).to.deep.include({ changed: false, version: first.version });
+      expect(await store.update('js', { nested: { y: new Date(0) }, when: new Date(0) })).to.deep.include({ changed: false, version: first.version });
+      expect(await store.assign('js', { n: { nan: null, inf: null, zero: 0, big: 1e21 } })).to.deep.include({ changed: false, version: first.version });
+      await expectRejection(store.set('js', { ...value(), n: 10n }));
+      await expectRejection(store.assign('js', { list: [1, 2n] }));
+      expect((await store.get('js'))!).to.deep.include({ version: first.version, context: json });
+      const later = await store.update('js', { nested: { y: new Date(5000) }, list: [new Date(5000)] });
+      expect(later).to.deep.include({ changed: true, version: first.version + 1 });
+      const d = await store.sync('js', first.version);
+      expect(d).to.deep.include({
+        type: 'delta',
+        delta: {
+          nested: { y: { action: 'modified', old_value: '1970-01-01T00:00:00.000Z', value: '1970-01-01T00:00:05.000Z' } },
+          list: { action: 'modified', old_value: json.list, value: ['1970-01-01T00:00:05.000Z'] },
+        },
+      });
     });
 
     it('an update that cannot be encoded fails alone: the merges asked for with it are made, nothing of it is written', async () => {
