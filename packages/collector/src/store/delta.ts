@@ -1,6 +1,6 @@
 import { isPlainObject, setOwn } from '@contexture/context/protocol';
 import { CollectorError } from '../errors.js';
-import { cloneValue, encodeValue, isOwnValue, keepValue, sameOwnValue } from './json.js';
+import { cloneValue, encodeValue, isOwnValue, keepShallow, keepValue, sameOwnValue } from './json.js';
 import type { ContextDelta, ContextEvent, ContextStatus, DeltaLeaf, DeltaNode } from './types.js';
 
 /**
@@ -191,8 +191,7 @@ function setPath(value: Slot, path: readonly string[], depth: number, slot: Slot
  * merge kept with `base`, is the store's own, and is `base` itself when nothing changed.
  */
 export function mergeChanges(key: string, base: Record<string, unknown>, partial: Record<string, unknown>, changes: FieldChange[]): Record<string, unknown> {
-  const merged = mergeAt(key, base, partial, [], changes);
-  return merged === base ? base : keepValue(merged);
+  return mergeAt(key, base, partial, [], changes);
 }
 
 function mergeAt(key: string, base: Record<string, unknown>, partial: Record<string, unknown>, path: string[], changes: FieldChange[]): Record<string, unknown> {
@@ -215,7 +214,8 @@ function mergeAt(key: string, base: Record<string, unknown>, partial: Record<str
     out ??= { ...base };
     setOwn(out, k, next);
   }
-  return out ?? base;
+  // What it holds is the store's own: kept from `base`, merged below, or parsed and kept above.
+  return out === null ? base : keepShallow(out);
 }
 
 /**
@@ -249,7 +249,7 @@ function diffAt(key: string, old: Slot, raw: unknown, path: string[], changes: F
     }
     for (const k of Object.keys(old)) if (!has.call(v, k)) changes.push({ k: key, p: [...path, k], o: old[k] });
     if (same && kept === Object.keys(old).length) return old;
-    return keepValue(out);
+    return keepShallow(out);
   }
   const n = share(old, v);
   if (n !== old) {
@@ -297,7 +297,7 @@ function share(old: Slot, raw: unknown): Slot {
       out[i] = x === ABSENT ? null : x;
       if (same && out[i] !== o![i]) same = false;
     }
-    return same ? old : keepValue(out);
+    return same ? old : keepShallow(out);
   }
   const o = isPlainObject(old) ? old : null;
   const out: Record<string, unknown> = {};
@@ -311,7 +311,7 @@ function share(old: Slot, raw: unknown): Slot {
     kept++;
     if (!had || o[k] !== x) same = false;
   }
-  return same && kept === Object.keys(o!).length ? old : keepValue(out);
+  return same && kept === Object.keys(o!).length ? old : keepShallow(out);
 }
 
 /** The changes of one version as the items of a record's `c` list (JSON, without the brackets). */

@@ -98,6 +98,15 @@ export function keepValue<T>(value: T, text?: string): T {
   return value;
 }
 
+/**
+ * keepValue() for an object whose values are all primitives or the store's own already: it alone
+ * is frozen and made the store's own, without walking them again.
+ */
+export function keepShallow<T extends object>(value: T): T {
+  owned.add(value);
+  return Object.freeze(value);
+}
+
 function keepObject(value: object): void {
   if (owned.has(value)) return;
   owned.add(value);
