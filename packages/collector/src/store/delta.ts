@@ -1,6 +1,6 @@
 import { isPlainObject, setOwn } from '@contexture/context/protocol';
 import { CollectorError } from '../errors.js';
-import { cloneValue, encodeValue, isOwnValue, keepShallow, keepValue, sameOwnValue } from './json.js';
+import { cloneValue, encodeValue, freezeParsed, isOwnValue, keepValue, sameOwnValue } from './json.js';
 import type { ContextDelta, ContextEvent, ContextStatus, DeltaLeaf, DeltaNode } from './types.js';
 
 /**
@@ -191,7 +191,7 @@ function setPath(value: Slot, path: readonly string[], depth: number, slot: Slot
  * merge kept with `base`, is the store's own, and is `base` itself when nothing changed.
  */
 export function mergeChanges(key: string, base: Record<string, unknown>, partial: Record<string, unknown>, changes: FieldChange[]): Record<string, unknown> {
-  return mergeAt(key, base, partial, [], changes);
+  return keepValue(mergeAt(key, base, partial, [], changes));
 }
 
 function mergeAt(key: string, base: Record<string, unknown>, partial: Record<string, unknown>, path: string[], changes: FieldChange[]): Record<string, unknown> {
@@ -208,14 +208,14 @@ function mergeAt(key: string, base: Record<string, unknown>, partial: Record<str
     } else {
       const text = encodeValue(v);
       if (text === undefined || (had && encodeValue(cur) === text)) continue;
-      next = keepValue(JSON.parse(text) as unknown, text);
+      next = freezeParsed(JSON.parse(text) as unknown);
       changes.push(had ? { k: key, p: [...path, k], o: cur, n: next } : { k: key, p: [...path, k], n: next });
     }
     out ??= { ...base };
     setOwn(out, k, next);
   }
-  // What it holds is the store's own: kept from `base`, merged below, or parsed and kept above.
-  return out === null ? base : keepShallow(out);
+  // What it holds is the store's own: kept from `base`, merged below, or parsed and frozen above.
+  return out === null ? base : Object.freeze(out);
 }
 
 /**
@@ -227,7 +227,13 @@ function mergeAt(key: string, base: Record<string, unknown>, partial: Record<str
  * throws (a BigInt, a cycle) before anything is pushed that the caller keeps.
  */
 export function replaceChanges(key: string, old: unknown, value: unknown, changes: FieldChange[]): unknown {
-  return diffAt(key, old, value, [], changes);
+  return keepValue(diffAt(key, old, value, [], changes));
+}
+
+/** `value` as the store keeps it (see replaceChanges()); undefined when JSON drops it. */
+export function ownCopy(value: unknown): unknown {
+  const v = share(ABSENT, value);
+  return v === ABSENT ? undefined : keepValue(v);
 }
 
 /** What replaceChanges() takes and returns for "no value". */
@@ -249,7 +255,7 @@ function diffAt(key: string, old: Slot, raw: unknown, path: string[], changes: F
     }
     for (const k of Object.keys(old)) if (!has.call(v, k)) changes.push({ k: key, p: [...path, k], o: old[k] });
     if (same && kept === Object.keys(old).length) return old;
-    return keepShallow(out);
+    return Object.freeze(out);
   }
   const n = share(old, v);
   if (n !== old) {
@@ -297,7 +303,7 @@ function share(old: Slot, raw: unknown): Slot {
       out[i] = x === ABSENT ? null : x;
       if (same && out[i] !== o![i]) same = false;
     }
-    return same ? old : keepShallow(out);
+    return same ? old : Object.freeze(out);
   }
   const o = isPlainObject(old) ? old : null;
   const out: Record<string, unknown> = {};
@@ -311,7 +317,7 @@ function share(old: Slot, raw: unknown): Slot {
     kept++;
     if (!had || o[k] !== x) same = false;
   }
-  return same && kept === Object.keys(o!).length ? old : keepShallow(out);
+  return same && kept === Object.keys(o!).length ? old : Object.freeze(out);
 }
 
 /** The changes of one version as the items of a record's `c` list (JSON, without the brackets). */

@@ -91,31 +91,32 @@ export function ownValue(text: string): unknown {
  * `text`, its canonical text. The caller gives it up: nothing may change it afterwards.
  */
 export function keepValue<T>(value: T, text?: string): T {
-  if (typeof value === 'object' && value !== null) {
-    keepObject(value);
+  if (typeof value === 'object' && value !== null && !owned.has(value)) {
+    owned.add(value);
+    freezeFresh(value);
     if (text !== undefined) texts.set(value, text);
   }
   return value;
 }
 
 /**
- * keepValue() for an object whose values are all primitives or the store's own already: it alone
- * is frozen and made the store's own, without walking them again.
+ * Freezes a value the store made (parsed, merged or copied) and what it holds, down to what is
+ * frozen already: in such a value that is the store's own.
  */
-export function keepShallow<T extends object>(value: T): T {
-  owned.add(value);
-  return Object.freeze(value);
-}
-
-function keepObject(value: object): void {
-  if (owned.has(value)) return;
-  owned.add(value);
+function freezeFresh(value: object): void {
   Object.freeze(value);
   for (const k of Object.keys(value)) {
     const v = (value as Record<string, unknown>)[k];
-    if (typeof v === 'object' && v !== null) keepObject(v);
+    if (typeof v === 'object' && v !== null && !Object.isFrozen(v)) freezeFresh(v);
   }
 }
+
+/** Freezes a value fresh from JSON.parse() and what it holds; returns it. */
+export function freezeParsed<T>(value: T): T {
+  if (typeof value === 'object' && value !== null) freezeFresh(value);
+  return value;
+}
+
 
 /**
  * Freezes a value and everything it holds (objects and arrays), in place; returns it. What the

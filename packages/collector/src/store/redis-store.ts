@@ -2,7 +2,7 @@ import { isPlainObject, setOwn, type MessageMeta, type WireMessage } from '@cont
 import { Redis } from 'ioredis';
 import { CollectorError } from '../errors.js';
 import { BaseContextStore } from './base-store.js';
-import { changesText, mergeChanges, mergeRecords, parseRecord, recordEvent, type FieldChange } from './delta.js';
+import { changesText, mergeChanges, mergeRecords, ownCopy, parseRecord, recordEvent, type FieldChange } from './delta.js';
 import { escapeGlob, globToRegExp } from './glob.js';
 import { decodeValue, deepFreeze, encodeValue, ownValue } from './json.js';
 import { checkId, checkMessage, checkObject, checkRemove, checkVersion, ttlFor, type StoreOptions } from './options.js';
@@ -55,15 +55,33 @@ export interface RedisContextStoreOptions extends StoreOptions {
    * @default 100
    */
   contextsPerCall?: number;
+  /**
+   * How many contexts' fields, as this store last wrote or read them, it remembers (text, and the
+   * parsed value once used): merging updates start from them without reading the fields first
+   * (their write still checks that Redis holds exactly that, and reads them only when it does
+   * not), and a full sync() answer reuses the parsed values of the texts it finds unchanged.
+   * 0: none.
+   * @default 256
+   */
+  knownContexts?: number;
 }
 
-export const REDIS_STORE_DEFAULTS: Readonly<{ redis: Redis | string; prefix: string; publish: boolean; scanCount: number; contextsPerCall: number }> = Object.freeze({
+type RedisStoreSettings = { redis: Redis | string; prefix: string; publish: boolean; scanCount: number; contextsPerCall: number; knownContexts: number };
+
+export const REDIS_STORE_DEFAULTS: Readonly<RedisStoreSettings> = Object.freeze({
   redis: 'redis://127.0.0.1:6379',
   prefix: 'contexture:',
   publish: true,
   scanCount: 500,
   contextsPerCall: 100,
+  knownContexts: 256,
 });
+
+/** A field as the store last wrote or read it: its canonical text ('' : absent), its value once parsed. */
+interface KnownField {
+  text: string;
+  value?: unknown;
+}
 
 /** The keys of one context; both share the `{id}` hash tag, so each script touches one slot. */
 export interface ContextKeys {
@@ -124,6 +142,9 @@ export class RedisContextStore extends BaseContextStore {
   private readonly publish: boolean;
   private readonly scanCount: number;
   private readonly contextsPerCall: number;
+  private readonly knownContexts: number;
+  /** Per id, the fields as last written or read (see RedisContextStoreOptions.knownContexts); oldest use first. */
+  private readonly known = new Map<string, Map<string, KnownField>>();
   private subscriber: Redis | null = null;
   private readonly watchers = new Map<string, { id: string; queues: Set<WatchQueue>; ready: Promise<void> }>();
   private cleanupCursor = '0';
@@ -141,15 +162,17 @@ export class RedisContextStore extends BaseContextStore {
 
   constructor(options: RedisContextStoreOptions = {}) {
     super(options);
-    const o: { redis: Redis | string; prefix: string; publish: boolean; scanCount: number; contextsPerCall: number } = { ...REDIS_STORE_DEFAULTS };
+    const o: RedisStoreSettings = { ...REDIS_STORE_DEFAULTS };
     if (options.redis !== undefined) o.redis = options.redis;
     if (options.prefix !== undefined) o.prefix = options.prefix;
     if (options.publish !== undefined) o.publish = options.publish;
     if (options.scanCount !== undefined) o.scanCount = options.scanCount;
     if (options.contextsPerCall !== undefined) o.contextsPerCall = options.contextsPerCall;
+    if (options.knownContexts !== undefined) o.knownContexts = options.knownContexts;
     if (typeof o.prefix !== 'string') throw new CollectorError('LC_STORE_INVALID_ARGUMENT', 'prefix must be a string');
     if (!Number.isSafeInteger(o.scanCount) || o.scanCount < 1) throw new CollectorError('LC_STORE_INVALID_ARGUMENT', 'scanCount must be an integer >= 1');
     if (!Number.isSafeInteger(o.contextsPerCall) || o.contextsPerCall < 1) throw new CollectorError('LC_STORE_INVALID_ARGUMENT', 'contextsPerCall must be an integer >= 1');
+    if (!Number.isSafeInteger(o.knownContexts) || o.knownContexts < 0) throw new CollectorError('LC_STORE_INVALID_ARGUMENT', 'knownContexts must be an integer >= 0');
     const client = resolveRedis(o.redis, (message) => (this.lastRedisError = message));
     if (client === null) throw new CollectorError('LC_STORE_INVALID_ARGUMENT', 'redis must be an ioredis client or a URL');
     this.redis = client.redis;
@@ -158,6 +181,7 @@ export class RedisContextStore extends BaseContextStore {
     this.publish = o.publish;
     this.scanCount = o.scanCount;
     this.contextsPerCall = o.contextsPerCall;
+    this.knownContexts = o.knownContexts;
     defineStoreCommands(this.redis);
     this.startConfiguredCleaner();
   }
@@ -222,6 +246,8 @@ export class RedisContextStore extends BaseContextStore {
       }
       args[count] = n;
     });
+    // Messages may change any field (or none, by their seq): what was known of them is not.
+    if (this.known.size > 0) for (const id of groups.keys()) this.known.delete(id);
     const o = this.options;
     const head = [now, ttlFor(o, false), ttlFor(o, true), o.deltaTtl ?? 0, o.deltaThreshold, this.publish ? '1' : ''];
     const results: ApplyResult[] = new Array(items.length);
@@ -311,7 +337,7 @@ export class RedisContextStore extends BaseContextStore {
         answer = { type: 'delta', id, version, delta, status };
       } else {
         if (full === null) {
-          const record = toRecord(id, hash ?? []);
+          const record = toRecord(id, hash ?? [], this.known.get(id));
           if (record === null) throw new CollectorError('LC_STORE_CORRUPT', `the state of ${JSON.stringify(id)} has no version`);
           full = { type: 'full', ...record };
         }
@@ -326,7 +352,7 @@ export class RedisContextStore extends BaseContextStore {
     checkId(id);
     checkObject('context', context);
     this.checkOpen();
-    return this.writeFields(id, 'set', fieldPairs(context));
+    return this.writeFields(id, 'set', fieldPairs(context, this.knownContexts > 0));
   }
 
   async assign(id: string, fields: Record<string, unknown>, remove: readonly string[] = []): Promise<ApplyResult> {
@@ -334,9 +360,9 @@ export class RedisContextStore extends BaseContextStore {
     checkObject('fields', fields);
     const gone = checkRemove(remove, fields);
     this.checkOpen();
-    const pairs = fieldPairs(fields);
+    const { pairs } = fieldPairs(fields);
     for (const key of gone) pairs.push('.' + key, '');
-    return this.writeFields(id, 'patch', pairs);
+    return this.writeFields(id, 'patch', { pairs });
   }
 
   async update(id: string, partial: Record<string, unknown>): Promise<ApplyResult> {
@@ -379,15 +405,21 @@ export class RedisContextStore extends BaseContextStore {
       const k = this.keys(id);
       const fields = [...new Set(group.flatMap(({ partial }) => Object.keys(partial)))];
       for (let attempt = 0; attempt <= this.options.updateRetries; attempt++) {
-        const olds = await this.redis.hmget(k.state, ...fields.map((key) => '.' + key));
+        // The fields as this store last wrote or read them, else as Redis has them now.
+        let start = attempt === 0 ? this.knownFields(id) : undefined;
+        if (start === undefined || !fields.every((key) => start!.has(key))) {
+          const olds = await this.redis.hmget(k.state, ...fields.map((key) => '.' + key));
+          start = new Map(fields.map((key, i) => [key, { text: valueText(olds[i] ?? null) ?? '' }]));
+          this.remember(id, start);
+        }
         const current = new Map<string, unknown>();
         const checks: string[] = [];
-        fields.forEach((key, i) => {
-          const old = valueText(olds[i] ?? null);
-          checks.push('.' + key, old ?? '');
+        for (const key of fields) {
+          const f = start.get(key)!;
+          checks.push('.' + key, f.text);
           // Parsed into a value of the store's own: the merges share what they keep of it.
-          if (old !== null) current.set(key, ownValue(old));
-        });
+          if (f.text !== '') current.set(key, (f.value ??= ownValue(f.text)));
+        }
         // Every merge is made before anything is sent: an update that cannot be merged or
         // encoded (a BigInt, a cycle) fails alone and leaves the group, nothing of it written.
         const ready: QueuedMerge[] = [];
@@ -428,12 +460,20 @@ export class RedisContextStore extends BaseContextStore {
         group = ready;
         if (group.length === 0) return;
         const pairs: string[] = [];
-        for (const key of written) pairs.push('.' + key, encodeValue(current.get(key))!);
+        const wrote: Array<[string, KnownField]> = [];
+        for (const key of written) {
+          const value = current.get(key);
+          const text = encodeValue(value)!;
+          pairs.push('.' + key, text);
+          wrote.push([key, { text, value }]);
+        }
         const replies = await this.write(id, 'merge', checks, pairs, versions);
         if (replies[0] !== -1) {
+          this.remember(id, wrote);
           group.forEach((u, w) => u.resolve({ id, changed: replies[2 * w + 1] === 1, version: replies[2 * w]! }));
           return;
         }
+        this.known.delete(id);
         await new Promise((r) => setTimeout(r, Math.random() * Math.min(50, 2 ** attempt)));
       }
       throw new CollectorError('LC_STORE_CONFLICT', `update of ${JSON.stringify(id)} lost to concurrent writers ${this.options.updateRetries + 1} times`);
@@ -446,7 +486,10 @@ export class RedisContextStore extends BaseContextStore {
     checkId(id);
     this.checkOpen();
     const k = this.keys(id);
-    return (await this.redis.contextureCtxRemove(k.state, k.deltas, this.publish ? k.channel : '')) === 1;
+    this.known.delete(id);
+    const removed = (await this.redis.contextureCtxRemove(k.state, k.deltas, this.publish ? k.channel : '')) === 1;
+    this.known.delete(id);
+    return removed;
   }
 
   async list(options: ListOptions = {}): Promise<ListPage> {
@@ -561,7 +604,9 @@ export class RedisContextStore extends BaseContextStore {
       const text = encodeValue(record.context[key]);
       if (text !== undefined) args.push('.' + key, '-1:' + text);
     }
+    this.known.delete(id);
     await this.redis.contextureCtxRestore(...args);
+    this.known.delete(id);
     record.updated_at = now / 1000;
   }
 
@@ -584,9 +629,38 @@ export class RedisContextStore extends BaseContextStore {
   }
 
   /** A write of whole fields, without checks (see write()). */
-  private async writeFields(id: string, mode: 'set' | 'patch', pairs: string[]): Promise<ApplyResult> {
+  private async writeFields(id: string, mode: 'set' | 'patch', { pairs, values }: { pairs: string[]; values?: unknown[] }): Promise<ApplyResult> {
     const [version, changed] = await this.write(id, mode, [], pairs);
+    const wrote: Array<[string, KnownField]> = [];
+    for (let i = 0; i < pairs.length; i += 2) {
+      const f: KnownField = { text: pairs[i + 1]! };
+      if (values !== undefined && values.length > 0) f.value = values[i / 2];
+      wrote.push([pairs[i]!.slice(1), f]);
+    }
+    // After a 'set' the context holds these fields and no other.
+    this.remember(id, wrote, mode === 'set');
     return { id, changed: changed === 1, version: version! };
+  }
+
+  /** What this store knows of the fields of `id` (see RedisContextStoreOptions.knownContexts), now its newest use. */
+  private knownFields(id: string): Map<string, KnownField> | undefined {
+    const fields = this.known.get(id);
+    if (fields !== undefined) {
+      this.known.delete(id);
+      this.known.set(id, fields);
+    }
+    return fields;
+  }
+
+  /** Notes fields of `id` as just written or read; with `all`, the context has no other. */
+  private remember(id: string, fields: Iterable<[string, KnownField]>, all = false): void {
+    if (this.knownContexts === 0) return;
+    let known = all ? undefined : this.known.get(id);
+    this.known.delete(id);
+    known ??= new Map();
+    for (const [key, f] of fields) known.set(key, f);
+    this.known.set(id, known);
+    if (this.known.size > this.knownContexts) this.known.delete(this.known.keys().next().value!);
   }
 
   /**
@@ -667,14 +741,24 @@ export class RedisContextStore extends BaseContextStore {
   }
 }
 
-/** The `.field`, canonical text pairs of a write of whole fields (what JSON drops is left out). */
-function fieldPairs(fields: Record<string, unknown>): string[] {
+/**
+ * The `.field`, canonical text pairs of a write of whole fields (what JSON drops is left out), and
+ * with `own` their values as the store's own (each text then remembered with every part of it).
+ */
+function fieldPairs(fields: Record<string, unknown>, own = false): { pairs: string[]; values: unknown[] } {
   const pairs: string[] = [];
+  const values: unknown[] = [];
   for (const key of Object.keys(fields)) {
-    const text = encodeValue(fields[key]);
+    let value = fields[key];
+    if (own) {
+      value = ownCopy(value);
+      if (value === undefined) continue;
+      values.push(value);
+    }
+    const text = encodeValue(value);
     if (text !== undefined) pairs.push('.' + key, text);
   }
-  return pairs;
+  return { pairs, values };
 }
 
 /**
@@ -713,8 +797,12 @@ function valueText(stored: string | null): string | null {
   return text === '' ? null : text;
 }
 
-/** A record from the state hash as a flat field/value list; null when it has no version (yet). */
-function toRecord(id: string, flat: string[]): StoredContext | null {
+/**
+ * A record from the state hash as a flat field/value list; null when it has no version (yet).
+ * With `known` (what the store knows of the fields), the values are the store's own, frozen: a
+ * field whose text is the one known takes the known value, and the others are noted there.
+ */
+function toRecord(id: string, flat: string[], known?: Map<string, KnownField>): StoredContext | null {
   const context: Record<string, unknown> = {};
   const own = new Map<string, string>();
   for (let i = 0; i < flat.length; i += 2) {
@@ -722,11 +810,24 @@ function toRecord(id: string, flat: string[]): StoredContext | null {
     const value = flat[i + 1]!;
     if (key.charCodeAt(0) === 46 /* . */) {
       const text = valueText(value);
-      if (text !== null) setOwn(context, key.slice(1), decodeValue(text));
+      if (text === null) continue;
+      const name = key.slice(1);
+      if (known === undefined) {
+        setOwn(context, name, decodeValue(text));
+        continue;
+      }
+      let f = known.get(name);
+      if (f === undefined || f.text !== text) {
+        f = { text };
+        known.set(name, f);
+      }
+      setOwn(context, name, (f.value ??= ownValue(text)));
     } else {
       own.set(key, value);
     }
   }
+  // Known fields the hash no longer holds are known to be absent.
+  if (known !== undefined) for (const [name, f] of known) if (f.text !== '' && !Object.prototype.hasOwnProperty.call(context, name)) known.set(name, { text: '' });
   const version = Number(own.get('#v') ?? 0);
   if (!(version > 0)) return null;
   const hd = own.get('#hd');
