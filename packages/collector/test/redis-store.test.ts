@@ -6,6 +6,17 @@ import { RedisContextStore, type ContextStore, type RedisContextStoreOptions, ty
 import { storeSuite } from './support/store-suite.js';
 import { contextStream, copy, shuffledWithDuplicates } from './support/streams.js';
 
+/** Counts the commands named `name` a client sends from now on. */
+function countCommands(redis: Redis, name: string): { count: number } {
+  const counter = { count: 0 };
+  const send = redis.sendCommand.bind(redis);
+  redis.sendCommand = ((command: { name: string }, ...rest: unknown[]) => {
+    if (command.name === name) counter.count++;
+    return (send as (...args: unknown[]) => unknown)(command, ...rest);
+  }) as typeof redis.sendCommand;
+  return counter;
+}
+
 describe('RedisContextStore', () => {
   let cleanup: Cleanup;
   let prefix: string;
@@ -76,6 +87,62 @@ describe('RedisContextStore', () => {
       const g = await a.get('cc');
       expect(Object.keys(g!.context.n as object)).to.have.length(100);
       expect(g!.version).to.equal(101);
+    });
+
+    it('merges start from the fields a store wrote or read last, and read again when another writer changed them', async () => {
+      const [a, b] = [store(), store()];
+      const reads = countCommands(a.redis, 'hmget');
+      await a.set('kn', { n: { x: 1 }, m: { y: 1 } });
+      // a wrote both fields: its merges need no read.
+      await a.update('kn', { n: { x: 2 } });
+      expect(reads.count).to.equal(0);
+      // b changes a field behind a's back (and deletes and recreates another context): a's check
+      // fails, it reads the fields and merges again; nothing is lost.
+      await b.update('kn', { n: { z: 3 }, m: { y: 2 } });
+      await a.update('kn', { n: { w: 4 } });
+      expect(reads.count).to.equal(1);
+      await b.delete('kn');
+      await b.set('kn', { n: { x: 9 } });
+      await b.update('kn', { n: { x: 10 } });
+      await a.update('kn', { n: { v: 5 } });
+      expect(reads.count).to.equal(2);
+      expect((await a.get('kn'))!).to.deep.include({ version: 3, context: { n: { x: 10, v: 5 } } });
+      // A bus message may change any field: what the store knew of that context is dropped.
+      await a.apply({ obj_id: 'kn', obj: { n: { x: 11 } }, seq: 1 });
+      await a.update('kn', { n: { u: 6 } });
+      expect(reads.count).to.equal(3);
+      expect((await a.get('kn'))!.context).to.deep.equal({ n: { x: 11, u: 6 } });
+      // A full sync() answer reuses the values the store knows, and notes what it read.
+      const full = await a.sync('kn', null);
+      expect(full).to.deep.include({ type: 'full', context: { n: { x: 11, u: 6 } } });
+      await a.update('kn', { n: { t: 7 } });
+      expect(reads.count).to.equal(3);
+      // Remembering nothing: every merge reads.
+      const none = store({ knownContexts: 0 });
+      const noneReads = countCommands(none.redis, 'hmget');
+      await none.set('kn0', { n: {} });
+      await none.update('kn0', { n: { a: 1 } });
+      await none.update('kn0', { n: { b: 2 } });
+      expect(noneReads.count).to.equal(2);
+      expect((await none.get('kn0'))!.context).to.deep.equal({ n: { a: 1, b: 2 } });
+      expect(() => store({ knownContexts: -1 })).to.throw(/knownContexts/);
+    });
+
+    it('remembers at most knownContexts contexts, the least recently used going first', async () => {
+      const s = store({ knownContexts: 2 });
+      const reads = countCommands(s.redis, 'hmget');
+      for (const id of ['k1', 'k2', 'k3']) await s.set(id, { n: {} });
+      await s.update('k2', { n: { a: 1 } });
+      await s.update('k3', { n: { a: 1 } });
+      expect(reads.count).to.equal(0);
+      await s.update('k1', { n: { a: 1 } });
+      expect(reads.count).to.equal(1);
+      // k1 came back in place of k2, the least recently used.
+      await s.update('k3', { n: { b: 1 } });
+      await s.update('k1', { n: { b: 1 } });
+      expect(reads.count).to.equal(1);
+      await s.update('k2', { n: { b: 1 } });
+      expect(reads.count).to.equal(2);
     });
 
     it('cleanup() finds contexts written while autoDelete was off (SCAN, no KEYS)', async () => {
