@@ -145,6 +145,17 @@ describe('RedisContextStore', () => {
       expect(reads.count).to.equal(2);
     });
 
+    it('stores values as canonical text: array-index keys ascending, then the other keys sorted, however written', async () => {
+      const s = store();
+      await s.set('canon', { m: { b: 1, '10': 2, a: { z: 1, '2': 0 }, '9': 3 } });
+      const text = '{"9":3,"10":2,"a":{"2":0,"z":1},"b":1}';
+      expect(await client.hget(s.keys('canon').state, '.m')).to.equal('-1:' + text);
+      await s.update('canon', { m: { '0': 0, c: 1, A: 1, a: { '1': 1, k: 1 } } });
+      expect(await client.hget(s.keys('canon').state, '.m')).to.equal('-1:{"0":0,"9":3,"10":2,"A":1,"a":{"1":1,"2":0,"k":1,"z":1},"b":1,"c":1}');
+      await s.apply({ obj_id: 'canon', obj: { n: { y: 1, x: { '5': 1, '40': 2, d: 1, c: 2 } } }, seq: 0 });
+      expect(await client.hget(s.keys('canon').state, '.n')).to.equal('0:{"x":{"5":1,"40":2,"c":2,"d":1},"y":1}');
+    });
+
     it('cleanup() finds contexts written while autoDelete was off (SCAN, no KEYS)', async () => {
       const writer = store();
       for (let i = 0; i < 30; i++) await writer.set(`old${i}`, { i });

@@ -9,7 +9,8 @@ KEYS[1], KEYS[3], … (KEYS[2c-1]) the c-th context's state hash
             <prefix>ctx:{<id>}  '.'<field> -> '<seq>:<canonical JSON>'
             ('<seq>:' a deleted field's tombstone); and the context's own: #v version, #hs highest
             seq, #st status, #rk rkey, #hd headers JSON, #ba born_at, #fa finished_at, #ua updated
-            (ms), #tw last write (ms), #dm version of the list's first delta, #dx list expiry (ms)
+            (ms), #tw last write (ms), #dm version of the list's first delta, #dx list expiry (ms),
+            #in incarnation (set when the hash is made: see ctx-lib.lua)
 KEYS[2], KEYS[4], … (KEYS[2c]) its deltas list
             <prefix>ctx:{<id>}:d  delta records (JSON) of versions #dm .. #v, oldest first
 ARGV[1]  now, ms (the store's clock)
@@ -66,7 +67,7 @@ local out = {}
 -- context's arguments start.
 local function fold(hkey, dkey, first, count)
   -- Every field any message names, once, for one HMGET.
-  local q = {'#v', '#hs', '#st', '#ba', '#rk', '#hd', '#dm', '#dx'}
+  local q = {'#v', '#hs', '#st', '#ba', '#rk', '#hd', '#dm', '#dx', '#in'}
   local slot = {}
   local i = first
   for _ = 1, count do
@@ -85,6 +86,7 @@ local function fold(hkey, dkey, first, count)
   local cur = m[3] or nil
   local ba, rk, hd = m[4], m[5], m[6]
   local dm, dx = tonumber(m[7]), tonumber(m[8])
+  local inc = m[9]
   -- Per field: seq (number) and value (text, nil when absent or deleted).
   local fseq, fval = {}, {}
   for k, at in pairs(slot) do
@@ -183,6 +185,7 @@ local function fold(hkey, dkey, first, count)
   local finished = cur == 'finished' or cur == 'transient'
   local ttl = finished and ttlDone or ttlOpen
   put('#tw', now)
+  if not inc then put('#in', incarnation()) end
 
   local nr = #recs
   if nr > 0 then

@@ -1,6 +1,15 @@
 --[[
-ctx-lib: what apply.lua and write.lua share (each is this file followed by its own).
+ctx-lib: what apply.lua, write.lua and restore.lua share (each is this file followed by its own).
 ]]
+
+-- A new incarnation (#in) for a context whose hash is made anew: a check of the version alone
+-- cannot tell a context from an earlier one of the same id (deleted, expired or restored, its
+-- versions may come back to the same number). Redis's clock, to the microsecond: no two script
+-- calls run within the same one.
+local function incarnation()
+  local t = redis.call('TIME')
+  return t[1] .. '.' .. t[2]
+end
 
 -- An integer as text, without the exponent tostring() gives large numbers.
 local function int(x)

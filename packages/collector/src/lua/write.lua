@@ -16,13 +16,16 @@ ARGV[7..] the writes one after another, each:
          'merge' (merging updates made by the caller on the values its checks expect: the fields'
          last values, and the changes of each version it makes, which the caller worked out),
          c: the number of compare-and-set checks, n: the number of fields,
-         c pairs '.'<field name>, expected JSON text ('' : expected absent),
+         c pairs '.'<field name>, expected JSON text ('' : expected absent), or '#v', expected
+         version, or '#in', expected incarnation ('' : none; a version and the incarnation
+         together say that no field changed),
          n pairs '.'<field name>, canonical JSON value ('' : remove the field),
          for 'merge' only: m, the number of versions, then m texts: the items of the version's
          record's change list ('' : that update changed nothing)
-Returns {version1, changed1, version2, changed2, ...}: per write (per version of a 'merge'), the
-version after it and 1 when it bumped the version; {-1, 0} for a write whose check failed (it
-changed nothing; the caller re-reads and retries).
+Returns {version1, changed1, version2, changed2, ..., incarnation}: per write (per version of a
+'merge'), the version after it and 1 when it bumped the version; {-1, 0} for a write whose check
+failed (it changed nothing; the caller re-reads and retries); then the context's incarnation (#in)
+after the call ('' when no write was done).
 
 Every field written (or removed by 'set') is stamped with the highest seq seen (#hs), so a late bus
 message older than the write never undoes it and any newer message wins. Creating the context is a
@@ -94,19 +97,22 @@ if anyset then
     end
   end
 else
-  local q = {'#v', '#hs', '#st', '#dm', '#dx'}
+  local q = {'#v', '#hs', '#st', '#dm', '#dx', '#in'}
   for _, w in ipairs(writes) do
-    for j = w[4], w[4] + 2 * (w[2] + w[3]) - 1, 2 do
+    -- A 'merge' writes what it was given whatever is there: only its checks are read.
+    local last = w[4] + 2 * (w[1] == 'merge' and w[2] or w[2] + w[3]) - 1
+    for j = w[4], last, 2 do
       local k = ARGV[j]
-      if not known[k] then known[k] = true; q[#q + 1] = k end
+      if not known[k] and string.byte(k, 1) == 46 then known[k] = true; q[#q + 1] = k end
     end
   end
   local m = call('HMGET', hkey, q)
-  meta = {['#v'] = m[1], ['#hs'] = m[2], ['#st'] = m[3], ['#dm'] = m[4], ['#dx'] = m[5]}
-  for j = 6, #q do fval[q[j]] = json(m[j]) end
+  meta = {['#v'] = m[1], ['#hs'] = m[2], ['#st'] = m[3], ['#dm'] = m[4], ['#dx'] = m[5], ['#in'] = m[6]}
+  for j = 7, #q do fval[q[j]] = json(m[j]) end
 end
 
 local version = tonumber(meta['#v']) or 0
+local inc = meta['#in']
 local stamp = int(tonumber(meta['#hs']) or -1) .. ':'
 local st = meta['#st']
 local out, recs = {}, {}
@@ -141,7 +147,15 @@ for _, w in ipairs(writes) do
   local mode, c, n, first = w[1], w[2], w[3], w[4]
   local ok = true
   for j = first, first + 2 * c - 1, 2 do
-    if (fval[ARGV[j]] or '') ~= ARGV[j + 1] then ok = false; break end
+    local k, have = ARGV[j], nil
+    if k == '#v' then
+      if version > 0 then have = int(version) end
+    elseif k == '#in' then
+      have = inc
+    else
+      have = fval[k]
+    end
+    if (have or '') ~= ARGV[j + 1] then ok = false; break end
   end
   if not ok then
     for _ = 1, w[5] or 1 do out[#out + 1] = -1; out[#out + 1] = 0 end
@@ -218,7 +232,7 @@ for _, w in ipairs(writes) do
   end
 end
 
-if not anyok then return out end
+if not anyok then out[#out + 1] = ''; return out end
 
 for w = 1, #written do
   local k = written[w]
@@ -227,6 +241,7 @@ end
 local finished = st == 'finished' or st == 'transient'
 local ttl = tonumber(finished and ARGV[3] or ARGV[2])
 put('#tw', now)
+if not inc then inc = incarnation(); put('#in', inc) end
 local nr = #recs
 if nr > 0 then
   put('#v', int(version))
@@ -236,4 +251,5 @@ if nr > 0 then
 end
 call('HSET', hkey, hset)
 if ttl > 0 then redis.call('PEXPIRE', hkey, ttl) end
+out[#out + 1] = inc
 return out

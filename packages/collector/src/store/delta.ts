@@ -1,6 +1,6 @@
 import { isPlainObject, setOwn } from '@contexture/context/protocol';
 import { CollectorError } from '../errors.js';
-import { cloneValue, encodeValue, freezeParsed, isOwnValue, keepValue, sameOwnValue } from './json.js';
+import { cloneValue, encodeOwn, encodeValue, isOwnValue, keepValue, orderedKeys, sameOwnValue } from './json.js';
 import type { ContextDelta, ContextEvent, ContextStatus, DeltaLeaf, DeltaNode } from './types.js';
 
 /**
@@ -196,26 +196,41 @@ export function mergeChanges(key: string, base: Record<string, unknown>, partial
 
 function mergeAt(key: string, base: Record<string, unknown>, partial: Record<string, unknown>, path: string[], changes: FieldChange[]): Record<string, unknown> {
   let out: Record<string, unknown> | null = null;
+  let added = false;
   for (const k of Object.keys(partial)) {
     const v = partial[k];
     if (v === undefined || typeof v === 'function' || typeof v === 'symbol') continue;
     const had = has.call(base, k);
-    const cur = had ? base[k] : undefined;
-    let next: unknown;
-    if (isPlainObject(v) && isPlainObject(cur)) {
-      next = mergeAt(key, cur, v, [...path, k], changes);
-      if (next === cur) continue;
-    } else {
-      const text = encodeValue(v);
-      if (text === undefined || (had && encodeValue(cur) === text)) continue;
-      next = freezeParsed(JSON.parse(text) as unknown);
-      changes.push(had ? { k: key, p: [...path, k], o: cur, n: next } : { k: key, p: [...path, k], n: next });
+    const cur = had ? base[k] : ABSENT;
+    let next: Slot;
+    path.push(k);
+    try {
+      if (isPlainObject(v) && isPlainObject(cur)) {
+        next = mergeAt(key, cur, v, path, changes);
+      } else {
+        next = share(cur, v);
+        if (next !== ABSENT && next !== cur) changes.push(had ? { k: key, p: path.slice(), o: cur, n: next } : { k: key, p: path.slice(), n: next });
+      }
+    } finally {
+      path.pop();
     }
+    if (next === ABSENT || next === cur) continue;
     out ??= { ...base };
+    if (!had) added = true;
     setOwn(out, k, next);
   }
-  // What it holds is the store's own: kept from `base`, merged below, or parsed and frozen above.
-  return out === null ? base : Object.freeze(out);
+  if (out === null) return base;
+  // A key added goes where the stores' key order puts it (see orderedKeys()).
+  if (added) out = inOrder(out);
+  // What it holds is the store's own: kept from `base`, merged below, or copied by share().
+  return Object.freeze(out);
+}
+
+/** A copy of `value` with its keys in the stores' order. */
+function inOrder(value: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const k of orderedKeys(value)) setOwn(out, k, value[k]);
+  return out;
 }
 
 /**
@@ -245,9 +260,15 @@ function diffAt(key: string, old: Slot, raw: unknown, path: string[], changes: F
     const out: Record<string, unknown> = {};
     let same = true;
     let kept = 0;
-    for (const k of Object.keys(v)) {
+    for (const k of orderedKeys(v)) {
       const had = has.call(old, k);
-      const n = diffAt(key, had ? old[k] : ABSENT, v[k], [...path, k], changes);
+      path.push(k);
+      let n: Slot;
+      try {
+        n = diffAt(key, had ? old[k] : ABSENT, v[k], path, changes);
+      } finally {
+        path.pop();
+      }
       if (n === ABSENT) continue;
       setOwn(out, k, n);
       kept++;
@@ -259,7 +280,7 @@ function diffAt(key: string, old: Slot, raw: unknown, path: string[], changes: F
   }
   const n = share(old, v);
   if (n !== old) {
-    const c: FieldChange = path.length === 0 ? { k: key } : { k: key, p: path };
+    const c: FieldChange = path.length === 0 ? { k: key } : { k: key, p: path.slice() };
     if (old !== ABSENT) c.o = old;
     if (n !== ABSENT) c.n = n;
     changes.push(c);
@@ -309,7 +330,7 @@ function share(old: Slot, raw: unknown): Slot {
   const out: Record<string, unknown> = {};
   let same = o !== null;
   let kept = 0;
-  for (const k of Object.keys(v)) {
+  for (const k of orderedKeys(v)) {
     const had = o !== null && has.call(o, k);
     const x = share(had ? o[k] : ABSENT, (v as Record<string, unknown>)[k]);
     if (x === ABSENT) continue;
@@ -327,8 +348,8 @@ export function changesText(changes: readonly FieldChange[]): string {
     if (out !== '') out += ',';
     out += '{"k":' + JSON.stringify(c.k);
     if (c.p !== undefined) out += ',"p":' + JSON.stringify(c.p);
-    if (has.call(c, 'o')) out += ',"o":' + encodeValue(c.o)!;
-    if (has.call(c, 'n')) out += ',"n":' + encodeValue(c.n)!;
+    if (has.call(c, 'o')) out += ',"o":' + encodeOwn(c.o);
+    if (has.call(c, 'n')) out += ',"n":' + encodeOwn(c.n);
     out += '}';
   }
   return out;

@@ -1,7 +1,9 @@
 /**
- * Field values are kept as JSON text, encoded one way by both stores: object keys sorted, so that
- * "the same value again" is the same text and changes nothing, and the text is what Redis stores
- * (Lua never decodes or re-encodes a value, so `{}` stays an object and `[]` an array).
+ * Field values are kept as JSON text, encoded one way by both stores: object keys in one order (see
+ * orderedKeys()), so that "the same value again" is the same text and changes nothing, and the
+ * text is what Redis stores (Lua never decodes or re-encodes a value, so `{}` stays an object and
+ * `[]` an array). The stores build their own values with their keys in that order (parsing the
+ * text does too), so JSON.stringify() of one is its canonical text.
  */
 
 /**
@@ -12,19 +14,58 @@
 const owned = new WeakSet<object>();
 const texts = new WeakMap<object, string>();
 
-/** The canonical JSON text of a value (object keys sorted); undefined for what JSON drops. */
+/** The canonical JSON text of a value (object keys in orderedKeys() order); undefined for what JSON drops. */
 export function encodeValue(value: unknown): string | undefined {
   if (value === null || typeof value !== 'object') return JSON.stringify(value);
   return canonical(value);
 }
 
+/**
+ * The canonical text of a value the store made (parsed from canonical text, or built by the
+ * stores with their keys in order, as the values of delta records are): JSON.stringify() itself.
+ */
+export function encodeOwn(value: unknown): string {
+  return JSON.stringify(value);
+}
+
 function canonical(value: unknown): string | undefined {
   if (value === null || typeof value !== 'object') return JSON.stringify(value);
-  const known = texts.get(value);
-  if (known !== undefined) return known;
-  const text = canonicalText(value);
-  if (text !== undefined && owned.has(value)) texts.set(value, text);
+  if (!owned.has(value)) return canonicalText(value);
+  let text = texts.get(value);
+  if (text === undefined) {
+    text = JSON.stringify(value);
+    texts.set(value, text);
+  }
   return text;
+}
+
+/**
+ * The keys of an object in the stores' order: array-index keys ascending (where every JavaScript
+ * object lists them whatever the order they came in), then the others sorted. An object that gets
+ * its keys in this order lists them in this order.
+ */
+export function orderedKeys(value: object): string[] {
+  const keys = Object.keys(value);
+  let i = 0;
+  while (i < keys.length && isIndexKey(keys[i]!)) i++;
+  if (keys.length - i > 1) {
+    if (i === 0) keys.sort();
+    else {
+      const rest = keys.slice(i).sort();
+      for (let j = 0; j < rest.length; j++) keys[i + j] = rest[j]!;
+    }
+  }
+  return keys;
+}
+
+function isIndexKey(k: string): boolean {
+  const c = k.charCodeAt(0);
+  if (c < 48 || c > 57 || (c === 48 && k.length > 1) || k.length > 10) return false;
+  for (let i = 1; i < k.length; i++) {
+    const d = k.charCodeAt(i);
+    if (d < 48 || d > 57) return false;
+  }
+  return Number(k) <= 4294967294;
 }
 
 function canonicalText(value: object): string | undefined {
@@ -38,7 +79,7 @@ function canonicalText(value: object): string | undefined {
     }
     return out + ']';
   }
-  const keys = Object.keys(value).sort();
+  const keys = orderedKeys(value);
   let out = '{';
   let first = true;
   for (const k of keys) {

@@ -7,7 +7,7 @@ type Arg = string | number;
 declare module 'ioredis' {
   interface RedisCommander<Context> {
     contextureCtxApply(...keysAndArgs: Arg[]): Result<number[], Context>;
-    contextureCtxWrite(...keysAndArgs: Arg[]): Result<[number, number], Context>;
+    contextureCtxWrite(...keysAndArgs: Arg[]): Result<Array<number | string>, Context>;
     contextureCtxSync(...keysAndArgs: Arg[]): Result<SyncReply | null, Context>;
     contextureCtxRemove(...keysAndArgs: Arg[]): Result<number, Context>;
     contextureCtxRestore(...keysAndArgs: Arg[]): Result<number, Context>;
@@ -29,7 +29,7 @@ const SCRIPTS = {
 } as const;
 
 /** Scripts that start with ctx-lib.lua (the helpers they share). */
-const WITH_LIB: ReadonlySet<string> = new Set(['apply', 'write']);
+const WITH_LIB: ReadonlySet<string> = new Set(['apply', 'write', 'restore']);
 
 /** Registers the scripts on a client (once per client; ioredis runs them by EVALSHA). */
 export function defineStoreCommands(redis: Redis): void {

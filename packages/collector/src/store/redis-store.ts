@@ -2,7 +2,7 @@ import { isPlainObject, setOwn, type MessageMeta, type WireMessage } from '@cont
 import { Redis } from 'ioredis';
 import { CollectorError } from '../errors.js';
 import { BaseContextStore } from './base-store.js';
-import { changesText, mergeChanges, mergeRecords, ownCopy, parseRecord, recordEvent, type FieldChange } from './delta.js';
+import { ABSENT_VALUE, changesText, mergeChanges, mergeRecords, ownCopy, parseRecord, recordEvent, replaceChanges, type FieldChange } from './delta.js';
 import { escapeGlob, globToRegExp } from './glob.js';
 import { decodeValue, deepFreeze, encodeValue, ownValue } from './json.js';
 import { checkId, checkMessage, checkObject, checkRemove, checkVersion, ttlFor, type StoreOptions } from './options.js';
@@ -57,10 +57,12 @@ export interface RedisContextStoreOptions extends StoreOptions {
   contextsPerCall?: number;
   /**
    * How many contexts' fields, as this store last wrote or read them, it remembers (text, and the
-   * parsed value once used): merging updates start from them without reading the fields first
-   * (their write still checks that Redis holds exactly that, and reads them only when it does
-   * not), and a full sync() answer reuses the parsed values of the texts it finds unchanged.
-   * 0: none.
+   * parsed value once used, with the version and incarnation they are known at): merging updates
+   * start from them without reading the fields first, a `set()` of a context known whole sends the
+   * changes it works out from them (its records then hold only what changed, at the paths that
+   * changed), and a full sync() answer reuses the parsed values of the texts it finds unchanged.
+   * Such writes check that the context is still at that version and incarnation (else they read
+   * and merge again, or write the whole context). 0: none.
    * @default 256
    */
   knownContexts?: number;
@@ -81,6 +83,16 @@ export const REDIS_STORE_DEFAULTS: Readonly<RedisStoreSettings> = Object.freeze(
 interface KnownField {
   text: string;
   value?: unknown;
+}
+
+/** What the store knows of a context: fields as they are at `version` of incarnation `incarnation`. */
+interface KnownContext {
+  fields: Map<string, KnownField>;
+  version: number;
+  /** The context's #in ('' : it has none). */
+  incarnation: string;
+  /** `fields` are all the context has. */
+  complete: boolean;
 }
 
 /** The keys of one context; both share the `{id}` hash tag, so each script touches one slot. */
@@ -107,6 +119,14 @@ interface QueuedMerge {
   reject: (err: unknown) => void;
 }
 
+/** What write.lua answers for one write. */
+interface WriteReply {
+  /** Version and changed (1 or 0) per version asked for: one pair, or one per `versions` of a 'merge'; -1 when its check failed. */
+  replies: number[];
+  /** The context's incarnation after the call. */
+  incarnation: string;
+}
+
 /** A direct write waiting to be sent (see RedisContextStore.write()); write.lua tells the modes apart. */
 interface QueuedWrite {
   mode: 'set' | 'patch' | 'merge';
@@ -114,8 +134,7 @@ interface QueuedWrite {
   pairs: string[];
   /** 'merge': the changes of each version it makes, as JSON (see changesText()). */
   versions: string[];
-  /** Version and changed (1 or 0) per version asked for: one pair, or one per `versions`. */
-  resolve: (reply: number[]) => void;
+  resolve: (reply: WriteReply) => void;
   reject: (err: unknown) => void;
 }
 
@@ -144,7 +163,7 @@ export class RedisContextStore extends BaseContextStore {
   private readonly contextsPerCall: number;
   private readonly knownContexts: number;
   /** Per id, the fields as last written or read (see RedisContextStoreOptions.knownContexts); oldest use first. */
-  private readonly known = new Map<string, Map<string, KnownField>>();
+  private readonly known = new Map<string, KnownContext>();
   private subscriber: Redis | null = null;
   private readonly watchers = new Map<string, { id: string; queues: Set<WatchQueue>; ready: Promise<void> }>();
   private cleanupCursor = '0';
@@ -337,7 +356,14 @@ export class RedisContextStore extends BaseContextStore {
         answer = { type: 'delta', id, version, delta, status };
       } else {
         if (full === null) {
-          const record = toRecord(id, hash ?? [], this.known.get(id));
+          const known = this.known.get(id);
+          const record = toRecord(id, hash ?? [], known?.fields);
+          if (known !== undefined && record !== null) {
+            // The fields as they are at this version: every one of them.
+            const own = hash ?? [];
+            const inc = own.indexOf('#in');
+            this.remember(id, known.fields, { version: record.version, incarnation: inc >= 0 && inc % 2 === 0 ? own[inc + 1]! : '' }, true);
+          }
           if (record === null) throw new CollectorError('LC_STORE_CORRUPT', `the state of ${JSON.stringify(id)} has no version`);
           full = { type: 'full', ...record };
         }
@@ -352,7 +378,45 @@ export class RedisContextStore extends BaseContextStore {
     checkId(id);
     checkObject('context', context);
     this.checkOpen();
+    const known = this.knownContext(id);
+    if (known !== undefined && known.complete) return this.setFrom(id, context, known);
     return this.writeFields(id, 'set', fieldPairs(context, this.knownContexts > 0));
+  }
+
+  /**
+   * set() of a context known whole: the changes are worked out here from the known values (only
+   * what changed is recorded, at the paths that changed) and written with a check that the
+   * context is still at the known version; if it is not, the whole context is written.
+   */
+  private async setFrom(id: string, context: Record<string, unknown>, known: KnownContext): Promise<ApplyResult> {
+    const changes: FieldChange[] = [];
+    const pairs: string[] = [];
+    const wrote: Array<[string, KnownField]> = [];
+    const given = new Set<string>();
+    for (const key of Object.keys(context)) {
+      const f = known.fields.get(key);
+      const old = f === undefined || f.text === '' ? ABSENT_VALUE : (f.value ??= ownValue(f.text));
+      // A value JSON drops removes the field, as when it is not given (its removal is recorded here).
+      const value = replaceChanges(key, old, context[key], changes);
+      given.add(key);
+      const text = value === ABSENT_VALUE ? '' : value === old ? f!.text : encodeValue(value)!;
+      if (text === '' && old === ABSENT_VALUE) continue;
+      pairs.push('.' + key, text);
+      wrote.push([key, text === '' ? { text } : { text, value }]);
+    }
+    for (const [key, f] of known.fields) {
+      if (given.has(key) || f.text === '') continue;
+      changes.push({ k: key, o: (f.value ??= ownValue(f.text)) });
+      pairs.push('.' + key, '');
+      wrote.push([key, { text: '' }]);
+    }
+    const { replies, incarnation } = await this.write(id, 'merge', versionChecks(known), pairs, [changesText(changes)]);
+    if (replies[0] === -1) {
+      this.known.delete(id);
+      return this.writeFields(id, 'set', fieldPairs(context, true));
+    }
+    this.remember(id, wrote, { version: replies[0]!, incarnation }, true);
+    return { id, changed: replies[1] === 1, version: replies[0]! };
   }
 
   async assign(id: string, fields: Record<string, unknown>, remove: readonly string[] = []): Promise<ApplyResult> {
@@ -406,17 +470,17 @@ export class RedisContextStore extends BaseContextStore {
       const fields = [...new Set(group.flatMap(({ partial }) => Object.keys(partial)))];
       for (let attempt = 0; attempt <= this.options.updateRetries; attempt++) {
         // The fields as this store last wrote or read them, else as Redis has them now.
-        let start = attempt === 0 ? this.knownFields(id) : undefined;
-        if (start === undefined || !fields.every((key) => start!.has(key))) {
-          const olds = await this.redis.hmget(k.state, ...fields.map((key) => '.' + key));
-          start = new Map(fields.map((key, i) => [key, { text: valueText(olds[i] ?? null) ?? '' }]));
-          this.remember(id, start);
+        let start = attempt === 0 ? this.knownContext(id) : undefined;
+        if (start === undefined || !fields.every((key) => start!.fields.has(key))) {
+          const olds = await this.redis.hmget(k.state, '#v', '#in', ...fields.map((key) => '.' + key));
+          const at = { version: Number(olds[0] ?? 0), incarnation: olds[1] ?? '' };
+          start = this.remember(id, fields.map((key, i) => [key, { text: valueText(olds[i + 2] ?? null) ?? '' }]), at);
         }
         const current = new Map<string, unknown>();
-        const checks: string[] = [];
+        // The version and incarnation checked say that no field changed since.
+        const checks = versionChecks(start);
         for (const key of fields) {
-          const f = start.get(key)!;
-          checks.push('.' + key, f.text);
+          const f = start.fields.get(key)!;
           // Parsed into a value of the store's own: the merges share what they keep of it.
           if (f.text !== '') current.set(key, (f.value ??= ownValue(f.text)));
         }
@@ -467,9 +531,9 @@ export class RedisContextStore extends BaseContextStore {
           pairs.push('.' + key, text);
           wrote.push([key, { text, value }]);
         }
-        const replies = await this.write(id, 'merge', checks, pairs, versions);
+        const { replies, incarnation } = await this.write(id, 'merge', checks, pairs, versions);
         if (replies[0] !== -1) {
-          this.remember(id, wrote);
+          this.remember(id, wrote, { version: replies[replies.length - 2]!, incarnation, before: replies[0]! - replies[1]! });
           group.forEach((u, w) => u.resolve({ id, changed: replies[2 * w + 1] === 1, version: replies[2 * w]! }));
           return;
         }
@@ -630,7 +694,8 @@ export class RedisContextStore extends BaseContextStore {
 
   /** A write of whole fields, without checks (see write()). */
   private async writeFields(id: string, mode: 'set' | 'patch', { pairs, values }: { pairs: string[]; values?: unknown[] }): Promise<ApplyResult> {
-    const [version, changed] = await this.write(id, mode, [], pairs);
+    const { replies, incarnation } = await this.write(id, mode, [], pairs);
+    const [version, changed] = replies as [number, number];
     const wrote: Array<[string, KnownField]> = [];
     for (let i = 0; i < pairs.length; i += 2) {
       const f: KnownField = { text: pairs[i + 1]! };
@@ -638,36 +703,45 @@ export class RedisContextStore extends BaseContextStore {
       wrote.push([pairs[i]!.slice(1), f]);
     }
     // After a 'set' the context holds these fields and no other.
-    this.remember(id, wrote, mode === 'set');
-    return { id, changed: changed === 1, version: version! };
+    this.remember(id, wrote, { version, incarnation, before: version - changed }, mode === 'set');
+    return { id, changed: changed === 1, version };
   }
 
-  /** What this store knows of the fields of `id` (see RedisContextStoreOptions.knownContexts), now its newest use. */
-  private knownFields(id: string): Map<string, KnownField> | undefined {
-    const fields = this.known.get(id);
-    if (fields !== undefined) {
+  /** What this store knows of `id` (see RedisContextStoreOptions.knownContexts), now its newest use. */
+  private knownContext(id: string): KnownContext | undefined {
+    const known = this.known.get(id);
+    if (known !== undefined) {
       this.known.delete(id);
-      this.known.set(id, fields);
+      this.known.set(id, known);
     }
-    return fields;
+    return known;
   }
 
-  /** Notes fields of `id` as just written or read; with `all`, the context has no other. */
-  private remember(id: string, fields: Iterable<[string, KnownField]>, all = false): void {
-    if (this.knownContexts === 0) return;
-    let known = all ? undefined : this.known.get(id);
+  /**
+   * Notes fields of `id` as they are at `at` (version and incarnation), just written or read;
+   * `complete`: the context has no other. What was known of its other fields stays known when it
+   * was known at `at.before` (the version before this store's write) or at `at` itself, and is
+   * dropped otherwise (another writer may have changed them).
+   */
+  private remember(id: string, fields: Iterable<[string, KnownField]>, at: { version: number; incarnation: string; before?: number }, complete = false): KnownContext {
+    let known = this.known.get(id);
     this.known.delete(id);
-    known ??= new Map();
-    for (const [key, f] of fields) known.set(key, f);
-    this.known.set(id, known);
-    if (this.known.size > this.knownContexts) this.known.delete(this.known.keys().next().value!);
+    const kept = known !== undefined && !complete && known.incarnation === at.incarnation && (known.version === at.version || known.version === at.before);
+    if (!kept) known = { fields: new Map(), version: at.version, incarnation: at.incarnation, complete };
+    for (const [key, f] of fields) known!.fields.set(key, f);
+    known!.version = at.version;
+    if (this.knownContexts > 0) {
+      this.known.set(id, known!);
+      if (this.known.size > this.knownContexts) this.known.delete(this.known.keys().next().value!);
+    }
+    return known!;
   }
 
   /**
    * Queues a direct write. The writes to one context asked for in the same turn of the event loop
    * go in one script call, in the order asked (each still its own version and delta record).
    */
-  private write(id: string, mode: QueuedWrite['mode'], checks: string[], pairs: string[], versions: string[] = []): Promise<number[]> {
+  private write(id: string, mode: QueuedWrite['mode'], checks: string[], pairs: string[], versions: string[] = []): Promise<WriteReply> {
     return new Promise((resolve, reject) => {
       enqueue(this.writeQueue, id, { mode, checks, pairs, versions, resolve, reject }, () => this.flushWrites());
     });
@@ -689,9 +763,10 @@ export class RedisContextStore extends BaseContextStore {
       this.redis.contextureCtxWrite(...args).then(
         (reply) => {
           let r = 0;
+          const incarnation = String(reply[reply.length - 1] ?? '');
           for (const w of group) {
             const n = w.mode === 'merge' ? 2 * w.versions.length : 2;
-            w.resolve(reply.slice(r, r + n));
+            w.resolve({ replies: reply.slice(r, r + n) as number[], incarnation });
             r += n;
           }
         },
@@ -739,6 +814,11 @@ export class RedisContextStore extends BaseContextStore {
       for (const q of entry.queues) q.push(event);
     }
   }
+}
+
+/** The checks of a write made from what is known of a context: its version and incarnation. */
+function versionChecks(known: KnownContext): string[] {
+  return ['#v', known.version > 0 ? String(known.version) : '', '#in', known.incarnation];
 }
 
 /**

@@ -368,6 +368,23 @@ export function storeSuite(make: StoreFactory): void {
       });
     });
 
+    it('a value is the same whatever order its keys came in (array-index keys too): set, update and assign change nothing then', async () => {
+      const store = await make();
+      const first = await store.set('order', { m: { b: 1, '10': 2, a: { z: 1, '2': 0, y: [{ q: 1, p: 2 }] }, '9': 3 } });
+      const again = [
+        () => store.set('order', { m: { '9': 3, a: { y: [{ p: 2, q: 1 }], '2': 0, z: 1 }, '10': 2, b: 1 } }),
+        () => store.update('order', { m: { a: { z: 1, y: [{ p: 2, q: 1 }] }, '10': 2 } }),
+        () => store.assign('order', { m: { a: { '2': 0, z: 1, y: [{ q: 1, p: 2 }] }, b: 1, '9': 3, '10': 2 } }),
+      ];
+      for (const write of again) expect(await write()).to.deep.include({ changed: false, version: first.version });
+      // Keys added by a merge, before and after the others, and then the same value written whole.
+      const merged = await store.update('order', { m: { '0': 'zero', c: 'c', A: 'A', a: { '11': 1, x: 1 } } });
+      expect(merged).to.deep.include({ changed: true, version: first.version + 1 });
+      const whole = { m: { A: 'A', c: 'c', '0': 'zero', b: 1, '10': 2, a: { x: 1, z: 1, '2': 0, '11': 1, y: [{ q: 1, p: 2 }] }, '9': 3 } };
+      expect(await store.set('order', whole)).to.deep.include({ changed: false, version: first.version + 1 });
+      expect((await store.get('order'))!.context).to.deep.equal(whole);
+    });
+
     it('an update that cannot be encoded fails alone: the merges asked for with it are made, nothing of it is written', async () => {
       const store = await make();
       await store.set('bad', { a: { x: 1 }, b: { y: 1 } });
