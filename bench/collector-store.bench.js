@@ -133,6 +133,17 @@ function simpleMulti(store) {
   };
 }
 
+/**
+ * What one op of Chord's scenarios makes before any store sees it: the group contexts it sets (one,
+ * or 100), built as Chord's benchmark builds them. Its rate is the most any store could reach.
+ */
+const INPUT_ONLY = {
+  single: () => async () => groupContext('group:123'),
+  multi: () => async () => {
+    for (let c = 1; c <= 100; c++) groupContext(`group:${c}`);
+  },
+};
+
 async function chordScenarios(runs) {
   for (const [scenario, key, make] of runs) {
     const prefix = uniqueName('bench-store') + ':';
@@ -141,10 +152,14 @@ async function chordScenarios(runs) {
     try {
       const redis = await opsPerSecond(make(redisStore));
       const memory = await opsPerSecond(make(memoryStore));
+      const inputOnly = scenario.startsWith('simple') ? null : await opsPerSecond(INPUT_ONLY[key]());
       report({
         bench: `collector.chord.${scenario}`,
         redis_ops_per_s: round(redis),
         memory_ops_per_s: round(memory),
+        ...(inputOnly === null
+          ? {}
+          : { input_only_ops_per_s: round(inputOnly), input_only_vs_chord_ets: round(inputOnly / CHORD[key].memory), note: 'input_only: building the op\'s contexts alone, no store: the most any store can reach' }),
         chord_redis_ops_per_s: CHORD[key].redis,
         chord_ets_ops_per_s: CHORD[key].memory,
         ratio_redis_vs_chord: round(redis / CHORD[key].redis),

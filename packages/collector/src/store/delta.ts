@@ -341,18 +341,12 @@ function share(old: Slot, raw: unknown): Slot {
   return same && kept === Object.keys(o!).length ? old : Object.freeze(out);
 }
 
-/** The changes of one version as the items of a record's `c` list (JSON, without the brackets). */
+/**
+ * The changes of one version as the items of a record's `c` list (JSON, without the brackets):
+ * their values are the store's own, whose JSON.stringify() is their canonical text.
+ */
 export function changesText(changes: readonly FieldChange[]): string {
-  let out = '';
-  for (const c of changes) {
-    if (out !== '') out += ',';
-    out += '{"k":' + JSON.stringify(c.k);
-    if (c.p !== undefined) out += ',"p":' + JSON.stringify(c.p);
-    if (has.call(c, 'o')) out += ',"o":' + encodeOwn(c.o);
-    if (has.call(c, 'n')) out += ',"n":' + encodeOwn(c.n);
-    out += '}';
-  }
-  return out;
+  return changes.length === 0 ? '' : encodeOwn(changes).slice(1, -1);
 }
 
 function identity<T>(v: T): T {
