@@ -2,7 +2,7 @@ import { Cleanup, redisUrl, uniqueName, waitUntil } from '@contexture/test-suppo
 import { expect } from 'chai';
 import { Redis } from 'ioredis';
 import { readFileSync } from 'node:fs';
-import { RedisContextStore, type ContextStore, type RedisContextStoreOptions, type StoreOptions } from '../src/index.js';
+import { RedisContextStore, type ContextStore, type RedisContextStoreOptions, type StoreOptions, type SyncResult } from '../src/index.js';
 import { storeSuite } from './support/store-suite.js';
 import { contextStream, copy, shuffledWithDuplicates } from './support/streams.js';
 
@@ -126,6 +126,30 @@ describe('RedisContextStore', () => {
       expect(noneReads.count).to.equal(2);
       expect((await none.get('kn0'))!.context).to.deep.equal({ n: { a: 1, b: 2 } });
       expect(() => store({ knownContexts: -1 })).to.throw(/knownContexts/);
+    });
+
+    it('a set() from what the store knows, gone out of date, is written whole in the same call, in the order asked', async () => {
+      const [a, b] = [store(), store()];
+      await a.set('stale', { a: 0, gone: 1 });
+      // b changes the context behind a's back: a's set() check fails and the call writes it whole.
+      await b.assign('stale', { x: 1 });
+      const mine: Record<string, unknown> = { y: 2 };
+      const done = Promise.all([a.assign('stale', { z: 3 }), a.set('stale', mine), a.assign('stale', { w: 4 })]);
+      mine.y = 'changed after set() was called';
+      expect((await done).map((r) => r.version)).to.deep.equal([3, 4, 5]);
+      expect((await a.get('stale'))!.context).to.deep.equal({ y: 2, w: 4 });
+      const d = (await a.sync('stale', 3)) as Extract<SyncResult, { type: 'delta' }>;
+      expect(d.delta).to.deep.equal({
+        a: { action: 'removed', old_value: 0 },
+        gone: { action: 'removed', old_value: 1 },
+        x: { action: 'removed', old_value: 1 },
+        z: { action: 'removed', old_value: 3 },
+        y: { action: 'added', value: 2 },
+        w: { action: 'added', value: 4 },
+      });
+      // What a knows now is what is there: the next set() needs no fallback and records only changes.
+      expect(await a.set('stale', { y: 3, w: 4 })).to.deep.include({ changed: true, version: 6 });
+      expect(((await a.sync('stale', 5)) as Extract<SyncResult, { type: 'delta' }>).delta).to.deep.equal({ y: { action: 'modified', old_value: 2, value: 3 } });
     });
 
     it('remembers at most knownContexts contexts, the least recently used going first', async () => {

@@ -14,14 +14,17 @@ ARGV[6]  pub/sub channel, '' not to publish; a message there holds the delta rec
 ARGV[7..] the writes one after another, each:
          'set' (every field not given is removed), 'patch' (only the given fields change) or
          'merge' (merging updates made by the caller on the values its checks expect: the fields'
-         last values, and the changes of each version it makes, which the caller worked out),
+         last values, and the changes of each version it makes, which the caller worked out), or
+         'mergeorset' (a 'merge' of one version made from a context known whole: every field it
+         had is given, '' for those it removes; when its check fails it is done as a 'set' of
+         its fields instead, the changes worked out here),
          c: the number of compare-and-set checks, n: the number of fields,
          c pairs '.'<field name>, expected JSON text ('' : expected absent), or '#v', expected
          version, or '#in', expected incarnation ('' : none; a version and the incarnation
          together say that no field changed),
          n pairs '.'<field name>, canonical JSON value ('' : remove the field),
-         for 'merge' only: m, the number of versions, then m texts: the items of the version's
-         record's change list ('' : that update changed nothing)
+         for 'merge' and 'mergeorset' only: m, the number of versions, then m texts: the items of
+         the version's record's change list ('' : that update changed nothing)
 Returns {version1, changed1, version2, changed2, ..., incarnation}: per write (per version of a
 'merge'), the version after it and 1 when it bumped the version; {-1, 0} for a write whose check
 failed (it changed nothing; the caller re-reads and retries); then the context's incarnation (#in)
@@ -76,7 +79,7 @@ while i <= #ARGV do
   writes[#writes + 1] = w
   if w[1] == 'set' then anyset = true end
   i = i + 3 + 2 * (c + n)
-  if w[1] == 'merge' then
+  if w[1] == 'merge' or w[1] == 'mergeorset' then
     w[5] = tonumber(ARGV[i]); w[6] = i + 1
     i = i + 1 + w[5]
   end
@@ -100,7 +103,7 @@ else
   local q = {'#v', '#hs', '#st', '#dm', '#dx', '#in'}
   for _, w in ipairs(writes) do
     -- A 'merge' writes what it was given whatever is there: only its checks are read.
-    local last = w[4] + 2 * (w[1] == 'merge' and w[2] or w[2] + w[3]) - 1
+    local last = w[4] + 2 * (w[5] and w[2] or w[2] + w[3]) - 1
     for j = w[4], last, 2 do
       local k = ARGV[j]
       if not known[k] and string.byte(k, 1) == 46 then known[k] = true; q[#q + 1] = k end
@@ -142,6 +145,22 @@ local function record(items)
   return '{"v":' .. int(version) .. ',"t":' .. now .. ',"c":[' .. items .. ']}'
 end
 
+-- Makes fval and order hold every field, for a 'set' the call did not read the whole hash for:
+-- what the hash holds under what this call has written so far.
+local function loadall()
+  if anyset then return end
+  anyset = true
+  local all = redis.call('HGETALL', hkey)
+  for j = 1, #all, 2 do
+    local k = all[j]
+    if string.byte(k, 1) == 46 and not known[k] and wrote[k] == nil then fval[k] = json(all[j + 1]) end
+    if string.byte(k, 1) == 46 then known[k] = true end
+  end
+  for k in pairs(wrote) do known[k] = true end
+  order = {}
+  for k in pairs(known) do order[#order + 1] = k end
+end
+
 local anyok = false
 for _, w in ipairs(writes) do
   local mode, c, n, first = w[1], w[2], w[3], w[4]
@@ -157,9 +176,14 @@ for _, w in ipairs(writes) do
     end
     if (have or '') ~= ARGV[j + 1] then ok = false; break end
   end
+  if not ok and mode == 'mergeorset' then
+    -- What the caller knew is out of date: its fields are written as a 'set' would.
+    loadall()
+    mode, ok = 'set', true
+  end
   if not ok then
     for _ = 1, w[5] or 1 do out[#out + 1] = -1; out[#out + 1] = 0 end
-  elseif mode == 'merge' then
+  elseif mode == 'merge' or mode == 'mergeorset' then
     anyok = true
     for j = first + 2 * c, first + 2 * (c + n) - 1, 2 do
       local k, new = ARGV[j], ARGV[j + 1]

@@ -302,8 +302,8 @@ function jsonOf(v: unknown): Slot {
     case 'number':
       return Number.isFinite(v) ? v + 0 : null;
     case 'bigint':
-      // JSON.stringify's own error.
-      return JSON.stringify(v);
+      // What JSON.stringify makes of it: its error, or what a BigInt.prototype.toJSON returns.
+      return JSON.parse(JSON.stringify(v)) as unknown;
     default:
       return v;
   }
@@ -311,10 +311,12 @@ function jsonOf(v: unknown): Slot {
 
 /** `raw` as the store's own value, sharing with `old` every part that is the same (ABSENT: JSON drops it). */
 function share(old: Slot, raw: unknown): Slot {
-  if (isOwnValue(raw)) return raw;
+  // One of the store's values given back (from a sync() answer, say): kept as it is, or `old` when
+  // they are alike, so that writing back what is there changes nothing.
+  if (isOwnValue(raw)) return raw === old || (old !== ABSENT && encodeValue(old) === encodeValue(raw)) ? old : raw;
   const v = jsonOf(raw);
   if (typeof v !== 'object' || v === null) return v === old ? old : v;
-  if (isOwnValue(v)) return v;
+  if (isOwnValue(v)) return share(old, v);
   if (Array.isArray(v)) {
     const o = Array.isArray(old) ? (old as unknown[]) : null;
     let same = o !== null && o.length === v.length;

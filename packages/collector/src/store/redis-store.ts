@@ -129,7 +129,7 @@ interface WriteReply {
 
 /** A direct write waiting to be sent (see RedisContextStore.write()); write.lua tells the modes apart. */
 interface QueuedWrite {
-  mode: 'set' | 'patch' | 'merge';
+  mode: 'set' | 'patch' | 'merge' | 'mergeorset';
   checks: string[];
   pairs: string[];
   /** 'merge': the changes of each version it makes, as JSON (see changesText()). */
@@ -360,9 +360,7 @@ export class RedisContextStore extends BaseContextStore {
           const record = toRecord(id, hash ?? [], known?.fields);
           if (known !== undefined && record !== null) {
             // The fields as they are at this version: every one of them.
-            const own = hash ?? [];
-            const inc = own.indexOf('#in');
-            this.remember(id, known.fields, { version: record.version, incarnation: inc >= 0 && inc % 2 === 0 ? own[inc + 1]! : '' }, true);
+            this.remember(id, known.fields, { version: record.version, incarnation: hashEntry(hash ?? [], '#in') ?? '' }, true);
           }
           if (record === null) throw new CollectorError('LC_STORE_CORRUPT', `the state of ${JSON.stringify(id)} has no version`);
           full = { type: 'full', ...record };
@@ -386,7 +384,8 @@ export class RedisContextStore extends BaseContextStore {
   /**
    * set() of a context known whole: the changes are worked out here from the known values (only
    * what changed is recorded, at the paths that changed) and written with a check that the
-   * context is still at the known version; if it is not, the whole context is written.
+   * context is still at the known version; if it is not, the same call writes it as a plain
+   * 'set' (in the order asked, like any write).
    */
   private async setFrom(id: string, context: Record<string, unknown>, known: KnownContext): Promise<ApplyResult> {
     const changes: FieldChange[] = [];
@@ -410,11 +409,8 @@ export class RedisContextStore extends BaseContextStore {
       pairs.push('.' + key, '');
       wrote.push([key, { text: '' }]);
     }
-    const { replies, incarnation } = await this.write(id, 'merge', versionChecks(known), pairs, [changesText(changes)]);
-    if (replies[0] === -1) {
-      this.known.delete(id);
-      return this.writeFields(id, 'set', fieldPairs(context, true));
-    }
+    const { replies, incarnation } = await this.write(id, 'mergeorset', versionChecks(known), pairs, [changesText(changes)]);
+    // Either way the context now holds these fields and no other.
     this.remember(id, wrote, { version: replies[0]!, incarnation }, true);
     return { id, changed: replies[1] === 1, version: replies[0]! };
   }
@@ -471,7 +467,7 @@ export class RedisContextStore extends BaseContextStore {
       for (let attempt = 0; attempt <= this.options.updateRetries; attempt++) {
         // The fields as this store last wrote or read them, else as Redis has them now.
         let start = attempt === 0 ? this.knownContext(id) : undefined;
-        if (start === undefined || !fields.every((key) => start!.fields.has(key))) {
+        if (start === undefined || !fields.every((key) => start!.complete || start!.fields.has(key))) {
           const olds = await this.redis.hmget(k.state, '#v', '#in', ...fields.map((key) => '.' + key));
           const at = { version: Number(olds[0] ?? 0), incarnation: olds[1] ?? '' };
           start = this.remember(id, fields.map((key, i) => [key, { text: valueText(olds[i + 2] ?? null) ?? '' }]), at);
@@ -480,9 +476,10 @@ export class RedisContextStore extends BaseContextStore {
         // The version and incarnation checked say that no field changed since.
         const checks = versionChecks(start);
         for (const key of fields) {
-          const f = start.fields.get(key)!;
+          // Not among the fields of a context known whole: it has none of that name.
+          const f = start.fields.get(key);
           // Parsed into a value of the store's own: the merges share what they keep of it.
-          if (f.text !== '') current.set(key, (f.value ??= ownValue(f.text)));
+          if (f !== undefined && f.text !== '') current.set(key, (f.value ??= ownValue(f.text)));
         }
         // Every merge is made before anything is sent: an update that cannot be merged or
         // encoded (a BigInt, a cycle) fails alone and leaves the group, nothing of it written.
@@ -758,14 +755,14 @@ export class RedisContextStore extends BaseContextStore {
         args.push(w.mode, w.checks.length / 2, w.pairs.length / 2);
         for (const a of w.checks) args.push(a);
         for (const a of w.pairs) args.push(a);
-        if (w.mode === 'merge') args.push(w.versions.length, ...w.versions);
+        if (w.mode === 'merge' || w.mode === 'mergeorset') args.push(w.versions.length, ...w.versions);
       }
       this.redis.contextureCtxWrite(...args).then(
         (reply) => {
           let r = 0;
           const incarnation = String(reply[reply.length - 1] ?? '');
           for (const w of group) {
-            const n = w.mode === 'merge' ? 2 * w.versions.length : 2;
+            const n = w.mode === 'merge' || w.mode === 'mergeorset' ? 2 * w.versions.length : 2;
             w.resolve({ replies: reply.slice(r, r + n) as number[], incarnation });
             r += n;
           }
@@ -814,6 +811,12 @@ export class RedisContextStore extends BaseContextStore {
       for (const q of entry.queues) q.push(event);
     }
   }
+}
+
+/** The value of `name` in a flat field/value list (HGETALL's reply); undefined when absent. */
+function hashEntry(flat: readonly string[], name: string): string | undefined {
+  for (let i = 0; i < flat.length; i += 2) if (flat[i] === name) return flat[i + 1];
+  return undefined;
 }
 
 /** The checks of a write made from what is known of a context: its version and incarnation. */

@@ -385,6 +385,45 @@ export function storeSuite(make: StoreFactory): void {
       expect((await store.get('order'))!.context).to.deep.equal(whole);
     });
 
+    it('values given back from sync() answers change nothing when they are what is there, in set, update and assign', async () => {
+      const store = await make();
+      const value = { people: { ann: { status: 'on', tags: ['a'] } }, n: 1 };
+      await store.set('back-a', value);
+      const first = await store.set('back-b', value);
+      const fromA = (await store.sync('back-a', null)) as Extract<SyncResult, { type: 'full' }>;
+      const fromB = (await store.sync('back-b', null)) as Extract<SyncResult, { type: 'full' }>;
+      // The same values, from another context and from this one.
+      for (const ctx of [fromA.context, fromB.context]) {
+        expect(await store.set('back-b', ctx)).to.deep.include({ changed: false, version: first.version });
+        expect(await store.update('back-b', { people: ctx.people as Record<string, unknown> })).to.deep.include({ changed: false, version: first.version });
+        expect(await store.assign('back-b', { people: ctx.people })).to.deep.include({ changed: false, version: first.version });
+      }
+      // A value changed and changed back: the older answer's value is what is there again.
+      await store.update('back-b', { people: { ann: { status: 'off' } } });
+      const back = await store.update('back-b', { people: { ann: fromB.context.people as Record<string, unknown> } });
+      expect(back).to.deep.include({ changed: true, version: first.version + 2 });
+      expect(await store.assign('back-b', { people: fromB.context.people })).to.deep.include({ changed: true, version: first.version + 3 });
+      expect(await store.assign('back-b', { people: fromB.context.people })).to.deep.include({ changed: false, version: first.version + 3 });
+      expect((await store.get('back-b'))!.context).to.deep.equal(value);
+    });
+
+    it('a BigInt.prototype.toJSON is used as JSON uses it, by every write', async () => {
+      const store = await make();
+      const proto = BigInt.prototype as unknown as { toJSON?: () => string };
+      proto.toJSON = function (this: bigint) {
+        return this.toString();
+      };
+      try {
+        await store.set('big', { a: 5n, o: { b: 6n } });
+        await store.update('big', { o: { c: 7n }, d: 8n });
+        await store.assign('big', { e: [9n] });
+        await store.apply({ obj_id: 'big', obj: { f: 10n }, seq: 1 } as unknown as WireMessage);
+        expect((await store.get('big'))!.context).to.deep.equal({ a: '5', o: { b: '6', c: '7' }, d: '8', e: ['9'], f: '10' });
+      } finally {
+        delete proto.toJSON;
+      }
+    });
+
     it('an update that cannot be encoded fails alone: the merges asked for with it are made, nothing of it is written', async () => {
       const store = await make();
       await store.set('bad', { a: { x: 1 }, b: { y: 1 } });
@@ -400,6 +439,16 @@ export function storeSuite(make: StoreFactory): void {
       expect(got.map((r) => r.status)).to.deep.equal(['fulfilled', 'rejected', 'fulfilled', 'rejected', 'fulfilled']);
       expect(got.filter((r) => r.status === 'fulfilled').map((r) => (r as PromiseFulfilledResult<{ version: number }>).value.version)).to.deep.equal([2, 3, 4]);
       expect((await store.get('bad'))!).to.deep.include({ version: 4, context: { a: { x: 2, w: 4 }, b: { y: 1, z: 3 } } });
+    });
+
+    it('set() among other writes asked for together takes its place in their order; what the caller changes afterwards is not written', async () => {
+      const store = await make();
+      await store.set('ord', { a: 0 });
+      const mine: Record<string, unknown> = { y: 2 };
+      const done = Promise.all([store.assign('ord', { z: 3 }), store.set('ord', mine), store.assign('ord', { w: 4 })]);
+      mine.y = 'changed after set() was called';
+      expect((await done).map((r) => r.version)).to.deep.equal([2, 3, 4]);
+      expect((await store.get('ord'))!.context).to.deep.equal({ y: 2, w: 4 });
     });
 
     it('writes asked for together each get their own version and record, in the order asked; syncs asked for together share one frozen answer', async () => {
