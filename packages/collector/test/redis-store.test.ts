@@ -152,6 +152,21 @@ describe('RedisContextStore', () => {
       expect(((await a.sync('stale', 5)) as Extract<SyncResult, { type: 'delta' }>).delta).to.deep.equal({ y: { action: 'modified', old_value: 2, value: 3 } });
     });
 
+    it('a merge that finds the context changed by another writer goes again first, and the writes asked after it follow in order', async () => {
+      const [a, b] = [store(), store()];
+      await a.set('race', { n: { x: 0 } });
+      await b.update('race', { n: { y: 1 } });
+      const writes = countCommands(a.redis, 'evalsha');
+      const got = await Promise.all([a.update('race', { n: { x: 1 } }), a.assign('race', { z: 1 }), a.set('race', { n: { w: 1 }, z: 2 }), a.update('race', { n: { v: 1 } })]);
+      expect(got.map((r) => r.version)).to.deep.equal([3, 4, 5, 6]);
+      expect((await a.get('race'))!.context).to.deep.equal({ n: { w: 1, v: 1 }, z: 2 });
+      // Three calls: the first one's merge failed its check (nothing after it done), the same writes
+      // went again, then the last merge.
+      expect(writes.count).to.equal(3);
+      const d = (await a.sync('race', 2)) as Extract<SyncResult, { type: 'delta' }>;
+      expect(d.delta).to.deep.equal({ n: { w: { action: 'added', value: 1 }, v: { action: 'added', value: 1 }, x: { action: 'removed', old_value: 0 }, y: { action: 'removed', old_value: 1 } }, z: { action: 'added', value: 2 } });
+    });
+
     it('remembers at most knownContexts contexts, the least recently used going first', async () => {
       const s = store({ knownContexts: 2 });
       const reads = countCommands(s.redis, 'hmget');

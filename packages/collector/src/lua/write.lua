@@ -27,8 +27,9 @@ ARGV[7..] the writes one after another, each:
          the version's record's change list ('' : that update changed nothing)
 Returns {version1, changed1, version2, changed2, ..., incarnation}: per write (per version of a
 'merge'), the version after it and 1 when it bumped the version; {-1, 0} for a write whose check
-failed (it changed nothing; the caller re-reads and retries); then the context's incarnation (#in)
-after the call ('' when no write was done).
+failed (it changed nothing; the caller re-reads and retries) and {-2, 0} for every write after it
+(not tried: the caller sends them again after it, in their order); then the context's incarnation
+(#in) after the call ('' when no write was done).
 
 Every field written (or removed by 'set') is stamped with the highest seq seen (#hs), so a late bus
 message older than the write never undoes it and any newer message wins. Creating the context is a
@@ -162,9 +163,10 @@ local function loadall()
 end
 
 local anyok = false
+local stopped = false
 for _, w in ipairs(writes) do
   local mode, c, n, first = w[1], w[2], w[3], w[4]
-  local ok = true
+  local ok = not stopped
   for j = first, first + 2 * c - 1, 2 do
     local k, have = ARGV[j], nil
     if k == '#v' then
@@ -176,13 +178,14 @@ for _, w in ipairs(writes) do
     end
     if (have or '') ~= ARGV[j + 1] then ok = false; break end
   end
-  if not ok and mode == 'mergeorset' then
+  if not ok and mode == 'mergeorset' and not stopped then
     -- What the caller knew is out of date: its fields are written as a 'set' would.
     loadall()
     mode, ok = 'set', true
   end
   if not ok then
-    for _ = 1, w[5] or 1 do out[#out + 1] = -1; out[#out + 1] = 0 end
+    for _ = 1, w[5] or 1 do out[#out + 1] = stopped and -2 or -1; out[#out + 1] = 0 end
+    stopped = true
   elseif mode == 'merge' or mode == 'mergeorset' then
     anyok = true
     for j = first + 2 * c, first + 2 * (c + n) - 1, 2 do

@@ -245,6 +245,15 @@ export function replaceChanges(key: string, old: unknown, value: unknown, change
   return keepValue(diffAt(key, old, value, [], changes));
 }
 
+/**
+ * What JSON makes of `value`, as a frozen copy (not marked as the store's own: for what is read
+ * once, as an update's partial object); undefined when JSON drops it.
+ */
+export function jsonCopy(value: unknown): unknown {
+  const v = share(ABSENT, value);
+  return v === ABSENT ? undefined : v;
+}
+
 /** `value` as the store keeps it (see replaceChanges()); undefined when JSON drops it. */
 export function ownCopy(value: unknown): unknown {
   const v = share(ABSENT, value);
@@ -256,11 +265,14 @@ export const ABSENT_VALUE: unknown = ABSENT;
 
 function diffAt(key: string, old: Slot, raw: unknown, path: string[], changes: FieldChange[]): Slot {
   const v = jsonOf(raw);
-  if (isPlainObject(v) && isPlainObject(old) && !isOwnValue(v)) {
+  if (isPlainObject(v) && isPlainObject(old) && v !== old) {
     const out: Record<string, unknown> = {};
     let same = true;
     let kept = 0;
-    for (const k of orderedKeys(v)) {
+    // The keys the stored object has (the usual case) come in its order, the stores' order already.
+    const oldKeys = Object.keys(old);
+    const sameKeys = Object.keys(v).length === oldKeys.length && oldKeys.every((k) => has.call(v, k));
+    for (const k of sameKeys ? oldKeys : orderedKeys(v)) {
       const had = has.call(old, k);
       path.push(k);
       let n: Slot;
@@ -274,8 +286,8 @@ function diffAt(key: string, old: Slot, raw: unknown, path: string[], changes: F
       kept++;
       if (!had || old[k] !== n) same = false;
     }
-    for (const k of Object.keys(old)) if (!has.call(v, k)) changes.push({ k: key, p: [...path, k], o: old[k] });
-    if (same && kept === Object.keys(old).length) return old;
+    if (!sameKeys) for (const k of oldKeys) if (!has.call(v, k)) changes.push({ k: key, p: [...path, k], o: old[k] });
+    if (same && kept === oldKeys.length) return old;
     return Object.freeze(out);
   }
   const n = share(old, v);

@@ -2,7 +2,7 @@ import { isPlainObject, setOwn, type MessageMeta, type WireMessage } from '@cont
 import { Redis } from 'ioredis';
 import { CollectorError } from '../errors.js';
 import { BaseContextStore } from './base-store.js';
-import { ABSENT_VALUE, changesText, mergeChanges, mergeRecords, ownCopy, parseRecord, recordEvent, replaceChanges, type FieldChange } from './delta.js';
+import { ABSENT_VALUE, changesText, jsonCopy, mergeChanges, mergeRecords, ownCopy, parseRecord, recordEvent, replaceChanges, type FieldChange } from './delta.js';
 import { escapeGlob, globToRegExp } from './glob.js';
 import { decodeValue, deepFreeze, encodeValue, ownValue } from './json.js';
 import { checkId, checkMessage, checkObject, checkRemove, checkVersion, ttlFor, type StoreOptions } from './options.js';
@@ -112,30 +112,38 @@ interface QueuedSync {
   reject: (err: unknown) => void;
 }
 
-/** An update() that merges objects, waiting for its group (see RedisContextStore.update()). */
-interface QueuedMerge {
-  partial: Record<string, unknown>;
-  resolve: (r: ApplyResult) => void;
-  reject: (err: unknown) => void;
-}
+/**
+ * A direct write or delete asked for, waiting for its turn: those of one context go to Redis in the
+ * order asked (see RedisContextStore.runOps()).
+ */
+type DirectOp =
+  | { kind: 'merge'; partial: Record<string, unknown>; attempts: number; resolve: (r: ApplyResult) => void; reject: (err: unknown) => void }
+  | { kind: 'set'; context: Record<string, unknown>; spec?: WriteSpec; resolve: (r: ApplyResult) => void; reject: (err: unknown) => void }
+  | { kind: 'patch'; pairs: string[]; resolve: (r: ApplyResult) => void; reject: (err: unknown) => void }
+  | { kind: 'delete'; resolve: (removed: boolean) => void; reject: (err: unknown) => void };
 
 /** What write.lua answers for one write. */
 interface WriteReply {
-  /** Version and changed (1 or 0) per version asked for: one pair, or one per `versions` of a 'merge'; -1 when its check failed. */
+  /**
+   * Version and changed (1 or 0) per version asked for: one pair, or one per `versions` of a
+   * 'merge'; -1 when its check failed, -2 when it was not tried (a check before it failed).
+   */
   replies: number[];
   /** The context's incarnation after the call. */
   incarnation: string;
 }
 
-/** A direct write waiting to be sent (see RedisContextStore.write()); write.lua tells the modes apart. */
-interface QueuedWrite {
+/** One write of a write.lua call (write.lua tells the modes apart), and what to do with its reply. */
+interface WriteSpec {
   mode: 'set' | 'patch' | 'merge' | 'mergeorset';
   checks: string[];
   pairs: string[];
-  /** 'merge': the changes of each version it makes, as JSON (see changesText()). */
+  /** 'merge' / 'mergeorset': the changes of each version it makes, as JSON (see changesText()). */
   versions: string[];
-  resolve: (reply: WriteReply) => void;
-  reject: (err: unknown) => void;
+  /** The ops it carries, in order. */
+  ops: DirectOp[];
+  /** Settles its ops from its reply; false when its check failed (the ops are then not settled). */
+  done: (reply: WriteReply) => boolean;
 }
 
 const STATUS: Record<string, ContextStatus> = { born: 'born', finished: 'finished', transient: 'transient' };
@@ -167,12 +175,10 @@ export class RedisContextStore extends BaseContextStore {
   private subscriber: Redis | null = null;
   private readonly watchers = new Map<string, { id: string; queues: Set<WatchQueue>; ready: Promise<void> }>();
   private cleanupCursor = '0';
-  /** Groups of merging update() calls in flight per id: they run one after another (see flushMerges()). */
-  private readonly updating = new Map<string, Promise<unknown>>();
-  /** Merging update() calls waiting for the end of this turn, per id (see update()). */
-  private readonly mergeQueue = new Map<string, QueuedMerge[]>();
-  /** Direct writes waiting for the end of this turn of the event loop, per id (see write()). */
-  private readonly writeQueue = new Map<string, QueuedWrite[]>();
+  /** Direct writes and deletes not sent yet, per id, in the order asked (see runOps()). */
+  private readonly directOps = new Map<string, DirectOp[]>();
+  /** Per id, its direct writes being sent and answered, one call after another (see runOps()). */
+  private readonly running = new Map<string, Promise<void>>();
   /** sync() calls waiting for the end of this turn, per id (see sync()). */
   private readonly syncQueue = new Map<string, QueuedSync[]>();
 
@@ -376,43 +382,22 @@ export class RedisContextStore extends BaseContextStore {
     checkId(id);
     checkObject('context', context);
     this.checkOpen();
-    const known = this.knownContext(id);
-    if (known !== undefined && known.complete) return this.setFrom(id, context, known);
-    return this.writeFields(id, 'set', fieldPairs(context, this.knownContexts > 0));
-  }
-
-  /**
-   * set() of a context known whole: the changes are worked out here from the known values (only
-   * what changed is recorded, at the paths that changed) and written with a check that the
-   * context is still at the known version; if it is not, the same call writes it as a plain
-   * 'set' (in the order asked, like any write).
-   */
-  private async setFrom(id: string, context: Record<string, unknown>, known: KnownContext): Promise<ApplyResult> {
-    const changes: FieldChange[] = [];
-    const pairs: string[] = [];
-    const wrote: Array<[string, KnownField]> = [];
-    const given = new Set<string>();
-    for (const key of Object.keys(context)) {
-      const f = known.fields.get(key);
-      const old = f === undefined || f.text === '' ? ABSENT_VALUE : (f.value ??= ownValue(f.text));
-      // A value JSON drops removes the field, as when it is not given (its removal is recorded here).
-      const value = replaceChanges(key, old, context[key], changes);
-      given.add(key);
-      const text = value === ABSENT_VALUE ? '' : value === old ? f!.text : encodeValue(value)!;
-      if (text === '' && old === ABSENT_VALUE) continue;
-      pairs.push('.' + key, text);
-      wrote.push([key, text === '' ? { text } : { text, value }]);
-    }
-    for (const [key, f] of known.fields) {
-      if (given.has(key) || f.text === '') continue;
-      changes.push({ k: key, o: (f.value ??= ownValue(f.text)) });
-      pairs.push('.' + key, '');
-      wrote.push([key, { text: '' }]);
-    }
-    const { replies, incarnation } = await this.write(id, 'mergeorset', versionChecks(known), pairs, [changesText(changes)]);
-    // Either way the context now holds these fields and no other.
-    this.remember(id, wrote, { version: replies[0]!, incarnation }, true);
-    return { id, changed: replies[1] === 1, version: replies[0]! };
+    return new Promise((resolve, reject) => {
+      const op: Extract<DirectOp, { kind: 'set' }> = { kind: 'set', context, resolve, reject };
+      // Taken as it is now: what the caller changes afterwards is not written. With nothing of this
+      // context before it, its write is made now; else a copy waits for its turn.
+      if (!this.directOps.has(id) && !this.running.has(id)) {
+        op.spec = this.setSpec(id, op);
+      } else {
+        const own: Record<string, unknown> = {};
+        for (const key of Object.keys(context)) {
+          const value = ownCopy(context[key]);
+          if (value !== undefined) setOwn(own, key, value);
+        }
+        op.context = own;
+      }
+      this.queueOp(id, op);
+    });
   }
 
   async assign(id: string, fields: Record<string, unknown>, remove: readonly string[] = []): Promise<ApplyResult> {
@@ -420,137 +405,284 @@ export class RedisContextStore extends BaseContextStore {
     checkObject('fields', fields);
     const gone = checkRemove(remove, fields);
     this.checkOpen();
-    const { pairs } = fieldPairs(fields);
+    const pairs = fieldPairs(fields);
     for (const key of gone) pairs.push('.' + key, '');
-    return this.writeFields(id, 'patch', { pairs });
+    return new Promise((resolve, reject) => this.queueOp(id, { kind: 'patch', pairs, resolve, reject }));
   }
 
   async update(id: string, partial: Record<string, unknown>): Promise<ApplyResult> {
     checkId(id);
     checkObject('partial', partial);
     this.checkOpen();
-    // Without object values there is nothing to merge into, hence no compare-and-set: one write.
-    if (!Object.keys(partial).some((key) => isPlainObject(partial[key]))) return this.writeFields(id, 'patch', fieldPairs(partial));
-    return new Promise((resolve, reject) => {
-      enqueue(this.mergeQueue, id, { partial, resolve, reject }, () => this.flushMerges());
-    });
-  }
-
-  /**
-   * The merging updates of each id asked for in this turn run as one group, after the group before
-   * it of the same id (so they only ever race with other processes, not with each other).
-   */
-  private flushMerges(): void {
-    const queued = [...this.mergeQueue];
-    this.mergeQueue.clear();
-    for (const [id, group] of queued) {
-      const before = this.updating.get(id) ?? Promise.resolve();
-      const run = before.then(() => this.mergeGroup(id, group));
-      this.updating.set(id, run);
-      void run.finally(() => {
-        if (this.updating.get(id) === run) this.updating.delete(id);
-      });
+    // Without object values there is nothing to merge into: the fields are written whole.
+    if (!Object.keys(partial).some((key) => isPlainObject(partial[key]))) {
+      const pairs = fieldPairs(partial);
+      return new Promise((resolve, reject) => this.queueOp(id, { kind: 'patch', pairs, resolve, reject }));
     }
-  }
-
-  /**
-   * Merging updates of one id, in the order asked: one read of the fields they write, the merges
-   * made here one on top of the other, each recording only the paths it changed, then one script
-   * call that checks that what was read is still there (compare-and-set), writes each field's last
-   * value once and records one version per update that changed something. Lost to another
-   * process: read again and retry, with a growing, jittered pause.
-   */
-  private async mergeGroup(id: string, group: QueuedMerge[]): Promise<void> {
-    try {
-      const k = this.keys(id);
-      const fields = [...new Set(group.flatMap(({ partial }) => Object.keys(partial)))];
-      for (let attempt = 0; attempt <= this.options.updateRetries; attempt++) {
-        // The fields as this store last wrote or read them, else as Redis has them now.
-        let start = attempt === 0 ? this.knownContext(id) : undefined;
-        if (start === undefined || !fields.every((key) => start!.complete || start!.fields.has(key))) {
-          const olds = await this.redis.hmget(k.state, '#v', '#in', ...fields.map((key) => '.' + key));
-          const at = { version: Number(olds[0] ?? 0), incarnation: olds[1] ?? '' };
-          start = this.remember(id, fields.map((key, i) => [key, { text: valueText(olds[i + 2] ?? null) ?? '' }]), at);
-        }
-        const current = new Map<string, unknown>();
-        // The version and incarnation checked say that no field changed since.
-        const checks = versionChecks(start);
-        for (const key of fields) {
-          // Not among the fields of a context known whole: it has none of that name.
-          const f = start.fields.get(key);
-          // Parsed into a value of the store's own: the merges share what they keep of it.
-          if (f !== undefined && f.text !== '') current.set(key, (f.value ??= ownValue(f.text)));
-        }
-        // Every merge is made before anything is sent: an update that cannot be merged or
-        // encoded (a BigInt, a cycle) fails alone and leaves the group, nothing of it written.
-        const ready: QueuedMerge[] = [];
-        const versions: string[] = [];
-        const written = new Set<string>();
-        for (const u of group) {
-          const staged = new Map<string, unknown>();
-          const changes: FieldChange[] = [];
-          try {
-            for (const key of Object.keys(u.partial)) {
-              const v = u.partial[key];
-              const cur = current.get(key);
-              if (isPlainObject(v) && isPlainObject(cur)) {
-                staged.set(key, mergeChanges(key, cur, v, changes));
-                continue;
-              }
-              const text = encodeValue(v);
-              if (text === undefined) continue;
-              if (cur !== undefined && encodeValue(cur) === text) {
-                staged.set(key, cur);
-                continue;
-              }
-              const value = ownValue(text);
-              staged.set(key, value);
-              changes.push(cur === undefined ? { k: key, n: value } : { k: key, o: cur, n: value });
-            }
-            versions.push(changesText(changes));
-          } catch (err) {
-            u.reject(err);
-            continue;
-          }
-          for (const [key, value] of staged) {
-            current.set(key, value);
-            written.add(key);
-          }
-          ready.push(u);
-        }
-        group = ready;
-        if (group.length === 0) return;
-        const pairs: string[] = [];
-        const wrote: Array<[string, KnownField]> = [];
-        for (const key of written) {
-          const value = current.get(key);
-          const text = encodeValue(value)!;
-          pairs.push('.' + key, text);
-          wrote.push([key, { text, value }]);
-        }
-        const { replies, incarnation } = await this.write(id, 'merge', checks, pairs, versions);
-        if (replies[0] !== -1) {
-          this.remember(id, wrote, { version: replies[replies.length - 2]!, incarnation, before: replies[0]! - replies[1]! });
-          group.forEach((u, w) => u.resolve({ id, changed: replies[2 * w + 1] === 1, version: replies[2 * w]! }));
-          return;
-        }
-        this.known.delete(id);
-        await new Promise((r) => setTimeout(r, Math.random() * Math.min(50, 2 ** attempt)));
-      }
-      throw new CollectorError('LC_STORE_CONFLICT', `update of ${JSON.stringify(id)} lost to concurrent writers ${this.options.updateRetries + 1} times`);
-    } catch (err) {
-      for (const u of group) u.reject(err);
-    }
+    // Taken as it is now (an update that cannot be encoded fails here, alone).
+    const own = jsonCopy(partial) as Record<string, unknown>;
+    return new Promise((resolve, reject) => this.queueOp(id, { kind: 'merge', partial: own, attempts: 0, resolve, reject }));
   }
 
   async delete(id: string): Promise<boolean> {
     checkId(id);
     this.checkOpen();
+    return new Promise((resolve, reject) => this.queueOp(id, { kind: 'delete', resolve, reject }));
+  }
+
+  /** Queues a direct write or delete of `id`; its writes start at the end of this turn unless under way. */
+  private queueOp(id: string, op: DirectOp): void {
+    let ops = this.directOps.get(id);
+    if (ops === undefined) {
+      ops = [];
+      this.directOps.set(id, ops);
+    }
+    ops.push(op);
+    if (ops.length === 1 && !this.running.has(id)) process.nextTick(() => this.startOps(id));
+  }
+
+  private startOps(id: string): void {
+    if (this.running.has(id) || !this.directOps.has(id)) return;
+    const run = this.runOps(id).finally(() => {
+      this.running.delete(id);
+      // Asked for while the last call was answered: the next run takes them.
+      if (this.directOps.has(id)) this.startOps(id);
+    });
+    this.running.set(id, run);
+  }
+
+  /**
+   * The direct writes of one context, in the order asked, one script call after another (each
+   * call takes what was asked for while the one before it was under way): a call starts with the
+   * merging updates that come first, made here one on top of the other from the fields as the
+   * store knows them (read first when it does not), then the writes of whole fields that follow
+   * them; a delete is a call of its own. A call's checks (the version the merges were made from)
+   * failing means another process wrote in between: nothing after the failed write is done, and
+   * the same ops go again, the fields read anew, after a growing, jittered pause.
+   */
+  private async runOps(id: string): Promise<void> {
+    for (;;) {
+      const ops = this.directOps.get(id);
+      if (ops === undefined || ops.length === 0) {
+        this.directOps.delete(id);
+        return;
+      }
+      if (ops[0]!.kind === 'delete') {
+        const op = ops.shift() as Extract<DirectOp, { kind: 'delete' }>;
+        const k = this.keys(id);
+        this.known.delete(id);
+        try {
+          op.resolve((await this.redis.contextureCtxRemove(k.state, k.deltas, this.publish ? k.channel : '')) === 1);
+        } catch (err) {
+          op.reject(err);
+        }
+        this.known.delete(id);
+        continue;
+      }
+      const specs: WriteSpec[] = [];
+      let merges = 0;
+      while (merges < ops.length && ops[merges]!.kind === 'merge') merges++;
+      if (merges > 0) {
+        const group = ops.splice(0, merges) as Array<Extract<DirectOp, { kind: 'merge' }>>;
+        let spec: WriteSpec | null;
+        try {
+          spec = await this.mergeSpec(id, group);
+        } catch (err) {
+          for (const op of group) op.reject(err);
+          continue;
+        }
+        if (spec !== null) specs.push(spec);
+      }
+      while (ops.length > 0 && (ops[0]!.kind === 'set' || ops[0]!.kind === 'patch')) {
+        const op = ops.shift() as Extract<DirectOp, { kind: 'set' | 'patch' }>;
+        specs.push(op.kind === 'set' ? (op.spec ?? this.setSpec(id, op)) : this.patchSpec(id, op));
+        if (op.kind === 'set') op.spec = undefined;
+      }
+      if (specs.length === 0) continue;
+      let reply: Array<number | string>;
+      try {
+        reply = await this.redis.contextureCtxWrite(...this.writeArgs(id, specs));
+      } catch (err) {
+        for (const spec of specs) for (const op of spec.ops) op.reject(err);
+        continue;
+      }
+      const incarnation = String(reply[reply.length - 1] ?? '');
+      let r = 0;
+      const again: DirectOp[] = [];
+      for (const spec of specs) {
+        const n = spec.versions.length > 0 ? 2 * spec.versions.length : 2;
+        const replies = reply.slice(r, r + n) as number[];
+        r += n;
+        if (replies[0]! < 0 || !spec.done({ replies, incarnation })) again.push(...spec.ops);
+      }
+      if (again.length > 0) {
+        // Lost to another writer: what was not done goes first again, in its order.
+        this.known.delete(id);
+        const attempt = Math.max(...again.map((op) => (op.kind === 'merge' ? ++op.attempts : 0)));
+        const over = again.filter((op) => op.kind === 'merge' && op.attempts > this.options.updateRetries);
+        for (const op of over) op.reject(new CollectorError('LC_STORE_CONFLICT', `update of ${JSON.stringify(id)} lost to concurrent writers ${this.options.updateRetries + 1} times`));
+        ops.unshift(...again.filter((op) => !over.includes(op)));
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(50, 2 ** attempt)));
+      }
+    }
+  }
+
+  /**
+   * The write of a group of merging updates: made one on top of the other from the fields as the
+   * store knows them (read first, with the version they are at, when it does not), each recording
+   * only the paths it changed; the write checks that version and writes each field's last value
+   * once. An update that cannot be merged fails alone. Null when none is left.
+   */
+  private async mergeSpec(id: string, group: Array<Extract<DirectOp, { kind: 'merge' }>>): Promise<WriteSpec | null> {
+    const fields = [...new Set(group.flatMap(({ partial }) => Object.keys(partial)))];
+    let start = group[0]!.attempts === 0 ? this.knownContext(id) : undefined;
+    if (start === undefined || !fields.every((key) => start!.complete || start!.fields.has(key))) {
+      const olds = await this.redis.hmget(this.keys(id).state, '#v', '#in', ...fields.map((key) => '.' + key));
+      const at = { version: Number(olds[0] ?? 0), incarnation: olds[1] ?? '' };
+      start = this.remember(id, fields.map((key, i) => [key, { text: valueText(olds[i + 2] ?? null) ?? '' }]), at);
+    }
+    const known = start;
+    const current = new Map<string, unknown>();
+    for (const key of fields) {
+      // Not among the fields of a context known whole: it has none of that name.
+      const f = known.fields.get(key);
+      // Parsed into a value of the store's own: the merges share what they keep of it.
+      if (f !== undefined && f.text !== '') current.set(key, (f.value ??= ownValue(f.text)));
+    }
+    const ready: typeof group = [];
+    const versions: string[] = [];
+    const written = new Set<string>();
+    for (const op of group) {
+      const staged = new Map<string, unknown>();
+      const changes: FieldChange[] = [];
+      try {
+        for (const key of Object.keys(op.partial)) {
+          const v = op.partial[key];
+          const cur = current.get(key);
+          if (isPlainObject(v) && isPlainObject(cur)) {
+            staged.set(key, mergeChanges(key, cur, v, changes));
+          } else {
+            const value = replaceChanges(key, cur === undefined ? ABSENT_VALUE : cur, v, changes);
+            if (value !== ABSENT_VALUE) staged.set(key, value);
+          }
+        }
+        versions.push(changesText(changes));
+      } catch (err) {
+        op.reject(err);
+        continue;
+      }
+      for (const [key, value] of staged) {
+        current.set(key, value);
+        written.add(key);
+      }
+      ready.push(op);
+    }
+    if (ready.length === 0) return null;
+    const pairs: string[] = [];
+    const wrote: Array<[string, KnownField]> = [];
+    for (const key of written) {
+      const value = current.get(key);
+      const text = encodeValue(value)!;
+      pairs.push('.' + key, text);
+      wrote.push([key, { text, value }]);
+    }
+    return {
+      mode: 'merge',
+      checks: versionChecks(known),
+      pairs,
+      versions,
+      ops: ready,
+      done: ({ replies, incarnation }) => {
+        if (replies[0] === -1) return false;
+        this.remember(id, wrote, { version: replies[replies.length - 2]!, incarnation, before: replies[0]! - replies[1]! });
+        ready.forEach((op, w) => op.resolve({ id, changed: replies[2 * w + 1] === 1, version: replies[2 * w]! }));
+        return true;
+      },
+    };
+  }
+
+  /**
+   * The write of a set(). Of a context the store knows whole, the changes are worked out here from
+   * the known values (only what changed is recorded, at the paths that changed) and written with a
+   * check that the context is still at the known version; if it is not, write.lua does it as a
+   * plain 'set' in the same place ('mergeorset'). Otherwise a plain 'set'.
+   */
+  private setSpec(id: string, op: Extract<DirectOp, { kind: 'set' }>): WriteSpec {
+    const known = this.knownContext(id);
+    const context = op.context;
+    const pairs: string[] = [];
+    const wrote: Array<[string, KnownField]> = [];
+    const done =
+      (complete: boolean) =>
+      ({ replies, incarnation }: WriteReply): boolean => {
+        const [version, changed] = replies as [number, number];
+        // Either way the context now holds these fields and no other.
+        this.remember(id, wrote, { version, incarnation, before: version - changed }, complete);
+        op.resolve({ id, changed: changed === 1, version });
+        return true;
+      };
+    if (known === undefined || !known.complete) {
+      for (const key of Object.keys(context)) {
+        const value = ownCopy(context[key]);
+        if (value === undefined) continue;
+        const text = encodeValue(value)!;
+        pairs.push('.' + key, text);
+        wrote.push([key, { text, value }]);
+      }
+      return { mode: 'set', checks: [], pairs, versions: [], ops: [op], done: done(true) };
+    }
+    const changes: FieldChange[] = [];
+    for (const key of Object.keys(context)) {
+      const f = known.fields.get(key);
+      const old = f === undefined || f.text === '' ? ABSENT_VALUE : (f.value ??= ownValue(f.text));
+      // A value JSON drops removes the field, as when it is not given (its removal is recorded here).
+      const value = replaceChanges(key, old, context[key], changes);
+      if (value === ABSENT_VALUE && old === ABSENT_VALUE) continue;
+      const text = value === ABSENT_VALUE ? '' : value === old ? f!.text : encodeValue(value)!;
+      pairs.push('.' + key, text);
+      wrote.push([key, text === '' ? { text } : { text, value }]);
+    }
+    for (const [key, f] of known.fields) {
+      if (Object.prototype.hasOwnProperty.call(context, key) || f.text === '') continue;
+      changes.push({ k: key, o: (f.value ??= ownValue(f.text)) });
+      pairs.push('.' + key, '');
+      wrote.push([key, { text: '' }]);
+    }
+    return { mode: 'mergeorset', checks: versionChecks(known), pairs, versions: [changesText(changes)], ops: [op], done: done(true) };
+  }
+
+  /** The write of fields whole (assign(), or an update() without objects to merge into). */
+  private patchSpec(id: string, op: Extract<DirectOp, { kind: 'patch' }>): WriteSpec {
+    const pairs = op.pairs;
+    return {
+      mode: 'patch',
+      checks: [],
+      pairs,
+      versions: [],
+      ops: [op],
+      done: ({ replies, incarnation }) => {
+        const [version, changed] = replies as [number, number];
+        const wrote: Array<[string, KnownField]> = [];
+        for (let i = 0; i < pairs.length; i += 2) wrote.push([pairs[i]!.slice(1), { text: pairs[i + 1]! }]);
+        this.remember(id, wrote, { version, incarnation, before: version - changed });
+        op.resolve({ id, changed: changed === 1, version });
+        return true;
+      },
+    };
+  }
+
+  /** write.lua's keys and arguments for the writes of one call (see its header). */
+  private writeArgs(id: string, specs: readonly WriteSpec[]): Array<string | number> {
     const k = this.keys(id);
-    this.known.delete(id);
-    const removed = (await this.redis.contextureCtxRemove(k.state, k.deltas, this.publish ? k.channel : '')) === 1;
-    this.known.delete(id);
-    return removed;
+    const o = this.options;
+    const args: Array<string | number> = [k.state, k.deltas, Date.now(), ttlFor(o, false), ttlFor(o, true), o.deltaTtl ?? 0, o.deltaThreshold, this.publish ? k.channel : ''];
+    for (const w of specs) {
+      args.push(w.mode, w.checks.length / 2, w.pairs.length / 2);
+      for (const a of w.checks) args.push(a);
+      for (const a of w.pairs) args.push(a);
+      if (w.mode === 'merge' || w.mode === 'mergeorset') args.push(w.versions.length, ...w.versions);
+    }
+    return args;
   }
 
   async list(options: ListOptions = {}): Promise<ListPage> {
@@ -672,14 +804,12 @@ export class RedisContextStore extends BaseContextStore {
   }
 
   protected async shutdown(): Promise<void> {
-    // What was asked for before close() goes out and is answered before the QUIT: the syncs,
-    // merges and writes queued for the next tick are sent now, and the merges under way (a read,
-    // then a write) are waited for.
-    while (this.syncQueue.size > 0 || this.mergeQueue.size > 0 || this.writeQueue.size > 0 || this.updating.size > 0) {
+    // What was asked for before close() goes out and is answered before the QUIT: the syncs queued
+    // for the next tick are sent now, and the direct writes queued or under way are waited for.
+    while (this.syncQueue.size > 0 || this.directOps.size > 0 || this.running.size > 0) {
       if (this.syncQueue.size > 0) this.flushSyncs();
-      if (this.mergeQueue.size > 0) this.flushMerges();
-      if (this.writeQueue.size > 0) this.flushWrites();
-      await Promise.allSettled([...this.updating.values()]);
+      for (const id of [...this.directOps.keys()]) this.startOps(id);
+      await Promise.allSettled([...this.running.values()]);
     }
     for (const entry of [...this.watchers.values()]) for (const q of [...entry.queues]) await q.close();
     if (this.subscriber !== null) {
@@ -687,21 +817,6 @@ export class RedisContextStore extends BaseContextStore {
       this.subscriber = null;
     }
     if (this.owned) await closeClient(this.redis);
-  }
-
-  /** A write of whole fields, without checks (see write()). */
-  private async writeFields(id: string, mode: 'set' | 'patch', { pairs, values }: { pairs: string[]; values?: unknown[] }): Promise<ApplyResult> {
-    const { replies, incarnation } = await this.write(id, mode, [], pairs);
-    const [version, changed] = replies as [number, number];
-    const wrote: Array<[string, KnownField]> = [];
-    for (let i = 0; i < pairs.length; i += 2) {
-      const f: KnownField = { text: pairs[i + 1]! };
-      if (values !== undefined && values.length > 0) f.value = values[i / 2];
-      wrote.push([pairs[i]!.slice(1), f]);
-    }
-    // After a 'set' the context holds these fields and no other.
-    this.remember(id, wrote, { version, incarnation, before: version - changed }, mode === 'set');
-    return { id, changed: changed === 1, version };
   }
 
   /** What this store knows of `id` (see RedisContextStoreOptions.knownContexts), now its newest use. */
@@ -732,44 +847,6 @@ export class RedisContextStore extends BaseContextStore {
       if (this.known.size > this.knownContexts) this.known.delete(this.known.keys().next().value!);
     }
     return known!;
-  }
-
-  /**
-   * Queues a direct write. The writes to one context asked for in the same turn of the event loop
-   * go in one script call, in the order asked (each still its own version and delta record).
-   */
-  private write(id: string, mode: QueuedWrite['mode'], checks: string[], pairs: string[], versions: string[] = []): Promise<WriteReply> {
-    return new Promise((resolve, reject) => {
-      enqueue(this.writeQueue, id, { mode, checks, pairs, versions, resolve, reject }, () => this.flushWrites());
-    });
-  }
-
-  private flushWrites(): void {
-    const queued = [...this.writeQueue];
-    this.writeQueue.clear();
-    const o = this.options;
-    for (const [id, group] of queued) {
-      const k = this.keys(id);
-      const args: Array<string | number> = [k.state, k.deltas, Date.now(), ttlFor(o, false), ttlFor(o, true), o.deltaTtl ?? 0, o.deltaThreshold, this.publish ? k.channel : ''];
-      for (const w of group) {
-        args.push(w.mode, w.checks.length / 2, w.pairs.length / 2);
-        for (const a of w.checks) args.push(a);
-        for (const a of w.pairs) args.push(a);
-        if (w.mode === 'merge' || w.mode === 'mergeorset') args.push(w.versions.length, ...w.versions);
-      }
-      this.redis.contextureCtxWrite(...args).then(
-        (reply) => {
-          let r = 0;
-          const incarnation = String(reply[reply.length - 1] ?? '');
-          for (const w of group) {
-            const n = w.mode === 'merge' || w.mode === 'mergeorset' ? 2 * w.versions.length : 2;
-            w.resolve({ replies: reply.slice(r, r + n) as number[], incarnation });
-            r += n;
-          }
-        },
-        (err: unknown) => group.forEach((w) => w.reject(err)),
-      );
-    }
   }
 
   /** One SCAN step over the contexts' meta keys: the next cursor and the ids found. */
@@ -824,24 +901,14 @@ function versionChecks(known: KnownContext): string[] {
   return ['#v', known.version > 0 ? String(known.version) : '', '#in', known.incarnation];
 }
 
-/**
- * The `.field`, canonical text pairs of a write of whole fields (what JSON drops is left out), and
- * with `own` their values as the store's own (each text then remembered with every part of it).
- */
-function fieldPairs(fields: Record<string, unknown>, own = false): { pairs: string[]; values: unknown[] } {
+/** The `.field`, canonical text pairs of a write of whole fields (what JSON drops is left out). */
+function fieldPairs(fields: Record<string, unknown>): string[] {
   const pairs: string[] = [];
-  const values: unknown[] = [];
   for (const key of Object.keys(fields)) {
-    let value = fields[key];
-    if (own) {
-      value = ownCopy(value);
-      if (value === undefined) continue;
-      values.push(value);
-    }
-    const text = encodeValue(value);
+    const text = encodeValue(fields[key]);
     if (text !== undefined) pairs.push('.' + key, text);
   }
-  return { pairs, values };
+  return pairs;
 }
 
 /**

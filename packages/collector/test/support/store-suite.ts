@@ -441,6 +441,22 @@ export function storeSuite(make: StoreFactory): void {
       expect((await store.get('bad'))!).to.deep.include({ version: 4, context: { a: { x: 2, w: 4 }, b: { y: 1, z: 3 } } });
     });
 
+    it('writes and deletes asked for together, merging or not, take effect in the order asked', async () => {
+      const store = await make();
+      await store.set('seq', { a: 0 });
+      const v = (rs: Array<{ version: number }>) => rs.map((r) => r.version);
+      expect(v(await Promise.all([store.update('seq', { o: { x: 1 } }), store.set('seq', { a: 9 })]))).to.deep.equal([2, 3]);
+      expect((await store.get('seq'))!.context).to.deep.equal({ a: 9 });
+      expect(v(await Promise.all([store.update('seq', { o: { x: 1 } }), store.update('seq', { o: 5 }), store.assign('seq', { p: 1 }), store.update('seq', { p: { q: 1 } })]))).to.deep.equal([4, 5, 6, 7]);
+      expect((await store.get('seq'))!.context).to.deep.equal({ a: 9, o: 5, p: { q: 1 } });
+      const [, removed] = await Promise.all([store.update('seq', { a: 1 }), store.delete('seq')]);
+      expect(removed).to.equal(true);
+      expect(await store.get('seq')).to.equal(null);
+      const last = await Promise.all([store.set('seq', { b: 1 }), store.delete('seq'), store.set('seq', { c: 2 }), store.update('seq', { d: { e: 1 } })]);
+      expect(last.map((r) => (typeof r === 'boolean' ? r : r.version))).to.deep.equal([1, true, 1, 2]);
+      expect((await store.get('seq'))!.context).to.deep.equal({ c: 2, d: { e: 1 } });
+    });
+
     it('set() among other writes asked for together takes its place in their order; what the caller changes afterwards is not written', async () => {
       const store = await make();
       await store.set('ord', { a: 0 });
