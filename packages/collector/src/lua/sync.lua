@@ -8,17 +8,20 @@ ARGV[1] now, ms
 ARGV[2] deltaTtl (ms), 0 for none: a delta older than this is gone
 ARGV[3] deltaThreshold: only the newest this many deltas count as kept (the list may hold a few
         more until its next trim)
-ARGV[4..] the clients' versions, '' for a client that has nothing
-Returns nil for an unknown context, else {version, status, answers, first, records, hash}:
-  answers  one letter per client version, in the order given: 'n' no change, 'd' a delta (the
-           records after its version), 'f' the whole context (it has nothing, is ahead of the
-           store, a delta it needs is gone: trimmed, past the threshold, or expired, or its records
-           are over 64 KiB and weigh more than the whole context)
+ARGV[4..] per client: its version ('' for a client that has nothing), then the incarnation (#in)
+        its copy is of ('' : not given)
+Returns nil for an unknown context, else {version, status, answers, first, records, hash, incarnation}:
+  answers  one letter per client, in the order given: 'n' no change, 'd' a delta (the records
+           after its version), 'f' the whole context (it has nothing, is ahead of the store, its
+           copy is of another incarnation, a delta it needs is gone: trimmed, past the threshold,
+           or expired, or its records are over 64 KiB and weigh more than the whole context)
   first    the version of records[1] (0 when no client gets a delta)
   records  the delta records from the oldest a 'd' client needs to the newest
   hash     the whole hash as a flat field/value list when a client gets 'f', else false
+  incarnation  the context's #in ('' : none)
 ]]
-local m = redis.call('HMGET', KEYS[1], '#v', '#st', '#dm')
+local m = redis.call('HMGET', KEYS[1], '#v', '#st', '#dm', '#in')
+local inc = m[4] or ''
 local version = tonumber(m[1])
 if not version or version == 0 then return false end
 local now, ttl, thr = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -26,11 +29,16 @@ local dm = tonumber(m[3])
 -- The list holds versions dm .. version exactly, or it cannot be trusted for anyone.
 local intact = dm ~= nil and redis.call('LLEN', KEYS[2]) == version - dm + 1
 
+-- The clients' versions, in the order given (nil for a client that has nothing).
+local cvs = {}
 local answers, low = {}, nil
-for i = 4, #ARGV do
+for i = 4, #ARGV, 2 do
   local cv = tonumber(ARGV[i])
+  cvs[(i - 2) / 2] = cv
   local a = 'f'
-  if cv == version then
+  if ARGV[i + 1] ~= '' and ARGV[i + 1] ~= inc then
+    a = 'f'
+  elseif cv == version then
     a = 'n'
   elseif intact and cv and cv < version and version - cv <= thr and dm <= cv + 1 then
     a = 'd'
@@ -47,11 +55,11 @@ if low then
     -- A client whose first record is past deltaTtl gets the whole context (records are oldest
     -- first, so only the older clients can be affected).
     local limit = now - ttl
-    for i = 4, #ARGV do
-      if answers[i - 3] == 'd' then
-        local rec = records[tonumber(ARGV[i]) + 1 - low]
+    for c = 1, #answers do
+      if answers[c] == 'd' then
+        local rec = records[cvs[c] + 1 - low]
         local t = rec and tonumber(string.match(rec, '^{"v":%d+,"t":(%d+)'))
-        if not t or t <= limit then answers[i - 3] = 'f' end
+        if not t or t <= limit then answers[c] = 'f' end
       end
     end
   end
@@ -68,9 +76,9 @@ if low then
   end
   local hashBytes = nil
   local newLow = nil
-  for i = 4, #ARGV do
-    if answers[i - 3] == 'd' then
-      local cv = tonumber(ARGV[i])
+  for c = 1, #answers do
+    if answers[c] == 'd' then
+      local cv = cvs[c]
       local bytes = suffix[cv + 1 - low] or 0
       if bytes > 65536 then
         if not hashBytes then
@@ -78,9 +86,9 @@ if low then
           hashBytes = 0
           for j = 1, #hash do hashBytes = hashBytes + #hash[j] end
         end
-        if bytes > hashBytes then answers[i - 3] = 'f' end
+        if bytes > hashBytes then answers[c] = 'f' end
       end
-      if answers[i - 3] == 'd' and (not newLow or cv < newLow) then newLow = cv end
+      if answers[c] == 'd' and (not newLow or cv < newLow) then newLow = cv end
     end
   end
   if not newLow then
@@ -100,4 +108,4 @@ if not anyFull then
 elseif not hash then
   hash = redis.call('HGETALL', KEYS[1])
 end
-return {m[1], m[2] or false, table.concat(answers), first, records, hash}
+return {m[1], m[2] or false, table.concat(answers), first, records, hash, inc}

@@ -77,6 +77,8 @@ export class SharedContext<T extends Record<string, unknown> = Record<string, un
   private readonly ownsLocks: boolean;
   private copy: Readonly<T> = deepFreeze({} as T);
   private _version = 0;
+  /** The incarnation of the context the copy is of (null: none yet). */
+  private incarnation: string | null = null;
   private watch: ContextWatch | null = null;
   private resyncing: Promise<void> | null = null;
   private resyncAgain = false;
@@ -289,17 +291,20 @@ export class SharedContext<T extends Record<string, unknown> = Record<string, un
         do {
           this.resyncAgain = false;
           const from = this._version;
-          const r = await this.store.sync(this.key, from === 0 ? null : from);
+          const r = await this.store.sync(this.key, from === 0 ? null : from, from === 0 ? null : this.incarnation);
           if (this._version !== from) {
             // The copy moved meanwhile (a deletion): this answer is relative to an older one.
             this.resyncAgain = true;
           } else if (r === null) {
+            this.incarnation = null;
             if (this._version !== 0) this.replace(0, {} as T);
           } else if (r.type === 'delta') {
+            this.incarnation = r.incarnation;
             this.stats.resyncs++;
             this.apply(r.version, r.delta);
-          } else if (r.type === 'full' && r.version !== this._version) {
+          } else if (r.type === 'full' && (r.version !== this._version || r.incarnation !== this.incarnation)) {
             this.stats.resyncs++;
+            this.incarnation = r.incarnation;
             this.replace(r.version, r.context as T);
           }
         } while (this.resyncAgain);

@@ -61,7 +61,7 @@ export abstract class BaseContextStore implements ContextStore {
   abstract apply(message: WireMessage, meta?: MessageMeta): Promise<ApplyResult>;
   abstract applyMany(items: readonly ApplyItem[]): Promise<ApplyResult[]>;
   abstract get(id: string): Promise<StoredContext | null>;
-  abstract sync(id: string, version: number | null): Promise<SyncResult | null>;
+  abstract sync(id: string, version: number | null, incarnation?: string | null): Promise<SyncResult | null>;
   abstract set(id: string, context: Record<string, unknown>): Promise<ApplyResult>;
   abstract update(id: string, partial: Record<string, unknown>): Promise<ApplyResult>;
   abstract assign(id: string, fields: Record<string, unknown>, remove?: readonly string[]): Promise<ApplyResult>;
@@ -169,5 +169,7 @@ function checkRestored(id: string, got: RestoredContext): StoredContext {
     born_at: optNumber(got.born_at),
     updated_at: null,
     finished_at: optNumber(got.finished_at),
+    // The store's own, given by replace().
+    incarnation: '',
   };
 }

@@ -3,7 +3,7 @@ import { BaseContextStore } from './base-store.js';
 import { ABSENT_VALUE, jsonCopy, mergeChanges, mergeRecords, recordEvent, replaceChanges, type DeltaRecord, type FieldChange } from './delta.js';
 import { globToRegExp } from './glob.js';
 import { cloneValue, decodeValue, deepFreeze, encodeValue, ownValue } from './json.js';
-import { checkId, checkMessage, checkObject, checkRemove, checkVersion, ttlFor, type StoreOptions } from './options.js';
+import { checkId, checkIncarnation, checkMessage, checkObject, checkRemove, checkVersion, ttlFor, type StoreOptions } from './options.js';
 import type {
   ApplyItem,
   ApplyResult,
@@ -50,6 +50,8 @@ interface Entry {
   touched: number;
   /** 0: never expires. */
   expiresAt: number;
+  /** Which context of this id it is (see StoredContext.incarnation). */
+  incarnation: string;
   fields: Map<string, Field>;
   /** Per-field seq of the last message that set or deleted it (deletions leave a tombstone). */
   seqs: Map<string, number>;
@@ -177,14 +179,17 @@ export class MemoryContextStore extends BaseContextStore {
     return this.record(id, e);
   }
 
-  async sync(id: string, version: number | null): Promise<SyncResult | null> {
+  async sync(id: string, version: number | null, incarnation?: string | null): Promise<SyncResult | null> {
     checkId(id);
     const v = checkVersion(version);
+    const inc = checkIncarnation(incarnation);
     this.checkOpen();
     const now = Date.now();
     const e = this.live(id, now);
     if (e === undefined || e.version === 0) return null;
-    if (v === e.version) return Object.freeze({ type: 'no_change', id, version: v }) as SyncResult;
+    // A copy of another context of this id: versions say nothing about it.
+    if (inc !== null && inc !== e.incarnation) return this.fullAnswer(id, e);
+    if (v === e.version) return Object.freeze({ type: 'no_change', id, version: v, incarnation: e.incarnation }) as SyncResult;
     // Participants of one context sync after the same changes: each answer is computed once per
     // version and handed out frozen to every caller (see ContextStore.sync()).
     e.answers ??= { full: null, deltas: new Map() };
@@ -199,7 +204,7 @@ export class MemoryContextStore extends BaseContextStore {
             answer = this.fullAnswer(id, e);
           } else {
             const delta = mergeRecords(records);
-            answer = deepFreeze<SyncResult>({ type: 'delta', id, version: e.version, delta, status: e.status });
+            answer = deepFreeze<SyncResult>({ type: 'delta', id, version: e.version, delta, status: e.status, incarnation: e.incarnation });
           }
           e.answers.deltas.set(v, answer);
         }
@@ -358,6 +363,7 @@ export class MemoryContextStore extends BaseContextStore {
     this.entries.delete(id);
     this.entries.set(id, e);
     record.updated_at = now / 1000;
+    record.incarnation = e.incarnation;
     this.publish(id, { type: 'reset', id, version: e.version });
   }
 
@@ -501,6 +507,7 @@ export class MemoryContextStore extends BaseContextStore {
       born_at: e.bornAt,
       updated_at: e.updated === null ? null : e.updated / 1000,
       finished_at: e.finishedAt,
+      incarnation: e.incarnation,
     };
   }
 }
@@ -517,6 +524,13 @@ function replaceField(next: Map<string, unknown>, k: string, cur: unknown, value
   for (const c of found) changes.push(c);
 }
 
+let incarnations = 0;
+
+/** A new incarnation: the clock (ms) and a count, as no two contexts made in one process share. */
+function newIncarnation(): string {
+  return `${Date.now()}.${++incarnations}`;
+}
+
 function newEntry(ord: number): Entry {
   return {
     ord,
@@ -530,6 +544,7 @@ function newEntry(ord: number): Entry {
     updated: null,
     touched: 0,
     expiresAt: 0,
+    incarnation: newIncarnation(),
     fields: new Map(),
     seqs: new Map(),
     deltas: [],

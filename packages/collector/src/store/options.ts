@@ -140,6 +140,13 @@ export function checkObject(name: string, v: unknown): Record<string, unknown> {
   return v as Record<string, unknown>;
 }
 
+/** An incarnation given to sync(): a string, or null / undefined for none. */
+export function checkIncarnation(v: unknown): string | null {
+  if (v === null || v === undefined) return null;
+  if (typeof v !== 'string') throw new CollectorError('LC_STORE_INVALID_ARGUMENT', `an incarnation must be a string or null, got ${typeof v}`);
+  return v;
+}
+
 export function checkVersion(v: unknown): number | null {
   if (v === null || v === undefined) return null;
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {

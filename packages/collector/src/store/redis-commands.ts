@@ -10,13 +10,13 @@ declare module 'ioredis' {
     contextureCtxWrite(...keysAndArgs: Arg[]): Result<Array<number | string>, Context>;
     contextureCtxSync(...keysAndArgs: Arg[]): Result<SyncReply | null, Context>;
     contextureCtxRemove(...keysAndArgs: Arg[]): Result<number, Context>;
-    contextureCtxRestore(...keysAndArgs: Arg[]): Result<number, Context>;
+    contextureCtxRestore(...keysAndArgs: Arg[]): Result<string, Context>;
     contextureCtxPrune(...keysAndArgs: Arg[]): Result<[number, number], Context>;
   }
 }
 
 /** What sync.lua answers (see its header): version, status, answers, first, records, hash. */
-export type SyncReply = [string, string | null, string, number, string[], string[] | null];
+export type SyncReply = [string, string | null, string, number, string[], string[] | null, string];
 
 /** Script name → [command name, number of keys (null: the first argument gives it)]. */
 const SCRIPTS = {

@@ -5,7 +5,7 @@ import { BaseContextStore } from './base-store.js';
 import { ABSENT_VALUE, changesText, jsonCopy, mergeChanges, mergeRecords, ownCopy, parseRecord, recordEvent, replaceChanges, type FieldChange } from './delta.js';
 import { escapeGlob, globToRegExp } from './glob.js';
 import { decodeValue, deepFreeze, encodeValue, ownValue } from './json.js';
-import { checkId, checkMessage, checkObject, checkRemove, checkVersion, ttlFor, type StoreOptions } from './options.js';
+import { checkId, checkIncarnation, checkMessage, checkObject, checkRemove, checkVersion, ttlFor, type StoreOptions } from './options.js';
 import { defineStoreCommands } from './redis-commands.js';
 import type {
   ApplyItem,
@@ -108,6 +108,7 @@ export interface ContextKeys {
 /** A sync() waiting to be sent (see RedisContextStore.sync()). */
 interface QueuedSync {
   version: number | null;
+  incarnation: string | null;
   resolve: (r: SyncResult | null) => void;
   reject: (err: unknown) => void;
 }
@@ -317,12 +318,13 @@ export class RedisContextStore extends BaseContextStore {
    * version asked), and the callers at one version share one frozen answer: many participants
    * syncing one context cost one read and one merge per distinct version.
    */
-  async sync(id: string, version: number | null): Promise<SyncResult | null> {
+  async sync(id: string, version: number | null, incarnation?: string | null): Promise<SyncResult | null> {
     checkId(id);
     const v = checkVersion(version);
+    const inc = checkIncarnation(incarnation);
     this.checkOpen();
     return new Promise((resolve, reject) => {
-      enqueue(this.syncQueue, id, { version: v, resolve, reject }, () => this.flushSyncs());
+      enqueue(this.syncQueue, id, { version: v, incarnation: inc, resolve, reject }, () => this.flushSyncs());
     });
   }
 
@@ -330,36 +332,41 @@ export class RedisContextStore extends BaseContextStore {
     const queued = [...this.syncQueue];
     this.syncQueue.clear();
     for (const [id, waiting] of queued) {
-      const versions = [...new Set(waiting.map((w) => w.version))];
-      this.syncNow(id, versions).then(
+      // One answer per distinct (version, incarnation) asked.
+      const clients = new Map<string, { version: number | null; incarnation: string | null }>();
+      for (const w of waiting) clients.set(syncKey(w), w);
+      this.syncNow(id, clients).then(
         (answers) => {
-          for (const w of waiting) w.resolve(answers === null ? null : answers.get(w.version)!);
+          for (const w of waiting) w.resolve(answers === null ? null : answers.get(syncKey(w))!);
         },
         (err: unknown) => waiting.forEach((w) => w.reject(err)),
       );
     }
   }
 
-  /** The frozen answer for each of `versions` of one context, from one script call; null: unknown id. */
-  private async syncNow(id: string, versions: ReadonlyArray<number | null>): Promise<Map<number | null, SyncResult> | null> {
+  /** The frozen answer for each client of one context, from one script call; null: unknown id. */
+  private async syncNow(id: string, clients: Map<string, { version: number | null; incarnation: string | null }>): Promise<Map<string, SyncResult> | null> {
     const k = this.keys(id);
     const o = this.options;
-    const reply = await this.redis.contextureCtxSync(k.state, k.deltas, Date.now(), o.deltaTtl ?? 0, o.deltaThreshold, ...versions.map((v) => (v === null ? '' : v)));
+    const args: Array<string | number> = [];
+    for (const c of clients.values()) args.push(c.version === null ? '' : c.version, c.incarnation ?? '');
+    const reply = await this.redis.contextureCtxSync(k.state, k.deltas, Date.now(), o.deltaTtl ?? 0, o.deltaThreshold, ...args);
     if (reply === null) return null;
-    const [versionText, statusText, letters, first, texts, hash] = reply;
+    const [versionText, statusText, letters, first, texts, hash, incarnationText] = reply;
     const version = Number(versionText);
     const status = toStatus(statusText);
+    const incarnation = incarnationText ?? '';
     const records = texts.map(parseRecord);
     let full: SyncResult | null = null;
-    const answers = new Map<number | null, SyncResult>();
-    versions.forEach((v, i) => {
+    const answers = new Map<string, SyncResult>();
+    [...clients].forEach(([key, { version: v }], i) => {
       const letter = letters[i];
       let answer: SyncResult;
       if (letter === 'n') {
-        answer = { type: 'no_change', id, version };
+        answer = { type: 'no_change', id, version, incarnation };
       } else if (letter === 'd') {
         const delta = mergeRecords(records.slice(v! + 1 - first));
-        answer = { type: 'delta', id, version, delta, status };
+        answer = { type: 'delta', id, version, delta, status, incarnation };
       } else {
         if (full === null) {
           const known = this.known.get(id);
@@ -373,7 +380,7 @@ export class RedisContextStore extends BaseContextStore {
         }
         answer = full;
       }
-      answers.set(v, deepFreeze(answer));
+      answers.set(key, deepFreeze(answer));
     });
     return answers;
   }
@@ -798,7 +805,7 @@ export class RedisContextStore extends BaseContextStore {
       if (text !== undefined) args.push('.' + key, '-1:' + text);
     }
     this.known.delete(id);
-    await this.redis.contextureCtxRestore(...args);
+    record.incarnation = await this.redis.contextureCtxRestore(...args);
     this.known.delete(id);
     record.updated_at = now / 1000;
   }
@@ -888,6 +895,11 @@ export class RedisContextStore extends BaseContextStore {
       for (const q of entry.queues) q.push(event);
     }
   }
+}
+
+/** What tells the sync() calls of one context apart: the version and incarnation they give. */
+function syncKey(c: { version: number | null; incarnation: string | null }): string {
+  return `${c.version ?? ''}|${c.incarnation ?? ''}`;
 }
 
 /** The value of `name` in a flat field/value list (HGETALL's reply); undefined when absent. */
@@ -992,5 +1004,6 @@ function toRecord(id: string, flat: string[], known?: Map<string, KnownField>): 
     born_at: toNumber(own.get('#ba')),
     updated_at: toSeconds(own.get('#ua')),
     finished_at: toNumber(own.get('#fa')),
+    incarnation: own.get('#in') ?? '',
   };
 }

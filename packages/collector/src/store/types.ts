@@ -20,6 +20,13 @@ export interface StoredContext {
   updated_at: number | null;
   /** `time_in` of the `finished` (or `transient`) message. */
   finished_at: number | null;
+  /**
+   * Which context of this id it is: new whenever the context is made anew (first write after it
+   * did not exist: deleted, expired; or restored), as its versions then count from 1 again. A
+   * client keeping a copy gives it back to `sync()` ('' : a context written before there were
+   * incarnations).
+   */
+  incarnation: string;
 }
 
 /** A change of one value. */
@@ -55,8 +62,8 @@ export interface ApplyResult {
 /** What `sync()` answers: read-only (deeply frozen, shared between callers). */
 export type SyncResult =
   | ({ type: 'full' } & StoredContext)
-  | { type: 'delta'; id: string; version: number; delta: ContextDelta; status: ContextStatus | null }
-  | { type: 'no_change'; id: string; version: number };
+  | { type: 'delta'; id: string; version: number; delta: ContextDelta; status: ContextStatus | null; incarnation: string }
+  | { type: 'no_change'; id: string; version: number; incarnation: string };
 
 /** One event of `watch()`. */
 export type ContextEvent =
@@ -161,11 +168,13 @@ export interface ContextStore extends AsyncDisposable {
   get(id: string): Promise<StoredContext | null>;
   /**
    * What a client at `version` (`null`: nothing) needs to be current; `null` for an unknown id.
-   * The answer is read-only: it is deeply frozen and shared with the other callers at the same
-   * version (a store computes it once for them all). Copy before changing; `applyDelta()` copies
-   * the values it takes into the client's copy.
+   * With `incarnation` (what the client's last answer said), a client whose copy is of an earlier
+   * context of this id (deleted or expired, and made again; or restored) gets the whole context:
+   * without it, versions alone cannot tell. The answer is read-only: it is deeply frozen and
+   * shared with the other callers at the same version (a store computes it once for them all).
+   * Copy before changing; `applyDelta()` copies the values it takes into the client's copy.
    */
-  sync(id: string, version: number | null): Promise<SyncResult | null>;
+  sync(id: string, version: number | null, incarnation?: string | null): Promise<SyncResult | null>;
   /** Replaces the whole context (a write without a bus). */
   set(id: string, context: Record<string, unknown>): Promise<ApplyResult>;
   /** Deep-merges `partial` into the context (objects merge, everything else replaces). */

@@ -155,9 +155,12 @@ export function storeSuite(make: StoreFactory): void {
     }
 
     function stripTimes(s: SyncResult | null): unknown {
-      if (s === null || s.type !== 'full') return s;
-      const { updated_at: _u, ...rest } = s;
-      return rest;
+      if (s === null) return s;
+      // Each store's contexts have incarnations of their own.
+      const { incarnation: _i, ...rest } = s;
+      if (rest.type !== 'full') return rest;
+      const { updated_at: _u, ...kept } = rest;
+      return kept;
     }
 
     it('gives per message and in the end what apply() gives in the same order: shuffled, duplicated, several contexts, any batch size (12 seeds)', async () => {
@@ -258,6 +261,7 @@ export function storeSuite(make: StoreFactory): void {
         version: 2,
         delta: { metadata: { theme: { action: 'modified', old_value: 'light', value: 'dark' } } },
         status: null,
+        incarnation: (await store.get('d'))!.incarnation,
       });
       expect(await store.update('d', { metadata: { theme: 'dark' } })).to.deep.equal({ id: 'd', changed: false, version: 2 });
       expect(await store.set('d', { other: [1] })).to.deep.equal({ id: 'd', changed: true, version: 3 });
@@ -286,6 +290,7 @@ export function storeSuite(make: StoreFactory): void {
           gone: { action: 'removed', old_value: true },
         },
         status: null,
+        incarnation: (await store.get('s'))!.incarnation,
       });
       expect(await store.assign('s', { n: 2 }, ['gone'])).to.deep.equal({ id: 's', changed: false, version: 2 });
       expect(await store.assign('t', { a: 1 })).to.deep.equal({ id: 't', changed: true, version: 1 });
@@ -487,6 +492,7 @@ export function storeSuite(make: StoreFactory): void {
         version: seen + 22,
         delta: { status: { action: 'modified', old_value: 'active', value: 'away' }, shared: { m: { action: 'added', value: 1 } } },
         status: null,
+        incarnation: (await store.get('cw'))!.incarnation,
       };
       for (const r of syncs) expect(r).to.deep.equal(expected);
       // The answer is read-only, all the way down: changing it throws and leaves it, the other
@@ -502,7 +508,7 @@ export function storeSuite(make: StoreFactory): void {
       expect(mixed[1]).to.include({ type: 'full', version: seen + 22 });
       expect((mixed[1] as { context: unknown }).context).to.deep.equal({ status: 'away', shared: { n: 0, m: 1 } });
       expect(mixed[2]).to.deep.equal({ ...expected, delta: { shared: { m: { action: 'added', value: 1 } } } });
-      expect(mixed[3]).to.deep.equal({ type: 'no_change', id: 'cw', version: seen + 22 });
+      expect(mixed[3]).to.deep.equal({ type: 'no_change', id: 'cw', version: seen + 22, incarnation: (await store.get('cw'))!.incarnation });
       expect(mixed[4]).to.include({ type: 'full', version: seen + 22 });
       expect(Object.isFrozen(mixed[3])).to.equal(true);
       const fulls = await Promise.all([store.sync('cw', null), store.sync('cw', null)]);
@@ -527,7 +533,7 @@ export function storeSuite(make: StoreFactory): void {
       await store.update('s', { b: 2 });
       const full = await store.sync('s', null);
       expect(full).to.deep.include({ type: 'full', id: 's', version: 2, context: { a: 1, b: 2 } });
-      expect(await store.sync('s', 2)).to.deep.equal({ type: 'no_change', id: 's', version: 2 });
+      expect(await store.sync('s', 2)).to.deep.equal({ type: 'no_change', id: 's', version: 2, incarnation: (await store.get('s'))!.incarnation });
       expect(await store.sync('s', 1)).to.deep.include({ type: 'delta', version: 2, delta: { b: { action: 'added', value: 2 } } });
       expect(await store.sync('s', 0)).to.deep.include({ type: 'delta', version: 2, delta: { a: { action: 'added', value: 1 }, b: { action: 'added', value: 2 } } });
       expect(await store.sync('s', 3)).to.deep.include({ type: 'full', version: 2 });
@@ -552,6 +558,7 @@ export function storeSuite(make: StoreFactory): void {
         id: 'm',
         version: 7,
         status: null,
+        incarnation: (await store.get('m'))!.incarnation,
         delta: {
           a: { action: 'modified', old_value: 1, value: 3 },
           c: { action: 'added', value: 2 },
@@ -575,7 +582,7 @@ export function storeSuite(make: StoreFactory): void {
       await store.set('m3', { a: 1 });
       await store.update('m3', { a: 2 });
       await store.update('m3', { a: 1 });
-      expect(await store.sync('m3', 1)).to.deep.equal({ type: 'delta', id: 'm3', version: 3, delta: {}, status: null });
+      expect(await store.sync('m3', 1)).to.deep.equal({ type: 'delta', id: 'm3', version: 3, delta: {}, status: null, incarnation: (await store.get('m3'))!.incarnation });
     });
 
     it('brings any older copy to the current state (random writes, every version, 8 seeds)', async () => {
@@ -679,6 +686,31 @@ export function storeSuite(make: StoreFactory): void {
           expect((s as Extract<SyncResult, { type: 'delta' }>).delta, `seed ${seed} v${v}`).to.deep.equal(whole(v, last));
         }
       }
+    });
+
+    it('a copy of an earlier context of the id (deleted and made again) gets the whole context when it gives its incarnation', async () => {
+      const store = await make();
+      await store.set('inc', { a: 1 });
+      const first = (await store.sync('inc', null)) as Extract<SyncResult, { type: 'full' }>;
+      expect(first.incarnation).to.be.a('string').and.not.equal('');
+      await store.update('inc', { b: 2 });
+      const d = await store.sync('inc', first.version, first.incarnation);
+      expect(d).to.deep.include({ type: 'delta', incarnation: first.incarnation, delta: { b: { action: 'added', value: 2 } } });
+      expect(await store.sync('inc', 2, first.incarnation)).to.deep.include({ type: 'no_change', incarnation: first.incarnation });
+      // Deleted and made again: versions count from 1 again, and a copy at version 1 of the old
+      // one would take a delta that does not fit it; with its incarnation it gets the whole context.
+      await store.delete('inc');
+      await store.set('inc', { c: 3 });
+      await store.update('inc', { d: 4 });
+      const again = await store.sync('inc', 1, first.incarnation);
+      expect(again).to.deep.include({ type: 'full', version: 2, context: { c: 3, d: 4 } });
+      expect((again as Extract<SyncResult, { type: 'full' }>).incarnation).to.not.equal(first.incarnation);
+      expect((await store.get('inc'))!.incarnation).to.equal((again as Extract<SyncResult, { type: 'full' }>).incarnation);
+      // Given together, the copies of either context each get their own answer.
+      const [old, now] = await Promise.all([store.sync('inc', 1, first.incarnation), store.sync('inc', 1, (again as Extract<SyncResult, { type: 'full' }>).incarnation)]);
+      expect(old!.type).to.equal('full');
+      expect(now).to.deep.include({ type: 'delta', delta: { d: { action: 'added', value: 4 } } });
+      await expectCode(store.sync('inc', 1, 5 as unknown as string), 'LC_STORE_INVALID_ARGUMENT');
     });
 
     it('answers full once a needed delta is past deltaThreshold', async () => {
@@ -796,7 +828,10 @@ export function storeSuite(make: StoreFactory): void {
       await store.set('x', { newer: 1 });
       const restored = await store.restore('x');
       expect(restored).to.deep.include({ id: 'x', version: 42, context: { restored: true } });
-      expect(await store.get('x')).to.deep.include({ version: 42, context: { restored: true } });
+      expect(await store.get('x')).to.deep.include({ version: 42, context: { restored: true }, incarnation: restored.incarnation });
+      // A restored context is another incarnation: a copy of the one before gets it whole.
+      expect(restored.incarnation).to.be.a('string').and.not.equal(rec.incarnation);
+      expect((await store.sync('x', 42, rec.incarnation))!.type).to.equal('full');
       expect((await store.sync('x', 2))!.type).to.equal('full');
       expect((await store.sync('x', 41))!.type).to.equal('full');
       expect((await store.sync('x', 42))!.type).to.equal('no_change');
