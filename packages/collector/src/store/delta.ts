@@ -273,18 +273,25 @@ function diffAt(key: string, old: Slot, raw: unknown, path: string[], changes: F
     const oldKeys = Object.keys(old);
     const sameKeys = Object.keys(v).length === oldKeys.length && oldKeys.every((k) => has.call(v, k));
     for (const k of sameKeys ? oldKeys : orderedKeys(v)) {
-      const had = has.call(old, k);
-      path.push(k);
+      const had = sameKeys || has.call(old, k);
+      const o = had ? old[k] : ABSENT;
+      const raw = v[k];
       let n: Slot;
-      try {
-        n = diffAt(key, had ? old[k] : ABSENT, v[k], path, changes);
-      } finally {
+      if (typeof raw === 'string' || typeof raw === 'boolean' || raw === null) {
+        // A plain leaf (most of them): compared here.
+        n = raw;
+        if (n !== o) changes.push(had ? { k: key, p: [...path, k], o, n } : { k: key, p: [...path, k], n });
+        else n = o;
+      } else {
+        path.push(k);
+        n = diffAt(key, o, raw, path, changes);
         path.pop();
+        if (n === ABSENT) continue;
       }
-      if (n === ABSENT) continue;
-      setOwn(out, k, n);
+      if (k === '__proto__') setOwn(out, k, n);
+      else out[k] = n;
       kept++;
-      if (!had || old[k] !== n) same = false;
+      if (!had || o !== n) same = false;
     }
     if (!sameKeys) for (const k of oldKeys) if (!has.call(v, k)) changes.push({ k: key, p: [...path, k], o: old[k] });
     if (same && kept === oldKeys.length) return old;
