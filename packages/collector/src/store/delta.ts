@@ -191,7 +191,22 @@ function setPath(value: Slot, path: readonly string[], depth: number, slot: Slot
  * merge kept with `base`, is the store's own, and is `base` itself when nothing changed.
  */
 export function mergeChanges(key: string, base: Record<string, unknown>, partial: Record<string, unknown>, changes: FieldChange[]): Record<string, unknown> {
-  return keepValue(mergeAt(key, base, partial, [], changes));
+  return forField(key, () => keepValue(mergeAt(key, base, partial, [], changes)));
+}
+
+/**
+ * `make()`, for the field `key`: what JSON cannot hold (a BigInt, a cycle) becomes an
+ * LC_STORE_INVALID_ARGUMENT error naming the field.
+ */
+export function forField<T>(key: string, make: () => T): T {
+  try {
+    return make();
+  } catch (err) {
+    if (err instanceof TypeError || err instanceof RangeError) {
+      throw new CollectorError('LC_STORE_INVALID_ARGUMENT', `field ${JSON.stringify(key)} cannot be stored as JSON (${err.message})`, { cause: err });
+    }
+    throw err;
+  }
 }
 
 function mergeAt(key: string, base: Record<string, unknown>, partial: Record<string, unknown>, path: string[], changes: FieldChange[]): Record<string, unknown> {
@@ -242,16 +257,20 @@ function inOrder(value: Record<string, unknown>): Record<string, unknown> {
  * throws (a BigInt, a cycle) before anything is pushed that the caller keeps.
  */
 export function replaceChanges(key: string, old: unknown, value: unknown, changes: FieldChange[]): unknown {
-  return keepValue(diffAt(key, old, value, [], changes));
+  return forField(key, () => keepValue(diffAt(key, old, value, [], changes)));
 }
 
 /**
- * What JSON makes of `value`, as a frozen copy (not marked as the store's own: for what is read
- * once, as an update's partial object); undefined when JSON drops it.
+ * What JSON makes of an update's partial object, as a frozen copy (not marked as the store's own:
+ * it is read once); a field whose value JSON drops is left out.
  */
-export function jsonCopy(value: unknown): unknown {
-  const v = share(ABSENT, value);
-  return v === ABSENT ? undefined : v;
+export function partialCopy(partial: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(partial)) {
+    const v = forField(key, () => share(ABSENT, partial[key]));
+    if (v !== ABSENT) setOwn(out, key, v);
+  }
+  return Object.freeze(out);
 }
 
 /** `value` as the store keeps it (see replaceChanges()); undefined when JSON drops it. */

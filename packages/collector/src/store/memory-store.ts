@@ -1,6 +1,6 @@
 import { isPlainObject, setOwn, type MessageMeta, type WireMessage } from '@contexture/context/protocol';
 import { BaseContextStore } from './base-store.js';
-import { ABSENT_VALUE, jsonCopy, mergeChanges, mergeRecords, recordEvent, replaceChanges, type DeltaRecord, type FieldChange } from './delta.js';
+import { ABSENT_VALUE, mergeChanges, partialCopy, mergeRecords, recordEvent, replaceChanges, type DeltaRecord, type FieldChange } from './delta.js';
 import { globToRegExp } from './glob.js';
 import { cloneValue, decodeValue, deepFreeze, encodeValue, ownValue } from './json.js';
 import { checkId, checkIncarnation, checkMessage, checkObject, checkRemove, checkVersion, ttlFor, type StoreOptions } from './options.js';
@@ -241,7 +241,7 @@ export class MemoryContextStore extends BaseContextStore {
     checkObject('partial', partial);
     this.checkOpen();
     // What JSON makes of it, as the Redis store takes it (a Date is its text, not an object to merge into).
-    const own = jsonCopy(partial) as Record<string, unknown>;
+    const own = partialCopy(partial);
     return this.write(id, (current, changes) => {
       const next = new Map<string, unknown>();
       for (const k of Object.keys(own)) {

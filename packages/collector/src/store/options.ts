@@ -150,7 +150,7 @@ export function checkIncarnation(v: unknown): string | null {
 export function checkVersion(v: unknown): number | null {
   if (v === null || v === undefined) return null;
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
-    throw new CollectorError('LC_STORE_INVALID_ARGUMENT', `a version must be an integer >= 0 or null, got ${String(v)}`);
+    throw new CollectorError('LC_STORE_INVALID_ARGUMENT', `a version must be an integer >= 0 or null, got ${typeof v === 'string' ? JSON.stringify(v) : String(v)}`);
   }
   return v;
 }

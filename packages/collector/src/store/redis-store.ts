@@ -2,7 +2,7 @@ import { isPlainObject, setOwn, type MessageMeta, type WireMessage } from '@cont
 import { Redis } from 'ioredis';
 import { CollectorError } from '../errors.js';
 import { BaseContextStore } from './base-store.js';
-import { ABSENT_VALUE, changesText, jsonCopy, mergeChanges, mergeRecords, ownCopy, parseRecord, recordEvent, replaceChanges, type FieldChange } from './delta.js';
+import { ABSENT_VALUE, changesText, forField, partialCopy, mergeChanges, mergeRecords, ownCopy, parseRecord, recordEvent, replaceChanges, type FieldChange } from './delta.js';
 import { escapeGlob, globToRegExp } from './glob.js';
 import { decodeValue, deepFreeze, encodeValue, ownValue } from './json.js';
 import { checkId, checkIncarnation, checkMessage, checkObject, checkRemove, checkVersion, ttlFor, type StoreOptions } from './options.js';
@@ -398,7 +398,7 @@ export class RedisContextStore extends BaseContextStore {
       } else {
         const own: Record<string, unknown> = {};
         for (const key of Object.keys(context)) {
-          const value = ownCopy(context[key]);
+          const value = forField(key, () => ownCopy(context[key]));
           if (value !== undefined) setOwn(own, key, value);
         }
         op.context = own;
@@ -427,7 +427,7 @@ export class RedisContextStore extends BaseContextStore {
       return new Promise((resolve, reject) => this.queueOp(id, { kind: 'patch', pairs, resolve, reject }));
     }
     // Taken as it is now (an update that cannot be encoded fails here, alone).
-    const own = jsonCopy(partial) as Record<string, unknown>;
+    const own = partialCopy(partial);
     return new Promise((resolve, reject) => this.queueOp(id, { kind: 'merge', partial: own, attempts: 0, resolve, reject }));
   }
 
@@ -630,7 +630,7 @@ export class RedisContextStore extends BaseContextStore {
       };
     if (known === undefined || !known.complete) {
       for (const key of Object.keys(context)) {
-        const value = ownCopy(context[key]);
+        const value = forField(key, () => ownCopy(context[key]));
         if (value === undefined) continue;
         const text = encodeValue(value)!;
         pairs.push('.' + key, text);
@@ -917,7 +917,7 @@ function versionChecks(known: KnownContext): string[] {
 function fieldPairs(fields: Record<string, unknown>): string[] {
   const pairs: string[] = [];
   for (const key of Object.keys(fields)) {
-    const text = encodeValue(fields[key]);
+    const text = forField(key, () => encodeValue(fields[key]));
     if (text !== undefined) pairs.push('.' + key, text);
   }
   return pairs;
