@@ -116,6 +116,31 @@ describe('SharedContext (real Redis)', function () {
     expect(cut.stats.resyncs).to.be.greaterThan(0);
   });
 
+  it('a copy that missed a deletion and the context made again (as many versions as it had) takes the new one whole', async () => {
+    const u = new URL(redisUrl());
+    const proxy = new FaultProxy(u.hostname, Number(u.port || 6379));
+    await proxy.listen();
+    cleanup.defer(() => proxy.close());
+    const cut = await SharedContext.open(key, { redis: `redis://127.0.0.1:${proxy.port}`, prefix, resyncInterval: 200 });
+    cleanup.defer(() => cut.close());
+    const writer = await open();
+    await writer.transaction({ a: 1, b: 1 });
+    await writer.update('c', 1);
+    await waitUntil(() => cut.get('c') === 1, 'the copy to follow', 2_000);
+    const before = cut.version;
+    proxy.cut();
+    // Deleted and made again behind its back, up to the same version, then one more change that
+    // a copy of the old context could take for the next one.
+    await store.delete(key);
+    for (let v = 1; v <= before; v++) await store.assign(key, { [`n${v}`]: v });
+    await new Promise((r) => setTimeout(r, 300));
+    proxy.restore();
+    await waitUntil(async () => cut.version === before, 'the copy to be back', 5_000);
+    await store.assign(key, { last: true });
+    await waitUntil(async () => JSON.stringify(cut.get()) === JSON.stringify((await store.get(key))!.context), 'the copy to equal the new context', 10_000);
+    expect(cut.get()).to.not.have.property('a');
+  });
+
   it('withFieldLock: concurrent read-modify-writes from three instances lose nothing', async () => {
     const all = [await open(), await open(), await open()];
     await Promise.all(all.flatMap((s) => Array.from({ length: 15 }, () => s.withFieldLock('n', (n: unknown) => ((n as number | undefined) ?? 0) + 1, { retryDelay: 2, jitter: 5, maxRetries: 10_000 }))));

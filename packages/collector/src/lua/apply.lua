@@ -19,7 +19,8 @@ ARGV[3]  TTL (ms) of a finished context, 0 for none
 ARGV[4]  deltaTtl (ms), 0 for none
 ARGV[5]  deltaThreshold: deltas kept (0: none)
 ARGV[6]  '1' to publish each context's changes on its channel, <state hash key>':changes'; '' not
-         to. A message there holds the delta records of one context in one call, one a line.
+         to. A message there holds {"in":<incarnation>} then the delta records of one context in
+         one call, one a line.
 ARGV[7..] per context, in the order of KEYS: the number of its messages, then its messages one
          after another, each:
          seq ('' when the message has none: it then folds in arrival order, seq = #hs + 1),
@@ -185,7 +186,10 @@ local function fold(hkey, dkey, first, count)
   local finished = cur == 'finished' or cur == 'transient'
   local ttl = finished and ttlDone or ttlOpen
   put('#tw', now)
-  if not inc then put('#in', incarnation()) end
+  if not inc then
+    inc = incarnation()
+    put('#in', inc)
+  end
 
   local nr = #recs
   if nr > 0 then
@@ -193,7 +197,7 @@ local function fold(hkey, dkey, first, count)
     put('#ua', now)
     push_deltas(dkey, recs, version, dm, dx, thr, ttl, deltaTtl, nowms, put)
     -- One PUBLISH per context: its records one a line (canonical JSON holds no raw newline).
-    if publish then redis.call('PUBLISH', hkey .. ':changes', table.concat(recs, '\n')) end
+    if publish then redis.call('PUBLISH', hkey .. ':changes', '{"in":"' .. inc .. '"}\n' .. table.concat(recs, '\n')) end
   end
 
   call('HSET', hkey, hset)

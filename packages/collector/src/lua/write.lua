@@ -9,8 +9,8 @@ ARGV[2]  TTL (ms) of an open context, 0 for none
 ARGV[3]  TTL (ms) of a finished context, 0 for none
 ARGV[4]  deltaTtl (ms), 0 for none
 ARGV[5]  deltaThreshold
-ARGV[6]  pub/sub channel, '' not to publish; a message there holds the delta records of the call,
-         one a line
+ARGV[6]  pub/sub channel, '' not to publish; a message there holds {"in":<incarnation>} then
+         the delta records of the call, one a line
 ARGV[7..] the writes one after another, each:
          'set' (every field not given is removed), 'patch' (only the given fields change) or
          'merge' (merging updates made by the caller on the values its checks expect: the fields'
@@ -44,16 +44,18 @@ local thr = tonumber(ARGV[5])
 local channel = ARGV[6]
 
 
--- Publishes the records on the channel, one a line (canonical JSON holds no raw newline): in one
--- message, or one message each when they are large (joining them would copy every byte again, and
--- Redis's Lua pays for each byte of a string it makes). A watcher reads both alike.
-local function publish_records(channel, recs)
+-- Publishes the records on the channel after the context's incarnation, one a line (canonical JSON
+-- holds no raw newline): in one message, or one message each when they are large (joining them
+-- would copy every byte again, and Redis's Lua pays for each byte of a string it makes). A watcher
+-- reads both alike.
+local function publish_records(channel, recs, inc)
+  local head = '{"in":"' .. inc .. '"}\n'
   local size = 0
   for r = 1, #recs do size = size + #recs[r] end
   if size <= 65536 then
-    redis.call('PUBLISH', channel, table.concat(recs, '\n'))
+    redis.call('PUBLISH', channel, head .. table.concat(recs, '\n'))
   else
-    for r = 1, #recs do redis.call('PUBLISH', channel, recs[r]) end
+    for r = 1, #recs do redis.call('PUBLISH', channel, head .. recs[r]) end
   end
 end
 
@@ -274,7 +276,7 @@ if nr > 0 then
   put('#v', int(version))
   put('#ua', now)
   push_deltas(dkey, recs, version, tonumber(meta['#dm']), tonumber(meta['#dx']), thr, ttl, tonumber(ARGV[4]), nowms, put)
-  if channel ~= '' then publish_records(channel, recs) end
+  if channel ~= '' then publish_records(channel, recs, inc) end
 end
 call('HSET', hkey, hset)
 if ttl > 0 then redis.call('PEXPIRE', hkey, ttl) end

@@ -244,9 +244,16 @@ export class SharedContext<T extends Record<string, unknown> = Record<string, un
   private async follow(watch: ContextWatch): Promise<void> {
     for await (const ev of watch) {
       if (ev.type === 'change') {
+        // A change of another context of this id (made again after a deletion or expiry this copy
+        // did not hear of): versions say nothing about the copy, the whole context is needed.
+        if (this.incarnation !== null && ev.incarnation !== '' && ev.incarnation !== this.incarnation) {
+          void this.resync().catch(() => {});
+          continue;
+        }
         if (ev.version <= this._version) continue;
         if (ev.version === this._version + 1 && this.resyncing === null) {
           this.stats.notified++;
+          if (this._version === 0) this.incarnation = ev.incarnation === '' ? null : ev.incarnation;
           this.apply(ev.version, ev.delta);
         } else {
           void this.resync().catch(() => {});
@@ -255,6 +262,7 @@ export class SharedContext<T extends Record<string, unknown> = Record<string, un
         this._version = 0;
         void this.resync().catch(() => {});
       } else {
+        this.incarnation = null;
         this.replace(0, {} as T);
       }
     }

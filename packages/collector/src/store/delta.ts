@@ -393,8 +393,11 @@ function identity<T>(v: T): T {
   return v;
 }
 
-/** The `watch()` event of one record (`copyValues` when the record's values are the store's own). */
-export function recordEvent(id: string, record: DeltaRecord, copyValues = false): ContextEvent {
+/**
+ * The `watch()` event of one record of the context's incarnation `incarnation` (`copyValues` when
+ * the record's values are the store's own).
+ */
+export function recordEvent(id: string, record: DeltaRecord, incarnation: string, copyValues = false): ContextEvent {
   return {
     type: 'change',
     id,
@@ -402,6 +405,7 @@ export function recordEvent(id: string, record: DeltaRecord, copyValues = false)
     delta: mergeRecords([record], copyValues),
     status: record.s ?? null,
     updated_at: record.t / 1000,
+    incarnation,
   };
 }
 

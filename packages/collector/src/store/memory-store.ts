@@ -461,7 +461,7 @@ export class MemoryContextStore extends BaseContextStore {
       e.deltasExpireAt = dttl === null ? (ttl > 0 ? e.expiresAt : 0) : now + (ttl > 0 ? Math.min(dttl, ttl) : dttl);
     }
     const set = this.watchers.get(id);
-    if (set !== undefined && set.size > 0) this.publish(id, recordEvent(id, rec, true));
+    if (set !== undefined && set.size > 0) this.publish(id, recordEvent(id, rec, e.incarnation, true));
   }
 
   /** Index into `e.deltas` of version `need` when every delta from it on is kept and fresh; else -1. */

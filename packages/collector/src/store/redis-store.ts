@@ -881,11 +881,17 @@ export class RedisContextStore extends BaseContextStore {
   private onMessage(channel: string, text: string): void {
     const entry = this.watchers.get(channel);
     if (entry === undefined) return;
-    // apply.lua publishes the records of one call together, one a line.
+    // The scripts publish the context's incarnation, then the records of one call, one a line.
+    let incarnation = '';
     for (const line of text.split('\n')) {
       let event: ContextEvent;
       try {
-        if (line.startsWith('{"v":')) event = recordEvent(entry.id, parseRecord(line));
+        if (line.startsWith('{"in":')) {
+          const inc = (JSON.parse(line) as { in?: unknown }).in;
+          incarnation = typeof inc === 'string' ? inc : '';
+          continue;
+        }
+        if (line.startsWith('{"v":')) event = recordEvent(entry.id, parseRecord(line), incarnation);
         else if (line.startsWith('{"reset":')) event = { type: 'reset', id: entry.id, version: Number(JSON.parse(line).reset) };
         else if (line === '{"deleted":true}') event = { type: 'deleted', id: entry.id };
         else continue;

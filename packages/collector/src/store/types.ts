@@ -68,7 +68,7 @@ export type SyncResult =
 /** One event of `watch()`. */
 export type ContextEvent =
   /** One version: apply `delta` to a copy at `version - 1`. */
-  | { type: 'change'; id: string; version: number; delta: ContextDelta; status: ContextStatus | null; updated_at: number }
+  | { type: 'change'; id: string; version: number; delta: ContextDelta; status: ContextStatus | null; updated_at: number; incarnation: string }
   /** The context was replaced wholesale (`restore()`): a copy must `sync(id, null)` again. */
   | { type: 'reset'; id: string; version: number }
   /** The context was deleted (`delete()`). Expiry by TTL is not announced. */

@@ -929,6 +929,9 @@ export function storeSuite(make: StoreFactory): void {
       await waitUntil(() => version === 4, 'four versions watched', 5000);
       expect(mine).to.deep.equal((await store.get('wt'))!.context);
       expect(events.map((e) => e.type === 'change' && e.status)).to.deep.equal([null, 'born', 'born']);
+      // Every change names the incarnation of the context it is of.
+      const incarnation = (await store.get('wt'))!.incarnation;
+      expect(events.map((e) => e.type === 'change' && e.incarnation)).to.deep.equal([incarnation, incarnation, incarnation]);
       await store.delete('wt');
       await done;
       expect(events.at(-1)).to.deep.equal({ type: 'deleted', id: 'wt' });
