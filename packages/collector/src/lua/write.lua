@@ -44,18 +44,26 @@ local thr = tonumber(ARGV[5])
 local channel = ARGV[6]
 
 
--- Publishes the records on the channel after the context's incarnation, one a line (canonical JSON
--- holds no raw newline): in one message, or one message each when they are large (joining them
--- would copy every byte again, and Redis's Lua pays for each byte of a string it makes). A watcher
--- reads both alike.
+-- Publishes the context's incarnation and the records on the channel, one a line (canonical JSON
+-- holds no raw newline): in one message when they are small, else the incarnation alone and then
+-- the records in one message, or one message each when they are large (joining them would copy
+-- every byte again, and Redis's Lua pays for each byte of a string it makes). A watcher reads them
+-- all alike (the incarnation holds for the records after it on the channel).
 local function publish_records(channel, recs, inc)
-  local head = '{"in":"' .. inc .. '"}\n'
+  local head = '{"in":"' .. inc .. '"}'
   local size = 0
   for r = 1, #recs do size = size + #recs[r] end
+  if size <= 4096 then
+    recs[0] = head
+    redis.call('PUBLISH', channel, table.concat(recs, '\n', 0))
+    recs[0] = nil
+    return
+  end
+  redis.call('PUBLISH', channel, head)
   if size <= 65536 then
-    redis.call('PUBLISH', channel, head .. table.concat(recs, '\n'))
+    redis.call('PUBLISH', channel, table.concat(recs, '\n'))
   else
-    for r = 1, #recs do redis.call('PUBLISH', channel, head .. recs[r]) end
+    for r = 1, #recs do redis.call('PUBLISH', channel, recs[r]) end
   end
 end
 

@@ -174,7 +174,8 @@ export class RedisContextStore extends BaseContextStore {
   /** Per id, the fields as last written or read (see RedisContextStoreOptions.knownContexts); oldest use first. */
   private readonly known = new Map<string, KnownContext>();
   private subscriber: Redis | null = null;
-  private readonly watchers = new Map<string, { id: string; queues: Set<WatchQueue>; ready: Promise<void> }>();
+  /** Per channel: its id, its watchers, and the incarnation its last message named. */
+  private readonly watchers = new Map<string, { id: string; queues: Set<WatchQueue>; ready: Promise<void>; incarnation: string }>();
   private cleanupCursor = '0';
   /** Direct writes and deletes not sent yet, per id, in the order asked (see runOps()). */
   private readonly directOps = new Map<string, DirectOp[]>();
@@ -763,7 +764,7 @@ export class RedisContextStore extends BaseContextStore {
     let entry = this.watchers.get(channel);
     if (entry === undefined) {
       const sub = this.subscriberClient();
-      entry = { id, queues: new Set(), ready: sub.subscribe(channel).then(() => undefined) };
+      entry = { id, queues: new Set(), ready: sub.subscribe(channel).then(() => undefined), incarnation: '' };
       this.watchers.set(channel, entry);
     }
     const watched = entry;
@@ -881,17 +882,17 @@ export class RedisContextStore extends BaseContextStore {
   private onMessage(channel: string, text: string): void {
     const entry = this.watchers.get(channel);
     if (entry === undefined) return;
-    // The scripts publish the context's incarnation, then the records of one call, one a line.
-    let incarnation = '';
+    // The scripts publish the context's incarnation, then the records of one call, one a line (in
+    // one message or several: the incarnation holds for the records after it).
     for (const line of text.split('\n')) {
       let event: ContextEvent;
       try {
         if (line.startsWith('{"in":')) {
           const inc = (JSON.parse(line) as { in?: unknown }).in;
-          incarnation = typeof inc === 'string' ? inc : '';
+          entry.incarnation = typeof inc === 'string' ? inc : '';
           continue;
         }
-        if (line.startsWith('{"v":')) event = recordEvent(entry.id, parseRecord(line), incarnation);
+        if (line.startsWith('{"v":')) event = recordEvent(entry.id, parseRecord(line), entry.incarnation);
         else if (line.startsWith('{"reset":')) event = { type: 'reset', id: entry.id, version: Number(JSON.parse(line).reset) };
         else if (line === '{"deleted":true}') event = { type: 'deleted', id: entry.id };
         else continue;
