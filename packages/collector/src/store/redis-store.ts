@@ -393,8 +393,8 @@ export class RedisContextStore extends BaseContextStore {
     return new Promise((resolve, reject) => {
       const op: Extract<DirectOp, { kind: 'set' }> = { kind: 'set', context, resolve, reject };
       // Taken as it is now: what the caller changes afterwards is not written. With nothing of this
-      // context before it, its write is made now (it then leads its call, and a call's writes after
-      // its first never fail a check: it is never sent again); else a copy waits for its turn.
+      // context before it, its write is made now (it then leads its call, which holds no merge, the
+      // only write whose check can fail: it is never sent again); else a copy waits for its turn.
       if (!this.directOps.has(id) && !this.running.has(id)) {
         op.spec = this.setSpec(id, op);
       } else {
