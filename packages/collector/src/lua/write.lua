@@ -164,8 +164,10 @@ local function loadall()
   local all = redis.call('HGETALL', hkey)
   for j = 1, #all, 2 do
     local k = all[j]
-    if string.byte(k, 1) == 46 and not known[k] and wrote[k] == nil then fval[k] = json(all[j + 1]) end
-    if string.byte(k, 1) == 46 then known[k] = true end
+    if string.byte(k, 1) == 46 then
+      if not known[k] and wrote[k] == nil then fval[k] = json(all[j + 1]) end
+      known[k] = true
+    end
   end
   for k in pairs(wrote) do known[k] = true end
   order = {}
@@ -177,7 +179,7 @@ local stopped = false
 for _, w in ipairs(writes) do
   local mode, c, n, first = w[1], w[2], w[3], w[4]
   local ok = not stopped
-  for j = first, first + 2 * c - 1, 2 do
+  for j = first, ok and first + 2 * c - 1 or 0, 2 do
     local k, have = ARGV[j], nil
     if k == '#v' then
       if version > 0 then have = int(version) end

@@ -195,6 +195,14 @@ export function mergeChanges(key: string, base: Record<string, unknown>, partial
 }
 
 /**
+ * The field `key`, now `cur` (ABSENT_VALUE: none), after an update gives it `value` (from
+ * copyFields()): objects merge (see mergeChanges()), anything else replaces (see replaceChanges()).
+ */
+export function mergeField(key: string, cur: unknown, value: unknown, changes: FieldChange[]): unknown {
+  return isPlainObject(value) && isPlainObject(cur) ? mergeChanges(key, cur, value, changes) : replaceChanges(key, cur, value, changes);
+}
+
+/**
  * `make()`, for the field `key`: what JSON cannot hold (a BigInt, a cycle) becomes an
  * LC_STORE_INVALID_ARGUMENT error naming the field.
  */
@@ -219,16 +227,13 @@ function mergeAt(key: string, base: Record<string, unknown>, partial: Record<str
     const cur = had ? base[k] : ABSENT;
     let next: Slot;
     path.push(k);
-    try {
-      if (isPlainObject(v) && isPlainObject(cur)) {
-        next = mergeAt(key, cur, v, path, changes);
-      } else {
-        next = share(cur, v);
-        if (next !== ABSENT && next !== cur) changes.push(had ? { k: key, p: path.slice(), o: cur, n: next } : { k: key, p: path.slice(), n: next });
-      }
-    } finally {
-      path.pop();
+    if (isPlainObject(v) && isPlainObject(cur)) {
+      next = mergeAt(key, cur, v, path, changes);
+    } else {
+      next = share(cur, v);
+      if (next !== ABSENT && next !== cur) changes.push(had ? { k: key, p: path.slice(), o: cur, n: next } : { k: key, p: path.slice(), n: next });
     }
+    path.pop();
     if (next === ABSENT || next === cur) continue;
     out ??= { ...base };
     if (!had) added = true;
@@ -261,14 +266,15 @@ export function replaceChanges(key: string, old: unknown, value: unknown, change
 }
 
 /**
- * What JSON makes of an update's partial object, as a frozen copy (not marked as the store's own:
- * it is read once); a field whose value JSON drops is left out.
+ * What JSON makes of the fields of a write, as frozen copies taken now (what the caller changes
+ * afterwards is not written); a field whose value JSON drops is left out. With `own` each value is
+ * made the store's own (see keepValue()); without, it is read once (an update's partial object).
  */
-export function partialCopy(partial: Record<string, unknown>): Record<string, unknown> {
+export function copyFields(fields: Record<string, unknown>, own = false): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const key of Object.keys(partial)) {
-    const v = forField(key, () => share(ABSENT, partial[key]));
-    if (v !== ABSENT) setOwn(out, key, v);
+  for (const key of Object.keys(fields)) {
+    const v = forField(key, () => share(ABSENT, fields[key]));
+    if (v !== ABSENT) setOwn(out, key, own ? keepValue(v) : v);
   }
   return Object.freeze(out);
 }

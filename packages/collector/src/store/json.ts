@@ -152,13 +152,6 @@ function freezeFresh(value: object): void {
   }
 }
 
-/** Freezes a value fresh from JSON.parse() and what it holds; returns it. */
-export function freezeParsed<T>(value: T): T {
-  if (typeof value === 'object' && value !== null) freezeFresh(value);
-  return value;
-}
-
-
 /**
  * Freezes a value and everything it holds (objects and arrays), in place; returns it. What the
  * stores hand out read-only (see `ContextStore.sync()`) goes through this.

@@ -1,6 +1,6 @@
-import { isPlainObject, setOwn, type MessageMeta, type WireMessage } from '@contexture/context/protocol';
+import { setOwn, type MessageMeta, type WireMessage } from '@contexture/context/protocol';
 import { BaseContextStore } from './base-store.js';
-import { ABSENT_VALUE, mergeChanges, partialCopy, mergeRecords, recordEvent, replaceChanges, type DeltaRecord, type FieldChange } from './delta.js';
+import { ABSENT_VALUE, copyFields, mergeField, mergeRecords, recordEvent, replaceChanges, type DeltaRecord, type FieldChange } from './delta.js';
 import { globToRegExp } from './glob.js';
 import { cloneValue, decodeValue, deepFreeze, encodeValue, ownValue } from './json.js';
 import { checkId, checkIncarnation, checkMessage, checkObject, checkRemove, checkVersion, ttlFor, type StoreOptions } from './options.js';
@@ -241,16 +241,11 @@ export class MemoryContextStore extends BaseContextStore {
     checkObject('partial', partial);
     this.checkOpen();
     // What JSON makes of it, as the Redis store takes it (a Date is its text, not an object to merge into).
-    const own = partialCopy(partial);
+    const own = copyFields(partial);
     return this.write(id, (current, changes) => {
       const next = new Map<string, unknown>();
-      for (const k of Object.keys(own)) {
-        const v = own[k];
-        const cur = current(k);
-        // Merged values share what they keep with the stored ones (see mergeChanges()).
-        if (isPlainObject(v) && isPlainObject(cur)) next.set(k, mergeChanges(k, cur, v, changes));
-        else replaceField(next, k, cur, v, changes);
-      }
+      // Merged values share what they keep with the stored ones (see mergeChanges()).
+      for (const k of Object.keys(own)) next.set(k, mergeField(k, current(k), own[k], changes));
       return next;
     });
   }

@@ -2,7 +2,7 @@ import { isPlainObject, setOwn, type MessageMeta, type WireMessage } from '@cont
 import { Redis } from 'ioredis';
 import { CollectorError } from '../errors.js';
 import { BaseContextStore } from './base-store.js';
-import { ABSENT_VALUE, changesText, forField, partialCopy, mergeChanges, mergeRecords, ownCopy, parseRecord, recordEvent, replaceChanges, type FieldChange } from './delta.js';
+import { ABSENT_VALUE, changesText, copyFields, forField, mergeField, mergeRecords, ownCopy, parseRecord, recordEvent, replaceChanges, type FieldChange } from './delta.js';
 import { escapeGlob, globToRegExp } from './glob.js';
 import { decodeValue, deepFreeze, encodeValue, ownValue } from './json.js';
 import { checkId, checkIncarnation, checkMessage, checkObject, checkRemove, checkVersion, ttlFor, type StoreOptions } from './options.js';
@@ -398,12 +398,7 @@ export class RedisContextStore extends BaseContextStore {
       if (!this.directOps.has(id) && !this.running.has(id)) {
         op.spec = this.setSpec(id, op);
       } else {
-        const own: Record<string, unknown> = {};
-        for (const key of Object.keys(context)) {
-          const value = forField(key, () => ownCopy(context[key]));
-          if (value !== undefined) setOwn(own, key, value);
-        }
-        op.context = own;
+        op.context = copyFields(context, true);
       }
       this.queueOp(id, op);
     });
@@ -429,7 +424,7 @@ export class RedisContextStore extends BaseContextStore {
       return new Promise((resolve, reject) => this.queueOp(id, { kind: 'patch', pairs, resolve, reject }));
     }
     // Taken as it is now (an update that cannot be encoded fails here, alone).
-    const own = partialCopy(partial);
+    const own = copyFields(partial);
     return new Promise((resolve, reject) => this.queueOp(id, { kind: 'merge', partial: own, attempts: 0, resolve, reject }));
   }
 
@@ -566,14 +561,7 @@ export class RedisContextStore extends BaseContextStore {
       const changes: FieldChange[] = [];
       try {
         for (const key of Object.keys(op.partial)) {
-          const v = op.partial[key];
-          const cur = current.get(key);
-          if (isPlainObject(v) && isPlainObject(cur)) {
-            staged.set(key, mergeChanges(key, cur, v, changes));
-          } else {
-            const value = replaceChanges(key, cur === undefined ? ABSENT_VALUE : cur, v, changes);
-            if (value !== ABSENT_VALUE) staged.set(key, value);
-          }
+          staged.set(key, mergeField(key, current.has(key) ? current.get(key) : ABSENT_VALUE, op.partial[key], changes));
         }
         versions.push(changesText(changes));
       } catch (err) {
@@ -621,15 +609,13 @@ export class RedisContextStore extends BaseContextStore {
     const context = op.context;
     const pairs: string[] = [];
     const wrote: Array<[string, KnownField]> = [];
-    const done =
-      (complete: boolean) =>
-      ({ replies, incarnation }: WriteReply): boolean => {
-        const [version, changed] = replies as [number, number];
-        // Either way the context now holds these fields and no other.
-        this.remember(id, wrote, { version, incarnation, before: version - changed }, complete);
-        op.resolve({ id, changed: changed === 1, version });
-        return true;
-      };
+    const done = ({ replies, incarnation }: WriteReply): boolean => {
+      const [version, changed] = replies as [number, number];
+      // Either way the context now holds these fields and no other.
+      this.remember(id, wrote, { version, incarnation, before: version - changed }, true);
+      op.resolve({ id, changed: changed === 1, version });
+      return true;
+    };
     if (known === undefined || !known.complete) {
       for (const key of Object.keys(context)) {
         const value = forField(key, () => ownCopy(context[key]));
@@ -638,7 +624,7 @@ export class RedisContextStore extends BaseContextStore {
         pairs.push('.' + key, text);
         wrote.push([key, { text, value }]);
       }
-      return { mode: 'set', checks: [], pairs, versions: [], ops: [op], done: done(true) };
+      return { mode: 'set', checks: [], pairs, versions: [], ops: [op], done };
     }
     const changes: FieldChange[] = [];
     for (const key of Object.keys(context)) {
@@ -657,7 +643,7 @@ export class RedisContextStore extends BaseContextStore {
       pairs.push('.' + key, '');
       wrote.push([key, { text: '' }]);
     }
-    return { mode: 'mergeorset', checks: versionChecks(known), pairs, versions: [changesText(changes)], ops: [op], done: done(true) };
+    return { mode: 'mergeorset', checks: versionChecks(known), pairs, versions: [changesText(changes)], ops: [op], done };
   }
 
   /** The write of fields whole (assign(), or an update() without objects to merge into). */
