@@ -46,9 +46,10 @@ local channel = ARGV[6]
 
 -- Publishes the context's incarnation and the records on the channel, one a line (canonical JSON
 -- holds no raw newline): in one message when they are small, else the incarnation alone and then
--- the records in one message, or one message each when they are large (joining them would copy
--- every byte again, and Redis's Lua pays for each byte of a string it makes). A watcher reads them
--- all alike (the incarnation holds for the records after it on the channel).
+-- the records in one message, or one message each when they are large or only one (joining them
+-- would copy every byte again, and Redis's Lua pays for each byte of a string it makes or is
+-- given). A watcher reads them all alike (the incarnation holds for the records after it on the
+-- channel).
 local function publish_records(channel, recs, inc)
   local head = '{"in":"' .. inc .. '"}'
   local size = 0
@@ -60,7 +61,7 @@ local function publish_records(channel, recs, inc)
     return
   end
   redis.call('PUBLISH', channel, head)
-  if size <= 65536 then
+  if size <= 65536 and #recs > 1 then
     redis.call('PUBLISH', channel, table.concat(recs, '\n'))
   else
     for r = 1, #recs do redis.call('PUBLISH', channel, recs[r]) end
