@@ -34,25 +34,61 @@ function between(client: Redis): boolean {
   return client.status === 'reconnecting' || client.status === 'close' || client.status === 'wait';
 }
 
+/** Per client, the calls under way that may send a second command (see trackCall()). */
+const underWay = new WeakMap<Redis, Set<Promise<unknown>>>();
+
 /**
- * Closes a client of our own. Connected or connecting: QUIT, so that what was sent before is
- * answered first. Between two reconnect attempts (a connection already failed): cut at once, and
- * the commands still waiting fail now, or each would keep the process alive until its command
- * timeout. Either way, after 2 s the client is cut.
+ * Notes `call` as under way on `client` until it settles, and returns it: closeClient() lets such
+ * calls end before its QUIT. For calls that may need a second command after the first is
+ * answered: a script run by EVALSHA is sent again as EVAL when the server answers NOSCRIPT (a new
+ * or restarted server, SCRIPT FLUSH), and that EVAL must not come after the QUIT.
+ */
+export function trackCall<T>(client: Redis, call: Promise<T>): Promise<T> {
+  let calls = underWay.get(client);
+  if (calls === undefined) {
+    calls = new Set();
+    underWay.set(client, calls);
+  }
+  const set = calls;
+  set.add(call);
+  const done = (): void => {
+    set.delete(call);
+  };
+  call.then(done, done);
+  return call;
+}
+
+/**
+ * Closes a client of our own. Connected or connecting: the calls under way (see trackCall()) end
+ * first, then QUIT, so that what was sent before is answered first. Between two reconnect attempts
+ * (a connection already failed): cut at once, and the commands still waiting fail now, or each
+ * would keep the process alive until its command timeout. Either way, after 2 s the client is cut.
  */
 export async function closeClient(client: Redis): Promise<void> {
   if (client.status === 'end') return;
   if (between(client)) return cut(client);
+  const deadline = Date.now() + 2000;
+  const calls = underWay.get(client);
+  if (calls !== undefined && calls.size > 0) {
+    let wait: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.allSettled([...calls]), new Promise((resolve) => (wait = setTimeout(resolve, 2000)))]);
+    clearTimeout(wait);
+    if ((client.status as string) === 'end') return;
+    if (between(client)) return cut(client);
+  }
   let timer: NodeJS.Timeout | undefined;
   let onEnd: (() => void) | undefined;
   await new Promise<void>((resolve) => {
     onEnd = resolve;
     client.once('end', onEnd);
     // Not unref'd: the program waits for this, and nothing else may be keeping it alive.
-    timer = setTimeout(() => {
-      cut(client);
-      resolve();
-    }, 2000);
+    timer = setTimeout(
+      () => {
+        cut(client);
+        resolve();
+      },
+      Math.max(0, deadline - Date.now()),
+    );
     client.quit().catch(() => {
       // The connection attempt failed under the QUIT: nothing more will come.
       if (between(client)) {

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { Redis } from 'ioredis';
-import { freePort, redisUrl, uniqueName } from '@contexture/test-support';
+import { freePort, redisUrl, TempRedis, uniqueName } from '@contexture/test-support';
 
 const FIXTURE = fileURLToPath(new URL('../../test/fixtures/close-unreachable.mjs', import.meta.url));
 const USERS = ['store', 'lock', 'allocator', 'registry', 'tasks'];
@@ -33,6 +33,19 @@ describe('closing every Redis user (a real process)', function () {
       expect(r.ms, r.err).to.be.below(wait + 5_000);
     });
   }
+
+  it('Redis reachable but new (it knows no script: each call is sent again as EVAL): every call is answered before the QUIT', async () => {
+    // A server of the test's own: a new one answers NOSCRIPT to every first EVALSHA.
+    const server = new TempRedis();
+    await server.start();
+    try {
+      const r = await runFixture({ MODE: 'reachable', REDIS: server.url, PREFIX: 'fresh:' });
+      expect(r.code, r.err).to.equal(0);
+      for (const name of USERS) expect(r.outcomes[name], name).to.equal('answered');
+    } finally {
+      await server.destroy();
+    }
+  });
 
   it('Redis reachable: what was sent before close() is answered, then the process exits 0', async () => {
     const prefix = `${uniqueName('close')}:`;

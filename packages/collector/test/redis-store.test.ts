@@ -1,8 +1,8 @@
-import { Cleanup, redisUrl, uniqueName, waitUntil } from '@contexture/test-support';
+import { Cleanup, freePort, redisUrl, uniqueName, waitUntil } from '@contexture/test-support';
 import { expect } from 'chai';
 import { Redis } from 'ioredis';
 import { readFileSync } from 'node:fs';
-import { RedisContextStore, type ContextStore, type RedisContextStoreOptions, type StoreOptions, type SyncResult } from '../src/index.js';
+import { CollectorError, RedisContextStore, type ContextStore, type RedisContextStoreOptions, type StoreOptions, type SyncResult } from '../src/index.js';
 import { storeSuite } from './support/store-suite.js';
 import { contextStream, copy, shuffledWithDuplicates } from './support/streams.js';
 
@@ -48,6 +48,72 @@ describe('RedisContextStore', () => {
   });
 
   describe('Redis specifics', () => {
+    it('refuses options of its own that are unknown or of the wrong type, before making a client', () => {
+      const code = (make: () => unknown): string | undefined => {
+        try {
+          make();
+        } catch (err) {
+          return (err as CollectorError).code;
+        }
+        return undefined;
+      };
+      expect(code(() => new RedisContextStore({ redis: client, prefx: 'a:' } as RedisContextStoreOptions))).to.equal('LC_STORE_INVALID_ARGUMENT');
+      expect(code(() => new RedisContextStore({ redis: client, publish: 'no' } as unknown as RedisContextStoreOptions))).to.equal('LC_STORE_INVALID_ARGUMENT');
+      expect(code(() => new RedisContextStore(null as unknown as RedisContextStoreOptions))).to.equal('LC_STORE_INVALID_ARGUMENT');
+      expect(code(() => new RedisContextStore({ redis: 'redis://127.0.0.1:1', knownContexts: -1 }))).to.equal('LC_STORE_INVALID_ARGUMENT');
+    });
+
+    it('fails every call with LC_UNAVAILABLE when Redis cannot be reached, saying which call and why, never the password', async () => {
+      const port = await freePort();
+      const s = store({ redis: `redis://user:hunter2secret@127.0.0.1:${port}`, restoreProvider: () => ({ context: { a: 1 }, version: 3 }) });
+      const calls: Array<[string, () => Promise<unknown>]> = [
+        ['apply to "u"', () => s.apply({ obj_id: 'u', obj: { a: 1 }, seq: 0 })],
+        ['get of "u"', () => s.get('u')],
+        ['sync of "u"', () => s.sync('u', null)],
+        ['write to "u"', () => s.set('u', { a: 1 })],
+        ['write to "u"', () => s.assign('u', { a: 1 })],
+        ['update of "u"', () => s.update('u', { o: { a: 1 } })],
+        ['delete of "u"', () => s.delete('u')],
+        ['restore of "u"', () => s.restore('u')],
+        ['list', () => s.list()],
+        ['cleanup', () => s.cleanup()],
+      ];
+      // All at once: each fails when the client's next connection attempt does.
+      const outcomes = await Promise.allSettled(calls.map(([, call]) => call()));
+      for (const [i, [what]] of calls.entries()) {
+        const outcome = outcomes[i]!;
+        expect(outcome.status, what).to.equal('rejected');
+        const caught = (outcome as PromiseRejectedResult).reason as unknown;
+        expect(caught, what).to.be.instanceOf(CollectorError);
+        const err = caught as CollectorError;
+        expect(err.code, what).to.equal('LC_UNAVAILABLE');
+        expect(err.message, what).to.match(new RegExp(`^context store ${what.replace(/"/g, '\\"')}: (no connection to Redis|Redis failed: .+)$`));
+        expect(err.message).to.not.include('hunter2secret');
+        expect(err.cause, what).to.be.instanceOf(Error);
+      }
+      const w = s.watch('u');
+      let watchError: unknown;
+      await w.ready.catch((err: unknown) => (watchError = err));
+      expect((watchError as CollectorError)?.code).to.equal('LC_UNAVAILABLE');
+      await w.close();
+    });
+
+    it('says LC_STORE_CORRUPT when a key of its layout holds another type', async () => {
+      const s = store();
+      await client.set(`${prefix}ctx:{foreign}`, 'not a hash');
+      for (const call of [() => s.get('foreign'), () => s.sync('foreign', null), () => s.apply({ obj_id: 'foreign', obj: { a: 1 }, seq: 0 }), () => s.set('foreign', { a: 1 })]) {
+        let caught: unknown;
+        try {
+          await call();
+        } catch (err) {
+          caught = err;
+        }
+        expect((caught as CollectorError)?.code, String(caught)).to.equal('LC_STORE_CORRUPT');
+        expect((caught as CollectorError).message).to.match(/^context store \w+ (of|to) "foreign": one of its keys holds another type/);
+      }
+      expect(await client.get(`${prefix}ctx:{foreign}`)).to.equal('not a hash');
+    });
+
     it('keeps a context in two keys under the prefix that share the {id} hash tag', async () => {
       const s = store();
       await s.apply({ obj_id: 'a:b{c}', obj: { x: {}, y: [] }, status: 'born', seq: 0 });

@@ -532,9 +532,7 @@ export class Collector extends EventEmitter {
       } catch (err) {
         if (err instanceof CollectorError && err.code === 'LC_STORE_INVALID_ARGUMENT') return { kind: 'obj not an object', detail: err.message.slice(0, 200) };
         this.counts.storeErrors++;
-        // ioredis fails the commands of a client that lost its connection with a note on its own
-        // retry option; what matters to the reader is that Redis does not answer.
-        this.lastError = (err as Error)?.name === 'MaxRetriesPerRequestError' ? 'no connection to Redis' : redactText((err as Error)?.message ?? String(err));
+        this.lastError = storeFailure(err);
         if (!this.storeDown) {
           this.storeDown = true;
           this.log('warn', `the store failed (${this.lastError}); retrying without acknowledging`);
@@ -581,4 +579,16 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
   const out: Partial<T> = {};
   for (const k of Object.keys(o) as Array<keyof T>) if (o[k] !== undefined) out[k] = o[k];
   return out;
+}
+
+/**
+ * What an operator reads of a store failure: the store's own reason (a Redis store says which call
+ * failed and why, the client's error as `cause`), or the client's error. ioredis fails the commands
+ * of a client that lost its connection with a note on its own retry option; what matters to the
+ * reader is that Redis does not answer.
+ */
+function storeFailure(err: unknown): string {
+  const origin = err instanceof CollectorError && err.code === 'LC_UNAVAILABLE' && err.cause !== undefined ? err.cause : err;
+  if ((origin as Error)?.name === 'MaxRetriesPerRequestError') return 'no connection to Redis';
+  return redactText((origin as Error)?.message ?? String(origin));
 }

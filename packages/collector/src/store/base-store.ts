@@ -36,8 +36,9 @@ export abstract class BaseContextStore implements ContextStore {
   private state: StoreStatus = 'open';
   private closing: Promise<void> | null = null;
 
-  constructor(options: StoreOptions | undefined) {
-    this.options = resolveStoreOptions(options);
+  /** `backendKeys`: the names of the backend's own options (see resolveStoreOptions()). */
+  constructor(options: StoreOptions | undefined, backendKeys: readonly string[] = []) {
+    this.options = resolveStoreOptions(options, backendKeys);
     this.cleaner = new Cleaner(() => this.cleanup(), this.options.cleanupInterval ?? 60_000, this.options.onCleanupError);
   }
 

@@ -97,8 +97,20 @@ function positiveInt(name: string, v: unknown, allowZero: boolean): number {
   return v;
 }
 
-/** Applies defaults and checks every retention option once. */
-export function resolveStoreOptions(options: StoreOptions | undefined): ResolvedStoreOptions {
+/**
+ * Applies defaults and checks every retention option once; `backendKeys` are the names of the
+ * backend's own options. A name that is neither (a misspelt option would otherwise be ignored) is
+ * refused.
+ */
+export function resolveStoreOptions(options: StoreOptions | undefined, backendKeys: readonly string[] = []): ResolvedStoreOptions {
+  if (options !== undefined && (typeof options !== 'object' || options === null || Array.isArray(options))) {
+    throw new CollectorError('LC_STORE_INVALID_ARGUMENT', 'the options must be an object');
+  }
+  for (const key of Object.keys(options ?? {})) {
+    if (!Object.prototype.hasOwnProperty.call(STORE_DEFAULTS, key) && !backendKeys.includes(key)) {
+      throw new CollectorError('LC_STORE_INVALID_ARGUMENT', `unknown option ${JSON.stringify(key.slice(0, 60))}`);
+    }
+  }
   const o = { ...STORE_DEFAULTS } as ResolvedStoreOptions;
   for (const key of Object.keys(STORE_DEFAULTS) as Array<keyof ResolvedStoreOptions>) {
     const v = options?.[key];

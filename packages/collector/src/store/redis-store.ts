@@ -23,7 +23,7 @@ import type {
   WatchOptions,
 } from './types.js';
 import { WatchQueue } from './watch-queue.js';
-import { closeClient, resolveRedis } from '../redis-client.js';
+import { closeClient, resolveRedis, trackCall } from '../redis-client.js';
 
 /** Options of {@link RedisContextStore}. */
 export interface RedisContextStoreOptions extends StoreOptions {
@@ -188,7 +188,7 @@ export class RedisContextStore extends BaseContextStore {
   lastRedisError: string | null = null;
 
   constructor(options: RedisContextStoreOptions = {}) {
-    super(options);
+    super(options, Object.keys(REDIS_STORE_DEFAULTS));
     const o: RedisStoreSettings = { ...REDIS_STORE_DEFAULTS };
     if (options.redis !== undefined) o.redis = options.redis;
     if (options.prefix !== undefined) o.prefix = options.prefix;
@@ -197,6 +197,7 @@ export class RedisContextStore extends BaseContextStore {
     if (options.contextsPerCall !== undefined) o.contextsPerCall = options.contextsPerCall;
     if (options.knownContexts !== undefined) o.knownContexts = options.knownContexts;
     if (typeof o.prefix !== 'string') throw new CollectorError('LC_STORE_INVALID_ARGUMENT', 'prefix must be a string');
+    if (typeof o.publish !== 'boolean') throw new CollectorError('LC_STORE_INVALID_ARGUMENT', 'publish must be a boolean');
     if (!Number.isSafeInteger(o.scanCount) || o.scanCount < 1) throw new CollectorError('LC_STORE_INVALID_ARGUMENT', 'scanCount must be an integer >= 1');
     if (!Number.isSafeInteger(o.contextsPerCall) || o.contextsPerCall < 1) throw new CollectorError('LC_STORE_INVALID_ARGUMENT', 'contextsPerCall must be an integer >= 1');
     if (!Number.isSafeInteger(o.knownContexts) || o.knownContexts < 0) throw new CollectorError('LC_STORE_INVALID_ARGUMENT', 'knownContexts must be an integer >= 0');
@@ -302,14 +303,19 @@ export class RedisContextStore extends BaseContextStore {
         }),
       );
     }
-    await Promise.all(calls);
+    try {
+      // A script call may be sent twice (EVAL after NOSCRIPT): close() lets it end (see trackCall()).
+      await trackCall(this.redis, Promise.all(calls));
+    } catch (err) {
+      throw failure(`apply to ${label(items[0]!.message.obj_id)}${groups.size > 1 ? ` and ${groups.size - 1} more` : ''}`, err);
+    }
     return results;
   }
 
   async get(id: string): Promise<StoredContext | null> {
     checkId(id);
     this.checkOpen();
-    const flat = await this.redis.call('HGETALL', this.keys(id).state);
+    const flat = await reaching(() => `get of ${label(id)}`, () => this.redis.call('HGETALL', this.keys(id).state));
     return toRecord(id, flat as string[]);
   }
 
@@ -336,11 +342,14 @@ export class RedisContextStore extends BaseContextStore {
       // One answer per distinct (version, incarnation) asked.
       const clients = new Map<string, { version: number | null; incarnation: string | null }>();
       for (const w of waiting) clients.set(syncKey(w), w);
-      this.syncNow(id, clients).then(
+      trackCall(this.redis, this.syncNow(id, clients)).then(
         (answers) => {
           for (const w of waiting) w.resolve(answers === null ? null : answers.get(syncKey(w))!);
         },
-        (err: unknown) => waiting.forEach((w) => w.reject(err)),
+        (err: unknown) => {
+          const failed = failure(`sync of ${label(id)}`, err);
+          waiting.forEach((w) => w.reject(failed));
+        },
       );
     }
   }
@@ -478,7 +487,7 @@ export class RedisContextStore extends BaseContextStore {
         try {
           op.resolve((await this.redis.contextureCtxRemove(k.state, k.deltas, this.publish ? k.channel : '')) === 1);
         } catch (err) {
-          op.reject(err);
+          op.reject(failure(`delete of ${label(id)}`, err));
         }
         this.known.delete(id);
         continue;
@@ -492,7 +501,8 @@ export class RedisContextStore extends BaseContextStore {
         try {
           spec = await this.mergeSpec(id, group);
         } catch (err) {
-          for (const op of group) op.reject(err);
+          const failed = failure(`update of ${label(id)}`, err);
+          for (const op of group) op.reject(failed);
           continue;
         }
         if (spec !== null) specs.push(spec);
@@ -507,7 +517,8 @@ export class RedisContextStore extends BaseContextStore {
       try {
         reply = await this.redis.contextureCtxWrite(...this.writeArgs(id, specs));
       } catch (err) {
-        for (const spec of specs) for (const op of spec.ops) op.reject(err);
+        const failed = failure(`write to ${label(id)}`, err);
+        for (const spec of specs) for (const op of spec.ops) op.reject(failed);
         continue;
       }
       const incarnation = String(reply[reply.length - 1] ?? '');
@@ -682,6 +693,10 @@ export class RedisContextStore extends BaseContextStore {
 
   async list(options: ListOptions = {}): Promise<ListPage> {
     this.checkOpen();
+    return reaching(() => 'list', () => this.listNow(options));
+  }
+
+  private async listNow(options: ListOptions): Promise<ListPage> {
     const limit = options.limit ?? 100;
     const re = options.rkey === undefined ? null : globToRegExp(options.rkey);
     const items: ContextSummary[] = [];
@@ -718,6 +733,10 @@ export class RedisContextStore extends BaseContextStore {
 
   async cleanup(options: CleanupOptions = {}): Promise<CleanupResult> {
     this.checkOpen();
+    return reaching(() => 'cleanup', () => this.cleanupNow(options));
+  }
+
+  private async cleanupNow(options: CleanupOptions): Promise<CleanupResult> {
     const limit = options.limit ?? this.options.cleanupLimit;
     const o = this.options;
     const result: CleanupResult = { scanned: 0, contextsDeleted: 0, deltasDeleted: 0, wrapped: false };
@@ -751,7 +770,13 @@ export class RedisContextStore extends BaseContextStore {
     let entry = this.watchers.get(channel);
     if (entry === undefined) {
       const sub = this.subscriberClient();
-      entry = { id, queues: new Set(), ready: sub.subscribe(channel).then(() => undefined), incarnation: '' };
+      const ready = sub.subscribe(channel).then(
+        () => undefined,
+        (err: unknown) => {
+          throw failure(`watch of ${label(id)}`, err);
+        },
+      );
+      entry = { id, queues: new Set(), ready, incarnation: '' };
       this.watchers.set(channel, entry);
     }
     const watched = entry;
@@ -793,7 +818,7 @@ export class RedisContextStore extends BaseContextStore {
       if (text !== undefined) args.push('.' + key, '-1:' + text);
     }
     this.known.delete(id);
-    record.incarnation = await this.redis.contextureCtxRestore(...args);
+    record.incarnation = await reaching(() => `restore of ${label(id)}`, () => trackCall(this.redis, this.redis.contextureCtxRestore(...args)));
     this.known.delete(id);
     record.updated_at = now / 1000;
   }
@@ -889,6 +914,38 @@ export class RedisContextStore extends BaseContextStore {
       for (const q of entry.queues) q.push(event);
     }
   }
+}
+
+/**
+ * A failed Redis call of `what` as a CollectorError (ours, and errors of the program itself, pass
+ * through): a key of the store's layout holding another type is LC_STORE_CORRUPT; anything else
+ * (no connection, a timeout, Redis refusing: out of memory, loading, read-only) LC_UNAVAILABLE.
+ * `cause` keeps the client's error.
+ */
+function failure(what: string, err: unknown): unknown {
+  if (err instanceof CollectorError || err instanceof TypeError || err instanceof RangeError || err instanceof SyntaxError || err instanceof ReferenceError) return err;
+  const message = (err as Error)?.message ?? String(err);
+  if (message.startsWith('WRONGTYPE')) {
+    return new CollectorError('LC_STORE_CORRUPT', `context store ${what}: one of its keys holds another type (foreign data under the store's prefix?)`, { cause: err });
+  }
+  // ioredis fails what it holds for a client without a connection with a note on its own retry option.
+  const reason = (err as Error)?.name === 'MaxRetriesPerRequestError' ? 'no connection to Redis' : `Redis failed: ${message}`;
+  return new CollectorError('LC_UNAVAILABLE', `context store ${what}: ${reason}`, { cause: err });
+}
+
+/** `call()`, its Redis failures made CollectorErrors (see failure()) saying `what()`. */
+async function reaching<T>(what: () => string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    throw failure(what(), err);
+  }
+}
+
+/** An id as error messages quote it (long ones cut). */
+function label(id: unknown): string {
+  const text = JSON.stringify(String(id));
+  return text.length > 80 ? `${text.slice(0, 76)}…"` : text;
 }
 
 /** What tells the sync() calls of one context apart: the version and incarnation they give. */

@@ -945,6 +945,38 @@ export function storeSuite(make: StoreFactory): void {
       expect(await w2.next()).to.deep.equal({ value: undefined, done: true });
     });
 
+    it('delivers large records whole: one alone, several together, several over 64 KiB', async () => {
+      const store = await make();
+      await store.set('lw', { doc: {} });
+      const w = store.watch('lw');
+      await w.ready;
+      const start = (await store.sync('lw', null)) as Extract<SyncResult, { type: 'full' }>;
+      let mine = copy(start.context);
+      let version = start.version;
+      const incarnations = new Set<string>();
+      const done = (async () => {
+        for await (const ev of w) {
+          if (ev.type !== 'change') continue;
+          expect(ev.version).to.equal(version + 1);
+          mine = applyDelta(mine, ev.delta);
+          version = ev.version;
+          incarnations.add(ev.incarnation);
+          if (version === 9) break;
+        }
+      })();
+      // One record of 10 KB; then two of 3 KB in one call (merged updates asked together); then
+      // three of 30 KB in one call; then the 10 KB value removed.
+      await store.set('lw', { doc: { a: 'a'.repeat(10_000) } });
+      await Promise.all([store.update('lw', { doc: { b: 'b'.repeat(3000) } }), store.update('lw', { doc: { c: 'c'.repeat(3000) } })]);
+      await Promise.all(['d', 'e', 'f'].map((k) => store.update('lw', { doc: { [k]: k.repeat(30_000) } })));
+      await store.assign('lw', {}, ['doc']);
+      await store.set('lw', { small: 1 });
+      await done;
+      expect(version).to.equal((await store.get('lw'))!.version);
+      expect(mine).to.deep.equal({ small: 1 });
+      expect([...incarnations]).to.deep.equal([(await store.get('lw'))!.incarnation]);
+    });
+
     it('announces a restore as a reset', async () => {
       const store = await make({ restoreProvider: () => ({ context: { r: 1 }, version: 9 }) });
       const w = store.watch('rs');
@@ -956,6 +988,16 @@ export function storeSuite(make: StoreFactory): void {
   });
 
   describe('lifecycle', () => {
+    it('refuses options it does not know (a misspelt one is not ignored) or of the wrong type', async () => {
+      const misspelt = await expectCode(make({ deltaThreshhold: 5 } as StoreOptions), 'LC_STORE_INVALID_ARGUMENT');
+      expect(misspelt.message).to.equal('unknown option "deltaThreshhold"');
+      await expectCode(make({ autoDelete: 'yes' } as unknown as StoreOptions), 'LC_STORE_INVALID_ARGUMENT');
+      await expectCode(make({ deltaThreshold: -1 }), 'LC_STORE_INVALID_ARGUMENT');
+      // Every option the interface names is taken.
+      const store = await make({ deltaThreshold: 5, deltaTtl: null, autoDelete: false, contextTtl: 1000, finishedTtl: null, cleanupInterval: null, cleanupLimit: 10, onCleanupError: null, exportCallback: null, restoreProvider: null, updateRetries: 3 });
+      expect((await store.set('opt', { a: 1 })).version).to.equal(1);
+    });
+
     it('close() is idempotent and a closed store refuses work', async () => {
       const store = await make();
       const a = store.close();
