@@ -1,6 +1,6 @@
 import { isPlainObject, setOwn } from '@contexture/context/protocol';
 import { CollectorError } from '../errors.js';
-import { cloneValue, encodeOwn, encodeValue, isOwnValue, keepValue, orderedKeys, sameOwnValue } from './json.js';
+import { cloneValue, encodeOwn, encodeValue, isOwnValue, keepFrozen, orderedKeys, sameOwnValue } from './json.js';
 import type { ContextDelta, ContextEvent, ContextStatus, DeltaLeaf, DeltaNode } from './types.js';
 
 /**
@@ -191,7 +191,7 @@ function setPath(value: Slot, path: readonly string[], depth: number, slot: Slot
  * merge kept with `base`, is the store's own, and is `base` itself when nothing changed.
  */
 export function mergeChanges(key: string, base: Record<string, unknown>, partial: Record<string, unknown>, changes: FieldChange[]): Record<string, unknown> {
-  return forField(key, () => keepValue(mergeAt(key, base, partial, [], changes)));
+  return forField(key, () => keepFrozen(mergeAt(key, base, partial, [], changes)));
 }
 
 /**
@@ -262,7 +262,7 @@ function inOrder(value: Record<string, unknown>): Record<string, unknown> {
  * throws (a BigInt, a cycle) before anything is pushed that the caller keeps.
  */
 export function replaceChanges(key: string, old: unknown, value: unknown, changes: FieldChange[]): unknown {
-  return forField(key, () => keepValue(diffAt(key, old, value, [], changes)));
+  return forField(key, () => keepFrozen(diffAt(key, old, value, [], changes)));
 }
 
 /**
@@ -274,7 +274,7 @@ export function copyFields(fields: Record<string, unknown>, own = false): Record
   const out: Record<string, unknown> = {};
   for (const key of Object.keys(fields)) {
     const v = forField(key, () => share(ABSENT, fields[key]));
-    if (v !== ABSENT) setOwn(out, key, own ? keepValue(v) : v);
+    if (v !== ABSENT) setOwn(out, key, own ? keepFrozen(v) : v);
   }
   return Object.freeze(out);
 }
@@ -282,7 +282,7 @@ export function copyFields(fields: Record<string, unknown>, own = false): Record
 /** `value` as the store keeps it (see replaceChanges()); undefined when JSON drops it. */
 export function ownCopy(value: unknown): unknown {
   const v = share(ABSENT, value);
-  return v === ABSENT ? undefined : keepValue(v);
+  return v === ABSENT ? undefined : keepFrozen(v);
 }
 
 /** What replaceChanges() takes and returns for "no value". */

@@ -141,6 +141,16 @@ export function keepValue<T>(value: T, text?: string): T {
 }
 
 /**
+ * Makes `value` one of the store's own values (see keepValue()) when the stores built it deeply
+ * frozen already (share(), diffAt() and mergeAt() in delta.ts freeze each object and array they
+ * make, and take only frozen parts): no walk over it to freeze it again.
+ */
+export function keepFrozen<T>(value: T): T {
+  if (typeof value === 'object' && value !== null) owned.add(value);
+  return value;
+}
+
+/**
  * Freezes a value the store made (parsed, merged or copied) and what it holds, down to what is
  * frozen already: in such a value that is the store's own.
  */

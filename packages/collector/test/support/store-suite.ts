@@ -470,6 +470,31 @@ export function storeSuite(make: StoreFactory): void {
       expect((await store.get('ord'))!.context).to.deep.equal({ y: 2, w: 4 });
     });
 
+    it('answers are frozen at every depth after sets, merges and assigns of nested values, toJSON() ones included', async () => {
+      /** Every object and array in `value` that is not frozen, by path. */
+      const unfrozen = (value: unknown, path = '$'): string[] => {
+        if (typeof value !== 'object' || value === null) return [];
+        const own = Object.isFrozen(value) ? [] : [path];
+        return own.concat(...Object.keys(value).map((k) => unfrozen((value as Record<string, unknown>)[k], `${path}.${k}`)));
+      };
+      class Point {
+        constructor(readonly x: number) {}
+        toJSON() {
+          return { x: this.x, tags: [{ t: 'a' }] };
+        }
+      }
+      const store = await make();
+      const first = await store.set('fz', { a: { b: { c: [1, { d: 2 }] } }, when: new Date(0), p: new Point(1), list: [{ e: 1 }] });
+      const answers: unknown[] = [await store.sync('fz', null)];
+      await store.set('fz', { a: { b: { c: [1, { d: 3 }], n: { m: {} } } }, when: new Date(1), p: new Point(2), list: [{ e: 1 }, { e: 2 }] });
+      await Promise.all([store.update('fz', { a: { b: { n: { m: { z: [{ y: 1 }] } } } } }), store.update('fz', { p: { more: { deep: [] } } }), store.update('fz', { q: { r: new Point(3) } })]);
+      await store.assign('fz', { s: { t: [{ u: {} }] } });
+      answers.push(await store.sync('fz', null), await store.sync('fz', first.version), (await store.get('fz'))!.context);
+      for (const [i, answer] of answers.slice(0, 3).entries()) expect(unfrozen(answer), `answer ${i}`).to.deep.equal([]);
+      expect((answers[1] as { context: unknown }).context).to.deep.equal(answers[3]);
+      expect(answers[3]).to.deep.include({ q: { r: { x: 3, tags: [{ t: 'a' }] } }, s: { t: [{ u: {} }] } });
+    });
+
     it('writes asked for together each get their own version and record, in the order asked; syncs asked for together share one frozen answer', async () => {
       const store = await make();
       await store.set('cw', { status: 'active', shared: { n: 0 } });
