@@ -121,7 +121,9 @@ type DirectOp =
   | { kind: 'merge'; partial: Record<string, unknown>; attempts: number; resolve: (r: ApplyResult) => void; reject: (err: unknown) => void }
   | { kind: 'set'; context: Record<string, unknown>; spec?: WriteSpec; resolve: (r: ApplyResult) => void; reject: (err: unknown) => void }
   | { kind: 'patch'; pairs: string[]; resolve: (r: ApplyResult) => void; reject: (err: unknown) => void }
-  | { kind: 'delete'; resolve: (removed: boolean) => void; reject: (err: unknown) => void };
+  | { kind: 'delete'; resolve: (removed: boolean) => void; reject: (err: unknown) => void }
+  /** Bus messages of a context with direct writes asked for before them: apply.lua's arguments after its keys. */
+  | { kind: 'apply'; args: Array<string | number>; resolve: (reply: number[]) => void; reject: (err: unknown) => void };
 
 /** What write.lua answers for one write. */
 interface WriteReply {
@@ -227,7 +229,8 @@ export class RedisContextStore extends BaseContextStore {
   /**
    * Folds messages in as `apply()` would in their order: the messages of one `obj_id` go to Redis
    * together, up to `contextsPerCall` contexts in one script call, the calls pipelined. Nothing is
-   * written when a message is invalid.
+   * written when a message is invalid. The messages of a context with direct writes asked for
+   * before them and not done yet go after those, in a call of their own (see runOps()).
    */
   async applyMany(items: readonly ApplyItem[]): Promise<ApplyResult[]> {
     this.checkOpen();
@@ -280,7 +283,22 @@ export class RedisContextStore extends BaseContextStore {
     const head = [now, ttlFor(o, false), ttlFor(o, true), o.deltaTtl ?? 0, o.deltaThreshold, this.publish ? '1' : ''];
     const results: ApplyResult[] = new Array(items.length);
     const calls: Array<Promise<void>> = [];
-    const all = [...groups];
+    const all: Array<[string, { args: Array<string | number>; at: number[] }]> = [];
+    for (const entry of groups) {
+      const [id, g] = entry;
+      if (!this.directOps.has(id) && !this.running.has(id)) {
+        all.push(entry);
+        continue;
+      }
+      // Direct writes of this context asked for before these messages are not all done: the
+      // messages wait for their turn behind them (see runOps()), so that call order holds.
+      g.args[0] = g.at.length;
+      calls.push(
+        new Promise<number[]>((resolve, reject) => this.queueOp(id, { kind: 'apply', args: [...head, ...g.args], resolve, reject })).then((reply) => {
+          g.at.forEach((i, r) => (results[i] = { id, changed: reply[2 * r + 1] === 1, version: reply[2 * r]! }));
+        }),
+      );
+    }
     for (let c = 0; c < all.length; c += this.contextsPerCall) {
       const part = all.slice(c, c + this.contextsPerCall);
       const keys: string[] = [];
@@ -471,7 +489,9 @@ export class RedisContextStore extends BaseContextStore {
    * store knows them (read first when it does not), then the writes of whole fields that follow
    * them; a delete is a call of its own. A call's checks (the version the merges were made from)
    * failing means another process wrote in between: nothing after the failed write is done, and
-   * the same ops go again, the fields read anew, after a growing, jittered pause.
+   * the same ops go again, the fields read anew, after a growing, jittered pause. Bus messages
+   * asked for while direct writes were waiting or under way take their turn among them, in a call
+   * of their own.
    */
   private async runOps(id: string): Promise<void> {
     for (;;) {
@@ -479,6 +499,17 @@ export class RedisContextStore extends BaseContextStore {
       if (ops === undefined || ops.length === 0) {
         this.directOps.delete(id);
         return;
+      }
+      if (ops[0]!.kind === 'apply') {
+        const op = ops.shift() as Extract<DirectOp, { kind: 'apply' }>;
+        const k = this.keys(id);
+        this.known.delete(id);
+        try {
+          op.resolve(await this.redis.contextureCtxApply(2, k.state, k.deltas, ...op.args));
+        } catch (err) {
+          op.reject(err);
+        }
+        continue;
       }
       if (ops[0]!.kind === 'delete') {
         const op = ops.shift() as Extract<DirectOp, { kind: 'delete' }>;

@@ -460,6 +460,29 @@ export function storeSuite(make: StoreFactory): void {
       expect((await store.get('seq'))!.context).to.deep.equal({ c: 2, d: { e: 1 } });
     });
 
+    it('bus messages and direct writes of one context asked for together take effect in the order asked', async () => {
+      const store = await make();
+      await store.apply({ obj_id: 'mix', obj: { a: 0, o: { x: 0 } }, status: 'born', seq: 0 });
+      const v = (rs: Array<{ version: number }>) => rs.map((r) => r.version);
+      // A write, then a newer message: the message wins (it comes later, with a newer seq).
+      expect(v(await Promise.all([store.set('mix', { a: 'set', o: { x: 1 } }), store.apply({ obj_id: 'mix', obj: { a: 'bus' }, seq: 1 })]))).to.deep.equal([2, 3]);
+      expect((await store.get('mix'))!.context).to.deep.equal({ a: 'bus', o: { x: 1 } });
+      // A merge (whose fields the store must read first), messages among them, then a write: each in its turn.
+      const mixed = await Promise.all([
+        store.update('mix', { o: { y: 2 } }),
+        store.applyMany([{ message: { obj_id: 'mix', obj: { o: { x: 'bus' } }, seq: 2 } }, { message: { obj_id: 'other', obj: { z: 1 }, status: 'born', seq: 0 } }]),
+        store.assign('mix', { b: 1 }),
+        store.apply({ obj_id: 'mix', obj: { b: 2 }, seq: 3 }),
+      ]);
+      expect(mixed.flat().map((r) => `${r.id}@${r.version}`)).to.deep.equal(['mix@4', 'mix@5', 'other@1', 'mix@6', 'mix@7']);
+      expect((await store.get('mix'))!.context).to.deep.equal({ a: 'bus', o: { x: 'bus' }, b: 2 });
+      // A delete, then a message: the message makes the context anew.
+      const [removed, made] = await Promise.all([store.delete('mix'), store.apply({ obj_id: 'mix', obj: { c: 1 }, seq: 4 })]);
+      expect(removed).to.equal(true);
+      expect(made).to.deep.equal({ id: 'mix', changed: true, version: 1 });
+      expect((await store.get('mix'))!.context).to.deep.equal({ c: 1 });
+    });
+
     it('set() among other writes asked for together takes its place in their order; what the caller changes afterwards is not written', async () => {
       const store = await make();
       await store.set('ord', { a: 0 });
