@@ -5,7 +5,7 @@ import amqp from 'amqplib';
 import { Context, Handler } from '@contexture/context';
 import type { WireMessage } from '@contexture/context/protocol';
 import { amqpUrl, Cleanup, FaultProxy, freePort, redisUrl, TempRedis, uniqueName, waitUntil } from '@contexture/test-support';
-import { Collector, CollectorError, RedisContextStore } from '@contexture/collector';
+import { Collector, CollectorError, RedisContextStore, type CollectorOptions } from '@contexture/collector';
 import { expectedObjects, makeStream, publishMessages, publishRaw } from './support/bus.js';
 import { rng, shuffledWithDuplicates } from './support/streams.js';
 
@@ -155,6 +155,14 @@ describe('collector daemon: RabbitMQ → Redis, at least once', function () {
     expect(collector.stats()).to.deep.include({ deadLettered: 1, applied: bodies.length - 1, malformed: { 'obj not an object': 1 } });
     expect(await queueDepth(queue)).to.equal(0);
     expect(await queueDepth(`${queue}.dead`)).to.equal(1);
+  });
+
+  it('refuses an option it does not know (a misspelt one is not ignored)', () => {
+    expect(() => new Collector({ store, url: amqpUrl(), queue, logger: null, bindngs: ['a.#'] } as unknown as CollectorOptions)).to.throw(RangeError, 'Collector: unknown option "bindngs"');
+    // Every option it documents is taken.
+    const c = new Collector({ store, url: amqpUrl(), exchange, exchangeType: 'topic', queue, queueType: 'classic', bindings: ['a.#'], bindingArgs: {}, prefetch: 10, batchSize: 5, deadLetterQueue: `${queue}.dl`, maxBytes: 1000, maxDepth: 8, retry: { initialDelay: 10, maxDelay: 100 }, shutdownTimeout: 1000, logger: null, registry: null, heartbeatInterval: 0 });
+    cleanup.defer(() => c.close());
+    expect(c.stats().status).to.equal('idle');
   });
 
   it('works with a store that has apply() only', async () => {

@@ -88,3 +88,6 @@ export const COLLECTOR_DEFAULTS = Object.freeze({
   shutdownTimeout: 10_000,
   heartbeatInterval: 5000,
 });
+
+/** Every option name a Collector takes (one not among them is refused: a misspelt one would be ignored). */
+export const COLLECTOR_OPTION_NAMES: ReadonlySet<string> = new Set([...Object.keys(COLLECTOR_DEFAULTS), 'store', 'bindingArgs', 'deadLetterQueue', 'logger', 'registry']);

@@ -9,6 +9,7 @@ import { CollectorError } from '../errors.js';
 import type { ApplyItem } from '../store/types.js';
 import {
   COLLECTOR_DEFAULTS,
+  COLLECTOR_OPTION_NAMES,
   type CollectorLogger,
   type CollectorOptions,
   type ResolvedCollectorOptions,
@@ -125,6 +126,7 @@ export class Collector extends EventEmitter {
   constructor(options: CollectorOptions) {
     super();
     if (typeof options?.store?.apply !== 'function') throw new TypeError('Collector: options.store must have an apply(message, meta) method');
+    for (const k of Object.keys(options)) if (!COLLECTOR_OPTION_NAMES.has(k)) throw new RangeError(`Collector: unknown option ${JSON.stringify(k.slice(0, 60))}`);
     const o = { ...COLLECTOR_DEFAULTS, ...stripUndefined(options) } as CollectorOptions & typeof COLLECTOR_DEFAULTS;
     for (const k of ['prefetch', 'batchSize', 'maxBytes', 'maxDepth'] as const) {
       if (!Number.isSafeInteger(o[k]) || o[k] < 1) throw new RangeError(`Collector: ${k} must be a positive integer, got ${o[k]}`);
