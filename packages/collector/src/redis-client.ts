@@ -2,19 +2,44 @@ import { Redis } from 'ioredis';
 
 /**
  * The client a store, lock or allocator works with: an ioredis client given by the caller (left
- * as it is, and never closed by us), or one made from a URL. A client of our own fails a command
- * after one reconnect attempt instead of holding it in an unbounded offline queue: callers retry
- * with their own backoff, and nothing piles up in memory while Redis is down. Its connection
- * errors go to `onError` (they are retried, not thrown). Returns null for anything else.
+ * as it is, and never closed by us), or one made from a `redis://` / `rediss://` URL (or a Unix
+ * socket path). A client of our own fails a command after one reconnect attempt instead of holding
+ * it in an unbounded offline queue: callers retry with their own backoff, and nothing piles up in
+ * memory while Redis is down. Its connection errors go to `onError` (they are retried, not thrown).
+ * Anything else gives the reason it is refused (which never repeats the URL: it may hold a password).
  */
-export function resolveRedis(redis: unknown, onError: (message: string) => void): { redis: Redis; owned: boolean } | null {
+export function resolveRedis(redis: unknown, onError: (message: string) => void): { redis: Redis; owned: boolean } | string {
   if (typeof redis === 'string') {
+    if (!redis.startsWith('/')) {
+      if (!/^rediss?:\/\//i.test(redis)) return 'redis must be an ioredis client or a redis:// or rediss:// URL';
+      try {
+        new URL(redis);
+      } catch {
+        return 'redis: the URL does not parse';
+      }
+    }
     const client = new Redis(redis, { maxRetriesPerRequest: 1, commandTimeout: 10_000 });
-    client.on('error', (err: Error) => onError(err.message));
+    client.on('error', (err: Error) => {
+      scrubAuth(err);
+      onError(err.message);
+    });
     return { redis: client, owned: true };
   }
   if (redis instanceof Redis) return { redis, owned: false };
-  return null;
+  return 'redis must be an ioredis client or a redis:// or rediss:// URL';
+}
+
+/**
+ * Takes the arguments out of the AUTH (or HELLO) command ioredis attaches to the error of a failed
+ * login (`err.command.args`: the user and the password), which fails every command waiting on the
+ * client with that same error object. Our clients do it on their 'error' event, which comes before
+ * any caller sees the error; wrapped errors do it to their cause.
+ */
+export function scrubAuth(err: unknown): void {
+  const command = (err as { command?: { name?: unknown; args?: unknown } } | null | undefined)?.command;
+  if (command !== undefined && command !== null && typeof command.name === 'string' && /^(auth|hello)$/i.test(command.name) && Array.isArray(command.args)) {
+    command.args = command.args.map(() => '(hidden)');
+  }
 }
 
 /**

@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import amqp from 'amqplib';
+import { Redis } from 'ioredis';
 import { Context, Handler } from '@contexture/context';
 import type { WireMessage } from '@contexture/context/protocol';
 import { amqpUrl, Cleanup, FaultProxy, freePort, redisUrl, TempRedis, uniqueName, waitUntil } from '@contexture/test-support';
@@ -155,6 +156,35 @@ describe('collector daemon: RabbitMQ → Redis, at least once', function () {
     expect(collector.stats()).to.deep.include({ deadLettered: 1, applied: bodies.length - 1, malformed: { 'obj not an object': 1 } });
     expect(await queueDepth(queue)).to.equal(0);
     expect(await queueDepth(`${queue}.dead`)).to.equal(1);
+  });
+
+  it('a message whose context the store cannot read (foreign data under the prefix) is dead-lettered and counted; the rest of its batch is applied', async () => {
+    const redis = new Redis(redisUrl());
+    cleanup.defer(() => redis.quit());
+    await redis.set(`${prefix}ctx:{foreign}`, 'not a hash');
+    const ordered = makeStream(uniqueName('mended'), 5, 10, 31);
+    const bodies = ordered.map((m) => ({ body: JSON.stringify(m) }));
+    bodies.splice(7, 0, { body: JSON.stringify({ obj_id: 'foreign', obj: { a: 1 }, status: 'born', seq: 0 }) });
+    const conn = await amqp.connect(amqpUrl());
+    try {
+      const ch = await conn.createChannel();
+      await ch.assertExchange(exchange, 'topic', { durable: true });
+      await ch.assertQueue(queue, { durable: true });
+      await ch.bindQueue(queue, exchange, '#');
+    } finally {
+      await conn.close();
+    }
+    await publishRaw(exchange, bodies);
+    const warnings: string[] = [];
+    const collector = inProcess({ batchSize: 100, logger: { info: () => {}, warn: (m) => warnings.push(m) } });
+    await collector.start();
+    await waitUntil(() => collector.stats().acked === bodies.length, 'every delivery acked');
+    expect(await storeMatches(store, ordered)).to.deep.equal([]);
+    expect(collector.stats()).to.deep.include({ deadLettered: 1, applied: bodies.length - 1, malformed: { 'store corrupt': 1 } });
+    expect(await queueDepth(`${queue}.dead`)).to.equal(1);
+    expect(warnings.join('\n')).to.match(/apply to "foreign": one of its keys holds another type .*; its message goes to the dead-letter queue/);
+    // The foreign key is left as it was.
+    expect(await redis.get(`${prefix}ctx:{foreign}`)).to.equal('not a hash');
   });
 
   it('refuses an option it does not know (a misspelt one is not ignored)', () => {

@@ -112,6 +112,24 @@ describe('RedisContextStore', () => {
         expect((caught as CollectorError).message).to.match(/^context store \w+ (of|to) "foreign": one of its keys holds another type/);
       }
       expect(await client.get(`${prefix}ctx:{foreign}`)).to.equal('not a hash');
+      // A hash of the layout with a field that is not JSON, or not in the store's form at all (the
+      // update is another store's: this one knows the fields it wrote, at a version still current).
+      await s.set('odd', { a: 1, b: 2 });
+      await client.hset(`${prefix}ctx:{odd}`, '.a', '1:{bad');
+      for (const [name, call] of [['get', () => s.get('odd')], ['sync', () => s.sync('odd', null)], ['update', () => store().update('odd', { a: { x: 1 } })]] as const) {
+        const err = await (call as () => Promise<unknown>)().then(() => null, (e: unknown) => e);
+        expect((err as CollectorError)?.code, `${name}: ${String(err)}`).to.equal('LC_STORE_CORRUPT');
+        expect((err as CollectorError).message).to.match(/field "a" of "odd" is not JSON/);
+      }
+      // A write that replaces the field is done (only the stored text is at fault).
+      expect((await s.assign('odd', { a: 3 })).changed).to.equal(true);
+      expect((await s.get('odd'))!.context).to.deep.equal({ a: 3, b: 2 });
+      await client.hset(`${prefix}ctx:{odd}`, '.b', 'no stamp');
+      for (const call of [() => s.apply({ obj_id: 'odd', obj: { b: 5 }, seq: 9 }), () => s.set('odd', { c: 1 })]) {
+        const err = await call().then(() => null, (e: unknown) => e);
+        expect((err as CollectorError)?.code, String(err)).to.equal('LC_STORE_CORRUPT');
+        expect((err as CollectorError).message).to.match(/script could not read what the keys hold/);
+      }
     });
 
     it('keeps a context in two keys under the prefix that share the {id} hash tag', async () => {

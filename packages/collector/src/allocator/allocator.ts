@@ -113,7 +113,7 @@ export class Allocator implements AllocationHost {
   constructor(options: AllocatorOptions = {}) {
     const o = resolveAllocatorOptions(options);
     const client = resolveRedis(o.redis, (message) => (this.lastRedisError = message));
-    if (client === null) throw new CollectorError('LC_ALLOC_INVALID_ARGUMENT', 'redis must be an ioredis client or a URL');
+    if (typeof client === 'string') throw new CollectorError('LC_ALLOC_INVALID_ARGUMENT', client);
     this.redis = client.redis;
     this.owned = client.owned;
     this.prefix = o.prefix;

@@ -15,6 +15,9 @@ import {
   type ResolvedCollectorOptions,
 } from './collector-options.js';
 
+/** Why a delivery goes to the dead-letter queue: malformed, or its context cannot be read in the store. */
+type Refusal = { kind: Malformed['kind'] | 'store corrupt'; detail?: string };
+
 /** Lifecycle of a {@link Collector}. */
 export type CollectorStatus = 'idle' | 'connecting' | 'consuming' | 'disconnected' | 'closing' | 'closed';
 
@@ -415,7 +418,7 @@ export class Collector extends EventEmitter {
       const items: ApplyItem[] = [];
       const side: Array<Promise<void>> = [];
       const owner: number[] = [];
-      const bad: Malformed[][] = batch.msgs.map(() => []);
+      const bad: Refusal[][] = batch.msgs.map(() => []);
       batch.msgs.forEach((msg, i) => {
         // Heartbeats and the like (reserved routing keys) are the project's own traffic, not contexts.
         if (this.own.has(msg)) return void side.push(this.heartbeats.handle(msg));
@@ -492,7 +495,7 @@ export class Collector extends EventEmitter {
    * `applyMany()`), retrying store failures; per message, a {@link Malformed} when the store
    * refuses the message itself, else null.
    */
-  private async applyItems(items: ApplyItem[]): Promise<Array<Malformed | null>> {
+  private async applyItems(items: ApplyItem[]): Promise<Array<Refusal | null>> {
     const store = this.options.store;
     if (typeof store.applyMany !== 'function') return Promise.all(items.map((it) => this.applyWithRetry(it.message, it.meta)));
     const applyMany = store.applyMany.bind(store);
@@ -513,7 +516,7 @@ export class Collector extends EventEmitter {
   }
 
   /** Applies one message, retrying store failures; resolves with a {@link Malformed} when the store refuses the message itself. */
-  private async applyWithRetry(message: WireMessage, meta: MessageMeta | undefined): Promise<Malformed | null> {
+  private async applyWithRetry(message: WireMessage, meta: MessageMeta | undefined): Promise<Refusal | null> {
     return this.retrying(async () => {
       await this.options.store.apply(message, meta);
       this.counts.applied++;
@@ -521,8 +524,11 @@ export class Collector extends EventEmitter {
     });
   }
 
-  /** Runs a store call until it succeeds (null) or the store refuses its input (a {@link Malformed}); throws only once destroyed. */
-  private async retrying(call: () => Promise<void>): Promise<Malformed | null> {
+  /**
+   * Runs a store call until it succeeds (null) or the store refuses its input or cannot read the
+   * context it goes to (a {@link Refusal}); throws only once destroyed.
+   */
+  private async retrying(call: () => Promise<void>): Promise<Refusal | null> {
     for (let attempt = 1; ; attempt++) {
       try {
         await call();
@@ -533,6 +539,12 @@ export class Collector extends EventEmitter {
         return null;
       } catch (err) {
         if (err instanceof CollectorError && err.code === 'LC_STORE_INVALID_ARGUMENT') return { kind: 'obj not an object', detail: err.message.slice(0, 200) };
+        if (err instanceof CollectorError && err.code === 'LC_STORE_CORRUPT') {
+          // Retrying cannot help, and would hold up everything behind it: the message is kept in
+          // the dead-letter queue, to be sent again once the context's keys are mended.
+          this.log('warn', `${redactText(err.message)}; its message goes to the dead-letter queue`);
+          return { kind: 'store corrupt', detail: err.message.slice(0, 200) };
+        }
         this.counts.storeErrors++;
         this.lastError = storeFailure(err);
         if (!this.storeDown) {
@@ -546,7 +558,7 @@ export class Collector extends EventEmitter {
     }
   }
 
-  private deadLetter(ch: ConfirmChannel, msg: ConsumeMessage, bad: Malformed[]): Promise<void> {
+  private deadLetter(ch: ConfirmChannel, msg: ConsumeMessage, bad: Refusal[]): Promise<void> {
     const kinds = [...new Set(bad.map((b) => b.kind))].join(', ');
     const headers: Record<string, unknown> = copyHeaders(msg.properties.headers) ?? {};
     headers['x-contexture-error'] = kinds;
@@ -584,10 +596,10 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
 }
 
 /**
- * What an operator reads of a store failure: the store's own reason (a Redis store says which call
- * failed and why, the client's error as `cause`), or the client's error. ioredis fails the commands
- * of a client that lost its connection with a note on its own retry option; what matters to the
- * reader is that Redis does not answer.
+ * What an operator reads of a store failure: the client's error (a Redis store's LC_UNAVAILABLE
+ * keeps it as `cause`; the call it failed in is left out, a batch names many), or the error itself.
+ * ioredis fails the commands of a client that lost its connection with a note on its own retry
+ * option; what matters to the reader is that Redis does not answer.
  */
 function storeFailure(err: unknown): string {
   const origin = err instanceof CollectorError && err.code === 'LC_UNAVAILABLE' && err.cause !== undefined ? err.cause : err;

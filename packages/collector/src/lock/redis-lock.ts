@@ -144,7 +144,7 @@ export class RedisLock {
   constructor(options: RedisLockOptions = {}) {
     const o = { ...REDIS_LOCK_DEFAULTS, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) } as Required<RedisLockOptions>;
     const client = resolveRedis(o.redis, () => {});
-    if (client === null) throw new CollectorError('LC_STORE_INVALID_ARGUMENT', 'redis must be an ioredis client or a URL');
+    if (typeof client === 'string') throw new CollectorError('LC_STORE_INVALID_ARGUMENT', client);
     this.redis = client.redis;
     this.owned = client.owned;
     if (typeof o.prefix !== 'string') throw new CollectorError('LC_STORE_INVALID_ARGUMENT', 'prefix must be a string');

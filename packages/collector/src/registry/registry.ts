@@ -3,7 +3,7 @@ import { isPlainObject, setOwn } from '@contexture/context/protocol';
 import { checkPositive, checkText as text } from '../checks.js';
 import { CollectorError } from '../errors.js';
 import { defineScripts } from '../lua-loader.js';
-import { closeClient, resolveRedis } from '../redis-client.js';
+import { closeClient, resolveRedis, scrubAuth } from '../redis-client.js';
 
 type Arg = string | number;
 
@@ -170,7 +170,7 @@ export class Registry implements AsyncDisposable {
     this.expireAfter = checkMs('expireAfter', o.expireAfter);
     if (this.expireAfter < this.heartbeatTimeout) throw invalid('expireAfter must be at least heartbeatTimeout');
     const client = resolveRedis(o.redis, () => {});
-    if (client === null) throw invalid('redis must be an ioredis client or a URL');
+    if (typeof client === 'string') throw invalid(client);
     this.redis = client.redis;
     this.owned = client.owned;
     this.indexKey = `${this.prefix}registry:{${this.namespace}}:index`;
@@ -367,6 +367,7 @@ async function reaching<T>(what: string, call: () => Promise<T>): Promise<T> {
     return await call();
   } catch (err) {
     if (err instanceof CollectorError) throw err;
+    scrubAuth(err);
     throw new CollectorError('LC_UNAVAILABLE', `registry ${what}: Redis did not answer: ${(err as Error)?.message ?? String(err)}`, { cause: err });
   }
 }

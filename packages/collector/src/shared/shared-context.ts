@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Redis } from 'ioredis';
 import { isPlainObject } from '@contexture/context/protocol';
 import { CollectorError } from '../errors.js';
+import { scrubAuth } from '../redis-client.js';
 import { RedisLock, type AcquireOptions, type RedisLockOptions } from '../lock/redis-lock.js';
 import { applyDelta, isDeltaLeaf } from '../store/delta.js';
 import { deepFreeze } from '../store/json.js';
@@ -128,6 +129,7 @@ export class SharedContext<T extends Record<string, unknown> = Record<string, un
       await Promise.race([shared.close(), new Promise((r) => setTimeout(r, 2000).unref())]);
       if (ownsStore && store instanceof RedisContextStore) store.redis.disconnect();
       if (err instanceof CollectorError) throw err;
+      scrubAuth(err);
       throw new CollectorError('LC_UNAVAILABLE', `shared context ${JSON.stringify(key)}: cannot load it from Redis: ${(err as Error)?.message ?? String(err)}`, { cause: err });
     } finally {
       clearTimeout(timer);

@@ -23,7 +23,7 @@ import type {
   WatchOptions,
 } from './types.js';
 import { WatchQueue } from './watch-queue.js';
-import { closeClient, resolveRedis, trackCall } from '../redis-client.js';
+import { closeClient, resolveRedis, scrubAuth, trackCall } from '../redis-client.js';
 
 /** Options of {@link RedisContextStore}. */
 export interface RedisContextStoreOptions extends StoreOptions {
@@ -204,7 +204,7 @@ export class RedisContextStore extends BaseContextStore {
     if (!Number.isSafeInteger(o.contextsPerCall) || o.contextsPerCall < 1) throw new CollectorError('LC_STORE_INVALID_ARGUMENT', 'contextsPerCall must be an integer >= 1');
     if (!Number.isSafeInteger(o.knownContexts) || o.knownContexts < 0) throw new CollectorError('LC_STORE_INVALID_ARGUMENT', 'knownContexts must be an integer >= 0');
     const client = resolveRedis(o.redis, (message) => (this.lastRedisError = message));
-    if (client === null) throw new CollectorError('LC_STORE_INVALID_ARGUMENT', 'redis must be an ioredis client or a URL');
+    if (typeof client === 'string') throw new CollectorError('LC_STORE_INVALID_ARGUMENT', client);
     this.redis = client.redis;
     this.owned = client.owned;
     this.prefix = o.prefix;
@@ -540,7 +540,12 @@ export class RedisContextStore extends BaseContextStore {
       }
       while (ops.length > 0 && (ops[0]!.kind === 'set' || ops[0]!.kind === 'patch')) {
         const op = ops.shift() as Extract<DirectOp, { kind: 'set' | 'patch' }>;
-        specs.push(op.kind === 'set' ? (op.spec ?? this.setSpec(id, op)) : this.patchSpec(id, op));
+        try {
+          specs.push(op.kind === 'set' ? (op.spec ?? this.setSpec(id, op)) : this.patchSpec(id, op));
+        } catch (err) {
+          // What the store knows of the context does not read (LC_STORE_CORRUPT): this write fails alone.
+          op.reject(err);
+        }
         if (op.kind === 'set') op.spec = undefined;
       }
       if (specs.length === 0) continue;
@@ -593,7 +598,7 @@ export class RedisContextStore extends BaseContextStore {
       // Not among the fields of a context known whole: it has none of that name.
       const f = known.fields.get(key);
       // Parsed into a value of the store's own: the merges share what they keep of it.
-      if (f !== undefined && f.text !== '') current.set(key, (f.value ??= ownValue(f.text)));
+      if (f !== undefined && f.text !== '') current.set(key, (f.value ??= storedValue(id, key, f.text)));
     }
     const ready: typeof group = [];
     const versions: string[] = [];
@@ -671,7 +676,7 @@ export class RedisContextStore extends BaseContextStore {
     const changes: FieldChange[] = [];
     for (const key of Object.keys(context)) {
       const f = known.fields.get(key);
-      const old = f === undefined || f.text === '' ? ABSENT_VALUE : (f.value ??= ownValue(f.text));
+      const old = f === undefined || f.text === '' ? ABSENT_VALUE : (f.value ??= storedValue(id, key, f.text));
       // A value JSON drops removes the field, as when it is not given (its removal is recorded here).
       const value = replaceChanges(key, old, context[key], changes);
       if (value === ABSENT_VALUE && old === ABSENT_VALUE) continue;
@@ -681,7 +686,7 @@ export class RedisContextStore extends BaseContextStore {
     }
     for (const [key, f] of known.fields) {
       if (Object.prototype.hasOwnProperty.call(context, key) || f.text === '') continue;
-      changes.push({ k: key, o: (f.value ??= ownValue(f.text)) });
+      changes.push({ k: key, o: (f.value ??= storedValue(id, key, f.text)) });
       pairs.push('.' + key, '');
       wrote.push([key, { text: '' }]);
     }
@@ -781,7 +786,7 @@ export class RedisContextStore extends BaseContextStore {
           const k = this.keys(id);
           pipe.contextureCtxPrune(k.state, k.deltas, now, o.deltaTtl ?? 0, o.deltaThreshold, ttlFor(o, false), ttlFor(o, true));
         }
-        for (const [err, r] of (await pipe.exec()) ?? []) {
+        for (const [err, r] of (await trackCall(this.redis, pipe.exec())) ?? []) {
           if (err !== null) throw err;
           const [deleted, dropped] = r as [number, number];
           result.contextsDeleted += deleted;
@@ -913,8 +918,9 @@ export class RedisContextStore extends BaseContextStore {
   private subscriberClient(): Redis {
     if (this.subscriber === null) {
       const sub = this.redis.duplicate();
-      sub.on('error', () => {
-        /* ioredis reconnects by itself; a watcher sees a gap in versions and syncs */
+      sub.on('error', (err: unknown) => {
+        // ioredis reconnects by itself; a watcher sees a gap in versions and syncs.
+        scrubAuth(err);
       });
       sub.on('message', (channel: string, text: string) => this.onMessage(channel, text));
       this.subscriber = sub;
@@ -949,19 +955,42 @@ export class RedisContextStore extends BaseContextStore {
 
 /**
  * A failed Redis call of `what` as a CollectorError (ours, and errors of the program itself, pass
- * through): a key of the store's layout holding another type is LC_STORE_CORRUPT; anything else
- * (no connection, a timeout, Redis refusing: out of memory, loading, read-only) LC_UNAVAILABLE.
- * `cause` keeps the client's error.
+ * through): a key of the store's layout holding another type, or holding what its script cannot
+ * read, is LC_STORE_CORRUPT; anything else (no connection, a timeout, Redis refusing: out of
+ * memory, loading, read-only) LC_UNAVAILABLE. `cause` keeps the client's error.
  */
 function failure(what: string, err: unknown): unknown {
+  scrubAuth(err);
   if (err instanceof CollectorError || err instanceof TypeError || err instanceof RangeError || err instanceof SyntaxError || err instanceof ReferenceError) return err;
   const message = (err as Error)?.message ?? String(err);
-  if (message.startsWith('WRONGTYPE')) {
-    return new CollectorError('LC_STORE_CORRUPT', `context store ${what}: one of its keys holds another type (foreign data under the store's prefix?)`, { cause: err });
+  // Redis 7 passes on the error of a command in a script as it is; Redis 5 and 6 inside "ERR Error
+  // running script … @user_script:…".
+  if (!REFUSED.test(message)) {
+    if (/\bWRONGTYPE\b/.test(message)) {
+      return new CollectorError('LC_STORE_CORRUPT', `context store ${what}: one of its keys holds another type (foreign data under the store's prefix?)`, { cause: err });
+    }
+    if (/user_script/.test(message)) {
+      return new CollectorError('LC_STORE_CORRUPT', `context store ${what}: its script could not read what the keys hold (foreign data under the store's prefix?): ${message.slice(0, 200)}`, { cause: err });
+    }
   }
   // ioredis fails what it holds for a client without a connection with a note on its own retry option.
   const reason = (err as Error)?.name === 'MaxRetriesPerRequestError' ? 'no connection to Redis' : `Redis failed: ${message}`;
   return new CollectorError('LC_UNAVAILABLE', `context store ${what}: ${reason}`, { cause: err });
+}
+
+/** Redis refusing for now (memory, loading, a replica, a busy script, cluster state): worth retrying. */
+const REFUSED = /\b(OOM|LOADING|READONLY|BUSY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN|MISCONF|NOREPLICAS)\b/;
+
+/**
+ * A field's stored text as a value (`own`: the store's own, see ownValue(); else a plain copy);
+ * text that is not JSON (foreign data under the store's prefix) is LC_STORE_CORRUPT.
+ */
+function storedValue(id: string, name: string, text: string, own = true): unknown {
+  try {
+    return own ? ownValue(text) : decodeValue(text);
+  } catch (err) {
+    throw new CollectorError('LC_STORE_CORRUPT', `context store: ${name.startsWith('#') ? 'the headers' : `field ${label(name)}`} of ${label(id)} is not JSON (foreign data under the store's prefix?)`, { cause: err });
+  }
 }
 
 /** `call()`, its Redis failures made CollectorErrors (see failure()) saying `what()`. */
@@ -1057,15 +1086,16 @@ function toRecord(id: string, flat: string[], known?: Map<string, KnownField>): 
       if (text === null) continue;
       const name = key.slice(1);
       if (known === undefined) {
-        setOwn(context, name, decodeValue(text));
+        setOwn(context, name, storedValue(id, name, text, false));
         continue;
       }
       let f = known.get(name);
       if (f === undefined || f.text !== text) {
-        f = { text };
+        // Noted once it reads: text that is not JSON is never known.
+        f = { text, value: storedValue(id, name, text) };
         known.set(name, f);
       }
-      setOwn(context, name, (f.value ??= ownValue(text)));
+      setOwn(context, name, (f.value ??= storedValue(id, name, text)));
     } else {
       own.set(key, value);
     }
@@ -1075,7 +1105,7 @@ function toRecord(id: string, flat: string[], known?: Map<string, KnownField>): 
   const version = Number(own.get('#v') ?? 0);
   if (!(version > 0)) return null;
   const hd = own.get('#hd');
-  const headers = hd === undefined ? null : decodeValue(hd);
+  const headers = hd === undefined ? null : storedValue(id, '#hd', hd, false);
   return {
     id,
     version,

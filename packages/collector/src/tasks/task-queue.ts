@@ -4,7 +4,7 @@ import { isPlainObject } from '@contexture/context/protocol';
 import { checkPositive, checkText as text } from '../checks.js';
 import { CollectorError } from '../errors.js';
 import { defineScripts, luaSource } from '../lua-loader.js';
-import { closeClient, resolveRedis } from '../redis-client.js';
+import { closeClient, resolveRedis, scrubAuth } from '../redis-client.js';
 import { sleep } from '../sleep.js';
 
 type Arg = string | number;
@@ -245,7 +245,7 @@ export class TaskQueue implements AsyncDisposable {
     }
     this.handler = h;
     const client = resolveRedis(o.redis, () => {});
-    if (client === null) throw invalid('redis must be an ioredis client or a URL');
+    if (typeof client === 'string') throw invalid(client);
     this.redis = client.redis;
     this.owned = client.owned;
     this.base = `${this.prefix}tq:{${this.namespace}}:`;
@@ -492,7 +492,10 @@ export class TaskQueue implements AsyncDisposable {
             else if (state === 'failed') settle.reject(this.failure(id, name, payload));
             else if (state === 'conflict') settle.reject(new TaskError('LC_TASK_CONFLICT', id, `task ${id} exists with the name '${String(payload)}', not '${name}'`));
           },
-          (err: Error) => settle.reject(new CollectorError('LC_UNAVAILABLE', `task '${name}' (${id}) could not be queued: ${err.message}`, { cause: err })),
+          (err: Error) => {
+            scrubAuth(err);
+            settle.reject(new CollectorError('LC_UNAVAILABLE', `task '${name}' (${id}) could not be queued: ${err.message}`, { cause: err }));
+          },
         );
       const result = await outcome;
       // Dropped once told (not waited for: the caller has its result).
@@ -526,8 +529,9 @@ export class TaskQueue implements AsyncDisposable {
     }
     this.wakeSubscribed = wake;
     const sub = this.redis.duplicate({ maxRetriesPerRequest: null });
-    sub.on('error', () => {
-      /* ioredis reconnects and resubscribes by itself; missed outcomes are read back on 'ready' */
+    sub.on('error', (err: unknown) => {
+      // ioredis reconnects and resubscribes by itself; missed outcomes are read back on 'ready'.
+      scrubAuth(err);
     });
     sub.on('message', (channel: string, text: string) => {
       if (channel === this.wakeChannel) {

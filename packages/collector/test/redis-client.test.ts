@@ -1,0 +1,79 @@
+import { inspect } from 'node:util';
+import { expect } from 'chai';
+import { redisUrl, uniqueName } from '@contexture/test-support';
+import { Allocator, CollectorError, RedisContextStore, RedisLock, Registry, SharedContext, TaskQueue } from '../src/index.js';
+
+/** The local Redis URL with a user and password it does not know. */
+function wrongLogin(secret: string): string {
+  const url = new URL(redisUrl());
+  url.username = 'nobody';
+  url.password = secret;
+  return url.toString();
+}
+
+describe('Redis clients made from a URL (every Redis user)', function () {
+  this.timeout(20_000);
+
+  it('a refused login fails each call, and the password shows in no error, however deeply it is printed', async () => {
+    const secret = `pw-${uniqueName('s')}`;
+    const url = wrongLogin(secret);
+    const prefix = `${uniqueName('login')}:`;
+    const store = new RedisContextStore({ redis: url, prefix });
+    const lock = new RedisLock({ redis: url, prefix });
+    const allocator = new Allocator({ redis: url, prefix, pool: 'p' });
+    const registry = new Registry({ redis: url, prefix });
+    const tasks = new TaskQueue({ redis: url, prefix });
+    try {
+      const calls: Record<string, () => Promise<unknown>> = {
+        'store.get': () => store.get('x'),
+        'store.set': () => store.set('x', { a: 1 }),
+        'lock.lock': () => lock.lock('n'),
+        'allocator.stats': () => allocator.stats(),
+        'registry.register': () => registry.register({ id: 'r1', kind: 'test' }),
+        'tasks.listeners': () => tasks.listeners('t'),
+        'shared.open': () => SharedContext.open(`k-${prefix}`, { redis: url, prefix, openTimeout: 3000 }),
+      };
+      for (const [name, call] of Object.entries(calls)) {
+        const err = await call().then(
+          () => null,
+          (e: unknown) => e,
+        );
+        expect(err, name).to.be.instanceOf(Error);
+        expect(inspect(err, { depth: 20 }), name).to.not.include(secret);
+        expect(String((err as Error).message), name).to.match(/WRONGPASS|no connection|did not answer|cannot load|max retries/);
+      }
+      const wrapped = await store.get('x').then(
+        () => null,
+        (e: unknown) => e as CollectorError,
+      );
+      expect(wrapped?.code).to.equal('LC_UNAVAILABLE');
+    } finally {
+      await Promise.all([store.close(), lock.close(), allocator.close(), registry.close(), tasks.close()]);
+    }
+  });
+
+  it('a URL that is not redis:// or rediss://, or does not parse, is refused at once without repeating it', () => {
+    const secret = 'pw-never-shown';
+    const bad = [`http://u:${secret}@127.0.0.1:6379`, `u:${secret}@127.0.0.1:6379`, `redis://u:${secret}@127.0.0.1:63790x`, `redis://u:${secret}@[::1`];
+    const makers: Array<[string, (redis: string) => unknown]> = [
+      ['store', (redis) => new RedisContextStore({ redis })],
+      ['lock', (redis) => new RedisLock({ redis })],
+      ['allocator', (redis) => new Allocator({ redis, pool: 'p' })],
+      ['registry', (redis) => new Registry({ redis })],
+      ['tasks', (redis) => new TaskQueue({ redis })],
+    ];
+    for (const url of bad) {
+      for (const [name, make] of makers) {
+        let caught: unknown = null;
+        try {
+          make(url);
+        } catch (err) {
+          caught = err;
+        }
+        expect(caught, `${name} ${url.replace(secret, '…')}`).to.be.instanceOf(CollectorError);
+        expect((caught as CollectorError).code, name).to.match(/INVALID_ARGUMENT|LC_TASK_INVALID/);
+        expect(inspect(caught, { depth: 20 }), name).to.not.include(secret);
+      }
+    }
+  });
+});
