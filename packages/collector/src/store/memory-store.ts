@@ -3,7 +3,7 @@ import { BaseContextStore } from './base-store.js';
 import { ABSENT_VALUE, copyFields, mergeField, mergeRecords, recordEvent, replaceChanges, type DeltaRecord, type FieldChange } from './delta.js';
 import { globToRegExp } from './glob.js';
 import { cloneValue, decodeValue, deepFreeze, encodeValue, ownValue } from './json.js';
-import { checkId, checkIncarnation, checkMessage, checkObject, checkRemove, checkVersion, ttlFor, type StoreOptions } from './options.js';
+import { checkCleanupOptions, checkId, checkIncarnation, checkListOptions, checkMessage, checkObject, checkRemove, checkVersion, ttlFor, type StoreOptions } from './options.js';
 import type {
   ApplyItem,
   ApplyResult,
@@ -275,6 +275,7 @@ export class MemoryContextStore extends BaseContextStore {
   }
 
   async list(options: ListOptions = {}): Promise<ListPage> {
+    checkListOptions(options);
     this.checkOpen();
     const limit = options.limit ?? 100;
     const after = options.cursor === undefined || options.cursor === null ? 0 : Number(options.cursor);
@@ -296,6 +297,7 @@ export class MemoryContextStore extends BaseContextStore {
   }
 
   async cleanup(options: CleanupOptions = {}): Promise<CleanupResult> {
+    checkCleanupOptions(options);
     this.checkOpen();
     const limit = options.limit ?? this.options.cleanupLimit;
     const now = Date.now();

@@ -1,6 +1,6 @@
 import { CollectorError } from '../errors.js';
 import type { WireMessage } from '@contexture/context/protocol';
-import type { StoredContext } from './types.js';
+import type { CleanupOptions, ListOptions, StoredContext } from './types.js';
 
 /** What a `restoreProvider` gives back: at least the context and its version. */
 export interface RestoredContext {
@@ -92,7 +92,7 @@ export const STORE_DEFAULTS: Readonly<ResolvedStoreOptions> = Object.freeze({
 
 function positiveInt(name: string, v: unknown, allowZero: boolean): number {
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < (allowZero ? 0 : 1)) {
-    throw new CollectorError('LC_STORE_INVALID_ARGUMENT', `${name} must be an integer ${allowZero ? '>= 0' : '>= 1'}, got ${String(v)}`);
+    throw new CollectorError('LC_STORE_INVALID_ARGUMENT', `${name} must be an integer ${allowZero ? '>= 0' : '>= 1'}, got ${typeof v === 'string' ? JSON.stringify(v.slice(0, 40)) : String(v)}`);
   }
   return v;
 }
@@ -202,4 +202,23 @@ export function checkRemove(remove: unknown, fields: Record<string, unknown>): s
     if (Object.prototype.hasOwnProperty.call(fields, k)) throw new CollectorError('LC_STORE_INVALID_ARGUMENT', `field ${JSON.stringify(k)} is both set and removed`);
   }
   return remove as string[];
+}
+
+/** The options of `list()`, checked: an object, `limit` an integer >= 1, `cursor` a string or null, `rkey` a string, `status` a status or null. */
+export function checkListOptions(options: unknown): ListOptions {
+  const o = checkObject('list() options', options) as ListOptions;
+  if (o.limit !== undefined) positiveInt('limit', o.limit, false);
+  if (o.cursor !== undefined && o.cursor !== null && typeof o.cursor !== 'string') throw new CollectorError('LC_STORE_INVALID_ARGUMENT', 'cursor must be the string a page gave, or null');
+  if (o.rkey !== undefined && typeof o.rkey !== 'string') throw new CollectorError('LC_STORE_INVALID_ARGUMENT', 'rkey must be a glob string');
+  if (o.status !== undefined && o.status !== null && o.status !== 'born' && o.status !== 'finished' && o.status !== 'transient') {
+    throw new CollectorError('LC_STORE_INVALID_ARGUMENT', `status must be born, finished, transient or null, got ${JSON.stringify(String(o.status)).slice(0, 40)}`);
+  }
+  return o;
+}
+
+/** The options of `cleanup()`, checked: an object, `limit` an integer >= 1. */
+export function checkCleanupOptions(options: unknown): CleanupOptions {
+  const o = checkObject('cleanup() options', options) as CleanupOptions;
+  if (o.limit !== undefined) positiveInt('limit', o.limit, false);
+  return o;
 }

@@ -5,7 +5,7 @@ import { BaseContextStore } from './base-store.js';
 import { ABSENT_VALUE, changesText, copyFields, forField, mergeField, mergeRecords, ownCopy, parseRecord, recordEvent, replaceChanges, type FieldChange } from './delta.js';
 import { escapeGlob, globToRegExp } from './glob.js';
 import { decodeValue, deepFreeze, encodeValue, ownValue } from './json.js';
-import { checkId, checkIncarnation, checkMessage, checkObject, checkRemove, checkVersion, ttlFor, type StoreOptions } from './options.js';
+import { checkCleanupOptions, checkId, checkIncarnation, checkListOptions, checkMessage, checkObject, checkRemove, checkVersion, ttlFor, type StoreOptions } from './options.js';
 import { defineStoreCommands } from './redis-commands.js';
 import type {
   ApplyItem,
@@ -728,6 +728,7 @@ export class RedisContextStore extends BaseContextStore {
   }
 
   async list(options: ListOptions = {}): Promise<ListPage> {
+    checkListOptions(options);
     this.checkOpen();
     return reaching(() => 'list', () => this.listNow(options));
   }
@@ -768,6 +769,7 @@ export class RedisContextStore extends BaseContextStore {
   }
 
   async cleanup(options: CleanupOptions = {}): Promise<CleanupResult> {
+    checkCleanupOptions(options);
     this.checkOpen();
     return reaching(() => 'cleanup', () => this.cleanupNow(options));
   }

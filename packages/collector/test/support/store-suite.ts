@@ -949,6 +949,28 @@ export function storeSuite(make: StoreFactory): void {
     });
   });
 
+  describe('arguments of list() and cleanup()', () => {
+    it('refuses a limit, cursor, rkey or status of the wrong kind, saying which', async () => {
+      const store = await make();
+      for (const [options, text] of [
+        [{ limit: -1 }, /limit must be an integer >= 1, got -1/],
+        [{ limit: 1.5 }, /limit must be an integer >= 1/],
+        [{ limit: '10' }, /limit must be an integer >= 1, got "10"/],
+        [{ cursor: 5 }, /cursor must be the string a page gave, or null/],
+        [{ rkey: 3 }, /rkey must be a glob string/],
+        [{ status: 'done' }, /status must be born, finished, transient or null/],
+      ] as const) {
+        const err = await expectCode(store.list(options as never), 'LC_STORE_INVALID_ARGUMENT');
+        expect(err.message).to.match(text);
+      }
+      await expectCode(store.list(null as never), 'LC_STORE_INVALID_ARGUMENT');
+      await expectCode(store.cleanup({ limit: 0 }), 'LC_STORE_INVALID_ARGUMENT');
+      expect((await store.list({ limit: 1, cursor: null, status: null })).items).to.deep.equal([]);
+      expect((await store.cleanup({ limit: 1 })).contextsDeleted).to.equal(0);
+      await expectCode(make({ deltaThreshold: '100' } as unknown as StoreOptions), 'LC_STORE_INVALID_ARGUMENT').then((e) => expect(e.message).to.include('got "100"'));
+    });
+  });
+
   describe('watch()', () => {
     it('delivers every change so a copy stays current, then reset and delete; break unsubscribes', async () => {
       const store = await make();
