@@ -87,7 +87,7 @@ describe('RedisContextStore', () => {
         expect(caught, what).to.be.instanceOf(CollectorError);
         const err = caught as CollectorError;
         expect(err.code, what).to.equal('LC_UNAVAILABLE');
-        expect(err.message, what).to.match(new RegExp(`^context store ${what.replace(/"/g, '\\"')}: (no connection to Redis|Redis failed: .+)$`));
+        expect(err.message, what).to.match(new RegExp(`^context store ${what.replace(/"/g, '\\"')}: (no connection to Redis at 127\\.0\\.0\\.1:${port}|Redis at 127\\.0\\.0\\.1:${port} failed: .+)$`));
         expect(err.message).to.not.include('hunter2secret');
         expect(err.cause, what).to.be.instanceOf(Error);
       }

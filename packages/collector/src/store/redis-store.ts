@@ -186,6 +186,9 @@ export class RedisContextStore extends BaseContextStore {
   /** sync() calls waiting for the end of this turn, per id (see sync()). */
   private readonly syncQueue = new Map<string, QueuedSync[]>();
 
+  /** Where Redis is, as errors say it (host:port, or the socket path). */
+  private readonly at: string;
+
   /** The last connection error of a client the store owns (it is retried, not thrown). */
   lastRedisError: string | null = null;
 
@@ -207,6 +210,8 @@ export class RedisContextStore extends BaseContextStore {
     if (typeof client === 'string') throw new CollectorError('LC_STORE_INVALID_ARGUMENT', client);
     this.redis = client.redis;
     this.owned = client.owned;
+    const { host, port, path } = this.redis.options;
+    this.at = path ? path : `${host ?? '127.0.0.1'}:${port ?? 6379}`;
     this.prefix = o.prefix;
     this.publish = o.publish;
     this.scanCount = o.scanCount;
@@ -214,6 +219,20 @@ export class RedisContextStore extends BaseContextStore {
     this.knownContexts = o.knownContexts;
     defineStoreCommands(this.redis);
     this.startConfiguredCleaner();
+  }
+
+  /** A failed Redis call of `what` as a CollectorError naming where Redis is (see failure()). */
+  private failure(what: string, err: unknown): unknown {
+    return failure(what, err, this.at);
+  }
+
+  /** `call()`, its Redis failures made CollectorErrors (see failure()) saying `what()`. */
+  private async reaching<T>(what: () => string, call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (err) {
+      throw this.failure(what(), err);
+    }
   }
 
   /** The keys and channel of a context. */
@@ -325,7 +344,7 @@ export class RedisContextStore extends BaseContextStore {
       // A script call may be sent twice (EVAL after NOSCRIPT): close() lets it end (see trackCall()).
       await trackCall(this.redis, Promise.all(calls));
     } catch (err) {
-      throw failure(`apply to ${label(items[0]!.message.obj_id)}${groups.size > 1 ? ` and ${groups.size - 1} more` : ''}`, err);
+      throw this.failure(`apply to ${label(items[0]!.message.obj_id)}${groups.size > 1 ? ` and ${groups.size - 1} more` : ''}`, err);
     }
     return results;
   }
@@ -333,7 +352,7 @@ export class RedisContextStore extends BaseContextStore {
   async get(id: string): Promise<StoredContext | null> {
     checkId(id);
     this.checkOpen();
-    const flat = await reaching(() => `get of ${label(id)}`, () => this.redis.call('HGETALL', this.keys(id).state));
+    const flat = await this.reaching(() => `get of ${label(id)}`, () => this.redis.call('HGETALL', this.keys(id).state));
     return toRecord(id, flat as string[]);
   }
 
@@ -365,7 +384,7 @@ export class RedisContextStore extends BaseContextStore {
           for (const w of waiting) w.resolve(answers === null ? null : answers.get(syncKey(w))!);
         },
         (err: unknown) => {
-          const failed = failure(`sync of ${label(id)}`, err);
+          const failed = this.failure(`sync of ${label(id)}`, err);
           waiting.forEach((w) => w.reject(failed));
         },
       );
@@ -518,7 +537,7 @@ export class RedisContextStore extends BaseContextStore {
         try {
           op.resolve((await this.redis.contextureCtxRemove(k.state, k.deltas, this.publish ? k.channel : '')) === 1);
         } catch (err) {
-          op.reject(failure(`delete of ${label(id)}`, err));
+          op.reject(this.failure(`delete of ${label(id)}`, err));
         }
         this.known.delete(id);
         continue;
@@ -532,7 +551,7 @@ export class RedisContextStore extends BaseContextStore {
         try {
           spec = await this.mergeSpec(id, group);
         } catch (err) {
-          const failed = failure(`update of ${label(id)}`, err);
+          const failed = this.failure(`update of ${label(id)}`, err);
           for (const op of group) op.reject(failed);
           continue;
         }
@@ -553,7 +572,7 @@ export class RedisContextStore extends BaseContextStore {
       try {
         reply = await this.redis.contextureCtxWrite(...this.writeArgs(id, specs));
       } catch (err) {
-        const failed = failure(`write to ${label(id)}`, err);
+        const failed = this.failure(`write to ${label(id)}`, err);
         for (const spec of specs) for (const op of spec.ops) op.reject(failed);
         continue;
       }
@@ -730,7 +749,7 @@ export class RedisContextStore extends BaseContextStore {
   async list(options: ListOptions = {}): Promise<ListPage> {
     checkListOptions(options);
     this.checkOpen();
-    return reaching(() => 'list', () => this.listNow(options));
+    return this.reaching(() => 'list', () => this.listNow(options));
   }
 
   private async listNow(options: ListOptions): Promise<ListPage> {
@@ -771,7 +790,7 @@ export class RedisContextStore extends BaseContextStore {
   async cleanup(options: CleanupOptions = {}): Promise<CleanupResult> {
     checkCleanupOptions(options);
     this.checkOpen();
-    return reaching(() => 'cleanup', () => this.cleanupNow(options));
+    return this.reaching(() => 'cleanup', () => this.cleanupNow(options));
   }
 
   private async cleanupNow(options: CleanupOptions): Promise<CleanupResult> {
@@ -811,7 +830,7 @@ export class RedisContextStore extends BaseContextStore {
       const ready = sub.subscribe(channel).then(
         () => undefined,
         (err: unknown) => {
-          throw failure(`watch of ${label(id)}`, err);
+          throw this.failure(`watch of ${label(id)}`, err);
         },
       );
       entry = { id, queues: new Set(), ready, incarnation: '' };
@@ -856,7 +875,7 @@ export class RedisContextStore extends BaseContextStore {
       if (text !== undefined) args.push('.' + key, '-1:' + text);
     }
     this.known.delete(id);
-    record.incarnation = await reaching(() => `restore of ${label(id)}`, () => trackCall(this.redis, this.redis.contextureCtxRestore(...args)));
+    record.incarnation = await this.reaching(() => `restore of ${label(id)}`, () => trackCall(this.redis, this.redis.contextureCtxRestore(...args)));
     this.known.delete(id);
     record.updated_at = now / 1000;
   }
@@ -961,7 +980,7 @@ export class RedisContextStore extends BaseContextStore {
  * read, is LC_STORE_CORRUPT; anything else (no connection, a timeout, Redis refusing: out of
  * memory, loading, read-only) LC_UNAVAILABLE. `cause` keeps the client's error.
  */
-function failure(what: string, err: unknown): unknown {
+function failure(what: string, err: unknown, at: string): unknown {
   scrubAuth(err);
   if (err instanceof CollectorError || err instanceof TypeError || err instanceof RangeError || err instanceof SyntaxError || err instanceof ReferenceError) return err;
   const message = (err as Error)?.message ?? String(err);
@@ -976,7 +995,7 @@ function failure(what: string, err: unknown): unknown {
     }
   }
   // ioredis fails what it holds for a client without a connection with a note on its own retry option.
-  const reason = (err as Error)?.name === 'MaxRetriesPerRequestError' ? 'no connection to Redis' : `Redis failed: ${message}`;
+  const reason = (err as Error)?.name === 'MaxRetriesPerRequestError' ? `no connection to Redis at ${at}` : `Redis at ${at} failed: ${message}`;
   return new CollectorError('LC_UNAVAILABLE', `context store ${what}: ${reason}`, { cause: err });
 }
 
@@ -995,14 +1014,6 @@ function storedValue(id: string, name: string, text: string, own = true): unknow
   }
 }
 
-/** `call()`, its Redis failures made CollectorErrors (see failure()) saying `what()`. */
-async function reaching<T>(what: () => string, call: () => Promise<T>): Promise<T> {
-  try {
-    return await call();
-  } catch (err) {
-    throw failure(what(), err);
-  }
-}
 
 /** An id as error messages quote it (long ones cut). */
 function label(id: unknown): string {
