@@ -75,6 +75,20 @@ describe('collector daemon: RabbitMQ → Redis, at least once', function () {
   });
   afterEach(() => cleanup.run());
 
+  /** Declares the test's queue, bound to everything on its exchange, and publishes `bodies` into it before any collector runs. */
+  const queueUp = async (bodies: Array<{ body: string }>): Promise<void> => {
+    const conn = await amqp.connect(amqpUrl());
+    try {
+      const ch = await conn.createChannel();
+      await ch.assertExchange(exchange, 'topic', { durable: true });
+      await ch.assertQueue(queue, { durable: true });
+      await ch.bindQueue(queue, exchange, '#');
+    } finally {
+      await conn.close();
+    }
+    await publishRaw(exchange, bodies);
+  };
+
   const inProcess = (overrides: Partial<ConstructorParameters<typeof Collector>[0]> = {}) => {
     const c = new Collector({ store, url: amqpUrl(), exchange, queue, logger: null, ...overrides });
     cleanup.defer(() => c.close());
@@ -135,16 +149,7 @@ describe('collector daemon: RabbitMQ → Redis, at least once', function () {
     const bodies = messages.map((m) => ({ body: JSON.stringify(m) }));
     bodies.splice(100, 0, { body: JSON.stringify({ obj_id: 'refused', obj: { a: 1 }, seq: 0 }) });
     // The queue holds everything before the collector starts, so deliveries come faster than single applies.
-    const conn = await amqp.connect(amqpUrl());
-    try {
-      const ch = await conn.createChannel();
-      await ch.assertExchange(exchange, 'topic', { durable: true });
-      await ch.assertQueue(queue, { durable: true });
-      await ch.bindQueue(queue, exchange, '#');
-    } finally {
-      await conn.close();
-    }
-    await publishRaw(exchange, bodies);
+    await queueUp(bodies);
     const collector = inProcess({ store: refusing, prefetch: 500, batchSize: 100 });
     await collector.start();
     await waitUntil(() => collector.stats().acked === bodies.length, 'every delivery acked');
@@ -165,16 +170,7 @@ describe('collector daemon: RabbitMQ → Redis, at least once', function () {
     const ordered = makeStream(uniqueName('mended'), 5, 10, 31);
     const bodies = ordered.map((m) => ({ body: JSON.stringify(m) }));
     bodies.splice(7, 0, { body: JSON.stringify({ obj_id: 'foreign', obj: { a: 1 }, status: 'born', seq: 0 }) });
-    const conn = await amqp.connect(amqpUrl());
-    try {
-      const ch = await conn.createChannel();
-      await ch.assertExchange(exchange, 'topic', { durable: true });
-      await ch.assertQueue(queue, { durable: true });
-      await ch.bindQueue(queue, exchange, '#');
-    } finally {
-      await conn.close();
-    }
-    await publishRaw(exchange, bodies);
+    await queueUp(bodies);
     const warnings: string[] = [];
     const collector = inProcess({ batchSize: 100, logger: { info: () => {}, warn: (m) => warnings.push(m) } });
     await collector.start();
