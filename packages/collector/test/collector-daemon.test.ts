@@ -158,7 +158,7 @@ describe('collector daemon: RabbitMQ → Redis, at least once', function () {
     expect(calls.length, `batches ${calls}`).to.be.below(bodies.length / 2);
     expect(Math.max(...calls)).to.be.at.most(100);
     expect(refusals).to.equal(1);
-    expect(collector.stats()).to.deep.include({ deadLettered: 1, applied: bodies.length - 1, malformed: { 'obj not an object': 1 } });
+    expect(collector.stats()).to.deep.include({ deadLettered: 1, applied: bodies.length - 1, malformed: { 'store refused': 1 } });
     expect(await queueDepth(queue)).to.equal(0);
     expect(await queueDepth(`${queue}.dead`)).to.equal(1);
   });

@@ -15,8 +15,12 @@ import {
   type ResolvedCollectorOptions,
 } from './collector-options.js';
 
-/** Why a delivery goes to the dead-letter queue: malformed, or its context cannot be read in the store. */
-type Refusal = { kind: Malformed['kind'] | 'store corrupt'; detail?: string };
+/**
+ * Why a delivery goes to the dead-letter queue: malformed, refused by the store (a message it
+ * cannot take: a field name that is not well-formed Unicode, say), or its context cannot be read
+ * in the store.
+ */
+type Refusal = { kind: Malformed['kind'] | 'store refused' | 'store corrupt'; detail?: string };
 
 /** Lifecycle of a {@link Collector}. */
 export type CollectorStatus = 'idle' | 'connecting' | 'consuming' | 'disconnected' | 'closing' | 'closed';
@@ -538,7 +542,7 @@ export class Collector extends EventEmitter {
         }
         return null;
       } catch (err) {
-        if (err instanceof CollectorError && err.code === 'LC_STORE_INVALID_ARGUMENT') return { kind: 'obj not an object', detail: err.message.slice(0, 200) };
+        if (err instanceof CollectorError && err.code === 'LC_STORE_INVALID_ARGUMENT') return { kind: 'store refused', detail: err.message.slice(0, 200) };
         if (err instanceof CollectorError && err.code === 'LC_STORE_CORRUPT') {
           // Retrying cannot help, and would hold up everything behind it: the message is kept in
           // the dead-letter queue, to be sent again once the context's keys are mended.

@@ -1,6 +1,6 @@
 import { isPlainObject, setOwn } from '@contexture/context/protocol';
 import { CollectorError } from '../errors.js';
-import { cloneValue, encodeOwn, encodeValue, isOwnValue, keepFrozen, orderedKeys, sameOwnValue } from './json.js';
+import { cloneValue, encodeOwn, encodeValue, isOwnValue, keepFrozen, orderedKeys, sameOwnValue, unboxed } from './json.js';
 import type { ContextDelta, ContextEvent, ContextStatus, DeltaLeaf, DeltaNode } from './types.js';
 
 /**
@@ -338,6 +338,7 @@ function jsonOf(v: unknown): Slot {
     if (depth > 100) throw new RangeError('toJSON() keeps returning objects with toJSON()');
     v = (v as { toJSON: () => unknown }).toJSON();
   }
+  v = unboxed(v);
   switch (typeof v) {
     case 'undefined':
     case 'function':

@@ -71,6 +71,8 @@ function isIndexKey(k: string): boolean {
 function canonicalText(value: object): string | undefined {
   const withToJSON = value as { toJSON?: unknown };
   if (typeof withToJSON.toJSON === 'function') return canonical((withToJSON.toJSON as () => unknown).call(value));
+  const v = unboxed(value);
+  if (v !== value) return JSON.stringify(v);
   if (Array.isArray(value)) {
     let out = '[';
     for (let i = 0; i < value.length; i++) {
@@ -90,6 +92,18 @@ function canonicalText(value: object): string | undefined {
     out += JSON.stringify(k) + ':' + s;
   }
   return out + '}';
+}
+
+/**
+ * What JSON.stringify() makes of a boxed primitive (`new Number(5)`, `new String('s')`,
+ * `new Boolean(false)`, `Object(1n)`): the primitive; anything else as it is.
+ */
+export function unboxed(v: unknown): unknown {
+  if (typeof v !== 'object' || v === null) return v;
+  if (v instanceof Number) return Number(v);
+  if (v instanceof String) return String(v);
+  if (v instanceof Boolean || v instanceof BigInt) return v.valueOf();
+  return v;
 }
 
 /**

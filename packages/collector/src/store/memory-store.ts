@@ -3,7 +3,7 @@ import { BaseContextStore } from './base-store.js';
 import { ABSENT_VALUE, copyFields, mergeField, mergeRecords, recordEvent, replaceChanges, type DeltaRecord, type FieldChange } from './delta.js';
 import { globToRegExp } from './glob.js';
 import { cloneValue, decodeValue, deepFreeze, encodeValue, ownValue } from './json.js';
-import { checkCleanupOptions, checkId, checkIncarnation, checkListOptions, checkMessage, checkObject, checkRemove, checkVersion, ttlFor, type StoreOptions } from './options.js';
+import { checkCleanupOptions, checkFields, checkId, checkIncarnation, checkListOptions, checkMessage, checkObject, checkRemove, checkVersion, ttlFor, type StoreOptions } from './options.js';
 import type {
   ApplyItem,
   ApplyResult,
@@ -223,7 +223,7 @@ export class MemoryContextStore extends BaseContextStore {
 
   async set(id: string, context: Record<string, unknown>): Promise<ApplyResult> {
     checkId(id);
-    checkObject('context', context);
+    checkFields('context', context);
     this.checkOpen();
     return this.write(
       id,
@@ -238,7 +238,7 @@ export class MemoryContextStore extends BaseContextStore {
 
   async update(id: string, partial: Record<string, unknown>): Promise<ApplyResult> {
     checkId(id);
-    checkObject('partial', partial);
+    checkFields('partial', partial);
     this.checkOpen();
     // What JSON makes of it, as the Redis store takes it (a Date is its text, not an object to merge into).
     const own = copyFields(partial);
@@ -252,7 +252,7 @@ export class MemoryContextStore extends BaseContextStore {
 
   async assign(id: string, fields: Record<string, unknown>, remove: readonly string[] = []): Promise<ApplyResult> {
     checkId(id);
-    checkObject('fields', fields);
+    checkFields('fields', fields);
     const gone = checkRemove(remove, fields);
     this.checkOpen();
     return this.write(id, (current, changes) => {

@@ -138,10 +138,17 @@ export function ttlFor(o: ResolvedStoreOptions, finished: boolean): number {
   return finished ? (o.finishedTtl ?? o.contextTtl) : o.contextTtl;
 }
 
+/**
+ * A lone UTF-16 surrogate: Redis keeps text as UTF-8, where it becomes U+FFFD, so two such ids or
+ * field names would be one there (a nested key is safe: JSON escapes it).
+ */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
 export function checkId(id: unknown): string {
   if (typeof id !== 'string' || id.length === 0) {
     throw new CollectorError('LC_STORE_INVALID_ARGUMENT', 'a context id must be a non-empty string');
   }
+  if (LONE_SURROGATE.test(id)) throw new CollectorError('LC_STORE_INVALID_ARGUMENT', 'a context id must be well-formed Unicode (it holds a lone surrogate)');
   return id;
 }
 
@@ -150,6 +157,17 @@ export function checkObject(name: string, v: unknown): Record<string, unknown> {
     throw new CollectorError('LC_STORE_INVALID_ARGUMENT', `${name} must be a plain object`);
   }
   return v as Record<string, unknown>;
+}
+
+/** checkObject(), and its keys (the fields of a context) must be well-formed Unicode (see LONE_SURROGATE). */
+export function checkFields(name: string, v: unknown): Record<string, unknown> {
+  const o = checkObject(name, v);
+  for (const key in o) checkFieldName(key);
+  return o;
+}
+
+function checkFieldName(key: string): void {
+  if (LONE_SURROGATE.test(key)) throw new CollectorError('LC_STORE_INVALID_ARGUMENT', `field name ${JSON.stringify(key).slice(0, 60)} must be well-formed Unicode (it holds a lone surrogate)`);
 }
 
 /** An incarnation given to sync(): a string, or null / undefined for none. */
@@ -177,7 +195,7 @@ export function checkMessage(message: WireMessage): Record<string, unknown> {
   }
   checkId(message.obj_id);
   const obj = message.obj ?? {};
-  checkObject('obj', obj);
+  checkFields('obj', obj);
   const seq = message.seq;
   if (seq !== undefined && !(Number.isSafeInteger(seq) && seq >= 0)) {
     throw new CollectorError('LC_STORE_INVALID_ARGUMENT', `seq must be an integer >= 0, got ${String(seq)}`);
@@ -199,6 +217,7 @@ export function checkRemove(remove: unknown, fields: Record<string, unknown>): s
     throw new CollectorError('LC_STORE_INVALID_ARGUMENT', 'remove must be an array of field names');
   }
   for (const k of remove as string[]) {
+    checkFieldName(k);
     if (Object.prototype.hasOwnProperty.call(fields, k)) throw new CollectorError('LC_STORE_INVALID_ARGUMENT', `field ${JSON.stringify(k)} is both set and removed`);
   }
   return remove as string[];

@@ -5,7 +5,7 @@ import { BaseContextStore } from './base-store.js';
 import { ABSENT_VALUE, changesText, copyFields, forField, mergeField, mergeRecords, ownCopy, parseRecord, recordEvent, replaceChanges, type FieldChange } from './delta.js';
 import { escapeGlob, globToRegExp } from './glob.js';
 import { decodeValue, deepFreeze, encodeValue, ownValue } from './json.js';
-import { checkCleanupOptions, checkId, checkIncarnation, checkListOptions, checkMessage, checkObject, checkRemove, checkVersion, ttlFor, type StoreOptions } from './options.js';
+import { checkCleanupOptions, checkFields, checkId, checkIncarnation, checkListOptions, checkMessage, checkObject, checkRemove, checkVersion, ttlFor, type StoreOptions } from './options.js';
 import { defineStoreCommands } from './redis-commands.js';
 import type {
   ApplyItem,
@@ -434,7 +434,7 @@ export class RedisContextStore extends BaseContextStore {
 
   async set(id: string, context: Record<string, unknown>): Promise<ApplyResult> {
     checkId(id);
-    checkObject('context', context);
+    checkFields('context', context);
     this.checkOpen();
     return new Promise((resolve, reject) => {
       const op: Extract<DirectOp, { kind: 'set' }> = { kind: 'set', context, resolve, reject };
@@ -452,7 +452,7 @@ export class RedisContextStore extends BaseContextStore {
 
   async assign(id: string, fields: Record<string, unknown>, remove: readonly string[] = []): Promise<ApplyResult> {
     checkId(id);
-    checkObject('fields', fields);
+    checkFields('fields', fields);
     const gone = checkRemove(remove, fields);
     this.checkOpen();
     const pairs = fieldPairs(fields);
@@ -462,7 +462,7 @@ export class RedisContextStore extends BaseContextStore {
 
   async update(id: string, partial: Record<string, unknown>): Promise<ApplyResult> {
     checkId(id);
-    checkObject('partial', partial);
+    checkFields('partial', partial);
     this.checkOpen();
     // Without object values there is nothing to merge into: the fields are written whole.
     if (!Object.keys(partial).some((key) => isPlainObject(partial[key]))) {

@@ -493,6 +493,32 @@ export function storeSuite(make: StoreFactory): void {
       expect((await store.get('ord'))!.context).to.deep.equal({ y: 2, w: 4 });
     });
 
+    it('boxed primitives are stored as JSON makes them; ids and field names must be well-formed Unicode (nested keys may hold anything)', async () => {
+      const store = await make();
+      const boxed = { n: new Number(5), s: new String('s'), b: new Boolean(false), deep: { n: new Number(-0) }, list: [new String('x')] };
+      await store.set('box', boxed);
+      expect((await store.get('box'))!.context).to.deep.equal(JSON.parse(JSON.stringify(boxed)));
+      await store.update('box', { deep: { m: new Boolean(true) } });
+      await store.assign('box', { a: new Number(1) });
+      await store.apply({ obj_id: 'box', obj: { z: new String('bus') } as Record<string, unknown>, seq: 1 });
+      expect((await store.get('box'))!.context).to.deep.equal({ n: 5, s: 's', b: false, deep: { n: 0, m: true }, list: ['x'], a: 1, z: 'bus' });
+      await expectCode(store.set('box', { big: Object(1n) }), 'LC_STORE_INVALID_ARGUMENT');
+      const lone = ['\uD800', 'a\uDC00', '\uDBFFz'];
+      for (const bad of lone) {
+        await expectCode(store.set(`id-${bad}`, { a: 1 }), 'LC_STORE_INVALID_ARGUMENT');
+        await expectCode(store.sync(`id-${bad}`, null), 'LC_STORE_INVALID_ARGUMENT');
+        const named = await expectCode(store.set('u', { [bad]: 1 }), 'LC_STORE_INVALID_ARGUMENT');
+        expect(named.message).to.match(/field name .* must be well-formed Unicode/);
+        await expectCode(store.update('u', { [bad]: { x: 1 } }), 'LC_STORE_INVALID_ARGUMENT');
+        await expectCode(store.assign('u', {}, [bad]), 'LC_STORE_INVALID_ARGUMENT');
+        await expectCode(store.apply({ obj_id: 'u', obj: { [bad]: 1 }, seq: 0 }), 'LC_STORE_INVALID_ARGUMENT');
+      }
+      expect(await store.get('u')).to.equal(null);
+      // Pairs are fine anywhere, lone surrogates below the top: each kept as it was.
+      await store.set('u\uD83D\uDE00', { '\uD83D\uDE00': { '\uD800': 1, '\uDBFF': 2 } });
+      expect((await store.get('u\uD83D\uDE00'))!.context).to.deep.equal({ '\uD83D\uDE00': { '\uD800': 1, '\uDBFF': 2 } });
+    });
+
     it('answers are frozen at every depth after sets, merges and assigns of nested values, toJSON() ones included', async () => {
       /** Every object and array in `value` that is not frozen, by path. */
       const unfrozen = (value: unknown, path = '$'): string[] => {
