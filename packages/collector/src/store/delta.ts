@@ -211,7 +211,9 @@ export function forField<T>(key: string, make: () => T): T {
     return make();
   } catch (err) {
     if (err instanceof TypeError || err instanceof RangeError) {
-      throw new CollectorError('LC_STORE_INVALID_ARGUMENT', `field ${JSON.stringify(key)} cannot be stored as JSON (${err.message})`, { cause: err });
+      // The copy walks the value by recursion: a cycle (or nesting thousands deep) runs out of stack.
+      const why = err instanceof RangeError && /call stack/i.test(err.message) ? 'it holds a cycle, or is nested too deep' : err.message;
+      throw new CollectorError('LC_STORE_INVALID_ARGUMENT', `field ${JSON.stringify(key)} cannot be stored as JSON (${why})`, { cause: err });
     }
     throw err;
   }

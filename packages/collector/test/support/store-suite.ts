@@ -356,8 +356,8 @@ export function storeSuite(make: StoreFactory): void {
       expect((await expectCode(store.assign('js', { list: [1, 2n] }), 'LC_STORE_INVALID_ARGUMENT')).message).to.match(/field "list"/);
       const cyclic: Record<string, unknown> = {};
       cyclic.self = cyclic;
-      expect((await expectCode(store.update('js', { nested: { deep: cyclic } }), 'LC_STORE_INVALID_ARGUMENT')).message).to.match(/field "nested"/);
-      expect((await expectCode(store.set('js', { loop: cyclic }), 'LC_STORE_INVALID_ARGUMENT')).message).to.match(/field "loop"/);
+      expect((await expectCode(store.update('js', { nested: { deep: cyclic } }), 'LC_STORE_INVALID_ARGUMENT')).message).to.match(/field "nested" cannot be stored as JSON \((it holds a cycle|.*circular)/i);
+      expect((await expectCode(store.set('js', { loop: cyclic }), 'LC_STORE_INVALID_ARGUMENT')).message).to.match(/field "loop" cannot be stored as JSON \((it holds a cycle|.*circular)/i);
       expect((await store.get('js'))!).to.deep.include({ version: first.version, context: json });
       const later = await store.update('js', { nested: { y: new Date(5000) }, list: [new Date(5000)] });
       expect(later).to.deep.include({ changed: true, version: first.version + 1 });
