@@ -3,7 +3,7 @@ import { BaseContextStore } from './base-store.js';
 import { ABSENT_VALUE, copyFields, mergeField, mergeRecords, recordEvent, replaceChanges, type DeltaRecord, type FieldChange } from './delta.js';
 import { globToRegExp } from './glob.js';
 import { cloneValue, decodeValue, deepFreeze, encodeValue, ownValue } from './json.js';
-import { checkCleanupOptions, checkFields, checkId, checkIncarnation, checkListOptions, checkMessage, checkObject, checkRemove, checkVersion, ttlFor, type StoreOptions } from './options.js';
+import { checkCleanupOptions, checkFields, checkId, checkIncarnation, checkListOptions, checkMessage, checkRemove, checkVersion, ttlFor, type StoreOptions } from './options.js';
 import type {
   ApplyItem,
   ApplyResult,

@@ -5,7 +5,7 @@ import { BaseContextStore } from './base-store.js';
 import { ABSENT_VALUE, changesText, copyFields, forField, mergeField, mergeRecords, ownCopy, parseRecord, recordEvent, replaceChanges, type FieldChange } from './delta.js';
 import { escapeGlob, globToRegExp } from './glob.js';
 import { decodeValue, deepFreeze, encodeValue, ownValue } from './json.js';
-import { checkCleanupOptions, checkFields, checkId, checkIncarnation, checkListOptions, checkMessage, checkObject, checkRemove, checkVersion, ttlFor, type StoreOptions } from './options.js';
+import { checkCleanupOptions, checkFields, checkId, checkIncarnation, checkListOptions, checkMessage, checkRemove, checkVersion, ttlFor, type StoreOptions } from './options.js';
 import { defineStoreCommands } from './redis-commands.js';
 import type {
   ApplyItem,
