@@ -4,7 +4,6 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { Cleanup, redisUrl, uniqueName, waitUntil } from '@contexture/test-support';
-import { CollectorError } from '../src/errors.js';
 import { TaskError, TaskQueue, type Task, type TaskQueueOptions } from '../src/tasks/task-queue.js';
 
 const WORKER = fileURLToPath(new URL('../../test/fixtures/task-worker.mjs', import.meta.url));

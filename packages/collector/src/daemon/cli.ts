@@ -5,11 +5,13 @@ import { Collector } from './collector.js';
 import { RedisContextStore } from '../store/redis-store.js';
 import { Registry } from '../registry/registry.js';
 
-/** Where the program writes and what environment it reads; tests pass their own. */
+/**
+ * Where the program writes, and when it stops; tests pass their own. Its options read
+ * `process.env` (commander's `.env()`).
+ */
 export interface ProgramIO {
   stdout?: NodeJS.WritableStream;
   stderr?: NodeJS.WritableStream;
-  env?: Record<string, string | undefined>;
   /** Resolves when the program should stop (SIGTERM / SIGINT by default). */
   stopSignal?: Promise<unknown>;
 }
@@ -90,7 +92,6 @@ function signals(note: (line: string) => void): Promise<NodeJS.Signals> {
  */
 export function createProgram(io: ProgramIO = {}): Command {
   const stderr = io.stderr ?? process.stderr;
-  const env = io.env ?? process.env;
   const say = (line: string) => void stderr.write(`${line}\n`);
   /** A line of the program's own, named as such. */
   const note = (line: string) => say(`contexture-collector: ${line}`);
