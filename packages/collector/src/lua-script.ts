@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { trackCall } from './redis-client.js';
+import { scrubAuth, trackCall } from './redis-client.js';
 
 /** What a script call takes after its keys: ioredis writes numbers as decimal text. */
 export type ScriptArg = string | number;
@@ -35,8 +35,15 @@ export class LuaScript<T> {
     try {
       return (await redis.evalsha(this.sha, this.numberOfKeys, ...keysAndArgs)) as T;
     } catch (err) {
+      // A refused login fails every waiting command with the AUTH command's arguments attached.
+      scrubAuth(err);
       if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
-      return (await redis.eval(this.lua, this.numberOfKeys, ...keysAndArgs)) as T;
+      try {
+        return (await redis.eval(this.lua, this.numberOfKeys, ...keysAndArgs)) as T;
+      } catch (again) {
+        scrubAuth(again);
+        throw again;
+      }
     }
   }
 }

@@ -10,15 +10,22 @@ import { Redis } from 'ioredis';
  */
 export function resolveRedis(redis: unknown, onError: (message: string) => void): { redis: Redis; owned: boolean } | string {
   if (typeof redis === 'string') {
-    if (!redis.startsWith('/')) {
-      if (!/^rediss?:\/\//i.test(redis)) return 'redis must be an ioredis client or a redis:// or rediss:// URL';
+    // A socket path, or a URL (`//host` would be one, without its scheme).
+    if (!/^\/(?!\/)/.test(redis)) {
+      if (!/^rediss?:\/\//i.test(redis)) return 'redis must be an ioredis client, a redis:// or rediss:// URL, or a socket path';
       try {
         new URL(redis);
       } catch {
         return 'redis: the URL does not parse';
       }
     }
-    const client = new Redis(redis, { maxRetriesPerRequest: 1, commandTimeout: 10_000 });
+    let client: Redis;
+    try {
+      client = new Redis(redis, { maxRetriesPerRequest: 1, commandTimeout: 10_000 });
+    } catch {
+      // ioredis' own reading of it failed (a bad %-escape in the password, say): its error holds the URL.
+      return 'redis: the URL does not parse';
+    }
     client.on('error', (err: Error) => {
       scrubAuth(err);
       onError(err.message);
@@ -26,7 +33,7 @@ export function resolveRedis(redis: unknown, onError: (message: string) => void)
     return { redis: client, owned: true };
   }
   if (redis instanceof Redis) return { redis, owned: false };
-  return 'redis must be an ioredis client or a redis:// or rediss:// URL';
+  return 'redis must be an ioredis client, a redis:// or rediss:// URL, or a socket path';
 }
 
 /**

@@ -54,7 +54,7 @@ describe('Redis clients made from a URL (every Redis user)', function () {
 
   it('a URL that is not redis:// or rediss://, or does not parse, is refused at once without repeating it', () => {
     const secret = 'pw-never-shown';
-    const bad = [`http://u:${secret}@127.0.0.1:6379`, `u:${secret}@127.0.0.1:6379`, `redis://u:${secret}@127.0.0.1:63790x`, `redis://u:${secret}@[::1`];
+    const bad = [`http://u:${secret}@127.0.0.1:6379`, `u:${secret}@127.0.0.1:6379`, `redis://u:${secret}@127.0.0.1:63790x`, `redis://u:${secret}@[::1`, `//u:${secret}@127.0.0.1:6379`, `redis://:${secret}%zz@127.0.0.1:6379`];
     const makers: Array<[string, (redis: string) => unknown]> = [
       ['store', (redis) => new RedisContextStore({ redis })],
       ['lock', (redis) => new RedisLock({ redis })],

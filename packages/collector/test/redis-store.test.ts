@@ -1,4 +1,4 @@
-import { Cleanup, freePort, redisUrl, uniqueName, waitUntil } from '@contexture/test-support';
+import { Cleanup, freePort, redisUrl, TempRedis, uniqueName, waitUntil } from '@contexture/test-support';
 import { expect } from 'chai';
 import { Redis } from 'ioredis';
 import { readFileSync } from 'node:fs';
@@ -98,6 +98,26 @@ describe('RedisContextStore', () => {
       await w.close();
     });
 
+    it('a script Redis refuses for other reasons than the data (an ACL without its channel) is LC_UNAVAILABLE, not corrupt', async function () {
+      this.timeout(30_000);
+      // A server of the test's own: the ACL user is made there.
+      const server = new TempRedis();
+      await server.start();
+      cleanup.defer(() => server.destroy());
+      const admin = new Redis(server.url);
+      cleanup.defer(() => admin.quit());
+      await admin.call('ACL', 'SETUSER', 'nochannels', 'on', '>pw', '~*', '+@all', 'resetchannels');
+      const url = new URL(server.url);
+      url.username = 'nochannels';
+      url.password = 'pw';
+      const s = store({ redis: url.toString() });
+      const err = await s.set('acl', { a: 1 }).then(() => null, (e: unknown) => e as CollectorError);
+      expect(err?.code, String(err)).to.equal('LC_UNAVAILABLE');
+      expect(err!.message).to.match(/^context store write to "acl": Redis at 127\.0\.0\.1:\d+ failed: .*publish/i);
+      // Without publishing, the same user writes.
+      expect((await store({ redis: url.toString(), publish: false }).set('acl', { a: 1 })).changed).to.equal(true);
+    });
+
     it('says LC_STORE_CORRUPT when a key of its layout holds another type', async () => {
       const s = store();
       await client.set(`${prefix}ctx:{foreign}`, 'not a hash');
@@ -116,14 +136,22 @@ describe('RedisContextStore', () => {
       // update is another store's: this one knows the fields it wrote, at a version still current).
       await s.set('odd', { a: 1, b: 2 });
       await client.hset(`${prefix}ctx:{odd}`, '.a', '1:{bad');
-      for (const [name, call] of [['get', () => s.get('odd')], ['sync', () => s.sync('odd', null)], ['update', () => store().update('odd', { a: { x: 1 } })]] as const) {
+      const other = store();
+      for (const [name, call] of [['get', () => s.get('odd')], ['sync', () => s.sync('odd', null)], ['update', () => other.update('odd', { a: { x: 1 } })]] as const) {
         const err = await (call as () => Promise<unknown>)().then(() => null, (e: unknown) => e);
         expect((err as CollectorError)?.code, `${name}: ${String(err)}`).to.equal('LC_STORE_CORRUPT');
         expect((err as CollectorError).message).to.match(/field "a" of "odd" is not JSON/);
       }
-      // A write that replaces the field is done (only the stored text is at fault).
+      // A write that replaces the field is done (only the stored text is at fault), and the store
+      // whose update failed reads the fields again: its next update merges into the mended value.
       expect((await s.assign('odd', { a: 3 })).changed).to.equal(true);
       expect((await s.get('odd'))!.context).to.deep.equal({ a: 3, b: 2 });
+      await client.hset(`${prefix}ctx:{odd}`, '.a', '1:{"y":1}');
+      await other.update('odd', { a: { x: 1 } });
+      expect((await s.get('odd'))!.context).to.deep.equal({ a: { x: 1, y: 1 }, b: 2 });
+      await client.hset(`${prefix}ctx:{odd}`, '.#user', '1:{bad');
+      expect((await s.get('odd').then(() => null, (e: unknown) => e as CollectorError))?.message).to.match(/field "#user" of "odd" is not JSON/);
+      await client.hdel(`${prefix}ctx:{odd}`, '.#user');
       await client.hset(`${prefix}ctx:{odd}`, '.b', 'no stamp');
       for (const call of [() => s.apply({ obj_id: 'odd', obj: { b: 5 }, seq: 9 }), () => s.set('odd', { c: 1 })]) {
         const err = await call().then(() => null, (e: unknown) => e);

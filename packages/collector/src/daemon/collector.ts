@@ -117,6 +117,8 @@ export class Collector extends EventEmitter {
     queueDepth: null as number | null,
   };
   private malformed: Record<string, number> = Object.create(null);
+  /** When the last "store corrupt" warning was written (ms). */
+  private corruptWarnedAt = 0;
   /** Deliveries not yet in a batch, in delivery order. */
   private pending: Array<{ ch: ConfirmChannel; msg: ConsumeMessage }> = [];
   /** Deliveries on reserved routing keys (the project's own traffic: heartbeats). */
@@ -503,7 +505,7 @@ export class Collector extends EventEmitter {
     const store = this.options.store;
     if (typeof store.applyMany !== 'function') return Promise.all(items.map((it) => this.applyWithRetry(it.message, it.meta)));
     const applyMany = store.applyMany.bind(store);
-    const ok = await this.retrying(async () => {
+    const ok = await this.retrying(false, async () => {
       await applyMany(items);
       this.counts.applied += items.length;
       for (let i = items.length - 1; i >= 0; i--) {
@@ -521,7 +523,7 @@ export class Collector extends EventEmitter {
 
   /** Applies one message, retrying store failures; resolves with a {@link Malformed} when the store refuses the message itself. */
   private async applyWithRetry(message: WireMessage, meta: MessageMeta | undefined): Promise<Refusal | null> {
-    return this.retrying(async () => {
+    return this.retrying(true, async () => {
       await this.options.store.apply(message, meta);
       this.counts.applied++;
       if (message.time_in !== undefined) this.counts.lagSeconds = Math.max(0, Date.now() / 1000 - message.time_in);
@@ -530,9 +532,10 @@ export class Collector extends EventEmitter {
 
   /**
    * Runs a store call until it succeeds (null) or the store refuses its input or cannot read the
-   * context it goes to (a {@link Refusal}); throws only once destroyed.
+   * context it goes to (a {@link Refusal}); throws only once destroyed. `single`: the call applies
+   * one message.
    */
-  private async retrying(call: () => Promise<void>): Promise<Refusal | null> {
+  private async retrying(single: boolean, call: () => Promise<void>): Promise<Refusal | null> {
     for (let attempt = 1; ; attempt++) {
       try {
         await call();
@@ -546,7 +549,12 @@ export class Collector extends EventEmitter {
         if (err instanceof CollectorError && err.code === 'LC_STORE_CORRUPT') {
           // Retrying cannot help, and would hold up everything behind it: the message is kept in
           // the dead-letter queue, to be sent again once the context's keys are mended.
-          this.log('warn', `${redactText(err.message)}; its message goes to the dead-letter queue`);
+          // Said of the message, once in 10 s at most (a busy context would flood the log); stats()
+          // counts every one. A batch's call is applied again message by message, which says it.
+          if (single && Date.now() - this.corruptWarnedAt >= 10_000) {
+            this.corruptWarnedAt = Date.now();
+            this.log('warn', `${redactText(err.message)}; its message goes to the dead-letter queue (such messages are counted as "store corrupt", one warning in 10 s)`);
+          }
           return { kind: 'store corrupt', detail: err.message.slice(0, 200) };
         }
         this.counts.storeErrors++;

@@ -1,6 +1,6 @@
 import { setOwn, type MessageMeta, type WireMessage } from '@contexture/context/protocol';
 import { BaseContextStore } from './base-store.js';
-import { ABSENT_VALUE, copyFields, mergeField, mergeRecords, recordEvent, replaceChanges, type DeltaRecord, type FieldChange } from './delta.js';
+import { ABSENT_VALUE, copyFields, forField, mergeField, mergeRecords, recordEvent, replaceChanges, type DeltaRecord, type FieldChange } from './delta.js';
 import { globToRegExp } from './glob.js';
 import { cloneValue, decodeValue, deepFreeze, encodeValue, ownValue } from './json.js';
 import { checkCleanupOptions, checkFields, checkId, checkIncarnation, checkListOptions, checkMessage, checkRemove, checkVersion, ttlFor, type StoreOptions } from './options.js';
@@ -79,6 +79,27 @@ const own = Object.prototype.hasOwnProperty;
  * await store.update('room:1', { topic: 'bye' });
  * await store.sync('room:1', 1); // { type: 'delta', version: 2, delta: { topic: { action: 'modified', … } } }
  */
+/**
+ * A message checked, and its fields' canonical texts (undefined for each field a delete removes;
+ * none for a value JSON drops): a value JSON cannot hold (a cycle, a BigInt) fails here, before
+ * anything changes, as in the Redis store.
+ */
+function messageTexts(message: WireMessage): Array<[string, string | undefined]> {
+  const obj = checkMessage(message);
+  const del = message.action === 'delete';
+  const texts: Array<[string, string | undefined]> = [];
+  for (const k in obj) {
+    if (!own.call(obj, k)) continue;
+    if (del) {
+      texts.push([k, undefined]);
+      continue;
+    }
+    const text = forField(k, () => encodeValue(obj[k]));
+    if (text !== undefined) texts.push([k, text]);
+  }
+  return texts;
+}
+
 export class MemoryContextStore extends BaseContextStore {
   private readonly entries = new Map<string, Entry>();
   private readonly watchers = new Map<string, Set<WatchQueue>>();
@@ -92,8 +113,13 @@ export class MemoryContextStore extends BaseContextStore {
 
   async apply(message: WireMessage, meta?: MessageMeta): Promise<ApplyResult> {
     this.checkOpen();
-    const obj = checkMessage(message);
+    return this.applyTexts(message, meta, messageTexts(message));
+  }
+
+  /** apply() of a message whose fields' texts are known (see messageTexts()). */
+  private applyTexts(message: WireMessage, meta: MessageMeta | undefined, texts: Array<[string, string | undefined]>): ApplyResult {
     const id = message.obj_id;
+    const del = message.action === 'delete';
     const now = Date.now();
     let e = this.live(id, now);
     const created = e === undefined;
@@ -104,15 +130,8 @@ export class MemoryContextStore extends BaseContextStore {
       e.hs = seq;
       wrote = true;
     }
-    const del = message.action === 'delete';
     const changes: FieldChange[] = [];
-    for (const k in obj) {
-      if (!own.call(obj, k)) continue;
-      let text: string | undefined;
-      if (!del) {
-        text = encodeValue(obj[k]);
-        if (text === undefined) continue;
-      }
+    for (const [k, text] of texts) {
       const s = e.seqs.get(k);
       if (s !== undefined && seq <= s) continue;
       e.seqs.set(k, seq);
@@ -165,10 +184,9 @@ export class MemoryContextStore extends BaseContextStore {
   /** `apply()` on each message in order; nothing is applied when one of them is invalid. */
   async applyMany(items: readonly ApplyItem[]): Promise<ApplyResult[]> {
     this.checkOpen();
-    for (const item of items) checkMessage(item.message);
-    const results: ApplyResult[] = [];
-    for (const { message, meta } of items) results.push(await this.apply(message, meta));
-    return results;
+    // Every message checked and encoded first: nothing is applied when one of them cannot be.
+    const texts = items.map((item) => messageTexts(item.message));
+    return items.map(({ message, meta }, i) => this.applyTexts(message, meta, texts[i]!));
   }
 
   async get(id: string): Promise<StoredContext | null> {

@@ -211,7 +211,8 @@ export class RedisContextStore extends BaseContextStore {
     this.redis = client.redis;
     this.owned = client.owned;
     const { host, port, path } = this.redis.options;
-    this.at = path ? path : `${host ?? '127.0.0.1'}:${port ?? 6379}`;
+    const h = host ?? '127.0.0.1';
+    this.at = path ? path : `${h.includes(':') ? `[${h}]` : h}:${port ?? 6379}`;
     this.prefix = o.prefix;
     this.publish = o.publish;
     this.scanCount = o.scanCount;
@@ -288,7 +289,7 @@ export class RedisContextStore extends BaseContextStore {
           args.push('.' + key, '');
           n++;
         } else {
-          const text = encodeValue(obj[key]);
+          const text = forField(key, () => encodeValue(obj[key]));
           if (text === undefined) continue;
           args.push('.' + key, text);
           n++;
@@ -551,6 +552,8 @@ export class RedisContextStore extends BaseContextStore {
         try {
           spec = await this.mergeSpec(id, group);
         } catch (err) {
+          // What it knew may be what does not read: the next write reads the fields again.
+          this.known.delete(id);
           const failed = this.failure(`update of ${label(id)}`, err);
           for (const op of group) op.reject(failed);
           continue;
@@ -562,7 +565,9 @@ export class RedisContextStore extends BaseContextStore {
         try {
           specs.push(op.kind === 'set' ? (op.spec ?? this.setSpec(id, op)) : this.patchSpec(id, op));
         } catch (err) {
-          // What the store knows of the context does not read (LC_STORE_CORRUPT): this write fails alone.
+          // What the store knows of the context does not read (LC_STORE_CORRUPT): this write fails
+          // alone, and the next one reads the fields again.
+          this.known.delete(id);
           op.reject(err);
         }
         if (op.kind === 'set') op.spec = undefined;
@@ -990,7 +995,7 @@ function failure(what: string, err: unknown, at: string): unknown {
     if (/\bWRONGTYPE\b/.test(message)) {
       return new CollectorError('LC_STORE_CORRUPT', `context store ${what}: one of its keys holds another type (foreign data under the store's prefix?)`, { cause: err });
     }
-    if (/user_script/.test(message)) {
+    if (/user_script/.test(message) && UNREADABLE.test(message)) {
       return new CollectorError('LC_STORE_CORRUPT', `context store ${what}: its script could not read what the keys hold (foreign data under the store's prefix?): ${message.slice(0, 200)}`, { cause: err });
     }
   }
@@ -999,6 +1004,13 @@ function failure(what: string, err: unknown, at: string): unknown {
   return new CollectorError('LC_UNAVAILABLE', `context store ${what}: ${reason}`, { cause: err });
 }
 
+/**
+ * What a script raises on data it cannot read (a field without its stamp, a number that is not
+ * one): Lua's own runtime errors. Others (an ACL refusing a command or channel, SCRIPT KILL) are
+ * not about the data.
+ */
+const UNREADABLE = /attempt to (perform arithmetic|index|concatenate|compare|call)|bad argument|Expected value|Expected object key|Expected comma|Expected colon|Found invalid/;
+
 /** Redis refusing for now (memory, loading, a replica, a busy script, cluster state): worth retrying. */
 const REFUSED = /\b(OOM|LOADING|READONLY|BUSY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN|MISCONF|NOREPLICAS)\b/;
 
@@ -1006,11 +1018,11 @@ const REFUSED = /\b(OOM|LOADING|READONLY|BUSY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN|MI
  * A field's stored text as a value (`own`: the store's own, see ownValue(); else a plain copy);
  * text that is not JSON (foreign data under the store's prefix) is LC_STORE_CORRUPT.
  */
-function storedValue(id: string, name: string, text: string, own = true): unknown {
+function storedValue(id: string, name: string | null, text: string, own = true): unknown {
   try {
     return own ? ownValue(text) : decodeValue(text);
   } catch (err) {
-    throw new CollectorError('LC_STORE_CORRUPT', `context store: ${name.startsWith('#') ? 'the headers' : `field ${label(name)}`} of ${label(id)} is not JSON (foreign data under the store's prefix?)`, { cause: err });
+    throw new CollectorError('LC_STORE_CORRUPT', `context store: ${name === null ? 'the headers' : `field ${label(name)}`} of ${label(id)} is not JSON (foreign data under the store's prefix?)`, { cause: err });
   }
 }
 
@@ -1118,7 +1130,7 @@ function toRecord(id: string, flat: string[], known?: Map<string, KnownField>): 
   const version = Number(own.get('#v') ?? 0);
   if (!(version > 0)) return null;
   const hd = own.get('#hd');
-  const headers = hd === undefined ? null : storedValue(id, '#hd', hd, false);
+  const headers = hd === undefined ? null : storedValue(id, null, hd, false);
   return {
     id,
     version,

@@ -192,6 +192,18 @@ export function storeSuite(make: StoreFactory): void {
         'LC_STORE_INVALID_ARGUMENT',
       );
       expect(await store.get('inv-ok')).to.equal(null);
+      // So is a message with a value JSON cannot hold (a cycle), saying so.
+      const cyclic: Record<string, unknown> = {};
+      cyclic.self = cyclic;
+      const err = await expectCode(
+        store.applyMany([
+          { message: { obj_id: 'inv-ok', obj: { a: 1 }, status: 'born', seq: 0 } },
+          { message: { obj_id: 'inv-bad', obj: { loop: cyclic }, seq: 1 } },
+        ]),
+        'LC_STORE_INVALID_ARGUMENT',
+      );
+      expect(err.message).to.match(/field "loop" cannot be stored as JSON/);
+      expect(await store.get('inv-ok')).to.equal(null);
       expect(await store.applyMany([])).to.deep.equal([]);
     });
 
