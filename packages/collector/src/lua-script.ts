@@ -33,17 +33,16 @@ export class LuaScript<T> {
 
   private async send(redis: Redis, keysAndArgs: ScriptArg[]): Promise<T> {
     try {
-      return (await redis.evalsha(this.sha, this.numberOfKeys, ...keysAndArgs)) as T;
+      try {
+        return (await redis.evalsha(this.sha, this.numberOfKeys, ...keysAndArgs)) as T;
+      } catch (err) {
+        if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
+        return (await redis.eval(this.lua, this.numberOfKeys, ...keysAndArgs)) as T;
+      }
     } catch (err) {
       // A refused login fails every waiting command with the AUTH command's arguments attached.
       scrubAuth(err);
-      if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
-      try {
-        return (await redis.eval(this.lua, this.numberOfKeys, ...keysAndArgs)) as T;
-      } catch (again) {
-        scrubAuth(again);
-        throw again;
-      }
+      throw err;
     }
   }
 }

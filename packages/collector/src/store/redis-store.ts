@@ -520,25 +520,19 @@ export class RedisContextStore extends BaseContextStore {
         this.directOps.delete(id);
         return;
       }
-      if (ops[0]!.kind === 'apply') {
-        const op = ops.shift() as Extract<DirectOp, { kind: 'apply' }>;
+      const first = ops[0]!;
+      if (first.kind === 'apply' || first.kind === 'delete') {
+        // A call of its own, after which what the store knew of the context no longer holds (nor
+        // what a read answered meanwhile).
+        ops.shift();
         const k = this.keys(id);
         this.known.delete(id);
         try {
-          op.resolve(await this.redis.contextureCtxApply(2, k.state, k.deltas, ...op.args));
+          if (first.kind === 'apply') first.resolve(await this.redis.contextureCtxApply(2, k.state, k.deltas, ...first.args));
+          else first.resolve((await this.redis.contextureCtxRemove(k.state, k.deltas, this.publish ? k.channel : '')) === 1);
         } catch (err) {
-          op.reject(err);
-        }
-        continue;
-      }
-      if (ops[0]!.kind === 'delete') {
-        const op = ops.shift() as Extract<DirectOp, { kind: 'delete' }>;
-        const k = this.keys(id);
-        this.known.delete(id);
-        try {
-          op.resolve((await this.redis.contextureCtxRemove(k.state, k.deltas, this.publish ? k.channel : '')) === 1);
-        } catch (err) {
-          op.reject(this.failure(`delete of ${label(id)}`, err));
+          // applyMany() says what its calls failed in.
+          first.reject(first.kind === 'apply' ? err : this.failure(`delete of ${label(id)}`, err));
         }
         this.known.delete(id);
         continue;
