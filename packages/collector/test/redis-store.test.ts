@@ -133,11 +133,12 @@ describe('RedisContextStore', () => {
       }
       expect(await client.get(`${prefix}ctx:{foreign}`)).to.equal('not a hash');
       // A hash of the layout with a field that is not JSON, or not in the store's form at all (the
-      // update is another store's: this one knows the fields it wrote, at a version still current).
+      // sync and the update are another store's: this one knows the fields it wrote, at a version
+      // still current).
       await s.set('odd', { a: 1, b: 2 });
       await client.hset(`${prefix}ctx:{odd}`, '.a', '1:{bad');
       const other = store();
-      for (const [name, call] of [['get', () => s.get('odd')], ['sync', () => s.sync('odd', null)], ['update', () => other.update('odd', { a: { x: 1 } })]] as const) {
+      for (const [name, call] of [['get', () => s.get('odd')], ['sync', () => other.sync('odd', null)], ['update', () => other.update('odd', { a: { x: 1 } })]] as const) {
         const err = await (call as () => Promise<unknown>)().then(() => null, (e: unknown) => e);
         expect((err as CollectorError)?.code, `${name}: ${String(err)}`).to.equal('LC_STORE_CORRUPT');
         expect((err as CollectorError).message).to.match(/field "a" of "odd" is not JSON/);
@@ -238,6 +239,41 @@ describe('RedisContextStore', () => {
       expect(noneReads.count).to.equal(2);
       expect((await none.get('kn0'))!.context).to.deep.equal({ n: { a: 1, b: 2 } });
       expect(() => store({ knownContexts: -1 })).to.throw(/knownContexts/);
+    });
+
+    it('a full sync() of the version the store knows whole takes the fields from what it knows, the rest from Redis', async () => {
+      const [a, b] = [store(), store()];
+      const big = 'b'.repeat(100);
+      // Made by a bus message (status, routing key, headers, times), then read whole once.
+      await a.apply({ obj_id: 'fk', obj: { n: { x: 1 }, big }, seq: 1, status: 'born', time_in: 1700000000 }, { rkey: 'r.k', headers: { h: 1 } });
+      const first = await a.sync('fk', null);
+      // The same answer again, now from what a knows: equal to what a store that knows nothing reads.
+      const known = await a.sync('fk', null);
+      expect(known).to.deep.equal(first);
+      expect(known).to.deep.equal(await b.sync('fk', null));
+      expect(known).to.deep.include({ status: 'born', rkey: 'r.k', headers: { h: 1 }, born_at: 1700000000 });
+      // Proof it did not read the fields: a field changed behind the store's back, the version
+      // unchanged, is not seen by a (nor by b, which knows it since its sync); a store that knows
+      // nothing reads it.
+      await client.hset(`${prefix}ctx:{fk}`, '.n', '1:{"x":2}');
+      expect((await a.sync('fk', null))!).to.deep.include({ context: { n: { x: 1 }, big } });
+      expect((await b.sync('fk', null))!).to.deep.include({ context: { n: { x: 1 }, big } });
+      expect((await store().sync('fk', null))!).to.deep.include({ context: { n: { x: 2 }, big } });
+      await client.hset(`${prefix}ctx:{fk}`, '.n', '1:{"x":1}');
+      // A sync asked with writes: the answer is of the version Redis had, whatever a knows when it comes.
+      const [synced] = await Promise.all([a.sync('fk', null), a.update('fk', { n: { y: 1 } }), a.update('fk', { n: { z: 1 } })]);
+      expect(synced).to.deep.include({ version: 1, context: { n: { x: 1 }, big } });
+      expect((await a.sync('fk', null))!).to.deep.include({ version: 3, context: { n: { x: 1, y: 1, z: 1 }, big } });
+      // Another writer moved it on: a reads the whole hash.
+      await b.update('fk', { n: { w: 1 } });
+      expect((await a.sync('fk', null))!).to.deep.include({ version: 4, context: { n: { x: 1, y: 1, z: 1, w: 1 }, big } });
+      // What a knows after a delete and set by b is of another incarnation: read whole.
+      await b.delete('fk');
+      await b.set('fk', { n: { v: 1 } });
+      await b.update('fk', { n: { u: 1 } });
+      await b.update('fk', { n: { t: 1 } });
+      await b.update('fk', { n: { s: 1 } });
+      expect((await a.sync('fk', null))!).to.deep.include({ version: 4, context: { n: { v: 1, u: 1, t: 1, s: 1 } } });
     });
 
     it('a set() from what the store knows, gone out of date, is written whole in the same call, in the order asked', async () => {

@@ -8,9 +8,13 @@ ARGV[1] now, ms
 ARGV[2] deltaTtl (ms), 0 for none: a delta older than this is gone
 ARGV[3] deltaThreshold: only the newest this many deltas count as kept (the list may hold a few
         more until its next trim)
-ARGV[4..] per client: its version ('' for a client that has nothing), then the incarnation (#in)
+ARGV[4] the version of the context the caller knows whole ('' : none), ARGV[5] its incarnation:
+        when a client gets 'f' and the context is still at that version, the caller has its fields
+        and gets only the rest of the hash
+ARGV[6..] per client: its version ('' for a client that has nothing), then the incarnation (#in)
         its copy is of ('' : not given)
-Returns nil for an unknown context, else {version, status, answers, first, records, hash, incarnation}:
+Returns nil for an unknown context, else {version, status, answers, first, records, hash, incarnation,
+known}:
   answers  one letter per client, in the order given: 'n' no change, 'd' a delta (the records
            after its version), 'f' the whole context (it has nothing, is ahead of the store, its
            copy is of another incarnation, a delta it needs is gone: trimmed, past the threshold,
@@ -19,6 +23,8 @@ Returns nil for an unknown context, else {version, status, answers, first, recor
   records  the delta records from the oldest a 'd' client needs to the newest
   hash     the whole hash as a flat field/value list when a client gets 'f', else false
   incarnation  the context's #in ('' : none)
+  known    1 when hash holds only the fields that are not the context's own (#v, #st, …): its own
+           are those the caller knows (ARGV[4], ARGV[5]), else 0
 ]]
 local m = redis.call('HMGET', KEYS[1], '#v', '#st', '#dm', '#in')
 local inc = m[4] or ''
@@ -32,9 +38,9 @@ local intact = dm ~= nil and redis.call('LLEN', KEYS[2]) == version - dm + 1
 -- The clients' versions, in the order given (nil for a client that has nothing).
 local cvs = {}
 local answers, low = {}, nil
-for i = 4, #ARGV, 2 do
+for i = 6, #ARGV, 2 do
   local cv = tonumber(ARGV[i])
-  cvs[(i - 2) / 2] = cv
+  cvs[(i - 4) / 2] = cv
   local a = 'f'
   if ARGV[i + 1] ~= '' and ARGV[i + 1] ~= inc then
     a = 'f'
@@ -103,9 +109,21 @@ local anyFull = false
 for i = 1, #answers do
   if answers[i] == 'f' then anyFull = true; break end
 end
+local known = 0
 if not anyFull then
   hash = false
 elseif not hash then
-  hash = redis.call('HGETALL', KEYS[1])
+  if ARGV[4] ~= '' and tonumber(ARGV[4]) == version and ARGV[5] == inc then
+    -- The caller knows the fields of this version: the rest is all it needs.
+    local names = {'#v', '#st', '#rk', '#hd', '#ba', '#ua', '#fa', '#in'}
+    local got = redis.call('HMGET', KEYS[1], unpack(names))
+    hash = {}
+    for j = 1, #names do
+      if got[j] then hash[#hash + 1] = names[j]; hash[#hash + 1] = got[j] end
+    end
+    known = 1
+  else
+    hash = redis.call('HGETALL', KEYS[1])
+  end
 end
-return {m[1], m[2] or false, table.concat(answers), first, records, hash, inc}
+return {m[1], m[2] or false, table.concat(answers), first, records, hash, inc, known}

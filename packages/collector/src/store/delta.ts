@@ -190,16 +190,39 @@ function setPath(value: Slot, path: readonly string[], depth: number, slot: Slot
  * canonical JSON) is pushed on `changes` with its path below the field; the result shares what the
  * merge kept with `base`, is the store's own, and is `base` itself when nothing changed.
  */
-export function mergeChanges(key: string, base: Record<string, unknown>, partial: Record<string, unknown>, changes: FieldChange[]): Record<string, unknown> {
-  return forField(key, () => keepFrozen(mergeAt(key, base, partial, [], changes)));
+export function mergeChanges(key: string, base: Record<string, unknown>, partial: Record<string, unknown>, changes: FieldChange[], fresh?: FreshObjects): Record<string, unknown> {
+  return forField(key, () => {
+    const out = mergeAt(key, base, partial, [], changes, fresh);
+    return fresh === undefined ? keepFrozen(out) : out;
+  });
+}
+
+/**
+ * The objects merges of one batch made (see mergeField()): changed in place by the merges after
+ * them instead of copied again, until freezeBatch() makes them the store's own.
+ */
+export type FreshObjects = Set<Record<string, unknown>>;
+
+/**
+ * Freezes the objects of a batch of merges (see mergeField()) and returns `value` (a field's value
+ * after them) as the store's own.
+ */
+export function freezeBatch<T>(value: T, fresh: FreshObjects): T {
+  for (const o of fresh) Object.freeze(o);
+  fresh.clear();
+  return keepFrozen(value);
 }
 
 /**
  * The field `key`, now `cur` (ABSENT_VALUE: none), after an update gives it `value` (from
  * copyFields()): objects merge (see mergeChanges()), anything else replaces (see replaceChanges()).
+ * With `fresh`, for a batch of merges one on top of the other: the objects the merge makes are
+ * not frozen but noted there, and a later merge of the batch changes them in place (a merge that
+ * throws may leave them half changed: the batch is then void); `changes` must be read (encoded)
+ * before the next merge, and the batch's last values go through freezeBatch().
  */
-export function mergeField(key: string, cur: unknown, value: unknown, changes: FieldChange[]): unknown {
-  return isPlainObject(value) && isPlainObject(cur) ? mergeChanges(key, cur, value, changes) : replaceChanges(key, cur, value, changes);
+export function mergeField(key: string, cur: unknown, value: unknown, changes: FieldChange[], fresh?: FreshObjects): unknown {
+  return isPlainObject(value) && isPlainObject(cur) ? mergeChanges(key, cur, value, changes, fresh) : replaceChanges(key, cur, value, changes);
 }
 
 /**
@@ -219,7 +242,7 @@ export function forField<T>(key: string, make: () => T): T {
   }
 }
 
-function mergeAt(key: string, base: Record<string, unknown>, partial: Record<string, unknown>, path: string[], changes: FieldChange[]): Record<string, unknown> {
+function mergeAt(key: string, base: Record<string, unknown>, partial: Record<string, unknown>, path: string[], changes: FieldChange[], fresh: FreshObjects | undefined): Record<string, unknown> {
   let out: Record<string, unknown> | null = null;
   let added = false;
   for (const k of Object.keys(partial)) {
@@ -230,20 +253,25 @@ function mergeAt(key: string, base: Record<string, unknown>, partial: Record<str
     let next: Slot;
     path.push(k);
     if (isPlainObject(v) && isPlainObject(cur)) {
-      next = mergeAt(key, cur, v, path, changes);
+      next = mergeAt(key, cur, v, path, changes, fresh);
     } else {
       next = share(cur, v);
       if (next !== ABSENT && next !== cur) changes.push(had ? { k: key, p: path.slice(), o: cur, n: next } : { k: key, p: path.slice(), n: next });
     }
     path.pop();
+    // An object of the batch changed in place below: `cur` is that object (and `base` one too).
     if (next === ABSENT || next === cur) continue;
-    out ??= { ...base };
+    out ??= fresh?.has(base) ? base : { ...base };
     if (!had) added = true;
     setOwn(out, k, next);
   }
   if (out === null) return base;
   // A key added goes where the stores' key order puts it (see orderedKeys()).
   if (added) out = inOrder(out);
+  if (fresh !== undefined) {
+    fresh.add(out);
+    return out;
+  }
   // What it holds is the store's own: kept from `base`, merged below, or copied by share().
   return Object.freeze(out);
 }

@@ -15,8 +15,8 @@ declare module 'ioredis' {
   }
 }
 
-/** What sync.lua answers (see its header): version, status, answers, first, records, hash. */
-export type SyncReply = [string, string | null, string, number, string[], string[] | null, string];
+/** What sync.lua answers (see its header): version, status, answers, first, records, hash, incarnation, known. */
+export type SyncReply = [string, string | null, string, number, string[], string[] | null, string, number];
 
 /** Script name → [command name, number of keys (null: the first argument gives it)]. */
 const SCRIPTS = {

@@ -2,7 +2,7 @@ import { isPlainObject, setOwn, type MessageMeta, type WireMessage } from '@cont
 import { Redis } from 'ioredis';
 import { CollectorError } from '../errors.js';
 import { BaseContextStore } from './base-store.js';
-import { ABSENT_VALUE, changesText, copyFields, forField, mergeField, mergeRecords, ownCopy, parseRecord, recordEvent, replaceChanges, type FieldChange } from './delta.js';
+import { ABSENT_VALUE, changesText, copyFields, forField, freezeBatch, mergeField, type FreshObjects, mergeRecords, ownCopy, parseRecord, recordEvent, replaceChanges, type FieldChange } from './delta.js';
 import { escapeGlob, globToRegExp } from './glob.js';
 import { decodeValue, deepFreeze, encodeValue, ownValue } from './json.js';
 import { checkCleanupOptions, checkFields, checkId, checkIncarnation, checkListOptions, checkMessage, checkRemove, checkVersion, ttlFor, type StoreOptions } from './options.js';
@@ -60,7 +60,9 @@ export interface RedisContextStoreOptions extends StoreOptions {
    * parsed value once used, with the version and incarnation they are known at): merging updates
    * start from them without reading the fields first, a `set()` of a context known whole sends the
    * changes it works out from them (its records then hold only what changed, at the paths that
-   * changed), and a full sync() answer reuses the parsed values of the texts it finds unchanged.
+   * changed), and a full sync() answer of the version it knows whole takes the fields from what
+   * it knows (Redis sends only the rest), of another version reuses the parsed values of the texts
+   * it finds unchanged.
    * Such writes check that the context is still at that version and incarnation (else they read
    * and merge again, or write the whole context). 0: none.
    * @default 256
@@ -396,11 +398,16 @@ export class RedisContextStore extends BaseContextStore {
   private async syncNow(id: string, clients: Map<string, { version: number | null; incarnation: string | null }>): Promise<Map<string, SyncResult> | null> {
     const k = this.keys(id);
     const o = this.options;
-    const args: Array<string | number> = [];
+    // The fields of the version known whole, as they are now (a write answered before this call is
+    // may change what is known): when a client gets the whole context and it is still at that
+    // version, Redis sends only the rest.
+    const known = this.known.get(id);
+    const held = known?.complete === true ? { version: known.version, incarnation: known.incarnation, fields: new Map(known.fields) } : undefined;
+    const args: Array<string | number> = [held === undefined ? '' : held.version, held?.incarnation ?? ''];
     for (const c of clients.values()) args.push(c.version === null ? '' : c.version, c.incarnation ?? '');
     const reply = await this.redis.contextureCtxSync(k.state, k.deltas, Date.now(), o.deltaTtl ?? 0, o.deltaThreshold, ...args);
     if (reply === null) return null;
-    const [versionText, statusText, letters, first, texts, hash, incarnationText] = reply;
+    const [versionText, statusText, letters, first, texts, hash, incarnationText, asKnown] = reply;
     const version = Number(versionText);
     const status = toStatus(statusText);
     const incarnation = incarnationText ?? '';
@@ -417,11 +424,11 @@ export class RedisContextStore extends BaseContextStore {
         answer = { type: 'delta', id, version, delta, status, incarnation };
       } else {
         if (full === null) {
-          const known = this.known.get(id);
-          const record = toRecord(id, hash ?? [], known?.fields);
-          if (known !== undefined && record !== null) {
+          const fields = asKnown === 1 ? undefined : (this.known.get(id)?.fields ?? new Map<string, KnownField>());
+          const record = fields === undefined ? toRecord(id, hash ?? [], undefined, held!.fields) : toRecord(id, hash ?? [], fields);
+          if (fields !== undefined && record !== null) {
             // The fields as they are at this version: every one of them.
-            this.remember(id, known.fields, { version: record.version, incarnation: hashEntry(hash ?? [], '#in') ?? '' }, true);
+            this.remember(id, fields, { version: record.version, incarnation: hashEntry(hash ?? [], '#in') ?? '' }, true);
           }
           if (record === null) throw new CollectorError('LC_STORE_CORRUPT', `the state of ${JSON.stringify(id)} has no version`);
           full = { type: 'full', ...record };
@@ -611,34 +618,9 @@ export class RedisContextStore extends BaseContextStore {
       start = this.remember(id, fields.map((key, i) => [key, { text: valueText(olds[i + 2] ?? null) ?? '' }]), at);
     }
     const known = start;
-    const current = new Map<string, unknown>();
-    for (const key of fields) {
-      // Not among the fields of a context known whole: it has none of that name.
-      const f = known.fields.get(key);
-      // Parsed into a value of the store's own: the merges share what they keep of it.
-      if (f !== undefined && f.text !== '') current.set(key, (f.value ??= storedValue(id, key, f.text)));
-    }
-    const ready: typeof group = [];
-    const versions: string[] = [];
-    const written = new Set<string>();
-    for (const op of group) {
-      const staged = new Map<string, unknown>();
-      const changes: FieldChange[] = [];
-      try {
-        for (const key of Object.keys(op.partial)) {
-          staged.set(key, mergeField(key, current.has(key) ? current.get(key) : ABSENT_VALUE, op.partial[key], changes));
-        }
-        versions.push(changesText(changes));
-      } catch (err) {
-        op.reject(err);
-        continue;
-      }
-      for (const [key, value] of staged) {
-        current.set(key, value);
-        written.add(key);
-      }
-      ready.push(op);
-    }
+    // The objects the merges make are changed in place by the ones after them; should a merge
+    // fail, they go again each on its own copies, and the one that failed fails alone.
+    const { ready, versions, written, current } = mergeGroup(id, known, fields, group, new Set()) ?? mergeGroup(id, known, fields, group)!;
     if (ready.length === 0) return null;
     const pairs: string[] = [];
     const wrote: Array<[string, KnownField]> = [];
@@ -1038,6 +1020,46 @@ function hashEntry(flat: readonly string[], name: string): string | undefined {
   return undefined;
 }
 
+/**
+ * Merging updates made one on top of the other from the fields known: the updates merged, the
+ * items of each one's record, the fields written and their last values. With `fresh` (see
+ * mergeField()) the objects made are changed in place by the later merges and frozen at the end,
+ * and null is returned when a merge throws; without, an update that throws is rejected alone.
+ */
+function mergeGroup(id: string, known: KnownContext, fields: readonly string[], group: Array<Extract<DirectOp, { kind: 'merge' }>>, fresh?: FreshObjects): { ready: typeof group; versions: string[]; written: Set<string>; current: Map<string, unknown> } | null {
+  const current = new Map<string, unknown>();
+  for (const key of fields) {
+    // Not among the fields of a context known whole: it has none of that name.
+    const f = known.fields.get(key);
+    // Parsed into a value of the store's own: the merges share what they keep of it.
+    if (f !== undefined && f.text !== '') current.set(key, (f.value ??= storedValue(id, key, f.text)));
+  }
+  const ready: typeof group = [];
+  const versions: string[] = [];
+  const written = new Set<string>();
+  for (const op of group) {
+    const staged = new Map<string, unknown>();
+    const changes: FieldChange[] = [];
+    try {
+      for (const key of Object.keys(op.partial)) {
+        staged.set(key, mergeField(key, current.has(key) ? current.get(key) : ABSENT_VALUE, op.partial[key], changes, fresh));
+      }
+      versions.push(changesText(changes));
+    } catch (err) {
+      if (fresh !== undefined) return null;
+      op.reject(err);
+      continue;
+    }
+    for (const [key, value] of staged) {
+      current.set(key, value);
+      written.add(key);
+    }
+    ready.push(op);
+  }
+  if (fresh !== undefined) for (const key of written) current.set(key, freezeBatch(current.get(key), fresh));
+  return { ready, versions, written, current };
+}
+
 /** The checks of a write made from what is known of a context: its version and incarnation. */
 function versionChecks(known: KnownContext): string[] {
   return ['#v', known.version > 0 ? String(known.version) : '', '#in', known.incarnation];
@@ -1092,11 +1114,16 @@ function valueText(stored: string | null): string | null {
 /**
  * A record from the state hash as a flat field/value list; null when it has no version (yet).
  * With `known` (what the store knows of the fields), the values are the store's own, frozen: a
- * field whose text is the one known takes the known value, and the others are noted there.
+ * field whose text is the one known takes the known value, and the others are noted there. With
+ * `fields` (the fields of the version the hash is of, known), `flat` holds only the rest.
  */
-function toRecord(id: string, flat: string[], known?: Map<string, KnownField>): StoredContext | null {
+function toRecord(id: string, flat: string[], known?: Map<string, KnownField>, fields?: ReadonlyMap<string, KnownField>): StoredContext | null {
   const context: Record<string, unknown> = {};
   const own = new Map<string, string>();
+  if (fields !== undefined) {
+    // The context's own fields, known: `flat` holds the rest.
+    for (const [name, f] of fields) if (f.text !== '') setOwn(context, name, (f.value ??= storedValue(id, name, f.text)));
+  }
   for (let i = 0; i < flat.length; i += 2) {
     const key = flat[i]!;
     const value = flat[i + 1]!;

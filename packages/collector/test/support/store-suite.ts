@@ -439,6 +439,36 @@ export function storeSuite(make: StoreFactory): void {
       }
     });
 
+    it('updates asked for together merge each on the one before, each recording only its own change', async () => {
+      const store = await make();
+      await store.set('chain', { n: { a: { x: 1 }, c: 0 }, m: 1 });
+      const updates = [
+        { n: { a: { x: 2 } } },
+        { n: { a: { y: 3 } } },
+        { n: { b: 1 } },
+        { n: { a: { x: 4 } }, m: 2 },
+        { n: { a: 'flat' } },
+        { n: { a: { z: 1 } } },
+        { n: { a: { z: 1 } } },
+      ];
+      const got = await Promise.all(updates.map((u) => store.update('chain', u)));
+      expect(got.map((r) => [r.version, r.changed])).to.deep.equal([[2, true], [3, true], [4, true], [5, true], [6, true], [7, true], [7, false]]);
+      const deltas = [];
+      for (let v = 1; v < 7; v++) deltas.push(((await store.sync('chain', v)) as Extract<SyncResult, { type: 'delta' }>).delta);
+      expect(deltas[5]).to.deep.equal({ n: { a: { action: 'modified', old_value: 'flat', value: { z: 1 } } } });
+      expect(deltas[4]).to.deep.equal({ n: { a: { action: 'modified', old_value: { x: 4, y: 3 }, value: { z: 1 } } } });
+      expect(deltas[3]).to.deep.equal({ n: { a: { action: 'modified', old_value: { x: 2, y: 3 }, value: { z: 1 } } }, m: { action: 'modified', old_value: 1, value: 2 } });
+      expect(deltas[2]).to.deep.equal({ n: { a: { action: 'modified', old_value: { x: 2, y: 3 }, value: { z: 1 } }, b: { action: 'added', value: 1 } }, m: { action: 'modified', old_value: 1, value: 2 } });
+      expect(deltas[1]).to.deep.equal({ n: { a: { action: 'modified', old_value: { x: 2 }, value: { z: 1 } }, b: { action: 'added', value: 1 } }, m: { action: 'modified', old_value: 1, value: 2 } });
+      expect(deltas[0]).to.deep.equal({ n: { a: { action: 'modified', old_value: { x: 1 }, value: { z: 1 } }, b: { action: 'added', value: 1 } }, m: { action: 'modified', old_value: 1, value: 2 } });
+      const full = (await store.get('chain'))!;
+      expect(full).to.deep.include({ version: 7, context: { n: { a: { z: 1 }, b: 1, c: 0 }, m: 2 } });
+      expect(Object.keys(full.context.n as object)).to.deep.equal(['a', 'b', 'c']);
+      // What the store keeps is whole: a set() from it records exactly what differs.
+      await store.set('chain', { n: { a: { z: 1 }, b: 2, c: 0 }, m: 2 });
+      expect(((await store.sync('chain', 7)) as Extract<SyncResult, { type: 'delta' }>).delta).to.deep.equal({ n: { b: { action: 'modified', old_value: 1, value: 2 } } });
+    });
+
     it('an update that cannot be encoded fails alone: the merges asked for with it are made, nothing of it is written', async () => {
       const store = await make();
       await store.set('bad', { a: { x: 1 }, b: { y: 1 } });
