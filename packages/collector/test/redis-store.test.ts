@@ -276,6 +276,53 @@ describe('RedisContextStore', () => {
       expect((await a.sync('fk', null))!).to.deep.include({ version: 4, context: { n: { v: 1, u: 1, t: 1, s: 1 } } });
     });
 
+    it('sends merges ready (values stamped, records made) once it knows the stamp and status, and never with a stamp gone stale', async () => {
+      const [a, b] = [store(), store()];
+      const modes: string[] = [];
+      const send = a.redis.sendCommand.bind(a.redis);
+      a.redis.sendCommand = ((command: { name: string; args: unknown[] }, ...rest: unknown[]) => {
+        if (command.name === 'evalsha' || command.name === 'eval') modes.push(String(command.args[10]));
+        return (send as (...args: unknown[]) => unknown)(command, ...rest);
+      }) as typeof a.redis.sendCommand;
+      // Born on the bus (a status and a stamp), then written by a: the first write learns them.
+      await b.apply({ obj_id: 'rd', obj: { n: { x: 1 } }, seq: 3, status: 'born' });
+      await a.set('rd', { n: { x: 1 }, m: 1 });
+      await a.update('rd', { n: { y: 1 } });
+      await Promise.all([a.update('rd', { n: { z: 1 } }), a.update('rd', { n: { y: 2 } })]);
+      await a.set('rd', { n: { x: 2 }, m: 2 });
+      expect(modes).to.deep.equal(['set', 'rmerge', 'rmerge', 'rmergeorset']);
+      // What Redis holds is what write.lua makes itself: the stamp of the highest seq, the records
+      // with the status (a watcher reads it there).
+      const hash = await client.hgetall(`${prefix}ctx:{rd}`);
+      expect(hash['.n']).to.equal('3:{"x":2}');
+      expect(hash['.m']).to.equal('3:2');
+      const records = (await client.lrange(`${prefix}ctx:{rd}:d`, 0, -1)).map((r) => JSON.parse(r) as { v: number; c: unknown[]; s?: string; t: number });
+      expect(records.map((r) => [r.v, r.s, Object.keys(r)])).to.deep.equal([1, 2, 3, 4, 5, 6].map((v) => [v, 'born', ['v', 't', 'c', 's']]));
+      expect(records[3]!.c).to.deep.equal([{ k: 'n', p: ['z'], n: 1 }]);
+      expect(records[5]!.c).to.deep.equal([
+        { k: 'n', p: ['x'], o: 1, n: 2 },
+        { k: 'n', p: ['y'], o: 2 },
+        { k: 'n', p: ['z'], o: 1 },
+        { k: 'm', o: 1, n: 2 },
+      ]);
+      // A bus message that changes nothing raises the stamp, not the version: a's stamp is stale,
+      // its ready merge is refused, and it merges again from what it reads, stamped anew.
+      expect(await b.apply({ obj_id: 'rd', obj: { n: { x: 2 } }, seq: 10 })).to.deep.include({ changed: false, version: 6 });
+      modes.length = 0;
+      await a.update('rd', { n: { w: 1 } });
+      expect(modes).to.deep.equal(['rmerge', 'merge']);
+      expect((await client.hget(`${prefix}ctx:{rd}`, '.n'))!.startsWith('10:')).to.equal(true);
+      // So a late message older than that stamp loses to the update.
+      await b.apply({ obj_id: 'rd', obj: { n: { late: true } }, seq: 7 });
+      expect((await a.get('rd'))!.context).to.deep.equal({ n: { x: 2, w: 1 }, m: 2 });
+      // A ready set() whose check fails is written whole, its values read without their stamp.
+      await b.assign('rd', { o: 1 });
+      await a.set('rd', { n: { v: 1 } });
+      expect((await a.get('rd'))!.context).to.deep.equal({ n: { v: 1 } });
+      expect(await client.hget(`${prefix}ctx:{rd}`, '.n')).to.equal('10:{"v":1}');
+      expect(await client.hget(`${prefix}ctx:{rd}`, '.m')).to.equal('10:');
+    });
+
     it('a set() from what the store knows, gone out of date, is written whole in the same call, in the order asked', async () => {
       const [a, b] = [store(), store()];
       await a.set('stale', { a: 0, gone: 1 });

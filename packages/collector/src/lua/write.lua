@@ -25,11 +25,16 @@ ARGV[7..] the writes one after another, each:
          n pairs '.'<field name>, canonical JSON value ('' : remove the field),
          for 'merge' and 'mergeorset' only: m, the number of versions, then m texts: the items of
          the version's record's change list ('' : that update changed nothing)
-Returns {version1, changed1, version2, changed2, ..., incarnation}: per write (per version of a
-'merge'), the version after it and 1 when it bumped the version; {-1, 0} for a write whose check
-failed (it changed nothing; the caller re-reads and retries) and {-2, 0} for every write after it
-(not tried: the caller sends them again after it, in their order); then the context's incarnation
-(#in) after the call ('' when no write was done).
+         'rmerge' and 'rmergeorset' are 'merge' and 'mergeorset' made ready by a caller that knows
+         the stamp and status this call returns: its checks include '#hs', the stamp, and '#st',
+         the status; the values are stored text ('<stamp><JSON>', '<stamp>' to remove the field)
+         and the m texts whole records; Redis writes and publishes them as they are
+Returns {version1, changed1, version2, changed2, ..., incarnation, stamp, status}: per write (per
+version of a 'merge'), the version after it and 1 when it bumped the version; {-1, 0} for a write
+whose check failed (it changed nothing; the caller re-reads and retries) and {-2, 0} for every
+write after it (not tried: the caller sends them again after it, in their order); then the
+context's incarnation (#in) after the call, the stamp of the fields written ('<#hs>:') and the
+status ('' : none) (all three '' when no write was done).
 
 Every field written (or removed by 'set') is stamped with the highest seq seen (#hs), so a late bus
 message older than the write never undoes it and any newer message wins. Creating the context is a
@@ -91,6 +96,14 @@ while i <= #ARGV do
   writes[#writes + 1] = w
   if w[1] == 'set' then anyset = true end
   i = i + 3 + 2 * (c + n)
+  if string.byte(w[1], 1) == 114 then
+    -- Ready ('r…'): the stamp its values hold (from its '#hs' check) tells how to read them.
+    w[1] = string.sub(w[1], 2)
+    for j = w[4], w[4] + 2 * c - 1, 2 do
+      if ARGV[j] == '#hs' then w[7] = #ARGV[j + 1] + 1 end
+    end
+    if not w[7] then return redis.error_reply('ERR a ready write needs a #hs check') end
+  end
   if w[1] == 'merge' or w[1] == 'mergeorset' then
     w[5] = tonumber(ARGV[i]); w[6] = i + 1
     i = i + 1 + w[5]
@@ -142,11 +155,24 @@ local function put(k, v)
 end
 
 -- The fields written: each gets its final '<stamp><JSON>' once, at the end (every string Redis's
--- Lua makes costs per byte, and chained writes may set a large value many times).
-local written, wrote = {}, {}
-local function setf(k, v)
+-- Lua makes costs per byte, and chained writes may set a large value many times), unless a ready
+-- write gave it (ready[k]).
+local written, wrote, ready = {}, {}, {}
+local function setf(k, v, r)
   if wrote[k] == nil then written[#written + 1] = k end
   wrote[k] = v or false
+  ready[k] = r
+end
+-- The JSON of a field as written so far (a ready write's text is read once another write needs it).
+local stamped = {}
+local function fjson(k)
+  local v = fval[k]
+  if stamped[k] then
+    v = string.sub(v, stamped[k])
+    if v == '' then v = nil end
+    fval[k] = v; stamped[k] = nil
+  end
+  return v
 end
 
 -- A record from the items of its change list (the version and the status are known here).
@@ -186,25 +212,39 @@ for _, w in ipairs(writes) do
       if version > 0 then have = int(version) end
     elseif k == '#in' then
       have = inc
+    elseif k == '#hs' then
+      have = stamp
+    elseif k == '#st' then
+      have = st
     else
-      have = fval[k]
+      have = fjson(k)
     end
     if (have or '') ~= ARGV[j + 1] then ok = false; break end
   end
+  local strip = w[7]
   if not ok and mode == 'mergeorset' and not stopped then
     -- What the caller knew is out of date: its fields are written as a 'set' would.
     loadall()
     mode, ok = 'set', true
+  elseif ok then
+    strip = nil
   end
   if not ok then
     for _ = 1, w[5] or 1 do out[#out + 1] = stopped and -2 or -1; out[#out + 1] = 0 end
     stopped = true
   elseif mode == 'merge' or mode == 'mergeorset' then
     anyok = true
+    local r = w[7]
     for j = first + 2 * c, first + 2 * (c + n) - 1, 2 do
       local k, new = ARGV[j], ARGV[j + 1]
       if anyset and not known[k] then known[k] = true; order[#order + 1] = k end
-      if new == '' then fval[k] = nil; setf(k, nil) else fval[k] = new; setf(k, new) end
+      if r then
+        fval[k] = new; stamped[k] = r; setf(k, new, true)
+      elseif new == '' then
+        fval[k] = nil; stamped[k] = nil; setf(k, nil)
+      else
+        fval[k] = new; stamped[k] = nil; setf(k, new)
+      end
     end
     for j = w[6], w[6] + w[5] - 1 do
       local items = ARGV[j]
@@ -212,7 +252,7 @@ for _, w in ipairs(writes) do
       local changed = items ~= '' or version == 0
       if changed then
         version = version + 1
-        recs[#recs + 1] = record(items)
+        recs[#recs + 1] = r and items or record(items)
       end
       out[#out + 1] = version; out[#out + 1] = changed and 1 or 0
     end
@@ -234,7 +274,7 @@ for _, w in ipairs(writes) do
       local given = {}
       for j = from, last, 2 do given[ARGV[j]] = true end
       for _, k in ipairs(order) do
-        local old = fval[k]
+        local old = fjson(k)
         if old and not given[k] then
           fval[k] = nil
           setf(k, nil)
@@ -244,7 +284,9 @@ for _, w in ipairs(writes) do
     end
     for j = from, last, 2 do
       local k, new = ARGV[j], ARGV[j + 1]
-      local old = fval[k]
+      -- A ready write done as a 'set': its values without their stamp.
+      if strip then new = string.sub(new, strip) end
+      local old = fjson(k)
       if new == '' then
         -- '' is no JSON: the field is removed (a tombstone keeps its stamp).
         if old then
@@ -255,6 +297,7 @@ for _, w in ipairs(writes) do
       else
         if anyset and not known[k] then known[k] = true; order[#order + 1] = k end
         fval[k] = new
+        stamped[k] = nil
         setf(k, new)
         if old ~= new then change(k, old, new) end
       end
@@ -272,11 +315,11 @@ for _, w in ipairs(writes) do
   end
 end
 
-if not anyok then out[#out + 1] = ''; return out end
+if not anyok then out[#out + 1] = ''; out[#out + 1] = ''; out[#out + 1] = ''; return out end
 
 for w = 1, #written do
   local k = written[w]
-  put(k, stamp .. (wrote[k] or ''))
+  if ready[k] then put(k, wrote[k]) else put(k, stamp .. (wrote[k] or '')) end
 end
 local finished = st == 'finished' or st == 'transient'
 local ttl = tonumber(finished and ARGV[3] or ARGV[2])
@@ -292,4 +335,6 @@ end
 call('HSET', hkey, hset)
 if ttl > 0 then redis.call('PEXPIRE', hkey, ttl) end
 out[#out + 1] = inc
+out[#out + 1] = stamp
+out[#out + 1] = st or ''
 return out

@@ -95,6 +95,12 @@ interface KnownContext {
   incarnation: string;
   /** `fields` are all the context has. */
   complete: boolean;
+  /**
+   * The stamp ('<#hs>:') and status ('' : none) the last write found, undefined when unknown: with
+   * both, merges send values stamped and records made (see write.lua's 'rmerge').
+   */
+  stamp?: string;
+  status?: string;
 }
 
 /** The keys of one context; both share the `{id}` hash tag, so each script touches one slot. */
@@ -145,6 +151,11 @@ interface WriteSpec {
   pairs: string[];
   /** 'merge' / 'mergeorset': the changes of each version it makes, as JSON (see changesText()). */
   versions: string[];
+  /**
+   * 'merge' / 'mergeorset' made from a context whose stamp and status are known, at `version`:
+   * sent ready (see write.lua's 'rmerge'), the values stamped and the records made here.
+   */
+  ready?: { stamp: string; status: string; version: number };
   /** The ops it carries, in order. */
   ops: DirectOp[];
   /** Settles its ops from its reply; false when its check failed (the ops are then not settled). */
@@ -582,7 +593,7 @@ export class RedisContextStore extends BaseContextStore {
         for (const spec of specs) for (const op of spec.ops) op.reject(failed);
         continue;
       }
-      const incarnation = String(reply[reply.length - 1] ?? '');
+      const incarnation = String(reply[reply.length - 3] ?? '');
       let r = 0;
       const again: DirectOp[] = [];
       for (const spec of specs) {
@@ -590,6 +601,12 @@ export class RedisContextStore extends BaseContextStore {
         const replies = reply.slice(r, r + n) as number[];
         r += n;
         if (replies[0]! < 0 || !spec.done({ replies, incarnation })) again.push(...spec.ops);
+      }
+      const known = this.known.get(id);
+      if (again.length === 0 && known !== undefined && known.incarnation === incarnation) {
+        // What the context is at after the call: the next merges can be sent ready.
+        known.stamp = String(reply[reply.length - 2]);
+        known.status = String(reply[reply.length - 1]);
       }
       if (again.length > 0) {
         // Lost to another writer: what was not done goes first again, in its order.
@@ -635,6 +652,7 @@ export class RedisContextStore extends BaseContextStore {
       checks: versionChecks(known),
       pairs,
       versions,
+      ready: readyAt(known),
       ops: ready,
       done: ({ replies, incarnation }) => {
         if (replies[0] === -1) return false;
@@ -690,7 +708,7 @@ export class RedisContextStore extends BaseContextStore {
       pairs.push('.' + key, '');
       wrote.push([key, { text: '' }]);
     }
-    return { mode: 'mergeorset', checks: versionChecks(known), pairs, versions: [changesText(changes)], ops: [op], done };
+    return { mode: 'mergeorset', checks: versionChecks(known), pairs, versions: [changesText(changes)], ready: readyAt(known), ops: [op], done };
   }
 
   /** The write of fields whole (assign(), or an update() without objects to merge into). */
@@ -717,12 +735,27 @@ export class RedisContextStore extends BaseContextStore {
   private writeArgs(id: string, specs: readonly WriteSpec[]): Array<string | number> {
     const k = this.keys(id);
     const o = this.options;
-    const args: Array<string | number> = [k.state, k.deltas, Date.now(), ttlFor(o, false), ttlFor(o, true), o.deltaTtl ?? 0, o.deltaThreshold, this.publish ? k.channel : ''];
+    const now = Date.now();
+    const args: Array<string | number> = [k.state, k.deltas, now, ttlFor(o, false), ttlFor(o, true), o.deltaTtl ?? 0, o.deltaThreshold, this.publish ? k.channel : ''];
     for (const w of specs) {
-      args.push(w.mode, w.checks.length / 2, w.pairs.length / 2);
+      const r = w.ready;
+      if (r === undefined) {
+        args.push(w.mode, w.checks.length / 2, w.pairs.length / 2);
+        for (const a of w.checks) args.push(a);
+        for (const a of w.pairs) args.push(a);
+        if (w.mode === 'merge' || w.mode === 'mergeorset') args.push(w.versions.length, ...w.versions);
+        continue;
+      }
+      // Ready: the values as Redis keeps them ('' removes: the stamp alone) and the records whole,
+      // as write.lua would make them.
+      args.push('r' + w.mode, w.checks.length / 2 + 2, w.pairs.length / 2);
       for (const a of w.checks) args.push(a);
-      for (const a of w.pairs) args.push(a);
-      if (w.mode === 'merge' || w.mode === 'mergeorset') args.push(w.versions.length, ...w.versions);
+      args.push('#hs', r.stamp, '#st', r.status);
+      for (let i = 0; i < w.pairs.length; i += 2) args.push(w.pairs[i]!, r.stamp + w.pairs[i + 1]!);
+      args.push(w.versions.length);
+      const tail = r.status === '' ? ']}' : `],"s":"${r.status}"}`;
+      let version = r.version;
+      for (const items of w.versions) args.push(items === '' ? '' : `{"v":${++version},"t":${now},"c":[${items}${tail}`);
     }
     return args;
   }
@@ -1058,6 +1091,12 @@ function mergeGroup(id: string, known: KnownContext, fields: readonly string[], 
   }
   if (fresh !== undefined) for (const key of written) current.set(key, freezeBatch(current.get(key), fresh));
   return { ready, versions, written, current };
+}
+
+/** How a merge made from what is known of a context is sent ready (see WriteSpec.ready); undefined when it cannot be. */
+function readyAt(known: KnownContext): WriteSpec['ready'] {
+  if (known.stamp === undefined || known.status === undefined || !(known.version > 0)) return undefined;
+  return { stamp: known.stamp, status: known.status, version: known.version };
 }
 
 /** The checks of a write made from what is known of a context: its version and incarnation. */
