@@ -244,29 +244,26 @@ describe('RedisContextStore', () => {
     it('a full sync() of the version the store knows whole takes the fields from what it knows, the rest from Redis', async () => {
       const [a, b] = [store(), store()];
       const big = 'b'.repeat(100);
-      // Made by a bus message (status, routing key, headers, times), then read whole once.
-      await a.apply({ obj_id: 'fk', obj: { n: { x: 1 }, big }, seq: 1, status: 'born', time_in: 1700000000 }, { rkey: 'r.k', headers: { h: 1 } });
-      const first = await a.sync('fk', null);
-      // The same answer again, now from what a knows: equal to what a store that knows nothing reads.
+      // Made by a bus message (status, routing key, headers, times), then set whole by a.
+      await b.apply({ obj_id: 'fk', obj: { n: { x: 0 } }, seq: 1, status: 'born', time_in: 1700000000 }, { rkey: 'r.k', headers: { h: 1 } });
+      await a.set('fk', { n: { x: 1 }, big });
+      // a answers from what it knows, and that is what a store that knows nothing reads.
       const known = await a.sync('fk', null);
-      expect(known).to.deep.equal(first);
       expect(known).to.deep.equal(await b.sync('fk', null));
-      expect(known).to.deep.include({ status: 'born', rkey: 'r.k', headers: { h: 1 }, born_at: 1700000000 });
+      expect(known).to.deep.include({ version: 2, status: 'born', rkey: 'r.k', headers: { h: 1 }, born_at: 1700000000, context: { n: { x: 1 }, big } });
       // Proof it did not read the fields: a field changed behind the store's back, the version
-      // unchanged, is not seen by a (nor by b, which knows it since its sync); a store that knows
-      // nothing reads it.
+      // unchanged, is not seen by a; a store that knows nothing reads it.
       await client.hset(`${prefix}ctx:{fk}`, '.n', '1:{"x":2}');
       expect((await a.sync('fk', null))!).to.deep.include({ context: { n: { x: 1 }, big } });
-      expect((await b.sync('fk', null))!).to.deep.include({ context: { n: { x: 1 }, big } });
       expect((await store().sync('fk', null))!).to.deep.include({ context: { n: { x: 2 }, big } });
       await client.hset(`${prefix}ctx:{fk}`, '.n', '1:{"x":1}');
       // A sync asked with writes: the answer is of the version Redis had, whatever a knows when it comes.
       const [synced] = await Promise.all([a.sync('fk', null), a.update('fk', { n: { y: 1 } }), a.update('fk', { n: { z: 1 } })]);
-      expect(synced).to.deep.include({ version: 1, context: { n: { x: 1 }, big } });
-      expect((await a.sync('fk', null))!).to.deep.include({ version: 3, context: { n: { x: 1, y: 1, z: 1 }, big } });
+      expect(synced).to.deep.include({ version: 2, context: { n: { x: 1 }, big } });
+      expect((await a.sync('fk', null))!).to.deep.include({ version: 4, context: { n: { x: 1, y: 1, z: 1 }, big } });
       // Another writer moved it on: a reads the whole hash.
       await b.update('fk', { n: { w: 1 } });
-      expect((await a.sync('fk', null))!).to.deep.include({ version: 4, context: { n: { x: 1, y: 1, z: 1, w: 1 }, big } });
+      expect((await a.sync('fk', null))!).to.deep.include({ version: 5, context: { n: { x: 1, y: 1, z: 1, w: 1 }, big } });
       // What a knows after a delete and set by b is of another incarnation: read whole.
       await b.delete('fk');
       await b.set('fk', { n: { v: 1 } });
@@ -306,21 +303,28 @@ describe('RedisContextStore', () => {
         { k: 'm', o: 1, n: 2 },
       ]);
       // A bus message that changes nothing raises the stamp, not the version: a's stamp is stale,
-      // its ready merge is refused, and it merges again from what it reads, stamped anew.
+      // and Redis stamps the values of its ready merge anew (in the same call, no conflict).
       expect(await b.apply({ obj_id: 'rd', obj: { n: { x: 2 } }, seq: 10 })).to.deep.include({ changed: false, version: 6 });
       modes.length = 0;
-      await a.update('rd', { n: { w: 1 } });
-      expect(modes).to.deep.equal(['rmerge', 'merge']);
-      expect((await client.hget(`${prefix}ctx:{rd}`, '.n'))!.startsWith('10:')).to.equal(true);
+      expect(await a.update('rd', { n: { w: 1 } })).to.deep.include({ changed: true, version: 7 });
+      expect(modes).to.deep.equal(['rmerge']);
+      expect(await client.hget(`${prefix}ctx:{rd}`, '.n')).to.equal('10:{"w":1,"x":2}');
       // So a late message older than that stamp loses to the update.
       await b.apply({ obj_id: 'rd', obj: { n: { late: true } }, seq: 7 });
       expect((await a.get('rd'))!.context).to.deep.equal({ n: { x: 2, w: 1 }, m: 2 });
+      // A set() likewise: its record holds the paths that changed, the fields the new stamp.
+      await b.apply({ obj_id: 'rd', obj: { m: 2 }, seq: 12 });
+      modes.length = 0;
+      await a.set('rd', { n: { x: 3, w: 1 }, m: 2 });
+      expect(modes).to.deep.equal(['rmergeorset']);
+      expect(await client.hget(`${prefix}ctx:{rd}`, '.n')).to.equal('12:{"w":1,"x":3}');
+      expect(JSON.parse((await client.lrange(`${prefix}ctx:{rd}:d`, -1, -1))[0]!)).to.deep.include({ v: 8, c: [{ k: 'n', p: ['x'], o: 2, n: 3 }], s: 'born' });
       // A ready set() whose check fails is written whole, its values read without their stamp.
       await b.assign('rd', { o: 1 });
       await a.set('rd', { n: { v: 1 } });
       expect((await a.get('rd'))!.context).to.deep.equal({ n: { v: 1 } });
-      expect(await client.hget(`${prefix}ctx:{rd}`, '.n')).to.equal('10:{"v":1}');
-      expect(await client.hget(`${prefix}ctx:{rd}`, '.m')).to.equal('10:');
+      expect(await client.hget(`${prefix}ctx:{rd}`, '.n')).to.equal('12:{"v":1}');
+      expect(await client.hget(`${prefix}ctx:{rd}`, '.m')).to.equal('12:');
     });
 
     it('a set() from what the store knows, gone out of date, is written whole in the same call, in the order asked', async () => {

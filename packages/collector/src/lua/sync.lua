@@ -23,8 +23,8 @@ known}:
   records  the delta records from the oldest a 'd' client needs to the newest
   hash     the whole hash as a flat field/value list when a client gets 'f', else false
   incarnation  the context's #in ('' : none)
-  known    1 when hash holds only the fields that are not the context's own (#v, #st, …): its own
-           are those the caller knows (ARGV[4], ARGV[5]), else 0
+  known    1 when hash holds only the context's own entries (#v, #st, #rk, #hd, #ba, #ua, #fa,
+           #in) and not its fields: the fields are those the caller knows (ARGV[4], ARGV[5]); else 0
 ]]
 local m = redis.call('HMGET', KEYS[1], '#v', '#st', '#dm', '#in')
 local inc = m[4] or ''

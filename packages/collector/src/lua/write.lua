@@ -26,9 +26,11 @@ ARGV[7..] the writes one after another, each:
          for 'merge' and 'mergeorset' only: m, the number of versions, then m texts: the items of
          the version's record's change list ('' : that update changed nothing)
          'rmerge' and 'rmergeorset' are 'merge' and 'mergeorset' made ready by a caller that knows
-         the stamp and status this call returns: its checks include '#hs', the stamp, and '#st',
-         the status; the values are stored text ('<stamp><JSON>', '<stamp>' to remove the field)
-         and the m texts whole records; Redis writes and publishes them as they are
+         the stamp and status this call returns: its checks include '#st', the status (the
+         records hold it), and '#hs', the stamp its values hold (not a check); the values are
+         stored text ('<stamp><JSON>', '<stamp>' to remove the field) and the m texts whole
+         records; Redis writes and publishes them as they are (the values stamped anew when the
+         stamp has moved since: a bus message that changed nothing but came later)
 Returns {version1, changed1, version2, changed2, ..., incarnation, stamp, status}: per write (per
 version of a 'merge'), the version after it and 1 when it bumped the version; {-1, 0} for a write
 whose check failed (it changed nothing; the caller re-reads and retries) and {-2, 0} for every
@@ -99,10 +101,12 @@ while i <= #ARGV do
   if string.byte(w[1], 1) == 114 then
     -- Ready ('r…'): the stamp its values hold (from its '#hs' check) tells how to read them.
     w[1] = string.sub(w[1], 2)
+    local hasst = false
     for j = w[4], w[4] + 2 * c - 1, 2 do
-      if ARGV[j] == '#hs' then w[7] = #ARGV[j + 1] + 1 end
+      if ARGV[j] == '#hs' then w[7] = #ARGV[j + 1] + 1; w[8] = ARGV[j + 1] end
+      if ARGV[j] == '#st' then hasst = true end
     end
-    if not w[7] then return redis.error_reply('ERR a ready write needs a #hs check') end
+    if not w[7] or not hasst then return redis.error_reply('ERR a ready write needs #hs and #st') end
   end
   if w[1] == 'merge' or w[1] == 'mergeorset' then
     w[5] = tonumber(ARGV[i]); w[6] = i + 1
@@ -213,7 +217,8 @@ for _, w in ipairs(writes) do
     elseif k == '#in' then
       have = inc
     elseif k == '#hs' then
-      have = stamp
+      -- The stamp the values hold: not a check (they are stamped anew if it moved).
+      have = ARGV[j + 1]
     elseif k == '#st' then
       have = st
     else
@@ -235,9 +240,13 @@ for _, w in ipairs(writes) do
   elseif mode == 'merge' or mode == 'mergeorset' then
     anyok = true
     local r = w[7]
+    -- Values stamped with a stamp that has moved: written as JSON, stamped at the end.
+    local restamp = r and w[8] ~= stamp and r
+    if restamp then r = nil end
     for j = first + 2 * c, first + 2 * (c + n) - 1, 2 do
       local k, new = ARGV[j], ARGV[j + 1]
       if anyset and not known[k] then known[k] = true; order[#order + 1] = k end
+      if restamp then new = string.sub(new, restamp) end
       if r then
         fval[k] = new; stamped[k] = r; setf(k, new, true)
       elseif new == '' then
@@ -252,7 +261,7 @@ for _, w in ipairs(writes) do
       local changed = items ~= '' or version == 0
       if changed then
         version = version + 1
-        recs[#recs + 1] = r and items or record(items)
+        recs[#recs + 1] = w[7] and items or record(items)
       end
       out[#out + 1] = version; out[#out + 1] = changed and 1 or 0
     end

@@ -188,7 +188,8 @@ function setPath(value: Slot, path: readonly string[], depth: number, slot: Slot
  * see keepValue()): where both sides hold a plain object the merge recurses, anything else is
  * replaced by a copy; keys whose value JSON drops are skipped. Each value that changed (by its
  * canonical JSON) is pushed on `changes` with its path below the field; the result shares what the
- * merge kept with `base`, is the store's own, and is `base` itself when nothing changed.
+ * merge kept with `base`, is the store's own, and is `base` itself when nothing changed (with
+ * `fresh`, see mergeField(), also when `base` was an object of the batch, changed in place).
  */
 export function mergeChanges(key: string, base: Record<string, unknown>, partial: Record<string, unknown>, changes: FieldChange[], fresh?: FreshObjects): Record<string, unknown> {
   return forField(key, () => {

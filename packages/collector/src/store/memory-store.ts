@@ -508,10 +508,16 @@ export class MemoryContextStore extends BaseContextStore {
     for (const q of set) q.push(event);
   }
 
-  /** The context as a record: its values copied, or with `copy` false the store's own (to freeze). */
+  /**
+   * The context as a record: its values copied, or with `copy` false the store's own (to freeze);
+   * its fields in the stores' key order (see orderedKeys()), as the Redis store answers them.
+   */
   private record(id: string, e: Entry, copy = true): StoredContext {
     const context: Record<string, unknown> = {};
-    for (const [k, f] of e.fields) setOwn(context, k, copy ? cloneValue(f.value) : f.value);
+    for (const k of [...e.fields.keys()].sort()) {
+      const f = e.fields.get(k)!;
+      setOwn(context, k, copy ? cloneValue(f.value) : f.value);
+    }
     return {
       id,
       version: e.version,

@@ -4,7 +4,7 @@ import { CollectorError } from '../errors.js';
 import { BaseContextStore } from './base-store.js';
 import { ABSENT_VALUE, changesText, copyFields, forField, freezeBatch, mergeField, type FreshObjects, mergeRecords, ownCopy, parseRecord, recordEvent, replaceChanges, type FieldChange } from './delta.js';
 import { escapeGlob, globToRegExp } from './glob.js';
-import { decodeValue, deepFreeze, encodeValue, ownValue } from './json.js';
+import { decodeValue, deepFreeze, encodeValue, orderedKeys, ownValue } from './json.js';
 import { checkCleanupOptions, checkFields, checkId, checkIncarnation, checkListOptions, checkMessage, checkRemove, checkVersion, ttlFor, type StoreOptions } from './options.js';
 import { defineStoreCommands } from './redis-commands.js';
 import type {
@@ -96,8 +96,10 @@ interface KnownContext {
   /** `fields` are all the context has. */
   complete: boolean;
   /**
-   * The stamp ('<#hs>:') and status ('' : none) the last write found, undefined when unknown: with
-   * both, merges send values stamped and records made (see write.lua's 'rmerge').
+   * The stamp ('<#hs>:') and status ('' : none) a write of this version found, undefined when
+   * unknown: with both, merges send values stamped and records made (see write.lua's 'rmerge'). The
+   * status goes with the version; the stamp may have moved since (a bus message that changed
+   * nothing), and write.lua then stamps the values anew.
    */
   stamp?: string;
   status?: string;
@@ -409,9 +411,9 @@ export class RedisContextStore extends BaseContextStore {
   private async syncNow(id: string, clients: Map<string, { version: number | null; incarnation: string | null }>): Promise<Map<string, SyncResult> | null> {
     const k = this.keys(id);
     const o = this.options;
-    // The fields of the version known whole, as they are now (a write answered before this call is
-    // may change what is known): when a client gets the whole context and it is still at that
-    // version, Redis sends only the rest.
+    // The fields of the version known whole, taken now (a write answered while this call is under
+    // way changes what is known): when a client gets the whole context and it is still at that
+    // version, Redis sends only the context's own entries and the answer takes these fields.
     const known = this.known.get(id);
     const held = known?.complete === true ? { version: known.version, incarnation: known.incarnation, fields: new Map(known.fields) } : undefined;
     const args: Array<string | number> = [held === undefined ? '' : held.version, held?.incarnation ?? ''];
@@ -435,11 +437,11 @@ export class RedisContextStore extends BaseContextStore {
         answer = { type: 'delta', id, version, delta, status, incarnation };
       } else {
         if (full === null) {
-          const fields = asKnown === 1 ? undefined : (this.known.get(id)?.fields ?? new Map<string, KnownField>());
-          const record = fields === undefined ? toRecord(id, hash ?? [], undefined, held!.fields) : toRecord(id, hash ?? [], fields);
-          if (fields !== undefined && record !== null) {
+          const known = asKnown === 1 ? undefined : this.known.get(id);
+          const record = asKnown === 1 ? toRecord(id, hash ?? [], undefined, held!.fields) : toRecord(id, hash ?? [], known?.fields);
+          if (known !== undefined && record !== null) {
             // The fields as they are at this version: every one of them.
-            this.remember(id, fields, { version: record.version, incarnation: hashEntry(hash ?? [], '#in') ?? '' }, true);
+            this.remember(id, known.fields, { version: record.version, incarnation: hashEntry(hash ?? [], '#in') ?? '' }, true);
           }
           if (record === null) throw new CollectorError('LC_STORE_CORRUPT', `the state of ${JSON.stringify(id)} has no version`);
           full = { type: 'full', ...record };
@@ -1151,6 +1153,19 @@ function valueText(stored: string | null): string | null {
 }
 
 /**
+ * `context` with its fields in the stores' key order (see orderedKeys()), whatever order the hash
+ * or what the store knows gave them in: every answer of the Redis store lists them alike.
+ */
+function topInOrder(context: Record<string, unknown>): Record<string, unknown> {
+  const keys = orderedKeys(context);
+  const now = Object.keys(context);
+  if (keys.every((k, i) => k === now[i])) return context;
+  const out: Record<string, unknown> = {};
+  for (const k of keys) setOwn(out, k, context[k]);
+  return out;
+}
+
+/**
  * A record from the state hash as a flat field/value list; null when it has no version (yet).
  * With `known` (what the store knows of the fields), the values are the store's own, frozen: a
  * field whose text is the one known takes the known value, and the others are noted there. With
@@ -1194,7 +1209,7 @@ function toRecord(id: string, flat: string[], known?: Map<string, KnownField>, f
   return {
     id,
     version,
-    context,
+    context: topInOrder(context),
     status: toStatus(own.get('#st')),
     rkey: own.get('#rk') ?? null,
     headers: isPlainObject(headers) ? headers : null,

@@ -439,6 +439,16 @@ export function storeSuite(make: StoreFactory): void {
       }
     });
 
+    it('answers list the top-level fields in the stores\' key order, however written', async () => {
+      const store = await make();
+      await store.apply({ obj_id: 'ko', obj: { y: 1, x: 1 }, seq: 1 });
+      await store.set('ko', { y: 3, x: 4, z: 5, 10: 1, 2: 1 });
+      await store.update('ko', { a: { q: 1 } });
+      const order = ['2', '10', 'a', 'x', 'y', 'z'];
+      expect(Object.keys((await store.get('ko'))!.context)).to.deep.equal(order);
+      expect(Object.keys(((await store.sync('ko', null)) as Extract<SyncResult, { type: 'full' }>).context)).to.deep.equal(order);
+    });
+
     it('updates asked for together merge each on the one before, each recording only its own change', async () => {
       const store = await make();
       await store.set('chain', { n: { a: { x: 1 }, c: 0 }, m: 1 });
