@@ -8,6 +8,10 @@ export interface StoredContext {
   id: string;
   /** Bumped by exactly one for every effective change (fields or status). */
   version: number;
+  /**
+   * The fields, listed in the stores' key order at every depth (array-index keys ascending, then
+   * the others sorted), whatever order they were written in.
+   */
   context: Record<string, unknown>;
   status: ContextStatus | null;
   /** Routing key of the first message that carried one. */

@@ -439,14 +439,18 @@ export function storeSuite(make: StoreFactory): void {
       }
     });
 
-    it('answers list the top-level fields in the stores\' key order, however written', async () => {
+    it('answers list the fields in the stores\' key order at every depth, however written', async () => {
       const store = await make();
       await store.apply({ obj_id: 'ko', obj: { y: 1, x: 1 }, seq: 1 });
-      await store.set('ko', { y: 3, x: 4, z: 5, 10: 1, 2: 1 });
-      await store.update('ko', { a: { q: 1 } });
+      await store.set('ko', { y: 3, x: 4, z: { b: 1, a: 2, 1: 0 }, 10: 1, 2: 1 });
+      await store.update('ko', { a: { q: 1 }, z: { c: 3, 0: 0 } });
       const order = ['2', '10', 'a', 'x', 'y', 'z'];
-      expect(Object.keys((await store.get('ko'))!.context)).to.deep.equal(order);
-      expect(Object.keys(((await store.sync('ko', null)) as Extract<SyncResult, { type: 'full' }>).context)).to.deep.equal(order);
+      const got = (await store.get('ko'))!.context;
+      const full = ((await store.sync('ko', null)) as Extract<SyncResult, { type: 'full' }>).context;
+      for (const c of [got, full]) {
+        expect(Object.keys(c)).to.deep.equal(order);
+        expect(Object.keys(c.z as object)).to.deep.equal(['0', '1', 'a', 'b', 'c']);
+      }
     });
 
     it('updates asked for together merge each on the one before, each recording only its own change', async () => {
