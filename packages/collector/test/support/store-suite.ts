@@ -253,6 +253,35 @@ export function storeSuite(make: StoreFactory): void {
       await done;
       expect(versions).to.deep.equal([1, 2, 3, 4, 5]);
     });
+
+    it('a watcher keeps a copy equal to the context through bus messages and direct writes, the status in every event', async () => {
+      const store = await make();
+      await store.apply({ obj_id: 'wc', obj: { n: { x: 0 } }, status: 'born', seq: 1 });
+      const start = (await store.sync('wc', null)) as Extract<SyncResult, { type: 'full' }>;
+      const copy = structuredClone(start.context) as Record<string, unknown>;
+      const w = store.watch('wc');
+      await w.ready;
+      const events: Array<Extract<ContextEvent, { type: 'change' }>> = [];
+      const done = (async () => {
+        for await (const ev of w) {
+          if (ev.type !== 'change') continue;
+          events.push(ev);
+          applyDelta(copy, ev.delta);
+          if (ev.version === 9) break;
+        }
+      })();
+      await store.set('wc', { n: { x: 1 }, m: [1] });
+      await store.update('wc', { n: { y: 1 } });
+      await Promise.all([store.update('wc', { n: { z: 1 } }), store.update('wc', { n: { x: 2 } }), store.update('wc', { o: { p: 1 } })]);
+      await store.apply({ obj_id: 'wc', obj: { n: { x: 3 } }, seq: 5 });
+      await store.set('wc', { n: { x: 4 }, o: { p: 2 } });
+      await store.update('wc', { n: { w: 1 } });
+      await done;
+      expect(events.map((e) => e.version)).to.deep.equal([2, 3, 4, 5, 6, 7, 8, 9]);
+      expect(events.every((e) => e.status === 'born')).to.equal(true);
+      expect(copy).to.deep.equal((await store.get('wc'))!.context);
+      expect(copy).to.deep.equal({ n: { x: 4, w: 1 }, o: { p: 2 } });
+    });
   });
 
   describe('direct writes', () => {
