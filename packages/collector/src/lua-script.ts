@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { scrubAuth, trackCall } from './redis-client.js';
+import { trackCall, unavailable } from './redis-client.js';
 
 /** What a script call takes after its keys: ioredis writes numbers as decimal text. */
 export type ScriptArg = string | number;
@@ -13,6 +13,10 @@ export type ScriptArg = string | number;
  * wraps every call in a command subclass with closures of its own, which cost about 2 µs per call
  * more than this on the project's machine, measured side by side.
  *
+ * A call that fails because Redis cannot be reached or refuses for now (see unreachable()) rejects
+ * with a CollectorError LC_UNAVAILABLE naming the script and where Redis is; other failures (the
+ * script's own errors) as ioredis gives them, AUTH arguments taken out of both.
+ *
  * `T` is the reply as ioredis gives it.
  */
 export class LuaScript<T> {
@@ -22,6 +26,8 @@ export class LuaScript<T> {
   constructor(
     readonly lua: string,
     readonly numberOfKeys: number,
+    /** What errors call it ("lock acquire", …). */
+    readonly name = 'Redis script',
   ) {
     this.sha = createHash('sha1').update(lua).digest('hex');
   }
@@ -41,8 +47,7 @@ export class LuaScript<T> {
       }
     } catch (err) {
       // A refused login fails every waiting command with the AUTH command's arguments attached.
-      scrubAuth(err);
-      throw err;
+      throw unavailable(this.name, err, redis);
     }
   }
 }

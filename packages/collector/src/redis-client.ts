@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis';
+import { CollectorError } from './errors.js';
 
 /**
  * The client a store, lock or allocator works with: an ioredis client given by the caller (left
@@ -47,6 +48,62 @@ export function scrubAuth(err: unknown): void {
   if (command !== undefined && command !== null && typeof command.name === 'string' && /^(auth|hello)$/i.test(command.name) && Array.isArray(command.args)) {
     command.args = command.args.map(() => '(hidden)');
   }
+}
+
+/** Where a client's Redis is, as errors say it: host:port (an IPv6 host in brackets), or the socket path. */
+export function redisAddress(redis: Redis): string {
+  const { host, port, path } = redis.options;
+  if (path) return path;
+  const h = host ?? '127.0.0.1';
+  return `${h.includes(':') ? `[${h}]` : h}:${port ?? 6379}`;
+}
+
+/** Redis refusing for now (memory, loading, a replica, a busy script, cluster state): worth retrying. */
+export const REFUSED = /\b(OOM|LOADING|READONLY|BUSY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN|MISCONF|NOREPLICAS)\b/;
+
+/** What ioredis and Node say of a connection that failed, was refused a login or timed out. */
+const NO_CONNECTION = /Connection is closed|Command timed out|Stream isn't writeable|\b(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN|EPIPE|NOAUTH|WRONGPASS)\b/;
+
+/**
+ * Why a call failed when Redis could not be reached or refused it for now, as errors say it (where
+ * Redis is, and the client's reason); null for any other failure (a command's or a script's own).
+ */
+export function unreachable(err: unknown, at: string): string | null {
+  // ioredis fails what it holds for a client without a connection with a note on its own retry option.
+  if ((err as Error | null)?.name === 'MaxRetriesPerRequestError') return `no connection to Redis at ${at}`;
+  const message = (err as Error | null)?.message ?? String(err);
+  return NO_CONNECTION.test(message) || REFUSED.test(message) ? `Redis at ${at} failed: ${message}` : null;
+}
+
+/**
+ * A failed call of `what` on `redis`: a CollectorError LC_UNAVAILABLE saying where Redis is and why
+ * when Redis could not be reached or refused for now (see unreachable()), else the error as it is;
+ * AUTH arguments taken out either way.
+ */
+export function unavailable(what: string, err: unknown, redis: Redis): unknown {
+  scrubAuth(err);
+  if (err instanceof CollectorError) return err;
+  const why = unreachable(err, redisAddress(redis));
+  return why === null ? err : new CollectorError('LC_UNAVAILABLE', `${what}: ${why}`, { cause: err });
+}
+
+/** `call` on `redis`, a failure made what unavailable() makes of it, saying `what`. */
+export async function reaching<T>(what: string, redis: Redis, call: Promise<T>): Promise<T> {
+  try {
+    return await call;
+  } catch (err) {
+    throw unavailable(what, err, redis);
+  }
+}
+
+/**
+ * The replies of a pipeline or transaction run on `redis` (see reaching()); the first command that
+ * failed fails the whole (ioredis gives each command's error among the replies).
+ */
+export async function replies(what: string, redis: Redis, run: Promise<Array<[Error | null, unknown]> | null>): Promise<unknown[]> {
+  const got = (await reaching(what, redis, run)) ?? [];
+  for (const [err] of got) if (err !== null) throw unavailable(what, err, redis);
+  return got.map(([, value]) => value);
 }
 
 /**

@@ -1,4 +1,4 @@
-import { Cleanup, redisUrl, uniqueName } from '@contexture/test-support';
+import { Cleanup, freePort, redisUrl, uniqueName } from '@contexture/test-support';
 import { expect } from 'chai';
 import { Redis } from 'ioredis';
 import { CollectorError } from '../src/errors.js';
@@ -6,6 +6,7 @@ import { Allocator, type AllocatorOptions } from '../src/allocator/allocator.js'
 import { ALLOCATOR_DEFAULTS } from '../src/allocator/allocator-options.js';
 import { invariants, snapshot } from './support/allocator-invariants.js';
 import { redisNow, untilRedisTime } from './support/allocator-helpers.js';
+import { expectUnavailable } from './support/unavailable.js';
 
 async function rejects(p: Promise<unknown>, code: string): Promise<CollectorError> {
   try {
@@ -53,6 +54,33 @@ describe('Allocator', () => {
   async function consistent(a: Allocator): Promise<void> {
     expect(await invariants(client, a.redisKeys, a.shared)).to.deep.equal([]);
   }
+
+  describe('Redis failures', () => {
+    it('fails every call with LC_UNAVAILABLE when Redis cannot be reached, saying which call and where, never the password', async () => {
+      const port = await freePort();
+      const a = new Allocator({ redis: `redis://user:hunter2secret@127.0.0.1:${port}`, prefix, pool: 'down' });
+      cleanup.defer(() => a.close());
+      const calls: Array<[string, () => Promise<unknown>]> = [
+        ['allocator extend', () => a.extend(['r1'])],
+        ['allocator malloc', () => a.malloc()],
+        ['allocator free', () => a.freeKeys(['r1'])],
+        ['allocator keys', () => a.keys()],
+        ['allocator size', () => a.size()],
+        ['allocator stats', () => a.stats()],
+        ['allocator gc', () => a.gc()],
+      ];
+      await expectUnavailable(calls, port, 'hunter2secret');
+    });
+
+    it('stats() fails when a key of the pool holds another type, rather than counting NaN', async () => {
+      const a = allocator();
+      await a.extend(['r1', 'r2']);
+      expect(await a.stats()).to.deep.include({ size: 2, free: 2 });
+      await client.set(a.redisKeys.free, 'foreign');
+      const err = await a.stats().then(() => null, (e: unknown) => e as Error);
+      expect(String(err)).to.match(/WRONGTYPE/);
+    });
+  });
 
   describe('options and validation', () => {
     it('has frozen defaults and validates options in the constructor', () => {

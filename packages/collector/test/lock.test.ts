@@ -2,10 +2,11 @@ import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
-import { Cleanup, redisUrl, uniqueName, waitUntil } from '@contexture/test-support';
+import { Cleanup, freePort, redisUrl, uniqueName, waitUntil } from '@contexture/test-support';
 import { LockError } from '../src/lock/lock-error.js';
 import { LockPool } from '../src/lock/lock-pool.js';
 import { RedisLock } from '../src/lock/redis-lock.js';
+import { expectUnavailable } from './support/unavailable.js';
 
 const WORKER = fileURLToPath(new URL('../../test/fixtures/lock-worker.mjs', import.meta.url));
 
@@ -36,6 +37,28 @@ describe('RedisLock', function () {
     }
     throw new Error('expected a rejection');
   };
+
+  it('fails every call with LC_UNAVAILABLE when Redis cannot be reached, saying which call and where, never the password', async () => {
+    const port = await freePort();
+    const locks = new RedisLock({ redis: `redis://user:hunter2secret@127.0.0.1:${port}`, prefix });
+    cleanup.defer(() => locks.close());
+    const pool = new LockPool({ locks, pool: 'down' });
+    const calls: Array<[string, () => Promise<unknown>]> = [
+      ['lock acquire', () => locks.lock('x')],
+      ['lock acquire', () => locks.acquire('x', { maxRetries: 0 })],
+      ['lock reenter', () => locks.rlock('x')],
+      ['lock release', () => locks.unlock('x')],
+      ['lock setIf', () => locks.setIf('n', 'gt', 1)],
+      ['lock holder of "x"', () => locks.holder('x')],
+      ['lock getNumber of "n"', () => locks.getNumber('n')],
+      ['lock pool "down" add', () => pool.add('x')],
+      ['lock pool "down" names', () => pool.names()],
+      ['lock pool "down" lock', () => pool.lock('x')],
+      ['lock pool "down" names', () => pool.healthCheck()],
+    ];
+    await expectUnavailable(calls, port, 'hunter2secret');
+    expect(await locks.status('x')).to.equal('unavailable');
+  });
 
   it('lock: one holder at a time; only the owner can release; status follows', async () => {
     expect(await a.status('res')).to.equal('free');

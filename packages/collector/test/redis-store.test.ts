@@ -4,6 +4,7 @@ import { Redis } from 'ioredis';
 import { readFileSync } from 'node:fs';
 import { CollectorError, RedisContextStore, type ContextStore, type RedisContextStoreOptions, type StoreOptions, type SyncResult } from '../src/index.js';
 import { storeSuite } from './support/store-suite.js';
+import { expectUnavailable } from './support/unavailable.js';
 import { contextStream, copy, shuffledWithDuplicates } from './support/streams.js';
 
 /** Counts the commands named `name` a client sends from now on. */
@@ -78,19 +79,7 @@ describe('RedisContextStore', () => {
         ['list', () => s.list()],
         ['cleanup', () => s.cleanup()],
       ];
-      // All at once: each fails when the client's next connection attempt does.
-      const outcomes = await Promise.allSettled(calls.map(([, call]) => call()));
-      for (const [i, [what]] of calls.entries()) {
-        const outcome = outcomes[i]!;
-        expect(outcome.status, what).to.equal('rejected');
-        const caught = (outcome as PromiseRejectedResult).reason as unknown;
-        expect(caught, what).to.be.instanceOf(CollectorError);
-        const err = caught as CollectorError;
-        expect(err.code, what).to.equal('LC_UNAVAILABLE');
-        expect(err.message, what).to.match(new RegExp(`^context store ${what.replace(/"/g, '\\"')}: (no connection to Redis at 127\\.0\\.0\\.1:${port}|Redis at 127\\.0\\.0\\.1:${port} failed: .+)$`));
-        expect(err.message).to.not.include('hunter2secret');
-        expect(err.cause, what).to.be.instanceOf(Error);
-      }
+      await expectUnavailable(calls, port, 'hunter2secret', 'context store ');
       const w = s.watch('u');
       let watchError: unknown;
       await w.ready.catch((err: unknown) => (watchError = err));

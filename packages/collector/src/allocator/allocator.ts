@@ -13,7 +13,7 @@ import {
   type AllocatorOptions,
 } from './allocator-options.js';
 import { poolKeys, type PoolKeys } from './pool-keys.js';
-import { closeClient, resolveRedis } from '../redis-client.js';
+import { closeClient, reaching, replies, resolveRedis } from '../redis-client.js';
 
 export type { AllocatorOptions } from './allocator-options.js';
 
@@ -184,21 +184,21 @@ export class Allocator implements AllocationHost {
   /** The resources of the pool, sorted. */
   async keys(): Promise<string[]> {
     this.open();
-    return (await this.redis.hkeys(this.layout.resources)).sort();
+    return (await reaching('allocator keys', this.redis, this.redis.hkeys(this.layout.resources))).sort();
   }
 
   /** The number of resources in the pool. */
   async size(): Promise<number> {
     this.open();
-    return this.redis.hlen(this.layout.resources);
+    return reaching('allocator size', this.redis, this.redis.hlen(this.layout.resources));
   }
 
   /** Counts of the pool's states, read in one transaction. */
   async stats(): Promise<PoolStats> {
     this.open();
     const k = this.layout;
-    const r = await this.redis.multi().hlen(k.resources).zcard(k.free).hlen(k.held).zcard(k.unhealthy).hlen(k.bindings).exec();
-    const n = (i: number): number => Number(r![i]![1]);
+    const r = await replies('allocator stats', this.redis, this.redis.multi().hlen(k.resources).zcard(k.free).hlen(k.held).zcard(k.unhealthy).hlen(k.bindings).exec());
+    const n = (i: number): number => Number(r[i]);
     return { size: n(0), free: n(1), held: n(2), unhealthy: n(3), bindings: n(4) };
   }
 

@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import { CollectorError } from '../errors.js';
 import { LockError } from './lock-error.js';
 import { RedisLock, type LockCallOptions, type LockHandle, type RedisLockOptions } from './redis-lock.js';
+import { reaching, replies } from '../redis-client.js';
 
 /** Options of {@link LockPool}. */
 export interface LockPoolOptions extends RedisLockOptions {
@@ -45,25 +46,25 @@ export class LockPool {
   async add(...names: string[]): Promise<number> {
     if (names.length === 0) return 0;
     for (const n of names) if (typeof n !== 'string' || n.length === 0 || n.includes('\u0000')) throw new LockError('LC_LOCK_INVALID_NAME', String(n), 'a lock name must be a non-empty string without NUL characters');
-    return this.redis.sadd(this.key, ...names);
+    return reaching(`lock pool ${JSON.stringify(this.pool)} add`, this.redis, this.redis.sadd(this.key, ...names));
   }
 
   async remove(...names: string[]): Promise<number> {
     if (names.length === 0) return 0;
-    return this.redis.srem(this.key, ...names);
+    return reaching(`lock pool ${JSON.stringify(this.pool)} remove`, this.redis, this.redis.srem(this.key, ...names));
   }
 
   async names(): Promise<string[]> {
-    return (await this.redis.smembers(this.key)).sort();
+    return (await reaching(`lock pool ${JSON.stringify(this.pool)} names`, this.redis, this.redis.smembers(this.key))).sort();
   }
 
   async clear(): Promise<void> {
-    await this.redis.del(this.key);
+    await reaching(`lock pool ${JSON.stringify(this.pool)} clear`, this.redis, this.redis.del(this.key));
   }
 
   /** Locks a member of the pool; null when it is held (or not a member). */
   async lock(name: string, options: LockCallOptions = {}): Promise<LockHandle | null> {
-    if ((await this.redis.sismember(this.key, name)) !== 1) return null;
+    if ((await reaching(`lock pool ${JSON.stringify(this.pool)} lock`, this.redis, this.redis.sismember(this.key, name))) !== 1) return null;
     return this.locks.lock(name, options);
   }
 
@@ -75,8 +76,9 @@ export class LockPool {
     if (names.length === 0) return { locked, free };
     const pipeline = this.redis.pipeline();
     for (const n of names) pipeline.exists(this.locks.key(n));
-    const replies = (await pipeline.exec()) ?? [];
-    names.forEach((n, i) => ((replies[i]?.[1] as number) === 1 ? locked : free).push(n));
+    // A command that failed fails the check: a lock Redis did not answer for is not free.
+    const exists = await replies(`lock pool ${JSON.stringify(this.pool)} health check`, this.redis, pipeline.exec());
+    names.forEach((n, i) => (exists[i] === 1 ? locked : free).push(n));
     return { locked, free };
   }
 

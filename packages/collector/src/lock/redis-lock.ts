@@ -4,7 +4,7 @@ import { Redis } from 'ioredis';
 import { CollectorError } from '../errors.js';
 import { LOCK_SCRIPTS } from './lock-commands.js';
 import { LockError } from './lock-error.js';
-import { closeClient, resolveRedis } from '../redis-client.js';
+import { closeClient, reaching, resolveRedis } from '../redis-client.js';
 import { sleep } from '../sleep.js';
 
 /** What `status()` says of a lock: `unavailable` when Redis cannot be asked, `error` when the key holds something else. */
@@ -201,7 +201,7 @@ export class RedisLock {
   /** Who holds the lock now, with its fencing token and re-entries; null when free. */
   async holder(name: string): Promise<{ owner: string; fence: number; entries: number } | null> {
     checkName(name);
-    const value = await this.redis.get(this.key(name));
+    const value = await reaching(`lock holder of ${JSON.stringify(name)}`, this.redis, this.redis.get(this.key(name)));
     const m = value === null ? null : LOCK_VALUE.exec(value);
     if (m === null) return null;
     return { owner: m[3]!, fence: Number(m[1]), entries: Number(m[2]) };
@@ -210,7 +210,8 @@ export class RedisLock {
   /**
    * Takes the lock, retrying with jitter while another owner holds it. Rejects with a `LockError`:
    * `LC_LOCK_HELD` when the retries run out, `LC_LOCK_TIMEOUT` when `timeout` passes,
-   * `LC_LOCK_ABORTED` when `signal` aborts.
+   * `LC_LOCK_ABORTED` when `signal` aborts; with a `CollectorError` `LC_UNAVAILABLE` when Redis
+   * does not answer (as every call of the lock does).
    */
   async acquire(name: string, options: AcquireOptions = {}): Promise<LockHandle> {
     checkName(name);
@@ -290,7 +291,7 @@ export class RedisLock {
   /** The number `setIf` keeps under `key`, or null. */
   async getNumber(key: string): Promise<number | null> {
     checkName(key, 'key');
-    const v = await this.redis.get(`${this.prefix}num:{${key}}`);
+    const v = await reaching(`lock getNumber of ${JSON.stringify(key)}`, this.redis, this.redis.get(`${this.prefix}num:{${key}}`));
     return v === null ? null : Number(v);
   }
 

@@ -23,7 +23,7 @@ import type {
   WatchOptions,
 } from './types.js';
 import { WatchQueue } from './watch-queue.js';
-import { closeClient, resolveRedis, scrubAuth, trackCall } from '../redis-client.js';
+import { closeClient, redisAddress, REFUSED, resolveRedis, scrubAuth, trackCall } from '../redis-client.js';
 
 /** Options of {@link RedisContextStore}. */
 export interface RedisContextStoreOptions extends StoreOptions {
@@ -225,9 +225,7 @@ export class RedisContextStore extends BaseContextStore {
     if (typeof client === 'string') throw new CollectorError('LC_STORE_INVALID_ARGUMENT', client);
     this.redis = client.redis;
     this.owned = client.owned;
-    const { host, port, path } = this.redis.options;
-    const h = host ?? '127.0.0.1';
-    this.at = path ? path : `${h.includes(':') ? `[${h}]` : h}:${port ?? 6379}`;
+    this.at = redisAddress(this.redis);
     this.prefix = o.prefix;
     this.publish = o.publish;
     this.scanCount = o.scanCount;
@@ -1021,9 +1019,6 @@ function failure(what: string, err: unknown, at: string): unknown {
  * not about the data.
  */
 const UNREADABLE = /attempt to (perform arithmetic|index|concatenate|compare|call)|bad argument|Expected value|Expected object key|Expected comma|Expected colon|Found invalid/;
-
-/** Redis refusing for now (memory, loading, a replica, a busy script, cluster state): worth retrying. */
-const REFUSED = /\b(OOM|LOADING|READONLY|BUSY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN|MISCONF|NOREPLICAS)\b/;
 
 /**
  * A field's stored text as a value (`own`: the store's own, see ownValue(); else a plain copy);
