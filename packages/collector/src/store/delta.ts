@@ -1,6 +1,6 @@
 import { isPlainObject, setOwn } from '@contexture/context/protocol';
 import { CollectorError } from '../errors.js';
-import { cloneValue, encodeOwn, encodeValue, isOwnValue, keepFrozen, orderedKeys, sameOwnValue, unboxed } from './json.js';
+import { cloneValue, encodeOwn, encodeValue, inKeyOrder, isOwnValue, keepFrozen, orderedKeys, sameOwnValue, unboxed } from './json.js';
 import type { ContextDelta, ContextEvent, ContextStatus, DeltaLeaf, DeltaNode } from './types.js';
 
 /**
@@ -268,20 +268,13 @@ function mergeAt(key: string, base: Record<string, unknown>, partial: Record<str
   }
   if (out === null) return base;
   // A key added goes where the stores' key order puts it (see orderedKeys()).
-  if (added) out = inOrder(out);
+  if (added) out = inKeyOrder(out);
   if (fresh !== undefined) {
     fresh.add(out);
     return out;
   }
   // What it holds is the store's own: kept from `base`, merged below, or copied by share().
   return Object.freeze(out);
-}
-
-/** A copy of `value` with its keys in the stores' order. */
-function inOrder(value: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const k of orderedKeys(value)) setOwn(out, k, value[k]);
-  return out;
 }
 
 /**

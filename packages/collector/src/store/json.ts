@@ -1,3 +1,4 @@
+import { setOwn } from '@contexture/context/protocol';
 /**
  * Field values are kept as JSON text, encoded one way by both stores: object keys in one order (see
  * orderedKeys()), so that "the same value again" is the same text and changes nothing, and the
@@ -56,6 +57,19 @@ export function orderedKeys(value: object): string[] {
     }
   }
   return keys;
+}
+
+/**
+ * `value` with its keys in the stores' order (see orderedKeys()): `value` itself when they are in
+ * it already, else a copy.
+ */
+export function inKeyOrder<T extends Record<string, unknown>>(value: T): T {
+  const keys = orderedKeys(value);
+  const now = Object.keys(value);
+  if (keys.every((k, i) => k === now[i])) return value;
+  const out: Record<string, unknown> = {};
+  for (const k of keys) setOwn(out, k, value[k]);
+  return out as T;
 }
 
 function isIndexKey(k: string): boolean {

@@ -2,7 +2,7 @@ import { setOwn, type MessageMeta, type WireMessage } from '@contexture/context/
 import { BaseContextStore } from './base-store.js';
 import { ABSENT_VALUE, copyFields, forField, mergeField, mergeRecords, recordEvent, replaceChanges, type DeltaRecord, type FieldChange } from './delta.js';
 import { globToRegExp } from './glob.js';
-import { cloneValue, decodeValue, deepFreeze, encodeValue, ownValue } from './json.js';
+import { cloneValue, decodeValue, deepFreeze, encodeValue, inKeyOrder, ownValue } from './json.js';
 import { checkCleanupOptions, checkFields, checkId, checkIncarnation, checkListOptions, checkMessage, checkRemove, checkVersion, ttlFor, type StoreOptions } from './options.js';
 import type {
   ApplyItem,
@@ -514,14 +514,11 @@ export class MemoryContextStore extends BaseContextStore {
    */
   private record(id: string, e: Entry, copy = true): StoredContext {
     const context: Record<string, unknown> = {};
-    for (const k of [...e.fields.keys()].sort()) {
-      const f = e.fields.get(k)!;
-      setOwn(context, k, copy ? cloneValue(f.value) : f.value);
-    }
+    for (const [k, f] of e.fields) setOwn(context, k, copy ? cloneValue(f.value) : f.value);
     return {
       id,
       version: e.version,
-      context,
+      context: inKeyOrder(context),
       status: e.status,
       rkey: e.rkey,
       headers: e.headers === null ? null : (decodeValue(e.headers) as Record<string, unknown>),

@@ -4,7 +4,7 @@ import { CollectorError } from '../errors.js';
 import { BaseContextStore } from './base-store.js';
 import { ABSENT_VALUE, changesText, copyFields, forField, freezeBatch, mergeField, type FreshObjects, mergeRecords, ownCopy, parseRecord, recordEvent, replaceChanges, type FieldChange } from './delta.js';
 import { escapeGlob, globToRegExp } from './glob.js';
-import { decodeValue, deepFreeze, encodeValue, orderedKeys, ownValue } from './json.js';
+import { decodeValue, deepFreeze, encodeValue, inKeyOrder, ownValue } from './json.js';
 import { checkCleanupOptions, checkFields, checkId, checkIncarnation, checkListOptions, checkMessage, checkRemove, checkVersion, ttlFor, type StoreOptions } from './options.js';
 import { defineStoreCommands } from './redis-commands.js';
 import type {
@@ -23,7 +23,7 @@ import type {
   WatchOptions,
 } from './types.js';
 import { WatchQueue } from './watch-queue.js';
-import { closeClient, redisAddress, REFUSED, resolveRedis, scrubAuth, trackCall } from '../redis-client.js';
+import { closeClient, redisAddress, REFUSED, resolveRedis, scrubAuth, trackCall, unreachable } from '../redis-client.js';
 
 /** Options of {@link RedisContextStore}. */
 export interface RedisContextStoreOptions extends StoreOptions {
@@ -1008,8 +1008,8 @@ function failure(what: string, err: unknown, at: string): unknown {
       return new CollectorError('LC_STORE_CORRUPT', `context store ${what}: its script could not read what the keys hold (foreign data under the store's prefix?): ${message.slice(0, 200)}`, { cause: err });
     }
   }
-  // ioredis fails what it holds for a client without a connection with a note on its own retry option.
-  const reason = (err as Error)?.name === 'MaxRetriesPerRequestError' ? `no connection to Redis at ${at}` : `Redis at ${at} failed: ${message}`;
+  // Any other failure (an ACL refusing a command, say) is Redis's too.
+  const reason = unreachable(err, at) ?? `Redis at ${at} failed: ${message}`;
   return new CollectorError('LC_UNAVAILABLE', `context store ${what}: ${reason}`, { cause: err });
 }
 
@@ -1148,19 +1148,6 @@ function valueText(stored: string | null): string | null {
 }
 
 /**
- * `context` with its fields in the stores' key order (see orderedKeys()), whatever order the hash
- * or what the store knows gave them in: every answer of the Redis store lists them alike.
- */
-function topInOrder(context: Record<string, unknown>): Record<string, unknown> {
-  const keys = orderedKeys(context);
-  const now = Object.keys(context);
-  if (keys.every((k, i) => k === now[i])) return context;
-  const out: Record<string, unknown> = {};
-  for (const k of keys) setOwn(out, k, context[k]);
-  return out;
-}
-
-/**
  * A record from the state hash as a flat field/value list; null when it has no version (yet).
  * With `known` (what the store knows of the fields), the values are the store's own, frozen: a
  * field whose text is the one known takes the known value, and the others are noted there. With
@@ -1204,7 +1191,7 @@ function toRecord(id: string, flat: string[], known?: Map<string, KnownField>, f
   return {
     id,
     version,
-    context: topInOrder(context),
+    context: inKeyOrder(context),
     status: toStatus(own.get('#st')),
     rkey: own.get('#rk') ?? null,
     headers: isPlainObject(headers) ? headers : null,
