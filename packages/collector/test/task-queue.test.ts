@@ -3,8 +3,10 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
-import { Cleanup, redisUrl, uniqueName, waitUntil } from '@contexture/test-support';
+import { Cleanup, FaultProxy, freePort, redisUrl, uniqueName, waitUntil } from '@contexture/test-support';
+import { CollectorError } from '../src/errors.js';
 import { TaskError, TaskQueue, type Task, type TaskQueueOptions } from '../src/tasks/task-queue.js';
+import { expectUnavailable } from './support/unavailable.js';
 
 const WORKER = fileURLToPath(new URL('../../test/fixtures/task-worker.mjs', import.meta.url));
 
@@ -252,13 +254,66 @@ describe('TaskQueue (real Redis)', function () {
     expect(await b).to.equal('B');
   });
 
-  it('Redis unreachable: a query ends at its timeout, not later', async () => {
-    const q = new TaskQueue({ redis: 'redis://127.0.0.1:1', prefix, namespace });
+  it('Redis unreachable: a query and listeners() fail with LC_UNAVAILABLE saying which task and where, long before the timeout, never the password', async () => {
+    const port = await freePort();
+    const q = new TaskQueue({ redis: `redis://user:hunter2secret@127.0.0.1:${port}`, prefix, namespace, handler: () => 1 });
     cleanup.defer(() => Promise.race([q.close(), new Promise((r) => setTimeout(r, 1000))]).then(() => q.redis.disconnect()));
     const t0 = Date.now();
-    const err = await rejection(q.query({ name: 'x', policy: 'remote', timeout: 500 }));
-    expect(['LC_TASK_TIMEOUT', 'LC_UNAVAILABLE']).to.include(err.code);
-    expect(Date.now() - t0).to.be.below(3_000);
+    await expectUnavailable(
+      [
+        ["task 'job' (q1) could not be queued", () => q.query({ id: 'q1', name: 'job', policy: 'remote', timeout: 60_000 })],
+        ["listeners of task 'job'", () => q.listeners('job')],
+      ],
+      port,
+      'hunter2secret',
+    );
+    expect(Date.now() - t0).to.be.below(30_000, 'not the query timeout');
+  });
+
+  it('task.update() with Redis cut off rejects with LC_UNAVAILABLE; the task still finishes once Redis is back', async () => {
+    const proxy = new FaultProxy('127.0.0.1', Number(new URL(redisUrl()).port || 6379));
+    const port = await proxy.listen();
+    cleanup.defer(() => proxy.close());
+    let updated!: (err: unknown) => void;
+    const update = new Promise<unknown>((r) => (updated = r));
+    let cutOff!: () => void;
+    const cut = new Promise<void>((r) => (cutOff = r));
+    let started!: () => void;
+    const running = new Promise<void>((r) => (started = r));
+    let backAgain!: () => void;
+    const back = new Promise<void>((r) => (backAgain = r));
+    // The proxy takes connections and drops them: the client keeps reconnecting, and a command
+    // fails at its timeout (ioredis' own default has none).
+    const client = new Redis(`redis://127.0.0.1:${port}`, { maxRetriesPerRequest: 1, commandTimeout: 1000 });
+    client.on('error', () => {});
+    cleanup.defer(() => client.disconnect());
+    const worker = new TaskQueue({
+      redis: client,
+      prefix,
+      namespace,
+      handler: async (t: Task) => {
+        started();
+        await cut;
+        updated(await t.update(1, 2).then(() => null, (err: unknown) => err));
+        await back;
+        return 'finished';
+      },
+    });
+    cleanup.defer(() => worker.close());
+    void listening(worker, ['job']);
+    const caller = queue();
+    const pending = caller.query({ id: 'u1', name: 'job', policy: 'remote', timeout: 30_000 });
+    await running;
+    proxy.cut();
+    cutOff();
+    const err = (await update) as CollectorError;
+    expect(err).to.be.instanceOf(CollectorError);
+    expect(err.code).to.equal('LC_UNAVAILABLE');
+    expect(err.message).to.match(new RegExp(`^progress of task 'job' \\(u1\\): (no connection to Redis at 127\\.0\\.0\\.1:${port}|Redis at 127\\.0\\.0\\.1:${port} failed: .+)$`));
+    proxy.restore();
+    await waitUntil(() => worker.redis.status === 'ready', "the worker's client reconnected");
+    backAgain();
+    expect(await pending).to.equal('finished');
   });
 
   it('close rejects pending queries and stops listeners', async () => {

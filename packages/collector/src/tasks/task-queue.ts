@@ -4,7 +4,7 @@ import { isPlainObject } from '@contexture/context/protocol';
 import { checkPositive, checkText as text } from '../checks.js';
 import { CollectorError } from '../errors.js';
 import { defineScripts, luaSource } from '../lua-loader.js';
-import { closeClient, resolveRedis, scrubAuth } from '../redis-client.js';
+import { closeClient, reaching, resolveRedis, scrubAuth, unavailable } from '../redis-client.js';
 import { sleep } from '../sleep.js';
 
 type Arg = string | number;
@@ -220,6 +220,8 @@ export class TaskQueue implements AsyncDisposable {
   private readonly wakeChannel: string;
   private sub: Redis | null = null;
   private subReady: Promise<void> | null = null;
+  /** The subscriber has subscribed once: until then a query checks that Redis answers at all. */
+  private subscribed = false;
   private wakeSubscribed = false;
   private readonly waiters = new Map<string, Set<Waiter>>();
   private readonly wakers = new Set<() => void>();
@@ -314,7 +316,7 @@ export class TaskQueue implements AsyncDisposable {
   async listeners(name: string): Promise<number> {
     this.checkOpen();
     checkText('name', name);
-    return this.redis.contextureTqListeners(`${this.base}l:${name}`, 'count', '', this.o.listenerTimeout);
+    return reaching(`listeners of task '${name}'`, this.redis, this.redis.contextureTqListeners(`${this.base}l:${name}`, 'count', '', this.o.listenerTimeout));
   }
 
   /**
@@ -469,7 +471,10 @@ export class TaskQueue implements AsyncDisposable {
     q.signal?.addEventListener('abort', onAbort, { once: true });
     try {
       // Not awaited on its own: the query's timeout (or abort) settles it even while Redis is slow.
-      void this.subscribe()
+      // The subscriber waits for Redis however long it takes (it must not lose a notification): a
+      // Redis not reached yet is found out by a command of the queue's own client, which gives up.
+      const subscribed = this.subscribe();
+      void (this.subscribed ? subscribed : Promise.race([subscribed, this.redis.ping().then(() => subscribed)]))
         .then(() =>
           this.redis.contextureTqSubmit(
             this.taskKey(id),
@@ -492,9 +497,10 @@ export class TaskQueue implements AsyncDisposable {
             else if (state === 'failed') settle.reject(this.failure(id, name, payload));
             else if (state === 'conflict') settle.reject(new TaskError('LC_TASK_CONFLICT', id, `task ${id} exists with the name '${String(payload)}', not '${name}'`));
           },
-          (err: Error) => {
-            scrubAuth(err);
-            settle.reject(new CollectorError('LC_UNAVAILABLE', `task '${name}' (${id}) could not be queued: ${err.message}`, { cause: err }));
+          (err: unknown) => {
+            const what = `task '${name}' (${id}) could not be queued`;
+            const e = unavailable(what, err, this.redis);
+            settle.reject(e instanceof CollectorError ? e : new CollectorError('LC_UNAVAILABLE', `${what}: ${(e as Error)?.message ?? String(e)}`, { cause: e }));
           },
         );
       const result = await outcome;
@@ -546,7 +552,9 @@ export class TaskQueue implements AsyncDisposable {
       else void this.recheck();
     });
     this.sub = sub;
-    this.subReady = (wake ? sub.subscribe(this.replyChannel, this.wakeChannel) : sub.subscribe(this.replyChannel)).then(() => undefined);
+    this.subReady = (wake ? sub.subscribe(this.replyChannel, this.wakeChannel) : sub.subscribe(this.replyChannel)).then(() => {
+      this.subscribed = true;
+    });
     return this.subReady;
   }
 
@@ -640,7 +648,7 @@ export class TaskQueue implements AsyncDisposable {
         signal: ac.signal,
         update: async (current, total) => {
           checkProgress(current, total);
-          const ok = await this.redis.contextureTqRenew(...keys, id, token, this.o.visibilityTimeout, current, total);
+          const ok = await reaching(`progress of task '${name}' (${id})`, this.redis, this.redis.contextureTqRenew(...keys, id, token, this.o.visibilityTimeout, current, total));
           if (ok === 0) ac.abort(new TaskError('LC_TASK_TIMEOUT', id, `task ${id} is no longer this worker's`));
         },
       };
