@@ -50,12 +50,22 @@ export function scrubAuth(err: unknown): void {
   }
 }
 
-/** Where a client's Redis is, as errors say it: host:port (an IPv6 host in brackets), or the socket path. */
+/**
+ * Where a client's Redis is, as errors say it: host:port (an IPv6 host in brackets), the socket
+ * path, or for a Sentinel client its sentinels and the master's name (its host and port are
+ * ioredis' defaults then, not where it connects).
+ */
 export function redisAddress(redis: Redis): string {
-  const { host, port, path } = redis.options;
+  const { host, port, path, sentinels, name } = redis.options;
+  const at = (h: string | undefined, p: number | undefined, fallback: number): string => {
+    const hh = h ?? '127.0.0.1';
+    return `${hh.includes(':') ? `[${hh}]` : hh}:${p ?? fallback}`;
+  };
+  if (Array.isArray(sentinels) && sentinels.length > 0) {
+    return `${sentinels.map((s) => at(s.host, s.port, 26379)).join(', ')} (Sentinel${name ? `, master '${name}'` : ''})`;
+  }
   if (path) return path;
-  const h = host ?? '127.0.0.1';
-  return `${h.includes(':') ? `[${h}]` : h}:${port ?? 6379}`;
+  return at(host, port, 6379);
 }
 
 /** Redis refusing for now (memory, loading, a replica, a busy script, cluster state): worth retrying. */

@@ -1,6 +1,7 @@
 import { inspect } from 'node:util';
 import { expect } from 'chai';
-import { redisUrl, uniqueName } from '@contexture/test-support';
+import { Redis } from 'ioredis';
+import { freePort, redisUrl, uniqueName } from '@contexture/test-support';
 import { Allocator, CollectorError, RedisContextStore, RedisLock, Registry, SharedContext, TaskQueue } from '../src/index.js';
 
 /** The local Redis URL with a user and password it does not know. */
@@ -74,6 +75,38 @@ describe('Redis clients made from a URL (every Redis user)', function () {
         expect((caught as CollectorError).code, name).to.match(/INVALID_ARGUMENT|LC_TASK_INVALID/);
         expect(inspect(caught, { depth: 20 }), name).to.not.include(secret);
       }
+    }
+  });
+});
+
+describe('errors name where a Sentinel client connects', function () {
+  this.timeout(20_000);
+
+  it("a Sentinel client that reaches no sentinel: the error names its sentinels and the master, not ioredis' default host", async () => {
+    const [a, b] = [await freePort(), await freePort()];
+    const prefix = `${uniqueName('sentinel')}:`;
+    // No Sentinel listens there: ioredis retries for ever, so only the command's own timeout ends a call.
+    const redis = new Redis({ sentinels: [{ host: '127.0.0.1', port: a }, { host: '::1', port: b }], name: 'orders', commandTimeout: 300, sentinelRetryStrategy: () => 50 });
+    redis.on('error', () => {});
+    const store = new RedisContextStore({ redis, prefix });
+    const lock = new RedisLock({ redis, prefix });
+    try {
+      for (const [what, call] of [
+        ['store.get', () => store.get('x')],
+        ['lock.lock', () => lock.lock('n')],
+      ] as const) {
+        const err = (await call().then(
+          () => null,
+          (e: unknown) => e,
+        )) as CollectorError;
+        expect(err, what).to.be.instanceOf(CollectorError);
+        expect(err.code, what).to.equal('LC_UNAVAILABLE');
+        expect(err.message, what).to.include(`Redis at 127.0.0.1:${a}, [::1]:${b} (Sentinel, master 'orders') failed: Command timed out`);
+        expect(err.message, what).to.not.include('6379');
+      }
+    } finally {
+      await Promise.all([store.close(), lock.close()]);
+      redis.disconnect();
     }
   });
 });
