@@ -57,9 +57,10 @@ export function scrubAuth(err: unknown): void {
  */
 export function redisAddress(redis: Redis): string {
   const { host, port, path, sentinels, name } = redis.options;
+  // ioredis' defaults where a host or port is not given.
   const at = (h: string | undefined, p: number | undefined, fallback: number): string => {
-    const hh = h ?? '127.0.0.1';
-    return `${hh.includes(':') ? `[${hh}]` : hh}:${p ?? fallback}`;
+    const hh = h || 'localhost';
+    return `${hh.includes(':') ? `[${hh}]` : hh}:${p || fallback}`;
   };
   if (Array.isArray(sentinels) && sentinels.length > 0) {
     return `${sentinels.map((s) => at(s.host, s.port, 26379)).join(', ')} (Sentinel${name ? `, master '${name}'` : ''})`;

@@ -254,7 +254,7 @@ describe('TaskQueue (real Redis)', function () {
     expect(await b).to.equal('B');
   });
 
-  it('Redis unreachable: a query and listeners() fail with LC_UNAVAILABLE saying which task and where, long before the timeout, never the password', async () => {
+  it('Redis unreachable: a query and listeners() fail with LC_UNAVAILABLE saying which task and where, long before the timeout, never the password; auto and remoteFirst run here', async () => {
     const port = await freePort();
     const q = new TaskQueue({ redis: `redis://user:hunter2secret@127.0.0.1:${port}`, prefix, namespace, handler: () => 1 });
     cleanup.defer(() => Promise.race([q.close(), new Promise((r) => setTimeout(r, 1000))]).then(() => q.redis.disconnect()));
@@ -267,7 +267,47 @@ describe('TaskQueue (real Redis)', function () {
       port,
       'hunter2secret',
     );
-    expect(Date.now() - t0).to.be.below(30_000, 'not the query timeout');
+    // The queue's client gives up on a command after 10 s: failing sooner is the connection's refusal, seen at once.
+    expect(Date.now() - t0).to.be.below(5_000, 'neither the query timeout nor a command timeout');
+    // No listener can be reached, so none is alive: with a handler here these run here.
+    expect(await q.query({ name: 'job', policy: 'auto', timeout: 60_000 })).to.equal(1);
+    expect(await q.query({ name: 'job', policy: 'remoteFirst', timeout: 60_000 })).to.equal(1);
+  });
+
+  it("an error of Redis's own (not of reaching it) rejects a query as Redis gave it, not as LC_UNAVAILABLE", async () => {
+    const q = queue();
+    await redis.set(`${prefix}tq:{${namespace}}:t:w1`, 'not a task');
+    const err = await rejection(q.query({ id: 'w1', name: 'job', policy: 'remote', timeout: 10_000 }));
+    expect(err).to.not.be.instanceOf(CollectorError);
+    expect(err.message).to.match(/WRONGTYPE/);
+  });
+
+  it("the subscriber keeps its own settings: a caller's client with no offline queue, or a short command timeout while Redis is away, does not break the queue", async () => {
+    const worker = queue({ handler: { job: (t: Task<number>) => t.params * 2 } });
+    void listening(worker, ['job']);
+    // No offline queue: the subscriber, made when the first query comes, must not fail before it connects.
+    const strict = new Redis(redisUrl(), { enableOfflineQueue: false });
+    cleanup.defer(() => strict.disconnect());
+    await once(strict, 'ready');
+    const a = new TaskQueue({ redis: strict, prefix, namespace });
+    cleanup.defer(() => a.close());
+    expect(await a.query({ name: 'job', params: 2, policy: 'remote', timeout: 10_000 })).to.equal(4);
+    // A command timeout of 300 ms on a client whose Redis is away for longer than that.
+    const proxy = new FaultProxy('127.0.0.1', Number(new URL(redisUrl()).port || 6379));
+    const port = await proxy.listen();
+    cleanup.defer(() => proxy.close());
+    proxy.cut();
+    const hasty = new Redis(`redis://127.0.0.1:${port}`, { maxRetriesPerRequest: 1, commandTimeout: 300 });
+    hasty.on('error', () => {});
+    cleanup.defer(() => hasty.disconnect());
+    const b = new TaskQueue({ redis: hasty, prefix, namespace });
+    cleanup.defer(() => b.close());
+    const err = await rejection(b.query({ name: 'job', params: 3, policy: 'remote', timeout: 30_000 }));
+    expect(err.code).to.equal('LC_UNAVAILABLE');
+    await new Promise((r) => setTimeout(r, 600)); // longer than the client's command timeout
+    proxy.restore();
+    await waitUntil(() => hasty.status === 'ready', 'the client reconnected');
+    expect(await b.query({ name: 'job', params: 3, policy: 'remote', timeout: 10_000 })).to.equal(6);
   });
 
   it('task.update() with Redis cut off rejects with LC_UNAVAILABLE; the task still finishes once Redis is back', async () => {
@@ -300,6 +340,11 @@ describe('TaskQueue (real Redis)', function () {
       },
     });
     cleanup.defer(() => worker.close());
+    // Run first (cleanup goes in reverse): whatever failed, the handler returns and the worker can close.
+    cleanup.defer(() => {
+      cutOff();
+      backAgain();
+    });
     void listening(worker, ['job']);
     const caller = queue();
     const pending = caller.query({ id: 'u1', name: 'job', policy: 'remote', timeout: 30_000 });

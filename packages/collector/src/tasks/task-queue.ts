@@ -298,7 +298,7 @@ export class TaskQueue implements AsyncDisposable {
         }
         return this.remote<R>(id, name, paramsText, timeout, q);
       case 'remoteFirst':
-        if (fn === undefined || (await this.listeners(name)) > 0) {
+        if (fn === undefined || (await this.listenersOrNone(name)) > 0) {
           try {
             return await this.remote<R>(id, name, paramsText, timeout, q);
           } catch (err) {
@@ -307,7 +307,7 @@ export class TaskQueue implements AsyncDisposable {
         }
         return here();
       default:
-        if (fn === undefined || (await this.listeners(name)) > 0) return this.remote<R>(id, name, paramsText, timeout, q);
+        if (fn === undefined || (await this.listenersOrNone(name)) > 0) return this.remote<R>(id, name, paramsText, timeout, q);
         return here();
     }
   }
@@ -317,6 +317,16 @@ export class TaskQueue implements AsyncDisposable {
     this.checkOpen();
     checkText('name', name);
     return reaching(`listeners of task '${name}'`, this.redis, this.redis.contextureTqListeners(`${this.base}l:${name}`, 'count', '', this.o.listenerTimeout));
+  }
+
+  /** listeners(), but none when Redis cannot be reached: no listener can take the task then. */
+  private async listenersOrNone(name: string): Promise<number> {
+    try {
+      return await this.listeners(name);
+    } catch (err) {
+      if (err instanceof CollectorError && err.code === 'LC_UNAVAILABLE') return 0;
+      throw err;
+    }
   }
 
   /**
@@ -472,7 +482,8 @@ export class TaskQueue implements AsyncDisposable {
     try {
       // Not awaited on its own: the query's timeout (or abort) settles it even while Redis is slow.
       // The subscriber waits for Redis however long it takes (it must not lose a notification): a
-      // Redis not reached yet is found out by a command of the queue's own client, which gives up.
+      // Redis not reached yet is found out by a command of the queue's client, which gives up
+      // (unless the caller's client was made never to: then the query's timeout ends the wait).
       const subscribed = this.subscribe();
       void (this.subscribed ? subscribed : Promise.race([subscribed, this.redis.ping().then(() => subscribed)]))
         .then(() =>
@@ -497,11 +508,9 @@ export class TaskQueue implements AsyncDisposable {
             else if (state === 'failed') settle.reject(this.failure(id, name, payload));
             else if (state === 'conflict') settle.reject(new TaskError('LC_TASK_CONFLICT', id, `task ${id} exists with the name '${String(payload)}', not '${name}'`));
           },
-          (err: unknown) => {
-            const what = `task '${name}' (${id}) could not be queued`;
-            const e = unavailable(what, err, this.redis);
-            settle.reject(e instanceof CollectorError ? e : new CollectorError('LC_UNAVAILABLE', `${what}: ${(e as Error)?.message ?? String(e)}`, { cause: e }));
-          },
+          // Redis out of reach or refusing for now: LC_UNAVAILABLE; any other error (a script's, an
+          // ACL's) as Redis gave it.
+          (err: unknown) => settle.reject(unavailable(`task '${name}' (${id}) could not be queued`, err, this.redis) as Error),
         );
       const result = await outcome;
       // Dropped once told (not waited for: the caller has its result).
@@ -530,11 +539,14 @@ export class TaskQueue implements AsyncDisposable {
     if (this.subReady !== null) {
       if (!wake || this.wakeSubscribed) return this.subReady;
       this.wakeSubscribed = true;
-      this.subReady = this.subReady.then(() => this.sub!.subscribe(this.wakeChannel)).then(() => undefined);
+      const sub = this.sub!;
+      this.subReady = this.whenSubscribed(sub, this.subReady.then(() => sub.subscribe(this.wakeChannel)));
       return this.subReady;
     }
     this.wakeSubscribed = wake;
-    const sub = this.redis.duplicate({ maxRetriesPerRequest: null });
+    // Settings of its own, whatever the queue's client has: it waits for Redis however long it takes,
+    // holding its commands meanwhile (no command timeout, no retry limit, an offline queue).
+    const sub = this.redis.duplicate({ maxRetriesPerRequest: null, commandTimeout: undefined, enableOfflineQueue: true });
     sub.on('error', (err: unknown) => {
       // ioredis reconnects and resubscribes by itself; missed outcomes are read back on 'ready'.
       scrubAuth(err);
@@ -552,10 +564,29 @@ export class TaskQueue implements AsyncDisposable {
       else void this.recheck();
     });
     this.sub = sub;
-    this.subReady = (wake ? sub.subscribe(this.replyChannel, this.wakeChannel) : sub.subscribe(this.replyChannel)).then(() => {
-      this.subscribed = true;
-    });
+    this.subReady = this.whenSubscribed(sub, wake ? sub.subscribe(this.replyChannel, this.wakeChannel) : sub.subscribe(this.replyChannel));
     return this.subReady;
+  }
+
+  /**
+   * `subscribing` on the subscriber `sub`, done; if it fails the subscriber is dropped, so that the
+   * next call makes a new one instead of failing for good.
+   */
+  private whenSubscribed(sub: Redis, subscribing: Promise<unknown>): Promise<void> {
+    return subscribing.then(
+      () => {
+        this.subscribed = true;
+      },
+      (err: unknown) => {
+        if (this.sub === sub) {
+          this.sub = null;
+          this.subReady = null;
+          this.wakeSubscribed = false;
+          sub.disconnect();
+        }
+        throw err;
+      },
+    );
   }
 
   private onReply(text: string): void {
