@@ -1,4 +1,4 @@
-import { Cleanup, freePort, redisUrl, TempRedis, uniqueName, waitUntil } from '@contexture/test-support';
+import { Cleanup, FaultProxy, freePort, redisUrl, TempRedis, uniqueName, waitUntil } from '@contexture/test-support';
 import { expect } from 'chai';
 import { Redis } from 'ioredis';
 import { readFileSync } from 'node:fs';
@@ -453,6 +453,44 @@ describe('RedisContextStore', () => {
       expect(await numsub()).to.equal(1);
       await w2.close();
       await waitUntil(async () => (await numsub()) === 0, 'the unsubscribe', 5000);
+    });
+
+    it("a watch whose subscription failed makes way for a new one once Redis is back; a caller's client without an offline queue can watch", async () => {
+      // No offline queue: the subscriber connection, made at the first watch(), must not fail before it is up.
+      const strict = new Redis(redisUrl(), { enableOfflineQueue: false });
+      cleanup.defer(() => strict.disconnect());
+      await new Promise((r) => strict.once('ready', r));
+      const a = new RedisContextStore({ redis: strict, prefix });
+      cleanup.defer(() => a.close());
+      const w = a.watch('u');
+      cleanup.defer(() => w.close());
+      await w.ready;
+      await a.set('u', { a: 1 });
+      expect((await w.next()).value).to.include({ type: 'change', version: 1 });
+      // Redis away when the first watch subscribes: it fails; a watch made once Redis is back works.
+      const proxy = new FaultProxy('127.0.0.1', Number(new URL(redisUrl()).port || 6379));
+      const port = await proxy.listen();
+      cleanup.defer(() => proxy.close());
+      proxy.cut();
+      const away = new Redis(`redis://127.0.0.1:${port}`, { maxRetriesPerRequest: 1 });
+      away.on('error', () => {});
+      cleanup.defer(() => away.disconnect());
+      const b = new RedisContextStore({ redis: away, prefix });
+      cleanup.defer(() => b.close());
+      const failed = b.watch('v');
+      cleanup.defer(() => failed.close());
+      const err = await failed.ready.then(
+        () => null,
+        (e: unknown) => e as CollectorError,
+      );
+      expect(err?.code).to.equal('LC_UNAVAILABLE');
+      proxy.restore();
+      await waitUntil(() => away.status === 'ready', 'the client reconnected');
+      const again = b.watch('v');
+      cleanup.defer(() => again.close());
+      await again.ready;
+      await b.set('v', { b: 2 });
+      expect((await again.next()).value).to.include({ type: 'change', version: 1 });
     });
 
     it('contextsPerCall: applyMany() over several script calls gives what one call per context and one call for all give', async () => {

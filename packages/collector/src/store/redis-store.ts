@@ -166,6 +166,15 @@ interface WriteSpec {
 
 const STATUS: Record<string, ContextStatus> = { born: 'born', finished: 'finished', transient: 'transient' };
 
+/** The watches of one context's channel: one subscription for all of them. */
+interface WatchEntry {
+  id: string;
+  queues: Set<WatchQueue>;
+  ready: Promise<void>;
+  /** The context's incarnation, as its last message said. */
+  incarnation: string;
+}
+
 /**
  * The context store in Redis: one Lua script call per message, atomic and idempotent, versions and
  * deltas kept per context, every change published on the context's channel.
@@ -192,7 +201,7 @@ export class RedisContextStore extends BaseContextStore {
   private readonly known = new Map<string, KnownContext>();
   private subscriber: Redis | null = null;
   /** Per channel: its id, its watchers, and the incarnation its last message named. */
-  private readonly watchers = new Map<string, { id: string; queues: Set<WatchQueue>; ready: Promise<void>; incarnation: string }>();
+  private readonly watchers = new Map<string, WatchEntry>();
   private cleanupCursor = '0';
   /** Direct writes and deletes not sent yet, per id, in the order asked (see runOps()). */
   private readonly directOps = new Map<string, DirectOp[]>();
@@ -841,13 +850,16 @@ export class RedisContextStore extends BaseContextStore {
     let entry = this.watchers.get(channel);
     if (entry === undefined) {
       const sub = this.subscriberClient();
-      const ready = sub.subscribe(channel).then(
+      const made: WatchEntry = { id, queues: new Set(), ready: Promise.resolve(), incarnation: '' };
+      made.ready = sub.subscribe(channel).then(
         () => undefined,
         (err: unknown) => {
+          // The watches that share it fail; the next watch() of the id subscribes anew.
+          if (this.watchers.get(channel) === made) this.watchers.delete(channel);
           throw this.failure(`watch of ${label(id)}`, err);
         },
       );
-      entry = { id, queues: new Set(), ready, incarnation: '' };
+      entry = made;
       this.watchers.set(channel, entry);
     }
     const watched = entry;
@@ -952,7 +964,9 @@ export class RedisContextStore extends BaseContextStore {
 
   private subscriberClient(): Redis {
     if (this.subscriber === null) {
-      const sub = this.redis.duplicate();
+      // A client of the caller's made without an offline queue would fail the first subscribe, made
+      // before this connection is up.
+      const sub = this.redis.duplicate({ enableOfflineQueue: true });
       sub.on('error', (err: unknown) => {
         // ioredis reconnects by itself; a watcher sees a gap in versions and syncs.
         scrubAuth(err);
