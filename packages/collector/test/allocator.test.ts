@@ -1,5 +1,6 @@
 import { Cleanup, freePort, redisUrl, uniqueName } from '@contexture/test-support';
 import { expect } from 'chai';
+import { inspect } from 'node:util';
 import { Redis } from 'ioredis';
 import { CollectorError } from '../src/errors.js';
 import { Allocator, type AllocatorOptions } from '../src/allocator/allocator.js';
@@ -70,6 +71,20 @@ describe('Allocator', () => {
         ['allocator gc', () => a.gc()],
       ];
       await expectUnavailable(calls, port, 'hunter2secret');
+    });
+
+    it('an allocation printed or logged as JSON shows its resource, never the client and its password', async () => {
+      const url = new URL(redisUrl());
+      url.username = 'default'; // the local Redis's default user takes any password
+      url.password = 'pw-in-allocation-secret';
+      const a = new Allocator({ redis: url.toString(), prefix, pool: 'logged' });
+      cleanup.defer(() => a.close());
+      await a.extend(['r1']);
+      const held = (await a.malloc())!;
+      expect(held.key).to.equal('r1');
+      expect(JSON.parse(JSON.stringify(held))).to.deep.equal({ key: 'r1', owner: held.owner, fence: held.fence, expiresAt: held.expiresAt });
+      expect(inspect(held, { depth: 20, showHidden: true })).to.not.include('pw-in-allocation-secret');
+      expect(await held.free()).to.equal(true);
     });
 
     it('stats() fails when a key of the pool holds another type, rather than counting NaN', async () => {

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
-import { Cleanup, freePort, redisUrl, uniqueName, waitUntil } from '@contexture/test-support';
+import { Cleanup, FaultProxy, freePort, redisUrl, uniqueName, waitUntil } from '@contexture/test-support';
 import { LockError } from '../src/lock/lock-error.js';
 import { LockPool } from '../src/lock/lock-pool.js';
 import { RedisLock } from '../src/lock/redis-lock.js';
@@ -162,6 +162,43 @@ describe('RedisLock', function () {
     });
     expect(reason).to.be.instanceOf(LockError);
     expect((reason as LockError).code).to.equal('LC_LOCK_LOST');
+  });
+
+  it("withLock aborts when the lock expires while an extension waits on a Redis that does not answer, before another owner can take it", async () => {
+    const proxy = new FaultProxy('127.0.0.1', Number(new URL(redisUrl()).port || 6379));
+    const port = await proxy.listen();
+    cleanup.defer(() => proxy.close());
+    // A client with no command timeout: its extension waits as long as the connection stalls.
+    const stalling = new Redis(`redis://127.0.0.1:${port}`);
+    stalling.on('error', () => {});
+    cleanup.defer(() => stalling.disconnect());
+    const c = new RedisLock({ redis: stalling, prefix, owner: 'c' });
+    let reason: unknown;
+    let takenBeforeAbort: boolean | null = null;
+    let takenAt = 0;
+    await c.withLock('part', 600, async (signal) => {
+      proxy.stall();
+      const other = b.acquire('part', { maxRetries: 100_000, retryDelay: 5, jitter: 5 }).then((h) => {
+        takenAt = Date.now();
+        return h;
+      });
+      const aborted = new Promise<void>((resolve) =>
+        signal.addEventListener(
+          'abort',
+          () => {
+            takenBeforeAbort = takenAt !== 0;
+            resolve();
+          },
+          { once: true },
+        ),
+      );
+      await Promise.race([aborted, other.then(() => new Promise((r) => setTimeout(r, 3000)))]);
+      reason = signal.reason;
+      await (await other).release();
+    });
+    expect(reason).to.be.instanceOf(LockError);
+    expect((reason as LockError).code).to.equal('LC_LOCK_LOST');
+    expect(takenBeforeAbort).to.equal(false, 'the work was told before another owner got the lock');
   });
 
   it('status: unavailable when Redis cannot be asked, error when the key is not a lock', async () => {

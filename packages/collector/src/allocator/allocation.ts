@@ -18,6 +18,9 @@ export interface AllocationHost {
  * }
  */
 export class Allocation {
+  /** Not a property: logging an allocation (JSON, util.inspect) must not reach the client and its password. */
+  readonly #host: AllocationHost;
+
   /**
    * @param key the resource
    * @param owner the owner token of the hold
@@ -25,24 +28,26 @@ export class Allocation {
    * @param expiresAt end of the hold, ms on the Redis server's clock (0 in shared pools)
    */
   constructor(
-    private readonly host: AllocationHost,
+    host: AllocationHost,
     readonly key: string,
     readonly owner: string,
     readonly fence: number,
     public expiresAt: number,
-  ) {}
+  ) {
+    this.#host = host;
+  }
 
   /**
    * Extends the hold to `timeout` ms from now (the allocator's default timeout when omitted).
    * Resolves false when the hold was lost: it expired, or the resource left the pool.
    */
   update(timeout?: number): Promise<boolean> {
-    return this.host.updateHold(this, timeout);
+    return this.#host.updateHold(this, timeout);
   }
 
   /** Ends the hold. Resolves false when it had been lost already (nothing else is freed then). */
   free(): Promise<boolean> {
-    return this.host.freeHold(this);
+    return this.#host.freeHold(this);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

@@ -214,6 +214,11 @@ export class RedisLock {
    * does not answer (as every call of the lock does).
    */
   async acquire(name: string, options: AcquireOptions = {}): Promise<LockHandle> {
+    return (await this.acquiring(name, options)).handle;
+  }
+
+  /** acquire(), and when the call that took the lock was sent (its ttl runs from no earlier). */
+  private async acquiring(name: string, options: AcquireOptions): Promise<{ handle: LockHandle; sent: number }> {
     checkName(name);
     const key = this.key(name);
     const owner = this.ownerOf(options);
@@ -227,8 +232,9 @@ export class RedisLock {
     for (let attempt = 0; ; attempt++) {
       if (signal?.aborted) throw new LockError('LC_LOCK_ABORTED', name, `acquiring '${name}' was aborted`, { cause: signal.reason });
       if (Date.now() >= deadline) throw new LockError('LC_LOCK_TIMEOUT', name, `'${name}' was not free within ${options.timeout} ms`);
+      const sent = Date.now();
       const handle = await this.attempt(name, key, owner, ttl, reentrant);
-      if (handle !== null) return handle;
+      if (handle !== null) return { handle, sent };
       if (attempt >= maxRetries) throw new LockError('LC_LOCK_HELD', name, `'${name}' was held by another owner through ${attempt + 1} attempts`);
       const pause = Math.min(retryDelay + Math.floor(Math.random() * (jitter + 1)), Math.max(0, deadline - Date.now()));
       await sleep(pause, signal);
@@ -242,28 +248,43 @@ export class RedisLock {
    */
   async withLock<T>(name: string, ttl: number, work: (signal: AbortSignal) => Promise<T> | T, options: Omit<AcquireOptions, 'ttl'> = {}): Promise<T> {
     positive('ttl', ttl);
-    const handle = await this.acquire(name, { ...options, ttl });
+    // The lock is counted lost a little before Redis lets it go (1% of the ttl and 2 ms, for the
+    // clocks' drift), each time from when the call that set its ttl was sent: never later than
+    // another owner can take it, even while an extension waits for a Redis that does not answer.
+    const drift = Math.floor(ttl * 0.01) + 2;
+    const { handle, sent } = await this.acquiring(name, { ...options, ttl });
     const ac = new AbortController();
-    let expiresAt = Date.now() + ttl;
     let extending = false;
+    let lastError: unknown;
     const lose = (why: string, cause?: unknown) => {
       if (ac.signal.aborted) return;
       clearInterval(timer);
+      clearTimeout(expiry);
       ac.abort(new LockError('LC_LOCK_LOST', name, `lost '${name}' while working: ${why}`, { cause }));
     };
+    const expire = () => lose(lastError === undefined ? 'it expired before it could be extended' : 'it could not be extended in time', lastError);
+    const expireAt = (from: number): NodeJS.Timeout => {
+      const t = setTimeout(expire, Math.max(0, from + ttl - drift - Date.now()));
+      t.unref();
+      return t;
+    };
+    let expiry = expireAt(sent);
     const timer = setInterval(() => {
       if (extending) return;
-      if (Date.now() >= expiresAt) return lose('it expired before it could be extended');
       extending = true;
+      const at = Date.now();
       handle.extend(ttl).then(
         (ok) => {
           extending = false;
-          if (ok) expiresAt = Date.now() + ttl;
-          else lose('another owner holds it or it expired');
+          if (ac.signal.aborted) return;
+          if (!ok) return lose('another owner holds it or it expired');
+          lastError = undefined;
+          clearTimeout(expiry);
+          expiry = expireAt(at);
         },
         (err) => {
           extending = false;
-          if (Date.now() >= expiresAt) lose('it could not be extended in time', err);
+          lastError = err;
         },
       );
     }, Math.max(5, Math.floor(ttl / 3)));
@@ -272,6 +293,7 @@ export class RedisLock {
       return await work(ac.signal);
     } finally {
       clearInterval(timer);
+      clearTimeout(expiry);
       if (!ac.signal.aborted) await handle.release().catch(() => false);
     }
   }
