@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
 import { Cleanup, FaultProxy, redisUrl, uniqueName, waitUntil } from '@contexture/test-support';
 import { MemoryContextStore } from '../src/store/memory-store.js';
 import { RedisContextStore } from '../src/store/redis-store.js';
@@ -139,6 +140,26 @@ describe('SharedContext (real Redis)', function () {
     await store.assign(key, { last: true });
     await waitUntil(async () => JSON.stringify(cut.get()) === JSON.stringify((await store.get(key))!.context), 'the copy to equal the new context', 10_000);
     expect(cut.get()).to.not.have.property('a');
+  });
+
+  it("an open() that Redis does not answer fails saying where Redis is, and leaves a caller's client working once Redis is back", async () => {
+    const proxy = new FaultProxy('127.0.0.1', Number(new URL(redisUrl()).port || 6379));
+    const port = await proxy.listen();
+    cleanup.defer(() => proxy.close());
+    const client = new Redis(`redis://127.0.0.1:${port}`);
+    client.on('error', () => {});
+    cleanup.defer(() => client.disconnect());
+    await once(client, 'ready');
+    proxy.cut();
+    const err = await caught(SharedContext.open(key, { redis: client, prefix, openTimeout: 500 }));
+    expect(err.code).to.equal('LC_UNAVAILABLE');
+    expect(err.message).to.include(`Redis at 127.0.0.1:${port} did not answer within 500 ms`);
+    proxy.restore();
+    await waitUntil(() => client.status === 'ready', "the caller's client reconnected", 10_000);
+    expect(await client.ping()).to.equal('PONG');
+    const s = await open({ redis: client });
+    await s.update('a', 1);
+    expect(s.get()).to.deep.equal({ a: 1 });
   });
 
   it('withFieldLock: concurrent read-modify-writes from three instances lose nothing', async () => {

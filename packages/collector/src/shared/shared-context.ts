@@ -1,8 +1,8 @@
 import { EventEmitter } from 'node:events';
-import type { Redis } from 'ioredis';
+import { Redis } from 'ioredis';
 import { isPlainObject } from '@contexture/context/protocol';
 import { CollectorError } from '../errors.js';
-import { scrubAuth } from '../redis-client.js';
+import { redisAddress, scrubAuth } from '../redis-client.js';
 import { RedisLock, type AcquireOptions, type RedisLockOptions } from '../lock/redis-lock.js';
 import { applyDelta, isDeltaLeaf } from '../store/delta.js';
 import { deepFreeze } from '../store/json.js';
@@ -122,12 +122,15 @@ export class SharedContext<T extends Record<string, unknown> = Record<string, un
       await Promise.race([
         shared.start(resync),
         new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new CollectorError('LC_UNAVAILABLE', `shared context ${JSON.stringify(key)}: Redis did not answer within ${openTimeout} ms`)), openTimeout);
+          const at = store instanceof RedisContextStore ? ` at ${redisAddress(store.redis)}` : '';
+          timer = setTimeout(() => reject(new CollectorError('LC_UNAVAILABLE', `shared context ${JSON.stringify(key)}: Redis${at} did not answer within ${openTimeout} ms`)), openTimeout);
         }),
       ]);
     } catch (err) {
+      // A client made here is cut first, so that closing waits on no Redis that does not answer; a
+      // caller's client is left as it is (it reconnects by itself).
+      if (ownsStore && store instanceof RedisContextStore && !(options.redis instanceof Redis)) store.redis.disconnect();
       await Promise.race([shared.close(), new Promise((r) => setTimeout(r, 2000).unref())]);
-      if (ownsStore && store instanceof RedisContextStore) store.redis.disconnect();
       if (err instanceof CollectorError) throw err;
       scrubAuth(err);
       throw new CollectorError('LC_UNAVAILABLE', `shared context ${JSON.stringify(key)}: cannot load it from Redis: ${(err as Error)?.message ?? String(err)}`, { cause: err });

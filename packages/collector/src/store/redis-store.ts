@@ -867,7 +867,8 @@ export class RedisContextStore extends BaseContextStore {
       watched.queues.delete(q);
       if (watched.queues.size === 0 && this.watchers.get(channel) === watched) {
         this.watchers.delete(channel);
-        await this.subscriber?.unsubscribe(channel).catch(() => {});
+        // Not waited for: with Redis away it would wait for Redis (close() then quits after it).
+        void this.subscriber?.unsubscribe(channel).catch(() => {});
       }
     });
     watched.queues.add(q);
