@@ -1,8 +1,9 @@
 import { expect } from 'chai';
 import { Redis } from 'ioredis';
-import { Cleanup, redisUrl, uniqueName, waitUntil } from '@contexture/test-support';
+import { Cleanup, freePort, redisUrl, uniqueName, waitUntil } from '@contexture/test-support';
 import { CollectorError } from '../src/errors.js';
 import { Registry } from '../src/registry/registry.js';
+import { expectUnavailable } from './support/unavailable.js';
 
 describe('Registry', function () {
   this.timeout(30_000);
@@ -151,10 +152,33 @@ describe('Registry', function () {
     expect((await reg.get('__proto__'))!.metrics).to.not.have.property('bad');
     await reg.close();
     expect((await caught(() => reg.list())).code).to.equal('LC_CLOSED');
-    const down = new Registry({ redis: 'redis://127.0.0.1:1', prefix });
-    cleanup.defer(() => down.redis.disconnect());
-    const e = await caught(() => down.register({ id: 'x' }));
-    expect(e.code).to.equal('LC_UNAVAILABLE');
-    expect(e.message).to.match(/^registry register: Redis did not answer/);
+  });
+
+  it('a call Redis does not answer fails with LC_UNAVAILABLE naming the call and where Redis is, never the password; foreign data under its keys fails as Redis says', async () => {
+    const port = await freePort();
+    const down = new Registry({ redis: `redis://user:hunter2secret@127.0.0.1:${port}`, prefix });
+    cleanup.defer(() => down.close());
+    await expectUnavailable(
+      [
+        ['registry register', () => down.register({ id: 'x' })],
+        ['registry heartbeat', () => down.heartbeat('x')],
+        ['registry beat', () => down.beat({ id: 'x' })],
+        ['registry updateMetrics', () => down.updateMetrics('x', { n: 1 })],
+        ['registry markUnhealthy', () => down.markUnhealthy('x')],
+        ['registry markHealthy', () => down.markHealthy('x')],
+        ['registry unregister', () => down.unregister('x')],
+        ['registry get', () => down.get('x')],
+        ['registry list', () => down.list()],
+        ['registry cleanupExpired', () => down.cleanupExpired()],
+      ],
+      port,
+      'hunter2secret',
+    );
+    // Not a failure to reach Redis: the script's own error, as Redis gave it.
+    const reg = make();
+    await redis.set(reg.key('y'), 'not a hash');
+    const e = await caught(() => reg.heartbeat('y'));
+    expect(e).to.not.be.instanceOf(CollectorError);
+    expect(e.message).to.match(/WRONGTYPE/);
   });
 });

@@ -3,7 +3,7 @@ import { isPlainObject, setOwn } from '@contexture/context/protocol';
 import { checkPositive, checkText as text } from '../checks.js';
 import { CollectorError } from '../errors.js';
 import { defineScripts } from '../lua-loader.js';
-import { closeClient, resolveRedis, scrubAuth } from '../redis-client.js';
+import { closeClient, reaching, resolveRedis } from '../redis-client.js';
 
 type Arg = string | number;
 
@@ -185,7 +185,7 @@ export class Registry implements AsyncDisposable {
   /** Adds an entry, or replaces it (metrics and marks included): it counts as a heartbeat. */
   async register(entry: RegistryEntry, metrics?: RegistryMetrics): Promise<void> {
     const d = describe(entry);
-    await this.put('register', entry.id, d, '', metricArgs(metrics));
+    await this.put('register', 'register', entry.id, d, '', metricArgs(metrics));
   }
 
   /**
@@ -194,7 +194,7 @@ export class Registry implements AsyncDisposable {
    */
   async heartbeat(id: string, metrics?: RegistryMetrics): Promise<boolean> {
     checkText('an entry id', id);
-    return this.put('heartbeat', id, '', '', metricArgs(metrics));
+    return this.put('heartbeat', 'heartbeat', id, '', '', metricArgs(metrics));
   }
 
   /**
@@ -203,13 +203,13 @@ export class Registry implements AsyncDisposable {
    */
   async beat(entry: RegistryEntry, metrics?: RegistryMetrics): Promise<void> {
     const d = describe(entry);
-    await this.put('upsert', entry.id, d, '', metricArgs(metrics));
+    await this.put('beat', 'upsert', entry.id, d, '', metricArgs(metrics));
   }
 
   /** Records metrics without counting as a heartbeat; false when there is no such entry. */
   async updateMetrics(id: string, metrics: RegistryMetrics): Promise<boolean> {
     checkText('an entry id', id);
-    return this.put('metrics', id, '', '', metricArgs(metrics));
+    return this.put('updateMetrics', 'metrics', id, '', '', metricArgs(metrics));
   }
 
   /**
@@ -218,37 +218,37 @@ export class Registry implements AsyncDisposable {
    */
   async markUnhealthy(id: string, forMs?: number): Promise<boolean> {
     checkText('an entry id', id);
-    if (forMs === undefined) return this.put('mark', id, '', '-1', []);
+    if (forMs === undefined) return this.put('markUnhealthy', 'mark', id, '', '-1', []);
     checkMs('forMs', forMs);
     // The end is computed on Redis' clock: the script stores now + forMs.
-    return this.put('mark', id, '', `+${forMs}`, []);
+    return this.put('markUnhealthy', 'mark', id, '', `+${forMs}`, []);
   }
 
   /** Clears a `markUnhealthy()`; false when there is no such entry. */
   async markHealthy(id: string): Promise<boolean> {
     checkText('an entry id', id);
-    return this.put('mark', id, '', '', []);
+    return this.put('markHealthy', 'mark', id, '', '', []);
   }
 
   /** Removes the entry at once; false when there was none. */
   async unregister(id: string): Promise<boolean> {
     checkText('an entry id', id);
     this.checkOpen();
-    return (await reaching('unregister', () => this.redis.contextureRegistryDrop(this.key(id), this.indexKey, id, ''))) === 1;
+    return (await this.reaching('unregister', () => this.redis.contextureRegistryDrop(this.key(id), this.indexKey, id, ''))) === 1;
   }
 
   /** One entry, or null. */
   async get(id: string): Promise<RegistryRecord | null> {
     checkText('an entry id', id);
     this.checkOpen();
-    const [[, now], [, flat]] = (await reaching('get', () => this.redis.multi().time().hgetall(this.key(id)).exec())) as [[null, [string, string]], [null, Record<string, string>]];
+    const [[, now], [, flat]] = (await this.reaching('get', () => this.redis.multi().time().hgetall(this.key(id)).exec())) as [[null, [string, string]], [null, Record<string, string>]];
     return this.toRecord(id, flat, clock(now));
   }
 
   /** The entries, healthy ones first then by id; entries already expired are left out. */
   async list(options: RegistryListOptions = {}): Promise<RegistryRecord[]> {
     this.checkOpen();
-    return reaching('list', () => this.listNow(options));
+    return this.reaching('list', () => this.listNow(options));
   }
 
   private async listNow(options: RegistryListOptions): Promise<RegistryRecord[]> {
@@ -278,7 +278,7 @@ export class Registry implements AsyncDisposable {
    */
   async cleanupExpired(): Promise<number> {
     this.checkOpen();
-    return reaching('cleanupExpired', () => this.cleanupNow());
+    return this.reaching('cleanupExpired', () => this.cleanupNow());
   }
 
   private async cleanupNow(): Promise<number> {
@@ -310,9 +310,18 @@ export class Registry implements AsyncDisposable {
     if (this.closing !== null) throw new CollectorError('LC_CLOSED', 'the registry is closed');
   }
 
-  private async put(mode: string, id: string, description: string, mark: string, metrics: string[]): Promise<boolean> {
+  /**
+   * `call()`, a failure to reach Redis (or Redis refusing for now) made a CollectorError
+   * `LC_UNAVAILABLE` saying which call and where Redis is; Redis's own errors (a script's, an ACL's)
+   * pass as they are.
+   */
+  private reaching<T>(what: string, call: () => Promise<T>): Promise<T> {
+    return reaching(`registry ${what}`, this.redis, call());
+  }
+
+  private async put(call: string, mode: string, id: string, description: string, mark: string, metrics: string[]): Promise<boolean> {
     this.checkOpen();
-    return reaching(mode, () => this.putNow(mode, id, description, mark, metrics));
+    return this.reaching(call, () => this.putNow(mode, id, description, mark, metrics));
   }
 
   private async putNow(mode: string, id: string, description: string, mark: string, metrics: string[]): Promise<boolean> {
@@ -361,16 +370,6 @@ export class Registry implements AsyncDisposable {
   }
 }
 
-/** A Redis failure as a `CollectorError` `LC_UNAVAILABLE` (our own errors pass through). */
-async function reaching<T>(what: string, call: () => Promise<T>): Promise<T> {
-  try {
-    return await call();
-  } catch (err) {
-    if (err instanceof CollectorError) throw err;
-    scrubAuth(err);
-    throw new CollectorError('LC_UNAVAILABLE', `registry ${what}: Redis did not answer: ${(err as Error)?.message ?? String(err)}`, { cause: err });
-  }
-}
 
 function clock([s, us]: [string, string]): number {
   return Number(s) * 1000 + Math.floor(Number(us) / 1000);
