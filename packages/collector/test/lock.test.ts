@@ -201,6 +201,40 @@ describe('RedisLock', function () {
     expect(takenBeforeAbort).to.equal(false, 'the work was told before another owner got the lock');
   });
 
+  it('withLock: an extension answered after the work ended changes nothing; a re-entry never shortens the ttl an outer holder counts on', async () => {
+    // The extension (ttl 300: every 100 ms) goes out while the connection stalls, and is answered
+    // only after the work ended.
+    const proxy = new FaultProxy('127.0.0.1', Number(new URL(redisUrl()).port || 6379));
+    const port = await proxy.listen();
+    cleanup.defer(() => proxy.close());
+    const slow = new Redis(`redis://127.0.0.1:${port}`);
+    slow.on('error', () => {});
+    cleanup.defer(() => slow.disconnect());
+    const c = new RedisLock({ redis: slow, prefix, owner: 'c' });
+    let signal!: AbortSignal;
+    await c.withLock('late', 300, async (s) => {
+      signal = s;
+      await new Promise((r) => setTimeout(r, 50));
+      proxy.stall();
+      await new Promise((r) => setTimeout(r, 80)); // the extension is sent at 100 ms, and waits
+      setTimeout(() => proxy.restore(), 70); // after the work: the extension's answer, then the release's
+    });
+    await new Promise((r) => setTimeout(r, 450)); // past the ttl a late answer would count from
+    expect(signal.aborted).to.equal(false, 'the work had ended: nothing to tell it');
+    expect(await a.status('late')).to.equal('free');
+    // Nested withLock of one owner: the inner, shorter ttl does not cut the outer one's.
+    await a.withLock('nested', 3_000, async (outer) => {
+      await a.withLock('nested', 200, async () => {
+        expect(await redis.pttl(a.key('nested'))).to.be.above(2_000);
+      }, { reentrant: true });
+      expect(await redis.pttl(a.key('nested'))).to.be.above(1_500);
+      await new Promise((r) => setTimeout(r, 400));
+      expect(await b.lock('nested')).to.equal(null, 'still the outer holder\'s');
+      expect(outer.aborted).to.equal(false);
+    }, { reentrant: true });
+    expect(await a.status('nested')).to.equal('free');
+  });
+
   it('status: unavailable when Redis cannot be asked, error when the key is not a lock', async () => {
     const down = new RedisLock({ redis: 'redis://127.0.0.1:1', prefix });
     cleanup.defer(() => down.close());

@@ -217,7 +217,7 @@ export class RedisLock {
     return (await this.acquiring(name, options)).handle;
   }
 
-  /** acquire(), and when the call that took the lock was sent (its ttl runs from no earlier). */
+  /** acquire(), and when the call that took the lock was sent (performance.now(): its ttl runs from no earlier). */
   private async acquiring(name: string, options: AcquireOptions): Promise<{ handle: LockHandle; sent: number }> {
     checkName(name);
     const key = this.key(name);
@@ -232,7 +232,7 @@ export class RedisLock {
     for (let attempt = 0; ; attempt++) {
       if (signal?.aborted) throw new LockError('LC_LOCK_ABORTED', name, `acquiring '${name}' was aborted`, { cause: signal.reason });
       if (Date.now() >= deadline) throw new LockError('LC_LOCK_TIMEOUT', name, `'${name}' was not free within ${options.timeout} ms`);
-      const sent = Date.now();
+      const sent = performance.now();
       const handle = await this.attempt(name, key, owner, ttl, reentrant);
       if (handle !== null) return { handle, sent };
       if (attempt >= maxRetries) throw new LockError('LC_LOCK_HELD', name, `'${name}' was held by another owner through ${attempt + 1} attempts`);
@@ -255,6 +255,7 @@ export class RedisLock {
     const { handle, sent } = await this.acquiring(name, { ...options, ttl });
     const ac = new AbortController();
     let extending = false;
+    let done = false;
     let lastError: unknown;
     const lose = (why: string, cause?: unknown) => {
       if (ac.signal.aborted) return;
@@ -264,7 +265,7 @@ export class RedisLock {
     };
     const expire = () => lose(lastError === undefined ? 'it expired before it could be extended' : 'it could not be extended in time', lastError);
     const expireAt = (from: number): NodeJS.Timeout => {
-      const t = setTimeout(expire, Math.max(0, from + ttl - drift - Date.now()));
+      const t = setTimeout(expire, Math.max(0, from + ttl - drift - performance.now()));
       t.unref();
       return t;
     };
@@ -272,11 +273,12 @@ export class RedisLock {
     const timer = setInterval(() => {
       if (extending) return;
       extending = true;
-      const at = Date.now();
+      const at = performance.now();
       handle.extend(ttl).then(
         (ok) => {
           extending = false;
-          if (ac.signal.aborted) return;
+          // An answer after the work ended (and the lock was given back) says nothing any more.
+          if (done || ac.signal.aborted) return;
           if (!ok) return lose('another owner holds it or it expired');
           lastError = undefined;
           clearTimeout(expiry);
@@ -292,9 +294,13 @@ export class RedisLock {
     try {
       return await work(ac.signal);
     } finally {
+      done = true;
       clearInterval(timer);
       clearTimeout(expiry);
-      if (!ac.signal.aborted) await handle.release().catch(() => false);
+      // Counted lost, it may still be ours (an extension that went through late): given back all
+      // the same, without waiting (the fence keeps it from freeing another owner's lock).
+      if (ac.signal.aborted) void handle.release().catch(() => false);
+      else await handle.release().catch(() => false);
     }
   }
 

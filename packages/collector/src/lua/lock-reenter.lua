@@ -1,6 +1,6 @@
 --[[
 lock-reenter: takes a lock for an owner, atomically, or takes it again when the owner holds it
-already (rlock(): counts the re-entries and refreshes the ttl).
+already (rlock(): counts the re-entries and refreshes the ttl, never shortening it).
 
 KEYS[1]  lock           <prefix>lock:{<name>}         string '<fence>:<re-entries>:<owner>', with the ttl
 KEYS[2]  fence counter  <prefix>lock:{<name>}:fence   strictly increasing per name, never expires
@@ -18,5 +18,9 @@ end
 local fence, n, owner = string.match(cur, '^(%d+):(%d+):(.*)$')
 if owner ~= ARGV[1] then return nil end
 n = tonumber(n) + 1
-redis.call('SET', KEYS[1], fence .. ':' .. n .. ':' .. owner, 'PX', ARGV[2])
+-- A re-entry never shortens the lock's life: an outer holder counts on the ttl it set.
+local ttl = tonumber(ARGV[2])
+local left = redis.call('PTTL', KEYS[1])
+if left > ttl then ttl = left end
+redis.call('SET', KEYS[1], fence .. ':' .. n .. ':' .. owner, 'PX', ttl)
 return {tonumber(fence), n}
