@@ -72,8 +72,11 @@ export function redisAddress(redis: Redis): string {
 /** Redis refusing for now (memory, loading, a replica, a busy script, cluster state): worth retrying. */
 export const REFUSED = /\b(OOM|LOADING|READONLY|BUSY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN|MISCONF|NOREPLICAS)\b/;
 
-/** What ioredis and Node say of a connection that failed, was refused a login or timed out. */
-const NO_CONNECTION = /Connection is closed|Command timed out|Stream isn't writeable|\b(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN|EPIPE|NOAUTH|WRONGPASS)\b/;
+/**
+ * What ioredis and Node say of a connection that failed, was refused a login (Redis 6 and later:
+ * WRONGPASS; Redis 5: "ERR invalid password") or timed out.
+ */
+const NO_CONNECTION = /Connection is closed|Command timed out|Stream isn't writeable|\b(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN|EPIPE|NOAUTH|WRONGPASS)\b|^ERR invalid password/;
 
 /**
  * Why a call failed when Redis could not be reached or refused it for now, as errors say it (where

@@ -3,6 +3,7 @@ import { expect } from 'chai';
 import { Redis } from 'ioredis';
 import { freePort, redisUrl, uniqueName } from '@contexture/test-support';
 import { Allocator, CollectorError, RedisContextStore, RedisLock, Registry, SharedContext, TaskQueue } from '../src/index.js';
+import { unreachable } from '../src/redis-client.js';
 
 /** The local Redis URL with a user and password it does not know. */
 function wrongLogin(secret: string): string {
@@ -50,6 +51,16 @@ describe('Redis clients made from a URL (every Redis user)', function () {
       expect(wrapped?.code).to.equal('LC_UNAVAILABLE');
     } finally {
       await Promise.all([store.close(), lock.close(), allocator.close(), registry.close(), tasks.close()]);
+    }
+  });
+
+  it("what counts as Redis out of reach: a login refused by any Redis version, a connection lost or timed out, Redis refusing for now; not a command's own error", () => {
+    const at = '127.0.0.1:6379';
+    for (const message of ['WRONGPASS invalid username-password pair or user is disabled.', 'ERR invalid password', 'NOAUTH Authentication required.', 'Connection is closed.', 'Command timed out', 'connect ECONNREFUSED 127.0.0.1:6379', 'LOADING Redis is loading the dataset in memory', 'OOM command not allowed when used memory > \'maxmemory\'.']) {
+      expect(unreachable(new Error(message), at), message).to.equal(`Redis at ${at} failed: ${message}`);
+    }
+    for (const message of ['WRONGTYPE Operation against a key holding the wrong kind of value', 'ERR unknown command', "NOPERM this user has no permissions to access one of the channels used as arguments", 'ERR Error running script: invalid password field']) {
+      expect(unreachable(new Error(message), at), message).to.equal(null);
     }
   });
 

@@ -274,6 +274,25 @@ describe('TaskQueue (real Redis)', function () {
     expect(await q.query({ name: 'job', policy: 'remoteFirst', timeout: 60_000 })).to.equal(1);
   });
 
+  it('a Redis that never answers (a client that never gives up): auto and remoteFirst keep the query\'s timeout and signal, and run here past listenerTimeout', async () => {
+    const port = await freePort();
+    const patient = new Redis(`redis://127.0.0.1:${port}`, { maxRetriesPerRequest: null });
+    patient.on('error', () => {});
+    cleanup.defer(() => patient.disconnect());
+    const q = new TaskQueue({ redis: patient, prefix, namespace, handler: () => 'here', listenerTimeout: 60_000 });
+    cleanup.defer(() => Promise.race([q.close(), new Promise((r) => setTimeout(r, 1000))]));
+    for (const policy of ['auto', 'remoteFirst'] as const) {
+      expect((await rejection(q.query({ name: 'job', policy, timeout: 300 }))).code, policy).to.equal('LC_TASK_TIMEOUT');
+      const ac = new AbortController();
+      setTimeout(() => ac.abort(), 100);
+      expect((await rejection(q.query({ name: 'job', policy, timeout: 60_000, signal: ac.signal }))).code, policy).to.equal('LC_TASK_ABORTED');
+    }
+    const soon = new TaskQueue({ redis: patient, prefix, namespace, handler: () => 'here', listenerTimeout: 200 });
+    cleanup.defer(() => Promise.race([soon.close(), new Promise((r) => setTimeout(r, 1000))]));
+    expect(await soon.query({ name: 'job', policy: 'auto', timeout: 60_000 })).to.equal('here');
+    expect(await soon.query({ name: 'job', policy: 'remoteFirst', timeout: 60_000 })).to.equal('here');
+  });
+
   it("an error of Redis's own (not of reaching it) rejects a query as Redis gave it, not as LC_UNAVAILABLE", async () => {
     const q = queue();
     await redis.set(`${prefix}tq:{${namespace}}:t:w1`, 'not a task');
@@ -304,10 +323,13 @@ describe('TaskQueue (real Redis)', function () {
     cleanup.defer(() => b.close());
     const err = await rejection(b.query({ name: 'job', params: 3, policy: 'remote', timeout: 30_000 }));
     expect(err.code).to.equal('LC_UNAVAILABLE');
+    const subscriber = (b as unknown as { sub: Redis | null }).sub;
+    expect(subscriber).to.not.equal(null);
     await new Promise((r) => setTimeout(r, 600)); // longer than the client's command timeout
     proxy.restore();
     await waitUntil(() => hasty.status === 'ready', 'the client reconnected');
     expect(await b.query({ name: 'job', params: 3, policy: 'remote', timeout: 10_000 })).to.equal(6);
+    expect((b as unknown as { sub: Redis | null }).sub).to.equal(subscriber, 'the subscriber waited for Redis: it did not fail and was not made again');
   });
 
   it('task.update() with Redis cut off rejects with LC_UNAVAILABLE; the task still finishes once Redis is back', async () => {

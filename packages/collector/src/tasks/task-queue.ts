@@ -282,12 +282,15 @@ export class TaskQueue implements AsyncDisposable {
     if (q.signal?.aborted) throw new TaskError('LC_TASK_ABORTED', id, `task ${id} was aborted before it started`, null, { cause: q.signal.reason });
     const fn = this.functionFor(name);
     const here = () => this.runHere<R>(fn, id, name, JSON.parse(paramsText) as P, q);
+    // One timeout for the whole query, asking for listeners included.
+    const deadline = performance.now() + timeout;
+    const left = () => Math.max(1, Math.ceil(deadline - performance.now()));
     switch (policy) {
       case 'local':
         if (fn === undefined) throw new TaskError('LC_TASK_NO_HANDLER', id, `no handler for task '${name}' here (policy local)`);
         return here();
       case 'remote':
-        return this.remote<R>(id, name, paramsText, timeout, q);
+        return this.remote<R>(id, name, paramsText, left(), q);
       case 'localFirst':
         if (fn !== undefined) {
           try {
@@ -296,18 +299,18 @@ export class TaskQueue implements AsyncDisposable {
             if (err instanceof TaskError && err.code === 'LC_TASK_ABORTED') throw err;
           }
         }
-        return this.remote<R>(id, name, paramsText, timeout, q);
+        return this.remote<R>(id, name, paramsText, left(), q);
       case 'remoteFirst':
-        if (fn === undefined || (await this.listenersOrNone(name)) > 0) {
+        if (fn === undefined || (await this.listenersOrNone(id, name, timeout, q.signal)) > 0) {
           try {
-            return await this.remote<R>(id, name, paramsText, timeout, q);
+            return await this.remote<R>(id, name, paramsText, left(), q);
           } catch (err) {
             if (fn === undefined || !(err instanceof TaskError) || err.code !== 'LC_TASK_GAVE_UP') throw err;
           }
         }
         return here();
       default:
-        if (fn === undefined || (await this.listenersOrNone(name)) > 0) return this.remote<R>(id, name, paramsText, timeout, q);
+        if (fn === undefined || (await this.listenersOrNone(id, name, timeout, q.signal)) > 0) return this.remote<R>(id, name, paramsText, left(), q);
         return here();
     }
   }
@@ -319,14 +322,33 @@ export class TaskQueue implements AsyncDisposable {
     return reaching(`listeners of task '${name}'`, this.redis, this.redis.contextureTqListeners(`${this.base}l:${name}`, 'count', '', this.o.listenerTimeout));
   }
 
-  /** listeners(), but none when Redis cannot be reached: no listener can take the task then. */
-  private async listenersOrNone(name: string): Promise<number> {
-    try {
-      return await this.listeners(name);
-    } catch (err) {
-      if (err instanceof CollectorError && err.code === 'LC_UNAVAILABLE') return 0;
-      throw err;
-    }
+  /**
+   * listeners() for a query (`id`, `timeout`, `signal`), but none when Redis cannot be reached or
+   * does not answer within `listenerTimeout` (no listener can take the task then); the query's
+   * timeout and signal end the wait as they end the query.
+   */
+  private listenersOrNone(id: string, name: string, timeout: number, signal: AbortSignal | undefined): Promise<number> {
+    return new Promise<number>((resolve, reject) => {
+      const bound = Math.min(timeout, this.o.listenerTimeout);
+      const timer = setTimeout(() => {
+        if (bound < timeout) settle(() => resolve(0));
+        else settle(() => reject(new TaskError('LC_TASK_TIMEOUT', id, `no result for task '${name}' (${id}) within ${timeout} ms: Redis did not say whether a listener is alive`)));
+      }, bound);
+      const onAbort = () => settle(() => reject(new TaskError('LC_TASK_ABORTED', id, `task ${id} was aborted before it started`, null, { cause: signal?.reason })));
+      signal?.addEventListener('abort', onAbort, { once: true });
+      let settled = false;
+      function settle(then: () => void): void {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        then();
+      }
+      this.listeners(name).then(
+        (n) => settle(() => resolve(n)),
+        (err: unknown) => settle(() => (err instanceof CollectorError && err.code === 'LC_UNAVAILABLE' ? resolve(0) : reject(err))),
+      );
+    });
   }
 
   /**
@@ -540,8 +562,18 @@ export class TaskQueue implements AsyncDisposable {
       if (!wake || this.wakeSubscribed) return this.subReady;
       this.wakeSubscribed = true;
       const sub = this.sub!;
-      this.subReady = this.whenSubscribed(sub, this.subReady.then(() => sub.subscribe(this.wakeChannel)));
-      return this.subReady;
+      const replies = this.subReady;
+      const withWake = replies.then(() => sub.subscribe(this.wakeChannel)).then(() => undefined);
+      this.subReady = withWake;
+      withWake.catch(() => {
+        // The wake-up channel alone failed: the subscriber keeps its reply channel (its own
+        // failure has dropped the subscriber already) and the next listen() tries again.
+        if (this.subReady === withWake) {
+          this.subReady = this.sub === sub ? replies : null;
+          this.wakeSubscribed = false;
+        }
+      });
+      return withWake;
     }
     this.wakeSubscribed = wake;
     // Settings of its own, whatever the queue's client has: it waits for Redis however long it takes,
@@ -581,6 +613,7 @@ export class TaskQueue implements AsyncDisposable {
         if (this.sub === sub) {
           this.sub = null;
           this.subReady = null;
+          this.subscribed = false;
           this.wakeSubscribed = false;
           sub.disconnect();
         }
