@@ -225,6 +225,7 @@ describe('RedisLock', function () {
     // Nested withLock of one owner: the inner, shorter ttl does not cut the outer one's.
     await a.withLock('nested', 3_000, async (outer) => {
       await a.withLock('nested', 200, async () => {
+        await new Promise((r) => setTimeout(r, 150)); // the inner call extends its lock meanwhile
         expect(await redis.pttl(a.key('nested'))).to.be.above(2_000);
       }, { reentrant: true });
       expect(await redis.pttl(a.key('nested'))).to.be.above(1_500);

@@ -291,6 +291,37 @@ describe('TaskQueue (real Redis)', function () {
     cleanup.defer(() => Promise.race([soon.close(), new Promise((r) => setTimeout(r, 1000))]));
     expect(await soon.query({ name: 'job', policy: 'auto', timeout: 60_000 })).to.equal('here');
     expect(await soon.query({ name: 'job', policy: 'remoteFirst', timeout: 60_000 })).to.equal('here');
+    // Queries asking meanwhile share one question: Redis is not left a pile of them to answer.
+    const many = await Promise.all(Array.from({ length: 50 }, () => soon.query({ name: 'job', policy: 'auto', timeout: 60_000 })));
+    expect(many.every((r) => r === 'here')).to.equal(true);
+    expect((patient as unknown as { offlineQueue: { length: number } }).offlineQueue.length).to.be.at.most(3);
+    // close() ends a query still waiting to hear of listeners.
+    const last = new TaskQueue({ redis: patient, prefix, namespace, handler: () => 'here', listenerTimeout: 60_000 });
+    const waiting = rejection(last.query({ name: 'job', policy: 'auto', timeout: 60_000 }));
+    await new Promise((r) => setTimeout(r, 100));
+    await Promise.race([last.close(), new Promise((r) => setTimeout(r, 1000))]);
+    expect((await waiting).code).to.equal('LC_CLOSED');
+  });
+
+  it("a wake-up subscription that fails fails listen() alone: queries on the same queue still get their results", async () => {
+    const worker = queue({ handler: { job: () => 'done' } });
+    void listening(worker, ['job']);
+    const q = queue({ handler: { job: () => 'never here' } });
+    expect(await q.query({ name: 'job', policy: 'remote', timeout: 10_000 })).to.equal('done');
+    // Its subscriber refuses the wake-up channel (as Redis would for an ACL without it).
+    const sub = (q as unknown as { sub: Redis }).sub;
+    const subscribe = sub.subscribe.bind(sub) as (...channels: string[]) => Promise<unknown>;
+    (sub as unknown as { subscribe: (...channels: string[]) => Promise<unknown> }).subscribe = (...channels: string[]) =>
+      channels.some((c) => c.endsWith(':new'))
+        ? new Promise((_, reject) => setTimeout(() => reject(new Error('NOPERM this user has no permissions to access one of the channels used as arguments')), 20))
+        : subscribe(...channels);
+    const listened = q.listen(['job']);
+    const answer = q.query({ name: 'job', policy: 'remote', timeout: 10_000 });
+    const [l, a] = await Promise.allSettled([listened, answer]);
+    expect(l.status).to.equal('rejected');
+    expect(String((l as PromiseRejectedResult).reason)).to.match(/NOPERM/);
+    expect(a).to.deep.equal({ status: 'fulfilled', value: 'done' });
+    expect(await q.query({ name: 'job', policy: 'remote', timeout: 10_000 })).to.equal('done');
   });
 
   it("an error of Redis's own (not of reaching it) rejects a query as Redis gave it, not as LC_UNAVAILABLE", async () => {

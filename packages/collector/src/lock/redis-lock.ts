@@ -58,7 +58,10 @@ export interface LockHandle {
   readonly fence: number;
   /** Re-entries held by this owner when the handle was made. */
   readonly entries: number;
-  /** Sets a new lifetime; false when the lock is no longer this acquisition's. */
+  /**
+   * Sets a new lifetime (a re-entered lock's is only ever lengthened: another entry counts on it);
+   * false when the lock is no longer this acquisition's.
+   */
   extend(ttl?: number): Promise<boolean>;
   /** Gives back this entry; false when the lock was no longer this acquisition's. */
   release(): Promise<boolean>;

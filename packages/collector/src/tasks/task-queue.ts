@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import type { Redis, Result } from 'ioredis';
 import { isPlainObject } from '@contexture/context/protocol';
 import { checkPositive, checkText as text } from '../checks.js';
@@ -222,7 +223,10 @@ export class TaskQueue implements AsyncDisposable {
   private subReady: Promise<void> | null = null;
   /** The subscriber has subscribed once: until then a query checks that Redis answers at all. */
   private subscribed = false;
-  private wakeSubscribed = false;
+  /** The wake-up channel's subscription, once a listener asked for it. */
+  private wakeReady: Promise<void> | null = null;
+  /** listeners() calls under way, by task name: queries asking at once share one. */
+  private readonly listenerChecks = new Map<string, Promise<number>>();
   private readonly waiters = new Map<string, Set<Waiter>>();
   private readonly wakers = new Set<() => void>();
   private closing: Promise<void> | null = null;
@@ -246,6 +250,8 @@ export class TaskQueue implements AsyncDisposable {
       throw invalid('handler must be a function or an object of functions by task name');
     }
     this.handler = h;
+    // Every running task and every query asking for listeners listens for close(): many at once is normal.
+    setMaxListeners(0, this.closed.signal);
     const client = resolveRedis(o.redis, () => {});
     if (typeof client === 'string') throw invalid(client);
     this.redis = client.redis;
@@ -335,16 +341,31 @@ export class TaskQueue implements AsyncDisposable {
         else settle(() => reject(new TaskError('LC_TASK_TIMEOUT', id, `no result for task '${name}' (${id}) within ${timeout} ms: Redis did not say whether a listener is alive`)));
       }, bound);
       const onAbort = () => settle(() => reject(new TaskError('LC_TASK_ABORTED', id, `task ${id} was aborted before it started`, null, { cause: signal?.reason })));
+      const onClose = () => settle(() => reject(new CollectorError('LC_CLOSED', `the task queue closed while waiting for task ${id}`)));
       signal?.addEventListener('abort', onAbort, { once: true });
+      this.closed.signal.addEventListener('abort', onClose, { once: true });
       let settled = false;
+      const closed = this.closed.signal;
       function settle(then: () => void): void {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
+        closed.removeEventListener('abort', onClose);
         then();
       }
-      this.listeners(name).then(
+      let check = this.listenerChecks.get(name);
+      if (check === undefined) {
+        // Shared by the queries that ask meanwhile: a Redis that does not answer is asked once.
+        const made = this.listeners(name);
+        check = made;
+        this.listenerChecks.set(name, made);
+        const forget = () => {
+          if (this.listenerChecks.get(name) === made) this.listenerChecks.delete(name);
+        };
+        made.then(forget, forget);
+      }
+      check.then(
         (n) => settle(() => resolve(n)),
         (err: unknown) => settle(() => (err instanceof CollectorError && err.code === 'LC_UNAVAILABLE' ? resolve(0) : reject(err))),
       );
@@ -556,48 +577,45 @@ export class TaskQueue implements AsyncDisposable {
     return `${this.base}t:${id}`;
   }
 
-  /** One subscriber connection: this queue's reply channel, and the wake-up channel once it listens. */
+  /**
+   * One subscriber connection: this queue's reply channel (what queries wait for), and with `wake`
+   * the wake-up channel too (what listen() waits for; its failure is listen()'s alone).
+   */
   private subscribe(wake = false): Promise<void> {
-    if (this.subReady !== null) {
-      if (!wake || this.wakeSubscribed) return this.subReady;
-      this.wakeSubscribed = true;
-      const sub = this.sub!;
-      const replies = this.subReady;
-      const withWake = replies.then(() => sub.subscribe(this.wakeChannel)).then(() => undefined);
-      this.subReady = withWake;
-      withWake.catch(() => {
-        // The wake-up channel alone failed: the subscriber keeps its reply channel (its own
-        // failure has dropped the subscriber already) and the next listen() tries again.
-        if (this.subReady === withWake) {
-          this.subReady = this.sub === sub ? replies : null;
-          this.wakeSubscribed = false;
-        }
+    if (this.subReady === null) {
+      // Settings of its own, whatever the queue's client has: it waits for Redis however long it
+      // takes, holding its commands meanwhile (no command timeout, no retry limit, an offline queue).
+      const sub = this.redis.duplicate({ maxRetriesPerRequest: null, commandTimeout: undefined, enableOfflineQueue: true });
+      sub.on('error', (err: unknown) => {
+        // ioredis reconnects and resubscribes by itself; missed outcomes are read back on 'ready'.
+        scrubAuth(err);
       });
-      return withWake;
+      sub.on('message', (channel: string, text: string) => {
+        if (channel === this.wakeChannel) {
+          for (const w of this.wakers) w();
+          return;
+        }
+        this.onReply(text);
+      });
+      let first = true;
+      sub.on('ready', () => {
+        if (first) first = false;
+        else void this.recheck();
+      });
+      this.sub = sub;
+      this.subReady = this.whenSubscribed(sub, sub.subscribe(this.replyChannel));
     }
-    this.wakeSubscribed = wake;
-    // Settings of its own, whatever the queue's client has: it waits for Redis however long it takes,
-    // holding its commands meanwhile (no command timeout, no retry limit, an offline queue).
-    const sub = this.redis.duplicate({ maxRetriesPerRequest: null, commandTimeout: undefined, enableOfflineQueue: true });
-    sub.on('error', (err: unknown) => {
-      // ioredis reconnects and resubscribes by itself; missed outcomes are read back on 'ready'.
-      scrubAuth(err);
-    });
-    sub.on('message', (channel: string, text: string) => {
-      if (channel === this.wakeChannel) {
-        for (const w of this.wakers) w();
-        return;
-      }
-      this.onReply(text);
-    });
-    let first = true;
-    sub.on('ready', () => {
-      if (first) first = false;
-      else void this.recheck();
-    });
-    this.sub = sub;
-    this.subReady = this.whenSubscribed(sub, wake ? sub.subscribe(this.replyChannel, this.wakeChannel) : sub.subscribe(this.replyChannel));
-    return this.subReady;
+    if (!wake) return this.subReady;
+    if (this.wakeReady === null) {
+      const sub = this.sub!;
+      const ready = this.subReady.then(() => sub.subscribe(this.wakeChannel)).then(() => undefined);
+      this.wakeReady = ready;
+      // Failed, the next listen() tries again (a failed reply subscription has dropped the subscriber).
+      ready.catch(() => {
+        if (this.wakeReady === ready) this.wakeReady = null;
+      });
+    }
+    return this.wakeReady;
   }
 
   /**
@@ -613,8 +631,8 @@ export class TaskQueue implements AsyncDisposable {
         if (this.sub === sub) {
           this.sub = null;
           this.subReady = null;
+          this.wakeReady = null;
           this.subscribed = false;
-          this.wakeSubscribed = false;
           sub.disconnect();
         }
         throw err;
