@@ -2,10 +2,11 @@ import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
-import { Cleanup, FaultProxy, freePort, redisUrl, uniqueName, waitUntil } from '@contexture/test-support';
+import { Cleanup, freePort, redisUrl, uniqueName, waitUntil } from '@contexture/test-support';
 import { LockError } from '../src/lock/lock-error.js';
 import { LockPool } from '../src/lock/lock-pool.js';
 import { RedisLock } from '../src/lock/redis-lock.js';
+import { proxiedRedis } from './support/proxied-redis.js';
 import { expectUnavailable } from './support/unavailable.js';
 
 const WORKER = fileURLToPath(new URL('../../test/fixtures/lock-worker.mjs', import.meta.url));
@@ -165,13 +166,9 @@ describe('RedisLock', function () {
   });
 
   it("withLock aborts when the lock expires while an extension waits on a Redis that does not answer, before another owner can take it", async () => {
-    const proxy = new FaultProxy('127.0.0.1', Number(new URL(redisUrl()).port || 6379));
-    const port = await proxy.listen();
-    cleanup.defer(() => proxy.close());
+    const { proxy, client } = await proxiedRedis(cleanup);
     // A client with no command timeout: its extension waits as long as the connection stalls.
-    const stalling = new Redis(`redis://127.0.0.1:${port}`);
-    stalling.on('error', () => {});
-    cleanup.defer(() => stalling.disconnect());
+    const stalling = client();
     const c = new RedisLock({ redis: stalling, prefix, owner: 'c' });
     let reason: unknown;
     let takenBeforeAbort: boolean | null = null;
@@ -204,12 +201,8 @@ describe('RedisLock', function () {
   it('withLock: an extension answered after the work ended changes nothing; a re-entry never shortens the ttl an outer holder counts on', async () => {
     // The extension (ttl 300: every 100 ms) goes out while the connection stalls, and is answered
     // only after the work ended.
-    const proxy = new FaultProxy('127.0.0.1', Number(new URL(redisUrl()).port || 6379));
-    const port = await proxy.listen();
-    cleanup.defer(() => proxy.close());
-    const slow = new Redis(`redis://127.0.0.1:${port}`);
-    slow.on('error', () => {});
-    cleanup.defer(() => slow.disconnect());
+    const { proxy, client } = await proxiedRedis(cleanup);
+    const slow = client();
     const c = new RedisLock({ redis: slow, prefix, owner: 'c' });
     let signal!: AbortSignal;
     await c.withLock('late', 300, async (s) => {

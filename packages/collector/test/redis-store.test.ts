@@ -1,9 +1,10 @@
-import { Cleanup, FaultProxy, freePort, redisUrl, TempRedis, uniqueName, waitUntil } from '@contexture/test-support';
+import { Cleanup, freePort, redisUrl, TempRedis, uniqueName, waitUntil } from '@contexture/test-support';
 import { expect } from 'chai';
 import { Redis } from 'ioredis';
 import { readFileSync } from 'node:fs';
 import { CollectorError, RedisContextStore, type ContextStore, type RedisContextStoreOptions, type StoreOptions, type SyncResult } from '../src/index.js';
 import { storeSuite } from './support/store-suite.js';
+import { proxiedRedis } from './support/proxied-redis.js';
 import { expectUnavailable } from './support/unavailable.js';
 import { contextStream, copy, shuffledWithDuplicates } from './support/streams.js';
 
@@ -468,13 +469,9 @@ describe('RedisContextStore', () => {
       await a.set('u', { a: 1 });
       expect((await w.next()).value).to.include({ type: 'change', version: 1 });
       // Redis away when the first watch subscribes: it fails; a watch made once Redis is back works.
-      const proxy = new FaultProxy('127.0.0.1', Number(new URL(redisUrl()).port || 6379));
-      const port = await proxy.listen();
-      cleanup.defer(() => proxy.close());
+      const { proxy, client: through } = await proxiedRedis(cleanup);
       proxy.cut();
-      const away = new Redis(`redis://127.0.0.1:${port}`, { maxRetriesPerRequest: 1 });
-      away.on('error', () => {});
-      cleanup.defer(() => away.disconnect());
+      const away = through({ maxRetriesPerRequest: 1 });
       const b = new RedisContextStore({ redis: away, prefix });
       cleanup.defer(() => b.close());
       const failed = b.watch('v');

@@ -3,11 +3,11 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { Redis } from 'ioredis';
 import { Cleanup, FaultProxy, redisUrl, uniqueName, waitUntil } from '@contexture/test-support';
 import { MemoryContextStore } from '../src/store/memory-store.js';
 import { RedisContextStore } from '../src/store/redis-store.js';
 import { SharedContext, type SharedContextOptions } from '../src/shared/shared-context.js';
+import { proxiedRedis } from './support/proxied-redis.js';
 
 const WORKER = fileURLToPath(new URL('../../test/fixtures/shared-worker.mjs', import.meta.url));
 
@@ -143,12 +143,8 @@ describe('SharedContext (real Redis)', function () {
   });
 
   it("an open() that Redis does not answer fails saying where Redis is, and leaves a caller's client working once Redis is back", async () => {
-    const proxy = new FaultProxy('127.0.0.1', Number(new URL(redisUrl()).port || 6379));
-    const port = await proxy.listen();
-    cleanup.defer(() => proxy.close());
-    const client = new Redis(`redis://127.0.0.1:${port}`);
-    client.on('error', () => {});
-    cleanup.defer(() => client.disconnect());
+    const { proxy, port, client: through } = await proxiedRedis(cleanup);
+    const client = through();
     await once(client, 'ready');
     proxy.cut();
     const err = await caught(SharedContext.open(key, { redis: client, prefix, openTimeout: 500 }));

@@ -3,9 +3,10 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
-import { Cleanup, FaultProxy, freePort, redisUrl, uniqueName, waitUntil } from '@contexture/test-support';
+import { Cleanup, freePort, redisUrl, uniqueName, waitUntil } from '@contexture/test-support';
 import { CollectorError } from '../src/errors.js';
 import { TaskError, TaskQueue, type Task, type TaskQueueOptions } from '../src/tasks/task-queue.js';
+import { proxiedRedis } from './support/proxied-redis.js';
 import { expectUnavailable } from './support/unavailable.js';
 
 const WORKER = fileURLToPath(new URL('../../test/fixtures/task-worker.mjs', import.meta.url));
@@ -343,13 +344,9 @@ describe('TaskQueue (real Redis)', function () {
     cleanup.defer(() => a.close());
     expect(await a.query({ name: 'job', params: 2, policy: 'remote', timeout: 10_000 })).to.equal(4);
     // A command timeout of 300 ms on a client whose Redis is away for longer than that.
-    const proxy = new FaultProxy('127.0.0.1', Number(new URL(redisUrl()).port || 6379));
-    const port = await proxy.listen();
-    cleanup.defer(() => proxy.close());
+    const { proxy, client } = await proxiedRedis(cleanup);
     proxy.cut();
-    const hasty = new Redis(`redis://127.0.0.1:${port}`, { maxRetriesPerRequest: 1, commandTimeout: 300 });
-    hasty.on('error', () => {});
-    cleanup.defer(() => hasty.disconnect());
+    const hasty = client({ maxRetriesPerRequest: 1, commandTimeout: 300 });
     const b = new TaskQueue({ redis: hasty, prefix, namespace });
     cleanup.defer(() => b.close());
     const err = await rejection(b.query({ name: 'job', params: 3, policy: 'remote', timeout: 30_000 }));
@@ -364,9 +361,7 @@ describe('TaskQueue (real Redis)', function () {
   });
 
   it('task.update() with Redis cut off rejects with LC_UNAVAILABLE; the task still finishes once Redis is back', async () => {
-    const proxy = new FaultProxy('127.0.0.1', Number(new URL(redisUrl()).port || 6379));
-    const port = await proxy.listen();
-    cleanup.defer(() => proxy.close());
+    const { proxy, port, client: through } = await proxiedRedis(cleanup);
     let updated!: (err: unknown) => void;
     const update = new Promise<unknown>((r) => (updated = r));
     let cutOff!: () => void;
@@ -377,9 +372,7 @@ describe('TaskQueue (real Redis)', function () {
     const back = new Promise<void>((r) => (backAgain = r));
     // The proxy takes connections and drops them: the client keeps reconnecting, and a command
     // fails at its timeout (ioredis' own default has none).
-    const client = new Redis(`redis://127.0.0.1:${port}`, { maxRetriesPerRequest: 1, commandTimeout: 1000 });
-    client.on('error', () => {});
-    cleanup.defer(() => client.disconnect());
+    const client = through({ maxRetriesPerRequest: 1, commandTimeout: 1000 });
     const worker = new TaskQueue({
       redis: client,
       prefix,
