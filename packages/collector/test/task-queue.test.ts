@@ -111,6 +111,18 @@ describe('TaskQueue (real Redis)', function () {
     const ac = new AbortController();
     setTimeout(() => ac.abort(), 100);
     expect((await rejection(caller.query({ name: 'nobody', policy: 'remote', signal: ac.signal }))).code).to.equal('LC_TASK_ABORTED');
+    // auto: a listener is alive (asking took part of the timeout) but never answers; the message
+    // says the timeout the caller set.
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const worker = queue({ handler: { slow: () => held } });
+    void listening(worker, ['slow']);
+    cleanup.defer(() => release());
+    await waitUntil(async () => (await caller.listeners('slow')) > 0, 'the listener');
+    const here = queue({ handler: { slow: () => 'here' } });
+    const late = await rejection(here.query({ name: 'slow', policy: 'auto', timeout: 300 }));
+    expect(late.code).to.equal('LC_TASK_TIMEOUT');
+    expect(late.message).to.match(/within 300 ms$/);
   });
 
   it('JSON only: params or results that are not JSON are refused; nothing is evaluated', async () => {

@@ -519,7 +519,9 @@ export class TaskQueue implements AsyncDisposable {
     let set = this.waiters.get(id);
     if (set === undefined) this.waiters.set(id, (set = new Set()));
     set.add(settle);
-    const timer = setTimeout(() => settle.reject(new TaskError('LC_TASK_TIMEOUT', id, `no result for task '${name}' (${id}) within ${timeout} ms`)), timeout);
+    // `timeout` is what is left of the query's own (asking for listeners may have taken some): the
+    // message says the one the caller set.
+    const timer = setTimeout(() => settle.reject(new TaskError('LC_TASK_TIMEOUT', id, `no result for task '${name}' (${id}) within ${q.timeout ?? timeout} ms`)), timeout);
     const onAbort = () => settle.reject(new TaskError('LC_TASK_ABORTED', id, `waiting for task '${name}' (${id}) was aborted`, null, { cause: q.signal?.reason }));
     q.signal?.addEventListener('abort', onAbort, { once: true });
     try {
