@@ -1,3 +1,4 @@
+import { redactUrl } from './redact.js';
 import { ContextError } from './errors.js';
 import type { OverflowPolicy } from './bounded-buffer.js';
 
@@ -122,7 +123,16 @@ function heartbeat(source: string, v: unknown): number {
 export function validateHandlerOptions(o: HandlerOptions & Record<string, unknown>, source: string): ResolvedHandlerOptions {
   for (const k of Object.keys(o)) if (!KEYS.has(k)) throw new ContextError('LC_INVALID_CONFIG', `${source}: unknown option '${k}'`);
   const url = o.url;
-  if (typeof url !== 'string' || !/^(amqps?:\/\/|jsonl:)/.test(url)) bad(source, 'url', "an amqp://, amqps:// or jsonl: URL", typeof url === 'string' ? url.replace(/:[^:@/]*@/, ':***@') : url);
+  if (typeof url !== 'string' || !/^(amqps?:\/\/|jsonl:)/.test(url)) bad(source, 'url', "an amqp://, amqps:// or jsonl: URL", typeof url === 'string' ? redactUrl(url) : url);
+  if (url.startsWith('amqp')) {
+    let host = '';
+    try {
+      host = new URL(url).hostname;
+    } catch {
+      /* below */
+    }
+    if (host === '') bad(source, 'url', 'a URL that parses (characters such as / : @ ? # in a user or password must be percent-encoded)', redactUrl(url));
+  }
   if (typeof o.exchange !== 'string') bad(source, 'exchange', 'a string', o.exchange);
   if (o.exchangeType !== 'topic' && o.exchangeType !== 'headers') bad(source, 'exchangeType', "'topic' or 'headers'", o.exchangeType);
   if (typeof o.headers !== 'object' || o.headers === null || Array.isArray(o.headers)) bad(source, 'headers', 'an object', o.headers);

@@ -73,7 +73,10 @@ function installExitHooks(): void {
 export class Handler extends EventEmitter {
   /** This handler's uuid, carried by every message as `handler_id`. */
   readonly id: string = randomUUID();
+  /** The resolved options; `url` with its password masked (what is printed and logged). */
   readonly options: Readonly<ResolvedHandlerOptions>;
+  /** The URL with its password: only the transport gets it. */
+  readonly #url: string;
   private readonly idJson: string;
   private readonly buffer: BoundedBuffer<Entry>;
   private readonly inflight = new Set<Unit>();
@@ -100,10 +103,14 @@ export class Handler extends EventEmitter {
   private readonly startedAt = Date.now() / 1000;
   private lastBeat: { at: number; published: number } | null = null;
   private heartbeatsSent = 0;
+  /** Messages the client library refused since the last warning about them, and when that was. */
+  private refused = { at: -Infinity, count: 0 };
 
   constructor(options: HandlerOptions = {}) {
     super();
-    this.options = Object.freeze(validateHandlerOptions({ ...HANDLER_DEFAULTS, ...stripUndefined(options) }, 'Handler options'));
+    const resolved = validateHandlerOptions({ ...HANDLER_DEFAULTS, ...stripUndefined(options) }, 'Handler options');
+    this.#url = resolved.url;
+    this.options = Object.freeze({ ...resolved, url: redactUrl(resolved.url) });
     this.idJson = JSON.stringify(this.id);
     this.buffer = new BoundedBuffer<Entry>(this.options.bufferSize, this.options.overflow);
     this.baseHeaders = { hostname: os.hostname(), ...this.options.headers };
@@ -236,13 +243,16 @@ export class Handler extends EventEmitter {
   close(): Promise<void> {
     if (this.closePromise !== null) return this.closePromise;
     this.closePromise = (async () => {
+      // One deadline for flushing and closing the connection both.
+      const deadline = performance.now() + this.options.closeTimeout;
       if (this._status !== 'idle' || !this.isIdle()) await this.flush(this.options.closeTimeout);
       // The last heartbeat says it is going, so registries drop it now rather than at its timeout.
       if (this._status === 'connected') this.beat('stopped');
       this.shutdown();
       const t = this.transport;
-      // The socket is unref'ed: hold the process open (bounded) while the connection closes.
-      if (t !== null) await keepAlive(t.close().catch(() => {}), this.options.closeTimeout);
+      // The socket is unref'ed: hold the process open (bounded) while the connection closes, and
+      // cut it if it has not closed by the deadline (a broker that stopped answering).
+      if (t !== null && !(await keepAlive(t.close().catch(() => {}), deadline - performance.now()))) t.destroy();
     })();
     return this.closePromise;
   }
@@ -329,10 +339,10 @@ export class Handler extends EventEmitter {
 
   private createTransport(): Transport {
     const o = this.options;
-    const t: Transport = o.url.startsWith('jsonl:')
-      ? new JsonlTransport(o.url)
+    const t: Transport = this.#url.startsWith('jsonl:')
+      ? new JsonlTransport(this.#url)
       : new AmqpTransport({
-          url: o.url,
+          url: this.#url,
           exchange: o.exchange,
           exchangeType: o.exchangeType,
           batch: o.batch,
@@ -392,7 +402,8 @@ export class Handler extends EventEmitter {
     this.beat('running');
     if (this.heartbeatTimer !== null) return;
     this.heartbeatTimer = setInterval(() => {
-      if (this._status === 'connected') this.beat('running');
+      // Not while the broker blocks publishers: it would stop reading this connection altogether.
+      if (this._status === 'connected' && !this.blocked) this.beat('running');
     }, every);
     this.heartbeatTimer.unref();
   }
@@ -455,7 +466,7 @@ export class Handler extends EventEmitter {
     if (this.outage !== null) return;
     this.outage = { since: Date.now(), dropped: this.counts.dropped };
     this.warn(
-      `cannot publish to ${redactUrl(this.options.url)} (${this.lastError}); buffering up to ${this.options.bufferSize} messages (${this.options.overflow}) and reconnecting`,
+      `cannot publish to ${this.options.url} (${this.lastError}); buffering up to ${this.options.bufferSize} messages (${this.options.overflow}) and reconnecting`,
     );
   }
 
@@ -464,7 +475,7 @@ export class Handler extends EventEmitter {
     if (o === null) return;
     this.outage = null;
     const secs = ((Date.now() - o.since) / 1000).toFixed(1);
-    this.warn(`publishing to ${redactUrl(this.options.url)} again after ${secs} s; ${this.counts.dropped - o.dropped} message(s) dropped during the outage`);
+    this.warn(`publishing to ${this.options.url} again after ${secs} s; ${this.counts.dropped - o.dropped} message(s) dropped during the outage`);
   }
 
   private noteError(err: unknown): void {
@@ -501,20 +512,46 @@ export class Handler extends EventEmitter {
       return;
     }
     while (this.buffer.length > 0 && this.inflightEntries < max) {
-      for (const entries of this.take(t.grouping)) if (!this.sendUnit(t, entries) && this._status !== 'connected') return;
+      // Every unit of the window is in flight before the first is sent: a connection lost midway
+      // puts them all back in the buffer, in order, rather than losing those not sent yet.
+      const units = this.take(t.grouping).map((entries) => this.track(entries));
+      for (const unit of units) {
+        if (this._status !== 'connected') return;
+        this.transmit(t, unit);
+      }
       if (this.waitingDrain) return;
     }
   }
 
   /** Sends one unit; false when sending must stop (backpressure or a dead channel). */
   private sendUnit(t: Transport, entries: Entry[]): boolean {
+    return this.transmit(t, this.track(entries));
+  }
+
+  /** `entries` as a unit in flight. */
+  private track(entries: Entry[]): Unit {
     const unit: Unit = { entries, gen: this.gen };
     this.inflight.add(unit);
     this.inflightEntries += entries.length;
+    return unit;
+  }
+
+  /** Sends a unit in flight; false when sending must stop (backpressure or a dead channel). */
+  private transmit(t: Transport, unit: Unit): boolean {
     let more: boolean;
     try {
-      more = t.send(entries, this.idJson, this.buffer.length, (err) => this.settle(unit, err));
+      more = t.send(unit.entries, this.idJson, this.buffer.length, (err) => this.settle(unit, err));
     } catch (err) {
+      if (t.open && !/closed|ended|not connected/i.test(String((err as Error)?.message))) {
+        // The client library refused this message (it could not encode it): this message is
+        // dropped, and counted; the connection and the messages after it go on.
+        this.inflight.delete(unit);
+        this.inflightEntries -= unit.entries.length;
+        this.noteError(err);
+        this.drop(unit.entries.length);
+        this.warnRefused(unit.entries.length);
+        return true;
+      }
       // The channel died under us before its close event: treat it as the connection loss it is.
       this.noteError(err);
       t.destroy();
@@ -523,6 +560,15 @@ export class Handler extends EventEmitter {
     }
     if (!more) this.waitingDrain = true;
     return more;
+  }
+
+  /** Says on the logger that messages were refused: at once, then at most every 10 s with the count since. */
+  private warnRefused(n: number): void {
+    const now = Date.now();
+    this.refused.count += n;
+    if (now - this.refused.at < 10_000) return;
+    this.warn(`${this.refused.count} message(s) could not be sent and were dropped (${this.lastError})`);
+    this.refused = { at: now, count: 0 };
   }
 
   /**
@@ -589,20 +635,32 @@ function programName(): string {
   return main ? path.basename(main) : process.title;
 }
 
-/** Resolves with `promise`, keeping the event loop alive until it settles or `ms` pass. */
-function keepAlive(promise: Promise<unknown>, ms: number): Promise<void> {
+/** Waits for `promise`, keeping the event loop alive until it settles (true) or `ms` pass (false). */
+function keepAlive(promise: Promise<unknown>, ms: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
-  const bound = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, Math.max(1, Math.min(ms, 2 ** 31 - 1)));
+  const bound = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), Math.max(1, Math.min(ms, 2 ** 31 - 1)));
   });
-  return Promise.race([promise.then(() => undefined), bound]).finally(() => clearTimeout(timer));
+  return Promise.race([promise.then(() => true), bound]).finally(() => clearTimeout(timer));
 }
 
 function makeRoute(rkey: string, headers: Record<string, unknown>): Route {
   if (isReservedRkey(rkey)) {
     throw new ContextError('LC_INVALID_OPTION', `routing key "${rkey}" is reserved: keys starting "${RESERVED_RKEY_PREFIX}" carry contexture's own traffic (heartbeats), which readers do not take for data`);
   }
-  const headersJson = JSON.stringify(headers);
+  // AMQP carries a routing key and each header name in at most 255 bytes: a longer one would make
+  // every publish of the connection fail, not just this context's.
+  if (Buffer.byteLength(rkey) > 255) throw new ContextError('LC_INVALID_OPTION', `routing key "${rkey.slice(0, 40)}…" is ${Buffer.byteLength(rkey)} bytes; AMQP allows at most 255`);
+  let headersJson: string;
+  try {
+    headersJson = JSON.stringify(headers, (key, v: unknown) => {
+      if (Buffer.byteLength(key) > 255) throw new TypeError(`the header name "${key.slice(0, 40)}…" is over 255 bytes`);
+      if (typeof v === 'function' || typeof v === 'symbol' || typeof v === 'bigint' || v === undefined) throw new TypeError(`${key === '' ? 'the headers' : `header "${key}"`} holds a ${typeof v}, not JSON`);
+      return v;
+    });
+  } catch (err) {
+    throw new ContextError('LC_INVALID_OPTION', `headers must be JSON the broker can carry: ${(err as Error).message}`, { cause: err });
+  }
   return { rkey, headers, headersJson, key: `${rkey}\u0000${headersJson}` };
 }
 

@@ -9,15 +9,22 @@ export function redactUrl(url: string): string {
       parsed.password = '***';
       return parsed.toString();
     }
-    return url;
+    // A URL with a host and no password has nothing to hide; one without a host may be a
+    // mistyped one whose credentials sit in its path (amqp:/user:pass@host).
+    if (parsed.host !== '' || !url.includes('@')) return url;
   } catch {
-    return url.replace(/(\/\/[^:/@]*:)[^@/]*@/, '$1***@');
+    /* below */
   }
+  // Up to the last '@': a password that was not percent-encoded may hold '/' or '@'.
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/*[^:/@\s]*:)\S*@/i, '$1***@');
 }
 
-/** Masks every URL password that appears inside a free text (an error message, say). */
+/**
+ * Masks every URL password that appears inside a free text (an error message, say): up to the
+ * last '@' before a space, as a password that was not percent-encoded may hold '/' or '@'.
+ */
 export function redactText(text: string): string {
-  return text.replace(/([a-z][a-z0-9+.-]*:\/\/[^:/@\s]*:)[^@/\s]*@/gi, '$1***@');
+  return text.replace(/([a-z][a-z0-9+.-]*:\/\/[^:/@\s]*:)\S*@/gi, '$1***@');
 }
 
 /** `host:port` of a URL, for messages that must name the peer without credentials. */

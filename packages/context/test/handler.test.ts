@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { inspect } from 'node:util';
 import { Context, Handler, type HandlerStats } from '@contexture/context';
 import { amqpUrl, Cleanup, FaultProxy, TestConsumer, uniqueName, waitUntil } from '@contexture/test-support';
 
@@ -218,6 +219,90 @@ describe('Handler: buffer, outages and reconnects (real RabbitMQ behind a loopba
     const seqsOf = (ctx: Context) => msgs.filter((m) => m.obj_id === Context.idOf(ctx)).map((m) => m.seq);
     expect(seqsOf(a)).to.deep.equal(Array.from({ length: 102 }, (_, i) => i));
     expect(seqsOf(b)).to.deep.equal(Array.from({ length: 102 }, (_, i) => i));
+  });
+
+  it('a context whose routing key or headers AMQP cannot carry is refused at once; the others keep publishing', async () => {
+    const handler = new Handler({ url: amqpUrl(), exchange, flushInterval: 1, logger: null });
+    cleanup.defer(() => handler.close());
+    const code = (fn: () => unknown) => {
+      try {
+        fn();
+      } catch (err) {
+        return (err as { name?: string; code?: string }).name + ' ' + (err as { code?: string }).code;
+      }
+      return 'no error';
+    };
+    expect(code(() => new Context({ name: `web.${'x'.repeat(300)}`, handler }))).to.equal('ContextError LC_INVALID_OPTION');
+    expect(code(() => new Context({ name: 'web.h', handler, headers: { f: () => 1 } }))).to.equal('ContextError LC_INVALID_OPTION');
+    expect(code(() => new Context({ name: 'web.h', handler, headers: { n: 10n } }))).to.equal('ContextError LC_INVALID_OPTION');
+    expect(code(() => new Context({ name: 'web.h', handler, headers: { ['k'.repeat(300)]: 1 } }))).to.equal('ContextError LC_INVALID_OPTION');
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    expect(code(() => new Context({ name: 'web.h', handler, headers: { cyclic } }))).to.equal('ContextError LC_INVALID_OPTION');
+    for (let i = 0; i < 20; i++) new Context({ name: `web.ok`, handler, context: { i } });
+    expect(await handler.flush(10_000)).to.equal(true);
+    expect(handler.stats()).to.include({ enqueued: 20, published: 20, dropped: 0, reconnects: 0 });
+    await consumer.waitFor(20);
+  });
+
+  it("a URL password is never shown: not percent-encoded (a '/' in it), a mistyped scheme, or the handler printed", async () => {
+    for (const url of ['amqp://guest:S3cr/etPW@127.0.0.1:5672/%2F', 'amqp:/guest:S3cr/etPW@127.0.0.1']) {
+      let caught: unknown;
+      try {
+        new Handler({ url, logger: null });
+      } catch (err) {
+        caught = err;
+      }
+      expect((caught as { code?: string })?.code, url).to.equal('LC_INVALID_CONFIG');
+      expect(inspect(caught, { depth: 10 }), url).to.not.contain('etPW');
+    }
+    const u = new URL(amqpUrl());
+    u.password = 'pw-in-handler-secret';
+    const handler = new Handler({ url: u.toString(), exchange, logger: null });
+    expect(inspect(handler, { depth: 10 })).to.not.contain('pw-in-handler-secret');
+    expect(JSON.stringify(handler.options)).to.not.contain('pw-in-handler-secret');
+    await handler.close();
+  });
+
+  it('close() against a broker that stopped answering takes closeTimeout in all, then cuts the connection', async () => {
+    const proxy = await brokerProxy(cleanup);
+    const handler = new Handler({ url: proxiedUrl(proxy.port), exchange, flushInterval: 1, logger: null, closeTimeout: 2000, heartbeatInterval: 0 });
+    const ctx = new Context({ name: 'stalled', handler });
+    expect(await handler.flush(10_000)).to.equal(true);
+    const socket = (handler as unknown as { transport: { model: { connection: { stream: { destroyed: boolean } } } } }).transport.model.connection.stream;
+    proxy.stall();
+    ctx.i = 1;
+    const t0 = Date.now();
+    await handler.close();
+    expect(Date.now() - t0).to.be.below(3_500, 'one closeTimeout (2 s), not two');
+    expect(socket.destroyed).to.equal(true, 'the connection cut');
+    expect(handler.stats()).to.include({ status: 'closed', dropped: 1 });
+  });
+
+  it('a broker that stops answering is found out by the AMQP heartbeat (10 s unless the URL sets one), with the reason', async function () {
+    this.timeout(30_000);
+    const proxy = await brokerProxy(cleanup);
+    const url = new URL(proxiedUrl(proxy.port));
+    url.searchParams.set('heartbeat', '1');
+    const warnings: string[] = [];
+    const handler = new Handler({ url: url.toString(), exchange, flushInterval: 1, logger: { warn: (m) => warnings.push(m) }, heartbeatInterval: 0, reconnect: quick });
+    cleanup.defer(() => handler.destroy());
+    const ctx = new Context({ name: 'silent', handler });
+    expect(await handler.flush(10_000)).to.equal(true);
+    proxy.stall();
+    ctx.i = 1;
+    await waitUntil(() => handler.status !== 'connected', 'the dead connection noticed', 15_000);
+    // Whichever side misses the heartbeats first says so: the client ("Heartbeat timeout") or the
+    // broker, closing the connection ("Unexpected close").
+    expect(handler.stats().lastError).to.match(/heartbeat timeout|unexpected close/i);
+    expect(warnings.join('\n')).to.match(/cannot publish .*(heartbeat timeout|unexpected close)/i);
+    // Without one in the URL the handler asks for 10 s (the broker's own is 60 s).
+    const plain = new Handler({ url: amqpUrl(), exchange, logger: null });
+    cleanup.defer(() => plain.close());
+    new Context({ name: 'plain', handler: plain });
+    expect(await plain.flush(10_000)).to.equal(true);
+    const negotiated = (plain as unknown as { transport: { model: { connection: { heartbeat: number } } } }).transport.model.connection.heartbeat;
+    expect(negotiated).to.equal(10);
   });
 
   it('a connection refused at start is warned once with the password masked, and never throws into the program', async () => {

@@ -42,7 +42,7 @@ export class AmqpTransport extends EventEmitter implements Transport {
 
   async connect(): Promise<void> {
     this.closing = false;
-    const model = await amqp.connect(this.options.url, {
+    const model = await amqp.connect(withHeartbeat(this.options.url), {
       timeout: this.options.connectTimeout,
       clientProperties: { connection_name: this.options.connectionName },
     } as Options.Connect);
@@ -55,9 +55,11 @@ export class AmqpTransport extends EventEmitter implements Transport {
       await model.close().catch(() => {});
       throw err;
     }
-    // Errors arrive as 'error' then 'close'; the close is what ends the connection for us.
-    model.on('error', () => {});
-    channel.on('error', () => {});
+    // Errors arrive as 'error' then 'close'; the close is what ends the connection for us, and the
+    // error is why (the broker's reason: a deleted exchange, a message too large, a missed heartbeat).
+    let why: Error | undefined;
+    model.on('error', (err: unknown) => (why ??= toError(err)));
+    channel.on('error', (err: unknown) => (why ??= toError(err)));
     model.on('blocked', (reason: string) => this.emit('blocked', reason));
     model.on('unblocked', () => this.emit('unblocked'));
     channel.on('drain', () => this.emit('drain'));
@@ -66,10 +68,10 @@ export class AmqpTransport extends EventEmitter implements Transport {
       this.model = null;
       this.channel = null;
       if (!this.closing) model.close().catch(() => {});
-      this.emit('close', err ?? (this.closing ? undefined : new Error('connection closed')));
+      this.emit('close', err ?? why ?? (this.closing ? undefined : new Error('connection closed')));
     };
-    model.on('close', lost);
-    channel.on('close', () => lost(new Error('channel closed by the broker')));
+    model.on('close', (err?: Error) => lost(why ?? err));
+    channel.on('close', () => lost(why ?? new Error('channel closed by the broker')));
     this.model = model;
     this.channel = channel;
   }
@@ -151,6 +153,21 @@ export class AmqpTransport extends EventEmitter implements Transport {
   destroy(): void {
     this.closing = true;
     streamOf(this.model)?.destroy();
+  }
+}
+
+/** Seconds between AMQP heartbeats unless the URL sets its own: a broker that stops answering is found out in about twice that. */
+const HEARTBEAT_SECONDS = 10;
+
+/** The URL with `heartbeat` set when it has none (the server's 60 s would leave a dead peer unnoticed for minutes). */
+function withHeartbeat(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.searchParams.has('heartbeat')) return url;
+    u.searchParams.set('heartbeat', String(HEARTBEAT_SECONDS));
+    return u.toString();
+  } catch {
+    return url;
   }
 }
 
