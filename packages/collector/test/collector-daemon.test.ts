@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import amqp from 'amqplib';
 import { Redis } from 'ioredis';
@@ -470,5 +471,45 @@ describe('collector daemon: RabbitMQ → Redis, at least once', function () {
     expect((await refused.exited).code, refused.stderr()).to.equal(77);
     expect(refused.stderr()).to.match(/refused the login/);
     expect(refused.stderr()).to.not.contain('wr0ngpass');
+    // A vhost that does not exist is refused too (77), not "unreachable".
+    const vhost = new URL(amqpUrl());
+    vhost.pathname = `/${uniqueName('no-vhost')}`;
+    const noVhost = startBin(['--url', vhost.toString(), '--redis', redisUrl(), '--prefix', prefix, '--queue', queue]);
+    expect((await noVhost.exited).code, noVhost.stderr()).to.equal(77);
+    expect(noVhost.stderr()).to.match(/refused the login or the vhost/);
+    // Values the options refuse, whoever checks them, are usage errors in one line (2), not a stack
+    // trace and a process that stays up.
+    for (const [args, said] of [
+      [['--heartbeat-interval', '50'], /heartbeatInterval/],
+      [['--prefetch', '70000'], /--prefetch.*at most 65535/],
+      [['--redis', 'redis://u:x%ZZ@127.0.0.1/'], /redis: the URL does not parse/],
+    ] as const) {
+      const wrong = startBin([...args, '--prefix', prefix, '--queue', queue]);
+      expect((await wrong.exited).code, `${args.join(' ')}: ${wrong.stderr()}`).to.equal(2);
+      expect(wrong.stderr()).to.match(said);
+      expect(wrong.stderr()).to.not.match(/\n\s+at /, 'no stack trace');
+    }
+  });
+
+  it('a broker that takes the connection and says nothing: the collector gives up at start (69) instead of waiting for ever', async function () {
+    this.timeout(60_000);
+    // A server that takes connections and never says a word (a broker hung, or a wrong port).
+    const taken = new Set<net.Socket>();
+    const silentServer = net.createServer((socket) => {
+      taken.add(socket);
+      socket.on('error', () => {});
+    });
+    await new Promise<void>((resolve) => silentServer.listen(0, '127.0.0.1', resolve));
+    cleanup.defer(async () => {
+      for (const socket of taken) socket.destroy();
+      await new Promise((resolve) => silentServer.close(resolve));
+    });
+    const through = new URL(amqpUrl());
+    through.hostname = '127.0.0.1';
+    through.port = String((silentServer.address() as net.AddressInfo).port);
+    const t0 = Date.now();
+    const silent = startBin(['--url', through.toString(), '--redis', redisUrl(), '--prefix', prefix, '--queue', queue]);
+    expect((await silent.exited).code, silent.stderr()).to.equal(69);
+    expect(Date.now() - t0).to.be.below(30_000, 'the handshake timeout, not never');
   });
 });

@@ -1,5 +1,5 @@
 import amqp from 'amqplib';
-import { hostPort as hostPortOf, redactText } from '@contexture/context';
+import { hostPort as hostPortOf, redactText, withAmqpHeartbeat } from '@contexture/context';
 import { CONTENT_TYPE_NDJSON, decodeBody, isMalformed, isReservedRkey, type MessageMeta } from '@contexture/context/protocol';
 import { LcmonError } from './errors.js';
 import type { InputSink } from './input-sink.js';
@@ -21,12 +21,27 @@ function describeFailure(err: unknown): string {
   return text.split('\n')[0]!;
 }
 
+/** The vhost a URL names ('/' when it names none). */
+function vhostOf(url: string): string {
+  try {
+    const path = new URL(url).pathname.slice(1);
+    return path === '' ? '/' : decodeURIComponent(path);
+  } catch {
+    return '?';
+  }
+}
+
 /** Maps a failure of `connect()` to an {@link LcmonError}: unreachable or refused. */
 function connectError(url: string, err: unknown): LcmonError {
   const where = hostPort(url);
   const reason = describeFailure(err);
   if (/ACCESS.REFUSED|NOT.ALLOWED|\b403\b|\b530\b/.test(reason)) {
     return new LcmonError('LC_ACCESS_REFUSED', `RabbitMQ at ${where} refused the login: ${reason}`, { cause: err });
+  }
+  // A vhost the user may not open (or that does not exist): the broker closes the connection
+  // instead of opening it, and amqplib says only that.
+  if (/Expected ConnectionOpenOk; got <ConnectionClose/.test(reason)) {
+    return new LcmonError('LC_ACCESS_REFUSED', `RabbitMQ at ${where} refused to open the vhost ${JSON.stringify(vhostOf(url))} for this user (does it exist, and may the user open it?)`, { cause: err });
   }
   return new LcmonError('LC_UNREACHABLE', `cannot reach RabbitMQ at ${where}: ${reason}`, { cause: err });
 }
@@ -86,7 +101,8 @@ export class AmqpSource {
     const where = hostPort(options.url);
     let conn: amqp.ChannelModel;
     try {
-      conn = await amqp.connect(options.url, {
+      // A heartbeat: a broker that stops answering is found out in seconds, not minutes.
+      conn = await amqp.connect(withAmqpHeartbeat(options.url), {
         timeout: options.connectTimeout,
         clientProperties: { connection_name: 'lcmon' },
       });

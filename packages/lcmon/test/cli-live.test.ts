@@ -236,6 +236,14 @@ describe('lcmon live (RabbitMQ)', () => {
     }
   });
 
+  it('a vhost the broker will not open: one line saying so, exit 77 (refused), not "cannot reach"', async () => {
+    const u = new URL(amqpUrl());
+    u.pathname = `/${uniqueName('no-vhost')}`;
+    const r = await run(['-u', u.toString(), '-e', exchange]);
+    expect(r.code, r.stderr).to.equal(77);
+    expect(r.stderr).to.match(/^lcmon: RabbitMQ at \S+ refused to open the vhost "no-vhost-[^"]+" for this user/);
+  });
+
   it('-H builds the guest URL for a host; -u and CONTEXTURE_URL name the broker', async () => {
     const byHost = start(['-H', '127.0.0.1', '-e', exchange], { env: { CONTEXTURE_URL: 'amqp://guest:guest@127.0.0.1:1/%2F' } });
     const byUrl = start(['-u', amqpUrl(), '-e', exchange], { env: { CONTEXTURE_URL: 'amqp://guest:guest@127.0.0.1:1/%2F' } });

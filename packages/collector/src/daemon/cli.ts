@@ -30,6 +30,13 @@ function positiveInt(value: string): number {
   return n;
 }
 
+/** AMQP's prefetch count is 16 bits. */
+function prefetchCount(value: string): number {
+  const n = positiveInt(value);
+  if (n > 65_535) throw new InvalidArgumentError('must be at most 65535 (AMQP prefetch count)');
+  return n;
+}
+
 function nonNegativeInt(value: string): number {
   const n = Number(value);
   if (!Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError('must be an integer ≥ 0');
@@ -106,7 +113,7 @@ export function createProgram(io: ProgramIO = {}): Command {
     .addOption(new Option('--quorum', 'declare the queue as a quorum queue').env('CONTEXTURE_COLLECTOR_QUORUM'))
     .addOption(new Option('-r, --rkey <key...>', 'routing keys to bind the queue with').env('CONTEXTURE_COLLECTOR_RKEYS').default(['#']))
     .addOption(new Option('--dead-letter-queue <name>', 'queue for malformed messages (default: <queue>.dead)').argParser(nonEmpty).env('CONTEXTURE_COLLECTOR_DLQ'))
-    .addOption(new Option('--prefetch <n>', 'messages applied concurrently').argParser(positiveInt).env('CONTEXTURE_COLLECTOR_PREFETCH').default(1000))
+    .addOption(new Option('--prefetch <n>', 'messages applied concurrently').argParser(prefetchCount).env('CONTEXTURE_COLLECTOR_PREFETCH').default(1000))
     .addOption(new Option('--batch-size <n>', 'deliveries applied (one store call) and acknowledged together at most').argParser(positiveInt).env('CONTEXTURE_COLLECTOR_BATCH_SIZE').default(500))
     .addOption(new Option('--prefix <prefix>', 'Redis key prefix').env('CONTEXTURE_REDIS_PREFIX').default('contexture:'))
     .addOption(new Option('--delta-threshold <n>', 'deltas kept per context').argParser(positiveInt).env('CONTEXTURE_DELTA_THRESHOLD'))
@@ -142,7 +149,40 @@ export function createProgram(io: ProgramIO = {}): Command {
       if (opts.contextTtl !== undefined) retention.contextTtl = opts.contextTtl;
       if (opts.finishedTtl !== undefined) retention.finishedTtl = opts.finishedTtl;
       if (opts.cleanupInterval !== undefined && opts.cleanupInterval > 0) retention.cleanupInterval = opts.cleanupInterval;
-      const store = new RedisContextStore({ redis: opts.redis, prefix: opts.prefix, ...retention });
+      // What the options make: one they refuse (a value out of range, a URL ioredis cannot read) is a
+      // usage error, said in one line, with whatever was made already closed.
+      let store: RedisContextStore | null = null;
+      let registry: Registry | null = null;
+      let collector: Collector;
+      try {
+        store = new RedisContextStore({ redis: opts.redis, prefix: opts.prefix, ...retention });
+        registry =
+          opts.registry === false
+            ? null
+            : new Registry({ redis: store.redis, prefix: opts.prefix, namespace: 'handlers', heartbeatTimeout: opts.handlerTimeout, expireAfter: 4 * opts.handlerTimeout });
+        collector = new Collector({
+          registry,
+          heartbeatInterval: opts.heartbeatInterval,
+          store,
+          url: opts.url,
+          exchange: opts.exchange,
+          exchangeType: opts.exchangeType,
+          queue: opts.queue,
+          queueType: opts.quorum ? 'quorum' : 'classic',
+          bindings: typeof opts.rkey === 'string' ? opts.rkey.split(/[\s,]+/).filter(Boolean) : opts.rkey,
+          deadLetterQueue: opts.deadLetterQueue,
+          prefetch: opts.prefetch,
+          batchSize: opts.batchSize,
+          shutdownTimeout: opts.shutdownTimeout,
+          logger: { info: note, warn: note },
+        });
+      } catch (err) {
+        await registry?.close();
+        await store?.close();
+        const why = redactText(String((err as Error)?.message ?? err));
+        note(`${why} (contexture-collector --help lists the options)`);
+        throw new CommanderError(EXIT.USAGE, 'LC_INVALID_OPTION', why);
+      }
       // Connection trouble with Redis, said once per outage (the store retries on its own).
       const redisAt = hostPort(opts.redis, 6379);
       let redisDown = false;
@@ -156,34 +196,15 @@ export function createProgram(io: ProgramIO = {}): Command {
         redisDown = false;
         note(`Redis at ${redisAt} answers again`);
       });
-      const registry =
-        opts.registry === false
-          ? null
-          : new Registry({ redis: store.redis, prefix: opts.prefix, namespace: 'handlers', heartbeatTimeout: opts.handlerTimeout, expireAfter: 4 * opts.handlerTimeout });
-      const collector = new Collector({
-        registry,
-        heartbeatInterval: opts.heartbeatInterval,
-        store,
-        url: opts.url,
-        exchange: opts.exchange,
-        exchangeType: opts.exchangeType,
-        queue: opts.queue,
-        queueType: opts.quorum ? 'quorum' : 'classic',
-        bindings: typeof opts.rkey === 'string' ? opts.rkey.split(/[\s,]+/).filter(Boolean) : opts.rkey,
-        deadLetterQueue: opts.deadLetterQueue,
-        prefetch: opts.prefetch,
-        batchSize: opts.batchSize,
-        shutdownTimeout: opts.shutdownTimeout,
-        logger: { info: note, warn: note },
-      });
       const stop = io.stopSignal ?? signals(note);
       try {
         await collector.start();
       } catch (err) {
         const reason = redactText((err as Error).message);
         // A refused login is not an unreachable broker: say so, with its own status (as lcmon does).
-        const refused = /ACCESS.REFUSED|NOT.ALLOWED|\b403\b|\b530\b/.test(reason);
-        note(`${refused ? 'the broker refused the login' : 'cannot reach the broker'} at ${hostPort(opts.url, 5672)}: ${reason}`);
+        // A vhost the user may not open: the broker closes the connection instead of opening it.
+        const refused = /ACCESS.REFUSED|NOT.ALLOWED|\b403\b|\b530\b|Expected ConnectionOpenOk; got <ConnectionClose/.test(reason);
+        note(`${refused ? 'the broker refused the login or the vhost' : 'cannot reach the broker'} at ${hostPort(opts.url, 5672)}: ${reason}`);
         await registry?.close();
         await store.close();
         if (refused) throw new CommanderError(EXIT.NO_PERM, 'LC_BROKER_REFUSED', 'login refused');

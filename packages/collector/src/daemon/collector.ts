@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import os from 'node:os';
 import amqp from 'amqplib';
 import type { ChannelModel, ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
-import { redactText, redactUrl } from '@contexture/context';
+import { redactText, redactUrl, withAmqpHeartbeat } from '@contexture/context';
 import { HEARTBEAT_RKEY, decodeBody, isMalformed, isReservedRkey, setOwn, type Malformed, type MessageMeta, type WireMessage } from '@contexture/context/protocol';
 import { CollectorHeartbeats, type HeartbeatStats } from './heartbeats.js';
 import { CollectorError } from '../errors.js';
@@ -305,7 +305,9 @@ export class Collector extends EventEmitter {
     const o = this.options;
     let model: ChannelModel | null = null;
     try {
-      model = await amqp.connect(o.url, { clientProperties: { connection_name: `contexture-collector ${os.hostname()} pid ${process.pid}` } } as Options.Connect);
+      // A timeout on the handshake (a broker that takes the connection and says nothing) and a
+      // heartbeat (one that stops answering later): otherwise either would hang the collector.
+      model = await amqp.connect(withAmqpHeartbeat(o.url), { timeout: 10_000, clientProperties: { connection_name: `contexture-collector ${os.hostname()} pid ${process.pid}` } } as Options.Connect);
       const ch = await model.createConfirmChannel();
       await ch.assertExchange(o.exchange, o.exchangeType, { durable: true });
       const args = o.queueType === 'quorum' ? { 'x-queue-type': 'quorum' } : undefined;

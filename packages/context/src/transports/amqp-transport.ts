@@ -5,6 +5,7 @@ import type { ChannelModel, ConfirmChannel, Options } from 'amqplib';
 import { encodeEntry, unixNow, type Entry } from '../entry.js';
 import { APP_ID, CONTENT_TYPE_JSON, CONTENT_TYPE_NDJSON } from '../protocol/message.js';
 import type { Grouping, Transport } from './transport.js';
+import { withAmqpHeartbeat } from '../amqp-url.js';
 
 /** Options of {@link AmqpTransport}. */
 export interface AmqpTransportOptions {
@@ -42,7 +43,7 @@ export class AmqpTransport extends EventEmitter implements Transport {
 
   async connect(): Promise<void> {
     this.closing = false;
-    const model = await amqp.connect(withHeartbeat(this.options.url), {
+    const model = await amqp.connect(withAmqpHeartbeat(this.options.url), {
       timeout: this.options.connectTimeout,
       clientProperties: { connection_name: this.options.connectionName },
     } as Options.Connect);
@@ -153,21 +154,6 @@ export class AmqpTransport extends EventEmitter implements Transport {
   destroy(): void {
     this.closing = true;
     streamOf(this.model)?.destroy();
-  }
-}
-
-/** Seconds between AMQP heartbeats unless the URL sets its own: a broker that stops answering is found out in about twice that. */
-const HEARTBEAT_SECONDS = 10;
-
-/** The URL with `heartbeat` set when it has none (the server's 60 s would leave a dead peer unnoticed for minutes). */
-function withHeartbeat(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.searchParams.has('heartbeat')) return url;
-    u.searchParams.set('heartbeat', String(HEARTBEAT_SECONDS));
-    return u.toString();
-  } catch {
-    return url;
   }
 }
 

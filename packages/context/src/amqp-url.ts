@@ -1,0 +1,17 @@
+/** Seconds between AMQP heartbeats unless the URL sets its own: a peer that stops answering is found out in about twice that. */
+export const AMQP_HEARTBEAT_SECONDS = 10;
+
+/**
+ * The AMQP URL with `heartbeat` set when it has none: the broker's default (60 s, and a dead peer
+ * is noticed after about three times that) would leave a stalled connection unnoticed for minutes.
+ */
+export function withAmqpHeartbeat(url: string, seconds = AMQP_HEARTBEAT_SECONDS): string {
+  try {
+    const u = new URL(url);
+    if (u.searchParams.has('heartbeat')) return url;
+    u.searchParams.set('heartbeat', String(seconds));
+    return u.toString();
+  } catch {
+    return url;
+  }
+}
