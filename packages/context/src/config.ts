@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { redactUrl } from './redact.js';
 import { ContextError } from './errors.js';
 import { Handler } from './handler.js';
 import { HANDLER_DEFAULTS, validateHandlerOptions, type HandlerOptions } from './handler-options.js';
@@ -35,7 +36,7 @@ export function optionsFromEnv(env: Env = process.env): HandlerOptions {
     const raw = env[name];
     if (raw === undefined || raw === '') continue;
     const fail = (want: string): never => {
-      const shown = key === 'url' ? raw.replace(/:[^:@/]*@/, ':***@') : raw;
+      const shown = key === 'url' ? redactUrl(raw) : raw;
       throw new ContextError('LC_INVALID_CONFIG', `environment: ${name} must be ${want}, got '${shown}'`);
     };
     switch (type) {

@@ -220,8 +220,6 @@ export class Handler extends EventEmitter {
   flush(timeout = Infinity): Promise<boolean> {
     if (this.isIdle()) return Promise.resolve(true);
     if (this._status === 'closed') return Promise.resolve(false);
-    if (this._status === 'idle') this.start();
-    else if (this._status === 'connected') this.pump();
     return new Promise<boolean>((resolve) => {
       let timer: NodeJS.Timeout;
       const done = (ok: boolean) => {
@@ -233,6 +231,10 @@ export class Handler extends EventEmitter {
       // A ref'ed timer: the program awaiting this stays alive though the socket is unref'ed.
       timer = setTimeout(() => done(false), Math.min(timeout, 2 ** 31 - 1));
       this.idleWaiters.push(onIdle);
+      // Sending may settle everything at once (a message refused as it is sent): waited for first.
+      if (this._status === 'idle') this.start();
+      else if (this._status === 'connected') this.pump();
+      if (this.isIdle()) done(true);
     });
   }
 
@@ -245,7 +247,9 @@ export class Handler extends EventEmitter {
     this.closePromise = (async () => {
       // One deadline for flushing and closing the connection both.
       const deadline = performance.now() + this.options.closeTimeout;
-      if (this._status !== 'idle' || !this.isIdle()) await this.flush(this.options.closeTimeout);
+      // Flushing leaves some of it for the connection to close in good order.
+      const grace = Math.min(500, this.options.closeTimeout / 4);
+      if (this._status !== 'idle' || !this.isIdle()) await this.flush(this.options.closeTimeout - grace);
       // The last heartbeat says it is going, so registries drop it now rather than at its timeout.
       if (this._status === 'connected') this.beat('stopped');
       this.shutdown();
@@ -542,14 +546,17 @@ export class Handler extends EventEmitter {
     try {
       more = t.send(unit.entries, this.idJson, this.buffer.length, (err) => this.settle(unit, err));
     } catch (err) {
-      if (t.open && !/closed|ended|not connected/i.test(String((err as Error)?.message))) {
-        // The client library refused this message (it could not encode it): this message is
-        // dropped, and counted; the connection and the messages after it go on.
+      // amqplib says a channel or connection closing or closed with an IllegalOperationError;
+      // anything else it throws is about this message (it could not encode it).
+      const name = (err as Error)?.name;
+      if (t.open && name !== 'IllegalOperationError' && !/clos(ed|ing)|ended|not connected/i.test(String((err as Error)?.message))) {
+        // Dropped, and counted; the connection and the messages after it go on.
         this.inflight.delete(unit);
         this.inflightEntries -= unit.entries.length;
         this.noteError(err);
         this.drop(unit.entries.length);
         this.warnRefused(unit.entries.length);
+        this.wakeIfIdle();
         return true;
       }
       // The channel died under us before its close event: treat it as the connection loss it is.
@@ -604,8 +611,8 @@ export class Handler extends EventEmitter {
       this.counts.published += unit.entries.length;
       if (this.buffer.length > 0) {
         if (this.flushTimer === null && !this.waitingDrain) this.pump();
-      } else if (this.inflightEntries === 0) {
-        for (const w of this.idleWaiters.splice(0)) w();
+      } else {
+        this.wakeIfIdle();
       }
       return;
     }
@@ -621,7 +628,13 @@ export class Handler extends EventEmitter {
       const dropped = this.buffer.unshiftAll(retry).length + refused;
       if (dropped > 0) this.drop(dropped);
       this.pump();
+      this.wakeIfIdle();
     });
+  }
+
+  /** Tells flush() (and close()) that nothing is queued or in flight any more. */
+  private wakeIfIdle(): void {
+    if (this.isIdle()) for (const w of this.idleWaiters.splice(0)) w();
   }
 
   private wakeSpaceWaiters(): void {

@@ -245,6 +245,23 @@ describe('Handler: buffer, outages and reconnects (real RabbitMQ behind a loopba
     await consumer.waitFor(20);
   });
 
+  it('a message the client library cannot encode (a header over its 64 KB table) is dropped and counted; flush() ends, the others publish', async () => {
+    const warnings: string[] = [];
+    const handler = new Handler({ url: amqpUrl(), exchange, flushInterval: 1, logger: { warn: (m) => warnings.push(m) } });
+    cleanup.defer(() => handler.close());
+    new Context({ name: 'web.ok', handler, context: { i: 0 } });
+    expect(await handler.flush(10_000)).to.equal(true);
+    new Context({ name: 'web.huge', handler, headers: { big: 'x'.repeat(70_000) } });
+    const t0 = Date.now();
+    expect(await handler.flush(10_000)).to.equal(true);
+    expect(Date.now() - t0).to.be.below(5_000, 'not the flush timeout');
+    for (let i = 1; i <= 5; i++) new Context({ name: 'web.ok', handler, context: { i } });
+    expect(await handler.flush(10_000)).to.equal(true);
+    expect(handler.stats()).to.include({ enqueued: 7, published: 6, dropped: 1, reconnects: 0, status: 'connected' });
+    expect(warnings.join('\n')).to.match(/1 message\(s\) could not be sent and were dropped/);
+    await consumer.waitFor(6);
+  });
+
   it("a URL password is never shown: not percent-encoded (a '/' in it), a mistyped scheme, or the handler printed", async () => {
     for (const url of ['amqp://guest:S3cr/etPW@127.0.0.1:5672/%2F', 'amqp:/guest:S3cr/etPW@127.0.0.1']) {
       let caught: unknown;
@@ -256,11 +273,14 @@ describe('Handler: buffer, outages and reconnects (real RabbitMQ behind a loopba
       expect((caught as { code?: string })?.code, url).to.equal('LC_INVALID_CONFIG');
       expect(inspect(caught, { depth: 10 }), url).to.not.contain('etPW');
     }
+    // The broker's user with its own password, connected: the client and its transport printed too.
     const u = new URL(amqpUrl());
-    u.password = 'pw-in-handler-secret';
     const handler = new Handler({ url: u.toString(), exchange, logger: null });
-    expect(inspect(handler, { depth: 10 })).to.not.contain('pw-in-handler-secret');
-    expect(JSON.stringify(handler.options)).to.not.contain('pw-in-handler-secret');
+    new Context({ name: 'printed', handler });
+    expect(await handler.flush(10_000)).to.equal(true);
+    expect(u.password).to.not.equal('');
+    expect(inspect(handler, { depth: 12 })).to.not.contain(`:${u.password}@`);
+    expect(JSON.stringify(handler.options)).to.not.contain(`:${u.password}@`);
     await handler.close();
   });
 

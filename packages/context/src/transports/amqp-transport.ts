@@ -32,8 +32,15 @@ export class AmqpTransport extends EventEmitter implements Transport {
   private channel: ConfirmChannel | null = null;
   private closing = false;
 
-  constructor(private readonly options: AmqpTransportOptions) {
+  private readonly options: Omit<AmqpTransportOptions, 'url'>;
+  /** Not a property: printing the transport (or a handler holding it) must not show the password. */
+  readonly #url: string;
+
+  constructor(options: AmqpTransportOptions) {
     super();
+    const { url, ...rest } = options;
+    this.#url = url;
+    this.options = rest;
     this.grouping = options.batch ? 'route' : 'single';
   }
 
@@ -43,7 +50,7 @@ export class AmqpTransport extends EventEmitter implements Transport {
 
   async connect(): Promise<void> {
     this.closing = false;
-    const model = await amqp.connect(withAmqpHeartbeat(this.options.url), {
+    const model = await amqp.connect(withAmqpHeartbeat(this.#url), {
       timeout: this.options.connectTimeout,
       clientProperties: { connection_name: this.options.connectionName },
     } as Options.Connect);
@@ -153,11 +160,12 @@ export class AmqpTransport extends EventEmitter implements Transport {
 
   destroy(): void {
     this.closing = true;
-    streamOf(this.model)?.destroy();
+    // With an error: amqplib hears of a socket's end or error only, not of a plain destroy().
+    streamOf(this.model)?.destroy(new Error('connection cut'));
   }
 }
 
-type Stream = { destroy(): void };
+type Stream = { destroy(err?: Error): void };
 
 function streamOf(model: ChannelModel | null): Stream | undefined {
   return (model as unknown as { connection?: { stream?: Stream } } | null)?.connection?.stream;
