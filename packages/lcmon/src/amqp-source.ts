@@ -67,16 +67,6 @@ export class AmqpSource {
   private sink: InputSink | undefined;
   private ended!: { resolve: () => void; reject: (err: Error) => void };
   private failure: LcmonError | undefined;
-  /**
-   * With {@link start}'s `perObject`: the deliveries handed on whose objects are not out yet, by
-   * obj_id, and for each delivery the number of its messages still waiting (an ndjson body holds
-   * several). What waits when lcmon stops is not acknowledged: it goes back to the queue.
-   */
-  private perObject = false;
-  private readonly held = new Map<string, amqp.ConsumeMessage[]>();
-  private readonly waitingParts = new Map<amqp.ConsumeMessage, number>();
-  /** Deliveries done with, to acknowledge once the sink keeps up. */
-  private readonly toAck: amqp.ConsumeMessage[] = [];
 
   private constructor(
     private readonly conn: amqp.ChannelModel,
@@ -169,14 +159,9 @@ export class AmqpSource {
    */
   readonly finished: Promise<void>;
 
-  /**
-   * Starts consuming into `sink`; resolves once the broker has registered the consumer. With
-   * `perObject` (a named queue read by a collating sink), a delivery is acknowledged once every
-   * object it holds a message of is out: see {@link release}.
-   */
-  async start(sink: InputSink, options: { perObject?: boolean } = {}): Promise<void> {
+  /** Starts consuming into `sink`; resolves once the broker has registered the consumer. */
+  async start(sink: InputSink): Promise<void> {
     this.sink = sink;
-    this.perObject = options.perObject === true && !this.noAck;
     if (this.failure !== undefined) throw this.failure;
     try {
       const reply = await this.channel.consume(this.queue, (msg) => this.onDelivery(msg), { noAck: this.noAck });
@@ -234,12 +219,8 @@ export class AmqpSource {
     // After the sink has had enough, messages are left unacknowledged: they go back to the queue.
     if (this.stopped || sink.stopped) return;
     // Heartbeats and the like (reserved routing keys) are the project's own traffic, not data.
-    if (isReservedRkey(msg.fields.routingKey)) {
-      if (this.perObject) this.done(msg);
-    } else {
-      this.deliver(msg, sink);
-    }
-    if (this.noAck || this.perObject) return;
+    if (!isReservedRkey(msg.fields.routingKey)) this.deliver(msg, sink);
+    if (this.noAck) return;
     this.lastProcessed = msg;
     if (!this.settleScheduled) {
       this.settleScheduled = true;
@@ -247,13 +228,7 @@ export class AmqpSource {
     }
   }
 
-  /**
-   * Hands the messages of a delivery on. With perObject the delivery waits for the objects of its
-   * messages, and for its own handing on to end (so that an object given out meanwhile does not
-   * acknowledge it early); if the sink stops before its last message, it is never acknowledged.
-   */
   private deliver(msg: amqp.ConsumeMessage, sink: InputSink): void {
-    if (this.perObject) this.waitingParts.set(msg, 1);
     const contentType = msg.properties.contentType as string | undefined;
     const text = msg.content.toString('utf8');
     const parts = decodeBody(text, contentType);
@@ -261,67 +236,13 @@ export class AmqpSource {
     if (parts.length === 1) {
       const m = parts[0]!;
       if (isMalformed(m)) sink.malformed(m, { rkey: meta.rkey });
-      else {
-        this.hold(msg, m.obj_id);
-        sink.message(m, meta, contentType === CONTENT_TYPE_NDJSON ? undefined : text);
-      }
+      else sink.message(m, meta, contentType === CONTENT_TYPE_NDJSON ? undefined : text);
     } else {
-      for (let i = 0; i < parts.length; i++) {
-        const m = parts[i]!;
+      for (const m of parts) {
         if (isMalformed(m)) sink.malformed(m, { rkey: meta.rkey });
-        else {
-          this.hold(msg, m.obj_id);
-          sink.message(m, meta, undefined);
-        }
-        // The rest of the body not handed on: the delivery keeps waiting, and is never acknowledged.
-        if (sink.stopped && i < parts.length - 1) return;
+        else sink.message(m, meta, undefined);
+        if (sink.stopped) break;
       }
-    }
-    if (this.perObject) this.unwait(msg);
-  }
-
-  /** One wait of `msg` over; acknowledged once none is left. */
-  private unwait(msg: amqp.ConsumeMessage): void {
-    const left = (this.waitingParts.get(msg) ?? 1) - 1;
-    if (left > 0) {
-      this.waitingParts.set(msg, left);
-    } else {
-      this.waitingParts.delete(msg);
-      this.done(msg);
-    }
-  }
-
-  /** With `perObject`: `msg` waits for the object `id` to be out (held before the sink may give it out). */
-  private hold(msg: amqp.ConsumeMessage, id: string): void {
-    if (!this.perObject) return;
-    const list = this.held.get(id);
-    if (list === undefined) this.held.set(id, [msg]);
-    else list.push(msg);
-    this.waitingParts.set(msg, (this.waitingParts.get(msg) ?? 0) + 1);
-  }
-
-  /**
-   * With `perObject`: the object `id` is out (printed, or dropped by the collator's limits): the
-   * deliveries that waited only for it are acknowledged.
-   */
-  release(id: string): void {
-    const list = this.held.get(id);
-    if (list === undefined) return;
-    this.held.delete(id);
-    for (const msg of list) this.unwait(msg);
-  }
-
-  /** With `perObject`: releases every object `stillOpen` says is no longer open (late or duplicate messages, evictions). */
-  sweep(stillOpen: (id: string) => boolean): void {
-    for (const id of [...this.held.keys()]) if (!stillOpen(id)) this.release(id);
-  }
-
-  /** A delivery done with: acknowledged (on its own: others before it may still wait) once the sink keeps up. */
-  private done(msg: amqp.ConsumeMessage): void {
-    this.toAck.push(msg);
-    if (!this.settleScheduled) {
-      this.settleScheduled = true;
-      setImmediate(this.settle);
     }
   }
 
@@ -341,10 +262,6 @@ export class AmqpSource {
   };
 
   private ackProcessed(): void {
-    if (this.perObject) {
-      for (const msg of this.toAck.splice(0)) this.channel.ack(msg);
-      return;
-    }
     const last = this.lastProcessed;
     if (last === undefined || last.fields.deliveryTag <= this.lastAckedTag) return;
     this.lastAckedTag = last.fields.deliveryTag;

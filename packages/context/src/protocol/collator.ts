@@ -303,11 +303,6 @@ export class Collator {
     if (includeOpen) for (const p of [...this.open.values()]) this.give(p, false, p.openedAt);
   }
 
-  /** True while the object `id` is open (some of its messages came, and it was not given out). */
-  isOpen(id: string): boolean {
-    return this.open.has(id);
-  }
-
   /** Counters since creation. */
   stats(): CollatorStats {
     return { ...this.counts, open: this.open.size };

@@ -103,29 +103,18 @@ export async function runMonitor(cfg: RunConfig, io: RunIO): Promise<number> {
   let outputs = 0;
   let messages = 0;
   let outputClosed = false;
-  /** Writes a line; false when it was not written (the output is closed, or -n was reached). */
-  const emit = (line: string | undefined): boolean => {
-    if (line === undefined || outputClosed) return false;
+  const emit = (line: string | undefined): void => {
+    if (line === undefined || outputClosed) return;
     writer.line(line);
     if (++outputs >= limit) {
       outputClosed = true;
       writer.flush();
       stop('count');
     }
-    return true;
   };
 
-  // A named queue read with -c is acknowledged object by object, as each is printed (or left out:
-  // a -k that matches nothing); what was handed on but not printed goes back to the queue.
-  const perObject = cfg.collate && cfg.input === 'amqp' && cfg.amqp.queue !== undefined;
   const collator = cfg.collate
-    ? new Collator({
-        onObject: (o) => {
-          const line = formatter.object(o);
-          if (emit(line) || (line === undefined && !outputClosed)) source?.release(o.id);
-        },
-        flushIncomplete: cfg.flushIncomplete,
-      })
+    ? new Collator({ onObject: (o) => emit(formatter.object(o)), flushIncomplete: cfg.flushIncomplete })
     : undefined;
 
   const sink: InputSink = {
@@ -254,17 +243,13 @@ export async function runMonitor(cfg: RunConfig, io: RunIO): Promise<number> {
           diag.warn(`consuming queue "${source.queue}" takes its messages away from every other consumer of it`);
         }
         try {
-          await source.start(sink, { perObject });
+          await source.start(sink);
           // The ready line: the queue is bound and the consumer registered; tests wait for it.
           if (cfg.amqp.queue !== undefined) diag.note(`consuming queue "${source.queue}" on ${source.where}`);
           else diag.note(`listening on ${source.where}, ${describeBinding(cfg.amqp)}, queue ${source.queue}`);
           stats?.start();
           if (collator !== undefined) {
-            expireTimer = setInterval(() => {
-              collator.expire();
-              // Deliveries of objects the collator no longer holds (late, duplicated, evicted) are done with.
-              if (perObject) source?.sweep((id) => collator.isOpen(id));
-            }, EXPIRE_EVERY_MS);
+            expireTimer = setInterval(() => collator.expire(), EXPIRE_EVERY_MS);
             expireTimer.unref();
           }
           source.finished.then(() => stop('end'), fail);
