@@ -91,7 +91,8 @@ export class Handler extends EventEmitter {
   private blocked = false;
   private connectedOnce = false;
   private outage: { since: number; dropped: number } | null = null;
-  private idleWaiters: Array<() => void> = [];
+  /** flush() calls waiting: told true once everything is confirmed, false when the handler closed with messages left. */
+  private idleWaiters: Array<(ok: boolean) => void> = [];
   private spaceWaiters: Array<() => void> = [];
   private closePromise: Promise<void> | null = null;
   private exitFlushed = false;
@@ -227,7 +228,7 @@ export class Handler extends EventEmitter {
         this.idleWaiters = this.idleWaiters.filter((w) => w !== onIdle);
         resolve(ok);
       };
-      const onIdle = () => done(true);
+      const onIdle = (ok: boolean) => done(ok);
       // A ref'ed timer: the program awaiting this stays alive though the socket is unref'ed.
       timer = setTimeout(() => done(false), Math.min(timeout, 2 ** 31 - 1));
       this.idleWaiters.push(onIdle);
@@ -318,7 +319,7 @@ export class Handler extends EventEmitter {
     }
     live.delete(this);
     for (const w of this.spaceWaiters.splice(0)) w();
-    for (const w of this.idleWaiters.splice(0)) w();
+    for (const w of this.idleWaiters.splice(0)) w(left === 0);
   }
 
   private drop(n: number): void {
@@ -634,7 +635,7 @@ export class Handler extends EventEmitter {
 
   /** Tells flush() (and close()) that nothing is queued or in flight any more. */
   private wakeIfIdle(): void {
-    if (this.isIdle()) for (const w of this.idleWaiters.splice(0)) w();
+    if (this.isIdle()) for (const w of this.idleWaiters.splice(0)) w(true);
   }
 
   private wakeSpaceWaiters(): void {

@@ -342,6 +342,12 @@ describe('Handler: buffer, outages and reconnects (real RabbitMQ behind a loopba
     expect(warnings.filter((w) => w.includes('cannot publish'))).to.have.length(1);
     expect(warnings.join('\n')).to.not.contain('hunter2');
     expect(warnings[0]).to.contain('amqp://user:***@127.0.0.1:1');
+    // A flush() still waiting when the handler closes with messages left says it did not flush.
+    const late = new Handler({ url: 'amqp://user:hunter2@127.0.0.1:1/%2F', exchange, logger: null, reconnect: { initialDelay: 10, maxDelay: 30 } });
+    new Context({ name: 'refused', handler: late });
+    const flushing = late.flush(10_000);
+    late.destroy();
+    expect(await flushing).to.equal(false);
     expect(handler.stats()).to.include({ enqueued: 11, dropped: 11, published: 0 });
     expect(warnings.at(-1)).to.contain('closed with 11 message(s) unpublished');
   });
