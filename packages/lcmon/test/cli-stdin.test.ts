@@ -34,6 +34,20 @@ describe('lcmon -s (stdin)', () => {
     expect(fromPlain.stderr).to.equal('');
   });
 
+  it('a line over 16 MiB is skipped and reported as too large without being held whole, with or without -c; the lines after it keep their numbers', async function () {
+    this.timeout(60_000);
+    const valid = JSON.stringify({ obj_id: 'big', obj: { v: 1 }, status: 'transient', seq: 0 });
+    const huge = 'x'.repeat(17 * 1024 * 1024);
+    for (const args of [['-s'], ['-sc']]) {
+      const r = await run(args, `${huge}\n${valid}\nnot json\n${huge}`);
+      expect(r.code, args.join(' ')).to.equal(0);
+      expect(json(r.lines).map((o) => (o.obj ?? o).v), args.join(' ')).to.deep.equal([1]);
+      expect(r.stderr, args.join(' ')).to.match(/line 1: skipped, too large/);
+      expect(r.stderr, args.join(' ')).to.match(/line 3: skipped, not JSON/);
+      expect(r.stderr, args.join(' ')).to.match(/skipped 3 malformed inputs \(too large: 2, not JSON: 1\)/);
+    }
+  });
+
   it('-v prints {rkey, headers, object}; plain bodies get rkey null and no headers', async () => {
     const r = await run(['-s', '-v'], envelopes(A.slice(0, 2), 'web.x', { hostname: 'h', tier: 2 }) + JSON.stringify(B[0]) + '\n');
     expect(json(r.lines)).to.deep.equal([

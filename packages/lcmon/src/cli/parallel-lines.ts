@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream';
 import { Worker } from 'node:worker_threads';
 import type { Malformed } from '@contexture/context/protocol';
 import type { InputPlace } from '../options.js';
+import { MAX_LINE } from '../line-source.js';
 import type { WorkerJob, WorkerResult, WorkerSpec } from './line-worker.js';
 
 /** Most bytes per chunk handed to a worker (whole lines; a longer line makes a longer chunk). */
@@ -125,17 +126,40 @@ export async function readLinesParallel(stream: Readable, spec: WorkerSpec, sink
     return true;
   };
 
+  /** A line too large to keep, as one result of its own (it counts as a line): reported, not parsed. */
+  const tooLarge = () => {
+    results.set(sent, { id: sent, out: new Uint8Array(0), outputs: 0, ends: undefined, lines: 1, messages: 0, malformed: [['too large', `more than ${MAX_LINE} bytes`, 1]] });
+    sent++;
+  };
+  /** Inside a line too large to keep: its bytes are dropped up to its newline. */
+  let skipping = false;
+
   try {
     for await (const chunk of stream) {
-      const buf = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
+      let buf = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
+      if (skipping) {
+        const nl = buf.indexOf(10);
+        if (nl === -1) continue;
+        skipping = false;
+        buf = buf.subarray(nl + 1);
+      }
       pieces.push(buf);
       size += buf.length;
       // Gather up to CHUNK while input keeps coming or every worker is busy (bigger chunks cost
       // less per line); a pipe that pauses (a live `... | lcmon -s`) gets its lines handled at
       // once, here or when a worker comes free.
       if (size < CHUNK && (stream.readableLength > 0 || sent - next >= n)) continue;
-      // Whole lines go; the rest waits for its newline.
-      if (!sendHeld()) continue;
+      // Whole lines go; the rest waits for its newline, unless it is already too long to keep (the
+      // start of one line is all that is held then).
+      const went = sendHeld();
+      if (size > MAX_LINE) {
+        pieces = [];
+        size = 0;
+        skipping = true;
+        tooLarge();
+      } else if (!went) {
+        continue;
+      }
       if (!drain()) return;
       await waitFor(n * DEPTH);
       if (failed !== undefined) throw failed;
@@ -143,7 +167,9 @@ export async function readLinesParallel(stream: Readable, spec: WorkerSpec, sink
       if (!sink.ready) await sink.whenReady();
       if (sink.stopped || signal.aborted) return;
     }
-    if (size > 0) {
+    if (skipping) {
+      // The too-large line ran to the end of the input: reported above.
+    } else if (size > 0) {
       const own = new Uint8Array(size);
       let at = 0;
       for (const p of pieces) {
