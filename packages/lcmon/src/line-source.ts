@@ -6,6 +6,21 @@ import type { InputSink } from './input-sink.js';
 /** Lines longer than this are refused as `too large` (the broker's body limit is the same). */
 export const MAX_LINE = 16 * 1024 * 1024;
 
+/** For the chunked readers: drops the rest of a line too large to keep, up to its newline. */
+export class LineSkipper {
+  /** Inside a line too large to keep. */
+  skipping = false;
+
+  /** `buf` without what belongs to the skipped line; null when all of it does. */
+  rest(buf: Buffer): Buffer | null {
+    if (!this.skipping) return buf;
+    const nl = buf.indexOf(10);
+    if (nl === -1) return null;
+    this.skipping = false;
+    return buf.subarray(nl + 1);
+  }
+}
+
 /**
  * The per-line step shared by every reader of saved lines: parse (an envelope or a plain body),
  * hand the message to the sink with its body's JSON text when the line carries it as it is, or

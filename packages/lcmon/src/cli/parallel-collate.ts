@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 import type { Readable } from 'node:stream';
 import { Worker } from 'node:worker_threads';
 import { envelopeLine, parseLine, type Malformed, type MessageMeta, type ParsedLine } from '@contexture/context/protocol';
-import { MAX_LINE } from '../line-source.js';
+import { LineSkipper, MAX_LINE } from '../line-source.js';
 import type { InputPlace } from '../options.js';
 import type { CollateJob, CollateResult, CollateSpec, FlushJob } from './collate-worker.js';
 import type { WorkerSpec } from './line-worker.js';
@@ -394,18 +394,12 @@ export class ParallelCollator {
     };
     signal.addEventListener('abort', onAbort, { once: true });
     const aborted = new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
-    /** Inside a line too large to keep: its bytes are dropped up to its newline. */
-    let skipping = false;
+    const skip = new LineSkipper();
     try {
       if (signal.aborted) return;
       for await (const chunk of stream) {
-        let buf = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
-        if (skipping) {
-          const nl = buf.indexOf(10);
-          if (nl === -1) continue;
-          skipping = false;
-          buf = buf.subarray(nl + 1);
-        }
+        const buf = skip.rest(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer));
+        if (buf === null) continue;
         this.pieces.push(buf);
         this.size += buf.length;
         // Gather up to CHUNK while input keeps coming or the workers are busy; a pipe that pauses
@@ -416,7 +410,7 @@ export class ParallelCollator {
           // What is held now is the start of one line (the whole lines before it went above).
           this.pieces = [];
           this.size = 0;
-          skipping = true;
+          skip.skipping = true;
           this.tooLarge();
         }
         await this.waitFor(IN_FLIGHT);

@@ -3,7 +3,7 @@ import type { Readable } from 'node:stream';
 import { Worker } from 'node:worker_threads';
 import type { Malformed } from '@contexture/context/protocol';
 import type { InputPlace } from '../options.js';
-import { MAX_LINE } from '../line-source.js';
+import { LineSkipper, MAX_LINE } from '../line-source.js';
 import type { WorkerJob, WorkerResult, WorkerSpec } from './line-worker.js';
 
 /** Most bytes per chunk handed to a worker (whole lines; a longer line makes a longer chunk). */
@@ -131,18 +131,12 @@ export async function readLinesParallel(stream: Readable, spec: WorkerSpec, sink
     results.set(sent, { id: sent, out: new Uint8Array(0), outputs: 0, ends: undefined, lines: 1, messages: 0, malformed: [['too large', `more than ${MAX_LINE} bytes`, 1]] });
     sent++;
   };
-  /** Inside a line too large to keep: its bytes are dropped up to its newline. */
-  let skipping = false;
+  const skip = new LineSkipper();
 
   try {
     for await (const chunk of stream) {
-      let buf = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
-      if (skipping) {
-        const nl = buf.indexOf(10);
-        if (nl === -1) continue;
-        skipping = false;
-        buf = buf.subarray(nl + 1);
-      }
+      const buf = skip.rest(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer));
+      if (buf === null) continue;
       pieces.push(buf);
       size += buf.length;
       // Gather up to CHUNK while input keeps coming or every worker is busy (bigger chunks cost
@@ -155,7 +149,7 @@ export async function readLinesParallel(stream: Readable, spec: WorkerSpec, sink
       if (size > MAX_LINE) {
         pieces = [];
         size = 0;
-        skipping = true;
+        skip.skipping = true;
         tooLarge();
       } else if (!went) {
         continue;
@@ -167,7 +161,7 @@ export async function readLinesParallel(stream: Readable, spec: WorkerSpec, sink
       if (!sink.ready) await sink.whenReady();
       if (sink.stopped || signal.aborted) return;
     }
-    if (skipping) {
+    if (skip.skipping) {
       // The too-large line ran to the end of the input: reported above.
     } else if (size > 0) {
       const own = new Uint8Array(size);
