@@ -15,3 +15,14 @@ export function withAmqpHeartbeat(url: string, seconds = AMQP_HEARTBEAT_SECONDS)
     return url;
   }
 }
+
+/**
+ * What a failed AMQP connect says of a refusal: `login` (ACCESS_REFUSED, NOT_ALLOWED…), `vhost`
+ * (the broker closed the connection instead of opening the vhost: amqplib says only that), or null
+ * when the broker was not reached or the failure is something else.
+ */
+export function amqpRefusal(reason: string): 'login' | 'vhost' | null {
+  if (/ACCESS.REFUSED|NOT.ALLOWED|\b403\b|\b530\b/.test(reason)) return 'login';
+  if (/Expected ConnectionOpenOk; got <ConnectionClose/.test(reason)) return 'vhost';
+  return null;
+}

@@ -225,13 +225,12 @@ export class Handler extends EventEmitter {
       let timer: NodeJS.Timeout;
       const done = (ok: boolean) => {
         clearTimeout(timer);
-        this.idleWaiters = this.idleWaiters.filter((w) => w !== onIdle);
+        this.idleWaiters = this.idleWaiters.filter((w) => w !== done);
         resolve(ok);
       };
-      const onIdle = (ok: boolean) => done(ok);
       // A ref'ed timer: the program awaiting this stays alive though the socket is unref'ed.
       timer = setTimeout(() => done(false), Math.min(timeout, 2 ** 31 - 1));
-      this.idleWaiters.push(onIdle);
+      this.idleWaiters.push(done);
       // Sending may settle everything at once (a message refused as it is sent): waited for first.
       if (this._status === 'idle') this.start();
       else if (this._status === 'connected') this.pump();
@@ -512,7 +511,7 @@ export class Handler extends EventEmitter {
   private sendAll(t: Transport, max: number): void {
     if (t.grouping === 'single') {
       while (this.buffer.length > 0 && this.inflightEntries < max) {
-        if (!this.sendUnit(t, [this.buffer.shift()!])) return;
+        if (!this.transmit(t, this.track([this.buffer.shift()!]))) return;
       }
       return;
     }
@@ -526,11 +525,6 @@ export class Handler extends EventEmitter {
       }
       if (this.waitingDrain) return;
     }
-  }
-
-  /** Sends one unit; false when sending must stop (backpressure or a dead channel). */
-  private sendUnit(t: Transport, entries: Entry[]): boolean {
-    return this.transmit(t, this.track(entries));
   }
 
   /** `entries` as a unit in flight. */

@@ -10,4 +10,4 @@ export type { OverflowPolicy } from './bounded-buffer.js';
 export { ContextError } from './errors.js';
 export type { ContextErrorCode } from './errors.js';
 export { hostPort, redactText, redactUrl } from './redact.js';
-export { AMQP_HEARTBEAT_SECONDS, withAmqpHeartbeat } from './amqp-url.js';
+export { AMQP_HEARTBEAT_SECONDS, amqpRefusal, withAmqpHeartbeat } from './amqp-url.js';

@@ -1,5 +1,5 @@
 import amqp from 'amqplib';
-import { hostPort as hostPortOf, redactText, withAmqpHeartbeat } from '@contexture/context';
+import { amqpRefusal, hostPort as hostPortOf, redactText, withAmqpHeartbeat } from '@contexture/context';
 import { CONTENT_TYPE_NDJSON, decodeBody, isMalformed, isReservedRkey, type MessageMeta } from '@contexture/context/protocol';
 import { LcmonError } from './errors.js';
 import type { InputSink } from './input-sink.js';
@@ -35,12 +35,11 @@ function vhostOf(url: string): string {
 function connectError(url: string, err: unknown): LcmonError {
   const where = hostPort(url);
   const reason = describeFailure(err);
-  if (/ACCESS.REFUSED|NOT.ALLOWED|\b403\b|\b530\b/.test(reason)) {
+  const refused = amqpRefusal(reason);
+  if (refused === 'login') {
     return new LcmonError('LC_ACCESS_REFUSED', `RabbitMQ at ${where} refused the login: ${reason}`, { cause: err });
   }
-  // A vhost the user may not open (or that does not exist): the broker closes the connection
-  // instead of opening it, and amqplib says only that.
-  if (/Expected ConnectionOpenOk; got <ConnectionClose/.test(reason)) {
+  if (refused === 'vhost') {
     return new LcmonError('LC_ACCESS_REFUSED', `RabbitMQ at ${where} refused to open the vhost ${JSON.stringify(vhostOf(url))} for this user (does it exist, and may the user open it?)`, { cause: err });
   }
   return new LcmonError('LC_UNREACHABLE', `cannot reach RabbitMQ at ${where}: ${reason}`, { cause: err });

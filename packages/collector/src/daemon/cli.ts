@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { hostPort, redactText } from '@contexture/context';
+import { amqpRefusal, hostPort, redactText } from '@contexture/context';
 import { Collector } from './collector.js';
 import { RedisContextStore } from '../store/redis-store.js';
 import { Registry } from '../registry/registry.js';
@@ -201,9 +201,8 @@ export function createProgram(io: ProgramIO = {}): Command {
         await collector.start();
       } catch (err) {
         const reason = redactText((err as Error).message);
-        // A refused login is not an unreachable broker: say so, with its own status (as lcmon does).
-        // A vhost the user may not open: the broker closes the connection instead of opening it.
-        const refused = /ACCESS.REFUSED|NOT.ALLOWED|\b403\b|\b530\b|Expected ConnectionOpenOk; got <ConnectionClose/.test(reason);
+        // A refused login or vhost is not an unreachable broker: say so, with its own status (as lcmon does).
+        const refused = amqpRefusal(reason) !== null;
         note(`${refused ? 'the broker refused the login or the vhost' : 'cannot reach the broker'} at ${hostPort(opts.url, 5672)}: ${reason}`);
         await registry?.close();
         await store.close();

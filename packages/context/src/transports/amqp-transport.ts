@@ -76,10 +76,10 @@ export class AmqpTransport extends EventEmitter implements Transport {
       this.model = null;
       this.channel = null;
       if (!this.closing) model.close().catch(() => {});
-      this.emit('close', err ?? why ?? (this.closing ? undefined : new Error('connection closed')));
+      this.emit('close', why ?? err ?? (this.closing ? undefined : new Error('connection closed')));
     };
-    model.on('close', (err?: Error) => lost(why ?? err));
-    channel.on('close', () => lost(why ?? new Error('channel closed by the broker')));
+    model.on('close', lost);
+    channel.on('close', () => lost(new Error('channel closed by the broker')));
     this.model = model;
     this.channel = channel;
   }

@@ -161,9 +161,8 @@ export async function readLinesParallel(stream: Readable, spec: WorkerSpec, sink
       if (!sink.ready) await sink.whenReady();
       if (sink.stopped || signal.aborted) return;
     }
-    if (skip.skipping) {
-      // The too-large line ran to the end of the input: reported above.
-    } else if (size > 0) {
+    // A too-large line that ran to the end of the input was reported already.
+    if (!skip.skipping && size > 0) {
       const own = new Uint8Array(size);
       let at = 0;
       for (const p of pieces) {
