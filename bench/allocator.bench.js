@@ -72,10 +72,16 @@ async function run(a, clients, warmMs = 1000, ms = SECONDS * 1000) {
   stop = t0 + ms;
   await Promise.all(Array.from({ length: clients }, loop));
   const elapsed = performance.now() - t0;
-  return { opsPerSec: (ops * 1000) / elapsed, mallocUs: (mallocMs * 1000) / (ops + empty), calls: ops + empty, empty, allOps: warmOps + ops };
+  return {
+    opsPerSec: (ops * 1000) / elapsed,
+    mallocUs: (mallocMs * 1000) / (ops + empty),
+    calls: ops + empty,
+    empty,
+    allOps: warmOps + ops,
+  };
 }
 
-const prefix = uniqueName('bench-alloc') + ':';
+const prefix = `${uniqueName('bench-alloc')}:`;
 const redis = new Redis(REDIS_URL);
 try {
   const p100 = await pool(redis, prefix, 100);
@@ -114,7 +120,15 @@ try {
     const ratios = [];
     for (let r = 0; r < COST_ROUNDS; r++) {
       const got = {};
-      for (const [size, a] of r % 2 === 0 ? [[10, small], [5000, large]] : [[5000, large], [10, small]]) {
+      for (const [size, a] of r % 2 === 0
+        ? [
+            [10, small],
+            [5000, large],
+          ]
+        : [
+            [5000, large],
+            [10, small],
+          ]) {
         got[size] = await run(a, clients, 200, 800);
         const x = sum[size];
         x.us += got[size].mallocUs * got[size].calls;

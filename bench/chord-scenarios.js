@@ -23,7 +23,12 @@ export function groupContext(groupId) {
     group_id: groupId,
     group_name: `Team Engineering ${groupId}`,
     participants,
-    metadata: { topic: `Daily Standup ${groupId}`, duration: `${10 + Math.floor(Math.random() * 21)} minutes`, created_by: 'user_1', created_at: time(3_600_000) },
+    metadata: {
+      topic: `Daily Standup ${groupId}`,
+      duration: `${10 + Math.floor(Math.random() * 21)} minutes`,
+      created_by: 'user_1',
+      created_at: time(3_600_000),
+    },
     chat_history: Array.from({ length: 20 }, (_, k) => ({
       message_id: `msg_${k + 1}`,
       sender_id: `user_${((k + 1) % 50) + 1}`,
@@ -63,7 +68,8 @@ export function chordMulti(store) {
     for (let c = 1; c <= 100; c++) await store.set(`group:${c}`, groupContext(`group:${c}`));
     const tasks = [];
     for (let c = 1; c <= 100; c++) {
-      for (let a = 1; a <= 10; a++) tasks.push(takeAction(store, a, `group:${c}`, `user_${1 + Math.floor(Math.random() * 50)}`));
+      for (let a = 1; a <= 10; a++)
+        tasks.push(takeAction(store, a, `group:${c}`, `user_${1 + Math.floor(Math.random() * 50)}`));
     }
     await Promise.all(tasks);
   };

@@ -82,7 +82,7 @@ const INPUT_ONLY = {
 
 async function chordScenarios(runs) {
   for (const [scenario, key, make] of runs) {
-    const prefix = uniqueName('bench-store') + ':';
+    const prefix = `${uniqueName('bench-store')}:`;
     const redisStore = new RedisContextStore({ redis: REDIS_URL, prefix });
     const memoryStore = new MemoryContextStore();
     try {
@@ -95,7 +95,11 @@ async function chordScenarios(runs) {
         memory_ops_per_s: round(memory),
         ...(inputOnly === null
           ? {}
-          : { input_only_ops_per_s: round(inputOnly), input_only_vs_chord_ets: round(inputOnly / CHORD[key].memory), note: 'input_only: building the op\'s contexts alone, no store: the most any store can reach' }),
+          : {
+              input_only_ops_per_s: round(inputOnly),
+              input_only_vs_chord_ets: round(inputOnly / CHORD[key].memory),
+              note: "input_only: building the op's contexts alone, no store: the most any store can reach",
+            }),
         chord_redis_ops_per_s: CHORD[key].redis,
         chord_ets_ops_per_s: CHORD[key].memory,
         ratio_redis_vs_chord: round(redis / CHORD[key].redis),
@@ -120,7 +124,16 @@ async function applyThroughput(store, inFlight, n = 100_000, contexts = 2000) {
       const i = next++;
       const seq = Math.floor(i / contexts);
       const now = Date.now() / 1000;
-      const m = { obj_id: `req-${i % contexts}`, obj: { n: i, user: 'ann', path: '/api/items' }, seq, handler_id: 'h', time_in: now, time_out: now, qtime: 0, qlen: 1 };
+      const m = {
+        obj_id: `req-${i % contexts}`,
+        obj: { n: i, user: 'ann', path: '/api/items' },
+        seq,
+        handler_id: 'h',
+        time_in: now,
+        time_out: now,
+        qtime: 0,
+        qlen: 1,
+      };
       if (seq === 0) m.status = 'born';
       await store.apply(m, { rkey: 'app.request', headers: { hostname: 'bench' } });
     }
@@ -132,14 +145,20 @@ async function applyThroughput(store, inFlight, n = 100_000, contexts = 2000) {
 
 async function applyScenarios() {
   for (const inFlight of [1, 100, 500, 1000]) {
-    const prefix = uniqueName('bench-apply') + ':';
+    const prefix = `${uniqueName('bench-apply')}:`;
     const store = new RedisContextStore({ redis: REDIS_URL, prefix });
     try {
       const n = inFlight === 1 ? 10_000 : 100_000;
       await applyThroughput(store, inFlight, 5_000); // warm-up
       await removeKeys(prefix);
       const rate = await applyThroughput(store, inFlight, n);
-      report({ bench: 'collector.store.apply_redis', in_flight: inFlight, messages: n, messages_per_s: round(rate, 0), goal: 'messages_per_s >= 20000 (collector ingest)' });
+      report({
+        bench: 'collector.store.apply_redis',
+        in_flight: inFlight,
+        messages: n,
+        messages_per_s: round(rate, 0),
+        goal: 'messages_per_s >= 20000 (collector ingest)',
+      });
     } finally {
       await store.close();
       await removeKeys(prefix);

@@ -14,7 +14,13 @@ const BURST = Number(process.env.BENCH_INGEST_BURST ?? 20);
 const SCENARIOS = (process.env.BENCH_INGEST_SCENARIOS ?? 'interleaved,bursts').split(',');
 
 function message(prefix, c, seq, per, t) {
-  const m = { obj_id: `${prefix}-${c}`, obj: seq === 0 ? { n: 0, path: '/users/42' } : { n: seq, [`f${seq % 7}`]: seq * 3 }, seq, time_in: t, handler_id: 'bench' };
+  const m = {
+    obj_id: `${prefix}-${c}`,
+    obj: seq === 0 ? { n: 0, path: '/users/42' } : { n: seq, [`f${seq % 7}`]: seq * 3 },
+    seq,
+    time_in: t,
+    handler_id: 'bench',
+  };
   if (seq === 0) m.status = 'born';
   if (seq === per - 1) {
     m.status = 'finished';
@@ -31,7 +37,8 @@ function stream(prefix, live) {
   const per = Math.ceil(N / CONTEXTS);
   for (let first = 0; first < CONTEXTS; first += live) {
     for (let seq = 0; seq < per; seq++) {
-      for (let c = first; c < Math.min(CONTEXTS, first + live) && bodies.length < N; c++) bodies.push(message(prefix, c, seq, per, t));
+      for (let c = first; c < Math.min(CONTEXTS, first + live) && bodies.length < N; c++)
+        bodies.push(message(prefix, c, seq, per, t));
     }
   }
   return bodies;
@@ -41,7 +48,8 @@ async function fill(ch, exchange, queue, bodies) {
   await ch.assertQueue(queue, { durable: true });
   await ch.bindQueue(queue, exchange, '#');
   for (const b of bodies) {
-    if (!ch.publish(exchange, 'bench.ingest', b, { contentType: 'application/json' })) await new Promise((r) => ch.once('drain', r));
+    if (!ch.publish(exchange, 'bench.ingest', b, { contentType: 'application/json' }))
+      await new Promise((r) => ch.once('drain', r));
   }
   await ch.waitForConfirms();
   await ch.unbindQueue(queue, exchange, '#');

@@ -25,8 +25,10 @@ const BLOCK = Number(process.env.BLOCK ?? 600);
 
 const load = (root) => import(pathToFileURL(path.resolve(root, 'packages/collector/dist/src/index.js')).href);
 const builds = await Promise.all([load(beforeRoot), load(afterRoot)]);
-const prefixes = builds.map(() => uniqueName('bench-compare') + ':');
-const stores = builds.map((m, i) => (backend === 'redis' ? new m.RedisContextStore({ redis: REDIS_URL, prefix: prefixes[i] }) : new m.MemoryContextStore()));
+const prefixes = builds.map(() => `${uniqueName('bench-compare')}:`);
+const stores = builds.map((m, i) =>
+  backend === 'redis' ? new m.RedisContextStore({ redis: REDIS_URL, prefix: prefixes[i] }) : new m.MemoryContextStore(),
+);
 const ops = stores.map((store) => (scenario === 'single' ? chordSingle : chordMulti)(store));
 
 /** Runs `op` for BLOCK ms: [ops done, ms taken]. */
@@ -61,7 +63,7 @@ try {
   const rate = ([n, ms]) => (n * 1000) / ms;
   ratios.sort((a, b) => a - b);
   process.stdout.write(
-    JSON.stringify({
+    `${JSON.stringify({
       bench: `collector.compare.${scenario}_${backend}`,
       before: beforeRoot,
       after: afterRoot,
@@ -71,7 +73,7 @@ try {
       after_ops_per_s: round(rate(totals[1])),
       after_vs_before: round(rate(totals[1]) / rate(totals[0]), 3),
       round_ratio_min_median_max: [ratios[0], ratios[ratios.length >> 1], ratios.at(-1)].map((x) => round(x, 2)),
-    }) + '\n',
+    })}\n`,
   );
 } finally {
   for (const s of stores) await s.close();

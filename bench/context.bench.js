@@ -29,7 +29,16 @@ async function changeCost() {
   const baseline = await best(5, () => {
     for (let i = 0; i < N; i++) {
       const t = Date.now() / 1000;
-      JSON.stringify({ obj_id: id, obj: { n: i }, seq: i, handler_id: hid, time_in: t, time_out: t, qtime: 0, qlen: 0 });
+      JSON.stringify({
+        obj_id: id,
+        obj: { n: i },
+        seq: i,
+        handler_id: hid,
+        time_in: t,
+        time_out: t,
+        qtime: 0,
+        qlen: 0,
+      });
     }
   });
   // The change as the program pays it (synchronous), then with the publish-time encoding and the
@@ -65,7 +74,10 @@ async function publishThroughput() {
   const ch = await conn.createConfirmChannel();
   await ch.assertExchange(exchange, 'topic', { durable: true });
   // A queue bound to the exchange, so the broker does the routing work of a real deployment.
-  const q = await ch.assertQueue('', { exclusive: true, arguments: { 'x-max-length': 1000, 'x-overflow': 'drop-head' } });
+  const q = await ch.assertQueue('', {
+    exclusive: true,
+    arguments: { 'x-max-length': 1000, 'x-overflow': 'drop-head' },
+  });
   await ch.bindQueue(q.queue, exchange, '#');
 
   // The plain publisher builds the same body per message (JSON.stringify + Buffer.from), as any
@@ -73,10 +85,27 @@ async function publishThroughput() {
   const id = randomUUID();
   const hid = randomUUID();
   const headers = { hostname: os.hostname() };
-  const props = (i) => ({ contentType: 'application/json', messageId: `${id}:${i + 1}`, timestamp: Math.floor(Date.now() / 1000), appId: 'contexture', headers });
+  const props = (i) => ({
+    contentType: 'application/json',
+    messageId: `${id}:${i + 1}`,
+    timestamp: Math.floor(Date.now() / 1000),
+    appId: 'contexture',
+    headers,
+  });
   const bodyOf = (i) => {
     const t = Date.now() / 1000;
-    return Buffer.from(JSON.stringify({ obj_id: id, obj: { n: i }, seq: i + 1, handler_id: hid, time_in: t, time_out: t, qtime: 0.001, qlen: 10 }));
+    return Buffer.from(
+      JSON.stringify({
+        obj_id: id,
+        obj: { n: i },
+        seq: i + 1,
+        handler_id: hid,
+        time_in: t,
+        time_out: t,
+        qtime: 0.001,
+        qlen: 10,
+      }),
+    );
   };
   const plain = (prebuilt) => async () => {
     const bodies = prebuilt ? Array.from({ length: N }, (_, i) => bodyOf(i)) : null;
@@ -136,7 +165,9 @@ async function latency() {
   const conn = await amqp.connect(AMQP_URL);
   const ch = await conn.createChannel();
   await ch.assertExchange(exchange, 'topic', { durable: true });
-  const child = spawn(process.execPath, [new URL(import.meta.url).pathname, '--consumer', exchange, String(N)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [new URL(import.meta.url).pathname, '--consumer', exchange, String(N)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   let out = '';
   child.stdout.on('data', (d) => (out += d));
   await new Promise((resolve) => {
@@ -165,7 +196,13 @@ async function latency() {
   await ch.deleteExchange(exchange);
   await conn.close();
   const summary = JSON.parse(out.slice(out.indexOf('{')));
-  report({ bench: 'context.latency', target_changes_per_s: RATE, achieved_changes_per_s: achieved, ...summary, goal: 'p99_ms <= 50' });
+  report({
+    bench: 'context.latency',
+    target_changes_per_s: RATE,
+    achieved_changes_per_s: achieved,
+    ...summary,
+    goal: 'p99_ms <= 50',
+  });
 }
 
 async function latencyConsumer(exchange, n) {
@@ -190,12 +227,23 @@ async function latencyConsumer(exchange, n) {
   process.stdout.write('ready\n');
   await finished;
   lat.sort((a, b) => a - b);
-  process.stdout.write(JSON.stringify({ received: lat.length, p50_ms: round(percentile(lat, 50)), p99_ms: round(percentile(lat, 99)), max_ms: round(lat.at(-1)) }) + '\n');
+  process.stdout.write(
+    `${JSON.stringify({
+      received: lat.length,
+      p50_ms: round(percentile(lat, 50)),
+      p99_ms: round(percentile(lat, 99)),
+      max_ms: round(lat.at(-1)),
+    })}\n`,
+  );
   await conn.close();
 }
 
 async function outageMemory() {
-  const handler = new Handler({ url: 'amqp://guest:guest@127.0.0.1:1/%2F', logger: null, reconnect: { initialDelay: 100, maxDelay: 1000 } });
+  const handler = new Handler({
+    url: 'amqp://guest:guest@127.0.0.1:1/%2F',
+    logger: null,
+    reconnect: { initialDelay: 100, maxDelay: 1000 },
+  });
   const samples = [];
   let produced = 0;
   const start = performance.now();
@@ -203,7 +251,11 @@ async function outageMemory() {
   const sample = () => {
     globalThis.gc?.();
     const m = process.memoryUsage();
-    samples.push({ t: Math.round((performance.now() - start) / 1000), heap_mb: round(m.heapUsed / 1048576, 1), rss_mb: round(m.rss / 1048576, 1) });
+    samples.push({
+      t: Math.round((performance.now() - start) / 1000),
+      heap_mb: round(m.heapUsed / 1048576, 1),
+      rss_mb: round(m.rss / 1048576, 1),
+    });
   };
   sample();
   let nextSample = 1000;

@@ -40,7 +40,7 @@ async function plainConsumer(exchange, n) {
   await ch.consume(
     queue,
     (msg) => {
-      process.stdout.write(msg.content.toString('utf8') + '\n');
+      process.stdout.write(`${msg.content.toString('utf8')}\n`);
       if (++seen === n) process.stdout.write('', () => process.exit(0));
     },
     { noAck: true },
@@ -52,7 +52,11 @@ async function plainConsumer(exchange, n) {
 function body(i) {
   const seq = i % 5;
   const t = 1_700_000_000 + i / 1000;
-  const b = { obj_id: `${randomUUIDFor(Math.floor(i / 5))}`, obj: seq === 0 ? { url: `/items/${i}`, method: 'GET' } : { step: seq, ok: true }, seq };
+  const b = {
+    obj_id: `${randomUUIDFor(Math.floor(i / 5))}`,
+    obj: seq === 0 ? { url: `/items/${i}`, method: 'GET' } : { step: seq, ok: true },
+    seq,
+  };
   if (seq === 0) b.status = 'born';
   if (seq === 4) {
     b.status = 'finished';
@@ -85,7 +89,11 @@ function timed(cmd, args, stdinFile, onReady) {
       }
     });
     child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve({ ms: performance.now() - t0, lines }) : reject(new Error(`${args.join(' ')} exited ${code}: ${err}`))));
+    child.on('close', (code) =>
+      code === 0
+        ? resolve({ ms: performance.now() - t0, lines })
+        : reject(new Error(`${args.join(' ')} exited ${code}: ${err}`)),
+    );
   });
 }
 
@@ -102,7 +110,10 @@ async function live() {
   const bodies = Array.from({ length: LIVE_MESSAGES }, (_, i) => Buffer.from(JSON.stringify(body(i))));
   const publish = async () => {
     for (let i = 0; i < bodies.length; i++) {
-      const ok = ch.publish(exchange, 'web.handle', bodies[i], { contentType: 'application/json', headers: { hostname: 'bench' } });
+      const ok = ch.publish(exchange, 'web.handle', bodies[i], {
+        contentType: 'application/json',
+        headers: { hostname: 'bench' },
+      });
       if (!ok) await new Promise((res) => ch.once('drain', res));
       if (i % 5000 === 4999) await ch.waitForConfirms();
     }
@@ -113,8 +124,20 @@ async function live() {
     for (let r = 0; r < ROUNDS; r++) {
       // Alternate who goes first, so neither always meets a warmer broker.
       const runs = [
-        ['lcmon', () => timed(process.execPath, [LCMON, '-e', exchange, '-n', String(LIVE_MESSAGES)], undefined, publish)],
-        ['plain', () => timed(process.execPath, [fileURLToPath(import.meta.url), '--plain', exchange, String(LIVE_MESSAGES)], undefined, publish)],
+        [
+          'lcmon',
+          () => timed(process.execPath, [LCMON, '-e', exchange, '-n', String(LIVE_MESSAGES)], undefined, publish),
+        ],
+        [
+          'plain',
+          () =>
+            timed(
+              process.execPath,
+              [fileURLToPath(import.meta.url), '--plain', exchange, String(LIVE_MESSAGES)],
+              undefined,
+              publish,
+            ),
+        ],
       ];
       if (r % 2 === 1) runs.reverse();
       for (const [name, fn] of runs) {
@@ -158,18 +181,30 @@ async function together(bodies) {
   try {
     for (let r = 0; r < ROUNDS; r++) {
       const lcmon = consumer(process.execPath, [LCMON, '-e', exchange, '-n', String(LIVE_MESSAGES)]);
-      const plain = consumer(process.execPath, [fileURLToPath(import.meta.url), '--plain', exchange, String(LIVE_MESSAGES)]);
+      const plain = consumer(process.execPath, [
+        fileURLToPath(import.meta.url),
+        '--plain',
+        exchange,
+        String(LIVE_MESSAGES),
+      ]);
       await Promise.all([lcmon.ready, plain.ready]);
       const t0 = performance.now();
       for (let i = 0; i < bodies.length; i++) {
-        const ok = ch.publish(exchange, 'web.handle', bodies[i], { contentType: 'application/json', headers: { hostname: 'bench' } });
+        const ok = ch.publish(exchange, 'web.handle', bodies[i], {
+          contentType: 'application/json',
+          headers: { hostname: 'bench' },
+        });
         if (!ok) await new Promise((res) => ch.once('drain', res));
         if (i % 5000 === 4999) await ch.waitForConfirms();
       }
       await ch.waitForConfirms();
       const [a, b] = await Promise.all([lcmon.done, plain.done]);
-      for (const [name, got] of [['lcmon', a], ['plain', b]]) {
-        if (got.lines !== LIVE_MESSAGES) throw new Error(`${name} printed ${got.lines} lines, expected ${LIVE_MESSAGES}`);
+      for (const [name, got] of [
+        ['lcmon', a],
+        ['plain', b],
+      ]) {
+        if (got.lines !== LIVE_MESSAGES)
+          throw new Error(`${name} printed ${got.lines} lines, expected ${LIVE_MESSAGES}`);
       }
       rates.lcmon.push(LIVE_MESSAGES / ((a.at - t0) / 1000));
       rates.plain.push(LIVE_MESSAGES / ((b.at - t0) / 1000));
@@ -210,7 +245,11 @@ function consumer(cmd, args) {
   });
   const done = new Promise((resolve, reject) => {
     child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve({ at: performance.now(), lines }) : reject(new Error(`${args.join(' ')} exited ${code}: ${err}`))));
+    child.on('close', (code) =>
+      code === 0
+        ? resolve({ at: performance.now(), lines })
+        : reject(new Error(`${args.join(' ')} exited ${code}: ${err}`)),
+    );
   });
   return { ready, done };
 }
@@ -236,10 +275,16 @@ async function fromFile() {
     let parseMs = Infinity;
     for (let r = 0; r < ROUNDS; r++) {
       const t0 = performance.now();
-      for (let start = 0, nl; (nl = text.indexOf('\n', start)) !== -1; start = nl + 1) JSON.parse(text.slice(start, nl));
+      for (let start = 0, nl; (nl = text.indexOf('\n', start)) !== -1; start = nl + 1)
+        JSON.parse(text.slice(start, nl));
       parseMs = Math.min(parseMs, performance.now() - t0);
     }
-    report({ bench: 'lcmon.file-baseline', what: 'JSON.parse of each line, one thread, in memory', lines: FILE_LINES, lines_per_s: Math.round(FILE_LINES / (parseMs / 1000)) });
+    report({
+      bench: 'lcmon.file-baseline',
+      what: 'JSON.parse of each line, one thread, in memory',
+      lines: FILE_LINES,
+      lines_per_s: Math.round(FILE_LINES / (parseMs / 1000)),
+    });
     for (const [mode, expected] of [
       ['-s', FILE_LINES],
       ['-sc', FILE_LINES / 5],

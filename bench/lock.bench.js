@@ -44,8 +44,16 @@ const take = {
 };
 
 const scenarios = {
-  '50_clients_own_locks': { ops: CLIENTS * PER_CLIENT, rounds: ROUNDS, run: (lib) => Promise.all(Array.from({ length: CLIENTS }, (_, c) => loop(lib, `c${c}`, PER_CLIENT))) },
-  '50_clients_one_lock': { ops: CLIENTS * PER_CLIENT, rounds: ROUNDS, run: (lib) => Promise.all(Array.from({ length: CLIENTS }, () => loop(lib, 'one', PER_CLIENT))) },
+  '50_clients_own_locks': {
+    ops: CLIENTS * PER_CLIENT,
+    rounds: ROUNDS,
+    run: (lib) => Promise.all(Array.from({ length: CLIENTS }, (_, c) => loop(lib, `c${c}`, PER_CLIENT))),
+  },
+  '50_clients_one_lock': {
+    ops: CLIENTS * PER_CLIENT,
+    rounds: ROUNDS,
+    run: (lib) => Promise.all(Array.from({ length: CLIENTS }, () => loop(lib, 'one', PER_CLIENT))),
+  },
 };
 
 async function loop(lib, name, n) {
@@ -85,7 +93,10 @@ const median = (xs) => quantile(xs, 0.5);
 async function sequential() {
   const libs = ['ours', 'redlock'];
   for (let i = 0; i < 500; i++) for (const lib of libs) await take[lib]('seq');
-  const total = { ours: { ms: 0, commands: 0, cpu: 0, redisCpu: 0 }, redlock: { ms: 0, commands: 0, cpu: 0, redisCpu: 0 } };
+  const total = {
+    ours: { ms: 0, commands: 0, cpu: 0, redisCpu: 0 },
+    redlock: { ms: 0, commands: 0, cpu: 0, redisCpu: 0 },
+  };
   const each = { ours: new Float64Array(SEQ), redlock: new Float64Array(SEQ) };
   const blocks = [];
   let block = { ours: 0, redlock: 0 };
@@ -111,7 +122,8 @@ async function sequential() {
   const cpuRuns = { ops: SEQ_CPU, run: (lib) => loop(lib, 'seq', SEQ_CPU) };
   let cpuOps = 0;
   for (let r = 0; r < 8; r++) {
-    for (const lib of r % 2 === 0 ? libs : [libs[1], libs[0]]) total[lib].redisCpu += (await measure(cpuRuns, lib)).redisCpu;
+    for (const lib of r % 2 === 0 ? libs : [libs[1], libs[0]])
+      total[lib].redisCpu += (await measure(cpuRuns, lib)).redisCpu;
     cpuOps += SEQ_CPU;
   }
   report({
@@ -126,7 +138,11 @@ async function sequential() {
     blocks: blocks.length,
     block_ops: BLOCK,
     ratio_lowest_block: round(Math.min(...blocks), 3),
-    ratio_blocks_quartiles: [round(quantile(blocks, 0.25), 3), round(median(blocks), 3), round(quantile(blocks, 0.75), 3)],
+    ratio_blocks_quartiles: [
+      round(quantile(blocks, 0.25), 3),
+      round(median(blocks), 3),
+      round(quantile(blocks, 0.75), 3),
+    ],
     ratio_highest_block: round(Math.max(...blocks), 3),
     ours_us_median: round(median(each.ours) * 1000, 1),
     redlock_us_median: round(median(each.redlock) * 1000, 1),
@@ -148,7 +164,10 @@ await sequential();
 for (const [name, scenario] of Object.entries(scenarios)) {
   await measure(scenario, 'ours');
   await measure(scenario, 'redlock');
-  const total = { ours: { ms: 0, commands: 0, cpu: 0, redisCpu: 0 }, redlock: { ms: 0, commands: 0, cpu: 0, redisCpu: 0 } };
+  const total = {
+    ours: { ms: 0, commands: 0, cpu: 0, redisCpu: 0 },
+    redlock: { ms: 0, commands: 0, cpu: 0, redisCpu: 0 },
+  };
   const ratios = [];
   for (let r = 0; r < scenario.rounds; r++) {
     const got = {};

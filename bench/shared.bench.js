@@ -26,7 +26,7 @@ if (role === '--shared-reader') {
     const sent = ctx.t?.sent;
     if (typeof sent === 'number') lat.push(now() - sent);
     if (ctx.t?.i === Number(n) - 1) {
-      process.stdout.write(JSON.stringify(lat) + '\n');
+      process.stdout.write(`${JSON.stringify(lat)}\n`);
       void shared.close().then(() => process.exit(0));
     }
   });
@@ -38,7 +38,7 @@ if (role === '--shared-reader') {
   sub.on('message', (_c, text) => {
     lat.push(now() - Number(text));
     if (lat.length === Number(n)) {
-      process.stdout.write(JSON.stringify(lat) + '\n');
+      process.stdout.write(`${JSON.stringify(lat)}\n`);
       process.exit(0);
     }
   });
@@ -47,7 +47,10 @@ if (role === '--shared-reader') {
 } else if (role === '--task-workers') {
   const [prefix, namespace, count] = args;
   const stop = new AbortController();
-  const queues = Array.from({ length: Number(count) }, () => new TaskQueue({ redis: REDIS_URL, prefix, namespace, handler: { echo: (t) => t.params } }));
+  const queues = Array.from(
+    { length: Number(count) },
+    () => new TaskQueue({ redis: REDIS_URL, prefix, namespace, handler: { echo: (t) => t.params } }),
+  );
   const running = queues.map((q) => q.listen(['echo'], { concurrency: 1, signal: stop.signal }));
   process.stdout.write('ready\n');
   process.stdin.on('end', async () => {
@@ -86,7 +89,11 @@ function child(argv) {
 
 function stats(lat) {
   const s = [...lat].sort((a, b) => a - b);
-  return { p50_ms: round(percentile(s, 50), 3), p99_ms: round(percentile(s, 99), 3), max_ms: round(s[s.length - 1], 3) };
+  return {
+    p50_ms: round(percentile(s, 50), 3),
+    p99_ms: round(percentile(s, 99), 3),
+    max_ms: round(s[s.length - 1], 3),
+  };
 }
 
 /** Writes at a steady pace (every `everyMs`), `n` times. */
@@ -101,7 +108,7 @@ async function paced(n, everyMs, write) {
 }
 
 async function propagation() {
-  const prefix = uniqueName('bench-shared') + ':';
+  const prefix = `${uniqueName('bench-shared')}:`;
   const key = 'room';
   try {
     // Baseline: bare pub/sub between the same two processes.
@@ -151,7 +158,7 @@ async function closedLoop(inFlight, once) {
 }
 
 async function taskRoundTrips() {
-  const prefix = uniqueName('bench-tasks') + ':';
+  const prefix = `${uniqueName('bench-tasks')}:`;
   const namespace = 'bench';
   const IN_FLIGHT = 32;
   try {
@@ -182,7 +189,10 @@ async function taskRoundTrips() {
     redis.disconnect();
     sub.disconnect();
 
-    const workers = [child(['--task-workers', prefix, namespace, '4']), child(['--task-workers', prefix, namespace, '4'])];
+    const workers = [
+      child(['--task-workers', prefix, namespace, '4']),
+      child(['--task-workers', prefix, namespace, '4']),
+    ];
     for (const w of workers) await w.next();
     const caller = new TaskQueue({ redis: REDIS_URL, prefix, namespace });
     const q = () => caller.query({ name: 'echo', params: { n: 1 }, policy: 'remote', once: true });

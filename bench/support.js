@@ -11,7 +11,7 @@ export function uniqueName(prefix) {
 
 /** Prints one result line. */
 export function report(result) {
-  process.stdout.write(JSON.stringify(result) + '\n');
+  process.stdout.write(`${JSON.stringify(result)}\n`);
 }
 
 export function percentile(sorted, p) {

@@ -8,9 +8,16 @@ import { amqpUrl, Cleanup, redisUrl, uniqueName, waitUntil } from '@contexture/t
 const root = fileURLToPath(new URL('../../', import.meta.url));
 
 /** Runs a shell pipeline from the repository root; resolves with its output and status. */
-function sh(command: string, env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function sh(
+  command: string,
+  env: Record<string, string> = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn('bash', ['-o', 'pipefail', '-c', command], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('bash', ['-o', 'pipefail', '-c', command], {
+      cwd: root,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -29,9 +36,15 @@ describe('across the packages', function () {
   afterEach(() => cleanup.run());
 
   it("the README's demo: the example service's jsonl stream through lcmon -sc gives one whole object per request", async () => {
-    const r = await sh('node examples/service.js | node packages/lcmon/bin/lcmon.js -sc', { REQUESTS: '500', CONCURRENCY: '20' });
+    const r = await sh('node examples/service.js | node packages/lcmon/bin/lcmon.js -sc', {
+      REQUESTS: '500',
+      CONCURRENCY: '20',
+    });
     expect(r.code, r.stderr).to.equal(0);
-    const objects = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const objects = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(objects).to.have.length(500);
     expect(new Set(objects.map((o) => o.request)).size).to.equal(500);
     for (const o of objects) {
@@ -64,7 +77,11 @@ describe('across the packages', function () {
       ids.push(Context.idOf(ctx));
     }
     expect(await handler.flush(20_000)).to.equal(true);
-    await waitUntil(async () => (await store.get(ids.at(-1)!))?.status === 'finished', 'the last context in Redis', 30_000);
+    await waitUntil(
+      async () => (await store.get(ids.at(-1)!))?.status === 'finished',
+      'the last context in Redis',
+      30_000,
+    );
     await waitUntil(() => collector.stats().inFlight === 0, 'the collector to settle');
     for (const [i, id] of ids.entries()) {
       const got = await store.get(id);

@@ -37,24 +37,57 @@ export type {
 export { Collector } from './daemon/collector.js';
 export type { CollectorStats, CollectorStatus } from './daemon/collector.js';
 export { COLLECTOR_DEFAULTS } from './daemon/collector-options.js';
-export type { ApplyTarget, CollectorLogger, CollectorOptions, ResolvedCollectorOptions } from './daemon/collector-options.js';
+export type {
+  ApplyTarget,
+  CollectorLogger,
+  CollectorOptions,
+  ResolvedCollectorOptions,
+} from './daemon/collector-options.js';
 export { createProgram, EXIT } from './daemon/cli.js';
 export type { ProgramIO } from './daemon/cli.js';
 export { RedisLock, REDIS_LOCK_DEFAULTS } from './lock/redis-lock.js';
-export type { AcquireOptions, LockCallOptions, LockHandle, LockStatus, RedisLockOptions, SetIfOp } from './lock/redis-lock.js';
+export type {
+  AcquireOptions,
+  LockCallOptions,
+  LockHandle,
+  LockStatus,
+  RedisLockOptions,
+  SetIfOp,
+} from './lock/redis-lock.js';
 export { LockPool } from './lock/lock-pool.js';
 export type { LockPoolOptions } from './lock/lock-pool.js';
 export { LockError } from './lock/lock-error.js';
 export { Allocator } from './allocator/allocator.js';
-export type { AllocatorStatus, ExtendOptions, GcResult, HealthReport, MallocOptions, PoolStats } from './allocator/allocator.js';
+export type {
+  AllocatorStatus,
+  ExtendOptions,
+  GcResult,
+  HealthReport,
+  MallocOptions,
+  PoolStats,
+} from './allocator/allocator.js';
 export { Allocation } from './allocator/allocation.js';
 export { ALLOCATOR_DEFAULTS, MAX_PRIORITY } from './allocator/allocator-options.js';
 export type { AllocatorOptions } from './allocator/allocator-options.js';
 export type { PoolKeys } from './allocator/pool-keys.js';
 export { Registry, REGISTRY_DEFAULTS } from './registry/registry.js';
-export type { RegistryEntry, RegistryListOptions, RegistryMetrics, RegistryOptions, RegistryRecord } from './registry/registry.js';
+export type {
+  RegistryEntry,
+  RegistryListOptions,
+  RegistryMetrics,
+  RegistryOptions,
+  RegistryRecord,
+} from './registry/registry.js';
 export type { HeartbeatRegistry, HeartbeatStats } from './daemon/heartbeats.js';
 export { TaskQueue, TaskError, TASK_QUEUE_DEFAULTS } from './tasks/task-queue.js';
-export type { ListenOptions, QueryOptions, Task, TaskErrorCode, TaskFunction, TaskPolicy, TaskQueueOptions } from './tasks/task-queue.js';
+export type {
+  ListenOptions,
+  QueryOptions,
+  Task,
+  TaskErrorCode,
+  TaskFunction,
+  TaskPolicy,
+  TaskQueueOptions,
+} from './tasks/task-queue.js';
 export { SharedContext } from './shared/shared-context.js';
 export type { FieldLockOptions, SharedContextOptions, SharedContextStats } from './shared/shared-context.js';

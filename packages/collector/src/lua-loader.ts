@@ -17,7 +17,10 @@ export function luaSource(name: string): string {
  * Registers scripts on a client with `defineCommand` (once per client; ioredis then runs them by
  * EVALSHA): `table` maps a script file name to its command name and number of keys.
  */
-export function defineScripts(redis: Redis, table: Readonly<Record<string, readonly [command: string, numberOfKeys: number]>>): void {
+export function defineScripts(
+  redis: Redis,
+  table: Readonly<Record<string, readonly [command: string, numberOfKeys: number]>>,
+): void {
   for (const [name, [command, numberOfKeys]] of Object.entries(table)) {
     if (typeof (redis as unknown as Record<string, unknown>)[command] === 'function') continue;
     redis.defineCommand(command, { numberOfKeys, lua: luaSource(name) });

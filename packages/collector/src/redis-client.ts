@@ -9,11 +9,15 @@ import { CollectorError } from './errors.js';
  * memory while Redis is down. Its connection errors go to `onError` (they are retried, not thrown).
  * Anything else gives the reason it is refused (which never repeats the URL: it may hold a password).
  */
-export function resolveRedis(redis: unknown, onError: (message: string) => void): { redis: Redis; owned: boolean } | string {
+export function resolveRedis(
+  redis: unknown,
+  onError: (message: string) => void,
+): { redis: Redis; owned: boolean } | string {
   if (typeof redis === 'string') {
     // A socket path, or a URL (`//host` would be one, without its scheme).
     if (!/^\/(?!\/)/.test(redis)) {
-      if (!/^rediss?:\/\//i.test(redis)) return 'redis must be an ioredis client, a redis:// or rediss:// URL, or a socket path';
+      if (!/^rediss?:\/\//i.test(redis))
+        return 'redis must be an ioredis client, a redis:// or rediss:// URL, or a socket path';
       try {
         new URL(redis);
       } catch {
@@ -45,7 +49,13 @@ export function resolveRedis(redis: unknown, onError: (message: string) => void)
  */
 export function scrubAuth(err: unknown): void {
   const command = (err as { command?: { name?: unknown; args?: unknown } } | null | undefined)?.command;
-  if (command !== undefined && command !== null && typeof command.name === 'string' && /^(auth|hello)$/i.test(command.name) && Array.isArray(command.args)) {
+  if (
+    command !== undefined &&
+    command !== null &&
+    typeof command.name === 'string' &&
+    /^(auth|hello)$/i.test(command.name) &&
+    Array.isArray(command.args)
+  ) {
     command.args = command.args.map(() => '(hidden)');
   }
 }
@@ -76,7 +86,8 @@ export const REFUSED = /\b(OOM|LOADING|READONLY|BUSY|MASTERDOWN|TRYAGAIN|CLUSTER
  * What ioredis and Node say of a connection that failed, was refused a login (Redis 6 and later:
  * WRONGPASS; Redis 5: "ERR invalid password") or timed out.
  */
-const NO_CONNECTION = /Connection is closed|Command timed out|Stream isn't writeable|\b(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN|EPIPE|NOAUTH|WRONGPASS)\b|^ERR invalid password/;
+const NO_CONNECTION =
+  /Connection is closed|Command timed out|Stream isn't writeable|\b(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN|EPIPE|NOAUTH|WRONGPASS)\b|^ERR invalid password/;
 
 /**
  * Why a call failed when Redis could not be reached or refused it for now, as errors say it (where
@@ -114,7 +125,11 @@ export async function reaching<T>(what: string, redis: Redis, call: Promise<T>):
  * The replies of a pipeline or transaction run on `redis` (see reaching()); the first command that
  * failed fails the whole (ioredis gives each command's error among the replies).
  */
-export async function replies(what: string, redis: Redis, run: Promise<Array<[Error | null, unknown]> | null>): Promise<unknown[]> {
+export async function replies(
+  what: string,
+  redis: Redis,
+  run: Promise<Array<[Error | null, unknown]> | null>,
+): Promise<unknown[]> {
   const got = (await reaching(what, redis, run)) ?? [];
   for (const [err] of got) if (err !== null) throw unavailable(what, err, redis);
   return got.map(([, value]) => value);
@@ -128,7 +143,8 @@ function cut(client: Redis): void {
   client.disconnect();
   if ((client.status as string) === 'end') return;
   const queued = client as unknown as { flushQueue?: (err: Error) => void };
-  if (typeof queued.flushQueue !== 'function') throw new Error('ioredis no longer has flushQueue(): closeClient() needs another way to fail queued commands');
+  if (typeof queued.flushQueue !== 'function')
+    throw new Error('ioredis no longer has flushQueue(): closeClient() needs another way to fail queued commands');
   queued.flushQueue(new Error('Connection is closed.'));
 }
 

@@ -19,7 +19,7 @@ describe('Allocator invariants under random operation sequences', () => {
 
   beforeEach(() => {
     cleanup = new Cleanup();
-    prefix = uniqueName('test-alloc-inv') + ':';
+    prefix = `${uniqueName('test-alloc-inv')}:`;
     cleanup.redisKeys(`${prefix}*`);
     client = new Redis(redisUrl());
     cleanup.defer(() => client.quit());
@@ -36,21 +36,52 @@ describe('Allocator invariants under random operation sequences', () => {
         const names = ['n0', 'n1', 'n2', 'n3'];
         const subset = () => universe.filter(() => rand() < 0.3);
         const allocators = [0, 1, 2].map((i) => {
-          const a = new Allocator({ redis: client, prefix, pool: `seq${seed}`, shared, owner: `owner-${i}`, reclaimLimit: int(1, 3) });
+          const a = new Allocator({
+            redis: client,
+            prefix,
+            pool: `seq${seed}`,
+            shared,
+            owner: `owner-${i}`,
+            reclaimLimit: int(1, 3),
+          });
           cleanup.defer(() => a.close());
           return a;
         });
         const live: Allocation[] = [];
         let lastFence = 0;
         const ops: Array<[string, (a: Allocator) => Promise<unknown>]> = [
-          ['extend', (a) => a.extend(subset(), { timeout: rand() < 0.3 ? int(5, 60) : undefined, priority: rand() < 0.5 ? int(-2, 2) : undefined })],
+          [
+            'extend',
+            (a) =>
+              a.extend(subset(), {
+                timeout: rand() < 0.3 ? int(5, 60) : undefined,
+                priority: rand() < 0.5 ? int(-2, 2) : undefined,
+              }),
+          ],
           ['extend', (a) => a.extend(subset())],
           ['assign', (a) => (rand() < 0.3 ? a.assign(subset()) : a.extend([pick(universe)]))],
           ['shrink', (a) => a.shrink(subset().slice(0, 2))],
           ['clear', (a) => (rand() < 0.1 ? a.clear() : a.size())],
-          ['malloc', (a) => malloc(a, () => a.malloc({ timeout: int(5, 80), name: rand() < 0.4 ? pick(names) : undefined, cacheTimeout: int(5, 200), priority: rand() < 0.2 ? int(-2, 2) : undefined }))],
+          [
+            'malloc',
+            (a) =>
+              malloc(a, () =>
+                a.malloc({
+                  timeout: int(5, 80),
+                  name: rand() < 0.4 ? pick(names) : undefined,
+                  cacheTimeout: int(5, 200),
+                  priority: rand() < 0.2 ? int(-2, 2) : undefined,
+                }),
+              ),
+          ],
           ['malloc', (a) => malloc(a, () => a.malloc({ timeout: int(5, 80) }))],
-          ['mallocKey', (a) => malloc(a, () => a.mallocKey(pick(universe), { timeout: int(5, 80), name: rand() < 0.3 ? pick(names) : undefined }))],
+          [
+            'mallocKey',
+            (a) =>
+              malloc(a, () =>
+                a.mallocKey(pick(universe), { timeout: int(5, 80), name: rand() < 0.3 ? pick(names) : undefined }),
+              ),
+          ],
           ['free', async () => (live.length > 0 ? live.splice(int(0, live.length - 1), 1)[0]!.free() : null)],
           ['free stale', async () => (live.length > 0 ? live[int(0, live.length - 1)]!.free() : null)],
           ['freeKeys', (a) => a.freeKeys(subset())],

@@ -32,7 +32,7 @@ describe('Allocator under 20 client processes, some killed with SIGKILL', functi
 
   beforeEach(() => {
     cleanup = new Cleanup();
-    prefix = uniqueName('test-alloc-stress') + ':';
+    prefix = `${uniqueName('test-alloc-stress')}:`;
     cleanup.redisKeys(`${prefix}*`);
     client = new Redis(redisUrl());
     cleanup.defer(() => client.quit());
@@ -50,15 +50,23 @@ describe('Allocator under 20 client processes, some killed with SIGKILL', functi
     for (let i = 0; i < 20; i++) {
       const victim = i % 10 < 3; // 6 victims; they hold longer, so that a kill finds them holding
       const owner = `client-${i}`;
-      const proc = spawn(process.execPath, [CLIENT, redisUrl(), prefix, pool, owner, String(HOLD), victim ? '20' : '0', victim ? '60' : '4'], {
-        stdio: ['ignore', 'ignore', 'inherit'],
-      });
+      const proc = spawn(
+        process.execPath,
+        [CLIENT, redisUrl(), prefix, pool, owner, String(HOLD), victim ? '20' : '0', victim ? '60' : '4'],
+        {
+          stdio: ['ignore', 'ignore', 'inherit'],
+        },
+      );
       const exited = new Promise((resolve) => proc.once('exit', resolve));
       children.push({ owner, proc, victim, exited });
       cleanup.defer(() => proc.kill('SIGKILL'));
     }
     // let them all run and contend for a while
-    await waitUntil(async () => (await client.llen(`${prefix}records`)) >= 600, 'the clients to record 600 holds', 60_000);
+    await waitUntil(
+      async () => (await client.llen(`${prefix}records`)) >= 600,
+      'the clients to record 600 holds',
+      60_000,
+    );
 
     // kill each victim while Redis shows it holding a resource
     for (const c of children.filter((x) => x.victim)) {
@@ -92,7 +100,10 @@ describe('Allocator under 20 client processes, some killed with SIGKILL', functi
       holds.sort((a, b) => a.fence - b.fence);
       for (let i = 1; i < holds.length; i++) {
         const [prev, next] = [holds[i - 1]!, holds[i]!];
-        expect(prev.end, `${key}: fence ${prev.fence} (${prev.owner}) ends after fence ${next.fence} (${next.owner}) starts`).to.be.at.most(next.start);
+        expect(
+          prev.end,
+          `${key}: fence ${prev.fence} (${prev.owner}) ends after fence ${next.fence} (${next.owner}) starts`,
+        ).to.be.at.most(next.start);
         checked++;
       }
     }

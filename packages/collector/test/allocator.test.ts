@@ -38,7 +38,7 @@ describe('Allocator', () => {
 
   beforeEach(() => {
     cleanup = new Cleanup();
-    prefix = uniqueName('test-alloc') + ':';
+    prefix = `${uniqueName('test-alloc')}:`;
     cleanup.redisKeys(`${prefix}*`);
     client = new Redis(redisUrl());
     cleanup.defer(() => client.quit());
@@ -82,7 +82,12 @@ describe('Allocator', () => {
       await a.extend(['r1']);
       const held = (await a.malloc())!;
       expect(held.key).to.equal('r1');
-      expect(JSON.parse(JSON.stringify(held))).to.deep.equal({ key: 'r1', owner: held.owner, fence: held.fence, expiresAt: held.expiresAt });
+      expect(JSON.parse(JSON.stringify(held))).to.deep.equal({
+        key: 'r1',
+        owner: held.owner,
+        fence: held.fence,
+        expiresAt: held.expiresAt,
+      });
       expect(inspect(held, { depth: 20, showHidden: true })).to.not.include('pw-in-allocation-secret');
       expect(await held.free()).to.equal(true);
     });
@@ -92,7 +97,10 @@ describe('Allocator', () => {
       await a.extend(['r1', 'r2']);
       expect(await a.stats()).to.deep.include({ size: 2, free: 2 });
       await client.set(a.redisKeys.free, 'foreign');
-      const err = await a.stats().then(() => null, (e: unknown) => e as Error);
+      const err = await a.stats().then(
+        () => null,
+        (e: unknown) => e as Error,
+      );
       expect(String(err)).to.match(/WRONGTYPE/);
     });
   });
@@ -319,7 +327,10 @@ describe('Allocator', () => {
       await a.bind('short-binding', 'long', { timeout: 40 });
       await past((await redisNow(client)) + 40);
       expect(await b.malloc()).to.equal(null);
-      expect((await snapshot(client, a.redisKeys)).bindings.has('short-binding')).to.equal(false, 'malloc removed the expired binding');
+      expect((await snapshot(client, a.redisKeys)).bindings.has('short-binding')).to.equal(
+        false,
+        'malloc removed the expired binding',
+      );
       expect(await a.bindingsFor('long')).to.deep.equal(['long-binding']);
       expect(await long.free()).to.equal(true);
       await consistent(a);

@@ -8,9 +8,14 @@ const FIXTURE = fileURLToPath(new URL('../../test/fixtures/close-unreachable.mjs
 const USERS = ['store', 'lock', 'allocator', 'registry', 'tasks'];
 
 /** Runs the fixture; resolves with its exit code, the outcome of each call, stderr and the time taken. */
-async function runFixture(env: Record<string, string>): Promise<{ code: number | null; outcomes: Record<string, string>; err: string; ms: number }> {
+async function runFixture(
+  env: Record<string, string>,
+): Promise<{ code: number | null; outcomes: Record<string, string>; err: string; ms: number }> {
   const t0 = Date.now();
-  const child = spawn(process.execPath, [FIXTURE], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [FIXTURE], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   let err = '';
   child.stdout.on('data', (b) => (out += b));
@@ -25,7 +30,12 @@ describe('closing every Redis user (a real process)', function () {
   for (const wait of [0, 300, 1500]) {
     it(`Redis unreachable: close() ends every in-flight command and the process exits 0 by itself (closed after ${wait} ms)`, async () => {
       const port = await freePort();
-      const r = await runFixture({ MODE: 'unreachable', REDIS: `redis://127.0.0.1:${port}`, WAIT: String(wait), PREFIX: 'unused:' });
+      const r = await runFixture({
+        MODE: 'unreachable',
+        REDIS: `redis://127.0.0.1:${port}`,
+        WAIT: String(wait),
+        PREFIX: 'unused:',
+      });
       expect(r.code, r.err).to.equal(0);
       expect(Object.keys(r.outcomes).sort()).to.deep.equal([...USERS].sort());
       for (const name of USERS) expect(r.outcomes[name], name).to.match(/^failed: /);

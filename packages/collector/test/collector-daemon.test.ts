@@ -6,7 +6,16 @@ import amqp from 'amqplib';
 import { Redis } from 'ioredis';
 import { Context, Handler } from '@contexture/context';
 import type { WireMessage } from '@contexture/context/protocol';
-import { amqpUrl, Cleanup, FaultProxy, freePort, redisUrl, TempRedis, uniqueName, waitUntil } from '@contexture/test-support';
+import {
+  amqpUrl,
+  Cleanup,
+  FaultProxy,
+  freePort,
+  redisUrl,
+  TempRedis,
+  uniqueName,
+  waitUntil,
+} from '@contexture/test-support';
 import { Collector, CollectorError, RedisContextStore, type CollectorOptions } from '@contexture/collector';
 import { expectedObjects, makeStream, publishMessages, publishRaw } from './support/bus.js';
 import { rng, shuffledWithDuplicates } from './support/streams.js';
@@ -20,11 +29,16 @@ interface Running {
 }
 
 function startBin(args: string[], env: Record<string, string> = {}): Running {
-  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let err = '';
   child.stderr!.on('data', (d) => (err += d));
   child.stdout!.resume();
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('close', (code, signal) => resolve({ code, signal })),
+  );
   return { child, stderr: () => err, exited };
 }
 
@@ -44,7 +58,8 @@ async function storeMatches(store: RedisContextStore, messages: WireMessage[]): 
   for (const [id, obj] of expectedObjects(messages)) {
     const got = await store.get(id);
     if (got === null) problems.push(`${id}: missing`);
-    else if (JSON.stringify(sortKeys(got.context)) !== JSON.stringify(sortKeys(obj.object))) problems.push(`${id}: ${JSON.stringify(got.context)} ≠ ${JSON.stringify(obj.object)}`);
+    else if (JSON.stringify(sortKeys(got.context)) !== JSON.stringify(sortKeys(obj.object)))
+      problems.push(`${id}: ${JSON.stringify(got.context)} ≠ ${JSON.stringify(obj.object)}`);
     else if (got.status !== obj.status) problems.push(`${id}: status ${got.status} ≠ ${obj.status}`);
   }
   return problems;
@@ -53,7 +68,11 @@ async function storeMatches(store: RedisContextStore, messages: WireMessage[]): 
 function sortKeys(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(sortKeys);
   if (typeof v !== 'object' || v === null) return v;
-  return Object.fromEntries(Object.keys(v).sort().map((k) => [k, sortKeys((v as Record<string, unknown>)[k])]));
+  return Object.fromEntries(
+    Object.keys(v)
+      .sort()
+      .map((k) => [k, sortKeys((v as Record<string, unknown>)[k])]),
+  );
 }
 
 describe('collector daemon: RabbitMQ → Redis, at least once', function () {
@@ -123,7 +142,10 @@ describe('collector daemon: RabbitMQ → Redis, at least once', function () {
     const collector = inProcess();
     await collector.start();
     await publishMessages(exchange, shuffledWithDuplicates(ordered, 11));
-    await waitUntil(async () => (await queueDepth(queue)) === 0 && collector.stats().inFlight === 0, 'the queue to drain');
+    await waitUntil(
+      async () => (await queueDepth(queue)) === 0 && collector.stats().inFlight === 0,
+      'the queue to drain',
+    );
     expect(await storeMatches(store, ordered)).to.deep.equal([]);
   });
 
@@ -143,7 +165,8 @@ describe('collector daemon: RabbitMQ → Redis, at least once', function () {
       },
       applyMany: (items: Parameters<RedisContextStore['applyMany']>[0]) => {
         calls.push(items.length);
-        if (items.some((it) => it.message.obj_id === 'refused')) return Promise.reject(new CollectorError('LC_STORE_INVALID_ARGUMENT', 'refused'));
+        if (items.some((it) => it.message.obj_id === 'refused'))
+          return Promise.reject(new CollectorError('LC_STORE_INVALID_ARGUMENT', 'refused'));
         return store.applyMany(items);
       },
     };
@@ -159,7 +182,11 @@ describe('collector daemon: RabbitMQ → Redis, at least once', function () {
     expect(calls.length, `batches ${calls}`).to.be.below(bodies.length / 2);
     expect(Math.max(...calls)).to.be.at.most(100);
     expect(refusals).to.equal(1);
-    expect(collector.stats()).to.deep.include({ deadLettered: 1, applied: bodies.length - 1, malformed: { 'store refused': 1 } });
+    expect(collector.stats()).to.deep.include({
+      deadLettered: 1,
+      applied: bodies.length - 1,
+      malformed: { 'store refused': 1 },
+    });
     expect(await queueDepth(queue)).to.equal(0);
     expect(await queueDepth(`${queue}.dead`)).to.equal(1);
   });
@@ -177,17 +204,45 @@ describe('collector daemon: RabbitMQ → Redis, at least once', function () {
     await collector.start();
     await waitUntil(() => collector.stats().acked === bodies.length, 'every delivery acked');
     expect(await storeMatches(store, ordered)).to.deep.equal([]);
-    expect(collector.stats()).to.deep.include({ deadLettered: 1, applied: bodies.length - 1, malformed: { 'store corrupt': 1 } });
+    expect(collector.stats()).to.deep.include({
+      deadLettered: 1,
+      applied: bodies.length - 1,
+      malformed: { 'store corrupt': 1 },
+    });
     expect(await queueDepth(`${queue}.dead`)).to.equal(1);
-    expect(warnings.join('\n')).to.match(/apply to "foreign": one of its keys holds another type .*; its message goes to the dead-letter queue/);
+    expect(warnings.join('\n')).to.match(
+      /apply to "foreign": one of its keys holds another type .*; its message goes to the dead-letter queue/,
+    );
     // The foreign key is left as it was.
     expect(await redis.get(`${prefix}ctx:{foreign}`)).to.equal('not a hash');
   });
 
   it('refuses an option it does not know (a misspelt one is not ignored)', () => {
-    expect(() => new Collector({ store, url: amqpUrl(), queue, logger: null, bindngs: ['a.#'] } as unknown as CollectorOptions)).to.throw(RangeError, 'Collector: unknown option "bindngs"');
+    expect(
+      () =>
+        new Collector({ store, url: amqpUrl(), queue, logger: null, bindngs: ['a.#'] } as unknown as CollectorOptions),
+    ).to.throw(RangeError, 'Collector: unknown option "bindngs"');
     // Every option it documents is taken.
-    const c = new Collector({ store, url: amqpUrl(), exchange, exchangeType: 'topic', queue, queueType: 'classic', bindings: ['a.#'], bindingArgs: {}, prefetch: 10, batchSize: 5, deadLetterQueue: `${queue}.dl`, maxBytes: 1000, maxDepth: 8, retry: { initialDelay: 10, maxDelay: 100 }, shutdownTimeout: 1000, logger: null, registry: null, heartbeatInterval: 0 });
+    const c = new Collector({
+      store,
+      url: amqpUrl(),
+      exchange,
+      exchangeType: 'topic',
+      queue,
+      queueType: 'classic',
+      bindings: ['a.#'],
+      bindingArgs: {},
+      prefetch: 10,
+      batchSize: 5,
+      deadLetterQueue: `${queue}.dl`,
+      maxBytes: 1000,
+      maxDepth: 8,
+      retry: { initialDelay: 10, maxDelay: 100 },
+      shutdownTimeout: 1000,
+      logger: null,
+      registry: null,
+      heartbeatInterval: 0,
+    });
     cleanup.defer(() => c.close());
     expect(c.stats().status).to.equal('idle');
   });
@@ -210,7 +265,10 @@ describe('collector daemon: RabbitMQ → Redis, at least once', function () {
     const collectors = stores.map((s) => inProcess({ store: s }));
     await Promise.all(collectors.map((c) => c.start()));
     await publishMessages(exchange, messages);
-    await waitUntil(async () => (await queueDepth(queue)) === 0 && collectors.every((c) => c.stats().inFlight === 0), 'the queue to drain');
+    await waitUntil(
+      async () => (await queueDepth(queue)) === 0 && collectors.every((c) => c.stats().inFlight === 0),
+      'the queue to drain',
+    );
     const shares = collectors.map((c) => c.stats().deliveries);
     expect(shares.reduce((a, b) => a + b, 0)).to.be.at.least(messages.length);
     expect(shares.filter((n) => n > 0).length, `shares ${shares}`).to.be.at.least(2);
@@ -219,7 +277,20 @@ describe('collector daemon: RabbitMQ → Redis, at least once', function () {
 
   it('a collector killed with SIGKILL mid-stream and started again loses nothing', async () => {
     const ordered = makeStream(uniqueName('kill'), 50, 60, 9); // 3,000 messages
-    const args = ['--url', amqpUrl(), '--redis', redisUrl(), '--exchange', exchange, '--queue', queue, '--prefix', prefix, '--prefetch', '200'];
+    const args = [
+      '--url',
+      amqpUrl(),
+      '--redis',
+      redisUrl(),
+      '--exchange',
+      exchange,
+      '--queue',
+      queue,
+      '--prefix',
+      prefix,
+      '--prefetch',
+      '200',
+    ];
     const first = startBin(args);
     await waitUntil(() => /consuming/.test(first.stderr()), 'the first collector to consume', 20_000);
     const publishing = publishMessages(exchange, ordered);
@@ -233,7 +304,11 @@ describe('collector daemon: RabbitMQ → Redis, at least once', function () {
       await second.exited;
     });
     await waitUntil(async () => (await queueDepth(queue)) === 0, 'the queue to drain', 60_000);
-    await waitUntil(async () => (await storeMatches(store, ordered)).length === 0, 'every object in Redis', 30_000).catch(() => {});
+    await waitUntil(
+      async () => (await storeMatches(store, ordered)).length === 0,
+      'every object in Redis',
+      30_000,
+    ).catch(() => {});
     expect(await storeMatches(store, ordered)).to.deep.equal([]);
   });
 
@@ -244,7 +319,20 @@ describe('collector daemon: RabbitMQ → Redis, at least once', function () {
     const own = new RedisContextStore({ redis: redis.url, prefix });
     cleanup.defer(() => own.close());
     const ordered = makeStream(uniqueName('redis'), 40, 50, 13); // 2,000 messages
-    const args = ['--url', amqpUrl(), '--redis', redis.url, '--exchange', exchange, '--queue', queue, '--prefix', prefix, '--prefetch', '100'];
+    const args = [
+      '--url',
+      amqpUrl(),
+      '--redis',
+      redis.url,
+      '--exchange',
+      exchange,
+      '--queue',
+      queue,
+      '--prefix',
+      prefix,
+      '--prefetch',
+      '100',
+    ];
     const bin = startBin(args);
     cleanup.defer(async () => {
       bin.child.kill('SIGTERM');
@@ -258,7 +346,9 @@ describe('collector daemon: RabbitMQ → Redis, at least once', function () {
     await new Promise((r) => setTimeout(r, 500)); // the collector keeps failing and retrying meanwhile
     await redis.start();
     await waitUntil(async () => (await queueDepth(queue)) === 0, 'the queue to drain', 60_000);
-    await waitUntil(async () => (await storeMatches(own, ordered)).length === 0, 'every object in Redis', 30_000).catch(() => {});
+    await waitUntil(async () => (await storeMatches(own, ordered)).length === 0, 'every object in Redis', 30_000).catch(
+      () => {},
+    );
     expect(await storeMatches(own, ordered)).to.deep.equal([]);
     expect(bin.stderr()).to.match(/the store failed/);
     expect(bin.stderr()).to.match(/the store answers again/);
@@ -272,7 +362,14 @@ describe('collector daemon: RabbitMQ → Redis, at least once', function () {
     cleanup.defer(() => proxy.close());
     const viaProxy = new RedisContextStore({ redis: `redis://127.0.0.1:${port}`, prefix });
     cleanup.defer(() => viaProxy.close());
-    const collector = new Collector({ store: viaProxy, url: amqpUrl(), exchange, queue, logger: null, retry: { initialDelay: 20, maxDelay: 200 } });
+    const collector = new Collector({
+      store: viaProxy,
+      url: amqpUrl(),
+      exchange,
+      queue,
+      logger: null,
+      retry: { initialDelay: 20, maxDelay: 200 },
+    });
     cleanup.defer(() => collector.close());
     await collector.start();
     proxy.cut();
@@ -289,7 +386,7 @@ describe('collector daemon: RabbitMQ → Redis, at least once', function () {
     const collector = inProcess();
     await collector.start();
     const ordered = makeStream(uniqueName('fuzz'), 10, 10, 21);
-    const deep = '{"obj_id":"deep","obj":' + '{"a":'.repeat(500) + '1' + '}'.repeat(500) + '}';
+    const deep = `{"obj_id":"deep","obj":${'{"a":'.repeat(500)}1${'}'.repeat(500)}}`;
     const junk: Array<{ body: string | Buffer; contentType?: string }> = [
       { body: 'not json at all' },
       { body: '' },
@@ -302,7 +399,10 @@ describe('collector daemon: RabbitMQ → Redis, at least once', function () {
       { body: deep },
       { body: Buffer.alloc(2 * 1024 * 1024, 0x20) },
       { body: Buffer.from([0xff, 0xfe, 0x00, 0x7b]) },
-      { body: '{"obj_id":"ok-in-batch","obj":{"v":1},"status":"transient","seq":0}\nnot json\n', contentType: 'application/x-ndjson' },
+      {
+        body: '{"obj_id":"ok-in-batch","obj":{"v":1},"status":"transient","seq":0}\nnot json\n',
+        contentType: 'application/x-ndjson',
+      },
     ];
     const rnd = rng(99);
     for (let i = 0; i < 40; i++) {
@@ -321,7 +421,10 @@ describe('collector daemon: RabbitMQ → Redis, at least once', function () {
       ...ordered.map((m) => ({ body: JSON.stringify(m) })),
     ];
     await publishRaw(exchange, bodies);
-    await waitUntil(async () => (await queueDepth(queue)) === 0 && collector.stats().inFlight === 0, 'the queue to drain');
+    await waitUntil(
+      async () => (await queueDepth(queue)) === 0 && collector.stats().inFlight === 0,
+      'the queue to drain',
+    );
     const s = collector.stats();
     const malformed = Object.values(s.malformed).reduce((a, b) => a + b, 0);
     expect(s.deadLettered).to.be.at.least(12);
@@ -331,7 +434,7 @@ describe('collector daemon: RabbitMQ → Redis, at least once', function () {
     expect(await storeMatches(store, ordered)).to.deep.equal([]);
     expect((await store.get('ok-in-batch'))?.context).to.deep.equal({ v: 1 });
     const proto = (await store.get('proto'))!;
-    expect(Object.prototype.hasOwnProperty.call(proto.context, '__proto__')).to.equal(true);
+    expect(Object.hasOwn(proto.context, '__proto__')).to.equal(true);
     expect(({} as Record<string, unknown>).polluted).to.equal(undefined);
     expect((await store.get('proto2'))?.context).to.deep.equal({ a: 1 });
   });
@@ -339,7 +442,15 @@ describe('collector daemon: RabbitMQ → Redis, at least once', function () {
   it('a quorum queue bound with routing keys collects those keys only', async () => {
     const qq = cleanup.queue(uniqueName('col-qq'));
     cleanup.queue(`${qq}.dead`);
-    const collector = new Collector({ store, url: amqpUrl(), exchange, queue: qq, queueType: 'quorum', bindings: ['web.*', 'jobs.#'], logger: null });
+    const collector = new Collector({
+      store,
+      url: amqpUrl(),
+      exchange,
+      queue: qq,
+      queueType: 'quorum',
+      bindings: ['web.*', 'jobs.#'],
+      logger: null,
+    });
     cleanup.defer(() => collector.close());
     await collector.start();
     // Declaring it again as a classic queue is refused: it is a quorum queue.
@@ -351,7 +462,12 @@ describe('collector daemon: RabbitMQ → Redis, at least once', function () {
     await ch.assertQueue(qq, { durable: true }).catch((err) => (refused = err));
     expect(String(refused)).to.match(/x-queue-type/);
     const t = (id: string): WireMessage => ({ obj_id: id, obj: { id }, status: 'transient', seq: 0 });
-    const ids = { web: uniqueName('web'), jobs: uniqueName('jobs'), other: uniqueName('other'), last: uniqueName('last') };
+    const ids = {
+      web: uniqueName('web'),
+      jobs: uniqueName('jobs'),
+      other: uniqueName('other'),
+      last: uniqueName('last'),
+    };
     await publishRaw(exchange, [
       { body: JSON.stringify(t(ids.web)), rkey: 'web.handle' },
       { body: JSON.stringify(t(ids.jobs)), rkey: 'jobs.import.daily' },
@@ -368,7 +484,20 @@ describe('collector daemon: RabbitMQ → Redis, at least once', function () {
   it('SIGTERM: stops consuming, finishes what is in flight, exits 0; what it did not take stays queued', async () => {
     const ordered = makeStream(uniqueName('term'), 20, 25, 23);
     await publishMessages(exchange, []); // declares the exchange
-    const args = ['--url', amqpUrl(), '--redis', redisUrl(), '--exchange', exchange, '--queue', queue, '--prefix', prefix, '--stats', '1'];
+    const args = [
+      '--url',
+      amqpUrl(),
+      '--redis',
+      redisUrl(),
+      '--exchange',
+      exchange,
+      '--queue',
+      queue,
+      '--prefix',
+      prefix,
+      '--stats',
+      '1',
+    ];
     const bin = startBin(args);
     await waitUntil(() => /consuming/.test(bin.stderr()), 'the collector to consume', 20_000);
     await publishMessages(exchange, ordered);
@@ -384,7 +513,10 @@ describe('collector daemon: RabbitMQ → Redis, at least once', function () {
     // A new collector picks up the rest: nothing was lost.
     const collector = inProcess();
     await collector.start();
-    await waitUntil(async () => (await queueDepth(queue)) === 0 && collector.stats().inFlight === 0, 'the queue to drain');
+    await waitUntil(
+      async () => (await queueDepth(queue)) === 0 && collector.stats().inFlight === 0,
+      'the queue to drain',
+    );
     expect(await storeMatches(store, ordered)).to.deep.equal([]);
   });
 
@@ -392,10 +524,28 @@ describe('collector daemon: RabbitMQ → Redis, at least once', function () {
     const port = await freePort();
     const ordered = makeStream(uniqueName('down'), 3, 2, 5);
     await publishMessages(exchange, []); // declares the exchange
-    const bin = startBin(['--url', amqpUrl(), '--redis', `redis://:s3cret@127.0.0.1:${port}`, '--exchange', exchange, '--queue', queue, '--prefix', prefix, '--no-registry', '--shutdown-timeout', '300']);
+    const bin = startBin([
+      '--url',
+      amqpUrl(),
+      '--redis',
+      `redis://:s3cret@127.0.0.1:${port}`,
+      '--exchange',
+      exchange,
+      '--queue',
+      queue,
+      '--prefix',
+      prefix,
+      '--no-registry',
+      '--shutdown-timeout',
+      '300',
+    ]);
     await waitUntil(() => /consuming/.test(bin.stderr()), 'the collector to consume', 20_000);
     await publishMessages(exchange, ordered);
-    await waitUntil(() => /the store failed \(no connection to Redis\)/.test(bin.stderr()), 'the store failure', 20_000);
+    await waitUntil(
+      () => /the store failed \(no connection to Redis\)/.test(bin.stderr()),
+      'the store failure',
+      20_000,
+    );
     const t0 = Date.now();
     bin.child.kill('SIGTERM');
     const exit = await bin.exited;
@@ -403,7 +553,10 @@ describe('collector daemon: RabbitMQ → Redis, at least once', function () {
     // The shutdown timeout, then at most the 2 s given to a connection attempt under way.
     expect(Date.now() - t0, bin.stderr()).to.be.below(6_000);
     const err = bin.stderr();
-    expect(err.match(new RegExp(`Redis at 127\\.0\\.0\\.1:${port} is unreachable \\(connect ECONNREFUSED`, 'g')), err).to.have.length(1);
+    expect(
+      err.match(new RegExp(`Redis at 127\\.0\\.0\\.1:${port} is unreachable \\(connect ECONNREFUSED`, 'g')),
+      err,
+    ).to.have.length(1);
     expect(err).to.match(/^contexture-collector: the store failed/m);
     expect(err).to.match(/stopped after applying 0 messages/);
     expect(err).to.not.contain('s3cret');
@@ -415,7 +568,21 @@ describe('collector daemon: RabbitMQ → Redis, at least once', function () {
     const port = await freePort();
     const ordered = makeStream(uniqueName('twice'), 2, 2, 5);
     await publishMessages(exchange, []); // declares the exchange
-    const bin = startBin(['--url', amqpUrl(), '--redis', `redis://127.0.0.1:${port}`, '--exchange', exchange, '--queue', queue, '--prefix', prefix, '--no-registry', '--shutdown-timeout', '60000']);
+    const bin = startBin([
+      '--url',
+      amqpUrl(),
+      '--redis',
+      `redis://127.0.0.1:${port}`,
+      '--exchange',
+      exchange,
+      '--queue',
+      queue,
+      '--prefix',
+      prefix,
+      '--no-registry',
+      '--shutdown-timeout',
+      '60000',
+    ]);
     await waitUntil(() => /consuming/.test(bin.stderr()), 'the collector to consume', 20_000);
     await publishMessages(exchange, ordered);
     await waitUntil(() => /the store failed/.test(bin.stderr()), 'the store failure', 20_000);
@@ -436,7 +603,11 @@ describe('collector daemon: RabbitMQ → Redis, at least once', function () {
     const bad = startBin(['--prefetch', 'zero']);
     expect((await bad.exited).code).to.equal(2);
     expect(bad.stderr()).to.match(/prefetch/);
-    for (const args of [['--queue', ''], ['-e', ''], ['--dead-letter-queue', '']]) {
+    for (const args of [
+      ['--queue', ''],
+      ['-e', ''],
+      ['--dead-letter-queue', ''],
+    ]) {
       const empty = startBin(args);
       expect((await empty.exited).code, args.join(' ')).to.equal(2);
       expect(empty.stderr()).to.match(/must not be empty/);
@@ -467,7 +638,16 @@ describe('collector daemon: RabbitMQ → Redis, at least once', function () {
     expect(exit.code, down.stderr()).to.equal(69);
     expect(down.stderr()).to.contain('127.0.0.1:1');
     expect(down.stderr()).to.not.contain('s3cret');
-    const refused = startBin(['--url', amqpUrl().replace(/\/\/[^@]*@/, '//guest:wr0ngpass@'), '--redis', redisUrl(), '--prefix', prefix, '--queue', queue]);
+    const refused = startBin([
+      '--url',
+      amqpUrl().replace(/\/\/[^@]*@/, '//guest:wr0ngpass@'),
+      '--redis',
+      redisUrl(),
+      '--prefix',
+      prefix,
+      '--queue',
+      queue,
+    ]);
     expect((await refused.exited).code, refused.stderr()).to.equal(77);
     expect(refused.stderr()).to.match(/refused the login/);
     expect(refused.stderr()).to.not.contain('wr0ngpass');

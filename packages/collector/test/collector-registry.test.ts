@@ -24,13 +24,28 @@ describe('collector: the registry of live handlers and collectors, kept from hea
     cleanup.redisKeys(`${prefix}*`);
     store = new RedisContextStore({ redis: redisUrl(), prefix });
     cleanup.defer(() => store.close());
-    registry = new Registry({ redis: store.redis, prefix, namespace: 'handlers', heartbeatTimeout: 800, expireAfter: 2_000 });
+    registry = new Registry({
+      redis: store.redis,
+      prefix,
+      namespace: 'handlers',
+      heartbeatTimeout: 800,
+      expireAfter: 2_000,
+    });
   });
   afterEach(() => cleanup.run());
 
   const collector = async (heartbeatInterval = 200) => {
     // Bound to app.# only: the collector binds the heartbeat key itself.
-    const c = new Collector({ store, registry, heartbeatInterval, url: amqpUrl(), exchange, queue, bindings: ['app.#'], logger: null });
+    const c = new Collector({
+      store,
+      registry,
+      heartbeatInterval,
+      url: amqpUrl(),
+      exchange,
+      queue,
+      bindings: ['app.#'],
+      logger: null,
+    });
     cleanup.defer(() => c.close());
     await c.start();
     return c;
@@ -48,17 +63,32 @@ describe('collector: the registry of live handlers and collectors, kept from hea
     const ctx = new Context({ name: 'app.jobs', handler: h1 });
     ctx.step = 'one';
     new Context({ name: 'app.other', handler: h2 }).x = 1;
-    await waitUntil(async () => (await registry.list()).length === 3, 'two handlers and the collector in the registry', 10_000);
+    await waitUntil(
+      async () => (await registry.list()).length === 3,
+      'two handlers and the collector in the registry',
+      10_000,
+    );
     const list = await registry.list();
     const byId = new Map(list.map((e) => [e.id, e]));
     expect(byId.get(c.id)).to.include({ kind: 'collector', name: queue, pid: process.pid, healthy: true });
-    expect(byId.get(c.id)!.metrics).to.include.keys('deliveries', 'applied', 'acked', 'in_flight', 'rate', 'reconnects');
+    expect(byId.get(c.id)!.metrics).to.include.keys(
+      'deliveries',
+      'applied',
+      'acked',
+      'in_flight',
+      'rate',
+      'reconnects',
+    );
     for (const h of [h1, h2]) {
       const e = byId.get(h.id)!;
       expect(e).to.include({ kind: 'handler', pid: process.pid, healthy: true });
       expect(e.metrics).to.include.keys('queued', 'dropped', 'published', 'published_per_s', 'reconnects');
     }
-    await waitUntil(async () => (await registry.get(h1.id))!.metrics.published === 2, 'h1 reports its 2 published messages', 10_000);
+    await waitUntil(
+      async () => (await registry.get(h1.id))!.metrics.published === 2,
+      'h1 reports its 2 published messages',
+      10_000,
+    );
     await waitUntil(async () => (await store.get(Context.idOf(ctx))) !== null, 'the context in the store', 10_000);
     expect((await store.get(Context.idOf(ctx)))!.context).to.deep.equal({ step: 'one' });
     expect(c.stats().heartbeats.received).to.be.greaterThan(0);
@@ -88,11 +118,23 @@ describe('collector: the registry of live handlers and collectors, kept from hea
     await publishRaw(exchange, [
       { body: 'not json', rkey: HEARTBEAT_RKEY },
       { body: '{"type":"heartbeat","id":"x"}', rkey: HEARTBEAT_RKEY, contentType: 'application/json' },
-      { body: '{"type":"heartbeat","id":"ok","kind":"handler","time":1,"stats":{"queued":1}}', rkey: HEARTBEAT_RKEY, contentType: 'application/json' },
-      { body: '{"obj_id":"after","obj":{"a":1},"seq":0,"status":"born"}', rkey: 'app.after', contentType: 'application/json' },
+      {
+        body: '{"type":"heartbeat","id":"ok","kind":"handler","time":1,"stats":{"queued":1}}',
+        rkey: HEARTBEAT_RKEY,
+        contentType: 'application/json',
+      },
+      {
+        body: '{"obj_id":"after","obj":{"a":1},"seq":0,"status":"born"}',
+        rkey: 'app.after',
+        contentType: 'application/json',
+      },
     ]);
     await waitUntil(async () => (await store.get('after')) !== null, 'the data message after them', 10_000);
-    await waitUntil(() => c.stats().heartbeats.received + c.stats().heartbeats.invalid === 3, 'the three heartbeat bodies', 10_000);
+    await waitUntil(
+      () => c.stats().heartbeats.received + c.stats().heartbeats.invalid === 3,
+      'the three heartbeat bodies',
+      10_000,
+    );
     expect(c.stats().heartbeats).to.include({ invalid: 2, received: 1 });
     expect(c.stats().deadLettered).to.equal(0);
     expect((await registry.get('ok'))!.metrics).to.deep.equal({ queued: 1 });

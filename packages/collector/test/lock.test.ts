@@ -127,8 +127,12 @@ describe('RedisLock', function () {
     await got.release();
 
     await b.lock('busy', { ttl: 10_000 });
-    expect((await caught(a.acquire('busy', { maxRetries: 3, retryDelay: 1, jitter: 1 }))).code).to.equal('LC_LOCK_HELD');
-    expect((await caught(a.acquire('busy', { timeout: 50, retryDelay: 5, maxRetries: 1e6 }))).code).to.equal('LC_LOCK_TIMEOUT');
+    expect((await caught(a.acquire('busy', { maxRetries: 3, retryDelay: 1, jitter: 1 }))).code).to.equal(
+      'LC_LOCK_HELD',
+    );
+    expect((await caught(a.acquire('busy', { timeout: 50, retryDelay: 5, maxRetries: 1e6 }))).code).to.equal(
+      'LC_LOCK_TIMEOUT',
+    );
     const ac = new AbortController();
     setTimeout(() => ac.abort(), 30);
     const aborted = await caught(a.acquire('busy', { signal: ac.signal, retryDelay: 5, maxRetries: 1e6 }));
@@ -147,9 +151,11 @@ describe('RedisLock', function () {
     });
     expect(result).to.equal(42);
     expect(await a.status('work')).to.equal('free');
-    const err = await caught(a.withLock('work', 1000, async () => {
-      throw new RangeError('work failed');
-    }));
+    const err = await caught(
+      a.withLock('work', 1000, async () => {
+        throw new RangeError('work failed');
+      }),
+    );
     expect(err).to.be.instanceOf(RangeError);
     expect(await a.status('work')).to.equal('free');
   });
@@ -165,7 +171,7 @@ describe('RedisLock', function () {
     expect((reason as LockError).code).to.equal('LC_LOCK_LOST');
   });
 
-  it("withLock aborts when the lock expires while an extension waits on a Redis that does not answer, before another owner can take it", async () => {
+  it('withLock aborts when the lock expires while an extension waits on a Redis that does not answer, before another owner can take it', async () => {
     const { proxy, client } = await proxiedRedis(cleanup);
     // A client with no command timeout: its extension waits as long as the connection stalls.
     const stalling = client();
@@ -216,16 +222,26 @@ describe('RedisLock', function () {
     expect(signal.aborted).to.equal(false, 'the work had ended: nothing to tell it');
     expect(await a.status('late')).to.equal('free');
     // Nested withLock of one owner: the inner, shorter ttl does not cut the outer one's.
-    await a.withLock('nested', 3_000, async (outer) => {
-      await a.withLock('nested', 200, async () => {
-        await new Promise((r) => setTimeout(r, 150)); // the inner call extends its lock meanwhile
-        expect(await redis.pttl(a.key('nested'))).to.be.above(2_000);
-      }, { reentrant: true });
-      expect(await redis.pttl(a.key('nested'))).to.be.above(1_500);
-      await new Promise((r) => setTimeout(r, 400));
-      expect(await b.lock('nested')).to.equal(null, 'still the outer holder\'s');
-      expect(outer.aborted).to.equal(false);
-    }, { reentrant: true });
+    await a.withLock(
+      'nested',
+      3_000,
+      async (outer) => {
+        await a.withLock(
+          'nested',
+          200,
+          async () => {
+            await new Promise((r) => setTimeout(r, 150)); // the inner call extends its lock meanwhile
+            expect(await redis.pttl(a.key('nested'))).to.be.above(2_000);
+          },
+          { reentrant: true },
+        );
+        expect(await redis.pttl(a.key('nested'))).to.be.above(1_500);
+        await new Promise((r) => setTimeout(r, 400));
+        expect(await b.lock('nested')).to.equal(null, "still the outer holder's");
+        expect(outer.aborted).to.equal(false);
+      },
+      { reentrant: true },
+    );
     expect(await a.status('nested')).to.equal('free');
   });
 
@@ -287,10 +303,15 @@ describe('RedisLock', function () {
     const name = 'stress';
     const ITER = 30;
     const children = Array.from({ length: 20 }, () => {
-      const child = spawn(process.execPath, [WORKER], { env: { ...process.env, REDIS: redisUrl(), PREFIX: prefix, NAME: name, ITER: String(ITER) }, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, [WORKER], {
+        env: { ...process.env, REDIS: redisUrl(), PREFIX: prefix, NAME: name, ITER: String(ITER) },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       let err = '';
       child.stderr.on('data', (d) => (err += d));
-      const exited = new Promise<{ code: number | null; signal: string | null; err: string }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal, err })));
+      const exited = new Promise<{ code: number | null; signal: string | null; err: string }>((resolve) =>
+        child.on('close', (code, signal) => resolve({ code, signal, err })),
+      );
       return { child, exited };
     });
     const k = (s: string) => `${prefix}stress:{${name}}:${s}`;

@@ -21,7 +21,7 @@ describe('LuaScript', function () {
   });
 
   it('runs by EVALSHA, and sends the text once when the server does not know the script', async () => {
-    const script = new LuaScript<[string, string]>("return {KEYS[1], ARGV[1]}", 1);
+    const script = new LuaScript<[string, string]>('return {KEYS[1], ARGV[1]}', 1);
     await redis.script('FLUSH');
     const sent: string[] = [];
     const onCommand = (_time: string, args: string[]) => sent.push(String(args[0]).toLowerCase());

@@ -2,7 +2,15 @@ import { inspect } from 'node:util';
 import { expect } from 'chai';
 import { Redis } from 'ioredis';
 import { freePort, redisUrl, uniqueName } from '@contexture/test-support';
-import { Allocator, CollectorError, RedisContextStore, RedisLock, Registry, SharedContext, TaskQueue } from '../src/index.js';
+import {
+  Allocator,
+  CollectorError,
+  RedisContextStore,
+  RedisLock,
+  Registry,
+  SharedContext,
+  TaskQueue,
+} from '../src/index.js';
 import { unreachable } from '../src/redis-client.js';
 
 /** The local Redis URL with a user and password it does not know. */
@@ -42,7 +50,9 @@ describe('Redis clients made from a URL (every Redis user)', function () {
         );
         expect(err, name).to.be.instanceOf(Error);
         expect(inspect(err, { depth: 20 }), name).to.not.include(secret);
-        expect(String((err as Error).message), name).to.match(/WRONGPASS|no connection|did not answer|cannot load|max retries/);
+        expect(String((err as Error).message), name).to.match(
+          /WRONGPASS|no connection|did not answer|cannot load|max retries/,
+        );
       }
       const wrapped = await store.get('x').then(
         () => null,
@@ -56,17 +66,38 @@ describe('Redis clients made from a URL (every Redis user)', function () {
 
   it("what counts as Redis out of reach: a login refused by any Redis version, a connection lost or timed out, Redis refusing for now; not a command's own error", () => {
     const at = '127.0.0.1:6379';
-    for (const message of ['WRONGPASS invalid username-password pair or user is disabled.', 'ERR invalid password', 'NOAUTH Authentication required.', 'Connection is closed.', 'Command timed out', 'connect ECONNREFUSED 127.0.0.1:6379', 'LOADING Redis is loading the dataset in memory', 'OOM command not allowed when used memory > \'maxmemory\'.']) {
+    for (const message of [
+      'WRONGPASS invalid username-password pair or user is disabled.',
+      'ERR invalid password',
+      'NOAUTH Authentication required.',
+      'Connection is closed.',
+      'Command timed out',
+      'connect ECONNREFUSED 127.0.0.1:6379',
+      'LOADING Redis is loading the dataset in memory',
+      "OOM command not allowed when used memory > 'maxmemory'.",
+    ]) {
       expect(unreachable(new Error(message), at), message).to.equal(`Redis at ${at} failed: ${message}`);
     }
-    for (const message of ['WRONGTYPE Operation against a key holding the wrong kind of value', 'ERR unknown command', "NOPERM this user has no permissions to access one of the channels used as arguments", 'ERR Error running script: invalid password field']) {
+    for (const message of [
+      'WRONGTYPE Operation against a key holding the wrong kind of value',
+      'ERR unknown command',
+      'NOPERM this user has no permissions to access one of the channels used as arguments',
+      'ERR Error running script: invalid password field',
+    ]) {
       expect(unreachable(new Error(message), at), message).to.equal(null);
     }
   });
 
   it('a URL that is not redis:// or rediss://, or does not parse, is refused at once without repeating it', () => {
     const secret = 'pw-never-shown';
-    const bad = [`http://u:${secret}@127.0.0.1:6379`, `u:${secret}@127.0.0.1:6379`, `redis://u:${secret}@127.0.0.1:63790x`, `redis://u:${secret}@[::1`, `//u:${secret}@127.0.0.1:6379`, `redis://:${secret}%zz@127.0.0.1:6379`];
+    const bad = [
+      `http://u:${secret}@127.0.0.1:6379`,
+      `u:${secret}@127.0.0.1:6379`,
+      `redis://u:${secret}@127.0.0.1:63790x`,
+      `redis://u:${secret}@[::1`,
+      `//u:${secret}@127.0.0.1:6379`,
+      `redis://:${secret}%zz@127.0.0.1:6379`,
+    ];
     const makers: Array<[string, (redis: string) => unknown]> = [
       ['store', (redis) => new RedisContextStore({ redis })],
       ['lock', (redis) => new RedisLock({ redis })],
@@ -97,7 +128,12 @@ describe('errors name where a Sentinel client connects', function () {
     const [a, b, c] = [await freePort(), await freePort(), await freePort()];
     const prefix = `${uniqueName('sentinel')}:`;
     // No Sentinel listens there: ioredis retries for ever, so only the command's own timeout ends a call.
-    const redis = new Redis({ sentinels: [{ host: '127.0.0.1', port: a }, { host: '::1', port: b }, { port: c }], name: 'orders', commandTimeout: 300, sentinelRetryStrategy: () => 50 });
+    const redis = new Redis({
+      sentinels: [{ host: '127.0.0.1', port: a }, { host: '::1', port: b }, { port: c }],
+      name: 'orders',
+      commandTimeout: 300,
+      sentinelRetryStrategy: () => 50,
+    });
     redis.on('error', () => {});
     const store = new RedisContextStore({ redis, prefix });
     const lock = new RedisLock({ redis, prefix });
@@ -112,7 +148,9 @@ describe('errors name where a Sentinel client connects', function () {
         )) as CollectorError;
         expect(err, what).to.be.instanceOf(CollectorError);
         expect(err.code, what).to.equal('LC_UNAVAILABLE');
-        expect(err.message, what).to.include(`Redis at 127.0.0.1:${a}, [::1]:${b}, localhost:${c} (Sentinel, master 'orders') failed: Command timed out`);
+        expect(err.message, what).to.include(
+          `Redis at 127.0.0.1:${a}, [::1]:${b}, localhost:${c} (Sentinel, master 'orders') failed: Command timed out`,
+        );
         expect(err.message, what).to.not.match(/(127\.0\.0\.1|localhost):6379\b/);
       }
     } finally {

@@ -2,7 +2,14 @@ import { Cleanup, freePort, redisUrl, TempRedis, uniqueName, waitUntil } from '@
 import { expect } from 'chai';
 import { Redis } from 'ioredis';
 import { readFileSync } from 'node:fs';
-import { CollectorError, RedisContextStore, type ContextStore, type RedisContextStoreOptions, type StoreOptions, type SyncResult } from '../src/index.js';
+import {
+  type CollectorError,
+  RedisContextStore,
+  type ContextStore,
+  type RedisContextStoreOptions,
+  type StoreOptions,
+  type SyncResult,
+} from '../src/index.js';
 import { storeSuite } from './support/store-suite.js';
 import { proxiedRedis } from './support/proxied-redis.js';
 import { expectUnavailable } from './support/unavailable.js';
@@ -26,7 +33,7 @@ describe('RedisContextStore', () => {
 
   beforeEach(async () => {
     cleanup = new Cleanup();
-    prefix = uniqueName('test-store') + ':';
+    prefix = `${uniqueName('test-store')}:`;
     cleanup.redisKeys(`${prefix}*`);
     client = new Redis(redisUrl());
     cleanup.defer(() => client.quit());
@@ -59,15 +66,26 @@ describe('RedisContextStore', () => {
         }
         return undefined;
       };
-      expect(code(() => new RedisContextStore({ redis: client, prefx: 'a:' } as RedisContextStoreOptions))).to.equal('LC_STORE_INVALID_ARGUMENT');
-      expect(code(() => new RedisContextStore({ redis: client, publish: 'no' } as unknown as RedisContextStoreOptions))).to.equal('LC_STORE_INVALID_ARGUMENT');
-      expect(code(() => new RedisContextStore(null as unknown as RedisContextStoreOptions))).to.equal('LC_STORE_INVALID_ARGUMENT');
-      expect(code(() => new RedisContextStore({ redis: 'redis://127.0.0.1:1', knownContexts: -1 }))).to.equal('LC_STORE_INVALID_ARGUMENT');
+      expect(code(() => new RedisContextStore({ redis: client, prefx: 'a:' } as RedisContextStoreOptions))).to.equal(
+        'LC_STORE_INVALID_ARGUMENT',
+      );
+      expect(
+        code(() => new RedisContextStore({ redis: client, publish: 'no' } as unknown as RedisContextStoreOptions)),
+      ).to.equal('LC_STORE_INVALID_ARGUMENT');
+      expect(code(() => new RedisContextStore(null as unknown as RedisContextStoreOptions))).to.equal(
+        'LC_STORE_INVALID_ARGUMENT',
+      );
+      expect(code(() => new RedisContextStore({ redis: 'redis://127.0.0.1:1', knownContexts: -1 }))).to.equal(
+        'LC_STORE_INVALID_ARGUMENT',
+      );
     });
 
     it('fails every call with LC_UNAVAILABLE when Redis cannot be reached, saying which call and why, never the password', async () => {
       const port = await freePort();
-      const s = store({ redis: `redis://user:hunter2secret@127.0.0.1:${port}`, restoreProvider: () => ({ context: { a: 1 }, version: 3 }) });
+      const s = store({
+        redis: `redis://user:hunter2secret@127.0.0.1:${port}`,
+        restoreProvider: () => ({ context: { a: 1 }, version: 3 }),
+      });
       const calls: Array<[string, () => Promise<unknown>]> = [
         ['apply to "u"', () => s.apply({ obj_id: 'u', obj: { a: 1 }, seq: 0 })],
         ['get of "u"', () => s.get('u')],
@@ -101,7 +119,10 @@ describe('RedisContextStore', () => {
       url.username = 'nochannels';
       url.password = 'pw';
       const s = store({ redis: url.toString() });
-      const err = await s.set('acl', { a: 1 }).then(() => null, (e: unknown) => e as CollectorError);
+      const err = await s.set('acl', { a: 1 }).then(
+        () => null,
+        (e: unknown) => e as CollectorError,
+      );
       expect(err?.code, String(err)).to.equal('LC_UNAVAILABLE');
       expect(err!.message).to.match(/^context store write to "acl": Redis at 127\.0\.0\.1:\d+ failed: .*publish/i);
       // Without publishing, the same user writes.
@@ -111,7 +132,12 @@ describe('RedisContextStore', () => {
     it('says LC_STORE_CORRUPT when a key of its layout holds another type', async () => {
       const s = store();
       await client.set(`${prefix}ctx:{foreign}`, 'not a hash');
-      for (const call of [() => s.get('foreign'), () => s.sync('foreign', null), () => s.apply({ obj_id: 'foreign', obj: { a: 1 }, seq: 0 }), () => s.set('foreign', { a: 1 })]) {
+      for (const call of [
+        () => s.get('foreign'),
+        () => s.sync('foreign', null),
+        () => s.apply({ obj_id: 'foreign', obj: { a: 1 }, seq: 0 }),
+        () => s.set('foreign', { a: 1 }),
+      ]) {
         let caught: unknown;
         try {
           await call();
@@ -119,7 +145,9 @@ describe('RedisContextStore', () => {
           caught = err;
         }
         expect((caught as CollectorError)?.code, String(caught)).to.equal('LC_STORE_CORRUPT');
-        expect((caught as CollectorError).message).to.match(/^context store \w+ (of|to) "foreign": one of its keys holds another type/);
+        expect((caught as CollectorError).message).to.match(
+          /^context store \w+ (of|to) "foreign": one of its keys holds another type/,
+        );
       }
       expect(await client.get(`${prefix}ctx:{foreign}`)).to.equal('not a hash');
       // A hash of the layout with a field that is not JSON, or not in the store's form at all (the
@@ -128,8 +156,15 @@ describe('RedisContextStore', () => {
       await s.set('odd', { a: 1, b: 2 });
       await client.hset(`${prefix}ctx:{odd}`, '.a', '1:{bad');
       const other = store();
-      for (const [name, call] of [['get', () => s.get('odd')], ['sync', () => other.sync('odd', null)], ['update', () => other.update('odd', { a: { x: 1 } })]] as const) {
-        const err = await (call as () => Promise<unknown>)().then(() => null, (e: unknown) => e);
+      for (const [name, call] of [
+        ['get', () => s.get('odd')],
+        ['sync', () => other.sync('odd', null)],
+        ['update', () => other.update('odd', { a: { x: 1 } })],
+      ] as const) {
+        const err = await (call as () => Promise<unknown>)().then(
+          () => null,
+          (e: unknown) => e,
+        );
         expect((err as CollectorError)?.code, `${name}: ${String(err)}`).to.equal('LC_STORE_CORRUPT');
         expect((err as CollectorError).message).to.match(/field "a" of "odd" is not JSON/);
       }
@@ -141,11 +176,21 @@ describe('RedisContextStore', () => {
       await other.update('odd', { a: { x: 1 } });
       expect((await s.get('odd'))!.context).to.deep.equal({ a: { x: 1, y: 1 }, b: 2 });
       await client.hset(`${prefix}ctx:{odd}`, '.#user', '1:{bad');
-      expect((await s.get('odd').then(() => null, (e: unknown) => e as CollectorError))?.message).to.match(/field "#user" of "odd" is not JSON/);
+      expect(
+        (
+          await s.get('odd').then(
+            () => null,
+            (e: unknown) => e as CollectorError,
+          )
+        )?.message,
+      ).to.match(/field "#user" of "odd" is not JSON/);
       await client.hdel(`${prefix}ctx:{odd}`, '.#user');
       await client.hset(`${prefix}ctx:{odd}`, '.b', 'no stamp');
       for (const call of [() => s.apply({ obj_id: 'odd', obj: { b: 5 }, seq: 9 }), () => s.set('odd', { c: 1 })]) {
-        const err = await call().then(() => null, (e: unknown) => e);
+        const err = await call().then(
+          () => null,
+          (e: unknown) => e,
+        );
         expect((err as CollectorError)?.code, String(err)).to.equal('LC_STORE_CORRUPT');
         expect((err as CollectorError).message).to.match(/script could not read what the keys hold/);
       }
@@ -162,7 +207,11 @@ describe('RedisContextStore', () => {
         keys.push(...found);
       } while (cursor !== '0');
       expect(keys.sort()).to.deep.equal([`${prefix}ctx:{a:b{c}}`, `${prefix}ctx:{a:b{c}}:d`]);
-      expect(s.keys('a:b{c}')).to.deep.equal({ state: `${prefix}ctx:{a:b{c}}`, deltas: `${prefix}ctx:{a:b{c}}:d`, channel: `${prefix}ctx:{a:b{c}}:changes` });
+      expect(s.keys('a:b{c}')).to.deep.equal({
+        state: `${prefix}ctx:{a:b{c}}`,
+        deltas: `${prefix}ctx:{a:b{c}}:d`,
+        channel: `${prefix}ctx:{a:b{c}}:changes`,
+      });
       // Field values are stored as their JSON text, never re-encoded by Lua's cjson.
       expect(await client.hget(`${prefix}ctx:{a:b{c}}`, '.x')).to.equal('0:{}');
       expect(await client.hget(`${prefix}ctx:{a:b{c}}`, '.y')).to.equal('0:[]');
@@ -186,7 +235,9 @@ describe('RedisContextStore', () => {
     it('bumps the version once per change under concurrent direct updates from two clients', async () => {
       const [a, b] = [store(), store()];
       await a.set('cc', { n: {} });
-      await Promise.all(Array.from({ length: 100 }, (_, i) => (i % 2 === 0 ? a : b).update('cc', { n: { [`k${i}`]: i } })));
+      await Promise.all(
+        Array.from({ length: 100 }, (_, i) => (i % 2 === 0 ? a : b).update('cc', { n: { [`k${i}`]: i } })),
+      );
       const g = await a.get('cc');
       expect(Object.keys(g!.context.n as object)).to.have.length(100);
       expect(g!.version).to.equal(101);
@@ -235,12 +286,22 @@ describe('RedisContextStore', () => {
       const [a, b] = [store(), store()];
       const big = 'b'.repeat(100);
       // Made by a bus message (status, routing key, headers, times), then set whole by a.
-      await b.apply({ obj_id: 'fk', obj: { n: { x: 0 } }, seq: 1, status: 'born', time_in: 1700000000 }, { rkey: 'r.k', headers: { h: 1 } });
+      await b.apply(
+        { obj_id: 'fk', obj: { n: { x: 0 } }, seq: 1, status: 'born', time_in: 1700000000 },
+        { rkey: 'r.k', headers: { h: 1 } },
+      );
       await a.set('fk', { n: { x: 1 }, big });
       // a answers from what it knows, and that is what a store that knows nothing reads.
       const known = await a.sync('fk', null);
       expect(known).to.deep.equal(await b.sync('fk', null));
-      expect(known).to.deep.include({ version: 2, status: 'born', rkey: 'r.k', headers: { h: 1 }, born_at: 1700000000, context: { n: { x: 1 }, big } });
+      expect(known).to.deep.include({
+        version: 2,
+        status: 'born',
+        rkey: 'r.k',
+        headers: { h: 1 },
+        born_at: 1700000000,
+        context: { n: { x: 1 }, big },
+      });
       // Proof it did not read the fields: a field changed behind the store's back, the version
       // unchanged, is not seen by a; a store that knows nothing reads it.
       await client.hset(`${prefix}ctx:{fk}`, '.n', '1:{"x":2}');
@@ -248,12 +309,19 @@ describe('RedisContextStore', () => {
       expect((await store().sync('fk', null))!).to.deep.include({ context: { n: { x: 2 }, big } });
       await client.hset(`${prefix}ctx:{fk}`, '.n', '1:{"x":1}');
       // A sync asked with writes: the answer is of the version Redis had, whatever a knows when it comes.
-      const [synced] = await Promise.all([a.sync('fk', null), a.update('fk', { n: { y: 1 } }), a.update('fk', { n: { z: 1 } })]);
+      const [synced] = await Promise.all([
+        a.sync('fk', null),
+        a.update('fk', { n: { y: 1 } }),
+        a.update('fk', { n: { z: 1 } }),
+      ]);
       expect(synced).to.deep.include({ version: 2, context: { n: { x: 1 }, big } });
       expect((await a.sync('fk', null))!).to.deep.include({ version: 4, context: { n: { x: 1, y: 1, z: 1 }, big } });
       // Another writer moved it on: a reads the whole hash.
       await b.update('fk', { n: { w: 1 } });
-      expect((await a.sync('fk', null))!).to.deep.include({ version: 5, context: { n: { x: 1, y: 1, z: 1, w: 1 }, big } });
+      expect((await a.sync('fk', null))!).to.deep.include({
+        version: 5,
+        context: { n: { x: 1, y: 1, z: 1, w: 1 }, big },
+      });
       // What a knows after a delete and set by b is of another incarnation: read whole.
       await b.delete('fk');
       await b.set('fk', { n: { v: 1 } });
@@ -283,8 +351,12 @@ describe('RedisContextStore', () => {
       const hash = await client.hgetall(`${prefix}ctx:{rd}`);
       expect(hash['.n']).to.equal('3:{"x":2}');
       expect(hash['.m']).to.equal('3:2');
-      const records = (await client.lrange(`${prefix}ctx:{rd}:d`, 0, -1)).map((r) => JSON.parse(r) as { v: number; c: unknown[]; s?: string; t: number });
-      expect(records.map((r) => [r.v, r.s, Object.keys(r)])).to.deep.equal([1, 2, 3, 4, 5, 6].map((v) => [v, 'born', ['v', 't', 'c', 's']]));
+      const records = (await client.lrange(`${prefix}ctx:{rd}:d`, 0, -1)).map(
+        (r) => JSON.parse(r) as { v: number; c: unknown[]; s?: string; t: number },
+      );
+      expect(records.map((r) => [r.v, r.s, Object.keys(r)])).to.deep.equal(
+        [1, 2, 3, 4, 5, 6].map((v) => [v, 'born', ['v', 't', 'c', 's']]),
+      );
       expect(records[3]!.c).to.deep.equal([{ k: 'n', p: ['z'], n: 1 }]);
       expect(records[5]!.c).to.deep.equal([
         { k: 'n', p: ['x'], o: 1, n: 2 },
@@ -294,7 +366,10 @@ describe('RedisContextStore', () => {
       ]);
       // A bus message that changes nothing raises the stamp, not the version: a's stamp is stale,
       // and Redis stamps the values of its ready merge anew (in the same call, no conflict).
-      expect(await b.apply({ obj_id: 'rd', obj: { n: { x: 2 } }, seq: 10 })).to.deep.include({ changed: false, version: 6 });
+      expect(await b.apply({ obj_id: 'rd', obj: { n: { x: 2 } }, seq: 10 })).to.deep.include({
+        changed: false,
+        version: 6,
+      });
       modes.length = 0;
       expect(await a.update('rd', { n: { w: 1 } })).to.deep.include({ changed: true, version: 7 });
       expect(modes).to.deep.equal(['rmerge']);
@@ -308,7 +383,11 @@ describe('RedisContextStore', () => {
       await a.set('rd', { n: { x: 3, w: 1 }, m: 2 });
       expect(modes).to.deep.equal(['rmergeorset']);
       expect(await client.hget(`${prefix}ctx:{rd}`, '.n')).to.equal('12:{"w":1,"x":3}');
-      expect(JSON.parse((await client.lrange(`${prefix}ctx:{rd}:d`, -1, -1))[0]!)).to.deep.include({ v: 8, c: [{ k: 'n', p: ['x'], o: 2, n: 3 }], s: 'born' });
+      expect(JSON.parse((await client.lrange(`${prefix}ctx:{rd}:d`, -1, -1))[0]!)).to.deep.include({
+        v: 8,
+        c: [{ k: 'n', p: ['x'], o: 2, n: 3 }],
+        s: 'born',
+      });
       // A ready set() whose check fails is written whole, its values read without their stamp.
       await b.assign('rd', { o: 1 });
       await a.set('rd', { n: { v: 1 } });
@@ -338,7 +417,9 @@ describe('RedisContextStore', () => {
       });
       // What a knows now is what is there: the next set() needs no fallback and records only changes.
       expect(await a.set('stale', { y: 3, w: 4 })).to.deep.include({ changed: true, version: 6 });
-      expect(((await a.sync('stale', 5)) as Extract<SyncResult, { type: 'delta' }>).delta).to.deep.equal({ y: { action: 'modified', old_value: 2, value: 3 } });
+      expect(((await a.sync('stale', 5)) as Extract<SyncResult, { type: 'delta' }>).delta).to.deep.equal({
+        y: { action: 'modified', old_value: 2, value: 3 },
+      });
     });
 
     it('a merge that finds the context changed by another writer goes again first, and the writes asked after it follow in order', async () => {
@@ -346,14 +427,27 @@ describe('RedisContextStore', () => {
       await a.set('race', { n: { x: 0 } });
       await b.update('race', { n: { y: 1 } });
       const writes = countCommands(a.redis, 'evalsha');
-      const got = await Promise.all([a.update('race', { n: { x: 1 } }), a.assign('race', { z: 1 }), a.set('race', { n: { w: 1 }, z: 2 }), a.update('race', { n: { v: 1 } })]);
+      const got = await Promise.all([
+        a.update('race', { n: { x: 1 } }),
+        a.assign('race', { z: 1 }),
+        a.set('race', { n: { w: 1 }, z: 2 }),
+        a.update('race', { n: { v: 1 } }),
+      ]);
       expect(got.map((r) => r.version)).to.deep.equal([3, 4, 5, 6]);
       expect((await a.get('race'))!.context).to.deep.equal({ n: { w: 1, v: 1 }, z: 2 });
       // Three calls: the first one's merge failed its check (nothing after it done), the same writes
       // went again, then the last merge.
       expect(writes.count).to.equal(3);
       const d = (await a.sync('race', 2)) as Extract<SyncResult, { type: 'delta' }>;
-      expect(d.delta).to.deep.equal({ n: { w: { action: 'added', value: 1 }, v: { action: 'added', value: 1 }, x: { action: 'removed', old_value: 0 }, y: { action: 'removed', old_value: 1 } }, z: { action: 'added', value: 2 } });
+      expect(d.delta).to.deep.equal({
+        n: {
+          w: { action: 'added', value: 1 },
+          v: { action: 'added', value: 1 },
+          x: { action: 'removed', old_value: 0 },
+          y: { action: 'removed', old_value: 1 },
+        },
+        z: { action: 'added', value: 2 },
+      });
     });
 
     it('remembers at most knownContexts contexts, the least recently used going first', async () => {
@@ -377,9 +471,11 @@ describe('RedisContextStore', () => {
       const s = store();
       await s.set('canon', { m: { b: 1, '10': 2, a: { z: 1, '2': 0 }, '9': 3 } });
       const text = '{"9":3,"10":2,"a":{"2":0,"z":1},"b":1}';
-      expect(await client.hget(s.keys('canon').state, '.m')).to.equal('-1:' + text);
+      expect(await client.hget(s.keys('canon').state, '.m')).to.equal(`-1:${text}`);
       await s.update('canon', { m: { '0': 0, c: 1, A: 1, a: { '1': 1, k: 1 } } });
-      expect(await client.hget(s.keys('canon').state, '.m')).to.equal('-1:{"0":0,"9":3,"10":2,"A":1,"a":{"1":1,"2":0,"k":1,"z":1},"b":1,"c":1}');
+      expect(await client.hget(s.keys('canon').state, '.m')).to.equal(
+        '-1:{"0":0,"9":3,"10":2,"A":1,"a":{"1":1,"2":0,"k":1,"z":1},"b":1,"c":1}',
+      );
       await s.apply({ obj_id: 'canon', obj: { n: { y: 1, x: { '5': 1, '40': 2, d: 1, c: 2 } } }, seq: 0 });
       expect(await client.hget(s.keys('canon').state, '.n')).to.equal('0:{"x":{"5":1,"40":2,"c":2,"d":1},"y":1}');
     });
@@ -492,13 +588,17 @@ describe('RedisContextStore', () => {
 
     it('contextsPerCall: applyMany() over several script calls gives what one call per context and one call for all give', async () => {
       const ids = Array.from({ length: 7 }, (_, c) => `cpc-${c}`);
-      const stream = shuffledWithDuplicates(ids.flatMap((id, c) => contextStream(id, 70 + c)), 7);
+      const stream = shuffledWithDuplicates(
+        ids.flatMap((id, c) => contextStream(id, 70 + c)),
+        7,
+      );
       const meta = { rkey: 'app.req', headers: { hostname: 'h' } };
       const states = [];
       for (const contextsPerCall of [1, 3, 100]) {
         const s = store({ prefix: `${prefix}cpc${contextsPerCall}:`, contextsPerCall });
         const results = [];
-        for (let i = 0; i < stream.length; i += 40) results.push(...(await s.applyMany(stream.slice(i, i + 40).map((m) => ({ message: copy(m), meta })))));
+        for (let i = 0; i < stream.length; i += 40)
+          results.push(...(await s.applyMany(stream.slice(i, i + 40).map((m) => ({ message: copy(m), meta })))));
         const got = [];
         for (const id of ids) {
           const g = await s.get(id);
@@ -514,11 +614,13 @@ describe('RedisContextStore', () => {
     });
 
     it('ships its Lua scripts with a KEYS / ARGV / Returns header', () => {
-      const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { files: string[] };
+      const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+        files: string[];
+      };
       expect(pkg.files).to.include('src/lua/*.lua');
       for (const name of ['apply', 'write', 'sync', 'remove', 'restore', 'prune']) {
         const text = readFileSync(new URL(`../../src/lua/${name}.lua`, import.meta.url), 'utf8');
-        expect(text.startsWith('--[[\n' + name + ':'), name).to.equal(true);
+        expect(text.startsWith(`--[[\n${name}:`), name).to.equal(true);
         for (const word of ['KEYS[1]', 'ARGV[1]', 'Returns']) expect(text, `${name} ${word}`).to.include(word);
       }
     });

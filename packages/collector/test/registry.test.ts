@@ -38,10 +38,21 @@ describe('Registry', function () {
   it('register, heartbeat with metrics, get and list (another registry of the namespace sees it)', async () => {
     const a = make();
     const b = make();
-    await a.register({ id: 'api-1', kind: 'backend', host: 'h1', pid: 42, url: 'http://10.0.0.5:8001', info: { zone: 'eu' } }, { inFlight: 2 });
+    await a.register(
+      { id: 'api-1', kind: 'backend', host: 'h1', pid: 42, url: 'http://10.0.0.5:8001', info: { zone: 'eu' } },
+      { inFlight: 2 },
+    );
     expect(await a.heartbeat('api-1', { inFlight: 3, avgLatencyMs: 12.5, inFlightAvgLatencyMs: 20 })).to.equal(true);
     const r = (await b.get('api-1'))!;
-    expect(r).to.include({ id: 'api-1', kind: 'backend', host: 'h1', pid: 42, url: 'http://10.0.0.5:8001', healthy: true, markedUnhealthyUntil: null });
+    expect(r).to.include({
+      id: 'api-1',
+      kind: 'backend',
+      host: 'h1',
+      pid: 42,
+      url: 'http://10.0.0.5:8001',
+      healthy: true,
+      markedUnhealthyUntil: null,
+    });
     expect(r.info).to.deep.equal({ zone: 'eu' });
     expect(r.metrics).to.deep.equal({ inFlight: 3, avgLatencyMs: 12.5, inFlightAvgLatencyMs: 20 });
     expect(r.age).to.be.within(0, 5_000);
@@ -62,12 +73,18 @@ describe('Registry', function () {
     expect((await reg.get('w1'))!.healthy).to.equal(true);
     await waitUntil(async () => (await reg.get('w1'))?.healthy === false, 'w1 unhealthy', 5_000);
     const mid = await reg.list();
-    expect(mid.map((e) => [e.id, e.healthy])).to.deep.equal([['w2', true], ['w1', false]]);
+    expect(mid.map((e) => [e.id, e.healthy])).to.deep.equal([
+      ['w2', true],
+      ['w1', false],
+    ]);
     expect((await reg.list({ healthyOnly: true })).map((e) => e.id)).to.deep.equal(['w2']);
     // Its hash expires by itself: nobody has to clean up for it to go.
     await waitUntil(async () => (await redis.exists(reg.key('w1'))) === 0, 'w1 expired', 5_000);
     expect((await reg.list()).map((e) => e.id)).to.deep.equal(['w2']);
-    expect(await redis.zscore(`${prefix}registry:{default}:index`, 'w1')).to.not.equal(null, 'still indexed until a cleanup');
+    expect(await redis.zscore(`${prefix}registry:{default}:index`, 'w1')).to.not.equal(
+      null,
+      'still indexed until a cleanup',
+    );
     expect(await reg.cleanupExpired()).to.equal(1);
     expect(await redis.zscore(`${prefix}registry:{default}:index`, 'w1')).to.equal(null);
     expect(await reg.heartbeat('w1')).to.equal(false, 'a heartbeat does not resurrect an expired entry');
@@ -96,7 +113,11 @@ describe('Registry', function () {
     // A register replaces the entry, metrics included.
     await reg.register({ id: 'x', kind: 'backend' });
     expect((await reg.get('x'))!.metrics).to.deep.equal({});
-    for (const write of [() => reg.updateMetrics('gone', { a: 1 }), () => reg.markUnhealthy('gone'), () => reg.heartbeat('gone')]) {
+    for (const write of [
+      () => reg.updateMetrics('gone', { a: 1 }),
+      () => reg.markUnhealthy('gone'),
+      () => reg.heartbeat('gone'),
+    ]) {
       expect(await write()).to.equal(false);
       expect(await redis.exists(reg.key('gone'))).to.equal(0);
     }
@@ -137,13 +158,21 @@ describe('Registry', function () {
     expect((await caught(() => reg.register({ id: '' }))).code).to.equal('LC_REGISTRY_INVALID_ARGUMENT');
     expect((await caught(() => reg.register({ id: 'a\nb' }))).code).to.equal('LC_REGISTRY_INVALID_ARGUMENT');
     expect((await caught(() => reg.register({ id: 'a' }, { x: Number.NaN }))).message).to.match(/finite number/);
-    expect((await caught(() => reg.register({ id: 'a' }, { x: '1' as unknown as number }))).code).to.equal('LC_REGISTRY_INVALID_ARGUMENT');
+    expect((await caught(() => reg.register({ id: 'a' }, { x: '1' as unknown as number }))).code).to.equal(
+      'LC_REGISTRY_INVALID_ARGUMENT',
+    );
     expect((await caught(() => reg.register({ id: 'a', pid: -1 }))).code).to.equal('LC_REGISTRY_INVALID_ARGUMENT');
     const cyclic: Record<string, unknown> = {};
     cyclic.self = cyclic;
     expect((await caught(() => reg.register({ id: 'a', info: cyclic }))).message).to.match(/JSON/);
-    expect(() => new Registry({ redis, heartbeatTimeout: 1000, expireAfter: 10 })).to.throw(CollectorError, /expireAfter/);
-    await reg.register({ id: '__proto__', info: JSON.parse('{"__proto__": {"polluted": true}}') }, JSON.parse('{"__proto__": 1, "constructor": 2}'));
+    expect(() => new Registry({ redis, heartbeatTimeout: 1000, expireAfter: 10 })).to.throw(
+      CollectorError,
+      /expireAfter/,
+    );
+    await reg.register(
+      { id: '__proto__', info: JSON.parse('{"__proto__": {"polluted": true}}') },
+      JSON.parse('{"__proto__": 1, "constructor": 2}'),
+    );
     const r = (await reg.get('__proto__'))!;
     expect(Object.keys(r.metrics).sort()).to.deep.equal(['__proto__', 'constructor']);
     expect(({} as Record<string, unknown>).polluted).to.equal(undefined);

@@ -72,7 +72,11 @@ describe('SharedContext (real Redis)', function () {
       const env = { ...process.env, REDIS: redisUrl(), PREFIX: prefix, KEY: key, ID: String(id), N: '200', INCR: '10' };
       const child = spawn(process.execPath, [WORKER], { env, stdio: ['pipe', 'pipe', 'inherit'] });
       cleanup.defer(() => child.kill('SIGKILL'));
-      return { child, exited: once(child, 'exit'), lines: createInterface({ input: child.stdout! })[Symbol.asyncIterator]() };
+      return {
+        child,
+        exited: once(child, 'exit'),
+        lines: createInterface({ input: child.stdout! })[Symbol.asyncIterator](),
+      };
     });
     for (const c of children) expect((await c.lines.next()).value).to.equal('done');
     const final = (await store.get(key))!;
@@ -122,7 +126,11 @@ describe('SharedContext (real Redis)', function () {
     const proxy = new FaultProxy(u.hostname, Number(u.port || 6379));
     await proxy.listen();
     cleanup.defer(() => proxy.close());
-    const cut = await SharedContext.open(key, { redis: `redis://127.0.0.1:${proxy.port}`, prefix, resyncInterval: 200 });
+    const cut = await SharedContext.open(key, {
+      redis: `redis://127.0.0.1:${proxy.port}`,
+      prefix,
+      resyncInterval: 200,
+    });
     cleanup.defer(() => cut.close());
     const writer = await open();
     await writer.transaction({ a: 1, b: 1 });
@@ -138,7 +146,11 @@ describe('SharedContext (real Redis)', function () {
     proxy.restore();
     await waitUntil(async () => cut.version === before, 'the copy to be back', 5_000);
     await store.assign(key, { last: true });
-    await waitUntil(async () => JSON.stringify(cut.get()) === JSON.stringify((await store.get(key))!.context), 'the copy to equal the new context', 10_000);
+    await waitUntil(
+      async () => JSON.stringify(cut.get()) === JSON.stringify((await store.get(key))!.context),
+      'the copy to equal the new context',
+      10_000,
+    );
     expect(cut.get()).to.not.have.property('a');
   });
 
@@ -160,7 +172,17 @@ describe('SharedContext (real Redis)', function () {
 
   it('withFieldLock: concurrent read-modify-writes from three instances lose nothing', async () => {
     const all = [await open(), await open(), await open()];
-    await Promise.all(all.flatMap((s) => Array.from({ length: 15 }, () => s.withFieldLock('n', (n: unknown) => ((n as number | undefined) ?? 0) + 1, { retryDelay: 2, jitter: 5, maxRetries: 10_000 }))));
+    await Promise.all(
+      all.flatMap((s) =>
+        Array.from({ length: 15 }, () =>
+          s.withFieldLock('n', (n: unknown) => ((n as number | undefined) ?? 0) + 1, {
+            retryDelay: 2,
+            jitter: 5,
+            maxRetries: 10_000,
+          }),
+        ),
+      ),
+    );
     expect((await store.get(key))!.context.n).to.equal(45);
     for (const s of all) await waitUntil(() => s.get('n') === 45, 'every copy to have 45', 2_000);
     expect(await all[0]!.withFieldLock('n', () => undefined)).to.equal(undefined, 'undefined writes nothing');
@@ -178,7 +200,9 @@ describe('SharedContext (real Redis)', function () {
     expect((await caught(s.update('', 1))).code).to.equal('LC_SHARED_INVALID_ARGUMENT');
     expect((await caught(s.update('big', 1n as unknown))).code).to.equal('LC_SHARED_INVALID_ARGUMENT');
     expect((await caught(s.transaction({ a: 1 }, ['a']))).code).to.equal('LC_SHARED_INVALID_ARGUMENT');
-    expect((await caught(s.transaction({ a: 1 }, 'draft' as unknown as string[]))).message).to.match(/remove must be an array/);
+    expect((await caught(s.transaction({ a: 1 }, 'draft' as unknown as string[]))).message).to.match(
+      /remove must be an array/,
+    );
     expect((await caught(s.update('f', (() => 1) as unknown))).code).to.equal('LC_SHARED_INVALID_ARGUMENT');
     const t0 = Date.now();
     const down = await caught(SharedContext.open('k', { redis: 'redis://127.0.0.1:1', prefix, openTimeout: 500 }));

@@ -65,7 +65,12 @@ describe('TaskQueue (real Redis)', function () {
     void listening(worker, ['resize']);
     const caller = queue();
     const progress: Array<[number, number]> = [];
-    const out = await caller.query({ name: 'resize', params: { w: 200 }, policy: 'remote', onProgress: (c, t) => progress.push([c, t]) });
+    const out = await caller.query({
+      name: 'resize',
+      params: { w: 200 },
+      policy: 'remote',
+      onProgress: (c, t) => progress.push([c, t]),
+    });
     expect(out).to.deep.equal({ width: 200, attempt: 1 });
     expect(progress).to.deep.equal([
       [1, 2],
@@ -79,14 +84,20 @@ describe('TaskQueue (real Redis)', function () {
     expect(await redis.keys(`${prefix}tq:*:t:*`)).to.deep.equal([], 'a local run writes nothing to Redis');
     expect((await rejection(queue().query({ name: 'where', policy: 'local' }))).code).to.equal('LC_TASK_NO_HANDLER');
     expect(await here.query({ name: 'where', policy: 'auto' })).to.equal('here', 'auto without a live listener');
-    expect(await here.query({ name: 'where', policy: 'remoteFirst' })).to.equal('here', 'remoteFirst without a live listener');
+    expect(await here.query({ name: 'where', policy: 'remoteFirst' })).to.equal(
+      'here',
+      'remoteFirst without a live listener',
+    );
     const there = queue({ handler: { where: () => 'there', broken: () => 'fixed there' } });
     void listening(there, ['where', 'broken']);
     await waitUntil(async () => (await here.listeners('where')) === 1, 'the listener to be seen');
     expect(await here.query({ name: 'where', policy: 'auto' })).to.equal('there');
     expect(await here.query({ name: 'where', policy: 'remoteFirst' })).to.equal('there');
     expect(await here.query({ name: 'where', policy: 'localFirst' })).to.equal('here');
-    expect(await here.query({ name: 'broken', policy: 'localFirst' })).to.equal('fixed there', 'localFirst goes remote when the local run fails');
+    expect(await here.query({ name: 'broken', policy: 'localFirst' })).to.equal(
+      'fixed there',
+      'localFirst goes remote when the local run fails',
+    );
   });
 
   it('a task that throws rejects the caller with LC_TASK_FAILED and the remote error', async () => {
@@ -106,11 +117,15 @@ describe('TaskQueue (real Redis)', function () {
   it('no listener: LC_TASK_TIMEOUT after the timeout; an aborted wait rejects with LC_TASK_ABORTED', async () => {
     const caller = queue();
     const t0 = Date.now();
-    expect((await rejection(caller.query({ name: 'nobody', policy: 'remote', timeout: 300 }))).code).to.equal('LC_TASK_TIMEOUT');
+    expect((await rejection(caller.query({ name: 'nobody', policy: 'remote', timeout: 300 }))).code).to.equal(
+      'LC_TASK_TIMEOUT',
+    );
     expect(Date.now() - t0).to.be.at.least(290);
     const ac = new AbortController();
     setTimeout(() => ac.abort(), 100);
-    expect((await rejection(caller.query({ name: 'nobody', policy: 'remote', signal: ac.signal }))).code).to.equal('LC_TASK_ABORTED');
+    expect((await rejection(caller.query({ name: 'nobody', policy: 'remote', signal: ac.signal }))).code).to.equal(
+      'LC_TASK_ABORTED',
+    );
     // auto: a listener is alive (asking took part of the timeout) but never answers; the message
     // says the timeout the caller set.
     let release!: () => void;
@@ -143,9 +158,20 @@ describe('TaskQueue (real Redis)', function () {
       expect(e.message).to.match(/not JSON/);
     }
     // Params arrive as data: a __proto__ key stays an own property.
-    const echo = queue({ handler: { echo: (t: Task) => ({ keys: Object.keys(t.params as object), polluted: ({} as Record<string, unknown>).polluted ?? null }) } });
+    const echo = queue({
+      handler: {
+        echo: (t: Task) => ({
+          keys: Object.keys(t.params as object),
+          polluted: ({} as Record<string, unknown>).polluted ?? null,
+        }),
+      },
+    });
     void listening(echo, ['echo']);
-    const out = await caller.query({ name: 'echo', policy: 'remote', params: JSON.parse('{"__proto__":{"polluted":1},"a":1}') });
+    const out = await caller.query({
+      name: 'echo',
+      policy: 'remote',
+      params: JSON.parse('{"__proto__":{"polluted":1},"a":1}'),
+    });
     expect(out).to.deep.equal({ keys: ['__proto__', 'a'], polluted: null });
   });
 
@@ -161,13 +187,22 @@ describe('TaskQueue (real Redis)', function () {
     void listening(worker, ['count'], 4);
     const a = queue();
     const b = queue();
-    const [ra, rb] = await Promise.all([a.query({ id: 'job-1', name: 'count', policy: 'remote' }), b.query({ id: 'job-1', name: 'count', policy: 'remote' })]);
+    const [ra, rb] = await Promise.all([
+      a.query({ id: 'job-1', name: 'count', policy: 'remote' }),
+      b.query({ id: 'job-1', name: 'count', policy: 'remote' }),
+    ]);
     expect([ra, rb, runs]).to.deep.equal([1, 1, 1]);
     expect(await a.query({ id: 'job-1', name: 'count', policy: 'remote' })).to.equal(1);
     expect(runs).to.equal(1);
-    expect((await rejection(a.query({ id: 'job-1', name: 'other', policy: 'remote' }))).code).to.equal('LC_TASK_CONFLICT');
+    expect((await rejection(a.query({ id: 'job-1', name: 'other', policy: 'remote' }))).code).to.equal(
+      'LC_TASK_CONFLICT',
+    );
     expect(await a.query({ id: 'job-2', name: 'count', policy: 'remote', once: true })).to.equal(2);
-    await waitUntil(async () => (await redis.exists(`${prefix}tq:{${namespace}}:t:job-2`)) === 0, 'once to drop the outcome', 2_000);
+    await waitUntil(
+      async () => (await redis.exists(`${prefix}tq:{${namespace}}:t:job-2`)) === 0,
+      'once to drop the outcome',
+      2_000,
+    );
     expect(await redis.pttl(`${prefix}tq:{${namespace}}:t:job-1`)).to.be.greaterThan(0, 'a kept outcome expires');
   });
 
@@ -184,7 +219,9 @@ describe('TaskQueue (real Redis)', function () {
     });
     void listening(worker, ['double'], 3);
     const caller = queue();
-    const out = await Promise.all(Array.from({ length: 12 }, (_, i) => caller.query({ name: 'double', params: i, policy: 'remote' })));
+    const out = await Promise.all(
+      Array.from({ length: 12 }, (_, i) => caller.query({ name: 'double', params: i, policy: 'remote' })),
+    );
     expect(out).to.deep.equal(Array.from({ length: 12 }, (_, i) => i * 2));
     expect(most).to.equal(3);
   });
@@ -196,12 +233,17 @@ describe('TaskQueue (real Redis)', function () {
     await once(child.stdout!, 'data');
     const caller = queue();
     const results: unknown[] = [];
-    const pending = caller.query({ id: 'slow-1', name: 'slow', policy: 'remote', timeout: 30_000 }).then((r) => results.push(r));
+    const pending = caller
+      .query({ id: 'slow-1', name: 'slow', policy: 'remote', timeout: 30_000 })
+      .then((r) => results.push(r));
     await waitUntil(async () => (await redis.llen(`${prefix}started`)) === 1, 'the child to start the task', 10_000);
     expect(await redis.lindex(`${prefix}started`, 0)).to.equal(`${child.pid}:1`);
     child.kill('SIGKILL');
     await once(child, 'exit');
-    const rescuer = queue({ visibilityTimeout: 600, handler: { slow: (t: Task) => ({ by: 'rescuer', attempt: t.attempt }) } });
+    const rescuer = queue({
+      visibilityTimeout: 600,
+      handler: { slow: (t: Task) => ({ by: 'rescuer', attempt: t.attempt }) },
+    });
     void listening(rescuer, ['slow']);
     await pending;
     await new Promise((r) => setTimeout(r, 300));
@@ -211,7 +253,8 @@ describe('TaskQueue (real Redis)', function () {
   it('a stalled worker that was taken over cannot answer a second time; attempts run out with LC_TASK_GAVE_UP', async () => {
     const caller = queue({ visibilityTimeout: 100, maxAttempts: 2 });
     const base = `${prefix}tq:{${namespace}}:`;
-    const claim = () => caller.redis.contextureTqClaim(2, `${base}running`, `${base}q:job`, base, 'stalled', 100, '', 'job');
+    const claim = () =>
+      caller.redis.contextureTqClaim(2, `${base}running`, `${base}q:job`, base, 'stalled', 100, '', 'job');
     const pending = rejection(caller.query({ id: 't1', name: 'job', policy: 'remote', timeout: 20_000 }));
     await waitUntil(async () => (await redis.llen(`${base}q:job`)) === 1, 'the task queued');
     const first = (await claim())!;
@@ -220,7 +263,10 @@ describe('TaskQueue (real Redis)', function () {
     const second = (await claim())!;
     expect(second.slice(3, 5)).to.deep.equal([2, 2]);
     const keys = [`${base}t:t1`, `${base}running`, `${base}w:t1`];
-    expect(await caller.redis.contextureTqFinish(3, ...keys, 't1', 1, 'done', '"late"', '')).to.deep.equal([0, null], 'the first claim is no longer valid');
+    expect(await caller.redis.contextureTqFinish(3, ...keys, 't1', 1, 'done', '"late"', '')).to.deep.equal(
+      [0, null],
+      'the first claim is no longer valid',
+    );
     expect(await caller.redis.contextureTqRenew(...keys, 't1', 1, 100, '', '')).to.equal(0);
     await new Promise((r) => setTimeout(r, 150)); // the second stalls too: attempts are spent
     expect(await claim()).to.equal(null);
@@ -256,25 +302,66 @@ describe('TaskQueue (real Redis)', function () {
     const a = caller.query({ id: 'a', name: 'job', policy: 'remote', params: 1 });
     const b = caller.query({ id: 'b', name: 'job', policy: 'remote', params: 2 });
     await waitUntil(async () => (await redis.llen(`${base}q:job`)) === 2, 'two tasks queued');
-    const first = (await caller.redis.contextureTqClaim(2, `${base}running`, `${base}q:job`, base, 'w', 10_000, '', 'job'))!;
+    const first = (await caller.redis.contextureTqClaim(
+      2,
+      `${base}running`,
+      `${base}q:job`,
+      base,
+      'w',
+      10_000,
+      '',
+      'job',
+    ))!;
     expect(first.slice(0, 3)).to.deep.equal(['a', 'job', '1']);
     const keys = [`${base}t:a`, `${base}running`, `${base}w:a`];
-    const [recorded, next] = await caller.redis.contextureTqFinish(4, ...keys, `${base}q:job`, 'a', first[4], 'done', '"A"', base, 'w', 10_000, 'job');
+    const [recorded, next] = await caller.redis.contextureTqFinish(
+      4,
+      ...keys,
+      `${base}q:job`,
+      'a',
+      first[4],
+      'done',
+      '"A"',
+      base,
+      'w',
+      10_000,
+      'job',
+    );
     expect(recorded).to.equal(1);
     expect(next!.slice(0, 4)).to.deep.equal(['b', 'job', '2', 1]);
     expect(await a).to.equal('A');
-    await caller.redis.contextureTqFinish(3, `${base}t:b`, `${base}running`, `${base}w:b`, 'b', next![4], 'done', '"B"', '');
+    await caller.redis.contextureTqFinish(
+      3,
+      `${base}t:b`,
+      `${base}running`,
+      `${base}w:b`,
+      'b',
+      next![4],
+      'done',
+      '"B"',
+      '',
+    );
     expect(await b).to.equal('B');
   });
 
   it('Redis unreachable: a query and listeners() fail with LC_UNAVAILABLE saying which task and where, long before the timeout, never the password; auto and remoteFirst run here', async () => {
     const port = await freePort();
-    const q = new TaskQueue({ redis: `redis://user:hunter2secret@127.0.0.1:${port}`, prefix, namespace, handler: () => 1 });
-    cleanup.defer(() => Promise.race([q.close(), new Promise((r) => setTimeout(r, 1000))]).then(() => q.redis.disconnect()));
+    const q = new TaskQueue({
+      redis: `redis://user:hunter2secret@127.0.0.1:${port}`,
+      prefix,
+      namespace,
+      handler: () => 1,
+    });
+    cleanup.defer(() =>
+      Promise.race([q.close(), new Promise((r) => setTimeout(r, 1000))]).then(() => q.redis.disconnect()),
+    );
     const t0 = Date.now();
     await expectUnavailable(
       [
-        ["task 'job' (q1) could not be queued", () => q.query({ id: 'q1', name: 'job', policy: 'remote', timeout: 60_000 })],
+        [
+          "task 'job' (q1) could not be queued",
+          () => q.query({ id: 'q1', name: 'job', policy: 'remote', timeout: 60_000 }),
+        ],
         ["listeners of task 'job'", () => q.listeners('job')],
       ],
       port,
@@ -287,7 +374,7 @@ describe('TaskQueue (real Redis)', function () {
     expect(await q.query({ name: 'job', policy: 'remoteFirst', timeout: 60_000 })).to.equal(1);
   });
 
-  it('a Redis that never answers (a client that never gives up): auto and remoteFirst keep the query\'s timeout and signal, and run here past listenerTimeout', async () => {
+  it("a Redis that never answers (a client that never gives up): auto and remoteFirst keep the query's timeout and signal, and run here past listenerTimeout", async () => {
     const port = await freePort();
     const patient = new Redis(`redis://127.0.0.1:${port}`, { maxRetriesPerRequest: null });
     patient.on('error', () => {});
@@ -295,17 +382,24 @@ describe('TaskQueue (real Redis)', function () {
     const q = new TaskQueue({ redis: patient, prefix, namespace, handler: () => 'here', listenerTimeout: 60_000 });
     cleanup.defer(() => Promise.race([q.close(), new Promise((r) => setTimeout(r, 1000))]));
     for (const policy of ['auto', 'remoteFirst'] as const) {
-      expect((await rejection(q.query({ name: 'job', policy, timeout: 300 }))).code, policy).to.equal('LC_TASK_TIMEOUT');
+      expect((await rejection(q.query({ name: 'job', policy, timeout: 300 }))).code, policy).to.equal(
+        'LC_TASK_TIMEOUT',
+      );
       const ac = new AbortController();
       setTimeout(() => ac.abort(), 100);
-      expect((await rejection(q.query({ name: 'job', policy, timeout: 60_000, signal: ac.signal }))).code, policy).to.equal('LC_TASK_ABORTED');
+      expect(
+        (await rejection(q.query({ name: 'job', policy, timeout: 60_000, signal: ac.signal }))).code,
+        policy,
+      ).to.equal('LC_TASK_ABORTED');
     }
     const soon = new TaskQueue({ redis: patient, prefix, namespace, handler: () => 'here', listenerTimeout: 200 });
     cleanup.defer(() => Promise.race([soon.close(), new Promise((r) => setTimeout(r, 1000))]));
     expect(await soon.query({ name: 'job', policy: 'auto', timeout: 60_000 })).to.equal('here');
     expect(await soon.query({ name: 'job', policy: 'remoteFirst', timeout: 60_000 })).to.equal('here');
     // Queries asking meanwhile share one question: Redis is not left a pile of them to answer.
-    const many = await Promise.all(Array.from({ length: 50 }, () => soon.query({ name: 'job', policy: 'auto', timeout: 60_000 })));
+    const many = await Promise.all(
+      Array.from({ length: 50 }, () => soon.query({ name: 'job', policy: 'auto', timeout: 60_000 })),
+    );
     expect(many.every((r) => r === 'here')).to.equal(true);
     expect((patient as unknown as { offlineQueue: { length: number } }).offlineQueue.length).to.be.at.most(3);
     // close() ends a query still waiting to hear of listeners.
@@ -316,7 +410,7 @@ describe('TaskQueue (real Redis)', function () {
     expect((await waiting).code).to.equal('LC_CLOSED');
   });
 
-  it("a wake-up subscription that fails fails listen() alone: queries on the same queue still get their results", async () => {
+  it('a wake-up subscription that fails fails listen() alone: queries on the same queue still get their results', async () => {
     const worker = queue({ handler: { job: () => 'done' } });
     void listening(worker, ['job']);
     const q = queue({ handler: { job: () => 'never here' } });
@@ -324,9 +418,19 @@ describe('TaskQueue (real Redis)', function () {
     // Its subscriber refuses the wake-up channel (as Redis would for an ACL without it).
     const sub = (q as unknown as { sub: Redis }).sub;
     const subscribe = sub.subscribe.bind(sub) as (...channels: string[]) => Promise<unknown>;
-    (sub as unknown as { subscribe: (...channels: string[]) => Promise<unknown> }).subscribe = (...channels: string[]) =>
+    (sub as unknown as { subscribe: (...channels: string[]) => Promise<unknown> }).subscribe = (
+      ...channels: string[]
+    ) =>
       channels.some((c) => c.endsWith(':new'))
-        ? new Promise((_, reject) => setTimeout(() => reject(new Error('NOPERM this user has no permissions to access one of the channels used as arguments')), 20))
+        ? new Promise((_, reject) =>
+            setTimeout(
+              () =>
+                reject(
+                  new Error('NOPERM this user has no permissions to access one of the channels used as arguments'),
+                ),
+              20,
+            ),
+          )
         : subscribe(...channels);
     const listened = q.listen(['job']);
     const answer = q.query({ name: 'job', policy: 'remote', timeout: 10_000 });
@@ -369,7 +473,10 @@ describe('TaskQueue (real Redis)', function () {
     proxy.restore();
     await waitUntil(() => hasty.status === 'ready', 'the client reconnected');
     expect(await b.query({ name: 'job', params: 3, policy: 'remote', timeout: 10_000 })).to.equal(6);
-    expect((b as unknown as { sub: Redis | null }).sub).to.equal(subscriber, 'the subscriber waited for Redis: it did not fail and was not made again');
+    expect((b as unknown as { sub: Redis | null }).sub).to.equal(
+      subscriber,
+      'the subscriber waited for Redis: it did not fail and was not made again',
+    );
   });
 
   it('task.update() with Redis cut off rejects with LC_UNAVAILABLE; the task still finishes once Redis is back', async () => {
@@ -392,7 +499,12 @@ describe('TaskQueue (real Redis)', function () {
       handler: async (t: Task) => {
         started();
         await cut;
-        updated(await t.update(1, 2).then(() => null, (err: unknown) => err));
+        updated(
+          await t.update(1, 2).then(
+            () => null,
+            (err: unknown) => err,
+          ),
+        );
         await back;
         return 'finished';
       },
@@ -412,7 +524,11 @@ describe('TaskQueue (real Redis)', function () {
     const err = (await update) as CollectorError;
     expect(err).to.be.instanceOf(CollectorError);
     expect(err.code).to.equal('LC_UNAVAILABLE');
-    expect(err.message).to.match(new RegExp(`^progress of task 'job' \\(u1\\): (no connection to Redis at 127\\.0\\.0\\.1:${port}|Redis at 127\\.0\\.0\\.1:${port} failed: .+)$`));
+    expect(err.message).to.match(
+      new RegExp(
+        `^progress of task 'job' \\(u1\\): (no connection to Redis at 127\\.0\\.0\\.1:${port}|Redis at 127\\.0\\.0\\.1:${port} failed: .+)$`,
+      ),
+    );
     proxy.restore();
     await waitUntil(() => worker.redis.status === 'ready', "the worker's client reconnected");
     backAgain();

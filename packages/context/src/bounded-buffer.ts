@@ -16,7 +16,8 @@ export class BoundedBuffer<T> {
     readonly capacity: number,
     readonly policy: OverflowPolicy = 'drop-oldest',
   ) {
-    if (!Number.isSafeInteger(capacity) || capacity < 1) throw new RangeError(`capacity must be a positive integer, got ${capacity}`);
+    if (!Number.isSafeInteger(capacity) || capacity < 1)
+      throw new RangeError(`capacity must be a positive integer, got ${capacity}`);
     this.items = new Array(Math.min(capacity, 1024));
   }
 

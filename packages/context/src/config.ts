@@ -46,7 +46,8 @@ export function optionsFromEnv(env: Env = process.env): HandlerOptions {
       case 'int':
       case 'number': {
         const n = Number(raw);
-        if (!Number.isFinite(n) || (type === 'int' && !Number.isSafeInteger(n))) fail(type === 'int' ? 'an integer' : 'a number');
+        if (!Number.isFinite(n) || (type === 'int' && !Number.isSafeInteger(n)))
+          fail(type === 'int' ? 'an integer' : 'a number');
         out[key] = n;
         break;
       }
@@ -85,14 +86,19 @@ export function optionsFromFile(env: Env = process.env, cwd = process.cwd()): Ha
   try {
     value = JSON.parse(text);
   } catch (err) {
-    throw new ContextError('LC_INVALID_CONFIG', `config file ${file}: not valid JSON (${(err as Error).message})`, { cause: err });
+    throw new ContextError('LC_INVALID_CONFIG', `config file ${file}: not valid JSON (${(err as Error).message})`, {
+      cause: err,
+    });
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new ContextError('LC_INVALID_CONFIG', `config file ${file}: must hold a JSON object`);
   }
   const opts = value as Record<string, unknown>;
   // Validate the file on its own so an error names it.
-  validateHandlerOptions({ ...HANDLER_DEFAULTS, ...opts } as HandlerOptions & Record<string, unknown>, `config file ${file}`);
+  validateHandlerOptions(
+    { ...HANDLER_DEFAULTS, ...opts } as HandlerOptions & Record<string, unknown>,
+    `config file ${file}`,
+  );
   return opts as HandlerOptions;
 }
 
@@ -100,7 +106,11 @@ export function optionsFromFile(env: Env = process.env, cwd = process.cwd()): Ha
  * Resolves the handler options, strongest first: `explicit` (the `configure()` options), the
  * `CONTEXTURE_*` environment variables, the config file, the built-in defaults.
  */
-export function resolveOptions(explicit: HandlerOptions = {}, env: Env = process.env, cwd = process.cwd()): HandlerOptions {
+export function resolveOptions(
+  explicit: HandlerOptions = {},
+  env: Env = process.env,
+  cwd = process.cwd(),
+): HandlerOptions {
   const merged: Record<string, unknown> = { ...optionsFromFile(env, cwd), ...optionsFromEnv(env) };
   for (const [k, v] of Object.entries(explicit)) if (v !== undefined) merged[k] = v;
   return merged as HandlerOptions;

@@ -106,7 +106,7 @@ class State {
       level,
       elapsed,
       timeIn: unixNow(),
-      messageId: this.id + ':' + seq,
+      messageId: `${this.id}:${seq}`,
       attempts: 0,
     });
   }
@@ -127,7 +127,7 @@ class State {
 
 const kState = Symbol('contexture.context');
 const als = new AsyncLocalStorage<Context>();
-const hasOwn = (o: object, k: PropertyKey) => Object.prototype.hasOwnProperty.call(o, k);
+const hasOwn = (o: object, k: PropertyKey) => Object.hasOwn(o, k);
 
 // A context that becomes unreachable without finish() still sends `finished`.
 const unfinished = new FinalizationRegistry<State>((state) => {
@@ -151,25 +151,25 @@ function reserved(name: string): ContextError {
 }
 
 function preview(json: string): string {
-  return json.length > 200 ? json.slice(0, 200) + '…' : json;
+  return json.length > 200 ? `${json.slice(0, 200)}…` : json;
 }
 
 function assign(state: State, prop: string, value: unknown): void {
-  if (state.ignore !== null && state.ignore.has(prop)) {
+  if (state.ignore?.has(prop)) {
     setOwn(state.fields, prop, value);
     return;
   }
   const json = fieldJson(prop, value); // throws before anything changes
   setOwn(state.fields, prop, value);
-  state.send('{' + keyJson(prop) + ':' + json + '}');
+  state.send(`{${keyJson(prop)}:${json}}`);
   if (state.logger !== null) state.logChange(`${prop} = ${preview(json)}`);
 }
 
 function remove(state: State, prop: string): void {
   if (!hasOwn(state.fields, prop)) return;
   delete state.fields[prop];
-  if (state.ignore !== null && state.ignore.has(prop)) return;
-  state.send('{' + keyJson(prop) + ':null}', undefined, 'delete');
+  if (state.ignore?.has(prop)) return;
+  state.send(`{${keyJson(prop)}:null}`, undefined, 'delete');
   state.logChange(`${prop} deleted`);
 }
 
@@ -195,16 +195,18 @@ function formatMessage(fields: Record<string, unknown>, format: string, args: un
     }
     return String(v);
   });
-  for (const a of args) text += ' ' + (typeof a === 'string' ? a : inspect(a, { depth: 2, breakLength: Infinity }));
+  for (const a of args) text += ` ${typeof a === 'string' ? a : inspect(a, { depth: 2, breakLength: Infinity })}`;
   return text;
 }
 
 function makeLog(state: State): ContextLog {
-  const at = (level: string) => (format: string, ...args: unknown[]) => {
-    const message = formatMessage(state.fields, format, args);
-    state.send('{}', undefined, undefined, JSON.stringify(message), level);
-    state.logChange(`[${level}] ${message}`);
-  };
+  const at =
+    (level: string) =>
+    (format: string, ...args: unknown[]) => {
+      const message = formatMessage(state.fields, format, args);
+      state.send('{}', undefined, undefined, JSON.stringify(message), level);
+      state.logChange(`[${level}] ${message}`);
+    };
   return Object.freeze({
     debug: at('debug'),
     info: at('info'),
@@ -274,7 +276,8 @@ class ContextBase {
     const route = handler.route(rkey, options.headers);
     const ignore = options.ignore === undefined ? null : new Set(options.ignore);
     const id = options.guid ?? randomUUID();
-    if (typeof id !== 'string' || id.length === 0) throw new ContextError('LC_INVALID_OPTION', 'guid must be a non-empty string');
+    if (typeof id !== 'string' || id.length === 0)
+      throw new ContextError('LC_INVALID_OPTION', 'guid must be a non-empty string');
     const logger = options.logger ?? null;
     const state = new State(id, name, route, handler, ignore, options.transient === true, options.obj ?? null, logger);
 
@@ -285,15 +288,17 @@ class ContextBase {
       for (const key of Object.keys(initial)) {
         const value = (initial as Record<string, unknown>)[key];
         setOwn(state.fields, key, value);
-        if (ignore !== null && ignore.has(key)) continue;
-        body += (body === '' ? '' : ',') + keyJson(key) + ':' + fieldJson(key, value);
+        if (ignore?.has(key)) continue;
+        body += `${(body === '' ? '' : ',') + keyJson(key)}:${fieldJson(key, value)}`;
       }
     }
     Object.defineProperty(this, kState, { value: state, configurable: true });
     const proxy = new Proxy(this, traps);
-    state.send('{' + body + '}', state.transient ? 'transient' : 'born');
-    if (logger !== null) state.logChange(`status = ${state.transient ? 'transient' : 'born'}${body === '' ? '' : ', ' + preview(body)}`);
+    state.send(`{${body}}`, state.transient ? 'transient' : 'born');
+    if (logger !== null)
+      state.logChange(`status = ${state.transient ? 'transient' : 'born'}${body === '' ? '' : `, ${preview(body)}`}`);
     if (!state.transient) unfinished.register(proxy, state, state);
+    // biome-ignore lint/correctness/noConstructorReturn: a context is the Proxy around the instance
     return proxy;
   }
 
@@ -308,17 +313,24 @@ class ContextBase {
 
   update(fields: Record<string, unknown>): this {
     const state = this[kState];
-    if (typeof fields !== 'object' || fields === null) throw new ContextError('LC_INVALID_OPTION', 'update() takes an object of fields');
+    if (typeof fields !== 'object' || fields === null)
+      throw new ContextError('LC_INVALID_OPTION', 'update() takes an object of fields');
     let body = '';
     const keys = Object.keys(fields);
     for (const key of keys) {
-      if (state.ignore !== null && state.ignore.has(key)) continue;
-      body += (body === '' ? '' : ',') + keyJson(key) + ':' + fieldJson(key, fields[key]);
+      if (state.ignore?.has(key)) continue;
+      body += `${(body === '' ? '' : ',') + keyJson(key)}:${fieldJson(key, fields[key])}`;
     }
     for (const key of keys) setOwn(state.fields, key, fields[key]);
     if (body !== '') {
-      state.send('{' + body + '}');
-      if (state.logger !== null) state.logChange(keys.filter((k) => !state.ignore?.has(k)).map((k) => `${k} = ${preview(fieldJson(k, fields[k]))}`).join(', '));
+      state.send(`{${body}}`);
+      if (state.logger !== null)
+        state.logChange(
+          keys
+            .filter((k) => !state.ignore?.has(k))
+            .map((k) => `${k} = ${preview(fieldJson(k, fields[k]))}`)
+            .join(', '),
+        );
     }
     return this;
   }
@@ -358,7 +370,7 @@ class ContextBase {
   static wrap<F extends (...args: any[]) => any>(fn: F, options: ContextOptions = {}): F {
     const name = options.name ?? options.routingKey ?? callerModuleName();
     const opts: ContextOptions = { ...options, name };
-    const Ctor = this as unknown as new (o: ContextOptions) => Context;
+    const Ctor = ContextBase as unknown as new (o: ContextOptions) => Context;
     const wrapped = function (this: unknown, ...args: unknown[]): unknown {
       const ctx = new Ctor(opts);
       return als.run(ctx, () => {
@@ -369,7 +381,11 @@ class ContextBase {
           failed(ctx, err);
           throw err;
         }
-        if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
+        if (
+          result !== null &&
+          typeof result === 'object' &&
+          typeof (result as PromiseLike<unknown>).then === 'function'
+        ) {
           return (result as PromiseLike<unknown>).then(
             (value) => {
               ctx.finish();

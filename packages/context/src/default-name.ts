@@ -43,13 +43,16 @@ export function nameForFile(file: string, cwd = process.cwd()): string {
   if (cached !== undefined) return cached;
   let rel = path.relative(cwd, file);
   if (rel.startsWith('..') || path.isAbsolute(rel)) rel = path.basename(file);
-  const parts = rel.replace(/\.[cm]?[jt]sx?$/, '').split(/[\\/]+/).filter(Boolean);
+  const parts = rel
+    .replace(/\.[cm]?[jt]sx?$/, '')
+    .split(/[\\/]+/)
+    .filter(Boolean);
   while (parts.length > 1 && (LEADING_BUILD_DIRS.has(parts[0]!) || parts[0] === 'node_modules')) parts.shift();
   if (parts.length > 1 && parts[parts.length - 1] === 'index') parts.pop();
   let name = parts.map((p) => p.replace(/[^A-Za-z0-9_-]/g, '_')).join('.') || 'main';
   // A name the user did not choose never takes the reserved prefix (`contexture/jobs.js` →
   // `_contexture.jobs`): those routing keys are the project's own traffic, which readers skip.
-  if (name.startsWith(RESERVED_RKEY_PREFIX)) name = '_' + name;
+  if (name.startsWith(RESERVED_RKEY_PREFIX)) name = `_${name}`;
   if (cache.size < 10_000) cache.set(file, name);
   return name;
 }

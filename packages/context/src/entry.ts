@@ -32,11 +32,11 @@ export interface Entry {
 
 /** Serialises an entry into the wire body, adding the publish-time fields. */
 export function encodeEntry(e: Entry, handlerIdJson: string, timeOut: number, qlen: number): string {
-  let s = '{"obj_id":' + e.idJson + ',"obj":' + e.objJson;
-  if (e.status !== undefined) s += ',"status":"' + e.status + '"';
+  let s = `{"obj_id":${e.idJson},"obj":${e.objJson}`;
+  if (e.status !== undefined) s += `,"status":"${e.status}"`;
   if (e.action !== undefined) s += ',"action":"delete"';
-  if (e.messageJson !== undefined) s += ',"message":' + e.messageJson + ',"level":"' + e.level + '"';
-  if (e.elapsed !== undefined) s += ',"elapsed":' + e.elapsed;
+  if (e.messageJson !== undefined) s += `,"message":${e.messageJson},"level":"${e.level}"`;
+  if (e.elapsed !== undefined) s += `,"elapsed":${e.elapsed}`;
   return (
     s +
     ',"seq":' +

@@ -100,7 +100,7 @@ export const HANDLER_DEFAULTS: Readonly<ResolvedHandlerOptions> = Object.freeze(
 const KEYS: ReadonlySet<string> = new Set(Object.keys(HANDLER_DEFAULTS));
 
 function bad(source: string, key: string, want: string, got: unknown): never {
-  const shown = typeof got === 'string' ? `'${got.length > 60 ? got.slice(0, 60) + '…' : got}'` : String(got);
+  const shown = typeof got === 'string' ? `'${got.length > 60 ? `${got.slice(0, 60)}…` : got}'` : String(got);
   throw new ContextError('LC_INVALID_CONFIG', `${source}: ${key} must be ${want}, got ${shown}`);
 }
 
@@ -115,15 +115,21 @@ function nonNegative(source: string, key: string, v: unknown): number {
 }
 
 function heartbeat(source: string, v: unknown): number {
-  if (v !== 0 && (!Number.isSafeInteger(v) || (v as number) < 100)) bad(source, 'heartbeatInterval', 'an integer ≥ 100 (ms), or 0 for no heartbeats', v);
+  if (v !== 0 && (!Number.isSafeInteger(v) || (v as number) < 100))
+    bad(source, 'heartbeatInterval', 'an integer ≥ 100 (ms), or 0 for no heartbeats', v);
   return v as number;
 }
 
 /** Checks a merged set of options; throws a `ContextError` (`LC_INVALID_CONFIG`) naming the source and the key. */
-export function validateHandlerOptions(o: HandlerOptions & Record<string, unknown>, source: string): ResolvedHandlerOptions {
-  for (const k of Object.keys(o)) if (!KEYS.has(k)) throw new ContextError('LC_INVALID_CONFIG', `${source}: unknown option '${k}'`);
+export function validateHandlerOptions(
+  o: HandlerOptions & Record<string, unknown>,
+  source: string,
+): ResolvedHandlerOptions {
+  for (const k of Object.keys(o))
+    if (!KEYS.has(k)) throw new ContextError('LC_INVALID_CONFIG', `${source}: unknown option '${k}'`);
   const url = o.url;
-  if (typeof url !== 'string' || !/^(amqps?:\/\/|jsonl:)/.test(url)) bad(source, 'url', "an amqp://, amqps:// or jsonl: URL", typeof url === 'string' ? redactUrl(url) : url);
+  if (typeof url !== 'string' || !/^(amqps?:\/\/|jsonl:)/.test(url))
+    bad(source, 'url', 'an amqp://, amqps:// or jsonl: URL', typeof url === 'string' ? redactUrl(url) : url);
   if (url.startsWith('amqp')) {
     let host = '';
     try {
@@ -131,18 +137,28 @@ export function validateHandlerOptions(o: HandlerOptions & Record<string, unknow
     } catch {
       /* below */
     }
-    if (host === '') bad(source, 'url', 'a URL that parses (characters such as / : @ ? # in a user or password must be percent-encoded)', redactUrl(url));
+    if (host === '')
+      bad(
+        source,
+        'url',
+        'a URL that parses (characters such as / : @ ? # in a user or password must be percent-encoded)',
+        redactUrl(url),
+      );
   }
   if (typeof o.exchange !== 'string') bad(source, 'exchange', 'a string', o.exchange);
-  if (o.exchangeType !== 'topic' && o.exchangeType !== 'headers') bad(source, 'exchangeType', "'topic' or 'headers'", o.exchangeType);
-  if (typeof o.headers !== 'object' || o.headers === null || Array.isArray(o.headers)) bad(source, 'headers', 'an object', o.headers);
-  if (o.overflow !== 'drop-oldest' && o.overflow !== 'drop-newest' && o.overflow !== 'block') bad(source, 'overflow', "'drop-oldest', 'drop-newest' or 'block'", o.overflow);
+  if (o.exchangeType !== 'topic' && o.exchangeType !== 'headers')
+    bad(source, 'exchangeType', "'topic' or 'headers'", o.exchangeType);
+  if (typeof o.headers !== 'object' || o.headers === null || Array.isArray(o.headers))
+    bad(source, 'headers', 'an object', o.headers);
+  if (o.overflow !== 'drop-oldest' && o.overflow !== 'drop-newest' && o.overflow !== 'block')
+    bad(source, 'overflow', "'drop-oldest', 'drop-newest' or 'block'", o.overflow);
   if (typeof o.batch !== 'boolean') bad(source, 'batch', 'true or false', o.batch);
   if (typeof o.wait !== 'boolean') bad(source, 'wait', 'true or false', o.wait);
   if (typeof o.persistent !== 'boolean') bad(source, 'persistent', 'true or false', o.persistent);
   const r = { ...HANDLER_DEFAULTS.reconnect, ...(o.reconnect ?? {}) };
   const logger = o.logger === undefined ? HANDLER_DEFAULTS.logger : o.logger;
-  if (logger !== null && typeof logger?.warn !== 'function') bad(source, 'logger', 'an object with a warn(message) method, or null', logger);
+  if (logger !== null && typeof logger?.warn !== 'function')
+    bad(source, 'logger', 'an object with a warn(message) method, or null', logger);
   return {
     url,
     exchange: o.exchange,

@@ -2,16 +2,27 @@ import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
-import { BoundedBuffer, type OverflowPolicy } from './bounded-buffer.js';
+import { BoundedBuffer } from './bounded-buffer.js';
 import type { Entry, Route } from './entry.js';
 import { redactText, redactUrl } from './redact.js';
 import { ContextError } from './errors.js';
 import { AmqpTransport } from './transports/amqp-transport.js';
 import { JsonlTransport } from './transports/jsonl-transport.js';
 import type { Transport } from './transports/transport.js';
-import { HEARTBEAT_RKEY, HEARTBEAT_TYPE, encodeHeartbeat, isReservedRkey, type Heartbeat } from './protocol/heartbeat.js';
+import {
+  HEARTBEAT_RKEY,
+  HEARTBEAT_TYPE,
+  encodeHeartbeat,
+  isReservedRkey,
+  type Heartbeat,
+} from './protocol/heartbeat.js';
 import { RESERVED_RKEY_PREFIX } from './protocol/message.js';
-import { HANDLER_DEFAULTS, validateHandlerOptions, type HandlerOptions, type ResolvedHandlerOptions } from './handler-options.js';
+import {
+  HANDLER_DEFAULTS,
+  validateHandlerOptions,
+  type HandlerOptions,
+  type ResolvedHandlerOptions,
+} from './handler-options.js';
 
 /** Lifecycle of a {@link Handler}. */
 export type HandlerStatus = 'idle' | 'connecting' | 'connected' | 'disconnected' | 'closing' | 'closed';
@@ -256,7 +267,14 @@ export class Handler extends EventEmitter {
       const t = this.transport;
       // The socket is unref'ed: hold the process open (bounded) while the connection closes, and
       // cut it if it has not closed by the deadline (a broker that stopped answering).
-      if (t !== null && !(await keepAlive(t.close().catch(() => {}), deadline - performance.now()))) t.destroy();
+      if (
+        t !== null &&
+        !(await keepAlive(
+          t.close().catch(() => {}),
+          deadline - performance.now(),
+        ))
+      )
+        t.destroy();
     })();
     return this.closePromise;
   }
@@ -283,7 +301,9 @@ export class Handler extends EventEmitter {
   _atExit(): void {
     const left = this.buffer.length + this.inflightEntries;
     if (left > 0 && this._status !== 'closed') {
-      this.warn(`${left} message(s) not published before the process exited${this.options.wait ? '' : ' (wait: true drains before exit)'}`);
+      this.warn(
+        `${left} message(s) not published before the process exited${this.options.wait ? '' : ' (wait: true drains before exit)'}`,
+      );
     }
   }
 
@@ -479,7 +499,9 @@ export class Handler extends EventEmitter {
     if (o === null) return;
     this.outage = null;
     const secs = ((Date.now() - o.since) / 1000).toFixed(1);
-    this.warn(`publishing to ${this.options.url} again after ${secs} s; ${this.counts.dropped - o.dropped} message(s) dropped during the outage`);
+    this.warn(
+      `publishing to ${this.options.url} again after ${secs} s; ${this.counts.dropped - o.dropped} message(s) dropped during the outage`,
+    );
   }
 
   private noteError(err: unknown): void {
@@ -544,7 +566,11 @@ export class Handler extends EventEmitter {
       // amqplib says a channel or connection closing or closed with an IllegalOperationError;
       // anything else it throws is about this message (it could not encode it).
       const name = (err as Error)?.name;
-      if (t.open && name !== 'IllegalOperationError' && !/clos(ed|ing)|ended|not connected/i.test(String((err as Error)?.message))) {
+      if (
+        t.open &&
+        name !== 'IllegalOperationError' &&
+        !/clos(ed|ing)|ended|not connected/i.test(String((err as Error)?.message))
+      ) {
         // Dropped, and counted; the connection and the messages after it go on.
         this.inflight.delete(unit);
         this.inflightEntries -= unit.entries.length;
@@ -654,20 +680,32 @@ function keepAlive(promise: Promise<unknown>, ms: number): Promise<boolean> {
 
 function makeRoute(rkey: string, headers: Record<string, unknown>): Route {
   if (isReservedRkey(rkey)) {
-    throw new ContextError('LC_INVALID_OPTION', `routing key "${rkey}" is reserved: keys starting "${RESERVED_RKEY_PREFIX}" carry contexture's own traffic (heartbeats), which readers do not take for data`);
+    throw new ContextError(
+      'LC_INVALID_OPTION',
+      `routing key "${rkey}" is reserved: keys starting "${RESERVED_RKEY_PREFIX}" carry contexture's own traffic (heartbeats), which readers do not take for data`,
+    );
   }
   // AMQP carries a routing key and each header name in at most 255 bytes: a longer one would make
   // every publish of the connection fail, not just this context's.
-  if (Buffer.byteLength(rkey) > 255) throw new ContextError('LC_INVALID_OPTION', `routing key "${rkey.slice(0, 40)}…" is ${Buffer.byteLength(rkey)} bytes; AMQP allows at most 255`);
+  if (Buffer.byteLength(rkey) > 255)
+    throw new ContextError(
+      'LC_INVALID_OPTION',
+      `routing key "${rkey.slice(0, 40)}…" is ${Buffer.byteLength(rkey)} bytes; AMQP allows at most 255`,
+    );
   let headersJson: string;
   try {
     headersJson = JSON.stringify(headers, (key, v: unknown) => {
       if (Buffer.byteLength(key) > 255) throw new TypeError(`the header name "${key.slice(0, 40)}…" is over 255 bytes`);
-      if (typeof v === 'function' || typeof v === 'symbol' || typeof v === 'bigint' || v === undefined) throw new TypeError(`${key === '' ? 'the headers' : `header "${key}"`} holds a ${typeof v}, not JSON`);
+      if (typeof v === 'function' || typeof v === 'symbol' || typeof v === 'bigint' || v === undefined)
+        throw new TypeError(`${key === '' ? 'the headers' : `header "${key}"`} holds a ${typeof v}, not JSON`);
       return v;
     });
   } catch (err) {
-    throw new ContextError('LC_INVALID_OPTION', `headers must be JSON the broker can carry: ${(err as Error).message}`, { cause: err });
+    throw new ContextError(
+      'LC_INVALID_OPTION',
+      `headers must be JSON the broker can carry: ${(err as Error).message}`,
+      { cause: err },
+    );
   }
   return { rkey, headers, headersJson, key: `${rkey}\u0000${headersJson}` };
 }
@@ -677,4 +715,3 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
   for (const k of Object.keys(o) as Array<keyof T>) if (o[k] !== undefined) out[k] = o[k];
   return out;
 }
-

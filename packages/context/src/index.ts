@@ -4,7 +4,14 @@ export { Handler } from './handler.js';
 export type { HandlerStats, HandlerStatus } from './handler.js';
 export { HANDLER_DEFAULTS } from './handler-options.js';
 export type { HandlerOptions, ReconnectOptions, ResolvedHandlerOptions, WarnLogger } from './handler-options.js';
-export { configure, getHandler, optionsFromEnv, optionsFromFile, resolveOptions, DEFAULT_CONFIG_FILE } from './config.js';
+export {
+  configure,
+  getHandler,
+  optionsFromEnv,
+  optionsFromFile,
+  resolveOptions,
+  DEFAULT_CONFIG_FILE,
+} from './config.js';
 export { BoundedBuffer } from './bounded-buffer.js';
 export type { OverflowPolicy } from './bounded-buffer.js';
 export { ContextError } from './errors.js';

@@ -16,7 +16,10 @@ export function fieldJson(field: string, value: unknown): string {
     json = JSON.stringify(value);
   } catch (err) {
     const why = /circular/i.test((err as Error).message) ? 'it is circular' : (err as Error).message;
-    throw new ContextError('LC_NOT_SERIALIZABLE', `field '${field}' cannot be sent as JSON: ${why}`, { field, cause: err });
+    throw new ContextError('LC_NOT_SERIALIZABLE', `field '${field}' cannot be sent as JSON: ${why}`, {
+      field,
+      cause: err,
+    });
   }
   return json === undefined ? 'null' : json;
 }
@@ -25,5 +28,5 @@ const SIMPLE_KEY = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
 
 /** JSON of an object key. */
 export function keyJson(key: string): string {
-  return SIMPLE_KEY.test(key) ? '"' + key + '"' : JSON.stringify(key);
+  return SIMPLE_KEY.test(key) ? `"${key}"` : JSON.stringify(key);
 }

@@ -25,11 +25,11 @@ describe('BoundedBuffer', () => {
 
   it('unshiftAll puts items back in front in order, dropping by the policy past capacity', () => {
     const oldest = new BoundedBuffer<number>(4, 'drop-oldest');
-    [5, 6, 7].forEach((i) => oldest.push(i));
+    for (const i of [5, 6, 7]) oldest.push(i);
     expect(oldest.unshiftAll([1, 2, 3, 4])).to.deep.equal([1, 2, 3]);
     expect(oldest.drain()).to.deep.equal([4, 5, 6, 7]);
     const newest = new BoundedBuffer<number>(4, 'drop-newest');
-    [5, 6, 7].forEach((i) => newest.push(i));
+    for (const i of [5, 6, 7]) newest.push(i);
     expect(newest.unshiftAll([1, 2, 3, 4])).to.deep.equal([7, 6, 5]);
     expect(newest.drain()).to.deep.equal([1, 2, 3, 4]);
   });

@@ -24,12 +24,16 @@ describe('Handler: a real RabbitMQ restart while a program publishes steadily', 
   before(async function () {
     if (process.env.CONTEXTURE_TEST_BROKER_RESTART !== '1') {
       // It stops the RabbitMQ of this machine for a moment: on a shared machine, only when asked.
-      process.stderr.write('  skipped: the broker restart test stops the local RabbitMQ; set CONTEXTURE_TEST_BROKER_RESTART=1 to run it (CI does)\n');
+      process.stderr.write(
+        '  skipped: the broker restart test stops the local RabbitMQ; set CONTEXTURE_TEST_BROKER_RESTART=1 to run it (CI does)\n',
+      );
       this.skip();
     }
     const u = new URL(amqpUrl());
     if (!['127.0.0.1', 'localhost', '::1', '[::1]'].includes(u.hostname)) {
-      throw new Error(`this test restarts the broker with rabbitmqctl, so AMQP_URL must point at this machine (it is ${u.hostname})`);
+      throw new Error(
+        `this test restarts the broker with rabbitmqctl, so AMQP_URL must point at this machine (it is ${u.hostname})`,
+      );
     }
   });
 
@@ -49,7 +53,15 @@ describe('Handler: a real RabbitMQ restart while a program publishes steadily', 
     // A durable queue and persistent messages: what the broker confirmed survives its restart.
     const first = await TestConsumer.start({ exchange, queue });
     cleanup.defer(() => first.close());
-    const handler = new Handler({ url: amqpUrl(), exchange, persistent: true, bufferSize: 100_000, flushInterval: 2, logger: null, reconnect: { initialDelay: 100, maxDelay: 1000 } });
+    const handler = new Handler({
+      url: amqpUrl(),
+      exchange,
+      persistent: true,
+      bufferSize: 100_000,
+      flushInterval: 2,
+      logger: null,
+      reconnect: { initialDelay: 100, maxDelay: 1000 },
+    });
     cleanup.defer(() => handler.close());
 
     let produced = 0;
@@ -94,7 +106,8 @@ describe('Handler: a real RabbitMQ restart while a program publishes steadily', 
     const missing: string[] = [];
     contexts.forEach((c, i) => {
       const last = i === contexts.length - 1 ? (produced - 1) % 40 : 39;
-      for (let seq = 0; seq <= last; seq++) if (!seen.has(`${Context.idOf(c)}:${seq}`)) missing.push(`${Context.idOf(c)}:${seq}`);
+      for (let seq = 0; seq <= last; seq++)
+        if (!seen.has(`${Context.idOf(c)}:${seq}`)) missing.push(`${Context.idOf(c)}:${seq}`);
     });
     expect(missing.slice(0, 10)).to.deep.equal([]);
     expect(seen.size).to.equal(produced);

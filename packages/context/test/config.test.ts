@@ -2,7 +2,14 @@ import { expect } from 'chai';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ContextError, Handler, HANDLER_DEFAULTS, optionsFromEnv, redactUrl, resolveOptions } from '@contexture/context';
+import {
+  ContextError,
+  Handler,
+  HANDLER_DEFAULTS,
+  optionsFromEnv,
+  redactUrl,
+  resolveOptions,
+} from '@contexture/context';
 
 describe('configuration: configure() options > CONTEXTURE_* variables > config file > defaults', () => {
   let dir: string;
@@ -12,12 +19,34 @@ describe('configuration: configure() options > CONTEXTURE_* variables > config f
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   it('takes each option from the strongest source that sets it', () => {
-    fs.writeFileSync(path.join(dir, 'contexture.config.json'), JSON.stringify({ url: 'jsonl:/from-file', exchange: 'file-x', bufferSize: 7, batch: true }));
-    const env = { CONTEXTURE_EXCHANGE: 'env-x', CONTEXTURE_BUFFER_SIZE: '9', CONTEXTURE_WAIT: 'yes', CONTEXTURE_HEADERS: '{"team":"core"}' };
+    fs.writeFileSync(
+      path.join(dir, 'contexture.config.json'),
+      JSON.stringify({ url: 'jsonl:/from-file', exchange: 'file-x', bufferSize: 7, batch: true }),
+    );
+    const env = {
+      CONTEXTURE_EXCHANGE: 'env-x',
+      CONTEXTURE_BUFFER_SIZE: '9',
+      CONTEXTURE_WAIT: 'yes',
+      CONTEXTURE_HEADERS: '{"team":"core"}',
+    };
     const o = resolveOptions({ bufferSize: 11 }, env, dir);
-    expect(o).to.deep.equal({ url: 'jsonl:/from-file', exchange: 'env-x', bufferSize: 11, batch: true, wait: true, headers: { team: 'core' } });
+    expect(o).to.deep.equal({
+      url: 'jsonl:/from-file',
+      exchange: 'env-x',
+      bufferSize: 11,
+      batch: true,
+      wait: true,
+      headers: { team: 'core' },
+    });
     const h = new Handler({ ...o, logger: null });
-    expect(h.options).to.include({ url: 'jsonl:/from-file', exchange: 'env-x', bufferSize: 11, batch: true, wait: true, overflow: HANDLER_DEFAULTS.overflow });
+    expect(h.options).to.include({
+      url: 'jsonl:/from-file',
+      exchange: 'env-x',
+      bufferSize: 11,
+      batch: true,
+      wait: true,
+      overflow: HANDLER_DEFAULTS.overflow,
+    });
     h.destroy();
   });
 
@@ -26,17 +55,26 @@ describe('configuration: configure() options > CONTEXTURE_* variables > config f
     fs.writeFileSync(file, JSON.stringify({ flushInterval: 3 }));
     expect(resolveOptions({}, { CONTEXTURE_CONFIG: file }, dir)).to.deep.equal({ flushInterval: 3 });
     expect(resolveOptions({}, {}, dir)).to.deep.equal({});
-    expect(() => resolveOptions({}, { CONTEXTURE_CONFIG: path.join(dir, 'nope.json') }, dir)).to.throw(ContextError, /nope\.json/);
+    expect(() => resolveOptions({}, { CONTEXTURE_CONFIG: path.join(dir, 'nope.json') }, dir)).to.throw(
+      ContextError,
+      /nope\.json/,
+    );
   });
 
   it('bad values give a ContextError naming the source and the key, without the password', () => {
     const cases: Array<[() => unknown, RegExp]> = [
-      [() => optionsFromEnv({ CONTEXTURE_BUFFER_SIZE: 'lots' }), /CONTEXTURE_BUFFER_SIZE must be an integer, got 'lots'/],
+      [
+        () => optionsFromEnv({ CONTEXTURE_BUFFER_SIZE: 'lots' }),
+        /CONTEXTURE_BUFFER_SIZE must be an integer, got 'lots'/,
+      ],
       [() => optionsFromEnv({ CONTEXTURE_WAIT: 'maybe' }), /CONTEXTURE_WAIT must be true or false/],
       [() => optionsFromEnv({ CONTEXTURE_HEADERS: '{' }), /CONTEXTURE_HEADERS must be a JSON object/],
       [() => new Handler({ bufferSize: 0 }), /bufferSize must be a positive integer/],
       [() => new Handler({ overflow: 'explode' as never }), /overflow must be/],
-      [() => new Handler({ url: 'http://u:pw@host/' }), /url must be an amqp:\/\/, amqps:\/\/ or jsonl: URL, got 'http:\/\/u:\*\*\*@host\/'/],
+      [
+        () => new Handler({ url: 'http://u:pw@host/' }),
+        /url must be an amqp:\/\/, amqps:\/\/ or jsonl: URL, got 'http:\/\/u:\*\*\*@host\/'/,
+      ],
       [() => new Handler({ nope: 1 } as never), /unknown option 'nope'/],
     ];
     for (const [fn, re] of cases) {
@@ -52,7 +90,9 @@ describe('configuration: configure() options > CONTEXTURE_* variables > config f
       expect((caught as Error).message).to.not.contain(':pw@');
     }
     fs.writeFileSync(path.join(dir, 'contexture.config.json'), '{"bufferSize": -1}');
-    expect(() => resolveOptions({}, {}, dir)).to.throw(/config file .*contexture\.config\.json: bufferSize must be a positive integer/);
+    expect(() => resolveOptions({}, {}, dir)).to.throw(
+      /config file .*contexture\.config\.json: bufferSize must be a positive integer/,
+    );
   });
 
   it('config/default.json documents exactly the built-in defaults', () => {

@@ -5,7 +5,7 @@ import { amqpUrl, Cleanup, TestConsumer, uniqueName } from '@contexture/test-sup
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
-describe('Context → RabbitMQ (every message kind, received by a plain amqplib consumer)', function () {
+describe('Context → RabbitMQ (every message kind, received by a plain amqplib consumer)', () => {
   let cleanup: Cleanup;
   let exchange: string;
   let handler: Handler;
@@ -70,7 +70,14 @@ describe('Context → RabbitMQ (every message kind, received by a plain amqplib 
   });
 
   it('transient: one message, never finished; guid, routingKey and context headers', async () => {
-    const t = new Context({ transient: true, guid: 'job-42', routingKey: 'jobs.done', headers: { tenant: 'acme', service: 'override' }, context: { ok: true }, handler });
+    const t = new Context({
+      transient: true,
+      guid: 'job-42',
+      routingKey: 'jobs.done',
+      headers: { tenant: 'acme', service: 'override' },
+      context: { ok: true },
+      handler,
+    });
     t.finish();
     t.finish();
     const probe = new Context({ name: 'probe', handler, transient: true });
@@ -205,9 +212,12 @@ describe('Context → RabbitMQ (every message kind, received by a plain amqplib 
     let rejected: unknown;
     await work(-1).catch((err) => (rejected = err));
     expect(rejected).to.be.instanceOf(RangeError);
-    const sync = Context.wrap(() => {
-      throw new TypeError('sync boom');
-    }, { name: 'jobs.sync', handler });
+    const sync = Context.wrap(
+      () => {
+        throw new TypeError('sync boom');
+      },
+      { name: 'jobs.sync', handler },
+    );
     expect(() => sync()).to.throw(TypeError, 'sync boom');
     expect(Context.current()).to.equal(undefined);
     await consumer.waitFor(4 * 3 + 1 + 3);
@@ -220,7 +230,10 @@ describe('Context → RabbitMQ (every message kind, received by a plain amqplib 
       expect(msgs.at(-1)!.status).to.equal('finished');
     }
     const failed = [...byId.values()].filter((msgs) => msgs.some((m) => m.obj.error !== undefined));
-    expect(failed.map((msgs) => msgs.find((m) => m.obj.error)!.obj.error).sort()).to.deep.equal(['RangeError: negative', 'TypeError: sync boom']);
+    expect(failed.map((msgs) => msgs.find((m) => m.obj.error)!.obj.error).sort()).to.deep.equal([
+      'RangeError: negative',
+      'TypeError: sync boom',
+    ]);
     for (const msgs of failed) expect(msgs.at(-1)!.status).to.equal('finished');
   });
 
@@ -243,7 +256,12 @@ describe('Context → RabbitMQ (every message kind, received by a plain amqplib 
 
   it('logger option logs each change as "<name> <id>: x = 1, y = 2"; log levels and formatting', async () => {
     const lines: string[] = [];
-    const ctx = new Context({ name: 'logged', handler, logger: { info: (l: string) => lines.push(l) }, context: { a: 1 } });
+    const ctx = new Context({
+      name: 'logged',
+      handler,
+      logger: { info: (l: string) => lines.push(l) },
+      context: { a: 1 },
+    });
     ctx.update({ x: 1, y: 2 });
     ctx.log.warn('user {user.name} has {missing}', { extra: true });
     ctx.user = { name: 'ann' };
@@ -261,7 +279,12 @@ describe('Context → RabbitMQ (every message kind, received by a plain amqplib 
 
   it('a headers exchange routes by the handler and context headers', async () => {
     const hx = cleanup.exchange(uniqueName('ctx-hx'));
-    const hconsumer = await TestConsumer.start({ exchange: hx, type: 'headers', bindingKey: '', bindingArgs: { 'x-match': 'all', tenant: 'acme' } });
+    const hconsumer = await TestConsumer.start({
+      exchange: hx,
+      type: 'headers',
+      bindingKey: '',
+      bindingArgs: { 'x-match': 'all', tenant: 'acme' },
+    });
     cleanup.defer(() => hconsumer.close());
     const hh = new Handler({ url: amqpUrl(), exchange: hx, exchangeType: 'headers', flushInterval: 1, logger: null });
     cleanup.defer(() => hh.close());

@@ -20,7 +20,7 @@ async function brokerProxy(cleanup: Cleanup): Promise<FaultProxy> {
 
 const balanced = (s: HandlerStats) => s.enqueued === s.published + s.dropped + s.queued + s.inFlight;
 
-describe('Handler: buffer, outages and reconnects (real RabbitMQ behind a loopback proxy)', function () {
+describe('Handler: buffer, outages and reconnects (real RabbitMQ behind a loopback proxy)', () => {
   let cleanup: Cleanup;
   let exchange: string;
   let consumer: TestConsumer;
@@ -39,7 +39,14 @@ describe('Handler: buffer, outages and reconnects (real RabbitMQ behind a loopba
     const proxy = await brokerProxy(cleanup);
     proxy.cut();
     const drops: number[] = [];
-    const handler = new Handler({ url: proxiedUrl(proxy.port), exchange, bufferSize: 10, flushInterval: 1, logger: null, reconnect: quick });
+    const handler = new Handler({
+      url: proxiedUrl(proxy.port),
+      exchange,
+      bufferSize: 10,
+      flushInterval: 1,
+      logger: null,
+      reconnect: quick,
+    });
     cleanup.defer(() => handler.close());
     handler.on('drop', (n: number) => drops.push(n));
     const ctx = new Context({ name: 'overflow', handler }); // seq 0
@@ -58,7 +65,15 @@ describe('Handler: buffer, outages and reconnects (real RabbitMQ behind a loopba
   it('drop-newest keeps the oldest messages instead', async () => {
     const proxy = await brokerProxy(cleanup);
     proxy.cut();
-    const handler = new Handler({ url: proxiedUrl(proxy.port), exchange, bufferSize: 10, overflow: 'drop-newest', flushInterval: 1, logger: null, reconnect: quick });
+    const handler = new Handler({
+      url: proxiedUrl(proxy.port),
+      exchange,
+      bufferSize: 10,
+      overflow: 'drop-newest',
+      flushInterval: 1,
+      logger: null,
+      reconnect: quick,
+    });
     cleanup.defer(() => handler.close());
     const ctx = new Context({ name: 'overflow.newest', handler });
     for (let i = 1; i < 50; i++) ctx.i = i;
@@ -72,7 +87,15 @@ describe('Handler: buffer, outages and reconnects (real RabbitMQ behind a loopba
   it('block: nothing is dropped and ready() resolves once the buffer has room again', async () => {
     const proxy = await brokerProxy(cleanup);
     proxy.cut();
-    const handler = new Handler({ url: proxiedUrl(proxy.port), exchange, bufferSize: 5, overflow: 'block', flushInterval: 1, logger: null, reconnect: quick });
+    const handler = new Handler({
+      url: proxiedUrl(proxy.port),
+      exchange,
+      bufferSize: 5,
+      overflow: 'block',
+      flushInterval: 1,
+      logger: null,
+      reconnect: quick,
+    });
     cleanup.defer(() => handler.close());
     const ctx = new Context({ name: 'overflow.block', handler });
     for (let i = 1; i < 20; i++) ctx.i = i;
@@ -140,10 +163,14 @@ describe('Handler: buffer, outages and reconnects (real RabbitMQ behind a loopba
     expect(proxy.accepted).to.be.at.least(3);
     // At least once: duplicates are allowed, so wait for the distinct (obj_id, seq) pairs.
     const seen = new Set<string>();
-    await waitUntil(() => {
-      for (const r of consumer.received) seen.add(`${r.json.obj_id}:${r.json.seq}`);
-      return seen.size >= produced;
-    }, `${produced} distinct messages`, 20_000).catch(() => {});
+    await waitUntil(
+      () => {
+        for (const r of consumer.received) seen.add(`${r.json.obj_id}:${r.json.seq}`);
+        return seen.size >= produced;
+      },
+      `${produced} distinct messages`,
+      20_000,
+    ).catch(() => {});
     const missing: string[] = [];
     for (const c of contexts) {
       const id = Context.idOf(c);
@@ -189,7 +216,14 @@ describe('Handler: buffer, outages and reconnects (real RabbitMQ behind a loopba
   });
 
   it('batch mode packs messages of one route into ndjson messages that decode to the same bodies', async () => {
-    const handler = new Handler({ url: amqpUrl(), exchange, batch: true, batchSize: 50, flushInterval: 20, logger: null });
+    const handler = new Handler({
+      url: amqpUrl(),
+      exchange,
+      batch: true,
+      batchSize: 50,
+      flushInterval: 20,
+      logger: null,
+    });
     cleanup.defer(() => handler.close());
     const a = new Context({ name: 'batch.a', handler });
     const b = new Context({ name: 'batch.b', handler });
@@ -228,17 +262,27 @@ describe('Handler: buffer, outages and reconnects (real RabbitMQ behind a loopba
       try {
         fn();
       } catch (err) {
-        return (err as { name?: string; code?: string }).name + ' ' + (err as { code?: string }).code;
+        return `${(err as { name?: string; code?: string }).name} ${(err as { code?: string }).code}`;
       }
       return 'no error';
     };
-    expect(code(() => new Context({ name: `web.${'x'.repeat(300)}`, handler }))).to.equal('ContextError LC_INVALID_OPTION');
-    expect(code(() => new Context({ name: 'web.h', handler, headers: { f: () => 1 } }))).to.equal('ContextError LC_INVALID_OPTION');
-    expect(code(() => new Context({ name: 'web.h', handler, headers: { n: 10n } }))).to.equal('ContextError LC_INVALID_OPTION');
-    expect(code(() => new Context({ name: 'web.h', handler, headers: { ['k'.repeat(300)]: 1 } }))).to.equal('ContextError LC_INVALID_OPTION');
+    expect(code(() => new Context({ name: `web.${'x'.repeat(300)}`, handler }))).to.equal(
+      'ContextError LC_INVALID_OPTION',
+    );
+    expect(code(() => new Context({ name: 'web.h', handler, headers: { f: () => 1 } }))).to.equal(
+      'ContextError LC_INVALID_OPTION',
+    );
+    expect(code(() => new Context({ name: 'web.h', handler, headers: { n: 10n } }))).to.equal(
+      'ContextError LC_INVALID_OPTION',
+    );
+    expect(code(() => new Context({ name: 'web.h', handler, headers: { ['k'.repeat(300)]: 1 } }))).to.equal(
+      'ContextError LC_INVALID_OPTION',
+    );
     const cyclic: Record<string, unknown> = {};
     cyclic.self = cyclic;
-    expect(code(() => new Context({ name: 'web.h', handler, headers: { cyclic } }))).to.equal('ContextError LC_INVALID_OPTION');
+    expect(code(() => new Context({ name: 'web.h', handler, headers: { cyclic } }))).to.equal(
+      'ContextError LC_INVALID_OPTION',
+    );
     for (let i = 0; i < 20; i++) new Context({ name: `web.ok`, handler, context: { i } });
     expect(await handler.flush(10_000)).to.equal(true);
     expect(handler.stats()).to.include({ enqueued: 20, published: 20, dropped: 0, reconnects: 0 });
@@ -247,7 +291,12 @@ describe('Handler: buffer, outages and reconnects (real RabbitMQ behind a loopba
 
   it('a message the client library cannot encode (a header over its 64 KB table) is dropped and counted; flush() ends, the others publish', async () => {
     const warnings: string[] = [];
-    const handler = new Handler({ url: amqpUrl(), exchange, flushInterval: 1, logger: { warn: (m) => warnings.push(m) } });
+    const handler = new Handler({
+      url: amqpUrl(),
+      exchange,
+      flushInterval: 1,
+      logger: { warn: (m) => warnings.push(m) },
+    });
     cleanup.defer(() => handler.close());
     new Context({ name: 'web.ok', handler, context: { i: 0 } });
     expect(await handler.flush(10_000)).to.equal(true);
@@ -286,10 +335,18 @@ describe('Handler: buffer, outages and reconnects (real RabbitMQ behind a loopba
 
   it('close() against a broker that stopped answering takes closeTimeout in all, then cuts the connection', async () => {
     const proxy = await brokerProxy(cleanup);
-    const handler = new Handler({ url: proxiedUrl(proxy.port), exchange, flushInterval: 1, logger: null, closeTimeout: 2000, heartbeatInterval: 0 });
+    const handler = new Handler({
+      url: proxiedUrl(proxy.port),
+      exchange,
+      flushInterval: 1,
+      logger: null,
+      closeTimeout: 2000,
+      heartbeatInterval: 0,
+    });
     const ctx = new Context({ name: 'stalled', handler });
     expect(await handler.flush(10_000)).to.equal(true);
-    const socket = (handler as unknown as { transport: { model: { connection: { stream: { destroyed: boolean } } } } }).transport.model.connection.stream;
+    const socket = (handler as unknown as { transport: { model: { connection: { stream: { destroyed: boolean } } } } })
+      .transport.model.connection.stream;
     proxy.stall();
     ctx.i = 1;
     const t0 = Date.now();
@@ -305,7 +362,14 @@ describe('Handler: buffer, outages and reconnects (real RabbitMQ behind a loopba
     const url = new URL(proxiedUrl(proxy.port));
     url.searchParams.set('heartbeat', '1');
     const warnings: string[] = [];
-    const handler = new Handler({ url: url.toString(), exchange, flushInterval: 1, logger: { warn: (m) => warnings.push(m) }, heartbeatInterval: 0, reconnect: quick });
+    const handler = new Handler({
+      url: url.toString(),
+      exchange,
+      flushInterval: 1,
+      logger: { warn: (m) => warnings.push(m) },
+      heartbeatInterval: 0,
+      reconnect: quick,
+    });
     cleanup.defer(() => handler.destroy());
     const ctx = new Context({ name: 'silent', handler });
     expect(await handler.flush(10_000)).to.equal(true);
@@ -321,7 +385,8 @@ describe('Handler: buffer, outages and reconnects (real RabbitMQ behind a loopba
     cleanup.defer(() => plain.close());
     new Context({ name: 'plain', handler: plain });
     expect(await plain.flush(10_000)).to.equal(true);
-    const negotiated = (plain as unknown as { transport: { model: { connection: { heartbeat: number } } } }).transport.model.connection.heartbeat;
+    const negotiated = (plain as unknown as { transport: { model: { connection: { heartbeat: number } } } }).transport
+      .model.connection.heartbeat;
     expect(negotiated).to.equal(10);
   });
 
@@ -343,7 +408,12 @@ describe('Handler: buffer, outages and reconnects (real RabbitMQ behind a loopba
     expect(warnings.join('\n')).to.not.contain('hunter2');
     expect(warnings[0]).to.contain('amqp://user:***@127.0.0.1:1');
     // A flush() still waiting when the handler closes with messages left says it did not flush.
-    const late = new Handler({ url: 'amqp://user:hunter2@127.0.0.1:1/%2F', exchange, logger: null, reconnect: { initialDelay: 10, maxDelay: 30 } });
+    const late = new Handler({
+      url: 'amqp://user:hunter2@127.0.0.1:1/%2F',
+      exchange,
+      logger: null,
+      reconnect: { initialDelay: 10, maxDelay: 30 },
+    });
     new Context({ name: 'refused', handler: late });
     const flushing = late.flush(10_000);
     late.destroy();

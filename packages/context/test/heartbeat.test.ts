@@ -29,11 +29,33 @@ describe('Handler heartbeats (real RabbitMQ)', function () {
     await waitUntil(() => consumer.reserved.length >= 3, 'three heartbeats', 5_000);
     const first = consumer.reserved[0]!;
     expect(first.routingKey).to.equal(HEARTBEAT_RKEY);
-    expect(first.properties).to.include({ type: 'heartbeat', contentType: 'application/json', appId: 'contexture', expiration: '600' });
+    expect(first.properties).to.include({
+      type: 'heartbeat',
+      contentType: 'application/json',
+      appId: 'contexture',
+      expiration: '600',
+    });
     const hs = beats(consumer);
     for (const h of hs) {
-      expect(h).to.include({ type: 'heartbeat', id: handler.id, kind: 'handler', host: os.hostname(), pid: process.pid, state: 'running', interval: 200 });
-      expect(h.stats).to.have.all.keys('queued', 'in_flight', 'enqueued', 'published', 'dropped', 'published_per_s', 'reconnects', 'blocked');
+      expect(h).to.include({
+        type: 'heartbeat',
+        id: handler.id,
+        kind: 'handler',
+        host: os.hostname(),
+        pid: process.pid,
+        state: 'running',
+        interval: 200,
+      });
+      expect(h.stats).to.have.all.keys(
+        'queued',
+        'in_flight',
+        'enqueued',
+        'published',
+        'dropped',
+        'published_per_s',
+        'reconnects',
+        'blocked',
+      );
     }
     const last = hs.at(-1)!;
     expect(last.stats).to.include({ enqueued: 6, published: 6, dropped: 0, queued: 0, reconnects: 0 });
@@ -92,13 +114,30 @@ describe('Handler heartbeats (real RabbitMQ)', function () {
   });
 
   it('parseHeartbeat reads untrusted bodies: garbage is null, stats keep finite numbers, keys stay data', () => {
-    for (const bad of ['', 'nope', '[]', '{"type":"heartbeat"}', '{"type":"other","id":"a","kind":"handler","time":1}', '{"type":"heartbeat","id":"a","kind":"handler","time":"x"}', 'x'.repeat(70_000)]) {
+    for (const bad of [
+      '',
+      'nope',
+      '[]',
+      '{"type":"heartbeat"}',
+      '{"type":"other","id":"a","kind":"handler","time":1}',
+      '{"type":"heartbeat","id":"a","kind":"handler","time":"x"}',
+      'x'.repeat(70_000),
+    ]) {
       expect(parseHeartbeat(bad), bad.slice(0, 40)).to.equal(null);
     }
     const h = parseHeartbeat(
       '{"type":"heartbeat","id":"a","kind":"handler","time":5,"pid":-3,"state":"weird","stats":{"queued":2,"bad":"1","inf":1e999,"__proto__":7},"extra":{"__proto__":{"polluted":true}}}',
     )!;
-    expect(h).to.include({ id: 'a', kind: 'handler', time: 5, pid: 0, state: 'running', started_at: 5, name: '', host: '' });
+    expect(h).to.include({
+      id: 'a',
+      kind: 'handler',
+      time: 5,
+      pid: 0,
+      state: 'running',
+      started_at: 5,
+      name: '',
+      host: '',
+    });
     expect(Object.keys(h.stats).sort()).to.deep.equal(['__proto__', 'queued']);
     expect(h).to.not.have.property('extra');
     expect(({} as Record<string, unknown>).polluted).to.equal(undefined);
@@ -111,8 +150,14 @@ describe('Handler heartbeats (real RabbitMQ)', function () {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'hb-reserved-'));
     const handler = new Handler({ url: `jsonl:${path.join(dir, 'out.jsonl')}`, heartbeatInterval: 0, logger: null });
     try {
-      for (const options of [{ name: 'contexture.heartbeat' }, { name: 'app.ok', routingKey: 'contexture.mine' }, { routingKey: 'contexture.x', headers: { a: 1 } }]) {
-        expect(() => new Context({ ...options, handler }), JSON.stringify(options)).to.throw(/routing key "contexture\.[a-z]+" is reserved/).with.property('code', 'LC_INVALID_OPTION');
+      for (const options of [
+        { name: 'contexture.heartbeat' },
+        { name: 'app.ok', routingKey: 'contexture.mine' },
+        { routingKey: 'contexture.x', headers: { a: 1 } },
+      ]) {
+        expect(() => new Context({ ...options, handler }), JSON.stringify(options))
+          .to.throw(/routing key "contexture\.[a-z]+" is reserved/)
+          .with.property('code', 'LC_INVALID_OPTION');
       }
       // A name that only holds the word is fine.
       expect(Context.idOf(new Context({ name: 'app.contexture', handler }))).to.be.a('string');

@@ -48,7 +48,13 @@ describe('Handler and Context across a process lifetime (spawned programs)', fun
   afterEach(() => cleanup.run());
 
   it('wait: true drains the buffer before the process exits', async () => {
-    const r = await run('publish-and-exit.mjs', { URL: amqpUrl(), EXCHANGE: exchange, N: '2000', WAIT: '1', FLUSH: '1000' });
+    const r = await run('publish-and-exit.mjs', {
+      URL: amqpUrl(),
+      EXCHANGE: exchange,
+      N: '2000',
+      WAIT: '1',
+      FLUSH: '1000',
+    });
     expect(r.code).to.equal(0);
     expect(r.stderr).to.equal('');
     await consumer.waitFor(2002);
@@ -58,15 +64,29 @@ describe('Handler and Context across a process lifetime (spawned programs)', fun
   });
 
   it('without wait the process exits at once and says how many messages it did not publish', async () => {
-    const r = await run('publish-and-exit.mjs', { URL: amqpUrl(), EXCHANGE: exchange, N: '2000', WAIT: '0', FLUSH: '1000' });
+    const r = await run('publish-and-exit.mjs', {
+      URL: amqpUrl(),
+      EXCHANGE: exchange,
+      N: '2000',
+      WAIT: '0',
+      FLUSH: '1000',
+    });
     expect(r.code).to.equal(0);
-    const m = /contexture: (\d+) message\(s\) not published before the process exited \(wait: true drains before exit\)/.exec(r.stderr);
+    const m =
+      /contexture: (\d+) message\(s\) not published before the process exited \(wait: true drains before exit\)/.exec(
+        r.stderr,
+      );
     expect(m, r.stderr).to.not.equal(null);
     expect(Number(m![1])).to.equal(2002);
   });
 
   it('an unreachable broker never keeps the process alive, and its password never shows', async () => {
-    const r = await run('publish-and-exit.mjs', { URL: 'amqp://app:s3cret@127.0.0.1:1/%2F', EXCHANGE: exchange, N: '10', WAIT: '0' });
+    const r = await run('publish-and-exit.mjs', {
+      URL: 'amqp://app:s3cret@127.0.0.1:1/%2F',
+      EXCHANGE: exchange,
+      N: '10',
+      WAIT: '0',
+    });
     expect(r.code).to.equal(0);
     expect(r.stderr).to.contain('12 message(s) not published');
     expect(r.stderr).to.not.contain('s3cret');
@@ -81,7 +101,11 @@ describe('Handler and Context across a process lifetime (spawned programs)', fun
 
   it('a context that becomes unreachable without finish() still sends finished', async () => {
     const guid = uniqueName('gc');
-    const r = await run('unreachable-finalized.mjs', { URL: amqpUrl(), EXCHANGE: exchange, GUID: guid }, { args: ['--expose-gc'] });
+    const r = await run(
+      'unreachable-finalized.mjs',
+      { URL: amqpUrl(), EXCHANGE: exchange, GUID: guid },
+      { args: ['--expose-gc'] },
+    );
     expect(r.code, r.stderr).to.equal(0);
     expect(JSON.parse(r.stdout)).to.include({ enqueued: 3, published: 3, dropped: 0 });
     await consumer.waitFor(3);
@@ -108,7 +132,12 @@ describe('Handler and Context across a process lifetime (spawned programs)', fun
       if ('kind' in p) throw new Error(p.kind);
       return p;
     });
-    expect(ok.slice(1).map((p) => p.meta.rkey)).to.deep.equal(['app.handlers.users', 'app.handlers.users', 'app.handlers.users', 'app.handlers.users']);
+    expect(ok.slice(1).map((p) => p.meta.rkey)).to.deep.equal([
+      'app.handlers.users',
+      'app.handlers.users',
+      'app.handlers.users',
+      'app.handlers.users',
+    ]);
     expect(ok[1]!.message).to.deep.include({ obj: { user: 'ann' }, status: 'born', seq: 0 });
     expect(ok[2]!.message).to.deep.include({ status: 'finished', seq: 1 });
     expect(ok[1]!.meta.headers).to.deep.equal({ hostname: os.hostname() });
@@ -117,12 +146,18 @@ describe('Handler and Context across a process lifetime (spawned programs)', fun
   it('a name derived from a file under contexture/ steps aside from the reserved prefix', async () => {
     const r = await run('contexture/jobs.mjs', { URL: 'jsonl:-' });
     expect(r.code, r.stderr).to.equal(0);
-    const rkeys = r.stdout.trim().split('\n').map((l) => JSON.parse(l).rkey);
+    const rkeys = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l).rkey);
     expect(rkeys).to.deep.equal(['_contexture.jobs', '_contexture.jobs']);
   });
 
   it('jsonl:- stops once the reader of standard output goes away (no reconnect loop), counting what it drops', async () => {
-    const child = spawn(process.execPath, [path.join(fixtures, 'stdout-closed.mjs')], { cwd: fixtures, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [path.join(fixtures, 'stdout-closed.mjs')], {
+      cwd: fixtures,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
     child.stdout.once('data', () => child.stdout.destroy());
@@ -140,7 +175,10 @@ describe('Handler and Context across a process lifetime (spawned programs)', fun
   it('jsonl:- writes the same lines to standard output', async () => {
     const r = await run('app/handlers/users.mjs', { URL: 'jsonl:-' });
     expect(r.code).to.equal(0);
-    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const lines = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines.map((l) => [l.rkey, l.object.seq, l.object.status])).to.deep.equal([
       ['app.handlers.users', 0, 'born'],
       ['app.handlers.users', 1, 'finished'],

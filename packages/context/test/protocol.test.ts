@@ -24,7 +24,10 @@ function lifecycle(id: string): WireMessage[] {
   ];
 }
 
-function collate(messages: WireMessage[], opts: Partial<ConstructorParameters<typeof Collator>[0]> = {}): { out: CollatedObject[]; c: Collator } {
+function collate(
+  messages: WireMessage[],
+  opts: Partial<ConstructorParameters<typeof Collator>[0]> = {},
+): { out: CollatedObject[]; c: Collator } {
   const out: CollatedObject[] = [];
   const c = new Collator({ onObject: (o) => out.push(o), ...opts });
   for (const m of messages) c.add(structuredClone(m), { rkey: 'web.handle', headers: { hostname: 'h' } });
@@ -56,14 +59,28 @@ describe('protocol: collation', () => {
     const o = out[0]!;
     expect(o.object).to.deep.equal({ n: 3, tags: ['x'], nested: { a: 1 } });
     expect(Object.keys(o.object)).to.deep.equal(['n', 'tags', 'nested']);
-    expect(o).to.include({ id: 'a', status: 'finished', complete: true, missing: 0, start: 100, end: 100.6, elapsed: 0.6, rkey: 'web.handle' });
+    expect(o).to.include({
+      id: 'a',
+      status: 'finished',
+      complete: true,
+      missing: 0,
+      start: 100,
+      end: 100.6,
+      elapsed: 0.6,
+      rkey: 'web.handle',
+    });
     expect(o.headers).to.deep.equal({ hostname: 'h' });
   });
 
   it('hands each object out with the input position that places it: of its last message, or where it began to wait or opened', () => {
     const got: Array<[string, number]> = [];
     const c = new Collator({ onObject: (o, position) => got.push([o.id, position]) });
-    const m = (obj_id: string, seq: number, status?: 'born' | 'finished') => ({ obj_id, obj: { seq }, seq, ...(status ? { status } : {}) });
+    const m = (obj_id: string, seq: number, status?: 'born' | 'finished') => ({
+      obj_id,
+      obj: { seq },
+      seq,
+      ...(status ? { status } : {}),
+    });
     c.add(m('a', 0, 'born'), {}, 10);
     c.add(m('b', 0, 'born'), {}, 11);
     c.add(m('g', 0, 'born'), {}, 12);
@@ -73,7 +90,12 @@ describe('protocol: collation', () => {
     expect(got).to.deep.equal([['a', 14]]);
     c.flush(true);
     // Waiting objects first (where they began to wait), then the open ones (where they opened).
-    expect(got).to.deep.equal([['a', 14], ['g', 13], ['b', 11], ['d', 5]]);
+    expect(got).to.deep.equal([
+      ['a', 14],
+      ['g', 13],
+      ['b', 11],
+      ['d', 5],
+    ]);
   });
 
   it('gives the same object, keys in the same order, for any arrival order and any duplicates', () => {
@@ -123,11 +145,14 @@ describe('protocol: collation', () => {
   });
 
   it('flush(true) gives out objects that never finished as open; maxOpen evicts the oldest', () => {
-    const { out, c } = collate([
-      { obj_id: 'o1', obj: { a: 1 }, status: 'born', seq: 0 },
-      { obj_id: 'o2', obj: { b: 1 }, status: 'born', seq: 0 },
-      { obj_id: 'o3', obj: { c: 1 }, status: 'born', seq: 0 },
-    ], { maxOpen: 2 });
+    const { out, c } = collate(
+      [
+        { obj_id: 'o1', obj: { a: 1 }, status: 'born', seq: 0 },
+        { obj_id: 'o2', obj: { b: 1 }, status: 'born', seq: 0 },
+        { obj_id: 'o3', obj: { c: 1 }, status: 'born', seq: 0 },
+      ],
+      { maxOpen: 2 },
+    );
     expect(c.stats()).to.include({ open: 2, evicted: 1 });
     c.flush(true);
     expect(out.map((o) => [o.id, o.status, o.complete])).to.deep.equal([
@@ -137,11 +162,13 @@ describe('protocol: collation', () => {
   });
 
   it('keeps __proto__ and constructor keys as plain own fields', () => {
-    const m = JSON.parse('{"obj_id":"p","obj":{"__proto__":{"polluted":1},"constructor":{"prototype":{"x":1}}},"status":"transient","seq":0}');
+    const m = JSON.parse(
+      '{"obj_id":"p","obj":{"__proto__":{"polluted":1},"constructor":{"prototype":{"x":1}}},"status":"transient","seq":0}',
+    );
     const { out } = collate([m]);
     const o = out[0]!.object;
     expect(Object.getPrototypeOf(o)).to.equal(Object.prototype);
-    expect(Object.prototype.hasOwnProperty.call(o, '__proto__')).to.equal(true);
+    expect(Object.hasOwn(o, '__proto__')).to.equal(true);
     expect(({} as Record<string, unknown>).polluted).to.equal(undefined);
     expect(JSON.stringify(o)).to.equal('{"__proto__":{"polluted":1},"constructor":{"prototype":{"x":1}}}');
   });
@@ -160,14 +187,26 @@ describe('protocol: decoding', () => {
       { obj_id: 'x', time_in: 'yesterday' },
       { obj_id: 'x', action: 'drop' },
     ].map((v) => (validateMessage(v) as { kind: string }).kind);
-    expect(kinds).to.deep.equal(['not an object', 'obj_id missing', 'obj not an object', 'bad status', 'bad seq', 'bad seq', 'bad time', 'bad action']);
+    expect(kinds).to.deep.equal([
+      'not an object',
+      'obj_id missing',
+      'obj not an object',
+      'bad status',
+      'bad seq',
+      'bad seq',
+      'bad time',
+      'bad action',
+    ]);
   });
 
   it('unpacks ndjson batches, refuses huge and deep bodies without throwing', () => {
-    const batch = decodeBody(Buffer.from('{"obj_id":"a","obj":{}}\n{"obj_id":"b","obj":{}}\nnot json\n'), 'application/x-ndjson');
+    const batch = decodeBody(
+      Buffer.from('{"obj_id":"a","obj":{}}\n{"obj_id":"b","obj":{}}\nnot json\n'),
+      'application/x-ndjson',
+    );
     expect(batch.map((m) => (isMalformed(m) ? m.kind : m.obj_id))).to.deep.equal(['a', 'b', 'not JSON']);
     expect(decodeBody('x'.repeat(100), 'application/json', { maxBytes: 10 })[0]).to.deep.include({ kind: 'too large' });
-    const deep = '{"obj_id":"d","obj":' + '{"a":'.repeat(200) + '1' + '}'.repeat(200) + '}';
+    const deep = `{"obj_id":"d","obj":${'{"a":'.repeat(200)}1${'}'.repeat(200)}}`;
     expect(decodeBody(deep, 'application/json', { maxDepth: 64 })[0]).to.deep.equal({ kind: 'too deep' });
     const veryDeep = '['.repeat(1_000_000) + ']'.repeat(1_000_000);
     expect(['too deep', 'not an object']).to.include((decodeBody(veryDeep)[0] as { kind: string }).kind);
@@ -175,7 +214,10 @@ describe('protocol: decoding', () => {
 
   it('reads back -v envelopes and plain bodies', () => {
     const env = parseLine('{"rkey":"a.b","headers":{"hostname":"h"},"object":{"obj_id":"q","obj":{"x":1},"seq":0}}');
-    expect(env).to.deep.equal({ message: { obj_id: 'q', obj: { x: 1 }, seq: 0 }, meta: { rkey: 'a.b', headers: { hostname: 'h' } } });
+    expect(env).to.deep.equal({
+      message: { obj_id: 'q', obj: { x: 1 }, seq: 0 },
+      meta: { rkey: 'a.b', headers: { hostname: 'h' } },
+    });
     expect(parseLine('{"obj_id":"q","obj":{}}')).to.deep.equal({ message: { obj_id: 'q', obj: {} }, meta: {} });
     expect(parseLine('{"rkey":"a","object":{"obj":{}}}')).to.deep.equal({ kind: 'obj_id missing' });
     expect(parseLine('{oops')).to.deep.equal({ kind: 'not JSON' });

@@ -1,6 +1,12 @@
 import amqp from 'amqplib';
 import { amqpRefusal, hostPort as hostPortOf, redactText, withAmqpHeartbeat } from '@contexture/context';
-import { CONTENT_TYPE_NDJSON, decodeBody, isMalformed, isReservedRkey, type MessageMeta } from '@contexture/context/protocol';
+import {
+  CONTENT_TYPE_NDJSON,
+  decodeBody,
+  isMalformed,
+  isReservedRkey,
+  type MessageMeta,
+} from '@contexture/context/protocol';
 import { LcmonError } from './errors.js';
 import type { InputSink } from './input-sink.js';
 import type { ResolvedOptions } from './options.js';
@@ -40,7 +46,11 @@ function connectError(url: string, err: unknown): LcmonError {
     return new LcmonError('LC_ACCESS_REFUSED', `RabbitMQ at ${where} refused the login: ${reason}`, { cause: err });
   }
   if (refused === 'vhost') {
-    return new LcmonError('LC_ACCESS_REFUSED', `RabbitMQ at ${where} refused to open the vhost ${JSON.stringify(vhostOf(url))} for this user (does it exist, and may the user open it?)`, { cause: err });
+    return new LcmonError(
+      'LC_ACCESS_REFUSED',
+      `RabbitMQ at ${where} refused to open the vhost ${JSON.stringify(vhostOf(url))} for this user (does it exist, and may the user open it?)`,
+      { cause: err },
+    );
   }
   return new LcmonError('LC_UNREACHABLE', `cannot reach RabbitMQ at ${where}: ${reason}`, { cause: err });
 }
@@ -85,7 +95,9 @@ export class AmqpSource {
     const lost = (err?: Error) => {
       if (this.stopped) return;
       const reason = err === undefined ? 'closed by the broker' : describeFailure(err);
-      this.fail(new LcmonError('LC_CONNECTION_LOST', `connection to RabbitMQ at ${where} lost: ${reason}`, { cause: err }));
+      this.fail(
+        new LcmonError('LC_CONNECTION_LOST', `connection to RabbitMQ at ${where} lost: ${reason}`, { cause: err }),
+      );
     };
     conn.on('error', () => {
       /* followed by 'close', which carries the error */
@@ -118,8 +130,11 @@ export class AmqpSource {
           queue = (await channel.checkQueue(options.queue)).queue;
         } catch (err) {
           const code = (err as AmqpFailure).code;
-          if (code === 404) throw new LcmonError('LC_NO_QUEUE', `queue "${options.queue}" does not exist on ${where}`, { cause: err });
-          throw new LcmonError('LC_AMQP', `cannot use queue "${options.queue}" on ${where}: ${describeFailure(err)}`, { cause: err });
+          if (code === 404)
+            throw new LcmonError('LC_NO_QUEUE', `queue "${options.queue}" does not exist on ${where}`, { cause: err });
+          throw new LcmonError('LC_AMQP', `cannot use queue "${options.queue}" on ${where}: ${describeFailure(err)}`, {
+            cause: err,
+          });
         }
       } else {
         try {
@@ -132,15 +147,26 @@ export class AmqpSource {
               { cause: err },
             );
           }
-          throw new LcmonError('LC_AMQP', `cannot declare exchange "${options.exchange}" on ${where}: ${describeFailure(err)}`, { cause: err });
+          throw new LcmonError(
+            'LC_AMQP',
+            `cannot declare exchange "${options.exchange}" on ${where}: ${describeFailure(err)}`,
+            { cause: err },
+          );
         }
         try {
-          const q = await channel.assertQueue('', { exclusive: true, autoDelete: true, durable: false, arguments: options.queueArgs });
+          const q = await channel.assertQueue('', {
+            exclusive: true,
+            autoDelete: true,
+            durable: false,
+            arguments: options.queueArgs,
+          });
           queue = q.queue;
           const keys = options.exchangeType === 'headers' ? options.bindingKeys.slice(0, 1) : options.bindingKeys;
           for (const key of keys) await channel.bindQueue(queue, options.exchange, key, options.bindingArgs);
         } catch (err) {
-          throw new LcmonError('LC_AMQP', `cannot declare or bind the queue on ${where}: ${describeFailure(err)}`, { cause: err });
+          throw new LcmonError('LC_AMQP', `cannot declare or bind the queue on ${where}: ${describeFailure(err)}`, {
+            cause: err,
+          });
         }
       }
       await channel.prefetch(options.prefetch);
@@ -167,7 +193,9 @@ export class AmqpSource {
       this.consumerTag = reply.consumerTag;
     } catch (err) {
       if (this.failure !== undefined) throw this.failure;
-      throw new LcmonError('LC_AMQP', `cannot consume from "${this.queue}" on ${this.where}: ${describeFailure(err)}`, { cause: err });
+      throw new LcmonError('LC_AMQP', `cannot consume from "${this.queue}" on ${this.where}: ${describeFailure(err)}`, {
+        cause: err,
+      });
     }
   }
 
@@ -211,7 +239,12 @@ export class AmqpSource {
 
   private onDelivery(msg: amqp.ConsumeMessage | null): void {
     if (msg === null) {
-      this.fail(new LcmonError('LC_CONNECTION_LOST', `the broker at ${this.where} cancelled the consumer (queue "${this.queue}" deleted?)`));
+      this.fail(
+        new LcmonError(
+          'LC_CONNECTION_LOST',
+          `the broker at ${this.where} cancelled the consumer (queue "${this.queue}" deleted?)`,
+        ),
+      );
       return;
     }
     const sink = this.sink!;
@@ -231,7 +264,10 @@ export class AmqpSource {
     const contentType = msg.properties.contentType as string | undefined;
     const text = msg.content.toString('utf8');
     const parts = decodeBody(text, contentType);
-    const meta: MessageMeta = { rkey: msg.fields.routingKey, headers: (msg.properties.headers as Record<string, unknown> | undefined) ?? {} };
+    const meta: MessageMeta = {
+      rkey: msg.fields.routingKey,
+      headers: (msg.properties.headers as Record<string, unknown> | undefined) ?? {},
+    };
     if (parts.length === 1) {
       const m = parts[0]!;
       if (isMalformed(m)) sink.malformed(m, { rkey: meta.rkey });

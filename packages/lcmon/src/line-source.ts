@@ -1,6 +1,15 @@
 import type { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
-import { envelopeLine, isMalformed, isPlainObject, parseLine, validateMessage, type LineInfo, type MessageMeta, type ParsedLine } from '@contexture/context/protocol';
+import {
+  envelopeLine,
+  isMalformed,
+  isPlainObject,
+  parseLine,
+  validateMessage,
+  type LineInfo,
+  type MessageMeta,
+  type ParsedLine,
+} from '@contexture/context/protocol';
 import type { InputSink } from './input-sink.js';
 
 /** Lines longer than this are refused as `too large` (the broker's body limit is the same). */
@@ -29,7 +38,11 @@ export class LineSkipper {
  * With `shareMeta`, the messages of consecutive envelopes with the same routing key and headers
  * share one meta object, which the sink must then only read (collating, for one).
  */
-export function lineHandler(sink: Pick<InputSink, 'message' | 'malformed'>, wantText = true, shareMeta = false): (line: string, lineNo: number) => void {
+export function lineHandler(
+  sink: Pick<InputSink, 'message' | 'malformed'>,
+  wantText = true,
+  shareMeta = false,
+): (line: string, lineNo: number) => void {
   const info: LineInfo = { envelope: false };
   // Never a prefix of a line (no line starts with a newline), until the first envelope sets it.
   let prefix = '\n';
@@ -44,7 +57,12 @@ export function lineHandler(sink: Pick<InputSink, 'message' | 'malformed'>, want
     const first = line.charCodeAt(0);
     if (first <= 32 && line.trim().length === 0) return;
     // (lastIndexOf from 0 is startsWith, several times faster on V8 for a freshly decoded line.)
-    if (known !== undefined && line.length > prefix.length + 1 && line.charCodeAt(line.length - 1) === 125 && line.lastIndexOf(prefix, 0) === 0) {
+    if (
+      known !== undefined &&
+      line.length > prefix.length + 1 &&
+      line.charCodeAt(line.length - 1) === 125 &&
+      line.lastIndexOf(prefix, 0) === 0
+    ) {
       // `prefix` + BODY + `}`: when BODY parses on its own, the line is that envelope, with the
       // known rkey and headers, and BODY its object; the envelope around it need not be parsed.
       const body = line.slice(prefix.length, line.length - 1);
@@ -67,7 +85,8 @@ export function lineHandler(sink: Pick<InputSink, 'message' | 'malformed'>, want
           if (known.headers !== undefined) meta.headers = JSON.parse(knownHeaders) as Record<string, unknown>;
         }
         // BODY parsed as one object: when it starts and ends with its braces, it is that object's text.
-        const text = wantText && body.charCodeAt(0) === 123 && body.charCodeAt(body.length - 1) === 125 ? body : undefined;
+        const text =
+          wantText && body.charCodeAt(0) === 123 && body.charCodeAt(body.length - 1) === 125 ? body : undefined;
         sink.message(message, meta, text);
         return;
       }
@@ -97,7 +116,12 @@ export function lineHandler(sink: Pick<InputSink, 'message' | 'malformed'>, want
         known = !line.startsWith(prefix) ? undefined : shareMeta ? meta : { ...meta };
         knownHeaders = headers;
       }
-      if (wantText && line.length > prefix.length + 1 && line.charCodeAt(line.length - 1) === 125 && line.startsWith(prefix)) {
+      if (
+        wantText &&
+        line.length > prefix.length + 1 &&
+        line.charCodeAt(line.length - 1) === 125 &&
+        line.startsWith(prefix)
+      ) {
         const body = line.slice(prefix.length, line.length - 1);
         if (isSingleObject(body)) text = body;
       }
@@ -138,7 +162,13 @@ function isSingleObject(text: string): boolean {
  * one synchronous loop, and the next chunk is read only when the sink is ready. Resolves at the end
  * of the stream, when the sink stops, or when `signal` aborts.
  */
-export async function readLines(stream: Readable, sink: InputSink, signal?: AbortSignal, wantText = true, shareMeta = false): Promise<void> {
+export async function readLines(
+  stream: Readable,
+  sink: InputSink,
+  signal?: AbortSignal,
+  wantText = true,
+  shareMeta = false,
+): Promise<void> {
   const decoder = new StringDecoder('utf8');
   let rest = '';
   let lineNo = 0;

@@ -1,5 +1,11 @@
 import type { Channel } from 'amqplib';
-import { Collator, type CollatedObject, type Malformed, type MessageMeta, type WireMessage } from '@contexture/context/protocol';
+import {
+  Collator,
+  type CollatedObject,
+  type Malformed,
+  type MessageMeta,
+  type WireMessage,
+} from '@contexture/context/protocol';
 import { AmqpSource } from './amqp-source.js';
 import { LcmonError } from './errors.js';
 import type { InputSink } from './input-sink.js';
@@ -110,7 +116,8 @@ export class MonitorStream<T> implements AsyncIterable<T>, AsyncDisposable {
    * Idempotent. Rejects with an {@link LcmonError} (`LC_UNREACHABLE`, `LC_NO_QUEUE`, ...).
    */
   open(): Promise<this> {
-    if (this.state === 'closing' || this.state === 'closed') return Promise.reject(new LcmonError('LC_CLOSED', 'the stream is closed'));
+    if (this.state === 'closing' || this.state === 'closed')
+      return Promise.reject(new LcmonError('LC_CLOSED', 'the stream is closed'));
     this.opening ??= this.doOpen();
     return this.opening;
   }
@@ -211,7 +218,12 @@ export class MonitorStream<T> implements AsyncIterable<T>, AsyncDisposable {
       message(message: WireMessage, meta: MessageMeta): void {
         self.counts.messages++;
         if (collator !== undefined) collator.add(message, meta);
-        else self.push({ rkey: meta.rkey ?? null, headers: meta.headers ?? {}, object: message } satisfies MonitorMessage as T);
+        else
+          self.push({
+            rkey: meta.rkey ?? null,
+            headers: meta.headers ?? {},
+            object: message,
+          } satisfies MonitorMessage as T);
       },
       malformed(problem: Malformed, place: InputPlace): void {
         self.counts.malformed[problem.kind] = (self.counts.malformed[problem.kind] ?? 0) + 1;

@@ -157,20 +157,25 @@ export function resolveOptions(options: ObjectsOptions = {}): ResolvedOptions {
     invalid('bindingKeys must be a non-empty array of strings');
   }
   const exchange = o.exchange ?? DEFAULTS.exchange;
-  if (typeof exchange !== 'string' || exchange.length === 0) invalid('exchange must be a non-empty string (the default exchange cannot be bound)');
+  if (typeof exchange !== 'string' || exchange.length === 0)
+    invalid('exchange must be a non-empty string (the default exchange cannot be bound)');
   const exchangeType = o.exchangeType ?? (o.bindingArgs !== undefined ? 'headers' : 'topic');
   if (exchangeType !== 'topic' && exchangeType !== 'headers') invalid(`exchangeType must be 'topic' or 'headers'`);
-  if (o.queue !== undefined && (typeof o.queue !== 'string' || o.queue.length === 0)) invalid('queue must be a non-empty string');
+  if (o.queue !== undefined && (typeof o.queue !== 'string' || o.queue.length === 0))
+    invalid('queue must be a non-empty string');
   const prefetch = o.prefetch ?? DEFAULTS.prefetch;
-  if (!Number.isSafeInteger(prefetch) || prefetch < 1 || prefetch > 65535) invalid('prefetch must be an integer from 1 to 65535');
+  if (!Number.isSafeInteger(prefetch) || prefetch < 1 || prefetch > 65535)
+    invalid('prefetch must be an integer from 1 to 65535');
   const connectTimeout = o.connectTimeout ?? DEFAULTS.connectTimeout;
   if (!Number.isFinite(connectTimeout) || connectTimeout <= 0) invalid('connectTimeout must be a positive number');
   const gapTimeout = o.gapTimeout ?? DEFAULTS.gapTimeout;
   if (!Number.isFinite(gapTimeout) || gapTimeout < 0) invalid('gapTimeout must be a non-negative number');
   const url = o.url ?? DEFAULTS.url;
   // Neither the URL nor its scheme is repeated: in `user:secret@host` the parser takes `user:` for it.
-  if (typeof url !== 'string' || !/^amqps?:\/\/[^/]/i.test(url) || !URL.canParse(url)) invalid('url must be an amqp:// or amqps:// URL');
-  if (o.stdin !== undefined && (o.stdin === null || typeof (o.stdin as Readable).on !== 'function')) invalid('stdin must be a readable stream');
+  if (typeof url !== 'string' || !/^amqps?:\/\/[^/]/i.test(url) || !URL.canParse(url))
+    invalid('url must be an amqp:// or amqps:// URL');
+  if (o.stdin !== undefined && (o.stdin === null || typeof (o.stdin as Readable).on !== 'function'))
+    invalid('stdin must be a readable stream');
   return {
     url,
     bindingKeys,

@@ -11,7 +11,7 @@ const UNSAFE_ALL = /[\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/
 const NEWLINE = /[\n\r]/;
 
 function escapeChar(c: string): string {
-  return '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0');
+  return `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
 }
 
 /**

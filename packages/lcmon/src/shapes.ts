@@ -66,7 +66,7 @@ export function verboseObject(o: CollatedObject, object: unknown = o.object): Ve
 export function plainObject(o: CollatedObject, object: unknown = o.object): unknown {
   if (o.complete || typeof object !== 'object' || object === null || Array.isArray(object)) return object;
   const out: Record<string, unknown> = {};
-  for (const k in object) if (Object.prototype.hasOwnProperty.call(object, k)) setOwn(out, k, (object as Record<string, unknown>)[k]);
+  for (const k in object) if (Object.hasOwn(object, k)) setOwn(out, k, (object as Record<string, unknown>)[k]);
   out.complete = false;
   return out;
 }

@@ -9,7 +9,7 @@ export function trimKeys(value: unknown, keys: ReadonlySet<string>): unknown {
   if (Array.isArray(value)) return value.map((v) => trimKeys(v, keys));
   const out: Record<string, unknown> = {};
   for (const k in value) {
-    if (!Object.prototype.hasOwnProperty.call(value, k) || keys.has(k)) continue;
+    if (!Object.hasOwn(value, k) || keys.has(k)) continue;
     setOwn(out, k, trimKeys((value as Record<string, unknown>)[k], keys));
   }
   return out;
@@ -19,7 +19,7 @@ function isEmpty(v: unknown): boolean {
   if (v === null || v === undefined || v === '') return true;
   if (typeof v !== 'object') return false;
   if (Array.isArray(v)) return v.length === 0;
-  for (const k in v) if (Object.prototype.hasOwnProperty.call(v, k)) return false;
+  for (const k in v) if (Object.hasOwn(v, k)) return false;
   return true;
 }
 
@@ -40,7 +40,7 @@ export function dropEmpty(value: unknown): unknown {
   const out: Record<string, unknown> = {};
   let any = false;
   for (const k in value) {
-    if (!Object.prototype.hasOwnProperty.call(value, k)) continue;
+    if (!Object.hasOwn(value, k)) continue;
     const kept = dropEmpty((value as Record<string, unknown>)[k]);
     if (kept !== undefined) {
       setOwn(out, k, kept);

@@ -5,7 +5,7 @@ import { expect } from 'chai';
 import amqp from 'amqplib';
 import { CONTENT_TYPE_NDJSON } from '@contexture/context/protocol';
 import { amqpUrl, Cleanup, FaultProxy, uniqueName } from '@contexture/test-support';
-import { envelopes, json, lifecycle, Publisher, queueExists, run, start, startToFile, tempDir, type Body } from './helpers.js';
+import { json, lifecycle, Publisher, queueExists, run, start, startToFile, tempDir, type Body } from './helpers.js';
 
 const A = lifecycle('a', { url: '/a', n: 1 }, [{ n: 2 }, { tags: ['x'] }, { n: 3 }]);
 const B = lifecycle('b', { url: '/b' }, [{ status_code: 200 }], 1_700_000_100);
@@ -33,7 +33,9 @@ describe('lcmon live (RabbitMQ)', () => {
     await Promise.all([l.untilLines(A.length), lv.untilLines(A.length)]);
     const [r, rv] = await Promise.all([l.interrupt(), lv.interrupt()]);
     expect(json(r.lines)).to.deep.equal(A);
-    expect(json(rv.lines)).to.deep.equal(A.map((object) => ({ rkey: 'web.handle', headers: { hostname: 'box-1', tier: 2 }, object })));
+    expect(json(rv.lines)).to.deep.equal(
+      A.map((object) => ({ rkey: 'web.handle', headers: { hostname: 'box-1', tier: 2 }, object })),
+    );
   });
 
   it('Ctrl-C cancels, closes the connection (the queue goes), says Bye. and exits 0', async () => {
@@ -53,21 +55,32 @@ describe('lcmon live (RabbitMQ)', () => {
     await pub.publish(exchange, 'in.order', [...A, ...B, ...C]);
     // Reversed, with duplicates, and B's messages packed into one ndjson batch message.
     await pub.publish(exchange, 'messy', [...A].reverse().concat([A[0]!, A[2]!]));
-    await pub.publish(exchange, 'messy', [B.map((b) => JSON.stringify(b)).join('\n') + '\n', B.map((b) => JSON.stringify(b)).join('\n')], {
-      contentType: CONTENT_TYPE_NDJSON,
-    });
+    await pub.publish(
+      exchange,
+      'messy',
+      [`${B.map((b) => JSON.stringify(b)).join('\n')}\n`, B.map((b) => JSON.stringify(b)).join('\n')],
+      {
+        contentType: CONTENT_TYPE_NDJSON,
+      },
+    );
     await pub.publish(exchange, 'messy', [C[2]!, C[0]!, C[3]!, C[1]!, C[1]!]);
     await Promise.all([inOrder.untilLines(3), messy.untilLines(3)]);
     const [r1, r2] = await Promise.all([inOrder.interrupt(), messy.interrupt()]);
     const strip = (o: any) => ({ ...o, rkey: undefined });
     expect(json(r2.lines).map(strip)).to.deep.equal(json(r1.lines).map(strip));
-    expect(json(r1.lines).map((o) => o.object)).to.deep.equal([{ url: '/a', n: 3, tags: ['x'] }, { url: '/b', status_code: 200 }, { url: '/c', n: 2 }]);
+    expect(json(r1.lines).map((o) => o.object)).to.deep.equal([
+      { url: '/a', n: 3, tags: ['x'] },
+      { url: '/b', status_code: 200 },
+      { url: '/c', n: 2 },
+    ]);
   });
 
   it('unpacks ndjson batch messages into their messages', async () => {
     const l = start(['-e', exchange]);
     await l.ready();
-    await pub.publish(exchange, 'batch', [A.map((b) => JSON.stringify(b)).join('\n') + '\n'], { contentType: CONTENT_TYPE_NDJSON });
+    await pub.publish(exchange, 'batch', [`${A.map((b) => JSON.stringify(b)).join('\n')}\n`], {
+      contentType: CONTENT_TYPE_NDJSON,
+    });
     await l.untilLines(A.length);
     const r = await l.interrupt();
     expect(json(r.lines)).to.deep.equal(A);
@@ -76,8 +89,18 @@ describe('lcmon live (RabbitMQ)', () => {
   it('counts and reports malformed messages once per kind while valid traffic goes on', async () => {
     const l = start(['-e', exchange, '-c']);
     await l.ready();
-    await pub.publish(exchange, 'web.bad', ['not json', '{"obj_id":"x","obj":[]}', Buffer.from([0xff, 0xfe]), 'nope again', '{"obj":{}}', '']);
-    await pub.publish(exchange, 'web.proto', ['{"__proto__":{"obj_id":"p"},"obj":{}}', '{"obj_id":"pp","status":"transient","seq":0,"obj":{"__proto__":{"admin":true}}}']);
+    await pub.publish(exchange, 'web.bad', [
+      'not json',
+      '{"obj_id":"x","obj":[]}',
+      Buffer.from([0xff, 0xfe]),
+      'nope again',
+      '{"obj":{}}',
+      '',
+    ]);
+    await pub.publish(exchange, 'web.proto', [
+      '{"__proto__":{"obj_id":"p"},"obj":{}}',
+      '{"obj_id":"pp","status":"transient","seq":0,"obj":{"__proto__":{"admin":true}}}',
+    ]);
     await pub.publish(exchange, 'web.ok', B);
     await l.untilLines(2);
     const r = await l.interrupt();
@@ -90,7 +113,9 @@ describe('lcmon live (RabbitMQ)', () => {
       'lcmon: warning: message with routing key "web.bad": skipped, obj_id missing; more "obj_id missing" input is counted, not shown',
       'lcmon: warning: message with routing key "web.bad": skipped, empty; more "empty" input is counted, not shown',
     ]);
-    expect(r.stderr).to.include('skipped 7 malformed inputs (not JSON: 3, obj not an object: 1, obj_id missing: 2, empty: 1)');
+    expect(r.stderr).to.include(
+      'skipped 7 malformed inputs (not JSON: 3, obj not an object: 1, obj_id missing: 2, empty: 1)',
+    );
   });
 
   it('-r binds each routing key given; other keys never arrive', async () => {
@@ -133,7 +158,12 @@ describe('lcmon live (RabbitMQ)', () => {
     const q = cleanup.queue(uniqueName('lcmon-q'));
     await pub.channel.assertQueue(q, { durable: false });
     await pub.channel.bindQueue(q, exchange, 'web.#');
-    const bodies: Body[] = Array.from({ length: 10 }, (_, i) => ({ obj_id: `q${i}`, obj: { i }, status: 'transient', seq: 0 }));
+    const bodies: Body[] = Array.from({ length: 10 }, (_, i) => ({
+      obj_id: `q${i}`,
+      obj: { i },
+      status: 'transient',
+      seq: 0,
+    }));
     await pub.publish(exchange, 'web.q', bodies);
     const r = await run(['-q', q, '-n', '4']);
     expect(r.code).to.equal(0);
@@ -157,9 +187,15 @@ describe('lcmon live (RabbitMQ)', () => {
     const ttlOf = async (args: string[]): Promise<unknown> => {
       const l = start(['-e', exchange, '-r', 'ttl', ...args]);
       const queue = await l.ready();
-      const { stdout } = await execFileAsync('rabbitmqctl', ['-q', 'list_queues', 'name', 'arguments', '--formatter', 'json'], { timeout: 60_000 });
+      const { stdout } = await execFileAsync(
+        'rabbitmqctl',
+        ['-q', 'list_queues', 'name', 'arguments', '--formatter', 'json'],
+        { timeout: 60_000 },
+      );
       await l.interrupt();
-      const q = (JSON.parse(stdout) as Array<{ name: string; arguments: Array<[string, string, unknown]> }>).find((x) => x.name === queue);
+      const q = (JSON.parse(stdout) as Array<{ name: string; arguments: Array<[string, string, unknown]> }>).find(
+        (x) => x.name === queue,
+      );
       expect(q, `queue ${queue} in rabbitmqctl list_queues`).to.not.equal(undefined);
       return q!.arguments.find((a) => a[0] === 'x-message-ttl')?.[2];
     };
@@ -192,7 +228,10 @@ describe('lcmon live (RabbitMQ)', () => {
     await pub.publish(exchange, 'web.f', [...B, ...A.slice(0, 2)]);
     await l.untilLines(1);
     const r = await l.interrupt();
-    expect(json(r.lines)).to.deep.equal([{ url: '/b', status_code: 200 }, { url: '/a', n: 2, complete: false }]);
+    expect(json(r.lines)).to.deep.equal([
+      { url: '/b', status_code: 200 },
+      { url: '/a', n: 2, complete: false },
+    ]);
     expect(r.stderr.trimEnd().split('\n').pop()).to.equal('Bye.');
   });
 
@@ -212,7 +251,12 @@ describe('lcmon live (RabbitMQ)', () => {
     await pub.publish(exchange, 'web.e', A);
     await l.untilLines(1);
     l.child.stdout.destroy();
-    const many: Body[] = Array.from({ length: 2000 }, (_, i) => ({ obj_id: `e${i}`, obj: { i }, status: 'transient', seq: 0 }));
+    const many: Body[] = Array.from({ length: 2000 }, (_, i) => ({
+      obj_id: `e${i}`,
+      obj: { i },
+      status: 'transient',
+      seq: 0,
+    }));
     await pub.publish(exchange, 'web.e', many);
     const r = await l.exited;
     expect(r.code).to.equal(0);
@@ -226,7 +270,9 @@ describe('lcmon live (RabbitMQ)', () => {
     const h = await run(['-H', 'localhost.invalid']);
     expect(h.code).to.equal(69);
     expect(h.stderr).to.match(/^lcmon: cannot reach RabbitMQ at localhost\.invalid:5672: \S+\n$/);
-    expect(h.stderr + r.stderr).to.not.include('s3cr3t').and.not.include('guest:guest');
+    expect(h.stderr + r.stderr)
+      .to.not.include('s3cr3t')
+      .and.not.include('guest:guest');
     // Not a URL of the broker at all: a bad argument (exit 2), said without repeating it.
     for (const bad of ['watcher:s3cr3t-pw@127.0.0.1', 'http://watcher:s3cr3t-pw@127.0.0.1', 'amqp//127.0.0.1']) {
       const u = await run(['-u', bad]);
@@ -245,8 +291,12 @@ describe('lcmon live (RabbitMQ)', () => {
   });
 
   it('-H builds the guest URL for a host; -u and CONTEXTURE_URL name the broker', async () => {
-    const byHost = start(['-H', '127.0.0.1', '-e', exchange], { env: { CONTEXTURE_URL: 'amqp://guest:guest@127.0.0.1:1/%2F' } });
-    const byUrl = start(['-u', amqpUrl(), '-e', exchange], { env: { CONTEXTURE_URL: 'amqp://guest:guest@127.0.0.1:1/%2F' } });
+    const byHost = start(['-H', '127.0.0.1', '-e', exchange], {
+      env: { CONTEXTURE_URL: 'amqp://guest:guest@127.0.0.1:1/%2F' },
+    });
+    const byUrl = start(['-u', amqpUrl(), '-e', exchange], {
+      env: { CONTEXTURE_URL: 'amqp://guest:guest@127.0.0.1:1/%2F' },
+    });
     await Promise.all([byHost.ready(), byUrl.ready()]);
     expect(byHost.stderr).to.include('listening on 127.0.0.1:5672');
     await pub.publish(exchange, 'web.h', B);
@@ -265,11 +315,17 @@ describe('lcmon live (RabbitMQ)', () => {
     const liveVerbose = start(['-e', exchange, '-c', '-v']);
     await Promise.all([saver.ready(), live.ready(), liveVerbose.ready()]);
     const many: Body[] = [];
-    for (let i = 0; i < 50; i++) many.push(...lifecycle(`rt${i}`, { i, url: `/r/${i}` }, [{ step: 1 }, { step: 2, i: i * 2 }], 1_700_000_000 + i));
+    for (let i = 0; i < 50; i++)
+      many.push(...lifecycle(`rt${i}`, { i, url: `/r/${i}` }, [{ step: 1 }, { step: 2, i: i * 2 }], 1_700_000_000 + i));
     // Interleave contexts, with a duplicate now and then, as a busy publisher would.
-    const mixed = many.map((m, k) => ({ m, k: (k % 4) * 1000 + k })).sort((x, y) => x.k - y.k).map((x) => x.m);
+    const mixed = many
+      .map((m, k) => ({ m, k: (k % 4) * 1000 + k }))
+      .sort((x, y) => x.k - y.k)
+      .map((x) => x.m);
     await pub.publish(exchange, 'web.rt', mixed.slice(0, 100), { headers: { hostname: 'box-1' } });
-    await pub.publish(exchange, 'api.rt', mixed.slice(100).concat(mixed.slice(10, 20)), { headers: { hostname: 'box-2' } });
+    await pub.publish(exchange, 'api.rt', mixed.slice(100).concat(mixed.slice(10, 20)), {
+      headers: { hostname: 'box-2' },
+    });
     await Promise.all([live.untilLines(50), liveVerbose.untilLines(50)]);
     const [rl, rv] = await Promise.all([live.interrupt(), liveVerbose.interrupt()]);
     // Wait until the saver has written every message, then stop it.

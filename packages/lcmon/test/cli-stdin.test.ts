@@ -24,7 +24,7 @@ function shuffle<X>(items: X[], seed: number): X[] {
 
 describe('lcmon -s (stdin)', () => {
   it('prints every message body as one JSON line, from -v envelopes and from plain bodies alike', async () => {
-    const plain = A.map((b) => JSON.stringify(b)).join('\n') + '\n';
+    const plain = `${A.map((b) => JSON.stringify(b)).join('\n')}\n`;
     const fromPlain = await run(['-s'], plain);
     const fromEnvelopes = await run(['-s'], envelopes(A));
     expect(fromPlain.code).to.equal(0);
@@ -41,7 +41,10 @@ describe('lcmon -s (stdin)', () => {
     for (const args of [['-s'], ['-sc']]) {
       const r = await run(args, `${huge}\n${valid}\nnot json\n${huge}`);
       expect(r.code, args.join(' ')).to.equal(0);
-      expect(json(r.lines).map((o) => (o.obj ?? o).v), args.join(' ')).to.deep.equal([1]);
+      expect(
+        json(r.lines).map((o) => (o.obj ?? o).v),
+        args.join(' '),
+      ).to.deep.equal([1]);
       expect(r.stderr, args.join(' ')).to.match(/line 1: skipped, too large/);
       expect(r.stderr, args.join(' ')).to.match(/line 3: skipped, not JSON/);
       expect(r.stderr, args.join(' ')).to.match(/skipped 3 malformed inputs \(too large: 2, not JSON: 1\)/);
@@ -49,7 +52,10 @@ describe('lcmon -s (stdin)', () => {
   });
 
   it('-v prints {rkey, headers, object}; plain bodies get rkey null and no headers', async () => {
-    const r = await run(['-s', '-v'], envelopes(A.slice(0, 2), 'web.x', { hostname: 'h', tier: 2 }) + JSON.stringify(B[0]) + '\n');
+    const r = await run(
+      ['-s', '-v'],
+      `${envelopes(A.slice(0, 2), 'web.x', { hostname: 'h', tier: 2 }) + JSON.stringify(B[0])}\n`,
+    );
     expect(json(r.lines)).to.deep.equal([
       { rkey: 'web.x', headers: { hostname: 'h', tier: 2 }, object: A[0] },
       { rkey: 'web.x', headers: { hostname: 'h', tier: 2 }, object: A[1] },
@@ -74,7 +80,10 @@ describe('lcmon -s (stdin)', () => {
     for (const seed of [1, 7, 42, 1234]) {
       const messy = shuffle([...A, ...B, A[1]!, B[0]!, A[A.length - 1]!], seed);
       const r = await run(['-sc', '-v'], envelopes(messy));
-      expect(json(r.lines).sort((x, y) => x.id.localeCompare(y.id)), `seed ${seed}`).to.deep.equal(expected);
+      expect(
+        json(r.lines).sort((x, y) => x.id.localeCompare(y.id)),
+        `seed ${seed}`,
+      ).to.deep.equal(expected);
     }
   });
 
@@ -94,15 +103,22 @@ describe('lcmon -s (stdin)', () => {
   });
 
   it('-k takes the first match breadth-first, *key every match (one match unwrapped)', async () => {
-    const msg = { obj_id: 'k', obj: { elapsed: 2.7, deep: [{ elapsed: 9 }], name: 'inner' }, elapsed: 1.1, name: 'outer' };
-    const first = await run(['-s', '-k', 'elapsed', 'name'], JSON.stringify(msg) + '\n');
+    const msg = {
+      obj_id: 'k',
+      obj: { elapsed: 2.7, deep: [{ elapsed: 9 }], name: 'inner' },
+      elapsed: 1.1,
+      name: 'outer',
+    };
+    const first = await run(['-s', '-k', 'elapsed', 'name'], `${JSON.stringify(msg)}\n`);
     expect(json(first.lines)).to.deep.equal([{ elapsed: 1.1, name: 'outer' }]);
-    const all = await run(['-s', '-k', '*elapsed', '*name'], JSON.stringify(msg) + '\n');
+    const all = await run(['-s', '-k', '*elapsed', '*name'], `${JSON.stringify(msg)}\n`);
     expect(json(all.lines)).to.deep.equal([{ elapsed: [1.1, 2.7, 9], name: ['outer', 'inner'] }]);
     const onCollated = await run(['-sc', '-k', '*n'], envelopes(A));
     expect(json(onCollated.lines)).to.deep.equal([{ n: [3, 9] }]);
     const verbose = await run(['-s', '-v', '-k', 'url'], envelopes(A.slice(0, 1)));
-    expect(json(verbose.lines)).to.deep.equal([{ rkey: 'web.handle', headers: { hostname: 'box-1' }, object: { url: '/a' } }]);
+    expect(json(verbose.lines)).to.deep.equal([
+      { rkey: 'web.handle', headers: { hostname: 'box-1' }, object: { url: '/a' } },
+    ]);
   });
 
   it('-t removes keys at any depth', async () => {
@@ -121,14 +137,16 @@ describe('lcmon -s (stdin)', () => {
       { obj_id: 'z', obj: { a: '', b: null, c: [], d: {}, e: { f: [] }, keep: 0, no: false }, seq: 0 },
       { obj_id: 'z', obj: { g: '' }, seq: 1 },
     ];
-    const r = await run(['-s', '-k', 'obj', '-z'], msgs.map((m) => JSON.stringify(m)).join('\n') + '\n');
+    const r = await run(['-s', '-k', 'obj', '-z'], `${msgs.map((m) => JSON.stringify(m)).join('\n')}\n`);
     expect(json(r.lines)).to.deep.equal([{ obj: { keep: 0, no: false } }]);
-    const without = await run(['-s', '-k', 'obj'], msgs.map((m) => JSON.stringify(m)).join('\n') + '\n');
+    const without = await run(['-s', '-k', 'obj'], `${msgs.map((m) => JSON.stringify(m)).join('\n')}\n`);
     expect(without.lines).to.have.length(2);
   });
 
   it('-n stops after N documents and exits 0', async () => {
-    const many = envelopes(Array.from({ length: 500 }, (_, i) => ({ obj_id: `n${i}`, obj: { i }, status: 'transient', seq: 0 })));
+    const many = envelopes(
+      Array.from({ length: 500 }, (_, i) => ({ obj_id: `n${i}`, obj: { i }, status: 'transient', seq: 0 })),
+    );
     const r = await run(['-s', '-n', '3'], many);
     expect(r.code).to.equal(0);
     expect(json(r.lines).map((m) => m.obj.i)).to.deep.equal([0, 1, 2]);
@@ -139,7 +157,7 @@ describe('lcmon -s (stdin)', () => {
   it('-p pretty-prints, coloured only when asked for or on a terminal; JSON lines are never coloured', async () => {
     const input = envelopes(A.slice(0, 1));
     const plain = await run(['-s', '-p'], input);
-    expect(plain.stdout).to.equal(JSON.stringify(A[0], null, 2) + '\n');
+    expect(plain.stdout).to.equal(`${JSON.stringify(A[0], null, 2)}\n`);
     const forced = await run(['-s', '-p', '--color'], input);
     expect(forced.stdout).to.match(/\x1b\[\d+m/);
     expect(forced.stdout.replace(/\x1b\[\d+m/g, '')).to.equal(plain.stdout);
@@ -163,9 +181,15 @@ describe('lcmon -s (stdin)', () => {
     const nasty = 'a\u001b[31mred\u0007\u007f\u009b31m\u0085\u2028\u2029\u202e\u2066evil\u200f';
     const msg = { obj_id: 'esc', obj: { s: nasty, [nasty]: 1 }, seq: 0, status: 'transient' };
     for (const args of [['-s'], ['-s', '-v'], ['-sc'], ['-s', '-p'], ['-s', '-t', 'x']]) {
-      const r = await run(args, JSON.stringify(msg) + '\n');
-      expect(r.stdout, args.join(' ')).to.not.match(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069\u200e\u200f]/);
-      expect(r.stdout).to.include('\\u009b31m').and.include('\\u2028').and.include('\\u202e').and.include('\\u001b[31m');
+      const r = await run(args, `${JSON.stringify(msg)}\n`);
+      expect(r.stdout, args.join(' ')).to.not.match(
+        /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069\u200e\u200f]/,
+      );
+      expect(r.stdout)
+        .to.include('\\u009b31m')
+        .and.include('\\u2028')
+        .and.include('\\u202e')
+        .and.include('\\u001b[31m');
       const values = args.includes('-p') ? [JSON.parse(r.stdout)] : json(r.lines);
       expect(JSON.stringify(values[0])).to.include(JSON.stringify(nasty).slice(1, -1));
     }
@@ -185,7 +209,7 @@ describe('lcmon -s (stdin)', () => {
       '',
       JSON.stringify({ rkey: 'r', headers: {}, object: { obj_id: 5 } }),
     ];
-    const r = await run(['-s'], lines.join('\n') + '\n');
+    const r = await run(['-s'], `${lines.join('\n')}\n`);
     expect(r.code).to.equal(0);
     expect(json(r.lines)).to.deep.equal([A[0], A[1]]);
     const warnings = r.stderr.split('\n').filter((l) => l.includes('skipped,'));
@@ -195,21 +219,27 @@ describe('lcmon -s (stdin)', () => {
     expect(warnings[2]).to.match(/line 5: skipped, bad seq/);
     expect(warnings[3]).to.match(/line 6: skipped, not an object/);
     expect(warnings[4]).to.match(/line 8: skipped, obj_id missing/);
-    expect(r.stderr).to.match(/skipped 8 malformed inputs \(not JSON: 2, obj not an object: 1, bad seq: 2, not an object: 1, obj_id missing: 2\)/);
+    expect(r.stderr).to.match(
+      /skipped 8 malformed inputs \(not JSON: 2, obj not an object: 1, bad seq: 2, not an object: 1, obj_id missing: 2\)/,
+    );
   });
 
   it('keeps __proto__ and constructor keys as plain data through -c, -k, -t and -z', async () => {
-    const born = '{"obj_id":"p","status":"born","seq":0,"obj":{"__proto__":{"polluted":true},"constructor":{"prototype":{"x":1}},"ok":1}}';
+    const born =
+      '{"obj_id":"p","status":"born","seq":0,"obj":{"__proto__":{"polluted":true},"constructor":{"prototype":{"x":1}},"ok":1}}';
     const fin = '{"obj_id":"p","status":"finished","seq":1,"obj":{}}';
     const other = '{"obj_id":"o","status":"transient","seq":0,"obj":{"plain":true}}';
-    const input = [born, fin, other].join('\n') + '\n';
+    const input = `${[born, fin, other].join('\n')}\n`;
     const c = await run(['-sc'], input);
     expect(c.lines[0]).to.equal('{"__proto__":{"polluted":true},"constructor":{"prototype":{"x":1}},"ok":1}');
     expect(c.lines[1]).to.equal('{"plain":true}');
     const k = await run(['-sc', '-k', 'polluted', '*x', 'plain'], input);
     expect(k.lines).to.deep.equal(['{"polluted":true,"x":1}', '{"plain":true}']);
     const t = await run(['-sc', '-t', 'ok', '-z'], input);
-    expect(t.lines).to.deep.equal(['{"__proto__":{"polluted":true},"constructor":{"prototype":{"x":1}}}', '{"plain":true}']);
+    expect(t.lines).to.deep.equal([
+      '{"__proto__":{"polluted":true},"constructor":{"prototype":{"x":1}}}',
+      '{"plain":true}',
+    ]);
   });
 
   it('--flush-incomplete prints objects that never finished at the end, marked "complete": false', async () => {
@@ -217,9 +247,16 @@ describe('lcmon -s (stdin)', () => {
     const gap = lifecycle('gap', { g: 1 }, [{ g: 2 }, { g: 3 }]).filter((m) => m.seq !== 2);
     const input = envelopes([...open, ...gap, ...B]);
     const without = await run(['-sc'], input);
-    expect(json(without.lines)).to.deep.equal([{ url: '/b', status_code: 200 }, { g: 2, complete: false }]);
+    expect(json(without.lines)).to.deep.equal([
+      { url: '/b', status_code: 200 },
+      { g: 2, complete: false },
+    ]);
     const withFlush = await run(['-sc', '--flush-incomplete'], input);
-    expect(json(withFlush.lines)).to.deep.equal([{ url: '/b', status_code: 200 }, { g: 2, complete: false }, { step: 2, complete: false }]);
+    expect(json(withFlush.lines)).to.deep.equal([
+      { url: '/b', status_code: 200 },
+      { g: 2, complete: false },
+      { step: 2, complete: false },
+    ]);
     const verbose = await run(['-sc', '-v', '--flush-incomplete'], input);
     const v = json(verbose.lines);
     expect(v[1]).to.include({ id: 'gap', complete: false, missing: 1 });
@@ -230,17 +267,18 @@ describe('lcmon -s (stdin)', () => {
     // The first line makes the prefix known; the others put after it what a body alone cannot be.
     const P = '{"rkey":"web.x","headers":{"hostname":"h"},"object":';
     const lines = [
-      P + '{"obj_id":"a","seq":0,"status":"born","obj":{"u":1}}}',
-      P + '{"obj_id":"a","seq":1,"obj":{"n":2}},"extra":1}',
-      P + '{"obj_id":"z","seq":-1,"obj":{}}}',
-      P + '[1]}',
-      P + ' {"obj_id":"a","seq":2,"obj":{"x":1}} }',
+      `${P}{"obj_id":"a","seq":0,"status":"born","obj":{"u":1}}}`,
+      `${P}{"obj_id":"a","seq":1,"obj":{"n":2}},"extra":1}`,
+      `${P}{"obj_id":"z","seq":-1,"obj":{}}}`,
+      `${P}[1]}`,
+      `${P} {"obj_id":"a","seq":2,"obj":{"x":1}} }`,
       // A second "object" key: the last one is the message.
-      P + '{"obj_id":"a","seq":3,"status":"finished","obj":{}},"object":{"obj_id":"b","seq":0,"status":"transient","obj":{"v":1}}}',
-      P + '{"obj_id":"a","seq":3,"status":"finished","obj":{"y":2}}',
-      P + '{"obj_id":"a","seq":3,"status":"finished","obj":{"y":2}}}',
+      P +
+        '{"obj_id":"a","seq":3,"status":"finished","obj":{}},"object":{"obj_id":"b","seq":0,"status":"transient","obj":{"v":1}}}',
+      `${P}{"obj_id":"a","seq":3,"status":"finished","obj":{"y":2}}`,
+      `${P}{"obj_id":"a","seq":3,"status":"finished","obj":{"y":2}}}`,
     ];
-    const r = await run(['-sc', '-v'], lines.join('\n') + '\n');
+    const r = await run(['-sc', '-v'], `${lines.join('\n')}\n`);
     expect(r.code).to.equal(0);
     const out = json(r.lines);
     expect(out.map((o) => [o.id, o.object, o.rkey, o.headers])).to.deep.equal([
@@ -276,12 +314,16 @@ describe('lcmon -s (stdin)', () => {
         const k = rnd(live.length);
         const m = live[k]!.shift()!;
         if (live[k]!.length === 0) live.splice(k, 1);
-        lines.push(rnd(4) === 0 ? JSON.stringify(m) : JSON.stringify({ rkey: 'web.x', headers: { hostname: `h${i % 2}` }, object: m }));
+        lines.push(
+          rnd(4) === 0
+            ? JSON.stringify(m)
+            : JSON.stringify({ rkey: 'web.x', headers: { hostname: `h${i % 2}` }, object: m }),
+        );
       }
       if (i % 250 === 0) lines.push('not json', '{"obj_id": 5}', '');
     }
     for (const msgs of live) for (const m of msgs) lines.push(JSON.stringify(m));
-    const input = lines.join('\n') + '\n';
+    const input = `${lines.join('\n')}\n`;
 
     // The oracle: one Collator over the whole input, in order.
     const expected: string[] = [];
@@ -307,7 +349,9 @@ describe('lcmon -s (stdin)', () => {
       `lcmon: warning: line ${bad.get('not JSON')![0]}: skipped, not JSON; more "not JSON" input is counted, not shown`,
       `lcmon: warning: line ${bad.get('obj_id missing')![0]}: skipped, obj_id missing; more "obj_id missing" input is counted, not shown`,
     ]);
-    expect(r.stderr).to.include(`(not JSON: ${bad.get('not JSON')!.length}, obj_id missing: ${bad.get('obj_id missing')!.length})`);
+    expect(r.stderr).to.include(
+      `(not JSON: ${bad.get('not JSON')!.length}, obj_id missing: ${bad.get('obj_id missing')!.length})`,
+    );
 
     // -n cuts the same merged stream.
     const n = await run(['-sc', '-n', '1234'], input);
@@ -321,7 +365,7 @@ describe('lcmon -s (stdin)', () => {
   });
 
   it('cuts a byte order mark at the start of the input in every mode; one further on is a line that is not JSON', async () => {
-    const input = '\ufeff' + envelopes(B);
+    const input = `\ufeff${envelopes(B)}`;
     for (const args of [['-s'], ['-sc']]) {
       const r = await run(args, input);
       expect(r.stderr, args.join(' ')).to.equal('');
@@ -330,13 +374,16 @@ describe('lcmon -s (stdin)', () => {
     expect(json((await run(['-sc'], input)).lines)).to.deep.equal([{ url: '/b', status_code: 200 }]);
     // A BOM alone on the first line leaves a blank line: skipped, not reported.
     for (const args of [['-s'], ['-sc']]) {
-      const r = await run(args, '\ufeff\n' + envelopes(B));
+      const r = await run(args, `\ufeff\n${envelopes(B)}`);
       expect(r.stderr, args.join(' ')).to.equal('');
       expect(r.lines.length, args.join(' ')).to.be.greaterThan(0);
     }
-    const later = await run(['-sc'], envelopes(A) + '\ufeff' + envelopes(B));
+    const later = await run(['-sc'], `${envelopes(A)}\ufeff${envelopes(B)}`);
     // B's first message is lost with its line: B ends unfinished, without its url.
-    expect(json(later.lines)).to.deep.equal([...json((await run(['-sc'], envelopes(A))).lines), { status_code: 200, complete: false }]);
+    expect(json(later.lines)).to.deep.equal([
+      ...json((await run(['-sc'], envelopes(A))).lines),
+      { status_code: 200, complete: false },
+    ]);
     expect(later.stderr).to.match(/not JSON/);
   });
 
@@ -346,7 +393,7 @@ describe('lcmon -s (stdin)', () => {
       { id: 'py1', obj: { a: 2, b: 1 }, time_out: 1_700_000_001 },
       { id: 'py1', obj: {}, status: 'finished', elapsed: 2, time_out: 1_700_000_002 },
     ];
-    const r = await run(['-sc'], py.map((m) => JSON.stringify(m)).join('\n') + '\n');
+    const r = await run(['-sc'], `${py.map((m) => JSON.stringify(m)).join('\n')}\n`);
     expect(json(r.lines)).to.deep.equal([{ a: 2, b: 1 }]);
   });
 
@@ -365,7 +412,7 @@ describe('lcmon -s (stdin)', () => {
   });
 
   it('--stats ends with a summary line on stderr (no live line when stderr is not a terminal)', async () => {
-    const r = await run(['-sc', '--stats'], envelopes([...A, ...B]) + 'junk\n');
+    const r = await run(['-sc', '--stats'], `${envelopes([...A, ...B])}junk\n`);
     expect(r.stderr).to.match(/lcmon: 8 messages in [\d.]+ s \(\d+\/s\), 2 printed, 1 malformed, 0 objects open/);
     expect(r.stderr).to.not.include('\r');
   });
@@ -376,7 +423,11 @@ describe('lcmon -s (stdin)', () => {
       const fifo = path.join(tmp.dir, 'in');
       execFileSync('mkfifo', [fifo]);
       // script(1) gives lcmon a terminal for stdout and stderr; its input comes through the fifo.
-      const child = spawn('script', ['-qfec', `'${process.execPath}' '${LCMON}' -sc --stats < '${fifo}'`, '/dev/null'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(
+        'script',
+        ['-qfec', `'${process.execPath}' '${LCMON}' -sc --stats < '${fifo}'`, '/dev/null'],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      );
       let out = '';
       child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
       const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
@@ -393,7 +444,9 @@ describe('lcmon -s (stdin)', () => {
   });
 
   it('ends quietly with status 0 when stdout closes early (lcmon ... | head -1)', async () => {
-    const many = envelopes(Array.from({ length: 200_000 }, (_, i) => ({ obj_id: `e${i}`, obj: { i }, status: 'transient', seq: 0 })));
+    const many = envelopes(
+      Array.from({ length: 200_000 }, (_, i) => ({ obj_id: `e${i}`, obj: { i }, status: 'transient', seq: 0 })),
+    );
     const l = start(['-s']);
     l.child.stdin.end(many);
     await l.untilLines(1);
@@ -431,7 +484,28 @@ describe('lcmon arguments', () => {
     const help = await run(['--help']);
     expect(help.code).to.equal(0);
     expect(help.stdout).to.match(/^Usage: lcmon \[options\]/);
-    for (const flag of ['-H', '-u', '-e', '-q', '-r', '-a', '-x', '-s', '-k', '-t', '-c', '-p', '-v', '-z', '-n', '--ttl', '--color', '--no-color', '--flush-incomplete', '--stats']) {
+    for (const flag of [
+      '-H',
+      '-u',
+      '-e',
+      '-q',
+      '-r',
+      '-a',
+      '-x',
+      '-s',
+      '-k',
+      '-t',
+      '-c',
+      '-p',
+      '-v',
+      '-z',
+      '-n',
+      '--ttl',
+      '--color',
+      '--no-color',
+      '--flush-incomplete',
+      '--stats',
+    ]) {
       expect(help.stdout).to.include(flag);
     }
     const version = await run(['--version']);

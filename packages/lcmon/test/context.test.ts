@@ -20,7 +20,8 @@ describe('lcmon with messages published by Context', () => {
 
     const handler = configure({ url: amqpUrl(), exchange });
     cleanup.defer(() => handler.close());
-    const ctx = new Context({ name: 'web.handle', context: { url: '/ctx', n: 0 } }) as Context & Record<string, unknown>;
+    const ctx = new Context({ name: 'web.handle', context: { url: '/ctx', n: 0 } }) as Context &
+      Record<string, unknown>;
     ctx.n = 1;
     ctx.status_code = 200;
     ctx.n = 2;
@@ -39,7 +40,13 @@ describe('lcmon with messages published by Context', () => {
     expect(ms).to.have.length(5);
     expect(ms.map((m) => m.rkey)).to.deep.equal(Array(5).fill('web.handle'));
     expect(ms[0].headers).to.have.property('hostname');
-    expect(ms.map((m) => [m.object.status ?? null, m.object.seq])).to.deep.equal([['born', 0], [null, 1], [null, 2], [null, 3], ['finished', 4]]);
+    expect(ms.map((m) => [m.object.status ?? null, m.object.seq])).to.deep.equal([
+      ['born', 0],
+      [null, 1],
+      [null, 2],
+      [null, 3],
+      ['finished', 4],
+    ]);
 
     const objs = json(rc.lines);
     const web = objs.find((o) => o.rkey === 'web.handle');

@@ -25,9 +25,26 @@ describe('lcmon --handlers, and heartbeats in the stream (RabbitMQ)', function (
     // What a collector announces (its own counters), published as a collector does.
     const conn = await amqp.connect(amqpUrl());
     const ch = await conn.createChannel();
-    const body = { type: 'heartbeat', id: 'collector-1234', kind: 'collector', name: 'contexture.collector', host: 'box-2', pid: 77, state: 'running', interval: 5000, started_at: 1, time: Date.now() / 1000, stats: { rate: 1500, queue_depth: 3, dead_lettered: 1, reconnects: 0 } };
-    ch.publish(exchange, HEARTBEAT_RKEY, Buffer.from(JSON.stringify(body)), { contentType: 'application/json', type: 'heartbeat' });
-    ch.publish(exchange, HEARTBEAT_RKEY, Buffer.from('{"type":"heartbeat","broken":'), { contentType: 'application/json' });
+    const body = {
+      type: 'heartbeat',
+      id: 'collector-1234',
+      kind: 'collector',
+      name: 'contexture.collector',
+      host: 'box-2',
+      pid: 77,
+      state: 'running',
+      interval: 5000,
+      started_at: 1,
+      time: Date.now() / 1000,
+      stats: { rate: 1500, queue_depth: 3, dead_lettered: 1, reconnects: 0 },
+    };
+    ch.publish(exchange, HEARTBEAT_RKEY, Buffer.from(JSON.stringify(body)), {
+      contentType: 'application/json',
+      type: 'heartbeat',
+    });
+    ch.publish(exchange, HEARTBEAT_RKEY, Buffer.from('{"type":"heartbeat","broken":'), {
+      contentType: 'application/json',
+    });
     await ch.close();
     await conn.close();
   }
@@ -41,15 +58,36 @@ describe('lcmon --handlers, and heartbeats in the stream (RabbitMQ)', function (
     new Context({ name: 'app.gone', handler: gone }).x = 1;
     const table = start(['-e', exchange, '--handlers', '--wait', '2500']);
     const lines = start(['-e', exchange, '--handlers', '--wait', '2500', '-v']);
-    await Promise.all([table, lines].map((l) => l.until((x) => /listening for heartbeats/.test(x.stderr), 'lcmon to listen')));
+    await Promise.all(
+      [table, lines].map((l) => l.until((x) => /listening for heartbeats/.test(x.stderr), 'lcmon to listen')),
+    );
     await collectorHeartbeat();
     await gone.close();
     const [t, v] = await Promise.all([table.exited, lines.exited]);
     expect(t.code).to.equal(0, t.stderr);
-    expect(t.lines[0]!.split(/\s+/)).to.deep.equal(['KIND', 'ID', 'NAME', 'HOST', 'PID', 'QUEUED', 'DROPPED', 'RATE/S', 'RECONNECTS', 'SEEN']);
+    expect(t.lines[0]!.split(/\s+/)).to.deep.equal([
+      'KIND',
+      'ID',
+      'NAME',
+      'HOST',
+      'PID',
+      'QUEUED',
+      'DROPPED',
+      'RATE/S',
+      'RECONNECTS',
+      'SEEN',
+    ]);
     const rows = t.lines.slice(1).map((l) => l.split(/\s{2,}/));
     expect(rows.map((r) => r[0])).to.deep.equal(['collector', 'handler', 'handler']);
-    expect(rows[0]!.slice(1, 8)).to.deep.equal(['collector-1234', 'contexture.collector', 'box-2', '77', '3', '1', '1500']);
+    expect(rows[0]!.slice(1, 8)).to.deep.equal([
+      'collector-1234',
+      'contexture.collector',
+      'box-2',
+      '77',
+      '3',
+      '1',
+      '1500',
+    ]);
     expect(rows.slice(1).map((r) => r[4])).to.deep.equal([String(process.pid), String(process.pid)]);
     expect(t.stderr).to.match(/3 live handler\(s\) and collector\(s\) heard .* 1 invalid heartbeat\(s\) ignored/);
     const docs = json(v.lines);
@@ -76,7 +114,14 @@ describe('lcmon --handlers, and heartbeats in the stream (RabbitMQ)', function (
   });
 
   it('--wait needs --handlers; --handlers refuses options of the stream', async () => {
-    for (const args of [['--wait', '100'], ['--handlers', '-c'], ['--handlers', '-s'], ['--handlers', '-r', 'a.#'], ['--handlers', '-e', ''], ['-q', '']]) {
+    for (const args of [
+      ['--wait', '100'],
+      ['--handlers', '-c'],
+      ['--handlers', '-s'],
+      ['--handlers', '-r', 'a.#'],
+      ['--handlers', '-e', ''],
+      ['-q', ''],
+    ]) {
       const r = await run(['-e', exchange, ...args]);
       expect(r.code, args.join(' ')).to.equal(2);
       expect(r.stderr, args.join(' ')).to.not.match(/internal error/);

@@ -63,7 +63,15 @@ export class Lcmon {
     if (check(this)) return Promise.resolve();
     return new Promise((resolve, reject) => {
       let done = false;
-      const timer = setTimeout(() => finish(new Error(`timed out waiting for ${what}\nstdout: ${this.stdout.slice(-2000)}\nstderr: ${this.stderr.slice(-2000)}`)), timeoutMs);
+      const timer = setTimeout(
+        () =>
+          finish(
+            new Error(
+              `timed out waiting for ${what}\nstdout: ${this.stdout.slice(-2000)}\nstderr: ${this.stderr.slice(-2000)}`,
+            ),
+          ),
+        timeoutMs,
+      );
       const finish = (err?: Error) => {
         if (done) return;
         done = true;
@@ -75,7 +83,11 @@ export class Lcmon {
       const listener = () => {
         if (check(this)) finish();
         else if (this.child.exitCode !== null || this.child.signalCode !== null) {
-          finish(new Error(`lcmon exited (${this.child.exitCode ?? this.child.signalCode}) before ${what}\nstdout: ${this.stdout.slice(-2000)}\nstderr: ${this.stderr.slice(-2000)}`));
+          finish(
+            new Error(
+              `lcmon exited (${this.child.exitCode ?? this.child.signalCode}) before ${what}\nstdout: ${this.stdout.slice(-2000)}\nstderr: ${this.stderr.slice(-2000)}`,
+            ),
+          );
         }
       };
       this.listeners.push(listener);
@@ -112,8 +124,17 @@ export function splitLines(text: string): string[] {
 }
 
 /** Starts lcmon with `args`; `stdin` is written and closed when given, else left open. */
-export function start(args: string[], options: { stdin?: string; env?: Record<string, string | undefined> } = {}): Lcmon {
-  const env: Record<string, string | undefined> = { ...process.env, NO_COLOR: undefined, FORCE_COLOR: undefined, CONTEXTURE_URL: amqpUrl(), ...options.env };
+export function start(
+  args: string[],
+  options: { stdin?: string; env?: Record<string, string | undefined> } = {},
+): Lcmon {
+  const env: Record<string, string | undefined> = {
+    ...process.env,
+    NO_COLOR: undefined,
+    FORCE_COLOR: undefined,
+    CONTEXTURE_URL: amqpUrl(),
+    ...options.env,
+  };
   for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k];
   const child = spawn(process.execPath, [LCMON, ...args], { env: env as NodeJS.ProcessEnv, stdio: 'pipe' });
   const l = new Lcmon(child);
@@ -151,7 +172,10 @@ export function startToFile(args: string[], outFile: string): { l: Lcmon; closed
   const env: Record<string, string | undefined> = { ...process.env, CONTEXTURE_URL: amqpUrl() };
   delete env.NO_COLOR;
   delete env.FORCE_COLOR;
-  const child = spawn(process.execPath, [LCMON, ...args], { env: env as NodeJS.ProcessEnv, stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [LCMON, ...args], {
+    env: env as NodeJS.ProcessEnv,
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
   const out = createWriteStream(outFile);
   child.stdout.pipe(out);
   const closed = new Promise<void>((resolve) => out.on('close', () => resolve()));
@@ -175,17 +199,36 @@ export interface Body {
  * The messages of one context's life: born with `fields`, one update per entry of `updates`, then
  * finished. Times are fixed so that outputs compare exactly.
  */
-export function lifecycle(id: string, fields: Record<string, unknown>, updates: Array<Record<string, unknown>>, t0 = 1_700_000_000): Body[] {
+export function lifecycle(
+  id: string,
+  fields: Record<string, unknown>,
+  updates: Array<Record<string, unknown>>,
+  t0 = 1_700_000_000,
+): Body[] {
   const out: Body[] = [{ obj_id: id, obj: fields, status: 'born', seq: 0, time_in: t0, handler_id: 'h-1' }];
-  updates.forEach((u, i) => out.push({ obj_id: id, obj: u, seq: i + 1, time_in: t0 + (i + 1) / 10, handler_id: 'h-1' }));
+  for (const [i, u] of updates.entries()) {
+    out.push({ obj_id: id, obj: u, seq: i + 1, time_in: t0 + (i + 1) / 10, handler_id: 'h-1' });
+  }
   const last = updates.length + 1;
-  out.push({ obj_id: id, obj: {}, status: 'finished', elapsed: last / 10, seq: last, time_in: t0 + last / 10, handler_id: 'h-1' });
+  out.push({
+    obj_id: id,
+    obj: {},
+    status: 'finished',
+    elapsed: last / 10,
+    seq: last,
+    time_in: t0 + last / 10,
+    handler_id: 'h-1',
+  });
   return out;
 }
 
 /** `lcmon -v` lines of bodies. */
-export function envelopes(bodies: Body[], rkey = 'web.handle', headers: Record<string, unknown> = { hostname: 'box-1' }): string {
-  return bodies.map((b) => JSON.stringify({ rkey, headers, object: b })).join('\n') + '\n';
+export function envelopes(
+  bodies: Body[],
+  rkey = 'web.handle',
+  headers: Record<string, unknown> = { hostname: 'box-1' },
+): string {
+  return `${bodies.map((b) => JSON.stringify({ rkey, headers, object: b })).join('\n')}\n`;
 }
 
 /** A plain amqplib publisher: the independent source of traffic. */
@@ -211,7 +254,10 @@ export class Publisher {
   ): Promise<void> {
     for (const b of bodies) {
       const content = Buffer.isBuffer(b) ? b : Buffer.from(typeof b === 'string' ? b : JSON.stringify(b));
-      this.channel.publish(exchange, rkey, content, { contentType: options.contentType ?? 'application/json', headers: options.headers ?? { hostname: 'box-1' } });
+      this.channel.publish(exchange, rkey, content, {
+        contentType: options.contentType ?? 'application/json',
+        headers: options.headers ?? { hostname: 'box-1' },
+      });
     }
     await this.channel.waitForConfirms();
   }

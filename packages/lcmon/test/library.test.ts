@@ -46,8 +46,17 @@ describe('monitor library: messages() and objects()', () => {
     for await (const o of plain) if (p.push(o) === 2) break;
     const v = [];
     for await (const o of verbose) if (v.push(o) === 2) break;
-    expect(p).to.deep.equal([{ url: '/b', code: 200 }, { url: '/a', n: 3 }]);
-    expect(v[0]).to.deep.include({ object: { url: '/b', code: 200 }, rkey: 'web.obj', id: 'b', start: '2023-11-14T22:15:00.000Z', elapsed: 0.2 });
+    expect(p).to.deep.equal([
+      { url: '/b', code: 200 },
+      { url: '/a', n: 3 },
+    ]);
+    expect(v[0]).to.deep.include({
+      object: { url: '/b', code: 200 },
+      rkey: 'web.obj',
+      id: 'b',
+      start: '2023-11-14T22:15:00.000Z',
+      elapsed: 0.2,
+    });
     expect(v[0]!.messages).to.have.length(3);
   });
 
@@ -67,11 +76,18 @@ describe('monitor library: messages() and objects()', () => {
 
   it('reads a stream of saved lines with stdin (a leading BOM cut), counting malformed lines', async () => {
     const bad: unknown[] = [];
-    const lines = envelopes([...A, ...B]) + 'garbage\n';
-    const stream = objects({ stdin: Readable.from([Buffer.from('\ufeff' + lines)]), verbose: true, onMalformed: (p, at) => bad.push([p.kind, at.line]) });
+    const lines = `${envelopes([...A, ...B])}garbage\n`;
+    const stream = objects({
+      stdin: Readable.from([Buffer.from(`\ufeff${lines}`)]),
+      verbose: true,
+      onMalformed: (p, at) => bad.push([p.kind, at.line]),
+    });
     const out = [];
     for await (const o of stream) out.push(o.object);
-    expect(out).to.deep.equal([{ url: '/a', n: 3 }, { url: '/b', code: 200 }]);
+    expect(out).to.deep.equal([
+      { url: '/a', n: 3 },
+      { url: '/b', code: 200 },
+    ]);
     expect(bad).to.deep.equal([['not JSON', 8]]);
     expect(stream.stats()).to.include({ messages: 7, objects: 2 });
   });
@@ -89,8 +105,12 @@ describe('monitor library: messages() and objects()', () => {
   });
 
   it('rejects bad options at once and an unreachable broker on first use, with stable codes', async () => {
-    expect(() => messages({ bindingKeys: [] })).to.throw(LcmonError).with.property('code', 'LC_INVALID_OPTION');
-    expect(() => messages({ prefetch: 0 })).to.throw(LcmonError).with.property('code', 'LC_INVALID_OPTION');
+    expect(() => messages({ bindingKeys: [] }))
+      .to.throw(LcmonError)
+      .with.property('code', 'LC_INVALID_OPTION');
+    expect(() => messages({ prefetch: 0 }))
+      .to.throw(LcmonError)
+      .with.property('code', 'LC_INVALID_OPTION');
     const stream = messages({ url: 'amqp://u:pw-secret@127.0.0.1:1/%2F' });
     let caught: unknown;
     try {

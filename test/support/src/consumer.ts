@@ -40,7 +40,10 @@ export class TestConsumer {
     const conn = await amqp.connect(options.url ?? amqpUrl());
     const channel = await conn.createChannel();
     await channel.assertExchange(options.exchange, options.type ?? 'topic', { durable: true });
-    const q = await channel.assertQueue(options.queue ?? '', { exclusive: options.queue === undefined, autoDelete: options.queue === undefined });
+    const q = await channel.assertQueue(options.queue ?? '', {
+      exclusive: options.queue === undefined,
+      autoDelete: options.queue === undefined,
+    });
     await channel.bindQueue(q.queue, options.exchange, options.bindingKey ?? '#', options.bindingArgs);
     const consumer = new TestConsumer(conn, channel, q.queue);
     await channel.consume(

@@ -58,7 +58,9 @@ function probeRedis(host: string, port: number, timeoutMs = 3000): Promise<void>
     };
     socket.setTimeout(timeoutMs, () => done(new Error('no answer to PING')));
     socket.once('connect', () => socket.write('PING\r\n'));
-    socket.once('data', (chunk: Buffer) => (chunk.toString().startsWith('+PONG') ? done() : done(new Error(chunk.toString().trim()))));
+    socket.once('data', (chunk: Buffer) =>
+      chunk.toString().startsWith('+PONG') ? done() : done(new Error(chunk.toString().trim())),
+    );
     socket.once('error', done);
   });
 }

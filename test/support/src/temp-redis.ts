@@ -20,7 +20,26 @@ export class TempRedis {
 
   async start(): Promise<void> {
     if (this.port === 0) this.port = await freePort();
-    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--daemonize', 'yes', '--pidfile', path.join(this.dir, 'redis.pid'), '--logfile', path.join(this.dir, 'redis.log')];
+    const args = [
+      '--port',
+      String(this.port),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      this.dir,
+      '--appendonly',
+      'yes',
+      '--appendfsync',
+      'always',
+      '--save',
+      '',
+      '--daemonize',
+      'yes',
+      '--pidfile',
+      path.join(this.dir, 'redis.pid'),
+      '--logfile',
+      path.join(this.dir, 'redis.log'),
+    ];
     execFileSync('redis-server', args, { stdio: 'ignore' });
     const deadline = Date.now() + 20_000;
     for (;;) {
@@ -28,7 +47,8 @@ export class TempRedis {
         await probeRedis('127.0.0.1', this.port, 1000);
         return;
       } catch (err) {
-        if (Date.now() > deadline) throw new Error(`redis-server on port ${this.port} did not start: ${(err as Error).message}`);
+        if (Date.now() > deadline)
+          throw new Error(`redis-server on port ${this.port} did not start: ${(err as Error).message}`);
         await new Promise((r) => setTimeout(r, 50));
       }
     }

@@ -6,7 +6,11 @@ export const ALLOC_KEY_COUNT = 10;
 
 /** An allocator script: alloc-lib.lua (the shared helpers and key layout) followed by its own file. */
 function script<T>(name: string): LuaScript<T> {
-  return new LuaScript<T>(`${luaSource('alloc-lib')}\n${luaSource(name)}`, ALLOC_KEY_COUNT, `allocator ${name.slice('alloc-'.length)}`);
+  return new LuaScript<T>(
+    `${luaSource('alloc-lib')}\n${luaSource(name)}`,
+    ALLOC_KEY_COUNT,
+    `allocator ${name.slice('alloc-'.length)}`,
+  );
 }
 
 /** The allocator's Lua scripts (`src/lua/alloc-*.lua`); their headers say what they take and return. */

@@ -81,14 +81,18 @@ const CONTROL = /[\u0000-\u001f\u007f]/;
  * would break line-oriented tools).
  */
 export function checkKey(value: unknown, what = 'resource key'): string {
-  if (typeof value !== 'string') throw new CollectorError('LC_ALLOC_INVALID_KEY', `${what} must be a string, got ${typeof value}`);
+  if (typeof value !== 'string')
+    throw new CollectorError('LC_ALLOC_INVALID_KEY', `${what} must be a string, got ${typeof value}`);
   if (value.length === 0) throw new CollectorError('LC_ALLOC_INVALID_KEY', `${what} must not be empty`);
   if (value.length > 1024) throw new CollectorError('LC_ALLOC_INVALID_KEY', `${what} is longer than 1024 characters`);
   const bad = CONTROL.exec(value);
   if (bad !== null) {
     const code = bad[0].charCodeAt(0);
     const label = code === 0 ? 'a NUL character' : `the control character U+${code.toString(16).padStart(4, '0')}`;
-    throw new CollectorError('LC_ALLOC_INVALID_KEY', `${what} ${JSON.stringify(value)} holds ${label} (NUL is the separator of the binding index)`);
+    throw new CollectorError(
+      'LC_ALLOC_INVALID_KEY',
+      `${what} ${JSON.stringify(value)} holds ${label} (NUL is the separator of the binding index)`,
+    );
   }
   return value;
 }
@@ -109,14 +113,20 @@ export function checkKeys(keys: unknown, what = 'resource key'): string[] {
 /** Checks a duration in ms: a positive safe integer. */
 export function checkDuration(value: unknown, what: string): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
-    throw new CollectorError('LC_ALLOC_INVALID_ARGUMENT', `${what} must be a whole number of milliseconds >= 1, got ${String(value)}`);
+    throw new CollectorError(
+      'LC_ALLOC_INVALID_ARGUMENT',
+      `${what} must be a whole number of milliseconds >= 1, got ${String(value)}`,
+    );
   }
   return value;
 }
 
 export function checkPriority(value: unknown, what = 'priority'): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || Math.abs(value) > MAX_PRIORITY) {
-    throw new CollectorError('LC_ALLOC_INVALID_ARGUMENT', `${what} must be an integer within ±${MAX_PRIORITY}, got ${String(value)}`);
+    throw new CollectorError(
+      'LC_ALLOC_INVALID_ARGUMENT',
+      `${what} must be an integer within ±${MAX_PRIORITY}, got ${String(value)}`,
+    );
   }
   return value;
 }
@@ -131,17 +141,25 @@ export { checkCount };
 
 /** Merges options over the defaults and validates them once. */
 export function resolveAllocatorOptions(options: AllocatorOptions): ResolvedAllocatorOptions {
-  if (options === null || typeof options !== 'object') throw new CollectorError('LC_ALLOC_INVALID_ARGUMENT', 'options must be an object');
+  if (options === null || typeof options !== 'object')
+    throw new CollectorError('LC_ALLOC_INVALID_ARGUMENT', 'options must be an object');
   const o: ResolvedAllocatorOptions = { ...ALLOCATOR_DEFAULTS, owner: '' };
   for (const k of Object.keys(o) as Array<keyof ResolvedAllocatorOptions>) {
     if (options[k] !== undefined) (o as Record<string, unknown>)[k] = options[k];
   }
   if (o.owner === '') o.owner = options.owner ?? randomUUID();
   if (typeof o.prefix !== 'string' || /[{}]/.test(o.prefix)) {
-    throw new CollectorError('LC_ALLOC_INVALID_ARGUMENT', 'prefix must be a string without { or } (the pool name is the hash tag)');
+    throw new CollectorError(
+      'LC_ALLOC_INVALID_ARGUMENT',
+      'prefix must be a string without { or } (the pool name is the hash tag)',
+    );
   }
   checkKey(o.pool, 'pool');
-  if (/[{}]/.test(o.pool)) throw new CollectorError('LC_ALLOC_INVALID_KEY', `pool ${JSON.stringify(o.pool)} must not hold { or } (it is the hash tag)`);
+  if (/[{}]/.test(o.pool))
+    throw new CollectorError(
+      'LC_ALLOC_INVALID_KEY',
+      `pool ${JSON.stringify(o.pool)} must not hold { or } (it is the hash tag)`,
+    );
   checkKey(o.owner, 'owner');
   if (typeof o.shared !== 'boolean') throw new CollectorError('LC_ALLOC_INVALID_ARGUMENT', 'shared must be a boolean');
   checkDuration(o.timeout, 'timeout');

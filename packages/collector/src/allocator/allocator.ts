@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { CollectorError } from '../errors.js';
 import { ALLOC_SCRIPTS } from './alloc-commands.js';
 import type { ScriptArg } from '../lua-script.js';
@@ -154,12 +154,19 @@ export class Allocator implements AllocationHost {
    * Makes the pool exactly `keys`: the others leave it (their holds and bindings with them), the
    * listed ones are added or refreshed as by `extend()`.
    */
-  async assign(keys: readonly string[] | string, options: ExtendOptions = {}): Promise<{ added: number; removed: number }> {
+  async assign(
+    keys: readonly string[] | string,
+    options: ExtendOptions = {},
+  ): Promise<{ added: number; removed: number }> {
     const [added, removed] = await this.extendOrAssign(keys, options, true);
     return { added, removed };
   }
 
-  private extendOrAssign(keys: readonly string[] | string, options: ExtendOptions, replace: boolean): Promise<[number, number]> {
+  private extendOrAssign(
+    keys: readonly string[] | string,
+    options: ExtendOptions,
+    replace: boolean,
+  ): Promise<[number, number]> {
     const list = checkKeys(keys);
     const timeout = options.timeout === undefined ? '' : checkDuration(options.timeout, 'timeout');
     const priority = options.priority === undefined ? '' : checkPriority(options.priority);
@@ -197,7 +204,11 @@ export class Allocator implements AllocationHost {
   async stats(): Promise<PoolStats> {
     this.open();
     const k = this.layout;
-    const r = await replies('allocator stats', this.redis, this.redis.multi().hlen(k.resources).zcard(k.free).hlen(k.held).zcard(k.unhealthy).hlen(k.bindings).exec());
+    const r = await replies(
+      'allocator stats',
+      this.redis,
+      this.redis.multi().hlen(k.resources).zcard(k.free).hlen(k.held).zcard(k.unhealthy).hlen(k.bindings).exec(),
+    );
     const n = (i: number): number => Number(r[i]);
     return { size: n(0), free: n(1), held: n(2), unhealthy: n(3), bindings: n(4) };
   }
@@ -219,7 +230,8 @@ export class Allocator implements AllocationHost {
 
   private async allocate(want: string, options: MallocOptions): Promise<Allocation | null> {
     const timeout = options.timeout === undefined ? this.timeout : checkDuration(options.timeout, 'timeout');
-    const cacheTimeout = options.cacheTimeout === undefined ? this.cacheTimeout : checkDuration(options.cacheTimeout, 'cacheTimeout');
+    const cacheTimeout =
+      options.cacheTimeout === undefined ? this.cacheTimeout : checkDuration(options.cacheTimeout, 'cacheTimeout');
     const name = options.name === undefined ? '' : checkKey(options.name, 'binding name');
     const priority = options.priority === undefined ? '' : checkPriority(options.priority);
     this.open();
@@ -260,7 +272,13 @@ export class Allocator implements AllocationHost {
   async freeHold(allocation: Allocation): Promise<boolean> {
     this.open();
     if (this.shared) return true;
-    const [ok] = await ALLOC_SCRIPTS.free.run(this.redis, ...this.keyList, allocation.owner, allocation.key, allocation.fence);
+    const [ok] = await ALLOC_SCRIPTS.free.run(
+      this.redis,
+      ...this.keyList,
+      allocation.owner,
+      allocation.key,
+      allocation.fence,
+    );
     return ok === 1;
   }
 
@@ -269,7 +287,14 @@ export class Allocator implements AllocationHost {
     const t = timeout === undefined ? this.timeout : checkDuration(timeout, 'timeout');
     this.open();
     if (this.shared) return true;
-    const expires = await ALLOC_SCRIPTS.update.run(this.redis, ...this.keyList, allocation.owner, allocation.fence, t, allocation.key);
+    const expires = await ALLOC_SCRIPTS.update.run(
+      this.redis,
+      ...this.keyList,
+      allocation.owner,
+      allocation.fence,
+      t,
+      allocation.key,
+    );
     if (expires === 0) return false;
     allocation.expiresAt = Number(expires);
     return true;
@@ -372,7 +397,12 @@ export class Allocator implements AllocationHost {
   async gc(count = 100): Promise<GcResult> {
     checkCount(count, 'count');
     this.open();
-    const [removed, returned, healed, unbound, repaired] = await ALLOC_SCRIPTS.gc.run(this.redis, ...this.keyList, this.mode, count);
+    const [removed, returned, healed, unbound, repaired] = await ALLOC_SCRIPTS.gc.run(
+      this.redis,
+      ...this.keyList,
+      this.mode,
+      count,
+    );
     return { removed, returned, healed, unbound, repaired };
   }
 
@@ -403,6 +433,7 @@ export class Allocator implements AllocationHost {
   }
 
   private open(): void {
-    if (this._status !== 'open') throw new CollectorError('LC_ALLOC_CLOSED', `allocator of pool ${JSON.stringify(this.pool)} is closed`);
+    if (this._status !== 'open')
+      throw new CollectorError('LC_ALLOC_CLOSED', `allocator of pool ${JSON.stringify(this.pool)} is closed`);
   }
 }

@@ -45,7 +45,8 @@ function nonNegativeInt(value: string): number {
 
 function positiveSeconds(value: string): number {
   const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || n < 0.1) throw new InvalidArgumentError('must be a number of seconds ≥ 0.1');
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0.1)
+    throw new InvalidArgumentError('must be a number of seconds ≥ 0.1');
   return n;
 }
 
@@ -104,29 +105,120 @@ export function createProgram(io: ProgramIO = {}): Command {
   const note = (line: string) => say(`contexture-collector: ${line}`);
   const program = new Command('contexture-collector')
     .description('Consume context messages from RabbitMQ and keep them in Redis as versioned state with deltas.')
-    .configureOutput({ writeOut: (s) => void (io.stdout ?? process.stdout).write(s), writeErr: (s) => void stderr.write(s) })
-    .addOption(new Option('-u, --url <url>', 'AMQP URL').env('CONTEXTURE_URL').default('amqp://guest:guest@127.0.0.1:5672/%2F', 'amqp://guest:***@127.0.0.1:5672/%2F'))
-    .addOption(new Option('-R, --redis <url>', 'Redis URL').env('CONTEXTURE_REDIS_URL').default('redis://127.0.0.1:6379'))
-    .addOption(new Option('-e, --exchange <name>', 'exchange to bind to').argParser(nonEmpty).env('CONTEXTURE_EXCHANGE').default('lc-topic'))
-    .addOption(new Option('--exchange-type <type>', 'exchange type').choices(['topic', 'headers']).env('CONTEXTURE_EXCHANGE_TYPE').default('topic'))
-    .addOption(new Option('-q, --queue <name>', 'durable queue to consume (shared by all collectors)').argParser(nonEmpty).env('CONTEXTURE_COLLECTOR_QUEUE').default('contexture.collector'))
+    .configureOutput({
+      writeOut: (s) => void (io.stdout ?? process.stdout).write(s),
+      writeErr: (s) => void stderr.write(s),
+    })
+    .addOption(
+      new Option('-u, --url <url>', 'AMQP URL')
+        .env('CONTEXTURE_URL')
+        .default('amqp://guest:guest@127.0.0.1:5672/%2F', 'amqp://guest:***@127.0.0.1:5672/%2F'),
+    )
+    .addOption(
+      new Option('-R, --redis <url>', 'Redis URL').env('CONTEXTURE_REDIS_URL').default('redis://127.0.0.1:6379'),
+    )
+    .addOption(
+      new Option('-e, --exchange <name>', 'exchange to bind to')
+        .argParser(nonEmpty)
+        .env('CONTEXTURE_EXCHANGE')
+        .default('lc-topic'),
+    )
+    .addOption(
+      new Option('--exchange-type <type>', 'exchange type')
+        .choices(['topic', 'headers'])
+        .env('CONTEXTURE_EXCHANGE_TYPE')
+        .default('topic'),
+    )
+    .addOption(
+      new Option('-q, --queue <name>', 'durable queue to consume (shared by all collectors)')
+        .argParser(nonEmpty)
+        .env('CONTEXTURE_COLLECTOR_QUEUE')
+        .default('contexture.collector'),
+    )
     .addOption(new Option('--quorum', 'declare the queue as a quorum queue').env('CONTEXTURE_COLLECTOR_QUORUM'))
-    .addOption(new Option('-r, --rkey <key...>', 'routing keys to bind the queue with').env('CONTEXTURE_COLLECTOR_RKEYS').default(['#']))
-    .addOption(new Option('--dead-letter-queue <name>', 'queue for malformed messages (default: <queue>.dead)').argParser(nonEmpty).env('CONTEXTURE_COLLECTOR_DLQ'))
-    .addOption(new Option('--prefetch <n>', 'messages applied concurrently').argParser(prefetchCount).env('CONTEXTURE_COLLECTOR_PREFETCH').default(1000))
-    .addOption(new Option('--batch-size <n>', 'deliveries applied (one store call) and acknowledged together at most').argParser(positiveInt).env('CONTEXTURE_COLLECTOR_BATCH_SIZE').default(500))
-    .addOption(new Option('--prefix <prefix>', 'Redis key prefix').env('CONTEXTURE_REDIS_PREFIX').default('contexture:'))
-    .addOption(new Option('--delta-threshold <n>', 'deltas kept per context').argParser(positiveInt).env('CONTEXTURE_DELTA_THRESHOLD'))
-    .addOption(new Option('--delta-ttl <ms>', 'how long a delta is kept').argParser(nonNegativeInt).env('CONTEXTURE_DELTA_TTL'))
-    .addOption(new Option('--auto-delete', 'delete contexts idle longer than --context-ttl').env('CONTEXTURE_AUTO_DELETE'))
-    .addOption(new Option('--context-ttl <ms>', 'idle time before a context is deleted (with --auto-delete)').argParser(nonNegativeInt).env('CONTEXTURE_CONTEXT_TTL'))
-    .addOption(new Option('--finished-ttl <ms>', 'how long a finished context is kept').argParser(nonNegativeInt).env('CONTEXTURE_FINISHED_TTL'))
-    .addOption(new Option('--cleanup-interval <ms>', 'period of the cleaner (0: off)').argParser(nonNegativeInt).env('CONTEXTURE_CLEANUP_INTERVAL'))
-    .addOption(new Option('--no-registry', 'do not keep the registry of live handlers and collectors (from heartbeats) in Redis').env('CONTEXTURE_COLLECTOR_NO_REGISTRY'))
-    .addOption(new Option('--heartbeat-interval <ms>', "ms between the collector's own heartbeats (0: none)").argParser(nonNegativeInt).env('CONTEXTURE_HEARTBEAT_INTERVAL').default(5000))
-    .addOption(new Option('--handler-timeout <ms>', 'a handler or collector not heard from for this long is unhealthy in the registry').argParser(positiveInt).env('CONTEXTURE_REGISTRY_TIMEOUT').default(15000))
-    .addOption(new Option('--shutdown-timeout <ms>', 'on SIGTERM, how long messages in flight may take to finish').argParser(nonNegativeInt).env('CONTEXTURE_COLLECTOR_SHUTDOWN_TIMEOUT').default(10_000))
-    .addOption(new Option('--stats [seconds]', 'print a stats line on stderr every N seconds (default 5)').argParser(positiveSeconds).env('CONTEXTURE_COLLECTOR_STATS'))
+    .addOption(
+      new Option('-r, --rkey <key...>', 'routing keys to bind the queue with')
+        .env('CONTEXTURE_COLLECTOR_RKEYS')
+        .default(['#']),
+    )
+    .addOption(
+      new Option('--dead-letter-queue <name>', 'queue for malformed messages (default: <queue>.dead)')
+        .argParser(nonEmpty)
+        .env('CONTEXTURE_COLLECTOR_DLQ'),
+    )
+    .addOption(
+      new Option('--prefetch <n>', 'messages applied concurrently')
+        .argParser(prefetchCount)
+        .env('CONTEXTURE_COLLECTOR_PREFETCH')
+        .default(1000),
+    )
+    .addOption(
+      new Option('--batch-size <n>', 'deliveries applied (one store call) and acknowledged together at most')
+        .argParser(positiveInt)
+        .env('CONTEXTURE_COLLECTOR_BATCH_SIZE')
+        .default(500),
+    )
+    .addOption(
+      new Option('--prefix <prefix>', 'Redis key prefix').env('CONTEXTURE_REDIS_PREFIX').default('contexture:'),
+    )
+    .addOption(
+      new Option('--delta-threshold <n>', 'deltas kept per context')
+        .argParser(positiveInt)
+        .env('CONTEXTURE_DELTA_THRESHOLD'),
+    )
+    .addOption(
+      new Option('--delta-ttl <ms>', 'how long a delta is kept').argParser(nonNegativeInt).env('CONTEXTURE_DELTA_TTL'),
+    )
+    .addOption(
+      new Option('--auto-delete', 'delete contexts idle longer than --context-ttl').env('CONTEXTURE_AUTO_DELETE'),
+    )
+    .addOption(
+      new Option('--context-ttl <ms>', 'idle time before a context is deleted (with --auto-delete)')
+        .argParser(nonNegativeInt)
+        .env('CONTEXTURE_CONTEXT_TTL'),
+    )
+    .addOption(
+      new Option('--finished-ttl <ms>', 'how long a finished context is kept')
+        .argParser(nonNegativeInt)
+        .env('CONTEXTURE_FINISHED_TTL'),
+    )
+    .addOption(
+      new Option('--cleanup-interval <ms>', 'period of the cleaner (0: off)')
+        .argParser(nonNegativeInt)
+        .env('CONTEXTURE_CLEANUP_INTERVAL'),
+    )
+    .addOption(
+      new Option(
+        '--no-registry',
+        'do not keep the registry of live handlers and collectors (from heartbeats) in Redis',
+      ).env('CONTEXTURE_COLLECTOR_NO_REGISTRY'),
+    )
+    .addOption(
+      new Option('--heartbeat-interval <ms>', "ms between the collector's own heartbeats (0: none)")
+        .argParser(nonNegativeInt)
+        .env('CONTEXTURE_HEARTBEAT_INTERVAL')
+        .default(5000),
+    )
+    .addOption(
+      new Option(
+        '--handler-timeout <ms>',
+        'a handler or collector not heard from for this long is unhealthy in the registry',
+      )
+        .argParser(positiveInt)
+        .env('CONTEXTURE_REGISTRY_TIMEOUT')
+        .default(15000),
+    )
+    .addOption(
+      new Option('--shutdown-timeout <ms>', 'on SIGTERM, how long messages in flight may take to finish')
+        .argParser(nonNegativeInt)
+        .env('CONTEXTURE_COLLECTOR_SHUTDOWN_TIMEOUT')
+        .default(10_000),
+    )
+    .addOption(
+      new Option('--stats [seconds]', 'print a stats line on stderr every N seconds (default 5)')
+        .argParser(positiveSeconds)
+        .env('CONTEXTURE_COLLECTOR_STATS'),
+    )
     .version(VERSION, '-V, --version')
     .showHelpAfterError('(contexture-collector --help lists the options)')
     .exitOverride()
@@ -145,10 +237,12 @@ export function createProgram(io: ProgramIO = {}): Command {
       const retention: Record<string, unknown> = {};
       if (opts.deltaThreshold !== undefined) retention.deltaThreshold = opts.deltaThreshold;
       if (opts.deltaTtl !== undefined) retention.deltaTtl = opts.deltaTtl;
-      if (opts.autoDelete !== undefined) retention.autoDelete = opts.autoDelete === true || /^(1|true|yes|on)$/i.test(String(opts.autoDelete));
+      if (opts.autoDelete !== undefined)
+        retention.autoDelete = opts.autoDelete === true || /^(1|true|yes|on)$/i.test(String(opts.autoDelete));
       if (opts.contextTtl !== undefined) retention.contextTtl = opts.contextTtl;
       if (opts.finishedTtl !== undefined) retention.finishedTtl = opts.finishedTtl;
-      if (opts.cleanupInterval !== undefined && opts.cleanupInterval > 0) retention.cleanupInterval = opts.cleanupInterval;
+      if (opts.cleanupInterval !== undefined && opts.cleanupInterval > 0)
+        retention.cleanupInterval = opts.cleanupInterval;
       // What the options make: one they refuse (a value out of range, a URL ioredis cannot read) is a
       // usage error, said in one line, with whatever was made already closed.
       let store: RedisContextStore | null = null;
@@ -159,7 +253,13 @@ export function createProgram(io: ProgramIO = {}): Command {
         registry =
           opts.registry === false
             ? null
-            : new Registry({ redis: store.redis, prefix: opts.prefix, namespace: 'handlers', heartbeatTimeout: opts.handlerTimeout, expireAfter: 4 * opts.handlerTimeout });
+            : new Registry({
+                redis: store.redis,
+                prefix: opts.prefix,
+                namespace: 'handlers',
+                heartbeatTimeout: opts.handlerTimeout,
+                expireAfter: 4 * opts.handlerTimeout,
+              });
         collector = new Collector({
           registry,
           heartbeatInterval: opts.heartbeatInterval,
@@ -203,7 +303,9 @@ export function createProgram(io: ProgramIO = {}): Command {
         const reason = redactText((err as Error).message);
         // A refused login or vhost is not an unreachable broker: say so, with its own status (as lcmon does).
         const refused = amqpRefusal(reason) !== null;
-        note(`${refused ? 'the broker refused the login or the vhost' : 'cannot reach the broker'} at ${hostPort(opts.url, 5672)}: ${reason}`);
+        note(
+          `${refused ? 'the broker refused the login or the vhost' : 'cannot reach the broker'} at ${hostPort(opts.url, 5672)}: ${reason}`,
+        );
         await registry?.close();
         await store.close();
         if (refused) throw new CommanderError(EXIT.NO_PERM, 'LC_BROKER_REFUSED', 'login refused');

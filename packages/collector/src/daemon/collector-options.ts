@@ -65,7 +65,9 @@ export interface CollectorOptions {
   heartbeatInterval?: number;
 }
 
-export type ResolvedCollectorOptions = Required<Omit<CollectorOptions, 'bindingArgs' | 'deadLetterQueue' | 'retry' | 'logger' | 'registry'>> & {
+export type ResolvedCollectorOptions = Required<
+  Omit<CollectorOptions, 'bindingArgs' | 'deadLetterQueue' | 'retry' | 'logger' | 'registry'>
+> & {
   registry: HeartbeatRegistry | null;
   bindingArgs: Record<string, unknown> | undefined;
   deadLetterQueue: string;
@@ -90,4 +92,11 @@ export const COLLECTOR_DEFAULTS = Object.freeze({
 });
 
 /** Every option name a Collector takes (one not among them is refused: a misspelt one would be ignored). */
-export const COLLECTOR_OPTION_NAMES: ReadonlySet<string> = new Set([...Object.keys(COLLECTOR_DEFAULTS), 'store', 'bindingArgs', 'deadLetterQueue', 'logger', 'registry']);
+export const COLLECTOR_OPTION_NAMES: ReadonlySet<string> = new Set([
+  ...Object.keys(COLLECTOR_DEFAULTS),
+  'store',
+  'bindingArgs',
+  'deadLetterQueue',
+  'logger',
+  'registry',
+]);

@@ -3,7 +3,16 @@ import os from 'node:os';
 import amqp from 'amqplib';
 import type { ChannelModel, ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
 import { redactText, redactUrl, withAmqpHeartbeat } from '@contexture/context';
-import { HEARTBEAT_RKEY, decodeBody, isMalformed, isReservedRkey, setOwn, type Malformed, type MessageMeta, type WireMessage } from '@contexture/context/protocol';
+import {
+  HEARTBEAT_RKEY,
+  decodeBody,
+  isMalformed,
+  isReservedRkey,
+  setOwn,
+  type Malformed,
+  type MessageMeta,
+  type WireMessage,
+} from '@contexture/context/protocol';
 import { CollectorHeartbeats, type HeartbeatStats } from './heartbeats.js';
 import { CollectorError } from '../errors.js';
 import type { ApplyItem } from '../store/types.js';
@@ -134,17 +143,24 @@ export class Collector extends EventEmitter {
 
   constructor(options: CollectorOptions) {
     super();
-    if (typeof options?.store?.apply !== 'function') throw new TypeError('Collector: options.store must have an apply(message, meta) method');
-    for (const k of Object.keys(options)) if (!COLLECTOR_OPTION_NAMES.has(k)) throw new RangeError(`Collector: unknown option ${JSON.stringify(k.slice(0, 60))}`);
+    if (typeof options?.store?.apply !== 'function')
+      throw new TypeError('Collector: options.store must have an apply(message, meta) method');
+    for (const k of Object.keys(options))
+      if (!COLLECTOR_OPTION_NAMES.has(k))
+        throw new RangeError(`Collector: unknown option ${JSON.stringify(k.slice(0, 60))}`);
     const o = { ...COLLECTOR_DEFAULTS, ...stripUndefined(options) } as CollectorOptions & typeof COLLECTOR_DEFAULTS;
     for (const k of ['prefetch', 'batchSize', 'maxBytes', 'maxDepth'] as const) {
-      if (!Number.isSafeInteger(o[k]) || o[k] < 1) throw new RangeError(`Collector: ${k} must be a positive integer, got ${o[k]}`);
+      if (!Number.isSafeInteger(o[k]) || o[k] < 1)
+        throw new RangeError(`Collector: ${k} must be a positive integer, got ${o[k]}`);
     }
-    if (!Array.isArray(o.bindings) || o.bindings.length === 0) throw new RangeError('Collector: bindings must name at least one routing key');
+    if (!Array.isArray(o.bindings) || o.bindings.length === 0)
+      throw new RangeError('Collector: bindings must name at least one routing key');
     for (const k of ['queue', 'exchange'] as const) {
-      if (typeof o[k] !== 'string' || o[k].length === 0) throw new RangeError(`Collector: ${k} must be a non-empty string`);
+      if (typeof o[k] !== 'string' || o[k].length === 0)
+        throw new RangeError(`Collector: ${k} must be a non-empty string`);
     }
-    if (o.deadLetterQueue !== undefined && (typeof o.deadLetterQueue !== 'string' || o.deadLetterQueue.length === 0)) throw new RangeError('Collector: deadLetterQueue must be a non-empty string');
+    if (o.deadLetterQueue !== undefined && (typeof o.deadLetterQueue !== 'string' || o.deadLetterQueue.length === 0))
+      throw new RangeError('Collector: deadLetterQueue must be a non-empty string');
     const every: number = o.heartbeatInterval;
     if (every !== 0 && (!Number.isSafeInteger(every) || every < 100)) {
       throw new RangeError(`Collector: heartbeatInterval must be an integer >= 100 (ms), or 0 for none, got ${every}`);
@@ -162,7 +178,12 @@ export class Collector extends EventEmitter {
       logger: o.logger === undefined ? stderrLogger : o.logger,
       registry,
     });
-    this.heartbeats = new CollectorHeartbeats(registry, this.options.heartbeatInterval, this.options.queue, this.options.exchange);
+    this.heartbeats = new CollectorHeartbeats(
+      registry,
+      this.options.heartbeatInterval,
+      this.options.queue,
+      this.options.exchange,
+    );
   }
 
   /** The id this collector announces itself with (registry and heartbeats). */
@@ -175,7 +196,13 @@ export class Collector extends EventEmitter {
   }
 
   stats(): CollectorStats {
-    return { status: this._status, ...this.counts, malformed: { ...this.malformed }, lastError: this.lastError, heartbeats: { ...this.heartbeats.counts } };
+    return {
+      status: this._status,
+      ...this.counts,
+      malformed: { ...this.malformed },
+      lastError: this.lastError,
+      heartbeats: { ...this.heartbeats.counts },
+    };
   }
 
   /**
@@ -252,7 +279,9 @@ export class Collector extends EventEmitter {
 
   private async tickStats(line?: (text: string) => void): Promise<void> {
     const now = Date.now();
-    this.counts.rate = Math.round(((this.counts.applied - this.lastRateApplied) * 1000) / Math.max(1, now - this.lastRateAt));
+    this.counts.rate = Math.round(
+      ((this.counts.applied - this.lastRateApplied) * 1000) / Math.max(1, now - this.lastRateAt),
+    );
     this.lastRateAt = now;
     this.lastRateApplied = this.counts.applied;
     const ch = this.channel;
@@ -268,7 +297,7 @@ export class Collector extends EventEmitter {
     const malformed = Object.values(s.malformed).reduce((a, b) => a + b, 0);
     line?.(
       `${s.rate} msg/s, applied ${s.applied}, in flight ${s.inFlight}, queue ${s.queueDepth ?? '?'}, ` +
-        `lag ${s.lagSeconds === null ? '?' : s.lagSeconds.toFixed(3) + ' s'}, malformed ${malformed}, ` +
+        `lag ${s.lagSeconds === null ? '?' : `${s.lagSeconds.toFixed(3)} s`}, malformed ${malformed}, ` +
         `store errors ${s.storeErrors}, reconnects ${s.reconnects}`,
     );
   }
@@ -307,7 +336,10 @@ export class Collector extends EventEmitter {
     try {
       // A timeout on the handshake (a broker that takes the connection and says nothing) and a
       // heartbeat (one that stops answering later): otherwise either would hang the collector.
-      model = await amqp.connect(withAmqpHeartbeat(o.url), { timeout: 10_000, clientProperties: { connection_name: `contexture-collector ${os.hostname()} pid ${process.pid}` } } as Options.Connect);
+      model = await amqp.connect(withAmqpHeartbeat(o.url), {
+        timeout: 10_000,
+        clientProperties: { connection_name: `contexture-collector ${os.hostname()} pid ${process.pid}` },
+      } as Options.Connect);
       const ch = await model.createConfirmChannel();
       await ch.assertExchange(o.exchange, o.exchangeType, { durable: true });
       const args = o.queueType === 'quorum' ? { 'x-queue-type': 'quorum' } : undefined;
@@ -349,7 +381,10 @@ export class Collector extends EventEmitter {
     if (!first) this.counts.reconnects++;
     if (this.brokerDown) this.log('info', `consuming from ${redactUrl(o.url)} again`);
     this.brokerDown = false;
-    this.heartbeats.start(() => this.channel, () => this.heartbeatStats());
+    this.heartbeats.start(
+      () => this.channel,
+      () => this.heartbeatStats(),
+    );
     this.emit('consuming');
   }
 
@@ -362,7 +397,11 @@ export class Collector extends EventEmitter {
     this._status = 'disconnected';
     this.lastError = redactText(err?.message ?? 'connection closed');
     model.close().catch(() => {});
-    if (!this.brokerDown) this.log('warn', `lost ${redactUrl(this.options.url)} (${this.lastError}); unacknowledged messages will be redelivered; reconnecting`);
+    if (!this.brokerDown)
+      this.log(
+        'warn',
+        `lost ${redactUrl(this.options.url)} (${this.lastError}); unacknowledged messages will be redelivered; reconnecting`,
+      );
     this.brokerDown = true;
     this.emit('disconnect', this.lastError);
     this.scheduleReconnect();
@@ -429,9 +468,15 @@ export class Collector extends EventEmitter {
       const bad: Refusal[][] = batch.msgs.map(() => []);
       batch.msgs.forEach((msg, i) => {
         // Heartbeats and the like (reserved routing keys) are the project's own traffic, not contexts.
-        if (this.own.has(msg)) return void side.push(this.heartbeats.handle(msg));
+        if (this.own.has(msg)) {
+          side.push(this.heartbeats.handle(msg));
+          return;
+        }
         const meta: MessageMeta = { rkey: msg.fields.routingKey, headers: copyHeaders(msg.properties.headers) };
-        const decoded = decodeBody(msg.content, msg.properties.contentType, { maxBytes: this.options.maxBytes, maxDepth: this.options.maxDepth });
+        const decoded = decodeBody(msg.content, msg.properties.contentType, {
+          maxBytes: this.options.maxBytes,
+          maxDepth: this.options.maxDepth,
+        });
         for (const d of decoded) {
           if (isMalformed(d)) bad[i]!.push(d);
           else {
@@ -505,7 +550,8 @@ export class Collector extends EventEmitter {
    */
   private async applyItems(items: ApplyItem[]): Promise<Array<Refusal | null>> {
     const store = this.options.store;
-    if (typeof store.applyMany !== 'function') return Promise.all(items.map((it) => this.applyWithRetry(it.message, it.meta)));
+    if (typeof store.applyMany !== 'function')
+      return Promise.all(items.map((it) => this.applyWithRetry(it.message, it.meta)));
     const applyMany = store.applyMany.bind(store);
     const ok = await this.retrying(false, async () => {
       await applyMany(items);
@@ -547,7 +593,8 @@ export class Collector extends EventEmitter {
         }
         return null;
       } catch (err) {
-        if (err instanceof CollectorError && err.code === 'LC_STORE_INVALID_ARGUMENT') return { kind: 'store refused', detail: err.message.slice(0, 200) };
+        if (err instanceof CollectorError && err.code === 'LC_STORE_INVALID_ARGUMENT')
+          return { kind: 'store refused', detail: err.message.slice(0, 200) };
         if (err instanceof CollectorError && err.code === 'LC_STORE_CORRUPT') {
           // Retrying cannot help, and would hold up everything behind it: the message is kept in
           // the dead-letter queue, to be sent again once the context's keys are mended.
@@ -555,7 +602,10 @@ export class Collector extends EventEmitter {
           // counts every one. A batch's call is applied again message by message, which says it.
           if (single && Date.now() - this.corruptWarnedAt >= 10_000) {
             this.corruptWarnedAt = Date.now();
-            this.log('warn', `${redactText(err.message)}; its message goes to the dead-letter queue (such messages are counted as "store corrupt", one warning in 10 s)`);
+            this.log(
+              'warn',
+              `${redactText(err.message)}; its message goes to the dead-letter queue (such messages are counted as "store corrupt", one warning in 10 s)`,
+            );
           }
           return { kind: 'store corrupt', detail: err.message.slice(0, 200) };
         }
@@ -616,7 +666,8 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
  * option; what matters to the reader is that Redis does not answer.
  */
 function storeFailure(err: unknown): string {
-  const origin = err instanceof CollectorError && err.code === 'LC_UNAVAILABLE' && err.cause !== undefined ? err.cause : err;
+  const origin =
+    err instanceof CollectorError && err.code === 'LC_UNAVAILABLE' && err.cause !== undefined ? err.cause : err;
   if ((origin as Error)?.name === 'MaxRetriesPerRequestError') return 'no connection to Redis';
   return redactText((origin as Error)?.message ?? String(origin));
 }

@@ -1,7 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import type { ConfirmChannel, ConsumeMessage } from 'amqplib';
-import { APP_ID, CONTENT_TYPE_JSON, HEARTBEAT_RKEY, HEARTBEAT_TYPE, encodeHeartbeat, parseHeartbeat, type Heartbeat } from '@contexture/context/protocol';
+import {
+  APP_ID,
+  CONTENT_TYPE_JSON,
+  HEARTBEAT_RKEY,
+  HEARTBEAT_TYPE,
+  encodeHeartbeat,
+  parseHeartbeat,
+  type Heartbeat,
+} from '@contexture/context/protocol';
 import type { RegistryEntry, RegistryMetrics } from '../registry/registry.js';
 
 /** What the collector needs of a registry: the `Registry` fits. */
@@ -74,7 +82,11 @@ export class CollectorHeartbeats {
     await this.announce('stopped', channel, stats);
   }
 
-  private async announce(state: Heartbeat['state'], ch: ConfirmChannel | null, stats: Record<string, number>): Promise<void> {
+  private async announce(
+    state: Heartbeat['state'],
+    ch: ConfirmChannel | null,
+    stats: Record<string, number>,
+  ): Promise<void> {
     const h: Heartbeat = {
       type: HEARTBEAT_TYPE,
       id: this.id,
@@ -115,7 +127,11 @@ export class CollectorHeartbeats {
 
 /** A heartbeat as a registry entry and its metrics. */
 export function entryOf(h: Heartbeat): [RegistryEntry, RegistryMetrics] {
-  const entry: RegistryEntry = { id: h.id, kind: h.kind, info: { interval: h.interval, started_at: h.started_at, sent_at: h.time } };
+  const entry: RegistryEntry = {
+    id: h.id,
+    kind: h.kind,
+    info: { interval: h.interval, started_at: h.started_at, sent_at: h.time },
+  };
   if (h.name !== '') entry.name = h.name;
   if (h.host !== '') entry.host = h.host;
   if (h.pid > 0) entry.pid = h.pid;

@@ -5,7 +5,12 @@ export class LockError extends CollectorError {
   /** The lock's name. */
   readonly lock: string;
 
-  constructor(code: Extract<CollectorErrorCode, `LC_LOCK_${string}`>, lock: string, message: string, options?: { cause?: unknown }) {
+  constructor(
+    code: Extract<CollectorErrorCode, `LC_LOCK_${string}`>,
+    lock: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
     super(code, message, options);
     Object.defineProperty(this, 'name', { value: 'LockError', enumerable: false, configurable: true });
     this.lock = lock;

@@ -45,7 +45,13 @@ export class LockPool {
 
   async add(...names: string[]): Promise<number> {
     if (names.length === 0) return 0;
-    for (const n of names) if (typeof n !== 'string' || n.length === 0 || n.includes('\u0000')) throw new LockError('LC_LOCK_INVALID_NAME', String(n), 'a lock name must be a non-empty string without NUL characters');
+    for (const n of names)
+      if (typeof n !== 'string' || n.length === 0 || n.includes('\u0000'))
+        throw new LockError(
+          'LC_LOCK_INVALID_NAME',
+          String(n),
+          'a lock name must be a non-empty string without NUL characters',
+        );
     return reaching(`lock pool ${JSON.stringify(this.pool)} add`, this.redis, this.redis.sadd(this.key, ...names));
   }
 
@@ -55,7 +61,9 @@ export class LockPool {
   }
 
   async names(): Promise<string[]> {
-    return (await reaching(`lock pool ${JSON.stringify(this.pool)} names`, this.redis, this.redis.smembers(this.key))).sort();
+    return (
+      await reaching(`lock pool ${JSON.stringify(this.pool)} names`, this.redis, this.redis.smembers(this.key))
+    ).sort();
   }
 
   async clear(): Promise<void> {
@@ -64,7 +72,14 @@ export class LockPool {
 
   /** Locks a member of the pool; null when it is held (or not a member). */
   async lock(name: string, options: LockCallOptions = {}): Promise<LockHandle | null> {
-    if ((await reaching(`lock pool ${JSON.stringify(this.pool)} lock`, this.redis, this.redis.sismember(this.key, name))) !== 1) return null;
+    if (
+      (await reaching(
+        `lock pool ${JSON.stringify(this.pool)} lock`,
+        this.redis,
+        this.redis.sismember(this.key, name),
+      )) !== 1
+    )
+      return null;
     return this.locks.lock(name, options);
   }
 
@@ -78,7 +93,7 @@ export class LockPool {
     for (const n of names) pipeline.exists(this.locks.key(n));
     // A command that failed fails the check: a lock Redis did not answer for is not free.
     const exists = await replies(`lock pool ${JSON.stringify(this.pool)} health check`, this.redis, pipeline.exec());
-    names.forEach((n, i) => (exists[i] === 1 ? locked : free).push(n));
+    for (const [i, n] of names.entries()) (exists[i] === 1 ? locked : free).push(n);
     return { locked, free };
   }
 

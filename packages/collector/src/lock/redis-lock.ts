@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { CollectorError } from '../errors.js';
 import { LOCK_SCRIPTS } from './lock-commands.js';
 import { LockError } from './lock-error.js';
@@ -78,12 +78,17 @@ export const REDIS_LOCK_DEFAULTS = Object.freeze({
 
 function checkName(name: string, what = 'lock name'): void {
   if (typeof name !== 'string' || name.length === 0 || name.includes('\u0000')) {
-    throw new LockError('LC_LOCK_INVALID_NAME', String(name), `a ${what} must be a non-empty string without NUL characters`);
+    throw new LockError(
+      'LC_LOCK_INVALID_NAME',
+      String(name),
+      `a ${what} must be a non-empty string without NUL characters`,
+    );
   }
 }
 
 function positive(name: string, v: number): number {
-  if (!Number.isSafeInteger(v) || v < 1) throw new CollectorError('LC_STORE_INVALID_ARGUMENT', `${name} must be a positive integer (ms), got ${v}`);
+  if (!Number.isSafeInteger(v) || v < 1)
+    throw new CollectorError('LC_STORE_INVALID_ARGUMENT', `${name} must be a positive integer (ms), got ${v}`);
   return v;
 }
 
@@ -145,7 +150,10 @@ export class RedisLock {
   private closing: Promise<void> | null = null;
 
   constructor(options: RedisLockOptions = {}) {
-    const o = { ...REDIS_LOCK_DEFAULTS, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) } as Required<RedisLockOptions>;
+    const o = {
+      ...REDIS_LOCK_DEFAULTS,
+      ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
+    } as Required<RedisLockOptions>;
     const client = resolveRedis(o.redis, () => {});
     if (typeof client === 'string') throw new CollectorError('LC_STORE_INVALID_ARGUMENT', client);
     this.redis = client.redis;
@@ -154,9 +162,15 @@ export class RedisLock {
     this.prefix = o.prefix;
     this.owner = o.owner ?? `${os.hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
     checkName(this.owner, 'lock owner');
-    this.defaults = { ttl: positive('ttl', o.ttl), retryDelay: o.retryDelay, maxRetries: o.maxRetries, jitter: o.jitter };
+    this.defaults = {
+      ttl: positive('ttl', o.ttl),
+      retryDelay: o.retryDelay,
+      maxRetries: o.maxRetries,
+      jitter: o.jitter,
+    };
     for (const k of ['retryDelay', 'maxRetries', 'jitter'] as const) {
-      if (!Number.isSafeInteger(this.defaults[k]) || this.defaults[k] < 0) throw new CollectorError('LC_STORE_INVALID_ARGUMENT', `${k} must be an integer >= 0`);
+      if (!Number.isSafeInteger(this.defaults[k]) || this.defaults[k] < 0)
+        throw new CollectorError('LC_STORE_INVALID_ARGUMENT', `${k} must be an integer >= 0`);
     }
   }
 
@@ -233,12 +247,19 @@ export class RedisLock {
     const deadline = options.timeout === undefined ? Infinity : Date.now() + options.timeout;
     const signal = options.signal;
     for (let attempt = 0; ; attempt++) {
-      if (signal?.aborted) throw new LockError('LC_LOCK_ABORTED', name, `acquiring '${name}' was aborted`, { cause: signal.reason });
-      if (Date.now() >= deadline) throw new LockError('LC_LOCK_TIMEOUT', name, `'${name}' was not free within ${options.timeout} ms`);
+      if (signal?.aborted)
+        throw new LockError('LC_LOCK_ABORTED', name, `acquiring '${name}' was aborted`, { cause: signal.reason });
+      if (Date.now() >= deadline)
+        throw new LockError('LC_LOCK_TIMEOUT', name, `'${name}' was not free within ${options.timeout} ms`);
       const sent = performance.now();
       const handle = await this.attempt(name, key, owner, ttl, reentrant);
       if (handle !== null) return { handle, sent };
-      if (attempt >= maxRetries) throw new LockError('LC_LOCK_HELD', name, `'${name}' was held by another owner through ${attempt + 1} attempts`);
+      if (attempt >= maxRetries)
+        throw new LockError(
+          'LC_LOCK_HELD',
+          name,
+          `'${name}' was held by another owner through ${attempt + 1} attempts`,
+        );
       const pause = Math.min(retryDelay + Math.floor(Math.random() * (jitter + 1)), Math.max(0, deadline - Date.now()));
       await sleep(pause, signal);
     }
@@ -249,7 +270,12 @@ export class RedisLock {
    * (with a `LockError` `LC_LOCK_LOST` as its reason) if the lock is lost, and the lock is always
    * released at the end. Resolves with what the work resolves with.
    */
-  async withLock<T>(name: string, ttl: number, work: (signal: AbortSignal) => Promise<T> | T, options: Omit<AcquireOptions, 'ttl'> = {}): Promise<T> {
+  async withLock<T>(
+    name: string,
+    ttl: number,
+    work: (signal: AbortSignal) => Promise<T> | T,
+    options: Omit<AcquireOptions, 'ttl'> = {},
+  ): Promise<T> {
     positive('ttl', ttl);
     // The lock is counted lost a little before Redis lets it go (1% of the ttl and 2 ms, for the
     // clocks' drift), each time from when the call that set its ttl was sent: never later than
@@ -266,33 +292,40 @@ export class RedisLock {
       clearTimeout(expiry);
       ac.abort(new LockError('LC_LOCK_LOST', name, `lost '${name}' while working: ${why}`, { cause }));
     };
-    const expire = () => lose(lastError === undefined ? 'it expired before it could be extended' : 'it could not be extended in time', lastError);
+    const expire = () =>
+      lose(
+        lastError === undefined ? 'it expired before it could be extended' : 'it could not be extended in time',
+        lastError,
+      );
     const expireAt = (from: number): NodeJS.Timeout => {
       const t = setTimeout(expire, Math.max(0, from + ttl - drift - performance.now()));
       t.unref();
       return t;
     };
     let expiry = expireAt(sent);
-    const timer = setInterval(() => {
-      if (extending) return;
-      extending = true;
-      const at = performance.now();
-      handle.extend(ttl).then(
-        (ok) => {
-          extending = false;
-          // An answer after the work ended (and the lock was given back) says nothing any more.
-          if (done || ac.signal.aborted) return;
-          if (!ok) return lose('another owner holds it or it expired');
-          lastError = undefined;
-          clearTimeout(expiry);
-          expiry = expireAt(at);
-        },
-        (err) => {
-          extending = false;
-          lastError = err;
-        },
-      );
-    }, Math.max(5, Math.floor(ttl / 3)));
+    const timer = setInterval(
+      () => {
+        if (extending) return;
+        extending = true;
+        const at = performance.now();
+        handle.extend(ttl).then(
+          (ok) => {
+            extending = false;
+            // An answer after the work ended (and the lock was given back) says nothing any more.
+            if (done || ac.signal.aborted) return;
+            if (!ok) return lose('another owner holds it or it expired');
+            lastError = undefined;
+            clearTimeout(expiry);
+            expiry = expireAt(at);
+          },
+          (err) => {
+            extending = false;
+            lastError = err;
+          },
+        );
+      },
+      Math.max(5, Math.floor(ttl / 3)),
+    );
     timer.unref();
     try {
       return await work(ac.signal);
@@ -313,16 +346,28 @@ export class RedisLock {
    */
   async setIf(key: string, op: SetIfOp, value: number, options: { ttl?: number } = {}): Promise<boolean> {
     checkName(key, 'key');
-    if (!['gt', 'lt', 'ge', 'le', 'eq', 'ne'].includes(op)) throw new CollectorError('LC_STORE_INVALID_ARGUMENT', `op must be gt, lt, ge, le, eq or ne, got ${String(op)}`);
-    if (typeof value !== 'number' || !Number.isFinite(value)) throw new CollectorError('LC_STORE_INVALID_ARGUMENT', `value must be a finite number, got ${String(value)}`);
-    const [written] = await LOCK_SCRIPTS.setIf.run(this.redis, `${this.prefix}num:{${key}}`, op, String(value), options.ttl ?? 0);
+    if (!['gt', 'lt', 'ge', 'le', 'eq', 'ne'].includes(op))
+      throw new CollectorError('LC_STORE_INVALID_ARGUMENT', `op must be gt, lt, ge, le, eq or ne, got ${String(op)}`);
+    if (typeof value !== 'number' || !Number.isFinite(value))
+      throw new CollectorError('LC_STORE_INVALID_ARGUMENT', `value must be a finite number, got ${String(value)}`);
+    const [written] = await LOCK_SCRIPTS.setIf.run(
+      this.redis,
+      `${this.prefix}num:{${key}}`,
+      op,
+      String(value),
+      options.ttl ?? 0,
+    );
     return written === 1;
   }
 
   /** The number `setIf` keeps under `key`, or null. */
   async getNumber(key: string): Promise<number | null> {
     checkName(key, 'key');
-    const v = await reaching(`lock getNumber of ${JSON.stringify(key)}`, this.redis, this.redis.get(`${this.prefix}num:{${key}}`));
+    const v = await reaching(
+      `lock getNumber of ${JSON.stringify(key)}`,
+      this.redis,
+      this.redis.get(`${this.prefix}num:{${key}}`),
+    );
     return v === null ? null : Number(v);
   }
 
@@ -353,7 +398,13 @@ export class RedisLock {
   }
 
   /** One script call with arguments already validated: the handle, or null when the lock is held. */
-  private async attempt(name: string, key: string, owner: string, ttl: number, reentrant: boolean): Promise<LockHandle | null> {
+  private async attempt(
+    name: string,
+    key: string,
+    owner: string,
+    ttl: number,
+    reentrant: boolean,
+  ): Promise<LockHandle | null> {
     if (!reentrant) {
       const fence = await LOCK_SCRIPTS.acquire.run(this.redis, key, `${key}:fence`, owner, ttl);
       return fence === null ? null : new Handle(this.redis, name, key, owner, fence, 1, ttl);

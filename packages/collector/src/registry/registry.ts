@@ -104,7 +104,8 @@ function metricArgs(metrics: unknown): string[] {
   for (const name of Object.keys(metrics)) {
     checkText('a metric name', name, 128);
     const v = metrics[name];
-    if (typeof v !== 'number' || !Number.isFinite(v)) throw invalid(`metric ${JSON.stringify(name)} must be a finite number, got ${String(v)}`);
+    if (typeof v !== 'number' || !Number.isFinite(v))
+      throw invalid(`metric ${JSON.stringify(name)} must be a finite number, got ${String(v)}`);
     out.push(name, String(v));
   }
   return out;
@@ -118,11 +119,13 @@ function describe(entry: RegistryEntry): string {
   for (const k of ENTRY_KEYS) {
     const v = entry[k];
     if (v === undefined) continue;
-    if (typeof v !== 'string' || v.length > 2048) throw invalid(`entry.${k} must be a string of at most 2048 characters`);
+    if (typeof v !== 'string' || v.length > 2048)
+      throw invalid(`entry.${k} must be a string of at most 2048 characters`);
     d[k] = v;
   }
   if (entry.pid !== undefined) {
-    if (!Number.isSafeInteger(entry.pid) || entry.pid < 0) throw invalid(`entry.pid must be a non-negative integer, got ${String(entry.pid)}`);
+    if (!Number.isSafeInteger(entry.pid) || entry.pid < 0)
+      throw invalid(`entry.pid must be a non-negative integer, got ${String(entry.pid)}`);
     d.pid = entry.pid;
   }
   if (entry.info !== undefined) {
@@ -133,7 +136,9 @@ function describe(entry: RegistryEntry): string {
   try {
     text = JSON.stringify(d);
   } catch (err) {
-    throw new CollectorError('LC_REGISTRY_INVALID_ARGUMENT', `entry.info must be JSON: ${(err as Error).message}`, { cause: err });
+    throw new CollectorError('LC_REGISTRY_INVALID_ARGUMENT', `entry.info must be JSON: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
   if (text.length > 65_536) throw invalid('an entry must be at most 64 KiB as JSON');
   return text;
@@ -162,7 +167,10 @@ export class Registry implements AsyncDisposable {
   private closing: Promise<void> | null = null;
 
   constructor(options: RegistryOptions = {}) {
-    const o = { ...REGISTRY_DEFAULTS, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) } as Required<RegistryOptions>;
+    const o = {
+      ...REGISTRY_DEFAULTS,
+      ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
+    } as Required<RegistryOptions>;
     if (typeof o.prefix !== 'string') throw invalid('prefix must be a string');
     this.prefix = o.prefix;
     this.namespace = checkText('namespace', o.namespace);
@@ -234,14 +242,20 @@ export class Registry implements AsyncDisposable {
   async unregister(id: string): Promise<boolean> {
     checkText('an entry id', id);
     this.checkOpen();
-    return (await this.reaching('unregister', () => this.redis.contextureRegistryDrop(this.key(id), this.indexKey, id, ''))) === 1;
+    return (
+      (await this.reaching('unregister', () =>
+        this.redis.contextureRegistryDrop(this.key(id), this.indexKey, id, ''),
+      )) === 1
+    );
   }
 
   /** One entry, or null. */
   async get(id: string): Promise<RegistryRecord | null> {
     checkText('an entry id', id);
     this.checkOpen();
-    const [[, now], [, flat]] = (await this.reaching('get', () => this.redis.multi().time().hgetall(this.key(id)).exec())) as [[null, [string, string]], [null, Record<string, string>]];
+    const [[, now], [, flat]] = (await this.reaching('get', () =>
+      this.redis.multi().time().hgetall(this.key(id)).exec(),
+    )) as [[null, [string, string]], [null, Record<string, string>]];
     return this.toRecord(id, flat, clock(now));
   }
 
@@ -319,19 +333,41 @@ export class Registry implements AsyncDisposable {
     return reaching(`registry ${what}`, this.redis, call());
   }
 
-  private async put(call: string, mode: string, id: string, description: string, mark: string, metrics: string[]): Promise<boolean> {
+  private async put(
+    call: string,
+    mode: string,
+    id: string,
+    description: string,
+    mark: string,
+    metrics: string[],
+  ): Promise<boolean> {
     this.checkOpen();
     return this.reaching(call, () => this.putNow(mode, id, description, mark, metrics));
   }
 
-  private async putNow(mode: string, id: string, description: string, mark: string, metrics: string[]): Promise<boolean> {
+  private async putNow(
+    mode: string,
+    id: string,
+    description: string,
+    mark: string,
+    metrics: string[],
+  ): Promise<boolean> {
     let markArg = mark;
     if (mark.startsWith('+')) {
       // A timed mark: the script has no argument for "now + n", so it is resolved here on Redis' clock.
       const [s, us] = await this.redis.time();
       markArg = String(Number(s) * 1000 + Math.floor(Number(us) / 1000) + Number(mark.slice(1)));
     }
-    const [written] = await this.redis.contextureRegistryPut(this.key(id), this.indexKey, mode, id, this.expireAfter, description, markArg, ...metrics);
+    const [written] = await this.redis.contextureRegistryPut(
+      this.key(id),
+      this.indexKey,
+      mode,
+      id,
+      this.expireAfter,
+      description,
+      markArg,
+      ...metrics,
+    );
     return written === 1;
   }
 
@@ -369,7 +405,6 @@ export class Registry implements AsyncDisposable {
     return record;
   }
 }
-
 
 function clock([s, us]: [string, string]): number {
   return Number(s) * 1000 + Math.floor(Number(us) / 1000);

@@ -53,7 +53,8 @@ function invalid(message: string): CollectorError {
 }
 
 function checkField(field: unknown): string {
-  if (typeof field !== 'string' || field.length === 0) throw invalid(`a field name must be a non-empty string, got ${JSON.stringify(field)}`);
+  if (typeof field !== 'string' || field.length === 0)
+    throw invalid(`a field name must be a non-empty string, got ${JSON.stringify(field)}`);
   return field;
 }
 
@@ -70,7 +71,10 @@ function checkField(field: unknown): string {
  * await shared.withFieldLock('count', (n = 0) => n + 1);
  * shared.get(); // { topic: 'standup', host: 'ann', started: true, count: 1 }
  */
-export class SharedContext<T extends Record<string, unknown> = Record<string, unknown>> extends EventEmitter implements AsyncDisposable {
+export class SharedContext<T extends Record<string, unknown> = Record<string, unknown>>
+  extends EventEmitter
+  implements AsyncDisposable
+{
   readonly key: string;
   readonly store: ContextStore;
   private readonly ownsStore: boolean;
@@ -90,7 +94,13 @@ export class SharedContext<T extends Record<string, unknown> = Record<string, un
   private lastTickVersion = -1;
   readonly stats: SharedContextStats = { notified: 0, resyncs: 0, writes: 0 };
 
-  private constructor(key: string, store: ContextStore, ownsStore: boolean, locks: RedisLock | null, ownsLocks: boolean) {
+  private constructor(
+    key: string,
+    store: ContextStore,
+    ownsStore: boolean,
+    locks: RedisLock | null,
+    ownsLocks: boolean,
+  ) {
     super();
     this.key = key;
     this.store = store;
@@ -100,13 +110,20 @@ export class SharedContext<T extends Record<string, unknown> = Record<string, un
   }
 
   /** Loads the state of `key` (empty when there is none yet), subscribes to its changes, and resolves. */
-  static async open<T extends Record<string, unknown> = Record<string, unknown>>(key: string, options: SharedContextOptions = {}): Promise<SharedContext<T>> {
+  static async open<T extends Record<string, unknown> = Record<string, unknown>>(
+    key: string,
+    options: SharedContextOptions = {},
+  ): Promise<SharedContext<T>> {
     if (typeof key !== 'string' || key.length === 0) throw invalid('the key must be a non-empty string');
     const resync = options.resyncInterval ?? 1000;
-    if (!Number.isSafeInteger(resync) || resync < 0) throw invalid(`resyncInterval must be an integer >= 0 (ms), got ${String(resync)}`);
+    if (!Number.isSafeInteger(resync) || resync < 0)
+      throw invalid(`resyncInterval must be an integer >= 0 (ms), got ${String(resync)}`);
     let store = options.store;
     const ownsStore = store === undefined;
-    store ??= new RedisContextStore({ ...(options.redis === undefined ? {} : { redis: options.redis }), ...(options.prefix === undefined ? {} : { prefix: options.prefix }) });
+    store ??= new RedisContextStore({
+      ...(options.redis === undefined ? {} : { redis: options.redis }),
+      ...(options.prefix === undefined ? {} : { prefix: options.prefix }),
+    });
     let locks: RedisLock | null = null;
     let ownsLocks = false;
     const redis = options.lock?.redis ?? (store instanceof RedisContextStore ? store.redis : undefined);
@@ -115,7 +132,8 @@ export class SharedContext<T extends Record<string, unknown> = Record<string, un
       ownsLocks = true;
     }
     const openTimeout = options.openTimeout ?? 10_000;
-    if (!Number.isSafeInteger(openTimeout) || openTimeout < 1) throw invalid(`openTimeout must be a positive integer (ms), got ${String(openTimeout)}`);
+    if (!Number.isSafeInteger(openTimeout) || openTimeout < 1)
+      throw invalid(`openTimeout must be a positive integer (ms), got ${String(openTimeout)}`);
     const shared = new SharedContext<T>(key, store, ownsStore, locks, ownsLocks);
     let timer: NodeJS.Timeout | undefined;
     try {
@@ -123,17 +141,31 @@ export class SharedContext<T extends Record<string, unknown> = Record<string, un
         shared.start(resync),
         new Promise<never>((_, reject) => {
           const at = store instanceof RedisContextStore ? ` at ${redisAddress(store.redis)}` : '';
-          timer = setTimeout(() => reject(new CollectorError('LC_UNAVAILABLE', `shared context ${JSON.stringify(key)}: Redis${at} did not answer within ${openTimeout} ms`)), openTimeout);
+          timer = setTimeout(
+            () =>
+              reject(
+                new CollectorError(
+                  'LC_UNAVAILABLE',
+                  `shared context ${JSON.stringify(key)}: Redis${at} did not answer within ${openTimeout} ms`,
+                ),
+              ),
+            openTimeout,
+          );
         }),
       ]);
     } catch (err) {
       // A client made here is cut first, so that closing waits on no Redis that does not answer; a
       // caller's client is left as it is (it reconnects by itself).
-      if (ownsStore && store instanceof RedisContextStore && !(options.redis instanceof Redis)) store.redis.disconnect();
+      if (ownsStore && store instanceof RedisContextStore && !(options.redis instanceof Redis))
+        store.redis.disconnect();
       await Promise.race([shared.close(), new Promise((r) => setTimeout(r, 2000).unref())]);
       if (err instanceof CollectorError) throw err;
       scrubAuth(err);
-      throw new CollectorError('LC_UNAVAILABLE', `shared context ${JSON.stringify(key)}: cannot load it from Redis: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+      throw new CollectorError(
+        'LC_UNAVAILABLE',
+        `shared context ${JSON.stringify(key)}: cannot load it from Redis: ${(err as Error)?.message ?? String(err)}`,
+        { cause: err },
+      );
     } finally {
       clearTimeout(timer);
     }
@@ -168,7 +200,8 @@ export class SharedContext<T extends Record<string, unknown> = Record<string, un
    */
   async transaction(fields: Partial<T>, remove: ReadonlyArray<keyof T & string> = []): Promise<number> {
     if (!isPlainObject(fields)) throw invalid('transaction takes an object of fields');
-    if (!Array.isArray(remove) || remove.some((k) => typeof k !== 'string')) throw invalid('transaction: remove must be an array of field names');
+    if (!Array.isArray(remove) || remove.some((k) => typeof k !== 'string'))
+      throw invalid('transaction: remove must be an array of field names');
     for (const k of Object.keys(fields)) checkField(k);
     return this.write(fields as Record<string, unknown>, remove as string[]);
   }
@@ -185,10 +218,17 @@ export class SharedContext<T extends Record<string, unknown> = Record<string, un
    * returns undefined). Every caller of `withFieldLock` on that field, in any process, takes turns;
    * plain `update()` calls do not wait for the lock. Retries as `RedisLock.acquire()` does.
    */
-  async withFieldLock<K extends keyof T & string>(field: K, work: (current: T[K] | undefined, signal: AbortSignal) => T[K] | undefined | Promise<T[K] | undefined>, options: FieldLockOptions = {}): Promise<T[K] | undefined> {
+  async withFieldLock<K extends keyof T & string>(
+    field: K,
+    work: (current: T[K] | undefined, signal: AbortSignal) => T[K] | undefined | Promise<T[K] | undefined>,
+    options: FieldLockOptions = {},
+  ): Promise<T[K] | undefined> {
     checkField(field);
     this.checkOpen();
-    if (this.locks === null) throw invalid('withFieldLock needs Redis locks: give options.lock (with a redis client) when the store is not a RedisContextStore');
+    if (this.locks === null)
+      throw invalid(
+        'withFieldLock needs Redis locks: give options.lock (with a redis client) when the store is not a RedisContextStore',
+      );
     const { ttl = 10_000, ...acquire } = options;
     return this.locks.withLock(
       `shared:${this.key}:${field}`,
@@ -230,7 +270,8 @@ export class SharedContext<T extends Record<string, unknown> = Record<string, un
   }
 
   private checkOpen(): void {
-    if (this.closing !== null) throw new CollectorError('LC_CLOSED', `the shared context ${JSON.stringify(this.key)} is closed`);
+    if (this.closing !== null)
+      throw new CollectorError('LC_CLOSED', `the shared context ${JSON.stringify(this.key)} is closed`);
   }
 
   private async start(resyncInterval: number): Promise<void> {
@@ -288,7 +329,7 @@ export class SharedContext<T extends Record<string, unknown> = Record<string, un
     this.emit('change', this.copy, version, delta ?? null);
     if (this.waiters.length > 0) {
       const left: typeof this.waiters = [];
-      for (const w of this.waiters) (w.version > version ? left.push(w) : w.resolve());
+      for (const w of this.waiters) w.version > version ? left.push(w) : w.resolve();
       this.waiters = left;
     }
   }
@@ -341,17 +382,22 @@ export class SharedContext<T extends Record<string, unknown> = Record<string, un
         try {
           text = JSON.stringify(v);
         } catch (err) {
-          throw new CollectorError('LC_SHARED_INVALID_ARGUMENT', `field ${JSON.stringify(k)} must hold JSON: ${(err as Error).message}`, { cause: err });
+          throw new CollectorError(
+            'LC_SHARED_INVALID_ARGUMENT',
+            `field ${JSON.stringify(k)} must hold JSON: ${(err as Error).message}`,
+            { cause: err },
+          );
         }
         if (text === undefined) throw invalid(`field ${JSON.stringify(k)} must hold JSON, got a ${typeof v}`);
         Object.defineProperty(fields, k, { value: v, enumerable: true, writable: true, configurable: true });
       }
     }
-    let r;
+    let r: Awaited<ReturnType<ContextStore['assign']>>;
     try {
       r = await this.store.assign(this.key, fields, gone);
     } catch (err) {
-      if (err instanceof CollectorError && err.code === 'LC_STORE_INVALID_ARGUMENT') throw new CollectorError('LC_SHARED_INVALID_ARGUMENT', err.message, { cause: err });
+      if (err instanceof CollectorError && err.code === 'LC_STORE_INVALID_ARGUMENT')
+        throw new CollectorError('LC_SHARED_INVALID_ARGUMENT', err.message, { cause: err });
       throw err;
     }
     this.stats.writes++;

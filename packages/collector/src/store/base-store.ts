@@ -2,7 +2,13 @@ import type { MessageMeta, WireMessage } from '@contexture/context/protocol';
 import { isPlainObject } from '@contexture/context/protocol';
 import { CollectorError } from '../errors.js';
 import { Cleaner, type CleanerStats } from './cleaner.js';
-import { checkId, resolveStoreOptions, type ResolvedStoreOptions, type RestoredContext, type StoreOptions } from './options.js';
+import {
+  checkId,
+  resolveStoreOptions,
+  type ResolvedStoreOptions,
+  type RestoredContext,
+  type StoreOptions,
+} from './options.js';
 import type {
   ApplyItem,
   ApplyResult,
@@ -39,7 +45,11 @@ export abstract class BaseContextStore implements ContextStore {
   /** `backendKeys`: the names of the backend's own options (see resolveStoreOptions()). */
   constructor(options: StoreOptions | undefined, backendKeys: readonly string[] = []) {
     this.options = resolveStoreOptions(options, backendKeys);
-    this.cleaner = new Cleaner(() => this.cleanup(), this.options.cleanupInterval ?? 60_000, this.options.onCleanupError);
+    this.cleaner = new Cleaner(
+      () => this.cleanup(),
+      this.options.cleanupInterval ?? 60_000,
+      this.options.onCleanupError,
+    );
   }
 
   /** Starts the cleaner when the options ask for it; called by subclasses once they are ready. */
@@ -94,7 +104,8 @@ export abstract class BaseContextStore implements ContextStore {
   async export(id: string): Promise<StoredContext> {
     checkId(id);
     const callback = this.options.exportCallback;
-    if (callback === null) throw new CollectorError('LC_STORE_NOT_CONFIGURED', 'export() needs the exportCallback option');
+    if (callback === null)
+      throw new CollectorError('LC_STORE_NOT_CONFIGURED', 'export() needs the exportCallback option');
     const record = await this.get(id);
     if (record === null) throw new CollectorError('LC_STORE_NOT_FOUND', `no context ${JSON.stringify(id)}`);
     try {
@@ -109,14 +120,18 @@ export abstract class BaseContextStore implements ContextStore {
     checkId(id);
     this.checkOpen();
     const provider = this.options.restoreProvider;
-    if (provider === null) throw new CollectorError('LC_STORE_NOT_CONFIGURED', 'restore() needs the restoreProvider option');
+    if (provider === null)
+      throw new CollectorError('LC_STORE_NOT_CONFIGURED', 'restore() needs the restoreProvider option');
     let got: RestoredContext | null;
     try {
       got = await provider(id);
     } catch (err) {
-      throw new CollectorError('LC_STORE_RESTORE_FAILED', `the restore provider failed for ${JSON.stringify(id)}`, { cause: err });
+      throw new CollectorError('LC_STORE_RESTORE_FAILED', `the restore provider failed for ${JSON.stringify(id)}`, {
+        cause: err,
+      });
     }
-    if (got === null || got === undefined) throw new CollectorError('LC_STORE_NOT_FOUND', `the restore provider has no context ${JSON.stringify(id)}`);
+    if (got === null || got === undefined)
+      throw new CollectorError('LC_STORE_NOT_FOUND', `the restore provider has no context ${JSON.stringify(id)}`);
     const record = checkRestored(id, got);
     await this.replace(id, record);
     return record;
@@ -144,7 +159,10 @@ export abstract class BaseContextStore implements ContextStore {
 
 function checkInterval(interval: number): void {
   if (!Number.isSafeInteger(interval) || interval < 1) {
-    throw new CollectorError('LC_STORE_INVALID_ARGUMENT', `a cleanup interval must be an integer >= 1 (ms), got ${String(interval)}`);
+    throw new CollectorError(
+      'LC_STORE_INVALID_ARGUMENT',
+      `a cleanup interval must be an integer >= 1 (ms), got ${String(interval)}`,
+    );
   }
 }
 
@@ -154,12 +172,14 @@ function optNumber(v: unknown): number | null {
 
 /** Checks what a restore provider gave and turns it into a stored record. */
 function checkRestored(id: string, got: RestoredContext): StoredContext {
-  const bad = (why: string) => new CollectorError('LC_STORE_RESTORE_FAILED', `the restore provider gave ${why} for ${JSON.stringify(id)}`);
+  const bad = (why: string) =>
+    new CollectorError('LC_STORE_RESTORE_FAILED', `the restore provider gave ${why} for ${JSON.stringify(id)}`);
   if (!isPlainObject(got)) throw bad('something that is not an object');
   if (!isPlainObject(got.context)) throw bad('a context that is not a plain object');
   if (!Number.isSafeInteger(got.version) || got.version < 1) throw bad('a version that is not an integer >= 1');
   if (!STATUSES.has(got.status)) throw bad('an unknown status');
-  if (got.headers !== undefined && got.headers !== null && !isPlainObject(got.headers)) throw bad('headers that are not an object');
+  if (got.headers !== undefined && got.headers !== null && !isPlainObject(got.headers))
+    throw bad('headers that are not an object');
   return {
     id,
     version: got.version,

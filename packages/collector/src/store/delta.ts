@@ -1,6 +1,16 @@
 import { isPlainObject, setOwn } from '@contexture/context/protocol';
 import { CollectorError } from '../errors.js';
-import { cloneValue, encodeOwn, encodeValue, inKeyOrder, isOwnValue, keepFrozen, orderedKeys, sameOwnValue, unboxed } from './json.js';
+import {
+  cloneValue,
+  encodeOwn,
+  encodeValue,
+  inKeyOrder,
+  isOwnValue,
+  keepFrozen,
+  orderedKeys,
+  sameOwnValue,
+  unboxed,
+} from './json.js';
 import type { ContextDelta, ContextEvent, ContextStatus, DeltaLeaf, DeltaNode } from './types.js';
 
 /**
@@ -56,7 +66,8 @@ function compact(values: Slot[]): Slot[] {
   for (let i = 1; i < values.length; i++) {
     const a = values[i - 1];
     const b = values[i];
-    const same = a === b || (typeof a === 'object' && typeof b === 'object' && a !== null && b !== null && sameOwnValue(a, b));
+    const same =
+      a === b || (typeof a === 'object' && typeof b === 'object' && a !== null && b !== null && sameOwnValue(a, b));
     if (same) out ??= values.slice(0, i);
     else if (out !== null) out.push(b);
   }
@@ -81,7 +92,10 @@ function leaf(all: Slot[], copy: (v: unknown) => unknown): DeltaNode | undefined
     const out: Record<string, DeltaNode> = {};
     let any = false;
     for (const k of keys) {
-      const sub = leaf((values as Array<Record<string, unknown>>).map((v) => (has.call(v, k) ? v[k] : ABSENT)), copy);
+      const sub = leaf(
+        (values as Array<Record<string, unknown>>).map((v) => (has.call(v, k) ? v[k] : ABSENT)),
+        copy,
+      );
       if (sub !== undefined) {
         setOwn(out, k, sub);
         any = true;
@@ -116,7 +130,11 @@ export function mergeRecords(records: readonly DeltaRecord[], copyValues = false
         s = [];
         steps.set(ch.k, s);
       }
-      s.push({ path: Array.isArray(ch.p) ? ch.p.map(String) : [], o: has.call(ch, 'o') ? ch.o : ABSENT, n: has.call(ch, 'n') ? ch.n : ABSENT });
+      s.push({
+        path: Array.isArray(ch.p) ? ch.p.map(String) : [],
+        o: has.call(ch, 'o') ? ch.o : ABSENT,
+        n: has.call(ch, 'n') ? ch.n : ABSENT,
+      });
     }
   }
   const delta: ContextDelta = {};
@@ -191,7 +209,13 @@ function setPath(value: Slot, path: readonly string[], depth: number, slot: Slot
  * merge kept with `base`, is the store's own, and is `base` itself when nothing changed (with
  * `fresh`, see mergeField(), also when `base` was an object of the batch, changed in place).
  */
-export function mergeChanges(key: string, base: Record<string, unknown>, partial: Record<string, unknown>, changes: FieldChange[], fresh?: FreshObjects): Record<string, unknown> {
+export function mergeChanges(
+  key: string,
+  base: Record<string, unknown>,
+  partial: Record<string, unknown>,
+  changes: FieldChange[],
+  fresh?: FreshObjects,
+): Record<string, unknown> {
   return forField(key, () => {
     const out = mergeAt(key, base, partial, [], changes, fresh);
     return fresh === undefined ? keepFrozen(out) : out;
@@ -222,8 +246,16 @@ export function freezeBatch<T>(value: T, fresh: FreshObjects): T {
  * throws may leave them half changed: the batch is then void); `changes` must be read (encoded)
  * before the next merge, and the batch's last values go through freezeBatch().
  */
-export function mergeField(key: string, cur: unknown, value: unknown, changes: FieldChange[], fresh?: FreshObjects): unknown {
-  return isPlainObject(value) && isPlainObject(cur) ? mergeChanges(key, cur, value, changes, fresh) : replaceChanges(key, cur, value, changes);
+export function mergeField(
+  key: string,
+  cur: unknown,
+  value: unknown,
+  changes: FieldChange[],
+  fresh?: FreshObjects,
+): unknown {
+  return isPlainObject(value) && isPlainObject(cur)
+    ? mergeChanges(key, cur, value, changes, fresh)
+    : replaceChanges(key, cur, value, changes);
 }
 
 /**
@@ -236,14 +268,28 @@ export function forField<T>(key: string, make: () => T): T {
   } catch (err) {
     if (err instanceof TypeError || err instanceof RangeError) {
       // The copy walks the value by recursion: a cycle (or nesting thousands deep) runs out of stack.
-      const why = err instanceof RangeError && /call stack/i.test(err.message) ? 'it holds a cycle, or is nested too deep' : err.message;
-      throw new CollectorError('LC_STORE_INVALID_ARGUMENT', `field ${JSON.stringify(key)} cannot be stored as JSON (${why})`, { cause: err });
+      const why =
+        err instanceof RangeError && /call stack/i.test(err.message)
+          ? 'it holds a cycle, or is nested too deep'
+          : err.message;
+      throw new CollectorError(
+        'LC_STORE_INVALID_ARGUMENT',
+        `field ${JSON.stringify(key)} cannot be stored as JSON (${why})`,
+        { cause: err },
+      );
     }
     throw err;
   }
 }
 
-function mergeAt(key: string, base: Record<string, unknown>, partial: Record<string, unknown>, path: string[], changes: FieldChange[], fresh: FreshObjects | undefined): Record<string, unknown> {
+function mergeAt(
+  key: string,
+  base: Record<string, unknown>,
+  partial: Record<string, unknown>,
+  path: string[],
+  changes: FieldChange[],
+  fresh: FreshObjects | undefined,
+): Record<string, unknown> {
   let out: Record<string, unknown> | null = null;
   let added = false;
   for (const k of Object.keys(partial)) {
@@ -257,7 +303,8 @@ function mergeAt(key: string, base: Record<string, unknown>, partial: Record<str
       next = mergeAt(key, cur, v, path, changes, fresh);
     } else {
       next = share(cur, v);
-      if (next !== ABSENT && next !== cur) changes.push(had ? { k: key, p: path.slice(), o: cur, n: next } : { k: key, p: path.slice(), n: next });
+      if (next !== ABSENT && next !== cur)
+        changes.push(had ? { k: key, p: path.slice(), o: cur, n: next } : { k: key, p: path.slice(), n: next });
     }
     path.pop();
     // An object of the batch changed in place below: `cur` is that object (and `base` one too).
@@ -358,7 +405,11 @@ function diffAt(key: string, old: Slot, raw: unknown, path: string[], changes: F
 
 /** What JSON makes of a value at the top: its toJSON() result, ABSENT for what it drops. */
 function jsonOf(v: unknown): Slot {
-  for (let depth = 0; typeof v === 'object' && v !== null && typeof (v as { toJSON?: unknown }).toJSON === 'function'; depth++) {
+  for (
+    let depth = 0;
+    typeof v === 'object' && v !== null && typeof (v as { toJSON?: unknown }).toJSON === 'function';
+    depth++
+  ) {
     if (depth > 100) throw new RangeError('toJSON() keeps returning objects with toJSON()');
     v = (v as { toJSON: () => unknown }).toJSON();
   }

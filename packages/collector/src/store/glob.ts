@@ -30,14 +30,14 @@ export function globToRegExp(pattern: string): RegExp {
       i = end;
     } else re += escapeRe(c);
   }
-  return new RegExp(re + '$', 'u');
+  return new RegExp(`${re}$`, 'u');
 }
 
 function escapeRe(c: string): string {
-  return /[\\^$.*+?()[\]{}|/-]/.test(c) ? '\\' + c : c;
+  return /[\\^$.*+?()[\]{}|/-]/.test(c) ? `\\${c}` : c;
 }
 
 /** Escapes a literal for use inside a Redis MATCH pattern. */
 export function escapeGlob(literal: string): string {
-  return literal.replace(/[*?[\]\\]/g, (c) => '\\' + c);
+  return literal.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
 }

@@ -93,7 +93,7 @@ function canonicalText(value: object): string | undefined {
       if (i > 0) out += ',';
       out += canonical(value[i]) ?? 'null';
     }
-    return out + ']';
+    return `${out}]`;
   }
   const keys = orderedKeys(value);
   let out = '{';
@@ -103,9 +103,9 @@ function canonicalText(value: object): string | undefined {
     if (s === undefined) continue;
     if (!first) out += ',';
     first = false;
-    out += JSON.stringify(k) + ':' + s;
+    out += `${JSON.stringify(k)}:${s}`;
   }
-  return out + '}';
+  return `${out}}`;
 }
 
 /**

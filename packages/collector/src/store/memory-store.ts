@@ -1,9 +1,30 @@
 import { setOwn, type MessageMeta, type WireMessage } from '@contexture/context/protocol';
 import { BaseContextStore } from './base-store.js';
-import { ABSENT_VALUE, copyFields, forField, mergeField, mergeRecords, recordEvent, replaceChanges, type DeltaRecord, type FieldChange } from './delta.js';
+import {
+  ABSENT_VALUE,
+  copyFields,
+  forField,
+  mergeField,
+  mergeRecords,
+  recordEvent,
+  replaceChanges,
+  type DeltaRecord,
+  type FieldChange,
+} from './delta.js';
 import { globToRegExp } from './glob.js';
 import { cloneValue, decodeValue, deepFreeze, encodeValue, inKeyOrder, ownValue } from './json.js';
-import { checkCleanupOptions, checkFields, checkId, checkIncarnation, checkListOptions, checkMessage, checkRemove, checkVersion, ttlFor, type StoreOptions } from './options.js';
+import {
+  checkCleanupOptions,
+  checkFields,
+  checkId,
+  checkIncarnation,
+  checkListOptions,
+  checkMessage,
+  checkRemove,
+  checkVersion,
+  ttlFor,
+  type StoreOptions,
+} from './options.js';
 import type {
   ApplyItem,
   ApplyResult,
@@ -117,7 +138,11 @@ export class MemoryContextStore extends BaseContextStore {
   }
 
   /** apply() of a message whose fields' texts are known (see messageTexts()). */
-  private applyTexts(message: WireMessage, meta: MessageMeta | undefined, texts: Array<[string, string | undefined]>): ApplyResult {
+  private applyTexts(
+    message: WireMessage,
+    meta: MessageMeta | undefined,
+    texts: Array<[string, string | undefined]>,
+  ): ApplyResult {
     const id = message.obj_id;
     const del = message.action === 'delete';
     const now = Date.now();
@@ -160,7 +185,11 @@ export class MemoryContextStore extends BaseContextStore {
         e.bornAt = ti;
         wrote = true;
       }
-    } else if ((status === 'finished' || status === 'transient') && e.status !== 'finished' && e.status !== 'transient') {
+    } else if (
+      (status === 'finished' || status === 'transient') &&
+      e.status !== 'finished' &&
+      e.status !== 'transient'
+    ) {
       e.status = status;
       statusChanged = true;
       e.finishedAt = ti;
@@ -207,7 +236,8 @@ export class MemoryContextStore extends BaseContextStore {
     if (e === undefined || e.version === 0) return null;
     // A copy of another context of this id: versions say nothing about it.
     if (inc !== null && inc !== e.incarnation) return this.fullAnswer(id, e);
-    if (v === e.version) return Object.freeze({ type: 'no_change', id, version: v, incarnation: e.incarnation }) as SyncResult;
+    if (v === e.version)
+      return Object.freeze({ type: 'no_change', id, version: v, incarnation: e.incarnation }) as SyncResult;
     // Participants of one context sync after the same changes: each answer is computed once per
     // version and handed out frozen to every caller (see ContextStore.sync()).
     e.answers ??= { full: null, deltas: new Map() };
@@ -222,7 +252,14 @@ export class MemoryContextStore extends BaseContextStore {
             answer = this.fullAnswer(id, e);
           } else {
             const delta = mergeRecords(records);
-            answer = deepFreeze<SyncResult>({ type: 'delta', id, version: e.version, delta, status: e.status, incarnation: e.incarnation });
+            answer = deepFreeze<SyncResult>({
+              type: 'delta',
+              id,
+              version: e.version,
+              delta,
+              status: e.status,
+              incarnation: e.incarnation,
+            });
           }
           e.answers.deltas.set(v, answer);
         }
@@ -414,7 +451,11 @@ export class MemoryContextStore extends BaseContextStore {
    * as it was. Written fields are stamped with the highest seq seen, so a late bus message older
    * than the write never undoes it and any newer one wins.
    */
-  private write(id: string, build: (current: (k: string) => unknown, changes: FieldChange[]) => Map<string, unknown>, replaceAll = false): ApplyResult {
+  private write(
+    id: string,
+    build: (current: (k: string) => unknown, changes: FieldChange[]) => Map<string, unknown>,
+    replaceAll = false,
+  ): ApplyResult {
     const now = Date.now();
     let e = this.live(id, now);
     const created = e === undefined;
@@ -534,7 +575,13 @@ export class MemoryContextStore extends BaseContextStore {
  * Puts the field `k` replaced by `value` in `next`, its changes on `changes`; a value JSON drops
  * leaves the field alone.
  */
-function replaceField(next: Map<string, unknown>, k: string, cur: unknown, value: unknown, changes: FieldChange[]): void {
+function replaceField(
+  next: Map<string, unknown>,
+  k: string,
+  cur: unknown,
+  value: unknown,
+  changes: FieldChange[],
+): void {
   const found: FieldChange[] = [];
   const n = replaceChanges(k, cur, value, found);
   if (n === ABSENT_VALUE) return;

@@ -92,7 +92,10 @@ export const STORE_DEFAULTS: Readonly<ResolvedStoreOptions> = Object.freeze({
 
 function positiveInt(name: string, v: unknown, allowZero: boolean): number {
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < (allowZero ? 0 : 1)) {
-    throw new CollectorError('LC_STORE_INVALID_ARGUMENT', `${name} must be an integer ${allowZero ? '>= 0' : '>= 1'}, got ${typeof v === 'string' ? JSON.stringify(v.slice(0, 40)) : String(v)}`);
+    throw new CollectorError(
+      'LC_STORE_INVALID_ARGUMENT',
+      `${name} must be an integer ${allowZero ? '>= 0' : '>= 1'}, got ${typeof v === 'string' ? JSON.stringify(v.slice(0, 40)) : String(v)}`,
+    );
   }
   return v;
 }
@@ -102,12 +105,15 @@ function positiveInt(name: string, v: unknown, allowZero: boolean): number {
  * backend's own options. A name that is neither (a misspelt option would otherwise be ignored) is
  * refused.
  */
-export function resolveStoreOptions(options: StoreOptions | undefined, backendKeys: readonly string[] = []): ResolvedStoreOptions {
+export function resolveStoreOptions(
+  options: StoreOptions | undefined,
+  backendKeys: readonly string[] = [],
+): ResolvedStoreOptions {
   if (options !== undefined && (typeof options !== 'object' || options === null || Array.isArray(options))) {
     throw new CollectorError('LC_STORE_INVALID_ARGUMENT', 'the options must be an object');
   }
   for (const key of Object.keys(options ?? {})) {
-    if (!Object.prototype.hasOwnProperty.call(STORE_DEFAULTS, key) && !backendKeys.includes(key)) {
+    if (!Object.hasOwn(STORE_DEFAULTS, key) && !backendKeys.includes(key)) {
       throw new CollectorError('LC_STORE_INVALID_ARGUMENT', `unknown option ${JSON.stringify(key.slice(0, 60))}`);
     }
   }
@@ -118,7 +124,8 @@ export function resolveStoreOptions(options: StoreOptions | undefined, backendKe
   }
   positiveInt('deltaThreshold', o.deltaThreshold, true);
   if (o.deltaTtl !== null) positiveInt('deltaTtl', o.deltaTtl, false);
-  if (typeof o.autoDelete !== 'boolean') throw new CollectorError('LC_STORE_INVALID_ARGUMENT', 'autoDelete must be a boolean');
+  if (typeof o.autoDelete !== 'boolean')
+    throw new CollectorError('LC_STORE_INVALID_ARGUMENT', 'autoDelete must be a boolean');
   positiveInt('contextTtl', o.contextTtl, false);
   if (o.finishedTtl !== null) positiveInt('finishedTtl', o.finishedTtl, false);
   if (o.cleanupInterval !== null) positiveInt('cleanupInterval', o.cleanupInterval, false);
@@ -148,7 +155,11 @@ export function checkId(id: unknown): string {
   if (typeof id !== 'string' || id.length === 0) {
     throw new CollectorError('LC_STORE_INVALID_ARGUMENT', 'a context id must be a non-empty string');
   }
-  if (LONE_SURROGATE.test(id)) throw new CollectorError('LC_STORE_INVALID_ARGUMENT', 'a context id must be well-formed Unicode (it holds a lone surrogate)');
+  if (LONE_SURROGATE.test(id))
+    throw new CollectorError(
+      'LC_STORE_INVALID_ARGUMENT',
+      'a context id must be well-formed Unicode (it holds a lone surrogate)',
+    );
   return id;
 }
 
@@ -167,20 +178,28 @@ export function checkFields(name: string, v: unknown): Record<string, unknown> {
 }
 
 function checkFieldName(key: string): void {
-  if (LONE_SURROGATE.test(key)) throw new CollectorError('LC_STORE_INVALID_ARGUMENT', `field name ${JSON.stringify(key).slice(0, 60)} must be well-formed Unicode (it holds a lone surrogate)`);
+  if (LONE_SURROGATE.test(key))
+    throw new CollectorError(
+      'LC_STORE_INVALID_ARGUMENT',
+      `field name ${JSON.stringify(key).slice(0, 60)} must be well-formed Unicode (it holds a lone surrogate)`,
+    );
 }
 
 /** An incarnation given to sync(): a string, or null / undefined for none. */
 export function checkIncarnation(v: unknown): string | null {
   if (v === null || v === undefined) return null;
-  if (typeof v !== 'string') throw new CollectorError('LC_STORE_INVALID_ARGUMENT', `an incarnation must be a string or null, got ${typeof v}`);
+  if (typeof v !== 'string')
+    throw new CollectorError('LC_STORE_INVALID_ARGUMENT', `an incarnation must be a string or null, got ${typeof v}`);
   return v;
 }
 
 export function checkVersion(v: unknown): number | null {
   if (v === null || v === undefined) return null;
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
-    throw new CollectorError('LC_STORE_INVALID_ARGUMENT', `a version must be an integer >= 0 or null, got ${typeof v === 'string' ? JSON.stringify(v) : String(v)}`);
+    throw new CollectorError(
+      'LC_STORE_INVALID_ARGUMENT',
+      `a version must be an integer >= 0 or null, got ${typeof v === 'string' ? JSON.stringify(v) : String(v)}`,
+    );
   }
   return v;
 }
@@ -218,7 +237,8 @@ export function checkRemove(remove: unknown, fields: Record<string, unknown>): s
   }
   for (const k of remove as string[]) {
     checkFieldName(k);
-    if (Object.prototype.hasOwnProperty.call(fields, k)) throw new CollectorError('LC_STORE_INVALID_ARGUMENT', `field ${JSON.stringify(k)} is both set and removed`);
+    if (Object.hasOwn(fields, k))
+      throw new CollectorError('LC_STORE_INVALID_ARGUMENT', `field ${JSON.stringify(k)} is both set and removed`);
   }
   return remove as string[];
 }
@@ -227,10 +247,21 @@ export function checkRemove(remove: unknown, fields: Record<string, unknown>): s
 export function checkListOptions(options: unknown): ListOptions {
   const o = checkObject('list() options', options) as ListOptions;
   if (o.limit !== undefined) positiveInt('limit', o.limit, false);
-  if (o.cursor !== undefined && o.cursor !== null && typeof o.cursor !== 'string') throw new CollectorError('LC_STORE_INVALID_ARGUMENT', 'cursor must be the string a page gave, or null');
-  if (o.rkey !== undefined && typeof o.rkey !== 'string') throw new CollectorError('LC_STORE_INVALID_ARGUMENT', 'rkey must be a glob string');
-  if (o.status !== undefined && o.status !== null && o.status !== 'born' && o.status !== 'finished' && o.status !== 'transient') {
-    throw new CollectorError('LC_STORE_INVALID_ARGUMENT', `status must be born, finished, transient or null, got ${JSON.stringify(String(o.status)).slice(0, 40)}`);
+  if (o.cursor !== undefined && o.cursor !== null && typeof o.cursor !== 'string')
+    throw new CollectorError('LC_STORE_INVALID_ARGUMENT', 'cursor must be the string a page gave, or null');
+  if (o.rkey !== undefined && typeof o.rkey !== 'string')
+    throw new CollectorError('LC_STORE_INVALID_ARGUMENT', 'rkey must be a glob string');
+  if (
+    o.status !== undefined &&
+    o.status !== null &&
+    o.status !== 'born' &&
+    o.status !== 'finished' &&
+    o.status !== 'transient'
+  ) {
+    throw new CollectorError(
+      'LC_STORE_INVALID_ARGUMENT',
+      `status must be born, finished, transient or null, got ${JSON.stringify(String(o.status)).slice(0, 40)}`,
+    );
   }
   return o;
 }

@@ -1,11 +1,36 @@
 import { isPlainObject, setOwn, type MessageMeta, type WireMessage } from '@contexture/context/protocol';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { CollectorError } from '../errors.js';
 import { BaseContextStore } from './base-store.js';
-import { ABSENT_VALUE, changesText, copyFields, forField, freezeBatch, mergeField, type FreshObjects, mergeRecords, ownCopy, parseRecord, recordEvent, replaceChanges, type FieldChange } from './delta.js';
+import {
+  ABSENT_VALUE,
+  changesText,
+  copyFields,
+  forField,
+  freezeBatch,
+  mergeField,
+  type FreshObjects,
+  mergeRecords,
+  ownCopy,
+  parseRecord,
+  recordEvent,
+  replaceChanges,
+  type FieldChange,
+} from './delta.js';
 import { escapeGlob, globToRegExp } from './glob.js';
 import { decodeValue, deepFreeze, encodeValue, inKeyOrder, ownValue } from './json.js';
-import { checkCleanupOptions, checkFields, checkId, checkIncarnation, checkListOptions, checkMessage, checkRemove, checkVersion, ttlFor, type StoreOptions } from './options.js';
+import {
+  checkCleanupOptions,
+  checkFields,
+  checkId,
+  checkIncarnation,
+  checkListOptions,
+  checkMessage,
+  checkRemove,
+  checkVersion,
+  ttlFor,
+  type StoreOptions,
+} from './options.js';
 import { defineStoreCommands } from './redis-commands.js';
 import type {
   ApplyItem,
@@ -23,7 +48,15 @@ import type {
   WatchOptions,
 } from './types.js';
 import { WatchQueue } from './watch-queue.js';
-import { closeClient, redisAddress, REFUSED, resolveRedis, scrubAuth, trackCall, unreachable } from '../redis-client.js';
+import {
+  closeClient,
+  redisAddress,
+  REFUSED,
+  resolveRedis,
+  scrubAuth,
+  trackCall,
+  unreachable,
+} from '../redis-client.js';
 
 /** Options of {@link RedisContextStore}. */
 export interface RedisContextStoreOptions extends StoreOptions {
@@ -70,7 +103,14 @@ export interface RedisContextStoreOptions extends StoreOptions {
   knownContexts?: number;
 }
 
-type RedisStoreSettings = { redis: Redis | string; prefix: string; publish: boolean; scanCount: number; contextsPerCall: number; knownContexts: number };
+type RedisStoreSettings = {
+  redis: Redis | string;
+  prefix: string;
+  publish: boolean;
+  scanCount: number;
+  contextsPerCall: number;
+  knownContexts: number;
+};
 
 export const REDIS_STORE_DEFAULTS: Readonly<RedisStoreSettings> = Object.freeze({
   redis: 'redis://127.0.0.1:6379',
@@ -128,8 +168,20 @@ interface QueuedSync {
  * order asked (see RedisContextStore.runOps()).
  */
 type DirectOp =
-  | { kind: 'merge'; partial: Record<string, unknown>; attempts: number; resolve: (r: ApplyResult) => void; reject: (err: unknown) => void }
-  | { kind: 'set'; context: Record<string, unknown>; spec?: WriteSpec; resolve: (r: ApplyResult) => void; reject: (err: unknown) => void }
+  | {
+      kind: 'merge';
+      partial: Record<string, unknown>;
+      attempts: number;
+      resolve: (r: ApplyResult) => void;
+      reject: (err: unknown) => void;
+    }
+  | {
+      kind: 'set';
+      context: Record<string, unknown>;
+      spec?: WriteSpec;
+      resolve: (r: ApplyResult) => void;
+      reject: (err: unknown) => void;
+    }
   | { kind: 'patch'; pairs: string[]; resolve: (r: ApplyResult) => void; reject: (err: unknown) => void }
   | { kind: 'delete'; resolve: (removed: boolean) => void; reject: (err: unknown) => void }
   /** Bus messages of a context with direct writes asked for before them: apply.lua's arguments after its keys. */
@@ -226,10 +278,14 @@ export class RedisContextStore extends BaseContextStore {
     if (options.contextsPerCall !== undefined) o.contextsPerCall = options.contextsPerCall;
     if (options.knownContexts !== undefined) o.knownContexts = options.knownContexts;
     if (typeof o.prefix !== 'string') throw new CollectorError('LC_STORE_INVALID_ARGUMENT', 'prefix must be a string');
-    if (typeof o.publish !== 'boolean') throw new CollectorError('LC_STORE_INVALID_ARGUMENT', 'publish must be a boolean');
-    if (!Number.isSafeInteger(o.scanCount) || o.scanCount < 1) throw new CollectorError('LC_STORE_INVALID_ARGUMENT', 'scanCount must be an integer >= 1');
-    if (!Number.isSafeInteger(o.contextsPerCall) || o.contextsPerCall < 1) throw new CollectorError('LC_STORE_INVALID_ARGUMENT', 'contextsPerCall must be an integer >= 1');
-    if (!Number.isSafeInteger(o.knownContexts) || o.knownContexts < 0) throw new CollectorError('LC_STORE_INVALID_ARGUMENT', 'knownContexts must be an integer >= 0');
+    if (typeof o.publish !== 'boolean')
+      throw new CollectorError('LC_STORE_INVALID_ARGUMENT', 'publish must be a boolean');
+    if (!Number.isSafeInteger(o.scanCount) || o.scanCount < 1)
+      throw new CollectorError('LC_STORE_INVALID_ARGUMENT', 'scanCount must be an integer >= 1');
+    if (!Number.isSafeInteger(o.contextsPerCall) || o.contextsPerCall < 1)
+      throw new CollectorError('LC_STORE_INVALID_ARGUMENT', 'contextsPerCall must be an integer >= 1');
+    if (!Number.isSafeInteger(o.knownContexts) || o.knownContexts < 0)
+      throw new CollectorError('LC_STORE_INVALID_ARGUMENT', 'knownContexts must be an integer >= 0');
     const client = resolveRedis(o.redis, (message) => (this.lastRedisError = message));
     if (typeof client === 'string') throw new CollectorError('LC_STORE_INVALID_ARGUMENT', client);
     this.redis = client.redis;
@@ -306,14 +362,14 @@ export class RedisContextStore extends BaseContextStore {
       const obj = objs[i]!;
       let n = 0;
       for (const key in obj) {
-        if (!Object.prototype.hasOwnProperty.call(obj, key)) continue;
+        if (!Object.hasOwn(obj, key)) continue;
         if (del) {
-          args.push('.' + key, '');
+          args.push(`.${key}`, '');
           n++;
         } else {
           const text = forField(key, () => encodeValue(obj[key]));
           if (text === undefined) continue;
-          args.push('.' + key, text);
+          args.push(`.${key}`, text);
           n++;
         }
       }
@@ -336,8 +392,11 @@ export class RedisContextStore extends BaseContextStore {
       // messages wait for their turn behind them (see runOps()), so that call order holds.
       g.args[0] = g.at.length;
       calls.push(
-        new Promise<number[]>((resolve, reject) => this.queueOp(id, { kind: 'apply', args: [...head, ...g.args], resolve, reject })).then((reply) => {
-          g.at.forEach((i, r) => (results[i] = { id, changed: reply[2 * r + 1] === 1, version: reply[2 * r]! }));
+        new Promise<number[]>((resolve, reject) =>
+          this.queueOp(id, { kind: 'apply', args: [...head, ...g.args], resolve, reject }),
+        ).then((reply) => {
+          for (const [r, i] of g.at.entries())
+            results[i] = { id, changed: reply[2 * r + 1] === 1, version: reply[2 * r]! };
         }),
       );
     }
@@ -367,7 +426,10 @@ export class RedisContextStore extends BaseContextStore {
       // A script call may be sent twice (EVAL after NOSCRIPT): close() lets it end (see trackCall()).
       await trackCall(this.redis, Promise.all(calls));
     } catch (err) {
-      throw this.failure(`apply to ${label(items[0]!.message.obj_id)}${groups.size > 1 ? ` and ${groups.size - 1} more` : ''}`, err);
+      throw this.failure(
+        `apply to ${label(items[0]!.message.obj_id)}${groups.size > 1 ? ` and ${groups.size - 1} more` : ''}`,
+        err,
+      );
     }
     return results;
   }
@@ -375,7 +437,10 @@ export class RedisContextStore extends BaseContextStore {
   async get(id: string): Promise<StoredContext | null> {
     checkId(id);
     this.checkOpen();
-    const flat = await this.reaching(() => `get of ${label(id)}`, () => this.redis.call('HGETALL', this.keys(id).state));
+    const flat = await this.reaching(
+      () => `get of ${label(id)}`,
+      () => this.redis.call('HGETALL', this.keys(id).state),
+    );
     return toRecord(id, flat as string[]);
   }
 
@@ -408,24 +473,37 @@ export class RedisContextStore extends BaseContextStore {
         },
         (err: unknown) => {
           const failed = this.failure(`sync of ${label(id)}`, err);
-          waiting.forEach((w) => w.reject(failed));
+          for (const w of waiting) w.reject(failed);
         },
       );
     }
   }
 
   /** The frozen answer for each client of one context, from one script call; null: unknown id. */
-  private async syncNow(id: string, clients: Map<string, { version: number | null; incarnation: string | null }>): Promise<Map<string, SyncResult> | null> {
+  private async syncNow(
+    id: string,
+    clients: Map<string, { version: number | null; incarnation: string | null }>,
+  ): Promise<Map<string, SyncResult> | null> {
     const k = this.keys(id);
     const o = this.options;
     // The fields of the version known whole, taken now (a write answered while this call is under
     // way changes what is known): when a client gets the whole context and it is still at that
     // version, Redis sends only the context's own entries and the answer takes these fields.
     const known = this.known.get(id);
-    const held = known?.complete === true ? { version: known.version, incarnation: known.incarnation, fields: new Map(known.fields) } : undefined;
+    const held =
+      known?.complete === true
+        ? { version: known.version, incarnation: known.incarnation, fields: new Map(known.fields) }
+        : undefined;
     const args: Array<string | number> = [held === undefined ? '' : held.version, held?.incarnation ?? ''];
     for (const c of clients.values()) args.push(c.version === null ? '' : c.version, c.incarnation ?? '');
-    const reply = await this.redis.contextureCtxSync(k.state, k.deltas, Date.now(), o.deltaTtl ?? 0, o.deltaThreshold, ...args);
+    const reply = await this.redis.contextureCtxSync(
+      k.state,
+      k.deltas,
+      Date.now(),
+      o.deltaTtl ?? 0,
+      o.deltaThreshold,
+      ...args,
+    );
     if (reply === null) return null;
     const [versionText, statusText, letters, first, texts, hash, incarnationText, asKnown] = reply;
     const version = Number(versionText);
@@ -445,12 +523,19 @@ export class RedisContextStore extends BaseContextStore {
       } else {
         if (full === null) {
           const known = asKnown === 1 ? undefined : this.known.get(id);
-          const record = asKnown === 1 ? toRecord(id, hash ?? [], undefined, held!.fields) : toRecord(id, hash ?? [], known?.fields);
+          const record =
+            asKnown === 1 ? toRecord(id, hash ?? [], undefined, held!.fields) : toRecord(id, hash ?? [], known?.fields);
           if (known !== undefined && record !== null) {
             // The fields as they are at this version: every one of them.
-            this.remember(id, known.fields, { version: record.version, incarnation: hashEntry(hash ?? [], '#in') ?? '' }, true);
+            this.remember(
+              id,
+              known.fields,
+              { version: record.version, incarnation: hashEntry(hash ?? [], '#in') ?? '' },
+              true,
+            );
           }
-          if (record === null) throw new CollectorError('LC_STORE_CORRUPT', `the state of ${JSON.stringify(id)} has no version`);
+          if (record === null)
+            throw new CollectorError('LC_STORE_CORRUPT', `the state of ${JSON.stringify(id)} has no version`);
           full = { type: 'full', ...record };
         }
         answer = full;
@@ -484,7 +569,7 @@ export class RedisContextStore extends BaseContextStore {
     const gone = checkRemove(remove, fields);
     this.checkOpen();
     const pairs = fieldPairs(fields);
-    for (const key of gone) pairs.push('.' + key, '');
+    for (const key of gone) pairs.push(`.${key}`, '');
     return new Promise((resolve, reject) => this.queueOp(id, { kind: 'patch', pairs, resolve, reject }));
   }
 
@@ -499,7 +584,9 @@ export class RedisContextStore extends BaseContextStore {
     }
     // Taken as it is now (an update that cannot be encoded fails here, alone).
     const own = copyFields(partial);
-    return new Promise((resolve, reject) => this.queueOp(id, { kind: 'merge', partial: own, attempts: 0, resolve, reject }));
+    return new Promise((resolve, reject) =>
+      this.queueOp(id, { kind: 'merge', partial: own, attempts: 0, resolve, reject }),
+    );
   }
 
   async delete(id: string): Promise<boolean> {
@@ -555,8 +642,12 @@ export class RedisContextStore extends BaseContextStore {
         const k = this.keys(id);
         this.known.delete(id);
         try {
-          if (first.kind === 'apply') first.resolve(await this.redis.contextureCtxApply(2, k.state, k.deltas, ...first.args));
-          else first.resolve((await this.redis.contextureCtxRemove(k.state, k.deltas, this.publish ? k.channel : '')) === 1);
+          if (first.kind === 'apply')
+            first.resolve(await this.redis.contextureCtxApply(2, k.state, k.deltas, ...first.args));
+          else
+            first.resolve(
+              (await this.redis.contextureCtxRemove(k.state, k.deltas, this.publish ? k.channel : '')) === 1,
+            );
         } catch (err) {
           // applyMany() says what its calls failed in.
           first.reject(first.kind === 'apply' ? err : this.failure(`delete of ${label(id)}`, err));
@@ -622,7 +713,13 @@ export class RedisContextStore extends BaseContextStore {
         this.known.delete(id);
         const attempt = Math.max(...again.map((op) => (op.kind === 'merge' ? ++op.attempts : 0)));
         const over = again.filter((op) => op.kind === 'merge' && op.attempts > this.options.updateRetries);
-        for (const op of over) op.reject(new CollectorError('LC_STORE_CONFLICT', `update of ${JSON.stringify(id)} lost to concurrent writers ${this.options.updateRetries + 1} times`));
+        for (const op of over)
+          op.reject(
+            new CollectorError(
+              'LC_STORE_CONFLICT',
+              `update of ${JSON.stringify(id)} lost to concurrent writers ${this.options.updateRetries + 1} times`,
+            ),
+          );
         ops.unshift(...again.filter((op) => !over.includes(op)));
         await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(50, 2 ** attempt)));
       }
@@ -639,21 +736,26 @@ export class RedisContextStore extends BaseContextStore {
     const fields = [...new Set(group.flatMap(({ partial }) => Object.keys(partial)))];
     let start = group[0]!.attempts === 0 ? this.knownContext(id) : undefined;
     if (start === undefined || !fields.every((key) => start!.complete || start!.fields.has(key))) {
-      const olds = await this.redis.hmget(this.keys(id).state, '#v', '#in', ...fields.map((key) => '.' + key));
+      const olds = await this.redis.hmget(this.keys(id).state, '#v', '#in', ...fields.map((key) => `.${key}`));
       const at = { version: Number(olds[0] ?? 0), incarnation: olds[1] ?? '' };
-      start = this.remember(id, fields.map((key, i) => [key, { text: valueText(olds[i + 2] ?? null) ?? '' }]), at);
+      start = this.remember(
+        id,
+        fields.map((key, i) => [key, { text: valueText(olds[i + 2] ?? null) ?? '' }]),
+        at,
+      );
     }
     const known = start;
     // The objects the merges make are changed in place by the ones after them; should a merge
     // fail, they go again each on its own copies, and the one that failed fails alone.
-    const { ready, versions, written, current } = mergeGroup(id, known, fields, group, new Set()) ?? mergeGroup(id, known, fields, group)!;
+    const { ready, versions, written, current } =
+      mergeGroup(id, known, fields, group, new Set()) ?? mergeGroup(id, known, fields, group)!;
     if (ready.length === 0) return null;
     const pairs: string[] = [];
     const wrote: Array<[string, KnownField]> = [];
     for (const key of written) {
       const value = current.get(key);
       const text = encodeValue(value)!;
-      pairs.push('.' + key, text);
+      pairs.push(`.${key}`, text);
       wrote.push([key, { text, value }]);
     }
     return {
@@ -665,8 +767,13 @@ export class RedisContextStore extends BaseContextStore {
       ops: ready,
       done: ({ replies, incarnation }) => {
         if (replies[0] === -1) return false;
-        this.remember(id, wrote, { version: replies[replies.length - 2]!, incarnation, before: replies[0]! - replies[1]! });
-        ready.forEach((op, w) => op.resolve({ id, changed: replies[2 * w + 1] === 1, version: replies[2 * w]! }));
+        this.remember(id, wrote, {
+          version: replies[replies.length - 2]!,
+          incarnation,
+          before: replies[0]! - replies[1]!,
+        });
+        for (const [w, op] of ready.entries())
+          op.resolve({ id, changed: replies[2 * w + 1] === 1, version: replies[2 * w]! });
         return true;
       },
     };
@@ -695,7 +802,7 @@ export class RedisContextStore extends BaseContextStore {
         const value = forField(key, () => ownCopy(context[key]));
         if (value === undefined) continue;
         const text = encodeValue(value)!;
-        pairs.push('.' + key, text);
+        pairs.push(`.${key}`, text);
         wrote.push([key, { text, value }]);
       }
       return { mode: 'set', checks: [], pairs, versions: [], ops: [op], done };
@@ -708,16 +815,24 @@ export class RedisContextStore extends BaseContextStore {
       const value = replaceChanges(key, old, context[key], changes);
       if (value === ABSENT_VALUE && old === ABSENT_VALUE) continue;
       const text = value === ABSENT_VALUE ? '' : value === old ? f!.text : encodeValue(value)!;
-      pairs.push('.' + key, text);
+      pairs.push(`.${key}`, text);
       wrote.push([key, text === '' ? { text } : { text, value }]);
     }
     for (const [key, f] of known.fields) {
-      if (Object.prototype.hasOwnProperty.call(context, key) || f.text === '') continue;
+      if (Object.hasOwn(context, key) || f.text === '') continue;
       changes.push({ k: key, o: (f.value ??= storedValue(id, key, f.text)) });
-      pairs.push('.' + key, '');
+      pairs.push(`.${key}`, '');
       wrote.push([key, { text: '' }]);
     }
-    return { mode: 'mergeorset', checks: versionChecks(known), pairs, versions: [changesText(changes)], ready: readyAt(known), ops: [op], done };
+    return {
+      mode: 'mergeorset',
+      checks: versionChecks(known),
+      pairs,
+      versions: [changesText(changes)],
+      ready: readyAt(known),
+      ops: [op],
+      done,
+    };
   }
 
   /** The write of fields whole (assign(), or an update() without objects to merge into). */
@@ -745,7 +860,16 @@ export class RedisContextStore extends BaseContextStore {
     const k = this.keys(id);
     const o = this.options;
     const now = Date.now();
-    const args: Array<string | number> = [k.state, k.deltas, now, ttlFor(o, false), ttlFor(o, true), o.deltaTtl ?? 0, o.deltaThreshold, this.publish ? k.channel : ''];
+    const args: Array<string | number> = [
+      k.state,
+      k.deltas,
+      now,
+      ttlFor(o, false),
+      ttlFor(o, true),
+      o.deltaTtl ?? 0,
+      o.deltaThreshold,
+      this.publish ? k.channel : '',
+    ];
     for (const w of specs) {
       const r = w.ready;
       if (r === undefined) {
@@ -757,14 +881,15 @@ export class RedisContextStore extends BaseContextStore {
       }
       // Ready: the values as Redis keeps them ('' removes: the stamp alone) and the records whole,
       // as write.lua would make them.
-      args.push('r' + w.mode, w.checks.length / 2 + 2, w.pairs.length / 2);
+      args.push(`r${w.mode}`, w.checks.length / 2 + 2, w.pairs.length / 2);
       for (const a of w.checks) args.push(a);
       args.push('#hs', r.stamp, '#st', r.status);
       for (let i = 0; i < w.pairs.length; i += 2) args.push(w.pairs[i]!, r.stamp + w.pairs[i + 1]!);
       args.push(w.versions.length);
       const tail = r.status === '' ? ']}' : `],"s":"${r.status}"}`;
       let version = r.version;
-      for (const items of w.versions) args.push(items === '' ? '' : `{"v":${++version},"t":${now},"c":[${items}${tail}`);
+      for (const items of w.versions)
+        args.push(items === '' ? '' : `{"v":${++version},"t":${now},"c":[${items}${tail}`);
     }
     return args;
   }
@@ -772,7 +897,10 @@ export class RedisContextStore extends BaseContextStore {
   async list(options: ListOptions = {}): Promise<ListPage> {
     checkListOptions(options);
     this.checkOpen();
-    return this.reaching(() => 'list', () => this.listNow(options));
+    return this.reaching(
+      () => 'list',
+      () => this.listNow(options),
+    );
   }
 
   private async listNow(options: ListOptions): Promise<ListPage> {
@@ -813,7 +941,10 @@ export class RedisContextStore extends BaseContextStore {
   async cleanup(options: CleanupOptions = {}): Promise<CleanupResult> {
     checkCleanupOptions(options);
     this.checkOpen();
-    return this.reaching(() => 'cleanup', () => this.cleanupNow(options));
+    return this.reaching(
+      () => 'cleanup',
+      () => this.cleanupNow(options),
+    );
   }
 
   private async cleanupNow(options: CleanupOptions): Promise<CleanupResult> {
@@ -828,7 +959,15 @@ export class RedisContextStore extends BaseContextStore {
         const pipe = this.redis.pipeline();
         for (const id of ids) {
           const k = this.keys(id);
-          pipe.contextureCtxPrune(k.state, k.deltas, now, o.deltaTtl ?? 0, o.deltaThreshold, ttlFor(o, false), ttlFor(o, true));
+          pipe.contextureCtxPrune(
+            k.state,
+            k.deltas,
+            now,
+            o.deltaTtl ?? 0,
+            o.deltaThreshold,
+            ttlFor(o, false),
+            ttlFor(o, true),
+          );
         }
         for (const [err, r] of (await trackCall(this.redis, pipe.exec())) ?? []) {
           if (err !== null) throw err;
@@ -899,10 +1038,13 @@ export class RedisContextStore extends BaseContextStore {
     if (record.finished_at !== null) args.push('#fa', String(record.finished_at));
     for (const key of Object.keys(record.context)) {
       const text = encodeValue(record.context[key]);
-      if (text !== undefined) args.push('.' + key, '-1:' + text);
+      if (text !== undefined) args.push(`.${key}`, `-1:${text}`);
     }
     this.known.delete(id);
-    record.incarnation = await this.reaching(() => `restore of ${label(id)}`, () => trackCall(this.redis, this.redis.contextureCtxRestore(...args)));
+    record.incarnation = await this.reaching(
+      () => `restore of ${label(id)}`,
+      () => trackCall(this.redis, this.redis.contextureCtxRestore(...args)),
+    );
     this.known.delete(id);
     record.updated_at = now / 1000;
   }
@@ -939,10 +1081,19 @@ export class RedisContextStore extends BaseContextStore {
    * was known at `at.before` (the version before this store's write) or at `at` itself, and is
    * dropped otherwise (another writer may have changed them).
    */
-  private remember(id: string, fields: Iterable<[string, KnownField]>, at: { version: number; incarnation: string; before?: number }, complete = false): KnownContext {
+  private remember(
+    id: string,
+    fields: Iterable<[string, KnownField]>,
+    at: { version: number; incarnation: string; before?: number },
+    complete = false,
+  ): KnownContext {
     let known = this.known.get(id);
     this.known.delete(id);
-    const kept = known !== undefined && !complete && known.incarnation === at.incarnation && (known.version === at.version || known.version === at.before);
+    const kept =
+      known !== undefined &&
+      !complete &&
+      known.incarnation === at.incarnation &&
+      (known.version === at.version || known.version === at.before);
     if (!kept) known = { fields: new Map(), version: at.version, incarnation: at.incarnation, complete };
     for (const [key, f] of fields) known!.fields.set(key, f);
     known!.version = at.version;
@@ -992,7 +1143,8 @@ export class RedisContextStore extends BaseContextStore {
           continue;
         }
         if (line.startsWith('{"v":')) event = recordEvent(entry.id, parseRecord(line), entry.incarnation);
-        else if (line.startsWith('{"reset":')) event = { type: 'reset', id: entry.id, version: Number(JSON.parse(line).reset) };
+        else if (line.startsWith('{"reset":'))
+          event = { type: 'reset', id: entry.id, version: Number(JSON.parse(line).reset) };
         else if (line === '{"deleted":true}') event = { type: 'deleted', id: entry.id };
         else continue;
       } catch {
@@ -1011,16 +1163,31 @@ export class RedisContextStore extends BaseContextStore {
  */
 function failure(what: string, err: unknown, at: string): unknown {
   scrubAuth(err);
-  if (err instanceof CollectorError || err instanceof TypeError || err instanceof RangeError || err instanceof SyntaxError || err instanceof ReferenceError) return err;
+  if (
+    err instanceof CollectorError ||
+    err instanceof TypeError ||
+    err instanceof RangeError ||
+    err instanceof SyntaxError ||
+    err instanceof ReferenceError
+  )
+    return err;
   const message = (err as Error)?.message ?? String(err);
   // Redis 7 passes on the error of a command in a script as it is; Redis 5 and 6 inside "ERR Error
   // running script … @user_script:…".
   if (!REFUSED.test(message)) {
     if (/\bWRONGTYPE\b/.test(message)) {
-      return new CollectorError('LC_STORE_CORRUPT', `context store ${what}: one of its keys holds another type (foreign data under the store's prefix?)`, { cause: err });
+      return new CollectorError(
+        'LC_STORE_CORRUPT',
+        `context store ${what}: one of its keys holds another type (foreign data under the store's prefix?)`,
+        { cause: err },
+      );
     }
     if (/user_script/.test(message) && UNREADABLE.test(message)) {
-      return new CollectorError('LC_STORE_CORRUPT', `context store ${what}: its script could not read what the keys hold (foreign data under the store's prefix?): ${message.slice(0, 200)}`, { cause: err });
+      return new CollectorError(
+        'LC_STORE_CORRUPT',
+        `context store ${what}: its script could not read what the keys hold (foreign data under the store's prefix?): ${message.slice(0, 200)}`,
+        { cause: err },
+      );
     }
   }
   // Any other failure (an ACL refusing a command, say) is Redis's too.
@@ -1033,7 +1200,8 @@ function failure(what: string, err: unknown, at: string): unknown {
  * one): Lua's own runtime errors. Others (an ACL refusing a command or channel, SCRIPT KILL) are
  * not about the data.
  */
-const UNREADABLE = /attempt to (perform arithmetic|index|concatenate|compare|call)|bad argument|Expected value|Expected object key|Expected comma|Expected colon|Found invalid/;
+const UNREADABLE =
+  /attempt to (perform arithmetic|index|concatenate|compare|call)|bad argument|Expected value|Expected object key|Expected comma|Expected colon|Found invalid/;
 
 /**
  * A field's stored text as a value (`own`: the store's own, see ownValue(); else a plain copy);
@@ -1043,10 +1211,13 @@ function storedValue(id: string, name: string | null, text: string, own = true):
   try {
     return own ? ownValue(text) : decodeValue(text);
   } catch (err) {
-    throw new CollectorError('LC_STORE_CORRUPT', `context store: ${name === null ? 'the headers' : `field ${label(name)}`} of ${label(id)} is not JSON (foreign data under the store's prefix?)`, { cause: err });
+    throw new CollectorError(
+      'LC_STORE_CORRUPT',
+      `context store: ${name === null ? 'the headers' : `field ${label(name)}`} of ${label(id)} is not JSON (foreign data under the store's prefix?)`,
+      { cause: err },
+    );
   }
 }
-
 
 /** An id as error messages quote it (long ones cut). */
 function label(id: unknown): string {
@@ -1071,7 +1242,13 @@ function hashEntry(flat: readonly string[], name: string): string | undefined {
  * mergeField()) the objects made are changed in place by the later merges and frozen at the end,
  * and null is returned when a merge throws; without, an update that throws is rejected alone.
  */
-function mergeGroup(id: string, known: KnownContext, fields: readonly string[], group: Array<Extract<DirectOp, { kind: 'merge' }>>, fresh?: FreshObjects): { ready: typeof group; versions: string[]; written: Set<string>; current: Map<string, unknown> } | null {
+function mergeGroup(
+  id: string,
+  known: KnownContext,
+  fields: readonly string[],
+  group: Array<Extract<DirectOp, { kind: 'merge' }>>,
+  fresh?: FreshObjects,
+): { ready: typeof group; versions: string[]; written: Set<string>; current: Map<string, unknown> } | null {
   const current = new Map<string, unknown>();
   for (const key of fields) {
     // Not among the fields of a context known whole: it has none of that name.
@@ -1087,7 +1264,10 @@ function mergeGroup(id: string, known: KnownContext, fields: readonly string[], 
     const changes: FieldChange[] = [];
     try {
       for (const key of Object.keys(op.partial)) {
-        staged.set(key, mergeField(key, current.has(key) ? current.get(key) : ABSENT_VALUE, op.partial[key], changes, fresh));
+        staged.set(
+          key,
+          mergeField(key, current.has(key) ? current.get(key) : ABSENT_VALUE, op.partial[key], changes, fresh),
+        );
       }
       versions.push(changesText(changes));
     } catch (err) {
@@ -1121,7 +1301,7 @@ function fieldPairs(fields: Record<string, unknown>): string[] {
   const pairs: string[] = [];
   for (const key of Object.keys(fields)) {
     const text = forField(key, () => encodeValue(fields[key]));
-    if (text !== undefined) pairs.push('.' + key, text);
+    if (text !== undefined) pairs.push(`.${key}`, text);
   }
   return pairs;
 }
@@ -1168,12 +1348,18 @@ function valueText(stored: string | null): string | null {
  * field whose text is the one known takes the known value, and the others are noted there. With
  * `fields` (the fields of the version the hash is of, known), `flat` holds only the rest.
  */
-function toRecord(id: string, flat: string[], known?: Map<string, KnownField>, fields?: ReadonlyMap<string, KnownField>): StoredContext | null {
+function toRecord(
+  id: string,
+  flat: string[],
+  known?: Map<string, KnownField>,
+  fields?: ReadonlyMap<string, KnownField>,
+): StoredContext | null {
   const context: Record<string, unknown> = {};
   const own = new Map<string, string>();
   if (fields !== undefined) {
     // The context's own fields, known: `flat` holds the rest.
-    for (const [name, f] of fields) if (f.text !== '') setOwn(context, name, (f.value ??= storedValue(id, name, f.text)));
+    for (const [name, f] of fields)
+      if (f.text !== '') setOwn(context, name, (f.value ??= storedValue(id, name, f.text)));
   }
   for (let i = 0; i < flat.length; i += 2) {
     const key = flat[i]!;
@@ -1198,7 +1384,8 @@ function toRecord(id: string, flat: string[], known?: Map<string, KnownField>, f
     }
   }
   // Known fields the hash no longer holds are known to be absent.
-  if (known !== undefined) for (const [name, f] of known) if (f.text !== '' && !Object.prototype.hasOwnProperty.call(context, name)) known.set(name, { text: '' });
+  if (known !== undefined)
+    for (const [name, f] of known) if (f.text !== '' && !Object.hasOwn(context, name)) known.set(name, { text: '' });
   const version = Number(own.get('#v') ?? 0);
   if (!(version > 0)) return null;
   const hd = own.get('#hd');

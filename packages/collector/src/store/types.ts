@@ -66,13 +66,28 @@ export interface ApplyResult {
 /** What `sync()` answers: read-only (deeply frozen, shared between callers). */
 export type SyncResult =
   | ({ type: 'full' } & StoredContext)
-  | { type: 'delta'; id: string; version: number; delta: ContextDelta; status: ContextStatus | null; incarnation: string }
+  | {
+      type: 'delta';
+      id: string;
+      version: number;
+      delta: ContextDelta;
+      status: ContextStatus | null;
+      incarnation: string;
+    }
   | { type: 'no_change'; id: string; version: number; incarnation: string };
 
 /** One event of `watch()`. */
 export type ContextEvent =
   /** One version: apply `delta` to a copy at `version - 1`. */
-  | { type: 'change'; id: string; version: number; delta: ContextDelta; status: ContextStatus | null; updated_at: number; incarnation: string }
+  | {
+      type: 'change';
+      id: string;
+      version: number;
+      delta: ContextDelta;
+      status: ContextStatus | null;
+      updated_at: number;
+      incarnation: string;
+    }
   /** The context was replaced wholesale (`restore()`): a copy must `sync(id, null)` again. */
   | { type: 'reset'; id: string; version: number }
   /** The context was deleted (`delete()`). Expiry by TTL is not announced. */

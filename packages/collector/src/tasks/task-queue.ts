@@ -61,7 +61,13 @@ export class TaskError extends Error {
   /** For `LC_TASK_FAILED`: the error the task function threw, as the worker reported it. */
   readonly remote: { name: string; message: string; code?: string } | null;
 
-  constructor(code: TaskErrorCode, task: string, message: string, remote: TaskError['remote'] = null, options?: { cause?: unknown }) {
+  constructor(
+    code: TaskErrorCode,
+    task: string,
+    message: string,
+    remote: TaskError['remote'] = null,
+    options?: { cause?: unknown },
+  ) {
     super(message, options);
     this.code = code;
     this.task = task;
@@ -169,8 +175,18 @@ function toJson(what: string, v: unknown): string {
   try {
     // JSON only: what JSON.stringify would quietly turn into {} or drop is refused instead.
     text = JSON.stringify(v === undefined ? null : v, (key, x: unknown) => {
-      if (typeof x === 'function' || typeof x === 'symbol' || x instanceof Map || x instanceof Set || x instanceof WeakMap || x instanceof WeakSet || x instanceof Promise) {
-        throw new TypeError(`${key === '' ? 'the value' : JSON.stringify(key)} is a ${x instanceof Object ? (x.constructor?.name ?? typeof x) : typeof x}, not JSON`);
+      if (
+        typeof x === 'function' ||
+        typeof x === 'symbol' ||
+        x instanceof Map ||
+        x instanceof Set ||
+        x instanceof WeakMap ||
+        x instanceof WeakSet ||
+        x instanceof Promise
+      ) {
+        throw new TypeError(
+          `${key === '' ? 'the value' : JSON.stringify(key)} is a ${x instanceof Object ? (x.constructor?.name ?? typeof x) : typeof x}, not JSON`,
+        );
       }
       return x;
     });
@@ -185,7 +201,10 @@ function remoteOf(text: string | null | undefined): { name: string; message: str
   try {
     const e: unknown = JSON.parse(text ?? '');
     if (isPlainObject(e)) {
-      const r: { name: string; message: string; code?: string } = { name: String(e.name ?? 'Error'), message: String(e.message ?? '') };
+      const r: { name: string; message: string; code?: string } = {
+        name: String(e.name ?? 'Error'),
+        message: String(e.message ?? ''),
+      };
       if (typeof e.code === 'string') r.code = e.code;
       return r;
     }
@@ -235,7 +254,10 @@ export class TaskQueue implements AsyncDisposable {
   private readonly listening = new Set<Promise<void>>();
 
   constructor(options: TaskQueueOptions = {}) {
-    const o = { ...TASK_QUEUE_DEFAULTS, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) } as Required<TaskQueueOptions>;
+    const o = {
+      ...TASK_QUEUE_DEFAULTS,
+      ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
+    } as Required<TaskQueueOptions>;
     if (typeof o.prefix !== 'string') throw invalid('prefix must be a string');
     this.prefix = o.prefix;
     this.namespace = checkText('namespace', o.namespace);
@@ -246,7 +268,11 @@ export class TaskQueue implements AsyncDisposable {
       listenerTimeout: checkMs('listenerTimeout', o.listenerTimeout),
     };
     const h = options.handler;
-    if (h !== undefined && typeof h !== 'function' && !(isPlainObject(h) && Object.values(h).every((f) => typeof f === 'function'))) {
+    if (
+      h !== undefined &&
+      typeof h !== 'function' &&
+      !(isPlainObject(h) && Object.values(h).every((f) => typeof f === 'function'))
+    ) {
       throw invalid('handler must be a function or an object of functions by task name');
     }
     this.handler = h;
@@ -282,10 +308,14 @@ export class TaskQueue implements AsyncDisposable {
     const id = q.id === undefined ? randomUUID() : checkText('id', q.id);
     const timeout = checkMs('timeout', q.timeout ?? 60_000);
     const policy = q.policy ?? 'auto';
-    if (!['local', 'remote', 'localFirst', 'remoteFirst', 'auto'].includes(policy)) throw invalid(`policy must be local, remote, localFirst, remoteFirst or auto, got ${String(policy)}`);
+    if (!['local', 'remote', 'localFirst', 'remoteFirst', 'auto'].includes(policy))
+      throw invalid(`policy must be local, remote, localFirst, remoteFirst or auto, got ${String(policy)}`);
     // Checked and turned into text once: a remote run sends the text, a local one reads it back.
     const paramsText = q.params === undefined ? 'null' : toJson('params', q.params);
-    if (q.signal?.aborted) throw new TaskError('LC_TASK_ABORTED', id, `task ${id} was aborted before it started`, null, { cause: q.signal.reason });
+    if (q.signal?.aborted)
+      throw new TaskError('LC_TASK_ABORTED', id, `task ${id} was aborted before it started`, null, {
+        cause: q.signal.reason,
+      });
     const fn = this.functionFor(name);
     const here = () => this.runHere<R>(fn, id, name, JSON.parse(paramsText) as P, q);
     // One timeout for the whole query, asking for listeners included.
@@ -293,7 +323,8 @@ export class TaskQueue implements AsyncDisposable {
     const left = () => Math.max(1, Math.ceil(deadline - performance.now()));
     switch (policy) {
       case 'local':
-        if (fn === undefined) throw new TaskError('LC_TASK_NO_HANDLER', id, `no handler for task '${name}' here (policy local)`);
+        if (fn === undefined)
+          throw new TaskError('LC_TASK_NO_HANDLER', id, `no handler for task '${name}' here (policy local)`);
         return here();
       case 'remote':
         return this.remote<R>(id, name, paramsText, left(), q);
@@ -316,7 +347,8 @@ export class TaskQueue implements AsyncDisposable {
         }
         return here();
       default:
-        if (fn === undefined || (await this.listenersOrNone(id, name, timeout, q.signal)) > 0) return this.remote<R>(id, name, paramsText, left(), q);
+        if (fn === undefined || (await this.listenersOrNone(id, name, timeout, q.signal)) > 0)
+          return this.remote<R>(id, name, paramsText, left(), q);
         return here();
     }
   }
@@ -325,7 +357,11 @@ export class TaskQueue implements AsyncDisposable {
   async listeners(name: string): Promise<number> {
     this.checkOpen();
     checkText('name', name);
-    return reaching(`listeners of task '${name}'`, this.redis, this.redis.contextureTqListeners(`${this.base}l:${name}`, 'count', '', this.o.listenerTimeout));
+    return reaching(
+      `listeners of task '${name}'`,
+      this.redis,
+      this.redis.contextureTqListeners(`${this.base}l:${name}`, 'count', '', this.o.listenerTimeout),
+    );
   }
 
   /**
@@ -338,10 +374,27 @@ export class TaskQueue implements AsyncDisposable {
       const bound = Math.min(timeout, this.o.listenerTimeout);
       const timer = setTimeout(() => {
         if (bound < timeout) settle(() => resolve(0));
-        else settle(() => reject(new TaskError('LC_TASK_TIMEOUT', id, `no result for task '${name}' (${id}) within ${timeout} ms: Redis did not say whether a listener is alive`)));
+        else
+          settle(() =>
+            reject(
+              new TaskError(
+                'LC_TASK_TIMEOUT',
+                id,
+                `no result for task '${name}' (${id}) within ${timeout} ms: Redis did not say whether a listener is alive`,
+              ),
+            ),
+          );
       }, bound);
-      const onAbort = () => settle(() => reject(new TaskError('LC_TASK_ABORTED', id, `task ${id} was aborted before it started`, null, { cause: signal?.reason })));
-      const onClose = () => settle(() => reject(new CollectorError('LC_CLOSED', `the task queue closed while waiting for task ${id}`)));
+      const onAbort = () =>
+        settle(() =>
+          reject(
+            new TaskError('LC_TASK_ABORTED', id, `task ${id} was aborted before it started`, null, {
+              cause: signal?.reason,
+            }),
+          ),
+        );
+      const onClose = () =>
+        settle(() => reject(new CollectorError('LC_CLOSED', `the task queue closed while waiting for task ${id}`)));
       signal?.addEventListener('abort', onAbort, { once: true });
       this.closed.signal.addEventListener('abort', onClose, { once: true });
       let settled = false;
@@ -367,7 +420,8 @@ export class TaskQueue implements AsyncDisposable {
       }
       check.then(
         (n) => settle(() => resolve(n)),
-        (err: unknown) => settle(() => (err instanceof CollectorError && err.code === 'LC_UNAVAILABLE' ? resolve(0) : reject(err))),
+        (err: unknown) =>
+          settle(() => (err instanceof CollectorError && err.code === 'LC_UNAVAILABLE' ? resolve(0) : reject(err))),
       );
     });
   }
@@ -399,7 +453,9 @@ export class TaskQueue implements AsyncDisposable {
     await this.subscribe(true);
     const keys = names.map((n) => `${this.base}q:${n}`);
     const beat = async (mode: 'beat' | 'leave') => {
-      await Promise.all(names.map((n) => this.redis.contextureTqListeners(`${this.base}l:${n}`, mode, worker, this.o.listenerTimeout))).catch(() => {});
+      await Promise.all(
+        names.map((n) => this.redis.contextureTqListeners(`${this.base}l:${n}`, mode, worker, this.o.listenerTimeout)),
+      ).catch(() => {});
     };
     await beat('beat');
     const beater = setInterval(() => void beat('beat'), Math.max(50, Math.floor(this.o.listenerTimeout / 3)));
@@ -416,7 +472,16 @@ export class TaskQueue implements AsyncDisposable {
         while (running.size < concurrency && !stop.aborted) {
           let got: Awaited<ReturnType<Redis['contextureTqClaim']>>;
           try {
-            got = await this.redis.contextureTqClaim(1 + keys.length, `${this.base}running`, ...keys, this.base, worker, this.o.visibilityTimeout, '', ...names);
+            got = await this.redis.contextureTqClaim(
+              1 + keys.length,
+              `${this.base}running`,
+              ...keys,
+              this.base,
+              worker,
+              this.o.visibilityTimeout,
+              '',
+              ...names,
+            );
           } catch {
             await sleep(idle, stop); // Redis unreachable: try again in a while
             break;
@@ -458,7 +523,9 @@ export class TaskQueue implements AsyncDisposable {
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.closed.abort();
-      for (const [id, set] of this.waiters) for (const w of set) w.reject(new CollectorError('LC_CLOSED', `the task queue closed while waiting for task ${id}`));
+      for (const [id, set] of this.waiters)
+        for (const w of set)
+          w.reject(new CollectorError('LC_CLOSED', `the task queue closed while waiting for task ${id}`));
       this.waiters.clear();
       // Listeners stop taking tasks and finish the running ones (their signals abort) first.
       await Promise.allSettled([...this.listening]);
@@ -479,12 +546,18 @@ export class TaskQueue implements AsyncDisposable {
   private functionFor(name: string): TaskFunction | undefined {
     const h = this.handler;
     if (typeof h === 'function') return h;
-    if (h !== undefined && Object.prototype.hasOwnProperty.call(h, name)) return h[name];
+    if (h !== undefined && Object.hasOwn(h, name)) return h[name];
     return undefined;
   }
 
   /** Runs a task in this process, as a listener would (JSON in, JSON out). */
-  private async runHere<R>(fn: TaskFunction | undefined, id: string, name: string, params: unknown, q: QueryOptions<any>): Promise<R> {
+  private async runHere<R>(
+    fn: TaskFunction | undefined,
+    id: string,
+    name: string,
+    params: unknown,
+    q: QueryOptions<any>,
+  ): Promise<R> {
     if (fn === undefined) throw new TaskError('LC_TASK_NO_HANDLER', id, `no handler for task '${name}' here`);
     const ac = new AbortController();
     const task: Task = {
@@ -503,14 +576,26 @@ export class TaskQueue implements AsyncDisposable {
       result = await fn(task);
     } catch (err) {
       const e = err as { name?: string; message?: string; code?: unknown };
-      const remote = { name: String(e?.name ?? 'Error'), message: String(e?.message ?? err), ...(typeof e?.code === 'string' ? { code: e.code } : {}) };
-      throw new TaskError('LC_TASK_FAILED', id, `task '${name}' (${id}) failed: ${remote.message}`, remote, { cause: err });
+      const remote = {
+        name: String(e?.name ?? 'Error'),
+        message: String(e?.message ?? err),
+        ...(typeof e?.code === 'string' ? { code: e.code } : {}),
+      };
+      throw new TaskError('LC_TASK_FAILED', id, `task '${name}' (${id}) failed: ${remote.message}`, remote, {
+        cause: err,
+      });
     }
     return JSON.parse(toJson('the result', result)) as R;
   }
 
   /** Queues the task (or joins it) and waits for its outcome by notification. */
-  private async remote<R>(id: string, name: string, paramsText: string, timeout: number, q: QueryOptions<any>): Promise<R> {
+  private async remote<R>(
+    id: string,
+    name: string,
+    paramsText: string,
+    timeout: number,
+    q: QueryOptions<any>,
+  ): Promise<R> {
     let settle!: Waiter;
     const outcome = new Promise<unknown>((resolve, reject) => {
       settle = { name, resolve, reject, onProgress: q.onProgress };
@@ -521,8 +606,23 @@ export class TaskQueue implements AsyncDisposable {
     set.add(settle);
     // `timeout` is what is left of the query's own (asking for listeners may have taken some): the
     // message says the one the caller set.
-    const timer = setTimeout(() => settle.reject(new TaskError('LC_TASK_TIMEOUT', id, `no result for task '${name}' (${id}) within ${q.timeout ?? timeout} ms`)), timeout);
-    const onAbort = () => settle.reject(new TaskError('LC_TASK_ABORTED', id, `waiting for task '${name}' (${id}) was aborted`, null, { cause: q.signal?.reason }));
+    const timer = setTimeout(
+      () =>
+        settle.reject(
+          new TaskError(
+            'LC_TASK_TIMEOUT',
+            id,
+            `no result for task '${name}' (${id}) within ${q.timeout ?? timeout} ms`,
+          ),
+        ),
+      timeout,
+    );
+    const onAbort = () =>
+      settle.reject(
+        new TaskError('LC_TASK_ABORTED', id, `waiting for task '${name}' (${id}) was aborted`, null, {
+          cause: q.signal?.reason,
+        }),
+      );
     q.signal?.addEventListener('abort', onAbort, { once: true });
     try {
       // Not awaited on its own: the query's timeout (or abort) settles it even while Redis is slow.
@@ -551,11 +651,19 @@ export class TaskQueue implements AsyncDisposable {
           ([state, payload]) => {
             if (state === 'done') settle.resolve(JSON.parse(payload ?? 'null'));
             else if (state === 'failed') settle.reject(this.failure(id, name, payload));
-            else if (state === 'conflict') settle.reject(new TaskError('LC_TASK_CONFLICT', id, `task ${id} exists with the name '${String(payload)}', not '${name}'`));
+            else if (state === 'conflict')
+              settle.reject(
+                new TaskError(
+                  'LC_TASK_CONFLICT',
+                  id,
+                  `task ${id} exists with the name '${String(payload)}', not '${name}'`,
+                ),
+              );
           },
           // Redis out of reach or refusing for now: LC_UNAVAILABLE; any other error (a script's, an
           // ACL's) as Redis gave it.
-          (err: unknown) => settle.reject(unavailable(`task '${name}' (${id}) could not be queued`, err, this.redis) as Error),
+          (err: unknown) =>
+            settle.reject(unavailable(`task '${name}' (${id}) could not be queued`, err, this.redis) as Error),
         );
       const result = await outcome;
       // Dropped once told (not waited for: the caller has its result).
@@ -571,7 +679,8 @@ export class TaskQueue implements AsyncDisposable {
 
   private failure(id: string, name: string, payload: string | null | undefined): TaskError {
     const remote = remoteOf(payload);
-    if (remote.code === 'LC_TASK_GAVE_UP') return new TaskError('LC_TASK_GAVE_UP', id, `task '${name}' (${id}) ${remote.message}`);
+    if (remote.code === 'LC_TASK_GAVE_UP')
+      return new TaskError('LC_TASK_GAVE_UP', id, `task '${name}' (${id}) ${remote.message}`);
     return new TaskError('LC_TASK_FAILED', id, `task '${name}' (${id}) failed: ${remote.message}`, remote);
   }
 
@@ -587,7 +696,11 @@ export class TaskQueue implements AsyncDisposable {
     if (this.subReady === null) {
       // Settings of its own, whatever the queue's client has: it waits for Redis however long it
       // takes, holding its commands meanwhile (no command timeout, no retry limit, an offline queue).
-      const sub = this.redis.duplicate({ maxRetriesPerRequest: null, commandTimeout: undefined, enableOfflineQueue: true });
+      const sub = this.redis.duplicate({
+        maxRetriesPerRequest: null,
+        commandTimeout: undefined,
+        enableOfflineQueue: true,
+      });
       sub.on('error', (err: unknown) => {
         // ioredis reconnects and resubscribes by itself; missed outcomes are read back on 'ready'.
         scrubAuth(err);
@@ -701,20 +814,26 @@ export class TaskQueue implements AsyncDisposable {
    * Runs one claimed task: renews it while it runs, then records its outcome (once), taking the
    * worker's next task in the same call when `chain` is given. Returns that next task, or null.
    */
-  private async runClaimed([id, name, paramsText, attempt, token]: Claimed, chain: Chain | null): Promise<Claimed | null> {
+  private async runClaimed(
+    [id, name, paramsText, attempt, token]: Claimed,
+    chain: Chain | null,
+  ): Promise<Claimed | null> {
     const fn = this.functionFor(name);
     const keys = [this.taskKey(id), `${this.base}running`, `${this.base}w:${id}`] as const;
     const ac = new AbortController();
     const onClose = () => ac.abort(new CollectorError('LC_CLOSED', `the task queue closed while task ${id} ran`));
     this.closed.signal.addEventListener('abort', onClose, { once: true });
-    const renew = setInterval(() => {
-      this.redis.contextureTqRenew(...keys, id, token, this.o.visibilityTimeout, '', '').then(
-        (ok) => {
-          if (ok === 0) ac.abort(new TaskError('LC_TASK_TIMEOUT', id, `task ${id} is no longer this worker's`));
-        },
-        () => {},
-      );
-    }, Math.max(10, Math.floor(this.o.visibilityTimeout / 3)));
+    const renew = setInterval(
+      () => {
+        this.redis.contextureTqRenew(...keys, id, token, this.o.visibilityTimeout, '', '').then(
+          (ok) => {
+            if (ok === 0) ac.abort(new TaskError('LC_TASK_TIMEOUT', id, `task ${id} is no longer this worker's`));
+          },
+          () => {},
+        );
+      },
+      Math.max(10, Math.floor(this.o.visibilityTimeout / 3)),
+    );
     renew.unref();
     let outcome: ['done' | 'failed', string];
     try {
@@ -732,7 +851,11 @@ export class TaskQueue implements AsyncDisposable {
         signal: ac.signal,
         update: async (current, total) => {
           checkProgress(current, total);
-          const ok = await reaching(`progress of task '${name}' (${id})`, this.redis, this.redis.contextureTqRenew(...keys, id, token, this.o.visibilityTimeout, current, total));
+          const ok = await reaching(
+            `progress of task '${name}' (${id})`,
+            this.redis,
+            this.redis.contextureTqRenew(...keys, id, token, this.o.visibilityTimeout, current, total),
+          );
           if (ok === 0) ac.abort(new TaskError('LC_TASK_TIMEOUT', id, `task ${id} is no longer this worker's`));
         },
       };
@@ -747,7 +870,14 @@ export class TaskQueue implements AsyncDisposable {
         return null;
       }
       const e = err as { name?: string; message?: string; code?: unknown };
-      outcome = ['failed', JSON.stringify({ name: String(e?.name ?? 'Error'), message: String(e?.message ?? err), ...(typeof e?.code === 'string' ? { code: e.code } : {}) })];
+      outcome = [
+        'failed',
+        JSON.stringify({
+          name: String(e?.name ?? 'Error'),
+          message: String(e?.message ?? err),
+          ...(typeof e?.code === 'string' ? { code: e.code } : {}),
+        }),
+      ];
     } finally {
       clearInterval(renew);
       this.closed.signal.removeEventListener('abort', onClose);
@@ -757,7 +887,16 @@ export class TaskQueue implements AsyncDisposable {
     const more = chain === null ? [''] : [this.base, chain.worker, this.o.visibilityTimeout, ...chain.names];
     for (let i = 0; i < 5; i++) {
       try {
-        const [, next] = await this.redis.contextureTqFinish(3 + (chain?.lists.length ?? 0), ...keys, ...(chain?.lists ?? []), id, token, outcome[0], outcome[1], ...more);
+        const [, next] = await this.redis.contextureTqFinish(
+          3 + (chain?.lists.length ?? 0),
+          ...keys,
+          ...(chain?.lists ?? []),
+          id,
+          token,
+          outcome[0],
+          outcome[1],
+          ...more,
+        );
         return next ?? null;
       } catch {
         await sleep(50 * 2 ** i);
@@ -768,7 +907,12 @@ export class TaskQueue implements AsyncDisposable {
 }
 
 function checkProgress(current: unknown, total: unknown): void {
-  if (typeof current !== 'number' || !Number.isFinite(current) || typeof total !== 'number' || !Number.isFinite(total)) {
+  if (
+    typeof current !== 'number' ||
+    !Number.isFinite(current) ||
+    typeof total !== 'number' ||
+    !Number.isFinite(total)
+  ) {
     throw invalid(`task.update(current, total) takes two finite numbers, got ${String(current)}, ${String(total)}`);
   }
 }

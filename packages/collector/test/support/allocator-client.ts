@@ -7,7 +7,15 @@
 import { Redis } from 'ioredis';
 import { Allocator } from '../../src/allocator/allocator.js';
 
-const [url, prefix, pool, owner, timeout, minWork, maxWork] = process.argv.slice(2) as [string, string, string, string, string, string, string];
+const [url, prefix, pool, owner, timeout, minWork, maxWork] = process.argv.slice(2) as [
+  string,
+  string,
+  string,
+  string,
+  string,
+  string,
+  string,
+];
 const redis = new Redis(url);
 const allocator = new Allocator({ redis, prefix, pool, owner });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

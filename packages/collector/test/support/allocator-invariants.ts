@@ -101,7 +101,8 @@ export async function invariants(redis: Redis, keys: PoolKeys, shared = false): 
     if (!s.bindingExpiry.has(name)) bad.push(`binding ${name} has no expiry`);
     if (!index.has(`${key}\0${name}`)) bad.push(`binding ${name} -> ${key} is not indexed`);
   }
-  for (const name of s.bindingExpiry.keys()) if (!s.bindings.has(name)) bad.push(`binding expiry of ${name} without a binding`);
+  for (const name of s.bindingExpiry.keys())
+    if (!s.bindings.has(name)) bad.push(`binding expiry of ${name} without a binding`);
   for (const member of s.bindingIndex) {
     const [key, name] = member.split('\0');
     if (s.bindings.get(name!) !== key) bad.push(`binding index entry ${JSON.stringify(member)} without its binding`);

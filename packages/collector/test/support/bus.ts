@@ -18,7 +18,14 @@ export function makeStream(prefix: string, contexts: number, perContext: number,
       else if (r < 0.2) list.push({ obj_id: id, obj: { nested: { a: seq, b: { c: [seq, 'x'] } } }, seq, time_in: t });
       else list.push({ obj_id: id, obj: { n: seq, [`f${seq % 5}`]: Math.floor(rnd() * 1000) }, seq, time_in: t });
     }
-    list.push({ obj_id: id, obj: {}, status: 'finished', elapsed: perContext / 1000, seq: perContext - 1, time_in: t0 + perContext / 1000 });
+    list.push({
+      obj_id: id,
+      obj: {},
+      status: 'finished',
+      elapsed: perContext / 1000,
+      seq: perContext - 1,
+      time_in: t0 + perContext / 1000,
+    });
     lists.push(list);
   }
   const out: WireMessage[] = [];
@@ -36,7 +43,10 @@ export function expectedObjects(messages: WireMessage[]): Map<string, CollatedOb
 }
 
 /** Publishes raw bodies with a plain amqplib confirm channel. */
-export async function publishRaw(exchange: string, bodies: Array<{ body: Buffer | string; rkey?: string; contentType?: string; headers?: Record<string, unknown> }>): Promise<void> {
+export async function publishRaw(
+  exchange: string,
+  bodies: Array<{ body: Buffer | string; rkey?: string; contentType?: string; headers?: Record<string, unknown> }>,
+): Promise<void> {
   const conn = await amqp.connect(amqpUrl());
   try {
     const ch = await conn.createConfirmChannel();
@@ -55,5 +65,8 @@ export async function publishRaw(exchange: string, bodies: Array<{ body: Buffer 
 }
 
 export function publishMessages(exchange: string, messages: WireMessage[], rkey = 'test.stream'): Promise<void> {
-  return publishRaw(exchange, messages.map((m) => ({ body: JSON.stringify(m), rkey })));
+  return publishRaw(
+    exchange,
+    messages.map((m) => ({ body: JSON.stringify(m), rkey })),
+  );
 }

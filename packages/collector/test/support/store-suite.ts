@@ -1,7 +1,15 @@
 import { Collator, type WireMessage } from '@contexture/context/protocol';
 import { waitUntil } from '@contexture/test-support';
 import { expect } from 'chai';
-import { applyDelta, CollectorError, mergeRecords, type ContextEvent, type ContextStore, type StoreOptions, type SyncResult } from '../../src/index.js';
+import {
+  applyDelta,
+  CollectorError,
+  mergeRecords,
+  type ContextEvent,
+  type ContextStore,
+  type StoreOptions,
+  type SyncResult,
+} from '../../src/index.js';
 import { contextStream, copy, rng, shuffledWithDuplicates } from './streams.js';
 
 /** Makes a fresh, empty store with these options; the caller's afterEach cleans it up. */
@@ -90,17 +98,34 @@ export function storeSuite(make: StoreFactory): void {
 
     it('records status, times, rkey and headers; transient sets both times', async () => {
       const store = await make();
-      await store.apply({ obj_id: 't', obj: { x: 1 }, status: 'transient', seq: 0, time_in: 5.25 }, { rkey: 'a.b', headers: { hostname: 'h', n: { m: 1 } } });
+      await store.apply(
+        { obj_id: 't', obj: { x: 1 }, status: 'transient', seq: 0, time_in: 5.25 },
+        { rkey: 'a.b', headers: { hostname: 'h', n: { m: 1 } } },
+      );
       await store.apply({ obj_id: 't', obj: { y: 1 }, seq: 1 }, { rkey: 'other', headers: { other: 1 } });
       const g = await store.get('t');
-      expect(g).to.deep.include({ status: 'transient', born_at: 5.25, finished_at: 5.25, rkey: 'a.b', headers: { hostname: 'h', n: { m: 1 } } });
+      expect(g).to.deep.include({
+        status: 'transient',
+        born_at: 5.25,
+        finished_at: 5.25,
+        rkey: 'a.b',
+        headers: { hostname: 'h', n: { m: 1 } },
+      });
       expect(g!.updated_at).to.be.a('number');
       expect(await store.get('nothing')).to.equal(null);
     });
 
     it('keeps {} an object, [] an array and numbers exact', async () => {
       const store = await make();
-      const obj = { e: {}, l: [], n: { e: {}, l: [[], {}] }, f: 0.1 + 0.2, big: 9007199254740991, neg: -1e-7, s: 'é/"\\\n' };
+      const obj = {
+        e: {},
+        l: [],
+        n: { e: {}, l: [[], {}] },
+        f: 0.1 + 0.2,
+        big: 9007199254740991,
+        neg: -1e-7,
+        s: 'é/"\\\n',
+      };
       await store.apply({ obj_id: 'j', obj: copy(obj), status: 'born', seq: 0 });
       expect((await store.get('j'))!.context).to.deep.equal(obj);
       const full = (await store.sync('j', null)) as Extract<SyncResult, { type: 'full' }>;
@@ -109,19 +134,29 @@ export function storeSuite(make: StoreFactory): void {
 
     it('keeps __proto__ and constructor keys as plain data', async () => {
       const store = await make();
-      const evil = JSON.parse('{"__proto__":{"polluted":1},"constructor":{"prototype":{"polluted":2}},"o":{"__proto__":{"polluted":3}}}');
-      await store.apply({ obj_id: 'p', obj: evil, status: 'born', seq: 0 }, { rkey: 'r', headers: JSON.parse('{"__proto__":{"polluted":4}}') });
+      const evil = JSON.parse(
+        '{"__proto__":{"polluted":1},"constructor":{"prototype":{"polluted":2}},"o":{"__proto__":{"polluted":3}}}',
+      );
+      await store.apply(
+        { obj_id: 'p', obj: evil, status: 'born', seq: 0 },
+        { rkey: 'r', headers: JSON.parse('{"__proto__":{"polluted":4}}') },
+      );
       await store.update('p', JSON.parse('{"o":{"__proto__":{"more":5}},"__proto__":{"x":6}}'));
       await store.apply({ obj_id: 'p', obj: JSON.parse('{"__proto__":null}'), action: 'delete', seq: 1 });
       const g = await store.get('p');
       const s = await store.sync('p', 1);
-      const copyOf = applyDelta(JSON.parse('{"__proto__":{"polluted":1},"constructor":{"prototype":{"polluted":2}},"o":{"__proto__":{"polluted":3}}}'), (s as Extract<SyncResult, { type: 'delta' }>).delta);
+      const copyOf = applyDelta(
+        JSON.parse(
+          '{"__proto__":{"polluted":1},"constructor":{"prototype":{"polluted":2}},"o":{"__proto__":{"polluted":3}}}',
+        ),
+        (s as Extract<SyncResult, { type: 'delta' }>).delta,
+      );
       for (const o of [{}, g!.context, g!.headers!, copyOf] as Array<Record<string, unknown>>) {
         expect(Object.getPrototypeOf(o)).to.equal(Object.prototype);
         expect((o as { polluted?: unknown }).polluted).to.equal(undefined);
       }
       expect(({} as { polluted?: unknown; more?: unknown }).polluted).to.equal(undefined);
-      expect(Object.prototype.hasOwnProperty.call(g!.context, '__proto__')).to.equal(false);
+      expect(Object.hasOwn(g!.context, '__proto__')).to.equal(false);
       expect(g!.context.constructor).to.deep.equal({ prototype: { polluted: 2 } });
       const o = g!.context.o as Record<string, unknown>;
       expect(Object.getOwnPropertyDescriptor(o, '__proto__')!.value).to.deep.equal({ polluted: 3, more: 5 });
@@ -132,7 +167,10 @@ export function storeSuite(make: StoreFactory): void {
     it('rejects what is not a message', async () => {
       const store = await make();
       await expectCode(store.apply({ obj_id: '', obj: {} }), 'LC_STORE_INVALID_ARGUMENT');
-      await expectCode(store.apply({ obj_id: 'x', obj: [] as unknown as Record<string, unknown> }), 'LC_STORE_INVALID_ARGUMENT');
+      await expectCode(
+        store.apply({ obj_id: 'x', obj: [] as unknown as Record<string, unknown> }),
+        'LC_STORE_INVALID_ARGUMENT',
+      );
       await expectCode(store.apply({ obj_id: 'x', obj: {}, seq: -1 }), 'LC_STORE_INVALID_ARGUMENT');
     });
   });
@@ -163,9 +201,17 @@ export function storeSuite(make: StoreFactory): void {
       const meta = { rkey: 'app.req', headers: { hostname: 'h' } };
       for (let seed = 1; seed <= 12; seed++) {
         const ids = [0, 1, 2, 3].map((c) => `m${seed}-${c}`);
-        const stream = shuffledWithDuplicates(ids.flatMap((id, c) => contextStream(id, seed * 10 + c)), seed);
+        const stream = shuffledWithDuplicates(
+          ids.flatMap((id, c) => contextStream(id, seed * 10 + c)),
+          seed,
+        );
         // Messages without seq fold in the order given, inside one call as across calls.
-        stream.splice(Math.floor(stream.length / 2), 0, { obj_id: ids[0]!, obj: { noseq: 1 } }, { obj_id: ids[0]!, obj: { noseq: 2 } });
+        stream.splice(
+          Math.floor(stream.length / 2),
+          0,
+          { obj_id: ids[0]!, obj: { noseq: 1 } },
+          { obj_id: ids[0]!, obj: { noseq: 2 } },
+        );
         const expected = [];
         for (const m of stream) expected.push(await one.apply(copy(m), meta));
         const r = rng(seed);
@@ -210,15 +256,23 @@ export function storeSuite(make: StoreFactory): void {
     it('keeps deltaThreshold when one call brings more changes than it keeps', async () => {
       const store = await make({ deltaThreshold: 3 });
       await store.apply({ obj_id: 'bt', obj: { i: 0 }, status: 'born', seq: 0 });
-      await store.applyMany(Array.from({ length: 10 }, (_, i) => ({ message: { obj_id: 'bt', obj: { i: i + 1 }, seq: i + 1 } })));
+      await store.applyMany(
+        Array.from({ length: 10 }, (_, i) => ({ message: { obj_id: 'bt', obj: { i: i + 1 }, seq: i + 1 } })),
+      );
       await store.applyMany([{ message: { obj_id: 'bt', obj: { i: 11 }, seq: 11 } }]);
-      expect(await store.sync('bt', 9)).to.deep.include({ type: 'delta', version: 12, delta: { i: { action: 'modified', old_value: 8, value: 11 } } });
+      expect(await store.sync('bt', 9)).to.deep.include({
+        type: 'delta',
+        version: 12,
+        delta: { i: { action: 'modified', old_value: 8, value: 11 } },
+      });
       expect((await store.sync('bt', 8))!.type).to.equal('full');
     });
 
     it('takes calls larger than a Lua stack holds: 4500 fields and versions of one context', async () => {
       const store = await make({ deltaThreshold: 5000 });
-      const items = Array.from({ length: 4500 }, (_, i) => ({ message: { obj_id: 'big', obj: { [`f${i}`]: i }, seq: i } as WireMessage }));
+      const items = Array.from({ length: 4500 }, (_, i) => ({
+        message: { obj_id: 'big', obj: { [`f${i}`]: i }, seq: i } as WireMessage,
+      }));
       const results = await store.applyMany(items);
       expect(results.at(-1)).to.deep.equal({ id: 'big', changed: true, version: 4500 });
       const g = (await store.get('big'))!;
@@ -272,7 +326,11 @@ export function storeSuite(make: StoreFactory): void {
       })();
       await store.set('wc', { n: { x: 1 }, m: [1] });
       await store.update('wc', { n: { y: 1 } });
-      await Promise.all([store.update('wc', { n: { z: 1 } }), store.update('wc', { n: { x: 2 } }), store.update('wc', { o: { p: 1 } })]);
+      await Promise.all([
+        store.update('wc', { n: { z: 1 } }),
+        store.update('wc', { n: { x: 2 } }),
+        store.update('wc', { o: { p: 1 } }),
+      ]);
       await store.apply({ obj_id: 'wc', obj: { n: { x: 3 } }, seq: 5 });
       await store.set('wc', { n: { x: 4 }, o: { p: 2 } });
       await store.update('wc', { n: { w: 1 } });
@@ -287,9 +345,20 @@ export function storeSuite(make: StoreFactory): void {
   describe('direct writes', () => {
     it('set() replaces, update() deep-merges, delete() removes; each versions and records a delta', async () => {
       const store = await make();
-      expect(await store.set('d', { status: 'online', metadata: { theme: 'light', language: 'en' } })).to.deep.equal({ id: 'd', changed: true, version: 1 });
-      expect(await store.update('d', { metadata: { theme: 'dark' } })).to.deep.equal({ id: 'd', changed: true, version: 2 });
-      expect((await store.get('d'))!.context).to.deep.equal({ status: 'online', metadata: { theme: 'dark', language: 'en' } });
+      expect(await store.set('d', { status: 'online', metadata: { theme: 'light', language: 'en' } })).to.deep.equal({
+        id: 'd',
+        changed: true,
+        version: 1,
+      });
+      expect(await store.update('d', { metadata: { theme: 'dark' } })).to.deep.equal({
+        id: 'd',
+        changed: true,
+        version: 2,
+      });
+      expect((await store.get('d'))!.context).to.deep.equal({
+        status: 'online',
+        metadata: { theme: 'dark', language: 'en' },
+      });
       expect(await store.sync('d', 1)).to.deep.equal({
         type: 'delta',
         id: 'd',
@@ -298,7 +367,11 @@ export function storeSuite(make: StoreFactory): void {
         status: null,
         incarnation: (await store.get('d'))!.incarnation,
       });
-      expect(await store.update('d', { metadata: { theme: 'dark' } })).to.deep.equal({ id: 'd', changed: false, version: 2 });
+      expect(await store.update('d', { metadata: { theme: 'dark' } })).to.deep.equal({
+        id: 'd',
+        changed: false,
+        version: 2,
+      });
       expect(await store.set('d', { other: [1] })).to.deep.equal({ id: 'd', changed: true, version: 3 });
       expect((await store.get('d'))!.context).to.deep.equal({ other: [1] });
       expect(await store.set('e', {})).to.deep.equal({ id: 'e', changed: true, version: 1 });
@@ -312,7 +385,11 @@ export function storeSuite(make: StoreFactory): void {
     it('assign() sets fields whole (no merge) and removes fields, atomically, with one version and one delta', async () => {
       const store = await make();
       await store.set('s', { user: { name: 'ann', email: 'a@x' }, n: 1, gone: true });
-      expect(await store.assign('s', { user: { name: 'bob' }, n: 2 }, ['gone', 'never'])).to.deep.equal({ id: 's', changed: true, version: 2 });
+      expect(await store.assign('s', { user: { name: 'bob' }, n: 2 }, ['gone', 'never'])).to.deep.equal({
+        id: 's',
+        changed: true,
+        version: 2,
+      });
       expect((await store.get('s'))!.context).to.deep.equal({ user: { name: 'bob' }, n: 2 });
       expect(await store.sync('s', 1)).to.deep.equal({
         type: 'delta',
@@ -320,7 +397,10 @@ export function storeSuite(make: StoreFactory): void {
         version: 2,
         delta: {
           // Objects are diffed field by field, as for every write: email is gone, name changed.
-          user: { name: { action: 'modified', old_value: 'ann', value: 'bob' }, email: { action: 'removed', old_value: 'a@x' } },
+          user: {
+            name: { action: 'modified', old_value: 'ann', value: 'bob' },
+            email: { action: 'removed', old_value: 'a@x' },
+          },
           n: { action: 'modified', old_value: 1, value: 2 },
           gone: { action: 'removed', old_value: true },
         },
@@ -354,12 +434,21 @@ export function storeSuite(make: StoreFactory): void {
 
     it('answers full instead of a delta whose records weigh over 64 KiB and more than the context; smaller deltas stay deltas', async () => {
       const s = await make();
-      const people = Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`user_${i}`, { name: `User ${i}`, status: 'online', typing: false, bio: 'x'.repeat(100) }]));
+      const people = Object.fromEntries(
+        Array.from({ length: 50 }, (_, i) => [
+          `user_${i}`,
+          { name: `User ${i}`, status: 'online', typing: false, bio: 'x'.repeat(100) },
+        ]),
+      );
       const first = await s.set('chat', { group: 'g', people });
       // Each version replaces a 12 KB text: its record holds it before and after (≈ 24 KB).
       for (let i = 0; i < 12; i++) await s.assign('chat', { notes: 'abcdefghijkl'[i]!.repeat(12_000) });
       const now = (await s.get('chat'))!;
-      const [far, near, both] = await Promise.all([s.sync('chat', first.version), s.sync('chat', now.version - 2), s.sync('chat', first.version)]);
+      const [far, near, both] = await Promise.all([
+        s.sync('chat', first.version),
+        s.sync('chat', now.version - 2),
+        s.sync('chat', first.version),
+      ]);
       expect(far).to.include({ type: 'full', version: now.version });
       expect((far as { context: unknown }).context).to.deep.equal(now.context);
       expect(near!.type).to.equal('delta');
@@ -367,7 +456,10 @@ export function storeSuite(make: StoreFactory): void {
       // Asked together, a far client and a near one each get their own kind of answer.
       const [a, b] = await Promise.all([s.sync('chat', first.version), s.sync('chat', now.version - 1)]);
       expect(a!.type).to.equal('full');
-      expect(b).to.deep.include({ type: 'delta', delta: { notes: { action: 'modified', old_value: 'k'.repeat(12_000), value: 'l'.repeat(12_000) } } });
+      expect(b).to.deep.include({
+        type: 'delta',
+        delta: { notes: { action: 'modified', old_value: 'k'.repeat(12_000), value: 'l'.repeat(12_000) } },
+      });
     });
 
     it('direct writes keep what JSON makes of a value; the same value again changes nothing; a value that cannot be encoded changes nothing', async () => {
@@ -382,23 +474,42 @@ export function storeSuite(make: StoreFactory): void {
           nested: { x: undefined, y: new Date(0), z: { toJSON: () => ({ made: 'by toJSON' }) } },
           map: new Map([['a', 1]]),
         };
-        Object.defineProperty(v, '__proto__', { value: { polluted: 1 }, enumerable: true, configurable: true, writable: true });
+        Object.defineProperty(v, '__proto__', {
+          value: { polluted: 1 },
+          enumerable: true,
+          configurable: true,
+          writable: true,
+        });
         return v;
       };
       const json = JSON.parse(JSON.stringify(value())) as Record<string, unknown>;
       const first = await store.set('js', value());
       expect((await store.get('js'))!.context).to.deep.equal(json);
-      expect(Object.prototype.hasOwnProperty.call((await store.get('js'))!.context, '__proto__')).to.equal(true);
+      expect(Object.hasOwn((await store.get('js'))!.context, '__proto__')).to.equal(true);
       expect(({} as Record<string, unknown>).polluted).to.equal(undefined);
       expect(await store.set('js', value())).to.deep.include({ changed: false, version: first.version });
-      expect(await store.update('js', { nested: { y: new Date(0) }, when: new Date(0) })).to.deep.include({ changed: false, version: first.version });
-      expect(await store.assign('js', { n: { nan: null, inf: null, zero: 0, big: 1e21 } })).to.deep.include({ changed: false, version: first.version });
-      expect((await expectCode(store.set('js', { ...value(), n: 10n }), 'LC_STORE_INVALID_ARGUMENT')).message).to.match(/field "n" cannot be stored as JSON/);
-      expect((await expectCode(store.assign('js', { list: [1, 2n] }), 'LC_STORE_INVALID_ARGUMENT')).message).to.match(/field "list"/);
+      expect(await store.update('js', { nested: { y: new Date(0) }, when: new Date(0) })).to.deep.include({
+        changed: false,
+        version: first.version,
+      });
+      expect(await store.assign('js', { n: { nan: null, inf: null, zero: 0, big: 1e21 } })).to.deep.include({
+        changed: false,
+        version: first.version,
+      });
+      expect((await expectCode(store.set('js', { ...value(), n: 10n }), 'LC_STORE_INVALID_ARGUMENT')).message).to.match(
+        /field "n" cannot be stored as JSON/,
+      );
+      expect((await expectCode(store.assign('js', { list: [1, 2n] }), 'LC_STORE_INVALID_ARGUMENT')).message).to.match(
+        /field "list"/,
+      );
       const cyclic: Record<string, unknown> = {};
       cyclic.self = cyclic;
-      expect((await expectCode(store.update('js', { nested: { deep: cyclic } }), 'LC_STORE_INVALID_ARGUMENT')).message).to.match(/field "nested" cannot be stored as JSON \((it holds a cycle|.*circular)/i);
-      expect((await expectCode(store.set('js', { loop: cyclic }), 'LC_STORE_INVALID_ARGUMENT')).message).to.match(/field "loop" cannot be stored as JSON \((it holds a cycle|.*circular)/i);
+      expect(
+        (await expectCode(store.update('js', { nested: { deep: cyclic } }), 'LC_STORE_INVALID_ARGUMENT')).message,
+      ).to.match(/field "nested" cannot be stored as JSON \((it holds a cycle|.*circular)/i);
+      expect((await expectCode(store.set('js', { loop: cyclic }), 'LC_STORE_INVALID_ARGUMENT')).message).to.match(
+        /field "loop" cannot be stored as JSON \((it holds a cycle|.*circular)/i,
+      );
       expect((await store.get('js'))!).to.deep.include({ version: first.version, context: json });
       const later = await store.update('js', { nested: { y: new Date(5000) }, list: [new Date(5000)] });
       expect(later).to.deep.include({ changed: true, version: first.version + 1 });
@@ -406,7 +517,9 @@ export function storeSuite(make: StoreFactory): void {
       expect(d).to.deep.include({
         type: 'delta',
         delta: {
-          nested: { y: { action: 'modified', old_value: '1970-01-01T00:00:00.000Z', value: '1970-01-01T00:00:05.000Z' } },
+          nested: {
+            y: { action: 'modified', old_value: '1970-01-01T00:00:00.000Z', value: '1970-01-01T00:00:05.000Z' },
+          },
           list: { action: 'modified', old_value: json.list, value: ['1970-01-01T00:00:05.000Z'] },
         },
       });
@@ -414,7 +527,9 @@ export function storeSuite(make: StoreFactory): void {
 
     it('a value is the same whatever order its keys came in (array-index keys too): set, update and assign change nothing then', async () => {
       const store = await make();
-      const first = await store.set('order', { m: { b: 1, '10': 2, a: { z: 1, '2': 0, y: [{ q: 1, p: 2 }] }, '9': 3 } });
+      const first = await store.set('order', {
+        m: { b: 1, '10': 2, a: { z: 1, '2': 0, y: [{ q: 1, p: 2 }] }, '9': 3 },
+      });
       const again = [
         () => store.set('order', { m: { '9': 3, a: { y: [{ p: 2, q: 1 }], '2': 0, z: 1 }, '10': 2, b: 1 } }),
         () => store.update('order', { m: { a: { z: 1, y: [{ p: 2, q: 1 }] }, '10': 2 } }),
@@ -424,7 +539,17 @@ export function storeSuite(make: StoreFactory): void {
       // Keys added by a merge, before and after the others, and then the same value written whole.
       const merged = await store.update('order', { m: { '0': 'zero', c: 'c', A: 'A', a: { '11': 1, x: 1 } } });
       expect(merged).to.deep.include({ changed: true, version: first.version + 1 });
-      const whole = { m: { A: 'A', c: 'c', '0': 'zero', b: 1, '10': 2, a: { x: 1, z: 1, '2': 0, '11': 1, y: [{ q: 1, p: 2 }] }, '9': 3 } };
+      const whole = {
+        m: {
+          A: 'A',
+          c: 'c',
+          '0': 'zero',
+          b: 1,
+          '10': 2,
+          a: { x: 1, z: 1, '2': 0, '11': 1, y: [{ q: 1, p: 2 }] },
+          '9': 3,
+        },
+      };
       expect(await store.set('order', whole)).to.deep.include({ changed: false, version: first.version + 1 });
       expect((await store.get('order'))!.context).to.deep.equal(whole);
     });
@@ -439,15 +564,27 @@ export function storeSuite(make: StoreFactory): void {
       // The same values, from another context and from this one.
       for (const ctx of [fromA.context, fromB.context]) {
         expect(await store.set('back-b', ctx)).to.deep.include({ changed: false, version: first.version });
-        expect(await store.update('back-b', { people: ctx.people as Record<string, unknown> })).to.deep.include({ changed: false, version: first.version });
-        expect(await store.assign('back-b', { people: ctx.people })).to.deep.include({ changed: false, version: first.version });
+        expect(await store.update('back-b', { people: ctx.people as Record<string, unknown> })).to.deep.include({
+          changed: false,
+          version: first.version,
+        });
+        expect(await store.assign('back-b', { people: ctx.people })).to.deep.include({
+          changed: false,
+          version: first.version,
+        });
       }
       // A value changed and changed back: the older answer's value is what is there again.
       await store.update('back-b', { people: { ann: { status: 'off' } } });
       const back = await store.update('back-b', { people: { ann: fromB.context.people as Record<string, unknown> } });
       expect(back).to.deep.include({ changed: true, version: first.version + 2 });
-      expect(await store.assign('back-b', { people: fromB.context.people })).to.deep.include({ changed: true, version: first.version + 3 });
-      expect(await store.assign('back-b', { people: fromB.context.people })).to.deep.include({ changed: false, version: first.version + 3 });
+      expect(await store.assign('back-b', { people: fromB.context.people })).to.deep.include({
+        changed: true,
+        version: first.version + 3,
+      });
+      expect(await store.assign('back-b', { people: fromB.context.people })).to.deep.include({
+        changed: false,
+        version: first.version + 3,
+      });
       expect((await store.get('back-b'))!.context).to.deep.equal(value);
     });
 
@@ -462,13 +599,19 @@ export function storeSuite(make: StoreFactory): void {
         await store.update('big', { o: { c: 7n }, d: 8n });
         await store.assign('big', { e: [9n] });
         await store.apply({ obj_id: 'big', obj: { f: 10n }, seq: 1 } as unknown as WireMessage);
-        expect((await store.get('big'))!.context).to.deep.equal({ a: '5', o: { b: '6', c: '7' }, d: '8', e: ['9'], f: '10' });
+        expect((await store.get('big'))!.context).to.deep.equal({
+          a: '5',
+          o: { b: '6', c: '7' },
+          d: '8',
+          e: ['9'],
+          f: '10',
+        });
       } finally {
         delete proto.toJSON;
       }
     });
 
-    it('answers list the fields in the stores\' key order at every depth, however written', async () => {
+    it("answers list the fields in the stores' key order at every depth, however written", async () => {
       const store = await make();
       await store.apply({ obj_id: 'ko', obj: { y: 1, x: 1 }, seq: 1 });
       await store.set('ko', { y: 3, x: 4, z: { b: 1, a: 2, 1: 0 }, 10: 1, 2: 1 });
@@ -495,21 +638,44 @@ export function storeSuite(make: StoreFactory): void {
         { n: { a: { z: 1 } } },
       ];
       const got = await Promise.all(updates.map((u) => store.update('chain', u)));
-      expect(got.map((r) => [r.version, r.changed])).to.deep.equal([[2, true], [3, true], [4, true], [5, true], [6, true], [7, true], [7, false]]);
+      expect(got.map((r) => [r.version, r.changed])).to.deep.equal([
+        [2, true],
+        [3, true],
+        [4, true],
+        [5, true],
+        [6, true],
+        [7, true],
+        [7, false],
+      ]);
       const deltas = [];
-      for (let v = 1; v < 7; v++) deltas.push(((await store.sync('chain', v)) as Extract<SyncResult, { type: 'delta' }>).delta);
+      for (let v = 1; v < 7; v++)
+        deltas.push(((await store.sync('chain', v)) as Extract<SyncResult, { type: 'delta' }>).delta);
       expect(deltas[5]).to.deep.equal({ n: { a: { action: 'modified', old_value: 'flat', value: { z: 1 } } } });
       expect(deltas[4]).to.deep.equal({ n: { a: { action: 'modified', old_value: { x: 4, y: 3 }, value: { z: 1 } } } });
-      expect(deltas[3]).to.deep.equal({ n: { a: { action: 'modified', old_value: { x: 2, y: 3 }, value: { z: 1 } } }, m: { action: 'modified', old_value: 1, value: 2 } });
-      expect(deltas[2]).to.deep.equal({ n: { a: { action: 'modified', old_value: { x: 2, y: 3 }, value: { z: 1 } }, b: { action: 'added', value: 1 } }, m: { action: 'modified', old_value: 1, value: 2 } });
-      expect(deltas[1]).to.deep.equal({ n: { a: { action: 'modified', old_value: { x: 2 }, value: { z: 1 } }, b: { action: 'added', value: 1 } }, m: { action: 'modified', old_value: 1, value: 2 } });
-      expect(deltas[0]).to.deep.equal({ n: { a: { action: 'modified', old_value: { x: 1 }, value: { z: 1 } }, b: { action: 'added', value: 1 } }, m: { action: 'modified', old_value: 1, value: 2 } });
+      expect(deltas[3]).to.deep.equal({
+        n: { a: { action: 'modified', old_value: { x: 2, y: 3 }, value: { z: 1 } } },
+        m: { action: 'modified', old_value: 1, value: 2 },
+      });
+      expect(deltas[2]).to.deep.equal({
+        n: { a: { action: 'modified', old_value: { x: 2, y: 3 }, value: { z: 1 } }, b: { action: 'added', value: 1 } },
+        m: { action: 'modified', old_value: 1, value: 2 },
+      });
+      expect(deltas[1]).to.deep.equal({
+        n: { a: { action: 'modified', old_value: { x: 2 }, value: { z: 1 } }, b: { action: 'added', value: 1 } },
+        m: { action: 'modified', old_value: 1, value: 2 },
+      });
+      expect(deltas[0]).to.deep.equal({
+        n: { a: { action: 'modified', old_value: { x: 1 }, value: { z: 1 } }, b: { action: 'added', value: 1 } },
+        m: { action: 'modified', old_value: 1, value: 2 },
+      });
       const full = (await store.get('chain'))!;
       expect(full).to.deep.include({ version: 7, context: { n: { a: { z: 1 }, b: 1, c: 0 }, m: 2 } });
       expect(Object.keys(full.context.n as object)).to.deep.equal(['a', 'b', 'c']);
       // What the store keeps is whole: a set() from it records exactly what differs.
       await store.set('chain', { n: { a: { z: 1 }, b: 2, c: 0 }, m: 2 });
-      expect(((await store.sync('chain', 7)) as Extract<SyncResult, { type: 'delta' }>).delta).to.deep.equal({ n: { b: { action: 'modified', old_value: 1, value: 2 } } });
+      expect(((await store.sync('chain', 7)) as Extract<SyncResult, { type: 'delta' }>).delta).to.deep.equal({
+        n: { b: { action: 'modified', old_value: 1, value: 2 } },
+      });
     });
 
     it('an update that cannot be encoded fails alone: the merges asked for with it are made, nothing of it is written', async () => {
@@ -525,22 +691,45 @@ export function storeSuite(make: StoreFactory): void {
         store.update('bad', { a: { w: 4 } }),
       ]);
       expect(got.map((r) => r.status)).to.deep.equal(['fulfilled', 'rejected', 'fulfilled', 'rejected', 'fulfilled']);
-      expect(got.filter((r) => r.status === 'fulfilled').map((r) => (r as PromiseFulfilledResult<{ version: number }>).value.version)).to.deep.equal([2, 3, 4]);
-      expect((await store.get('bad'))!).to.deep.include({ version: 4, context: { a: { x: 2, w: 4 }, b: { y: 1, z: 3 } } });
+      expect(
+        got
+          .filter((r) => r.status === 'fulfilled')
+          .map((r) => (r as PromiseFulfilledResult<{ version: number }>).value.version),
+      ).to.deep.equal([2, 3, 4]);
+      expect((await store.get('bad'))!).to.deep.include({
+        version: 4,
+        context: { a: { x: 2, w: 4 }, b: { y: 1, z: 3 } },
+      });
     });
 
     it('writes and deletes asked for together, merging or not, take effect in the order asked', async () => {
       const store = await make();
       await store.set('seq', { a: 0 });
       const v = (rs: Array<{ version: number }>) => rs.map((r) => r.version);
-      expect(v(await Promise.all([store.update('seq', { o: { x: 1 } }), store.set('seq', { a: 9 })]))).to.deep.equal([2, 3]);
+      expect(v(await Promise.all([store.update('seq', { o: { x: 1 } }), store.set('seq', { a: 9 })]))).to.deep.equal([
+        2, 3,
+      ]);
       expect((await store.get('seq'))!.context).to.deep.equal({ a: 9 });
-      expect(v(await Promise.all([store.update('seq', { o: { x: 1 } }), store.update('seq', { o: 5 }), store.assign('seq', { p: 1 }), store.update('seq', { p: { q: 1 } })]))).to.deep.equal([4, 5, 6, 7]);
+      expect(
+        v(
+          await Promise.all([
+            store.update('seq', { o: { x: 1 } }),
+            store.update('seq', { o: 5 }),
+            store.assign('seq', { p: 1 }),
+            store.update('seq', { p: { q: 1 } }),
+          ]),
+        ),
+      ).to.deep.equal([4, 5, 6, 7]);
       expect((await store.get('seq'))!.context).to.deep.equal({ a: 9, o: 5, p: { q: 1 } });
       const [, removed] = await Promise.all([store.update('seq', { a: 1 }), store.delete('seq')]);
       expect(removed).to.equal(true);
       expect(await store.get('seq')).to.equal(null);
-      const last = await Promise.all([store.set('seq', { b: 1 }), store.delete('seq'), store.set('seq', { c: 2 }), store.update('seq', { d: { e: 1 } })]);
+      const last = await Promise.all([
+        store.set('seq', { b: 1 }),
+        store.delete('seq'),
+        store.set('seq', { c: 2 }),
+        store.update('seq', { d: { e: 1 } }),
+      ]);
       expect(last.map((r) => (typeof r === 'boolean' ? r : r.version))).to.deep.equal([1, true, 1, 2]);
       expect((await store.get('seq'))!.context).to.deep.equal({ c: 2, d: { e: 1 } });
     });
@@ -550,19 +739,38 @@ export function storeSuite(make: StoreFactory): void {
       await store.apply({ obj_id: 'mix', obj: { a: 0, o: { x: 0 } }, status: 'born', seq: 0 });
       const v = (rs: Array<{ version: number }>) => rs.map((r) => r.version);
       // A write, then a newer message: the message wins (it comes later, with a newer seq).
-      expect(v(await Promise.all([store.set('mix', { a: 'set', o: { x: 1 } }), store.apply({ obj_id: 'mix', obj: { a: 'bus' }, seq: 1 })]))).to.deep.equal([2, 3]);
+      expect(
+        v(
+          await Promise.all([
+            store.set('mix', { a: 'set', o: { x: 1 } }),
+            store.apply({ obj_id: 'mix', obj: { a: 'bus' }, seq: 1 }),
+          ]),
+        ),
+      ).to.deep.equal([2, 3]);
       expect((await store.get('mix'))!.context).to.deep.equal({ a: 'bus', o: { x: 1 } });
       // A merge (whose fields the store must read first), messages among them, then a write: each in its turn.
       const mixed = await Promise.all([
         store.update('mix', { o: { y: 2 } }),
-        store.applyMany([{ message: { obj_id: 'mix', obj: { o: { x: 'bus' } }, seq: 2 } }, { message: { obj_id: 'other', obj: { z: 1 }, status: 'born', seq: 0 } }]),
+        store.applyMany([
+          { message: { obj_id: 'mix', obj: { o: { x: 'bus' } }, seq: 2 } },
+          { message: { obj_id: 'other', obj: { z: 1 }, status: 'born', seq: 0 } },
+        ]),
         store.assign('mix', { b: 1 }),
         store.apply({ obj_id: 'mix', obj: { b: 2 }, seq: 3 }),
       ]);
-      expect(mixed.flat().map((r) => `${r.id}@${r.version}`)).to.deep.equal(['mix@4', 'mix@5', 'other@1', 'mix@6', 'mix@7']);
+      expect(mixed.flat().map((r) => `${r.id}@${r.version}`)).to.deep.equal([
+        'mix@4',
+        'mix@5',
+        'other@1',
+        'mix@6',
+        'mix@7',
+      ]);
       expect((await store.get('mix'))!.context).to.deep.equal({ a: 'bus', o: { x: 'bus' }, b: 2 });
       // A delete, then a message: the message makes the context anew.
-      const [removed, made] = await Promise.all([store.delete('mix'), store.apply({ obj_id: 'mix', obj: { c: 1 }, seq: 4 })]);
+      const [removed, made] = await Promise.all([
+        store.delete('mix'),
+        store.apply({ obj_id: 'mix', obj: { c: 1 }, seq: 4 }),
+      ]);
       expect(removed).to.equal(true);
       expect(made).to.deep.equal({ id: 'mix', changed: true, version: 1 });
       expect((await store.get('mix'))!.context).to.deep.equal({ c: 1 });
@@ -580,13 +788,27 @@ export function storeSuite(make: StoreFactory): void {
 
     it('boxed primitives are stored as JSON makes them; ids and field names must be well-formed Unicode (nested keys may hold anything)', async () => {
       const store = await make();
-      const boxed = { n: new Number(5), s: new String('s'), b: new Boolean(false), deep: { n: new Number(-0) }, list: [new String('x')] };
+      const boxed = {
+        n: new Number(5),
+        s: new String('s'),
+        b: new Boolean(false),
+        deep: { n: new Number(-0) },
+        list: [new String('x')],
+      };
       await store.set('box', boxed);
       expect((await store.get('box'))!.context).to.deep.equal(JSON.parse(JSON.stringify(boxed)));
       await store.update('box', { deep: { m: new Boolean(true) } });
       await store.assign('box', { a: new Number(1) });
       await store.apply({ obj_id: 'box', obj: { z: new String('bus') } as Record<string, unknown>, seq: 1 });
-      expect((await store.get('box'))!.context).to.deep.equal({ n: 5, s: 's', b: false, deep: { n: 0, m: true }, list: ['x'], a: 1, z: 'bus' });
+      expect((await store.get('box'))!.context).to.deep.equal({
+        n: 5,
+        s: 's',
+        b: false,
+        deep: { n: 0, m: true },
+        list: ['x'],
+        a: 1,
+        z: 'bus',
+      });
       await expectCode(store.set('box', { big: Object(1n) }), 'LC_STORE_INVALID_ARGUMENT');
       const lone = ['\uD800', 'a\uDC00', '\uDBFFz'];
       for (const bad of lone) {
@@ -601,7 +823,9 @@ export function storeSuite(make: StoreFactory): void {
       expect(await store.get('u')).to.equal(null);
       // Pairs are fine anywhere, lone surrogates below the top: each kept as it was.
       await store.set('u\uD83D\uDE00', { '\uD83D\uDE00': { '\uD800': 1, '\uDBFF': 2 } });
-      expect((await store.get('u\uD83D\uDE00'))!.context).to.deep.equal({ '\uD83D\uDE00': { '\uD800': 1, '\uDBFF': 2 } });
+      expect((await store.get('u\uD83D\uDE00'))!.context).to.deep.equal({
+        '\uD83D\uDE00': { '\uD800': 1, '\uDBFF': 2 },
+      });
     });
 
     it('answers are frozen at every depth after sets, merges and assigns of nested values, toJSON() ones included', async () => {
@@ -609,7 +833,9 @@ export function storeSuite(make: StoreFactory): void {
       const unfrozen = (value: unknown, path = '$'): string[] => {
         if (typeof value !== 'object' || value === null) return [];
         const own = Object.isFrozen(value) ? [] : [path];
-        return own.concat(...Object.keys(value).map((k) => unfrozen((value as Record<string, unknown>)[k], `${path}.${k}`)));
+        return own.concat(
+          ...Object.keys(value).map((k) => unfrozen((value as Record<string, unknown>)[k], `${path}.${k}`)),
+        );
       };
       class Point {
         constructor(readonly x: number) {}
@@ -618,13 +844,32 @@ export function storeSuite(make: StoreFactory): void {
         }
       }
       const store = await make();
-      const first = await store.set('fz', { a: { b: { c: [1, { d: 2 }] } }, when: new Date(0), p: new Point(1), list: [{ e: 1 }] });
+      const first = await store.set('fz', {
+        a: { b: { c: [1, { d: 2 }] } },
+        when: new Date(0),
+        p: new Point(1),
+        list: [{ e: 1 }],
+      });
       const answers: unknown[] = [await store.sync('fz', null)];
-      await store.set('fz', { a: { b: { c: [1, { d: 3 }], n: { m: {} } } }, when: new Date(1), p: new Point(2), list: [{ e: 1 }, { e: 2 }] });
-      await Promise.all([store.update('fz', { a: { b: { n: { m: { z: [{ y: 1 }] } } } } }), store.update('fz', { p: { more: { deep: [] } } }), store.update('fz', { q: { r: new Point(3) } })]);
+      await store.set('fz', {
+        a: { b: { c: [1, { d: 3 }], n: { m: {} } } },
+        when: new Date(1),
+        p: new Point(2),
+        list: [{ e: 1 }, { e: 2 }],
+      });
+      await Promise.all([
+        store.update('fz', { a: { b: { n: { m: { z: [{ y: 1 }] } } } } }),
+        store.update('fz', { p: { more: { deep: [] } } }),
+        store.update('fz', { q: { r: new Point(3) } }),
+      ]);
       await store.assign('fz', { s: { t: [{ u: {} }] } });
-      answers.push(await store.sync('fz', null), await store.sync('fz', first.version), (await store.get('fz'))!.context);
-      for (const [i, answer] of answers.slice(0, 3).entries()) expect(unfrozen(answer), `answer ${i}`).to.deep.equal([]);
+      answers.push(
+        await store.sync('fz', null),
+        await store.sync('fz', first.version),
+        (await store.get('fz'))!.context,
+      );
+      for (const [i, answer] of answers.slice(0, 3).entries())
+        expect(unfrozen(answer), `answer ${i}`).to.deep.equal([]);
       expect((answers[1] as { context: unknown }).context).to.deep.equal(answers[3]);
       expect(answers[3]).to.deep.include({ q: { r: { x: 3, tags: [{ t: 'a' }] } }, s: { t: [{ u: {} }] } });
     });
@@ -633,10 +878,18 @@ export function storeSuite(make: StoreFactory): void {
       const store = await make();
       await store.set('cw', { status: 'active', shared: { n: 0 } });
       const seen = (await store.sync('cw', null))!.version;
-      const results = await Promise.all(Array.from({ length: 20 }, (_, i) => store.update('cw', { [`p${i}`]: i, status: i % 2 === 0 ? 'active' : 'away' })));
+      const results = await Promise.all(
+        Array.from({ length: 20 }, (_, i) =>
+          store.update('cw', { [`p${i}`]: i, status: i % 2 === 0 ? 'active' : 'away' }),
+        ),
+      );
       expect(results.map((r) => r.version)).to.deep.equal(Array.from({ length: 20 }, (_, i) => seen + 1 + i));
       expect(results.every((r) => r.changed)).to.equal(true);
-      const again = await Promise.all([store.set('cw', { status: 'away', shared: { n: 0 } }), store.update('cw', { status: 'away' }), store.update('cw', { shared: { m: 1 } })]);
+      const again = await Promise.all([
+        store.set('cw', { status: 'away', shared: { n: 0 } }),
+        store.update('cw', { status: 'away' }),
+        store.update('cw', { shared: { m: 1 } }),
+      ]);
       expect(again.map((r) => [r.version, r.changed])).to.deep.equal([
         [seen + 21, true],
         [seen + 21, false],
@@ -647,7 +900,10 @@ export function storeSuite(make: StoreFactory): void {
         type: 'delta',
         id: 'cw',
         version: seen + 22,
-        delta: { status: { action: 'modified', old_value: 'active', value: 'away' }, shared: { m: { action: 'added', value: 1 } } },
+        delta: {
+          status: { action: 'modified', old_value: 'active', value: 'away' },
+          shared: { m: { action: 'added', value: 1 } },
+        },
         status: null,
         incarnation: (await store.get('cw'))!.incarnation,
       };
@@ -655,24 +911,44 @@ export function storeSuite(make: StoreFactory): void {
       // The answer is read-only, all the way down: changing it throws and leaves it, the other
       // callers' answers and the store as they were.
       expect(() => ((syncs[0] as { delta: Record<string, unknown> }).delta.status = 'mutated')).to.throw(TypeError);
-      expect(() => ((syncs[1] as unknown as { delta: { shared: { m: { value: unknown } } } }).delta.shared.m.value = 'mutated')).to.throw(TypeError);
+      expect(
+        () =>
+          ((syncs[1] as unknown as { delta: { shared: { m: { value: unknown } } } }).delta.shared.m.value = 'mutated'),
+      ).to.throw(TypeError);
       for (const r of syncs) expect(r).to.deep.equal(expected);
       expect(await store.sync('cw', seen)).to.deep.equal(expected);
       // Callers at different versions, asked for together, each get the answer for their version.
-      const mixed = await Promise.all([store.sync('cw', seen), store.sync('cw', null), store.sync('cw', seen + 21), store.sync('cw', seen + 22), store.sync('cw', seen + 99), store.sync('cw', seen)]);
+      const mixed = await Promise.all([
+        store.sync('cw', seen),
+        store.sync('cw', null),
+        store.sync('cw', seen + 21),
+        store.sync('cw', seen + 22),
+        store.sync('cw', seen + 99),
+        store.sync('cw', seen),
+      ]);
       expect(mixed[0]).to.deep.equal(expected);
       expect(mixed[5]).to.deep.equal(expected);
       expect(mixed[1]).to.include({ type: 'full', version: seen + 22 });
       expect((mixed[1] as { context: unknown }).context).to.deep.equal({ status: 'away', shared: { n: 0, m: 1 } });
       expect(mixed[2]).to.deep.equal({ ...expected, delta: { shared: { m: { action: 'added', value: 1 } } } });
-      expect(mixed[3]).to.deep.equal({ type: 'no_change', id: 'cw', version: seen + 22, incarnation: (await store.get('cw'))!.incarnation });
+      expect(mixed[3]).to.deep.equal({
+        type: 'no_change',
+        id: 'cw',
+        version: seen + 22,
+        incarnation: (await store.get('cw'))!.incarnation,
+      });
       expect(mixed[4]).to.include({ type: 'full', version: seen + 22 });
       expect(Object.isFrozen(mixed[3])).to.equal(true);
       const fulls = await Promise.all([store.sync('cw', null), store.sync('cw', null)]);
       expect(Object.isFrozen(fulls[0])).to.equal(true);
-      expect(() => ((fulls[0] as unknown as { context: { shared: { m: number } } }).context.shared.m = 5)).to.throw(TypeError);
+      expect(() => ((fulls[0] as unknown as { context: { shared: { m: number } } }).context.shared.m = 5)).to.throw(
+        TypeError,
+      );
       // applyDelta() copies what it takes: the client's copy is its own to change.
-      const mine = applyDelta({ status: 'active', shared: { n: 0 } }, (syncs[0] as Extract<SyncResult, { type: 'delta' }>).delta);
+      const mine = applyDelta(
+        { status: 'active', shared: { n: 0 } },
+        (syncs[0] as Extract<SyncResult, { type: 'delta' }>).delta,
+      );
       (mine.shared as { m: number }).m = 7;
       expect((await store.sync('cw', seen))!).to.deep.equal(expected);
       expect((await store.get('cw'))!.context).to.deep.equal({ status: 'away', shared: { n: 0, m: 1 } });
@@ -690,9 +966,22 @@ export function storeSuite(make: StoreFactory): void {
       await store.update('s', { b: 2 });
       const full = await store.sync('s', null);
       expect(full).to.deep.include({ type: 'full', id: 's', version: 2, context: { a: 1, b: 2 } });
-      expect(await store.sync('s', 2)).to.deep.equal({ type: 'no_change', id: 's', version: 2, incarnation: (await store.get('s'))!.incarnation });
-      expect(await store.sync('s', 1)).to.deep.include({ type: 'delta', version: 2, delta: { b: { action: 'added', value: 2 } } });
-      expect(await store.sync('s', 0)).to.deep.include({ type: 'delta', version: 2, delta: { a: { action: 'added', value: 1 }, b: { action: 'added', value: 2 } } });
+      expect(await store.sync('s', 2)).to.deep.equal({
+        type: 'no_change',
+        id: 's',
+        version: 2,
+        incarnation: (await store.get('s'))!.incarnation,
+      });
+      expect(await store.sync('s', 1)).to.deep.include({
+        type: 'delta',
+        version: 2,
+        delta: { b: { action: 'added', value: 2 } },
+      });
+      expect(await store.sync('s', 0)).to.deep.include({
+        type: 'delta',
+        version: 2,
+        delta: { a: { action: 'added', value: 1 }, b: { action: 'added', value: 2 } },
+      });
       expect(await store.sync('s', 3)).to.deep.include({ type: 'full', version: 2 });
       expect(await store.sync('unknown', null)).to.equal(null);
       expect(await store.sync('unknown', 4)).to.equal(null);
@@ -734,12 +1023,21 @@ export function storeSuite(make: StoreFactory): void {
       await store.set('m2', { n: { x: 1 } });
       await store.set('m2', { n: {} });
       await store.set('m2', { n: { x: 2 } });
-      expect(((await store.sync('m2', 1)) as Extract<SyncResult, { type: 'delta' }>).delta).to.deep.equal({ n: { x: { action: 'added', value: 2 } } });
+      expect(((await store.sync('m2', 1)) as Extract<SyncResult, { type: 'delta' }>).delta).to.deep.equal({
+        n: { x: { action: 'added', value: 2 } },
+      });
       // A value back where it started: nothing, but the version still moves.
       await store.set('m3', { a: 1 });
       await store.update('m3', { a: 2 });
       await store.update('m3', { a: 1 });
-      expect(await store.sync('m3', 1)).to.deep.equal({ type: 'delta', id: 'm3', version: 3, delta: {}, status: null, incarnation: (await store.get('m3'))!.incarnation });
+      expect(await store.sync('m3', 1)).to.deep.equal({
+        type: 'delta',
+        id: 'm3',
+        version: 3,
+        delta: {},
+        status: null,
+        incarnation: (await store.get('m3'))!.incarnation,
+      });
     });
 
     it('brings any older copy to the current state (random writes, every version, 8 seeds)', async () => {
@@ -749,7 +1047,8 @@ export function storeSuite(make: StoreFactory): void {
         const id = `r${seed}`;
         const copies = new Map<number, Record<string, unknown>>();
         const keys = ['a', 'b', 'c', 'n'];
-        const value = (): unknown => (r() < 0.4 ? { x: Math.floor(r() * 3), y: r() < 0.5 ? { z: Math.floor(r() * 2) } : [] } : Math.floor(r() * 4));
+        const value = (): unknown =>
+          r() < 0.4 ? { x: Math.floor(r() * 3), y: r() < 0.5 ? { z: Math.floor(r() * 2) } : [] } : Math.floor(r() * 4);
         for (let i = 0; i < 40; i++) {
           const k = keys[Math.floor(r() * keys.length)]!;
           const p = r();
@@ -766,7 +1065,10 @@ export function storeSuite(make: StoreFactory): void {
           if (v === now.version) expect(s!.type).to.equal('no_change');
           else {
             expect(s!.type, `seed ${seed} v${v}`).to.equal('delta');
-            expect(applyDelta(copy(ctx), (s as Extract<SyncResult, { type: 'delta' }>).delta), `seed ${seed} v${v}`).to.deep.equal(now.context);
+            expect(
+              applyDelta(copy(ctx), (s as Extract<SyncResult, { type: 'delta' }>).delta),
+              `seed ${seed} v${v}`,
+            ).to.deep.equal(now.context);
           }
         }
       }
@@ -774,7 +1076,12 @@ export function storeSuite(make: StoreFactory): void {
 
     it('a merging update records only the paths it changed: many of them on a large field stay a small delta', async () => {
       const store = await make({ deltaThreshold: 1000 });
-      const people = Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`user_${i}`, { name: `User ${i}`, status: 'online', bio: 'x'.repeat(300) }]));
+      const people = Object.fromEntries(
+        Array.from({ length: 50 }, (_, i) => [
+          `user_${i}`,
+          { name: `User ${i}`, status: 'online', bio: 'x'.repeat(300) },
+        ]),
+      );
       const first = await store.set('big', { people });
       // Whole-field records would hold 2 × 17 KB a version: 200 of them, far past the 64 KiB rule.
       for (let i = 0; i < 200; i++) await store.update('big', { people: { [`user_${i % 50}`]: { status: `s${i}` } } });
@@ -782,7 +1089,9 @@ export function storeSuite(make: StoreFactory): void {
       expect(s!.type).to.equal('delta');
       const delta = (s as Extract<SyncResult, { type: 'delta' }>).delta;
       expect(Object.keys(delta.people as object)).to.have.length(50);
-      expect(delta.people).to.deep.include({ user_49: { status: { action: 'modified', old_value: 'online', value: 's199' } } });
+      expect(delta.people).to.deep.include({
+        user_49: { status: { action: 'modified', old_value: 'online', value: 's199' } },
+      });
       expect(applyDelta(copy({ people }), delta)).to.deep.equal((await store.get('big'))!.context);
     });
 
@@ -805,7 +1114,8 @@ export function storeSuite(make: StoreFactory): void {
         };
         const partial = (depth: number): Record<string, unknown> => {
           const o: Record<string, unknown> = {};
-          for (let n = 1 + Math.floor(r() * 2); n > 0; n--) o[pick(keys)] = depth > 0 && r() < 0.6 ? partial(depth - 1) : value(depth);
+          for (let n = 1 + Math.floor(r() * 2); n > 0; n--)
+            o[pick(keys)] = depth > 0 && r() < 0.6 ? partial(depth - 1) : value(depth);
           return o;
         };
         const snaps: Array<Record<string, unknown>> = [{}];
@@ -816,8 +1126,7 @@ export function storeSuite(make: StoreFactory): void {
           else if (p < 0.9) {
             const k = pick(keys);
             await store.assign(id, { [k]: value(3) }, r() < 0.5 ? [pick(keys.filter((x) => x !== k))] : []);
-          }
-          else await store.set(id, { ...snaps[snaps.length - 1]!, [pick(keys)]: {} });
+          } else await store.set(id, { ...snaps[snaps.length - 1]!, [pick(keys)]: {} });
           const g = (await store.get(id))!;
           while (snaps.length <= g.version) snaps.push(g.context);
         }
@@ -840,7 +1149,9 @@ export function storeSuite(make: StoreFactory): void {
         for (let v = 1; v < last; v++) {
           const s = await store.sync(id, v);
           expect(s!.type, `seed ${seed} v${v}`).to.equal('delta');
-          expect((s as Extract<SyncResult, { type: 'delta' }>).delta, `seed ${seed} v${v}`).to.deep.equal(whole(v, last));
+          expect((s as Extract<SyncResult, { type: 'delta' }>).delta, `seed ${seed} v${v}`).to.deep.equal(
+            whole(v, last),
+          );
         }
       }
     });
@@ -852,8 +1163,15 @@ export function storeSuite(make: StoreFactory): void {
       expect(first.incarnation).to.be.a('string').and.not.equal('');
       await store.update('inc', { b: 2 });
       const d = await store.sync('inc', first.version, first.incarnation);
-      expect(d).to.deep.include({ type: 'delta', incarnation: first.incarnation, delta: { b: { action: 'added', value: 2 } } });
-      expect(await store.sync('inc', 2, first.incarnation)).to.deep.include({ type: 'no_change', incarnation: first.incarnation });
+      expect(d).to.deep.include({
+        type: 'delta',
+        incarnation: first.incarnation,
+        delta: { b: { action: 'added', value: 2 } },
+      });
+      expect(await store.sync('inc', 2, first.incarnation)).to.deep.include({
+        type: 'no_change',
+        incarnation: first.incarnation,
+      });
       // Deleted and made again: versions count from 1 again, and a copy at version 1 of the old
       // one would take a delta that does not fit it; with its incarnation it gets the whole context.
       await store.delete('inc');
@@ -862,9 +1180,14 @@ export function storeSuite(make: StoreFactory): void {
       const again = await store.sync('inc', 1, first.incarnation);
       expect(again).to.deep.include({ type: 'full', version: 2, context: { c: 3, d: 4 } });
       expect((again as Extract<SyncResult, { type: 'full' }>).incarnation).to.not.equal(first.incarnation);
-      expect((await store.get('inc'))!.incarnation).to.equal((again as Extract<SyncResult, { type: 'full' }>).incarnation);
+      expect((await store.get('inc'))!.incarnation).to.equal(
+        (again as Extract<SyncResult, { type: 'full' }>).incarnation,
+      );
       // Given together, the copies of either context each get their own answer.
-      const [old, now] = await Promise.all([store.sync('inc', 1, first.incarnation), store.sync('inc', 1, (again as Extract<SyncResult, { type: 'full' }>).incarnation)]);
+      const [old, now] = await Promise.all([
+        store.sync('inc', 1, first.incarnation),
+        store.sync('inc', 1, (again as Extract<SyncResult, { type: 'full' }>).incarnation),
+      ]);
       expect(old!.type).to.equal('full');
       expect(now).to.deep.include({ type: 'delta', delta: { d: { action: 'added', value: 4 } } });
       await expectCode(store.sync('inc', 1, 5 as unknown as string), 'LC_STORE_INVALID_ARGUMENT');
@@ -889,7 +1212,10 @@ export function storeSuite(make: StoreFactory): void {
       expect((await store.sync('ttl', 1))!.type).to.equal('delta');
       await waitUntil(async () => (await store.sync('ttl', 1))!.type === 'full', 'the delta to expire', 5000);
       await store.set('ttl', { a: 3 });
-      expect(await store.sync('ttl', 2)).to.deep.include({ type: 'delta', delta: { a: { action: 'modified', old_value: 2, value: 3 } } });
+      expect(await store.sync('ttl', 2)).to.deep.include({
+        type: 'delta',
+        delta: { a: { action: 'modified', old_value: 2, value: 3 } },
+      });
       expect((await store.sync('ttl', 1))!.type).to.equal('full');
     });
   });
@@ -961,7 +1287,10 @@ export function storeSuite(make: StoreFactory): void {
       expect(stats().runs).to.be.at.most(runs + 1);
       store.stopCleaner();
       expect(errors).to.deep.equal([]);
-      await expectCode(Promise.resolve().then(() => store.setCleanupInterval(0)), 'LC_STORE_INVALID_ARGUMENT');
+      await expectCode(
+        Promise.resolve().then(() => store.setCleanupInterval(0)),
+        'LC_STORE_INVALID_ARGUMENT',
+      );
     });
   });
 
@@ -985,7 +1314,11 @@ export function storeSuite(make: StoreFactory): void {
       await store.set('x', { newer: 1 });
       const restored = await store.restore('x');
       expect(restored).to.deep.include({ id: 'x', version: 42, context: { restored: true } });
-      expect(await store.get('x')).to.deep.include({ version: 42, context: { restored: true }, incarnation: restored.incarnation });
+      expect(await store.get('x')).to.deep.include({
+        version: 42,
+        context: { restored: true },
+        incarnation: restored.incarnation,
+      });
       // A restored context is another incarnation: a copy of the one before gets it whole.
       expect(restored.incarnation).to.be.a('string').and.not.equal(rec.incarnation);
       expect((await store.sync('x', 42, rec.incarnation))!.type).to.equal('full');
@@ -993,7 +1326,11 @@ export function storeSuite(make: StoreFactory): void {
       expect((await store.sync('x', 41))!.type).to.equal('full');
       expect((await store.sync('x', 42))!.type).to.equal('no_change');
       await store.update('x', { more: 1 });
-      expect(await store.sync('x', 42)).to.deep.include({ type: 'delta', version: 43, delta: { more: { action: 'added', value: 1 } } });
+      expect(await store.sync('x', 42)).to.deep.include({
+        type: 'delta',
+        version: 43,
+        delta: { more: { action: 'added', value: 1 } },
+      });
       await store.apply({ obj_id: 'x', obj: { bus: 1 }, seq: 0 });
       expect((await store.get('x'))!.context).to.deep.equal({ restored: true, more: 1, bus: 1 });
       await expectCode(store.export('none'), 'LC_STORE_NOT_FOUND');
@@ -1007,7 +1344,8 @@ export function storeSuite(make: StoreFactory): void {
       await expectCode(bare.restore('x'), 'LC_STORE_NOT_CONFIGURED');
       const failing = await make({
         exportCallback: () => Promise.reject(new Error('disk full')),
-        restoreProvider: (id) => (id === 'bad' ? ({ context: {}, version: -3 } as never) : Promise.reject(new Error('db down'))),
+        restoreProvider: (id) =>
+          id === 'bad' ? ({ context: {}, version: -3 } as never) : Promise.reject(new Error('db down')),
       });
       await failing.set('x', { a: 1 });
       const e = await expectCode(failing.export('x'), 'LC_STORE_EXPORT_FAILED');
@@ -1025,7 +1363,10 @@ export function storeSuite(make: StoreFactory): void {
       for (let i = 0; i < 30; i++) {
         const id = `l${i}`;
         all.add(id);
-        await store.apply({ obj_id: id, obj: { i }, status: 'born', seq: 0 }, { rkey: `app.${i % 2 === 0 ? 'even' : 'odd'}.${i}` });
+        await store.apply(
+          { obj_id: id, obj: { i }, status: 'born', seq: 0 },
+          { rkey: `app.${i % 2 === 0 ? 'even' : 'odd'}.${i}` },
+        );
         if (i % 3 === 0) await store.apply({ obj_id: id, obj: {}, status: 'finished', seq: 1 });
       }
       await store.apply({ obj_id: 'tomb', obj: { x: null }, action: 'delete', seq: 3 }); // version 0: not listed
@@ -1052,7 +1393,9 @@ export function storeSuite(make: StoreFactory): void {
       };
       const even = [...all].filter((id) => Number(id.slice(1)) % 2 === 0).sort();
       expect(await collect({ rkey: 'app.even.*' })).to.deep.equal(even);
-      expect(await collect({ rkey: 'app.even.*', status: 'finished' })).to.deep.equal(even.filter((id) => Number(id.slice(1)) % 3 === 0));
+      expect(await collect({ rkey: 'app.even.*', status: 'finished' })).to.deep.equal(
+        even.filter((id) => Number(id.slice(1)) % 3 === 0),
+      );
       expect(await collect({ rkey: 'app.[o]dd.2?' })).to.deep.equal(['l21', 'l23', 'l25', 'l27', 'l29']);
       const one = await store.list({ rkey: 'app.odd.1' });
       expect(one.items).to.have.length(1);
@@ -1078,7 +1421,9 @@ export function storeSuite(make: StoreFactory): void {
       await expectCode(store.cleanup({ limit: 0 }), 'LC_STORE_INVALID_ARGUMENT');
       expect((await store.list({ limit: 1, cursor: null, status: null })).items).to.deep.equal([]);
       expect((await store.cleanup({ limit: 1 })).contextsDeleted).to.equal(0);
-      await expectCode(make({ deltaThreshold: '100' } as unknown as StoreOptions), 'LC_STORE_INVALID_ARGUMENT').then((e) => expect(e.message).to.include('got "100"'));
+      await expectCode(make({ deltaThreshold: '100' } as unknown as StoreOptions), 'LC_STORE_INVALID_ARGUMENT').then(
+        (e) => expect(e.message).to.include('got "100"'),
+      );
     });
   });
 
@@ -1112,7 +1457,11 @@ export function storeSuite(make: StoreFactory): void {
       expect(events.map((e) => e.type === 'change' && e.status)).to.deep.equal([null, 'born', 'born']);
       // Every change names the incarnation of the context it is of.
       const incarnation = (await store.get('wt'))!.incarnation;
-      expect(events.map((e) => e.type === 'change' && e.incarnation)).to.deep.equal([incarnation, incarnation, incarnation]);
+      expect(events.map((e) => e.type === 'change' && e.incarnation)).to.deep.equal([
+        incarnation,
+        incarnation,
+        incarnation,
+      ]);
       await store.delete('wt');
       await done;
       expect(events.at(-1)).to.deep.equal({ type: 'deleted', id: 'wt' });
@@ -1148,7 +1497,10 @@ export function storeSuite(make: StoreFactory): void {
       // One record of 10 KB; then two of 3 KB in one call (merged updates asked together); then
       // three of 30 KB in one call; then the 10 KB value removed.
       await store.set('lw', { doc: { a: 'a'.repeat(10_000) } });
-      await Promise.all([store.update('lw', { doc: { b: 'b'.repeat(3000) } }), store.update('lw', { doc: { c: 'c'.repeat(3000) } })]);
+      await Promise.all([
+        store.update('lw', { doc: { b: 'b'.repeat(3000) } }),
+        store.update('lw', { doc: { c: 'c'.repeat(3000) } }),
+      ]);
       await Promise.all(['d', 'e', 'f'].map((k) => store.update('lw', { doc: { [k]: k.repeat(30_000) } })));
       await store.assign('lw', {}, ['doc']);
       await store.set('lw', { small: 1 });
@@ -1175,7 +1527,19 @@ export function storeSuite(make: StoreFactory): void {
       await expectCode(make({ autoDelete: 'yes' } as unknown as StoreOptions), 'LC_STORE_INVALID_ARGUMENT');
       await expectCode(make({ deltaThreshold: -1 }), 'LC_STORE_INVALID_ARGUMENT');
       // Every option the interface names is taken.
-      const store = await make({ deltaThreshold: 5, deltaTtl: null, autoDelete: false, contextTtl: 1000, finishedTtl: null, cleanupInterval: null, cleanupLimit: 10, onCleanupError: null, exportCallback: null, restoreProvider: null, updateRetries: 3 });
+      const store = await make({
+        deltaThreshold: 5,
+        deltaTtl: null,
+        autoDelete: false,
+        contextTtl: 1000,
+        finishedTtl: null,
+        cleanupInterval: null,
+        cleanupLimit: 10,
+        onCleanupError: null,
+        exportCallback: null,
+        restoreProvider: null,
+        updateRetries: 3,
+      });
       expect((await store.set('opt', { a: 1 })).version).to.equal(1);
     });
 

@@ -43,7 +43,14 @@ export function contextStream(id: string, seed: number, length = 30): WireMessag
   for (let seq = 1; seq < length - 1; seq++) {
     const key = KEYS[Math.floor(r() * KEYS.length)]!;
     // setOwn would do; JSON.parse is how a real message gets a __proto__ key.
-    if (r() < 0.2) out.push({ obj_id: id, obj: JSON.parse(`{${JSON.stringify(key)}:null}`), action: 'delete', seq, time_in: t0 + seq });
+    if (r() < 0.2)
+      out.push({
+        obj_id: id,
+        obj: JSON.parse(`{${JSON.stringify(key)}:null}`),
+        action: 'delete',
+        seq,
+        time_in: t0 + seq,
+      });
     else {
       const text = `{${JSON.stringify(key)}:${JSON.stringify(randomValue(r, seq)) ?? 'null'}}`;
       out.push({ obj_id: id, obj: JSON.parse(text), seq, time_in: t0 + seq });

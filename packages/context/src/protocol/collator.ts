@@ -235,16 +235,23 @@ export class Collator {
       return;
     }
     if (this.captureMessages) (p.messages ??= []).push(message);
-    if (p.meta === undefined && meta !== undefined && (meta.rkey !== undefined || meta.headers !== undefined)) p.meta = meta;
+    if (p.meta === undefined && meta !== undefined && (meta.rkey !== undefined || meta.headers !== undefined))
+      p.meta = meta;
 
     const deleted = message.action === 'delete';
     const obj = message.obj;
     let pos = 0;
     for (const key in obj) {
-      if (!Object.prototype.hasOwnProperty.call(obj, key)) continue;
+      if (!Object.hasOwn(obj, key)) continue;
       const f = p.fields.get(key);
       if (f === undefined) {
-        p.fields.set(key, { value: deleted ? undefined : obj[key], seq, deleted, firstSeq: deleted ? Infinity : seq, firstPos: pos });
+        p.fields.set(key, {
+          value: deleted ? undefined : obj[key],
+          seq,
+          deleted,
+          firstSeq: deleted ? Infinity : seq,
+          firstPos: pos,
+        });
       } else {
         if (seq >= f.seq) {
           f.seq = seq;

@@ -30,7 +30,7 @@ export function extractKeys(value: unknown, keys: readonly string[]): Record<str
         continue;
       }
       for (const k in node) {
-        if (!Object.prototype.hasOwnProperty.call(node, k)) continue;
+        if (!Object.hasOwn(node, k)) continue;
         const v = (node as Record<string, unknown>)[k];
         const all = wanted.get(k);
         if (all !== undefined) {

@@ -34,7 +34,7 @@ export interface Heartbeat {
 
 /** True when a routing key is the project's own traffic (not a context's messages). */
 export function isReservedRkey(rkey: string | undefined): boolean {
-  return rkey !== undefined && rkey.startsWith(RESERVED_RKEY_PREFIX);
+  return rkey?.startsWith(RESERVED_RKEY_PREFIX) === true;
 }
 
 /** The JSON body of a heartbeat. */

@@ -100,7 +100,8 @@ export function validateMessage(value: unknown): WireMessage | Malformed {
   const action = value.action;
   if (action !== undefined && action !== null && action !== 'delete') return { kind: 'bad action' };
   const seq = value.seq;
-  if (seq !== undefined && seq !== null && !(Number.isSafeInteger(seq) && (seq as number) >= 0)) return { kind: 'bad seq' };
+  if (seq !== undefined && seq !== null && !(Number.isSafeInteger(seq) && (seq as number) >= 0))
+    return { kind: 'bad seq' };
   if (seq === null) delete value.seq;
   for (const key of ['time_in', 'time_out', 'elapsed', 'qtime', 'qlen'] as const) {
     const t = value[key];
@@ -190,5 +191,5 @@ export function encodeMessage(message: WireMessage): string {
 
 /** Packs several encoded bodies into one batch body (`application/x-ndjson`). */
 export function encodeBatch(bodies: readonly string[]): Buffer {
-  return Buffer.from(bodies.join('\n') + '\n', 'utf8');
+  return Buffer.from(`${bodies.join('\n')}\n`, 'utf8');
 }

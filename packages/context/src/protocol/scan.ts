@@ -85,7 +85,16 @@ function scanString(b: Uint8Array, i: number, end: number): number {
       if (e === 117) {
         if (i + 4 > end || !isHex(b[i]!) || !isHex(b[i + 1]!) || !isHex(b[i + 2]!) || !isHex(b[i + 3]!)) return -1;
         i += 4;
-      } else if (e !== QUOTE && e !== BACKSLASH && e !== 47 && e !== 98 && e !== 102 && e !== 110 && e !== 114 && e !== 116) {
+      } else if (
+        e !== QUOTE &&
+        e !== BACKSLASH &&
+        e !== 47 &&
+        e !== 98 &&
+        e !== 102 &&
+        e !== 110 &&
+        e !== 114 &&
+        e !== 116
+      ) {
         return -1;
       }
     } else if (c < 32) {
@@ -181,7 +190,7 @@ function scanArray(b: Uint8Array, i: number, end: number, depth: number): number
 }
 
 /** The top-level keys {@link validateMessage} reads (its legacy `id` only when `obj_id` is absent, which is a no here). */
-const enum Key {
+enum Key {
   Other = 0,
   ObjId = 1,
   Obj = 2,
@@ -298,7 +307,8 @@ export function scanMessage(b: Uint8Array, start: number, end: number, spans: Me
         break;
       case Key.Status:
         if (first === QUOTE) {
-          if (!isWord(b, from, i, 'born') && !isWord(b, from, i, 'finished') && !isWord(b, from, i, 'transient')) return false;
+          if (!isWord(b, from, i, 'born') && !isWord(b, from, i, 'finished') && !isWord(b, from, i, 'transient'))
+            return false;
           spans.status = from;
           spans.statusEnd = i;
         } else if (!isNull(b, from, i)) return false;

@@ -111,7 +111,7 @@ export class AmqpTransport extends EventEmitter implements Transport {
       );
     }
     let text = '';
-    for (let i = 0; i < entries.length; i++) text += encodeEntry(entries[i]!, handlerIdJson, now, qlen) + '\n';
+    for (let i = 0; i < entries.length; i++) text += `${encodeEntry(entries[i]!, handlerIdJson, now, qlen)}\n`;
     return channel.publish(
       this.options.exchange,
       route.rkey,
@@ -137,7 +137,14 @@ export class AmqpTransport extends EventEmitter implements Transport {
         rkey,
         Buffer.from(body),
         // A heartbeat nobody read within a few intervals is stale: queues drop it by themselves.
-        { contentType: CONTENT_TYPE_JSON, type, appId: APP_ID, timestamp: Math.floor(unixNow()), expiration: String(expiration), headers: { hostname: os.hostname() } },
+        {
+          contentType: CONTENT_TYPE_JSON,
+          type,
+          appId: APP_ID,
+          timestamp: Math.floor(unixNow()),
+          expiration: String(expiration),
+          headers: { hostname: os.hostname() },
+        },
         () => {},
       );
       return true;
@@ -177,7 +184,14 @@ function toError(err: unknown): Error {
 
 /** Lets the process exit while a connection is open: the socket and heartbeat timers are unref'ed. */
 function unrefConnection(model: ChannelModel): void {
-  const conn = (model as unknown as { connection?: { stream?: { unref?: () => void }; heartbeater?: { sendTimer?: NodeJS.Timeout; recvTimer?: NodeJS.Timeout } } }).connection;
+  const conn = (
+    model as unknown as {
+      connection?: {
+        stream?: { unref?: () => void };
+        heartbeater?: { sendTimer?: NodeJS.Timeout; recvTimer?: NodeJS.Timeout };
+      };
+    }
+  ).connection;
   conn?.stream?.unref?.();
   conn?.heartbeater?.sendTimer?.unref?.();
   conn?.heartbeater?.recvTimer?.unref?.();

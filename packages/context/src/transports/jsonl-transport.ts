@@ -75,7 +75,7 @@ export class JsonlTransport extends EventEmitter implements Transport {
     let text = '';
     for (let i = 0; i < entries.length; i++) {
       const e = entries[i]!;
-      text += envelopeLine(e.route.rkey, e.route.headersJson, encodeEntry(e, handlerIdJson, now, qlen)) + '\n';
+      text += `${envelopeLine(e.route.rkey, e.route.headersJson, encodeEntry(e, handlerIdJson, now, qlen))}\n`;
     }
     return stream.write(text, (err) => done(err ?? undefined));
   }

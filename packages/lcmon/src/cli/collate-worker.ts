@@ -71,7 +71,7 @@ const collator = new Collator({
   onObject(o, position) {
     const doc = formatter.object(o);
     if (doc === undefined) return;
-    text += doc + '\n';
+    text += `${doc}\n`;
     ends.push(text.length);
     positions.push(position);
   },

@@ -11,7 +11,11 @@ export interface MaybeTty {
  * then `FORCE_COLOR` (0/false = off, 1/true/empty, 2, 3), then `NO_COLOR` (set and not empty =
  * off), then whether the stream is a TTY. FORCE_COLOR outranks NO_COLOR as in Node itself.
  */
-export function colourLevel(flag: boolean | undefined, env: Record<string, string | undefined>, stream: MaybeTty): 0 | 1 | 2 | 3 {
+export function colourLevel(
+  flag: boolean | undefined,
+  env: Record<string, string | undefined>,
+  stream: MaybeTty,
+): 0 | 1 | 2 | 3 {
   if (flag === false) return 0;
   const depth = (): 1 | 2 | 3 => {
     const d = stream.isTTY === true && typeof stream.getColorDepth === 'function' ? stream.getColorDepth(env) : 4;

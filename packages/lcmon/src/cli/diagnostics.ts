@@ -51,7 +51,7 @@ export class Diagnostics {
 
   private write(line: string): void {
     this.clearStatus();
-    this.safeWrite(line + '\n');
+    this.safeWrite(`${line}\n`);
   }
 
   private safeWrite(text: string): void {

@@ -11,7 +11,13 @@ const FILE_READ = 1 << 20;
  */
 export function withLargeReads(stream: Readable): Readable {
   const fd = (stream as ReadStream & { fd?: unknown }).fd;
-  if (!(stream instanceof ReadStream) || typeof fd !== 'number' || stream.bytesRead !== 0 || stream.readableHighWaterMark >= FILE_READ) return stream;
+  if (
+    !(stream instanceof ReadStream) ||
+    typeof fd !== 'number' ||
+    stream.bytesRead !== 0 ||
+    stream.readableHighWaterMark >= FILE_READ
+  )
+    return stream;
   if (stream.readableFlowing !== null || stream.readableLength > 0 || stream.destroyed) return stream;
   // Reads go on from the descriptor's position, as the original's would; it stays open (stdin).
   return createReadStream('', { fd, highWaterMark: FILE_READ, autoClose: false });

@@ -48,7 +48,7 @@ function row(s: Seen, now: number): string[] {
 export function table(rows: string[][]): string {
   const clean = rows.map((r) => r.map((c) => c.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?')));
   const widths = COLUMNS.map((_, i) => Math.max(...clean.map((r) => r[i]!.length)));
-  return clean.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n') + '\n';
+  return `${clean.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n')}\n`;
 }
 
 /**
@@ -56,10 +56,20 @@ export function table(rows: string[][]): string {
  * lists the live handlers and collectors heard, as a table or (with -v) JSON lines. One that said
  * it stopped is left out. Returns the exit status.
  */
-export async function listHandlers(cfg: HandlersConfig, io: { stdout: Writable; stderr: Writable; signal: AbortSignal }): Promise<number> {
+export async function listHandlers(
+  cfg: HandlersConfig,
+  io: { stdout: Writable; stderr: Writable; signal: AbortSignal },
+): Promise<number> {
   let source: AmqpSource;
   try {
-    source = await AmqpSource.open({ ...cfg.amqp, queue: undefined, bindingKeys: [HEARTBEAT_RKEY], bindingArgs: undefined, exchangeType: 'topic', noAck: true });
+    source = await AmqpSource.open({
+      ...cfg.amqp,
+      queue: undefined,
+      bindingKeys: [HEARTBEAT_RKEY],
+      bindingArgs: undefined,
+      exchangeType: 'topic',
+      noAck: true,
+    });
   } catch (err) {
     const e = err instanceof LcmonError ? err : new LcmonError('LC_AMQP', String((err as Error)?.message ?? err));
     io.stderr.write(`lcmon: ${e.message}\n`);
@@ -82,7 +92,9 @@ export async function listHandlers(cfg: HandlersConfig, io: { stdout: Writable; 
       },
       { noAck: true },
     );
-    io.stderr.write(`lcmon: listening for heartbeats on ${source.where}, exchange "${cfg.amqp.exchange}", for ${(cfg.wait / 1000).toFixed(1)} s\n`);
+    io.stderr.write(
+      `lcmon: listening for heartbeats on ${source.where}, exchange "${cfg.amqp.exchange}", for ${(cfg.wait / 1000).toFixed(1)} s\n`,
+    );
     await new Promise<void>((resolve) => {
       const t = setTimeout(done, cfg.wait);
       io.signal.addEventListener('abort', done, { once: true });
@@ -96,12 +108,16 @@ export async function listHandlers(cfg: HandlersConfig, io: { stdout: Writable; 
     await source.close();
   }
   const now = Date.now();
-  const list = [...seen.values()].sort((a, b) => a.h.kind.localeCompare(b.h.kind) || a.h.name.localeCompare(b.h.name) || a.h.id.localeCompare(b.h.id));
+  const list = [...seen.values()].sort(
+    (a, b) => a.h.kind.localeCompare(b.h.kind) || a.h.name.localeCompare(b.h.name) || a.h.id.localeCompare(b.h.id),
+  );
   if (cfg.verbose) {
-    for (const s of list) io.stdout.write(jsonLine({ ...s.h, seen_ago: Math.round(now - s.at) / 1000 }) + '\n');
+    for (const s of list) io.stdout.write(`${jsonLine({ ...s.h, seen_ago: Math.round(now - s.at) / 1000 })}\n`);
   } else if (list.length > 0) {
     io.stdout.write(table([[...COLUMNS], ...list.map((s) => row(s, now))]));
   }
-  io.stderr.write(`lcmon: ${list.length} live handler(s) and collector(s) heard on "${cfg.amqp.exchange}" in ${(cfg.wait / 1000).toFixed(1)} s${invalid > 0 ? `; ${invalid} invalid heartbeat(s) ignored` : ''}\n`);
+  io.stderr.write(
+    `lcmon: ${list.length} live handler(s) and collector(s) heard on "${cfg.amqp.exchange}" in ${(cfg.wait / 1000).toFixed(1)} s${invalid > 0 ? `; ${invalid} invalid heartbeat(s) ignored` : ''}\n`,
+  );
   return EXIT.OK;
 }

@@ -117,7 +117,8 @@ const slowLine = lineHandler({
 
 /** Remembers the prefix of an envelope line whose body the ordinary path printed as it is. */
 function learn(line: string): void {
-  if (!lastValid || lastText === undefined || lastText.length === line.length || prefixes.length >= MAX_PREFIXES) return;
+  if (!lastValid || lastText === undefined || lastText.length === line.length || prefixes.length >= MAX_PREFIXES)
+    return;
   const text = line.slice(0, line.length - 1 - lastText.length);
   // Printable ASCII only: then its bytes are its characters, and the scan sees the body's own bytes.
   if (text.length === 0 || !/^[\x20-\x7e]*$/.test(text) || prefixTexts.includes(text)) return;

@@ -17,7 +17,8 @@ export class MalformedReport {
     this.counts.set(problem.kind, n + 1);
     this.total++;
     if (n > 0) return;
-    const where = place.line !== undefined ? `line ${place.line}` : `message with routing key ${JSON.stringify(place.rkey ?? '')}`;
+    const where =
+      place.line !== undefined ? `line ${place.line}` : `message with routing key ${JSON.stringify(place.rkey ?? '')}`;
     const detail = problem.detail !== undefined ? ` (${JSON.stringify(problem.detail).slice(1, -1)})` : '';
     this.diag.warn(`${where}: skipped, ${problem.kind}${detail}; more "${problem.kind}" input is counted, not shown`);
   }

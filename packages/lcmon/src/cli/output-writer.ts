@@ -26,7 +26,7 @@ export class OutputWriter {
 
   /** Queues one output document (without its newline). */
   line(text: string): void {
-    this.parts.push(text + '\n');
+    this.parts.push(`${text}\n`);
     if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(this.flush);

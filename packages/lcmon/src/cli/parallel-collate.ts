@@ -1,7 +1,13 @@
 import { availableParallelism } from 'node:os';
 import type { Readable } from 'node:stream';
 import { Worker } from 'node:worker_threads';
-import { envelopeLine, parseLine, type Malformed, type MessageMeta, type ParsedLine } from '@contexture/context/protocol';
+import {
+  envelopeLine,
+  parseLine,
+  type Malformed,
+  type MessageMeta,
+  type ParsedLine,
+} from '@contexture/context/protocol';
 import { LineSkipper, MAX_LINE } from '../line-source.js';
 import type { InputPlace } from '../options.js';
 import type { CollateJob, CollateResult, CollateSpec, FlushJob } from './collate-worker.js';
@@ -139,13 +145,26 @@ export class ParallelCollator {
       if (this.failed !== undefined) return;
       const parts = this.flushed;
       // The waiting objects of every share, then the open ones.
-      this.merge(parts.map((r) => ({ ...r, ends: r.ends.slice(0, r.waiting), positions: r.positions.slice(0, r.waiting), malformed: [] })));
+      this.merge(
+        parts.map((r) => ({
+          ...r,
+          ends: r.ends.slice(0, r.waiting),
+          positions: r.positions.slice(0, r.waiting),
+          malformed: [],
+        })),
+      );
       if (includeOpen && !this.sink.stopped) {
         this.merge(
           parts.map((r) => {
             const at = r.waiting ?? 0;
             const from = at === 0 ? 0 : r.ends[at - 1]!;
-            return { ...r, text: r.text.slice(from), ends: r.ends.slice(at).map((e) => e - from), positions: r.positions.slice(at), malformed: [] };
+            return {
+              ...r,
+              text: r.text.slice(from),
+              ends: r.ends.slice(at).map((e) => e - from),
+              positions: r.positions.slice(at),
+              malformed: [],
+            };
           }),
         );
       }
@@ -382,7 +401,15 @@ export class ParallelCollator {
   private tooLarge(): void {
     const id = this.sent++;
     this.lineNo++;
-    const r: CollateResult = { id, text: '', ends: [], positions: [], malformed: [['too large', `more than ${MAX_LINE} bytes`, this.lineNo]], messages: 0, open: 0 };
+    const r: CollateResult = {
+      id,
+      text: '',
+      ends: [],
+      positions: [],
+      malformed: [['too large', `more than ${MAX_LINE} bytes`, this.lineNo]],
+      messages: 0,
+      open: 0,
+    };
     this.add(r, 1);
   }
 

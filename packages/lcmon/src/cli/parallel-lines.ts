@@ -29,9 +29,17 @@ export interface ParallelSink {
  * malformed reports exactly as one thread would give them. (Lines are independent there;
  * collation, which is not, stays on one thread.)
  */
-export async function readLinesParallel(stream: Readable, spec: WorkerSpec, sink: ParallelSink, signal: AbortSignal): Promise<void> {
+export async function readLinesParallel(
+  stream: Readable,
+  spec: WorkerSpec,
+  sink: ParallelSink,
+  signal: AbortSignal,
+): Promise<void> {
   const n = Math.max(1, Math.min(4, availableParallelism()));
-  const workers = Array.from({ length: n }, () => new Worker(new URL('./line-worker.js', import.meta.url), { workerData: spec }));
+  const workers = Array.from(
+    { length: n },
+    () => new Worker(new URL('./line-worker.js', import.meta.url), { workerData: spec }),
+  );
   const results = new Map<number, WorkerResult>();
   let failed: Error | undefined;
   let wake: (() => void) | undefined;
@@ -128,7 +136,15 @@ export async function readLinesParallel(stream: Readable, spec: WorkerSpec, sink
 
   /** A line too large to keep, as one result of its own (it counts as a line): reported, not parsed. */
   const tooLarge = () => {
-    results.set(sent, { id: sent, out: new Uint8Array(0), outputs: 0, ends: undefined, lines: 1, messages: 0, malformed: [['too large', `more than ${MAX_LINE} bytes`, 1]] });
+    results.set(sent, {
+      id: sent,
+      out: new Uint8Array(0),
+      outputs: 0,
+      ends: undefined,
+      lines: 1,
+      messages: 0,
+      malformed: [['too large', `more than ${MAX_LINE} bytes`, 1]],
+    });
     sent++;
   };
   const skip = new LineSkipper();

@@ -51,7 +51,9 @@ interface CliOptions {
 
 function version(): string {
   try {
-    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version?: string };
+    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
+      version?: string;
+    };
     return pkg.version ?? '0.0.0';
   } catch {
     return '0.0.0';
@@ -60,18 +62,23 @@ function version(): string {
 
 function positiveInt(value: string): number {
   const n = Number(value);
-  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < 1)
+    throw new InvalidArgumentError('expected a positive integer');
   return n;
 }
 
 function nonNegativeInt(value: string): number {
   const n = Number(value);
-  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n)) throw new InvalidArgumentError('expected milliseconds, a non-negative integer');
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n))
+    throw new InvalidArgumentError('expected milliseconds, a non-negative integer');
   return n;
 }
 
 /** `k=v`: a header-binding argument; a value of digits becomes an integer, as in the original. */
-function bindingArg(value: string, previous: Array<[string, string | number]> | undefined): Array<[string, string | number]> {
+function bindingArg(
+  value: string,
+  previous: Array<[string, string | number]> | undefined,
+): Array<[string, string | number]> {
   const eq = value.indexOf('=');
   if (eq <= 0) throw new InvalidArgumentError(`expected key=value, got "${value}"`);
   const k = value.slice(0, eq);
@@ -125,7 +132,9 @@ export function createProgram(io: ProgramIO = {}): Command {
   const env = io.env ?? process.env;
   const program = new Command('lcmon');
   program
-    .description('Watch the contexture message stream: filter, extract keys, collate whole objects. One JSON document per line on stdout.')
+    .description(
+      'Watch the contexture message stream: filter, extract keys, collate whole objects. One JSON document per line on stdout.',
+    )
     .version(version(), '-V, --version')
     .helpOption('-h, --help', 'show this help')
     .option('-H, --hostname <host>', 'AMQP server hostname (amqp://guest:guest@HOST:5672/%2F)', 'localhost')
@@ -133,31 +142,35 @@ export function createProgram(io: ProgramIO = {}): Command {
     .option('-e, --exchange <name>', 'exchange to bind to', DEFAULT_EXCHANGE)
     .option('-q, --queue <name>', 'consume an existing queue instead (takes its messages away from others)')
     .option('-r, --rkey <key...>', 'routing keys to bind (topic patterns)', ['#'])
-    .addOption(new Option('-a, --arg <key=value...>', 'header-binding arguments; binds to a headers exchange').argParser(bindingArg))
+    .addOption(
+      new Option('-a, --arg <key=value...>', 'header-binding arguments; binds to a headers exchange').argParser(
+        bindingArg,
+      ),
+    )
     .addOption(new Option('-x, --xmatch <mode>', 'x-match of the -a arguments').choices(['all', 'any']).default('all'))
     .addOption(
-      new Option('-s, --stdin', 'read saved lines (lcmon -v output or plain bodies) from stdin instead of the broker').conflicts([
-        'queue',
-        'url',
-        'hostname',
-        'exchange',
-        'rkey',
-        'arg',
-        'xmatch',
-        'ttl',
-      ]),
+      new Option(
+        '-s, --stdin',
+        'read saved lines (lcmon -v output or plain bodies) from stdin instead of the broker',
+      ).conflicts(['queue', 'url', 'hostname', 'exchange', 'rkey', 'arg', 'xmatch', 'ttl']),
     )
     .option('-k, --keys <key...>', 'keys to extract: first match breadth-first, *key for all matches')
     .option('-t, --trim <key...>', 'keys to remove, at any depth')
     .option('-c, --collate', 'collate messages into whole objects')
     .option('-p, --pretty', 'pretty-print (coloured on a terminal)')
-    .option('-v, --verbose', 'messages with rkey and headers; with -c, objects with headers, rkey, start, end, elapsed, id')
+    .option(
+      '-v, --verbose',
+      'messages with rkey and headers; with -c, objects with headers, rkey, start, end, elapsed, id',
+    )
     .option('-z', 'drop empty values and objects; print nothing for what ends up empty')
     .option('-n, --count <n>', 'exit after printing N documents', positiveInt)
     .option('--ttl <ms>', 'message TTL of the anonymous queue', nonNegativeInt, DEFAULT_TTL)
     .option('--color', 'colour -p output even when stdout is not a terminal')
     .option('--no-color', 'never colour (NO_COLOR does the same)')
-    .option('--flush-incomplete', 'with -c: at the end (or on Ctrl-C) also print objects that never finished, marked "complete": false')
+    .option(
+      '--flush-incomplete',
+      'with -c: at the end (or on Ctrl-C) also print objects that never finished, marked "complete": false',
+    )
     .option('--stats', 'a live status line on stderr (on a terminal) and a summary at the end')
     .option('--handlers', 'list the live handlers and collectors from their heartbeats (a table; JSON lines with -v)')
     .option('--wait <ms>', 'with --handlers: how long to listen for heartbeats', nonNegativeInt, 6000)
@@ -192,7 +205,8 @@ Exit status: 0 done (end of input, -n reached, Ctrl-C, closed stdout), 2 bad arg
         ['ttl', '--ttl'],
         ['exchange', '-e'],
       ] as const) {
-        if (fromCli(name)) usageError(program, `${flag} does not apply to -q: an existing queue is consumed as it is bound`);
+        if (fromCli(name))
+          usageError(program, `${flag} does not apply to -q: an existing queue is consumed as it is bound`);
       }
     }
     if (opts.flushIncomplete && !opts.collate) usageError(program, '--flush-incomplete needs -c');
@@ -209,11 +223,16 @@ Exit status: 0 done (end of input, -n reached, Ctrl-C, closed stdout), 2 bad arg
         if (opts[name] !== undefined && fromCli(name)) usageError(program, `${flag} does not apply to --handlers`);
       }
       const url = opts.url ?? (fromCli('hostname') ? undefined : env.CONTEXTURE_URL) ?? urlForHost(opts.hostname);
-      const amqp = resolved(program, () => resolveOptions({ url, exchange: opts.exchange, queueArgs: { 'x-message-ttl': opts.ttl }, noAck: true }));
+      const amqp = resolved(program, () =>
+        resolveOptions({ url, exchange: opts.exchange, queueArgs: { 'x-message-ttl': opts.ttl }, noAck: true }),
+      );
       const own = io.signal === undefined ? processSignal() : undefined;
       let status: number;
       try {
-        status = await listHandlers({ amqp, wait: opts.wait ?? 6000, verbose: opts.verbose === true }, { stdout, stderr, signal: io.signal ?? own!.signal });
+        status = await listHandlers(
+          { amqp, wait: opts.wait ?? 6000, verbose: opts.verbose === true },
+          { stdout, stderr, signal: io.signal ?? own!.signal },
+        );
       } finally {
         own?.release();
       }
@@ -221,7 +240,8 @@ Exit status: 0 done (end of input, -n reached, Ctrl-C, closed stdout), 2 bad arg
       return;
     }
     if (fromCli('xmatch') && opts.arg === undefined) usageError(program, '-x needs -a');
-    if (opts.exchange.length === 0) usageError(program, '-e needs an exchange name (the default exchange cannot be bound)');
+    if (opts.exchange.length === 0)
+      usageError(program, '-e needs an exchange name (the default exchange cannot be bound)');
     if (opts.rkey.length === 0) usageError(program, '-r needs at least one routing key');
 
     let bindingArgs: Record<string, unknown> | undefined;
@@ -230,19 +250,21 @@ Exit status: 0 done (end of input, -n reached, Ctrl-C, closed stdout), 2 bad arg
       for (const [k, v] of opts.arg) bindingArgs[k] = v;
     }
     const url = opts.url ?? (fromCli('hostname') ? undefined : env.CONTEXTURE_URL) ?? urlForHost(opts.hostname);
-    const amqp = resolved(program, () => resolveOptions({
-      url,
-      exchange: opts.exchange,
-      bindingKeys: opts.rkey,
-      bindingArgs,
-      queue: opts.queue,
-      queueArgs: { 'x-message-ttl': opts.ttl },
-      // The anonymous queue is lcmon's alone: acks would cost the broker a third of its delivery
-      // rate for nothing. A slow stdout still holds messages back: process.stdout blocks on Linux,
-      // so the socket is not read and TCP flow control keeps them on the broker (TTL-bounded).
-      // An existing queue (-q) is acknowledged as printed, so -n and Ctrl-C leave the rest in it.
-      noAck: opts.queue === undefined,
-    }));
+    const amqp = resolved(program, () =>
+      resolveOptions({
+        url,
+        exchange: opts.exchange,
+        bindingKeys: opts.rkey,
+        bindingArgs,
+        queue: opts.queue,
+        queueArgs: { 'x-message-ttl': opts.ttl },
+        // The anonymous queue is lcmon's alone: acks would cost the broker a third of its delivery
+        // rate for nothing. A slow stdout still holds messages back: process.stdout blocks on Linux,
+        // so the socket is not read and TCP flow control keeps them on the broker (TTL-bounded).
+        // An existing queue (-q) is acknowledged as printed, so -n and Ctrl-C leave the rest in it.
+        noAck: opts.queue === undefined,
+      }),
+    );
     const cfg: RunConfig = {
       input: opts.stdin ? 'stdin' : 'amqp',
       amqp,
@@ -259,7 +281,13 @@ Exit status: 0 done (end of input, -n reached, Ctrl-C, closed stdout), 2 bad arg
     const own = io.signal === undefined ? processSignal() : undefined;
     let status: number;
     try {
-      status = await runMonitor(cfg, { stdout, stderr, stdin: io.stdin ?? process.stdin, env, signal: io.signal ?? own!.signal });
+      status = await runMonitor(cfg, {
+        stdout,
+        stderr,
+        stdin: io.stdin ?? process.stdin,
+        env,
+        signal: io.signal ?? own!.signal,
+      });
     } finally {
       own?.release();
     }
@@ -274,7 +302,8 @@ Exit status: 0 done (end of input, -n reached, Ctrl-C, closed stdout), 2 bad arg
  */
 export function exitCodeOf(err: unknown, stderr: Writable = process.stderr): number {
   if (err instanceof CommanderError) {
-    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return EXIT.OK;
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help')
+      return EXIT.OK;
     if (err.code === 'lcmon.exit' || err.code === 'lcmon.usage') return err.exitCode;
     return EXIT.USAGE;
   }

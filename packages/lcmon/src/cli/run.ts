@@ -59,7 +59,10 @@ function nthLineEnd(bytes: Uint8Array, n: number): number {
 }
 
 function describeBinding(o: ResolvedOptions): string {
-  const on = o.exchangeType === 'headers' ? `arguments ${JSON.stringify(o.bindingArgs ?? {})}` : `routing keys ${o.bindingKeys.join(' ')}`;
+  const on =
+    o.exchangeType === 'headers'
+      ? `arguments ${JSON.stringify(o.bindingArgs ?? {})}`
+      : `routing keys ${o.bindingKeys.join(' ')}`;
   return `exchange "${o.exchange}" (${o.exchangeType}), ${on}`;
 }
 
@@ -93,12 +96,20 @@ export async function runMonitor(cfg: RunConfig, io: RunIO): Promise<number> {
     failure =
       err instanceof LcmonError
         ? err
-        : new LcmonError(cfg.input === 'stdin' ? 'LC_INPUT' : 'LC_CONNECTION_LOST', `reading input failed: ${String((err as Error)?.message ?? err)}`, { cause: err });
+        : new LcmonError(
+            cfg.input === 'stdin' ? 'LC_INPUT' : 'LC_CONNECTION_LOST',
+            `reading input failed: ${String((err as Error)?.message ?? err)}`,
+            { cause: err },
+          );
     stop('failed');
   };
 
   // With --stats on a terminal shared by stdout and stderr, output first clears the status line.
-  const writer = new OutputWriter(io.stdout, () => stop('broken'), cfg.stats && io.stdout.isTTY === true ? () => diag.clearStatus() : undefined);
+  const writer = new OutputWriter(
+    io.stdout,
+    () => stop('broken'),
+    cfg.stats && io.stdout.isTTY === true ? () => diag.clearStatus() : undefined,
+  );
   const limit = cfg.count ?? Infinity;
   let outputs = 0;
   let messages = 0;
@@ -136,7 +147,12 @@ export async function runMonitor(cfg: RunConfig, io: RunIO): Promise<number> {
   };
 
   const stats = cfg.stats
-    ? new StatsLine(diag, () => ({ messages, outputs, malformed: report.total, open: parallelCollator !== undefined ? openShared : collator?.stats().open }))
+    ? new StatsLine(diag, () => ({
+        messages,
+        outputs,
+        malformed: report.total,
+        open: parallelCollator !== undefined ? openShared : collator?.stats().open,
+      }))
     : undefined;
 
   const onAbort = () => stop('signal');
@@ -180,7 +196,13 @@ export async function runMonitor(cfg: RunConfig, io: RunIO): Promise<number> {
         },
       };
       parallelCollator = new ParallelCollator(
-        { ...cfg.parallel, verbose: cfg.verbose, pretty: cfg.pretty, colourLevel: stdoutLevel, flushIncomplete: cfg.flushIncomplete },
+        {
+          ...cfg.parallel,
+          verbose: cfg.verbose,
+          pretty: cfg.pretty,
+          colourLevel: stdoutLevel,
+          flushIncomplete: cfg.flushIncomplete,
+        },
         collateSink,
       );
       parallelCollator.read(withLargeReads(io.stdin), readAbort.signal).then(() => stop('end'), fail);
@@ -214,14 +236,19 @@ export async function runMonitor(cfg: RunConfig, io: RunIO): Promise<number> {
           return reason !== undefined;
         },
       };
-      readLinesParallel(withLargeReads(io.stdin), { ...cfg.parallel, verbose: cfg.verbose, pretty: cfg.pretty, colourLevel: stdoutLevel }, parallelSink, readAbort.signal).then(
-        () => stop('end'),
-        fail,
-      );
+      readLinesParallel(
+        withLargeReads(io.stdin),
+        { ...cfg.parallel, verbose: cfg.verbose, pretty: cfg.pretty, colourLevel: stdoutLevel },
+        parallelSink,
+        readAbort.signal,
+      ).then(() => stop('end'), fail);
     } else if (cfg.input === 'stdin') {
       stats?.start();
       // The collator only reads the meta of the messages it folds: they may share it.
-      readLines(withLargeReads(io.stdin), sink, readAbort.signal, collator === undefined, collator !== undefined).then(() => stop('end'), fail);
+      readLines(withLargeReads(io.stdin), sink, readAbort.signal, collator === undefined, collator !== undefined).then(
+        () => stop('end'),
+        fail,
+      );
     } else {
       const opening = AmqpSource.open(cfg.amqp);
       const opened = await Promise.race([
@@ -236,7 +263,10 @@ export async function runMonitor(cfg: RunConfig, io: RunIO): Promise<number> {
       ]);
       if (opened === undefined) {
         // Ctrl-C while connecting: close whatever the connect gives later.
-        opening.then((s) => s.close(), () => {});
+        opening.then(
+          (s) => s.close(),
+          () => {},
+        );
       } else {
         source = opened;
         if (cfg.amqp.queue !== undefined) {

@@ -40,7 +40,9 @@ export class StatsLine {
     const s = this.snapshot();
     const secs = Math.max(0.001, (Date.now() - this.startedAt) / 1000);
     const open = s.open !== undefined ? `, ${s.open} object${s.open === 1 ? '' : 's'} open` : '';
-    this.diag.note(`${s.messages} messages in ${secs.toFixed(1)} s (${Math.round(s.messages / secs)}/s), ${s.outputs} printed, ${s.malformed} malformed${open}`);
+    this.diag.note(
+      `${s.messages} messages in ${secs.toFixed(1)} s (${Math.round(s.messages / secs)}/s), ${s.outputs} printed, ${s.malformed} malformed${open}`,
+    );
   }
 
   private tick(): void {
@@ -50,6 +52,8 @@ export class StatsLine {
     this.lastMessages = s.messages;
     this.lastAt = now;
     const open = s.open !== undefined ? ` · ${s.open} open` : '';
-    this.diag.status(`lcmon: ${rate} msg/s${open} · ${s.malformed} malformed · ${s.messages} messages · ${s.outputs} printed`);
+    this.diag.status(
+      `lcmon: ${rate} msg/s${open} · ${s.malformed} malformed · ${s.messages} messages · ${s.outputs} printed`,
+    );
   }
 }
