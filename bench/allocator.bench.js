@@ -6,7 +6,7 @@
 //  2. the cost of malloc at pool size 5,000 against size 10 (goal <= 1.5x): sequential latency of
 //     one client, and with 8 concurrent clients (fewer than the small pool's 10), each at both sizes,
 //     in many short runs that alternate the sizes
-import { Allocator } from '@contexture/collector';
+import { Allocator } from '@contexture/collector/allocator';
 import { Redis } from 'ioredis';
 import { REDIS_URL, removeKeys, report, round, uniqueName } from './support.js';
 

@@ -9,7 +9,7 @@
 //     context of one field, 50 participants each doing update + sync; 100 contexts each set +
 //     update + sync. Kept to compare with the figures measured before.
 //  2. raw apply() throughput into Redis with N calls in flight (what the collector daemon needs)
-import { MemoryContextStore, RedisContextStore } from '@contexture/collector';
+import { MemoryContextStore, RedisContextStore } from '@contexture/collector/store';
 import { chordMulti, chordSingle, groupContext } from './chord-scenarios.js';
 import { REDIS_URL, removeKeys, report, round, uniqueName } from './support.js';
 

@@ -5,7 +5,8 @@
 // 'bursts' has BURST contexts live at a time, round-robin among them, as concurrent requests
 // publish (a request's messages come close together).
 import amqp from 'amqplib';
-import { Collector, RedisContextStore } from '@contexture/collector';
+import { Collector } from '@contexture/collector/daemon';
+import { RedisContextStore } from '@contexture/collector/store';
 import { AMQP_URL, REDIS_URL, removeKeys, report, round, uniqueName } from './support.js';
 
 const N = Number(process.env.BENCH_INGEST_MESSAGES ?? 100_000);

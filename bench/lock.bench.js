@@ -15,7 +15,7 @@
 // per operation of this process and of Redis (INFO cpu: the whole server, other clients included).
 import { Redis } from 'ioredis';
 import Redlock from 'redlock';
-import { RedisLock } from '@contexture/collector';
+import { RedisLock } from '@contexture/collector/locks';
 import { REDIS_URL, removeKeys, report, round, uniqueName } from './support.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 8);

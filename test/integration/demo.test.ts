@@ -2,7 +2,8 @@ import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Context, Handler } from '@contexture/context';
-import { RedisContextStore, Collector } from '@contexture/collector';
+import { Collector } from '@contexture/collector/daemon';
+import { RedisContextStore } from '@contexture/collector/store';
 import { amqpUrl, Cleanup, redisUrl, uniqueName, waitUntil } from '@contexture/test-support';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));

@@ -2,7 +2,7 @@ import { Cleanup, freePort, redisUrl, uniqueName } from '@contexture/test-suppor
 import { expect } from 'chai';
 import { inspect } from 'node:util';
 import { Redis } from 'ioredis';
-import { CollectorError } from '../src/errors.js';
+import { CollectorError } from '../src/internal/errors.js';
 import { Allocator, type AllocatorOptions } from '../src/allocator/allocator.js';
 import { ALLOCATOR_DEFAULTS } from '../src/allocator/allocator-options.js';
 import { invariants, snapshot } from './support/allocator-invariants.js';

@@ -16,7 +16,8 @@ import {
   uniqueName,
   waitUntil,
 } from '@contexture/test-support';
-import { Collector, CollectorError, RedisContextStore, type CollectorOptions } from '@contexture/collector';
+import { CollectorError, RedisContextStore } from '@contexture/collector';
+import { Collector, type CollectorOptions } from '@contexture/collector/daemon';
 import { expectedObjects, makeStream, publishMessages, publishRaw } from './support/bus.js';
 import { rng, shuffledWithDuplicates } from './support/streams.js';
 

@@ -3,7 +3,8 @@ import amqp from 'amqplib';
 import { Context, Handler } from '@contexture/context';
 import { HEARTBEAT_RKEY } from '@contexture/context/protocol';
 import { amqpUrl, Cleanup, redisUrl, uniqueName, waitUntil } from '@contexture/test-support';
-import { Collector, RedisContextStore, Registry } from '@contexture/collector';
+import { RedisContextStore, Registry } from '@contexture/collector';
+import { Collector } from '@contexture/collector/daemon';
 import { publishRaw } from './support/bus.js';
 
 describe('collector: the registry of live handlers and collectors, kept from heartbeats (real RabbitMQ and Redis)', function () {

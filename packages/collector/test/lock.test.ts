@@ -3,9 +3,9 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { Cleanup, freePort, redisUrl, uniqueName, waitUntil } from '@contexture/test-support';
-import { LockError } from '../src/lock/lock-error.js';
-import { LockPool } from '../src/lock/lock-pool.js';
-import { RedisLock } from '../src/lock/redis-lock.js';
+import { LockError } from '../src/locks/lock-error.js';
+import { LockPool } from '../src/locks/lock-pool.js';
+import { RedisLock } from '../src/locks/redis-lock.js';
 import { proxiedRedis } from './support/proxied-redis.js';
 import { expectUnavailable } from './support/unavailable.js';
 

@@ -1,8 +1,8 @@
 import { expect } from 'chai';
 import { Redis } from 'ioredis';
 import { TempRedis, waitUntil } from '@contexture/test-support';
-import { LuaScript } from '../src/lua-script.js';
-import { RedisLock } from '../src/lock/redis-lock.js';
+import { LuaScript } from '../src/internal/lua-script.js';
+import { RedisLock } from '../src/locks/redis-lock.js';
 import { Allocator } from '../src/allocator/allocator.js';
 
 describe('LuaScript', function () {

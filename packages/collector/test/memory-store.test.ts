@@ -1,4 +1,4 @@
-import { MemoryContextStore, type ContextStore, type StoreOptions } from '../src/index.js';
+import { MemoryContextStore, type ContextStore, type StoreOptions } from '../src/store/index.js';
 import { storeSuite } from './support/store-suite.js';
 
 describe('MemoryContextStore', () => {

@@ -11,7 +11,7 @@ import {
   SharedContext,
   TaskQueue,
 } from '../src/index.js';
-import { unreachable } from '../src/redis-client.js';
+import { unreachable } from '../src/internal/redis-client.js';
 
 /** The local Redis URL with a user and password it does not know. */
 function wrongLogin(secret: string): string {

@@ -1,7 +1,7 @@
 import { Cleanup, freePort, redisUrl, TempRedis, uniqueName, waitUntil } from '@contexture/test-support';
 import { expect } from 'chai';
 import { Redis } from 'ioredis';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import {
   type CollectorError,
   RedisContextStore,
@@ -9,7 +9,7 @@ import {
   type RedisContextStoreOptions,
   type StoreOptions,
   type SyncResult,
-} from '../src/index.js';
+} from '../src/store/index.js';
 import { storeSuite } from './support/store-suite.js';
 import { proxiedRedis } from './support/proxied-redis.js';
 import { expectUnavailable } from './support/unavailable.js';
@@ -613,16 +613,28 @@ describe('RedisContextStore', () => {
       expect(() => store({ contextsPerCall: 0 })).to.throw(/contextsPerCall/);
     });
 
-    it('ships its Lua scripts with a KEYS / ARGV / Returns header', () => {
+    it('ships every Lua script under src/lua/<concern>/ with a KEYS / ARGV / Returns header', () => {
       const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
         files: string[];
       };
-      expect(pkg.files).to.include('src/lua/*.lua');
-      for (const name of ['apply', 'write', 'sync', 'remove', 'restore', 'prune']) {
-        const text = readFileSync(new URL(`../../src/lua/${name}.lua`, import.meta.url), 'utf8');
-        expect(text.startsWith(`--[[\n${name}:`), name).to.equal(true);
-        for (const word of ['KEYS[1]', 'ARGV[1]', 'Returns']) expect(text, `${name} ${word}`).to.include(word);
+      expect(pkg.files).to.include('src/lua/**/*.lua');
+      const root = new URL('../../src/lua/', import.meta.url);
+      const concerns = readdirSync(root).sort();
+      expect(concerns).to.deep.equal(['allocator', 'locks', 'registry', 'store', 'tasks']);
+      let count = 0;
+      for (const concern of concerns) {
+        for (const file of readdirSync(new URL(`${concern}/`, root)).sort()) {
+          expect(file, `${concern}/${file}`).to.match(/^[a-z-]+\.lua$/);
+          const name = `${concern}/${file.slice(0, -4)}`;
+          const text = readFileSync(new URL(`${name}.lua`, root), 'utf8');
+          expect(text.startsWith(`--[[\n${name}:`), name).to.equal(true);
+          count++;
+          // A library holds helpers and the key layout; every script says what it takes and returns.
+          if (file === 'lib.lua') continue;
+          for (const word of ['KEYS', 'ARGV', 'Returns']) expect(text, `${name} ${word}`).to.include(word);
+        }
       }
+      expect(count).to.equal(31);
     });
   });
 });

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { Redis } from 'ioredis';
 import { Cleanup, freePort, redisUrl, uniqueName, waitUntil } from '@contexture/test-support';
-import { CollectorError } from '../src/errors.js';
+import { CollectorError } from '../src/internal/errors.js';
 import { Registry } from '../src/registry/registry.js';
 import { expectUnavailable } from './support/unavailable.js';
 

@@ -4,8 +4,9 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { Cleanup, freePort, redisUrl, uniqueName, waitUntil } from '@contexture/test-support';
-import { CollectorError } from '../src/errors.js';
+import { CollectorError } from '../src/internal/errors.js';
 import { TaskError, TaskQueue, type Task, type TaskQueueOptions } from '../src/tasks/task-queue.js';
+import { TASK_SCRIPTS } from '../src/tasks/task-scripts.js';
 import { proxiedRedis } from './support/proxied-redis.js';
 import { expectUnavailable } from './support/unavailable.js';
 
@@ -254,7 +255,7 @@ describe('TaskQueue (real Redis)', function () {
     const caller = queue({ visibilityTimeout: 100, maxAttempts: 2 });
     const base = `${prefix}tq:{${namespace}}:`;
     const claim = () =>
-      caller.redis.contextureTqClaim(2, `${base}running`, `${base}q:job`, base, 'stalled', 100, '', 'job');
+      TASK_SCRIPTS.claim.call(caller.redis, 2, `${base}running`, `${base}q:job`, base, 'stalled', 100, '', 'job');
     const pending = rejection(caller.query({ id: 't1', name: 'job', policy: 'remote', timeout: 20_000 }));
     await waitUntil(async () => (await redis.llen(`${base}q:job`)) === 1, 'the task queued');
     const first = (await claim())!;
@@ -263,16 +264,19 @@ describe('TaskQueue (real Redis)', function () {
     const second = (await claim())!;
     expect(second.slice(3, 5)).to.deep.equal([2, 2]);
     const keys = [`${base}t:t1`, `${base}running`, `${base}w:t1`];
-    expect(await caller.redis.contextureTqFinish(3, ...keys, 't1', 1, 'done', '"late"', '')).to.deep.equal(
+    expect(await TASK_SCRIPTS.finish.call(caller.redis, 3, ...keys, 't1', 1, 'done', '"late"', '')).to.deep.equal(
       [0, null],
       'the first claim is no longer valid',
     );
-    expect(await caller.redis.contextureTqRenew(...keys, 't1', 1, 100, '', '')).to.equal(0);
+    expect(await TASK_SCRIPTS.renew.call(caller.redis, ...keys, 't1', 1, 100, '', '')).to.equal(0);
     await new Promise((r) => setTimeout(r, 150)); // the second stalls too: attempts are spent
     expect(await claim()).to.equal(null);
     const err = await pending;
     expect(err.code).to.equal('LC_TASK_GAVE_UP');
-    expect(await caller.redis.contextureTqFinish(3, ...keys, 't1', 2, 'done', '"late"', '')).to.deep.equal([0, null]);
+    expect(await TASK_SCRIPTS.finish.call(caller.redis, 3, ...keys, 't1', 2, 'done', '"late"', '')).to.deep.equal([
+      0,
+      null,
+    ]);
   });
 
   it('a worker that closes mid-task hands the task back: another runs it and the caller gets its result', async () => {
@@ -302,7 +306,8 @@ describe('TaskQueue (real Redis)', function () {
     const a = caller.query({ id: 'a', name: 'job', policy: 'remote', params: 1 });
     const b = caller.query({ id: 'b', name: 'job', policy: 'remote', params: 2 });
     await waitUntil(async () => (await redis.llen(`${base}q:job`)) === 2, 'two tasks queued');
-    const first = (await caller.redis.contextureTqClaim(
+    const first = (await TASK_SCRIPTS.claim.call(
+      caller.redis,
       2,
       `${base}running`,
       `${base}q:job`,
@@ -314,7 +319,8 @@ describe('TaskQueue (real Redis)', function () {
     ))!;
     expect(first.slice(0, 3)).to.deep.equal(['a', 'job', '1']);
     const keys = [`${base}t:a`, `${base}running`, `${base}w:a`];
-    const [recorded, next] = await caller.redis.contextureTqFinish(
+    const [recorded, next] = await TASK_SCRIPTS.finish.call(
+      caller.redis,
       4,
       ...keys,
       `${base}q:job`,
@@ -330,7 +336,8 @@ describe('TaskQueue (real Redis)', function () {
     expect(recorded).to.equal(1);
     expect(next!.slice(0, 4)).to.deep.equal(['b', 'job', '2', 1]);
     expect(await a).to.equal('A');
-    await caller.redis.contextureTqFinish(
+    await TASK_SCRIPTS.finish.call(
+      caller.redis,
       3,
       `${base}t:b`,
       `${base}running`,

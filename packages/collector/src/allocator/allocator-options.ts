@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { CollectorError } from '../errors.js';
+import { CollectorError } from '../internal/errors.js';
 
 /** Options of {@link Allocator}. Durations are milliseconds. */
 export interface AllocatorOptions {

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
-import { CollectorError } from '../errors.js';
-import { ALLOC_SCRIPTS } from './alloc-commands.js';
-import type { ScriptArg } from '../lua-script.js';
+import { CollectorError } from '../internal/errors.js';
+import { ALLOC_SCRIPTS } from './alloc-scripts.js';
+import type { ScriptArg } from '../internal/lua-script.js';
 import { Allocation, type AllocationHost } from './allocation.js';
 import {
   checkCount,
@@ -13,7 +13,7 @@ import {
   type AllocatorOptions,
 } from './allocator-options.js';
 import { poolKeys, type PoolKeys } from './pool-keys.js';
-import { closeClient, reaching, replies, resolveRedis } from '../redis-client.js';
+import { closeClient, reaching, replies, resolveRedis } from '../internal/redis-client.js';
 
 export type { AllocatorOptions } from './allocator-options.js';
 
@@ -235,7 +235,7 @@ export class Allocator implements AllocationHost {
     const name = options.name === undefined ? '' : checkKey(options.name, 'binding name');
     const priority = options.priority === undefined ? '' : checkPriority(options.priority);
     this.open();
-    // the optional arguments last, and only as many as this call needs (see alloc-malloc.lua)
+    // the optional arguments last, and only as many as this call needs (see malloc.lua)
     const args: ScriptArg[] = [this.mode, this.owner, timeout, this.reclaimLimit];
     if (name !== '' || priority !== '' || want !== '') args.push(name, cacheTimeout, priority, want);
     const r = await ALLOC_SCRIPTS.malloc.run(this.redis, ...this.keyList, ...args);

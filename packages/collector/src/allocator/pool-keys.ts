@@ -1,6 +1,6 @@
 /**
  * The Redis keys of one pool (T = `<prefix>alloc:{<pool>}`); the `{<pool>}` hash tag puts them
- * all in one Redis Cluster slot, so each script touches one slot. See alloc-lib.lua for what each
+ * all in one Redis Cluster slot, so each script touches one slot. See lib.lua for what each
  * holds.
  */
 export interface PoolKeys {

@@ -14,7 +14,7 @@ import {
   type WireMessage,
 } from '@contexture/context/protocol';
 import { CollectorHeartbeats, type HeartbeatStats } from './heartbeats.js';
-import { CollectorError } from '../errors.js';
+import { CollectorError } from '../internal/errors.js';
 import type { ApplyItem } from '../store/types.js';
 import {
   COLLECTOR_DEFAULTS,

@@ -1,23 +1,15 @@
-import type { Redis, Result } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { isPlainObject, setOwn } from '@contexture/context/protocol';
-import { checkPositive, checkText as text } from '../checks.js';
-import { CollectorError } from '../errors.js';
-import { defineScripts } from '../lua-loader.js';
-import { closeClient, reaching, resolveRedis } from '../redis-client.js';
+import { checkPositive, checkText as text } from '../internal/checks.js';
+import { CollectorError } from '../internal/errors.js';
+import { loadScripts, script } from '../internal/scripts.js';
+import { closeClient, reaching, resolveRedis } from '../internal/redis-client.js';
 
-type Arg = string | number;
-
-declare module 'ioredis' {
-  interface RedisCommander<Context> {
-    contextureRegistryPut(...keysAndArgs: Arg[]): Result<[number, number], Context>;
-    contextureRegistryDrop(...keysAndArgs: Arg[]): Result<number, Context>;
-  }
-}
-
-const SCRIPTS = {
-  'registry-put': ['contextureRegistryPut', 2],
-  'registry-drop': ['contextureRegistryDrop', 2],
-} as const;
+/** The registry's Lua scripts (`src/lua/registry/`); their headers say what they take and return. */
+const SCRIPTS = loadScripts('registry', {
+  put: script<[written: number, now: number]>(2, 'registry put'),
+  drop: script<number>(2, 'registry drop'),
+});
 
 /** What an entry says of itself: who and where it is. Everything but `id` is optional. */
 export interface RegistryEntry {
@@ -182,7 +174,6 @@ export class Registry implements AsyncDisposable {
     this.redis = client.redis;
     this.owned = client.owned;
     this.indexKey = `${this.prefix}registry:{${this.namespace}}:index`;
-    defineScripts(this.redis, SCRIPTS);
   }
 
   /** The hash of one entry. */
@@ -243,9 +234,8 @@ export class Registry implements AsyncDisposable {
     checkText('an entry id', id);
     this.checkOpen();
     return (
-      (await this.reaching('unregister', () =>
-        this.redis.contextureRegistryDrop(this.key(id), this.indexKey, id, ''),
-      )) === 1
+      (await this.reaching('unregister', () => SCRIPTS.drop.call(this.redis, this.key(id), this.indexKey, id, ''))) ===
+      1
     );
   }
 
@@ -300,9 +290,8 @@ export class Registry implements AsyncDisposable {
     const ids = await this.redis.zrange(this.indexKey, 0, -1);
     for (let i = 0; i < ids.length; i += 500) {
       const part = ids.slice(i, i + 500);
-      const pipe = this.redis.pipeline();
-      for (const id of part) pipe.contextureRegistryDrop(this.key(id), this.indexKey, id, this.expireAfter);
-      for (const [err, n] of (await pipe.exec()) ?? []) {
+      const calls = part.map((id) => [this.key(id), this.indexKey, id, this.expireAfter]);
+      for (const [err, n] of await SCRIPTS.drop.runMany(this.redis, calls)) {
         if (err) throw err;
         removed += n as number;
       }
@@ -358,7 +347,8 @@ export class Registry implements AsyncDisposable {
       const [s, us] = await this.redis.time();
       markArg = String(Number(s) * 1000 + Math.floor(Number(us) / 1000) + Number(mark.slice(1)));
     }
-    const [written] = await this.redis.contextureRegistryPut(
+    const [written] = await SCRIPTS.put.call(
+      this.redis,
       this.key(id),
       this.indexKey,
       mode,

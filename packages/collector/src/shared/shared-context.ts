@@ -1,9 +1,9 @@
 import { EventEmitter } from 'node:events';
 import { Redis } from 'ioredis';
 import { isPlainObject } from '@contexture/context/protocol';
-import { CollectorError } from '../errors.js';
-import { redisAddress, scrubAuth } from '../redis-client.js';
-import { RedisLock, type AcquireOptions, type RedisLockOptions } from '../lock/redis-lock.js';
+import { CollectorError } from '../internal/errors.js';
+import { redisAddress, scrubAuth } from '../internal/redis-client.js';
+import { RedisLock, type AcquireOptions, type RedisLockOptions } from '../locks/redis-lock.js';
 import { applyDelta, isDeltaLeaf } from '../store/delta.js';
 import { deepFreeze } from '../store/json.js';
 import { RedisContextStore } from '../store/redis-store.js';

@@ -1,6 +1,6 @@
 import type { MessageMeta, WireMessage } from '@contexture/context/protocol';
 import { isPlainObject } from '@contexture/context/protocol';
-import { CollectorError } from '../errors.js';
+import { CollectorError } from '../internal/errors.js';
 import { Cleaner, type CleanerStats } from './cleaner.js';
 import {
   checkId,

@@ -1,5 +1,5 @@
 import { isPlainObject, setOwn } from '@contexture/context/protocol';
-import { CollectorError } from '../errors.js';
+import { CollectorError } from '../internal/errors.js';
 import {
   cloneValue,
   encodeOwn,

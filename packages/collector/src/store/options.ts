@@ -1,4 +1,4 @@
-import { CollectorError } from '../errors.js';
+import { CollectorError } from '../internal/errors.js';
 import type { WireMessage } from '@contexture/context/protocol';
 import type { CleanupOptions, ListOptions, StoredContext } from './types.js';
 

@@ -1,6 +1,6 @@
 import { isPlainObject, setOwn, type MessageMeta, type WireMessage } from '@contexture/context/protocol';
 import type { Redis } from 'ioredis';
-import { CollectorError } from '../errors.js';
+import { CollectorError } from '../internal/errors.js';
 import { BaseContextStore } from './base-store.js';
 import {
   ABSENT_VALUE,
@@ -31,7 +31,7 @@ import {
   ttlFor,
   type StoreOptions,
 } from './options.js';
-import { defineStoreCommands } from './redis-commands.js';
+import { STORE_SCRIPTS } from './store-scripts.js';
 import type {
   ApplyItem,
   ApplyResult,
@@ -56,7 +56,7 @@ import {
   scrubAuth,
   trackCall,
   unreachable,
-} from '../redis-client.js';
+} from '../internal/redis-client.js';
 
 /** Options of {@link RedisContextStore}. */
 export interface RedisContextStoreOptions extends StoreOptions {
@@ -296,7 +296,6 @@ export class RedisContextStore extends BaseContextStore {
     this.scanCount = o.scanCount;
     this.contextsPerCall = o.contextsPerCall;
     this.knownContexts = o.knownContexts;
-    defineStoreCommands(this.redis);
     this.startConfiguredCleaner();
   }
 
@@ -411,7 +410,7 @@ export class RedisContextStore extends BaseContextStore {
         for (const a of g.args) args.push(a);
       }
       calls.push(
-        this.redis.contextureCtxApply(keys.length, ...keys, ...head, ...args).then((reply) => {
+        STORE_SCRIPTS.apply.call(this.redis, keys.length, ...keys, ...head, ...args).then((reply) => {
           let r = 0;
           for (const [id, g] of part) {
             for (const i of g.at) {
@@ -496,7 +495,8 @@ export class RedisContextStore extends BaseContextStore {
         : undefined;
     const args: Array<string | number> = [held === undefined ? '' : held.version, held?.incarnation ?? ''];
     for (const c of clients.values()) args.push(c.version === null ? '' : c.version, c.incarnation ?? '');
-    const reply = await this.redis.contextureCtxSync(
+    const reply = await STORE_SCRIPTS.sync.call(
+      this.redis,
       k.state,
       k.deltas,
       Date.now(),
@@ -643,10 +643,10 @@ export class RedisContextStore extends BaseContextStore {
         this.known.delete(id);
         try {
           if (first.kind === 'apply')
-            first.resolve(await this.redis.contextureCtxApply(2, k.state, k.deltas, ...first.args));
+            first.resolve(await STORE_SCRIPTS.apply.call(this.redis, 2, k.state, k.deltas, ...first.args));
           else
             first.resolve(
-              (await this.redis.contextureCtxRemove(k.state, k.deltas, this.publish ? k.channel : '')) === 1,
+              (await STORE_SCRIPTS.remove.call(this.redis, k.state, k.deltas, this.publish ? k.channel : '')) === 1,
             );
         } catch (err) {
           // applyMany() says what its calls failed in.
@@ -687,7 +687,7 @@ export class RedisContextStore extends BaseContextStore {
       if (specs.length === 0) continue;
       let reply: Array<number | string>;
       try {
-        reply = await this.redis.contextureCtxWrite(...this.writeArgs(id, specs));
+        reply = await STORE_SCRIPTS.write.call(this.redis, ...this.writeArgs(id, specs));
       } catch (err) {
         const failed = this.failure(`write to ${label(id)}`, err);
         for (const spec of specs) for (const op of spec.ops) op.reject(failed);
@@ -956,20 +956,11 @@ export class RedisContextStore extends BaseContextStore {
       this.cleanupCursor = next;
       if (ids.length > 0) {
         const now = Date.now();
-        const pipe = this.redis.pipeline();
-        for (const id of ids) {
+        const calls = ids.map((id) => {
           const k = this.keys(id);
-          pipe.contextureCtxPrune(
-            k.state,
-            k.deltas,
-            now,
-            o.deltaTtl ?? 0,
-            o.deltaThreshold,
-            ttlFor(o, false),
-            ttlFor(o, true),
-          );
-        }
-        for (const [err, r] of (await trackCall(this.redis, pipe.exec())) ?? []) {
+          return [k.state, k.deltas, now, o.deltaTtl ?? 0, o.deltaThreshold, ttlFor(o, false), ttlFor(o, true)];
+        });
+        for (const [err, r] of await STORE_SCRIPTS.prune.runMany(this.redis, calls)) {
           if (err !== null) throw err;
           const [deleted, dropped] = r as [number, number];
           result.contextsDeleted += deleted;
@@ -1043,7 +1034,7 @@ export class RedisContextStore extends BaseContextStore {
     this.known.delete(id);
     record.incarnation = await this.reaching(
       () => `restore of ${label(id)}`,
-      () => trackCall(this.redis, this.redis.contextureCtxRestore(...args)),
+      () => STORE_SCRIPTS.restore.call(this.redis, ...args),
     );
     this.known.delete(id);
     record.updated_at = now / 1000;

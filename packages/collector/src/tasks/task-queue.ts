@@ -1,38 +1,19 @@
 import { randomUUID } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
-import type { Redis, Result } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { isPlainObject } from '@contexture/context/protocol';
-import { checkPositive, checkText as text } from '../checks.js';
-import { CollectorError } from '../errors.js';
-import { defineScripts, luaSource } from '../lua-loader.js';
-import { closeClient, reaching, resolveRedis, scrubAuth, unavailable } from '../redis-client.js';
-import { sleep } from '../sleep.js';
+import { checkPositive, checkText as text } from '../internal/checks.js';
+import { CollectorError } from '../internal/errors.js';
+import { type Claimed, TASK_SCRIPTS as SCRIPTS } from './task-scripts.js';
+import { closeClient, reaching, resolveRedis, scrubAuth, unavailable } from '../internal/redis-client.js';
+import { sleep } from '../internal/sleep.js';
 
-type Arg = string | number;
-/** A claimed task as the scripts give it: id, name, params (JSON), attempt, token, current, total. */
-type Claimed = [string, string, string, number, number, string | null, string | null];
 /** What a worker needs to take its next task in the call that finishes the last one. */
 interface Chain {
   lists: string[];
   names: string[];
   worker: string;
 }
-
-declare module 'ioredis' {
-  interface RedisCommander<Context> {
-    contextureTqSubmit(...keysAndArgs: Arg[]): Result<[string, string | null], Context>;
-    contextureTqClaim(numberOfKeys: number, ...keysAndArgs: Arg[]): Result<Claimed | null, Context>;
-    contextureTqRenew(...keysAndArgs: Arg[]): Result<number, Context>;
-    contextureTqFinish(numberOfKeys: number, ...keysAndArgs: Arg[]): Result<[number, Claimed | null], Context>;
-    contextureTqListeners(...keysAndArgs: Arg[]): Result<number, Context>;
-  }
-}
-
-const SCRIPTS = {
-  'tq-submit': ['contextureTqSubmit', 3],
-  'tq-renew': ['contextureTqRenew', 3],
-  'tq-listeners': ['contextureTqListeners', 1],
-} as const;
 
 /** Where a task runs: see {@link TaskQueue.query}. */
 export type TaskPolicy = 'local' | 'remote' | 'localFirst' | 'remoteFirst' | 'auto';
@@ -285,16 +266,6 @@ export class TaskQueue implements AsyncDisposable {
     this.base = `${this.prefix}tq:{${this.namespace}}:`;
     this.replyChannel = `${this.base}r:${this.id}`;
     this.wakeChannel = `${this.base}new`;
-    defineScripts(this.redis, SCRIPTS);
-    // Claim and finish share tq-lib.lua (prepended) and take a varying number of keys.
-    for (const [command, name] of [
-      ['contextureTqClaim', 'tq-claim'],
-      ['contextureTqFinish', 'tq-finish'],
-    ] as const) {
-      if (typeof (this.redis as unknown as Record<string, unknown>)[command] !== 'function') {
-        this.redis.defineCommand(command, { lua: `${luaSource('tq-lib')}\n${luaSource(name)}` });
-      }
-    }
   }
 
   /**
@@ -360,7 +331,7 @@ export class TaskQueue implements AsyncDisposable {
     return reaching(
       `listeners of task '${name}'`,
       this.redis,
-      this.redis.contextureTqListeners(`${this.base}l:${name}`, 'count', '', this.o.listenerTimeout),
+      SCRIPTS.listeners.call(this.redis, `${this.base}l:${name}`, 'count', '', this.o.listenerTimeout),
     );
   }
 
@@ -454,7 +425,9 @@ export class TaskQueue implements AsyncDisposable {
     const keys = names.map((n) => `${this.base}q:${n}`);
     const beat = async (mode: 'beat' | 'leave') => {
       await Promise.all(
-        names.map((n) => this.redis.contextureTqListeners(`${this.base}l:${n}`, mode, worker, this.o.listenerTimeout)),
+        names.map((n) =>
+          SCRIPTS.listeners.call(this.redis, `${this.base}l:${n}`, mode, worker, this.o.listenerTimeout),
+        ),
       ).catch(() => {});
     };
     await beat('beat');
@@ -470,9 +443,10 @@ export class TaskQueue implements AsyncDisposable {
       while (!stop.aborted) {
         let claimed = false;
         while (running.size < concurrency && !stop.aborted) {
-          let got: Awaited<ReturnType<Redis['contextureTqClaim']>>;
+          let got: Claimed | null;
           try {
-            got = await this.redis.contextureTqClaim(
+            got = await SCRIPTS.claim.call(
+              this.redis,
               1 + keys.length,
               `${this.base}running`,
               ...keys,
@@ -632,7 +606,8 @@ export class TaskQueue implements AsyncDisposable {
       const subscribed = this.subscribe();
       void (this.subscribed ? subscribed : Promise.race([subscribed, this.redis.ping().then(() => subscribed)]))
         .then(() =>
-          this.redis.contextureTqSubmit(
+          SCRIPTS.submit.call(
+            this.redis,
             this.taskKey(id),
             `${this.base}q:${name}`,
             `${this.base}w:${id}`,
@@ -825,7 +800,7 @@ export class TaskQueue implements AsyncDisposable {
     this.closed.signal.addEventListener('abort', onClose, { once: true });
     const renew = setInterval(
       () => {
-        this.redis.contextureTqRenew(...keys, id, token, this.o.visibilityTimeout, '', '').then(
+        SCRIPTS.renew.call(this.redis, ...keys, id, token, this.o.visibilityTimeout, '', '').then(
           (ok) => {
             if (ok === 0) ac.abort(new TaskError('LC_TASK_TIMEOUT', id, `task ${id} is no longer this worker's`));
           },
@@ -854,7 +829,7 @@ export class TaskQueue implements AsyncDisposable {
           const ok = await reaching(
             `progress of task '${name}' (${id})`,
             this.redis,
-            this.redis.contextureTqRenew(...keys, id, token, this.o.visibilityTimeout, current, total),
+            SCRIPTS.renew.call(this.redis, ...keys, id, token, this.o.visibilityTimeout, current, total),
           );
           if (ok === 0) ac.abort(new TaskError('LC_TASK_TIMEOUT', id, `task ${id} is no longer this worker's`));
         },
@@ -866,7 +841,7 @@ export class TaskQueue implements AsyncDisposable {
         // Stopped by our own close: hand the task back at once (its visibility ends now) for another
         // worker, rather than record a failure that is not the task's.
         clearInterval(renew);
-        await this.redis.contextureTqRenew(...keys, id, token, 0, '', '').catch(() => {});
+        await SCRIPTS.renew.call(this.redis, ...keys, id, token, 0, '', '').catch(() => {});
         return null;
       }
       const e = err as { name?: string; message?: string; code?: unknown };
@@ -887,7 +862,8 @@ export class TaskQueue implements AsyncDisposable {
     const more = chain === null ? [''] : [this.base, chain.worker, this.o.visibilityTimeout, ...chain.names];
     for (let i = 0; i < 5; i++) {
       try {
-        const [, next] = await this.redis.contextureTqFinish(
+        const [, next] = await SCRIPTS.finish.call(
+          this.redis,
           3 + (chain?.lists.length ?? 0),
           ...keys,
           ...(chain?.lists ?? []),

@@ -9,7 +9,7 @@ import {
   type ContextStore,
   type StoreOptions,
   type SyncResult,
-} from '../../src/index.js';
+} from '../../src/store/index.js';
 import { contextStream, copy, rng, shuffledWithDuplicates } from './streams.js';
 
 /** Makes a fresh, empty store with these options; the caller's afterEach cleans it up. */

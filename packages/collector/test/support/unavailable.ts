@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { CollectorError } from '../../src/errors.js';
+import { CollectorError } from '../../src/internal/errors.js';
 
 /**
  * Runs `calls` at once against a Redis that cannot be reached (127.0.0.1:`port`) and expects each

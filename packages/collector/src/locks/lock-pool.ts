@@ -1,0 +1,103 @@
+import type { Redis } from 'ioredis';
+import { CollectorError } from '../internal/errors.js';
+import { LockError } from './lock-error.js';
+import { RedisLock, type LockCallOptions, type LockHandle, type RedisLockOptions } from './redis-lock.js';
+import { reaching, replies } from '../internal/redis-client.js';
+
+/** Options of {@link LockPool}. */
+export interface LockPoolOptions extends RedisLockOptions {
+  /** The pool's name. */
+  pool: string;
+  /** Share the client and owner of an existing RedisLock instead of making one. */
+  locks?: RedisLock;
+}
+
+/**
+ * A named set of lock names kept in Redis (`<prefix>lockpool:{<pool>}`), to lock its members and
+ * see at a glance which of them are held.
+ *
+ * @example
+ * const workers = new LockPool({ redis, pool: 'workers' });
+ * await workers.add('w1', 'w2');
+ * const { locked, free } = await workers.healthCheck();
+ */
+export class LockPool {
+  readonly locks: RedisLock;
+  readonly pool: string;
+  private readonly ownsLocks: boolean;
+
+  constructor(options: LockPoolOptions) {
+    if (typeof options?.pool !== 'string' || options.pool.length === 0 || options.pool.includes('\u0000')) {
+      throw new CollectorError('LC_STORE_INVALID_ARGUMENT', 'pool must be a non-empty string without NUL characters');
+    }
+    this.pool = options.pool;
+    this.ownsLocks = options.locks === undefined;
+    this.locks = options.locks ?? new RedisLock(options);
+  }
+
+  private get redis(): Redis {
+    return this.locks.redis;
+  }
+
+  private get key(): string {
+    return `${this.locks.prefix}lockpool:{${this.pool}}`;
+  }
+
+  async add(...names: string[]): Promise<number> {
+    if (names.length === 0) return 0;
+    for (const n of names)
+      if (typeof n !== 'string' || n.length === 0 || n.includes('\u0000'))
+        throw new LockError(
+          'LC_LOCK_INVALID_NAME',
+          String(n),
+          'a lock name must be a non-empty string without NUL characters',
+        );
+    return reaching(`lock pool ${JSON.stringify(this.pool)} add`, this.redis, this.redis.sadd(this.key, ...names));
+  }
+
+  async remove(...names: string[]): Promise<number> {
+    if (names.length === 0) return 0;
+    return reaching(`lock pool ${JSON.stringify(this.pool)} remove`, this.redis, this.redis.srem(this.key, ...names));
+  }
+
+  async names(): Promise<string[]> {
+    return (
+      await reaching(`lock pool ${JSON.stringify(this.pool)} names`, this.redis, this.redis.smembers(this.key))
+    ).sort();
+  }
+
+  async clear(): Promise<void> {
+    await reaching(`lock pool ${JSON.stringify(this.pool)} clear`, this.redis, this.redis.del(this.key));
+  }
+
+  /** Locks a member of the pool; null when it is held (or not a member). */
+  async lock(name: string, options: LockCallOptions = {}): Promise<LockHandle | null> {
+    if (
+      (await reaching(
+        `lock pool ${JSON.stringify(this.pool)} lock`,
+        this.redis,
+        this.redis.sismember(this.key, name),
+      )) !== 1
+    )
+      return null;
+    return this.locks.lock(name, options);
+  }
+
+  /** Which members are held and which are free, now. */
+  async healthCheck(): Promise<{ locked: string[]; free: string[] }> {
+    const names = await this.names();
+    const locked: string[] = [];
+    const free: string[] = [];
+    if (names.length === 0) return { locked, free };
+    const pipeline = this.redis.pipeline();
+    for (const n of names) pipeline.exists(this.locks.key(n));
+    // A command that failed fails the check: a lock Redis did not answer for is not free.
+    const exists = await replies(`lock pool ${JSON.stringify(this.pool)} health check`, this.redis, pipeline.exec());
+    for (const [i, n] of names.entries()) (exists[i] === 1 ? locked : free).push(n);
+    return { locked, free };
+  }
+
+  close(): Promise<void> {
+    return this.ownsLocks ? this.locks.close() : Promise.resolve();
+  }
+}

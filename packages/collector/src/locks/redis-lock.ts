@@ -1,0 +1,415 @@
+import { randomUUID } from 'node:crypto';
+import os from 'node:os';
+import type { Redis } from 'ioredis';
+import { CollectorError } from '../internal/errors.js';
+import { LOCK_SCRIPTS } from './lock-scripts.js';
+import { LockError } from './lock-error.js';
+import { closeClient, reaching, resolveRedis } from '../internal/redis-client.js';
+import { sleep } from '../internal/sleep.js';
+
+/** What `status()` says of a lock: `unavailable` when Redis cannot be asked, `error` when the key holds something else. */
+export type LockStatus = 'free' | 'locked' | 'unavailable' | 'error';
+
+/** Comparison of {@link RedisLock.setIf}: write when `value <op> current`. */
+export type SetIfOp = 'gt' | 'lt' | 'ge' | 'le' | 'eq' | 'ne';
+
+/** Options of {@link RedisLock}. */
+export interface RedisLockOptions {
+  /** An ioredis client, or a URL (the lock then owns its client and closes it). @default 'redis://127.0.0.1:6379' */
+  redis?: Redis | string;
+  /** Prefix of every key. @default 'contexture:' */
+  prefix?: string;
+  /** Owner of the locks this instance takes, unless a call names another. @default '<hostname>:<pid>:<random>' */
+  owner?: string;
+  /** Lock lifetime (ms) unless a call gives one. @default 30000 */
+  ttl?: number;
+  /** `acquire()`: pause between attempts (ms). @default 100 */
+  retryDelay?: number;
+  /** `acquire()`: attempts after the first. @default 50 */
+  maxRetries?: number;
+  /** `acquire()`: up to this many ms added at random to each pause, so contenders spread out. @default 100 */
+  jitter?: number;
+}
+
+/** Options of one lock call. */
+export interface LockCallOptions {
+  owner?: string;
+  ttl?: number;
+}
+
+/** Options of {@link RedisLock.acquire}. */
+export interface AcquireOptions extends LockCallOptions {
+  retryDelay?: number;
+  maxRetries?: number;
+  jitter?: number;
+  /** Give up after this many ms in all (`LC_LOCK_TIMEOUT`). @default none */
+  timeout?: number;
+  /** Aborting it gives up at once (`LC_LOCK_ABORTED`). */
+  signal?: AbortSignal;
+  /** Take it reentrantly (as `rlock`). @default false */
+  reentrant?: boolean;
+}
+
+/** A held lock. */
+export interface LockHandle {
+  readonly name: string;
+  readonly owner: string;
+  /** Fencing token: strictly increasing per name across acquisitions; pass it to what the lock protects. */
+  readonly fence: number;
+  /** Re-entries held by this owner when the handle was made. */
+  readonly entries: number;
+  /**
+   * Sets a new lifetime (a re-entered lock's is only ever lengthened: another entry counts on it);
+   * false when the lock is no longer this acquisition's.
+   */
+  extend(ttl?: number): Promise<boolean>;
+  /** Gives back this entry; false when the lock was no longer this acquisition's. */
+  release(): Promise<boolean>;
+}
+
+export const REDIS_LOCK_DEFAULTS = Object.freeze({
+  redis: 'redis://127.0.0.1:6379',
+  prefix: 'contexture:',
+  ttl: 30_000,
+  retryDelay: 100,
+  maxRetries: 50,
+  jitter: 100,
+});
+
+function checkName(name: string, what = 'lock name'): void {
+  if (typeof name !== 'string' || name.length === 0 || name.includes('\u0000')) {
+    throw new LockError(
+      'LC_LOCK_INVALID_NAME',
+      String(name),
+      `a ${what} must be a non-empty string without NUL characters`,
+    );
+  }
+}
+
+function positive(name: string, v: number): number {
+  if (!Number.isSafeInteger(v) || v < 1)
+    throw new CollectorError('LC_STORE_INVALID_ARGUMENT', `${name} must be a positive integer (ms), got ${v}`);
+  return v;
+}
+
+/** A lock's value: `<fence>:<re-entries>:<owner>`. */
+const LOCK_VALUE = /^(\d+):(\d+):([\s\S]+)$/;
+
+/** The handle of one acquisition: a class, so that taking a lock makes no closures. */
+class Handle implements LockHandle {
+  readonly #redis: Redis;
+  readonly #key: string;
+  readonly #ttl: number;
+  readonly #fenceText: string;
+  #released = false;
+
+  constructor(
+    redis: Redis,
+    readonly name: string,
+    key: string,
+    readonly owner: string,
+    readonly fence: number,
+    readonly entries: number,
+    ttl: number,
+  ) {
+    this.#redis = redis;
+    this.#key = key;
+    this.#ttl = ttl;
+    this.#fenceText = String(fence);
+    Object.freeze(this);
+  }
+
+  async extend(ttl: number = this.#ttl): Promise<boolean> {
+    positive('ttl', ttl);
+    return (await LOCK_SCRIPTS.extend.run(this.#redis, this.#key, this.owner, this.#fenceText, ttl)) === 1;
+  }
+
+  async release(): Promise<boolean> {
+    if (this.#released) return false;
+    this.#released = true;
+    const r = await LOCK_SCRIPTS.release.run(this.#redis, this.#key, this.owner, this.#fenceText);
+    return r === 1 || r === 2;
+  }
+}
+
+/**
+ * Locks in Redis whose owner is checked inside every script, with fencing tokens, reentrancy,
+ * retries with jitter and `withLock()` that keeps the lock alive while the work runs. Each lock's
+ * keys share one hash tag (`<prefix>lock:{<name>}`), so every script touches one slot.
+ *
+ * @example
+ * const locks = new RedisLock({ redis: 'redis://127.0.0.1:6379' });
+ * await locks.withLock('reports.daily', 10_000, async (signal) => build(signal));
+ */
+export class RedisLock {
+  readonly redis: Redis;
+  readonly prefix: string;
+  readonly owner: string;
+  private readonly owned: boolean;
+  private readonly defaults: { ttl: number; retryDelay: number; maxRetries: number; jitter: number };
+  private closing: Promise<void> | null = null;
+
+  constructor(options: RedisLockOptions = {}) {
+    const o = {
+      ...REDIS_LOCK_DEFAULTS,
+      ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
+    } as Required<RedisLockOptions>;
+    const client = resolveRedis(o.redis, () => {});
+    if (typeof client === 'string') throw new CollectorError('LC_STORE_INVALID_ARGUMENT', client);
+    this.redis = client.redis;
+    this.owned = client.owned;
+    if (typeof o.prefix !== 'string') throw new CollectorError('LC_STORE_INVALID_ARGUMENT', 'prefix must be a string');
+    this.prefix = o.prefix;
+    this.owner = o.owner ?? `${os.hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+    checkName(this.owner, 'lock owner');
+    this.defaults = {
+      ttl: positive('ttl', o.ttl),
+      retryDelay: o.retryDelay,
+      maxRetries: o.maxRetries,
+      jitter: o.jitter,
+    };
+    for (const k of ['retryDelay', 'maxRetries', 'jitter'] as const) {
+      if (!Number.isSafeInteger(this.defaults[k]) || this.defaults[k] < 0)
+        throw new CollectorError('LC_STORE_INVALID_ARGUMENT', `${k} must be an integer >= 0`);
+    }
+  }
+
+  /** The key of a lock (its fence counter is `<key>:fence`). */
+  key(name: string): string {
+    return `${this.prefix}lock:{${name}}`;
+  }
+
+  /** Takes the lock if it is free; null when someone (this owner included) holds it. */
+  lock(name: string, options: LockCallOptions = {}): Promise<LockHandle | null> {
+    return this.take(name, options, false);
+  }
+
+  /** Takes the lock if it is free or already this owner's (counting re-entries, refreshing the ttl); null otherwise. */
+  rlock(name: string, options: LockCallOptions = {}): Promise<LockHandle | null> {
+    return this.take(name, options, true);
+  }
+
+  /** Gives back one re-entry of the owner's lock (the last one frees it). False when the owner did not hold it. */
+  async unlock(name: string, owner: string = this.owner): Promise<boolean> {
+    checkName(name);
+    const r = await LOCK_SCRIPTS.release.run(this.redis, this.key(name), owner, '');
+    return r === 1 || r === 2;
+  }
+
+  /** Whether the lock is held, as Redis says now. */
+  async status(name: string): Promise<LockStatus> {
+    checkName(name);
+    if (this.redis.status === 'end' || this.redis.status === 'close') return 'unavailable';
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error('no answer')), 2000);
+      });
+      const value = await Promise.race([this.redis.get(this.key(name)), timeout]);
+      if (value === null) return 'free';
+      return LOCK_VALUE.test(value) ? 'locked' : 'error';
+    } catch (err) {
+      return /WRONGTYPE|^ERR/.test(String((err as Error).message)) ? 'error' : 'unavailable';
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Who holds the lock now, with its fencing token and re-entries; null when free. */
+  async holder(name: string): Promise<{ owner: string; fence: number; entries: number } | null> {
+    checkName(name);
+    const value = await reaching(`lock holder of ${JSON.stringify(name)}`, this.redis, this.redis.get(this.key(name)));
+    const m = value === null ? null : LOCK_VALUE.exec(value);
+    if (m === null) return null;
+    return { owner: m[3]!, fence: Number(m[1]), entries: Number(m[2]) };
+  }
+
+  /**
+   * Takes the lock, retrying with jitter while another owner holds it. Rejects with a `LockError`:
+   * `LC_LOCK_HELD` when the retries run out, `LC_LOCK_TIMEOUT` when `timeout` passes,
+   * `LC_LOCK_ABORTED` when `signal` aborts; with a `CollectorError` `LC_UNAVAILABLE` when Redis
+   * does not answer (as every call of the lock does).
+   */
+  async acquire(name: string, options: AcquireOptions = {}): Promise<LockHandle> {
+    return (await this.acquiring(name, options)).handle;
+  }
+
+  /** acquire(), and when the call that took the lock was sent (performance.now(): its ttl runs from no earlier). */
+  private async acquiring(name: string, options: AcquireOptions): Promise<{ handle: LockHandle; sent: number }> {
+    checkName(name);
+    const key = this.key(name);
+    const owner = this.ownerOf(options);
+    const ttl = this.ttlOf(options);
+    const reentrant = options.reentrant === true;
+    const retryDelay = options.retryDelay ?? this.defaults.retryDelay;
+    const maxRetries = options.maxRetries ?? this.defaults.maxRetries;
+    const jitter = options.jitter ?? this.defaults.jitter;
+    const deadline = options.timeout === undefined ? Infinity : Date.now() + options.timeout;
+    const signal = options.signal;
+    for (let attempt = 0; ; attempt++) {
+      if (signal?.aborted)
+        throw new LockError('LC_LOCK_ABORTED', name, `acquiring '${name}' was aborted`, { cause: signal.reason });
+      if (Date.now() >= deadline)
+        throw new LockError('LC_LOCK_TIMEOUT', name, `'${name}' was not free within ${options.timeout} ms`);
+      const sent = performance.now();
+      const handle = await this.attempt(name, key, owner, ttl, reentrant);
+      if (handle !== null) return { handle, sent };
+      if (attempt >= maxRetries)
+        throw new LockError(
+          'LC_LOCK_HELD',
+          name,
+          `'${name}' was held by another owner through ${attempt + 1} attempts`,
+        );
+      const pause = Math.min(retryDelay + Math.floor(Math.random() * (jitter + 1)), Math.max(0, deadline - Date.now()));
+      await sleep(pause, signal);
+    }
+  }
+
+  /**
+   * Runs `work` holding the lock: it is extended every ttl/3 while the work runs, `signal` aborts
+   * (with a `LockError` `LC_LOCK_LOST` as its reason) if the lock is lost, and the lock is always
+   * released at the end. Resolves with what the work resolves with.
+   */
+  async withLock<T>(
+    name: string,
+    ttl: number,
+    work: (signal: AbortSignal) => Promise<T> | T,
+    options: Omit<AcquireOptions, 'ttl'> = {},
+  ): Promise<T> {
+    positive('ttl', ttl);
+    // The lock is counted lost a little before Redis lets it go (1% of the ttl and 2 ms, for the
+    // clocks' drift), each time from when the call that set its ttl was sent: never later than
+    // another owner can take it, even while an extension waits for a Redis that does not answer.
+    const drift = Math.floor(ttl * 0.01) + 2;
+    const { handle, sent } = await this.acquiring(name, { ...options, ttl });
+    const ac = new AbortController();
+    let extending = false;
+    let done = false;
+    let lastError: unknown;
+    const lose = (why: string, cause?: unknown) => {
+      if (ac.signal.aborted) return;
+      clearInterval(timer);
+      clearTimeout(expiry);
+      ac.abort(new LockError('LC_LOCK_LOST', name, `lost '${name}' while working: ${why}`, { cause }));
+    };
+    const expire = () =>
+      lose(
+        lastError === undefined ? 'it expired before it could be extended' : 'it could not be extended in time',
+        lastError,
+      );
+    const expireAt = (from: number): NodeJS.Timeout => {
+      const t = setTimeout(expire, Math.max(0, from + ttl - drift - performance.now()));
+      t.unref();
+      return t;
+    };
+    let expiry = expireAt(sent);
+    const timer = setInterval(
+      () => {
+        if (extending) return;
+        extending = true;
+        const at = performance.now();
+        handle.extend(ttl).then(
+          (ok) => {
+            extending = false;
+            // An answer after the work ended (and the lock was given back) says nothing any more.
+            if (done || ac.signal.aborted) return;
+            if (!ok) return lose('another owner holds it or it expired');
+            lastError = undefined;
+            clearTimeout(expiry);
+            expiry = expireAt(at);
+          },
+          (err) => {
+            extending = false;
+            lastError = err;
+          },
+        );
+      },
+      Math.max(5, Math.floor(ttl / 3)),
+    );
+    timer.unref();
+    try {
+      return await work(ac.signal);
+    } finally {
+      done = true;
+      clearInterval(timer);
+      clearTimeout(expiry);
+      // Counted lost, it may still be ours (an extension that went through late): given back all
+      // the same, without waiting (the fence keeps it from freeing another owner's lock).
+      if (ac.signal.aborted) void handle.release().catch(() => false);
+      else await handle.release().catch(() => false);
+    }
+  }
+
+  /**
+   * Sets `key` to `value` when the key is missing or `value <op> current` holds (a numeric
+   * compare-and-set, atomic). True when it wrote.
+   */
+  async setIf(key: string, op: SetIfOp, value: number, options: { ttl?: number } = {}): Promise<boolean> {
+    checkName(key, 'key');
+    if (!['gt', 'lt', 'ge', 'le', 'eq', 'ne'].includes(op))
+      throw new CollectorError('LC_STORE_INVALID_ARGUMENT', `op must be gt, lt, ge, le, eq or ne, got ${String(op)}`);
+    if (typeof value !== 'number' || !Number.isFinite(value))
+      throw new CollectorError('LC_STORE_INVALID_ARGUMENT', `value must be a finite number, got ${String(value)}`);
+    const [written] = await LOCK_SCRIPTS.setIf.run(
+      this.redis,
+      `${this.prefix}num:{${key}}`,
+      op,
+      String(value),
+      options.ttl ?? 0,
+    );
+    return written === 1;
+  }
+
+  /** The number `setIf` keeps under `key`, or null. */
+  async getNumber(key: string): Promise<number | null> {
+    checkName(key, 'key');
+    const v = await reaching(
+      `lock getNumber of ${JSON.stringify(key)}`,
+      this.redis,
+      this.redis.get(`${this.prefix}num:{${key}}`),
+    );
+    return v === null ? null : Number(v);
+  }
+
+  /** Closes the client when the lock made it. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= this.owned ? closeClient(this.redis) : Promise.resolve();
+    return this.closing;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  /** Validates one call's arguments, then makes one attempt. */
+  private async take(name: string, options: LockCallOptions, reentrant: boolean): Promise<LockHandle | null> {
+    checkName(name);
+    return this.attempt(name, this.key(name), this.ownerOf(options), this.ttlOf(options), reentrant);
+  }
+
+  private ownerOf(options: LockCallOptions): string {
+    if (options.owner === undefined) return this.owner;
+    checkName(options.owner, 'lock owner');
+    return options.owner;
+  }
+
+  private ttlOf(options: LockCallOptions): number {
+    return options.ttl === undefined ? this.defaults.ttl : positive('ttl', options.ttl);
+  }
+
+  /** One script call with arguments already validated: the handle, or null when the lock is held. */
+  private async attempt(
+    name: string,
+    key: string,
+    owner: string,
+    ttl: number,
+    reentrant: boolean,
+  ): Promise<LockHandle | null> {
+    if (!reentrant) {
+      const fence = await LOCK_SCRIPTS.acquire.run(this.redis, key, `${key}:fence`, owner, ttl);
+      return fence === null ? null : new Handle(this.redis, name, key, owner, fence, 1, ttl);
+    }
+    const r = await LOCK_SCRIPTS.reenter.run(this.redis, key, `${key}:fence`, owner, ttl);
+    return r === null ? null : new Handle(this.redis, name, key, owner, r[0], r[1], ttl);
+  }
+}

@@ -1,0 +1,22 @@
+--[[
+store/restore: replaces a context with one restored from outside, keeping its version.
+
+KEYS[1] state hash, KEYS[2] deltas list (see apply.lua)
+ARGV[1]  now, ms
+ARGV[2]  version
+ARGV[3]  TTL (ms) of the hash, 0 for none
+ARGV[4]  pub/sub channel, '' not to publish
+ARGV[5..] the hash's fields and values, in pairs (#v, #st, … and '.'<field> -> '-1:<JSON>')
+Returns the context's new incarnation (#in). Deltas and seqs are dropped: a client behind gets a full sync, and the next
+bus messages fold in as into a new context.
+]]
+redis.call('DEL', KEYS[1], KEYS[2])
+for i = 5, #ARGV, 4000 do
+  redis.call('HSET', KEYS[1], unpack(ARGV, i, math.min(i + 3999, #ARGV)))
+end
+local inc = incarnation()
+redis.call('HSET', KEYS[1], '#in', inc)
+local ttl = tonumber(ARGV[3])
+if ttl > 0 then redis.call('PEXPIRE', KEYS[1], ttl) end
+if ARGV[4] ~= '' then redis.call('PUBLISH', ARGV[4], '{"reset":' .. ARGV[2] .. '}') end
+return inc

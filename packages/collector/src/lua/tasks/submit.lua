@@ -1,0 +1,41 @@
+--[[
+tasks/submit: queues a task, or joins the one of that id already queued, running or finished.
+
+KEYS[1]  the task hash     <prefix>tq:{<namespace>}:t:<id>
+KEYS[2]  the ready list    <prefix>tq:{<namespace>}:q:<name>
+KEYS[3]  the waiters set   <prefix>tq:{<namespace>}:w:<id> (reply channels to notify)
+ARGV[1]  id   ARGV[2] name   ARGV[3] params (JSON)
+ARGV[4]  lifetime (ms) of a task that is not finished: past it, no worker runs it
+ARGV[5]  most attempts (a worker that dies mid-task costs one)
+ARGV[6]  the caller's reply channel ('' for none)
+ARGV[7]  the channel that wakes listeners
+ARGV[8]  how long (ms) its outcome is kept once finished
+Returns {state, payload}: {'queued', ''} for a new task; {'pending', ''} when joining one queued or
+running; {'done', result JSON} or {'failed', error JSON} for one that already finished;
+{'conflict', its name} when the id belongs to a task of another name.
+]]
+local tkey, qkey, wkey = KEYS[1], KEYS[2], KEYS[3]
+local life = tonumber(ARGV[4])
+local st = redis.call('HMGET', tkey, 'status', 'result', 'error', 'name')
+if st[1] and st[4] ~= ARGV[2] then return {'conflict', st[4]} end
+if st[1] == 'done' then return {'done', st[2]} end
+if st[1] == 'failed' then return {'failed', st[3]} end
+if st[1] then
+  if ARGV[6] ~= '' then
+    redis.call('SADD', wkey, ARGV[6])
+    redis.call('PEXPIRE', wkey, redis.call('PTTL', tkey))
+  end
+  return {'pending', ''}
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('HSET', tkey, 'name', ARGV[2], 'params', ARGV[3], 'status', 'queued', 'attempts', 0,
+  'max', ARGV[5], 'token', 0, 'keep', ARGV[8], 'created', string.format('%d', now), 'expires', string.format('%d', now + life))
+redis.call('PEXPIRE', tkey, life)
+if ARGV[6] ~= '' then
+  redis.call('SADD', wkey, ARGV[6])
+  redis.call('PEXPIRE', wkey, life)
+end
+redis.call('RPUSH', qkey, ARGV[1])
+redis.call('PUBLISH', ARGV[7], ARGV[2])
+return {'queued', ''}
