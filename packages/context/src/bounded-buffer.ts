@@ -1,3 +1,9 @@
+/**
+ * Step 2 of a message's way out: Context → **BoundedBuffer** → Publisher → Transport → broker.
+ * A context's change waits here, in order, until the publisher sends it; the Handler owns one.
+ */
+import { ContextError } from './errors.js';
+
 /** What a full {@link BoundedBuffer} does with one more item. */
 export type OverflowPolicy = 'drop-oldest' | 'drop-newest' | 'block';
 
@@ -5,7 +11,8 @@ export type OverflowPolicy = 'drop-oldest' | 'drop-newest' | 'block';
  * A FIFO ring buffer with a capacity. When full, `drop-oldest` drops the head to make room,
  * `drop-newest` refuses the new item, and `block` accepts it (the buffer grows past its capacity
  * and the owner applies backpressure by awaiting space). Dropped items are returned to the caller,
- * which counts them.
+ * which counts them. A capacity that is not a positive integer throws a `ContextError`
+ * (`LC_BUFFER_INVALID_CAPACITY`).
  */
 export class BoundedBuffer<T> {
   private items: Array<T | undefined>;
@@ -17,7 +24,7 @@ export class BoundedBuffer<T> {
     readonly policy: OverflowPolicy = 'drop-oldest',
   ) {
     if (!Number.isSafeInteger(capacity) || capacity < 1)
-      throw new RangeError(`capacity must be a positive integer, got ${capacity}`);
+      throw new ContextError('LC_BUFFER_INVALID_CAPACITY', `capacity must be a positive integer, got ${capacity}`);
     this.items = new Array(Math.min(capacity, 1024));
   }
 

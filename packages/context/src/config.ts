@@ -37,7 +37,7 @@ export function optionsFromEnv(env: Env = process.env): HandlerOptions {
     if (raw === undefined || raw === '') continue;
     const fail = (want: string): never => {
       const shown = key === 'url' ? redactUrl(raw) : raw;
-      throw new ContextError('LC_INVALID_CONFIG', `environment: ${name} must be ${want}, got '${shown}'`);
+      throw new ContextError('LC_CONFIG_INVALID', `environment: ${name} must be ${want}, got '${shown}'`);
     };
     switch (type) {
       case 'string':
@@ -80,18 +80,18 @@ export function optionsFromFile(env: Env = process.env, cwd = process.cwd()): Ha
     text = fs.readFileSync(file, 'utf8');
   } catch (err) {
     if (!named && (err as NodeJS.ErrnoException).code === 'ENOENT') return {};
-    throw new ContextError('LC_INVALID_CONFIG', `config file ${file}: ${(err as Error).message}`, { cause: err });
+    throw new ContextError('LC_CONFIG_INVALID', `config file ${file}: ${(err as Error).message}`, { cause: err });
   }
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (err) {
-    throw new ContextError('LC_INVALID_CONFIG', `config file ${file}: not valid JSON (${(err as Error).message})`, {
+    throw new ContextError('LC_CONFIG_INVALID', `config file ${file}: not valid JSON (${(err as Error).message})`, {
       cause: err,
     });
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new ContextError('LC_INVALID_CONFIG', `config file ${file}: must hold a JSON object`);
+    throw new ContextError('LC_CONFIG_INVALID', `config file ${file}: must hold a JSON object`);
   }
   const opts = value as Record<string, unknown>;
   // Validate the file on its own so an error names it.

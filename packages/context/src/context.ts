@@ -1,12 +1,18 @@
+/**
+ * Step 1 of a message's way out: **Context** → BoundedBuffer → Publisher → Transport → broker.
+ * A Context turns each change of its fields into a message, serialised at once, and hands it to
+ * its Handler, which queues it in its buffer (`Handler.enqueue()`).
+ */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import { inspect } from 'node:util';
 import { getHandler } from './config.js';
 import { callerModuleName } from './default-name.js';
-import { unixNow, type Entry, type Route } from './entry.js';
+import { unixNow, type Entry } from './entry.js';
 import { ContextError } from './errors.js';
 import type { Handler } from './handler.js';
 import { setOwn } from './protocol/own.js';
+import type { Route } from './route.js';
 import { fieldJson, keyJson } from './serialize.js';
 
 /** Something that logs each change as `<name> <id>: x = 1, y = 2`: a function, or an object with `info` (or `debug`). */
@@ -144,7 +150,7 @@ function finishState(state: State): void {
 
 function reserved(name: string): ContextError {
   return new ContextError(
-    'LC_RESERVED_NAME',
+    'LC_CONTEXT_RESERVED_NAME',
     `'${name}' is reserved on a Context and cannot be assigned directly; use ctx.update({ ${JSON.stringify(name)}: … })`,
     { field: name },
   );
@@ -277,7 +283,7 @@ class ContextBase {
     const ignore = options.ignore === undefined ? null : new Set(options.ignore);
     const id = options.guid ?? randomUUID();
     if (typeof id !== 'string' || id.length === 0)
-      throw new ContextError('LC_INVALID_OPTION', 'guid must be a non-empty string');
+      throw new ContextError('LC_CONTEXT_INVALID_OPTION', 'guid must be a non-empty string');
     const logger = options.logger ?? null;
     const state = new State(id, name, route, handler, ignore, options.transient === true, options.obj ?? null, logger);
 
@@ -314,7 +320,7 @@ class ContextBase {
   update(fields: Record<string, unknown>): this {
     const state = this[kState];
     if (typeof fields !== 'object' || fields === null)
-      throw new ContextError('LC_INVALID_OPTION', 'update() takes an object of fields');
+      throw new ContextError('LC_CONTEXT_INVALID_OPTION', 'update() takes an object of fields');
     let body = '';
     const keys = Object.keys(fields);
     for (const key of keys) {

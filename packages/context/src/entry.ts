@@ -2,15 +2,7 @@
  * A queued context message: everything but the publish-time fields, with the `obj` part already
  * serialised at the moment of the change (so later mutation of the object changes nothing queued).
  */
-
-/** Where a context's messages go: routing key and headers, serialised once per context. */
-export interface Route {
-  readonly rkey: string;
-  readonly headers: Readonly<Record<string, unknown>>;
-  readonly headersJson: string;
-  /** Identity for batching: messages of one route share one routing key and one set of headers. */
-  readonly key: string;
-}
+import type { Route } from './route.js';
 
 export interface Entry {
   readonly route: Route;

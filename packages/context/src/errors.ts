@@ -1,25 +1,40 @@
 /**
- * Stable error codes of @contexture/context. Callers branch on `code`, never on the message.
+ * Stable error codes of @contexture/context, named `LC_<AREA>_<WHAT>`. Callers branch on `code`,
+ * never on the message.
  */
 export type ContextErrorCode =
-  | 'LC_RESERVED_NAME'
-  | 'LC_NOT_SERIALIZABLE'
-  | 'LC_INVALID_OPTION'
-  | 'LC_INVALID_CONFIG'
+  /** A name the Context itself uses (`context`, `log`, `update`, …) was assigned as a field; `ctx.update()` sets it. */
+  | 'LC_CONTEXT_RESERVED_NAME'
+  /** A field's value cannot be sent as JSON (circular, BigInt, function, symbol); `field` names it. */
+  | 'LC_CONTEXT_NOT_SERIALIZABLE'
+  /** A Context option or argument is wrong: `guid`, a reserved or over-long routing key, headers, `update()`'s argument. */
+  | 'LC_CONTEXT_INVALID_OPTION'
+  /** The Handler's `headers` option holds something AMQP cannot carry (found when a Context is made with it). */
+  | 'LC_HANDLER_INVALID_OPTION'
+  /** The handler is closed. Reserved: a closed handler drops and counts messages rather than throwing. */
   | 'LC_HANDLER_CLOSED'
-  | 'LC_FLUSH_TIMEOUT'
-  | 'LC_TRANSPORT'
-  | 'LC_BAD_MESSAGE';
+  /** A flush did not finish in time. Reserved: `flush()` resolves false rather than throwing. */
+  | 'LC_HANDLER_FLUSH_TIMEOUT'
+  /** An option of `configure()`, `new Handler()`, the environment or a config file is unknown or has a wrong value. */
+  | 'LC_CONFIG_INVALID'
+  /** A transport failed. Reserved: the handler reports transport failures as `lastError` and events. */
+  | 'LC_TRANSPORT_FAILED'
+  /** A message is not of the wire format. Reserved: decoding reports a `Malformed` value rather than throwing. */
+  | 'LC_PROTOCOL_BAD_MESSAGE'
+  /** An option of a protocol class is wrong (the `Collator`'s `onObject` is not a function). */
+  | 'LC_PROTOCOL_INVALID_OPTION'
+  /** A `BoundedBuffer`'s capacity is not a positive integer. */
+  | 'LC_BUFFER_INVALID_CAPACITY';
 
 /** The one base error of @contexture/context. */
 export class ContextError extends Error {
+  override readonly name = 'ContextError';
   readonly code: ContextErrorCode;
   /** The context field the error is about, where there is one. */
   readonly field?: string;
 
   constructor(code: ContextErrorCode, message: string, options?: { cause?: unknown; field?: string }) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
-    this.name = 'ContextError';
     this.code = code;
     if (options?.field !== undefined) this.field = options.field;
   }

@@ -101,7 +101,7 @@ const KEYS: ReadonlySet<string> = new Set(Object.keys(HANDLER_DEFAULTS));
 
 function bad(source: string, key: string, want: string, got: unknown): never {
   const shown = typeof got === 'string' ? `'${got.length > 60 ? `${got.slice(0, 60)}…` : got}'` : String(got);
-  throw new ContextError('LC_INVALID_CONFIG', `${source}: ${key} must be ${want}, got ${shown}`);
+  throw new ContextError('LC_CONFIG_INVALID', `${source}: ${key} must be ${want}, got ${shown}`);
 }
 
 function positiveInt(source: string, key: string, v: unknown): number {
@@ -120,13 +120,13 @@ function heartbeat(source: string, v: unknown): number {
   return v as number;
 }
 
-/** Checks a merged set of options; throws a `ContextError` (`LC_INVALID_CONFIG`) naming the source and the key. */
+/** Checks a merged set of options; throws a `ContextError` (`LC_CONFIG_INVALID`) naming the source and the key. */
 export function validateHandlerOptions(
   o: HandlerOptions & Record<string, unknown>,
   source: string,
 ): ResolvedHandlerOptions {
   for (const k of Object.keys(o))
-    if (!KEYS.has(k)) throw new ContextError('LC_INVALID_CONFIG', `${source}: unknown option '${k}'`);
+    if (!KEYS.has(k)) throw new ContextError('LC_CONFIG_INVALID', `${source}: unknown option '${k}'`);
   const url = o.url;
   if (typeof url !== 'string' || !/^(amqps?:\/\/|jsonl:)/.test(url))
     bad(source, 'url', 'an amqp://, amqps:// or jsonl: URL', typeof url === 'string' ? redactUrl(url) : url);

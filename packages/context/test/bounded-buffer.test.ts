@@ -1,5 +1,7 @@
 import { expect } from 'chai';
-import { BoundedBuffer } from '@contexture/context';
+import { ContextError } from '@contexture/context';
+// Not exported: the Handler's own buffer, tested on its own.
+import { BoundedBuffer } from '../src/bounded-buffer.js';
 
 describe('BoundedBuffer', () => {
   it('drop-oldest keeps the newest items in order and returns what it dropped', () => {
@@ -47,7 +49,9 @@ describe('BoundedBuffer', () => {
   });
 
   it('refuses a capacity that is not a positive integer', () => {
-    expect(() => new BoundedBuffer(0)).to.throw(RangeError);
-    expect(() => new BoundedBuffer(1.5)).to.throw(RangeError);
+    for (const capacity of [0, 1.5, -1, Number.NaN])
+      expect(() => new BoundedBuffer(capacity), String(capacity))
+        .to.throw(ContextError, /capacity must be a positive integer/)
+        .with.property('code', 'LC_BUFFER_INVALID_CAPACITY');
   });
 });

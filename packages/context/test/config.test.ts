@@ -85,7 +85,7 @@ describe('configuration: configure() options > CONTEXTURE_* variables > config f
         caught = err;
       }
       expect(caught, String(re)).to.be.instanceOf(ContextError);
-      expect((caught as ContextError).code).to.equal('LC_INVALID_CONFIG');
+      expect((caught as ContextError).code).to.equal('LC_CONFIG_INVALID');
       expect((caught as Error).message).to.match(re);
       expect((caught as Error).message).to.not.contain(':pw@');
     }

@@ -119,7 +119,7 @@ describe('Context → RabbitMQ (every message kind, received by a plain amqplib 
         caught = err;
       }
       expect(caught, name).to.be.instanceOf(ContextError);
-      expect((caught as ContextError).code).to.equal('LC_RESERVED_NAME');
+      expect((caught as ContextError).code).to.equal('LC_CONTEXT_RESERVED_NAME');
       expect((caught as ContextError).field).to.equal(name);
     }
     expect(() => delete (ctx as Record<string, unknown>).update).to.throw(ContextError);
@@ -148,7 +148,7 @@ describe('Context → RabbitMQ (every message kind, received by a plain amqplib 
         caught = err as ContextError;
       }
       expect(caught, field).to.be.instanceOf(ContextError);
-      expect(caught!.code).to.equal('LC_NOT_SERIALIZABLE');
+      expect(caught!.code).to.equal('LC_CONTEXT_NOT_SERIALIZABLE');
       expect(caught!.field).to.equal(field);
       expect(caught!.message).to.contain(field);
       expect(field in ctx.context).to.equal(false);

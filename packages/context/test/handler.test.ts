@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { inspect } from 'node:util';
-import { Context, Handler, type HandlerStats } from '@contexture/context';
+import { Context, ContextError, Handler, type HandlerStats } from '@contexture/context';
 import { amqpUrl, Cleanup, FaultProxy, TestConsumer, uniqueName, waitUntil } from '@contexture/test-support';
 
 function proxiedUrl(port: number): string {
@@ -267,26 +267,36 @@ describe('Handler: buffer, outages and reconnects (real RabbitMQ behind a loopba
       return 'no error';
     };
     expect(code(() => new Context({ name: `web.${'x'.repeat(300)}`, handler }))).to.equal(
-      'ContextError LC_INVALID_OPTION',
+      'ContextError LC_CONTEXT_INVALID_OPTION',
     );
     expect(code(() => new Context({ name: 'web.h', handler, headers: { f: () => 1 } }))).to.equal(
-      'ContextError LC_INVALID_OPTION',
+      'ContextError LC_CONTEXT_INVALID_OPTION',
     );
     expect(code(() => new Context({ name: 'web.h', handler, headers: { n: 10n } }))).to.equal(
-      'ContextError LC_INVALID_OPTION',
+      'ContextError LC_CONTEXT_INVALID_OPTION',
     );
     expect(code(() => new Context({ name: 'web.h', handler, headers: { ['k'.repeat(300)]: 1 } }))).to.equal(
-      'ContextError LC_INVALID_OPTION',
+      'ContextError LC_CONTEXT_INVALID_OPTION',
     );
     const cyclic: Record<string, unknown> = {};
     cyclic.self = cyclic;
     expect(code(() => new Context({ name: 'web.h', handler, headers: { cyclic } }))).to.equal(
-      'ContextError LC_INVALID_OPTION',
+      'ContextError LC_CONTEXT_INVALID_OPTION',
     );
     for (let i = 0; i < 20; i++) new Context({ name: `web.ok`, handler, context: { i } });
     expect(await handler.flush(10_000)).to.equal(true);
     expect(handler.stats()).to.include({ enqueued: 20, published: 20, dropped: 0, reconnects: 0 });
     await consumer.waitFor(20);
+  });
+
+  it("headers of the handler's own that AMQP cannot carry are the handler's fault: LC_HANDLER_INVALID_OPTION", async () => {
+    const handler = new Handler({ url: amqpUrl(), exchange, logger: null, headers: { n: 10n } });
+    cleanup.defer(() => handler.close());
+    for (const headers of [undefined, { fine: 1 }])
+      expect(() => new Context({ name: 'web.h', handler, headers }), JSON.stringify(headers))
+        .to.throw(ContextError, /headers must be JSON the broker can carry/)
+        .with.property('code', 'LC_HANDLER_INVALID_OPTION');
+    expect(handler.stats()).to.include({ enqueued: 0, status: 'idle' });
   });
 
   it('a message the client library cannot encode (a header over its 64 KB table) is dropped and counted; flush() ends, the others publish', async () => {
@@ -319,7 +329,7 @@ describe('Handler: buffer, outages and reconnects (real RabbitMQ behind a loopba
       } catch (err) {
         caught = err;
       }
-      expect((caught as { code?: string })?.code, url).to.equal('LC_INVALID_CONFIG');
+      expect((caught as { code?: string })?.code, url).to.equal('LC_CONFIG_INVALID');
       expect(inspect(caught, { depth: 10 }), url).to.not.contain('etPW');
     }
     // The broker's user with its own password, connected: the client and its transport printed too.

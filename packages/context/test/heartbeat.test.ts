@@ -157,7 +157,7 @@ describe('Handler heartbeats (real RabbitMQ)', function () {
       ]) {
         expect(() => new Context({ ...options, handler }), JSON.stringify(options))
           .to.throw(/routing key "contexture\.[a-z]+" is reserved/)
-          .with.property('code', 'LC_INVALID_OPTION');
+          .with.property('code', 'LC_CONTEXT_INVALID_OPTION');
       }
       // A name that only holds the word is fine.
       expect(Context.idOf(new Context({ name: 'app.contexture', handler }))).to.be.a('string');

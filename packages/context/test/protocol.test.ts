@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { ContextError } from '@contexture/context';
 import {
   Collator,
   decodeBody,
@@ -159,6 +160,13 @@ describe('protocol: collation', () => {
       ['o2', 'open', false],
       ['o3', 'open', false],
     ]);
+  });
+
+  it('refuses an onObject that is not a function with a ContextError', () => {
+    for (const options of [{}, { onObject: 'print' }, undefined])
+      expect(() => new Collator(options as never), JSON.stringify(options))
+        .to.throw(ContextError, 'Collator: onObject must be a function')
+        .with.property('code', 'LC_PROTOCOL_INVALID_OPTION');
   });
 
   it('keeps __proto__ and constructor keys as plain own fields', () => {

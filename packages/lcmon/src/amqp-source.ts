@@ -1,5 +1,5 @@
 import amqp from 'amqplib';
-import { amqpRefusal, hostPort as hostPortOf, redactText, withAmqpHeartbeat } from '@contexture/context';
+import { amqpRefusal, hostPort as hostPortOf, redactText, withAmqpHeartbeat } from '@contexture/context/internal';
 import {
   CONTENT_TYPE_NDJSON,
   decodeBody,
@@ -43,16 +43,16 @@ function connectError(url: string, err: unknown): LcmonError {
   const reason = describeFailure(err);
   const refused = amqpRefusal(reason);
   if (refused === 'login') {
-    return new LcmonError('LC_ACCESS_REFUSED', `RabbitMQ at ${where} refused the login: ${reason}`, { cause: err });
+    return new LcmonError('LC_BROKER_REFUSED', `RabbitMQ at ${where} refused the login: ${reason}`, { cause: err });
   }
   if (refused === 'vhost') {
     return new LcmonError(
-      'LC_ACCESS_REFUSED',
+      'LC_BROKER_REFUSED',
       `RabbitMQ at ${where} refused to open the vhost ${JSON.stringify(vhostOf(url))} for this user (does it exist, and may the user open it?)`,
       { cause: err },
     );
   }
-  return new LcmonError('LC_UNREACHABLE', `cannot reach RabbitMQ at ${where}: ${reason}`, { cause: err });
+  return new LcmonError('LC_BROKER_UNREACHABLE', `cannot reach RabbitMQ at ${where}: ${reason}`, { cause: err });
 }
 
 /**
@@ -96,7 +96,9 @@ export class AmqpSource {
       if (this.stopped) return;
       const reason = err === undefined ? 'closed by the broker' : describeFailure(err);
       this.fail(
-        new LcmonError('LC_CONNECTION_LOST', `connection to RabbitMQ at ${where} lost: ${reason}`, { cause: err }),
+        new LcmonError('LC_BROKER_CONNECTION_LOST', `connection to RabbitMQ at ${where} lost: ${reason}`, {
+          cause: err,
+        }),
       );
     };
     conn.on('error', () => {
@@ -131,10 +133,16 @@ export class AmqpSource {
         } catch (err) {
           const code = (err as AmqpFailure).code;
           if (code === 404)
-            throw new LcmonError('LC_NO_QUEUE', `queue "${options.queue}" does not exist on ${where}`, { cause: err });
-          throw new LcmonError('LC_AMQP', `cannot use queue "${options.queue}" on ${where}: ${describeFailure(err)}`, {
-            cause: err,
-          });
+            throw new LcmonError('LC_BROKER_NO_QUEUE', `queue "${options.queue}" does not exist on ${where}`, {
+              cause: err,
+            });
+          throw new LcmonError(
+            'LC_BROKER_DECLARE_FAILED',
+            `cannot use queue "${options.queue}" on ${where}: ${describeFailure(err)}`,
+            {
+              cause: err,
+            },
+          );
         }
       } else {
         try {
@@ -142,13 +150,13 @@ export class AmqpSource {
         } catch (err) {
           if ((err as AmqpFailure).code === 406) {
             throw new LcmonError(
-              'LC_EXCHANGE_MISMATCH',
+              'LC_BROKER_EXCHANGE_MISMATCH',
               `exchange "${options.exchange}" on ${where} exists with another type or durability than lcmon's (durable ${options.exchangeType}): ${describeFailure(err)}`,
               { cause: err },
             );
           }
           throw new LcmonError(
-            'LC_AMQP',
+            'LC_BROKER_DECLARE_FAILED',
             `cannot declare exchange "${options.exchange}" on ${where}: ${describeFailure(err)}`,
             { cause: err },
           );
@@ -164,9 +172,13 @@ export class AmqpSource {
           const keys = options.exchangeType === 'headers' ? options.bindingKeys.slice(0, 1) : options.bindingKeys;
           for (const key of keys) await channel.bindQueue(queue, options.exchange, key, options.bindingArgs);
         } catch (err) {
-          throw new LcmonError('LC_AMQP', `cannot declare or bind the queue on ${where}: ${describeFailure(err)}`, {
-            cause: err,
-          });
+          throw new LcmonError(
+            'LC_BROKER_DECLARE_FAILED',
+            `cannot declare or bind the queue on ${where}: ${describeFailure(err)}`,
+            {
+              cause: err,
+            },
+          );
         }
       }
       await channel.prefetch(options.prefetch);
@@ -174,13 +186,13 @@ export class AmqpSource {
     } catch (err) {
       await conn.close().catch(() => {});
       if (err instanceof LcmonError) throw err;
-      throw new LcmonError('LC_AMQP', `RabbitMQ at ${where}: ${describeFailure(err)}`, { cause: err });
+      throw new LcmonError('LC_BROKER_DECLARE_FAILED', `RabbitMQ at ${where}: ${describeFailure(err)}`, { cause: err });
     }
   }
 
   /**
    * Settles when consuming ends: resolves once {@link close} has run, rejects with
-   * `LC_CONNECTION_LOST` if the broker or the connection goes away first.
+   * `LC_BROKER_CONNECTION_LOST` if the broker or the connection goes away first.
    */
   readonly finished: Promise<void>;
 
@@ -193,9 +205,13 @@ export class AmqpSource {
       this.consumerTag = reply.consumerTag;
     } catch (err) {
       if (this.failure !== undefined) throw this.failure;
-      throw new LcmonError('LC_AMQP', `cannot consume from "${this.queue}" on ${this.where}: ${describeFailure(err)}`, {
-        cause: err,
-      });
+      throw new LcmonError(
+        'LC_BROKER_DECLARE_FAILED',
+        `cannot consume from "${this.queue}" on ${this.where}: ${describeFailure(err)}`,
+        {
+          cause: err,
+        },
+      );
     }
   }
 
@@ -241,7 +257,7 @@ export class AmqpSource {
     if (msg === null) {
       this.fail(
         new LcmonError(
-          'LC_CONNECTION_LOST',
+          'LC_BROKER_CONNECTION_LOST',
           `the broker at ${this.where} cancelled the consumer (queue "${this.queue}" deleted?)`,
         ),
       );

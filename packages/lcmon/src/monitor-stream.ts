@@ -89,7 +89,7 @@ export class MonitorStream<T> implements AsyncIterable<T>, AsyncDisposable {
    * connection. Available once {@link open} has resolved; undefined when reading a stream.
    */
   get channel(): Channel | undefined {
-    if (this.state === 'closed') throw new LcmonError('LC_CLOSED', 'the stream is closed');
+    if (this.state === 'closed') throw new LcmonError('LC_MONITOR_CLOSED', 'the stream is closed');
     return this.source?.channel;
   }
 
@@ -113,11 +113,11 @@ export class MonitorStream<T> implements AsyncIterable<T>, AsyncDisposable {
   /**
    * Connects, declares and binds (or starts reading the stream); resolves when messages flow.
    * Iterating calls it; call it first to use {@link channel} before the first message.
-   * Idempotent. Rejects with an {@link LcmonError} (`LC_UNREACHABLE`, `LC_NO_QUEUE`, ...).
+   * Idempotent. Rejects with an {@link LcmonError} (`LC_BROKER_UNREACHABLE`, `LC_BROKER_NO_QUEUE`, ...).
    */
   open(): Promise<this> {
     if (this.state === 'closing' || this.state === 'closed')
-      return Promise.reject(new LcmonError('LC_CLOSED', 'the stream is closed'));
+      return Promise.reject(new LcmonError('LC_MONITOR_CLOSED', 'the stream is closed'));
     this.opening ??= this.doOpen();
     return this.opening;
   }
@@ -262,7 +262,7 @@ export class MonitorStream<T> implements AsyncIterable<T>, AsyncDisposable {
     const source = await AmqpSource.open(this.options);
     if (this.state !== 'opening') {
       await source.close();
-      throw new LcmonError('LC_CLOSED', 'the stream was closed while opening');
+      throw new LcmonError('LC_MONITOR_CLOSED', 'the stream was closed while opening');
     }
     this.source = source;
     this.state = 'open';

@@ -4,7 +4,7 @@ import { resolveOptions, type MessagesOptions, type ObjectsOptions } from './opt
 
 /**
  * The messages on the bus (or in a stream of saved lines), each as `{rkey, headers, object}`.
- * Validates the options at once (throws `LC_INVALID_OPTION`); connects when iterated or opened.
+ * Validates the options at once (throws `LC_MONITOR_INVALID_OPTION`); connects when iterated or opened.
  *
  * @example
  * await using stream = messages({ bindingKeys: ['web.#'] });

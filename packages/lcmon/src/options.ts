@@ -146,10 +146,10 @@ export interface ResolvedOptions {
 }
 
 function invalid(message: string): never {
-  throw new LcmonError('LC_INVALID_OPTION', message);
+  throw new LcmonError('LC_MONITOR_INVALID_OPTION', message);
 }
 
-/** Fills in the defaults and validates; throws `LC_INVALID_OPTION`. */
+/** Fills in the defaults and validates; throws `LC_MONITOR_INVALID_OPTION`. */
 export function resolveOptions(options: ObjectsOptions = {}): ResolvedOptions {
   const o = options ?? {};
   const bindingKeys = o.bindingKeys ?? DEFAULTS.bindingKeys;

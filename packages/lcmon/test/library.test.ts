@@ -107,10 +107,10 @@ describe('monitor library: messages() and objects()', () => {
   it('rejects bad options at once and an unreachable broker on first use, with stable codes', async () => {
     expect(() => messages({ bindingKeys: [] }))
       .to.throw(LcmonError)
-      .with.property('code', 'LC_INVALID_OPTION');
+      .with.property('code', 'LC_MONITOR_INVALID_OPTION');
     expect(() => messages({ prefetch: 0 }))
       .to.throw(LcmonError)
-      .with.property('code', 'LC_INVALID_OPTION');
+      .with.property('code', 'LC_MONITOR_INVALID_OPTION');
     const stream = messages({ url: 'amqp://u:pw-secret@127.0.0.1:1/%2F' });
     let caught: unknown;
     try {
@@ -119,7 +119,7 @@ describe('monitor library: messages() and objects()', () => {
       caught = err;
     }
     expect(caught).to.be.instanceOf(LcmonError);
-    expect((caught as LcmonError).code).to.equal('LC_UNREACHABLE');
+    expect((caught as LcmonError).code).to.equal('LC_BROKER_UNREACHABLE');
     expect((caught as LcmonError).message).to.equal('cannot reach RabbitMQ at 127.0.0.1:1: ECONNREFUSED');
   });
 });

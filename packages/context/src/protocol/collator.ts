@@ -1,3 +1,4 @@
+import { ContextError } from '../errors.js';
 import type { MessageMeta, MessageStatus, WireMessage } from './message.js';
 import { setOwn } from './own.js';
 
@@ -160,7 +161,8 @@ class Pending {
  * Folds messages into whole objects, independent of arrival order and of duplicates: a field takes
  * the value of the highest `seq` that set it, and an object is given out once it finished and every
  * message before its last has arrived (or, after `gapTimeout`, marked incomplete). Messages without
- * `seq` fold in arrival order.
+ * `seq` fold in arrival order. An `onObject` that is not a function throws a `ContextError`
+ * (`LC_PROTOCOL_INVALID_OPTION`).
  *
  * @example
  * const c = new Collator({ onObject: (o) => console.log(o.object) });
@@ -191,7 +193,8 @@ export class Collator {
   private counts = { objects: 0, duplicates: 0, late: 0, evicted: 0 };
 
   constructor(options: CollatorOptions) {
-    if (typeof options?.onObject !== 'function') throw new TypeError('Collator: onObject must be a function');
+    if (typeof options?.onObject !== 'function')
+      throw new ContextError('LC_PROTOCOL_INVALID_OPTION', 'Collator: onObject must be a function');
     this.onObject = options.onObject;
     this.gapTimeout = options.gapTimeout ?? 5000;
     this.maxOpen = options.maxOpen ?? 100_000;

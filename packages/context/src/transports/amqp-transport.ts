@@ -1,3 +1,7 @@
+/**
+ * Step 4 of a message's way out: Context → BoundedBuffer → Publisher → **Transport** → broker.
+ * The RabbitMQ transport: a confirm channel publishing to the exchange.
+ */
 import { EventEmitter } from 'node:events';
 import os from 'node:os';
 import amqp from 'amqplib';

@@ -1,3 +1,7 @@
+/**
+ * Step 4 of a message's way out: Context → BoundedBuffer → Publisher → **Transport** → broker.
+ * The JSON-lines transport: no broker, one line per message to a file or standard output.
+ */
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import type { Writable } from 'node:stream';

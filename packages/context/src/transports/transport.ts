@@ -1,3 +1,8 @@
+/**
+ * Step 4 of a message's way out: Context → BoundedBuffer → Publisher → **Transport** → broker.
+ * The interface the publisher sends through; `amqp-transport.ts` (RabbitMQ) and
+ * `jsonl-transport.ts` (JSON lines to a file or standard output) implement it.
+ */
 import type { EventEmitter } from 'node:events';
 import type { Entry } from '../entry.js';
 

@@ -71,7 +71,10 @@ export async function listHandlers(
       noAck: true,
     });
   } catch (err) {
-    const e = err instanceof LcmonError ? err : new LcmonError('LC_AMQP', String((err as Error)?.message ?? err));
+    const e =
+      err instanceof LcmonError
+        ? err
+        : new LcmonError('LC_BROKER_DECLARE_FAILED', String((err as Error)?.message ?? err));
     io.stderr.write(`lcmon: ${e.message}\n`);
     return exitStatusFor(e.code);
   }

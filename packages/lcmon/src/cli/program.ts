@@ -95,7 +95,7 @@ function resolved<T>(program: Command, make: () => T): T {
   try {
     return make();
   } catch (err) {
-    if (err instanceof LcmonError && err.code === 'LC_INVALID_OPTION') usageError(program, err.message);
+    if (err instanceof LcmonError && err.code === 'LC_MONITOR_INVALID_OPTION') usageError(program, err.message);
     throw err;
   }
 }

@@ -97,7 +97,7 @@ export async function runMonitor(cfg: RunConfig, io: RunIO): Promise<number> {
       err instanceof LcmonError
         ? err
         : new LcmonError(
-            cfg.input === 'stdin' ? 'LC_INPUT' : 'LC_CONNECTION_LOST',
+            cfg.input === 'stdin' ? 'LC_MONITOR_INPUT_FAILED' : 'LC_BROKER_CONNECTION_LOST',
             `reading input failed: ${String((err as Error)?.message ?? err)}`,
             { cause: err },
           );

@@ -1,0 +1,275 @@
+/**
+ * Step 3 of a message's way out: Context → BoundedBuffer → **Publisher** → Transport → broker.
+ *
+ * The publisher takes messages from the front of the Handler's buffer, sends them through the
+ * transport in units (one message, or a window packed per route), keeps each unit in flight until
+ * the transport confirms or refuses it, and settles it: counted as published, sent again after a
+ * refusal (at most three times in all), put back at the front of the buffer when the connection is
+ * lost, or dropped. The Handler around it owns the lifecycle: connecting, reconnecting, heartbeats,
+ * `flush()` and `close()`.
+ */
+import type { BoundedBuffer } from './bounded-buffer.js';
+import type { Entry } from './entry.js';
+import type { ResolvedHandlerOptions } from './handler-options.js';
+import type { Transport } from './transports/transport.js';
+
+/** Messages sent together, and the connection (its generation) they were sent on. */
+interface Unit {
+  readonly entries: Entry[];
+  readonly gen: number;
+}
+
+/** What a {@link Publisher} asks of the Handler it works for. */
+export interface PublisherHost {
+  /** The transport, once the handler has made it. */
+  transport(): Transport | null;
+  /** True while the handler is connected: sending is allowed. */
+  connected(): boolean;
+  /** Counts `n` messages as dropped. */
+  drop(n: number): void;
+  /** Keeps `err` as the handler's last error (passwords masked). */
+  noteError(err: unknown): void;
+  /** The handler's last error, as kept. */
+  lastError(): string | null;
+  warn(message: string): void;
+  /** The connection died under a send, before the transport said so. */
+  lost(err: Error): void;
+  /** Nothing is queued or in flight any more: `flush()` may resolve. */
+  idle(): void;
+  /** Sending made room in the buffer: `ready()` may resolve. */
+  space(): void;
+}
+
+/** The options a {@link Publisher} reads. */
+export type PublisherOptions = Pick<ResolvedHandlerOptions, 'flushInterval' | 'maxInFlight' | 'batchSize'>;
+
+/** Sends what the buffer holds through the transport and settles it. */
+export class Publisher {
+  /** Messages the transport confirmed. */
+  published = 0;
+  /** True while the broker asks publishers to stop (resource alarm). */
+  blocked = false;
+  private readonly inflight = new Set<Unit>();
+  private inflightEntries = 0;
+  /** Bumped at every connection loss: a refusal of a unit sent before it is that loss, not a nack. */
+  private gen = 0;
+  private flushTimer: NodeJS.Timeout | null = null;
+  private waitingDrain = false;
+  /** Messages the client library refused since the last warning about them, and when that was. */
+  private refused = { at: -Infinity, count: 0 };
+
+  constructor(
+    private readonly buffer: BoundedBuffer<Entry>,
+    private readonly options: Readonly<PublisherOptions>,
+    /** The handler's id as JSON, carried by every message. */
+    private readonly idJson: string,
+    private readonly host: PublisherHost,
+  ) {}
+
+  /** Messages sent and not yet confirmed. */
+  get inFlight(): number {
+    return this.inflightEntries;
+  }
+
+  /** True when nothing is queued or in flight. */
+  get idle(): boolean {
+    return this.buffer.length === 0 && this.inflightEntries === 0;
+  }
+
+  /** Sends within `flushInterval` ms, unless a send is already due. */
+  schedule(): void {
+    if (this.flushTimer !== null) return;
+    this.flushTimer = setTimeout(() => {
+      this.flushTimer = null;
+      this.pump();
+    }, this.options.flushInterval);
+    this.flushTimer.unref();
+  }
+
+  /** Forgets a send that was due. */
+  cancel(): void {
+    if (this.flushTimer !== null) clearTimeout(this.flushTimer);
+    this.flushTimer = null;
+  }
+
+  /** A new connection: no backpressure or alarm carries over from the last one. */
+  connected(): void {
+    this.waitingDrain = false;
+    this.blocked = false;
+  }
+
+  /** The transport can take more after `send` returned false. */
+  drained(): void {
+    this.waitingDrain = false;
+    this.pump();
+  }
+
+  /** The broker lifted its resource alarm. */
+  unblocked(): void {
+    this.blocked = false;
+    this.pump();
+  }
+
+  /**
+   * The connection is lost: unconfirmed messages go back to the front of the buffer, in order, so
+   * an outage shorter than the buffer loses nothing. Late answers about them are ignored.
+   */
+  requeue(): void {
+    this.gen++;
+    if (this.inflight.size === 0) return;
+    const back: Entry[] = [];
+    for (const u of this.inflight) for (const e of u.entries) back.push(e);
+    this.inflight.clear();
+    this.inflightEntries = 0;
+    const dropped = this.buffer.unshiftAll(back);
+    if (dropped.length > 0) this.host.drop(dropped.length);
+  }
+
+  /** Empties the buffer and forgets what is in flight (the handler closed); returns how many that was. */
+  discard(): number {
+    const left = this.buffer.length + this.inflightEntries;
+    if (left > 0) {
+      this.buffer.drain();
+      this.inflight.clear();
+      this.inflightEntries = 0;
+    }
+    return left;
+  }
+
+  /** Sends as much as the transport and the in-flight limit allow. */
+  pump(): void {
+    this.cancel();
+    const t = this.host.transport();
+    if (!this.host.connected() || t === null || this.waitingDrain || this.blocked) return;
+    this.sendAll(t, this.options.maxInFlight);
+    this.host.space();
+  }
+
+  private sendAll(t: Transport, max: number): void {
+    if (t.grouping === 'single') {
+      while (this.buffer.length > 0 && this.inflightEntries < max) {
+        if (!this.transmit(t, this.track([this.buffer.shift()!]))) return;
+      }
+      return;
+    }
+    while (this.buffer.length > 0 && this.inflightEntries < max) {
+      // Every unit of the window is in flight before the first is sent: a connection lost midway
+      // puts them all back in the buffer, in order, rather than losing those not sent yet.
+      const units = this.take(t.grouping).map((entries) => this.track(entries));
+      for (const unit of units) {
+        if (!this.host.connected()) return;
+        this.transmit(t, unit);
+      }
+      if (this.waitingDrain) return;
+    }
+  }
+
+  /** `entries` as a unit in flight. */
+  private track(entries: Entry[]): Unit {
+    const unit: Unit = { entries, gen: this.gen };
+    this.inflight.add(unit);
+    this.inflightEntries += entries.length;
+    return unit;
+  }
+
+  /** Sends a unit in flight; false when sending must stop (backpressure or a dead channel). */
+  private transmit(t: Transport, unit: Unit): boolean {
+    let more: boolean;
+    try {
+      more = t.send(unit.entries, this.idJson, this.buffer.length, (err) => this.settle(unit, err));
+    } catch (err) {
+      // amqplib says a channel or connection closing or closed with an IllegalOperationError;
+      // anything else it throws is about this message (it could not encode it).
+      const name = (err as Error)?.name;
+      if (
+        t.open &&
+        name !== 'IllegalOperationError' &&
+        !/clos(ed|ing)|ended|not connected/i.test(String((err as Error)?.message))
+      ) {
+        // Dropped, and counted; the connection and the messages after it go on.
+        this.inflight.delete(unit);
+        this.inflightEntries -= unit.entries.length;
+        this.host.noteError(err);
+        this.host.drop(unit.entries.length);
+        this.warnRefused(unit.entries.length);
+        this.wakeIfIdle();
+        return true;
+      }
+      // The channel died under us before its close event: treat it as the connection loss it is.
+      this.host.noteError(err);
+      t.destroy();
+      this.host.lost(err as Error);
+      return false;
+    }
+    if (!more) this.waitingDrain = true;
+    return more;
+  }
+
+  /** Says on the logger that messages were refused: at once, then at most every 10 s with the count since. */
+  private warnRefused(n: number): void {
+    const now = Date.now();
+    this.refused.count += n;
+    if (now - this.refused.at < 10_000) return;
+    this.host.warn(`${this.refused.count} message(s) could not be sent and were dropped (${this.host.lastError()})`);
+    this.refused = { at: now, count: 0 };
+  }
+
+  /**
+   * The next units to send, oldest first. `route` grouping takes a window of up to `batchSize`
+   * messages and packs it per route (routing key and headers), keeping each route's order.
+   */
+  private take(grouping: Transport['grouping']): Entry[][] {
+    const first = this.buffer.shift()!;
+    if (grouping === 'single') return [[first]];
+    const limit = this.options.batchSize;
+    const window = [first];
+    let bytes = first.objJson.length;
+    while (window.length < limit && bytes < 262_144 && this.buffer.length > 0) {
+      const next = this.buffer.shift()!;
+      window.push(next);
+      bytes += next.objJson.length;
+    }
+    if (grouping === 'any') return [window];
+    const byRoute = new Map<string, Entry[]>();
+    for (const e of window) {
+      const list = byRoute.get(e.route.key);
+      if (list === undefined) byRoute.set(e.route.key, [e]);
+      else list.push(e);
+    }
+    return [...byRoute.values()];
+  }
+
+  private settle(unit: Unit, err?: Error): void {
+    if (!this.inflight.has(unit)) return; // requeued by a connection loss already
+    if (err === undefined) {
+      this.inflight.delete(unit);
+      this.inflightEntries -= unit.entries.length;
+      this.published += unit.entries.length;
+      if (this.buffer.length > 0) {
+        if (this.flushTimer === null && !this.waitingDrain) this.pump();
+      } else {
+        this.wakeIfIdle();
+      }
+      return;
+    }
+    // An error while the connection stays up is a nack; one that comes with a connection loss is
+    // handled by requeue(), which puts every unconfirmed unit back in order.
+    setImmediate(() => {
+      if (!this.inflight.has(unit) || unit.gen !== this.gen || !this.host.transport()?.open) return;
+      this.inflight.delete(unit);
+      this.inflightEntries -= unit.entries.length;
+      this.host.noteError(err);
+      const retry = unit.entries.filter((e) => ++e.attempts < 3);
+      const refused = unit.entries.length - retry.length;
+      const dropped = this.buffer.unshiftAll(retry).length + refused;
+      if (dropped > 0) this.host.drop(dropped);
+      this.pump();
+      this.wakeIfIdle();
+    });
+  }
+
+  /** Tells the handler when nothing is queued or in flight any more. */
+  private wakeIfIdle(): void {
+    if (this.idle) this.host.idle();
+  }
+}
