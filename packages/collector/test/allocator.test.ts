@@ -57,7 +57,7 @@ describe('Allocator', () => {
   }
 
   describe('Redis failures', () => {
-    it('fails every call with LC_UNAVAILABLE when Redis cannot be reached, saying which call and where, never the password', async () => {
+    it('fails every call with LC_REDIS_UNAVAILABLE when Redis cannot be reached, saying which call and where, never the password', async () => {
       const port = await freePort();
       const a = new Allocator({ redis: `redis://user:hunter2secret@127.0.0.1:${port}`, prefix, pool: 'down' });
       cleanup.defer(() => a.close());

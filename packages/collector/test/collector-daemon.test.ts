@@ -219,10 +219,14 @@ describe('collector daemon: RabbitMQ → Redis, at least once', function () {
   });
 
   it('refuses an option it does not know (a misspelt one is not ignored)', () => {
-    expect(
-      () =>
-        new Collector({ store, url: amqpUrl(), queue, logger: null, bindngs: ['a.#'] } as unknown as CollectorOptions),
-    ).to.throw(RangeError, 'Collector: unknown option "bindngs"');
+    let err: unknown;
+    try {
+      new Collector({ store, url: amqpUrl(), queue, logger: null, bindngs: ['a.#'] } as unknown as CollectorOptions);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).to.be.instanceOf(CollectorError);
+    expect(err).to.include({ code: 'LC_DAEMON_INVALID_OPTION', message: 'Collector: unknown option "bindngs"' });
     // Every option it documents is taken.
     const c = new Collector({
       store,
@@ -238,7 +242,7 @@ describe('collector daemon: RabbitMQ → Redis, at least once', function () {
       deadLetterQueue: `${queue}.dl`,
       maxBytes: 1000,
       maxDepth: 8,
-      retry: { initialDelay: 10, maxDelay: 100 },
+      retry: { initialDelay: 10, maxDelay: 100, factor: 3, jitter: 0.5 },
       shutdownTimeout: 1000,
       logger: null,
       registry: null,
@@ -246,6 +250,36 @@ describe('collector daemon: RabbitMQ → Redis, at least once', function () {
     });
     cleanup.defer(() => c.close());
     expect(c.stats().status).to.equal('idle');
+    expect(c.options.retry).to.deep.equal({ initialDelay: 10, maxDelay: 100, factor: 3, jitter: 0.5 });
+  });
+
+  it('refuses a bad option with a CollectorError LC_DAEMON_INVALID_OPTION, its message saying which', () => {
+    const bad: Array<[Record<string, unknown>, string]> = [
+      [{ store: {} }, 'Collector: options.store must have an apply(message, meta) method'],
+      [{ prefetch: 0 }, 'Collector: prefetch must be a positive integer, got 0'],
+      [{ bindings: [] }, 'Collector: bindings must name at least one routing key'],
+      [{ queue: '' }, 'Collector: queue must be a non-empty string'],
+      [{ deadLetterQueue: '' }, 'Collector: deadLetterQueue must be a non-empty string'],
+      [{ heartbeatInterval: 50 }, 'Collector: heartbeatInterval must be an integer >= 100 (ms), or 0 for none, got 50'],
+      [{ registry: {} }, 'Collector: registry must have beat(entry, metrics) and unregister(id) methods (a Registry)'],
+      [{ retry: { factor: 0.5 } }, 'Collector: retry.factor must be a number >= 1, got 0.5'],
+      [{ retry: { jitter: 2 } }, 'Collector: retry.jitter must be a number from 0 to 1, got 2'],
+      [{ retry: { initialDelay: -1 } }, 'Collector: retry.initialDelay must be a number of ms >= 0, got -1'],
+    ];
+    for (const [options, message] of bad) {
+      let err: unknown;
+      try {
+        new Collector({ store, logger: null, ...options } as unknown as CollectorOptions);
+      } catch (e) {
+        err = e;
+      }
+      expect(err, message).to.be.instanceOf(CollectorError);
+      expect(err).to.include({ code: 'LC_DAEMON_INVALID_OPTION', message });
+    }
+    // Unset retry fields keep their defaults.
+    const c = new Collector({ store, logger: null, retry: { initialDelay: 10, maxDelay: undefined } });
+    cleanup.defer(() => c.close());
+    expect(c.options.retry).to.deep.equal({ initialDelay: 10, maxDelay: 5000, factor: 2, jitter: 0.2 });
   });
 
   it('works with a store that has apply() only', async () => {

@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { Cleanup, freePort, redisUrl, uniqueName, waitUntil } from '@contexture/test-support';
+import { CollectorError } from '../src/internal/errors.js';
 import { LockError } from '../src/locks/lock-error.js';
 import { LockPool } from '../src/locks/lock-pool.js';
 import { RedisLock } from '../src/locks/redis-lock.js';
@@ -39,7 +40,7 @@ describe('RedisLock', function () {
     throw new Error('expected a rejection');
   };
 
-  it('fails every call with LC_UNAVAILABLE when Redis cannot be reached, saying which call and where, never the password', async () => {
+  it('fails every call with LC_REDIS_UNAVAILABLE when Redis cannot be reached, saying which call and where, never the password', async () => {
     const port = await freePort();
     const locks = new RedisLock({ redis: `redis://user:hunter2secret@127.0.0.1:${port}`, prefix });
     cleanup.defer(() => locks.close());
@@ -137,6 +138,7 @@ describe('RedisLock', function () {
     setTimeout(() => ac.abort(), 30);
     const aborted = await caught(a.acquire('busy', { signal: ac.signal, retryDelay: 5, maxRetries: 1e6 }));
     expect(aborted).to.be.instanceOf(LockError);
+    expect(aborted).to.be.instanceOf(CollectorError);
     expect(aborted.code).to.equal('LC_LOCK_ABORTED');
     expect(aborted.lock).to.equal('busy');
     expect(aborted.name).to.equal('LockError');

@@ -1,5 +1,5 @@
 import { MemoryContextStore, type ContextStore, type StoreOptions } from '../src/store/index.js';
-import { storeSuite } from './support/store-suite.js';
+import { storeSuite } from './support/store-suite/index.js';
 
 describe('MemoryContextStore', () => {
   const stores: ContextStore[] = [];

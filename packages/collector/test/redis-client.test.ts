@@ -58,7 +58,7 @@ describe('Redis clients made from a URL (every Redis user)', function () {
         () => null,
         (e: unknown) => e as CollectorError,
       );
-      expect(wrapped?.code).to.equal('LC_UNAVAILABLE');
+      expect(wrapped?.code).to.equal('LC_REDIS_UNAVAILABLE');
     } finally {
       await Promise.all([store.close(), lock.close(), allocator.close(), registry.close(), tasks.close()]);
     }
@@ -147,7 +147,7 @@ describe('errors name where a Sentinel client connects', function () {
           (e: unknown) => e,
         )) as CollectorError;
         expect(err, what).to.be.instanceOf(CollectorError);
-        expect(err.code, what).to.equal('LC_UNAVAILABLE');
+        expect(err.code, what).to.equal('LC_REDIS_UNAVAILABLE');
         expect(err.message, what).to.include(
           `Redis at 127.0.0.1:${a}, [::1]:${b}, localhost:${c} (Sentinel, master 'orders') failed: Command timed out`,
         );

@@ -10,7 +10,7 @@ import {
   type StoreOptions,
   type SyncResult,
 } from '../src/store/index.js';
-import { storeSuite } from './support/store-suite.js';
+import { storeSuite } from './support/store-suite/index.js';
 import { proxiedRedis } from './support/proxied-redis.js';
 import { expectUnavailable } from './support/unavailable.js';
 import { contextStream, copy, shuffledWithDuplicates } from './support/streams.js';
@@ -80,7 +80,7 @@ describe('RedisContextStore', () => {
       );
     });
 
-    it('fails every call with LC_UNAVAILABLE when Redis cannot be reached, saying which call and why, never the password', async () => {
+    it('fails every call with LC_REDIS_UNAVAILABLE when Redis cannot be reached, saying which call and why, never the password', async () => {
       const port = await freePort();
       const s = store({
         redis: `redis://user:hunter2secret@127.0.0.1:${port}`,
@@ -102,11 +102,11 @@ describe('RedisContextStore', () => {
       const w = s.watch('u');
       let watchError: unknown;
       await w.ready.catch((err: unknown) => (watchError = err));
-      expect((watchError as CollectorError)?.code).to.equal('LC_UNAVAILABLE');
+      expect((watchError as CollectorError)?.code).to.equal('LC_REDIS_UNAVAILABLE');
       await w.close();
     });
 
-    it('a script Redis refuses for other reasons than the data (an ACL without its channel) is LC_UNAVAILABLE, not corrupt', async function () {
+    it('a script Redis refuses for other reasons than the data (an ACL without its channel) is LC_REDIS_UNAVAILABLE, not corrupt', async function () {
       this.timeout(30_000);
       // A server of the test's own: the ACL user is made there.
       const server = new TempRedis();
@@ -123,7 +123,7 @@ describe('RedisContextStore', () => {
         () => null,
         (e: unknown) => e as CollectorError,
       );
-      expect(err?.code, String(err)).to.equal('LC_UNAVAILABLE');
+      expect(err?.code, String(err)).to.equal('LC_REDIS_UNAVAILABLE');
       expect(err!.message).to.match(/^context store write to "acl": Redis at 127\.0\.0\.1:\d+ failed: .*publish/i);
       // Without publishing, the same user writes.
       expect((await store({ redis: url.toString(), publish: false }).set('acl', { a: 1 })).changed).to.equal(true);
@@ -576,7 +576,7 @@ describe('RedisContextStore', () => {
         () => null,
         (e: unknown) => e as CollectorError,
       );
-      expect(err?.code).to.equal('LC_UNAVAILABLE');
+      expect(err?.code).to.equal('LC_REDIS_UNAVAILABLE');
       proxy.restore();
       await waitUntil(() => away.status === 'ready', 'the client reconnected');
       const again = b.watch('v');

@@ -180,10 +180,10 @@ describe('Registry', function () {
     await redis.hset(reg.key('__proto__'), 'e', 'not json', 'm:bad', 'NaN');
     expect((await reg.get('__proto__'))!.metrics).to.not.have.property('bad');
     await reg.close();
-    expect((await caught(() => reg.list())).code).to.equal('LC_CLOSED');
+    expect((await caught(() => reg.list())).code).to.equal('LC_REGISTRY_CLOSED');
   });
 
-  it('a call Redis does not answer fails with LC_UNAVAILABLE naming the call and where Redis is, never the password; foreign data under its keys fails as Redis says', async () => {
+  it('a call Redis does not answer fails with LC_REDIS_UNAVAILABLE naming the call and where Redis is, never the password; foreign data under its keys fails as Redis says', async () => {
     const port = await freePort();
     const down = new Registry({ redis: `redis://user:hunter2secret@127.0.0.1:${port}`, prefix });
     cleanup.defer(() => down.close());

@@ -160,7 +160,7 @@ describe('SharedContext (real Redis)', function () {
     await once(client, 'ready');
     proxy.cut();
     const err = await caught(SharedContext.open(key, { redis: client, prefix, openTimeout: 500 }));
-    expect(err.code).to.equal('LC_UNAVAILABLE');
+    expect(err.code).to.equal('LC_REDIS_UNAVAILABLE');
     expect(err.message).to.include(`Redis at 127.0.0.1:${port} did not answer within 500 ms`);
     proxy.restore();
     await waitUntil(() => client.status === 'ready', "the caller's client reconnected", 10_000);
@@ -206,13 +206,13 @@ describe('SharedContext (real Redis)', function () {
     expect((await caught(s.update('f', (() => 1) as unknown))).code).to.equal('LC_SHARED_INVALID_ARGUMENT');
     const t0 = Date.now();
     const down = await caught(SharedContext.open('k', { redis: 'redis://127.0.0.1:1', prefix, openTimeout: 500 }));
-    expect(down.code).to.equal('LC_UNAVAILABLE');
+    expect(down.code).to.equal('LC_REDIS_UNAVAILABLE');
     expect(Date.now() - t0).to.be.below(4_000);
     await s.update('__proto__', { polluted: true });
     expect(({} as Record<string, unknown>).polluted).to.equal(undefined);
     expect(Object.keys(s.get())).to.deep.equal(['__proto__']);
     await s.close();
     await s.close();
-    expect((await caught(s.update('a', 1))).code).to.equal('LC_CLOSED');
+    expect((await caught(s.update('a', 1))).code).to.equal('LC_SHARED_CLOSED');
   });
 });

@@ -44,17 +44,50 @@ describe('collector subpath exports', () => {
     ]);
   });
 
-  for (const sub of ['', '/store', '/locks', '/allocator', '/registry', '/tasks', '/shared']) {
-    it(`@contexture/collector${sub} loads neither amqplib nor commander`, async () => {
+  // What each entry exports, by name: a new export (or a lost one) is a deliberate change made here.
+  const EXPORTS: Record<string, string[]> = {
+    '': [
+      'Allocation',
+      'Allocator',
+      'CollectorError',
+      'LockError',
+      'LockPool',
+      'MemoryContextStore',
+      'RedisContextStore',
+      'RedisLock',
+      'Registry',
+      'SharedContext',
+      'TaskError',
+      'TaskQueue',
+    ],
+    '/store': [
+      'CollectorError',
+      'MemoryContextStore',
+      'REDIS_STORE_DEFAULTS',
+      'RedisContextStore',
+      'STORE_DEFAULTS',
+      'applyDelta',
+      'isDeltaLeaf',
+      'mergeRecords',
+    ],
+    '/locks': ['CollectorError', 'LockError', 'LockPool', 'REDIS_LOCK_DEFAULTS', 'RedisLock'],
+    '/allocator': ['ALLOCATOR_DEFAULTS', 'Allocation', 'Allocator', 'CollectorError', 'MAX_PRIORITY'],
+    '/registry': ['CollectorError', 'REGISTRY_DEFAULTS', 'Registry'],
+    '/tasks': ['CollectorError', 'TASK_QUEUE_DEFAULTS', 'TaskError', 'TaskQueue'],
+    '/shared': ['CollectorError', 'SharedContext'],
+  };
+
+  for (const [sub, names] of Object.entries(EXPORTS)) {
+    it(`@contexture/collector${sub} exports its names and loads neither amqplib nor commander`, async () => {
       const { exports, loaded } = await loadedBy(`@contexture/collector${sub}`);
-      expect(exports).to.include('CollectorError');
+      expect(exports).to.deep.equal(names);
       expect(loaded).to.deep.equal([]);
     });
   }
 
   it('@contexture/collector/daemon does load them (the check above can see them)', async () => {
     const { exports, loaded } = await loadedBy('@contexture/collector/daemon');
-    expect(exports).to.include.members(['Collector', 'createProgram']);
+    expect(exports).to.deep.equal(['COLLECTOR_DEFAULTS', 'Collector', 'CollectorError', 'EXIT', 'createProgram']);
     expect(loaded).to.deep.equal(['amqplib', 'commander']);
   });
 });

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { Cleanup, freePort, redisUrl, uniqueName, waitUntil } from '@contexture/test-support';
 import { CollectorError } from '../src/internal/errors.js';
-import { TaskError, TaskQueue, type Task, type TaskQueueOptions } from '../src/tasks/task-queue.js';
+import { TaskError, TaskQueue, type Task, type TaskQueueOptions } from '../src/tasks/index.js';
 import { TASK_SCRIPTS } from '../src/tasks/task-scripts.js';
 import { proxiedRedis } from './support/proxied-redis.js';
 import { expectUnavailable } from './support/unavailable.js';
@@ -110,6 +110,8 @@ describe('TaskQueue (real Redis)', function () {
     void listening(worker, ['resize']);
     const err = await rejection(queue().query({ name: 'resize', policy: 'remote', params: { w: 1e9 } }));
     expect(err).to.be.instanceOf(TaskError);
+    expect(err).to.be.instanceOf(CollectorError);
+    expect(err).to.include({ name: 'TaskError' });
     expect(err.code).to.equal('LC_TASK_FAILED');
     expect(err.remote).to.deep.equal({ name: 'RangeError', message: 'width too large', code: 'E_WIDTH' });
     expect(err.message).to.match(/^task 'resize' \(.+\) failed: width too large$/);
@@ -351,7 +353,7 @@ describe('TaskQueue (real Redis)', function () {
     expect(await b).to.equal('B');
   });
 
-  it('Redis unreachable: a query and listeners() fail with LC_UNAVAILABLE saying which task and where, long before the timeout, never the password; auto and remoteFirst run here', async () => {
+  it('Redis unreachable: a query and listeners() fail with LC_REDIS_UNAVAILABLE saying which task and where, long before the timeout, never the password; auto and remoteFirst run here', async () => {
     const port = await freePort();
     const q = new TaskQueue({
       redis: `redis://user:hunter2secret@127.0.0.1:${port}`,
@@ -414,7 +416,7 @@ describe('TaskQueue (real Redis)', function () {
     const waiting = rejection(last.query({ name: 'job', policy: 'auto', timeout: 60_000 }));
     await new Promise((r) => setTimeout(r, 100));
     await Promise.race([last.close(), new Promise((r) => setTimeout(r, 1000))]);
-    expect((await waiting).code).to.equal('LC_CLOSED');
+    expect((await waiting).code).to.equal('LC_TASK_CLOSED');
   });
 
   it('a wake-up subscription that fails fails listen() alone: queries on the same queue still get their results', async () => {
@@ -423,7 +425,7 @@ describe('TaskQueue (real Redis)', function () {
     const q = queue({ handler: { job: () => 'never here' } });
     expect(await q.query({ name: 'job', policy: 'remote', timeout: 10_000 })).to.equal('done');
     // Its subscriber refuses the wake-up channel (as Redis would for an ACL without it).
-    const sub = (q as unknown as { sub: Redis }).sub;
+    const sub = (q as unknown as { subscriber: { sub: Redis } }).subscriber.sub;
     const subscribe = sub.subscribe.bind(sub) as (...channels: string[]) => Promise<unknown>;
     (sub as unknown as { subscribe: (...channels: string[]) => Promise<unknown> }).subscribe = (
       ...channels: string[]
@@ -448,7 +450,7 @@ describe('TaskQueue (real Redis)', function () {
     expect(await q.query({ name: 'job', policy: 'remote', timeout: 10_000 })).to.equal('done');
   });
 
-  it("an error of Redis's own (not of reaching it) rejects a query as Redis gave it, not as LC_UNAVAILABLE", async () => {
+  it("an error of Redis's own (not of reaching it) rejects a query as Redis gave it, not as LC_REDIS_UNAVAILABLE", async () => {
     const q = queue();
     await redis.set(`${prefix}tq:{${namespace}}:t:w1`, 'not a task');
     const err = await rejection(q.query({ id: 'w1', name: 'job', policy: 'remote', timeout: 10_000 }));
@@ -473,20 +475,20 @@ describe('TaskQueue (real Redis)', function () {
     const b = new TaskQueue({ redis: hasty, prefix, namespace });
     cleanup.defer(() => b.close());
     const err = await rejection(b.query({ name: 'job', params: 3, policy: 'remote', timeout: 30_000 }));
-    expect(err.code).to.equal('LC_UNAVAILABLE');
-    const subscriber = (b as unknown as { sub: Redis | null }).sub;
+    expect(err.code).to.equal('LC_REDIS_UNAVAILABLE');
+    const subscriber = (b as unknown as { subscriber: { sub: Redis | null } }).subscriber.sub;
     expect(subscriber).to.not.equal(null);
     await new Promise((r) => setTimeout(r, 600)); // longer than the client's command timeout
     proxy.restore();
     await waitUntil(() => hasty.status === 'ready', 'the client reconnected');
     expect(await b.query({ name: 'job', params: 3, policy: 'remote', timeout: 10_000 })).to.equal(6);
-    expect((b as unknown as { sub: Redis | null }).sub).to.equal(
+    expect((b as unknown as { subscriber: { sub: Redis | null } }).subscriber.sub).to.equal(
       subscriber,
       'the subscriber waited for Redis: it did not fail and was not made again',
     );
   });
 
-  it('task.update() with Redis cut off rejects with LC_UNAVAILABLE; the task still finishes once Redis is back', async () => {
+  it('task.update() with Redis cut off rejects with LC_REDIS_UNAVAILABLE; the task still finishes once Redis is back', async () => {
     const { proxy, port, client: through } = await proxiedRedis(cleanup);
     let updated!: (err: unknown) => void;
     const update = new Promise<unknown>((r) => (updated = r));
@@ -530,7 +532,7 @@ describe('TaskQueue (real Redis)', function () {
     cutOff();
     const err = (await update) as CollectorError;
     expect(err).to.be.instanceOf(CollectorError);
-    expect(err.code).to.equal('LC_UNAVAILABLE');
+    expect(err.code).to.equal('LC_REDIS_UNAVAILABLE');
     expect(err.message).to.match(
       new RegExp(
         `^progress of task 'job' \\(u1\\): (no connection to Redis at 127\\.0\\.0\\.1:${port}|Redis at 127\\.0\\.0\\.1:${port} failed: .+)$`,
@@ -548,9 +550,9 @@ describe('TaskQueue (real Redis)', function () {
     const pending = rejection(q.query({ name: 'nobody', policy: 'remote' }));
     await new Promise((r) => setTimeout(r, 50));
     await q.close();
-    expect((await pending).code).to.equal('LC_CLOSED');
+    expect((await pending).code).to.equal('LC_TASK_CLOSED');
     await listener;
-    expect((await rejection(q.query({ name: 'x' }))).code).to.equal('LC_CLOSED');
+    expect((await rejection(q.query({ name: 'x' }))).code).to.equal('LC_TASK_CLOSED');
     expect(await redis.zcard(`${prefix}tq:{${namespace}}:l:x`)).to.equal(0, 'the listener left');
   });
 });

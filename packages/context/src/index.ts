@@ -20,6 +20,3 @@ export {
 } from './config.js';
 export { ContextError } from './errors.js';
 export type { ContextErrorCode } from './errors.js';
-
-// TODO(lead): remove once collector imports /internal
-export { amqpRefusal, hostPort, redactText, redactUrl, withAmqpHeartbeat } from './internal.js';

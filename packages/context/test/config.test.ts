@@ -2,14 +2,8 @@ import { expect } from 'chai';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import {
-  ContextError,
-  Handler,
-  HANDLER_DEFAULTS,
-  optionsFromEnv,
-  redactUrl,
-  resolveOptions,
-} from '@contexture/context';
+import { ContextError, Handler, HANDLER_DEFAULTS, optionsFromEnv, resolveOptions } from '@contexture/context';
+import { redactUrl } from '@contexture/context/internal';
 
 describe('configuration: configure() options > CONTEXTURE_* variables > config file > defaults', () => {
   let dir: string;

@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { amqpRefusal, hostPort, redactText } from '@contexture/context';
+import { amqpRefusal, hostPort, redactText } from '@contexture/context/internal';
 import { Collector } from './collector.js';
 import { RedisContextStore } from '../store/redis-store.js';
 import { Registry } from '../registry/registry.js';
@@ -231,7 +231,7 @@ export function createProgram(io: ProgramIO = {}): Command {
         if (why !== undefined) {
           const from = program.getOptionValueSource(key) === 'env' ? ` (from ${variable})` : '';
           note(`${flag} ${why}${from}`);
-          throw new CommanderError(EXIT.USAGE, 'LC_INVALID_OPTION', `${flag} ${why}`);
+          throw new CommanderError(EXIT.USAGE, 'LC_DAEMON_INVALID_OPTION', `${flag} ${why}`);
         }
       }
       const retention: Record<string, unknown> = {};
@@ -281,7 +281,7 @@ export function createProgram(io: ProgramIO = {}): Command {
         await store?.close();
         const why = redactText(String((err as Error)?.message ?? err));
         note(`${why} (contexture-collector --help lists the options)`);
-        throw new CommanderError(EXIT.USAGE, 'LC_INVALID_OPTION', why);
+        throw new CommanderError(EXIT.USAGE, 'LC_DAEMON_INVALID_OPTION', why);
       }
       // Connection trouble with Redis, said once per outage (the store retries on its own).
       const redisAt = hostPort(opts.redis, 6379);

@@ -1,4 +1,5 @@
 import type { MessageMeta, WireMessage } from '@contexture/context/protocol';
+import { CollectorError } from '../internal/errors.js';
 import type { HeartbeatRegistry } from './heartbeats.js';
 
 /**
@@ -14,6 +15,21 @@ export interface ApplyTarget {
 export interface CollectorLogger {
   info(message: string): void;
   warn(message: string): void;
+}
+
+/**
+ * Capped exponential backoff with jitter, of store retries and AMQP reconnects: the pause before
+ * retry `n` is `initialDelay * factor ** (n - 1)`, ± `jitter` of it at random, never over `maxDelay`.
+ */
+export interface CollectorRetryOptions {
+  /** Pause (ms) before the first retry, before jitter. @default 100 */
+  initialDelay?: number;
+  /** Longest pause (ms), jitter included. @default 5000 */
+  maxDelay?: number;
+  /** Each pause is this many times the one before (until the cap). @default 2 */
+  factor?: number;
+  /** Fraction (0–1) of the pause drawn at random either way. @default 0.2 */
+  jitter?: number;
 }
 
 /** Options of {@link Collector}. */
@@ -49,8 +65,11 @@ export interface CollectorOptions {
   maxBytes?: number;
   /** Values nested deeper than this are malformed. @default 64 */
   maxDepth?: number;
-  /** Backoff of store retries and AMQP reconnects (ms). @default { initialDelay: 100, maxDelay: 5000 } */
-  retry?: { initialDelay?: number; maxDelay?: number };
+  /**
+   * Backoff of store retries and AMQP reconnects (ms).
+   * @default { initialDelay: 100, maxDelay: 5000, factor: 2, jitter: 0.2 }
+   */
+  retry?: CollectorRetryOptions;
   /** Longest wait (ms) for in-flight messages at close; the rest is redelivered to another collector. @default 10000 */
   shutdownTimeout?: number;
   /** @default lines on stderr */
@@ -71,7 +90,7 @@ export type ResolvedCollectorOptions = Required<
   registry: HeartbeatRegistry | null;
   bindingArgs: Record<string, unknown> | undefined;
   deadLetterQueue: string;
-  retry: { initialDelay: number; maxDelay: number };
+  retry: Required<CollectorRetryOptions>;
   logger: CollectorLogger | null;
 };
 
@@ -86,7 +105,7 @@ export const COLLECTOR_DEFAULTS = Object.freeze({
   batchSize: 500,
   maxBytes: 1024 * 1024,
   maxDepth: 64,
-  retry: Object.freeze({ initialDelay: 100, maxDelay: 5000 }),
+  retry: Object.freeze({ initialDelay: 100, maxDelay: 5000, factor: 2, jitter: 0.2 }),
   shutdownTimeout: 10_000,
   heartbeatInterval: 5000,
 });
@@ -100,3 +119,75 @@ export const COLLECTOR_OPTION_NAMES: ReadonlySet<string> = new Set([
   'logger',
   'registry',
 ]);
+
+/** A `CollectorError` `LC_DAEMON_INVALID_OPTION`. */
+function invalid(message: string): CollectorError {
+  return new CollectorError('LC_DAEMON_INVALID_OPTION', message);
+}
+
+const stderrLogger: CollectorLogger = {
+  info: (m) => void process.stderr.write(`${new Date().toISOString()} contexture-collector: ${m}\n`),
+  warn: (m) => void process.stderr.write(`${new Date().toISOString()} contexture-collector: ${m}\n`),
+};
+
+/**
+ * The options of a {@link Collector} with their defaults, checked: a `CollectorError`
+ * `LC_DAEMON_INVALID_OPTION` for one that is missing, unknown, out of range or of the wrong type.
+ */
+export function resolveCollectorOptions(options: CollectorOptions): Readonly<ResolvedCollectorOptions> {
+  if (typeof options?.store?.apply !== 'function')
+    throw invalid('Collector: options.store must have an apply(message, meta) method');
+  for (const k of Object.keys(options))
+    if (!COLLECTOR_OPTION_NAMES.has(k)) throw invalid(`Collector: unknown option ${JSON.stringify(k.slice(0, 60))}`);
+  const o = { ...COLLECTOR_DEFAULTS, ...stripUndefined(options) } as CollectorOptions & typeof COLLECTOR_DEFAULTS;
+  for (const k of ['prefetch', 'batchSize', 'maxBytes', 'maxDepth'] as const) {
+    if (!Number.isSafeInteger(o[k]) || o[k] < 1)
+      throw invalid(`Collector: ${k} must be a positive integer, got ${o[k]}`);
+  }
+  if (!Array.isArray(o.bindings) || o.bindings.length === 0)
+    throw invalid('Collector: bindings must name at least one routing key');
+  for (const k of ['queue', 'exchange'] as const) {
+    if (typeof o[k] !== 'string' || o[k].length === 0) throw invalid(`Collector: ${k} must be a non-empty string`);
+  }
+  if (o.deadLetterQueue !== undefined && (typeof o.deadLetterQueue !== 'string' || o.deadLetterQueue.length === 0))
+    throw invalid('Collector: deadLetterQueue must be a non-empty string');
+  const every: number = o.heartbeatInterval;
+  if (every !== 0 && (!Number.isSafeInteger(every) || every < 100)) {
+    throw invalid(`Collector: heartbeatInterval must be an integer >= 100 (ms), or 0 for none, got ${every}`);
+  }
+  const registry = o.registry ?? null;
+  if (registry !== null && (typeof registry.beat !== 'function' || typeof registry.unregister !== 'function')) {
+    throw invalid('Collector: registry must have beat(entry, metrics) and unregister(id) methods (a Registry)');
+  }
+  return Object.freeze({
+    ...o,
+    bindings: [...o.bindings],
+    bindingArgs: o.bindingArgs,
+    deadLetterQueue: o.deadLetterQueue ?? `${o.queue}.dead`,
+    retry: resolveRetry(o.retry),
+    logger: o.logger === undefined ? stderrLogger : o.logger,
+    registry,
+  });
+}
+
+/** The `retry` option with its defaults, checked. */
+function resolveRetry(retry: CollectorRetryOptions | null | undefined): Required<CollectorRetryOptions> {
+  if (retry !== undefined && retry !== null && typeof retry !== 'object')
+    throw invalid('Collector: retry must be an object of initialDelay, maxDelay, factor and jitter');
+  const r = { ...COLLECTOR_DEFAULTS.retry, ...stripUndefined(retry ?? {}) };
+  for (const k of ['initialDelay', 'maxDelay'] as const) {
+    if (typeof r[k] !== 'number' || !Number.isFinite(r[k]) || r[k] < 0)
+      throw invalid(`Collector: retry.${k} must be a number of ms >= 0, got ${r[k]}`);
+  }
+  if (typeof r.factor !== 'number' || !Number.isFinite(r.factor) || r.factor < 1)
+    throw invalid(`Collector: retry.factor must be a number >= 1, got ${r.factor}`);
+  if (typeof r.jitter !== 'number' || !(r.jitter >= 0 && r.jitter <= 1))
+    throw invalid(`Collector: retry.jitter must be a number from 0 to 1, got ${r.jitter}`);
+  return r;
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  const out: Partial<T> = {};
+  for (const k of Object.keys(o) as Array<keyof T>) if (o[k] !== undefined) out[k] = o[k];
+  return out;
+}

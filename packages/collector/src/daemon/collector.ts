@@ -2,66 +2,26 @@ import { EventEmitter } from 'node:events';
 import os from 'node:os';
 import amqp from 'amqplib';
 import type { ChannelModel, ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
-import { redactText, redactUrl, withAmqpHeartbeat } from '@contexture/context';
+import { backoffDelay, redactText, redactUrl, withAmqpHeartbeat } from '@contexture/context/internal';
 import {
   HEARTBEAT_RKEY,
   decodeBody,
   isMalformed,
   isReservedRkey,
-  setOwn,
-  type Malformed,
   type MessageMeta,
-  type WireMessage,
 } from '@contexture/context/protocol';
-import { CollectorHeartbeats, type HeartbeatStats } from './heartbeats.js';
-import { CollectorError } from '../internal/errors.js';
+import { CollectorHeartbeats } from './heartbeats.js';
 import type { ApplyItem } from '../store/types.js';
+import { type CollectorOptions, type ResolvedCollectorOptions, resolveCollectorOptions } from './collector-options.js';
 import {
-  COLLECTOR_DEFAULTS,
-  COLLECTOR_OPTION_NAMES,
-  type CollectorLogger,
-  type CollectorOptions,
-  type ResolvedCollectorOptions,
-} from './collector-options.js';
-
-/**
- * Why a delivery goes to the dead-letter queue: malformed, refused by the store (a message it
- * cannot take: a field name that is not well-formed Unicode, say), or its context cannot be read
- * in the store.
- */
-type Refusal = { kind: Malformed['kind'] | 'store refused' | 'store corrupt'; detail?: string };
-
-/** Lifecycle of a {@link Collector}. */
-export type CollectorStatus = 'idle' | 'connecting' | 'consuming' | 'disconnected' | 'closing' | 'closed';
-
-/** Counters of a {@link Collector}. */
-export interface CollectorStats {
-  status: CollectorStatus;
-  /** AMQP deliveries received. */
-  deliveries: number;
-  /** Wire messages applied to the store (a batch delivery holds several). */
-  applied: number;
-  /** Deliveries acknowledged. */
-  acked: number;
-  /** Malformed messages by kind; each was dead-lettered and acknowledged. */
-  malformed: Record<string, number>;
-  /** Deliveries sent to the dead-letter queue. */
-  deadLettered: number;
-  /** Failed store calls (each retried). */
-  storeErrors: number;
-  /** Deliveries being applied now. */
-  inFlight: number;
-  /** Messages applied per second over the last stats interval. */
-  rate: number;
-  /** Seconds between the newest applied message's `time_in` and its application. */
-  lagSeconds: number | null;
-  /** Ready messages in the queue at the last check. */
-  queueDepth: number | null;
-  reconnects: number;
-  lastError: string | null;
-  /** Heartbeats received and sent (see the `registry` option). */
-  heartbeats: HeartbeatStats;
-}
+  type CollectorCounts,
+  type CollectorStats,
+  type CollectorStatus,
+  heartbeatMetrics,
+  statsLine,
+} from './collector-stats.js';
+import { copyHeaders, deadLetter } from './dead-letter.js';
+import { type Refusal, StoreApplier } from './store-applier.js';
 
 /** Deliveries applied together (one store call), then acknowledged together. */
 interface Batch {
@@ -76,16 +36,6 @@ interface Batch {
 
 /** Batches applied at once: one being applied while the next gathers deliveries (and one more to hide the round trip). */
 const MAX_BATCHES = 2;
-
-const stderrLogger: CollectorLogger = {
-  info: (m) => void process.stderr.write(`${new Date().toISOString()} contexture-collector: ${m}\n`),
-  warn: (m) => void process.stderr.write(`${new Date().toISOString()} contexture-collector: ${m}\n`),
-};
-
-const sleep = (ms: number) =>
-  new Promise<void>((resolve) => {
-    setTimeout(resolve, ms).unref();
-  });
 
 /**
  * Consumes a durable queue bound to the exchange, applies every message to the store and
@@ -109,11 +59,10 @@ export class Collector extends EventEmitter {
   private statsTimer: NodeJS.Timeout | null = null;
   private closePromise: Promise<void> | null = null;
   private idleWaiters: Array<() => void> = [];
-  private storeDown = false;
   private brokerDown = false;
   private lastRateAt = Date.now();
   private lastRateApplied = 0;
-  private counts = {
+  private counts: CollectorCounts = {
     deliveries: 0,
     applied: 0,
     acked: 0,
@@ -122,12 +71,10 @@ export class Collector extends EventEmitter {
     inFlight: 0,
     reconnects: 0,
     rate: 0,
-    lagSeconds: null as number | null,
-    queueDepth: null as number | null,
+    lagSeconds: null,
+    queueDepth: null,
   };
   private malformed: Record<string, number> = Object.create(null);
-  /** When the last "store corrupt" warning was written (ms). */
-  private corruptWarnedAt = 0;
   /** Deliveries not yet in a batch, in delivery order. */
   private pending: Array<{ ch: ConfirmChannel; msg: ConsumeMessage }> = [];
   /** Deliveries on reserved routing keys (the project's own traffic: heartbeats). */
@@ -140,50 +87,29 @@ export class Collector extends EventEmitter {
   private holes = new WeakSet<ConfirmChannel>();
   private lastError: string | null = null;
   private readonly heartbeats: CollectorHeartbeats;
+  private readonly applier: StoreApplier;
 
+  /**
+   * @throws {CollectorError} `LC_DAEMON_INVALID_OPTION` for an option that is missing, unknown, out
+   * of range or of the wrong type.
+   */
   constructor(options: CollectorOptions) {
     super();
-    if (typeof options?.store?.apply !== 'function')
-      throw new TypeError('Collector: options.store must have an apply(message, meta) method');
-    for (const k of Object.keys(options))
-      if (!COLLECTOR_OPTION_NAMES.has(k))
-        throw new RangeError(`Collector: unknown option ${JSON.stringify(k.slice(0, 60))}`);
-    const o = { ...COLLECTOR_DEFAULTS, ...stripUndefined(options) } as CollectorOptions & typeof COLLECTOR_DEFAULTS;
-    for (const k of ['prefetch', 'batchSize', 'maxBytes', 'maxDepth'] as const) {
-      if (!Number.isSafeInteger(o[k]) || o[k] < 1)
-        throw new RangeError(`Collector: ${k} must be a positive integer, got ${o[k]}`);
-    }
-    if (!Array.isArray(o.bindings) || o.bindings.length === 0)
-      throw new RangeError('Collector: bindings must name at least one routing key');
-    for (const k of ['queue', 'exchange'] as const) {
-      if (typeof o[k] !== 'string' || o[k].length === 0)
-        throw new RangeError(`Collector: ${k} must be a non-empty string`);
-    }
-    if (o.deadLetterQueue !== undefined && (typeof o.deadLetterQueue !== 'string' || o.deadLetterQueue.length === 0))
-      throw new RangeError('Collector: deadLetterQueue must be a non-empty string');
-    const every: number = o.heartbeatInterval;
-    if (every !== 0 && (!Number.isSafeInteger(every) || every < 100)) {
-      throw new RangeError(`Collector: heartbeatInterval must be an integer >= 100 (ms), or 0 for none, got ${every}`);
-    }
-    const registry = o.registry ?? null;
-    if (registry !== null && (typeof registry.beat !== 'function' || typeof registry.unregister !== 'function')) {
-      throw new TypeError('Collector: registry must have beat(entry, metrics) and unregister(id) methods (a Registry)');
-    }
-    this.options = Object.freeze({
-      ...o,
-      bindings: [...o.bindings],
-      bindingArgs: o.bindingArgs,
-      deadLetterQueue: o.deadLetterQueue ?? `${o.queue}.dead`,
-      retry: { ...COLLECTOR_DEFAULTS.retry, ...(o.retry ?? {}) },
-      logger: o.logger === undefined ? stderrLogger : o.logger,
-      registry,
-    });
+    this.options = resolveCollectorOptions(options);
     this.heartbeats = new CollectorHeartbeats(
-      registry,
+      this.options.registry,
       this.options.heartbeatInterval,
       this.options.queue,
       this.options.exchange,
     );
+    this.applier = new StoreApplier(this.options.store, this.options.retry, {
+      counts: this.counts,
+      failed: (reason) => {
+        this.lastError = reason;
+      },
+      log: (level, message) => this.log(level, message),
+      isClosed: () => this._status === 'closed',
+    });
   }
 
   /** The id this collector announces itself with (registry and heartbeats). */
@@ -236,7 +162,7 @@ export class Collector extends EventEmitter {
           });
         });
       }
-      await this.heartbeats.stop(this.channel, this.heartbeatStats());
+      await this.heartbeats.stop(this.channel, heartbeatMetrics(this.counts));
       this._status = 'closed';
       const model = this.model;
       this.model = null;
@@ -294,30 +220,7 @@ export class Collector extends EventEmitter {
     }
     const s = this.stats();
     this.emit('stats', s);
-    const malformed = Object.values(s.malformed).reduce((a, b) => a + b, 0);
-    line?.(
-      `${s.rate} msg/s, applied ${s.applied}, in flight ${s.inFlight}, queue ${s.queueDepth ?? '?'}, ` +
-        `lag ${s.lagSeconds === null ? '?' : `${s.lagSeconds.toFixed(3)} s`}, malformed ${malformed}, ` +
-        `store errors ${s.storeErrors}, reconnects ${s.reconnects}`,
-    );
-  }
-
-  /** What the collector's heartbeats carry. */
-  private heartbeatStats(): Record<string, number> {
-    const c = this.counts;
-    const stats: Record<string, number> = {
-      deliveries: c.deliveries,
-      applied: c.applied,
-      acked: c.acked,
-      dead_lettered: c.deadLettered,
-      store_errors: c.storeErrors,
-      in_flight: c.inFlight,
-      rate: c.rate,
-      reconnects: c.reconnects,
-    };
-    if (c.queueDepth !== null) stats.queue_depth = c.queueDepth;
-    if (c.lagSeconds !== null) stats.lag_seconds = c.lagSeconds;
-    return stats;
+    line?.(statsLine(s));
   }
 
   private log(level: 'info' | 'warn', message: string): void {
@@ -383,7 +286,7 @@ export class Collector extends EventEmitter {
     this.brokerDown = false;
     this.heartbeats.start(
       () => this.channel,
-      () => this.heartbeatStats(),
+      () => heartbeatMetrics(this.counts),
     );
     this.emit('consuming');
   }
@@ -407,19 +310,16 @@ export class Collector extends EventEmitter {
     this.scheduleReconnect();
   }
 
-  private backoff(attempt: number): number {
-    const { initialDelay, maxDelay } = this.options.retry;
-    const base = Math.min(maxDelay / 1.2, initialDelay * 2 ** Math.max(0, attempt - 1));
-    return Math.round(base * (0.8 + Math.random() * 0.4));
-  }
-
   private scheduleReconnect(): void {
     if (this.reconnectTimer !== null) return;
     this.attempt++;
-    this.reconnectTimer = setTimeout(() => {
-      this.reconnectTimer = null;
-      void this.connect(false);
-    }, this.backoff(this.attempt));
+    this.reconnectTimer = setTimeout(
+      () => {
+        this.reconnectTimer = null;
+        void this.connect(false);
+      },
+      backoffDelay(this.attempt, this.options.retry),
+    );
   }
 
   private onDelivery(ch: ConfirmChannel, msg: ConsumeMessage): void {
@@ -485,7 +385,7 @@ export class Collector extends EventEmitter {
           }
         }
       });
-      const refused = items.length === 0 ? [] : await this.applyItems(items);
+      const refused = items.length === 0 ? [] : await this.applier.applyItems(items);
       if (side.length > 0) await Promise.all(side);
       refused.forEach((r, j) => {
         if (r !== null) bad[owner[j]!]!.push(r);
@@ -496,7 +396,8 @@ export class Collector extends EventEmitter {
           if (b.length === 0) return;
           for (const m of b) this.malformed[m.kind] = (this.malformed[m.kind] ?? 0) + 1;
           try {
-            await this.deadLetter(batch.ch, msg, b);
+            await deadLetter(batch.ch, this.options.deadLetterQueue, msg, b);
+            this.counts.deadLettered++;
           } catch {
             // Not in the dead-letter queue: it stays unacknowledged and is redelivered.
             (batch.failed ??= new Set()).add(msg);
@@ -542,132 +443,4 @@ export class Collector extends EventEmitter {
       }
     }
   }
-
-  /**
-   * Applies messages with one `applyMany()` (or `apply()` each when the store has no
-   * `applyMany()`), retrying store failures; per message, a {@link Malformed} when the store
-   * refuses the message itself, else null.
-   */
-  private async applyItems(items: ApplyItem[]): Promise<Array<Refusal | null>> {
-    const store = this.options.store;
-    if (typeof store.applyMany !== 'function')
-      return Promise.all(items.map((it) => this.applyWithRetry(it.message, it.meta)));
-    const applyMany = store.applyMany.bind(store);
-    const ok = await this.retrying(false, async () => {
-      await applyMany(items);
-      this.counts.applied += items.length;
-      for (let i = items.length - 1; i >= 0; i--) {
-        const t = items[i]!.message.time_in;
-        if (t !== undefined) {
-          this.counts.lagSeconds = Math.max(0, Date.now() / 1000 - t);
-          break;
-        }
-      }
-    });
-    // A message the store refuses fails the whole call: find it by applying them one by one.
-    if (ok !== null) return Promise.all(items.map((it) => this.applyWithRetry(it.message, it.meta)));
-    return items.map(() => null);
-  }
-
-  /** Applies one message, retrying store failures; resolves with a {@link Malformed} when the store refuses the message itself. */
-  private async applyWithRetry(message: WireMessage, meta: MessageMeta | undefined): Promise<Refusal | null> {
-    return this.retrying(true, async () => {
-      await this.options.store.apply(message, meta);
-      this.counts.applied++;
-      if (message.time_in !== undefined) this.counts.lagSeconds = Math.max(0, Date.now() / 1000 - message.time_in);
-    });
-  }
-
-  /**
-   * Runs a store call until it succeeds (null) or the store refuses its input or cannot read the
-   * context it goes to (a {@link Refusal}); throws only once destroyed. `single`: the call applies
-   * one message.
-   */
-  private async retrying(single: boolean, call: () => Promise<void>): Promise<Refusal | null> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await call();
-        if (this.storeDown) {
-          this.storeDown = false;
-          this.log('info', 'the store answers again');
-        }
-        return null;
-      } catch (err) {
-        if (err instanceof CollectorError && err.code === 'LC_STORE_INVALID_ARGUMENT')
-          return { kind: 'store refused', detail: err.message.slice(0, 200) };
-        if (err instanceof CollectorError && err.code === 'LC_STORE_CORRUPT') {
-          // Retrying cannot help, and would hold up everything behind it: the message is kept in
-          // the dead-letter queue, to be sent again once the context's keys are mended.
-          // Said of the message, once in 10 s at most (a busy context would flood the log); stats()
-          // counts every one. A batch's call is applied again message by message, which says it.
-          if (single && Date.now() - this.corruptWarnedAt >= 10_000) {
-            this.corruptWarnedAt = Date.now();
-            this.log(
-              'warn',
-              `${redactText(err.message)}; its message goes to the dead-letter queue (such messages are counted as "store corrupt", one warning in 10 s)`,
-            );
-          }
-          return { kind: 'store corrupt', detail: err.message.slice(0, 200) };
-        }
-        this.counts.storeErrors++;
-        this.lastError = storeFailure(err);
-        if (!this.storeDown) {
-          this.storeDown = true;
-          this.log('warn', `the store failed (${this.lastError}); retrying without acknowledging`);
-        }
-        if (this._status === 'closed') throw err;
-        await sleep(this.backoff(attempt));
-        if ((this._status as CollectorStatus) === 'closed') throw err;
-      }
-    }
-  }
-
-  private deadLetter(ch: ConfirmChannel, msg: ConsumeMessage, bad: Refusal[]): Promise<void> {
-    const kinds = [...new Set(bad.map((b) => b.kind))].join(', ');
-    const headers: Record<string, unknown> = copyHeaders(msg.properties.headers) ?? {};
-    headers['x-contexture-error'] = kinds;
-    headers['x-contexture-rkey'] = msg.fields.routingKey;
-    headers['x-contexture-exchange'] = msg.fields.exchange;
-    return new Promise((resolve, reject) => {
-      ch.sendToQueue(
-        this.options.deadLetterQueue,
-        msg.content,
-        { headers, contentType: msg.properties.contentType, messageId: msg.properties.messageId, persistent: true },
-        (err: unknown) => {
-          if (err) reject(err instanceof Error ? err : new Error(String(err)));
-          else {
-            this.counts.deadLettered++;
-            resolve();
-          }
-        },
-      );
-    });
-  }
-}
-
-/** AMQP headers as a plain object with own keys only (a `__proto__` header stays data). */
-function copyHeaders(headers: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
-  if (headers === undefined || headers === null) return undefined;
-  const out: Record<string, unknown> = {};
-  for (const k of Object.keys(headers)) setOwn(out, k, headers[k]);
-  return out;
-}
-
-function stripUndefined<T extends object>(o: T): Partial<T> {
-  const out: Partial<T> = {};
-  for (const k of Object.keys(o) as Array<keyof T>) if (o[k] !== undefined) out[k] = o[k];
-  return out;
-}
-
-/**
- * What an operator reads of a store failure: the client's error (a Redis store's LC_UNAVAILABLE
- * keeps it as `cause`; the call it failed in is left out, a batch names many), or the error itself.
- * ioredis fails the commands of a client that lost its connection with a note on its own retry
- * option; what matters to the reader is that Redis does not answer.
- */
-function storeFailure(err: unknown): string {
-  const origin =
-    err instanceof CollectorError && err.code === 'LC_UNAVAILABLE' && err.cause !== undefined ? err.cause : err;
-  if ((origin as Error)?.name === 'MaxRetriesPerRequestError') return 'no connection to Redis';
-  return redactText((origin as Error)?.message ?? String(origin));
 }

@@ -1,4 +1,7 @@
-/** Stable codes of {@link CollectorError}; callers branch on these, never on messages. */
+/**
+ * Stable codes of {@link CollectorError} (and of its subclasses `LockError` and `TaskError`), named
+ * `LC_<AREA>_<WHAT>`; callers branch on these, never on messages.
+ */
 export type CollectorErrorCode =
   /** An allocator option or argument is out of range or of the wrong type. */
   | 'LC_ALLOC_INVALID_ARGUMENT'
@@ -32,22 +35,46 @@ export type CollectorErrorCode =
   | 'LC_LOCK_LOST'
   /** A lock name or key is empty or holds a NUL character. */
   | 'LC_LOCK_INVALID_NAME'
+  /** A lock or lock pool option, or an argument of `setIf()`, is out of range or of the wrong type. */
+  | 'LC_LOCK_INVALID_ARGUMENT'
   /** A registry id, entry, metric or option is empty, too long, not a finite number or not JSON. */
   | 'LC_REGISTRY_INVALID_ARGUMENT'
-  /** The registry, shared context or task queue was closed. */
-  | 'LC_CLOSED'
+  /** The registry was closed. */
+  | 'LC_REGISTRY_CLOSED'
   /** Redis did not answer in time (unreachable, or too slow) where a call could not wait longer. */
-  | 'LC_UNAVAILABLE'
+  | 'LC_REDIS_UNAVAILABLE'
   /** A shared context key, field or option is invalid. */
   | 'LC_SHARED_INVALID_ARGUMENT'
   /** A shared context write lost to concurrent writers more often than its retry budget. */
   | 'LC_SHARED_CONFLICT'
+  /** The shared context was closed. */
+  | 'LC_SHARED_CLOSED'
   /** A task queue option, id, name, params or result is invalid (params and results must be JSON). */
-  | 'LC_TASK_INVALID';
+  | 'LC_TASK_INVALID'
+  /** The task queue was closed (before the call, or while a query waited or a task ran). */
+  | 'LC_TASK_CLOSED'
+  /** The task function threw (a `TaskError`; `remote` holds its error's name, message and code). */
+  | 'LC_TASK_FAILED'
+  /** No result within the query's `timeout`, or a running task is no longer this worker's (a `TaskError`). */
+  | 'LC_TASK_TIMEOUT'
+  /** Every worker that took the task stopped before finishing it, `maxAttempts` times (a `TaskError`). */
+  | 'LC_TASK_GAVE_UP'
+  /** A `local` query with no handler for the name here (a `TaskError`). */
+  | 'LC_TASK_NO_HANDLER'
+  /** The query's signal aborted (a `TaskError`). */
+  | 'LC_TASK_ABORTED'
+  /** A task of that id exists with another name (a `TaskError`). */
+  | 'LC_TASK_CONFLICT'
+  /** A `Collector` option is missing, unknown, out of range or of the wrong type. */
+  | 'LC_DAEMON_INVALID_OPTION';
 
-/** The one error class of `@contexture/collector`; `code` is stable, `cause` keeps the origin. */
+/**
+ * The base error of `@contexture/collector`: every error of the package's own is one (`LockError` and
+ * `TaskError` extend it with the lock's name or the task's id); an error of Redis itself is passed
+ * on as Redis gave it. `code` is stable, `cause` keeps the origin.
+ */
 export class CollectorError extends Error {
-  override readonly name = 'CollectorError';
+  override readonly name: string = 'CollectorError';
   readonly code: CollectorErrorCode;
 
   constructor(code: CollectorErrorCode, message: string, options?: { cause?: unknown }) {

@@ -14,7 +14,7 @@ export type ScriptArg = string | number;
  * more than this on the project's machine, measured side by side.
  *
  * A call that fails because Redis cannot be reached or refuses for now (see unreachable()) rejects
- * with a CollectorError LC_UNAVAILABLE naming the script and where Redis is; other failures (the
+ * with a CollectorError LC_REDIS_UNAVAILABLE naming the script and where Redis is; other failures (the
  * script's own errors) as ioredis gives them, AUTH arguments taken out of both.
  *
  * `T` is the reply as ioredis gives it.

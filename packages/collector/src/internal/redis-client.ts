@@ -101,7 +101,7 @@ export function unreachable(err: unknown, at: string): string | null {
 }
 
 /**
- * A failed call of `what` on `redis`: a CollectorError LC_UNAVAILABLE saying where Redis is and why
+ * A failed call of `what` on `redis`: a CollectorError LC_REDIS_UNAVAILABLE saying where Redis is and why
  * when Redis could not be reached or refused for now (see unreachable()), else the error as it is;
  * AUTH arguments taken out either way.
  */
@@ -109,7 +109,7 @@ export function unavailable(what: string, err: unknown, redis: Redis): unknown {
   scrubAuth(err);
   if (err instanceof CollectorError) return err;
   const why = unreachable(err, redisAddress(redis));
-  return why === null ? err : new CollectorError('LC_UNAVAILABLE', `${what}: ${why}`, { cause: err });
+  return why === null ? err : new CollectorError('LC_REDIS_UNAVAILABLE', `${what}: ${why}`, { cause: err });
 }
 
 /** `call` on `redis`, a failure made what unavailable() makes of it, saying `what`. */

@@ -28,7 +28,7 @@ export class LockPool {
 
   constructor(options: LockPoolOptions) {
     if (typeof options?.pool !== 'string' || options.pool.length === 0 || options.pool.includes('\u0000')) {
-      throw new CollectorError('LC_STORE_INVALID_ARGUMENT', 'pool must be a non-empty string without NUL characters');
+      throw new CollectorError('LC_LOCK_INVALID_NAME', 'pool must be a non-empty string without NUL characters');
     }
     this.pool = options.pool;
     this.ownsLocks = options.locks === undefined;

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import type { Redis } from 'ioredis';
+import { type BackoffOptions, backoffDelay } from '@contexture/context/internal';
 import { CollectorError } from '../internal/errors.js';
 import { LOCK_SCRIPTS } from './lock-scripts.js';
 import { LockError } from './lock-error.js';
@@ -88,8 +89,22 @@ function checkName(name: string, what = 'lock name'): void {
 
 function positive(name: string, v: number): number {
   if (!Number.isSafeInteger(v) || v < 1)
-    throw new CollectorError('LC_STORE_INVALID_ARGUMENT', `${name} must be a positive integer (ms), got ${v}`);
+    throw new CollectorError('LC_LOCK_INVALID_ARGUMENT', `${name} must be a positive integer (ms), got ${v}`);
   return v;
+}
+
+/**
+ * The pauses of `acquire()` as backoff: `retryDelay` plus 0–`jitter` ms at random, every time
+ * (factor 1, as redlock's `retryDelay` and `retryJitter`), so that contenders spread out.
+ */
+function acquireBackoff(retryDelay: number, jitter: number): BackoffOptions {
+  const middle = retryDelay + jitter / 2;
+  return {
+    initialDelay: middle,
+    maxDelay: retryDelay + jitter,
+    factor: 1,
+    jitter: middle > 0 ? jitter / 2 / middle : 0,
+  };
 }
 
 /** A lock's value: `<fence>:<re-entries>:<owner>`. */
@@ -155,10 +170,10 @@ export class RedisLock {
       ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
     } as Required<RedisLockOptions>;
     const client = resolveRedis(o.redis, () => {});
-    if (typeof client === 'string') throw new CollectorError('LC_STORE_INVALID_ARGUMENT', client);
+    if (typeof client === 'string') throw new CollectorError('LC_LOCK_INVALID_ARGUMENT', client);
     this.redis = client.redis;
     this.owned = client.owned;
-    if (typeof o.prefix !== 'string') throw new CollectorError('LC_STORE_INVALID_ARGUMENT', 'prefix must be a string');
+    if (typeof o.prefix !== 'string') throw new CollectorError('LC_LOCK_INVALID_ARGUMENT', 'prefix must be a string');
     this.prefix = o.prefix;
     this.owner = o.owner ?? `${os.hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
     checkName(this.owner, 'lock owner');
@@ -170,7 +185,7 @@ export class RedisLock {
     };
     for (const k of ['retryDelay', 'maxRetries', 'jitter'] as const) {
       if (!Number.isSafeInteger(this.defaults[k]) || this.defaults[k] < 0)
-        throw new CollectorError('LC_STORE_INVALID_ARGUMENT', `${k} must be an integer >= 0`);
+        throw new CollectorError('LC_LOCK_INVALID_ARGUMENT', `${k} must be an integer >= 0`);
     }
   }
 
@@ -227,7 +242,7 @@ export class RedisLock {
   /**
    * Takes the lock, retrying with jitter while another owner holds it. Rejects with a `LockError`:
    * `LC_LOCK_HELD` when the retries run out, `LC_LOCK_TIMEOUT` when `timeout` passes,
-   * `LC_LOCK_ABORTED` when `signal` aborts; with a `CollectorError` `LC_UNAVAILABLE` when Redis
+   * `LC_LOCK_ABORTED` when `signal` aborts; with a `CollectorError` `LC_REDIS_UNAVAILABLE` when Redis
    * does not answer (as every call of the lock does).
    */
   async acquire(name: string, options: AcquireOptions = {}): Promise<LockHandle> {
@@ -243,7 +258,7 @@ export class RedisLock {
     const reentrant = options.reentrant === true;
     const retryDelay = options.retryDelay ?? this.defaults.retryDelay;
     const maxRetries = options.maxRetries ?? this.defaults.maxRetries;
-    const jitter = options.jitter ?? this.defaults.jitter;
+    const backoff = acquireBackoff(retryDelay, options.jitter ?? this.defaults.jitter);
     const deadline = options.timeout === undefined ? Infinity : Date.now() + options.timeout;
     const signal = options.signal;
     for (let attempt = 0; ; attempt++) {
@@ -260,7 +275,7 @@ export class RedisLock {
           name,
           `'${name}' was held by another owner through ${attempt + 1} attempts`,
         );
-      const pause = Math.min(retryDelay + Math.floor(Math.random() * (jitter + 1)), Math.max(0, deadline - Date.now()));
+      const pause = Math.min(backoffDelay(attempt + 1, backoff), Math.max(0, deadline - Date.now()));
       await sleep(pause, signal);
     }
   }
@@ -347,9 +362,9 @@ export class RedisLock {
   async setIf(key: string, op: SetIfOp, value: number, options: { ttl?: number } = {}): Promise<boolean> {
     checkName(key, 'key');
     if (!['gt', 'lt', 'ge', 'le', 'eq', 'ne'].includes(op))
-      throw new CollectorError('LC_STORE_INVALID_ARGUMENT', `op must be gt, lt, ge, le, eq or ne, got ${String(op)}`);
+      throw new CollectorError('LC_LOCK_INVALID_ARGUMENT', `op must be gt, lt, ge, le, eq or ne, got ${String(op)}`);
     if (typeof value !== 'number' || !Number.isFinite(value))
-      throw new CollectorError('LC_STORE_INVALID_ARGUMENT', `value must be a finite number, got ${String(value)}`);
+      throw new CollectorError('LC_LOCK_INVALID_ARGUMENT', `value must be a finite number, got ${String(value)}`);
     const [written] = await LOCK_SCRIPTS.setIf.run(
       this.redis,
       `${this.prefix}num:{${key}}`,

@@ -310,12 +310,12 @@ export class Registry implements AsyncDisposable {
   }
 
   private checkOpen(): void {
-    if (this.closing !== null) throw new CollectorError('LC_CLOSED', 'the registry is closed');
+    if (this.closing !== null) throw new CollectorError('LC_REGISTRY_CLOSED', 'the registry is closed');
   }
 
   /**
    * `call()`, a failure to reach Redis (or Redis refusing for now) made a CollectorError
-   * `LC_UNAVAILABLE` saying which call and where Redis is; Redis's own errors (a script's, an ACL's)
+   * `LC_REDIS_UNAVAILABLE` saying which call and where Redis is; Redis's own errors (a script's, an ACL's)
    * pass as they are.
    */
   private reaching<T>(what: string, call: () => Promise<T>): Promise<T> {

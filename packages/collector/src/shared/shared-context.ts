@@ -28,7 +28,7 @@ export interface SharedContextOptions {
    * 0 for never. @default 1000
    */
   resyncInterval?: number;
-  /** Longest wait (ms) in `open()` for the subscription and the first load (`LC_UNAVAILABLE` past it). @default 10000 */
+  /** Longest wait (ms) in `open()` for the subscription and the first load (`LC_REDIS_UNAVAILABLE` past it). @default 10000 */
   openTimeout?: number;
 }
 
@@ -145,7 +145,7 @@ export class SharedContext<T extends Record<string, unknown> = Record<string, un
             () =>
               reject(
                 new CollectorError(
-                  'LC_UNAVAILABLE',
+                  'LC_REDIS_UNAVAILABLE',
                   `shared context ${JSON.stringify(key)}: Redis${at} did not answer within ${openTimeout} ms`,
                 ),
               ),
@@ -162,7 +162,7 @@ export class SharedContext<T extends Record<string, unknown> = Record<string, un
       if (err instanceof CollectorError) throw err;
       scrubAuth(err);
       throw new CollectorError(
-        'LC_UNAVAILABLE',
+        'LC_REDIS_UNAVAILABLE',
         `shared context ${JSON.stringify(key)}: cannot load it from Redis: ${(err as Error)?.message ?? String(err)}`,
         { cause: err },
       );
@@ -271,7 +271,7 @@ export class SharedContext<T extends Record<string, unknown> = Record<string, un
 
   private checkOpen(): void {
     if (this.closing !== null)
-      throw new CollectorError('LC_CLOSED', `the shared context ${JSON.stringify(this.key)} is closed`);
+      throw new CollectorError('LC_SHARED_CLOSED', `the shared context ${JSON.stringify(this.key)} is closed`);
   }
 
   private async start(resyncInterval: number): Promise<void> {

@@ -13,8 +13,9 @@ export { MemoryContextStore } from './memory-store.js';
 export type { MemoryContextStoreOptions } from './memory-store.js';
 export { STORE_DEFAULTS } from './options.js';
 export type { RestoredContext, StoreOptions } from './options.js';
-export { REDIS_STORE_DEFAULTS, RedisContextStore } from './redis-store.js';
-export type { RedisContextStoreOptions } from './redis-store.js';
+export { RedisContextStore } from './redis-store.js';
+export { REDIS_STORE_DEFAULTS } from './redis-store-options.js';
+export type { RedisContextStoreOptions } from './redis-store-options.js';
 export type {
   ApplyItem,
   ApplyResult,

@@ -170,7 +170,7 @@ export function keepValue<T>(value: T, text?: string): T {
 
 /**
  * Makes `value` one of the store's own values (see keepValue()) when the stores built it deeply
- * frozen already (share(), diffAt() and mergeAt() in delta.ts freeze each object and array they
+ * frozen already (share(), diffAt() and mergeAt() in field-changes.ts freeze each object and array they
  * make, and take only frozen parts): no walk over it to freeze it again.
  */
 export function keepFrozen<T>(value: T): T {

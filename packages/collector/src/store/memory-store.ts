@@ -1,25 +1,26 @@
-import { setOwn, type MessageMeta, type WireMessage } from '@contexture/context/protocol';
+import type { MessageMeta, WireMessage } from '@contexture/context/protocol';
 import { BaseContextStore } from './base-store.js';
-import {
-  ABSENT_VALUE,
-  copyFields,
-  forField,
-  mergeField,
-  mergeRecords,
-  recordEvent,
-  replaceChanges,
-  type DeltaRecord,
-  type FieldChange,
-} from './delta.js';
+import { mergeRecords, recordEvent, type DeltaRecord, type FieldChange } from './delta.js';
+import { ABSENT_VALUE, copyFields, mergeField, replaceChanges, replaceField } from './field-changes.js';
 import { globToRegExp } from './glob.js';
-import { cloneValue, decodeValue, deepFreeze, encodeValue, inKeyOrder, ownValue } from './json.js';
+import { deepFreeze, encodeValue, ownValue } from './json.js';
+import {
+  deltasFrom,
+  entryRecord,
+  heavierThanContext,
+  keepDelta,
+  messageTexts,
+  newEntry,
+  pruneDeltas,
+  summary,
+  type Entry,
+} from './memory-entry.js';
 import {
   checkCleanupOptions,
   checkFields,
   checkId,
   checkIncarnation,
   checkListOptions,
-  checkMessage,
   checkRemove,
   checkVersion,
   ttlFor,
@@ -31,7 +32,6 @@ import type {
   CleanupOptions,
   CleanupResult,
   ContextEvent,
-  ContextStatus,
   ContextSummary,
   ContextWatch,
   ListOptions,
@@ -45,50 +45,6 @@ import { WatchQueue } from './watch-queue.js';
 /** Options of {@link MemoryContextStore}: the retention and hooks every store has. */
 export type MemoryContextStoreOptions = StoreOptions;
 
-interface Field {
-  /**
-   * The store's own value (see keepValue()): handed out only frozen (sync()) or copied (get()),
-   * never changed in place. Its canonical JSON text (encodeValue(), remembered once computed) is
-   * what "the same value" is compared by.
-   */
-  value: unknown;
-}
-
-/** One context; the same state the Redis store keeps in its keys, with the same rules. */
-interface Entry {
-  ord: number;
-  version: number;
-  /** Highest seq seen (-1: none). Direct writes stamp their fields with it. */
-  hs: number;
-  status: ContextStatus | null;
-  rkey: string | null;
-  headers: string | null;
-  bornAt: number | null;
-  finishedAt: number | null;
-  /** Store clock (ms) of the last version. */
-  updated: number | null;
-  /** Store clock (ms) of the last write of any kind: what idleness is measured from. */
-  touched: number;
-  /** 0: never expires. */
-  expiresAt: number;
-  /** Which context of this id it is (see StoredContext.incarnation). */
-  incarnation: string;
-  fields: Map<string, Field>;
-  /** Per-field seq of the last message that set or deleted it (deletions leave a tombstone). */
-  seqs: Map<string, number>;
-  /** Consecutive versions dmin, dmin + 1, …, version. */
-  deltas: DeltaRecord[];
-  dmin: number;
-  deltasExpireAt: number;
-  /**
-   * sync() answers of the current version, frozen and shared by every caller until the next write:
-   * `full` the whole context, `deltas` per client version.
-   */
-  answers: { full: SyncResult | null; deltas: Map<number, SyncResult> } | null;
-}
-
-const own = Object.prototype.hasOwnProperty;
-
 /**
  * The in-memory context store: the embedded default for single-process use and for tests of user
  * code. Same interface and same rules as {@link RedisContextStore}; TTLs are enforced on access and
@@ -100,27 +56,6 @@ const own = Object.prototype.hasOwnProperty;
  * await store.update('room:1', { topic: 'bye' });
  * await store.sync('room:1', 1); // { type: 'delta', version: 2, delta: { topic: { action: 'modified', … } } }
  */
-/**
- * A message checked, and its fields' canonical texts (undefined for each field a delete removes;
- * none for a value JSON drops): a value JSON cannot hold (a cycle, a BigInt) fails here, before
- * anything changes, as in the Redis store.
- */
-function messageTexts(message: WireMessage): Array<[string, string | undefined]> {
-  const obj = checkMessage(message);
-  const del = message.action === 'delete';
-  const texts: Array<[string, string | undefined]> = [];
-  for (const k in obj) {
-    if (!own.call(obj, k)) continue;
-    if (del) {
-      texts.push([k, undefined]);
-      continue;
-    }
-    const text = forField(k, () => encodeValue(obj[k]));
-    if (text !== undefined) texts.push([k, text]);
-  }
-  return texts;
-}
-
 export class MemoryContextStore extends BaseContextStore {
   private readonly entries = new Map<string, Entry>();
   private readonly watchers = new Map<string, Set<WatchQueue>>();
@@ -223,7 +158,7 @@ export class MemoryContextStore extends BaseContextStore {
     this.checkOpen();
     const e = this.live(id, Date.now());
     if (e === undefined || e.version === 0) return null;
-    return this.record(id, e);
+    return entryRecord(id, e);
   }
 
   async sync(id: string, version: number | null, incarnation?: string | null): Promise<SyncResult | null> {
@@ -242,7 +177,7 @@ export class MemoryContextStore extends BaseContextStore {
     // version and handed out frozen to every caller (see ContextStore.sync()).
     e.answers ??= { full: null, deltas: new Map() };
     if (v !== null && v < e.version) {
-      const from = this.deltasFrom(e, v + 1, now);
+      const from = deltasFrom(e, v + 1, now, this.options.deltaTtl);
       if (from >= 0) {
         let answer = e.answers.deltas.get(v);
         if (answer === undefined) {
@@ -272,7 +207,7 @@ export class MemoryContextStore extends BaseContextStore {
   /** The whole context as sync() hands it out: frozen, shared until the next write. */
   private fullAnswer(id: string, e: Entry): SyncResult {
     e.answers ??= { full: null, deltas: new Map() };
-    e.answers.full ??= deepFreeze<SyncResult>({ type: 'full', ...this.record(id, e, false) });
+    e.answers.full ??= deepFreeze<SyncResult>({ type: 'full', ...entryRecord(id, e, false) });
     return e.answers.full;
   }
 
@@ -373,7 +308,7 @@ export class MemoryContextStore extends BaseContextStore {
         result.contextsDeleted++;
         continue;
       }
-      result.deltasDeleted += this.pruneDeltas(e, now);
+      result.deltasDeleted += pruneDeltas(e, now, this.options);
     }
     return result;
   }
@@ -501,46 +436,9 @@ export class MemoryContextStore extends BaseContextStore {
     e.updated = now;
     const rec: DeltaRecord = { v: e.version, t: now, c: changes };
     if (e.status !== null) rec.s = e.status;
-    const threshold = this.options.deltaThreshold;
-    if (threshold === 0) {
-      e.deltas = [];
-    } else {
-      if (e.deltas.length > 0 && e.dmin + e.deltas.length !== rec.v) e.deltas = [];
-      if (e.deltas.length === 0) e.dmin = rec.v;
-      e.deltas.push(rec);
-      if (e.deltas.length > threshold) {
-        const drop = e.deltas.length - threshold;
-        e.deltas.splice(0, drop);
-        e.dmin += drop;
-      }
-      const dttl = this.options.deltaTtl;
-      e.deltasExpireAt = dttl === null ? (ttl > 0 ? e.expiresAt : 0) : now + (ttl > 0 ? Math.min(dttl, ttl) : dttl);
-    }
+    keepDelta(e, rec, this.options, now, ttl);
     const set = this.watchers.get(id);
     if (set !== undefined && set.size > 0) this.publish(id, recordEvent(id, rec, e.incarnation, true));
-  }
-
-  /** Index into `e.deltas` of version `need` when every delta from it on is kept and fresh; else -1. */
-  private deltasFrom(e: Entry, need: number, now: number): number {
-    if (e.deltas.length === 0 || e.dmin > need) return -1;
-    const i = need - e.dmin;
-    const first = e.deltas[i];
-    if (first === undefined) return -1;
-    const ttl = this.options.deltaTtl;
-    if (ttl !== null && first.t <= now - ttl) return -1;
-    return i;
-  }
-
-  /** Drops deltas past the threshold or older than deltaTtl; returns how many. */
-  private pruneDeltas(e: Entry, now: number): number {
-    let drop = Math.max(0, e.deltas.length - this.options.deltaThreshold);
-    const ttl = this.options.deltaTtl;
-    if (ttl !== null) while (drop < e.deltas.length && e.deltas[drop]!.t <= now - ttl) drop++;
-    if (drop > 0) {
-      e.deltas.splice(0, drop);
-      e.dmin += drop;
-    }
-    return drop;
   }
 
   private publish(id: string, event: ContextEvent): void {
@@ -548,106 +446,4 @@ export class MemoryContextStore extends BaseContextStore {
     if (set === undefined) return;
     for (const q of set) q.push(event);
   }
-
-  /**
-   * The context as a record: its values copied, or with `copy` false the store's own (to freeze);
-   * its fields in the stores' key order (see orderedKeys()), as the Redis store answers them.
-   */
-  private record(id: string, e: Entry, copy = true): StoredContext {
-    const context: Record<string, unknown> = {};
-    for (const [k, f] of e.fields) setOwn(context, k, copy ? cloneValue(f.value) : f.value);
-    return {
-      id,
-      version: e.version,
-      context: inKeyOrder(context),
-      status: e.status,
-      rkey: e.rkey,
-      headers: e.headers === null ? null : (decodeValue(e.headers) as Record<string, unknown>),
-      born_at: e.bornAt,
-      updated_at: e.updated === null ? null : e.updated / 1000,
-      finished_at: e.finishedAt,
-      incarnation: e.incarnation,
-    };
-  }
-}
-
-/**
- * Puts the field `k` replaced by `value` in `next`, its changes on `changes`; a value JSON drops
- * leaves the field alone.
- */
-function replaceField(
-  next: Map<string, unknown>,
-  k: string,
-  cur: unknown,
-  value: unknown,
-  changes: FieldChange[],
-): void {
-  const found: FieldChange[] = [];
-  const n = replaceChanges(k, cur, value, found);
-  if (n === ABSENT_VALUE) return;
-  next.set(k, n);
-  for (const c of found) changes.push(c);
-}
-
-let incarnations = 0;
-
-/** A new incarnation: the clock (ms) and a count, as no two contexts made in one process share. */
-function newIncarnation(): string {
-  return `${Date.now()}.${++incarnations}`;
-}
-
-function newEntry(ord: number): Entry {
-  return {
-    ord,
-    version: 0,
-    hs: -1,
-    status: null,
-    rkey: null,
-    headers: null,
-    bornAt: null,
-    finishedAt: null,
-    updated: null,
-    touched: 0,
-    expiresAt: 0,
-    incarnation: newIncarnation(),
-    fields: new Map(),
-    seqs: new Map(),
-    deltas: [],
-    dmin: 0,
-    deltasExpireAt: 0,
-    answers: null,
-  };
-}
-
-function summary(id: string, e: Entry): ContextSummary {
-  return {
-    id,
-    version: e.version,
-    status: e.status,
-    rkey: e.rkey,
-    born_at: e.bornAt,
-    updated_at: e.updated === null ? null : e.updated / 1000,
-    finished_at: e.finishedAt,
-  };
-}
-
-/** Records up to this many bytes of value text are always answered as a delta (as sync.lua does). */
-const DELTA_FLOOR = 65_536;
-
-/**
- * True when the records hold more than {@link DELTA_FLOOR} bytes of value text and more than the
- * context's fields: a client is then sent the whole context instead (the rule of both stores).
- */
-function heavierThanContext(records: readonly DeltaRecord[], e: { fields: Map<string, Field> }): boolean {
-  let bytes = 0;
-  for (const r of records) {
-    for (const c of r.c) {
-      if (own.call(c, 'o')) bytes += encodeValue(c.o)?.length ?? 0;
-      if (own.call(c, 'n')) bytes += encodeValue(c.n)?.length ?? 0;
-    }
-  }
-  if (bytes <= DELTA_FLOOR) return false;
-  let context = 0;
-  for (const [k, f] of e.fields) context += k.length + encodeValue(f.value)!.length;
-  return bytes > context;
 }

@@ -67,7 +67,9 @@ export interface StoreOptions {
    */
   restoreProvider?: ((id: string) => RestoredContext | null | Promise<RestoredContext | null>) | null;
   /**
-   * Retries of `update()` when a concurrent writer changed an object field it merges into.
+   * Retries of `update()` when a concurrent writer changed an object field it merges into. In
+   * Redis, each retry waits first, at random up to 2 ** retry ms and at most 50 ms (whole ms, see
+   * backoffDelay() of `@contexture/context/internal`).
    * @default 50
    */
   updateRetries?: number;

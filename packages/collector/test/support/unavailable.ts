@@ -3,7 +3,7 @@ import { CollectorError } from '../../src/internal/errors.js';
 
 /**
  * Runs `calls` at once against a Redis that cannot be reached (127.0.0.1:`port`) and expects each
- * to reject with a CollectorError LC_UNAVAILABLE whose message is `<prefix><what>: ` and then where
+ * to reject with a CollectorError LC_REDIS_UNAVAILABLE whose message is `<prefix><what>: ` and then where
  * Redis is and why, with the client's error as `cause`, and `secret` (the URL's password) nowhere.
  */
 export async function expectUnavailable(
@@ -20,7 +20,7 @@ export async function expectUnavailable(
     expect(outcome.status, what).to.equal('rejected');
     const err = (outcome as PromiseRejectedResult).reason as CollectorError;
     expect(err, what).to.be.instanceOf(CollectorError);
-    expect(err.code, what).to.equal('LC_UNAVAILABLE');
+    expect(err.code, what).to.equal('LC_REDIS_UNAVAILABLE');
     expect(err.message, what).to.match(
       new RegExp(
         `^${escapeRe(prefix + what)}: (no connection to Redis at 127\\.0\\.0\\.1:${port}|Redis at 127\\.0\\.0\\.1:${port} failed: .+)$`,

@@ -1,0 +1,63 @@
+import type { HeartbeatStats } from './heartbeats.js';
+
+/** Lifecycle of a {@link Collector}. */
+export type CollectorStatus = 'idle' | 'connecting' | 'consuming' | 'disconnected' | 'closing' | 'closed';
+
+/** Counters of a {@link Collector}. */
+export interface CollectorStats {
+  status: CollectorStatus;
+  /** AMQP deliveries received. */
+  deliveries: number;
+  /** Wire messages applied to the store (a batch delivery holds several). */
+  applied: number;
+  /** Deliveries acknowledged. */
+  acked: number;
+  /** Malformed messages by kind; each was dead-lettered and acknowledged. */
+  malformed: Record<string, number>;
+  /** Deliveries sent to the dead-letter queue. */
+  deadLettered: number;
+  /** Failed store calls (each retried). */
+  storeErrors: number;
+  /** Deliveries being applied now. */
+  inFlight: number;
+  /** Messages applied per second over the last stats interval. */
+  rate: number;
+  /** Seconds between the newest applied message's `time_in` and its application. */
+  lagSeconds: number | null;
+  /** Ready messages in the queue at the last check. */
+  queueDepth: number | null;
+  reconnects: number;
+  lastError: string | null;
+  /** Heartbeats received and sent (see the `registry` option). */
+  heartbeats: HeartbeatStats;
+}
+
+/** The counters a {@link Collector} keeps (what {@link CollectorStats} shows of them). */
+export type CollectorCounts = Omit<CollectorStats, 'status' | 'malformed' | 'lastError' | 'heartbeats'>;
+
+/** The stats line of the CLI's `--stats`. */
+export function statsLine(s: CollectorStats): string {
+  const malformed = Object.values(s.malformed).reduce((a, b) => a + b, 0);
+  return (
+    `${s.rate} msg/s, applied ${s.applied}, in flight ${s.inFlight}, queue ${s.queueDepth ?? '?'}, ` +
+    `lag ${s.lagSeconds === null ? '?' : `${s.lagSeconds.toFixed(3)} s`}, malformed ${malformed}, ` +
+    `store errors ${s.storeErrors}, reconnects ${s.reconnects}`
+  );
+}
+
+/** What the collector's heartbeats carry of its counters. */
+export function heartbeatMetrics(c: CollectorCounts): Record<string, number> {
+  const stats: Record<string, number> = {
+    deliveries: c.deliveries,
+    applied: c.applied,
+    acked: c.acked,
+    dead_lettered: c.deadLettered,
+    store_errors: c.storeErrors,
+    in_flight: c.inFlight,
+    rate: c.rate,
+    reconnects: c.reconnects,
+  };
+  if (c.queueDepth !== null) stats.queue_depth = c.queueDepth;
+  if (c.lagSeconds !== null) stats.lag_seconds = c.lagSeconds;
+  return stats;
+}

@@ -1,0 +1,142 @@
+import { backoffDelay, redactText } from '@contexture/context/internal';
+import type { Malformed, MessageMeta, WireMessage } from '@contexture/context/protocol';
+import { CollectorError } from '../internal/errors.js';
+import type { ApplyItem } from '../store/types.js';
+import type { ApplyTarget, ResolvedCollectorOptions } from './collector-options.js';
+
+/**
+ * Why a delivery goes to the dead-letter queue: malformed, refused by the store (a message it
+ * cannot take: a field name that is not well-formed Unicode, say), or its context cannot be read
+ * in the store.
+ */
+export type Refusal = { kind: Malformed['kind'] | 'store refused' | 'store corrupt'; detail?: string };
+
+/** What the applier reports to its collector. */
+export interface ApplierHost {
+  /** The collector's counters that applying moves. */
+  readonly counts: { applied: number; storeErrors: number; lagSeconds: number | null };
+  /** Says why the store failed last (the collector's `lastError`). */
+  failed(reason: string): void;
+  log(level: 'info' | 'warn', message: string): void;
+  /** The collector was destroyed: retrying stops. */
+  isClosed(): boolean;
+}
+
+const sleep = (ms: number) =>
+  new Promise<void>((resolve) => {
+    setTimeout(resolve, ms).unref();
+  });
+
+/**
+ * Applies messages to the collector's store: one `applyMany()` per batch (or `apply()` each),
+ * retrying store failures with the collector's `retry` backoff until they succeed, and telling
+ * apart the messages the store refuses (they are dead-lettered instead). An outage of the store
+ * is logged once, and its end once.
+ */
+export class StoreApplier {
+  private storeDown = false;
+  /** When the last "store corrupt" warning was written (ms). */
+  private corruptWarnedAt = 0;
+
+  constructor(
+    private readonly store: ApplyTarget,
+    private readonly retry: ResolvedCollectorOptions['retry'],
+    private readonly host: ApplierHost,
+  ) {}
+
+  /**
+   * Applies messages with one `applyMany()` (or `apply()` each when the store has no
+   * `applyMany()`), retrying store failures; per message, a {@link Refusal} when the store
+   * refuses the message itself, else null.
+   */
+  async applyItems(items: ApplyItem[]): Promise<Array<Refusal | null>> {
+    const store = this.store;
+    if (typeof store.applyMany !== 'function')
+      return Promise.all(items.map((it) => this.applyWithRetry(it.message, it.meta)));
+    const applyMany = store.applyMany.bind(store);
+    const counts = this.host.counts;
+    const ok = await this.retrying(false, async () => {
+      await applyMany(items);
+      counts.applied += items.length;
+      for (let i = items.length - 1; i >= 0; i--) {
+        const t = items[i]!.message.time_in;
+        if (t !== undefined) {
+          counts.lagSeconds = Math.max(0, Date.now() / 1000 - t);
+          break;
+        }
+      }
+    });
+    // A message the store refuses fails the whole call: find it by applying them one by one.
+    if (ok !== null) return Promise.all(items.map((it) => this.applyWithRetry(it.message, it.meta)));
+    return items.map(() => null);
+  }
+
+  /** Applies one message, retrying store failures; resolves with a {@link Refusal} when the store refuses the message itself. */
+  private async applyWithRetry(message: WireMessage, meta: MessageMeta | undefined): Promise<Refusal | null> {
+    const counts = this.host.counts;
+    return this.retrying(true, async () => {
+      await this.store.apply(message, meta);
+      counts.applied++;
+      if (message.time_in !== undefined) counts.lagSeconds = Math.max(0, Date.now() / 1000 - message.time_in);
+    });
+  }
+
+  /**
+   * Runs a store call until it succeeds (null) or the store refuses its input or cannot read the
+   * context it goes to (a {@link Refusal}); throws only once destroyed. `single`: the call applies
+   * one message.
+   */
+  private async retrying(single: boolean, call: () => Promise<void>): Promise<Refusal | null> {
+    const host = this.host;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await call();
+        if (this.storeDown) {
+          this.storeDown = false;
+          host.log('info', 'the store answers again');
+        }
+        return null;
+      } catch (err) {
+        if (err instanceof CollectorError && err.code === 'LC_STORE_INVALID_ARGUMENT')
+          return { kind: 'store refused', detail: err.message.slice(0, 200) };
+        if (err instanceof CollectorError && err.code === 'LC_STORE_CORRUPT') {
+          // Retrying cannot help, and would hold up everything behind it: the message is kept in
+          // the dead-letter queue, to be sent again once the context's keys are mended.
+          // Said of the message, once in 10 s at most (a busy context would flood the log); stats()
+          // counts every one. A batch's call is applied again message by message, which says it.
+          if (single && Date.now() - this.corruptWarnedAt >= 10_000) {
+            this.corruptWarnedAt = Date.now();
+            host.log(
+              'warn',
+              `${redactText(err.message)}; its message goes to the dead-letter queue (such messages are counted as "store corrupt", one warning in 10 s)`,
+            );
+          }
+          return { kind: 'store corrupt', detail: err.message.slice(0, 200) };
+        }
+        host.counts.storeErrors++;
+        const reason = storeFailure(err);
+        host.failed(reason);
+        if (!this.storeDown) {
+          this.storeDown = true;
+          host.log('warn', `the store failed (${reason}); retrying without acknowledging`);
+        }
+        if (host.isClosed()) throw err;
+        await sleep(backoffDelay(attempt, this.retry));
+        if (host.isClosed()) throw err;
+      }
+    }
+  }
+}
+
+/**
+ * What an operator reads of a store failure: the client's error (a Redis store's LC_REDIS_UNAVAILABLE
+ * keeps it as `cause`; the call it failed in is left out, a batch names many), or the error itself.
+ * ioredis fails the commands of a client that lost its connection with a note on its own retry
+ * option; what matters to the reader is that Redis does not answer.
+ */
+function storeFailure(err: unknown): string {
+  const origin =
+    err instanceof CollectorError && err.code === 'LC_REDIS_UNAVAILABLE' && err.cause !== undefined ? err.cause : err;
+  if ((origin as Error)?.name === 'MaxRetriesPerRequestError') return 'no connection to Redis';
+  return redactText((origin as Error)?.message ?? String(origin));
+}

@@ -1,0 +1,297 @@
+/**
+ * The changes a write makes to a field, worked out as it is made: an update's deep merge
+ * (mergeField(), mergeChanges()), a replacement sharing what stayed the same (replaceChanges()),
+ * and what JSON makes of the values written, as the store's own (copyFields(), ownCopy()).
+ */
+import { isPlainObject, setOwn } from '@contexture/context/protocol';
+import { CollectorError } from '../internal/errors.js';
+import type { FieldChange } from './delta.js';
+import { encodeValue, inKeyOrder, isOwnValue, keepFrozen, orderedKeys, unboxed } from './json.js';
+
+/** No value (a field or key that is not there); see {@link ABSENT_VALUE}. */
+export const ABSENT: unique symbol = Symbol('absent');
+/** A value, or ABSENT. */
+export type Slot = unknown | typeof ABSENT;
+
+/** What replaceChanges() takes and returns for "no value". */
+export const ABSENT_VALUE: unknown = ABSENT;
+
+const has = Object.prototype.hasOwnProperty;
+
+/**
+ * `partial` deep-merged over `base`, the field `key`'s current value (an own value of the store:
+ * see keepValue()): where both sides hold a plain object the merge recurses, anything else is
+ * replaced by a copy; keys whose value JSON drops are skipped. Each value that changed (by its
+ * canonical JSON) is pushed on `changes` with its path below the field; the result shares what the
+ * merge kept with `base`, is the store's own, and is `base` itself when nothing changed (with
+ * `fresh`, see mergeField(), also when `base` was an object of the batch, changed in place).
+ */
+export function mergeChanges(
+  key: string,
+  base: Record<string, unknown>,
+  partial: Record<string, unknown>,
+  changes: FieldChange[],
+  fresh?: FreshObjects,
+): Record<string, unknown> {
+  return forField(key, () => {
+    const out = mergeAt(key, base, partial, [], changes, fresh);
+    return fresh === undefined ? keepFrozen(out) : out;
+  });
+}
+
+/**
+ * The objects merges of one batch made (see mergeField()): changed in place by the merges after
+ * them instead of copied again, until freezeBatch() makes them the store's own.
+ */
+export type FreshObjects = Set<Record<string, unknown>>;
+
+/**
+ * Freezes the objects of a batch of merges (see mergeField()) and returns `value` (a field's value
+ * after them) as the store's own.
+ */
+export function freezeBatch<T>(value: T, fresh: FreshObjects): T {
+  for (const o of fresh) Object.freeze(o);
+  fresh.clear();
+  return keepFrozen(value);
+}
+
+/**
+ * The field `key`, now `cur` (ABSENT_VALUE: none), after an update gives it `value` (from
+ * copyFields()): objects merge (see mergeChanges()), anything else replaces (see replaceChanges()).
+ * With `fresh`, for a batch of merges one on top of the other: the objects the merge makes are
+ * not frozen but noted there, and a later merge of the batch changes them in place (a merge that
+ * throws may leave them half changed: the batch is then void); `changes` must be read (encoded)
+ * before the next merge, and the batch's last values go through freezeBatch().
+ */
+export function mergeField(
+  key: string,
+  cur: unknown,
+  value: unknown,
+  changes: FieldChange[],
+  fresh?: FreshObjects,
+): unknown {
+  return isPlainObject(value) && isPlainObject(cur)
+    ? mergeChanges(key, cur, value, changes, fresh)
+    : replaceChanges(key, cur, value, changes);
+}
+
+/**
+ * `make()`, for the field `key`: what JSON cannot hold (a BigInt, a cycle) becomes an
+ * LC_STORE_INVALID_ARGUMENT error naming the field.
+ */
+export function forField<T>(key: string, make: () => T): T {
+  try {
+    return make();
+  } catch (err) {
+    if (err instanceof TypeError || err instanceof RangeError) {
+      // The copy walks the value by recursion: a cycle (or nesting thousands deep) runs out of stack.
+      const why =
+        err instanceof RangeError && /call stack/i.test(err.message)
+          ? 'it holds a cycle, or is nested too deep'
+          : err.message;
+      throw new CollectorError(
+        'LC_STORE_INVALID_ARGUMENT',
+        `field ${JSON.stringify(key)} cannot be stored as JSON (${why})`,
+        { cause: err },
+      );
+    }
+    throw err;
+  }
+}
+
+function mergeAt(
+  key: string,
+  base: Record<string, unknown>,
+  partial: Record<string, unknown>,
+  path: string[],
+  changes: FieldChange[],
+  fresh: FreshObjects | undefined,
+): Record<string, unknown> {
+  let out: Record<string, unknown> | null = null;
+  let added = false;
+  for (const k of Object.keys(partial)) {
+    const v = partial[k];
+    if (v === undefined || typeof v === 'function' || typeof v === 'symbol') continue;
+    const had = has.call(base, k);
+    const cur = had ? base[k] : ABSENT;
+    let next: Slot;
+    path.push(k);
+    if (isPlainObject(v) && isPlainObject(cur)) {
+      next = mergeAt(key, cur, v, path, changes, fresh);
+    } else {
+      next = share(cur, v);
+      if (next !== ABSENT && next !== cur)
+        changes.push(had ? { k: key, p: path.slice(), o: cur, n: next } : { k: key, p: path.slice(), n: next });
+    }
+    path.pop();
+    // An object of the batch changed in place below: `cur` is that object (and `base` one too).
+    if (next === ABSENT || next === cur) continue;
+    out ??= fresh?.has(base) ? base : { ...base };
+    if (!had) added = true;
+    setOwn(out, k, next);
+  }
+  if (out === null) return base;
+  // A key added goes where the stores' key order puts it (see orderedKeys()).
+  if (added) out = inKeyOrder(out);
+  if (fresh !== undefined) {
+    fresh.add(out);
+    return out;
+  }
+  // What it holds is the store's own: kept from `base`, merged below, or copied by share().
+  return Object.freeze(out);
+}
+
+/**
+ * `value` as the store keeps the field `key` (JSON's reading of it, as its canonical text would
+ * parse: the store's own, deeply frozen), sharing with `old`, the field's current value (see
+ * {@link ABSENT_VALUE} for none), every part that is the same; what differs is pushed on `changes`
+ * at the deepest path where both sides are plain objects. Returns ABSENT_VALUE, with the field's
+ * removal pushed, when JSON drops `value`; `old` itself when nothing changed. Throws what encoding
+ * throws (a BigInt, a cycle) before anything is pushed that the caller keeps.
+ */
+export function replaceChanges(key: string, old: unknown, value: unknown, changes: FieldChange[]): unknown {
+  return forField(key, () => keepFrozen(diffAt(key, old, value, [], changes)));
+}
+
+/**
+ * What JSON makes of the fields of a write, as frozen copies taken now (what the caller changes
+ * afterwards is not written); a field whose value JSON drops is left out. With `own` each value is
+ * made the store's own (see keepValue()); without, it is read once (an update's partial object).
+ */
+export function copyFields(fields: Record<string, unknown>, own = false): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(fields)) {
+    const v = forField(key, () => share(ABSENT, fields[key]));
+    if (v !== ABSENT) setOwn(out, key, own ? keepFrozen(v) : v);
+  }
+  return Object.freeze(out);
+}
+
+/** `value` as the store keeps it (see replaceChanges()); undefined when JSON drops it. */
+export function ownCopy(value: unknown): unknown {
+  const v = share(ABSENT, value);
+  return v === ABSENT ? undefined : keepFrozen(v);
+}
+
+function diffAt(key: string, old: Slot, raw: unknown, path: string[], changes: FieldChange[]): Slot {
+  const v = jsonOf(raw);
+  if (isPlainObject(v) && isPlainObject(old) && v !== old) {
+    const out: Record<string, unknown> = {};
+    let same = true;
+    let kept = 0;
+    // The keys the stored object has (the usual case) come in its order, the stores' order already.
+    const oldKeys = Object.keys(old);
+    const sameKeys = Object.keys(v).length === oldKeys.length && oldKeys.every((k) => has.call(v, k));
+    for (const k of sameKeys ? oldKeys : orderedKeys(v)) {
+      const had = sameKeys || has.call(old, k);
+      const o = had ? old[k] : ABSENT;
+      const raw = v[k];
+      let n: Slot;
+      if (typeof raw === 'string' || typeof raw === 'boolean' || raw === null) {
+        // A plain leaf (most of them): compared here.
+        n = raw;
+        if (n !== o) changes.push(had ? { k: key, p: [...path, k], o, n } : { k: key, p: [...path, k], n });
+        else n = o;
+      } else {
+        path.push(k);
+        n = diffAt(key, o, raw, path, changes);
+        path.pop();
+        if (n === ABSENT) continue;
+      }
+      if (k === '__proto__') setOwn(out, k, n);
+      else out[k] = n;
+      kept++;
+      if (!had || o !== n) same = false;
+    }
+    if (!sameKeys) for (const k of oldKeys) if (!has.call(v, k)) changes.push({ k: key, p: [...path, k], o: old[k] });
+    if (same && kept === oldKeys.length) return old;
+    return Object.freeze(out);
+  }
+  const n = share(old, v);
+  if (n !== old) {
+    const c: FieldChange = path.length === 0 ? { k: key } : { k: key, p: path.slice() };
+    if (old !== ABSENT) c.o = old;
+    if (n !== ABSENT) c.n = n;
+    changes.push(c);
+  }
+  return n;
+}
+
+/** What JSON makes of a value at the top: its toJSON() result, ABSENT for what it drops. */
+function jsonOf(v: unknown): Slot {
+  for (
+    let depth = 0;
+    typeof v === 'object' && v !== null && typeof (v as { toJSON?: unknown }).toJSON === 'function';
+    depth++
+  ) {
+    if (depth > 100)
+      throw new CollectorError('LC_STORE_INVALID_ARGUMENT', 'toJSON() keeps returning objects with toJSON()');
+    v = (v as { toJSON: () => unknown }).toJSON();
+  }
+  v = unboxed(v);
+  switch (typeof v) {
+    case 'undefined':
+    case 'function':
+    case 'symbol':
+      return ABSENT;
+    case 'number':
+      return Number.isFinite(v) ? v + 0 : null;
+    case 'bigint':
+      // What JSON.stringify makes of it: its error, or what a BigInt.prototype.toJSON returns.
+      return JSON.parse(JSON.stringify(v)) as unknown;
+    default:
+      return v;
+  }
+}
+
+/** `raw` as the store's own value, sharing with `old` every part that is the same (ABSENT: JSON drops it). */
+function share(old: Slot, raw: unknown): Slot {
+  // One of the store's values given back (from a sync() answer, say): kept as it is, or `old` when
+  // they are alike, so that writing back what is there changes nothing.
+  if (isOwnValue(raw)) return raw === old || (old !== ABSENT && encodeValue(old) === encodeValue(raw)) ? old : raw;
+  const v = jsonOf(raw);
+  if (typeof v !== 'object' || v === null) return v === old ? old : v;
+  if (isOwnValue(v)) return share(old, v);
+  if (Array.isArray(v)) {
+    const o = Array.isArray(old) ? (old as unknown[]) : null;
+    let same = o !== null && o.length === v.length;
+    const out: unknown[] = new Array(v.length);
+    for (let i = 0; i < v.length; i++) {
+      const x = share(o !== null && i < o.length ? o[i] : ABSENT, v[i]);
+      out[i] = x === ABSENT ? null : x;
+      if (same && out[i] !== o![i]) same = false;
+    }
+    return same ? old : Object.freeze(out);
+  }
+  const o = isPlainObject(old) ? old : null;
+  const out: Record<string, unknown> = {};
+  let same = o !== null;
+  let kept = 0;
+  for (const k of orderedKeys(v)) {
+    const had = o !== null && has.call(o, k);
+    const x = share(had ? o[k] : ABSENT, (v as Record<string, unknown>)[k]);
+    if (x === ABSENT) continue;
+    setOwn(out, k, x);
+    kept++;
+    if (!had || o[k] !== x) same = false;
+  }
+  return same && kept === Object.keys(o!).length ? old : Object.freeze(out);
+}
+
+/**
+ * Puts the field `k` replaced by `value` in `next`, its changes on `changes`; a value JSON drops
+ * leaves the field alone.
+ */
+export function replaceField(
+  next: Map<string, unknown>,
+  k: string,
+  cur: unknown,
+  value: unknown,
+  changes: FieldChange[],
+): void {
+  const found: FieldChange[] = [];
+  const n = replaceChanges(k, cur, value, found);
+  if (n === ABSENT_VALUE) return;
+  next.set(k, n);
+  for (const c of found) changes.push(c);
+}

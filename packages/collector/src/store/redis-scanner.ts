@@ -1,0 +1,110 @@
+/**
+ * The Redis store's walks over its contexts, by SCAN of their state keys: list() pages, and
+ * cleanup() steps that resume where the one before stopped.
+ */
+import type { Redis } from 'ioredis';
+import { escapeGlob, globToRegExp } from './glob.js';
+import { ttlFor, type ResolvedStoreOptions } from './options.js';
+import { contextKeys } from './redis-keys.js';
+import { toNumber, toSeconds, toStatus } from './redis-replies.js';
+import { STORE_SCRIPTS } from './store-scripts.js';
+import type { CleanupOptions, CleanupResult, ContextSummary, ListOptions, ListPage } from './types.js';
+
+/** What the scanner needs of its store. */
+export interface RedisScannerOptions {
+  redis: Redis;
+  prefix: string;
+  /** COUNT hint of each SCAN. */
+  scanCount: number;
+  options: ResolvedStoreOptions;
+}
+
+/** list() and cleanup() of a Redis store (their arguments checked by the store). */
+export class RedisScanner {
+  private readonly redis: Redis;
+  private readonly prefix: string;
+  private readonly scanCount: number;
+  private readonly options: ResolvedStoreOptions;
+  /** Where the next cleanup() goes on from. */
+  private cleanupCursor = '0';
+
+  constructor(o: RedisScannerOptions) {
+    this.redis = o.redis;
+    this.prefix = o.prefix;
+    this.scanCount = o.scanCount;
+    this.options = o.options;
+  }
+
+  /** A page of the contexts, from `options.cursor` on. */
+  async list(options: ListOptions): Promise<ListPage> {
+    const limit = options.limit ?? 100;
+    const re = options.rkey === undefined ? null : globToRegExp(options.rkey);
+    const items: ContextSummary[] = [];
+    let cursor = options.cursor ?? '0';
+    do {
+      const [next, ids] = await this.scanIds(cursor);
+      cursor = next;
+      if (ids.length === 0) continue;
+      const pipe = this.redis.pipeline();
+      for (const id of ids) pipe.hmget(contextKeys(this.prefix, id).state, '#v', '#st', '#rk', '#ba', '#fa', '#ua');
+      const rows = (await pipe.exec()) ?? [];
+      ids.forEach((id, i) => {
+        const [err, m] = rows[i] ?? [null, null];
+        if (err !== null || !Array.isArray(m)) return;
+        const version = Number(m[0] ?? 0);
+        if (!(version > 0)) return;
+        const status = toStatus(m[1] as string | null);
+        const rkey = (m[2] as string | null) ?? null;
+        if (options.status !== undefined && status !== options.status) return;
+        if (re !== null && (rkey === null || !re.test(rkey))) return;
+        items.push({
+          id,
+          version,
+          status,
+          rkey,
+          born_at: toNumber(m[3] as string | null),
+          updated_at: toSeconds(m[5] as string | null),
+          finished_at: toNumber(m[4] as string | null),
+        });
+      });
+    } while (cursor !== '0' && items.length < limit);
+    return { items, cursor: cursor === '0' ? null : cursor };
+  }
+
+  /** One step of the cleanup: prune.lua on each context scanned, from where the last step stopped. */
+  async cleanup(options: CleanupOptions): Promise<CleanupResult> {
+    const limit = options.limit ?? this.options.cleanupLimit;
+    const o = this.options;
+    const result: CleanupResult = { scanned: 0, contextsDeleted: 0, deltasDeleted: 0, wrapped: false };
+    do {
+      const [next, ids] = await this.scanIds(this.cleanupCursor);
+      this.cleanupCursor = next;
+      if (ids.length > 0) {
+        const now = Date.now();
+        const calls = ids.map((id) => {
+          const k = contextKeys(this.prefix, id);
+          return [k.state, k.deltas, now, o.deltaTtl ?? 0, o.deltaThreshold, ttlFor(o, false), ttlFor(o, true)];
+        });
+        for (const [err, r] of await STORE_SCRIPTS.prune.runMany(this.redis, calls)) {
+          if (err !== null) throw err;
+          const [deleted, dropped] = r as [number, number];
+          result.contextsDeleted += deleted;
+          result.deltasDeleted += dropped;
+        }
+        result.scanned += ids.length;
+      }
+      if (next === '0') result.wrapped = true;
+    } while (!result.wrapped && result.scanned < limit);
+    return result;
+  }
+
+  /** One SCAN step over the contexts' meta keys: the next cursor and the ids found. */
+  private async scanIds(cursor: string): Promise<[string, string[]]> {
+    const head = `${this.prefix}ctx:{`;
+    const [next, keys] = await this.redis.scan(cursor, 'MATCH', `${escapeGlob(head)}*}`, 'COUNT', this.scanCount);
+    const ids: string[] = [];
+    // The state hash is the key that ends at the hash tag; the deltas list ends in :d.
+    for (const key of keys) if (key.startsWith(head) && key.endsWith('}')) ids.push(key.slice(head.length, -1));
+    return [next, ids];
+  }
+}

@@ -1,0 +1,234 @@
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { type BackoffOptions, backoffDelay } from '@contexture/context/internal';
+import { CollectorError } from '../internal/errors.js';
+import { reaching } from '../internal/redis-client.js';
+import { sleep } from '../internal/sleep.js';
+import { checkProgress, errorInfo, invalid, toJson } from './task-checks.js';
+import { TaskError } from './task-error.js';
+import type { Task, TaskFunction } from './task-options.js';
+import { type Claimed, TASK_SCRIPTS as SCRIPTS } from './task-scripts.js';
+import type { TaskSubscriber } from './task-subscriber.js';
+
+/** What a worker needs of its {@link TaskQueue}. */
+export interface WorkerQueue {
+  readonly redis: Redis;
+  /** The queue's id: the worker's name derives from it. */
+  readonly id: string;
+  /** The queue's key prefix, `<prefix>tq:{<namespace>}:`. */
+  readonly base: string;
+  readonly visibilityTimeout: number;
+  readonly listenerTimeout: number;
+  /** Aborts when the queue closes. */
+  readonly closed: AbortSignal;
+  readonly subscriber: TaskSubscriber;
+  functionFor(name: string): TaskFunction | undefined;
+  /** Whether the queue's close() was called. */
+  isClosing(): boolean;
+}
+
+/** What a worker needs to take its next task in the call that finishes the last one. */
+interface Chain {
+  lists: string[];
+  names: string[];
+  worker: string;
+}
+
+/**
+ * Pauses between the tries of a finish that Redis did not take: 50, 100, 200, 400, 800 ms. The
+ * claim stays this worker's until its visibility passes, after which another worker runs the task
+ * again (at least once).
+ */
+const FINISH_RETRY: BackoffOptions = Object.freeze({ initialDelay: 50, maxDelay: 800, factor: 2, jitter: 0 });
+/** Tries of a finish. */
+const FINISH_TRIES = 5;
+
+/**
+ * One `listen()` of a {@link TaskQueue}: claims tasks of its names, `concurrency` at a time, runs
+ * each with the queue's handler while renewing it, and records its outcome (once), until `stop`
+ * aborts; then waits for the running ones. It says it is alive in the listener sets of its names
+ * meanwhile (for `auto` and `remoteFirst` queries).
+ */
+export class TaskWorker {
+  private readonly worker: string;
+  private readonly keys: string[];
+  /** Pause (ms) between looks for tasks when none came: the wake-up channel usually ends it sooner. */
+  private readonly idle: number;
+  /** Pauses after failed claims (Redis unreachable): `idle`, every time. */
+  private readonly claimRetry: BackoffOptions;
+
+  constructor(
+    private readonly q: WorkerQueue,
+    private readonly names: string[],
+    private readonly concurrency: number,
+    private readonly stop: AbortSignal,
+  ) {
+    this.worker = `${q.id}:${randomUUID().slice(0, 8)}`;
+    this.keys = names.map((n) => `${q.base}q:${n}`);
+    // A worker that died leaves its task to be found once its visibility passes: look that often.
+    this.idle = Math.max(20, Math.min(1000, Math.floor(q.visibilityTimeout / 4)));
+    this.claimRetry = { initialDelay: this.idle, maxDelay: this.idle, factor: 1, jitter: 0 };
+  }
+
+  /** Runs until `stop` aborts and the running tasks finished. */
+  async run(): Promise<void> {
+    const { q, names, keys, worker, stop, concurrency } = this;
+    await q.subscriber.subscribe(true);
+    const beat = async (mode: 'beat' | 'leave') => {
+      await Promise.all(
+        names.map((n) => SCRIPTS.listeners.call(q.redis, `${q.base}l:${n}`, mode, worker, q.listenerTimeout)),
+      ).catch(() => {});
+    };
+    await beat('beat');
+    const beater = setInterval(() => void beat('beat'), Math.max(50, Math.floor(q.listenerTimeout / 3)));
+    beater.unref();
+    const running = new Set<Promise<void>>();
+    let wake: (() => void) | null = null;
+    const poke = () => wake?.();
+    q.subscriber.wakers.add(poke);
+    let failures = 0;
+    try {
+      while (!stop.aborted) {
+        let claimed = false;
+        while (running.size < concurrency && !stop.aborted) {
+          let got: Claimed | null;
+          try {
+            got = await SCRIPTS.claim.call(
+              q.redis,
+              1 + keys.length,
+              `${q.base}running`,
+              ...keys,
+              q.base,
+              worker,
+              q.visibilityTimeout,
+              '',
+              ...names,
+            );
+            failures = 0;
+          } catch {
+            await sleep(backoffDelay(++failures, this.claimRetry), stop); // Redis unreachable: try again in a while
+            break;
+          }
+          if (got === null) break;
+          claimed = true;
+          const p = this.runChain(got, { lists: keys, names, worker }).finally(() => {
+            running.delete(p);
+            poke();
+          });
+          running.add(p);
+        }
+        if (stop.aborted) break;
+        if (claimed && running.size < concurrency) continue;
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(done, this.idle);
+          stop.addEventListener('abort', done, { once: true });
+          wake = done;
+          function done() {
+            clearTimeout(t);
+            stop.removeEventListener('abort', done);
+            resolve();
+          }
+        });
+        wake = null;
+      }
+    } finally {
+      q.subscriber.wakers.delete(poke);
+      clearInterval(beater);
+      await Promise.allSettled(running);
+      if (!q.isClosing() || q.redis.status === 'ready') await beat('leave');
+    }
+  }
+
+  /** Runs a claimed task, then the next ones its finish claimed, while the listener runs. */
+  private async runChain(first: Claimed, chain: Chain): Promise<void> {
+    let task: Claimed | null = first;
+    while (task !== null) task = await this.runClaimed(task, this.stop.aborted ? null : chain);
+  }
+
+  /**
+   * Runs one claimed task: renews it while it runs, then records its outcome (once), taking the
+   * worker's next task in the same call when `chain` is given. Returns that next task, or null.
+   */
+  private async runClaimed(
+    [id, name, paramsText, attempt, token]: Claimed,
+    chain: Chain | null,
+  ): Promise<Claimed | null> {
+    const q = this.q;
+    const fn = q.functionFor(name);
+    const keys = [`${q.base}t:${id}`, `${q.base}running`, `${q.base}w:${id}`] as const;
+    const ac = new AbortController();
+    const onClose = () => ac.abort(new CollectorError('LC_TASK_CLOSED', `the task queue closed while task ${id} ran`));
+    q.closed.addEventListener('abort', onClose, { once: true });
+    const renew = setInterval(
+      () => {
+        SCRIPTS.renew.call(q.redis, ...keys, id, token, q.visibilityTimeout, '', '').then(
+          (ok) => {
+            if (ok === 0) ac.abort(new TaskError('LC_TASK_TIMEOUT', id, `task ${id} is no longer this worker's`));
+          },
+          () => {},
+        );
+      },
+      Math.max(10, Math.floor(q.visibilityTimeout / 3)),
+    );
+    renew.unref();
+    let outcome: ['done' | 'failed', string];
+    try {
+      let params: unknown;
+      try {
+        params = JSON.parse(paramsText);
+      } catch {
+        throw invalid(`the params of task ${id} are not JSON`);
+      }
+      const task: Task = {
+        id,
+        name,
+        params,
+        attempt: Number(attempt),
+        signal: ac.signal,
+        update: async (current, total) => {
+          checkProgress(current, total);
+          const ok = await reaching(
+            `progress of task '${name}' (${id})`,
+            q.redis,
+            SCRIPTS.renew.call(q.redis, ...keys, id, token, q.visibilityTimeout, current, total),
+          );
+          if (ok === 0) ac.abort(new TaskError('LC_TASK_TIMEOUT', id, `task ${id} is no longer this worker's`));
+        },
+      };
+      const result = await fn!(task);
+      outcome = ['done', toJson('the result', result)];
+    } catch (err) {
+      if (q.closed.aborted) {
+        // Stopped by our own close: hand the task back at once (its visibility ends now) for another
+        // worker, rather than record a failure that is not the task's.
+        clearInterval(renew);
+        await SCRIPTS.renew.call(q.redis, ...keys, id, token, 0, '', '').catch(() => {});
+        return null;
+      }
+      outcome = ['failed', JSON.stringify(errorInfo(err))];
+    } finally {
+      clearInterval(renew);
+      q.closed.removeEventListener('abort', onClose);
+    }
+    const more = chain === null ? [''] : [q.base, chain.worker, q.visibilityTimeout, ...chain.names];
+    for (let i = 1; i <= FINISH_TRIES; i++) {
+      try {
+        const [, next] = await SCRIPTS.finish.call(
+          q.redis,
+          3 + (chain?.lists.length ?? 0),
+          ...keys,
+          ...(chain?.lists ?? []),
+          id,
+          token,
+          outcome[0],
+          outcome[1],
+          ...more,
+        );
+        return next ?? null;
+      } catch {
+        await sleep(backoffDelay(i, FINISH_RETRY));
+      }
+    }
+    return null;
+  }
+}

@@ -1,0 +1,142 @@
+/** The retention, cleanup, export and restore part of the shared store suite. */
+import { waitUntil } from '@contexture/test-support';
+import { expect } from 'chai';
+import { expectCode, type StoreFactory } from './helpers.js';
+
+/** Retention and cleanup: TTLs, deltaThreshold, deltaTtl, the periodic cleaner. */
+export function retentionTests(make: StoreFactory): void {
+  it('deletes idle contexts after contextTtl and finished ones after finishedTtl when autoDelete is on', async () => {
+    const store = await make({ autoDelete: true, contextTtl: 300, finishedTtl: 100 });
+    await store.apply({ obj_id: 'open', obj: { a: 1 }, status: 'born', seq: 0 });
+    await store.apply({ obj_id: 'done', obj: { a: 1 }, status: 'born', seq: 0 });
+    await store.apply({ obj_id: 'done', obj: {}, status: 'finished', seq: 1 });
+    expect(await store.get('done')).to.not.equal(null);
+    await waitUntil(async () => (await store.get('done')) === null, 'the finished context to go', 5000);
+    expect(await store.get('open')).to.not.equal(null);
+    await waitUntil(async () => (await store.get('open')) === null, 'the idle context to go', 5000);
+    const keep = await make({ autoDelete: false, contextTtl: 1, finishedTtl: 1 });
+    await keep.set('kept', { a: 1 });
+    await new Promise((r) => setTimeout(r, 30));
+    await keep.cleanup();
+    expect(await keep.get('kept')).to.not.equal(null);
+  });
+
+  it('cleanup() drops deltas past the threshold and walks every context in steps of limit', async () => {
+    const store = await make({ deltaThreshold: 2 });
+    for (let c = 0; c < 25; c++) for (let i = 0; i < 6; i++) await store.set(`c${c}`, { i });
+    const seen = { scanned: 0, rounds: 0 };
+    for (;;) {
+      const r = await store.cleanup({ limit: 10 });
+      seen.scanned += r.scanned;
+      seen.rounds++;
+      if (r.wrapped) break;
+      expect(r.scanned).to.be.at.least(10);
+    }
+    expect(seen.scanned).to.be.at.least(25);
+    expect(seen.rounds).to.be.at.least(2);
+    for (let c = 0; c < 25; c++) {
+      expect((await store.sync(`c${c}`, 4))!.type).to.equal('delta');
+      expect((await store.sync(`c${c}`, 3))!.type).to.equal('full');
+    }
+  });
+
+  it('cleanup() drops deltas older than deltaTtl', async () => {
+    const store = await make({ deltaTtl: 100 });
+    await store.set('old', { a: 1 });
+    await store.set('old', { a: 2 });
+    await new Promise((r) => setTimeout(r, 150));
+    let dropped = 0;
+    for (;;) {
+      const r = await store.cleanup();
+      dropped += r.deltasDeleted;
+      if (r.wrapped) break;
+    }
+    expect(dropped).to.be.at.most(2);
+    expect((await store.sync('old', 1))!.type).to.equal('full');
+    expect((await store.get('old'))!.context).to.deep.equal({ a: 2 });
+  });
+
+  it('runs the cleaner periodically, with an interval that changes while it runs', async () => {
+    const errors: unknown[] = [];
+    const store = await make({ onCleanupError: (e) => errors.push(e) });
+    const stats = () => (store as unknown as { stats(): { cleaner: { runs: number } } }).stats().cleaner;
+    store.startCleaner(60_000);
+    expect(stats().runs).to.equal(0);
+    store.setCleanupInterval(20);
+    await waitUntil(() => stats().runs >= 3, 'three cleaner runs', 5000);
+    store.setCleanupInterval(60_000);
+    await new Promise((r) => setTimeout(r, 50));
+    const runs = stats().runs;
+    await new Promise((r) => setTimeout(r, 200));
+    expect(stats().runs).to.be.at.most(runs + 1);
+    store.stopCleaner();
+    expect(errors).to.deep.equal([]);
+    await expectCode(
+      Promise.resolve().then(() => store.setCleanupInterval(0)),
+      'LC_STORE_INVALID_ARGUMENT',
+    );
+  });
+}
+
+/** export() and restore() through the callback and provider. */
+export function exportRestoreTests(make: StoreFactory): void {
+  it('exports through the callback and restores through the provider, keeping the version', async () => {
+    const exported: unknown[] = [];
+    const saved = new Map<string, { context: Record<string, unknown>; version: number }>();
+    const store = await make({
+      exportCallback: (c) => {
+        exported.push(c);
+        saved.set(c.id, { context: c.context, version: c.version });
+      },
+      restoreProvider: (id) => saved.get(id) ?? null,
+    });
+    await store.set('x', { a: 1 });
+    await store.update('x', { b: { c: {} } });
+    const rec = await store.export('x');
+    expect(exported).to.deep.equal([rec]);
+    expect(rec).to.deep.include({ id: 'x', version: 2, context: { a: 1, b: { c: {} } } });
+    saved.set('x', { context: { restored: true }, version: 42 });
+    await store.set('x', { newer: 1 });
+    const restored = await store.restore('x');
+    expect(restored).to.deep.include({ id: 'x', version: 42, context: { restored: true } });
+    expect(await store.get('x')).to.deep.include({
+      version: 42,
+      context: { restored: true },
+      incarnation: restored.incarnation,
+    });
+    // A restored context is another incarnation: a copy of the one before gets it whole.
+    expect(restored.incarnation).to.be.a('string').and.not.equal(rec.incarnation);
+    expect((await store.sync('x', 42, rec.incarnation))!.type).to.equal('full');
+    expect((await store.sync('x', 2))!.type).to.equal('full');
+    expect((await store.sync('x', 41))!.type).to.equal('full');
+    expect((await store.sync('x', 42))!.type).to.equal('no_change');
+    await store.update('x', { more: 1 });
+    expect(await store.sync('x', 42)).to.deep.include({
+      type: 'delta',
+      version: 43,
+      delta: { more: { action: 'added', value: 1 } },
+    });
+    await store.apply({ obj_id: 'x', obj: { bus: 1 }, seq: 0 });
+    expect((await store.get('x'))!.context).to.deep.equal({ restored: true, more: 1, bus: 1 });
+    await expectCode(store.export('none'), 'LC_STORE_NOT_FOUND');
+    await expectCode(store.restore('none'), 'LC_STORE_NOT_FOUND');
+  });
+
+  it('reports what is not configured or fails with stable codes', async () => {
+    const bare = await make();
+    await bare.set('x', { a: 1 });
+    await expectCode(bare.export('x'), 'LC_STORE_NOT_CONFIGURED');
+    await expectCode(bare.restore('x'), 'LC_STORE_NOT_CONFIGURED');
+    const failing = await make({
+      exportCallback: () => Promise.reject(new Error('disk full')),
+      restoreProvider: (id) =>
+        id === 'bad' ? ({ context: {}, version: -3 } as never) : Promise.reject(new Error('db down')),
+    });
+    await failing.set('x', { a: 1 });
+    const e = await expectCode(failing.export('x'), 'LC_STORE_EXPORT_FAILED');
+    expect((e.cause as Error).message).to.equal('disk full');
+    await expectCode(failing.restore('x'), 'LC_STORE_RESTORE_FAILED');
+    await expectCode(failing.restore('bad'), 'LC_STORE_RESTORE_FAILED');
+    expect((await failing.get('x'))!.context).to.deep.equal({ a: 1 });
+  });
+}
