@@ -1,7 +1,7 @@
 // Writes bench/RESULTS.md from the JSON lines of one or more runs of `node bench/run.js --out FILE`,
 // so that no figure is typed by hand:
 //
-//   node bench/results.js [--title TEXT] LABEL=FILE [LABEL=FILE ...] > bench/RESULTS.md
+//   node bench/results.js [--title TEXT] [--note TEXT] LABEL=FILE [LABEL=FILE ...] > bench/RESULTS.md
 //
 // Each run is a column (e.g. before=… after=… for two builds measured one after the other). The
 // header gives each run's date, commit, machine and Node; each bench file gets a section with the
@@ -11,10 +11,15 @@ import fs from 'node:fs';
 
 const args = process.argv.slice(2);
 let title = 'Benchmark results';
+const notes = [];
 const runs = [];
 for (let i = 0; i < args.length; i++) {
   if (args[i] === '--title') {
     title = args[++i];
+    continue;
+  }
+  if (args[i] === '--note') {
+    notes.push(args[++i]);
     continue;
   }
   const eq = args[i].indexOf('=');
@@ -58,7 +63,14 @@ for (const run of runs) {
     if (row === null || typeof row !== 'object') continue;
     if (row.kind === 'run') run.meta = row;
     else if (row.kind === 'file') {
-      current = { load_before: row.load_before, load_after: null, seconds: null, status: null, results: new Map() };
+      current = {
+        command: row.command ?? null,
+        load_before: row.load_before,
+        load_after: null,
+        seconds: null,
+        status: null,
+        results: new Map(),
+      };
       run.files.set(row.file, current);
     } else if (row.kind === 'file_end' && current !== null) {
       Object.assign(current, { load_after: row.load_after, seconds: row.seconds, status: row.status });
@@ -85,6 +97,7 @@ lines.push(
   'within one run). Goals and what each bench measures: the header comment of each `bench/*.bench.js`.',
   '',
 );
+for (const note of notes) lines.push(note, '');
 row(['run', 'date', 'commit', 'machine', 'node']);
 row(['---', '---', '---', '---', '---']);
 for (const r of runs) {
@@ -95,7 +108,10 @@ lines.push('');
 
 const files = [...new Set(runs.flatMap((r) => [...r.files.keys()]))];
 for (const file of files) {
-  lines.push(`## \`${file}\``, '', `Command: \`node bench/run.js --out FILE ${file.replace(/\.bench\.js$/, '')}\``, '');
+  const command =
+    runs.map((r) => r.files.get(file)?.command).find((c) => typeof c === 'string') ??
+    `node bench/run.js --out FILE ${file.replace(/\.bench\.js$/, '')}`;
+  lines.push(`## \`${file}\``, '', `Command: \`${command}\``, '');
   row(['', ...runs.map((r) => r.label)]);
   row(['---', ...runs.map(() => '---:')]);
   row([

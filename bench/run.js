@@ -78,7 +78,8 @@ let failed = 0;
 for (const f of files) {
   process.stderr.write(`bench: ${f}\n`);
   const t0 = performance.now();
-  record(JSON.stringify({ kind: 'file', file: f, load_before: load() }));
+  const command = `node bench/run.js --out FILE ${f.replace(/\.bench\.js$/, '')}`;
+  record(JSON.stringify({ kind: 'file', file: f, command, load_before: load() }));
   const status = await runOne(f);
   record(
     JSON.stringify({
