@@ -9,12 +9,20 @@
 //     context of one field, 50 participants each doing update + sync; 100 contexts each set +
 //     update + sync. Kept to compare with the figures measured before.
 //  2. raw apply() throughput into Redis with N calls in flight (what the collector daemon needs)
+//  3. applyMany() in the collector's batches (500 messages over 1,000 live contexts) into the single
+//     Redis and into a 3-master Redis Cluster (REDIS_CLUSTER_NODES, default 127.0.0.1:7000-7002, as
+//     test/cluster/redis-cluster.sh starts it), rounds alternating: messages/s and the Redis CPU
+//     per message (INFO's used_cpu_user + used_cpu_sys, summed over the cluster's masters).
+//     Goal: the cost per message on the cluster within 1.5x of the single Redis (on this 2-core
+//     machine the three masters share the cores: the point is the cost, not the scaling).
 import { MemoryContextStore, RedisContextStore } from '@contexture/collector/store';
+import os from 'node:os';
+import { Cluster, Redis } from 'ioredis';
 import { chordMulti, chordSingle, groupContext } from './chord-scenarios.js';
 import { REDIS_URL, removeKeys, report, round, uniqueName } from './support.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
-const SCENARIOS = (process.env.BENCH_STORE_SCENARIOS ?? 'chord,apply').split(',');
+const SCENARIOS = (process.env.BENCH_STORE_SCENARIOS ?? 'chord,apply,cluster').split(',');
 const CHORD = {
   single: { redis: 92.89, memory: 230.61 },
   multi: { redis: 1.57, memory: 4.69 },
@@ -170,6 +178,105 @@ async function applyScenarios() {
   await memory.close();
 }
 
+/** Redis CPU seconds (user + sys) of these servers, summed. */
+async function cpuSeconds(nodes) {
+  let total = 0;
+  for (const node of nodes) {
+    const info = await node.info('cpu');
+    for (const f of ['used_cpu_user', 'used_cpu_sys'])
+      total += Number(new RegExp(`${f}:([\\d.]+)`).exec(info)?.[1] ?? 0);
+  }
+  return total;
+}
+
+/** applyMany() in batches of 500 over 1,000 contexts: messages/s and Redis CPU µs per message. */
+async function batchedApply(store, nodes, batches) {
+  const cpu0 = await cpuSeconds(nodes);
+  const t0 = performance.now();
+  for (let b = 0; b < batches; b++) {
+    const now = Date.now() / 1000;
+    const items = [];
+    for (let i = 0; i < 500; i++) {
+      const n = b * 500 + i;
+      const m = { obj_id: `req-${n % 1000}`, obj: { n, user: 'ann', path: '/api/items' }, seq: Math.floor(n / 1000) };
+      if (m.seq === 0) m.status = 'born';
+      Object.assign(m, { handler_id: 'h', time_in: now, time_out: now, qtime: 0, qlen: 1 });
+      items.push({ message: m, meta: { rkey: 'app.request', headers: { hostname: 'bench' } } });
+    }
+    await store.applyMany(items);
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  const cpu = (await cpuSeconds(nodes)) - cpu0;
+  return { perSecond: (batches * 500) / seconds, cpuUs: (cpu * 1e6) / (batches * 500) };
+}
+
+async function clusterScenario() {
+  const seeds = (process.env.REDIS_CLUSTER_NODES ?? '127.0.0.1:7000,127.0.0.1:7001,127.0.0.1:7002').split(',');
+  const cluster = new Cluster(
+    seeds.map((n) => ({ host: n.slice(0, n.lastIndexOf(':')), port: Number(n.slice(n.lastIndexOf(':') + 1)) })),
+    { clusterRetryStrategy: () => null },
+  );
+  try {
+    await cluster.ping();
+  } catch (err) {
+    cluster.disconnect();
+    report({
+      bench: 'collector.store.apply_many_cluster',
+      skipped: `no Redis Cluster at ${seeds.join(', ')}: ${err.message}`,
+    });
+    return;
+  }
+  const single = new Redis(REDIS_URL);
+  const prefix = `${uniqueName('bench-cluster')}:`;
+  const stores = {
+    single: new RedisContextStore({ redis: single, prefix }),
+    cluster: new RedisContextStore({ redis: cluster, prefix }),
+  };
+  const nodes = { single: [single], cluster: cluster.nodes('master') };
+  const ROUNDS = 3;
+  const got = { single: [], cluster: [] };
+  try {
+    for (const which of ['single', 'cluster']) await batchedApply(stores[which], nodes[which], 20); // warm-up
+    for (let r = 0; r < ROUNDS; r++) {
+      for (const which of r % 2 === 0 ? ['single', 'cluster'] : ['cluster', 'single']) {
+        got[which].push(await batchedApply(stores[which], nodes[which], 200));
+      }
+    }
+    const mean = (xs, f) => xs.reduce((a, x) => a + x[f], 0) / xs.length;
+    const cost = mean(got.cluster, 'cpuUs') / mean(got.single, 'cpuUs');
+    report({
+      bench: 'collector.store.apply_many_cluster',
+      batch: 500,
+      contexts: 1000,
+      rounds: ROUNDS,
+      masters: nodes.cluster.length,
+      single_messages_per_s: round(mean(got.single, 'perSecond'), 0),
+      cluster_messages_per_s: round(mean(got.cluster, 'perSecond'), 0),
+      single_redis_cpu_us_per_message: round(mean(got.single, 'cpuUs'), 1),
+      cluster_redis_cpu_us_per_message: round(mean(got.cluster, 'cpuUs'), 1),
+      ratio_cpu_cluster_vs_single: round(cost),
+      ratio_rate_cluster_vs_single: round(mean(got.cluster, 'perSecond') / mean(got.single, 'perSecond')),
+      load_average: round(os.loadavg()[0]),
+      goal: 'ratio_cpu_cluster_vs_single <= 1.5',
+      goal_met: cost <= 1.5,
+    });
+  } finally {
+    await stores.single.close();
+    await stores.cluster.close();
+    for (const node of nodes.cluster) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await node.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+        cursor = next;
+        await Promise.all(keys.map((k) => node.unlink(k)));
+      } while (cursor !== '0');
+    }
+    await removeKeys(prefix);
+    single.disconnect();
+    cluster.disconnect();
+  }
+}
+
 if (SCENARIOS.includes('chord')) {
   await chordScenarios([
     ['single_context_50_participants', 'single', chordSingle],
@@ -183,3 +290,4 @@ if (SCENARIOS.includes('simple')) {
   ]);
 }
 if (SCENARIOS.includes('apply')) await applyScenarios();
+if (SCENARIOS.includes('cluster')) await clusterScenario();

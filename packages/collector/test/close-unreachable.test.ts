@@ -2,7 +2,8 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { Redis } from 'ioredis';
-import { freePort, redisUrl, TempRedis, uniqueName } from '@contexture/test-support';
+import { Cleanup, freePort, redisUrl, TempRedis, uniqueName } from '@contexture/test-support';
+import { CLUSTER, keysMatching } from './support/backends.js';
 
 const FIXTURE = fileURLToPath(new URL('../../test/fixtures/close-unreachable.mjs', import.meta.url));
 const USERS = ['store', 'lock', 'allocator', 'registry', 'tasks'];
@@ -69,6 +70,36 @@ describe('closing every Redis user (a real process)', function () {
       const keys = await redis.keys(`${prefix}*`);
       if (keys.length > 0) await redis.del(...keys);
       redis.disconnect();
+    }
+  });
+
+  it('a Redis Cluster none of whose nodes answers: close() ends every in-flight command and the process exits 0 by itself', async () => {
+    const ports = [await freePort(), await freePort()];
+    const r = await runFixture({
+      MODE: 'unreachable',
+      REDIS_CLUSTER: ports.map((p) => `127.0.0.1:${p}`).join(','),
+      WAIT: '300',
+      PREFIX: 'unused:',
+    });
+    expect(r.code, r.err).to.equal(0);
+    expect(Object.keys(r.outcomes).sort()).to.deep.equal([...USERS].sort());
+    for (const name of USERS) expect(r.outcomes[name], name).to.match(/^failed: /);
+    expect(r.ms, r.err).to.be.below(300 + 5_000);
+  });
+
+  it('a Redis Cluster: what was sent before close() is answered, then the process exits 0', async () => {
+    const prefix = `${uniqueName('close')}:`;
+    const cleanup = new Cleanup();
+    CLUSTER.removeKeys(cleanup, `${prefix}*`);
+    const cluster = CLUSTER.client();
+    cleanup.defer(() => cluster.quit());
+    try {
+      const r = await runFixture({ MODE: 'reachable', ...CLUSTER.env(), PREFIX: prefix });
+      expect(r.code, r.err).to.equal(0);
+      for (const name of USERS) expect(r.outcomes[name], name).to.equal('answered');
+      expect(await keysMatching(cluster, `${prefix}*`)).to.not.have.length(0);
+    } finally {
+      await cleanup.run();
     }
   });
 });

@@ -1,44 +1,51 @@
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { Redis } from 'ioredis';
-import { Cleanup, freePort, redisUrl, uniqueName, waitUntil } from '@contexture/test-support';
+import type { Cluster, Redis } from 'ioredis';
+import { Cleanup, freePort, redisClusterNodes, uniqueName, waitUntil } from '@contexture/test-support';
 import { CollectorError } from '../src/internal/errors.js';
 import { LockError } from '../src/locks/lock-error.js';
 import { LockPool } from '../src/locks/lock-pool.js';
 import { RedisLock } from '../src/locks/redis-lock.js';
+import { type Backend, BACKENDS, CLUSTER, keysOn, masterOf, nodeAddress, SINGLE } from './support/backends.js';
 import { proxiedRedis } from './support/proxied-redis.js';
 import { expectUnavailable } from './support/unavailable.js';
 
 const WORKER = fileURLToPath(new URL('../../test/fixtures/lock-worker.mjs', import.meta.url));
 
-describe('RedisLock', function () {
-  this.timeout(60_000);
-  let cleanup: Cleanup;
-  let prefix: string;
-  let redis: Redis;
-  let a: RedisLock;
-  let b: RedisLock;
+// Set by the hooks of the describe() that runs (one at a time): the behaviour tests run on each backend.
+let cleanup: Cleanup;
+let prefix: string;
+let redis: Redis | Cluster;
+let a: RedisLock;
+let b: RedisLock;
 
+/** Hooks: a prefix of the test's own on `backend`, a client of it, and two lock instances on it. */
+function onBackend(backend: Backend): void {
   beforeEach(() => {
     cleanup = new Cleanup();
     prefix = `${uniqueName('lock')}:`;
-    cleanup.redisKeys(`${prefix}*`);
-    redis = new Redis(redisUrl());
+    backend.removeKeys(cleanup, `${prefix}*`);
+    redis = backend.client();
     cleanup.defer(() => redis.quit());
     a = new RedisLock({ redis, prefix, owner: 'a' });
     b = new RedisLock({ redis, prefix, owner: 'b' });
   });
   afterEach(() => cleanup.run());
+}
 
-  const caught = async (p: Promise<unknown>): Promise<LockError> => {
-    try {
-      await p;
-    } catch (err) {
-      return err as LockError;
-    }
-    throw new Error('expected a rejection');
-  };
+const caught = async (p: Promise<unknown>): Promise<LockError> => {
+  try {
+    await p;
+  } catch (err) {
+    return err as LockError;
+  }
+  throw new Error('expected a rejection');
+};
+
+describe('RedisLock: Redis unreachable or stalling (single Redis)', function () {
+  this.timeout(60_000);
+  onBackend(SINGLE);
 
   it('fails every call with LC_REDIS_UNAVAILABLE when Redis cannot be reached, saying which call and where, never the password', async () => {
     const port = await freePort();
@@ -60,117 +67,6 @@ describe('RedisLock', function () {
     ];
     await expectUnavailable(calls, port, 'hunter2secret');
     expect(await locks.status('x')).to.equal('unavailable');
-  });
-
-  it('lock: one holder at a time; only the owner can release; status follows', async () => {
-    expect(await a.status('res')).to.equal('free');
-    const h = await a.lock('res', { ttl: 10_000 });
-    expect(h).to.include({ name: 'res', owner: 'a', entries: 1 });
-    expect(h!.fence).to.be.a('number');
-    expect(await b.lock('res')).to.equal(null);
-    expect(await a.lock('res')).to.equal(null, 'lock() is not reentrant');
-    expect(await a.status('res')).to.equal('locked');
-    expect(await b.unlock('res')).to.equal(false);
-    expect(await a.holder('res')).to.deep.include({ owner: 'a', entries: 1 });
-    expect(await h!.release()).to.equal(true);
-    expect(await h!.release()).to.equal(false);
-    expect(await a.status('res')).to.equal('free');
-    expect(await b.lock('res')).to.not.equal(null);
-  });
-
-  it('fencing tokens strictly increase per name across acquisitions, expiries included', async () => {
-    const fences: number[] = [];
-    for (let i = 0; i < 5; i++) {
-      const h = (await (i % 2 ? a : b).lock('fenced', { ttl: i === 2 ? 20 : 10_000 }))!;
-      fences.push(h.fence);
-      if (i === 2) await waitUntil(async () => (await a.status('fenced')) === 'free', 'the lock to expire');
-      else await h.release();
-    }
-    for (let i = 1; i < fences.length; i++) expect(fences[i]).to.be.greaterThan(fences[i - 1]!);
-    const other = (await a.lock('other'))!;
-    expect(other.fence).to.equal(1);
-  });
-
-  it('rlock counts re-entries and refreshes the ttl; the last unlock frees it', async () => {
-    const h1 = (await a.rlock('re', { ttl: 5_000 }))!;
-    const ttl1 = await redis.pttl(a.key('re'));
-    const h2 = (await a.rlock('re', { ttl: 60_000 }))!;
-    expect(h2.entries).to.equal(2);
-    expect(h2.fence).to.equal(h1.fence);
-    expect(await redis.pttl(a.key('re'))).to.be.greaterThan(ttl1);
-    expect(await b.rlock('re')).to.equal(null);
-    expect(await a.unlock('re')).to.equal(true);
-    expect(await a.status('re')).to.equal('locked');
-    expect(await a.holder('re')).to.deep.equal({ owner: 'a', fence: h1.fence, entries: 1 });
-    expect(await redis.pttl(a.key('re'))).to.be.within(1, 60_000, 'giving back a re-entry keeps the ttl');
-    expect(await a.unlock('re')).to.equal(true);
-    expect(await a.status('re')).to.equal('free');
-    expect(await a.unlock('re')).to.equal(false);
-  });
-
-  it('an expired handle can neither extend nor release the next holder’s lock', async () => {
-    const old = (await a.lock('exp', { ttl: 30 }))!;
-    await waitUntil(async () => (await a.status('exp')) === 'free', 'the lock to expire');
-    const next = (await a.lock('exp', { ttl: 10_000 }))!; // the same owner, a new acquisition
-    expect(next.fence).to.be.greaterThan(old.fence);
-    expect(await old.extend(10_000)).to.equal(false);
-    expect(await old.release()).to.equal(false);
-    expect(await a.holder('exp')).to.deep.include({ owner: 'a', fence: next.fence });
-    expect(await next.extend(20_000)).to.equal(true);
-    expect(await redis.pttl(a.key('exp'))).to.be.greaterThan(10_000);
-  });
-
-  it('acquire retries until the lock is free, and says why when it gives up', async () => {
-    const held = (await b.lock('busy', { ttl: 10_000 }))!;
-    setTimeout(() => void held.release(), 100);
-    const got = await a.acquire('busy', { retryDelay: 10, jitter: 10, maxRetries: 1000 });
-    expect(got.owner).to.equal('a');
-    await got.release();
-
-    await b.lock('busy', { ttl: 10_000 });
-    expect((await caught(a.acquire('busy', { maxRetries: 3, retryDelay: 1, jitter: 1 }))).code).to.equal(
-      'LC_LOCK_HELD',
-    );
-    expect((await caught(a.acquire('busy', { timeout: 50, retryDelay: 5, maxRetries: 1e6 }))).code).to.equal(
-      'LC_LOCK_TIMEOUT',
-    );
-    const ac = new AbortController();
-    setTimeout(() => ac.abort(), 30);
-    const aborted = await caught(a.acquire('busy', { signal: ac.signal, retryDelay: 5, maxRetries: 1e6 }));
-    expect(aborted).to.be.instanceOf(LockError);
-    expect(aborted).to.be.instanceOf(CollectorError);
-    expect(aborted.code).to.equal('LC_LOCK_ABORTED');
-    expect(aborted.lock).to.equal('busy');
-    expect(aborted.name).to.equal('LockError');
-  });
-
-  it('withLock keeps the lock past its ttl while the work runs and always releases it', async () => {
-    const result = await a.withLock('work', 90, async (signal) => {
-      await new Promise((r) => setTimeout(r, 400));
-      expect(signal.aborted).to.equal(false);
-      expect(await b.lock('work')).to.equal(null);
-      return 42;
-    });
-    expect(result).to.equal(42);
-    expect(await a.status('work')).to.equal('free');
-    const err = await caught(
-      a.withLock('work', 1000, async () => {
-        throw new RangeError('work failed');
-      }),
-    );
-    expect(err).to.be.instanceOf(RangeError);
-    expect(await a.status('work')).to.equal('free');
-  });
-
-  it('withLock aborts the signal with LC_LOCK_LOST when the lock is taken away', async () => {
-    let reason: unknown;
-    await a.withLock('lost', 60, async (signal) => {
-      await redis.del(a.key('lost'));
-      await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
-      reason = signal.reason;
-    });
-    expect(reason).to.be.instanceOf(LockError);
-    expect((reason as LockError).code).to.equal('LC_LOCK_LOST');
   });
 
   it('withLock aborts when the lock expires while an extension waits on a Redis that does not answer, before another owner can take it', async () => {
@@ -247,86 +143,243 @@ describe('RedisLock', function () {
     expect(await a.status('nested')).to.equal('free');
   });
 
-  it('status: unavailable when Redis cannot be asked, error when the key is not a lock', async () => {
+  it('status: unavailable when Redis cannot be asked', async () => {
     const down = new RedisLock({ redis: 'redis://127.0.0.1:1', prefix });
     cleanup.defer(() => down.close());
     expect(await down.status('x')).to.equal('unavailable');
-    await redis.set(a.key('weird'), 'not a lock');
-    expect(await a.status('weird')).to.equal('error');
-    expect(await a.holder('weird')).to.equal(null);
-    expect(await a.rlock('weird')).to.equal(null, 'a key that is not a lock is never taken over');
-    expect(await redis.get(a.key('weird'))).to.equal('not a lock');
-    expect(await a.lock('weird')).to.equal(null);
-    // A key of another type under a lock's name is a misuse of the name, not a held lock.
-    await redis.hset(a.key('hash'), 'f', '1');
-    for (const take of [() => a.lock('hash'), () => a.rlock('hash')]) {
-      let caught: unknown;
-      await take().catch((err: unknown) => (caught = err));
-      expect(String((caught as Error)?.message)).to.match(/WRONGTYPE/);
-    }
-    expect(await a.status('hash')).to.equal('error');
   });
+});
 
-  it('names and owners are validated', async () => {
-    for (const bad of ['', 'a\u0000b']) {
-      expect((await caught(a.lock(bad))).code).to.equal('LC_LOCK_INVALID_NAME');
-      expect((await caught(a.lock('ok', { owner: bad }))).code).to.equal('LC_LOCK_INVALID_NAME');
-    }
-  });
+for (const backend of BACKENDS)
+  describe(`RedisLock (${backend.name})`, function () {
+    this.timeout(60_000);
+    onBackend(backend);
 
-  it('setIf writes only when value <op> current (or the key is missing), atomically', async () => {
-    expect(await a.setIf('n', 'gt', 5)).to.equal(true);
-    expect(await a.setIf('n', 'gt', 3)).to.equal(false);
-    expect(await a.setIf('n', 'ge', 5)).to.equal(true);
-    expect(await a.setIf('n', 'lt', 2)).to.equal(true);
-    expect(await a.getNumber('n')).to.equal(2);
-    expect(await a.setIf('n', 'le', 9)).to.equal(false);
-    expect(await a.setIf('n', 'eq', 2)).to.equal(true);
-    expect(await a.setIf('n', 'ne', 2)).to.equal(false);
-    expect(await a.setIf('n', 'ne', 7)).to.equal(true);
-    expect(await a.getNumber('n')).to.equal(7);
-    const results = await Promise.all(Array.from({ length: 50 }, (_, i) => a.setIf('max', 'gt', i)));
-    expect(await a.getNumber('max')).to.equal(49);
-    expect(results.filter(Boolean).length).to.be.at.least(1);
-  });
-
-  it('LockPool: members, locking members only, healthCheck → { locked, free }', async () => {
-    const pool = new LockPool({ pool: 'workers', locks: a });
-    expect(await pool.add('w1', 'w2', 'w3')).to.equal(3);
-    expect(await pool.lock('stranger')).to.equal(null);
-    const h = (await pool.lock('w2'))!;
-    expect(await pool.healthCheck()).to.deep.equal({ locked: ['w2'], free: ['w1', 'w3'] });
-    await h.release();
-    await pool.remove('w3');
-    expect(await pool.healthCheck()).to.deep.equal({ locked: [], free: ['w1', 'w2'] });
-  });
-
-  it('stress: 20 processes on one lock, some killed with SIGKILL: never two holders, fences only grow', async () => {
-    const name = 'stress';
-    const ITER = 30;
-    const children = Array.from({ length: 20 }, () => {
-      const child = spawn(process.execPath, [WORKER], {
-        env: { ...process.env, REDIS: redisUrl(), PREFIX: prefix, NAME: name, ITER: String(ITER) },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let err = '';
-      child.stderr.on('data', (d) => (err += d));
-      const exited = new Promise<{ code: number | null; signal: string | null; err: string }>((resolve) =>
-        child.on('close', (code, signal) => resolve({ code, signal, err })),
-      );
-      return { child, exited };
+    it('lock: one holder at a time; only the owner can release; status follows', async () => {
+      expect(await a.status('res')).to.equal('free');
+      const h = await a.lock('res', { ttl: 10_000 });
+      expect(h).to.include({ name: 'res', owner: 'a', entries: 1 });
+      expect(h!.fence).to.be.a('number');
+      expect(await b.lock('res')).to.equal(null);
+      expect(await a.lock('res')).to.equal(null, 'lock() is not reentrant');
+      expect(await a.status('res')).to.equal('locked');
+      expect(await b.unlock('res')).to.equal(false);
+      expect(await a.holder('res')).to.deep.include({ owner: 'a', entries: 1 });
+      expect(await h!.release()).to.equal(true);
+      expect(await h!.release()).to.equal(false);
+      expect(await a.status('res')).to.equal('free');
+      expect(await b.lock('res')).to.not.equal(null);
     });
-    const k = (s: string) => `${prefix}stress:{${name}}:${s}`;
-    await waitUntil(async () => Number(await redis.get(k('entries'))) >= 100, '100 entries', 30_000);
-    const killed = children.slice(0, 5);
-    for (const c of killed) c.child.kill('SIGKILL');
-    const results = await Promise.all(children.map((c) => c.exited));
-    for (const r of results.slice(5)) expect(r.code, r.err).to.equal(0);
-    for (const r of results.slice(0, 5)) expect(r.signal === 'SIGKILL' || r.code === 0).to.equal(true);
-    // (acquisitions lost to a stall past the ttl, counted as `lost` by the workers, are no violation)
-    expect(Number(await redis.get(k('violations'))), `lost: ${await redis.get(k('lost'))}`).to.equal(0);
-    expect(Number(await redis.get(k('entries')))).to.be.at.least(15 * ITER);
-    // A lock a killed worker held comes back when its ttl runs out.
-    await waitUntil(async () => (await a.status(name)) === 'free', 'the lock to come back', 5_000);
+
+    it('fencing tokens strictly increase per name across acquisitions, expiries included', async () => {
+      const fences: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        const h = (await (i % 2 ? a : b).lock('fenced', { ttl: i === 2 ? 20 : 10_000 }))!;
+        fences.push(h.fence);
+        if (i === 2) await waitUntil(async () => (await a.status('fenced')) === 'free', 'the lock to expire');
+        else await h.release();
+      }
+      for (let i = 1; i < fences.length; i++) expect(fences[i]).to.be.greaterThan(fences[i - 1]!);
+      const other = (await a.lock('other'))!;
+      expect(other.fence).to.equal(1);
+    });
+
+    it('rlock counts re-entries and refreshes the ttl; the last unlock frees it', async () => {
+      const h1 = (await a.rlock('re', { ttl: 5_000 }))!;
+      const ttl1 = await redis.pttl(a.key('re'));
+      const h2 = (await a.rlock('re', { ttl: 60_000 }))!;
+      expect(h2.entries).to.equal(2);
+      expect(h2.fence).to.equal(h1.fence);
+      expect(await redis.pttl(a.key('re'))).to.be.greaterThan(ttl1);
+      expect(await b.rlock('re')).to.equal(null);
+      expect(await a.unlock('re')).to.equal(true);
+      expect(await a.status('re')).to.equal('locked');
+      expect(await a.holder('re')).to.deep.equal({ owner: 'a', fence: h1.fence, entries: 1 });
+      expect(await redis.pttl(a.key('re'))).to.be.within(1, 60_000, 'giving back a re-entry keeps the ttl');
+      expect(await a.unlock('re')).to.equal(true);
+      expect(await a.status('re')).to.equal('free');
+      expect(await a.unlock('re')).to.equal(false);
+    });
+
+    it('an expired handle can neither extend nor release the next holder’s lock', async () => {
+      const old = (await a.lock('exp', { ttl: 30 }))!;
+      await waitUntil(async () => (await a.status('exp')) === 'free', 'the lock to expire');
+      const next = (await a.lock('exp', { ttl: 10_000 }))!; // the same owner, a new acquisition
+      expect(next.fence).to.be.greaterThan(old.fence);
+      expect(await old.extend(10_000)).to.equal(false);
+      expect(await old.release()).to.equal(false);
+      expect(await a.holder('exp')).to.deep.include({ owner: 'a', fence: next.fence });
+      expect(await next.extend(20_000)).to.equal(true);
+      expect(await redis.pttl(a.key('exp'))).to.be.greaterThan(10_000);
+    });
+
+    it('acquire retries until the lock is free, and says why when it gives up', async () => {
+      const held = (await b.lock('busy', { ttl: 10_000 }))!;
+      setTimeout(() => void held.release(), 100);
+      const got = await a.acquire('busy', { retryDelay: 10, jitter: 10, maxRetries: 1000 });
+      expect(got.owner).to.equal('a');
+      await got.release();
+
+      await b.lock('busy', { ttl: 10_000 });
+      expect((await caught(a.acquire('busy', { maxRetries: 3, retryDelay: 1, jitter: 1 }))).code).to.equal(
+        'LC_LOCK_HELD',
+      );
+      expect((await caught(a.acquire('busy', { timeout: 50, retryDelay: 5, maxRetries: 1e6 }))).code).to.equal(
+        'LC_LOCK_TIMEOUT',
+      );
+      const ac = new AbortController();
+      setTimeout(() => ac.abort(), 30);
+      const aborted = await caught(a.acquire('busy', { signal: ac.signal, retryDelay: 5, maxRetries: 1e6 }));
+      expect(aborted).to.be.instanceOf(LockError);
+      expect(aborted).to.be.instanceOf(CollectorError);
+      expect(aborted.code).to.equal('LC_LOCK_ABORTED');
+      expect(aborted.lock).to.equal('busy');
+      expect(aborted.name).to.equal('LockError');
+    });
+
+    it('withLock keeps the lock past its ttl while the work runs and always releases it', async () => {
+      const result = await a.withLock('work', 90, async (signal) => {
+        await new Promise((r) => setTimeout(r, 400));
+        expect(signal.aborted).to.equal(false);
+        expect(await b.lock('work')).to.equal(null);
+        return 42;
+      });
+      expect(result).to.equal(42);
+      expect(await a.status('work')).to.equal('free');
+      const err = await caught(
+        a.withLock('work', 1000, async () => {
+          throw new RangeError('work failed');
+        }),
+      );
+      expect(err).to.be.instanceOf(RangeError);
+      expect(await a.status('work')).to.equal('free');
+    });
+
+    it('withLock aborts the signal with LC_LOCK_LOST when the lock is taken away', async () => {
+      let reason: unknown;
+      await a.withLock('lost', 60, async (signal) => {
+        await redis.del(a.key('lost'));
+        await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+        reason = signal.reason;
+      });
+      expect(reason).to.be.instanceOf(LockError);
+      expect((reason as LockError).code).to.equal('LC_LOCK_LOST');
+    });
+
+    it('status: error when the key is not a lock', async () => {
+      await redis.set(a.key('weird'), 'not a lock');
+      expect(await a.status('weird')).to.equal('error');
+      expect(await a.holder('weird')).to.equal(null);
+      expect(await a.rlock('weird')).to.equal(null, 'a key that is not a lock is never taken over');
+      expect(await redis.get(a.key('weird'))).to.equal('not a lock');
+      expect(await a.lock('weird')).to.equal(null);
+      // A key of another type under a lock's name is a misuse of the name, not a held lock.
+      await redis.hset(a.key('hash'), 'f', '1');
+      for (const take of [() => a.lock('hash'), () => a.rlock('hash')]) {
+        let caught: unknown;
+        await take().catch((err: unknown) => (caught = err));
+        expect(String((caught as Error)?.message)).to.match(/WRONGTYPE/);
+      }
+      expect(await a.status('hash')).to.equal('error');
+    });
+
+    it('names and owners are validated', async () => {
+      for (const bad of ['', 'a\u0000b']) {
+        expect((await caught(a.lock(bad))).code).to.equal('LC_LOCK_INVALID_NAME');
+        expect((await caught(a.lock('ok', { owner: bad }))).code).to.equal('LC_LOCK_INVALID_NAME');
+      }
+    });
+
+    it('setIf writes only when value <op> current (or the key is missing), atomically', async () => {
+      expect(await a.setIf('n', 'gt', 5)).to.equal(true);
+      expect(await a.setIf('n', 'gt', 3)).to.equal(false);
+      expect(await a.setIf('n', 'ge', 5)).to.equal(true);
+      expect(await a.setIf('n', 'lt', 2)).to.equal(true);
+      expect(await a.getNumber('n')).to.equal(2);
+      expect(await a.setIf('n', 'le', 9)).to.equal(false);
+      expect(await a.setIf('n', 'eq', 2)).to.equal(true);
+      expect(await a.setIf('n', 'ne', 2)).to.equal(false);
+      expect(await a.setIf('n', 'ne', 7)).to.equal(true);
+      expect(await a.getNumber('n')).to.equal(7);
+      const results = await Promise.all(Array.from({ length: 50 }, (_, i) => a.setIf('max', 'gt', i)));
+      expect(await a.getNumber('max')).to.equal(49);
+      expect(results.filter(Boolean).length).to.be.at.least(1);
+    });
+
+    it('LockPool: members, locking members only, healthCheck → { locked, free }', async () => {
+      const pool = new LockPool({ pool: 'workers', locks: a });
+      expect(await pool.add('w1', 'w2', 'w3')).to.equal(3);
+      expect(await pool.lock('stranger')).to.equal(null);
+      const h = (await pool.lock('w2'))!;
+      expect(await pool.healthCheck()).to.deep.equal({ locked: ['w2'], free: ['w1', 'w3'] });
+      await h.release();
+      await pool.remove('w3');
+      expect(await pool.healthCheck()).to.deep.equal({ locked: [], free: ['w1', 'w2'] });
+    });
+
+    it('stress: 20 processes on one lock, some killed with SIGKILL: never two holders, fences only grow', async () => {
+      const name = 'stress';
+      const ITER = 30;
+      const children = Array.from({ length: 20 }, () => {
+        const child = spawn(process.execPath, [WORKER], {
+          env: { ...process.env, ...backend.env(), PREFIX: prefix, NAME: name, ITER: String(ITER) },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        let err = '';
+        child.stderr.on('data', (d) => (err += d));
+        const exited = new Promise<{ code: number | null; signal: string | null; err: string }>((resolve) =>
+          child.on('close', (code, signal) => resolve({ code, signal, err })),
+        );
+        return { child, exited };
+      });
+      const k = (s: string) => `${prefix}stress:{${name}}:${s}`;
+      await waitUntil(async () => Number(await redis.get(k('entries'))) >= 100, '100 entries', 30_000);
+      const killed = children.slice(0, 5);
+      for (const c of killed) c.child.kill('SIGKILL');
+      const results = await Promise.all(children.map((c) => c.exited));
+      for (const r of results.slice(5)) expect(r.code, r.err).to.equal(0);
+      for (const r of results.slice(0, 5)) expect(r.signal === 'SIGKILL' || r.code === 0).to.equal(true);
+      // (acquisitions lost to a stall past the ttl, counted as `lost` by the workers, are no violation)
+      expect(Number(await redis.get(k('violations'))), `lost: ${await redis.get(k('lost'))}`).to.equal(0);
+      expect(Number(await redis.get(k('entries')))).to.be.at.least(15 * ITER);
+      // A lock a killed worker held comes back when its ttl runs out.
+      await waitUntil(async () => (await a.status(name)) === 'free', 'the lock to come back', 5_000);
+    });
+  });
+
+describe('RedisLock on a Redis Cluster: where the keys go', function () {
+  this.timeout(60_000);
+  onBackend(CLUSTER);
+
+  it('the keys of 300 locks land on all three masters, each on the master of its slot; a LockPool of them checks them all', async () => {
+    const names = Array.from({ length: 300 }, (_, i) => `spread-${i}`);
+    const handles = await Promise.all(names.map((n) => a.lock(n, { ttl: 60_000 })));
+    expect(handles.filter((h) => h === null)).to.deep.equal([]);
+    const cluster = redis as Cluster;
+    // Where the cluster's slot map (and CRC16 of each key's hash tag) says each key lives.
+    const expected = new Map<string, string[]>();
+    for (const n of names) {
+      for (const key of [a.key(n), `${a.key(n)}:fence`]) {
+        const at = masterOf(cluster, key);
+        expected.set(at, [...(expected.get(at) ?? []), key]);
+      }
+    }
+    expect([...expected.keys()].sort()).to.deep.equal(redisClusterNodes().sort());
+    for (const keys of expected.values()) expect(keys.length).to.be.at.least(2 * 50);
+    // Where they are, as each master says.
+    const masters = cluster.nodes('master');
+    expect(masters).to.have.length(3);
+    for (const node of masters) {
+      const at = nodeAddress(node);
+      expect(await keysOn(node, `${prefix}lock:*`), at).to.deep.equal(expected.get(at)!.sort());
+    }
+    // A pool whose members' locks are on every master: one health check sees them all.
+    const pool = new LockPool({ pool: 'spread', locks: a });
+    expect(await pool.add(...names)).to.equal(300);
+    for (const h of handles.filter((_, i) => i % 2 === 1)) expect(await h!.release()).to.equal(true);
+    const health = await pool.healthCheck();
+    const sorted = [...names].sort();
+    expect(health.locked).to.deep.equal(sorted.filter((n) => Number(n.slice(7)) % 2 === 0));
+    expect(health.free).to.deep.equal(sorted.filter((n) => Number(n.slice(7)) % 2 === 1));
   });
 });

@@ -86,6 +86,15 @@ describe('Redis clients made from a URL (every Redis user)', function () {
     ]) {
       expect(unreachable(new Error(message), at), message).to.equal(null);
     }
+    // A Redis Cluster whose master of a slot is down: ioredis gives up after its redirections, and
+    // the message says which master it kept being sent to.
+    const seeds = '127.0.0.1:7000, 127.0.0.1:7001 (cluster)';
+    const lost = 'Too many Cluster redirections. Last error: ReplyError: MOVED 10104 127.0.0.1:7101';
+    expect(unreachable(new Error(lost), seeds)).to.equal(
+      `Redis at ${seeds} failed: slot 10104 is served by 127.0.0.1:7101, which did not answer (${lost})`,
+    );
+    const closed = 'Too many Cluster redirections. Last error: Error: Connection is closed.';
+    expect(unreachable(new Error(closed), seeds)).to.equal(`Redis at ${seeds} failed: ${closed}`);
   });
 
   it('a URL that is not redis:// or rediss://, or does not parse, is refused at once without repeating it', () => {

@@ -1,6 +1,6 @@
 import { Cleanup, freePort, redisUrl, TempRedis, uniqueName, waitUntil } from '@contexture/test-support';
 import { expect } from 'chai';
-import { Redis } from 'ioredis';
+import { type Cluster, Redis } from 'ioredis';
 import { readdirSync, readFileSync } from 'node:fs';
 import {
   type CollectorError,
@@ -16,7 +16,7 @@ import { expectUnavailable } from './support/unavailable.js';
 import { contextStream, copy, shuffledWithDuplicates } from './support/streams.js';
 
 /** Counts the commands named `name` a client sends from now on. */
-function countCommands(redis: Redis, name: string): { count: number } {
+function countCommands(redis: Redis | Cluster, name: string): { count: number } {
   const counter = { count: 0 };
   const send = redis.sendCommand.bind(redis);
   redis.sendCommand = ((command: { name: string }, ...rest: unknown[]) => {

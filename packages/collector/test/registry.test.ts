@@ -1,189 +1,48 @@
 import { expect } from 'chai';
-import { Redis } from 'ioredis';
-import { Cleanup, freePort, redisUrl, uniqueName, waitUntil } from '@contexture/test-support';
+import type { Cluster, Redis } from 'ioredis';
+import { Cleanup, freePort, uniqueName, waitUntil } from '@contexture/test-support';
 import { CollectorError } from '../src/internal/errors.js';
 import { Registry } from '../src/registry/registry.js';
+import { type Backend, BACKENDS, SINGLE } from './support/backends.js';
 import { expectUnavailable } from './support/unavailable.js';
 
-describe('Registry', function () {
-  this.timeout(30_000);
-  let cleanup: Cleanup;
-  let prefix: string;
-  let redis: Redis;
+// Set by the hooks of the describe() that runs (one at a time): the behaviour tests run on each backend.
+let cleanup: Cleanup;
+let prefix: string;
+let redis: Redis | Cluster;
 
+/** Hooks: a prefix of the test's own on `backend`, and a client of it. */
+function onBackend(backend: Backend): void {
   beforeEach(() => {
     cleanup = new Cleanup();
     prefix = `${uniqueName('registry')}:`;
-    cleanup.redisKeys(`${prefix}*`);
-    redis = new Redis(redisUrl());
+    backend.removeKeys(cleanup, `${prefix}*`);
+    redis = backend.client();
     cleanup.defer(() => redis.quit());
   });
   afterEach(() => cleanup.run());
+}
 
-  const make = (o: ConstructorParameters<typeof Registry>[0] = {}) => {
-    const r = new Registry({ redis, prefix, ...o });
-    cleanup.defer(() => r.close());
-    return r;
-  };
+const make = (o: ConstructorParameters<typeof Registry>[0] = {}) => {
+  const r = new Registry({ redis, prefix, ...o });
+  cleanup.defer(() => r.close());
+  return r;
+};
 
-  const caught = async (p: Promise<unknown> | (() => unknown)): Promise<CollectorError> => {
-    try {
-      await (typeof p === 'function' ? p() : p);
-    } catch (err) {
-      return err as CollectorError;
-    }
-    throw new Error('expected an error');
-  };
+const caught = async (p: Promise<unknown> | (() => unknown)): Promise<CollectorError> => {
+  try {
+    await (typeof p === 'function' ? p() : p);
+  } catch (err) {
+    return err as CollectorError;
+  }
+  throw new Error('expected an error');
+};
 
-  it('register, heartbeat with metrics, get and list (another registry of the namespace sees it)', async () => {
-    const a = make();
-    const b = make();
-    await a.register(
-      { id: 'api-1', kind: 'backend', host: 'h1', pid: 42, url: 'http://10.0.0.5:8001', info: { zone: 'eu' } },
-      { inFlight: 2 },
-    );
-    expect(await a.heartbeat('api-1', { inFlight: 3, avgLatencyMs: 12.5, inFlightAvgLatencyMs: 20 })).to.equal(true);
-    const r = (await b.get('api-1'))!;
-    expect(r).to.include({
-      id: 'api-1',
-      kind: 'backend',
-      host: 'h1',
-      pid: 42,
-      url: 'http://10.0.0.5:8001',
-      healthy: true,
-      markedUnhealthyUntil: null,
-    });
-    expect(r.info).to.deep.equal({ zone: 'eu' });
-    expect(r.metrics).to.deep.equal({ inFlight: 3, avgLatencyMs: 12.5, inFlightAvgLatencyMs: 20 });
-    expect(r.age).to.be.within(0, 5_000);
-    expect(r.lastHeartbeat).to.be.at.least(r.registeredAt);
-    const list = await b.list();
-    expect(list.map((e) => e.id)).to.deep.equal(['api-1']);
-    const other = make({ namespace: 'other' });
-    expect(await other.list()).to.deep.equal([]);
-    expect(await other.get('api-1')).to.equal(null);
-  });
+describe('Registry: Redis unreachable (single Redis)', function () {
+  this.timeout(30_000);
+  onBackend(SINGLE);
 
-  it('heartbeats stop: the entry turns unhealthy, then it is gone (keys expired, index cleaned)', async () => {
-    const reg = make({ heartbeatTimeout: 300, expireAfter: 900 });
-    await reg.register({ id: 'w1', kind: 'handler' });
-    await reg.register({ id: 'w2', kind: 'handler' });
-    const keep = setInterval(() => void reg.heartbeat('w2').catch(() => {}), 100);
-    cleanup.defer(() => clearInterval(keep));
-    expect((await reg.get('w1'))!.healthy).to.equal(true);
-    await waitUntil(async () => (await reg.get('w1'))?.healthy === false, 'w1 unhealthy', 5_000);
-    const mid = await reg.list();
-    expect(mid.map((e) => [e.id, e.healthy])).to.deep.equal([
-      ['w2', true],
-      ['w1', false],
-    ]);
-    expect((await reg.list({ healthyOnly: true })).map((e) => e.id)).to.deep.equal(['w2']);
-    // Its hash expires by itself: nobody has to clean up for it to go.
-    await waitUntil(async () => (await redis.exists(reg.key('w1'))) === 0, 'w1 expired', 5_000);
-    expect((await reg.list()).map((e) => e.id)).to.deep.equal(['w2']);
-    expect(await redis.zscore(`${prefix}registry:{default}:index`, 'w1')).to.not.equal(
-      null,
-      'still indexed until a cleanup',
-    );
-    expect(await reg.cleanupExpired()).to.equal(1);
-    expect(await redis.zscore(`${prefix}registry:{default}:index`, 'w1')).to.equal(null);
-    expect(await reg.heartbeat('w1')).to.equal(false, 'a heartbeat does not resurrect an expired entry');
-    expect(await redis.exists(reg.key('w1'))).to.equal(0);
-    expect(await reg.cleanupExpired()).to.equal(0, 'the live entry stays');
-    expect((await reg.get('w2'))!.healthy).to.equal(true);
-  });
-
-  it('keys never lose their expiry on update; updates of a missing entry create nothing', async () => {
-    const reg = make({ heartbeatTimeout: 5_000, expireAfter: 20_000 });
-    await reg.register({ id: 'x' });
-    const ttl = async () => redis.pttl(reg.key('x'));
-    expect(await ttl()).to.be.within(1, 20_000);
-    expect(await reg.updateMetrics('x', { inFlight: 9 })).to.equal(true);
-    expect(await ttl()).to.be.within(1, 20_000);
-    expect(await reg.markUnhealthy('x')).to.equal(true);
-    expect(await ttl()).to.be.within(1, 20_000);
-    expect(await reg.markHealthy('x')).to.equal(true);
-    expect(await reg.heartbeat('x', { inFlight: 1 })).to.equal(true);
-    expect(await reg.beat({ id: 'x', kind: 'handler' }, { queued: 4 })).to.equal(undefined);
-    expect(await ttl()).to.be.within(1, 20_000);
-    expect(await redis.pttl(`${prefix}registry:{default}:index`)).to.be.within(1, 20_000);
-    const r = (await reg.get('x'))!;
-    expect(r.metrics).to.deep.equal({ inFlight: 1, queued: 4 });
-    expect(r.kind).to.equal('handler');
-    // A register replaces the entry, metrics included.
-    await reg.register({ id: 'x', kind: 'backend' });
-    expect((await reg.get('x'))!.metrics).to.deep.equal({});
-    for (const write of [
-      () => reg.updateMetrics('gone', { a: 1 }),
-      () => reg.markUnhealthy('gone'),
-      () => reg.heartbeat('gone'),
-    ]) {
-      expect(await write()).to.equal(false);
-      expect(await redis.exists(reg.key('gone'))).to.equal(0);
-    }
-    // beat() is the heartbeat that registers what it does not know.
-    await reg.beat({ id: 'new', kind: 'collector' });
-    expect(await redis.pttl(reg.key('new'))).to.be.within(1, 20_000);
-  });
-
-  it('markUnhealthy holds whatever the heartbeats say, until markHealthy or its time is up', async () => {
-    const reg = make();
-    await reg.register({ id: 'b1' });
-    await reg.markUnhealthy('b1');
-    await reg.heartbeat('b1');
-    const r = (await reg.get('b1'))!;
-    expect(r.healthy).to.equal(false);
-    expect(r.markedUnhealthyUntil).to.equal(Infinity);
-    expect(await reg.list({ healthyOnly: true })).to.deep.equal([]);
-    await reg.markHealthy('b1');
-    expect((await reg.get('b1'))!.healthy).to.equal(true);
-    await reg.markUnhealthy('b1', 300);
-    expect((await reg.get('b1'))!.healthy).to.equal(false);
-    await waitUntil(async () => (await reg.get('b1'))!.healthy, 'the timed mark to end', 5_000);
-  });
-
-  it('unregister removes at once; list filters by kind', async () => {
-    const reg = make();
-    await reg.register({ id: 'h', kind: 'handler' });
-    await reg.register({ id: 'c', kind: 'collector' });
-    expect((await reg.list({ kind: 'collector' })).map((e) => e.id)).to.deep.equal(['c']);
-    expect(await reg.unregister('h')).to.equal(true);
-    expect(await reg.unregister('h')).to.equal(false);
-    expect((await reg.list()).map((e) => e.id)).to.deep.equal(['c']);
-    expect(await redis.exists(reg.key('h'))).to.equal(0);
-  });
-
-  it('bad input gets a clear error; hostile names stay data', async () => {
-    const reg = make();
-    expect((await caught(() => reg.register({ id: '' }))).code).to.equal('LC_REGISTRY_INVALID_ARGUMENT');
-    expect((await caught(() => reg.register({ id: 'a\nb' }))).code).to.equal('LC_REGISTRY_INVALID_ARGUMENT');
-    expect((await caught(() => reg.register({ id: 'a' }, { x: Number.NaN }))).message).to.match(/finite number/);
-    expect((await caught(() => reg.register({ id: 'a' }, { x: '1' as unknown as number }))).code).to.equal(
-      'LC_REGISTRY_INVALID_ARGUMENT',
-    );
-    expect((await caught(() => reg.register({ id: 'a', pid: -1 }))).code).to.equal('LC_REGISTRY_INVALID_ARGUMENT');
-    const cyclic: Record<string, unknown> = {};
-    cyclic.self = cyclic;
-    expect((await caught(() => reg.register({ id: 'a', info: cyclic }))).message).to.match(/JSON/);
-    expect(() => new Registry({ redis, heartbeatTimeout: 1000, expireAfter: 10 })).to.throw(
-      CollectorError,
-      /expireAfter/,
-    );
-    await reg.register(
-      { id: '__proto__', info: JSON.parse('{"__proto__": {"polluted": true}}') },
-      JSON.parse('{"__proto__": 1, "constructor": 2}'),
-    );
-    const r = (await reg.get('__proto__'))!;
-    expect(Object.keys(r.metrics).sort()).to.deep.equal(['__proto__', 'constructor']);
-    expect(({} as Record<string, unknown>).polluted).to.equal(undefined);
-    // Foreign data in an entry's hash is left out, never thrown.
-    await redis.hset(reg.key('__proto__'), 'e', 'not json', 'm:bad', 'NaN');
-    expect((await reg.get('__proto__'))!.metrics).to.not.have.property('bad');
-    await reg.close();
-    expect((await caught(() => reg.list())).code).to.equal('LC_REGISTRY_CLOSED');
-  });
-
-  it('a call Redis does not answer fails with LC_REDIS_UNAVAILABLE naming the call and where Redis is, never the password; foreign data under its keys fails as Redis says', async () => {
+  it('a call Redis does not answer fails with LC_REDIS_UNAVAILABLE naming the call and where Redis is, never the password', async () => {
     const port = await freePort();
     const down = new Registry({ redis: `redis://user:hunter2secret@127.0.0.1:${port}`, prefix });
     cleanup.defer(() => down.close());
@@ -203,11 +62,168 @@ describe('Registry', function () {
       port,
       'hunter2secret',
     );
-    // Not a failure to reach Redis: the script's own error, as Redis gave it.
-    const reg = make();
-    await redis.set(reg.key('y'), 'not a hash');
-    const e = await caught(() => reg.heartbeat('y'));
-    expect(e).to.not.be.instanceOf(CollectorError);
-    expect(e.message).to.match(/WRONGTYPE/);
   });
 });
+
+for (const backend of BACKENDS)
+  describe(`Registry (${backend.name})`, function () {
+    this.timeout(30_000);
+    onBackend(backend);
+
+    it('register, heartbeat with metrics, get and list (another registry of the namespace sees it)', async () => {
+      const a = make();
+      const b = make();
+      await a.register(
+        { id: 'api-1', kind: 'backend', host: 'h1', pid: 42, url: 'http://10.0.0.5:8001', info: { zone: 'eu' } },
+        { inFlight: 2 },
+      );
+      expect(await a.heartbeat('api-1', { inFlight: 3, avgLatencyMs: 12.5, inFlightAvgLatencyMs: 20 })).to.equal(true);
+      const r = (await b.get('api-1'))!;
+      expect(r).to.include({
+        id: 'api-1',
+        kind: 'backend',
+        host: 'h1',
+        pid: 42,
+        url: 'http://10.0.0.5:8001',
+        healthy: true,
+        markedUnhealthyUntil: null,
+      });
+      expect(r.info).to.deep.equal({ zone: 'eu' });
+      expect(r.metrics).to.deep.equal({ inFlight: 3, avgLatencyMs: 12.5, inFlightAvgLatencyMs: 20 });
+      expect(r.age).to.be.within(0, 5_000);
+      expect(r.lastHeartbeat).to.be.at.least(r.registeredAt);
+      const list = await b.list();
+      expect(list.map((e) => e.id)).to.deep.equal(['api-1']);
+      const other = make({ namespace: 'other' });
+      expect(await other.list()).to.deep.equal([]);
+      expect(await other.get('api-1')).to.equal(null);
+    });
+
+    it('heartbeats stop: the entry turns unhealthy, then it is gone (keys expired, index cleaned)', async () => {
+      const reg = make({ heartbeatTimeout: 300, expireAfter: 900 });
+      await reg.register({ id: 'w1', kind: 'handler' });
+      await reg.register({ id: 'w2', kind: 'handler' });
+      const keep = setInterval(() => void reg.heartbeat('w2').catch(() => {}), 100);
+      cleanup.defer(() => clearInterval(keep));
+      expect((await reg.get('w1'))!.healthy).to.equal(true);
+      await waitUntil(async () => (await reg.get('w1'))?.healthy === false, 'w1 unhealthy', 5_000);
+      const mid = await reg.list();
+      expect(mid.map((e) => [e.id, e.healthy])).to.deep.equal([
+        ['w2', true],
+        ['w1', false],
+      ]);
+      expect((await reg.list({ healthyOnly: true })).map((e) => e.id)).to.deep.equal(['w2']);
+      // Its hash expires by itself: nobody has to clean up for it to go.
+      await waitUntil(async () => (await redis.exists(reg.key('w1'))) === 0, 'w1 expired', 5_000);
+      expect((await reg.list()).map((e) => e.id)).to.deep.equal(['w2']);
+      expect(await redis.zscore(`${prefix}registry:{default}:index`, 'w1')).to.not.equal(
+        null,
+        'still indexed until a cleanup',
+      );
+      expect(await reg.cleanupExpired()).to.equal(1);
+      expect(await redis.zscore(`${prefix}registry:{default}:index`, 'w1')).to.equal(null);
+      expect(await reg.heartbeat('w1')).to.equal(false, 'a heartbeat does not resurrect an expired entry');
+      expect(await redis.exists(reg.key('w1'))).to.equal(0);
+      expect(await reg.cleanupExpired()).to.equal(0, 'the live entry stays');
+      expect((await reg.get('w2'))!.healthy).to.equal(true);
+    });
+
+    it('keys never lose their expiry on update; updates of a missing entry create nothing', async () => {
+      const reg = make({ heartbeatTimeout: 5_000, expireAfter: 20_000 });
+      await reg.register({ id: 'x' });
+      const ttl = async () => redis.pttl(reg.key('x'));
+      expect(await ttl()).to.be.within(1, 20_000);
+      expect(await reg.updateMetrics('x', { inFlight: 9 })).to.equal(true);
+      expect(await ttl()).to.be.within(1, 20_000);
+      expect(await reg.markUnhealthy('x')).to.equal(true);
+      expect(await ttl()).to.be.within(1, 20_000);
+      expect(await reg.markHealthy('x')).to.equal(true);
+      expect(await reg.heartbeat('x', { inFlight: 1 })).to.equal(true);
+      expect(await reg.beat({ id: 'x', kind: 'handler' }, { queued: 4 })).to.equal(undefined);
+      expect(await ttl()).to.be.within(1, 20_000);
+      expect(await redis.pttl(`${prefix}registry:{default}:index`)).to.be.within(1, 20_000);
+      const r = (await reg.get('x'))!;
+      expect(r.metrics).to.deep.equal({ inFlight: 1, queued: 4 });
+      expect(r.kind).to.equal('handler');
+      // A register replaces the entry, metrics included.
+      await reg.register({ id: 'x', kind: 'backend' });
+      expect((await reg.get('x'))!.metrics).to.deep.equal({});
+      for (const write of [
+        () => reg.updateMetrics('gone', { a: 1 }),
+        () => reg.markUnhealthy('gone'),
+        () => reg.heartbeat('gone'),
+      ]) {
+        expect(await write()).to.equal(false);
+        expect(await redis.exists(reg.key('gone'))).to.equal(0);
+      }
+      // beat() is the heartbeat that registers what it does not know.
+      await reg.beat({ id: 'new', kind: 'collector' });
+      expect(await redis.pttl(reg.key('new'))).to.be.within(1, 20_000);
+    });
+
+    it('markUnhealthy holds whatever the heartbeats say, until markHealthy or its time is up', async () => {
+      const reg = make();
+      await reg.register({ id: 'b1' });
+      await reg.markUnhealthy('b1');
+      await reg.heartbeat('b1');
+      const r = (await reg.get('b1'))!;
+      expect(r.healthy).to.equal(false);
+      expect(r.markedUnhealthyUntil).to.equal(Infinity);
+      expect(await reg.list({ healthyOnly: true })).to.deep.equal([]);
+      await reg.markHealthy('b1');
+      expect((await reg.get('b1'))!.healthy).to.equal(true);
+      await reg.markUnhealthy('b1', 300);
+      expect((await reg.get('b1'))!.healthy).to.equal(false);
+      await waitUntil(async () => (await reg.get('b1'))!.healthy, 'the timed mark to end', 5_000);
+    });
+
+    it('unregister removes at once; list filters by kind', async () => {
+      const reg = make();
+      await reg.register({ id: 'h', kind: 'handler' });
+      await reg.register({ id: 'c', kind: 'collector' });
+      expect((await reg.list({ kind: 'collector' })).map((e) => e.id)).to.deep.equal(['c']);
+      expect(await reg.unregister('h')).to.equal(true);
+      expect(await reg.unregister('h')).to.equal(false);
+      expect((await reg.list()).map((e) => e.id)).to.deep.equal(['c']);
+      expect(await redis.exists(reg.key('h'))).to.equal(0);
+    });
+
+    it('bad input gets a clear error; hostile names stay data', async () => {
+      const reg = make();
+      expect((await caught(() => reg.register({ id: '' }))).code).to.equal('LC_REGISTRY_INVALID_ARGUMENT');
+      expect((await caught(() => reg.register({ id: 'a\nb' }))).code).to.equal('LC_REGISTRY_INVALID_ARGUMENT');
+      expect((await caught(() => reg.register({ id: 'a' }, { x: Number.NaN }))).message).to.match(/finite number/);
+      expect((await caught(() => reg.register({ id: 'a' }, { x: '1' as unknown as number }))).code).to.equal(
+        'LC_REGISTRY_INVALID_ARGUMENT',
+      );
+      expect((await caught(() => reg.register({ id: 'a', pid: -1 }))).code).to.equal('LC_REGISTRY_INVALID_ARGUMENT');
+      const cyclic: Record<string, unknown> = {};
+      cyclic.self = cyclic;
+      expect((await caught(() => reg.register({ id: 'a', info: cyclic }))).message).to.match(/JSON/);
+      expect(() => new Registry({ redis, heartbeatTimeout: 1000, expireAfter: 10 })).to.throw(
+        CollectorError,
+        /expireAfter/,
+      );
+      await reg.register(
+        { id: '__proto__', info: JSON.parse('{"__proto__": {"polluted": true}}') },
+        JSON.parse('{"__proto__": 1, "constructor": 2}'),
+      );
+      const r = (await reg.get('__proto__'))!;
+      expect(Object.keys(r.metrics).sort()).to.deep.equal(['__proto__', 'constructor']);
+      expect(({} as Record<string, unknown>).polluted).to.equal(undefined);
+      // Foreign data in an entry's hash is left out, never thrown.
+      await redis.hset(reg.key('__proto__'), 'e', 'not json', 'm:bad', 'NaN');
+      expect((await reg.get('__proto__'))!.metrics).to.not.have.property('bad');
+      await reg.close();
+      expect((await caught(() => reg.list())).code).to.equal('LC_REGISTRY_CLOSED');
+    });
+
+    it('foreign data under its keys fails as Redis says, not as LC_REDIS_UNAVAILABLE', async () => {
+      // Not a failure to reach Redis: the script's own error, as Redis gave it.
+      const reg = make();
+      await redis.set(reg.key('y'), 'not a hash');
+      const e = await caught(() => reg.heartbeat('y'));
+      expect(e).to.not.be.instanceOf(CollectorError);
+      expect(e.message).to.match(/WRONGTYPE/);
+    });
+  });

@@ -7,98 +7,163 @@ import { Cleanup, FaultProxy, redisUrl, uniqueName, waitUntil } from '@contextur
 import { MemoryContextStore } from '../src/store/memory-store.js';
 import { RedisContextStore } from '../src/store/redis-store.js';
 import { SharedContext, type SharedContextOptions } from '../src/shared/shared-context.js';
+import { type Backend, BACKENDS, SINGLE } from './support/backends.js';
 import { proxiedRedis } from './support/proxied-redis.js';
 
 const WORKER = fileURLToPath(new URL('../../test/fixtures/shared-worker.mjs', import.meta.url));
 
-describe('SharedContext (real Redis)', function () {
-  this.timeout(90_000);
-  let cleanup: Cleanup;
-  let prefix: string;
-  let key: string;
-  let store: RedisContextStore;
+// Set by the hooks of the describe() that runs (one at a time): the behaviour tests run on each backend.
+let backend: Backend;
+let cleanup: Cleanup;
+let prefix: string;
+let key: string;
+let store: RedisContextStore;
 
+/** Hooks: a prefix and context of the test's own on `on`, and a store of it. */
+function onBackend(on: Backend): void {
   beforeEach(() => {
+    backend = on;
     cleanup = new Cleanup();
     prefix = `${uniqueName('shared')}:`;
     key = uniqueName('room');
-    cleanup.redisKeys(`${prefix}*`);
-    store = new RedisContextStore({ redis: redisUrl(), prefix });
+    on.removeKeys(cleanup, `${prefix}*`);
+    store = new RedisContextStore({ redis: on.option(), prefix });
     cleanup.defer(() => store.close());
   });
   afterEach(() => cleanup.run());
+}
 
-  const open = async (o: SharedContextOptions = {}) => {
-    const s = await SharedContext.open(key, { redis: redisUrl(), prefix, ...o });
-    cleanup.defer(() => s.close());
-    return s;
-  };
-  const caught = async (p: Promise<unknown>): Promise<{ code?: string; message: string }> => {
-    try {
-      await p;
-    } catch (err) {
-      return err as { code?: string; message: string };
-    }
-    throw new Error('expected a rejection');
-  };
+const open = async (o: SharedContextOptions = {}) => {
+  const s = await SharedContext.open(key, { redis: backend.option(), prefix, ...o });
+  cleanup.defer(() => s.close());
+  return s;
+};
+const caught = async (p: Promise<unknown>): Promise<{ code?: string; message: string }> => {
+  try {
+    await p;
+  } catch (err) {
+    return err as { code?: string; message: string };
+  }
+  throw new Error('expected a rejection');
+};
 
-  it('update, transaction and delete apply in Redis; another process sees them within milliseconds', async () => {
-    const a = await open();
-    const b = await open();
-    expect(a.get()).to.deep.equal({});
-    expect(a.version).to.equal(0);
-    const v1 = await a.update('user', { name: 'ann', email: 'a@x' });
-    expect(a.get('user')).to.deep.equal({ name: 'ann', email: 'a@x' }, 'read your own write');
-    await waitUntil(() => b.version === v1, 'b to see the update', 2_000);
-    expect(b.get()).to.deep.equal({ user: { name: 'ann', email: 'a@x' } });
-    // A field's value is replaced whole, as contextd did (no merge).
-    await b.transaction({ user: { name: 'bob' }, loggedIn: true });
-    await waitUntil(() => a.get('loggedIn') === true, 'a to see the transaction', 2_000);
-    expect(a.get()).to.deep.equal({ user: { name: 'bob' }, loggedIn: true });
-    await a.delete('loggedIn');
-    await a.update('user', undefined);
-    await waitUntil(() => b.version === a.version, 'b to catch up', 2_000);
-    expect(b.get()).to.deep.equal({});
-    expect((await store.get(key))!.context).to.deep.equal({});
-    expect(Object.isFrozen(a.get())).to.equal(true, 'the local copy is read-only');
-    const changes: number[] = [];
-    b.on('change', (_ctx, version) => changes.push(version));
-    await a.transaction({ x: 1, y: 2 });
-    await waitUntil(() => changes.length === 1, 'one change event for one transaction', 2_000);
-  });
+for (const on of BACKENDS)
+  describe(`SharedContext (${on.name})`, function () {
+    this.timeout(90_000);
+    onBackend(on);
 
-  it('5 processes × 200 concurrent update/transaction calls and 10 locked increments each: every write present, every copy equal to the store', async () => {
-    const children = Array.from({ length: 5 }, (_, id) => {
-      const env = { ...process.env, REDIS: redisUrl(), PREFIX: prefix, KEY: key, ID: String(id), N: '200', INCR: '10' };
-      const child = spawn(process.execPath, [WORKER], { env, stdio: ['pipe', 'pipe', 'inherit'] });
-      cleanup.defer(() => child.kill('SIGKILL'));
-      return {
-        child,
-        exited: once(child, 'exit'),
-        lines: createInterface({ input: child.stdout! })[Symbol.asyncIterator](),
-      };
+    it('update, transaction and delete apply in Redis; another process sees them within milliseconds', async () => {
+      const a = await open();
+      const b = await open();
+      expect(a.get()).to.deep.equal({});
+      expect(a.version).to.equal(0);
+      const v1 = await a.update('user', { name: 'ann', email: 'a@x' });
+      expect(a.get('user')).to.deep.equal({ name: 'ann', email: 'a@x' }, 'read your own write');
+      await waitUntil(() => b.version === v1, 'b to see the update', 2_000);
+      expect(b.get()).to.deep.equal({ user: { name: 'ann', email: 'a@x' } });
+      // A field's value is replaced whole, as contextd did (no merge).
+      await b.transaction({ user: { name: 'bob' }, loggedIn: true });
+      await waitUntil(() => a.get('loggedIn') === true, 'a to see the transaction', 2_000);
+      expect(a.get()).to.deep.equal({ user: { name: 'bob' }, loggedIn: true });
+      await a.delete('loggedIn');
+      await a.update('user', undefined);
+      await waitUntil(() => b.version === a.version, 'b to catch up', 2_000);
+      expect(b.get()).to.deep.equal({});
+      expect((await store.get(key))!.context).to.deep.equal({});
+      expect(Object.isFrozen(a.get())).to.equal(true, 'the local copy is read-only');
+      const changes: number[] = [];
+      b.on('change', (_ctx, version) => changes.push(version));
+      await a.transaction({ x: 1, y: 2 });
+      await waitUntil(() => changes.length === 1, 'one change event for one transaction', 2_000);
     });
-    for (const c of children) expect((await c.lines.next()).value).to.equal('done');
-    const final = (await store.get(key))!;
-    const expected: Record<string, unknown> = { counter: 50 };
-    for (let id = 0; id < 5; id++) {
-      for (let j = 0; j < 200; j++) {
-        if (j % 2 === 0) expected[`p${id}_${j}`] = j;
-        else {
-          expected[`t${id}_${j}`] = { j, id: String(id) };
-          expected[`u${id}_${j}`] = [j];
+
+    it('5 processes × 200 concurrent update/transaction calls and 10 locked increments each: every write present, every copy equal to the store', async () => {
+      const children = Array.from({ length: 5 }, (_, id) => {
+        const env = {
+          ...process.env,
+          ...backend.env(),
+          PREFIX: prefix,
+          KEY: key,
+          ID: String(id),
+          N: '200',
+          INCR: '10',
+        };
+        const child = spawn(process.execPath, [WORKER], { env, stdio: ['pipe', 'pipe', 'inherit'] });
+        cleanup.defer(() => child.kill('SIGKILL'));
+        return {
+          child,
+          exited: once(child, 'exit'),
+          lines: createInterface({ input: child.stdout! })[Symbol.asyncIterator](),
+        };
+      });
+      for (const c of children) expect((await c.lines.next()).value).to.equal('done');
+      const final = (await store.get(key))!;
+      const expected: Record<string, unknown> = { counter: 50 };
+      for (let id = 0; id < 5; id++) {
+        for (let j = 0; j < 200; j++) {
+          if (j % 2 === 0) expected[`p${id}_${j}`] = j;
+          else {
+            expected[`t${id}_${j}`] = { j, id: String(id) };
+            expected[`u${id}_${j}`] = [j];
+          }
         }
       }
-    }
-    expect(final.context).to.deep.equal(expected);
-    for (const c of children) c.child.stdin!.write(`${final.version}\n`);
-    for (const c of children) {
-      const report = JSON.parse((await c.lines.next()).value as string);
-      expect(report.version).to.equal(final.version);
-      expect(report.context).to.deep.equal(final.context);
-      expect(await c.exited).to.deep.equal([0, null]);
-    }
+      expect(final.context).to.deep.equal(expected);
+      for (const c of children) c.child.stdin!.write(`${final.version}\n`);
+      for (const c of children) {
+        const report = JSON.parse((await c.lines.next()).value as string);
+        expect(report.version).to.equal(final.version);
+        expect(report.context).to.deep.equal(final.context);
+        expect(await c.exited).to.deep.equal([0, null]);
+      }
+    });
+
+    it('withFieldLock: concurrent read-modify-writes from three instances lose nothing', async () => {
+      const all = [await open(), await open(), await open()];
+      await Promise.all(
+        all.flatMap((s) =>
+          Array.from({ length: 15 }, () =>
+            s.withFieldLock('n', (n: unknown) => ((n as number | undefined) ?? 0) + 1, {
+              retryDelay: 2,
+              jitter: 5,
+              maxRetries: 10_000,
+            }),
+          ),
+        ),
+      );
+      expect((await store.get(key))!.context.n).to.equal(45);
+      for (const s of all) await waitUntil(() => s.get('n') === 45, 'every copy to have 45', 2_000);
+      expect(await all[0]!.withFieldLock('n', () => undefined)).to.equal(undefined, 'undefined writes nothing');
+    });
+
+    it('works on the memory store too (one process); bad input and closed instances give clear errors', async () => {
+      const memory = new MemoryContextStore();
+      cleanup.defer(() => memory.close());
+      const m = await SharedContext.open('k', { store: memory });
+      await m.transaction({ a: 1 });
+      expect(m.get()).to.deep.equal({ a: 1 });
+      expect((await caught(m.withFieldLock('a', () => 2))).code).to.equal('LC_SHARED_INVALID_ARGUMENT');
+      await m.close();
+      const s = await open();
+      expect((await caught(s.update('', 1))).code).to.equal('LC_SHARED_INVALID_ARGUMENT');
+      expect((await caught(s.update('big', 1n as unknown))).code).to.equal('LC_SHARED_INVALID_ARGUMENT');
+      expect((await caught(s.transaction({ a: 1 }, ['a']))).code).to.equal('LC_SHARED_INVALID_ARGUMENT');
+      expect((await caught(s.transaction({ a: 1 }, 'draft' as unknown as string[]))).message).to.match(
+        /remove must be an array/,
+      );
+      expect((await caught(s.update('f', (() => 1) as unknown))).code).to.equal('LC_SHARED_INVALID_ARGUMENT');
+      await s.update('__proto__', { polluted: true });
+      expect(({} as Record<string, unknown>).polluted).to.equal(undefined);
+      expect(Object.keys(s.get())).to.deep.equal(['__proto__']);
+      await s.close();
+      await s.close();
+      expect((await caught(s.update('a', 1))).code).to.equal('LC_SHARED_CLOSED');
+    });
   });
+
+describe('SharedContext: Redis unreachable or cut off (single Redis)', function () {
+  this.timeout(90_000);
+  onBackend(SINGLE);
 
   it('a copy that missed notifications (its connection cut while others wrote) resynchronises', async () => {
     const u = new URL(redisUrl());
@@ -170,49 +235,10 @@ describe('SharedContext (real Redis)', function () {
     expect(s.get()).to.deep.equal({ a: 1 });
   });
 
-  it('withFieldLock: concurrent read-modify-writes from three instances lose nothing', async () => {
-    const all = [await open(), await open(), await open()];
-    await Promise.all(
-      all.flatMap((s) =>
-        Array.from({ length: 15 }, () =>
-          s.withFieldLock('n', (n: unknown) => ((n as number | undefined) ?? 0) + 1, {
-            retryDelay: 2,
-            jitter: 5,
-            maxRetries: 10_000,
-          }),
-        ),
-      ),
-    );
-    expect((await store.get(key))!.context.n).to.equal(45);
-    for (const s of all) await waitUntil(() => s.get('n') === 45, 'every copy to have 45', 2_000);
-    expect(await all[0]!.withFieldLock('n', () => undefined)).to.equal(undefined, 'undefined writes nothing');
-  });
-
-  it('works on the memory store too (one process); bad input and closed instances give clear errors', async () => {
-    const memory = new MemoryContextStore();
-    cleanup.defer(() => memory.close());
-    const m = await SharedContext.open('k', { store: memory });
-    await m.transaction({ a: 1 });
-    expect(m.get()).to.deep.equal({ a: 1 });
-    expect((await caught(m.withFieldLock('a', () => 2))).code).to.equal('LC_SHARED_INVALID_ARGUMENT');
-    await m.close();
-    const s = await open();
-    expect((await caught(s.update('', 1))).code).to.equal('LC_SHARED_INVALID_ARGUMENT');
-    expect((await caught(s.update('big', 1n as unknown))).code).to.equal('LC_SHARED_INVALID_ARGUMENT');
-    expect((await caught(s.transaction({ a: 1 }, ['a']))).code).to.equal('LC_SHARED_INVALID_ARGUMENT');
-    expect((await caught(s.transaction({ a: 1 }, 'draft' as unknown as string[]))).message).to.match(
-      /remove must be an array/,
-    );
-    expect((await caught(s.update('f', (() => 1) as unknown))).code).to.equal('LC_SHARED_INVALID_ARGUMENT');
+  it('an open() with no Redis to reach fails with LC_REDIS_UNAVAILABLE, soon', async () => {
     const t0 = Date.now();
     const down = await caught(SharedContext.open('k', { redis: 'redis://127.0.0.1:1', prefix, openTimeout: 500 }));
     expect(down.code).to.equal('LC_REDIS_UNAVAILABLE');
     expect(Date.now() - t0).to.be.below(4_000);
-    await s.update('__proto__', { polluted: true });
-    expect(({} as Record<string, unknown>).polluted).to.equal(undefined);
-    expect(Object.keys(s.get())).to.deep.equal(['__proto__']);
-    await s.close();
-    await s.close();
-    expect((await caught(s.update('a', 1))).code).to.equal('LC_SHARED_CLOSED');
   });
 });

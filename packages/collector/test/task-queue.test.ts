@@ -2,356 +2,423 @@ import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
-import { Redis } from 'ioredis';
+import { type Cluster, Redis } from 'ioredis';
 import { Cleanup, freePort, redisUrl, uniqueName, waitUntil } from '@contexture/test-support';
 import { CollectorError } from '../src/internal/errors.js';
 import { TaskError, TaskQueue, type Task, type TaskQueueOptions } from '../src/tasks/index.js';
 import { TASK_SCRIPTS } from '../src/tasks/task-scripts.js';
+import { type Backend, BACKENDS, keysMatching, SINGLE } from './support/backends.js';
 import { proxiedRedis } from './support/proxied-redis.js';
 import { expectUnavailable } from './support/unavailable.js';
 
 const WORKER = fileURLToPath(new URL('../../test/fixtures/task-worker.mjs', import.meta.url));
 
-describe('TaskQueue (real Redis)', function () {
-  this.timeout(60_000);
-  let cleanup: Cleanup;
-  let prefix: string;
-  let namespace: string;
-  let redis: Redis;
+// Set by the hooks of the describe() that runs (one at a time): the behaviour tests run on each backend.
+let backend: Backend;
+let cleanup: Cleanup;
+let prefix: string;
+let namespace: string;
+let redis: Redis | Cluster;
 
+/** Hooks: a prefix and namespace of the test's own on `on`, and a client of it. */
+function onBackend(on: Backend): void {
   beforeEach(() => {
+    backend = on;
     cleanup = new Cleanup();
     prefix = `${uniqueName('tq')}:`;
     namespace = uniqueName('ns');
-    cleanup.redisKeys(`${prefix}*`);
-    redis = new Redis(redisUrl());
+    on.removeKeys(cleanup, `${prefix}*`);
+    redis = on.client();
     cleanup.defer(() => redis.quit());
   });
   afterEach(() => cleanup.run());
+}
 
-  const queue = (o: TaskQueueOptions = {}) => {
-    const q = new TaskQueue({ redis: redisUrl(), prefix, namespace, ...o });
-    cleanup.defer(() => q.close());
-    return q;
-  };
-  /** A listener running until the test ends. */
-  const listening = (q: TaskQueue, names: string[], concurrency = 1) => {
-    const stop = new AbortController();
-    const done = q.listen(names, { concurrency, signal: stop.signal });
-    cleanup.defer(async () => {
-      stop.abort();
-      await done;
-    });
-    return done;
-  };
-  const rejection = async (p: Promise<unknown>): Promise<{ code: string; message: string; remote?: unknown }> => {
-    try {
-      await p;
-    } catch (err) {
-      return err as { code: string; message: string; remote?: unknown };
-    }
-    throw new Error('expected a rejection');
-  };
+/** A queue of the test's namespace with a client of its own, closed at the end of the test. */
+const queue = (o: TaskQueueOptions = {}) => {
+  const q = new TaskQueue({ redis: backend.option(), prefix, namespace, ...o });
+  cleanup.defer(() => q.close());
+  return q;
+};
+/** A listener running until the test ends. */
+const listening = (q: TaskQueue, names: string[], concurrency = 1) => {
+  const stop = new AbortController();
+  const done = q.listen(names, { concurrency, signal: stop.signal });
+  cleanup.defer(async () => {
+    stop.abort();
+    await done;
+  });
+  return done;
+};
+const rejection = async (p: Promise<unknown>): Promise<{ code: string; message: string; remote?: unknown }> => {
+  try {
+    await p;
+  } catch (err) {
+    return err as { code: string; message: string; remote?: unknown };
+  }
+  throw new Error('expected a rejection');
+};
 
-  it('remote: a listener runs the task; the caller gets the result and sees progress, by notification', async () => {
-    const worker = queue({
-      handler: {
-        resize: async (t: Task<{ w: number }>) => {
-          await t.update(1, 2);
-          await t.update(2, 2);
-          return { width: t.params.w, attempt: t.attempt };
+for (const on of BACKENDS)
+  describe(`TaskQueue (${on.name})`, function () {
+    this.timeout(60_000);
+    onBackend(on);
+
+    it('remote: a listener runs the task; the caller gets the result and sees progress, by notification', async () => {
+      const worker = queue({
+        handler: {
+          resize: async (t: Task<{ w: number }>) => {
+            await t.update(1, 2);
+            await t.update(2, 2);
+            return { width: t.params.w, attempt: t.attempt };
+          },
         },
-      },
+      });
+      void listening(worker, ['resize']);
+      const caller = queue();
+      const progress: Array<[number, number]> = [];
+      const out = await caller.query({
+        name: 'resize',
+        params: { w: 200 },
+        policy: 'remote',
+        onProgress: (c, t) => progress.push([c, t]),
+      });
+      expect(out).to.deep.equal({ width: 200, attempt: 1 });
+      expect(progress).to.deep.equal([
+        [1, 2],
+        [2, 2],
+      ]);
     });
-    void listening(worker, ['resize']);
-    const caller = queue();
-    const progress: Array<[number, number]> = [];
-    const out = await caller.query({
-      name: 'resize',
-      params: { w: 200 },
-      policy: 'remote',
-      onProgress: (c, t) => progress.push([c, t]),
+
+    it('policies: local, auto, localFirst and remoteFirst pick where the task runs', async () => {
+      const here = queue({ handler: { where: () => 'here', broken: () => Promise.reject(new Error('no luck here')) } });
+      expect(await here.query({ name: 'where', policy: 'local' })).to.equal('here');
+      expect(await keysMatching(redis, `${prefix}tq:*:t:*`)).to.deep.equal([], 'a local run writes nothing to Redis');
+      expect((await rejection(queue().query({ name: 'where', policy: 'local' }))).code).to.equal('LC_TASK_NO_HANDLER');
+      expect(await here.query({ name: 'where', policy: 'auto' })).to.equal('here', 'auto without a live listener');
+      expect(await here.query({ name: 'where', policy: 'remoteFirst' })).to.equal(
+        'here',
+        'remoteFirst without a live listener',
+      );
+      const there = queue({ handler: { where: () => 'there', broken: () => 'fixed there' } });
+      void listening(there, ['where', 'broken']);
+      await waitUntil(async () => (await here.listeners('where')) === 1, 'the listener to be seen');
+      expect(await here.query({ name: 'where', policy: 'auto' })).to.equal('there');
+      expect(await here.query({ name: 'where', policy: 'remoteFirst' })).to.equal('there');
+      expect(await here.query({ name: 'where', policy: 'localFirst' })).to.equal('here');
+      expect(await here.query({ name: 'broken', policy: 'localFirst' })).to.equal(
+        'fixed there',
+        'localFirst goes remote when the local run fails',
+      );
     });
-    expect(out).to.deep.equal({ width: 200, attempt: 1 });
-    expect(progress).to.deep.equal([
-      [1, 2],
-      [2, 2],
-    ]);
-  });
 
-  it('policies: local, auto, localFirst and remoteFirst pick where the task runs', async () => {
-    const here = queue({ handler: { where: () => 'here', broken: () => Promise.reject(new Error('no luck here')) } });
-    expect(await here.query({ name: 'where', policy: 'local' })).to.equal('here');
-    expect(await redis.keys(`${prefix}tq:*:t:*`)).to.deep.equal([], 'a local run writes nothing to Redis');
-    expect((await rejection(queue().query({ name: 'where', policy: 'local' }))).code).to.equal('LC_TASK_NO_HANDLER');
-    expect(await here.query({ name: 'where', policy: 'auto' })).to.equal('here', 'auto without a live listener');
-    expect(await here.query({ name: 'where', policy: 'remoteFirst' })).to.equal(
-      'here',
-      'remoteFirst without a live listener',
-    );
-    const there = queue({ handler: { where: () => 'there', broken: () => 'fixed there' } });
-    void listening(there, ['where', 'broken']);
-    await waitUntil(async () => (await here.listeners('where')) === 1, 'the listener to be seen');
-    expect(await here.query({ name: 'where', policy: 'auto' })).to.equal('there');
-    expect(await here.query({ name: 'where', policy: 'remoteFirst' })).to.equal('there');
-    expect(await here.query({ name: 'where', policy: 'localFirst' })).to.equal('here');
-    expect(await here.query({ name: 'broken', policy: 'localFirst' })).to.equal(
-      'fixed there',
-      'localFirst goes remote when the local run fails',
-    );
-  });
-
-  it('a task that throws rejects the caller with LC_TASK_FAILED and the remote error', async () => {
-    const worker = queue({
-      handler: async () => {
-        throw Object.assign(new RangeError('width too large'), { code: 'E_WIDTH' });
-      },
+    it('a task that throws rejects the caller with LC_TASK_FAILED and the remote error', async () => {
+      const worker = queue({
+        handler: async () => {
+          throw Object.assign(new RangeError('width too large'), { code: 'E_WIDTH' });
+        },
+      });
+      void listening(worker, ['resize']);
+      const err = await rejection(queue().query({ name: 'resize', policy: 'remote', params: { w: 1e9 } }));
+      expect(err).to.be.instanceOf(TaskError);
+      expect(err).to.be.instanceOf(CollectorError);
+      expect(err).to.include({ name: 'TaskError' });
+      expect(err.code).to.equal('LC_TASK_FAILED');
+      expect(err.remote).to.deep.equal({ name: 'RangeError', message: 'width too large', code: 'E_WIDTH' });
+      expect(err.message).to.match(/^task 'resize' \(.+\) failed: width too large$/);
     });
-    void listening(worker, ['resize']);
-    const err = await rejection(queue().query({ name: 'resize', policy: 'remote', params: { w: 1e9 } }));
-    expect(err).to.be.instanceOf(TaskError);
-    expect(err).to.be.instanceOf(CollectorError);
-    expect(err).to.include({ name: 'TaskError' });
-    expect(err.code).to.equal('LC_TASK_FAILED');
-    expect(err.remote).to.deep.equal({ name: 'RangeError', message: 'width too large', code: 'E_WIDTH' });
-    expect(err.message).to.match(/^task 'resize' \(.+\) failed: width too large$/);
-  });
 
-  it('no listener: LC_TASK_TIMEOUT after the timeout; an aborted wait rejects with LC_TASK_ABORTED', async () => {
-    const caller = queue();
-    const t0 = Date.now();
-    expect((await rejection(caller.query({ name: 'nobody', policy: 'remote', timeout: 300 }))).code).to.equal(
-      'LC_TASK_TIMEOUT',
-    );
-    expect(Date.now() - t0).to.be.at.least(290);
-    const ac = new AbortController();
-    setTimeout(() => ac.abort(), 100);
-    expect((await rejection(caller.query({ name: 'nobody', policy: 'remote', signal: ac.signal }))).code).to.equal(
-      'LC_TASK_ABORTED',
-    );
-    // auto: a listener is alive (asking took part of the timeout) but never answers; the message
-    // says the timeout the caller set.
-    let release!: () => void;
-    const held = new Promise<void>((r) => (release = r));
-    const worker = queue({ handler: { slow: () => held } });
-    void listening(worker, ['slow']);
-    cleanup.defer(() => release());
-    await waitUntil(async () => (await caller.listeners('slow')) > 0, 'the listener');
-    const here = queue({ handler: { slow: () => 'here' } });
-    const late = await rejection(here.query({ name: 'slow', policy: 'auto', timeout: 300 }));
-    expect(late.code).to.equal('LC_TASK_TIMEOUT');
-    expect(late.message).to.match(/within 300 ms$/);
-  });
-
-  it('JSON only: params or results that are not JSON are refused; nothing is evaluated', async () => {
-    const caller = queue({ handler: { big: () => 10n, fn: () => () => 1 } });
-    expect((await rejection(caller.query({ name: 'x', params: { f: 1n } }))).code).to.equal('LC_TASK_INVALID');
-    const cyclic: Record<string, unknown> = {};
-    cyclic.me = cyclic;
-    expect((await rejection(caller.query({ name: 'x', params: cyclic }))).code).to.equal('LC_TASK_INVALID');
-    expect((await rejection(caller.query({ name: '', params: {} }))).code).to.equal('LC_TASK_INVALID');
-    expect((await rejection(caller.query({ name: 'big', policy: 'local' }))).code).to.equal('LC_TASK_INVALID');
-    void listening(caller, ['big']);
-    const err = await rejection(caller.query({ name: 'big', policy: 'remote' }));
-    expect(err.code).to.equal('LC_TASK_FAILED');
-    expect(err.message).to.match(/BigInt/);
-    for (const params of [{ m: new Map([[1, 2]]) }, { f: () => 1 }, new Set([1]), { s: Symbol('x') }]) {
-      const e = await rejection(caller.query({ name: 'x', params }));
-      expect(e.code).to.equal('LC_TASK_INVALID');
-      expect(e.message).to.match(/not JSON/);
-    }
-    // Params arrive as data: a __proto__ key stays an own property.
-    const echo = queue({
-      handler: {
-        echo: (t: Task) => ({
-          keys: Object.keys(t.params as object),
-          polluted: ({} as Record<string, unknown>).polluted ?? null,
-        }),
-      },
+    it('no listener: LC_TASK_TIMEOUT after the timeout; an aborted wait rejects with LC_TASK_ABORTED', async () => {
+      const caller = queue();
+      const t0 = Date.now();
+      expect((await rejection(caller.query({ name: 'nobody', policy: 'remote', timeout: 300 }))).code).to.equal(
+        'LC_TASK_TIMEOUT',
+      );
+      expect(Date.now() - t0).to.be.at.least(290);
+      const ac = new AbortController();
+      setTimeout(() => ac.abort(), 100);
+      expect((await rejection(caller.query({ name: 'nobody', policy: 'remote', signal: ac.signal }))).code).to.equal(
+        'LC_TASK_ABORTED',
+      );
+      // auto: a listener is alive (asking took part of the timeout) but never answers; the message
+      // says the timeout the caller set.
+      let release!: () => void;
+      const held = new Promise<void>((r) => (release = r));
+      const worker = queue({ handler: { slow: () => held } });
+      void listening(worker, ['slow']);
+      cleanup.defer(() => release());
+      await waitUntil(async () => (await caller.listeners('slow')) > 0, 'the listener');
+      const here = queue({ handler: { slow: () => 'here' } });
+      const late = await rejection(here.query({ name: 'slow', policy: 'auto', timeout: 300 }));
+      expect(late.code).to.equal('LC_TASK_TIMEOUT');
+      expect(late.message).to.match(/within 300 ms$/);
     });
-    void listening(echo, ['echo']);
-    const out = await caller.query({
-      name: 'echo',
-      policy: 'remote',
-      params: JSON.parse('{"__proto__":{"polluted":1},"a":1}'),
+
+    it('JSON only: params or results that are not JSON are refused; nothing is evaluated', async () => {
+      const caller = queue({ handler: { big: () => 10n, fn: () => () => 1 } });
+      expect((await rejection(caller.query({ name: 'x', params: { f: 1n } }))).code).to.equal('LC_TASK_INVALID');
+      const cyclic: Record<string, unknown> = {};
+      cyclic.me = cyclic;
+      expect((await rejection(caller.query({ name: 'x', params: cyclic }))).code).to.equal('LC_TASK_INVALID');
+      expect((await rejection(caller.query({ name: '', params: {} }))).code).to.equal('LC_TASK_INVALID');
+      expect((await rejection(caller.query({ name: 'big', policy: 'local' }))).code).to.equal('LC_TASK_INVALID');
+      void listening(caller, ['big']);
+      const err = await rejection(caller.query({ name: 'big', policy: 'remote' }));
+      expect(err.code).to.equal('LC_TASK_FAILED');
+      expect(err.message).to.match(/BigInt/);
+      for (const params of [{ m: new Map([[1, 2]]) }, { f: () => 1 }, new Set([1]), { s: Symbol('x') }]) {
+        const e = await rejection(caller.query({ name: 'x', params }));
+        expect(e.code).to.equal('LC_TASK_INVALID');
+        expect(e.message).to.match(/not JSON/);
+      }
+      // Params arrive as data: a __proto__ key stays an own property.
+      const echo = queue({
+        handler: {
+          echo: (t: Task) => ({
+            keys: Object.keys(t.params as object),
+            polluted: ({} as Record<string, unknown>).polluted ?? null,
+          }),
+        },
+      });
+      void listening(echo, ['echo']);
+      const out = await caller.query({
+        name: 'echo',
+        policy: 'remote',
+        params: JSON.parse('{"__proto__":{"polluted":1},"a":1}'),
+      });
+      expect(out).to.deep.equal({ keys: ['__proto__', 'a'], polluted: null });
     });
-    expect(out).to.deep.equal({ keys: ['__proto__', 'a'], polluted: null });
-  });
 
-  it('one id runs once: callers of the same id share its outcome; asked again, the kept result is returned; once drops it', async () => {
-    let runs = 0;
-    const worker = queue({
-      handler: async () => {
-        runs++;
-        await new Promise((r) => setTimeout(r, 200));
-        return runs;
-      },
+    it('one id runs once: callers of the same id share its outcome; asked again, the kept result is returned; once drops it', async () => {
+      let runs = 0;
+      const worker = queue({
+        handler: async () => {
+          runs++;
+          await new Promise((r) => setTimeout(r, 200));
+          return runs;
+        },
+      });
+      void listening(worker, ['count'], 4);
+      const a = queue();
+      const b = queue();
+      const [ra, rb] = await Promise.all([
+        a.query({ id: 'job-1', name: 'count', policy: 'remote' }),
+        b.query({ id: 'job-1', name: 'count', policy: 'remote' }),
+      ]);
+      expect([ra, rb, runs]).to.deep.equal([1, 1, 1]);
+      expect(await a.query({ id: 'job-1', name: 'count', policy: 'remote' })).to.equal(1);
+      expect(runs).to.equal(1);
+      expect((await rejection(a.query({ id: 'job-1', name: 'other', policy: 'remote' }))).code).to.equal(
+        'LC_TASK_CONFLICT',
+      );
+      expect(await a.query({ id: 'job-2', name: 'count', policy: 'remote', once: true })).to.equal(2);
+      await waitUntil(
+        async () => (await redis.exists(`${prefix}tq:{${namespace}}:t:job-2`)) === 0,
+        'once to drop the outcome',
+        2_000,
+      );
+      expect(await redis.pttl(`${prefix}tq:{${namespace}}:t:job-1`)).to.be.greaterThan(0, 'a kept outcome expires');
     });
-    void listening(worker, ['count'], 4);
-    const a = queue();
-    const b = queue();
-    const [ra, rb] = await Promise.all([
-      a.query({ id: 'job-1', name: 'count', policy: 'remote' }),
-      b.query({ id: 'job-1', name: 'count', policy: 'remote' }),
-    ]);
-    expect([ra, rb, runs]).to.deep.equal([1, 1, 1]);
-    expect(await a.query({ id: 'job-1', name: 'count', policy: 'remote' })).to.equal(1);
-    expect(runs).to.equal(1);
-    expect((await rejection(a.query({ id: 'job-1', name: 'other', policy: 'remote' }))).code).to.equal(
-      'LC_TASK_CONFLICT',
-    );
-    expect(await a.query({ id: 'job-2', name: 'count', policy: 'remote', once: true })).to.equal(2);
-    await waitUntil(
-      async () => (await redis.exists(`${prefix}tq:{${namespace}}:t:job-2`)) === 0,
-      'once to drop the outcome',
-      2_000,
-    );
-    expect(await redis.pttl(`${prefix}tq:{${namespace}}:t:job-1`)).to.be.greaterThan(0, 'a kept outcome expires');
-  });
 
-  it('listen runs at most `concurrency` tasks at once, and all of them', async () => {
-    let now = 0;
-    let most = 0;
-    const worker = queue({
-      handler: async (t: Task<number>) => {
-        most = Math.max(most, ++now);
-        await new Promise((r) => setTimeout(r, 50));
-        now--;
-        return t.params * 2;
-      },
+    it('listen runs at most `concurrency` tasks at once, and all of them', async () => {
+      let now = 0;
+      let most = 0;
+      const worker = queue({
+        handler: async (t: Task<number>) => {
+          most = Math.max(most, ++now);
+          await new Promise((r) => setTimeout(r, 50));
+          now--;
+          return t.params * 2;
+        },
+      });
+      void listening(worker, ['double'], 3);
+      const caller = queue();
+      const out = await Promise.all(
+        Array.from({ length: 12 }, (_, i) => caller.query({ name: 'double', params: i, policy: 'remote' })),
+      );
+      expect(out).to.deep.equal(Array.from({ length: 12 }, (_, i) => i * 2));
+      expect(most).to.equal(3);
     });
-    void listening(worker, ['double'], 3);
-    const caller = queue();
-    const out = await Promise.all(
-      Array.from({ length: 12 }, (_, i) => caller.query({ name: 'double', params: i, policy: 'remote' })),
-    );
-    expect(out).to.deep.equal(Array.from({ length: 12 }, (_, i) => i * 2));
-    expect(most).to.equal(3);
-  });
 
-  it('a worker killed mid-task: another runs it again and the caller gets one result', async () => {
-    const env = { ...process.env, REDIS: redisUrl(), PREFIX: prefix, NAMESPACE: namespace, VISIBILITY: '600' };
-    const child = spawn(process.execPath, [WORKER], { env, stdio: ['ignore', 'pipe', 'inherit'] });
-    cleanup.defer(() => child.kill('SIGKILL'));
-    await once(child.stdout!, 'data');
-    const caller = queue();
-    const results: unknown[] = [];
-    const pending = caller
-      .query({ id: 'slow-1', name: 'slow', policy: 'remote', timeout: 30_000 })
-      .then((r) => results.push(r));
-    await waitUntil(async () => (await redis.llen(`${prefix}started`)) === 1, 'the child to start the task', 10_000);
-    expect(await redis.lindex(`${prefix}started`, 0)).to.equal(`${child.pid}:1`);
-    child.kill('SIGKILL');
-    await once(child, 'exit');
-    const rescuer = queue({
-      visibilityTimeout: 600,
-      handler: { slow: (t: Task) => ({ by: 'rescuer', attempt: t.attempt }) },
+    it('a worker killed mid-task: another runs it again and the caller gets one result', async () => {
+      const env = { ...process.env, ...backend.env(), PREFIX: prefix, NAMESPACE: namespace, VISIBILITY: '600' };
+      const child = spawn(process.execPath, [WORKER], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+      cleanup.defer(() => child.kill('SIGKILL'));
+      await once(child.stdout!, 'data');
+      const caller = queue();
+      const results: unknown[] = [];
+      const pending = caller
+        .query({ id: 'slow-1', name: 'slow', policy: 'remote', timeout: 30_000 })
+        .then((r) => results.push(r));
+      await waitUntil(async () => (await redis.llen(`${prefix}started`)) === 1, 'the child to start the task', 10_000);
+      expect(await redis.lindex(`${prefix}started`, 0)).to.equal(`${child.pid}:1`);
+      child.kill('SIGKILL');
+      await once(child, 'exit');
+      const rescuer = queue({
+        visibilityTimeout: 600,
+        handler: { slow: (t: Task) => ({ by: 'rescuer', attempt: t.attempt }) },
+      });
+      void listening(rescuer, ['slow']);
+      await pending;
+      await new Promise((r) => setTimeout(r, 300));
+      expect(results).to.deep.equal([{ by: 'rescuer', attempt: 2 }]);
     });
-    void listening(rescuer, ['slow']);
-    await pending;
-    await new Promise((r) => setTimeout(r, 300));
-    expect(results).to.deep.equal([{ by: 'rescuer', attempt: 2 }]);
-  });
 
-  it('a stalled worker that was taken over cannot answer a second time; attempts run out with LC_TASK_GAVE_UP', async () => {
-    const caller = queue({ visibilityTimeout: 100, maxAttempts: 2 });
-    const base = `${prefix}tq:{${namespace}}:`;
-    const claim = () =>
-      TASK_SCRIPTS.claim.call(caller.redis, 2, `${base}running`, `${base}q:job`, base, 'stalled', 100, '', 'job');
-    const pending = rejection(caller.query({ id: 't1', name: 'job', policy: 'remote', timeout: 20_000 }));
-    await waitUntil(async () => (await redis.llen(`${base}q:job`)) === 1, 'the task queued');
-    const first = (await claim())!;
-    expect(first.slice(0, 5)).to.deep.equal(['t1', 'job', 'null', 1, 1]);
-    await new Promise((r) => setTimeout(r, 150)); // its visibility passes: the worker stalled
-    const second = (await claim())!;
-    expect(second.slice(3, 5)).to.deep.equal([2, 2]);
-    const keys = [`${base}t:t1`, `${base}running`, `${base}w:t1`];
-    expect(await TASK_SCRIPTS.finish.call(caller.redis, 3, ...keys, 't1', 1, 'done', '"late"', '')).to.deep.equal(
-      [0, null],
-      'the first claim is no longer valid',
-    );
-    expect(await TASK_SCRIPTS.renew.call(caller.redis, ...keys, 't1', 1, 100, '', '')).to.equal(0);
-    await new Promise((r) => setTimeout(r, 150)); // the second stalls too: attempts are spent
-    expect(await claim()).to.equal(null);
-    const err = await pending;
-    expect(err.code).to.equal('LC_TASK_GAVE_UP');
-    expect(await TASK_SCRIPTS.finish.call(caller.redis, 3, ...keys, 't1', 2, 'done', '"late"', '')).to.deep.equal([
-      0,
-      null,
-    ]);
-  });
-
-  it('a worker that closes mid-task hands the task back: another runs it and the caller gets its result', async () => {
-    let started!: () => void;
-    const running = new Promise<void>((r) => (started = r));
-    const leaving = queue({
-      visibilityTimeout: 30_000,
-      handler: async (t: Task) => {
-        started();
-        await new Promise((_, reject) => t.signal.addEventListener('abort', () => reject(t.signal.reason)));
-      },
+    it('a stalled worker that was taken over cannot answer a second time; attempts run out with LC_TASK_GAVE_UP', async () => {
+      const caller = queue({ visibilityTimeout: 100, maxAttempts: 2 });
+      const base = `${prefix}tq:{${namespace}}:`;
+      const claim = () =>
+        TASK_SCRIPTS.claim.call(caller.redis, 2, `${base}running`, `${base}q:job`, base, 'stalled', 100, '', 'job');
+      const pending = rejection(caller.query({ id: 't1', name: 'job', policy: 'remote', timeout: 20_000 }));
+      await waitUntil(async () => (await redis.llen(`${base}q:job`)) === 1, 'the task queued');
+      const first = (await claim())!;
+      expect(first.slice(0, 5)).to.deep.equal(['t1', 'job', 'null', 1, 1]);
+      await new Promise((r) => setTimeout(r, 150)); // its visibility passes: the worker stalled
+      const second = (await claim())!;
+      expect(second.slice(3, 5)).to.deep.equal([2, 2]);
+      const keys = [`${base}t:t1`, `${base}running`, `${base}w:t1`];
+      expect(await TASK_SCRIPTS.finish.call(caller.redis, 3, ...keys, 't1', 1, 'done', '"late"', '')).to.deep.equal(
+        [0, null],
+        'the first claim is no longer valid',
+      );
+      expect(await TASK_SCRIPTS.renew.call(caller.redis, ...keys, 't1', 1, 100, '', '')).to.equal(0);
+      await new Promise((r) => setTimeout(r, 150)); // the second stalls too: attempts are spent
+      expect(await claim()).to.equal(null);
+      const err = await pending;
+      expect(err.code).to.equal('LC_TASK_GAVE_UP');
+      expect(await TASK_SCRIPTS.finish.call(caller.redis, 3, ...keys, 't1', 2, 'done', '"late"', '')).to.deep.equal([
+        0,
+        null,
+      ]);
     });
-    const listener = leaving.listen(['job']);
-    const caller = queue();
-    const pending = caller.query({ name: 'job', policy: 'remote', timeout: 20_000 });
-    await running;
-    await leaving.close(); // waits for the running task, which its signal ends
-    await listener;
-    const staying = queue({ handler: (t: Task) => ({ attempt: t.attempt }) });
-    void listening(staying, ['job']);
-    expect(await pending).to.deep.equal({ attempt: 2 }, 'handed back at once, not after the 30 s visibility');
+
+    it('a worker that closes mid-task hands the task back: another runs it and the caller gets its result', async () => {
+      let started!: () => void;
+      const running = new Promise<void>((r) => (started = r));
+      const leaving = queue({
+        visibilityTimeout: 30_000,
+        handler: async (t: Task) => {
+          started();
+          await new Promise((_, reject) => t.signal.addEventListener('abort', () => reject(t.signal.reason)));
+        },
+      });
+      const listener = leaving.listen(['job']);
+      const caller = queue();
+      const pending = caller.query({ name: 'job', policy: 'remote', timeout: 20_000 });
+      await running;
+      await leaving.close(); // waits for the running task, which its signal ends
+      await listener;
+      const staying = queue({ handler: (t: Task) => ({ attempt: t.attempt }) });
+      void listening(staying, ['job']);
+      expect(await pending).to.deep.equal({ attempt: 2 }, 'handed back at once, not after the 30 s visibility');
+    });
+
+    it("a worker's finish takes its next task in the same call", async () => {
+      const caller = queue();
+      const base = `${prefix}tq:{${namespace}}:`;
+      const a = caller.query({ id: 'a', name: 'job', policy: 'remote', params: 1 });
+      const b = caller.query({ id: 'b', name: 'job', policy: 'remote', params: 2 });
+      await waitUntil(async () => (await redis.llen(`${base}q:job`)) === 2, 'two tasks queued');
+      const first = (await TASK_SCRIPTS.claim.call(
+        caller.redis,
+        2,
+        `${base}running`,
+        `${base}q:job`,
+        base,
+        'w',
+        10_000,
+        '',
+        'job',
+      ))!;
+      expect(first.slice(0, 3)).to.deep.equal(['a', 'job', '1']);
+      const keys = [`${base}t:a`, `${base}running`, `${base}w:a`];
+      const [recorded, next] = await TASK_SCRIPTS.finish.call(
+        caller.redis,
+        4,
+        ...keys,
+        `${base}q:job`,
+        'a',
+        first[4],
+        'done',
+        '"A"',
+        base,
+        'w',
+        10_000,
+        'job',
+      );
+      expect(recorded).to.equal(1);
+      expect(next!.slice(0, 4)).to.deep.equal(['b', 'job', '2', 1]);
+      expect(await a).to.equal('A');
+      await TASK_SCRIPTS.finish.call(
+        caller.redis,
+        3,
+        `${base}t:b`,
+        `${base}running`,
+        `${base}w:b`,
+        'b',
+        next![4],
+        'done',
+        '"B"',
+        '',
+      );
+      expect(await b).to.equal('B');
+    });
+
+    it('a wake-up subscription that fails fails listen() alone: queries on the same queue still get their results', async () => {
+      const worker = queue({ handler: { job: () => 'done' } });
+      void listening(worker, ['job']);
+      const q = queue({ handler: { job: () => 'never here' } });
+      expect(await q.query({ name: 'job', policy: 'remote', timeout: 10_000 })).to.equal('done');
+      // Its subscriber refuses the wake-up channel (as Redis would for an ACL without it).
+      const sub = (q as unknown as { subscriber: { sub: Redis } }).subscriber.sub;
+      const subscribe = sub.subscribe.bind(sub) as (...channels: string[]) => Promise<unknown>;
+      (sub as unknown as { subscribe: (...channels: string[]) => Promise<unknown> }).subscribe = (
+        ...channels: string[]
+      ) =>
+        channels.some((c) => c.endsWith(':new'))
+          ? new Promise((_, reject) =>
+              setTimeout(
+                () =>
+                  reject(
+                    new Error('NOPERM this user has no permissions to access one of the channels used as arguments'),
+                  ),
+                20,
+              ),
+            )
+          : subscribe(...channels);
+      const listened = q.listen(['job']);
+      const answer = q.query({ name: 'job', policy: 'remote', timeout: 10_000 });
+      const [l, a] = await Promise.allSettled([listened, answer]);
+      expect(l.status).to.equal('rejected');
+      expect(String((l as PromiseRejectedResult).reason)).to.match(/NOPERM/);
+      expect(a).to.deep.equal({ status: 'fulfilled', value: 'done' });
+      expect(await q.query({ name: 'job', policy: 'remote', timeout: 10_000 })).to.equal('done');
+    });
+
+    it("an error of Redis's own (not of reaching it) rejects a query as Redis gave it, not as LC_REDIS_UNAVAILABLE", async () => {
+      const q = queue();
+      await redis.set(`${prefix}tq:{${namespace}}:t:w1`, 'not a task');
+      const err = await rejection(q.query({ id: 'w1', name: 'job', policy: 'remote', timeout: 10_000 }));
+      expect(err).to.not.be.instanceOf(CollectorError);
+      expect(err.message).to.match(/WRONGTYPE/);
+    });
+
+    it('close rejects pending queries and stops listeners', async () => {
+      const q = queue({ handler: () => 1 });
+      const listener = q.listen(['x']);
+      const pending = rejection(q.query({ name: 'nobody', policy: 'remote' }));
+      await new Promise((r) => setTimeout(r, 50));
+      await q.close();
+      expect((await pending).code).to.equal('LC_TASK_CLOSED');
+      await listener;
+      expect((await rejection(q.query({ name: 'x' }))).code).to.equal('LC_TASK_CLOSED');
+      expect(await redis.zcard(`${prefix}tq:{${namespace}}:l:x`)).to.equal(0, 'the listener left');
+    });
   });
 
-  it("a worker's finish takes its next task in the same call", async () => {
-    const caller = queue();
-    const base = `${prefix}tq:{${namespace}}:`;
-    const a = caller.query({ id: 'a', name: 'job', policy: 'remote', params: 1 });
-    const b = caller.query({ id: 'b', name: 'job', policy: 'remote', params: 2 });
-    await waitUntil(async () => (await redis.llen(`${base}q:job`)) === 2, 'two tasks queued');
-    const first = (await TASK_SCRIPTS.claim.call(
-      caller.redis,
-      2,
-      `${base}running`,
-      `${base}q:job`,
-      base,
-      'w',
-      10_000,
-      '',
-      'job',
-    ))!;
-    expect(first.slice(0, 3)).to.deep.equal(['a', 'job', '1']);
-    const keys = [`${base}t:a`, `${base}running`, `${base}w:a`];
-    const [recorded, next] = await TASK_SCRIPTS.finish.call(
-      caller.redis,
-      4,
-      ...keys,
-      `${base}q:job`,
-      'a',
-      first[4],
-      'done',
-      '"A"',
-      base,
-      'w',
-      10_000,
-      'job',
-    );
-    expect(recorded).to.equal(1);
-    expect(next!.slice(0, 4)).to.deep.equal(['b', 'job', '2', 1]);
-    expect(await a).to.equal('A');
-    await TASK_SCRIPTS.finish.call(
-      caller.redis,
-      3,
-      `${base}t:b`,
-      `${base}running`,
-      `${base}w:b`,
-      'b',
-      next![4],
-      'done',
-      '"B"',
-      '',
-    );
-    expect(await b).to.equal('B');
-  });
+describe('TaskQueue: Redis unreachable, stalling or cut off (single Redis)', function () {
+  this.timeout(60_000);
+  onBackend(SINGLE);
 
   it('Redis unreachable: a query and listeners() fail with LC_REDIS_UNAVAILABLE saying which task and where, long before the timeout, never the password; auto and remoteFirst run here', async () => {
     const port = await freePort();
@@ -417,45 +484,6 @@ describe('TaskQueue (real Redis)', function () {
     await new Promise((r) => setTimeout(r, 100));
     await Promise.race([last.close(), new Promise((r) => setTimeout(r, 1000))]);
     expect((await waiting).code).to.equal('LC_TASK_CLOSED');
-  });
-
-  it('a wake-up subscription that fails fails listen() alone: queries on the same queue still get their results', async () => {
-    const worker = queue({ handler: { job: () => 'done' } });
-    void listening(worker, ['job']);
-    const q = queue({ handler: { job: () => 'never here' } });
-    expect(await q.query({ name: 'job', policy: 'remote', timeout: 10_000 })).to.equal('done');
-    // Its subscriber refuses the wake-up channel (as Redis would for an ACL without it).
-    const sub = (q as unknown as { subscriber: { sub: Redis } }).subscriber.sub;
-    const subscribe = sub.subscribe.bind(sub) as (...channels: string[]) => Promise<unknown>;
-    (sub as unknown as { subscribe: (...channels: string[]) => Promise<unknown> }).subscribe = (
-      ...channels: string[]
-    ) =>
-      channels.some((c) => c.endsWith(':new'))
-        ? new Promise((_, reject) =>
-            setTimeout(
-              () =>
-                reject(
-                  new Error('NOPERM this user has no permissions to access one of the channels used as arguments'),
-                ),
-              20,
-            ),
-          )
-        : subscribe(...channels);
-    const listened = q.listen(['job']);
-    const answer = q.query({ name: 'job', policy: 'remote', timeout: 10_000 });
-    const [l, a] = await Promise.allSettled([listened, answer]);
-    expect(l.status).to.equal('rejected');
-    expect(String((l as PromiseRejectedResult).reason)).to.match(/NOPERM/);
-    expect(a).to.deep.equal({ status: 'fulfilled', value: 'done' });
-    expect(await q.query({ name: 'job', policy: 'remote', timeout: 10_000 })).to.equal('done');
-  });
-
-  it("an error of Redis's own (not of reaching it) rejects a query as Redis gave it, not as LC_REDIS_UNAVAILABLE", async () => {
-    const q = queue();
-    await redis.set(`${prefix}tq:{${namespace}}:t:w1`, 'not a task');
-    const err = await rejection(q.query({ id: 'w1', name: 'job', policy: 'remote', timeout: 10_000 }));
-    expect(err).to.not.be.instanceOf(CollectorError);
-    expect(err.message).to.match(/WRONGTYPE/);
   });
 
   it("the subscriber keeps its own settings: a caller's client with no offline queue, or a short command timeout while Redis is away, does not break the queue", async () => {
@@ -542,17 +570,5 @@ describe('TaskQueue (real Redis)', function () {
     await waitUntil(() => worker.redis.status === 'ready', "the worker's client reconnected");
     backAgain();
     expect(await pending).to.equal('finished');
-  });
-
-  it('close rejects pending queries and stops listeners', async () => {
-    const q = queue({ handler: () => 1 });
-    const listener = q.listen(['x']);
-    const pending = rejection(q.query({ name: 'nobody', policy: 'remote' }));
-    await new Promise((r) => setTimeout(r, 50));
-    await q.close();
-    expect((await pending).code).to.equal('LC_TASK_CLOSED');
-    await listener;
-    expect((await rejection(q.query({ name: 'x' }))).code).to.equal('LC_TASK_CLOSED');
-    expect(await redis.zcard(`${prefix}tq:{${namespace}}:l:x`)).to.equal(0, 'the listener left');
   });
 });

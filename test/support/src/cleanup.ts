@@ -1,6 +1,6 @@
 import amqp from 'amqplib';
 import { Redis } from 'ioredis';
-import { amqpUrl, redisUrl } from './services.js';
+import { amqpUrl, clusterClient, redisUrl } from './services.js';
 
 /**
  * Collects what a test created (exchanges, queues, Redis key patterns, closables) and removes it
@@ -10,6 +10,7 @@ export class Cleanup {
   private exchanges = new Set<string>();
   private queues = new Set<string>();
   private redisPatterns = new Set<string>();
+  private clusterPatterns = new Set<string>();
   private closers: Array<() => unknown> = [];
 
   exchange(name: string): string {
@@ -25,6 +26,12 @@ export class Cleanup {
   /** A Redis key pattern (for SCAN MATCH) to delete, such as `test-1a2b3c4d:*`. */
   redisKeys(pattern: string): string {
     this.redisPatterns.add(pattern);
+    return pattern;
+  }
+
+  /** A key pattern to delete on every master of the test Redis Cluster. */
+  clusterKeys(pattern: string): string {
+    this.clusterPatterns.add(pattern);
     return pattern;
   }
 
@@ -79,6 +86,26 @@ export class Cleanup {
         redis.disconnect();
       }
       this.redisPatterns.clear();
+    }
+    if (this.clusterPatterns.size > 0) {
+      const cluster = clusterClient({ lazyConnect: true });
+      try {
+        await cluster.connect();
+        for (const node of cluster.nodes('master')) {
+          for (const pattern of this.clusterPatterns) {
+            let cursor = '0';
+            do {
+              const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+              cursor = next;
+              // Keys of one node may be in many slots: one UNLINK each.
+              await Promise.all(keys.map((k) => node.unlink(k)));
+            } while (cursor !== '0');
+          }
+        }
+      } finally {
+        cluster.disconnect();
+      }
+      this.clusterPatterns.clear();
     }
     if (errors.length > 0) throw errors[0];
   }

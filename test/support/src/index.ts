@@ -1,4 +1,14 @@
-export { amqpUrl, redisUrl, ensureServices, stopServices, probeAmqp, probeRedis, probeTcp } from './services.js';
+export {
+  amqpUrl,
+  clusterClient,
+  ensureServices,
+  probeAmqp,
+  probeRedis,
+  probeTcp,
+  redisClusterNodes,
+  redisUrl,
+  stopServices,
+} from './services.js';
 export { uniqueName } from './names.js';
 export { Cleanup } from './cleanup.js';
 export { FaultProxy } from './fault-proxy.js';

@@ -1,5 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import net from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { Cluster, type ClusterOptions } from 'ioredis';
 
 /** URL of the RabbitMQ the tests use: `AMQP_URL`, or the local default. */
 export function amqpUrl(): string {
@@ -9,6 +11,29 @@ export function amqpUrl(): string {
 /** URL of the Redis the tests use: `REDIS_URL`, or the local default. */
 export function redisUrl(): string {
   return process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+}
+
+/**
+ * The nodes (`host:port`) of the Redis Cluster the tests use: `REDIS_CLUSTER_NODES` (comma-separated),
+ * or the three masters test/cluster/redis-cluster.sh starts on 7000-7002.
+ */
+export function redisClusterNodes(): string[] {
+  const list = process.env.REDIS_CLUSTER_NODES ?? '127.0.0.1:7000,127.0.0.1:7001,127.0.0.1:7002';
+  return list
+    .split(',')
+    .map((n) => n.trim())
+    .filter((n) => n !== '');
+}
+
+/** An ioredis Cluster on the test cluster's nodes; the caller closes it. */
+export function clusterClient(options: ClusterOptions = {}): Cluster {
+  return new Cluster(
+    redisClusterNodes().map((n) => {
+      const at = n.lastIndexOf(':');
+      return { host: n.slice(0, at), port: Number(n.slice(at + 1)) };
+    }),
+    options,
+  );
 }
 
 function endpoint(url: string, defaultPort: number): { host: string; port: number } {
@@ -119,12 +144,56 @@ export async function ensureServices(): Promise<void> {
         `Redis at ${redis.host}:${redis.port} does not answer (${(err as Error).message}): start it with 'redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save ""' or set REDIS_URL`,
       );
   }
+  const cluster = await ensureCluster();
+  if (cluster !== null) problems.push(cluster);
   if (problems.length > 0) throw new Error(problems.join('; '));
+}
+
+/** The script that starts and stops the test cluster (it ships in the repository, not in dist/). */
+const CLUSTER_SCRIPT = fileURLToPath(new URL('../../cluster/redis-cluster.sh', import.meta.url));
+let startedCluster = false;
+
+/** True when every node of the test cluster answers and says the cluster is ok. */
+async function clusterOk(): Promise<boolean> {
+  const client = clusterClient({ lazyConnect: true, clusterRetryStrategy: () => null });
+  try {
+    await client.connect();
+    const info = String(await client.cluster('INFO'));
+    return /cluster_state:ok/.test(info) && client.nodes('master').length === redisClusterNodes().length;
+  } catch {
+    return false;
+  } finally {
+    client.disconnect();
+  }
+}
+
+/**
+ * Makes sure the test Redis Cluster answers: when `REDIS_CLUSTER_NODES` is not set and the local
+ * one is down, starts it with test/cluster/redis-cluster.sh (redis-server and redis-cli must be
+ * installed) and stops it in {@link stopServices}. Null, or one line saying what is wrong.
+ */
+async function ensureCluster(): Promise<string | null> {
+  if (await clusterOk()) return null;
+  const nodes = redisClusterNodes().join(', ');
+  if (process.env.REDIS_CLUSTER_NODES !== undefined)
+    return `the Redis Cluster at ${nodes} (REDIS_CLUSTER_NODES) does not answer or is not ok`;
+  try {
+    execFileSync('bash', [CLUSTER_SCRIPT, 'start'], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 60_000 });
+    startedCluster = true;
+  } catch (err) {
+    const why = String((err as { stderr?: Buffer }).stderr ?? (err as Error).message).trim();
+    return `the test Redis Cluster at ${nodes} is down and could not be started (${why}): run 'test/cluster/redis-cluster.sh start' or set REDIS_CLUSTER_NODES`;
+  }
+  return (await clusterOk()) ? null : `the test Redis Cluster at ${nodes} started but is not ok`;
 }
 
 /** Stops what {@link ensureServices} started. */
 export async function stopServices(): Promise<void> {
   await Promise.all(started.splice(0).map((c) => c.stop()));
+  if (startedCluster) {
+    startedCluster = false;
+    execFileSync('bash', [CLUSTER_SCRIPT, 'stop'], { stdio: 'ignore', timeout: 60_000 });
+  }
 }
 
 export { probeAmqp, probeRedis, probeTcp };

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisOption } from '../internal/cluster.js';
 import { CollectorError } from '../internal/errors.js';
 
 /** Options of {@link Allocator}. Durations are milliseconds. */
@@ -9,7 +9,7 @@ export interface AllocatorOptions {
    * client and closes it in `close()`).
    * @default 'redis://127.0.0.1:6379'
    */
-  redis?: Redis | string;
+  redis?: RedisOption;
   /**
    * Start of every key; must not hold `{` or `}` (the pool name is the hash tag).
    * @default 'contexture:'

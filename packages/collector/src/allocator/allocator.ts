@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../internal/cluster.js';
 import { CollectorError } from '../internal/errors.js';
 import { ALLOC_SCRIPTS } from './alloc-scripts.js';
 import type { ScriptArg } from '../internal/lua-script.js';
@@ -90,7 +90,7 @@ export type AllocatorStatus = 'open' | 'closing' | 'closed';
  * await pool.close();
  */
 export class Allocator implements AllocationHost {
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   readonly prefix: string;
   readonly pool: string;
   readonly shared: boolean;

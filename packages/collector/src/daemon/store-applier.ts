@@ -9,7 +9,10 @@ import type { ApplyTarget, ResolvedCollectorOptions } from './collector-options.
  * cannot take: a field name that is not well-formed Unicode, say), or its context cannot be read
  * in the store.
  */
-export type Refusal = { kind: Malformed['kind'] | 'store refused' | 'store corrupt'; detail?: string };
+export type Refusal = {
+  kind: Malformed['kind'] | 'store refused' | 'store corrupt' | 'store misconfigured';
+  detail?: string;
+};
 
 /** What the applier reports to its collector. */
 export interface ApplierHost {
@@ -35,6 +38,8 @@ const sleep = (ms: number) =>
  */
 export class StoreApplier {
   private storeDown = false;
+  /** When the last "store misconfigured" warning was written (ms). */
+  private mismatchWarnedAt = 0;
   /** When the last "store corrupt" warning was written (ms). */
   private corruptWarnedAt = 0;
 
@@ -99,6 +104,19 @@ export class StoreApplier {
       } catch (err) {
         if (err instanceof CollectorError && err.code === 'LC_STORE_INVALID_ARGUMENT')
           return { kind: 'store refused', detail: err.message.slice(0, 200) };
+        if (err instanceof CollectorError && err.code === 'LC_REDIS_CLUSTER_MISMATCH') {
+          // A configuration error (a client of one cluster node): retrying cannot help. The
+          // message is kept in the dead-letter queue, to be sent again once the collector is
+          // pointed at the whole cluster; said once in 10 s at most.
+          if (single && Date.now() - this.mismatchWarnedAt >= 10_000) {
+            this.mismatchWarnedAt = Date.now();
+            host.log(
+              'warn',
+              `${redactText(err.message)}; its message goes to the dead-letter queue (such messages are counted as "store misconfigured", one warning in 10 s)`,
+            );
+          }
+          return { kind: 'store misconfigured', detail: err.message.slice(0, 200) };
+        }
         if (err instanceof CollectorError && err.code === 'LC_STORE_CORRUPT') {
           // Retrying cannot help, and would hold up everything behind it: the message is kept in
           // the dead-letter queue, to be sent again once the context's keys are mended.

@@ -35,6 +35,12 @@ export type CollectorErrorCode =
   | 'LC_LOCK_LOST'
   /** A lock name or key is empty or holds a NUL character. */
   | 'LC_LOCK_INVALID_NAME'
+  /**
+   * Redis answered as a cluster the client is not made for: MOVED or ASK (a client of one node of a
+   * Redis Cluster: give an ioredis Cluster, or the nodes' URLs), or CROSSSLOT (keys of one call in
+   * several slots). A configuration error: retrying does not help.
+   */
+  | 'LC_REDIS_CLUSTER_MISMATCH'
   /** A lock or lock pool option, or an argument of `setIf()`, is out of range or of the wrong type. */
   | 'LC_LOCK_INVALID_ARGUMENT'
   /** A registry id, entry, metric or option is empty, too long, not a finite number or not JSON. */

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import { masters, type RedisClient } from './cluster.js';
 import { trackCall, unavailable } from './redis-client.js';
 
 /** What a script call takes after its keys: ioredis writes numbers as decimal text. */
@@ -34,7 +34,7 @@ export class LuaScript<T> {
   }
 
   /** Runs the script on `redis`: its keys first, then its arguments. */
-  run(redis: Redis, ...keysAndArgs: ScriptArg[]): Promise<T> {
+  run(redis: RedisClient, ...keysAndArgs: ScriptArg[]): Promise<T> {
     return trackCall(redis, this.send(redis, keysAndArgs));
   }
 
@@ -42,7 +42,7 @@ export class LuaScript<T> {
    * Runs the script on `redis` as {@link run} does, but rejects with the error as ioredis gives it
    * (for callers that read failures themselves).
    */
-  call(redis: Redis, ...keysAndArgs: ScriptArg[]): Promise<T> {
+  call(redis: RedisClient, ...keysAndArgs: ScriptArg[]): Promise<T> {
     return trackCall(redis, this.eval(redis, keysAndArgs));
   }
 
@@ -50,17 +50,19 @@ export class LuaScript<T> {
    * Runs the script once per argument list, all in one pipeline; the replies come in order as
    * ioredis gives a pipeline's: `[error, reply]`. Calls answered NOSCRIPT are sent again with the text.
    */
-  runMany(redis: Redis, calls: readonly ScriptArg[][]): Promise<Array<[Error | null, T]>> {
+  runMany(redis: RedisClient, calls: readonly ScriptArg[][]): Promise<Array<[Error | null, T]>> {
     return trackCall(redis, this.pipelined(redis, calls));
   }
 
-  private async pipelined(redis: Redis, calls: readonly ScriptArg[][]): Promise<Array<[Error | null, T]>> {
+  private async pipelined(redis: RedisClient, calls: readonly ScriptArg[][]): Promise<Array<[Error | null, T]>> {
     const pipe = redis.pipeline();
     for (const args of calls) pipe.evalsha(this.sha, ...this.withCount(args));
     const got = ((await pipe.exec()) ?? []) as Array<[Error | null, T]>;
     const missing = [...got.keys()].filter((i) => got[i]![0]?.message.startsWith('NOSCRIPT'));
     if (missing.length === 0) return got;
-    await redis.script('LOAD', this.lua);
+    // Loaded where the calls went: SCRIPT LOAD has no key, and a Cluster sends it to a node picked
+    // at random; so on a cluster, to every master (a single Redis is its own one master).
+    await Promise.all(masters(redis).map((node) => node.script('LOAD', this.lua)));
     const again = redis.pipeline();
     for (const i of missing) again.evalsha(this.sha, ...this.withCount(calls[i]!));
     const retried = ((await again.exec()) ?? []) as Array<[Error | null, T]>;
@@ -72,11 +74,11 @@ export class LuaScript<T> {
     return (this.numberOfKeys === null ? keysAndArgs : [this.numberOfKeys, ...keysAndArgs]) as [number, ...ScriptArg[]];
   }
 
-  private async eval(redis: Redis, keysAndArgs: ScriptArg[]): Promise<T> {
+  private async eval(redis: RedisClient, keysAndArgs: ScriptArg[]): Promise<T> {
     const n = this.numberOfKeys;
     const script = redis as unknown as Record<
       'evalsha' | 'eval',
-      (this: Redis, ...args: ScriptArg[]) => Promise<unknown>
+      (this: RedisClient, ...args: ScriptArg[]) => Promise<unknown>
     >;
     try {
       // Spread in place: a call on the hot path makes no array of its own.
@@ -91,7 +93,7 @@ export class LuaScript<T> {
     }
   }
 
-  private async send(redis: Redis, keysAndArgs: ScriptArg[]): Promise<T> {
+  private async send(redis: RedisClient, keysAndArgs: ScriptArg[]): Promise<T> {
     try {
       return await this.eval(redis, keysAndArgs);
     } catch (err) {

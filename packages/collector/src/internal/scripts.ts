@@ -25,6 +25,11 @@ export interface ScriptSpec<T> {
   readonly file?: string;
   /** Put the concern's `lib.lua` in front of the script. */
   readonly lib?: boolean;
+  /**
+   * Redis 7 script flags, declared in a `#!lua flags=…` first line (e.g. `allow-cross-slot-keys`,
+   * for a call on a cluster whose keys are in several slots of one master).
+   */
+  readonly flags?: string;
   /** The reply's type as ioredis gives it (never set: it carries `T`). */
   readonly reply?: T;
 }
@@ -33,7 +38,7 @@ export interface ScriptSpec<T> {
 export function script<T>(
   keys: number | null,
   name: string,
-  options: { file?: string; lib?: boolean } = {},
+  options: { file?: string; lib?: boolean; flags?: string } = {},
 ): ScriptSpec<T> {
   return { keys, name, ...options };
 }
@@ -64,7 +69,8 @@ export function loadScripts<const Table extends Record<string, ScriptSpec<unknow
   const out: Record<string, LuaScript<unknown>> = {};
   for (const [key, spec] of Object.entries(table)) {
     const own = source(concern, spec.file ?? kebab(key));
-    const lua = spec.lib === true ? `${source(concern, 'lib')}\n${own}` : own;
+    const body = spec.lib === true ? `${source(concern, 'lib')}\n${own}` : own;
+    const lua = spec.flags === undefined ? body : `#!lua flags=${spec.flags}\n${body}`;
     out[key] = new LuaScript(lua, spec.keys, spec.name);
   }
   return out as { readonly [K in keyof Table]: LuaScript<Table[K] extends ScriptSpec<infer T> ? T : never> };

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import { byMaster, type RedisClient } from '../internal/cluster.js';
 import { CollectorError } from '../internal/errors.js';
 import { LockError } from './lock-error.js';
 import { RedisLock, type LockCallOptions, type LockHandle, type RedisLockOptions } from './redis-lock.js';
@@ -35,7 +35,7 @@ export class LockPool {
     this.locks = options.locks ?? new RedisLock(options);
   }
 
-  private get redis(): Redis {
+  private get redis(): RedisClient {
     return this.locks.redis;
   }
 
@@ -89,12 +89,22 @@ export class LockPool {
     const locked: string[] = [];
     const free: string[] = [];
     if (names.length === 0) return { locked, free };
-    const pipeline = this.redis.pipeline();
-    for (const n of names) pipeline.exists(this.locks.key(n));
-    // A command that failed fails the check: a lock Redis did not answer for is not free.
-    const exists = await replies(`lock pool ${JSON.stringify(this.pool)} health check`, this.redis, pipeline.exec());
-    for (const [i, n] of names.entries()) (exists[i] === 1 ? locked : free).push(n);
-    return { locked, free };
+    const what = `lock pool ${JSON.stringify(this.pool)} health check`;
+    // One pipeline per master on a cluster (the members' locks are in many slots).
+    const groups = byMaster(this.redis, names, (n) => this.locks.key(n));
+    const answers = await Promise.all(
+      groups.map((group) => {
+        const pipeline = this.redis.pipeline();
+        for (const n of group) pipeline.exists(this.locks.key(n));
+        // A command that failed fails the check: a lock Redis did not answer for is not free.
+        return replies(what, this.redis, pipeline.exec());
+      }),
+    );
+    for (const [g, group] of groups.entries())
+      for (const [i, n] of group.entries()) (answers[g]![i] === 1 ? locked : free).push(n);
+    const order = new Map(names.map((n, i) => [n, i]));
+    const byName = (a: string, b: string) => order.get(a)! - order.get(b)!;
+    return { locked: locked.sort(byName), free: free.sort(byName) };
   }
 
   close(): Promise<void> {

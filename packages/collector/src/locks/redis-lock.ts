@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
-import type { Redis } from 'ioredis';
+import type { RedisClient, RedisOption } from '../internal/cluster.js';
 import { type BackoffOptions, backoffDelay } from '@contexture/context/internal';
 import { CollectorError } from '../internal/errors.js';
 import { LOCK_SCRIPTS } from './lock-scripts.js';
@@ -17,7 +17,7 @@ export type SetIfOp = 'gt' | 'lt' | 'ge' | 'le' | 'eq' | 'ne';
 /** Options of {@link RedisLock}. */
 export interface RedisLockOptions {
   /** An ioredis client, or a URL (the lock then owns its client and closes it). @default 'redis://127.0.0.1:6379' */
-  redis?: Redis | string;
+  redis?: RedisOption;
   /** Prefix of every key. @default 'contexture:' */
   prefix?: string;
   /** Owner of the locks this instance takes, unless a call names another. @default '<hostname>:<pid>:<random>' */
@@ -112,14 +112,14 @@ const LOCK_VALUE = /^(\d+):(\d+):([\s\S]+)$/;
 
 /** The handle of one acquisition: a class, so that taking a lock makes no closures. */
 class Handle implements LockHandle {
-  readonly #redis: Redis;
+  readonly #redis: RedisClient;
   readonly #key: string;
   readonly #ttl: number;
   readonly #fenceText: string;
   #released = false;
 
   constructor(
-    redis: Redis,
+    redis: RedisClient,
     readonly name: string,
     key: string,
     readonly owner: string,
@@ -157,7 +157,7 @@ class Handle implements LockHandle {
  * await locks.withLock('reports.daily', 10_000, async (signal) => build(signal));
  */
 export class RedisLock {
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   readonly prefix: string;
   readonly owner: string;
   private readonly owned: boolean;

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import { isCluster, type RedisClient, type RedisOption } from '../internal/cluster.js';
 import { isPlainObject, setOwn } from '@contexture/context/protocol';
 import { checkPositive, checkText as text } from '../internal/checks.js';
 import { CollectorError } from '../internal/errors.js';
@@ -49,7 +49,7 @@ export interface RegistryRecord extends RegistryEntry {
 /** Options of {@link Registry}. */
 export interface RegistryOptions {
   /** An ioredis client, or a URL (the registry then owns its client). @default 'redis://127.0.0.1:6379' */
-  redis?: Redis | string;
+  redis?: RedisOption;
   /** Prefix of every key. @default 'contexture:' */
   prefix?: string;
   /** Registries of one namespace share their entries. @default 'default' */
@@ -149,7 +149,7 @@ function describe(entry: RegistryEntry): string {
  * const live = await registry.list({ healthyOnly: true });
  */
 export class Registry implements AsyncDisposable {
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   readonly prefix: string;
   readonly namespace: string;
   readonly heartbeatTimeout: number;
@@ -343,8 +343,10 @@ export class Registry implements AsyncDisposable {
   ): Promise<boolean> {
     let markArg = mark;
     if (mark.startsWith('+')) {
-      // A timed mark: the script has no argument for "now + n", so it is resolved here on Redis' clock.
-      const [s, us] = await this.redis.time();
+      // A timed mark: the script has no argument for "now + n", so it is resolved here on Redis' clock
+      // (on a cluster, the clock of the master that holds the namespace: a keyless TIME goes to any
+      // node, whose clock may differ).
+      const [s, us] = isCluster(this.redis) ? await this.namespaceTime() : await this.redis.time();
       markArg = String(Number(s) * 1000 + Math.floor(Number(us) / 1000) + Number(mark.slice(1)));
     }
     const [written] = await SCRIPTS.put.call(
@@ -359,6 +361,14 @@ export class Registry implements AsyncDisposable {
       ...metrics,
     );
     return written === 1;
+  }
+
+  /** TIME on the master of the namespace's slot (a transaction goes where its key is). */
+  private async namespaceTime(): Promise<[string, string]> {
+    const got = await this.redis.multi().time().exists(this.indexKey).exec();
+    const [err, time] = got?.[0] ?? [new Error('TIME gave no answer'), null];
+    if (err !== null) throw err;
+    return time as [string, string];
   }
 
   private toRecord(id: string, flat: Record<string, string>, now: number): RegistryRecord | null {

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
-import { Redis } from 'ioredis';
 import { isPlainObject } from '@contexture/context/protocol';
 import { CollectorError } from '../internal/errors.js';
+import { isClient, type RedisOption } from '../internal/cluster.js';
 import { redisAddress, scrubAuth } from '../internal/redis-client.js';
 import { RedisLock, type AcquireOptions, type RedisLockOptions } from '../locks/redis-lock.js';
 import { applyDelta, isDeltaLeaf } from '../store/delta.js';
@@ -11,8 +11,11 @@ import type { ContextDelta, ContextStore, ContextWatch } from '../store/types.js
 
 /** Options of {@link SharedContext.open}. */
 export interface SharedContextOptions {
-  /** An ioredis client or a URL (the shared context then owns its clients). @default 'redis://127.0.0.1:6379' */
-  redis?: Redis | string;
+  /**
+   * An ioredis client or Cluster, or a URL or a cluster's node URLs (the shared context then owns its
+   * clients). @default 'redis://127.0.0.1:6379'
+   */
+  redis?: RedisOption;
   /** Prefix of every key. @default 'contexture:' */
   prefix?: string;
   /**
@@ -156,8 +159,7 @@ export class SharedContext<T extends Record<string, unknown> = Record<string, un
     } catch (err) {
       // A client made here is cut first, so that closing waits on no Redis that does not answer; a
       // caller's client is left as it is (it reconnects by itself).
-      if (ownsStore && store instanceof RedisContextStore && !(options.redis instanceof Redis))
-        store.redis.disconnect();
+      if (ownsStore && store instanceof RedisContextStore && !isClient(options.redis)) store.redis.disconnect();
       await Promise.race([shared.close(), new Promise((r) => setTimeout(r, 2000).unref())]);
       if (err instanceof CollectorError) throw err;
       scrubAuth(err);

@@ -3,12 +3,13 @@
  * (foreign data under its prefix, or Redis itself), with `label()` quoting ids in its messages.
  */
 import { CollectorError } from '../internal/errors.js';
-import { REFUSED, scrubAuth, unreachable } from '../internal/redis-client.js';
+import { CLUSTER_MISMATCH, REFUSED, scrubAuth, unreachable } from '../internal/redis-client.js';
 
 /**
  * A failed Redis call of `what` as a CollectorError (ours, and errors of the program itself, pass
  * through): a key of the store's layout holding another type, or holding what its script cannot
- * read, is LC_STORE_CORRUPT; anything else (no connection, a timeout, Redis refusing: out of
+ * read, is LC_STORE_CORRUPT; Redis Cluster refusing a call for where its keys are (MOVED, ASK,
+ * CROSSSLOT) LC_REDIS_CLUSTER_MISMATCH; anything else (no connection, a timeout, Redis refusing: out of
  * memory, loading, read-only) LC_REDIS_UNAVAILABLE. `cause` keeps the client's error.
  */
 export function failure(what: string, err: unknown, at: string): unknown {
@@ -39,6 +40,17 @@ export function failure(what: string, err: unknown, at: string): unknown {
         { cause: err },
       );
     }
+  }
+  if (CLUSTER_MISMATCH.test(message)) {
+    return new CollectorError(
+      'LC_REDIS_CLUSTER_MISMATCH',
+      `context store ${what}: Redis at ${at} answered ${message.split(' ')[0]}: ${
+        at.endsWith('(cluster)')
+          ? 'the keys of one call are in several slots'
+          : 'this client talks to one node of a Redis Cluster: give an ioredis Cluster, or the URLs of its nodes'
+      }`,
+      { cause: err },
+    );
   }
   // Any other failure (an ACL refusing a command, say) is Redis's too.
   const reason = unreachable(err, at) ?? `Redis at ${at} failed: ${message}`;

@@ -13,6 +13,14 @@ export interface ContextKeys {
   channel: string;
 }
 
+/** How the scripts publish a context's changes: '' not at all; 'SPUBLISH' (sharded) on a cluster. */
+export type PublishMode = '' | 'PUBLISH' | 'SPUBLISH';
+
+/** What a script takes to publish on `channel`: 'P:' or 'S:' (sharded) then the channel; '' not to. */
+export function publishArg(mode: PublishMode, channel: string): string {
+  return mode === '' ? '' : `${mode === 'SPUBLISH' ? 'S' : 'P'}:${channel}`;
+}
+
 /** The keys and channel of the context `id` of the store at `prefix`. */
 export function contextKeys(prefix: string, id: string): ContextKeys {
   const state = `${prefix}ctx:{${id}}`;

@@ -1,8 +1,10 @@
 /**
  * The Redis store's walks over its contexts, by SCAN of their state keys: list() pages, and
- * cleanup() steps that resume where the one before stopped.
+ * cleanup() steps that resume where the one before stopped. On a cluster the walk goes through
+ * every master in turn (its cursor says which), and what it reads or prunes of the ids a master
+ * gave goes to that master in one pipeline.
  */
-import type { Redis } from 'ioredis';
+import { masters, nextCursor, readCursor, type RedisClient } from '../internal/cluster.js';
 import { escapeGlob, globToRegExp } from './glob.js';
 import { ttlFor, type ResolvedStoreOptions } from './options.js';
 import { contextKeys } from './redis-keys.js';
@@ -12,7 +14,7 @@ import type { CleanupOptions, CleanupResult, ContextSummary, ListOptions, ListPa
 
 /** What the scanner needs of its store. */
 export interface RedisScannerOptions {
-  redis: Redis;
+  redis: RedisClient;
   prefix: string;
   /** COUNT hint of each SCAN. */
   scanCount: number;
@@ -21,7 +23,7 @@ export interface RedisScannerOptions {
 
 /** list() and cleanup() of a Redis store (their arguments checked by the store). */
 export class RedisScanner {
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
   private readonly prefix: string;
   private readonly scanCount: number;
   private readonly options: ResolvedStoreOptions;
@@ -42,10 +44,10 @@ export class RedisScanner {
     const items: ContextSummary[] = [];
     let cursor = options.cursor ?? '0';
     do {
-      const [next, ids] = await this.scanIds(cursor);
+      const [next, ids, node] = await this.scanIds(cursor);
       cursor = next;
       if (ids.length === 0) continue;
-      const pipe = this.redis.pipeline();
+      const pipe = node.pipeline();
       for (const id of ids) pipe.hmget(contextKeys(this.prefix, id).state, '#v', '#st', '#rk', '#ba', '#fa', '#ua');
       const rows = (await pipe.exec()) ?? [];
       ids.forEach((id, i) => {
@@ -77,7 +79,7 @@ export class RedisScanner {
     const o = this.options;
     const result: CleanupResult = { scanned: 0, contextsDeleted: 0, deltasDeleted: 0, wrapped: false };
     do {
-      const [next, ids] = await this.scanIds(this.cleanupCursor);
+      const [next, ids, node] = await this.scanIds(this.cleanupCursor);
       this.cleanupCursor = next;
       if (ids.length > 0) {
         const now = Date.now();
@@ -85,7 +87,7 @@ export class RedisScanner {
           const k = contextKeys(this.prefix, id);
           return [k.state, k.deltas, now, o.deltaTtl ?? 0, o.deltaThreshold, ttlFor(o, false), ttlFor(o, true)];
         });
-        for (const [err, r] of await STORE_SCRIPTS.prune.runMany(this.redis, calls)) {
+        for (const [err, r] of await STORE_SCRIPTS.prune.runMany(node, calls)) {
           if (err !== null) throw err;
           const [deleted, dropped] = r as [number, number];
           result.contextsDeleted += deleted;
@@ -98,13 +100,21 @@ export class RedisScanner {
     return result;
   }
 
-  /** One SCAN step over the contexts' meta keys: the next cursor and the ids found. */
-  private async scanIds(cursor: string): Promise<[string, string[]]> {
+  /**
+   * One SCAN step over the contexts' meta keys: the next cursor, the ids found, and the client of
+   * the master that has them.
+   */
+  private async scanIds(cursor: string): Promise<[string, string[], RedisClient]> {
     const head = `${this.prefix}ctx:{`;
-    const [next, keys] = await this.redis.scan(cursor, 'MATCH', `${escapeGlob(head)}*}`, 'COUNT', this.scanCount);
+    const at = readCursor(this.redis, cursor);
+    const node = masters(this.redis)[at.node];
+    // A master that is gone since the cursor was given: the walk is over.
+    if (node === undefined) return ['0', [], this.redis];
+    const [scanned, keys] = await node.scan(at.scan, 'MATCH', `${escapeGlob(head)}*}`, 'COUNT', this.scanCount);
+    const next = nextCursor(this.redis, at.node, scanned);
     const ids: string[] = [];
     // The state hash is the key that ends at the hash tag; the deltas list ends in :d.
     for (const key of keys) if (key.startsWith(head) && key.endsWith('}')) ids.push(key.slice(head.length, -1));
-    return [next, ids];
+    return [next, ids, node];
   }
 }

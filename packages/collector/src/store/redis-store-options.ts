@@ -2,7 +2,7 @@
  * The options of RedisContextStore on top of every store's (see options.ts): their TSDoc, their
  * frozen defaults, and their validation.
  */
-import type { Redis } from 'ioredis';
+import type { RedisOption } from '../internal/cluster.js';
 import { CollectorError } from '../internal/errors.js';
 import type { StoreOptions } from './options.js';
 
@@ -13,7 +13,7 @@ export interface RedisContextStoreOptions extends StoreOptions {
    * closes it in `close()`).
    * @default 'redis://127.0.0.1:6379'
    */
-  redis?: Redis | string;
+  redis?: RedisOption;
   /**
    * Start of every key and channel of the store.
    * @default 'contexture:'
@@ -52,7 +52,7 @@ export interface RedisContextStoreOptions extends StoreOptions {
 }
 
 export type RedisStoreSettings = {
-  redis: Redis | string;
+  redis: RedisOption;
   prefix: string;
   publish: boolean;
   scanCount: number;

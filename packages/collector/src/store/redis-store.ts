@@ -1,8 +1,8 @@
 import type { MessageMeta, WireMessage } from '@contexture/context/protocol';
 import { isPlainObject } from '@contexture/context/protocol';
-import type { Redis } from 'ioredis';
+import { byMaster, bySlot, isCluster, masterClient, ownerOf, type RedisClient } from '../internal/cluster.js';
 import { CollectorError } from '../internal/errors.js';
-import { closeClient, redisAddress, resolveRedis, trackCall } from '../internal/redis-client.js';
+import { CLUSTER_MISMATCH, closeClient, redisAddress, resolveRedis, trackCall } from '../internal/redis-client.js';
 import { BaseContextStore } from './base-store.js';
 import { copyFields, forField } from './field-changes.js';
 import { encodeValue } from './json.js';
@@ -19,7 +19,7 @@ import {
   ttlFor,
 } from './options.js';
 import { failure, label } from './redis-failure.js';
-import { contextKeys, type ContextKeys } from './redis-keys.js';
+import { type ContextKeys, contextKeys, type PublishMode, publishArg } from './redis-keys.js';
 import { toRecord } from './redis-replies.js';
 import { RedisScanner } from './redis-scanner.js';
 import { REDIS_STORE_DEFAULTS, redisStoreSettings, type RedisContextStoreOptions } from './redis-store-options.js';
@@ -41,6 +41,8 @@ import type {
   WatchOptions,
 } from './types.js';
 
+/** A context's messages of one applyMany(): its arguments to apply.lua and where their results go. */
+type ApplyGroup = [id: string, group: { args: Array<string | number>; at: number[] }];
 /**
  * The context store in Redis: one Lua script call per message, atomic and idempotent, versions and
  * deltas kept per context, every change published on the context's channel.
@@ -56,10 +58,10 @@ import type {
  * const copy = await store.sync('r1', null);
  */
 export class RedisContextStore extends BaseContextStore {
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   readonly prefix: string;
   private readonly owned: boolean;
-  private readonly publish: boolean;
+  private readonly publish: PublishMode;
   private readonly contextsPerCall: number;
   /** Per id, the fields as last written or read (see RedisContextStoreOptions.knownContexts). */
   private readonly known: KnownContexts;
@@ -85,7 +87,7 @@ export class RedisContextStore extends BaseContextStore {
     this.owned = client.owned;
     this.at = redisAddress(this.redis);
     this.prefix = o.prefix;
-    this.publish = o.publish;
+    this.publish = o.publish ? (isCluster(this.redis) ? 'SPUBLISH' : 'PUBLISH') : '';
     this.contextsPerCall = o.contextsPerCall;
     this.known = new KnownContexts(o.knownContexts);
     const shared = { redis: this.redis, prefix: this.prefix, options: this.options, at: this.at };
@@ -173,10 +175,10 @@ export class RedisContextStore extends BaseContextStore {
     // Messages may change any field (or none, by their seq): what was known of them is not.
     if (this.known.size > 0) for (const id of groups.keys()) this.known.forget(id);
     const o = this.options;
-    const head = [now, ttlFor(o, false), ttlFor(o, true), o.deltaTtl ?? 0, o.deltaThreshold, this.publish ? '1' : ''];
+    const head = [now, ttlFor(o, false), ttlFor(o, true), o.deltaTtl ?? 0, o.deltaThreshold, this.publish];
     const results: ApplyResult[] = new Array(items.length);
     const calls: Array<Promise<void>> = [];
-    const all: Array<[string, { args: Array<string | number>; at: number[] }]> = [];
+    const all: ApplyGroup[] = [];
     for (const entry of groups) {
       const [id, g] = entry;
       if (this.writes.idle(id)) {
@@ -195,28 +197,10 @@ export class RedisContextStore extends BaseContextStore {
         }),
       );
     }
-    for (let c = 0; c < all.length; c += this.contextsPerCall) {
-      const part = all.slice(c, c + this.contextsPerCall);
-      const keys: string[] = [];
-      const args: Array<string | number> = [];
-      for (const [id, g] of part) {
-        const k = this.keys(id);
-        keys.push(k.state, k.deltas);
-        g.args[0] = g.at.length;
-        for (const a of g.args) args.push(a);
-      }
-      calls.push(
-        STORE_SCRIPTS.apply.call(this.redis, keys.length, ...keys, ...head, ...args).then((reply) => {
-          let r = 0;
-          for (const [id, g] of part) {
-            for (const i of g.at) {
-              results[i] = { id, changed: reply[r + 1] === 1, version: reply[r]! };
-              r += 2;
-            }
-          }
-        }),
-      );
-    }
+    // On a cluster the contexts of one call are those of one master (see applyPart()).
+    for (const group of byMaster(this.redis, all, ([id]) => this.keys(id).state))
+      for (let c = 0; c < group.length; c += this.contextsPerCall)
+        calls.push(this.applyPart(group.slice(c, c + this.contextsPerCall), head, results));
     try {
       // A script call may be sent twice (EVAL after NOSCRIPT): close() lets it end (see trackCall()).
       await trackCall(this.redis, Promise.all(calls));
@@ -227,6 +211,57 @@ export class RedisContextStore extends BaseContextStore {
       );
     }
     return results;
+  }
+
+  /**
+   * One apply.lua call for the messages of `part`'s contexts, their results put in `results`. On a
+   * cluster the contexts are those of one master; when they are in several slots, the call goes
+   * straight to that master with their keys among the arguments, run by the variant of the script
+   * that declares allow-cross-slot-keys (Redis 7: a script may touch keys of several slots of its
+   * node that it does not declare). When a key is not that master's any more (a slot moved or
+   * moving: MOVED, ASK, TRYAGAIN, a non-local key), each slot's contexts are sent in a call of
+   * their own through the cluster client, which follows the move.
+   */
+  private async applyPart(part: ApplyGroup[], head: Array<string | number>, results: ApplyResult[]): Promise<void> {
+    const redis = this.redis;
+    // On a cluster, contexts of several slots go in one call straight to their master.
+    const node =
+      isCluster(redis) && part.length > 1 && bySlot(redis, part, ([id]) => this.keys(id).state).length > 1
+        ? masterClient(redis, ownerOf(redis, this.keys(part[0]![0]).state) ?? '')
+        : undefined;
+    const keys: string[] = [];
+    const args: Array<string | number> = [];
+    for (const [id, g] of part) {
+      const k = this.keys(id);
+      if (node === undefined) keys.push(k.state, k.deltas);
+      else args.push(k.state);
+      g.args[0] = g.at.length;
+      for (const a of g.args) args.push(a);
+    }
+    let reply: number[];
+    if (node === undefined) {
+      reply = await STORE_SCRIPTS.apply.call(redis, keys.length, ...keys, ...head, ...args);
+    } else {
+      try {
+        reply = await STORE_SCRIPTS.applyAcrossSlots.call(node, 0, ...head, ...args);
+      } catch (err) {
+        // A slot that has moved to another master since (or is moving): each slot's contexts in a
+        // call of their own, through the cluster client, which follows the move.
+        if (!CLUSTER_MISMATCH.test((err as Error)?.message ?? '') && !/^TRYAGAIN\b/.test((err as Error)?.message ?? ''))
+          throw err;
+        await Promise.all(
+          bySlot(redis, part, ([id]) => this.keys(id).state).map((s) => this.applyPart(s, head, results)),
+        );
+        return;
+      }
+    }
+    let r = 0;
+    for (const [id, g] of part) {
+      for (const i of g.at) {
+        results[i] = { id, changed: reply[r + 1] === 1, version: reply[r]! };
+        r += 2;
+      }
+    }
   }
 
   async get(id: string): Promise<StoredContext | null> {
@@ -338,7 +373,7 @@ export class RedisContextStore extends BaseContextStore {
       now,
       record.version,
       ttlFor(this.options, record.status === 'finished' || record.status === 'transient'),
-      this.publish ? k.channel : '',
+      publishArg(this.publish, k.channel),
       '#v',
       record.version,
       '#ua',

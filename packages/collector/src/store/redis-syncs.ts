@@ -4,7 +4,7 @@
  */
 import { CollectorError } from '../internal/errors.js';
 import { trackCall } from '../internal/redis-client.js';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../internal/cluster.js';
 import { mergeRecords, parseRecord } from './delta.js';
 import { deepFreeze } from './json.js';
 import type { KnownContexts } from './known-contexts.js';
@@ -25,7 +25,7 @@ export interface QueuedSync {
 
 /** What the batcher needs of its store. */
 export interface RedisSyncsOptions {
-  redis: Redis;
+  redis: RedisClient;
   prefix: string;
   options: ResolvedStoreOptions;
   /** What the store knows of the contexts: the fields a full answer takes, what it notes. */
@@ -36,7 +36,7 @@ export interface RedisSyncsOptions {
 
 /** The sync() calls of a Redis store waiting for the end of this turn, and their sending. */
 export class RedisSyncs {
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
   private readonly prefix: string;
   private readonly options: ResolvedStoreOptions;
   private readonly known: KnownContexts;

@@ -1,9 +1,10 @@
 /**
  * The watches of the Redis store: one subscriber connection, made at the first watch(), one
  * subscription per context's channel shared by its watches, and what the scripts publish read
- * into watch() events.
+ * into watch() events. On a cluster the scripts publish with SPUBLISH and the subscriber takes
+ * sharded subscriptions (SSUBSCRIBE): a change goes only to the shard that owns the context.
  */
-import type { Redis } from 'ioredis';
+import { isCluster, type RedisClient, subscriberOf } from '../internal/cluster.js';
 import { closeClient, scrubAuth } from '../internal/redis-client.js';
 import { parseRecord, recordEvent } from './delta.js';
 import { failure, label } from './redis-failure.js';
@@ -21,18 +22,22 @@ interface WatchEntry {
 
 /** The watches of a Redis store, on a subscriber connection of their own. */
 export class RedisWatchers {
-  private subscriber: Redis | null = null;
+  private subscriber: RedisClient | null = null;
   /** Per channel: its id, its watchers, and the incarnation its last message named. */
   private readonly watchers = new Map<string, WatchEntry>();
+  /** Sharded pub/sub: the store's client is a cluster's. */
+  private readonly sharded: boolean;
 
   /**
    * `redis`: the store's client, whose duplicate subscribes; `at`: where Redis is, as errors say
    * it.
    */
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly at: string,
-  ) {}
+  ) {
+    this.sharded = isCluster(redis);
+  }
 
   /** A watch of the context `id`, whose changes are published on `channel`. */
   watch(id: string, channel: string, maxQueue: number): ContextWatch {
@@ -40,7 +45,7 @@ export class RedisWatchers {
     if (entry === undefined) {
       const sub = this.subscriberClient();
       const made: WatchEntry = { id, queues: new Set(), ready: Promise.resolve(), incarnation: '' };
-      made.ready = sub.subscribe(channel).then(
+      made.ready = (this.sharded ? sub.ssubscribe(channel) : sub.subscribe(channel)).then(
         () => undefined,
         (err: unknown) => {
           // The watches that share it fail; the next watch() of the id subscribes anew.
@@ -57,7 +62,8 @@ export class RedisWatchers {
       if (watched.queues.size === 0 && this.watchers.get(channel) === watched) {
         this.watchers.delete(channel);
         // Not waited for: with Redis away it would wait for Redis (close() then quits after it).
-        void this.subscriber?.unsubscribe(channel).catch(() => {});
+        const sub = this.subscriber;
+        if (sub !== null) void (this.sharded ? sub.sunsubscribe(channel) : sub.unsubscribe(channel)).catch(() => {});
       }
     });
     watched.queues.add(q);
@@ -73,16 +79,16 @@ export class RedisWatchers {
     }
   }
 
-  private subscriberClient(): Redis {
+  private subscriberClient(): RedisClient {
     if (this.subscriber === null) {
       // A client of the caller's made without an offline queue would fail the first subscribe, made
       // before this connection is up.
-      const sub = this.redis.duplicate({ enableOfflineQueue: true });
+      const sub = subscriberOf(this.redis, { enableOfflineQueue: true }, this.sharded);
       sub.on('error', (err: unknown) => {
         // ioredis reconnects by itself; a watcher sees a gap in versions and syncs.
         scrubAuth(err);
       });
-      sub.on('message', (channel: string, text: string) => this.onMessage(channel, text));
+      sub.on(this.sharded ? 'smessage' : 'message', (channel: string, text: string) => this.onMessage(channel, text));
       this.subscriber = sub;
     }
     return this.subscriber;

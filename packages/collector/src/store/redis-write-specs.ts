@@ -3,7 +3,7 @@
  * write each group of them makes (WriteSpec: merges made here from the fields known, a set worked
  * out as changes from a context known whole, or fields written whole), and write.lua's arguments.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../internal/cluster.js';
 import {
   ABSENT_VALUE,
   forField,
@@ -17,7 +17,7 @@ import { changesText, type FieldChange } from './delta.js';
 import { encodeValue } from './json.js';
 import type { KnownContext, KnownContexts, KnownField } from './known-contexts.js';
 import { ttlFor, type ResolvedStoreOptions } from './options.js';
-import type { ContextKeys } from './redis-keys.js';
+import { type ContextKeys, type PublishMode, publishArg } from './redis-keys.js';
 import { storedValue, valueText } from './redis-replies.js';
 import type { ApplyResult } from './types.js';
 
@@ -89,7 +89,7 @@ export type PatchOp = Extract<DirectOp, { kind: 'patch' }>;
  * context's state hash, where the fields are read; `contexts`: what the store knows of them.
  */
 export async function mergeSpec(
-  redis: Redis,
+  redis: RedisClient,
   state: string,
   contexts: KnownContexts,
   id: string,
@@ -221,7 +221,7 @@ export function patchSpec(contexts: KnownContexts, id: string, op: PatchOp): Wri
 export function writeArgs(
   k: ContextKeys,
   o: ResolvedStoreOptions,
-  publish: boolean,
+  publish: PublishMode,
   specs: readonly WriteSpec[],
 ): Array<string | number> {
   const now = Date.now();
@@ -233,7 +233,7 @@ export function writeArgs(
     ttlFor(o, true),
     o.deltaTtl ?? 0,
     o.deltaThreshold,
-    publish ? k.channel : '',
+    publishArg(publish, k.channel),
   ];
   for (const w of specs) {
     const r = w.ready;

@@ -4,12 +4,12 @@
  * another; a call that loses to another writer is made again after a capped, jittered pause.
  */
 import { backoffDelay, type BackoffOptions } from '@contexture/context/internal';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../internal/cluster.js';
 import { CollectorError } from '../internal/errors.js';
 import type { KnownContexts } from './known-contexts.js';
 import type { ResolvedStoreOptions } from './options.js';
 import { failure, label } from './redis-failure.js';
-import { contextKeys } from './redis-keys.js';
+import { contextKeys, type PublishMode, publishArg } from './redis-keys.js';
 import {
   mergeSpec,
   patchSpec,
@@ -36,9 +36,9 @@ const CONFLICT_BACKOFF: Readonly<BackoffOptions> = Object.freeze({
 
 /** What the queue needs of its store. */
 export interface RedisWritesOptions {
-  redis: Redis;
+  redis: RedisClient;
   prefix: string;
-  publish: boolean;
+  publish: PublishMode;
   options: ResolvedStoreOptions;
   /** What the store knows of the contexts: what merges start from, what writes keep up to date. */
   known: KnownContexts;
@@ -48,9 +48,9 @@ export interface RedisWritesOptions {
 
 /** The direct writes and deletes of a Redis store, per context in the order asked (see runOps()). */
 export class RedisWrites {
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
   private readonly prefix: string;
-  private readonly publish: boolean;
+  private readonly publish: PublishMode;
   private readonly options: ResolvedStoreOptions;
   private readonly known: KnownContexts;
   private readonly at: string;
@@ -135,7 +135,8 @@ export class RedisWrites {
             first.resolve(await STORE_SCRIPTS.apply.call(this.redis, 2, k.state, k.deltas, ...first.args));
           else
             first.resolve(
-              (await STORE_SCRIPTS.remove.call(this.redis, k.state, k.deltas, this.publish ? k.channel : '')) === 1,
+              (await STORE_SCRIPTS.remove.call(this.redis, k.state, k.deltas, publishArg(this.publish, k.channel))) ===
+                1,
             );
         } catch (err) {
           // applyMany() says what its calls failed in.

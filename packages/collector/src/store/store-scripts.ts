@@ -10,6 +10,15 @@ export type SyncReply = [string, string | null, string, number, string[], string
 export const STORE_SCRIPTS = loadScripts('store', {
   /** Applies bus messages to one or more contexts; the first argument is the number of keys. */
   apply: script<number[]>(null, 'store apply', { lib: true }),
+  /**
+   * apply.lua for the contexts of several slots of one cluster master in one call (Redis 7: the
+   * script declares allow-cross-slot-keys).
+   */
+  applyAcrossSlots: script<number[]>(null, 'store apply', {
+    lib: true,
+    file: 'apply',
+    flags: 'allow-cross-slot-keys',
+  }),
   write: script<Array<number | string>>(2, 'store write', { lib: true }),
   sync: script<SyncReply | null>(2, 'store sync'),
   remove: script<number>(2, 'store remove'),

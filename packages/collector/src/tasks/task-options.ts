@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisOption } from '../internal/cluster.js';
 
 /** Where a task runs: see {@link TaskQueue.query}. */
 export type TaskPolicy = 'local' | 'remote' | 'localFirst' | 'remoteFirst' | 'auto';
@@ -22,7 +22,7 @@ export type TaskFunction = (task: Task<any>) => unknown;
 /** Options of {@link TaskQueue}. */
 export interface TaskQueueOptions {
   /** An ioredis client, or a URL (the queue then owns its clients). @default 'redis://127.0.0.1:6379' */
-  redis?: Redis | string;
+  redis?: RedisOption;
   /** Prefix of every key. @default 'contexture:' */
   prefix?: string;
   /** Queues of one namespace share their tasks. @default 'default' */

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../internal/cluster.js';
 import { isPlainObject } from '@contexture/context/protocol';
 import { CollectorError } from '../internal/errors.js';
 import { closeClient, reaching, resolveRedis, unavailable } from '../internal/redis-client.js';
@@ -31,7 +31,7 @@ import { TaskWorker, type WorkerQueue } from './task-worker.js';
  * const out = await tasks.query({ name: 'resize', params: { url, width: 200 }, timeout: 10_000 });
  */
 export class TaskQueue implements AsyncDisposable {
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   readonly prefix: string;
   readonly namespace: string;
   /** This queue's id: its reply channel and its listeners' names derive from it. */

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import { type RedisClient, subscriberOf } from '../internal/cluster.js';
 import { isPlainObject } from '@contexture/context/protocol';
 import { closeClient, scrubAuth } from '../internal/redis-client.js';
 import { taskFailure } from './task-error.js';
@@ -22,7 +22,7 @@ export class TaskSubscriber {
   readonly waiters = new Map<string, Set<Waiter>>();
   /** Called on every wake-up notification: the `listen()` loops waiting for tasks. */
   readonly wakers = new Set<() => void>();
-  private sub: Redis | null = null;
+  private sub: RedisClient | null = null;
   private subReady: Promise<void> | null = null;
   /** The subscriber has subscribed once: until then a query checks that Redis answers at all. */
   #subscribed = false;
@@ -34,7 +34,7 @@ export class TaskSubscriber {
    * @param taskKey the key of a task's hash, by id.
    */
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly replyChannel: string,
     private readonly wakeChannel: string,
     private readonly taskKey: (id: string) => string,
@@ -76,7 +76,7 @@ export class TaskSubscriber {
     if (this.subReady === null) {
       // Settings of its own, whatever the queue's client has: it waits for Redis however long it
       // takes, holding its commands meanwhile (no command timeout, no retry limit, an offline queue).
-      const sub = this.redis.duplicate({
+      const sub = subscriberOf(this.redis, {
         maxRetriesPerRequest: null,
         commandTimeout: undefined,
         enableOfflineQueue: true,
@@ -117,7 +117,7 @@ export class TaskSubscriber {
    * `subscribing` on the subscriber `sub`, done; if it fails the subscriber is dropped, so that the
    * next call makes a new one instead of failing for good.
    */
-  private whenSubscribed(sub: Redis, subscribing: Promise<unknown>): Promise<void> {
+  private whenSubscribed(sub: RedisClient, subscribing: Promise<unknown>): Promise<void> {
     return subscribing.then(
       () => {
         this.#subscribed = true;

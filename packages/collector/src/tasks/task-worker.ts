@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../internal/cluster.js';
 import { type BackoffOptions, backoffDelay } from '@contexture/context/internal';
 import { CollectorError } from '../internal/errors.js';
 import { reaching } from '../internal/redis-client.js';
@@ -12,7 +12,7 @@ import type { TaskSubscriber } from './task-subscriber.js';
 
 /** What a worker needs of its {@link TaskQueue}. */
 export interface WorkerQueue {
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   /** The queue's id: the worker's name derives from it. */
   readonly id: string;
   /** The queue's key prefix, `<prefix>tq:{<namespace>}:`. */

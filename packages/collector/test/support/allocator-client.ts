@@ -3,12 +3,12 @@
 // {owner, key, fence, start, end, ok} (start: after malloc answered; end: before free was sent;
 // Date.now(), one clock for every process on the machine; ok: free() confirmed the hold was live
 // until then). It stops when the key <prefix>stop exists, or when it is killed.
-// argv: redisUrl prefix pool owner holdTimeoutMs minWorkMs maxWorkMs
-import { Redis } from 'ioredis';
+// argv: prefix pool owner holdTimeoutMs minWorkMs maxWorkMs; the environment names the Redis
+// (REDIS, a URL, or REDIS_CLUSTER, the cluster's host:port list: see client-from-env.ts).
 import { Allocator } from '../../src/allocator/allocator.js';
+import { clientFromEnv } from './client-from-env.js';
 
-const [url, prefix, pool, owner, timeout, minWork, maxWork] = process.argv.slice(2) as [
-  string,
+const [prefix, pool, owner, timeout, minWork, maxWork] = process.argv.slice(2) as [
   string,
   string,
   string,
@@ -16,7 +16,7 @@ const [url, prefix, pool, owner, timeout, minWork, maxWork] = process.argv.slice
   string,
   string,
 ];
-const redis = new Redis(url);
+const redis = clientFromEnv();
 const allocator = new Allocator({ redis, prefix, pool, owner });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { PoolKeys } from '../../src/allocator/pool-keys.js';
 
 /** A pool as its Redis keys hold it, read in one transaction. */
@@ -21,7 +21,7 @@ function zmap(flat: string[]): Map<string, number> {
   return m;
 }
 
-export async function snapshot(redis: Redis, k: PoolKeys): Promise<PoolSnapshot> {
+export async function snapshot(redis: Redis | Cluster, k: PoolKeys): Promise<PoolSnapshot> {
   const r = await redis
     .multi()
     .hgetall(k.resources)
@@ -62,7 +62,7 @@ export async function snapshot(redis: Redis, k: PoolKeys): Promise<PoolSnapshot>
  * index agrees, holds parse and their fences are below the pool's fence counter, shared pools hold
  * nothing, free scores follow the priorities.
  */
-export async function invariants(redis: Redis, keys: PoolKeys, shared = false): Promise<string[]> {
+export async function invariants(redis: Redis | Cluster, keys: PoolKeys, shared = false): Promise<string[]> {
   const s = await snapshot(redis, keys);
   const bad: string[] = [];
   const fence = Number(s.meta.fence ?? 0);

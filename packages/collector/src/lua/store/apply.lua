@@ -2,8 +2,9 @@
 store/apply: folds wire messages into one or more contexts, each context's messages in the order given,
 atomically: the whole of RedisContextStore.apply() (one message) and of applyMany() (the messages of
 several contexts, grouped by context; the store puts up to `contextsPerCall` contexts in a call).
-Every key a call touches is in KEYS. With contextsPerCall 1 each call touches one slot (what Redis
-Cluster needs); above that, the contexts of one call may be in different slots (standalone Redis).
+On a single Redis every key a call touches is in KEYS, and the contexts of one call may be in
+different slots. On a cluster a call goes to one master: the contexts of one slot with their keys
+in KEYS, or those of several slots of that master with no KEYS (see ARGV[7..]).
 
 KEYS[1], KEYS[3], … (KEYS[2c-1]) the c-th context's state hash
             <prefix>ctx:{<id>}  '.'<field> -> '<seq>:<canonical JSON>'
@@ -18,11 +19,14 @@ ARGV[2]  TTL (ms) of an open context, 0 for none
 ARGV[3]  TTL (ms) of a finished context, 0 for none
 ARGV[4]  deltaTtl (ms), 0 for none
 ARGV[5]  deltaThreshold: deltas kept (0: none)
-ARGV[6]  '1' to publish each context's changes on its channel, <state hash key>':changes'; '' not
-         to. A message there holds {"in":<incarnation>} then the delta records of one context in
-         one call, one a line.
+ARGV[6]  the command that publishes each context's changes on its channel, <state hash
+         key>':changes': 'PUBLISH', or 'SPUBLISH' (sharded, on a cluster); '' not to publish.
+         A message there holds {"in":<incarnation>} then the delta records of one context in one
+         call, one a line.
 ARGV[7..] per context, in the order of KEYS: the number of its messages, then its messages one
-         after another, each:
+         after another (with no KEYS: the contexts of several slots of one cluster master, sent to
+         that master by the variant that declares allow-cross-slot-keys, each context's arguments
+         start with its state hash key; its deltas list is that key .. ':d'), each:
          seq ('' when the message has none: it then folds in arrival order, seq = #hs + 1),
          status ('' | 'born' | 'finished' | 'transient'),
          time_in (unix seconds as text; the caller puts its clock there when the message has none),
@@ -48,7 +52,7 @@ local nowms = tonumber(now)
 local ttlOpen, ttlDone = tonumber(ARGV[2]), tonumber(ARGV[3])
 local deltaTtl = tonumber(ARGV[4])
 local thr = tonumber(ARGV[5])
-local publish = ARGV[6] == '1'
+local pubcmd = ARGV[6]
 
 
 -- '{"k":<field name as JSON>', once per field name of the call.
@@ -197,7 +201,7 @@ local function fold(hkey, dkey, first, count)
     put('#ua', now)
     push_deltas(dkey, recs, version, dm, dx, thr, ttl, deltaTtl, nowms, put)
     -- One PUBLISH per context: its records one a line (canonical JSON holds no raw newline).
-    if publish then redis.call('PUBLISH', hkey .. ':changes', '{"in":"' .. inc .. '"}\n' .. table.concat(recs, '\n')) end
+    if pubcmd ~= '' then redis.call(pubcmd, hkey .. ':changes', '{"in":"' .. inc .. '"}\n' .. table.concat(recs, '\n')) end
   end
 
   call('HSET', hkey, hset)
@@ -206,8 +210,17 @@ local function fold(hkey, dkey, first, count)
 end
 
 local at = 7
-for c = 1, #KEYS / 2 do
-  local count = tonumber(ARGV[at])
-  at = fold(KEYS[2 * c - 1], KEYS[2 * c], at + 1, count)
+if #KEYS == 0 then
+  -- Contexts of several slots of one cluster master (the script then declares
+  -- allow-cross-slot-keys): each context's arguments start with its state hash key.
+  while at <= #ARGV do
+    local hkey = ARGV[at]
+    at = fold(hkey, hkey .. ':d', at + 2, tonumber(ARGV[at + 1]))
+  end
+else
+  for c = 1, #KEYS / 2 do
+    local count = tonumber(ARGV[at])
+    at = fold(KEYS[2 * c - 1], KEYS[2 * c], at + 1, count)
+  end
 end
 return out

@@ -5,7 +5,7 @@ KEYS[1] state hash, KEYS[2] deltas list (see apply.lua)
 ARGV[1]  now, ms
 ARGV[2]  version
 ARGV[3]  TTL (ms) of the hash, 0 for none
-ARGV[4]  pub/sub channel, '' not to publish
+ARGV[4]  where to publish: 'P:' (PUBLISH) or 'S:' (SPUBLISH, on a cluster) then the channel; '' not to
 ARGV[5..] the hash's fields and values, in pairs (#v, #st, … and '.'<field> -> '-1:<JSON>')
 Returns the context's new incarnation (#in). Deltas and seqs are dropped: a client behind gets a full sync, and the next
 bus messages fold in as into a new context.
@@ -18,5 +18,8 @@ local inc = incarnation()
 redis.call('HSET', KEYS[1], '#in', inc)
 local ttl = tonumber(ARGV[3])
 if ttl > 0 then redis.call('PEXPIRE', KEYS[1], ttl) end
-if ARGV[4] ~= '' then redis.call('PUBLISH', ARGV[4], '{"reset":' .. ARGV[2] .. '}') end
+if ARGV[4] ~= '' then
+  local cmd = string.sub(ARGV[4], 1, 1) == 'S' and 'SPUBLISH' or 'PUBLISH'
+  redis.call(cmd, string.sub(ARGV[4], 3), '{"reset":' .. ARGV[2] .. '}')
+end
 return inc

@@ -9,7 +9,8 @@ ARGV[2]  TTL (ms) of an open context, 0 for none
 ARGV[3]  TTL (ms) of a finished context, 0 for none
 ARGV[4]  deltaTtl (ms), 0 for none
 ARGV[5]  deltaThreshold
-ARGV[6]  pub/sub channel, '' not to publish; a message there holds {"in":<incarnation>} then
+ARGV[6]  where to publish: 'P:' (PUBLISH) or 'S:' (SPUBLISH, sharded, on a cluster) then the
+         channel; '' not to publish. A message there holds {"in":<incarnation>} then
          the delta records of the call, one a line
 ARGV[7..] the writes one after another, each:
          'set' (every field not given is removed), 'patch' (only the given fields change) or
@@ -48,7 +49,8 @@ local hkey, dkey = KEYS[1], KEYS[2]
 local now = ARGV[1]
 local nowms = tonumber(now)
 local thr = tonumber(ARGV[5])
-local channel = ARGV[6]
+local pubcmd = string.sub(ARGV[6], 1, 1) == 'S' and 'SPUBLISH' or 'PUBLISH'
+local channel = string.sub(ARGV[6], 3)
 
 
 -- Publishes the context's incarnation and the records on the channel, one a line (canonical JSON
@@ -63,15 +65,15 @@ local function publish_records(channel, recs, inc)
   for r = 1, #recs do size = size + #recs[r] end
   if size <= 4096 then
     recs[0] = head
-    redis.call('PUBLISH', channel, table.concat(recs, '\n', 0))
+    redis.call(pubcmd, channel, table.concat(recs, '\n', 0))
     recs[0] = nil
     return
   end
-  redis.call('PUBLISH', channel, head)
+  redis.call(pubcmd, channel, head)
   if size <= 65536 and #recs > 1 then
-    redis.call('PUBLISH', channel, table.concat(recs, '\n'))
+    redis.call(pubcmd, channel, table.concat(recs, '\n'))
   else
-    for r = 1, #recs do redis.call('PUBLISH', channel, recs[r]) end
+    for r = 1, #recs do redis.call(pubcmd, channel, recs[r]) end
   end
 end
 
