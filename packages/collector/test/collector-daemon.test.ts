@@ -495,7 +495,7 @@ describe('collector daemon: RabbitMQ → Redis, at least once', function () {
     ch.on('error', () => {});
     let refused: unknown = null;
     await ch.assertQueue(qq, { durable: true }).catch((err) => (refused = err));
-    expect(String(refused)).to.match(/x-queue-type/);
+    expect(String(refused)).to.match(/PRECONDITION_FAILED - inequivalent arg 'x-/);
     const t = (id: string): WireMessage => ({ obj_id: id, obj: { id }, status: 'transient', seq: 0 });
     const ids = {
       web: uniqueName('web'),

@@ -1,4 +1,5 @@
 import { redactUrl } from './redact.js';
+import { parseAmqpUrls } from './amqp-nodes.js';
 import { ContextError } from './errors.js';
 import type { OverflowPolicy } from './bounded-buffer.js';
 
@@ -23,10 +24,15 @@ export interface ReconnectOptions {
 export interface HandlerOptions {
   /**
    * Where messages go: `amqp://…`, `amqps://…` (TLS), `jsonl:-` (standard output) or
-   * `jsonl:/path` (append to a file).
+   * `jsonl:/path` (append to a file). The nodes of a RabbitMQ cluster as a comma-separated list of
+   * AMQP URLs or an array of them: every (re)connect goes to the next node in turn, and what was
+   * not confirmed by a lost node is sent again to the next one. A comma inside a user or password
+   * must be written `%2C`.
    * @default 'amqp://guest:guest@127.0.0.1:5672/%2F'
+   * @example
+   * new Handler({ url: ['amqp://app:secret@rabbit1', 'amqp://app:secret@rabbit2', 'amqp://app:secret@rabbit3'] });
    */
-  url?: string;
+  url?: string | readonly string[];
   /** @default 'lc-topic' */
   exchange?: string;
   /** Type of the (durable) exchange. @default 'topic' */
@@ -68,7 +74,9 @@ export interface HandlerOptions {
   logger?: WarnLogger | null;
 }
 
-export type ResolvedHandlerOptions = Required<Omit<HandlerOptions, 'reconnect' | 'logger'>> & {
+export type ResolvedHandlerOptions = Required<Omit<HandlerOptions, 'url' | 'reconnect' | 'logger'>> & {
+  /** The URL, or the nodes' URLs comma-separated (a Handler's `options` shows them with their passwords masked). */
+  url: string;
   reconnect: Required<ReconnectOptions>;
   logger: WarnLogger | null;
 };
@@ -127,10 +135,18 @@ export function validateHandlerOptions(
 ): ResolvedHandlerOptions {
   for (const k of Object.keys(o))
     if (!KEYS.has(k)) throw new ContextError('LC_CONFIG_INVALID', `${source}: unknown option '${k}'`);
-  const url = o.url;
+  let url = o.url as unknown;
+  let listed = false;
+  if (Array.isArray(url) || (typeof url === 'string' && url.includes(',') && !url.startsWith('jsonl:'))) {
+    // The nodes of a cluster: every entry an AMQP URL, named by its position when one is not.
+    const list = parseAmqpUrls(url);
+    if (!list.ok) throw new ContextError('LC_CONFIG_INVALID', `${source}: url ${list.why}`);
+    url = list.urls.join(',');
+    listed = true;
+  }
   if (typeof url !== 'string' || !/^(amqps?:\/\/|jsonl:)/.test(url))
     bad(source, 'url', 'an amqp://, amqps:// or jsonl: URL', typeof url === 'string' ? redactUrl(url) : url);
-  if (url.startsWith('amqp')) {
+  if (url.startsWith('amqp') && !listed) {
     let host = '';
     try {
       host = new URL(url).hostname;

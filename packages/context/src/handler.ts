@@ -14,7 +14,8 @@ import type { Entry } from './entry.js';
 import { unwatchExit, watchExit } from './exit-hooks.js';
 import { HandlerHeartbeats } from './handler-heartbeats.js';
 import { Publisher } from './publisher.js';
-import { redactText, redactUrl } from './redact.js';
+import { redactText } from './redact.js';
+import { redactUrls } from './amqp-nodes.js';
 import { carriable, makeRoute, type Route } from './route.js';
 import { AmqpTransport } from './transports/amqp-transport.js';
 import { JsonlTransport } from './transports/jsonl-transport.js';
@@ -66,10 +67,10 @@ export interface HandlerStats {
 export class Handler extends EventEmitter {
   /** This handler's uuid, carried by every message as `handler_id`. */
   readonly id: string = randomUUID();
-  /** The resolved options; `url` with its password masked (what is printed and logged). */
+  /** The resolved options; `url` with its password(s) masked (what is printed and logged). */
   readonly options: Readonly<ResolvedHandlerOptions>;
-  /** The URL with its password: only the transport gets it. */
-  readonly #url: string;
+  /** The URL (or the nodes' URLs) with the password: only the transport gets it. */
+  readonly #urls: readonly string[];
   /** Where contexts' messages wait for the publisher. */
   private readonly buffer: BoundedBuffer<Entry>;
   /** Sends what the buffer holds through the transport and settles it. */
@@ -80,7 +81,9 @@ export class Handler extends EventEmitter {
   /** Reconnection attempts since the last successful connection. */
   private attempt = 0;
   private connectedOnce = false;
-  private outage: { since: number; dropped: number } | null = null;
+  /** `host:port` of the node connected to last (what a loss reports as lost). */
+  private peer: string | null = null;
+  private outage: { since: number; dropped: number; lost: string | null } | null = null;
   /** flush() calls waiting: told true once everything is confirmed, false when the handler closed with messages left. */
   private idleWaiters: Array<(ok: boolean) => void> = [];
   private spaceWaiters: Array<() => void> = [];
@@ -97,8 +100,9 @@ export class Handler extends EventEmitter {
   constructor(options: HandlerOptions = {}) {
     super();
     const resolved = validateHandlerOptions({ ...HANDLER_DEFAULTS, ...stripUndefined(options) }, 'Handler options');
-    this.#url = resolved.url;
-    this.options = Object.freeze({ ...resolved, url: redactUrl(resolved.url) });
+    // Validated: a list is AMQP URLs joined with commas (a jsonl: path is never split).
+    this.#urls = resolved.url.startsWith('jsonl:') ? [resolved.url] : resolved.url.split(',');
+    this.options = Object.freeze({ ...resolved, url: redactUrls(this.#urls) });
     this.buffer = new BoundedBuffer<Entry>(this.options.bufferSize, this.options.overflow);
     this.publisher = new Publisher(this.buffer, this.options, JSON.stringify(this.id), {
       transport: () => this.transport,
@@ -329,10 +333,10 @@ export class Handler extends EventEmitter {
 
   private createTransport(): Transport {
     const o = this.options;
-    const t: Transport = this.#url.startsWith('jsonl:')
-      ? new JsonlTransport(this.#url)
+    const t: Transport = this.#urls[0]!.startsWith('jsonl:')
+      ? new JsonlTransport(this.#urls[0]!)
       : new AmqpTransport({
-          url: this.#url,
+          url: this.#urls,
           exchange: o.exchange,
           exchangeType: o.exchangeType,
           batch: o.batch,
@@ -353,13 +357,14 @@ export class Handler extends EventEmitter {
     if (this._status === 'closed' || this._status === 'connecting' || this._status === 'connected') return;
     this._status = 'connecting';
     const t = this.transport!;
+    const tried = t.where;
     try {
       await t.connect();
     } catch (err) {
       if ((this._status as HandlerStatus) === 'closed') return;
       this._status = 'disconnected';
       this.noteError(err);
-      this.beginOutage();
+      this.beginOutage(null, tried);
       this.scheduleReconnect();
       return;
     }
@@ -369,6 +374,7 @@ export class Handler extends EventEmitter {
     }
     this._status = 'connected';
     this.attempt = 0;
+    this.peer = t.where ?? null;
     this.publisher.connected();
     if (this.connectedOnce) this.counts.reconnects++;
     this.connectedOnce = true;
@@ -393,28 +399,36 @@ export class Handler extends EventEmitter {
     this.publisher.cancel();
     this.noteError(err ?? new Error('connection closed'));
     this.emit('disconnect', this.lastError);
-    this.beginOutage();
+    this.beginOutage(this.peer);
     this.scheduleReconnect();
   }
 
   private scheduleReconnect(): void {
     if (this.reconnectTimer !== null || this._status === 'closed') return;
     this.attempt++;
+    // With several nodes the backoff grows once per full round: the next node is tried at once.
+    const round = Math.ceil(this.attempt / (this.transport?.nodes ?? 1));
     this.reconnectTimer = setTimeout(
       () => {
         this.reconnectTimer = null;
         void this.connect();
       },
-      backoffDelay(this.attempt, this.options.reconnect),
+      backoffDelay(round, this.options.reconnect),
     );
     this.reconnectTimer.unref();
   }
 
-  private beginOutage(): void {
+  /** `lost`: the node lost, or null when a connect failed (`tried` then names the node tried). */
+  private beginOutage(lost: string | null, tried?: string): void {
     if (this.outage !== null) return;
-    this.outage = { since: Date.now(), dropped: this.counts.dropped };
+    const t = this.transport;
+    const nodes = t?.nodes ?? 1;
+    // Named by host:port, never by a URL with its password.
+    const where = lost ?? tried ?? this.options.url;
+    this.outage = { since: Date.now(), dropped: this.counts.dropped, lost };
+    const next = nodes > 1 && t?.where !== undefined ? ` (next: ${t.where}, one of ${nodes} nodes)` : '';
     this.warn(
-      `cannot publish to ${this.options.url} (${this.lastError}); buffering up to ${this.options.bufferSize} messages (${this.options.overflow}) and reconnecting`,
+      `cannot publish to ${where} (${this.lastError}); buffering up to ${this.options.bufferSize} messages (${this.options.overflow}) and reconnecting${next}`,
     );
   }
 
@@ -423,8 +437,10 @@ export class Handler extends EventEmitter {
     if (o === null) return;
     this.outage = null;
     const secs = ((Date.now() - o.since) / 1000).toFixed(1);
+    const now = this.peer ?? this.options.url;
+    const took = o.lost !== null && o.lost !== now ? ` (took over from ${o.lost})` : '';
     this.warn(
-      `publishing to ${this.options.url} again after ${secs} s; ${this.counts.dropped - o.dropped} message(s) dropped during the outage`,
+      `publishing to ${now}${took} again after ${secs} s; ${this.counts.dropped - o.dropped} message(s) dropped during the outage`,
     );
   }
 

@@ -8,6 +8,8 @@
  * @packageDocumentation
  */
 export { AMQP_HEARTBEAT_SECONDS, amqpRefusal, withAmqpHeartbeat } from './amqp-url.js';
+export { AmqpNodes, amqpHostPort, parseAmqpUrls, redactUrls } from './amqp-nodes.js';
+export type { AmqpUrlList } from './amqp-nodes.js';
 export { backoffDelay } from './backoff.js';
 export type { BackoffOptions } from './backoff.js';
 export { hostPort, redactText, redactUrl } from './redact.js';

@@ -54,11 +54,15 @@ describe('@contexture/context exports', () => {
   it('@contexture/context/internal: plumbing of the sibling packages', () => {
     expect(Object.keys(internal).sort()).to.deep.equal([
       'AMQP_HEARTBEAT_SECONDS',
+      'AmqpNodes',
+      'amqpHostPort',
       'amqpRefusal',
       'backoffDelay',
       'hostPort',
+      'parseAmqpUrls',
       'redactText',
       'redactUrl',
+      'redactUrls',
       'withAmqpHeartbeat',
     ]);
   });

@@ -56,6 +56,24 @@ function connectError(url: string, err: unknown): LcmonError {
 }
 
 /**
+ * The error of a connect that failed on every node: the one failure itself for a single node; for
+ * several, a refusal (the broker answered: login or vhost) wins, else one line naming every node.
+ */
+function failedNodes(failures: LcmonError[]): LcmonError {
+  if (failures.length === 1) return failures[0]!;
+  const refused = failures.find((f) => f.code === 'LC_BROKER_REFUSED');
+  if (refused !== undefined) return refused;
+  const each = failures.map((f) => `${f.message.replace(/^cannot reach RabbitMQ at /, '').replace(/: /, ' (')})`);
+  return new LcmonError(
+    'LC_BROKER_UNREACHABLE',
+    `cannot reach RabbitMQ at any of ${failures.length} nodes: ${each.join(', ')}`,
+    {
+      cause: failures[0]!.cause,
+    },
+  );
+}
+
+/**
  * Consumes from RabbitMQ into an {@link InputSink}: an anonymous exclusive queue bound to the
  * exchange (or an existing queue, checked passively), a prefetch window, and acknowledgements sent
  * in one `multiple` ack per batch once the sink is ready, so a slow reader holds messages on the
@@ -109,19 +127,30 @@ export class AmqpSource {
     channel.on('close', () => lost(new Error('channel closed')));
   }
 
-  /** Connects, declares and binds; throws an {@link LcmonError} naming host and port only. */
+  /**
+   * Connects (to the first of the nodes that answers, trying each in turn from the one after the
+   * last used), declares and binds; throws an {@link LcmonError} naming host and port only.
+   */
   static async open(options: ResolvedOptions): Promise<AmqpSource> {
-    const where = hostPort(options.url);
-    let conn: amqp.ChannelModel;
-    try {
-      // A heartbeat: a broker that stops answering is found out in seconds, not minutes.
-      conn = await amqp.connect(withAmqpHeartbeat(options.url), {
-        timeout: options.connectTimeout,
-        clientProperties: { connection_name: 'lcmon' },
-      });
-    } catch (err) {
-      throw connectError(options.url, err);
+    const nodes = options.nodes;
+    let conn: amqp.ChannelModel | undefined;
+    let where = nodes.where;
+    const failures: LcmonError[] = [];
+    for (let i = 0; i < nodes.size && conn === undefined; i++) {
+      const url = nodes.current;
+      where = nodes.where;
+      try {
+        // A heartbeat: a broker that stops answering is found out in seconds, not minutes.
+        conn = await amqp.connect(withAmqpHeartbeat(url), {
+          timeout: options.connectTimeout,
+          clientProperties: { connection_name: 'lcmon' },
+        });
+      } catch (err) {
+        failures.push(connectError(url, err));
+        nodes.advance();
+      }
     }
+    if (conn === undefined) throw failedNodes(failures);
     conn.on('error', () => {});
     try {
       const channel = await conn.createChannel();

@@ -98,6 +98,11 @@ export class MonitorStream<T> implements AsyncIterable<T>, AsyncDisposable {
     return this.source?.queue;
   }
 
+  /** The node consumed from, as `host:port` (with a URL list, the first that answered), once open. */
+  get where(): string | undefined {
+    return this.source?.where;
+  }
+
   /** Counters since the stream was opened. */
   stats(): MonitorStats {
     const c = this.collator?.stats();

@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { Malformed } from '@contexture/context/protocol';
 import { DEFAULT_EXCHANGE } from '@contexture/context/protocol';
+import { AmqpNodes, parseAmqpUrls } from '@contexture/context/internal';
 import { LcmonError } from './errors.js';
 
 /** Where a malformed input was met: a line of the input stream, or a message off the broker. */
@@ -14,10 +15,14 @@ export interface InputPlace {
 /** Options of {@link messages} (and, through {@link ObjectsOptions}, of {@link objects}). */
 export interface MessagesOptions {
   /**
-   * AMQP URL of the broker.
+   * AMQP URL of the broker; for a RabbitMQ cluster, its nodes' URLs as a comma-separated list or an
+   * array: opening tries them in turn and consumes from the first that answers. A comma inside a
+   * user or password must be written `%2C`.
    * @default 'amqp://guest:guest@localhost:5672/%2F'
+   * @example
+   * messages({ url: ['amqp://watcher:pw@rabbit1', 'amqp://watcher:pw@rabbit2'] });
    */
-  url?: string;
+  url?: string | readonly string[];
   /**
    * Routing keys (topic patterns) the anonymous queue is bound with.
    * @default ['#']
@@ -127,7 +132,8 @@ export const DEFAULTS = Object.freeze({
 
 /** Options with every default filled in, checked once. */
 export interface ResolvedOptions {
-  url: string;
+  /** The broker's node(s): printed, they show `host:port` only, never a password. */
+  nodes: AmqpNodes;
   bindingKeys: readonly string[];
   bindingArgs: Record<string, unknown> | undefined;
   exchange: string;
@@ -171,13 +177,22 @@ export function resolveOptions(options: ObjectsOptions = {}): ResolvedOptions {
   const gapTimeout = o.gapTimeout ?? DEFAULTS.gapTimeout;
   if (!Number.isFinite(gapTimeout) || gapTimeout < 0) invalid('gapTimeout must be a non-negative number');
   const url = o.url ?? DEFAULTS.url;
-  // Neither the URL nor its scheme is repeated: in `user:secret@host` the parser takes `user:` for it.
-  if (typeof url !== 'string' || !/^amqps?:\/\/[^/]/i.test(url) || !URL.canParse(url))
-    invalid('url must be an amqp:// or amqps:// URL');
+  let urls: string[];
+  if (Array.isArray(url) || (typeof url === 'string' && url.includes(','))) {
+    // The nodes of a cluster, each checked; one that is not a URL is named by its position only.
+    const list = parseAmqpUrls(url);
+    if (!list.ok) invalid(`url ${list.why}`);
+    urls = list.urls;
+  } else {
+    // Neither the URL nor its scheme is repeated: in `user:secret@host` the parser takes `user:` for it.
+    if (typeof url !== 'string' || !/^amqps?:\/\/[^/]/i.test(url) || !URL.canParse(url))
+      invalid('url must be an amqp:// or amqps:// URL');
+    urls = [url];
+  }
   if (o.stdin !== undefined && (o.stdin === null || typeof (o.stdin as Readable).on !== 'function'))
     invalid('stdin must be a readable stream');
   return {
-    url,
+    nodes: new AmqpNodes(urls),
     bindingKeys,
     bindingArgs: o.bindingArgs,
     exchange,

@@ -9,6 +9,14 @@ export {
   redisUrl,
   stopServices,
 } from './services.js';
+export {
+  ensureRabbitCluster,
+  RABBITMQ_CLUSTER_NODES,
+  rabbitClusterCtl,
+  rabbitClusterNode,
+  rabbitClusterUrls,
+  stopRabbitCluster,
+} from './rabbitmq-cluster.js';
 export { uniqueName } from './names.js';
 export { Cleanup } from './cleanup.js';
 export { FaultProxy } from './fault-proxy.js';

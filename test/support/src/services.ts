@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { Cluster, type ClusterOptions } from 'ioredis';
+import { ensureRabbitCluster, stopRabbitCluster } from './rabbitmq-cluster.js';
 
 /** URL of the RabbitMQ the tests use: `AMQP_URL`, or the local default. */
 export function amqpUrl(): string {
@@ -146,6 +147,8 @@ export async function ensureServices(): Promise<void> {
   }
   const cluster = await ensureCluster();
   if (cluster !== null) problems.push(cluster);
+  const rabbitCluster = await ensureRabbitCluster();
+  if (rabbitCluster !== null) problems.push(rabbitCluster);
   if (problems.length > 0) throw new Error(problems.join('; '));
 }
 
@@ -190,6 +193,7 @@ async function ensureCluster(): Promise<string | null> {
 /** Stops what {@link ensureServices} started. */
 export async function stopServices(): Promise<void> {
   await Promise.all(started.splice(0).map((c) => c.stop()));
+  stopRabbitCluster();
   if (startedCluster) {
     startedCluster = false;
     execFileSync('bash', [CLUSTER_SCRIPT, 'stop'], { stdio: 'ignore', timeout: 60_000 });

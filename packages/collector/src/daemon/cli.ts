@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { amqpRefusal, hostPort, redactText } from '@contexture/context/internal';
+import { amqpHostPort, amqpRefusal, hostPort, parseAmqpUrls, redactText } from '@contexture/context/internal';
 import { Collector } from './collector.js';
 import { RedisContextStore } from '../store/redis-store.js';
 import { Registry } from '../registry/registry.js';
@@ -67,6 +67,15 @@ function badUrl(url: string, protocols: readonly string[]): string | undefined {
   return undefined;
 }
 
+/** Why a list of cluster nodes (host:port or redis:// URLs) is refused, saying which node; undefined when fine. */
+function badNodes(nodes: readonly string[]): string | undefined {
+  for (const [i, node] of nodes.entries()) {
+    const why = badUrl(/^[a-z][a-z0-9+.-]*:\/\//i.test(node) ? node : `redis://${node}`, ['redis:', 'rediss:']);
+    if (why !== undefined) return `node ${i + 1} ${why}`;
+  }
+  return undefined;
+}
+
 /** This package's version (dist/src/daemon → the package's own package.json). */
 const VERSION = (createRequire(import.meta.url)('../../../package.json') as { version: string }).version;
 
@@ -110,12 +119,20 @@ export function createProgram(io: ProgramIO = {}): Command {
       writeErr: (s) => void stderr.write(s),
     })
     .addOption(
-      new Option('-u, --url <url>', 'AMQP URL')
+      new Option('-u, --url <url>', 'AMQP URL; for a RabbitMQ cluster, its nodes comma-separated (tried in turn)')
         .env('CONTEXTURE_URL')
         .default('amqp://guest:guest@127.0.0.1:5672/%2F', 'amqp://guest:***@127.0.0.1:5672/%2F'),
     )
     .addOption(
       new Option('-R, --redis <url>', 'Redis URL').env('CONTEXTURE_REDIS_URL').default('redis://127.0.0.1:6379'),
+    )
+    .addOption(
+      new Option(
+        '--redis-cluster <nodes>',
+        'a Redis Cluster instead: its nodes, comma-separated (host:port or redis:// URLs; the first URL gives the login)',
+      )
+        .env('CONTEXTURE_REDIS_CLUSTER')
+        .conflicts('redis'),
     )
     .addOption(
       new Option('-e, --exchange <name>', 'exchange to bind to')
@@ -135,7 +152,20 @@ export function createProgram(io: ProgramIO = {}): Command {
         .env('CONTEXTURE_COLLECTOR_QUEUE')
         .default('contexture.collector'),
     )
-    .addOption(new Option('--quorum', 'declare the queue as a quorum queue').env('CONTEXTURE_COLLECTOR_QUORUM'))
+    .addOption(
+      new Option('--classic', 'declare classic queues instead of quorum queues (the default)')
+        .env('CONTEXTURE_COLLECTOR_CLASSIC')
+        .conflicts('quorum'),
+    )
+    .addOption(
+      new Option('--quorum', 'quorum queues (the default; kept for compatibility)').env('CONTEXTURE_COLLECTOR_QUORUM'),
+    )
+    .addOption(
+      new Option('--delivery-limit <n>', 'deliveries of a message before a quorum queue dead-letters it (0: no limit)')
+        .argParser(nonNegativeInt)
+        .env('CONTEXTURE_COLLECTOR_DELIVERY_LIMIT')
+        .default(20),
+    )
     .addOption(
       new Option('-r, --rkey <key...>', 'routing keys to bind the queue with')
         .env('CONTEXTURE_COLLECTOR_RKEYS')
@@ -227,13 +257,31 @@ export function createProgram(io: ProgramIO = {}): Command {
         ['--url', 'url', 'CONTEXTURE_URL', ['amqp:', 'amqps:']],
         ['--redis', 'redis', 'CONTEXTURE_REDIS_URL', ['redis:', 'rediss:']],
       ] as const) {
-        const why = badUrl(opts[key], protocols);
+        // A list (the nodes of a cluster) is checked entry by entry, naming the one refused.
+        const list = key === 'url' && opts.url.includes(',') ? parseAmqpUrls(opts.url) : null;
+        const why = list === null ? badUrl(opts[key], protocols) : list.ok ? undefined : list.why;
         if (why !== undefined) {
           const from = program.getOptionValueSource(key) === 'env' ? ` (from ${variable})` : '';
           note(`${flag} ${why}${from}`);
           throw new CommanderError(EXIT.USAGE, 'LC_DAEMON_INVALID_OPTION', `${flag} ${why}`);
         }
       }
+      const clusterList =
+        typeof opts.redisCluster === 'string'
+          ? opts.redisCluster
+              .split(',')
+              .map((n: string) => n.trim())
+              .filter((n: string) => n !== '')
+          : null;
+      if (clusterList !== null) {
+        const why = clusterList.length === 0 ? 'names no node' : badNodes(clusterList);
+        if (why !== undefined) {
+          const from = program.getOptionValueSource('redisCluster') === 'env' ? ' (from CONTEXTURE_REDIS_CLUSTER)' : '';
+          note(`--redis-cluster ${why}${from}`);
+          throw new CommanderError(EXIT.USAGE, 'LC_DAEMON_INVALID_OPTION', `--redis-cluster ${why}`);
+        }
+      }
+      const redis: string | string[] = clusterList ?? opts.redis;
       const retention: Record<string, unknown> = {};
       if (opts.deltaThreshold !== undefined) retention.deltaThreshold = opts.deltaThreshold;
       if (opts.deltaTtl !== undefined) retention.deltaTtl = opts.deltaTtl;
@@ -249,7 +297,7 @@ export function createProgram(io: ProgramIO = {}): Command {
       let registry: Registry | null = null;
       let collector: Collector;
       try {
-        store = new RedisContextStore({ redis: opts.redis, prefix: opts.prefix, ...retention });
+        store = new RedisContextStore({ redis, prefix: opts.prefix, ...retention });
         registry =
           opts.registry === false
             ? null
@@ -268,7 +316,8 @@ export function createProgram(io: ProgramIO = {}): Command {
           exchange: opts.exchange,
           exchangeType: opts.exchangeType,
           queue: opts.queue,
-          queueType: opts.quorum ? 'quorum' : 'classic',
+          queueType: opts.classic ? 'classic' : 'quorum',
+          deliveryLimit: opts.deliveryLimit,
           bindings: typeof opts.rkey === 'string' ? opts.rkey.split(/[\s,]+/).filter(Boolean) : opts.rkey,
           deadLetterQueue: opts.deadLetterQueue,
           prefetch: opts.prefetch,
@@ -284,7 +333,10 @@ export function createProgram(io: ProgramIO = {}): Command {
         throw new CommanderError(EXIT.USAGE, 'LC_DAEMON_INVALID_OPTION', why);
       }
       // Connection trouble with Redis, said once per outage (the store retries on its own).
-      const redisAt = hostPort(opts.redis, 6379);
+      const redisAt =
+        clusterList === null
+          ? hostPort(opts.redis, 6379)
+          : `${clusterList.map((n: string) => hostPort(/^rediss?:\/\//i.test(n) ? n : `redis://${n}`, 6379)).join(', ')} (cluster)`;
       let redisDown = false;
       store.redis.on('error', (err: Error) => {
         if (redisDown) return;
@@ -297,6 +349,10 @@ export function createProgram(io: ProgramIO = {}): Command {
         note(`Redis at ${redisAt} answers again`);
       });
       const stop = io.stopSignal ?? signals(note);
+      const brokerAt = (opts.url as string)
+        .split(',')
+        .map((u) => amqpHostPort(u.trim()))
+        .join(', ');
       try {
         await collector.start();
       } catch (err) {
@@ -304,14 +360,16 @@ export function createProgram(io: ProgramIO = {}): Command {
         // A refused login or vhost is not an unreachable broker: say so, with its own status (as lcmon does).
         const refused = amqpRefusal(reason) !== null;
         note(
-          `${refused ? 'the broker refused the login or the vhost' : 'cannot reach the broker'} at ${hostPort(opts.url, 5672)}: ${reason}`,
+          `${refused ? 'the broker refused the login or the vhost' : 'cannot reach the broker'} at ${brokerAt}: ${reason}`,
         );
         await registry?.close();
         await store.close();
         if (refused) throw new CommanderError(EXIT.NO_PERM, 'LC_BROKER_REFUSED', 'login refused');
         throw new CommanderError(EXIT.UNAVAILABLE, 'LC_BROKER_UNREACHABLE', 'broker unreachable');
       }
-      note(`consuming ${opts.queue} from ${hostPort(opts.url, 5672)} into ${redisAt} (prefix ${opts.prefix})`);
+      note(
+        `consuming ${opts.queue} (${collector.queueType} queue) from ${collector.where} into ${redisAt} (prefix ${opts.prefix})`,
+      );
       if (opts.stats !== undefined) collector.startStats(opts.stats === true ? 5 : opts.stats, say);
       const why = await stop;
       note(`${String(why)}: stopping; finishing messages in flight (up to ${opts.shutdownTimeout} ms)`);

@@ -1,4 +1,5 @@
 import type { MessageMeta, WireMessage } from '@contexture/context/protocol';
+import { parseAmqpUrls, redactUrls } from '@contexture/context/internal';
 import { CollectorError } from '../internal/errors.js';
 import type { HeartbeatRegistry } from './heartbeats.js';
 
@@ -36,16 +37,33 @@ export interface CollectorRetryOptions {
 export interface CollectorOptions {
   /** The store every message is applied to. */
   store: ApplyTarget;
-  /** @default 'amqp://guest:guest@127.0.0.1:5672/%2F' */
-  url?: string;
+  /**
+   * The broker's URL; for a RabbitMQ cluster, its nodes' URLs as a comma-separated list or an
+   * array: every (re)connect goes to the next node in turn (a comma inside a user or password must
+   * be written `%2C`). Shown in `options` with the passwords masked.
+   * @default 'amqp://guest:guest@127.0.0.1:5672/%2F'
+   */
+  url?: string | readonly string[];
   /** @default 'lc-topic' */
   exchange?: string;
   /** @default 'topic' */
   exchangeType?: 'topic' | 'headers';
   /** The durable queue to consume; several collectors on one queue share the work. @default 'contexture.collector' */
   queue?: string;
-  /** @default 'classic' */
+  /**
+   * The type the queue (and the dead-letter queue) is declared with: a quorum queue is replicated
+   * over a cluster's nodes and survives the loss of a minority of them. An existing queue of the
+   * other type (or with other arguments) is used as it is, with one warning.
+   * @default 'quorum'
+   */
   queueType?: 'classic' | 'quorum';
+  /**
+   * On a quorum queue, a message delivered more than this many times (its collector dies on it,
+   * again and again) goes to the dead-letter queue instead of being delivered again forever
+   * (`x-delivery-limit`); 0 for no limit. Classic queues have none.
+   * @default 20
+   */
+  deliveryLimit?: number;
   /** Routing keys the queue is bound with (like lcmon's -r). @default ['#'] */
   bindings?: string[];
   /** Binding arguments, for a headers exchange (with `x-match`). @default undefined */
@@ -85,8 +103,10 @@ export interface CollectorOptions {
 }
 
 export type ResolvedCollectorOptions = Required<
-  Omit<CollectorOptions, 'bindingArgs' | 'deadLetterQueue' | 'retry' | 'logger' | 'registry'>
+  Omit<CollectorOptions, 'url' | 'bindingArgs' | 'deadLetterQueue' | 'retry' | 'logger' | 'registry'>
 > & {
+  /** The URL, or the nodes' URLs comma-separated, with their passwords masked. */
+  url: string;
   registry: HeartbeatRegistry | null;
   bindingArgs: Record<string, unknown> | undefined;
   deadLetterQueue: string;
@@ -99,7 +119,8 @@ export const COLLECTOR_DEFAULTS = Object.freeze({
   exchange: 'lc-topic',
   exchangeType: 'topic' as const,
   queue: 'contexture.collector',
-  queueType: 'classic' as const,
+  queueType: 'quorum' as const,
+  deliveryLimit: 20,
   bindings: Object.freeze(['#']) as unknown as string[],
   prefetch: 1000,
   batchSize: 500,
@@ -140,6 +161,12 @@ export function resolveCollectorOptions(options: CollectorOptions): Readonly<Res
   for (const k of Object.keys(options))
     if (!COLLECTOR_OPTION_NAMES.has(k)) throw invalid(`Collector: unknown option ${JSON.stringify(k.slice(0, 60))}`);
   const o = { ...COLLECTOR_DEFAULTS, ...stripUndefined(options) } as CollectorOptions & typeof COLLECTOR_DEFAULTS;
+  const urls = collectorUrls(o.url);
+  const queueType: unknown = o.queueType;
+  if (queueType !== 'classic' && queueType !== 'quorum')
+    throw invalid(`Collector: queueType must be 'classic' or 'quorum', got ${JSON.stringify(String(queueType))}`);
+  if (!Number.isSafeInteger(o.deliveryLimit) || o.deliveryLimit < 0)
+    throw invalid(`Collector: deliveryLimit must be an integer >= 0 (0: no limit), got ${o.deliveryLimit}`);
   for (const k of ['prefetch', 'batchSize', 'maxBytes', 'maxDepth'] as const) {
     if (!Number.isSafeInteger(o[k]) || o[k] < 1)
       throw invalid(`Collector: ${k} must be a positive integer, got ${o[k]}`);
@@ -161,6 +188,7 @@ export function resolveCollectorOptions(options: CollectorOptions): Readonly<Res
   }
   return Object.freeze({
     ...o,
+    url: redactUrls(urls),
     bindings: [...o.bindings],
     bindingArgs: o.bindingArgs,
     deadLetterQueue: o.deadLetterQueue ?? `${o.queue}.dead`,
@@ -168,6 +196,16 @@ export function resolveCollectorOptions(options: CollectorOptions): Readonly<Res
     logger: o.logger === undefined ? stderrLogger : o.logger,
     registry,
   });
+}
+
+/**
+ * The URLs of the `url` option (one, or a cluster's nodes), checked: a `CollectorError`
+ * `LC_DAEMON_INVALID_OPTION` naming the entry that is not an AMQP URL by its position only.
+ */
+export function collectorUrls(url: unknown): string[] {
+  const list = parseAmqpUrls(url ?? COLLECTOR_DEFAULTS.url);
+  if (!list.ok) throw invalid(`Collector: url ${list.why}`);
+  return list.urls;
 }
 
 /** The `retry` option with its defaults, checked. */

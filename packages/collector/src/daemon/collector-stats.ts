@@ -61,3 +61,23 @@ export function heartbeatMetrics(c: CollectorCounts): Record<string, number> {
   if (c.lagSeconds !== null) stats.lag_seconds = c.lagSeconds;
   return stats;
 }
+
+/** Messages applied per second between two readings of the count. */
+export class RateMeter {
+  private at = Date.now();
+  private applied = 0;
+
+  /** Starts measuring from `applied` now. */
+  reset(applied: number): void {
+    this.at = Date.now();
+    this.applied = applied;
+  }
+
+  /** The rate since the last reading (or reset), and starts the next period. */
+  take(applied: number): number {
+    const now = Date.now();
+    const rate = Math.round(((applied - this.applied) * 1000) / Math.max(1, now - this.at));
+    this.reset(applied);
+    return rate;
+  }
+}

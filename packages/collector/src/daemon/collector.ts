@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import os from 'node:os';
 import amqp from 'amqplib';
 import type { ChannelModel, ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
-import { backoffDelay, redactText, redactUrl, withAmqpHeartbeat } from '@contexture/context/internal';
+import { AmqpNodes, backoffDelay, redactText, withAmqpHeartbeat } from '@contexture/context/internal';
 import {
   HEARTBEAT_RKEY,
   decodeBody,
@@ -12,12 +12,19 @@ import {
 } from '@contexture/context/protocol';
 import { CollectorHeartbeats } from './heartbeats.js';
 import type { ApplyItem } from '../store/types.js';
-import { type CollectorOptions, type ResolvedCollectorOptions, resolveCollectorOptions } from './collector-options.js';
+import {
+  type CollectorOptions,
+  type ResolvedCollectorOptions,
+  collectorUrls,
+  resolveCollectorOptions,
+} from './collector-options.js';
+import { declareQueues } from './queue-declare.js';
 import {
   type CollectorCounts,
   type CollectorStats,
   type CollectorStatus,
   heartbeatMetrics,
+  RateMeter,
   statsLine,
 } from './collector-stats.js';
 import { copyHeaders, deadLetter } from './dead-letter.js';
@@ -49,7 +56,16 @@ const MAX_BATCHES = 2;
  * process.once('SIGTERM', () => collector.close());
  */
 export class Collector extends EventEmitter {
+  /** The resolved options; `url` with its password(s) masked. */
   readonly options: Readonly<ResolvedCollectorOptions>;
+  /** The broker's node(s), with their passwords: printed, `host:port` only. */
+  readonly #nodes: AmqpNodes;
+  /** `host:port` of the node consumed from last (what a loss reports as lost). */
+  private peer: string | null = null;
+  /** Queues already said to exist otherwise than asked for (said once each). */
+  private readonly adaptedSaid = new Set<string>();
+  /** The type the queue was found to have at the last connect. */
+  private queueTypeFound: string | null = null;
   private model: ChannelModel | null = null;
   private channel: ConfirmChannel | null = null;
   private consumerTag: string | null = null;
@@ -60,8 +76,7 @@ export class Collector extends EventEmitter {
   private closePromise: Promise<void> | null = null;
   private idleWaiters: Array<() => void> = [];
   private brokerDown = false;
-  private lastRateAt = Date.now();
-  private lastRateApplied = 0;
+  private readonly rate = new RateMeter();
   private counts: CollectorCounts = {
     deliveries: 0,
     applied: 0,
@@ -96,6 +111,7 @@ export class Collector extends EventEmitter {
   constructor(options: CollectorOptions) {
     super();
     this.options = resolveCollectorOptions(options);
+    this.#nodes = new AmqpNodes(collectorUrls(options.url));
     this.heartbeats = new CollectorHeartbeats(
       this.options.registry,
       this.options.heartbeatInterval,
@@ -110,6 +126,19 @@ export class Collector extends EventEmitter {
       log: (level, message) => this.log(level, message),
       isClosed: () => this._status === 'closed',
     });
+  }
+
+  /**
+   * The queue's type as the broker has it ('quorum', 'classic', …), once consuming: the one asked
+   * for, or the one an existing queue was found with; null before the first connect.
+   */
+  get queueType(): string | null {
+    return this.queueTypeFound;
+  }
+
+  /** `host:port` of the node consumed from (or the one the next connect goes to). */
+  get where(): string {
+    return this.peer ?? this.#nodes.where;
   }
 
   /** The id this collector announces itself with (registry and heartbeats). */
@@ -138,7 +167,19 @@ export class Collector extends EventEmitter {
    */
   async start(): Promise<void> {
     if (this._status !== 'idle') return;
-    await this.connect(true);
+    // One round of the nodes: the first that answers is used; when none does, start() fails.
+    const failures: string[] = [];
+    for (let i = 0; i < this.#nodes.size; i++) {
+      const where = this.#nodes.where;
+      try {
+        await this.connect(true);
+        return;
+      } catch (err) {
+        if (this.#nodes.size === 1) throw err;
+        failures.push(`${where}: ${redactText((err as Error)?.message ?? String(err))}`);
+        if (i === this.#nodes.size - 1) throw new Error(failures.join('; '), { cause: err });
+      }
+    }
   }
 
   /**
@@ -192,8 +233,7 @@ export class Collector extends EventEmitter {
   /** Emits a stats line every `seconds` (and the 'stats' event), refreshing the queue depth. */
   startStats(seconds: number, line?: (text: string) => void): void {
     this.stopStats();
-    this.lastRateAt = Date.now();
-    this.lastRateApplied = this.counts.applied;
+    this.rate.reset(this.counts.applied);
     this.statsTimer = setInterval(() => void this.tickStats(line), seconds * 1000);
     this.statsTimer.unref();
   }
@@ -204,12 +244,7 @@ export class Collector extends EventEmitter {
   }
 
   private async tickStats(line?: (text: string) => void): Promise<void> {
-    const now = Date.now();
-    this.counts.rate = Math.round(
-      ((this.counts.applied - this.lastRateApplied) * 1000) / Math.max(1, now - this.lastRateAt),
-    );
-    this.lastRateAt = now;
-    this.lastRateApplied = this.counts.applied;
+    this.counts.rate = this.rate.take(this.counts.applied);
     const ch = this.channel;
     if (ch !== null) {
       try {
@@ -236,23 +271,25 @@ export class Collector extends EventEmitter {
     this._status = 'connecting';
     const o = this.options;
     let model: ChannelModel | null = null;
+    const where = this.#nodes.where;
     try {
       // A timeout on the handshake (a broker that takes the connection and says nothing) and a
       // heartbeat (one that stops answering later): otherwise either would hang the collector.
-      model = await amqp.connect(withAmqpHeartbeat(o.url), {
+      model = await amqp.connect(withAmqpHeartbeat(this.#nodes.current), {
         timeout: 10_000,
         clientProperties: { connection_name: `contexture-collector ${os.hostname()} pid ${process.pid}` },
       } as Options.Connect);
-      const ch = await model.createConfirmChannel();
+      model.on('error', () => {});
+      let ch = await model.createConfirmChannel();
+      ch.on('error', () => {});
       await ch.assertExchange(o.exchange, o.exchangeType, { durable: true });
-      const args = o.queueType === 'quorum' ? { 'x-queue-type': 'quorum' } : undefined;
-      await ch.assertQueue(o.queue, { durable: true, arguments: args });
-      await ch.assertQueue(o.deadLetterQueue, { durable: true, arguments: args });
+      const topology = await declareQueues(model, ch, o, this.adaptedSaid);
+      ch = topology.ch;
+      this.queueTypeFound = topology.type;
+      for (const warning of topology.warnings) this.log('warn', warning);
       for (const key of o.bindings) await ch.bindQueue(o.queue, o.exchange, key, o.bindingArgs);
       if (o.registry !== null && o.exchangeType === 'topic') await ch.bindQueue(o.queue, o.exchange, HEARTBEAT_RKEY);
       await ch.prefetch(o.prefetch);
-      model.on('error', () => {});
-      ch.on('error', () => {});
       const lost = (err?: Error) => this.onLost(model!, err);
       model.on('close', lost);
       ch.on('close', () => lost(new Error('channel closed by the broker')));
@@ -267,6 +304,8 @@ export class Collector extends EventEmitter {
       if (model !== null) await model.close().catch(() => {});
       this.model = null;
       this.channel = null;
+      // The next connect goes to the next node.
+      this.#nodes.advance();
       if (first) {
         this._status = 'idle';
         throw err;
@@ -282,7 +321,12 @@ export class Collector extends EventEmitter {
     this._status = 'consuming';
     this.attempt = 0;
     if (!first) this.counts.reconnects++;
-    if (this.brokerDown) this.log('info', `consuming from ${redactUrl(o.url)} again`);
+    const lostNode = this.peer;
+    this.peer = where;
+    if (this.brokerDown) {
+      const took = lostNode !== null && lostNode !== where ? ` (took over from ${lostNode})` : '';
+      this.log('info', `consuming from ${where}${took} again`);
+    }
     this.brokerDown = false;
     this.heartbeats.start(
       () => this.channel,
@@ -300,10 +344,14 @@ export class Collector extends EventEmitter {
     this._status = 'disconnected';
     this.lastError = redactText(err?.message ?? 'connection closed');
     model.close().catch(() => {});
+    // The reconnect goes to the next node (this one again when it is the only one).
+    this.#nodes.advance();
+    const nodes = this.#nodes.size;
+    const next = nodes > 1 ? ` (next: ${this.#nodes.where}, one of ${nodes} nodes)` : '';
     if (!this.brokerDown)
       this.log(
         'warn',
-        `lost ${redactUrl(this.options.url)} (${this.lastError}); unacknowledged messages will be redelivered; reconnecting`,
+        `lost ${this.peer ?? this.#nodes.where} (${this.lastError}); unacknowledged messages will be redelivered; reconnecting${next}`,
       );
     this.brokerDown = true;
     this.emit('disconnect', this.lastError);
@@ -313,12 +361,13 @@ export class Collector extends EventEmitter {
   private scheduleReconnect(): void {
     if (this.reconnectTimer !== null) return;
     this.attempt++;
+    // The backoff grows once per full round of the nodes: after a loss the next node is tried at once.
     this.reconnectTimer = setTimeout(
       () => {
         this.reconnectTimer = null;
         void this.connect(false);
       },
-      backoffDelay(this.attempt, this.options.retry),
+      backoffDelay(this.#nodes.round(this.attempt), this.options.retry),
     );
   }
 

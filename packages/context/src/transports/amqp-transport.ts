@@ -10,10 +10,12 @@ import { encodeEntry, unixNow, type Entry } from '../entry.js';
 import { APP_ID, CONTENT_TYPE_JSON, CONTENT_TYPE_NDJSON } from '../protocol/message.js';
 import type { Grouping, Transport } from './transport.js';
 import { withAmqpHeartbeat } from '../amqp-url.js';
+import { AmqpNodes } from '../amqp-nodes.js';
 
 /** Options of {@link AmqpTransport}. */
 export interface AmqpTransportOptions {
-  url: string;
+  /** The broker's URL, or the URLs of a cluster's nodes (each connect goes to the next in turn). */
+  url: string | readonly string[];
   exchange: string;
   exchangeType: 'topic' | 'headers';
   /** Pack messages of one route into one ndjson message. */
@@ -28,7 +30,8 @@ export interface AmqpTransportOptions {
 
 /**
  * Publishes on a confirm channel to a durable exchange. The socket and the heartbeat timers are
- * unref'ed: an open connection never keeps the program alive on its own.
+ * unref'ed: an open connection never keeps the program alive on its own. Given several nodes, a
+ * failed connect or a lost connection moves on to the next one, so the next connect goes there.
  */
 export class AmqpTransport extends EventEmitter implements Transport {
   readonly grouping: Grouping;
@@ -38,12 +41,12 @@ export class AmqpTransport extends EventEmitter implements Transport {
 
   private readonly options: Omit<AmqpTransportOptions, 'url'>;
   /** Not a property: printing the transport (or a handler holding it) must not show the password. */
-  readonly #url: string;
+  readonly #nodes: AmqpNodes;
 
   constructor(options: AmqpTransportOptions) {
     super();
     const { url, ...rest } = options;
-    this.#url = url;
+    this.#nodes = new AmqpNodes(typeof url === 'string' ? [url] : url);
     this.options = rest;
     this.grouping = options.batch ? 'route' : 'single';
   }
@@ -52,9 +55,29 @@ export class AmqpTransport extends EventEmitter implements Transport {
     return this.channel !== null;
   }
 
+  /** `host:port` of the node connected to, or of the one the next connect goes to. */
+  get where(): string {
+    return this.#nodes.where;
+  }
+
+  /** How many nodes the transport takes turns at. */
+  get nodes(): number {
+    return this.#nodes.size;
+  }
+
   async connect(): Promise<void> {
     this.closing = false;
-    const model = await amqp.connect(withAmqpHeartbeat(this.#url), {
+    try {
+      await this.connectTo(this.#nodes.current);
+    } catch (err) {
+      // The next connect tries the next node.
+      this.#nodes.advance();
+      throw err;
+    }
+  }
+
+  private async connectTo(url: string): Promise<void> {
+    const model = await amqp.connect(withAmqpHeartbeat(url), {
       timeout: this.options.connectTimeout,
       clientProperties: { connection_name: this.options.connectionName },
     } as Options.Connect);
@@ -79,6 +102,8 @@ export class AmqpTransport extends EventEmitter implements Transport {
       if (this.model !== model) return;
       this.model = null;
       this.channel = null;
+      // A node lost: the reconnect goes to the next one (to this one again with a single node).
+      if (!this.closing) this.#nodes.advance();
       if (!this.closing) model.close().catch(() => {});
       this.emit('close', why ?? err ?? (this.closing ? undefined : new Error('connection closed')));
     };

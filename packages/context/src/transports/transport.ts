@@ -29,6 +29,10 @@ export interface Transport extends EventEmitter {
    * confirm; false when it could not be sent now. Transports that carry no such messages lack it.
    */
   sendControl?(rkey: string, body: string, type: string, expiration: number): boolean;
+  /** `host:port` of the peer (the node connected to, or the next tried), for messages; absent for files. */
+  readonly where?: string;
+  /** How many peers a transport takes turns at (the nodes of a cluster); absent means one. */
+  readonly nodes?: number;
   /** True while connected and able to send. */
   readonly open: boolean;
   /** Closes gracefully (what was sent is flushed). */

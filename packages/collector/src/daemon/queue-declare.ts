@@ -1,0 +1,150 @@
+/**
+ * Declaring the collector's queues so that an existing queue is used as it is: a queue declared
+ * earlier with another type (a classic queue, now that quorum is the default, or the reverse) or
+ * other arguments (another delivery limit, a TTL) is adopted, said once, instead of the broker's
+ * PRECONDITION_FAILED ending the collector.
+ */
+import type { ChannelModel, ConfirmChannel } from 'amqplib';
+import type { ResolvedCollectorOptions } from './collector-options.js';
+
+/** The queue types the collector declares. */
+export type QueueType = 'classic' | 'quorum';
+
+/** What {@link declareQueue} did. */
+export interface DeclaredQueue {
+  /** The channel to go on with: each refusal closes a channel, so it may be a new one. */
+  ch: ConfirmChannel;
+  /** The queue's type, as it exists ('classic', 'quorum', or another the broker named, e.g. 'stream'). */
+  type: string;
+  /** The arguments the queue exists with (as far as they differ from the ones asked for, learnt from the broker). */
+  args: Record<string, unknown>;
+  /** What differs from what was asked for, in words, or null when nothing does. */
+  adapted: string | null;
+}
+
+/** The arguments of a queue of `type`: quorum queues carry the delivery limit and where its victims go. */
+export function queueArgs(
+  type: string,
+  deliveryLimit: number,
+  deadLetterQueue: string | null,
+): Record<string, unknown> {
+  if (type !== 'quorum') return type === 'classic' ? {} : { 'x-queue-type': type };
+  const args: Record<string, unknown> = { 'x-queue-type': 'quorum' };
+  if (deliveryLimit > 0 && deadLetterQueue !== null) {
+    args['x-delivery-limit'] = deliveryLimit;
+    // The default exchange routes by queue name: a message over the limit goes to the dead-letter queue.
+    args['x-dead-letter-exchange'] = '';
+    args['x-dead-letter-routing-key'] = deadLetterQueue;
+  }
+  return args;
+}
+
+/**
+ * The broker's reply to a declare with other arguments than the queue has: `inequivalent arg
+ * 'x-queue-type' for queue 'q' in vhost '/': received the value 'quorum' of type 'longstr' but
+ * current is none`. The argument and its current value (undefined for none); null when the text is
+ * not of that form.
+ */
+export function parseInequivalent(message: string): { arg: string; current: unknown } | null {
+  const m = /inequivalent arg '([^']+)'.*? but current is (none|the value '([^']*)' of type '([^']+)'|'([^']*)')/.exec(
+    message,
+  );
+  if (m === null) return null;
+  const arg = m[1]!;
+  if (m[2] === 'none') return { arg, current: undefined };
+  if (m[3] !== undefined) {
+    const type = m[4]!;
+    const text = m[3];
+    if (type === 'longstr' || type === 'shortstr') return { arg, current: text };
+    const n = Number(text);
+    if (Number.isFinite(n)) return { arg, current: n };
+    if (type === 'bool') return { arg, current: text === 'true' };
+    return null;
+  }
+  // A number is shown bare: received '5' but current is '2'.
+  const n = Number(m[5]);
+  return Number.isFinite(n) ? { arg, current: n } : { arg, current: m[5] };
+}
+
+/**
+ * Declares a durable queue of `type` (with {@link queueArgs}), adopting what an existing queue
+ * was declared with: each refusal names one argument and its current value, which is taken over
+ * (a type taken over brings that type's own arguments), and the declare is tried again on a new
+ * channel. A refusal whose text does not say what the queue has ends in a passive declare: the
+ * queue is used as it is. Other failures are thrown.
+ */
+export async function declareQueue(
+  model: ChannelModel,
+  ch: ConfirmChannel,
+  name: string,
+  type: QueueType,
+  deliveryLimit: number,
+  deadLetterQueue: string | null,
+): Promise<DeclaredQueue> {
+  let args = queueArgs(type, deliveryLimit, deadLetterQueue);
+  const changes: string[] = [];
+  // Each round settles one argument; a queue has few, and a loop must not be endless.
+  for (let round = 0; round < 12; round++) {
+    try {
+      await ch.assertQueue(name, { durable: true, arguments: args });
+      const actual = typeof args['x-queue-type'] === 'string' ? (args['x-queue-type'] as string) : 'classic';
+      return { ch, type: actual, args, adapted: changes.length === 0 ? null : changes.join(', ') };
+    } catch (err) {
+      if ((err as { code?: unknown }).code !== 406) throw err;
+      ch = await model.createConfirmChannel();
+      ch.on('error', () => {});
+      const said = parseInequivalent(String((err as Error).message));
+      if (said === null) {
+        await ch.checkQueue(name);
+        changes.push(`other arguments (${String((err as Error).message).replace(/^.*PRECONDITION_FAILED - /, '')})`);
+        return { ch, type: 'unknown', args: {}, adapted: changes.join(', ') };
+      }
+      if (said.arg === 'x-queue-type') {
+        const current = typeof said.current === 'string' ? said.current : 'classic';
+        // Another type brings its own arguments: what was learnt of the others no longer applies.
+        changes.length = 0;
+        changes.push(`type ${current}`);
+        args = queueArgs(current, deliveryLimit, deadLetterQueue);
+      } else {
+        changes.push(said.current === undefined ? `no ${said.arg}` : `${said.arg} ${JSON.stringify(said.current)}`);
+        args = { ...args };
+        if (said.current === undefined) delete args[said.arg];
+        else args[said.arg] = said.current;
+      }
+    }
+  }
+  await ch.checkQueue(name);
+  return { ch, type: 'unknown', args: {}, adapted: changes.join(', ') };
+}
+
+/**
+ * Declares the collector's dead-letter queue, then its queue (whose delivery limit sends messages
+ * to the first), each as asked or adopted as it exists. `said`: the queues already warned about;
+ * a warning is made once per queue. Returns the channel to go on with, the queue's type and the
+ * warnings to log.
+ */
+export async function declareQueues(
+  model: ChannelModel,
+  ch: ConfirmChannel,
+  o: Pick<ResolvedCollectorOptions, 'queue' | 'deadLetterQueue' | 'queueType' | 'deliveryLimit'>,
+  said: Set<string>,
+): Promise<{ ch: ConfirmChannel; type: string; warnings: string[] }> {
+  const dead = await declareQueue(model, ch, o.deadLetterQueue, o.queueType, 0, null);
+  const main = await declareQueue(model, dead.ch, o.queue, o.queueType, o.deliveryLimit, o.deadLetterQueue);
+  const warnings: string[] = [];
+  for (const [name, d] of [
+    [o.queue, main],
+    [o.deadLetterQueue, dead],
+  ] as const) {
+    if (d.adapted === null || said.has(name)) continue;
+    said.add(name);
+    const limit =
+      name === o.queue && d.type !== 'quorum' && o.deliveryLimit > 0
+        ? '; it has no delivery limit (quorum queues only): a message that keeps failing is delivered again'
+        : '';
+    warnings.push(
+      `queue "${name}" exists with ${d.adapted}, not as this collector declares it (${o.queueType}): used as it is${limit}`,
+    );
+  }
+  return { ch: main.ch, type: main.type, warnings };
+}
