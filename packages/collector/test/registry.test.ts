@@ -3,7 +3,7 @@ import type { Cluster, Redis } from 'ioredis';
 import { Cleanup, freePort, uniqueName, waitUntil } from '@contexture/test-support';
 import { CollectorError } from '../src/internal/errors.js';
 import { Registry } from '../src/registry/registry.js';
-import { type Backend, BACKENDS, SINGLE } from './support/backends.js';
+import { type Backend, BACKENDS, CLUSTER, keysMatching, masterOf, SINGLE } from './support/backends.js';
 import { expectUnavailable } from './support/unavailable.js';
 
 // Set by the hooks of the describe() that runs (one at a time): the behaviour tests run on each backend.
@@ -227,3 +227,37 @@ for (const backend of BACKENDS)
       expect(e.message).to.match(/WRONGTYPE/);
     });
   });
+
+describe('Registry spread over parts (shards)', function () {
+  this.timeout(30_000);
+  onBackend(CLUSTER);
+
+  it('shards: 1 keeps the one-slot layout; shards: 6 spreads a namespace over every master, and every call finds its entry', async () => {
+    expect(make().key('a')).to.equal(`${prefix}registry:{default}:e:a`);
+    expect((await caught(() => make({ shards: 0 }))).code).to.equal('LC_REGISTRY_INVALID_ARGUMENT');
+    const reg = make({ namespace: 'wide', shards: 6, heartbeatTimeout: 60_000, expireAfter: 120_000 });
+    const other = make({ namespace: 'wide', shards: 6 });
+    const ids = Array.from({ length: 300 }, (_, i) => `backend-${i}`);
+    await Promise.all(ids.map((id) => reg.register({ id, kind: 'b' }, { load: 1 })));
+    // The entries' keys are on all three masters, each on the master of its slot.
+    const owners = new Set(ids.map((id) => masterOf(redis as Cluster, reg.key(id))));
+    expect(owners.size).to.equal(3);
+    const keys = await keysMatching(redis, `${prefix}registry:*`);
+    expect(keys.filter((k) => k.includes(':e:')).length).to.equal(300);
+    expect(keys.filter((k) => k.endsWith(':index')).length).to.equal(6);
+    // Another registry of the namespace lists them all, and each call reaches the entry's part.
+    const listed = await other.list();
+    expect(listed.map((r) => r.id).sort()).to.deep.equal([...ids].sort());
+    expect(await other.heartbeat('backend-7', { load: 2 })).to.equal(true);
+    expect((await reg.get('backend-7'))?.metrics).to.deep.equal({ load: 2 });
+    expect(await other.markUnhealthy('backend-8', 60_000)).to.equal(true);
+    expect((await reg.get('backend-8'))?.healthy).to.equal(false);
+    expect(await other.unregister('backend-9')).to.equal(true);
+    expect(await reg.get('backend-9')).to.equal(null);
+    expect((await reg.list()).length).to.equal(299);
+    // cleanupExpired() walks every part: an entry whose keys are gone leaves every index.
+    await (redis as Cluster).del(reg.key('backend-10'));
+    expect(await reg.cleanupExpired()).to.equal(1);
+    expect((await reg.list()).length).to.equal(298);
+  });
+});

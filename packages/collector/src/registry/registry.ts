@@ -1,4 +1,4 @@
-import { isCluster, type RedisClient, type RedisOption } from '../internal/cluster.js';
+import { isCluster, type RedisClient, type RedisOption, slotOf } from '../internal/cluster.js';
 import { isPlainObject, setOwn } from '@contexture/context/protocol';
 import { checkPositive, checkText as text } from '../internal/checks.js';
 import { CollectorError } from '../internal/errors.js';
@@ -54,6 +54,15 @@ export interface RegistryOptions {
   prefix?: string;
   /** Registries of one namespace share their entries. @default 'default' */
   namespace?: string;
+  /**
+   * How many parts (hash slots) the namespace's entries are spread over, each entry in the part
+   * its id hashes to: on a Redis Cluster a busy namespace's load then goes to several masters
+   * instead of one. 1 keeps every entry in the namespace's one slot (the layout of a registry made
+   * without it). Every registry of a namespace must say the same. What stops holding across parts:
+   * `list()` and `cleanupExpired()` read the parts one after the other (not one snapshot), and the
+   * ages of entries of different parts are measured on the clocks of their masters. @default 1
+   */
+  shards?: number;
   /** An entry not heard from for this long (ms) is unhealthy. @default 15000 */
   heartbeatTimeout?: number;
   /**
@@ -75,6 +84,7 @@ export const REGISTRY_DEFAULTS = Object.freeze({
   redis: 'redis://127.0.0.1:6379',
   prefix: 'contexture:',
   namespace: 'default',
+  shards: 1,
   heartbeatTimeout: 15_000,
   expireAfter: 60_000,
 });
@@ -154,8 +164,10 @@ export class Registry implements AsyncDisposable {
   readonly namespace: string;
   readonly heartbeatTimeout: number;
   readonly expireAfter: number;
+  readonly shards: number;
   private readonly owned: boolean;
-  private readonly indexKey: string;
+  /** Per part, the hash tag of its keys: the namespace for the first, `<namespace>#<n>` after. */
+  private readonly tags: string[];
   private closing: Promise<void> | null = null;
 
   constructor(options: RegistryOptions = {}) {
@@ -166,6 +178,9 @@ export class Registry implements AsyncDisposable {
     if (typeof o.prefix !== 'string') throw invalid('prefix must be a string');
     this.prefix = o.prefix;
     this.namespace = checkText('namespace', o.namespace);
+    this.shards = checkPositive('LC_REGISTRY_INVALID_ARGUMENT', 'shards', o.shards);
+    if (this.shards > 1024) throw invalid(`shards must be at most 1024, got ${this.shards}`);
+    this.tags = Array.from({ length: this.shards }, (_, n) => (n === 0 ? this.namespace : `${this.namespace}#${n}`));
     this.heartbeatTimeout = checkMs('heartbeatTimeout', o.heartbeatTimeout);
     this.expireAfter = checkMs('expireAfter', o.expireAfter);
     if (this.expireAfter < this.heartbeatTimeout) throw invalid('expireAfter must be at least heartbeatTimeout');
@@ -173,12 +188,21 @@ export class Registry implements AsyncDisposable {
     if (typeof client === 'string') throw invalid(client);
     this.redis = client.redis;
     this.owned = client.owned;
-    this.indexKey = `${this.prefix}registry:{${this.namespace}}:index`;
   }
 
   /** The hash of one entry. */
   key(id: string): string {
-    return `${this.prefix}registry:{${this.namespace}}:e:${id}`;
+    return `${this.prefix}registry:{${this.tags[this.shardOf(id)]}}:e:${id}`;
+  }
+
+  /** The part an entry is in: its id's hash slot, modulo the parts. */
+  private shardOf(id: string): number {
+    return this.shards === 1 ? 0 : slotOf(id) % this.shards;
+  }
+
+  /** The index (zset of ids by last heartbeat) of part `n`. */
+  private indexOf(n: number): string {
+    return `${this.prefix}registry:{${this.tags[n]}}:index`;
   }
 
   /** Adds an entry, or replaces it (metrics and marks included): it counts as a heartbeat. */
@@ -234,8 +258,9 @@ export class Registry implements AsyncDisposable {
     checkText('an entry id', id);
     this.checkOpen();
     return (
-      (await this.reaching('unregister', () => SCRIPTS.drop.call(this.redis, this.key(id), this.indexKey, id, ''))) ===
-      1
+      (await this.reaching('unregister', () =>
+        SCRIPTS.drop.call(this.redis, this.key(id), this.indexOf(this.shardOf(id)), id, ''),
+      )) === 1
     );
   }
 
@@ -256,8 +281,15 @@ export class Registry implements AsyncDisposable {
   }
 
   private async listNow(options: RegistryListOptions): Promise<RegistryRecord[]> {
-    const ids = await this.redis.zrange(this.indexKey, 0, -1);
     const out: RegistryRecord[] = [];
+    for (let n = 0; n < this.shards; n++) await this.listPart(n, options, out);
+    out.sort((a, b) => Number(b.healthy) - Number(a.healthy) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    return out;
+  }
+
+  /** The entries of part `n`, added to `out`; each batch read with its master's clock. */
+  private async listPart(n: number, options: RegistryListOptions, out: RegistryRecord[]): Promise<void> {
+    const ids = await this.redis.zrange(this.indexOf(n), 0, -1);
     for (let i = 0; i < ids.length; i += 500) {
       const part = ids.slice(i, i + 500);
       const multi = this.redis.multi().time();
@@ -272,8 +304,6 @@ export class Registry implements AsyncDisposable {
         out.push(r);
       });
     }
-    out.sort((a, b) => Number(b.healthy) - Number(a.healthy) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-    return out;
   }
 
   /**
@@ -287,13 +317,16 @@ export class Registry implements AsyncDisposable {
 
   private async cleanupNow(): Promise<number> {
     let removed = 0;
-    const ids = await this.redis.zrange(this.indexKey, 0, -1);
-    for (let i = 0; i < ids.length; i += 500) {
-      const part = ids.slice(i, i + 500);
-      const calls = part.map((id) => [this.key(id), this.indexKey, id, this.expireAfter]);
-      for (const [err, n] of await SCRIPTS.drop.runMany(this.redis, calls)) {
-        if (err) throw err;
-        removed += n as number;
+    for (let s = 0; s < this.shards; s++) {
+      const index = this.indexOf(s);
+      const ids = await this.redis.zrange(index, 0, -1);
+      for (let i = 0; i < ids.length; i += 500) {
+        const part = ids.slice(i, i + 500);
+        const calls = part.map((id) => [this.key(id), index, id, this.expireAfter]);
+        for (const [err, n] of await SCRIPTS.drop.runMany(this.redis, calls)) {
+          if (err) throw err;
+          removed += n as number;
+        }
       }
     }
     return removed;
@@ -344,15 +377,15 @@ export class Registry implements AsyncDisposable {
     let markArg = mark;
     if (mark.startsWith('+')) {
       // A timed mark: the script has no argument for "now + n", so it is resolved here on Redis' clock
-      // (on a cluster, the clock of the master that holds the namespace: a keyless TIME goes to any
+      // (on a cluster, the clock of the master that holds the entry's part: a keyless TIME goes to any
       // node, whose clock may differ).
-      const [s, us] = isCluster(this.redis) ? await this.namespaceTime() : await this.redis.time();
+      const [s, us] = isCluster(this.redis) ? await this.partTime(this.shardOf(id)) : await this.redis.time();
       markArg = String(Number(s) * 1000 + Math.floor(Number(us) / 1000) + Number(mark.slice(1)));
     }
     const [written] = await SCRIPTS.put.call(
       this.redis,
       this.key(id),
-      this.indexKey,
+      this.indexOf(this.shardOf(id)),
       mode,
       id,
       this.expireAfter,
@@ -363,9 +396,9 @@ export class Registry implements AsyncDisposable {
     return written === 1;
   }
 
-  /** TIME on the master of the namespace's slot (a transaction goes where its key is). */
-  private async namespaceTime(): Promise<[string, string]> {
-    const got = await this.redis.multi().time().exists(this.indexKey).exec();
+  /** TIME on the master of part `n`'s slot (a transaction goes where its key is). */
+  private async partTime(n: number): Promise<[string, string]> {
+    const got = await this.redis.multi().time().exists(this.indexOf(n)).exec();
     const [err, time] = got?.[0] ?? [new Error('TIME gave no answer'), null];
     if (err !== null) throw err;
     return time as [string, string];
