@@ -13,7 +13,8 @@ import {
   type AllocatorOptions,
 } from './allocator-options.js';
 import { poolKeys, type PoolKeys } from './pool-keys.js';
-import { closeClient, reaching, replies, resolveRedis } from '../internal/redis-client.js';
+import { closeClient, reaching, redisAddress, replies, resolveRedis } from '../internal/redis-client.js';
+import { printable } from '../internal/printable.js';
 
 export type { AllocatorOptions } from './allocator-options.js';
 
@@ -437,3 +438,11 @@ export class Allocator implements AllocationHost {
       throw new CollectorError('LC_ALLOC_CLOSED', `allocator of pool ${JSON.stringify(this.pool)} is closed`);
   }
 }
+
+printable(Allocator, (a) => ({
+  redis: redisAddress(a.redis),
+  prefix: a.prefix,
+  pool: a.pool,
+  owner: a.owner,
+  status: a.status,
+}));

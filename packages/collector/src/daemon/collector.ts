@@ -29,6 +29,7 @@ import {
 } from './collector-stats.js';
 import { copyHeaders, deadLetter } from './dead-letter.js';
 import { type Refusal, StoreApplier } from './store-applier.js';
+import { printable } from '../internal/printable.js';
 
 /** Deliveries applied together (one store call), then acknowledged together. */
 interface Batch {
@@ -493,3 +494,11 @@ export class Collector extends EventEmitter {
     }
   }
 }
+
+printable(Collector, (c) => ({
+  url: c.options.url,
+  exchange: c.options.exchange,
+  queue: c.options.queue,
+  status: c.status,
+  store: c.options.store,
+}));

@@ -3,6 +3,7 @@ import { CollectorError } from '../internal/errors.js';
 import { LockError } from './lock-error.js';
 import { RedisLock, type LockCallOptions, type LockHandle, type RedisLockOptions } from './redis-lock.js';
 import { reaching, replies } from '../internal/redis-client.js';
+import { printable } from '../internal/printable.js';
 
 /** Options of {@link LockPool}. */
 export interface LockPoolOptions extends RedisLockOptions {
@@ -111,3 +112,5 @@ export class LockPool {
     return this.ownsLocks ? this.locks.close() : Promise.resolve();
   }
 }
+
+printable(LockPool, (p) => ({ pool: p.pool, locks: p.locks }));

@@ -5,8 +5,9 @@ import { type BackoffOptions, backoffDelay } from '@contexture/context/internal'
 import { CollectorError } from '../internal/errors.js';
 import { LOCK_SCRIPTS } from './lock-scripts.js';
 import { LockError } from './lock-error.js';
-import { closeClient, reaching, resolveRedis } from '../internal/redis-client.js';
+import { closeClient, reaching, redisAddress, resolveRedis } from '../internal/redis-client.js';
 import { sleep } from '../internal/sleep.js';
+import { printable } from '../internal/printable.js';
 
 /** What `status()` says of a lock: `unavailable` when Redis cannot be asked, `error` when the key holds something else. */
 export type LockStatus = 'free' | 'locked' | 'unavailable' | 'error';
@@ -428,3 +429,5 @@ export class RedisLock {
     return r === null ? null : new Handle(this.redis, name, key, owner, r[0], r[1], ttl);
   }
 }
+
+printable(RedisLock, (l) => ({ redis: redisAddress(l.redis), prefix: l.prefix, owner: l.owner }));

@@ -3,7 +3,8 @@ import { isPlainObject, setOwn } from '@contexture/context/protocol';
 import { checkPositive, checkText as text } from '../internal/checks.js';
 import { CollectorError } from '../internal/errors.js';
 import { loadScripts, script } from '../internal/scripts.js';
-import { closeClient, reaching, resolveRedis } from '../internal/redis-client.js';
+import { closeClient, reaching, redisAddress, resolveRedis } from '../internal/redis-client.js';
+import { printable } from '../internal/printable.js';
 
 /** The registry's Lua scripts (`src/lua/registry/`); their headers say what they take and return. */
 const SCRIPTS = loadScripts('registry', {
@@ -442,3 +443,10 @@ export class Registry implements AsyncDisposable {
 function clock([s, us]: [string, string]): number {
   return Number(s) * 1000 + Math.floor(Number(us) / 1000);
 }
+
+printable(Registry, (r) => ({
+  redis: redisAddress(r.redis),
+  prefix: r.prefix,
+  namespace: r.namespace,
+  shards: r.shards,
+}));

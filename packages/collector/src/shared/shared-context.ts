@@ -8,6 +8,7 @@ import { applyDelta, isDeltaLeaf } from '../store/delta.js';
 import { deepFreeze } from '../store/json.js';
 import { RedisContextStore } from '../store/redis-store.js';
 import type { ContextDelta, ContextStore, ContextWatch } from '../store/types.js';
+import { printable } from '../internal/printable.js';
 
 /** Options of {@link SharedContext.open}. */
 export interface SharedContextOptions {
@@ -426,3 +427,5 @@ export class SharedContext<T extends Record<string, unknown> = Record<string, un
     });
   }
 }
+
+printable(SharedContext, (c) => ({ key: c.key, version: c.version }));

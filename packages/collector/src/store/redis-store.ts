@@ -40,6 +40,7 @@ import type {
   SyncResult,
   WatchOptions,
 } from './types.js';
+import { printable } from '../internal/printable.js';
 
 /** A context's messages of one applyMany(): its arguments to apply.lua and where their results go. */
 type ApplyGroup = [id: string, group: { args: Array<string | number>; at: number[] }];
@@ -410,3 +411,5 @@ export class RedisContextStore extends BaseContextStore {
     if (this.owned) await closeClient(this.redis);
   }
 }
+
+printable(RedisContextStore, (s) => ({ redis: redisAddress(s.redis), prefix: s.prefix, status: s.status }));

@@ -3,7 +3,7 @@ import { setMaxListeners } from 'node:events';
 import type { RedisClient } from '../internal/cluster.js';
 import { isPlainObject } from '@contexture/context/protocol';
 import { CollectorError } from '../internal/errors.js';
-import { closeClient, reaching, resolveRedis, unavailable } from '../internal/redis-client.js';
+import { closeClient, reaching, redisAddress, resolveRedis, unavailable } from '../internal/redis-client.js';
 import { checkMs, checkProgress, checkText, errorInfo, invalid, toJson } from './task-checks.js';
 import { TaskError, taskFailure } from './task-error.js';
 import {
@@ -17,6 +17,7 @@ import {
 import { TASK_SCRIPTS as SCRIPTS } from './task-scripts.js';
 import { TaskSubscriber, type Waiter } from './task-subscriber.js';
 import { TaskWorker, type WorkerQueue } from './task-worker.js';
+import { printable } from '../internal/printable.js';
 
 /**
  * A task queue in Redis: `query()` a named task with JSON params and get its result; `listen()`
@@ -417,3 +418,5 @@ export class TaskQueue implements AsyncDisposable {
     return `${this.base}t:${id}`;
   }
 }
+
+printable(TaskQueue, (q) => ({ redis: redisAddress(q.redis), prefix: q.prefix, namespace: q.namespace, id: q.id }));
