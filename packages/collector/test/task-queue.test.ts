@@ -7,7 +7,7 @@ import { Cleanup, freePort, redisUrl, uniqueName, waitUntil } from '@contexture/
 import { CollectorError } from '../src/internal/errors.js';
 import { TaskError, TaskQueue, type Task, type TaskQueueOptions } from '../src/tasks/index.js';
 import { TASK_SCRIPTS } from '../src/tasks/task-scripts.js';
-import { type Backend, BACKENDS, keysMatching, SINGLE } from './support/backends.js';
+import { type Backend, BACKENDS, CLUSTER, keysMatching, masterOf, SINGLE } from './support/backends.js';
 import { proxiedRedis } from './support/proxied-redis.js';
 import { expectUnavailable } from './support/unavailable.js';
 
@@ -570,5 +570,31 @@ describe('TaskQueue: Redis unreachable, stalling or cut off (single Redis)', fun
     await waitUntil(() => worker.redis.status === 'ready', "the worker's client reconnected");
     backAgain();
     expect(await pending).to.equal('finished');
+  });
+});
+
+describe('TaskQueue spread over parts (shards)', function () {
+  this.timeout(60_000);
+  onBackend(CLUSTER);
+
+  it('shards: 6 spreads a namespace over every master; listeners take tasks from every part', async () => {
+    expect((await rejection(Promise.resolve().then(() => queue({ shards: 0 })))).code).to.equal('LC_TASK_INVALID');
+    const worker = queue({ shards: 6, handler: { double: (t: Task<{ n: number }>) => t.params.n * 2 } });
+    void listening(worker, ['double'], 4);
+    const caller = queue({ shards: 6 });
+    const ids = Array.from({ length: 120 }, (_, i) => `job-${i}`);
+    const results = await Promise.all(
+      ids.map((id, n) => caller.query({ name: 'double', id, params: { n }, policy: 'remote', timeout: 30_000 })),
+    );
+    expect(results).to.deep.equal(ids.map((_, n) => n * 2));
+    // The tasks' hashes (kept for resultTtl) are in all six parts, on all three masters.
+    const keys = (await keysMatching(redis, `${prefix}tq:*:t:*`)).filter((k) => k.includes(`{${namespace}`));
+    expect(keys.length).to.equal(120);
+    const parts = new Set(keys.map((k) => /\{([^}]*)\}/.exec(k)![1]));
+    expect(parts.size).to.equal(6);
+    const owners = new Set(keys.map((k) => masterOf(redis as Cluster, k)));
+    expect(owners.size).to.equal(3);
+    // A join by id finds the task in its part.
+    expect(await caller.query({ name: 'double', id: 'job-7', params: { n: 7 }, policy: 'remote' })).to.equal(14);
   });
 });

@@ -27,6 +27,15 @@ export interface TaskQueueOptions {
   prefix?: string;
   /** Queues of one namespace share their tasks. @default 'default' */
   namespace?: string;
+  /**
+   * How many parts (hash slots) the namespace's tasks are spread over, each task in the part its id
+   * hashes to: on a Redis Cluster a busy namespace's load then goes to several masters instead of
+   * one. Workers take tasks from every part in turn. 1 keeps every task in the namespace's one slot
+   * (the layout of a queue made without it). Every queue of a namespace must say the same. What
+   * stops holding across parts: the order in which tasks of different parts are taken (each part
+   * keeps its own order), and a worker may look in several parts before it finds a task. @default 1
+   */
+  shards?: number;
   /** What runs tasks here: for `listen()` and for local runs. */
   handler?: TaskFunction | Record<string, TaskFunction>;
   /**
@@ -77,6 +86,7 @@ export const TASK_QUEUE_DEFAULTS = Object.freeze({
   redis: 'redis://127.0.0.1:6379',
   prefix: 'contexture:',
   namespace: 'default',
+  shards: 1,
   visibilityTimeout: 30_000,
   maxAttempts: 3,
   resultTtl: 600_000,

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
-import type { RedisClient } from '../internal/cluster.js';
+import { type RedisClient, slotOf } from '../internal/cluster.js';
 import { isPlainObject } from '@contexture/context/protocol';
 import { CollectorError } from '../internal/errors.js';
 import { closeClient, reaching, redisAddress, resolveRedis, unavailable } from '../internal/redis-client.js';
@@ -40,7 +40,10 @@ export class TaskQueue implements AsyncDisposable {
   private readonly owned: boolean;
   private readonly o: { visibilityTimeout: number; maxAttempts: number; resultTtl: number; listenerTimeout: number };
   private readonly handler: TaskQueueOptions['handler'];
+  /** Where the namespace's listeners and wake-up channel are: the first part's key prefix. */
   private readonly base: string;
+  /** Per part, its key prefix `<prefix>tq:{<namespace>[#<n>]}:` (the first is `base`). */
+  private readonly bases: string[];
   private readonly replyChannel: string;
   private readonly wakeChannel: string;
   /** The reply (and wake-up) subscription, and the queries waiting on it. */
@@ -62,6 +65,8 @@ export class TaskQueue implements AsyncDisposable {
     if (typeof o.prefix !== 'string') throw invalid('prefix must be a string');
     this.prefix = o.prefix;
     this.namespace = checkText('namespace', o.namespace);
+    const shards = checkMs('shards', o.shards);
+    if (shards > 1024) throw invalid(`shards must be at most 1024, got ${shards}`);
     this.o = {
       visibilityTimeout: checkMs('visibilityTimeout', o.visibilityTimeout),
       maxAttempts: checkMs('maxAttempts', o.maxAttempts),
@@ -83,7 +88,11 @@ export class TaskQueue implements AsyncDisposable {
     if (typeof client === 'string') throw invalid(client);
     this.redis = client.redis;
     this.owned = client.owned;
-    this.base = `${this.prefix}tq:{${this.namespace}}:`;
+    this.bases = Array.from(
+      { length: shards },
+      (_, n) => `${this.prefix}tq:{${n === 0 ? this.namespace : `${this.namespace}#${n}`}}:`,
+    );
+    this.base = this.bases[0]!;
     this.replyChannel = `${this.base}r:${this.id}`;
     this.wakeChannel = `${this.base}new`;
     this.subscriber = new TaskSubscriber(this.redis, this.replyChannel, this.wakeChannel, (id) => this.taskKey(id));
@@ -91,6 +100,8 @@ export class TaskQueue implements AsyncDisposable {
       redis: this.redis,
       id: this.id,
       base: this.base,
+      bases: this.bases,
+      baseOf: (id) => this.baseOf(id),
       visibilityTimeout: this.o.visibilityTimeout,
       listenerTimeout: this.o.listenerTimeout,
       closed: this.closed.signal,
@@ -372,8 +383,8 @@ export class TaskQueue implements AsyncDisposable {
           SCRIPTS.submit.call(
             this.redis,
             this.taskKey(id),
-            `${this.base}q:${name}`,
-            `${this.base}w:${id}`,
+            `${this.baseOf(id)}q:${name}`,
+            `${this.baseOf(id)}w:${id}`,
             id,
             name,
             paramsText,
@@ -414,8 +425,13 @@ export class TaskQueue implements AsyncDisposable {
     }
   }
 
+  /** The key prefix of the part task `id` is in: its id's hash slot, modulo the parts. */
+  private baseOf(id: string): string {
+    return this.bases.length === 1 ? this.base : this.bases[slotOf(id) % this.bases.length]!;
+  }
+
   private taskKey(id: string): string {
-    return `${this.base}t:${id}`;
+    return `${this.baseOf(id)}t:${id}`;
   }
 }
 

@@ -15,8 +15,12 @@ export interface WorkerQueue {
   readonly redis: RedisClient;
   /** The queue's id: the worker's name derives from it. */
   readonly id: string;
-  /** The queue's key prefix, `<prefix>tq:{<namespace>}:`. */
+  /** The key prefix of the namespace's listeners: `<prefix>tq:{<namespace>}:`. */
   readonly base: string;
+  /** Per part of the namespace, its key prefix (the first is `base`). */
+  readonly bases: readonly string[];
+  /** The key prefix of the part task `id` is in. */
+  baseOf(id: string): string;
   readonly visibilityTimeout: number;
   readonly listenerTimeout: number;
   /** Aborts when the queue closes. */
@@ -51,7 +55,10 @@ const FINISH_TRIES = 5;
  */
 export class TaskWorker {
   private readonly worker: string;
-  private readonly keys: string[];
+  /** Per part, the ready lists of this worker's names. */
+  private readonly keys: string[][];
+  /** The part the next claim looks in first: parts are taken in turn. */
+  private nextPart = 0;
   /** Pause (ms) between looks for tasks when none came: the wake-up channel usually ends it sooner. */
   private readonly idle: number;
   /** Pauses after failed claims (Redis unreachable): `idle`, every time. */
@@ -64,7 +71,7 @@ export class TaskWorker {
     private readonly stop: AbortSignal,
   ) {
     this.worker = `${q.id}:${randomUUID().slice(0, 8)}`;
-    this.keys = names.map((n) => `${q.base}q:${n}`);
+    this.keys = q.bases.map((base) => names.map((n) => `${base}q:${n}`));
     // A worker that died leaves its task to be found once its visibility passes: look that often.
     this.idle = Math.max(20, Math.min(1000, Math.floor(q.visibilityTimeout / 4)));
     this.claimRetry = { initialDelay: this.idle, maxDelay: this.idle, factor: 1, jitter: 0 };
@@ -91,19 +98,26 @@ export class TaskWorker {
       while (!stop.aborted) {
         let claimed = false;
         while (running.size < concurrency && !stop.aborted) {
-          let got: Claimed | null;
+          let got: Claimed | null = null;
+          let part = 0;
           try {
-            got = await SCRIPTS.claim.call(
-              q.redis,
-              1 + keys.length,
-              `${q.base}running`,
-              ...keys,
-              q.base,
-              worker,
-              q.visibilityTimeout,
-              '',
-              ...names,
-            );
+            // Each part in turn, from the one after the part of the last claim, until one has a task.
+            for (let tried = 0; got === null && tried < keys.length; tried++) {
+              part = this.nextPart;
+              this.nextPart = (part + 1) % keys.length;
+              const base = q.bases[part]!;
+              got = await SCRIPTS.claim.call(
+                q.redis,
+                1 + keys[part]!.length,
+                `${base}running`,
+                ...keys[part]!,
+                base,
+                worker,
+                q.visibilityTimeout,
+                '',
+                ...names,
+              );
+            }
             failures = 0;
           } catch {
             await sleep(backoffDelay(++failures, this.claimRetry), stop); // Redis unreachable: try again in a while
@@ -111,7 +125,7 @@ export class TaskWorker {
           }
           if (got === null) break;
           claimed = true;
-          const p = this.runChain(got, { lists: keys, names, worker }).finally(() => {
+          const p = this.runChain(got, { lists: keys[part]!, names, worker }).finally(() => {
             running.delete(p);
             poke();
           });
@@ -155,7 +169,8 @@ export class TaskWorker {
   ): Promise<Claimed | null> {
     const q = this.q;
     const fn = q.functionFor(name);
-    const keys = [`${q.base}t:${id}`, `${q.base}running`, `${q.base}w:${id}`] as const;
+    const base = q.baseOf(id);
+    const keys = [`${base}t:${id}`, `${base}running`, `${base}w:${id}`] as const;
     const ac = new AbortController();
     const onClose = () => ac.abort(new CollectorError('LC_TASK_CLOSED', `the task queue closed while task ${id} ran`));
     q.closed.addEventListener('abort', onClose, { once: true });
@@ -210,7 +225,7 @@ export class TaskWorker {
       clearInterval(renew);
       q.closed.removeEventListener('abort', onClose);
     }
-    const more = chain === null ? [''] : [q.base, chain.worker, q.visibilityTimeout, ...chain.names];
+    const more = chain === null ? [''] : [base, chain.worker, q.visibilityTimeout, ...chain.names];
     for (let i = 1; i <= FINISH_TRIES; i++) {
       try {
         const [, next] = await SCRIPTS.finish.call(
