@@ -113,6 +113,77 @@ describe('RedisContextStore on a Redis Cluster (3 masters)', () => {
       expect((await s.get('b7'))?.context).to.deep.equal({ n: 1 });
     });
 
+    it('a call across slots whose master lost one of them applies nothing twice: each slot goes again on its own', async () => {
+      await cluster.ping();
+      const s = new RedisContextStore({ redis: cluster, prefix });
+      cleanup.defer(() => s.close());
+      const state = (id: string) => `${prefix}ctx:{${id}}`;
+      // Two contexts on two masters; the client is made to believe both are on the first one's.
+      const ids = Array.from({ length: 50 }, (_, i) => `x${i}`);
+      const a = ids[0]!;
+      const b = ids.find((id) => masterOf(cluster, state(id)) !== masterOf(cluster, state(a)))!;
+      const slots = (cluster as unknown as { slots: string[][] }).slots;
+      slots[slotOf(state(b))] = [masterOf(cluster, state(a))];
+      // No seq: applied twice, a message would make a second version.
+      const results = await s.applyMany([
+        { message: { obj_id: a, obj: { n: 1 }, status: 'born' } },
+        { message: { obj_id: b, obj: { n: 2 }, status: 'born' } },
+      ]);
+      expect(results.map((r) => [r.id, r.version, r.changed])).to.deep.equal([
+        [a, 1, true],
+        [b, 1, true],
+      ]);
+      expect((await s.get(a))?.version).to.equal(1);
+      expect((await s.get(b))?.context).to.deep.equal({ n: 2 });
+    });
+
+    it('a master the client has no connection to: each slot goes on its own (not a configuration error)', async () => {
+      await cluster.ping();
+      const s = new RedisContextStore({ redis: cluster, prefix });
+      cleanup.defer(() => s.close());
+      const state = (id: string) => `${prefix}ctx:{${id}}`;
+      const ids = Array.from({ length: 50 }, (_, i) => `y${i}`);
+      const [a, b] = [ids[0]!, ids.find((id) => slotOf(state(id)) !== slotOf(state(ids[0]!)))!];
+      // Both slots said to be a master the client knows no connection to: the cluster client
+      // follows Redis's MOVED answers to the real ones.
+      const slots = (cluster as unknown as { slots: string[][] }).slots;
+      slots[slotOf(state(a))] = ['127.0.0.1:1'];
+      slots[slotOf(state(b))] = ['127.0.0.1:1'];
+      const results = await s.applyMany([
+        { message: { obj_id: a, obj: { n: 1 }, status: 'born', seq: 0 } },
+        { message: { obj_id: b, obj: { n: 2 }, status: 'born', seq: 0 } },
+      ]);
+      expect(results.map((r) => r.version)).to.deep.equal([1, 1]);
+    });
+
+    it('list() of a store whose cluster client is still connecting waits for it; cursors name the master', async () => {
+      const s = new RedisContextStore({ redis: cluster, prefix });
+      cleanup.defer(() => s.close());
+      await s.applyMany(
+        Array.from({ length: 30 }, (_, i) => ({
+          message: { obj_id: `l${i}`, obj: {}, status: 'born' as const, seq: 0 },
+        })),
+      );
+      const fresh = clusterClient();
+      cleanup.defer(() => fresh.quit());
+      const t = new RedisContextStore({ redis: fresh, prefix, scanCount: 5 });
+      cleanup.defer(() => t.close());
+      expect(fresh.status).to.not.equal('ready');
+      const first = await t.list({ limit: 5 });
+      expect(first.cursor).to.match(/^127\.0\.0\.1:\d+\/\d+$/);
+      let all = first.items.map((i) => i.id);
+      let cursor = first.cursor;
+      while (cursor !== null) {
+        const page = await t.list({ limit: 5, cursor });
+        all = all.concat(page.items.map((i) => i.id));
+        cursor = page.cursor;
+      }
+      expect(all.sort()).to.deep.equal(Array.from({ length: 30 }, (_, i) => `l${i}`).sort());
+      const gone = (await t.list({ cursor: '127.0.0.1:1/5' }).catch((e: unknown) => e)) as CollectorError;
+      expect(gone.code).to.equal('LC_REDIS_UNAVAILABLE');
+      expect(gone.message).to.include('names no master of the cluster now');
+    });
+
     it('watch() follows a context by sharded pub/sub on the master that owns it', async () => {
       const s = new RedisContextStore({ redis: cluster, prefix });
       cleanup.defer(() => s.close());

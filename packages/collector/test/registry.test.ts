@@ -255,6 +255,8 @@ describe('Registry spread over parts (shards)', function () {
     expect(await other.unregister('backend-9')).to.equal(true);
     expect(await reg.get('backend-9')).to.equal(null);
     expect((await reg.list()).length).to.equal(299);
+    // No other namespace's registry sees them (a part's tag is no namespace's own).
+    for (const ns of ['wide#1', 'wide1', 'wide 1']) expect(await make({ namespace: ns }).list(), ns).to.deep.equal([]);
     // cleanupExpired() walks every part: an entry whose keys are gone leaves every index.
     await (redis as Cluster).del(reg.key('backend-10'));
     expect(await reg.cleanupExpired()).to.equal(1);

@@ -31,6 +31,16 @@ export function isClient(redis: unknown): redis is RedisClient {
   );
 }
 
+/**
+ * The hash tag of part `n` of a namespace spread over several slots (a registry's or a task
+ * queue's `shards`): the namespace itself for part 0 (the layout of one part), then the namespace,
+ * a unit separator (U+001F) and the part's number. Namespaces cannot hold control characters, so no
+ * namespace's own tag is another's part.
+ */
+export function partTag(namespace: string, n: number): string {
+  return n === 0 ? namespace : `${namespace}\u001f${n}`;
+}
+
 /** The hash slot of a key (what Redis Cluster computes: CRC16 of the hash tag or the whole key). */
 export function slotOf(key: string): number {
   return calculateSlot(key);
@@ -122,20 +132,54 @@ export function subscriberOf(redis: RedisClient, overrides: Partial<RedisOptions
 }
 
 /**
- * The cursor of a walk over several masters: which master, and the SCAN cursor on it. A single
- * Redis's cursor is SCAN's own, as before. Anything that does not read as a cursor starts over.
+ * The masters a walk over every key goes through, in a stable order (by `host:port`): the
+ * cluster's, once its client is connected and knows them, or the client itself. Throws when a
+ * master the cluster's slot table names has no connection (it is down): a walk without it would
+ * leave its keys out without a word.
  */
-export function readCursor(redis: RedisClient, cursor: string): { node: number; scan: string } {
-  if (!isCluster(redis)) return { node: 0, scan: cursor };
-  const m = /^(\d+)-(\d+)$/.exec(cursor);
-  return m === null ? { node: 0, scan: '0' } : { node: Number(m[1]), scan: m[2]! };
+export async function walkable(redis: RedisClient): Promise<Array<{ name: string; node: Redis }>> {
+  if (!isCluster(redis)) return [{ name: '', node: redis }];
+  // Until the client is ready it knows no master: a command waits for it (or fails).
+  if (redis.status !== 'ready') await redis.ping();
+  const nodes = masters(redis).map((node) => ({ name: nodeName(node), node }));
+  const known = new Set(nodes.map((n) => n.name));
+  const slots = (redis as unknown as { slots?: Array<string[] | undefined> }).slots ?? [];
+  for (const owners of slots) {
+    const owner = owners?.[0];
+    if (owner !== undefined && !known.has(owner)) throw new Error(`Redis Cluster master ${owner} is not connected`);
+  }
+  if (nodes.length === 0) throw new Error('the Redis Cluster client knows no master');
+  return nodes;
 }
 
-/** The cursor after a SCAN step on master `node` that answered `next` ('0': that master is done). */
-export function nextCursor(redis: RedisClient, node: number, next: string): string {
+/**
+ * Where a walk over several masters stands, read from its cursor: which master (by index in
+ * `nodes`) and the SCAN cursor on it. A single Redis's cursor is SCAN's own, as before; on a
+ * cluster it is `<host:port>/<SCAN cursor>`, and '0' starts at the first master. Null when the
+ * master a cursor names is gone, or it is no cursor of ours (a walk cannot go on where it was).
+ */
+export function readCursor(
+  redis: RedisClient,
+  nodes: ReadonlyArray<{ name: string }>,
+  cursor: string,
+): { node: number; scan: string } | null {
+  if (!isCluster(redis) || cursor === '0') return { node: 0, scan: cursor };
+  const m = /^(.+)\/(\d+)$/.exec(cursor);
+  const node = m === null ? -1 : nodes.findIndex((n) => n.name === m[1]);
+  return m === null || node === -1 ? null : { node, scan: m[2]! };
+}
+
+/** The cursor after a SCAN step on `nodes[node]` that answered `next` ('0': that master is done). */
+export function nextCursor(
+  redis: RedisClient,
+  nodes: ReadonlyArray<{ name: string }>,
+  node: number,
+  next: string,
+): string {
   if (!isCluster(redis)) return next;
-  if (next !== '0') return `${node}-${next}`;
-  return node + 1 < masters(redis).length ? `${node + 1}-0` : '0';
+  if (next !== '0') return `${nodes[node]!.name}/${next}`;
+  const after = nodes[node + 1];
+  return after === undefined ? '0' : `${after.name}/0`;
 }
 
 /**

@@ -189,15 +189,22 @@ export const CLUSTER_MISMATCH = /^(MOVED|ASK|CROSSSLOT)\b|Script attempted to ac
  * as a CollectorError LC_REDIS_CLUSTER_MISMATCH saying what to change; null for any other.
  */
 export function clusterMismatch(what: string, err: unknown, redis: RedisClient): CollectorError | null {
+  return mismatchAt(what, err, redisAddress(redis), isCluster(redis));
+}
+
+/** clusterMismatch() for a client known by its address and whether it is a cluster's. */
+export function mismatchAt(what: string, err: unknown, at: string, cluster: boolean): CollectorError | null {
   const message = (err as Error | null)?.message ?? '';
   if (!CLUSTER_MISMATCH.test(message)) return null;
-  const fix = isCluster(redis)
+  const fix = cluster
     ? 'the keys of one call are in several slots'
     : 'this client talks to one node of a Redis Cluster: give an ioredis Cluster, or the URLs of its nodes';
   return new CollectorError(
     'LC_REDIS_CLUSTER_MISMATCH',
-    `${what}: Redis at ${redisAddress(redis)} answered ${message.split(' ')[0]}: ${fix}`,
-    { cause: err },
+    `${what}: Redis at ${at} answered ${message.split(' ')[0]}: ${fix}`,
+    {
+      cause: err,
+    },
   );
 }
 

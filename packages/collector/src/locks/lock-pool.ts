@@ -103,6 +103,8 @@ export class LockPool {
     );
     for (const [g, group] of groups.entries())
       for (const [i, n] of group.entries()) (answers[g]![i] === 1 ? locked : free).push(n);
+    if (groups.length === 1) return { locked, free };
+    // Several masters answered: back to the members' order.
     const order = new Map(names.map((n, i) => [n, i]));
     const byName = (a: string, b: string) => order.get(a)! - order.get(b)!;
     return { locked: locked.sort(byName), free: free.sort(byName) };

@@ -1,4 +1,4 @@
-import { isCluster, type RedisClient, type RedisOption, slotOf } from '../internal/cluster.js';
+import { isCluster, partTag, type RedisClient, type RedisOption, slotOf } from '../internal/cluster.js';
 import { isPlainObject, setOwn } from '@contexture/context/protocol';
 import { checkPositive, checkText as text } from '../internal/checks.js';
 import { CollectorError } from '../internal/errors.js';
@@ -167,7 +167,7 @@ export class Registry implements AsyncDisposable {
   readonly expireAfter: number;
   readonly shards: number;
   private readonly owned: boolean;
-  /** Per part, the hash tag of its keys: the namespace for the first, `<namespace>#<n>` after. */
+  /** Per part, the hash tag of its keys (see partTag()). */
   private readonly tags: string[];
   private closing: Promise<void> | null = null;
 
@@ -181,7 +181,7 @@ export class Registry implements AsyncDisposable {
     this.namespace = checkText('namespace', o.namespace);
     this.shards = checkPositive('LC_REGISTRY_INVALID_ARGUMENT', 'shards', o.shards);
     if (this.shards > 1024) throw invalid(`shards must be at most 1024, got ${this.shards}`);
-    this.tags = Array.from({ length: this.shards }, (_, n) => (n === 0 ? this.namespace : `${this.namespace}#${n}`));
+    this.tags = Array.from({ length: this.shards }, (_, n) => partTag(this.namespace, n));
     this.heartbeatTimeout = checkMs('heartbeatTimeout', o.heartbeatTimeout);
     this.expireAfter = checkMs('expireAfter', o.expireAfter);
     if (this.expireAfter < this.heartbeatTimeout) throw invalid('expireAfter must be at least heartbeatTimeout');

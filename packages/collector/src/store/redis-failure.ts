@@ -3,7 +3,7 @@
  * (foreign data under its prefix, or Redis itself), with `label()` quoting ids in its messages.
  */
 import { CollectorError } from '../internal/errors.js';
-import { CLUSTER_MISMATCH, REFUSED, scrubAuth, unreachable } from '../internal/redis-client.js';
+import { mismatchAt, REFUSED, scrubAuth, unreachable } from '../internal/redis-client.js';
 
 /**
  * A failed Redis call of `what` as a CollectorError (ours, and errors of the program itself, pass
@@ -41,17 +41,8 @@ export function failure(what: string, err: unknown, at: string): unknown {
       );
     }
   }
-  if (CLUSTER_MISMATCH.test(message)) {
-    return new CollectorError(
-      'LC_REDIS_CLUSTER_MISMATCH',
-      `context store ${what}: Redis at ${at} answered ${message.split(' ')[0]}: ${
-        at.endsWith('(cluster)')
-          ? 'the keys of one call are in several slots'
-          : 'this client talks to one node of a Redis Cluster: give an ioredis Cluster, or the URLs of its nodes'
-      }`,
-      { cause: err },
-    );
-  }
+  const mismatch = mismatchAt(`context store ${what}`, err, at, at.endsWith('(cluster)'));
+  if (mismatch !== null) return mismatch;
   // Any other failure (an ACL refusing a command, say) is Redis's too.
   const reason = unreachable(err, at) ?? `Redis at ${at} failed: ${message}`;
   return new CollectorError('LC_REDIS_UNAVAILABLE', `context store ${what}: ${reason}`, { cause: err });

@@ -4,7 +4,7 @@
  * every master in turn (its cursor says which), and what it reads or prunes of the ids a master
  * gave goes to that master in one pipeline.
  */
-import { masters, nextCursor, readCursor, type RedisClient } from '../internal/cluster.js';
+import { nextCursor, type RedisClient, readCursor, walkable } from '../internal/cluster.js';
 import { escapeGlob, globToRegExp } from './glob.js';
 import { ttlFor, type ResolvedStoreOptions } from './options.js';
 import { contextKeys } from './redis-keys.js';
@@ -79,7 +79,7 @@ export class RedisScanner {
     const o = this.options;
     const result: CleanupResult = { scanned: 0, contextsDeleted: 0, deltasDeleted: 0, wrapped: false };
     do {
-      const [next, ids, node] = await this.scanIds(this.cleanupCursor);
+      const [next, ids, node] = await this.scanIds(this.cleanupCursor, true);
       this.cleanupCursor = next;
       if (ids.length > 0) {
         const now = Date.now();
@@ -104,14 +104,16 @@ export class RedisScanner {
    * One SCAN step over the contexts' meta keys: the next cursor, the ids found, and the client of
    * the master that has them.
    */
-  private async scanIds(cursor: string): Promise<[string, string[], RedisClient]> {
+  private async scanIds(cursor: string, restart = false): Promise<[string, string[], RedisClient]> {
     const head = `${this.prefix}ctx:{`;
-    const at = readCursor(this.redis, cursor);
-    const node = masters(this.redis)[at.node];
-    // A master that is gone since the cursor was given: the walk is over.
-    if (node === undefined) return ['0', [], this.redis];
+    const nodes = await walkable(this.redis);
+    // A cleanup whose master is gone starts over; a list() page cannot go on where it was.
+    const at = readCursor(this.redis, nodes, cursor) ?? (restart ? { node: 0, scan: '0' } : null);
+    if (at === null)
+      throw new Error(`the cursor ${JSON.stringify(cursor.slice(0, 80))} names no master of the cluster now`);
+    const node = nodes[at.node]!.node;
     const [scanned, keys] = await node.scan(at.scan, 'MATCH', `${escapeGlob(head)}*}`, 'COUNT', this.scanCount);
-    const next = nextCursor(this.redis, at.node, scanned);
+    const next = nextCursor(this.redis, nodes, at.node, scanned);
     const ids: string[] = [];
     // The state hash is the key that ends at the hash tag; the deltas list ends in :d.
     for (const key of keys) if (key.startsWith(head) && key.endsWith('}')) ids.push(key.slice(head.length, -1));

@@ -225,17 +225,33 @@ export class RedisContextStore extends BaseContextStore {
    */
   private async applyPart(part: ApplyGroup[], head: Array<string | number>, results: ApplyResult[]): Promise<void> {
     const redis = this.redis;
-    // On a cluster, contexts of several slots go in one call straight to their master.
-    const node =
-      isCluster(redis) && part.length > 1 && bySlot(redis, part, ([id]) => this.keys(id).state).length > 1
-        ? masterClient(redis, ownerOf(redis, this.keys(part[0]![0]).state) ?? '')
-        : undefined;
+    const states = part.map(([id]) => this.keys(id).state);
+    let node: RedisClient | undefined;
+    if (isCluster(redis) && part.length > 1) {
+      const slots = bySlot(redis, [...part.keys()], (i) => states[i]!);
+      if (slots.length > 1) {
+        // Contexts of several slots go in one call straight to their master; when the client has no
+        // connection to it now (it is down), each slot's contexts in a call of their own, through
+        // the cluster client, which says what became of that master.
+        node = masterClient(redis, ownerOf(redis, states[0]!) ?? '');
+        if (node === undefined) {
+          await Promise.all(
+            slots.map((s) =>
+              this.applyPart(
+                s.map((i) => part[i]!),
+                head,
+                results,
+              ),
+            ),
+          );
+          return;
+        }
+      }
+    }
     const keys: string[] = [];
-    const args: Array<string | number> = [];
-    for (const [id, g] of part) {
-      const k = this.keys(id);
-      if (node === undefined) keys.push(k.state, k.deltas);
-      else args.push(k.state);
+    const args: Array<string | number> = node === undefined ? [] : [part.length, ...states];
+    for (const [n, [id, g]] of part.entries()) {
+      if (node === undefined) keys.push(states[n]!, this.keys(id).deltas);
       g.args[0] = g.at.length;
       for (const a of g.args) args.push(a);
     }
@@ -246,13 +262,13 @@ export class RedisContextStore extends BaseContextStore {
       try {
         reply = await STORE_SCRIPTS.applyAcrossSlots.call(node, 0, ...head, ...args);
       } catch (err) {
-        // A slot that has moved to another master since (or is moving): each slot's contexts in a
-        // call of their own, through the cluster client, which follows the move.
-        if (!CLUSTER_MISMATCH.test((err as Error)?.message ?? '') && !/^TRYAGAIN\b/.test((err as Error)?.message ?? ''))
-          throw err;
-        await Promise.all(
-          bySlot(redis, part, ([id]) => this.keys(id).state).map((s) => this.applyPart(s, head, results)),
-        );
+        // A slot that has moved to another master since (or is moving): the script touched every
+        // key before writing, so nothing was applied; each slot's contexts go in a call of their
+        // own through the cluster client, which follows the move.
+        const message = (err as Error)?.message ?? '';
+        if (!CLUSTER_MISMATCH.test(message) && !/^TRYAGAIN\b/.test(message)) throw err;
+        const slots = bySlot(redis, part, ([id]) => this.keys(id).state);
+        await Promise.all(slots.map((s) => this.applyPart(s, head, results)));
         return;
       }
     }

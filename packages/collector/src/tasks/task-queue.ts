@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
-import { type RedisClient, slotOf } from '../internal/cluster.js';
+import { partTag, type RedisClient, slotOf } from '../internal/cluster.js';
 import { isPlainObject } from '@contexture/context/protocol';
 import { CollectorError } from '../internal/errors.js';
 import { closeClient, reaching, redisAddress, resolveRedis, unavailable } from '../internal/redis-client.js';
@@ -42,7 +42,7 @@ export class TaskQueue implements AsyncDisposable {
   private readonly handler: TaskQueueOptions['handler'];
   /** Where the namespace's listeners and wake-up channel are: the first part's key prefix. */
   private readonly base: string;
-  /** Per part, its key prefix `<prefix>tq:{<namespace>[#<n>]}:` (the first is `base`). */
+  /** Per part, its key prefix `<prefix>tq:{<tag>}:` (see partTag(); the first is `base`). */
   private readonly bases: string[];
   private readonly replyChannel: string;
   private readonly wakeChannel: string;
@@ -88,10 +88,7 @@ export class TaskQueue implements AsyncDisposable {
     if (typeof client === 'string') throw invalid(client);
     this.redis = client.redis;
     this.owned = client.owned;
-    this.bases = Array.from(
-      { length: shards },
-      (_, n) => `${this.prefix}tq:{${n === 0 ? this.namespace : `${this.namespace}#${n}`}}:`,
-    );
+    this.bases = Array.from({ length: shards }, (_, n) => `${this.prefix}tq:{${partTag(this.namespace, n)}}:`);
     this.base = this.bases[0]!;
     this.replyChannel = `${this.base}r:${this.id}`;
     this.wakeChannel = `${this.base}new`;

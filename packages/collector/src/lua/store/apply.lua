@@ -25,8 +25,9 @@ ARGV[6]  the command that publishes each context's changes on its channel, <stat
          call, one a line.
 ARGV[7..] per context, in the order of KEYS: the number of its messages, then its messages one
          after another (with no KEYS: the contexts of several slots of one cluster master, sent to
-         that master by the variant that declares allow-cross-slot-keys, each context's arguments
-         start with its state hash key; its deltas list is that key .. ':d'), each:
+         that master by the variant that declares allow-cross-slot-keys: ARGV[7] is the number of
+         contexts c, ARGV[8 .. 7+c] their state hash keys (each deltas list is its key .. ':d'),
+         then per context as above), each:
          seq ('' when the message has none: it then folds in arrival order, seq = #hs + 1),
          status ('' | 'born' | 'finished' | 'transient'),
          time_in (unix seconds as text; the caller puts its clock there when the message has none),
@@ -212,10 +213,16 @@ end
 local at = 7
 if #KEYS == 0 then
   -- Contexts of several slots of one cluster master (the script then declares
-  -- allow-cross-slot-keys): each context's arguments start with its state hash key.
-  while at <= #ARGV do
-    local hkey = ARGV[at]
-    at = fold(hkey, hkey .. ':d', at + 2, tonumber(ARGV[at + 1]))
+  -- allow-cross-slot-keys): ARGV[7] says how many, their state hash keys follow. Each is touched
+  -- before anything is written: a key this master no longer serves (its slot moved) fails the
+  -- call whole, so that the caller can send it again without applying anything twice.
+  local c = tonumber(ARGV[7])
+  for i = 1, c do redis.call('EXISTS', ARGV[7 + i]) end
+  at = 8 + c
+  for i = 1, c do
+    local hkey = ARGV[7 + i]
+    local count = tonumber(ARGV[at])
+    at = fold(hkey, hkey .. ':d', at + 1, count)
   end
 else
   for c = 1, #KEYS / 2 do
