@@ -81,3 +81,22 @@ export class RateMeter {
     return rate;
   }
 }
+
+/** What a collector prints as (util.inspect, JSON): its masked URL, exchange, queue, status and store. */
+export function printForm(c: {
+  readonly options: {
+    readonly url: unknown;
+    readonly exchange: string;
+    readonly queue: string;
+    readonly store: unknown;
+  };
+  readonly status: string;
+}): Record<string, unknown> {
+  return {
+    url: c.options.url,
+    exchange: c.options.exchange,
+    queue: c.options.queue,
+    status: c.status,
+    store: c.options.store,
+  };
+}

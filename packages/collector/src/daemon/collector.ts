@@ -24,6 +24,7 @@ import {
   type CollectorStats,
   type CollectorStatus,
   heartbeatMetrics,
+  printForm,
   RateMeter,
   statsLine,
 } from './collector-stats.js';
@@ -495,10 +496,4 @@ export class Collector extends EventEmitter {
   }
 }
 
-printable(Collector, (c) => ({
-  url: c.options.url,
-  exchange: c.options.exchange,
-  queue: c.options.queue,
-  status: c.status,
-  store: c.options.store,
-}));
+printable(Collector, printForm);
