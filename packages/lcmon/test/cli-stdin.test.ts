@@ -224,6 +224,14 @@ describe('lcmon -s (stdin)', () => {
     );
   });
 
+  it('escapes C1 controls and bidi marks on stderr as on stdout: a warning quoting a message never carries them raw', async () => {
+    const line = JSON.stringify({ obj_id: 'c', obj: {}, seq: 0, status: 'bo\u009b[31m\u202ern' });
+    const r = await run(['-s'], `${line}\n`);
+    expect(r.code).to.equal(0);
+    expect(r.stderr).to.not.match(/[\u0080-\u009f\u202e]/);
+    expect(r.stderr).to.include('line 1: skipped, bad status (bo\\u009b[31m\\u202ern)');
+  });
+
   it('keeps __proto__ and constructor keys as plain data through -c, -k, -t and -z', async () => {
     const born =
       '{"obj_id":"p","status":"born","seq":0,"obj":{"__proto__":{"polluted":true},"constructor":{"prototype":{"x":1}},"ok":1}}';

@@ -1,10 +1,12 @@
 import type { Writable } from 'node:stream';
 import type { ChalkInstance } from 'chalk';
+import { escapeJson } from '../safe-json.js';
 
 /**
  * Everything lcmon says on stderr: one line per note, warning or error, all starting with
  * `lcmon: `, and (with `--stats` on a terminal) a status line redrawn in place, which is cleared
- * before any other line is written.
+ * before any other line is written. What a line quotes of a message (a status, a routing key) is
+ * escaped as stdout escapes it: DEL, the C1 controls and the bidirectional marks become `\uXXXX`.
  */
 export class Diagnostics {
   private statusShown = false;
@@ -20,15 +22,15 @@ export class Diagnostics {
   }
 
   note(text: string): void {
-    this.write(`lcmon: ${text}`);
+    this.write(`lcmon: ${escapeJson(text)}`);
   }
 
   warn(text: string): void {
-    this.write(this.c.yellow(`lcmon: warning: ${text}`));
+    this.write(this.c.yellow(`lcmon: warning: ${escapeJson(text)}`));
   }
 
   error(text: string): void {
-    this.write(this.c.red(`lcmon: ${text}`));
+    this.write(this.c.red(`lcmon: ${escapeJson(text)}`));
   }
 
   /** A line as it is (`Bye.`). */
