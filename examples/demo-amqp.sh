@@ -10,6 +10,21 @@ trap 'rm -f "$ready"' EXIT
 # lcmon binds its queue first and says so on stderr; it exits by itself after the last object.
 npx lcmon -c -r 'example.#' -n "$REQUESTS" 2> >(tee "$ready" >&2) &
 lcmon_pid=$!
-for _ in $(seq 1 100); do grep -q 'listening' "$ready" && break; sleep 0.1; done
+# The service starts once lcmon listens; if lcmon ends first (no broker, a refused login), the demo
+# ends with lcmon's status and starts nothing.
+for i in $(seq 1 200); do
+  grep -q 'listening' "$ready" && break
+  if ! kill -0 "$lcmon_pid" 2>/dev/null; then
+    status=0
+    wait "$lcmon_pid" || status=$?
+    exit "$status"
+  fi
+  if [ "$i" = 200 ]; then
+    echo "demo: lcmon did not start listening within 20 s" >&2
+    kill "$lcmon_pid" 2>/dev/null || true
+    exit 1
+  fi
+  sleep 0.1
+done
 REQUESTS="$REQUESTS" node examples/service.js
 wait "$lcmon_pid"

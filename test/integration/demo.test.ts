@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { Context, Handler } from '@contexture/context';
 import { Collector } from '@contexture/collector/daemon';
 import { RedisContextStore } from '@contexture/collector/store';
-import { amqpUrl, Cleanup, redisUrl, uniqueName, waitUntil } from '@contexture/test-support';
+import { amqpUrl, Cleanup, freePort, redisUrl, uniqueName, waitUntil } from '@contexture/test-support';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -35,6 +35,19 @@ describe('across the packages', function () {
     cleanup = new Cleanup();
   });
   afterEach(() => cleanup.run());
+
+  it("the demo over RabbitMQ with no broker ends at once with lcmon's status, starting no service", async () => {
+    const port = await freePort();
+    const r = await sh('examples/demo-amqp.sh', {
+      CONTEXTURE_URL: `amqp://guest:guest@127.0.0.1:${port}/%2F`,
+      REQUESTS: '50',
+    });
+    expect(r.code, r.stderr).to.equal(69);
+    expect(r.stderr).to.include(`cannot reach RabbitMQ at 127.0.0.1:${port}`);
+    // The service would have said it cannot publish (its handler's warning): it never ran.
+    expect(r.stderr).to.not.match(/^contexture:/m);
+    expect(r.stdout).to.equal('');
+  });
 
   it("the README's demo: the example service's jsonl stream through lcmon -sc gives one whole object per request", async () => {
     const r = await sh('node examples/service.js | node packages/lcmon/bin/lcmon.js -sc', {
