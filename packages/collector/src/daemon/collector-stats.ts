@@ -62,23 +62,47 @@ export function heartbeatMetrics(c: CollectorCounts): Record<string, number> {
   return stats;
 }
 
-/** Messages applied per second between two readings of the count. */
-export class RateMeter {
+/**
+ * Reads a collector's stats every so often: the rate of messages applied since the last reading and
+ * the queue's depth (when `depth` can tell), into `counts`, then calls `tick`.
+ */
+export class StatsTicker {
+  private timer: NodeJS.Timeout | null = null;
   private at = Date.now();
   private applied = 0;
 
-  /** Starts measuring from `applied` now. */
-  reset(applied: number): void {
+  constructor(
+    private readonly counts: CollectorCounts,
+    private readonly depth: () => Promise<number | null>,
+    private readonly tick: () => void,
+  ) {}
+
+  start(seconds: number): void {
+    this.stop();
     this.at = Date.now();
-    this.applied = applied;
+    this.applied = this.counts.applied;
+    this.timer = setInterval(() => void this.read(), seconds * 1000);
+    this.timer.unref();
   }
 
-  /** The rate since the last reading (or reset), and starts the next period. */
-  take(applied: number): number {
+  stop(): void {
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  private async read(): Promise<void> {
     const now = Date.now();
-    const rate = Math.round(((applied - this.applied) * 1000) / Math.max(1, now - this.at));
-    this.reset(applied);
-    return rate;
+    const c = this.counts;
+    c.rate = Math.round(((c.applied - this.applied) * 1000) / Math.max(1, now - this.at));
+    this.at = now;
+    this.applied = c.applied;
+    try {
+      const d = await this.depth();
+      if (d !== null) c.queueDepth = d;
+    } catch {
+      /* the next reading tries again */
+    }
+    this.tick();
   }
 }
 

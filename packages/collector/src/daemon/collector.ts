@@ -3,13 +3,7 @@ import os from 'node:os';
 import amqp from 'amqplib';
 import type { ChannelModel, ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
 import { AmqpNodes, backoffDelay, redactText, withAmqpHeartbeat } from '@contexture/context/internal';
-import {
-  HEARTBEAT_RKEY,
-  decodeBody,
-  isMalformed,
-  isReservedRkey,
-  type MessageMeta,
-} from '@contexture/context/protocol';
+import { decodeBody, isMalformed, isReservedRkey, type MessageMeta } from '@contexture/context/protocol';
 import { CollectorHeartbeats } from './heartbeats.js';
 import type { ApplyItem } from '../store/types.js';
 import {
@@ -18,14 +12,14 @@ import {
   collectorUrls,
   resolveCollectorOptions,
 } from './collector-options.js';
-import { declareQueues } from './queue-declare.js';
+import { setUpTopology } from './queue-declare.js';
 import {
   type CollectorCounts,
   type CollectorStats,
   type CollectorStatus,
   heartbeatMetrics,
   printForm,
-  RateMeter,
+  StatsTicker,
   statsLine,
 } from './collector-stats.js';
 import { copyHeaders, deadLetter } from './dead-letter.js';
@@ -57,6 +51,10 @@ const MAX_BATCHES = 2;
  * await collector.start();
  * process.once('SIGTERM', () => collector.close());
  */
+/** Tries of start() again after a broker closed the connection while the queue was set up (RabbitMQ does so to a
+ * consumer of a quorum queue that another collector declared a moment before, whose leader is not up yet). */
+const SETUP_RETRIES = 5;
+
 export class Collector extends EventEmitter {
   /** The resolved options; `url` with its password(s) masked. */
   readonly options: Readonly<ResolvedCollectorOptions>;
@@ -74,11 +72,11 @@ export class Collector extends EventEmitter {
   private _status: CollectorStatus = 'idle';
   private attempt = 0;
   private reconnectTimer: NodeJS.Timeout | null = null;
-  private statsTimer: NodeJS.Timeout | null = null;
   private closePromise: Promise<void> | null = null;
   private idleWaiters: Array<() => void> = [];
   private brokerDown = false;
-  private readonly rate = new RateMeter();
+  /** The last connect failed after the broker took the connection (while the queue was set up). */
+  private setupLost = false;
   private counts: CollectorCounts = {
     deliveries: 0,
     applied: 0,
@@ -92,6 +90,17 @@ export class Collector extends EventEmitter {
     queueDepth: null,
   };
   private malformed: Record<string, number> = Object.create(null);
+  /** Where `startStats()` writes its line. */
+  private statsOut: ((text: string) => void) | undefined;
+  private readonly ticker = new StatsTicker(
+    this.counts,
+    async () => (this.channel === null ? null : (await this.channel.checkQueue(this.options.queue)).messageCount),
+    () => {
+      const s = this.stats();
+      this.emit('stats', s);
+      this.statsOut?.(statsLine(s));
+    },
+  );
   /** Deliveries not yet in a batch, in delivery order. */
   private pending: Array<{ ch: ConfirmChannel; msg: ConsumeMessage }> = [];
   /** Deliveries on reserved routing keys (the project's own traffic: heartbeats). */
@@ -169,14 +178,21 @@ export class Collector extends EventEmitter {
    */
   async start(): Promise<void> {
     if (this._status !== 'idle') return;
-    // One round of the nodes: the first that answers is used; when none does, start() fails.
+    // One round of the nodes: the first that answers is used; when none does, start() fails. A node
+    // that closed the connection while the queue was set up is tried again (see SETUP_RETRIES).
     const failures: string[] = [];
+    let setupRetries = 0;
     for (let i = 0; i < this.#nodes.size; i++) {
       const where = this.#nodes.where;
       try {
         await this.connect(true);
         return;
       } catch (err) {
+        if (this.setupLost && setupRetries < SETUP_RETRIES) {
+          await new Promise((r) => setTimeout(r, backoffDelay(++setupRetries, this.options.retry)));
+          i--; // the same node again (connect() moved on: with one node, that is the node)
+          continue;
+        }
         if (this.#nodes.size === 1) throw err;
         failures.push(`${where}: ${redactText((err as Error)?.message ?? String(err))}`);
         if (i === this.#nodes.size - 1) throw new Error(failures.join('; '), { cause: err });
@@ -234,30 +250,12 @@ export class Collector extends EventEmitter {
 
   /** Emits a stats line every `seconds` (and the 'stats' event), refreshing the queue depth. */
   startStats(seconds: number, line?: (text: string) => void): void {
-    this.stopStats();
-    this.rate.reset(this.counts.applied);
-    this.statsTimer = setInterval(() => void this.tickStats(line), seconds * 1000);
-    this.statsTimer.unref();
+    this.statsOut = line;
+    this.ticker.start(seconds);
   }
 
   stopStats(): void {
-    if (this.statsTimer !== null) clearInterval(this.statsTimer);
-    this.statsTimer = null;
-  }
-
-  private async tickStats(line?: (text: string) => void): Promise<void> {
-    this.counts.rate = this.rate.take(this.counts.applied);
-    const ch = this.channel;
-    if (ch !== null) {
-      try {
-        this.counts.queueDepth = (await ch.checkQueue(this.options.queue)).messageCount;
-      } catch {
-        /* the next tick tries again */
-      }
-    }
-    const s = this.stats();
-    this.emit('stats', s);
-    line?.(statsLine(s));
+    this.ticker.stop();
   }
 
   private log(level: 'info' | 'warn', message: string): void {
@@ -274,6 +272,7 @@ export class Collector extends EventEmitter {
     const o = this.options;
     let model: ChannelModel | null = null;
     const where = this.#nodes.where;
+    this.setupLost = false;
     try {
       // A timeout on the handshake (a broker that takes the connection and says nothing) and a
       // heartbeat (one that stops answering later): otherwise either would hang the collector.
@@ -282,16 +281,10 @@ export class Collector extends EventEmitter {
         clientProperties: { connection_name: `contexture-collector ${os.hostname()} pid ${process.pid}` },
       } as Options.Connect);
       model.on('error', () => {});
-      let ch = await model.createConfirmChannel();
-      ch.on('error', () => {});
-      await ch.assertExchange(o.exchange, o.exchangeType, { durable: true });
-      const topology = await declareQueues(model, ch, o, this.adaptedSaid);
-      ch = topology.ch;
+      const topology = await setUpTopology(model, o, this.adaptedSaid);
+      const ch = topology.ch;
       this.queueTypeFound = topology.type;
       for (const warning of topology.warnings) this.log('warn', warning);
-      for (const key of o.bindings) await ch.bindQueue(o.queue, o.exchange, key, o.bindingArgs);
-      if (o.registry !== null && o.exchangeType === 'topic') await ch.bindQueue(o.queue, o.exchange, HEARTBEAT_RKEY);
-      await ch.prefetch(o.prefetch);
       const lost = (err?: Error) => this.onLost(model!, err);
       model.on('close', lost);
       ch.on('close', () => lost(new Error('channel closed by the broker')));
@@ -303,6 +296,7 @@ export class Collector extends EventEmitter {
       this.consumerTag = consumerTag;
     } catch (err) {
       this.lastError = redactText((err as Error)?.message ?? String(err));
+      this.setupLost = model !== null;
       if (model !== null) await model.close().catch(() => {});
       this.model = null;
       this.channel = null;

@@ -5,6 +5,7 @@
  * PRECONDITION_FAILED ending the collector.
  */
 import type { ChannelModel, ConfirmChannel } from 'amqplib';
+import { HEARTBEAT_RKEY } from '@contexture/context/protocol';
 import type { ResolvedCollectorOptions } from './collector-options.js';
 
 /** The queue types the collector declares. */
@@ -147,4 +148,25 @@ export async function declareQueues(
     );
   }
   return { ch: main.ch, type: main.type, warnings };
+}
+
+/**
+ * The collector's whole topology on a new connection: the exchange, the queue and its dead-letter
+ * queue (see declareQueues()), the bindings (and the heartbeats' when a registry keeps them), and
+ * the prefetch. Resolves with the channel to consume on, the queue's type and what to warn of.
+ */
+export async function setUpTopology(
+  model: ChannelModel,
+  o: ResolvedCollectorOptions,
+  said: Set<string>,
+): Promise<{ ch: ConfirmChannel; type: string; warnings: string[] }> {
+  const first = await model.createConfirmChannel();
+  first.on('error', () => {});
+  await first.assertExchange(o.exchange, o.exchangeType, { durable: true });
+  const topology = await declareQueues(model, first, o, said);
+  const ch = topology.ch;
+  for (const key of o.bindings) await ch.bindQueue(o.queue, o.exchange, key, o.bindingArgs);
+  if (o.registry !== null && o.exchangeType === 'topic') await ch.bindQueue(o.queue, o.exchange, HEARTBEAT_RKEY);
+  await ch.prefetch(o.prefetch);
+  return topology;
 }
