@@ -34,6 +34,8 @@ fi
 common_env() {
   export RABBITMQ_CONF_ENV_FILE="$base/rabbitmq-env.conf"
   export ERL_EPMD_ADDRESS=127.0.0.1
+  # A node that fails to boot writes its crash dump here, not into the caller's working directory.
+  export ERL_CRASH_DUMP="$base/erl_crash.dump"
   unset RABBITMQ_NODENAME NODENAME || true
 }
 
@@ -128,7 +130,7 @@ case "${1:-}" in
       fi
       rm -rf "${base:?}/node$i"
     done
-    rm -f "$base/rabbitmq-env.conf" "$base/enabled_plugins"
+    rm -f "$base/rabbitmq-env.conf" "$base/enabled_plugins" "$base/erl_crash.dump"
     rmdir "$base" 2>/dev/null || true
     ;;
   status)
