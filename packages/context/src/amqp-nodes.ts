@@ -57,6 +57,14 @@ export function redactUrls(urls: readonly string[]): string {
 }
 
 /**
+ * The round of reconnect attempt number `attempt` (1-based) over `nodes` nodes: what the backoff
+ * grows with, once per full round, so that a node lost is followed at once by a try of the next.
+ */
+export function nodeRound(attempt: number, nodes: number): number {
+  return Math.max(1, Math.ceil(attempt / Math.max(1, nodes)));
+}
+
+/**
  * The nodes a client connects to, in turn: {@link AmqpNodes.current} is where the next connect
  * goes, {@link AmqpNodes.advance} moves on after a failed connect or a lost connection. Keeps the
  * URLs in a private field: printing it (util.inspect, JSON.stringify) shows `host:port` only.
@@ -100,7 +108,7 @@ export class AmqpNodes {
    * nodes, so a node lost is followed at once by a try of the next one.
    */
   round(attempt: number): number {
-    return Math.max(1, Math.ceil(attempt / this.#urls.length));
+    return nodeRound(attempt, this.#urls.length);
   }
 
   toJSON(): { nodes: string } {

@@ -15,7 +15,7 @@ import { unwatchExit, watchExit } from './exit-hooks.js';
 import { HandlerHeartbeats } from './handler-heartbeats.js';
 import { Publisher } from './publisher.js';
 import { redactText } from './redact.js';
-import { redactUrls } from './amqp-nodes.js';
+import { nodeRound, redactUrls } from './amqp-nodes.js';
 import { carriable, makeRoute, type Route } from './route.js';
 import { AmqpTransport } from './transports/amqp-transport.js';
 import { JsonlTransport } from './transports/jsonl-transport.js';
@@ -406,8 +406,7 @@ export class Handler extends EventEmitter {
   private scheduleReconnect(): void {
     if (this.reconnectTimer !== null || this._status === 'closed') return;
     this.attempt++;
-    // With several nodes the backoff grows once per full round: the next node is tried at once.
-    const round = Math.ceil(this.attempt / (this.transport?.nodes ?? 1));
+    const round = nodeRound(this.attempt, this.transport?.nodes ?? 1);
     this.reconnectTimer = setTimeout(
       () => {
         this.reconnectTimer = null;

@@ -14,6 +14,12 @@ export type Refusal = {
   detail?: string;
 };
 
+/** The store failures whose message is dead-lettered rather than retried, by code: their kind. */
+const DEAD_LETTERED: Partial<Record<string, 'store corrupt' | 'store misconfigured'>> = {
+  LC_STORE_CORRUPT: 'store corrupt',
+  LC_REDIS_CLUSTER_MISMATCH: 'store misconfigured',
+};
+
 /** What the applier reports to its collector. */
 export interface ApplierHost {
   /** The collector's counters that applying moves. */
@@ -38,10 +44,8 @@ const sleep = (ms: number) =>
  */
 export class StoreApplier {
   private storeDown = false;
-  /** When the last "store misconfigured" warning was written (ms). */
-  private mismatchWarnedAt = 0;
-  /** When the last "store corrupt" warning was written (ms). */
-  private corruptWarnedAt = 0;
+  /** When the last warning of each kind of dead-lettered store failure was written (ms). */
+  private readonly warnedAt = new Map<Refusal['kind'], number>();
 
   constructor(
     private readonly store: ApplyTarget,
@@ -104,32 +108,21 @@ export class StoreApplier {
       } catch (err) {
         if (err instanceof CollectorError && err.code === 'LC_STORE_INVALID_ARGUMENT')
           return { kind: 'store refused', detail: err.message.slice(0, 200) };
-        if (err instanceof CollectorError && err.code === 'LC_REDIS_CLUSTER_MISMATCH') {
-          // A configuration error (a client of one cluster node): retrying cannot help. The
-          // message is kept in the dead-letter queue, to be sent again once the collector is
-          // pointed at the whole cluster; said once in 10 s at most.
-          if (single && Date.now() - this.mismatchWarnedAt >= 10_000) {
-            this.mismatchWarnedAt = Date.now();
+        // Retrying cannot help, and would hold up everything behind it: the message is kept in the
+        // dead-letter queue, to be sent again once the context's keys are mended (store corrupt) or
+        // the collector is pointed at the whole cluster (store misconfigured: a client of one node).
+        const kind = err instanceof CollectorError ? DEAD_LETTERED[err.code] : undefined;
+        if (kind !== undefined) {
+          // Said of the message, once in 10 s at most per kind (a busy context would flood the log);
+          // stats() counts every one. A batch's call is applied again message by message, which says it.
+          if (single && Date.now() - (this.warnedAt.get(kind) ?? 0) >= 10_000) {
+            this.warnedAt.set(kind, Date.now());
             host.log(
               'warn',
-              `${redactText(err.message)}; its message goes to the dead-letter queue (such messages are counted as "store misconfigured", one warning in 10 s)`,
+              `${redactText((err as Error).message)}; its message goes to the dead-letter queue (such messages are counted as "${kind}", one warning in 10 s)`,
             );
           }
-          return { kind: 'store misconfigured', detail: err.message.slice(0, 200) };
-        }
-        if (err instanceof CollectorError && err.code === 'LC_STORE_CORRUPT') {
-          // Retrying cannot help, and would hold up everything behind it: the message is kept in
-          // the dead-letter queue, to be sent again once the context's keys are mended.
-          // Said of the message, once in 10 s at most (a busy context would flood the log); stats()
-          // counts every one. A batch's call is applied again message by message, which says it.
-          if (single && Date.now() - this.corruptWarnedAt >= 10_000) {
-            this.corruptWarnedAt = Date.now();
-            host.log(
-              'warn',
-              `${redactText(err.message)}; its message goes to the dead-letter queue (such messages are counted as "store corrupt", one warning in 10 s)`,
-            );
-          }
-          return { kind: 'store corrupt', detail: err.message.slice(0, 200) };
+          return { kind, detail: (err as Error).message.slice(0, 200) };
         }
         host.counts.storeErrors++;
         const reason = storeFailure(err);

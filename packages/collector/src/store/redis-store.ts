@@ -225,15 +225,19 @@ export class RedisContextStore extends BaseContextStore {
    */
   private async applyPart(part: ApplyGroup[], head: Array<string | number>, results: ApplyResult[]): Promise<void> {
     const redis = this.redis;
-    const states = part.map(([id]) => this.keys(id).state);
     let node: RedisClient | undefined;
+    const keys: string[] = [];
+    for (const [id] of part) {
+      const k = this.keys(id);
+      keys.push(k.state, k.deltas);
+    }
     if (isCluster(redis) && part.length > 1) {
-      const slots = bySlot(redis, [...part.keys()], (i) => states[i]!);
+      const slots = bySlot(redis, [...part.keys()], (i) => keys[2 * i]!);
       if (slots.length > 1) {
         // Contexts of several slots go in one call straight to their master; when the client has no
         // connection to it now (it is down), each slot's contexts in a call of their own, through
         // the cluster client, which says what became of that master.
-        node = masterClient(redis, ownerOf(redis, states[0]!) ?? '');
+        node = masterClient(redis, ownerOf(redis, keys[0]!) ?? '');
         if (node === undefined) {
           await Promise.all(
             slots.map((s) =>
@@ -248,10 +252,10 @@ export class RedisContextStore extends BaseContextStore {
         }
       }
     }
-    const keys: string[] = [];
-    const args: Array<string | number> = node === undefined ? [] : [part.length, ...states];
-    for (const [n, [id, g]] of part.entries()) {
-      if (node === undefined) keys.push(states[n]!, this.keys(id).deltas);
+    // Straight to a master, the contexts' state keys go first among the arguments (see apply.lua).
+    const args: Array<string | number> = node === undefined ? [] : [part.length];
+    if (node !== undefined) for (let n = 0; n < keys.length; n += 2) args.push(keys[n]!);
+    for (const [, g] of part) {
       g.args[0] = g.at.length;
       for (const a of g.args) args.push(a);
     }
