@@ -89,6 +89,7 @@ export class Cleanup {
     }
     if (this.clusterPatterns.size > 0) {
       const cluster = clusterClient({ lazyConnect: true });
+      cluster.on('error', () => {}); // a failure rejects connect() below, which fails the clean-up
       try {
         await cluster.connect();
         for (const node of cluster.nodes('master')) {
