@@ -11,7 +11,8 @@ import { BACKENDS } from './support/backends.js';
  * Random sequences of every pool operation from three allocators (three owners) on one pool, with
  * the pool's rules checked from its Redis keys after EVERY operation. Short timeouts make holds,
  * resources, bindings and unhealthy periods expire during the run, so the sequences go through
- * reclaiming and gc as well. A failure names its seed and step.
+ * reclaiming and gc as well. A failure names its seed and step. The sharded runs check every shard,
+ * and that each resource sits in its own shard only.
  */
 for (const backend of BACKENDS)
   describe(`Allocator invariants under random operation sequences (${backend.name})`, () => {
@@ -28,9 +29,12 @@ for (const backend of BACKENDS)
     });
     afterEach(async () => cleanup.run());
 
+    const runs = [1, 2, 3, 4].map((seed) => ({ seed, shards: 1 }));
+    runs.push({ seed: 5, shards: 3 }, { seed: 6, shards: 3 });
     for (const shared of [false, true]) {
-      for (const seed of [1, 2, 3, 4]) {
-        it(`${shared ? 'shared' : 'exclusive'} pool, seed ${seed}: 400 steps`, async () => {
+      for (const { seed, shards } of runs) {
+        const title = `${shared ? 'shared' : 'exclusive'} pool${shards > 1 ? ` of ${shards} shards` : ''}`;
+        it(`${title}, seed ${seed}: 400 steps`, async () => {
           const rand = prng(seed * 7919 + (shared ? 1 : 0));
           const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
           const int = (lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1));
@@ -43,6 +47,7 @@ for (const backend of BACKENDS)
               prefix,
               pool: `seq${seed}`,
               shared,
+              shards,
               owner: `owner-${i}`,
               reclaimLimit: int(1, 3),
             });
@@ -50,7 +55,7 @@ for (const backend of BACKENDS)
             return a;
           });
           const live: Allocation[] = [];
-          let lastFence = 0;
+          const lastFence = new Map<number, number>();
           const ops: Array<[string, (a: Allocator) => Promise<unknown>]> = [
             [
               'extend',
@@ -97,14 +102,26 @@ for (const backend of BACKENDS)
             ['pause', () => new Promise((r) => setTimeout(r, int(1, 15)))],
           ];
 
+          async function shardInvariants(a: Allocator, shared: boolean): Promise<string[]> {
+            const bad: string[] = [];
+            for (const [n, keys] of a.shardKeys.entries()) {
+              bad.push(...(await invariants(client, keys, shared)).map((b) => `shard ${n}: ${b}`));
+              for (const key of (await snapshot(client, keys)).resources.keys())
+                if (a.shardOf(key) !== n) bad.push(`${key} is in shard ${n}, belongs in ${a.shardOf(key)}`);
+            }
+            return bad;
+          }
+
           async function malloc(a: Allocator, call: () => Promise<Allocation | null>): Promise<void> {
             const got = await call();
             if (got === null) return;
             if (!shared) {
-              // the new hold is the resource's only holder, with a fence above every earlier one
-              expect(got.fence).to.be.greaterThan(lastFence);
-              lastFence = got.fence;
-              expect((await snapshot(client, a.redisKeys)).held.get(got.key)).to.equal(`${got.fence}:${a.owner}`);
+              // the new hold is the resource's only holder, with a fence above every earlier one of its shard
+              const shard = a.shardOf(got.key);
+              expect(got.fence).to.be.greaterThan(lastFence.get(shard) ?? 0);
+              lastFence.set(shard, got.fence);
+              const keys = a.shardKeys[shard]!;
+              expect((await snapshot(client, keys)).held.get(got.key)).to.equal(`${got.fence}:${a.owner}`);
               live.push(got);
             }
           }
@@ -112,15 +129,17 @@ for (const backend of BACKENDS)
           for (let step = 0; step < 400; step++) {
             const [what, op] = pick(ops);
             await op(pick(allocators));
-            const bad = await invariants(client, allocators[0]!.redisKeys, shared);
+            const bad = await shardInvariants(allocators[0]!, shared);
             expect(bad, `seed ${seed}, step ${step} (${what})`).to.deep.equal([]);
           }
           // finally every resource comes back: free everything and run gc past all expiries
           for (const a of live) await a.free();
           await allocators[0]!.markHealthy(await allocators[0]!.keys());
-          const s = await snapshot(client, allocators[0]!.redisKeys);
-          expect(s.held.size).to.equal(0);
-          expect(s.free.size).to.equal(s.resources.size);
+          for (const keys of allocators[0]!.shardKeys) {
+            const s = await snapshot(client, keys);
+            expect(s.held.size).to.equal(0);
+            expect(s.free.size).to.equal(s.resources.size);
+          }
         });
       }
     }

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { Allocator } from '../src/allocator/allocator.js';
 import { invariants, snapshot } from './support/allocator-invariants.js';
 import { untilRedisTime } from './support/allocator-helpers.js';
-import { BACKENDS } from './support/backends.js';
+import { type Backend, CLUSTER, SINGLE } from './support/backends.js';
 
 const CLIENT = fileURLToPath(new URL('./support/allocator-client.js', import.meta.url));
 
@@ -23,10 +23,16 @@ interface Hold {
  * 20 client processes hammer one exclusive pool of 8 resources; 6 of them are killed with SIGKILL
  * while they hold a resource. Never two holders of one resource at once: per resource, the holds
  * sorted by fencing token do not overlap. Every hold of a killed client comes back in the first
- * gc() after it expired.
+ * gc() after it expired. The pool is whole on both backends, and spread over 3 shards on the
+ * cluster (fences then increase per shard, which is per resource all the same).
  */
-for (const backend of BACKENDS)
-  describe(`Allocator under 20 client processes, some killed with SIGKILL (${backend.name})`, function () {
+const RUNS: Array<[Backend, number]> = [
+  [SINGLE, 1],
+  [CLUSTER, 1],
+  [CLUSTER, 3],
+];
+for (const [backend, shards] of RUNS)
+  describe(`Allocator under 20 client processes, some killed with SIGKILL (${backend.name}${shards > 1 ? `, ${shards} shards` : ''})`, function () {
     this.timeout(120_000);
     let cleanup: Cleanup;
     let prefix: string;
@@ -43,7 +49,11 @@ for (const backend of BACKENDS)
 
     it('never has two holders of one resource and returns the killed clients holds in one gc', async () => {
       const pool = 'stress';
-      const admin = new Allocator({ redis: client, prefix, pool });
+      const admin = new Allocator({ redis: client, prefix, pool, shards });
+      const heldValues = async (): Promise<string[]> => {
+        const all = await Promise.all(admin.shardKeys.map((k) => client.hgetall(k.held)));
+        return all.flatMap((h) => Object.values(h));
+      };
       const resources = Array.from({ length: 8 }, (_, i) => `res-${i}`);
       await admin.extend(resources);
       const HOLD = 4_000;
@@ -54,7 +64,7 @@ for (const backend of BACKENDS)
         const owner = `client-${i}`;
         const proc = spawn(
           process.execPath,
-          [CLIENT, prefix, pool, owner, String(HOLD), victim ? '20' : '0', victim ? '60' : '4'],
+          [CLIENT, prefix, pool, owner, String(HOLD), victim ? '20' : '0', victim ? '60' : '4', String(shards)],
           {
             env: { ...process.env, ...backend.env() },
             stdio: ['ignore', 'ignore', 'inherit'],
@@ -75,8 +85,7 @@ for (const backend of BACKENDS)
       for (const c of children.filter((x) => x.victim)) {
         await waitUntil(
           async () => {
-            const held = await client.hgetall(admin.redisKeys.held);
-            if (!Object.values(held).some((v) => v.endsWith(`:${c.owner}`))) return false;
+            if (!(await heldValues()).some((v) => v.endsWith(`:${c.owner}`))) return false;
             c.proc.kill('SIGKILL');
             return true;
           },
@@ -93,8 +102,8 @@ for (const backend of BACKENDS)
       const records: Hold[] = (await client.lrange(`${prefix}records`, 0, -1)).map((r) => JSON.parse(r));
       const valid = records.filter((r) => r.ok);
       expect(valid.length).to.be.greaterThan(500);
-      // fences are unique per pool
-      expect(new Set(records.map((r) => r.fence)).size).to.equal(records.length);
+      // fences are unique per pool shard
+      expect(new Set(records.map((r) => `${admin.shardOf(r.key)}:${r.fence}`)).size).to.equal(records.length);
       // per resource, holds in fence order never overlap
       const byKey = new Map<string, Hold[]>();
       for (const r of valid) byKey.set(r.key, [...(byKey.get(r.key) ?? []), r]);
@@ -113,16 +122,19 @@ for (const backend of BACKENDS)
       expect(checked).to.be.greaterThan(400);
 
       // what remains held belongs to killed clients only, and comes back in one gc after expiry
-      const s = await snapshot(client, admin.redisKeys);
+      const snaps = await Promise.all(admin.shardKeys.map((k) => snapshot(client, k)));
       const killed = new Set(children.filter((c) => c.victim).map((c) => c.owner));
-      const leftover = [...s.held.entries()];
+      const leftover = snaps.flatMap((s) => [...s.held.entries()]);
       expect(leftover.length).to.be.at.least(1);
       for (const [, v] of leftover) expect(killed.has(v.slice(v.indexOf(':') + 1)), v).to.equal(true);
-      expect(await invariants(client, admin.redisKeys)).to.deep.equal([]);
-      await untilRedisTime(client, Math.max(...s.holdExpiry.values()));
+      const consistent = async () => {
+        for (const k of admin.shardKeys) expect(await invariants(client, k)).to.deep.equal([]);
+      };
+      await consistent();
+      await untilRedisTime(client, Math.max(...snaps.flatMap((s) => [...s.holdExpiry.values()])));
       const gc = await admin.gc(100);
       expect(gc.returned).to.equal(leftover.length);
       expect(await admin.stats()).to.include({ size: 8, free: 8, held: 0 });
-      expect(await invariants(client, admin.redisKeys)).to.deep.equal([]);
+      await consistent();
     });
   });

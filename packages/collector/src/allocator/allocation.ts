@@ -24,7 +24,7 @@ export class Allocation {
   /**
    * @param key the resource
    * @param owner the owner token of the hold
-   * @param fence fencing token: strictly increasing per pool across holds (0 in shared pools)
+   * @param fence fencing token: strictly increasing per pool (per shard of a sharded pool) across holds (0 in shared pools)
    * @param expiresAt end of the hold, ms on the Redis server's clock (0 in shared pools)
    */
   constructor(

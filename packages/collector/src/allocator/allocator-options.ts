@@ -21,6 +21,16 @@ export interface AllocatorOptions {
    */
   pool?: string;
   /**
+   * Spreads the pool over this many shards, each its own hash tag (`{<pool>}` for shard 0, then
+   * `{<pool>\u001f<n>}`), so that one pool can use every master of a Redis Cluster. A resource
+   * lives in one shard, chosen by its key's hash slot. Each call stays atomic within a shard;
+   * priority order, round-robin and fencing tokens hold per shard, and `malloc()` tries the
+   * shards in turn. Every client of a pool must use the same count; 1 keeps the layout of an
+   * unsharded pool.
+   * @default 1
+   */
+  shards?: number;
+  /**
    * Shared mode: `malloc()` hands resources out round-robin and holds nothing; `free()` does
    * nothing. Exclusive mode (false): one holder per resource until it frees it or its hold expires.
    * Every client of one pool must use the same mode.
@@ -63,12 +73,62 @@ export const ALLOCATOR_DEFAULTS: Readonly<Omit<ResolvedAllocatorOptions, 'owner'
   redis: 'redis://127.0.0.1:6379',
   prefix: 'contexture:',
   pool: 'default',
+  shards: 1,
   shared: false,
   timeout: 120_000,
   cacheTimeout: 3_600_000,
   unhealthyFor: 60_000,
   reclaimLimit: 8,
 });
+
+/** Options of `extend()` and `assign()`. */
+export interface ExtendOptions {
+  /** The resources leave the pool this many ms from now unless extended again; omitted: never (an earlier expiry is cleared). */
+  timeout?: number;
+  /** Priority of the resources (integer within ±1,000,000; higher first); omitted: kept (0 for new ones). */
+  priority?: number;
+}
+
+/** Options of `malloc()` and `mallocKey()`. */
+export interface MallocOptions {
+  /** Hold timeout (ms); exclusive pools. Default: the allocator's `timeout`. */
+  timeout?: number;
+  /** Soft-binding name: the resource bound to it is preferred while free, and the binding is set or renewed. */
+  name?: string;
+  /** Lifetime (ms) of the binding set by `name`. Default: the allocator's `cacheTimeout`. */
+  cacheTimeout?: number;
+  /** Only resources of at least this priority qualify. */
+  priority?: number;
+}
+
+/** What one `gc()` step did. */
+export interface GcResult {
+  /** Expired resources removed from the pool. */
+  removed: number;
+  /** Expired holds whose resources went back to the pool. */
+  returned: number;
+  /** Unhealthy periods that ended. */
+  healed: number;
+  /** Expired bindings removed. */
+  unbound: number;
+  /** Inconsistent entries repaired. */
+  repaired: number;
+}
+
+/** Counts of a pool's states. */
+export interface PoolStats {
+  size: number;
+  free: number;
+  held: number;
+  unhealthy: number;
+  bindings: number;
+}
+
+/** Result of `checkHealth()`. */
+export interface HealthReport {
+  healthy: string[];
+  unhealthy: string[];
+}
 
 /** Priorities are integers in this range (they share a 53-bit score with a 32-bit sequence). */
 export const MAX_PRIORITY = 1_000_000;
@@ -161,6 +221,9 @@ export function resolveAllocatorOptions(options: AllocatorOptions): ResolvedAllo
       `pool ${JSON.stringify(o.pool)} must not hold { or } (it is the hash tag)`,
     );
   checkKey(o.owner, 'owner');
+  checkCount(o.shards, 'shards');
+  if (o.shards > 1024)
+    throw new CollectorError('LC_ALLOC_INVALID_ARGUMENT', `shards must be at most 1024, got ${o.shards}`);
   if (typeof o.shared !== 'boolean') throw new CollectorError('LC_ALLOC_INVALID_ARGUMENT', 'shared must be a boolean');
   checkDuration(o.timeout, 'timeout');
   checkDuration(o.cacheTimeout, 'cacheTimeout');

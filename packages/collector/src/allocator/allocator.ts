@@ -11,61 +11,25 @@ import {
   checkPriority,
   resolveAllocatorOptions,
   type AllocatorOptions,
+  type ExtendOptions,
+  type GcResult,
+  type HealthReport,
+  type MallocOptions,
+  type PoolStats,
 } from './allocator-options.js';
-import { poolKeys, type PoolKeys } from './pool-keys.js';
+import { byShard, type PoolKeys, type PoolShard, poolShards, shardIndex } from './pool-keys.js';
 import { closeClient, reaching, redisAddress, replies, resolveRedis } from '../internal/redis-client.js';
 import { printable } from '../internal/printable.js';
+import { checkEach } from './health-check.js';
 
-export type { AllocatorOptions } from './allocator-options.js';
-
-/** Options of `extend()` and `assign()`. */
-export interface ExtendOptions {
-  /** The resources leave the pool this many ms from now unless extended again; omitted: never (an earlier expiry is cleared). */
-  timeout?: number;
-  /** Priority of the resources (integer within ±1,000,000; higher first); omitted: kept (0 for new ones). */
-  priority?: number;
-}
-
-/** Options of `malloc()` and `mallocKey()`. */
-export interface MallocOptions {
-  /** Hold timeout (ms); exclusive pools. Default: the allocator's `timeout`. */
-  timeout?: number;
-  /** Soft-binding name: the resource bound to it is preferred while free, and the binding is set or renewed. */
-  name?: string;
-  /** Lifetime (ms) of the binding set by `name`. Default: the allocator's `cacheTimeout`. */
-  cacheTimeout?: number;
-  /** Only resources of at least this priority qualify. */
-  priority?: number;
-}
-
-/** What one `gc()` step did. */
-export interface GcResult {
-  /** Expired resources removed from the pool. */
-  removed: number;
-  /** Expired holds whose resources went back to the pool. */
-  returned: number;
-  /** Unhealthy periods that ended. */
-  healed: number;
-  /** Expired bindings removed. */
-  unbound: number;
-  /** Inconsistent entries repaired. */
-  repaired: number;
-}
-
-/** Counts of a pool's states. */
-export interface PoolStats {
-  size: number;
-  free: number;
-  held: number;
-  unhealthy: number;
-  bindings: number;
-}
-
-/** Result of `checkHealth()`. */
-export interface HealthReport {
-  healthy: string[];
-  unhealthy: string[];
-}
+export type {
+  AllocatorOptions,
+  ExtendOptions,
+  GcResult,
+  HealthReport,
+  MallocOptions,
+  PoolStats,
+} from './allocator-options.js';
 
 export type AllocatorStatus = 'open' | 'closing' | 'closed';
 
@@ -74,12 +38,13 @@ export type AllocatorStatus = 'open' | 'closing' | 'closed';
  *
  * Exclusive pools (the default) hold a resource for one allocation until it is freed or its hold
  * expires; every hold carries the allocator's owner token and a fencing token strictly increasing
- * per pool, both checked by the scripts. Shared pools hand resources out round-robin and hold
- * nothing. Higher priorities go first, ties in round-robin order; `malloc()` costs O(log n) in the
+ * per pool (per shard of a sharded pool), both checked by the scripts. Shared pools hand resources
+ * out round-robin and hold nothing. Higher priorities go first, ties in round-robin order; `malloc()` costs O(log n) in the
  * pool size. Soft bindings give a named client the same resource again while it is free;
  * unhealthy resources sit out for a while; `gc()` heals the pool incrementally.
  *
- * Layout: see {@link PoolKeys}; every key is `<prefix>alloc:{<pool>}:…` (one Cluster slot).
+ * Layout: see {@link PoolKeys}; every key is `<prefix>alloc:{<pool>}:…` (one Cluster slot), or
+ * with `shards` > 1 spread over that many hash tags (see {@link AllocatorOptions.shards}).
  *
  * @example
  * const pool = new Allocator({ redis: 'redis://127.0.0.1:6379', prefix: 'app:', pool: 'proxies' });
@@ -95,10 +60,13 @@ export class Allocator implements AllocationHost {
   readonly prefix: string;
   readonly pool: string;
   readonly shared: boolean;
+  /** The number of shards the pool is spread over. */
+  readonly shards: number;
   /** The owner token of this allocator's holds. */
   readonly owner: string;
-  private readonly layout: PoolKeys;
-  private readonly keyList: string[];
+  private readonly parts: readonly PoolShard[];
+  /** The shard `malloc()` tries first next: it turns, so that allocations spread over the shards. */
+  private rotor: number;
   private readonly mode: 'x' | 's';
   private readonly timeout: number;
   private readonly cacheTimeout: number;
@@ -126,18 +94,43 @@ export class Allocator implements AllocationHost {
     this.cacheTimeout = o.cacheTimeout;
     this.unhealthyFor = o.unhealthyFor;
     this.reclaimLimit = o.reclaimLimit;
-    const { keys, list } = poolKeys(o.prefix, o.pool);
-    this.layout = keys;
-    this.keyList = list;
+    this.shards = o.shards;
+    this.parts = poolShards(o.prefix, o.pool, o.shards);
+    this.rotor = Math.floor(Math.random() * o.shards);
   }
 
   get status(): AllocatorStatus {
     return this._status;
   }
 
-  /** The Redis keys of the pool (all in the `{<pool>}` hash-tag slot). */
+  /** The Redis keys of the pool (all in the `{<pool>}` hash-tag slot); of its first shard when sharded. */
   get redisKeys(): PoolKeys {
-    return this.layout;
+    return this.parts[0]!.keys;
+  }
+
+  /** The Redis keys of each shard of the pool, by shard number. */
+  get shardKeys(): readonly PoolKeys[] {
+    return this.parts.map((p) => p.keys);
+  }
+
+  /** The shard that holds a resource key. */
+  shardOf(key: string): number {
+    return shardIndex(checkKey(key), this.shards);
+  }
+
+  private partOf(key: string): PoolShard {
+    return this.parts[shardIndex(key, this.shards)]!;
+  }
+
+  /** Runs `call` on the shard of each group of keys (every shard when `all`), in parallel; resolves the results. */
+  private eachShard<T>(
+    keys: readonly string[],
+    call: (part: PoolShard, keys: string[]) => Promise<T>,
+    all = false,
+  ): Promise<T[]> {
+    const groups = byShard(keys, this.shards);
+    const parts = all ? this.parts : this.parts.filter((p) => groups.has(p.n));
+    return Promise.all(parts.map((p) => call(p, groups.get(p.n) ?? [])));
   }
 
   // ── the pool ────────────────────────────────────────────────────────────────────────────────
@@ -163,7 +156,7 @@ export class Allocator implements AllocationHost {
     return { added, removed };
   }
 
-  private extendOrAssign(
+  private async extendOrAssign(
     keys: readonly string[] | string,
     options: ExtendOptions,
     replace: boolean,
@@ -172,7 +165,13 @@ export class Allocator implements AllocationHost {
     const timeout = options.timeout === undefined ? '' : checkDuration(options.timeout, 'timeout');
     const priority = options.priority === undefined ? '' : checkPriority(options.priority);
     this.open();
-    return ALLOC_SCRIPTS.extend.run(this.redis, ...this.keyList, timeout, priority, replace ? '1' : '0', ...list);
+    // assign() reaches every shard: one without listed keys is emptied
+    const r = await this.eachShard(
+      list,
+      (p, keys) => ALLOC_SCRIPTS.extend.run(this.redis, ...p.list, timeout, priority, replace ? '1' : '0', ...keys),
+      replace,
+    );
+    return [sum(r.map((x) => x[0])), sum(r.map((x) => x[1]))];
   }
 
   /** Removes resources from the pool with their holds and bindings; resolves how many were in it. */
@@ -180,37 +179,47 @@ export class Allocator implements AllocationHost {
     const list = checkKeys(keys);
     this.open();
     if (list.length === 0) return 0;
-    return ALLOC_SCRIPTS.shrink.run(this.redis, ...this.keyList, ...list);
+    return sum(await this.eachShard(list, (p, keys) => ALLOC_SCRIPTS.shrink.run(this.redis, ...p.list, ...keys)));
   }
 
   /** Empties the pool; fencing tokens keep increasing afterwards. Resolves how many resources it held. */
   async clear(): Promise<number> {
     this.open();
-    return ALLOC_SCRIPTS.clear.run(this.redis, ...this.keyList);
+    return sum(await Promise.all(this.parts.map((p) => ALLOC_SCRIPTS.clear.run(this.redis, ...p.list))));
   }
 
   /** The resources of the pool, sorted. */
   async keys(): Promise<string[]> {
     this.open();
-    return (await reaching('allocator keys', this.redis, this.redis.hkeys(this.layout.resources))).sort();
+    const r = await Promise.all(
+      this.parts.map((p) => reaching('allocator keys', this.redis, this.redis.hkeys(p.keys.resources))),
+    );
+    return r.flat().sort();
   }
 
   /** The number of resources in the pool. */
   async size(): Promise<number> {
     this.open();
-    return reaching('allocator size', this.redis, this.redis.hlen(this.layout.resources));
+    return sum(
+      await Promise.all(
+        this.parts.map((p) => reaching('allocator size', this.redis, this.redis.hlen(p.keys.resources))),
+      ),
+    );
   }
 
-  /** Counts of the pool's states, read in one transaction. */
+  /** Counts of the pool's states, read in one transaction per shard. */
   async stats(): Promise<PoolStats> {
     this.open();
-    const k = this.layout;
-    const r = await replies(
-      'allocator stats',
-      this.redis,
-      this.redis.multi().hlen(k.resources).zcard(k.free).hlen(k.held).zcard(k.unhealthy).hlen(k.bindings).exec(),
+    const all = await Promise.all(
+      this.parts.map(({ keys: k }) =>
+        replies(
+          'allocator stats',
+          this.redis,
+          this.redis.multi().hlen(k.resources).zcard(k.free).hlen(k.held).zcard(k.unhealthy).hlen(k.bindings).exec(),
+        ),
+      ),
     );
-    const n = (i: number): number => Number(r[i]);
+    const n = (i: number): number => sum(all.map((r) => Number(r[i])));
     return { size: n(0), free: n(1), held: n(2), unhealthy: n(3), bindings: n(4) };
   }
 
@@ -239,9 +248,49 @@ export class Allocator implements AllocationHost {
     // the optional arguments last, and only as many as this call needs (see malloc.lua)
     const args: ScriptArg[] = [this.mode, this.owner, timeout, this.reclaimLimit];
     if (name !== '' || priority !== '' || want !== '') args.push(name, cacheTimeout, priority, want);
-    const r = await ALLOC_SCRIPTS.malloc.run(this.redis, ...this.keyList, ...args);
-    if (r === null) return null;
-    return new Allocation(this, r[0], this.owner, Number(r[1]), Number(r[2]));
+    const attempt = async (part: PoolShard): Promise<Allocation | null> => {
+      const r = await ALLOC_SCRIPTS.malloc.run(this.redis, ...part.list, ...args);
+      return r === null ? null : new Allocation(this, r[0], this.owner, Number(r[1]), Number(r[2]));
+    };
+    if (this.shards === 1) return attempt(this.parts[0]!);
+    // A named call starts in the shard holding the name's binding; the others follow in turn.
+    const bound = name === '' ? [] : await this.boundIn(name);
+    let order: PoolShard[];
+    if (want !== '') order = [this.partOf(want)];
+    else {
+      const start = this.rotor;
+      this.rotor = (this.rotor + 1) % this.shards;
+      order = this.parts.map((_, i) => this.parts[(start + i) % this.shards]!);
+      if (bound.length > 0) order = [this.parts[bound[0]!]!, ...order.filter((p) => p.n !== bound[0])];
+    }
+    for (const part of order) {
+      const got = await attempt(part);
+      if (got === null) continue;
+      // the name is now bound in this shard: its bindings left in others would compete with it
+      if (bound.some((n) => n !== part.n)) await this.unbindIn(name, bound, part.n);
+      return got;
+    }
+    return null;
+  }
+
+  /** The shards where `name` has a binding (a sharded pool keeps each binding with its resource). */
+  private async boundIn(name: string): Promise<number[]> {
+    const found = await Promise.all(
+      this.parts.map((p) =>
+        reaching('allocator binding lookup', this.redis, this.redis.hexists(p.keys.bindings, name)),
+      ),
+    );
+    return this.parts.filter((_, i) => found[i] === 1).map((p) => p.n);
+  }
+
+  /** Removes the binding of `name` from the shards in `shards` other than `keep`; resolves whether one was removed. */
+  private async unbindIn(name: string, shards: readonly number[], keep = -1): Promise<boolean> {
+    const r = await Promise.all(
+      shards
+        .filter((n) => n !== keep)
+        .map((n) => ALLOC_SCRIPTS.bind.run(this.redis, ...this.parts[n]!.list, 'unbind', name, '', 0)),
+    );
+    return r.some((x) => x === 1);
   }
 
   /**
@@ -254,7 +303,7 @@ export class Allocator implements AllocationHost {
     const key = checkKey(allocation);
     this.open();
     if (this.shared) return true;
-    const [ok] = await ALLOC_SCRIPTS.free.run(this.redis, ...this.keyList, this.owner, key, '');
+    const [ok] = await ALLOC_SCRIPTS.free.run(this.redis, ...this.partOf(key).list, this.owner, key, '');
     return ok === 1;
   }
 
@@ -263,10 +312,13 @@ export class Allocator implements AllocationHost {
     const list = checkKeys(keys);
     this.open();
     if (this.shared || list.length === 0) return 0;
-    const args: string[] = [];
-    for (const k of list) args.push(k, '');
-    const flags = await ALLOC_SCRIPTS.free.run(this.redis, ...this.keyList, this.owner, ...args);
-    return flags.reduce((a, b) => a + Number(b), 0);
+    const counts = await this.eachShard(list, async (p, keys) => {
+      const args: string[] = [];
+      for (const k of keys) args.push(k, '');
+      const flags = await ALLOC_SCRIPTS.free.run(this.redis, ...p.list, this.owner, ...args);
+      return flags.reduce((a, b) => a + Number(b), 0);
+    });
+    return sum(counts);
   }
 
   /** @internal the body of `Allocation.free()`. */
@@ -275,7 +327,7 @@ export class Allocator implements AllocationHost {
     if (this.shared) return true;
     const [ok] = await ALLOC_SCRIPTS.free.run(
       this.redis,
-      ...this.keyList,
+      ...this.partOf(allocation.key).list,
       allocation.owner,
       allocation.key,
       allocation.fence,
@@ -290,7 +342,7 @@ export class Allocator implements AllocationHost {
     if (this.shared) return true;
     const expires = await ALLOC_SCRIPTS.update.run(
       this.redis,
-      ...this.keyList,
+      ...this.partOf(allocation.key).list,
       allocation.owner,
       allocation.fence,
       t,
@@ -309,21 +361,28 @@ export class Allocator implements AllocationHost {
     checkKey(key);
     const timeout = options.timeout === undefined ? this.cacheTimeout : checkDuration(options.timeout, 'timeout');
     this.open();
-    return (await ALLOC_SCRIPTS.bind.run(this.redis, ...this.keyList, 'bind', name, key, timeout)) === 1;
+    const part = this.partOf(key);
+    const bound = this.shards === 1 ? [] : await this.boundIn(name);
+    const ok = (await ALLOC_SCRIPTS.bind.run(this.redis, ...part.list, 'bind', name, key, timeout)) === 1;
+    if (ok && bound.some((n) => n !== part.n)) await this.unbindIn(name, bound, part.n);
+    return ok;
   }
 
   /** Removes the binding of `name`; resolves whether there was one. */
   async unbind(name: string): Promise<boolean> {
     checkKey(name, 'binding name');
     this.open();
-    return (await ALLOC_SCRIPTS.bind.run(this.redis, ...this.keyList, 'unbind', name, '', 0)) === 1;
+    return this.unbindIn(
+      name,
+      this.parts.map((p) => p.n),
+    );
   }
 
   /** The names with a live binding to a resource, in byte order. */
   async bindingsFor(key: string): Promise<string[]> {
     checkKey(key);
     this.open();
-    return ALLOC_SCRIPTS.bindings.run(this.redis, ...this.keyList, key);
+    return ALLOC_SCRIPTS.bindings.run(this.redis, ...this.partOf(key).list, key);
   }
 
   // ── health ──────────────────────────────────────────────────────────────────────────────────
@@ -338,7 +397,9 @@ export class Allocator implements AllocationHost {
     const d = duration === undefined ? this.unhealthyFor : checkDuration(duration, 'duration');
     this.open();
     if (list.length === 0) return 0;
-    return ALLOC_SCRIPTS.health.run(this.redis, ...this.keyList, 'sick', d, ...list);
+    return sum(
+      await this.eachShard(list, (p, keys) => ALLOC_SCRIPTS.health.run(this.redis, ...p.list, 'sick', d, ...keys)),
+    );
   }
 
   /** Ends the unhealthy period of resources now; resolves how many of the keys are in the pool. */
@@ -346,7 +407,9 @@ export class Allocator implements AllocationHost {
     const list = checkKeys(keys);
     this.open();
     if (list.length === 0) return 0;
-    return ALLOC_SCRIPTS.health.run(this.redis, ...this.keyList, 'well', 0, ...list);
+    return sum(
+      await this.eachShard(list, (p, keys) => ALLOC_SCRIPTS.health.run(this.redis, ...p.list, 'well', 0, ...keys)),
+    );
   }
 
   /**
@@ -361,30 +424,7 @@ export class Allocator implements AllocationHost {
     if (typeof check !== 'function') throw new CollectorError('LC_ALLOC_INVALID_ARGUMENT', 'check must be a function');
     const concurrency = options.concurrency === undefined ? 8 : checkCount(options.concurrency, 'concurrency');
     const duration = options.duration === undefined ? this.unhealthyFor : checkDuration(options.duration, 'duration');
-    const keys = await this.keys();
-    const healthy: string[] = [];
-    const unhealthy: string[] = [];
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < keys.length) {
-        const key = keys[next++]!;
-        let ok = false;
-        try {
-          ok = (await check(key)) === true;
-        } catch {
-          ok = false;
-        }
-        if (ok) {
-          healthy.push(key);
-        } else {
-          unhealthy.push(key);
-          await this.markUnhealthy(key, duration);
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(concurrency, keys.length) }, worker));
-    for (let i = 0; i < healthy.length; i += 1000) await this.markHealthy(healthy.slice(i, i + 1000));
-    return { healthy: healthy.sort(), unhealthy: unhealthy.sort() };
+    return checkEach(this, check, concurrency, duration);
   }
 
   // ── garbage collection ──────────────────────────────────────────────────────────────────────
@@ -398,13 +438,9 @@ export class Allocator implements AllocationHost {
   async gc(count = 100): Promise<GcResult> {
     checkCount(count, 'count');
     this.open();
-    const [removed, returned, healed, unbound, repaired] = await ALLOC_SCRIPTS.gc.run(
-      this.redis,
-      ...this.keyList,
-      this.mode,
-      count,
-    );
-    return { removed, returned, healed, unbound, repaired };
+    const r = await Promise.all(this.parts.map((p) => ALLOC_SCRIPTS.gc.run(this.redis, ...p.list, this.mode, count)));
+    const n = (i: number): number => sum(r.map((x) => Number(x[i])));
+    return { removed: n(0), returned: n(1), healed: n(2), unbound: n(3), repaired: n(4) };
   }
 
   // ── lifecycle ───────────────────────────────────────────────────────────────────────────────
@@ -443,6 +479,13 @@ printable(Allocator, (a) => ({
   redis: redisAddress(a.redis),
   prefix: a.prefix,
   pool: a.pool,
+  shards: a.shards,
   owner: a.owner,
   status: a.status,
 }));
+
+function sum(values: readonly number[]): number {
+  let total = 0;
+  for (const v of values) total += Number(v);
+  return total;
+}

@@ -1,6 +1,9 @@
+import { partTag, slotOf } from '../internal/cluster.js';
+
 /**
- * The Redis keys of one pool (T = `<prefix>alloc:{<pool>}`); the `{<pool>}` hash tag puts them
- * all in one Redis Cluster slot, so each script touches one slot. See lib.lua for what each
+ * The Redis keys of one pool, or of one shard of a sharded pool (T = `<prefix>alloc:{<tag>}`,
+ * the tag being the pool name for shard 0 and `<pool>\u001f<n>` for shard n); the hash tag puts
+ * them all in one Redis Cluster slot, so each script touches one slot. See lib.lua for what each
  * holds.
  */
 export interface PoolKeys {
@@ -26,9 +29,41 @@ export interface PoolKeys {
   meta: string;
 }
 
-/** The keys of a pool, and the same in the order every alloc-*.lua script takes them. */
-export function poolKeys(prefix: string, pool: string): { keys: PoolKeys; list: string[] } {
-  const t = `${prefix}alloc:{${pool}}:`;
+/** One shard of a pool: its keys, and the same in the order every allocator script takes them. */
+export interface PoolShard {
+  readonly n: number;
+  readonly keys: PoolKeys;
+  readonly list: readonly string[];
+}
+
+/** The shards of a pool; with one shard, the layout of an unsharded pool. */
+export function poolShards(prefix: string, pool: string, count: number): PoolShard[] {
+  return Array.from({ length: count }, (_, n) => ({ n, ...poolKeys(prefix, partTag(pool, n)) }));
+}
+
+/**
+ * The shard that holds a resource: its Redis Cluster hash slot modulo the shard count, so a
+ * `{tag}` inside resource keys keeps the keys sharing it in one shard.
+ */
+export function shardIndex(key: string, count: number): number {
+  return count === 1 ? 0 : slotOf(key) % count;
+}
+
+/** Splits keys by shard (index → keys, in their order); shards without keys are left out. */
+export function byShard(keys: readonly string[], count: number): Map<number, string[]> {
+  const groups = new Map<number, string[]>();
+  for (const key of keys) {
+    const n = shardIndex(key, count);
+    const group = groups.get(n);
+    if (group === undefined) groups.set(n, [key]);
+    else group.push(key);
+  }
+  return groups;
+}
+
+/** The keys of one pool shard (`tag`: the hash tag, see partTag()). */
+export function poolKeys(prefix: string, tag: string): { keys: PoolKeys; list: string[] } {
+  const t = `${prefix}alloc:{${tag}}:`;
   const keys: PoolKeys = {
     resources: `${t}res`,
     resourceExpiry: `${t}rexp`,

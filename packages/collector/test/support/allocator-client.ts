@@ -3,12 +3,13 @@
 // {owner, key, fence, start, end, ok} (start: after malloc answered; end: before free was sent;
 // Date.now(), one clock for every process on the machine; ok: free() confirmed the hold was live
 // until then). It stops when the key <prefix>stop exists, or when it is killed.
-// argv: prefix pool owner holdTimeoutMs minWorkMs maxWorkMs; the environment names the Redis
+// argv: prefix pool owner holdTimeoutMs minWorkMs maxWorkMs shards; the environment names the Redis
 // (REDIS, a URL, or REDIS_CLUSTER, the cluster's host:port list: see client-from-env.ts).
 import { Allocator } from '../../src/allocator/allocator.js';
 import { clientFromEnv } from './client-from-env.js';
 
-const [prefix, pool, owner, timeout, minWork, maxWork] = process.argv.slice(2) as [
+const [prefix, pool, owner, timeout, minWork, maxWork, shards] = process.argv.slice(2) as [
+  string,
   string,
   string,
   string,
@@ -17,7 +18,7 @@ const [prefix, pool, owner, timeout, minWork, maxWork] = process.argv.slice(2) a
   string,
 ];
 const redis = clientFromEnv();
-const allocator = new Allocator({ redis, prefix, pool, owner });
+const allocator = new Allocator({ redis, prefix, pool, owner, shards: Number(shards) });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let n = 0;
