@@ -11,13 +11,21 @@ export type ContextErrorCode =
   | 'LC_CONTEXT_INVALID_OPTION'
   /** The Handler's `headers` option holds something AMQP cannot carry (found when a Context is made with it). */
   | 'LC_HANDLER_INVALID_OPTION'
+  /**
+   * The exchange exists with another type or durability than the handler declares: the handler
+   * stops publishing, says so once, and counts every message as dropped.
+   */
+  | 'LC_HANDLER_EXCHANGE_MISMATCH'
   /** The handler is closed. Reserved: a closed handler drops and counts messages rather than throwing. */
   | 'LC_HANDLER_CLOSED'
   /** A flush did not finish in time. Reserved: `flush()` resolves false rather than throwing. */
   | 'LC_HANDLER_FLUSH_TIMEOUT'
   /** An option of `configure()`, `new Handler()`, the environment or a config file is unknown or has a wrong value. */
   | 'LC_CONFIG_INVALID'
-  /** A transport failed. Reserved: the handler reports transport failures as `lastError` and events. */
+  /**
+   * A transport failed for good (the reader of standard output went away): the `error` event of a
+   * handler that stops publishing. Passing failures are `lastError` and `disconnect` events.
+   */
   | 'LC_TRANSPORT_FAILED'
   /** A message is not of the wire format. Reserved: decoding reports a `Malformed` value rather than throwing. */
   | 'LC_PROTOCOL_BAD_MESSAGE'

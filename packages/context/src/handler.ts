@@ -14,6 +14,7 @@ import type { Entry } from './entry.js';
 import { unwatchExit, watchExit } from './exit-hooks.js';
 import { HandlerHeartbeats } from './handler-heartbeats.js';
 import { Publisher } from './publisher.js';
+import { ContextError } from './errors.js';
 import { redactText } from './redact.js';
 import { nodeRound, redactUrls } from './amqp-nodes.js';
 import { carriable, makeRoute, type Route } from './route.js';
@@ -294,8 +295,26 @@ export class Handler extends EventEmitter {
     }
   }
 
-  private shutdown(): void {
-    if (this._status === 'closed') return;
+  /**
+   * Nothing to reconnect to (the reader of standard output is gone, the exchange exists with another
+   * type): stops for good, counting what is left and all that comes after as dropped. Said once: one
+   * warning, `lastError`, and an `error` event when someone listens (an unheard one would throw).
+   */
+  private stop(err: Error): void {
+    this.noteError(err);
+    const left = this.shutdown(true);
+    this.transport?.destroy();
+    this.warn(
+      `stopped publishing: ${this.lastError}; ${left} message(s) unpublished and every later one are counted as dropped`,
+    );
+    if (this.listenerCount('error') === 0) return;
+    const code = err instanceof ContextError ? err.code : 'LC_TRANSPORT_FAILED';
+    this.emit('error', new ContextError(code, this.lastError ?? 'stopped publishing', { cause: err }));
+  }
+
+  /** Closes without a word but for what is left unpublished (unless `quiet`); returns how many that was. */
+  private shutdown(quiet = false): number {
+    if (this._status === 'closed') return 0;
     this._status = 'closed';
     this.publisher.cancel();
     if (this.reconnectTimer !== null) clearTimeout(this.reconnectTimer);
@@ -304,11 +323,12 @@ export class Handler extends EventEmitter {
     const left = this.publisher.discard();
     if (left > 0) {
       this.drop(left);
-      this.warn(`closed with ${left} message(s) unpublished; counted as dropped`);
+      if (!quiet) this.warn(`closed with ${left} message(s) unpublished; counted as dropped`);
     }
     unwatchExit(this);
     for (const w of this.spaceWaiters.splice(0)) w();
     for (const w of this.idleWaiters.splice(0)) w(left === 0);
+    return left;
   }
 
   private drop(n: number): void {
@@ -362,6 +382,10 @@ export class Handler extends EventEmitter {
       await t.connect();
     } catch (err) {
       if ((this._status as HandlerStatus) === 'closed') return;
+      if ((err as { permanent?: boolean } | undefined)?.permanent === true) {
+        this.stop(err as Error);
+        return;
+      }
       this._status = 'disconnected';
       this.noteError(err);
       this.beginOutage(null, tried);
@@ -387,11 +411,7 @@ export class Handler extends EventEmitter {
   private onLost(err?: Error): void {
     if (this._status === 'closed') return;
     if ((err as { permanent?: boolean } | undefined)?.permanent === true) {
-      // Nothing to reconnect to (the reader of standard output is gone): stop, counting what is left.
-      this.noteError(err);
-      this.warn(`stopped publishing: ${this.lastError}`);
-      this.shutdown();
-      this.transport?.destroy();
+      this.stop(err!);
       return;
     }
     this.publisher.requeue();

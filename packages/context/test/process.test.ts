@@ -92,6 +92,26 @@ describe('Handler and Context across a process lifetime (spawned programs)', fun
     expect(r.stderr).to.not.contain('s3cret');
   });
 
+  for (const which of ['a direct exchange of its own', 'amq.direct'])
+    it(`the handler configured on an existing exchange of another type (${which}) warns once, counts, and the program exits 0`, async () => {
+      let target = 'amq.direct';
+      if (which !== 'amq.direct') {
+        target = cleanup.exchange(uniqueName('proc-direct'));
+        const direct = await TestConsumer.start({ exchange: target, type: 'direct', bindingKey: 'mismatch.test' });
+        cleanup.defer(() => direct.close());
+      }
+      const r = await run('exchange-mismatch.mjs', { URL: amqpUrl(), EXCHANGE: target });
+      expect(r.code, r.stderr).to.equal(0);
+      const lines = r.stderr.trim().split('\n');
+      expect(lines, r.stderr).to.have.length(1);
+      expect(lines[0]).to.match(
+        new RegExp(
+          `^contexture: stopped publishing: exchange '${target}' exists with other arguments .*received 'topic' but current is 'direct'; \\d+ message\\(s\\) unpublished`,
+        ),
+      );
+      expect(JSON.parse(r.stdout)).to.include({ status: 'closed', enqueued: 12, published: 0, dropped: 12 });
+    });
+
   it('an open, idle connection does not keep the process alive', async () => {
     const r = await run('flush-then-idle.mjs', { URL: amqpUrl(), EXCHANGE: exchange });
     expect(r.code).to.equal(0);

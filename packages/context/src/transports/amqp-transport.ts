@@ -11,6 +11,7 @@ import { APP_ID, CONTENT_TYPE_JSON, CONTENT_TYPE_NDJSON } from '../protocol/mess
 import type { Grouping, Transport } from './transport.js';
 import { withAmqpHeartbeat } from '../amqp-url.js';
 import { AmqpNodes } from '../amqp-nodes.js';
+import { ContextError } from '../errors.js';
 
 /** Options of {@link AmqpTransport}. */
 export interface AmqpTransportOptions {
@@ -82,19 +83,21 @@ export class AmqpTransport extends EventEmitter implements Transport {
       clientProperties: { connection_name: this.options.connectionName },
     } as Options.Connect);
     unrefConnection(model);
+    // Errors arrive as 'error' then 'close'; the close is what ends the connection for us, and the
+    // error is why (the broker's reason: a deleted exchange, a message too large, a missed heartbeat).
+    // Listened to from the start: an 'error' nobody listens to (a channel the broker closes while
+    // the exchange is declared) would be thrown into the program.
+    let why: Error | undefined;
+    model.on('error', (err: unknown) => (why ??= toError(err)));
     let channel: ConfirmChannel;
     try {
       channel = await model.createConfirmChannel();
+      channel.on('error', (err: unknown) => (why ??= toError(err)));
       await channel.assertExchange(this.options.exchange, this.options.exchangeType, { durable: true });
     } catch (err) {
       await model.close().catch(() => {});
-      throw err;
+      throw declareError(err, this.options.exchange, this.options.exchangeType);
     }
-    // Errors arrive as 'error' then 'close'; the close is what ends the connection for us, and the
-    // error is why (the broker's reason: a deleted exchange, a message too large, a missed heartbeat).
-    let why: Error | undefined;
-    model.on('error', (err: unknown) => (why ??= toError(err)));
-    channel.on('error', (err: unknown) => (why ??= toError(err)));
     model.on('blocked', (reason: string) => this.emit('blocked', reason));
     model.on('unblocked', () => this.emit('unblocked'));
     channel.on('drain', () => this.emit('drain'));
@@ -205,6 +208,26 @@ type Stream = { destroy(err?: Error): void };
 
 function streamOf(model: ChannelModel | null): Stream | undefined {
   return (model as unknown as { connection?: { stream?: Stream } } | null)?.connection?.stream;
+}
+
+/**
+ * A refused declaration of the exchange, as the handler reports it. The broker's 406
+ * PRECONDITION_FAILED means the exchange exists with another type (or durability): no retry can
+ * change that, so the error is permanent (`LC_HANDLER_EXCHANGE_MISMATCH`).
+ */
+function declareError(err: unknown, exchange: string, type: string): Error {
+  if ((err as { code?: unknown } | null)?.code !== 406) return toError(err);
+  const reason = String((err as Error).message)
+    .replace(/^.*?PRECONDITION_FAILED - /, '')
+    .replace(/"$/, '');
+  return Object.assign(
+    new ContextError(
+      'LC_HANDLER_EXCHANGE_MISMATCH',
+      `exchange '${exchange}' exists with other arguments than this handler's (a durable ${type} exchange): ${reason}`,
+      { cause: err },
+    ),
+    { permanent: true },
+  );
 }
 
 function toError(err: unknown): Error {
