@@ -20,6 +20,18 @@ export interface Entry {
   readonly messageId: string;
   /** Times the broker refused it (nack). */
   attempts: number;
+  /**
+   * Sent on a connection that was lost before the broker confirmed it: it may have been delivered,
+   * so dropping it later is counted apart (`droppedUnconfirmed`).
+   */
+  unconfirmed?: boolean;
+}
+
+/** How many of `entries` may have been delivered (sent, never confirmed). */
+export function countUnconfirmed(entries: Iterable<Entry>): number {
+  let n = 0;
+  for (const e of entries) if (e.unconfirmed === true) n++;
+  return n;
 }
 
 /** Serialises an entry into the wire body, adding the publish-time fields. */

@@ -28,32 +28,9 @@ import {
   type HandlerOptions,
   type ResolvedHandlerOptions,
 } from './handler-options.js';
+import type { HandlerStats, HandlerStatus } from './handler-stats.js';
 
-/** Lifecycle of a {@link Handler}. */
-export type HandlerStatus = 'idle' | 'connecting' | 'connected' | 'disconnected' | 'closing' | 'closed';
-
-/** Counters of a {@link Handler}; `enqueued = published + dropped + queued + inFlight` at every moment. */
-export interface HandlerStats {
-  status: HandlerStatus;
-  /** Messages accepted from contexts. */
-  enqueued: number;
-  /** Messages the broker (or the file) confirmed. */
-  published: number;
-  /** Messages dropped: buffer overflow, refused by the broker three times, or left at close. */
-  dropped: number;
-  /** Messages waiting in the buffer. */
-  queued: number;
-  /** Messages sent and not yet confirmed. */
-  inFlight: number;
-  /** Successful connections after the first. */
-  reconnects: number;
-  /** The last connection or publish error (passwords masked), or null. */
-  lastError: string | null;
-  /** True while the broker asks publishers to stop (resource alarm). */
-  blocked: boolean;
-  /** Heartbeats published (see `heartbeatInterval`). */
-  heartbeats: number;
-}
+export type { HandlerStats, HandlerStatus } from './handler-stats.js';
 
 /**
  * The handler of context messages: a bounded buffer, published in the background to a transport
@@ -84,7 +61,7 @@ export class Handler extends EventEmitter {
   private connectedOnce = false;
   /** `host:port` of the node connected to last (what a loss reports as lost). */
   private peer: string | null = null;
-  private outage: { since: number; dropped: number; lost: string | null } | null = null;
+  private outage: { since: number; dropped: number; unconfirmed: number; lost: string | null } | null = null;
   /** flush() calls waiting: told true once everything is confirmed, false when the handler closed with messages left. */
   private idleWaiters: Array<(ok: boolean) => void> = [];
   private spaceWaiters: Array<() => void> = [];
@@ -94,7 +71,7 @@ export class Handler extends EventEmitter {
   private readonly baseHeaders: Record<string, unknown>;
   /** False when the `headers` option holds something AMQP cannot carry: every route is refused then. */
   private readonly baseHeadersOk: boolean;
-  private counts = { enqueued: 0, dropped: 0, reconnects: 0 };
+  private counts = { enqueued: 0, dropped: 0, droppedUnconfirmed: 0, reconnects: 0 };
   private lastError: string | null = null;
   private readonly heartbeats: HandlerHeartbeats;
 
@@ -108,7 +85,7 @@ export class Handler extends EventEmitter {
     this.publisher = new Publisher(this.buffer, this.options, JSON.stringify(this.id), {
       transport: () => this.transport,
       connected: () => this._status === 'connected',
-      drop: (n) => this.drop(n),
+      drop: (n, unconfirmed) => this.drop(n, unconfirmed),
       noteError: (err) => this.noteError(err),
       lastError: () => this.lastError,
       warn: (message) => this.warn(message),
@@ -141,6 +118,7 @@ export class Handler extends EventEmitter {
       enqueued: this.counts.enqueued,
       published: this.publisher.published,
       dropped: this.counts.dropped,
+      droppedUnconfirmed: this.counts.droppedUnconfirmed,
       queued: this.buffer.length,
       inFlight: this.publisher.inFlight,
       reconnects: this.counts.reconnects,
@@ -188,7 +166,7 @@ export class Handler extends EventEmitter {
       return;
     }
     const dropped = this.buffer.push(entry);
-    if (dropped !== undefined) this.drop(1);
+    if (dropped !== undefined) this.drop(1, dropped.unconfirmed === true ? 1 : 0);
     if (this._status === 'idle') this.start();
     else if (this._status === 'connected') this.publisher.schedule();
   }
@@ -320,10 +298,11 @@ export class Handler extends EventEmitter {
     if (this.reconnectTimer !== null) clearTimeout(this.reconnectTimer);
     this.reconnectTimer = null;
     this.heartbeats.stop();
-    const left = this.publisher.discard();
+    const { left, unconfirmed } = this.publisher.discard();
     if (left > 0) {
-      this.drop(left);
-      if (!quiet) this.warn(`closed with ${left} message(s) unpublished; counted as dropped`);
+      this.drop(left, unconfirmed);
+      if (!quiet)
+        this.warn(`closed with ${left} message(s) unpublished${maybeDelivered(unconfirmed)}; counted as dropped`);
     }
     unwatchExit(this);
     for (const w of this.spaceWaiters.splice(0)) w();
@@ -331,9 +310,10 @@ export class Handler extends EventEmitter {
     return left;
   }
 
-  private drop(n: number): void {
+  private drop(n: number, unconfirmed = 0): void {
     this.counts.dropped += n;
-    if (this.listenerCount('drop') > 0) this.emit('drop', n);
+    this.counts.droppedUnconfirmed += unconfirmed;
+    if (this.listenerCount('drop') > 0) this.emit('drop', n, unconfirmed);
   }
 
   private warn(message: string): void {
@@ -414,12 +394,13 @@ export class Handler extends EventEmitter {
       this.stop(err!);
       return;
     }
-    this.publisher.requeue();
     this._status = 'disconnected';
     this.publisher.cancel();
     this.noteError(err ?? new Error('connection closed'));
-    this.emit('disconnect', this.lastError);
     this.beginOutage(this.peer);
+    // After the outage began: what the requeue drops is a loss of this outage, said at its end.
+    this.publisher.requeue();
+    this.emit('disconnect', this.lastError);
     this.scheduleReconnect();
   }
 
@@ -444,7 +425,12 @@ export class Handler extends EventEmitter {
     const nodes = t?.nodes ?? 1;
     // Named by host:port, never by a URL with its password.
     const where = lost ?? tried ?? this.options.url;
-    this.outage = { since: Date.now(), dropped: this.counts.dropped, lost };
+    this.outage = {
+      since: Date.now(),
+      dropped: this.counts.dropped,
+      unconfirmed: this.counts.droppedUnconfirmed,
+      lost,
+    };
     const next = nodes > 1 && t?.where !== undefined ? ` (next: ${t.where}, one of ${nodes} nodes)` : '';
     this.warn(
       `cannot publish to ${where} (${this.lastError}); buffering up to ${this.options.bufferSize} messages (${this.options.overflow}) and reconnecting${next}`,
@@ -458,8 +444,9 @@ export class Handler extends EventEmitter {
     const secs = ((Date.now() - o.since) / 1000).toFixed(1);
     const now = this.peer ?? this.options.url;
     const took = o.lost !== null && o.lost !== now ? ` (took over from ${o.lost})` : '';
+    const unconfirmed = maybeDelivered(this.counts.droppedUnconfirmed - o.unconfirmed);
     this.warn(
-      `publishing to ${now}${took} again after ${secs} s; ${this.counts.dropped - o.dropped} message(s) dropped during the outage`,
+      `publishing to ${now}${took} again after ${secs} s; ${this.counts.dropped - o.dropped} message(s) dropped during the outage${unconfirmed}`,
     );
   }
 
@@ -468,6 +455,11 @@ export class Handler extends EventEmitter {
     const text = e?.message || e?.code || String(err);
     this.lastError = redactText(text);
   }
+}
+
+/** What a warning about drops adds when `n` of them were sent and never confirmed. */
+function maybeDelivered(n: number): string {
+  return n > 0 ? ` (${n} of them sent and never confirmed: they may have been delivered)` : '';
 }
 
 /** Waits for `promise`, keeping the event loop alive until it settles (true) or `ms` pass (false). */

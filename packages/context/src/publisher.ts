@@ -9,7 +9,7 @@
  * `flush()` and `close()`.
  */
 import type { BoundedBuffer } from './bounded-buffer.js';
-import type { Entry } from './entry.js';
+import { countUnconfirmed, type Entry } from './entry.js';
 import type { ResolvedHandlerOptions } from './handler-options.js';
 import type { Transport } from './transports/transport.js';
 
@@ -25,8 +25,8 @@ export interface PublisherHost {
   transport(): Transport | null;
   /** True while the handler is connected: sending is allowed. */
   connected(): boolean;
-  /** Counts `n` messages as dropped. */
-  drop(n: number): void;
+  /** Counts `n` messages as dropped, `unconfirmed` of them sent and never confirmed (they may have been delivered). */
+  drop(n: number, unconfirmed?: number): void;
   /** Keeps `err` as the handler's last error (passwords masked). */
   noteError(err: unknown): void;
   /** The handler's last error, as kept. */
@@ -118,22 +118,31 @@ export class Publisher {
     this.gen++;
     if (this.inflight.size === 0) return;
     const back: Entry[] = [];
-    for (const u of this.inflight) for (const e of u.entries) back.push(e);
+    for (const u of this.inflight)
+      for (const e of u.entries) {
+        // The broker may have routed it and the confirm been lost with the connection.
+        e.unconfirmed = true;
+        back.push(e);
+      }
     this.inflight.clear();
     this.inflightEntries = 0;
     const dropped = this.buffer.unshiftAll(back);
-    if (dropped.length > 0) this.host.drop(dropped.length);
+    if (dropped.length > 0) this.host.drop(dropped.length, countUnconfirmed(dropped));
   }
 
-  /** Empties the buffer and forgets what is in flight (the handler closed); returns how many that was. */
-  discard(): number {
+  /**
+   * Empties the buffer and forgets what is in flight (the handler closed); returns how many that
+   * was, and how many of them were sent and never confirmed (they may have been delivered).
+   */
+  discard(): { left: number; unconfirmed: number } {
     const left = this.buffer.length + this.inflightEntries;
+    let unconfirmed = 0;
     if (left > 0) {
-      this.buffer.drain();
+      unconfirmed = countUnconfirmed(this.buffer.drain()) + this.inflightEntries;
       this.inflight.clear();
       this.inflightEntries = 0;
     }
-    return left;
+    return { left, unconfirmed };
   }
 
   /** Sends as much as the transport and the in-flight limit allow. */
@@ -190,7 +199,7 @@ export class Publisher {
         this.inflight.delete(unit);
         this.inflightEntries -= unit.entries.length;
         this.host.noteError(err);
-        this.host.drop(unit.entries.length);
+        this.host.drop(unit.entries.length, countUnconfirmed(unit.entries));
         this.warnRefused(unit.entries.length);
         this.wakeIfIdle();
         return true;
@@ -259,10 +268,11 @@ export class Publisher {
       this.inflight.delete(unit);
       this.inflightEntries -= unit.entries.length;
       this.host.noteError(err);
-      const retry = unit.entries.filter((e) => ++e.attempts < 3);
-      const refused = unit.entries.length - retry.length;
-      const dropped = this.buffer.unshiftAll(retry).length + refused;
-      if (dropped > 0) this.host.drop(dropped);
+      const retry: Entry[] = [];
+      const dropped: Entry[] = [];
+      for (const e of unit.entries) (++e.attempts < 3 ? retry : dropped).push(e);
+      dropped.push(...this.buffer.unshiftAll(retry));
+      if (dropped.length > 0) this.host.drop(dropped.length, countUnconfirmed(dropped));
       this.pump();
       this.wakeIfIdle();
     });

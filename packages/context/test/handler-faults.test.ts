@@ -1,6 +1,21 @@
 import { expect } from 'chai';
 import { Context, ContextError, Handler, type HandlerStats } from '@contexture/context';
-import { amqpUrl, Cleanup, TestConsumer, uniqueName, waitUntil } from '@contexture/test-support';
+import { amqpUrl, Cleanup, FaultProxy, TestConsumer, uniqueName, waitUntil } from '@contexture/test-support';
+
+function proxiedUrl(port: number): string {
+  const u = new URL(amqpUrl());
+  u.hostname = '127.0.0.1';
+  u.port = String(port);
+  return u.toString();
+}
+
+async function brokerProxy(cleanup: Cleanup): Promise<FaultProxy> {
+  const u = new URL(amqpUrl());
+  const proxy = new FaultProxy(u.hostname, Number(u.port || 5672));
+  await proxy.listen();
+  cleanup.defer(() => proxy.close());
+  return proxy;
+}
 
 const balanced = (s: HandlerStats) => s.enqueued === s.published + s.dropped + s.queued + s.inFlight;
 
@@ -50,4 +65,71 @@ describe('Handler faults: a mismatched exchange, confirms lost in an outage, a s
       );
       expect(witness.received).to.have.length(0);
     });
+
+  it('confirms lost with the connection: a requeued message dropped from a full buffer counts as droppedUnconfirmed, and the accounting is exact', async () => {
+    const exchange = cleanup.exchange(uniqueName('hf-unconf'));
+    const consumer = await TestConsumer.start({ exchange });
+    cleanup.defer(() => consumer.close());
+    const proxy = await brokerProxy(cleanup);
+    const warnings: string[] = [];
+    const drops: Array<[number, number]> = [];
+    const handler = new Handler({
+      url: proxiedUrl(proxy.port),
+      exchange,
+      bufferSize: 10,
+      maxInFlight: 30,
+      flushInterval: 1,
+      heartbeatInterval: 0,
+      reconnect: { initialDelay: 20, maxDelay: 200 },
+      logger: { warn: (m) => warnings.push(m) },
+    });
+    cleanup.defer(() => handler.close());
+    handler.on('drop', (n: number, unconfirmed: number) => drops.push([n, unconfirmed]));
+    let produced = 0;
+    const ctx = new Context({ name: 'unconfirmed', handler });
+    produced++;
+    expect(await handler.flush(10_000)).to.equal(true);
+    // The broker gets what is sent but its confirms are held: 30 messages reach the queue and stay
+    // in flight; the next 10 wait in the (full) buffer behind the in-flight limit.
+    proxy.mute();
+    for (let i = 0; i < 40; i++, produced++) {
+      ctx.i = i;
+      // In tens, each sent before the next is made: the buffer holds ten.
+      if (i % 10 === 9 && i < 30) await waitUntil(() => handler.stats().queued === 0, `message ${i} sent`);
+    }
+    await consumer.waitFor(31);
+    await waitUntil(() => handler.stats().inFlight === 30 && handler.stats().queued === 10, '30 in flight, 10 queued');
+    // The connection dies with the confirms: the 30 go back to the front of the full buffer and,
+    // being the oldest, are dropped, though the broker has them.
+    proxy.cut();
+    await waitUntil(() => handler.stats().status === 'disconnected', 'the loss noticed');
+    expect(handler.stats()).to.include({ dropped: 30, droppedUnconfirmed: 30, queued: 10, inFlight: 0 });
+    // Five more while disconnected push out five never sent: certainly lost.
+    for (let i = 0; i < 5; i++, produced++) ctx.j = i;
+    expect(handler.stats()).to.include({ dropped: 35, droppedUnconfirmed: 30, queued: 10 });
+    expect(balanced(handler.stats())).to.equal(true);
+    proxy.restore();
+    expect(await handler.flush(10_000)).to.equal(true);
+    const s = handler.stats();
+    expect(balanced(s)).to.equal(true);
+    expect(s).to.include({ enqueued: produced, dropped: 35, droppedUnconfirmed: 30, queued: 0, inFlight: 0 });
+    const distinct = new Set<number>();
+    await waitUntil(() => {
+      for (const r of consumer.received) distinct.add(r.json.seq);
+      return distinct.size >= s.published + s.droppedUnconfirmed;
+    }, 'every published message and the unconfirmed ones that arrived');
+    const received = distinct.size;
+    const certain = s.dropped - s.droppedUnconfirmed;
+    expect(received + certain).to.be.at.most(produced);
+    expect(produced).to.be.at.most(received + s.dropped);
+    expect(produced).to.be.at.most(received + s.dropped + s.droppedUnconfirmed);
+    // Here every unconfirmed one had arrived: the certain drops are the whole loss.
+    expect(received + certain).to.equal(produced);
+    expect(drops.reduce((a, [n]) => a + n, 0)).to.equal(35);
+    expect(drops.reduce((a, [, u]) => a + u, 0)).to.equal(30);
+    expect(warnings.filter((w) => w.includes('dropped during the outage'))).to.have.length(1);
+    expect(warnings.find((w) => w.includes('dropped during the outage'))).to.match(
+      /35 message\(s\) dropped during the outage \(30 of them sent and never confirmed: they may have been delivered\)$/,
+    );
+  });
 });

@@ -3,12 +3,13 @@ import net from 'node:net';
 /**
  * A loopback TCP proxy between a client and a real server, for fault tests: `cut()` drops every
  * connection and refuses new ones until `restore()`; `stall()` keeps connections open but stops
- * forwarding bytes until `restore()`.
+ * forwarding bytes until `restore()`; `mute()` forwards the client's bytes but holds the server's
+ * replies until `restore()` (what the server did is done; the client never hears of it).
  */
 export class FaultProxy {
   private server: net.Server | null = null;
   private pairs = new Set<{ client: net.Socket; upstream: net.Socket }>();
-  private mode: 'pass' | 'cut' | 'stall' = 'pass';
+  private mode: 'pass' | 'cut' | 'stall' | 'mute' = 'pass';
   /** Connections accepted so far (refused ones included). */
   accepted = 0;
 
@@ -51,12 +52,17 @@ export class FaultProxy {
     }
   }
 
+  mute(): void {
+    this.mode = 'mute';
+    for (const { upstream } of this.pairs) upstream.pause();
+  }
+
   restore(): void {
-    const wasStalled = this.mode === 'stall';
+    const was = this.mode;
     this.mode = 'pass';
-    if (wasStalled) {
+    if (was === 'stall' || was === 'mute') {
       for (const { client, upstream } of this.pairs) {
-        client.resume();
+        if (was === 'stall') client.resume();
         upstream.resume();
       }
     }
@@ -89,9 +95,7 @@ export class FaultProxy {
     upstream.on('close', drop);
     client.pipe(upstream);
     upstream.pipe(client);
-    if (this.mode === 'stall') {
-      client.pause();
-      upstream.pause();
-    }
+    if (this.mode === 'stall') client.pause();
+    if (this.mode === 'stall' || this.mode === 'mute') upstream.pause();
   }
 }
