@@ -132,4 +132,33 @@ describe('Handler faults: a mismatched exchange, confirms lost in an outage, a s
       /35 message\(s\) dropped during the outage \(30 of them sent and never confirmed: they may have been delivered\)$/,
     );
   });
+
+  it('a broker that goes silent (connection stalled, default heartbeat) is taken as lost in about 10 s, with the reason', async () => {
+    const exchange = cleanup.exchange(uniqueName('hf-silent'));
+    const proxy = await brokerProxy(cleanup);
+    const warnings: string[] = [];
+    const handler = new Handler({
+      url: proxiedUrl(proxy.port),
+      exchange,
+      flushInterval: 1,
+      heartbeatInterval: 0,
+      reconnect: { initialDelay: 20, maxDelay: 200 },
+      logger: { warn: (m) => warnings.push(m) },
+    });
+    cleanup.defer(() => handler.destroy());
+    const lost = new Promise<number>((resolve) => handler.once('disconnect', () => resolve(performance.now())));
+    const ctx = new Context({ name: 'silent', handler });
+    expect(await handler.flush(10_000)).to.equal(true);
+    const t0 = performance.now();
+    proxy.stall();
+    ctx.i = 1;
+    // Generous: nearly twice the documented 10 s (amqplib's own check alone takes 20 to 30 s).
+    const bound = new Promise<null>((resolve) => setTimeout(() => resolve(null), 18_000).unref());
+    const at = await Promise.race([lost, bound]);
+    expect(at, 'the silent broker noticed within 18 s').to.not.equal(null);
+    console.log(`      (silent broker noticed after ${(((at as number) - t0) / 1000).toFixed(1)} s)`);
+    expect(handler.stats().lastError).to.match(/heartbeat timeout/i);
+    expect(warnings.join('\n')).to.match(/cannot publish .*heartbeat timeout/i);
+    expect(handler.stats()).to.include({ inFlight: 0, queued: 1, dropped: 0 });
+  });
 });

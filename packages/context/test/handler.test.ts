@@ -366,7 +366,7 @@ describe('Handler: buffer, outages and reconnects (real RabbitMQ behind a loopba
     expect(handler.stats()).to.include({ status: 'closed', dropped: 1 });
   });
 
-  it('a broker that stops answering is found out by the AMQP heartbeat (10 s unless the URL sets one), with the reason', async function () {
+  it('a broker that stops answering is found out by the AMQP heartbeat (5 s unless the URL sets one), with the reason', async function () {
     this.timeout(30_000);
     const proxy = await brokerProxy(cleanup);
     const url = new URL(proxiedUrl(proxy.port));
@@ -390,14 +390,14 @@ describe('Handler: buffer, outages and reconnects (real RabbitMQ behind a loopba
     // broker, closing the connection ("Unexpected close").
     expect(handler.stats().lastError).to.match(/heartbeat timeout|unexpected close/i);
     expect(warnings.join('\n')).to.match(/cannot publish .*(heartbeat timeout|unexpected close)/i);
-    // Without one in the URL the handler asks for 10 s (the broker's own is 60 s).
+    // Without one in the URL the handler asks for 5 s (the broker's own is 60 s).
     const plain = new Handler({ url: amqpUrl(), exchange, logger: null });
     cleanup.defer(() => plain.close());
     new Context({ name: 'plain', handler: plain });
     expect(await plain.flush(10_000)).to.equal(true);
     const negotiated = (plain as unknown as { transport: { model: { connection: { heartbeat: number } } } }).transport
       .model.connection.heartbeat;
-    expect(negotiated).to.equal(10);
+    expect(negotiated).to.equal(5);
   });
 
   it('a connection refused at start is warned once with the password masked, and never throws into the program', async () => {

@@ -10,8 +10,15 @@ import { encodeEntry, unixNow, type Entry } from '../entry.js';
 import { APP_ID, CONTENT_TYPE_JSON, CONTENT_TYPE_NDJSON } from '../protocol/message.js';
 import type { Grouping, Transport } from './transport.js';
 import { withAmqpHeartbeat } from '../amqp-url.js';
+import { watchSilence } from '../amqp-watchdog.js';
 import { AmqpNodes } from '../amqp-nodes.js';
 import { ContextError } from '../errors.js';
+
+/**
+ * The AMQP heartbeat (seconds) the handler asks for unless the URL sets one: the broker then sends
+ * something at least every 2.5 s, and a broker silent for twice this (10 s) is taken as lost.
+ */
+export const HANDLER_AMQP_HEARTBEAT_SECONDS = 5;
 
 /** Options of {@link AmqpTransport}. */
 export interface AmqpTransportOptions {
@@ -78,7 +85,7 @@ export class AmqpTransport extends EventEmitter implements Transport {
   }
 
   private async connectTo(url: string): Promise<void> {
-    const model = await amqp.connect(withAmqpHeartbeat(url), {
+    const model = await amqp.connect(withAmqpHeartbeat(url, HANDLER_AMQP_HEARTBEAT_SECONDS), {
       timeout: this.options.connectTimeout,
       clientProperties: { connection_name: this.options.connectionName },
     } as Options.Connect);
@@ -98,6 +105,7 @@ export class AmqpTransport extends EventEmitter implements Transport {
       await model.close().catch(() => {});
       throw declareError(err, this.options.exchange, this.options.exchangeType);
     }
+    watchSilence(model);
     model.on('blocked', (reason: string) => this.emit('blocked', reason));
     model.on('unblocked', () => this.emit('unblocked'));
     channel.on('drain', () => this.emit('drain'));
