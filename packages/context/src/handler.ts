@@ -408,14 +408,13 @@ export class Handler extends EventEmitter {
     if (this.reconnectTimer !== null || this._status === 'closed') return;
     this.attempt++;
     const round = nodeRound(this.attempt, this.transport?.nodes ?? 1);
-    this.reconnectTimer = setTimeout(
-      () => {
-        this.reconnectTimer = null;
-        void this.connect();
-      },
-      backoffDelay(round, this.options.reconnect),
-    );
+    const delay = backoffDelay(round, this.options.reconnect);
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = null;
+      void this.connect();
+    }, delay);
     this.reconnectTimer.unref();
+    if (this.listenerCount('reconnecting') > 0) this.emit('reconnecting', delay, this.attempt);
   }
 
   /** `lost`: the node lost, or null when a connect failed (`tried` then names the node tried). */
