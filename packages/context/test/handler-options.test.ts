@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { Context, Handler } from '@contexture/context';
+import { Context, Handler, resolveOptions } from '@contexture/context';
 import { amqpUrl, Cleanup, FaultProxy, TestConsumer, uniqueName, waitUntil } from '@contexture/test-support';
 
 function proxiedUrl(port: number): string {
@@ -17,6 +17,11 @@ async function brokerProxy(cleanup: Cleanup): Promise<FaultProxy> {
   return proxy;
 }
 
+/** Handler options as `CONTEXTURE_*` variables give them (and nothing from a config file). */
+function fromEnv(explicit: Record<string, unknown>, env: Record<string, string>) {
+  return resolveOptions(explicit, { CONTEXTURE_CONFIG: '', ...env }, '/nonexistent');
+}
+
 describe('Handler options, each shown taking effect (real RabbitMQ, the fault proxy)', function () {
   this.timeout(30_000);
   let cleanup: Cleanup;
@@ -30,6 +35,48 @@ describe('Handler options, each shown taking effect (real RabbitMQ, the fault pr
     cleanup.defer(() => consumer.close());
   });
   afterEach(() => cleanup.run());
+
+  for (const via of ['the option', 'CONTEXTURE_MAX_IN_FLIGHT'])
+    it(`maxInFlight (${via}): with the broker silent, exactly that many are sent and the rest wait in the buffer`, async () => {
+      const proxy = await brokerProxy(cleanup);
+      const base = { url: proxiedUrl(proxy.port), exchange, flushInterval: 1, heartbeatInterval: 0, logger: null };
+      const handler = new Handler(
+        via === 'the option' ? { ...base, maxInFlight: 7 } : fromEnv(base, { CONTEXTURE_MAX_IN_FLIGHT: '7' }),
+      );
+      cleanup.defer(() => handler.close());
+      const ctx = new Context({ name: 'inflight', handler });
+      expect(await handler.flush(10_000)).to.equal(true);
+      proxy.stall();
+      for (let i = 0; i < 20; i++) ctx.i = i;
+      await waitUntil(() => handler.stats().inFlight === 7, '7 in flight');
+      expect(handler.stats()).to.include({ inFlight: 7, queued: 13, published: 1 });
+      proxy.restore();
+      expect(await handler.flush(10_000)).to.equal(true);
+      expect(handler.stats()).to.include({ enqueued: 21, published: 21, dropped: 0 });
+      await consumer.waitFor(21);
+    });
+
+  for (const via of ['the option', 'CONTEXTURE_CONNECT_TIMEOUT'])
+    it(`connectTimeout (${via}): a broker that accepts the socket and never answers is given up on after it`, async () => {
+      const proxy = await brokerProxy(cleanup);
+      proxy.stall(); // the TCP connection opens; the AMQP handshake never gets an answer
+      const base = {
+        url: proxiedUrl(proxy.port),
+        exchange,
+        heartbeatInterval: 0,
+        logger: null,
+        reconnect: { initialDelay: 10, maxDelay: 20 },
+      };
+      const handler = new Handler(
+        via === 'the option' ? { ...base, connectTimeout: 200 } : fromEnv(base, { CONTEXTURE_CONNECT_TIMEOUT: '200' }),
+      );
+      cleanup.defer(() => handler.destroy());
+      new Context({ name: 'timeout', handler });
+      // The default (5 s) would still be waiting: well within it, two attempts have timed out.
+      await waitUntil(() => proxy.accepted >= 3, 'three connection attempts', 4_000);
+      expect(handler.stats().lastError).to.match(/ETIMEDOUT/);
+      expect(handler.stats()).to.include({ status: handler.status, published: 0, queued: 1 });
+    });
 
   it('reconnect.factor and jitter: the delays between attempts follow them (the reconnecting event)', async () => {
     const proxy = await brokerProxy(cleanup);
@@ -79,5 +126,29 @@ describe('Handler options, each shown taking effect (real RabbitMQ, the fault pr
     // factor 1: every base delay is 40; jitter 0.5 spreads them over 20–60, not all the same.
     for (const d of spread) expect(d).to.be.within(20, 60);
     expect(new Set(spread).size).to.be.above(1);
+  });
+
+  for (const via of ['the option', 'CONTEXTURE_PERSISTENT'])
+    for (const batch of [false, true])
+      it(`persistent (${via}${batch ? ', batch' : ''}): messages read back from a queue have delivery mode 2`, async () => {
+        const base = { url: amqpUrl(), exchange, flushInterval: 1, logger: null, batch };
+        const handler = new Handler(
+          via === 'the option' ? { ...base, persistent: true } : fromEnv(base, { CONTEXTURE_PERSISTENT: 'yes' }),
+        );
+        cleanup.defer(() => handler.close());
+        const ctx = new Context({ name: 'durable', handler });
+        ctx.i = 1;
+        expect(await handler.flush(10_000)).to.equal(true);
+        await waitUntil(() => handler.stats().published === 2 && consumer.received.length > 0, 'the messages');
+        for (const r of consumer.received) expect(r.properties.deliveryMode).to.equal(2);
+      });
+
+  it('persistent: false (the default) sends transient messages', async () => {
+    const handler = new Handler({ url: amqpUrl(), exchange, flushInterval: 1, logger: null });
+    cleanup.defer(() => handler.close());
+    new Context({ name: 'transient', handler });
+    expect(await handler.flush(10_000)).to.equal(true);
+    await consumer.waitFor(1);
+    expect(consumer.received[0]!.properties.deliveryMode ?? 1).to.equal(1);
   });
 });

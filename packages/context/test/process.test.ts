@@ -112,6 +112,71 @@ describe('Handler and Context across a process lifetime (spawned programs)', fun
       expect(JSON.parse(r.stdout)).to.include({ status: 'closed', enqueued: 12, published: 0, dropped: 12 });
     });
 
+  it('waitTimeout (CONTEXTURE_WAIT_TIMEOUT): with wait: true and no broker, the process waits that long, then says what it left', async () => {
+    const t0 = performance.now();
+    const r = await run('publish-and-exit.mjs', {
+      URL: 'amqp://app:s3cret@127.0.0.1:1/%2F',
+      EXCHANGE: exchange,
+      N: '10',
+      WAIT: '1',
+      CONTEXTURE_WAIT_TIMEOUT: '7000',
+    });
+    const elapsed = performance.now() - t0;
+    expect(r.code, r.stderr).to.equal(0);
+    // Longer than the default 5 s: the variable's 7 s held the process.
+    expect(elapsed).to.be.at.least(7000);
+    expect(r.stderr).to.match(/contexture: 12 message\(s\) not published before the process exited\n$/);
+    expect(r.stderr).to.not.contain('s3cret');
+  });
+
+  it('getHandler(): a program that never configures uses the handler of the environment, one for the process', async () => {
+    const r = await run('get-handler.mjs', {
+      CONTEXTURE_URL: amqpUrl(),
+      CONTEXTURE_EXCHANGE: exchange,
+      CONTEXTURE_BUFFER_SIZE: '123',
+    });
+    expect(r.code, r.stderr).to.equal(0);
+    expect(r.stderr).to.equal('');
+    const out = JSON.parse(r.stdout);
+    expect(out).to.include({ same: true, exchange, bufferSize: 123 });
+    expect(out.stats).to.include({ enqueued: 1, published: 1, dropped: 0 });
+    await consumer.waitFor(1);
+    expect(consumer.received[0]!.json).to.include({ obj_id: out.ctx, status: 'born' });
+  });
+
+  for (const [what, env, said] of [
+    [
+      'a bad variable',
+      { CONTEXTURE_BUFFER_SIZE: 'lots' },
+      "environment: CONTEXTURE_BUFFER_SIZE must be an integer, got 'lots'",
+    ],
+    [
+      'a URL that does not parse, with a password',
+      { CONTEXTURE_URL: 'amqp:/app:s3cr/et@127.0.0.1' },
+      'url must be an amqp://, amqps:// or jsonl: URL',
+    ],
+    ['a config file that is not JSON', { CONTEXTURE_CONFIG: 'broken.json' }, 'not valid JSON'],
+  ] as const)
+    it(`getHandler() with ${what}: one line on stderr, the built-in defaults, nothing thrown`, async () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'contexture-'));
+      cleanup.defer(() => fs.rmSync(dir, { recursive: true, force: true }));
+      fs.writeFileSync(path.join(dir, 'broken.json'), '{"bufferSize": 12,');
+      // Destroyed before it sends: the defaults' broker and exchange are shared, nothing goes there.
+      const r = await run('get-handler.mjs', { ...env, DESTROY: '1' }, { cwd: dir });
+      expect(r.code, r.stderr).to.equal(0);
+      // The fallback said once; then the destroy's own count of what it did not send.
+      const lines = r.stderr.trim().split('\n');
+      expect(lines, r.stderr).to.have.length(2);
+      expect(lines[0]).to.match(/^contexture: .*; using the built-in defaults$/);
+      expect(lines[1]).to.equal('contexture: closed with 1 message(s) unpublished; counted as dropped');
+      expect(lines[0]).to.contain(said);
+      expect(r.stderr).to.not.contain('s3cr');
+      const out = JSON.parse(r.stdout);
+      expect(out).to.include({ same: true, exchange: 'lc-topic', bufferSize: 5000 });
+      expect(out.url).to.equal('amqp://guest:***@127.0.0.1:5672/%2F');
+      expect(out.stats).to.include({ status: 'closed', enqueued: 1, published: 0, dropped: 1 });
+    });
+
   it('an open, idle connection does not keep the process alive', async () => {
     const r = await run('flush-then-idle.mjs', { URL: amqpUrl(), EXCHANGE: exchange });
     expect(r.code).to.equal(0);
