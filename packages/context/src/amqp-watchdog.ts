@@ -27,21 +27,24 @@ export function watchSilence(model: ChannelModel): void {
   const stream = conn?.stream;
   if (!(seconds > 0) || stream === undefined || typeof stream.bytesRead !== 'number') return;
   const limit = seconds * 2000;
+  const tick = Math.min(250, limit / 8);
   let seen = stream.bytesRead;
   let since = performance.now();
-  const timer = setInterval(
-    () => {
-      const now = performance.now();
-      if (stream.bytesRead !== seen) {
-        seen = stream.bytesRead;
-        since = now;
-      } else if (now - since >= limit) {
-        clearInterval(timer);
-        stream.destroy(new Error(`Heartbeat timeout: nothing from the broker for ${seconds * 2} s`));
-      }
-    },
-    Math.min(250, limit / 8),
-  );
+  let last = since;
+  const timer = setInterval(() => {
+    const now = performance.now();
+    const late = now - last > tick * 4;
+    last = now;
+    if (stream.bytesRead !== seen || late) {
+      // A tick this late means the program held the event loop: what the broker sent meanwhile
+      // waits, unread, behind the timers. It is not the broker's silence; look again from now.
+      seen = stream.bytesRead;
+      since = now;
+    } else if (now - since >= limit) {
+      clearInterval(timer);
+      stream.destroy(new Error(`Heartbeat timeout: nothing from the broker for ${seconds * 2} s`));
+    }
+  }, tick);
   timer.unref();
   stream.once('close', () => clearInterval(timer));
 }
