@@ -283,7 +283,7 @@ export class Handler extends EventEmitter {
     const left = this.shutdown(true);
     this.transport?.destroy();
     this.warn(
-      `stopped publishing: ${this.lastError}; ${left} message(s) unpublished and every later one are counted as dropped`,
+      `stopped publishing: ${this.lastError}; ${left} message(s) left unpublished are counted as dropped, and so is every later one`,
     );
     if (this.listenerCount('error') === 0) return;
     const code = err instanceof ContextError ? err.code : 'LC_TRANSPORT_FAILED';
