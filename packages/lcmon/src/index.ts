@@ -3,7 +3,7 @@ export { MonitorStream } from './monitor-stream.js';
 export type { MonitorStats, MonitorStatus } from './monitor-stream.js';
 export { DEFAULTS, DEFAULT_TTL, DEFAULT_URL } from './options.js';
 export type { InputPlace, MessagesOptions, ObjectsOptions } from './options.js';
-export type { MonitorMessage, VerboseObject } from './shapes.js';
+export type { IncompleteObject, MonitorMessage, VerboseObject } from './shapes.js';
 export { LcmonError } from './errors.js';
 export type { LcmonErrorCode } from './errors.js';
 export { escapeJson, jsonLine } from './safe-json.js';

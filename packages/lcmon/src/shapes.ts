@@ -1,4 +1,4 @@
-import { setOwn, type CollatedObject, type WireMessage } from '@contexture/context/protocol';
+import type { CollatedObject, WireMessage } from '@contexture/context/protocol';
 
 /** A message with what it travelled with: what {@link messages} yields and what `lcmon -v` prints. */
 export interface MonitorMessage {
@@ -60,13 +60,28 @@ export function verboseObject(o: CollatedObject, object: unknown = o.object): Ve
 }
 
 /**
- * The bare object's fields; an object given out before all of it arrived gets `complete: false`
- * added (its own `complete` field, if any, is then shadowed).
+ * What a plain (not verbose) collated object given out before all of it arrived is printed as: its
+ * fields stay as they are under `object`, beside the keys of the verbose shape that say so. (Marking
+ * the fields themselves would mix a mark into the user's data.)
+ */
+export interface IncompleteObject {
+  /** The object's fields (after `-k`/`-t`/`-z`). */
+  object: unknown;
+  /** The context's `obj_id`. */
+  id: string;
+  complete: false;
+  /** How many of its messages never arrived, when known and more than 0. */
+  missing?: number;
+}
+
+/**
+ * The bare object's fields; an object given out before all of it arrived is wrapped instead, as
+ * `{object, id, complete: false, missing?}` ({@link IncompleteObject}), so that its own fields are
+ * never touched.
  */
 export function plainObject(o: CollatedObject, object: unknown = o.object): unknown {
-  if (o.complete || typeof object !== 'object' || object === null || Array.isArray(object)) return object;
-  const out: Record<string, unknown> = {};
-  for (const k in object) if (Object.hasOwn(object, k)) setOwn(out, k, (object as Record<string, unknown>)[k]);
-  out.complete = false;
+  if (o.complete) return object;
+  const out: IncompleteObject = { object, id: o.id, complete: false };
+  if (o.missing > 0) out.missing = o.missing;
   return out;
 }

@@ -230,7 +230,7 @@ describe('lcmon live (RabbitMQ)', () => {
     const r = await l.interrupt();
     expect(json(r.lines)).to.deep.equal([
       { url: '/b', status_code: 200 },
-      { url: '/a', n: 2, complete: false },
+      { object: { url: '/a', n: 2 }, id: 'a', complete: false },
     ]);
     expect(r.stderr.trimEnd().split('\n').pop()).to.equal('Bye.');
   });

@@ -257,18 +257,46 @@ describe('lcmon -s (stdin)', () => {
     const without = await run(['-sc'], input);
     expect(json(without.lines)).to.deep.equal([
       { url: '/b', status_code: 200 },
-      { g: 2, complete: false },
+      { object: { g: 2 }, id: 'gap', complete: false, missing: 1 },
     ]);
     const withFlush = await run(['-sc', '--flush-incomplete'], input);
     expect(json(withFlush.lines)).to.deep.equal([
       { url: '/b', status_code: 200 },
-      { g: 2, complete: false },
-      { step: 2, complete: false },
+      { object: { g: 2 }, id: 'gap', complete: false, missing: 1 },
+      { object: { step: 2 }, id: 'open', complete: false },
     ]);
     const verbose = await run(['-sc', '-v', '--flush-incomplete'], input);
     const v = json(verbose.lines);
     expect(v[1]).to.include({ id: 'gap', complete: false, missing: 1 });
     expect(v[2]).to.include({ id: 'open', complete: false, end: null, elapsed: null });
+  });
+
+  it('--flush-incomplete without -v marks an unfinished object beside its fields, never inside them', async () => {
+    // The object's own `complete` field, an empty object and -k's bare values all stay as they were.
+    const own: Body = { obj_id: 'own', obj: { complete: true, n: 1 }, status: 'born', seq: 0 };
+    const empty: Body = { obj_id: 'empty', obj: {}, status: 'born', seq: 0 };
+    const input = envelopes([own, empty, ...B]);
+    for (const args of [
+      ['-sc', '--flush-incomplete'],
+      ['-s', '-c', '--flush-incomplete'],
+    ]) {
+      const r = await run(args, input);
+      expect(r.code).to.equal(0);
+      expect(json(r.lines)).to.deep.equal([
+        { url: '/b', status_code: 200 },
+        { object: { complete: true, n: 1 }, id: 'own', complete: false },
+        { object: {}, id: 'empty', complete: false },
+      ]);
+    }
+    const keys = await run(['-sc', '--flush-incomplete', '-k', 'n'], input);
+    expect(json(keys.lines)).to.deep.equal([
+      {},
+      { object: { n: 1 }, id: 'own', complete: false },
+      { object: {}, id: 'empty', complete: false },
+    ]);
+    const verbose = json((await run(['-sc', '-v', '--flush-incomplete'], input)).lines);
+    expect(verbose[1]).to.include({ id: 'own', complete: false });
+    expect(verbose[1].object).to.deep.equal({ complete: true, n: 1 });
   });
 
   it('-c reads every envelope after a known rkey and headers as a whole line would read, whatever follows them', async () => {
@@ -337,7 +365,14 @@ describe('lcmon -s (stdin)', () => {
     const expected: string[] = [];
     const bad = new Map<string, number[]>();
     const one = new Collator({
-      onObject: (o) => expected.push(JSON.stringify(o.complete ? o.object : { ...o.object, complete: false })),
+      onObject: (o) =>
+        expected.push(
+          JSON.stringify(
+            o.complete
+              ? o.object
+              : { object: o.object, id: o.id, complete: false, ...(o.missing > 0 ? { missing: o.missing } : {}) },
+          ),
+        ),
       flushIncomplete: true,
     });
     lines.forEach((l, n) => {
@@ -390,7 +425,7 @@ describe('lcmon -s (stdin)', () => {
     // B's first message is lost with its line: B ends unfinished, without its url.
     expect(json(later.lines)).to.deep.equal([
       ...json((await run(['-sc'], envelopes(A))).lines),
-      { status_code: 200, complete: false },
+      { object: { status_code: 200 }, id: 'b', complete: false, missing: 1 },
     ]);
     expect(later.stderr).to.match(/not JSON/);
   });
