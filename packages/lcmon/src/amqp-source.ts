@@ -102,6 +102,7 @@ export class AmqpSource {
     queue: string,
     where: string,
     private readonly noAck: boolean,
+    private readonly maxDepth: number,
   ) {
     this.queue = queue;
     this.where = where;
@@ -211,7 +212,7 @@ export class AmqpSource {
         }
       }
       await channel.prefetch(options.prefetch);
-      return new AmqpSource(conn, channel, queue, where, options.noAck);
+      return new AmqpSource(conn, channel, queue, where, options.noAck, options.maxDepth);
     } catch (err) {
       await conn.close().catch(() => {});
       if (err instanceof LcmonError) throw err;
@@ -308,7 +309,7 @@ export class AmqpSource {
   private deliver(msg: amqp.ConsumeMessage, sink: InputSink): void {
     const contentType = msg.properties.contentType as string | undefined;
     const text = msg.content.toString('utf8');
-    const parts = decodeBody(text, contentType);
+    const parts = decodeBody(text, contentType, { maxDepth: this.maxDepth });
     const meta: MessageMeta = {
       rkey: msg.fields.routingKey,
       headers: (msg.properties.headers as Record<string, unknown> | undefined) ?? {},
@@ -345,6 +346,10 @@ export class AmqpSource {
     const last = this.lastProcessed;
     if (last === undefined || last.fields.deliveryTag <= this.lastAckedTag) return;
     this.lastAckedTag = last.fields.deliveryTag;
-    this.channel.ack(last, true);
+    try {
+      this.channel.ack(last, true);
+    } catch {
+      // The channel closed under it: the loss is reported by its 'close' handler, not thrown here.
+    }
   }
 }

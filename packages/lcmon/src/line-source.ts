@@ -5,11 +5,13 @@ import {
   isMalformed,
   isPlainObject,
   parseLine,
+  type Malformed,
   validateMessage,
   type LineInfo,
   type MessageMeta,
   type ParsedLine,
 } from '@contexture/context/protocol';
+import { nestedDeeper } from './depth.js';
 import type { InputSink } from './input-sink.js';
 
 /** Lines longer than this are refused as `too large` (the broker's body limit is the same). */
@@ -37,12 +39,17 @@ export class LineSkipper {
  *
  * With `shareMeta`, the messages of consecutive envelopes with the same routing key and headers
  * share one meta object, which the sink must then only read (collating, for one).
+ *
+ * A message nested deeper than `maxDepth` levels (its body; in an envelope, its body and headers,
+ * the envelope itself not counted) is reported as `too deep`; 0 turns the check off.
  */
 export function lineHandler(
   sink: Pick<InputSink, 'message' | 'malformed'>,
   wantText = true,
   shareMeta = false,
+  maxDepth = 0,
 ): (line: string, lineNo: number) => void {
+  const tooDeep: Malformed = { kind: 'too deep', detail: `more than ${maxDepth} levels` };
   const info: LineInfo = { envelope: false };
   // Never a prefix of a line (no line starts with a newline), until the first envelope sets it.
   let prefix = '\n';
@@ -73,6 +80,10 @@ export function lineHandler(
         value = undefined;
       }
       if (isPlainObject(value)) {
+        if (maxDepth > 0 && nestedDeeper(body, maxDepth)) {
+          sink.malformed(tooDeep, { line: lineNo });
+          return;
+        }
         const message = validateMessage(value);
         if (isMalformed(message)) {
           sink.malformed(message, { line: lineNo });
@@ -95,6 +106,11 @@ export function lineHandler(
     const parsed = parseLine(line, info);
     if ((parsed as ParsedLine).message === undefined) {
       sink.malformed(parsed as Exclude<typeof parsed, ParsedLine>, { line: lineNo });
+      return;
+    }
+    // Before anything recurses into it: the headers are serialised just below.
+    if (maxDepth > 0 && nestedDeeper(line, info.envelope ? maxDepth + 1 : maxDepth)) {
+      sink.malformed(tooDeep, { line: lineNo });
       return;
     }
     const { message, meta } = parsed as ParsedLine;
@@ -168,6 +184,7 @@ export async function readLines(
   signal?: AbortSignal,
   wantText = true,
   shareMeta = false,
+  maxDepth = 0,
 ): Promise<void> {
   const decoder = new StringDecoder('utf8');
   let rest = '';
@@ -175,7 +192,7 @@ export async function readLines(
   let skipping = false;
   let atStart = true;
 
-  const handle = lineHandler(sink, wantText, shareMeta);
+  const handle = lineHandler(sink, wantText, shareMeta, maxDepth);
 
   const take = (chunk: string): void => {
     const text = rest.length === 0 ? chunk : rest + chunk;

@@ -252,7 +252,7 @@ export class MonitorStream<T> implements AsyncIterable<T>, AsyncDisposable {
     const stdin = this.options.stdin;
     if (stdin !== undefined) {
       this.state = 'open';
-      readLines(stdin, this.sink(), this.abort.signal, false).then(
+      readLines(stdin, this.sink(), this.abort.signal, false, false, this.options.maxDepth).then(
         () => {
           this.collator?.flush(this.options.flushIncomplete);
           this.finish();

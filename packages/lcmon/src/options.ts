@@ -75,6 +75,13 @@ export interface MessagesOptions {
    */
   noAck?: boolean;
   /**
+   * Messages (a body, or a saved line's body and headers) nested deeper than this many levels are
+   * malformed (`too deep`): counted, reported, skipped and, from a queue, acknowledged. 0 turns the
+   * check off. The same limit as the collector's.
+   * @default 64
+   */
+  maxDepth?: number;
+  /**
    * Milliseconds to wait for the broker's TCP connection.
    * @default 10000
    */
@@ -124,6 +131,7 @@ export const DEFAULTS = Object.freeze({
   prefetch: 1000,
   noAck: false,
   connectTimeout: 10_000,
+  maxDepth: 64,
   verbose: false,
   captureMessages: false,
   flushIncomplete: false,
@@ -144,6 +152,7 @@ export interface ResolvedOptions {
   prefetch: number;
   noAck: boolean;
   connectTimeout: number;
+  maxDepth: number;
   onMalformed: ((problem: Malformed, place: InputPlace) => void) | undefined;
   verbose: boolean;
   captureMessages: boolean;
@@ -174,6 +183,8 @@ export function resolveOptions(options: ObjectsOptions = {}): ResolvedOptions {
     invalid('prefetch must be an integer from 1 to 65535');
   const connectTimeout = o.connectTimeout ?? DEFAULTS.connectTimeout;
   if (!Number.isFinite(connectTimeout) || connectTimeout <= 0) invalid('connectTimeout must be a positive number');
+  const maxDepth = o.maxDepth ?? DEFAULTS.maxDepth;
+  if (!Number.isSafeInteger(maxDepth) || maxDepth < 0) invalid('maxDepth must be a non-negative integer');
   const gapTimeout = o.gapTimeout ?? DEFAULTS.gapTimeout;
   if (!Number.isFinite(gapTimeout) || gapTimeout < 0) invalid('gapTimeout must be a non-negative number');
   const url = o.url ?? DEFAULTS.url;
@@ -203,6 +214,7 @@ export function resolveOptions(options: ObjectsOptions = {}): ResolvedOptions {
     prefetch,
     noAck: o.noAck === true && o.queue === undefined,
     connectTimeout,
+    maxDepth,
     onMalformed: o.onMalformed,
     verbose: o.verbose ?? DEFAULTS.verbose,
     captureMessages: o.captureMessages ?? DEFAULTS.captureMessages,

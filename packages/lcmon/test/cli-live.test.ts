@@ -10,6 +10,8 @@ import { json, lifecycle, Publisher, queueExists, run, start, startToFile, tempD
 const A = lifecycle('a', { url: '/a', n: 1 }, [{ n: 2 }, { tags: ['x'] }, { n: 3 }]);
 const B = lifecycle('b', { url: '/b' }, [{ status_code: 200 }], 1_700_000_100);
 const C = lifecycle('c', { url: '/c' }, [{ n: 1 }, { n: 2 }], 1_700_000_200);
+const A_OBJECT = { url: '/a', n: 3, tags: ['x'] };
+const B_OBJECT = { url: '/b', status_code: 200 };
 
 const execFileAsync = promisify(execFile);
 
@@ -116,6 +118,43 @@ describe('lcmon live (RabbitMQ)', () => {
     expect(r.stderr).to.include(
       'skipped 7 malformed inputs (not JSON: 3, obj not an object: 1, obj_id missing: 2, empty: 1)',
     );
+  });
+
+  it('a message nested 100,000 levels deep is skipped once as too deep and acknowledged; -p, -c and -q go on', async function () {
+    this.timeout(60_000);
+    const deep = `{"obj_id":"deep","obj":{"v":${'{"a":'.repeat(100_000)}1${'}'.repeat(100_000)}},"status":"transient","seq":0}`;
+    const traffic: Array<Body | string> = [A[0]!, deep, ...A.slice(1), ...B];
+    const q = cleanup.queue(uniqueName('lcmon-deep'));
+    await pub.channel.assertQueue(q, { durable: false });
+    await pub.channel.bindQueue(q, exchange, 'web.#');
+    const pretty = start(['-e', exchange, '-r', 'web.deep', '-p']);
+    const collate = start(['-e', exchange, '-r', 'web.deep', '-c', '--flush-incomplete']);
+    await Promise.all([pretty.ready(), collate.ready()]);
+    await pub.publish(exchange, 'web.deep', traffic);
+    const queued = start(['-q', q, '-c']);
+    await Promise.all([
+      pretty.until((x) => (x.stdout.match(/^}$/gm) ?? []).length >= A.length + B.length, 'every other message'),
+      collate.untilLines(2),
+      queued.untilLines(2),
+    ]);
+    const outcomes = await Promise.all([pretty.interrupt(), collate.interrupt(), queued.interrupt()]);
+    expect(JSON.parse(`[${outcomes[0].stdout.replace(/\n}\n(?=.)/g, '\n},\n')}]`)).to.deep.equal([...A, ...B]);
+    for (const r of outcomes.slice(1)) expect(json(r.lines)).to.deep.equal([A_OBJECT, B_OBJECT]);
+    for (const r of outcomes) {
+      expect(r.code).to.equal(0);
+      const warnings = r.stderr.split('\n').filter((x) => x.includes('skipped,'));
+      expect(warnings).to.deep.equal([
+        'lcmon: warning: message with routing key "web.deep": skipped, too deep; more "too deep" input is counted, not shown',
+      ]);
+      expect(r.stderr).to.include('skipped 1 malformed input (too deep: 1)');
+    }
+    // The deep message was acknowledged with the rest: the next run on the queue never sees it.
+    expect((await pub.channel.checkQueue(q)).messageCount).to.equal(0);
+    await pub.publish(exchange, 'web.deep', C);
+    const again = await run(['-q', q, '-c', '-n', '1']);
+    expect(again.code).to.equal(0);
+    expect(json(again.lines)).to.deep.equal([{ url: '/c', n: 2 }]);
+    expect(again.stderr).to.not.include('too deep');
   });
 
   it('-r binds each routing key given; other keys never arrive', async () => {

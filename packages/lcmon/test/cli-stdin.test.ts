@@ -51,6 +51,81 @@ describe('lcmon -s (stdin)', () => {
     }
   });
 
+  it('a message nested 100,000 levels deep is skipped as too deep, once, in every mode; the rest is printed, exit 0', async function () {
+    this.timeout(120_000);
+    const deep = `${'{"a":'.repeat(100_000)}1${'}'.repeat(100_000)}`;
+    const open: Body = { obj_id: 'open', obj: { o: 1 }, status: 'born', seq: 0 };
+    const ordinary = envelopes([...A, open]);
+    const cut = ordinary.indexOf('\n', ordinary.indexOf('\n') + 1) + 1;
+    // Line 3: an envelope whose body is nested 100,000 levels deep, in the middle of A's messages.
+    const deepLine = `{"rkey":"web.handle","headers":{"hostname":"box-1"},"object":{"obj_id":"deep","obj":{"v":${deep}},"status":"born","seq":0}}\n`;
+    const input = ordinary.slice(0, cut) + deepLine + ordinary.slice(cut);
+    const modes = [
+      ['-s'],
+      ['-s', '-p'],
+      ['-s', '-t', 'n'],
+      ['-s', '-z'],
+      ['-s', '-k', 'n'],
+      ['-s', '-v'],
+      ['-sc'],
+      ['-sc', '-p'],
+      ['-sc', '-v', '-t', 'n', '-z'],
+      ['-sc', '--flush-incomplete'],
+    ];
+    for (const args of modes) {
+      const [r, expected] = await Promise.all([run(args, input), run(args, ordinary)]);
+      const what = args.join(' ');
+      expect(r.code, what).to.equal(0);
+      expect(r.stdout, what).to.equal(expected.stdout);
+      expect(r.lines.length, what).to.be.greaterThan(0);
+      const warnings = r.stderr.split('\n').filter((l) => l.includes('skipped,'));
+      expect(warnings, what).to.deep.equal([
+        'lcmon: warning: line 3: skipped, too deep (more than 64 levels); more "too deep" input is counted, not shown',
+      ]);
+      expect(r.stderr, what).to.include('skipped 1 malformed input (too deep: 1)');
+    }
+    // A plain body and deep headers alike.
+    const plain = `{"obj_id":"deep","obj":{"v":${deep}},"status":"transient","seq":0}\n`;
+    const headers = `{"rkey":"web.handle","headers":{"h":${deep}},"object":{"obj_id":"deep","obj":{},"status":"transient","seq":0}}\n`;
+    for (const args of [
+      ['-s', '-v'],
+      ['-sc', '-v'],
+    ]) {
+      const r = await run(args, plain + headers + envelopes(B));
+      expect(r.code, args.join(' ')).to.equal(0);
+      expect(r.stderr, args.join(' ')).to.include('skipped 2 malformed inputs (too deep: 2)');
+      expect(r.lines.length, args.join(' ')).to.equal(args[0] === '-s' ? B.length : 1);
+    }
+  });
+
+  it('--max-depth sets the depth limit (64 by default; 0: none): an envelope itself is not counted', async () => {
+    const nest = (levels: number): unknown => (levels <= 1 ? 1 : { a: nest(levels - 1) });
+    // The body {obj_id, obj: {v: ...}} is 3 levels deep when v holds one object.
+    const bodyOf = (id: string, levels: number): Body => ({
+      obj_id: id,
+      obj: { v: nest(levels - 1) },
+      status: 'transient',
+      seq: 0,
+    });
+    const input = `${envelopes([bodyOf('four', 4), bodyOf('three', 3)])}${JSON.stringify(bodyOf('plain4', 4))}\n`;
+    for (const args of [['-s'], ['-s', '-p'], ['-sc']]) {
+      const r = await run([...args, '--max-depth', '3'], input);
+      expect(r.code, args.join(' ')).to.equal(0);
+      // One document is left (-p spreads it over several lines).
+      const out = args[1] === '-p' ? [JSON.parse(r.stdout)] : json(r.lines);
+      expect(
+        out.map((o) => (o.obj ?? o).v),
+        args.join(' '),
+      ).to.deep.equal([{ a: 1 }]);
+      expect(r.stderr, args.join(' ')).to.match(/line 1: skipped, too deep \(more than 3 levels\)/);
+      expect(r.stderr, args.join(' ')).to.include('skipped 2 malformed inputs (too deep: 2)');
+    }
+    const off = await run(['-s', '--max-depth', '0'], input);
+    expect(off.lines).to.have.length(3);
+    expect(off.stderr).to.equal('');
+    expect((await run(['-s', '--max-depth', '-1'], input)).code).to.equal(2);
+  });
+
   it('-v prints {rkey, headers, object}; plain bodies get rkey null and no headers', async () => {
     const r = await run(
       ['-s', '-v'],

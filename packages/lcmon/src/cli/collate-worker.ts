@@ -93,6 +93,7 @@ const handle = lineHandler(
   },
   false,
   true,
+  spec.maxDepth,
 );
 let lastPosition = 0;
 function chunk(job: CollateJob): CollateResult {

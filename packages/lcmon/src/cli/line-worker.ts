@@ -16,6 +16,8 @@ export interface WorkerSpec extends TransformSpec {
   verbose: boolean;
   pretty: boolean;
   colourLevel: 0 | 1 | 2 | 3;
+  /** Messages nested deeper are `too deep`; 0: no limit. */
+  maxDepth: number;
 }
 
 /** A chunk of whole lines. */
@@ -52,7 +54,12 @@ const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
 const firstDecoder = new TextDecoder('utf-8');
 const spans = new MessageSpans();
 /** Printing the body as it is, which is what the scan can vouch for. */
-const fastPrint = !spec.verbose && !spec.pretty && transform === undefined;
+const fastPrint =
+  !spec.verbose &&
+  !spec.pretty &&
+  transform === undefined &&
+  // The scan vouches for no more than its own depth (64): a lower limit is checked on the ordinary path.
+  (spec.maxDepth === 0 || spec.maxDepth >= 64);
 
 /**
  * Envelope prefixes known to be canonical (the prefix the ordinary path checks a line against, for
@@ -102,18 +109,23 @@ function put(text: string): void {
   ends?.push(pos);
 }
 
-const slowLine = lineHandler({
-  message(message, meta, text) {
-    messages++;
-    lastValid = true;
-    lastText = text;
-    const o = formatter.message(message, meta, text);
-    if (o !== undefined) put(o);
+const slowLine = lineHandler(
+  {
+    message(message, meta, text) {
+      messages++;
+      lastValid = true;
+      lastText = text;
+      const o = formatter.message(message, meta, text);
+      if (o !== undefined) put(o);
+    },
+    malformed(problem, place) {
+      malformed.push([problem.kind, problem.detail, place.line!]);
+    },
   },
-  malformed(problem, place) {
-    malformed.push([problem.kind, problem.detail, place.line!]);
-  },
-});
+  true,
+  false,
+  spec.maxDepth,
+);
 
 /** Remembers the prefix of an envelope line whose body the ordinary path printed as it is. */
 function learn(line: string): void {

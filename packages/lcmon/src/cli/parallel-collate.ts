@@ -4,10 +4,12 @@ import { Worker } from 'node:worker_threads';
 import {
   envelopeLine,
   parseLine,
+  type LineInfo,
   type Malformed,
   type MessageMeta,
   type ParsedLine,
 } from '@contexture/context/protocol';
+import { nestedDeeper } from '../depth.js';
 import { LineSkipper, MAX_LINE } from '../line-source.js';
 import type { InputPlace } from '../options.js';
 import type { CollateJob, CollateResult, CollateSpec, FlushJob } from './collate-worker.js';
@@ -95,12 +97,14 @@ export class ParallelCollator {
   private readonly prefixBytes: Buffer[] = [];
   /** Where the next backslash of the chunk being routed is (Infinity: none). */
   private nextBackslash = -1;
+  private readonly maxDepth: number;
 
   constructor(
     spec: WorkerSpec & { flushIncomplete: boolean },
     private readonly sink: CollateSink,
   ) {
     this.n = Math.max(1, Math.min(4, availableParallelism()));
+    this.maxDepth = spec.maxDepth;
     this.opens = new Array<number>(this.n).fill(0);
     const workerData: CollateSpec = {
       ...spec,
@@ -338,10 +342,17 @@ export class ParallelCollator {
     const line = b.toString('utf8', s, e);
     // Blank lines (spaces, tabs) are not input.
     if (line.charCodeAt(0) <= 32 && line.trim().length === 0) return -1;
-    const parsed = parseLine(line);
+    const info: LineInfo = { envelope: false };
+    const parsed = parseLine(line, info);
     if ((parsed as ParsedLine).message === undefined) {
       const m = parsed as Malformed;
       malformed.push([m.kind, m.detail, this.lineNo]);
+      return -1;
+    }
+    // Reported here, as a worker would: its headers are not to be serialised.
+    const depth = this.maxDepth;
+    if (depth > 0 && nestedDeeper(line, info.envelope ? depth + 1 : depth)) {
+      malformed.push(['too deep', `more than ${depth} levels`, this.lineNo]);
       return -1;
     }
     const { message, meta } = parsed as ParsedLine;

@@ -3,7 +3,7 @@ import type { Readable, Writable } from 'node:stream';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { DEFAULT_EXCHANGE } from '@contexture/context/protocol';
 import { urlForHost } from '../amqp-url.js';
-import { DEFAULT_TTL, resolveOptions } from '../options.js';
+import { DEFAULTS, DEFAULT_TTL, resolveOptions } from '../options.js';
 import { makeTransform } from '../transform.js';
 import type { MaybeTty } from './colour.js';
 import { EXIT } from './exit-codes.js';
@@ -42,6 +42,7 @@ interface CliOptions {
   z?: boolean;
   count?: number;
   ttl: number;
+  maxDepth: number;
   color?: boolean;
   flushIncomplete?: boolean;
   stats?: boolean;
@@ -71,6 +72,13 @@ function nonNegativeInt(value: string): number {
   const n = Number(value);
   if (!/^\d+$/.test(value) || !Number.isSafeInteger(n))
     throw new InvalidArgumentError('expected milliseconds, a non-negative integer');
+  return n;
+}
+
+function depthArg(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n))
+    throw new InvalidArgumentError('expected a number of levels, a non-negative integer (0: no limit)');
   return n;
 }
 
@@ -165,6 +173,12 @@ export function createProgram(io: ProgramIO = {}): Command {
     .option('-z', 'drop empty values and objects; print nothing for what ends up empty')
     .option('-n, --count <n>', 'exit after printing N documents', positiveInt)
     .option('--ttl <ms>', 'message TTL of the anonymous queue', nonNegativeInt, DEFAULT_TTL)
+    .option(
+      '--max-depth <n>',
+      'messages nested deeper than this are skipped as malformed (too deep); 0: no limit',
+      depthArg,
+      DEFAULTS.maxDepth,
+    )
     .option('--color', 'colour -p output even when stdout is not a terminal')
     .option('--no-color', 'never colour (NO_COLOR does the same)')
     .option(
@@ -258,6 +272,7 @@ Exit status: 0 done (end of input, -n reached, Ctrl-C, closed stdout), 2 bad arg
         bindingArgs,
         queue: opts.queue,
         queueArgs: { 'x-message-ttl': opts.ttl },
+        maxDepth: opts.maxDepth,
         // The anonymous queue is lcmon's alone: acks would cost the broker a third of its delivery
         // rate for nothing. A slow stdout still holds messages back: process.stdout blocks on Linux,
         // so the socket is not read and TCP flow control keeps them on the broker (TTL-bounded).

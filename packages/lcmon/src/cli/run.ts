@@ -201,6 +201,7 @@ export async function runMonitor(cfg: RunConfig, io: RunIO): Promise<number> {
           verbose: cfg.verbose,
           pretty: cfg.pretty,
           colourLevel: stdoutLevel,
+          maxDepth: cfg.amqp.maxDepth,
           flushIncomplete: cfg.flushIncomplete,
         },
         collateSink,
@@ -238,17 +239,27 @@ export async function runMonitor(cfg: RunConfig, io: RunIO): Promise<number> {
       };
       readLinesParallel(
         withLargeReads(io.stdin),
-        { ...cfg.parallel, verbose: cfg.verbose, pretty: cfg.pretty, colourLevel: stdoutLevel },
+        {
+          ...cfg.parallel,
+          verbose: cfg.verbose,
+          pretty: cfg.pretty,
+          colourLevel: stdoutLevel,
+          maxDepth: cfg.amqp.maxDepth,
+        },
         parallelSink,
         readAbort.signal,
       ).then(() => stop('end'), fail);
     } else if (cfg.input === 'stdin') {
       stats?.start();
       // The collator only reads the meta of the messages it folds: they may share it.
-      readLines(withLargeReads(io.stdin), sink, readAbort.signal, collator === undefined, collator !== undefined).then(
-        () => stop('end'),
-        fail,
-      );
+      readLines(
+        withLargeReads(io.stdin),
+        sink,
+        readAbort.signal,
+        collator === undefined,
+        collator !== undefined,
+        cfg.amqp.maxDepth,
+      ).then(() => stop('end'), fail);
     } else {
       const opening = AmqpSource.open(cfg.amqp);
       const opened = await Promise.race([
