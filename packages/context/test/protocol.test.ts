@@ -162,6 +162,29 @@ describe('protocol: collation', () => {
     ]);
   });
 
+  it('evictOldest() forces out the oldest open object: given out when finished or with flushIncomplete, else dropped to onDrop', () => {
+    const dropped: string[] = [];
+    const born = (id: string): WireMessage => ({ obj_id: id, obj: { id }, status: 'born', seq: 0 });
+    const { out, c } = collate([born('o1'), born('o2'), lifecycle('w').filter((m) => m.seq !== 1)].flat(), {
+      onDrop: (id) => dropped.push(id),
+    });
+    expect([c.isOpen('o1'), c.isOpen('w'), c.isOpen('none')]).to.deep.equal([true, true, false]);
+    expect(c.evictOldest()).to.equal(true);
+    expect(dropped).to.deep.equal(['o1']);
+    expect(c.isOpen('o1')).to.equal(false);
+    expect(c.stats()).to.include({ evicted: 1, open: 2 });
+    c.evictOldest();
+    c.evictOldest();
+    // w had finished (waiting for a missing message): given out incomplete, not dropped.
+    expect(dropped).to.deep.equal(['o1', 'o2']);
+    expect(out.map((o) => [o.id, o.complete])).to.deep.equal([['w', false]]);
+    expect(c.evictOldest()).to.equal(false);
+    const flushing = collate([born('f1')], { flushIncomplete: true, onDrop: (id) => dropped.push(id) });
+    flushing.c.evictOldest();
+    expect(flushing.out.map((o) => [o.id, o.status, o.complete])).to.deep.equal([['f1', 'open', false]]);
+    expect(dropped).to.have.length(2);
+  });
+
   it('refuses an onObject that is not a function with a ContextError', () => {
     for (const options of [{}, { onObject: 'print' }, undefined])
       expect(() => new Collator(options as never), JSON.stringify(options))

@@ -67,6 +67,12 @@ export interface CollatorOptions {
    */
   flushIncomplete?: boolean;
   /**
+   * Called with the id of an open object dropped without being given out (evicted without
+   * `flushIncomplete`), so that whoever holds something for it can let it go.
+   * @default undefined
+   */
+  onDrop?: (id: string) => void;
+  /**
    * Clock in ms, for the gap timeout.
    * @default Date.now
    */
@@ -190,6 +196,7 @@ export class Collator {
   private readonly captureMessages: boolean;
   private readonly flushIncomplete: boolean;
   private readonly now: () => number;
+  private readonly onDrop: ((id: string) => void) | undefined;
   private counts = { objects: 0, duplicates: 0, late: 0, evicted: 0 };
 
   constructor(options: CollatorOptions) {
@@ -202,6 +209,7 @@ export class Collator {
     this.captureMessages = options.captureMessages ?? false;
     this.flushIncomplete = options.flushIncomplete ?? false;
     this.now = options.now ?? Date.now;
+    this.onDrop = options.onDrop;
   }
 
   /**
@@ -228,7 +236,7 @@ export class Collator {
       }
       p = new Pending(id, position);
       this.open.set(id, p);
-      if (this.open.size > this.maxOpen) this.evictOldest(position);
+      if (this.open.size > this.maxOpen) this.evict(this.open.values().next().value as Pending, position);
     }
     let seq = message.seq;
     if (seq === undefined) {
@@ -313,6 +321,23 @@ export class Collator {
     if (includeOpen) for (const p of [...this.open.values()]) this.give(p, false, p.openedAt);
   }
 
+  /** True while the object of `id` is open (folding messages, not given out yet). */
+  isOpen(id: string): boolean {
+    return this.open.has(id);
+  }
+
+  /**
+   * Forces out the oldest open object, as happens past `maxOpen`: given out marked incomplete when
+   * it had finished or with `flushIncomplete`, otherwise dropped (counted in `evicted`, and passed
+   * to `onDrop`). False when no object is open.
+   */
+  evictOldest(): boolean {
+    const first = this.open.values().next().value as Pending | undefined;
+    if (first === undefined) return false;
+    this.evict(first, first.openedAt);
+    return true;
+  }
+
   /** Counters since creation. */
   stats(): CollatorStats {
     return { ...this.counts, open: this.open.size };
@@ -333,14 +358,14 @@ export class Collator {
     }
   }
 
-  private evictOldest(position: number): void {
-    const first = this.open.values().next().value as Pending;
-    if (first.finalSeq >= 0 || this.flushIncomplete) {
-      this.give(first, false, position);
+  private evict(p: Pending, position: number): void {
+    if (p.finalSeq >= 0 || this.flushIncomplete) {
+      this.give(p, false, position);
     } else {
-      this.open.delete(first.id);
-      this.waiting.delete(first);
+      this.open.delete(p.id);
+      this.waiting.delete(p);
       this.counts.evicted++;
+      this.onDrop?.(p.id);
     }
   }
 
