@@ -74,6 +74,18 @@ function failedNodes(failures: LcmonError[]): LcmonError {
 }
 
 /**
+ * A delivery whose acknowledgement waits for what it carried to be out (see
+ * {@link AmqpSource.holdDeliveries}).
+ */
+export interface HeldDelivery {
+  readonly msg: amqp.ConsumeMessage;
+  /** Holders (open objects) not yet released. */
+  holders: number;
+  /** Still being handed to the sink. */
+  inProgress: boolean;
+}
+
+/**
  * Consumes from RabbitMQ into an {@link InputSink}: an anonymous exclusive queue bound to the
  * exchange (or an existing queue, checked passively), a prefetch window, and acknowledgements sent
  * in one `multiple` ack per batch once the sink is ready, so a slow reader holds messages on the
@@ -94,6 +106,12 @@ export class AmqpSource {
   private sink: InputSink | undefined;
   private ended!: { resolve: () => void; reject: (err: Error) => void };
   private failure: LcmonError | undefined;
+  /** Per-delivery acknowledgement (see {@link holdDeliveries}): called when held deliveries fill the prefetch. */
+  private onFull: (() => void) | undefined;
+  private heldCount = 0;
+  private delivering: HeldDelivery | undefined;
+  /** Released deliveries, acknowledged one by one at the next settle. */
+  private released: amqp.ConsumeMessage[] = [];
 
   private constructor(
     private readonly conn: amqp.ChannelModel,
@@ -103,6 +121,8 @@ export class AmqpSource {
     where: string,
     private readonly noAck: boolean,
     private readonly maxDepth: number,
+    /** Unacknowledged deliveries the broker sends ahead at most. */
+    readonly prefetch: number,
   ) {
     this.queue = queue;
     this.where = where;
@@ -212,7 +232,7 @@ export class AmqpSource {
         }
       }
       await channel.prefetch(options.prefetch);
-      return new AmqpSource(conn, channel, queue, where, options.noAck, options.maxDepth);
+      return new AmqpSource(conn, channel, queue, where, options.noAck, options.maxDepth, options.prefetch);
     } catch (err) {
       await conn.close().catch(() => {});
       if (err instanceof LcmonError) throw err;
@@ -225,6 +245,49 @@ export class AmqpSource {
    * `LC_BROKER_CONNECTION_LOST` if the broker or the connection goes away first.
    */
   readonly finished: Promise<void>;
+
+  /**
+   * Acknowledges each delivery on its own, once nothing holds it, instead of every delivery once
+   * handed on: while the sink handles a delivery, {@link hold} keeps it unacknowledged until as
+   * many {@link release} calls. Deliveries held when consuming stops are never acknowledged: the
+   * broker gives them out again. `onFull` is called after a delivery whenever the held ones reach
+   * the prefetch (the broker then sends no more until some are released). Call before {@link start};
+   * never with `noAck`.
+   */
+  holdDeliveries(onFull: () => void): void {
+    if (!this.noAck) this.onFull = onFull;
+  }
+
+  /** Deliveries held now. */
+  get held(): number {
+    return this.heldCount;
+  }
+
+  /** The delivery being handed to the sink, in hold mode; undefined otherwise. */
+  get current(): HeldDelivery | undefined {
+    return this.delivering;
+  }
+
+  /** Keeps `d` (the {@link current} delivery) unacknowledged until a matching {@link release}. */
+  hold(d: HeldDelivery): void {
+    if (d.holders++ === 0) this.heldCount++;
+  }
+
+  /** Lets go of one hold on `d`; the last one queues its acknowledgement. */
+  release(d: HeldDelivery): void {
+    if (d.holders <= 0) return;
+    if (--d.holders > 0) return;
+    this.heldCount--;
+    if (!d.inProgress) this.queueAck(d.msg);
+  }
+
+  private queueAck(msg: amqp.ConsumeMessage): void {
+    this.released.push(msg);
+    if (!this.settleScheduled && !this.stopped) {
+      this.settleScheduled = true;
+      setImmediate(this.settle);
+    }
+  }
 
   /** Starts consuming into `sink`; resolves once the broker has registered the consumer. */
   async start(sink: InputSink): Promise<void> {
@@ -296,6 +359,19 @@ export class AmqpSource {
     const sink = this.sink!;
     // After the sink has had enough, messages are left unacknowledged: they go back to the queue.
     if (this.stopped || sink.stopped) return;
+    if (this.onFull !== undefined) {
+      const d: HeldDelivery = { msg, holders: 0, inProgress: true };
+      this.delivering = d;
+      try {
+        if (!isReservedRkey(msg.fields.routingKey)) this.deliver(msg, sink);
+      } finally {
+        this.delivering = undefined;
+        d.inProgress = false;
+      }
+      if (d.holders === 0) this.queueAck(msg);
+      if (this.heldCount >= this.prefetch) this.onFull();
+      return;
+    }
     // Heartbeats and the like (reserved routing keys) are the project's own traffic, not data.
     if (!isReservedRkey(msg.fields.routingKey)) this.deliver(msg, sink);
     if (this.noAck) return;
@@ -343,6 +419,15 @@ export class AmqpSource {
   };
 
   private ackProcessed(): void {
+    if (this.released.length > 0) {
+      const released = this.released;
+      this.released = [];
+      try {
+        for (const msg of released) this.channel.ack(msg);
+      } catch {
+        // The channel closed under it: the loss is reported by its 'close' handler.
+      }
+    }
     const last = this.lastProcessed;
     if (last === undefined || last.fields.deliveryTag <= this.lastAckedTag) return;
     this.lastAckedTag = last.fields.deliveryTag;

@@ -214,6 +214,66 @@ describe('lcmon live (RabbitMQ)', () => {
     expect(json(rest.lines).map((m) => m.obj.i)).to.deep.equal([4, 5, 6, 7, 8, 9]);
   });
 
+  it('-q -c acknowledges only the messages of objects it printed: one finishing after -n stays in the queue', async () => {
+    const q = cleanup.queue(uniqueName('lcmon-qc'));
+    await pub.channel.assertQueue(q, { durable: false });
+    await pub.channel.bindQueue(q, exchange, 'web.#');
+    // A opens before B and finishes after -n 1 has stopped at B.
+    await pub.publish(exchange, 'web.qc', [A[0]!, A[1]!, ...B]);
+    const first = await run(['-q', q, '-c', '-n', '1']);
+    expect(first.code).to.equal(0);
+    expect(json(first.lines)).to.deep.equal([B_OBJECT]);
+    // B's messages were acknowledged, A's two went back to the queue.
+    expect((await pub.channel.checkQueue(q)).messageCount).to.equal(2);
+    await pub.publish(exchange, 'web.qc', A.slice(2));
+    const second = await run(['-q', q, '-c', '-n', '1']);
+    expect(json(second.lines)).to.deep.equal([A_OBJECT]);
+    expect((await pub.channel.checkQueue(q)).messageCount).to.equal(0);
+  });
+
+  it('-q -c with more unfinished objects than the prefetch forces the oldest out and goes on consuming', async function () {
+    this.timeout(60_000);
+    const q = cleanup.queue(uniqueName('lcmon-qfull'));
+    await pub.channel.assertQueue(q, { durable: false });
+    await pub.channel.bindQueue(q, exchange, 'web.#');
+    // 1,100 objects that never finish (the prefetch is 1,000), then B.
+    const opens: Body[] = Array.from({ length: 1100 }, (_, i) => ({
+      obj_id: `open-${i}`,
+      obj: { i },
+      status: 'born',
+      seq: 0,
+    }));
+    await pub.publish(exchange, 'web.full', [...opens, ...B]);
+    const l = start(['-q', q, '-c']);
+    await l.untilLines(1, 30_000);
+    const r = await l.interrupt();
+    expect(r.code).to.equal(0);
+    expect(json(r.lines)).to.deep.equal([B_OBJECT]);
+    expect(r.stderr).to.match(/unfinished objects hold 1000 messages, the prefetch: the oldest are forced out/);
+    const total = /forced out (\d+) unfinished objects to keep consuming \((\d+) dropped unprinted\)/.exec(r.stderr);
+    expect(total, r.stderr).to.not.equal(null);
+    const forced = Number(total![1]);
+    expect(Number(total![2])).to.equal(forced);
+    expect(forced).to.be.greaterThan(100);
+    // The dropped objects' messages were acknowledged; the ones still open at Ctrl-C went back.
+    expect((await pub.channel.checkQueue(q)).messageCount).to.equal(1100 - forced);
+    // With --flush-incomplete, the objects forced out are printed as incomplete, oldest first.
+    await pub.publish(exchange, 'web.full', [...opens.slice(0, 200), ...C]);
+    const f = start(['-q', q, '-c', '--flush-incomplete']);
+    await f.until((x) => x.lines.some((line) => line.includes('/c')), 'C', 30_000);
+    const rf = await f.interrupt();
+    const printed = json(rf.lines);
+    const forcedOut = printed.slice(
+      0,
+      printed.findIndex((o) => o.url === '/c'),
+    );
+    expect(forcedOut.length).to.be.greaterThan(0);
+    for (const o of forcedOut) expect(o).to.include({ complete: false });
+    expect(rf.stderr).to.match(/forced out \d+ unfinished objects? to keep consuming \(0 dropped unprinted\)/);
+    // Everything was printed at last (Ctrl-C with --flush-incomplete): nothing is left.
+    expect((await pub.channel.checkQueue(q)).messageCount).to.equal(0);
+  });
+
   it('-q with a queue that does not exist: one line, exit 66', async () => {
     const r = await run(['-q', uniqueName('lcmon-missing')]);
     expect(r.code).to.equal(66);

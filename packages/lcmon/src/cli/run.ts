@@ -11,6 +11,7 @@ import { Diagnostics } from './diagnostics.js';
 import { EXIT, exitStatusFor } from './exit-codes.js';
 import { withLargeReads } from './file-input.js';
 import { Formatter } from './formatter.js';
+import { HeldObjects } from './held-objects.js';
 import { MalformedReport } from './malformed-report.js';
 import { OutputWriter } from './output-writer.js';
 import { ParallelCollator, type CollateSink } from './parallel-collate.js';
@@ -124,15 +125,26 @@ export async function runMonitor(cfg: RunConfig, io: RunIO): Promise<number> {
     }
   };
 
+  /** With -q and -c: deliveries acknowledged once their objects are out. */
+  let held: HeldObjects | undefined;
   const collator = cfg.collate
-    ? new Collator({ onObject: (o) => emit(formatter.object(o)), flushIncomplete: cfg.flushIncomplete })
+    ? new Collator({
+        onObject: (o) => {
+          emit(formatter.object(o));
+          held?.out(o.id);
+        },
+        onDrop: (id) => held?.out(id, true),
+        flushIncomplete: cfg.flushIncomplete,
+      })
     : undefined;
 
   const sink: InputSink = {
     message(message, meta, text) {
       messages++;
-      if (collator !== undefined) collator.add(message, meta);
-      else emit(formatter.message(message, meta, text));
+      if (collator !== undefined) {
+        collator.add(message, meta);
+        held?.added(message.obj_id);
+      } else emit(formatter.message(message, meta, text));
     },
     malformed(problem, place) {
       report.add(problem, place);
@@ -282,6 +294,16 @@ export async function runMonitor(cfg: RunConfig, io: RunIO): Promise<number> {
         source = opened;
         if (cfg.amqp.queue !== undefined) {
           diag.warn(`consuming queue "${source.queue}" takes its messages away from every other consumer of it`);
+          if (collator !== undefined) {
+            const prefetch = source.prefetch;
+            held = new HeldObjects(source, collator, () =>
+              diag.warn(
+                `unfinished objects hold ${prefetch} messages, the prefetch: the oldest are forced out to keep consuming, ${
+                  cfg.flushIncomplete ? 'printed as incomplete' : 'dropped unprinted (--flush-incomplete prints them)'
+                }, and their messages acknowledged`,
+              ),
+            );
+          }
         }
         try {
           await source.start(sink);
@@ -319,6 +341,11 @@ export async function runMonitor(cfg: RunConfig, io: RunIO): Promise<number> {
   writer.detach();
   io.signal.removeEventListener('abort', onAbort);
   stats?.finish();
+  if (held !== undefined && held.forced > 0) {
+    diag.warn(
+      `forced out ${held.forced} unfinished object${held.forced === 1 ? '' : 's'} to keep consuming (${held.dropped} dropped unprinted)`,
+    );
+  }
   const summary = report.summary();
   if (summary !== undefined) diag.note(summary);
   let status: number = EXIT.OK;
