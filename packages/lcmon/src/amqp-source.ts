@@ -5,6 +5,7 @@ import {
   decodeBody,
   isMalformed,
   isReservedRkey,
+  type Malformed,
   type MessageMeta,
 } from '@contexture/context/protocol';
 import { LcmonError } from './errors.js';
@@ -392,15 +393,21 @@ export class AmqpSource {
     };
     if (parts.length === 1) {
       const m = parts[0]!;
-      if (isMalformed(m)) sink.malformed(m, { rkey: meta.rkey });
+      if (isMalformed(m)) sink.malformed(this.described(m), { rkey: meta.rkey });
       else sink.message(m, meta, contentType === CONTENT_TYPE_NDJSON ? undefined : text);
     } else {
       for (const m of parts) {
-        if (isMalformed(m)) sink.malformed(m, { rkey: meta.rkey });
+        if (isMalformed(m)) sink.malformed(this.described(m), { rkey: meta.rkey });
         else sink.message(m, meta, undefined);
         if (sink.stopped) break;
       }
     }
+  }
+
+  /** A `too deep` names the limit, as for saved lines. */
+  private described(m: Malformed): Malformed {
+    if (m.kind !== 'too deep' || m.detail !== undefined || this.maxDepth === 0) return m;
+    return { kind: m.kind, detail: `more than ${this.maxDepth} levels` };
   }
 
   /** Once per batch of deliveries: acknowledge them all in one frame, when the sink keeps up. */

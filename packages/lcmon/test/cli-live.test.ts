@@ -144,7 +144,7 @@ describe('lcmon live (RabbitMQ)', () => {
       expect(r.code).to.equal(0);
       const warnings = r.stderr.split('\n').filter((x) => x.includes('skipped,'));
       expect(warnings).to.deep.equal([
-        'lcmon: warning: message with routing key "web.deep": skipped, too deep; more "too deep" input is counted, not shown',
+        'lcmon: warning: message with routing key "web.deep": skipped, too deep (more than 64 levels); more "too deep" input is counted, not shown',
       ]);
       expect(r.stderr).to.include('skipped 1 malformed input (too deep: 1)');
     }
