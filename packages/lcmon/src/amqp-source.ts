@@ -84,6 +84,8 @@ export interface HeldDelivery {
   holders: number;
   /** Still being handed to the sink. */
   inProgress: boolean;
+  /** The sink stopped before all of its messages were handed on: never acknowledged. */
+  cut: boolean;
 }
 
 /**
@@ -279,7 +281,7 @@ export class AmqpSource {
     if (d.holders <= 0) return;
     if (--d.holders > 0) return;
     this.heldCount--;
-    if (!d.inProgress) this.queueAck(d.msg);
+    if (!d.inProgress && !d.cut) this.queueAck(d.msg);
   }
 
   private queueAck(msg: amqp.ConsumeMessage): void {
@@ -361,15 +363,16 @@ export class AmqpSource {
     // After the sink has had enough, messages are left unacknowledged: they go back to the queue.
     if (this.stopped || sink.stopped) return;
     if (this.onFull !== undefined) {
-      const d: HeldDelivery = { msg, holders: 0, inProgress: true };
+      const d: HeldDelivery = { msg, holders: 0, inProgress: true, cut: false };
       this.delivering = d;
       try {
-        if (!isReservedRkey(msg.fields.routingKey)) this.deliver(msg, sink);
+        if (!isReservedRkey(msg.fields.routingKey)) d.cut = !this.deliver(msg, sink);
       } finally {
         this.delivering = undefined;
         d.inProgress = false;
       }
-      if (d.holders === 0) this.queueAck(msg);
+      // A batch cut short goes back whole: some of it is given out again rather than the rest lost.
+      if (d.holders === 0 && !d.cut) this.queueAck(msg);
       if (this.heldCount >= this.prefetch) this.onFull();
       return;
     }
@@ -383,7 +386,8 @@ export class AmqpSource {
     }
   }
 
-  private deliver(msg: amqp.ConsumeMessage, sink: InputSink): void {
+  /** Hands the messages of a delivery on; false when the sink stopped before the last of them. */
+  private deliver(msg: amqp.ConsumeMessage, sink: InputSink): boolean {
     const contentType = msg.properties.contentType as string | undefined;
     const text = msg.content.toString('utf8');
     const parts = decodeBody(text, contentType, { maxDepth: this.maxDepth });
@@ -396,12 +400,14 @@ export class AmqpSource {
       if (isMalformed(m)) sink.malformed(this.described(m), { rkey: meta.rkey });
       else sink.message(m, meta, contentType === CONTENT_TYPE_NDJSON ? undefined : text);
     } else {
-      for (const m of parts) {
+      for (let i = 0; i < parts.length; i++) {
+        const m = parts[i]!;
         if (isMalformed(m)) sink.malformed(this.described(m), { rkey: meta.rkey });
         else sink.message(m, meta, undefined);
-        if (sink.stopped) break;
+        if (sink.stopped) return i === parts.length - 1;
       }
     }
+    return true;
   }
 
   /** A `too deep` names the limit, as for saved lines. */

@@ -229,6 +229,14 @@ describe('lcmon live (RabbitMQ)', () => {
     const second = await run(['-q', q, '-c', '-n', '1']);
     expect(json(second.lines)).to.deep.equal([A_OBJECT]);
     expect((await pub.channel.checkQueue(q)).messageCount).to.equal(0);
+    // An ndjson batch that -n stops in the middle of goes back whole: none of it is lost.
+    const batch = `${[...B, ...C].map((b) => JSON.stringify(b)).join('\n')}\n`;
+    await pub.publish(exchange, 'web.qc', [batch], { contentType: CONTENT_TYPE_NDJSON });
+    const cut = await run(['-q', q, '-c', '-n', '1']);
+    expect(json(cut.lines)).to.deep.equal([B_OBJECT]);
+    expect((await pub.channel.checkQueue(q)).messageCount).to.equal(1);
+    const whole = await run(['-q', q, '-c', '-n', '2']);
+    expect(json(whole.lines)).to.deep.equal([B_OBJECT, { url: '/c', n: 2 }]);
   });
 
   it('-q -c with more unfinished objects than the prefetch forces the oldest out and goes on consuming', async function () {
