@@ -92,6 +92,38 @@ describe('monitor library: messages() and objects()', () => {
     expect(stream.stats()).to.include({ messages: 7, objects: 2 });
   });
 
+  it('maxDepth (64 by default) skips a message nested deeper as too deep; objects() without verbose wraps incomplete objects', async () => {
+    const deep = `{"obj_id":"d","obj":{"v":${'{"a":'.repeat(100_000)}1${'}'.repeat(100_000)}},"status":"born","seq":0}\n`;
+    const three = `${JSON.stringify({ obj_id: 't', obj: { v: { a: 1 } }, status: 'born', seq: 0 })}\n`;
+    const run = async (options: { maxDepth?: number }) => {
+      const bad: unknown[] = [];
+      const stream = objects({
+        stdin: Readable.from([deep + three + envelopes(B)]),
+        flushIncomplete: true,
+        onMalformed: (p, at) => bad.push([p.kind, p.detail, at.line]),
+        ...options,
+      });
+      const out = [];
+      for await (const o of stream) out.push(o);
+      return { out, bad };
+    };
+    const byDefault = await run({});
+    expect(byDefault.bad).to.deep.equal([['too deep', 'more than 64 levels', 1]]);
+    expect(byDefault.out).to.deep.equal([
+      { url: '/b', code: 200 },
+      { object: { v: { a: 1 } }, id: 't', complete: false },
+    ]);
+    const two = await run({ maxDepth: 2 });
+    expect(two.bad).to.deep.equal([
+      ['too deep', 'more than 2 levels', 1],
+      ['too deep', 'more than 2 levels', 2],
+    ]);
+    expect(two.out).to.deep.equal([{ url: '/b', code: 200 }]);
+    expect(() => objects({ maxDepth: -1 }))
+      .to.throw(LcmonError)
+      .with.property('code', 'LC_MONITOR_INVALID_OPTION');
+  });
+
   it('gives each message read from stdin meta of its own', async () => {
     const stream = messages({ stdin: Readable.from([envelopes(A.slice(0, 3), 'web.m', { hostname: 'h' })]) });
     const out: MonitorMessage[] = [];
