@@ -239,6 +239,22 @@ describe('lcmon live (RabbitMQ)', () => {
     expect(json(whole.lines)).to.deep.equal([B_OBJECT, { url: '/c', n: 2 }]);
   });
 
+  it('-q -c -n: of objects given out together (gap timeouts expiring at once), those past -n stay in the queue', async () => {
+    const q = cleanup.queue(uniqueName('lcmon-qexp'));
+    await pub.channel.assertQueue(q, { durable: false });
+    await pub.channel.bindQueue(q, exchange, 'web.#');
+    // Two objects that finish with a message missing: both wait 5 s, then go out incomplete.
+    const gapped = [...lifecycle('x', { x: 1 }, [{ x: 2 }]), ...lifecycle('y', { y: 1 }, [{ y: 2 }])].filter(
+      (m) => m.seq !== 1,
+    );
+    await pub.publish(exchange, 'web.exp', gapped);
+    const r = await run(['-q', q, '-c', '-n', '1']);
+    expect(r.code).to.equal(0);
+    expect(json(r.lines)).to.deep.equal([{ object: { x: 1 }, id: 'x', complete: false, missing: 1 }]);
+    // x's two messages were acknowledged; y's were not printed and went back.
+    expect((await pub.channel.checkQueue(q)).messageCount).to.equal(2);
+  });
+
   it('-q -c with more unfinished objects than the prefetch forces the oldest out and goes on consuming', async function () {
     this.timeout(60_000);
     const q = cleanup.queue(uniqueName('lcmon-qfull'));

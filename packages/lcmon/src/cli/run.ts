@@ -130,8 +130,11 @@ export async function runMonitor(cfg: RunConfig, io: RunIO): Promise<number> {
   const collator = cfg.collate
     ? new Collator({
         onObject: (o) => {
+          // Only what goes out is let go: past -n (an expiry gives out several at once) or a closed
+          // stdout, an object's messages stay in the queue.
+          const out = !outputClosed && !writer.broken;
           emit(formatter.object(o));
-          held?.out(o.id);
+          if (out) held?.out(o.id);
         },
         onDrop: (id) => held?.out(id, true),
         flushIncomplete: cfg.flushIncomplete,
