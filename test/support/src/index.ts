@@ -25,3 +25,5 @@ export type { Received } from './consumer.js';
 export { waitUntil } from './wait.js';
 export { TempRedis } from './temp-redis.js';
 export { freePort } from './ports.js';
+export { hostileCorpus } from './hostile-corpus.js';
+export type { HostileBody } from './hostile-corpus.js';

@@ -73,6 +73,26 @@ export class TempRedis {
     throw new Error(`redis-server on port ${this.port} did not stop`);
   }
 
+  /**
+   * Kills the server with SIGKILL (no shutdown, no last write: what it acknowledged is in the
+   * fsynced AOF); resolves once the port is closed. `start()` brings it back on the same port.
+   */
+  async kill(): Promise<void> {
+    const pid = Number(fs.readFileSync(path.join(this.dir, 'redis.pid'), 'utf8').trim());
+    process.kill(pid, 'SIGKILL');
+    const deadline = Date.now() + 20_000;
+    while (Date.now() < deadline) {
+      try {
+        await probeRedis('127.0.0.1', this.port, 500);
+      } catch {
+        fs.rmSync(path.join(this.dir, 'redis.pid'), { force: true });
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`redis-server on port ${this.port} did not die`);
+  }
+
   async destroy(): Promise<void> {
     await this.stop().catch(() => {});
     fs.rmSync(this.dir, { recursive: true, force: true });
