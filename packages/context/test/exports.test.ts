@@ -44,9 +44,11 @@ describe('@contexture/context exports', () => {
       'isPlainObject',
       'isReservedRkey',
       'parseHeartbeat',
+      'parseJson',
       'parseLine',
       'scanMessage',
       'setOwn',
+      'stringifyJson',
       'validateMessage',
     ]);
   });

@@ -1,3 +1,4 @@
+import { parseJson } from './json.js';
 import { isMalformed, validateMessage, type Malformed, type MessageMeta, type WireMessage } from './message.js';
 
 /**
@@ -42,7 +43,7 @@ function isObject(v: unknown): v is Record<string, unknown> {
 export function parseLine(line: string, info?: LineInfo): ParsedLine | Malformed {
   let value: unknown;
   try {
-    value = JSON.parse(line);
+    value = parseJson(line);
   } catch (err) {
     return { kind: err instanceof RangeError ? 'too deep' : 'not JSON' };
   }

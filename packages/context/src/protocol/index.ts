@@ -18,6 +18,7 @@ export {
 } from './message.js';
 export type { DecodeOptions, Malformed, MalformedKind, MessageMeta, MessageStatus, WireMessage } from './message.js';
 export { envelopeLine, parseLine } from './envelope.js';
+export { parseJson, stringifyJson } from './json.js';
 export type { Envelope, LineInfo, ParsedLine } from './envelope.js';
 export { Collator } from './collator.js';
 export type { CollatedObject, CollatorOptions, CollatorStats } from './collator.js';

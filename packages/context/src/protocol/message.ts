@@ -1,3 +1,5 @@
+import { parseJson } from './json.js';
+
 /**
  * The wire format, version 1 (see DESIGN.md): one JSON body per context message.
  * Field names follow the original Python contexture so that streams from either side read the same.
@@ -147,7 +149,8 @@ export function depthExceeds(value: unknown, limit: number): boolean {
 function parseOne(text: string, opts: DecodeOptions | undefined): WireMessage | Malformed {
   let value: unknown;
   try {
-    value = JSON.parse(text);
+    // JSON as the Python contexture writes it too (NaN, Infinity, integers beyond 2^53): see json.ts.
+    value = parseJson(text);
   } catch (err) {
     // A very deep document overflows the parser's stack: that is a `too deep`, not a crash.
     if (err instanceof RangeError) return { kind: 'too deep' };
