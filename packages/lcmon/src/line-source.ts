@@ -4,8 +4,10 @@ import {
   envelopeLine,
   isMalformed,
   isPlainObject,
+  parseJson,
   parseLine,
   type Malformed,
+  stringifyJson,
   validateMessage,
   type LineInfo,
   type MessageMeta,
@@ -75,7 +77,7 @@ export function lineHandler(
       const body = line.slice(prefix.length, line.length - 1);
       let value: unknown;
       try {
-        value = JSON.parse(body);
+        value = parseJson(body);
       } catch {
         value = undefined;
       }
@@ -93,7 +95,7 @@ export function lineHandler(
         if (!shareMeta) {
           meta = {};
           if (known.rkey !== undefined) meta.rkey = known.rkey;
-          if (known.headers !== undefined) meta.headers = JSON.parse(knownHeaders) as Record<string, unknown>;
+          if (known.headers !== undefined) meta.headers = parseJson(knownHeaders) as Record<string, unknown>;
         }
         // BODY parsed as one object: when it starts and ends with its braces, it is that object's text.
         const text =
@@ -126,7 +128,7 @@ export function lineHandler(
       // The previous line's prefix is tried first: consecutive lines mostly share rkey and headers,
       // and an equal prefix text means equal rkey and headers.
       if (!line.startsWith(prefix)) {
-        const headers = JSON.stringify(meta.headers ?? {});
+        const headers = stringifyJson(meta.headers ?? {})!;
         prefix = envelopeLine(meta.rkey ?? null, headers, '').slice(0, -1);
         // (Unless shared, a copy: the sink may change the meta it was given.)
         known = !line.startsWith(prefix) ? undefined : shareMeta ? meta : { ...meta };

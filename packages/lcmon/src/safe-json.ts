@@ -1,3 +1,5 @@
+import { stringifyJson } from '@contexture/context/protocol';
+
 /**
  * Characters a JSON document may carry raw (JSON.stringify leaves them as they are) that a terminal
  * or a line-oriented tool would act on: DEL and the C1 controls (U+0080-U+009F, where U+009B is
@@ -32,12 +34,12 @@ export function jsonLine(value: unknown, text?: string): string {
     if (!UNSAFE_TEST.test(text)) return text;
     if (!NEWLINE.test(text)) return escapeJson(text);
   }
-  const out = JSON.stringify(value) ?? 'null';
+  const out = stringifyJson(value) ?? 'null';
   return UNSAFE_TEST.test(out) ? escapeJson(out) : out;
 }
 
 /** A document pretty-printed over several lines (two-space indent), escaped the same way. */
 export function prettyJson(value: unknown): string {
-  const out = JSON.stringify(value, null, 2) ?? 'null';
+  const out = stringifyJson(value, 2) ?? 'null';
   return escapeJson(out);
 }

@@ -40,9 +40,10 @@ export function chalkAt(level: 0 | 1 | 2 | 3): ChalkInstance {
   return new Chalk({ level });
 }
 
-const TOKEN = /("(?:[^"\\]|\\.)*")(\s*:)?|\b(?:true|false|null)\b|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?/g;
+const TOKEN =
+  /("(?:[^"\\]|\\.)*")(\s*:)?|\b(?:true|false|null)\b|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|\bNaN\b|-?\bInfinity\b/g;
 
-/** Colours a (pretty-printed, already escaped) JSON text: keys, strings, numbers, literals. */
+/** Colours a (pretty-printed, already escaped) JSON text: keys, strings, numbers (NaN and Infinity too), literals. */
 export function colourJson(text: string, c: ChalkInstance): string {
   return text.replace(TOKEN, (match: string, str: string | undefined, colon: string | undefined) => {
     if (str !== undefined) return colon !== undefined ? c.blue(str) + colon : c.green(str);

@@ -1,5 +1,11 @@
 import type { ChalkInstance } from 'chalk';
-import { envelopeLine, type CollatedObject, type MessageMeta, type WireMessage } from '@contexture/context/protocol';
+import {
+  envelopeLine,
+  stringifyJson,
+  type CollatedObject,
+  type MessageMeta,
+  type WireMessage,
+} from '@contexture/context/protocol';
 import { jsonLine, prettyJson } from '../safe-json.js';
 import { plainObject, verboseObject } from '../shapes.js';
 import { colourJson } from './colour.js';
@@ -28,7 +34,7 @@ export class Formatter {
     const { verbose, pretty, transform } = this.o;
     if (transform === undefined && !pretty) {
       if (!verbose) return jsonLine(message, text);
-      const line = envelopeLine(meta.rkey ?? null, JSON.stringify(meta.headers ?? {}), text ?? JSON.stringify(message));
+      const line = envelopeLine(meta.rkey ?? null, stringifyJson(meta.headers ?? {})!, text ?? stringifyJson(message)!);
       return jsonLine({ rkey: meta.rkey ?? null, headers: meta.headers ?? {}, object: message }, line);
     }
     let value: unknown = message;

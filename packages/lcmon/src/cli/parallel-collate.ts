@@ -5,6 +5,7 @@ import {
   envelopeLine,
   parseLine,
   type LineInfo,
+  stringifyJson,
   type Malformed,
   type MessageMeta,
   type ParsedLine,
@@ -362,7 +363,7 @@ export class ParallelCollator {
 
   private learn(line: string, meta: MessageMeta): void {
     if (this.prefixes.length >= MAX_PREFIXES || (meta.rkey === undefined && meta.headers === undefined)) return;
-    const p = envelopeLine(meta.rkey ?? null, JSON.stringify(meta.headers ?? {}), '').slice(0, -1);
+    const p = envelopeLine(meta.rkey ?? null, stringifyJson(meta.headers ?? {})!, '').slice(0, -1);
     if (!line.startsWith(p) || !/^[\x20-\x7e]*$/.test(p) || this.prefixes.includes(p)) return;
     this.prefixes.push(p);
     this.prefixBytes.push(Buffer.from(p, 'latin1'));
