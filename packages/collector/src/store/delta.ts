@@ -3,7 +3,7 @@
  * from them: the public delta of one or more records merged (mergeRecords()), a watch() event,
  * and applyDelta() for clients that keep a copy.
  */
-import { isPlainObject, setOwn } from '@contexture/context/protocol';
+import { isPlainObject, parseJson, setOwn } from '@contexture/context/protocol';
 import { CollectorError } from '../internal/errors.js';
 import { ABSENT, type Slot } from './field-changes.js';
 import { cloneValue, encodeOwn, encodeValue, sameOwnValue } from './json.js';
@@ -39,7 +39,7 @@ const has = Object.prototype.hasOwnProperty;
 export function parseRecord(text: string): DeltaRecord {
   let r: unknown;
   try {
-    r = JSON.parse(text);
+    r = parseJson(text);
   } catch (err) {
     throw new CollectorError('LC_STORE_CORRUPT', 'a stored delta is not JSON', { cause: err });
   }
@@ -77,7 +77,7 @@ function leaf(all: Slot[], copy: (v: unknown) => unknown): DeltaNode | undefined
   // Removed and added again in between: an add, whatever the client had.
   for (let i = 1; i < values.length - 1; i++) if (values[i] === ABSENT) return { action: 'added', value: copy(last) };
   if (typeof first !== 'object' && typeof last !== 'object') {
-    return first === last ? undefined : { action: 'modified', old_value: first, value: last };
+    return Object.is(first, last) ? undefined : { action: 'modified', old_value: first, value: last };
   }
   if (values.every(isPlainObject)) {
     const keys = new Set<string>();

@@ -17,6 +17,7 @@ export type Slot = unknown | typeof ABSENT;
 export const ABSENT_VALUE: unknown = ABSENT;
 
 const has = Object.prototype.hasOwnProperty;
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
 /**
  * `partial` deep-merged over `base`, the field `key`'s current value (an own value of the store:
@@ -75,6 +76,9 @@ export function mergeField(
     : replaceChanges(key, cur, value, changes);
 }
 
+// Slots are compared with Object.is: NaN (which the store keeps) is then the same as NaN; the
+// store never holds -0 (jsonOf() makes it 0).
+
 /**
  * `make()`, for the field `key`: what JSON cannot hold (a BigInt, a cycle) becomes an
  * LC_STORE_INVALID_ARGUMENT error naming the field.
@@ -120,12 +124,12 @@ function mergeAt(
       next = mergeAt(key, cur, v, path, changes, fresh);
     } else {
       next = share(cur, v);
-      if (next !== ABSENT && next !== cur)
+      if (next !== ABSENT && !Object.is(next, cur))
         changes.push(had ? { k: key, p: path.slice(), o: cur, n: next } : { k: key, p: path.slice(), n: next });
     }
     path.pop();
     // An object of the batch changed in place below: `cur` is that object (and `base` one too).
-    if (next === ABSENT || next === cur) continue;
+    if (next === ABSENT || Object.is(next, cur)) continue;
     out ??= fresh?.has(base) ? base : { ...base };
     if (!had) added = true;
     setOwn(out, k, next);
@@ -201,14 +205,14 @@ function diffAt(key: string, old: Slot, raw: unknown, path: string[], changes: F
       if (k === '__proto__') setOwn(out, k, n);
       else out[k] = n;
       kept++;
-      if (!had || o !== n) same = false;
+      if (!had || !Object.is(o, n)) same = false;
     }
     if (!sameKeys) for (const k of oldKeys) if (!has.call(v, k)) changes.push({ k: key, p: [...path, k], o: old[k] });
     if (same && kept === oldKeys.length) return old;
     return Object.freeze(out);
   }
   const n = share(old, v);
-  if (n !== old) {
+  if (!Object.is(n, old)) {
     const c: FieldChange = path.length === 0 ? { k: key } : { k: key, p: path.slice() };
     if (old !== ABSENT) c.o = old;
     if (n !== ABSENT) c.n = n;
@@ -235,10 +239,14 @@ function jsonOf(v: unknown): Slot {
     case 'symbol':
       return ABSENT;
     case 'number':
-      return Number.isFinite(v) ? v + 0 : null;
+      // NaN and the infinities are kept, written as Python writes them (see json.ts); -0 is 0.
+      return v + 0;
     case 'bigint':
-      // What JSON.stringify makes of it: its error, or what a BigInt.prototype.toJSON returns.
-      return JSON.parse(JSON.stringify(v)) as unknown;
+      // What a BigInt.prototype.toJSON returns, as JSON.stringify would; else its digits, read back
+      // as a number when a double holds it exactly (what its text parses to, see json.ts).
+      if (typeof (BigInt.prototype as { toJSON?: unknown }).toJSON === 'function')
+        return JSON.parse(JSON.stringify(v)) as unknown;
+      return v >= -MAX_SAFE && v <= MAX_SAFE ? Number(v) : v;
     default:
       return v;
   }
@@ -250,7 +258,7 @@ function share(old: Slot, raw: unknown): Slot {
   // they are alike, so that writing back what is there changes nothing.
   if (isOwnValue(raw)) return raw === old || (old !== ABSENT && encodeValue(old) === encodeValue(raw)) ? old : raw;
   const v = jsonOf(raw);
-  if (typeof v !== 'object' || v === null) return v === old ? old : v;
+  if (typeof v !== 'object' || v === null) return Object.is(v, old) ? old : v;
   if (isOwnValue(v)) return share(old, v);
   if (Array.isArray(v)) {
     const o = Array.isArray(old) ? (old as unknown[]) : null;
@@ -259,7 +267,7 @@ function share(old: Slot, raw: unknown): Slot {
     for (let i = 0; i < v.length; i++) {
       const x = share(o !== null && i < o.length ? o[i] : ABSENT, v[i]);
       out[i] = x === ABSENT ? null : x;
-      if (same && out[i] !== o![i]) same = false;
+      if (same && !Object.is(out[i], o![i])) same = false;
     }
     return same ? old : Object.freeze(out);
   }
@@ -273,7 +281,7 @@ function share(old: Slot, raw: unknown): Slot {
     if (x === ABSENT) continue;
     setOwn(out, k, x);
     kept++;
-    if (!had || o[k] !== x) same = false;
+    if (!had || !Object.is(o[k], x)) same = false;
   }
   return same && kept === Object.keys(o!).length ? old : Object.freeze(out);
 }

@@ -1,10 +1,14 @@
-import { setOwn } from '@contexture/context/protocol';
+import { parseJson, setOwn, stringifyJson } from '@contexture/context/protocol';
 /**
  * Field values are kept as JSON text, encoded one way by both stores: object keys in one order (see
  * orderedKeys()), so that "the same value again" is the same text and changes nothing, and the
  * text is what Redis stores (Lua never decodes or re-encodes a value, so `{}` stays an object and
  * `[]` an array). The stores build their own values with their keys in that order (parsing the
- * text does too), so JSON.stringify() of one is its canonical text.
+ * text does too), so stringifyJson() of one is its canonical text.
+ *
+ * The text is JSON as the Python contexture writes it (see parseJson() / stringifyJson() of the
+ * protocol): NaN, Infinity and -Infinity as the bare words, integers with all their digits (a
+ * `bigint` beyond 2^53 - 1 in magnitude when read), so what a Python publisher sent is kept as sent.
  */
 
 /**
@@ -17,24 +21,24 @@ const texts = new WeakMap<object, string>();
 
 /** The canonical JSON text of a value (object keys in orderedKeys() order); undefined for what JSON drops. */
 export function encodeValue(value: unknown): string | undefined {
-  if (value === null || typeof value !== 'object') return JSON.stringify(value);
+  if (value === null || typeof value !== 'object') return stringifyJson(value);
   return canonical(value);
 }
 
 /**
  * The canonical text of a value the store made (parsed from canonical text, or built by the
- * stores with their keys in order, as the values of delta records are): JSON.stringify() itself.
+ * stores with their keys in order, as the values of delta records are): stringifyJson() itself.
  */
 export function encodeOwn(value: unknown): string {
-  return JSON.stringify(value);
+  return stringifyJson(value)!;
 }
 
 function canonical(value: unknown): string | undefined {
-  if (value === null || typeof value !== 'object') return JSON.stringify(value);
+  if (value === null || typeof value !== 'object') return stringifyJson(value);
   if (!owned.has(value)) return canonicalText(value);
   let text = texts.get(value);
   if (text === undefined) {
-    text = JSON.stringify(value);
+    text = stringifyJson(value)!;
     texts.set(value, text);
   }
   return text;
@@ -86,7 +90,7 @@ function canonicalText(value: object): string | undefined {
   const withToJSON = value as { toJSON?: unknown };
   if (typeof withToJSON.toJSON === 'function') return canonical((withToJSON.toJSON as () => unknown).call(value));
   const v = unboxed(value);
-  if (v !== value) return JSON.stringify(v);
+  if (v !== value) return stringifyJson(v);
   if (Array.isArray(value)) {
     let out = '[';
     for (let i = 0; i < value.length; i++) {
@@ -140,11 +144,11 @@ export function sameValue(a: unknown, b: unknown): boolean {
 }
 
 /**
- * Parses stored JSON text. JSON.parse defines every key (`__proto__` included) as an own data
+ * Parses stored JSON text (see parseJson()). Every key (`__proto__` included) is an own data
  * property, so untrusted keys stay plain data.
  */
 export function decodeValue(text: string): unknown {
-  return JSON.parse(text);
+  return parseJson(text);
 }
 
 /**
@@ -152,7 +156,7 @@ export function decodeValue(text: string): unknown {
  * store's own (see encodeValue()), so it is handed out without copies and never changed in place.
  */
 export function ownValue(text: string): unknown {
-  return keepValue(JSON.parse(text), text);
+  return keepValue(parseJson(text), text);
 }
 
 /**
@@ -205,5 +209,5 @@ export function deepFreeze<T>(value: T): T {
 /** A deep copy through JSON (own keys only, `__proto__` kept as data). */
 export function cloneValue<T>(value: T): T {
   if (value === null || typeof value !== 'object') return value;
-  return JSON.parse(encodeValue(value)!) as T;
+  return parseJson(encodeValue(value)!) as T;
 }

@@ -6,6 +6,7 @@ import { applyManyTests, applyTests } from './apply.js';
 import type { StoreFactory } from './helpers.js';
 import { lifecycleTests } from './lifecycle.js';
 import { listArgumentTests, listTests } from './list.js';
+import { numberTests } from './numbers.js';
 import { exportRestoreTests, retentionTests } from './retention.js';
 import { syncTests } from './sync.js';
 import { watchTests } from './watch.js';
@@ -22,6 +23,7 @@ export function storeSuite(make: StoreFactory): void {
     writeValueTests(make);
     writeOrderTests(make);
   });
+  describe('numbers as Python writes them', () => numberTests(make));
   describe('sync()', () => syncTests(make));
   describe('retention and cleanup', () => retentionTests(make));
   describe('export and restore', () => exportRestoreTests(make));

@@ -63,9 +63,11 @@ export function writeOrderTests(make: StoreFactory): void {
     await store.set('bad', { a: { x: 1 }, b: { y: 1 } });
     const cyclic: Record<string, unknown> = {};
     cyclic.self = cyclic;
+    const loop: unknown[] = [];
+    loop.push(loop);
     const got = await Promise.allSettled([
       store.update('bad', { a: { x: 2 } }),
-      store.update('bad', { b: { y: 10n } }),
+      store.update('bad', { b: { y: loop } }),
       store.update('bad', { b: { z: 3 } }),
       store.update('bad', { a: cyclic }),
       store.update('bad', { a: { w: 4 } }),
