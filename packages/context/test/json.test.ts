@@ -58,6 +58,54 @@ describe('parseJson / stringifyJson (JSON as the Python contexture writes it)', 
     expect(parseJson('-18446744073709551616')).to.equal(-18446744073709551616n);
   });
 
+  it('finds every integer beyond 2^53 wherever it stands in the text (seeded random documents)', () => {
+    let seed = 12345;
+    const next = (k: number): number => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed % k;
+    };
+    const digits = (k: number): string => {
+      let out = String(1 + next(9));
+      while (out.length < k) out += String(next(10));
+      return out;
+    };
+    for (let doc = 0; doc < 2000; doc++) {
+      const items: string[] = [];
+      const want: unknown[] = [];
+      for (let j = 0, n = 1 + next(6); j < n; j++) {
+        const d = digits(1 + next(25));
+        const pad = ' '.repeat(next(3));
+        switch (next(5)) {
+          case 0: {
+            items.push(`${pad}-${d}`);
+            const v = Number(`-${d}`);
+            want.push(Number.isSafeInteger(v) ? v : BigInt(`-${d}`));
+            break;
+          }
+          case 1:
+            items.push(`${pad}0.${d}`);
+            want.push(Number(`0.${d}`));
+            break;
+          case 2:
+            items.push(`"x${d}"`);
+            want.push(`x${d}`);
+            break;
+          case 3:
+            items.push(`{"k${j}":${pad}${d}}`);
+            want.push({ [`k${j}`]: Number.isSafeInteger(Number(d)) ? Number(d) : BigInt(d) });
+            break;
+          default: {
+            items.push(`${pad}${d}`);
+            const v = Number(d);
+            want.push(Number.isSafeInteger(v) ? v : BigInt(d));
+          }
+        }
+      }
+      const text = `[${items.join(',')}]`;
+      expect(parseJson(text), text).to.deep.equal(want);
+    }
+  });
+
   it('leaves strings that hold the words or long digit runs exactly as they are', () => {
     expect(
       parseJson('{"s": "NaN", "t": "Infinity and -Infinity", "u": "18446744073709551616", "n": NaN}'),
