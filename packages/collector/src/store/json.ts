@@ -21,7 +21,7 @@ const texts = new WeakMap<object, string>();
 
 /** The canonical JSON text of a value (object keys in orderedKeys() order); undefined for what JSON drops. */
 export function encodeValue(value: unknown): string | undefined {
-  if (value === null || typeof value !== 'object') return stringifyJson(value);
+  if (value === null || typeof value !== 'object') return primitiveText(value);
   return canonical(value);
 }
 
@@ -33,8 +33,14 @@ export function encodeOwn(value: unknown): string {
   return stringifyJson(value)!;
 }
 
+/** The text of a primitive: JSON.stringify's, but for the numbers it cannot write (see stringifyJson()). */
+function primitiveText(value: unknown): string | undefined {
+  if ((typeof value === 'number' && !Number.isFinite(value)) || typeof value === 'bigint') return stringifyJson(value);
+  return JSON.stringify(value);
+}
+
 function canonical(value: unknown): string | undefined {
-  if (value === null || typeof value !== 'object') return stringifyJson(value);
+  if (value === null || typeof value !== 'object') return primitiveText(value);
   if (!owned.has(value)) return canonicalText(value);
   let text = texts.get(value);
   if (text === undefined) {
