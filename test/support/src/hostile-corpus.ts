@@ -62,6 +62,12 @@ export function hostileCorpus(idPrefix: string): HostileBody[] {
       body: msg('wide', JSON.stringify(Object.fromEntries(Array.from({ length: 20_000 }, (_, i) => [`k${i}`, i])))),
       id: id('wide'),
     },
+    { name: 'Python floats', body: msg('nan', '{"a":NaN,"b":Infinity,"c":-Infinity}'), id: id('nan') },
+    {
+      name: 'big integers',
+      body: msg('bigint', '{"n":18446744073709551616,"m":-99999999999999999999}'),
+      id: id('bigint'),
+    },
     { name: 'long string', body: msg('long', JSON.stringify({ v: 'x'.repeat(1_000_000) })), id: id('long') },
   ];
 }
