@@ -8,6 +8,7 @@ import { LockError } from '../src/locks/lock-error.js';
 import { LockPool } from '../src/locks/lock-pool.js';
 import { RedisLock } from '../src/locks/redis-lock.js';
 import { type Backend, BACKENDS, CLUSTER, keysOn, masterOf, nodeAddress, SINGLE } from './support/backends.js';
+import { redisNow, untilRedisTime } from './support/allocator-helpers.js';
 import { proxiedRedis } from './support/proxied-redis.js';
 import { expectUnavailable } from './support/unavailable.js';
 
@@ -103,20 +104,32 @@ describe('RedisLock: Redis unreachable or stalling (single Redis)', function () 
   });
 
   it('withLock: an extension answered after the work ended changes nothing; a re-entry never shortens the ttl an outer holder counts on', async () => {
-    // The extension (ttl 300: every 100 ms) goes out while the connection stalls, and is answered
-    // only after the work ended.
+    // The extension (ttl 3000: every 1000 ms) goes out while the connection stalls, and is answered
+    // only after the work ended: the proxy is restored once the client has both the extension and
+    // the release waiting on it (the release goes out only once the work has ended).
     const { proxy, client } = await proxiedRedis(cleanup);
     const slow = client();
+    await slow.ping();
+    const waiting = () => (slow as unknown as { commandQueue: { length: number } }).commandQueue.length;
     const c = new RedisLock({ redis: slow, prefix, owner: 'c' });
     let signal!: AbortSignal;
-    await c.withLock('late', 300, async (s) => {
-      signal = s;
-      await new Promise((r) => setTimeout(r, 50));
-      proxy.stall();
-      await new Promise((r) => setTimeout(r, 80)); // the extension is sent at 100 ms, and waits
-      setTimeout(() => proxy.restore(), 70); // after the work: the extension's answer, then the release's
+    let waitingAtRestore = 0;
+    const restored = waitUntil(() => waiting() >= 2, 'the extension and the release to wait', 30_000, 5).then(() => {
+      waitingAtRestore = waiting();
+      proxy.restore();
     });
-    await new Promise((r) => setTimeout(r, 450)); // past the ttl a late answer would count from
+    const ttl = 3_000;
+    const t0 = performance.now();
+    await c.withLock('late', ttl, async (s) => {
+      signal = s;
+      proxy.stall();
+      await waitUntil(() => waiting() === 1, 'the extension to go out', 30_000, 5);
+    });
+    await restored;
+    expect(waitingAtRestore).to.equal(2, 'the extension was still unanswered when the work ended');
+    // Past the time a late answer would have counted the ttl from (it went out one ttl/3 in).
+    const lateExpiry = t0 + ttl / 3 + ttl + 200;
+    await new Promise((r) => setTimeout(r, Math.max(0, lateExpiry - performance.now())));
     expect(signal.aborted).to.equal(false, 'the work had ended: nothing to tell it');
     expect(await a.status('late')).to.equal('free');
     // Nested withLock of one owner: the inner, shorter ttl does not cut the outer one's.
@@ -129,11 +142,12 @@ describe('RedisLock: Redis unreachable or stalling (single Redis)', function () 
           200,
           async () => {
             await new Promise((r) => setTimeout(r, 150)); // the inner call extends its lock meanwhile
-            expect(await redis.pttl(a.key('nested'))).to.be.above(2_000);
+            // The outer holder keeps it near 3000 (renewed every 1000 ms); a shortened one would be <= 200.
+            expect(await redis.pttl(a.key('nested'))).to.be.above(1_000);
           },
           { reentrant: true },
         );
-        expect(await redis.pttl(a.key('nested'))).to.be.above(1_500);
+        expect(await redis.pttl(a.key('nested'))).to.be.above(1_000);
         await new Promise((r) => setTimeout(r, 400));
         expect(await b.lock('nested')).to.equal(null, "still the outer holder's");
         expect(outer.aborted).to.equal(false);
@@ -238,10 +252,15 @@ for (const backend of BACKENDS)
     });
 
     it('withLock keeps the lock past its ttl while the work runs and always releases it', async () => {
-      const result = await a.withLock('work', 90, async (signal) => {
-        await new Promise((r) => setTimeout(r, 400));
+      // Decided on Redis's clock: the work runs until Redis says more than twice the ttl has passed
+      // since the lock was taken. The ttl is generous (an extension every 500 ms), so a busy
+      // machine's pauses do not lose the lock on the way.
+      const ttl = 1_500;
+      const result = await a.withLock('work', ttl, async (signal) => {
+        await untilRedisTime(redis, (await redisNow(redis)) + 2 * ttl);
         expect(signal.aborted).to.equal(false);
         expect(await b.lock('work')).to.equal(null);
+        expect(await a.holder('work')).to.deep.include({ owner: 'a' });
         return 42;
       });
       expect(result).to.equal(42);
@@ -257,13 +276,17 @@ for (const backend of BACKENDS)
 
     it('withLock aborts the signal with LC_LOCK_LOST when the lock is taken away', async () => {
       let reason: unknown;
-      await a.withLock('lost', 60, async (signal) => {
+      // A ttl long enough that the next extension (at 1000 ms), not the expiry, finds the lock gone;
+      // the signal may be aborted before the work listens to it.
+      await a.withLock('lost', 3_000, async (signal) => {
         await redis.del(a.key('lost'));
-        await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+        if (!signal.aborted)
+          await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
         reason = signal.reason;
       });
       expect(reason).to.be.instanceOf(LockError);
       expect((reason as LockError).code).to.equal('LC_LOCK_LOST');
+      expect((reason as LockError).message).to.match(/another owner holds it or it expired/);
     });
 
     it('status: error when the key is not a lock', async () => {
