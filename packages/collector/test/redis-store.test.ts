@@ -11,6 +11,7 @@ import {
   type SyncResult,
 } from '../src/store/index.js';
 import { storeSuite } from './support/store-suite/index.js';
+import { redisNow, untilRedisTime } from './support/allocator-helpers.js';
 import { proxiedRedis } from './support/proxied-redis.js';
 import { expectUnavailable } from './support/unavailable.js';
 import { contextStream, copy, shuffledWithDuplicates } from './support/streams.js';
@@ -484,8 +485,11 @@ describe('RedisContextStore', () => {
       const writer = store();
       for (let i = 0; i < 30; i++) await writer.set(`old${i}`, { i });
       expect(await client.pttl(`${prefix}ctx:{old0}`)).to.equal(-1);
-      const cleaner = store({ autoDelete: true, contextTtl: 50 });
-      await new Promise((r) => setTimeout(r, 80));
+      // The old ones are past contextTtl on Redis's clock (the one their write times are on) when
+      // 'fresh' is written; 'fresh' stays 2000 ms short of it however long the cleanup takes.
+      const contextTtl = 2_000;
+      const cleaner = store({ autoDelete: true, contextTtl });
+      await untilRedisTime(client, (await redisNow(client)) + contextTtl + 50);
       await writer.set('fresh', { a: 1 });
       let deleted = 0;
       for (;;) {

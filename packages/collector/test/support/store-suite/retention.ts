@@ -5,15 +5,18 @@ import { expectCode, type StoreFactory } from './helpers.js';
 
 /** Retention and cleanup: TTLs, deltaThreshold, deltaTtl, the periodic cleaner. */
 export function retentionTests(make: StoreFactory): void {
-  it('deletes idle contexts after contextTtl and finished ones after finishedTtl when autoDelete is on', async () => {
-    const store = await make({ autoDelete: true, contextTtl: 300, finishedTtl: 100 });
+  it('deletes idle contexts after contextTtl and finished ones after finishedTtl when autoDelete is on', async function () {
+    this.timeout(30_000);
+    // Margins of a second or more between what must still be there and what must be gone: a busy
+    // machine's pauses only delay the waits, they cannot reorder them.
+    const store = await make({ autoDelete: true, contextTtl: 3_000, finishedTtl: 1_000 });
     await store.apply({ obj_id: 'open', obj: { a: 1 }, status: 'born', seq: 0 });
     await store.apply({ obj_id: 'done', obj: { a: 1 }, status: 'born', seq: 0 });
     await store.apply({ obj_id: 'done', obj: {}, status: 'finished', seq: 1 });
     expect(await store.get('done')).to.not.equal(null);
-    await waitUntil(async () => (await store.get('done')) === null, 'the finished context to go', 5000);
+    await waitUntil(async () => (await store.get('done')) === null, 'the finished context to go', 15_000);
     expect(await store.get('open')).to.not.equal(null);
-    await waitUntil(async () => (await store.get('open')) === null, 'the idle context to go', 5000);
+    await waitUntil(async () => (await store.get('open')) === null, 'the idle context to go', 15_000);
     const keep = await make({ autoDelete: false, contextTtl: 1, finishedTtl: 1 });
     await keep.set('kept', { a: 1 });
     await new Promise((r) => setTimeout(r, 30));
