@@ -100,21 +100,27 @@ for (const backend of BACKENDS)
     });
 
     it('heartbeats stop: the entry turns unhealthy, then it is gone (keys expired, index cleaned)', async () => {
-      const reg = make({ heartbeatTimeout: 300, expireAfter: 900 });
+      // Ages are on Redis's clock; the margins are seconds: w2 beats every 200 ms and once more
+      // just before each check of it, against a 2000 ms timeout.
+      const reg = make({ heartbeatTimeout: 2_000, expireAfter: 5_000 });
       await reg.register({ id: 'w1', kind: 'handler' });
       await reg.register({ id: 'w2', kind: 'handler' });
-      const keep = setInterval(() => void reg.heartbeat('w2').catch(() => {}), 100);
+      const keep = setInterval(() => void reg.heartbeat('w2').catch(() => {}), 200);
       cleanup.defer(() => clearInterval(keep));
-      expect((await reg.get('w1'))!.healthy).to.equal(true);
-      await waitUntil(async () => (await reg.get('w1'))?.healthy === false, 'w1 unhealthy', 5_000);
+      const w1 = (await reg.get('w1'))!;
+      expect(w1.healthy, `age ${w1.age} ms`).to.equal(true);
+      await waitUntil(async () => (await reg.get('w1'))?.healthy === false, 'w1 unhealthy', 15_000);
+      expect(await reg.heartbeat('w2')).to.equal(true);
       const mid = await reg.list();
       expect(mid.map((e) => [e.id, e.healthy])).to.deep.equal([
         ['w2', true],
         ['w1', false],
       ]);
+      expect(mid[1]!.age).to.be.at.least(2_000, 'unhealthy by its age on Redis');
+      expect(await reg.heartbeat('w2')).to.equal(true);
       expect((await reg.list({ healthyOnly: true })).map((e) => e.id)).to.deep.equal(['w2']);
       // Its hash expires by itself: nobody has to clean up for it to go.
-      await waitUntil(async () => (await redis.exists(reg.key('w1'))) === 0, 'w1 expired', 5_000);
+      await waitUntil(async () => (await redis.exists(reg.key('w1'))) === 0, 'w1 expired', 15_000);
       expect((await reg.list()).map((e) => e.id)).to.deep.equal(['w2']);
       expect(await redis.zscore(`${prefix}registry:{default}:index`, 'w1')).to.not.equal(
         null,
@@ -125,6 +131,7 @@ for (const backend of BACKENDS)
       expect(await reg.heartbeat('w1')).to.equal(false, 'a heartbeat does not resurrect an expired entry');
       expect(await redis.exists(reg.key('w1'))).to.equal(0);
       expect(await reg.cleanupExpired()).to.equal(0, 'the live entry stays');
+      expect(await reg.heartbeat('w2')).to.equal(true);
       expect((await reg.get('w2'))!.healthy).to.equal(true);
     });
 
@@ -172,9 +179,19 @@ for (const backend of BACKENDS)
       expect(await reg.list({ healthyOnly: true })).to.deep.equal([]);
       await reg.markHealthy('b1');
       expect((await reg.get('b1'))!.healthy).to.equal(true);
-      await reg.markUnhealthy('b1', 300);
-      expect((await reg.get('b1'))!.healthy).to.equal(false);
-      await waitUntil(async () => (await reg.get('b1'))!.healthy, 'the timed mark to end', 5_000);
+      // A timed mark (its end on Redis's clock), with seconds to spare for the read that sees it.
+      await reg.markUnhealthy('b1', 2_000);
+      const marked = (await reg.get('b1'))!;
+      expect(marked.healthy).to.equal(false);
+      expect(marked.markedUnhealthyUntil).to.be.a('number').and.above(marked.lastHeartbeat);
+      await reg.heartbeat('b1');
+      await waitUntil(
+        async () => (await reg.get('b1'))!.markedUnhealthyUntil === null,
+        'the timed mark to end',
+        15_000,
+      );
+      expect(await reg.heartbeat('b1')).to.equal(true);
+      expect((await reg.get('b1'))!.healthy).to.equal(true);
     });
 
     it('unregister removes at once; list filters by kind', async () => {
