@@ -223,20 +223,31 @@ for (const on of BACKENDS)
     it('listen runs at most `concurrency` tasks at once, and all of them', async () => {
       let now = 0;
       let most = 0;
+      let started = 0;
+      let open!: () => void;
+      const gate = new Promise<void>((r) => (open = r));
       const worker = queue({
         handler: async (t: Task<number>) => {
           most = Math.max(most, ++now);
-          await new Promise((r) => setTimeout(r, 50));
+          // The first three hold until the test has seen them running together.
+          if (++started <= 3) await gate;
+          else await new Promise((r) => setImmediate(r));
           now--;
           return t.params * 2;
         },
       });
       void listening(worker, ['double'], 3);
       const caller = queue();
-      const out = await Promise.all(
+      const all = Promise.all(
         Array.from({ length: 12 }, (_, i) => caller.query({ name: 'double', params: i, policy: 'remote' })),
       );
-      expect(out).to.deep.equal(Array.from({ length: 12 }, (_, i) => i * 2));
+      await waitUntil(() => now === 3, 'three tasks running at once', 15_000);
+      // While those three run, the other nine stay queued in Redis: the listener takes no fourth.
+      const ready = `${prefix}tq:{${namespace}}:q:double`;
+      await waitUntil(async () => (await redis.llen(ready)) === 9, 'the other nine queued', 15_000);
+      expect(now).to.equal(3);
+      open();
+      expect(await all).to.deep.equal(Array.from({ length: 12 }, (_, i) => i * 2));
       expect(most).to.equal(3);
     });
 
