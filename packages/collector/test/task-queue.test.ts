@@ -251,6 +251,23 @@ for (const on of BACKENDS)
       expect(most).to.equal(3);
     });
 
+    it('resultTtl: an outcome is kept that long once finished, then the id runs again', async () => {
+      let runs = 0;
+      const worker = queue({ handler: { count: () => ++runs } });
+      void listening(worker, ['count']);
+      const short = queue({ resultTtl: 2_500 });
+      const key = (id: string) => `${prefix}tq:{${namespace}}:t:${id}`;
+      expect(await short.query({ id: 'r1', name: 'count', policy: 'remote' })).to.equal(1);
+      expect(await redis.pttl(key('r1'))).to.be.within(1, 2_500);
+      expect(await short.query({ id: 'r1', name: 'count', policy: 'remote' })).to.equal(1, 'the kept outcome');
+      await waitUntil(async () => (await redis.exists(key('r1'))) === 0, 'the outcome to expire', 15_000);
+      expect(await short.query({ id: 'r1', name: 'count', policy: 'remote' })).to.equal(2, 'run again');
+      // The default keeps it for ten minutes.
+      expect(await queue().query({ id: 'r2', name: 'count', policy: 'remote' })).to.equal(3);
+      expect(await redis.pttl(key('r2'))).to.be.within(590_000, 600_000);
+      expect((await rejection(Promise.resolve().then(() => queue({ resultTtl: 0 })))).code).to.equal('LC_TASK_INVALID');
+    });
+
     it('a worker killed mid-task: another runs it again and the caller gets one result', async () => {
       const env = { ...process.env, ...backend.env(), PREFIX: prefix, NAMESPACE: namespace, VISIBILITY: '600' };
       const child = spawn(process.execPath, [WORKER], { env, stdio: ['ignore', 'pipe', 'inherit'] });
