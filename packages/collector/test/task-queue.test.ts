@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { type Cluster, Redis } from 'ioredis';
-import { Cleanup, freePort, redisUrl, uniqueName, waitUntil } from '@contexture/test-support';
+import { Cleanup, freePort, redisUrl, TempRedis, uniqueName, waitUntil } from '@contexture/test-support';
 import { CollectorError } from '../src/internal/errors.js';
 import { TaskError, TaskQueue, type Task, type TaskQueueOptions } from '../src/tasks/index.js';
 import { TASK_SCRIPTS } from '../src/tasks/task-scripts.js';
@@ -392,37 +392,6 @@ for (const on of BACKENDS)
       expect(await b).to.equal('B');
     });
 
-    it('a wake-up subscription that fails fails listen() alone: queries on the same queue still get their results', async () => {
-      const worker = queue({ handler: { job: () => 'done' } });
-      void listening(worker, ['job']);
-      const q = queue({ handler: { job: () => 'never here' } });
-      expect(await q.query({ name: 'job', policy: 'remote', timeout: 10_000 })).to.equal('done');
-      // Its subscriber refuses the wake-up channel (as Redis would for an ACL without it).
-      const sub = (q as unknown as { subscriber: { sub: Redis } }).subscriber.sub;
-      const subscribe = sub.subscribe.bind(sub) as (...channels: string[]) => Promise<unknown>;
-      (sub as unknown as { subscribe: (...channels: string[]) => Promise<unknown> }).subscribe = (
-        ...channels: string[]
-      ) =>
-        channels.some((c) => c.endsWith(':new'))
-          ? new Promise((_, reject) =>
-              setTimeout(
-                () =>
-                  reject(
-                    new Error('NOPERM this user has no permissions to access one of the channels used as arguments'),
-                  ),
-                20,
-              ),
-            )
-          : subscribe(...channels);
-      const listened = q.listen(['job']);
-      const answer = q.query({ name: 'job', policy: 'remote', timeout: 10_000 });
-      const [l, a] = await Promise.allSettled([listened, answer]);
-      expect(l.status).to.equal('rejected');
-      expect(String((l as PromiseRejectedResult).reason)).to.match(/NOPERM/);
-      expect(a).to.deep.equal({ status: 'fulfilled', value: 'done' });
-      expect(await q.query({ name: 'job', policy: 'remote', timeout: 10_000 })).to.equal('done');
-    });
-
     it("an error of Redis's own (not of reaching it) rejects a query as Redis gave it, not as LC_REDIS_UNAVAILABLE", async () => {
       const q = queue();
       await redis.set(`${prefix}tq:{${namespace}}:t:w1`, 'not a task');
@@ -598,6 +567,40 @@ describe('TaskQueue: Redis unreachable, stalling or cut off (single Redis)', fun
     await waitUntil(() => worker.redis.status === 'ready', "the worker's client reconnected");
     backAgain();
     expect(await pending).to.equal('finished');
+  });
+});
+
+describe("TaskQueue: a Redis user refused the wake-up channel (a server of the test's own)", function () {
+  this.timeout(60_000);
+  onBackend(SINGLE);
+
+  it('a wake-up subscription that fails fails listen() alone: queries on the same queue still get their results', async () => {
+    // The ACL user is made on a redis-server of the test's own: it may run every command but
+    // SUBSCRIBE, which it may send for its queue's reply channel alone.
+    const server = new TempRedis();
+    await server.start();
+    cleanup.defer(() => server.destroy());
+    const admin = new Redis(server.url);
+    cleanup.defer(() => admin.quit());
+    await admin.call('ACL', 'SETUSER', 'nowake', 'on', '>pw', '~*', '&*', '+@all', '-subscribe');
+    const url = new URL(server.url);
+    url.username = 'nowake';
+    url.password = 'pw';
+    const worker = new TaskQueue({ redis: server.url, prefix, namespace, handler: { job: () => 'done' } });
+    cleanup.defer(() => worker.close());
+    void listening(worker, ['job']);
+    const q = new TaskQueue({ redis: url.toString(), prefix, namespace, handler: { job: () => 'never here' } });
+    cleanup.defer(() => q.close());
+    await admin.call('ACL', 'SETUSER', 'nowake', `+subscribe|${prefix}tq:{${namespace}}:r:${q.id}`);
+    expect(await q.query({ name: 'job', policy: 'remote', timeout: 10_000 })).to.equal('done');
+    const listened = q.listen(['job']);
+    const answer = q.query({ name: 'job', policy: 'remote', timeout: 10_000 });
+    const [l, a] = await Promise.allSettled([listened, answer]);
+    expect(l.status).to.equal('rejected');
+    expect(String((l as PromiseRejectedResult).reason)).to.match(/NOPERM/);
+    expect(a).to.deep.equal({ status: 'fulfilled', value: 'done' });
+    expect(await q.query({ name: 'job', policy: 'remote', timeout: 10_000 })).to.equal('done');
+    expect(await admin.zcard(`${prefix}tq:{${namespace}}:l:job`)).to.equal(1, 'the worker alone listens');
   });
 });
 
