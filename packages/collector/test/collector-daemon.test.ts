@@ -154,42 +154,47 @@ describe('collector daemon: RabbitMQ → Redis, at least once', function () {
     const ordered = makeStream(uniqueName('batch'), 20, 30, 23);
     const messages = shuffledWithDuplicates(ordered, 29);
     const calls: number[] = [];
-    let refusals = 0;
-    // A store that refuses one message by its id, the way a store refuses an invalid message.
-    const refusing = {
-      apply: (m: WireMessage, meta?: Parameters<RedisContextStore['apply']>[1]) => {
-        if (m.obj_id === 'refused') {
-          refusals++;
-          return Promise.reject(new CollectorError('LC_STORE_INVALID_ARGUMENT', 'refused'));
-        }
-        return store.apply(m, meta);
-      },
+    // The real store, its applyMany calls counted on the way.
+    const counting = {
+      apply: (m: WireMessage, meta?: Parameters<RedisContextStore['apply']>[1]) => store.apply(m, meta),
       applyMany: (items: Parameters<RedisContextStore['applyMany']>[0]) => {
         calls.push(items.length);
-        if (items.some((it) => it.message.obj_id === 'refused'))
-          return Promise.reject(new CollectorError('LC_STORE_INVALID_ARGUMENT', 'refused'));
         return store.applyMany(items);
       },
     };
     const bodies = messages.map((m) => ({ body: JSON.stringify(m) }));
-    bodies.splice(100, 0, { body: JSON.stringify({ obj_id: 'refused', obj: { a: 1 }, seq: 0 }) });
+    // A message the store refuses: a field name that is not well-formed Unicode (a lone surrogate).
+    const refused = '{"obj_id":"refused","obj":{"ok":1,"\\ud800":2},"seq":0}';
+    bodies.splice(100, 0, { body: refused });
     // The queue holds everything before the collector starts, so deliveries come faster than single applies.
     await queueUp(bodies);
-    const collector = inProcess({ store: refusing, prefetch: 500, batchSize: 100 });
+    const collector = inProcess({ store: counting, prefetch: 500, batchSize: 100 });
     await collector.start();
     await waitUntil(() => collector.stats().acked === bodies.length, 'every delivery acked');
     expect(await storeMatches(store, ordered)).to.deep.equal([]);
+    expect(await store.get('refused')).to.equal(null);
     expect(calls.reduce((a, b) => a + b, 0)).to.be.at.least(bodies.length);
     expect(calls.length, `batches ${calls}`).to.be.below(bodies.length / 2);
     expect(Math.max(...calls)).to.be.at.most(100);
-    expect(refusals).to.equal(1);
     expect(collector.stats()).to.deep.include({
       deadLettered: 1,
       applied: bodies.length - 1,
       malformed: { 'store refused': 1 },
     });
     expect(await queueDepth(queue)).to.equal(0);
-    expect(await queueDepth(`${queue}.dead`)).to.equal(1);
+    // The dead letter is the message as it came, with why and where it was going.
+    const conn = await amqp.connect(amqpUrl());
+    cleanup.defer(() => conn.close());
+    const ch = await conn.createChannel();
+    const dead = await ch.get(`${queue}.dead`, { noAck: true });
+    expect(dead).to.not.equal(false);
+    if (dead === false) return;
+    expect(dead.content.toString()).to.equal(refused);
+    expect(dead.properties.headers).to.deep.include({
+      'x-contexture-error': 'store refused',
+      'x-contexture-exchange': exchange,
+    });
+    expect(await ch.get(`${queue}.dead`, { noAck: true })).to.equal(false, 'one dead letter');
   });
 
   it('a message whose context the store cannot read (foreign data under the prefix) is dead-lettered and counted; the rest of its batch is applied', async () => {
