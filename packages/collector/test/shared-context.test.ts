@@ -136,6 +136,40 @@ for (const on of BACKENDS)
       expect(await all[0]!.withFieldLock('n', () => undefined)).to.equal(undefined, 'undefined writes nothing');
     });
 
+    it('lock: on a memory store, withFieldLock takes its locks in the Redis the lock option names, with its prefix and owner', async () => {
+      const memory = new MemoryContextStore();
+      cleanup.defer(() => memory.close());
+      const lockPrefix = `${prefix}locks:`;
+      const lock = { redis: backend.option(), prefix: lockPrefix, owner: 'lock-owner' };
+      const copies = await Promise.all([1, 2, 3].map(() => SharedContext.open('k', { store: memory, lock })));
+      for (const c of copies) cleanup.defer(() => c.close());
+      const redis = backend.client();
+      cleanup.defer(() => redis.quit());
+      const lockKey = `${lockPrefix}lock:{shared:k:n}`;
+      // While the work runs, the lock is in Redis, under the option's prefix, held by its owner.
+      const seen = await copies[0]!.withFieldLock('n', async () => {
+        const value = await redis.get(lockKey);
+        return value === null ? -1 : value.includes('lock-owner') ? 0 : -2;
+      });
+      expect(seen).to.equal(0, 'the lock was held in Redis by the owner the option names');
+      expect(await redis.exists(lockKey)).to.equal(0, 'and given back');
+      // Read-modify-writes from the three copies take turns: none is lost.
+      await Promise.all(
+        copies.flatMap((c) =>
+          Array.from({ length: 10 }, () =>
+            c.withFieldLock('n', async (n: unknown) => {
+              const before = n as number;
+              await new Promise((r) => setImmediate(r));
+              return before + 1;
+            }),
+          ),
+        ),
+      );
+      expect((await memory.get('k'))!.context).to.deep.equal({ n: 30 });
+      for (const c of copies) await c.refresh();
+      for (const c of copies) expect(c.get()).to.deep.equal({ n: 30 });
+    });
+
     it('works on the memory store too (one process); bad input and closed instances give clear errors', async () => {
       const memory = new MemoryContextStore();
       cleanup.defer(() => memory.close());
