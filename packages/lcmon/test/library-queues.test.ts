@@ -1,0 +1,99 @@
+import amqp from 'amqplib';
+import { expect } from 'chai';
+import { LcmonError, messages, objects, type MonitorMessage } from '@contexture/lcmon';
+import { amqpUrl, Cleanup, uniqueName } from '@contexture/test-support';
+import { lifecycle, Publisher, queueExists } from './helpers.js';
+
+const A = lifecycle('qa', { url: '/a', n: 1 }, [{ n: 2 }]);
+
+/** The first `n` messages a stream yields; the stream is closed after. */
+async function take(stream: AsyncIterable<MonitorMessage>, n: number): Promise<MonitorMessage[]> {
+  const seen: MonitorMessage[] = [];
+  for await (const m of stream) if (seen.push(m) === n) break;
+  return seen;
+}
+
+describe('monitor library: queue, queueArgs and bindingArgs', () => {
+  const cleanup = new Cleanup();
+  let exchange: string;
+  let pub: Publisher;
+  afterEach(() => cleanup.run());
+
+  it('queue: an existing queue is consumed as it is (what it already holds first), emptied of what was read, and left in place', async () => {
+    exchange = cleanup.exchange(uniqueName('lcmon-q'));
+    const queue = cleanup.queue(uniqueName('lcmon-q'));
+    pub = await Publisher.open(exchange);
+    cleanup.defer(() => pub.close());
+    // The queue is bound to 'kept' only: it holds what was published there before the monitor ran.
+    await pub.channel.assertQueue(queue, { durable: false });
+    await pub.channel.bindQueue(queue, exchange, 'kept');
+    await pub.publish(exchange, 'kept', A);
+    const stream = messages({ url: amqpUrl(), queue, bindingKeys: ['other'] });
+    cleanup.defer(() => stream.close());
+    await stream.open();
+    expect(stream.queue).to.equal(queue);
+    // The monitor neither binds it ('other' is not bound: that message is dropped at the exchange)
+    // nor makes a queue of its own: the next message it yields is the next one bound to 'kept'.
+    await pub.publish(exchange, 'other', [{ obj_id: 'not-bound', obj: {}, seq: 0 }]);
+    await pub.publish(exchange, 'kept', [{ obj_id: 'late', obj: {}, seq: 0 }]);
+    const seen = await take(stream, A.length + 1);
+    expect(seen.map((m) => [m.rkey, (m.object as { obj_id: string }).obj_id])).to.deep.equal([
+      ...A.map(() => ['kept', 'qa']),
+      ['kept', 'late'],
+    ]);
+    expect(await queueExists(queue)).to.equal(true, 'not deleted when the stream closes');
+    const conn = await amqp.connect(amqpUrl());
+    cleanup.defer(() => conn.close());
+    expect((await (await conn.createChannel()).checkQueue(queue)).messageCount).to.equal(0, 'what was read is acked');
+    // A queue that does not exist is refused with its code, never created.
+    const missing = uniqueName('lcmon-missing');
+    let err: unknown;
+    await objects({ url: amqpUrl(), queue: missing })
+      .open()
+      .catch((e: unknown) => (err = e));
+    expect(err).to.be.instanceOf(LcmonError);
+    expect(err).to.include({ code: 'LC_BROKER_NO_QUEUE' });
+    expect(await queueExists(missing)).to.equal(false);
+  });
+
+  it('queueArgs: the anonymous queue is declared with them (x-max-length drops the oldest ready messages)', async () => {
+    exchange = cleanup.exchange(uniqueName('lcmon-qa'));
+    pub = await Publisher.open(exchange);
+    cleanup.defer(() => pub.close());
+    const body = (n: number) => ({ obj_id: `m${n}`, obj: { n }, seq: 0 });
+    // Five messages reach the queue while the reader takes none (prefetch 1: at most one is out of
+    // the queue); the broker has enqueued them all when it confirms the publish.
+    const readAfterFive = async (options: Parameters<typeof messages>[0]) => {
+      const stream = messages({ url: amqpUrl(), exchange, prefetch: 1, ...options });
+      cleanup.defer(() => stream.close());
+      await stream.open();
+      await pub.publish(exchange, 'web.qa', [0, 1, 2, 3, 4].map(body));
+      const ids: string[] = [];
+      for await (const m of stream) {
+        ids.push((m.object as { obj_id: string }).obj_id);
+        if (ids.at(-1) === 'm4') break;
+      }
+      return ids;
+    };
+    expect(await readAfterFive({})).to.deep.equal(['m0', 'm1', 'm2', 'm3', 'm4'], 'the default keeps them all');
+    const limited = await readAfterFive({ queueArgs: { 'x-max-length': 2 } });
+    // m3 and m4 kept; m0 only when it had left the queue (delivered) before the others came.
+    expect(limited.filter((id) => id !== 'm0')).to.deep.equal(['m3', 'm4']);
+  });
+
+  it('bindingArgs: a headers exchange, bound with those arguments; a message they do not match is never delivered', async () => {
+    exchange = cleanup.exchange(uniqueName('lcmon-hx'));
+    pub = await Publisher.open(exchange, 'headers');
+    cleanup.defer(() => pub.close());
+    const stream = messages({ url: amqpUrl(), exchange, bindingArgs: { 'x-match': 'all', app: 'web', tier: 2 } });
+    cleanup.defer(() => stream.close());
+    await stream.open();
+    // Published in this order on one channel: had the first two been routed, they would come first.
+    await pub.publish(exchange, 'x', [{ obj_id: 'api', obj: {}, seq: 0 }], { headers: { app: 'api', tier: 2 } });
+    await pub.publish(exchange, 'x', [{ obj_id: 'half', obj: {}, seq: 0 }], { headers: { app: 'web' } });
+    await pub.publish(exchange, 'x', [{ obj_id: 'web', obj: {}, seq: 0 }], { headers: { app: 'web', tier: 2 } });
+    const [first] = await take(stream, 1);
+    expect(first!.object).to.deep.include({ obj_id: 'web' });
+    expect(first!.headers).to.deep.equal({ app: 'web', tier: 2 });
+  });
+});
