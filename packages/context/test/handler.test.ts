@@ -401,9 +401,13 @@ describe('Handler: buffer, outages and reconnects (real RabbitMQ behind a loopba
   });
 
   it('a connection refused at start is warned once with the password masked, and never throws into the program', async () => {
+    // A proxy that drops every connection it takes: it counts the attempts, so the one warning is
+    // checked after several of them, not after a sleep.
+    const proxy = await brokerProxy(cleanup);
+    proxy.cut();
     const warnings: string[] = [];
     const handler = new Handler({
-      url: 'amqp://user:hunter2@127.0.0.1:1/%2F',
+      url: `amqp://user:hunter2@127.0.0.1:${proxy.port}/%2F`,
       exchange,
       logger: { warn: (m) => warnings.push(m) },
       reconnect: { initialDelay: 10, maxDelay: 30 },
@@ -412,12 +416,24 @@ describe('Handler: buffer, outages and reconnects (real RabbitMQ behind a loopba
     const ctx = new Context({ name: 'refused', handler });
     for (let i = 0; i < 10; i++) ctx.i = i;
     await waitUntil(() => handler.stats().lastError !== null && warnings.length > 0, 'the refusal');
-    await new Promise((r) => setTimeout(r, 150)); // several reconnect attempts
+    await waitUntil(() => proxy.accepted >= 5, 'five connection attempts');
     await handler.close();
     expect(warnings.filter((w) => w.includes('cannot publish'))).to.have.length(1);
     expect(warnings.join('\n')).to.not.contain('hunter2');
     // Named by host:port: the node tried, never a URL with its password.
-    expect(warnings[0]).to.contain('cannot publish to 127.0.0.1:1 (');
+    expect(warnings[0]).to.contain(`cannot publish to 127.0.0.1:${proxy.port} (`);
+    // A port nothing listens on (ECONNREFUSED) is said the same way.
+    const refusedWarnings: string[] = [];
+    const refused = new Handler({
+      url: 'amqp://user:hunter2@127.0.0.1:1/%2F',
+      exchange,
+      logger: { warn: (m) => refusedWarnings.push(m) },
+      closeTimeout: 200,
+    });
+    new Context({ name: 'refused', handler: refused });
+    await waitUntil(() => refusedWarnings.length > 0, 'the refusal');
+    await refused.close();
+    expect(refusedWarnings[0]).to.contain('cannot publish to 127.0.0.1:1 (').and.not.contain('hunter2');
     // A flush() still waiting when the handler closes with messages left says it did not flush.
     const late = new Handler({
       url: 'amqp://user:hunter2@127.0.0.1:1/%2F',
