@@ -66,9 +66,17 @@ describe('Handler heartbeats (real RabbitMQ)', function () {
     await handler.close();
     await waitUntil(() => beats(consumer).some((h) => h.state === 'stopped'), 'the last heartbeat', 5_000);
     expect(beats(consumer).at(-1)!.state).to.equal('stopped');
-    const n = consumer.reserved.length;
-    await new Promise((r) => setTimeout(r, 500));
-    expect(consumer.reserved.length).to.equal(n, 'no heartbeat after close');
+    const n = beats(consumer).filter((h) => h.id === handler.id).length;
+    // Time for several of its heartbeats goes by, as another handler's three heartbeats show.
+    const control = new Handler({ url: amqpUrl(), exchange, heartbeatInterval: 200, logger: null });
+    cleanup.defer(() => control.close());
+    new Context({ name: 'app.control', handler: control }); // it connects with its first message
+    await waitUntil(
+      () => beats(consumer).filter((h) => h.id === control.id).length >= 3,
+      "another handler's three heartbeats",
+      10_000,
+    );
+    expect(beats(consumer).filter((h) => h.id === handler.id).length).to.equal(n, 'no heartbeat after close');
   });
 
   it('heartbeats on a "#" binding are told apart from data by their reserved routing key', async () => {
@@ -93,12 +101,6 @@ describe('Handler heartbeats (real RabbitMQ)', function () {
     const q = new Context({ name: 'app.quiet', handler: quiet });
     q.x = 1;
     await quiet.flush(5_000);
-    await new Promise((r) => setTimeout(r, 400));
-    await quiet.close();
-    expect(consumer.reserved).to.deep.equal([]);
-    expect(consumer.received.length).to.equal(2);
-    expect(Context.idOf(q)).to.be.a('string');
-
     const dir = await mkdtemp(path.join(os.tmpdir(), 'hb-'));
     cleanup.defer(() => rm(dir, { recursive: true, force: true }));
     const file = path.join(dir, 'out.jsonl');
@@ -106,10 +108,20 @@ describe('Handler heartbeats (real RabbitMQ)', function () {
     const f = new Context({ name: 'app.file', handler: jsonl });
     f.x = 1;
     await jsonl.flush(5_000);
-    await new Promise((r) => setTimeout(r, 400));
+    // Meanwhile a handler with heartbeats every 100 ms, like the JSON-lines one, sends three: time
+    // enough for either of the other two to have sent some.
+    const control = new Handler({ url: amqpUrl(), exchange, heartbeatInterval: 100, logger: null });
+    cleanup.defer(() => control.close());
+    new Context({ name: 'app.control', handler: control }); // it connects with its first message
+    await waitUntil(() => consumer.reserved.length >= 3, "another handler's three heartbeats", 10_000);
+    await quiet.close();
     await jsonl.close();
+    expect(beats(consumer).every((h) => h.id === control.id)).to.equal(true, 'only the other handler sent heartbeats');
+    expect(consumer.received.filter((r) => r.routingKey === 'app.quiet')).to.have.length(2);
+    expect(Context.idOf(q)).to.be.a('string');
     const lines = (await readFile(file, 'utf8')).trim().split('\n');
     expect(lines.map((l) => JSON.parse(l).rkey)).to.deep.equal(['app.file', 'app.file']);
+    expect(jsonl.stats().heartbeats).to.equal(0);
     expect(Context.idOf(f)).to.be.a('string');
   });
 
