@@ -383,7 +383,8 @@ describe('collector daemon: RabbitMQ → Redis, at least once', function () {
     await waitUntil(async () => (await own.get(ordered[0]!.obj_id)) !== null, 'some messages applied');
     await redis.stop();
     await publishing;
-    await new Promise((r) => setTimeout(r, 500)); // the collector keeps failing and retrying meanwhile
+    // Redis stays down until the collector has failed to apply and is retrying (the outage is seen).
+    await waitUntil(() => /the store failed/.test(bin.stderr()), 'the collector to find the store down', 30_000);
     await redis.start();
     await waitUntil(async () => (await queueDepth(queue)) === 0, 'the queue to drain', 60_000);
     await waitUntil(async () => (await storeMatches(own, ordered)).length === 0, 'every object in Redis', 30_000).catch(
