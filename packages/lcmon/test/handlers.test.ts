@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import amqp from 'amqplib';
 import { Context, Handler } from '@contexture/context';
 import { HEARTBEAT_RKEY } from '@contexture/context/protocol';
-import { amqpUrl, Cleanup, uniqueName } from '@contexture/test-support';
+import { amqpUrl, Cleanup, uniqueName, waitUntil } from '@contexture/test-support';
 import { json, run, start } from './helpers.js';
 
 describe('lcmon --handlers, and heartbeats in the stream (RabbitMQ)', function () {
@@ -106,10 +106,15 @@ describe('lcmon --handlers, and heartbeats in the stream (RabbitMQ)', function (
     const ctx = new Context({ name: 'app.data', handler: h });
     ctx.x = 1;
     await l.untilLines(2);
-    await new Promise((r) => setTimeout(r, 600)); // three heartbeats go by
+    // Three heartbeats go by, then one more data message on the same channel: once lcmon has
+    // printed it, it has read the heartbeats before it.
+    await waitUntil(() => h.stats().heartbeats >= 3, 'three heartbeats sent', 10_000);
+    ctx.y = 2;
+    await l.untilLines(3);
     const r = await l.interrupt();
-    expect(json(r.lines).map((m) => m.obj_id)).to.have.length(2);
-    expect(r.stderr).to.match(/, 2 printed, 0 malformed/);
+    expect(json(r.lines).map((m) => m.obj_id)).to.have.length(3);
+    expect(json(r.lines).every((m) => m.obj_id === Context.idOf(ctx))).to.equal(true);
+    expect(r.stderr).to.match(/, 3 printed, 0 malformed/);
     expect(Context.idOf(ctx)).to.be.a('string'); // held to here: no finish from the garbage collector
   });
 
