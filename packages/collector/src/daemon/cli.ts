@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { amqpHostPort, amqpRefusal, hostPort, parseAmqpUrls, redactText } from '@contexture/context/internal';
 import { Collector } from './collector.js';
+import { CollectorError, type CollectorErrorCode } from '../internal/errors.js';
 import { RedisContextStore } from '../store/redis-store.js';
 import { Registry } from '../registry/registry.js';
 
@@ -17,7 +18,19 @@ export interface ProgramIO {
 }
 
 /** Exit statuses, as sysexits(3) has them. */
-export const EXIT = Object.freeze({ OK: 0, USAGE: 2, UNAVAILABLE: 69, SOFTWARE: 70, NO_PERM: 77 });
+export const EXIT = Object.freeze({ OK: 0, USAGE: 2, UNAVAILABLE: 69, SOFTWARE: 70, NO_PERM: 77, CONFIG: 78 });
+
+/**
+ * The exit status and code of a start that failed: the broker refusing the set-up (`code`, from
+ * {@link CollectorError}) is a configuration error (78), or a permission one (77) like a refused
+ * login or vhost (`refused`); anything else is a broker that cannot be reached (69).
+ */
+function startFailure(code: CollectorErrorCode | null, refused: boolean): { status: number; code: string } {
+  if (code === 'LC_BROKER_EXCHANGE_MISMATCH' || code === 'LC_BROKER_DECLARE_FAILED')
+    return { status: EXIT.CONFIG, code };
+  if (code === 'LC_BROKER_REFUSED' || refused) return { status: EXIT.NO_PERM, code: 'LC_BROKER_REFUSED' };
+  return { status: EXIT.UNAVAILABLE, code: 'LC_BROKER_UNREACHABLE' };
+}
 
 function nonEmpty(value: string): string {
   if (value.length === 0) throw new InvalidArgumentError('must not be empty');
@@ -353,19 +366,26 @@ export function createProgram(io: ProgramIO = {}): Command {
         .split(',')
         .map((u) => amqpHostPort(u.trim()))
         .join(', ');
-      try {
-        await collector.start();
-      } catch (err) {
-        const reason = redactText((err as Error).message);
-        // A refused login or vhost is not an unreachable broker: say so, with its own status (as lcmon does).
-        const refused = amqpRefusal(reason) !== null;
+      const first = await collector.start().then(
+        () => ({ started: true as const }),
+        (err: unknown) => ({ started: false as const, err }),
+      );
+      if (!first.started) {
+        const err = first.err;
+        const reason = redactText((err as Error)?.message ?? String(err));
+        const code = err instanceof CollectorError ? err.code : null;
+        const exit = startFailure(code, amqpRefusal(reason) !== null);
+        // A refused login or vhost is not an unreachable broker, nor is a set-up the broker refuses
+        // (an exchange of another type, a reserved name, missing permissions): each is said in one
+        // line, with its own status (as lcmon does).
         note(
-          `${refused ? 'the broker refused the login or the vhost' : 'cannot reach the broker'} at ${brokerAt}: ${reason}`,
+          code !== null
+            ? reason
+            : `${exit.code === 'LC_BROKER_REFUSED' ? 'the broker refused the login or the vhost' : 'cannot reach the broker'} at ${brokerAt}: ${reason}`,
         );
         await registry?.close();
         await store.close();
-        if (refused) throw new CommanderError(EXIT.NO_PERM, 'LC_BROKER_REFUSED', 'login refused');
-        throw new CommanderError(EXIT.UNAVAILABLE, 'LC_BROKER_UNREACHABLE', 'broker unreachable');
+        throw new CommanderError(exit.status, exit.code, reason);
       }
       note(
         `consuming ${opts.queue} (${collector.queueType} queue) from ${collector.where} into ${redisAt} (prefix ${opts.prefix})`,

@@ -35,6 +35,22 @@ export interface CollectorStats {
 /** The counters a {@link Collector} keeps (what {@link CollectorStats} shows of them). */
 export type CollectorCounts = Omit<CollectorStats, 'status' | 'malformed' | 'lastError' | 'heartbeats'>;
 
+/** The counters of a collector that has done nothing yet. */
+export function zeroCounts(): CollectorCounts {
+  return {
+    deliveries: 0,
+    applied: 0,
+    acked: 0,
+    deadLettered: 0,
+    storeErrors: 0,
+    inFlight: 0,
+    reconnects: 0,
+    rate: 0,
+    lagSeconds: null,
+    queueDepth: null,
+  };
+}
+
 /** The stats line of the CLI's `--stats`. */
 export function statsLine(s: CollectorStats): string {
   const malformed = Object.values(s.malformed).reduce((a, b) => a + b, 0);

@@ -12,7 +12,8 @@ import {
   collectorUrls,
   resolveCollectorOptions,
 } from './collector-options.js';
-import { setUpTopology } from './queue-declare.js';
+import { brokerRefusal, setUpTopology } from './queue-declare.js';
+import { CollectorError } from '../internal/errors.js';
 import {
   type CollectorCounts,
   type CollectorStats,
@@ -21,6 +22,7 @@ import {
   printForm,
   StatsTicker,
   statsLine,
+  zeroCounts,
 } from './collector-stats.js';
 import { copyHeaders, deadLetter } from './dead-letter.js';
 import { type Refusal, StoreApplier } from './store-applier.js';
@@ -40,6 +42,10 @@ interface Batch {
 /** Batches applied at once: one being applied while the next gathers deliveries (and one more to hide the round trip). */
 const MAX_BATCHES = 2;
 
+/** Tries of start() again after a broker closed the connection while the queue was set up (RabbitMQ does so to a
+ * consumer of a quorum queue that another collector declared a moment before, whose leader is not up yet). */
+const SETUP_RETRIES = 5;
+
 /**
  * Consumes a durable queue bound to the exchange, applies every message to the store and
  * acknowledges it only once the store has it (at least once). Malformed messages are counted, sent
@@ -51,10 +57,6 @@ const MAX_BATCHES = 2;
  * await collector.start();
  * process.once('SIGTERM', () => collector.close());
  */
-/** Tries of start() again after a broker closed the connection while the queue was set up (RabbitMQ does so to a
- * consumer of a quorum queue that another collector declared a moment before, whose leader is not up yet). */
-const SETUP_RETRIES = 5;
-
 export class Collector extends EventEmitter {
   /** The resolved options; `url` with its password(s) masked. */
   readonly options: Readonly<ResolvedCollectorOptions>;
@@ -77,18 +79,7 @@ export class Collector extends EventEmitter {
   private brokerDown = false;
   /** The last connect failed after the broker took the connection (while the queue was set up). */
   private setupLost = false;
-  private counts: CollectorCounts = {
-    deliveries: 0,
-    applied: 0,
-    acked: 0,
-    deadLettered: 0,
-    storeErrors: 0,
-    inFlight: 0,
-    reconnects: 0,
-    rate: 0,
-    lagSeconds: null,
-    queueDepth: null,
-  };
+  private counts: CollectorCounts = zeroCounts();
   private malformed: Record<string, number> = Object.create(null);
   /** Where `startStats()` writes its line. */
   private statsOut: ((text: string) => void) | undefined;
@@ -188,6 +179,8 @@ export class Collector extends EventEmitter {
         await this.connect(true);
         return;
       } catch (err) {
+        // A refusal of the set-up, which every node of a cluster would repeat.
+        if (err instanceof CollectorError) throw err;
         if (this.setupLost && setupRetries < SETUP_RETRIES) {
           await new Promise((r) => setTimeout(r, backoffDelay(++setupRetries, this.options.retry)));
           i--; // the same node again (connect() moved on: with one node, that is the node)
@@ -294,18 +287,22 @@ export class Collector extends EventEmitter {
         if (msg !== null) void this.onDelivery(ch, msg);
       });
       this.consumerTag = consumerTag;
-    } catch (err) {
+    } catch (thrown) {
+      // A refusal of the set-up is said as such (and not tried again at start).
+      const err = (model === null ? null : brokerRefusal(thrown, o, where)) ?? thrown;
       this.lastError = redactText((err as Error)?.message ?? String(err));
-      this.setupLost = model !== null;
+      this.setupLost = model !== null && !(err instanceof CollectorError);
       if (model !== null) await model.close().catch(() => {});
       this.model = null;
       this.channel = null;
       // The next connect goes to the next node.
       this.#nodes.advance();
+      const closing = this._status !== 'connecting'; // close() came meanwhile: no reconnect
       if (first) {
-        this._status = 'idle';
+        if (!closing) this._status = 'idle';
         throw err;
       }
+      if (closing) return;
       this._status = 'disconnected';
       this.scheduleReconnect();
       return;

@@ -7,6 +7,7 @@
 import type { ChannelModel, ConfirmChannel } from 'amqplib';
 import { HEARTBEAT_RKEY } from '@contexture/context/protocol';
 import type { ResolvedCollectorOptions } from './collector-options.js';
+import { CollectorError } from '../internal/errors.js';
 
 /** The queue types the collector declares. */
 export type QueueType = 'classic' | 'quorum';
@@ -148,6 +149,37 @@ export async function declareQueues(
     );
   }
   return { ch: main.ch, type: main.type, warnings };
+}
+
+/**
+ * A refusal by the broker of the collector's set-up, as a {@link CollectorError}, or null for any
+ * other failure (a connection lost or taken while the queues were set up: worth trying again).
+ * The broker refuses by closing the channel with a reply code, which amqplib keeps as a number in
+ * `code` (socket errors have a string code): the exchange existing with another type or
+ * durability (406 on ExchangeDeclare), the user's permissions (403 `access to … refused for user`),
+ * anything else it refuses (a reserved `amq.` name, a queue another connection holds exclusively,
+ * 404, 405, 530) as a declare that failed. Configuration, all of them: trying again cannot help.
+ */
+export function brokerRefusal(
+  err: unknown,
+  o: Pick<ResolvedCollectorOptions, 'exchange' | 'exchangeType'>,
+  where: string,
+): CollectorError | null {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code !== 'number' || code < 300) return null;
+  const message = String((err as Error).message ?? err);
+  // The broker's own words, without amqplib's preamble or the reply code's name.
+  const said = /with message "(?:[A-Z_]+ - )?(.*)"$/s.exec(message)?.[1] ?? message;
+  const cause = { cause: err };
+  if (code === 406 && /ExchangeDeclare/.test(message))
+    return new CollectorError(
+      'LC_BROKER_EXCHANGE_MISMATCH',
+      `exchange "${o.exchange}" on ${where} exists with another type or durability than the collector declares (durable ${o.exchangeType}): ${said}`,
+      cause,
+    );
+  if (code === 403 && /\baccess to .* refused for user\b/.test(said))
+    return new CollectorError('LC_BROKER_REFUSED', `the broker at ${where} refused access: ${said}`, cause);
+  return new CollectorError('LC_BROKER_DECLARE_FAILED', `the broker at ${where} refused the set-up: ${said}`, cause);
 }
 
 /**

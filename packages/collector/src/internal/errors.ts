@@ -72,7 +72,13 @@ export type CollectorErrorCode =
   /** A task of that id exists with another name (a `TaskError`). */
   | 'LC_TASK_CONFLICT'
   /** A `Collector` option is missing, unknown, out of range or of the wrong type. */
-  | 'LC_DAEMON_INVALID_OPTION';
+  | 'LC_DAEMON_INVALID_OPTION'
+  /** The exchange exists on the broker with another type or durability than the collector declares. */
+  | 'LC_BROKER_EXCHANGE_MISMATCH'
+  /** The broker refused the collector's user access to the exchange or a queue (its permissions). */
+  | 'LC_BROKER_REFUSED'
+  /** The broker refused to declare, bind or consume the collector's exchange or queues (a reserved name, a queue locked by another connection, …). */
+  | 'LC_BROKER_DECLARE_FAILED';
 
 /**
  * The base error of `@contexture/collector`: every error of the package's own is one (`LockError` and

@@ -1,0 +1,162 @@
+import { expect } from 'chai';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import amqp from 'amqplib';
+import { amqpUrl, Cleanup, redisUrl, uniqueName } from '@contexture/test-support';
+import { CollectorError, RedisContextStore } from '@contexture/collector';
+import { Collector } from '@contexture/collector/daemon';
+
+const BIN = fileURLToPath(new URL('../src/bin/contexture-collector.js', import.meta.url));
+const execFileAsync = promisify(execFile);
+
+interface Running {
+  child: ChildProcess;
+  stderr(): string;
+  exited: Promise<number | null>;
+}
+
+function startBin(args: string[]): Running {
+  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  child.stderr!.on('data', (d) => (err += d));
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  return { child, stderr: () => err, exited };
+}
+
+/** The lines a run wrote on stderr. */
+const lines = (text: string): string[] => text.split('\n').filter((l) => l !== '');
+
+/** Whether the broker has a queue of that name. */
+async function queueExists(name: string): Promise<boolean> {
+  const conn = await amqp.connect(amqpUrl());
+  try {
+    const ch = await conn.createChannel();
+    ch.on('error', () => {});
+    return await ch.checkQueue(name).then(
+      () => true,
+      () => false,
+    );
+  } finally {
+    await conn.close().catch(() => {});
+  }
+}
+
+describe('collector daemon: what the broker refuses at start', function () {
+  this.timeout(60_000);
+  let cleanup: Cleanup;
+  let exchange: string;
+  let queue: string;
+  let prefix: string;
+
+  beforeEach(() => {
+    cleanup = new Cleanup();
+    exchange = cleanup.exchange(uniqueName('cols-x'));
+    queue = cleanup.queue(uniqueName('cols-q'));
+    cleanup.queue(`${queue}.dead`);
+    prefix = `${uniqueName('cols')}:`;
+    cleanup.redisKeys(`${prefix}*`);
+  });
+  afterEach(() => cleanup.run());
+
+  it('an exchange that exists with another type (-e amq.direct): one line naming it, exit 78, nothing declared', async () => {
+    const run = startBin([
+      '--url',
+      amqpUrl(),
+      '--redis',
+      redisUrl(),
+      '-e',
+      'amq.direct',
+      '-q',
+      queue,
+      '--prefix',
+      prefix,
+    ]);
+    const code = await run.exited;
+    const err = run.stderr();
+    expect(code, err).to.equal(78);
+    expect(lines(err), err).to.have.length(1);
+    expect(err).to.match(
+      /^contexture-collector: exchange "amq\.direct" on 127\.0\.0\.1:\d+ exists with another type or durability than the collector declares \(durable topic\): .*current is 'direct'/,
+    );
+    expect(err).to.not.match(/\n\s+at |guest:guest/);
+    expect(await queueExists(queue)).to.equal(false);
+  });
+
+  it('a name the broker reserves (-q amq.…): one line, exit 78, not "refused the login"', async () => {
+    const reserved = `amq.${uniqueName('cols')}`;
+    const run = startBin([
+      '--url',
+      amqpUrl(),
+      '--redis',
+      redisUrl(),
+      '-e',
+      exchange,
+      '-q',
+      reserved,
+      '--prefix',
+      prefix,
+    ]);
+    const code = await run.exited;
+    const err = run.stderr();
+    expect(code, err).to.equal(78);
+    expect(lines(err), err).to.have.length(1);
+    expect(err).to.match(/^contexture-collector: the broker at 127\.0\.0\.1:\d+ refused the set-up: .*reserved prefix/);
+    expect(err).to.not.match(/login|\n\s+at /);
+  });
+
+  it('a user the vhost does not let declare: one line saying access was refused, exit 77, no password', async () => {
+    const user = uniqueName('cols-user');
+    const password = 'p4ss-w0rd';
+    await execFileAsync('rabbitmqctl', ['-q', 'add_user', user, password], { timeout: 60_000 });
+    cleanup.defer(() => execFileAsync('rabbitmqctl', ['-q', 'delete_user', user], { timeout: 60_000 }));
+    // May read and write, may not configure (declare) anything.
+    await execFileAsync('rabbitmqctl', ['-q', 'set_permissions', '-p', '/', user, '^$', '.*', '.*'], {
+      timeout: 60_000,
+    });
+    const url = new URL(amqpUrl());
+    url.username = user;
+    url.password = password;
+    const run = startBin([
+      '--url',
+      url.toString(),
+      '--redis',
+      redisUrl(),
+      '-e',
+      exchange,
+      '-q',
+      queue,
+      '--prefix',
+      prefix,
+    ]);
+    const code = await run.exited;
+    const err = run.stderr();
+    expect(code, err).to.equal(77);
+    expect(lines(err), err).to.have.length(1);
+    expect(err).to.match(/^contexture-collector: the broker at 127\.0\.0\.1:\d+ refused access: access to exchange/);
+    expect(err).to.not.contain(password);
+  });
+
+  it('Collector.start() rejects a refused set-up at once with a CollectorError, without trying again', async () => {
+    const store = new RedisContextStore({ redis: redisUrl(), prefix });
+    cleanup.defer(() => store.close());
+    const warned: string[] = [];
+    const collector = new Collector({
+      store,
+      url: amqpUrl(),
+      exchange: 'amq.direct',
+      queue,
+      logger: { info: () => {}, warn: (l) => warned.push(l) },
+      // Tries again would take minutes: the test would time out rather than see a second error.
+      retry: { initialDelay: 60_000, maxDelay: 60_000 },
+    });
+    cleanup.defer(() => collector.close());
+    const err = await collector.start().then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).to.be.instanceOf(CollectorError);
+    expect((err as CollectorError).code).to.equal('LC_BROKER_EXCHANGE_MISMATCH');
+    expect(collector.status).to.equal('idle');
+  });
+});
