@@ -3,7 +3,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import amqp from 'amqplib';
-import { amqpUrl, Cleanup, redisUrl, uniqueName } from '@contexture/test-support';
+import { amqpUrl, Cleanup, FaultProxy, redisUrl, uniqueName, waitUntil } from '@contexture/test-support';
 import { CollectorError, RedisContextStore } from '@contexture/collector';
 import { Collector } from '@contexture/collector/daemon';
 
@@ -42,7 +42,7 @@ async function queueExists(name: string): Promise<boolean> {
   }
 }
 
-describe('collector daemon: what the broker refuses at start', function () {
+describe('collector daemon: what the broker refuses at start, and a stop while connecting', function () {
   this.timeout(60_000);
   let cleanup: Cleanup;
   let exchange: string;
@@ -158,5 +158,66 @@ describe('collector daemon: what the broker refuses at start', function () {
     expect(err).to.be.instanceOf(CollectorError);
     expect((err as CollectorError).code).to.equal('LC_BROKER_EXCHANGE_MISMATCH');
     expect(collector.status).to.equal('idle');
+  });
+
+  it('SIGTERM while the first connect waits on a broker that does not answer: says it stops, exits 0, before the handshake times out', async () => {
+    const broker = new URL(amqpUrl());
+    const proxy = new FaultProxy(broker.hostname, Number(broker.port || 5672));
+    const port = await proxy.listen();
+    cleanup.defer(() => proxy.close());
+    proxy.stall();
+    broker.hostname = '127.0.0.1';
+    broker.port = String(port);
+    const run = startBin([
+      '--url',
+      broker.toString(),
+      '--redis',
+      redisUrl(),
+      '-e',
+      exchange,
+      '-q',
+      queue,
+      '--prefix',
+      prefix,
+    ]);
+    // The connection is taken (and says nothing): the collector is in its handshake.
+    await waitUntil(() => proxy.accepted >= 1, 'the collector to connect to the stalled proxy');
+    const t0 = performance.now();
+    run.child.kill('SIGTERM');
+    const code = await run.exited;
+    const took = performance.now() - t0;
+    const err = run.stderr();
+    expect(code, err).to.equal(0);
+    const said = lines(err);
+    expect(said[0], err).to.match(
+      /^contexture-collector: SIGTERM: stopping; the broker at 127\.0\.0\.1:\d+ has not answered yet, nothing consumed$/,
+    );
+    expect(said[1], err).to.equal('contexture-collector: stopped after applying 0 messages (0 dead-lettered)');
+    expect(err).to.not.match(/cannot reach/);
+    // Generous, and still well short of the 10 s handshake timeout the old code waited out.
+    expect(took, err).to.be.below(7_000);
+  });
+
+  it('Collector.close() during start(): start() rejects with LC_DAEMON_CLOSED, close() resolves', async () => {
+    const store = new RedisContextStore({ redis: redisUrl(), prefix });
+    cleanup.defer(() => store.close());
+    const broker = new URL(amqpUrl());
+    const proxy = new FaultProxy(broker.hostname, Number(broker.port || 5672));
+    const port = await proxy.listen();
+    cleanup.defer(() => proxy.close());
+    proxy.stall();
+    broker.hostname = '127.0.0.1';
+    broker.port = String(port);
+    const collector = new Collector({ store, url: broker.toString(), exchange, queue, logger: null });
+    const started = collector.start().then(
+      () => null,
+      (e: unknown) => e,
+    );
+    await waitUntil(() => proxy.accepted >= 1, 'the collector to connect to the stalled proxy');
+    await collector.close();
+    const err = await started;
+    expect(err).to.be.instanceOf(CollectorError);
+    expect((err as CollectorError).code).to.equal('LC_DAEMON_CLOSED');
+    expect(collector.status).to.equal('closed');
   });
 });

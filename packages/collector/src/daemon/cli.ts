@@ -366,10 +366,23 @@ export function createProgram(io: ProgramIO = {}): Command {
         .split(',')
         .map((u) => amqpHostPort(u.trim()))
         .join(', ');
-      const first = await collector.start().then(
-        () => ({ started: true as const }),
-        (err: unknown) => ({ started: false as const, err }),
-      );
+      // A stop signal while still connecting (a broker that takes the connection and does not
+      // answer) stops at once, as one during consuming does, rather than waiting out the handshake.
+      const first = await Promise.race([
+        collector.start().then(
+          () => ({ started: true as const }),
+          (err: unknown) => ({ started: false as const, err }),
+        ),
+        stop.then((signal) => ({ signal })),
+      ]);
+      if ('signal' in first) {
+        note(`${String(first.signal)}: stopping; the broker at ${brokerAt} has not answered yet, nothing consumed`);
+        await collector.close();
+        await registry?.close();
+        await store.close();
+        note('stopped after applying 0 messages (0 dead-lettered)');
+        return;
+      }
       if (!first.started) {
         const err = first.err;
         const reason = redactText((err as Error)?.message ?? String(err));

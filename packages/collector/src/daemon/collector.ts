@@ -75,6 +75,8 @@ export class Collector extends EventEmitter {
   private attempt = 0;
   private reconnectTimer: NodeJS.Timeout | null = null;
   private closePromise: Promise<void> | null = null;
+  /** Aborted by close() and destroy(): ends a start() under way. */
+  private readonly closing = new AbortController();
   private idleWaiters: Array<() => void> = [];
   private brokerDown = false;
   /** The last connect failed after the broker took the connection (while the queue was set up). */
@@ -169,6 +171,11 @@ export class Collector extends EventEmitter {
    */
   async start(): Promise<void> {
     if (this._status !== 'idle') return;
+    // close() ends start() at once: a handshake with a broker that does not answer is not waited out.
+    const closed = new Promise<never>((_, reject) => {
+      const fail = () => reject(new CollectorError('LC_DAEMON_CLOSED', 'the collector was closed before it consumed'));
+      this.closing.signal.addEventListener('abort', fail, { once: true });
+    });
     // One round of the nodes: the first that answers is used; when none does, start() fails. A node
     // that closed the connection while the queue was set up is tried again (see SETUP_RETRIES).
     const failures: string[] = [];
@@ -176,13 +183,14 @@ export class Collector extends EventEmitter {
     for (let i = 0; i < this.#nodes.size; i++) {
       const where = this.#nodes.where;
       try {
-        await this.connect(true);
+        await Promise.race([this.connect(true), closed]);
         return;
       } catch (err) {
-        // A refusal of the set-up, which every node of a cluster would repeat.
+        // Closed, or a refusal of the set-up, which every node of a cluster would repeat.
         if (err instanceof CollectorError) throw err;
         if (this.setupLost && setupRetries < SETUP_RETRIES) {
-          await new Promise((r) => setTimeout(r, backoffDelay(++setupRetries, this.options.retry)));
+          const delay = backoffDelay(++setupRetries, this.options.retry);
+          await Promise.race([new Promise((r) => setTimeout(r, delay)), closed]);
           i--; // the same node again (connect() moved on: with one node, that is the node)
           continue;
         }
@@ -201,6 +209,7 @@ export class Collector extends EventEmitter {
     if (this.closePromise !== null) return this.closePromise;
     this.closePromise = (async () => {
       this._status = 'closing';
+      this.closing.abort();
       if (this.reconnectTimer !== null) clearTimeout(this.reconnectTimer);
       this.stopStats();
       const ch = this.channel;
@@ -228,6 +237,7 @@ export class Collector extends EventEmitter {
   destroy(): void {
     void this.heartbeats.stop(null, {});
     this._status = 'closed';
+    this.closing.abort();
     if (this.reconnectTimer !== null) clearTimeout(this.reconnectTimer);
     this.stopStats();
     const model = this.model as unknown as { connection?: { stream?: { destroy(): void } } } | null;

@@ -73,6 +73,8 @@ export type CollectorErrorCode =
   | 'LC_TASK_CONFLICT'
   /** A `Collector` option is missing, unknown, out of range or of the wrong type. */
   | 'LC_DAEMON_INVALID_OPTION'
+  /** The collector was closed before it consumed (`start()` under way). */
+  | 'LC_DAEMON_CLOSED'
   /** The exchange exists on the broker with another type or durability than the collector declares. */
   | 'LC_BROKER_EXCHANGE_MISMATCH'
   /** The broker refused the collector's user access to the exchange or a queue (its permissions). */
