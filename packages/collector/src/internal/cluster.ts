@@ -5,6 +5,7 @@
  */
 import calculateSlot from 'cluster-key-slot';
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
+import { isUnrefWhenIdle, unrefWhenIdle } from './keep-alive.js';
 
 /** A single Redis (or a Sentinel-managed one) or a Redis Cluster, as ioredis makes them. */
 export type RedisClient = Redis | Cluster;
@@ -122,13 +123,18 @@ function nodeName(node: Redis): string {
  * owns each channel's slot.
  */
 export function subscriberOf(redis: RedisClient, overrides: Partial<RedisOptions> = {}, sharded = false): RedisClient {
-  if (!isCluster(redis)) return redis.duplicate(overrides);
-  const { enableOfflineQueue, ...perNode } = overrides;
-  return redis.duplicate([], {
-    ...(sharded ? { shardedSubscribers: true } : {}),
-    ...(enableOfflineQueue === undefined ? {} : { enableOfflineQueue }),
-    redisOptions: { ...redis.options.redisOptions, ...perNode },
-  });
+  let sub: RedisClient;
+  if (!isCluster(redis)) sub = redis.duplicate(overrides);
+  else {
+    const { enableOfflineQueue, ...perNode } = overrides;
+    sub = redis.duplicate([], {
+      ...(sharded ? { shardedSubscribers: true } : {}),
+      ...(enableOfflineQueue === undefined ? {} : { enableOfflineQueue }),
+      redisOptions: { ...redis.options.redisOptions, ...perNode },
+    });
+  }
+  // The subscriber of a client of ours lets the process go as its client does.
+  return isUnrefWhenIdle(redis) ? unrefWhenIdle(sub) : sub;
 }
 
 /**

@@ -1,6 +1,7 @@
 import { Cluster, Redis } from 'ioredis';
 import { isClient, isCluster, type RedisClient } from './cluster.js';
 import { CollectorError } from './errors.js';
+import { unrefWhenIdle } from './keep-alive.js';
 
 export type { RedisClient } from './cluster.js';
 
@@ -63,7 +64,8 @@ export function resolveRedis(
     scrubAuth(err);
     onError(err.message);
   });
-  return { redis: client, owned: true };
+  // Ours, it must not keep a one-shot script alive once its calls are answered.
+  return { redis: unrefWhenIdle(client), owned: true };
 }
 
 /**

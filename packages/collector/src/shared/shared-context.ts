@@ -34,6 +34,12 @@ export interface SharedContextOptions {
   resyncInterval?: number;
   /** Longest wait (ms) in `open()` for the subscription and the first load (`LC_REDIS_UNAVAILABLE` past it). @default 10000 */
   openTimeout?: number;
+  /**
+   * Whether the shared context keeps the process alive until `close()`, for a program that only
+   * listens for changes. By default it does not: a script ends once its last call is answered.
+   * @default false
+   */
+  keepAlive?: boolean;
 }
 
 /** Options of {@link SharedContext.withFieldLock}: those of `RedisLock.acquire()`, and the lock's lifetime. */
@@ -95,6 +101,7 @@ export class SharedContext<T extends Record<string, unknown> = Record<string, un
   private closing: Promise<void> | null = null;
   private waiters: Array<{ version: number; resolve: () => void }> = [];
   private catchUpTimer: NodeJS.Timeout | null = null;
+  private hold: NodeJS.Timeout | null = null;
   private lastTickVersion = -1;
   readonly stats: SharedContextStats = { notified: 0, resyncs: 0, writes: 0 };
 
@@ -135,6 +142,8 @@ export class SharedContext<T extends Record<string, unknown> = Record<string, un
       locks = new RedisLock({ prefix: options.prefix, ...options.lock, redis });
       ownsLocks = true;
     }
+    if (options.keepAlive !== undefined && typeof options.keepAlive !== 'boolean')
+      throw invalid(`keepAlive must be true or false, got ${String(options.keepAlive)}`);
     const openTimeout = options.openTimeout ?? 10_000;
     if (!Number.isSafeInteger(openTimeout) || openTimeout < 1)
       throw invalid(`openTimeout must be a positive integer (ms), got ${String(openTimeout)}`);
@@ -172,6 +181,8 @@ export class SharedContext<T extends Record<string, unknown> = Record<string, un
     } finally {
       clearTimeout(timer);
     }
+    // Held until close(); otherwise nothing of it keeps the process alive (see keepAlive).
+    if (options.keepAlive === true) shared.hold = setInterval(() => {}, 2 ** 31 - 1);
     return shared;
   }
 
@@ -260,6 +271,7 @@ export class SharedContext<T extends Record<string, unknown> = Record<string, un
     this.closing ??= (async () => {
       if (this.timer !== null) clearInterval(this.timer);
       if (this.catchUpTimer !== null) clearInterval(this.catchUpTimer);
+      if (this.hold !== null) clearInterval(this.hold);
       for (const w of this.waiters.splice(0)) w.resolve();
       await this.watch?.close();
       if (this.ownsLocks) await this.locks?.close();
@@ -278,7 +290,8 @@ export class SharedContext<T extends Record<string, unknown> = Record<string, un
   }
 
   private async start(resyncInterval: number): Promise<void> {
-    const watch = this.store.watch(this.key);
+    // Its notifications alone never keep the process alive (see keepAlive).
+    const watch = this.store.watch(this.key, { keepAlive: false });
     this.watch = watch;
     await watch.ready; // subscribed first: a sync from here on misses nothing
     await this.resync();

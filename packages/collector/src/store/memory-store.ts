@@ -322,10 +322,15 @@ export class MemoryContextStore extends BaseContextStore {
       this.watchers.set(id, set);
     }
     const watchers = set;
-    const q: WatchQueue = new WatchQueue(options.maxQueue ?? 10_000, Promise.resolve(), async () => {
-      watchers.delete(q);
-      if (watchers.size === 0 && this.watchers.get(id) === watchers) this.watchers.delete(id);
-    });
+    const q: WatchQueue = new WatchQueue(
+      options.maxQueue ?? 10_000,
+      Promise.resolve(),
+      async () => {
+        watchers.delete(q);
+        if (watchers.size === 0 && this.watchers.get(id) === watchers) this.watchers.delete(id);
+      },
+      options.keepAlive ?? true,
+    );
     watchers.add(q);
     return q;
   }

@@ -382,7 +382,7 @@ export class RedisContextStore extends BaseContextStore {
   watch(id: string, options: WatchOptions = {}): ContextWatch {
     checkId(id);
     this.checkOpen();
-    return this.watchers.watch(id, this.keys(id).channel, options.maxQueue ?? 10_000);
+    return this.watchers.watch(id, this.keys(id).channel, options.maxQueue ?? 10_000, options.keepAlive ?? true);
   }
 
   protected async replace(id: string, record: StoredContext): Promise<void> {

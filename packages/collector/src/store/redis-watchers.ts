@@ -40,7 +40,7 @@ export class RedisWatchers {
   }
 
   /** A watch of the context `id`, whose changes are published on `channel`. */
-  watch(id: string, channel: string, maxQueue: number): ContextWatch {
+  watch(id: string, channel: string, maxQueue: number, keepAlive: boolean): ContextWatch {
     let entry = this.watchers.get(channel);
     if (entry === undefined) {
       const sub = this.subscriberClient();
@@ -57,15 +57,20 @@ export class RedisWatchers {
       this.watchers.set(channel, entry);
     }
     const watched = entry;
-    const q: WatchQueue = new WatchQueue(maxQueue, watched.ready, async () => {
-      watched.queues.delete(q);
-      if (watched.queues.size === 0 && this.watchers.get(channel) === watched) {
-        this.watchers.delete(channel);
-        // Not waited for: with Redis away it would wait for Redis (close() then quits after it).
-        const sub = this.subscriber;
-        if (sub !== null) void (this.sharded ? sub.sunsubscribe(channel) : sub.unsubscribe(channel)).catch(() => {});
-      }
-    });
+    const q: WatchQueue = new WatchQueue(
+      maxQueue,
+      watched.ready,
+      async () => {
+        watched.queues.delete(q);
+        if (watched.queues.size === 0 && this.watchers.get(channel) === watched) {
+          this.watchers.delete(channel);
+          // Not waited for: with Redis away it would wait for Redis (close() then quits after it).
+          const sub = this.subscriber;
+          if (sub !== null) void (this.sharded ? sub.sunsubscribe(channel) : sub.unsubscribe(channel)).catch(() => {});
+        }
+      },
+      keepAlive,
+    );
     watched.queues.add(q);
     return q;
   }

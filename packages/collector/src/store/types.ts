@@ -155,6 +155,13 @@ export interface WatchOptions {
    * @default 10000
    */
   maxQueue?: number;
+  /**
+   * Whether a `next()` waiting for an event keeps the process alive (a `for await` over the watch
+   * does not end the program while it waits); false lets the program end meanwhile, as the store's
+   * own connections do when idle.
+   * @default true
+   */
+  keepAlive?: boolean;
 }
 
 /** A subscription to one context's changes; an async iterator that unsubscribes when closed. */

@@ -1,14 +1,19 @@
 import type { ContextEvent, ContextWatch } from './types.js';
 
+/** The longest a timer can wait; it is cleared long before. */
+const HOLD_MS = 2 ** 31 - 1;
+
 /**
  * The async iterator behind `watch()`: events pushed by the store's subscription are queued
  * (bounded, dropping the oldest) until the consumer pulls them; closing it, `break` in a
- * `for await` included, calls `onClose` once, which unsubscribes.
+ * `for await` included, calls `onClose` once, which unsubscribes. With `keepAlive`, a `next()`
+ * waiting for an event holds the process (the store's connections do not).
  */
 export class WatchQueue implements ContextWatch {
   private readonly buffer: ContextEvent[] = [];
   private head = 0;
   private waiter: ((r: IteratorResult<ContextEvent>) => void) | null = null;
+  private hold: NodeJS.Timeout | null = null;
   private closed = false;
   private closing: Promise<void> | null = null;
   dropped = 0;
@@ -18,6 +23,7 @@ export class WatchQueue implements ContextWatch {
     private readonly maxQueue: number,
     ready: Promise<void>,
     private readonly onClose: () => Promise<void>,
+    private readonly keepAlive = true,
   ) {
     this.ready = ready;
     // A consumer that never awaits `ready` must not see an unhandled rejection.
@@ -29,6 +35,7 @@ export class WatchQueue implements ContextWatch {
     if (this.waiter !== null) {
       const w = this.waiter;
       this.waiter = null;
+      this.release();
       w({ value: event, done: false });
       return;
     }
@@ -51,6 +58,7 @@ export class WatchQueue implements ContextWatch {
     if (this.closed) return Promise.resolve({ value: undefined, done: true });
     return new Promise((resolve) => {
       this.waiter = resolve;
+      if (this.keepAlive && this.hold === null) this.hold = setInterval(() => {}, HOLD_MS);
     });
   }
 
@@ -66,9 +74,15 @@ export class WatchQueue implements ContextWatch {
     this.head = 0;
     const w = this.waiter;
     this.waiter = null;
+    this.release();
     w?.({ value: undefined, done: true });
     this.closing = this.onClose();
     return this.closing;
+  }
+
+  private release(): void {
+    if (this.hold !== null) clearInterval(this.hold);
+    this.hold = null;
   }
 
   [Symbol.asyncIterator](): this {
