@@ -198,7 +198,7 @@ describe('collector daemon: what the broker refuses at start, and a stop while c
     expect(took, err).to.be.below(7_000);
   });
 
-  it('Collector.close() during start(): start() rejects with LC_DAEMON_CLOSED, close() resolves', async () => {
+  it('Collector.close() during start(): start() rejects with LC_DAEMON_CLOSED; a connection that completes later declares nothing', async () => {
     const store = new RedisContextStore({ redis: redisUrl(), prefix });
     cleanup.defer(() => store.close());
     const broker = new URL(amqpUrl());
@@ -218,6 +218,11 @@ describe('collector daemon: what the broker refuses at start, and a stop while c
     const err = await started;
     expect(err).to.be.instanceOf(CollectorError);
     expect((err as CollectorError).code).to.equal('LC_DAEMON_CLOSED');
+    expect(collector.status).to.equal('closed');
+    // The broker answers after all: the late connection declares nothing and is closed.
+    proxy.restore();
+    await waitUntil(() => proxy.connections === 0, 'the late connection to be closed');
+    expect(await queueExists(queue)).to.equal(false);
     expect(collector.status).to.equal('closed');
   });
 });

@@ -284,6 +284,8 @@ export class Collector extends EventEmitter {
         clientProperties: { connection_name: `contexture-collector ${os.hostname()} pid ${process.pid}` },
       } as Options.Connect);
       model.on('error', () => {});
+      // Closed meanwhile (the handshake took long): nothing is declared, the connection is closed.
+      if (this._status !== 'connecting') throw new CollectorError('LC_DAEMON_CLOSED', 'closed while connecting');
       const topology = await setUpTopology(model, o, this.adaptedSaid);
       const ch = topology.ch;
       this.queueTypeFound = topology.type;
@@ -317,10 +319,7 @@ export class Collector extends EventEmitter {
       this.scheduleReconnect();
       return;
     }
-    if ((this._status as CollectorStatus) === 'closing' || (this._status as CollectorStatus) === 'closed') {
-      await model.close().catch(() => {});
-      return;
-    }
+    if ((this._status as CollectorStatus) !== 'connecting') return model.close().catch(() => {});
     this._status = 'consuming';
     this.attempt = 0;
     if (!first) this.counts.reconnects++;
