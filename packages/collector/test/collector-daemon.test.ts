@@ -480,6 +480,35 @@ describe('collector daemon: RabbitMQ → Redis, at least once', function () {
     expect((await store.get('proto2'))?.context).to.deep.equal({ a: 1 });
   });
 
+  it('a message without obj_id and obj (the Python handler announcing itself) is acknowledged and counted as a note, not dead-lettered', async () => {
+    const collector = inProcess();
+    await collector.start();
+    const ordered = makeStream(uniqueName('py'), 3, 4, 5);
+    // What the Python contexture's handler (1.3) publishes of itself, as its json.dumps writes it.
+    const python = { rkey: 'default', contentType: 'text/plain', headers: { hostname: 'box-1' } };
+    const bodies = [
+      {
+        ...python,
+        body: '{"host": "box-1", "pid": 4242, "argv": ["worker.py"], "tid": 140230, "contexture": "1.3.0", "time_out": 1700000000.52, "time_in": 1700000000.5, "qtime": 0.02, "qlen": 0, "handler_id": "76bb5a4e-34b7-43a0-8ffc-19e448d33ea0"}',
+      },
+      ...ordered.map((m) => ({ body: JSON.stringify(m) })),
+      {
+        ...python,
+        body: '{"stopping": true, "time_out": 1700000009.01, "time_in": 1700000009.0, "qtime": 0.01, "qlen": 0, "handler_id": "76bb5a4e-34b7-43a0-8ffc-19e448d33ea0"}',
+      },
+    ];
+    await publishRaw(exchange, bodies);
+    await waitUntil(
+      async () => (await queueDepth(queue)) === 0 && collector.stats().acked === bodies.length,
+      'every delivery acknowledged',
+    );
+    const s = collector.stats();
+    expect(s).to.include({ notes: 2, deadLettered: 0, applied: ordered.length, acked: bodies.length });
+    expect(s.malformed).to.deep.equal({});
+    expect(await queueDepth(`${queue}.dead`)).to.equal(0);
+    expect(await storeMatches(store, ordered)).to.deep.equal([]);
+  });
+
   it('a quorum queue bound with routing keys collects those keys only', async () => {
     const qq = cleanup.queue(uniqueName('col-qq'));
     cleanup.queue(`${qq}.dead`);

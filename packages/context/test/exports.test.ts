@@ -41,6 +41,7 @@ describe('@contexture/context exports', () => {
       'envelopeLine',
       'extractKeys',
       'isMalformed',
+      'isNote',
       'isPlainObject',
       'isReservedRkey',
       'parseHeartbeat',

@@ -231,7 +231,7 @@ describe('Handler: buffer, outages and reconnects (real RabbitMQ behind a loopba
     a.finish();
     b.finish();
     expect(await handler.flush(10_000)).to.equal(true);
-    const { decodeBody, isMalformed } = await import('@contexture/context/protocol');
+    const { decodeBody, isMalformed, isNote } = await import('@contexture/context/protocol');
     const msgs: Array<{ rkey: string; obj_id: string; seq: number }> = [];
     await waitUntil(() => consumer.received.length > 0 && handler.stats().published === 204, 'the batches');
     await waitUntil(async () => {
@@ -239,6 +239,7 @@ describe('Handler: buffer, outages and reconnects (real RabbitMQ behind a loopba
       for (const r of consumer.received) {
         for (const m of decodeBody(r.body, r.properties.contentType)) {
           if (isMalformed(m)) throw new Error(m.kind);
+          if (isNote(m)) throw new Error('a message without obj_id');
           msgs.push({ rkey: r.routingKey, obj_id: m.obj_id, seq: m.seq! });
         }
       }

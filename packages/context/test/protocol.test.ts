@@ -5,6 +5,7 @@ import {
   decodeBody,
   extractKeys,
   isMalformed,
+  isNote,
   MessageSpans,
   parseLine,
   scanMessage,
@@ -228,6 +229,28 @@ describe('protocol: decoding', () => {
       'bad time',
       'bad action',
     ]);
+  });
+
+  it('takes a body without obj_id and obj (the Python handler announcing itself) as a note, never as malformed', () => {
+    const announce =
+      '{"host": "box-1", "pid": 4242, "argv": ["worker.py"], "tid": 1, "contexture": "1.3.0", "time_out": 1700000000.5, "time_in": 1700000000.4, "qtime": 0.1, "qlen": 0, "handler_id": "h"}';
+    const [m] = decodeBody(Buffer.from(announce), 'text/plain');
+    expect(isMalformed(m!)).to.equal(false);
+    expect(isNote(m as never)).to.equal(true);
+    expect(m).to.deep.equal(JSON.parse(announce));
+    // Whatever its fields say, `kind` included.
+    const odd = validateMessage({ kind: 'not JSON', stopping: true });
+    expect(isMalformed(odd)).to.equal(false);
+    expect(isNote(odd as never)).to.equal(true);
+    expect(isNote(validateMessage({ obj_id: 'x', obj: {} }) as never)).to.equal(false);
+    // A body with `obj` but no id is a context's message that lost its id.
+    expect(validateMessage({ obj: { a: 1 } })).to.deep.equal({ kind: 'obj_id missing' });
+    const c: unknown[] = [];
+    const collator = new Collator({ onObject: (o) => c.push(o.object) });
+    collator.add(m as never);
+    collator.add({ obj_id: 't', obj: { v: 1 }, status: 'transient', seq: 0 });
+    expect(c).to.deep.equal([{ v: 1 }]);
+    expect(collator.stats()).to.include({ notes: 1, objects: 1, open: 0 });
   });
 
   it('unpacks ndjson batches, refuses huge and deep bodies without throwing', () => {

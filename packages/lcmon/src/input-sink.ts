@@ -1,4 +1,4 @@
-import type { Malformed, MessageMeta, WireMessage } from '@contexture/context/protocol';
+import type { BusMessage, Malformed, MessageMeta } from '@contexture/context/protocol';
 import type { InputPlace } from './options.js';
 
 /**
@@ -7,10 +7,12 @@ import type { InputPlace } from './options.js';
  */
 export interface InputSink {
   /**
-   * A valid message. `text` is its exact JSON text, on one line, when the source has it (a plain
-   * JSON body); undefined when only the parsed value is known.
+   * A valid message: a context's, or a note without `obj_id` and `obj` (the Python handler's
+   * announcement, say), which is printed but has nothing to collate. `text` is its exact JSON text,
+   * on one line, when the source has it (a plain JSON body); undefined when only the parsed value is
+   * known.
    */
-  message(message: WireMessage, meta: MessageMeta, text: string | undefined): void;
+  message(message: BusMessage, meta: MessageMeta, text: string | undefined): void;
   /** A line or body that is not a valid message. */
   malformed(problem: Malformed, place: InputPlace): void;
   /** False while the consumer cannot take more (output backed up). */

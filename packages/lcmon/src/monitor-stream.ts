@@ -1,10 +1,10 @@
 import type { Channel } from 'amqplib';
 import {
   Collator,
+  type BusMessage,
   type CollatedObject,
   type Malformed,
   type MessageMeta,
-  type WireMessage,
 } from '@contexture/context/protocol';
 import { AmqpSource } from './amqp-source.js';
 import { LcmonError } from './errors.js';
@@ -220,7 +220,7 @@ export class MonitorStream<T> implements AsyncIterable<T>, AsyncDisposable {
     const collator = this.collator;
     const onMalformed = this.options.onMalformed;
     return {
-      message(message: WireMessage, meta: MessageMeta): void {
+      message(message: BusMessage, meta: MessageMeta): void {
         self.counts.messages++;
         if (collator !== undefined) collator.add(message, meta);
         else

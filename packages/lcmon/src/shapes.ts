@@ -1,4 +1,4 @@
-import type { CollatedObject, WireMessage } from '@contexture/context/protocol';
+import type { BusMessage, CollatedObject, WireMessage } from '@contexture/context/protocol';
 
 /** A message with what it travelled with: what {@link messages} yields and what `lcmon -v` prints. */
 export interface MonitorMessage {
@@ -6,8 +6,11 @@ export interface MonitorMessage {
   rkey: string | null;
   /** AMQP headers ({} when none). */
   headers: Record<string, unknown>;
-  /** The message body. */
-  object: WireMessage;
+  /**
+   * The message body: a context's message, or a note without `obj_id` and `obj` (the Python
+   * handler's start-up announcement, say; tell them apart with `isNote`).
+   */
+  object: BusMessage;
 }
 
 /** A collated object with its context: what `objects({ verbose: true })` yields and `lcmon -c -v` prints. */

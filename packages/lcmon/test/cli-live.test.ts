@@ -5,7 +5,19 @@ import { expect } from 'chai';
 import amqp from 'amqplib';
 import { CONTENT_TYPE_NDJSON } from '@contexture/context/protocol';
 import { amqpUrl, Cleanup, FaultProxy, uniqueName } from '@contexture/test-support';
-import { json, lifecycle, Publisher, queueExists, run, start, startToFile, tempDir, type Body } from './helpers.js';
+import {
+  json,
+  lifecycle,
+  Publisher,
+  PY_ANNOUNCEMENT,
+  PY_STOPPING,
+  queueExists,
+  run,
+  start,
+  startToFile,
+  tempDir,
+  type Body,
+} from './helpers.js';
 
 const A = lifecycle('a', { url: '/a', n: 1 }, [{ n: 2 }, { tags: ['x'] }, { n: 3 }]);
 const B = lifecycle('b', { url: '/b' }, [{ status_code: 200 }], 1_700_000_100);
@@ -38,6 +50,40 @@ describe('lcmon live (RabbitMQ)', () => {
     expect(json(rv.lines)).to.deep.equal(
       A.map((object) => ({ rkey: 'web.handle', headers: { hostname: 'box-1', tier: 2 }, object })),
     );
+  });
+
+  it('prints a message without obj_id (the Python handler announcing itself) plain and with -v; -c leaves it out, not as malformed', async () => {
+    const l = start(['-e', exchange]);
+    const lv = start(['-e', exchange, '-v']);
+    const lc = start(['-e', exchange, '-c', '--stats']);
+    await Promise.all([l.ready(), lv.ready(), lc.ready()]);
+    // As the Python contexture's handler (1.3) publishes it: routing key `default`, text/plain.
+    const python = { contentType: 'text/plain', headers: { hostname: 'box-1' } };
+    await pub.publish(exchange, 'default', [PY_ANNOUNCEMENT, PY_STOPPING], python);
+    await pub.publish(exchange, 'web.handle', A);
+    const n = 2 + A.length;
+    await Promise.all([l.untilLines(n), lv.untilLines(n), lc.untilLines(1)]);
+    const [r, rv, rc] = await Promise.all([l.interrupt(), lv.interrupt(), lc.interrupt()]);
+    expect(r.lines).to.deep.equal([PY_ANNOUNCEMENT, PY_STOPPING, ...A.map((b) => JSON.stringify(b))]);
+    expect(json(rv.lines)).to.deep.equal([
+      { rkey: 'default', headers: { hostname: 'box-1' }, object: JSON.parse(PY_ANNOUNCEMENT) },
+      { rkey: 'default', headers: { hostname: 'box-1' }, object: JSON.parse(PY_STOPPING) },
+      ...A.map((object) => ({ rkey: 'web.handle', headers: { hostname: 'box-1' }, object })),
+    ]);
+    expect(json(rc.lines)).to.deep.equal([{ url: '/a', n: 3, tags: ['x'] }]);
+    for (const x of [r, rv, rc]) expect(x.stderr).to.not.include('skipped');
+    expect(rc.stderr).to.match(new RegExp(`${n} messages in .*, 1 printed, 0 malformed`));
+    // With -q -c, a note's delivery is acknowledged: it has no object to wait for.
+    const q = cleanup.queue(uniqueName('lcmon-py'));
+    await pub.channel.assertQueue(q, { durable: false });
+    await pub.channel.bindQueue(q, exchange, '#');
+    await pub.publish(exchange, 'default', [PY_ANNOUNCEMENT, PY_STOPPING], python);
+    await pub.publish(exchange, 'web.handle', A);
+    const queued = await run(['-q', q, '-c', '-n', '1']);
+    expect(queued.code).to.equal(0);
+    expect(json(queued.lines)).to.deep.equal([{ url: '/a', n: 3, tags: ['x'] }]);
+    expect(queued.stderr).to.not.include('skipped');
+    expect((await pub.channel.checkQueue(q)).messageCount).to.equal(0);
   });
 
   it('Ctrl-C cancels, closes the connection (the queue goes), says Bye. and exits 0', async () => {

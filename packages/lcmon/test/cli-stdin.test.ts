@@ -4,7 +4,18 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { Collator, isMalformed, parseLine, type Malformed, type ParsedLine } from '@contexture/context/protocol';
 import { waitUntil } from '@contexture/test-support';
-import { envelopes, json, LCMON, lifecycle, run, start, tempDir, type Body } from './helpers.js';
+import {
+  envelopes,
+  json,
+  LCMON,
+  lifecycle,
+  PY_ANNOUNCEMENT,
+  PY_STOPPING,
+  run,
+  start,
+  tempDir,
+  type Body,
+} from './helpers.js';
 
 const A = lifecycle('a', { url: '/a', n: 1 }, [{ n: 2 }, { tags: ['x'], nested: { n: 9 } }, { n: 3 }]);
 const B = lifecycle('b', { url: '/b' }, [{ status_code: 200 }], 1_700_000_100);
@@ -175,6 +186,47 @@ describe('lcmon -s (stdin)', () => {
       elapsed: 0.4,
       id: 'a',
     });
+  });
+
+  it('prints a message without obj_id (the Python handler announcing itself) with -s and -v; -c leaves it out, not as malformed', async () => {
+    const announce = JSON.parse(PY_ANNOUNCEMENT);
+    const stopping = JSON.parse(PY_STOPPING);
+    const py = { hostname: 'box-1' };
+    // As saved by `lcmon -v` (the Python one or this one), and as plain bodies.
+    const saved = [
+      JSON.stringify({ rkey: 'default', headers: py, object: announce }),
+      envelopes(A, 'web.handle', py).trimEnd(),
+      JSON.stringify({ rkey: 'default', headers: py, object: stopping }),
+    ].join('\n');
+    const plain = [PY_ANNOUNCEMENT, ...A.map((b) => JSON.stringify(b)), PY_STOPPING].join('\n');
+
+    const s = await run(['-s'], `${plain}\n`);
+    expect(s.code).to.equal(0);
+    expect(s.lines).to.deep.equal([PY_ANNOUNCEMENT, ...A.map((b) => JSON.stringify(b)), PY_STOPPING]);
+    expect(s.stderr).to.equal('');
+    const fromSaved = await run(['-s'], `${saved}\n`);
+    expect(json(fromSaved.lines)).to.deep.equal([announce, ...A, stopping]);
+    expect(fromSaved.stderr).to.equal('');
+
+    const v = await run(['-s', '-v'], `${saved}\n`);
+    expect(json(v.lines)).to.deep.equal([
+      { rkey: 'default', headers: py, object: announce },
+      ...A.map((object) => ({ rkey: 'web.handle', headers: py, object })),
+      { rkey: 'default', headers: py, object: stopping },
+    ]);
+    expect(v.stderr).to.equal('');
+
+    for (const args of [['-sc'], ['-sc', '-v'], ['-sc', '--flush-incomplete']]) {
+      for (const input of [saved, plain]) {
+        const c = await run(args, `${input}\n`);
+        expect(c.code, args.join(' ')).to.equal(0);
+        expect(
+          json(c.lines).map((o) => o.object ?? o),
+          args.join(' '),
+        ).to.deep.equal([{ url: '/a', n: 3, tags: ['x'], nested: { n: 9 } }]);
+        expect(c.stderr, args.join(' ')).to.equal('');
+      }
+    }
   });
 
   it('-k takes the first match breadth-first, *key every match (one match unwrapped)', async () => {
@@ -399,7 +451,7 @@ describe('lcmon -s (stdin)', () => {
     const warnings = r.stderr.split('\n').filter((l) => l.includes('skipped,'));
     expect(warnings).to.have.length(3);
     expect(warnings[0]).to.match(/line 3: skipped, bad seq/);
-    expect(warnings[1]).to.match(/line 4: skipped, obj_id missing/);
+    expect(warnings[1]).to.match(/line 4: skipped, not an object/);
     expect(warnings[2]).to.match(/line 7: skipped, not JSON/);
   });
 

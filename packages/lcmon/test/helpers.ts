@@ -286,3 +286,14 @@ export async function queueExists(name: string): Promise<boolean> {
     await conn.close().catch(() => {});
   }
 }
+
+/**
+ * What the Python contexture's AMQP handler (1.3) publishes of itself, as its `json.dumps` writes
+ * it, on routing key `default` with content type `text/plain`: no `obj_id` and no `obj`. First the
+ * announcement it sends when it starts (its environment, then the fields every message gets), then
+ * the one it sends when it stops.
+ */
+export const PY_ANNOUNCEMENT =
+  '{"host": "box-1", "pid": 4242, "argv": ["worker.py", "--once"], "tid": 140230, "contexture": "1.3.0", "time_out": 1700000000.52, "time_in": 1700000000.5, "qtime": 0.02, "qlen": 0, "handler_id": "76bb5a4e-34b7-43a0-8ffc-19e448d33ea0"}';
+export const PY_STOPPING =
+  '{"stopping": true, "time_out": 1700000009.01, "time_in": 1700000009.0, "qtime": 0.01, "qlen": 0, "handler_id": "76bb5a4e-34b7-43a0-8ffc-19e448d33ea0"}';

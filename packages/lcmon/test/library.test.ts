@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { expect } from 'chai';
 import { LcmonError, messages, objects, type MonitorMessage } from '@contexture/lcmon';
 import { amqpUrl, Cleanup, uniqueName } from '@contexture/test-support';
-import { envelopes, lifecycle, Publisher, queueExists } from './helpers.js';
+import { envelopes, lifecycle, Publisher, PY_ANNOUNCEMENT, PY_STOPPING, queueExists } from './helpers.js';
 
 const A = lifecycle('a', { url: '/a', n: 1 }, [{ n: 2 }, { n: 3 }]);
 const B = lifecycle('b', { url: '/b' }, [{ code: 200 }], 1_700_000_100);
@@ -58,6 +58,27 @@ describe('monitor library: messages() and objects()', () => {
       elapsed: 0.2,
     });
     expect(v[0]!.messages).to.have.length(3);
+  });
+
+  it('messages() yields a message without obj_id (the Python handler announcing itself); objects() leaves it out, not as malformed', async () => {
+    const msgs = messages({ url: amqpUrl(), exchange });
+    const objs = objects({ url: amqpUrl(), exchange });
+    await Promise.all([msgs.open(), objs.open()]);
+    const python = { contentType: 'text/plain', headers: { hostname: 'box-1' } };
+    await pub.publish(exchange, 'default', [PY_ANNOUNCEMENT, PY_STOPPING], python);
+    await pub.publish(exchange, 'web.py', A);
+    const seen: MonitorMessage[] = [];
+    for await (const m of msgs) if (seen.push(m) === 2 + A.length) break;
+    expect(seen).to.deep.equal([
+      { rkey: 'default', headers: { hostname: 'box-1' }, object: JSON.parse(PY_ANNOUNCEMENT) },
+      { rkey: 'default', headers: { hostname: 'box-1' }, object: JSON.parse(PY_STOPPING) },
+      ...A.map((object) => ({ rkey: 'web.py', headers: { hostname: 'box-1' }, object })),
+    ]);
+    const got: unknown[] = [];
+    for await (const o of objs) if (got.push(o) === 1) break;
+    expect(got).to.deep.equal([{ url: '/a', n: 3 }]);
+    expect(objs.stats()).to.include({ messages: 2 + A.length, objects: 1 });
+    expect(objs.stats().malformed).to.deep.equal({});
   });
 
   it('await using closes it, and its channel publishes on the same connection', async () => {

@@ -16,6 +16,11 @@ export interface CollectorStats {
   malformed: Record<string, number>;
   /** Deliveries sent to the dead-letter queue. */
   deadLettered: number;
+  /**
+   * Messages without `obj_id` and `obj` (a publisher's notes, such as the Python handler's start-up
+   * announcement): no context to store, so acknowledged with their delivery and only counted.
+   */
+  notes: number;
   /** Failed store calls (each retried). */
   storeErrors: number;
   /** Deliveries being applied now. */
@@ -42,6 +47,7 @@ export function zeroCounts(): CollectorCounts {
     applied: 0,
     acked: 0,
     deadLettered: 0,
+    notes: 0,
     storeErrors: 0,
     inFlight: 0,
     reconnects: 0,
@@ -68,6 +74,7 @@ export function heartbeatMetrics(c: CollectorCounts): Record<string, number> {
     applied: c.applied,
     acked: c.acked,
     dead_lettered: c.deadLettered,
+    notes: c.notes,
     store_errors: c.storeErrors,
     in_flight: c.inFlight,
     rate: c.rate,

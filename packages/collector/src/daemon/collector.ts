@@ -3,7 +3,7 @@ import os from 'node:os';
 import amqp from 'amqplib';
 import type { ChannelModel, ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
 import { AmqpNodes, backoffDelay, redactText, withAmqpHeartbeat } from '@contexture/context/internal';
-import { decodeBody, isMalformed, isReservedRkey, type MessageMeta } from '@contexture/context/protocol';
+import { decodeBody, isMalformed, isNote, isReservedRkey, type MessageMeta } from '@contexture/context/protocol';
 import { CollectorHeartbeats } from './heartbeats.js';
 import type { ApplyItem } from '../store/types.js';
 import {
@@ -430,6 +430,8 @@ export class Collector extends EventEmitter {
         });
         for (const d of decoded) {
           if (isMalformed(d)) bad[i]!.push(d);
+          // A publisher's note (no obj_id, no obj) has no context to store: counted, acknowledged.
+          else if (isNote(d)) this.counts.notes++;
           else {
             items.push({ message: d, meta });
             owner.push(i);

@@ -1,5 +1,5 @@
 import { ContextError } from '../errors.js';
-import type { MessageMeta, MessageStatus, WireMessage } from './message.js';
+import type { BusMessage, MessageMeta, MessageStatus, WireMessage } from './message.js';
 import { setOwn } from './own.js';
 
 /** A whole object folded from the messages of one `obj_id`. */
@@ -91,6 +91,8 @@ export interface CollatorStats {
   late: number;
   /** Open objects dropped to respect `maxOpen`. */
   evicted: number;
+  /** Messages without `obj_id` and `obj` (a publisher's notes, such as the Python handler's announcement) left out: no object to fold them into. */
+  notes: number;
 }
 
 interface Field {
@@ -197,7 +199,7 @@ export class Collator {
   private readonly flushIncomplete: boolean;
   private readonly now: () => number;
   private readonly onDrop: ((id: string) => void) | undefined;
-  private counts = { objects: 0, duplicates: 0, late: 0, evicted: 0 };
+  private counts = { objects: 0, duplicates: 0, late: 0, evicted: 0, notes: 0 };
 
   constructor(options: CollatorOptions) {
     if (typeof options?.onObject !== 'function')
@@ -214,11 +216,16 @@ export class Collator {
 
   /**
    * Folds one (validated) message. `position` is where it stands in the input (increasing from one
-   * message to the next; a line number, say), handed back with the objects it gives out.
+   * message to the next; a line number, say), handed back with the objects it gives out. A note
+   * (no `obj_id`, no `obj`) belongs to no object: it is counted in `notes` and left out.
    */
-  add(message: WireMessage, meta?: MessageMeta, position: number = this.added): void {
+  add(message: BusMessage, meta?: MessageMeta, position: number = this.added): void {
     this.added++;
     const id = message.obj_id;
+    if (id === undefined) {
+      this.counts.notes++;
+      return;
+    }
     let p = this.open.get(id);
     if (p === undefined) {
       if (this.done.has(id)) {

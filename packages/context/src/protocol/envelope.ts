@@ -1,5 +1,5 @@
 import { parseJson } from './json.js';
-import { isMalformed, validateMessage, type Malformed, type MessageMeta, type WireMessage } from './message.js';
+import { isMalformed, validateMessage, type BusMessage, type Malformed, type MessageMeta } from './message.js';
 
 /**
  * The `lcmon -v` line and the `jsonl` transport's line: a message with the routing key and the
@@ -8,12 +8,13 @@ import { isMalformed, validateMessage, type Malformed, type MessageMeta, type Wi
 export interface Envelope {
   rkey: string;
   headers: Record<string, unknown>;
-  object: WireMessage;
+  object: BusMessage;
 }
 
 /** A line read back: the message and what it arrived with. */
 export interface ParsedLine {
-  message: WireMessage;
+  /** A context's message, or a note (no `obj_id`, no `obj`: see {@link BusMessage}). */
+  message: BusMessage;
   meta: MessageMeta;
 }
 
@@ -47,8 +48,9 @@ export function parseLine(line: string, info?: LineInfo): ParsedLine | Malformed
   } catch (err) {
     return { kind: err instanceof RangeError ? 'too deep' : 'not JSON' };
   }
-  if (isObject(value) && isObject(value.object) && value.obj_id === undefined) {
+  if (isObject(value) && value.object !== undefined && value.obj_id === undefined) {
     if (info !== undefined) info.envelope = true;
+    // (An envelope whose object is not an object is reported as such, not read as a note.)
     const message = validateMessage(value.object);
     if (isMalformed(message)) return message;
     const meta: MessageMeta = {};

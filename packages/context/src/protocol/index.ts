@@ -14,9 +14,19 @@ export {
   encodeBatch,
   encodeMessage,
   isMalformed,
+  isNote,
   validateMessage,
 } from './message.js';
-export type { DecodeOptions, Malformed, MalformedKind, MessageMeta, MessageStatus, WireMessage } from './message.js';
+export type {
+  BusMessage,
+  DecodeOptions,
+  Malformed,
+  MalformedKind,
+  MessageMeta,
+  MessageStatus,
+  NoteMessage,
+  WireMessage,
+} from './message.js';
 export { envelopeLine, parseLine } from './envelope.js';
 export { parseJson, stringifyJson } from './json.js';
 export type { Envelope, LineInfo, ParsedLine } from './envelope.js';

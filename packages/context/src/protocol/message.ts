@@ -32,6 +32,22 @@ export interface WireMessage {
   qlen?: number;
 }
 
+/**
+ * A body with neither `obj_id` nor `obj`: a message about its publisher rather than a context's.
+ * The Python contexture's handler publishes such bodies on routing key `default`: when it starts
+ * (`{"host", "pid", "argv", "tid", "contexture", "time_in", "time_out", "qtime", "qlen",
+ * "handler_id"}`), and `{"stopping": true}` / `{"recovered": n}`. Readers of messages print it as it
+ * is; collation and the store have no object to fold it into and skip it, counted as a note.
+ */
+export interface NoteMessage {
+  obj_id?: undefined;
+  obj?: undefined;
+  [field: string]: unknown;
+}
+
+/** What a body can validly be: a context's message, or a {@link NoteMessage}. */
+export type BusMessage = WireMessage | NoteMessage;
+
 /** Routing key and headers a message arrived with. */
 export interface MessageMeta {
   rkey?: string;
@@ -78,17 +94,31 @@ function isNumber(v: unknown): v is number {
   return typeof v === 'number' && Number.isFinite(v);
 }
 
+/** The notes {@link validateMessage} let through, so that {@link isMalformed} never takes one for a problem. */
+const notes = new WeakSet<object>();
+
+/** True when a valid message is a {@link NoteMessage} (no context: nothing to collate or store). */
+export function isNote(message: BusMessage): message is NoteMessage {
+  return message.obj_id === undefined;
+}
+
 /**
  * Checks that a parsed JSON value is a wire message. Returns the message (the same object, with
- * `obj` defaulted to `{}` and a legacy `id` copied to `obj_id`) or a {@link Malformed}.
+ * `obj` defaulted to `{}` and a legacy `id` copied to `obj_id`), a {@link NoteMessage} (an object
+ * with neither `obj_id`, `id` nor `obj`, as it is), or a {@link Malformed}.
  */
-export function validateMessage(value: unknown): WireMessage | Malformed {
+export function validateMessage(value: unknown): BusMessage | Malformed {
   if (!isObject(value)) return { kind: 'not an object' };
   let id = value.obj_id;
   if (id === undefined && typeof value.id === 'string') {
     // Early Python contexture streams named the field `id`.
     id = value.id;
     value.obj_id = id;
+  }
+  if (id === undefined && value.obj === undefined) {
+    // What a Python handler says of itself (its start-up announcement, say): no context in it.
+    notes.add(value);
+    return value as NoteMessage;
   }
   if (typeof id !== 'string' || id.length === 0) return { kind: 'obj_id missing' };
   const obj = value.obj;
@@ -115,8 +145,8 @@ export function validateMessage(value: unknown): WireMessage | Malformed {
 }
 
 /** True when `value` is a {@link Malformed} rather than a message. */
-export function isMalformed(value: WireMessage | Malformed): value is Malformed {
-  return (value as Malformed).kind !== undefined && (value as WireMessage).obj_id === undefined;
+export function isMalformed(value: BusMessage | Malformed): value is Malformed {
+  return (value as Malformed).kind !== undefined && (value as WireMessage).obj_id === undefined && !notes.has(value);
 }
 
 /** Options of {@link decodeBody}. */
@@ -146,7 +176,7 @@ export function depthExceeds(value: unknown, limit: number): boolean {
   return false;
 }
 
-function parseOne(text: string, opts: DecodeOptions | undefined): WireMessage | Malformed {
+function parseOne(text: string, opts: DecodeOptions | undefined): BusMessage | Malformed {
   let value: unknown;
   try {
     // JSON as the Python contexture writes it too (NaN, Infinity, integers beyond 2^53): see json.ts.
@@ -163,19 +193,20 @@ function parseOne(text: string, opts: DecodeOptions | undefined): WireMessage | 
 
 /**
  * Decodes one AMQP body into wire messages: a JSON body gives one, an `application/x-ndjson` body
- * (batch mode) one per non-empty line. Every element is a message or a {@link Malformed}.
+ * (batch mode) one per non-empty line. Every element is a message (a context's, or a
+ * {@link NoteMessage}) or a {@link Malformed}.
  */
 export function decodeBody(
   body: Buffer | string,
   contentType?: string,
   opts?: DecodeOptions,
-): Array<WireMessage | Malformed> {
+): Array<BusMessage | Malformed> {
   const size = typeof body === 'string' ? body.length : body.byteLength;
   const maxBytes = opts?.maxBytes ?? 16 * 1024 * 1024;
   if (size > maxBytes) return [{ kind: 'too large', detail: `${size} bytes` }];
   const text = typeof body === 'string' ? body : body.toString('utf8');
   if (contentType === CONTENT_TYPE_NDJSON) {
-    const out: Array<WireMessage | Malformed> = [];
+    const out: Array<BusMessage | Malformed> = [];
     for (const line of text.split('\n')) {
       if (line.trim().length === 0) continue;
       out.push(parseOne(line, opts));

@@ -2,9 +2,9 @@ import type { ChalkInstance } from 'chalk';
 import {
   envelopeLine,
   stringifyJson,
+  type BusMessage,
   type CollatedObject,
   type MessageMeta,
-  type WireMessage,
 } from '@contexture/context/protocol';
 import { jsonLine, prettyJson } from '../safe-json.js';
 import { plainObject, verboseObject } from '../shapes.js';
@@ -30,7 +30,7 @@ export interface FormatOptions {
 export class Formatter {
   constructor(private readonly o: FormatOptions) {}
 
-  message(message: WireMessage, meta: MessageMeta, text: string | undefined): string | undefined {
+  message(message: BusMessage, meta: MessageMeta, text: string | undefined): string | undefined {
     const { verbose, pretty, transform } = this.o;
     if (transform === undefined && !pretty) {
       if (!verbose) return jsonLine(message, text);

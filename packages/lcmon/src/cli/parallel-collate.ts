@@ -358,7 +358,8 @@ export class ParallelCollator {
     }
     const { message, meta } = parsed as ParsedLine;
     this.learn(line, meta);
-    return hashOf(message.obj_id) % this.n;
+    // A note (no obj_id) has no object: any share skips it, and counts it as a message read.
+    return hashOf(message.obj_id ?? '') % this.n;
   }
 
   private learn(line: string, meta: MessageMeta): void {

@@ -146,7 +146,8 @@ export async function runMonitor(cfg: RunConfig, io: RunIO): Promise<number> {
       messages++;
       if (collator !== undefined) {
         collator.add(message, meta);
-        held?.added(message.obj_id);
+        // A note (no obj_id) has no object to wait for: nothing holds its delivery.
+        if (message.obj_id !== undefined) held?.added(message.obj_id);
       } else emit(formatter.message(message, meta, text));
     },
     malformed(problem, place) {

@@ -1,5 +1,5 @@
 /** The numbers part of the shared store suite: NaN, the infinities and integers beyond 2^53, as Python writes them. */
-import { decodeBody, isMalformed, type WireMessage } from '@contexture/context/protocol';
+import { decodeBody, isMalformed, isNote, type WireMessage } from '@contexture/context/protocol';
 import { waitUntil } from '@contexture/test-support';
 import { expect } from 'chai';
 import { applyDelta, type ContextEvent, type SyncResult } from '../../../src/store/index.js';
@@ -38,7 +38,7 @@ export const PYTHON_FOLDED = {
 export function pythonMessages(id = 'py'): WireMessage[] {
   return PYTHON_BODIES.map((b) => {
     const [m] = decodeBody(b.replace('"obj_id": "py"', `"obj_id": "${id}"`));
-    if (m === undefined || isMalformed(m)) throw new Error(`not read: ${b}`);
+    if (m === undefined || isMalformed(m) || isNote(m)) throw new Error(`not read: ${b}`);
     return m;
   });
 }
