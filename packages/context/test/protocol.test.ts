@@ -330,7 +330,8 @@ describe('protocol: key extraction', () => {
   const msg = { status: 'finished', obj: { elapsed: 2.7, deep: [{ elapsed: 9 }] }, elapsed: 1.1, id: 'c5' };
   it('takes the first match breadth-first', () => {
     expect(extractKeys(msg, ['elapsed'])).to.deep.equal({ elapsed: 1.1 });
-    expect(extractKeys(msg, ['elapsed', 'id', 'absent'])).to.deep.equal({ elapsed: 1.1, id: 'c5' });
+    expect(extractKeys(msg, ['elapsed', 'id', 'absent'])).to.deep.equal({ elapsed: 1.1, id: 'c5', absent: [] });
+    expect(extractKeys(msg, ['*absent', '*id'])).to.deep.equal({ absent: [], id: 'c5' });
   });
   it('takes every match with *key, a single match unwrapped', () => {
     expect(extractKeys(msg, ['*elapsed'])).to.deep.equal({ elapsed: [1.1, 2.7, 9] });

@@ -248,6 +248,28 @@ describe('lcmon -s (stdin)', () => {
     ]);
   });
 
+  it('-k prints a key it does not find as an empty list, as the Python lcmon does; -z then drops it', async () => {
+    const M = { obj_id: 'M', obj: { a: 1 }, status: 'transient', seq: 0 };
+    const input = `${JSON.stringify(M)}\n`;
+    const r = await run(['-s', '-k', 'nope', 'obj_id'], input);
+    expect(r.lines).to.deep.equal(['{"nope":[],"obj_id":"M"}']);
+    const all = await run(['-s', '-k', '*nope', '*a'], input);
+    expect(all.lines).to.deep.equal(['{"nope":[],"a":1}']);
+    const v = await run(['-s', '-v', '-k', 'nope'], envelopes([M as Body], 'web.k'));
+    expect(json(v.lines)).to.deep.equal([{ rkey: 'web.k', headers: { hostname: 'box-1' }, object: { nope: [] } }]);
+    const c = await run(['-sc', '-k', 'nope', 'a'], input);
+    expect(c.lines).to.deep.equal(['{"nope":[],"a":1}']);
+    // -z drops empty lists as the Python lcmon's -z does: the key goes, and a document left empty is not printed.
+    const z = await run(['-s', '-k', 'nope', 'obj_id', '-z'], input);
+    expect(z.lines).to.deep.equal(['{"obj_id":"M"}']);
+    const empty = await run(['-s', '-k', 'nope', '-z'], input);
+    expect(empty.lines).to.deep.equal([]);
+    expect(empty.code).to.equal(0);
+    // A note without obj_id (the Python handler announcing itself) is searched like any message.
+    const note = await run(['-s', '-k', 'pid', 'stopping'], `${PY_ANNOUNCEMENT}\n`);
+    expect(note.lines).to.deep.equal(['{"pid":4242,"stopping":[]}']);
+  });
+
   it('-t removes keys at any depth', async () => {
     const r = await run(['-s', '-t', 'handler_id', 'n', 'time_in'], envelopes(A.slice(0, 3)));
     expect(json(r.lines)).to.deep.equal([
@@ -369,7 +391,7 @@ describe('lcmon -s (stdin)', () => {
     expect(c.lines[0]).to.equal('{"__proto__":{"polluted":true},"constructor":{"prototype":{"x":1}},"ok":1}');
     expect(c.lines[1]).to.equal('{"plain":true}');
     const k = await run(['-sc', '-k', 'polluted', '*x', 'plain'], input);
-    expect(k.lines).to.deep.equal(['{"polluted":true,"x":1}', '{"plain":true}']);
+    expect(k.lines).to.deep.equal(['{"polluted":true,"x":1,"plain":[]}', '{"polluted":[],"x":[],"plain":true}']);
     const t = await run(['-sc', '-t', 'ok', '-z'], input);
     expect(t.lines).to.deep.equal([
       '{"__proto__":{"polluted":true},"constructor":{"prototype":{"x":1}}}',
@@ -416,10 +438,11 @@ describe('lcmon -s (stdin)', () => {
       ]);
     }
     const keys = await run(['-sc', '--flush-incomplete', '-k', 'n'], input);
+    // (A key -k does not find is an empty list, as the Python lcmon prints it.)
     expect(json(keys.lines)).to.deep.equal([
-      {},
+      { n: [] },
       { object: { n: 1 }, id: 'own', complete: false },
-      { object: {}, id: 'empty', complete: false },
+      { object: { n: [] }, id: 'empty', complete: false },
     ]);
     const verbose = json((await run(['-sc', '-v', '--flush-incomplete'], input)).lines);
     expect(verbose[1]).to.include({ id: 'own', complete: false });

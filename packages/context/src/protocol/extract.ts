@@ -2,12 +2,13 @@ import { setOwn } from './own.js';
 
 /**
  * Pulls keys out of an object, searching breadth-first at any depth: `key` takes the first match,
- * `*key` takes every match as an array (one match is given as the value itself). Keys not found are
- * left out of the result.
+ * `*key` takes every match as an array (one match is given as the value itself). A key not found
+ * is given as an empty list, as the Python lcmon prints it (`{"nope": []}`).
  *
  * @example
  * extractKeys({ elapsed: 1, obj: { elapsed: 2 } }, ['elapsed'])   // { elapsed: 1 }
  * extractKeys({ elapsed: 1, obj: { elapsed: 2 } }, ['*elapsed'])  // { elapsed: [1, 2] }
+ * extractKeys({ elapsed: 1 }, ['nope', 'elapsed'])                 // { nope: [], elapsed: 1 }
  */
 export function extractKeys(value: unknown, keys: readonly string[]): Record<string, unknown> {
   const wanted = new Map<string, boolean>();
@@ -50,8 +51,8 @@ export function extractKeys(value: unknown, keys: readonly string[]): Record<str
   const out: Record<string, unknown> = {};
   for (const [k, all] of wanted) {
     const list = found.get(k);
-    if (list === undefined) continue;
-    if (!all) setOwn(out, k, list[0]);
+    if (list === undefined) setOwn(out, k, []);
+    else if (!all) setOwn(out, k, list[0]);
     else setOwn(out, k, list.length === 1 ? list[0] : list);
   }
   return out;
