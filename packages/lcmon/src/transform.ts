@@ -57,21 +57,25 @@ export interface TransformSpec {
   dropEmpty?: boolean;
 }
 
+/** What {@link makeTransform} builds; `extracts` is true when it extracts keys (`-k`). */
+export type Transform = ((value: unknown) => unknown) & { readonly extracts?: boolean };
+
 /**
  * Builds the function applied to each message or object, in the CLI's order: extract keys, trim
  * keys, drop empties. Returns undefined when there is nothing to do, and the function returns
  * undefined for a value that is left empty with `dropEmpty` (it is then not printed).
  */
-export function makeTransform(spec: TransformSpec): ((value: unknown) => unknown) | undefined {
+export function makeTransform(spec: TransformSpec): Transform | undefined {
   const keys = spec.keys !== undefined && spec.keys.length > 0 ? spec.keys : undefined;
   const trim = spec.trim !== undefined && spec.trim.length > 0 ? new Set(spec.trim) : undefined;
   const drop = spec.dropEmpty === true;
   if (keys === undefined && trim === undefined && !drop) return undefined;
-  return (value) => {
+  const transform = (value: unknown): unknown => {
     let v = value;
     if (keys !== undefined) v = extractKeys(v, keys);
     if (trim !== undefined) v = trimKeys(v, trim);
     if (drop) v = dropEmpty(v);
     return v;
   };
+  return Object.assign(transform, { extracts: keys !== undefined });
 }

@@ -270,6 +270,25 @@ describe('lcmon -s (stdin)', () => {
     expect(note.lines).to.deep.equal(['{"pid":4242,"stopping":[]}']);
   });
 
+  it('-c -v -k searches the whole record printed, its envelope as well as its object, breadth-first, as the Python lcmon does', async () => {
+    const input = envelopes(A, 'web.handle', { hostname: 'box-1' });
+    const r = await run(['-sc', '-v', '-k', 'elapsed', 'rkey', 'hostname', 'url', 'id', 'end'], input);
+    expect(r.lines).to.deep.equal([
+      '{"elapsed":0.4,"rkey":"web.handle","hostname":"box-1","url":"/a","id":"a","end":"2023-11-14T22:13:20.400Z"}',
+    ]);
+    // The record's own fields come before the object's (one level down); *key takes both.
+    const E = lifecycle('e', { elapsed: 2.7, n: { elapsed: 9 } }, []);
+    const first = await run(['-sc', '-v', '-k', 'elapsed', 'n'], envelopes(E));
+    expect(first.lines).to.deep.equal(['{"elapsed":0.1,"n":{"elapsed":9}}']);
+    const all = await run(['-sc', '-v', '-k', '*elapsed'], envelopes(E));
+    expect(all.lines).to.deep.equal(['{"elapsed":[0.1,2.7,9]}']);
+    // -t and -z then work on what was found; without -v only the object is searched, as before.
+    const tz = await run(['-sc', '-v', '-k', 'headers', 'nope', '-t', 'hostname', '-z'], input);
+    expect(tz.lines).to.deep.equal([]);
+    const plain = await run(['-sc', '-k', 'elapsed', 'url'], input);
+    expect(plain.lines).to.deep.equal(['{"elapsed":[],"url":"/a"}']);
+  });
+
   it('-t removes keys at any depth', async () => {
     const r = await run(['-s', '-t', 'handler_id', 'n', 'time_in'], envelopes(A.slice(0, 3)));
     expect(json(r.lines)).to.deep.equal([

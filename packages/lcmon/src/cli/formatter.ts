@@ -8,6 +8,7 @@ import {
 } from '@contexture/context/protocol';
 import { jsonLine, prettyJson } from '../safe-json.js';
 import { plainObject, verboseObject } from '../shapes.js';
+import type { Transform } from '../transform.js';
 import { colourJson } from './colour.js';
 
 /** How output documents are shaped. */
@@ -18,8 +19,11 @@ export interface FormatOptions {
   pretty: boolean;
   /** Colours for `-p` output; undefined for none. JSON lines are never coloured. */
   colour: ChalkInstance | undefined;
-  /** `-k` / `-t` / `-z`, applied to the message body or the object's fields. */
-  transform: ((value: unknown) => unknown) | undefined;
+  /**
+   * `-k` / `-t` / `-z`, applied to the message body or the object's fields; with `-c -v -k`, to the
+   * whole verbose record.
+   */
+  transform: Transform | undefined;
 }
 
 /**
@@ -47,6 +51,13 @@ export class Formatter {
   }
 
   object(o: CollatedObject): string | undefined {
+    if (this.o.verbose && this.o.transform?.extracts === true) {
+      // -c -v -k: the keys are searched breadth-first in the whole record, as the Python lcmon
+      // does (its rkey, headers, times and id first, then the object's fields); what is found is
+      // what is printed.
+      const found = this.o.transform(verboseObject(o));
+      return found === undefined ? undefined : this.render(found);
+    }
     let fields: unknown = o.object;
     if (this.o.transform !== undefined) {
       fields = this.o.transform(fields);
