@@ -160,6 +160,45 @@ describe('collector daemon: what the broker refuses at start, and a stop while c
     expect(collector.status).to.equal('idle');
   });
 
+  it('a broker that goes silent is taken as lost in about 10 s (the watchdog, not amqplib alone), and consumed from again after', async () => {
+    const broker = new URL(amqpUrl());
+    const proxy = new FaultProxy(broker.hostname, Number(broker.port || 5672));
+    const port = await proxy.listen();
+    cleanup.defer(() => proxy.close());
+    broker.hostname = '127.0.0.1';
+    broker.port = String(port);
+    const store = new RedisContextStore({ redis: redisUrl(), prefix });
+    cleanup.defer(() => store.close());
+    const warnings: string[] = [];
+    const collector = new Collector({
+      store,
+      url: broker.toString(),
+      exchange,
+      queue,
+      heartbeatInterval: 0,
+      retry: { initialDelay: 50, maxDelay: 200 },
+      logger: { info: () => {}, warn: (m: string) => warnings.push(m) },
+    });
+    cleanup.defer(() => collector.close());
+    await collector.start();
+    const lost = new Promise<string>((resolve) => collector.once('disconnect', (why: string) => resolve(why)));
+    const t0 = performance.now();
+    proxy.stall();
+    // Generous: nearly twice the 10 s; amqplib's own check at a 10 s heartbeat took 20 to 30 s.
+    const bound = new Promise<null>((resolve) => setTimeout(() => resolve(null), 18_000).unref());
+    const why = await Promise.race([lost, bound]);
+    expect(why, 'the silent broker noticed within 18 s').to.not.equal(null);
+    console.log(`      (silent broker noticed after ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+    expect(why).to.match(/heartbeat timeout/i);
+    expect(warnings.join('\n')).to.match(/lost 127\.0\.0\.1:\d+ \(Heartbeat timeout/);
+    proxy.restore();
+    await waitUntil(
+      () => collector.status === 'consuming' && collector.stats().reconnects >= 1,
+      'the collector back',
+      30_000,
+    );
+  });
+
   it('SIGTERM while the first connect waits on a broker that does not answer: says it stops, exits 0, before the handshake times out', async () => {
     const broker = new URL(amqpUrl());
     const proxy = new FaultProxy(broker.hostname, Number(broker.port || 5672));

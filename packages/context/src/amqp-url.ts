@@ -1,5 +1,8 @@
-/** Seconds between AMQP heartbeats unless the URL sets its own: a peer that stops answering is found out in about twice that. */
-export const AMQP_HEARTBEAT_SECONDS = 10;
+/**
+ * Seconds between AMQP heartbeats unless the URL sets its own. The broker then sends something at
+ * least every half of it, and watchSilence() takes a broker silent for twice this (10 s) as lost.
+ */
+export const AMQP_HEARTBEAT_SECONDS = 5;
 
 /**
  * The AMQP URL with `heartbeat` set when it has none: the broker's default (60 s, and a dead peer

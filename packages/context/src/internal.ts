@@ -8,6 +8,7 @@
  * @packageDocumentation
  */
 export { AMQP_HEARTBEAT_SECONDS, amqpRefusal, withAmqpHeartbeat } from './amqp-url.js';
+export { watchSilence } from './amqp-watchdog.js';
 export { AmqpNodes, amqpHostPort, parseAmqpUrls, redactUrls } from './amqp-nodes.js';
 export type { AmqpUrlList } from './amqp-nodes.js';
 export { backoffDelay } from './backoff.js';

@@ -66,6 +66,7 @@ describe('@contexture/context exports', () => {
       'redactText',
       'redactUrl',
       'redactUrls',
+      'watchSilence',
       'withAmqpHeartbeat',
     ]);
   });

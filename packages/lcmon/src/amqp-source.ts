@@ -1,5 +1,11 @@
 import amqp from 'amqplib';
-import { amqpRefusal, hostPort as hostPortOf, redactText, withAmqpHeartbeat } from '@contexture/context/internal';
+import {
+  amqpRefusal,
+  hostPort as hostPortOf,
+  redactText,
+  watchSilence,
+  withAmqpHeartbeat,
+} from '@contexture/context/internal';
 import {
   CONTENT_TYPE_NDJSON,
   decodeBody,
@@ -143,12 +149,12 @@ export class AmqpSource {
         }),
       );
     };
-    conn.on('error', () => {
-      /* followed by 'close', which carries the error */
-    });
+    // The connection's error comes first; the channel's close that follows it carries none.
+    let connError: Error | undefined;
+    conn.on('error', (err: Error) => (connError ??= err));
     conn.on('close', lost);
     channel.on('error', () => {});
-    channel.on('close', () => lost(new Error('channel closed')));
+    channel.on('close', () => lost(connError ?? new Error('channel closed')));
   }
 
   /**
@@ -176,6 +182,8 @@ export class AmqpSource {
     }
     if (conn === undefined) throw failedNodes(failures);
     conn.on('error', () => {});
+    // amqplib's own check takes two to three heartbeats to give up on a silent broker; this, two
+    watchSilence(conn);
     try {
       const channel = await conn.createChannel();
       channel.on('error', () => {});

@@ -532,6 +532,28 @@ describe('lcmon live: connection lost', () => {
     expect(r.stderr).to.not.include('guest:guest');
   });
 
+  it('a broker that goes silent is taken as lost in about 10 s (not the 20 to 30 s of amqplib alone): one line, exit 69', async () => {
+    const exchange = cleanup.exchange(uniqueName('lcmon-x'));
+    const broker = new URL(amqpUrl());
+    const proxy = new FaultProxy(broker.hostname, Number(broker.port || 5672));
+    const port = await proxy.listen();
+    cleanup.defer(() => proxy.close());
+    broker.host = `127.0.0.1:${port}`;
+    const l = start(['-u', broker.toString(), '-e', exchange]);
+    await l.ready();
+    const t0 = performance.now();
+    proxy.stall();
+    // Generous: nearly twice the 10 s.
+    const bound = new Promise<null>((resolve) => setTimeout(() => resolve(null), 18_000).unref());
+    const r = await Promise.race([l.exited, bound]);
+    expect(r, 'the silent broker noticed within 18 s').to.not.equal(null);
+    console.log(`      (silent broker noticed after ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+    expect(r!.code).to.equal(69);
+    expect(r!.stderr).to.match(
+      new RegExp(`lcmon: connection to RabbitMQ at 127\\.0\\.0\\.1:${port} lost: .*Heartbeat timeout`),
+    );
+  });
+
   it('says so and exits 69 when the broker cancels the consumer (its queue deleted)', async () => {
     const exchange = cleanup.exchange(uniqueName('lcmon-x'));
     const q = cleanup.queue(uniqueName('lcmon-q'));

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import os from 'node:os';
 import amqp from 'amqplib';
 import type { ChannelModel, ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
-import { AmqpNodes, backoffDelay, redactText, withAmqpHeartbeat } from '@contexture/context/internal';
+import { AmqpNodes, backoffDelay, redactText, watchSilence, withAmqpHeartbeat } from '@contexture/context/internal';
 import { decodeBody, isMalformed, isNote, isReservedRkey, type MessageMeta } from '@contexture/context/protocol';
 import { CollectorHeartbeats } from './heartbeats.js';
 import type { ApplyItem } from '../store/types.js';
@@ -27,20 +27,7 @@ import {
 import { copyHeaders, deadLetter } from './dead-letter.js';
 import { type Refusal, StoreApplier } from './store-applier.js';
 import { printable } from '../internal/printable.js';
-
-/** Deliveries applied together (one store call), then acknowledged together. */
-interface Batch {
-  ch: ConfirmChannel;
-  /** Deliveries of the project's own traffic (heartbeats): acknowledged in order, not counted as data. */
-  reserved: number;
-  msgs: ConsumeMessage[];
-  /** Deliveries to leave unacknowledged (not dead-lettered), null when none. */
-  failed: Set<ConsumeMessage> | null;
-  done: boolean;
-}
-
-/** Batches applied at once: one being applied while the next gathers deliveries (and one more to hide the round trip). */
-const MAX_BATCHES = 2;
+import { type Batch, MAX_BATCHES } from './batch.js';
 
 /** Tries of start() again after a broker closed the connection while the queue was set up (RabbitMQ does so to a
  * consumer of a quorum queue that another collector declared a moment before, whose leader is not up yet). */
@@ -283,7 +270,10 @@ export class Collector extends EventEmitter {
         timeout: 10_000,
         clientProperties: { connection_name: `contexture-collector ${os.hostname()} pid ${process.pid}` },
       } as Options.Connect);
-      model.on('error', () => {});
+      // The connection's error comes first; the channel's close that follows it carries none.
+      let connError: Error | undefined;
+      model.on('error', (err: Error) => (connError ??= err));
+      watchSilence(model);
       // Closed meanwhile (the handshake took long): nothing is declared, the connection is closed.
       if (this._status !== 'connecting') throw new CollectorError('LC_DAEMON_CLOSED', 'closed while connecting');
       const topology = await setUpTopology(model, o, this.adaptedSaid);
@@ -292,7 +282,7 @@ export class Collector extends EventEmitter {
       for (const warning of topology.warnings) this.log('warn', warning);
       const lost = (err?: Error) => this.onLost(model!, err);
       model.on('close', lost);
-      ch.on('close', () => lost(new Error('channel closed by the broker')));
+      ch.on('close', () => lost(connError ?? new Error('channel closed by the broker')));
       this.model = model;
       this.channel = ch;
       const { consumerTag } = await ch.consume(o.queue, (msg) => {

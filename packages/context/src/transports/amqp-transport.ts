@@ -9,7 +9,7 @@ import type { ChannelModel, ConfirmChannel, Options } from 'amqplib';
 import { encodeEntry, unixNow, type Entry } from '../entry.js';
 import { APP_ID, CONTENT_TYPE_JSON, CONTENT_TYPE_NDJSON } from '../protocol/message.js';
 import type { Grouping, Transport } from './transport.js';
-import { withAmqpHeartbeat } from '../amqp-url.js';
+import { AMQP_HEARTBEAT_SECONDS, withAmqpHeartbeat } from '../amqp-url.js';
 import { watchSilence } from '../amqp-watchdog.js';
 import { AmqpNodes } from '../amqp-nodes.js';
 import { ContextError } from '../errors.js';
@@ -18,7 +18,7 @@ import { ContextError } from '../errors.js';
  * The AMQP heartbeat (seconds) the handler asks for unless the URL sets one: the broker then sends
  * something at least every 2.5 s, and a broker silent for twice this (10 s) is taken as lost.
  */
-export const HANDLER_AMQP_HEARTBEAT_SECONDS = 5;
+export const HANDLER_AMQP_HEARTBEAT_SECONDS = AMQP_HEARTBEAT_SECONDS;
 
 /** Options of {@link AmqpTransport}. */
 export interface AmqpTransportOptions {
