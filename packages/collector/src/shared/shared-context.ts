@@ -1,3 +1,4 @@
+import { stringifyJson } from '@contexture/context/protocol';
 import { EventEmitter } from 'node:events';
 import { isPlainObject } from '@contexture/context/protocol';
 import { CollectorError } from '../internal/errors.js';
@@ -396,7 +397,7 @@ export class SharedContext<T extends Record<string, unknown> = Record<string, un
       else {
         let text: string | undefined;
         try {
-          text = JSON.stringify(v);
+          text = stringifyJson(v);
         } catch (err) {
           throw new CollectorError(
             'LC_SHARED_INVALID_ARGUMENT',
