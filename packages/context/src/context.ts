@@ -412,7 +412,26 @@ class ContextBase {
     return wrapped as F;
   }
 
-  /** The context of the running `Context.wrap` call, anywhere down its async call chain. */
+  /**
+   * Makes an existing context current for `fn` and everything it calls or awaits: inside,
+   * `Context.current()` returns `ctx`. It neither finishes `ctx` nor catches what `fn` throws;
+   * returns what `fn` returns. A `ctx` that is not a Context throws a `ContextError`
+   * (`LC_CONTEXT_INVALID_OPTION`).
+   *
+   * @example
+   * const ctx = new Context({ name: 'jobs.batch' });
+   * await Context.run(ctx, async () => { await step(); Context.current()!.done = true; });
+   * ctx.finish();
+   */
+  static run<R>(ctx: ContextMembers<object>, fn: () => R): R {
+    if (!(ctx instanceof ContextBase))
+      throw new ContextError('LC_CONTEXT_INVALID_OPTION', 'Context.run() takes a Context as its first argument');
+    if (typeof fn !== 'function')
+      throw new ContextError('LC_CONTEXT_INVALID_OPTION', 'Context.run() takes a function as its second argument');
+    return als.run(ctx as unknown as Context, fn);
+  }
+
+  /** The current context: of the running `Context.wrap` call or `Context.run`, anywhere down its async call chain. */
   static current<T extends object = Record<string, any>>(): Context<T> | undefined {
     return als.getStore() as Context<T> | undefined;
   }
@@ -438,6 +457,7 @@ export interface ContextConstructor {
   new <T extends object = Record<string, any>>(options?: ContextOptions<NoInfer<T>>): Context<T>;
   readonly prototype: ContextMembers;
   wrap: typeof ContextBase.wrap;
+  run: typeof ContextBase.run;
   current: typeof ContextBase.current;
   idOf: typeof ContextBase.idOf;
 }

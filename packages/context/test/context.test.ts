@@ -237,6 +237,62 @@ describe('Context → RabbitMQ (every message kind, received by a plain amqplib 
     for (const msgs of failed) expect(msgs.at(-1)!.status).to.equal('finished');
   });
 
+  it('Context.run: an existing context current down the async chain, not finished, nesting restores', async () => {
+    const outer = new Context({ name: 'jobs.outer', handler });
+    const inner = new Context({ name: 'jobs.inner', handler });
+    const seen: Array<string | undefined> = [];
+    const id = () => {
+      const c = Context.current();
+      return c === undefined ? undefined : Context.idOf(c);
+    };
+    const result = await Context.run(outer, async () => {
+      seen.push(id());
+      await new Promise((r) => setTimeout(r, 1));
+      seen.push(id());
+      Context.current()!.step = 1;
+      const nested = Context.run(inner, () => {
+        setImmediate(() => seen.push(id()));
+        return id();
+      });
+      seen.push(nested);
+      await new Promise((r) => setImmediate(r));
+      seen.push(id());
+      return 42;
+    });
+    expect(result).to.equal(42);
+    expect(Context.current()).to.equal(undefined);
+    expect(seen).to.deep.equal([
+      Context.idOf(outer),
+      Context.idOf(outer),
+      Context.idOf(inner),
+      Context.idOf(inner),
+      Context.idOf(outer),
+    ]);
+    expect(() =>
+      Context.run(outer, () => {
+        throw new RangeError('kept');
+      }),
+    ).to.throw(RangeError, 'kept');
+    for (const bad of [{}, null, 'ctx']) {
+      expect(() => Context.run(bad as never, () => 1))
+        .to.throw(ContextError)
+        .with.property('code', 'LC_CONTEXT_INVALID_OPTION');
+    }
+    expect(() => Context.run(outer, 'fn' as never))
+      .to.throw(ContextError)
+      .with.property('code', 'LC_CONTEXT_INVALID_OPTION');
+    // run() made it current and nothing else: born, the field set inside, then only our finish().
+    outer.finish();
+    inner.finish();
+    await consumer.waitFor(5);
+    const outerMsgs = bodies().filter((m) => m.obj_id === Context.idOf(outer));
+    expect(outerMsgs.map((m) => [m.status, m.obj])).to.deep.equal([
+      ['born', {}],
+      [undefined, { step: 1 }],
+      ['finished', {}],
+    ]);
+  });
+
   it('subclasses are named after the class; class fields become context fields; typed fields', async () => {
     class Request extends Context {
       method = 'GET';
