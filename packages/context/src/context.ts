@@ -3,12 +3,12 @@
  * A Context turns each change of its fields into a message, serialised at once, and hands it to
  * its Handler, which queues it in its buffer (`Handler.enqueue()`).
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import { inspect } from 'node:util';
 import { getHandler } from './config.js';
 import { callerModuleName } from './default-name.js';
 import { unixNow, type Entry } from './entry.js';
+import { als, LazyContext } from './current.js';
 import { ContextError } from './errors.js';
 import type { Handler } from './handler.js';
 import { setOwn } from './protocol/own.js';
@@ -76,7 +76,7 @@ class State {
   finished = false;
   readonly fields: Record<string, unknown> = {};
   readonly idJson: string;
-  readonly bornAt = performance.now();
+  bornAt = performance.now();
   log: ContextLog | null = null;
 
   constructor(
@@ -132,7 +132,11 @@ class State {
 }
 
 const kState = Symbol('contexture.context');
-const als = new AsyncLocalStorage<Context>();
+
+/** Counts a context's `elapsed` from `bornAt` (a `performance.now()` time) instead of its making. */
+export function backdate(ctx: ContextMembers<object>, bornAt: number): void {
+  (ctx as unknown as ContextBase)[kState].bornAt = bornAt;
+}
 const hasOwn = (o: object, k: PropertyKey) => Object.hasOwn(o, k);
 
 // A context that becomes unreachable without finish() still sends `finished`.
@@ -433,7 +437,8 @@ class ContextBase {
 
   /** The current context: of the running `Context.wrap` call or `Context.run`, anywhere down its async call chain. */
   static current<T extends object = Record<string, any>>(): Context<T> | undefined {
-    return als.getStore() as Context<T> | undefined;
+    const store = als.getStore();
+    return (store instanceof LazyContext ? store.get() : store) as Context<T> | undefined;
   }
 
   /** The id of a context (what `obj_id` carries). */

@@ -31,6 +31,8 @@ export type ContextErrorCode =
   | 'LC_PROTOCOL_BAD_MESSAGE'
   /** An option of a protocol class is wrong (the `Collator`'s `onObject` is not a function). */
   | 'LC_PROTOCOL_INVALID_OPTION'
+  /** An option of the Express middleware or the Fastify plugin is unknown or has a wrong value. */
+  | 'LC_WEB_INVALID_OPTION'
   /** A `BoundedBuffer`'s capacity is not a positive integer. */
   | 'LC_BUFFER_INVALID_CAPACITY';
 

@@ -1,0 +1,112 @@
+/**
+ * Options of the web middleware (Express) and plugin (Fastify): which requests become contexts,
+ * what they are named, which headers they record and which handler publishes them.
+ */
+import type { IncomingMessage } from 'node:http';
+import { ContextError } from '../errors.js';
+import type { Handler } from '../handler.js';
+
+/** What is known of a request when its context is named. */
+export interface RequestInfo {
+  /** The HTTP method, upper case (`GET`). */
+  method: string;
+  /**
+   * The matched route's pattern with the path it is mounted under (`/api/users/:id`), or
+   * `undefined` when no route matched (a 404), or none had matched yet when the context was made.
+   */
+  route: string | undefined;
+  /** The URL as the client sent it: path and query. */
+  url: string;
+}
+
+/** Options of `contexture()` (Express) and of the Fastify plugin. */
+export interface WebOptions {
+  /**
+   * Request headers to record, by name (any case), as the `headers` field (names lower case);
+   * a header the request lacks is left out.
+   * @default [] (none)
+   */
+  headers?: readonly string[];
+  /**
+   * The context's name (and routing key unless `routingKey` is given).
+   * @default `http.<METHOD>.<route>`, and `http.<METHOD>.unrouted` without a route
+   */
+  name?: (request: RequestInfo) => string;
+  /**
+   * The context's routing key.
+   * @default the name
+   */
+  routingKey?: (request: RequestInfo) => string;
+  /**
+   * Requests that get no context: URL paths (the query aside, `'/healthz'`), or a function of the
+   * Node request that returns true for those to leave out.
+   * @default none
+   */
+  ignore?: readonly string[] | ((request: IncomingMessage) => boolean);
+  /**
+   * The handler to publish with.
+   * @default the process's handler (`configure()` / `getHandler()`)
+   */
+  handler?: Handler;
+}
+
+/** Options checked once, in the form each request uses. */
+export interface WebSettings {
+  readonly headers: readonly string[];
+  readonly name: (request: RequestInfo) => string;
+  readonly routingKey: ((request: RequestInfo) => string) | undefined;
+  readonly ignores: (request: IncomingMessage) => boolean;
+  readonly handler: Handler | undefined;
+}
+
+/** The default name: `http.GET./users/:id`; `http.GET.unrouted` when no route is known. */
+export function defaultName(request: RequestInfo): string {
+  return `http.${request.method}.${request.route ?? 'unrouted'}`;
+}
+
+/** The URL's path, without the query. */
+export function pathOf(url: string | undefined): string {
+  if (url === undefined) return '/';
+  const q = url.indexOf('?');
+  return q === -1 ? url : url.slice(0, q);
+}
+
+const KNOWN = new Set(['headers', 'name', 'routingKey', 'ignore', 'handler']);
+
+function invalid(where: string, what: string): ContextError {
+  return new ContextError('LC_WEB_INVALID_OPTION', `${where}: ${what}`);
+}
+
+/** Checks the options once; a wrong one throws a `ContextError` (`LC_WEB_INVALID_OPTION`). */
+export function resolveWebOptions(options: WebOptions | undefined, where: string): WebSettings {
+  const o = options ?? {};
+  if (typeof o !== 'object' || o === null || Array.isArray(o)) throw invalid(where, 'options must be an object');
+  for (const key of Object.keys(o)) if (!KNOWN.has(key)) throw invalid(where, `unknown option ${JSON.stringify(key)}`);
+  const headers = o.headers ?? [];
+  if (!Array.isArray(headers) || headers.some((h) => typeof h !== 'string' || h.length === 0))
+    throw invalid(where, 'headers must be an array of header names');
+  for (const key of ['name', 'routingKey'] as const)
+    if (o[key] !== undefined && typeof o[key] !== 'function')
+      throw invalid(where, `${key} must be a function of the request ({ method, route, url })`);
+  let ignores: (request: IncomingMessage) => boolean = () => false;
+  const ignore = o.ignore;
+  if (typeof ignore === 'function') {
+    ignores = (request) => ignore(request) === true;
+  } else if (Array.isArray(ignore)) {
+    if (ignore.some((p) => typeof p !== 'string'))
+      throw invalid(where, 'ignore must be an array of paths or a function');
+    const paths = new Set(ignore);
+    ignores = (request) => paths.has(pathOf((request as { originalUrl?: string }).originalUrl ?? request.url));
+  } else if (ignore !== undefined) {
+    throw invalid(where, 'ignore must be an array of paths or a function');
+  }
+  if (o.handler !== undefined && (typeof o.handler !== 'object' || o.handler === null))
+    throw invalid(where, 'handler must be a Handler');
+  return Object.freeze({
+    headers: Object.freeze(headers.map((h) => h.toLowerCase())),
+    name: o.name ?? defaultName,
+    routingKey: o.routingKey,
+    ignores,
+    handler: o.handler,
+  });
+}

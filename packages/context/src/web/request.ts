@@ -1,0 +1,112 @@
+/**
+ * One request's context, shared by the Express middleware and the Fastify plugin: made when the
+ * route is known (or when something asks for it first), finished once when the response finishes
+ * or the connection closes. Nothing here throws into the server.
+ */
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
+import { backdate, Context } from '../context.js';
+import { LazyContext } from '../current.js';
+import { defaultName, type RequestInfo, type WebSettings } from './options.js';
+
+/** `error` as the context records it. */
+function describe(err: unknown): { name: string; message: string } {
+  try {
+    if (typeof err === 'object' && err !== null && 'message' in err) {
+      const e = err as { name?: unknown; message?: unknown };
+      return { name: String(e.name ?? 'Error'), message: String(e.message) };
+    }
+    return { name: typeof err, message: String(err) };
+  } catch {
+    return { name: typeof err, message: '(cannot be described)' };
+  }
+}
+
+export class WebRequest {
+  readonly lazy: LazyContext;
+  route: string | undefined;
+  private readonly start = performance.now();
+  private failure: { error: unknown } | undefined;
+  private ended = false;
+
+  constructor(
+    private readonly settings: WebSettings,
+    private readonly method: string,
+    private readonly url: string,
+    private readonly headers: IncomingHttpHeaders,
+    private readonly res: ServerResponse,
+  ) {
+    this.lazy = new LazyContext(() => this.make());
+  }
+
+  /** A route matched: the context is made now, named after it (or, made already, its `route` follows). */
+  matched(route: string | undefined): void {
+    this.route = route;
+    if (route !== undefined && !this.ended) this.lazy.get();
+  }
+
+  /** The handler failed with `error` (the last one reported wins). */
+  fail(error: unknown): void {
+    this.failure = { error };
+  }
+
+  /** The connection closed before the response finished: the status is kept if it was sent. */
+  abort(): void {
+    const res = this.res;
+    if (!res.writableFinished) this.end(res.headersSent ? res.statusCode : undefined, true);
+  }
+
+  /**
+   * The response finished (`status` sent) or the connection closed first (`aborted`): the context
+   * gets its last fields and finishes. Only the first call counts.
+   */
+  end(status: number | undefined, aborted: boolean): void {
+    if (this.ended) return;
+    this.ended = true;
+    try {
+      const ctx = this.lazy.get();
+      const fields: Record<string, unknown> = {};
+      if (this.route !== undefined && ctx.context.route !== this.route) fields.route = this.route;
+      if (status !== undefined) fields.status_code = status;
+      if (aborted) fields.aborted = true;
+      if (this.failure !== undefined) fields.error = describe(this.failure.error);
+      fields.elapsed = Math.round((performance.now() - this.start) * 1000) / 1e6;
+      ctx.update(fields);
+      ctx.finish();
+    } catch {
+      /* the server comes first: a context that cannot be sent is the handler's to count */
+    }
+  }
+
+  private make(): Context {
+    const info: RequestInfo = { method: this.method, route: this.route, url: this.url };
+    const fields: Record<string, unknown> = { method: this.method, url: this.url };
+    if (this.route !== undefined) fields.route = this.route;
+    const wanted = this.settings.headers;
+    if (wanted.length > 0) {
+      const recorded: Record<string, unknown> = {};
+      for (const h of wanted) {
+        const v = this.headers[h];
+        if (v !== undefined) recorded[h] = v;
+      }
+      fields.headers = recorded;
+    }
+    const handler = this.settings.handler;
+    let ctx: Context;
+    try {
+      const name = this.settings.name(info);
+      const routingKey = this.settings.routingKey?.(info);
+      ctx = new Context({ name, routingKey, context: fields, handler });
+    } catch (err) {
+      // A name function that throws or gives a key the broker cannot take: the request is still
+      // recorded, under the default name (or the method alone), with the reason in `name_error`.
+      fields.name_error = describe(err).message;
+      try {
+        ctx = new Context({ name: defaultName(info), context: fields, handler });
+      } catch {
+        ctx = new Context({ name: defaultName({ ...info, route: undefined }), context: fields, handler });
+      }
+    }
+    backdate(ctx, this.start);
+    return ctx;
+  }
+}

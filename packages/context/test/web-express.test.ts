@@ -1,0 +1,265 @@
+import http from 'node:http';
+import { expect } from 'chai';
+import express from 'express';
+import { Context, ContextError, Handler } from '@contexture/context';
+import { contexture } from '@contexture/context/express';
+import { amqpUrl, Cleanup, TestConsumer, uniqueName } from '@contexture/test-support';
+import { abortedRequest, byUrl, deferred, listen, objects, streamedRequest } from './web-support.js';
+
+describe('Express middleware → RabbitMQ (real Express 5 server, real HTTP, collated from the broker)', () => {
+  let cleanup: Cleanup;
+  let handler: Handler;
+  let consumer: TestConsumer;
+
+  beforeEach(async () => {
+    cleanup = new Cleanup();
+    const exchange = cleanup.exchange(uniqueName('web-express-x'));
+    consumer = await TestConsumer.start({ exchange });
+    handler = new Handler({ url: amqpUrl(), exchange, flushInterval: 1, logger: null });
+    cleanup.defer(() => consumer.close());
+    cleanup.defer(() => handler.close());
+  });
+  afterEach(() => cleanup.run());
+
+  async function serve(app: express.Express): Promise<string> {
+    const server = http.createServer(app);
+    const url = await listen(server);
+    cleanup.defer(
+      () =>
+        new Promise<void>((resolve) => {
+          server.closeAllConnections();
+          server.close(() => resolve());
+        }),
+    );
+    return url;
+  }
+
+  /** Sets a field from deep down the request's async chain. */
+  async function lookUp(id: string): Promise<void> {
+    await new Promise((r) => setImmediate(r));
+    Context.current()!.user = `u${id}`;
+  }
+
+  it('concurrent requests: one context each, named after the route pattern, current down the awaits', async () => {
+    const app = express();
+    app.use(contexture({ handler }));
+    app.get('/users/:id', async (req, res) => {
+      await new Promise((r) => setTimeout(r, 1));
+      await lookUp(req.params.id);
+      res.json({ ctx: Context.idOf(Context.current()!) });
+    });
+    const api = express.Router();
+    api.get('/items/:item', (_req, res) => {
+      res.send('item');
+    });
+    app.use('/api', api);
+    const base = await serve(app);
+
+    const ids = Array.from({ length: 20 }, (_, i) => String(i));
+    const replies = await Promise.all(
+      ids.map(async (id) => {
+        const r = await fetch(`${base}/users/${id}?q=${id}`);
+        return { id, body: (await r.json()) as { ctx: string } };
+      }),
+    );
+    expect((await fetch(`${base}/api/items/7`)).status).to.equal(200);
+    expect((await fetch(`${base}/nowhere`)).status).to.equal(404);
+
+    const objs = await objects(consumer, 22);
+    expect(objs).to.have.length(22);
+    for (const { id, body } of replies) {
+      const o = byUrl(objs, `/users/${id}?q=${id}`);
+      expect(o.id, 'the context current in the handler is the request’s').to.equal(body.ctx);
+      expect(o.rkey).to.equal('http.GET./users/:id');
+      expect(o.complete).to.equal(true);
+      const { elapsed, ...rest } = o.object;
+      expect(rest).to.deep.equal({
+        method: 'GET',
+        url: `/users/${id}?q=${id}`,
+        route: '/users/:id',
+        user: `u${id}`,
+        status_code: 200,
+      });
+      expect(elapsed).to.be.a('number').and.at.least(0);
+    }
+    const item = byUrl(objs, '/api/items/7');
+    expect(item.rkey).to.equal('http.GET./api/items/:item');
+    expect(item.object).to.include({ route: '/api/items/:item', status_code: 200 });
+    const missing = byUrl(objs, '/nowhere');
+    expect(missing.rkey).to.equal('http.GET.unrouted');
+    expect(missing.object).to.include({ status_code: 404 });
+    expect(missing.object).to.not.have.property('route');
+  });
+
+  it('a thrown error, a rejection and next(err): recorded as error with the status Express sends', async () => {
+    const app = express();
+    app.set('env', 'test'); // finalhandler logs errors outside the test env
+    app.use(contexture({ handler }));
+    app.get('/sync', () => {
+      throw new TypeError('bad input');
+    });
+    app.get('/async', async () => {
+      await new Promise((r) => setImmediate(r));
+      throw Object.assign(new Error('short and stout'), { status: 418, name: 'TeapotError' });
+    });
+    app.get('/next', (_req, _res, next) => next(Object.assign(new RangeError('out of range'), { statusCode: 416 })));
+    app.get('/fine', (_req, res) => {
+      res.send('ok');
+    });
+    // An error handler of the app's own that passes errors on: the origin is still what is recorded.
+    app.use((err: unknown, _req: express.Request, _res: express.Response, next: express.NextFunction) => next(err));
+    const base = await serve(app);
+
+    expect((await fetch(`${base}/sync`)).status).to.equal(500);
+    expect((await fetch(`${base}/async`)).status).to.equal(418);
+    expect((await fetch(`${base}/next`)).status).to.equal(416);
+    expect((await fetch(`${base}/fine`)).status).to.equal(200);
+    const objs = await objects(consumer, 4);
+    expect(byUrl(objs, '/sync').object).to.deep.include({
+      status_code: 500,
+      error: { name: 'TypeError', message: 'bad input' },
+    });
+    expect(byUrl(objs, '/async').object).to.deep.include({
+      status_code: 418,
+      error: { name: 'TeapotError', message: 'short and stout' },
+    });
+    expect(byUrl(objs, '/next').object).to.deep.include({
+      status_code: 416,
+      error: { name: 'RangeError', message: 'out of range' },
+    });
+    expect(byUrl(objs, '/fine').object).to.not.have.property('error');
+  });
+
+  it('a connection closed before the response: finished then with aborted: true and no status', async () => {
+    const app = express();
+    app.use(contexture({ handler }));
+    const started = deferred();
+    const release = deferred();
+    app.get('/slow', async (_req, res) => {
+      Context.current()!.waiting = true;
+      started.resolve();
+      await release.promise;
+      res.end();
+    });
+    const base = await serve(app);
+    cleanup.defer(() => release.resolve());
+
+    await abortedRequest(`${base}/slow`, started.promise);
+    const [o] = await objects(consumer, 1);
+    expect(o!.complete).to.equal(true);
+    expect(o!.object).to.include({ route: '/slow', waiting: true, aborted: true });
+    expect(o!.object).to.not.have.property('status_code');
+  });
+
+  it('a streamed response: finished only once its last chunk is sent', async () => {
+    const app = express();
+    app.use(contexture({ handler }));
+    const firstSeen = deferred();
+    app.get('/stream', async (_req, res) => {
+      res.write('one,');
+      await firstSeen.promise;
+      // Set after the headers and the first chunk went out: a context finished early would miss it.
+      Context.current()!.midstream = true;
+      res.end('two');
+    });
+    const base = await serve(app);
+
+    const s = await streamedRequest(`${base}/stream`);
+    expect(s.first).to.equal('one,');
+    firstSeen.resolve();
+    expect(await s.rest).to.equal('one,two');
+    const [o] = await objects(consumer, 1);
+    expect(o!.complete).to.equal(true);
+    expect(o!.object).to.include({ midstream: true, status_code: 200, route: '/stream' });
+  });
+
+  it('after a body parser that resumes from the stream, the context is still current in the route', async () => {
+    const app = express();
+    app.use(contexture({ handler }));
+    const headersSeen = deferred();
+    app.use((_req, _res, next) => {
+      headersSeen.resolve();
+      next();
+    });
+    // A parser of its own, as many are: it resumes the chain from the request stream's 'end'
+    // (express.json() binds its callback to the async chain; this one does not).
+    app.use((req, _res, next) => {
+      let text = '';
+      req.setEncoding('utf8');
+      req.on('data', (c: string) => (text += c));
+      req.on('end', () => {
+        req.body = JSON.parse(text);
+        next();
+      });
+    });
+    app.post('/echo', (req, res) => {
+      const ctx = Context.current();
+      if (ctx !== undefined) ctx.n = (req.body as { n: number }).n;
+      res.json({ ctx: ctx === undefined ? null : Context.idOf(ctx) });
+    });
+    const base = await serve(app);
+
+    // The body arrives in its own packet, once the server is waiting for it: the parser then resumes
+    // the chain from the socket's callback, not from the middleware's async chain.
+    const body = JSON.stringify({ n: 7 });
+    const req = http.request(`${base}/echo`, {
+      method: 'POST',
+      agent: false,
+      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+    });
+    const reply = new Promise<string>((resolve, reject) => {
+      req.on('response', (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (text += c));
+        res.on('end', () => resolve(text));
+      });
+      req.on('error', reject);
+    });
+    req.flushHeaders();
+    await headersSeen.promise;
+    req.end(body);
+    const got = JSON.parse(await reply) as { ctx: string | null };
+    const [o] = await objects(consumer, 1);
+    expect(got.ctx).to.equal(o!.id);
+    expect(o!.object).to.include({ method: 'POST', route: '/echo', n: 7, status_code: 200 });
+  });
+
+  it('options: recorded headers, name and routingKey functions, ignored paths; bad options throw', async () => {
+    const app = express();
+    app.get('/healthz', contexture({ handler, ignore: ['/healthz'] }), (_req, res) => {
+      res.send('ok');
+    });
+    app.get('/probe', contexture({ handler, ignore: (req) => req.headers['x-probe'] === '1' }), (_req, res) => {
+      res.send('ok');
+    });
+    app.use(
+      contexture({
+        handler,
+        headers: ['X-Request-Id', 'x-absent'],
+        name: (r) => `shop.${r.route ?? 'none'}`,
+        routingKey: (r) => `shop.${r.method.toLowerCase()}`,
+      }),
+    );
+    app.get('/orders/:id', (_req, res) => {
+      res.send('order');
+    });
+    const base = await serve(app);
+
+    expect((await fetch(`${base}/healthz`)).status).to.equal(200);
+    expect((await fetch(`${base}/probe`, { headers: { 'x-probe': '1' } })).status).to.equal(200);
+    const r = await fetch(`${base}/orders/9`, { headers: { 'x-request-id': 'req-1', 'user-agent': 'test' } });
+    expect(r.status).to.equal(200);
+    const objs = await objects(consumer, 1);
+    // The ignored requests were made first on the same handler: their messages would be here.
+    expect(new Set(consumer.received.map((m) => m.json.obj_id))).to.deep.equal(new Set([objs[0]!.id]));
+    expect(objs[0]!.rkey).to.equal('shop.get');
+    expect(objs[0]!.object).to.deep.include({ url: '/orders/9', headers: { 'x-request-id': 'req-1' } });
+
+    for (const bad of [{ headers: 'x' }, { name: 'n' }, { ignore: 3 }, { ignore: [1] }, { nope: 1 }, 'x']) {
+      expect(() => contexture(bad as never), JSON.stringify(bad))
+        .to.throw(ContextError)
+        .with.property('code', 'LC_WEB_INVALID_OPTION');
+    }
+  });
+});

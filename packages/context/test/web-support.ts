@@ -1,0 +1,88 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { type CollatedObject, Collator, decodeBody, isMalformed } from '@contexture/context/protocol';
+import { type TestConsumer, waitUntil } from '@contexture/test-support';
+
+/** The objects the messages received so far fold into (finished ones only), in the order they completed. */
+export function collate(consumer: TestConsumer): CollatedObject[] {
+  const out: CollatedObject[] = [];
+  const c = new Collator({ onObject: (o) => out.push(o) });
+  for (const r of consumer.received) {
+    for (const m of decodeBody(r.body, r.properties.contentType)) {
+      if (isMalformed(m)) throw new Error(`malformed message on the bus: ${m.kind}`);
+      c.add(m, { rkey: r.routingKey });
+    }
+  }
+  return out;
+}
+
+/** Waits for `n` finished objects, and returns them. */
+export async function objects(consumer: TestConsumer, n: number, what = `${n} objects`): Promise<CollatedObject[]> {
+  let got: CollatedObject[] = [];
+  await waitUntil(() => (got = collate(consumer)).length >= n, what, 15_000);
+  return got;
+}
+
+/** The URL of a server listening on a free loopback port. */
+export async function listen(server: http.Server): Promise<string> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+/** A promise with its resolve function. */
+export function deferred<T = void>(): { promise: Promise<T>; resolve: (v: T) => void } {
+  let resolve!: (v: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+/**
+ * Sends a request and destroys it once `started` resolves (the server is in the handler): the
+ * connection closes before the response.
+ */
+export async function abortedRequest(url: string, started: Promise<void>): Promise<void> {
+  const req = http.request(url, { agent: false });
+  const closed = new Promise<void>((resolve) => req.once('close', () => resolve()));
+  req.on('error', () => {});
+  req.end();
+  await started;
+  req.destroy();
+  await closed;
+}
+
+/**
+ * A streamed request: resolves with the first chunk's text once it arrived, and `rest` with the
+ * whole body once the response ended.
+ */
+export async function streamedRequest(url: string): Promise<{ first: string; rest: Promise<string> }> {
+  return new Promise((resolve, reject) => {
+    http
+      .get(url, { agent: false }, (res) => {
+        let body = '';
+        let first = true;
+        const rest = new Promise<string>((done, fail) => {
+          res.on('end', () => done(body));
+          res.on('error', fail);
+        });
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          body += chunk;
+          if (first) {
+            first = false;
+            resolve({ first: chunk, rest });
+          }
+        });
+      })
+      .on('error', reject);
+  });
+}
+
+/** The object of `objs` whose URL is `url`. */
+export function byUrl(objs: CollatedObject[], url: string): CollatedObject {
+  const o = objs.find((x) => x.object.url === url);
+  if (o === undefined) throw new Error(`no object for ${url} among ${objs.map((x) => x.object.url).join(', ')}`);
+  return o;
+}
