@@ -151,6 +151,25 @@ describe('Express middleware → RabbitMQ (real Express 5 server, real HTTP, col
     expect(o!.object).to.not.have.property('status_code');
   });
 
+  it('a streamed response the client leaves midway: aborted: true with the status already sent', async () => {
+    const app = express();
+    app.use(contexture({ handler }));
+    app.get('/leave', (_req, res) => {
+      res.write('one,');
+      // never ended: the client leaves
+    });
+    const base = await serve(app);
+
+    const req = http.get(`${base}/leave`, { agent: false });
+    req.on('error', () => {});
+    const res = await new Promise<http.IncomingMessage>((resolve) => req.once('response', resolve));
+    await new Promise((resolve) => res.once('data', resolve));
+    req.destroy();
+    const [o] = await objects(consumer, 1);
+    expect(o!.complete).to.equal(true);
+    expect(o!.object).to.include({ route: '/leave', aborted: true, status_code: 200 });
+  });
+
   it('a streamed response: finished only once its last chunk is sent', async () => {
     const app = express();
     app.use(contexture({ handler }));
