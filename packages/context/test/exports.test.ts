@@ -102,6 +102,7 @@ describe('@contexture/context exports', () => {
     '@contexture/context': Object.keys(root).sort(),
     '@contexture/context/protocol': Object.keys(protocol).sort(),
     '@contexture/context/express': ['contexture'],
+    '@contexture/context/fastify': ['contexturePlugin', 'default'],
   };
   for (const [specifier, names] of Object.entries(WEB_EXPORTS)) {
     it(`${specifier} exports ${names.length > 3 ? 'its names' : names.join(', ')} and loads neither express nor fastify`, async () => {

@@ -1,0 +1,73 @@
+/**
+ * `@contexture/context/fastify`: one Context per request of a Fastify 5 app, through hooks.
+ * Fastify itself is never loaded here (its types only). The plugin skips Fastify's encapsulation,
+ * as fastify-plugin does, so that its hooks apply to every route of the app.
+ */
+import type { FastifyPluginCallback, FastifyRequest } from 'fastify';
+import { runLazy } from '../current.js';
+import { resolveWebOptions, type WebOptions } from './options.js';
+import { WebRequest } from './request.js';
+
+export type { RequestInfo, WebOptions } from './options.js';
+
+const kRequest = Symbol('contexture.web.request');
+
+type Tracked = FastifyRequest & { [kRequest]?: WebRequest | null };
+
+const plugin: FastifyPluginCallback<WebOptions> = (fastify, options, done) => {
+  let settings: ReturnType<typeof resolveWebOptions>;
+  try {
+    settings = resolveWebOptions(options, '@contexture/context/fastify');
+  } catch (err) {
+    done(err as Error);
+    return;
+  }
+  fastify.decorateRequest(kRequest as unknown as string, null);
+
+  fastify.addHook('onRequest', (request: Tracked, reply, next) => {
+    if (settings.ignores(request.raw)) {
+      next();
+      return;
+    }
+    const w = new WebRequest(settings, request.method, request.url, request.headers, reply.raw);
+    request[kRequest] = w;
+    // Fastify routes before the hooks run: the context is made now, named after the route (none
+    // for a 404).
+    w.matched(request.routeOptions.url);
+    runLazy(w.lazy, next);
+  });
+  fastify.addHook('onError', (request: Tracked, _reply, error, next) => {
+    request[kRequest]?.fail(error);
+    next();
+  });
+  fastify.addHook('onResponse', (request: Tracked, reply, next) => {
+    request[kRequest]?.end(reply.statusCode, false);
+    next();
+  });
+  // A connection closed before the response finished, the headers sent or not.
+  fastify.addHook('onRequestAbort', (request: Tracked, next) => {
+    request[kRequest]?.abort();
+    next();
+  });
+  done();
+};
+
+/**
+ * A Fastify plugin that runs each request in its own Context, current (`Context.current()`) in the
+ * route's handler and everything it awaits, finished when the response finishes or the connection
+ * closes. It applies to the whole app wherever it is registered. A wrong option fails the
+ * registration with a `ContextError` (`LC_WEB_INVALID_OPTION`).
+ *
+ * @example
+ * import Fastify from 'fastify';
+ * import contexturePlugin from '@contexture/context/fastify';
+ * const app = Fastify();
+ * await app.register(contexturePlugin, { ignore: ['/healthz'] });
+ * app.get('/users/:id', async (req) => { Context.current()!.user = req.params.id; return {}; });
+ */
+export const contexturePlugin = Object.assign(plugin, {
+  [Symbol.for('skip-override')]: true,
+  [Symbol.for('fastify.display-name')]: '@contexture/context/fastify',
+});
+
+export default contexturePlugin;

@@ -1,0 +1,273 @@
+import http from 'node:http';
+import { Readable } from 'node:stream';
+import { expect } from 'chai';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { Context, ContextError, Handler } from '@contexture/context';
+import contexturePlugin from '@contexture/context/fastify';
+import { amqpUrl, Cleanup, TestConsumer, uniqueName } from '@contexture/test-support';
+import { abortedRequest, byUrl, deferred, objects, streamedRequest } from './web-support.js';
+
+describe('Fastify plugin → RabbitMQ (real Fastify 5 server, real HTTP, collated from the broker)', () => {
+  let cleanup: Cleanup;
+  let handler: Handler;
+  let consumer: TestConsumer;
+
+  beforeEach(async () => {
+    cleanup = new Cleanup();
+    const exchange = cleanup.exchange(uniqueName('web-fastify-x'));
+    consumer = await TestConsumer.start({ exchange });
+    handler = new Handler({ url: amqpUrl(), exchange, flushInterval: 1, logger: null });
+    cleanup.defer(() => consumer.close());
+    cleanup.defer(() => handler.close());
+  });
+  afterEach(() => cleanup.run());
+
+  function app(): FastifyInstance {
+    const f = Fastify({ logger: false, forceCloseConnections: true });
+    cleanup.defer(() => f.close());
+    return f;
+  }
+
+  async function serve(f: FastifyInstance): Promise<string> {
+    return f.listen({ port: 0, host: '127.0.0.1' });
+  }
+
+  /** Sets a field from deep down the request's async chain. */
+  async function lookUp(id: string): Promise<void> {
+    await new Promise((r) => setImmediate(r));
+    Context.current()!.user = `u${id}`;
+  }
+
+  it('concurrent requests: one context each, named after the route, also in encapsulated plugins', async () => {
+    const f = app();
+    await f.register(contexturePlugin, { handler });
+    f.get<{ Params: { id: string } }>('/users/:id', async (req) => {
+      await new Promise((r) => setTimeout(r, 1));
+      await lookUp(req.params.id);
+      return { ctx: Context.idOf(Context.current()!) };
+    });
+    // Routes of an encapsulated plugin, registered apart from contexturePlugin: its hooks apply too.
+    await f.register(
+      async (child) => {
+        child.get('/items/:item', async () => 'item');
+      },
+      { prefix: '/api' },
+    );
+    const base = await serve(f);
+
+    const ids = Array.from({ length: 20 }, (_, i) => String(i));
+    const replies = await Promise.all(
+      ids.map(async (id) => {
+        const r = await fetch(`${base}/users/${id}?q=${id}`);
+        return { id, body: (await r.json()) as { ctx: string } };
+      }),
+    );
+    expect((await fetch(`${base}/api/items/7`)).status).to.equal(200);
+    expect((await fetch(`${base}/nowhere`)).status).to.equal(404);
+
+    const objs = await objects(consumer, 22);
+    expect(objs).to.have.length(22);
+    for (const { id, body } of replies) {
+      const o = byUrl(objs, `/users/${id}?q=${id}`);
+      expect(o.id, 'the context current in the handler is the request’s').to.equal(body.ctx);
+      expect(o.rkey).to.equal('http.GET./users/:id');
+      expect(o.complete).to.equal(true);
+      const { elapsed, ...rest } = o.object;
+      expect(rest).to.deep.equal({
+        method: 'GET',
+        url: `/users/${id}?q=${id}`,
+        route: '/users/:id',
+        user: `u${id}`,
+        status_code: 200,
+      });
+      expect(elapsed).to.be.a('number').and.at.least(0);
+    }
+    const item = byUrl(objs, '/api/items/7');
+    expect(item.rkey).to.equal('http.GET./api/items/:item');
+    expect(item.object).to.include({ route: '/api/items/:item', status_code: 200 });
+    const missing = byUrl(objs, '/nowhere');
+    expect(missing.rkey).to.equal('http.GET.unrouted');
+    expect(missing.object).to.include({ status_code: 404 });
+    expect(missing.object).to.not.have.property('route');
+  });
+
+  it('a thrown error and a rejection: recorded as error with the status Fastify sends', async () => {
+    const f = app();
+    await f.register(contexturePlugin, { handler });
+    f.get('/sync', () => {
+      throw new TypeError('bad input');
+    });
+    f.get('/async', async () => {
+      await new Promise((r) => setImmediate(r));
+      throw Object.assign(new Error('short and stout'), { statusCode: 418, name: 'TeapotError' });
+    });
+    f.get('/fine', async () => 'ok');
+    const base = await serve(f);
+
+    expect((await fetch(`${base}/sync`)).status).to.equal(500);
+    expect((await fetch(`${base}/async`)).status).to.equal(418);
+    expect((await fetch(`${base}/fine`)).status).to.equal(200);
+    const objs = await objects(consumer, 3);
+    expect(byUrl(objs, '/sync').object).to.deep.include({
+      status_code: 500,
+      error: { name: 'TypeError', message: 'bad input' },
+    });
+    expect(byUrl(objs, '/async').object).to.deep.include({
+      status_code: 418,
+      error: { name: 'TeapotError', message: 'short and stout' },
+    });
+    expect(byUrl(objs, '/fine').object).to.not.have.property('error');
+  });
+
+  it('a connection closed before the response: finished then with aborted: true and no status', async () => {
+    const f = app();
+    await f.register(contexturePlugin, { handler });
+    const started = deferred();
+    const release = deferred();
+    f.get('/slow', async () => {
+      Context.current()!.waiting = true;
+      started.resolve();
+      await release.promise;
+      return 'late';
+    });
+    const base = await serve(f);
+    cleanup.defer(() => release.resolve());
+
+    await abortedRequest(`${base}/slow`, started.promise);
+    const [o] = await objects(consumer, 1);
+    expect(o!.complete).to.equal(true);
+    expect(o!.object).to.include({ route: '/slow', waiting: true, aborted: true });
+    expect(o!.object).to.not.have.property('status_code');
+  });
+
+  it('a streamed response the client leaves midway: aborted: true with the status already sent', async () => {
+    const f = app();
+    await f.register(contexturePlugin, { handler });
+    f.get('/leave', async (_req, reply) => {
+      const body = new Readable({ read() {} });
+      body.push('one,'); // never ended: the client leaves
+      return reply.type('text/plain').send(body);
+    });
+    const base = await serve(f);
+
+    const req = http.get(`${base}/leave`, { agent: false });
+    req.on('error', () => {});
+    const res = await new Promise<http.IncomingMessage>((resolve) => req.once('response', resolve));
+    await new Promise((resolve) => res.once('data', resolve));
+    req.destroy();
+    const [o] = await objects(consumer, 1);
+    expect(o!.complete).to.equal(true);
+    expect(o!.object).to.include({ route: '/leave', aborted: true, status_code: 200 });
+  });
+
+  it('a streamed response: finished only once its last chunk is sent', async () => {
+    const f = app();
+    await f.register(contexturePlugin, { handler });
+    const firstSeen = deferred();
+    f.get('/stream', async (_req, reply) => {
+      const ctx = Context.current()!;
+      const body = new Readable({ read() {} });
+      body.push('one,');
+      firstSeen.promise.then(() => {
+        // Set after the headers and the first chunk went out: a context finished early would miss it.
+        ctx.midstream = true;
+        body.push('two');
+        body.push(null);
+      });
+      return reply.type('text/plain').send(body);
+    });
+    const base = await serve(f);
+
+    const s = await streamedRequest(`${base}/stream`);
+    expect(s.first).to.equal('one,');
+    firstSeen.resolve();
+    expect(await s.rest).to.equal('one,two');
+    const [o] = await objects(consumer, 1);
+    expect(o!.complete).to.equal(true);
+    expect(o!.object).to.include({ midstream: true, status_code: 200, route: '/stream' });
+  });
+
+  it('a body sent after the headers: the context is current in the handler after parsing', async () => {
+    const f = app();
+    await f.register(contexturePlugin, { handler });
+    const headersSeen = deferred();
+    f.addHook('onRequest', (_req, _reply, next) => {
+      headersSeen.resolve();
+      next();
+    });
+    f.post<{ Body: { n: number } }>('/echo', async (req) => {
+      const ctx = Context.current();
+      if (ctx !== undefined) ctx.n = req.body.n;
+      return { ctx: ctx === undefined ? null : Context.idOf(ctx) };
+    });
+    const base = await serve(f);
+
+    const body = JSON.stringify({ n: 7 });
+    const req = http.request(`${base}/echo`, {
+      method: 'POST',
+      agent: false,
+      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+    });
+    const reply = new Promise<string>((resolve, reject) => {
+      req.on('response', (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (text += c));
+        res.on('end', () => resolve(text));
+      });
+      req.on('error', reject);
+    });
+    req.flushHeaders();
+    await headersSeen.promise;
+    req.end(body);
+    const got = JSON.parse(await reply) as { ctx: string | null };
+    const [o] = await objects(consumer, 1);
+    expect(got.ctx).to.equal(o!.id);
+    expect(o!.object).to.include({ method: 'POST', route: '/echo', n: 7, status_code: 200 });
+  });
+
+  it('options: recorded headers, name and routingKey functions, ignored requests; bad options fail', async () => {
+    const f = app();
+    await f.register(contexturePlugin, {
+      handler,
+      headers: ['X-Request-Id', 'x-absent'],
+      name: (r) => `shop.${r.route ?? 'none'}`,
+      routingKey: (r) => `shop.${r.method.toLowerCase()}`,
+      ignore: (req) => req.url === '/healthz' || req.headers['x-probe'] === '1',
+    });
+    f.get('/healthz', async () => 'ok');
+    f.get('/orders/:id', async () => 'order');
+    const base = await serve(f);
+
+    expect((await fetch(`${base}/healthz`)).status).to.equal(200);
+    expect((await fetch(`${base}/orders/1`, { headers: { 'x-probe': '1' } })).status).to.equal(200);
+    const r = await fetch(`${base}/orders/9`, { headers: { 'x-request-id': 'req-1', 'user-agent': 'test' } });
+    expect(r.status).to.equal(200);
+    const objs = await objects(consumer, 1);
+    // The ignored requests were made first on the same handler: their messages would be here.
+    expect(new Set(consumer.received.map((m) => m.json.obj_id))).to.deep.equal(new Set([objs[0]!.id]));
+    expect(objs[0]!.rkey).to.equal('shop.get');
+    expect(objs[0]!.object).to.deep.include({ url: '/orders/9', headers: { 'x-request-id': 'req-1' } });
+
+    const paths = app();
+    await paths.register(contexturePlugin, { handler, ignore: ['/healthz'] });
+    paths.get('/healthz', async () => 'ok');
+    await paths.ready();
+    expect((await paths.inject({ url: '/healthz?full=1' })).statusCode).to.equal(200);
+
+    for (const bad of [{ headers: 'x' }, { name: 'n' }, { ignore: 3 }, { nope: 1 }]) {
+      const g = app();
+      let err: unknown;
+      try {
+        await g.register(contexturePlugin, bad as never);
+        await g.ready();
+      } catch (e) {
+        err = e;
+      }
+      expect(err, JSON.stringify(bad)).to.be.instanceOf(ContextError).with.property('code', 'LC_WEB_INVALID_OPTION');
+    }
+    // Nothing from the ignored path of the second app either.
+    await handler.flush(5_000);
+    expect(new Set(consumer.received.map((m) => m.json.obj_id)).size).to.equal(1);
+  });
+});
