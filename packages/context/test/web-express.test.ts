@@ -255,12 +255,13 @@ describe('Express middleware → RabbitMQ (real Express 5 server, real HTTP, col
     app.use(
       contexture({
         handler,
-        headers: ['X-Request-Id', 'x-absent'],
+        headers: ['X-Request-Id', 'x-absent', 'constructor', '__proto__'],
         name: (r) => `shop.${r.route ?? 'none'}`,
         routingKey: (r) => `shop.${r.method.toLowerCase()}`,
       }),
     );
-    app.get('/orders/:id', (_req, res) => {
+    // A second contexture() in front of a route adds no second context.
+    app.get('/orders/:id', contexture({ handler }), (_req, res) => {
       res.send('order');
     });
     const base = await serve(app);

@@ -59,7 +59,8 @@ export function contexture(options?: WebOptions): ContextureMiddleware {
     subscribed = true;
   }
   return function contextureMiddleware(req: Tracked, res, next) {
-    if (settings.ignores(req)) {
+    // One context per request: a second contexture() on the way (app-wide and on a route) adds none.
+    if (req[kRequest] !== undefined || settings.ignores(req)) {
       next();
       return;
     }

@@ -6,6 +6,7 @@
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import { backdate, Context } from '../context.js';
 import { LazyContext } from '../current.js';
+import { setOwn } from '../protocol/own.js';
 import { defaultName, type RequestInfo, type WebSettings } from './options.js';
 
 /** `error` as the context records it. */
@@ -41,7 +42,11 @@ export class WebRequest {
   /** A route matched: the context is made now, named after it (or, made already, its `route` follows). */
   matched(route: string | undefined): void {
     this.route = route;
-    if (route !== undefined && !this.ended) this.lazy.get();
+    try {
+      if (route !== undefined && !this.ended) this.lazy.get();
+    } catch {
+      /* called from inside the framework's routing: nothing may throw there */
+    }
   }
 
   /** The handler failed with `error` (the last one reported wins). */
@@ -85,8 +90,9 @@ export class WebRequest {
     if (wanted.length > 0) {
       const recorded: Record<string, unknown> = {};
       for (const h of wanted) {
-        const v = this.headers[h];
-        if (v !== undefined) recorded[h] = v;
+        // Own headers only: a name such as `constructor` must not read the object's prototype.
+        const v = Object.hasOwn(this.headers, h) ? this.headers[h] : undefined;
+        if (v !== undefined) setOwn(recorded, h, v);
       }
       fields.headers = recorded;
     }
