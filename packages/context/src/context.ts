@@ -10,6 +10,7 @@ import { callerModuleName } from './default-name.js';
 import { unixNow, type Entry } from './entry.js';
 import { als, LazyContext } from './current.js';
 import { ContextError } from './errors.js';
+import { formatMessage } from './format.js';
 import type { Handler } from './handler.js';
 import { setOwn } from './protocol/own.js';
 import type { Route } from './route.js';
@@ -181,32 +182,6 @@ function remove(state: State, prop: string): void {
   if (state.ignore?.has(prop)) return;
   state.send(`{${keyJson(prop)}:null}`, undefined, 'delete');
   state.logChange(`${prop} deleted`);
-}
-
-function lookup(fields: Record<string, unknown>, path: string): unknown {
-  let v: unknown = fields;
-  for (const part of path.split('.')) {
-    if (typeof v !== 'object' || v === null || !hasOwn(v, part)) return undefined;
-    v = (v as Record<string, unknown>)[part];
-  }
-  return v;
-}
-
-function formatMessage(fields: Record<string, unknown>, format: string, args: unknown[]): string {
-  let text = String(format).replace(/\{([A-Za-z_$][\w$]*(?:\.[\w$]+)*)\}/g, (whole, path: string) => {
-    const v = lookup(fields, path);
-    if (v === undefined) return whole;
-    if (typeof v === 'object' && v !== null) {
-      try {
-        return JSON.stringify(v);
-      } catch {
-        return String(v);
-      }
-    }
-    return String(v);
-  });
-  for (const a of args) text += ` ${typeof a === 'string' ? a : inspect(a, { depth: 2, breakLength: Infinity })}`;
-  return text;
 }
 
 function makeLog(state: State): ContextLog {
