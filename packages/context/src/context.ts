@@ -60,8 +60,12 @@ export interface ContextMembers<T extends object = Record<string, any>> {
   readonly log: ContextLog;
   /** Sets several fields in one message. Names reserved for direct assignment are allowed here. */
   update(fields: Partial<T> & Record<string, unknown>): this;
-  /** Sends `finished` with `elapsed`. Idempotent; a no-op for transient contexts. */
-  finish(): void;
+  /**
+   * Sends `finished` with `elapsed`. Idempotent; a no-op for transient contexts. `fields` are set
+   * in the `finished` message itself: `update(fields)` and `finish()` in one message (on a context
+   * already finished, or transient, they are sent as an update).
+   */
+  finish(fields?: Partial<T> & Record<string, unknown>): void;
   /** The context's name. */
   toString(): string;
   /** Its id: a context inside another context's field is sent as its id (linking). */
@@ -145,12 +149,29 @@ const unfinished = new FinalizationRegistry<State>((state) => {
   if (!state.finished && !state.transient) finishState(state);
 });
 
-function finishState(state: State): void {
+function finishState(state: State, body = '', logged = ''): void {
   state.finished = true;
   // Seconds to the microsecond: the clock does not measure finer, and the JSON stays short.
   const elapsed = Math.round((performance.now() - state.bornAt) * 1000) / 1e6;
-  state.send('{}', 'finished', undefined, undefined, undefined, elapsed);
-  state.logChange(`status = finished, elapsed = ${elapsed}`);
+  state.send(`{${body}}`, 'finished', undefined, undefined, undefined, elapsed);
+  state.logChange(`status = finished${logged}, elapsed = ${elapsed}`);
+}
+
+/** The `obj` body of `fields` (ignored ones left out); throws before anything changes. */
+function fieldsBody(state: State, fields: Record<string, unknown>, keys: string[]): string {
+  let body = '';
+  for (const key of keys) {
+    if (state.ignore?.has(key)) continue;
+    body += `${(body === '' ? '' : ',') + keyJson(key)}:${fieldJson(key, fields[key])}`;
+  }
+  return body;
+}
+
+function fieldsLog(state: State, fields: Record<string, unknown>, keys: string[]): string {
+  return keys
+    .filter((k) => !state.ignore?.has(k))
+    .map((k) => `${k} = ${preview(fieldJson(k, fields[k]))}`)
+    .join(', ');
 }
 
 function reserved(name: string): ContextError {
@@ -300,31 +321,34 @@ class ContextBase {
     const state = this[kState];
     if (typeof fields !== 'object' || fields === null)
       throw new ContextError('LC_CONTEXT_INVALID_OPTION', 'update() takes an object of fields');
-    let body = '';
     const keys = Object.keys(fields);
-    for (const key of keys) {
-      if (state.ignore?.has(key)) continue;
-      body += `${(body === '' ? '' : ',') + keyJson(key)}:${fieldJson(key, fields[key])}`;
-    }
+    const body = fieldsBody(state, fields, keys);
     for (const key of keys) setOwn(state.fields, key, fields[key]);
     if (body !== '') {
       state.send(`{${body}}`);
-      if (state.logger !== null)
-        state.logChange(
-          keys
-            .filter((k) => !state.ignore?.has(k))
-            .map((k) => `${k} = ${preview(fieldJson(k, fields[k]))}`)
-            .join(', '),
-        );
+      if (state.logger !== null) state.logChange(fieldsLog(state, fields, keys));
     }
     return this;
   }
 
-  finish(): void {
+  finish(fields?: Record<string, unknown>): void {
     const state = this[kState];
-    if (state.finished || state.transient) return;
+    if (fields !== undefined && (typeof fields !== 'object' || fields === null))
+      throw new ContextError('LC_CONTEXT_INVALID_OPTION', 'finish() takes an object of fields, or nothing');
+    if (state.finished || state.transient) {
+      if (fields !== undefined) this.update(fields);
+      return;
+    }
+    let body = '';
+    let logged = '';
+    if (fields !== undefined) {
+      const keys = Object.keys(fields);
+      body = fieldsBody(state, fields, keys); // throws before anything changes
+      for (const key of keys) setOwn(state.fields, key, fields[key]);
+      if (body !== '' && state.logger !== null) logged = `, ${fieldsLog(state, fields, keys)}`;
+    }
     unfinished.unregister(state);
-    finishState(state);
+    finishState(state, body, logged);
   }
 
   toString(): string {

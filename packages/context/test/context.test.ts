@@ -237,6 +237,28 @@ describe('Context → RabbitMQ (every message kind, received by a plain amqplib 
     for (const msgs of failed) expect(msgs.at(-1)!.status).to.equal('finished');
   });
 
+  it('finish(fields): the last fields in the finished message itself; afterwards an update', async () => {
+    const ctx = new Context({ name: 'web.finish', handler, ignore: ['secret'] });
+    expect(() => ctx.finish({ bad: 10n }))
+      .to.throw(ContextError)
+      .with.property('code', 'LC_CONTEXT_NOT_SERIALIZABLE');
+    expect(() => ctx.finish('x' as never))
+      .to.throw(ContextError)
+      .with.property('code', 'LC_CONTEXT_INVALID_OPTION');
+    ctx.finish({ status_code: 200, secret: 's' }); // the bad calls above changed and sent nothing
+    expect(ctx.context).to.deep.include({ status_code: 200, secret: 's' });
+    ctx.finish({ late: true }); // finished already: an update
+    ctx.finish();
+    await consumer.waitFor(3);
+    const id = Context.idOf(ctx);
+    expect(bodies().map((m) => [m.obj_id, m.seq, m.status, m.obj])).to.deep.equal([
+      [id, 0, 'born', {}],
+      [id, 1, 'finished', { status_code: 200 }],
+      [id, 2, undefined, { late: true }],
+    ]);
+    expect(bodies()[1].elapsed).to.be.a('number');
+  });
+
   it('Context.run: an existing context current down the async chain, not finished, nesting restores', async () => {
     const outer = new Context({ name: 'jobs.outer', handler });
     const inner = new Context({ name: 'jobs.inner', handler });

@@ -247,6 +247,8 @@ describe('Fastify plugin → RabbitMQ (real Fastify 5 server, real HTTP, collate
     // The ignored requests were made first on the same handler: their messages would be here.
     expect(new Set(consumer.received.map((m) => m.json.obj_id))).to.deep.equal(new Set([objs[0]!.id]));
     expect(objs[0]!.rkey).to.equal('shop.get');
+    // Two messages for a request whose handler sets nothing: born, then the last fields with finished.
+    expect(consumer.received.map((m) => m.json.status)).to.deep.equal(['born', 'finished']);
     expect(objs[0]!.object).to.deep.include({ url: '/orders/9', headers: { 'x-request-id': 'req-1' } });
 
     const paths = app();

@@ -75,8 +75,7 @@ export class WebRequest {
       if (aborted) fields.aborted = true;
       if (this.failure !== undefined) fields.error = describe(this.failure.error);
       fields.elapsed = Math.round((performance.now() - this.start) * 1000) / 1e6;
-      ctx.update(fields);
-      ctx.finish();
+      ctx.finish(fields); // one message: the last fields and finished
     } catch {
       /* the server comes first: a context that cannot be sent is the handler's to count */
     }
