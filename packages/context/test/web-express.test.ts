@@ -244,6 +244,57 @@ describe('Express middleware → RabbitMQ (real Express 5 server, real HTTP, col
     expect(o!.object).to.include({ method: 'POST', route: '/echo', n: 7, status_code: 200 });
   });
 
+  it('asked for before routing: made then, named unrouted, its route field set once matched', async () => {
+    const app = express();
+    app.use(contexture({ handler }));
+    app.use((_req, _res, next) => {
+      Context.current()!.auth = 'ok';
+      next();
+    });
+    app.get('/users/:id', (_req, res) => {
+      Context.current()!.seen = true;
+      res.send('user');
+    });
+    const base = await serve(app);
+
+    expect((await fetch(`${base}/users/3`)).status).to.equal(200);
+    const [o] = await objects(consumer, 1);
+    expect(o!.rkey).to.equal('http.GET.unrouted');
+    expect(o!.object).to.include({ auth: 'ok', seen: true, route: '/users/:id', status_code: 200 });
+  });
+
+  it('a name function that throws or gives a refused key: the default name, the reason in name_error', async () => {
+    const app = express();
+    app.get(
+      '/throws',
+      contexture({
+        handler,
+        name: () => {
+          throw new Error('no name for you');
+        },
+      }),
+      (_req, res) => {
+        res.send('a');
+      },
+    );
+    app.get('/reserved', contexture({ handler, name: () => 'contexture.heartbeat' }), (_req, res) => {
+      res.send('b');
+    });
+    const base = await serve(app);
+
+    expect((await fetch(`${base}/throws`)).status).to.equal(200);
+    expect((await fetch(`${base}/reserved`)).status).to.equal(200);
+    const objs = await objects(consumer, 2);
+    const thrown = byUrl(objs, '/throws');
+    expect(thrown.rkey).to.equal('http.GET./throws');
+    expect(thrown.object).to.include({ name_error: 'no name for you', status_code: 200 });
+    const reserved = byUrl(objs, '/reserved');
+    expect(reserved.rkey).to.equal('http.GET./reserved');
+    expect(reserved.object.name_error)
+      .to.be.a('string')
+      .and.match(/contexture\./);
+  });
+
   it('options: recorded headers, name and routingKey functions, ignored paths; bad options throw', async () => {
     const app = express();
     app.get('/healthz', contexture({ handler, ignore: ['/healthz'] }), (_req, res) => {

@@ -81,6 +81,8 @@ export function contexture(options?: WebOptions): ContextureMiddleware {
         enterLazy(w.lazy);
       },
     });
+    // In front of a route (`app.get('/x', contexture(), handler)`), the route has matched already.
+    if (route !== undefined) w.matched(routePath(req, route));
     res.once('finish', () => w.end(res.statusCode, false));
     res.once('close', () => w.abort());
     runLazy(w.lazy, next);
