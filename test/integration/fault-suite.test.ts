@@ -12,8 +12,9 @@ import { Context, Handler } from '@contexture/context';
 import { RedisContextStore } from '@contexture/collector/store';
 import {
   amqpUrl,
+  brokerProxy,
   Cleanup,
-  FaultProxy,
+  proxiedAmqpUrl,
   hostileCorpus,
   redisUrl,
   TempRedis,
@@ -56,13 +57,6 @@ function run(file: string, args: string[], cleanup: Cleanup, env: Record<string,
     await exited;
   });
   return { child, stdout: () => out, stderr: () => err, exited };
-}
-
-function proxiedAmqpUrl(port: number): string {
-  const u = new URL(amqpUrl());
-  u.hostname = '127.0.0.1';
-  u.port = String(port);
-  return u.toString();
 }
 
 async function withChannel<T>(fn: (ch: amqp.Channel) => Promise<T>): Promise<T> {
@@ -116,10 +110,7 @@ describe('fault suite', function () {
     const redis = new TempRedis();
     await redis.start();
     cleanup.defer(() => redis.destroy());
-    const u = new URL(amqpUrl());
-    const proxy = new FaultProxy(u.hostname, Number(u.port || 5672));
-    await proxy.listen();
-    cleanup.defer(() => proxy.close());
+    const proxy = await brokerProxy(cleanup);
 
     const collectorArgs = ['-u', amqpUrl(), '--redis', redis.url, '-e', exchange, '-q', queue, '--prefix', prefix];
     let collector = run(COLLECTOR, [...collectorArgs, '--prefetch', '100'], cleanup);
@@ -198,10 +189,7 @@ describe('fault suite', function () {
     const exchange = cleanup.exchange(uniqueName('fault-drop-x'));
     const consumer = await TestConsumer.start({ exchange });
     cleanup.defer(() => consumer.close());
-    const u = new URL(amqpUrl());
-    const proxy = new FaultProxy(u.hostname, Number(u.port || 5672));
-    await proxy.listen();
-    cleanup.defer(() => proxy.close());
+    const proxy = await brokerProxy(cleanup);
     const handler = new Handler({
       url: proxiedAmqpUrl(proxy.port),
       exchange,

@@ -1,21 +1,14 @@
 import { expect } from 'chai';
 import { Context, ContextError, Handler, type HandlerStats } from '@contexture/context';
-import { amqpUrl, Cleanup, FaultProxy, TestConsumer, uniqueName, waitUntil } from '@contexture/test-support';
-
-function proxiedUrl(port: number): string {
-  const u = new URL(amqpUrl());
-  u.hostname = '127.0.0.1';
-  u.port = String(port);
-  return u.toString();
-}
-
-async function brokerProxy(cleanup: Cleanup): Promise<FaultProxy> {
-  const u = new URL(amqpUrl());
-  const proxy = new FaultProxy(u.hostname, Number(u.port || 5672));
-  await proxy.listen();
-  cleanup.defer(() => proxy.close());
-  return proxy;
-}
+import {
+  amqpUrl,
+  Cleanup,
+  TestConsumer,
+  uniqueName,
+  waitUntil,
+  brokerProxy,
+  proxiedAmqpUrl,
+} from '@contexture/test-support';
 
 const balanced = (s: HandlerStats) => s.enqueued === s.published + s.dropped + s.queued + s.inFlight;
 
@@ -74,7 +67,7 @@ describe('Handler faults: a mismatched exchange, confirms lost in an outage, a s
     const warnings: string[] = [];
     const drops: Array<[number, number]> = [];
     const handler = new Handler({
-      url: proxiedUrl(proxy.port),
+      url: proxiedAmqpUrl(proxy.port),
       exchange,
       bufferSize: 10,
       maxInFlight: 30,
@@ -138,7 +131,7 @@ describe('Handler faults: a mismatched exchange, confirms lost in an outage, a s
     const proxy = await brokerProxy(cleanup);
     const warnings: string[] = [];
     const handler = new Handler({
-      url: proxiedUrl(proxy.port),
+      url: proxiedAmqpUrl(proxy.port),
       exchange,
       flushInterval: 1,
       heartbeatInterval: 0,

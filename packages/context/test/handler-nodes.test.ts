@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { inspect } from 'node:util';
 import { Context, type ContextError, Handler, optionsFromEnv, resolveOptions } from '@contexture/context';
 import { parseAmqpUrls } from '@contexture/context/internal';
-import { amqpUrl, Cleanup, FaultProxy, TestConsumer, uniqueName, waitUntil } from '@contexture/test-support';
+import { amqpUrl, Cleanup, TestConsumer, uniqueName, waitUntil, brokerProxy } from '@contexture/test-support';
 
 /** The test broker's URL (with its user and password) at another port: a proxy of it. */
 function urlAt(port: number): string {
@@ -10,14 +10,6 @@ function urlAt(port: number): string {
   u.hostname = '127.0.0.1';
   u.port = String(port);
   return u.toString();
-}
-
-async function brokerProxy(cleanup: Cleanup): Promise<FaultProxy> {
-  const u = new URL(amqpUrl());
-  const proxy = new FaultProxy(u.hostname, Number(u.port || 5672));
-  await proxy.listen();
-  cleanup.defer(() => proxy.close());
-  return proxy;
 }
 
 function refusal(fn: () => unknown): ContextError {

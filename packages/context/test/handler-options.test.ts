@@ -1,21 +1,14 @@
 import { expect } from 'chai';
 import { Context, Handler, resolveOptions } from '@contexture/context';
-import { amqpUrl, Cleanup, FaultProxy, TestConsumer, uniqueName, waitUntil } from '@contexture/test-support';
-
-function proxiedUrl(port: number): string {
-  const u = new URL(amqpUrl());
-  u.hostname = '127.0.0.1';
-  u.port = String(port);
-  return u.toString();
-}
-
-async function brokerProxy(cleanup: Cleanup): Promise<FaultProxy> {
-  const u = new URL(amqpUrl());
-  const proxy = new FaultProxy(u.hostname, Number(u.port || 5672));
-  await proxy.listen();
-  cleanup.defer(() => proxy.close());
-  return proxy;
-}
+import {
+  amqpUrl,
+  Cleanup,
+  TestConsumer,
+  uniqueName,
+  waitUntil,
+  brokerProxy,
+  proxiedAmqpUrl,
+} from '@contexture/test-support';
 
 /** Handler options as `CONTEXTURE_*` variables give them (and nothing from a config file). */
 function fromEnv(explicit: Record<string, unknown>, env: Record<string, string>) {
@@ -39,7 +32,7 @@ describe('Handler options, each shown taking effect (real RabbitMQ, the fault pr
   for (const via of ['the option', 'CONTEXTURE_MAX_IN_FLIGHT'])
     it(`maxInFlight (${via}): with the broker silent, exactly that many are sent and the rest wait in the buffer`, async () => {
       const proxy = await brokerProxy(cleanup);
-      const base = { url: proxiedUrl(proxy.port), exchange, flushInterval: 1, heartbeatInterval: 0, logger: null };
+      const base = { url: proxiedAmqpUrl(proxy.port), exchange, flushInterval: 1, heartbeatInterval: 0, logger: null };
       const handler = new Handler(
         via === 'the option' ? { ...base, maxInFlight: 7 } : fromEnv(base, { CONTEXTURE_MAX_IN_FLIGHT: '7' }),
       );
@@ -61,7 +54,7 @@ describe('Handler options, each shown taking effect (real RabbitMQ, the fault pr
       const proxy = await brokerProxy(cleanup);
       proxy.stall(); // the TCP connection opens; the AMQP handshake never gets an answer
       const base = {
-        url: proxiedUrl(proxy.port),
+        url: proxiedAmqpUrl(proxy.port),
         exchange,
         heartbeatInterval: 0,
         logger: null,
@@ -84,7 +77,7 @@ describe('Handler options, each shown taking effect (real RabbitMQ, the fault pr
     const exact: number[] = [];
     const exactAt: number[] = [];
     const a = new Handler({
-      url: proxiedUrl(proxy.port),
+      url: proxiedAmqpUrl(proxy.port),
       exchange,
       logger: null,
       reconnect: { initialDelay: 10, maxDelay: 300, factor: 3, jitter: 0 },
@@ -113,7 +106,7 @@ describe('Handler options, each shown taking effect (real RabbitMQ, the fault pr
 
     const spread: number[] = [];
     const b = new Handler({
-      url: proxiedUrl(proxy.port),
+      url: proxiedAmqpUrl(proxy.port),
       exchange,
       logger: null,
       reconnect: { initialDelay: 40, maxDelay: 10_000, factor: 1, jitter: 0.5 },

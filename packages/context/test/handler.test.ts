@@ -1,22 +1,15 @@
 import { expect } from 'chai';
 import { inspect } from 'node:util';
 import { Context, ContextError, Handler, type HandlerStats } from '@contexture/context';
-import { amqpUrl, Cleanup, FaultProxy, TestConsumer, uniqueName, waitUntil } from '@contexture/test-support';
-
-function proxiedUrl(port: number): string {
-  const u = new URL(amqpUrl());
-  u.hostname = '127.0.0.1';
-  u.port = String(port);
-  return u.toString();
-}
-
-async function brokerProxy(cleanup: Cleanup): Promise<FaultProxy> {
-  const u = new URL(amqpUrl());
-  const proxy = new FaultProxy(u.hostname, Number(u.port || 5672));
-  await proxy.listen();
-  cleanup.defer(() => proxy.close());
-  return proxy;
-}
+import {
+  amqpUrl,
+  Cleanup,
+  TestConsumer,
+  uniqueName,
+  waitUntil,
+  brokerProxy,
+  proxiedAmqpUrl,
+} from '@contexture/test-support';
 
 const balanced = (s: HandlerStats) => s.enqueued === s.published + s.dropped + s.queued + s.inFlight;
 
@@ -40,7 +33,7 @@ describe('Handler: buffer, outages and reconnects (real RabbitMQ behind a loopba
     proxy.cut();
     const drops: number[] = [];
     const handler = new Handler({
-      url: proxiedUrl(proxy.port),
+      url: proxiedAmqpUrl(proxy.port),
       exchange,
       bufferSize: 10,
       flushInterval: 1,
@@ -66,7 +59,7 @@ describe('Handler: buffer, outages and reconnects (real RabbitMQ behind a loopba
     const proxy = await brokerProxy(cleanup);
     proxy.cut();
     const handler = new Handler({
-      url: proxiedUrl(proxy.port),
+      url: proxiedAmqpUrl(proxy.port),
       exchange,
       bufferSize: 10,
       overflow: 'drop-newest',
@@ -88,7 +81,7 @@ describe('Handler: buffer, outages and reconnects (real RabbitMQ behind a loopba
     const proxy = await brokerProxy(cleanup);
     proxy.cut();
     const handler = new Handler({
-      url: proxiedUrl(proxy.port),
+      url: proxiedAmqpUrl(proxy.port),
       exchange,
       bufferSize: 5,
       overflow: 'block',
@@ -116,7 +109,7 @@ describe('Handler: buffer, outages and reconnects (real RabbitMQ behind a loopba
     const proxy = await brokerProxy(cleanup);
     const warnings: string[] = [];
     const handler = new Handler({
-      url: proxiedUrl(proxy.port),
+      url: proxiedAmqpUrl(proxy.port),
       exchange,
       bufferSize: 20_000,
       flushInterval: 1,
@@ -347,7 +340,7 @@ describe('Handler: buffer, outages and reconnects (real RabbitMQ behind a loopba
   it('close() against a broker that stopped answering takes closeTimeout in all, then cuts the connection', async () => {
     const proxy = await brokerProxy(cleanup);
     const handler = new Handler({
-      url: proxiedUrl(proxy.port),
+      url: proxiedAmqpUrl(proxy.port),
       exchange,
       flushInterval: 1,
       logger: null,
@@ -370,7 +363,7 @@ describe('Handler: buffer, outages and reconnects (real RabbitMQ behind a loopba
   it('a broker that stops answering is found out by the AMQP heartbeat (5 s unless the URL sets one), with the reason', async function () {
     this.timeout(30_000);
     const proxy = await brokerProxy(cleanup);
-    const url = new URL(proxiedUrl(proxy.port));
+    const url = new URL(proxiedAmqpUrl(proxy.port));
     url.searchParams.set('heartbeat', '1');
     const warnings: string[] = [];
     const handler = new Handler({

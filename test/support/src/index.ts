@@ -27,3 +27,4 @@ export { TempRedis } from './temp-redis.js';
 export { freePort } from './ports.js';
 export { hostileCorpus } from './hostile-corpus.js';
 export type { HostileBody } from './hostile-corpus.js';
+export { brokerProxy, proxiedAmqpUrl } from './broker-proxy.js';
