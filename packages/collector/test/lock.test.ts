@@ -355,6 +355,11 @@ for (const backend of BACKENDS)
         );
         return { child, exited };
       });
+      // A failed wait must not leave the workers writing after the clean-up removed the keys.
+      cleanup.defer(async () => {
+        for (const c of children) if (c.child.exitCode === null && c.child.signalCode === null) c.child.kill('SIGKILL');
+        await Promise.all(children.map((c) => c.exited));
+      });
       const k = (s: string) => `${prefix}stress:{${name}}:${s}`;
       await waitUntil(async () => Number(await redis.get(k('entries'))) >= 100, '100 entries', 30_000);
       const killed = children.slice(0, 5);
