@@ -275,7 +275,7 @@ export class Collector extends EventEmitter {
       model.on('error', (err: Error) => (connError ??= err));
       watchSilence(model);
       // Closed meanwhile (the handshake took long): nothing is declared, the connection is closed.
-      if (this._status !== 'connecting') throw new CollectorError('LC_DAEMON_CLOSED', 'closed while connecting');
+      if (this.closing.signal.aborted) throw new CollectorError('LC_DAEMON_CLOSED', 'closed while connecting');
       const topology = await setUpTopology(model, o, this.adaptedSaid);
       const ch = topology.ch;
       this.queueTypeFound = topology.type;
@@ -294,12 +294,14 @@ export class Collector extends EventEmitter {
       const err = (model === null ? null : brokerRefusal(thrown, o, where)) ?? thrown;
       this.lastError = redactText((err as Error)?.message ?? String(err));
       this.setupLost = model !== null && !(err instanceof CollectorError);
-      if (model !== null) await model.close().catch(() => {});
+      // Forgotten before it is closed: its close must not count as a connection lost (onLost would
+      // schedule a reconnect of its own beside the one decided here).
       this.model = null;
       this.channel = null;
+      if (model !== null) await model.close().catch(() => {});
       // The next connect goes to the next node.
       this.#nodes.advance();
-      const closing = this._status !== 'connecting'; // close() came meanwhile: no reconnect
+      const closing = this.closing.signal.aborted; // close() came meanwhile: no reconnect
       if (first) {
         if (!closing) this._status = 'idle';
         throw err;
@@ -309,7 +311,7 @@ export class Collector extends EventEmitter {
       this.scheduleReconnect();
       return;
     }
-    if ((this._status as CollectorStatus) !== 'connecting') return model.close().catch(() => {});
+    if (this.closing.signal.aborted) return model.close().catch(() => {});
     this._status = 'consuming';
     this.attempt = 0;
     if (!first) this.counts.reconnects++;
