@@ -208,6 +208,39 @@ describe('Handler: buffer, outages and reconnects (real RabbitMQ behind a loopba
     expect(handler.stats().lastError).to.contain('listener bug');
   });
 
+  it('the messages of one send leave the socket in a few writes, not one system call each, and all arrive in order', async () => {
+    const handler = new Handler({ url: amqpUrl(), exchange, flushInterval: 20, logger: null });
+    cleanup.defer(() => handler.close());
+    new Context({ name: 'connected', handler, transient: true });
+    expect(await handler.flush(10_000)).to.equal(true);
+    // Counts the socket writes to the broker's port of every socket, in this process, while the
+    // 300 messages go out (written from the muxer's loop, in one pump).
+    const { Socket } = await import('node:net');
+    const proto = Socket.prototype as unknown as Record<'_write' | '_writev', (...args: unknown[]) => unknown>;
+    const original = { _write: proto._write, _writev: proto._writev };
+    let writes = 0;
+    const port = Number(new URL(amqpUrl()).port || 5672);
+    for (const k of ['_write', '_writev'] as const) {
+      proto[k] = function (this: InstanceType<typeof Socket>, ...args: unknown[]) {
+        if (this.remotePort === port) writes++;
+        return original[k].apply(this, args);
+      };
+    }
+    try {
+      const ctx = new Context({ name: 'coalesced', handler });
+      for (let i = 1; i < 300; i++) ctx.i = i;
+      expect(await handler.flush(10_000)).to.equal(true);
+    } finally {
+      Object.assign(proto, original);
+    }
+    await consumer.waitFor(301);
+    const coalesced = consumer.received.filter((r) => r.routingKey === 'coalesced');
+    expect(coalesced.map((r) => r.json.seq)).to.deep.equal(Array.from({ length: 300 }, (_, i) => i));
+    // One write per message (300) without the coalescing; a handful with it (each write holds up to
+    // the socket's 16 KB high-water mark of frames).
+    expect(writes).to.be.above(0).and.below(30);
+  });
+
   it('batch mode packs messages of one route into ndjson messages that decode to the same bodies', async () => {
     const handler = new Handler({
       url: amqpUrl(),
