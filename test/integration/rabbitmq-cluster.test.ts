@@ -154,7 +154,7 @@ describe('a 3-node RabbitMQ cluster: failover of the Handler and two collectors 
       exchange,
       bufferSize: PRODUCED,
       reconnect: retry,
-      logger: { warn: (m) => logs.push(`H: ${m}`) },
+      logger: { warn: (m: string) => logs.push(`H: ${m}`) },
     });
     cleanup.defer(() => handler.close());
     // Connected before the stream starts, so "the node it is connected to" is known.

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { redactUrl } from './redact.js';
+import { redactText, redactUrl } from './redact.js';
+import { errorFields, toLogger } from './logger.js';
 import { ContextError } from './errors.js';
 import { Handler } from './handler.js';
 import { HANDLER_DEFAULTS, validateHandlerOptions, type HandlerOptions } from './handler-options.js';
@@ -144,8 +145,15 @@ export function getHandler(): Handler {
   try {
     current = new Handler(resolveOptions());
   } catch (err) {
-    process.stderr.write(`contexture: ${(err as Error).message}; using the built-in defaults\n`);
+    // Said on the logger the handler made instead uses: the default one (no logger comes from
+    // the environment or a file).
     current = new Handler();
+    const logger = current.options.logger;
+    if (logger !== null)
+      toLogger(logger, 'contexture: ').warn(
+        { code: 'LC_CONFIG_INVALID', err: errorFields(err) },
+        `${redactText((err as Error).message)}; using the built-in defaults`,
+      );
   }
   return current;
 }

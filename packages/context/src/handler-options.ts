@@ -2,11 +2,7 @@ import { redactUrl } from './redact.js';
 import { parseAmqpUrls } from './amqp-nodes.js';
 import { ContextError } from './errors.js';
 import type { OverflowPolicy } from './bounded-buffer.js';
-
-/** Where warnings go (outages, drops, exit with undelivered messages). */
-export interface WarnLogger {
-  warn(message: string): void;
-}
+import { isLoggerOption, textLogger, type LoggerOption } from './logger.js';
 
 /** Reconnection backoff: capped exponential with jitter. */
 export interface ReconnectOptions {
@@ -70,18 +66,25 @@ export interface HandlerOptions {
   heartbeatInterval?: number;
   /** Reconnection backoff. */
   reconnect?: ReconnectOptions;
-  /** Where warnings go; null for none. @default a logger writing one line to stderr */
-  logger?: WarnLogger | null;
+  /**
+   * Where the handler's warnings go (outages and recoveries, drops, exit with undelivered
+   * messages): a pino-style logger, called `warn({ code, … }, message)`, or an object with a
+   * `warn(message)` method only, which gets the line `contexture: <message>`; null for none.
+   * @default a logger writing `contexture: <message>` lines on stderr
+   * @example
+   * new Handler({ logger: pino().child({ lib: 'contexture' }) });
+   */
+  logger?: LoggerOption | null;
 }
 
 export type ResolvedHandlerOptions = Required<Omit<HandlerOptions, 'url' | 'reconnect' | 'logger'>> & {
   /** The URL, or the nodes' URLs comma-separated (a Handler's `options` shows them with their passwords masked). */
   url: string;
   reconnect: Required<ReconnectOptions>;
-  logger: WarnLogger | null;
+  logger: LoggerOption | null;
 };
 
-const stderrLogger: WarnLogger = { warn: (m) => void process.stderr.write(`${m}\n`) };
+const stderrLogger = textLogger(() => 'contexture: ');
 
 /** Built-in defaults, the weakest source of configuration. */
 export const HANDLER_DEFAULTS: Readonly<ResolvedHandlerOptions> = Object.freeze({
@@ -173,8 +176,13 @@ export function validateHandlerOptions(
   if (typeof o.persistent !== 'boolean') bad(source, 'persistent', 'true or false', o.persistent);
   const r = { ...HANDLER_DEFAULTS.reconnect, ...(o.reconnect ?? {}) };
   const logger = o.logger === undefined ? HANDLER_DEFAULTS.logger : o.logger;
-  if (logger !== null && typeof logger?.warn !== 'function')
-    bad(source, 'logger', 'an object with a warn(message) method, or null', logger);
+  if (logger !== null && !isLoggerOption(logger))
+    bad(
+      source,
+      'logger',
+      'a pino-style logger (info, warn, error), an object with a warn(message) method, or null',
+      logger,
+    );
   return {
     url,
     exchange: o.exchange,

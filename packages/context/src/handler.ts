@@ -16,6 +16,7 @@ import { HandlerHeartbeats } from './handler-heartbeats.js';
 import { Publisher } from './publisher.js';
 import { ContextError } from './errors.js';
 import { redactText } from './redact.js';
+import { errorFields, toLogger, type LogFields, type Logger } from './logger.js';
 import { nodeRound, redactUrls } from './amqp-nodes.js';
 import { carriable, makeRoute, type Route } from './route.js';
 import { AmqpTransport } from './transports/amqp-transport.js';
@@ -53,6 +54,8 @@ export class Handler extends EventEmitter {
   private readonly buffer: BoundedBuffer<Entry>;
   /** Sends what the buffer holds through the transport and settles it. */
   private readonly publisher: Publisher;
+  /** The `logger` option as a pino-style logger (a message-only one gets `contexture: <message>`). */
+  private readonly logger: Logger | null;
   private transport: Transport | null = null;
   private _status: HandlerStatus = 'idle';
   private reconnectTimer: NodeJS.Timeout | null = null;
@@ -81,6 +84,7 @@ export class Handler extends EventEmitter {
     // Validated: a list is AMQP URLs joined with commas (a jsonl: path is never split).
     this.#urls = resolved.url.startsWith('jsonl:') ? [resolved.url] : resolved.url.split(',');
     this.options = Object.freeze({ ...resolved, url: redactUrls(this.#urls) });
+    this.logger = this.options.logger === null ? null : toLogger(this.options.logger, 'contexture: ');
     this.buffer = new BoundedBuffer<Entry>(this.options.bufferSize, this.options.overflow);
     this.publisher = new Publisher(this.buffer, this.options, JSON.stringify(this.id), {
       transport: () => this.transport,
@@ -88,7 +92,7 @@ export class Handler extends EventEmitter {
       drop: (n, unconfirmed) => this.drop(n, unconfirmed),
       noteError: (err) => this.noteError(err),
       lastError: () => this.lastError,
-      warn: (message) => this.warn(message),
+      warn: (fields, message) => this.warn(fields, message),
       lost: (err) => this.onLost(err),
       idle: () => {
         for (const w of this.idleWaiters.splice(0)) w(true);
@@ -258,6 +262,7 @@ export class Handler extends EventEmitter {
     const left = this.buffer.length + this.publisher.inFlight;
     if (left > 0 && this._status !== 'closed') {
       this.warn(
+        { code: 'LC_HANDLER_EXIT_UNPUBLISHED', unpublished: left, wait: this.options.wait },
         `${left} message(s) not published before the process exited${this.options.wait ? '' : ' (wait: true drains before exit)'}`,
       );
     }
@@ -282,11 +287,12 @@ export class Handler extends EventEmitter {
     this.noteError(err);
     const left = this.shutdown(true);
     this.transport?.destroy();
+    const code = err instanceof ContextError ? err.code : 'LC_TRANSPORT_FAILED';
     this.warn(
+      { code, err: errorFields(err), unpublished: left },
       `stopped publishing: ${this.lastError}; ${left} message(s) left unpublished are counted as dropped, and so is every later one`,
     );
     if (this.listenerCount('error') === 0) return;
-    const code = err instanceof ContextError ? err.code : 'LC_TRANSPORT_FAILED';
     this.emit('error', new ContextError(code, this.lastError ?? 'stopped publishing', { cause: err }));
   }
 
@@ -302,7 +308,10 @@ export class Handler extends EventEmitter {
     if (left > 0) {
       this.drop(left, unconfirmed);
       if (!quiet)
-        this.warn(`closed with ${left} message(s) unpublished${maybeDelivered(unconfirmed)}; counted as dropped`);
+        this.warn(
+          { code: 'LC_HANDLER_CLOSE_UNPUBLISHED', dropped: left, droppedUnconfirmed: unconfirmed },
+          `closed with ${left} message(s) unpublished${maybeDelivered(unconfirmed)}; counted as dropped`,
+        );
     }
     unwatchExit(this);
     for (const w of this.spaceWaiters.splice(0)) w();
@@ -316,11 +325,11 @@ export class Handler extends EventEmitter {
     if (this.listenerCount('drop') > 0) this.emit('drop', n, unconfirmed);
   }
 
-  private warn(message: string): void {
-    const logger = this.options.logger;
+  private warn(fields: LogFields, message: string): void {
+    const logger = this.logger;
     if (logger === null) return;
     try {
-      logger.warn(`contexture: ${message}`);
+      logger.warn(fields, message);
     } catch {
       /* a broken logger must not break the publisher */
     }
@@ -432,6 +441,14 @@ export class Handler extends EventEmitter {
     };
     const next = nodes > 1 && t?.where !== undefined ? ` (next: ${t.where}, one of ${nodes} nodes)` : '';
     this.warn(
+      {
+        code: lost === null ? 'LC_BROKER_UNREACHABLE' : 'LC_BROKER_LOST',
+        url: where,
+        lastError: this.lastError,
+        bufferSize: this.options.bufferSize,
+        overflow: this.options.overflow,
+        nodes,
+      },
       `cannot publish to ${where} (${this.lastError}); buffering up to ${this.options.bufferSize} messages (${this.options.overflow}) and reconnecting${next}`,
     );
   }
@@ -445,6 +462,14 @@ export class Handler extends EventEmitter {
     const took = o.lost !== null && o.lost !== now ? ` (took over from ${o.lost})` : '';
     const unconfirmed = maybeDelivered(this.counts.droppedUnconfirmed - o.unconfirmed);
     this.warn(
+      {
+        code: 'LC_BROKER_RECONNECTED',
+        url: now,
+        ...(took === '' ? {} : { lost: o.lost }),
+        outageSeconds: Number(secs),
+        dropped: this.counts.dropped - o.dropped,
+        droppedUnconfirmed: this.counts.droppedUnconfirmed - o.unconfirmed,
+      },
       `publishing to ${now}${took} again after ${secs} s; ${this.counts.dropped - o.dropped} message(s) dropped during the outage${unconfirmed}`,
     );
   }

@@ -8,7 +8,8 @@ export type { ChangeLogger, ContextConstructor, ContextLog, ContextMembers, Cont
 export { Handler } from './handler.js';
 export type { HandlerStats, HandlerStatus } from './handler.js';
 export { HANDLER_DEFAULTS } from './handler-options.js';
-export type { HandlerOptions, ReconnectOptions, ResolvedHandlerOptions, WarnLogger } from './handler-options.js';
+export type { HandlerOptions, ReconnectOptions, ResolvedHandlerOptions } from './handler-options.js';
+export type { LogFields, Logger, LoggerOption, WarnLogger } from './logger.js';
 export type { OverflowPolicy } from './bounded-buffer.js';
 export {
   configure,

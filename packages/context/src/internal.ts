@@ -14,3 +14,4 @@ export type { AmqpUrlList } from './amqp-nodes.js';
 export { backoffDelay } from './backoff.js';
 export type { BackoffOptions } from './backoff.js';
 export { hostPort, redactText, redactUrl } from './redact.js';
+export { errorFields, isLogger, isLoggerOption, textLogger, toLogger } from './logger.js';

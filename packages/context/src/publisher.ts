@@ -11,6 +11,7 @@
 import type { BoundedBuffer } from './bounded-buffer.js';
 import { countUnconfirmed, type Entry } from './entry.js';
 import type { ResolvedHandlerOptions } from './handler-options.js';
+import type { LogFields } from './logger.js';
 import type { Transport } from './transports/transport.js';
 
 /** Messages sent together, and the connection (its generation) they were sent on. */
@@ -31,7 +32,8 @@ export interface PublisherHost {
   noteError(err: unknown): void;
   /** The handler's last error, as kept. */
   lastError(): string | null;
-  warn(message: string): void;
+  /** Says something on the handler's logger, at warn level. */
+  warn(fields: LogFields, message: string): void;
   /** The connection died under a send, before the transport said so. */
   lost(err: Error): void;
   /** Nothing is queued or in flight any more: `flush()` may resolve. */
@@ -219,7 +221,10 @@ export class Publisher {
     const now = Date.now();
     this.refused.count += n;
     if (now - this.refused.at < 10_000) return;
-    this.host.warn(`${this.refused.count} message(s) could not be sent and were dropped (${this.host.lastError()})`);
+    this.host.warn(
+      { code: 'LC_PUBLISH_REFUSED', dropped: this.refused.count, lastError: this.host.lastError() },
+      `${this.refused.count} message(s) could not be sent and were dropped (${this.host.lastError()})`,
+    );
     this.refused = { at: now, count: 0 };
   }
 

@@ -32,7 +32,7 @@ describe('Handler faults: a mismatched exchange, confirms lost in an outage, a s
         url: amqpUrl(),
         exchange,
         flushInterval: 1,
-        logger: { warn: (m) => warnings.push(m) },
+        logger: { warn: (m: string) => warnings.push(m) },
         reconnect: { initialDelay: 10, maxDelay: 50 },
       });
       cleanup.defer(() => handler.close());
@@ -74,7 +74,7 @@ describe('Handler faults: a mismatched exchange, confirms lost in an outage, a s
       flushInterval: 1,
       heartbeatInterval: 0,
       reconnect: { initialDelay: 20, maxDelay: 200 },
-      logger: { warn: (m) => warnings.push(m) },
+      logger: { warn: (m: string) => warnings.push(m) },
     });
     cleanup.defer(() => handler.close());
     handler.on('drop', (n: number, unconfirmed: number) => drops.push([n, unconfirmed]));
@@ -136,7 +136,7 @@ describe('Handler faults: a mismatched exchange, confirms lost in an outage, a s
       flushInterval: 1,
       heartbeatInterval: 0,
       reconnect: { initialDelay: 20, maxDelay: 200 },
-      logger: { warn: (m) => warnings.push(m) },
+      logger: { warn: (m: string) => warnings.push(m) },
     });
     cleanup.defer(() => handler.destroy());
     const lost = new Promise<number>((resolve) => handler.once('disconnect', () => resolve(performance.now())));

@@ -44,7 +44,7 @@ describe('Handler: the nodes of a cluster as a URL list (two loopback proxies of
       bufferSize: 20_000,
       flushInterval: 1,
       reconnect: { initialDelay: 20, maxDelay: 200 },
-      logger: { warn: (m) => warnings.push(m) },
+      logger: { warn: (m: string) => warnings.push(m) },
     });
     cleanup.defer(() => handler.close());
     let produced = 0;

@@ -114,7 +114,7 @@ describe('Handler: buffer, outages and reconnects (real RabbitMQ behind a loopba
       bufferSize: 20_000,
       flushInterval: 1,
       reconnect: quick,
-      logger: { warn: (m) => warnings.push(m) },
+      logger: { warn: (m: string) => warnings.push(m) },
     });
     cleanup.defer(() => handler.close());
     let produced = 0;
@@ -332,7 +332,7 @@ describe('Handler: buffer, outages and reconnects (real RabbitMQ behind a loopba
       url: amqpUrl(),
       exchange,
       flushInterval: 1,
-      logger: { warn: (m) => warnings.push(m) },
+      logger: { warn: (m: string) => warnings.push(m) },
     });
     cleanup.defer(() => handler.close());
     new Context({ name: 'web.ok', handler, context: { i: 0 } });
@@ -403,7 +403,7 @@ describe('Handler: buffer, outages and reconnects (real RabbitMQ behind a loopba
       url: url.toString(),
       exchange,
       flushInterval: 1,
-      logger: { warn: (m) => warnings.push(m) },
+      logger: { warn: (m: string) => warnings.push(m) },
       heartbeatInterval: 0,
       reconnect: quick,
     });
@@ -436,7 +436,7 @@ describe('Handler: buffer, outages and reconnects (real RabbitMQ behind a loopba
     const handler = new Handler({
       url: `amqp://user:hunter2@127.0.0.1:${proxy.port}/%2F`,
       exchange,
-      logger: { warn: (m) => warnings.push(m) },
+      logger: { warn: (m: string) => warnings.push(m) },
       reconnect: { initialDelay: 10, maxDelay: 30 },
       closeTimeout: 200,
     });
@@ -454,7 +454,7 @@ describe('Handler: buffer, outages and reconnects (real RabbitMQ behind a loopba
     const refused = new Handler({
       url: 'amqp://user:hunter2@127.0.0.1:1/%2F',
       exchange,
-      logger: { warn: (m) => refusedWarnings.push(m) },
+      logger: { warn: (m: string) => refusedWarnings.push(m) },
       closeTimeout: 200,
     });
     new Context({ name: 'refused', handler: refused });

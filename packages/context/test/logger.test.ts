@@ -1,0 +1,162 @@
+import { expect } from 'chai';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { Context, ContextError, Handler } from '@contexture/context';
+import {
+  amqpUrl,
+  brokerProxy,
+  Cleanup,
+  freePort,
+  proxiedAmqpUrl,
+  TestConsumer,
+  uniqueName,
+  waitUntil,
+} from '@contexture/test-support';
+
+/** A pino logger writing JSON lines into memory, and the records read back. */
+function memoryPino(): { logger: pino.Logger; records: Array<Record<string, unknown>>; text: () => string } {
+  let text = '';
+  const sink = new Writable({
+    write(chunk, _enc, done) {
+      text += String(chunk);
+      done();
+    },
+  });
+  const logger = pino({ level: 'debug' }, sink);
+  return {
+    logger,
+    get records() {
+      return text
+        .split('\n')
+        .filter((l) => l !== '')
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+    },
+    text: () => text,
+  };
+}
+
+const quick = { initialDelay: 20, maxDelay: 200 };
+
+describe('Handler logger: a pino-style logger gets fields and a message', function () {
+  this.timeout(30_000);
+  let cleanup: Cleanup;
+
+  beforeEach(() => {
+    cleanup = new Cleanup();
+  });
+  afterEach(() => cleanup.run());
+
+  it('a broker that cannot be reached: one warn record with code LC_BROKER_UNREACHABLE, host:port, no password', async () => {
+    const port = await freePort();
+    const log = memoryPino();
+    const handler = new Handler({
+      url: `amqp://app:s3cret-pw@127.0.0.1:${port}/%2F`,
+      exchange: uniqueName('log-x'),
+      heartbeatInterval: 0,
+      closeTimeout: 100,
+      reconnect: quick,
+      logger: log.logger,
+    });
+    cleanup.defer(() => handler.close());
+    new Context({ name: 'log.unreachable', handler, transient: true });
+    await waitUntil(() => log.records.length > 0, 'a log record');
+    const [r] = log.records;
+    expect(r).to.include({
+      level: 40,
+      code: 'LC_BROKER_UNREACHABLE',
+      url: `127.0.0.1:${port}`,
+      bufferSize: 5000,
+      overflow: 'drop-oldest',
+      nodes: 1,
+    });
+    expect(r!.msg).to.match(new RegExp(`^cannot publish to 127\\.0\\.0\\.1:${port} \\(.*ECONNREFUSED`));
+    expect(r!.lastError)
+      .to.be.a('string')
+      .and.match(/ECONNREFUSED/);
+    await handler.close();
+    // close() says what it dropped: the one message, with a code and the count.
+    const closed = log.records.find((x) => x.code === 'LC_HANDLER_CLOSE_UNPUBLISHED');
+    expect(closed, log.text()).to.include({ level: 40, dropped: 1, droppedUnconfirmed: 0 });
+    expect(closed!.msg).to.equal('closed with 1 message(s) unpublished; counted as dropped');
+    expect(log.text()).to.not.contain('s3cret-pw');
+    // Reconnecting again and again is one outage: said once.
+    expect(log.records.filter((x) => x.code === 'LC_BROKER_UNREACHABLE')).to.have.length(1);
+  });
+
+  it('a connection lost and regained: LC_BROKER_LOST then LC_BROKER_RECONNECTED with the outage counts', async () => {
+    const exchange = cleanup.exchange(uniqueName('log-x'));
+    const consumer = await TestConsumer.start({ exchange });
+    cleanup.defer(() => consumer.close());
+    const proxy = await brokerProxy(cleanup);
+    const log = memoryPino();
+    const handler = new Handler({
+      url: proxiedAmqpUrl(proxy.port),
+      exchange,
+      flushInterval: 1,
+      heartbeatInterval: 0,
+      reconnect: quick,
+      logger: log.logger.child({ lib: 'contexture' }),
+    });
+    cleanup.defer(() => handler.close());
+    new Context({ name: 'log.lost', handler, transient: true });
+    await consumer.waitFor(1);
+    proxy.cut();
+    await waitUntil(() => handler.stats().status === 'disconnected', 'the handler to notice the cut');
+    proxy.restore();
+    await waitUntil(() => log.records.some((x) => x.code === 'LC_BROKER_RECONNECTED'), 'the recovery record');
+    const lost = log.records.find((x) => x.code === 'LC_BROKER_LOST');
+    const back = log.records.find((x) => x.code === 'LC_BROKER_RECONNECTED');
+    expect(lost, log.text()).to.include({ level: 40, lib: 'contexture', url: `127.0.0.1:${proxy.port}` });
+    expect(lost!.msg).to.match(/^cannot publish to 127\.0\.0\.1:\d+ /);
+    expect(back).to.include({ level: 40, lib: 'contexture', url: `127.0.0.1:${proxy.port}`, dropped: 0 });
+    expect(back!.outageSeconds).to.be.a('number').and.at.least(0);
+    expect(back!.msg).to.match(/^publishing to 127\.0\.0\.1:\d+ again after [\d.]+ s; 0 message\(s\) dropped/);
+  });
+
+  it('an exchange of another type: the stop record carries the error code and the error name and message', async () => {
+    const exchange = cleanup.exchange(uniqueName('log-direct'));
+    const witness = await TestConsumer.start({ exchange, type: 'direct', bindingKey: 'x', bindingArgs: {} });
+    cleanup.defer(() => witness.close());
+    const log = memoryPino();
+    const handler = new Handler({ url: amqpUrl(), exchange, heartbeatInterval: 0, logger: log.logger });
+    cleanup.defer(() => handler.close());
+    handler.on('error', () => {});
+    new Context({ name: 'log.mismatch', handler, transient: true });
+    await waitUntil(() => log.records.length > 0, 'a log record');
+    const [r] = log.records;
+    expect(r).to.include({ level: 40, code: 'LC_HANDLER_EXCHANGE_MISMATCH', unpublished: 1 });
+    const err = r!.err as Record<string, unknown>;
+    expect(err.name).to.be.a('string');
+    expect(err.message).to.match(/received 'topic' but current is 'direct'/);
+    expect(r!.msg).to.match(new RegExp(`^stopped publishing: exchange '${exchange}' exists with other arguments`));
+  });
+
+  it('a logger with warn(message) only still gets one "contexture: " line; a logger of another shape is refused', async () => {
+    const port = await freePort();
+    const lines: string[] = [];
+    const handler = new Handler({
+      url: `amqp://app:s3cret-pw@127.0.0.1:${port}/%2F`,
+      heartbeatInterval: 0,
+      reconnect: quick,
+      logger: { warn: (m: string) => lines.push(m) },
+    });
+    cleanup.defer(() => handler.close());
+    new Context({ name: 'log.legacy', handler, transient: true });
+    await waitUntil(() => lines.length > 0, 'a warning');
+    expect(lines[0]).to.match(new RegExp(`^contexture: cannot publish to 127\\.0\\.0\\.1:${port} \\(`));
+    expect(lines.join('\n')).to.not.contain('s3cret-pw');
+    for (const logger of [{}, { info: () => {} }, 'stderr', 42]) {
+      const err = (() => {
+        try {
+          new Handler({ logger: logger as never });
+          return null;
+        } catch (e) {
+          return e;
+        }
+      })();
+      expect(err).to.be.instanceOf(ContextError);
+      expect((err as ContextError).code).to.equal('LC_CONFIG_INVALID');
+      expect((err as ContextError).message).to.match(/logger must be a pino-style logger/);
+    }
+  });
+});
