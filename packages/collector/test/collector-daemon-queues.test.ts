@@ -120,7 +120,7 @@ describe('collector daemon: queue types, delivery limit and URL lists', function
       url: amqpUrl(),
       exchange,
       queue,
-      logger: { info: () => {}, warn: (m) => warnings.push(m) },
+      logger: { info: () => {}, warn: (m: string) => warnings.push(m) },
     });
     cleanup.defer(() => collector.close());
     await collector.start();
@@ -135,7 +135,7 @@ describe('collector daemon: queue types, delivery limit and URL lists', function
       url: amqpUrl(),
       exchange,
       queue,
-      logger: { info: () => {}, warn: (m) => warnings.push(m) },
+      logger: { info: () => {}, warn: (m: string) => warnings.push(m) },
     });
     cleanup.defer(() => again.close());
     await again.start();
@@ -167,7 +167,7 @@ describe('collector daemon: queue types, delivery limit and URL lists', function
       url: amqpUrl(),
       exchange,
       queue,
-      logger: { info: () => {}, warn: (m) => warnings.push(m) },
+      logger: { info: () => {}, warn: (m: string) => warnings.push(m) },
     });
     cleanup.defer(() => collector.close());
     await collector.start();

@@ -146,7 +146,7 @@ describe('collector daemon: what the broker refuses at start, and a stop while c
       url: amqpUrl(),
       exchange: 'amq.direct',
       queue,
-      logger: { info: () => {}, warn: (l) => warned.push(l) },
+      logger: { info: () => {}, warn: (l: string) => warned.push(l) },
       // Tries again would take minutes: the test would time out rather than see a second error.
       retry: { initialDelay: 60_000, maxDelay: 60_000 },
     });

@@ -206,7 +206,7 @@ describe('collector daemon: RabbitMQ → Redis, at least once', function () {
     bodies.splice(7, 0, { body: JSON.stringify({ obj_id: 'foreign', obj: { a: 1 }, status: 'born', seq: 0 }) });
     await queueUp(bodies);
     const warnings: string[] = [];
-    const collector = inProcess({ batchSize: 100, logger: { info: () => {}, warn: (m) => warnings.push(m) } });
+    const collector = inProcess({ batchSize: 100, logger: { info: () => {}, warn: (m: string) => warnings.push(m) } });
     await collector.start();
     await waitUntil(() => collector.stats().acked === bodies.length, 'every delivery acked');
     expect(await storeMatches(store, ordered)).to.deep.equal([]);

@@ -1,10 +1,19 @@
 import { createRequire } from 'node:module';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { amqpHostPort, amqpRefusal, hostPort, parseAmqpUrls, redactText } from '@contexture/context/internal';
+import type { Logger } from '@contexture/context';
+import {
+  amqpHostPort,
+  amqpRefusal,
+  errorFields,
+  hostPort,
+  parseAmqpUrls,
+  redactText,
+} from '@contexture/context/internal';
 import { Collector } from './collector.js';
 import { CollectorError, type CollectorErrorCode } from '../internal/errors.js';
 import { RedisContextStore } from '../store/redis-store.js';
 import { Registry } from '../registry/registry.js';
+import { LOG_FORMATS, programLogger } from './cli-logger.js';
 
 /**
  * Where the program writes, and when it stops; tests pass their own. Its options read
@@ -96,13 +105,16 @@ const VERSION = (createRequire(import.meta.url)('../../../package.json') as { ve
  * The first SIGTERM / SIGINT stops gracefully; a second one exits at once (status 130, what was not
  * acknowledged stays queued) and says so.
  */
-function signals(note: (line: string) => void): Promise<NodeJS.Signals> {
+function signals(log: Logger): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
     const first = (signal: NodeJS.Signals) => {
       process.off('SIGTERM', first);
       process.off('SIGINT', first);
       const again = (s: NodeJS.Signals) => {
-        note(`${s} again: exiting now; messages not acknowledged stay queued`);
+        log.warn(
+          { code: 'LC_DAEMON_EXIT_NOW', signal: s },
+          `${s} again: exiting now; messages not acknowledged stay queued`,
+        );
         process.exit(130);
       };
       process.once('SIGTERM', again);
@@ -123,8 +135,6 @@ function signals(note: (line: string) => void): Promise<NodeJS.Signals> {
 export function createProgram(io: ProgramIO = {}): Command {
   const stderr = io.stderr ?? process.stderr;
   const say = (line: string) => void stderr.write(`${line}\n`);
-  /** A line of the program's own, named as such. */
-  const note = (line: string) => say(`contexture-collector: ${line}`);
   const program = new Command('contexture-collector')
     .description('Consume context messages from RabbitMQ and keep them in Redis as versioned state with deltas.')
     .configureOutput({
@@ -262,10 +272,17 @@ export function createProgram(io: ProgramIO = {}): Command {
         .argParser(positiveSeconds)
         .env('CONTEXTURE_COLLECTOR_STATS'),
     )
+    .addOption(
+      new Option('--log-format <format>', "the program's own lines on stderr: plain text, or one JSON object per line")
+        .choices(LOG_FORMATS)
+        .env('CONTEXTURE_COLLECTOR_LOG_FORMAT')
+        .default('text'),
+    )
     .version(VERSION, '-V, --version')
     .showHelpAfterError('(contexture-collector --help lists the options)')
     .exitOverride()
     .action(async (opts) => {
+      const log = programLogger(opts.logFormat, stderr);
       for (const [flag, key, variable, protocols] of [
         ['--url', 'url', 'CONTEXTURE_URL', ['amqp:', 'amqps:']],
         ['--redis', 'redis', 'CONTEXTURE_REDIS_URL', ['redis:', 'rediss:']],
@@ -274,8 +291,11 @@ export function createProgram(io: ProgramIO = {}): Command {
         const list = key === 'url' && opts.url.includes(',') ? parseAmqpUrls(opts.url) : null;
         const why = list === null ? badUrl(opts[key], protocols) : list.ok ? undefined : list.why;
         if (why !== undefined) {
-          const from = program.getOptionValueSource(key) === 'env' ? ` (from ${variable})` : '';
-          note(`${flag} ${why}${from}`);
+          const env = program.getOptionValueSource(key) === 'env';
+          log.error(
+            { code: 'LC_DAEMON_INVALID_OPTION', option: flag, ...(env ? { env: variable } : {}) },
+            `${flag} ${why}${env ? ` (from ${variable})` : ''}`,
+          );
           throw new CommanderError(EXIT.USAGE, 'LC_DAEMON_INVALID_OPTION', `${flag} ${why}`);
         }
       }
@@ -289,8 +309,15 @@ export function createProgram(io: ProgramIO = {}): Command {
       if (clusterList !== null) {
         const why = clusterList.length === 0 ? 'names no node' : badNodes(clusterList);
         if (why !== undefined) {
-          const from = program.getOptionValueSource('redisCluster') === 'env' ? ' (from CONTEXTURE_REDIS_CLUSTER)' : '';
-          note(`--redis-cluster ${why}${from}`);
+          const env = program.getOptionValueSource('redisCluster') === 'env';
+          log.error(
+            {
+              code: 'LC_DAEMON_INVALID_OPTION',
+              option: '--redis-cluster',
+              ...(env ? { env: 'CONTEXTURE_REDIS_CLUSTER' } : {}),
+            },
+            `--redis-cluster ${why}${env ? ' (from CONTEXTURE_REDIS_CLUSTER)' : ''}`,
+          );
           throw new CommanderError(EXIT.USAGE, 'LC_DAEMON_INVALID_OPTION', `--redis-cluster ${why}`);
         }
       }
@@ -336,13 +363,16 @@ export function createProgram(io: ProgramIO = {}): Command {
           prefetch: opts.prefetch,
           batchSize: opts.batchSize,
           shutdownTimeout: opts.shutdownTimeout,
-          logger: { info: note, warn: note },
+          logger: log,
         });
       } catch (err) {
         await registry?.close();
         await store?.close();
         const why = redactText(String((err as Error)?.message ?? err));
-        note(`${why} (contexture-collector --help lists the options)`);
+        log.error(
+          { code: 'LC_DAEMON_INVALID_OPTION', err: errorFields(err) },
+          `${why} (contexture-collector --help lists the options)`,
+        );
         throw new CommanderError(EXIT.USAGE, 'LC_DAEMON_INVALID_OPTION', why);
       }
       // Connection trouble with Redis, said once per outage (the store retries on its own).
@@ -354,14 +384,17 @@ export function createProgram(io: ProgramIO = {}): Command {
       store.redis.on('error', (err: Error) => {
         if (redisDown) return;
         redisDown = true;
-        note(`Redis at ${redisAt} is unreachable (${redactText(err.message)}); messages stay queued until it answers`);
+        log.warn(
+          { code: 'LC_REDIS_UNREACHABLE', redis: redisAt, err: errorFields(err) },
+          `Redis at ${redisAt} is unreachable (${redactText(err.message)}); messages stay queued until it answers`,
+        );
       });
       store.redis.on('ready', () => {
         if (!redisDown) return;
         redisDown = false;
-        note(`Redis at ${redisAt} answers again`);
+        log.info({ code: 'LC_REDIS_RECOVERED', redis: redisAt }, `Redis at ${redisAt} answers again`);
       });
-      const stop = io.stopSignal ?? signals(note);
+      const stop = io.stopSignal ?? signals(log);
       const brokerAt = (opts.url as string)
         .split(',')
         .map((u) => amqpHostPort(u.trim()))
@@ -376,11 +409,17 @@ export function createProgram(io: ProgramIO = {}): Command {
         stop.then((signal) => ({ signal })),
       ]);
       if ('signal' in first) {
-        note(`${String(first.signal)}: stopping; the broker at ${brokerAt} has not answered yet, nothing consumed`);
+        log.info(
+          { code: 'LC_DAEMON_STOPPING', signal: String(first.signal), url: brokerAt },
+          `${String(first.signal)}: stopping; the broker at ${brokerAt} has not answered yet, nothing consumed`,
+        );
         await collector.close();
         await registry?.close();
         await store.close();
-        note('stopped after applying 0 messages (0 dead-lettered)');
+        log.info(
+          { code: 'LC_DAEMON_STOPPED', applied: 0, deadLettered: 0 },
+          'stopped after applying 0 messages (0 dead-lettered)',
+        );
         return;
       }
       if (!first.started) {
@@ -391,7 +430,8 @@ export function createProgram(io: ProgramIO = {}): Command {
         // A refused login or vhost is not an unreachable broker, nor is a set-up the broker refuses
         // (an exchange of another type, a reserved name, missing permissions): each is said in one
         // line, with its own status (as lcmon does).
-        note(
+        log.error(
+          { code: exit.code, exitStatus: exit.status, url: brokerAt, err: errorFields(err) },
           code !== null
             ? reason
             : `${exit.code === 'LC_BROKER_REFUSED' ? 'the broker refused the login or the vhost' : 'cannot reach the broker'} at ${brokerAt}: ${reason}`,
@@ -400,17 +440,35 @@ export function createProgram(io: ProgramIO = {}): Command {
         await store.close();
         throw new CommanderError(exit.status, exit.code, reason);
       }
-      note(
+      log.info(
+        {
+          code: 'LC_DAEMON_CONSUMING',
+          queue: opts.queue,
+          queueType: collector.queueType,
+          url: collector.where,
+          redis: redisAt,
+          prefix: opts.prefix,
+        },
         `consuming ${opts.queue} (${collector.queueType} queue) from ${collector.where} into ${redisAt} (prefix ${opts.prefix})`,
       );
-      if (opts.stats !== undefined) collector.startStats(opts.stats === true ? 5 : opts.stats, say);
+      if (opts.stats !== undefined)
+        collector.startStats(
+          opts.stats === true ? 5 : opts.stats,
+          opts.logFormat === 'json' ? (text, stats) => log.info({ code: 'LC_DAEMON_STATS', ...stats }, text) : say,
+        );
       const why = await stop;
-      note(`${String(why)}: stopping; finishing messages in flight (up to ${opts.shutdownTimeout} ms)`);
+      log.info(
+        { code: 'LC_DAEMON_STOPPING', signal: String(why), shutdownTimeout: opts.shutdownTimeout },
+        `${String(why)}: stopping; finishing messages in flight (up to ${opts.shutdownTimeout} ms)`,
+      );
       await collector.close();
       await registry?.close();
       await store.close();
       const s = collector.stats();
-      note(`stopped after applying ${s.applied} messages (${s.deadLettered} dead-lettered)`);
+      log.info(
+        { code: 'LC_DAEMON_STOPPED', applied: s.applied, deadLettered: s.deadLettered },
+        `stopped after applying ${s.applied} messages (${s.deadLettered} dead-lettered)`,
+      );
     });
   return program;
 }

@@ -1,5 +1,6 @@
 import type { MessageMeta, WireMessage } from '@contexture/context/protocol';
-import { parseAmqpUrls, redactUrls } from '@contexture/context/internal';
+import { isLoggerOption, parseAmqpUrls, redactUrls, textLogger } from '@contexture/context/internal';
+import type { Logger } from '@contexture/context';
 import { CollectorError } from '../internal/errors.js';
 import type { HeartbeatRegistry } from './heartbeats.js';
 
@@ -12,10 +13,15 @@ export interface ApplyTarget {
   applyMany?(items: ReadonlyArray<{ message: WireMessage; meta?: MessageMeta }>): Promise<unknown>;
 }
 
-/** Where the collector reports (outages, recoveries, stats lines). */
+/**
+ * A logger of messages only, as the `logger` option took before it took a pino-style
+ * {@link Logger}: still accepted, it gets each message alone.
+ */
 export interface CollectorLogger {
   info(message: string): void;
   warn(message: string): void;
+  /** Absent: an object with an `error` method too is taken for a pino-style {@link Logger}. */
+  error?: undefined;
 }
 
 /**
@@ -90,8 +96,15 @@ export interface CollectorOptions {
   retry?: CollectorRetryOptions;
   /** Longest wait (ms) for in-flight messages at close; the rest is redelivered to another collector. @default 10000 */
   shutdownTimeout?: number;
-  /** @default lines on stderr */
-  logger?: CollectorLogger | null;
+  /**
+   * Where the collector reports (outages and recoveries, queues adopted as they are, messages
+   * dead-lettered): a pino-style logger, called `warn({ code, … }, message)` (and `info`), or an
+   * object with `info(message)` and `warn(message)` only; null for none.
+   * @default a logger writing `<ISO time> contexture-collector: <message>` lines on stderr
+   * @example
+   * new Collector({ store, logger: pino().child({ lib: 'contexture-collector' }) });
+   */
+  logger?: Logger | CollectorLogger | null;
   /**
    * Where the handlers' heartbeats (routing key `contexture.heartbeat`, which the queue is then
    * bound with too, on a topic exchange) and the collector's own go: a `Registry`. Null for none.
@@ -111,7 +124,7 @@ export type ResolvedCollectorOptions = Required<
   bindingArgs: Record<string, unknown> | undefined;
   deadLetterQueue: string;
   retry: Required<CollectorRetryOptions>;
-  logger: CollectorLogger | null;
+  logger: Logger | CollectorLogger | null;
 };
 
 export const COLLECTOR_DEFAULTS = Object.freeze({
@@ -146,10 +159,7 @@ function invalid(message: string): CollectorError {
   return new CollectorError('LC_DAEMON_INVALID_OPTION', message);
 }
 
-const stderrLogger: CollectorLogger = {
-  info: (m) => void process.stderr.write(`${new Date().toISOString()} contexture-collector: ${m}\n`),
-  warn: (m) => void process.stderr.write(`${new Date().toISOString()} contexture-collector: ${m}\n`),
-};
+const stderrLogger = textLogger(() => `${new Date().toISOString()} contexture-collector: `);
 
 /**
  * The options of a {@link Collector} with their defaults, checked: a `CollectorError`
@@ -186,6 +196,11 @@ export function resolveCollectorOptions(options: CollectorOptions): Readonly<Res
   if (registry !== null && (typeof registry.beat !== 'function' || typeof registry.unregister !== 'function')) {
     throw invalid('Collector: registry must have beat(entry, metrics) and unregister(id) methods (a Registry)');
   }
+  const logger = o.logger === undefined ? stderrLogger : o.logger;
+  if (logger !== null && !isLoggerOption(logger))
+    throw invalid(
+      'Collector: logger must be a pino-style logger (info, warn, error), an object with warn(message) (and info(message)), or null',
+    );
   return Object.freeze({
     ...o,
     url: redactUrls(urls),
@@ -193,7 +208,7 @@ export function resolveCollectorOptions(options: CollectorOptions): Readonly<Res
     bindingArgs: o.bindingArgs,
     deadLetterQueue: o.deadLetterQueue ?? `${o.queue}.dead`,
     retry: resolveRetry(o.retry),
-    logger: o.logger === undefined ? stderrLogger : o.logger,
+    logger,
     registry,
   });
 }

@@ -2,7 +2,15 @@ import { EventEmitter } from 'node:events';
 import os from 'node:os';
 import amqp from 'amqplib';
 import type { ChannelModel, ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
-import { AmqpNodes, backoffDelay, redactText, watchSilence, withAmqpHeartbeat } from '@contexture/context/internal';
+import {
+  AmqpNodes,
+  backoffDelay,
+  redactText,
+  toLogger,
+  watchSilence,
+  withAmqpHeartbeat,
+} from '@contexture/context/internal';
+import type { Logger } from '@contexture/context';
 import { decodeBody, isMalformed, isNote, isReservedRkey, type MessageMeta } from '@contexture/context/protocol';
 import { CollectorHeartbeats } from './heartbeats.js';
 import type { ApplyItem } from '../store/types.js';
@@ -71,14 +79,14 @@ export class Collector extends EventEmitter {
   private counts: CollectorCounts = zeroCounts();
   private malformed: Record<string, number> = Object.create(null);
   /** Where `startStats()` writes its line. */
-  private statsOut: ((text: string) => void) | undefined;
+  private statsOut: ((text: string, stats: CollectorStats) => void) | undefined;
   private readonly ticker = new StatsTicker(
     this.counts,
     async () => (this.channel === null ? null : (await this.channel.checkQueue(this.options.queue)).messageCount),
     () => {
       const s = this.stats();
       this.emit('stats', s);
-      this.statsOut?.(statsLine(s));
+      this.statsOut?.(statsLine(s), s);
     },
   );
   /** Deliveries not yet in a batch, in delivery order. */
@@ -94,6 +102,8 @@ export class Collector extends EventEmitter {
   private lastError: string | null = null;
   private readonly heartbeats: CollectorHeartbeats;
   private readonly applier: StoreApplier;
+  /** The `logger` option as a pino-style logger. */
+  private readonly logger: Logger | null;
 
   /**
    * @throws {CollectorError} `LC_DAEMON_INVALID_OPTION` for an option that is missing, unknown, out
@@ -102,6 +112,7 @@ export class Collector extends EventEmitter {
   constructor(options: CollectorOptions) {
     super();
     this.options = resolveCollectorOptions(options);
+    this.logger = this.options.logger === null ? null : toLogger(this.options.logger);
     this.#nodes = new AmqpNodes(collectorUrls(options.url));
     this.heartbeats = new CollectorHeartbeats(
       this.options.registry,
@@ -114,7 +125,7 @@ export class Collector extends EventEmitter {
       failed: (reason) => {
         this.lastError = reason;
       },
-      log: (level, message) => this.log(level, message),
+      log: (level, fields, message) => this.log(level, fields, message),
       isClosed: () => this._status === 'closed',
     });
   }
@@ -239,7 +250,7 @@ export class Collector extends EventEmitter {
   }
 
   /** Emits a stats line every `seconds` (and the 'stats' event), refreshing the queue depth. */
-  startStats(seconds: number, line?: (text: string) => void): void {
+  startStats(seconds: number, line?: (text: string, stats: CollectorStats) => void): void {
     this.statsOut = line;
     this.ticker.start(seconds);
   }
@@ -248,9 +259,9 @@ export class Collector extends EventEmitter {
     this.ticker.stop();
   }
 
-  private log(level: 'info' | 'warn', message: string): void {
+  private log(level: 'info' | 'warn', fields: Record<string, unknown>, message: string): void {
     try {
-      this.options.logger?.[level](message);
+      this.logger?.[level](fields, message);
     } catch {
       /* a broken logger must not stop the collector */
     }
@@ -279,7 +290,7 @@ export class Collector extends EventEmitter {
       const topology = await setUpTopology(model, o, this.adaptedSaid);
       const ch = topology.ch;
       this.queueTypeFound = topology.type;
-      for (const warning of topology.warnings) this.log('warn', warning);
+      for (const w of topology.warnings) this.log('warn', w.fields, w.message);
       const lost = (err?: Error) => this.onLost(model!, err);
       model.on('close', lost);
       ch.on('close', () => lost(connError ?? new Error('channel closed by the broker')));
@@ -319,7 +330,11 @@ export class Collector extends EventEmitter {
     this.peer = where;
     if (this.brokerDown) {
       const took = lostNode !== null && lostNode !== where ? ` (took over from ${lostNode})` : '';
-      this.log('info', `consuming from ${where}${took} again`);
+      this.log(
+        'info',
+        { code: 'LC_BROKER_RECONNECTED', url: where, ...(took === '' ? {} : { lost: lostNode }) },
+        `consuming from ${where}${took} again`,
+      );
     }
     this.brokerDown = false;
     this.heartbeats.start(
@@ -345,6 +360,7 @@ export class Collector extends EventEmitter {
     if (!this.brokerDown)
       this.log(
         'warn',
+        { code: 'LC_BROKER_LOST', url: this.peer ?? this.#nodes.where, lastError: this.lastError, nodes },
         `lost ${this.peer ?? this.#nodes.where} (${this.lastError}); unacknowledged messages will be redelivered; reconnecting${next}`,
       );
     this.brokerDown = true;

@@ -119,6 +119,12 @@ export async function declareQueue(
   return { ch, type: 'unknown', args: {}, adapted: changes.join(', ') };
 }
 
+/** A warning of the set-up, for the logger: its fields and its message. */
+export interface TopologyWarning {
+  fields: Record<string, unknown>;
+  message: string;
+}
+
 /**
  * Declares the collector's dead-letter queue, then its queue (whose delivery limit sends messages
  * to the first), each as asked or adopted as it exists. `said`: the queues already warned about;
@@ -130,10 +136,10 @@ export async function declareQueues(
   ch: ConfirmChannel,
   o: Pick<ResolvedCollectorOptions, 'queue' | 'deadLetterQueue' | 'queueType' | 'deliveryLimit'>,
   said: Set<string>,
-): Promise<{ ch: ConfirmChannel; type: string; warnings: string[] }> {
+): Promise<{ ch: ConfirmChannel; type: string; warnings: TopologyWarning[] }> {
   const dead = await declareQueue(model, ch, o.deadLetterQueue, o.queueType, 0, null);
   const main = await declareQueue(model, dead.ch, o.queue, o.queueType, o.deliveryLimit, o.deadLetterQueue);
-  const warnings: string[] = [];
+  const warnings: TopologyWarning[] = [];
   for (const [name, d] of [
     [o.queue, main],
     [o.deadLetterQueue, dead],
@@ -144,9 +150,10 @@ export async function declareQueues(
       name === o.queue && d.type !== 'quorum' && o.deliveryLimit > 0
         ? '; it has no delivery limit (quorum queues only): a message that keeps failing is delivered again'
         : '';
-    warnings.push(
-      `queue "${name}" exists with ${d.adapted}, not as this collector declares it (${o.queueType}): used as it is${limit}`,
-    );
+    warnings.push({
+      fields: { code: 'LC_QUEUE_ADOPTED', queue: name, found: d.adapted, declared: o.queueType },
+      message: `queue "${name}" exists with ${d.adapted}, not as this collector declares it (${o.queueType}): used as it is${limit}`,
+    });
   }
   return { ch: main.ch, type: main.type, warnings };
 }
@@ -191,7 +198,7 @@ export async function setUpTopology(
   model: ChannelModel,
   o: ResolvedCollectorOptions,
   said: Set<string>,
-): Promise<{ ch: ConfirmChannel; type: string; warnings: string[] }> {
+): Promise<{ ch: ConfirmChannel; type: string; warnings: TopologyWarning[] }> {
   const first = await model.createConfirmChannel();
   first.on('error', () => {});
   await first.assertExchange(o.exchange, o.exchangeType, { durable: true });

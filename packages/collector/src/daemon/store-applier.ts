@@ -1,4 +1,4 @@
-import { backoffDelay, redactText } from '@contexture/context/internal';
+import { backoffDelay, errorFields, redactText } from '@contexture/context/internal';
 import type { Malformed, MessageMeta, WireMessage } from '@contexture/context/protocol';
 import { CollectorError } from '../internal/errors.js';
 import type { ApplyItem } from '../store/types.js';
@@ -26,7 +26,8 @@ export interface ApplierHost {
   readonly counts: { applied: number; storeErrors: number; lagSeconds: number | null };
   /** Says why the store failed last (the collector's `lastError`). */
   failed(reason: string): void;
-  log(level: 'info' | 'warn', message: string): void;
+  /** Says something on the collector's logger. */
+  log(level: 'info' | 'warn', fields: Record<string, unknown>, message: string): void;
   /** The collector was destroyed: retrying stops. */
   isClosed(): boolean;
 }
@@ -102,7 +103,7 @@ export class StoreApplier {
         await call();
         if (this.storeDown) {
           this.storeDown = false;
-          host.log('info', 'the store answers again');
+          host.log('info', { code: 'LC_STORE_RECOVERED' }, 'the store answers again');
         }
         return null;
       } catch (err) {
@@ -119,6 +120,7 @@ export class StoreApplier {
             this.warnedAt.set(kind, Date.now());
             host.log(
               'warn',
+              { code: (err as CollectorError).code, kind, err: errorFields(err) },
               `${redactText((err as Error).message)}; its message goes to the dead-letter queue (such messages are counted as "${kind}", one warning in 10 s)`,
             );
           }
@@ -129,7 +131,11 @@ export class StoreApplier {
         host.failed(reason);
         if (!this.storeDown) {
           this.storeDown = true;
-          host.log('warn', `the store failed (${reason}); retrying without acknowledging`);
+          host.log(
+            'warn',
+            { code: 'LC_STORE_FAILED', reason, err: errorFields(err) },
+            `the store failed (${reason}); retrying without acknowledging`,
+          );
         }
         if (host.isClosed()) throw err;
         await sleep(backoffDelay(attempt, this.retry));
