@@ -29,6 +29,7 @@ interface CliOptions {
   hostname: string;
   url?: string;
   exchange: string;
+  exchangeType?: 'topic' | 'headers';
   queue?: string;
   rkey: string[];
   arg?: Array<[string, string | number]>;
@@ -147,7 +148,13 @@ export function createProgram(io: ProgramIO = {}): Command {
     .helpOption('-h, --help', 'show this help')
     .option('-H, --hostname <host>', 'AMQP server hostname (amqp://guest:guest@HOST:5672/%2F)', 'localhost')
     .option('-u, --url <url>', 'full AMQP URL, overrides -H (default: $CONTEXTURE_URL)')
-    .option('-e, --exchange <name>', 'exchange to bind to', DEFAULT_EXCHANGE)
+    .option('-e, --exchange <name>', 'exchange to bind to (default: $CONTEXTURE_EXCHANGE, else lc-topic)')
+    .addOption(
+      new Option(
+        '--exchange-type <type>',
+        'type the exchange is declared with (default: headers with -a, else $CONTEXTURE_EXCHANGE_TYPE, else topic)',
+      ).choices(['topic', 'headers']),
+    )
     .option('-q, --queue <name>', 'consume an existing queue instead (takes its messages away from others)')
     .option('-r, --rkey <key...>', 'routing keys to bind (topic patterns)', ['#'])
     .addOption(
@@ -160,7 +167,7 @@ export function createProgram(io: ProgramIO = {}): Command {
       new Option(
         '-s, --stdin',
         'read saved lines (lcmon -v output or plain bodies) from stdin instead of the broker',
-      ).conflicts(['queue', 'url', 'hostname', 'exchange', 'rkey', 'arg', 'xmatch', 'ttl']),
+      ).conflicts(['queue', 'url', 'hostname', 'exchange', 'exchangeType', 'rkey', 'arg', 'xmatch', 'ttl']),
     )
     .option('-k, --keys <key...>', 'keys to extract: first match breadth-first, *key for all matches')
     .option('-t, --trim <key...>', 'keys to remove, at any depth')
@@ -211,6 +218,11 @@ Exit status: 0 done (end of input, -n reached, Ctrl-C, closed stdout), 2 bad arg
 
   program.action(async (opts: CliOptions) => {
     const fromCli = (name: string) => program.getOptionValueSource(name) === 'cli';
+    /** A `CONTEXTURE_*` variable the collector and the Handler read too; empty is unset, as there. */
+    const fromEnv = (name: string) => (env[name] === '' ? undefined : env[name]);
+    // Flags win over the environment, which wins over the defaults.
+    const url = opts.url ?? (fromCli('hostname') ? undefined : fromEnv('CONTEXTURE_URL')) ?? urlForHost(opts.hostname);
+    const exchange = opts.exchange ?? fromEnv('CONTEXTURE_EXCHANGE') ?? DEFAULT_EXCHANGE;
     if (opts.queue !== undefined) {
       for (const [name, flag] of [
         ['rkey', '-r'],
@@ -218,6 +230,7 @@ Exit status: 0 done (end of input, -n reached, Ctrl-C, closed stdout), 2 bad arg
         ['xmatch', '-x'],
         ['ttl', '--ttl'],
         ['exchange', '-e'],
+        ['exchangeType', '--exchange-type'],
       ] as const) {
         if (fromCli(name))
           usageError(program, `${flag} does not apply to -q: an existing queue is consumed as it is bound`);
@@ -233,12 +246,12 @@ Exit status: 0 done (end of input, -n reached, Ctrl-C, closed stdout), 2 bad arg
         ['keys', '-k'],
         ['rkey', '-r'],
         ['arg', '-a'],
+        ['exchangeType', '--exchange-type'],
       ] as const) {
         if (opts[name] !== undefined && fromCli(name)) usageError(program, `${flag} does not apply to --handlers`);
       }
-      const url = opts.url ?? (fromCli('hostname') ? undefined : env.CONTEXTURE_URL) ?? urlForHost(opts.hostname);
       const amqp = resolved(program, () =>
-        resolveOptions({ url, exchange: opts.exchange, queueArgs: { 'x-message-ttl': opts.ttl }, noAck: true }),
+        resolveOptions({ url, exchange, queueArgs: { 'x-message-ttl': opts.ttl }, noAck: true }),
       );
       const own = io.signal === undefined ? processSignal() : undefined;
       let status: number;
@@ -254,8 +267,17 @@ Exit status: 0 done (end of input, -n reached, Ctrl-C, closed stdout), 2 bad arg
       return;
     }
     if (fromCli('xmatch') && opts.arg === undefined) usageError(program, '-x needs -a');
-    if (opts.exchange.length === 0)
-      usageError(program, '-e needs an exchange name (the default exchange cannot be bound)');
+    if (exchange.length === 0) usageError(program, '-e needs an exchange name (the default exchange cannot be bound)');
+    let exchangeType = opts.exchangeType;
+    if (exchangeType === 'topic' && opts.arg !== undefined)
+      usageError(program, '-a binds to a headers exchange: it cannot be used with --exchange-type topic');
+    // Read only where an exchange is declared: not for stdin (-s), nor an existing queue (-q).
+    if (exchangeType === undefined && opts.arg === undefined && !opts.stdin && opts.queue === undefined) {
+      const type = fromEnv('CONTEXTURE_EXCHANGE_TYPE');
+      if (type !== undefined && type !== 'topic' && type !== 'headers')
+        usageError(program, `CONTEXTURE_EXCHANGE_TYPE must be 'topic' or 'headers', got '${type.slice(0, 60)}'`);
+      exchangeType = type;
+    }
     if (opts.rkey.length === 0) usageError(program, '-r needs at least one routing key');
 
     let bindingArgs: Record<string, unknown> | undefined;
@@ -263,11 +285,11 @@ Exit status: 0 done (end of input, -n reached, Ctrl-C, closed stdout), 2 bad arg
       bindingArgs = { 'x-match': opts.xmatch };
       for (const [k, v] of opts.arg) bindingArgs[k] = v;
     }
-    const url = opts.url ?? (fromCli('hostname') ? undefined : env.CONTEXTURE_URL) ?? urlForHost(opts.hostname);
     const amqp = resolved(program, () =>
       resolveOptions({
         url,
-        exchange: opts.exchange,
+        exchange,
+        exchangeType,
         bindingKeys: opts.rkey,
         bindingArgs,
         queue: opts.queue,
