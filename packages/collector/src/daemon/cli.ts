@@ -14,6 +14,7 @@ import { CollectorError, type CollectorErrorCode } from '../internal/errors.js';
 import { RedisContextStore } from '../store/redis-store.js';
 import { Registry } from '../registry/registry.js';
 import { LOG_FORMATS, programLogger } from './cli-logger.js';
+import { MetricsServer } from './metrics-server.js';
 
 /**
  * Where the program writes, and when it stops; tests pass their own. Its options read
@@ -62,6 +63,13 @@ function prefetchCount(value: string): number {
 function nonNegativeInt(value: string): number {
   const n = Number(value);
   if (!Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError('must be an integer ≥ 0');
+  return n;
+}
+
+function portNumber(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isSafeInteger(n) || n < 0 || n > 65_535)
+    throw new InvalidArgumentError('must be a port number from 0 to 65535 (0: any free port)');
   return n;
 }
 
@@ -278,6 +286,17 @@ export function createProgram(io: ProgramIO = {}): Command {
         .env('CONTEXTURE_COLLECTOR_LOG_FORMAT')
         .default('text'),
     )
+    .addOption(
+      new Option('--metrics-port <port>', 'serve /metrics (Prometheus) and /healthz over HTTP on this port (0: any)')
+        .argParser(portNumber)
+        .env('CONTEXTURE_COLLECTOR_METRICS_PORT'),
+    )
+    .addOption(
+      new Option('--metrics-host <host>', 'address the metrics server listens on')
+        .argParser(nonEmpty)
+        .env('CONTEXTURE_COLLECTOR_METRICS_HOST')
+        .default('127.0.0.1'),
+    )
     .version(VERSION, '-V, --version')
     .showHelpAfterError('(contexture-collector --help lists the options)')
     .exitOverride()
@@ -394,6 +413,28 @@ export function createProgram(io: ProgramIO = {}): Command {
         redisDown = false;
         log.info({ code: 'LC_REDIS_RECOVERED', redis: redisAt }, `Redis at ${redisAt} answers again`);
       });
+      // Listening before connecting: a port in use ends the program at once, and /healthz says 503 until consuming.
+      let metrics: MetricsServer | null = null;
+      if (opts.metricsPort !== undefined) {
+        try {
+          metrics = await MetricsServer.listen({
+            collector,
+            redis: store.redis,
+            redisAt,
+            entries: registry,
+            port: opts.metricsPort,
+            host: opts.metricsHost,
+          });
+        } catch (err) {
+          const why = redactText((err as Error)?.message ?? String(err));
+          log.error({ code: 'LC_METRICS_LISTEN_FAILED', host: opts.metricsHost, port: opts.metricsPort }, why);
+          await registry?.close();
+          await store.close();
+          const denied = ((err as Error).cause as { code?: unknown } | undefined)?.code === 'EACCES';
+          throw new CommanderError(denied ? EXIT.NO_PERM : EXIT.UNAVAILABLE, 'LC_METRICS_LISTEN_FAILED', why);
+        }
+        log.info({ code: 'LC_METRICS_SERVING', url: metrics.url }, `serving ${metrics.url}/metrics and /healthz`);
+      }
       const stop = io.stopSignal ?? signals(log);
       const brokerAt = (opts.url as string)
         .split(',')
@@ -414,6 +455,7 @@ export function createProgram(io: ProgramIO = {}): Command {
           `${String(first.signal)}: stopping; the broker at ${brokerAt} has not answered yet, nothing consumed`,
         );
         await collector.close();
+        await metrics?.close();
         await registry?.close();
         await store.close();
         log.info(
@@ -436,6 +478,7 @@ export function createProgram(io: ProgramIO = {}): Command {
             ? reason
             : `${exit.code === 'LC_BROKER_REFUSED' ? 'the broker refused the login or the vhost' : 'cannot reach the broker'} at ${brokerAt}: ${reason}`,
         );
+        await metrics?.close();
         await registry?.close();
         await store.close();
         throw new CommanderError(exit.status, exit.code, reason);
@@ -462,6 +505,7 @@ export function createProgram(io: ProgramIO = {}): Command {
         `${String(why)}: stopping; finishing messages in flight (up to ${opts.shutdownTimeout} ms)`,
       );
       await collector.close();
+      await metrics?.close();
       await registry?.close();
       await store.close();
       const s = collector.stats();

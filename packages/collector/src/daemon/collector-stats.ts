@@ -8,11 +8,16 @@ export interface CollectorStats {
   status: CollectorStatus;
   /** AMQP deliveries received. */
   deliveries: number;
+  /**
+   * Wire messages read from those deliveries (a batch delivery holds several): each is applied,
+   * dead-lettered (`malformed`) or a note.
+   */
+  received: number;
   /** Wire messages applied to the store (a batch delivery holds several). */
   applied: number;
   /** Deliveries acknowledged. */
   acked: number;
-  /** Malformed messages by kind; each was dead-lettered and acknowledged. */
+  /** Malformed or refused messages by kind; each was dead-lettered and acknowledged. */
   malformed: Record<string, number>;
   /** Deliveries sent to the dead-letter queue. */
   deadLettered: number;
@@ -44,6 +49,7 @@ export type CollectorCounts = Omit<CollectorStats, 'status' | 'malformed' | 'las
 export function zeroCounts(): CollectorCounts {
   return {
     deliveries: 0,
+    received: 0,
     applied: 0,
     acked: 0,
     deadLettered: 0,
@@ -113,18 +119,24 @@ export class StatsTicker {
     this.timer = null;
   }
 
+  /** Reads the queue's depth now into `counts` (kept as it was when it cannot be read); resolves with it. */
+  async readDepth(): Promise<number | null> {
+    try {
+      const d = await this.depth();
+      if (d !== null) this.counts.queueDepth = d;
+    } catch {
+      /* the next reading tries again */
+    }
+    return this.counts.queueDepth;
+  }
+
   private async read(): Promise<void> {
     const now = Date.now();
     const c = this.counts;
     c.rate = Math.round(((c.applied - this.applied) * 1000) / Math.max(1, now - this.at));
     this.at = now;
     this.applied = c.applied;
-    try {
-      const d = await this.depth();
-      if (d !== null) c.queueDepth = d;
-    } catch {
-      /* the next reading tries again */
-    }
+    await this.readDepth();
     this.tick();
   }
 }

@@ -127,6 +127,7 @@ export class Collector extends EventEmitter {
       },
       log: (level, fields, message) => this.log(level, fields, message),
       isClosed: () => this._status === 'closed',
+      called: (call) => this.tell('storeCall', call),
     });
   }
 
@@ -257,6 +258,20 @@ export class Collector extends EventEmitter {
 
   stopStats(): void {
     this.ticker.stop();
+  }
+
+  /** Asks the broker for the queue's ready messages now (what `stats().queueDepth` then shows); the last known depth when it cannot. */
+  readQueueDepth(): Promise<number | null> {
+    return this.ticker.readDepth();
+  }
+
+  /** Emits an event whose listeners must not stop the collector (they only watch it). */
+  private tell(event: 'storeCall' | 'batch', value: unknown): void {
+    try {
+      this.emit(event, value);
+    } catch {
+      /* a broken listener must not fail a store call nor a batch */
+    }
   }
 
   private log(level: 'info' | 'warn', fields: Record<string, unknown>, message: string): void {
@@ -410,6 +425,7 @@ export class Collector extends EventEmitter {
       const reserved = msgs.reduce((k, m) => k + (this.own.has(m) ? 1 : 0), 0);
       const batch: Batch = { ch, msgs, reserved, failed: null, done: false };
       this.batches.push(batch);
+      this.tell('batch', msgs.length);
       this.running++;
       void this.runBatch(batch).finally(() => {
         this.running--;
@@ -436,6 +452,7 @@ export class Collector extends EventEmitter {
           maxBytes: this.options.maxBytes,
           maxDepth: this.options.maxDepth,
         });
+        this.counts.received += decoded.length;
         for (const d of decoded) {
           if (isMalformed(d)) bad[i]!.push(d);
           // A publisher's note (no obj_id, no obj) has no context to store: counted, acknowledged.
@@ -455,9 +472,10 @@ export class Collector extends EventEmitter {
         batch.msgs.map(async (msg, i) => {
           const b = bad[i]!;
           if (b.length === 0) return;
-          for (const m of b) this.malformed[m.kind] = (this.malformed[m.kind] ?? 0) + 1;
           try {
             await deadLetter(batch.ch, this.options.deadLetterQueue, msg, b);
+            // Counted once in the dead-letter queue (a delivery that failed to go there comes again).
+            for (const m of b) this.malformed[m.kind] = (this.malformed[m.kind] ?? 0) + 1;
             this.counts.deadLettered++;
           } catch {
             // Not in the dead-letter queue: it stays unacknowledged and is redelivered.

@@ -1,7 +1,7 @@
 /**
  * `@contexture/collector/daemon`: the `Collector` that feeds a context store from RabbitMQ, and the
- * `contexture-collector` program (`createProgram`). The only part of the package that loads
- * amqplib and commander.
+ * `contexture-collector` program (`createProgram`), and its metrics (`collectorMetrics`,
+ * `MetricsServer`). The only part of the package that loads amqplib, commander and prom-client.
  */
 export { CollectorError } from '../internal/errors.js';
 export type { CollectorErrorCode } from '../internal/errors.js';
@@ -18,3 +18,10 @@ export type {
   ResolvedCollectorOptions,
 } from './collector-options.js';
 export type { HeartbeatRegistry, HeartbeatStats } from './heartbeats.js';
+export { collectorMetrics } from './collector-metrics.js';
+export type { CollectorMetrics, CollectorMetricsOptions, EntryLister } from './collector-metrics.js';
+export { MetricsServer } from './metrics-server.js';
+export type { MetricsServerOptions } from './metrics-server.js';
+export { LinkHealth } from './link-health.js';
+export type { HealthReport, LinkHealthOptions, LinkReport, PingableRedis } from './link-health.js';
+export type { StoreCall } from './store-applier.js';

@@ -20,6 +20,18 @@ const DEAD_LETTERED: Partial<Record<string, 'store corrupt' | 'store misconfigur
   LC_REDIS_CLUSTER_MISMATCH: 'store misconfigured',
 };
 
+/**
+ * One call to the store, as the collector's `storeCall` event tells it: which method, how many
+ * messages it carried, how long it took, and how it ended (`ok`; `error`: failed, to be retried;
+ * `refused`: the store refused a message of it, or could not read its context).
+ */
+export interface StoreCall {
+  method: 'apply' | 'applyMany';
+  messages: number;
+  seconds: number;
+  outcome: 'ok' | 'error' | 'refused';
+}
+
 /** What the applier reports to its collector. */
 export interface ApplierHost {
   /** The collector's counters that applying moves. */
@@ -30,6 +42,8 @@ export interface ApplierHost {
   log(level: 'info' | 'warn', fields: Record<string, unknown>, message: string): void;
   /** The collector was destroyed: retrying stops. */
   isClosed(): boolean;
+  /** Told of every store call once it ended. */
+  called(call: StoreCall): void;
 }
 
 const sleep = (ms: number) =>
@@ -65,7 +79,7 @@ export class StoreApplier {
       return Promise.all(items.map((it) => this.applyWithRetry(it.message, it.meta)));
     const applyMany = store.applyMany.bind(store);
     const counts = this.host.counts;
-    const ok = await this.retrying(false, async () => {
+    const ok = await this.retrying(false, items.length, async () => {
       await applyMany(items);
       counts.applied += items.length;
       for (let i = items.length - 1; i >= 0; i--) {
@@ -84,7 +98,7 @@ export class StoreApplier {
   /** Applies one message, retrying store failures; resolves with a {@link Refusal} when the store refuses the message itself. */
   private async applyWithRetry(message: WireMessage, meta: MessageMeta | undefined): Promise<Refusal | null> {
     const counts = this.host.counts;
-    return this.retrying(true, async () => {
+    return this.retrying(true, 1, async () => {
       await this.store.apply(message, meta);
       counts.applied++;
       if (message.time_in !== undefined) counts.lagSeconds = Math.max(0, Date.now() / 1000 - message.time_in);
@@ -94,25 +108,33 @@ export class StoreApplier {
   /**
    * Runs a store call until it succeeds (null) or the store refuses its input or cannot read the
    * context it goes to (a {@link Refusal}); throws only once destroyed. `single`: the call applies
-   * one message.
+   * one message (`apply()`), else `messages` of them (`applyMany()`).
    */
-  private async retrying(single: boolean, call: () => Promise<void>): Promise<Refusal | null> {
+  private async retrying(single: boolean, messages: number, call: () => Promise<void>): Promise<Refusal | null> {
     const host = this.host;
+    const method = single ? 'apply' : 'applyMany';
     for (let attempt = 1; ; attempt++) {
+      const began = performance.now();
+      const ended = (outcome: StoreCall['outcome']) =>
+        host.called({ method, messages, seconds: (performance.now() - began) / 1000, outcome });
       try {
         await call();
+        ended('ok');
         if (this.storeDown) {
           this.storeDown = false;
           host.log('info', { code: 'LC_STORE_RECOVERED' }, 'the store answers again');
         }
         return null;
       } catch (err) {
-        if (err instanceof CollectorError && err.code === 'LC_STORE_INVALID_ARGUMENT')
+        if (err instanceof CollectorError && err.code === 'LC_STORE_INVALID_ARGUMENT') {
+          ended('refused');
           return { kind: 'store refused', detail: err.message.slice(0, 200) };
+        }
         // Retrying cannot help, and would hold up everything behind it: the message is kept in the
         // dead-letter queue, to be sent again once the context's keys are mended (store corrupt) or
         // the collector is pointed at the whole cluster (store misconfigured: a client of one node).
         const kind = err instanceof CollectorError ? DEAD_LETTERED[err.code] : undefined;
+        ended(kind === undefined ? 'error' : 'refused');
         if (kind !== undefined) {
           // Said of the message, once in 10 s at most per kind (a busy context would flood the log);
           // stats() counts every one. A batch's call is applied again message by message, which says it.

@@ -80,7 +80,9 @@ export type CollectorErrorCode =
   /** The broker refused the collector's user access to the exchange or a queue (its permissions). */
   | 'LC_BROKER_REFUSED'
   /** The broker refused to declare, bind or consume the collector's exchange or queues (a reserved name, a queue locked by another connection, …). */
-  | 'LC_BROKER_DECLARE_FAILED';
+  | 'LC_BROKER_DECLARE_FAILED'
+  /** The collector's metrics server cannot listen on its address (in use, not allowed, not this host's). */
+  | 'LC_METRICS_LISTEN_FAILED';
 
 /**
  * The base error of `@contexture/collector`: every error of the package's own is one (`LockError` and
