@@ -69,6 +69,8 @@ export class LinkHealth {
   private readonly broker = new Link();
   private readonly redisLink = new Link();
   private readonly unwatch: Array<() => void> = [];
+  /** The Redis client's last error (its message, passwords masked). */
+  private redisError: string | null = null;
 
   constructor(private readonly options: LinkHealthOptions) {
     const { collector, redis } = options;
@@ -85,8 +87,14 @@ export class LinkHealth {
     const c = collector as unknown as PingableRedis;
     watch(c, 'consuming', () => this.broker.set(true, null));
     watch(c, 'disconnect', (why) => this.broker.set(false, `lost: ${redactText(String(why))}`));
-    watch(redis, 'ready', () => this.redisLink.set(true, null));
-    watch(redis, 'error', (err) => this.redisLink.set(false, redactText((err as Error)?.message ?? String(err))));
+    watch(redis, 'ready', () => {
+      this.redisError = null;
+      this.redisLink.set(true, null);
+    });
+    watch(redis, 'error', (err) => {
+      this.redisError = redactText((err as Error)?.message ?? String(err));
+      this.redisLink.set(false, this.redisError);
+    });
     for (const event of ['close', 'reconnecting', 'end'])
       watch(redis, event, () => this.redisLink.set(false, `connection ${event === 'end' ? 'ended' : 'lost'}`));
   }
@@ -95,16 +103,13 @@ export class LinkHealth {
   async check(): Promise<HealthReport> {
     const { collector, redis } = this.options;
     const status = collector.status;
+    const lastError = collector.stats().lastError;
     if (status === 'consuming') this.broker.set(true, null);
-    else
-      this.broker.set(
-        false,
-        status === 'disconnected'
-          ? `lost: ${collector.stats().lastError ?? 'connection closed'}`
-          : `collector ${status}`,
-      );
-    if (redis.status !== 'ready') this.redisLink.set(false, `Redis client ${redis.status}`);
-    else {
+    else this.broker.set(false, `collector ${status}${lastError === null ? '' : ` (last error: ${lastError})`}`);
+    if (redis.status !== 'ready') {
+      const why = this.redisError === null ? '' : ` (last error: ${this.redisError})`;
+      this.redisLink.set(false, `Redis client ${redis.status}${why}`);
+    } else {
       const answered = await this.ping();
       this.redisLink.set(answered === true, answered === true ? null : answered);
     }
