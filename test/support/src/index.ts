@@ -28,3 +28,5 @@ export { freePort } from './ports.js';
 export { hostileCorpus } from './hostile-corpus.js';
 export type { HostileBody } from './hostile-corpus.js';
 export { brokerProxy, proxiedAmqpUrl } from './broker-proxy.js';
+export { parsePrometheusText, sampleValue } from './prometheus-text.js';
+export type { Sample } from './prometheus-text.js';
