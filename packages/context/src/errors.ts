@@ -33,6 +33,8 @@ export type ContextErrorCode =
   | 'LC_PROTOCOL_INVALID_OPTION'
   /** An option of the Express middleware or the Fastify plugin is unknown or has a wrong value. */
   | 'LC_WEB_INVALID_OPTION'
+  /** An option of `handlerMetrics()` (`@contexture/context/prometheus`) is wrong, or its metric names are taken. */
+  | 'LC_METRICS_INVALID_OPTION'
   /** A `BoundedBuffer`'s capacity is not a positive integer. */
   | 'LC_BUFFER_INVALID_CAPACITY';
 
