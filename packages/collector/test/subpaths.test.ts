@@ -6,7 +6,7 @@ import { expect } from 'chai';
 const run = promisify(execFile);
 const packageDir = new URL('../../', import.meta.url);
 
-/** Which of amqplib, commander and pino a fresh process has loaded after importing `specifier`. */
+/** Which of amqplib, commander, pino and prom-client a fresh process has loaded after importing `specifier`. */
 async function loadedBy(specifier: string): Promise<{ exports: string[]; loaded: string[] }> {
   const script = `
     import { createRequire } from 'node:module';
@@ -14,7 +14,7 @@ async function loadedBy(specifier: string): Promise<{ exports: string[]; loaded:
     const require = createRequire(import.meta.url);
     const loaded = new Set();
     for (const file of Object.keys(require.cache)) {
-      const hit = /node_modules[\\\\/](amqplib|commander|pino)[\\\\/]/.exec(file);
+      const hit = /node_modules[\\\\/](amqplib|commander|pino|prom-client)[\\\\/]/.exec(file);
       if (hit) loaded.add(hit[1]);
     }
     process.stdout.write(JSON.stringify({ exports: Object.keys(m).sort(), loaded: [...loaded].sort() }));
@@ -78,7 +78,7 @@ describe('collector subpath exports', () => {
   };
 
   for (const [sub, names] of Object.entries(EXPORTS)) {
-    it(`@contexture/collector${sub} exports its names and loads none of amqplib, commander, pino`, async () => {
+    it(`@contexture/collector${sub} exports its names and loads none of amqplib, commander, pino, prom-client`, async () => {
       const { exports, loaded } = await loadedBy(`@contexture/collector${sub}`);
       expect(exports).to.deep.equal(names);
       expect(loaded).to.deep.equal([]);
@@ -87,7 +87,16 @@ describe('collector subpath exports', () => {
 
   it('@contexture/collector/daemon does load them (the check above can see them)', async () => {
     const { exports, loaded } = await loadedBy('@contexture/collector/daemon');
-    expect(exports).to.deep.equal(['COLLECTOR_DEFAULTS', 'Collector', 'CollectorError', 'EXIT', 'createProgram']);
-    expect(loaded).to.deep.equal(['amqplib', 'commander', 'pino']);
+    expect(exports).to.deep.equal([
+      'COLLECTOR_DEFAULTS',
+      'Collector',
+      'CollectorError',
+      'EXIT',
+      'LinkHealth',
+      'MetricsServer',
+      'collectorMetrics',
+      'createProgram',
+    ]);
+    expect(loaded).to.deep.equal(['amqplib', 'commander', 'pino', 'prom-client']);
   });
 });
