@@ -127,22 +127,18 @@ export function collectorMetrics(collector: Collector, options: CollectorMetrics
   });
   new Gauge({
     name: 'contexture_collector_lag_seconds',
-    help: "Seconds from the newest applied message's time_in to its application (absent until one is applied)",
+    help: "Seconds from the newest applied message's time_in to its application (0 until one is applied)",
     registers,
     collect() {
-      this.reset();
-      const lag = stats().lagSeconds;
-      if (lag !== null) this.set(lag);
+      this.set(stats().lagSeconds ?? 0);
     },
   });
   new Gauge({
     name: 'contexture_collector_queue_depth',
-    help: 'Ready messages in the queue, asked of the broker at each scrape (absent until known)',
+    help: 'Ready messages in the queue, asked of the broker at each scrape (0 until known)',
     registers,
     async collect() {
-      this.reset();
-      const depth = await within(collector.readQueueDepth(), timeout, stats().queueDepth);
-      if (depth !== null) this.set(depth);
+      this.set((await within(collector.readQueueDepth(), timeout, stats().queueDepth)) ?? 0);
     },
   });
   if (entries !== null) {
