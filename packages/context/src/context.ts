@@ -15,6 +15,7 @@ import type { Handler } from './handler.js';
 import { setOwn } from './protocol/own.js';
 import type { Route } from './route.js';
 import { fieldJson, keyJson } from './serialize.js';
+import { activeTrace } from './trace-context.js';
 
 /** Something that logs each change as `<name> <id>: x = 1, y = 2`: a function, or an object with `info` (or `debug`). */
 export type ChangeLogger = ((line: string) => void) | { info?: (line: string) => void; debug?: (line: string) => void };
@@ -41,6 +42,14 @@ export interface ContextOptions<T extends object = Record<string, any>> {
   logger?: ChangeLogger;
   /** The handler to publish with. @default the process's handler (`configure()` / `getHandler()`) */
   handler?: Handler;
+  /**
+   * Carry the active OpenTelemetry span, when `@opentelemetry/api` is installed and a span is
+   * active as the context is made: fields `trace_id` and `span_id` (sent with `born`) and the
+   * W3C `traceparent` header (with `tracestate` when the span has one) on every message. The
+   * context's own `context` fields and `headers` win over them.
+   * @default true
+   */
+  trace?: boolean;
 }
 
 /** `ctx.log`: messages formatted with the context's fields (`'status {status_code}'`). */
@@ -279,7 +288,8 @@ class ContextBase {
     let name = options.name ?? options.routingKey;
     if (name === undefined) name = new.target !== ContextBase && new.target.name ? new.target.name : callerModuleName();
     const rkey = options.routingKey ?? name;
-    const route = handler.route(rkey, options.headers);
+    const trace = options.trace === false ? null : activeTrace();
+    const route = handler.route(rkey, trace === null ? options.headers : { ...trace.headers, ...options.headers });
     const ignore = options.ignore === undefined ? null : new Set(options.ignore);
     const id = options.guid ?? randomUUID();
     if (typeof id !== 'string' || id.length === 0)
@@ -296,6 +306,16 @@ class ContextBase {
         setOwn(state.fields, key, value);
         if (ignore?.has(key)) continue;
         body += `${(body === '' ? '' : ',') + keyJson(key)}:${fieldJson(key, value)}`;
+      }
+    }
+    if (trace !== null) {
+      for (const [key, value] of [
+        ['trace_id', trace.traceId],
+        ['span_id', trace.spanId],
+      ] as const) {
+        if (hasOwn(state.fields, key)) continue;
+        setOwn(state.fields, key, value);
+        if (!ignore?.has(key)) body += `${(body === '' ? '' : ',') + keyJson(key)}:${JSON.stringify(value)}`;
       }
     }
     Object.defineProperty(this, kState, { value: state, configurable: true });

@@ -10,7 +10,7 @@ export function collate(consumer: TestConsumer): CollatedObject[] {
   for (const r of consumer.received) {
     for (const m of decodeBody(r.body, r.properties.contentType)) {
       if (isMalformed(m)) throw new Error(`malformed message on the bus: ${m.kind}`);
-      c.add(m, { rkey: r.routingKey });
+      c.add(m, { rkey: r.routingKey, headers: r.properties.headers });
     }
   }
   return out;

@@ -7,6 +7,7 @@ import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import { backdate, Context } from '../context.js';
 import { LazyContext } from '../current.js';
 import { setOwn } from '../protocol/own.js';
+import { captureTraceContext, inTraceContext } from '../trace-context.js';
 import { defaultName, type RequestInfo, type WebSettings } from './options.js';
 
 /** `error` as the context records it. */
@@ -28,6 +29,8 @@ export class WebRequest {
   private readonly start = performance.now();
   private failure: { error: unknown } | undefined;
   private ended = false;
+  /** The OpenTelemetry context the request arrived in (its server span), for a context made later. */
+  private readonly otel = captureTraceContext();
 
   constructor(
     private readonly settings: WebSettings,
@@ -36,7 +39,7 @@ export class WebRequest {
     private readonly headers: IncomingHttpHeaders,
     private readonly res: ServerResponse,
   ) {
-    this.lazy = new LazyContext(() => this.make());
+    this.lazy = new LazyContext(() => inTraceContext(this.otel, () => this.make()));
   }
 
   /** A route matched: the context is made now, named after it (or, made already, its `route` follows). */
