@@ -13,6 +13,7 @@ import { AMQP_HEARTBEAT_SECONDS, withAmqpHeartbeat } from '../amqp-url.js';
 import { watchSilence } from '../amqp-watchdog.js';
 import { AmqpNodes } from '../amqp-nodes.js';
 import { ContextError } from '../errors.js';
+import { untraced } from '../trace-context.js';
 
 /**
  * The AMQP heartbeat (seconds) the handler asks for unless the URL sets one: the broker then sends
@@ -126,6 +127,16 @@ export class AmqpTransport extends EventEmitter implements Transport {
   }
 
   send(entries: readonly Entry[], handlerIdJson: string, qlen: number, done: (err?: Error) => void): boolean {
+    // The handler's publishing is no part of the program's traces (see untraced).
+    return untraced(() => this.publish(entries, handlerIdJson, qlen, done));
+  }
+
+  private publish(
+    entries: readonly Entry[],
+    handlerIdJson: string,
+    qlen: number,
+    done: (err?: Error) => void,
+  ): boolean {
     const channel = this.channel;
     if (channel === null) {
       done(new Error('not connected'));
@@ -173,20 +184,22 @@ export class AmqpTransport extends EventEmitter implements Transport {
     const channel = this.channel;
     if (channel === null) return false;
     try {
-      channel.publish(
-        this.options.exchange,
-        rkey,
-        Buffer.from(body),
-        // A heartbeat nobody read within a few intervals is stale: queues drop it by themselves.
-        {
-          contentType: CONTENT_TYPE_JSON,
-          type,
-          appId: APP_ID,
-          timestamp: Math.floor(unixNow()),
-          expiration: String(expiration),
-          headers: { hostname: os.hostname() },
-        },
-        () => {},
+      untraced(() =>
+        channel.publish(
+          this.options.exchange,
+          rkey,
+          Buffer.from(body),
+          // A heartbeat nobody read within a few intervals is stale: queues drop it by themselves.
+          {
+            contentType: CONTENT_TYPE_JSON,
+            type,
+            appId: APP_ID,
+            timestamp: Math.floor(unixNow()),
+            expiration: String(expiration),
+            headers: { hostname: os.hostname() },
+          },
+          () => {},
+        ),
       );
       return true;
     } catch {
