@@ -1,5 +1,4 @@
 import { spawn } from 'node:child_process';
-import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SpanKind } from '@opentelemetry/api';
 import { expect } from 'chai';
@@ -24,12 +23,12 @@ describe('OpenTelemetry instrumentations of http and amqplib (a spawned traced p
   });
   afterEach(() => cleanup.run());
 
-  it('the handler publishes no spans of its own; contexts carry the http server span', async () => {
-    const exchange = cleanup.exchange(uniqueName('otel-inst-x'));
-    const consumer = await TestConsumer.start({ exchange });
-    cleanup.defer(() => consumer.close());
-
-    const child = spawn(process.execPath, [path.join(fixtures, 'otel-instrumented.mjs')], {
+  /** Runs a fixture publishing to `exchange` to its end: its exit code and output. */
+  async function run(
+    args: string[],
+    exchange: string,
+  ): Promise<{ code: number | null; stdout: string; stderr: string }> {
+    const child = spawn(process.execPath, args, {
       cwd: fixtures,
       env: { ...process.env, URL: amqpUrl(), EXCHANGE: exchange },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -42,6 +41,37 @@ describe('OpenTelemetry instrumentations of http and amqplib (a spawned traced p
       child.on('error', reject);
       child.on('close', resolve);
     });
+    return { code, stdout, stderr };
+  }
+
+  it('without @opentelemetry/api: contexts and the middleware work as ever, with no trace fields', async () => {
+    const exchange = cleanup.exchange(uniqueName('otel-none-x'));
+    const consumer = await TestConsumer.start({ exchange });
+    cleanup.defer(() => consumer.close());
+    const { code, stdout, stderr } = await run(['--require', './hide-otel-api.cjs', 'no-otel-api.mjs'], exchange);
+    expect(stderr).to.equal('');
+    expect(code).to.equal(0);
+    expect(JSON.parse(stdout), 'the program could not load the API').to.deep.equal({ found: false });
+    await consumer.waitFor(6, 15_000);
+    expect(consumer.received.map((r) => r.routingKey)).to.have.members([
+      'plain.work',
+      'plain.work',
+      'plain.wrap',
+      'plain.wrap',
+      'http.GET./x',
+      'http.GET./x',
+    ]);
+    for (const r of consumer.received) {
+      expect(r.json.obj).to.not.have.any.keys('trace_id', 'span_id');
+      expect(r.properties.headers).to.not.have.property('traceparent');
+    }
+  });
+
+  it('the handler publishes no spans of its own; contexts carry the http server span', async () => {
+    const exchange = cleanup.exchange(uniqueName('otel-inst-x'));
+    const consumer = await TestConsumer.start({ exchange });
+    cleanup.defer(() => consumer.close());
+    const { code, stdout, stderr } = await run(['otel-instrumented.mjs'], exchange);
     expect(stderr).to.equal('');
     expect(code).to.equal(0);
     const spans = stdout
