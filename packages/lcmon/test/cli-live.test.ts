@@ -123,6 +123,31 @@ describe('lcmon live (RabbitMQ)', () => {
     ]);
   });
 
+  it('--trace: live, the messages and the objects of one trace only', async () => {
+    const t1 = '4bf92f3577b34da6a3ce929d0e0e4736';
+    const t2 = '0af7651916cd43dd8448eb211c80319c';
+    const X = lifecycle('x', { url: '/x', trace_id: t1, span_id: '00f067aa0ba902b7' }, [{ n: 1 }]);
+    const Y = lifecycle('y', { url: '/y', trace_id: t2, span_id: 'b7ad6b7169203331' }, [{ n: 2 }]);
+    const l = start(['-e', exchange, '--trace', t1]);
+    const lc = start(['-e', exchange, '-c', '--trace', t1]);
+    await Promise.all([l.ready(), lc.ready()]);
+    await pub.publish(exchange, 'web.y', Y, {
+      headers: { hostname: 'h', traceparent: `00-${t2}-b7ad6b7169203331-01` },
+    });
+    await pub.publish(exchange, 'web.a', A);
+    await pub.publish(exchange, 'web.x', X, {
+      headers: { hostname: 'h', traceparent: `00-${t1}-00f067aa0ba902b7-01` },
+    });
+    // The last message of all: once it is out, everything before it was seen (one queue, in order).
+    await pub.publish(exchange, 'web.b', B, {
+      headers: { hostname: 'h', traceparent: `00-${t1}-53995c3f42cd8ad8-01` },
+    });
+    await Promise.all([l.untilLines(X.length + B.length), lc.untilLines(2)]);
+    const [r, rc] = await Promise.all([l.interrupt(), lc.interrupt()]);
+    expect(json(r.lines)).to.deep.equal([...X, ...B]);
+    expect(json(rc.lines)).to.deep.equal([{ url: '/x', trace_id: t1, span_id: '00f067aa0ba902b7', n: 1 }, B_OBJECT]);
+  });
+
   it('unpacks ndjson batch messages into their messages', async () => {
     const l = start(['-e', exchange]);
     await l.ready();

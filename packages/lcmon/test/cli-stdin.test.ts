@@ -150,6 +150,47 @@ describe('lcmon -s (stdin)', () => {
     expect(Object.keys(JSON.parse(r.lines[0]!))).to.deep.equal(['rkey', 'headers', 'object']);
   });
 
+  it('--trace: the messages and objects of one trace, by traceparent header or trace_id field', async () => {
+    const t1 = '4bf92f3577b34da6a3ce929d0e0e4736';
+    const t2 = '0af7651916cd43dd8448eb211c80319c';
+    // As a handler publishes contexts made in spans: trace_id and span_id with born, the
+    // traceparent header on every message.
+    const X = lifecycle('x', { url: '/x', trace_id: t1, span_id: '00f067aa0ba902b7' }, [{ n: 1 }]);
+    const Y = lifecycle('y', { url: '/y', trace_id: t2, span_id: 'b7ad6b7169203331' }, [{ n: 2 }]);
+    const Z = lifecycle('z', { url: '/z', trace_id: t1, span_id: '53995c3f42cd8ad8' }, [{ n: 3 }]);
+    const saved =
+      envelopes(X, 'web.x', { hostname: 'h', traceparent: `00-${t1}-00f067aa0ba902b7-01` }) +
+      envelopes(Y, 'web.y', { hostname: 'h', traceparent: `00-${t2}-b7ad6b7169203331-01` }) +
+      envelopes(A, 'web.a', { hostname: 'h' }) +
+      envelopes(Z, 'web.z', { hostname: 'h', traceparent: `00-${t1}-53995c3f42cd8ad8-00` });
+    const messages = await run(['-s', '--trace', t1], saved);
+    expect(messages.code).to.equal(0);
+    expect(json(messages.lines)).to.deep.equal([...X, ...Z]);
+    // Upper case is the same id; -v keeps the headers.
+    const verbose = await run(['-s', '-v', '--trace', t2.toUpperCase()], saved);
+    expect(json(verbose.lines).map((l) => [l.rkey, l.object])).to.deep.equal(Y.map((b) => ['web.y', b]));
+    const objects = await run(['-sc', '--trace', t1], saved);
+    expect(json(objects.lines)).to.deep.equal([
+      { url: '/x', trace_id: t1, span_id: '00f067aa0ba902b7', n: 1 },
+      { url: '/z', trace_id: t1, span_id: '53995c3f42cd8ad8', n: 3 },
+    ]);
+    // Plain bodies, as a jsonl file without headers: only born names the trace; with -c, the
+    // object of any message of which does.
+    const plain = `${[...X, ...Y, ...Z].map((b) => JSON.stringify(b)).join('\n')}\n`;
+    expect(json((await run(['-s', '--trace', t1], plain)).lines)).to.deep.equal([X[0], Z[0]]);
+    expect(json((await run(['-sc', '--trace', t2], plain)).lines)).to.deep.equal([
+      { url: '/y', trace_id: t2, span_id: 'b7ad6b7169203331', n: 2 },
+    ]);
+    // -c with the header on a later message only (born lost or never traced): still the trace's.
+    const late =
+      envelopes(A.slice(0, 2), 'web.a', { hostname: 'h' }) +
+      envelopes(A.slice(2), 'web.a', { hostname: 'h', traceparent: `00-${t2}-b7ad6b7169203331-01` });
+    expect(json((await run(['-sc', '--trace', t2], late)).lines)).to.deep.equal([
+      { url: '/a', n: 3, tags: ['x'], nested: { n: 9 } },
+    ]);
+    expect((await run(['-sc', '--trace', t1], late)).lines).to.deep.equal([]);
+  });
+
   it('-c folds each context into its final object, transient ones included', async () => {
     const r = await run(['-sc'], envelopes([...A, ...B, T]));
     expect(r.code).to.equal(0);
@@ -682,6 +723,9 @@ describe('lcmon arguments', () => {
     [['-s', '--flush-incomplete'], /--flush-incomplete needs -c/],
     [['-a', 'novalue'], /expected key=value/],
     [['--ttl', '-5'], /--ttl/],
+    [['-s', '--trace', 'abc'], /expected a trace id, 32 hex digits/],
+    [['-s', '--trace', '0'.repeat(32)], /expected a trace id/],
+    [['--handlers', '--trace', 'a'.repeat(32)], /--trace does not apply to --handlers/],
   ] as Array<[string[], RegExp]>) {
     it(`exits 2 with usage on: lcmon ${args.join(' ')}`, async () => {
       const r = await run(args);

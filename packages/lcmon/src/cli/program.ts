@@ -10,6 +10,7 @@ import { EXIT } from './exit-codes.js';
 import { LcmonError } from '../errors.js';
 import { listHandlers } from './handlers.js';
 import { runMonitor, type RunConfig } from './run.js';
+import { parseTraceId } from './trace-filter.js';
 
 /** What the program talks to; every field defaults to the process's own. */
 export interface ProgramIO {
@@ -49,6 +50,7 @@ interface CliOptions {
   stats?: boolean;
   handlers?: boolean;
   wait?: number;
+  trace?: string;
 }
 
 function version(): string {
@@ -81,6 +83,12 @@ function depthArg(value: string): number {
   if (!/^\d+$/.test(value) || !Number.isSafeInteger(n))
     throw new InvalidArgumentError('expected a number of levels, a non-negative integer (0: no limit)');
   return n;
+}
+
+function traceArg(value: string): string {
+  const id = parseTraceId(value);
+  if (id === undefined) throw new InvalidArgumentError('expected a trace id, 32 hex digits (not all zero)');
+  return id;
 }
 
 /** `k=v`: a header-binding argument; a value of digits becomes an integer, as in the original. */
@@ -178,6 +186,11 @@ export function createProgram(io: ProgramIO = {}): Command {
       'messages with rkey and headers; with -c, objects with headers, rkey, start, end, elapsed, id',
     )
     .option('-z', 'drop empty values and objects; print nothing for what ends up empty')
+    .option(
+      '--trace <id>',
+      'only what belongs to this OpenTelemetry trace (trace_id field or traceparent header); with -c, objects any of whose messages does',
+      traceArg,
+    )
     .option('-n, --count <n>', 'exit after printing N documents', positiveInt)
     .option('--ttl <ms>', 'message TTL of the anonymous queue', nonNegativeInt, DEFAULT_TTL)
     .option(
@@ -203,6 +216,7 @@ Examples:
   lcmon -v > saved.jsonl; lcmon -sc < saved.jsonl
   lcmon -k '*elapsed' -z | jq .
   lcmon --handlers                    who publishes, and how it is doing
+  lcmon -c --trace 4bf92f3577b34da6a3ce929d0e0e4736   the objects of one trace
   node service.js | lcmon -sc         a jsonl transport's output, no broker
 
 Exit status: 0 done (end of input, -n reached, Ctrl-C, closed stdout), 2 bad arguments,
@@ -247,6 +261,7 @@ Exit status: 0 done (end of input, -n reached, Ctrl-C, closed stdout), 2 bad arg
         ['rkey', '-r'],
         ['arg', '-a'],
         ['exchangeType', '--exchange-type'],
+        ['trace', '--trace'],
       ] as const) {
         if (opts[name] !== undefined && fromCli(name)) usageError(program, `${flag} does not apply to --handlers`);
       }
@@ -309,7 +324,9 @@ Exit status: 0 done (end of input, -n reached, Ctrl-C, closed stdout), 2 bad arg
       verbose: opts.verbose === true,
       pretty: opts.pretty === true,
       transform: makeTransform({ keys: opts.keys, trim: opts.trim, dropEmpty: opts.z === true }),
-      parallel: { keys: opts.keys, trim: opts.trim, dropEmpty: opts.z === true },
+      // The trace filter runs on the main thread: most of the input is left out, the workers would gain little.
+      parallel: opts.trace === undefined ? { keys: opts.keys, trim: opts.trim, dropEmpty: opts.z === true } : undefined,
+      trace: opts.trace,
       count: opts.count,
       colour: opts.color,
       flushIncomplete: opts.flushIncomplete === true,

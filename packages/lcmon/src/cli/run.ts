@@ -17,6 +17,7 @@ import { OutputWriter } from './output-writer.js';
 import { ParallelCollator, type CollateSink } from './parallel-collate.js';
 import { readLinesParallel, type ParallelSink } from './parallel-lines.js';
 import { StatsLine } from './stats-line.js';
+import { inTrace } from './trace-filter.js';
 
 /** Streams the CLI works with. */
 export interface RunIO {
@@ -45,6 +46,8 @@ export interface RunConfig {
   stats: boolean;
   /** `-k`/`-t`/`-z` as data, for worker threads (which rebuild the transform); undefined to stay on one thread. */
   parallel?: TransformSpec;
+  /** `--trace`: only what belongs to this trace id (32 lower-case hex digits). */
+  trace?: string;
 }
 
 type StopReason = 'end' | 'count' | 'signal' | 'broken' | 'failed';
@@ -127,16 +130,23 @@ export async function runMonitor(cfg: RunConfig, io: RunIO): Promise<number> {
 
   /** With -q and -c: deliveries acknowledged once their objects are out. */
   let held: HeldObjects | undefined;
+  const trace = cfg.trace;
+  /** With --trace and -c: the objects one of whose messages belongs to the trace, until given out. */
+  const traced = new Set<string>();
   const collator = cfg.collate
     ? new Collator({
         onObject: (o) => {
           // Only what goes out is let go: past -n (an expiry gives out several at once) or a closed
           // stdout, an object's messages stay in the queue.
           const out = !outputClosed && !writer.broken;
-          emit(formatter.object(o));
+          // Left out by --trace: let go as if printed.
+          if (trace === undefined || traced.delete(o.id)) emit(formatter.object(o));
           if (out) held?.out(o.id);
         },
-        onDrop: (id) => held?.out(id, true),
+        onDrop: (id) => {
+          traced.delete(id);
+          held?.out(id, true);
+        },
         flushIncomplete: cfg.flushIncomplete,
       })
     : undefined;
@@ -145,10 +155,13 @@ export async function runMonitor(cfg: RunConfig, io: RunIO): Promise<number> {
     message(message, meta, text) {
       messages++;
       if (collator !== undefined) {
+        if (trace !== undefined && message.obj_id !== undefined && inTrace(trace, message.obj, meta.headers))
+          traced.add(message.obj_id);
         collator.add(message, meta);
         // A note (no obj_id) has no object to wait for: nothing holds its delivery.
         if (message.obj_id !== undefined) held?.added(message.obj_id);
-      } else emit(formatter.message(message, meta, text));
+      } else if (trace === undefined || inTrace(trace, message.obj, meta.headers))
+        emit(formatter.message(message, meta, text));
     },
     malformed(problem, place) {
       report.add(problem, place);
