@@ -108,6 +108,7 @@ describe('@contexture/context exports', () => {
     '@contexture/context/protocol': Object.keys(protocol).sort(),
     '@contexture/context/express': ['contexture'],
     '@contexture/context/fastify': ['contexturePlugin', 'default'],
+    '@contexture/context/otel': ['registerHandlerMetrics'],
   };
   for (const [specifier, names] of Object.entries(WEB_EXPORTS)) {
     it(`${specifier} exports ${names.length > 3 ? 'its names' : names.join(', ')} and loads neither express nor fastify`, async () => {
