@@ -4,7 +4,15 @@ import express from 'express';
 import { Context, ContextError, Handler } from '@contexture/context';
 import { contexture } from '@contexture/context/express';
 import { amqpUrl, Cleanup, TestConsumer, uniqueName } from '@contexture/test-support';
-import { abortedRequest, byUrl, deferred, listen, objects, streamedRequest } from './web-support.js';
+import {
+  abortedRequest,
+  byUrl,
+  deferred,
+  keepAliveThenAbort,
+  listen,
+  objects,
+  streamedRequest,
+} from './web-support.js';
 
 describe('Express middleware → RabbitMQ (real Express 5 server, real HTTP, collated from the broker)', () => {
   let cleanup: Cleanup;
@@ -149,6 +157,49 @@ describe('Express middleware → RabbitMQ (real Express 5 server, real HTTP, col
     expect(o!.complete).to.equal(true);
     expect(o!.object).to.include({ route: '/slow', waiting: true, aborted: true });
     expect(o!.object).to.not.have.property('status_code');
+  });
+
+  it('one keep-alive connection: the requests it finished are not aborted, the one it left is; no listener added per response', async () => {
+    // The listeners a plain app's response has in its handler, and what the middleware's has.
+    const listeners = (res: http.ServerResponse) => ({
+      finish: res.listenerCount('finish'),
+      close: res.listenerCount('close'),
+    });
+    const plainApp = express();
+    let plain: ReturnType<typeof listeners> | undefined;
+    plainApp.get('/x', (_req, res) => {
+      plain = listeners(res);
+      res.end();
+    });
+    const plainBase = await serve(plainApp);
+    await fetch(`${plainBase}/x`).then((r) => r.text());
+
+    const app = express();
+    app.use(contexture({ handler }));
+    const seen: Array<ReturnType<typeof listeners>> = [];
+    app.get('/fast/:n', (_req, res) => {
+      seen.push(listeners(res));
+      res.send('ok');
+    });
+    const started = deferred();
+    const release = deferred();
+    app.get('/slow', async (_req, res) => {
+      started.resolve();
+      await release.promise;
+      res.end();
+    });
+    cleanup.defer(() => release.resolve());
+    const base = await serve(app);
+    await keepAliveThenAbort(base, started.promise);
+
+    const objs = await objects(consumer, 4);
+    for (const n of [0, 1, 2]) {
+      expect(byUrl(objs, `/fast/${n}`).object).to.include({ status_code: 200 });
+      expect(byUrl(objs, `/fast/${n}`).object).to.not.have.property('aborted');
+    }
+    expect(byUrl(objs, '/slow').object).to.include({ route: '/slow', aborted: true });
+    expect(plain).to.not.equal(undefined);
+    expect(seen).to.deep.equal([plain, plain, plain]);
   });
 
   it('a streamed response the client leaves midway: aborted: true with the status already sent', async () => {

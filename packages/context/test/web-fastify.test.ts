@@ -5,7 +5,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { Context, ContextError, Handler } from '@contexture/context';
 import contexturePlugin from '@contexture/context/fastify';
 import { amqpUrl, Cleanup, TestConsumer, uniqueName } from '@contexture/test-support';
-import { abortedRequest, byUrl, deferred, objects, streamedRequest } from './web-support.js';
+import { abortedRequest, byUrl, deferred, keepAliveThenAbort, objects, streamedRequest } from './web-support.js';
 
 describe('Fastify plugin → RabbitMQ (real Fastify 5 server, real HTTP, collated from the broker)', () => {
   let cleanup: Cleanup;
@@ -138,6 +138,49 @@ describe('Fastify plugin → RabbitMQ (real Fastify 5 server, real HTTP, collate
     expect(o!.complete).to.equal(true);
     expect(o!.object).to.include({ route: '/slow', waiting: true, aborted: true });
     expect(o!.object).to.not.have.property('status_code');
+  });
+
+  it('one keep-alive connection: the requests it finished are not aborted, the one it left is; no listener added per request', async () => {
+    const listeners = (req: { raw: http.IncomingMessage }, res: http.ServerResponse) => ({
+      reqClose: req.raw.listenerCount('close'),
+      finish: res.listenerCount('finish'),
+      close: res.listenerCount('close'),
+    });
+    const plainApp = app();
+    let plain: ReturnType<typeof listeners> | undefined;
+    plainApp.get('/x', async (req, reply) => {
+      plain = listeners(req, reply.raw);
+      return 'ok';
+    });
+    const plainBase = await serve(plainApp);
+    await fetch(`${plainBase}/x`).then((r) => r.text());
+
+    const f = app();
+    await f.register(contexturePlugin, { handler });
+    const seen: Array<ReturnType<typeof listeners>> = [];
+    f.get('/fast/:n', async (req, reply) => {
+      seen.push(listeners(req, reply.raw));
+      return 'ok';
+    });
+    const started = deferred();
+    const release = deferred();
+    f.get('/slow', async () => {
+      started.resolve();
+      await release.promise;
+      return 'late';
+    });
+    cleanup.defer(() => release.resolve());
+    const base = await serve(f);
+    await keepAliveThenAbort(base, started.promise);
+
+    const objs = await objects(consumer, 4);
+    for (const n of [0, 1, 2]) {
+      expect(byUrl(objs, `/fast/${n}`).object).to.include({ status_code: 200 });
+      expect(byUrl(objs, `/fast/${n}`).object).to.not.have.property('aborted');
+    }
+    expect(byUrl(objs, '/slow').object).to.include({ route: '/slow', aborted: true });
+    expect(plain).to.not.equal(undefined);
+    expect(seen).to.deep.equal([plain, plain, plain]);
   });
 
   it('a streamed response the client leaves midway: aborted: true with the status already sent', async () => {

@@ -80,6 +80,38 @@ export async function streamedRequest(url: string): Promise<{ first: string; res
   });
 }
 
+/**
+ * Three requests to `${base}/fast/N` one after another on one keep-alive connection, then one to
+ * `${base}/slow` on the same connection, which is destroyed once `started` resolves: the last
+ * request is aborted, the first three are not.
+ */
+export async function keepAliveThenAbort(base: string, started: Promise<void>): Promise<void> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const sockets = new Set<unknown>();
+  try {
+    for (let i = 0; i < 3; i++) {
+      await new Promise<void>((resolve, reject) => {
+        http
+          .get(`${base}/fast/${i}`, { agent }, (res) => {
+            sockets.add(res.socket);
+            res.resume();
+            res.on('end', () => resolve());
+          })
+          .on('error', reject);
+      });
+    }
+    if (sockets.size !== 1) throw new Error(`the three requests took ${sockets.size} connections, not one`);
+    const req = http.get(`${base}/slow`, { agent });
+    req.on('error', () => {});
+    const closed = new Promise<void>((resolve) => req.once('close', () => resolve()));
+    await started;
+    req.destroy();
+    await closed;
+  } finally {
+    agent.destroy();
+  }
+}
+
 /** The object of `objs` whose URL is `url`. */
 export function byUrl(objs: CollatedObject[], url: string): CollatedObject {
   const o = objs.find((x) => x.object.url === url);

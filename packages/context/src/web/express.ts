@@ -83,8 +83,7 @@ export function contexture(options?: WebOptions): ContextureMiddleware {
     });
     // In front of a route (`app.get('/x', contexture(), handler)`), the route has matched already.
     if (route !== undefined) w.matched(routePath(req, route));
-    res.once('finish', () => w.end(res.statusCode, false));
-    res.once('close', () => w.abort());
+    w.watch(true);
     runLazy(w.lazy, next);
   };
 }

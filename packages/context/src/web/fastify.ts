@@ -31,6 +31,10 @@ const plugin: FastifyPluginCallback<WebOptions> = (fastify, options, done) => {
     }
     const w = new WebRequest(settings, request.method, request.url, request.headers, reply.raw);
     request[kRequest] = w;
+    // Finished when the response finishes, or aborted when the connection closes first, the
+    // headers sent or not: heard without a listener on each request, which Fastify's onResponse
+    // and onRequestAbort hooks would each add.
+    w.watch(true);
     // Fastify routes before the hooks run: the context is made now, named after the route (none
     // for a 404).
     w.matched(request.routeOptions.url);
@@ -38,15 +42,6 @@ const plugin: FastifyPluginCallback<WebOptions> = (fastify, options, done) => {
   });
   fastify.addHook('onError', (request: Tracked, _reply, error, next) => {
     request[kRequest]?.fail(error);
-    next();
-  });
-  fastify.addHook('onResponse', (request: Tracked, reply, next) => {
-    request[kRequest]?.end(reply.statusCode, false);
-    next();
-  });
-  // A connection closed before the response finished, the headers sent or not.
-  fastify.addHook('onRequestAbort', (request: Tracked, next) => {
-    request[kRequest]?.abort();
     next();
   });
   done();

@@ -8,6 +8,7 @@ import { backdate, Context } from '../context.js';
 import { LazyContext } from '../current.js';
 import { setOwn } from '../protocol/own.js';
 import { captureTraceContext, inTraceContext } from '../trace-context.js';
+import { forget, type ResponseWatcher, watchResponse } from './lifecycle.js';
 import { defaultName, type RequestInfo, type WebSettings } from './options.js';
 
 /** `error` as the context records it. */
@@ -23,7 +24,7 @@ function describe(err: unknown): { name: string; message: string } {
   }
 }
 
-export class WebRequest {
+export class WebRequest implements ResponseWatcher {
   readonly lazy: LazyContext;
   route: string | undefined;
   private readonly start = performance.now();
@@ -40,6 +41,22 @@ export class WebRequest {
     private readonly res: ServerResponse,
   ) {
     this.lazy = new LazyContext(() => inTraceContext(this.otel, () => this.make()));
+  }
+
+  /**
+   * Ends the context when the response finishes (with `finish`; a framework that says so itself
+   * calls {@link end}) or when the connection closes first.
+   */
+  watch(finish: boolean): void {
+    watchResponse(this.res, this, finish);
+  }
+
+  finished(status: number): void {
+    this.end(status, false);
+  }
+
+  closed(): void {
+    this.abort();
   }
 
   /** A route matched: the context is made now, named after it (or, made already, its `route` follows). */
@@ -70,6 +87,7 @@ export class WebRequest {
   end(status: number | undefined, aborted: boolean): void {
     if (this.ended) return;
     this.ended = true;
+    forget(this.res, this);
     try {
       const ctx = this.lazy.get();
       const fields: Record<string, unknown> = {};
