@@ -29,11 +29,7 @@ describe('collector CLI: options take effect', function () {
 
   beforeEach(() => {
     cleanup = new Cleanup();
-    exchange = cleanup.exchange(uniqueName('cli-x'));
-    queue = cleanup.queue(uniqueName('cli-q'));
-    cleanup.queue(`${queue}.dead`);
-    prefix = `${uniqueName('cli')}:`;
-    cleanup.redisKeys(`${prefix}*`);
+    ({ exchange, queue, prefix } = cleanup.collectorNames('cli'));
     redis = new Redis(redisUrl());
     cleanup.defer(() => redis.quit());
   });

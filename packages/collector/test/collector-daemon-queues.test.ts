@@ -63,11 +63,7 @@ describe('collector daemon: queue types, delivery limit and URL lists', function
 
   beforeEach(() => {
     cleanup = new Cleanup();
-    exchange = cleanup.exchange(uniqueName('colq-x'));
-    queue = cleanup.queue(uniqueName('colq-q'));
-    cleanup.queue(`${queue}.dead`);
-    prefix = `${uniqueName('colq')}:`;
-    cleanup.redisKeys(`${prefix}*`);
+    ({ exchange, queue, prefix } = cleanup.collectorNames('colq'));
     store = new RedisContextStore({ redis: redisUrl(), prefix });
     cleanup.defer(() => store.close());
   });

@@ -51,11 +51,7 @@ describe('collector daemon: what the broker refuses at start, and a stop while c
 
   beforeEach(() => {
     cleanup = new Cleanup();
-    exchange = cleanup.exchange(uniqueName('cols-x'));
-    queue = cleanup.queue(uniqueName('cols-q'));
-    cleanup.queue(`${queue}.dead`);
-    prefix = `${uniqueName('cols')}:`;
-    cleanup.redisKeys(`${prefix}*`);
+    ({ exchange, queue, prefix } = cleanup.collectorNames('cols'));
   });
   afterEach(() => cleanup.run());
 

@@ -86,11 +86,7 @@ describe('collector daemon: RabbitMQ → Redis, at least once', function () {
 
   beforeEach(() => {
     cleanup = new Cleanup();
-    exchange = cleanup.exchange(uniqueName('col-x'));
-    queue = cleanup.queue(uniqueName('col-q'));
-    cleanup.queue(`${queue}.dead`);
-    prefix = `${uniqueName('col')}:`;
-    cleanup.redisKeys(`${prefix}*`);
+    ({ exchange, queue, prefix } = cleanup.collectorNames('col'));
     store = new RedisContextStore({ redis: redisUrl(), prefix });
     cleanup.defer(() => store.close());
   });

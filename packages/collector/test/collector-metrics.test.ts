@@ -21,7 +21,6 @@ import {
   type Sample,
   sampleValue,
   TempRedis,
-  uniqueName,
   waitUntil,
 } from '@contexture/test-support';
 import { createProgram, type HealthReport } from '@contexture/collector/daemon';
@@ -51,11 +50,7 @@ describe('collector metrics server: /metrics and /healthz of a running collector
 
   beforeEach(() => {
     cleanup = new Cleanup();
-    exchange = cleanup.exchange(uniqueName('met-x'));
-    queue = cleanup.queue(uniqueName('met-q'));
-    cleanup.queue(`${queue}.dead`);
-    prefix = `${uniqueName('met')}:`;
-    cleanup.redisKeys(`${prefix}*`);
+    ({ exchange, queue, prefix } = cleanup.collectorNames('met'));
   });
   afterEach(() => cleanup.run());
 

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import amqp from 'amqplib';
 import { Context, Handler } from '@contexture/context';
 import { HEARTBEAT_RKEY } from '@contexture/context/protocol';
-import { amqpUrl, Cleanup, redisUrl, uniqueName, waitUntil } from '@contexture/test-support';
+import { amqpUrl, Cleanup, redisUrl, waitUntil } from '@contexture/test-support';
 import { RedisContextStore, Registry } from '@contexture/collector';
 import { Collector } from '@contexture/collector/daemon';
 import { publishRaw } from './support/bus.js';
@@ -18,11 +18,7 @@ describe('collector: the registry of live handlers and collectors, kept from hea
 
   beforeEach(() => {
     cleanup = new Cleanup();
-    exchange = cleanup.exchange(uniqueName('reg-x'));
-    queue = cleanup.queue(uniqueName('reg-q'));
-    cleanup.queue(`${queue}.dead`);
-    prefix = `${uniqueName('reg')}:`;
-    cleanup.redisKeys(`${prefix}*`);
+    ({ exchange, queue, prefix } = cleanup.collectorNames('reg'));
     store = new RedisContextStore({ redis: redisUrl(), prefix });
     cleanup.defer(() => store.close());
     registry = new Registry({

@@ -61,11 +61,7 @@ describe('collector logging: a pino-style logger, and --log-format json', functi
 
   beforeEach(() => {
     cleanup = new Cleanup();
-    exchange = cleanup.exchange(uniqueName('clog-x'));
-    queue = cleanup.queue(uniqueName('clog-q'));
-    cleanup.queue(`${queue}.dead`);
-    prefix = `${uniqueName('clog')}:`;
-    cleanup.redisKeys(`${prefix}*`);
+    ({ exchange, queue, prefix } = cleanup.collectorNames('clog'));
   });
   afterEach(() => cleanup.run());
 

@@ -1,6 +1,16 @@
 import amqp from 'amqplib';
 import { Redis } from 'ioredis';
+import { uniqueName } from './names.js';
 import { amqpUrl, clusterClient, redisUrl } from './services.js';
+
+/** The names a collector under test works with, all removed by the clean-up that made them. */
+export interface CollectorNames {
+  exchange: string;
+  /** Its queue; `<queue>.dead`, its dead-letter queue, is removed too. */
+  queue: string;
+  /** A Redis key prefix, `<tag>-xxxxxxxx:`; every key under it is removed. */
+  prefix: string;
+}
 
 /**
  * Collects what a test created (exchanges, queues, Redis key patterns, closables) and removes it
@@ -33,6 +43,16 @@ export class Cleanup {
   clusterKeys(pattern: string): string {
     this.clusterPatterns.add(pattern);
     return pattern;
+  }
+
+  /** A new exchange, queue (and its dead-letter queue) and Redis prefix for a collector, named after `tag`. */
+  collectorNames(tag: string): CollectorNames {
+    const exchange = this.exchange(uniqueName(`${tag}-x`));
+    const queue = this.queue(uniqueName(`${tag}-q`));
+    this.queue(`${queue}.dead`);
+    const prefix = `${uniqueName(tag)}:`;
+    this.redisKeys(`${prefix}*`);
+    return { exchange, queue, prefix };
   }
 
   /** Anything with a close(), or a function, run first (before the broker and Redis clean-up). */

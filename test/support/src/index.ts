@@ -18,7 +18,7 @@ export {
   stopRabbitCluster,
 } from './rabbitmq-cluster.js';
 export { uniqueName } from './names.js';
-export { Cleanup } from './cleanup.js';
+export { Cleanup, type CollectorNames } from './cleanup.js';
 export { FaultProxy } from './fault-proxy.js';
 export { TestConsumer } from './consumer.js';
 export type { Received } from './consumer.js';
