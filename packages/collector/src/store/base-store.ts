@@ -80,7 +80,10 @@ export abstract class BaseContextStore implements ContextStore {
   abstract list(options?: ListOptions): Promise<ListPage>;
   abstract cleanup(options?: CleanupOptions): Promise<CleanupResult>;
   abstract watch(id: string, options?: WatchOptions): ContextWatch;
-  /** Replaces the context with a restored one (version kept, deltas dropped) and announces a reset. */
+  /**
+   * Replaces the context with a restored one (version kept, deltas dropped) and announces a reset;
+   * `updated_at` and `incarnation` are kept when given (not null, not ''), and set on `record` otherwise.
+   */
   protected abstract replace(id: string, record: StoredContext): Promise<void>;
   /** Releases the backend's resources (after the cleaner stopped). */
   protected abstract shutdown(): Promise<void>;
@@ -180,6 +183,8 @@ function checkRestored(id: string, got: RestoredContext): StoredContext {
   if (!STATUSES.has(got.status)) throw bad('an unknown status');
   if (got.headers !== undefined && got.headers !== null && !isPlainObject(got.headers))
     throw bad('headers that are not an object');
+  if (got.incarnation !== undefined && typeof got.incarnation !== 'string')
+    throw bad('an incarnation that is not text');
   return {
     id,
     version: got.version,
@@ -188,9 +193,9 @@ function checkRestored(id: string, got: RestoredContext): StoredContext {
     rkey: typeof got.rkey === 'string' ? got.rkey : null,
     headers: (got.headers ?? null) as Record<string, unknown> | null,
     born_at: optNumber(got.born_at),
-    updated_at: null,
+    updated_at: optNumber(got.updated_at),
     finished_at: optNumber(got.finished_at),
-    // The store's own, given by replace().
-    incarnation: '',
+    // '': the store's own, given by replace().
+    incarnation: got.incarnation ?? '',
   };
 }

@@ -344,8 +344,9 @@ export class MemoryContextStore extends BaseContextStore {
     e.headers = record.headers === null ? null : (encodeValue(record.headers) ?? null);
     e.bornAt = record.born_at;
     e.finishedAt = record.finished_at;
-    e.updated = now;
+    e.updated = record.updated_at === null ? now : Math.round(record.updated_at * 1000);
     e.touched = now;
+    if (record.incarnation !== '') e.incarnation = record.incarnation;
     for (const k of Object.keys(record.context)) {
       const text = encodeValue(record.context[k]);
       if (text !== undefined) e.fields.set(k, { value: ownValue(text) });
@@ -354,7 +355,7 @@ export class MemoryContextStore extends BaseContextStore {
     e.expiresAt = ttl > 0 ? now + ttl : 0;
     this.entries.delete(id);
     this.entries.set(id, e);
-    record.updated_at = now / 1000;
+    record.updated_at = e.updated / 1000;
     record.incarnation = e.incarnation;
     this.publish(id, { type: 'reset', id, version: e.version });
   }

@@ -11,6 +11,13 @@ export interface RestoredContext {
   headers?: Record<string, unknown> | null;
   born_at?: number | null;
   finished_at?: number | null;
+  /** When it last changed (unix seconds); absent or null: now, the store's clock. */
+  updated_at?: number | null;
+  /**
+   * Its incarnation, for a copy of a context moved from another store (an export): a client's copy
+   * of it stays current. Absent or empty: a new one, as for any context made anew.
+   */
+  incarnation?: string;
 }
 
 /** Retention and hooks shared by both stores. Durations are milliseconds. */

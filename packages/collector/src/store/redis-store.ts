@@ -388,6 +388,7 @@ export class RedisContextStore extends BaseContextStore {
   protected async replace(id: string, record: StoredContext): Promise<void> {
     const k = this.keys(id);
     const now = Date.now();
+    const updated = record.updated_at === null ? now : Math.round(record.updated_at * 1000);
     const args: Array<string | number> = [
       k.state,
       k.deltas,
@@ -398,7 +399,7 @@ export class RedisContextStore extends BaseContextStore {
       '#v',
       record.version,
       '#ua',
-      now,
+      updated,
       '#tw',
       now,
     ];
@@ -407,6 +408,7 @@ export class RedisContextStore extends BaseContextStore {
     if (record.headers !== null) args.push('#hd', encodeValue(record.headers) ?? '{}');
     if (record.born_at !== null) args.push('#ba', String(record.born_at));
     if (record.finished_at !== null) args.push('#fa', String(record.finished_at));
+    if (record.incarnation !== '') args.push('#in', record.incarnation);
     for (const key of Object.keys(record.context)) {
       const text = encodeValue(record.context[key]);
       if (text !== undefined) args.push(`.${key}`, `-1:${text}`);
@@ -417,7 +419,7 @@ export class RedisContextStore extends BaseContextStore {
       () => STORE_SCRIPTS.restore.call(this.redis, ...args),
     );
     this.known.forget(id);
-    record.updated_at = now / 1000;
+    record.updated_at = updated / 1000;
   }
 
   protected async shutdown(): Promise<void> {

@@ -142,6 +142,24 @@ export function exportRestoreTests(make: StoreFactory): void {
     await expectCode(store.restore('none'), 'LC_STORE_NOT_FOUND');
   });
 
+  it('restores a copy moved from another store with its updated_at and incarnation', async () => {
+    const from = await make();
+    await from.set('m', { a: 1, n: { x: [1, 2] } });
+    await from.update('m', { b: 2 });
+    const original = (await from.get('m'))!;
+    const copy = structuredClone(original);
+    const to = await make({ restoreProvider: (id) => (id === 'm' ? copy : null) });
+    const restored = await to.restore('m');
+    expect(restored.incarnation).to.equal(original.incarnation);
+    expect(restored.updated_at).to.equal(original.updated_at);
+    expect(await to.get('m')).to.deep.equal(original);
+    // The copy is the same context: a client of the original at its version is current.
+    expect((await to.sync('m', original.version, original.incarnation))!.type).to.equal('no_change');
+    expect((await to.sync('m', original.version - 1, original.incarnation))!.type).to.equal('full');
+    const bad = await make({ restoreProvider: () => ({ context: {}, version: 1, incarnation: 7 }) as never });
+    await expectCode(bad.restore('m'), 'LC_STORE_RESTORE_FAILED');
+  });
+
   it('reports what is not configured or fails with stable codes', async () => {
     const bare = await make();
     await bare.set('x', { a: 1 });
