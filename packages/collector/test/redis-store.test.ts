@@ -58,6 +58,27 @@ describe('RedisContextStore', () => {
   });
 
   describe('Redis specifics', () => {
+    it('history() gives each version it holds deltas of as the change event watch() gives', async () => {
+      const s = store({ deltaThreshold: 2 });
+      expect(await s.history('none')).to.equal(null);
+      const w = s.watch('h');
+      cleanup.defer(() => w.close());
+      await w.ready;
+      await s.set('h', { a: 1, n: { x: 1 } });
+      await s.update('h', { n: { y: 2 } });
+      await s.assign('h', { b: 'two' }, ['a']);
+      const seen: unknown[] = [];
+      for await (const e of w) if (seen.push(e) === 3) break;
+      const history = await s.history('h');
+      // The threshold trims in steps: the newest versions are there, in order, as watch() saw them.
+      expect(history!.length).to.be.at.least(2);
+      expect(history).to.deep.equal(seen.slice(3 - history!.length));
+      expect(history!.at(-1)).to.deep.include({
+        version: 3,
+        delta: { a: { action: 'removed', old_value: 1 }, b: { action: 'added', value: 'two' } },
+      });
+    });
+
     it('refuses options of its own that are unknown or of the wrong type, before making a client', () => {
       const code = (make: () => unknown): string | undefined => {
         try {

@@ -4,6 +4,7 @@ import { byMaster, bySlot, isCluster, masterClient, ownerOf, type RedisClient } 
 import { CollectorError } from '../internal/errors.js';
 import { CLUSTER_MISMATCH, closeClient, redisAddress, resolveRedis, trackCall } from '../internal/redis-client.js';
 import { BaseContextStore } from './base-store.js';
+import { parseRecord, recordEvent } from './delta.js';
 import { copyFields, forField } from './field-changes.js';
 import { encodeValue } from './json.js';
 import { KnownContexts } from './known-contexts.js';
@@ -33,6 +34,7 @@ import type {
   ApplyResult,
   CleanupOptions,
   CleanupResult,
+  ContextEvent,
   ContextWatch,
   ListOptions,
   ListPage,
@@ -309,6 +311,34 @@ export class RedisContextStore extends BaseContextStore {
     return new Promise((resolve, reject) => {
       this.syncs.add(id, { version: v, incarnation: inc, resolve, reject });
     });
+  }
+
+  /**
+   * The versions of a context the store still holds deltas of, oldest first, each as the `change`
+   * event `watch()` gives for it (`deltaThreshold` and `deltaTtl` limit how many; a context just
+   * restored has none); null for an unknown id.
+   *
+   * @example
+   * for (const e of (await store.history('r1')) ?? []) console.log(e.version, e.delta);
+   */
+  async history(id: string): Promise<Extract<ContextEvent, { type: 'change' }>[] | null> {
+    checkId(id);
+    this.checkOpen();
+    const k = this.keys(id);
+    const [version, incarnation, texts] = await this.reaching(
+      () => `history of ${label(id)}`,
+      async () => {
+        // One slot: the hash's entries and the list read in one transaction.
+        const replies = await this.redis.multi().hmget(k.state, '#v', '#in').lrange(k.deltas, 0, -1).exec();
+        for (const [err] of replies ?? []) if (err) throw err;
+        const [v, inc] = replies![0]![1] as [string | null, string | null];
+        return [Number(v ?? 0), inc ?? '', replies![1]![1] as string[]] as const;
+      },
+    );
+    if (!(version > 0)) return null;
+    return texts.map(
+      (text) => recordEvent(id, parseRecord(text), incarnation) as Extract<ContextEvent, { type: 'change' }>,
+    );
   }
 
   async set(id: string, context: Record<string, unknown>): Promise<ApplyResult> {
