@@ -1,20 +1,16 @@
 import { createRequire } from 'node:module';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { Logger } from '@contexture/context';
-import {
-  amqpHostPort,
-  amqpRefusal,
-  errorFields,
-  hostPort,
-  parseAmqpUrls,
-  redactText,
-} from '@contexture/context/internal';
+import { amqpHostPort, amqpRefusal, errorFields, parseAmqpUrls, redactText } from '@contexture/context/internal';
 import { Collector } from './collector.js';
 import { CollectorError, type CollectorErrorCode } from '../internal/errors.js';
 import { RedisContextStore } from '../store/redis-store.js';
 import { Registry } from '../registry/registry.js';
 import { LOG_FORMATS, programLogger } from './cli-logger.js';
 import { MetricsServer } from './metrics-server.js';
+import { addRedisOptions, badUrl, EXIT, nonEmpty, type RedisTarget, redisTarget } from './redis-cli-options.js';
+
+export { EXIT };
 
 /**
  * Where the program writes, and when it stops; tests pass their own. Its options read
@@ -27,9 +23,6 @@ export interface ProgramIO {
   stopSignal?: Promise<unknown>;
 }
 
-/** Exit statuses, as sysexits(3) has them. */
-export const EXIT = Object.freeze({ OK: 0, USAGE: 2, UNAVAILABLE: 69, SOFTWARE: 70, NO_PERM: 77, CONFIG: 78 });
-
 /**
  * The exit status and code of a start that failed: the broker refusing the set-up (`code`, from
  * {@link CollectorError}) is a configuration error (78), or a permission one (77) like a refused
@@ -40,11 +33,6 @@ function startFailure(code: CollectorErrorCode | null, refused: boolean): { stat
     return { status: EXIT.CONFIG, code };
   if (code === 'LC_BROKER_REFUSED' || refused) return { status: EXIT.NO_PERM, code: 'LC_BROKER_REFUSED' };
   return { status: EXIT.UNAVAILABLE, code: 'LC_BROKER_UNREACHABLE' };
-}
-
-function nonEmpty(value: string): string {
-  if (value.length === 0) throw new InvalidArgumentError('must not be empty');
-  return value;
 }
 
 function positiveInt(value: string): number {
@@ -78,32 +66,6 @@ function positiveSeconds(value: string): number {
   if (value.trim() === '' || !Number.isFinite(n) || n < 0.1)
     throw new InvalidArgumentError('must be a number of seconds ≥ 0.1');
   return n;
-}
-
-/**
- * Why `url` is not a URL of one of `protocols`, or undefined when it is. The URL itself is not
- * repeated (it may hold a password).
- */
-function badUrl(url: string, protocols: readonly string[]): string | undefined {
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    return `is not a URL (expected ${protocols.map((p) => `${p}//host:port`).join(' or ')})`;
-  }
-  // The scheme is not repeated either: in `user:secret@host` the URL parser takes `user:` for it.
-  if (!protocols.includes(u.protocol)) return `is not a URL of ${protocols.join(' or ')}`;
-  if (u.hostname === '') return 'names no host';
-  return undefined;
-}
-
-/** Why a list of cluster nodes (host:port or redis:// URLs) is refused, saying which node; undefined when fine. */
-function badNodes(nodes: readonly string[]): string | undefined {
-  for (const [i, node] of nodes.entries()) {
-    const why = badUrl(/^[a-z][a-z0-9+.-]*:\/\//i.test(node) ? node : `redis://${node}`, ['redis:', 'rediss:']);
-    if (why !== undefined) return `node ${i + 1} ${why}`;
-  }
-  return undefined;
 }
 
 /** This package's version (dist/src/daemon → the package's own package.json). */
@@ -153,18 +115,8 @@ export function createProgram(io: ProgramIO = {}): Command {
       new Option('-u, --url <url>', 'AMQP URL; for a RabbitMQ cluster, its nodes comma-separated (tried in turn)')
         .env('CONTEXTURE_URL')
         .default('amqp://guest:guest@127.0.0.1:5672/%2F', 'amqp://guest:***@127.0.0.1:5672/%2F'),
-    )
-    .addOption(
-      new Option('-R, --redis <url>', 'Redis URL').env('CONTEXTURE_REDIS_URL').default('redis://127.0.0.1:6379'),
-    )
-    .addOption(
-      new Option(
-        '--redis-cluster <nodes>',
-        'a Redis Cluster instead: its nodes, comma-separated (host:port or redis:// URLs; the first URL gives the login)',
-      )
-        .env('CONTEXTURE_REDIS_CLUSTER')
-        .conflicts('redis'),
-    )
+    );
+  addRedisOptions(program)
     .addOption(
       new Option('-e, --exchange <name>', 'exchange to bind to')
         .argParser(nonEmpty)
@@ -218,9 +170,6 @@ export function createProgram(io: ProgramIO = {}): Command {
         .argParser(positiveInt)
         .env('CONTEXTURE_COLLECTOR_BATCH_SIZE')
         .default(500),
-    )
-    .addOption(
-      new Option('--prefix <prefix>', 'Redis key prefix').env('CONTEXTURE_REDIS_PREFIX').default('contexture:'),
     )
     .addOption(
       new Option('--delta-threshold <n>', 'deltas kept per context')
@@ -302,45 +251,27 @@ export function createProgram(io: ProgramIO = {}): Command {
     .exitOverride()
     .action(async (opts) => {
       const log = programLogger(opts.logFormat, stderr);
-      for (const [flag, key, variable, protocols] of [
-        ['--url', 'url', 'CONTEXTURE_URL', ['amqp:', 'amqps:']],
-        ['--redis', 'redis', 'CONTEXTURE_REDIS_URL', ['redis:', 'rediss:']],
-      ] as const) {
-        // A list (the nodes of a cluster) is checked entry by entry, naming the one refused.
-        const list = key === 'url' && opts.url.includes(',') ? parseAmqpUrls(opts.url) : null;
-        const why = list === null ? badUrl(opts[key], protocols) : list.ok ? undefined : list.why;
-        if (why !== undefined) {
-          const env = program.getOptionValueSource(key) === 'env';
-          log.error(
-            { code: 'LC_DAEMON_INVALID_OPTION', option: flag, ...(env ? { env: variable } : {}) },
-            `${flag} ${why}${env ? ` (from ${variable})` : ''}`,
-          );
-          throw new CommanderError(EXIT.USAGE, 'LC_DAEMON_INVALID_OPTION', `${flag} ${why}`);
-        }
+      // A list (the nodes of a cluster) is checked entry by entry, naming the one refused.
+      const list = opts.url.includes(',') ? parseAmqpUrls(opts.url) : null;
+      const urlWhy = list === null ? badUrl(opts.url, ['amqp:', 'amqps:']) : list.ok ? undefined : list.why;
+      const target: RedisTarget =
+        urlWhy === undefined
+          ? redisTarget(program, opts)
+          : {
+              ok: false,
+              option: '--url',
+              ...(program.getOptionValueSource('url') === 'env' ? { env: 'CONTEXTURE_URL' } : {}),
+              why: urlWhy,
+            };
+      if (!target.ok) {
+        const from = target.env === undefined ? '' : ` (from ${target.env})`;
+        log.error(
+          { code: 'LC_DAEMON_INVALID_OPTION', option: target.option, ...(target.env ? { env: target.env } : {}) },
+          `${target.option} ${target.why}${from}`,
+        );
+        throw new CommanderError(EXIT.USAGE, 'LC_DAEMON_INVALID_OPTION', `${target.option} ${target.why}`);
       }
-      const clusterList =
-        typeof opts.redisCluster === 'string'
-          ? opts.redisCluster
-              .split(',')
-              .map((n: string) => n.trim())
-              .filter((n: string) => n !== '')
-          : null;
-      if (clusterList !== null) {
-        const why = clusterList.length === 0 ? 'names no node' : badNodes(clusterList);
-        if (why !== undefined) {
-          const env = program.getOptionValueSource('redisCluster') === 'env';
-          log.error(
-            {
-              code: 'LC_DAEMON_INVALID_OPTION',
-              option: '--redis-cluster',
-              ...(env ? { env: 'CONTEXTURE_REDIS_CLUSTER' } : {}),
-            },
-            `--redis-cluster ${why}${env ? ' (from CONTEXTURE_REDIS_CLUSTER)' : ''}`,
-          );
-          throw new CommanderError(EXIT.USAGE, 'LC_DAEMON_INVALID_OPTION', `--redis-cluster ${why}`);
-        }
-      }
-      const redis: string | string[] = clusterList ?? opts.redis;
+      const { redis, at: redisAt } = target;
       const retention: Record<string, unknown> = {};
       if (opts.deltaThreshold !== undefined) retention.deltaThreshold = opts.deltaThreshold;
       if (opts.deltaTtl !== undefined) retention.deltaTtl = opts.deltaTtl;
@@ -395,10 +326,6 @@ export function createProgram(io: ProgramIO = {}): Command {
         throw new CommanderError(EXIT.USAGE, 'LC_DAEMON_INVALID_OPTION', why);
       }
       // Connection trouble with Redis, said once per outage (the store retries on its own).
-      const redisAt =
-        clusterList === null
-          ? hostPort(opts.redis, 6379)
-          : `${clusterList.map((n: string) => hostPort(/^rediss?:\/\//i.test(n) ? n : `redis://${n}`, 6379)).join(', ')} (cluster)`;
       let redisDown = false;
       store.redis.on('error', (err: Error) => {
         if (redisDown) return;
