@@ -96,6 +96,7 @@ describe('collector subpath exports', () => {
       'MetricsServer',
       'collectorMetrics',
       'createProgram',
+      'createStoreProgram',
     ]);
     expect(loaded).to.deep.equal(['amqplib', 'commander', 'pino', 'prom-client']);
   });
