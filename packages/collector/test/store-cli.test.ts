@@ -1,9 +1,11 @@
 import { spawn } from 'node:child_process';
+import { PassThrough, Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { Cleanup, redisClusterNodes, redisUrl, uniqueName, waitUntil } from '@contexture/test-support';
 import { parseJson } from '@contexture/context/protocol';
 import { RedisContextStore } from '../src/store/index.js';
+import { createStoreProgram } from '../src/daemon/index.js';
 
 /** The real bin, as npm links it (dist/test → the package's bin/). */
 const BIN = fileURLToPath(new URL('../../bin/contexture-store.js', import.meta.url));
@@ -314,5 +316,39 @@ describe('contexture-store: bad input and Redis away', function () {
     expect(help.stdout)
       .to.match(/Examples:/)
       .and.match(/contexture-store export > saved.jsonl/);
+  });
+
+  it('import: stdin failing to read exits 74 in one line, after importing what came before', async () => {
+    const cleanup = new Cleanup();
+    const prefix = cleanup.redisKeys(`${uniqueName('test-store-cli')}:`);
+    cleanup.redisKeys(`${prefix}*`);
+    try {
+      let sent = false;
+      const stdin = new Readable({
+        read() {
+          if (!sent) {
+            sent = true;
+            this.push('{"id":"before","context":{"a":1},"version":3}\n');
+          } else this.destroy(new Error('EIO: i/o error, read'));
+        },
+      });
+      const stderr = new PassThrough();
+      let said = '';
+      stderr.on('data', (d) => (said += d));
+      const program = createStoreProgram({ stdin, stdout: new PassThrough(), stderr });
+      const err = await program
+        .parseAsync(['node', 'contexture-store', '-R', redisUrl(), '--prefix', prefix, 'import'])
+        .then(
+          () => null,
+          (e: unknown) => e as { exitCode: number },
+        );
+      expect(err?.exitCode, said).to.equal(74);
+      expect(said).to.equal('contexture-store: reading stdin failed: EIO: i/o error, read\n');
+      const store = new RedisContextStore({ redis: redisUrl(), prefix });
+      cleanup.defer(() => store.close());
+      expect(await store.get('before')).to.deep.include({ version: 3, context: { a: 1 } });
+    } finally {
+      await cleanup.run();
+    }
   });
 });

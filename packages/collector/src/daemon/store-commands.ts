@@ -154,10 +154,13 @@ export async function importCommand(
   let malformed = 0;
   let n = 0;
   const lines = createInterface({ input: run.stdin, crlfDelay: Number.POSITIVE_INFINITY });
+  // A read error may end the lines first (readline closes on it): it is checked after them too.
+  let readError: Refusal | null = null;
   const readFailed = new Promise<never>((_, reject) =>
-    run.stdin.once('error', (err: Error) =>
-      reject(new Refusal(EXIT.IO_ERR, 'LC_STORE_CLI_STDIN', `reading stdin failed: ${redactText(err.message)}`)),
-    ),
+    run.stdin.once('error', (err: Error) => {
+      readError = new Refusal(EXIT.IO_ERR, 'LC_STORE_CLI_STDIN', `reading stdin failed: ${redactText(err.message)}`);
+      reject(readError);
+    }),
   );
   readFailed.catch(() => {});
   const skip = (why: string) => {
@@ -192,9 +195,13 @@ export async function importCommand(
         pending.delete(doc.id);
       }
     }
+  } catch (err) {
+    // readline passes the read error on as it is.
+    throw readError ?? err;
   } finally {
     lines.close();
   }
+  if (readError !== null) throw readError;
   if (malformed > SHOWN) run.say(`… and ${malformed - SHOWN} more malformed lines`);
   return { imported, malformed };
 }
