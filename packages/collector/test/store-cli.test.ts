@@ -351,4 +351,27 @@ describe('contexture-store: bad input and Redis away', function () {
       await cleanup.run();
     }
   });
+
+  it('a reader closing stdout early ends export quietly with status 0', async () => {
+    const cleanup = new Cleanup();
+    const prefix = `${uniqueName('test-store-cli')}:`;
+    cleanup.redisKeys(`${prefix}*`);
+    try {
+      const store = new RedisContextStore({ redis: redisUrl(), prefix });
+      cleanup.defer(() => store.close());
+      // More than a pipe holds: the bin is still writing when the reader goes.
+      await Promise.all(Array.from({ length: 400 }, (_, i) => store.set(`c${i}`, { pad: 'x'.repeat(2000) })));
+      const child = spawn(process.execPath, [BIN, '-R', redisUrl(), '--prefix', prefix, 'export'], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr.on('data', (d) => (stderr += d));
+      child.stdout.once('data', () => child.stdout.destroy());
+      const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+      expect(code, stderr).to.equal(0);
+      expect(stderr).to.equal('');
+    } finally {
+      await cleanup.run();
+    }
+  });
 });
