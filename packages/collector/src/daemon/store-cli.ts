@@ -138,7 +138,7 @@ export function createStoreProgram(io: StoreProgramIO = {}): Command {
     }
     const out = new LineOutput(stdout);
     try {
-      return await body({ store, out, say, stdin: io.stdin ?? process.stdin, stop: io.stopSignal ?? signals() });
+      return await body({ store, out, say, stdin: io.stdin ?? process.stdin, stop: () => io.stopSignal ?? signals() });
     } catch (err) {
       if (err instanceof CommanderError) {
         if (err instanceof Refusal) say(err.message);

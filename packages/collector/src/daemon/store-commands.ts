@@ -24,8 +24,11 @@ export interface StoreRun {
   /** One line on stderr, after `contexture-store: `. */
   say: (line: string) => void;
   stdin: NodeJS.ReadableStream;
-  /** Resolves when the program should stop (SIGTERM / SIGINT). */
-  stop: Promise<unknown>;
+  /**
+   * Resolves when the program should stop (SIGTERM / SIGINT); only `watch` asks, so that the
+   * other subcommands end on a signal as any program does.
+   */
+  stop: () => Promise<unknown>;
 }
 
 /** The filters of `list` and `export`. */
@@ -95,8 +98,10 @@ export async function deleteCommand(run: StoreRun, id: string): Promise<void> {
 export async function watchCommand(run: StoreRun, ids: readonly string[]): Promise<void> {
   const watches = [...new Set(ids)].map((id) => run.store.watch(id));
   const closeAll = () => Promise.all(watches.map((w) => w.close()));
+  const stop = run.stop().then(() => true);
   try {
-    await Promise.all(watches.map((w) => w.ready));
+    // A signal while Redis has not taken the subscriptions yet stops as well.
+    if (await Promise.race([Promise.all(watches.map((w) => w.ready)).then(() => false), stop])) return;
     run.say(`watching ${watches.length} context${watches.length === 1 ? '' : 's'}; Ctrl-C stops`);
     const pump = Promise.all(
       watches.map(async (w) => {
@@ -107,7 +112,7 @@ export async function watchCommand(run: StoreRun, ids: readonly string[]): Promi
         }
       }),
     );
-    await Promise.race([run.stop, pump]);
+    await Promise.race([stop, pump]);
   } finally {
     await closeAll();
   }
