@@ -10,6 +10,7 @@ import {
   deferred,
   keepAliveThenAbort,
   listen,
+  pipelined,
   objects,
   streamedRequest,
 } from './web-support.js';
@@ -200,6 +201,25 @@ describe('Express middleware → RabbitMQ (real Express 5 server, real HTTP, col
     expect(byUrl(objs, '/slow').object).to.include({ route: '/slow', aborted: true });
     expect(plain).to.not.equal(undefined);
     expect(seen).to.deep.equal([plain, plain, plain]);
+  });
+
+  it('pipelined requests (both sent before either response): both finish with their status, neither aborted', async () => {
+    const app = express();
+    app.use(contexture({ handler }));
+    app.get('/first', async (_req, res) => {
+      await new Promise((r) => setTimeout(r, 20));
+      res.send('first-done');
+    });
+    app.get('/second', (_req, res) => {
+      res.send('second-done');
+    });
+    const base = await serve(app);
+    await pipelined(base, ['/first', '/second'], ['first-done', 'second-done']);
+    const objs = await objects(consumer, 2);
+    for (const url of ['/first', '/second']) {
+      expect(byUrl(objs, url).object).to.include({ status_code: 200 });
+      expect(byUrl(objs, url).object).to.not.have.property('aborted');
+    }
   });
 
   it('a streamed response the client leaves midway: aborted: true with the status already sent', async () => {

@@ -5,7 +5,15 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { Context, ContextError, Handler } from '@contexture/context';
 import contexturePlugin from '@contexture/context/fastify';
 import { amqpUrl, Cleanup, TestConsumer, uniqueName } from '@contexture/test-support';
-import { abortedRequest, byUrl, deferred, keepAliveThenAbort, objects, streamedRequest } from './web-support.js';
+import {
+  abortedRequest,
+  byUrl,
+  deferred,
+  keepAliveThenAbort,
+  objects,
+  pipelined,
+  streamedRequest,
+} from './web-support.js';
 
 describe('Fastify plugin → RabbitMQ (real Fastify 5 server, real HTTP, collated from the broker)', () => {
   let cleanup: Cleanup;
@@ -181,6 +189,41 @@ describe('Fastify plugin → RabbitMQ (real Fastify 5 server, real HTTP, collate
     expect(byUrl(objs, '/slow').object).to.include({ route: '/slow', aborted: true });
     expect(plain).to.not.equal(undefined);
     expect(seen).to.deep.equal([plain, plain, plain]);
+  });
+
+  it('pipelined requests (both sent before either response): both finish with their status, neither aborted', async () => {
+    const f = app();
+    await f.register(contexturePlugin, { handler });
+    f.get('/first', async () => {
+      await new Promise((r) => setTimeout(r, 20));
+      return 'first-done';
+    });
+    f.get('/second', async () => 'second-done');
+    const base = await serve(f);
+    await pipelined(base, ['/first', '/second'], ['first-done', 'second-done']);
+    const objs = await objects(consumer, 2);
+    for (const url of ['/first', '/second']) {
+      expect(byUrl(objs, url).object).to.include({ status_code: 200 });
+      expect(byUrl(objs, url).object).to.not.have.property('aborted');
+    }
+  });
+
+  it('inject() (no socket, no HTTP server): each request still finishes with its status', async () => {
+    const f = app();
+    await f.register(contexturePlugin, { handler });
+    f.get('/injected/:n', async (req) => ({ n: (req.params as { n: string }).n }));
+    f.get('/fails', async () => {
+      throw new Error('nope');
+    });
+    await f.ready();
+    for (const n of [1, 2, 3]) expect((await f.inject({ url: `/injected/${n}` })).statusCode).to.equal(200);
+    expect((await f.inject({ url: '/fails' })).statusCode).to.equal(500);
+    const objs = await objects(consumer, 4);
+    for (const n of [1, 2, 3]) expect(byUrl(objs, `/injected/${n}`).object).to.include({ status_code: 200 });
+    expect(byUrl(objs, '/fails').object).to.deep.include({
+      status_code: 500,
+      error: { name: 'Error', message: 'nope' },
+    });
   });
 
   it('a streamed response the client leaves midway: aborted: true with the status already sent', async () => {

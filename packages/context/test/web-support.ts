@@ -1,4 +1,5 @@
 import http from 'node:http';
+import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { type CollatedObject, Collator, decodeBody, isMalformed } from '@contexture/context/protocol';
 import { type TestConsumer, waitUntil } from '@contexture/test-support';
@@ -110,6 +111,30 @@ export async function keepAliveThenAbort(base: string, started: Promise<void>): 
   } finally {
     agent.destroy();
   }
+}
+
+/**
+ * Sends GET requests for `paths` pipelined: all in one write on one connection, before any
+ * response. Resolves with the raw text received once every one of `bodies` is in it, then closes.
+ */
+export async function pipelined(base: string, paths: string[], bodies: string[]): Promise<string> {
+  const { hostname, port } = new URL(base);
+  const socket = net.connect(Number(port), hostname);
+  let text = '';
+  socket.setEncoding('utf8');
+  try {
+    await new Promise<void>((resolve, reject) => {
+      socket.once('error', reject);
+      socket.on('data', (chunk: string) => {
+        text += chunk;
+        if (bodies.every((b) => text.includes(b))) resolve();
+      });
+      socket.write(paths.map((p) => `GET ${p} HTTP/1.1\r\nHost: ${hostname}\r\n\r\n`).join(''));
+    });
+  } finally {
+    socket.destroy();
+  }
+  return text;
 }
 
 /** The object of `objs` whose URL is `url`. */

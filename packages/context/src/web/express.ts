@@ -64,7 +64,14 @@ export function contexture(options?: WebOptions): ContextureMiddleware {
       next();
       return;
     }
-    const w = new WebRequest(settings, req.method ?? 'GET', req.originalUrl ?? req.url ?? '/', req.headers, res);
+    const w = new WebRequest(
+      settings,
+      req.method ?? 'GET',
+      req.originalUrl ?? req.url ?? '/',
+      req.headers,
+      res,
+      req.socket,
+    );
     req[kRequest] = w;
     // The router names the matched route by assigning req.route, just before the route's handlers
     // run; that is where the context is made, named after it. A body parser resumes the chain from

@@ -29,7 +29,7 @@ const plugin: FastifyPluginCallback<WebOptions> = (fastify, options, done) => {
       next();
       return;
     }
-    const w = new WebRequest(settings, request.method, request.url, request.headers, reply.raw);
+    const w = new WebRequest(settings, request.method, request.url, request.headers, reply.raw, request.raw.socket);
     request[kRequest] = w;
     // Finished when the response finishes, or aborted when the connection closes first, the
     // headers sent or not: heard without a listener on each request, which Fastify's onResponse

@@ -9,6 +9,7 @@
  */
 import { subscribe } from 'node:diagnostics_channel';
 import type { ServerResponse } from 'node:http';
+import { Socket } from 'node:net';
 
 /** What is told of one response. */
 export interface ResponseWatcher {
@@ -23,8 +24,6 @@ const kOpen = Symbol('contexture.web.open');
 
 interface WatchedSocket {
   [kOpen]?: Set<ResponseWatcher> | undefined;
-  closed?: boolean;
-  once(event: 'close', listener: () => void): unknown;
 }
 type WatchedResponse = ServerResponse & { [kWatcher]?: ResponseWatcher | undefined };
 
@@ -32,10 +31,11 @@ let subscribed = false;
 
 function onResponseFinish(message: unknown): void {
   try {
-    const res = (message as { response?: WatchedResponse } | null)?.response;
+    const m = message as { request?: { socket?: unknown }; response?: WatchedResponse } | null;
+    const res = m?.response;
     const watcher = res?.[kWatcher];
     if (watcher === undefined) return;
-    forget(res!, watcher);
+    forget(m!.request?.socket, res!, watcher);
     watcher.finished(res!.statusCode);
   } catch {
     /* a subscriber that throws would throw into the server */
@@ -56,13 +56,13 @@ function onSocketClose(socket: WatchedSocket): void {
 }
 
 /**
- * Tells `watcher` when `res` finishes (with `finish`; a framework that says so itself passes false
- * and calls {@link forget}) or when its connection closes before that.
+ * Tells `watcher` when `res` finishes (with `finish`) or when the connection `socket` (the
+ * request's) closes before that. A response that Node's own HTTP/1 server does not send (an
+ * HTTP/2 stream, Fastify's `inject()`, a serverless adapter's fake socket) is watched with
+ * listeners: Node publishes none of them on the channel.
  */
-export function watchResponse(res: ServerResponse, watcher: ResponseWatcher, finish: boolean): void {
-  const r = res as WatchedResponse;
-  if ((res as { stream?: unknown }).stream !== undefined) {
-    // HTTP/2 (compatibility API): a stream can end without its connection; listeners it is.
+export function watchResponse(socket: unknown, res: ServerResponse, watcher: ResponseWatcher, finish: boolean): void {
+  if (!(socket instanceof Socket) || (res as { stream?: unknown }).stream !== undefined) {
     if (finish) res.once('finish', () => watcher.finished(res.statusCode));
     res.once('close', () => {
       if (!res.writableFinished) watcher.closed();
@@ -74,28 +74,30 @@ export function watchResponse(res: ServerResponse, watcher: ResponseWatcher, fin
       subscribe('http.server.response.finish', onResponseFinish);
       subscribed = true;
     }
-    r[kWatcher] = watcher;
+    (res as WatchedResponse)[kWatcher] = watcher;
   }
-  const socket = res.socket as unknown as WatchedSocket | null;
-  if (socket === null || socket.closed === true) {
-    // The connection is gone already (or this response has none): nothing will finish.
+  // The request's socket, not the response's: a request queued behind another on its connection
+  // (pipelined) has a response without a socket until its turn.
+  const s = socket as Socket & WatchedSocket;
+  if (s.closed === true || s.destroyed) {
+    // The connection is gone already: nothing will finish.
     setImmediate(() => {
       if (!res.writableFinished) watcher.closed();
     });
     return;
   }
-  let open = socket[kOpen];
+  let open = s[kOpen];
   if (open === undefined) {
     open = new Set();
-    socket[kOpen] = open;
-    socket.once('close', () => onSocketClose(socket));
+    s[kOpen] = open;
+    s.once('close', () => onSocketClose(s));
   }
   open.add(watcher);
 }
 
-/** Stops watching `res` for `watcher` (its response finished). */
-export function forget(res: ServerResponse, watcher: ResponseWatcher): void {
+/** Stops watching `res` (on the connection `socket`) for `watcher`: its request ended. */
+export function forget(socket: unknown, res: ServerResponse, watcher: ResponseWatcher): void {
   const r = res as WatchedResponse;
   if (r[kWatcher] === watcher) r[kWatcher] = undefined;
-  (res.socket as unknown as WatchedSocket | null)?.[kOpen]?.delete(watcher);
+  if (socket instanceof Socket) (socket as Socket & WatchedSocket)[kOpen]?.delete(watcher);
 }

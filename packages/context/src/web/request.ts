@@ -39,6 +39,8 @@ export class WebRequest implements ResponseWatcher {
     private readonly url: string,
     private readonly headers: IncomingHttpHeaders,
     private readonly res: ServerResponse,
+    /** The request's connection. */
+    private readonly socket: unknown,
   ) {
     this.lazy = new LazyContext(() => inTraceContext(this.otel, () => this.make()));
   }
@@ -48,7 +50,7 @@ export class WebRequest implements ResponseWatcher {
    * calls {@link end}) or when the connection closes first.
    */
   watch(finish: boolean): void {
-    watchResponse(this.res, this, finish);
+    watchResponse(this.socket, this.res, this, finish);
   }
 
   finished(status: number): void {
@@ -87,7 +89,7 @@ export class WebRequest implements ResponseWatcher {
   end(status: number | undefined, aborted: boolean): void {
     if (this.ended) return;
     this.ended = true;
-    forget(this.res, this);
+    forget(this.socket, this.res, this);
     try {
       const ctx = this.lazy.get();
       const fields: Record<string, unknown> = {};
