@@ -206,6 +206,8 @@ describe('collector logging: a pino-style logger, and --log-format json', functi
     expect(records[0]).to.include({ level: 'error', code: 'LC_BROKER_REFUSED', exitStatus: 77 });
     expect(records[0]!.url).to.match(/^127\.0\.0\.1:\d+$/);
     expect((records[0]!.err as LogRecord).message).to.be.a('string');
+    // The fields as the program gave them, not reshaped as an Error by pino's serializer.
+    expect(records[0]!.err).to.not.have.any.keys('type', 'stack');
     expect(records[0]!.msg).to.match(/^the broker refused the login or the vhost at 127\.0\.0\.1:\d+: /);
   });
 

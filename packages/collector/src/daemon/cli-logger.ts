@@ -23,6 +23,9 @@ export function programLogger(format: LogFormat, stderr: NodeJS.WritableStream):
       name: 'contexture-collector',
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
+      // The program passes `err` as plain fields already ({ name, message, code }, passwords
+      // masked); pino's own serializer would reshape them as an Error (`type: "Object"`, `stack: ""`).
+      serializers: { err: (e: unknown) => (e instanceof Error ? pino.stdSerializers.err(e) : e) },
     },
     { write: (line: string) => void stderr.write(line) },
   );

@@ -148,11 +148,20 @@ export function collectorMetrics(collector: Collector, options: CollectorMetrics
       labelNames: ['kind', 'health'],
       registers,
       async collect() {
-        this.reset();
         const list = await within(entries.list(), timeout, null);
+        // Counted apart, then set at once after the await: two scrapes at a time must not both add.
+        this.reset();
         // Redis away: no value rather than a stale one (/healthz says why).
         if (list === null) return;
-        for (const e of list) this.inc({ kind: e.kind ?? 'unknown', health: e.healthy ? 'healthy' : 'unhealthy' });
+        const counts = new Map<string, { kind: string; health: string; n: number }>();
+        for (const e of list) {
+          const kind = e.kind ?? 'unknown';
+          const health = e.healthy ? 'healthy' : 'unhealthy';
+          const c = counts.get(`${kind}\u0000${health}`);
+          if (c === undefined) counts.set(`${kind}\u0000${health}`, { kind, health, n: 1 });
+          else c.n++;
+        }
+        for (const { kind, health, n } of counts.values()) this.set({ kind, health }, n);
       },
     });
   }

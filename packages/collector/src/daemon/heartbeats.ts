@@ -55,8 +55,9 @@ export class CollectorHeartbeats {
       this.counts.invalid++;
       return;
     }
+    if (h.id === this.id) return; // its own, back through its queue
     this.counts.received++;
-    if (this.registry === null || h.id === this.id) return;
+    if (this.registry === null) return;
     try {
       if (h.state === 'stopped') await this.registry.unregister(h.id);
       else await this.registry.beat(...entryOf(h));

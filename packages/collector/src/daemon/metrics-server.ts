@@ -103,6 +103,9 @@ export class MetricsServer implements AsyncDisposable {
         s.server.once('error', reject);
         s.server.listen(port, host, () => {
           s.server.off('error', reject);
+          // Once listening, an error is a connection the server could not accept (out of file
+          // descriptors): the server goes on listening, and the collector must not stop for it.
+          s.server.on('error', () => {});
           resolve();
         });
       });
