@@ -9,6 +9,27 @@ export function uniqueName(prefix) {
   return `${prefix}-${randomUUID().slice(0, 8)}`;
 }
 
+/**
+ * Reads the JSON lines a child process writes on `stream`: `next()` resolves with the next one
+ * (in order, waiting for it if need be).
+ */
+export function jsonLines(stream) {
+  const lines = [];
+  let waiting = null;
+  let rest = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk) => {
+    const parts = (rest + chunk).split('\n');
+    rest = parts.pop();
+    for (const p of parts) lines.push(JSON.parse(p));
+    waiting?.();
+  });
+  return async function next() {
+    while (lines.length === 0) await new Promise((r) => (waiting = r));
+    return lines.shift();
+  };
+}
+
 /** Prints one result line. */
 export function report(result) {
   process.stdout.write(`${JSON.stringify(result)}\n`);

@@ -14,7 +14,7 @@ import { spawn } from 'node:child_process';
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import amqp from 'amqplib';
-import { AMQP_URL, report, round, uniqueName } from './support.js';
+import { AMQP_URL, jsonLines, report, round, uniqueName } from './support.js';
 
 const SECONDS = Number(process.env.BENCH_WEB_SECONDS ?? 3);
 const ROUNDS = Number(process.env.BENCH_WEB_ROUNDS ?? 3);
@@ -76,20 +76,7 @@ function start(framework, variant, exchange) {
   const child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--serve', framework, variant, exchange], {
     stdio: ['pipe', 'pipe', 'inherit'],
   });
-  const lines = [];
-  let waiting = null;
-  let rest = '';
-  child.stdout.setEncoding('utf8');
-  child.stdout.on('data', (chunk) => {
-    const parts = (rest + chunk).split('\n');
-    rest = parts.pop();
-    for (const p of parts) lines.push(JSON.parse(p));
-    waiting?.();
-  });
-  const next = async () => {
-    while (lines.length === 0) await new Promise((r) => (waiting = r));
-    return lines.shift();
-  };
+  const next = jsonLines(child.stdout);
   const cpu = async () => {
     child.stdin.write('cpu\n');
     return (await next()).cpu;
