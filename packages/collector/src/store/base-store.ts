@@ -185,6 +185,10 @@ function checkRestored(id: string, got: RestoredContext): StoredContext {
     throw bad('headers that are not an object');
   if (got.incarnation !== undefined && typeof got.incarnation !== 'string')
     throw bad('an incarnation that is not text');
+  for (const k of ['born_at', 'updated_at', 'finished_at'] as const) {
+    const v = (got as Record<string, unknown>)[k];
+    if (v !== undefined && v !== null && optNumber(v) === null) throw bad(`a ${k} that is not a finite number`);
+  }
   return {
     id,
     version: got.version,
