@@ -11,7 +11,7 @@ import {
   SharedContext,
   TaskQueue,
 } from '@contexture/collector';
-import { Collector } from '@contexture/collector/daemon';
+import { Collector, MetricsServer } from '@contexture/collector/daemon';
 
 const SECRET = 'hunter2secret';
 
@@ -57,6 +57,17 @@ describe('printing the classes shows no secret', () => {
       printsClean(tasks, 'TaskQueue', where);
       printsClean(collector, 'Collector', where);
       expect(inspect(collector)).to.include(`amqp://guest:***@127.0.0.1:${port}/%2F`);
+      // The metrics server holds the store's client (its options hold the password) and its health.
+      const metrics = await MetricsServer.listen({
+        collector,
+        redis: store.redis,
+        redisAt: where,
+        port: 0,
+        processMetrics: false,
+      });
+      cleanup.defer(() => metrics.close());
+      printsClean(metrics, 'MetricsServer', metrics.url);
+      printsClean(metrics.health, 'LinkHealth', where);
     });
   }
 

@@ -1,3 +1,4 @@
+import { printable } from '../internal/printable.js';
 import { redactText } from '@contexture/context/internal';
 import type { Collector } from './collector.js';
 import { within } from '../internal/within.js';
@@ -136,3 +137,6 @@ export class LinkHealth {
     return within(answer, ms, `no answer to PING within ${ms} ms`);
   }
 }
+
+// Its options hold the Redis client (and its password): it prints as where Redis is.
+printable(LinkHealth, (h) => ({ redis: (h as unknown as { options: LinkHealthOptions }).options.redisAt ?? null }));

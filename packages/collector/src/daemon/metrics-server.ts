@@ -1,3 +1,4 @@
+import { printable } from '../internal/printable.js';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { collectDefaultMetrics, Gauge, Registry as PromRegistry } from 'prom-client';
@@ -170,3 +171,6 @@ export class MetricsServer implements AsyncDisposable {
     }
   }
 }
+
+// Its options hold the Redis client (and its password): it prints as where it serves.
+printable(MetricsServer, (s) => ({ url: s.url }));
