@@ -58,12 +58,14 @@ const hostPort = (host: string, port: number) => (host.includes(':') ? `[${host}
  * await server.close();
  */
 export class MetricsServer implements AsyncDisposable {
-  /** The prom-client registry served (never prom-client's global one). */
+  /** The prom-client registry of the collector's metrics (never prom-client's global one); `/metrics` serves the process's metrics beside them. */
   readonly registry = new PromRegistry();
   readonly health: LinkHealth;
   private readonly metrics: CollectorMetrics;
   private readonly server: http.Server;
   private closing: Promise<void> | null = null;
+  /** The process's metrics (CPU, memory, event loop, GC), shared by every server of the process. */
+  private processRegistry: PromRegistry | null = null;
 
   private constructor(private readonly options: MetricsServerOptions) {
     this.health = new LinkHealth({ collector: options.collector, redis: options.redis, redisAt: options.redisAt });
@@ -80,7 +82,7 @@ export class MetricsServer implements AsyncDisposable {
         this.set({ link: 'redis' }, r.redis.up ? 1 : 0);
       },
     });
-    if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
+    if (options.processMetrics !== false) this.processRegistry = processMetricsRegistry();
     this.server = http.createServer((req, res) => void this.handle(req, res));
   }
 
@@ -158,8 +160,11 @@ export class MetricsServer implements AsyncDisposable {
         return;
       }
       const path = (req.url ?? '/').split('?')[0];
-      if (path === '/metrics') send(200, this.registry.contentType, await this.registry.metrics());
-      else if (path === '/healthz') {
+      if (path === '/metrics') {
+        const own = await this.registry.metrics();
+        const proc = this.processRegistry === null ? '' : await this.processRegistry.metrics();
+        send(200, this.registry.contentType, proc === '' ? own : `${own}\n${proc}`);
+      } else if (path === '/healthz') {
         const report = await this.health.check();
         send(report.status === 'ok' ? 200 : 503, 'application/json', `${JSON.stringify(report)}\n`);
       } else send(404, 'text/plain; charset=utf-8', 'not found: this server has /metrics and /healthz\n');
@@ -170,6 +175,21 @@ export class MetricsServer implements AsyncDisposable {
       else res.destroy();
     }
   }
+}
+
+let processRegistry: PromRegistry | null = null;
+
+/**
+ * One registry of prom-client's default metrics for the whole process: they watch the process
+ * (a GC observer, an event-loop delay histogram) and prom-client offers no way to stop them, so a
+ * server made per call would leave them behind at each close.
+ */
+function processMetricsRegistry(): PromRegistry {
+  if (processRegistry === null) {
+    processRegistry = new PromRegistry();
+    collectDefaultMetrics({ register: processRegistry });
+  }
+  return processRegistry;
 }
 
 // Its options hold the Redis client (and its password): it prints as where it serves.
