@@ -155,9 +155,16 @@ export async function runMonitor(cfg: RunConfig, io: RunIO): Promise<number> {
     message(message, meta, text) {
       messages++;
       if (collator !== undefined) {
-        if (trace !== undefined && message.obj_id !== undefined && inTrace(trace, message.obj, meta.headers))
-          traced.add(message.obj_id);
+        const marks =
+          trace !== undefined &&
+          message.obj_id !== undefined &&
+          !traced.has(message.obj_id) &&
+          inTrace(trace, message.obj, meta.headers);
+        if (marks) traced.add(message.obj_id!);
         collator.add(message, meta);
+        // A late message of an object already out (or dropped) opens nothing: nothing will take
+        // its id out of the set again.
+        if (marks && !collator.isOpen(message.obj_id!)) traced.delete(message.obj_id!);
         // A note (no obj_id) has no object to wait for: nothing holds its delivery.
         if (message.obj_id !== undefined) held?.added(message.obj_id);
       } else if (trace === undefined || inTrace(trace, message.obj, meta.headers))
