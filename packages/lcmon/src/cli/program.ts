@@ -11,6 +11,9 @@ import { LcmonError } from '../errors.js';
 import { listHandlers } from './handlers.js';
 import { runMonitor, type RunConfig } from './run.js';
 import { parseTraceId } from './trace-filter.js';
+import { runWeb } from './web.js';
+import { type ListenAddress, parseListenAddress } from '../web/listen-address.js';
+import { LIVE_STATE_DEFAULTS } from '../web/live-state-options.js';
 
 /** What the program talks to; every field defaults to the process's own. */
 export interface ProgramIO {
@@ -51,6 +54,10 @@ interface CliOptions {
   handlers?: boolean;
   wait?: number;
   trace?: string;
+  web?: ListenAddress;
+  webFade: number;
+  webMaxObjects: number;
+  webHistory: number;
 }
 
 function version(): string {
@@ -89,6 +96,12 @@ function traceArg(value: string): string {
   const id = parseTraceId(value);
   if (id === undefined) throw new InvalidArgumentError('expected a trace id, 32 hex digits (not all zero)');
   return id;
+}
+
+function listenArg(value: string): ListenAddress {
+  const a = parseListenAddress(value);
+  if (a === undefined) throw new InvalidArgumentError('expected [HOST:]PORT, such as 8080 or 127.0.0.1:8080');
+  return a;
 }
 
 /** `k=v`: a header-binding argument; a value of digits becomes an integer, as in the original. */
@@ -208,6 +221,29 @@ export function createProgram(io: ProgramIO = {}): Command {
     .option('--stats', 'a live status line on stderr (on a terminal) and a summary at the end')
     .option('--handlers', 'list the live handlers and collectors from their heartbeats (a table; JSON lines with -v)')
     .option('--wait <ms>', 'with --handlers: how long to listen for heartbeats', nonNegativeInt, 6000)
+    .option(
+      '--web <[host:]port>',
+      'serve a live page of the open objects instead of printing (host default 127.0.0.1; port 0: any free port)',
+      listenArg,
+    )
+    .option(
+      '--web-fade <ms>',
+      'with --web: how long finished objects stay, fading out',
+      nonNegativeInt,
+      LIVE_STATE_DEFAULTS.fadeMs,
+    )
+    .option(
+      '--web-max-objects <n>',
+      'with --web: the most objects kept; past it the oldest are dropped (counted)',
+      positiveInt,
+      LIVE_STATE_DEFAULTS.maxObjects,
+    )
+    .option(
+      '--web-history <n>',
+      'with --web: the most messages of history kept per object (older ones dropped, counted)',
+      positiveInt,
+      LIVE_STATE_DEFAULTS.maxHistory,
+    )
     .addHelpText(
       'after',
       `
@@ -216,6 +252,7 @@ Examples:
   lcmon -v > saved.jsonl; lcmon -sc < saved.jsonl
   lcmon -k '*elapsed' -z | jq .
   lcmon --handlers                    who publishes, and how it is doing
+  lcmon --web 8080 -r 'web.#'         open http://127.0.0.1:8080/ to watch objects live
   lcmon -c --trace 4bf92f3577b34da6a3ce929d0e0e4736   the objects of one trace
   node service.js | lcmon -sc         a jsonl transport's output, no broker
 
@@ -262,6 +299,7 @@ Exit status: 0 done (end of input, -n reached, Ctrl-C, closed stdout), 2 bad arg
         ['arg', '-a'],
         ['exchangeType', '--exchange-type'],
         ['trace', '--trace'],
+        ['web', '--web'],
       ] as const) {
         if (opts[name] !== undefined && fromCli(name)) usageError(program, `${flag} does not apply to --handlers`);
       }
@@ -280,6 +318,29 @@ Exit status: 0 done (end of input, -n reached, Ctrl-C, closed stdout), 2 bad arg
       }
       if (status !== EXIT.OK) throw new CommanderError(status, 'lcmon.exit', '');
       return;
+    }
+    for (const [name, flag] of [
+      ['webFade', '--web-fade'],
+      ['webMaxObjects', '--web-max-objects'],
+      ['webHistory', '--web-history'],
+    ] as const) {
+      if (fromCli(name) && opts.web === undefined) usageError(program, `${flag} needs --web`);
+    }
+    if (opts.web !== undefined) {
+      for (const [name, flag] of [
+        ['collate', '-c'],
+        ['keys', '-k'],
+        ['trim', '-t'],
+        ['z', '-z'],
+        ['pretty', '-p'],
+        ['verbose', '-v'],
+        ['count', '-n'],
+        ['stats', '--stats'],
+        ['flushIncomplete', '--flush-incomplete'],
+        ['trace', '--trace'],
+      ] as const) {
+        if (opts[name] !== undefined) usageError(program, `${flag} does not apply to --web`);
+      }
     }
     if (fromCli('xmatch') && opts.arg === undefined) usageError(program, '-x needs -a');
     if (exchange.length === 0) usageError(program, '-e needs an exchange name (the default exchange cannot be bound)');
@@ -317,6 +378,32 @@ Exit status: 0 done (end of input, -n reached, Ctrl-C, closed stdout), 2 bad arg
         noAck: opts.queue === undefined,
       }),
     );
+    if (opts.web !== undefined) {
+      const own = io.signal === undefined ? processSignal() : undefined;
+      let status: number;
+      try {
+        status = await runWeb(
+          {
+            input: opts.stdin ? 'stdin' : 'amqp',
+            amqp,
+            listen: opts.web,
+            state: { fadeMs: opts.webFade, maxObjects: opts.webMaxObjects, maxHistory: opts.webHistory },
+            colour: opts.color,
+          },
+          {
+            stdout,
+            stderr,
+            stdin: io.stdin ?? process.stdin,
+            env,
+            signal: io.signal ?? own!.signal,
+          },
+        );
+      } finally {
+        own?.release();
+      }
+      if (status !== EXIT.OK) throw new CommanderError(status, 'lcmon.exit', '');
+      return;
+    }
     const cfg: RunConfig = {
       input: opts.stdin ? 'stdin' : 'amqp',
       amqp,

@@ -1,0 +1,207 @@
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { HeartbeatWatch } from './heartbeats.js';
+import type { LiveState } from './live-state.js';
+
+/** Options of {@link WebServer}. */
+export interface WebServerOptions {
+  host: string;
+  /** 0 for any free port. */
+  port: number;
+  state: LiveState;
+  /** The heartbeat listener; undefined when the input is not the broker (`-s`). */
+  heartbeats?: HeartbeatWatch;
+  /** What the page says it watches (exchange and binding, or stdin); never credentials. */
+  source: string;
+  /** How long (ms) finished objects take to fade out, as the state keeps them. */
+  fadeMs: number;
+  /**
+   * How often (ms) changes are sent: an object changed by many messages in between is sent once.
+   * @default 100
+   */
+  flushEveryMs?: number;
+  /**
+   * Bytes a page may have unread before updates to it are dropped (counted; the page gets a fresh
+   * snapshot once it caught up).
+   * @default 4194304
+   */
+  maxBacklog?: number;
+}
+
+/** The page's files, served from the package: plain HTML, CSS and JavaScript, no build step. */
+const FILES: Record<string, { file: string; type: string }> = {
+  '/': { file: 'index.html', type: 'text/html; charset=utf-8' },
+  '/app.js': { file: 'app.js', type: 'text/javascript; charset=utf-8' },
+  '/style.css': { file: 'style.css', type: 'text/css; charset=utf-8' },
+};
+const ROOT = new URL('../../../web/', import.meta.url);
+
+const HEADERS = {
+  // Nothing inline, nothing from elsewhere: even if message content reached the DOM as markup, it would not run.
+  'Content-Security-Policy':
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+  'X-Content-Type-Options': 'nosniff',
+  'Referrer-Policy': 'no-referrer',
+  'Cache-Control': 'no-store',
+};
+
+/** JSON for the browser: big integers as their digits in a string, NaN and the infinities as words in a string. */
+function toJson(value: unknown): string {
+  return JSON.stringify(value, (_k, v: unknown) =>
+    typeof v === 'bigint' ? v.toString() : typeof v === 'number' && !Number.isFinite(v) ? String(v) : v,
+  );
+}
+
+interface Client {
+  res: http.ServerResponse;
+  /** Updates not sent because the page fell behind. */
+  dropped: number;
+  /** Fell behind: gets a snapshot once drained. */
+  behind: boolean;
+}
+
+/**
+ * The HTTP side of `lcmon --web`: the page, `/events` (Server-Sent Events: a `hello` snapshot, then
+ * coalesced `update`s and a `stats` event every second) and `/api/object?id=ID` (one object with its
+ * history).
+ */
+export class WebServer {
+  private readonly server: http.Server;
+  private readonly clients = new Set<Client>();
+  private readonly files = new Map<string, Buffer>();
+  private timers: NodeJS.Timeout[] = [];
+  private readonly maxBacklog: number;
+  private lastMessages = 0;
+  private lastAt = Date.now();
+  private rate = 0;
+  private closing: Promise<void> | undefined;
+
+  constructor(private readonly opts: WebServerOptions) {
+    this.maxBacklog = opts.maxBacklog ?? 4 * 1024 * 1024;
+    for (const { file } of Object.values(FILES)) this.files.set(file, readFileSync(new URL(file, ROOT)));
+    this.server = http.createServer((req, res) => this.handle(req, res));
+  }
+
+  /** Listens; resolves with the page's URL. */
+  async listen(): Promise<string> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.opts.port, this.opts.host, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+    const flush = setInterval(() => this.flush(), this.opts.flushEveryMs ?? 100);
+    const stats = setInterval(() => this.stats(), 1000);
+    flush.unref();
+    stats.unref();
+    this.timers = [flush, stats];
+    const a = this.server.address() as AddressInfo;
+    const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
+    return `http://${host}:${a.port}/`;
+  }
+
+  /** Ends every page's stream and stops listening. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= new Promise<void>((resolve) => {
+      for (const t of this.timers) clearInterval(t);
+      for (const c of this.clients) c.res.end();
+      this.clients.clear();
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+    return this.closing;
+  }
+
+  private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://localhost');
+    } catch {
+      res.writeHead(400, HEADERS).end();
+      return;
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { ...HEADERS, Allow: 'GET, HEAD' }).end();
+      return;
+    }
+    const f = FILES[url.pathname];
+    if (f !== undefined) {
+      res.writeHead(200, { ...HEADERS, 'Content-Type': f.type }).end(this.files.get(f.file));
+      return;
+    }
+    if (url.pathname === '/events') {
+      this.subscribe(res);
+      return;
+    }
+    if (url.pathname === '/api/object') {
+      const d = this.opts.state.detail(url.searchParams.get('id') ?? '');
+      res
+        .writeHead(d === undefined ? 404 : 200, { ...HEADERS, 'Content-Type': 'application/json' })
+        .end(toJson(d ?? { error: 'no such object (finished and faded, or dropped)' }));
+      return;
+    }
+    res.writeHead(404, { ...HEADERS, 'Content-Type': 'text/plain' }).end('not found\n');
+  }
+
+  private subscribe(res: http.ServerResponse): void {
+    res.writeHead(200, { ...HEADERS, 'Content-Type': 'text/event-stream', Connection: 'keep-alive' });
+    const c: Client = { res, dropped: 0, behind: false };
+    this.clients.add(c);
+    res.on('close', () => this.clients.delete(c));
+    res.on('drain', () => {
+      if (c.behind) {
+        c.behind = false;
+        this.hello(c);
+      }
+    });
+    res.write('retry: 2000\n\n');
+    this.hello(c);
+  }
+
+  private hello(c: Client): void {
+    this.send(c, 'hello', {
+      source: this.opts.source,
+      fadeMs: this.opts.fadeMs,
+      objects: this.opts.state.snapshot(),
+      ...this.statsBody(c),
+    });
+  }
+
+  private send(c: Client, event: string, body: unknown): void {
+    c.res.write(`event: ${event}\ndata: ${toJson(body)}\n\n`);
+  }
+
+  private flush(): void {
+    this.opts.state.tick();
+    const { changed, gone } = this.opts.state.takeDirty();
+    if (changed.length === 0 && gone.length === 0) return;
+    let data: string | undefined;
+    for (const c of this.clients) {
+      if (c.behind || c.res.writableLength > this.maxBacklog) {
+        c.behind = true;
+        c.dropped += changed.length + gone.length;
+        continue;
+      }
+      data ??= `event: update\ndata: ${toJson({ changed, gone })}\n\n`;
+      c.res.write(data);
+    }
+  }
+
+  private statsBody(c: Client): Record<string, unknown> {
+    return {
+      counters: { ...this.opts.state.counters(), rate: this.rate, droppedByLink: c.dropped },
+      handlers: this.opts.heartbeats?.list() ?? null,
+    };
+  }
+
+  private stats(): void {
+    const now = Date.now();
+    const { messages } = this.opts.state.counters();
+    this.rate = Math.round(((messages - this.lastMessages) * 1000) / Math.max(1, now - this.lastAt));
+    this.lastMessages = messages;
+    this.lastAt = now;
+    for (const c of this.clients) if (!c.behind) this.send(c, 'stats', this.statsBody(c));
+  }
+}

@@ -1,0 +1,337 @@
+// lcmon --web: the page. Everything that comes from messages (ids, routing keys, field names and
+// values) reaches the document through textContent or attributes set as data, never as markup.
+
+const $ = (id) => document.getElementById(id);
+
+/** Control characters, DEL, the C1 controls and the bidirectional marks, shown as \uXXXX. */
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/g;
+const visible = (s) => String(s).replace(UNSAFE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+
+function el(tag, className, text) {
+  const e = document.createElement(tag);
+  if (className) e.className = className;
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+const state = {
+  /** id → the object's latest view. */
+  objects: new Map(),
+  /** id → its table row. */
+  rows: new Map(),
+  /** Updates not yet drawn (drawn once per animation frame; held while paused). */
+  pending: new Map(),
+  gone: new Set(),
+  paused: false,
+  fadeMs: 10000,
+  selected: undefined,
+  filter: { rkey: undefined, id: '', field: undefined },
+};
+
+// ---- formatting ----------------------------------------------------------------------------
+
+function ago(seconds) {
+  const s = Math.max(0, Date.now() / 1000 - seconds);
+  if (s < 60) return `${s.toFixed(1)}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${Math.floor(s % 60)}s`;
+  return `${Math.floor(s / 3600)}h${Math.floor((s % 3600) / 60)}m`;
+}
+
+function clock(seconds) {
+  const d = new Date(seconds * 1000);
+  return `${d.toLocaleTimeString()}.${String(d.getMilliseconds()).padStart(3, '0')}`;
+}
+
+/** One value as a line of JSON text, escaped for display. */
+function short(value) {
+  let text;
+  try {
+    text = JSON.stringify(value);
+  } catch {
+    text = String(value);
+  }
+  return visible(text === undefined ? String(value) : text);
+}
+
+// ---- filter ----------------------------------------------------------------------------------
+
+function globToRegExp(glob) {
+  const body = glob
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
+  return new RegExp(`^${body}$`);
+}
+
+function readFilter() {
+  const rkey = $('f-rkey').value.trim();
+  const field = $('f-field').value.trim();
+  const eq = field.indexOf('=');
+  state.filter = {
+    rkey: rkey === '' ? undefined : globToRegExp(rkey),
+    id: $('f-id').value.trim(),
+    field:
+      field === '' ? undefined : eq < 0 ? { name: field } : { name: field.slice(0, eq), value: field.slice(eq + 1) },
+  };
+  for (const [id, tr] of state.rows) tr.hidden = !matches(state.objects.get(id));
+  countShown();
+}
+
+function matches(v) {
+  const f = state.filter;
+  if (v === undefined) return false;
+  if (f.rkey !== undefined && !f.rkey.test(v.rkey ?? '')) return false;
+  if (f.id !== '' && !v.id.includes(f.id)) return false;
+  if (f.field !== undefined) {
+    if (!Object.hasOwn(v.fields, f.field.name)) return false;
+    if (f.field.value !== undefined) {
+      const value = v.fields[f.field.name];
+      if (String(value) !== f.field.value && JSON.stringify(value) !== f.field.value) return false;
+    }
+  }
+  return true;
+}
+
+function countShown() {
+  let shown = 0;
+  for (const tr of state.rows.values()) if (!tr.hidden) shown++;
+  $('shown').textContent = `${shown} of ${state.rows.size} shown`;
+}
+
+// ---- table -----------------------------------------------------------------------------------
+
+function makeRow(id) {
+  const tr = el('tr');
+  tr.dataset.id = id;
+  for (const c of ['id', 'rkey', 'age num', 'last num', 'nfields num', 'nmsgs num']) tr.append(el('td', c));
+  tr.addEventListener('click', () => select(id));
+  return tr;
+}
+
+function drawRow(v, fresh) {
+  let tr = state.rows.get(v.id);
+  const created = tr === undefined;
+  if (created) {
+    tr = makeRow(v.id);
+    state.rows.set(v.id, tr);
+    $('rows').prepend(tr);
+  }
+  const [id, rkey, age, last, nfields, nmsgs] = tr.children;
+  id.textContent = visible(v.id);
+  id.title = visible(v.id);
+  rkey.textContent = visible(v.rkey ?? '');
+  age.textContent = ago(v.start);
+  last.textContent = clock(v.last);
+  nfields.textContent = String(Object.keys(v.fields).length);
+  nmsgs.textContent = String(v.messages);
+  tr.hidden = !matches(v);
+  if (fresh && !created) {
+    tr.classList.remove('updated');
+    void tr.offsetWidth; // restart the animation
+    tr.classList.add('updated');
+  }
+  if (v.status !== 'open' && !tr.classList.contains('finished')) {
+    if (v.status === 'transient') tr.classList.add('transient');
+    if (v.complete === false) tr.classList.add('incomplete');
+    void tr.offsetWidth; // drawn opaque first, so the fade runs
+    tr.classList.add('finished');
+    setTimeout(() => removeRow(v.id), state.fadeMs);
+  }
+}
+
+function removeRow(id) {
+  const tr = state.rows.get(id);
+  if (tr !== undefined) tr.remove();
+  state.rows.delete(id);
+  state.objects.delete(id);
+}
+
+function apply() {
+  state.frame = undefined;
+  if (state.paused) return;
+  for (const id of state.gone) {
+    // A finished row fades out on its own timer; any other leaves at once.
+    if (state.objects.get(id)?.status === 'open') removeRow(id);
+  }
+  state.gone.clear();
+  for (const v of state.pending.values()) {
+    state.objects.set(v.id, v);
+    drawRow(v, true);
+    if (v.id === state.selected) showDetail(v.id);
+  }
+  state.pending.clear();
+  countShown();
+}
+
+function schedule() {
+  if (state.frame === undefined) state.frame = requestAnimationFrame(apply);
+}
+
+// ---- detail pane -----------------------------------------------------------------------------
+
+function select(id) {
+  for (const tr of state.rows.values()) tr.classList.toggle('selected', tr.dataset.id === id);
+  state.selected = id;
+  showDetail(id);
+}
+
+let detailLoading = false;
+let detailAgain = false;
+
+/** Loads the selected object's fields and history (one request at a time; the latest wins). */
+async function showDetail(id) {
+  if (detailLoading) {
+    detailAgain = true;
+    return;
+  }
+  detailLoading = true;
+  try {
+    const res = await fetch(`/api/object?id=${encodeURIComponent(id)}`);
+    const d = await res.json();
+    if (id === state.selected) renderDetail(id, res.ok ? d : undefined);
+  } catch {
+    /* the server went away: the link indicator says so */
+  } finally {
+    detailLoading = false;
+    if (detailAgain) {
+      detailAgain = false;
+      if (state.selected !== undefined) showDetail(state.selected);
+    }
+  }
+}
+
+function tree(value, changed) {
+  const box = el('div');
+  const entries = Object.entries(value);
+  for (const [k, v] of entries) box.append(node(k, v, changed?.has(k)));
+  return box;
+}
+
+function node(key, value, isChanged) {
+  const composite = value !== null && typeof value === 'object';
+  if (!composite) {
+    const row = el('div', isChanged ? 'row changed' : 'row');
+    row.dataset.key = key;
+    row.append(el('span', 'key', visible(key)), document.createTextNode(': '));
+    row.append(el('span', typeof value === 'string' ? 'str' : 'num-v', short(value)));
+    return row;
+  }
+  const d = el('details', isChanged ? 'changed' : '');
+  d.dataset.key = key;
+  d.open = true;
+  const s = el('summary');
+  const size = Array.isArray(value) ? `[${value.length}]` : `{${Object.keys(value).length}}`;
+  s.append(el('span', 'key', visible(key)), document.createTextNode(` ${size}`));
+  d.append(s, tree(value));
+  return d;
+}
+
+function renderDetail(id, d) {
+  $('detail-empty').hidden = d !== undefined;
+  $('detail-body').hidden = d === undefined;
+  if (d === undefined) {
+    $('detail-empty').textContent = `${visible(id)}: gone (finished and faded, or dropped).`;
+    return;
+  }
+  $('d-id').textContent = visible(d.id);
+  const status = d.status === 'open' ? 'open' : `${d.status}${d.complete === false ? ' (incomplete)' : ''}`;
+  $('d-meta').textContent =
+    `${visible(d.rkey ?? '')} · ${status} · ${d.messages} message(s) · started ${clock(d.start)}`;
+  $('d-fields').replaceChildren(tree(d.fields, new Set(d.changed)));
+  const items = d.history
+    .slice()
+    .reverse()
+    .map((h) => {
+      const li = el('li');
+      const head = `${h.seq === undefined ? '' : `#${h.seq} `}${clock(h.time)}${h.status ? ` ${h.status}` : ''}${h.action ? ` ${h.action}` : ''}`;
+      li.append(el('b', '', visible(head)), document.createTextNode(` ${short(h.fields)}`));
+      return li;
+    });
+  $('d-history').replaceChildren(...items);
+}
+
+// ---- counters and handlers ------------------------------------------------------------------
+
+function showStats(body) {
+  const c = body.counters;
+  $('c-rate').textContent = String(c.rate);
+  $('c-messages').textContent = String(c.messages);
+  $('c-open').textContent = String(c.open);
+  $('c-malformed').textContent = String(c.malformed);
+  $('c-coalesced').textContent = String(c.coalesced);
+  $('c-dropped').textContent = String(c.droppedObjects + c.droppedHistory + c.droppedByLink);
+  $('c-dropped').title = `objects ${c.droppedObjects}, history ${c.droppedHistory}, browser link ${c.droppedByLink}`;
+  const rows = (body.handlers ?? []).map((h) => {
+    const tr = el('tr');
+    const st = h.stats ?? {};
+    const collector = h.kind === 'collector';
+    const n = (v) => (typeof v === 'number' ? String(Math.round(v * 10) / 10) : '-');
+    const cells = [
+      h.kind,
+      h.id,
+      h.name,
+      h.host,
+      String(h.pid),
+      n(collector ? st.queue_depth : st.queued),
+      n(collector ? st.dead_lettered : st.dropped),
+      n(collector ? st.rate : st.published_per_s),
+      n(st.reconnects),
+      `${h.seen_ago.toFixed(1)}s ago`,
+    ];
+    for (const c of cells) tr.append(el('td', '', visible(c)));
+    return tr;
+  });
+  $('handler-rows').replaceChildren(...rows);
+  $('handlers-box').hidden = body.handlers === null;
+  // Ages move on their own.
+  for (const [id, tr] of state.rows) {
+    const v = state.objects.get(id);
+    if (v !== undefined && v.status === 'open') tr.children[2].textContent = ago(v.start);
+  }
+}
+
+// ---- wiring ----------------------------------------------------------------------------------
+
+function connect() {
+  const es = new EventSource('/events');
+  es.addEventListener('hello', (e) => {
+    const body = JSON.parse(e.data);
+    $('link').textContent = 'live';
+    $('link').classList.remove('down');
+    $('source').textContent = visible(body.source);
+    state.fadeMs = body.fadeMs;
+    document.documentElement.style.setProperty('--fade', `${body.fadeMs}ms`);
+    // A fresh snapshot: what is not in it is gone.
+    const known = new Set(body.objects.map((v) => v.id));
+    for (const id of [...state.rows.keys()]) if (!known.has(id)) removeRow(id);
+    state.pending.clear();
+    state.gone.clear();
+    for (const v of body.objects) state.pending.set(v.id, v);
+    showStats(body);
+    schedule();
+  });
+  es.addEventListener('update', (e) => {
+    const body = JSON.parse(e.data);
+    for (const v of body.changed) state.pending.set(v.id, v);
+    for (const id of body.gone) {
+      state.pending.delete(id);
+      state.gone.add(id);
+    }
+    schedule();
+  });
+  es.addEventListener('stats', (e) => showStats(JSON.parse(e.data)));
+  es.addEventListener('error', () => {
+    $('link').textContent = 'disconnected, retrying…';
+    $('link').classList.add('down');
+  });
+}
+
+for (const id of ['f-rkey', 'f-id', 'f-field']) $(id).addEventListener('input', readFilter);
+$('pause').addEventListener('click', () => {
+  state.paused = !state.paused;
+  $('pause').textContent = state.paused ? 'Resume' : 'Pause';
+  document.body.classList.toggle('paused', state.paused);
+  if (!state.paused) schedule();
+});
+readFilter();
+connect();
