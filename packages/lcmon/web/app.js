@@ -22,6 +22,10 @@ const state = {
   /** Updates not yet drawn (drawn once per animation frame; held while paused). */
   pending: new Map(),
   gone: new Set(),
+  /** Rows highlighted as just changed, and since when (ms). */
+  fresh: new Map(),
+  /** Rows of finished objects fading out, and since when (ms). */
+  fading: new Map(),
   paused: false,
   fadeMs: 10000,
   selected: undefined,
@@ -73,8 +77,7 @@ function readFilter() {
     field:
       field === '' ? undefined : eq < 0 ? { name: field } : { name: field.slice(0, eq), value: field.slice(eq + 1) },
   };
-  for (const [id, tr] of state.rows) tr.hidden = !matches(state.objects.get(id));
-  countShown();
+  rebuild();
 }
 
 function matches(v) {
@@ -95,27 +98,45 @@ function matches(v) {
 function countShown() {
   let shown = 0;
   for (const tr of state.rows.values()) if (!tr.hidden) shown++;
-  $('shown').textContent = `${shown} of ${state.rows.size} shown`;
+  const more = state.rows.size >= MAX_ROWS ? ` (the newest ${MAX_ROWS} drawn: filter to see others)` : '';
+  $('shown').textContent = `${shown} of ${state.objects.size} shown${more}`;
 }
 
 // ---- table -----------------------------------------------------------------------------------
+
+/**
+ * The table draws at most this many rows, the newest objects that pass the filter: thousands of
+ * rows changing many times a second would keep the page from answering.
+ */
+const MAX_ROWS = 500;
 
 function makeRow(id) {
   const tr = el('tr');
   tr.dataset.id = id;
   for (const c of ['id', 'rkey', 'age num', 'last num', 'nfields num', 'nmsgs num']) tr.append(el('td', c));
   tr.addEventListener('click', () => select(id));
+  if (id === state.selected) tr.classList.add('selected');
+  state.rows.set(id, tr);
   return tr;
 }
 
-function drawRow(v, fresh) {
-  let tr = state.rows.get(v.id);
-  const created = tr === undefined;
-  if (created) {
-    tr = makeRow(v.id);
-    state.rows.set(v.id, tr);
-    $('rows').prepend(tr);
+/** Draws the rows again from the objects known: after the filter changed. */
+function rebuild() {
+  state.rows.clear();
+  const rows = [];
+  const all = [...state.objects.values()];
+  for (let i = all.length - 1; i >= 0 && rows.length < MAX_ROWS; i--) {
+    if (!matches(all[i])) continue;
+    const tr = makeRow(all[i].id);
+    fill(tr, all[i], false);
+    rows.push(tr);
   }
+  $('rows').replaceChildren(...rows);
+  countShown();
+}
+
+/** Writes an object's cells into its row (the same element every time: updated in place). */
+function fill(tr, v, changed) {
   const [id, rkey, age, last, nfields, nmsgs] = tr.children;
   id.textContent = visible(v.id);
   id.title = visible(v.id);
@@ -125,23 +146,60 @@ function drawRow(v, fresh) {
   nfields.textContent = String(Object.keys(v.fields).length);
   nmsgs.textContent = String(v.messages);
   tr.hidden = !matches(v);
-  if (fresh && !created) {
-    tr.classList.remove('updated');
-    void tr.offsetWidth; // restart the animation
-    tr.classList.add('updated');
+  if (changed) {
+    // A static highlight, cleared by the next tick: repainted twice, not animated every frame.
+    tr.classList.add('fresh');
+    state.fresh.set(tr, performance.now());
   }
   if (v.status !== 'open' && !tr.classList.contains('finished')) {
     if (v.status === 'transient') tr.classList.add('transient');
     if (v.complete === false) tr.classList.add('incomplete');
-    void tr.offsetWidth; // drawn opaque first, so the fade runs
     tr.classList.add('finished');
-    setTimeout(() => removeRow(v.id), state.fadeMs);
+    state.fading.set(tr, performance.now());
   }
 }
 
-function removeRow(id) {
-  const tr = state.rows.get(id);
-  if (tr !== undefined) tr.remove();
+/**
+ * Twice a second: clears the highlight of rows not changed since, steps the fading rows' opacity
+ * down (a step at a time rather than an animation per row), and moves the ages on.
+ */
+function tick() {
+  const now = performance.now();
+  for (const [tr, at] of state.fresh) {
+    if (now - at < 400) continue;
+    tr.classList.remove('fresh');
+    state.fresh.delete(tr);
+  }
+  for (const [tr, at] of state.fading) {
+    if (!tr.isConnected) state.fading.delete(tr);
+    else tr.style.opacity = String(Math.max(0.1, 1 - (now - at) / state.fadeMs).toFixed(2));
+  }
+  for (const [id, tr] of state.rows) {
+    const v = state.objects.get(id);
+    if (v !== undefined && v.status === 'open') tr.children[2].textContent = ago(v.start);
+  }
+}
+
+function drawRow(v, isNew) {
+  const tr = state.rows.get(v.id);
+  if (tr !== undefined) {
+    fill(tr, v, !isNew);
+    return;
+  }
+  if (!isNew || !matches(v)) return;
+  const row = makeRow(v.id);
+  fill(row, v, false);
+  $('rows').prepend(row);
+  if (state.rows.size > MAX_ROWS) {
+    const oldest = $('rows').lastElementChild;
+    state.rows.delete(oldest.dataset.id);
+    oldest.remove();
+  }
+}
+
+/** The server let the object go (faded out after it finished, or dropped). */
+function removeObject(id) {
+  state.rows.get(id)?.remove();
   state.rows.delete(id);
   state.objects.delete(id);
 }
@@ -149,14 +207,12 @@ function removeRow(id) {
 function apply() {
   state.frame = undefined;
   if (state.paused) return;
-  for (const id of state.gone) {
-    // A finished row fades out on its own timer; any other leaves at once.
-    if (state.objects.get(id)?.status === 'open') removeRow(id);
-  }
+  for (const id of state.gone) removeObject(id);
   state.gone.clear();
   for (const v of state.pending.values()) {
+    const isNew = !state.objects.has(v.id);
     state.objects.set(v.id, v);
-    drawRow(v, true);
+    drawRow(v, isNew);
     if (v.id === state.selected) showDetail(v.id);
   }
   state.pending.clear();
@@ -283,11 +339,6 @@ function showStats(body) {
   });
   $('handler-rows').replaceChildren(...rows);
   $('handlers-box').hidden = body.handlers === null;
-  // Ages move on their own.
-  for (const [id, tr] of state.rows) {
-    const v = state.objects.get(id);
-    if (v !== undefined && v.status === 'open') tr.children[2].textContent = ago(v.start);
-  }
 }
 
 // ---- wiring ----------------------------------------------------------------------------------
@@ -302,13 +353,11 @@ function connect() {
     state.fadeMs = body.fadeMs;
     document.documentElement.style.setProperty('--fade', `${body.fadeMs}ms`);
     // A fresh snapshot: what is not in it is gone.
-    const known = new Set(body.objects.map((v) => v.id));
-    for (const id of [...state.rows.keys()]) if (!known.has(id)) removeRow(id);
+    state.objects = new Map(body.objects.map((v) => [v.id, v]));
     state.pending.clear();
     state.gone.clear();
-    for (const v of body.objects) state.pending.set(v.id, v);
+    rebuild();
     showStats(body);
-    schedule();
   });
   es.addEventListener('update', (e) => {
     const body = JSON.parse(e.data);
@@ -333,5 +382,7 @@ $('pause').addEventListener('click', () => {
   document.body.classList.toggle('paused', state.paused);
   if (!state.paused) schedule();
 });
+for (const id of ['f-rkey', 'f-id', 'f-field']) $(id).value = '';
 readFilter();
 connect();
+setInterval(tick, 500);
