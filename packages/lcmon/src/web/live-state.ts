@@ -88,6 +88,9 @@ export class LiveState {
       onObject: (o) => this.finished(o),
       onDrop: (id) => this.drop(id),
       maxOpen: this.opts.maxObjects,
+      // Late messages of objects given out are recognised among the last this many; an older one
+      // opens an object that is dropped in its turn. (The default, 100,000, costs more than the page.)
+      rememberCompleted: this.opts.maxObjects,
       now: this.opts.now,
     });
   }
