@@ -142,7 +142,8 @@ function fill(tr, v, changed) {
   id.title = visible(v.id);
   rkey.textContent = visible(v.rkey ?? '');
   age.textContent = ago(v.start);
-  last.textContent = clock(v.last);
+  last.textContent = `${ago(v.last)} ago`;
+  last.title = clock(v.last);
   nfields.textContent = String(Object.keys(v.fields).length);
   nmsgs.textContent = String(v.messages);
   tr.hidden = !matches(v);
@@ -176,7 +177,9 @@ function tick() {
   }
   for (const [id, tr] of state.rows) {
     const v = state.objects.get(id);
-    if (v !== undefined && v.status === 'open') tr.children[2].textContent = ago(v.start);
+    if (v === undefined) continue;
+    if (v.status === 'open') tr.children[2].textContent = ago(v.start);
+    tr.children[3].textContent = `${ago(v.last)} ago`;
   }
 }
 
