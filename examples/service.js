@@ -4,15 +4,18 @@
 //
 //   node examples/service.js                 # JSON lines on stdout
 //   REQUESTS=20000 CONCURRENCY=200 node examples/service.js > /dev/null
+//   STEP_MS=1000 node examples/service.js    # requests that take seconds (to watch them live)
 import { Context, configure } from '@contexture/context';
 
 const REQUESTS = Number(process.env.REQUESTS ?? 2000);
 const CONCURRENCY = Number(process.env.CONCURRENCY ?? 50);
+/** Extra time (ms, at random up to this) between the steps of a request. */
+const STEP_MS = Number(process.env.STEP_MS ?? 0);
 
 const handler = configure({ url: process.env.CONTEXTURE_URL ?? 'jsonl:-', wait: true, bufferSize: 100_000 });
 
 const paths = ['/users', '/users/42', '/orders', '/orders/7/items', '/search?q=socks', '/health'];
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms + Math.random() * STEP_MS));
 
 class NotFound extends Error {
   name = 'NotFound';
