@@ -6,9 +6,11 @@
 // messages (each far above 10 updates a second: the server coalesces them). Every second a probe
 // object is born, and the time from its publish to its row at the top of the page's table is
 // measured (render_latency_*: broker, lcmon, the coalescing tick, SSE, the page's next frame).
-// Every 5 s the lcmon process's RSS and the page's JS heap and DOM node count are sampled (Chrome DevTools
-// Protocol). Goals: the memory of both stays bounded (no growth after the first 20 s beyond noise:
-// *_growth_mib), render latency p95 under 1 s, no frame gap in the page over 1 s.
+// Every 5 s the lcmon process's RSS and JS heap (as the page shows it) and the page's JS heap and
+// DOM node count (Chrome DevTools Protocol) are sampled; samples read `at:rss/server heap/page heap`.
+// Goals: the memory of both stays bounded (the JS heaps flat after the first 20 s; RSS, which V8
+// grows and gives back lazily, levelling off), render latency p95 under 1 s, no frame gap in the
+// page over 1 s.
 // BENCH_LCMON_WEB_SECONDS (60), BENCH_LCMON_WEB_RATE (5000), BENCH_LCMON_WEB_OPEN (1000).
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -135,7 +137,9 @@ async function main() {
         window.benchGap = 0;
         return g;
       });
-      samples.push({ at, rss: rssOf(lcmon.child.pid), heap: m.JSHeapUsedSize, nodes: m.Nodes, gap });
+      // The server's JS heap, as the page shows it (MiB, from its last stats event).
+      const serverHeap = Number(await page.textContent('#c-heap'));
+      samples.push({ at, rss: rssOf(lcmon.child.pid), serverHeap, heap: m.JSHeapUsedSize, nodes: m.Nodes, gap });
     };
     while (performance.now() - t0 < SECONDS * 1000) {
       const elapsed = performance.now() - t0;
@@ -206,12 +210,15 @@ async function main() {
       server_rss_mib_max: mib(max(samples.map((s) => s.rss))),
       server_rss_mib_end: mib(samples[samples.length - 1].rss),
       server_rss_growth_mib: mib(samples[samples.length - 1].rss - (late[0]?.rss ?? NaN)),
+      server_heap_mib_at_20s: late[0]?.serverHeap ?? null,
+      server_heap_mib_max: max(samples.map((s) => s.serverHeap)),
+      server_heap_mib_end: samples[samples.length - 1].serverHeap,
       page_heap_mib_at_20s: mib(late[0]?.heap ?? NaN),
       page_heap_mib_max: mib(max(samples.map((s) => s.heap))),
       page_heap_mib_end: mib(samples[samples.length - 1].heap),
       page_heap_growth_mib: mib(samples[samples.length - 1].heap - (late[0]?.heap ?? NaN)),
       page_dom_nodes_max: max(samples.map((s) => s.nodes)),
-      samples: samples.map((s) => `${s.at}s:${mib(s.rss)}/${mib(s.heap)}MiB`).join(' '),
+      samples: samples.map((s) => `${s.at}s:${mib(s.rss)}/${s.serverHeap}/${mib(s.heap)}MiB`).join(' '),
     });
   } finally {
     await browser.close();

@@ -318,6 +318,7 @@ function showStats(body) {
   $('c-open').textContent = String(c.open);
   $('c-malformed').textContent = String(c.malformed);
   $('c-coalesced').textContent = String(c.coalesced);
+  $('c-heap').textContent = String(c.heapMiB);
   $('c-dropped').textContent = String(c.droppedObjects + c.droppedHistory + c.droppedByLink);
   $('c-dropped').title = `objects ${c.droppedObjects}, history ${c.droppedHistory}, browser link ${c.droppedByLink}`;
   const rows = (body.handlers ?? []).map((h) => {

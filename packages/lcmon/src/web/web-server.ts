@@ -191,7 +191,13 @@ export class WebServer {
 
   private statsBody(c: Client): Record<string, unknown> {
     return {
-      counters: { ...this.opts.state.counters(), rate: this.rate, droppedByLink: c.dropped },
+      counters: {
+        ...this.opts.state.counters(),
+        rate: this.rate,
+        droppedByLink: c.dropped,
+        // The server's own memory, so that its bound can be seen from the page.
+        heapMiB: Math.round(process.memoryUsage().heapUsed / 104857.6) / 10,
+      },
       handlers: this.opts.heartbeats?.list() ?? null,
     };
   }
