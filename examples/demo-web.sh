@@ -8,14 +8,19 @@ export CONTEXTURE_URL="${CONTEXTURE_URL:-amqp://guest:guest@127.0.0.1:5672/%2F}"
 ready=$(mktemp)
 lcmon_pid=
 service_pid=
+# Background commands of a script ignore SIGINT: Ctrl-C reaches this script, which stops both with
+# SIGTERM (lcmon takes it as it takes Ctrl-C: "Bye.", exit 0).
 cleanup() {
-  [ -n "$service_pid" ] && kill "$service_pid" 2>/dev/null || true
-  [ -n "$lcmon_pid" ] && kill -INT "$lcmon_pid" 2>/dev/null && wait "$lcmon_pid" 2>/dev/null || true
+  if [ -n "$service_pid" ]; then kill "$service_pid" 2>/dev/null || true; fi
+  if [ -n "$lcmon_pid" ]; then
+    kill "$lcmon_pid" 2>/dev/null || true
+    wait "$lcmon_pid" 2>/dev/null || true
+  fi
   rm -f "$ready"
 }
 trap cleanup EXIT
 trap 'exit 0' INT TERM
-npx lcmon --web "127.0.0.1:${PORT:-8080}" -r 'example.#' 2> >(tee "$ready" >&2) &
+node packages/lcmon/bin/lcmon.js --web "127.0.0.1:${PORT:-8080}" -r 'example.#' 2> >(tee "$ready" >&2) &
 lcmon_pid=$!
 for i in $(seq 1 200); do
   grep -q 'web view on' "$ready" && break
