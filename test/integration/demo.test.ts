@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
+import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { Context, Handler } from '@contexture/context';
 import { Collector } from '@contexture/collector/daemon';
@@ -47,6 +48,66 @@ describe('across the packages', function () {
     // The service would have said it cannot publish (its handler's warning): it never ran.
     expect(r.stderr).to.not.match(/^contexture:/m);
     expect(r.stdout).to.equal('');
+  });
+
+  it("the web demo with no broker ends at once with lcmon's status, starting no service", async () => {
+    const port = await freePort();
+    const r = await sh('examples/demo-web.sh', {
+      CONTEXTURE_URL: `amqp://guest:guest@127.0.0.1:${port}/%2F`,
+      PORT: '0',
+    });
+    expect(r.code, r.stderr).to.equal(69);
+    expect(r.stderr).to.include(`cannot reach RabbitMQ at 127.0.0.1:${port}`);
+    expect(r.stderr).to.not.match(/^(demo: open|contexture:)/m);
+  });
+
+  it("the web demo serves the service's open objects on its page, and Ctrl-C stops lcmon and the service", async () => {
+    const exchange = cleanup.exchange(uniqueName('demo-web'));
+    const child = spawn('examples/demo-web.sh', [], {
+      cwd: root,
+      env: { ...process.env, CONTEXTURE_URL: amqpUrl(), CONTEXTURE_EXCHANGE: exchange, PORT: '0' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    cleanup.defer(() => {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    });
+    await waitUntil(() => /demo: open http:\/\/127\.0\.0\.1:\d+\//.test(stderr), 'the URL', 60_000);
+    const url = /demo: open (http:\S+)/.exec(stderr)![1]!;
+    // The page's event stream: its snapshots and updates carry the service's objects.
+    const open = await new Promise<{ rkey?: string; fields: Record<string, unknown> }>((resolve, reject) => {
+      const req = http.get(`${url}events`, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => {
+          text += d;
+          let end = text.indexOf('\n\n');
+          while (end >= 0) {
+            const data = /^data: (.*)$/m.exec(text.slice(0, end));
+            text = text.slice(end + 2);
+            end = text.indexOf('\n\n');
+            const body = data === null ? {} : JSON.parse(data[1]!);
+            const views = [...(body.objects ?? []), ...(body.changed ?? [])];
+            const v = views.find((o) => o.status === 'open' && o.fields.request !== undefined);
+            if (v !== undefined) {
+              req.destroy();
+              resolve(v);
+              return;
+            }
+          }
+        });
+      });
+      req.on('error', reject);
+      setTimeout(() => reject(new Error(`no open object of the service on the page: ${stderr}`)), 60_000).unref();
+    });
+    expect(open.rkey).to.equal('example.web.request');
+    expect(open.fields).to.include.keys('request', 'method', 'path', 'user');
+    child.kill('SIGINT');
+    expect(await exited).to.equal(0);
+    expect(stderr).to.match(/Bye\./);
+    expect(stderr).to.not.match(/^contexture:/m);
   });
 
   it("the README's demo: the example service's jsonl stream through lcmon -sc gives one whole object per request", async () => {
