@@ -287,4 +287,77 @@ describe('lcmon --web in a browser (chromium, RabbitMQ)', function () {
     expect(planted).to.deep.equal({ pwned: null, elements: 0 });
     expect(errors).to.deep.equal([]);
   });
+  it('pauses and resumes, flashes a transient object, and draws the newest 500 objects (the filter finds the others)', async () => {
+    const { page, handler, errors } = await setUp(['--web-fade', '1500']);
+    const tag = uniqueName('p');
+    const id = `${tag}-watched`;
+    const ctx = new Context({ name: 'web.pause', guid: id, context: { n: 0 }, handler }) as Ctx;
+    await handler.flush();
+    await until(
+      page,
+      'the row',
+      () => rowState(page, id),
+      (r) => r?.cells[5] === '1',
+    );
+    await page.click('#pause');
+    expect(await page.textContent('#pause')).to.equal('Resume');
+    ctx.n = 1;
+    await handler.flush();
+    // The server has the change; the paused page does not draw it.
+    await until(
+      page,
+      'the server to fold the update',
+      () =>
+        page.evaluate(
+          async (id) =>
+            ((await (await fetch(`/api/object?id=${encodeURIComponent(id)}`)).json()) as { messages: number }).messages,
+          id,
+        ),
+      (n) => n === 2,
+    );
+    await page.waitForTimeout(300);
+    expect((await rowState(page, id))!.cells[5]).to.equal('1');
+    await page.click('#pause');
+    await until(
+      page,
+      'the update after resuming',
+      () => rowState(page, id),
+      (r) => r?.cells[5] === '2',
+    );
+
+    const transient = `${tag}-transient`;
+    new Context({ name: 'web.ping', guid: transient, transient: true, context: { up: true }, handler });
+    await handler.flush();
+    const flashed = await until(
+      page,
+      'the transient row',
+      () => rowState(page, transient),
+      (r) => r !== undefined,
+    );
+    expect(flashed!.classes).to.include.members(['transient', 'finished']);
+    await until(
+      page,
+      'the transient row to go',
+      () => rowState(page, transient),
+      (r) => r === undefined,
+    );
+
+    const many = Array.from({ length: 520 }, (_, i) => `${tag}-m${String(i).padStart(3, '0')}`);
+    for (const m of many) new Context({ name: 'web.many', guid: m, context: { i: m }, handler });
+    await handler.flush();
+    const shown = await until(
+      page,
+      'the 520 objects',
+      () => page.textContent('#shown'),
+      (t) => t?.startsWith('500 of 521 shown') === true,
+    );
+    expect(shown).to.include('the newest 500 drawn');
+    const rows = await page.$$eval('#rows tr', (trs) => trs.map((r: El) => r.dataset.id));
+    expect(rows).to.have.length(500);
+    expect(rows[0]).to.equal(many[519]);
+    expect(rows).to.not.include(id);
+    await page.fill('#f-id', 'watched');
+    expect(await page.$$eval('#rows tr', (trs) => trs.map((r: El) => r.dataset.id))).to.deep.equal([id]);
+    expect(errors).to.deep.equal([]);
+  });
 });
