@@ -3,10 +3,13 @@ import { expect } from 'chai';
 import { envelopes, lifecycle, run, start } from './helpers.js';
 
 /** GET `url`: status, headers and body. */
-function get(url: string): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+function get(
+  url: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
   return new Promise((resolve, reject) => {
     http
-      .get(url, (res) => {
+      .get(url, { headers }, (res) => {
         let body = '';
         res.setEncoding('utf8');
         res.on('data', (s: string) => {
@@ -55,6 +58,10 @@ describe('lcmon --web (command line, saved input)', () => {
     expect((await get(`${url}app.js`)).status).to.equal(200);
     expect((await get(`${url}../package.json`)).status).to.equal(404);
     expect((await get(`${url}web/app.js`)).status).to.equal(404);
+    // Another site's name resolved to 127.0.0.1 (DNS rebinding) gets nothing; this machine's names do.
+    const port = new URL(url).port;
+    expect((await get(`${url}api/object?id=open-1`, { Host: `evil.example:${port}` })).status).to.equal(403);
+    expect((await get(url, { Host: `localhost:${port}` })).status).to.equal(200);
 
     const h = await hello(url);
     expect(h.source).to.equal('stdin');

@@ -53,6 +53,11 @@ function toJson(value: unknown): string {
   );
 }
 
+/** True for a host name or address of this machine only. */
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
 interface Client {
   res: http.ServerResponse;
   /** Updates not sent because the page fell behind. */
@@ -116,10 +121,18 @@ export class WebServer {
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     let url: URL;
+    let host: string;
     try {
       url = new URL(req.url ?? '/', 'http://localhost');
+      host = new URL(`http://${req.headers.host ?? ''}`).hostname;
     } catch {
       res.writeHead(400, HEADERS).end();
+      return;
+    }
+    // Listening on this machine only, the page answers only to this machine's names: a page of
+    // another site that made a browser resolve its own name to 127.0.0.1 (DNS rebinding) gets nothing.
+    if (isLoopback(this.opts.host) && !isLoopback(host)) {
+      res.writeHead(403, { ...HEADERS, 'Content-Type': 'text/plain' }).end('unexpected Host header\n');
       return;
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
