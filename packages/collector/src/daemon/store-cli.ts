@@ -18,7 +18,9 @@ import {
   type StoreRun,
   syncCommand,
   watchCommand,
+  webCommand,
 } from './store-commands.js';
+import { type ListenAddress, parseListenAddress } from './listen-address.js';
 
 /** Where the `contexture-store` program reads and writes, and when `watch` stops; tests pass their own. */
 export interface StoreProgramIO {
@@ -45,11 +47,13 @@ Examples:
   contexture-store watch r1 r2                        # its changes as they come; Ctrl-C stops
   contexture-store export > saved.jsonl               # every context, one a line
   contexture-store --prefix copy: import < saved.jsonl
+  contexture-store web 8080                           # a page over the store: http://127.0.0.1:8080/
   contexture-store --redis-cluster 10.0.0.1:7000,10.0.0.2:7000 list
 
-Exit status: 0 done; 2 bad arguments; 65 import: some lines were malformed (the others were
-imported); 66 no such context; 69 Redis unreachable; 70 internal error; 74 reading stdin failed;
-78 Redis is a cluster (or not) other than the options say.`;
+Exit status: 0 done (watch, web: stopped by SIGINT / SIGTERM); 2 bad arguments; 65 import: some
+lines were malformed (the others were imported); 66 no such context; 69 Redis unreachable (web:
+the address cannot be listened on); 70 internal error; 74 reading stdin failed; 78 Redis is a
+cluster (or not) other than the options say.`;
 
 /** The exit status of a failure of the store (its CollectorError code). */
 function statusOf(err: unknown): number {
@@ -68,6 +72,13 @@ function statusOf(err: unknown): number {
     default:
       return EXIT.SOFTWARE;
   }
+}
+
+function listenAddress(value: string): ListenAddress {
+  const address = parseListenAddress(value);
+  if (address === undefined)
+    throw new InvalidArgumentError('must be [HOST:]PORT: a port 0-65535, after a host name or address if given');
+  return address;
 }
 
 function version(value: string): number | null {
@@ -138,7 +149,14 @@ export function createStoreProgram(io: StoreProgramIO = {}): Command {
     }
     const out = new LineOutput(stdout);
     try {
-      return await body({ store, out, say, stdin: io.stdin ?? process.stdin, stop: () => io.stopSignal ?? signals() });
+      return await body({
+        store,
+        out,
+        say,
+        stdin: io.stdin ?? process.stdin,
+        stop: () => io.stopSignal ?? signals(),
+        source: `${target.at}, prefix ${JSON.stringify(opts.prefix)}`,
+      });
     } catch (err) {
       if (err instanceof CommanderError) {
         if (err instanceof Refusal) say(err.message);
@@ -203,6 +221,18 @@ export function createStoreProgram(io: StoreProgramIO = {}): Command {
       }
       return withStore((run) => watchCommand(run, ids));
     });
+
+  program
+    .command('web')
+    .description(
+      'serves a page over the store (the contexts; one with its history, followed live) until SIGINT / SIGTERM',
+    )
+    .argument(
+      '<address>',
+      '[HOST:]PORT to listen on (host 127.0.0.1 unless given; port 0: any free one)',
+      listenAddress,
+    )
+    .action((address: ListenAddress) => withStore((run) => webCommand(run, address)));
 
   program
     .command('delete')

@@ -12,7 +12,9 @@ import type { RestoredContext } from '../store/options.js';
 import type { RedisContextStore } from '../store/redis-store.js';
 import type { ContextStatus, ContextSummary } from '../store/types.js';
 import type { LineOutput } from './line-output.js';
+import type { ListenAddress } from './listen-address.js';
 import { EXIT } from './redis-cli-options.js';
+import { StoreWebServer } from './store-web.js';
 
 /** A refusal the program says in one line (`message`) and exits with (`exitCode`). */
 export class Refusal extends CommanderError {}
@@ -29,6 +31,8 @@ export interface StoreRun {
    * other subcommands end on a signal as any program does.
    */
   stop: () => Promise<unknown>;
+  /** Where the store is, as messages say it: Redis as `host:port` (no login) and the key prefix. */
+  source: string;
 }
 
 /** The filters of `list` and `export`. */
@@ -209,4 +213,27 @@ export async function importCommand(
   if (readError !== null) throw readError;
   if (malformed > SHOWN) run.say(`… and ${malformed - SHOWN} more malformed lines`);
   return { imported, malformed };
+}
+
+/** Serves the page over the store at `address` until the stop signal; says its URL on stderr. */
+export async function webCommand(run: StoreRun, address: ListenAddress): Promise<void> {
+  const server = new StoreWebServer({ store: run.store, ...address, source: run.source });
+  const stop = run.stop();
+  try {
+    let url: string;
+    try {
+      url = await server.listen();
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      throw new Refusal(
+        e.code === 'EADDRINUSE' || e.code === 'EACCES' || e.code === 'EADDRNOTAVAIL' ? EXIT.UNAVAILABLE : EXIT.SOFTWARE,
+        'LC_STORE_CLI_LISTEN',
+        `cannot listen on ${address.host}:${address.port}: ${e.code ?? e.message}`,
+      );
+    }
+    run.say(`web view on ${url} (${run.source}); Ctrl-C stops`);
+    await stop;
+  } finally {
+    await server.close();
+  }
 }
