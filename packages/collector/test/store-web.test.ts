@@ -189,6 +189,45 @@ describe('contexture-store web: the HTTP side (Redis)', function () {
     await waitUntil(() => f.state.ended, 'the stream to end');
   });
 
+  it('holds a stream back for a page that does not read, dropping the oldest events past its queue', async () => {
+    const slow = new StoreWebServer({ store, host: '127.0.0.1', port: 0, source: 's', maxQueue: 5 });
+    const slowUrl = await slow.listen();
+    cleanup.defer(() => slow.close());
+    const events: number[] = [];
+    let res!: http.IncomingMessage;
+    let ready = false;
+    const req = http.get(`${slowUrl}events?id=big`, (r) => {
+      res = r;
+      r.setEncoding('utf8');
+      let buffer = '';
+      r.on('data', (d: string) => {
+        buffer += d;
+        // Whole events only: a chunk may end anywhere.
+        let i = buffer.indexOf('\n\n');
+        while (i >= 0) {
+          const block = buffer.slice(0, i);
+          buffer = buffer.slice(i + 2);
+          if (block.startsWith('event: ready')) ready = true;
+          const data = /^event: change\ndata: (.*)$/m.exec(block)?.[1];
+          if (data !== undefined) events.push(JSON.parse(data).version as number);
+          i = buffer.indexOf('\n\n');
+        }
+      });
+    });
+    cleanup.defer(() => req.destroy());
+    await waitUntil(() => ready, 'the ready event');
+    res.pause();
+    // Far more than the socket buffers hold: 400 changes of 64 KiB each.
+    const blob = 'x'.repeat(64 * 1024);
+    for (let v = 1; v <= 400; v++) await store.set('big', { blob: `${v}${blob}` });
+    res.resume();
+    await waitUntil(() => events.at(-1) === 400, 'the last version', 20_000);
+    expect(events.length).to.be.below(400);
+    // Versions in order, with the gap the dropped ones left.
+    expect(events).to.deep.equal([...events].sort((a, b) => a - b));
+    expect(events.some((v, i) => i > 0 && v - events[i - 1]! > 1)).to.equal(true);
+  });
+
   it('refuses a stream for a bad id, and more streams than it follows at once', async () => {
     const bad = await getJson(`${url}events?id=`);
     expect(bad.status).to.equal(400);

@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -31,6 +32,12 @@ export interface StoreWebServerOptions {
    * @default 64
    */
   maxWatchers?: number;
+  /**
+   * Events of one context kept for a page that reads slower than they come; past it the oldest
+   * are dropped (the page loads the context whole on the next one).
+   * @default 1000
+   */
+  maxQueue?: number;
 }
 
 /** The page's files, served from the package: plain HTML, CSS and JavaScript, no build step. */
@@ -76,6 +83,7 @@ export class StoreWebServer {
   private readonly maxRows: number;
   private readonly maxCounted: number;
   private readonly maxWatchers: number;
+  private readonly maxQueue: number;
   private keepAlive: NodeJS.Timeout | undefined;
   private closing: Promise<void> | undefined;
 
@@ -83,6 +91,7 @@ export class StoreWebServer {
     this.maxRows = opts.maxRows ?? 1000;
     this.maxCounted = opts.maxCounted ?? 10_000;
     this.maxWatchers = opts.maxWatchers ?? 64;
+    this.maxQueue = opts.maxQueue ?? 1000;
     for (const { file } of Object.values(FILES)) this.files.set(file, readFileSync(new URL(file, ROOT)));
     this.server = http.createServer((req, res) => {
       this.handle(req, res).catch((err: unknown) => this.fail(res, err));
@@ -217,7 +226,7 @@ export class StoreWebServer {
     if (this.watchers.size >= this.maxWatchers)
       return this.json(res, 503, { error: `${this.maxWatchers} pages follow contexts already; close one` });
     // Throws for a bad id before anything is sent: the page gets a 400.
-    const watch = this.opts.store.watch(id, { keepAlive: false });
+    const watch = this.opts.store.watch(id, { keepAlive: false, maxQueue: this.maxQueue });
     const entry = { watch, res };
     this.watchers.add(entry);
     res.on('close', () => {
@@ -226,13 +235,19 @@ export class StoreWebServer {
     });
     res.writeHead(200, { ...HEADERS, 'Content-Type': 'text/event-stream', Connection: 'keep-alive' });
     res.write('retry: 2000\n\n');
-    const send = (event: string, body: unknown) => res.write(`event: ${event}\ndata: ${toJson(body)}\n\n`);
+    const closed = new Promise<void>((resolve) => res.once('close', resolve));
+    // A page that does not read holds the stream back; the watch then drops the oldest events
+    // past its queue, which the page sees as a gap in versions (it loads the context whole anyway).
+    const send = async (event: string, body: unknown) => {
+      if (!res.write(`event: ${event}\ndata: ${toJson(body)}\n\n`))
+        await Promise.race([once(res, 'drain').catch(() => {}), closed]);
+    };
     try {
       await watch.ready;
-      send('ready', { id });
-      for await (const event of watch) send(event.type, event);
+      await send('ready', { id });
+      for await (const event of watch) await send(event.type, event);
     } catch (err) {
-      send('failed', { error: redactText((err as Error)?.message ?? String(err)) });
+      await send('failed', { error: redactText((err as Error)?.message ?? String(err)) });
     } finally {
       this.watchers.delete(entry);
       await watch.close();
