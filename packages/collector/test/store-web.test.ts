@@ -300,6 +300,16 @@ describe('contexture-store web: the command', function () {
     expect(p.out.stdout).to.equal('');
   });
 
+  it('says it cannot listen on a port in use, with status 69', async () => {
+    const taken = http.createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    cleanup.defer(() => new Promise((resolve) => taken.close(resolve)));
+    const port = (taken.address() as { port: number }).port;
+    const p = start(['web', `127.0.0.1:${port}`]);
+    expect(await p.exited).to.equal(69);
+    expect(p.out.stderr).to.equal(`contexture-store: cannot listen on 127.0.0.1:${port}: EADDRINUSE\n`);
+  });
+
   it('refuses an address that is not [HOST:]PORT with status 2', async () => {
     for (const bad of ['http://x:1', '70000', 'host:']) {
       const p = start(['web', bad]);
