@@ -1,6 +1,4 @@
 import { expect } from 'chai';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import amqp from 'amqplib';
 import type { MessageMeta, WireMessage } from '@contexture/context/protocol';
 import { amqpUrl, Cleanup, FaultProxy, redisUrl, uniqueName, waitUntil } from '@contexture/test-support';
@@ -8,16 +6,7 @@ import { RedisContextStore } from '@contexture/collector';
 import { Collector } from '@contexture/collector/daemon';
 import { parseInequivalent } from '../src/daemon/queue-declare.js';
 import { publishRaw } from './support/bus.js';
-
-const BIN = fileURLToPath(new URL('../src/bin/contexture-collector.js', import.meta.url));
-
-function startBin(args: string[]): { child: ChildProcess; stderr(): string; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let err = '';
-  child.stderr!.on('data', (d) => (err += d));
-  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-  return { child, stderr: () => err, exited };
-}
+import { startBin } from './bin-support.js';
 
 /** Runs `fn` on a channel of its own (a refused declare closes the channel). */
 async function onChannel<T>(fn: (ch: amqp.Channel) => Promise<T>): Promise<T> {

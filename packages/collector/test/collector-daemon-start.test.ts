@@ -1,28 +1,13 @@
 import { expect } from 'chai';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import amqp from 'amqplib';
 import { amqpUrl, Cleanup, FaultProxy, redisUrl, uniqueName, waitUntil } from '@contexture/test-support';
 import { CollectorError, RedisContextStore } from '@contexture/collector';
 import { Collector } from '@contexture/collector/daemon';
+import { startBin } from './bin-support.js';
 
-const BIN = fileURLToPath(new URL('../src/bin/contexture-collector.js', import.meta.url));
 const execFileAsync = promisify(execFile);
-
-interface Running {
-  child: ChildProcess;
-  stderr(): string;
-  exited: Promise<number | null>;
-}
-
-function startBin(args: string[]): Running {
-  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let err = '';
-  child.stderr!.on('data', (d) => (err += d));
-  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-  return { child, stderr: () => err, exited };
-}
 
 /** The lines a run wrote on stderr. */
 const lines = (text: string): string[] => text.split('\n').filter((l) => l !== '');

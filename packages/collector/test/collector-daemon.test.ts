@@ -1,7 +1,5 @@
 import { expect } from 'chai';
-import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
-import { fileURLToPath } from 'node:url';
 import amqp from 'amqplib';
 import { Redis } from 'ioredis';
 import { Context, Handler } from '@contexture/context';
@@ -20,28 +18,7 @@ import { CollectorError, RedisContextStore } from '@contexture/collector';
 import { Collector, type CollectorOptions } from '@contexture/collector/daemon';
 import { expectedObjects, makeStream, publishMessages, publishRaw } from './support/bus.js';
 import { rng, shuffledWithDuplicates } from './support/streams.js';
-
-const BIN = fileURLToPath(new URL('../src/bin/contexture-collector.js', import.meta.url));
-
-interface Running {
-  child: ChildProcess;
-  stderr(): string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-function startBin(args: string[], env: Record<string, string> = {}): Running {
-  const child = spawn(process.execPath, [BIN, ...args], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let err = '';
-  child.stderr!.on('data', (d) => (err += d));
-  child.stdout!.resume();
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on('close', (code, signal) => resolve({ code, signal })),
-  );
-  return { child, stderr: () => err, exited };
-}
+import { startBin } from './bin-support.js';
 
 async function queueDepth(queue: string): Promise<number> {
   const conn = await amqp.connect(amqpUrl());
@@ -332,12 +309,12 @@ describe('collector daemon: RabbitMQ → Redis, at least once', function () {
     const publishing = publishMessages(exchange, ordered);
     await waitUntil(async () => (await store.get(ordered[0]!.obj_id)) !== null, 'some messages applied');
     first.child.kill('SIGKILL');
-    expect((await first.exited).signal).to.equal('SIGKILL');
+    expect((await first.ended).signal).to.equal('SIGKILL');
     await publishing;
     const second = startBin(args);
     cleanup.defer(async () => {
       second.child.kill('SIGTERM');
-      await second.exited;
+      await second.ended;
     });
     await waitUntil(async () => (await queueDepth(queue)) === 0, 'the queue to drain', 60_000);
     await waitUntil(
@@ -372,7 +349,7 @@ describe('collector daemon: RabbitMQ → Redis, at least once', function () {
     const bin = startBin(args);
     cleanup.defer(async () => {
       bin.child.kill('SIGTERM');
-      await bin.exited;
+      await bin.ended;
     });
     await waitUntil(() => /consuming/.test(bin.stderr()), 'the collector to consume', 20_000);
     const publishing = publishMessages(exchange, ordered);
@@ -569,7 +546,7 @@ describe('collector daemon: RabbitMQ → Redis, at least once', function () {
     await publishMessages(exchange, ordered);
     await waitUntil(() => /msg\/s, applied \d+/.test(bin.stderr()), 'a stats line', 20_000);
     bin.child.kill('SIGTERM');
-    const exit = await bin.exited;
+    const exit = await bin.ended;
     expect(exit.code, bin.stderr()).to.equal(0);
     expect(bin.stderr()).to.match(/SIGTERM: stopping/);
     const applied = Number(/stopped after applying (\d+) messages/.exec(bin.stderr())?.[1]);
@@ -614,7 +591,7 @@ describe('collector daemon: RabbitMQ → Redis, at least once', function () {
     );
     const t0 = Date.now();
     bin.child.kill('SIGTERM');
-    const exit = await bin.exited;
+    const exit = await bin.ended;
     expect(exit.code, bin.stderr()).to.equal(0);
     // The shutdown timeout, then at most the 2 s given to a connection attempt under way.
     expect(Date.now() - t0, bin.stderr()).to.be.below(6_000);
@@ -656,18 +633,18 @@ describe('collector daemon: RabbitMQ → Redis, at least once', function () {
     await waitUntil(() => /SIGTERM: stopping/.test(bin.stderr()), 'the first signal taken');
     const t0 = Date.now();
     bin.child.kill('SIGTERM');
-    const exit = await bin.exited;
+    const exit = await bin.ended;
     expect(exit.code, bin.stderr()).to.equal(130);
     expect(Date.now() - t0).to.be.below(10_000);
     expect(bin.stderr()).to.match(/SIGTERM again: exiting now; messages not acknowledged stay queued/);
     await waitUntil(async () => (await queueDepth(queue)) === ordered.length, 'every message back in the queue');
     const v = startBin(['--version']);
-    expect((await v.exited).code).to.equal(0);
+    expect((await v.ended).code).to.equal(0);
   });
 
   it('bad arguments (numbers, URLs) give usage and exit 2 without the password; an unreachable broker exits 69 naming host:port without the password', async () => {
     const bad = startBin(['--prefetch', 'zero']);
-    expect((await bad.exited).code).to.equal(2);
+    expect((await bad.ended).code).to.equal(2);
     expect(bad.stderr()).to.match(/prefetch/);
     for (const args of [
       ['--queue', ''],
@@ -675,7 +652,7 @@ describe('collector daemon: RabbitMQ → Redis, at least once', function () {
       ['--dead-letter-queue', ''],
     ]) {
       const empty = startBin(args);
-      expect((await empty.exited).code, args.join(' ')).to.equal(2);
+      expect((await empty.ended).code, args.join(' ')).to.equal(2);
       expect(empty.stderr()).to.match(/must not be empty/);
     }
     for (const [args, said] of [
@@ -688,19 +665,19 @@ describe('collector daemon: RabbitMQ → Redis, at least once', function () {
       [['--url', 'amqp//guest:s3cret@127.0.0.1'], /--url is not a URL/],
     ] as const) {
       const wrong = startBin([...args, '--prefix', prefix]);
-      expect((await wrong.exited).code, args.join(' ')).to.equal(2);
+      expect((await wrong.ended).code, args.join(' ')).to.equal(2);
       expect(wrong.stderr()).to.match(said);
       expect(wrong.stderr()).to.not.match(/s3cret|guest/);
     }
     const fromEnv = startBin(['--prefix', prefix], { CONTEXTURE_REDIS_URL: 'user:s3cret@127.0.0.1' });
-    expect((await fromEnv.exited).code).to.equal(2);
+    expect((await fromEnv.ended).code).to.equal(2);
     expect(fromEnv.stderr()).to.match(/--redis is not a URL of redis: or rediss: \(from CONTEXTURE_REDIS_URL\)/);
     expect(fromEnv.stderr()).to.not.match(/s3cret|user/);
     const usage = startBin(['--prefetch', '0']);
-    expect((await usage.exited).code).to.equal(2);
+    expect((await usage.ended).code).to.equal(2);
     expect(usage.stderr()).to.match(/contexture-collector --help lists the options/);
     const down = startBin(['--url', 'amqp://user:s3cret@127.0.0.1:1/%2F', '--redis', redisUrl(), '--prefix', prefix]);
-    const exit = await down.exited;
+    const exit = await down.ended;
     expect(exit.code, down.stderr()).to.equal(69);
     expect(down.stderr()).to.contain('127.0.0.1:1');
     expect(down.stderr()).to.not.contain('s3cret');
@@ -714,14 +691,14 @@ describe('collector daemon: RabbitMQ → Redis, at least once', function () {
       '--queue',
       queue,
     ]);
-    expect((await refused.exited).code, refused.stderr()).to.equal(77);
+    expect((await refused.ended).code, refused.stderr()).to.equal(77);
     expect(refused.stderr()).to.match(/refused the login/);
     expect(refused.stderr()).to.not.contain('wr0ngpass');
     // A vhost that does not exist is refused too (77), not "unreachable".
     const vhost = new URL(amqpUrl());
     vhost.pathname = `/${uniqueName('no-vhost')}`;
     const noVhost = startBin(['--url', vhost.toString(), '--redis', redisUrl(), '--prefix', prefix, '--queue', queue]);
-    expect((await noVhost.exited).code, noVhost.stderr()).to.equal(77);
+    expect((await noVhost.ended).code, noVhost.stderr()).to.equal(77);
     expect(noVhost.stderr()).to.match(/refused the login or the vhost/);
     // Values the options refuse, whoever checks them, are usage errors in one line (2), not a stack
     // trace and a process that stays up.
@@ -731,7 +708,7 @@ describe('collector daemon: RabbitMQ → Redis, at least once', function () {
       [['--redis', 'redis://u:x%ZZ@127.0.0.1/'], /redis: the URL does not parse/],
     ] as const) {
       const wrong = startBin([...args, '--prefix', prefix, '--queue', queue]);
-      expect((await wrong.exited).code, `${args.join(' ')}: ${wrong.stderr()}`).to.equal(2);
+      expect((await wrong.ended).code, `${args.join(' ')}: ${wrong.stderr()}`).to.equal(2);
       expect(wrong.stderr()).to.match(said);
       expect(wrong.stderr()).to.not.match(/\n\s+at /, 'no stack trace');
     }
@@ -755,7 +732,7 @@ describe('collector daemon: RabbitMQ → Redis, at least once', function () {
     through.port = String((silentServer.address() as net.AddressInfo).port);
     const t0 = Date.now();
     const silent = startBin(['--url', through.toString(), '--redis', redisUrl(), '--prefix', prefix, '--queue', queue]);
-    expect((await silent.exited).code, silent.stderr()).to.equal(69);
+    expect((await silent.ended).code, silent.stderr()).to.equal(69);
     expect(Date.now() - t0).to.be.below(30_000, 'the handshake timeout, not never');
   });
 });

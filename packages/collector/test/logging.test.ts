@@ -1,14 +1,11 @@
 import { expect } from 'chai';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { Writable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { amqpUrl, Cleanup, FaultProxy, redisUrl, uniqueName, waitUntil } from '@contexture/test-support';
 import { CollectorError, RedisContextStore } from '@contexture/collector';
 import { Collector } from '@contexture/collector/daemon';
 import { publishMessages } from './support/bus.js';
-
-const BIN = fileURLToPath(new URL('../src/bin/contexture-collector.js', import.meta.url));
+import { startBin } from './bin-support.js';
 
 type LogRecord = Record<string, unknown>;
 
@@ -33,23 +30,6 @@ function parseLines(text: string): LogRecord[] {
     .split('\n')
     .filter((l) => l !== '')
     .map((l) => JSON.parse(l) as LogRecord);
-}
-
-interface Running {
-  child: ChildProcess;
-  stderr(): string;
-  exited: Promise<number | null>;
-}
-
-function startBin(args: string[], env: Record<string, string> = {}): Running {
-  const child = spawn(process.execPath, [BIN, ...args], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, ...env },
-  });
-  let err = '';
-  child.stderr!.on('data', (d) => (err += d));
-  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-  return { child, stderr: () => err, exited };
 }
 
 describe('collector logging: a pino-style logger, and --log-format json', function () {
