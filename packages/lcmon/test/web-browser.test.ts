@@ -7,7 +7,7 @@ import { Context, Handler } from '@contexture/context';
 import { amqpUrl, Cleanup, uniqueName } from '@contexture/test-support';
 import { start, type Lcmon } from './helpers.js';
 
-/** Debian's chromium: `.ci/run` installs it; the tests never download a browser. */
+/** Debian's chromium: `npm test` installs it (test/ensure-chromium.sh); the tests never download a browser. */
 const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_ARGS = [
   '--headless',
@@ -72,7 +72,7 @@ describe('lcmon --web in a browser (chromium, RabbitMQ)', function () {
       browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
     } catch (err) {
       throw new Error(
-        `these tests need Debian's chromium at ${CHROMIUM} (apt-get install -y chromium; .ci/run installs it): ${(err as Error).message}`,
+        `these tests need Debian's chromium at ${CHROMIUM} (apt-get install -y chromium; npm test installs it): ${(err as Error).message}`,
       );
     }
     mkdirSync(OUTPUT, { recursive: true });
