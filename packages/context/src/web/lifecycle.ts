@@ -13,7 +13,7 @@ import { Socket } from 'node:net';
 
 /** What is told of one response. */
 export interface ResponseWatcher {
-  /** The response finished with this status. */
+  /** The response finished with this status; the watcher calls {@link forget} as it ends. */
   finished(status: number): void;
   /** The connection closed before the response finished. */
   closed(): void;
@@ -31,12 +31,10 @@ let subscribed = false;
 
 function onResponseFinish(message: unknown): void {
   try {
-    const m = message as { request?: { socket?: unknown }; response?: WatchedResponse } | null;
-    const res = m?.response;
+    const res = (message as { response?: WatchedResponse } | null)?.response;
     const watcher = res?.[kWatcher];
-    if (watcher === undefined) return;
-    forget(m!.request?.socket, res!, watcher);
-    watcher.finished(res!.statusCode);
+    // The watcher forgets itself as it ends (WebRequest.end()).
+    if (watcher !== undefined) watcher.finished(res!.statusCode);
   } catch {
     /* a subscriber that throws would throw into the server */
   }
