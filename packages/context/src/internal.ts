@@ -15,3 +15,12 @@ export { backoffDelay } from './backoff.js';
 export type { BackoffOptions } from './backoff.js';
 export { hostPort, redactText, redactUrl } from './redact.js';
 export { errorFields, isLogger, isLoggerOption, textLogger, toLogger } from './logger.js';
+export {
+  DEFAULT_WEB_HOST,
+  isLoopback,
+  PAGE_HEADERS,
+  PageFiles,
+  pageJson,
+  parseListenAddress,
+} from './page-server.js';
+export type { ListenAddress } from './page-server.js';

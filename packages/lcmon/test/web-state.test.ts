@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import type { BusMessage } from '@contexture/context/protocol';
 import { LiveState } from '../src/web/live-state.js';
-import { parseListenAddress } from '../src/web/listen-address.js';
+import { parseListenAddress } from '@contexture/context/internal';
 
 const META = { rkey: 'web.handle', headers: { hostname: 'box-1' } };
 

@@ -20,7 +20,7 @@ import {
   watchCommand,
   webCommand,
 } from './store-commands.js';
-import { type ListenAddress, parseListenAddress } from './listen-address.js';
+import { type ListenAddress, parseListenAddress } from '@contexture/context/internal';
 
 /** Where the `contexture-store` program reads and writes, and when `watch` stops; tests pass their own. */
 export interface StoreProgramIO {

@@ -12,7 +12,7 @@ import type { RestoredContext } from '../store/options.js';
 import type { RedisContextStore } from '../store/redis-store.js';
 import type { ContextStatus, ContextSummary } from '../store/types.js';
 import type { LineOutput } from './line-output.js';
-import type { ListenAddress } from './listen-address.js';
+import type { ListenAddress } from '@contexture/context/internal';
 import { EXIT } from './redis-cli-options.js';
 import { StoreWebServer } from './store-web.js';
 

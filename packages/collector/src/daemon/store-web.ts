@@ -1,12 +1,10 @@
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { redactText } from '@contexture/context/internal';
+import { PAGE_HEADERS, PageFiles, pageJson, redactText } from '@contexture/context/internal';
 import { CollectorError } from '../internal/errors.js';
 import type { RedisContextStore } from '../store/redis-store.js';
 import type { ContextStatus, ContextSummary, ContextWatch } from '../store/types.js';
-import { isLoopback } from './listen-address.js';
 
 /** Options of {@link StoreWebServer}. */
 export interface StoreWebServerOptions {
@@ -40,32 +38,10 @@ export interface StoreWebServerOptions {
   maxQueue?: number;
 }
 
-/** The page's files, served from the package: plain HTML, CSS and JavaScript, no build step. */
-const FILES: Record<string, { file: string; type: string }> = {
-  '/': { file: 'index.html', type: 'text/html; charset=utf-8' },
-  '/app.js': { file: 'app.js', type: 'text/javascript; charset=utf-8' },
-  '/style.css': { file: 'style.css', type: 'text/css; charset=utf-8' },
-};
 /** dist/src/daemon → the package's web/. */
 const ROOT = new URL('../../../web/', import.meta.url);
 
-const HEADERS = {
-  // Nothing inline, nothing from elsewhere: even if stored content reached the DOM as markup, it would not run.
-  'Content-Security-Policy':
-    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
-  'X-Content-Type-Options': 'nosniff',
-  'Referrer-Policy': 'no-referrer',
-  'Cache-Control': 'no-store',
-};
-
 const STATUSES = new Set(['born', 'finished', 'transient', 'none']);
-
-/** JSON for the browser: big integers as their digits in a string, NaN and the infinities as words in a string. */
-function toJson(value: unknown): string {
-  return JSON.stringify(value, (_k, v: unknown) =>
-    typeof v === 'bigint' ? v.toString() : typeof v === 'number' && !Number.isFinite(v) ? String(v) : v,
-  );
-}
 
 /** A request the page made wrong: answered 400 with `message`. */
 class BadRequest extends Error {}
@@ -78,7 +54,7 @@ class BadRequest extends Error {}
  */
 export class StoreWebServer {
   private readonly server: http.Server;
-  private readonly files = new Map<string, Buffer>();
+  private readonly files: PageFiles;
   private readonly watchers = new Set<{ watch: ContextWatch; res: http.ServerResponse }>();
   private readonly maxRows: number;
   private readonly maxCounted: number;
@@ -92,7 +68,7 @@ export class StoreWebServer {
     this.maxCounted = opts.maxCounted ?? 10_000;
     this.maxWatchers = opts.maxWatchers ?? 64;
     this.maxQueue = opts.maxQueue ?? 1000;
-    for (const { file } of Object.values(FILES)) this.files.set(file, readFileSync(new URL(file, ROOT)));
+    this.files = new PageFiles(ROOT);
     this.server = http.createServer((req, res) => {
       this.handle(req, res).catch((err: unknown) => this.fail(res, err));
     });
@@ -134,30 +110,9 @@ export class StoreWebServer {
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    let url: URL;
-    let host: string;
-    try {
-      url = new URL(req.url ?? '/', 'http://localhost');
-      host = new URL(`http://${req.headers.host ?? ''}`).hostname;
-    } catch {
-      res.writeHead(400, HEADERS).end();
-      return;
-    }
-    // Listening on this machine only, the page answers only to this machine's names: a page of
-    // another site that made a browser resolve its own name to 127.0.0.1 (DNS rebinding) gets nothing.
-    if (isLoopback(this.opts.host) && !isLoopback(host)) {
-      res.writeHead(403, { ...HEADERS, 'Content-Type': 'text/plain' }).end('unexpected Host header\n');
-      return;
-    }
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.writeHead(405, { ...HEADERS, Allow: 'GET, HEAD' }).end();
-      return;
-    }
-    const f = FILES[url.pathname];
-    if (f !== undefined) {
-      res.writeHead(200, { ...HEADERS, 'Content-Type': f.type }).end(this.files.get(f.file));
-      return;
-    }
+    // The checks every request passes first, and the page's own files.
+    const url = this.files.serve(req, res, this.opts.host);
+    if (url === undefined) return;
     const q = url.searchParams;
     switch (url.pathname) {
       case '/api/source':
@@ -175,12 +130,12 @@ export class StoreWebServer {
       case '/events':
         return this.follow(res, q.get('id') ?? '');
       default:
-        res.writeHead(404, { ...HEADERS, 'Content-Type': 'text/plain' }).end('not found\n');
+        res.writeHead(404, { ...PAGE_HEADERS, 'Content-Type': 'text/plain' }).end('not found\n');
     }
   }
 
   private json(res: http.ServerResponse, status: number, body: unknown): void {
-    res.writeHead(status, { ...HEADERS, 'Content-Type': 'application/json' }).end(toJson(body));
+    res.writeHead(status, { ...PAGE_HEADERS, 'Content-Type': 'application/json' }).end(pageJson(body));
   }
 
   /** A failed request: 400 for what the page asked wrong, 503 when Redis is away, 500 else; never a password. */
@@ -233,13 +188,13 @@ export class StoreWebServer {
       this.watchers.delete(entry);
       void watch.close();
     });
-    res.writeHead(200, { ...HEADERS, 'Content-Type': 'text/event-stream', Connection: 'keep-alive' });
+    res.writeHead(200, { ...PAGE_HEADERS, 'Content-Type': 'text/event-stream', Connection: 'keep-alive' });
     res.write('retry: 2000\n\n');
     const closed = new Promise<void>((resolve) => res.once('close', resolve));
     // A page that does not read holds the stream back; the watch then drops the oldest events
     // past its queue, which the page sees as a gap in versions (it loads the context whole anyway).
     const send = async (event: string, body: unknown) => {
-      if (!res.write(`event: ${event}\ndata: ${toJson(body)}\n\n`))
+      if (!res.write(`event: ${event}\ndata: ${pageJson(body)}\n\n`))
         await Promise.race([once(res, 'drain').catch(() => {}), closed]);
     };
     try {

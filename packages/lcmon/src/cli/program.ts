@@ -12,7 +12,7 @@ import { listHandlers } from './handlers.js';
 import { runMonitor, type RunConfig } from './run.js';
 import { parseTraceId } from './trace-filter.js';
 import { runWeb } from './web.js';
-import { type ListenAddress, parseListenAddress } from '../web/listen-address.js';
+import { type ListenAddress, parseListenAddress } from '@contexture/context/internal';
 import { LIVE_STATE_DEFAULTS } from '../web/live-state-options.js';
 
 /** What the program talks to; every field defaults to the process's own. */

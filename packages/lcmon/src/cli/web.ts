@@ -4,7 +4,7 @@ import type { InputSink } from '../input-sink.js';
 import { readLines } from '../line-source.js';
 import type { ResolvedOptions } from '../options.js';
 import { HeartbeatWatch } from '../web/heartbeats.js';
-import type { ListenAddress } from '../web/listen-address.js';
+import type { ListenAddress } from '@contexture/context/internal';
 import { LiveState } from '../web/live-state.js';
 import type { LiveStateOptions } from '../web/live-state-options.js';
 import { WebServer } from '../web/web-server.js';

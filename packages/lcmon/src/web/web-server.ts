@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { PAGE_HEADERS, PageFiles, pageJson } from '@contexture/context/internal';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { HeartbeatWatch } from './heartbeats.js';
@@ -29,34 +29,7 @@ export interface WebServerOptions {
   maxBacklog?: number;
 }
 
-/** The page's files, served from the package: plain HTML, CSS and JavaScript, no build step. */
-const FILES: Record<string, { file: string; type: string }> = {
-  '/': { file: 'index.html', type: 'text/html; charset=utf-8' },
-  '/app.js': { file: 'app.js', type: 'text/javascript; charset=utf-8' },
-  '/style.css': { file: 'style.css', type: 'text/css; charset=utf-8' },
-};
 const ROOT = new URL('../../../web/', import.meta.url);
-
-const HEADERS = {
-  // Nothing inline, nothing from elsewhere: even if message content reached the DOM as markup, it would not run.
-  'Content-Security-Policy':
-    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
-  'X-Content-Type-Options': 'nosniff',
-  'Referrer-Policy': 'no-referrer',
-  'Cache-Control': 'no-store',
-};
-
-/** JSON for the browser: big integers as their digits in a string, NaN and the infinities as words in a string. */
-function toJson(value: unknown): string {
-  return JSON.stringify(value, (_k, v: unknown) =>
-    typeof v === 'bigint' ? v.toString() : typeof v === 'number' && !Number.isFinite(v) ? String(v) : v,
-  );
-}
-
-/** True for a host name or address of this machine only. */
-function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
-}
 
 interface Client {
   res: http.ServerResponse;
@@ -74,7 +47,7 @@ interface Client {
 export class WebServer {
   private readonly server: http.Server;
   private readonly clients = new Set<Client>();
-  private readonly files = new Map<string, Buffer>();
+  private readonly files: PageFiles;
   private timers: NodeJS.Timeout[] = [];
   private readonly maxBacklog: number;
   private lastMessages = 0;
@@ -84,7 +57,7 @@ export class WebServer {
 
   constructor(private readonly opts: WebServerOptions) {
     this.maxBacklog = opts.maxBacklog ?? 4 * 1024 * 1024;
-    for (const { file } of Object.values(FILES)) this.files.set(file, readFileSync(new URL(file, ROOT)));
+    this.files = new PageFiles(ROOT);
     this.server = http.createServer((req, res) => this.handle(req, res));
   }
 
@@ -120,30 +93,9 @@ export class WebServer {
   }
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
-    let url: URL;
-    let host: string;
-    try {
-      url = new URL(req.url ?? '/', 'http://localhost');
-      host = new URL(`http://${req.headers.host ?? ''}`).hostname;
-    } catch {
-      res.writeHead(400, HEADERS).end();
-      return;
-    }
-    // Listening on this machine only, the page answers only to this machine's names: a page of
-    // another site that made a browser resolve its own name to 127.0.0.1 (DNS rebinding) gets nothing.
-    if (isLoopback(this.opts.host) && !isLoopback(host)) {
-      res.writeHead(403, { ...HEADERS, 'Content-Type': 'text/plain' }).end('unexpected Host header\n');
-      return;
-    }
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.writeHead(405, { ...HEADERS, Allow: 'GET, HEAD' }).end();
-      return;
-    }
-    const f = FILES[url.pathname];
-    if (f !== undefined) {
-      res.writeHead(200, { ...HEADERS, 'Content-Type': f.type }).end(this.files.get(f.file));
-      return;
-    }
+    // The checks every request passes first, and the page's own files.
+    const url = this.files.serve(req, res, this.opts.host);
+    if (url === undefined) return;
     if (url.pathname === '/events') {
       this.subscribe(res);
       return;
@@ -151,15 +103,15 @@ export class WebServer {
     if (url.pathname === '/api/object') {
       const d = this.opts.state.detail(url.searchParams.get('id') ?? '');
       res
-        .writeHead(d === undefined ? 404 : 200, { ...HEADERS, 'Content-Type': 'application/json' })
-        .end(toJson(d ?? { error: 'no such object (finished and faded, or dropped)' }));
+        .writeHead(d === undefined ? 404 : 200, { ...PAGE_HEADERS, 'Content-Type': 'application/json' })
+        .end(pageJson(d ?? { error: 'no such object (finished and faded, or dropped)' }));
       return;
     }
-    res.writeHead(404, { ...HEADERS, 'Content-Type': 'text/plain' }).end('not found\n');
+    res.writeHead(404, { ...PAGE_HEADERS, 'Content-Type': 'text/plain' }).end('not found\n');
   }
 
   private subscribe(res: http.ServerResponse): void {
-    res.writeHead(200, { ...HEADERS, 'Content-Type': 'text/event-stream', Connection: 'keep-alive' });
+    res.writeHead(200, { ...PAGE_HEADERS, 'Content-Type': 'text/event-stream', Connection: 'keep-alive' });
     const c: Client = { res, dropped: 0, behind: false };
     this.clients.add(c);
     res.on('close', () => this.clients.delete(c));
@@ -183,7 +135,7 @@ export class WebServer {
   }
 
   private send(c: Client, event: string, body: unknown): void {
-    c.res.write(`event: ${event}\ndata: ${toJson(body)}\n\n`);
+    c.res.write(`event: ${event}\ndata: ${pageJson(body)}\n\n`);
   }
 
   private flush(): void {
@@ -197,7 +149,7 @@ export class WebServer {
         c.dropped += changed.length + gone.length;
         continue;
       }
-      data ??= `event: update\ndata: ${toJson({ changed, gone })}\n\n`;
+      data ??= `event: update\ndata: ${pageJson({ changed, gone })}\n\n`;
       c.res.write(data);
     }
   }
