@@ -115,6 +115,7 @@ class State {
     elapsed?: number,
   ): void {
     const seq = this.seq++;
+    flatten(objJson);
     this.handler.enqueue({
       route: this.route,
       idJson: this.idJson,
@@ -126,7 +127,7 @@ class State {
       level,
       elapsed,
       timeIn: unixNow(),
-      messageId: `${this.id}:${seq}`,
+      id: this.id,
       attempts: 0,
     });
   }
@@ -147,9 +148,30 @@ class State {
 
 const kState = Symbol('contexture.context');
 
-/** Counts a context's `elapsed` from `bornAt` (a `performance.now()` time) instead of its making. */
-export function backdate(ctx: ContextMembers<object>, bornAt: number): void {
-  (ctx as unknown as ContextBase)[kState].bornAt = bornAt;
+/**
+ * Makes V8 join a string built by concatenation into one piece, in place (reading a character
+ * does): a message's JSON waits in the buffer until the broker confirms it, and a string left in
+ * pieces is many objects for the young-generation collector to copy, again at each collection.
+ */
+function flatten(s: string): void {
+  if (s.length > 1) s.charCodeAt(1);
+}
+
+/** What the next context made by {@link requestContext} is told besides its options. */
+let made: { bornAt: number } | null = null;
+
+/**
+ * A context whose end is certain (a web request's: its response finishes or its connection
+ * closes), with its `elapsed` counted from `bornAt` (a `performance.now()` time) instead of its
+ * making. It is not watched for being dropped unfinished, which costs every context a weak cell.
+ */
+export function requestContext(options: ContextOptions, bornAt: number): Context {
+  made = { bornAt };
+  try {
+    return new Context(options);
+  } finally {
+    made = null;
+  }
 }
 const hasOwn = (o: object, k: PropertyKey) => Object.hasOwn(o, k);
 
@@ -296,6 +318,9 @@ class ContextBase {
       throw new ContextError('LC_CONTEXT_INVALID_OPTION', 'guid must be a non-empty string');
     const logger = options.logger ?? null;
     const state = new State(id, name, route, handler, ignore, options.transient === true, options.obj ?? null, logger);
+    const certain = made;
+    made = null;
+    if (certain !== null) state.bornAt = certain.bornAt;
 
     // Serialise the initial fields first: a bad value throws before anything is sent.
     let body = '';
@@ -318,12 +343,13 @@ class ContextBase {
         if (!ignore?.has(key)) body += `${(body === '' ? '' : ',') + keyJson(key)}:${JSON.stringify(value)}`;
       }
     }
+    // Not enumerable, and a symbol: the proxy's traps never show it as a field.
     Object.defineProperty(this, kState, { value: state, configurable: true });
     const proxy = new Proxy(this, traps);
     state.send(`{${body}}`, state.transient ? 'transient' : 'born');
     if (logger !== null)
       state.logChange(`status = ${state.transient ? 'transient' : 'born'}${body === '' ? '' : `, ${preview(body)}`}`);
-    if (!state.transient) unfinished.register(proxy, state, state);
+    if (!state.transient && certain === null) unfinished.register(proxy, state, state);
     // biome-ignore lint/correctness/noConstructorReturn: a context is the Proxy around the instance
     return proxy;
   }

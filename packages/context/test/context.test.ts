@@ -42,6 +42,10 @@ describe('Context → RabbitMQ (every message kind, received by a plain amqplib 
       for (const t of [time_in, time_out, qtime, qlen]) expect(t).to.be.a('number');
       expect(time_out as number).to.be.at.least(time_in as number);
       expect(Math.abs((time_in as number) - Date.now() / 1000)).to.be.below(60);
+      // qtime is time_out - time_in, both to the microsecond.
+      expect(Math.round((qtime as number) * 1e6)).to.equal(
+        Math.round((time_out as number) * 1e6) - Math.round((time_in as number) * 1e6),
+      );
       return rest;
     };
     expect(b.map(strip)).to.deep.equal([
@@ -57,6 +61,12 @@ describe('Context → RabbitMQ (every message kind, received by a plain amqplib 
     expect(Math.round(b[5].elapsed * 1e6) / 1e6).to.equal(b[5].elapsed);
     expect(String(b[5].elapsed).split('.')[1]?.length ?? 0).to.be.at.most(6);
     for (const [i, r] of consumer.received.entries()) {
+      // The times as sent: seconds with at most six decimals (microseconds), no float noise.
+      for (const field of ['time_in', 'time_out', 'qtime', 'elapsed']) {
+        const raw = new RegExp(`"${field}":([^,}]*)`).exec(r.body.toString('utf8'))?.[1];
+        if (field === 'elapsed' && raw === undefined) continue;
+        expect(raw, field).to.match(/^\d+(\.\d{1,6})?$/);
+      }
       expect(r.routingKey).to.equal('web.handle');
       expect(r.properties.contentType).to.equal('application/json');
       expect(r.properties.messageId).to.equal(`${id}:${i}`);

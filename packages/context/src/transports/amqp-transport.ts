@@ -6,7 +6,7 @@ import { EventEmitter } from 'node:events';
 import os from 'node:os';
 import amqp from 'amqplib';
 import type { ChannelModel, ConfirmChannel, Options } from 'amqplib';
-import { encodeEntry, unixNow, type Entry } from '../entry.js';
+import { encodeEntry, messageIdOf, publishTime, unixNow, type Entry } from '../entry.js';
 import { APP_ID, CONTENT_TYPE_JSON, CONTENT_TYPE_NDJSON } from '../protocol/message.js';
 import type { Grouping, Transport } from './transport.js';
 import { AMQP_HEARTBEAT_SECONDS, withAmqpHeartbeat } from '../amqp-url.js';
@@ -144,7 +144,7 @@ export class AmqpTransport extends EventEmitter implements Transport {
     }
     const first = entries[0]!;
     const route = first.route;
-    const now = unixNow();
+    const now = publishTime();
     if (entries.length === 1) {
       const body = Buffer.from(encodeEntry(first, handlerIdJson, now, qlen));
       return channel.publish(
@@ -153,7 +153,7 @@ export class AmqpTransport extends EventEmitter implements Transport {
         body,
         {
           contentType: CONTENT_TYPE_JSON,
-          messageId: first.messageId,
+          messageId: messageIdOf(first),
           timestamp: Math.floor(first.timeIn),
           appId: APP_ID,
           headers: route.headers,
@@ -170,7 +170,7 @@ export class AmqpTransport extends EventEmitter implements Transport {
       Buffer.from(text),
       {
         contentType: CONTENT_TYPE_NDJSON,
-        messageId: `${first.messageId}+${entries.length - 1}`,
+        messageId: `${messageIdOf(first)}+${entries.length - 1}`,
         timestamp: Math.floor(first.timeIn),
         appId: APP_ID,
         headers: route.headers,

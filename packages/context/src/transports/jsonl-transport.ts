@@ -5,7 +5,7 @@
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import type { Writable } from 'node:stream';
-import { encodeEntry, unixNow, type Entry } from '../entry.js';
+import { encodeEntry, publishTime, type Entry } from '../entry.js';
 import { envelopeLine } from '../protocol/envelope.js';
 import type { Grouping, Transport } from './transport.js';
 
@@ -75,7 +75,7 @@ export class JsonlTransport extends EventEmitter implements Transport {
       done(new Error('not open'));
       return false;
     }
-    const now = unixNow();
+    const now = publishTime();
     let text = '';
     for (let i = 0; i < entries.length; i++) {
       const e = entries[i]!;

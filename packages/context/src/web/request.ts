@@ -4,7 +4,7 @@
  * or the connection closes. Nothing here throws into the server.
  */
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
-import { backdate, Context } from '../context.js';
+import { type Context, requestContext } from '../context.js';
 import { LazyContext } from '../current.js';
 import { setOwn } from '../protocol/own.js';
 import { captureTraceContext, inTraceContext } from '../trace-context.js';
@@ -123,18 +123,20 @@ export class WebRequest implements ResponseWatcher {
     try {
       const name = this.settings.name(info);
       const routingKey = this.settings.routingKey?.(info);
-      ctx = new Context({ name, routingKey, context: fields, handler });
+      ctx = requestContext({ name, routingKey, context: fields, handler }, this.start);
     } catch (err) {
       // A name function that throws or gives a key the broker cannot take: the request is still
       // recorded, under the default name (or the method alone), with the reason in `name_error`.
       fields.name_error = describe(err).message;
       try {
-        ctx = new Context({ name: defaultName(info), context: fields, handler });
+        ctx = requestContext({ name: defaultName(info), context: fields, handler }, this.start);
       } catch {
-        ctx = new Context({ name: defaultName({ ...info, route: undefined }), context: fields, handler });
+        ctx = requestContext(
+          { name: defaultName({ ...info, route: undefined }), context: fields, handler },
+          this.start,
+        );
       }
     }
-    backdate(ctx, this.start);
     return ctx;
   }
 }
