@@ -6,6 +6,7 @@ import { Cleanup, freePort, redisClusterNodes, uniqueName, waitUntil } from '@co
 import { CollectorError } from '../src/internal/errors.js';
 import { LockError } from '../src/locks/lock-error.js';
 import { LockPool } from '../src/locks/lock-pool.js';
+import { LOCK_SCRIPTS } from '../src/locks/lock-scripts.js';
 import { RedisLock } from '../src/locks/redis-lock.js';
 import { type Backend, BACKENDS, CLUSTER, keysOn, masterOf, nodeAddress, SINGLE } from './support/backends.js';
 import { redisNow, untilRedisTime } from './support/allocator-helpers.js';
@@ -33,6 +34,40 @@ function onBackend(backend: Backend): void {
     b = new RedisLock({ redis, prefix, owner: 'b' });
   });
   afterEach(() => cleanup.run());
+}
+
+/**
+ * A RedisLock of `owner` on a client of its own (on `backend`) whose attempts to take a lock
+ * (EVALSHA of acquire.lua or reenter.lua: the calls whose keys name a fence counter) are counted
+ * when sent and when answered.
+ */
+function countedLock(
+  backend: Backend,
+  owner: string,
+): { lock: RedisLock; attempts: { sent: number; answered: number } } {
+  const client = backend.client();
+  cleanup.defer(() => client.quit());
+  const attempts = { sent: 0, answered: 0 };
+  // ioredis passes a command queued before the connection is up through sendCommand again.
+  const seen = new WeakSet<object>();
+  type Sent = { name: string; args: unknown[]; promise: Promise<unknown> };
+  const send = client.sendCommand.bind(client) as (command: Sent, ...rest: unknown[]) => unknown;
+  Object.defineProperty(client, 'sendCommand', {
+    configurable: true,
+    writable: true,
+    value: (command: Sent, ...rest: unknown[]): unknown => {
+      if (command.name === 'evalsha' && !seen.has(command) && command.args.some((a) => String(a).endsWith(':fence'))) {
+        seen.add(command);
+        attempts.sent++;
+        const answered = () => void attempts.answered++;
+        command.promise.then(answered, answered);
+      }
+      return send(command, ...rest);
+    },
+  });
+  const lock = new RedisLock({ redis: client, prefix, owner });
+  cleanup.defer(() => lock.close());
+  return { lock, attempts };
 }
 
 const caught = async (p: Promise<unknown>): Promise<LockError> => {
@@ -249,6 +284,71 @@ for (const backend of BACKENDS)
       expect(aborted.code).to.equal('LC_LOCK_ABORTED');
       expect(aborted.lock).to.equal('busy');
       expect(aborted.name).to.equal('LockError');
+    });
+
+    it('a waiter of acquire() asks again as soon as the lock is released, not after its pause', async () => {
+      const { lock: w, attempts } = countedLock(backend, 'w');
+      const held = (await b.lock('wake', { ttl: 30_000 }))!;
+      // A pause of an hour: only the release's word can let it in before its timeout.
+      const got = w.acquire('wake', { retryDelay: 3_600_000, jitter: 0, maxRetries: 10, timeout: 30_000 });
+      // The attempt at once, and one once its subscription holds (a release meanwhile went unheard).
+      await waitUntil(() => attempts.answered === 2, 'the waiter to subscribe and ask again');
+      expect(await held.release()).to.equal(true);
+      const h = await got;
+      expect(h.owner).to.equal('w');
+      expect(h.fence).to.be.greaterThan(held.fence);
+      expect(attempts.sent).to.equal(3, 'one attempt after the release');
+      await h.release();
+      expect(await w.status('wake')).to.equal('free');
+    });
+
+    it('a notification lost costs one pause: the waiter takes the lock at its next attempt', async () => {
+      const { lock: w, attempts } = countedLock(backend, 'w');
+      const held = (await b.lock('lost', { ttl: 30_000 }))!;
+      const got = w.acquire('lost', { retryDelay: 200, jitter: 0, maxRetries: 1_000_000, timeout: 30_000 });
+      await waitUntil(() => attempts.answered >= 2, 'the waiter to subscribe and ask again');
+      // Released with the word sent to a channel no one hears (as a subscriber reconnecting would miss it).
+      const key = b.key('lost');
+      const nowhere = `${backend.cluster ? 'S' : 'P'}:${key}:nowhere`;
+      expect(await LOCK_SCRIPTS.release.run(redis, key, `${key}:waiting`, 'b', String(held.fence), nowhere)).to.equal(
+        1,
+      );
+      const before = attempts.sent;
+      const h = await got;
+      expect(h.owner).to.equal('w');
+      // An attempt on its way at the release may have taken it; otherwise the next one did.
+      expect(attempts.sent - before).to.be.within(0, 1);
+      await h.release();
+    });
+
+    it('30 waiters on one lock from 3 instances take it once each, one at a time, woken by the releases', async () => {
+      const instances = ['x', 'y', 'z'].map((owner) => countedLock(backend, owner));
+      const taken: Array<{ who: string; fence: number }> = [];
+      let inside = 0;
+      let most = 0;
+      const contender = async (lock: RedisLock, who: string) => {
+        // A pause of an hour: a waiter gets in only through the releases' word.
+        const h = await lock.acquire('many', { retryDelay: 3_600_000, jitter: 0, maxRetries: 1_000, timeout: 40_000 });
+        inside++;
+        most = Math.max(most, inside);
+        taken.push({ who, fence: h.fence });
+        expect(await lock.holder('many')).to.deep.equal({ owner: lock.owner, fence: h.fence, entries: 1 });
+        inside--;
+        expect(await h.release()).to.equal(true);
+      };
+      await Promise.all(
+        instances.flatMap(({ lock }) => Array.from({ length: 10 }, (_, i) => contender(lock, `${lock.owner}${i}`))),
+      );
+      expect(most).to.equal(1);
+      expect(taken.map((t) => t.who).sort()).to.deep.equal(
+        ['x', 'y', 'z'].flatMap((o) => Array.from({ length: 10 }, (_, i) => `${o}${i}`)).sort(),
+      );
+      for (let i = 1; i < taken.length; i++) expect(taken[i]!.fence).to.be.greaterThan(taken[i - 1]!.fence);
+      // Per acquisition: each instance's first in line asks at most once per release, besides each
+      // call's attempt at once and each instance's one after subscribing.
+      const sent = instances.reduce((n, i) => n + i.attempts.sent, 0);
+      expect(sent).to.be.at.most(30 + 3 + 30 * 3);
+      expect(await a.status('many')).to.equal('free');
     });
 
     it('withLock keeps the lock past its ttl while the work runs and always releases it', async () => {

@@ -67,13 +67,18 @@ describe('one-shot scripts end by themselves: the Redis classes keep nothing ali
 
   const options = () => `{ redis: ${JSON.stringify(redis)}, prefix: ${JSON.stringify(prefix)} }`;
 
-  it('RedisLock: lock, release, withLock, no close()', () =>
+  it('RedisLock: lock, release, withLock, an acquire() that waited (a subscriber of its own), no close()', () =>
     endsByItself(`
       import { RedisLock } from '@contexture/collector/locks';
       const locks = new RedisLock(${options()});
       const h = await locks.lock('invoice:42', { ttl: 10_000 });
       await h.release();
       await locks.withLock('report', 10_000, async () => 'built');
+      const other = new RedisLock({ ...${options()}, owner: 'other' });
+      const held = await locks.lock('busy', { ttl: 10_000 });
+      const waiting = other.acquire('busy', { retryDelay: 10_000, jitter: 0 });
+      setTimeout(() => void held.release(), 200);
+      await (await waiting).release();
       console.log('done');
     `));
 

@@ -5,8 +5,8 @@ import { type BackoffOptions, backoffDelay } from '@contexture/context/internal'
 import { CollectorError } from '../internal/errors.js';
 import { LOCK_SCRIPTS } from './lock-scripts.js';
 import { LockError } from './lock-error.js';
+import { LockWaits } from './lock-waits.js';
 import { closeClient, reaching, redisAddress, resolveRedis } from '../internal/redis-client.js';
-import { sleep } from '../internal/sleep.js';
 import { printable } from '../internal/printable.js';
 
 /** What `status()` says of a lock: `unavailable` when Redis cannot be asked, `error` when the key holds something else. */
@@ -25,7 +25,11 @@ export interface RedisLockOptions {
   owner?: string;
   /** Lock lifetime (ms) unless a call gives one. @default 30000 */
   ttl?: number;
-  /** `acquire()`: pause between attempts (ms). @default 100 */
+  /**
+   * `acquire()`: pause between attempts (ms). A waiter asks again as soon as the lock is released
+   * (the release says so on the lock's channel); the pause bounds the wait when that word is lost
+   * or the lock expires instead. @default 100
+   */
   retryDelay?: number;
   /** `acquire()`: attempts after the first. @default 50 */
   maxRetries?: number;
@@ -108,6 +112,10 @@ function acquireBackoff(retryDelay: number, jitter: number): BackoffOptions {
   };
 }
 
+function held(name: string, attempts: number): LockError {
+  return new LockError('LC_LOCK_HELD', name, `'${name}' was held by another owner through ${attempts} attempts`);
+}
+
 /** A lock's value: `<fence>:<re-entries>:<owner>`. */
 const LOCK_VALUE = /^(\d+):(\d+):([\s\S]+)$/;
 
@@ -117,6 +125,7 @@ class Handle implements LockHandle {
   readonly #key: string;
   readonly #ttl: number;
   readonly #fenceText: string;
+  readonly #publishTo: string;
   #released = false;
 
   constructor(
@@ -127,23 +136,41 @@ class Handle implements LockHandle {
     readonly fence: number,
     readonly entries: number,
     ttl: number,
+    publishTo: string,
   ) {
     this.#redis = redis;
     this.#key = key;
     this.#ttl = ttl;
+    this.#publishTo = publishTo;
     this.#fenceText = String(fence);
     Object.freeze(this);
   }
 
   async extend(ttl: number = this.#ttl): Promise<boolean> {
     positive('ttl', ttl);
-    return (await LOCK_SCRIPTS.extend.run(this.#redis, this.#key, this.owner, this.#fenceText, ttl)) === 1;
+    return (
+      (await LOCK_SCRIPTS.extend.run(
+        this.#redis,
+        this.#key,
+        `${this.#key}:waiting`,
+        this.owner,
+        this.#fenceText,
+        ttl,
+      )) === 1
+    );
   }
 
   async release(): Promise<boolean> {
     if (this.#released) return false;
     this.#released = true;
-    const r = await LOCK_SCRIPTS.release.run(this.#redis, this.#key, this.owner, this.#fenceText);
+    const r = await LOCK_SCRIPTS.release.run(
+      this.#redis,
+      this.#key,
+      `${this.#key}:waiting`,
+      this.owner,
+      this.#fenceText,
+      this.#publishTo,
+    );
     return r === 1 || r === 2;
   }
 }
@@ -164,6 +191,8 @@ export class RedisLock {
   private readonly owned: boolean;
   private readonly defaults: { ttl: number; retryDelay: number; maxRetries: number; jitter: number };
   private closing: Promise<void> | null = null;
+  /** The waiters of acquire() and their subscriber. */
+  private readonly waits: LockWaits;
 
   constructor(options: RedisLockOptions = {}) {
     const o = {
@@ -188,6 +217,7 @@ export class RedisLock {
       if (!Number.isSafeInteger(this.defaults[k]) || this.defaults[k] < 0)
         throw new CollectorError('LC_LOCK_INVALID_ARGUMENT', `${k} must be an integer >= 0`);
     }
+    this.waits = new LockWaits(this.redis);
   }
 
   /** The key of a lock (its fence counter is `<key>:fence`). */
@@ -208,7 +238,8 @@ export class RedisLock {
   /** Gives back one re-entry of the owner's lock (the last one frees it). False when the owner did not hold it. */
   async unlock(name: string, owner: string = this.owner): Promise<boolean> {
     checkName(name);
-    const r = await LOCK_SCRIPTS.release.run(this.redis, this.key(name), owner, '');
+    const key = this.key(name);
+    const r = await LOCK_SCRIPTS.release.run(this.redis, key, `${key}:waiting`, owner, '', this.waits.publishTo(key));
     return r === 1 || r === 2;
   }
 
@@ -241,7 +272,11 @@ export class RedisLock {
   }
 
   /**
-   * Takes the lock, retrying with jitter while another owner holds it. Rejects with a `LockError`:
+   * Takes the lock, waiting while another owner holds it: the calls of this instance that wait for
+   * one lock queue first come first served, and the first of them asks Redis again as soon as the
+   * lock is released (the release says so on the lock's channel) or when its pause (`retryDelay`
+   * plus up to `jitter`) runs out; a pause spent behind another call counts as an attempt, as a
+   * lock taken through it. Rejects with a `LockError`:
    * `LC_LOCK_HELD` when the retries run out, `LC_LOCK_TIMEOUT` when `timeout` passes,
    * `LC_LOCK_ABORTED` when `signal` aborts; with a `CollectorError` `LC_REDIS_UNAVAILABLE` when Redis
    * does not answer (as every call of the lock does).
@@ -262,22 +297,50 @@ export class RedisLock {
     const backoff = acquireBackoff(retryDelay, options.jitter ?? this.defaults.jitter);
     const deadline = options.timeout === undefined ? Infinity : Date.now() + options.timeout;
     const signal = options.signal;
-    for (let attempt = 0; ; attempt++) {
+    const check = (): void => {
       if (signal?.aborted)
         throw new LockError('LC_LOCK_ABORTED', name, `acquiring '${name}' was aborted`, { cause: signal.reason });
       if (Date.now() >= deadline)
         throw new LockError('LC_LOCK_TIMEOUT', name, `'${name}' was not free within ${options.timeout} ms`);
+    };
+    check();
+    // Tried at once unless calls of this instance already wait for it (they go first); a reentrant
+    // call always is (its owner may hold it), and so is a call that has one attempt only.
+    let attempts = 0;
+    if (reentrant || maxRetries === 0 || !this.waits.waiting(key)) {
       const sent = performance.now();
-      const handle = await this.attempt(name, key, owner, ttl, reentrant);
+      const handle = await this.attempt(name, key, owner, ttl, reentrant, 'f');
       if (handle !== null) return { handle, sent };
-      if (attempt >= maxRetries)
-        throw new LockError(
-          'LC_LOCK_HELD',
-          name,
-          `'${name}' was held by another owner through ${attempt + 1} attempts`,
-        );
-      const pause = Math.min(backoffDelay(attempt + 1, backoff), Math.max(0, deadline - Date.now()));
-      await sleep(pause, signal);
+      attempts = 1;
+      if (maxRetries === 0) throw held(name, attempts);
+    }
+    const waiter = this.waits.join(key);
+    let took = false;
+    try {
+      for (;;) {
+        if (attempts > maxRetries) throw held(name, attempts);
+        const pause = Math.min(backoffDelay(attempts, backoff), Math.max(0, deadline - Date.now()));
+        await this.waits.wait(key, waiter, pause, signal);
+        check();
+        attempts++;
+        // Behind another waiter of this instance, the pause counts as an attempt: it asks Redis
+        // once first in line, when the lock is said to be free or its pause runs out.
+        if (!this.waits.first(key, waiter)) continue;
+        const mark = this.waits.others(key) ? 'a' : 'f';
+        const sent = performance.now();
+        const handle = await this.attempt(name, key, owner, ttl, reentrant, mark);
+        if (handle === null) continue;
+        took = true;
+        this.waits.leave(key, waiter);
+        // Someone joined while the lock was taken unmarked: the next in line asks now, which
+        // marks it (the release then says when it is free).
+        if (mark === 'f' && this.waits.waiting(key)) this.waits.notify(key);
+        return { handle, sent };
+      }
+    } finally {
+      // First in line and giving up (timed out, aborted, Redis failing): it may have been woken
+      // for a release that no one else heard, so the next in line asks now.
+      if (!took && this.waits.leave(key, waiter)) this.waits.notify(key);
     }
   }
 
@@ -387,9 +450,9 @@ export class RedisLock {
     return v === null ? null : Number(v);
   }
 
-  /** Closes the client when the lock made it. Idempotent. */
+  /** Closes the subscriber of the waiters, and the client when the lock made it. Idempotent. */
   close(): Promise<void> {
-    this.closing ??= this.owned ? closeClient(this.redis) : Promise.resolve();
+    this.closing ??= this.waits.close().then(() => (this.owned ? closeClient(this.redis) : undefined));
     return this.closing;
   }
 
@@ -400,7 +463,7 @@ export class RedisLock {
   /** Validates one call's arguments, then makes one attempt. */
   private async take(name: string, options: LockCallOptions, reentrant: boolean): Promise<LockHandle | null> {
     checkName(name);
-    return this.attempt(name, this.key(name), this.ownerOf(options), this.ttlOf(options), reentrant);
+    return this.attempt(name, this.key(name), this.ownerOf(options), this.ttlOf(options), reentrant, '');
   }
 
   private ownerOf(options: LockCallOptions): string {
@@ -413,20 +476,27 @@ export class RedisLock {
     return options.ttl === undefined ? this.defaults.ttl : positive('ttl', options.ttl);
   }
 
-  /** One script call with arguments already validated: the handle, or null when the lock is held. */
+  /**
+   * One script call with arguments already validated: the handle, or null when the lock is held.
+   * `mark` (see acquire.lua): '' lock()/rlock(), 'f' a waiter of acquire(), 'a' one with others
+   * waiting behind it.
+   */
   private async attempt(
     name: string,
     key: string,
     owner: string,
     ttl: number,
     reentrant: boolean,
+    mark: '' | 'f' | 'a',
   ): Promise<LockHandle | null> {
+    const waiting = `${key}:waiting`;
+    const publishTo = this.waits.publishTo(key);
     if (!reentrant) {
-      const fence = await LOCK_SCRIPTS.acquire.run(this.redis, key, `${key}:fence`, owner, ttl);
-      return fence === null ? null : new Handle(this.redis, name, key, owner, fence, 1, ttl);
+      const fence = await LOCK_SCRIPTS.acquire.run(this.redis, key, `${key}:fence`, waiting, owner, ttl, mark);
+      return fence === null ? null : new Handle(this.redis, name, key, owner, fence, 1, ttl, publishTo);
     }
-    const r = await LOCK_SCRIPTS.reenter.run(this.redis, key, `${key}:fence`, owner, ttl);
-    return r === null ? null : new Handle(this.redis, name, key, owner, r[0], r[1], ttl);
+    const r = await LOCK_SCRIPTS.reenter.run(this.redis, key, `${key}:fence`, waiting, owner, ttl, mark);
+    return r === null ? null : new Handle(this.redis, name, key, owner, r[0], r[1], ttl, publishTo);
   }
 }
 

@@ -1,9 +1,13 @@
 --[[
-locks/release: gives back one re-entry of a lock, only for its owner.
+locks/release: gives back one re-entry of a lock, only for its owner; when that frees the lock and
+someone waits for it, says so on the lock's channel.
 
-KEYS[1]  lock           <prefix>lock:{<name>}   '<fence>:<re-entries>:<owner>'
+KEYS[1]  lock           <prefix>lock:{<name>}          '<fence>:<re-entries>:<owner>'
+KEYS[2]  waiting mark   <prefix>lock:{<name>}:waiting  set by the waiters of acquire() (acquire.lua)
 ARGV[1]  owner
 ARGV[2]  fencing token the caller holds, '' to accept any acquisition by this owner
+ARGV[3]  where to say the lock is free: 'P:' (PUBLISH) or 'S:' (SPUBLISH, on a cluster) then the
+         channel (<prefix>lock:{<name>}:free, in the lock's slot); the message is the fence given back
 Returns 1 released (the lock is free), 2 one re-entry given back (still held), 0 held by another
 owner or another acquisition (nothing changed), -1 not held at all.
 ]]
@@ -14,6 +18,10 @@ if owner ~= ARGV[1] or (ARGV[2] ~= '' and fence ~= ARGV[2]) then return 0 end
 n = tonumber(n) - 1
 if n <= 0 then
   redis.call('DEL', KEYS[1])
+  -- Published only when marked: a lock no one waits for costs one DEL of a missing key more.
+  if redis.call('DEL', KEYS[2]) == 1 then
+    redis.call(string.sub(ARGV[3], 1, 1) == 'S' and 'SPUBLISH' or 'PUBLISH', string.sub(ARGV[3], 3), fence)
+  end
   return 1
 end
 redis.call('SET', KEYS[1], fence .. ':' .. n .. ':' .. owner, 'KEEPTTL')

@@ -1,0 +1,181 @@
+/**
+ * The waiters of `RedisLock.acquire()`, per lock: they queue in this process, first come first
+ * served, and only the first of each queue asks Redis. It asks when the lock says it is free (the
+ * release script publishes on the lock's channel when someone marked the lock as waited for, see
+ * `lua/locks/`) or when its pause runs out, whichever comes first: a notification lost (a
+ * subscriber reconnecting, a lock that expired instead of being released) costs one pause at most.
+ * The others wait behind it without a command; a pause that passes behind it counts as one of
+ * their attempts (the lock was taken, or about to be, through it).
+ *
+ * One subscriber connection per `RedisLock`, made at the first wait, one subscription per lock
+ * that has waiters (kept a little after the last leaves, so that a lock waited for again and again
+ * does not subscribe each time). On a cluster the release script publishes with SPUBLISH on a
+ * channel in the lock's slot and the subscriber takes sharded subscriptions.
+ */
+import { isCluster, type RedisClient, subscriberOf } from '../internal/cluster.js';
+import { unrefWhenIdle } from '../internal/keep-alive.js';
+import { closeClient, scrubAuth } from '../internal/redis-client.js';
+
+/** How long (ms) a lock's subscription outlives its last waiter. */
+const LINGER_MS = 2_000;
+
+/** The suffix of a lock's channel: `<prefix>lock:{<name>}:free`. */
+const FREE = ':free';
+
+/** One call of `acquire()` waiting for a lock. */
+export class Waiter {
+  /** Set while the waiter waits: ends the wait. */
+  wake: (() => void) | null = null;
+  /** A notification came while the waiter, first in line, was asking Redis: it asks again at once. */
+  pending = false;
+}
+
+interface Entry {
+  readonly queue: Waiter[];
+  /** Resolved once the subscription holds (never rejects: without it, the pauses stand in). */
+  subscribed: Promise<void> | null;
+  linger: NodeJS.Timeout | null;
+}
+
+export class LockWaits {
+  private subscriber: RedisClient | null = null;
+  /** By lock key. */
+  private readonly entries = new Map<string, Entry>();
+  private readonly sharded: boolean;
+  private closed = false;
+
+  constructor(private readonly redis: RedisClient) {
+    this.sharded = isCluster(redis);
+  }
+
+  /** What the release script takes to say `key` is free: 'P:' or 'S:' (sharded) and the channel. */
+  publishTo(key: string): string {
+    return `${this.sharded ? 'S' : 'P'}:${key}${FREE}`;
+  }
+
+  /** Whether calls of this instance wait for `key`. */
+  waiting(key: string): boolean {
+    return (this.entries.get(key)?.queue.length ?? 0) > 0;
+  }
+
+  /** Whether `w` is first in line for `key`. */
+  first(key: string, w: Waiter): boolean {
+    return this.entries.get(key)?.queue[0] === w;
+  }
+
+  /** Whether others wait behind the first in line for `key`. */
+  others(key: string): boolean {
+    return (this.entries.get(key)?.queue.length ?? 0) > 1;
+  }
+
+  /** A new waiter for `key`, last in line. */
+  join(key: string): Waiter {
+    let entry = this.entries.get(key);
+    if (entry === undefined) {
+      entry = { queue: [], subscribed: null, linger: null };
+      this.entries.set(key, entry);
+      if (!this.closed) this.subscribe(key, entry);
+    }
+    if (entry.linger !== null) {
+      clearTimeout(entry.linger);
+      entry.linger = null;
+    }
+    const w = new Waiter();
+    entry.queue.push(w);
+    return w;
+  }
+
+  /** `w` waits no more; the next in line, if any, is first now. True when `w` was first. */
+  leave(key: string, w: Waiter): boolean {
+    const entry = this.entries.get(key);
+    if (entry === undefined) return false;
+    const at = entry.queue.indexOf(w);
+    if (at !== -1) entry.queue.splice(at, 1);
+    w.wake = null;
+    if (entry.queue.length > 0 || entry.linger !== null) return at === 0;
+    entry.linger = setTimeout(() => {
+      entry.linger = null;
+      if (entry.queue.length > 0 || this.entries.get(key) !== entry) return;
+      this.entries.delete(key);
+      const sub = this.subscriber;
+      const channel = `${key}${FREE}`;
+      if (sub !== null && !this.closed)
+        void (this.sharded ? sub.sunsubscribe(channel) : sub.unsubscribe(channel)).catch(() => {});
+    }, LINGER_MS);
+    entry.linger.unref();
+    return at === 0;
+  }
+
+  /** The lock `key` may be free: the first in line asks Redis now. */
+  notify(key: string): void {
+    const head = this.entries.get(key)?.queue[0];
+    if (head === undefined) return;
+    if (head.wake !== null) head.wake();
+    else head.pending = true;
+  }
+
+  /**
+   * Waits `ms`, or (first in line) until the lock is said to be free, or until `signal` aborts.
+   * Never rejects: the caller checks the signal and the time.
+   */
+  wait(key: string, w: Waiter, ms: number, signal?: AbortSignal): Promise<void> {
+    if (w.pending && this.first(key, w)) {
+      w.pending = false;
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', done);
+        w.wake = null;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      w.wake = done;
+      signal?.addEventListener('abort', done, { once: true });
+    });
+  }
+
+  /** Ends the subscriptions and closes the subscriber connection. Waiters go on with their pauses. */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const entry of this.entries.values()) {
+      if (entry.linger !== null) clearTimeout(entry.linger);
+      entry.linger = null;
+    }
+    const sub = this.subscriber;
+    this.subscriber = null;
+    if (sub !== null) await closeClient(sub);
+  }
+
+  private subscribe(key: string, entry: Entry): void {
+    const sub = this.subscriberClient();
+    const channel = `${key}${FREE}`;
+    entry.subscribed = (this.sharded ? sub.ssubscribe(channel) : sub.subscribe(channel)).then(
+      // Released while the subscription was on its way: no one heard it, so the first asks now.
+      () => this.notify(key),
+      () => {
+        // Without a subscription the waiters ask at every pause, as with a notification lost; the
+        // next waiter after this entry is gone subscribes anew.
+      },
+    );
+  }
+
+  private subscriberClient(): RedisClient {
+    if (this.subscriber === null) {
+      // A client of the caller's made without an offline queue would fail the first subscribe,
+      // made before this connection is up. The connection is ours: it never keeps the process
+      // alive by itself (a waiter's pause does while it waits).
+      const sub = unrefWhenIdle(subscriberOf(this.redis, { enableOfflineQueue: true }, this.sharded));
+      sub.on('error', (err: unknown) => {
+        // ioredis reconnects and subscribes again by itself; meanwhile the pauses stand in.
+        scrubAuth(err);
+      });
+      sub.on(this.sharded ? 'smessage' : 'message', (channel: string) => {
+        if (channel.endsWith(FREE)) this.notify(channel.slice(0, -FREE.length));
+      });
+      this.subscriber = sub;
+    }
+    return this.subscriber;
+  }
+}
