@@ -321,6 +321,29 @@ for (const backend of BACKENDS)
       await h.release();
     });
 
+    it('calls of one instance waiting for a lock take it in turn, each with one attempt after the release before it', async () => {
+      const { lock: w, attempts } = countedLock(backend, 'w');
+      const held = (await b.lock('turns', { ttl: 30_000 }))!;
+      const order: number[] = [];
+      const calls = Array.from({ length: 12 }, async (_, i) => {
+        // A pause of an hour: only the releases let them in.
+        const h = await w.acquire('turns', { retryDelay: 3_600_000, jitter: 0, maxRetries: 10, timeout: 40_000 });
+        order.push(i);
+        expect(await h.release()).to.equal(true);
+      });
+      // Each call's attempt at once, and the first in line's once its subscription holds.
+      await waitUntil(() => attempts.answered === 13, 'the calls to wait');
+      await held.release();
+      await Promise.all(calls);
+      // Each call once.
+      expect(order).to.have.length(12);
+      expect(new Set(order).size).to.equal(12);
+      // One attempt per hand-over, none wasted: the releases of this instance hand the lock to the
+      // next call right behind them, and their word on the channel wakes no one here.
+      expect(attempts.sent).to.equal(13 + 12);
+      expect(await w.status('turns')).to.equal('free');
+    });
+
     it('30 waiters on one lock from 3 instances take it once each, one at a time, woken by the releases', async () => {
       const instances = ['x', 'y', 'z'].map((owner) => countedLock(backend, owner));
       const taken: Array<{ who: string; fence: number }> = [];

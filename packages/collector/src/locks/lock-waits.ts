@@ -7,6 +7,12 @@
  * The others wait behind it without a command; a pause that passes behind it counts as one of
  * their attempts (the lock was taken, or about to be, through it).
  *
+ * When a handle of this instance gives the lock back while a call of it waits first in line, that
+ * call's attempt is sent right behind the release on the same connection, without waiting for the
+ * release's word: the lock changes hands in one round trip. At most {@link HAND_OFF_STREAK} times
+ * in a row, so that the waiters of other instances and processes (woken by the word, one round
+ * trip later) get their turn to race for it.
+ *
  * One subscriber connection per `RedisLock`, made at the first wait, one subscription per lock
  * that has waiters (kept a little after the last leaves, so that a lock waited for again and again
  * does not subscribe each time). On a cluster the release script publishes with SPUBLISH on a
@@ -18,6 +24,9 @@ import { closeClient, scrubAuth } from '../internal/redis-client.js';
 
 /** How long (ms) a lock's subscription outlives its last waiter. */
 const LINGER_MS = 2_000;
+
+/** Hand-offs in a row within one instance, at most, before a release open to every waiter. */
+export const HAND_OFF_STREAK = 8;
 
 /** The suffix of a lock's channel: `<prefix>lock:{<name>}:free`. */
 const FREE = ':free';
@@ -35,6 +44,13 @@ interface Entry {
   /** Resolved once the subscription holds (never rejects: without it, the pauses stand in). */
   subscribed: Promise<void> | null;
   linger: NodeJS.Timeout | null;
+  /** Hand-offs in a row. */
+  streak: number;
+  /**
+   * The fence of the last hand-off: the word of its release, or of any before it, is not news to
+   * this instance (fences grow with every acquisition).
+   */
+  handedOff: number;
 }
 
 export class LockWaits {
@@ -72,7 +88,7 @@ export class LockWaits {
   join(key: string): Waiter {
     let entry = this.entries.get(key);
     if (entry === undefined) {
-      entry = { queue: [], subscribed: null, linger: null };
+      entry = { queue: [], subscribed: null, linger: null, streak: 0, handedOff: 0 };
       this.entries.set(key, entry);
       if (!this.closed) this.subscribe(key, entry);
     }
@@ -104,6 +120,22 @@ export class LockWaits {
     }, LINGER_MS);
     entry.linger.unref();
     return at === 0;
+  }
+
+  /**
+   * A handle of this instance is about to give back `key` (acquisition `fence`): true when the first
+   * in line waits and should ask right behind the release (the caller then calls notify()).
+   */
+  handOff(key: string, fence: number): boolean {
+    const entry = this.entries.get(key);
+    if (entry === undefined || entry.queue[0]?.wake == null) return false;
+    if (entry.streak >= HAND_OFF_STREAK) {
+      entry.streak = 0;
+      return false;
+    }
+    entry.streak++;
+    entry.handedOff = fence;
+    return true;
   }
 
   /** The lock `key` may be free: the first in line asks Redis now. */
@@ -171,8 +203,14 @@ export class LockWaits {
         // ioredis reconnects and subscribes again by itself; meanwhile the pauses stand in.
         scrubAuth(err);
       });
-      sub.on(this.sharded ? 'smessage' : 'message', (channel: string) => {
-        if (channel.endsWith(FREE)) this.notify(channel.slice(0, -FREE.length));
+      sub.on(this.sharded ? 'smessage' : 'message', (channel: string, fence: string) => {
+        if (!channel.endsWith(FREE)) return;
+        const key = channel.slice(0, -FREE.length);
+        const entry = this.entries.get(key);
+        // The word of a release this instance handed off (or of one before): its first in line
+        // asked after it already.
+        if (entry !== undefined && Number(fence) <= entry.handedOff) return;
+        this.notify(key);
       });
       this.subscriber = sub;
     }

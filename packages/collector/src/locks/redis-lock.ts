@@ -125,7 +125,8 @@ class Handle implements LockHandle {
   readonly #key: string;
   readonly #ttl: number;
   readonly #fenceText: string;
-  readonly #publishTo: string;
+  readonly #waits: LockWaits;
+  readonly #handsOff: boolean;
   #released = false;
 
   constructor(
@@ -136,12 +137,14 @@ class Handle implements LockHandle {
     readonly fence: number,
     readonly entries: number,
     ttl: number,
-    publishTo: string,
+    waits: LockWaits,
+    reentrant: boolean,
   ) {
     this.#redis = redis;
     this.#key = key;
     this.#ttl = ttl;
-    this.#publishTo = publishTo;
+    this.#waits = waits;
+    this.#handsOff = !reentrant;
     this.#fenceText = String(fence);
     Object.freeze(this);
   }
@@ -163,14 +166,20 @@ class Handle implements LockHandle {
   async release(): Promise<boolean> {
     if (this.#released) return false;
     this.#released = true;
-    const r = await LOCK_SCRIPTS.release.run(
+    // A call of this instance waits for the lock: its attempt goes right behind the release, on the
+    // same connection (see LockWaits.handOff). Not from a reentrant acquisition: its release may
+    // give back one entry of several.
+    const handOff = this.#handsOff && this.#waits.handOff(this.#key, this.fence);
+    const released = LOCK_SCRIPTS.release.run(
       this.#redis,
       this.#key,
       `${this.#key}:waiting`,
       this.owner,
       this.#fenceText,
-      this.#publishTo,
+      this.#waits.publishTo(this.#key),
     );
+    if (handOff) this.#waits.notify(this.#key);
+    const r = await released;
     return r === 1 || r === 2;
   }
 }
@@ -490,13 +499,12 @@ export class RedisLock {
     mark: '' | 'f' | 'a',
   ): Promise<LockHandle | null> {
     const waiting = `${key}:waiting`;
-    const publishTo = this.waits.publishTo(key);
     if (!reentrant) {
       const fence = await LOCK_SCRIPTS.acquire.run(this.redis, key, `${key}:fence`, waiting, owner, ttl, mark);
-      return fence === null ? null : new Handle(this.redis, name, key, owner, fence, 1, ttl, publishTo);
+      return fence === null ? null : new Handle(this.redis, name, key, owner, fence, 1, ttl, this.waits, false);
     }
     const r = await LOCK_SCRIPTS.reenter.run(this.redis, key, `${key}:fence`, waiting, owner, ttl, mark);
-    return r === null ? null : new Handle(this.redis, name, key, owner, r[0], r[1], ttl, publishTo);
+    return r === null ? null : new Handle(this.redis, name, key, owner, r[0], r[1], ttl, this.waits, true);
   }
 }
 
