@@ -7,8 +7,9 @@
 // process, so the subscriber connection on which our waiters hear that a lock is free counts too);
 // both wait a uniform 0–9 ms between attempts on a held lock (ours: retryDelay 0 + jitter 0..9;
 // redlock: 5 ± 5, rounded down); both run a warm-up first. On one lock, ours waits for the release's
-// notification with that pause as its bound, and its waiters of one process queue behind the first
-// (only the first asks Redis); redlock polls.
+// notification with that pause as its bound, its waiters of one process queue behind the first
+// (only the first asks Redis), and a release of that process sends the first's attempt right behind
+// it (at most 8 times in a row); redlock polls.
 // Sequentially, the two alternate operation by operation (ours then redlock, then redlock then
 // ours), so drift of the shared machine hits both alike; the spread is that of the ratio over
 // blocks of BLOCK consecutive pairs, and the ratio of the median operations is given beside the

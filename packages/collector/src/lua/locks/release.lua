@@ -17,9 +17,8 @@ local fence, n, owner = string.match(cur, '^(%d+):(%d+):(.*)$')
 if owner ~= ARGV[1] or (ARGV[2] ~= '' and fence ~= ARGV[2]) then return 0 end
 n = tonumber(n) - 1
 if n <= 0 then
-  redis.call('DEL', KEYS[1])
-  -- Published only when marked: a lock no one waits for costs one DEL of a missing key more.
-  if redis.call('DEL', KEYS[2]) == 1 then
+  -- Published only when marked (both keys deleted): a lock no one waits for costs nothing more.
+  if redis.call('DEL', KEYS[1], KEYS[2]) == 2 then
     redis.call(string.sub(ARGV[3], 1, 1) == 'S' and 'SPUBLISH' or 'PUBLISH', string.sub(ARGV[3], 3), fence)
   end
   return 1
