@@ -1,8 +1,8 @@
 // Runs every bench/*.bench.js in turn, each in its own process; each prints JSON lines on stdout.
 // `npm run bench` builds first. Pass file names to run only some: node bench/run.js context
-// `--out FILE` also writes the lines to FILE, with a line about the run (date, commit, machine) and
-// one before and after each bench (its file, the load average); bench/results.js turns such files
-// into bench/RESULTS.md.
+// `--out FILE` also writes the lines to FILE, with a line about the run (date, commit, machine, load
+// average at its start) and one before and after each bench (its file, the load average);
+// bench/results.js turns such files into bench/RESULTS.md.
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -50,6 +50,7 @@ record(
     cpus: os.cpus().length,
     cpu: os.cpus()[0]?.model ?? 'unknown',
     memory_gib: Math.round(os.totalmem() / 2 ** 30),
+    load_avg: os.loadavg().map((l) => Number(l.toFixed(2))),
   }),
 );
 
