@@ -183,7 +183,8 @@ for (const r of runs) {
     m.commit,
     `${m.cpus ?? '?'} × ${m.cpu ?? '?'}, ${m.memory_gib ?? '?'} GiB`,
     m.node,
-    Array.isArray(m.load_avg) ? m.load_avg.join(', ') : '',
+    // Runs recorded before run.js noted it: the 1-minute figure before their first bench.
+    Array.isArray(m.load_avg) ? m.load_avg.join(', ') : ([...r.files.values()][0]?.load_before ?? ''),
   ]);
 }
 lines.push('');
