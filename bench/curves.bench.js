@@ -16,7 +16,8 @@
 //     1.5 s (at least 5).
 //  3. store-live: apply() and sync() of a random one of N live contexts (a small request-like
 //     context each), N from 1,000 to 1,000,000, one call at a time, medians over about 1 s; and
-//     redis-memory-live: Redis's used_memory above what it was before, against N. The contexts are
+//     redis-memory-live: Redis's used_memory above what it was before, against N. Redis's CPU per
+//     call (INFO's used_cpu_user + used_cpu_sys) beside each point. The contexts are
 //     copies of one the store wrote (DUMP, then pipelined RESTOREs, each with a TTL of an hour should
 //     the bench die), under the bench's own key prefix, and all deleted at the end. The fill stops
 //     early (and says so) if used_memory grows by more than BENCH_CURVES_REDIS_MIB (default 3072).
@@ -24,8 +25,9 @@
 //     of its input (N `born` messages that never finish, 1,000 to 464,000), above what it takes
 //     for an empty input (VmHWM, read at its exit); beside it the objects it still held at the end
 //     (its --stats line) and the same for N lines of objects that complete at once (none open).
-// How long: about 3 minutes on 2 cores (publish ~40 s, store-size ~20 s, store-live ~60 s with
-// the fill and clean-up, lcmon ~40 s). BENCH_CURVES=publish,size,live,lcmon picks parts.
+// How long: about 3 minutes on 2 cores with little else running (publish ~40 s, store-size ~20 s,
+// store-live ~60 s with the fill and clean-up, lcmon ~60 s); nearly 8 minutes under a load average
+// of 17-20. BENCH_CURVES=publish,size,live,lcmon picks parts.
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
@@ -272,6 +274,14 @@ async function usedMemory(redis) {
   return Number(/used_memory:(\d+)/.exec(info)?.[1] ?? Number.NaN);
 }
 
+/** Redis's CPU seconds (user + sys) so far. */
+async function redisCpu(redis) {
+  const info = await redis.info('cpu');
+  let total = 0;
+  for (const f of ['used_cpu_user', 'used_cpu_sys']) total += Number(new RegExp(`${f}:([\\d.]+)`).exec(info)?.[1] ?? 0);
+  return total;
+}
+
 async function storeLive() {
   const curve = {
     id: 'store-live',
@@ -328,6 +338,7 @@ async function storeLive() {
       }
       if (filled < n) break;
       const times = { apply: [], delta: [], full: [] };
+      const cpu0 = await redisCpu(redis);
       const end = performance.now() + 1000;
       for (let r = 0; r < 2000 && (r < 50 || performance.now() < end); r++) {
         const id = `live-${Math.floor(Math.random() * n)}`;
@@ -337,8 +348,11 @@ async function storeLive() {
         times.delta.push(await timed(() => reader.sync(id, result.version - 1)));
         times.full.push(await timed(() => reader.sync(`live-${Math.floor(Math.random() * n)}`, null)));
       }
+      const cpuUs = (((await redisCpu(redis)) - cpu0) * 1e6) / (3 * times.apply.length);
       const used = (await usedMemory(redis)) - before;
-      const extra = { rounds: times.apply.length, load_avg_1min: load() };
+      // Redis's own CPU per call (all three kinds alike, and whatever else Redis served meanwhile):
+      // what of the time is Redis's work rather than waiting.
+      const extra = { rounds: times.apply.length, redis_cpu_us_per_call: round(cpuUs, 1), load_avg_1min: load() };
       point(curve, 'apply: change one field', n, median(times.apply) * 1000, extra);
       point(curve, 'sync one version behind (delta)', n, median(times.delta) * 1000, extra);
       point(curve, 'sync from nothing (full)', n, median(times.full) * 1000, extra);
@@ -401,7 +415,7 @@ async function lcmonOpen() {
   const curve = {
     id: 'lcmon-open',
     title: 'lcmon -sc memory against open objects',
-    xLabel: 'objects open at the end of the input',
+    xLabel: 'objects opened and never finished',
     xUnit: 'objects',
     yLabel: 'peak RSS above an empty input',
     yUnit: 'MiB',
