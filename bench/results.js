@@ -244,7 +244,9 @@ function curves(file) {
     const heading = typeof first.title === 'string' ? first.title : id;
     const axis = (label, unit) => `${typeof label === 'string' ? label : ''}${unit ? ` (${unit})` : ''}`;
     lines.push(`### ${heading}`, '');
-    if (chartsDir !== null) {
+    if (chartsDir === null) {
+      process.stderr.write(`results: curve ${id} not drawn: pass --out FILE or --charts DIR\n`);
+    } else {
       const name = `curves-${id}.svg`;
       fs.writeFileSync(
         path.join(chartsDir, name),
