@@ -91,7 +91,14 @@ export class TaskWorker {
     beater.unref();
     const running = new Set<Promise<void>>();
     let wake: (() => void) | null = null;
-    const poke = () => wake?.();
+    // Set by every wake-up; cleared when a claim starts. A wake-up that comes while a claim is under
+    // way (its task may have been queued after the claim looked) is not lost: the loop looks again
+    // instead of waiting.
+    let woken = false;
+    const poke = () => {
+      woken = true;
+      wake?.();
+    };
     q.subscriber.wakers.add(poke);
     let failures = 0;
     try {
@@ -100,6 +107,7 @@ export class TaskWorker {
         while (running.size < concurrency && !stop.aborted) {
           let got: Claimed | null = null;
           let part = 0;
+          woken = false;
           try {
             // Each part in turn, from the one after the part of the last claim, until one has a task.
             for (let tried = 0; got === null && tried < keys.length; tried++) {
@@ -132,7 +140,7 @@ export class TaskWorker {
           running.add(p);
         }
         if (stop.aborted) break;
-        if (claimed && running.size < concurrency) continue;
+        if ((claimed || woken) && running.size < concurrency) continue;
         await new Promise<void>((resolve) => {
           const t = setTimeout(done, this.idle);
           stop.addEventListener('abort', done, { once: true });
