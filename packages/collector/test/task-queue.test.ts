@@ -394,6 +394,35 @@ for (const on of BACKENDS)
       expect(await b).to.equal('B');
     });
 
+    it('listeners are woken when a task lands in an empty ready list; tasks queued behind it reach them all the same', async () => {
+      const base = `${prefix}tq:{${namespace}}:`;
+      const wake = `${base}new`;
+      const heard: string[] = [];
+      const sub = redis.duplicate();
+      cleanup.defer(() => sub.quit());
+      sub.on('message', (_channel: string, text: string) => heard.push(text));
+      await sub.subscribe(wake);
+      // Published from the namespace's slot, after the submits: once it is heard, so are they.
+      const mark = async (text: string) => {
+        await redis.eval("return redis.call('PUBLISH', ARGV[1], ARGV[2])", 1, `${base}mark`, wake, text);
+        await waitUntil(() => heard.includes(text), `the wake-up channel's ${text}`);
+      };
+      const caller = queue();
+      const first = Array.from({ length: 3 }, (_, i) => caller.query({ name: 'double', params: i, policy: 'remote' }));
+      await waitUntil(async () => (await redis.llen(`${base}q:double`)) === 3, 'three tasks queued');
+      await mark('one');
+      // Only the first of the three found the list empty.
+      expect(heard).to.deep.equal(['double', 'one']);
+      const worker = queue({ handler: (t: Task<number>) => t.params * 2 });
+      void listening(worker, ['double'], 2);
+      expect(await Promise.all(first)).to.deep.equal([0, 2, 4]);
+      // The listener is idle now: a burst of tasks, most of them behind others, are all run.
+      const burst = await Promise.all(
+        Array.from({ length: 20 }, (_, i) => caller.query({ name: 'double', params: i, policy: 'remote' })),
+      );
+      expect(burst).to.deep.equal(Array.from({ length: 20 }, (_, i) => i * 2));
+    });
+
     it("an error of Redis's own (not of reaching it) rejects a query as Redis gave it, not as LC_REDIS_UNAVAILABLE", async () => {
       const q = queue();
       await redis.set(`${prefix}tq:{${namespace}}:t:w1`, 'not a task');

@@ -8,7 +8,7 @@ ARGV[1]  id   ARGV[2] name   ARGV[3] params (JSON)
 ARGV[4]  lifetime (ms) of a task that is not finished: past it, no worker runs it
 ARGV[5]  most attempts (a worker that dies mid-task costs one)
 ARGV[6]  the caller's reply channel ('' for none)
-ARGV[7]  the channel that wakes listeners
+ARGV[7]  the channel that wakes listeners (published to when the ready list was empty)
 ARGV[8]  how long (ms) its outcome is kept once finished
 Returns {state, payload}: {'queued', ''} for a new task; {'pending', ''} when joining one queued or
 running; {'done', result JSON} or {'failed', error JSON} for one that already finished;
@@ -36,6 +36,8 @@ if ARGV[6] ~= '' then
   redis.call('SADD', wkey, ARGV[6])
   redis.call('PEXPIRE', wkey, life)
 end
-redis.call('RPUSH', qkey, ARGV[1])
-redis.call('PUBLISH', ARGV[7], ARGV[2])
+-- Listeners are woken only when the list was empty: one waits only after its claim found every list
+-- of its names empty, and a task pushed behind others is taken by the listeners already woken for
+-- them (each claims until it is full or the list is empty) or by a busy one's next claim.
+if redis.call('RPUSH', qkey, ARGV[1]) == 1 then redis.call('PUBLISH', ARGV[7], ARGV[2]) end
 return {'queued', ''}
