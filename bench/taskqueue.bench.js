@@ -30,6 +30,9 @@
 // shared machine hits both alike. Figures are over all rounds of a side; `ratio` = our tasks/s over
 // BullMQ's; the spread is the lowest and highest ratio of a round.
 //
+// Redis's CPU time per task (INFO cpu around each round: the whole server, other clients included)
+// is given beside, for each side.
+//
 // Goal (per case): ratio >= 1.0 and p99_ms <= peer_p99_ms.
 //
 // Names: everything lives under one unique prefix (ours: `prefix`; BullMQ: its `prefix` option),
@@ -38,6 +41,7 @@ import { spawn } from 'node:child_process';
 import os from 'node:os';
 import { createInterface } from 'node:readline';
 import { Queue, QueueEvents, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
 import { TaskQueue } from '@contexture/collector/tasks';
 import { REDIS_URL, percentile, removeKeys, report, round, uniqueName } from './support.js';
 
@@ -98,7 +102,7 @@ if (role === '--ours') {
 }
 
 function child(argv) {
-  const c = spawn(process.execPath, [SELF, ...argv], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const c = spawn(process.execPath, [...process.execArgv, SELF, ...argv], { stdio: ['pipe', 'pipe', 'inherit'] });
   const lines = createInterface({ input: c.stdout })[Symbol.asyncIterator]();
   const exited = new Promise((resolve) => c.on('exit', resolve));
   return { c, next: async () => (await lines.next()).value, exited };
@@ -121,9 +125,16 @@ async function startWorkers(roleFlag, a, b, workers) {
   };
 }
 
-/** `inFlight` submitters in a closed loop for `seconds`; returns { done, ms, lat }. */
-async function closedLoop(inFlight, seconds, once) {
+/** Redis's CPU time so far (s), user + system: the whole server, other clients included. */
+async function redisCpu(redis) {
+  const info = await redis.info('cpu');
+  return Number(/used_cpu_user:([\d.]+)/.exec(info)[1]) + Number(/used_cpu_sys:([\d.]+)/.exec(info)[1]);
+}
+
+/** `inFlight` submitters in a closed loop for `seconds`; returns { done, ms, lat, cpu }. */
+async function closedLoop(inFlight, seconds, once, redis) {
   const lat = [];
+  const cpu0 = await redisCpu(redis);
   const t0 = performance.now();
   const end = t0 + seconds * 1000;
   await Promise.all(
@@ -135,7 +146,8 @@ async function closedLoop(inFlight, seconds, once) {
       }
     }),
   );
-  return { done: lat.length, ms: performance.now() - t0, lat };
+  const ms = performance.now() - t0;
+  return { done: lat.length, ms, lat, cpu: (await redisCpu(redis)) - cpu0 };
 }
 
 /** Our submitter side. */
@@ -189,11 +201,13 @@ function summary(runs) {
   const lat = runs.flatMap((r) => r.lat).sort((a, b) => a - b);
   const done = runs.reduce((s, r) => s + r.done, 0);
   const ms = runs.reduce((s, r) => s + r.ms, 0);
+  const cpu = runs.reduce((s, r) => s + r.cpu, 0);
   return {
     tasks_per_s: round((done * 1000) / ms, 0),
     p50_ms: round(percentile(lat, 50), 3),
     p99_ms: round(percentile(lat, 99), 3),
     max_ms: round(lat[lat.length - 1], 3),
+    redis_cpu_us_per_task: round((cpu * 1e6) / done, 1),
     tasks: done,
   };
 }
@@ -214,11 +228,17 @@ async function runCase(workers, payload) {
   const oursWorkers = await startWorkers('--ours', prefix, namespace, workers);
   const bullWorkers = await startWorkers('--bullmq', bullPrefix, bullName, workers);
   const sides = { ours: await oursSide(prefix, namespace), bullmq: await bullSide(bullPrefix, bullName) };
+  const info = new Redis(REDIS_URL);
   const loop = (side, seconds) =>
-    closedLoop(inFlight, seconds, async () => {
-      const p = params();
-      check(p, await sides[side].submit(p));
-    });
+    closedLoop(
+      inFlight,
+      seconds,
+      async () => {
+        const p = params();
+        check(p, await sides[side].submit(p));
+      },
+      info,
+    );
   try {
     await loop('ours', WARMUP_SECONDS);
     await loop('bullmq', WARMUP_SECONDS);
@@ -246,6 +266,7 @@ async function runCase(workers, payload) {
       peer_p50_ms: peer.p50_ms,
       peer_p99_ms: peer.p99_ms,
       peer_max_ms: peer.max_ms,
+      peer_redis_cpu_us_per_task: peer.redis_cpu_us_per_task,
       peer_tasks: peer.tasks,
       ratio: round(ratio),
       ratio_lowest_round: round(Math.min(...ratios)),
@@ -260,6 +281,7 @@ async function runCase(workers, payload) {
     await sides.bullmq.close();
     await oursWorkers.stop();
     await bullWorkers.stop();
+    info.disconnect();
     await removeKeys(prefix);
   }
 }
