@@ -394,6 +394,60 @@ for (const on of BACKENDS)
       expect(await b).to.equal('B');
     });
 
+    it('a wake-up that comes while a claim is under way is not lost: the listener looks again at once', async () => {
+      const base = `${prefix}tq:{${namespace}}:`;
+      // The claim script loaded where the namespace is, so that the calls below are single EVALSHAs.
+      const none = [2, `${base}running`, `${base}q:double`, base, 'test', 1000, '', 'double'] as const;
+      expect(await TASK_SCRIPTS.claim.call(redis, ...none)).to.equal(null);
+      const lc = backend.client();
+      cleanup.defer(() => lc.quit());
+      type Fn = (...a: unknown[]) => unknown;
+      const hooked = lc as unknown as Record<'duplicate' | 'evalsha', Fn>;
+      // The listener's subscriber: the test hears a wake-up on it right after the listener did.
+      const subs: Array<Redis | Cluster> = [];
+      const duplicate = hooked.duplicate.bind(lc);
+      hooked.duplicate = (...a) => {
+        const d = duplicate(...a) as Redis | Cluster;
+        subs.push(d);
+        return d;
+      };
+      // The listener's claims (their first key is the running set): counted, and the first one's
+      // reply held, once Redis gave it, until the test lets it through.
+      let claims = 0;
+      let answered!: () => void;
+      const firstAnswered = new Promise<void>((r) => (answered = r));
+      let release!: () => void;
+      const released = new Promise<void>((r) => (release = r));
+      const evalsha = hooked.evalsha.bind(lc);
+      hooked.evalsha = async (...a) => {
+        if (a[2] !== `${base}running`) return evalsha(...a);
+        const n = ++claims;
+        const reply = await evalsha(...a);
+        if (n === 1) {
+          answered();
+          await released;
+        }
+        return reply;
+      };
+      const worker = queue({ redis: lc, handler: (t: Task<number>) => t.params * 2 });
+      void listening(worker, ['double']);
+      await firstAnswered; // its first claim found nothing
+      expect(subs).to.have.length(1);
+      const heard = new Promise<void>((r) =>
+        subs[0]!.on('message', (channel: string) => {
+          if (channel === `${base}new`) r();
+        }),
+      );
+      const caller = queue();
+      const result = caller.query({ name: 'double', params: 21, policy: 'remote' });
+      await heard; // the listener heard of the task while its claim was still under way
+      release();
+      // It claims again before any timer runs, instead of waiting for its next idle look.
+      await new Promise((r) => setImmediate(r));
+      expect(claims).to.equal(2);
+      expect(await result).to.equal(42);
+    });
+
     it('listeners are woken when a task lands in an empty ready list; tasks queued behind it reach them all the same', async () => {
       const base = `${prefix}tq:{${namespace}}:`;
       const wake = `${base}new`;
