@@ -133,10 +133,20 @@ export class TaskWorker {
           }
           if (got === null) break;
           claimed = true;
-          const p = this.runChain(got, { lists: keys[part]!, names, worker }).finally(() => {
-            running.delete(p);
-            poke();
-          });
+          // A chain whose last finish found the ready lists empty frees its place without a look
+          // for tasks: one queued since then woke the listener (it landed in an empty list), unless
+          // the namespace has other parts (the finish looked in its task's part only) or a wake-up
+          // came meanwhile (while its place was taken, the loop may have let it pass).
+          const p = this.runChain(got, { lists: keys[part]!, names, worker }).then(
+            (drained) => {
+              running.delete(p);
+              if (!drained || woken || keys.length > 1) poke();
+            },
+            () => {
+              running.delete(p);
+              poke();
+            },
+          );
           running.add(p);
         }
         if (stop.aborted) break;
@@ -161,20 +171,25 @@ export class TaskWorker {
     }
   }
 
-  /** Runs a claimed task, then the next ones its finish claimed, while the listener runs. */
-  private async runChain(first: Claimed, chain: Chain): Promise<void> {
-    let task: Claimed | null = first;
-    while (task !== null) task = await this.runClaimed(task, this.stop.aborted ? null : chain);
+  /**
+   * Runs a claimed task, then the next ones its finish claimed, while the listener runs. Resolves
+   * with true when the last finish looked for a next task and the ready lists were empty.
+   */
+  private async runChain(first: Claimed, chain: Chain): Promise<boolean> {
+    let task: Claimed | 'drained' | null = first;
+    while (task !== null && task !== 'drained') task = await this.runClaimed(task, this.stop.aborted ? null : chain);
+    return task === 'drained';
   }
 
   /**
    * Runs one claimed task: renews it while it runs, then records its outcome (once), taking the
-   * worker's next task in the same call when `chain` is given. Returns that next task, or null.
+   * worker's next task in the same call when `chain` is given. Returns that next task, 'drained'
+   * when the finish looked for one and found none, or null when it did not look (or failed).
    */
   private async runClaimed(
     [id, name, paramsText, attempt, token]: Claimed,
     chain: Chain | null,
-  ): Promise<Claimed | null> {
+  ): Promise<Claimed | 'drained' | null> {
     const q = this.q;
     const fn = q.functionFor(name);
     const base = q.baseOf(id);
@@ -247,7 +262,7 @@ export class TaskWorker {
           outcome[1],
           ...more,
         );
-        return next ?? null;
+        return next ?? (chain === null ? null : 'drained');
       } catch {
         await sleep(backoffDelay(i, FINISH_RETRY));
       }
