@@ -74,7 +74,7 @@ if (role === '--ours') {
     () => new TaskQueue({ redis: REDIS_URL, prefix, namespace, handler: { echo: (t) => t.params } }),
   );
   const running = queues.map((q) => q.listen(['echo'], { concurrency: 1, signal: stop.signal }));
-  // listen() has subscribed once listeners() counts it.
+  // listen() has subscribed once listeners() counts it (the parent waits for all of them).
   while ((await queues[0].listeners('echo')) < Number(count)) await new Promise((r) => setTimeout(r, 10));
   process.stdout.write('ready\n');
   process.stdin.on('end', async () => {
@@ -155,6 +155,7 @@ async function oursSide(prefix, namespace) {
   const caller = new TaskQueue({ redis: REDIS_URL, prefix, namespace });
   return {
     submit: (params) => caller.query({ name: 'echo', params, policy: 'remote', once: true }),
+    listeners: () => caller.listeners('echo'),
     close: () => caller.close(),
   };
 }
@@ -228,6 +229,8 @@ async function runCase(workers, payload) {
   const oursWorkers = await startWorkers('--ours', prefix, namespace, workers);
   const bullWorkers = await startWorkers('--bullmq', bullPrefix, bullName, workers);
   const sides = { ours: await oursSide(prefix, namespace), bullmq: await bullSide(bullPrefix, bullName) };
+  // Every one of our workers has said it is alive (a child only knows of its own).
+  while ((await sides.ours.listeners()) < workers) await new Promise((r) => setTimeout(r, 10));
   const info = new Redis(REDIS_URL);
   const loop = (side, seconds) =>
     closedLoop(
