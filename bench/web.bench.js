@@ -10,6 +10,11 @@
 // on a machine shared with the broker and other work it moves less than requests/s. BENCH_WEB_URL
 // publishes elsewhere (jsonl:/dev/null: the middleware's own cost, no broker); BENCH_WEB_MODES
 // picks the modes (per-message,batch).
+// A third app of each framework, `als`, has no middleware but one AsyncLocalStorage run() per
+// request: what keeps Context.current() the request's context down its awaits. On Node 20 an
+// AsyncLocalStorage in use makes Node call a hook at every promise and async resource the process
+// creates, which a minimal app feels; als_only_ratio is that share, ratio_to_als_only the rest.
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { spawn } from 'node:child_process';
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
@@ -29,13 +34,17 @@ else await main();
 async function serve(framework, variant, exchange) {
   const { Handler } = await import('@contexture/context');
   const url = process.env.BENCH_WEB_URL ?? AMQP_URL;
-  const handler = variant === 'plain' ? null : new Handler({ url, exchange, logger: null, batch: variant === 'batch' });
+  const publishes = variant === 'per-message' || variant === 'batch';
+  const handler = publishes ? new Handler({ url, exchange, logger: null, batch: variant === 'batch' }) : null;
+  // `als`: no middleware, only what makes Context.current() work, one AsyncLocalStorage run per request.
+  const als = variant === 'als' ? new AsyncLocalStorage() : null;
   let port;
   if (framework === 'express') {
     const { default: express } = await import('express');
     const { contexture } = await import('@contexture/context/express');
     const app = express();
     if (handler !== null) app.use(contexture({ handler }));
+    if (als !== null) app.use((req, _res, next) => als.run(req, next));
     app.get('/users/:id', (req, res) => {
       res.json({ id: req.params.id });
     });
@@ -47,6 +56,7 @@ async function serve(framework, variant, exchange) {
     const { default: contexturePlugin } = await import('@contexture/context/fastify');
     const app = Fastify();
     if (handler !== null) await app.register(contexturePlugin, { handler });
+    if (als !== null) app.addHook('onRequest', (req, _reply, next) => als.run(req, next));
     app.get('/users/:id', async (req) => ({ id: req.params.id }));
     await app.listen({ port: 0, host: '127.0.0.1' });
     port = app.server.address().port;
@@ -119,7 +129,7 @@ async function main() {
   const exchange = uniqueName('bench-web');
   const apps = [];
   for (const framework of FRAMEWORKS)
-    for (const variant of ['plain', ...MODES]) apps.push(start(framework, variant, exchange));
+    for (const variant of ['plain', 'als', ...MODES]) apps.push(start(framework, variant, exchange));
   const ports = new Map();
   for (const a of apps) ports.set(a, (await a.next()).port);
   for (const a of apps) await load(ports.get(a), 1); // warm-up
@@ -145,6 +155,7 @@ async function main() {
     for (const mode of MODES) {
       const plain = apps.find((a) => a.framework === framework && a.variant === 'plain');
       const withCtx = apps.find((a) => a.framework === framework && a.variant === mode);
+      const alsOnly = apps.find((a) => a.framework === framework && a.variant === 'als');
       const ratio = best.get(withCtx) / best.get(plain);
       report({
         bench: 'web.requests_per_second',
@@ -156,6 +167,11 @@ async function main() {
         plain_rps: round(best.get(plain), 0),
         contexture_rps: round(best.get(withCtx), 0),
         ratio: round(ratio),
+        // The share of Node's AsyncLocalStorage in it: the app with one run() per request and nothing else.
+        als_only_rps: round(best.get(alsOnly), 0),
+        als_only_ratio: round(best.get(alsOnly) / best.get(plain)),
+        // The middleware against that app: its cost beyond making the context current.
+        ratio_to_als_only: round(best.get(withCtx) / best.get(alsOnly)),
         // The server's CPU time per request (best round): steadier than requests/s on a busy machine.
         plain_cpu_us_per_request: round(cpuPerRequest.get(plain), 0),
         contexture_cpu_us_per_request: round(cpuPerRequest.get(withCtx), 0),
