@@ -31,6 +31,9 @@ if (role === '--shared-reader') {
     }
   });
   process.stdout.write('ready\n');
+  // A SharedContext does not keep the process alive by itself: this one lives until the last
+  // write has come (it exits then).
+  setInterval(() => {}, 60_000);
 } else if (role === '--pubsub-reader') {
   const [channel, n] = args;
   const sub = new Redis(REDIS_URL);
