@@ -165,6 +165,23 @@ export function pruneDeltas(e: Entry, now: number, o: ResolvedStoreOptions): num
   return drop;
 }
 
+/** The bytes of value text of the records weighed so far (a record never changes once kept). */
+const weights = new WeakMap<DeltaRecord, number>();
+
+/** The bytes of value text of a record: its changes' values before and after, encoded. */
+function recordBytes(r: DeltaRecord): number {
+  let bytes = weights.get(r);
+  if (bytes === undefined) {
+    bytes = 0;
+    for (const c of r.c) {
+      if (own.call(c, 'o')) bytes += encodeValue(c.o)?.length ?? 0;
+      if (own.call(c, 'n')) bytes += encodeValue(c.n)?.length ?? 0;
+    }
+    weights.set(r, bytes);
+  }
+  return bytes;
+}
+
 /** Records up to this many bytes of value text are always answered as a delta (as sync.lua does). */
 const DELTA_FLOOR = 65_536;
 
@@ -174,12 +191,7 @@ const DELTA_FLOOR = 65_536;
  */
 export function heavierThanContext(records: readonly DeltaRecord[], e: { fields: Map<string, Field> }): boolean {
   let bytes = 0;
-  for (const r of records) {
-    for (const c of r.c) {
-      if (own.call(c, 'o')) bytes += encodeValue(c.o)?.length ?? 0;
-      if (own.call(c, 'n')) bytes += encodeValue(c.n)?.length ?? 0;
-    }
-  }
+  for (const r of records) bytes += recordBytes(r);
   if (bytes <= DELTA_FLOOR) return false;
   let context = 0;
   for (const [k, f] of e.fields) context += k.length + encodeValue(f.value)!.length;

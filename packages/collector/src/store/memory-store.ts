@@ -1,7 +1,15 @@
 import type { MessageMeta, WireMessage } from '@contexture/context/protocol';
 import { BaseContextStore } from './base-store.js';
 import { mergeRecords, recordEvent, type DeltaRecord, type FieldChange } from './delta.js';
-import { ABSENT_VALUE, copyFields, mergeField, replaceChanges, replaceField } from './field-changes.js';
+import {
+  ABSENT_VALUE,
+  copyFields,
+  freezeBatch,
+  mergeField,
+  replaceChanges,
+  replaceField,
+  type FreshObjects,
+} from './field-changes.js';
 import { globToRegExp } from './glob.js';
 import { deepFreeze, encodeValue, ownValue } from './json.js';
 import {
@@ -14,6 +22,7 @@ import {
   pruneDeltas,
   summary,
   type Entry,
+  type Field,
 } from './memory-entry.js';
 import {
   checkCleanupOptions,
@@ -45,6 +54,14 @@ import { WatchQueue } from './watch-queue.js';
 /** Options of {@link MemoryContextStore}: the retention and hooks every store has. */
 export type MemoryContextStoreOptions = StoreOptions;
 
+/** A sync() waiting for the end of this turn (see MemoryContextStore.sync()). */
+interface WaitingSync {
+  version: number | null;
+  incarnation: string | null;
+  resolve: (r: SyncResult | null) => void;
+  reject: (err: unknown) => void;
+}
+
 /**
  * The in-memory context store: the embedded default for single-process use and for tests of user
  * code. Same interface and same rules as {@link RedisContextStore}; TTLs are enforced on access and
@@ -61,6 +78,16 @@ export class MemoryContextStore extends BaseContextStore {
   private readonly watchers = new Map<string, Set<WatchQueue>>();
   private nextOrd = 1;
   private sweep: Iterator<[string, Entry]> | null = null;
+  /**
+   * The objects the merging updates of this turn made (see mergeField()): not frozen yet, changed
+   * in place by the merges after them, and seen by nothing but the store's fields until seal().
+   */
+  private readonly fresh: FreshObjects = new Set();
+  /** The fields those merges wrote, made the store's own values by seal(). */
+  private readonly freshFields: Field[] = [];
+  /** sync() calls waiting for the end of this turn, per id (see sync()). */
+  private readonly waitingSyncs = new Map<string, WaitingSync[]>();
+  private sealQueued = false;
 
   constructor(options?: MemoryContextStoreOptions) {
     super(options);
@@ -69,7 +96,9 @@ export class MemoryContextStore extends BaseContextStore {
 
   async apply(message: WireMessage, meta?: MessageMeta): Promise<ApplyResult> {
     this.checkOpen();
-    return this.applyTexts(message, meta, messageTexts(message));
+    const texts = messageTexts(message);
+    this.seal();
+    return this.applyTexts(message, meta, texts);
   }
 
   /** apply() of a message whose fields' texts are known (see messageTexts()). */
@@ -150,23 +179,59 @@ export class MemoryContextStore extends BaseContextStore {
     this.checkOpen();
     // Every message checked and encoded first: nothing is applied when one of them cannot be.
     const texts = items.map((item) => messageTexts(item.message));
+    this.seal();
     return items.map(({ message, meta }, i) => this.applyTexts(message, meta, texts[i]!));
   }
 
   async get(id: string): Promise<StoredContext | null> {
     checkId(id);
     this.checkOpen();
+    this.seal();
     const e = this.live(id, Date.now());
     if (e === undefined || e.version === 0) return null;
     return entryRecord(id, e);
   }
 
+  /**
+   * As in the Redis store, the sync() calls of one turn (the code that runs before the next
+   * microtask) are answered together at its end, from the state the writes of that turn left: the
+   * callers of one context at one version share one frozen answer, made once.
+   */
   async sync(id: string, version: number | null, incarnation?: string | null): Promise<SyncResult | null> {
     checkId(id);
     const v = checkVersion(version);
     const inc = checkIncarnation(incarnation);
     this.checkOpen();
+    return new Promise((resolve, reject) => {
+      const waiting = this.waitingSyncs.get(id);
+      const w: WaitingSync = { version: v, incarnation: inc, resolve, reject };
+      if (waiting !== undefined) {
+        waiting.push(w);
+        return;
+      }
+      this.waitingSyncs.set(id, [w]);
+      if (this.waitingSyncs.size === 1) queueMicrotask(() => this.answerSyncs());
+    });
+  }
+
+  /** Answers the sync() calls waiting (see sync()). */
+  private answerSyncs(): void {
+    this.seal();
     const now = Date.now();
+    for (const [id, waiting] of this.waitingSyncs) {
+      for (const w of waiting) {
+        try {
+          w.resolve(this.syncNow(id, w.version, w.incarnation, now));
+        } catch (err) {
+          w.reject(err);
+        }
+      }
+    }
+    this.waitingSyncs.clear();
+  }
+
+  /** The answer to a client of `id` at version `v` of incarnation `inc`, now. */
+  private syncNow(id: string, v: number | null, inc: string | null, now: number): SyncResult | null {
     const e = this.live(id, now);
     if (e === undefined || e.version === 0) return null;
     // A copy of another context of this id: versions say nothing about it.
@@ -232,12 +297,18 @@ export class MemoryContextStore extends BaseContextStore {
     this.checkOpen();
     // What JSON makes of it, as the Redis store takes it (a Date is its text, not an object to merge into).
     const own = copyFields(partial);
-    return this.write(id, (current, changes) => {
-      const next = new Map<string, unknown>();
-      // Merged values share what they keep with the stored ones (see mergeChanges()).
-      for (const k of Object.keys(own)) next.set(k, mergeField(k, current(k), own[k], changes));
-      return next;
-    });
+    // Merged values share what they keep with the stored ones (see mergeChanges()); the objects
+    // the merges of this turn made are changed in place by the next ones (see seal()).
+    return this.write(
+      id,
+      (current, changes) => {
+        const next = new Map<string, unknown>();
+        for (const k of Object.keys(own)) next.set(k, mergeField(k, current(k), own[k], changes, this.fresh));
+        return next;
+      },
+      false,
+      true,
+    );
   }
 
   async assign(id: string, fields: Record<string, unknown>, remove: readonly string[] = []): Promise<ApplyResult> {
@@ -256,6 +327,7 @@ export class MemoryContextStore extends BaseContextStore {
   async delete(id: string): Promise<boolean> {
     checkId(id);
     this.checkOpen();
+    this.seal();
     const e = this.live(id, Date.now());
     if (e === undefined) return false;
     this.entries.delete(id);
@@ -336,6 +408,7 @@ export class MemoryContextStore extends BaseContextStore {
   }
 
   protected async replace(id: string, record: StoredContext): Promise<void> {
+    this.seal();
     const now = Date.now();
     const e = newEntry(this.nextOrd++);
     e.version = record.version;
@@ -361,6 +434,7 @@ export class MemoryContextStore extends BaseContextStore {
   }
 
   protected async shutdown(): Promise<void> {
+    this.seal();
     for (const set of this.watchers.values()) for (const q of [...set]) await q.close();
     this.watchers.clear();
   }
@@ -396,7 +470,10 @@ export class MemoryContextStore extends BaseContextStore {
     id: string,
     build: (current: (k: string) => unknown, changes: FieldChange[]) => Map<string, unknown>,
     replaceAll = false,
+    merging = false,
   ): ApplyResult {
+    // Anything but a merge may share or hand out what the merges made: they are frozen first.
+    if (!merging) this.seal();
     const now = Date.now();
     let e = this.live(id, now);
     const created = e === undefined;
@@ -420,9 +497,15 @@ export class MemoryContextStore extends BaseContextStore {
       if (value === ABSENT_VALUE) {
         if (!fields.delete(k)) continue;
       } else {
-        fields.set(k, { value });
+        const f: Field = { value };
+        fields.set(k, f);
+        if (merging && this.fresh.size > 0) this.freshFields.push(f);
       }
       e.seqs.set(k, stamp);
+    }
+    if (merging && this.fresh.size > 0 && !this.sealQueued) {
+      this.sealQueued = true;
+      queueMicrotask(() => this.seal());
     }
     // A direct write makes the context exist: creating it is a change even with no fields.
     const changed = changes.length > 0 || e.version === 0;
@@ -445,6 +528,19 @@ export class MemoryContextStore extends BaseContextStore {
     keepDelta(e, rec, this.options, now, ttl);
     const set = this.watchers.get(id);
     if (set !== undefined && set.size > 0) this.publish(id, recordEvent(id, rec, e.incarnation, true));
+  }
+
+  /**
+   * Ends the turn's batch of merges (see update()): freezes the objects they made and makes the
+   * values of the fields they wrote the store's own, so that they can be shared and handed out.
+   */
+  private seal(): void {
+    this.sealQueued = false;
+    if (this.freshFields.length === 0 && this.fresh.size === 0) return;
+    for (const f of this.freshFields) freezeBatch(f.value, this.fresh);
+    this.freshFields.length = 0;
+    for (const o of this.fresh) Object.freeze(o);
+    this.fresh.clear();
   }
 
   private publish(id: string, event: ContextEvent): void {

@@ -1,6 +1,12 @@
 /** The direct writes asked for together part of the shared store suite: merges on each other, order kept. */
 import { expect } from 'chai';
-import { applyDelta, type SyncResult } from '../../../src/store/index.js';
+import {
+  applyDelta,
+  type ApplyResult,
+  type ContextEvent,
+  type StoredContext,
+  type SyncResult,
+} from '../../../src/store/index.js';
 import type { StoreFactory } from './helpers.js';
 
 /** Direct writes (and bus messages) asked for together: each on the one before, in the order asked. */
@@ -55,6 +61,114 @@ export function writeOrderTests(make: StoreFactory): void {
     await store.set('chain', { n: { a: { z: 1 }, b: 2, c: 0 }, m: 2 });
     expect(((await store.sync('chain', 7)) as Extract<SyncResult, { type: 'delta' }>).delta).to.deep.equal({
       n: { b: { action: 'modified', old_value: 1, value: 2 } },
+    });
+  });
+
+  it('merges asked for together with reads among them: each read sees a whole version, later merges never change what it got', async () => {
+    const store = await make();
+    await store.set('turn', { people: { ann: { status: 'in', typing: false }, bob: { status: 'in' } }, n: 1 });
+    const w = store.watch('turn');
+    await w.ready;
+    const events: Extract<ContextEvent, { type: 'change' }>[] = [];
+    const watched = (async () => {
+      for await (const ev of w) {
+        if (ev.type === 'change') events.push(ev);
+        if (events.length === 5) break;
+      }
+    })();
+    const writes: Promise<ApplyResult>[] = [];
+    const reads: Promise<unknown>[] = [];
+    writes.push(store.update('turn', { people: { ann: { status: 'away' } } }));
+    reads.push(store.sync('turn', 1));
+    writes.push(store.update('turn', { people: { ann: { typing: true } } }));
+    reads.push(store.get('turn'));
+    writes.push(store.update('turn', { people: { bob: { status: 'out' } } }));
+    writes.push(store.update('turn', { people: { ann: { status: 'in' } }, n: 2 }));
+    reads.push(store.sync('turn', null));
+    writes.push(store.update('turn', { people: { cy: { status: 'new' } } }));
+    const results = await Promise.all(writes);
+    expect(results.map((r) => [r.version, r.changed])).to.deep.equal([
+      [2, true],
+      [3, true],
+      [4, true],
+      [5, true],
+      [6, true],
+    ]);
+    const [delta, got, full] = (await Promise.all(reads)) as [
+      Extract<SyncResult, { type: 'delta' | 'no_change' }>,
+      StoredContext,
+      Extract<SyncResult, { type: 'full' }>,
+    ];
+    // Each read answers one whole version: what the writes up to it made, nothing half made.
+    const states: Record<string, unknown>[] = [];
+    let state: Record<string, unknown> = {
+      n: 1,
+      people: { ann: { status: 'in', typing: false }, bob: { status: 'in' } },
+    };
+    states[1] = state;
+    for (const change of [
+      { people: { ann: { status: 'away' } } },
+      { people: { ann: { typing: true } } },
+      { people: { bob: { status: 'out' } } },
+      { people: { ann: { status: 'in' } }, n: 2 },
+      { people: { cy: { status: 'new' } } },
+    ]) {
+      state = merged(state, change);
+      states.push(state);
+    }
+    expect(got.context).to.deep.equal(states[got.version]);
+    expect(full.context).to.deep.equal(states[full.version]);
+    const d = delta.type === 'delta' ? delta.delta : {};
+    expect(applyDelta(structuredClone(states[1]!), d)).to.deep.equal(states[delta.version]);
+    const last = states[6]!;
+    const now = (await store.sync('turn', null)) as Extract<SyncResult, { type: 'full' }>;
+    expect(now.context).to.deep.equal(last);
+    expect(Object.keys(now.context.people as object)).to.deep.equal(['ann', 'bob', 'cy']);
+    expect(Object.isFrozen((now.context.people as Record<string, unknown>).ann)).to.equal(true);
+    const gotBefore = structuredClone(got.context);
+    const seen = structuredClone(full.context);
+    await store.update('turn', { people: { ann: { status: 'gone' }, cy: { status: 'old' } } });
+    await store.update('turn', { people: { bob: { typing: true } } });
+    // What the reads handed out stays as it was.
+    expect(full.context).to.deep.equal(seen);
+    expect(now.context).to.deep.equal(last);
+    expect(got.context).to.deep.equal(gotBefore);
+    // Each merge recorded its own change: the events and the deltas from every version say so.
+    await watched;
+    expect(events.map((e) => [e.version, e.delta])).to.deep.equal([
+      [2, { people: { ann: { status: { action: 'modified', old_value: 'in', value: 'away' } } } }],
+      [3, { people: { ann: { typing: { action: 'modified', old_value: false, value: true } } } }],
+      [4, { people: { bob: { status: { action: 'modified', old_value: 'in', value: 'out' } } } }],
+      [
+        5,
+        {
+          people: { ann: { status: { action: 'modified', old_value: 'away', value: 'in' } } },
+          n: { action: 'modified', old_value: 1, value: 2 },
+        },
+      ],
+      [6, { people: { cy: { action: 'added', value: { status: 'new' } } } }],
+    ]);
+    expect(((await store.sync('turn', 1)) as Extract<SyncResult, { type: 'delta' }>).delta).to.deep.equal({
+      people: {
+        ann: {
+          status: { action: 'modified', old_value: 'in', value: 'gone' },
+          typing: { action: 'modified', old_value: false, value: true },
+        },
+        bob: {
+          status: { action: 'modified', old_value: 'in', value: 'out' },
+          typing: { action: 'added', value: true },
+        },
+        cy: { action: 'added', value: { status: 'old' } },
+      },
+      n: { action: 'modified', old_value: 1, value: 2 },
+    });
+    expect(((await store.sync('turn', 4)) as Extract<SyncResult, { type: 'delta' }>).delta).to.deep.equal({
+      people: {
+        ann: { status: { action: 'modified', old_value: 'away', value: 'gone' } },
+        bob: { typing: { action: 'added', value: true } },
+        cy: { action: 'added', value: { status: 'old' } },
+      },
+      n: { action: 'modified', old_value: 1, value: 2 },
     });
   });
 
@@ -251,4 +365,17 @@ export function writeOrderTests(make: StoreFactory): void {
     (got.context.shared as { n: number }).n = 9;
     expect((await store.get('cw'))!.context).to.deep.equal({ status: 'away', shared: { n: 0, m: 1 } });
   });
+}
+
+/** `base` with `change` deep-merged over it (plain objects merge, anything else replaces): a new object. */
+function merged(base: Record<string, unknown>, change: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(change)) {
+    const cur = out[k];
+    out[k] =
+      typeof v === 'object' && v !== null && typeof cur === 'object' && cur !== null
+        ? merged(cur as Record<string, unknown>, v as Record<string, unknown>)
+        : v;
+  }
+  return out;
 }
