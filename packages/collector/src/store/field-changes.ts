@@ -177,7 +177,76 @@ export function ownCopy(value: unknown): unknown {
   return v === ABSENT ? undefined : keepFrozen(v);
 }
 
-function diffAt(key: string, old: Slot, raw: unknown, path: string[], changes: FieldChange[]): Slot {
+/**
+ * `value` as the store keeps the field `key`, as replaceChanges() makes it, its change pushed on
+ * `changes` as one change of the whole field (its values before and after), not at the paths
+ * below it: the same delta (see mergeRecords()) for less to make and keep. Nothing is pushed when
+ * nothing changed; returns `old` itself then.
+ */
+export function replaceWhole(key: string, old: unknown, value: unknown, changes: FieldChange[]): unknown {
+  const n = forField(key, () => keepFrozen(diffAt(key, old, value, [], null)));
+  if (!Object.is(n, old)) {
+    const c: FieldChange = { k: key };
+    if (old !== ABSENT) c.o = old;
+    if (n !== ABSENT) c.n = n;
+    changes.push(c);
+  }
+  return n;
+}
+
+/**
+ * The bytes of value text the changes at the paths below a field would hold between two of the
+ * store's values of it, `o` made into `n` by replaceWhole() (whose parts that stayed the same are
+ * the same objects): what diffAt() records, weighed without making it.
+ */
+export function changedBytes(o: Slot, n: Slot): number {
+  if (Object.is(o, n)) return 0;
+  if (isPlainObject(o) && isPlainObject(n)) {
+    let bytes = 0;
+    for (const k of Object.keys(n)) bytes += has.call(o, k) ? changedBytes(o[k], n[k]) : textBytes(n[k]);
+    for (const k of Object.keys(o)) if (!has.call(n, k)) bytes += textBytes(o[k]);
+    return bytes;
+  }
+  return (o === ABSENT ? 0 : textBytes(o)) + (n === ABSENT ? 0 : textBytes(n));
+}
+
+/**
+ * A change of a whole field as replaceWhole() records it, as the changes at the paths below it
+ * diffAt() would have recorded (the change itself when the field was not an object before and after).
+ */
+export function pathChanges(c: FieldChange): FieldChange[] {
+  const out: FieldChange[] = [];
+  const o = has.call(c, 'o') ? c.o : ABSENT;
+  const n = has.call(c, 'n') ? c.n : ABSENT;
+  if (c.p !== undefined || !isPlainObject(o) || !isPlainObject(n)) out.push(c);
+  else changesBelow(c.k, o, n, [], out);
+  return out;
+}
+
+function changesBelow(key: string, o: Slot, n: Slot, path: string[], out: FieldChange[]): void {
+  if (Object.is(o, n)) return;
+  if (isPlainObject(o) && isPlainObject(n)) {
+    for (const k of Object.keys(n)) {
+      path.push(k);
+      if (has.call(o, k)) changesBelow(key, o[k], n[k], path, out);
+      else out.push({ k: key, p: path.slice(), n: n[k] });
+      path.pop();
+    }
+    for (const k of Object.keys(o)) if (!has.call(n, k)) out.push({ k: key, p: [...path, k], o: o[k] });
+    return;
+  }
+  const c: FieldChange = path.length === 0 ? { k: key } : { k: key, p: path.slice() };
+  if (o !== ABSENT) c.o = o;
+  if (n !== ABSENT) c.n = n;
+  out.push(c);
+}
+
+function textBytes(v: unknown): number {
+  return encodeValue(v)?.length ?? 0;
+}
+
+/** With `changes` null, nothing is recorded: whether anything changed is whether `old` comes back. */
+function diffAt(key: string, old: Slot, raw: unknown, path: string[], changes: FieldChange[] | null): Slot {
   const v = jsonOf(raw);
   if (isPlainObject(v) && isPlainObject(old) && v !== old) {
     const out: Record<string, unknown> = {};
@@ -185,7 +254,8 @@ function diffAt(key: string, old: Slot, raw: unknown, path: string[], changes: F
     let kept = 0;
     // The keys the stored object has (the usual case) come in its order, the stores' order already.
     const oldKeys = Object.keys(old);
-    const sameKeys = Object.keys(v).length === oldKeys.length && oldKeys.every((k) => has.call(v, k));
+    let sameKeys = Object.keys(v).length === oldKeys.length;
+    for (let i = 0; sameKeys && i < oldKeys.length; i++) sameKeys = has.call(v, oldKeys[i]!);
     for (const k of sameKeys ? oldKeys : orderedKeys(v)) {
       const had = sameKeys || has.call(old, k);
       const o = had ? old[k] : ABSENT;
@@ -194,8 +264,9 @@ function diffAt(key: string, old: Slot, raw: unknown, path: string[], changes: F
       if (typeof raw === 'string' || typeof raw === 'boolean' || raw === null) {
         // A plain leaf (most of them): compared here.
         n = raw;
-        if (n !== o) changes.push(had ? { k: key, p: [...path, k], o, n } : { k: key, p: [...path, k], n });
-        else n = o;
+        if (n === o) n = o;
+        else if (changes !== null)
+          changes.push(had ? { k: key, p: [...path, k], o, n } : { k: key, p: [...path, k], n });
       } else {
         path.push(k);
         n = diffAt(key, o, raw, path, changes);
@@ -207,12 +278,13 @@ function diffAt(key: string, old: Slot, raw: unknown, path: string[], changes: F
       kept++;
       if (!had || !Object.is(o, n)) same = false;
     }
-    if (!sameKeys) for (const k of oldKeys) if (!has.call(v, k)) changes.push({ k: key, p: [...path, k], o: old[k] });
+    if (!sameKeys && changes !== null)
+      for (const k of oldKeys) if (!has.call(v, k)) changes.push({ k: key, p: [...path, k], o: old[k] });
     if (same && kept === oldKeys.length) return old;
     return Object.freeze(out);
   }
   const n = share(old, v);
-  if (!Object.is(n, old)) {
+  if (!Object.is(n, old) && changes !== null) {
     const c: FieldChange = path.length === 0 ? { k: key } : { k: key, p: path.slice() };
     if (old !== ABSENT) c.o = old;
     if (n !== ABSENT) c.n = n;
@@ -275,7 +347,11 @@ function share(old: Slot, raw: unknown): Slot {
   const out: Record<string, unknown> = {};
   let same = o !== null;
   let kept = 0;
-  for (const k of orderedKeys(v)) {
+  // The keys of the value it replaces, when they are the same (in the stores' order already).
+  const oldKeys = o === null ? null : Object.keys(o);
+  let sameKeys = oldKeys !== null && Object.keys(v).length === oldKeys.length;
+  for (let i = 0; sameKeys && i < oldKeys!.length; i++) sameKeys = has.call(v, oldKeys![i]!);
+  for (const k of sameKeys ? oldKeys! : orderedKeys(v)) {
     const had = o !== null && has.call(o, k);
     const x = share(had ? o[k] : ABSENT, (v as Record<string, unknown>)[k]);
     if (x === ABSENT) continue;
@@ -283,7 +359,7 @@ function share(old: Slot, raw: unknown): Slot {
     kept++;
     if (!had || !Object.is(o[k], x)) same = false;
   }
-  return same && kept === Object.keys(o!).length ? old : Object.freeze(out);
+  return same && kept === oldKeys!.length ? old : Object.freeze(out);
 }
 
 /**

@@ -4,9 +4,9 @@
  * kept and dropped by deltaThreshold and deltaTtl, when a delta weighs more than the context, and
  * the fields of a bus message as an entry takes them.
  */
-import { setOwn, type WireMessage } from '@contexture/context/protocol';
+import { isPlainObject, setOwn, type WireMessage } from '@contexture/context/protocol';
 import type { DeltaRecord } from './delta.js';
-import { forField } from './field-changes.js';
+import { changedBytes, forField, pathChanges } from './field-changes.js';
 import { cloneValue, decodeValue, encodeValue, inKeyOrder } from './json.js';
 import { checkMessage, type ResolvedStoreOptions } from './options.js';
 import type { ContextStatus, ContextSummary, StoredContext, SyncResult } from './types.js';
@@ -174,12 +174,36 @@ function recordBytes(r: DeltaRecord): number {
   if (bytes === undefined) {
     bytes = 0;
     for (const c of r.c) {
+      // A whole field that was an object before and after (see replaceWhole()): weighed as the
+      // changes at the paths below it, as the Redis store records them.
+      if (c.p === undefined && isPlainObject(c.o) && isPlainObject(c.n)) {
+        bytes += changedBytes(c.o, c.n);
+        continue;
+      }
       if (own.call(c, 'o')) bytes += encodeValue(c.o)?.length ?? 0;
       if (own.call(c, 'n')) bytes += encodeValue(c.n)?.length ?? 0;
     }
     weights.set(r, bytes);
   }
   return bytes;
+}
+
+/** The records of whole fields (see replaceWhole()) as records of paths, made once. */
+const atPaths = new WeakMap<DeltaRecord, DeltaRecord>();
+
+/**
+ * A record with its changes of whole object fields (see replaceWhole()) as the changes at the paths
+ * below them: the same delta, merged with the records of merging updates path by path rather
+ * than as whole values rebuilt for each of them.
+ */
+export function recordAtPaths(r: DeltaRecord): DeltaRecord {
+  if (!r.c.some((c) => c.p === undefined && isPlainObject(c.o) && isPlainObject(c.n))) return r;
+  let out = atPaths.get(r);
+  if (out === undefined) {
+    out = { ...r, c: r.c.flatMap(pathChanges) };
+    atPaths.set(r, out);
+  }
+  return out;
 }
 
 /** Records up to this many bytes of value text are always answered as a delta (as sync.lua does). */

@@ -8,6 +8,7 @@ import {
   mergeField,
   replaceChanges,
   replaceField,
+  replaceWhole,
   type FreshObjects,
 } from './field-changes.js';
 import { globToRegExp } from './glob.js';
@@ -20,6 +21,7 @@ import {
   messageTexts,
   newEntry,
   pruneDeltas,
+  recordAtPaths,
   summary,
   type Entry,
   type Field,
@@ -251,7 +253,7 @@ export class MemoryContextStore extends BaseContextStore {
             // As in the Redis store: less to hand over and to apply than the records.
             answer = this.fullAnswer(id, e);
           } else {
-            const delta = mergeRecords(records);
+            const delta = mergeRecords(records.map(recordAtPaths));
             answer = deepFreeze<SyncResult>({
               type: 'delta',
               id,
@@ -284,7 +286,8 @@ export class MemoryContextStore extends BaseContextStore {
       id,
       (current, changes) => {
         const next = new Map<string, unknown>();
-        for (const k of Object.keys(context)) next.set(k, replaceChanges(k, current(k), context[k], changes));
+        // Recorded as whole fields: the same deltas, far less to make and keep (see replaceWhole()).
+        for (const k of Object.keys(context)) next.set(k, replaceWhole(k, current(k), context[k], changes));
         return next;
       },
       true,

@@ -142,6 +142,36 @@ export function syncTests(make: StoreFactory): void {
     expect(applyDelta(copy({ people }), delta)).to.deep.equal((await store.get('big'))!.context);
   });
 
+  it('set() over a large field weighs what changed below it: small changes stay a delta, a large one gives the whole context', async () => {
+    const store = await make({ deltaThreshold: 1000 });
+    const people = (i: number) =>
+      Object.fromEntries(
+        Array.from({ length: 50 }, (_, u) => [
+          `user_${u}`,
+          { name: `User ${u}`, status: u === i % 50 ? `s${i}` : 'online', bio: 'x'.repeat(300) },
+        ]),
+      );
+    const first = await store.set('bigset', { people: people(-1), n: 0 });
+    // The field whole before and after each set() would be 2 × 17 KB: 100 of them, far past the 64 KiB rule.
+    for (let i = 0; i < 100; i++) await store.set('bigset', { people: people(i), n: i });
+    const s = await store.sync('bigset', first.version);
+    expect(s!.type).to.equal('delta');
+    const delta = (s as Extract<SyncResult, { type: 'delta' }>).delta;
+    expect(delta).to.deep.equal({
+      people: { user_49: { status: { action: 'modified', old_value: 'online', value: 's99' } } },
+      n: { action: 'modified', old_value: 0, value: 99 },
+    });
+    expect(applyDelta(copy({ people: people(-1), n: 0 }), delta)).to.deep.equal((await store.get('bigset'))!.context);
+    // Changes below it heavier than the context: the whole context instead.
+    const before = (await store.sync('bigset', null))!.version;
+    for (let i = 0; i < 8; i++) {
+      const changed = people(-1);
+      for (const p of Object.values(changed)) p.bio = String(i).repeat(300);
+      await store.set('bigset', { people: changed, n: i });
+    }
+    expect((await store.sync('bigset', before))!.type).to.equal('full');
+  });
+
   it('merged deltas of updates recorded at paths equal the merge of whole values (random writes, every version pair, 12 seeds)', async () => {
     const store = await make({ deltaThreshold: 1000 });
     for (let seed = 1; seed <= 12; seed++) {
