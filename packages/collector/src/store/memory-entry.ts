@@ -43,8 +43,12 @@ export interface Entry {
   fields: Map<string, Field>;
   /** Per-field seq of the last message that set or deleted it (deletions leave a tombstone). */
   seqs: Map<string, number>;
-  /** Consecutive versions dmin, dmin + 1, …, version. */
+  /**
+   * From index `dskip` on: consecutive versions dmin, dmin + 1, …, version (those before it are
+   * dropped, cut off the array a few at a time: see keepDelta()).
+   */
   deltas: DeltaRecord[];
+  dskip: number;
   dmin: number;
   deltasExpireAt: number;
   /**
@@ -81,6 +85,7 @@ export function newEntry(ord: number): Entry {
     fields: new Map(),
     seqs: new Map(),
     deltas: [],
+    dskip: 0,
     dmin: 0,
     deltasExpireAt: 0,
     answers: null,
@@ -128,25 +133,46 @@ export function entryRecord(id: string, e: Entry, copy = true): StoredContext {
 export function keepDelta(e: Entry, rec: DeltaRecord, o: ResolvedStoreOptions, now: number, ttl: number): void {
   const threshold = o.deltaThreshold;
   if (threshold === 0) {
-    e.deltas = [];
+    dropDeltas(e);
     return;
   }
-  if (e.deltas.length > 0 && e.dmin + e.deltas.length !== rec.v) e.deltas = [];
-  if (e.deltas.length === 0) e.dmin = rec.v;
+  const kept = e.deltas.length - e.dskip;
+  if (kept === 0 || e.dmin + kept !== rec.v) {
+    dropDeltas(e);
+    e.dmin = rec.v;
+  }
   e.deltas.push(rec);
-  if (e.deltas.length > threshold) {
-    const drop = e.deltas.length - threshold;
-    e.deltas.splice(0, drop);
-    e.dmin += drop;
+  const over = e.deltas.length - e.dskip - threshold;
+  if (over > 0) {
+    e.dskip += over;
+    e.dmin += over;
+    // Cut off a few at a time: not the whole array moved for every version.
+    if (e.dskip >= SKIP_SLACK) compactDeltas(e);
   }
   const dttl = o.deltaTtl;
   e.deltasExpireAt = dttl === null ? (ttl > 0 ? e.expiresAt : 0) : now + (ttl > 0 ? Math.min(dttl, ttl) : dttl);
 }
 
+/** How many dropped records an entry's array may still hold before they are cut off. */
+const SKIP_SLACK = 16;
+
+/** Drops every delta record of an entry. */
+export function dropDeltas(e: Entry): void {
+  e.deltas = [];
+  e.dskip = 0;
+}
+
+/** Cuts the dropped records off an entry's array. */
+function compactDeltas(e: Entry): void {
+  if (e.dskip === 0) return;
+  e.deltas.splice(0, e.dskip);
+  e.dskip = 0;
+}
+
 /** Index into `e.deltas` of version `need` when every delta from it on is kept and fresh; else -1. */
 export function deltasFrom(e: Entry, need: number, now: number, deltaTtl: number | null): number {
-  if (e.deltas.length === 0 || e.dmin > need) return -1;
-  const i = need - e.dmin;
+  if (e.deltas.length === e.dskip || e.dmin > need) return -1;
+  const i = need - e.dmin + e.dskip;
   const first = e.deltas[i];
   if (first === undefined) return -1;
   if (deltaTtl !== null && first.t <= now - deltaTtl) return -1;
@@ -155,6 +181,7 @@ export function deltasFrom(e: Entry, need: number, now: number, deltaTtl: number
 
 /** Drops deltas past the threshold or older than deltaTtl; returns how many. */
 export function pruneDeltas(e: Entry, now: number, o: ResolvedStoreOptions): number {
+  compactDeltas(e);
   let drop = Math.max(0, e.deltas.length - o.deltaThreshold);
   const ttl = o.deltaTtl;
   if (ttl !== null) while (drop < e.deltas.length && e.deltas[drop]!.t <= now - ttl) drop++;

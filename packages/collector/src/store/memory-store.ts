@@ -15,6 +15,7 @@ import { globToRegExp } from './glob.js';
 import { deepFreeze, encodeValue, ownValue } from './json.js';
 import {
   deltasFrom,
+  dropDeltas,
   entryRecord,
   heavierThanContext,
   keepDelta,
@@ -451,7 +452,7 @@ export class MemoryContextStore extends BaseContextStore {
       return undefined;
     }
     if (e.deltasExpireAt !== 0 && now >= e.deltasExpireAt) {
-      e.deltas = [];
+      dropDeltas(e);
       e.deltasExpireAt = 0;
     }
     return e;

@@ -274,6 +274,17 @@ export function syncTests(make: StoreFactory): void {
     expect((await store.sync('th', 5))!.type).to.equal('delta');
     expect((await store.sync('th', 4))!.type).to.equal('full');
     expect((await store.sync('th', 1))!.type).to.equal('full');
+    // Many more versions than the threshold: still exactly the newest ones kept.
+    for (let i = 0; i < 40; i++) await store.set('th40', { i });
+    expect(await store.sync('th40', 37)).to.deep.include({
+      type: 'delta',
+      version: 40,
+      delta: { i: { action: 'modified', old_value: 36, value: 39 } },
+    });
+    expect((await store.sync('th40', 36))!.type).to.equal('full');
+    await store.cleanup();
+    expect((await store.sync('th40', 37))!.type).to.equal('delta');
+    expect((await store.sync('th40', 36))!.type).to.equal('full');
     const none = await make({ deltaThreshold: 0 });
     await none.set('th', { a: 1 });
     await none.set('th', { a: 2 });
