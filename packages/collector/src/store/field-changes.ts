@@ -136,7 +136,12 @@ function mergeAt(
   }
   if (out === null) return base;
   // A key added goes where the stores' key order puts it (see orderedKeys()).
-  if (added) out = inKeyOrder(out);
+  if (added) {
+    const ordered = inKeyOrder(out);
+    // The object it replaces is of no use any more: not kept for freezeBatch().
+    if (ordered !== out) fresh?.delete(out);
+    out = ordered;
+  }
   if (fresh !== undefined) {
     fresh.add(out);
     return out;

@@ -57,6 +57,9 @@ import { WatchQueue } from './watch-queue.js';
 /** Options of {@link MemoryContextStore}: the retention and hooks every store has. */
 export type MemoryContextStoreOptions = StoreOptions;
 
+/** The most merges, or objects they made, kept unfrozen in one turn before they are sealed. */
+const MAX_FRESH = 4096;
+
 /** A sync() waiting for the end of this turn (see MemoryContextStore.sync()). */
 interface WaitingSync {
   version: number | null;
@@ -507,9 +510,13 @@ export class MemoryContextStore extends BaseContextStore {
       }
       e.seqs.set(k, stamp);
     }
-    if (merging && this.fresh.size > 0 && !this.sealQueued) {
-      this.sealQueued = true;
-      queueMicrotask(() => this.seal());
+    if (merging && this.fresh.size > 0) {
+      // A long turn of merges is sealed as it goes: what they replaced is then garbage.
+      if (this.freshFields.length >= MAX_FRESH || this.fresh.size >= MAX_FRESH) this.seal();
+      else if (!this.sealQueued) {
+        this.sealQueued = true;
+        queueMicrotask(() => this.seal());
+      }
     }
     // A direct write makes the context exist: creating it is a change even with no fields.
     const changed = changes.length > 0 || e.version === 0;
