@@ -151,6 +151,8 @@ export class LockWaits {
    * Never rejects: the caller checks the signal and the time.
    */
   wait(key: string, w: Waiter, ms: number, signal?: AbortSignal): Promise<void> {
+    // Aborted already (during the attempt before): no 'abort' event will come to end the pause.
+    if (signal?.aborted) return Promise.resolve();
     if (w.pending && this.first(key, w)) {
       w.pending = false;
       return Promise.resolve();
