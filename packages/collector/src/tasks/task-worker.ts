@@ -150,6 +150,10 @@ export class TaskWorker {
           running.add(p);
         }
         if (stop.aborted) break;
+        // Stopped by a full listener rather than by empty lists: a task may wait behind the one
+        // just claimed (queued in a list that was not empty, so no wake-up comes for it). The
+        // first chain that frees a place looks again.
+        if (claimed && running.size >= concurrency) woken = true;
         if ((claimed || woken) && running.size < concurrency) continue;
         await new Promise<void>((resolve) => {
           const t = setTimeout(done, this.idle);
