@@ -108,6 +108,8 @@ try {
     floor_ops_per_sec_lowest: round(Math.min(...ops(rounds.floor)), 0),
     redis_cpu_us_per_op: round((cpu / ROUNDS) * 1e6, 1),
     goal_ops_per_sec: 10_000,
+    goal: 'ops_per_sec_best >= 10000',
+    goal_met: Math.max(...ops(rounds.ours)) >= 10_000,
     empty: rounds.ours.reduce((n, x) => n + x.empty, 0),
   });
 
@@ -152,6 +154,8 @@ try {
       ratio_lowest_round: round(Math.min(...ratios), 2),
       ratio_highest_round: round(Math.max(...ratios), 2),
       goal_ratio_at_most: 1.5,
+      goal: 'ratio <= 1.5',
+      goal_met: mean(5000) / mean(10) <= 1.5,
     });
   }
 } finally {

@@ -147,6 +147,7 @@ async function run(urls, target, k, reference) {
     timed_out: ms === null,
     loadavg_1m: round(os.loadavg()[0]),
     goal: 'lost_contexts = 0 and cost_vs_single_node_1_collector <= 1.5',
+    goal_met: lost === 0 && usPerMsg !== null && reference !== null && usPerMsg / reference <= 1.5,
   });
   return usPerMsg;
 }

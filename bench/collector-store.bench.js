@@ -213,6 +213,7 @@ async function applyScenarios() {
         messages: n,
         messages_per_s: round(rate, 0),
         goal: 'messages_per_s >= 20000 (collector ingest)',
+        goal_met: rate >= 20_000,
       });
     } finally {
       await store.close();
