@@ -1,25 +1,10 @@
-import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { Cleanup, redisUrl, uniqueName } from '@contexture/test-support';
+import { launchChromium, screenshotDir } from '@contexture/test-support/browser';
 import { StoreWebServer } from '../src/daemon/store-web.js';
 import { RedisContextStore } from '../src/store/index.js';
-
-/** Debian's chromium (`apt-get install -y chromium`); the tests never download a browser. */
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-];
-/** Screenshots for a person to look at, under the repository's test-output/ (not committed). */
-const OUTPUT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../../test-output');
 
 // The functions passed to page.evaluate run in the page; this project compiles without the DOM
 // library, so what they touch is typed loosely here.
@@ -88,14 +73,7 @@ describe('contexture-store web in a browser (chromium, Redis)', function () {
   let browser: Browser;
 
   before(async () => {
-    try {
-      browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
-    } catch (err) {
-      throw new Error(
-        `these tests need Debian's chromium at ${CHROMIUM} (apt-get install -y chromium): ${(err as Error).message}`,
-      );
-    }
-    mkdirSync(OUTPUT, { recursive: true });
+    browser = await launchChromium();
   });
   after(() => browser?.close());
   afterEach(() => cleanup.run());
@@ -195,7 +173,7 @@ describe('contexture-store web in a browser (chromium, Redis)', function () {
         [...document.querySelectorAll('#rows tr')].find((r: El) => r.dataset.id === 'order-1').children[2].textContent,
     );
     expect(row).to.equal('3');
-    await page.screenshot({ path: path.join(OUTPUT, 'contexture-store-web.png') });
+    await page.screenshot({ path: path.join(screenshotDir(), 'contexture-store-web.png') });
 
     // A removed field shows struck through, highlighted.
     await store.assign('order-1', {}, ['user']);

@@ -1,25 +1,10 @@
-import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { Context, Handler } from '@contexture/context';
 import { amqpUrl, Cleanup, uniqueName } from '@contexture/test-support';
+import { launchChromium, screenshotDir } from '@contexture/test-support/browser';
 import { start, type Lcmon } from './helpers.js';
-
-/** Debian's chromium: `npm test` installs it (test/ensure-chromium.sh); the tests never download a browser. */
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-];
-/** Screenshots for a person to look at, under the repository's (git-ignored) test-output/. */
-const OUTPUT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../../test-output');
 
 type Ctx = Context & Record<string, unknown>;
 
@@ -68,14 +53,7 @@ describe('lcmon --web in a browser (chromium, RabbitMQ)', function () {
   let browser: Browser;
 
   before(async () => {
-    try {
-      browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
-    } catch (err) {
-      throw new Error(
-        `these tests need Debian's chromium at ${CHROMIUM} (apt-get install -y chromium; npm test installs it): ${(err as Error).message}`,
-      );
-    }
-    mkdirSync(OUTPUT, { recursive: true });
+    browser = await launchChromium();
   });
   after(() => browser?.close());
   afterEach(() => cleanup.run());
@@ -194,7 +172,7 @@ describe('lcmon --web in a browser (chromium, RabbitMQ)', function () {
       () => page.textContent('#c-open'),
       (t) => t === '1',
     );
-    await page.screenshot({ path: path.join(OUTPUT, 'lcmon-web.png') });
+    await page.screenshot({ path: path.join(screenshotDir(), 'lcmon-web.png') });
 
     ctx.finish();
     await handler.flush();
