@@ -130,6 +130,24 @@ function resolved<T>(program: Command, make: () => T): T {
   }
 }
 
+/**
+ * Runs `run` until it ends, with the caller's `signal`, or else one that SIGINT/SIGTERM abort (a
+ * second one exits at once); an exit status other than OK ends the program with it.
+ */
+async function untilSignal(
+  signal: AbortSignal | undefined,
+  run: (signal: AbortSignal) => Promise<number>,
+): Promise<void> {
+  const own = signal === undefined ? processSignal() : undefined;
+  let status: number;
+  try {
+    status = await run(signal ?? own!.signal);
+  } finally {
+    own?.release();
+  }
+  if (status !== EXIT.OK) throw new CommanderError(status, 'lcmon.exit', '');
+}
+
 /** Listens to SIGINT/SIGTERM while the program runs; returns the signal and a function to stop listening. */
 function processSignal(): { signal: AbortSignal; release: () => void } {
   const ac = new AbortController();
@@ -306,17 +324,9 @@ Exit status: 0 done (end of input, -n reached, Ctrl-C, closed stdout), 2 bad arg
       const amqp = resolved(program, () =>
         resolveOptions({ url, exchange, queueArgs: { 'x-message-ttl': opts.ttl }, noAck: true }),
       );
-      const own = io.signal === undefined ? processSignal() : undefined;
-      let status: number;
-      try {
-        status = await listHandlers(
-          { amqp, wait: opts.wait ?? 6000, verbose: opts.verbose === true },
-          { stdout, stderr, signal: io.signal ?? own!.signal },
-        );
-      } finally {
-        own?.release();
-      }
-      if (status !== EXIT.OK) throw new CommanderError(status, 'lcmon.exit', '');
+      await untilSignal(io.signal, (signal) =>
+        listHandlers({ amqp, wait: opts.wait ?? 6000, verbose: opts.verbose === true }, { stdout, stderr, signal }),
+      );
       return;
     }
     for (const [name, flag] of [
@@ -378,30 +388,20 @@ Exit status: 0 done (end of input, -n reached, Ctrl-C, closed stdout), 2 bad arg
         noAck: opts.queue === undefined,
       }),
     );
-    if (opts.web !== undefined) {
-      const own = io.signal === undefined ? processSignal() : undefined;
-      let status: number;
-      try {
-        status = await runWeb(
+    const listen = opts.web;
+    if (listen !== undefined) {
+      await untilSignal(io.signal, (signal) =>
+        runWeb(
           {
             input: opts.stdin ? 'stdin' : 'amqp',
             amqp,
-            listen: opts.web,
+            listen,
             state: { fadeMs: opts.webFade, maxObjects: opts.webMaxObjects, maxHistory: opts.webHistory },
             colour: opts.color,
           },
-          {
-            stdout,
-            stderr,
-            stdin: io.stdin ?? process.stdin,
-            env,
-            signal: io.signal ?? own!.signal,
-          },
-        );
-      } finally {
-        own?.release();
-      }
-      if (status !== EXIT.OK) throw new CommanderError(status, 'lcmon.exit', '');
+          { stdout, stderr, stdin: io.stdin ?? process.stdin, env, signal },
+        ),
+      );
       return;
     }
     const cfg: RunConfig = {
@@ -419,20 +419,9 @@ Exit status: 0 done (end of input, -n reached, Ctrl-C, closed stdout), 2 bad arg
       flushIncomplete: opts.flushIncomplete === true,
       stats: opts.stats === true,
     };
-    const own = io.signal === undefined ? processSignal() : undefined;
-    let status: number;
-    try {
-      status = await runMonitor(cfg, {
-        stdout,
-        stderr,
-        stdin: io.stdin ?? process.stdin,
-        env,
-        signal: io.signal ?? own!.signal,
-      });
-    } finally {
-      own?.release();
-    }
-    if (status !== EXIT.OK) throw new CommanderError(status, 'lcmon.exit', '');
+    await untilSignal(io.signal, (signal) =>
+      runMonitor(cfg, { stdout, stderr, stdin: io.stdin ?? process.stdin, env, signal }),
+    );
   });
   return program;
 }
