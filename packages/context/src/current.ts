@@ -7,11 +7,11 @@ import type { Context } from './context.js';
 
 /**
  * A context made on first use, for a web middleware that must make "the request's context" current
- * before the route (and so the name) is known. Internal: `Context.current()` makes it.
+ * before the route (and so the name) is known. Internal: `Context.current()` makes it. A subclass
+ * says how it is made; the request itself is the store, so a request costs no closure.
  */
-export class LazyContext {
+export abstract class LazyContext {
   private ctx: Context | undefined;
-  constructor(private readonly make: () => Context) {}
   get(): Context {
     if (this.ctx === undefined) this.ctx = this.make();
     return this.ctx;
@@ -20,6 +20,7 @@ export class LazyContext {
   get made(): Context | undefined {
     return this.ctx;
   }
+  protected abstract make(): Context;
 }
 
 export const als = new AsyncLocalStorage<Context | LazyContext>();

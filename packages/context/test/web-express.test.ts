@@ -3,7 +3,7 @@ import { expect } from 'chai';
 import express from 'express';
 import { Context, ContextError, Handler } from '@contexture/context';
 import { contexture } from '@contexture/context/express';
-import { amqpUrl, Cleanup, TestConsumer, uniqueName } from '@contexture/test-support';
+import { amqpUrl, Cleanup, TestConsumer, uniqueName, waitUntil } from '@contexture/test-support';
 import {
   abortedRequest,
   byUrl,
@@ -405,5 +405,40 @@ describe('Express middleware → RabbitMQ (real Express 5 server, real HTTP, col
         .to.throw(ContextError)
         .with.property('code', 'LC_WEB_INVALID_OPTION');
     }
+  });
+
+  it('req.route reads as Express sets it; the middleware adds no property of its own to the request or response', async () => {
+    const app = express();
+    app.use(contexture({ handler }));
+    let seen: { route: unknown; reqKeys: PropertyKey[]; resKeys: PropertyKey[] } | undefined;
+    const plain = express();
+    let plainKeys: { reqKeys: PropertyKey[]; resKeys: PropertyKey[] } | undefined;
+    app.get('/things/:id', (req, res) => {
+      res.on('finish', () => {
+        seen = { route: req.route?.path, reqKeys: Reflect.ownKeys(req), resKeys: Reflect.ownKeys(res) };
+      });
+      res.send('thing');
+    });
+    plain.get('/things/:id', (req, res) => {
+      res.on('finish', () => {
+        plainKeys = { reqKeys: Reflect.ownKeys(req), resKeys: Reflect.ownKeys(res) };
+      });
+      res.send('thing');
+    });
+    const base = await serve(app);
+    const plainBase = await serve(plain);
+
+    expect((await fetch(`${base}/things/1`)).status).to.equal(200);
+    expect((await fetch(`${plainBase}/things/1`)).status).to.equal(200);
+    await objects(consumer, 1);
+    await waitUntil(() => seen !== undefined && plainKeys !== undefined, 'both responses finished', 5000);
+    expect(seen!.route).to.equal('/things/:id');
+    const ours = (keys: PropertyKey[]) => keys.filter((k) => typeof k === 'symbol' && /contexture/.test(String(k)));
+    expect(ours(seen!.reqKeys)).to.deep.equal([]);
+    expect(ours(seen!.resKeys)).to.deep.equal([]);
+    // The same own properties as without the middleware, but for the route the router assigns.
+    const named = (keys: PropertyKey[]) => keys.filter((k) => typeof k === 'string' && k !== 'route').sort();
+    expect(named(seen!.reqKeys)).to.deep.equal(named(plainKeys!.reqKeys));
+    expect(named(seen!.resKeys)).to.deep.equal(named(plainKeys!.resKeys));
   });
 });

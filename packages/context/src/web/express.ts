@@ -5,7 +5,7 @@
  * `express.router.request` diagnostics channel (router 2.3 and later).
  */
 import { subscribe } from 'node:diagnostics_channel';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { IncomingMessage, type ServerResponse } from 'node:http';
 import { enterLazy, runLazy } from '../current.js';
 import { resolveWebOptions, type WebOptions } from './options.js';
 import { WebRequest } from './request.js';
@@ -15,9 +15,15 @@ export type { RequestInfo, WebOptions } from './options.js';
 /** An Express middleware, typed on Node's request and response so that Express's types are not needed. */
 export type ContextureMiddleware = (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void;
 
-const kRequest = Symbol('contexture.web.request');
+/**
+ * Each request's WebRequest. WeakMaps rather than properties: Express swaps the prototype of every
+ * request, and each property of our own added to one cost V8 a map migration per request.
+ */
+const requests = new WeakMap<object, WebRequest>();
+/** `req.route` of the requests that have no WebRequest (ignored, or of another app). */
+const otherRoutes = new WeakMap<object, unknown>();
 
-type Tracked = IncomingMessage & { [kRequest]?: WebRequest; baseUrl?: string; originalUrl?: string };
+type Tracked = IncomingMessage & { baseUrl?: string; originalUrl?: string };
 
 // The router publishes each error once, where it arose (a throw, a rejection, next(err)), before
 // passing it on to the app's error handlers and finally to finalhandler, which sends the status.
@@ -27,10 +33,101 @@ let subscribed = false;
 function onRouterError(message: unknown): void {
   try {
     const m = message as { req?: Tracked; error?: unknown };
-    m.req?.[kRequest]?.fail(m.error);
+    if (typeof m.req === 'object' && m.req !== null) requests.get(m.req)?.fail(m.error);
   } catch {
     /* a subscriber that throws would crash the process */
   }
+}
+
+/**
+ * Express's own request prototypes (the one every app's `request` derives from), each given a
+ * `route` accessor once, or false where there is none to take it.
+ */
+const accessors = new WeakMap<object, boolean>();
+
+/** A matched route: the request's context learns it, and is current from there on. */
+function routeAssigned(req: Tracked, w: WebRequest, value: unknown): void {
+  w.matched(routePath(req, value));
+  // A body parser resumes the chain from a stream callback, outside the middleware's async
+  // chain: entering the request's context again here keeps it current in the route's handlers.
+  enterLazy(w);
+}
+
+function installAccessor(proto: object): void {
+  Object.defineProperty(proto, 'route', {
+    configurable: true,
+    enumerable: false,
+    get(this: Tracked) {
+      const w = requests.get(this);
+      return w !== undefined ? w.assigned : otherRoutes.get(this);
+    },
+    set(this: Tracked, value: unknown) {
+      const w = requests.get(this);
+      if (w === undefined) {
+        otherRoutes.set(this, value);
+        return;
+      }
+      w.assigned = value;
+      routeAssigned(this, w, value);
+    },
+  });
+}
+
+/**
+ * Watches the router's `req.route = route` for `w` (made the request's WebRequest here); returns
+ * the route already matched, if any.
+ *
+ * Each Express request's prototype chain runs app.request → Express's `request` → Node's
+ * IncomingMessage.prototype: the accessor goes once on Express's `request`, shared by every app
+ * and sub-app of that copy of Express. An accessor defined on each request instead (with its own
+ * functions) gives every request a map of its own in V8, which made every property access of
+ * Express and Node on it slow and cost a minimal Express request about a fifth more CPU. A
+ * request without such a prototype (the router alone on Node's server) gets its own accessor.
+ */
+function watchRoute(req: Tracked, w: WebRequest): unknown {
+  if (expressRequest(req)) {
+    // Read before the request is w's: a route assigned in front of the middleware (or, on the
+    // first request, before the accessor was there, as an own property).
+    const route = (req as { route?: unknown }).route;
+    w.assigned = route;
+    requests.set(req, w);
+    return route;
+  }
+  requests.set(req, w);
+  let route: unknown = (req as { route?: unknown }).route;
+  Object.defineProperty(req, 'route', {
+    configurable: true,
+    enumerable: true,
+    get: () => route,
+    set: (value: unknown) => {
+      route = value;
+      routeAssigned(req, w, value);
+    },
+  });
+  return route;
+}
+
+/** True when `req`'s prototype chain has Express's `request`, given the accessor (once). */
+function expressRequest(req: object): boolean {
+  const first = Object.getPrototypeOf(req) as object | null;
+  if (first === null) return false;
+  const known = accessors.get(first);
+  if (known !== undefined) return known;
+  // The object right above Node's IncomingMessage.prototype: Express's `request`.
+  let proto: object | null = first;
+  while (proto !== null && Object.getPrototypeOf(proto) !== IncomingMessage.prototype)
+    proto = Object.getPrototypeOf(proto) as object | null;
+  let usable = false;
+  if (proto !== null && proto !== IncomingMessage.prototype) {
+    if (accessors.get(proto) === true) usable = true;
+    else if (!Object.hasOwn(proto, 'route')) {
+      installAccessor(proto);
+      accessors.set(proto, true);
+      usable = true;
+    }
+  }
+  accessors.set(first, usable);
+  return usable;
 }
 
 function routePath(req: Tracked, route: unknown): string | undefined {
@@ -60,7 +157,7 @@ export function contexture(options?: WebOptions): ContextureMiddleware {
   }
   return function contextureMiddleware(req: Tracked, res, next) {
     // One context per request: a second contexture() on the way (app-wide and on a route) adds none.
-    if (req[kRequest] !== undefined || settings.ignores(req)) {
+    if (requests.has(req) || settings.ignores(req)) {
       next();
       return;
     }
@@ -72,25 +169,12 @@ export function contexture(options?: WebOptions): ContextureMiddleware {
       res,
       req.socket,
     );
-    req[kRequest] = w;
     // The router names the matched route by assigning req.route, just before the route's handlers
-    // run; that is where the context is made, named after it. A body parser resumes the chain from
-    // a stream callback, outside the middleware's async chain: entering it again there keeps the
-    // context current in the route's handlers.
-    let route: unknown = (req as { route?: unknown }).route;
-    Object.defineProperty(req, 'route', {
-      configurable: true,
-      enumerable: true,
-      get: () => route,
-      set: (value: unknown) => {
-        route = value;
-        w.matched(routePath(req, value));
-        enterLazy(w.lazy);
-      },
-    });
+    // run (see watchRoute()).
+    const route = watchRoute(req, w);
     // In front of a route (`app.get('/x', contexture(), handler)`), the route has matched already.
     if (route !== undefined) w.matched(routePath(req, route));
     w.watch(true);
-    runLazy(w.lazy, next);
+    runLazy(w, next);
   };
 }

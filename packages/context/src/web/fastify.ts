@@ -38,7 +38,7 @@ const plugin: FastifyPluginCallback<WebOptions> = (fastify, options, done) => {
     // Fastify routes before the hooks run: the context is made now, named after the route (none
     // for a 404).
     w.matched(request.routeOptions.url);
-    runLazy(w.lazy, next);
+    runLazy(w, next);
   });
   fastify.addHook('onError', (request: Tracked, _reply, error, next) => {
     request[kRequest]?.fail(error);

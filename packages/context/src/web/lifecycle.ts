@@ -19,20 +19,25 @@ export interface ResponseWatcher {
   closed(): void;
 }
 
-const kWatcher = Symbol('contexture.web.watcher');
 const kOpen = Symbol('contexture.web.open');
 
 interface WatchedSocket {
   [kOpen]?: Set<ResponseWatcher> | undefined;
 }
-type WatchedResponse = ServerResponse & { [kWatcher]?: ResponseWatcher | undefined };
+
+/**
+ * The watcher of each response. A WeakMap rather than a property: Node and the frameworks change
+ * a response's shape as it goes (Express even swaps its prototype), and one more property of our
+ * own cost a map migration in V8 at each response.
+ */
+const watchers = new WeakMap<ServerResponse, ResponseWatcher>();
 
 let subscribed = false;
 
 function onResponseFinish(message: unknown): void {
   try {
-    const res = (message as { response?: WatchedResponse } | null)?.response;
-    const watcher = res?.[kWatcher];
+    const res = (message as { response?: ServerResponse } | null)?.response;
+    const watcher = res === undefined ? undefined : watchers.get(res);
     // The watcher forgets itself as it ends (WebRequest.end()).
     if (watcher !== undefined) watcher.finished(res!.statusCode);
   } catch {
@@ -72,7 +77,7 @@ export function watchResponse(socket: unknown, res: ServerResponse, watcher: Res
       subscribe('http.server.response.finish', onResponseFinish);
       subscribed = true;
     }
-    (res as WatchedResponse)[kWatcher] = watcher;
+    watchers.set(res, watcher);
   }
   // The request's socket, not the response's: a request queued behind another on its connection
   // (pipelined) has a response without a socket until its turn.
@@ -95,7 +100,6 @@ export function watchResponse(socket: unknown, res: ServerResponse, watcher: Res
 
 /** Stops watching `res` (on the connection `socket`) for `watcher`: its request ended. */
 export function forget(socket: unknown, res: ServerResponse, watcher: ResponseWatcher): void {
-  const r = res as WatchedResponse;
-  if (r[kWatcher] === watcher) r[kWatcher] = undefined;
+  if (watchers.get(res) === watcher) watchers.delete(res);
   if (socket instanceof Socket) (socket as Socket & WatchedSocket)[kOpen]?.delete(watcher);
 }

@@ -24,9 +24,10 @@ function describe(err: unknown): { name: string; message: string } {
   }
 }
 
-export class WebRequest implements ResponseWatcher {
-  readonly lazy: LazyContext;
+export class WebRequest extends LazyContext implements ResponseWatcher {
   route: string | undefined;
+  /** The framework's own route object as it assigned it (Express's `req.route`). */
+  assigned: unknown;
   private readonly start = performance.now();
   private failure: { error: unknown } | undefined;
   private ended = false;
@@ -42,7 +43,7 @@ export class WebRequest implements ResponseWatcher {
     /** The request's connection. */
     private readonly socket: unknown,
   ) {
-    this.lazy = new LazyContext(() => inTraceContext(this.otel, () => this.make()));
+    super();
   }
 
   /**
@@ -65,7 +66,7 @@ export class WebRequest implements ResponseWatcher {
   matched(route: string | undefined): void {
     this.route = route;
     try {
-      if (route !== undefined && !this.ended) this.lazy.get();
+      if (route !== undefined && !this.ended) this.get();
     } catch {
       /* called from inside the framework's routing: nothing may throw there */
     }
@@ -91,7 +92,7 @@ export class WebRequest implements ResponseWatcher {
     this.ended = true;
     forget(this.socket, this.res, this);
     try {
-      const ctx = this.lazy.get();
+      const ctx = this.get();
       const fields: Record<string, unknown> = {};
       if (this.route !== undefined && ctx.context.route !== this.route) fields.route = this.route;
       if (status !== undefined) fields.status_code = status;
@@ -104,7 +105,11 @@ export class WebRequest implements ResponseWatcher {
     }
   }
 
-  private make(): Context {
+  protected make(): Context {
+    return inTraceContext(this.otel, () => this.build());
+  }
+
+  private build(): Context {
     const info: RequestInfo = { method: this.method, route: this.route, url: this.url };
     const fields: Record<string, unknown> = { method: this.method, url: this.url };
     if (this.route !== undefined) fields.route = this.route;
