@@ -1,8 +1,9 @@
 // Issue 19: the cost of the web middleware. Requests per second of a minimal Express 5 and Fastify 5
 // app (one GET route with a parameter, a small JSON reply), each without the middleware and with it
-// publishing every request's context to the real broker (born, then the last fields with finished:
-// 2 messages a request), one message per AMQP message (mode per-message, the default) and packed in
-// batch mode (mode batch), side by side in one run. Each app runs in its own process; this process
+// publishing every request's context to the real broker (with the default bornAfter, a request that
+// ends within 10 ms is one transient message; a slower one is born, then finished with its last
+// fields: messages_published says how many went), one message per AMQP message (mode per-message,
+// the default) and packed in batch mode (mode batch), side by side in one run. Each app runs in its own process; this process
 // is the load: CONCURRENCY keep-alive connections on loopback, each sending its next request when
 // the last is answered, for SECONDS a round. The apps take turns round by round, so the machine's
 // drift touches them alike; each figure is the best round. Goal: ratio (with / without) >= 0.9.

@@ -378,6 +378,8 @@ describe('Express middleware → RabbitMQ (real Express 5 server, real HTTP, col
       contexture({
         handler,
         headers: ['X-Request-Id', 'x-absent', 'constructor', '__proto__'],
+        // Longer than any request here: each ends before its context is due.
+        bornAfter: 60_000,
         name: (r) => `shop.${r.route ?? 'none'}`,
         routingKey: (r) => `shop.${r.method.toLowerCase()}`,
       }),
@@ -396,15 +398,52 @@ describe('Express middleware → RabbitMQ (real Express 5 server, real HTTP, col
     // The ignored requests were made first on the same handler: their messages would be here.
     expect(new Set(consumer.received.map((m) => m.json.obj_id))).to.deep.equal(new Set([objs[0]!.id]));
     expect(objs[0]!.rkey).to.equal('shop.get');
-    // Two messages for a request whose handler sets nothing: born, then the last fields with finished.
-    expect(consumer.received.map((m) => m.json.status)).to.deep.equal(['born', 'finished']);
+    // One message for a quick request whose handler asks nothing of its context: all its fields.
+    expect(consumer.received.map((m) => m.json.status)).to.deep.equal(['transient']);
     expect(objs[0]!.object).to.deep.include({ url: '/orders/9', headers: { 'x-request-id': 'req-1' } });
+    expect(objs[0]!.object).to.include({ method: 'GET', route: '/orders/:id', status_code: 200 });
+    expect(objs[0]!.object.elapsed).to.be.a('number');
 
-    for (const bad of [{ headers: 'x' }, { name: 'n' }, { ignore: 3 }, { ignore: [1] }, { nope: 1 }, 'x']) {
+    const bads: unknown[] = [{ headers: 'x' }, { name: 'n' }, { ignore: 3 }, { ignore: [1] }, { nope: 1 }, 'x'];
+    bads.push({ bornAfter: -1 }, { bornAfter: '5' }, { bornAfter: Number.NaN });
+    for (const bad of bads) {
       expect(() => contexture(bad as never), JSON.stringify(bad))
         .to.throw(ContextError)
         .with.property('code', 'LC_WEB_INVALID_OPTION');
     }
+  });
+
+  it('bornAfter: a request still open then shows as born while it runs; 0 sends born as the route matches', async () => {
+    const release = deferred();
+    const app = express();
+    app.get('/slow', contexture({ handler, bornAfter: 20 }), async (_req, res) => {
+      await release.promise;
+      res.send('slow');
+    });
+    app.get('/at-once', contexture({ handler, bornAfter: 0 }), (_req, res) => {
+      res.send('at once');
+    });
+    const base = await serve(app);
+
+    const slow = fetch(`${base}/slow`);
+    // Born while the handler still waits, named after its route.
+    await waitUntil(() => consumer.received.some((m) => m.json.status === 'born'), 'born of the open request', 5000);
+    const born = consumer.received.find((m) => m.json.status === 'born')!;
+    expect(born.routingKey).to.equal('http.GET./slow');
+    expect(born.json.obj).to.include({ method: 'GET', route: '/slow', url: '/slow' });
+    expect(consumer.received.some((m) => m.json.status === 'finished')).to.equal(false);
+    release.resolve();
+    expect((await slow).status).to.equal(200);
+    expect((await fetch(`${base}/at-once`)).status).to.equal(200);
+
+    const objs = await objects(consumer, 2);
+    const bySlow = byUrl(objs, '/slow');
+    expect(bySlow.object).to.include({ route: '/slow', status_code: 200 });
+    expect(bySlow.object.elapsed).to.be.at.least(0.02);
+    const atOnce = byUrl(objs, '/at-once');
+    const statuses = (id: string) => consumer.received.filter((m) => m.json.obj_id === id).map((m) => m.json.status);
+    expect(statuses(bySlow.id)).to.deep.equal(['born', 'finished']);
+    expect(statuses(atOnce.id)).to.deep.equal(['born', 'finished']);
   });
 
   it('req.route reads as Express sets it; the middleware adds no property of its own to the request or response', async () => {

@@ -4,7 +4,7 @@ import { expect } from 'chai';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { Context, ContextError, Handler } from '@contexture/context';
 import contexturePlugin from '@contexture/context/fastify';
-import { amqpUrl, Cleanup, TestConsumer, uniqueName } from '@contexture/test-support';
+import { amqpUrl, Cleanup, TestConsumer, uniqueName, waitUntil } from '@contexture/test-support';
 import {
   abortedRequest,
   byUrl,
@@ -317,6 +317,8 @@ describe('Fastify plugin → RabbitMQ (real Fastify 5 server, real HTTP, collate
     await f.register(contexturePlugin, {
       handler,
       headers: ['X-Request-Id', 'x-absent'],
+      // Longer than any request here: each ends before its context is due.
+      bornAfter: 60_000,
       name: (r) => `shop.${r.route ?? 'none'}`,
       routingKey: (r) => `shop.${r.method.toLowerCase()}`,
       ignore: (req) => req.url === '/healthz' || req.headers['x-probe'] === '1',
@@ -333,9 +335,10 @@ describe('Fastify plugin → RabbitMQ (real Fastify 5 server, real HTTP, collate
     // The ignored requests were made first on the same handler: their messages would be here.
     expect(new Set(consumer.received.map((m) => m.json.obj_id))).to.deep.equal(new Set([objs[0]!.id]));
     expect(objs[0]!.rkey).to.equal('shop.get');
-    // Two messages for a request whose handler sets nothing: born, then the last fields with finished.
-    expect(consumer.received.map((m) => m.json.status)).to.deep.equal(['born', 'finished']);
+    // One message for a quick request whose handler asks nothing of its context: all its fields.
+    expect(consumer.received.map((m) => m.json.status)).to.deep.equal(['transient']);
     expect(objs[0]!.object).to.deep.include({ url: '/orders/9', headers: { 'x-request-id': 'req-1' } });
+    expect(objs[0]!.object).to.include({ method: 'GET', route: '/orders/:id', status_code: 200 });
 
     const paths = app();
     await paths.register(contexturePlugin, { handler, ignore: ['/healthz'] });
@@ -343,7 +346,7 @@ describe('Fastify plugin → RabbitMQ (real Fastify 5 server, real HTTP, collate
     await paths.ready();
     expect((await paths.inject({ url: '/healthz?full=1' })).statusCode).to.equal(200);
 
-    for (const bad of [{ headers: 'x' }, { name: 'n' }, { ignore: 3 }, { nope: 1 }]) {
+    for (const bad of [{ headers: 'x' }, { name: 'n' }, { ignore: 3 }, { nope: 1 }, { bornAfter: -5 }]) {
       const g = app();
       let err: unknown;
       try {
@@ -357,5 +360,38 @@ describe('Fastify plugin → RabbitMQ (real Fastify 5 server, real HTTP, collate
     // Nothing from the ignored path of the second app either.
     await handler.flush(5_000);
     expect(new Set(consumer.received.map((m) => m.json.obj_id)).size).to.equal(1);
+  });
+
+  it('bornAfter: a request still open then shows as born while it runs; 0 sends born as the route matches', async () => {
+    const release = deferred();
+    const f = app();
+    await f.register(contexturePlugin, { handler, bornAfter: 20 });
+    f.get('/slow', async () => {
+      await release.promise;
+      return 'slow';
+    });
+    const g = app();
+    await g.register(contexturePlugin, { handler, bornAfter: 0 });
+    g.get('/at-once', async () => 'at once');
+    const base = await serve(f);
+    const other = await serve(g);
+
+    const slow = fetch(`${base}/slow`);
+    await waitUntil(() => consumer.received.some((m) => m.json.status === 'born'), 'born of the open request', 5000);
+    const born = consumer.received.find((m) => m.json.status === 'born')!;
+    expect(born.routingKey).to.equal('http.GET./slow');
+    expect(born.json.obj).to.include({ method: 'GET', route: '/slow', url: '/slow' });
+    expect(consumer.received.some((m) => m.json.status === 'finished')).to.equal(false);
+    release.resolve();
+    expect((await slow).status).to.equal(200);
+    expect((await fetch(`${other}/at-once`)).status).to.equal(200);
+
+    const objs = await objects(consumer, 2);
+    const bySlow = byUrl(objs, '/slow');
+    expect(bySlow.object).to.include({ route: '/slow', status_code: 200 });
+    expect(bySlow.object.elapsed).to.be.at.least(0.02);
+    const statuses = (id: string) => consumer.received.filter((m) => m.json.obj_id === id).map((m) => m.json.status);
+    expect(statuses(bySlow.id)).to.deep.equal(['born', 'finished']);
+    expect(statuses(byUrl(objs, '/at-once').id)).to.deep.equal(['born', 'finished']);
   });
 });

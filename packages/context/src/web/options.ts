@@ -5,6 +5,7 @@
 import type { IncomingMessage } from 'node:http';
 import { ContextError } from '../errors.js';
 import type { Handler } from '../handler.js';
+import { Births } from './births.js';
 
 /** What is known of a request when its context is named. */
 export interface RequestInfo {
@@ -48,6 +49,14 @@ export interface WebOptions {
    * @default the process's handler (`configure()` / `getHandler()`)
    */
   handler?: Handler;
+  /**
+   * Milliseconds a request may run before its context is made and `born` sent (once its route is
+   * known), so that it shows while it runs. A request that ends sooner, and whose context nothing
+   * asked for (`Context.current()`), is sent as one `transient` message with all its fields: half
+   * the messages of two. 0 makes every context as its route matches.
+   * @default 10
+   */
+  bornAfter?: number;
 }
 
 /** Options checked once, in the form each request uses. */
@@ -57,6 +66,8 @@ export interface WebSettings {
   readonly routingKey: ((request: RequestInfo) => string) | undefined;
   readonly ignores: (request: IncomingMessage) => boolean;
   readonly handler: Handler | undefined;
+  /** The requests waiting for their context, or null when `bornAfter` is 0. */
+  readonly births: Births | null;
 }
 
 /** The default name: `http.GET./users/:id`; `http.GET.unrouted` when no route is known. */
@@ -71,7 +82,7 @@ export function pathOf(url: string | undefined): string {
   return q === -1 ? url : url.slice(0, q);
 }
 
-const KNOWN = new Set(['headers', 'name', 'routingKey', 'ignore', 'handler']);
+const KNOWN = new Set(['headers', 'name', 'routingKey', 'ignore', 'handler', 'bornAfter']);
 
 function invalid(where: string, what: string): ContextError {
   return new ContextError('LC_WEB_INVALID_OPTION', `${where}: ${what}`);
@@ -102,11 +113,15 @@ export function resolveWebOptions(options: WebOptions | undefined, where: string
   }
   if (o.handler !== undefined && (typeof o.handler !== 'object' || o.handler === null))
     throw invalid(where, 'handler must be a Handler');
+  const bornAfter = o.bornAfter ?? 10;
+  if (typeof bornAfter !== 'number' || !Number.isFinite(bornAfter) || bornAfter < 0 || bornAfter > 2_147_483_647)
+    throw invalid(where, 'bornAfter must be a number of milliseconds, 0 or more');
   return Object.freeze({
     headers: Object.freeze(headers.map((h) => h.toLowerCase())),
     name: o.name ?? defaultName,
     routingKey: o.routingKey,
     ignores,
     handler: o.handler,
+    births: bornAfter === 0 ? null : new Births(bornAfter),
   });
 }

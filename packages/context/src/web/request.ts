@@ -1,7 +1,9 @@
 /**
- * One request's context, shared by the Express middleware and the Fastify plugin: made when the
- * route is known (or when something asks for it first), finished once when the response finishes
- * or the connection closes. Nothing here throws into the server.
+ * One request's context, shared by the Express middleware and the Fastify plugin: made when
+ * something asks for it (`Context.current()`), or once the request has been open `bornAfter` ms
+ * and its route is known, and finished once when the response finishes or the connection closes.
+ * A request that ends before its context was made is sent as one `transient` message with all its
+ * fields. Nothing here throws into the server.
  */
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import { type Context, requestContext } from '../context.js';
@@ -28,9 +30,16 @@ export class WebRequest extends LazyContext implements ResponseWatcher {
   route: string | undefined;
   /** The framework's own route object as it assigned it (Express's `req.route`). */
   assigned: unknown;
+  private routed = false;
   private readonly start = performance.now();
   private failure: { error: unknown } | undefined;
   private ended = false;
+  /** True once the request has been open `bornAfter` ms: its context is made when the route is known. */
+  private overdue = false;
+  /** Its place in the middleware's {@link Births}, -1 when it has none. */
+  private place = -1;
+  /** The last fields, when the context is made only as the request ends: one `transient` message. */
+  private last: Record<string, unknown> | undefined;
   /** The OpenTelemetry context the request arrived in (its server span), for a context made later. */
   private readonly otel = captureTraceContext();
 
@@ -44,6 +53,9 @@ export class WebRequest extends LazyContext implements ResponseWatcher {
     private readonly socket: unknown,
   ) {
     super();
+    const births = settings.births;
+    if (births === null) this.overdue = true;
+    else this.place = births.add(this, this.start);
   }
 
   /**
@@ -62,13 +74,25 @@ export class WebRequest extends LazyContext implements ResponseWatcher {
     this.abort();
   }
 
-  /** A route matched: the context is made now, named after it (or, made already, its `route` follows). */
+  /** A route matched: recorded, and the context made now if the request is overdue (or, made already, its `route` follows). */
   matched(route: string | undefined): void {
     this.route = route;
+    this.routed = true;
+    if (this.overdue) this.announce();
+  }
+
+  /** The request has been open `bornAfter` ms: its context is made now, or when its route is known. */
+  due(): void {
+    this.place = -1;
+    this.overdue = true;
+    if (this.routed) this.announce();
+  }
+
+  private announce(): void {
     try {
-      if (route !== undefined && !this.ended) this.get();
+      if (!this.ended) this.get();
     } catch {
-      /* called from inside the framework's routing: nothing may throw there */
+      /* called from inside the framework's routing or a timer: nothing may throw there */
     }
   }
 
@@ -85,21 +109,31 @@ export class WebRequest extends LazyContext implements ResponseWatcher {
 
   /**
    * The response finished (`status` sent) or the connection closed first (`aborted`): the context
-   * gets its last fields and finishes. Only the first call counts.
+   * gets its last fields and finishes, or, not made yet, is sent whole as one `transient` message.
+   * Only the first call counts.
    */
   end(status: number | undefined, aborted: boolean): void {
     if (this.ended) return;
     this.ended = true;
     forget(this.socket, this.res, this);
+    if (this.place !== -1) {
+      this.settings.births!.remove(this.place);
+      this.place = -1;
+    }
     try {
-      const ctx = this.get();
       const fields: Record<string, unknown> = {};
-      if (this.route !== undefined && ctx.context.route !== this.route) fields.route = this.route;
       if (status !== undefined) fields.status_code = status;
       if (aborted) fields.aborted = true;
       if (this.failure !== undefined) fields.error = describe(this.failure.error);
       fields.elapsed = Math.round((performance.now() - this.start) * 1000) / 1e6;
-      ctx.finish(fields); // one message: the last fields and finished
+      const made = this.made;
+      if (made === undefined) {
+        this.last = fields;
+        this.get();
+        return;
+      }
+      if (this.route !== undefined && made.context.route !== this.route) fields.route = this.route;
+      made.finish(fields); // one message: the last fields and finished
     } catch {
       /* the server comes first: a context that cannot be sent is the handler's to count */
     }
@@ -110,6 +144,10 @@ export class WebRequest extends LazyContext implements ResponseWatcher {
   }
 
   private build(): Context {
+    if (this.place !== -1) {
+      this.settings.births!.remove(this.place);
+      this.place = -1;
+    }
     const info: RequestInfo = { method: this.method, route: this.route, url: this.url };
     const fields: Record<string, unknown> = { method: this.method, url: this.url };
     if (this.route !== undefined) fields.route = this.route;
@@ -123,21 +161,24 @@ export class WebRequest extends LazyContext implements ResponseWatcher {
       }
       fields.headers = recorded;
     }
+    const last = this.last;
+    const transient = last !== undefined;
+    if (transient) Object.assign(fields, last);
     const handler = this.settings.handler;
     let ctx: Context;
     try {
       const name = this.settings.name(info);
       const routingKey = this.settings.routingKey?.(info);
-      ctx = requestContext({ name, routingKey, context: fields, handler }, this.start);
+      ctx = requestContext({ name, routingKey, context: fields, handler, transient }, this.start);
     } catch (err) {
       // A name function that throws or gives a key the broker cannot take: the request is still
       // recorded, under the default name (or the method alone), with the reason in `name_error`.
       fields.name_error = describe(err).message;
       try {
-        ctx = requestContext({ name: defaultName(info), context: fields, handler }, this.start);
+        ctx = requestContext({ name: defaultName(info), context: fields, handler, transient }, this.start);
       } catch {
         ctx = requestContext(
-          { name: defaultName({ ...info, route: undefined }), context: fields, handler },
+          { name: defaultName({ ...info, route: undefined }), context: fields, handler, transient },
           this.start,
         );
       }
