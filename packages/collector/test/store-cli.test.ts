@@ -313,6 +313,12 @@ describe('contexture-store: bad input and Redis away', function () {
       expect(down.stderr + down.stdout).to.not.contain('s3cret');
       expect(down.stderr.trim().split('\n')).to.have.length(1);
     }
+    // A single Redis server given as a cluster's node: the options are wrong (78), not Redis away (69).
+    const single = new URL(redisUrl());
+    const notCluster = await run(['--redis-cluster', `${single.hostname}:${single.port || 6379}`, 'list']);
+    expect(notCluster.code, notCluster.stderr).to.equal(78);
+    expect(notCluster.stderr).to.match(/is a single server, not a node of a Redis Cluster/);
+    expect(notCluster.stderr.trim().split('\n')).to.have.length(1);
     const help = await run(['--help']);
     expect(help.code).to.equal(0);
     expect(help.stdout)

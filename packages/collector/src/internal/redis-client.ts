@@ -47,11 +47,18 @@ export function resolveRedis(
     const nodes = clusterNodes(redis);
     if (typeof nodes === 'string') return nodes;
     const cluster = new Cluster(nodes.nodes, { redisOptions: { ...OWN, ...nodes.auth } });
+    // Why the last node failed: a single Redis server answers the slots query with "cluster
+    // support disabled", which is the options' mistake, not Redis being away.
+    let nodeError: string | null = null;
+    cluster.on('node error', (err: Error) => {
+      nodeError = err?.message ?? null;
+    });
     // As a client of our own to one Redis: what waits for a cluster none of whose nodes answers
     // fails once a connection attempt has failed, instead of waiting for the cluster's next try.
     cluster.on('reconnecting', () => {
+      const standalone = nodeError !== null && NOT_A_CLUSTER.test(nodeError);
       (cluster as unknown as { flushQueue(err: Error): void }).flushQueue(
-        new Error('None of startup nodes is available'),
+        new Error(standalone ? nodeError! : 'None of startup nodes is available'),
       );
     });
     client = cluster;
@@ -184,7 +191,11 @@ export function unreachable(err: unknown, at: string): string | null {
 const LOST_MASTER = /^Too many Cluster redirections\. Last error: (?:ReplyError: )?(?:MOVED|ASK) (\d+) (\S+)/;
 
 /** What Redis Cluster answers a client that sent a key to the wrong node, or keys of several slots. */
-export const CLUSTER_MISMATCH = /^(MOVED|ASK|CROSSSLOT)\b|Script attempted to access a non local key in a cluster node/;
+export const CLUSTER_MISMATCH =
+  /^(MOVED|ASK|CROSSSLOT)\b|Script attempted to access a non local key in a cluster node|cluster support disabled/;
+
+/** What a single Redis server (not a node of a cluster) answers a cluster client. */
+const NOT_A_CLUSTER = /cluster support disabled/;
 
 /**
  * The error of a call Redis Cluster refused because of where its keys are (see CLUSTER_MISMATCH),
@@ -198,6 +209,12 @@ export function clusterMismatch(what: string, err: unknown, redis: RedisClient):
 export function mismatchAt(what: string, err: unknown, at: string, cluster: boolean): CollectorError | null {
   const message = (err as Error | null)?.message ?? '';
   if (!CLUSTER_MISMATCH.test(message)) return null;
+  if (NOT_A_CLUSTER.test(message))
+    return new CollectorError(
+      'LC_REDIS_CLUSTER_MISMATCH',
+      `${what}: Redis at ${at} is a single server, not a node of a Redis Cluster (${message}): give its URL, not a list of cluster nodes`,
+      { cause: err },
+    );
   const fix = cluster
     ? 'the keys of one call are in several slots'
     : 'this client talks to one node of a Redis Cluster: give an ioredis Cluster, or the URLs of its nodes';
