@@ -41,26 +41,42 @@ export function mergeChanges(
 }
 
 /**
- * The objects merges of one batch made (see mergeField()): changed in place by the merges after
- * them instead of copied again, until freezeBatch() makes them the store's own.
+ * A batch of merges (see mergeField()): the objects they make are left unfrozen and changed in
+ * place by the merges after them instead of copied again, until freezeBatch() makes them the
+ * store's own. Every other object of the store's values is frozen: an object below a field's
+ * value that can still take keys (Object.isExtensible(), a quicker test than isFrozen()) is one of
+ * the batch. `made` counts the objects the batch made.
  */
-export type FreshObjects = Set<Record<string, unknown>>;
+export interface FreshObjects {
+  made: number;
+}
+
+/** A new batch of merges (see FreshObjects). */
+export function freshObjects(): FreshObjects {
+  return { made: 0 };
+}
 
 /**
- * Freezes the objects of a batch of merges (see mergeField()) and returns `value` (a field's value
- * after them) as the store's own.
+ * Freezes the objects of a batch of merges (see mergeField()) in `value` (a field's value after
+ * them) and returns it as the store's own.
  */
-export function freezeBatch<T>(value: T, fresh: FreshObjects): T {
-  for (const o of fresh) Object.freeze(o);
-  fresh.clear();
+export function freezeBatch<T>(value: T, _fresh: FreshObjects): T {
+  freezeMade(value);
   return keepFrozen(value);
+}
+
+/** Freezes the objects of a batch in `value`: those still extensible (see FreshObjects). */
+function freezeMade(value: unknown): void {
+  if (typeof value !== 'object' || value === null || !Object.isExtensible(value)) return;
+  Object.freeze(value);
+  for (const k of Object.keys(value)) freezeMade((value as Record<string, unknown>)[k]);
 }
 
 /**
  * The field `key`, now `cur` (ABSENT_VALUE: none), after an update gives it `value` (from
  * copyFields()): objects merge (see mergeChanges()), anything else replaces (see replaceChanges()).
  * With `fresh`, for a batch of merges one on top of the other: the objects the merge makes are
- * not frozen but noted there, and a later merge of the batch changes them in place (a merge that
+ * not frozen (see FreshObjects), and a later merge of the batch changes them in place (a merge that
  * throws may leave them half changed: the batch is then void); `changes` must be read (encoded)
  * before the next merge, and the batch's last values go through freezeBatch().
  */
@@ -71,9 +87,10 @@ export function mergeField(
   changes: FieldChange[],
   fresh?: FreshObjects,
 ): unknown {
-  return isPlainObject(value) && isPlainObject(cur)
-    ? mergeChanges(key, cur, value, changes, fresh)
-    : replaceChanges(key, cur, value, changes);
+  if (isPlainObject(value) && isPlainObject(cur)) return mergeChanges(key, cur, value, changes, fresh);
+  // An object of the batch replaced goes to the record as it is: it is done changing.
+  if (fresh !== undefined) freezeMade(cur);
+  return replaceChanges(key, cur, value, changes);
 }
 
 // Slots are compared with Object.is: NaN (which the store keeps) is then the same as NaN; the
@@ -124,30 +141,38 @@ function mergeAt(
       next = mergeAt(key, cur, v, path, changes, fresh);
     } else {
       next = share(cur, v);
-      if (next !== ABSENT && !Object.is(next, cur))
+      if (next !== ABSENT && !Object.is(next, cur)) {
+        // An object of the batch replaced goes to the record as it is: it is done changing.
+        if (fresh !== undefined) freezeMade(cur);
         changes.push(had ? { k: key, p: path.slice(), o: cur, n: next } : { k: key, p: path.slice(), n: next });
+      }
     }
     path.pop();
     // An object of the batch changed in place below: `cur` is that object (and `base` one too).
     if (next === ABSENT || Object.is(next, cur)) continue;
-    out ??= fresh?.has(base) ? base : { ...base };
+    out ??= fresh !== undefined && Object.isExtensible(base) ? base : copyOf(base);
     if (!had) added = true;
     setOwn(out, k, next);
   }
   if (out === null) return base;
   // A key added goes where the stores' key order puts it (see orderedKeys()).
-  if (added) {
-    const ordered = inKeyOrder(out);
-    // The object it replaces is of no use any more: not kept for freezeBatch().
-    if (ordered !== out) fresh?.delete(out);
-    out = ordered;
-  }
+  if (added) out = inKeyOrder(out);
   if (fresh !== undefined) {
-    fresh.add(out);
+    if (out !== base) fresh.made++;
     return out;
   }
   // What it holds is the store's own: kept from `base`, merged below, or copied by share().
   return Object.freeze(out);
+}
+
+/**
+ * A shallow copy of one of the store's objects, made key by key: spreading a frozen object with
+ * many keys (which V8 keeps as a dictionary) takes several times as long.
+ */
+function copyOf(base: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(base)) setOwn(out, k, base[k]);
+  return out;
 }
 
 /**

@@ -5,6 +5,7 @@ import {
   ABSENT_VALUE,
   copyFields,
   freezeBatch,
+  freshObjects,
   mergeField,
   replaceChanges,
   replaceField,
@@ -85,12 +86,13 @@ export class MemoryContextStore extends BaseContextStore {
   private nextOrd = 1;
   private sweep: Iterator<[string, Entry]> | null = null;
   /**
-   * The objects the merging updates of this turn made (see mergeField()): not frozen yet, changed
-   * in place by the merges after them, and seen by nothing but the store's fields until seal().
+   * The batch of the merging updates of this turn (see mergeField()): the objects they made are not
+   * frozen yet, changed in place by the merges after them, and seen by nothing but the store's
+   * fields until seal().
    */
-  private readonly fresh: FreshObjects = new Set();
-  /** The fields those merges wrote, made the store's own values by seal(). */
-  private readonly freshFields: Field[] = [];
+  private readonly fresh: FreshObjects = freshObjects();
+  /** The fields those merges wrote (each once), made the store's own values by seal(). */
+  private readonly freshFields = new Set<Field>();
   /** sync() calls waiting for the end of this turn, per id (see sync()). */
   private readonly waitingSyncs = new Map<string, WaitingSync[]>();
   private sealQueued = false;
@@ -504,15 +506,17 @@ export class MemoryContextStore extends BaseContextStore {
       if (value === ABSENT_VALUE) {
         if (!fields.delete(k)) continue;
       } else {
-        const f: Field = { value };
-        fields.set(k, f);
-        if (merging && this.fresh.size > 0) this.freshFields.push(f);
+        // The field's own record, kept: a field written again and again makes nothing new.
+        let f = fields.get(k);
+        if (f === undefined) fields.set(k, (f = { value }));
+        else f.value = value;
+        if (merging && this.fresh.made > 0) this.freshFields.add(f);
       }
       e.seqs.set(k, stamp);
     }
-    if (merging && this.fresh.size > 0) {
+    if (merging && this.fresh.made > 0) {
       // A long turn of merges is sealed as it goes: what they replaced is then garbage.
-      if (this.freshFields.length >= MAX_FRESH || this.fresh.size >= MAX_FRESH) this.seal();
+      if (this.freshFields.size >= MAX_FRESH || this.fresh.made >= MAX_FRESH) this.seal();
       else if (!this.sealQueued) {
         this.sealQueued = true;
         queueMicrotask(() => this.seal());
@@ -547,11 +551,10 @@ export class MemoryContextStore extends BaseContextStore {
    */
   private seal(): void {
     this.sealQueued = false;
-    if (this.freshFields.length === 0 && this.fresh.size === 0) return;
+    if (this.freshFields.size === 0 && this.fresh.made === 0) return;
     for (const f of this.freshFields) freezeBatch(f.value, this.fresh);
-    this.freshFields.length = 0;
-    for (const o of this.fresh) Object.freeze(o);
-    this.fresh.clear();
+    this.freshFields.clear();
+    this.fresh.made = 0;
   }
 
   private publish(id: string, event: ContextEvent): void {

@@ -8,6 +8,7 @@ import {
   ABSENT_VALUE,
   forField,
   freezeBatch,
+  freshObjects,
   mergeField,
   ownCopy,
   replaceChanges,
@@ -110,7 +111,7 @@ export async function mergeSpec(
   // The objects the merges make are changed in place by the ones after them; should a merge
   // fail, they go again each on its own copies, and the one that failed fails alone.
   const { ready, versions, written, current } =
-    mergeGroup(id, known, fields, group, new Set()) ?? mergeGroup(id, known, fields, group)!;
+    mergeGroup(id, known, fields, group, freshObjects()) ?? mergeGroup(id, known, fields, group)!;
   if (ready.length === 0) return null;
   const pairs: string[] = [];
   const wrote: Array<[string, KnownField]> = [];
