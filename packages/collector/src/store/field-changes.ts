@@ -130,7 +130,8 @@ function mergeAt(
 ): Record<string, unknown> {
   let out: Record<string, unknown> | null = null;
   let added = false;
-  for (const k of Object.keys(partial)) {
+  // In the stores' key order: the changes are recorded in it, as when the partial was copied in it.
+  for (const k of orderedKeys(partial)) {
     const v = partial[k];
     if (v === undefined || typeof v === 'function' || typeof v === 'symbol') continue;
     const had = has.call(base, k);
@@ -188,17 +189,42 @@ export function replaceChanges(key: string, old: unknown, value: unknown, change
 }
 
 /**
- * What JSON makes of the fields of a write, as frozen copies taken now (what the caller changes
+ * What JSON makes of the fields of a write, as copies taken now (what the caller changes
  * afterwards is not written); a field whose value JSON drops is left out. With `own` each value is
- * made the store's own (see keepValue()); without, it is read once (an update's partial object).
+ * made the store's own (see keepValue()); without, it is read once (an update's partial object,
+ * see readJson()).
  */
 export function copyFields(fields: Record<string, unknown>, own = false): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const key of Object.keys(fields)) {
-    const v = forField(key, () => share(ABSENT, fields[key]));
+    const v = forField(key, () => (own ? share(ABSENT, fields[key]) : readJson(fields[key])));
     if (v !== ABSENT) setOwn(out, key, own ? keepFrozen(v) : v);
   }
   return Object.freeze(out);
+}
+
+/**
+ * What JSON makes of a value, read now (ABSENT: JSON drops it): plain objects and arrays that
+ * nothing else holds, neither frozen nor with their keys in order, but for the store's own values
+ * kept as they are. What a merge keeps of it goes through share() (see mergeAt()).
+ */
+function readJson(raw: unknown): Slot {
+  const v = jsonOf(raw);
+  if (typeof v !== 'object' || v === null || isOwnValue(v)) return v;
+  if (Array.isArray(v)) {
+    const out: unknown[] = new Array(v.length);
+    for (let i = 0; i < v.length; i++) {
+      const x = readJson(v[i]);
+      out[i] = x === ABSENT ? null : x;
+    }
+    return out;
+  }
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(v)) {
+    const x = readJson((v as Record<string, unknown>)[k]);
+    if (x !== ABSENT) setOwn(out, k, x);
+  }
+  return out;
 }
 
 /** `value` as the store keeps it (see replaceChanges()); undefined when JSON drops it. */
