@@ -240,7 +240,7 @@ export function ownCopy(value: unknown): unknown {
  * nothing changed; returns `old` itself then.
  */
 export function replaceWhole(key: string, old: unknown, value: unknown, changes: FieldChange[]): unknown {
-  const n = forField(key, () => keepFrozen(diffAt(key, old, value, [], null)));
+  const n = forField(key, () => keepFrozen(ownFrom(old, value)));
   if (!Object.is(n, old)) {
     const c: FieldChange = { k: key };
     if (old !== ABSENT) c.o = old;
@@ -347,6 +347,54 @@ function diffAt(key: string, old: Slot, raw: unknown, path: string[], changes: F
     changes.push(c);
   }
   return n;
+}
+
+/**
+ * What diffAt() makes of `raw` over `old` when it records nothing: `raw` as the store's own, `old`
+ * itself when they are the same, sharing the parts of `old` that are the same. Compared first: an
+ * object or array is copied only from its first difference on, and one that is the same makes
+ * nothing.
+ */
+function ownFrom(old: Slot, raw: unknown): Slot {
+  if (typeof raw === 'string' || typeof raw === 'boolean' || raw === null) return raw === old ? old : raw;
+  const v = jsonOf(raw);
+  if (typeof v !== 'object' || v === null) return Object.is(v, old) ? old : v;
+  if (v === old) return old;
+  if (isOwnValue(v)) return share(old, v);
+  if (Array.isArray(v)) {
+    if (!Array.isArray(old) || old.length !== v.length) return share(old, v);
+    let out: unknown[] | null = null;
+    for (let i = 0; i < v.length; i++) {
+      const o: unknown = old[i];
+      const x = ownFrom(o, v[i]);
+      const y = x === ABSENT ? null : x;
+      if (out === null) {
+        if (Object.is(y, o)) continue;
+        out = old.slice(0, i);
+      }
+      out.push(y);
+    }
+    return out === null ? old : Object.freeze(out);
+  }
+  if (!isPlainObject(old)) return share(old, v);
+  // The same keys (the usual case): walked in the stored object's order, the stores' order already.
+  const oldKeys = Object.keys(old);
+  if (Object.keys(v).length !== oldKeys.length) return diffAt('', old, v, [], null);
+  let out: Record<string, unknown> | null = null;
+  for (let i = 0; i < oldKeys.length; i++) {
+    const k = oldKeys[i]!;
+    if (!has.call(v, k)) return diffAt('', old, v, [], null);
+    const o = old[k];
+    const x = ownFrom(o, (v as Record<string, unknown>)[k]);
+    if (out === null) {
+      if (Object.is(x, o)) continue;
+      if (x === ABSENT) return diffAt('', old, v, [], null);
+      out = {};
+      for (let j = 0; j < i; j++) setOwn(out, oldKeys[j]!, old[oldKeys[j]!]);
+    } else if (x === ABSENT) return diffAt('', old, v, [], null);
+    setOwn(out, k, x);
+  }
+  return out === null ? old : Object.freeze(out);
 }
 
 /** What JSON makes of a value at the top: its toJSON() result, ABSENT for what it drops. */
