@@ -45,31 +45,25 @@ export function mergeChanges(
  * place by the merges after them instead of copied again, until freezeBatch() makes them the
  * store's own. Every other object of the store's values is frozen: an object below a field's
  * value that can still take keys (Object.isExtensible(), a quicker test than isFrozen()) is one of
- * the batch. `made` counts the objects the batch made.
+ * the batch. `made` lists the objects the batch made, to freeze.
  */
 export interface FreshObjects {
-  made: number;
+  made: Array<Record<string, unknown>>;
 }
 
 /** A new batch of merges (see FreshObjects). */
 export function freshObjects(): FreshObjects {
-  return { made: 0 };
+  return { made: [] };
 }
 
 /**
- * Freezes the objects of a batch of merges (see mergeField()) in `value` (a field's value after
- * them) and returns it as the store's own.
+ * Freezes the objects of a batch of merges (see mergeField()) and returns `value` (a field's value
+ * after them) as the store's own.
  */
-export function freezeBatch<T>(value: T, _fresh: FreshObjects): T {
-  freezeMade(value);
+export function freezeBatch<T>(value: T, fresh: FreshObjects): T {
+  for (const o of fresh.made) Object.freeze(o);
+  fresh.made.length = 0;
   return keepFrozen(value);
-}
-
-/** Freezes the objects of a batch in `value`: those still extensible (see FreshObjects). */
-function freezeMade(value: unknown): void {
-  if (typeof value !== 'object' || value === null || !Object.isExtensible(value)) return;
-  Object.freeze(value);
-  for (const k of Object.keys(value)) freezeMade((value as Record<string, unknown>)[k]);
 }
 
 /**
@@ -87,10 +81,9 @@ export function mergeField(
   changes: FieldChange[],
   fresh?: FreshObjects,
 ): unknown {
-  if (isPlainObject(value) && isPlainObject(cur)) return mergeChanges(key, cur, value, changes, fresh);
-  // An object of the batch replaced goes to the record as it is: it is done changing.
-  if (fresh !== undefined) freezeMade(cur);
-  return replaceChanges(key, cur, value, changes);
+  return isPlainObject(value) && isPlainObject(cur)
+    ? mergeChanges(key, cur, value, changes, fresh)
+    : replaceChanges(key, cur, value, changes);
 }
 
 // Slots are compared with Object.is: NaN (which the store keeps) is then the same as NaN; the
@@ -142,11 +135,8 @@ function mergeAt(
       next = mergeAt(key, cur, v, path, changes, fresh);
     } else {
       next = share(cur, v);
-      if (next !== ABSENT && !Object.is(next, cur)) {
-        // An object of the batch replaced goes to the record as it is: it is done changing.
-        if (fresh !== undefined) freezeMade(cur);
+      if (next !== ABSENT && !Object.is(next, cur))
         changes.push(had ? { k: key, p: path.slice(), o: cur, n: next } : { k: key, p: path.slice(), n: next });
-      }
     }
     path.pop();
     // An object of the batch changed in place below: `cur` is that object (and `base` one too).
@@ -159,7 +149,7 @@ function mergeAt(
   // A key added goes where the stores' key order puts it (see orderedKeys()).
   if (added) out = inKeyOrder(out);
   if (fresh !== undefined) {
-    if (out !== base) fresh.made++;
+    if (out !== base) fresh.made.push(out);
     return out;
   }
   // What it holds is the store's own: kept from `base`, merged below, or copied by share().

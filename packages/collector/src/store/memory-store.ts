@@ -13,7 +13,7 @@ import {
   type FreshObjects,
 } from './field-changes.js';
 import { globToRegExp } from './glob.js';
-import { deepFreeze, encodeValue, ownValue } from './json.js';
+import { deepFreeze, encodeValue, keepFrozen, ownValue } from './json.js';
 import {
   deltasFrom,
   dropDeltas,
@@ -510,13 +510,13 @@ export class MemoryContextStore extends BaseContextStore {
         let f = fields.get(k);
         if (f === undefined) fields.set(k, (f = { value }));
         else f.value = value;
-        if (merging && this.fresh.made > 0) this.freshFields.add(f);
+        if (merging && this.fresh.made.length > 0) this.freshFields.add(f);
       }
       e.seqs.set(k, stamp);
     }
-    if (merging && this.fresh.made > 0) {
+    if (merging && this.fresh.made.length > 0) {
       // A long turn of merges is sealed as it goes: what they replaced is then garbage.
-      if (this.freshFields.size >= MAX_FRESH || this.fresh.made >= MAX_FRESH) this.seal();
+      if (this.freshFields.size >= MAX_FRESH || this.fresh.made.length >= MAX_FRESH) this.seal();
       else if (!this.sealQueued) {
         this.sealQueued = true;
         queueMicrotask(() => this.seal());
@@ -551,10 +551,10 @@ export class MemoryContextStore extends BaseContextStore {
    */
   private seal(): void {
     this.sealQueued = false;
-    if (this.freshFields.size === 0 && this.fresh.made === 0) return;
-    for (const f of this.freshFields) freezeBatch(f.value, this.fresh);
+    if (this.freshFields.size === 0 && this.fresh.made.length === 0) return;
+    freezeBatch(null, this.fresh);
+    for (const f of this.freshFields) keepFrozen(f.value);
     this.freshFields.clear();
-    this.fresh.made = 0;
   }
 
   private publish(id: string, event: ContextEvent): void {
