@@ -306,18 +306,7 @@ export class MemoryContextStore extends BaseContextStore {
     this.checkOpen();
     // What JSON makes of it, as the Redis store takes it (a Date is its text, not an object to merge into).
     const own = copyFields(partial);
-    // Merged values share what they keep with the stored ones (see mergeChanges()); the objects
-    // the merges of this turn made are changed in place by the next ones (see seal()).
-    return this.write(
-      id,
-      (current, changes) => {
-        const next = new Map<string, unknown>();
-        for (const k of Object.keys(own)) next.set(k, mergeField(k, current(k), own[k], changes, this.fresh));
-        return next;
-      },
-      false,
-      true,
-    );
+    return this.merge(id, own);
   }
 
   async assign(id: string, fields: Record<string, unknown>, remove: readonly string[] = []): Promise<ApplyResult> {
@@ -479,10 +468,9 @@ export class MemoryContextStore extends BaseContextStore {
     id: string,
     build: (current: (k: string) => unknown, changes: FieldChange[]) => Map<string, unknown>,
     replaceAll = false,
-    merging = false,
   ): ApplyResult {
-    // Anything but a merge may share or hand out what the merges made: they are frozen first.
-    if (!merging) this.seal();
+    // It may share or hand out what the merges made: they are frozen first.
+    this.seal();
     const now = Date.now();
     let e = this.live(id, now);
     const created = e === undefined;
@@ -507,26 +495,68 @@ export class MemoryContextStore extends BaseContextStore {
         if (!fields.delete(k)) continue;
       } else {
         // The field's own record, kept: a field written again and again makes nothing new.
-        let f = fields.get(k);
-        if (f === undefined) fields.set(k, (f = { value }));
+        const f = fields.get(k);
+        if (f === undefined) fields.set(k, { value });
         else f.value = value;
-        if (merging && this.fresh.made.length > 0) this.freshFields.add(f);
       }
       e.seqs.set(k, stamp);
-    }
-    if (merging && this.fresh.made.length > 0) {
-      // A long turn of merges is sealed as it goes: what they replaced is then garbage.
-      if (this.freshFields.size >= MAX_FRESH || this.fresh.made.length >= MAX_FRESH) this.seal();
-      else if (!this.sealQueued) {
-        this.sealQueued = true;
-        queueMicrotask(() => this.seal());
-      }
     }
     // A direct write makes the context exist: creating it is a change even with no fields.
     const changed = changes.length > 0 || e.version === 0;
     if (created) this.insert(id, e);
     this.commit(id, e, now, changes, changed);
     return { id, changed, version: e.version };
+  }
+
+  /**
+   * The write of update(): each field of `own` (from copyFields()) merged into the one there, as
+   * write() writes it. Merged values share what they keep with the stored ones (see
+   * mergeChanges()); the objects the merges of this turn made are changed in place by the next
+   * ones (see seal()).
+   */
+  private merge(id: string, own: Record<string, unknown>): ApplyResult {
+    const now = Date.now();
+    let e = this.live(id, now);
+    const created = e === undefined;
+    if (e === undefined) e = newEntry(0);
+    const fields = e.fields;
+    const fresh = this.fresh;
+    const changes: FieldChange[] = [];
+    const keys = Object.keys(own);
+    const values = keys.map((k) => {
+      const f = fields.get(k);
+      return mergeField(k, f === undefined ? ABSENT_VALUE : f.value, own[k], changes, fresh);
+    });
+    const stamp = e.hs;
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i]!;
+      const value = values[i];
+      let f = fields.get(k);
+      if (value === ABSENT_VALUE) {
+        if (!fields.delete(k)) continue;
+      } else {
+        if (f === undefined) fields.set(k, (f = { value }));
+        else f.value = value;
+        if (fresh.made.length > 0) this.freshFields.add(f);
+      }
+      e.seqs.set(k, stamp);
+    }
+    if (fresh.made.length > 0) this.sealLater();
+    // A direct write makes the context exist: creating it is a change even with no fields.
+    const changed = changes.length > 0 || e.version === 0;
+    if (created) this.insert(id, e);
+    this.commit(id, e, now, changes, changed);
+    return { id, changed, version: e.version };
+  }
+
+  /** Has the batch of merges sealed at the end of the turn, or now when it grew long (see seal()). */
+  private sealLater(): void {
+    // A long turn of merges is sealed as it goes: what they replaced is then garbage.
+    if (this.freshFields.size >= MAX_FRESH || this.fresh.made.length >= MAX_FRESH) this.seal();
+    else if (!this.sealQueued) {
+      this.sealQueued = true;
+      queueMicrotask(() => this.seal());
+    }
   }
 
   /** Bumps the version and records the delta when something changed; refreshes the TTLs. */
