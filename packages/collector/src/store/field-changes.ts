@@ -368,11 +368,13 @@ function ownFrom(old: Slot, raw: unknown): Slot {
   }
   if (!isPlainObject(old)) return share(old, v);
   // The same keys (the usual case): walked in the stored object's order, the stores' order already.
-  const oldKeys = Object.keys(old);
-  if (Object.keys(v).length !== oldKeys.length) return diffAt('', old, v, [], null);
+  // Walked with for-in, which makes no array of keys: an inherited key counted (an enumerable one
+  // on a prototype) only makes the counts differ, and diffAt() then reads the object as JSON does.
+  let keys = 0;
+  for (const _ in v) keys++;
   let out: Record<string, unknown> | null = null;
-  for (let i = 0; i < oldKeys.length; i++) {
-    const k = oldKeys[i]!;
+  for (const k in old) {
+    keys--;
     if (!has.call(v, k)) return diffAt('', old, v, [], null);
     const o = old[k];
     const x = ownFrom(o, (v as Record<string, unknown>)[k]);
@@ -380,10 +382,14 @@ function ownFrom(old: Slot, raw: unknown): Slot {
       if (Object.is(x, o)) continue;
       if (x === ABSENT) return diffAt('', old, v, [], null);
       out = {};
-      for (let j = 0; j < i; j++) setOwn(out, oldKeys[j]!, old[oldKeys[j]!]);
+      for (const j in old) {
+        if (j === k) break;
+        setOwn(out, j, old[j]);
+      }
     } else if (x === ABSENT) return diffAt('', old, v, [], null);
     setOwn(out, k, x);
   }
+  if (keys !== 0) return diffAt('', old, v, [], null);
   return out === null ? old : Object.freeze(out);
 }
 
