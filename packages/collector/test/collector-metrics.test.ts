@@ -180,6 +180,45 @@ describe('collector metrics server: /metrics and /healthz of a running collector
     expect(cli.stderr()).to.include(`stopped after applying ${sent} messages (1 dead-lettered)`);
   });
 
+  it('redelivered deliveries: counted apart, their messages received again and applied once', async () => {
+    // A first run declares the queue and its binding; stopped, the queue keeps what comes next.
+    const first = await run();
+    await first.stop();
+    const bodies = Array.from({ length: 5 }, (_, i) => ({
+      body: JSON.stringify({ obj_id: `redelivered-${i}`, obj: { i }, status: 'transient', seq: 0 }),
+      rkey: 'metrics.redelivered',
+    }));
+    await publishRaw(exchange, bodies);
+    // A consumer that takes them and goes away without acknowledging: the broker requeues them,
+    // marked as redelivered.
+    const conn = await amqp.connect(amqpUrl());
+    const ch = await conn.createChannel();
+    // The five, and the first run's own heartbeat (a reserved routing key, never counted as data).
+    const { messageCount } = await ch.checkQueue(queue);
+    expect(messageCount).to.be.at.least(5);
+    let taken = 0;
+    await ch.consume(queue, () => void taken++, { noAck: false });
+    await waitUntil(() => taken === messageCount, 'the messages taken', 10_000);
+    await conn.close();
+
+    const cli = await run();
+    let samples: Sample[] = [];
+    await waitUntil(
+      async () => {
+        samples = await scrape(cli.base);
+        return sampleValue(samples, 'contexture_collector_messages_applied_total') === 5;
+      },
+      'the collector to apply the five',
+      30_000,
+    );
+    const v = (name: string) => sampleValue(samples, name);
+    expect(v('contexture_collector_deliveries_total')).to.equal(5);
+    expect(v('contexture_collector_deliveries_redelivered_total')).to.equal(5);
+    expect(v('contexture_collector_messages_received_total')).to.equal(5);
+    expect(v('contexture_collector_messages_applied_total')).to.equal(5);
+    await cli.stop();
+  });
+
   it('/healthz: 503 naming Redis, since when, while Redis is down; 200 again once it is back', async () => {
     const redis = new TempRedis();
     await redis.start();

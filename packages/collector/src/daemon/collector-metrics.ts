@@ -74,6 +74,11 @@ export function collectorMetrics(collector: Collector, options: CollectorMetrics
     (s) => s.deliveries,
   );
   counter(
+    'contexture_collector_deliveries_redelivered_total',
+    'Deliveries the broker marked as redelivered (not acknowledged before): their messages count again in messages_received_total; the store applies each once',
+    (s) => s.redelivered,
+  );
+  counter(
     'contexture_collector_messages_received_total',
     'Messages read from the deliveries (a batch delivery holds several)',
     (s) => s.received,

@@ -9,6 +9,12 @@ export interface CollectorStats {
   /** AMQP deliveries received. */
   deliveries: number;
   /**
+   * The part of `deliveries` the broker marked as redelivered: delivered before and not
+   * acknowledged (a collector that stopped or lost its connection midway). Their messages count
+   * again in `received`; the store applies each once (a redelivery is a no-op there).
+   */
+  redelivered: number;
+  /**
    * Wire messages read from those deliveries (a batch delivery holds several): each is applied,
    * dead-lettered (`malformed`) or a note.
    */
@@ -49,6 +55,7 @@ export type CollectorCounts = Omit<CollectorStats, 'status' | 'malformed' | 'las
 export function zeroCounts(): CollectorCounts {
   return {
     deliveries: 0,
+    redelivered: 0,
     received: 0,
     applied: 0,
     acked: 0,

@@ -399,7 +399,10 @@ export class Collector extends EventEmitter {
   private onDelivery(ch: ConfirmChannel, msg: ConsumeMessage): void {
     // Told apart once: heartbeats and the like (reserved routing keys) are not counted as data.
     if (isReservedRkey(msg.fields.routingKey)) this.own.add(msg);
-    else this.counts.deliveries++;
+    else {
+      this.counts.deliveries++;
+      if (msg.fields.redelivered) this.counts.redelivered++;
+    }
     this.counts.inFlight++;
     this.pending.push({ ch, msg });
     if (this.pending.length >= this.options.batchSize) this.flush();
