@@ -1,12 +1,13 @@
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import type { Cluster, Redis } from 'ioredis';
-import { Cleanup, freePort, redisClusterNodes, uniqueName, waitUntil } from '@contexture/test-support';
+import { type Cluster, Redis } from 'ioredis';
+import { Cleanup, freePort, redisClusterNodes, redisUrl, uniqueName, waitUntil } from '@contexture/test-support';
 import { CollectorError } from '../src/internal/errors.js';
 import { LockError } from '../src/locks/lock-error.js';
 import { LockPool } from '../src/locks/lock-pool.js';
 import { LOCK_SCRIPTS } from '../src/locks/lock-scripts.js';
+import { LockWaits } from '../src/locks/lock-waits.js';
 import { RedisLock } from '../src/locks/redis-lock.js';
 import { type Backend, BACKENDS, CLUSTER, keysOn, masterOf, nodeAddress, SINGLE } from './support/backends.js';
 import { redisNow, untilRedisTime } from './support/allocator-helpers.js';
@@ -37,16 +38,10 @@ function onBackend(backend: Backend): void {
 }
 
 /**
- * A RedisLock of `owner` on a client of its own (on `backend`) whose attempts to take a lock
- * (EVALSHA of acquire.lua or reenter.lua: the calls whose keys name a fence counter) are counted
- * when sent and when answered.
+ * Counts the attempts to take a lock sent on `client` (EVALSHA of acquire.lua or reenter.lua: the
+ * calls whose keys name a fence counter), when sent and when answered.
  */
-function countedLock(
-  backend: Backend,
-  owner: string,
-): { lock: RedisLock; attempts: { sent: number; answered: number } } {
-  const client = backend.client();
-  cleanup.defer(() => client.quit());
+function countAttempts(client: Redis | Cluster): { sent: number; answered: number } {
   const attempts = { sent: 0, answered: 0 };
   // ioredis passes a command queued before the connection is up through sendCommand again.
   const seen = new WeakSet<object>();
@@ -65,10 +60,48 @@ function countedLock(
       return send(command, ...rest);
     },
   });
+  return attempts;
+}
+
+/** A RedisLock of `owner` on a client of its own (on `backend`) whose attempts are counted. */
+function countedLock(
+  backend: Backend,
+  owner: string,
+): { lock: RedisLock; attempts: { sent: number; answered: number } } {
+  const client = backend.client();
+  cleanup.defer(() => client.quit());
+  const attempts = countAttempts(client);
   const lock = new RedisLock({ redis: client, prefix, owner });
   cleanup.defer(() => lock.close());
   return { lock, attempts };
 }
+
+/**
+ * A client of the single Redis with a connection name of its own, and what CLIENT LIST says of
+ * the other connections whose name starts with it (its subscribers'), with their subscriptions.
+ */
+async function namedClient(): Promise<{
+  client: Redis;
+  subscribers: () => Promise<Array<{ name: string; subscriptions: number }>>;
+}> {
+  const name = uniqueName('lockwaits');
+  const client = new Redis(redisUrl(), { connectionName: name });
+  cleanup.defer(() => client.quit());
+  const own = String(await client.client('ID'));
+  const subscribers = async () => {
+    const list = String(await (redis as Redis).client('LIST'));
+    return list
+      .split('\n')
+      .filter((line) => line.trim() !== '')
+      .map((line) => new Map(line.split(' ').map((field) => field.split('=', 2) as [string, string])))
+      .filter((c) => c.get('name')!.startsWith(name) && c.get('id') !== own)
+      .map((c) => ({ name: c.get('name')!, subscriptions: Number(c.get('sub') ?? 0) + Number(c.get('ssub') ?? 0) }));
+  };
+  return { client, subscribers };
+}
+
+/** An hour: a waiter with this pause gets in through a release's word only (within a test's time). */
+const HOUR = 3_600_000;
 
 const caught = async (p: Promise<unknown>): Promise<LockError> => {
   try {
@@ -196,6 +229,113 @@ describe('RedisLock: Redis unreachable or stalling (single Redis)', function () 
     const down = new RedisLock({ redis: 'redis://127.0.0.1:1', prefix });
     cleanup.defer(() => down.close());
     expect(await down.status('x')).to.equal('unavailable');
+  });
+});
+
+describe('RedisLock: the subscriber of the waiters, one per client (single Redis)', function () {
+  this.timeout(60_000);
+  onBackend(SINGLE);
+
+  it('RedisLocks on one client, many waiting at once, share one subscriber connection, closed once no lock is waited for, close() or not', async () => {
+    const { client, subscribers } = await namedClient();
+    // Never closed: as made per request on a shared client.
+    const instances = Array.from({ length: 12 }, (_, i) => new RedisLock({ redis: client, prefix, owner: `o${i}` }));
+    const names = ['s0', 's1', 's2'];
+    const held = await Promise.all(names.map(async (n) => (await b.lock(n, { ttl: 30_000 }))!));
+    let most = 0;
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        most = Math.max(most, (await subscribers()).length);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    })();
+    const taken: number[] = [];
+    const calls = instances.flatMap((lock) =>
+      names.flatMap((n) =>
+        [0, 1].map(async () => {
+          const h = await lock.acquire(n, { retryDelay: HOUR, jitter: 0, maxRetries: 1_000, timeout: 40_000 });
+          taken.push(h.fence);
+          expect(await h.release()).to.equal(true);
+        }),
+      ),
+    );
+    await waitUntil(
+      async () => (await subscribers()).some((c) => c.subscriptions === names.length),
+      'one subscription per lock',
+    );
+    for (const h of held) await h.release();
+    await Promise.all(calls);
+    sampling = false;
+    await sampler;
+    expect(taken).to.have.length(instances.length * names.length * 2);
+    expect(most).to.equal(1, 'one subscriber connection at most');
+    // The subscriptions outlive the last waiter a little, then the connection closes by itself.
+    await waitUntil(async () => (await subscribers()).length === 0, 'the subscriber to close');
+    // The next wait opens a new one and hears the release on it.
+    const again = (await b.lock('s0', { ttl: 30_000 }))!;
+    const got = instances[0]!.acquire('s0', { retryDelay: HOUR, jitter: 0, maxRetries: 10, timeout: 30_000 });
+    await waitUntil(
+      async () => (await subscribers()).some((c) => c.subscriptions === 1),
+      'a new subscriber to subscribe',
+    );
+    expect(await again.release()).to.equal(true);
+    await (await got).release();
+    await waitUntil(async () => (await subscribers()).length === 0, 'the new subscriber to close');
+  });
+
+  it('close() of one RedisLock ends its subscriptions only: another on the client listening to the same lock still hears releases', async () => {
+    const { client, subscribers } = await namedClient();
+    const attempts = countAttempts(client);
+    const x = new RedisLock({ redis: client, prefix, owner: 'x' });
+    const y = new RedisLock({ redis: client, prefix, owner: 'y' });
+    cleanup.defer(() => y.close());
+    const held = (await b.lock('shared', { ttl: 30_000 }))!;
+    const ac = new AbortController();
+    cleanup.defer(() => ac.abort());
+    const xs = caught(x.acquire('shared', { retryDelay: HOUR, jitter: 0, signal: ac.signal }));
+    const ys = y.acquire('shared', { retryDelay: HOUR, jitter: 0, timeout: 30_000 });
+    // Each one's attempt at once, and one once the subscription holds for it.
+    await waitUntil(() => attempts.answered === 4, 'both to wait');
+    expect((await subscribers()).map((c) => c.subscriptions)).to.deep.equal([1]);
+    await x.close();
+    expect((await subscribers()).map((c) => c.subscriptions)).to.deep.equal([1], 'still subscribed for y');
+    expect(await held.release()).to.equal(true);
+    const h = await ys;
+    expect(h.owner).to.equal('y');
+    expect(await h.release()).to.equal(true);
+    ac.abort();
+    expect((await xs).code).to.equal('LC_LOCK_ABORTED');
+    await y.close();
+    await waitUntil(async () => (await subscribers()).length === 0, 'the subscriber to close');
+  });
+
+  it('a wait that comes while the subscriber closes subscribes on a new connection', async () => {
+    const { client, subscribers } = await namedClient();
+    const key = a.key('race');
+    const w1 = new LockWaits(client);
+    const w2 = new LockWaits(client);
+    // Ends the waits that are left if the test fails.
+    const ac = new AbortController();
+    cleanup.defer(() => ac.abort());
+    const first = w1.join(key);
+    // Woken once the subscription holds.
+    await w1.wait(key, first, HOUR, ac.signal);
+    const closing = w1.close(); // its only channel: the connection closes
+    const second = w2.join(key); // meanwhile
+    await closing;
+    await w2.wait(key, second, HOUR, ac.signal);
+    await waitUntil(async () => {
+      const subs = await subscribers();
+      return subs.length === 1 && subs[0]!.subscriptions === 1;
+    }, 'one subscriber again');
+    const heard = w2.wait(key, second, HOUR, ac.signal);
+    await redis.publish(`${key}:free`, '1');
+    await heard;
+    w2.leave(key, second);
+    w1.leave(key, first);
+    await w2.close();
+    await waitUntil(async () => (await subscribers()).length === 0, 'the subscriber to close');
   });
 });
 

@@ -13,23 +13,22 @@
  * in a row, so that the waiters of other instances and processes (woken by the word, one round
  * trip later) get their turn to race for it.
  *
- * One subscriber connection per `RedisLock`, made at the first wait, one subscription per lock
- * that has waiters (kept a little after the last leaves, so that a lock waited for again and again
- * does not subscribe each time). On a cluster the release script publishes with SPUBLISH on a
- * channel in the lock's slot and the subscriber takes sharded subscriptions.
+ * The releases are heard on the subscriber of the Redis client (see `lock-subscriber.ts`): one
+ * connection per client, whatever the number of `RedisLock`s made on it, and one subscription per
+ * lock that has waiters in any of them (kept a little after the last leaves, so that a lock waited
+ * for again and again does not subscribe each time). Each instance keeps its own queues and
+ * hand-offs; the connection closes by itself once no lock is waited for, `close()` or not. On a
+ * cluster the release script publishes with SPUBLISH on a channel in the lock's slot and the
+ * subscriber takes sharded subscriptions.
  */
-import { isCluster, type RedisClient, subscriberOf } from '../internal/cluster.js';
-import { unrefWhenIdle } from '../internal/keep-alive.js';
-import { closeClient, scrubAuth } from '../internal/redis-client.js';
+import { isCluster, type RedisClient } from '../internal/cluster.js';
+import { FREE, type LockListener, type LockSubscriber, lockSubscriber } from './lock-subscriber.js';
 
 /** How long (ms) a lock's subscription outlives its last waiter. */
 const LINGER_MS = 2_000;
 
 /** Hand-offs in a row within one instance, at most, before a release open to every waiter. */
 export const HAND_OFF_STREAK = 8;
-
-/** The suffix of a lock's channel: `<prefix>lock:{<name>}:free`. */
-const FREE = ':free';
 
 /** One call of `acquire()` waiting for a lock. */
 export class Waiter {
@@ -41,8 +40,8 @@ export class Waiter {
 
 interface Entry {
   readonly queue: Waiter[];
-  /** Resolved once the subscription holds (never rejects: without it, the pauses stand in). */
-  subscribed: Promise<void> | null;
+  /** The subscriber this entry listens on (null: none, the pauses stand in). */
+  via: LockSubscriber | null;
   linger: NodeJS.Timeout | null;
   /** Hand-offs in a row. */
   streak: number;
@@ -53,8 +52,7 @@ interface Entry {
   handedOff: number;
 }
 
-export class LockWaits {
-  private subscriber: RedisClient | null = null;
+export class LockWaits implements LockListener {
   /** By lock key. */
   private readonly entries = new Map<string, Entry>();
   private readonly sharded: boolean;
@@ -88,7 +86,7 @@ export class LockWaits {
   join(key: string): Waiter {
     let entry = this.entries.get(key);
     if (entry === undefined) {
-      entry = { queue: [], subscribed: null, linger: null, streak: 0, handedOff: 0 };
+      entry = { queue: [], via: null, linger: null, streak: 0, handedOff: 0 };
       this.entries.set(key, entry);
       if (!this.closed) this.subscribe(key, entry);
     }
@@ -113,10 +111,10 @@ export class LockWaits {
       entry.linger = null;
       if (entry.queue.length > 0 || this.entries.get(key) !== entry) return;
       this.entries.delete(key);
-      const sub = this.subscriber;
-      const channel = `${key}${FREE}`;
-      if (sub !== null && !this.closed)
-        void (this.sharded ? sub.sunsubscribe(channel) : sub.unsubscribe(channel)).catch(() => {});
+      const via = entry.via;
+      entry.via = null;
+      // The last channel on the subscriber closes it: not waited for here.
+      if (via !== null) void via.unlisten(key, this);
     }, LINGER_MS);
     entry.linger.unref();
     return at === 0;
@@ -170,52 +168,39 @@ export class LockWaits {
     });
   }
 
-  /** Ends the subscriptions and closes the subscriber connection. Waiters go on with their pauses. */
+  /** The subscriber heard that `key` was released (acquisition `fence`). */
+  heard(key: string, fence: string): void {
+    const entry = this.entries.get(key);
+    // The word of a release this instance handed off (or of one before): its first in line asked
+    // after it already.
+    if (entry !== undefined && Number(fence) <= entry.handedOff) return;
+    this.notify(key);
+  }
+
+  /**
+   * Stops listening to the locks' channels (the subscriber closes when no other instance listens
+   * to any). Waiters go on with their pauses.
+   */
   async close(): Promise<void> {
     this.closed = true;
-    for (const entry of this.entries.values()) {
+    const closing: Array<Promise<void>> = [];
+    for (const [key, entry] of this.entries) {
       if (entry.linger !== null) clearTimeout(entry.linger);
       entry.linger = null;
+      if (entry.via !== null) closing.push(entry.via.unlisten(key, this));
+      entry.via = null;
     }
-    const sub = this.subscriber;
-    this.subscriber = null;
-    if (sub !== null) await closeClient(sub);
+    await Promise.all(closing);
   }
 
   private subscribe(key: string, entry: Entry): void {
-    const sub = this.subscriberClient();
-    const channel = `${key}${FREE}`;
-    entry.subscribed = (this.sharded ? sub.ssubscribe(channel) : sub.subscribe(channel)).then(
-      // Released while the subscription was on its way: no one heard it, so the first asks now.
-      () => this.notify(key),
-      () => {
-        // Without a subscription the waiters ask at every pause, as with a notification lost; the
-        // next waiter after this entry is gone subscribes anew.
-      },
-    );
-  }
-
-  private subscriberClient(): RedisClient {
-    if (this.subscriber === null) {
-      // A client of the caller's made without an offline queue would fail the first subscribe,
-      // made before this connection is up. The connection is ours: it never keeps the process
-      // alive by itself (a waiter's pause does while it waits).
-      const sub = unrefWhenIdle(subscriberOf(this.redis, { enableOfflineQueue: true }, this.sharded));
-      sub.on('error', (err: unknown) => {
-        // ioredis reconnects and subscribes again by itself; meanwhile the pauses stand in.
-        scrubAuth(err);
-      });
-      sub.on(this.sharded ? 'smessage' : 'message', (channel: string, fence: string) => {
-        if (!channel.endsWith(FREE)) return;
-        const key = channel.slice(0, -FREE.length);
-        const entry = this.entries.get(key);
-        // The word of a release this instance handed off (or of one before): its first in line
-        // asked after it already.
-        if (entry !== undefined && Number(fence) <= entry.handedOff) return;
-        this.notify(key);
-      });
-      this.subscriber = sub;
-    }
-    return this.subscriber;
+    const via = lockSubscriber(this.redis);
+    entry.via = via;
+    void via.listen(key, this).then((holds) => {
+      // Released while the subscription was on its way (or, held already, since this instance's
+      // attempt before it joined): no one here heard it, so the first asks now. Without a
+      // subscription the waiters ask at every pause, as with a notification lost.
+      if (holds) this.notify(key);
+    });
   }
 }

@@ -200,7 +200,7 @@ export class RedisLock {
   private readonly owned: boolean;
   private readonly defaults: { ttl: number; retryDelay: number; maxRetries: number; jitter: number };
   private closing: Promise<void> | null = null;
-  /** The waiters of acquire() and their subscriber. */
+  /** The waiters of acquire(), and what they listen to on the client's subscriber. */
   private readonly waits: LockWaits;
 
   constructor(options: RedisLockOptions = {}) {
@@ -459,7 +459,10 @@ export class RedisLock {
     return v === null ? null : Number(v);
   }
 
-  /** Closes the subscriber of the waiters, and the client when the lock made it. Idempotent. */
+  /**
+   * Ends the subscriptions of its waiters (the client's subscriber closes once no lock on it is
+   * waited for, this call or not), and closes the client when the lock made it. Idempotent.
+   */
   close(): Promise<void> {
     this.closing ??= this.waits.close().then(() => (this.owned ? closeClient(this.redis) : undefined));
     return this.closing;
