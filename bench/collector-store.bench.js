@@ -13,6 +13,7 @@
 //     Also this project's earlier, lighter reading of them (BENCH_STORE_SCENARIOS=…,simple): a
 //     context of one field, 50 participants each doing update + sync; 100 contexts each set +
 //     update + sync. Kept to compare with the figures measured before.
+//     BENCH_STORE_BACKENDS=memory (or =redis) runs them against that store alone.
 //  2. raw apply() throughput into Redis with N calls in flight (what the collector daemon needs)
 //  3. applyMany() in the collector's batches (500 messages over 1,000 live contexts) into the single
 //     Redis and into a 3-master Redis Cluster (REDIS_CLUSTER_NODES, default 127.0.0.1:7000-7002, as
@@ -28,6 +29,8 @@ import { REDIS_URL, removeKeys, report, round, uniqueName } from './support.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 const SCENARIOS = (process.env.BENCH_STORE_SCENARIOS ?? 'chord,apply,cluster').split(',');
+/** Which stores the Chord scenarios run against (BENCH_STORE_BACKENDS=memory leaves Redis out). */
+const BACKENDS = (process.env.BENCH_STORE_BACKENDS ?? 'redis,memory').split(',');
 const CHORD = {
   single: { redis: 92.89, memory: 230.61 },
   multi: { redis: 1.57, memory: 4.69 },
@@ -118,17 +121,20 @@ async function chordScenarios(runs) {
     const memoryStore = new MemoryContextStore();
     const simple = scenario.startsWith('simple');
     try {
-      const r = await opsAndRedisCpu(make(redisStore), redis);
-      report({
-        bench: `collector.chord.${scenario}.redis`,
-        redis_ops_per_s: round(r.rate),
-        chord_redis_ops_per_s: CHORD[key].redis,
-        ratio_redis_vs_chord: round(r.rate / CHORD[key].redis),
-        redis_cpu_us_per_op: round(r.cpuUs, 0),
-        load_average: round(os.loadavg()[0]),
-        goal: `ratio_redis_vs_chord >= ${GOAL.redis}`,
-        goal_met: r.rate / CHORD[key].redis >= GOAL.redis,
-      });
+      if (BACKENDS.includes('redis')) {
+        const r = await opsAndRedisCpu(make(redisStore), redis);
+        report({
+          bench: `collector.chord.${scenario}.redis`,
+          redis_ops_per_s: round(r.rate),
+          chord_redis_ops_per_s: CHORD[key].redis,
+          ratio_redis_vs_chord: round(r.rate / CHORD[key].redis),
+          redis_cpu_us_per_op: round(r.cpuUs, 0),
+          load_average: round(os.loadavg()[0]),
+          goal: `ratio_redis_vs_chord >= ${GOAL.redis}`,
+          goal_met: r.rate / CHORD[key].redis >= GOAL.redis,
+        });
+      }
+      if (!BACKENDS.includes('memory')) continue;
       // The store and the input alone alternating (store, input, input, store): what the load does
       // to one it does to the other.
       const memoryOp = make(memoryStore);
