@@ -3,9 +3,9 @@
 // publishing every request's context to the real broker (with the default bornAfter, a request that
 // ends within 10 ms is one transient message; a slower one is born, then finished with its last
 // fields: messages_published says how many went), one message per AMQP message (mode per-message,
-// the default) and packed in batch mode (mode batch), side by side in one run. Each app runs in its own process; this process
-// is the load: CONCURRENCY keep-alive connections on loopback, each sending its next request when
-// the last is answered, for SECONDS a round. The apps take turns round by round, so the machine's
+// the default) and packed in batch mode (mode batch), side by side in one run. Each app runs in its
+// own process; this process is the load: CONCURRENCY keep-alive connections on loopback, each
+// sending its next request when the last is answered, for SECONDS a round. The apps take turns round by round, so the machine's
 // drift touches them alike; each figure is the best round. Goal: ratio (with / without) >= 0.9.
 // The server's CPU time per request is reported too (cpu_ratio = without / with, the same sense):
 // on a machine shared with the broker and other work it moves less than requests/s. BENCH_WEB_URL
