@@ -7,6 +7,7 @@ import { amqpUrl, Cleanup, TestConsumer, uniqueName, waitUntil } from '@contextu
 import {
   abortedRequest,
   byUrl,
+  checkBornAfter,
   deferred,
   keepAliveThenAbort,
   listen,
@@ -425,25 +426,7 @@ describe('Express middleware → RabbitMQ (real Express 5 server, real HTTP, col
     });
     const base = await serve(app);
 
-    const slow = fetch(`${base}/slow`);
-    // Born while the handler still waits, named after its route.
-    await waitUntil(() => consumer.received.some((m) => m.json.status === 'born'), 'born of the open request', 5000);
-    const born = consumer.received.find((m) => m.json.status === 'born')!;
-    expect(born.routingKey).to.equal('http.GET./slow');
-    expect(born.json.obj).to.include({ method: 'GET', route: '/slow', url: '/slow' });
-    expect(consumer.received.some((m) => m.json.status === 'finished')).to.equal(false);
-    release.resolve();
-    expect((await slow).status).to.equal(200);
-    expect((await fetch(`${base}/at-once`)).status).to.equal(200);
-
-    const objs = await objects(consumer, 2);
-    const bySlow = byUrl(objs, '/slow');
-    expect(bySlow.object).to.include({ route: '/slow', status_code: 200 });
-    expect(bySlow.object.elapsed).to.be.at.least(0.02);
-    const atOnce = byUrl(objs, '/at-once');
-    const statuses = (id: string) => consumer.received.filter((m) => m.json.obj_id === id).map((m) => m.json.status);
-    expect(statuses(bySlow.id)).to.deep.equal(['born', 'finished']);
-    expect(statuses(atOnce.id)).to.deep.equal(['born', 'finished']);
+    await checkBornAfter(consumer, `${base}/slow`, `${base}/at-once`, release);
   });
 
   it('req.route reads as Express sets it; the middleware adds no property of its own to the request or response', async () => {

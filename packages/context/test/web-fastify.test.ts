@@ -4,10 +4,11 @@ import { expect } from 'chai';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { Context, ContextError, Handler } from '@contexture/context';
 import contexturePlugin from '@contexture/context/fastify';
-import { amqpUrl, Cleanup, TestConsumer, uniqueName, waitUntil } from '@contexture/test-support';
+import { amqpUrl, Cleanup, TestConsumer, uniqueName } from '@contexture/test-support';
 import {
   abortedRequest,
   byUrl,
+  checkBornAfter,
   deferred,
   keepAliveThenAbort,
   objects,
@@ -376,22 +377,6 @@ describe('Fastify plugin → RabbitMQ (real Fastify 5 server, real HTTP, collate
     const base = await serve(f);
     const other = await serve(g);
 
-    const slow = fetch(`${base}/slow`);
-    await waitUntil(() => consumer.received.some((m) => m.json.status === 'born'), 'born of the open request', 5000);
-    const born = consumer.received.find((m) => m.json.status === 'born')!;
-    expect(born.routingKey).to.equal('http.GET./slow');
-    expect(born.json.obj).to.include({ method: 'GET', route: '/slow', url: '/slow' });
-    expect(consumer.received.some((m) => m.json.status === 'finished')).to.equal(false);
-    release.resolve();
-    expect((await slow).status).to.equal(200);
-    expect((await fetch(`${other}/at-once`)).status).to.equal(200);
-
-    const objs = await objects(consumer, 2);
-    const bySlow = byUrl(objs, '/slow');
-    expect(bySlow.object).to.include({ route: '/slow', status_code: 200 });
-    expect(bySlow.object.elapsed).to.be.at.least(0.02);
-    const statuses = (id: string) => consumer.received.filter((m) => m.json.obj_id === id).map((m) => m.json.status);
-    expect(statuses(bySlow.id)).to.deep.equal(['born', 'finished']);
-    expect(statuses(byUrl(objs, '/at-once').id)).to.deep.equal(['born', 'finished']);
+    await checkBornAfter(consumer, `${base}/slow`, `${other}/at-once`, release);
   });
 });

@@ -2,6 +2,7 @@ import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { type CollatedObject, Collator, decodeBody, isMalformed } from '@contexture/context/protocol';
+import { expect } from 'chai';
 import { type TestConsumer, waitUntil } from '@contexture/test-support';
 
 /** The objects the messages received so far fold into (finished ones only), in the order they completed. */
@@ -142,4 +143,35 @@ export function byUrl(objs: CollatedObject[], url: string): CollatedObject {
   const o = objs.find((x) => x.object.url === url);
   if (o === undefined) throw new Error(`no object for ${url} among ${objs.map((x) => x.object.url).join(', ')}`);
   return o;
+}
+
+/**
+ * What `bornAfter` does, the same under both frameworks: `slow` (a GET of /slow, whose handler
+ * waits until `release`, under a bornAfter of 20 ms) is born while its handler waits, named after
+ * its route, and not finished; released, it finishes; `atOnce` (a GET of /at-once, bornAfter 0) is
+ * born and finished too: two messages each.
+ */
+export async function checkBornAfter(
+  consumer: TestConsumer,
+  slowUrl: string,
+  atOnceUrl: string,
+  release: { resolve: () => void },
+): Promise<void> {
+  const slow = fetch(slowUrl);
+  await waitUntil(() => consumer.received.some((m) => m.json.status === 'born'), 'born of the open request', 5000);
+  const born = consumer.received.find((m) => m.json.status === 'born')!;
+  expect(born.routingKey).to.equal('http.GET./slow');
+  expect(born.json.obj).to.include({ method: 'GET', route: '/slow', url: '/slow' });
+  expect(consumer.received.some((m) => m.json.status === 'finished')).to.equal(false);
+  release.resolve();
+  expect((await slow).status).to.equal(200);
+  expect((await fetch(atOnceUrl)).status).to.equal(200);
+
+  const objs = await objects(consumer, 2);
+  const bySlow = byUrl(objs, '/slow');
+  expect(bySlow.object).to.include({ route: '/slow', status_code: 200 });
+  expect(bySlow.object.elapsed).to.be.at.least(0.02);
+  const statuses = (id: string) => consumer.received.filter((m) => m.json.obj_id === id).map((m) => m.json.status);
+  expect(statuses(bySlow.id)).to.deep.equal(['born', 'finished']);
+  expect(statuses(byUrl(objs, '/at-once').id)).to.deep.equal(['born', 'finished']);
 }
