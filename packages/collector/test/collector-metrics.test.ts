@@ -180,6 +180,30 @@ describe('collector metrics server: /metrics and /healthz of a running collector
     expect(cli.stderr()).to.include(`stopped after applying ${sent} messages (1 dead-lettered)`);
   });
 
+  it('--max-depth and --max-bytes: deeper or larger messages are dead-lettered by reason, the others applied', async () => {
+    const cli = await run({ args: ['--max-depth', '4', '--max-bytes', '300'] });
+    const deep = { a: { b: { c: { d: { e: 1 } } } } };
+    await publishRaw(exchange, [
+      { body: JSON.stringify({ obj_id: 'limits-ok', obj: { a: { b: 1 } }, status: 'transient', seq: 0 }) },
+      { body: JSON.stringify({ obj_id: 'limits-deep', obj: deep, status: 'transient', seq: 0 }) },
+      { body: JSON.stringify({ obj_id: 'limits-large', obj: { s: 'x'.repeat(400) }, status: 'transient', seq: 0 }) },
+    ]);
+    let samples: Sample[] = [];
+    await waitUntil(
+      async () => {
+        samples = await scrape(cli.base);
+        return sampleValue(samples, 'contexture_collector_deliveries_acked_total') === 3;
+      },
+      'the collector to acknowledge the three',
+      30_000,
+    );
+    const v = (name: string, labels?: Record<string, string>) => sampleValue(samples, name, labels);
+    expect(v('contexture_collector_messages_applied_total')).to.equal(1);
+    expect(v('contexture_collector_dead_lettered_messages_total', { reason: 'too deep' })).to.equal(1);
+    expect(v('contexture_collector_dead_lettered_messages_total', { reason: 'too large' })).to.equal(1);
+    await cli.stop();
+  });
+
   it('redelivered deliveries: counted apart, their messages received again and applied once', async () => {
     // A first run declares the queue and its binding; stopped, the queue keeps what comes next.
     const first = await run();

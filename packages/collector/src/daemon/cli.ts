@@ -172,6 +172,18 @@ export function createProgram(io: ProgramIO = {}): Command {
         .default(500),
     )
     .addOption(
+      new Option('--max-bytes <n>', 'message bodies larger than this are dead-lettered as malformed (too large)')
+        .argParser(positiveInt)
+        .env('CONTEXTURE_COLLECTOR_MAX_BYTES')
+        .default(1024 * 1024),
+    )
+    .addOption(
+      new Option('--max-depth <n>', 'messages nested deeper than this are dead-lettered as malformed (too deep)')
+        .argParser(positiveInt)
+        .env('CONTEXTURE_COLLECTOR_MAX_DEPTH')
+        .default(64),
+    )
+    .addOption(
       new Option('--delta-threshold <n>', 'deltas kept per context')
         .argParser(positiveInt)
         .env('CONTEXTURE_DELTA_THRESHOLD'),
@@ -312,6 +324,8 @@ export function createProgram(io: ProgramIO = {}): Command {
           deadLetterQueue: opts.deadLetterQueue,
           prefetch: opts.prefetch,
           batchSize: opts.batchSize,
+          maxBytes: opts.maxBytes,
+          maxDepth: opts.maxDepth,
           shutdownTimeout: opts.shutdownTimeout,
           logger: log,
         });
