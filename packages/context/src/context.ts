@@ -158,20 +158,70 @@ function flatten(s: string): void {
 }
 
 /** What the next context made by {@link requestContext} is told besides its options. */
-let made: { bornAt: number } | null = null;
+let made: { bornAt: number; sent: boolean } | null = null;
 
 /**
  * A context whose end is certain (a web request's: its response finishes or its connection
  * closes), with its `elapsed` counted from `bornAt` (a `performance.now()` time) instead of its
  * making. It is not watched for being dropped unfinished, which costs every context a weak cell.
+ * With `sent`, its first message went already ({@link sendTransient}, with `options.guid` its
+ * id): the context sends what changes after it.
  */
-export function requestContext(options: ContextOptions, bornAt: number): Context {
-  made = { bornAt };
+export function requestContext(options: ContextOptions, bornAt: number, sent = false): Context {
+  made = { bornAt, sent };
   try {
     return new Context(options);
   } finally {
     made = null;
   }
+}
+
+/**
+ * Sends the one `transient` message of a context made with `options` and `transient: true`,
+ * without making the context (its Proxy, its state, its copy of the fields): for a web request
+ * that ended before anything asked for its context. Returns the id, for a context made later
+ * with {@link requestContext} (`sent`). Throws as the constructor would, before anything is sent.
+ */
+export function sendTransient(options: ContextOptions): string {
+  const handler = options.handler ?? getHandler();
+  const name = options.name ?? options.routingKey ?? callerModuleName();
+  const rkey = options.routingKey ?? name;
+  const trace = options.trace === false ? null : activeTrace();
+  const route = handler.route(rkey, trace === null ? options.headers : { ...trace.headers, ...options.headers });
+  const id = options.guid ?? randomUUID();
+  const ignore = options.ignore === undefined ? null : new Set(options.ignore);
+  const fields = options.context ?? {};
+  let body = '';
+  for (const key of Object.keys(fields)) {
+    if (ignore?.has(key)) continue;
+    body += `${(body === '' ? '' : ',') + keyJson(key)}:${fieldJson(key, (fields as Record<string, unknown>)[key])}`;
+  }
+  if (trace !== null) {
+    for (const [key, value] of [
+      ['trace_id', trace.traceId],
+      ['span_id', trace.spanId],
+    ] as const) {
+      if (!hasOwn(fields, key) && !ignore?.has(key))
+        body += `${(body === '' ? '' : ',') + keyJson(key)}:${JSON.stringify(value)}`;
+    }
+  }
+  const objJson = `{${body}}`;
+  flatten(objJson);
+  handler.enqueue({
+    route,
+    idJson: JSON.stringify(id),
+    seq: 0,
+    objJson,
+    status: 'transient',
+    action: undefined,
+    messageJson: undefined,
+    level: undefined,
+    elapsed: undefined,
+    timeIn: unixNow(),
+    id,
+    attempts: 0,
+  });
+  return id;
 }
 const hasOwn = (o: object, k: PropertyKey) => Object.hasOwn(o, k);
 
@@ -321,6 +371,7 @@ class ContextBase {
     const certain = made;
     made = null;
     if (certain !== null) state.bornAt = certain.bornAt;
+    const sent = certain?.sent === true;
 
     // Serialise the initial fields first: a bad value throws before anything is sent.
     let body = '';
@@ -346,8 +397,10 @@ class ContextBase {
     // Not enumerable, and a symbol: the proxy's traps never show it as a field.
     Object.defineProperty(this, kState, { value: state, configurable: true });
     const proxy = new Proxy(this, traps);
-    state.send(`{${body}}`, state.transient ? 'transient' : 'born');
-    if (logger !== null)
+    // Its first message sent already (sendTransient()): what changes next is message 1.
+    if (sent) state.seq = 1;
+    else state.send(`{${body}}`, state.transient ? 'transient' : 'born');
+    if (logger !== null && !sent)
       state.logChange(`status = ${state.transient ? 'transient' : 'born'}${body === '' ? '' : `, ${preview(body)}`}`);
     if (!state.transient && certain === null) unfinished.register(proxy, state, state);
     // biome-ignore lint/correctness/noConstructorReturn: a context is the Proxy around the instance

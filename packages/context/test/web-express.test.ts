@@ -463,4 +463,33 @@ describe('Express middleware → RabbitMQ (real Express 5 server, real HTTP, col
     expect(named(seen!.reqKeys)).to.deep.equal(named(plainKeys!.reqKeys));
     expect(named(seen!.resKeys)).to.deep.equal(named(plainKeys!.resKeys));
   });
+
+  it('asked for after its quick request ended: the context that went as one transient message, same id, later fields as updates', async () => {
+    const later = deferred<string>();
+    const app = express();
+    app.use(contexture({ handler, bornAfter: 60_000 }));
+    app.get('/after/:id', (_req, res) => {
+      res.on('finish', () => {
+        setImmediate(() => {
+          const ctx = Context.current()!;
+          ctx.later = true;
+          later.resolve(String(ctx));
+        });
+      });
+      res.send('done');
+    });
+    const base = await serve(app);
+
+    expect((await fetch(`${base}/after/1`)).status).to.equal(200);
+    expect(await later.promise).to.equal('http.GET./after/:id');
+    await waitUntil(() => consumer.received.length >= 2, 'the transient message and the update', 5000);
+    const [first, update] = consumer.received;
+    expect(first!.json).to.include({ status: 'transient', seq: 0 });
+    expect(first!.json.obj).to.include({ route: '/after/:id', status_code: 200 });
+    expect(update!.json.obj_id).to.equal(first!.json.obj_id);
+    expect(update!.json).to.include({ seq: 1 });
+    expect(update!.json).to.not.have.property('status');
+    expect(update!.json.obj).to.deep.equal({ later: true });
+    expect(consumer.received).to.have.length(2);
+  });
 });

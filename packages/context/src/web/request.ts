@@ -6,7 +6,7 @@
  * fields. Nothing here throws into the server.
  */
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
-import { type Context, requestContext } from '../context.js';
+import { type Context, type ContextOptions, requestContext, sendTransient } from '../context.js';
 import { LazyContext } from '../current.js';
 import { setOwn } from '../protocol/own.js';
 import { captureTraceContext, inTraceContext } from '../trace-context.js';
@@ -38,8 +38,10 @@ export class WebRequest extends LazyContext implements ResponseWatcher {
   private overdue = false;
   /** Its place in the middleware's {@link Births}, -1 when it has none. */
   private place = -1;
-  /** The last fields, when the context is made only as the request ends: one `transient` message. */
+  /** The last fields, when the request ended before its context was made: one `transient` message. */
   private last: Record<string, unknown> | undefined;
+  /** The id that message went with. */
+  private sentAs: string | undefined;
   /** The OpenTelemetry context the request arrived in (its server span), for a context made later. */
   private readonly otel = captureTraceContext();
 
@@ -128,8 +130,10 @@ export class WebRequest extends LazyContext implements ResponseWatcher {
       fields.elapsed = Math.round((performance.now() - this.start) * 1000) / 1e6;
       const made = this.made;
       if (made === undefined) {
+        // Nothing asked for the context: its one message is sent without making it (a context
+        // asked for later, after the end, is made then with the same id).
         this.last = fields;
-        this.get();
+        this.sentAs = inTraceContext(this.otel, () => this.named(sendTransient));
         return;
       }
       if (this.route !== undefined && made.context.route !== this.route) fields.route = this.route;
@@ -148,6 +152,18 @@ export class WebRequest extends LazyContext implements ResponseWatcher {
       this.settings.births!.remove(this.place);
       this.place = -1;
     }
+    const sentAs = this.sentAs;
+    return this.named((options) =>
+      requestContext(sentAs === undefined ? options : { ...options, guid: sentAs }, this.start, sentAs !== undefined),
+    );
+  }
+
+  /**
+   * `send` given the options of the request's context: its name (the `name` option's, or the
+   * default when that throws or gives a key the broker cannot take, with the reason in
+   * `name_error`), and its fields, with the last ones once it ended (then it is transient).
+   */
+  private named<R>(send: (options: ContextOptions) => R): R {
     const info: RequestInfo = { method: this.method, route: this.route, url: this.url };
     const fields: Record<string, unknown> = { method: this.method, url: this.url };
     if (this.route !== undefined) fields.route = this.route;
@@ -165,24 +181,19 @@ export class WebRequest extends LazyContext implements ResponseWatcher {
     const transient = last !== undefined;
     if (transient) Object.assign(fields, last);
     const handler = this.settings.handler;
-    let ctx: Context;
     try {
       const name = this.settings.name(info);
       const routingKey = this.settings.routingKey?.(info);
-      ctx = requestContext({ name, routingKey, context: fields, handler, transient }, this.start);
+      return send({ name, routingKey, context: fields, handler, transient });
     } catch (err) {
       // A name function that throws or gives a key the broker cannot take: the request is still
       // recorded, under the default name (or the method alone), with the reason in `name_error`.
       fields.name_error = describe(err).message;
       try {
-        ctx = requestContext({ name: defaultName(info), context: fields, handler, transient }, this.start);
+        return send({ name: defaultName(info), context: fields, handler, transient });
       } catch {
-        ctx = requestContext(
-          { name: defaultName({ ...info, route: undefined }), context: fields, handler, transient },
-          this.start,
-        );
+        return send({ name: defaultName({ ...info, route: undefined }), context: fields, handler, transient });
       }
     }
-    return ctx;
   }
 }
