@@ -16,7 +16,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import amqp from 'amqplib';
-import { chromium } from 'playwright-core';
+import { launchChromium } from '@contexture/test-support/browser';
 import { AMQP_URL, percentile, report, round, uniqueName } from './support.js';
 
 const SECONDS = Number(process.env.BENCH_LCMON_WEB_SECONDS ?? 60);
@@ -24,15 +24,6 @@ const RATE = Number(process.env.BENCH_LCMON_WEB_RATE ?? 5000);
 const OPEN = Number(process.env.BENCH_LCMON_WEB_OPEN ?? 1000);
 const HOT = 10;
 const LCMON = fileURLToPath(new URL('../packages/lcmon/bin/lcmon.js', import.meta.url));
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-];
 
 const mib = (bytes) => round(bytes / 1024 / 1024, 1);
 
@@ -65,7 +56,7 @@ async function main() {
   const ch = await conn.createConfirmChannel();
   await ch.assertExchange(exchange, 'topic', { durable: true });
   const lcmon = await startLcmon(exchange);
-  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS, headless: true });
+  const browser = await launchChromium();
   try {
     const page = await browser.newPage();
     await page.goto(lcmon.url);
