@@ -105,6 +105,25 @@ describe('collector metrics server: /metrics and /healthz of a running collector
     return parsePrometheusText(res.body);
   };
 
+  /** A reader of the samples of /metrics, once `ready` holds of them (scraped again until then). */
+  const scrapeUntil = async (
+    base: string,
+    ready: (v: (name: string, labels?: Record<string, string>) => number | undefined) => boolean,
+    what: string,
+  ) => {
+    let samples: Sample[] = [];
+    const v = (name: string, labels?: Record<string, string>) => sampleValue(samples, name, labels);
+    await waitUntil(
+      async () => {
+        samples = await scrape(base);
+        return ready(v);
+      },
+      what,
+      30_000,
+    );
+    return v;
+  };
+
   const health = async (base: string): Promise<{ status: number; report: HealthReport; body: string }> => {
     const res = await get(`${base}/healthz`);
     expect(res.type).to.equal('application/json');
@@ -188,16 +207,11 @@ describe('collector metrics server: /metrics and /healthz of a running collector
       { body: JSON.stringify({ obj_id: 'limits-deep', obj: deep, status: 'transient', seq: 0 }) },
       { body: JSON.stringify({ obj_id: 'limits-large', obj: { s: 'x'.repeat(400) }, status: 'transient', seq: 0 }) },
     ]);
-    let samples: Sample[] = [];
-    await waitUntil(
-      async () => {
-        samples = await scrape(cli.base);
-        return sampleValue(samples, 'contexture_collector_deliveries_acked_total') === 3;
-      },
+    const v = await scrapeUntil(
+      cli.base,
+      (m) => m('contexture_collector_deliveries_acked_total') === 3,
       'the collector to acknowledge the three',
-      30_000,
     );
-    const v = (name: string, labels?: Record<string, string>) => sampleValue(samples, name, labels);
     expect(v('contexture_collector_messages_applied_total')).to.equal(1);
     expect(v('contexture_collector_dead_lettered_messages_total', { reason: 'too deep' })).to.equal(1);
     expect(v('contexture_collector_dead_lettered_messages_total', { reason: 'too large' })).to.equal(1);
@@ -226,16 +240,11 @@ describe('collector metrics server: /metrics and /healthz of a running collector
     await conn.close();
 
     const cli = await run();
-    let samples: Sample[] = [];
-    await waitUntil(
-      async () => {
-        samples = await scrape(cli.base);
-        return sampleValue(samples, 'contexture_collector_messages_applied_total') === 5;
-      },
+    const v = await scrapeUntil(
+      cli.base,
+      (m) => m('contexture_collector_messages_applied_total') === 5,
       'the collector to apply the five',
-      30_000,
     );
-    const v = (name: string) => sampleValue(samples, name);
     expect(v('contexture_collector_deliveries_total')).to.equal(5);
     expect(v('contexture_collector_deliveries_redelivered_total')).to.equal(5);
     expect(v('contexture_collector_messages_received_total')).to.equal(5);
