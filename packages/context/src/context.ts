@@ -177,6 +177,39 @@ export function requestContext(options: ContextOptions, bornAt: number, sent = f
 }
 
 /**
+ * The `obj` body of a context's first message: its initial fields, ignored ones left out, and the
+ * active span's `trace_id` and `span_id` unless the fields name them. `keep` is told every field
+ * the context holds. Throws on a value JSON cannot take, before anything is sent.
+ */
+function firstBody(
+  initial: Record<string, unknown> | undefined | null,
+  ignore: ReadonlySet<string> | null,
+  trace: ReturnType<typeof activeTrace>,
+  keep?: (key: string, value: unknown) => void,
+): string {
+  let body = '';
+  if (initial !== undefined && initial !== null) {
+    for (const key of Object.keys(initial)) {
+      const value = initial[key];
+      keep?.(key, value);
+      if (ignore?.has(key)) continue;
+      body += `${(body === '' ? '' : ',') + keyJson(key)}:${fieldJson(key, value)}`;
+    }
+  }
+  if (trace !== null) {
+    for (const [key, value] of [
+      ['trace_id', trace.traceId],
+      ['span_id', trace.spanId],
+    ] as const) {
+      if (initial != null && Object.hasOwn(initial, key)) continue;
+      keep?.(key, value);
+      if (!ignore?.has(key)) body += `${(body === '' ? '' : ',') + keyJson(key)}:${JSON.stringify(value)}`;
+    }
+  }
+  return body;
+}
+
+/**
  * Sends the one `transient` message of a context made with `options` and `transient: true`,
  * without making the context (its Proxy, its state, its copy of the fields): for a web request
  * that ended before anything asked for its context. Returns the id, for a context made later
@@ -190,21 +223,7 @@ export function sendTransient(options: ContextOptions): string {
   const route = handler.route(rkey, trace === null ? options.headers : { ...trace.headers, ...options.headers });
   const id = options.guid ?? randomUUID();
   const ignore = options.ignore === undefined ? null : new Set(options.ignore);
-  const fields = options.context ?? {};
-  let body = '';
-  for (const key of Object.keys(fields)) {
-    if (ignore?.has(key)) continue;
-    body += `${(body === '' ? '' : ',') + keyJson(key)}:${fieldJson(key, (fields as Record<string, unknown>)[key])}`;
-  }
-  if (trace !== null) {
-    for (const [key, value] of [
-      ['trace_id', trace.traceId],
-      ['span_id', trace.spanId],
-    ] as const) {
-      if (!hasOwn(fields, key) && !ignore?.has(key))
-        body += `${(body === '' ? '' : ',') + keyJson(key)}:${JSON.stringify(value)}`;
-    }
-  }
+  const body = firstBody(options.context, ignore, trace);
   const objJson = `{${body}}`;
   flatten(objJson);
   handler.enqueue({
@@ -374,26 +393,7 @@ class ContextBase {
     const sent = certain?.sent === true;
 
     // Serialise the initial fields first: a bad value throws before anything is sent.
-    let body = '';
-    const initial = options.context;
-    if (initial !== undefined && initial !== null) {
-      for (const key of Object.keys(initial)) {
-        const value = (initial as Record<string, unknown>)[key];
-        setOwn(state.fields, key, value);
-        if (ignore?.has(key)) continue;
-        body += `${(body === '' ? '' : ',') + keyJson(key)}:${fieldJson(key, value)}`;
-      }
-    }
-    if (trace !== null) {
-      for (const [key, value] of [
-        ['trace_id', trace.traceId],
-        ['span_id', trace.spanId],
-      ] as const) {
-        if (hasOwn(state.fields, key)) continue;
-        setOwn(state.fields, key, value);
-        if (!ignore?.has(key)) body += `${(body === '' ? '' : ',') + keyJson(key)}:${JSON.stringify(value)}`;
-      }
-    }
+    const body = firstBody(options.context, ignore, trace, (key, value) => setOwn(state.fields, key, value));
     // Not enumerable, and a symbol: the proxy's traps never show it as a field.
     Object.defineProperty(this, kState, { value: state, configurable: true });
     const proxy = new Proxy(this, traps);
