@@ -98,8 +98,11 @@ export function watchResponse(socket: unknown, res: ServerResponse, watcher: Res
   open.add(watcher);
 }
 
-/** Stops watching `res` (on the connection `socket`) for `watcher`: its request ended. */
-export function forget(socket: unknown, res: ServerResponse, watcher: ResponseWatcher): void {
-  if (watchers.get(res) === watcher) watchers.delete(res);
+/**
+ * Stops watching the connection `socket` for `watcher`: its request ended. The response's entry
+ * is left to go with the response (a WeakMap's); a finish heard after the end finds a watcher
+ * that ignores it, as every call after the first.
+ */
+export function forget(socket: unknown, watcher: ResponseWatcher): void {
   if (socket instanceof Socket) (socket as Socket & WatchedSocket)[kOpen]?.delete(watcher);
 }

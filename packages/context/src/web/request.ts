@@ -117,7 +117,7 @@ export class WebRequest extends LazyContext implements ResponseWatcher {
   end(status: number | undefined, aborted: boolean): void {
     if (this.ended) return;
     this.ended = true;
-    forget(this.socket, this.res, this);
+    forget(this.socket, this);
     if (this.place !== -1) {
       this.settings.births!.remove(this.place);
       this.place = -1;
