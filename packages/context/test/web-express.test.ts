@@ -1,4 +1,6 @@
 import http from 'node:http';
+import { createRequire } from 'node:module';
+import { sep } from 'node:path';
 import { expect } from 'chai';
 import express from 'express';
 import { Context, ContextError, Handler } from '@contexture/context';
@@ -464,6 +466,44 @@ describe('Express middleware → RabbitMQ (real Express 5 server, real HTTP, col
     expect(named(seen!.resKeys)).to.deep.equal(named(plainKeys!.resKeys));
   });
 
+  it('an app of another copy of Express called as a handler: its routes heard, from the first request on', async () => {
+    const other = anotherExpress();
+    expect(other.request, 'really another copy').to.not.equal(express.request);
+    const app = express();
+    app.use(contexture({ handler }));
+    const sub = other();
+    sub.get('/items/:item', (_req, res) => {
+      res.send('item');
+    });
+    sub.get('/asks/:n', (_req, res) => {
+      Context.current()!.asked = true;
+      res.send('asked');
+    });
+    sub.get('/slow/:n', async (_req, res) => {
+      await new Promise((r) => setTimeout(r, 40));
+      res.send('slow');
+    });
+    // Called, not mounted: a mounted app's requests inherit the parent's prototypes, this one's do not.
+    app.use('/other', (req, res, next) => sub(req, res, next));
+    const base = await serve(app);
+
+    // One after another: the first is heard as it ends, the next ones as they are routed.
+    for (const path of ['/other/items/1', '/other/items/2', '/other/asks/3', '/other/slow/4'])
+      expect((await fetch(`${base}${path}`)).status).to.equal(200);
+    const objs = await objects(consumer, 4);
+    for (const [url, route] of [
+      ['/other/items/1', '/other/items/:item'],
+      ['/other/items/2', '/other/items/:item'],
+      ['/other/asks/3', '/other/asks/:n'],
+      ['/other/slow/4', '/other/slow/:n'],
+    ] as const) {
+      const o = byUrl(objs, url);
+      expect(o.rkey, url).to.equal(`http.GET.${route}`);
+      expect(o.object, url).to.include({ route, status_code: 200 });
+    }
+    expect(byUrl(objs, '/other/asks/3').object).to.include({ asked: true });
+  });
+
   it('asked for after its quick request ended: the context that went as one transient message, same id, later fields as updates', async () => {
     const later = deferred<string>();
     const app = express();
@@ -493,3 +533,20 @@ describe('Express middleware → RabbitMQ (real Express 5 server, real HTTP, col
     expect(consumer.received).to.have.length(2);
   });
 });
+
+/**
+ * A second copy of Express, as a process that loads it from two places has: its modules loaded
+ * anew (with their own `request` and `response` prototypes), the module cache then put back.
+ */
+function anotherExpress(): typeof express {
+  const require = createRequire(import.meta.url);
+  const mark = `${sep}node_modules${sep}express${sep}`;
+  const saved = Object.entries(require.cache).filter(([file]) => file.includes(mark));
+  for (const [file] of saved) delete require.cache[file];
+  try {
+    return require('express') as typeof express;
+  } finally {
+    for (const file of Object.keys(require.cache)) if (file.includes(mark)) delete require.cache[file];
+    for (const [file, mod] of saved) require.cache[file] = mod;
+  }
+}

@@ -7,7 +7,7 @@
 import { subscribe } from 'node:diagnostics_channel';
 import { IncomingMessage, type ServerResponse } from 'node:http';
 import { enterLazy, runLazy } from '../current.js';
-import { resolveWebOptions, type WebOptions } from './options.js';
+import { resolveWebOptions, type WebOptions, type WebSettings } from './options.js';
 import { WebRequest } from './request.js';
 
 export type { RequestInfo, WebOptions } from './options.js';
@@ -130,6 +130,33 @@ function expressRequest(req: object): boolean {
   return usable;
 }
 
+/**
+ * An Express request's WebRequest: also hears, late, a route matched under a copy of Express whose
+ * `request` has no accessor yet: an app made by a second copy of Express in the process, called
+ * as a handler by the app that runs the middleware (a mounted app's requests inherit the parent
+ * app's prototypes, so they are heard as usual). The route is then left as an own property of the
+ * request; it is read before the context is named, and the accessor is put on that copy's
+ * `request` then, so that its next requests are heard as they are routed.
+ */
+class ExpressRequest extends WebRequest {
+  constructor(
+    settings: WebSettings,
+    private readonly req: Tracked,
+    res: ServerResponse,
+  ) {
+    super(settings, req.method ?? 'GET', req.originalUrl ?? req.url ?? '/', req.headers, res, req.socket);
+  }
+
+  protected override unheardRoute(): { route: string | undefined } | null {
+    const req = this.req;
+    const own = Object.getOwnPropertyDescriptor(req, 'route');
+    if (own === undefined || !('value' in own) || own.value === undefined) return null;
+    expressRequest(req);
+    this.assigned = own.value;
+    return { route: routePath(req, own.value) };
+  }
+}
+
 function routePath(req: Tracked, route: unknown): string | undefined {
   const path = (route as { path?: unknown } | null)?.path;
   if (path === undefined) return undefined;
@@ -161,14 +188,7 @@ export function contexture(options?: WebOptions): ContextureMiddleware {
       next();
       return;
     }
-    const w = new WebRequest(
-      settings,
-      req.method ?? 'GET',
-      req.originalUrl ?? req.url ?? '/',
-      req.headers,
-      res,
-      req.socket,
-    );
+    const w = new ExpressRequest(settings, req, res);
     // The router names the matched route by assigning req.route, just before the route's handlers
     // run (see watchRoute()).
     const route = watchRoute(req, w);

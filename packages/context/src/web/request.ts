@@ -86,8 +86,30 @@ export class WebRequest extends LazyContext implements ResponseWatcher {
   /** The request has been open `bornAfter` ms: its context is made now, or when its route is known. */
   due(): void {
     this.place = -1;
+    this.catchUp();
     this.overdue = true;
     if (this.routed) this.announce();
+  }
+
+  /**
+   * The route the framework matched where the integration did not hear it (see the Express
+   * middleware's requests), or null when there is none: looked for before the context is named.
+   */
+  protected unheardRoute(): { route: string | undefined } | null {
+    return null;
+  }
+
+  /** Takes a route matched unheard (see {@link unheardRoute}), when none was heard. */
+  private catchUp(): void {
+    if (this.routed) return;
+    try {
+      const found = this.unheardRoute();
+      if (found === null) return;
+      this.route = found.route;
+      this.routed = true;
+    } catch {
+      /* reading the framework's request must not throw into the server */
+    }
   }
 
   private announce(): void {
@@ -122,6 +144,7 @@ export class WebRequest extends LazyContext implements ResponseWatcher {
       this.settings.births!.remove(this.place);
       this.place = -1;
     }
+    this.catchUp();
     try {
       const fields: Record<string, unknown> = {};
       if (status !== undefined) fields.status_code = status;
@@ -152,6 +175,7 @@ export class WebRequest extends LazyContext implements ResponseWatcher {
       this.settings.births!.remove(this.place);
       this.place = -1;
     }
+    this.catchUp();
     const sentAs = this.sentAs;
     return this.named((options) =>
       requestContext(sentAs === undefined ? options : { ...options, guid: sentAs }, this.start, sentAs !== undefined),
