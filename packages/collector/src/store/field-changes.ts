@@ -17,6 +17,7 @@ export type Slot = unknown | typeof ABSENT;
 export const ABSENT_VALUE: unknown = ABSENT;
 
 const has = Object.prototype.hasOwnProperty;
+const enumerable = Object.prototype.propertyIsEnumerable;
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
 /**
@@ -301,7 +302,7 @@ function diffAt(key: string, old: Slot, raw: unknown, path: string[], changes: F
     // The keys the stored object has (the usual case) come in its order, the stores' order already.
     const oldKeys = Object.keys(old);
     let sameKeys = Object.keys(v).length === oldKeys.length;
-    for (let i = 0; sameKeys && i < oldKeys.length; i++) sameKeys = has.call(v, oldKeys[i]!);
+    for (let i = 0; sameKeys && i < oldKeys.length; i++) sameKeys = enumerable.call(v, oldKeys[i]!);
     for (const k of sameKeys ? oldKeys : orderedKeys(v)) {
       const had = sameKeys || has.call(old, k);
       const o = had ? old[k] : ABSENT;
@@ -325,7 +326,7 @@ function diffAt(key: string, old: Slot, raw: unknown, path: string[], changes: F
       if (!had || !Object.is(o, n)) same = false;
     }
     if (!sameKeys && changes !== null)
-      for (const k of oldKeys) if (!has.call(v, k)) changes.push({ k: key, p: [...path, k], o: old[k] });
+      for (const k of oldKeys) if (!enumerable.call(v, k)) changes.push({ k: key, p: [...path, k], o: old[k] });
     if (same && kept === oldKeys.length) return old;
     return Object.freeze(out);
   }
@@ -370,12 +371,14 @@ function ownFrom(old: Slot, raw: unknown): Slot {
   // The same keys (the usual case): walked in the stored object's order, the stores' order already.
   // Walked with for-in, which makes no array of keys: an inherited key counted (an enumerable one
   // on a prototype) only makes the counts differ, and diffAt() then reads the object as JSON does.
+  // A stored key must be an own enumerable one of `v`: JSON leaves out an own key that is not
+  // enumerable, as for-in does when counting.
   let keys = 0;
   for (const _ in v) keys++;
   let out: Record<string, unknown> | null = null;
   for (const k in old) {
     keys--;
-    if (!has.call(v, k)) return diffAt('', old, v, [], null);
+    if (!enumerable.call(v, k)) return diffAt('', old, v, [], null);
     const o = old[k];
     const x = ownFrom(o, (v as Record<string, unknown>)[k]);
     if (out === null) {
@@ -450,7 +453,7 @@ function share(old: Slot, raw: unknown): Slot {
   // The keys of the value it replaces, when they are the same (in the stores' order already).
   const oldKeys = o === null ? null : Object.keys(o);
   let sameKeys = oldKeys !== null && Object.keys(v).length === oldKeys.length;
-  for (let i = 0; sameKeys && i < oldKeys!.length; i++) sameKeys = has.call(v, oldKeys![i]!);
+  for (let i = 0; sameKeys && i < oldKeys!.length; i++) sameKeys = enumerable.call(v, oldKeys![i]!);
   for (const k of sameKeys ? oldKeys! : orderedKeys(v)) {
     const had = o !== null && has.call(o, k);
     const x = share(had ? o[k] : ABSENT, (v as Record<string, unknown>)[k]);

@@ -182,7 +182,8 @@ export function setSpec(contexts: KnownContexts, id: string, op: SetOp): WriteSp
     wrote.push([key, text === '' ? { text } : { text, value }]);
   }
   for (const [key, f] of known.fields) {
-    if (Object.hasOwn(context, key) || f.text === '') continue;
+    // Given (an own key JSON reads: an enumerable one), or not there already.
+    if (Object.prototype.propertyIsEnumerable.call(context, key) || f.text === '') continue;
     changes.push({ k: key, o: (f.value ??= storedValue(id, key, f.text)) });
     pairs.push(`.${key}`, '');
     wrote.push([key, { text: '' }]);

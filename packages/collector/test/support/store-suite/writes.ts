@@ -183,6 +183,30 @@ export function writeValueTests(make: StoreFactory): void {
     });
   });
 
+  it('set() reads objects as JSON does: an own key that is not enumerable, or an inherited one, is not there', async () => {
+    const store = await make();
+    const first = await store.set('enum', { m: { a: 1, b: 2 }, t: 1 });
+    // The stored keys, one of them not enumerable, and one more: what JSON makes of it is {a, c}
+    // (and no field t).
+    const hidden: Record<string, unknown> = { a: 1, c: 3 };
+    Object.defineProperty(hidden, 'b', { value: 2, enumerable: false });
+    const context: Record<string, unknown> = { m: hidden };
+    Object.defineProperty(context, 't', { value: 1, enumerable: false });
+    expect(await store.set('enum', context)).to.deep.include({ changed: true, version: first.version + 1 });
+    expect((await store.get('enum'))!.context).to.deep.equal({ m: { a: 1, c: 3 } });
+    // The stored keys, one of them inherited: JSON makes {a}.
+    const inherited = Object.create({ c: 3 }) as Record<string, unknown>;
+    inherited.a = 1;
+    expect(await store.set('enum', { m: inherited })).to.deep.include({ changed: true, version: first.version + 2 });
+    expect((await store.get('enum'))!.context).to.deep.equal({ m: { a: 1 } });
+    const d = await store.sync('enum', first.version);
+    expect(d).to.deep.include({ type: 'delta', version: first.version + 2 });
+    expect((d as Extract<SyncResult, { type: 'delta' }>).delta).to.deep.equal({
+      m: { b: { action: 'removed', old_value: 2 } },
+      t: { action: 'removed', old_value: 1 },
+    });
+  });
+
   it('a value is the same whatever order its keys came in (array-index keys too): set, update and assign change nothing then', async () => {
     const store = await make();
     const first = await store.set('order', {
