@@ -59,8 +59,14 @@ export class Handler extends EventEmitter {
   private transport: Transport | null = null;
   private _status: HandlerStatus = 'idle';
   private reconnectTimer: NodeJS.Timeout | null = null;
-  /** Reconnection attempts since the last successful connection. */
+  /**
+   * Reconnection attempts since the last connection that worked: one that carried a message, or
+   * held longer than `reconnect.maxDelay`. A connection that opens and fails again at once (a file
+   * on a full device, a broker that closes each new connection) does not reset the backoff.
+   */
   private attempt = 0;
+  /** When the last connection was made (`performance.now()`). */
+  private connectedAt = 0;
   private connectedOnce = false;
   /** `host:port` of the node connected to last (what a loss reports as lost). */
   private peer: string | null = null;
@@ -99,6 +105,9 @@ export class Handler extends EventEmitter {
       },
       space: () => {
         if (this.spaceWaiters.length > 0 && !this.buffer.full) for (const w of this.spaceWaiters.splice(0)) w();
+      },
+      delivered: () => {
+        this.attempt = 0;
       },
     });
     this.baseHeaders = { hostname: os.hostname(), ...this.options.headers };
@@ -386,7 +395,7 @@ export class Handler extends EventEmitter {
       return;
     }
     this._status = 'connected';
-    this.attempt = 0;
+    this.connectedAt = performance.now();
     this.peer = t.where ?? null;
     this.publisher.connected();
     if (this.connectedOnce) this.counts.reconnects++;
@@ -404,6 +413,7 @@ export class Handler extends EventEmitter {
       return;
     }
     this._status = 'disconnected';
+    if (performance.now() - this.connectedAt >= this.options.reconnect.maxDelay) this.attempt = 0;
     this.publisher.cancel();
     this.noteError(err ?? new Error('connection closed'));
     this.beginOutage(this.peer);

@@ -40,6 +40,8 @@ export interface PublisherHost {
   idle(): void;
   /** Sending made room in the buffer: `ready()` may resolve. */
   space(): void;
+  /** The transport confirmed a send: the connection works. */
+  delivered(): void;
 }
 
 /** The options a {@link Publisher} reads. */
@@ -259,6 +261,7 @@ export class Publisher {
       this.inflight.delete(unit);
       this.inflightEntries -= unit.entries.length;
       this.published += unit.entries.length;
+      this.host.delivered();
       if (this.buffer.length > 0) {
         if (this.flushTimer === null && !this.waitingDrain) this.pump();
       } else {
@@ -277,7 +280,11 @@ export class Publisher {
       const dropped: Entry[] = [];
       for (const e of unit.entries) (++e.attempts < 3 ? retry : dropped).push(e);
       dropped.push(...this.buffer.unshiftAll(retry));
-      if (dropped.length > 0) this.host.drop(dropped.length, countUnconfirmed(dropped));
+      if (dropped.length > 0) {
+        this.host.drop(dropped.length, countUnconfirmed(dropped));
+        // Refused three times (a nack, a write that failed): said, not only counted.
+        this.warnRefused(dropped.length);
+      }
       this.pump();
       this.wakeIfIdle();
     });

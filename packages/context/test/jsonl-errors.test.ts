@@ -50,10 +50,12 @@ describe('jsonl:/path that cannot be written', function () {
     }
   });
 
-  it('a write that fails (a full device): no crash, a clear warning naming the path and why, and every message counted as dropped', async () => {
+  it('a write that fails (a full device): no crash, clear warnings naming the path and why and saying what was dropped, every message counted', async () => {
     const { handler, warnings } = handlerOn('jsonl:/dev/full');
     let dropEvents = 0;
     handler.on('drop', (n: number) => (dropEvents += n));
+    const attempts: number[] = [];
+    handler.on('reconnecting', (_delay: number, attempt: number) => attempts.push(attempt));
     try {
       const ctx = new Context({ name: 'app.full', handler, context: { a: 1 } });
       for (let i = 0; i < 5; i++) ctx.n = i;
@@ -63,6 +65,14 @@ describe('jsonl:/path that cannot be written', function () {
       expect(warning).to.match(/^contexture: cannot publish to jsonl:\/dev\/full \(ENOSPC: no space left on device/);
       expect(handler.stats()).to.include({ enqueued: 7, published: 0, dropped: 7, queued: 0 });
       expect(dropEvents).to.equal(7);
+      // Dropped after failing three times: said, not only counted.
+      expect(warnings.find((w) => /could not be sent and were dropped/.test(w))).to.match(
+        /^contexture: 7 message\(s\) could not be sent and were dropped \(ENOSPC/,
+      );
+      // The file opened again each time and failed at its first write: the backoff grew rather
+      // than starting over at each opening.
+      expect(attempts.length).to.be.at.least(2);
+      expect(attempts).to.deep.equal(attempts.map((_, i) => i + 1));
     } finally {
       await handler.close();
     }

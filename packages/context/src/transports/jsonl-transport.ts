@@ -81,7 +81,9 @@ export class JsonlTransport extends EventEmitter implements Transport {
       const e = entries[i]!;
       text += `${envelopeLine(e.route.rkey, e.route.headersJson, encodeEntry(e, handlerIdJson, now, qlen))}\n`;
     }
-    return stream.write(text, (err) => done(err ?? undefined));
+    // A write after the one that failed fails as the stream was destroyed: it is the first
+    // failure (ENOSPC, EIO, …) that says why.
+    return stream.write(text, (err) => done(err ? (stream.errored ?? err) : undefined));
   }
 
   async close(): Promise<void> {
