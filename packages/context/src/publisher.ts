@@ -59,8 +59,15 @@ export class Publisher {
   private gen = 0;
   private flushTimer: NodeJS.Timeout | null = null;
   private waitingDrain = false;
-  /** Messages the client library refused since the last warning about them, and when that was. */
-  private refused = { at: -Infinity, count: 0 };
+  /**
+   * Messages refused since the last warning about them, when that was, and the timer that says
+   * them at the end of its 10 s should nothing more be refused by then.
+   */
+  private refused: { at: number; count: number; timer: NodeJS.Timeout | null } = {
+    at: -Infinity,
+    count: 0,
+    timer: null,
+  };
 
   constructor(
     private readonly buffer: BoundedBuffer<Entry>,
@@ -139,6 +146,8 @@ export class Publisher {
    * was, and how many of them were sent and never confirmed (they may have been delivered).
    */
   discard(): { left: number; unconfirmed: number } {
+    // Refusals not said yet are said now: the timer that would have said them dies with the handler.
+    this.sayRefused();
     const left = this.buffer.length + this.inflightEntries;
     let unconfirmed = 0;
     if (left > 0) {
@@ -218,16 +227,40 @@ export class Publisher {
     return more;
   }
 
-  /** Says on the logger that messages were refused: at once, then at most every 10 s with the count since. */
+  /**
+   * Says on the logger that messages were refused: at once, then at most every 10 s with the count
+   * since (those refused within the 10 s are said at their end, or when the handler closes).
+   */
   private warnRefused(n: number): void {
-    const now = Date.now();
-    this.refused.count += n;
-    if (now - this.refused.at < 10_000) return;
+    const r = this.refused;
+    r.count += n;
+    const wait = r.at + 10_000 - Date.now();
+    if (wait <= 0) {
+      this.sayRefused();
+      return;
+    }
+    if (r.timer === null) {
+      r.timer = setTimeout(() => {
+        r.timer = null;
+        this.sayRefused();
+      }, wait);
+      r.timer.unref();
+    }
+  }
+
+  private sayRefused(): void {
+    const r = this.refused;
+    if (r.timer !== null) {
+      clearTimeout(r.timer);
+      r.timer = null;
+    }
+    if (r.count === 0) return;
     this.host.warn(
-      { code: 'LC_PUBLISH_REFUSED', dropped: this.refused.count, lastError: this.host.lastError() },
-      `${this.refused.count} message(s) could not be sent and were dropped (${this.host.lastError()})`,
+      { code: 'LC_PUBLISH_REFUSED', dropped: r.count, lastError: this.host.lastError() },
+      `${r.count} message(s) could not be sent and were dropped (${this.host.lastError()})`,
     );
-    this.refused = { at: now, count: 0 };
+    r.at = Date.now();
+    r.count = 0;
   }
 
   /**

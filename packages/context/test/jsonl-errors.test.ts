@@ -73,6 +73,14 @@ describe('jsonl:/path that cannot be written', function () {
       // than starting over at each opening.
       expect(attempts.length).to.be.at.least(2);
       expect(attempts).to.deep.equal(attempts.map((_, i) => i + 1));
+      // Refused again within 10 s of that warning: said when the handler closes, not lost.
+      new Context({ name: 'app.full', handler, context: { b: 1 } }).finish();
+      await waitUntil(() => handler.stats().dropped === 9, 'the two more counted as dropped');
+      expect(warnings.filter((w) => /could not be sent/.test(w))).to.have.length(1);
+      await handler.close();
+      expect(warnings.filter((w) => /could not be sent/.test(w)).at(-1)).to.match(
+        /^contexture: 2 message\(s\) could not be sent and were dropped \(ENOSPC/,
+      );
     } finally {
       await handler.close();
     }
