@@ -8,6 +8,7 @@ import {
 } from '@contexture/context/protocol';
 import { AmqpSource } from './amqp-source.js';
 import { LcmonError } from './errors.js';
+import { HeldObjects } from './held-objects.js';
 import type { InputSink } from './input-sink.js';
 import { readLines } from './line-source.js';
 import type { InputPlace, ResolvedOptions } from './options.js';
@@ -28,6 +29,12 @@ export interface MonitorStats {
   open: number;
   /** Duplicate or late messages ignored by collation (objects() only). */
   duplicates: number;
+  /**
+   * Open objects forced out because their messages, unacknowledged, held the whole prefetch
+   * (objects() from a named `queue` only): given out incomplete with `flushIncomplete`, else
+   * dropped.
+   */
+  forced: number;
 }
 
 /** How often a live objects() stream gives out finished objects whose missing messages never came. */
@@ -51,6 +58,12 @@ export class MonitorStream<T> implements AsyncIterable<T>, AsyncDisposable {
   private opening: Promise<this> | undefined;
   private closing: Promise<void> | undefined;
   private readonly items: T[] = [];
+  /** objects(): the id of each item. */
+  private readonly ids: string[] = [];
+  /** objects() from a named queue: the ids of the objects given out and not yet taken by the reader. */
+  private readonly waiting = new Set<string>();
+  /** objects() from a named queue: deliveries acknowledged once their objects are out (see HeldObjects). */
+  private held: HeldObjects | undefined;
   private head = 0;
   private waiter: { resolve: () => void } | undefined;
   private readyWaiters: Array<() => void> = [];
@@ -71,7 +84,12 @@ export class MonitorStream<T> implements AsyncIterable<T>, AsyncDisposable {
     if (mode === 'objects') {
       const verbose = options.verbose;
       this.collator = new Collator({
-        onObject: (o: CollatedObject) => this.push((verbose ? verboseObject(o) : plainObject(o)) as T),
+        onObject: (o: CollatedObject) => {
+          this.ids.push(o.id);
+          if (this.held !== undefined) this.waiting.add(o.id);
+          this.push((verbose ? verboseObject(o) : plainObject(o)) as T);
+        },
+        onDrop: (id: string) => this.held?.out(id, true),
         gapTimeout: options.gapTimeout,
         captureMessages: options.captureMessages,
         flushIncomplete: options.flushIncomplete,
@@ -112,6 +130,7 @@ export class MonitorStream<T> implements AsyncIterable<T>, AsyncDisposable {
       objects: c?.objects ?? 0,
       open: c?.open ?? 0,
       duplicates: (c?.duplicates ?? 0) + (c?.late ?? 0),
+      forced: this.held?.forced ?? 0,
     };
   }
 
@@ -168,10 +187,17 @@ export class MonitorStream<T> implements AsyncIterable<T>, AsyncDisposable {
     for (;;) {
       if (this.head < this.items.length) {
         const value = this.items[this.head]!;
+        const id = this.collator !== undefined ? this.ids[this.head] : undefined;
         this.items[this.head++] = undefined as T;
         if (this.head === this.items.length) {
           this.items.length = 0;
+          this.ids.length = 0;
           this.head = 0;
+        }
+        // In the reader's hands: the deliveries of its messages are acknowledged.
+        if (id !== undefined && this.held !== undefined) {
+          this.waiting.delete(id);
+          this.held.out(id);
         }
         if (this.items.length - this.head <= this.highWater >> 1) this.wakeReady();
         return { done: false, value };
@@ -222,8 +248,12 @@ export class MonitorStream<T> implements AsyncIterable<T>, AsyncDisposable {
     return {
       message(message: BusMessage, meta: MessageMeta): void {
         self.counts.messages++;
-        if (collator !== undefined) collator.add(message, meta);
-        else
+        if (collator !== undefined) {
+          collator.add(message, meta);
+          // A note (no obj_id) has no object to wait for: nothing holds its delivery.
+          const id = message.obj_id;
+          if (id !== undefined) self.held?.added(id, self.waiting.has(id));
+        } else
           self.push({
             rkey: meta.rkey ?? null,
             headers: meta.headers ?? {},
@@ -271,6 +301,15 @@ export class MonitorStream<T> implements AsyncIterable<T>, AsyncDisposable {
     }
     this.source = source;
     this.state = 'open';
+    if (this.collator !== undefined && this.options.queue !== undefined && !this.options.noAck) {
+      // Forcing open objects out frees nothing while the reader has objects to take: taking them does.
+      this.held = new HeldObjects(
+        source,
+        this.collator,
+        () => {},
+        () => this.waiting.size === 0,
+      );
+    }
     if (this.collator !== undefined) {
       const collator = this.collator;
       this.timer = setInterval(() => collator.expire(), EXPIRE_EVERY_MS);
@@ -296,6 +335,7 @@ export class MonitorStream<T> implements AsyncIterable<T>, AsyncDisposable {
     await this.source?.close();
     this.state = 'closed';
     this.items.length = 0;
+    this.ids.length = 0;
     this.head = 0;
     this.finish();
   }

@@ -1,7 +1,7 @@
 import amqp from 'amqplib';
 import { expect } from 'chai';
 import { LcmonError, messages, objects, type MonitorMessage } from '@contexture/lcmon';
-import { amqpUrl, Cleanup, uniqueName } from '@contexture/test-support';
+import { amqpUrl, Cleanup, uniqueName, waitUntil } from '@contexture/test-support';
 import { lifecycle, Publisher, queueExists } from './helpers.js';
 
 const A = lifecycle('qa', { url: '/a', n: 1 }, [{ n: 2 }]);
@@ -54,6 +54,72 @@ describe('monitor library: queue, queueArgs and bindingArgs', () => {
     expect(err).to.be.instanceOf(LcmonError);
     expect(err).to.include({ code: 'LC_BROKER_NO_QUEUE' });
     expect(await queueExists(missing)).to.equal(false);
+  });
+
+  it('objects() from a queue: a message is acknowledged once its object is taken; what was not taken goes back to the queue', async () => {
+    exchange = cleanup.exchange(uniqueName('lcmon-qo'));
+    const queue = cleanup.queue(uniqueName('lcmon-qo'));
+    pub = await Publisher.open(exchange);
+    cleanup.defer(() => pub.close());
+    await pub.channel.assertQueue(queue, { durable: false });
+    await pub.channel.bindQueue(queue, exchange, '#');
+    // Taken (three messages), finished but not taken (three), never finished (one), and a late
+    // duplicate of the first (nothing to wait for).
+    const taken = lifecycle('taken', { n: 1 }, [{ n: 2 }]);
+    const left = lifecycle('left', { n: 1 }, [{ n: 2 }]);
+    const open = lifecycle('open', { n: 1 }, []).slice(0, 1);
+    await pub.publish(exchange, 'web.qo', [...taken, ...left, ...open, taken[1]!]);
+    const conn = await amqp.connect(amqpUrl());
+    cleanup.defer(() => conn.close());
+    const ch = await conn.createChannel();
+    const depth = async () => (await ch.checkQueue(queue)).messageCount;
+    expect(await depth()).to.equal(8);
+
+    const stream = objects({ url: amqpUrl(), queue, verbose: true });
+    const seen: string[] = [];
+    for await (const o of stream) {
+      seen.push(o.id);
+      // Both finished objects are given out by now (the reader takes them one by one).
+      await waitUntil(() => stream.stats().objects === 2 && stream.stats().duplicates === 1, 'all read');
+      break;
+    }
+    expect(seen).to.deep.equal(['taken']);
+    // The three messages of the object taken and the duplicate are acknowledged; the four of the
+    // object given out but not taken and of the open one are back in the queue.
+    await waitUntil(async () => (await depth()) === 4, 'four messages back in the queue');
+    const again = await take(messages({ url: amqpUrl(), queue }), 4);
+    expect(again.map((m) => (m.object as { obj_id: string }).obj_id).sort()).to.deep.equal([
+      'left',
+      'left',
+      'left',
+      'open',
+    ]);
+  });
+
+  it('objects() from a queue: open objects that hold the whole prefetch are forced out (counted), so consuming goes on', async () => {
+    exchange = cleanup.exchange(uniqueName('lcmon-qf'));
+    const queue = cleanup.queue(uniqueName('lcmon-qf'));
+    pub = await Publisher.open(exchange);
+    cleanup.defer(() => pub.close());
+    await pub.channel.assertQueue(queue, { durable: false });
+    await pub.channel.bindQueue(queue, exchange, '#');
+    // Three objects that never finish, then one of three messages: with a prefetch of 3 it can
+    // only come once the others let their deliveries go.
+    const never = ['o1', 'o2', 'o3'].map((id) => lifecycle(id, { n: 1 }, [])[0]!);
+    await pub.publish(exchange, 'web.qf', [...never, ...lifecycle('done', { n: 1 }, [{ n: 2 }])]);
+    const stream = objects({ url: amqpUrl(), queue, prefetch: 3, verbose: true });
+    const seen: string[] = [];
+    for await (const o of stream) {
+      seen.push(o.id);
+      break;
+    }
+    expect(seen).to.deep.equal(['done']);
+    expect(stream.stats()).to.include({ forced: 3, objects: 1 });
+    const conn = await amqp.connect(amqpUrl());
+    cleanup.defer(() => conn.close());
+    // Forced out (dropped) and taken: every message acknowledged.
+    const ch = await conn.createChannel();
+    await waitUntil(async () => (await ch.checkQueue(queue)).messageCount === 0, 'the queue emptied');
   });
 
   it('queueArgs: the anonymous queue is declared with them (x-max-length drops the oldest ready messages)', async () => {

@@ -11,7 +11,7 @@ import { Diagnostics } from './diagnostics.js';
 import { EXIT, exitStatusFor } from './exit-codes.js';
 import { withLargeReads } from './file-input.js';
 import { Formatter } from './formatter.js';
-import { HeldObjects } from './held-objects.js';
+import { HeldObjects } from '../held-objects.js';
 import { MalformedReport } from './malformed-report.js';
 import { OutputWriter } from './output-writer.js';
 import { ParallelCollator, type CollateSink } from './parallel-collate.js';
