@@ -156,6 +156,20 @@ for (const on of BACKENDS)
       expect(late.message).to.match(/within 3000 ms$/);
     });
 
+    it('an outcome whose notification never came (a subscriber between cluster nodes) is read back while the query waits', async () => {
+      const caller = queue({ recheckInterval: 100 });
+      const id = uniqueName('lost');
+      const waiting = caller.query({ id, name: 'lost', policy: 'remote', timeout: 10_000 });
+      // The task's outcome written where a worker writes it, and told to no one.
+      const key = `${prefix}tq:{${namespace}}:t:${id}`;
+      await waitUntil(async () => (await redis.hget(key, 'status')) !== null, 'the task queued');
+      await redis.hset(key, 'status', 'done', 'result', JSON.stringify({ ok: 1 }));
+      expect(await waiting).to.deep.equal({ ok: 1 });
+      expect(() => new TaskQueue({ redis: backend.option(), recheckInterval: 0 }))
+        .to.throw(/recheckInterval/)
+        .with.property('code', 'LC_TASK_INVALID');
+    });
+
     it('JSON only: params or results that are not JSON are refused; nothing is evaluated', async () => {
       const caller = queue({ handler: { big: () => 10n, fn: () => () => 1 } });
       expect((await rejection(caller.query({ name: 'x', params: { f: 1n } }))).code).to.equal('LC_TASK_INVALID');

@@ -49,6 +49,12 @@ export interface TaskQueueOptions {
   resultTtl?: number;
   /** A listener not seen for this long (ms) is gone (for `auto` and `remoteFirst`). @default 5000 */
   listenerTimeout?: number;
+  /**
+   * A query still waiting reads its task's outcome back this often (ms), should its notification
+   * have been missed: on a Redis Cluster, the subscriber moves to another node when its node dies,
+   * without an event, and an outcome told meanwhile reaches nobody. @default 5000
+   */
+  recheckInterval?: number;
 }
 
 /** A query. */
@@ -91,4 +97,5 @@ export const TASK_QUEUE_DEFAULTS = Object.freeze({
   maxAttempts: 3,
   resultTtl: 600_000,
   listenerTimeout: 5_000,
+  recheckInterval: 5_000,
 });

@@ -38,7 +38,13 @@ export class TaskQueue implements AsyncDisposable {
   /** This queue's id: its reply channel and its listeners' names derive from it. */
   readonly id = randomUUID();
   private readonly owned: boolean;
-  private readonly o: { visibilityTimeout: number; maxAttempts: number; resultTtl: number; listenerTimeout: number };
+  private readonly o: {
+    visibilityTimeout: number;
+    maxAttempts: number;
+    resultTtl: number;
+    listenerTimeout: number;
+    recheckInterval: number;
+  };
   private readonly handler: TaskQueueOptions['handler'];
   /** Where the namespace's listeners and wake-up channel are: the first part's key prefix. */
   private readonly base: string;
@@ -72,6 +78,7 @@ export class TaskQueue implements AsyncDisposable {
       maxAttempts: checkMs('maxAttempts', o.maxAttempts),
       resultTtl: checkMs('resultTtl', o.resultTtl),
       listenerTimeout: checkMs('listenerTimeout', o.listenerTimeout),
+      recheckInterval: checkMs('recheckInterval', o.recheckInterval),
     };
     const h = options.handler;
     if (
@@ -92,7 +99,13 @@ export class TaskQueue implements AsyncDisposable {
     this.base = this.bases[0]!;
     this.replyChannel = `${this.base}r:${this.id}`;
     this.wakeChannel = `${this.base}new`;
-    this.subscriber = new TaskSubscriber(this.redis, this.replyChannel, this.wakeChannel, (id) => this.taskKey(id));
+    this.subscriber = new TaskSubscriber(
+      this.redis,
+      this.replyChannel,
+      this.wakeChannel,
+      (id) => this.taskKey(id),
+      this.o.recheckInterval,
+    );
     this.workerQueue = {
       redis: this.redis,
       id: this.id,

@@ -15,7 +15,8 @@ export interface Waiter {
  * The task queue's one subscriber connection: its reply channel (outcomes and progress of the
  * tasks its queries wait for) and, once a listener asks for it, the wake-up channel (new tasks).
  * It waits for Redis however long it takes and, after a reconnect, reads back the outcomes told
- * meanwhile.
+ * meanwhile; while queries wait, it also reads their outcomes back every `recheckInterval` ms (a
+ * cluster's subscriber moves to another node without a reconnect event of its own).
  */
 export class TaskSubscriber {
   /** Queries waiting for an outcome, by task id. */
@@ -28,6 +29,9 @@ export class TaskSubscriber {
   #subscribed = false;
   /** The wake-up channel's subscription, once a listener asked for it. */
   private wakeReady: Promise<void> | null = null;
+  /** Reads the waiting queries' outcomes back while there are any (see the class). */
+  private recheckTimer: NodeJS.Timeout | null = null;
+  private rechecking = false;
 
   /**
    * @param redis the queue's client: the subscriber is its duplicate, and outcomes are read back with it.
@@ -38,6 +42,7 @@ export class TaskSubscriber {
     private readonly replyChannel: string,
     private readonly wakeChannel: string,
     private readonly taskKey: (id: string) => string,
+    private readonly recheckInterval: number,
   ) {}
 
   /** Whether the reply channel was subscribed once. */
@@ -51,16 +56,35 @@ export class TaskSubscriber {
     if (set === undefined) this.waiters.set(id, (set = new Set()));
     set.add(waiter);
     const waiting = set;
+    if (this.recheckTimer === null) {
+      this.recheckTimer = setInterval(() => {
+        if (this.waiters.size === 0) this.stopRecheck();
+        else if (!this.rechecking) {
+          this.rechecking = true;
+          void this.recheck().finally(() => {
+            this.rechecking = false;
+          });
+        }
+      }, this.recheckInterval);
+      this.recheckTimer.unref();
+    }
     return () => {
       waiting.delete(waiter);
       if (waiting.size === 0 && this.waiters.get(id) === waiting) this.waiters.delete(id);
+      if (this.waiters.size === 0) this.stopRecheck();
     };
+  }
+
+  private stopRecheck(): void {
+    if (this.recheckTimer !== null) clearInterval(this.recheckTimer);
+    this.recheckTimer = null;
   }
 
   /** Rejects every waiting query with the error made for its task id, and forgets them. */
   rejectAll(error: (id: string) => Error): void {
     for (const [id, set] of this.waiters) for (const w of set) w.reject(error(id));
     this.waiters.clear();
+    this.stopRecheck();
   }
 
   /** Closes the subscriber connection, if one was made. */
@@ -170,7 +194,10 @@ export class TaskSubscriber {
     }
   }
 
-  /** After a reconnect of the subscriber: outcomes told meanwhile are read back from their tasks. */
+  /**
+   * After a reconnect of the subscriber, and every `recheckInterval` while queries wait: outcomes
+   * told meanwhile are read back from their tasks.
+   */
   private async recheck(): Promise<void> {
     for (const id of [...this.waiters.keys()]) {
       try {
