@@ -84,6 +84,8 @@ export class ParallelCollator {
   private readonly results = new Map<number, Pending>();
   private readonly opens: number[];
   private failed: Error | undefined;
+  /** The workers are being stopped: their exit is no failure. */
+  private ending = false;
   private wake: (() => void) | undefined;
   private sent = 0;
   private next = 0;
@@ -119,6 +121,12 @@ export class ParallelCollator {
         this.failed ??= err;
         this.poke();
       });
+      // A worker gone without an error (killed, exited) would leave the chunks it held unanswered.
+      w.on('exit', (code) => {
+        if (this.ending) return;
+        this.failed ??= new Error(`a collation worker stopped (exit code ${code})`);
+        this.poke();
+      });
       return w;
     });
   }
@@ -132,13 +140,15 @@ export class ParallelCollator {
   /**
    * Ends: waits for the chunks in flight and puts them out, then, with `flush` (while the sink takes
    * output), gives out what the workers still hold (waiting objects, then with `includeOpen` the
-   * ones that never finished), and stops the workers.
+   * ones that never finished), and stops the workers. Resolves with a worker's failure, if one
+   * failed (then what it held is not given out), else undefined.
    */
-  async finish(flush: boolean, includeOpen: boolean): Promise<void> {
+  async finish(flush: boolean, includeOpen: boolean): Promise<Error | undefined> {
     try {
       await this.reading.catch(() => {});
       await this.waitFor(0);
-      if (this.failed !== undefined || !flush || this.sink.stopped) return;
+      if (this.failed !== undefined) return this.failed;
+      if (!flush || this.sink.stopped) return undefined;
       const job: FlushJob = { type: 'flush', includeOpen };
       this.flushed = [];
       for (const w of this.workers) w.postMessage(job);
@@ -147,7 +157,7 @@ export class ParallelCollator {
           this.wake = resolve;
         });
       }
-      if (this.failed !== undefined) return;
+      if (this.failed !== undefined) return this.failed;
       const parts = this.flushed;
       // The waiting objects of every share, then the open ones.
       this.merge(
@@ -173,7 +183,9 @@ export class ParallelCollator {
           }),
         );
       }
+      return undefined;
     } finally {
+      this.ending = true;
       await Promise.all(this.workers.map((w) => w.terminate()));
     }
   }

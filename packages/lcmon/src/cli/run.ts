@@ -355,7 +355,10 @@ export async function runMonitor(cfg: RunConfig, io: RunIO): Promise<number> {
   if (parallelCollator !== undefined) {
     // Lines handed to the workers count as read: their objects go out, then the flush.
     finishing = true;
-    await parallelCollator.finish(flushing, cfg.flushIncomplete);
+    // A worker that failed while ending: said and in the exit status, not a quiet success (a
+    // failure read() met is said already).
+    const failed = await parallelCollator.finish(flushing, cfg.flushIncomplete);
+    if (failed !== undefined && failure === undefined) fail(failed);
   } else if (collator !== undefined && flushing) {
     collator.flush(cfg.flushIncomplete);
   }
