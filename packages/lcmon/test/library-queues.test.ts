@@ -19,14 +19,20 @@ describe('monitor library: queue, queueArgs and bindingArgs', () => {
   let pub: Publisher;
   afterEach(() => cleanup.run());
 
-  it('queue: an existing queue is consumed as it is (what it already holds first), emptied of what was read, and left in place', async () => {
-    exchange = cleanup.exchange(uniqueName('lcmon-q'));
-    const queue = cleanup.queue(uniqueName('lcmon-q'));
+  /** An exchange and a queue of the test's own, the queue bound to `key`, and `pub` on them. */
+  async function boundQueue(name: string, key: string): Promise<string> {
+    exchange = cleanup.exchange(uniqueName(name));
+    const queue = cleanup.queue(uniqueName(name));
     pub = await Publisher.open(exchange);
     cleanup.defer(() => pub.close());
-    // The queue is bound to 'kept' only: it holds what was published there before the monitor ran.
     await pub.channel.assertQueue(queue, { durable: false });
-    await pub.channel.bindQueue(queue, exchange, 'kept');
+    await pub.channel.bindQueue(queue, exchange, key);
+    return queue;
+  }
+
+  it('queue: an existing queue is consumed as it is (what it already holds first), emptied of what was read, and left in place', async () => {
+    // The queue is bound to 'kept' only: it holds what was published there before the monitor ran.
+    const queue = await boundQueue('lcmon-q', 'kept');
     await pub.publish(exchange, 'kept', A);
     const stream = messages({ url: amqpUrl(), queue, bindingKeys: ['other'] });
     cleanup.defer(() => stream.close());
@@ -57,12 +63,7 @@ describe('monitor library: queue, queueArgs and bindingArgs', () => {
   });
 
   it('objects() from a queue: a message is acknowledged once its object is taken; what was not taken goes back to the queue', async () => {
-    exchange = cleanup.exchange(uniqueName('lcmon-qo'));
-    const queue = cleanup.queue(uniqueName('lcmon-qo'));
-    pub = await Publisher.open(exchange);
-    cleanup.defer(() => pub.close());
-    await pub.channel.assertQueue(queue, { durable: false });
-    await pub.channel.bindQueue(queue, exchange, '#');
+    const queue = await boundQueue('lcmon-qo', '#');
     // Taken (three messages), finished but not taken (three), never finished (one), and a late
     // duplicate of the first (nothing to wait for).
     const taken = lifecycle('taken', { n: 1 }, [{ n: 2 }]);
@@ -97,12 +98,7 @@ describe('monitor library: queue, queueArgs and bindingArgs', () => {
   });
 
   it('objects() from a queue: open objects that hold the whole prefetch are forced out (counted), so consuming goes on', async () => {
-    exchange = cleanup.exchange(uniqueName('lcmon-qf'));
-    const queue = cleanup.queue(uniqueName('lcmon-qf'));
-    pub = await Publisher.open(exchange);
-    cleanup.defer(() => pub.close());
-    await pub.channel.assertQueue(queue, { durable: false });
-    await pub.channel.bindQueue(queue, exchange, '#');
+    const queue = await boundQueue('lcmon-qf', '#');
     // Three objects that never finish, then one of three messages: with a prefetch of 3 it can
     // only come once the others let their deliveries go.
     const never = ['o1', 'o2', 'o3'].map((id) => lifecycle(id, { n: 1 }, [])[0]!);
