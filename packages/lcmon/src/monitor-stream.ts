@@ -6,7 +6,7 @@ import {
   type Malformed,
   type MessageMeta,
 } from '@contexture/context/protocol';
-import { AmqpSource } from './amqp-source.js';
+import { AmqpSource, type HeldDelivery } from './amqp-source.js';
 import { LcmonError } from './errors.js';
 import { HeldObjects } from './held-objects.js';
 import type { InputSink } from './input-sink.js';
@@ -60,6 +60,12 @@ export class MonitorStream<T> implements AsyncIterable<T>, AsyncDisposable {
   private readonly items: T[] = [];
   /** objects(): the id of each item. */
   private readonly ids: string[] = [];
+  /**
+   * messages() from a named queue: the delivery of each item, acknowledged once every item it
+   * carried is taken by the reader.
+   */
+  private readonly deliveries: Array<HeldDelivery | undefined> = [];
+  private holdMessages = false;
   /** objects() from a named queue: the ids of the objects given out and not yet taken by the reader. */
   private readonly waiting = new Set<string>();
   /** objects() from a named queue: deliveries acknowledged once their objects are out (see HeldObjects). */
@@ -188,12 +194,16 @@ export class MonitorStream<T> implements AsyncIterable<T>, AsyncDisposable {
       if (this.head < this.items.length) {
         const value = this.items[this.head]!;
         const id = this.collator !== undefined ? this.ids[this.head] : undefined;
+        const delivery = this.holdMessages ? this.deliveries[this.head] : undefined;
+        if (delivery !== undefined) this.deliveries[this.head] = undefined;
         this.items[this.head++] = undefined as T;
         if (this.head === this.items.length) {
           this.items.length = 0;
           this.ids.length = 0;
+          this.deliveries.length = 0;
           this.head = 0;
         }
+        if (delivery !== undefined) this.source?.release(delivery);
         // In the reader's hands: the deliveries of its messages are acknowledged.
         if (id !== undefined && this.held !== undefined) {
           this.waiting.delete(id);
@@ -253,12 +263,19 @@ export class MonitorStream<T> implements AsyncIterable<T>, AsyncDisposable {
           // A note (no obj_id) has no object to wait for: nothing holds its delivery.
           const id = message.obj_id;
           if (id !== undefined) self.held?.added(id, self.waiting.has(id));
-        } else
+        } else {
+          if (self.holdMessages) {
+            // Held until the reader takes it (a delivery may carry several messages: each holds it).
+            const d = self.source?.current;
+            if (d !== undefined) self.source!.hold(d);
+            self.deliveries.push(d);
+          }
           self.push({
             rkey: meta.rkey ?? null,
             headers: meta.headers ?? {},
             object: message,
           } satisfies MonitorMessage as T);
+        }
       },
       malformed(problem: Malformed, place: InputPlace): void {
         self.counts.malformed[problem.kind] = (self.counts.malformed[problem.kind] ?? 0) + 1;
@@ -301,6 +318,11 @@ export class MonitorStream<T> implements AsyncIterable<T>, AsyncDisposable {
     }
     this.source = source;
     this.state = 'open';
+    if (this.collator === undefined && this.options.queue !== undefined && !this.options.noAck) {
+      // messages() from a named queue: each delivery acknowledged once its messages are taken.
+      source.holdDeliveries(() => {});
+      this.holdMessages = true;
+    }
     if (this.collator !== undefined && this.options.queue !== undefined && !this.options.noAck) {
       // Forcing open objects out frees nothing while the reader has objects to take: taking them does.
       this.held = new HeldObjects(
@@ -336,6 +358,7 @@ export class MonitorStream<T> implements AsyncIterable<T>, AsyncDisposable {
     this.state = 'closed';
     this.items.length = 0;
     this.ids.length = 0;
+    this.deliveries.length = 0;
     this.head = 0;
     this.finish();
   }

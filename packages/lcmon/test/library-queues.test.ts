@@ -62,6 +62,30 @@ describe('monitor library: queue, queueArgs and bindingArgs', () => {
     expect(await queueExists(missing)).to.equal(false);
   });
 
+  it('messages() from a queue: a message is acknowledged once taken; what was not taken goes back to the queue', async () => {
+    const queue = await boundQueue('lcmon-qm', '#');
+    const body = (n: number) => ({ obj_id: `m${n}`, obj: { n }, seq: 0 });
+    await pub.publish(exchange, 'web.qm', [0, 1, 2, 3, 4].map(body));
+    const conn = await amqp.connect(amqpUrl());
+    cleanup.defer(() => conn.close());
+    const ch = await conn.createChannel();
+    const depth = async () => (await ch.checkQueue(queue)).messageCount;
+    await waitUntil(async () => (await depth()) === 5, 'five messages in the queue');
+    const stream = messages({ url: amqpUrl(), queue });
+    const seen: string[] = [];
+    for await (const m of stream) {
+      seen.push((m.object as { obj_id: string }).obj_id);
+      // All five are handed to the stream by now; the reader takes two.
+      await waitUntil(() => stream.stats().messages === 5, 'the five handed on');
+      if (seen.length === 2) break;
+    }
+    expect(seen).to.deep.equal(['m0', 'm1']);
+    await waitUntil(async () => (await depth()) === 3, 'the three not taken back in the queue');
+    const again = await take(messages({ url: amqpUrl(), queue }), 3);
+    expect(again.map((m) => (m.object as { obj_id: string }).obj_id)).to.deep.equal(['m2', 'm3', 'm4']);
+    await waitUntil(async () => (await depth()) === 0, 'the queue emptied');
+  });
+
   it('objects() from a queue: a message is acknowledged once its object is taken; what was not taken goes back to the queue', async () => {
     const queue = await boundQueue('lcmon-qo', '#');
     // Taken (three messages), finished but not taken (three), never finished (one), and a late
