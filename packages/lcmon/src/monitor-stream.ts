@@ -58,14 +58,12 @@ export class MonitorStream<T> implements AsyncIterable<T>, AsyncDisposable {
   private opening: Promise<this> | undefined;
   private closing: Promise<void> | undefined;
   private readonly items: T[] = [];
-  /** objects(): the id of each item. */
-  private readonly ids: string[] = [];
   /**
-   * messages() from a named queue: the delivery of each item, acknowledged once every item it
-   * carried is taken by the reader.
+   * From a named queue, what each item lets go of when the reader takes it: with messages() its
+   * delivery (acknowledged once every message it carried is taken), with objects() its object's id
+   * (see {@link held}). Null when nothing is held (no named queue).
    */
-  private readonly deliveries: Array<HeldDelivery | undefined> = [];
-  private holdMessages = false;
+  private holds: Array<HeldDelivery | string | undefined> | null = null;
   /** objects() from a named queue: the ids of the objects given out and not yet taken by the reader. */
   private readonly waiting = new Set<string>();
   /** objects() from a named queue: deliveries acknowledged once their objects are out (see HeldObjects). */
@@ -91,8 +89,10 @@ export class MonitorStream<T> implements AsyncIterable<T>, AsyncDisposable {
       const verbose = options.verbose;
       this.collator = new Collator({
         onObject: (o: CollatedObject) => {
-          this.ids.push(o.id);
-          if (this.held !== undefined) this.waiting.add(o.id);
+          if (this.holds !== null) {
+            this.holds.push(o.id);
+            this.waiting.add(o.id);
+          }
           this.push((verbose ? verboseObject(o) : plainObject(o)) as T);
         },
         onDrop: (id: string) => this.held?.out(id, true),
@@ -193,22 +193,20 @@ export class MonitorStream<T> implements AsyncIterable<T>, AsyncDisposable {
     for (;;) {
       if (this.head < this.items.length) {
         const value = this.items[this.head]!;
-        const id = this.collator !== undefined ? this.ids[this.head] : undefined;
-        const delivery = this.holdMessages ? this.deliveries[this.head] : undefined;
-        if (delivery !== undefined) this.deliveries[this.head] = undefined;
+        const holds = this.holds;
+        const hold = holds?.[this.head];
+        if (holds !== null) holds[this.head] = undefined;
         this.items[this.head++] = undefined as T;
         if (this.head === this.items.length) {
           this.items.length = 0;
-          this.ids.length = 0;
-          this.deliveries.length = 0;
+          if (holds !== null) holds.length = 0;
           this.head = 0;
         }
-        if (delivery !== undefined) this.source?.release(delivery);
         // In the reader's hands: the deliveries of its messages are acknowledged.
-        if (id !== undefined && this.held !== undefined) {
-          this.waiting.delete(id);
-          this.held.out(id);
-        }
+        if (typeof hold === 'string') {
+          this.waiting.delete(hold);
+          this.held?.out(hold);
+        } else if (hold !== undefined) this.source?.release(hold);
         if (this.items.length - this.head <= this.highWater >> 1) this.wakeReady();
         return { done: false, value };
       }
@@ -264,11 +262,11 @@ export class MonitorStream<T> implements AsyncIterable<T>, AsyncDisposable {
           const id = message.obj_id;
           if (id !== undefined) self.held?.added(id, self.waiting.has(id));
         } else {
-          if (self.holdMessages) {
+          if (self.holds !== null) {
             // Held until the reader takes it (a delivery may carry several messages: each holds it).
             const d = self.source?.current;
             if (d !== undefined) self.source!.hold(d);
-            self.deliveries.push(d);
+            self.holds.push(d);
           }
           self.push({
             rkey: meta.rkey ?? null,
@@ -318,19 +316,18 @@ export class MonitorStream<T> implements AsyncIterable<T>, AsyncDisposable {
     }
     this.source = source;
     this.state = 'open';
-    if (this.collator === undefined && this.options.queue !== undefined && !this.options.noAck) {
-      // messages() from a named queue: each delivery acknowledged once its messages are taken.
-      source.holdDeliveries(() => {});
-      this.holdMessages = true;
-    }
-    if (this.collator !== undefined && this.options.queue !== undefined && !this.options.noAck) {
+    if (this.options.queue !== undefined && !this.options.noAck) {
+      // From a named queue, a delivery is acknowledged once what it carried is in the reader's hands.
+      this.holds = [];
+      if (this.collator === undefined) source.holdDeliveries(() => {});
       // Forcing open objects out frees nothing while the reader has objects to take: taking them does.
-      this.held = new HeldObjects(
-        source,
-        this.collator,
-        () => {},
-        () => this.waiting.size === 0,
-      );
+      else
+        this.held = new HeldObjects(
+          source,
+          this.collator,
+          () => {},
+          () => this.waiting.size === 0,
+        );
     }
     if (this.collator !== undefined) {
       const collator = this.collator;
@@ -357,8 +354,7 @@ export class MonitorStream<T> implements AsyncIterable<T>, AsyncDisposable {
     await this.source?.close();
     this.state = 'closed';
     this.items.length = 0;
-    this.ids.length = 0;
-    this.deliveries.length = 0;
+    if (this.holds !== null) this.holds.length = 0;
     this.head = 0;
     this.finish();
   }
