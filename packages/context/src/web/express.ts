@@ -19,7 +19,7 @@ export type ContextureMiddleware = (req: IncomingMessage, res: ServerResponse, n
  * Each request's WebRequest. WeakMaps rather than properties: Express swaps the prototype of every
  * request, and each property of our own added to one cost V8 a map migration per request.
  */
-const requests = new WeakMap<object, WebRequest>();
+const requests = new WeakMap<object, ExpressRequest>();
 /** `req.route` of the requests that have no WebRequest (ignored, or of another app). */
 const otherRoutes = new WeakMap<object, unknown>();
 
@@ -84,7 +84,7 @@ function installAccessor(proto: object): void {
  * Express and Node on it slow and cost a minimal Express request about a fifth more CPU. A
  * request without such a prototype (the router alone on Node's server) gets its own accessor.
  */
-function watchRoute(req: Tracked, w: WebRequest): unknown {
+function watchRoute(req: Tracked, w: ExpressRequest): unknown {
   if (expressRequest(req)) {
     // Read before the request is w's: a route assigned in front of the middleware (or, on the
     // first request, before the accessor was there, as an own property).
@@ -139,6 +139,9 @@ function expressRequest(req: object): boolean {
  * `request` then, so that its next requests are heard as they are routed.
  */
 class ExpressRequest extends WebRequest {
+  /** The router's route object as it assigned it: what `req.route` reads. */
+  assigned: unknown;
+
   constructor(
     settings: WebSettings,
     private readonly req: Tracked,
@@ -152,7 +155,6 @@ class ExpressRequest extends WebRequest {
     const own = Object.getOwnPropertyDescriptor(req, 'route');
     if (own === undefined || !('value' in own) || own.value === undefined) return null;
     expressRequest(req);
-    this.assigned = own.value;
     return { route: routePath(req, own.value) };
   }
 }

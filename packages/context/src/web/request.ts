@@ -28,8 +28,6 @@ function describe(err: unknown): { name: string; message: string } {
 
 export class WebRequest extends LazyContext implements ResponseWatcher {
   route: string | undefined;
-  /** The framework's own route object as it assigned it (Express's `req.route`). */
-  assigned: unknown;
   private routed = false;
   private readonly start = performance.now();
   private failure: { error: unknown } | undefined;
