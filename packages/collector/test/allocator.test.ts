@@ -626,6 +626,8 @@ for (const backend of BACKENDS)
         expect(own.redis.status).to.equal('end');
         await rejects(own.malloc(), 'LC_ALLOC_CLOSED');
         const given = new Allocator({ redis: client, prefix, pool: 'u' });
+        // Used first: a cluster client is 'connect', not 'ready', until its slots are read.
+        expect(await given.size()).to.equal(1);
         await given.close();
         expect(client.status).to.equal('ready');
         expect(await client.ping()).to.equal('PONG');
