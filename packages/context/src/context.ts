@@ -210,6 +210,30 @@ function firstBody(
 }
 
 /**
+ * The JSON of `fields` in one JSON.stringify() (one string, where firstBody() makes several per
+ * field), when that is the text firstBody() would make: a plain object whose every field is a
+ * string, number, boolean, null or object (JSON.stringify() would leave out a top-level function,
+ * symbol or undefined, which firstBody() refuses or writes as null). Undefined otherwise, or when
+ * JSON.stringify() throws (a bigint, a cycle): firstBody() then says why.
+ */
+function wholeJson(fields: Record<string, unknown> | undefined | null): string | undefined {
+  if (fields === undefined || fields === null) return '{}';
+  // A plain object: JSON.stringify() would call a toJSON() of its class, which firstBody() does not.
+  const proto = Object.getPrototypeOf(fields);
+  if (proto !== Object.prototype && proto !== null) return undefined;
+  for (const key in fields) {
+    if (!Object.hasOwn(fields, key)) return undefined;
+    const t = typeof fields[key];
+    if (t !== 'string' && t !== 'number' && t !== 'boolean' && t !== 'object') return undefined;
+  }
+  try {
+    return JSON.stringify(fields);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * Sends the one `transient` message of a context made with `options` and `transient: true`,
  * without making the context (its Proxy, its state, its copy of the fields): for a web request
  * that ended before anything asked for its context. Returns the id, for a context made later
@@ -223,8 +247,9 @@ export function sendTransient(options: ContextOptions): string {
   const route = handler.route(rkey, trace === null ? options.headers : { ...trace.headers, ...options.headers });
   const id = options.guid ?? randomUUID();
   const ignore = options.ignore === undefined ? null : new Set(options.ignore);
-  const body = firstBody(options.context, ignore, trace);
-  const objJson = `{${body}}`;
+  const objJson =
+    (ignore === null && trace === null ? wholeJson(options.context) : undefined) ??
+    `{${firstBody(options.context, ignore, trace)}}`;
   flatten(objJson);
   handler.enqueue({
     route,
