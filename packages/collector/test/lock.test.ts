@@ -2,7 +2,15 @@ import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { type Cluster, Redis } from 'ioredis';
-import { Cleanup, freePort, redisClusterNodes, redisUrl, uniqueName, waitUntil } from '@contexture/test-support';
+import {
+  Cleanup,
+  clusterClient,
+  freePort,
+  redisClusterNodes,
+  redisUrl,
+  uniqueName,
+  waitUntil,
+} from '@contexture/test-support';
 import { CollectorError } from '../src/internal/errors.js';
 import { LockError } from '../src/locks/lock-error.js';
 import { LockPool } from '../src/locks/lock-pool.js';
@@ -643,6 +651,74 @@ for (const backend of BACKENDS)
       await waitUntil(async () => (await a.status(name)) === 'free', 'the lock to come back', 5_000);
     });
   });
+
+describe('RedisLock on a Redis Cluster: the subscriber of the waiters', function () {
+  this.timeout(60_000);
+  onBackend(CLUSTER);
+
+  it('waiters on locks of all three masters share one subscriber, subscribed on each master, and each is woken by its release', async () => {
+    const name = uniqueName('lockwaits');
+    const client = clusterClient({ redisOptions: { connectionName: name } });
+    cleanup.defer(() => client.quit());
+    const attempts = countAttempts(client);
+    const w = new RedisLock({ redis: client, prefix, owner: 'w' });
+    cleanup.defer(() => w.close());
+    await client.ping();
+    // One lock whose key lives on each master, and a second on the first one: two channels there.
+    const first = masterOf(client, w.key('m0'));
+    const wanted = (at: string) => (at === first ? 2 : 1);
+    const byMaster = new Map<string, string[]>();
+    const full = () => byMaster.size === 3 && [...byMaster].every(([at, list]) => list.length === wanted(at));
+    for (let i = 0; !full(); i++) {
+      const at = masterOf(client, w.key(`m${i}`));
+      const list = byMaster.get(at) ?? [];
+      if (list.length < wanted(at)) byMaster.set(at, [...list, `m${i}`]);
+    }
+    const names = [...byMaster.values()].flat();
+    expect(names).to.have.length(4);
+    /**
+     * The subscriber's connections on each master, with their sharded subscriptions: named after
+     * the client's connection name (with a prefix of ioredis's own before it).
+     */
+    const subscribers = async () => {
+      const out = new Map<string, number[]>();
+      for (const node of (redis as Cluster).nodes('master')) {
+        const list = String(await node.client('LIST'));
+        out.set(
+          nodeAddress(node),
+          list
+            .split('\n')
+            .filter((line) => line.includes(`${name}:locks `))
+            .map((line) => Number(/ ssub=(\d+)/.exec(line)?.[1] ?? 0)),
+        );
+      }
+      return out;
+    };
+    const held = await Promise.all(names.map(async (n) => (await b.lock(n, { ttl: 30_000 }))!));
+    // A pause of an hour: only each release's word lets its waiter in.
+    const got = names.map((n) => w.acquire(n, { retryDelay: HOUR, jitter: 0, maxRetries: 10, timeout: 30_000 }));
+    // Each waiter's attempt at once, and one once its subscription holds.
+    await waitUntil(() => attempts.answered === 2 * names.length, 'the waiters to subscribe and ask again');
+    const during = await subscribers();
+    // Besides the subscriber's own connection to a node (for the slot map, none subscribed), on
+    // each master one connection holds the channels of the locks there.
+    for (const [at, list] of byMaster)
+      expect(
+        during.get(at)!.filter((n) => n > 0),
+        at,
+      ).to.deep.equal([list.length]);
+    for (const h of held) expect(await h.release()).to.equal(true);
+    const handles = await Promise.all(got);
+    expect(handles.map((h) => h.owner)).to.deep.equal(names.map(() => 'w'));
+    expect(attempts.sent).to.equal(3 * names.length, 'one attempt after each release');
+    for (const h of handles) expect(await h.release()).to.equal(true);
+    // No lock waited for: the subscriptions end, and the connections with them.
+    await waitUntil(
+      async () => [...(await subscribers()).values()].every((list) => list.length === 0),
+      'the subscriber to close on every master',
+    );
+  });
+});
 
 describe('RedisLock on a Redis Cluster: where the keys go', function () {
   this.timeout(60_000);
