@@ -259,7 +259,14 @@ describe('contexture-store web: the HTTP side (Redis)', function () {
     expect(page.headers['content-type']).to.equal('text/html; charset=utf-8');
     expect(page.headers['content-security-policy']).to.include("script-src 'self'");
     expect(page.text).to.include('<script type="module" src="/app.js"></script>');
-    for (const file of ['app.js', 'style.css']) expect((await request(`${url}${file}`)).status).to.equal(200);
+    for (const file of ['app.js', 'style.css', 'page.js', 'page.css']) {
+      const answer = await request(`${url}${file}`);
+      expect(answer.status, file).to.equal(200);
+      expect(answer.headers['content-type'], file).to.match(file.endsWith('.js') ? /^text\/javascript/ : /^text\/css/);
+    }
+    // The shared module and style sheet, from @contexture/context: the page's own files use them.
+    expect((await request(`${url}app.js`)).text).to.include("from './page.js'");
+    expect(page.text).to.match(/href="\/page\.css">\s*<link rel="stylesheet" href="\/style\.css">/);
     expect((await request(`${url}nothing`)).status).to.equal(404);
     expect((await request(`${url}api/source`, { host: 'evil.example:80' })).status).to.equal(403);
     expect((await request(`${url}api/contexts`, { method: 'POST' })).status).to.equal(405);

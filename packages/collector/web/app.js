@@ -1,19 +1,7 @@
 // contexture-store web: the page. Everything that comes from the store (ids, routing keys, field
 // names and values) reaches the document through textContent or attributes set as data, never
-// as markup.
-
-const $ = (id) => document.getElementById(id);
-
-/** Control characters, DEL, the C1 controls and the bidirectional marks, shown as \uXXXX. */
-const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/g;
-const visible = (s) => String(s).replace(UNSAFE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-
-function el(tag, className, text) {
-  const e = document.createElement(tag);
-  if (className) e.className = className;
-  if (text !== undefined) e.textContent = text;
-  return e;
-}
+// as markup (see page.js).
+import { $, el, fieldNode, oneAtATime, short, visible } from './page.js';
 
 const state = {
   /** id → its table row. */
@@ -31,17 +19,6 @@ function when(seconds) {
   if (typeof seconds !== 'number') return '';
   const d = new Date(seconds * 1000);
   return `${d.toLocaleDateString()} ${d.toLocaleTimeString()}`;
-}
-
-/** One value as a line of JSON text, escaped for display. */
-function short(value) {
-  let text;
-  try {
-    text = JSON.stringify(value);
-  } catch {
-    text = String(value);
-  }
-  return visible(text === undefined ? String(value) : text);
 }
 
 /** A delta node is a leaf when its `action` is a string; else a map of the changes inside a field. */
@@ -172,36 +149,25 @@ function select(id) {
   });
 }
 
-let detailLoading = false;
-let detailAgain = false;
-
 /** Loads the selected context and its history (one request at a time; the latest wins). */
-async function showDetail(id) {
-  if (detailLoading) {
-    detailAgain = true;
-    return;
-  }
-  detailLoading = true;
-  try {
-    const res = await fetch(`/api/context?id=${encodeURIComponent(id)}`);
-    const d = await res.json();
-    if (id === state.selected) {
-      if (res.ok) {
-        renderDetail(d, state.highlight);
-        state.highlight = undefined;
-      } else renderGone(id, res.status === 404 ? 'not in the store' : visible(d.error));
+const showDetail = oneAtATime(
+  async (id) => {
+    try {
+      const res = await fetch(`/api/context?id=${encodeURIComponent(id)}`);
+      const d = await res.json();
+      if (id === state.selected) {
+        if (res.ok) {
+          renderDetail(d, state.highlight);
+          state.highlight = undefined;
+        } else renderGone(id, res.status === 404 ? 'not in the store' : visible(d.error));
+      }
+      linkUp();
+    } catch {
+      linkDown();
     }
-    linkUp();
-  } catch {
-    linkDown();
-  } finally {
-    detailLoading = false;
-    if (detailAgain) {
-      detailAgain = false;
-      if (state.selected !== undefined) showDetail(state.selected);
-    }
-  }
-}
+  },
+  () => state.selected,
+);
 
 function renderGone(id, why) {
   $('detail-body').hidden = true;
@@ -226,23 +192,8 @@ function tree(value, delta) {
 
 function node(key, value, delta) {
   const changed = delta !== undefined;
-  const composite = value !== null && typeof value === 'object';
-  if (!composite) {
-    const row = el('div', changed ? 'row changed' : 'row');
-    row.dataset.key = key;
-    row.append(el('span', 'key', visible(key)), document.createTextNode(': '));
-    row.append(el('span', typeof value === 'string' ? 'str' : 'num-v', short(value)));
-    return row;
-  }
-  const d = el('details', changed ? 'changed' : '');
-  d.dataset.key = key;
-  d.open = true;
-  const s = el('summary');
-  const size = Array.isArray(value) ? `[${value.length}]` : `{${Object.keys(value).length}}`;
-  s.append(el('span', 'key', visible(key)), document.createTextNode(` ${size}`));
   // Inside a field replaced whole, every value is new: the field is highlighted, not each one.
-  d.append(s, tree(value, changed && !isLeaf(delta) ? delta : undefined));
-  return d;
+  return fieldNode(key, value, changed, () => tree(value, changed && !isLeaf(delta) ? delta : undefined));
 }
 
 function historyItem(event) {

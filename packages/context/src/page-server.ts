@@ -1,6 +1,6 @@
 /**
  * What the two live pages (`lcmon --web`, `contexture-store web`) share on their server side: the
- * `[HOST:]PORT` they listen on, the security headers of every answer, the page's three files, and
+ * `[HOST:]PORT` they listen on, the security headers of every answer, the page's files, and
  * the checks every request goes through before it reaches the page's own routes.
  */
 import { readFileSync } from 'node:fs';
@@ -50,18 +50,29 @@ export function pageJson(value: unknown): string {
   );
 }
 
-const FILES: Record<string, { file: string; type: string }> = {
+/** What a page serves: its own three files, and the two that both pages share (`shared`). */
+const FILES: Record<string, { file: string; type: string; shared?: true }> = {
   '/': { file: 'index.html', type: 'text/html; charset=utf-8' },
   '/app.js': { file: 'app.js', type: 'text/javascript; charset=utf-8' },
   '/style.css': { file: 'style.css', type: 'text/css; charset=utf-8' },
+  '/page.js': { file: 'page.js', type: 'text/javascript; charset=utf-8', shared: true },
+  '/page.css': { file: 'page.css', type: 'text/css; charset=utf-8', shared: true },
 };
 
-/** A page's files (`index.html`, `app.js`, `style.css` under `root`), read once: plain files, no build step. */
+/** Where the shared files are: this package's `web/` (from `dist/src/`). */
+const SHARED_ROOT = new URL('../../web/', import.meta.url);
+
+/**
+ * A page's files, read once: plain files, no build step. `index.html`, `app.js` and `style.css`
+ * under `root`; `page.js` (a module its app.js imports) and `page.css` (loaded before its
+ * style.css) from this package, the same for both pages.
+ */
 export class PageFiles {
   private readonly files = new Map<string, Buffer>();
 
   constructor(root: URL) {
-    for (const { file } of Object.values(FILES)) this.files.set(file, readFileSync(new URL(file, root)));
+    for (const { file, shared } of Object.values(FILES))
+      this.files.set(file, readFileSync(new URL(file, shared ? SHARED_ROOT : root)));
   }
 
   /**
@@ -89,7 +100,7 @@ export class PageFiles {
       res.writeHead(405, { ...PAGE_HEADERS, Allow: 'GET, HEAD' }).end();
       return undefined;
     }
-    const f = FILES[url.pathname];
+    const f = Object.hasOwn(FILES, url.pathname) ? FILES[url.pathname] : undefined;
     if (f !== undefined) {
       res.writeHead(200, { ...PAGE_HEADERS, 'Content-Type': f.type }).end(this.files.get(f.file));
       return undefined;

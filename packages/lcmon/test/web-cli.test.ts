@@ -55,7 +55,14 @@ describe('lcmon --web (command line, saved input)', () => {
     expect(page.headers['content-type']).to.equal('text/html; charset=utf-8');
     expect(page.headers['content-security-policy']).to.include("script-src 'self'");
     expect(page.body).to.include('<script type="module" src="/app.js"></script>');
-    expect((await get(`${url}app.js`)).status).to.equal(200);
+    const app = await get(`${url}app.js`);
+    expect(app.status).to.equal(200);
+    expect(app.body).to.include("from './page.js'");
+    const shared = await get(`${url}page.js`);
+    expect(shared.status).to.equal(200);
+    expect(shared.headers['content-type']).to.equal('text/javascript; charset=utf-8');
+    expect(shared.body).to.include('export function fieldNode');
+    expect((await get(`${url}page.css`)).headers['content-type']).to.equal('text/css; charset=utf-8');
     expect((await get(`${url}../package.json`)).status).to.equal(404);
     expect((await get(`${url}web/app.js`)).status).to.equal(404);
     // Another site's name resolved to 127.0.0.1 (DNS rebinding) gets nothing; this machine's names do.

@@ -1,18 +1,7 @@
 // lcmon --web: the page. Everything that comes from messages (ids, routing keys, field names and
-// values) reaches the document through textContent or attributes set as data, never as markup.
-
-const $ = (id) => document.getElementById(id);
-
-/** Control characters, DEL, the C1 controls and the bidirectional marks, shown as \uXXXX. */
-const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/g;
-const visible = (s) => String(s).replace(UNSAFE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-
-function el(tag, className, text) {
-  const e = document.createElement(tag);
-  if (className) e.className = className;
-  if (text !== undefined) e.textContent = text;
-  return e;
-}
+// values) reaches the document through textContent or attributes set as data, never as markup
+// (see page.js).
+import { $, el, fieldNode, oneAtATime, short, visible } from './page.js';
 
 const state = {
   /** id → the object's latest view. */
@@ -44,17 +33,6 @@ function ago(seconds) {
 function clock(seconds) {
   const d = new Date(seconds * 1000);
   return `${d.toLocaleTimeString()}.${String(d.getMilliseconds()).padStart(3, '0')}`;
-}
-
-/** One value as a line of JSON text, escaped for display. */
-function short(value) {
-  let text;
-  try {
-    text = JSON.stringify(value);
-  } catch {
-    text = String(value);
-  }
-  return visible(text === undefined ? String(value) : text);
 }
 
 // ---- filter ----------------------------------------------------------------------------------
@@ -234,30 +212,19 @@ function select(id) {
   showDetail(id);
 }
 
-let detailLoading = false;
-let detailAgain = false;
-
 /** Loads the selected object's fields and history (one request at a time; the latest wins). */
-async function showDetail(id) {
-  if (detailLoading) {
-    detailAgain = true;
-    return;
-  }
-  detailLoading = true;
-  try {
-    const res = await fetch(`/api/object?id=${encodeURIComponent(id)}`);
-    const d = await res.json();
-    if (id === state.selected) renderDetail(id, res.ok ? d : undefined);
-  } catch {
-    /* the server went away: the link indicator says so */
-  } finally {
-    detailLoading = false;
-    if (detailAgain) {
-      detailAgain = false;
-      if (state.selected !== undefined) showDetail(state.selected);
+const showDetail = oneAtATime(
+  async (id) => {
+    try {
+      const res = await fetch(`/api/object?id=${encodeURIComponent(id)}`);
+      const d = await res.json();
+      if (id === state.selected) renderDetail(id, res.ok ? d : undefined);
+    } catch {
+      /* the server went away: the link indicator says so */
     }
-  }
-}
+  },
+  () => state.selected,
+);
 
 function tree(value, changed) {
   const box = el('div');
@@ -267,22 +234,7 @@ function tree(value, changed) {
 }
 
 function node(key, value, isChanged) {
-  const composite = value !== null && typeof value === 'object';
-  if (!composite) {
-    const row = el('div', isChanged ? 'row changed' : 'row');
-    row.dataset.key = key;
-    row.append(el('span', 'key', visible(key)), document.createTextNode(': '));
-    row.append(el('span', typeof value === 'string' ? 'str' : 'num-v', short(value)));
-    return row;
-  }
-  const d = el('details', isChanged ? 'changed' : '');
-  d.dataset.key = key;
-  d.open = true;
-  const s = el('summary');
-  const size = Array.isArray(value) ? `[${value.length}]` : `{${Object.keys(value).length}}`;
-  s.append(el('span', 'key', visible(key)), document.createTextNode(` ${size}`));
-  d.append(s, tree(value));
-  return d;
+  return fieldNode(key, value, isChanged, () => tree(value));
 }
 
 function renderDetail(id, d) {
