@@ -15,6 +15,7 @@ import {
   type MessageMeta,
 } from '@contexture/context/protocol';
 import { LcmonError } from './errors.js';
+import { ReleasedAcks } from './released-acks.js';
 import type { InputSink } from './input-sink.js';
 import type { ResolvedOptions } from './options.js';
 
@@ -119,8 +120,9 @@ export class AmqpSource {
   private onFull: (() => void) | undefined;
   private heldCount = 0;
   private delivering: HeldDelivery | undefined;
-  /** Released deliveries, acknowledged one by one at the next settle. */
+  /** Released deliveries, acknowledged at the next settle. */
   private released: amqp.ConsumeMessage[] = [];
+  private readonly releasedAcks = new ReleasedAcks();
 
   private constructor(
     private readonly conn: amqp.ChannelModel,
@@ -258,9 +260,9 @@ export class AmqpSource {
   readonly finished: Promise<void>;
 
   /**
-   * Acknowledges each delivery on its own, once nothing holds it, instead of every delivery once
-   * handed on: while the sink handles a delivery, {@link hold} keeps it unacknowledged until as
-   * many {@link release} calls. Deliveries held when consuming stops are never acknowledged: the
+   * Acknowledges each delivery once nothing holds it, instead of every delivery once handed on
+   * (see ReleasedAcks): while the sink handles a delivery, {@link hold} keeps it unacknowledged
+   * until as many {@link release} calls. Deliveries held when consuming stops are never acknowledged: the
    * broker gives them out again. `onFull` is called after a delivery whenever the held ones reach
    * the prefetch (the broker then sends no more until some are released). Call before {@link start};
    * never with `noAck`.
@@ -444,7 +446,7 @@ export class AmqpSource {
       const released = this.released;
       this.released = [];
       try {
-        for (const msg of released) this.channel.ack(msg);
+        this.releasedAcks.ack(this.channel, released);
       } catch {
         // The channel closed under it: the loss is reported by its 'close' handler.
       }

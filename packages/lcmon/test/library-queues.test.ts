@@ -121,6 +121,31 @@ describe('monitor library: queue, queueArgs and bindingArgs', () => {
     ]);
   });
 
+  it('objects() from a queue: deliveries let go of out of order are acknowledged exactly, before and after a held one', async () => {
+    const queue = await boundQueue('lcmon-qr', '#');
+    // a opens first and finishes after b and c; d never finishes; e comes after it. Taken in the
+    // order they finish (b, c, a, e): b's and c's deliveries are let go of while a's first ones
+    // are held, a's release then frees the run up to d's, and e's come after d's, held to the end.
+    const [a, b, c, d, e] = ['a', 'b', 'c', 'd', 'e'].map((id) => lifecycle(id, { n: 1 }, [{ n: 2 }]));
+    await pub.publish(exchange, 'web.qr', [a![0]!, a![1]!, ...b!, ...c!, a![2]!, d![0]!, ...e!]);
+    const conn = await amqp.connect(amqpUrl());
+    cleanup.defer(() => conn.close());
+    const ch = await conn.createChannel();
+    const depth = async () => (await ch.checkQueue(queue)).messageCount;
+    expect(await depth()).to.equal(13);
+    const stream = objects({ url: amqpUrl(), queue, verbose: true });
+    const seen: string[] = [];
+    for await (const o of stream) if (seen.push(o.id) === 4) break;
+    expect(seen).to.deep.equal(['b', 'c', 'a', 'e']);
+    // Only d's one message was not acknowledged: it is back in the queue, alone.
+    await waitUntil(async () => (await depth()) === 1, 'one message back in the queue');
+    const again = await take(messages({ url: amqpUrl(), queue }), 1);
+    expect(
+      again.map((m) => [(m.object as { obj_id: string }).obj_id, (m.object as { seq: number }).seq]),
+    ).to.deep.equal([['d', 0]]);
+    expect(await depth()).to.equal(0);
+  });
+
   it('objects() from a queue: open objects that hold the whole prefetch are forced out (counted), so consuming goes on', async () => {
     const queue = await boundQueue('lcmon-qf', '#');
     // Three objects that never finish, then one of three messages: with a prefetch of 3 it can
