@@ -199,6 +199,18 @@ describe('A throwaway Redis Cluster of its own (3 masters): scripts flushed, a m
     expect(await held!.release()).to.equal(true);
     await waitUntil(() => failures.length > 0, 'the run to meet the dead master');
 
+    // A script no master knows yet (as after a restart or SCRIPT FLUSH), run on a live master's
+    // keys while one master is dead: loaded where it can be, its calls go through.
+    const fresh = new LuaScript<string>(`-- ${uniqueName('fresh')}\nreturn ARGV[1]`, 1);
+    const liveGroup = byMaster(client, elsewhere.map(ctxKey), (k) => k)[0]!;
+    expect(liveGroup.length).to.be.greaterThan(0);
+    expect(
+      await fresh.runMany(
+        client,
+        liveGroup.map((k) => [k, `v-${k}`]),
+      ),
+    ).to.deep.equal(liveGroup.map((k) => [null, `v-${k}`]));
+
     // Back on the same port and directory: nodes.conf gives it its identity and slots again (its
     // data is gone: the test cluster persists nothing). The arguments are the script's.
     const port = String(base + 1);

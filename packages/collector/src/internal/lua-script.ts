@@ -61,8 +61,9 @@ export class LuaScript<T> {
     const missing = [...got.keys()].filter((i) => got[i]![0]?.message.startsWith('NOSCRIPT'));
     if (missing.length === 0) return got;
     // Loaded where the calls went: SCRIPT LOAD has no key, and a Cluster sends it to a node picked
-    // at random; so on a cluster, to every master (a single Redis is its own one master).
-    await Promise.all(masters(redis).map((node) => node.script('LOAD', this.lua)));
+    // at random; so on a cluster, to every master (a single Redis is its own one master). A master
+    // that cannot take it (down) fails only the calls sent to it, when they are sent again.
+    await Promise.allSettled(masters(redis).map((node) => node.script('LOAD', this.lua)));
     const again = redis.pipeline();
     for (const i of missing) again.evalsha(this.sha, ...this.withCount(calls[i]!));
     const retried = ((await again.exec()) ?? []) as Array<[Error | null, T]>;
