@@ -7,6 +7,8 @@ import contexturePlugin from '@contexture/context/fastify';
 import { amqpUrl, Cleanup, TestConsumer, uniqueName } from '@contexture/test-support';
 import {
   abortedRequest,
+  checkConcurrentRequests,
+  checkLateBody,
   byUrl,
   checkBornAfter,
   deferred,
@@ -64,40 +66,7 @@ describe('Fastify plugin → RabbitMQ (real Fastify 5 server, real HTTP, collate
     );
     const base = await serve(f);
 
-    const ids = Array.from({ length: 20 }, (_, i) => String(i));
-    const replies = await Promise.all(
-      ids.map(async (id) => {
-        const r = await fetch(`${base}/users/${id}?q=${id}`);
-        return { id, body: (await r.json()) as { ctx: string } };
-      }),
-    );
-    expect((await fetch(`${base}/api/items/7`)).status).to.equal(200);
-    expect((await fetch(`${base}/nowhere`)).status).to.equal(404);
-
-    const objs = await objects(consumer, 22);
-    expect(objs).to.have.length(22);
-    for (const { id, body } of replies) {
-      const o = byUrl(objs, `/users/${id}?q=${id}`);
-      expect(o.id, 'the context current in the handler is the request’s').to.equal(body.ctx);
-      expect(o.rkey).to.equal('http.GET./users/:id');
-      expect(o.complete).to.equal(true);
-      const { elapsed, ...rest } = o.object;
-      expect(rest).to.deep.equal({
-        method: 'GET',
-        url: `/users/${id}?q=${id}`,
-        route: '/users/:id',
-        user: `u${id}`,
-        status_code: 200,
-      });
-      expect(elapsed).to.be.a('number').and.at.least(0);
-    }
-    const item = byUrl(objs, '/api/items/7');
-    expect(item.rkey).to.equal('http.GET./api/items/:item');
-    expect(item.object).to.include({ route: '/api/items/:item', status_code: 200 });
-    const missing = byUrl(objs, '/nowhere');
-    expect(missing.rkey).to.equal('http.GET.unrouted');
-    expect(missing.object).to.include({ status_code: 404 });
-    expect(missing.object).to.not.have.property('route');
+    await checkConcurrentRequests(base, consumer);
   });
 
   it('a thrown error and a rejection: recorded as error with the status Fastify sends', async () => {
@@ -289,28 +258,7 @@ describe('Fastify plugin → RabbitMQ (real Fastify 5 server, real HTTP, collate
     });
     const base = await serve(f);
 
-    const body = JSON.stringify({ n: 7 });
-    const req = http.request(`${base}/echo`, {
-      method: 'POST',
-      agent: false,
-      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
-    });
-    const reply = new Promise<string>((resolve, reject) => {
-      req.on('response', (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (text += c));
-        res.on('end', () => resolve(text));
-      });
-      req.on('error', reject);
-    });
-    req.flushHeaders();
-    await headersSeen.promise;
-    req.end(body);
-    const got = JSON.parse(await reply) as { ctx: string | null };
-    const [o] = await objects(consumer, 1);
-    expect(got.ctx).to.equal(o!.id);
-    expect(o!.object).to.include({ method: 'POST', route: '/echo', n: 7, status_code: 200 });
+    await checkLateBody(base, headersSeen.promise, consumer);
   });
 
   it('options: recorded headers, name and routingKey functions, ignored requests; bad options fail', async () => {

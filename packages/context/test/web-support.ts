@@ -175,3 +175,78 @@ export async function checkBornAfter(
   expect(statuses(bySlow.id)).to.deep.equal(['born', 'finished']);
   expect(statuses(byUrl(objs, '/at-once').id)).to.deep.equal(['born', 'finished']);
 }
+
+/**
+ * The requests of the concurrency tests of both frameworks, and what they must give: 20 requests
+ * at once to `/users/:id` (whose handler sets `user` from deep in its async chain and answers with
+ * the id of the context current in it), one to `/api/items/:item` (a route of a nested router or
+ * plugin) and one to `/nowhere` (no route): 22 objects, each named after its route, the current
+ * context in each handler its request's.
+ */
+export async function checkConcurrentRequests(base: string, consumer: TestConsumer): Promise<void> {
+  const ids = Array.from({ length: 20 }, (_, i) => String(i));
+  const replies = await Promise.all(
+    ids.map(async (id) => {
+      const r = await fetch(`${base}/users/${id}?q=${id}`);
+      return { id, body: (await r.json()) as { ctx: string } };
+    }),
+  );
+  expect((await fetch(`${base}/api/items/7`)).status).to.equal(200);
+  expect((await fetch(`${base}/nowhere`)).status).to.equal(404);
+
+  const objs = await objects(consumer, 22);
+  expect(objs).to.have.length(22);
+  for (const { id, body } of replies) {
+    const o = byUrl(objs, `/users/${id}?q=${id}`);
+    expect(o.id, 'the context current in the handler is the request’s').to.equal(body.ctx);
+    expect(o.rkey).to.equal('http.GET./users/:id');
+    expect(o.complete).to.equal(true);
+    const { elapsed, ...rest } = o.object;
+    expect(rest).to.deep.equal({
+      method: 'GET',
+      url: `/users/${id}?q=${id}`,
+      route: '/users/:id',
+      user: `u${id}`,
+      status_code: 200,
+    });
+    expect(elapsed).to.be.a('number').and.at.least(0);
+  }
+  const item = byUrl(objs, '/api/items/7');
+  expect(item.rkey).to.equal('http.GET./api/items/:item');
+  expect(item.object).to.include({ route: '/api/items/:item', status_code: 200 });
+  const missing = byUrl(objs, '/nowhere');
+  expect(missing.rkey).to.equal('http.GET.unrouted');
+  expect(missing.object).to.include({ status_code: 404 });
+  expect(missing.object).to.not.have.property('route');
+}
+
+/**
+ * The late-body tests of both frameworks: POSTs `{"n":7}` to `/echo` with the body sent only once
+ * `headersSeen` (the server is waiting for it), so that the body parser resumes the chain from the
+ * socket's callback; the handler sets `n` on the current context and answers with its id, which
+ * must be the request's.
+ */
+export async function checkLateBody(base: string, headersSeen: Promise<void>, consumer: TestConsumer): Promise<void> {
+  const body = JSON.stringify({ n: 7 });
+  const req = http.request(`${base}/echo`, {
+    method: 'POST',
+    agent: false,
+    headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+  });
+  const reply = new Promise<string>((resolve, reject) => {
+    req.on('response', (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (text += c));
+      res.on('end', () => resolve(text));
+    });
+    req.on('error', reject);
+  });
+  req.flushHeaders();
+  await headersSeen;
+  req.end(body);
+  const got = JSON.parse(await reply) as { ctx: string | null };
+  const [o] = await objects(consumer, 1);
+  expect(got.ctx).to.equal(o!.id);
+  expect(o!.object).to.include({ method: 'POST', route: '/echo', n: 7, status_code: 200 });
+}
