@@ -262,10 +262,10 @@ export class AmqpSource {
   /**
    * Acknowledges each delivery once nothing holds it, instead of every delivery once handed on
    * (see ReleasedAcks): while the sink handles a delivery, {@link hold} keeps it unacknowledged
-   * until as many {@link release} calls. Deliveries held when consuming stops are never acknowledged: the
-   * broker gives them out again. `onFull` is called after a delivery whenever the held ones reach
-   * the prefetch (the broker then sends no more until some are released). Call before {@link start};
-   * never with `noAck`.
+   * until as many {@link release} calls. Deliveries held when consuming stops are never
+   * acknowledged: the broker gives them out again. `onFull` is called after a delivery whenever
+   * the held ones reach the prefetch (the broker then sends no more until some are released).
+   * Call before {@link start}; never with `noAck`.
    */
   holdDeliveries(onFull: () => void): void {
     if (!this.noAck) this.onFull = onFull;
