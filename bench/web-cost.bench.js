@@ -1,11 +1,14 @@
-// Issue 19: the web middleware's cost counted in instructions, the noise-free counterpart of
-// web.bench.js's requests per second. Each app of web.bench.js (a minimal Express 5 or Fastify 5
-// app, without the middleware, or with it publishing to the real broker one AMQP message per
-// context message or in batch mode) runs under valgrind's callgrind twice, serving SMALL and then
-// LARGE requests (8 keep-alive connections on loopback); the difference of the two totals over
-// LARGE - SMALL is the app's user-space instructions per request, start-up and JIT warm-up left
-// out. Callgrind counts the same whatever else the machine runs; it does not count the kernel
-// (the system calls of sending) nor the broker's work, which web.bench.js's requests/s include.
+// Issue 19: the web middleware's cost counted in instructions, the counterpart of web.bench.js's
+// requests per second. Each app of web.bench.js (a minimal Express 5 or Fastify 5 app, without
+// the middleware, or with it publishing to the real broker one AMQP message per context message
+// or in batch mode) runs under valgrind's callgrind twice, serving SMALL and then LARGE requests
+// (8 keep-alive connections on loopback); the difference of the two totals over LARGE - SMALL is
+// the app's user-space instructions per request, start-up and JIT warm-up left out. It does not
+// count the kernel (the system calls of sending) nor the broker's work, which web.bench.js's
+// requests/s include. Nor is it free of the machine: the handler's timers (flushInterval) run on
+// the clock, and under callgrind's slowdown each flush carries far fewer messages than at full
+// speed, so what is paid once per flush (a publish, its confirm, a timer) is counted more often
+// per request than a server running at full speed pays it, the more so the busier the machine.
 // cost_ratio = plain / with the middleware (the same sense as web.bench.js's ratio; goal >= 0.9).
 // Needs valgrind (Debian's valgrind package); without it the bench says so and reports nothing.
 import { execFileSync, spawn } from 'node:child_process';
