@@ -70,6 +70,37 @@ for (const backend of BACKENDS)
     this.timeout(30_000);
     onBackend(backend);
 
+    it('registries of a namespace must say the same shards: the first stores its number, another fails every call', async () => {
+      const two = make({ namespace: 'parts', shards: 2 });
+      await two.register({ id: 'a', kind: 'k' });
+      expect(await redis.get(`${prefix}registry:{parts}:shards`)).to.equal('2');
+      const same = make({ namespace: 'parts', shards: 2 });
+      expect((await same.list()).map((r) => r.id)).to.deep.equal(['a']);
+      const three = make({ namespace: 'parts', shards: 3 });
+      const calls: Array<[string, () => Promise<unknown>]> = [
+        ['register', () => three.register({ id: 'b' })],
+        ['beat', () => three.beat({ id: 'b' })],
+        ['heartbeat', () => three.heartbeat('a')],
+        ['get', () => three.get('a')],
+        ['list', () => three.list()],
+        ['unregister', () => three.unregister('a')],
+        ['cleanupExpired', () => three.cleanupExpired()],
+      ];
+      for (const [what, call] of calls) {
+        const e = await caught(call);
+        expect(e, what).to.be.instanceOf(CollectorError);
+        expect(e.code, what).to.equal('LC_REGISTRY_SHARDS_MISMATCH');
+        expect(e.message, what).to.include("registry namespace 'parts' is spread over 2 part(s)");
+        expect(e.message, what).to.include('this registry says shards: 3');
+      }
+      // It wrote nothing and removed nothing.
+      expect((await same.list()).map((r) => r.id)).to.deep.equal(['a']);
+      // Another namespace keeps its own number.
+      const other = make({ namespace: 'other', shards: 3 });
+      await other.register({ id: 'c' });
+      expect((await make({ namespace: 'other', shards: 3 }).list()).map((r) => r.id)).to.deep.equal(['c']);
+    });
+
     it('register, heartbeat with metrics, get and list (another registry of the namespace sees it)', async () => {
       const a = make();
       const b = make();

@@ -64,6 +64,23 @@ for (const on of BACKENDS)
     this.timeout(60_000);
     onBackend(on);
 
+    it('queues of a namespace must say the same shards: another number fails its queries and listen()', async () => {
+      const worker = queue({ shards: 2, handler: async () => 'ok' });
+      void listening(worker, ['job']);
+      expect(await queue({ shards: 2 }).query({ name: 'job', policy: 'remote' })).to.equal('ok');
+      expect(await redis.get(`${prefix}tq:{${namespace}}:shards`)).to.equal('2');
+      const wrong = queue({ shards: 3, handler: async () => 'never' });
+      // Without the check, queued where no listener looks: it would wait for its timeout.
+      const queried = await rejection(wrong.query({ name: 'job', policy: 'remote', timeout: 20_000 }));
+      expect(queried.code).to.equal('LC_TASK_SHARDS_MISMATCH');
+      expect(queried.message).to.include(`task queue namespace '${namespace}' is spread over 2 part(s)`);
+      expect(queried.message).to.include('this queue says shards: 3');
+      const listened = await rejection(wrong.listen(['job']));
+      expect(listened.code).to.equal('LC_TASK_SHARDS_MISMATCH');
+      // The namespace's own queues go on.
+      expect(await queue({ shards: 2 }).query({ name: 'job', policy: 'remote' })).to.equal('ok');
+    });
+
     it('remote: a listener runs the task; the caller gets the result and sees progress, by notification', async () => {
       const worker = queue({
         handler: {

@@ -47,6 +47,11 @@ export type CollectorErrorCode =
   | 'LC_REGISTRY_INVALID_ARGUMENT'
   /** The registry was closed. */
   | 'LC_REGISTRY_CLOSED'
+  /**
+   * The registry's namespace is spread over another number of parts (`shards`) than this registry
+   * says: the number the first registry of the namespace stored. A configuration error.
+   */
+  | 'LC_REGISTRY_SHARDS_MISMATCH'
   /** Redis did not answer in time (unreachable, or too slow) where a call could not wait longer. */
   | 'LC_REDIS_UNAVAILABLE'
   /** A shared context key, field or option is invalid. */
@@ -71,6 +76,11 @@ export type CollectorErrorCode =
   | 'LC_TASK_ABORTED'
   /** A task of that id exists with another name (a `TaskError`). */
   | 'LC_TASK_CONFLICT'
+  /**
+   * The task queue's namespace is spread over another number of parts (`shards`) than this queue
+   * says: the number the first queue of the namespace stored. A configuration error.
+   */
+  | 'LC_TASK_SHARDS_MISMATCH'
   /** A `Collector` option is missing, unknown, out of range or of the wrong type. */
   | 'LC_DAEMON_INVALID_OPTION'
   /** The collector was closed before it consumed (`start()` under way). */

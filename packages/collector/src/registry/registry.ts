@@ -3,8 +3,9 @@ import { isPlainObject, setOwn } from '@contexture/context/protocol';
 import { checkPositive, checkText as text } from '../internal/checks.js';
 import { CollectorError } from '../internal/errors.js';
 import { loadScripts, script } from '../internal/scripts.js';
-import { closeClient, reaching, redisAddress, resolveRedis } from '../internal/redis-client.js';
+import { closeClient, reaching, redisAddress, resolveRedis, trackCall } from '../internal/redis-client.js';
 import { printable } from '../internal/printable.js';
+import { ShardCount } from '../internal/shard-count.js';
 
 /** The registry's Lua scripts (`src/lua/registry/`); their headers say what they take and return. */
 const SCRIPTS = loadScripts('registry', {
@@ -59,7 +60,9 @@ export interface RegistryOptions {
    * How many parts (hash slots) the namespace's entries are spread over, each entry in the part
    * its id hashes to: on a Redis Cluster a busy namespace's load then goes to several masters
    * instead of one. 1 keeps every entry in the namespace's one slot (the layout of a registry made
-   * without it). Every registry of a namespace must say the same. What stops holding across parts:
+   * without it). Every registry of a namespace must say the same: the first to reach Redis stores
+   * its number (`<prefix>registry:{<namespace>}:shards`), and a registry that says another fails
+   * every call with `LC_REGISTRY_SHARDS_MISMATCH`. What stops holding across parts:
    * `list()` and `cleanupExpired()` read the parts one after the other (not one snapshot), and the
    * ages of entries of different parts are measured on the clocks of their masters. @default 1
    */
@@ -169,6 +172,8 @@ export class Registry implements AsyncDisposable {
   private readonly owned: boolean;
   /** Per part, the hash tag of its keys (see partTag()). */
   private readonly tags: string[];
+  /** The check that the namespace's other registries say the same number of parts. */
+  private readonly shardCount: ShardCount;
   private closing: Promise<void> | null = null;
 
   constructor(options: RegistryOptions = {}) {
@@ -189,6 +194,17 @@ export class Registry implements AsyncDisposable {
     if (typeof client === 'string') throw invalid(client);
     this.redis = client.redis;
     this.owned = client.owned;
+    const countKey = `${this.prefix}registry:{${this.tags[0]}}:shards`;
+    this.shardCount = new ShardCount(
+      this.redis,
+      countKey,
+      this.shards,
+      (stored) =>
+        new CollectorError(
+          'LC_REGISTRY_SHARDS_MISMATCH',
+          `registry namespace '${this.namespace}' is spread over ${stored} part(s) (${countKey}), this registry says shards: ${this.shards}`,
+        ),
+    );
   }
 
   /** The hash of one entry. */
@@ -352,8 +368,16 @@ export class Registry implements AsyncDisposable {
    * `LC_REDIS_UNAVAILABLE` saying which call and where Redis is; Redis's own errors (a script's, an ACL's)
    * pass as they are.
    */
+  /**
+   * `call`, once the namespace is known to have this registry's number of parts (see ShardCount):
+   * until then the check and the call are one call under way, which close() lets end first.
+   */
   private reaching<T>(what: string, call: () => Promise<T>): Promise<T> {
-    return reaching(`registry ${what}`, this.redis, call());
+    return reaching(
+      `registry ${what}`,
+      this.redis,
+      this.shardCount.ok ? call() : trackCall(this.redis, this.shardCount.check().then(call)),
+    );
   }
 
   private async put(

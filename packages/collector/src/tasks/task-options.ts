@@ -31,7 +31,9 @@ export interface TaskQueueOptions {
    * How many parts (hash slots) the namespace's tasks are spread over, each task in the part its id
    * hashes to: on a Redis Cluster a busy namespace's load then goes to several masters instead of
    * one. Workers take tasks from every part in turn. 1 keeps every task in the namespace's one slot
-   * (the layout of a queue made without it). Every queue of a namespace must say the same. What
+   * (the layout of a queue made without it). Every queue of a namespace must say the same: the
+   * first to reach Redis stores its number (`<prefix>tq:{<namespace>}:shards`), and a queue that
+   * says another fails its queries and listen() with `LC_TASK_SHARDS_MISMATCH`. What
    * stops holding across parts: the order in which tasks of different parts are taken (each part
    * keeps its own order), and a worker may look in several parts before it finds a task. @default 1
    */

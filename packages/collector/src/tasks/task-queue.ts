@@ -18,6 +18,7 @@ import { TASK_SCRIPTS as SCRIPTS } from './task-scripts.js';
 import { TaskSubscriber, type Waiter } from './task-subscriber.js';
 import { TaskWorker, type WorkerQueue } from './task-worker.js';
 import { printable } from '../internal/printable.js';
+import { ShardCount } from '../internal/shard-count.js';
 
 /**
  * A task queue in Redis: `query()` a named task with JSON params and get its result; `listen()`
@@ -56,6 +57,8 @@ export class TaskQueue implements AsyncDisposable {
   private readonly subscriber: TaskSubscriber;
   /** What this queue's workers (`listen()`) see of it. */
   private readonly workerQueue: WorkerQueue;
+  /** The check that the namespace's other queues say the same number of parts. */
+  private readonly shardCount: ShardCount;
   /** listeners() calls under way, by task name: queries asking at once share one. */
   private readonly listenerChecks = new Map<string, Promise<number>>();
   private closing: Promise<void> | null = null;
@@ -106,6 +109,17 @@ export class TaskQueue implements AsyncDisposable {
       (id) => this.taskKey(id),
       this.o.recheckInterval,
     );
+    const countKey = `${this.base}shards`;
+    this.shardCount = new ShardCount(
+      this.redis,
+      countKey,
+      shards,
+      (stored) =>
+        new CollectorError(
+          'LC_TASK_SHARDS_MISMATCH',
+          `task queue namespace '${this.namespace}' is spread over ${stored} part(s) (${countKey}), this queue says shards: ${shards}`,
+        ),
+    );
     this.workerQueue = {
       redis: this.redis,
       id: this.id,
@@ -116,6 +130,7 @@ export class TaskQueue implements AsyncDisposable {
       listenerTimeout: this.o.listenerTimeout,
       closed: this.closed.signal,
       subscriber: this.subscriber,
+      shardCount: this.shardCount,
       functionFor: (name) => this.functionFor(name),
       isClosing: () => this.closing !== null,
     };
@@ -389,6 +404,8 @@ export class TaskQueue implements AsyncDisposable {
       void (
         this.subscriber.subscribed ? subscribed : Promise.race([subscribed, this.redis.ping().then(() => subscribed)])
       )
+        // Queued only where the namespace's listeners look (see ShardCount).
+        .then(() => (this.shardCount.ok ? undefined : this.shardCount.check()))
         .then(() =>
           SCRIPTS.submit.call(
             this.redis,

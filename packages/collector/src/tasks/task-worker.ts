@@ -8,6 +8,7 @@ import { checkProgress, errorInfo, invalid, toJson } from './task-checks.js';
 import { TaskError } from './task-error.js';
 import type { Task, TaskFunction } from './task-options.js';
 import { type Claimed, TASK_SCRIPTS as SCRIPTS } from './task-scripts.js';
+import type { ShardCount } from '../internal/shard-count.js';
 import type { TaskSubscriber } from './task-subscriber.js';
 
 /** What a worker needs of its {@link TaskQueue}. */
@@ -26,6 +27,8 @@ export interface WorkerQueue {
   /** Aborts when the queue closes. */
   readonly closed: AbortSignal;
   readonly subscriber: TaskSubscriber;
+  /** The check that the namespace's other queues say the same number of parts. */
+  readonly shardCount: ShardCount;
   functionFor(name: string): TaskFunction | undefined;
   /** Whether the queue's close() was called. */
   isClosing(): boolean;
@@ -109,6 +112,7 @@ export class TaskWorker {
           let part = 0;
           woken = false;
           try {
+            if (!q.shardCount.ok) await q.shardCount.check();
             // Each part in turn, from the one after the part of the last claim, until one has a task.
             for (let tried = 0; got === null && tried < keys.length; tried++) {
               part = this.nextPart;
@@ -127,7 +131,9 @@ export class TaskWorker {
               );
             }
             failures = 0;
-          } catch {
+          } catch (err) {
+            // Another number of parts than the namespace's: nothing this listener claims would be right.
+            if (err instanceof CollectorError && err.code === 'LC_TASK_SHARDS_MISMATCH') throw err;
             await sleep(backoffDelay(++failures, this.claimRetry), stop); // Redis unreachable: try again in a while
             break;
           }
