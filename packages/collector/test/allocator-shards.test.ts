@@ -68,6 +68,37 @@ for (const backend of BACKENDS)
       expect(JSON.stringify(three)).to.include('"shards":3');
     });
 
+    it('allocators of a pool must say the same shards: the first stores its number, another fails its calls', async () => {
+      const three = allocator();
+      expect(await three.extend(resources(30))).to.equal(30);
+      expect(await client.get(`${prefix}alloc:{p}:shards`)).to.equal('3');
+      const two = allocator({ shards: 2 });
+      const calls: Array<[string, () => Promise<unknown>]> = [
+        ['extend', () => two.extend(['x'])],
+        ['malloc', () => two.malloc()],
+        ['mallocKey', () => two.mallocKey('res-1')],
+        ['freeKeys', () => two.freeKeys(['res-1'])],
+        ['keys', () => two.keys()],
+        ['size', () => two.size()],
+        ['stats', () => two.stats()],
+        ['bind', () => two.bind('n', 'res-1')],
+        ['markUnhealthy', () => two.markUnhealthy('res-1')],
+        ['gc', () => two.gc()],
+        ['clear', () => two.clear()],
+      ];
+      for (const [what, call] of calls) {
+        let err: unknown;
+        await call().catch((e: unknown) => (err = e));
+        expect(err, what).to.be.instanceOf(CollectorError);
+        expect((err as CollectorError).code, what).to.equal('LC_ALLOC_SHARDS_MISMATCH');
+        expect((err as CollectorError).message, what).to.include('pool "p" is spread over 3 shard(s)');
+        expect((err as CollectorError).message, what).to.include('this allocator says shards: 2');
+      }
+      // It changed nothing: the pool is whole, and its own allocators go on.
+      expect(await allocator().stats()).to.include({ size: 30, free: 30, held: 0, bindings: 0, unhealthy: 0 });
+      expect(await allocator().malloc()).to.not.equal(null);
+    });
+
     it('spreads resources by key over the shards; keys, size, stats and clear cover them all', async () => {
       const a = allocator();
       const all = resources(30);

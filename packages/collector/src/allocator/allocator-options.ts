@@ -25,8 +25,9 @@ export interface AllocatorOptions {
    * `{<pool>\u001f<n>}`), so that one pool can use every master of a Redis Cluster. A resource
    * lives in one shard, chosen by its key's hash slot. Each call stays atomic within a shard;
    * priority order, round-robin and fencing tokens hold per shard, and `malloc()` tries the
-   * shards in turn. Every client of a pool must use the same count; 1 keeps the layout of an
-   * unsharded pool.
+   * shards in turn. Every client of a pool must use the same count: the first to reach Redis
+   * stores it (`<prefix>alloc:{<pool>}:shards`), and an allocator with another fails its calls with
+   * `LC_ALLOC_SHARDS_MISMATCH`. 1 keeps the layout of an unsharded pool.
    * @default 1
    */
   shards?: number;

@@ -18,9 +18,10 @@ import {
   type PoolStats,
 } from './allocator-options.js';
 import { byShard, type PoolKeys, type PoolShard, poolShards, shardIndex } from './pool-keys.js';
-import { closeClient, reaching, redisAddress, replies, resolveRedis } from '../internal/redis-client.js';
+import { closeClient, reaching, redisAddress, replies, resolveRedis, trackCall } from '../internal/redis-client.js';
 import { printable } from '../internal/printable.js';
 import { checkEach } from './health-check.js';
+import { ShardCount } from '../internal/shard-count.js';
 
 export type {
   AllocatorOptions,
@@ -62,6 +63,10 @@ export class Allocator implements AllocationHost {
   readonly shared: boolean;
   /** The number of shards the pool is spread over. */
   readonly shards: number;
+  /** The check that the pool's other allocators say the same number of shards. */
+  private readonly shardCount: ShardCount;
+  /** Calls made again once their check passed (see checked()), while they start. */
+  private resumed = 0;
   /** The owner token of this allocator's holds. */
   readonly owner: string;
   private readonly parts: readonly PoolShard[];
@@ -96,6 +101,17 @@ export class Allocator implements AllocationHost {
     this.reclaimLimit = o.reclaimLimit;
     this.shards = o.shards;
     this.parts = poolShards(o.prefix, o.pool, o.shards);
+    const countKey = `${o.prefix}alloc:{${o.pool}}:shards`;
+    this.shardCount = new ShardCount(
+      this.redis,
+      countKey,
+      o.shards,
+      (stored) =>
+        new CollectorError(
+          'LC_ALLOC_SHARDS_MISMATCH',
+          `pool ${JSON.stringify(o.pool)} is spread over ${stored} shard(s) (${countKey}), this allocator says shards: ${o.shards}`,
+        ),
+    );
     this.rotor = Math.floor(Math.random() * o.shards);
   }
 
@@ -165,6 +181,7 @@ export class Allocator implements AllocationHost {
     const timeout = options.timeout === undefined ? '' : checkDuration(options.timeout, 'timeout');
     const priority = options.priority === undefined ? '' : checkPriority(options.priority);
     this.open();
+    if (!this.shardCount.ok) return this.checked('allocator extend', () => this.extendOrAssign(keys, options, replace));
     // assign() reaches every shard: one without listed keys is emptied
     const r = await this.eachShard(
       list,
@@ -178,6 +195,7 @@ export class Allocator implements AllocationHost {
   async shrink(keys: readonly string[] | string): Promise<number> {
     const list = checkKeys(keys);
     this.open();
+    if (!this.shardCount.ok) return this.checked('allocator shrink', () => this.shrink(keys));
     if (list.length === 0) return 0;
     return sum(await this.eachShard(list, (p, keys) => ALLOC_SCRIPTS.shrink.run(this.redis, ...p.list, ...keys)));
   }
@@ -185,12 +203,14 @@ export class Allocator implements AllocationHost {
   /** Empties the pool; fencing tokens keep increasing afterwards. Resolves how many resources it held. */
   async clear(): Promise<number> {
     this.open();
+    if (!this.shardCount.ok) return this.checked('allocator clear', () => this.clear());
     return sum(await Promise.all(this.parts.map((p) => ALLOC_SCRIPTS.clear.run(this.redis, ...p.list))));
   }
 
   /** The resources of the pool, sorted. */
   async keys(): Promise<string[]> {
     this.open();
+    if (!this.shardCount.ok) return this.checked('allocator keys', () => this.keys());
     const r = await Promise.all(
       this.parts.map((p) => reaching('allocator keys', this.redis, this.redis.hkeys(p.keys.resources))),
     );
@@ -200,6 +220,7 @@ export class Allocator implements AllocationHost {
   /** The number of resources in the pool. */
   async size(): Promise<number> {
     this.open();
+    if (!this.shardCount.ok) return this.checked('allocator size', () => this.size());
     return sum(
       await Promise.all(
         this.parts.map((p) => reaching('allocator size', this.redis, this.redis.hlen(p.keys.resources))),
@@ -210,6 +231,7 @@ export class Allocator implements AllocationHost {
   /** Counts of the pool's states, read in one transaction per shard. */
   async stats(): Promise<PoolStats> {
     this.open();
+    if (!this.shardCount.ok) return this.checked('allocator stats', () => this.stats());
     const all = await Promise.all(
       this.parts.map(({ keys: k }) =>
         replies(
@@ -245,6 +267,7 @@ export class Allocator implements AllocationHost {
     const name = options.name === undefined ? '' : checkKey(options.name, 'binding name');
     const priority = options.priority === undefined ? '' : checkPriority(options.priority);
     this.open();
+    if (!this.shardCount.ok) return this.checked('allocator malloc', () => this.allocate(want, options));
     // the optional arguments last, and only as many as this call needs (see malloc.lua)
     const args: ScriptArg[] = [this.mode, this.owner, timeout, this.reclaimLimit];
     if (name !== '' || priority !== '' || want !== '') args.push(name, cacheTimeout, priority, want);
@@ -302,6 +325,7 @@ export class Allocator implements AllocationHost {
     if (allocation instanceof Allocation) return this.freeHold(allocation);
     const key = checkKey(allocation);
     this.open();
+    if (!this.shardCount.ok) return this.checked('allocator free', () => this.free(allocation));
     if (this.shared) return true;
     const [ok] = await ALLOC_SCRIPTS.free.run(this.redis, ...this.partOf(key).list, this.owner, key, '');
     return ok === 1;
@@ -311,6 +335,7 @@ export class Allocator implements AllocationHost {
   async freeKeys(keys: readonly string[] | string): Promise<number> {
     const list = checkKeys(keys);
     this.open();
+    if (!this.shardCount.ok) return this.checked('allocator free', () => this.freeKeys(keys));
     if (this.shared || list.length === 0) return 0;
     const counts = await this.eachShard(list, async (p, keys) => {
       const args: string[] = [];
@@ -324,6 +349,7 @@ export class Allocator implements AllocationHost {
   /** @internal the body of `Allocation.free()`. */
   async freeHold(allocation: Allocation): Promise<boolean> {
     this.open();
+    if (!this.shardCount.ok) return this.checked('allocator free', () => this.freeHold(allocation));
     if (this.shared) return true;
     const [ok] = await ALLOC_SCRIPTS.free.run(
       this.redis,
@@ -339,6 +365,7 @@ export class Allocator implements AllocationHost {
   async updateHold(allocation: Allocation, timeout?: number): Promise<boolean> {
     const t = timeout === undefined ? this.timeout : checkDuration(timeout, 'timeout');
     this.open();
+    if (!this.shardCount.ok) return this.checked('allocator update', () => this.updateHold(allocation, timeout));
     if (this.shared) return true;
     const expires = await ALLOC_SCRIPTS.update.run(
       this.redis,
@@ -361,6 +388,7 @@ export class Allocator implements AllocationHost {
     checkKey(key);
     const timeout = options.timeout === undefined ? this.cacheTimeout : checkDuration(options.timeout, 'timeout');
     this.open();
+    if (!this.shardCount.ok) return this.checked('allocator bind', () => this.bind(name, key, options));
     const part = this.partOf(key);
     const bound = this.shards === 1 ? [] : await this.boundIn(name);
     const ok = (await ALLOC_SCRIPTS.bind.run(this.redis, ...part.list, 'bind', name, key, timeout)) === 1;
@@ -372,6 +400,7 @@ export class Allocator implements AllocationHost {
   async unbind(name: string): Promise<boolean> {
     checkKey(name, 'binding name');
     this.open();
+    if (!this.shardCount.ok) return this.checked('allocator bind', () => this.unbind(name));
     return this.unbindIn(
       name,
       this.parts.map((p) => p.n),
@@ -382,6 +411,7 @@ export class Allocator implements AllocationHost {
   async bindingsFor(key: string): Promise<string[]> {
     checkKey(key);
     this.open();
+    if (!this.shardCount.ok) return this.checked('allocator bindings', () => this.bindingsFor(key));
     return ALLOC_SCRIPTS.bindings.run(this.redis, ...this.partOf(key).list, key);
   }
 
@@ -396,6 +426,7 @@ export class Allocator implements AllocationHost {
     const list = checkKeys(keys);
     const d = duration === undefined ? this.unhealthyFor : checkDuration(duration, 'duration');
     this.open();
+    if (!this.shardCount.ok) return this.checked('allocator health', () => this.markUnhealthy(keys, duration));
     if (list.length === 0) return 0;
     return sum(
       await this.eachShard(list, (p, keys) => ALLOC_SCRIPTS.health.run(this.redis, ...p.list, 'sick', d, ...keys)),
@@ -406,6 +437,7 @@ export class Allocator implements AllocationHost {
   async markHealthy(keys: readonly string[] | string): Promise<number> {
     const list = checkKeys(keys);
     this.open();
+    if (!this.shardCount.ok) return this.checked('allocator health', () => this.markHealthy(keys));
     if (list.length === 0) return 0;
     return sum(
       await this.eachShard(list, (p, keys) => ALLOC_SCRIPTS.health.run(this.redis, ...p.list, 'well', 0, ...keys)),
@@ -438,6 +470,7 @@ export class Allocator implements AllocationHost {
   async gc(count = 100): Promise<GcResult> {
     checkCount(count, 'count');
     this.open();
+    if (!this.shardCount.ok) return this.checked('allocator gc', () => this.gc(count));
     const r = await Promise.all(this.parts.map((p) => ALLOC_SCRIPTS.gc.run(this.redis, ...p.list, this.mode, count)));
     const n = (i: number): number => sum(r.map((x) => Number(x[i])));
     return { removed: n(0), returned: n(1), healed: n(2), unbound: n(3), repaired: n(4) };
@@ -469,8 +502,29 @@ export class Allocator implements AllocationHost {
     await this.close();
   }
 
+  /**
+   * `again` (the call that asked, made again), once the pool's other allocators are known to say
+   * the same number of shards (see ShardCount): rejects with LC_ALLOC_SHARDS_MISMATCH when they do
+   * not, and as the call `what` would when Redis cannot be reached. The check and the call are one
+   * call under way, which close() lets end first.
+   */
+  private checked<T>(what: string, again: () => Promise<T>): Promise<T> {
+    return trackCall(
+      this.redis,
+      reaching(what, this.redis, this.shardCount.check()).then(() => {
+        // Made before close(): it goes on even if close() was called meanwhile (see open()).
+        this.resumed++;
+        try {
+          return again();
+        } finally {
+          this.resumed--;
+        }
+      }),
+    );
+  }
+
   private open(): void {
-    if (this._status !== 'open')
+    if (this._status !== 'open' && this.resumed === 0)
       throw new CollectorError('LC_ALLOC_CLOSED', `allocator of pool ${JSON.stringify(this.pool)} is closed`);
   }
 }

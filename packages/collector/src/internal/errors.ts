@@ -9,6 +9,11 @@ export type CollectorErrorCode =
   | 'LC_ALLOC_INVALID_KEY'
   /** The allocator was closed. */
   | 'LC_ALLOC_CLOSED'
+  /**
+   * The pool is spread over another number of shards than this allocator says: the number its
+   * first allocator stored. A configuration error.
+   */
+  | 'LC_ALLOC_SHARDS_MISMATCH'
   /** An argument is out of range or of the wrong type (an option, an id, a version). */
   | 'LC_STORE_INVALID_ARGUMENT'
   /** The store was closed. */
