@@ -15,9 +15,9 @@ import {
   type MessageMeta,
 } from '@contexture/context/protocol';
 import { LcmonError } from './errors.js';
-import { ReleasedAcks } from './released-acks.js';
 import type { InputSink } from './input-sink.js';
 import type { ResolvedOptions } from './options.js';
+import { ReleasedAcks } from './released-acks.js';
 
 /** `host:port` of an AMQP URL, never the credentials. */
 const hostPort = (url: string): string => hostPortOf(url, url.startsWith('amqps:') ? 5671 : 5672);

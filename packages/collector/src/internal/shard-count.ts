@@ -1,8 +1,8 @@
 import type { RedisClient } from './cluster.js';
 
 /**
- * The check that every client of a namespace spread over parts (a registry's, a task queue's) says
- * the same number of parts. A client that said another number would write where the others never
+ * The check that every client of a namespace spread over parts (a registry's, a task queue's, an
+ * allocator pool's shards) says the same number of parts. A client that said another number would write where the others never
  * read and read where they never write: what it registers or queues would be lost to them, with no
  * error anywhere. The first client to ask stores its number at `key` (SET NX, no expiry: it lasts
  * as the namespace does); every client compares once, before its first call that depends on it,

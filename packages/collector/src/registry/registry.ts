@@ -366,11 +366,9 @@ export class Registry implements AsyncDisposable {
   /**
    * `call()`, a failure to reach Redis (or Redis refusing for now) made a CollectorError
    * `LC_REDIS_UNAVAILABLE` saying which call and where Redis is; Redis's own errors (a script's, an ACL's)
-   * pass as they are.
-   */
-  /**
-   * `call`, once the namespace is known to have this registry's number of parts (see ShardCount):
-   * until then the check and the call are one call under way, which close() lets end first.
+   * pass as they are. Made once the namespace is known to have this registry's number of parts
+   * (see ShardCount): until then the check and the call are one call under way, which close()
+   * lets end first.
    */
   private reaching<T>(what: string, call: () => Promise<T>): Promise<T> {
     return reaching(

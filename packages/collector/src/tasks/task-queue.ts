@@ -401,28 +401,27 @@ export class TaskQueue implements AsyncDisposable {
       // Redis not reached yet is found out by a command of the queue's client, which gives up
       // (unless the caller's client was made never to: then the query's timeout ends the wait).
       const subscribed = this.subscriber.subscribe();
+      const submit = () =>
+        SCRIPTS.submit.call(
+          this.redis,
+          this.taskKey(id),
+          `${this.baseOf(id)}q:${name}`,
+          `${this.baseOf(id)}w:${id}`,
+          id,
+          name,
+          paramsText,
+          timeout,
+          this.o.maxAttempts,
+          this.replyChannel,
+          this.wakeChannel,
+          // With `once`, the outcome is kept only long enough for a caller that missed the notification.
+          q.once === true ? Math.min(60_000, this.o.resultTtl) : this.o.resultTtl,
+        );
       void (
         this.subscriber.subscribed ? subscribed : Promise.race([subscribed, this.redis.ping().then(() => subscribed)])
       )
         // Queued only where the namespace's listeners look (see ShardCount).
-        .then(() => (this.shardCount.ok ? undefined : this.shardCount.check()))
-        .then(() =>
-          SCRIPTS.submit.call(
-            this.redis,
-            this.taskKey(id),
-            `${this.baseOf(id)}q:${name}`,
-            `${this.baseOf(id)}w:${id}`,
-            id,
-            name,
-            paramsText,
-            timeout,
-            this.o.maxAttempts,
-            this.replyChannel,
-            this.wakeChannel,
-            // With `once`, the outcome is kept only long enough for a caller that missed the notification.
-            q.once === true ? Math.min(60_000, this.o.resultTtl) : this.o.resultTtl,
-          ),
-        )
+        .then(() => (this.shardCount.ok ? submit() : this.shardCount.check().then(submit)))
         .then(
           ([state, payload]) => {
             if (state === 'done') settle.resolve(JSON.parse(payload ?? 'null'));
