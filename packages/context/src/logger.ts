@@ -32,8 +32,31 @@ export interface WarnLogger {
   error?: undefined;
 }
 
-/** What a `logger` option takes. */
+/** What a `logger` option takes: a winston logger is taken too (see {@link isWinston}). */
 export type LoggerOption = Logger | WarnLogger;
+
+/** A winston logger, as {@link toLogger} calls it: `log({ ...fields, level, message })`, one record. */
+interface WinstonLogger {
+  log(entry: LogFields & { level: string; message: string }): unknown;
+  levels: Record<string, unknown>;
+}
+
+/**
+ * Whether `value` is a winston logger (or a `child()` of one): it has `info`, `warn` and `error`
+ * too, but takes the message first and the fields after it; called pino-style, it would print the
+ * fields as its message and lose the message. Told apart by what only winston's Logger has: `log`,
+ * `add` and `configure` methods and a `levels` table.
+ */
+export function isWinston(value: unknown): boolean {
+  const v = value as { log?: unknown; add?: unknown; configure?: unknown; levels?: unknown } | null | undefined;
+  return (
+    typeof v?.log === 'function' &&
+    typeof v.add === 'function' &&
+    typeof v.configure === 'function' &&
+    typeof v.levels === 'object' &&
+    v.levels !== null
+  );
+}
 
 /** Whether `value` is a pino-style {@link Logger}: `info`, `warn` and `error` are functions. */
 export function isLogger(value: unknown): value is Logger {
@@ -41,17 +64,48 @@ export function isLogger(value: unknown): value is Logger {
   return typeof v?.info === 'function' && typeof v.warn === 'function' && typeof v.error === 'function';
 }
 
-/** Whether `value` can be a `logger` option: a {@link Logger}, or anything with a `warn` function. */
+/**
+ * Whether `value` can be a `logger` option: a {@link Logger}, anything with a `warn` function, or a
+ * winston logger (whose levels may have `warning` rather than `warn`, as syslog's do).
+ */
 export function isLoggerOption(value: unknown): value is LoggerOption {
-  return typeof (value as Partial<WarnLogger> | null | undefined)?.warn === 'function';
+  return typeof (value as Partial<WarnLogger> | null | undefined)?.warn === 'function' || isWinston(value);
+}
+
+/** The first of `names` that winston's `levels` has, or null (then records of that level are left out). */
+function winstonLevel(levels: Record<string, unknown>, names: readonly string[]): string | null {
+  for (const n of names) if (Object.hasOwn(levels, n)) return n;
+  return null;
 }
 
 /**
- * A {@link Logger} for what a `logger` option holds: a pino-style one as it is; a message-only one
- * wrapped, so that it gets `prefix + message` as before (`error` on its `warn`, `info` on its
- * `info` if it has one, `debug` nowhere).
+ * A {@link Logger} that gives winston each record whole, `log({ ...fields, level, message })`, at
+ * the level its `levels` names so. Whole rather than `log(level, message, fields)`: winston reads a
+ * message with `%s`, `%d`… in it as a format and then leaves the fields out of the record.
+ */
+function fromWinston(logger: WinstonLogger): Logger {
+  const at = (names: readonly string[]) => {
+    const level = winstonLevel(logger.levels, names);
+    return (fields: LogFields, message: string) => {
+      if (level !== null) logger.log({ ...fields, level, message });
+    };
+  };
+  return {
+    info: at(['info', 'notice']),
+    warn: at(['warn', 'warning']),
+    error: at(['error', 'err']),
+    debug: at(['debug']),
+  };
+}
+
+/**
+ * A {@link Logger} for what a `logger` option holds: a winston one called message first (see
+ * {@link isWinston}); a pino-style one as it is; a message-only one wrapped, so that it gets
+ * `prefix + message` as before (`error` on its `warn`, `info` on its `info` if it has one, `debug`
+ * nowhere).
  */
 export function toLogger(logger: LoggerOption, prefix = ''): Logger {
+  if (isWinston(logger)) return fromWinston(logger as unknown as WinstonLogger);
   if (isLogger(logger)) return logger;
   const warn = (_: LogFields, message: string) => logger.warn(`${prefix}${message}`);
   return {

@@ -1,7 +1,9 @@
 import { expect } from 'chai';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
+import winston from 'winston';
 import { Context, ContextError, Handler } from '@contexture/context';
+import { toLogger } from '@contexture/context/internal';
 import {
   amqpUrl,
   brokerProxy,
@@ -158,5 +160,69 @@ describe('Handler logger: a pino-style logger gets fields and a message', functi
       expect((err as ContextError).code).to.equal('LC_CONFIG_INVALID');
       expect((err as ContextError).message).to.match(/logger must be a pino-style logger/);
     }
+  });
+
+  it('a winston logger gets the message as its message and the fields beside it, at its own level names', async () => {
+    /** A winston logger writing JSON lines into memory, with `levels` (winston's npm levels by default). */
+    const memoryWinston = (levels?: winston.config.AbstractConfigSetLevels) => {
+      let text = '';
+      const stream = new Writable({
+        write(chunk, _enc, done) {
+          text += String(chunk);
+          done();
+        },
+      });
+      const logger = winston.createLogger({
+        level: 'debug',
+        ...(levels === undefined ? {} : { levels }),
+        format: winston.format.json(),
+        transports: [new winston.transports.Stream({ stream })],
+      });
+      const records = () =>
+        text
+          .split('\n')
+          .filter((l) => l !== '')
+          .map((l) => JSON.parse(l) as Record<string, unknown>);
+      return { logger, records };
+    };
+
+    const port = await freePort();
+    const log = memoryWinston();
+    const handler = new Handler({
+      url: `amqp://app:s3cret-pw@127.0.0.1:${port}/%2F`,
+      exchange: uniqueName('log-w'),
+      heartbeatInterval: 0,
+      closeTimeout: 100,
+      reconnect: quick,
+      logger: log.logger,
+    });
+    cleanup.defer(() => handler.close());
+    new Context({ name: 'log.winston', handler, transient: true });
+    await waitUntil(() => log.records().length > 0, 'a log record');
+    const [r] = log.records();
+    expect(r).to.include({ level: 'warn', code: 'LC_BROKER_UNREACHABLE', url: `127.0.0.1:${port}`, nodes: 1 });
+    expect(r!.message).to.match(new RegExp(`^cannot publish to 127\\.0\\.0\\.1:${port} \\(.*ECONNREFUSED`));
+    expect(JSON.stringify(log.records())).to.not.contain('s3cret-pw');
+
+    // A child logger is one too; a message that looks like a format keeps its fields.
+    const child = memoryWinston();
+    toLogger(child.logger.child({ lib: 'contexture' })).info({ code: 'LC_TEST', n: 3 }, 'at 50%d of %s');
+    expect(child.records()).to.deep.equal([
+      { lib: 'contexture', code: 'LC_TEST', n: 3, level: 'info', message: 'at 50%d of %s' },
+    ]);
+
+    // syslog's levels have `warning`, not `warn` (nor a warn() method): taken all the same.
+    const syslog = memoryWinston(winston.config.syslog.levels);
+    const h2 = new Handler({ logger: syslog.logger, url: 'jsonl:/dev/null' });
+    cleanup.defer(() => h2.close());
+    const l = toLogger(syslog.logger);
+    l.warn({ code: 'LC_A' }, 'warned');
+    l.error({ code: 'LC_B' }, 'failed');
+    l.info({ code: 'LC_C' }, 'said');
+    expect(syslog.records().map((x) => [x.level, x.code, x.message])).to.deep.equal([
+      ['warning', 'LC_A', 'warned'],
+      ['error', 'LC_B', 'failed'],
+      ['info', 'LC_C', 'said'],
+    ]);
   });
 });
