@@ -12,7 +12,8 @@ import { CollectorError } from '../src/internal/errors.js';
 import { LuaScript } from '../src/internal/lua-script.js';
 import { RedisLock } from '../src/locks/redis-lock.js';
 import { RedisContextStore } from '../src/store/redis-store.js';
-import { masterOf } from './support/backends.js';
+import { TaskQueue } from '../src/tasks/task-queue.js';
+import { masterOf, nodeAddress } from './support/backends.js';
 
 /** The script that starts the test clusters; REDIS_CLUSTER_PORT and REDIS_CLUSTER_DIR pick ports and directory. */
 const SCRIPT = fileURLToPath(new URL('../../../../test/cluster/redis-cluster.sh', import.meta.url));
@@ -57,7 +58,8 @@ function accepts(port: number): Promise<boolean> {
  * RedisLock work on keys of every master: calls to its slots fail with a CollectorError naming the
  * cluster's seeds (never the password), calls to the other masters' slots go on; restarted on its
  * port and directory (its nodes.conf keeps its identity and slots), the same clients reach its
- * slots again.
+ * slots again. Then the node a task queue's caller is subscribed on stalls (SIGSTOP) while its
+ * query waits: the outcome, told through that node, still reaches the query.
  */
 describe('A throwaway Redis Cluster of its own (3 masters): scripts flushed, a master killed', function () {
   this.timeout(120_000);
@@ -275,5 +277,91 @@ describe('A throwaway Redis Cluster of its own (3 masters): scripts flushed, a m
       expectClear(f.err, `set ${f.id}`);
     }
     for (const id of ids) expect((await store.get(id))?.context, id).to.not.equal(undefined);
+  });
+
+  it("a query's subscriber node stalled while it waits: the outcome, told through that node, still reaches it", async () => {
+    const ports = [base, base + 1, base + 2];
+    const seeds = ports.map((p) => `127.0.0.1:${p}`);
+    // The node restarted by the test before lacks the setting: every master serves its own slots
+    // while another is down.
+    for (const port of ports) {
+      const node = new Redis({ host: '127.0.0.1', port });
+      await node.config('SET', 'cluster-require-full-coverage', 'no');
+      node.disconnect();
+    }
+    const urls = seeds.map((s) => `redis://default:${SECRET}@${s}`);
+    const prefix = `${uniqueName('tqfault')}:`;
+    const namespace = uniqueName('ns');
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const worker = new TaskQueue({
+      redis: urls,
+      prefix,
+      namespace,
+      handler: {
+        slow: async () => {
+          await gate;
+          return { ok: 1 };
+        },
+      },
+    });
+    closers.push(() => worker.close());
+    const stop = new AbortController();
+    const listening = worker.listen(['slow'], { concurrency: 32, signal: stop.signal });
+    closers.push(async () => {
+      release();
+      stop.abort();
+      await listening;
+    });
+    const client = worker.redis as Cluster;
+    await client.ping();
+    // The namespace's keys (its tasks and their outcomes) are on one master, which stays up.
+    const home = masterOf(client, `${prefix}tq:{${namespace}}:x`);
+
+    // A caller whose subscriber is on another node (ioredis picks one at random): up to 20 tries.
+    let caller: TaskQueue | null = null;
+    let waiting: Promise<unknown> | null = null;
+    let taskId = '';
+    let subNode: Redis | null = null;
+    for (let attempt = 0; attempt < 20 && subNode === null; attempt++) {
+      const q = new TaskQueue({ redis: urls, prefix, namespace, recheckInterval: 200 });
+      const id = uniqueName('task');
+      const p = q.query({ id, name: 'slow', policy: 'remote', timeout: 20_000 });
+      p.catch(() => {});
+      const channel = `${prefix}tq:{${namespace}}:r:${q.id}`;
+      let found: Redis | undefined;
+      await waitUntil(async () => {
+        for (const node of (q.redis as Cluster).nodes('master')) {
+          if (((await node.pubsub('CHANNELS', channel)) as string[]).length > 0) found = node;
+        }
+        return found !== undefined;
+      }, "the caller's subscription");
+      if (nodeAddress(found!) !== home) {
+        caller = q;
+        waiting = p;
+        taskId = id;
+        subNode = found!;
+      } else {
+        await q.close();
+      }
+    }
+    expect(subNode, 'a subscriber away from the namespace').to.not.equal(null);
+    closers.push(() => caller!.close());
+    // The worker has the task (and those of the callers given up before): they wait at the gate.
+    await waitUntil(
+      async () => (await client.hget(`${prefix}tq:{${namespace}}:t:${taskId}`, 'status')) === 'running',
+      'the task running',
+    );
+
+    // Stall the subscriber's node (SIGSTOP: its connections stay open, nothing tells the caller's
+    // subscriber), then let the task end: its outcome, told through that node, never arrives; the
+    // query reads it back (recheckInterval).
+    const port = Number(nodeAddress(subNode!).split(':')[1]);
+    const pid = Number(readFileSync(path.join(dir, String(port), 'redis.pid'), 'utf8').trim());
+    process.kill(pid, 'SIGSTOP');
+    closers.push(() => process.kill(pid, 'SIGCONT'));
+    release();
+    expect(await waiting).to.deep.equal({ ok: 1 });
+    process.kill(pid, 'SIGCONT');
   });
 });
