@@ -590,6 +590,45 @@ for (const backend of BACKENDS)
       }
     });
 
+    it('acquire(), withLock() and setIf() check their options as the constructor does; a signal that is no AbortSignal crashes nothing', async () => {
+      // Held by another owner: acquire() would wait, and listen to its signal while it does.
+      expect(await b.lock('held', { ttl: 3_000 })).to.not.equal(null);
+      const quick = { retryDelay: 10, jitter: 0, maxRetries: 2 };
+      const bad: Array<[string, Record<string, unknown>]> = [
+        ['signal', { signal: {} }],
+        ['signal', { signal: 'abort' }],
+        ['maxRetries', { maxRetries: Number.NaN }],
+        ['maxRetries', { maxRetries: Number.POSITIVE_INFINITY }],
+        ['maxRetries', { maxRetries: -1 }],
+        ['retryDelay', { retryDelay: Number.NaN }],
+        ['retryDelay', { retryDelay: -100 }],
+        ['jitter', { jitter: 1.5 }],
+        ['timeout', { timeout: Number.NaN }],
+        ['timeout', { timeout: -1 }],
+      ];
+      for (const [what, options] of bad) {
+        const err = await caught(a.acquire('held', { ...quick, ...options }));
+        expect(err, what).to.be.instanceOf(CollectorError);
+        expect(err.code, what).to.equal('LC_LOCK_INVALID_ARGUMENT');
+        expect(err.message, what).to.match(new RegExp(`^${what} must be`));
+      }
+      // Past several retry pauses: no timer of a refused call throws later (mocha would fail the test).
+      await new Promise((r) => setTimeout(r, 100));
+      const work = await caught(a.withLock('w', 1_000, 5 as never));
+      expect(work.code).to.equal('LC_LOCK_INVALID_ARGUMENT');
+      expect(work.message).to.match(/^work must be a function/);
+      expect(await a.status('w')).to.equal('free');
+      for (const ttl of [Number.NaN, 0, -5, 1.5, 1e20, '60000']) {
+        const err = await caught(a.setIf('n', 'gt', 5, { ttl: ttl as never }));
+        expect(err.code, String(ttl)).to.equal('LC_LOCK_INVALID_ARGUMENT');
+      }
+      expect(await redis.exists(`${prefix}num:{n}`)).to.equal(0);
+      expect(await a.setIf('n', 'gt', 5, { ttl: 60_000 })).to.equal(true);
+      expect(await redis.pttl(`${prefix}num:{n}`)).to.be.within(1, 60_000);
+      expect(await a.setIf('m', 'gt', 5)).to.equal(true);
+      expect(await redis.pttl(`${prefix}num:{m}`)).to.equal(-1);
+    });
+
     it('setIf writes only when value <op> current (or the key is missing), atomically', async () => {
       expect(await a.setIf('n', 'gt', 5)).to.equal(true);
       expect(await a.setIf('n', 'gt', 3)).to.equal(false);

@@ -17,3 +17,42 @@ export function checkPositive(code: CollectorErrorCode, what: string, v: unknown
     throw new CollectorError(code, `${what} must be a positive integer${unit}, got ${String(v)}`);
   return v as number;
 }
+
+/**
+ * An `AbortSignal` option, or undefined; else `code`. Checked before it is listened to: an object
+ * that is no signal would otherwise throw from a timer or a listener later, out of the caller's reach.
+ */
+export function checkSignal(code: CollectorErrorCode, what: string, v: unknown): AbortSignal | undefined {
+  if (v === undefined) return undefined;
+  const s = v as Partial<AbortSignal> | null;
+  if (
+    typeof s !== 'object' ||
+    s === null ||
+    typeof s.aborted !== 'boolean' ||
+    typeof s.addEventListener !== 'function' ||
+    typeof s.removeEventListener !== 'function'
+  )
+    throw new CollectorError(code, `${what} must be an AbortSignal, got ${describeValue(v)}`);
+  return v as AbortSignal;
+}
+
+/** A non-negative integer (`unit` is said in the message); else `code`. */
+export function checkCount(code: CollectorErrorCode, what: string, v: unknown, unit = ''): number {
+  if (!Number.isSafeInteger(v) || (v as number) < 0)
+    throw new CollectorError(code, `${what} must be an integer >= 0${unit}, got ${describeValue(v)}`);
+  return v as number;
+}
+
+/** A function option, or undefined; else `code`. */
+export function checkFunction<F>(code: CollectorErrorCode, what: string, v: F | undefined): F | undefined {
+  if (v !== undefined && typeof v !== 'function')
+    throw new CollectorError(code, `${what} must be a function, got ${describeValue(v)}`);
+  return v;
+}
+
+/** A short description of a wrong value for an error message: its type, and a number or short text as it is. */
+function describeValue(v: unknown): string {
+  if (typeof v === 'number' || typeof v === 'boolean' || v === null || v === undefined) return String(v);
+  if (typeof v === 'string') return v.length <= 40 ? JSON.stringify(v) : 'a string';
+  return Array.isArray(v) ? 'an array' : `a ${typeof v}`;
+}

@@ -3,6 +3,7 @@ import os from 'node:os';
 import type { RedisClient, RedisOption } from '../internal/cluster.js';
 import { type BackoffOptions, backoffDelay } from '@contexture/context/internal';
 import { CollectorError } from '../internal/errors.js';
+import { checkCount, checkFunction, checkSignal } from '../internal/checks.js';
 import { LOCK_SCRIPTS } from './lock-scripts.js';
 import { LockError } from './lock-error.js';
 import { LockWaits } from './lock-waits.js';
@@ -222,10 +223,8 @@ export class RedisLock {
       maxRetries: o.maxRetries,
       jitter: o.jitter,
     };
-    for (const k of ['retryDelay', 'maxRetries', 'jitter'] as const) {
-      if (!Number.isSafeInteger(this.defaults[k]) || this.defaults[k] < 0)
-        throw new CollectorError('LC_LOCK_INVALID_ARGUMENT', `${k} must be an integer >= 0`);
-    }
+    for (const k of ['retryDelay', 'maxRetries', 'jitter'] as const)
+      checkCount('LC_LOCK_INVALID_ARGUMENT', k, this.defaults[k]);
     this.waits = new LockWaits(this.redis);
   }
 
@@ -301,16 +300,23 @@ export class RedisLock {
     const owner = this.ownerOf(options);
     const ttl = this.ttlOf(options);
     const reentrant = options.reentrant === true;
-    const retryDelay = options.retryDelay ?? this.defaults.retryDelay;
-    const maxRetries = options.maxRetries ?? this.defaults.maxRetries;
-    const backoff = acquireBackoff(retryDelay, options.jitter ?? this.defaults.jitter);
-    const deadline = options.timeout === undefined ? Infinity : Date.now() + options.timeout;
-    const signal = options.signal;
+    // Checked as the constructor checks its defaults: NaN or Infinity would never give up.
+    const count = (k: 'retryDelay' | 'maxRetries' | 'jitter') =>
+      options[k] === undefined ? this.defaults[k] : checkCount('LC_LOCK_INVALID_ARGUMENT', k, options[k]);
+    const retryDelay = count('retryDelay');
+    const maxRetries = count('maxRetries');
+    const backoff = acquireBackoff(retryDelay, count('jitter'));
+    const timeout =
+      options.timeout === undefined
+        ? undefined
+        : checkCount('LC_LOCK_INVALID_ARGUMENT', 'timeout', options.timeout, ' (ms)');
+    const deadline = timeout === undefined ? Infinity : Date.now() + timeout;
+    const signal = checkSignal('LC_LOCK_INVALID_ARGUMENT', 'signal', options.signal);
     const check = (): void => {
       if (signal?.aborted)
         throw new LockError('LC_LOCK_ABORTED', name, `acquiring '${name}' was aborted`, { cause: signal.reason });
       if (Date.now() >= deadline)
-        throw new LockError('LC_LOCK_TIMEOUT', name, `'${name}' was not free within ${options.timeout} ms`);
+        throw new LockError('LC_LOCK_TIMEOUT', name, `'${name}' was not free within ${timeout} ms`);
     };
     check();
     // Tried at once unless calls of this instance already wait for it (they go first); a reentrant
@@ -365,6 +371,7 @@ export class RedisLock {
     options: Omit<AcquireOptions, 'ttl'> = {},
   ): Promise<T> {
     positive('ttl', ttl);
+    checkFunction('LC_LOCK_INVALID_ARGUMENT', 'work', work);
     // The lock is counted lost a little before Redis lets it go (1% of the ttl and 2 ms, for the
     // clocks' drift), each time from when the call that set its ttl was sent: never later than
     // another owner can take it, even while an extension waits for a Redis that does not answer.
@@ -443,7 +450,8 @@ export class RedisLock {
       `${this.prefix}num:{${key}}`,
       op,
       String(value),
-      options.ttl ?? 0,
+      // Left out: the number never expires.
+      options.ttl === undefined ? 0 : positive('ttl', options.ttl),
     );
     return written === 1;
   }
