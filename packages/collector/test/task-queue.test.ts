@@ -129,6 +129,52 @@ for (const on of BACKENDS)
       );
     });
 
+    it("a task run here ends at the query's timeout, its abort or close(), its signal aborted, whether or not it heeds it", async () => {
+      const heard: unknown[] = [];
+      const never = (t: Task) => {
+        t.signal.addEventListener('abort', () => heard.push(t.signal.reason), { once: true });
+        return new Promise<never>(() => {});
+      };
+      const q = queue({ handler: { never }, listenerTimeout: 100 });
+      for (const policy of ['local', 'auto', 'localFirst'] as const) {
+        const t0 = performance.now();
+        const err = await rejection(q.query({ name: 'never', policy, timeout: 300 }));
+        expect(err.code, policy).to.equal('LC_TASK_TIMEOUT');
+        expect(err.message, policy).to.match(/within 300 ms$/);
+        expect(performance.now() - t0, policy).to.be.below(5_000);
+      }
+      expect(heard.map((r) => (r as { code?: string }).code)).to.deep.equal([
+        'LC_TASK_TIMEOUT',
+        'LC_TASK_TIMEOUT',
+        'LC_TASK_TIMEOUT',
+      ]);
+      const ac = new AbortController();
+      const aborted = rejection(q.query({ name: 'never', policy: 'local', signal: ac.signal }));
+      ac.abort(new Error('user left'));
+      expect((await aborted).code).to.equal('LC_TASK_ABORTED');
+      const running = rejection(q.query({ name: 'never', policy: 'local' }));
+      await new Promise((r) => setTimeout(r, 20));
+      await q.close();
+      expect((await running).code).to.equal('LC_TASK_CLOSED');
+      expect(heard).to.have.length(5);
+      expect((heard[4] as { code?: string }).code).to.equal('LC_TASK_CLOSED');
+    });
+
+    it("a query's or listen()'s signal that is no AbortSignal, or an onProgress that is no function, is LC_TASK_INVALID; nothing throws later", async () => {
+      const q = queue({ handler: { echo: (t: Task) => t.params }, listenerTimeout: 50 });
+      for (const policy of ['auto', 'remote', 'local'] as const) {
+        const err = await rejection(q.query({ name: 'echo', params: 1, policy, signal: {} as never }));
+        expect(err.code, policy).to.equal('LC_TASK_INVALID');
+        expect(err.message, policy).to.match(/^signal must be an AbortSignal/);
+      }
+      const progress = await rejection(q.query({ name: 'echo', onProgress: 5 as never }));
+      expect(progress.code).to.equal('LC_TASK_INVALID');
+      expect((await rejection(q.listen(['echo'], { signal: {} as never }))).code).to.equal('LC_TASK_INVALID');
+      // Past the listener check's time: no timer of a refused query throws (mocha would fail the test).
+      await new Promise((r) => setTimeout(r, 150));
+      expect(await keysMatching(redis, `${prefix}tq:*:t:*`)).to.deep.equal([]);
+    });
+
     it('a task that throws rejects the caller with LC_TASK_FAILED and the remote error', async () => {
       const worker = queue({
         handler: async () => {

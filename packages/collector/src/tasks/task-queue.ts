@@ -3,6 +3,7 @@ import { setMaxListeners } from 'node:events';
 import { partTag, type RedisClient, slotOf } from '../internal/cluster.js';
 import { isPlainObject } from '@contexture/context/protocol';
 import { CollectorError } from '../internal/errors.js';
+import { checkFunction, checkSignal } from '../internal/checks.js';
 import { closeClient, reaching, redisAddress, resolveRedis, unavailable } from '../internal/redis-client.js';
 import { checkMs, checkProgress, checkText, errorInfo, invalid, toJson } from './task-checks.js';
 import { TaskError, taskFailure } from './task-error.js';
@@ -149,6 +150,8 @@ export class TaskQueue implements AsyncDisposable {
     const policy = q.policy ?? 'auto';
     if (!['local', 'remote', 'localFirst', 'remoteFirst', 'auto'].includes(policy))
       throw invalid(`policy must be local, remote, localFirst, remoteFirst or auto, got ${String(policy)}`);
+    checkSignal('LC_TASK_INVALID', 'signal', q.signal);
+    checkFunction('LC_TASK_INVALID', 'onProgress', q.onProgress);
     // Checked and turned into text once: a remote run sends the text, a local one reads it back.
     const paramsText = q.params === undefined ? 'null' : toJson('params', q.params);
     if (q.signal?.aborted)
@@ -156,10 +159,10 @@ export class TaskQueue implements AsyncDisposable {
         cause: q.signal.reason,
       });
     const fn = this.functionFor(name);
-    const here = () => this.runHere<R>(fn, id, name, JSON.parse(paramsText) as P, q);
     // One timeout for the whole query, asking for listeners included.
     const deadline = performance.now() + timeout;
     const left = () => Math.max(1, Math.ceil(deadline - performance.now()));
+    const here = () => this.runHere<R>(fn, id, name, JSON.parse(paramsText) as P, left(), q);
     switch (policy) {
       case 'local':
         if (fn === undefined)
@@ -172,7 +175,8 @@ export class TaskQueue implements AsyncDisposable {
           try {
             return await here();
           } catch (err) {
-            if (err instanceof TaskError && err.code === 'LC_TASK_ABORTED') throw err;
+            // Only a failure of the task goes on to a listener: aborted, out of time or closed, the query ends.
+            if (!(err instanceof TaskError) || err.code !== 'LC_TASK_FAILED') throw err;
           }
         }
         return this.remote<R>(id, name, paramsText, left(), q);
@@ -210,6 +214,16 @@ export class TaskQueue implements AsyncDisposable {
    */
   private listenersOrNone(id: string, name: string, timeout: number, signal: AbortSignal | undefined): Promise<number> {
     return new Promise<number>((resolve, reject) => {
+      let settled = false;
+      const closed = this.closed.signal;
+      const settle = (then: () => void): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        closed.removeEventListener('abort', onClose);
+        then();
+      };
       const bound = Math.min(timeout, this.o.listenerTimeout);
       const timer = setTimeout(() => {
         if (bound < timeout) settle(() => resolve(0));
@@ -237,17 +251,7 @@ export class TaskQueue implements AsyncDisposable {
           reject(new CollectorError('LC_TASK_CLOSED', `the task queue closed while waiting for task ${id}`)),
         );
       signal?.addEventListener('abort', onAbort, { once: true });
-      this.closed.signal.addEventListener('abort', onClose, { once: true });
-      let settled = false;
-      const closed = this.closed.signal;
-      function settle(then: () => void): void {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-        closed.removeEventListener('abort', onClose);
-        then();
-      }
+      closed.addEventListener('abort', onClose, { once: true });
       let check = this.listenerChecks.get(name);
       if (check === undefined) {
         // Shared by the queries that ask meanwhile: a Redis that does not answer is asked once.
@@ -291,7 +295,8 @@ export class TaskQueue implements AsyncDisposable {
       if (this.functionFor(n) === undefined) throw invalid(`no handler for task '${n}' in this queue`);
     }
     const concurrency = checkMs('concurrency', options.concurrency ?? 1);
-    const stop = AbortSignal.any([this.closed.signal, ...(options.signal ? [options.signal] : [])]);
+    const signal = checkSignal('LC_TASK_INVALID', 'signal', options.signal);
+    const stop = AbortSignal.any([this.closed.signal, ...(signal ? [signal] : [])]);
     await new TaskWorker(this.workerQueue, names, concurrency, stop).run();
   }
 
@@ -328,15 +333,21 @@ export class TaskQueue implements AsyncDisposable {
     return undefined;
   }
 
-  /** Runs a task in this process, as a listener would (JSON in, JSON out). */
-  private async runHere<R>(
+  /**
+   * Runs a task in this process, as a listener would (JSON in, JSON out). The query ends at its
+   * timeout (`LC_TASK_TIMEOUT`), when its signal aborts (`LC_TASK_ABORTED`) or when the queue
+   * closes (`LC_TASK_CLOSED`), whether or not the function heeds its `signal`, which aborts then.
+   */
+  private runHere<R>(
     fn: TaskFunction | undefined,
     id: string,
     name: string,
     params: unknown,
+    timeout: number,
     q: QueryOptions<any>,
   ): Promise<R> {
-    if (fn === undefined) throw new TaskError('LC_TASK_NO_HANDLER', id, `no handler for task '${name}' here`);
+    if (fn === undefined)
+      return Promise.reject(new TaskError('LC_TASK_NO_HANDLER', id, `no handler for task '${name}' here`));
     const ac = new AbortController();
     const task: Task = {
       id,
@@ -349,16 +360,66 @@ export class TaskQueue implements AsyncDisposable {
         q.onProgress?.(current, total);
       },
     };
-    let result: unknown;
-    try {
-      result = await fn(task);
-    } catch (err) {
-      const remote = errorInfo(err);
-      throw new TaskError('LC_TASK_FAILED', id, `task '${name}' (${id}) failed: ${remote.message}`, remote, {
-        cause: err,
-      });
-    }
-    return JSON.parse(toJson('the result', result)) as R;
+    const closed = this.closed.signal;
+    return new Promise<R>((resolve, reject) => {
+      let settled = false;
+      const settle = (then: () => void): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        q.signal?.removeEventListener('abort', onAbort);
+        closed.removeEventListener('abort', onClose);
+        then();
+      };
+      /** Ends the query with `err`, telling the task through its signal. */
+      const end = (err: Error) =>
+        settle(() => {
+          ac.abort(err);
+          reject(err);
+        });
+      const timer = setTimeout(
+        () =>
+          end(
+            new TaskError(
+              'LC_TASK_TIMEOUT',
+              id,
+              `no result for task '${name}' (${id}) within ${q.timeout ?? timeout} ms`,
+            ),
+          ),
+        timeout,
+      );
+      const onAbort = () =>
+        end(
+          new TaskError('LC_TASK_ABORTED', id, `task '${name}' (${id}) was aborted while it ran`, null, {
+            cause: q.signal?.reason,
+          }),
+        );
+      const onClose = () => end(new CollectorError('LC_TASK_CLOSED', `the task queue closed while task ${id} ran`));
+      q.signal?.addEventListener('abort', onAbort, { once: true });
+      closed.addEventListener('abort', onClose, { once: true });
+      new Promise<unknown>((r) => r(fn(task))).then(
+        (result) => {
+          let out: R;
+          try {
+            out = JSON.parse(toJson('the result', result)) as R;
+          } catch (err) {
+            settle(() => reject(err));
+            return;
+          }
+          settle(() => resolve(out));
+        },
+        (err: unknown) => {
+          const remote = errorInfo(err);
+          settle(() =>
+            reject(
+              new TaskError('LC_TASK_FAILED', id, `task '${name}' (${id}) failed: ${remote.message}`, remote, {
+                cause: err,
+              }),
+            ),
+          );
+        },
+      );
+    });
   }
 
   /** Queues the task (or joins it) and waits for its outcome by notification. */
