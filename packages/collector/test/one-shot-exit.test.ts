@@ -132,6 +132,17 @@ describe('one-shot scripts end by themselves: the Redis classes keep nothing ali
       console.log('done');
     `));
 
+  it('SharedContext: writes under way when close() comes settle with their versions, and the script ends', () =>
+    endsByItself(`
+      import { SharedContext } from '@contexture/collector/shared';
+      const room = await SharedContext.open('room:2', ${options()});
+      const writes = [room.update('z', 1), room.transaction({ y: 2 }), room.delete('y')];
+      await room.close();
+      const versions = await Promise.all(writes);
+      if (versions.join() !== '1,2,3') throw new Error('versions ' + versions.join());
+      console.log('done');
+    `));
+
   it('TaskQueue: a query answered by a listener, the listener stopped, no close()', () =>
     endsByItself(`
       import { TaskQueue } from '@contexture/collector/tasks';

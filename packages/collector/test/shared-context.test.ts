@@ -194,6 +194,7 @@ for (const on of BACKENDS)
       await m.transaction({ a: 1 });
       expect(m.get()).to.deep.equal({ a: 1 });
       expect((await caught(m.withFieldLock('a', () => 2))).code).to.equal('LC_SHARED_INVALID_ARGUMENT');
+      expect((await caught(m.withFieldLock('a', 5 as never))).message).to.match(/^work must be a function/);
       await m.close();
       const s = await open();
       expect((await caught(s.update('', 1))).code).to.equal('LC_SHARED_INVALID_ARGUMENT');

@@ -2,6 +2,7 @@ import { stringifyJson } from '@contexture/context/protocol';
 import { EventEmitter } from 'node:events';
 import { isPlainObject } from '@contexture/context/protocol';
 import { CollectorError } from '../internal/errors.js';
+import { checkFunction } from '../internal/checks.js';
 import { isClient, type RedisOption } from '../internal/cluster.js';
 import { redisAddress, scrubAuth } from '../internal/redis-client.js';
 import { RedisLock, type AcquireOptions, type RedisLockOptions } from '../locks/redis-lock.js';
@@ -239,6 +240,7 @@ export class SharedContext<T extends Record<string, unknown> = Record<string, un
     options: FieldLockOptions = {},
   ): Promise<T[K] | undefined> {
     checkField(field);
+    checkFunction('LC_SHARED_INVALID_ARGUMENT', 'work', work);
     this.checkOpen();
     if (this.locks === null)
       throw invalid(
@@ -272,6 +274,7 @@ export class SharedContext<T extends Record<string, unknown> = Record<string, un
     this.closing ??= (async () => {
       if (this.timer !== null) clearInterval(this.timer);
       if (this.catchUpTimer !== null) clearInterval(this.catchUpTimer);
+      this.catchUpTimer = null;
       if (this.hold !== null) clearInterval(this.hold);
       for (const w of this.waiters.splice(0)) w.resolve();
       await this.watch?.close();
@@ -418,7 +421,8 @@ export class SharedContext<T extends Record<string, unknown> = Record<string, un
       throw err;
     }
     this.stats.writes++;
-    if (this._version < r.version) await this.caughtUp(r.version);
+    // Closed while the write went: it landed, and the copy follows no more.
+    if (this._version < r.version && this.closing === null) await this.caughtUp(r.version);
     return r.version;
   }
 
@@ -427,6 +431,8 @@ export class SharedContext<T extends Record<string, unknown> = Record<string, un
     return new Promise((resolve) => {
       this.waiters.push({ version, resolve });
       if (this.catchUpTimer !== null) return;
+      // It keeps the process alive while writes wait for the copy (the subscription does not);
+      // close() stops it and resolves them.
       // Notifications normally bring it; when the copy stops moving while writes wait, sync.
       this.lastTickVersion = -1;
       this.catchUpTimer = setInterval(() => {
