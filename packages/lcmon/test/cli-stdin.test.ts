@@ -62,6 +62,39 @@ describe('lcmon -s (stdin)', () => {
     }
   });
 
+  it('lines longer than one read of a pipe come out whole: byte for byte with -s, every field with -sc, after a too-large line too', async function () {
+    this.timeout(120_000);
+    // 60 lines of 300-360 KiB: a line spans several 64 KiB reads, and the reader's 1 MiB chunks end inside one.
+    const line = (i: number) =>
+      `${JSON.stringify({ obj_id: `L${i}`, obj: { a: 'z'.repeat(300 * 1024 + i * 1000) }, status: 'transient' })}\n`;
+    const input = Array.from({ length: 60 }, (_, i) => line(i)).join('');
+    const plain = await run(['-s'], input);
+    expect(plain.code).to.equal(0);
+    expect(plain.stderr).to.equal('');
+    expect(plain.stdout === input, 'the output is the input').to.equal(true);
+    const folded = await run(['-sc'], input);
+    expect(folded.code).to.equal(0);
+    expect(folded.stderr).to.equal('');
+    expect(json(folded.lines).map((o) => o.a.length)).to.deep.equal(
+      Array.from({ length: 60 }, (_, i) => 300 * 1024 + i * 1000),
+    );
+    // A line just under the limit right after one over it.
+    const good = JSON.stringify({ obj_id: 'g', obj: { a: '' }, status: 'transient' });
+    const ys = 'y'.repeat(16 * 1024 * 1024 - 100 - good.length);
+    const near = good.replace('"a":""', `"a":"${ys}"`);
+    for (const args of [['-s'], ['-sc']]) {
+      const r = await run(args, `${'x'.repeat(17 * 1024 * 1024)}\n${near}\n`);
+      expect(r.code, args.join(' ')).to.equal(0);
+      const want = args.includes('-sc') ? JSON.stringify({ a: ys }) : near;
+      expect(r.lines.length, args.join(' ')).to.equal(1);
+      expect(
+        r.lines[0] === want,
+        `${args.join(' ')}: the line whole (${r.lines[0]?.length} of ${want.length} bytes)`,
+      ).to.equal(true);
+      expect(r.stderr, args.join(' ')).to.match(/skipped 1 malformed input \(too large: 1\)/);
+    }
+  });
+
   it('a message nested 100,000 levels deep is skipped as too deep, once, in every mode; the rest is printed, exit 0', async function () {
     this.timeout(120_000);
     const deep = `${'{"a":'.repeat(100_000)}1${'}'.repeat(100_000)}`;

@@ -294,12 +294,17 @@ export class ParallelCollator {
       if (cut !== -1) break;
     }
     if (cut === -1) return false;
+    // The line begun after the last newline goes on in the pieces after it (none has a newline):
+    // they are held with it.
     const tail = pieces[k]!;
-    const rest = tail.length - cut - 1;
+    const held = pieces.slice(k + 1);
+    if (cut + 1 < tail.length) held.unshift(tail.subarray(cut + 1));
+    let rest = 0;
+    for (const p of held) rest += p.length;
     const whole = pieces.slice(0, k);
     whole.push(tail.subarray(0, cut + 1));
     this.send(whole, this.size - rest);
-    this.pieces = rest > 0 ? [tail.subarray(cut + 1)] : [];
+    this.pieces = held;
     this.size = rest;
     return true;
   }

@@ -119,8 +119,13 @@ export async function readLinesParallel(
       }
     }
     if (cut === -1) return false;
+    // The line begun after the last newline goes on in the pieces after it (none has a newline):
+    // they are held with it.
     const tailPiece = pieces[k]!;
-    const restLength = tailPiece.length - cut - 1;
+    const held = pieces.slice(k + 1);
+    if (cut + 1 < tailPiece.length) held.unshift(tailPiece.subarray(cut + 1));
+    let restLength = 0;
+    for (const p of held) restLength += p.length;
     const own = new Uint8Array(size - restLength);
     let at = 0;
     for (let j = 0; j < k; j++) {
@@ -128,7 +133,7 @@ export async function readLinesParallel(
       at += pieces[j]!.length;
     }
     own.set(tailPiece.subarray(0, cut + 1), at);
-    pieces = restLength > 0 ? [tailPiece.subarray(cut + 1)] : [];
+    pieces = held;
     size = restLength;
     send(own);
     return true;
