@@ -170,6 +170,60 @@ describe('collector daemon: RabbitMQ → Redis, at least once', function () {
     expect(await ch.get(`${queue}.dead`, { noAck: true })).to.equal(false, 'one dead letter');
   });
 
+  it('a malformed message whose headers amqplib cannot send again is dead-lettered all the same (headers as text), with its properties; the traffic after it goes on', async () => {
+    // A nested table with a "!" key: amqplib decodes it as plain data but takes "!" as its type
+    // mark when encoding it again, and refuses the type "zzz".
+    const bang = { meta: { '!': 'object', value: { '!': 'zzz', value: 1 } } };
+    const before = makeStream(uniqueName('before'), 3, 2, 5);
+    const after = makeStream(uniqueName('after'), 3, 2, 6);
+    await queueUp(before.map((m) => ({ body: JSON.stringify(m) })));
+    const conn = await amqp.connect(amqpUrl());
+    cleanup.defer(() => conn.close());
+    const pub = await conn.createConfirmChannel();
+    for (let i = 0; i < 3; i++)
+      pub.publish(exchange, 'adv.bang', Buffer.from(`not json ${i}`), {
+        headers: bang,
+        contentType: 'application/json',
+        contentEncoding: 'identity',
+        type: 'odd',
+        appId: 'fuzzer',
+        timestamp: 1_700_000_000,
+      });
+    await pub.waitForConfirms();
+    await publishRaw(
+      exchange,
+      after.map((m) => ({ body: JSON.stringify(m) })),
+    );
+    const collector = inProcess({ prefetch: 50, batchSize: 10 });
+    await collector.start();
+    const total = before.length + 3 + after.length;
+    await waitUntil(() => collector.stats().acked === total, 'every delivery acked', 20_000);
+    expect(await storeMatches(store, [...before, ...after])).to.deep.equal([]);
+    expect(collector.stats()).to.deep.include({ deadLettered: 3, malformed: { 'not JSON': 3 } });
+    expect(await queueDepth(queue)).to.equal(0);
+    const ch = await conn.createChannel();
+    for (let i = 0; i < 3; i++) {
+      const dead = await ch.get(`${queue}.dead`, { noAck: true });
+      expect(dead).to.not.equal(false);
+      if (dead === false) return;
+      expect(dead.content.toString()).to.equal(`not json ${i}`);
+      expect(dead.properties).to.include({
+        contentEncoding: 'identity',
+        type: 'odd',
+        appId: 'fuzzer',
+        timestamp: 1_700_000_000,
+      });
+      expect(dead.properties.headers).to.deep.include({
+        'x-contexture-error': 'not JSON',
+        'x-contexture-rkey': 'adv.bang',
+        'x-contexture-exchange': exchange,
+      });
+      expect(JSON.parse(dead.properties.headers!['x-contexture-headers'] as string)).to.deep.equal({
+        meta: { '!': 'zzz', value: 1 },
+      });
+    }
+  });
+
   it('a message whose context the store cannot read (foreign data under the prefix) is dead-lettered and counted; the rest of its batch is applied', async () => {
     const redis = new Redis(redisUrl());
     cleanup.defer(() => redis.quit());
