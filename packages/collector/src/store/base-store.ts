@@ -136,7 +136,19 @@ export abstract class BaseContextStore implements ContextStore {
     if (got === null || got === undefined)
       throw new CollectorError('LC_STORE_NOT_FOUND', `the restore provider has no context ${JSON.stringify(id)}`);
     const record = checkRestored(id, got);
-    await this.replace(id, record);
+    try {
+      await this.replace(id, record);
+    } catch (err) {
+      // Encoding walks the context by recursion: nesting thousands deep runs out of stack before
+      // anything is written.
+      if (err instanceof RangeError && /call stack/i.test(err.message))
+        throw new CollectorError(
+          'LC_STORE_RESTORE_FAILED',
+          `the restore provider gave a context nested too deep to store for ${JSON.stringify(id)}`,
+          { cause: err },
+        );
+      throw err;
+    }
     return record;
   }
 
