@@ -60,6 +60,23 @@ describe('the collector and the Redis store keep what the Python contexture writ
     expect(full.context).to.deep.equal(PYTHON_FOLDED);
   });
 
+  it('a float beyond 2^53 (Python writes 1e+16) is kept as a number with its exponent, not turned into a BigInt', async () => {
+    await store.apply({ obj_id: 'floats', obj: { f: 1e16, g: -1.2345678901234568e18 }, status: 'born', seq: 0 });
+    await store.update('floats', { h: { deep: 2 ** 60 } });
+    expect(await storedTexts(redis, prefix, 'floats')).to.deep.equal({
+      f: '1e+16',
+      g: '-1.2345678901234568e+18',
+      h: '{"deep":1.152921504606847e+18}',
+    });
+    const other = new RedisContextStore({ redis: redisUrl(), prefix });
+    cleanup.defer(() => other.close());
+    expect((await other.get('floats'))!.context).to.deep.equal({
+      f: 1e16,
+      g: -1.2345678901234568e18,
+      h: { deep: 2 ** 60 },
+    });
+  });
+
   it('Python bodies published on the broker end in Redis and in sync() exactly, none dead-lettered', async () => {
     const exchange = cleanup.exchange(uniqueName('py-num-x'));
     const queue = cleanup.queue(uniqueName('py-num-q'));

@@ -193,6 +193,26 @@ describe('parseJson / stringifyJson (JSON as the Python contexture writes it)', 
     );
   });
 
+  it('writes a double beyond 2^53 - 1 with an exponent, so that it reads back as a number (Python floats such as 1e+16 go through unchanged)', () => {
+    for (const v of [1e16, -(2 ** 60), 2 ** 53, 1.2345678901234568e18, 1.5e300, -1e21]) {
+      const text = stringifyJson(v)!;
+      expect(text, String(v)).to.match(/e\+\d+$/);
+      expect(parseJson(text), text).to.equal(v);
+      expect(stringifyJson({ a: [v] }), text).to.equal(`{"a":[${text}]}`);
+    }
+    const python = '{"f":1e+16,"g":-1.2345678901234568e+18,"safe":9007199254740991,"big":18446744073709551616}';
+    const read = parseJson(python) as Record<string, unknown>;
+    expect(read).to.deep.equal({
+      f: 1e16,
+      g: -1.2345678901234568e18,
+      safe: 9007199254740991,
+      big: 18446744073709551616n,
+    });
+    expect(stringifyJson(read)).to.equal(python);
+    // A string of digits stays as it is.
+    expect(stringifyJson({ s: '12345678901234567890', n: 1 })).to.equal('{"s":"12345678901234567890","n":1}');
+  });
+
   it('writes everything else exactly as JSON.stringify does, indented or not', () => {
     const values: unknown[] = [
       { a: 1, b: [1, 'two', null, true, undefined, () => 1], c: { d: undefined }, e: new Date(0), f: '' },

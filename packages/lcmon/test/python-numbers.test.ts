@@ -78,6 +78,16 @@ describe('lcmon reads what the Python contexture writes (NaN, Infinity, integers
     expect(v.lines[0]).to.contain('"headers":{"hostname":"h","n":18446744073709551616}');
   });
 
+  it('-sc and objects() keep a float beyond 2^53 (Python writes 1e+16) a number, written with its exponent', async () => {
+    const body = '{"obj_id": "fl", "obj": {"f": 1e+16, "g": -1.2345678901234568e+18}, "status": "transient", "seq": 0}';
+    const r = await run(['-sc'], `${body}\n`);
+    expect(r.stderr).to.equal('');
+    expect(r.lines).to.deep.equal(['{"f":1e+16,"g":-1.2345678901234568e+18}']);
+    const got = [];
+    for await (const o of objects({ stdin: Readable.from([`${body}\n`]) })) got.push(o);
+    expect(got).to.deep.equal([{ f: 1e16, g: -1.2345678901234568e18 }]);
+  });
+
   it('-sc folds a Python stream without seq, and many contexts across the collating workers', async () => {
     const ids = Array.from({ length: 40 }, (_, i) => `py-${i}`);
     const all = ids.flatMap((id) => pythonLife(id).map((l) => l.replace(/, "seq": \d+/, '')));

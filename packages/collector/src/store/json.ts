@@ -35,7 +35,9 @@ export function encodeOwn(value: unknown): string {
 
 /** The text of a primitive: JSON.stringify's, but for the numbers it cannot write (see stringifyJson()). */
 function primitiveText(value: unknown): string | undefined {
-  if ((typeof value === 'number' && !Number.isFinite(value)) || typeof value === 'bigint') return stringifyJson(value);
+  // NaN and the infinities, and doubles past 2^53 - 1 (written with an exponent).
+  if ((typeof value === 'number' && !(Math.abs(value) <= Number.MAX_SAFE_INTEGER)) || typeof value === 'bigint')
+    return stringifyJson(value);
   return JSON.stringify(value);
 }
 

@@ -9,10 +9,15 @@
  *   magnitude is a `bigint` with its exact digits;
  * - everything else is what JSON.parse gives (`__proto__` keys included: own data properties).
  *
+ * A number (a double) beyond 2^53 - 1 in magnitude is written with an exponent (`1e+16`, as Python
+ * writes such a float), never as the digits JSON.stringify writes (`10000000000000000`): read back,
+ * those would be a `bigint`, and a value would change type going through a reader and a writer.
+ *
  * JSON.parse and JSON.stringify stay the fast path: the slower lossless reader runs only on a text
  * that holds a run of 16 or more digits (where an integer may be too large for a double) or that
  * JSON.parse refused and that holds one of the words; the lossless writer runs only when
- * JSON.stringify refused a bigint, or wrote a `null` that may stand for a non-finite number.
+ * JSON.stringify refused a bigint, wrote a `null` that may stand for a non-finite number, or wrote
+ * a run of 16 or more digits (maybe a number beyond 2^53 - 1).
  */
 import { setOwn } from './own.js';
 
@@ -75,8 +80,10 @@ export function parseJson(text: string): unknown {
 export function stringifyJson(value: unknown, indent?: number | string): string | undefined {
   try {
     const text = JSON.stringify(value, null, indent);
-    // JSON.stringify writes a non-finite number as null: only then is there anything to look for.
-    if (text === undefined || !text.includes('null') || !mayHoldNonFinite(value)) return text;
+    if (text === undefined) return text;
+    // JSON.stringify writes a non-finite number as null, and a double past 2^53 - 1 as digits that
+    // would read back as a bigint: only then is there anything to write otherwise.
+    if ((!text.includes('null') || !mayHoldNonFinite(value)) && !mayHoldLongInteger(text)) return text;
   } catch (err) {
     if (!(err instanceof TypeError) || !/BigInt/i.test(err.message)) throw err;
   }
@@ -292,8 +299,10 @@ function write(key: string, raw: unknown, gap: string, indent: string, stack: ob
     case 'string':
       return JSON.stringify(v);
     case 'number':
-      if (Number.isFinite(v)) return JSON.stringify(v);
-      return Number.isNaN(v) ? 'NaN' : v > 0 ? 'Infinity' : '-Infinity';
+      if (!Number.isFinite(v)) return Number.isNaN(v) ? 'NaN' : v > 0 ? 'Infinity' : '-Infinity';
+      // Past 2^53 - 1 every double is an integer: with an exponent it reads back as a number (the
+      // shortest digits that give the same double).
+      return Math.abs(v) > Number.MAX_SAFE_INTEGER ? v.toExponential() : JSON.stringify(v);
     case 'bigint':
       return v.toString();
     case 'boolean':
