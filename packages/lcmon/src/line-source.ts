@@ -216,6 +216,11 @@ export async function readLines(
       start = nl + 1;
       if (sink.stopped) return;
     }
+    // Still in a line too large (no newline since it was reported): what came is dropped with it.
+    if (skipping) {
+      rest = '';
+      return;
+    }
     rest = start === 0 ? text : text.slice(start);
     if (rest.length > MAX_LINE) {
       sink.malformed({ kind: 'too large', detail: `more than ${MAX_LINE} bytes` }, { line: lineNo + 1 });

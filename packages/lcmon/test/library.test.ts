@@ -113,6 +113,21 @@ describe('monitor library: messages() and objects()', () => {
     expect(stream.stats()).to.include({ messages: 7, objects: 2 });
   });
 
+  it('a line of 50 MiB read in many pieces is reported as too large once, and the line after it is read', async () => {
+    const bad: unknown[] = [];
+    const piece = Buffer.alloc(1 << 20, 'x'.charCodeAt(0));
+    const after = `${JSON.stringify({ obj_id: 'after', obj: { v: 1 }, status: 'transient' })}\n`;
+    const pieces = [...Array.from({ length: 50 }, () => piece), Buffer.from(`\n${after}`)];
+    const out = [];
+    for await (const m of messages({
+      stdin: Readable.from(pieces),
+      onMalformed: (p, at) => bad.push([p.kind, at.line]),
+    }))
+      out.push(m.object);
+    expect(bad).to.deep.equal([['too large', 1]]);
+    expect(out).to.deep.equal([{ obj_id: 'after', obj: { v: 1 }, status: 'transient' }]);
+  });
+
   it('maxDepth (64 by default) skips a message nested deeper as too deep; objects() without verbose wraps incomplete objects', async () => {
     const deep = `{"obj_id":"d","obj":{"v":${'{"a":'.repeat(100_000)}1${'}'.repeat(100_000)}},"status":"born","seq":0}\n`;
     const three = `${JSON.stringify({ obj_id: 't', obj: { v: { a: 1 } }, status: 'born', seq: 0 })}\n`;
