@@ -259,6 +259,17 @@ describe('protocol: decoding', () => {
       'application/x-ndjson',
     );
     expect(batch.map((m) => (isMalformed(m) ? m.kind : m.obj_id))).to.deep.equal(['a', 'b', 'not JSON']);
+    // Media types are case-blind and may carry parameters.
+    for (const type of ['application/x-ndjson; charset=utf-8', 'Application/X-NDJSON', ' application/x-ndjson ;q=1']) {
+      const two = decodeBody(Buffer.from('{"obj_id":"a","obj":{}}\n{"obj_id":"b","obj":{}}\n'), type);
+      expect(
+        two.map((m) => (isMalformed(m) ? m.kind : m.obj_id)),
+        type,
+      ).to.deep.equal(['a', 'b']);
+    }
+    expect(decodeBody('{"obj_id":"a","obj":{}}\n{"obj_id":"b","obj":{}}', 'application/json')).to.deep.equal([
+      { kind: 'not JSON' },
+    ]);
     expect(decodeBody('x'.repeat(100), 'application/json', { maxBytes: 10 })[0]).to.deep.include({ kind: 'too large' });
     const deep = `{"obj_id":"d","obj":${'{"a":'.repeat(200)}1${'}'.repeat(200)}}`;
     expect(decodeBody(deep, 'application/json', { maxDepth: 64 })[0]).to.deep.equal({ kind: 'too deep' });

@@ -205,7 +205,7 @@ export function decodeBody(
   const maxBytes = opts?.maxBytes ?? 16 * 1024 * 1024;
   if (size > maxBytes) return [{ kind: 'too large', detail: `${size} bytes` }];
   const text = typeof body === 'string' ? body : body.toString('utf8');
-  if (contentType === CONTENT_TYPE_NDJSON) {
+  if (contentType === CONTENT_TYPE_NDJSON || (contentType !== undefined && isNdjson(contentType))) {
     const out: Array<BusMessage | Malformed> = [];
     for (const line of text.split('\n')) {
       if (line.trim().length === 0) continue;
@@ -216,6 +216,16 @@ export function decodeBody(
   }
   if (text.trim().length === 0) return [{ kind: 'empty' }];
   return [parseOne(text, opts)];
+}
+
+/**
+ * True for a content type naming ndjson with parameters or in another case
+ * (`application/x-ndjson; charset=utf-8`, `Application/X-NDJSON`): media types are case-blind.
+ */
+function isNdjson(contentType: string): boolean {
+  if (contentType === 'application/json') return false;
+  const semi = contentType.indexOf(';');
+  return (semi === -1 ? contentType : contentType.slice(0, semi)).trim().toLowerCase() === CONTENT_TYPE_NDJSON;
 }
 
 /** Serialises a message for the bus. */
