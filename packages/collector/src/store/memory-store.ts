@@ -1,4 +1,5 @@
 import type { MessageMeta, WireMessage } from '@contexture/context/protocol';
+import { CollectorError } from '../internal/errors.js';
 import { BaseContextStore } from './base-store.js';
 import { mergeRecords, recordEvent, type DeltaRecord, type FieldChange } from './delta.js';
 import {
@@ -35,6 +36,7 @@ import {
   checkIncarnation,
   checkListOptions,
   checkRemove,
+  metaHeadersText,
   checkVersion,
   ttlFor,
   type StoreOptions,
@@ -105,8 +107,9 @@ export class MemoryContextStore extends BaseContextStore {
   async apply(message: WireMessage, meta?: MessageMeta): Promise<ApplyResult> {
     this.checkOpen();
     const texts = messageTexts(message);
+    const headers = metaHeadersText(meta);
     this.seal();
-    return this.applyTexts(message, meta, texts);
+    return this.applyTexts(message, meta, texts, headers);
   }
 
   /** apply() of a message whose fields' texts are known (see messageTexts()). */
@@ -114,6 +117,7 @@ export class MemoryContextStore extends BaseContextStore {
     message: WireMessage,
     meta: MessageMeta | undefined,
     texts: Array<[string, string | undefined]>,
+    headersText: string | undefined,
   ): ApplyResult {
     const id = message.obj_id;
     const del = message.action === 'delete';
@@ -171,8 +175,8 @@ export class MemoryContextStore extends BaseContextStore {
       e.rkey = meta.rkey;
       wrote = true;
     }
-    if (meta?.headers !== undefined && e.headers === null) {
-      e.headers = encodeValue(meta.headers) ?? null;
+    if (headersText !== undefined && e.headers === null) {
+      e.headers = headersText;
       wrote = true;
     }
     const changed = changes.length > 0 || statusChanged;
@@ -187,8 +191,9 @@ export class MemoryContextStore extends BaseContextStore {
     this.checkOpen();
     // Every message checked and encoded first: nothing is applied when one of them cannot be.
     const texts = items.map((item) => messageTexts(item.message));
+    const headers = items.map((item) => metaHeadersText(item.meta));
     this.seal();
-    return items.map(({ message, meta }, i) => this.applyTexts(message, meta, texts[i]!));
+    return items.map(({ message, meta }, i) => this.applyTexts(message, meta, texts[i]!, headers[i]));
   }
 
   async get(id: string): Promise<StoredContext | null> {
@@ -338,7 +343,13 @@ export class MemoryContextStore extends BaseContextStore {
     checkListOptions(options);
     this.checkOpen();
     const limit = options.limit ?? 100;
-    const after = options.cursor === undefined || options.cursor === null ? 0 : Number(options.cursor);
+    const cursor = options.cursor ?? null;
+    if (cursor !== null && !/^\d+$/.test(cursor))
+      throw new CollectorError(
+        'LC_STORE_INVALID_ARGUMENT',
+        `cursor ${JSON.stringify(cursor.slice(0, 40))} is not one a page gave`,
+      );
+    const after = cursor === null ? 0 : Number(cursor);
     const re = options.rkey === undefined ? null : globToRegExp(options.rkey);
     const now = Date.now();
     const items: ContextSummary[] = [];

@@ -1,5 +1,6 @@
 import { CollectorError } from '../internal/errors.js';
-import type { WireMessage } from '@contexture/context/protocol';
+import { isPlainObject, type MessageMeta, type WireMessage } from '@contexture/context/protocol';
+import { encodeValue } from './json.js';
 import type { CleanupOptions, ListOptions, StoredContext } from './types.js';
 
 /** What a `restoreProvider` gives back: at least the context and its version. */
@@ -273,6 +274,34 @@ export function checkListOptions(options: unknown): ListOptions {
     );
   }
   return o;
+}
+
+/**
+ * The meta of an applied message, checked (an object; `rkey` a string, `headers` a plain object,
+ * each when given), and its headers' text; undefined when it has none. Both stores take it so
+ * before anything is applied.
+ */
+export function metaHeadersText(meta: MessageMeta | undefined): string | undefined {
+  if (meta === undefined) return undefined;
+  if (typeof meta !== 'object' || meta === null)
+    throw new CollectorError('LC_STORE_INVALID_ARGUMENT', "a message's meta must be an object { rkey, headers }");
+  if (meta.rkey !== undefined && typeof meta.rkey !== 'string')
+    throw new CollectorError('LC_STORE_INVALID_ARGUMENT', `meta rkey must be a string, got a ${typeof meta.rkey}`);
+  const headers = meta.headers;
+  if (headers === undefined) return undefined;
+  if (!isPlainObject(headers))
+    throw new CollectorError('LC_STORE_INVALID_ARGUMENT', 'meta headers must be a plain object');
+  try {
+    return encodeValue(headers);
+  } catch (err) {
+    if (err instanceof TypeError || err instanceof RangeError)
+      throw new CollectorError(
+        'LC_STORE_INVALID_ARGUMENT',
+        `meta headers cannot be stored as JSON (${err instanceof RangeError ? 'they hold a cycle, or are nested too deep' : err.message})`,
+        { cause: err },
+      );
+    throw err;
+  }
 }
 
 /** The options of `cleanup()`, checked: an object, `limit` an integer >= 1. */

@@ -4,6 +4,7 @@
  * every master in turn (its cursor says which), and what it reads or prunes of the ids a master
  * gave goes to that master in one pipeline.
  */
+import { CollectorError } from '../internal/errors.js';
 import { nextCursor, type RedisClient, readCursor, walkable } from '../internal/cluster.js';
 import { escapeGlob, globToRegExp } from './glob.js';
 import { ttlFor, type ResolvedStoreOptions } from './options.js';
@@ -43,6 +44,12 @@ export class RedisScanner {
     const re = options.rkey === undefined ? null : globToRegExp(options.rkey);
     const items: ContextSummary[] = [];
     let cursor = options.cursor ?? '0';
+    // What a page gave: SCAN's digits, on a cluster after the master's name (see nextCursor()).
+    if (!/^(?:[^/]+\/)?\d+$/.test(cursor))
+      throw new CollectorError(
+        'LC_STORE_INVALID_ARGUMENT',
+        `cursor ${JSON.stringify(cursor.slice(0, 40))} is not one a page gave`,
+      );
     do {
       const [next, ids, node] = await this.scanIds(cursor);
       cursor = next;

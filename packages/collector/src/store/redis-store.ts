@@ -15,6 +15,7 @@ import {
   checkIncarnation,
   checkListOptions,
   checkMessage,
+  metaHeadersText,
   checkRemove,
   checkVersion,
   ttlFor,
@@ -133,6 +134,7 @@ export class RedisContextStore extends BaseContextStore {
   async applyMany(items: readonly ApplyItem[]): Promise<ApplyResult[]> {
     this.checkOpen();
     const objs = items.map((item) => checkMessage(item.message));
+    const headerTexts = items.map((item) => metaHeadersText(item.meta));
     const now = Date.now();
     const nowSeconds = String(now / 1000);
     // Per context, in order of first appearance: its messages' arguments and their indexes.
@@ -147,7 +149,7 @@ export class RedisContextStore extends BaseContextStore {
       g.at.push(i);
       const args = g.args;
       const del = message.action === 'delete';
-      const headers = meta?.headers;
+      const headers = headerTexts[i];
       args.push(
         message.seq === undefined ? '' : message.seq,
         message.status ?? '',
@@ -155,7 +157,7 @@ export class RedisContextStore extends BaseContextStore {
         del ? '1' : '0',
         meta?.rkey ?? '',
         meta?.rkey === undefined ? '0' : '1',
-        headers === undefined ? '' : (encodeValue(headers) ?? ''),
+        headers ?? '',
       );
       const count = args.length;
       args.push(0);

@@ -136,6 +136,31 @@ export function applyTests(make: StoreFactory): void {
     );
     await expectCode(store.apply({ obj_id: 'x', obj: {}, seq: -1 }), 'LC_STORE_INVALID_ARGUMENT');
   });
+
+  it('refuses meta of the wrong kind, the same in every store, and applies nothing of its batch', async () => {
+    const store = await make();
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    const message = { obj_id: 'meta', obj: { a: 1 }, status: 'born' as const, seq: 0 };
+    for (const [meta, text] of [
+      [{ rkey: 5 }, /meta rkey must be a string/],
+      [{ headers: 'str' }, /meta headers must be a plain object/],
+      [{ headers: ['a'] }, /meta headers must be a plain object/],
+      [{ headers: cyclic }, /meta headers cannot be stored as JSON/],
+      [7, /meta must be an object/],
+    ] as const) {
+      const err = await expectCode(store.apply(message, meta as never), 'LC_STORE_INVALID_ARGUMENT');
+      expect(err.message).to.match(text);
+      await expectCode(
+        store.applyMany([{ message: { obj_id: 'meta-ok', obj: { a: 1 }, seq: 0 } }, { message, meta: meta as never }]),
+        'LC_STORE_INVALID_ARGUMENT',
+      );
+    }
+    expect(await store.get('meta')).to.equal(null);
+    expect(await store.get('meta-ok')).to.equal(null);
+    await store.apply(message, { rkey: 'app.x', headers: { h: 1 } });
+    expect(await store.get('meta')).to.deep.include({ rkey: 'app.x', headers: { h: 1 } });
+  });
 }
 
 /** applyMany(): batches give what apply() gives in the same order. */

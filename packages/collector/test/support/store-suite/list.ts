@@ -60,6 +60,8 @@ export function listArgumentTests(make: StoreFactory): void {
       [{ limit: 1.5 }, /limit must be an integer >= 1/],
       [{ limit: '10' }, /limit must be an integer >= 1, got "10"/],
       [{ cursor: 5 }, /cursor must be the string a page gave, or null/],
+      [{ cursor: 'zz' }, /cursor "zz" is not one a page gave/],
+      [{ cursor: '-1' }, /cursor "-1" is not one a page gave/],
       [{ rkey: 3 }, /rkey must be a glob string/],
       [{ status: 'done' }, /status must be born, finished, transient or null/],
     ] as const) {
