@@ -35,6 +35,7 @@ import {
   checkId,
   checkIncarnation,
   checkListOptions,
+  checkWatchOptions,
   checkRemove,
   metaHeadersText,
   checkVersion,
@@ -396,6 +397,7 @@ export class MemoryContextStore extends BaseContextStore {
 
   watch(id: string, options: WatchOptions = {}): ContextWatch {
     checkId(id);
+    checkWatchOptions(options);
     this.checkOpen();
     let set = this.watchers.get(id);
     if (set === undefined) {

@@ -1,7 +1,7 @@
 import { CollectorError } from '../internal/errors.js';
 import { isPlainObject, type MessageMeta, type WireMessage } from '@contexture/context/protocol';
 import { encodeValue } from './json.js';
-import type { CleanupOptions, ListOptions, StoredContext } from './types.js';
+import type { CleanupOptions, ListOptions, StoredContext, WatchOptions } from './types.js';
 
 /** What a `restoreProvider` gives back: at least the context and its version. */
 export interface RestoredContext {
@@ -302,6 +302,18 @@ export function metaHeadersText(meta: MessageMeta | undefined): string | undefin
       );
     throw err;
   }
+}
+
+/** The options of `watch()`, checked: an object, `maxQueue` an integer >= 1, `keepAlive` a boolean. */
+export function checkWatchOptions(options: unknown): WatchOptions {
+  const o = checkObject('watch() options', options) as WatchOptions;
+  if (o.maxQueue !== undefined) positiveInt('maxQueue', o.maxQueue, false);
+  if (o.keepAlive !== undefined && typeof o.keepAlive !== 'boolean')
+    throw new CollectorError(
+      'LC_STORE_INVALID_ARGUMENT',
+      `keepAlive must be true or false, got ${String(o.keepAlive)}`,
+    );
+  return o;
 }
 
 /** The options of `cleanup()`, checked: an object, `limit` an integer >= 1. */

@@ -14,6 +14,7 @@ import {
   checkId,
   checkIncarnation,
   checkListOptions,
+  checkWatchOptions,
   checkMessage,
   metaHeadersText,
   checkRemove,
@@ -413,6 +414,7 @@ export class RedisContextStore extends BaseContextStore {
 
   watch(id: string, options: WatchOptions = {}): ContextWatch {
     checkId(id);
+    checkWatchOptions(options);
     this.checkOpen();
     return this.watchers.watch(id, this.keys(id).channel, options.maxQueue ?? 10_000, options.keepAlive ?? true);
   }

@@ -89,6 +89,28 @@ export function watchTests(make: StoreFactory): void {
     expect([...incarnations]).to.deep.equal([(await store.get('lw'))!.incarnation]);
   });
 
+  it('refuses watch options of the wrong kind', async () => {
+    const store = await make();
+    for (const [options, text] of [
+      [{ maxQueue: -1 }, /maxQueue must be an integer >= 1, got -1/],
+      [{ maxQueue: 0 }, /maxQueue must be an integer >= 1/],
+      [{ maxQueue: Number.NaN }, /maxQueue must be an integer >= 1/],
+      [{ keepAlive: 'yes' }, /keepAlive must be true or false/],
+      [7, /watch\(\) options must be a plain object/],
+    ] as const) {
+      let caught: { code?: string; message?: string } | null = null;
+      try {
+        store.watch('wo', options as never);
+      } catch (err) {
+        caught = err as { code?: string; message?: string };
+      }
+      expect(caught?.code, String(text)).to.equal('LC_STORE_INVALID_ARGUMENT');
+      expect(caught?.message).to.match(text);
+    }
+    const w = store.watch('wo', { maxQueue: 1, keepAlive: false });
+    await w.close();
+  });
+
   it('announces a restore as a reset', async () => {
     const store = await make({ restoreProvider: () => ({ context: { r: 1 }, version: 9 }) });
     const w = store.watch('rs');
