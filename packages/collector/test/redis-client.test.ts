@@ -127,6 +127,25 @@ describe('Redis clients made from a URL (every Redis user)', function () {
         expect(inspect(caught, { depth: 20 }), name).to.not.include(secret);
       }
     }
+    // The same in a list of cluster nodes: another scheme is refused, naming the node, not the URL.
+    for (const list of [
+      ['127.0.0.1:7000', `http://u:${secret}@127.0.0.1:7001`],
+      [`amqp://u:${secret}@127.0.0.1:7001`],
+    ]) {
+      for (const [name, make] of makers) {
+        let caught: unknown = null;
+        try {
+          make(list as never);
+        } catch (err) {
+          caught = err;
+        }
+        expect(caught, `${name} ${list.length}`).to.be.instanceOf(CollectorError);
+        expect((caught as CollectorError).message, name).to.match(
+          /cluster node \d is neither a redis:\/\/ or rediss:\/\/ URL nor host:port/,
+        );
+        expect(inspect(caught, { depth: 20 }), name).to.not.include(secret);
+      }
+    }
   });
 });
 

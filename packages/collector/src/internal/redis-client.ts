@@ -87,6 +87,9 @@ export function clusterNodes(
   let auth: Record<string, unknown> = {};
   for (const [i, item] of list.entries()) {
     if (typeof item !== 'string') return `redis: cluster node ${i + 1} is not a string`;
+    // Another scheme (http://…) is no node of a Redis Cluster; without one, host:port.
+    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(item) && !/^rediss?:\/\//i.test(item))
+      return `redis: cluster node ${i + 1} is neither a redis:// or rediss:// URL nor host:port`;
     const text = /^rediss?:\/\//i.test(item) ? item : `redis://${item}`;
     let u: URL;
     try {
