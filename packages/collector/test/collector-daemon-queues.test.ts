@@ -1,4 +1,6 @@
 import { expect } from 'chai';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import amqp from 'amqplib';
 import type { MessageMeta, WireMessage } from '@contexture/context/protocol';
 import { amqpUrl, Cleanup, FaultProxy, redisUrl, uniqueName, waitUntil } from '@contexture/test-support';
@@ -223,6 +225,73 @@ describe('collector daemon: queue types, delivery limit and URL lists', function
     expect(JSON.parse(dead.content.toString()).obj_id).to.equal(poison);
     const death = (dead.properties.headers?.['x-death'] as Array<{ reason: string }> | undefined)?.[0];
     expect(death?.reason).to.equal('delivery_limit');
+  });
+
+  it('a message that breaks the connection as it arrives (headers too deep for amqplib) is dead-lettered alone: the messages around it are applied', async function () {
+    this.timeout(120_000);
+    const before = Array.from({ length: 30 }, (_, i) => msg(`${uniqueName('before')}-${i}`));
+    const after = Array.from({ length: 30 }, (_, i) => msg(`${uniqueName('after')}-${i}`));
+    const poison = uniqueName('deep');
+    const options = {
+      store,
+      url: amqpUrl(),
+      exchange,
+      queue,
+      deliveryLimit: 3,
+      prefetch: 100,
+      retry: { initialDelay: 20, maxDelay: 100 },
+      logger: null,
+    };
+    // The queue declared, then everything published before a collector consumes: the poison comes
+    // in one window with the messages around it.
+    const declaring = new Collector(options);
+    await declaring.start();
+    await declaring.close();
+    await publishRaw(
+      exchange,
+      before.map((m) => ({ body: JSON.stringify(m) })),
+    );
+    const publisher = spawnSync(
+      process.execPath,
+      ['--stack-size=4000', fileURLToPath(new URL('../../test/fixtures/deep-headers-publisher.mjs', import.meta.url))],
+      {
+        env: {
+          ...process.env,
+          URL: amqpUrl(),
+          EXCHANGE: exchange,
+          RKEY: 'deep.headers',
+          BODY: JSON.stringify(msg(poison)),
+          DEPTH: '6000',
+        },
+        encoding: 'utf8',
+      },
+    );
+    expect(publisher.stdout, publisher.stderr).to.equal('published\n');
+    await publishRaw(
+      exchange,
+      after.map((m) => ({ body: JSON.stringify(m) })),
+    );
+    const collector = new Collector(options);
+    cleanup.defer(() => collector.close());
+    await collector.start();
+    // Every message but the poison applied, the poison in the dead-letter queue at the delivery limit.
+    await waitUntil(
+      async () => {
+        for (const m of [...before, ...after]) if ((await store.get(m.obj_id)) === null) return false;
+        return true;
+      },
+      'every other message applied',
+      60_000,
+      200,
+    );
+    // The poison alone in the dead-letter queue (counted, not read: amqplib here could not decode it either).
+    await waitUntil(
+      async () => (await onChannel((ch) => ch.checkQueue(`${queue}.dead`))).messageCount === 1,
+      'the poison in the dead-letter queue',
+    );
+    expect((await onChannel((ch) => ch.checkQueue(queue))).messageCount).to.equal(0);
+    expect(collector.stats().reconnects).to.be.at.least(3);
+    expect(await store.get(poison)).to.equal(null);
   });
 
   it('a URL list: a node lost is followed by the next, said with both host:port; the CLI checks each entry', async () => {

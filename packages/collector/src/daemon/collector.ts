@@ -76,6 +76,14 @@ export class Collector extends EventEmitter {
   private brokerDown = false;
   /** The last connect failed after the broker took the connection (while the queue was set up). */
   private setupLost = false;
+  /**
+   * Deliveries still to take one at a time (prefetch 1) after a connection loss, before the
+   * prefetch goes back to its own: as many as the lost channel could hold unacknowledged. A
+   * message that breaks the connection as it arrives (amqplib cannot decode it: headers nested
+   * thousands deep run it out of stack) then comes alone, and it alone reaches the queue's
+   * delivery limit, not the messages that were in flight beside it.
+   */
+  private alone = 0;
   private counts: CollectorCounts = zeroCounts();
   private malformed: Record<string, number> = Object.create(null);
   /** Where `startStats()` writes its line. */
@@ -302,7 +310,7 @@ export class Collector extends EventEmitter {
       watchSilence(model);
       // Closed meanwhile (the handshake took long): nothing is declared, the connection is closed.
       if (this.closing.signal.aborted) throw new CollectorError('LC_DAEMON_CLOSED', 'closed while connecting');
-      const topology = await setUpTopology(model, o, this.adaptedSaid);
+      const topology = await setUpTopology(model, this.alone > 0 ? { ...o, prefetch: 1 } : o, this.adaptedSaid);
       const ch = topology.ch;
       this.queueTypeFound = topology.type;
       for (const w of topology.warnings) this.log('warn', w.fields, w.message);
@@ -366,6 +374,7 @@ export class Collector extends EventEmitter {
     this.consumerTag = null;
     if (this._status === 'closing' || this._status === 'closed') return;
     this._status = 'disconnected';
+    this.alone = this.options.prefetch;
     this.lastError = redactText(err?.message ?? 'connection closed');
     model.close().catch(() => {});
     // The reconnect goes to the next node (this one again when it is the only one).
@@ -518,6 +527,14 @@ export class Collector extends EventEmitter {
             if (batch.failed?.has(msg) === true) continue;
             ch.ack(msg);
             if (!this.own.has(msg)) this.counts.acked++;
+          }
+        }
+        if (this.alone > 0) {
+          this.alone -= batch.msgs.length;
+          // Past what the lost channel could hold: the whole window again.
+          if (this.alone <= 0) {
+            this.alone = 0;
+            ch.prefetch(this.options.prefetch).catch(() => {});
           }
         }
       } catch {
