@@ -317,6 +317,45 @@ describe('Express middleware → RabbitMQ (real Express 5 server, real HTTP, col
       .and.match(/contexture\./);
   });
 
+  it('a name or routingKey function that gives no key, or an ignore function that throws: the response is unchanged and the request recorded', async () => {
+    const app = express();
+    app.get('/none', contexture({ handler, name: () => undefined as never }), (_req, res) => {
+      res.send('a');
+    });
+    app.get('/empty', contexture({ handler, routingKey: () => '' }), (_req, res) => {
+      res.send('b');
+    });
+    const ignore = () => {
+      throw new Error('ignore boom');
+    };
+    app.get('/ignore', contexture({ handler, ignore }), (_req, res) => {
+      res.send('c');
+    });
+    app.use((_err: unknown, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
+      res.status(418).send('handled');
+    });
+    const base = await serve(app);
+
+    for (const [path, body] of [
+      ['/none', 'a'],
+      ['/empty', 'b'],
+      ['/ignore', 'c'],
+    ]) {
+      const r = await fetch(`${base}${path}`);
+      expect(r.status, path).to.equal(200);
+      expect(await r.text(), path).to.equal(body);
+    }
+    const objs = await objects(consumer, 3);
+    expect(byUrl(objs, '/none').rkey).to.equal('http.GET./none');
+    expect(byUrl(objs, '/none').object.name_error).to.equal('name gave undefined, not a routing key');
+    expect(byUrl(objs, '/empty').rkey).to.equal('http.GET./empty');
+    expect(byUrl(objs, '/empty').object.name_error).to.equal('routingKey gave an empty string, not a routing key');
+    expect(byUrl(objs, '/ignore').object).to.include({ status_code: 200 });
+    expect(() => contexture({ handler: {} as never }))
+      .to.throw(ContextError, /handler must be a Handler/)
+      .with.property('code', 'LC_WEB_INVALID_OPTION');
+  });
+
   it('options: recorded headers, name and routingKey functions, ignored paths; bad options throw', async () => {
     const app = express();
     app.get('/healthz', contexture({ handler, ignore: ['/healthz'] }), (_req, res) => {

@@ -4,7 +4,7 @@ import { expect } from 'chai';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { Context, ContextError, Handler } from '@contexture/context';
 import contexturePlugin from '@contexture/context/fastify';
-import { amqpUrl, Cleanup, TestConsumer, uniqueName } from '@contexture/test-support';
+import { amqpUrl, Cleanup, TestConsumer, uniqueName, waitUntil } from '@contexture/test-support';
 import {
   abortedRequest,
   checkConcurrentRequests,
@@ -309,6 +309,21 @@ describe('Fastify plugin → RabbitMQ (real Fastify 5 server, real HTTP, collate
     // Nothing from the ignored path of the second app either.
     await handler.flush(5_000);
     expect(new Set(consumer.received.map((m) => m.json.obj_id)).size).to.equal(1);
+
+    // An ignore function that throws changes no response: the request is recorded.
+    const throwing = app();
+    await throwing.register(contexturePlugin, {
+      handler,
+      ignore: () => {
+        throw new Error('ignore boom');
+      },
+    });
+    throwing.get('/ok', async () => 'ok');
+    await throwing.ready();
+    const res = await throwing.inject({ url: '/ok' });
+    expect([res.statusCode, res.body]).to.deep.equal([200, 'ok']);
+    await handler.flush(5_000);
+    await waitUntil(() => new Set(consumer.received.map((m) => m.json.obj_id)).size === 2, 'the request recorded');
   });
 
   it('bornAfter: a request still open then shows as born while it runs; 0 sends born as the route matches', async () => {

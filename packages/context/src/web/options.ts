@@ -4,7 +4,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { ContextError } from '../errors.js';
-import type { Handler } from '../handler.js';
+import { Handler } from '../handler.js';
 import { Births } from './births.js';
 
 /** What is known of a request when its context is named. */
@@ -70,6 +70,18 @@ export interface WebSettings {
   readonly births: Births | null;
 }
 
+/**
+ * What a `name` or `routingKey` function gave, as the routing key: a non-empty string; anything
+ * else throws (the request is then named by {@link defaultName}, with the reason in `name_error`).
+ */
+export function givenKey(what: string, key: unknown): string {
+  if (typeof key !== 'string' || key === '')
+    throw new Error(
+      `${what} gave ${typeof key === 'string' ? 'an empty string' : key === undefined || key === null ? String(key) : `a ${typeof key}`}, not a routing key`,
+    );
+  return key;
+}
+
 /** The default name: `http.GET./users/:id`; `http.GET.unrouted` when no route is known. */
 export function defaultName(request: RequestInfo): string {
   return `http.${request.method}.${request.route ?? 'unrouted'}`;
@@ -102,7 +114,14 @@ export function resolveWebOptions(options: WebOptions | undefined, where: string
   let ignores: (request: IncomingMessage) => boolean = () => false;
   const ignore = o.ignore;
   if (typeof ignore === 'function') {
-    ignores = (request) => ignore(request) === true;
+    // One that throws must not throw into the server: the request is then recorded.
+    ignores = (request) => {
+      try {
+        return ignore(request) === true;
+      } catch {
+        return false;
+      }
+    };
   } else if (Array.isArray(ignore)) {
     if (ignore.some((p) => typeof p !== 'string'))
       throw invalid(where, 'ignore must be an array of paths or a function');
@@ -111,8 +130,7 @@ export function resolveWebOptions(options: WebOptions | undefined, where: string
   } else if (ignore !== undefined) {
     throw invalid(where, 'ignore must be an array of paths or a function');
   }
-  if (o.handler !== undefined && (typeof o.handler !== 'object' || o.handler === null))
-    throw invalid(where, 'handler must be a Handler');
+  if (o.handler !== undefined && !(o.handler instanceof Handler)) throw invalid(where, 'handler must be a Handler');
   const bornAfter = o.bornAfter ?? 10;
   if (typeof bornAfter !== 'number' || !Number.isFinite(bornAfter) || bornAfter < 0 || bornAfter > 2_147_483_647)
     throw invalid(where, 'bornAfter must be a number of milliseconds, 0 or more');

@@ -11,7 +11,7 @@ import { LazyContext } from '../current.js';
 import { setOwn } from '../protocol/own.js';
 import { captureTraceContext, inTraceContext } from '../trace-context.js';
 import { forget, type ResponseWatcher, watchResponse } from './lifecycle.js';
-import { defaultName, type RequestInfo, type WebSettings } from './options.js';
+import { defaultName, givenKey, type RequestInfo, type WebSettings } from './options.js';
 
 /** `error` as the context records it. */
 function describe(err: unknown): { name: string; message: string } {
@@ -204,8 +204,9 @@ export class WebRequest extends LazyContext implements ResponseWatcher {
     if (transient) Object.assign(fields, last);
     const handler = this.settings.handler;
     try {
-      const name = this.settings.name(info);
-      const routingKey = this.settings.routingKey?.(info);
+      const name = givenKey('name', this.settings.name(info));
+      const routingKey =
+        this.settings.routingKey === undefined ? undefined : givenKey('routingKey', this.settings.routingKey(info));
       return send({ name, routingKey, context: fields, handler, transient });
     } catch (err) {
       // A name function that throws or gives a key the broker cannot take: the request is still
