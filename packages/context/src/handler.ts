@@ -18,7 +18,7 @@ import { ContextError } from './errors.js';
 import { redactText } from './redact.js';
 import { errorFields, toLogger, type LogFields, type Logger } from './logger.js';
 import { nodeRound, redactUrls } from './amqp-nodes.js';
-import { carriable, makeRoute, type Route } from './route.js';
+import { makeRoute, type Route } from './route.js';
 import { AmqpTransport } from './transports/amqp-transport.js';
 import { JsonlTransport } from './transports/jsonl-transport.js';
 import type { Transport } from './transports/transport.js';
@@ -79,7 +79,6 @@ export class Handler extends EventEmitter {
   private readonly routes = new Map<string, Route>();
   private readonly baseHeaders: Record<string, unknown>;
   /** False when the `headers` option holds something AMQP cannot carry: every route is refused then. */
-  private readonly baseHeadersOk: boolean;
   private counts = { enqueued: 0, dropped: 0, droppedUnconfirmed: 0, reconnects: 0 };
   private lastError: string | null = null;
   private readonly heartbeats: HandlerHeartbeats;
@@ -90,6 +89,9 @@ export class Handler extends EventEmitter {
     // Validated: a list is AMQP URLs joined with commas (a jsonl: path is never split).
     this.#urls = resolved.url.startsWith('jsonl:') ? [resolved.url] : resolved.url.split(',');
     this.options = Object.freeze({ ...resolved, url: redactUrls(this.#urls) });
+    // Headers of its own that AMQP cannot carry would fail every context made on it: refused now.
+    this.baseHeaders = { hostname: os.hostname(), ...this.options.headers };
+    makeRoute('', this.baseHeaders, 'LC_HANDLER_INVALID_OPTION');
     this.logger = this.options.logger === null ? null : toLogger(this.options.logger, 'contexture: ');
     this.buffer = new BoundedBuffer<Entry>(this.options.bufferSize, this.options.overflow);
     this.publisher = new Publisher(this.buffer, this.options, JSON.stringify(this.id), {
@@ -110,8 +112,6 @@ export class Handler extends EventEmitter {
         this.attempt = 0;
       },
     });
-    this.baseHeaders = { hostname: os.hostname(), ...this.options.headers };
-    this.baseHeadersOk = carriable(this.baseHeaders);
     this.heartbeats = new HandlerHeartbeats(this.id, this.options.heartbeatInterval, {
       transport: () => this.transport,
       heartbeat: (state) => this.heartbeat(state),
@@ -152,20 +152,19 @@ export class Handler extends EventEmitter {
   /**
    * The route (routing key and merged headers) of a context. The handler's headers (always
    * `hostname`) are merged with the context's own, which win. Throws a `ContextError`
-   * (`LC_CONTEXT_INVALID_OPTION`, or `LC_HANDLER_INVALID_OPTION` when the handler's own headers are
-   * at fault) when AMQP cannot carry them.
+   * (`LC_CONTEXT_INVALID_OPTION`) when AMQP cannot carry them (the handler's own were checked
+   * when it was made: `LC_HANDLER_INVALID_OPTION`).
    */
   route(rkey: string, headers?: Readonly<Record<string, unknown>>): Route {
-    const code = this.baseHeadersOk ? 'LC_CONTEXT_INVALID_OPTION' : 'LC_HANDLER_INVALID_OPTION';
     if (headers === undefined) {
       let r = this.routes.get(rkey);
       if (r === undefined) {
-        r = makeRoute(rkey, this.baseHeaders, code);
+        r = makeRoute(rkey, this.baseHeaders);
         if (this.routes.size < 10_000) this.routes.set(rkey, r);
       }
       return r;
     }
-    return makeRoute(rkey, { ...this.baseHeaders, ...headers }, code);
+    return makeRoute(rkey, { ...this.baseHeaders, ...headers });
   }
 
   /**

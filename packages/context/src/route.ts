@@ -45,16 +45,6 @@ export function makeRoute(
   return { rkey, headers, headersJson, key: `${rkey}\u0000${headersJson}` };
 }
 
-/** True when AMQP can carry `headers` (see {@link makeRoute}). */
-export function carriable(headers: Record<string, unknown>): boolean {
-  try {
-    carriedJson(headers);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /**
  * `headers` as JSON; throws (a plain TypeError or JSON's own, caught by {@link makeRoute}) when a
  * header name is over 255 bytes or a value is not JSON.

@@ -316,14 +316,11 @@ describe('Handler: buffer, outages and reconnects (real RabbitMQ behind a loopba
     await consumer.waitFor(20);
   });
 
-  it("headers of the handler's own that AMQP cannot carry are the handler's fault: LC_HANDLER_INVALID_OPTION", async () => {
-    const handler = new Handler({ url: amqpUrl(), exchange, logger: null, headers: { n: 10n } });
-    cleanup.defer(() => handler.close());
-    for (const headers of [undefined, { fine: 1 }])
-      expect(() => new Context({ name: 'web.h', handler, headers }), JSON.stringify(headers))
+  it("headers of the handler's own that AMQP cannot carry are refused when it is made: LC_HANDLER_INVALID_OPTION", () => {
+    for (const headers of [{ n: 10n }, { ['k'.repeat(300)]: 1 }, { f: () => 1 }])
+      expect(() => new Handler({ url: amqpUrl(), exchange, logger: null, headers }), Object.keys(headers)[0])
         .to.throw(ContextError, /headers must be JSON the broker can carry/)
         .with.property('code', 'LC_HANDLER_INVALID_OPTION');
-    expect(handler.stats()).to.include({ enqueued: 0, status: 'idle' });
   });
 
   it('a message the client library cannot encode (a header over its 64 KB table) is dropped and counted; flush() ends, the others publish', async () => {
