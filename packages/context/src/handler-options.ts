@@ -125,9 +125,19 @@ function nonNegative(source: string, key: string, v: unknown): number {
   return v as number;
 }
 
+/** The longest delay a Node timer takes (2^31 - 1 ms, about 24.8 days): a longer one fires at once. */
+const MAX_DELAY = 2_147_483_647;
+
+/** A time in ms that a timer waits: a number from `min` to 2^31 - 1. */
+function delay(source: string, key: string, v: unknown, min = 0): number {
+  if (typeof v !== 'number' || !(v >= min) || !(v <= MAX_DELAY))
+    bad(source, key, `a number of ms from ${min} to ${MAX_DELAY} (Node's longest timer)`, v);
+  return v as number;
+}
+
 function heartbeat(source: string, v: unknown): number {
-  if (v !== 0 && (!Number.isSafeInteger(v) || (v as number) < 100))
-    bad(source, 'heartbeatInterval', 'an integer ≥ 100 (ms), or 0 for no heartbeats', v);
+  if (v !== 0 && (!Number.isSafeInteger(v) || (v as number) < 100 || (v as number) > MAX_DELAY))
+    bad(source, 'heartbeatInterval', `an integer from 100 to ${MAX_DELAY} (ms), or 0 for no heartbeats`, v);
   return v as number;
 }
 
@@ -190,19 +200,19 @@ export function validateHandlerOptions(
     headers: { ...o.headers },
     bufferSize: positiveInt(source, 'bufferSize', o.bufferSize),
     overflow: o.overflow,
-    flushInterval: nonNegative(source, 'flushInterval', o.flushInterval),
+    flushInterval: delay(source, 'flushInterval', o.flushInterval),
     batch: o.batch,
     persistent: o.persistent,
     batchSize: positiveInt(source, 'batchSize', o.batchSize),
     wait: o.wait,
-    waitTimeout: nonNegative(source, 'waitTimeout', o.waitTimeout),
-    closeTimeout: nonNegative(source, 'closeTimeout', o.closeTimeout),
+    waitTimeout: delay(source, 'waitTimeout', o.waitTimeout),
+    closeTimeout: delay(source, 'closeTimeout', o.closeTimeout),
     maxInFlight: positiveInt(source, 'maxInFlight', o.maxInFlight),
-    connectTimeout: positiveInt(source, 'connectTimeout', o.connectTimeout),
+    connectTimeout: delay(source, 'connectTimeout', positiveInt(source, 'connectTimeout', o.connectTimeout), 1),
     heartbeatInterval: heartbeat(source, o.heartbeatInterval),
     reconnect: {
-      initialDelay: nonNegative(source, 'reconnect.initialDelay', r.initialDelay),
-      maxDelay: nonNegative(source, 'reconnect.maxDelay', r.maxDelay),
+      initialDelay: delay(source, 'reconnect.initialDelay', r.initialDelay),
+      maxDelay: delay(source, 'reconnect.maxDelay', r.maxDelay),
       factor: nonNegative(source, 'reconnect.factor', r.factor),
       jitter: Math.min(1, nonNegative(source, 'reconnect.jitter', r.jitter)),
     },

@@ -70,6 +70,20 @@ describe('configuration: configure() options > CONTEXTURE_* variables > config f
         /url must be an amqp:\/\/, amqps:\/\/ or jsonl: URL, got 'http:\/\/u:\*\*\*@host\/'/,
       ],
       [() => new Handler({ nope: 1 } as never), /unknown option 'nope'/],
+      // Past Node's longest timer (2^31 - 1 ms) a timer fires at once: a flood of heartbeats or reconnects.
+      [
+        () => new Handler({ heartbeatInterval: 2 ** 31 }),
+        /heartbeatInterval must be an integer from 100 to 2147483647/,
+      ],
+      [() => new Handler({ reconnect: { initialDelay: 2 ** 31 } }), /reconnect.initialDelay must be a number of ms/],
+      [() => new Handler({ reconnect: { maxDelay: Number.POSITIVE_INFINITY } }), /reconnect.maxDelay must be/],
+      [() => new Handler({ closeTimeout: 1e12 }), /closeTimeout must be a number of ms from 0 to 2147483647/],
+      [() => new Handler({ flushInterval: -1 }), /flushInterval must be/],
+      [() => new Handler({ connectTimeout: 2 ** 40 }), /connectTimeout must be/],
+      [
+        () => new Handler(resolveOptions({}, { CONTEXTURE_HEARTBEAT_INTERVAL: '1e10' }, dir)),
+        /heartbeatInterval must be an integer from 100/,
+      ],
     ];
     for (const [fn, re] of cases) {
       let caught: unknown;
