@@ -15,13 +15,25 @@ export function fieldJson(field: string, value: unknown): string {
   try {
     json = JSON.stringify(value);
   } catch (err) {
-    const why = /circular/i.test((err as Error).message) ? 'it is circular' : (err as Error).message;
+    // What a getter or toJSON() threw may be anything (null, a string): said as it can be.
+    const message = err instanceof Error ? err.message : thrownText(err);
+    const why = /circular/i.test(message) ? 'it is circular' : message;
     throw new ContextError('LC_CONTEXT_NOT_SERIALIZABLE', `field '${field}' cannot be sent as JSON: ${why}`, {
       field,
       cause: err,
     });
   }
   return json === undefined ? 'null' : json;
+}
+
+/** A thrown value that is no Error, as text for a message (never throwing itself). */
+function thrownText(thrown: unknown): string {
+  if (typeof thrown === 'string') return thrown;
+  try {
+    return `${String(thrown)} was thrown`;
+  } catch {
+    return `a ${typeof thrown} was thrown`;
+  }
 }
 
 const SIMPLE_KEY = /^[A-Za-z_$][A-Za-z0-9_$]*$/;

@@ -149,6 +149,23 @@ describe('Context → RabbitMQ (every message kind, received by a plain amqplib 
       ['big', 10n],
       ['fn', () => 1],
       ['sym', Symbol('s')],
+      // Getters that throw what is no Error.
+      [
+        'nul',
+        {
+          get x() {
+            throw null;
+          },
+        },
+      ],
+      [
+        'str',
+        {
+          get x() {
+            throw 'str';
+          },
+        },
+      ],
     ];
     for (const [field, value] of cases) {
       let caught: ContextError | undefined;
@@ -161,6 +178,7 @@ describe('Context → RabbitMQ (every message kind, received by a plain amqplib 
       expect(caught!.code).to.equal('LC_CONTEXT_NOT_SERIALIZABLE');
       expect(caught!.field).to.equal(field);
       expect(caught!.message).to.contain(field);
+      expect(caught!.message).to.not.match(/undefined$/);
       expect(field in ctx.context).to.equal(false);
     }
     expect(() => ctx.update({ fine: 1, bad: 1n })).to.throw(ContextError);
