@@ -1,5 +1,8 @@
 import http from 'node:http';
+import amqp from 'amqplib';
 import { expect } from 'chai';
+import { HEARTBEAT_RKEY } from '@contexture/context/protocol';
+import { amqpUrl, uniqueName, waitUntil } from '@contexture/test-support';
 import { envelopes, lifecycle, run, start } from './helpers.js';
 
 /** GET `url`: status, headers and body. */
@@ -88,6 +91,74 @@ describe('lcmon --web (command line, saved input)', () => {
     expect(r.code).to.equal(0);
     expect(r.stderr).to.match(/line 5: skipped, not JSON/);
     expect(r.stderr).to.match(/Bye\.\n$/);
+  });
+
+  it('keeps at most 2,000 handlers heard, whatever interval their heartbeats claim (RabbitMQ)', async function () {
+    this.timeout(60_000);
+    const exchange = uniqueName('lcmon-web-hb');
+    const l = start(['-e', exchange, '--web', '127.0.0.1:0']);
+    await l.until((x) => /web view on/.test(x.stderr), 'the web view');
+    const url = /web view on (http:\/\/127\.0\.0\.1:\d+\/)/.exec(l.stderr)![1]!;
+    const conn = await amqp.connect(amqpUrl());
+    try {
+      const ch = await conn.createConfirmChannel();
+      // 2,100 handlers, each saying it beats once in 1e300 ms: never taken for gone by its interval.
+      for (let i = 0; i < 2100; i++) {
+        const body = {
+          type: 'heartbeat',
+          id: `hb-${String(i).padStart(4, '0')}`,
+          kind: 'handler',
+          name: 'app',
+          host: 'box',
+          pid: i,
+          state: 'running',
+          interval: 1e300,
+          started_at: 1,
+          time: Date.now() / 1000,
+          stats: {},
+        };
+        ch.publish(exchange, HEARTBEAT_RKEY, Buffer.from(JSON.stringify(body)), { contentType: 'application/json' });
+      }
+      await ch.waitForConfirms();
+      await ch.deleteExchange(exchange);
+    } finally {
+      await conn.close();
+    }
+    let handlers: Array<{ id: string }> = [];
+    await waitUntil(async () => {
+      handlers = (await hello(url)).handlers;
+      return handlers.some((h) => h.id === 'hb-2099');
+    }, 'the last heartbeat heard');
+    expect(handlers).to.have.length(2000);
+    // The ones heard longest ago were let go.
+    expect(handlers.some((h) => h.id === 'hb-0000')).to.equal(false);
+    const r = await l.interrupt();
+    expect(r.code).to.equal(0);
+  });
+
+  it('a page past the 64th following the stream is refused with 503', async () => {
+    const l = start(['-s', '--web', '127.0.0.1:0'], { stdin: envelopes(lifecycle('one', { a: 1 }, [])) });
+    await l.until((x) => /end of input/.test(x.stderr), 'the end of input');
+    const url = /web view on (http:\/\/127\.0\.0\.1:\d+\/)/.exec(l.stderr)![1]!;
+    const agent = new http.Agent({ keepAlive: false, maxSockets: 100 });
+    const open: http.ClientRequest[] = [];
+    /** The status of one GET /events, the stream left open (pages still following it). */
+    const follow = () =>
+      new Promise<number>((resolve, reject) => {
+        const req = http.get(`${url}events`, { agent }, (res) => resolve(res.statusCode ?? 0));
+        req.on('error', reject);
+        open.push(req);
+      });
+    const statuses: number[] = [];
+    for (let i = 0; i < 65; i++) statuses.push(await follow());
+    expect(statuses.filter((s) => s === 200)).to.have.length(64);
+    expect(statuses[64]).to.equal(503);
+    for (const req of open.splice(0)) req.destroy();
+    // Pages that leave free their places.
+    await waitUntil(async () => (await follow()) === 200, 'a free place');
+    for (const req of open) req.destroy();
+    const r = await l.interrupt();
+    expect(r.code).to.equal(0);
   });
 
   it('refuses a bad address, options that do not apply, and a busy port, with a clear error', async () => {

@@ -1,6 +1,8 @@
+import http from 'node:http';
 import { expect } from 'chai';
 import type { BusMessage } from '@contexture/context/protocol';
 import { LiveState } from '../src/web/live-state.js';
+import { WebServer } from '../src/web/web-server.js';
 import { parseListenAddress } from '@contexture/context/internal';
 
 const META = { rkey: 'web.handle', headers: { hostname: 'box-1' } };
@@ -93,5 +95,66 @@ describe('lcmon --web: the live state', () => {
     expect(parseListenAddress('localhost:9000')).to.deep.equal({ host: 'localhost', port: 9000 });
     for (const bad of ['', 'x', '70000', ':80', 'a b:80', 'h:-1', '8080/x'])
       expect(parseListenAddress(bad)).to.equal(undefined);
+  });
+});
+
+describe('lcmon --web: the server with objects too large to send', () => {
+  it('a snapshot too large for one text goes an object at a time, one too large alone is counted; /api/object says 500; nothing crashes', async () => {
+    // V8 refuses a string past 512 MiB (RangeError: Invalid string length): an object whose JSON
+    // throws that stands in here for such objects.
+    const tooLarge = () => {
+      throw new RangeError('Invalid string length');
+    };
+    class Huge extends LiveState {
+      override snapshot() {
+        return [...super.snapshot(), { ...super.snapshot()[0]!, id: 'huge', fields: { pad: { toJSON: tooLarge } } }];
+      }
+      override detail(id: string) {
+        return id === 'huge'
+          ? { ...super.detail('a')!, id, history: [{ toJSON: tooLarge }] as never }
+          : super.detail(id);
+      }
+    }
+    const state = new Huge({ fadeMs: 600_000 });
+    state.add(msg('a', 0, { n: 1 }, { status: 'born' }), META);
+    state.add(msg('b', 0, { n: 2 }, { status: 'born' }), META);
+    const server = new WebServer({ host: '127.0.0.1', port: 0, state, source: 'stdin', fadeMs: 600_000 });
+    const url = await server.listen();
+    try {
+      const events = await new Promise<Array<[string, any]>>((resolve, reject) => {
+        const out: Array<[string, any]> = [];
+        let text = '';
+        const req = http.get(`${url}events`, (res) => {
+          res.setEncoding('utf8');
+          res.on('data', (s: string) => {
+            text += s;
+            for (const m of text.matchAll(/event: (\w+)\ndata: (.*)\n\n/g)) out.push([m[1]!, JSON.parse(m[2]!)]);
+            text = text.slice(text.lastIndexOf('\n\n') + 2);
+            if (out.filter(([e]) => e === 'update').length === 2) {
+              req.destroy();
+              resolve(out);
+            }
+          });
+        });
+        req.on('error', reject);
+      });
+      const [first, ...rest] = events;
+      expect(first![0]).to.equal('hello');
+      expect(first![1].objects).to.deep.equal([]);
+      expect(rest.flatMap(([, b]) => b.changed.map((o: any) => o.id))).to.deep.equal(['a', 'b']);
+      const one = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+        http
+          .get(`${url}api/object?id=huge`, (res) => {
+            let body = '';
+            res.on('data', (d) => (body += d));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+          })
+          .on('error', reject);
+      });
+      expect(one.status).to.equal(500);
+      expect(JSON.parse(one.body)).to.deep.equal({ error: 'the object and its history are too large to send' });
+    } finally {
+      await server.close();
+    }
   });
 });

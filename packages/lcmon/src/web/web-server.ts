@@ -37,6 +37,22 @@ interface Client {
   dropped: number;
   /** Fell behind: gets a snapshot once drained. */
   behind: boolean;
+  /** When its unread bytes went past the backlog (0: they are not past it). */
+  overSince: number;
+}
+
+/** Pages following `/events` at once; more are answered 503 (each holds a snapshot while it reads it). */
+const MAX_PAGES = 64;
+/** A page whose unread bytes stay past the backlog this long (ms) is not reading: its stream is ended. */
+const STALL_MS = 30_000;
+
+/** JSON for the page, or undefined when it cannot be made (a text past V8's longest string). */
+function tryJson(body: unknown): string | undefined {
+  try {
+    return pageJson(body);
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -97,14 +113,25 @@ export class WebServer {
     const url = this.files.serve(req, res, this.opts.host);
     if (url === undefined) return;
     if (url.pathname === '/events') {
+      if (this.clients.size >= MAX_PAGES) {
+        res
+          .writeHead(503, { ...PAGE_HEADERS, 'Content-Type': 'text/plain', 'Retry-After': '5' })
+          .end(`more than ${MAX_PAGES} pages follow this stream\n`);
+        return;
+      }
       this.subscribe(res);
       return;
     }
     if (url.pathname === '/api/object') {
       const d = this.opts.state.detail(url.searchParams.get('id') ?? '');
-      res
-        .writeHead(d === undefined ? 404 : 200, { ...PAGE_HEADERS, 'Content-Type': 'application/json' })
-        .end(pageJson(d ?? { error: 'no such object (finished and faded, or dropped)' }));
+      const text = d === undefined ? undefined : tryJson(d);
+      const [status, body] =
+        d === undefined
+          ? [404, pageJson({ error: 'no such object (finished and faded, or dropped)' })]
+          : text === undefined
+            ? [500, pageJson({ error: 'the object and its history are too large to send' })]
+            : [200, text];
+      res.writeHead(status, { ...PAGE_HEADERS, 'Content-Type': 'application/json' }).end(body);
       return;
     }
     res.writeHead(404, { ...PAGE_HEADERS, 'Content-Type': 'text/plain' }).end('not found\n');
@@ -112,7 +139,7 @@ export class WebServer {
 
   private subscribe(res: http.ServerResponse): void {
     res.writeHead(200, { ...PAGE_HEADERS, 'Content-Type': 'text/event-stream', Connection: 'keep-alive' });
-    const c: Client = { res, dropped: 0, behind: false };
+    const c: Client = { res, dropped: 0, behind: false, overSince: 0 };
     this.clients.add(c);
     res.on('close', () => this.clients.delete(c));
     res.on('drain', () => {
@@ -126,16 +153,30 @@ export class WebServer {
   }
 
   private hello(c: Client): void {
-    this.send(c, 'hello', {
-      source: this.opts.source,
-      fadeMs: this.opts.fadeMs,
-      objects: this.opts.state.snapshot(),
-      ...this.statsBody(c),
-    });
+    const head = { source: this.opts.source, fadeMs: this.opts.fadeMs };
+    const objects = this.opts.state.snapshot();
+    if (this.send(c, 'hello', { ...head, objects, ...this.statsBody(c) })) return;
+    // Too large for one text (objects of megabytes): the snapshot goes an object at a time, and
+    // an object too large even alone is counted as not sent.
+    this.send(c, 'hello', { ...head, objects: [], ...this.statsBody(c) });
+    for (const o of objects) if (!this.send(c, 'update', { changed: [o], gone: [] })) c.dropped++;
   }
 
-  private send(c: Client, event: string, body: unknown): void {
-    c.res.write(`event: ${event}\ndata: ${pageJson(body)}\n\n`);
+  /** Writes one event; false when its JSON cannot be made (nothing is written then). */
+  private send(c: Client, event: string, body: unknown): boolean {
+    const text = tryJson(body);
+    if (text === undefined) return false;
+    c.res.write(`event: ${event}\ndata: ${text}\n\n`);
+    return true;
+  }
+
+  /** Whether `c` reads too slowly for more now (it gets a snapshot once drained). */
+  private lagging(c: Client): boolean {
+    if (c.behind || c.res.writableLength > this.maxBacklog) {
+      c.behind = true;
+      return true;
+    }
+    return false;
   }
 
   private flush(): void {
@@ -144,12 +185,23 @@ export class WebServer {
     if (changed.length === 0 && gone.length === 0) return;
     let data: string | undefined;
     for (const c of this.clients) {
-      if (c.behind || c.res.writableLength > this.maxBacklog) {
-        c.behind = true;
+      if (this.lagging(c)) {
         c.dropped += changed.length + gone.length;
         continue;
       }
-      data ??= `event: update\ndata: ${pageJson({ changed, gone })}\n\n`;
+      if (data === undefined) {
+        const text = tryJson({ changed, gone });
+        if (text === undefined) {
+          // Too large for one text: an object at a time.
+          for (const cl of this.clients) {
+            if (this.lagging(cl)) continue;
+            for (const o of changed) if (!this.send(cl, 'update', { changed: [o], gone: [] })) cl.dropped++;
+            if (gone.length > 0) this.send(cl, 'update', { changed: [], gone });
+          }
+          return;
+        }
+        data = `event: update\ndata: ${text}\n\n`;
+      }
       c.res.write(data);
     }
   }
@@ -173,6 +225,16 @@ export class WebServer {
     this.rate = Math.round(((messages - this.lastMessages) * 1000) / Math.max(1, now - this.lastAt));
     this.lastMessages = messages;
     this.lastAt = now;
-    for (const c of this.clients) if (!c.behind) this.send(c, 'stats', this.statsBody(c));
+    for (const c of this.clients) {
+      if (c.res.writableLength <= this.maxBacklog) c.overSince = 0;
+      else if (c.overSince === 0) c.overSince = now;
+      else if (now - c.overSince > STALL_MS) {
+        // Not reading at all: what it holds is freed; a live page's EventSource comes back.
+        this.clients.delete(c);
+        c.res.destroy();
+        continue;
+      }
+      if (!this.lagging(c)) this.send(c, 'stats', this.statsBody(c));
+    }
   }
 }
