@@ -11,7 +11,7 @@ import { unixNow, type Entry } from './entry.js';
 import { als, LazyContext } from './current.js';
 import { ContextError } from './errors.js';
 import { formatMessage } from './format.js';
-import type { Handler } from './handler.js';
+import { Handler } from './handler.js';
 import { setOwn } from './protocol/own.js';
 import type { Route } from './route.js';
 import { fieldJson, keyJson } from './serialize.js';
@@ -396,10 +396,30 @@ const traps: ProxyHandler<ContextBase> = {
   },
 };
 
+/** Checks the options of a Context (or of Context.wrap()); a wrong one throws `LC_CONTEXT_INVALID_OPTION`. */
+function checkOptions(options: unknown): ContextOptions {
+  const bad = (what: string) => new ContextError('LC_CONTEXT_INVALID_OPTION', what);
+  if (typeof options !== 'object' || options === null || Array.isArray(options))
+    throw bad('Context options must be an object');
+  const o = options as ContextOptions;
+  for (const k of ['name', 'routingKey'] as const)
+    if (o[k] !== undefined && (typeof o[k] !== 'string' || o[k] === '')) throw bad(`${k} must be a non-empty string`);
+  if (o.handler !== undefined && !(o.handler instanceof Handler)) throw bad('handler must be a Handler');
+  if (o.ignore !== undefined && (!Array.isArray(o.ignore) || o.ignore.some((k) => typeof k !== 'string')))
+    throw bad('ignore must be an array of field names');
+  for (const k of ['headers', 'context', 'obj'] as const) {
+    const v = o[k];
+    if (v !== undefined && v !== null && (typeof v !== 'object' || Array.isArray(v)))
+      throw bad(`${k} must be an object`);
+  }
+  return o;
+}
+
 class ContextBase {
   declare readonly [kState]: State;
 
-  constructor(options: ContextOptions = {}) {
+  constructor(given: ContextOptions = {}) {
+    const options = checkOptions(given);
     const handler = options.handler ?? getHandler();
     let name = options.name ?? options.routingKey;
     if (name === undefined) name = new.target !== ContextBase && new.target.name ? new.target.name : callerModuleName();
@@ -501,6 +521,9 @@ class ContextBase {
    * const handle = Context.wrap(async (req) => { Context.current()!.status = 200; }, { name: 'web.handle' });
    */
   static wrap<F extends (...args: any[]) => any>(fn: F, options: ContextOptions = {}): F {
+    if (typeof fn !== 'function')
+      throw new ContextError('LC_CONTEXT_INVALID_OPTION', 'Context.wrap() takes a function as its first argument');
+    checkOptions(options);
     const name = options.name ?? options.routingKey ?? callerModuleName();
     const opts: ContextOptions = { ...options, name };
     const Ctor = ContextBase as unknown as new (o: ContextOptions) => Context;
@@ -566,7 +589,9 @@ class ContextBase {
 
   /** The id of a context (what `obj_id` carries). */
   static idOf(ctx: ContextMembers<object>): string {
-    return (ctx as unknown as ContextBase)[kState].id;
+    const state = typeof ctx === 'object' && ctx !== null ? (ctx as unknown as ContextBase)[kState] : undefined;
+    if (state === undefined) throw new ContextError('LC_CONTEXT_INVALID_OPTION', 'Context.idOf() takes a Context');
+    return state.id;
   }
 }
 

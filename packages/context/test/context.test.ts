@@ -193,6 +193,42 @@ describe('Context → RabbitMQ (every message kind, received by a plain amqplib 
     expect(bodies().map((m) => m.obj)).to.deep.equal([{}, { snapshot: { n: 1 } }, { after: 'still works' }, {}]);
   });
 
+  it('options and arguments of the wrong kind throw LC_CONTEXT_INVALID_OPTION before anything is sent', async () => {
+    const bad: unknown[] = [
+      null,
+      'x',
+      { name: 5 },
+      { name: {} },
+      { name: '' },
+      { routingKey: 3 },
+      { ignore: 5 },
+      { ignore: [1] },
+      { handler: {} },
+      { headers: 'str' },
+      { context: 'abc' },
+      { context: [1] },
+      { obj: 5 },
+    ];
+    for (const options of bad) {
+      expect(() => new Context(options as never), JSON.stringify(options))
+        .to.throw(ContextError)
+        .with.property('code', 'LC_CONTEXT_INVALID_OPTION');
+      expect(() => Context.wrap(() => 1, options as never), `wrap ${JSON.stringify(options)}`)
+        .to.throw(ContextError)
+        .with.property('code', 'LC_CONTEXT_INVALID_OPTION');
+    }
+    for (const fn of [undefined, 123, 'f'])
+      expect(() => Context.wrap(fn as never))
+        .to.throw(ContextError, /takes a function/)
+        .with.property('code', 'LC_CONTEXT_INVALID_OPTION');
+    for (const notOne of [null, {}, 5])
+      expect(() => Context.idOf(notOne as never))
+        .to.throw(ContextError, /takes a Context/)
+        .with.property('code', 'LC_CONTEXT_INVALID_OPTION');
+    await handler.flush(5_000);
+    expect(handler.stats().enqueued).to.equal(0);
+  });
+
   it('wraps an existing object: methods and getters pass through, assignments shadow it without touching it', async () => {
     class Target {
       x = 1;
