@@ -92,6 +92,19 @@ describe('Handler and Context across a process lifetime (spawned programs)', fun
     expect(r.stderr).to.not.contain('s3cret');
   });
 
+  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'])
+    it(`ended by ${signal}, the process says what it did not publish and ends by the signal; a program that handles it decides`, async () => {
+      const url = 'amqp://app:s3cret@127.0.0.1:1/%2F';
+      const r = await run('signal-exit.mjs', { URL: url, N: '10', SIGNAL: signal });
+      expect(r.signal, r.stderr).to.equal(signal);
+      expect(r.stderr.match(/message\(s\) not published/g) ?? [], r.stderr).to.have.length(1);
+      expect(r.stderr).to.contain('11 message(s) not published');
+      expect(r.stderr).to.not.contain('s3cret');
+      const own = await run('signal-exit.mjs', { URL: url, N: '10', SIGNAL: signal, OWN: '1' });
+      expect([own.code, own.signal, own.stdout]).to.deep.equal([0, null, 'own handler\n']);
+      expect(own.stderr.match(/message\(s\) not published/g) ?? [], own.stderr).to.have.length(1);
+    });
+
   for (const which of ['a direct exchange of its own', 'amq.direct'])
     it(`the handler configured on an existing exchange of another type (${which}) warns once, counts, and the program exits 0`, async () => {
       let target = 'amq.direct';
