@@ -178,7 +178,10 @@ export class Handler extends EventEmitter {
       return;
     }
     const dropped = this.buffer.push(entry);
-    if (dropped !== undefined) this.drop(1, dropped.unconfirmed === true ? 1 : 0);
+    if (dropped !== undefined) {
+      this.drop(1, dropped.unconfirmed === true ? 1 : 0);
+      this.overflowed();
+    }
     if (this._status === 'idle') this.start();
     else if (this._status === 'connected') this.publisher.schedule();
   }
@@ -331,6 +334,27 @@ export class Handler extends EventEmitter {
     this.counts.dropped += n;
     this.counts.droppedUnconfirmed += unconfirmed;
     if (this.listenerCount('drop') > 0) this.emit('drop', n, unconfirmed);
+  }
+
+  /** Overflow drops since the last warning of them, and when that warning was (0: none yet). */
+  private overflow = { since: 0, at: 0 };
+
+  /**
+   * A message dropped because the buffer was full while the broker takes messages (an outage's
+   * drops are said when it ends): said at most once per 10 s, with how many since.
+   */
+  private overflowed(): void {
+    if (this._status !== 'connected') return;
+    this.overflow.since++;
+    const now = Date.now();
+    if (now - this.overflow.at < 10_000) return;
+    const n = this.overflow.since;
+    this.overflow = { since: 0, at: now };
+    const o = this.options;
+    this.warn(
+      { code: 'LC_BUFFER_OVERFLOW', dropped: n, bufferSize: o.bufferSize, overflow: o.overflow },
+      `${n} message(s) dropped: the buffer of ${o.bufferSize} was full (overflow: ${o.overflow}); messages come faster than the broker takes them`,
+    );
   }
 
   private warn(fields: LogFields, message: string): void {

@@ -133,6 +133,30 @@ describe('Handler logger: a pino-style logger gets fields and a message', functi
     expect(r!.msg).to.match(new RegExp(`^stopped publishing: exchange '${exchange}' exists with other arguments`));
   });
 
+  it('messages dropped on a full buffer while connected: LC_BUFFER_OVERFLOW at once, then at most every 10 s', async () => {
+    const log = memoryPino();
+    const handler = new Handler({
+      url: amqpUrl(),
+      exchange: uniqueName('log-ovf'),
+      bufferSize: 10,
+      logger: log.logger,
+    });
+    cleanup.defer(() => handler.close());
+    new Context({ name: 'log.overflow', handler, transient: true });
+    expect(await handler.flush(10_000)).to.equal(true);
+    expect(handler.status).to.equal('connected');
+    // A burst in one turn: far more than the buffer holds before the publisher runs.
+    const ctx = new Context({ name: 'log.overflow', handler });
+    for (let i = 0; i < 1000; i++) ctx.i = i;
+    ctx.finish();
+    await handler.flush(10_000);
+    const records = log.records.filter((r) => r.code === 'LC_BUFFER_OVERFLOW');
+    expect(records, log.text()).to.have.length(1);
+    expect(records[0]).to.include({ level: 40, dropped: 1, bufferSize: 10, overflow: 'drop-oldest' });
+    expect(records[0]!.msg).to.match(/^1 message\(s\) dropped: the buffer of 10 was full/);
+    expect(handler.stats().dropped).to.be.greaterThan(900);
+  });
+
   it('a logger with warn(message) only still gets one "contexture: " line; a logger of another shape is refused', async () => {
     const port = await freePort();
     const lines: string[] = [];
