@@ -164,6 +164,13 @@ describe('contexture-store web: the HTTP side (Redis)', function () {
     const empty = await getJson(`${url}api/context?id=`);
     expect(empty.status).to.equal(400);
     expect(empty.body.error).to.match(/non-empty/);
+
+    // Foreign data under the prefix, nested too deep to send: a 500 saying so, not an empty 200.
+    const keys = store.keys('deep');
+    await store.redis.hset(keys.state, '.x', `0:${'['.repeat(5000)}${']'.repeat(5000)}`, '#v', '1');
+    const deep = await getJson(`${url}api/context?id=deep`);
+    expect(deep.status).to.equal(500);
+    expect(deep.body.error).to.be.a('string').and.not.equal('');
   });
 
   it("streams a context's changes as Server-Sent Events once the watch is live, and its deletion", async () => {

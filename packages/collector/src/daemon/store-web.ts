@@ -135,7 +135,10 @@ export class StoreWebServer {
   }
 
   private json(res: http.ServerResponse, status: number, body: unknown): void {
-    res.writeHead(status, { ...PAGE_HEADERS, 'Content-Type': 'application/json' }).end(pageJson(body));
+    // Made before anything is sent: one that cannot be made (foreign data nested thousands deep
+    // under the prefix) fails the request with its status, not an empty 200.
+    const text = pageJson(body);
+    res.writeHead(status, { ...PAGE_HEADERS, 'Content-Type': 'application/json' }).end(text);
   }
 
   /** A failed request: 400 for what the page asked wrong, 503 when Redis is away, 500 else; never a password. */
