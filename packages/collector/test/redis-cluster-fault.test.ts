@@ -51,6 +51,15 @@ function accepts(port: number): Promise<boolean> {
   });
 }
 
+/** Has every node on `ports` serve its own slots while another is down (cluster-require-full-coverage no). */
+async function servingAlone(ports: number[]): Promise<void> {
+  for (const port of ports) {
+    const node = new Redis({ host: '127.0.0.1', port });
+    await node.config('SET', 'cluster-require-full-coverage', 'no');
+    node.disconnect();
+  }
+}
+
 /**
  * A throwaway 3-master Redis Cluster of its own (test/cluster/redis-cluster.sh on other ports and
  * in another directory), for what must not disturb the shared test cluster: flushing the scripts of
@@ -103,11 +112,7 @@ describe('A throwaway Redis Cluster of its own (3 masters): scripts flushed, a m
     const seeds = ports.map((p) => `127.0.0.1:${p}`);
     // Every master keeps serving its own slots while one is down (the default stops the whole
     // cluster once the loss is agreed on): what fails is then exactly the dead master's slots.
-    for (const port of ports) {
-      const node = new Redis({ host: '127.0.0.1', port });
-      await node.config('SET', 'cluster-require-full-coverage', 'no');
-      node.disconnect();
-    }
+    await servingAlone(ports);
     const urls = seeds.map((s) => `redis://default:${SECRET}@${s}`);
     const prefix = `${uniqueName('cfault')}:`;
     const store = new RedisContextStore({ redis: urls, prefix });
@@ -282,13 +287,8 @@ describe('A throwaway Redis Cluster of its own (3 masters): scripts flushed, a m
   it("a query's subscriber node stalled while it waits: the outcome, told through that node, still reaches it", async () => {
     const ports = [base, base + 1, base + 2];
     const seeds = ports.map((p) => `127.0.0.1:${p}`);
-    // The node restarted by the test before lacks the setting: every master serves its own slots
-    // while another is down.
-    for (const port of ports) {
-      const node = new Redis({ host: '127.0.0.1', port });
-      await node.config('SET', 'cluster-require-full-coverage', 'no');
-      node.disconnect();
-    }
+    // The node restarted by the test before lacks the setting.
+    await servingAlone(ports);
     const urls = seeds.map((s) => `redis://default:${SECRET}@${s}`);
     const prefix = `${uniqueName('tqfault')}:`;
     const namespace = uniqueName('ns');

@@ -21,6 +21,11 @@ import { TaskWorker, type WorkerQueue } from './task-worker.js';
 import { printable } from '../internal/printable.js';
 import { ShardCount } from '../internal/shard-count.js';
 
+/** The error of a query with no result within its timeout (`ms`, the one the caller set). */
+function timedOut(id: string, name: string, ms: number): TaskError {
+  return new TaskError('LC_TASK_TIMEOUT', id, `no result for task '${name}' (${id}) within ${ms} ms`);
+}
+
 /**
  * A task queue in Redis: `query()` a named task with JSON params and get its result; `listen()`
  * runs tasks with the queue's handler. At least once: a task whose worker stops renewing it (it died)
@@ -377,17 +382,7 @@ export class TaskQueue implements AsyncDisposable {
           ac.abort(err);
           reject(err);
         });
-      const timer = setTimeout(
-        () =>
-          end(
-            new TaskError(
-              'LC_TASK_TIMEOUT',
-              id,
-              `no result for task '${name}' (${id}) within ${q.timeout ?? timeout} ms`,
-            ),
-          ),
-        timeout,
-      );
+      const timer = setTimeout(() => end(timedOut(id, name, q.timeout ?? timeout)), timeout);
       const onAbort = () =>
         end(
           new TaskError('LC_TASK_ABORTED', id, `task '${name}' (${id}) was aborted while it ran`, null, {
@@ -438,17 +433,7 @@ export class TaskQueue implements AsyncDisposable {
     const stopWaiting = this.subscriber.wait(id, settle);
     // `timeout` is what is left of the query's own (asking for listeners may have taken some): the
     // message says the one the caller set.
-    const timer = setTimeout(
-      () =>
-        settle.reject(
-          new TaskError(
-            'LC_TASK_TIMEOUT',
-            id,
-            `no result for task '${name}' (${id}) within ${q.timeout ?? timeout} ms`,
-          ),
-        ),
-      timeout,
-    );
+    const timer = setTimeout(() => settle.reject(timedOut(id, name, q.timeout ?? timeout)), timeout);
     const onAbort = () =>
       settle.reject(
         new TaskError('LC_TASK_ABORTED', id, `waiting for task '${name}' (${id}) was aborted`, null, {
