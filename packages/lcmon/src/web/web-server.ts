@@ -156,10 +156,15 @@ export class WebServer {
     const head = { source: this.opts.source, fadeMs: this.opts.fadeMs };
     const objects = this.opts.state.snapshot();
     if (this.send(c, 'hello', { ...head, objects, ...this.statsBody(c) })) return;
-    // Too large for one text (objects of megabytes): the snapshot goes an object at a time, and
-    // an object too large even alone is counted as not sent.
+    // Too large for one text (objects of megabytes): the snapshot goes an object at a time.
     this.send(c, 'hello', { ...head, objects: [], ...this.statsBody(c) });
-    for (const o of objects) if (!this.send(c, 'update', { changed: [o], gone: [] })) c.dropped++;
+    this.sendEach(c, objects, []);
+  }
+
+  /** Updates of `changed` one object each (one too large even alone counted as dropped), then `gone`. */
+  private sendEach(c: Client, changed: readonly unknown[], gone: readonly string[]): void {
+    for (const o of changed) if (!this.send(c, 'update', { changed: [o], gone: [] })) c.dropped++;
+    if (gone.length > 0) this.send(c, 'update', { changed: [], gone });
   }
 
   /** Writes one event; false when its JSON cannot be made (nothing is written then). */
@@ -183,26 +188,19 @@ export class WebServer {
     this.opts.state.tick();
     const { changed, gone } = this.opts.state.takeDirty();
     if (changed.length === 0 && gone.length === 0) return;
-    let data: string | undefined;
+    // Made once, for the first page that reads (undefined: too large for one text).
+    let data: string | undefined | null = null;
     for (const c of this.clients) {
       if (this.lagging(c)) {
         c.dropped += changed.length + gone.length;
         continue;
       }
-      if (data === undefined) {
+      if (data === null) {
         const text = tryJson({ changed, gone });
-        if (text === undefined) {
-          // Too large for one text: an object at a time.
-          for (const cl of this.clients) {
-            if (this.lagging(cl)) continue;
-            for (const o of changed) if (!this.send(cl, 'update', { changed: [o], gone: [] })) cl.dropped++;
-            if (gone.length > 0) this.send(cl, 'update', { changed: [], gone });
-          }
-          return;
-        }
-        data = `event: update\ndata: ${text}\n\n`;
+        data = text === undefined ? undefined : `event: update\ndata: ${text}\n\n`;
       }
-      c.res.write(data);
+      if (data === undefined) this.sendEach(c, changed, gone);
+      else c.res.write(data);
     }
   }
 
