@@ -396,18 +396,21 @@ const traps: ProxyHandler<ContextBase> = {
   },
 };
 
+const NAME_OPTIONS = ['name', 'routingKey'] as const;
+const OBJECT_OPTIONS = ['headers', 'context', 'obj'] as const;
+
 /** Checks the options of a Context (or of Context.wrap()); a wrong one throws `LC_CONTEXT_INVALID_OPTION`. */
 function checkOptions(options: unknown): ContextOptions {
   const bad = (what: string) => new ContextError('LC_CONTEXT_INVALID_OPTION', what);
   if (typeof options !== 'object' || options === null || Array.isArray(options))
     throw bad('Context options must be an object');
   const o = options as ContextOptions;
-  for (const k of ['name', 'routingKey'] as const)
+  for (const k of NAME_OPTIONS)
     if (o[k] !== undefined && (typeof o[k] !== 'string' || o[k] === '')) throw bad(`${k} must be a non-empty string`);
   if (o.handler !== undefined && !(o.handler instanceof Handler)) throw bad('handler must be a Handler');
   if (o.ignore !== undefined && (!Array.isArray(o.ignore) || o.ignore.some((k) => typeof k !== 'string')))
     throw bad('ignore must be an array of field names');
-  for (const k of ['headers', 'context', 'obj'] as const) {
+  for (const k of OBJECT_OPTIONS) {
     const v = o[k];
     if (v !== undefined && v !== null && (typeof v !== 'object' || Array.isArray(v)))
       throw bad(`${k} must be an object`);
