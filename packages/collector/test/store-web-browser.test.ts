@@ -205,6 +205,47 @@ describe('contexture-store web in a browser (chromium, Redis)', function () {
     expect(errors).to.deep.equal([]);
   });
 
+  it("highlights only what changed when fields are named like Object.prototype's keys", async () => {
+    const { store, url, page, errors } = await setUp();
+    const id = 'proto-names';
+    // JSON.parse makes `__proto__` an own key, as the store keeps it.
+    await store.set(id, JSON.parse('{"__proto__":{"a":1},"toString":1,"constructor":2,"hasOwnProperty":3,"n":1}'));
+    await page.goto(url);
+    await until(
+      page,
+      'the context in the list',
+      () => rowIds(page),
+      (ids) => ids.includes(id),
+    );
+    await clickRow(page, id);
+    const shown = await until(
+      page,
+      'the context in the detail pane, followed live',
+      () => detail(page),
+      (d) => !d.hidden && d.live === 'yes' && d.version === '1',
+    );
+    expect(shown.fields).to.include.members(['a: 1', 'toString: 1', 'constructor: 2', 'hasOwnProperty: 3', 'n: 1']);
+    await store.update(id, { n: 2 });
+    const changed = await until(
+      page,
+      'version 2',
+      () => detail(page),
+      (d) => d.version === '2',
+    );
+    expect(changed.changed).to.deep.equal(['n']);
+    await store.update(id, JSON.parse('{"__proto__":{"a":2}}'));
+    const nested = await until(
+      page,
+      'version 3',
+      () => detail(page),
+      (d) => d.version === '3',
+    );
+    expect(nested.changed.sort()).to.deep.equal(['__proto__', 'a']);
+    expect(nested.fields).to.include('a: 2');
+    expect(nested.history[0]!.text).to.include('~ __proto__.a: 1 → 2');
+    expect(errors).to.deep.equal([]);
+  });
+
   it('shows a hostile id, field name and value as text and runs nothing', async () => {
     const { store, url, page, errors } = await setUp();
     await store.set(HOSTILE_ID, { [HOSTILE_KEY]: HOSTILE_VALUE, nested: { [HOSTILE_KEY]: 1 } });

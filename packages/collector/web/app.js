@@ -34,12 +34,19 @@ function leaves(delta, path = []) {
   return out;
 }
 
+/**
+ * The value of `o`'s own key `key`, undefined when it has none: a field named `toString` or
+ * `__proto__` reads nothing inherited.
+ */
+const own = (o, key) => (o !== null && typeof o === 'object' && Object.hasOwn(o, key) ? o[key] : undefined);
+
 /** Two deltas as one highlight (the later leaf wins). */
 function mergeDelta(a, b) {
   if (a === undefined) return b;
-  const out = { ...a };
+  // No prototype: assigning a key `__proto__` makes it a key like any other.
+  const out = Object.assign(Object.create(null), a);
   for (const [k, node] of Object.entries(b)) {
-    const prev = out[k];
+    const prev = own(out, k);
     out[k] = isLeaf(node) || prev === undefined || isLeaf(prev) ? node : mergeDelta(prev, node);
   }
   return out;
@@ -178,7 +185,7 @@ function renderGone(id, why) {
 /** An object's fields as a tree; `delta` (the changes to highlight) has the same shape. */
 function tree(value, delta) {
   const box = el('div');
-  for (const [k, v] of Object.entries(value)) box.append(node(k, v, delta?.[k]));
+  for (const [k, v] of Object.entries(value)) box.append(node(k, v, own(delta, k)));
   // Fields the last change removed: shown struck through, highlighted.
   for (const [k, d] of Object.entries(delta ?? {})) {
     if (Object.hasOwn(value, k) || !isLeaf(d) || d.action !== 'removed') continue;
