@@ -294,12 +294,13 @@ export function metaHeadersText(meta: MessageMeta | undefined): string | undefin
   try {
     return encodeValue(headers);
   } catch (err) {
-    if (err instanceof TypeError || err instanceof RangeError)
-      throw new CollectorError(
-        'LC_STORE_INVALID_ARGUMENT',
-        `meta headers cannot be stored as JSON (${err instanceof RangeError ? 'they hold a cycle, or are nested too deep' : err.message})`,
-        { cause: err },
-      );
+    if (err instanceof TypeError || err instanceof RangeError) {
+      // (Not narrowed by `instanceof RangeError`: TypeScript sees the two types as one shape.)
+      const why = err instanceof RangeError ? 'they hold a cycle, or are nested too deep' : (err as Error).message;
+      throw new CollectorError('LC_STORE_INVALID_ARGUMENT', `meta headers cannot be stored as JSON (${why})`, {
+        cause: err,
+      });
+    }
     throw err;
   }
 }
