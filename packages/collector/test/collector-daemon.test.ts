@@ -224,6 +224,46 @@ describe('collector daemon: RabbitMQ → Redis, at least once', function () {
     }
   });
 
+  it('a body or batch line whose bytes are not UTF-8 is dead-lettered as such, never stored with U+FFFD: ids that differ stay apart', async () => {
+    // `utf\xff` and `utf\xfe` decoded with U+FFFD would both be `utf\ufffd`: one context.
+    const body = (id: Buffer, v: number): Buffer =>
+      Buffer.concat([Buffer.from('{"obj_id":"'), id, Buffer.from(`","obj":{"v":${v}},"status":"transient","seq":0}`)]);
+    const ok = (id: string, v: number) =>
+      Buffer.from(JSON.stringify({ obj_id: id, obj: { v }, status: 'transient', seq: 0 }));
+    const cafe = uniqueName('café');
+    const [first, last] = [uniqueName('batch-a'), uniqueName('batch-b')];
+    const batch = Buffer.concat([
+      ok(first, 1),
+      Buffer.from('\n'),
+      body(Buffer.from([0x62, 0xc3]), 2),
+      Buffer.from('\n'),
+      ok(last, 3),
+    ]);
+    const collector = inProcess();
+    await collector.start();
+    await publishRaw(exchange, [
+      { body: body(Buffer.from([0x75, 0x74, 0x66, 0xff]), 1) },
+      { body: body(Buffer.from([0x75, 0x74, 0x66, 0xfe]), 2) },
+      { body: ok(cafe, 4) },
+      { body: batch, contentType: 'application/x-ndjson' },
+    ]);
+    await waitUntil(() => collector.stats().acked === 4, 'every delivery acked', 20_000);
+    expect(collector.stats()).to.deep.include({ deadLettered: 3, malformed: { 'not UTF-8': 3 } });
+    expect((await store.get(cafe))?.context).to.deep.equal({ v: 4 });
+    expect((await store.get(first))?.context).to.deep.equal({ v: 1 });
+    expect((await store.get(last))?.context).to.deep.equal({ v: 3 });
+    expect(await store.get('utf\ufffd')).to.equal(null);
+    const conn = await amqp.connect(amqpUrl());
+    cleanup.defer(() => conn.close());
+    const ch = await conn.createChannel();
+    const reasons: unknown[] = [];
+    for (let i = 0; i < 3; i++) {
+      const dead = await ch.get(`${queue}.dead`, { noAck: true });
+      if (dead !== false) reasons.push(dead.properties.headers?.['x-contexture-error']);
+    }
+    expect(reasons).to.deep.equal(['not UTF-8', 'not UTF-8', 'not UTF-8']);
+  });
+
   it('a message whose context the store cannot read (foreign data under the prefix) is dead-lettered and counted; the rest of its batch is applied', async () => {
     const redis = new Redis(redisUrl());
     cleanup.defer(() => redis.quit());

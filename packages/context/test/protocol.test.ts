@@ -9,6 +9,7 @@ import {
   MessageSpans,
   parseLine,
   scanMessage,
+  Utf8Lines,
   validateMessage,
   type CollatedObject,
   type WireMessage,
@@ -275,6 +276,59 @@ describe('protocol: decoding', () => {
     expect(decodeBody(deep, 'application/json', { maxDepth: 64 })[0]).to.deep.equal({ kind: 'too deep' });
     const veryDeep = '['.repeat(1_000_000) + ']'.repeat(1_000_000);
     expect(['too deep', 'not an object']).to.include((decodeBody(veryDeep)[0] as { kind: string }).kind);
+  });
+
+  it('reports a body, or a batch line, whose bytes are not UTF-8 as `not UTF-8`: ids that differ are never made one', () => {
+    const body = (id: number[]) =>
+      Buffer.concat([Buffer.from('{"obj_id":"utf'), Buffer.from(id), Buffer.from('","obj":{}}')]);
+    for (const bytes of [[0xff], [0xfe], [0xc3], [0xed, 0xa0, 0x80], [0xe2, 0x82]])
+      expect(decodeBody(body(bytes), 'application/json'), String(bytes)).to.deep.equal([{ kind: 'not UTF-8' }]);
+    // Valid non-ASCII (2, 3 and 4 bytes) reads as it is.
+    const valid = decodeBody(Buffer.from('{"obj_id":"café €𝄞","obj":{}}'), 'application/json');
+    expect(valid.map((m) => (isMalformed(m) ? m.kind : m.obj_id))).to.deep.equal(['café €𝄞']);
+    const batch = Buffer.concat([
+      Buffer.from('{"obj_id":"a","obj":{}}\n'),
+      body([0xff]),
+      Buffer.from('\n\n{"obj_id":"é","obj":{}}\n'),
+      body([0xc3, 0x28]),
+      Buffer.from('\n{"obj_id":"b","obj":{}}'),
+    ]);
+    expect(decodeBody(batch, 'application/x-ndjson').map((m) => (isMalformed(m) ? m.kind : m.obj_id))).to.deep.equal([
+      'a',
+      'not UTF-8',
+      'é',
+      'not UTF-8',
+      'b',
+    ]);
+  });
+
+  it('Utf8Lines finds the lines that are not UTF-8 however the stream is cut, characters split across chunks', () => {
+    const lines = [
+      Buffer.from('plain'),
+      Buffer.from('é€𝄞 all valid'),
+      Buffer.from([0x61, 0xff, 0x62]),
+      Buffer.from(''),
+      Buffer.from('𝄞𝄞𝄞𝄞'),
+      Buffer.from([0xf0, 0x9d, 0x84]), // a 4-byte character cut short
+      Buffer.from('€'.repeat(50)),
+      Buffer.from([0xed, 0xb0, 0x80]), // an encoded lone surrogate
+      Buffer.from('last, no LF: é'),
+    ];
+    const stream = Buffer.concat(lines.flatMap((l, i) => (i < lines.length - 1 ? [l, Buffer.from('\n')] : [l])));
+    for (const size of [1, 2, 3, 5, 7, 64, stream.length]) {
+      const check = new Utf8Lines();
+      for (let at = 0; at < stream.length; at += size) check.push(stream.subarray(at, at + size));
+      check.end();
+      const bad = lines.map((_, i) => i + 1).filter((n) => check.invalid(n));
+      expect(bad, `chunks of ${size}`).to.deep.equal([3, 6, 8]);
+    }
+    // Lines passed over are forgotten: asked for a later line first, it still answers for it.
+    const check = new Utf8Lines();
+    check.push(stream);
+    check.end();
+    expect(check.invalid(6)).to.equal(true);
+    expect(check.invalid(3)).to.equal(false);
+    expect(check.invalid(8)).to.equal(true);
   });
 
   it('reads back -v envelopes and plain bodies', () => {

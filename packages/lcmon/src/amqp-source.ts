@@ -1,4 +1,5 @@
 import amqp from 'amqplib';
+import { isUtf8 } from 'node:buffer';
 import {
   amqpRefusal,
   hostPort as hostPortOf,
@@ -400,7 +401,8 @@ export class AmqpSource {
   private deliver(msg: amqp.ConsumeMessage, sink: InputSink): boolean {
     const contentType = msg.properties.contentType as string | undefined;
     const text = msg.content.toString('utf8');
-    const parts = decodeBody(text, contentType, { maxDepth: this.maxDepth });
+    // Bytes that are not UTF-8 are reported (see decodeBody()), never read as U+FFFD.
+    const parts = decodeBody(isUtf8(msg.content) ? text : msg.content, contentType, { maxDepth: this.maxDepth });
     const meta: MessageMeta = {
       rkey: msg.fields.routingKey,
       headers: (msg.properties.headers as Record<string, unknown> | undefined) ?? {},

@@ -8,6 +8,7 @@ import {
   parseLine,
   type Malformed,
   stringifyJson,
+  Utf8Lines,
   validateMessage,
   type LineInfo,
   type MessageMeta,
@@ -189,6 +190,8 @@ export async function readLines(
   maxDepth = 0,
 ): Promise<void> {
   const decoder = new StringDecoder('utf8');
+  // Lines whose bytes are not UTF-8 are reported, not read with U+FFFD in them.
+  const utf8 = new Utf8Lines();
   let rest = '';
   let lineNo = 0;
   let skipping = false;
@@ -211,7 +214,8 @@ export async function readLines(
         skipping = false;
       } else {
         const end = nl > start && text.charCodeAt(nl - 1) === 13 ? nl - 1 : nl;
-        if (end > start) handle(text.slice(start, end), lineNo);
+        if (utf8.invalid(lineNo)) sink.malformed({ kind: 'not UTF-8' }, { line: lineNo });
+        else if (end > start) handle(text.slice(start, end), lineNo);
       }
       start = nl + 1;
       if (sink.stopped) return;
@@ -234,16 +238,22 @@ export async function readLines(
   try {
     if (signal?.aborted) return;
     for await (const chunk of stream) {
-      take(typeof chunk === 'string' ? chunk : decoder.write(chunk as Buffer));
+      if (typeof chunk === 'string') take(chunk);
+      else {
+        utf8.push(chunk as Buffer);
+        take(decoder.write(chunk as Buffer));
+      }
       if (sink.stopped) return;
       if (!sink.ready) await sink.whenReady();
       if (sink.stopped) return;
     }
     const tail = rest + decoder.end();
     rest = '';
+    utf8.end();
     if (tail.length > 0 && !skipping) {
       lineNo++;
-      handle(tail.charCodeAt(tail.length - 1) === 13 ? tail.slice(0, -1) : tail, lineNo);
+      if (utf8.invalid(lineNo)) sink.malformed({ kind: 'not UTF-8' }, { line: lineNo });
+      else handle(tail.charCodeAt(tail.length - 1) === 13 ? tail.slice(0, -1) : tail, lineNo);
     }
   } catch (err) {
     if (signal?.aborted) return;

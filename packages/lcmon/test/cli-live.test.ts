@@ -183,11 +183,12 @@ describe('lcmon live (RabbitMQ)', () => {
     expect(warnings).to.deep.equal([
       'lcmon: warning: message with routing key "web.bad": skipped, not JSON; more "not JSON" input is counted, not shown',
       'lcmon: warning: message with routing key "web.bad": skipped, obj not an object; more "obj not an object" input is counted, not shown',
+      'lcmon: warning: message with routing key "web.bad": skipped, not UTF-8; more "not UTF-8" input is counted, not shown',
       'lcmon: warning: message with routing key "web.bad": skipped, obj_id missing; more "obj_id missing" input is counted, not shown',
       'lcmon: warning: message with routing key "web.bad": skipped, empty; more "empty" input is counted, not shown',
     ]);
     expect(r.stderr).to.include(
-      'skipped 7 malformed inputs (not JSON: 3, obj not an object: 1, obj_id missing: 2, empty: 1)',
+      'skipped 7 malformed inputs (not JSON: 2, obj not an object: 1, not UTF-8: 1, obj_id missing: 2, empty: 1)',
     );
   });
 

@@ -142,6 +142,37 @@ describe('lcmon -s (stdin)', () => {
     }
   });
 
+  it('a line whose bytes are not UTF-8 is skipped as such in every mode, never read with U+FFFD: ids that differ stay apart', async () => {
+    // `utf\xff` and `utf\xfe` read with U+FFFD would be one id, their objects merged.
+    const bad = (id: number, v: number) =>
+      Buffer.concat([
+        Buffer.from('{"obj_id":"utf'),
+        Buffer.from([id]),
+        Buffer.from(`","obj":{"v":${v}},"status":"transient","seq":0}`),
+      ]);
+    const good = (id: string, v: number) => JSON.stringify({ obj_id: id, obj: { v }, status: 'transient', seq: 0 });
+    const input = Buffer.concat([
+      Buffer.from(`${good('a', 1)}\n`),
+      bad(0xff, 2),
+      Buffer.from('\n'),
+      bad(0xfe, 3),
+      Buffer.from(`\n${good('café €𝄞', 4)}\n`),
+      Buffer.from(`{"rkey":"r","headers":{"h":"`),
+      Buffer.from([0xc3]),
+      Buffer.from(`"},"object":${good('env', 5)}}\n${good('z', 6)}`),
+    ]);
+    for (const args of [['-s'], ['-s', '-v'], ['-s', '-k', 'v'], ['-sc'], ['-sc', '-v']]) {
+      const r = await run(args, input);
+      const what = args.join(' ');
+      expect(r.code, what).to.equal(0);
+      // A body (-s), an envelope (-s -v), keys (-k), an object (-sc) or its record (-sc -v): v in each.
+      const v = (o: any) => (o.object ?? o).obj?.v ?? (o.object ?? o).v;
+      expect(json(r.lines).map(v), what).to.deep.equal([1, 4, 6]);
+      expect(r.stderr, what).to.include('line 2: skipped, not UTF-8');
+      expect(r.stderr, what).to.include('skipped 3 malformed inputs (not UTF-8: 3)');
+    }
+  });
+
   it('--max-depth sets the depth limit (64 by default; 0: none): an envelope itself is not counted', async () => {
     const nest = (levels: number): unknown => (levels <= 1 ? 1 : { a: nest(levels - 1) });
     // The body {obj_id, obj: {v: ...}} is 3 levels deep when v holds one object.

@@ -126,7 +126,7 @@ export function splitLines(text: string): string[] {
 /** Starts lcmon with `args`; `stdin` is written and closed when given, else left open. */
 export function start(
   args: string[],
-  options: { stdin?: string; env?: Record<string, string | undefined> } = {},
+  options: { stdin?: string | Buffer; env?: Record<string, string | undefined> } = {},
 ): Lcmon {
   const env: Record<string, string | undefined> = {
     ...process.env,
@@ -143,8 +143,12 @@ export function start(
   return l;
 }
 
-/** Runs lcmon to the end over `stdin` (a string; empty when not given). */
-export function run(args: string[], stdin = '', env?: Record<string, string | undefined>): Promise<Outcome> {
+/** Runs lcmon to the end over `stdin` (text or bytes; empty when not given). */
+export function run(
+  args: string[],
+  stdin: string | Buffer = '',
+  env?: Record<string, string | undefined>,
+): Promise<Outcome> {
   return start(args, { stdin, env }).exited;
 }
 

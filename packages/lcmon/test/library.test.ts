@@ -37,6 +37,41 @@ describe('monitor library: messages() and objects()', () => {
     expect(await queueExists(queue)).to.equal(false);
   });
 
+  it('messages() reports a body, or a batch line, whose bytes are not UTF-8 as such and yields the rest', async () => {
+    const bad: unknown[] = [];
+    const stream = messages({ url: amqpUrl(), exchange, onMalformed: (p, at) => bad.push([p.kind, at.rkey]) });
+    await stream.open();
+    const body = (id: Buffer, v: number) =>
+      Buffer.concat([Buffer.from('{"obj_id":"'), id, Buffer.from(`","obj":{"v":${v}},"status":"transient","seq":0}`)]);
+    await pub.publish(exchange, 'web.u8', [
+      body(Buffer.from([0x75, 0xff]), 1),
+      body(Buffer.from([0x75, 0xfe]), 2),
+      body(Buffer.from('é'), 3),
+    ]);
+    await pub.publish(
+      exchange,
+      'web.batch',
+      [
+        Buffer.concat([
+          body(Buffer.from('b1'), 4),
+          Buffer.from('\n'),
+          body(Buffer.from([0xc3]), 5),
+          Buffer.from('\n'),
+          body(Buffer.from('b2'), 6),
+        ]),
+      ],
+      { contentType: 'application/x-ndjson' },
+    );
+    const seen: unknown[] = [];
+    for await (const m of stream) if (seen.push(m.object.obj_id) === 3) break;
+    expect(seen).to.deep.equal(['é', 'b1', 'b2']);
+    expect(bad).to.deep.equal([
+      ['not UTF-8', 'web.u8'],
+      ['not UTF-8', 'web.u8'],
+      ['not UTF-8', 'web.batch'],
+    ]);
+  });
+
   it('objects() yields collated objects; verbose adds headers, rkey, ISO times and id; captureMessages keeps the messages', async () => {
     const plain = objects({ url: amqpUrl(), exchange });
     const verbose = objects({ url: amqpUrl(), exchange, verbose: true, captureMessages: true });
@@ -158,6 +193,38 @@ describe('monitor library: messages() and objects()', () => {
     expect(() => objects({ maxDepth: -1 }))
       .to.throw(LcmonError)
       .with.property('code', 'LC_MONITOR_INVALID_OPTION');
+  });
+
+  it('skips a line whose bytes are not UTF-8 as such, however the reads cut it', async () => {
+    const line = (id: Buffer, v: number) =>
+      Buffer.concat([
+        Buffer.from('{"obj_id":"'),
+        id,
+        Buffer.from(`","obj":{"v":${v}},"status":"transient","seq":0}\n`),
+      ]);
+    const input = Buffer.concat([
+      line(Buffer.from('ok€'), 1),
+      line(Buffer.from([0x75, 0xff]), 2),
+      line(Buffer.from('𝄞'), 3),
+      line(Buffer.from([0x75, 0xe2, 0x82]), 4),
+      line(Buffer.from('end'), 5),
+    ]);
+    for (const size of [1, 3, 7, input.length]) {
+      const pieces = [];
+      for (let at = 0; at < input.length; at += size) pieces.push(input.subarray(at, at + size));
+      const bad: unknown[] = [];
+      const out = [];
+      for await (const m of messages({
+        stdin: Readable.from(pieces),
+        onMalformed: (p, at) => bad.push([p.kind, at.line]),
+      }))
+        out.push(m.object.obj_id);
+      expect(out, `reads of ${size}`).to.deep.equal(['ok€', '𝄞', 'end']);
+      expect(bad, `reads of ${size}`).to.deep.equal([
+        ['not UTF-8', 2],
+        ['not UTF-8', 4],
+      ]);
+    }
   });
 
   it('gives each message read from stdin meta of its own', async () => {

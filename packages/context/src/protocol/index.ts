@@ -34,6 +34,7 @@ export { Collator } from './collator.js';
 export type { CollatedObject, CollatorOptions, CollatorStats } from './collator.js';
 export { extractKeys } from './extract.js';
 export { MessageSpans, scanMessage } from './scan.js';
+export { Utf8Lines, invalidUtf8Lines } from './utf8.js';
 export { isPlainObject, setOwn } from './own.js';
 export { HEARTBEAT_RKEY, HEARTBEAT_TYPE, encodeHeartbeat, isReservedRkey, parseHeartbeat } from './heartbeat.js';
 export type { Heartbeat } from './heartbeat.js';

@@ -1,4 +1,5 @@
 import { parseJson } from './json.js';
+import { invalidUtf8Lines } from './utf8.js';
 
 /**
  * The wire format, version 1 (see DESIGN.md): one JSON body per context message.
@@ -77,6 +78,7 @@ export type MalformedKind =
   | 'bad message'
   | 'too large'
   | 'too deep'
+  | 'not UTF-8'
   | 'empty';
 
 /** A value that failed to decode or validate. */
@@ -194,7 +196,8 @@ function parseOne(text: string, opts: DecodeOptions | undefined): BusMessage | M
 /**
  * Decodes one AMQP body into wire messages: a JSON body gives one, an `application/x-ndjson` body
  * (batch mode) one per non-empty line. Every element is a message (a context's, or a
- * {@link NoteMessage}) or a {@link Malformed}.
+ * {@link NoteMessage}) or a {@link Malformed}; a body, or a line of a batch, whose bytes are not
+ * UTF-8 is `not UTF-8`.
  */
 export function decodeBody(
   body: Buffer | string,
@@ -205,15 +208,19 @@ export function decodeBody(
   const maxBytes = opts?.maxBytes ?? 16 * 1024 * 1024;
   if (size > maxBytes) return [{ kind: 'too large', detail: `${size} bytes` }];
   const text = typeof body === 'string' ? body : body.toString('utf8');
+  const bad = typeof body === 'string' ? null : invalidUtf8Lines(body);
   if (contentType === CONTENT_TYPE_NDJSON || (contentType !== undefined && isNdjson(contentType))) {
     const out: Array<BusMessage | Malformed> = [];
-    for (const line of text.split('\n')) {
+    const lines = text.split('\n');
+    for (let i = 0; i < lines.length; i++) {
+      const line = lines[i]!;
       if (line.trim().length === 0) continue;
-      out.push(parseOne(line, opts));
+      out.push(bad?.has(i) ? { kind: 'not UTF-8' } : parseOne(line, opts));
     }
     if (out.length === 0) out.push({ kind: 'empty' });
     return out;
   }
+  if (bad !== null) return [{ kind: 'not UTF-8' }];
   if (text.trim().length === 0) return [{ kind: 'empty' }];
   return [parseOne(text, opts)];
 }

@@ -4,6 +4,7 @@
  * shared by every worker, and gives back each output document with its position in the input, so
  * that the main thread merges the shares into the order one collator gives.
  */
+import { isUtf8 } from 'node:buffer';
 import { parentPort, workerData } from 'node:worker_threads';
 import { Collator, type Malformed } from '@contexture/context/protocol';
 import { lineHandler } from '../line-source.js';
@@ -100,11 +101,15 @@ function chunk(job: CollateJob): CollateResult {
   // A BOM inside the input is kept (that line is not JSON); the one at its start is cut by the router.
   const b = Buffer.from(job.bytes.buffer, job.bytes.byteOffset, job.bytes.byteLength);
   const lines = job.lines;
+  // Bytes that are not UTF-8 are reported, never read as U+FFFD: checked line by line only when
+  // the chunk as a whole is not UTF-8.
+  const utf8 = isUtf8(b);
   for (let i = 0; i < lines.length; i += 3) {
     const s = lines[i]!;
     const e = lines[i + 1]!;
     lastPosition = lines[i + 2]!;
-    handle(b.toString('utf8', s, e), lastPosition);
+    if (!utf8 && !isUtf8(b.subarray(s, e))) malformed.push(['not UTF-8', undefined, lastPosition]);
+    else handle(b.toString('utf8', s, e), lastPosition);
   }
   return done(job.id);
 }

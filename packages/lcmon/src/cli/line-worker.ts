@@ -4,6 +4,7 @@
  * to go faster: lines that {@link scanMessage} vouches for are copied out as they are, never
  * parsed; every other line takes the ordinary path ({@link lineHandler}), which has the last word.
  */
+import { isUtf8 } from 'node:buffer';
 import { parentPort, workerData } from 'node:worker_threads';
 import { MessageSpans, scanMessage, type Malformed } from '@contexture/context/protocol';
 import { lineHandler } from '../line-source.js';
@@ -84,6 +85,8 @@ let malformed: WorkerResult['malformed'] = [];
 let messages = 0;
 let lastText: string | undefined;
 let lastValid = false;
+/** The whole chunk is UTF-8 (the usual case): its lines need no check of their own. */
+let chunkIsUtf8 = true;
 
 /** Makes room for `n` more bytes of output. */
 function room(n: number): void {
@@ -153,9 +156,14 @@ function envelopeBody(b: Buffer, s: number, e: number): number {
 
 /** Runs the ordinary path on one line. */
 function slow(b: Buffer, s: number, e: number, lineNo: number, first: boolean): void {
-  const line = (first ? firstDecoder : decoder).decode(b.subarray(s, e));
   lastValid = false;
   lastText = undefined;
+  // Bytes that are not UTF-8 are reported, never read as U+FFFD (the fast paths take ASCII only).
+  if (!chunkIsUtf8 && !isUtf8(b.subarray(s, e))) {
+    malformed.push(['not UTF-8', undefined, lineNo]);
+    return;
+  }
+  const line = (first ? firstDecoder : decoder).decode(b.subarray(s, e));
   // A first line that was only a byte order mark is a blank line, as in -sc.
   if (line.length === 0) return;
   slowLine(line, lineNo);
@@ -215,6 +223,7 @@ parentPort!.on('message', (job: WorkerJob) => {
   ends = spec.pretty ? [] : undefined;
   malformed = [];
   messages = 0;
+  chunkIsUtf8 = isUtf8(b);
   const lines = printChunk(b, first);
   const view = new Uint8Array(out.buffer, out.byteOffset, pos);
   const result: WorkerResult = { id: job.id, out: view, outputs, ends, lines, messages, malformed };

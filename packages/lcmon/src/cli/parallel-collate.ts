@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { availableParallelism } from 'node:os';
 import type { Readable } from 'node:stream';
 import { Worker } from 'node:worker_threads';
@@ -356,6 +357,11 @@ export class ParallelCollator {
 
   /** The share of a line parsed here, or -1 (reported) when it is not a message. */
   private parsed(b: Buffer, s: number, e: number, malformed: CollateResult['malformed']): number {
+    // Bytes that are not UTF-8 are reported, never read as U+FFFD.
+    if (!isUtf8(b.subarray(s, e))) {
+      malformed.push(['not UTF-8', undefined, this.lineNo]);
+      return -1;
+    }
     // A BOM inside the input is kept: that line is not JSON.
     const line = b.toString('utf8', s, e);
     // Blank lines (spaces, tabs) are not input.
