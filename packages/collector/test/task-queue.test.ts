@@ -497,7 +497,9 @@ for (const on of BACKENDS)
       const released = new Promise<void>((r) => (release = r));
       const evalsha = hooked.evalsha.bind(lc);
       hooked.evalsha = async (...a) => {
-        if (a[2] !== `${base}running`) return evalsha(...a);
+        // A script's keys and arguments go as one list, the number of keys first.
+        const list = a.find((x) => Array.isArray(x)) as unknown[] | undefined;
+        if (list?.[1] !== `${base}running`) return evalsha(...a);
         const n = ++claims;
         const reply = await evalsha(...a);
         if (n === 1) {

@@ -185,7 +185,8 @@ export class Allocator implements AllocationHost {
     // assign() reaches every shard: one without listed keys is emptied
     const r = await this.eachShard(
       list,
-      (p, keys) => ALLOC_SCRIPTS.extend.run(this.redis, ...p.list, timeout, priority, replace ? '1' : '0', ...keys),
+      (p, keys) =>
+        ALLOC_SCRIPTS.extend.runList(this.redis, [...p.list, timeout, priority, replace ? '1' : '0', ...keys]),
       replace,
     );
     return [sum(r.map((x) => x[0])), sum(r.map((x) => x[1]))];
@@ -197,7 +198,7 @@ export class Allocator implements AllocationHost {
     this.open();
     if (!this.shardCount.ok) return this.checked('allocator shrink', () => this.shrink(keys));
     if (list.length === 0) return 0;
-    return sum(await this.eachShard(list, (p, keys) => ALLOC_SCRIPTS.shrink.run(this.redis, ...p.list, ...keys)));
+    return sum(await this.eachShard(list, (p, keys) => ALLOC_SCRIPTS.shrink.runList(this.redis, [...p.list, ...keys])));
   }
 
   /** Empties the pool; fencing tokens keep increasing afterwards. Resolves how many resources it held. */
@@ -272,7 +273,7 @@ export class Allocator implements AllocationHost {
     const args: ScriptArg[] = [this.mode, this.owner, timeout, this.reclaimLimit];
     if (name !== '' || priority !== '' || want !== '') args.push(name, cacheTimeout, priority, want);
     const attempt = async (part: PoolShard): Promise<Allocation | null> => {
-      const r = await ALLOC_SCRIPTS.malloc.run(this.redis, ...part.list, ...args);
+      const r = await ALLOC_SCRIPTS.malloc.runList(this.redis, [...part.list, ...args]);
       return r === null ? null : new Allocation(this, r[0], this.owner, Number(r[1]), Number(r[2]));
     };
     if (this.shards === 1) return attempt(this.parts[0]!);
@@ -340,7 +341,7 @@ export class Allocator implements AllocationHost {
     const counts = await this.eachShard(list, async (p, keys) => {
       const args: string[] = [];
       for (const k of keys) args.push(k, '');
-      const flags = await ALLOC_SCRIPTS.free.run(this.redis, ...p.list, this.owner, ...args);
+      const flags = await ALLOC_SCRIPTS.free.runList(this.redis, [...p.list, this.owner, ...args]);
       return flags.reduce((a, b) => a + Number(b), 0);
     });
     return sum(counts);
@@ -429,7 +430,9 @@ export class Allocator implements AllocationHost {
     if (!this.shardCount.ok) return this.checked('allocator health', () => this.markUnhealthy(keys, duration));
     if (list.length === 0) return 0;
     return sum(
-      await this.eachShard(list, (p, keys) => ALLOC_SCRIPTS.health.run(this.redis, ...p.list, 'sick', d, ...keys)),
+      await this.eachShard(list, (p, keys) =>
+        ALLOC_SCRIPTS.health.runList(this.redis, [...p.list, 'sick', d, ...keys]),
+      ),
     );
   }
 
@@ -440,7 +443,9 @@ export class Allocator implements AllocationHost {
     if (!this.shardCount.ok) return this.checked('allocator health', () => this.markHealthy(keys));
     if (list.length === 0) return 0;
     return sum(
-      await this.eachShard(list, (p, keys) => ALLOC_SCRIPTS.health.run(this.redis, ...p.list, 'well', 0, ...keys)),
+      await this.eachShard(list, (p, keys) =>
+        ALLOC_SCRIPTS.health.runList(this.redis, [...p.list, 'well', 0, ...keys]),
+      ),
     );
   }
 

@@ -39,10 +39,23 @@ export class LuaScript<T> {
   }
 
   /**
+   * {@link run} with the keys and arguments in one array: for lists of any length (spreading a
+   * list into a call puts each element on the stack, and some tens of thousands overflow it).
+   */
+  runList(redis: RedisClient, keysAndArgs: ScriptArg[]): Promise<T> {
+    return trackCall(redis, this.send(redis, keysAndArgs));
+  }
+
+  /**
    * Runs the script on `redis` as {@link run} does, but rejects with the error as ioredis gives it
    * (for callers that read failures themselves).
    */
   call(redis: RedisClient, ...keysAndArgs: ScriptArg[]): Promise<T> {
+    return trackCall(redis, this.eval(redis, keysAndArgs));
+  }
+
+  /** {@link call} with the keys and arguments in one array, of any length (see {@link runList}). */
+  callList(redis: RedisClient, keysAndArgs: ScriptArg[]): Promise<T> {
     return trackCall(redis, this.eval(redis, keysAndArgs));
   }
 
@@ -56,7 +69,7 @@ export class LuaScript<T> {
 
   private async pipelined(redis: RedisClient, calls: readonly ScriptArg[][]): Promise<Array<[Error | null, T]>> {
     const pipe = redis.pipeline();
-    for (const args of calls) pipe.evalsha(this.sha, ...this.withCount(args));
+    for (const args of calls) this.queue(pipe, args);
     const got = ((await pipe.exec()) ?? []) as Array<[Error | null, T]>;
     const missing = [...got.keys()].filter((i) => got[i]![0]?.message.startsWith('NOSCRIPT'));
     if (missing.length === 0) return got;
@@ -65,10 +78,18 @@ export class LuaScript<T> {
     // that cannot take it (down) fails only the calls sent to it, when they are sent again.
     await Promise.allSettled(masters(redis).map((node) => node.script('LOAD', this.lua)));
     const again = redis.pipeline();
-    for (const i of missing) again.evalsha(this.sha, ...this.withCount(calls[i]!));
+    for (const i of missing) this.queue(again, calls[i]!);
     const retried = ((await again.exec()) ?? []) as Array<[Error | null, T]>;
     for (const [j, i] of missing.entries()) got[i] = retried[j]!;
     return got;
+  }
+
+  /** Adds a call to `pipe`, its list as one argument, never spread (see runList()). */
+  private queue(pipe: object, keysAndArgs: readonly ScriptArg[]): void {
+    (pipe as { evalsha(sha: string, list: readonly ScriptArg[]): unknown }).evalsha(
+      this.sha,
+      this.withCount(keysAndArgs),
+    );
   }
 
   private withCount(keysAndArgs: readonly ScriptArg[]): [number, ...ScriptArg[]] {
@@ -79,18 +100,18 @@ export class LuaScript<T> {
     const n = this.numberOfKeys;
     const script = redis as unknown as Record<
       'evalsha' | 'eval',
-      (this: RedisClient, ...args: ScriptArg[]) => Promise<unknown>
+      (this: RedisClient, ...args: Array<ScriptArg | ScriptArg[]>) => Promise<unknown>
     >;
+    // The list as one argument, never spread (see runList()): ioredis flattens it into the command.
     try {
-      // Spread in place: a call on the hot path makes no array of its own.
       return (await (n === null
-        ? script.evalsha.call(redis, this.sha, ...keysAndArgs)
-        : script.evalsha.call(redis, this.sha, n, ...keysAndArgs))) as T;
+        ? script.evalsha.call(redis, this.sha, keysAndArgs)
+        : script.evalsha.call(redis, this.sha, n, keysAndArgs))) as T;
     } catch (err) {
       if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
       return (await (n === null
-        ? script.eval.call(redis, this.lua, ...keysAndArgs)
-        : script.eval.call(redis, this.lua, n, ...keysAndArgs))) as T;
+        ? script.eval.call(redis, this.lua, keysAndArgs)
+        : script.eval.call(redis, this.lua, n, keysAndArgs))) as T;
     }
   }
 

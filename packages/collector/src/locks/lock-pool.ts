@@ -53,12 +53,12 @@ export class LockPool {
           String(n),
           'a lock name must be a non-empty string without NUL characters',
         );
-    return reaching(`lock pool ${JSON.stringify(this.pool)} add`, this.redis, this.redis.sadd(this.key, ...names));
+    return reaching(`lock pool ${JSON.stringify(this.pool)} add`, this.redis, this.redis.sadd(this.key, names));
   }
 
   async remove(...names: string[]): Promise<number> {
     if (names.length === 0) return 0;
-    return reaching(`lock pool ${JSON.stringify(this.pool)} remove`, this.redis, this.redis.srem(this.key, ...names));
+    return reaching(`lock pool ${JSON.stringify(this.pool)} remove`, this.redis, this.redis.srem(this.key, names));
   }
 
   async names(): Promise<string[]> {

@@ -266,10 +266,10 @@ export class RedisContextStore extends BaseContextStore {
     }
     let reply: number[];
     if (node === undefined) {
-      reply = await STORE_SCRIPTS.apply.call(redis, keys.length, ...keys, ...head, ...args);
+      reply = await STORE_SCRIPTS.apply.callList(redis, [keys.length, ...keys, ...head, ...args]);
     } else {
       try {
-        reply = await STORE_SCRIPTS.applyAcrossSlots.call(node, 0, ...head, ...args);
+        reply = await STORE_SCRIPTS.applyAcrossSlots.callList(node, [0, ...head, ...args]);
       } catch (err) {
         // A slot that has moved to another master since (or is moving): the script touched every
         // key before writing, so nothing was applied; each slot's contexts go in a call of their
@@ -450,7 +450,7 @@ export class RedisContextStore extends BaseContextStore {
     this.known.forget(id);
     record.incarnation = await this.reaching(
       () => `restore of ${label(id)}`,
-      () => STORE_SCRIPTS.restore.call(this.redis, ...args),
+      () => STORE_SCRIPTS.restore.callList(this.redis, args),
     );
     this.known.forget(id);
     record.updated_at = updated / 1000;

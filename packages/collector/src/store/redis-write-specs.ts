@@ -99,7 +99,10 @@ export async function mergeSpec(
   const fields = [...new Set(group.flatMap(({ partial }) => Object.keys(partial)))];
   let start = group[0]!.attempts === 0 ? contexts.use(id) : undefined;
   if (start === undefined || !fields.every((key) => start!.complete || start!.fields.has(key))) {
-    const olds = await redis.hmget(state, '#v', '#in', ...fields.map((key) => `.${key}`));
+    // The names as one list, never spread: an update may name tens of thousands of fields.
+    const olds = (await redis.call('hmget', [state, '#v', '#in', ...fields.map((key) => `.${key}`)])) as Array<
+      string | null
+    >;
     const at = { version: Number(olds[0] ?? 0), incarnation: olds[1] ?? '' };
     start = contexts.remember(
       id,

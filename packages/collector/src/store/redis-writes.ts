@@ -132,7 +132,7 @@ export class RedisWrites {
         this.known.forget(id);
         try {
           if (first.kind === 'apply')
-            first.resolve(await STORE_SCRIPTS.apply.call(this.redis, 2, k.state, k.deltas, ...first.args));
+            first.resolve(await STORE_SCRIPTS.apply.callList(this.redis, [2, k.state, k.deltas, ...first.args]));
           else
             first.resolve(
               (await STORE_SCRIPTS.remove.call(this.redis, k.state, k.deltas, publishArg(this.publish, k.channel))) ===
@@ -177,9 +177,9 @@ export class RedisWrites {
       if (specs.length === 0) continue;
       let reply: Array<number | string>;
       try {
-        reply = await STORE_SCRIPTS.write.call(
+        reply = await STORE_SCRIPTS.write.callList(
           this.redis,
-          ...writeArgs(contextKeys(this.prefix, id), this.options, this.publish, specs),
+          writeArgs(contextKeys(this.prefix, id), this.options, this.publish, specs),
         );
       } catch (err) {
         const failed = failure(`write to ${label(id)}`, err, this.at);
@@ -193,7 +193,7 @@ export class RedisWrites {
         const n = spec.versions.length > 0 ? 2 * spec.versions.length : 2;
         const replies = reply.slice(r, r + n) as number[];
         r += n;
-        if (replies[0]! < 0 || !spec.done({ replies, incarnation })) again.push(...spec.ops);
+        if (replies[0]! < 0 || !spec.done({ replies, incarnation })) for (const op of spec.ops) again.push(op);
       }
       const known = this.known.peek(id);
       if (again.length === 0 && known !== undefined && known.incarnation === incarnation) {
@@ -204,16 +204,27 @@ export class RedisWrites {
       if (again.length > 0) {
         // Lost to another writer: what was not done goes first again, in its order.
         this.known.forget(id);
-        const attempt = Math.max(...again.map((op) => (op.kind === 'merge' ? ++op.attempts : 0)));
-        const over = again.filter((op) => op.kind === 'merge' && op.attempts > this.options.updateRetries);
-        for (const op of over)
-          op.reject(
-            new CollectorError(
-              'LC_STORE_CONFLICT',
-              `update of ${JSON.stringify(id)} lost to concurrent writers ${this.options.updateRetries + 1} times`,
-            ),
-          );
-        ops.unshift(...again.filter((op) => !over.includes(op)));
+        // (Loops, not spreads: a turn may hold tens of thousands of updates of one context.)
+        let attempt = 0;
+        const kept: DirectOp[] = [];
+        for (const op of again) {
+          if (op.kind === 'merge') {
+            attempt = Math.max(attempt, ++op.attempts);
+            if (op.attempts > this.options.updateRetries) {
+              op.reject(
+                new CollectorError(
+                  'LC_STORE_CONFLICT',
+                  `update of ${JSON.stringify(id)} lost to concurrent writers ${this.options.updateRetries + 1} times`,
+                ),
+              );
+              continue;
+            }
+          }
+          kept.push(op);
+        }
+        const rest = ops.splice(0);
+        for (const op of kept) ops.push(op);
+        for (const op of rest) ops.push(op);
         await new Promise((resolve) => setTimeout(resolve, backoffDelay(attempt, CONFLICT_BACKOFF)));
       }
     }

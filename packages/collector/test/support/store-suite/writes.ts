@@ -6,6 +6,37 @@ import { expectCode, type StoreFactory } from './helpers.js';
 
 /** What direct writes store: versions and deltas, JSON values, key order, frozen answers. */
 export function writeValueTests(make: StoreFactory): void {
+  it('takes a context of 40,000 fields through apply(), set(), update(), assign(), sync() and restore()', async function () {
+    // Tens of thousands of arguments spread into one call overflow the stack: each goes as a list.
+    this.timeout(60_000);
+    const saved = new Map<string, { context: Record<string, unknown>; version: number }>();
+    const store = await make({ restoreProvider: (id) => saved.get(id) ?? null });
+    const many = (n: number, v: number): Record<string, number> => {
+      const o: Record<string, number> = {};
+      for (let i = 0; i < n; i++) o[`f${i}`] = i + v;
+      return o;
+    };
+    const n = 40_000;
+    expect(await store.apply({ obj_id: 'wide', obj: many(n, 0), status: 'transient', seq: 0 })).to.deep.include({
+      changed: true,
+      version: 1,
+    });
+    expect(Object.keys((await store.get('wide'))!.context)).to.have.length(n);
+    expect(await store.set('w', many(n, 0))).to.deep.include({ changed: true, version: 1 });
+    expect(await store.update('w', many(n, 1))).to.deep.include({ changed: true, version: 2 });
+    const assigned = many(n, 2);
+    delete assigned.f0;
+    expect(await store.assign('w', assigned, ['f0'])).to.deep.include({ changed: true, version: 3 });
+    const got = (await store.get('w'))!.context;
+    expect(Object.keys(got)).to.have.length(n - 1);
+    expect([got.f1, got[`f${n - 1}`]]).to.deep.equal([3, n + 1]);
+    const delta = (await store.sync('w', 2))!;
+    expect(delta.type === 'delta' || delta.type === 'full').to.equal(true);
+    saved.set('w', { context: many(n, 5), version: 9 });
+    expect(await store.restore('w')).to.deep.include({ version: 9 });
+    expect((await store.get('w'))!.context[`f${n - 1}`]).to.equal(n + 4);
+  });
+
   it('set() replaces, update() deep-merges, delete() removes; each versions and records a delta', async () => {
     const store = await make();
     expect(await store.set('d', { status: 'online', metadata: { theme: 'light', language: 'en' } })).to.deep.equal({
