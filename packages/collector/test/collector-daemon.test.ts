@@ -3,7 +3,7 @@ import net from 'node:net';
 import amqp from 'amqplib';
 import { Redis } from 'ioredis';
 import { Context, Handler } from '@contexture/context';
-import type { WireMessage } from '@contexture/context/protocol';
+import type { MessageMeta, WireMessage } from '@contexture/context/protocol';
 import {
   amqpUrl,
   Cleanup,
@@ -262,6 +262,42 @@ describe('collector daemon: RabbitMQ → Redis, at least once', function () {
       if (dead !== false) reasons.push(dead.properties.headers?.['x-contexture-error']);
     }
     expect(reasons).to.deep.equal(['not UTF-8', 'not UTF-8', 'not UTF-8']);
+  });
+
+  it('a message on which the store keeps throwing a JavaScript error is dead-lettered as store error after 5 tries; the rest of its batch is applied', async () => {
+    const poison = uniqueName('poison');
+    const fine = makeStream(uniqueName('fine'), 4, 2, 7);
+    const tries: string[] = [];
+    // A store whose code fails on one message, as a RangeError from deep inside it would.
+    const faulty = {
+      apply: async (m: WireMessage, meta?: MessageMeta) => {
+        if (m.obj_id === poison) {
+          tries.push(m.obj_id);
+          throw new RangeError('Maximum call stack size exceeded');
+        }
+        await store.apply(m, meta);
+      },
+      applyMany: async (items: Array<{ message: WireMessage; meta?: MessageMeta }>) => {
+        if (items.some((it) => it.message.obj_id === poison)) throw new RangeError('Maximum call stack size exceeded');
+        await store.applyMany(items);
+      },
+    };
+    const collector = inProcess({ store: faulty, retry: { initialDelay: 10, maxDelay: 50 } });
+    await collector.start();
+    await publishRaw(exchange, [
+      ...fine.slice(0, 3).map((m) => ({ body: JSON.stringify(m) })),
+      { body: JSON.stringify({ obj_id: poison, obj: { v: 1 }, status: 'transient', seq: 0 }) },
+      ...fine.slice(3).map((m) => ({ body: JSON.stringify(m) })),
+    ]);
+    await waitUntil(() => collector.stats().acked === fine.length + 1, 'every delivery acked', 20_000);
+    expect(tries).to.have.length(5);
+    expect(await storeMatches(store, fine)).to.deep.equal([]);
+    expect(await store.get(poison)).to.equal(null);
+    expect(collector.stats()).to.deep.include({ deadLettered: 1, malformed: { 'store error': 1 } });
+    const conn = await amqp.connect(amqpUrl());
+    cleanup.defer(() => conn.close());
+    const dead = await (await conn.createChannel()).get(`${queue}.dead`, { noAck: true });
+    expect(dead === false ? null : dead.properties.headers?.['x-contexture-error']).to.equal('store error');
   });
 
   it('a message whose context the store cannot read (foreign data under the prefix) is dead-lettered and counted; the rest of its batch is applied', async () => {

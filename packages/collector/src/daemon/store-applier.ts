@@ -10,9 +10,24 @@ import type { ApplyTarget, ResolvedCollectorOptions } from './collector-options.
  * in the store.
  */
 export type Refusal = {
-  kind: Malformed['kind'] | 'store refused' | 'store corrupt' | 'store misconfigured';
+  kind: Malformed['kind'] | 'store refused' | 'store corrupt' | 'store misconfigured' | 'store error';
   detail?: string;
 };
+
+/**
+ * How many times one message is applied when the store keeps throwing a JavaScript error (a
+ * TypeError, a RangeError: a fault of the store's code or of what the message makes it do, not a
+ * failure of Redis) before it goes to the dead-letter queue as `store error`: retried forever, one
+ * such message would hold up the queue behind it for good.
+ */
+const PROGRAM_ERROR_ATTEMPTS = 5;
+
+/** True for the errors JavaScript's own code throws, as opposed to a store's report of a failure. */
+function isProgramError(err: unknown): err is Error {
+  return (
+    err instanceof TypeError || err instanceof RangeError || err instanceof ReferenceError || err instanceof SyntaxError
+  );
+}
 
 /** The store failures whose message is dead-lettered rather than retried, by code: their kind. */
 const DEAD_LETTERED: Partial<Record<string, 'store corrupt' | 'store misconfigured'>> = {
@@ -130,22 +145,22 @@ export class StoreApplier {
           ended('refused');
           return { kind: 'store refused', detail: err.message.slice(0, 200) };
         }
+        if (isProgramError(err)) {
+          // A batch's call goes message by message at once, to find the message it fails on; that
+          // message is tried a few times more, then dead-lettered.
+          if (!single || attempt >= PROGRAM_ERROR_ATTEMPTS) {
+            ended('refused');
+            if (single) this.warnOnce('store error', err, `${err.name}: ${redactText(err.message)}`);
+            return { kind: 'store error', detail: `${err.name}: ${err.message}`.slice(0, 200) };
+          }
+        }
         // Retrying cannot help, and would hold up everything behind it: the message is kept in the
         // dead-letter queue, to be sent again once the context's keys are mended (store corrupt) or
         // the collector is pointed at the whole cluster (store misconfigured: a client of one node).
         const kind = err instanceof CollectorError ? DEAD_LETTERED[err.code] : undefined;
         ended(kind === undefined ? 'error' : 'refused');
         if (kind !== undefined) {
-          // Said of the message, once in 10 s at most per kind (a busy context would flood the log);
-          // stats() counts every one. A batch's call is applied again message by message, which says it.
-          if (single && Date.now() - (this.warnedAt.get(kind) ?? 0) >= 10_000) {
-            this.warnedAt.set(kind, Date.now());
-            host.log(
-              'warn',
-              { code: (err as CollectorError).code, kind, err: errorFields(err) },
-              `${redactText((err as Error).message)}; its message goes to the dead-letter queue (such messages are counted as "${kind}", one warning in 10 s)`,
-            );
-          }
+          if (single) this.warnOnce(kind, err, redactText((err as Error).message));
           return { kind, detail: (err as Error).message.slice(0, 200) };
         }
         host.counts.storeErrors++;
@@ -164,6 +179,22 @@ export class StoreApplier {
         if (host.isClosed()) throw err;
       }
     }
+  }
+
+  /**
+   * Says that a message goes to the dead-letter queue as `kind` because of `err` (`text`), once in
+   * 10 s at most per kind (a busy context would flood the log); stats() counts every one. A
+   * batch's call is applied again message by message, which says it.
+   */
+  private warnOnce(kind: Refusal['kind'], err: unknown, text: string): void {
+    if (Date.now() - (this.warnedAt.get(kind) ?? 0) < 10_000) return;
+    this.warnedAt.set(kind, Date.now());
+    const code = err instanceof CollectorError ? err.code : 'LC_STORE_ERROR';
+    this.host.log(
+      'warn',
+      { code, kind, err: errorFields(err) },
+      `${text}; its message goes to the dead-letter queue (such messages are counted as "${kind}", one warning in 10 s)`,
+    );
   }
 }
 
