@@ -1,3 +1,5 @@
+import { CollectorError } from '../internal/errors.js';
+
 /**
  * Redis-style glob patterns (`*`, `?`, `[abc]`, `[^a-z]`, `\x`), compiled to a RegExp, so the
  * memory store and the Redis store filter `list({ rkey })` alike; also used to escape a key prefix
@@ -22,19 +24,34 @@ export function globToRegExp(pattern: string): RegExp {
       let cls = '';
       for (let j = 0; j < body.length; j++) {
         const b = body[j]!;
-        if (b === '\\' && j + 1 < body.length) cls += escapeRe(body[++j]!);
+        if (b === '\\' && j + 1 < body.length) cls += escapeInClass(body[++j]!);
         else if (b === '-' && j > 0 && j < body.length - 1) cls += '-';
-        else cls += escapeRe(b);
+        else cls += escapeInClass(b);
       }
       re += `[${negate ? '^' : ''}${cls}]`;
       i = end;
     } else re += escapeRe(c);
   }
-  return new RegExp(`${re}$`, 'u');
+  try {
+    return new RegExp(`${re}$`, 'u');
+  } catch (err) {
+    // A class whose range runs backwards (`[z-a]`), say.
+    throw new CollectorError(
+      'LC_STORE_INVALID_ARGUMENT',
+      `${JSON.stringify(pattern.slice(0, 80))} is not a glob pattern (${(err as Error).message})`,
+      { cause: err },
+    );
+  }
 }
 
+/** `c` as a literal outside a class: with the `u` flag, only syntax characters may be escaped. */
 function escapeRe(c: string): string {
-  return /[\\^$.*+?()[\]{}|/-]/.test(c) ? `\\${c}` : c;
+  return /[\\^$.*+?()[\]{}|/]/.test(c) ? `\\${c}` : c;
+}
+
+/** `c` as a literal inside a class, where `-` makes a range. */
+function escapeInClass(c: string): string {
+  return c === '-' ? '\\-' : escapeRe(c);
 }
 
 /** Escapes a literal for use inside a Redis MATCH pattern. */

@@ -48,6 +48,10 @@ export function listTests(make: StoreFactory): void {
     const one = await store.list({ rkey: 'app.odd.1' });
     expect(one.items).to.have.length(1);
     expect(one.items[0]).to.deep.include({ id: 'l1', version: 1, status: 'born', rkey: 'app.odd.1' });
+    // Every character of a glob is read as Redis reads it: `-` outside a class is itself.
+    await store.apply({ obj_id: 'dash', obj: { x: 1 }, seq: 0 }, { rkey: 'shop-eu.order/1' });
+    for (const glob of ['shop-*', 'shop-eu.order/?', 'shop[-]eu*', 'shop[\\-]eu*', 'shop\\-eu*', '*[a-f]u.*'])
+      expect(await collect({ rkey: glob }), glob).to.deep.equal(['dash']);
   });
 }
 
@@ -63,6 +67,7 @@ export function listArgumentTests(make: StoreFactory): void {
       [{ cursor: 'zz' }, /cursor "zz" is not one a page gave/],
       [{ cursor: '-1' }, /cursor "-1" is not one a page gave/],
       [{ rkey: 3 }, /rkey must be a glob string/],
+      [{ rkey: 'a[z-a]' }, /"a\[z-a\]" is not a glob pattern/],
       [{ status: 'done' }, /status must be born, finished, transient or null/],
     ] as const) {
       const err = await expectCode(store.list(options as never), 'LC_STORE_INVALID_ARGUMENT');
