@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import amqp from 'amqplib';
+import { Redis } from 'ioredis';
 import type { MessageMeta, WireMessage } from '@contexture/context/protocol';
 import { amqpUrl, Cleanup, FaultProxy, redisUrl, uniqueName, waitUntil } from '@contexture/test-support';
 import { RedisContextStore } from '@contexture/collector';
@@ -139,6 +140,48 @@ describe('collector daemon: queue types, delivery limit and URL lists', function
     expect(await bin.exited, bin.stderr()).to.equal(0);
     expect(bin.stderr()).to.match(/exists with type classic, not as this collector declares it \(quorum\)/);
     expect(bin.stderr()).to.not.match(/\n\s+at /);
+  });
+
+  it('flags given by their variables take the value: false, 0, no, off and empty leave them off; the keys variable is a list', async () => {
+    const base = ['--url', amqpUrl(), '--redis', redisUrl(), '--prefix', prefix, '-e', exchange, '-q', queue];
+    const off = startBin(base, {
+      CONTEXTURE_COLLECTOR_CLASSIC: 'false',
+      CONTEXTURE_COLLECTOR_QUORUM: '',
+      CONTEXTURE_COLLECTOR_NO_REGISTRY: 'off',
+      CONTEXTURE_AUTO_DELETE: '0',
+      CONTEXTURE_COLLECTOR_RKEYS: 'a.#, b.*',
+    });
+    cleanup.defer(async () => {
+      off.child.kill('SIGKILL');
+      await off.ended;
+    });
+    await waitUntil(() => /consuming \S+ \(quorum queue\)/.test(off.stderr()), 'the consuming line', 20_000);
+    const ids = { a: uniqueName('env-a'), b: uniqueName('env-b'), c: uniqueName('env-c') };
+    await publishRaw(exchange, [
+      { body: JSON.stringify(msg(ids.c)), rkey: 'c.x' },
+      { body: JSON.stringify(msg(ids.a)), rkey: 'a.x.y' },
+      { body: JSON.stringify(msg(ids.b)), rkey: 'b.x' },
+    ]);
+    await waitUntil(async () => (await store.get(ids.b)) !== null, 'the b.* message applied');
+    expect(await store.get(ids.a)).to.not.equal(null);
+    expect(await store.get(ids.c)).to.equal(null, 'c.x is bound by neither key');
+    // The registry is on: the collector announced itself in it.
+    const redis = new Redis(redisUrl());
+    cleanup.defer(() => redis.quit());
+    await waitUntil(async () => (await redis.keys(`${prefix}registry:*`)).length > 0, 'registry keys', 20_000);
+    // Auto-delete is off: the context's state has no expiry (its deltas have deltaTtl's).
+    expect(await redis.pttl(`${prefix}ctx:{${ids.a}}`)).to.equal(-1);
+    off.child.kill('SIGTERM');
+    expect(await off.exited, off.stderr()).to.equal(0);
+    // Another value is refused, naming the variable.
+    const bad = startBin(base, { CONTEXTURE_COLLECTOR_CLASSIC: 'maybe' });
+    expect(await bad.exited).to.equal(2);
+    expect(bad.stderr()).to.include(
+      'CONTEXTURE_COLLECTOR_CLASSIC must be 1, true, yes, on, 0, false, no or off, got "maybe"',
+    );
+    const both = startBin(base, { CONTEXTURE_COLLECTOR_CLASSIC: 'yes', CONTEXTURE_COLLECTOR_QUORUM: 'on' });
+    expect(await both.exited).to.equal(2);
+    expect(both.stderr()).to.include('option --classic cannot be used with option --quorum');
   });
 
   it('an existing quorum queue with another delivery limit, and --classic against a quorum queue: adopted, said once', async () => {

@@ -96,6 +96,14 @@ function signals(log: Logger): Promise<NodeJS.Signals> {
   });
 }
 
+/** The flags an environment variable can give: option key, variable. */
+const ENV_FLAGS: ReadonlyArray<[key: string, variable: string]> = [
+  ['classic', 'CONTEXTURE_COLLECTOR_CLASSIC'],
+  ['quorum', 'CONTEXTURE_COLLECTOR_QUORUM'],
+  ['autoDelete', 'CONTEXTURE_AUTO_DELETE'],
+  ['registry', 'CONTEXTURE_COLLECTOR_NO_REGISTRY'],
+];
+
 /**
  * The `contexture-collector` program. Every option also reads an environment variable.
  *
@@ -136,9 +144,9 @@ export function createProgram(io: ProgramIO = {}): Command {
         .default('contexture.collector'),
     )
     .addOption(
-      new Option('--classic', 'declare classic queues instead of quorum queues (the default)')
-        .env('CONTEXTURE_COLLECTOR_CLASSIC')
-        .conflicts('quorum'),
+      new Option('--classic', 'declare classic queues instead of quorum queues (the default)').env(
+        'CONTEXTURE_COLLECTOR_CLASSIC',
+      ),
     )
     .addOption(
       new Option('--quorum', 'quorum queues (the default; kept for compatibility)').env('CONTEXTURE_COLLECTOR_QUORUM'),
@@ -284,11 +292,33 @@ export function createProgram(io: ProgramIO = {}): Command {
         throw new CommanderError(EXIT.USAGE, 'LC_DAEMON_INVALID_OPTION', `${target.option} ${target.why}`);
       }
       const { redis, at: redisAt } = target;
+      const refuse = (fields: Record<string, unknown>, why: string): never => {
+        log.error({ code: 'LC_DAEMON_INVALID_OPTION', ...fields }, why);
+        throw new CommanderError(EXIT.USAGE, 'LC_DAEMON_INVALID_OPTION', why);
+      };
+      // A flag given by its variable takes the variable's value (commander sets it whatever that
+      // is): 1, true, yes or on set it; 0, false, no, off or empty leave it off.
+      for (const [key, variable] of ENV_FLAGS) {
+        if (program.getOptionValueSource(key) !== 'env') continue;
+        const raw = (process.env[variable] ?? '').trim();
+        const on = /^(1|true|yes|on)$/i.test(raw);
+        if (!on && !/^(0|false|no|off|)$/i.test(raw))
+          refuse(
+            { option: key, env: variable },
+            `${variable} must be 1, true, yes, on, 0, false, no or off, got ${JSON.stringify(raw.slice(0, 40))}`,
+          );
+        // (--no-registry is the option `registry`, false when the flag is on.)
+        opts[key] = key === 'registry' ? !on : on;
+      }
+      if (opts.classic === true && opts.quorum === true)
+        refuse({ option: '--classic' }, 'option --classic cannot be used with option --quorum');
+      // Routing keys from the variable: comma- or space-separated.
+      if (program.getOptionValueSource('rkey') === 'env')
+        opts.rkey = (process.env.CONTEXTURE_COLLECTOR_RKEYS ?? '').split(/[\s,]+/).filter(Boolean);
       const retention: Record<string, unknown> = {};
       if (opts.deltaThreshold !== undefined) retention.deltaThreshold = opts.deltaThreshold;
       if (opts.deltaTtl !== undefined) retention.deltaTtl = opts.deltaTtl;
-      if (opts.autoDelete !== undefined)
-        retention.autoDelete = opts.autoDelete === true || /^(1|true|yes|on)$/i.test(String(opts.autoDelete));
+      if (opts.autoDelete !== undefined) retention.autoDelete = opts.autoDelete === true;
       if (opts.contextTtl !== undefined) retention.contextTtl = opts.contextTtl;
       if (opts.finishedTtl !== undefined) retention.finishedTtl = opts.finishedTtl;
       if (opts.cleanupInterval !== undefined && opts.cleanupInterval > 0)
@@ -320,7 +350,7 @@ export function createProgram(io: ProgramIO = {}): Command {
           queue: opts.queue,
           queueType: opts.classic ? 'classic' : 'quorum',
           deliveryLimit: opts.deliveryLimit,
-          bindings: typeof opts.rkey === 'string' ? opts.rkey.split(/[\s,]+/).filter(Boolean) : opts.rkey,
+          bindings: opts.rkey,
           deadLetterQueue: opts.deadLetterQueue,
           prefetch: opts.prefetch,
           batchSize: opts.batchSize,
