@@ -232,6 +232,18 @@ describe('protocol: decoding', () => {
     ]);
   });
 
+  it("keeps a log message of another type than text (Python's ctx.log.info({...}, user=...)) as its JSON text, with its fields", () => {
+    const got = [
+      { obj_id: 'x', obj: { user: 'bob' }, message: { status: 200 } },
+      { obj_id: 'x', obj: { code: 500 }, message: 42 },
+      { obj_id: 'x', obj: {}, message: ['a', null] },
+      { obj_id: 'x', obj: {}, message: 'text' },
+      { obj_id: 'x', obj: {}, message: null },
+    ].map((v) => validateMessage(v) as WireMessage);
+    expect(got.map((m) => m.message)).to.deep.equal(['{"status":200}', '42', '["a",null]', 'text', null]);
+    expect(got.map((m) => m.obj)).to.deep.equal([{ user: 'bob' }, { code: 500 }, {}, {}, {}]);
+  });
+
   it('takes a body without obj_id and obj (the Python handler announcing itself) as a note, never as malformed', () => {
     const announce =
       '{"host": "box-1", "pid": 4242, "argv": ["worker.py"], "tid": 1, "contexture": "1.3.0", "time_out": 1700000000.5, "time_in": 1700000000.4, "qtime": 0.1, "qlen": 0, "handler_id": "h"}';

@@ -142,6 +142,22 @@ describe('lcmon -s (stdin)', () => {
     }
   });
 
+  it("a Python log call with a message other than text keeps its fields (ctx.log.info({'status': 200}, user='bob'))", async () => {
+    const lines = [
+      { obj_id: 'py-log', obj: {}, status: 'born', time_in: 1_700_000_100, handler_id: 'h' },
+      { obj_id: 'py-log', obj: { user: 'bob' }, message: { status: 200 }, time_in: 1_700_000_101 },
+      { obj_id: 'py-log', obj: { code: 500 }, message: 42, level: 'error', time_in: 1_700_000_102 },
+      { obj_id: 'py-log', obj: {}, status: 'finished', elapsed: 3, time_in: 1_700_000_103 },
+    ];
+    const input = `${lines.map((l) => JSON.stringify(l)).join('\n')}\n`;
+    for (const args of [['-sc'], ['-c', '-s']]) {
+      const r = await run(args, input);
+      expect(r.code, args.join(' ')).to.equal(0);
+      expect(json(r.lines), args.join(' ')).to.deep.equal([{ user: 'bob', code: 500 }]);
+      expect(r.stderr, args.join(' ')).to.equal('');
+    }
+  });
+
   it('a line whose bytes are not UTF-8 is skipped as such in every mode, never read with U+FFFD: ids that differ stay apart', async () => {
     // `utf\xff` and `utf\xfe` read with U+FFFD would be one id, their objects merged.
     const bad = (id: number, v: number) =>

@@ -1,4 +1,4 @@
-import { parseJson } from './json.js';
+import { parseJson, stringifyJson } from './json.js';
 import { invalidUtf8Lines } from './utf8.js';
 
 /**
@@ -17,7 +17,7 @@ export interface WireMessage {
   obj: Record<string, unknown>;
   status?: MessageStatus;
   action?: 'delete';
-  /** The formatted log line of `ctx.log.*`. */
+  /** The formatted log line of `ctx.log.*` (what another value a producer sent is, as JSON text). */
   message?: string;
   level?: string;
   /** Seconds since born, on `finished`. */
@@ -75,7 +75,6 @@ export type MalformedKind =
   | 'bad action'
   | 'bad seq'
   | 'bad time'
-  | 'bad message'
   | 'too large'
   | 'too deep'
   | 'not UTF-8'
@@ -141,8 +140,16 @@ export function validateMessage(value: unknown): BusMessage | Malformed {
     const t = value[key];
     if (t !== undefined && t !== null && !isNumber(t)) return { kind: 'bad time', detail: key };
   }
+  // The Python contexture sends what its log call was given (`ctx.log.info({'status': 200},
+  // user='bob')`): a value other than text is kept as its JSON text, the message's fields with it.
   const message = value.message;
-  if (message !== undefined && message !== null && typeof message !== 'string') return { kind: 'bad message' };
+  if (message !== undefined && message !== null && typeof message !== 'string') {
+    try {
+      value.message = stringifyJson(message) ?? String(message);
+    } catch {
+      return { kind: 'too deep' };
+    }
+  }
   return value as unknown as WireMessage;
 }
 
