@@ -264,6 +264,27 @@ describe('collector daemon: RabbitMQ → Redis, at least once', function () {
     expect(reasons).to.deep.equal(['not UTF-8', 'not UTF-8', 'not UTF-8']);
   });
 
+  it('stores AMQP header values as plain JSON: bytes as text, timestamps as seconds, a __proto__ table as a key', async () => {
+    const collector = inProcess();
+    await collector.start();
+    const id = uniqueName('headers');
+    const headers = JSON.parse('{"__proto__":{"x":1}}');
+    Object.assign(headers, {
+      hostname: 'h',
+      text: Buffer.from('something'),
+      at: { '!': 'timestamp', value: 1_700_000_000 },
+      price: { '!': 'decimal', value: { places: 1, digits: 25 } },
+    });
+    await publishRaw(exchange, [
+      { body: JSON.stringify({ obj_id: id, obj: { v: 1 }, status: 'transient', seq: 0 }), headers },
+    ]);
+    await waitUntil(async () => (await store.get(id)) !== null, 'the message applied');
+    const stored = (await store.get(id))!.headers as Record<string, unknown>;
+    expect(JSON.stringify(stored)).to.equal(
+      '{"__proto__":{"x":1},"at":1700000000,"hostname":"h","price":2.5,"text":"something"}',
+    );
+  });
+
   it('a message on which the store keeps throwing a JavaScript error is dead-lettered as store error after 5 tries; the rest of its batch is applied', async () => {
     const poison = uniqueName('poison');
     const fine = makeStream(uniqueName('fine'), 4, 2, 7);

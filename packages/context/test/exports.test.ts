@@ -74,6 +74,7 @@ describe('@contexture/context exports', () => {
       'parseHeartbeat',
       'parseJson',
       'parseLine',
+      'plainHeaders',
       'scanMessage',
       'setOwn',
       'stringifyJson',

@@ -8,6 +8,7 @@ import {
   isNote,
   MessageSpans,
   parseLine,
+  plainHeaders,
   scanMessage,
   Utf8Lines,
   validateMessage,
@@ -341,6 +342,32 @@ describe('protocol: decoding', () => {
     expect(check.invalid(6)).to.equal(true);
     expect(check.invalid(3)).to.equal(false);
     expect(check.invalid(8)).to.equal(true);
+  });
+
+  it('plainHeaders() makes AMQP header values plain JSON and leaves plain headers as they are', () => {
+    const plain = { hostname: 'h', n: 1, ok: true, none: null };
+    expect(plainHeaders(plain)).to.equal(plain);
+    // As amqplib decodes them: a table under `__proto__` is the prototype of the object holding it.
+    const decoded = Object.setPrototypeOf(
+      {
+        b: Buffer.from('é'),
+        bad: Buffer.from([0xc3]),
+        t: { '!': 'timestamp', value: 5 },
+        d: { '!': 'decimal', value: { places: 3, digits: 1500 } },
+        other: { '!': 'zzz', value: 1 },
+        list: [{ '!': 'timestamp', value: 6 }, Buffer.from('x')],
+      },
+      { admin: true },
+    );
+    const got = plainHeaders(decoded);
+    expect(Object.getPrototypeOf(got)).to.equal(Object.prototype);
+    expect(JSON.stringify(got)).to.equal(
+      '{"__proto__":{"admin":true},"b":"é","bad":{"base64":"ww=="},"t":5,"d":1.5,"other":{"!":"zzz","value":1},"list":[6,"x"]}',
+    );
+    // Nested beyond what it can walk: kept as they are, never a throw.
+    let deep: Record<string, unknown> = { b: Buffer.from('x') };
+    for (let i = 0; i < 200_000; i++) deep = { d: deep };
+    expect(plainHeaders(deep)).to.equal(deep);
   });
 
   it('reads back -v envelopes and plain bodies', () => {

@@ -10,6 +10,7 @@ import {
 import {
   CONTENT_TYPE_NDJSON,
   decodeBody,
+  plainHeaders,
   isMalformed,
   isReservedRkey,
   type Malformed,
@@ -405,7 +406,8 @@ export class AmqpSource {
     const parts = decodeBody(isUtf8(msg.content) ? text : msg.content, contentType, { maxDepth: this.maxDepth });
     const meta: MessageMeta = {
       rkey: msg.fields.routingKey,
-      headers: (msg.properties.headers as Record<string, unknown> | undefined) ?? {},
+      // Plain values (bytes as text, timestamps as seconds, a `__proto__` table as a key: see plainHeaders()).
+      headers: plainHeaders((msg.properties.headers as Record<string, unknown> | undefined) ?? {}),
     };
     if (parts.length === 1) {
       const m = parts[0]!;

@@ -72,6 +72,38 @@ describe('monitor library: messages() and objects()', () => {
     ]);
   });
 
+  it('messages() gives AMQP header values as plain JSON: bytes as text, timestamps as seconds, decimals as numbers, a __proto__ table as a key', async () => {
+    const stream = messages({ url: amqpUrl(), exchange });
+    await stream.open();
+    // What the Python contexture's producers send (pika: bytes, datetime, Decimal), as amqplib encodes them.
+    const headers = JSON.parse(
+      '{"__proto__":{"traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}}',
+    );
+    Object.assign(headers, {
+      hostname: 'h',
+      text: Buffer.from('something'),
+      raw: Buffer.from([0xff, 0x00]),
+      at: { '!': 'timestamp', value: 1_700_000_000 },
+      price: { '!': 'decimal', value: { places: 2, digits: 12345 } },
+      nested: { list: [Buffer.from('a'), 1] },
+    });
+    await pub.publish(exchange, 'web.h', [A[0]!], { headers });
+    let got: MonitorMessage | undefined;
+    for await (const m of stream) {
+      got = m;
+      break;
+    }
+    expect(JSON.stringify(got!.headers)).to.equal(
+      JSON.stringify(
+        JSON.parse(
+          '{"__proto__":{"traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"},"hostname":"h","text":"something","raw":{"base64":"/wA="},"at":1700000000,"price":123.45,"nested":{"list":["a",1]}}',
+        ),
+      ),
+    );
+    expect(Object.getPrototypeOf(got!.headers)).to.equal(Object.prototype);
+    expect((got!.headers as { traceparent?: unknown }).traceparent).to.equal(undefined);
+  });
+
   it('objects() yields collated objects; verbose adds headers, rkey, ISO times and id; captureMessages keeps the messages', async () => {
     const plain = objects({ url: amqpUrl(), exchange });
     const verbose = objects({ url: amqpUrl(), exchange, verbose: true, captureMessages: true });

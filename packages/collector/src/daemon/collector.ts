@@ -11,7 +11,14 @@ import {
   withAmqpHeartbeat,
 } from '@contexture/context/internal';
 import type { Logger } from '@contexture/context';
-import { decodeBody, isMalformed, isNote, isReservedRkey, type MessageMeta } from '@contexture/context/protocol';
+import {
+  decodeBody,
+  isMalformed,
+  isNote,
+  isReservedRkey,
+  type MessageMeta,
+  plainHeaders,
+} from '@contexture/context/protocol';
 import { CollectorHeartbeats } from './heartbeats.js';
 import type { ApplyItem } from '../store/types.js';
 import {
@@ -459,7 +466,10 @@ export class Collector extends EventEmitter {
           side.push(this.heartbeats.handle(msg));
           return;
         }
-        const meta: MessageMeta = { rkey: msg.fields.routingKey, headers: copyHeaders(msg.properties.headers) };
+        const raw = msg.properties.headers as Record<string, unknown> | undefined;
+        // Plain values (bytes as text, timestamps as seconds: see plainHeaders()), own keys only.
+        const headers = raw === undefined || raw === null ? undefined : copyHeaders(plainHeaders(raw));
+        const meta: MessageMeta = { rkey: msg.fields.routingKey, headers };
         const decoded = decodeBody(msg.content, msg.properties.contentType, {
           maxBytes: this.options.maxBytes,
           maxDepth: this.options.maxDepth,

@@ -35,6 +35,7 @@ export type { CollatedObject, CollatorOptions, CollatorStats } from './collator.
 export { extractKeys } from './extract.js';
 export { MessageSpans, scanMessage } from './scan.js';
 export { Utf8Lines, invalidUtf8Lines } from './utf8.js';
+export { plainHeaders } from './headers.js';
 export { isPlainObject, setOwn } from './own.js';
 export { HEARTBEAT_RKEY, HEARTBEAT_TYPE, encodeHeartbeat, isReservedRkey, parseHeartbeat } from './heartbeat.js';
 export type { Heartbeat } from './heartbeat.js';
