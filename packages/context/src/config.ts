@@ -65,6 +65,11 @@ export function optionsFromEnv(env: Env = process.env): HandlerOptions {
         }
         break;
     }
+    // Checked one by one, as the option of its variable: an error names the variable it came from.
+    validateHandlerOptions(
+      { ...HANDLER_DEFAULTS, [key]: out[key] } as HandlerOptions & Record<string, unknown>,
+      `environment: ${name}`,
+    );
   }
   return out as HandlerOptions;
 }

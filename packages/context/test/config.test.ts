@@ -63,6 +63,27 @@ describe('configuration: configure() options > CONTEXTURE_* variables > config f
       ],
       [() => optionsFromEnv({ CONTEXTURE_WAIT: 'maybe' }), /CONTEXTURE_WAIT must be true or false/],
       [() => optionsFromEnv({ CONTEXTURE_HEADERS: '{' }), /CONTEXTURE_HEADERS must be a JSON object/],
+      // A value of the right type but out of range names its variable, not "Handler options".
+      [
+        () => optionsFromEnv({ CONTEXTURE_OVERFLOW: 'x' }),
+        /^environment: CONTEXTURE_OVERFLOW: overflow must be 'drop-oldest', 'drop-newest' or 'block', got 'x'$/,
+      ],
+      [
+        () => resolveOptions({}, { CONTEXTURE_HEARTBEAT_INTERVAL: '50' }),
+        /^environment: CONTEXTURE_HEARTBEAT_INTERVAL: heartbeatInterval must be an integer from 100/,
+      ],
+      [
+        () => optionsFromEnv({ CONTEXTURE_EXCHANGE_TYPE: 'fanout' }),
+        /^environment: CONTEXTURE_EXCHANGE_TYPE: exchangeType must be 'topic' or 'headers'/,
+      ],
+      [
+        () => optionsFromEnv({ CONTEXTURE_HEADERS: '[1]' }),
+        /^environment: CONTEXTURE_HEADERS: headers must be an object/,
+      ],
+      [
+        () => optionsFromEnv({ CONTEXTURE_URL: 'http://u:pw@host/' }),
+        /^environment: CONTEXTURE_URL: url must be an amqp:\/\/, amqps:\/\/ or jsonl: URL, got 'http:\/\/u:\*\*\*@host\/'$/,
+      ],
       [() => new Handler({ bufferSize: 0 }), /bufferSize must be a positive integer/],
       [() => new Handler({ overflow: 'explode' as never }), /overflow must be/],
       [
