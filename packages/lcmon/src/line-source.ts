@@ -4,6 +4,7 @@ import {
   envelopeLine,
   isMalformed,
   isPlainObject,
+  isReservedRkey,
   parseJson,
   parseLine,
   type Malformed,
@@ -44,7 +45,9 @@ export class LineSkipper {
  * share one meta object, which the sink must then only read (collating, for one).
  *
  * A message nested deeper than `maxDepth` levels (its body; in an envelope, its body and headers,
- * the envelope itself not counted) is reported as `too deep`; 0 turns the check off.
+ * the envelope itself not counted) is reported as `too deep`; 0 turns the check off. An envelope
+ * of the project's own traffic (a reserved routing key: heartbeats) is skipped, as lcmon skips it
+ * live.
  */
 export function lineHandler(
   sink: Pick<InputSink, 'message' | 'malformed'>,
@@ -117,6 +120,8 @@ export function lineHandler(
       return;
     }
     const { message, meta } = parsed as ParsedLine;
+    // The project's own traffic saved with its routing key (heartbeats): no context, as when live.
+    if (meta.rkey !== undefined && isReservedRkey(meta.rkey)) return;
     let text: string | undefined;
     if (!wantText) {
       // Collating or yielding parsed values: the text is not printed.

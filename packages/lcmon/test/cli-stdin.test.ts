@@ -142,6 +142,22 @@ describe('lcmon -s (stdin)', () => {
     }
   });
 
+  it("a saved line of the project's own traffic (a contexture.* routing key: heartbeats) is skipped, as live", async () => {
+    const heartbeat = JSON.stringify({
+      rkey: 'contexture.heartbeat',
+      headers: { hostname: 'h' },
+      object: { type: 'contexture.heartbeat', id: 'handler-1', obj_id: 'not-a-context', obj: {}, seq: 0 },
+    });
+    const input = `${envelopes(A.slice(0, 2))}${heartbeat}\n${envelopes(A.slice(2))}${heartbeat}\n`;
+    for (const args of [['-s'], ['-s', '-v'], ['-sc'], ['-sc', '--flush-incomplete'], ['-s', '-k', 'obj_id']]) {
+      const [r, expected] = await Promise.all([run(args, input), run(args, envelopes(A))]);
+      expect(r.code, args.join(' ')).to.equal(0);
+      expect(r.stdout, args.join(' ')).to.equal(expected.stdout);
+      expect(r.stdout, args.join(' ')).to.not.include('handler-1');
+      expect(r.stderr, args.join(' ')).to.equal('');
+    }
+  });
+
   it("a Python log call with a message other than text keeps its fields (ctx.log.info({'status': 200}, user='bob'))", async () => {
     const lines = [
       { obj_id: 'py-log', obj: {}, status: 'born', time_in: 1_700_000_100, handler_id: 'h' },
