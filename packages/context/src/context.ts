@@ -85,6 +85,23 @@ export interface ContextMembers<T extends object = Record<string, any>> {
 /** A context with fields of type `T`. */
 export type Context<T extends object = Record<string, any>> = ContextMembers<T> & T;
 
+/** A write through `ctx.context`: it would change the local copy and send nothing. */
+function readOnly(): never {
+  throw new ContextError(
+    'LC_CONTEXT_READ_ONLY',
+    'ctx.context is read-only: set a field on the context itself (ctx.x = …) or with ctx.update()',
+  );
+}
+
+/** The traps of `ctx.context`: reads go through to the fields, writes throw. */
+const READ_ONLY: ProxyHandler<Record<string, unknown>> = {
+  set: readOnly,
+  defineProperty: readOnly,
+  deleteProperty: readOnly,
+  setPrototypeOf: readOnly,
+  preventExtensions: readOnly,
+};
+
 class State {
   seq = 0;
   finished = false;
@@ -92,6 +109,8 @@ class State {
   readonly idJson: string;
   bornAt = performance.now();
   log: ContextLog | null = null;
+  /** What `ctx.context` hands out: the fields, read through a proxy that refuses writes. */
+  view: Readonly<Record<string, unknown>> | null = null;
 
   constructor(
     readonly id: string,
@@ -456,7 +475,8 @@ class ContextBase {
   }
 
   get context(): Readonly<Record<string, unknown>> {
-    return this[kState].fields;
+    const state = this[kState];
+    return (state.view ??= new Proxy(state.fields, READ_ONLY));
   }
 
   get log(): ContextLog {

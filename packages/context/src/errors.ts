@@ -7,6 +7,8 @@ export type ContextErrorCode =
   | 'LC_CONTEXT_RESERVED_NAME'
   /** A field's value cannot be sent as JSON (circular, BigInt, function, symbol); `field` names it. */
   | 'LC_CONTEXT_NOT_SERIALIZABLE'
+  /** A write through `ctx.context`, the read-only view of the fields: set the field on the context or with `update()`. */
+  | 'LC_CONTEXT_READ_ONLY'
   /** A Context option or argument is wrong: `guid`, a reserved or over-long routing key, headers, `update()`'s argument. */
   | 'LC_CONTEXT_INVALID_OPTION'
   /** The Handler's `headers` option holds something AMQP cannot carry (found when a Context is made with it). */

@@ -135,6 +135,21 @@ describe('Context → RabbitMQ (every message kind, received by a plain amqplib 
     expect(() => delete (ctx as Record<string, unknown>).update).to.throw(ContextError);
     ctx.update({ log: 'allowed through update' });
     expect(ctx.context.log).to.equal('allowed through update');
+    // ctx.context reads the fields and refuses writes: a write there would send nothing.
+    const view = ctx.context as Record<string, unknown>;
+    for (const write of [
+      () => {
+        view.x = 1;
+      },
+      () => delete view.log,
+      () => Object.defineProperty(view, 'y', { value: 1 }),
+      () => Object.setPrototypeOf(view, null),
+      () => Object.freeze(view),
+    ])
+      expect(write).to.throw(ContextError).with.property('code', 'LC_CONTEXT_READ_ONLY');
+    expect(ctx.context).to.equal(view);
+    expect({ ...ctx.context }).to.deep.equal({ log: 'allowed through update' });
+    expect(JSON.stringify(ctx.context)).to.equal('{"log":"allowed through update"}');
     ctx.finish();
     await consumer.waitFor(3);
     expect(bodies().map((m) => m.obj)).to.deep.equal([{}, { log: 'allowed through update' }, {}]);
