@@ -299,6 +299,93 @@ for (const on of BACKENDS)
       expect(await redis.pttl(`${prefix}tq:{${namespace}}:t:job-1`)).to.be.greaterThan(0, 'a kept outcome expires');
     });
 
+    it('an id asked again after its unclaimed task expired runs once, whatever its attempts', async () => {
+      const base = `${prefix}tq:{${namespace}}:`;
+      const ids = ['again-1', 'again-3'];
+      const callers = [queue({ maxAttempts: 1 }), queue({ maxAttempts: 3 })];
+      // No listener yet: both time out, their task hashes expire, their ids stay in the ready list.
+      const first = await Promise.all(
+        ids.map((id, i) => rejection(callers[i]!.query({ id, name: 'job', policy: 'remote', timeout: 200 }))),
+      );
+      expect(first.map((e) => e.code)).to.deep.equal(['LC_TASK_TIMEOUT', 'LC_TASK_TIMEOUT']);
+      await waitUntil(
+        async () => (await redis.exists(...ids.map((id) => `${base}t:${id}`))) === 0,
+        'the unclaimed tasks to expire',
+        10_000,
+      );
+      // Asked again: each id is queued anew, behind its first copy.
+      const again = ids.map((id, i) => callers[i]!.query({ id, name: 'job', policy: 'remote', timeout: 30_000 }));
+      await waitUntil(async () => (await redis.llen(`${base}q:job`)) === 4, 'both ids queued twice', 10_000);
+      let now = 0;
+      let most = 0;
+      const runs: string[] = [];
+      const worker = queue({
+        handler: async (t: Task) => {
+          runs.push(t.id);
+          most = Math.max(most, ++now);
+          // Held until the listener looked at every copy in the ready list (it has room for all).
+          await waitUntil(async () => (await redis.llen(`${base}q:job`)) === 0, 'the ready list emptied', 10_000);
+          await new Promise((r) => setTimeout(r, 100));
+          now--;
+          return { id: t.id, attempt: t.attempt };
+        },
+      });
+      void listening(worker, ['job'], 4);
+      expect(await Promise.all(again)).to.deep.equal(ids.map((id) => ({ id, attempt: 1 })));
+      expect(runs.sort()).to.deep.equal(ids, 'each task ran once');
+      expect(most).to.equal(2, 'no task ran twice at once');
+      // The recorded outcome stays the result: no leftover copy failed it afterwards.
+      expect(await callers[0]!.query({ id: 'again-1', name: 'job', policy: 'remote' })).to.deep.equal({
+        id: 'again-1',
+        attempt: 1,
+      });
+      expect(runs).to.have.length(2);
+    });
+
+    it('a claim left behind by a task that expired while it ran does not take the id queued anew: it is claimed once', async () => {
+      const caller = queue();
+      const base = `${prefix}tq:{${namespace}}:`;
+      const claim = () =>
+        TASK_SCRIPTS.claim.call(caller.redis, 2, `${base}running`, `${base}q:job`, base, 'stalled', 100, '', 'job');
+      const first = rejection(caller.query({ id: 'e1', name: 'job', policy: 'remote', timeout: 300 }));
+      await waitUntil(async () => (await redis.llen(`${base}q:job`)) === 1, 'the task queued');
+      expect((await claim())!.slice(0, 4)).to.deep.equal(['e1', 'job', 'null', 1]);
+      expect((await first).code).to.equal('LC_TASK_TIMEOUT');
+      // Its lifetime over, its hash expired; its claim (past its visibility) is still in the running zset.
+      await waitUntil(async () => (await redis.exists(`${base}t:e1`)) === 0, 'the task to expire', 10_000);
+      expect(await redis.zscore(`${base}running`, 'e1')).to.not.equal(null);
+      const again = caller.query({ id: 'e1', name: 'job', policy: 'remote', params: 2, timeout: 20_000 });
+      await waitUntil(async () => (await redis.llen(`${base}q:job`)) === 1, 'the id queued anew');
+      const taken = (await claim())!;
+      expect(taken.slice(0, 5)).to.deep.equal(['e1', 'job', '2', 1, 1]);
+      expect(await claim()).to.equal(null, 'not claimed a second time while it runs');
+      const keys = [`${base}t:e1`, `${base}running`, `${base}w:e1`];
+      expect(await TASK_SCRIPTS.finish.call(caller.redis, 3, ...keys, 'e1', 1, 'done', '"once"', '')).to.deep.equal([
+        1,
+        null,
+      ]);
+      expect(await again).to.equal('once');
+    });
+
+    it("an id left in a name's ready list after it expired and came back with another name is not run by that name's listener", async () => {
+      const base = `${prefix}tq:{${namespace}}:`;
+      const caller = queue();
+      expect(
+        (await rejection(caller.query({ id: 'moved', name: 'job', policy: 'remote', timeout: 200 }))).code,
+      ).to.equal('LC_TASK_TIMEOUT');
+      await waitUntil(async () => (await redis.exists(`${base}t:moved`)) === 0, 'the unclaimed task to expire', 10_000);
+      const other = caller.query({ id: 'moved', name: 'other', policy: 'remote', timeout: 30_000 });
+      await waitUntil(async () => (await redis.llen(`${base}q:other`)) === 1, "queued as 'other'", 10_000);
+      // A listener of 'job' alone finds the id in its list: the task is not its own.
+      const jobs = queue({ handler: { job: () => 'job' } });
+      void listening(jobs, ['job']);
+      await waitUntil(async () => (await redis.llen(`${base}q:job`)) === 0, "the 'job' listener to look", 10_000);
+      expect(await redis.hget(`${base}t:moved`, 'status')).to.equal('queued');
+      const others = queue({ handler: { other: (t: Task) => ({ name: t.name, attempt: t.attempt }) } });
+      void listening(others, ['other']);
+      expect(await other).to.deep.equal({ name: 'other', attempt: 1 });
+    });
+
     it('listen runs at most `concurrency` tasks at once, and all of them', async () => {
       let now = 0;
       let most = 0;

@@ -11,6 +11,6 @@ ARGV[5 ..] the names this worker runs (as in KEYS[2 ..])
 Returns {id, name, params, attempt, token, current, total} or false when there is nothing to run.
 ]]
 local names, lists = {}, {}
-for i = 5, #ARGV do names[ARGV[i]] = true end
+for i = 5, #ARGV do names[#names + 1] = ARGV[i] end
 for i = 2, #KEYS do lists[#lists + 1] = KEYS[i] end
 return tq_claim(KEYS[1], ARGV[1], ARGV[2], tonumber(ARGV[3]), lists, names)

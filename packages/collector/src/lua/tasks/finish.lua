@@ -16,7 +16,7 @@ local tkey, rkey, wkey = KEYS[1], KEYS[2], KEYS[3]
 local function next_task()
   if ARGV[5] == '' then return false end
   local names, lists = {}, {}
-  for i = 8, #ARGV do names[ARGV[i]] = true end
+  for i = 8, #ARGV do names[#names + 1] = ARGV[i] end
   for i = 4, #KEYS do lists[#lists + 1] = KEYS[i] end
   return tq_claim(rkey, ARGV[5], ARGV[6], tonumber(ARGV[7]), lists, names)
 end

@@ -3,6 +3,10 @@ tasks/lib: what tq-claim and tq-finish share (each is this file followed by its 
 A claim takes, for a worker: first a task whose worker stopped renewing it (its visibility passed:
 the worker died), then the oldest ready one of the names asked for. A task whose attempts ran out
 is failed (its waiters are told) instead of being run again; one past its lifetime is dropped.
+Only a task in the state its place says is taken: one of a ready list must be queued, and of that
+list's name (an id whose task expired unclaimed, then was queued again, is in the list twice; its
+second copy is skipped, as is a copy left behind by a task now of another name); one of the running
+zset must be running. A task is so never claimed twice while it runs, but once its worker died.
 Every key lies under one hash tag (`base`), so a script touches one slot.
 ]]
 local function tq_now()
@@ -17,14 +21,19 @@ local function tq_notify(base, id, msg)
 end
 
 -- rkey: the running zset; base: '<prefix>tq:{<namespace>}:'; lists: the ready lists' keys;
--- names: a set of the names this worker runs. Returns {id, name, params, attempt, token, current,
--- total} or false.
+-- names: the names this worker runs, in the order of `lists`. Returns {id, name, params, attempt,
+-- token, current, total} or false.
 local function tq_claim(rkey, base, worker, vis, lists, names)
   local now = tq_now()
-  local function take(id)
+  -- Takes task `id` if it is `want` ('queued' or 'running') and, when `name` is given, of that name.
+  local function take(id, want, name)
     local tkey = base .. 't:' .. id
     local f = redis.call('HMGET', tkey, 'name', 'params', 'status', 'attempts', 'max', 'token', 'expires', 'current', 'total')
-    if not f[1] then redis.call('ZREM', rkey, id); return nil end
+    if f[3] ~= want or (name and f[1] ~= name) then
+      -- A claim left by a task that finished, expired or was queued anew under this id: gone.
+      if want == 'running' then redis.call('ZREM', rkey, id) end
+      return nil
+    end
     if tonumber(f[7]) and tonumber(f[7]) <= now then
       redis.call('ZREM', rkey, id)
       return nil
@@ -42,21 +51,23 @@ local function tq_claim(rkey, base, worker, vis, lists, names)
     redis.call('ZADD', rkey, now + vis, id)
     return {id, f[1], f[2], attempts + 1, token, f[8] or false, f[9] or false}
   end
+  local runs = {}
+  for _, name in ipairs(names) do runs[name] = true end
   local stale = redis.call('ZRANGEBYSCORE', rkey, '-inf', now, 'LIMIT', 0, 20)
   for _, id in ipairs(stale) do
     local name = redis.call('HGET', base .. 't:' .. id, 'name')
     if not name then
       redis.call('ZREM', rkey, id)
-    elseif names[name] then
-      local got = take(id)
+    elseif runs[name] then
+      local got = take(id, 'running')
       if got then return got end
     end
   end
-  for _, list in ipairs(lists) do
+  for i, list in ipairs(lists) do
     while true do
       local id = redis.call('LPOP', list)
       if not id then break end
-      local got = take(id)
+      local got = take(id, 'queued', names[i])
       if got then return got end
     end
   end
