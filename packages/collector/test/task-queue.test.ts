@@ -346,20 +346,20 @@ for (const on of BACKENDS)
       const caller = queue();
       const base = `${prefix}tq:{${namespace}}:`;
       const claim = () =>
-        TASK_SCRIPTS.claim.call(caller.redis, 2, `${base}running`, `${base}q:job`, base, 'stalled', 100, '', 'job');
+        TASK_SCRIPTS.claim.call(caller.redis, 2, `${base}q:job`, `${base}running:job`, base, 'stalled', 100, '', 'job');
       const first = rejection(caller.query({ id: 'e1', name: 'job', policy: 'remote', timeout: 300 }));
       await waitUntil(async () => (await redis.llen(`${base}q:job`)) === 1, 'the task queued');
       expect((await claim())!.slice(0, 4)).to.deep.equal(['e1', 'job', 'null', 1]);
       expect((await first).code).to.equal('LC_TASK_TIMEOUT');
       // Its lifetime over, its hash expired; its claim (past its visibility) is still in the running zset.
       await waitUntil(async () => (await redis.exists(`${base}t:e1`)) === 0, 'the task to expire', 10_000);
-      expect(await redis.zscore(`${base}running`, 'e1')).to.not.equal(null);
+      expect(await redis.zscore(`${base}running:job`, 'e1')).to.not.equal(null);
       const again = caller.query({ id: 'e1', name: 'job', policy: 'remote', params: 2, timeout: 20_000 });
       await waitUntil(async () => (await redis.llen(`${base}q:job`)) === 1, 'the id queued anew');
       const taken = (await claim())!;
       expect(taken.slice(0, 5)).to.deep.equal(['e1', 'job', '2', 1, 1]);
       expect(await claim()).to.equal(null, 'not claimed a second time while it runs');
-      const keys = [`${base}t:e1`, `${base}running`, `${base}w:e1`];
+      const keys = [`${base}t:e1`, `${base}running:job`, `${base}w:e1`];
       expect(await TASK_SCRIPTS.finish.call(caller.redis, 3, ...keys, 'e1', 1, 'done', '"once"', '')).to.deep.equal([
         1,
         null,
@@ -458,11 +458,38 @@ for (const on of BACKENDS)
       expect(results).to.deep.equal([{ by: 'rescuer', attempt: 2 }]);
     });
 
+    it("a dead worker's task is run again though more than 20 claims of other names went stale before it", async () => {
+      // No renewal before the kill (every third of 3 s): the claims' deadlines stay in the order taken.
+      const env = {
+        ...process.env,
+        ...backend.env(),
+        PREFIX: prefix,
+        NAMESPACE: namespace,
+        VISIBILITY: '3000',
+        CONCURRENCY: '30',
+      };
+      const child = spawn(process.execPath, [WORKER], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+      cleanup.defer(() => child.kill('SIGKILL'));
+      await once(child.stdout!, 'data');
+      const caller = queue();
+      // 25 tasks of a name no other listener runs, claimed first: their claims go stale first.
+      for (let i = 0; i < 25; i++)
+        void caller.query({ id: `held-${i}`, name: 'hold', policy: 'remote', timeout: 60_000 }).catch(() => {});
+      await waitUntil(async () => (await redis.llen(`${prefix}held`)) === 25, 'the child to hold 25 tasks', 10_000);
+      const pending = caller.query({ id: 'slow-1', name: 'slow', policy: 'remote', timeout: 20_000 });
+      await waitUntil(async () => (await redis.llen(`${prefix}started`)) === 1, 'the child to start the task', 10_000);
+      child.kill('SIGKILL');
+      await once(child, 'exit');
+      const rescuer = queue({ handler: { slow: (t: Task) => ({ by: 'rescuer', attempt: t.attempt }) } });
+      void listening(rescuer, ['slow']);
+      expect(await pending).to.deep.equal({ by: 'rescuer', attempt: 2 });
+    });
+
     it('a stalled worker that was taken over cannot answer a second time; attempts run out with LC_TASK_GAVE_UP', async () => {
       const caller = queue({ visibilityTimeout: 100, maxAttempts: 2 });
       const base = `${prefix}tq:{${namespace}}:`;
       const claim = () =>
-        TASK_SCRIPTS.claim.call(caller.redis, 2, `${base}running`, `${base}q:job`, base, 'stalled', 100, '', 'job');
+        TASK_SCRIPTS.claim.call(caller.redis, 2, `${base}q:job`, `${base}running:job`, base, 'stalled', 100, '', 'job');
       const pending = rejection(caller.query({ id: 't1', name: 'job', policy: 'remote', timeout: 20_000 }));
       await waitUntil(async () => (await redis.llen(`${base}q:job`)) === 1, 'the task queued');
       const first = (await claim())!;
@@ -470,7 +497,7 @@ for (const on of BACKENDS)
       await new Promise((r) => setTimeout(r, 150)); // its visibility passes: the worker stalled
       const second = (await claim())!;
       expect(second.slice(3, 5)).to.deep.equal([2, 2]);
-      const keys = [`${base}t:t1`, `${base}running`, `${base}w:t1`];
+      const keys = [`${base}t:t1`, `${base}running:job`, `${base}w:t1`];
       expect(await TASK_SCRIPTS.finish.call(caller.redis, 3, ...keys, 't1', 1, 'done', '"late"', '')).to.deep.equal(
         [0, null],
         'the first claim is no longer valid',
@@ -516,8 +543,8 @@ for (const on of BACKENDS)
       const first = (await TASK_SCRIPTS.claim.call(
         caller.redis,
         2,
-        `${base}running`,
         `${base}q:job`,
+        `${base}running:job`,
         base,
         'w',
         10_000,
@@ -525,12 +552,13 @@ for (const on of BACKENDS)
         'job',
       ))!;
       expect(first.slice(0, 3)).to.deep.equal(['a', 'job', '1']);
-      const keys = [`${base}t:a`, `${base}running`, `${base}w:a`];
+      const keys = [`${base}t:a`, `${base}running:job`, `${base}w:a`];
       const [recorded, next] = await TASK_SCRIPTS.finish.call(
         caller.redis,
-        4,
+        5,
         ...keys,
         `${base}q:job`,
+        `${base}running:job`,
         'a',
         first[4],
         'done',
@@ -547,7 +575,7 @@ for (const on of BACKENDS)
         caller.redis,
         3,
         `${base}t:b`,
-        `${base}running`,
+        `${base}running:job`,
         `${base}w:b`,
         'b',
         next![4],
@@ -561,7 +589,7 @@ for (const on of BACKENDS)
     it('a wake-up that comes while a claim is under way is not lost: the listener looks again at once', async () => {
       const base = `${prefix}tq:{${namespace}}:`;
       // The claim script loaded where the namespace is, so that the calls below are single EVALSHAs.
-      const none = [2, `${base}running`, `${base}q:double`, base, 'test', 1000, '', 'double'] as const;
+      const none = [2, `${base}q:double`, `${base}running:double`, base, 'test', 1000, '', 'double'] as const;
       expect(await TASK_SCRIPTS.claim.call(redis, ...none)).to.equal(null);
       const lc = backend.client();
       cleanup.defer(() => lc.quit());
@@ -575,7 +603,7 @@ for (const on of BACKENDS)
         subs.push(d);
         return d;
       };
-      // The listener's claims (their first key is the running set): counted, and the first one's
+      // The listener's claims (their first key is the ready list): counted, and the first one's
       // reply held, once Redis gave it, until the test lets it through.
       let claims = 0;
       let answered!: () => void;
@@ -586,7 +614,7 @@ for (const on of BACKENDS)
       hooked.evalsha = async (...a) => {
         // A script's keys and arguments go as one list, the number of keys first.
         const list = a.find((x) => Array.isArray(x)) as unknown[] | undefined;
-        if (list?.[1] !== `${base}running`) return evalsha(...a);
+        if (list?.[1] !== `${base}q:double`) return evalsha(...a);
         const n = ++claims;
         const reply = await evalsha(...a);
         if (n === 1) {

@@ -36,7 +36,8 @@ export interface WorkerQueue {
 
 /** What a worker needs to take its next task in the call that finishes the last one. */
 interface Chain {
-  lists: string[];
+  /** Per name, its ready list then its running zset (as the claim script takes them). */
+  keys: string[];
   names: string[];
   worker: string;
 }
@@ -58,7 +59,7 @@ const FINISH_TRIES = 5;
  */
 export class TaskWorker {
   private readonly worker: string;
-  /** Per part, the ready lists of this worker's names. */
+  /** Per part, for each of this worker's names, its ready list then its running zset. */
   private readonly keys: string[][];
   /** The part the next claim looks in first: parts are taken in turn. */
   private nextPart = 0;
@@ -74,7 +75,7 @@ export class TaskWorker {
     private readonly stop: AbortSignal,
   ) {
     this.worker = `${q.id}:${randomUUID().slice(0, 8)}`;
-    this.keys = q.bases.map((base) => names.map((n) => `${base}q:${n}`));
+    this.keys = q.bases.map((base) => names.flatMap((n) => [`${base}q:${n}`, `${base}running:${n}`]));
     // A worker that died leaves its task to be found once its visibility passes: look that often.
     this.idle = Math.max(20, Math.min(1000, Math.floor(q.visibilityTimeout / 4)));
     this.claimRetry = { initialDelay: this.idle, maxDelay: this.idle, factor: 1, jitter: 0 };
@@ -120,8 +121,7 @@ export class TaskWorker {
               const base = q.bases[part]!;
               got = await SCRIPTS.claim.call(
                 q.redis,
-                1 + keys[part]!.length,
-                `${base}running`,
+                keys[part]!.length,
                 ...keys[part]!,
                 base,
                 worker,
@@ -143,7 +143,7 @@ export class TaskWorker {
           // for tasks: one queued since then woke the listener (it landed in an empty list), unless
           // the namespace has other parts (the finish looked in its task's part only) or a wake-up
           // came meanwhile (while its place was taken, the loop may have let it pass).
-          const p = this.runChain(got, { lists: keys[part]!, names, worker }).then(
+          const p = this.runChain(got, { keys: keys[part]!, names, worker }).then(
             (drained) => {
               running.delete(p);
               if (!drained || woken || keys.length > 1) poke();
@@ -203,7 +203,7 @@ export class TaskWorker {
     const q = this.q;
     const fn = q.functionFor(name);
     const base = q.baseOf(id);
-    const keys = [`${base}t:${id}`, `${base}running`, `${base}w:${id}`] as const;
+    const keys = [`${base}t:${id}`, `${base}running:${name}`, `${base}w:${id}`] as const;
     const ac = new AbortController();
     const onClose = () => ac.abort(new CollectorError('LC_TASK_CLOSED', `the task queue closed while task ${id} ran`));
     q.closed.addEventListener('abort', onClose, { once: true });
@@ -263,9 +263,9 @@ export class TaskWorker {
       try {
         const [, next] = await SCRIPTS.finish.call(
           q.redis,
-          3 + (chain?.lists.length ?? 0),
+          3 + (chain?.keys.length ?? 0),
           ...keys,
-          ...(chain?.lists ?? []),
+          ...(chain?.keys ?? []),
           id,
           token,
           outcome[0],

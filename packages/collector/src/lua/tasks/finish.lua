@@ -2,12 +2,13 @@
 tasks/finish: records a task's outcome, once: only the claim that holds it can, so a worker that was
 taken over (it stalled past its visibility timeout) cannot answer a second time.
 
-KEYS[1]  the task hash    KEYS[2] the running zset    KEYS[3] the waiters set
+KEYS[1]  the task hash    KEYS[2] the running zset of its name    KEYS[3] the waiters set
 ARGV[1]  id   ARGV[2] the claim's token   ARGV[3] 'done' or 'failed'
 ARGV[4]  the result (done) or the error (failed), JSON
 ARGV[5]  '' to stop there; else the worker takes its next task in the same call (see lib.lua,
          prepended): ARGV[5] the key prefix, ARGV[6] the worker's id, ARGV[7] visibility timeout
-         (ms), ARGV[8 ..] the names it runs, KEYS[4 ..] their ready lists
+         (ms), ARGV[8 ..] the names it runs, KEYS[4 ..] per name its ready list then its running
+         zset (as tq-claim takes them)
 The outcome is kept for the task's 'keep' ms (set when it was queued) for callers that ask again.
 Returns {recorded, next}: recorded 1 when recorded (the waiters are told), 0 when the task was not
 this claim's any more; next the worker's next task as tq-claim gives it, or false.
@@ -15,10 +16,13 @@ this claim's any more; next the worker's next task as tq-claim gives it, or fals
 local tkey, rkey, wkey = KEYS[1], KEYS[2], KEYS[3]
 local function next_task()
   if ARGV[5] == '' then return false end
-  local names, lists = {}, {}
-  for i = 8, #ARGV do names[#names + 1] = ARGV[i] end
-  for i = 4, #KEYS do lists[#lists + 1] = KEYS[i] end
-  return tq_claim(rkey, ARGV[5], ARGV[6], tonumber(ARGV[7]), lists, names)
+  local names, lists, runs = {}, {}, {}
+  for i = 8, #ARGV do
+    names[#names + 1] = ARGV[i]
+    lists[#lists + 1] = KEYS[2 + 2 * #names]
+    runs[#runs + 1] = KEYS[3 + 2 * #names]
+  end
+  return tq_claim(ARGV[5], ARGV[6], tonumber(ARGV[7]), names, lists, runs)
 end
 
 local f = redis.call('HMGET', tkey, 'status', 'token', 'keep')

@@ -7,6 +7,8 @@ Only a task in the state its place says is taken: one of a ready list must be qu
 list's name (an id whose task expired unclaimed, then was queued again, is in the list twice; its
 second copy is skipped, as is a copy left behind by a task now of another name); one of the running
 zset must be running. A task is so never claimed twice while it runs, but once its worker died.
+Each name has its own running zset: the stale claims of other names (tasks of names no live worker
+runs) never hide those of the names asked for, and every stale claim looked at is taken or removed.
 Every key lies under one hash tag (`base`), so a script touches one slot.
 ]]
 local function tq_now()
@@ -20,16 +22,16 @@ local function tq_notify(base, id, msg)
   redis.call('DEL', wkey)
 end
 
--- rkey: the running zset; base: '<prefix>tq:{<namespace>}:'; lists: the ready lists' keys;
--- names: the names this worker runs, in the order of `lists`. Returns {id, name, params, attempt,
+-- base: '<prefix>tq:{<namespace>}:'; names: the names this worker runs; lists and runs: their ready
+-- lists' and running zsets' keys, in the order of `names`. Returns {id, name, params, attempt,
 -- token, current, total} or false.
-local function tq_claim(rkey, base, worker, vis, lists, names)
+local function tq_claim(base, worker, vis, names, lists, runs)
   local now = tq_now()
-  -- Takes task `id` if it is `want` ('queued' or 'running') and, when `name` is given, of that name.
-  local function take(id, want, name)
+  -- Takes task `id` of `name` (its running zset `rkey`) if it is `want` ('queued' or 'running').
+  local function take(id, want, name, rkey)
     local tkey = base .. 't:' .. id
     local f = redis.call('HMGET', tkey, 'name', 'params', 'status', 'attempts', 'max', 'token', 'expires', 'current', 'total')
-    if f[3] ~= want or (name and f[1] ~= name) then
+    if f[3] ~= want or f[1] ~= name then
       -- A claim left by a task that finished, expired or was queued anew under this id: gone.
       if want == 'running' then redis.call('ZREM', rkey, id) end
       return nil
@@ -51,23 +53,17 @@ local function tq_claim(rkey, base, worker, vis, lists, names)
     redis.call('ZADD', rkey, now + vis, id)
     return {id, f[1], f[2], attempts + 1, token, f[8] or false, f[9] or false}
   end
-  local runs = {}
-  for _, name in ipairs(names) do runs[name] = true end
-  local stale = redis.call('ZRANGEBYSCORE', rkey, '-inf', now, 'LIMIT', 0, 20)
-  for _, id in ipairs(stale) do
-    local name = redis.call('HGET', base .. 't:' .. id, 'name')
-    if not name then
-      redis.call('ZREM', rkey, id)
-    elseif runs[name] then
-      local got = take(id, 'running')
+  for i, name in ipairs(names) do
+    for _, id in ipairs(redis.call('ZRANGEBYSCORE', runs[i], '-inf', now, 'LIMIT', 0, 20)) do
+      local got = take(id, 'running', name, runs[i])
       if got then return got end
     end
   end
-  for i, list in ipairs(lists) do
+  for i, name in ipairs(names) do
     while true do
-      local id = redis.call('LPOP', list)
+      local id = redis.call('LPOP', lists[i])
       if not id then break end
-      local got = take(id, 'queued', names[i])
+      local got = take(id, 'queued', name, runs[i])
       if got then return got end
     end
   end

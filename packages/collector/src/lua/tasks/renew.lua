@@ -1,7 +1,7 @@
 --[[
 tasks/renew: the worker still has the task: renews its visibility, and records progress.
 
-KEYS[1]  the task hash    KEYS[2] the running zset    KEYS[3] the waiters set
+KEYS[1]  the task hash    KEYS[2] the running zset of its name    KEYS[3] the waiters set
 ARGV[1]  id   ARGV[2] the claim's token   ARGV[3] visibility timeout (ms)
 ARGV[4]  current ('' : no progress to record)   ARGV[5] total
 Returns 1, or 0 when the task is no longer this claim's (taken over, finished or expired).
