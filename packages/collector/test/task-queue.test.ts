@@ -219,6 +219,60 @@ for (const on of BACKENDS)
       expect(late.message).to.match(/within 3000 ms$/);
     });
 
+    it('a ready list nobody takes from expires with its tasks; a query drops the ids of expired tasks ahead of it', async () => {
+      const base = `${prefix}tq:{${namespace}}:`;
+      const caller = queue();
+      // Five short-lived tasks, then a long-lived one, of a name no listener runs.
+      const short = Array.from({ length: 5 }, (_, i) =>
+        rejection(caller.query({ id: `short-${i}`, name: 'nobody', policy: 'remote', timeout: 200 })),
+      );
+      await waitUntil(async () => (await redis.llen(`${base}q:nobody`)) === 5, 'the short ones queued');
+      const stop = new AbortController();
+      const long = rejection(
+        caller.query({ id: 'long', name: 'nobody', policy: 'remote', timeout: 60_000, signal: stop.signal }),
+      );
+      cleanup.defer(() => stop.abort());
+      await waitUntil(async () => (await redis.llen(`${base}q:nobody`)) === 6, 'the long one queued');
+      expect((await Promise.all(short)).map((e) => e.code)).to.deep.equal(Array(5).fill('LC_TASK_TIMEOUT'));
+      await waitUntil(
+        async () => (await redis.exists(...Array.from({ length: 5 }, (_, i) => `${base}t:short-${i}`))) === 0,
+        'the short ones to expire',
+        10_000,
+      );
+      // The list lives as long as its longest-lived task, not as its last one.
+      void rejection(caller.query({ id: 'brief', name: 'nobody', policy: 'remote', timeout: 200 }));
+      await waitUntil(async () => (await redis.exists(`${base}t:brief`)) === 1, 'the brief one queued');
+      expect(await redis.pttl(`${base}q:nobody`)).to.be.within(30_000, 60_000);
+      expect(await redis.lrange(`${base}q:nobody`, 0, -1)).to.deep.equal(['long', 'brief'], 'the expired ones dropped');
+      stop.abort();
+      expect((await long).code).to.equal('LC_TASK_ABORTED');
+      // A name's ready list is gone once its tasks expired unclaimed.
+      const gone = Array.from({ length: 3 }, () =>
+        rejection(caller.query({ name: 'gone', policy: 'remote', timeout: 300 })),
+      );
+      await waitUntil(async () => (await redis.llen(`${base}q:gone`)) === 3, 'three tasks queued');
+      await Promise.all(gone);
+      await waitUntil(async () => (await redis.exists(`${base}q:gone`)) === 0, 'the ready list to expire', 10_000);
+    });
+
+    it("a claim whose worker died and whose task expired leaves no key: the name's running zset expires with its tasks", async () => {
+      const base = `${prefix}tq:{${namespace}}:`;
+      const caller = queue();
+      const claim = () =>
+        TASK_SCRIPTS.claim.call(caller.redis, 2, `${base}q:job`, `${base}running:job`, base, 'dead', 100, '', 'job');
+      const pending = rejection(caller.query({ id: 'd1', name: 'job', policy: 'remote', timeout: 500 }));
+      await waitUntil(async () => (await redis.llen(`${base}q:job`)) === 1, 'the task queued');
+      expect((await claim())!.slice(0, 4)).to.deep.equal(['d1', 'job', 'null', 1]);
+      // The worker dies: no renewal, no finish; no worker of the name ever claims again.
+      expect(await redis.pttl(`${base}running:job`)).to.be.within(1, 500);
+      expect((await pending).code).to.equal('LC_TASK_TIMEOUT');
+      await waitUntil(
+        async () => (await redis.exists(`${base}running:job`)) === 0,
+        'the running zset to expire',
+        10_000,
+      );
+    });
+
     it('an outcome whose notification never came (a subscriber between cluster nodes) is read back while the query waits', async () => {
       const caller = queue({ recheckInterval: 100 });
       const id = uniqueName('lost');
@@ -303,6 +357,9 @@ for (const on of BACKENDS)
       const base = `${prefix}tq:{${namespace}}:`;
       const ids = ['again-1', 'again-3'];
       const callers = [queue({ maxAttempts: 1 }), queue({ maxAttempts: 3 })];
+      // A long-lived task ahead of them keeps the ready list, and the ids behind it, until a listener comes.
+      const ahead = callers[0]!.query({ id: 'ahead', name: 'job', policy: 'remote', timeout: 30_000 });
+      await waitUntil(async () => (await redis.llen(`${base}q:job`)) === 1, 'the first task queued');
       // No listener yet: both time out, their task hashes expire, their ids stay in the ready list.
       const first = await Promise.all(
         ids.map((id, i) => rejection(callers[i]!.query({ id, name: 'job', policy: 'remote', timeout: 200 }))),
@@ -315,7 +372,7 @@ for (const on of BACKENDS)
       );
       // Asked again: each id is queued anew, behind its first copy.
       const again = ids.map((id, i) => callers[i]!.query({ id, name: 'job', policy: 'remote', timeout: 30_000 }));
-      await waitUntil(async () => (await redis.llen(`${base}q:job`)) === 4, 'both ids queued twice', 10_000);
+      await waitUntil(async () => (await redis.llen(`${base}q:job`)) === 5, 'both ids queued twice', 10_000);
       let now = 0;
       let most = 0;
       const runs: string[] = [];
@@ -332,33 +389,38 @@ for (const on of BACKENDS)
       });
       void listening(worker, ['job'], 4);
       expect(await Promise.all(again)).to.deep.equal(ids.map((id) => ({ id, attempt: 1 })));
-      expect(runs.sort()).to.deep.equal(ids, 'each task ran once');
-      expect(most).to.equal(2, 'no task ran twice at once');
+      expect(await ahead).to.deep.equal({ id: 'ahead', attempt: 1 });
+      expect(runs.sort()).to.deep.equal([...ids, 'ahead'], 'each task ran once');
+      expect(most).to.equal(3, 'no task ran twice at once');
       // The recorded outcome stays the result: no leftover copy failed it afterwards.
       expect(await callers[0]!.query({ id: 'again-1', name: 'job', policy: 'remote' })).to.deep.equal({
         id: 'again-1',
         attempt: 1,
       });
-      expect(runs).to.have.length(2);
+      expect(runs).to.have.length(3);
     });
 
     it('a claim left behind by a task that expired while it ran does not take the id queued anew: it is claimed once', async () => {
       const caller = queue();
       const base = `${prefix}tq:{${namespace}}:`;
-      const claim = () =>
-        TASK_SCRIPTS.claim.call(caller.redis, 2, `${base}q:job`, `${base}running:job`, base, 'stalled', 100, '', 'job');
+      const claim = (vis: number) =>
+        TASK_SCRIPTS.claim.call(caller.redis, 2, `${base}q:job`, `${base}running:job`, base, 'stalled', vis, '', 'job');
+      // A long-lived task claimed first keeps the running zset while the other one expires.
+      void rejection(caller.query({ id: 'keeper', name: 'job', policy: 'remote', timeout: 30_000 }));
+      await waitUntil(async () => (await redis.llen(`${base}q:job`)) === 1, 'the long-lived task queued');
+      expect((await claim(60_000))![0]).to.equal('keeper');
       const first = rejection(caller.query({ id: 'e1', name: 'job', policy: 'remote', timeout: 300 }));
       await waitUntil(async () => (await redis.llen(`${base}q:job`)) === 1, 'the task queued');
-      expect((await claim())!.slice(0, 4)).to.deep.equal(['e1', 'job', 'null', 1]);
+      expect((await claim(100))!.slice(0, 4)).to.deep.equal(['e1', 'job', 'null', 1]);
       expect((await first).code).to.equal('LC_TASK_TIMEOUT');
       // Its lifetime over, its hash expired; its claim (past its visibility) is still in the running zset.
       await waitUntil(async () => (await redis.exists(`${base}t:e1`)) === 0, 'the task to expire', 10_000);
       expect(await redis.zscore(`${base}running:job`, 'e1')).to.not.equal(null);
       const again = caller.query({ id: 'e1', name: 'job', policy: 'remote', params: 2, timeout: 20_000 });
       await waitUntil(async () => (await redis.llen(`${base}q:job`)) === 1, 'the id queued anew');
-      const taken = (await claim())!;
+      const taken = (await claim(10_000))!;
       expect(taken.slice(0, 5)).to.deep.equal(['e1', 'job', '2', 1, 1]);
-      expect(await claim()).to.equal(null, 'not claimed a second time while it runs');
+      expect(await claim(10_000)).to.equal(null, 'not claimed a second time while it runs');
       const keys = [`${base}t:e1`, `${base}running:job`, `${base}w:e1`];
       expect(await TASK_SCRIPTS.finish.call(caller.redis, 3, ...keys, 'e1', 1, 'done', '"once"', '')).to.deep.equal([
         1,
@@ -370,6 +432,9 @@ for (const on of BACKENDS)
     it("an id left in a name's ready list after it expired and came back with another name is not run by that name's listener", async () => {
       const base = `${prefix}tq:{${namespace}}:`;
       const caller = queue();
+      // A long-lived task ahead keeps the 'job' ready list, and the id behind it.
+      const ahead = caller.query({ id: 'ahead', name: 'job', policy: 'remote', timeout: 30_000 });
+      await waitUntil(async () => (await redis.llen(`${base}q:job`)) === 1, 'the first task queued');
       expect(
         (await rejection(caller.query({ id: 'moved', name: 'job', policy: 'remote', timeout: 200 }))).code,
       ).to.equal('LC_TASK_TIMEOUT');
@@ -380,6 +445,7 @@ for (const on of BACKENDS)
       const jobs = queue({ handler: { job: () => 'job' } });
       void listening(jobs, ['job']);
       await waitUntil(async () => (await redis.llen(`${base}q:job`)) === 0, "the 'job' listener to look", 10_000);
+      expect(await ahead).to.equal('job');
       expect(await redis.hget(`${base}t:moved`, 'status')).to.equal('queued');
       const others = queue({ handler: { other: (t: Task) => ({ name: t.name, attempt: t.attempt }) } });
       void listening(others, ['other']);

@@ -9,6 +9,7 @@ second copy is skipped, as is a copy left behind by a task now of another name);
 zset must be running. A task is so never claimed twice while it runs, but once its worker died.
 Each name has its own running zset: the stale claims of other names (tasks of names no live worker
 runs) never hide those of the names asked for, and every stale claim looked at is taken or removed.
+It expires with the longest-lived of the tasks claimed in it, should no worker of its name come back.
 Every key lies under one hash tag (`base`), so a script touches one slot.
 ]]
 local function tq_now()
@@ -51,6 +52,9 @@ local function tq_claim(base, worker, vis, names, lists, runs)
     local token = (tonumber(f[6]) or 0) + 1
     redis.call('HSET', tkey, 'status', 'running', 'attempts', attempts + 1, 'token', token, 'worker', worker)
     redis.call('ZADD', rkey, now + vis, id)
+    -- A claim matters while its task lives: the zset expires with the longest-lived of its tasks.
+    local left = tonumber(f[7]) and tonumber(f[7]) - now
+    if left and redis.call('PTTL', rkey) < left then redis.call('PEXPIRE', rkey, left) end
     return {id, f[1], f[2], attempts + 1, token, f[8] or false, f[9] or false}
   end
   for i, name in ipairs(names) do
