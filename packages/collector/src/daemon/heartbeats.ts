@@ -16,7 +16,16 @@ import type { RegistryEntry, RegistryMetrics } from '../registry/registry.js';
 export interface HeartbeatRegistry {
   beat(entry: RegistryEntry, metrics?: RegistryMetrics): Promise<void>;
   unregister(id: string): Promise<boolean>;
+  /** Takes entries expired (handlers that died without saying so) out of its index. */
+  cleanupExpired?(): Promise<number>;
 }
+
+/**
+ * Every how many of its own heartbeats the collector takes expired entries out of the registry's
+ * index: a handler killed without its `stopped` heartbeat leaves its id there, and each listing
+ * (a /metrics scrape) reads every id.
+ */
+export const CLEANUP_EVERY = 10;
 
 /** Counters of the heartbeat side of a collector. */
 export interface HeartbeatStats {
@@ -39,6 +48,8 @@ export class CollectorHeartbeats {
   readonly counts: HeartbeatStats = { received: 0, invalid: 0, registryErrors: 0, sent: 0 };
   private readonly startedAt = Date.now() / 1000;
   private timer: NodeJS.Timeout | null = null;
+  /** Own heartbeats since the registry's index was last cleaned. */
+  private sinceCleanup = 0;
 
   constructor(
     private readonly registry: HeartbeatRegistry | null,
@@ -120,6 +131,10 @@ export class CollectorHeartbeats {
     try {
       if (state === 'stopped') await this.registry.unregister(this.id);
       else await this.registry.beat(...entryOf(h));
+      if (state === 'running' && ++this.sinceCleanup >= CLEANUP_EVERY && this.registry.cleanupExpired) {
+        this.sinceCleanup = 0;
+        await this.registry.cleanupExpired();
+      }
     } catch {
       this.counts.registryErrors++;
     }
