@@ -11,7 +11,7 @@ import { resolveOptions, type MessagesOptions, type ObjectsOptions } from './opt
  * for await (const { rkey, object } of stream) console.log(rkey, object.obj);
  */
 export function messages(options?: MessagesOptions): MonitorStream<MonitorMessage> {
-  return new MonitorStream<MonitorMessage>(resolveOptions(options), 'messages');
+  return new MonitorStream<MonitorMessage>(resolveOptions(options, 'messages'), 'messages');
 }
 
 /**

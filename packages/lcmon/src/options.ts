@@ -164,9 +164,44 @@ function invalid(message: string): never {
   throw new LcmonError('LC_MONITOR_INVALID_OPTION', message);
 }
 
-/** Fills in the defaults and validates; throws `LC_MONITOR_INVALID_OPTION`. */
-export function resolveOptions(options: ObjectsOptions = {}): ResolvedOptions {
+/** The options of messages(); objects() takes these and {@link OBJECTS_ONLY}. */
+const MESSAGES_KEYS: ReadonlySet<string> = new Set([
+  'url',
+  'bindingKeys',
+  'bindingArgs',
+  'exchange',
+  'exchangeType',
+  'queue',
+  'queueArgs',
+  'stdin',
+  'prefetch',
+  'noAck',
+  'maxDepth',
+  'connectTimeout',
+  'onMalformed',
+]);
+const OBJECTS_ONLY: ReadonlySet<string> = new Set(['verbose', 'captureMessages', 'flushIncomplete', 'gapTimeout']);
+
+/**
+ * Fills in the defaults and validates; throws `LC_MONITOR_INVALID_OPTION`. `of` is the function
+ * the options were given to: an option it does not take (a typo such as `bindingKey`, which would
+ * otherwise bind `#`) is refused.
+ */
+export function resolveOptions(options: ObjectsOptions = {}, of: 'messages' | 'objects' = 'objects'): ResolvedOptions {
+  if (options !== undefined && options !== null && (typeof options !== 'object' || Array.isArray(options)))
+    invalid(`the options of ${of}() must be an object`);
   const o = options ?? {};
+  for (const k of Object.keys(o)) {
+    if (MESSAGES_KEYS.has(k) || (of === 'objects' && OBJECTS_ONLY.has(k))) continue;
+    invalid(
+      OBJECTS_ONLY.has(k) ? `${k} is an option of objects(), not of messages()` : `${of}(): unknown option '${k}'`,
+    );
+  }
+  for (const k of ['noAck', 'verbose', 'captureMessages', 'flushIncomplete'] as const)
+    if (o[k] !== undefined && typeof o[k] !== 'boolean') invalid(`${k} must be true or false`);
+  if (o.noAck === true && o.queue !== undefined)
+    invalid('noAck cannot be used with queue: a named queue is acknowledged, so nothing of it is lost');
+  if (o.onMalformed !== undefined && typeof o.onMalformed !== 'function') invalid('onMalformed must be a function');
   const bindingKeys = o.bindingKeys ?? DEFAULTS.bindingKeys;
   if (!Array.isArray(bindingKeys) || bindingKeys.length === 0 || bindingKeys.some((k) => typeof k !== 'string')) {
     invalid('bindingKeys must be a non-empty array of strings');
@@ -212,7 +247,7 @@ export function resolveOptions(options: ObjectsOptions = {}): ResolvedOptions {
     queueArgs: { ...(o.queueArgs ?? DEFAULTS.queueArgs) },
     stdin: o.stdin,
     prefetch,
-    noAck: o.noAck === true && o.queue === undefined,
+    noAck: o.noAck === true,
     connectTimeout,
     maxDepth,
     onMalformed: o.onMalformed,

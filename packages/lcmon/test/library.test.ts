@@ -278,6 +278,17 @@ describe('monitor library: messages() and objects()', () => {
     expect(() => messages({ prefetch: 0 }))
       .to.throw(LcmonError)
       .with.property('code', 'LC_MONITOR_INVALID_OPTION');
+    // A typo (which would bind `#`), an option of objects() given to messages(), a wrong type.
+    for (const [make, text] of [
+      [() => messages({ bindingKey: ['web.#'] } as never), /messages\(\): unknown option 'bindingKey'/],
+      [() => objects({ flushIncomplet: true } as never), /objects\(\): unknown option 'flushIncomplet'/],
+      [() => messages({ gapTimeout: 10 } as never), /gapTimeout is an option of objects\(\), not of messages\(\)/],
+      [() => objects({ verbose: 'yes' } as never), /verbose must be true or false/],
+      [() => messages({ queue: 'q', noAck: true }), /noAck cannot be used with queue/],
+      [() => messages({ onMalformed: 1 } as never), /onMalformed must be a function/],
+      [() => messages('amqp://x' as never), /the options of messages\(\) must be an object/],
+    ] as const)
+      expect(make).to.throw(LcmonError, text).with.property('code', 'LC_MONITOR_INVALID_OPTION');
     const stream = messages({ url: 'amqp://u:pw-secret@127.0.0.1:1/%2F' });
     let caught: unknown;
     try {
