@@ -233,6 +233,42 @@ describe('RedisLock: Redis unreachable or stalling (single Redis)', function () 
     expect(await a.status('nested')).to.equal('free');
   });
 
+  it('acquire() gives up at its timeout and at its signal while Redis does not answer, and gives back a lock taken after it gave up', async () => {
+    const { proxy, port, client } = await proxiedRedis(cleanup);
+    // A lock of its own client (from a URL: a command fails after 10 s) and one on a caller's
+    // client with ioredis' defaults (a command waits as long as the connection stalls).
+    const own = new RedisLock({ redis: `redis://127.0.0.1:${port}`, prefix, owner: 'own' });
+    cleanup.defer(() => own.close());
+    const given = new RedisLock({ redis: client(), prefix, owner: 'given' });
+    cleanup.defer(() => given.close());
+    await own.status('warm');
+    await given.status('warm');
+    proxy.stall();
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(new Error('no longer wanted')), 300);
+    const outcomes = Promise.all([
+      caught(own.acquire('own-timeout', { timeout: 300 })),
+      caught(own.acquire('own-signal', { signal: ac.signal })),
+      caught(given.acquire('given-timeout', { timeout: 300 })),
+      caught(given.acquire('given-signal', { signal: ac.signal })),
+    ]);
+    // Generous: without the proxy restored, a call that waits for Redis would still wait here.
+    const settled = await Promise.race([outcomes, new Promise<null>((r) => setTimeout(() => r(null), 8_000))]);
+    expect(settled, 'every call gave up while Redis did not answer').to.not.equal(null);
+    expect(settled!.map((e) => e.code)).to.deep.equal([
+      'LC_LOCK_TIMEOUT',
+      'LC_LOCK_ABORTED',
+      'LC_LOCK_TIMEOUT',
+      'LC_LOCK_ABORTED',
+    ]);
+    expect(settled![1]!.cause).to.equal(ac.signal.reason);
+    // The attempts reach Redis once it answers again, and take the locks: given back, as no one holds them.
+    proxy.restore();
+    for (const name of ['own-timeout', 'own-signal', 'given-timeout', 'given-signal'])
+      await waitUntil(async () => (await redis.get(a.key(name))) === null, `'${name}' to be given back`, 15_000);
+    expect(await redis.get(`${a.key('given-signal')}:fence`)).to.equal('1', 'the attempt took it, then gave it back');
+  });
+
   it('status: unavailable when Redis cannot be asked', async () => {
     const down = new RedisLock({ redis: 'redis://127.0.0.1:1', prefix });
     cleanup.defer(() => down.close());

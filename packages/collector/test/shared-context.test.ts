@@ -289,6 +289,33 @@ describe('SharedContext: Redis unreachable or cut off (single Redis)', function 
     expect(s.get()).to.deep.equal({ a: 1 });
   });
 
+  it("withFieldLock gives up at its timeout and its signal while the lock's Redis does not answer", async () => {
+    const { proxy, port } = await proxiedRedis(cleanup);
+    const s = await open({ lock: { redis: `redis://127.0.0.1:${port}` } });
+    await s.withFieldLock('n', (n = 0) => (n as number) + 1);
+    proxy.stall();
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(), 300);
+    const work = () => {
+      throw new Error('the work never runs without the lock');
+    };
+    const outcomes = Promise.all([
+      caught(s.withFieldLock('n', work, { timeout: 300 })),
+      caught(s.withFieldLock('m', work, { signal: ac.signal })),
+    ]);
+    // Generous: the lock's client fails a command it got no answer to after 10 s.
+    const settled = await Promise.race([outcomes, new Promise<null>((r) => setTimeout(() => r(null), 6_000))]);
+    expect(settled?.map((e) => e.code)).to.deep.equal(['LC_LOCK_TIMEOUT', 'LC_LOCK_ABORTED']);
+    proxy.restore();
+    const lockKey = (field: string) => `${prefix}lock:{shared:${key}:${field}}`;
+    await waitUntil(
+      async () => (await store.redis.exists(lockKey('n'), lockKey('m'))) === 0,
+      'the locks taken late to be given back',
+      15_000,
+    );
+    expect(s.get('n')).to.equal(1);
+  });
+
   it('an open() with no Redis to reach fails with LC_REDIS_UNAVAILABLE, soon', async () => {
     const t0 = Date.now();
     const down = await caught(SharedContext.open('k', { redis: 'redis://127.0.0.1:1', prefix, openTimeout: 500 }));

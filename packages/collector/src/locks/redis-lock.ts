@@ -49,9 +49,9 @@ export interface AcquireOptions extends LockCallOptions {
   retryDelay?: number;
   maxRetries?: number;
   jitter?: number;
-  /** Give up after this many ms in all (`LC_LOCK_TIMEOUT`). @default none */
+  /** Give up after this many ms in all (`LC_LOCK_TIMEOUT`), a call to Redis under way or not. @default none */
   timeout?: number;
-  /** Aborting it gives up at once (`LC_LOCK_ABORTED`). */
+  /** Aborting it gives up at once (`LC_LOCK_ABORTED`), a call to Redis under way or not. */
   signal?: AbortSignal;
   /** Take it reentrantly (as `rlock`). @default false */
   reentrant?: boolean;
@@ -115,6 +115,43 @@ function acquireBackoff(retryDelay: number, jitter: number): BackoffOptions {
 
 function held(name: string, attempts: number): LockError {
   return new LockError('LC_LOCK_HELD', name, `'${name}' was held by another owner through ${attempts} attempts`);
+}
+
+/**
+ * What `attempt` resolves with, unless `deadline` (Date.now() ms) comes or `signal` aborts first:
+ * then rejects at once with what `stopped()` makes. A lock the attempt takes after all (Redis
+ * answered late) is given back: the call that asked for it gave up.
+ */
+function giveUpAt(
+  attempt: Promise<LockHandle | null>,
+  deadline: number,
+  signal: AbortSignal | undefined,
+  stopped: () => LockError,
+): Promise<LockHandle | null> {
+  return new Promise((resolve, reject) => {
+    let done = false;
+    const end = (): boolean => {
+      if (done) return false;
+      done = true;
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', stop);
+      return true;
+    };
+    const stop = (): void => {
+      if (end()) reject(stopped());
+    };
+    const timer = deadline === Infinity ? undefined : setTimeout(stop, Math.max(0, deadline - Date.now()));
+    signal?.addEventListener('abort', stop, { once: true });
+    attempt.then(
+      (handle) => {
+        if (end()) resolve(handle);
+        else if (handle !== null) void handle.release().catch(() => false);
+      },
+      (err: unknown) => {
+        if (end()) reject(err);
+      },
+    );
+  });
 }
 
 /** A lock's value: `<fence>:<re-entries>:<owner>`. */
@@ -286,8 +323,9 @@ export class RedisLock {
    * plus up to `jitter`) runs out; a pause spent behind another call counts as an attempt, as a
    * lock taken through it. Rejects with a `LockError`:
    * `LC_LOCK_HELD` when the retries run out, `LC_LOCK_TIMEOUT` when `timeout` passes,
-   * `LC_LOCK_ABORTED` when `signal` aborts; with a `CollectorError` `LC_REDIS_UNAVAILABLE` when Redis
-   * does not answer (as every call of the lock does).
+   * `LC_LOCK_ABORTED` when `signal` aborts (both whether or not Redis has answered the attempt under
+   * way: a lock it takes afterwards is given back); with a `CollectorError` `LC_REDIS_UNAVAILABLE`
+   * when Redis does not answer (as every call of the lock does).
    */
   async acquire(name: string, options: AcquireOptions = {}): Promise<LockHandle> {
     return (await this.acquiring(name, options)).handle;
@@ -312,19 +350,23 @@ export class RedisLock {
         : checkCount('LC_LOCK_INVALID_ARGUMENT', 'timeout', options.timeout, ' (ms)');
     const deadline = timeout === undefined ? Infinity : Date.now() + timeout;
     const signal = checkSignal('LC_LOCK_INVALID_ARGUMENT', 'signal', options.signal);
+    const stopped = (): LockError =>
+      signal?.aborted
+        ? new LockError('LC_LOCK_ABORTED', name, `acquiring '${name}' was aborted`, { cause: signal.reason })
+        : new LockError('LC_LOCK_TIMEOUT', name, `'${name}' was not free within ${timeout} ms`);
     const check = (): void => {
-      if (signal?.aborted)
-        throw new LockError('LC_LOCK_ABORTED', name, `acquiring '${name}' was aborted`, { cause: signal.reason });
-      if (Date.now() >= deadline)
-        throw new LockError('LC_LOCK_TIMEOUT', name, `'${name}' was not free within ${timeout} ms`);
+      if (signal?.aborted || Date.now() >= deadline) throw stopped();
     };
     check();
+    // An attempt ends at the deadline or the signal too, whether Redis answers or not.
+    const bounded = deadline !== Infinity || signal !== undefined;
     // Tried at once unless calls of this instance already wait for it (they go first); a reentrant
     // call always is (its owner may hold it), and so is a call that has one attempt only.
     let attempts = 0;
     if (reentrant || maxRetries === 0 || !this.waits.waiting(key)) {
       const sent = performance.now();
-      const handle = await this.attempt(name, key, owner, ttl, reentrant, 'f');
+      const attempt = this.attempt(name, key, owner, ttl, reentrant, 'f');
+      const handle = await (bounded ? giveUpAt(attempt, deadline, signal, stopped) : attempt);
       if (handle !== null) return { handle, sent };
       attempts = 1;
       if (maxRetries === 0) throw held(name, attempts);
@@ -343,7 +385,8 @@ export class RedisLock {
         if (!this.waits.first(key, waiter)) continue;
         const mark = this.waits.others(key) ? 'a' : 'f';
         const sent = performance.now();
-        const handle = await this.attempt(name, key, owner, ttl, reentrant, mark);
+        const attempt = this.attempt(name, key, owner, ttl, reentrant, mark);
+        const handle = await (bounded ? giveUpAt(attempt, deadline, signal, stopped) : attempt);
         if (handle === null) continue;
         took = true;
         this.waits.leave(key, waiter);
