@@ -1,4 +1,12 @@
-import { Cleanup, freePort, redisClusterNodes, redisUrl, uniqueName } from '@contexture/test-support';
+import {
+  Cleanup,
+  FaultProxy,
+  freePort,
+  redisClusterNodes,
+  redisUrl,
+  uniqueName,
+  waitUntil,
+} from '@contexture/test-support';
 import { expect } from 'chai';
 import { inspect } from 'node:util';
 import type { Cluster, Redis } from 'ioredis';
@@ -57,6 +65,42 @@ describe('Allocator: Redis unreachable (single Redis)', () => {
       ['allocator gc', () => a.gc()],
     ];
     await expectUnavailable(calls, port, 'hunter2secret');
+  });
+
+  it('a reply lost with its connection: malloc() and free() fail with LC_REDIS_UNAVAILABLE, they are not sent again (a second allocation, a free that says false)', async () => {
+    const u = new URL(redisUrl());
+    const proxy = new FaultProxy(u.hostname, Number(u.port || 6379));
+    const port = await proxy.listen();
+    cleanup.defer(() => proxy.close());
+    const a = new Allocator({ redis: `redis://127.0.0.1:${port}`, prefix, pool: 'cut' });
+    cleanup.defer(() => a.close());
+    const direct = new Allocator({ redis: redisUrl(), prefix, pool: 'cut' });
+    cleanup.defer(() => direct.close());
+    await a.extend(['r1', 'r2']);
+    await (await a.malloc())!.free(); // its scripts known to Redis
+    // Until Redis has run the call, its reply held back; then the connection is cut.
+    const lose = async <T>(call: Promise<T>, ran: () => Promise<boolean>): Promise<{ v?: T; err?: CollectorError }> => {
+      const outcome = call.then(
+        (v) => ({ v }),
+        (err: CollectorError) => ({ err }),
+      );
+      await waitUntil(ran, 'Redis to run the call', 10_000);
+      proxy.cut();
+      proxy.restore();
+      return outcome;
+    };
+    proxy.mute();
+    const got = await lose(a.malloc(), async () => (await direct.stats()).held === 1);
+    expect(got.err?.code).to.equal('LC_REDIS_UNAVAILABLE');
+    expect((await direct.stats()).held).to.equal(1, 'one allocation made, not two');
+    expect(await direct.freeKeys(await direct.keys())).to.equal(0); // another owner's: left alone
+    await a.freeKeys(['r1', 'r2']);
+    const held = (await a.malloc())!;
+    proxy.mute();
+    const freed = await lose(held.free(), async () => (await direct.stats()).held === 0);
+    expect(freed.v, 'not false: the hold was live until now').to.equal(undefined);
+    expect(freed.err?.code).to.equal('LC_REDIS_UNAVAILABLE');
+    expect(await a.stats()).to.include({ free: 2, held: 0 });
   });
 
   it('an allocation printed or logged as JSON shows its resource, never the client and its password', async () => {

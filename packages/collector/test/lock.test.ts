@@ -15,6 +15,7 @@ import { CollectorError } from '../src/internal/errors.js';
 import { LockError } from '../src/locks/lock-error.js';
 import { LockPool } from '../src/locks/lock-pool.js';
 import { LOCK_SCRIPTS } from '../src/locks/lock-scripts.js';
+import { lockSubscriber } from '../src/locks/lock-subscriber.js';
 import { LockWaits } from '../src/locks/lock-waits.js';
 import { RedisLock } from '../src/locks/redis-lock.js';
 import { type Backend, BACKENDS, CLUSTER, keysOn, masterOf, nodeAddress, SINGLE } from './support/backends.js';
@@ -106,6 +107,11 @@ async function namedClient(): Promise<{
       .map((c) => ({ name: c.get('name')!, subscriptions: Number(c.get('sub') ?? 0) + Number(c.get('ssub') ?? 0) }));
   };
   return { client, subscribers };
+}
+
+/** The connection the waiters of locks on `client` hear releases on. */
+function lockSubscriberOf(client: Redis): Redis {
+  return (lockSubscriber(client) as unknown as { sub: Redis }).sub;
 }
 
 /** An hour: a waiter with this pause gets in through a release's word only (within a test's time). */
@@ -267,6 +273,60 @@ describe('RedisLock: Redis unreachable or stalling (single Redis)', function () 
     for (const name of ['own-timeout', 'own-signal', 'given-timeout', 'given-signal'])
       await waitUntil(async () => (await redis.get(a.key(name))) === null, `'${name}' to be given back`, 15_000);
     expect(await redis.get(`${a.key('given-signal')}:fence`)).to.equal('1', 'the attempt took it, then gave it back');
+  });
+
+  it('a reply lost with its connection: the call fails with LC_REDIS_UNAVAILABLE, it is not sent again (which would answer as if another call had run it)', async () => {
+    const { proxy, port } = await proxiedRedis(cleanup);
+    const locks = new RedisLock({ redis: `redis://127.0.0.1:${port}`, prefix, owner: 'cut' });
+    cleanup.defer(() => locks.close());
+    // Until Redis has run the call, its reply held back; then the connection is cut.
+    const lose = async (call: Promise<unknown>, ran: () => Promise<boolean>): Promise<unknown> => {
+      const outcome = call.then(
+        (v) => ({ v }),
+        (err: unknown) => ({ err }),
+      );
+      await waitUntil(ran, 'Redis to run the call', 10_000);
+      proxy.cut();
+      proxy.restore();
+      return outcome;
+    };
+    await locks.status('warm');
+    await (await locks.acquire('warm')).release(); // its scripts known to Redis
+    proxy.mute();
+    const took = (await lose(
+      locks.acquire('L', { maxRetries: 2, retryDelay: 10, jitter: 0 }),
+      async () => (await redis.get(a.key('L'))) !== null,
+    )) as { err?: CollectorError };
+    expect(took.err?.code).to.equal('LC_REDIS_UNAVAILABLE', 'not LC_LOCK_HELD: it holds the lock itself');
+    await redis.del(a.key('L'));
+    const h = (await locks.acquire('L'))!;
+    proxy.mute();
+    const gave = (await lose(h.release(), async () => (await redis.get(a.key('L'))) === null)) as {
+      v?: boolean;
+      err?: CollectorError;
+    };
+    expect(gave.v, 'not false: the lock was its own until now').to.equal(undefined);
+    expect(gave.err?.code).to.equal('LC_REDIS_UNAVAILABLE');
+    // The client goes on: the next calls are answered.
+    const again = await locks.lock('L');
+    expect(again?.fence).to.equal(Number(await redis.get(`${a.key('L')}:fence`)));
+    expect(await again!.release()).to.equal(true);
+  });
+
+  it("the waiters' subscriber sends a subscription again after a lost reply, on a caller's client made not to send commands again", async () => {
+    // As the README advises for a caller's client; the subscriber is made from its options.
+    const client = new Redis(redisUrl(), { autoResendUnfulfilledCommands: false });
+    cleanup.defer(() => client.quit());
+    const c = new RedisLock({ redis: client, prefix, owner: 'c' });
+    cleanup.defer(() => c.close());
+    const h = (await a.lock('x'))!;
+    const waiting = c.acquire('x', { retryDelay: HOUR, jitter: 0 });
+    await waitUntil(() => (c as unknown as { waits: LockWaits }).waits.waiting(c.key('x')), 'the call to wait');
+    const resends = lockSubscriberOf(client).options.autoResendUnfulfilledCommands;
+    await h.release();
+    await (await waiting).release();
+    expect(resends).to.equal(true);
+    expect(client.options.autoResendUnfulfilledCommands).to.equal(false, "the caller's client is left as it is");
   });
 
   it('status: unavailable when Redis cannot be asked', async () => {

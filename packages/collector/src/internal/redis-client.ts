@@ -13,6 +13,33 @@ const KINDS =
 const OWN = { maxRetriesPerRequest: 1, commandTimeout: 10_000 } as const;
 
 /**
+ * What a command of a client of ours fails with when its connection closed after it was sent and
+ * before its reply came (a message unreachable() counts as no connection).
+ */
+const UNANSWERED = 'Connection is closed before the reply came: the command may have run';
+
+/**
+ * Fails the commands a client of ours sent and got no reply to when its connection closes, instead
+ * of letting ioredis send them again on the next connection (`autoResendUnfulfilledCommands`): a
+ * command that has run, its reply lost with the connection, would run twice, and the scripts are
+ * not idempotent (a lock taken twice answers as if another call held it, a second allocation is
+ * made, a release or a free says false after doing it). The caller hears that Redis may have run
+ * it, as of any other call Redis did not answer. Done on 'close', which ioredis emits on the next
+ * tick, before it connects again: its command queue still holds the unanswered commands then. The
+ * commands not sent yet (its offline queue) go on the next connection, as before. Left at ioredis'
+ * defaults in the client's subscribers (made from its options, not its listeners): a subscription
+ * sent again is harmless.
+ */
+function failUnanswered(client: Redis): void {
+  const queued = client as unknown as {
+    flushQueue?: (err: Error, options: { offlineQueue: boolean; commandQueue: boolean }) => void;
+  };
+  if (typeof queued.flushQueue !== 'function')
+    throw new Error('ioredis no longer has flushQueue(): a lost reply would have its command sent again');
+  client.on('close', () => queued.flushQueue!(new Error(UNANSWERED), { offlineQueue: false, commandQueue: true }));
+}
+
+/**
  * The client a store, lock or allocator works with: an ioredis client or Cluster given by the
  * caller (left as it is, and never closed by us; told by its shape, so a second copy of ioredis
  * works too), or one made from a `redis://` / `rediss://` URL (or a Unix socket path), or a Cluster
@@ -37,12 +64,15 @@ export function resolveRedis(
         return 'redis: the URL does not parse';
       }
     }
+    let made: Redis;
     try {
-      client = new Redis(redis, OWN);
+      made = new Redis(redis, OWN);
     } catch {
       // ioredis' own reading of it failed (a bad %-escape in the password, say): its error holds the URL.
       return 'redis: the URL does not parse';
     }
+    failUnanswered(made);
+    client = made;
   } else if (Array.isArray(redis)) {
     const nodes = clusterNodes(redis);
     if (typeof nodes === 'string') return nodes;

@@ -59,13 +59,19 @@ export class LockSubscriber {
   constructor(private readonly redis: RedisClient) {
     this.sharded = isCluster(redis);
     // A client of the caller's made without an offline queue would fail the first subscribe, made
-    // before this connection is up. The connection is ours: it never keeps the process alive by
-    // itself (a waiter's pause does while it waits).
+    // before this connection is up; one made not to send a command again after a lost reply (as
+    // the README advises: a script must not run twice) would lose a subscription under way, and a
+    // subscription sent twice is harmless. The connection is ours: it never keeps the process
+    // alive by itself (a waiter's pause does while it waits).
     const name = isCluster(redis) ? redis.options.redisOptions?.connectionName : redis.options.connectionName;
     const sub = unrefWhenIdle(
       subscriberOf(
         redis,
-        { enableOfflineQueue: true, ...(name ? { connectionName: `${name}${NAME_SUFFIX}` } : {}) },
+        {
+          enableOfflineQueue: true,
+          autoResendUnfulfilledCommands: true,
+          ...(name ? { connectionName: `${name}${NAME_SUFFIX}` } : {}),
+        },
         this.sharded,
       ),
     );
