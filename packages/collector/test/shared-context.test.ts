@@ -289,6 +289,18 @@ describe('SharedContext: Redis unreachable or cut off (single Redis)', function 
     expect(s.get()).to.deep.equal({ a: 1 });
   });
 
+  it('an open() that Redis does not answer fails at openTimeout, not once what it opened is closed', async () => {
+    const { proxy, port } = await proxiedRedis(cleanup);
+    proxy.stall();
+    const t0 = Date.now();
+    const err = await caught(SharedContext.open(key, { redis: `redis://127.0.0.1:${port}`, prefix, openTimeout: 300 }));
+    const took = Date.now() - t0;
+    expect(err.code).to.equal('LC_REDIS_UNAVAILABLE');
+    expect(err.message).to.include('did not answer within 300 ms');
+    // Generous, and still well short of the 2 s its closing may take on a Redis that does not answer.
+    expect(took).to.be.below(1_800);
+  });
+
   it("withFieldLock gives up at its timeout and its signal while the lock's Redis does not answer", async () => {
     const { proxy, port } = await proxiedRedis(cleanup);
     const s = await open({ lock: { redis: `redis://127.0.0.1:${port}` } });
