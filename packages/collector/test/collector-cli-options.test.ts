@@ -190,6 +190,20 @@ describe('collector CLI: options take effect', function () {
     expect((await store.sync('open', 8))!.type).to.equal('full');
   });
 
+  it('--delta-threshold 0 keeps no deltas: every sync behind the current version is full', async () => {
+    const cli = await run(['-e', exchange, '-q', queue, '--no-registry', '--delta-threshold', '0']);
+    await publishRaw(exchange, [
+      { body: JSON.stringify({ obj_id: 'none', obj: { n: 0 }, seq: 0, status: 'born' }) },
+      { body: JSON.stringify({ obj_id: 'none', obj: { n: 1 }, seq: 1 }) },
+    ]);
+    const store = new RedisContextStore({ redis, prefix });
+    cleanup.defer(() => store.close());
+    await waitUntil(async () => (await store.get('none'))?.version === 2, 'both messages applied');
+    await cli.stop();
+    expect(await redis.llen(store.keys('none').deltas)).to.equal(0);
+    expect((await store.sync('none', 1))!.type).to.equal('full');
+  });
+
   it('--cleanup-interval runs the cleaner: a context written without a TTL is deleted once idle past --context-ttl', async () => {
     // Written while autoDelete was off: no key TTL, so only the cleaner can remove it.
     const writer = new RedisContextStore({ redis, prefix });

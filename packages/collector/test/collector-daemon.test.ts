@@ -386,6 +386,8 @@ describe('collector daemon: RabbitMQ → Redis, at least once', function () {
     const bad: Array<[Record<string, unknown>, string]> = [
       [{ store: {} }, 'Collector: options.store must have an apply(message, meta) method'],
       [{ prefetch: 0 }, 'Collector: prefetch must be a positive integer, got 0'],
+      // AMQP's prefetch count is 16 bits, as the program's --prefetch says.
+      [{ prefetch: 70_000 }, 'Collector: prefetch must be at most 65535, got 70000'],
       [{ bindings: [] }, 'Collector: bindings must name at least one routing key'],
       [{ queue: '' }, 'Collector: queue must be a non-empty string'],
       [{ deadLetterQueue: '' }, 'Collector: deadLetterQueue must be a non-empty string'],

@@ -192,8 +192,8 @@ export function createProgram(io: ProgramIO = {}): Command {
         .default(64),
     )
     .addOption(
-      new Option('--delta-threshold <n>', 'deltas kept per context')
-        .argParser(positiveInt)
+      new Option('--delta-threshold <n>', 'deltas kept per context (0: none)')
+        .argParser(nonNegativeInt)
         .env('CONTEXTURE_DELTA_THRESHOLD'),
     )
     .addOption(

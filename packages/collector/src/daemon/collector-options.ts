@@ -181,6 +181,8 @@ export function resolveCollectorOptions(options: CollectorOptions): Readonly<Res
     if (!Number.isSafeInteger(o[k]) || o[k] < 1)
       throw invalid(`Collector: ${k} must be a positive integer, got ${o[k]}`);
   }
+  // AMQP's prefetch count is 16 bits: the broker would refuse more when the channel is set up.
+  if (o.prefetch > 65535) throw invalid(`Collector: prefetch must be at most 65535, got ${o.prefetch}`);
   if (!Array.isArray(o.bindings) || o.bindings.length === 0)
     throw invalid('Collector: bindings must name at least one routing key');
   for (const k of ['queue', 'exchange'] as const) {
