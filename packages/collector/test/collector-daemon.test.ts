@@ -388,6 +388,8 @@ describe('collector daemon: RabbitMQ → Redis, at least once', function () {
       [{ prefetch: 0 }, 'Collector: prefetch must be a positive integer, got 0'],
       // AMQP's prefetch count is 16 bits, as the program's --prefetch says.
       [{ prefetch: 70_000 }, 'Collector: prefetch must be at most 65535, got 70000'],
+      [{ url: 'http://u:pw@h' }, 'Collector: url is not a URL of amqp:// or amqps://'],
+      [{ url: 'amqp://h,http://h' }, 'Collector: url entry 2 of 2 is not a URL of amqp:// or amqps://'],
       [{ bindings: [] }, 'Collector: bindings must name at least one routing key'],
       [{ queue: '' }, 'Collector: queue must be a non-empty string'],
       [{ deadLetterQueue: '' }, 'Collector: deadLetterQueue must be a non-empty string'],

@@ -27,20 +27,21 @@ export function parseAmqpUrls(value: unknown, protocols: readonly string[] = AMQ
   const want = protocols.map((p) => `${p}//`).join(' or ');
   const urls: string[] = [];
   for (const [i, entry] of entries.entries()) {
-    const which = entries.length === 1 ? 'it' : `entry ${i + 1} of ${entries.length}`;
-    if (typeof entry !== 'string' || entry === '') return { ok: false, why: `${which} is empty or not a string` };
+    // A list names the entry (`url entry 2 of 3 is …`); a single URL needs no subject (`url is …`).
+    const which = entries.length === 1 ? '' : `entry ${i + 1} of ${entries.length} `;
+    if (typeof entry !== 'string' || entry === '') return { ok: false, why: `${which}is empty or not a string` };
     let u: URL;
     try {
       u = new URL(entry);
     } catch {
       return {
         ok: false,
-        why: `${which} is not a URL that parses (expected ${want}host:port; characters such as / : @ ? # , in a user or password must be percent-encoded)`,
+        why: `${which}is not a URL that parses (expected ${want}host:port; characters such as / : @ ? # , in a user or password must be percent-encoded)`,
       };
     }
     // The scheme is not repeated: in `user:secret@host` the URL parser takes `user:` for it.
-    if (!protocols.includes(u.protocol)) return { ok: false, why: `${which} is not a URL of ${want}` };
-    if (u.hostname === '') return { ok: false, why: `${which} names no host` };
+    if (!protocols.includes(u.protocol)) return { ok: false, why: `${which}is not a URL of ${want}` };
+    if (u.hostname === '') return { ok: false, why: `${which}names no host` };
     urls.push(entry);
   }
   return { ok: true, urls };
