@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { RedisOption } from '../internal/cluster.js';
 import { CollectorError } from '../internal/errors.js';
+import { checkOptionNames } from '../internal/checks.js';
 
 /** Options of {@link Allocator}. Durations are milliseconds. */
 export interface AllocatorOptions {
@@ -204,6 +205,7 @@ export { checkCount };
 export function resolveAllocatorOptions(options: AllocatorOptions): ResolvedAllocatorOptions {
   if (options === null || typeof options !== 'object')
     throw new CollectorError('LC_ALLOC_INVALID_ARGUMENT', 'options must be an object');
+  checkOptionNames('LC_ALLOC_INVALID_ARGUMENT', 'Allocator', options, [...Object.keys(ALLOCATOR_DEFAULTS), 'owner']);
   const o: ResolvedAllocatorOptions = { ...ALLOCATOR_DEFAULTS, owner: '' };
   for (const k of Object.keys(o) as Array<keyof ResolvedAllocatorOptions>) {
     if (options[k] !== undefined) (o as Record<string, unknown>)[k] = options[k];

@@ -56,3 +56,21 @@ function describeValue(v: unknown): string {
   if (typeof v === 'string') return v.length <= 40 ? JSON.stringify(v) : 'a string';
   return Array.isArray(v) ? 'an array' : `a ${typeof v}`;
 }
+
+/**
+ * Refuses an option that is not one of `known` with `code` (a misspelt `ttl` would otherwise
+ * leave the default in place without a word), or options that are no object.
+ */
+export function checkOptionNames(
+  code: CollectorErrorCode,
+  what: string,
+  options: unknown,
+  known: Iterable<string>,
+): void {
+  if (options === undefined) return;
+  if (typeof options !== 'object' || options === null || Array.isArray(options))
+    throw new CollectorError(code, `${what} options must be an object`);
+  const names = new Set(known);
+  for (const k of Object.keys(options))
+    if (!names.has(k)) throw new CollectorError(code, `${what}: unknown option ${JSON.stringify(k.slice(0, 60))}`);
+}

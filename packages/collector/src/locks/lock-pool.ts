@@ -33,7 +33,11 @@ export class LockPool {
     }
     this.pool = options.pool;
     this.ownsLocks = options.locks === undefined;
-    this.locks = options.locks ?? new RedisLock(options);
+    if (options.locks === undefined) {
+      // Its own options go to the RedisLock it makes; an unknown one is refused there.
+      const { pool: _pool, locks: _locks, ...lockOptions } = options;
+      this.locks = new RedisLock(lockOptions);
+    } else this.locks = options.locks;
   }
 
   private get redis(): RedisClient {

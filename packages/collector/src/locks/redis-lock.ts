@@ -3,7 +3,7 @@ import os from 'node:os';
 import type { RedisClient, RedisOption } from '../internal/cluster.js';
 import { type BackoffOptions, backoffDelay } from '@contexture/context/internal';
 import { CollectorError } from '../internal/errors.js';
-import { checkCount, checkFunction, checkSignal } from '../internal/checks.js';
+import { checkCount, checkFunction, checkOptionNames, checkSignal } from '../internal/checks.js';
 import { LOCK_SCRIPTS } from './lock-scripts.js';
 import { LockError } from './lock-error.js';
 import { LockWaits } from './lock-waits.js';
@@ -242,6 +242,7 @@ export class RedisLock {
   private readonly waits: LockWaits;
 
   constructor(options: RedisLockOptions = {}) {
+    checkOptionNames('LC_LOCK_INVALID_ARGUMENT', 'RedisLock', options, [...Object.keys(REDIS_LOCK_DEFAULTS), 'owner']);
     const o = {
       ...REDIS_LOCK_DEFAULTS,
       ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),

@@ -1,6 +1,6 @@
 import { isCluster, partTag, type RedisClient, type RedisOption, slotOf } from '../internal/cluster.js';
 import { isPlainObject, setOwn } from '@contexture/context/protocol';
-import { checkPositive, checkText as text } from '../internal/checks.js';
+import { checkOptionNames, checkPositive, checkText as text } from '../internal/checks.js';
 import { CollectorError } from '../internal/errors.js';
 import { loadScripts, script } from '../internal/scripts.js';
 import { closeClient, reaching, redisAddress, resolveRedis, trackCall } from '../internal/redis-client.js';
@@ -177,6 +177,7 @@ export class Registry implements AsyncDisposable {
   private closing: Promise<void> | null = null;
 
   constructor(options: RegistryOptions = {}) {
+    checkOptionNames('LC_REGISTRY_INVALID_ARGUMENT', 'Registry', options, Object.keys(REGISTRY_DEFAULTS));
     const o = {
       ...REGISTRY_DEFAULTS,
       ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),

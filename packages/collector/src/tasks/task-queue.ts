@@ -3,7 +3,7 @@ import { setMaxListeners } from 'node:events';
 import { partTag, type RedisClient, slotOf } from '../internal/cluster.js';
 import { isPlainObject } from '@contexture/context/protocol';
 import { CollectorError } from '../internal/errors.js';
-import { checkFunction, checkSignal } from '../internal/checks.js';
+import { checkFunction, checkOptionNames, checkSignal } from '../internal/checks.js';
 import { closeClient, reaching, redisAddress, resolveRedis, unavailable } from '../internal/redis-client.js';
 import { checkMs, checkProgress, checkText, errorInfo, invalid, toJson } from './task-checks.js';
 import { TaskError, taskFailure } from './task-error.js';
@@ -73,6 +73,7 @@ export class TaskQueue implements AsyncDisposable {
   private readonly listening = new Set<Promise<void>>();
 
   constructor(options: TaskQueueOptions = {}) {
+    checkOptionNames('LC_TASK_INVALID', 'TaskQueue', options, [...Object.keys(TASK_QUEUE_DEFAULTS), 'handler']);
     const o = {
       ...TASK_QUEUE_DEFAULTS,
       ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
