@@ -245,6 +245,13 @@ for (const backend of BACKENDS)
         'LC_REGISTRY_INVALID_ARGUMENT',
       );
       expect((await caught(() => reg.register({ id: 'a', pid: -1 }))).code).to.equal('LC_REGISTRY_INVALID_ARGUMENT');
+      // A key the entry does not have (it would be dropped without a word), list options of the wrong kind.
+      expect((await caught(() => reg.register({ id: 'a', hostname: 'h' } as never))).message).to.match(
+        /unknown entry key "hostname" \(extra fields go in entry.info\)/,
+      );
+      expect((await caught(() => reg.list({ kind: 5 } as never))).message).to.match(/kind must be a string/);
+      expect((await caught(() => reg.list({ healthyOnly: 'yes' } as never))).message).to.match(/healthyOnly/);
+      expect((await caught(() => reg.list({ healthy: true } as never))).message).to.match(/unknown option "healthy"/);
       const cyclic: Record<string, unknown> = {};
       cyclic.self = cyclic;
       expect((await caught(() => reg.register({ id: 'a', info: cyclic }))).message).to.match(/JSON/);

@@ -121,6 +121,9 @@ function metricArgs(metrics: unknown): string[] {
 function describe(entry: RegistryEntry): string {
   if (!isPlainObject(entry)) throw invalid('an entry must be an object with an id');
   checkText('an entry id', entry.id);
+  for (const k of Object.keys(entry))
+    if (k !== 'id' && k !== 'pid' && k !== 'info' && !(ENTRY_KEYS as readonly string[]).includes(k))
+      throw invalid(`unknown entry key ${JSON.stringify(k.slice(0, 60))} (extra fields go in entry.info)`);
   const d: Record<string, unknown> = {};
   for (const k of ENTRY_KEYS) {
     const v = entry[k];
@@ -294,6 +297,10 @@ export class Registry implements AsyncDisposable {
 
   /** The entries, healthy ones first then by id; entries already expired are left out. */
   async list(options: RegistryListOptions = {}): Promise<RegistryRecord[]> {
+    checkOptionNames('LC_REGISTRY_INVALID_ARGUMENT', 'list()', options, ['healthyOnly', 'kind']);
+    if (options.healthyOnly !== undefined && typeof options.healthyOnly !== 'boolean')
+      throw invalid('list(): healthyOnly must be true or false');
+    if (options.kind !== undefined && typeof options.kind !== 'string') throw invalid('list(): kind must be a string');
     this.checkOpen();
     return this.reaching('list', () => this.listNow(options));
   }
