@@ -9,7 +9,7 @@ import { RedisContextStore } from '@contexture/collector';
 import { Collector } from '@contexture/collector/daemon';
 import { parseInequivalent } from '../src/daemon/queue-declare.js';
 import { publishRaw } from './support/bus.js';
-import { startBin } from './bin-support.js';
+import { COLLECTOR_BIN, startBin } from './bin-support.js';
 
 /** Runs `fn` on a channel of its own (a refused declare closes the channel). */
 async function onChannel<T>(fn: (ch: amqp.Channel) => Promise<T>): Promise<T> {
@@ -140,6 +140,13 @@ describe('collector daemon: queue types, delivery limit and URL lists', function
     expect(await bin.exited, bin.stderr()).to.equal(0);
     expect(bin.stderr()).to.match(/exists with type classic, not as this collector declares it \(quorum\)/);
     expect(bin.stderr()).to.not.match(/\n\s+at /);
+  });
+
+  it('--help lists the exit statuses', () => {
+    const help = spawnSync(process.execPath, [COLLECTOR_BIN, '--help'], { encoding: 'utf8' });
+    expect(help.status).to.equal(0);
+    for (const status of ['0 stopped', '2 bad arguments', '69 ', '70 internal error', '77 ', '78 ', '130 '])
+      expect(help.stdout, status).to.include(status);
   });
 
   it('flags given by their variables take the value: false, 0, no, off and empty leave them off; the keys variable is a list', async () => {

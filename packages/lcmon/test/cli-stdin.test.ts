@@ -836,6 +836,19 @@ describe('lcmon arguments', () => {
     const help = await run(['--help']);
     expect(help.code).to.equal(0);
     expect(help.stdout).to.match(/^Usage: lcmon \[options\]/);
+    // Every exit status the README lists.
+    for (const status of [
+      '0 done',
+      '2 bad arguments',
+      '66 ',
+      '69 ',
+      '70 internal error',
+      '74 reading stdin failed',
+      '77 ',
+      '78 ',
+      '130 ',
+    ])
+      expect(help.stdout, status).to.include(status);
     for (const flag of [
       '-H',
       '-u',

@@ -267,6 +267,13 @@ export function createProgram(io: ProgramIO = {}): Command {
         .default('127.0.0.1'),
     )
     .version(VERSION, '-V, --version')
+    .addHelpText(
+      'after',
+      `
+Exit status: 0 stopped by SIGTERM / SIGINT, 2 bad arguments, 69 broker unreachable (or the metrics
+port cannot be listened on), 70 internal error, 77 access refused, 78 set-up refused (exchange
+type, reserved name), 130 a second signal.`,
+    )
     .showHelpAfterError('(contexture-collector --help lists the options)')
     .exitOverride()
     .action(async (opts) => {

@@ -275,7 +275,8 @@ Examples:
   node service.js | lcmon -sc         a jsonl transport's output, no broker
 
 Exit status: 0 done (end of input, -n reached, Ctrl-C, closed stdout), 2 bad arguments,
-66 no such queue, 69 broker unreachable or lost, 77 login refused, 78 exchange type mismatch.`,
+66 no such queue, 69 broker unreachable or lost, 70 internal error, 74 reading stdin failed,
+77 login refused, 78 exchange type mismatch, 130 a second Ctrl-C.`,
     )
     .showHelpAfterError('(lcmon --help lists the options)')
     .allowExcessArguments(false)
