@@ -1,12 +1,4 @@
-import {
-  Cleanup,
-  FaultProxy,
-  freePort,
-  redisClusterNodes,
-  redisUrl,
-  uniqueName,
-  waitUntil,
-} from '@contexture/test-support';
+import { Cleanup, freePort, redisClusterNodes, redisUrl, uniqueName } from '@contexture/test-support';
 import { expect } from 'chai';
 import { inspect } from 'node:util';
 import type { Cluster, Redis } from 'ioredis';
@@ -16,6 +8,7 @@ import { ALLOCATOR_DEFAULTS } from '../src/allocator/allocator-options.js';
 import { invariants, snapshot } from './support/allocator-invariants.js';
 import { redisNow, untilRedisTime } from './support/allocator-helpers.js';
 import { BACKENDS, CLUSTER, keysMatching, keysOn, masterOf, nodeAddress } from './support/backends.js';
+import { loseReply, proxiedRedis } from './support/proxied-redis.js';
 import { expectUnavailable } from './support/unavailable.js';
 
 async function rejects(p: Promise<unknown>, code: string): Promise<CollectorError> {
@@ -68,10 +61,7 @@ describe('Allocator: Redis unreachable (single Redis)', () => {
   });
 
   it('a reply lost with its connection: malloc() and free() fail with LC_REDIS_UNAVAILABLE, they are not sent again (a second allocation, a free that says false)', async () => {
-    const u = new URL(redisUrl());
-    const proxy = new FaultProxy(u.hostname, Number(u.port || 6379));
-    const port = await proxy.listen();
-    cleanup.defer(() => proxy.close());
+    const { proxy, port } = await proxiedRedis(cleanup);
     const a = new Allocator({ redis: `redis://127.0.0.1:${port}`, prefix, pool: 'cut' });
     cleanup.defer(() => a.close());
     const direct = new Allocator({ redis: redisUrl(), prefix, pool: 'cut' });
@@ -79,16 +69,7 @@ describe('Allocator: Redis unreachable (single Redis)', () => {
     await a.extend(['r1', 'r2']);
     await (await a.malloc())!.free(); // its scripts known to Redis
     // Until Redis has run the call, its reply held back; then the connection is cut.
-    const lose = async <T>(call: Promise<T>, ran: () => Promise<boolean>): Promise<{ v?: T; err?: CollectorError }> => {
-      const outcome = call.then(
-        (v) => ({ v }),
-        (err: CollectorError) => ({ err }),
-      );
-      await waitUntil(ran, 'Redis to run the call', 10_000);
-      proxy.cut();
-      proxy.restore();
-      return outcome;
-    };
+    const lose = <T>(call: Promise<T>, ran: () => Promise<boolean>) => loseReply<T, CollectorError>(proxy, call, ran);
     proxy.mute();
     const got = await lose(a.malloc(), async () => (await direct.stats()).held === 1);
     expect(got.err?.code).to.equal('LC_REDIS_UNAVAILABLE');

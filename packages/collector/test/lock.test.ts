@@ -20,7 +20,7 @@ import { LockWaits } from '../src/locks/lock-waits.js';
 import { RedisLock } from '../src/locks/redis-lock.js';
 import { type Backend, BACKENDS, CLUSTER, keysOn, masterOf, nodeAddress, SINGLE } from './support/backends.js';
 import { redisNow, untilRedisTime } from './support/allocator-helpers.js';
-import { proxiedRedis } from './support/proxied-redis.js';
+import { loseReply, proxiedRedis } from './support/proxied-redis.js';
 import { expectUnavailable } from './support/unavailable.js';
 
 const WORKER = fileURLToPath(new URL('../../test/fixtures/lock-worker.mjs', import.meta.url));
@@ -280,16 +280,7 @@ describe('RedisLock: Redis unreachable or stalling (single Redis)', function () 
     const locks = new RedisLock({ redis: `redis://127.0.0.1:${port}`, prefix, owner: 'cut' });
     cleanup.defer(() => locks.close());
     // Until Redis has run the call, its reply held back; then the connection is cut.
-    const lose = async (call: Promise<unknown>, ran: () => Promise<boolean>): Promise<unknown> => {
-      const outcome = call.then(
-        (v) => ({ v }),
-        (err: unknown) => ({ err }),
-      );
-      await waitUntil(ran, 'Redis to run the call', 10_000);
-      proxy.cut();
-      proxy.restore();
-      return outcome;
-    };
+    const lose = (call: Promise<unknown>, ran: () => Promise<boolean>) => loseReply(proxy, call, ran);
     await locks.status('warm');
     await (await locks.acquire('warm')).release(); // its scripts known to Redis
     proxy.mute();

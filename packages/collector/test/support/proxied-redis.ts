@@ -1,5 +1,5 @@
 import { Redis, type RedisOptions } from 'ioredis';
-import { FaultProxy, redisUrl, type Cleanup } from '@contexture/test-support';
+import { FaultProxy, redisUrl, waitUntil, type Cleanup } from '@contexture/test-support';
 
 /** A FaultProxy in front of the test's Redis, and ioredis clients that connect through it. */
 export interface ProxiedRedis {
@@ -26,4 +26,24 @@ export async function proxiedRedis(cleanup: Cleanup): Promise<ProxiedRedis> {
       return client;
     },
   };
+}
+
+/**
+ * `call` (sent through `proxy`, muted: replies held back) with its reply lost: once `ran` says
+ * Redis has run it, the connection is cut, then the proxy lets traffic through again. Resolves
+ * with the call's value or error.
+ */
+export async function loseReply<T, E = unknown>(
+  proxy: FaultProxy,
+  call: Promise<T>,
+  ran: () => Promise<boolean>,
+): Promise<{ v?: T; err?: E }> {
+  const outcome = call.then(
+    (v) => ({ v }),
+    (err: E) => ({ err }),
+  );
+  await waitUntil(ran, 'Redis to run the call', 10_000);
+  proxy.cut();
+  proxy.restore();
+  return outcome;
 }
