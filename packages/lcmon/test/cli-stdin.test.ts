@@ -158,6 +158,29 @@ describe('lcmon -s (stdin)', () => {
     }
   });
 
+  it('a message that comes after its object was complete is said on stderr, not lost without a word', async () => {
+    // A Python update (no seq) after `finished`: the store applies it, lcmon -c has printed the object.
+    // With --trace, the one collator of the main thread (as live); without, the workers' (-sc).
+    const lines = [
+      { obj_id: 'py', obj: { a: 1 }, status: 'born', time_in: 1_700_000_000 },
+      { obj_id: 'py', obj: {}, status: 'finished', elapsed: 1, time_in: 1_700_000_001 },
+      { obj_id: 'py', obj: { a: 2 }, time_in: 1_700_000_002 },
+      { obj_id: 'py', obj: { a: 3 }, time_in: 1_700_000_003 },
+      { obj_id: 'ok', obj: { b: 1 }, status: 'transient', seq: 0 },
+    ];
+    const input = `${lines.map((l) => JSON.stringify(l)).join('\n')}\n`;
+    for (const args of [['-sc'], ['-sc', '--trace', '4bf92f3577b34da6a3ce929d0e0e4736']]) {
+      const r = await run(args, input);
+      expect(r.code, args.join(' ')).to.equal(0);
+      if (args.length === 1) expect(json(r.lines)).to.deep.equal([{ a: 1 }, { b: 1 }]);
+      expect(r.stderr, args.join(' ')).to.include(
+        'lcmon: warning: 2 messages came after their object was complete and are in no output (a late update, or a message delivered again)',
+      );
+    }
+    const clean = await run(['-sc'], envelopes(A));
+    expect(clean.stderr).to.equal('');
+  });
+
   it("a Python log call with a message other than text keeps its fields (ctx.log.info({'status': 200}, user='bob'))", async () => {
     const lines = [
       { obj_id: 'py-log', obj: {}, status: 'born', time_in: 1_700_000_100, handler_id: 'h' },

@@ -51,6 +51,8 @@ export interface CollateResult {
   messages: number;
   /** Objects open in this share after the chunk. */
   open: number;
+  /** Messages of this share that came after their object was given out, so far (see Collator stats). */
+  late: number;
   /** For a flush: how many of the documents are waiting objects (the rest are open ones). */
   waiting?: number;
 }
@@ -115,7 +117,8 @@ function chunk(job: CollateJob): CollateResult {
 }
 
 function done(id: number): CollateResult {
-  const r: CollateResult = { id, text, ends, positions, malformed, messages, open: collator.stats().open };
+  const { open, late } = collator.stats();
+  const r: CollateResult = { id, text, ends, positions, malformed, messages, open, late };
   text = '';
   ends = [];
   positions = [];

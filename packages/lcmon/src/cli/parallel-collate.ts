@@ -84,6 +84,8 @@ export class ParallelCollator {
   private readonly n: number;
   private readonly results = new Map<number, Pending>();
   private readonly opens: number[];
+  /** Each share's late messages so far (see {@link late}). */
+  private readonly lates: number[];
   private failed: Error | undefined;
   /** The workers are being stopped: their exit is no failure. */
   private ending = false;
@@ -110,6 +112,7 @@ export class ParallelCollator {
     this.n = Math.max(1, Math.min(4, availableParallelism()));
     this.maxDepth = spec.maxDepth;
     this.opens = new Array<number>(this.n).fill(0);
+    this.lates = new Array<number>(this.n).fill(0);
     const workerData: CollateSpec = {
       ...spec,
       maxOpen: Math.ceil(MAX_OPEN / this.n),
@@ -191,7 +194,15 @@ export class ParallelCollator {
     }
   }
 
+  /** Messages that came after their object was given out (not in it), over every share. */
+  get late(): number {
+    let n = 0;
+    for (const l of this.lates) n += l;
+    return n;
+  }
+
   private onResult(share: number, r: CollateResult): void {
+    this.lates[share] = r.late;
     if (r.id === -1) {
       this.flushed.push(r);
       this.poke();
@@ -430,7 +441,7 @@ export class ParallelCollator {
       const job: CollateJob = { type: 'chunk', id, bytes, lines };
       this.workers[w]!.postMessage(job, [lines.buffer]);
     }
-    this.add({ id, text: '', ends: [], positions: [], malformed, messages: 0, open: 0 }, this.n + 1);
+    this.add({ id, text: '', ends: [], positions: [], malformed, messages: 0, open: 0, late: 0 }, this.n + 1);
   }
 
   /** A line too large to read: reported in its place, as one line. */
@@ -445,6 +456,7 @@ export class ParallelCollator {
       malformed: [['too large', `more than ${MAX_LINE} bytes`, this.lineNo]],
       messages: 0,
       open: 0,
+      late: 0,
     };
     this.add(r, 1);
   }

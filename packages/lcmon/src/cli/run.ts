@@ -373,6 +373,12 @@ export async function runMonitor(cfg: RunConfig, io: RunIO): Promise<number> {
       `forced out ${held.forced} unfinished object${held.forced === 1 ? '' : 's'} to keep consuming (${held.dropped} dropped unprinted)`,
     );
   }
+  // A collated object is given out once: a message of one already complete is in no output.
+  const late = parallelCollator?.late ?? collator?.stats().late ?? 0;
+  if (late > 0)
+    diag.warn(
+      `${late} message${late === 1 ? '' : 's'} came after ${late === 1 ? 'its' : 'their'} object was complete and ${late === 1 ? 'is' : 'are'} in no output (a late update, or a message delivered again)`,
+    );
   const summary = report.summary();
   if (summary !== undefined) diag.note(summary);
   let status: number = EXIT.OK;
