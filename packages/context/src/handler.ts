@@ -175,6 +175,13 @@ export class Handler extends EventEmitter {
     this.counts.enqueued++;
     if (this._status === 'closing' || this._status === 'closed') {
       this.drop(1);
+      if (!this.saidClosedDrops) {
+        this.saidClosedDrops = true;
+        this.warn(
+          { code: 'LC_HANDLER_CLOSED' },
+          'a message came after close(): dropped, as is every later one (counted in stats().dropped)',
+        );
+      }
       return;
     }
     const dropped = this.buffer.push(entry);
@@ -271,6 +278,9 @@ export class Handler extends EventEmitter {
   /** @internal */
   _atExit(): void {
     const left = this.buffer.length + this.publisher.inFlight;
+    // What was dropped and not said yet, before the line of what is left.
+    this.sayOverflow();
+    if (this._status !== 'closed') this.sayOutageDrops(0);
     if (left > 0 && this._status !== 'closed') {
       this.warn(
         { code: 'LC_HANDLER_EXIT_UNPUBLISHED', unpublished: left, wait: this.options.wait },
@@ -296,6 +306,8 @@ export class Handler extends EventEmitter {
    */
   private stop(err: Error): void {
     this.noteError(err);
+    // Its warning says every later message is dropped: no other line for them.
+    this.saidClosedDrops = true;
     const left = this.shutdown(true);
     this.transport?.destroy();
     const code = err instanceof ContextError ? err.code : 'LC_TRANSPORT_FAILED';
@@ -316,8 +328,10 @@ export class Handler extends EventEmitter {
     this.reconnectTimer = null;
     this.heartbeats.stop();
     const { left, unconfirmed } = this.publisher.discard();
+    this.sayOverflow();
+    if (left > 0) this.drop(left, unconfirmed);
+    this.sayOutageDrops(left);
     if (left > 0) {
-      this.drop(left, unconfirmed);
       if (!quiet)
         this.warn(
           { code: 'LC_HANDLER_CLOSE_UNPUBLISHED', dropped: left, droppedUnconfirmed: unconfirmed },
@@ -336,24 +350,59 @@ export class Handler extends EventEmitter {
     if (this.listenerCount('drop') > 0) this.emit('drop', n, unconfirmed);
   }
 
-  /** Overflow drops since the last warning of them, and when that warning was (0: none yet). */
-  private overflow = { since: 0, at: 0 };
+  /**
+   * Overflow drops not said yet, when the last warning of them was (0: none yet), and the timer
+   * that says the rest of a 10 s window's drops when it ends.
+   */
+  private overflow: { since: number; at: number; timer: NodeJS.Timeout | null } = { since: 0, at: 0, timer: null };
+  /** A message came after close(): said once. */
+  private saidClosedDrops = false;
 
   /**
-   * A message dropped because the buffer was full while the broker takes messages (an outage's
-   * drops are said when it ends): said at most once per 10 s, with how many since.
+   * A message dropped because the buffer was full outside an outage (connected, or before the
+   * first connection; an outage's drops are said when it ends or the handler closes): said at once,
+   * then at most once per 10 s with how many since, the last of them when the window ends.
    */
   private overflowed(): void {
-    if (this._status !== 'connected') return;
+    if (this.outage !== null) return;
     this.overflow.since++;
-    const now = Date.now();
-    if (now - this.overflow.at < 10_000) return;
+    const wait = 10_000 - (Date.now() - this.overflow.at);
+    if (wait <= 0) this.sayOverflow();
+    else if (this.overflow.timer === null) {
+      this.overflow.timer = setTimeout(() => {
+        this.overflow.timer = null;
+        this.sayOverflow();
+      }, wait);
+      this.overflow.timer.unref();
+    }
+  }
+
+  /** Says the overflow drops not said yet, if any. */
+  private sayOverflow(): void {
+    if (this.overflow.timer !== null) clearTimeout(this.overflow.timer);
     const n = this.overflow.since;
-    this.overflow = { since: 0, at: now };
+    this.overflow = { since: 0, at: n > 0 ? Date.now() : this.overflow.at, timer: null };
+    if (n === 0) return;
     const o = this.options;
     this.warn(
       { code: 'LC_BUFFER_OVERFLOW', dropped: n, bufferSize: o.bufferSize, overflow: o.overflow },
       `${n} message(s) dropped: the buffer of ${o.bufferSize} was full (overflow: ${o.overflow}); messages come faster than the broker takes them`,
+    );
+  }
+
+  /**
+   * Says the drops of an outage that ends without a reconnect (the handler closes, the process
+   * exits), but for the `left` messages the closing line says itself.
+   */
+  private sayOutageDrops(left: number): void {
+    const o = this.outage;
+    if (o === null) return;
+    this.outage = null;
+    const dropped = this.counts.dropped - o.dropped - left;
+    if (dropped <= 0) return;
+    this.warn(
+      { code: 'LC_BROKER_OUTAGE_DROPPED', dropped, outageSeconds: Number(((Date.now() - o.since) / 1000).toFixed(1)) },
+      `${dropped} message(s) dropped during the outage (the buffer was full), which ended with the handler`,
     );
   }
 
@@ -462,6 +511,8 @@ export class Handler extends EventEmitter {
   /** `lost`: the node lost, or null when a connect failed (`tried` then names the node tried). */
   private beginOutage(lost: string | null, tried?: string): void {
     if (this.outage !== null) return;
+    // Drops before it are said first: the outage's own are counted from here.
+    this.sayOverflow();
     const t = this.transport;
     const nodes = t?.nodes ?? 1;
     // Named by host:port, never by a URL with its password.

@@ -157,6 +157,76 @@ describe('Handler logger: a pino-style logger gets fields and a message', functi
     expect(handler.stats().dropped).to.be.greaterThan(900);
   });
 
+  it('every drop is said: the rest of a burst at close, before the first connection, an outage that ends with close, a message after close', async () => {
+    /** The drops the log says, by code. */
+    const said = (log: ReturnType<typeof memoryPino>, code: string) =>
+      log.records.filter((r) => r.code === code).reduce((n, r) => n + (r.dropped as number), 0);
+    const burst = (handler: Handler) => {
+      const ctx = new Context({ name: 'log.drops', handler });
+      for (let i = 0; i < 1000; i++) ctx.i = i;
+      ctx.finish();
+    };
+    // Connected: the first drop at once, the rest of the burst when the handler closes.
+    const connected = memoryPino();
+    const a = new Handler({
+      url: amqpUrl(),
+      exchange: uniqueName('log-drop'),
+      bufferSize: 10,
+      logger: connected.logger,
+    });
+    new Context({ name: 'log.drops', handler: a, transient: true });
+    expect(await a.flush(10_000)).to.equal(true);
+    burst(a);
+    await a.close();
+    expect(said(connected, 'LC_BUFFER_OVERFLOW'), connected.text()).to.equal(a.stats().dropped);
+    expect(a.stats().dropped).to.be.greaterThan(900);
+    // A message after close: dropped, said once.
+    new Context({ name: 'log.drops', handler: a, transient: true });
+    new Context({ name: 'log.drops', handler: a, transient: true });
+    expect(connected.records.filter((r) => r.code === 'LC_HANDLER_CLOSED')).to.have.length(1);
+    // Before the first connection (the broker stalls the handshake): no outage yet, the drops are said.
+    const stalled = await brokerProxy(cleanup);
+    stalled.stall();
+    const early = memoryPino();
+    const b = new Handler({
+      url: proxiedAmqpUrl(stalled.port),
+      bufferSize: 10,
+      heartbeatInterval: 0,
+      closeTimeout: 500,
+      logger: early.logger,
+    });
+    burst(b);
+    expect(b.status).to.not.equal('connected');
+    await b.close();
+    expect(said(early, 'LC_BUFFER_OVERFLOW') + said(early, 'LC_HANDLER_CLOSE_UNPUBLISHED'), early.text()).to.equal(
+      b.stats().dropped,
+    );
+    // An outage that ends with close(): its drops are said, not only those close() itself drops.
+    const proxy = await brokerProxy(cleanup);
+    const down = memoryPino();
+    const c = new Handler({
+      url: proxiedAmqpUrl(proxy.port),
+      exchange: uniqueName('log-drop'),
+      bufferSize: 10,
+      heartbeatInterval: 0,
+      closeTimeout: 500,
+      reconnect: quick,
+      logger: down.logger,
+    });
+    new Context({ name: 'log.drops', handler: c, transient: true });
+    expect(await c.flush(10_000)).to.equal(true);
+    proxy.cut();
+    await waitUntil(() => c.stats().status !== 'connected', 'the handler to notice the cut');
+    burst(c);
+    await c.close();
+    const outage = down.records.find((r) => r.code === 'LC_BROKER_OUTAGE_DROPPED');
+    expect(outage, down.text()).to.include({ level: 40 });
+    expect(outage!.msg).to.match(/^\d+ message\(s\) dropped during the outage/);
+    expect(said(down, 'LC_BROKER_OUTAGE_DROPPED') + said(down, 'LC_HANDLER_CLOSE_UNPUBLISHED'), down.text()).to.equal(
+      c.stats().dropped,
+    );
+  });
+
   it('a logger with warn(message) only still gets one "contexture: " line; a logger of another shape is refused', async () => {
     const port = await freePort();
     const lines: string[] = [];
