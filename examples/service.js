@@ -5,6 +5,8 @@
 //   node examples/service.js                 # JSON lines on stdout
 //   REQUESTS=20000 CONCURRENCY=200 node examples/service.js > /dev/null
 //   STEP_MS=1000 node examples/service.js    # requests that take seconds (to watch them live)
+import { setMaxListeners } from 'node:events';
+import { setTimeout as delay } from 'node:timers/promises';
 import { Context, configure } from '@contexture/context';
 
 const REQUESTS = Number(process.env.REQUESTS ?? 2000);
@@ -15,7 +17,10 @@ const STEP_MS = Number(process.env.STEP_MS ?? 0);
 const handler = configure({ url: process.env.CONTEXTURE_URL ?? 'jsonl:-', wait: true, bufferSize: 100_000 });
 
 const paths = ['/users', '/users/42', '/orders', '/orders/7/items', '/search?q=socks', '/health'];
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms + Math.random() * STEP_MS));
+// Stopping (Ctrl-C, docker stop) aborts the requests in flight at their next step.
+const stopping = new AbortController();
+setMaxListeners(0, stopping.signal); // one listener per request in flight
+const sleep = (ms) => delay(ms + Math.random() * STEP_MS, undefined, { signal: stopping.signal });
 
 class NotFound extends Error {
   name = 'NotFound';
@@ -44,13 +49,13 @@ const handle = Context.wrap(
 const started = performance.now();
 let next = 0;
 let failed = 0;
-// Stopped (Ctrl-C, docker stop): no new requests, and what is buffered is published before the
-// process ends (without this, the handler says on stderr how many messages it did not publish).
+// Stopped (Ctrl-C, docker stop): no new requests, those in flight end at their next step (each
+// context records the abort as its error), then what is buffered is published before the process
+// ends. A context written after handler.close() is dropped, and the handler says so on stderr.
 for (const signal of ['SIGINT', 'SIGTERM'])
-  process.once(signal, async () => {
+  process.once(signal, () => {
     next = REQUESTS;
-    await handler.close();
-    process.exit(0);
+    stopping.abort();
   });
 await Promise.all(
   Array.from({ length: CONCURRENCY }, async () => {
@@ -60,6 +65,10 @@ await Promise.all(
     }
   }),
 );
+if (stopping.signal.aborted) {
+  await handler.close();
+  process.exit(0);
+}
 const seconds = (performance.now() - started) / 1000;
 await handler.flush(10_000);
 const s = handler.stats();

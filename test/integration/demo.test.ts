@@ -65,7 +65,15 @@ describe('across the packages', function () {
     const exchange = cleanup.exchange(uniqueName('demo-web'));
     const child = spawn('examples/demo-web.sh', [], {
       cwd: root,
-      env: { ...process.env, CONTEXTURE_URL: amqpUrl(), CONTEXTURE_EXCHANGE: exchange, PORT: '0' },
+      // Many requests in flight with short steps: some step ends while the service closes its handler.
+      env: {
+        ...process.env,
+        CONTEXTURE_URL: amqpUrl(),
+        CONTEXTURE_EXCHANGE: exchange,
+        PORT: '0',
+        CONCURRENCY: '300',
+        STEP_MS: '300',
+      },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let stderr = '';
