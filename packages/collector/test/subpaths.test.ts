@@ -66,6 +66,7 @@ describe('collector subpath exports', () => {
       'REDIS_STORE_DEFAULTS',
       'RedisContextStore',
       'STORE_DEFAULTS',
+      'allContexts',
       'applyDelta',
       'isDeltaLeaf',
       'mergeRecords',

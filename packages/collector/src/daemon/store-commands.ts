@@ -8,6 +8,7 @@ import { redactText } from '@contexture/context/internal';
 import { CommanderError } from 'commander';
 import { CollectorError } from '../internal/errors.js';
 import { globToRegExp } from '../store/glob.js';
+import { allContexts } from '../store/all-contexts.js';
 import type { RestoredContext } from '../store/options.js';
 import type { RedisContextStore } from '../store/redis-store.js';
 import type { ContextStatus, ContextSummary } from '../store/types.js';
@@ -50,17 +51,11 @@ function notFound(id: string): Refusal {
 async function* summaries(store: RedisContextStore, filter: ListFilter): AsyncGenerator<ContextSummary> {
   const ids = filter.match === undefined ? null : globToRegExp(filter.match);
   const status = filter.status === 'none' ? null : filter.status;
-  let cursor: string | null = null;
-  do {
-    const page = await store.list({
-      cursor,
-      limit: 500,
-      ...(status === undefined ? {} : { status }),
-      ...(filter.rkey === undefined ? {} : { rkey: filter.rkey }),
-    });
-    for (const row of page.items) if (ids === null || ids.test(row.id)) yield row;
-    cursor = page.cursor;
-  } while (cursor !== null);
+  const options = {
+    ...(status === undefined ? {} : { status }),
+    ...(filter.rkey === undefined ? {} : { rkey: filter.rkey }),
+  };
+  for await (const row of allContexts(store, options)) if (ids === null || ids.test(row.id)) yield row;
 }
 
 export async function listCommand(run: StoreRun, filter: ListFilter): Promise<void> {

@@ -3,6 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { PAGE_HEADERS, PageFiles, pageJson, redactText } from '@contexture/context/internal';
 import { CollectorError } from '../internal/errors.js';
+import { allContexts } from '../store/all-contexts.js';
 import type { RedisContextStore } from '../store/redis-store.js';
 import type { ContextStatus, ContextSummary, ContextWatch } from '../store/types.js';
 
@@ -162,21 +163,16 @@ export class StoreWebServer {
     const wanted = status === '' ? undefined : status === 'none' ? null : (status as ContextStatus);
     const rows: ContextSummary[] = [];
     let more = 0;
-    let cursor: string | null = null;
-    do {
-      const page = await this.opts.store.list({
-        cursor,
-        limit: 500,
-        ...(wanted === undefined ? {} : { status: wanted }),
-      });
-      for (const row of page.items) {
-        if (text !== '' && !row.id.includes(text) && !(row.rkey ?? '').includes(text)) continue;
-        if (rows.length < this.maxRows) rows.push(row);
-        else more++;
+    let stopped = false;
+    for await (const row of allContexts(this.opts.store, wanted === undefined ? {} : { status: wanted })) {
+      if (text !== '' && !row.id.includes(text) && !(row.rkey ?? '').includes(text)) continue;
+      if (rows.length < this.maxRows) rows.push(row);
+      else if (++more >= this.maxCounted) {
+        stopped = true;
+        break;
       }
-      cursor = page.cursor;
-    } while (cursor !== null && more < this.maxCounted);
-    return { items: rows, more, moreAtLeast: cursor !== null };
+    }
+    return { items: rows, more, moreAtLeast: stopped };
   }
 
   /** Streams the store's events of one context to the page until either side closes. */

@@ -5,6 +5,8 @@
  */
 export { CollectorError } from '../internal/errors.js';
 export type { CollectorErrorCode } from '../internal/errors.js';
+export { allContexts } from './all-contexts.js';
+export type { AllContextsOptions } from './all-contexts.js';
 export type { StoreStats } from './base-store.js';
 export type { CleanerStats } from './cleaner.js';
 export { applyDelta, isDeltaLeaf, mergeRecords } from './delta.js';
