@@ -72,6 +72,65 @@ describe('Express middleware → RabbitMQ (real Express 5 server, real HTTP, col
     await checkConcurrentRequests(base, consumer);
   });
 
+  it('routers and apps mounted under patterns: named after the patterns, never the URL values', async () => {
+    const app = express();
+    app.use(contexture({ handler }));
+    const orders = express.Router({ mergeParams: true });
+    orders.get('/orders/:orderId', (_req, res) => {
+      res.send('order');
+    });
+    const items = express.Router({ mergeParams: true });
+    items.get('/items/:item', (_req, res) => {
+      res.send('item');
+    });
+    orders.use('/orders/:orderId/', items); // a trailing slash, as req.baseUrl drops it
+    // A router mounted under a parameter that passes the request on: the next one is not under it.
+    const passing = express.Router();
+    passing.use((_req, _res, next) => next());
+    app.use('/users/:userId', passing);
+    app.use('/users/:userId', orders);
+    const sub = express();
+    sub.get('/status', (_req, res) => {
+      res.send('status');
+    });
+    app.use(['/v/:version', '/w'], sub);
+    // contexture() itself inside a router mounted under a parameter: that pattern cannot be known.
+    const inner = express.Router();
+    inner.use(contexture({ handler }));
+    inner.get('/things/:id', (_req, res) => {
+      res.send('thing');
+    });
+    const outer = express();
+    outer.use('/t/:tenant', inner);
+    const base = await serve(app);
+    const outerBase = await serve(outer);
+
+    const long = 'x'.repeat(300);
+    for (const path of [
+      '/users/1/orders/9',
+      `/users/${long}/orders/9`,
+      '/users/2/orders/3/items/4',
+      '/v/7/status',
+      '/w/status',
+    ])
+      expect((await fetch(`${base}${path}`)).status, path).to.equal(200);
+    expect((await fetch(`${outerBase}/t/acme/things/5`)).status).to.equal(200);
+    const objs = await objects(consumer, 6);
+    for (const [url, route] of [
+      ['/users/1/orders/9', '/users/:userId/orders/:orderId'],
+      [`/users/${long}/orders/9`, '/users/:userId/orders/:orderId'],
+      ['/users/2/orders/3/items/4', '/users/:userId/orders/:orderId/items/:item'],
+      ['/v/7/status', '/v/:version/status'],
+      ['/w/status', '/w/status'],
+      ['/t/acme/things/5', '(mount)/things/:id'],
+    ] as const) {
+      const o = byUrl(objs, url);
+      expect(o.rkey, url).to.equal(`http.GET.${route}`);
+      expect(o.object, url).to.include({ route, status_code: 200 });
+      expect(o.object, url).to.not.have.property('name_error');
+    }
+  });
+
   it('a thrown error, a rejection and next(err): recorded as error with the status Express sends', async () => {
     const app = express();
     app.set('env', 'test'); // finalhandler logs errors outside the test env

@@ -23,12 +23,24 @@ const requests = new WeakMap<object, ExpressRequest>();
 /** `req.route` of the requests that have no WebRequest (ignored, or of another app). */
 const otherRoutes = new WeakMap<object, unknown>();
 
-type Tracked = IncomingMessage & { baseUrl?: string; originalUrl?: string };
+type Tracked = IncomingMessage & { baseUrl?: string; originalUrl?: string; next?: unknown };
 
 // The router publishes each error once, where it arose (a throw, a rejection, next(err)), before
 // passing it on to the app's error handlers and finally to finalhandler, which sends the status.
 const ERROR_CHANNEL = 'tracing:express.router.request:error';
+// And each layer it runs, with the pattern it matched, as it starts: how the patterns of the paths
+// routers are mounted under are learnt (`req.baseUrl` holds the URL they matched, not the pattern).
+const START_CHANNEL = 'tracing:express.router.request:start';
 let subscribed = false;
+
+function onLayerStart(message: unknown): void {
+  try {
+    const m = message as { req?: Tracked; route?: unknown };
+    if (typeof m.req === 'object' && m.req !== null) requests.get(m.req)?.layerStarted(m.route);
+  } catch {
+    /* a subscriber that throws would crash the process */
+  }
+}
 
 function onRouterError(message: unknown): void {
   try {
@@ -46,8 +58,8 @@ function onRouterError(message: unknown): void {
 const accessors = new WeakMap<object, boolean>();
 
 /** A matched route: the request's context learns it, and is current from there on. */
-function routeAssigned(req: Tracked, w: WebRequest, value: unknown): void {
-  w.matched(routePath(req, value));
+function routeAssigned(w: ExpressRequest, value: unknown): void {
+  w.matched(w.routePath(value));
   // A body parser resumes the chain from a stream callback, outside the middleware's async
   // chain: entering the request's context again here keeps it current in the route's handlers.
   enterLazy(w);
@@ -68,7 +80,7 @@ function installAccessor(proto: object): void {
         return;
       }
       w.assigned = value;
-      routeAssigned(this, w, value);
+      routeAssigned(w, value);
     },
   });
 }
@@ -101,7 +113,7 @@ function watchRoute(req: Tracked, w: ExpressRequest): unknown {
     get: () => route,
     set: (value: unknown) => {
       route = value;
-      routeAssigned(req, w, value);
+      routeAssigned(w, value);
     },
   });
   return route;
@@ -141,6 +153,13 @@ function expressRequest(req: object): boolean {
 class ExpressRequest extends WebRequest {
   /** The router's route object as it assigned it: what `req.route` reads. */
   assigned: unknown;
+  /** The router run that ran the middleware (its `req.next`), and its base. */
+  private readonly topNext: unknown;
+  private readonly top: Base;
+  /** The base of each other router run the request went through, by its `req.next`. */
+  private bases: Map<unknown, Base> | undefined;
+  /** The base the layer started last gives a router it runs. */
+  private lastBase: Base | undefined;
 
   constructor(
     settings: WebSettings,
@@ -148,6 +167,47 @@ class ExpressRequest extends WebRequest {
     res: ServerResponse,
   ) {
     super(settings, req.method ?? 'GET', req.originalUrl ?? req.url ?? '/', req.headers, res, req.socket);
+    this.topNext = req.next;
+    const url = req.baseUrl ?? '';
+    // Mounted under a path already (contexture() inside a mounted router): its pattern is unknown.
+    this.top = { url, pattern: url === '' ? '' : null };
+  }
+
+  /**
+   * A layer of the router run `req.next` starts, having matched `pattern`: where it matched a
+   * path (a mount), `req.baseUrl` has grown by the URL text that pattern matched, and a router the
+   * layer runs is based at the pattern.
+   */
+  layerStarted(pattern: unknown): void {
+    const base = this.baseOf(this.req.next);
+    const url = this.req.baseUrl ?? '';
+    this.lastBase =
+      url === base.url ? base : { url, pattern: base.pattern === null ? null : base.pattern + mountText(pattern) };
+  }
+
+  /**
+   * The base of the router run whose `next` is `next`: a run not seen yet was started by the
+   * layer started last (routers run their layers one at a time, and a layer that runs a router
+   * does so as it starts).
+   */
+  private baseOf(next: unknown): Base {
+    if (next === this.topNext) return this.top;
+    let base = this.bases?.get(next);
+    if (base === undefined) {
+      base = this.lastBase ?? this.top;
+      if (this.bases === undefined) this.bases = new Map();
+      this.bases.set(next, base);
+    }
+    return base;
+  }
+
+  /** `route`'s pattern with the patterns it is mounted under. */
+  routePath(route: unknown): string | undefined {
+    const path = (route as { path?: unknown } | null)?.path;
+    if (path === undefined) return undefined;
+    const base = this.baseOf(this.req.next);
+    const known = base.pattern !== null && base.url === (this.req.baseUrl ?? '');
+    return (known ? base.pattern : UNKNOWN_MOUNT) + patternText(path);
   }
 
   protected override unheardRoute(): { route: string | undefined } | null {
@@ -155,14 +215,34 @@ class ExpressRequest extends WebRequest {
     const own = Object.getOwnPropertyDescriptor(req, 'route');
     if (own === undefined || !('value' in own) || own.value === undefined) return null;
     expressRequest(req);
-    return { route: routePath(req, own.value) };
+    return { route: this.routePath(own.value) };
   }
 }
 
-function routePath(req: Tracked, route: unknown): string | undefined {
-  const path = (route as { path?: unknown } | null)?.path;
-  if (path === undefined) return undefined;
-  return (req.baseUrl ?? '') + (Array.isArray(path) ? path.join(',') : String(path));
+/**
+ * Where a router run is mounted: the URL text it matched (`req.baseUrl` in it), and the patterns
+ * that matched it, joined (`/users/:userId`), or null when they are not known.
+ */
+interface Base {
+  readonly url: string;
+  readonly pattern: string | null;
+}
+
+/**
+ * What stands for the path a route is mounted under when its pattern cannot be known (the router
+ * publishes no layers, before router 2.3; or `contexture()` itself runs in a router mounted under
+ * a path): never the URL, which would make the routing keys unbounded.
+ */
+const UNKNOWN_MOUNT = '(mount)';
+
+function patternText(path: unknown): string {
+  return Array.isArray(path) ? path.join(',') : String(path);
+}
+
+/** A mount's pattern as it prefixes a route's: without its trailing slash, as `req.baseUrl` is. */
+function mountText(pattern: unknown): string {
+  const text = patternText(pattern);
+  return text.endsWith('/') ? text.slice(0, -1) : text;
 }
 
 /**
@@ -182,6 +262,7 @@ export function contexture(options?: WebOptions): ContextureMiddleware {
   const settings = resolveWebOptions(options, 'contexture()');
   if (!subscribed) {
     subscribe(ERROR_CHANNEL, onRouterError);
+    subscribe(START_CHANNEL, onLayerStart);
     subscribed = true;
   }
   return function contextureMiddleware(req: Tracked, res, next) {
@@ -195,7 +276,7 @@ export function contexture(options?: WebOptions): ContextureMiddleware {
     // run (see watchRoute()).
     const route = watchRoute(req, w);
     // In front of a route (`app.get('/x', contexture(), handler)`), the route has matched already.
-    if (route !== undefined) w.matched(routePath(req, route));
+    if (route !== undefined) w.matched(w.routePath(route));
     w.watch(true);
     runLazy(w, next);
   };
