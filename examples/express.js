@@ -60,7 +60,8 @@ const server = app.listen(port, '127.0.0.1', () => {
   console.log(`watch it: npx lcmon -e ${handler.options.exchange} -r 'http.#' -c`);
 });
 
-// Ctrl-C: stop taking requests, then publish what is buffered.
+// Ctrl-C: stop taking requests and cut the connections; once the server has closed, every request
+// still open then has been finished (aborted: true), and closing the handler publishes them all.
 for (const signal of ['SIGINT', 'SIGTERM']) {
   process.once(signal, () => {
     server.close(async () => {

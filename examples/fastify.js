@@ -60,7 +60,9 @@ const address = await app.listen({ port, host: '127.0.0.1' });
 console.log(`fastify example listening on ${address}`);
 console.log(`watch it: npx lcmon -e ${handler.options.exchange} -r 'http.#' -c`);
 
-// Ctrl-C: stop taking requests, then publish what is buffered.
+// Ctrl-C: stop taking requests and cut the connections (forceCloseConnections); once app.close()
+// resolves, every request still open then has been finished (aborted: true), and closing the
+// handler publishes them all.
 for (const signal of ['SIGINT', 'SIGTERM']) {
   process.once(signal, async () => {
     await app.close();

@@ -191,6 +191,51 @@ describe('Express middleware → RabbitMQ (real Express 5 server, real HTTP, col
     expect(o!.object).to.not.have.property('status_code');
   });
 
+  it('shut down as the example does, requests in flight: each finished, aborted, before the handler closes', async () => {
+    const app = express();
+    app.use(contexture({ handler, bornAfter: 0 }));
+    const started = deferred();
+    const release = deferred();
+    cleanup.defer(() => release.resolve());
+    app.get('/hang', async (_req, res) => {
+      Context.current()!.hanging = true;
+      started.resolve();
+      await release.promise;
+      res.end();
+    });
+    app.get('/stream', async (_req, res) => {
+      res.write('first');
+      await release.promise;
+      res.end();
+    });
+    const server = http.createServer(app);
+    const base = await listen(server);
+    const hang = http.get(`${base}/hang`, { agent: false }).on('error', () => {});
+    const stream = await streamedRequest(`${base}/stream`);
+    stream.rest.catch(() => {});
+    await started.promise;
+
+    // Both born (bornAfter 0): what the end of each enqueues is counted from here.
+    const before = handler.stats().enqueued;
+    let ended = -1;
+    // examples/express.js: the handler closed once the server is.
+    await new Promise<void>((resolve, reject) => {
+      server.close(() => {
+        ended = handler.stats().enqueued - before;
+        handler.close().then(resolve, reject);
+      });
+      server.closeAllConnections();
+    });
+    hang.destroy();
+    expect(ended, 'both ended when the server closed').to.equal(2);
+    expect(handler.stats().dropped).to.equal(0);
+    const objs = await objects(consumer, 2);
+    expect(objs).to.have.length(2);
+    expect(byUrl(objs, '/hang').object).to.include({ route: '/hang', hanging: true, aborted: true });
+    expect(byUrl(objs, '/hang').object).to.not.have.property('status_code');
+    expect(byUrl(objs, '/stream').object).to.include({ route: '/stream', status_code: 200, aborted: true });
+  });
+
   it('one keep-alive connection: the requests it finished are not aborted, the one it left is; no listener added per response', async () => {
     // The listeners a plain app's response has in its handler, and what the middleware's has.
     const listeners = (res: http.ServerResponse) => ({

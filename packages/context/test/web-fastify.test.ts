@@ -161,6 +161,46 @@ describe('Fastify plugin → RabbitMQ (real Fastify 5 server, real HTTP, collate
     expect(seen).to.deep.equal([plain, plain, plain]);
   });
 
+  it('shut down as the example does, requests in flight: each finished, aborted, before the handler closes', async () => {
+    const f = app();
+    await f.register(contexturePlugin, { handler, bornAfter: 0 });
+    const started = deferred();
+    const release = deferred();
+    cleanup.defer(() => release.resolve());
+    f.get('/hang', async () => {
+      Context.current()!.hanging = true;
+      started.resolve();
+      await release.promise;
+      return 'late';
+    });
+    f.get('/stream', async (_req, reply) => {
+      const body = new Readable({ read() {} });
+      body.push('first');
+      void release.promise.then(() => body.push(null));
+      return reply.type('text/plain').send(body);
+    });
+    const base = await serve(f);
+    const hang = http.get(`${base}/hang`, { agent: false }).on('error', () => {});
+    const stream = await streamedRequest(`${base}/stream`);
+    stream.rest.catch(() => {});
+    await started.promise;
+
+    // Both born (bornAfter 0): what the end of each enqueues is counted from here.
+    const before = handler.stats().enqueued;
+    // examples/fastify.js: the handler closed once the app is.
+    await f.close();
+    const ended = handler.stats().enqueued - before;
+    await handler.close();
+    hang.destroy();
+    expect(ended, 'both ended when the app closed').to.equal(2);
+    expect(handler.stats().dropped).to.equal(0);
+    const objs = await objects(consumer, 2);
+    expect(objs).to.have.length(2);
+    expect(byUrl(objs, '/hang').object).to.include({ route: '/hang', hanging: true, aborted: true });
+    expect(byUrl(objs, '/hang').object).to.not.have.property('status_code');
+    expect(byUrl(objs, '/stream').object).to.include({ route: '/stream', status_code: 200, aborted: true });
+  });
+
   it('pipelined requests (both sent before either response): both finish with their status, neither aborted', async () => {
     const f = app();
     await f.register(contexturePlugin, { handler });

@@ -8,6 +8,7 @@
  * still open on it.
  */
 import { subscribe } from 'node:diagnostics_channel';
+import { EventEmitter } from 'node:events';
 import type { ServerResponse } from 'node:http';
 import { Socket } from 'node:net';
 
@@ -59,6 +60,39 @@ function onSocketClose(socket: WatchedSocket): void {
 }
 
 /**
+ * The connections of each server that carry requests being watched: when the server closes, they
+ * are gone. Node emits the server's `close` (and calls the callback of `server.close()`, which
+ * Fastify's `close()` waits for) once its connections are destroyed, but before their own `close`
+ * events: a program that closes its handler there (as it should, once the server is closed) must
+ * find the requests the server dropped finished already, not finishing after the handler closed.
+ */
+const serverSockets = new WeakMap<EventEmitter, Set<Socket & WatchedSocket>>();
+
+function onServerClose(server: EventEmitter): void {
+  const sockets = serverSockets.get(server);
+  serverSockets.delete(server);
+  if (sockets === undefined) return;
+  for (const s of sockets) onSocketClose(s);
+}
+
+/**
+ * Watches `s`'s server, if any, so that its requests end at the latest when the server closes;
+ * returns the set `s` is in then.
+ */
+function watchServer(s: Socket & WatchedSocket): Set<Socket> | undefined {
+  const server = (s as { server?: unknown }).server;
+  if (!(server instanceof EventEmitter)) return undefined;
+  let sockets = serverSockets.get(server);
+  if (sockets === undefined) {
+    sockets = new Set();
+    serverSockets.set(server, sockets);
+    server.once('close', () => onServerClose(server));
+  }
+  sockets.add(s);
+  return sockets;
+}
+
+/**
  * Tells `watcher` when `res` finishes (with `finish`) or when the connection `socket` (the
  * request's) closes before that. A response that Node's own HTTP/1 server does not send (an
  * HTTP/2 stream, Fastify's `inject()`, a serverless adapter's fake socket) is watched with
@@ -93,7 +127,11 @@ export function watchResponse(socket: unknown, res: ServerResponse, watcher: Res
   if (open === undefined) {
     open = new Set();
     s[kOpen] = open;
-    s.once('close', () => onSocketClose(s));
+    const sockets = watchServer(s);
+    s.once('close', () => {
+      sockets?.delete(s);
+      onSocketClose(s);
+    });
   }
   open.add(watcher);
 }
