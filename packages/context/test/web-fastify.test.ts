@@ -301,6 +301,38 @@ describe('Fastify plugin → RabbitMQ (real Fastify 5 server, real HTTP, collate
     await checkLateBody(base, headersSeen.promise, consumer);
   });
 
+  it('registered twice (in the app, in a plugin, before the app): harmless, one context per request', async () => {
+    const f = app();
+    await f.register(contexturePlugin, { handler });
+    await f.register(contexturePlugin, { handler, headers: ['user-agent'] });
+    await f.register(async (child) => {
+      await child.register(contexturePlugin, { handler });
+      child.get('/inner', async () => 'inner');
+    });
+    f.get('/outer', async () => 'outer');
+    const base = await serve(f);
+    // In a plugin first, then in the app that holds it: the plugin's routes pass both hooks.
+    const g = app();
+    await g.register(async (child) => {
+      await child.register(contexturePlugin, { handler });
+      child.get('/child', async () => 'child');
+    });
+    await g.register(contexturePlugin, { handler });
+    g.get('/root', async () => 'root');
+    const gBase = await serve(g);
+
+    for (const url of [`${base}/outer`, `${base}/inner`, `${gBase}/child`, `${gBase}/root`])
+      expect((await fetch(url)).status, url).to.equal(200);
+    const objs = await objects(consumer, 4);
+    await handler.flush(5_000);
+    expect(new Set(consumer.received.map((m) => m.json.obj_id)).size, 'one context per request').to.equal(4);
+    for (const url of ['/outer', '/inner', '/child', '/root']) {
+      expect(byUrl(objs, url).object).to.include({ route: url, status_code: 200 });
+      // The first registration's options.
+      expect(byUrl(objs, url).object).to.not.have.property('headers');
+    }
+  });
+
   it('options: recorded headers, name and routingKey functions, ignored requests; bad options fail', async () => {
     const f = app();
     await f.register(contexturePlugin, {

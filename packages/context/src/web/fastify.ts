@@ -22,10 +22,18 @@ const plugin: FastifyPluginCallback<WebOptions> = (fastify, options, done) => {
     done(err as Error);
     return;
   }
+  // Registered again where it is already (the same app, or a plugin inside one that has it): its
+  // hooks apply here already, and a request gets one context (the first registration's options).
+  if (fastify.hasRequestDecorator(kRequest as unknown as string)) {
+    done();
+    return;
+  }
   fastify.decorateRequest(kRequest as unknown as string, null);
 
   fastify.addHook('onRequest', (request: Tracked, reply, next) => {
-    if (settings.ignores(request.raw)) {
+    // One context per request, however many registrations' hooks it passes (one in a plugin, made
+    // before another in the app that holds that plugin).
+    if (request[kRequest] != null || settings.ignores(request.raw)) {
       next();
       return;
     }
