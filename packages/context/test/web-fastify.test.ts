@@ -97,6 +97,33 @@ describe('Fastify plugin → RabbitMQ (real Fastify 5 server, real HTTP, collate
     expect(byUrl(objs, '/fine').object).to.not.have.property('error');
   });
 
+  it('an error after the headers went out: the status sent, aborted, and the handler’s error', async () => {
+    const f = app();
+    await f.register(contexturePlugin, { handler });
+    f.get('/partial', async (_req, reply) => {
+      reply.raw.writeHead(200, { 'content-type': 'text/plain' });
+      reply.raw.write('partial');
+      await new Promise((r) => setTimeout(r, 10));
+      throw new Error('database went away');
+    });
+    const base = await serve(f);
+
+    const req = http.get(`${base}/partial`, { agent: false });
+    req.on('error', () => {});
+    const closed = new Promise<void>((resolve) => req.once('close', () => resolve()));
+    const res = await new Promise<http.IncomingMessage>((resolve) => req.once('response', resolve));
+    res.on('error', () => {});
+    res.resume();
+    await closed;
+    const [o] = await objects(consumer, 1);
+    expect(o!.object).to.deep.include({
+      route: '/partial',
+      status_code: 200,
+      aborted: true,
+      error: { name: 'Error', message: 'database went away' },
+    });
+  });
+
   it('a connection closed before the response: finished then with aborted: true and no status', async () => {
     const f = app();
     await f.register(contexturePlugin, { handler });

@@ -26,6 +26,20 @@ function describe(err: unknown): { name: string; message: string } {
   }
 }
 
+/**
+ * The status `res` sent, its headers gone out: read from the status line Node wrote, as
+ * `statusCode` may have been changed since (Fastify's error handler sets 500 on an error that
+ * comes after the headers, before it finds it cannot send them).
+ */
+function sentStatus(res: ServerResponse): number {
+  const header = (res as { _header?: unknown })._header;
+  if (typeof header === 'string' && header.startsWith('HTTP/')) {
+    const status = Number(header.slice(9, 12));
+    if (Number.isInteger(status) && status >= 100) return status;
+  }
+  return res.statusCode;
+}
+
 export class WebRequest extends LazyContext implements ResponseWatcher {
   route: string | undefined;
   private routed = false;
@@ -118,15 +132,20 @@ export class WebRequest extends LazyContext implements ResponseWatcher {
     }
   }
 
-  /** The handler failed with `error` (the last one reported wins). */
+  /**
+   * The handler failed with `error` (the last one reported wins), but for Node's refusal to send
+   * headers a second time, reported after another error: the framework's failure to answer that
+   * one (the status could not go out, the headers had), not the cause.
+   */
   fail(error: unknown): void {
+    if (this.failure !== undefined && (error as { code?: unknown } | null)?.code === 'ERR_HTTP_HEADERS_SENT') return;
     this.failure = { error };
   }
 
   /** The connection closed before the response finished: the status is kept if it was sent. */
   abort(): void {
     const res = this.res;
-    if (!res.writableFinished) this.end(res.headersSent ? res.statusCode : undefined, true);
+    if (!res.writableFinished) this.end(res.headersSent ? sentStatus(res) : undefined, true);
   }
 
   /**
