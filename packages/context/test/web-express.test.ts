@@ -507,6 +507,41 @@ describe('Express middleware → RabbitMQ (real Express 5 server, real HTTP, col
     }
   });
 
+  it('an absolute-form request target: its password masked, its path matched by ignore', async () => {
+    const named: string[] = [];
+    const app = express();
+    app.use(
+      contexture({
+        handler,
+        ignore: ['/healthz'],
+        name: (r) => {
+          named.push(r.url);
+          return `http.${r.method}.${r.route}`;
+        },
+      }),
+    );
+    app.get('/healthz', (_req, res) => {
+      res.send('healthy');
+    });
+    app.get('/users/:id', (req, res) => {
+      res.send(`user-${req.params.id}`);
+    });
+    const base = await serve(app);
+
+    await pipelined(
+      base,
+      ['http://admin:hunter2@example.com/users/1?x=1', 'http://example.com/healthz?full=1', '/users/2'],
+      ['user-1', 'healthy', 'user-2'],
+    );
+    const objs = await objects(consumer, 2);
+    await handler.flush(5_000);
+    expect(new Set(consumer.received.map((m) => m.json.obj_id)).size, 'the health check ignored').to.equal(2);
+    expect(byUrl(objs, 'http://admin:***@example.com/users/1?x=1').object).to.include({ route: '/users/:id' });
+    expect(byUrl(objs, '/users/2').object).to.include({ route: '/users/:id' });
+    expect(consumer.received.some((m) => m.body.toString().includes('hunter2'))).to.equal(false);
+    expect(named.some((u) => u.includes('hunter2'))).to.equal(false);
+  });
+
   it('bornAfter: a request still open then shows as born while it runs; 0 sends born as the route matches', async () => {
     const release = deferred();
     const app = express();

@@ -16,7 +16,10 @@ export interface RequestInfo {
    * `undefined` when no route matched (a 404), or none had matched yet when the context was made.
    */
   route: string | undefined;
-  /** The URL as the client sent it: path and query. */
+  /**
+   * The URL as the client sent it: path and query; or an absolute-form target, its password
+   * masked (`http://admin:***@example.com/x`).
+   */
   url: string;
 }
 
@@ -39,7 +42,8 @@ export interface WebOptions {
    */
   routingKey?: (request: RequestInfo) => string;
   /**
-   * Requests that get no context: URL paths (the query aside, `'/healthz'`), or a function of the
+   * Requests that get no context: URL paths (the query aside, `'/healthz'`, which also matches the
+   * absolute-form target `http://example.com/healthz`), or a function of the
    * Node request that returns true for those to leave out.
    * @default none
    */
@@ -87,11 +91,24 @@ export function defaultName(request: RequestInfo): string {
   return `http.${request.method}.${request.route ?? 'unrouted'}`;
 }
 
-/** The URL's path, without the query. */
+/**
+ * The path of a request's URL, without the query: of its origin form (`/healthz?x=1`) or its
+ * absolute form (`http://example.com/healthz`, which a client talking to a proxy sends).
+ */
 export function pathOf(url: string | undefined): string {
   if (url === undefined) return '/';
-  const q = url.indexOf('?');
-  return q === -1 ? url : url.slice(0, q);
+  let path = url;
+  if (!url.startsWith('/')) {
+    const scheme = url.indexOf('://');
+    if (scheme !== -1) {
+      // The authority ends at the first '/', '?' or '#'.
+      const rest = url.slice(scheme + 3);
+      const end = rest.search(/[/?#]/);
+      path = end === -1 || rest[end] !== '/' ? '/' : rest.slice(end);
+    }
+  }
+  const q = path.search(/[?#]/);
+  return q === -1 ? path : path.slice(0, q);
 }
 
 const KNOWN = new Set(['headers', 'name', 'routingKey', 'ignore', 'handler', 'bornAfter']);

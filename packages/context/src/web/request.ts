@@ -9,6 +9,7 @@ import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import { type Context, type ContextOptions, requestContext, sendTransient } from '../context.js';
 import { LazyContext } from '../current.js';
 import { setOwn } from '../protocol/own.js';
+import { redactUrl } from '../redact.js';
 import { captureTraceContext, inTraceContext } from '../trace-context.js';
 import { forget, type ResponseWatcher, watchResponse } from './lifecycle.js';
 import { defaultName, givenKey, type RequestInfo, type WebSettings } from './options.js';
@@ -42,6 +43,8 @@ function sentStatus(res: ServerResponse): number {
 
 export class WebRequest extends LazyContext implements ResponseWatcher {
   route: string | undefined;
+  /** The URL as the client sent it, its password masked. */
+  private readonly url: string;
   private routed = false;
   private readonly start = performance.now();
   private failure: { error: unknown } | undefined;
@@ -60,13 +63,15 @@ export class WebRequest extends LazyContext implements ResponseWatcher {
   constructor(
     private readonly settings: WebSettings,
     private readonly method: string,
-    private readonly url: string,
+    url: string,
     private readonly headers: IncomingHttpHeaders,
     private readonly res: ServerResponse,
     /** The request's connection. */
     private readonly socket: unknown,
   ) {
     super();
+    // An absolute-form target (`GET http://user:password@host/path`) may hold a password.
+    this.url = url.startsWith('/') ? url : redactUrl(url);
     const births = settings.births;
     if (births === null) this.overdue = true;
     else this.place = births.add(this, this.start);
