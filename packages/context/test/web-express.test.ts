@@ -1,4 +1,5 @@
 import http from 'node:http';
+import net from 'node:net';
 import { createRequire } from 'node:module';
 import { sep } from 'node:path';
 import { expect } from 'chai';
@@ -295,6 +296,37 @@ describe('Express middleware → RabbitMQ (real Express 5 server, real HTTP, col
     for (const url of ['/first', '/second']) {
       expect(byUrl(objs, url).object).to.include({ status_code: 200 });
       expect(byUrl(objs, url).object).to.not.have.property('aborted');
+    }
+  });
+
+  it('a pipelined response queued behind one the connection lost: aborted, and no status', async () => {
+    const app = express();
+    app.use(contexture({ handler }));
+    const answered = deferred();
+    const release = deferred();
+    cleanup.defer(() => release.resolve());
+    app.get('/first', async (_req, res) => {
+      await release.promise;
+      res.send('first-done');
+    });
+    app.get('/second', (_req, res) => {
+      res.send('second-done'); // waits behind /first: nothing reaches the client
+      answered.resolve();
+    });
+    const base = await serve(app);
+
+    const { hostname, port } = new URL(base);
+    const socket = net.connect(Number(port), hostname);
+    socket.on('error', () => {});
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    socket.write(['/first', '/second'].map((p) => `GET ${p} HTTP/1.1\r\nHost: ${hostname}\r\n\r\n`).join(''));
+    await answered.promise;
+    socket.destroy();
+    await closed;
+    const objs = await objects(consumer, 2);
+    for (const url of ['/first', '/second']) {
+      expect(byUrl(objs, url).object, url).to.include({ route: url, aborted: true });
+      expect(byUrl(objs, url).object, url).to.not.have.property('status_code');
     }
   });
 

@@ -41,6 +41,17 @@ function sentStatus(res: ServerResponse): number {
   return res.statusCode;
 }
 
+/**
+ * True when `res`'s headers went out. A response queued behind another on its connection
+ * (pipelined) has none until its turn: what it wrote waits in its own buffer, its headers
+ * "sent" though nothing reached the connection.
+ */
+function headersWentOut(res: ServerResponse): boolean {
+  if (!res.headersSent) return false;
+  const waiting = (res as { outputData?: unknown }).outputData;
+  return !(res.socket == null && Array.isArray(waiting) && waiting.length > 0);
+}
+
 export class WebRequest extends LazyContext implements ResponseWatcher {
   route: string | undefined;
   /** The URL as the client sent it, its password masked. */
@@ -150,7 +161,7 @@ export class WebRequest extends LazyContext implements ResponseWatcher {
   /** The connection closed before the response finished: the status is kept if it was sent. */
   abort(): void {
     const res = this.res;
-    if (!res.writableFinished) this.end(res.headersSent ? sentStatus(res) : undefined, true);
+    if (!res.writableFinished) this.end(headersWentOut(res) ? sentStatus(res) : undefined, true);
   }
 
   /**
