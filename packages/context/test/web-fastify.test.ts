@@ -388,8 +388,15 @@ describe('Fastify plugin → RabbitMQ (real Fastify 5 server, real HTTP, collate
     expect(objs[0]!.object).to.deep.include({ url: '/orders/9', headers: { 'x-request-id': 'req-1' } });
     expect(objs[0]!.object).to.include({ method: 'GET', route: '/orders/:id', status_code: 200 });
 
+    // Fastify's own register options, which it passes on to the plugin, are not the plugin's to refuse.
     const paths = app();
-    await paths.register(contexturePlugin, { handler, ignore: ['/healthz'] });
+    await paths.register(contexturePlugin, {
+      handler,
+      ignore: ['/healthz'],
+      prefix: '/p',
+      logLevel: 'warn',
+      logSerializers: {},
+    } as never);
     paths.get('/healthz', async () => 'ok');
     await paths.ready();
     expect((await paths.inject({ url: '/healthz?full=1' })).statusCode).to.equal(200);

@@ -14,10 +14,22 @@ const kRequest = Symbol('contexture.web.request');
 
 type Tracked = FastifyRequest & { [kRequest]?: WebRequest | null };
 
+/** Fastify's own options of `register()`, which it passes on to the plugin with the plugin's. */
+const FASTIFY_OPTIONS = ['prefix', 'logLevel', 'logSerializers'];
+
+/** The plugin's options, Fastify's own left out. */
+function ownOptions(options: unknown): unknown {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) return options;
+  if (!FASTIFY_OPTIONS.some((k) => Object.hasOwn(options, k))) return options;
+  const own: Record<string, unknown> = { ...options };
+  for (const k of FASTIFY_OPTIONS) delete own[k];
+  return own;
+}
+
 const plugin: FastifyPluginCallback<WebOptions> = (fastify, options, done) => {
   let settings: ReturnType<typeof resolveWebOptions>;
   try {
-    settings = resolveWebOptions(options, '@contexture/context/fastify');
+    settings = resolveWebOptions(ownOptions(options) as WebOptions, '@contexture/context/fastify');
   } catch (err) {
     done(err as Error);
     return;
