@@ -5,8 +5,9 @@
  * transport in units (one message, or a window packed per route), keeps each unit in flight until
  * the transport confirms or refuses it, and settles it: counted as published, sent again after a
  * refusal (at most three times in all), put back at the front of the buffer when the connection is
- * lost, or dropped. The Handler around it owns the lifecycle: connecting, reconnecting, heartbeats,
- * `flush()` and `close()`.
+ * lost, or dropped (larger than the broker takes, once the transport learned its limit). The
+ * Handler around it owns the lifecycle: connecting, reconnecting, heartbeats, `flush()` and
+ * `close()`.
  */
 import type { BoundedBuffer } from './bounded-buffer.js';
 import { countUnconfirmed, type Entry } from './entry.js';
@@ -59,6 +60,8 @@ export class Publisher {
   private gen = 0;
   private flushTimer: NodeJS.Timeout | null = null;
   private waitingDrain = false;
+  /** A message larger than the broker takes was dropped: said once. */
+  private saidTooLarge = false;
   /**
    * Messages refused since the last warning about them, when that was, and the timer that says
    * them at the end of its 10 s should nothing more be refused by then.
@@ -128,17 +131,40 @@ export class Publisher {
   requeue(): void {
     this.gen++;
     if (this.inflight.size === 0) return;
+    // A broker that closed the channel for a message too large said how large it takes: such a
+    // message was refused, not delivered, and is dropped rather than sent again.
+    const limit = this.host.transport()?.maxMessageSize ?? null;
     const back: Entry[] = [];
+    let tooLarge = 0;
     for (const u of this.inflight)
       for (const e of u.entries) {
+        if (limit !== null && surelyLarger(e, limit)) {
+          tooLarge++;
+          continue;
+        }
         // The broker may have routed it and the confirm been lost with the connection.
         e.unconfirmed = true;
         back.push(e);
       }
     this.inflight.clear();
     this.inflightEntries = 0;
+    if (tooLarge > 0) this.dropTooLarge(tooLarge, limit!);
     const dropped = this.buffer.unshiftAll(back);
     if (dropped.length > 0) this.host.drop(dropped.length, countUnconfirmed(dropped));
+  }
+
+  /**
+   * Counts `n` messages larger than the broker's `limit` as dropped (never delivered: the broker
+   * refuses them); the first time, says so, and that every later one that large is dropped too.
+   */
+  private dropTooLarge(n: number, limit: number): void {
+    this.host.drop(n, 0);
+    if (this.saidTooLarge) return;
+    this.saidTooLarge = true;
+    this.host.warn(
+      { code: 'LC_MESSAGE_TOO_LARGE', dropped: n, maxMessageSize: limit },
+      `${n} message(s) dropped: larger than the broker takes (max_message_size ${limit} bytes); so is every later one that large (counted in stats().dropped)`,
+    );
   }
 
   /**
@@ -200,6 +226,7 @@ export class Publisher {
     try {
       more = t.send(unit.entries, this.idJson, this.buffer.length, (err) => this.settle(unit, err));
     } catch (err) {
+      if ((err as { tooLarge?: unknown } | null)?.tooLarge === true) return this.tooLarge(t, unit, err as Error);
       // amqplib says a channel or connection closing or closed with an IllegalOperationError;
       // anything else it throws is about this message (it could not encode it).
       const name = (err as Error)?.name;
@@ -225,6 +252,27 @@ export class Publisher {
     }
     if (!more) this.waitingDrain = true;
     return more;
+  }
+
+  /**
+   * The transport refused a unit larger than the broker takes, before sending it. One message is
+   * dropped; several packed together are sent one by one instead (each may fit on its own).
+   */
+  private tooLarge(t: Transport, unit: Unit, err: Error): boolean {
+    this.inflight.delete(unit);
+    this.inflightEntries -= unit.entries.length;
+    if (unit.entries.length > 1) {
+      const units = unit.entries.map((e) => this.track([e]));
+      for (const u of units) {
+        if (!this.host.connected()) return false;
+        this.transmit(t, u);
+      }
+      return !this.waitingDrain;
+    }
+    this.host.noteError(err);
+    this.dropTooLarge(1, t.maxMessageSize ?? 0);
+    this.wakeIfIdle();
+    return true;
   }
 
   /**
@@ -327,4 +375,15 @@ export class Publisher {
   private wakeIfIdle(): void {
     if (this.idle) this.host.idle();
   }
+}
+
+/**
+ * True when the body of `e` is certainly larger than `limit` bytes: its `obj` alone is (the rest
+ * of a body is a few hundred bytes more, checked exactly when it is sent).
+ */
+function surelyLarger(e: Entry, limit: number): boolean {
+  const n = e.objJson.length;
+  // UTF-8 takes at least one byte and at most three per UTF-16 unit.
+  if (n > limit) return true;
+  return n * 3 > limit && Buffer.byteLength(e.objJson) > limit;
 }

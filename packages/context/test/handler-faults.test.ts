@@ -154,4 +154,52 @@ describe('Handler faults: a mismatched exchange, confirms lost in an outage, a s
     expect(warnings.join('\n')).to.match(/cannot publish .*heartbeat timeout/i);
     expect(handler.stats()).to.include({ inFlight: 0, queued: 1, dropped: 0 });
   });
+  it('a message larger than the broker takes (max_message_size): dropped and said once (LC_MESSAGE_TOO_LARGE), never counted as maybe delivered, and the messages after it go on', async function () {
+    this.timeout(180_000);
+    const exchange = cleanup.exchange(uniqueName('hf-large'));
+    const consumer = await TestConsumer.start({ exchange, bindingKey: 'after' });
+    cleanup.defer(() => consumer.close());
+    const records: Array<Record<string, unknown>> = [];
+    const handler = new Handler({
+      url: amqpUrl(),
+      exchange,
+      flushInterval: 1,
+      heartbeatInterval: 0,
+      reconnect: { initialDelay: 10, maxDelay: 50 },
+      logger: {
+        info: () => {},
+        error: () => {},
+        warn: (fields: Record<string, unknown>, msg: string) => records.push({ ...fields, msg }),
+      },
+    });
+    cleanup.defer(() => handler.close());
+    // Just over RabbitMQ's default max_message_size (128 MiB): the broker closes the channel for it.
+    const big = new Context({ name: 'big', handler });
+    big.blob = 'x'.repeat(128 * 1024 * 1024 + 1024);
+    const after = new Context({ name: 'after', handler });
+    after.n = 1;
+    expect(await handler.flush(60_000), JSON.stringify(handler.stats())).to.equal(true);
+    await consumer.waitFor(2);
+    expect(consumer.received.map((m) => m.json.obj.n)).to.deep.equal([undefined, 1]);
+    let s = handler.stats();
+    expect(s).to.include({ dropped: 1, droppedUnconfirmed: 0, queued: 0, inFlight: 0 });
+    expect(balanced(s)).to.equal(true);
+    const said = () => records.filter((r) => r.code === 'LC_MESSAGE_TOO_LARGE');
+    expect(said()).to.have.length(1);
+    expect(said()[0]).to.include({ dropped: 1, maxMessageSize: 128 * 1024 * 1024 });
+    // The limit is known now: a later message that large is dropped before it is sent, without a
+    // channel closed for it, and the messages after it go on.
+    const reconnects = s.reconnects;
+    big.blob = 'y'.repeat(128 * 1024 * 1024 + 1024);
+    after.n = 2;
+    expect(await handler.flush(60_000)).to.equal(true);
+    await consumer.waitFor(3);
+    expect(consumer.received.map((m) => m.json.obj.n)).to.deep.equal([undefined, 1, 2]);
+    s = handler.stats();
+    expect(s).to.include({ dropped: 2, droppedUnconfirmed: 0, reconnects });
+    expect(said(), 'said once').to.have.length(1);
+    await handler.close();
+    expect(records.filter((r) => r.code === 'LC_HANDLER_CLOSE_UNPUBLISHED')).to.have.length(0);
+    expect(handler.stats()).to.include({ dropped: 2, droppedUnconfirmed: 0 });
+  });
 });

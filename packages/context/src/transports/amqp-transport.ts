@@ -47,6 +47,8 @@ export class AmqpTransport extends EventEmitter implements Transport {
   private model: ChannelModel | null = null;
   private channel: ConfirmChannel | null = null;
   private closing = false;
+  /** The broker's `max_message_size`, once a channel was closed for a message larger than it. */
+  private limit: number | null = null;
 
   private readonly options: Omit<AmqpTransportOptions, 'url'>;
   /** Not a property: printing the transport (or a handler holding it) must not show the password. */
@@ -58,6 +60,11 @@ export class AmqpTransport extends EventEmitter implements Transport {
     this.#nodes = new AmqpNodes(typeof url === 'string' ? [url] : url);
     this.options = rest;
     this.grouping = options.batch ? 'route' : 'single';
+  }
+
+  /** The broker's `max_message_size` (bytes), once learned; null before. */
+  get maxMessageSize(): number | null {
+    return this.limit;
   }
 
   get open(): boolean {
@@ -118,6 +125,10 @@ export class AmqpTransport extends EventEmitter implements Transport {
       // A node lost: the reconnect goes to the next one (to this one again with a single node).
       if (!this.closing) this.#nodes.advance();
       if (!this.closing) model.close().catch(() => {});
+      // A message larger than the broker takes closes the channel: the limit is learned from its
+      // reason, so that message and any later one that large are dropped rather than sent again.
+      const max = maxSizeOf(why);
+      if (max !== null) this.limit = this.limit === null ? max : Math.min(this.limit, max);
       this.emit('close', why ?? err ?? (this.closing ? undefined : new Error('connection closed')));
     };
     model.on('close', lost);
@@ -146,7 +157,7 @@ export class AmqpTransport extends EventEmitter implements Transport {
     const route = first.route;
     const now = publishTime();
     if (entries.length === 1) {
-      const body = Buffer.from(encodeEntry(first, handlerIdJson, now, qlen));
+      const body = this.checked(Buffer.from(encodeEntry(first, handlerIdJson, now, qlen)));
       return channel.publish(
         this.options.exchange,
         route.rkey,
@@ -167,7 +178,7 @@ export class AmqpTransport extends EventEmitter implements Transport {
     return channel.publish(
       this.options.exchange,
       route.rkey,
-      Buffer.from(text),
+      this.checked(Buffer.from(text)),
       {
         contentType: CONTENT_TYPE_NDJSON,
         messageId: `${messageIdOf(first)}+${entries.length - 1}`,
@@ -178,6 +189,18 @@ export class AmqpTransport extends EventEmitter implements Transport {
       },
       (err: unknown) => done(err ? toError(err) : undefined),
     );
+  }
+
+  /** `body`, unless the broker is known to refuse a message that large: then throws (`tooLarge`). */
+  private checked(body: Buffer): Buffer {
+    if (this.limit !== null && body.length > this.limit)
+      throw Object.assign(
+        new Error(
+          `a message of ${body.length} bytes is larger than the broker's max_message_size (${this.limit} bytes)`,
+        ),
+        { tooLarge: true },
+      );
+    return body;
   }
 
   sendControl(rkey: string, body: string, type: string, expiration: number): boolean {
@@ -250,6 +273,17 @@ function declareError(err: unknown, exchange: string, type: string): Error {
     ),
     { permanent: true },
   );
+}
+
+/**
+ * The broker's `max_message_size` from the reason it closed a channel (406 PRECONDITION_FAILED,
+ * `message size N is larger than configured max size M`), or null for any other reason.
+ */
+function maxSizeOf(err: Error | undefined): number | null {
+  const m = /larger than configured max size (\d+)/.exec(String(err?.message ?? ''));
+  if (m === null) return null;
+  const max = Number(m[1]);
+  return Number.isSafeInteger(max) && max > 0 ? max : null;
 }
 
 function toError(err: unknown): Error {

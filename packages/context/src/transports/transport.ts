@@ -33,6 +33,12 @@ export interface Transport extends EventEmitter {
   readonly where?: string;
   /** How many peers a transport takes turns at (the nodes of a cluster); absent means one. */
   readonly nodes?: number;
+  /**
+   * The largest message body (bytes) the peer takes, once it said so (RabbitMQ's
+   * `max_message_size`, learned from the reason it closed a channel for); null or absent while
+   * unknown. `send` throws an error with `tooLarge: true` for a unit whose body is larger.
+   */
+  readonly maxMessageSize?: number | null;
   /** True while connected and able to send. */
   readonly open: boolean;
   /** Closes gracefully (what was sent is flushed). */
