@@ -3,7 +3,7 @@
  * array. Every (re)connect goes to the next one in turn; what is said of them names `host:port`
  * only, never a password.
  */
-import { hostPort, redactUrl } from './redact.js';
+import { hostPort, redactUrl, strayAt } from './redact.js';
 
 /** What {@link parseAmqpUrls} makes of a `url` option: the URLs, or why it is refused. */
 export type AmqpUrlList = { ok: true; urls: string[] } | { ok: false; why: string };
@@ -33,6 +33,8 @@ export function parseAmqpUrls(value: unknown, protocols: readonly string[] = AMQ
     let u: URL;
     try {
       u = new URL(entry);
+      // An '@' past the host is a password that was not percent-encoded: it would be taken for a host.
+      if (strayAt(entry)) throw new TypeError('an @ after the host');
     } catch {
       return {
         ok: false,

@@ -1,4 +1,4 @@
-import { redactUrl } from './redact.js';
+import { redactUrl, strayAt } from './redact.js';
 import { parseAmqpUrls } from './amqp-nodes.js';
 import { ContextError } from './errors.js';
 import type { OverflowPolicy } from './bounded-buffer.js';
@@ -166,7 +166,9 @@ export function validateHandlerOptions(
     } catch {
       /* below */
     }
-    if (host === '')
+    // An '@' past the host is a password that was not percent-encoded (`u:12/pw@host`): the parser
+    // would take `u` for the host and 12 for the port.
+    if (host === '' || strayAt(url))
       bad(
         source,
         'url',

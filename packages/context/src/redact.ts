@@ -3,6 +3,12 @@
  * Strings that are not URLs are returned with anything between `:` and `@` after the scheme masked.
  */
 export function redactUrl(url: string): string {
+  // The parser takes such a password for a host, a port and a path: all of it is masked.
+  if (strayAt(url))
+    return url.replace(
+      /^([a-z][a-z0-9+.-]*:\/\/)([^:/?#@\s]*:)?[\s\S]*@/i,
+      (_, scheme: string, user?: string) => `${scheme}${user ?? ''}***@`,
+    );
   try {
     const parsed = new URL(url);
     if (parsed.password) {
@@ -17,6 +23,16 @@ export function redactUrl(url: string): string {
   }
   // Up to the last '@': a password that was not percent-encoded may hold '/' or '@'.
   return url.replace(/^([a-z][a-z0-9+.-]*:\/*[^:/@\s]*:)\S*@/i, '$1***@');
+}
+
+/**
+ * True when a `scheme://` URL has an '@' after its authority (past the first `/`, `?` or `#`): a
+ * password holding one of those that was not percent-encoded (`amqp://u:12/pw@host`), which the
+ * URL parser reads as host `u`, port 12 and a path.
+ */
+export function strayAt(url: string): boolean {
+  const m = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*([/?#][\s\S]*)?$/i.exec(url);
+  return m?.[1]?.includes('@') === true;
 }
 
 /**

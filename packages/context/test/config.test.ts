@@ -135,5 +135,37 @@ describe('configuration: configure() options > CONTEXTURE_* variables > config f
   it('redacts passwords from URLs', () => {
     expect(redactUrl('amqp://guest:guest@127.0.0.1:5672/%2F')).to.equal('amqp://guest:***@127.0.0.1:5672/%2F');
     expect(redactUrl('amqps://only-user@h/')).to.equal('amqps://only-user@h/');
+    // A password with / ? # not percent-encoded parses as a host, a port and a path: still masked.
+    for (const sep of ['/', '?', '#'])
+      expect(redactUrl(`amqp://guest:1234${sep}S3cr3tPW@127.0.0.1:5672/%2F`)).to.equal(
+        'amqp://guest:***@127.0.0.1:5672/%2F',
+      );
+    expect(redactUrl('amqp://1234/S3cr3tPW@h/')).to.equal('amqp://***@h/');
+  });
+
+  it('a password with / ? # not percent-encoded (an @ after the host) is refused, and masked in the error', () => {
+    for (const sep of ['/', '?', '#'])
+      for (const url of [
+        `amqp://guest:1234${sep}S3cr3tPW@127.0.0.1:5672/%2F`,
+        `amqp://guest:guest@127.0.0.1:5672/%2F,amqp://guest:1234${sep}S3cr3tPW@127.0.0.1:5672/%2F`,
+      ]) {
+        let caught: unknown;
+        try {
+          new Handler({ url });
+        } catch (err) {
+          caught = err;
+        }
+        expect(caught, url).to.be.instanceOf(ContextError);
+        expect((caught as ContextError).code).to.equal('LC_CONFIG_INVALID');
+        expect((caught as Error).message).to.match(/url .*percent-encoded/);
+        expect((caught as Error).message).to.not.contain('S3cr3tPW');
+        expect((caught as Error).message).to.not.contain('1234');
+      }
+    // An '@' percent-encoded, or in the password before the host, is fine.
+    for (const url of ['amqp://guest:1234%2FS3cr3tPW@127.0.0.1:5672/%2F', 'amqp://guest:p@ss@127.0.0.1:5672/%2F']) {
+      const h = new Handler({ url });
+      expect(h.options.url).to.equal('amqp://guest:***@127.0.0.1:5672/%2F');
+      h.destroy();
+    }
   });
 });
