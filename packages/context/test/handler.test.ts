@@ -317,10 +317,28 @@ describe('Handler: buffer, outages and reconnects (real RabbitMQ behind a loopba
   });
 
   it("headers of the handler's own that AMQP cannot carry are refused when it is made: LC_HANDLER_INVALID_OPTION", () => {
-    for (const headers of [{ n: 10n }, { ['k'.repeat(300)]: 1 }, { f: () => 1 }])
+    for (const headers of [{ n: 10n }, { ['k'.repeat(300)]: 1 }, { f: () => 1 }, ...unencodable])
       expect(() => new Handler({ url: amqpUrl(), exchange, logger: null, headers }), Object.keys(headers)[0])
         .to.throw(ContextError, /headers must be JSON the broker can carry/)
         .with.property('code', 'LC_HANDLER_INVALID_OPTION');
+  });
+
+  it('headers the AMQP client cannot send as their JSON (an integer below -2^63, a "!" key, a Date, NaN) are refused, naming the header; the edges it can are sent', async () => {
+    const handler = new Handler({ url: amqpUrl(), exchange, flushInterval: 1, logger: null });
+    cleanup.defer(() => handler.close());
+    for (const headers of unencodable) {
+      const name = Object.keys(headers)[0]!;
+      expect(() => new Context({ name: 'web.h', handler, headers }), name)
+        .to.throw(ContextError, new RegExp(`header "${name}"`))
+        .with.property('code', 'LC_CONTEXT_INVALID_OPTION');
+    }
+    expect(handler.stats().enqueued).to.equal(0);
+    // The largest magnitudes it sends: -2^63 as a 64-bit integer, beyond 2^63 a double.
+    new Context({ name: 'web.edge', handler, headers: { low: -(2 ** 63), high: 2 ** 64, nested: { a: [1, 'x'] } } });
+    expect(await handler.flush(10_000)).to.equal(true);
+    expect(handler.stats()).to.include({ enqueued: 1, published: 1, dropped: 0 });
+    await consumer.waitFor(1);
+    expect(consumer.received[0]!.properties.headers).to.include({ low: -(2 ** 63), high: 2 ** 64 });
   });
 
   it('a message the client library cannot encode (a header over its 64 KB table) is dropped and counted; flush() ends, the others publish', async () => {
@@ -473,3 +491,13 @@ describe('Handler: buffer, outages and reconnects (real RabbitMQ behind a loopba
     expect(warnings.at(-1)).to.contain('closed with 11 message(s) unpublished');
   });
 });
+
+/** Headers JSON takes and the AMQP client cannot send as that JSON: each is refused when a context is made. */
+const unencodable: Array<Record<string, unknown>> = [
+  { negative: -1e19 },
+  { typed: { '!': 'bogus', value: 1 } },
+  { stamp: { '!': 'timestamp', value: 1 } },
+  { date: new Date(0) },
+  { nan: Number.NaN },
+  { inf: Number.NEGATIVE_INFINITY },
+];
