@@ -142,6 +142,16 @@ export class Handler extends EventEmitter {
   }
 
   /**
+   * What `JSON.stringify(handler)` gives: its id, its options (the URL with its password masked,
+   * the logger as whether there is one) and its stats. The handler itself holds sockets, timers and
+   * its logger, which are no JSON (some are circular).
+   */
+  toJSON(): { id: string; options: Record<string, unknown>; stats: HandlerStats } {
+    const { logger, ...options } = this.options;
+    return { id: this.id, options: { ...options, logger: logger !== null }, stats: this.stats() };
+  }
+
+  /**
    * The heartbeat this handler publishes every `heartbeatInterval` ms while connected to a broker:
    * who it is and its counters, with the publish rate since the previous one.
    */

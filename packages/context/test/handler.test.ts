@@ -316,6 +316,25 @@ describe('Handler: buffer, outages and reconnects (real RabbitMQ behind a loopba
     await consumer.waitFor(20);
   });
 
+  it('JSON.stringify(handler) gives its id, options and stats, the password masked, before and after it connects', async () => {
+    const handler = new Handler({ url: amqpUrl(), exchange, flushInterval: 1, logger: null });
+    cleanup.defer(() => handler.close());
+    const password = new URL(amqpUrl()).password;
+    const shown = () => {
+      const text = JSON.stringify(handler);
+      expect(text).to.not.contain(`:${password}@`);
+      return JSON.parse(text);
+    };
+    expect(shown()).to.deep.include({ id: handler.id, stats: handler.stats() });
+    expect(shown().options).to.include({ url: handler.options.url, exchange, logger: false });
+    new Context({ name: 'web.json', handler });
+    expect(await handler.flush(10_000)).to.equal(true);
+    expect(handler.status).to.equal('connected');
+    const after = shown();
+    expect(after.stats).to.include({ status: 'connected', published: 1 });
+    expect(after.options.url).to.equal(handler.options.url);
+  });
+
   it("headers of the handler's own that AMQP cannot carry are refused when it is made: LC_HANDLER_INVALID_OPTION", () => {
     for (const headers of [{ n: 10n }, { ['k'.repeat(300)]: 1 }, { f: () => 1 }, ...unencodable])
       expect(() => new Handler({ url: amqpUrl(), exchange, logger: null, headers }), Object.keys(headers)[0])
