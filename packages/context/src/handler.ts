@@ -120,14 +120,15 @@ export class Handler extends EventEmitter {
     watchExit(this);
   }
 
+  /** `closing` from `close()` until it is done (messages are still published meanwhile), then `closed`. */
   get status(): HandlerStatus {
-    return this._status;
+    return this.closePromise !== null && this._status !== 'closed' ? 'closing' : this._status;
   }
 
   /** Counters; see {@link HandlerStats}. */
   stats(): HandlerStats {
     return {
-      status: this._status,
+      status: this.status,
       enqueued: this.counts.enqueued,
       published: this.publisher.published,
       dropped: this.counts.dropped,

@@ -316,6 +316,21 @@ describe('Handler: buffer, outages and reconnects (real RabbitMQ behind a loopba
     await consumer.waitFor(20);
   });
 
+  it('status is closing from close() until it is done, then closed; what was queued is still published', async () => {
+    const handler = new Handler({ url: amqpUrl(), exchange, flushInterval: 1, logger: null });
+    new Context({ name: 'web.close', handler });
+    expect(await handler.flush(10_000)).to.equal(true);
+    const ctx = new Context({ name: 'web.close', handler });
+    ctx.n = 1;
+    const closed = handler.close();
+    expect(handler.status).to.equal('closing');
+    expect(handler.stats().status).to.equal('closing');
+    await closed;
+    expect(handler.status).to.equal('closed');
+    expect(handler.stats()).to.include({ status: 'closed', enqueued: 3, published: 3, dropped: 0 });
+    await consumer.waitFor(3);
+  });
+
   it('JSON.stringify(handler) gives its id, options and stats, the password masked, before and after it connects', async () => {
     const handler = new Handler({ url: amqpUrl(), exchange, flushInterval: 1, logger: null });
     cleanup.defer(() => handler.close());
