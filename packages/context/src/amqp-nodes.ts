@@ -44,6 +44,7 @@ export function parseAmqpUrls(value: unknown, protocols: readonly string[] = AMQ
     // The scheme is not repeated: in `user:secret@host` the URL parser takes `user:` for it.
     if (!protocols.includes(u.protocol)) return { ok: false, why: `${which}is not a URL of ${want}` };
     if (u.hostname === '') return { ok: false, why: `${which}names no host` };
+    if (u.port === '0') return { ok: false, why: `${which}names port 0` };
     urls.push(entry);
   }
   return { ok: true, urls };

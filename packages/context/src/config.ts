@@ -46,7 +46,8 @@ export function optionsFromEnv(env: Env = process.env): HandlerOptions {
         break;
       case 'int':
       case 'number': {
-        const n = Number(raw);
+        // Decimal only: Number() would also take 0x10, 0b1, 0o7 and a blank value (0).
+        const n = /^\s*[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?\s*$/i.test(raw) ? Number(raw) : Number.NaN;
         if (!Number.isFinite(n) || (type === 'int' && !Number.isSafeInteger(n)))
           fail(type === 'int' ? 'an integer' : 'a number');
         out[key] = n;

@@ -148,23 +148,29 @@ export function validateHandlerOptions(
 ): ResolvedHandlerOptions {
   for (const k of Object.keys(o))
     if (!KEYS.has(k)) throw new ContextError('LC_CONFIG_INVALID', `${source}: unknown option '${k}'`);
-  let url = o.url as unknown;
+  // Schemes are case-insensitive: AMQP://… is amqp://….
+  const lower = (u: unknown) => (typeof u === 'string' ? u.replace(/^\s*[a-z]+:/i, (m) => m.toLowerCase()) : u);
+  let url = lower(o.url);
   let listed = false;
   if (Array.isArray(url) || (typeof url === 'string' && url.includes(',') && !url.startsWith('jsonl:'))) {
     // The nodes of a cluster: every entry an AMQP URL, named by its position when one is not.
-    const list = parseAmqpUrls(url);
+    const list = parseAmqpUrls(Array.isArray(url) ? url.map(lower) : url);
     if (!list.ok) throw new ContextError('LC_CONFIG_INVALID', `${source}: url ${list.why}`);
-    url = list.urls.join(',');
+    url = list.urls.map(lower).join(',');
     listed = true;
   }
+  if (typeof url === 'string' && url.startsWith('jsonl:') && /,\s*(jsonl:|amqps?:\/\/)/i.test(url))
+    bad(source, 'url', 'one jsonl: destination (a list is of AMQP URLs only)', url);
   if (typeof url !== 'string' || !/^(amqps?:\/\/|jsonl:)/.test(url))
     bad(source, 'url', 'an amqp://, amqps:// or jsonl: URL', typeof url === 'string' ? redactUrl(url) : url);
   if (url.startsWith('amqp') && !listed) {
     let host = '';
     try {
-      host = new URL(url).hostname;
-    } catch {
-      /* below */
+      const u = new URL(url);
+      host = u.hostname;
+      if (u.port === '0') bad(source, 'url', 'a URL whose port is not 0', redactUrl(url));
+    } catch (err) {
+      if (err instanceof ContextError) throw err;
     }
     // An '@' past the host is a password that was not percent-encoded (`u:12/pw@host`): the parser
     // would take `u` for the host and 12 for the port.
@@ -186,7 +192,15 @@ export function validateHandlerOptions(
   if (typeof o.batch !== 'boolean') bad(source, 'batch', 'true or false', o.batch);
   if (typeof o.wait !== 'boolean') bad(source, 'wait', 'true or false', o.wait);
   if (typeof o.persistent !== 'boolean') bad(source, 'persistent', 'true or false', o.persistent);
-  const r = { ...HANDLER_DEFAULTS.reconnect, ...(o.reconnect ?? {}) };
+  const given = o.reconnect ?? {};
+  if (typeof given !== 'object' || given === null || Array.isArray(given))
+    bad(source, 'reconnect', 'an object (initialDelay, maxDelay, factor, jitter)', JSON.stringify(given));
+  for (const k of Object.keys(given))
+    if (!(k in HANDLER_DEFAULTS.reconnect))
+      throw new ContextError('LC_CONFIG_INVALID', `${source}: unknown option 'reconnect.${k}'`);
+  const r = { ...HANDLER_DEFAULTS.reconnect, ...given };
+  if (typeof r.factor !== 'number' || !(r.factor >= 1) || !Number.isFinite(r.factor))
+    bad(source, 'reconnect.factor', 'a number ≥ 1', r.factor);
   const logger = o.logger === undefined ? HANDLER_DEFAULTS.logger : o.logger;
   if (logger !== null && !isLoggerOption(logger))
     bad(
@@ -213,9 +227,10 @@ export function validateHandlerOptions(
     connectTimeout: delay(source, 'connectTimeout', positiveInt(source, 'connectTimeout', o.connectTimeout), 1),
     heartbeatInterval: heartbeat(source, o.heartbeatInterval),
     reconnect: {
-      initialDelay: delay(source, 'reconnect.initialDelay', r.initialDelay),
-      maxDelay: delay(source, 'reconnect.maxDelay', r.maxDelay),
-      factor: nonNegative(source, 'reconnect.factor', r.factor),
+      // A delay of 0 would make a reconnect loop with no pause.
+      initialDelay: delay(source, 'reconnect.initialDelay', r.initialDelay, 1),
+      maxDelay: delay(source, 'reconnect.maxDelay', r.maxDelay, 1),
+      factor: r.factor,
       jitter: Math.min(1, nonNegative(source, 'reconnect.jitter', r.jitter)),
     },
     logger,

@@ -101,6 +101,19 @@ describe('configuration: configure() options > CONTEXTURE_* variables > config f
       [() => new Handler({ closeTimeout: 1e12 }), /closeTimeout must be a number of ms from 0 to 2147483647/],
       [() => new Handler({ flushInterval: -1 }), /flushInterval must be/],
       [() => new Handler({ connectTimeout: 2 ** 40 }), /connectTimeout must be/],
+      [() => new Handler({ reconnect: 'abc' as never }), /reconnect must be an object/],
+      [() => new Handler({ reconnect: [1, 2] as never }), /reconnect must be an object/],
+      [() => new Handler({ reconnect: { bogus: 1 } as never }), /unknown option 'reconnect.bogus'/],
+      // Delays of 0 would make a reconnect loop with no pause.
+      [() => new Handler({ reconnect: { maxDelay: 0 } }), /reconnect.maxDelay must be a number of ms from 1/],
+      [() => new Handler({ reconnect: { initialDelay: 0 } }), /reconnect.initialDelay must be a number of ms from 1/],
+      [() => new Handler({ reconnect: { factor: 0 } }), /reconnect.factor must be a number ≥ 1/],
+      [() => new Handler({ url: 'amqp://127.0.0.1:0/' }), /url must be a URL whose port is not 0/],
+      [() => new Handler({ url: ['amqp://127.0.0.1/', 'amqp://127.0.0.1:0/'] }), /url entry 2 of 2 names port 0/],
+      [() => new Handler({ url: 'jsonl:-,jsonl:-' }), /url must be one jsonl: destination/],
+      [() => optionsFromEnv({ CONTEXTURE_BUFFER_SIZE: '0x10' }), /CONTEXTURE_BUFFER_SIZE must be an integer/],
+      [() => optionsFromEnv({ CONTEXTURE_FLUSH_INTERVAL: '0b1' }), /CONTEXTURE_FLUSH_INTERVAL must be a number/],
+      [() => optionsFromEnv({ CONTEXTURE_BUFFER_SIZE: ' ' }), /CONTEXTURE_BUFFER_SIZE must be an integer/],
       [
         () => new Handler(resolveOptions({}, { CONTEXTURE_HEARTBEAT_INTERVAL: '1e10' }, dir)),
         /heartbeatInterval must be an integer from 100/,
@@ -130,6 +143,18 @@ describe('configuration: configure() options > CONTEXTURE_* variables > config f
     const { logger, ...defaults } = HANDLER_DEFAULTS;
     expect(logger).to.not.equal(null);
     expect(documented).to.deep.equal(JSON.parse(JSON.stringify(defaults)));
+  });
+
+  it('URL schemes are case-insensitive', () => {
+    for (const [url, shown] of [
+      ['AMQP://guest:guest@127.0.0.1:5672/%2F', 'amqp://guest:***@127.0.0.1:5672/%2F'],
+      ['Amqps://guest:guest@h1/,AMQP://guest:guest@h2/', 'amqps://guest:***@h1/,amqp://guest:***@h2/'],
+      ['JSONL:-', 'jsonl:-'],
+    ]) {
+      const h = new Handler({ url });
+      expect(h.options.url).to.equal(shown);
+      h.destroy();
+    }
   });
 
   it('redacts passwords from URLs', () => {
