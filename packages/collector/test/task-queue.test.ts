@@ -191,6 +191,52 @@ for (const on of BACKENDS)
       expect(err.message).to.match(/^task 'resize' \(.+\) failed: width too large$/);
     });
 
+    it('a task that throws a value with no text (a null-prototype object, a throwing toString or name) fails at once, here and on a worker', async () => {
+      const thrown: Record<string, () => unknown> = {
+        bare: () => Object.create(null),
+        badText: () => ({
+          toString() {
+            throw new Error('no text');
+          },
+        }),
+        badName: () =>
+          Object.defineProperty(new Error('named badly'), 'name', {
+            get() {
+              throw new Error('no name');
+            },
+          }),
+      };
+      const runs: Record<string, number> = {};
+      const handler = Object.fromEntries(
+        Object.entries(thrown).map(([name, make]) => [
+          name,
+          async () => {
+            runs[name] = (runs[name] ?? 0) + 1;
+            throw make();
+          },
+        ]),
+      );
+      const worker = queue({ handler, visibilityTimeout: 1_000 });
+      void listening(worker, Object.keys(thrown));
+      const caller = queue();
+      for (const name of Object.keys(thrown)) {
+        const here = await rejection(worker.query({ name, policy: 'local', timeout: 2_000 }));
+        expect(here.code, name).to.equal('LC_TASK_FAILED');
+        const there = await rejection(caller.query({ name, policy: 'remote', timeout: 20_000 }));
+        expect(there.code, name).to.equal('LC_TASK_FAILED');
+        expect(there.remote, name).to.deep.equal(here.remote);
+        expect(runs[name], name).to.equal(2, 'once here, once on the worker');
+      }
+      const remotes = await Promise.all(
+        Object.keys(thrown).map((name) => rejection(worker.query({ name, policy: 'local' }))),
+      );
+      expect(remotes.map((e) => e.remote)).to.deep.equal([
+        { name: 'Error', message: '[object Object]' },
+        { name: 'Error', message: '[object Object]' },
+        { name: 'Error', message: 'named badly' },
+      ]);
+    });
+
     it('no listener: LC_TASK_TIMEOUT after the timeout; an aborted wait rejects with LC_TASK_ABORTED', async () => {
       const caller = queue();
       const t0 = Date.now();

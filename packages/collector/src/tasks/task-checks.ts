@@ -52,12 +52,39 @@ export function checkProgress(current: unknown, total: unknown): void {
   }
 }
 
-/** What a worker records of the error its task function threw: its name, message and string code. */
+/** What `f` gives, or `fallback` when it throws. */
+function tryOr<T>(f: () => T, fallback: T): T {
+  try {
+    return f();
+  } catch {
+    return fallback;
+  }
+}
+
+/** Text of a thrown value, or `fallback` when it has none (no toString, or one that throws). */
+function textOf(v: unknown, fallback: string): string {
+  return tryOr<string | null>(() => String(v), null) ?? tryOr(() => Object.prototype.toString.call(v), fallback);
+}
+
+/**
+ * What a worker records of the error its task function threw: its name, message and string code.
+ * Any thrown value is described, never throwing: a null-prototype object, or one whose `name`,
+ * `message` or `toString` throws, gives what can be read of it.
+ */
 export function errorInfo(err: unknown): { name: string; message: string; code?: string } {
-  const e = err as { name?: string; message?: string; code?: unknown };
+  const read = (k: string): unknown =>
+    (typeof err === 'object' && err !== null) || typeof err === 'function'
+      ? tryOr(() => (err as Record<string, unknown>)[k], undefined)
+      : undefined;
+  const name = read('name');
+  const message = read('message');
+  const code = read('code');
   return {
-    name: String(e?.name ?? 'Error'),
-    message: String(e?.message ?? err),
-    ...(typeof e?.code === 'string' ? { code: e.code } : {}),
+    name: name === undefined || name === null ? 'Error' : textOf(name, 'Error'),
+    message:
+      message === undefined || message === null
+        ? textOf(err, `a thrown ${typeof err}`)
+        : textOf(message, `a thrown ${typeof err}`),
+    ...(typeof code === 'string' ? { code } : {}),
   };
 }
