@@ -653,6 +653,23 @@ for (const backend of BACKENDS)
       expect((reason as LockError).message).to.match(/another owner holds it or it expired/);
     });
 
+    it("a ttl or timeout of 2^31 ms or more (past what Node's timers take) holds the lock, and waits, that long", async () => {
+      const ttl = Number.MAX_SAFE_INTEGER;
+      const held = await a.withLock('long', ttl, async (signal) => {
+        // A lock taken and let go meanwhile: time enough for a timer of the long lock to have fired.
+        expect(await a.withLock('short', 1_000, async () => 'short')).to.equal('short');
+        expect(signal.aborted).to.equal(false);
+        expect(await redis.pttl(a.key('long'))).to.be.above(2 ** 31);
+        const stop = new AbortController();
+        const waiting = caught(b.acquire('long', { timeout: 2 ** 31, signal: stop.signal }));
+        expect(await b.withLock('other', 1_000, async () => 'other')).to.equal('other');
+        stop.abort();
+        expect(((await waiting) as LockError).code).to.equal('LC_LOCK_ABORTED');
+        return signal.aborted;
+      });
+      expect(held).to.equal(false);
+    });
+
     it('status: error when the key is not a lock', async () => {
       await redis.set(a.key('weird'), 'not a lock');
       expect(await a.status('weird')).to.equal('error');

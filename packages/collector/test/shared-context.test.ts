@@ -187,6 +187,31 @@ for (const on of BACKENDS)
       for (const c of copies) expect(c.get()).to.deep.equal({ n: 30 });
     });
 
+    it("an openTimeout or resyncInterval of 2^31 ms or more (past what Node's timers take) waits that long", async () => {
+      const counting = () => {
+        const memory = new (class extends MemoryContextStore {
+          syncs = 0;
+          override sync(...args: Parameters<MemoryContextStore['sync']>) {
+            this.syncs++;
+            return super.sync(...args);
+          }
+        })();
+        cleanup.defer(() => memory.close());
+        return memory;
+      };
+      const memory = counting();
+      const m = await SharedContext.open('k', { store: memory, openTimeout: 2 ** 31, resyncInterval: 2 ** 31 });
+      cleanup.defer(() => m.close());
+      const synced = memory.syncs;
+      // Another copy, resynchronising every 20 ms, does so five times: time enough for this one to have.
+      const other = counting();
+      const control = await SharedContext.open('k', { store: other, resyncInterval: 20 });
+      cleanup.defer(() => control.close());
+      await waitUntil(() => other.syncs >= 6, "the other copy's five resyncs", 10_000);
+      expect(memory.syncs - synced).to.equal(0);
+      expect((await open({ openTimeout: 2 ** 31 })).version).to.equal(0);
+    });
+
     it('works on the memory store too (one process); bad input and closed instances give clear errors', async () => {
       const memory = new MemoryContextStore();
       cleanup.defer(() => memory.close());

@@ -237,6 +237,29 @@ for (const on of BACKENDS)
       ]);
     });
 
+    it("a timeout of 2^31 ms or more (past what Node's timers take) is waited for, here and for a listener, not ended at once", async () => {
+      const never = () => new Promise<never>(() => {});
+      const q = queue({ handler: { never }, listenerTimeout: 2 ** 31, visibilityTimeout: 3 * 2 ** 31 });
+      const stop = new AbortController();
+      const ended: string[] = [];
+      const long = (policy: 'local' | 'remote' | 'auto') =>
+        rejection(
+          q.query({ name: policy === 'remote' ? 'nobody' : 'never', policy, timeout: 2 ** 31, signal: stop.signal }),
+        ).then((e) => {
+          ended.push(policy);
+          return e;
+        });
+      const waiting = [long('local'), long('remote'), long('auto')];
+      // Queries of a short timeout end first: time enough for a long one's timer to have fired.
+      for (const policy of ['local', 'remote'] as const) {
+        const name = policy === 'remote' ? 'nobody' : 'never';
+        expect((await rejection(q.query({ name, policy, timeout: 300 }))).code).to.equal('LC_TASK_TIMEOUT');
+      }
+      expect(ended).to.deep.equal([]);
+      stop.abort();
+      expect((await Promise.all(waiting)).map((e) => e.code)).to.deep.equal(Array(3).fill('LC_TASK_ABORTED'));
+    });
+
     it('no listener: LC_TASK_TIMEOUT after the timeout; an aborted wait rejects with LC_TASK_ABORTED', async () => {
       const caller = queue();
       const t0 = Date.now();

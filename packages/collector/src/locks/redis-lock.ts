@@ -9,6 +9,7 @@ import { LockError } from './lock-error.js';
 import { LockWaits } from './lock-waits.js';
 import { closeClient, reaching, redisAddress, resolveRedis } from '../internal/redis-client.js';
 import { printable } from '../internal/printable.js';
+import { type LongTimer, setLongInterval, setLongTimeout } from '../internal/timers.js';
 
 /** What `status()` says of a lock: `unavailable` when Redis cannot be asked, `error` when the key holds something else. */
 export type LockStatus = 'free' | 'locked' | 'unavailable' | 'error';
@@ -133,14 +134,14 @@ function giveUpAt(
     const end = (): boolean => {
       if (done) return false;
       done = true;
-      clearTimeout(timer);
+      timer?.clear();
       signal?.removeEventListener('abort', stop);
       return true;
     };
     const stop = (): void => {
       if (end()) reject(stopped());
     };
-    const timer = deadline === Infinity ? undefined : setTimeout(stop, Math.max(0, deadline - Date.now()));
+    const timer = deadline === Infinity ? undefined : setLongTimeout(stop, Math.max(0, deadline - Date.now()));
     signal?.addEventListener('abort', stop, { once: true });
     attempt.then(
       (handle) => {
@@ -427,8 +428,8 @@ export class RedisLock {
     let lastError: unknown;
     const lose = (why: string, cause?: unknown) => {
       if (ac.signal.aborted) return;
-      clearInterval(timer);
-      clearTimeout(expiry);
+      timer.clear();
+      expiry.clear();
       ac.abort(new LockError('LC_LOCK_LOST', name, `lost '${name}' while working: ${why}`, { cause }));
     };
     const expire = () =>
@@ -436,13 +437,10 @@ export class RedisLock {
         lastError === undefined ? 'it expired before it could be extended' : 'it could not be extended in time',
         lastError,
       );
-    const expireAt = (from: number): NodeJS.Timeout => {
-      const t = setTimeout(expire, Math.max(0, from + ttl - drift - performance.now()));
-      t.unref();
-      return t;
-    };
+    const expireAt = (from: number): LongTimer =>
+      setLongTimeout(expire, Math.max(0, from + ttl - drift - performance.now()), false);
     let expiry = expireAt(sent);
-    const timer = setInterval(
+    const timer = setLongInterval(
       () => {
         if (extending) return;
         extending = true;
@@ -454,7 +452,7 @@ export class RedisLock {
             if (done || ac.signal.aborted) return;
             if (!ok) return lose('another owner holds it or it expired');
             lastError = undefined;
-            clearTimeout(expiry);
+            expiry.clear();
             expiry = expireAt(at);
           },
           (err) => {
@@ -464,14 +462,14 @@ export class RedisLock {
         );
       },
       Math.max(5, Math.floor(ttl / 3)),
+      false,
     );
-    timer.unref();
     try {
       return await work(ac.signal);
     } finally {
       done = true;
-      clearInterval(timer);
-      clearTimeout(expiry);
+      timer.clear();
+      expiry.clear();
       // Counted lost, it may still be ours (an extension that went through late): given back all
       // the same, without waiting (the fence keeps it from freeing another owner's lock).
       if (ac.signal.aborted) void handle.release().catch(() => false);

@@ -11,6 +11,7 @@ import { deepFreeze } from '../store/json.js';
 import { RedisContextStore } from '../store/redis-store.js';
 import type { ContextDelta, ContextStore, ContextWatch } from '../store/types.js';
 import { printable } from '../internal/printable.js';
+import { type LongTimer, setLongInterval, setLongTimeout } from '../internal/timers.js';
 
 /** Options of {@link SharedContext.open}. */
 export interface SharedContextOptions {
@@ -99,7 +100,7 @@ export class SharedContext<T extends Record<string, unknown> = Record<string, un
   private watch: ContextWatch | null = null;
   private resyncing: Promise<void> | null = null;
   private resyncAgain = false;
-  private timer: NodeJS.Timeout | null = null;
+  private timer: LongTimer | null = null;
   private closing: Promise<void> | null = null;
   private waiters: Array<{ version: number; resolve: () => void }> = [];
   private catchUpTimer: NodeJS.Timeout | null = null;
@@ -150,13 +151,13 @@ export class SharedContext<T extends Record<string, unknown> = Record<string, un
     if (!Number.isSafeInteger(openTimeout) || openTimeout < 1)
       throw invalid(`openTimeout must be a positive integer (ms), got ${String(openTimeout)}`);
     const shared = new SharedContext<T>(key, store, ownsStore, locks, ownsLocks);
-    let timer: NodeJS.Timeout | undefined;
+    let timer: LongTimer | undefined;
     try {
       await Promise.race([
         shared.start(resync),
         new Promise<never>((_, reject) => {
           const at = store instanceof RedisContextStore ? ` at ${redisAddress(store.redis)}` : '';
-          timer = setTimeout(
+          timer = setLongTimeout(
             () =>
               reject(
                 new CollectorError(
@@ -183,7 +184,7 @@ export class SharedContext<T extends Record<string, unknown> = Record<string, un
         { cause: err },
       );
     } finally {
-      clearTimeout(timer);
+      timer?.clear();
     }
     // Held until close(); otherwise nothing of it keeps the process alive (see keepAlive).
     if (options.keepAlive === true) shared.hold = setInterval(() => {}, 2 ** 31 - 1);
@@ -274,7 +275,7 @@ export class SharedContext<T extends Record<string, unknown> = Record<string, un
   /** Unsubscribes and closes what it opened. Idempotent. */
   close(): Promise<void> {
     this.closing ??= (async () => {
-      if (this.timer !== null) clearInterval(this.timer);
+      this.timer?.clear();
       if (this.catchUpTimer !== null) clearInterval(this.catchUpTimer);
       this.catchUpTimer = null;
       if (this.hold !== null) clearInterval(this.hold);
@@ -303,8 +304,7 @@ export class SharedContext<T extends Record<string, unknown> = Record<string, un
     await this.resync();
     void this.follow(watch);
     if (resyncInterval > 0) {
-      this.timer = setInterval(() => void this.resync().catch(() => {}), resyncInterval);
-      this.timer.unref();
+      this.timer = setLongInterval(() => void this.resync().catch(() => {}), resyncInterval, false);
     }
   }
 

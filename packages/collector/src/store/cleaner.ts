@@ -1,3 +1,4 @@
+import { type LongTimer, setLongTimeout } from '../internal/timers.js';
 import type { CleanupResult } from './types.js';
 
 /** Counters of a {@link Cleaner}. */
@@ -14,7 +15,7 @@ export interface CleanerStats {
  * run ended (or, when it is waiting, re-scheduled from the last run's end at once).
  */
 export class Cleaner {
-  private timer: NodeJS.Timeout | null = null;
+  private timer: LongTimer | null = null;
   private interval: number;
   private running: Promise<void> | null = null;
   private active = false;
@@ -56,7 +57,7 @@ export class Cleaner {
 
   stop(): void {
     this.active = false;
-    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer?.clear();
     this.timer = null;
   }
 
@@ -67,12 +68,11 @@ export class Cleaner {
   }
 
   private schedule(): void {
-    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer?.clear();
     this.timer = null;
     if (!this.active) return;
     const delay = Math.max(0, this.lastEnd + this.interval - Date.now());
-    this.timer = setTimeout(() => this.tick(), delay);
-    this.timer.unref();
+    this.timer = setLongTimeout(() => this.tick(), delay, false);
   }
 
   private tick(): void {

@@ -19,6 +19,7 @@ import { TASK_SCRIPTS as SCRIPTS } from './task-scripts.js';
 import { TaskSubscriber, type Waiter } from './task-subscriber.js';
 import { TaskWorker, type WorkerQueue } from './task-worker.js';
 import { printable } from '../internal/printable.js';
+import { setLongTimeout } from '../internal/timers.js';
 import { ShardCount } from '../internal/shard-count.js';
 
 /** The error of a query with no result within its timeout (`ms`, the one the caller set). */
@@ -225,13 +226,13 @@ export class TaskQueue implements AsyncDisposable {
       const settle = (then: () => void): void => {
         if (settled) return;
         settled = true;
-        clearTimeout(timer);
+        timer.clear();
         signal?.removeEventListener('abort', onAbort);
         closed.removeEventListener('abort', onClose);
         then();
       };
       const bound = Math.min(timeout, this.o.listenerTimeout);
-      const timer = setTimeout(() => {
+      const timer = setLongTimeout(() => {
         if (bound < timeout) settle(() => resolve(0));
         else
           settle(() =>
@@ -372,7 +373,7 @@ export class TaskQueue implements AsyncDisposable {
       const settle = (then: () => void): void => {
         if (settled) return;
         settled = true;
-        clearTimeout(timer);
+        timer.clear();
         q.signal?.removeEventListener('abort', onAbort);
         closed.removeEventListener('abort', onClose);
         then();
@@ -383,7 +384,7 @@ export class TaskQueue implements AsyncDisposable {
           ac.abort(err);
           reject(err);
         });
-      const timer = setTimeout(() => end(timedOut(id, name, q.timeout ?? timeout)), timeout);
+      const timer = setLongTimeout(() => end(timedOut(id, name, q.timeout ?? timeout)), timeout);
       const onAbort = () =>
         end(
           new TaskError('LC_TASK_ABORTED', id, `task '${name}' (${id}) was aborted while it ran`, null, {
@@ -434,7 +435,7 @@ export class TaskQueue implements AsyncDisposable {
     const stopWaiting = this.subscriber.wait(id, settle);
     // `timeout` is what is left of the query's own (asking for listeners may have taken some): the
     // message says the one the caller set.
-    const timer = setTimeout(() => settle.reject(timedOut(id, name, q.timeout ?? timeout)), timeout);
+    const timer = setLongTimeout(() => settle.reject(timedOut(id, name, q.timeout ?? timeout)), timeout);
     const onAbort = () =>
       settle.reject(
         new TaskError('LC_TASK_ABORTED', id, `waiting for task '${name}' (${id}) was aborted`, null, {
@@ -492,7 +493,7 @@ export class TaskQueue implements AsyncDisposable {
       if (q.once === true) void this.redis.del(this.taskKey(id)).catch(() => {});
       return result as R;
     } finally {
-      clearTimeout(timer);
+      timer.clear();
       q.signal?.removeEventListener('abort', onAbort);
       stopWaiting();
     }

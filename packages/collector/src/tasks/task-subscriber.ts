@@ -1,6 +1,7 @@
 import { type RedisClient, subscriberOf } from '../internal/cluster.js';
 import { isPlainObject } from '@contexture/context/protocol';
 import { closeClient, scrubAuth } from '../internal/redis-client.js';
+import { type LongTimer, setLongInterval } from '../internal/timers.js';
 import { taskFailure } from './task-error.js';
 
 /** A query waiting for the outcome of a task. */
@@ -30,7 +31,7 @@ export class TaskSubscriber {
   /** The wake-up channel's subscription, once a listener asked for it. */
   private wakeReady: Promise<void> | null = null;
   /** Reads the waiting queries' outcomes back while there are any (see the class). */
-  private recheckTimer: NodeJS.Timeout | null = null;
+  private recheckTimer: LongTimer | null = null;
   private rechecking = false;
 
   /**
@@ -57,16 +58,19 @@ export class TaskSubscriber {
     set.add(waiter);
     const waiting = set;
     if (this.recheckTimer === null) {
-      this.recheckTimer = setInterval(() => {
-        if (this.waiters.size === 0) this.stopRecheck();
-        else if (!this.rechecking) {
-          this.rechecking = true;
-          void this.recheck().finally(() => {
-            this.rechecking = false;
-          });
-        }
-      }, this.recheckInterval);
-      this.recheckTimer.unref();
+      this.recheckTimer = setLongInterval(
+        () => {
+          if (this.waiters.size === 0) this.stopRecheck();
+          else if (!this.rechecking) {
+            this.rechecking = true;
+            void this.recheck().finally(() => {
+              this.rechecking = false;
+            });
+          }
+        },
+        this.recheckInterval,
+        false,
+      );
     }
     return () => {
       waiting.delete(waiter);
@@ -76,7 +80,7 @@ export class TaskSubscriber {
   }
 
   private stopRecheck(): void {
-    if (this.recheckTimer !== null) clearInterval(this.recheckTimer);
+    this.recheckTimer?.clear();
     this.recheckTimer = null;
   }
 

@@ -4,6 +4,7 @@ import { type BackoffOptions, backoffDelay } from '@contexture/context/internal'
 import { CollectorError } from '../internal/errors.js';
 import { reaching } from '../internal/redis-client.js';
 import { sleep } from '../internal/sleep.js';
+import { setLongInterval } from '../internal/timers.js';
 import { checkProgress, errorInfo, invalid, toJson } from './task-checks.js';
 import { TaskError } from './task-error.js';
 import type { Task, TaskFunction } from './task-options.js';
@@ -91,8 +92,7 @@ export class TaskWorker {
       ).catch(() => {});
     };
     await beat('beat');
-    const beater = setInterval(() => void beat('beat'), Math.max(50, Math.floor(q.listenerTimeout / 3)));
-    beater.unref();
+    const beater = setLongInterval(() => void beat('beat'), Math.max(50, Math.floor(q.listenerTimeout / 3)), false);
     const running = new Set<Promise<void>>();
     let wake: (() => void) | null = null;
     // Set by every wake-up; cleared when a claim starts. A wake-up that comes while a claim is under
@@ -175,7 +175,7 @@ export class TaskWorker {
       }
     } finally {
       q.subscriber.wakers.delete(poke);
-      clearInterval(beater);
+      beater.clear();
       await Promise.allSettled(running);
       if (!q.isClosing() || q.redis.status === 'ready') await beat('leave');
     }
@@ -207,7 +207,7 @@ export class TaskWorker {
     const ac = new AbortController();
     const onClose = () => ac.abort(new CollectorError('LC_TASK_CLOSED', `the task queue closed while task ${id} ran`));
     q.closed.addEventListener('abort', onClose, { once: true });
-    const renew = setInterval(
+    const renew = setLongInterval(
       () => {
         SCRIPTS.renew.call(q.redis, ...keys, id, token, q.visibilityTimeout, '', '').then(
           (ok) => {
@@ -217,8 +217,8 @@ export class TaskWorker {
         );
       },
       Math.max(10, Math.floor(q.visibilityTimeout / 3)),
+      false,
     );
-    renew.unref();
     let outcome: ['done' | 'failed', string];
     try {
       let params: unknown;
@@ -249,13 +249,13 @@ export class TaskWorker {
       if (q.closed.aborted) {
         // Stopped by our own close: hand the task back at once (its visibility ends now) for another
         // worker, rather than record a failure that is not the task's.
-        clearInterval(renew);
+        renew.clear();
         await SCRIPTS.renew.call(q.redis, ...keys, id, token, 0, '', '').catch(() => {});
         return null;
       }
       outcome = ['failed', JSON.stringify(errorInfo(err))];
     } finally {
-      clearInterval(renew);
+      renew.clear();
       q.closed.removeEventListener('abort', onClose);
     }
     const more = chain === null ? [''] : [base, chain.worker, q.visibilityTimeout, ...chain.names];

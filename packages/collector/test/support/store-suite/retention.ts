@@ -96,6 +96,23 @@ export function retentionTests(make: StoreFactory): void {
       'LC_STORE_INVALID_ARGUMENT',
     );
   });
+
+  it("an interval of 2^31 ms or more (past what Node's timers take) waits that long: no run meanwhile", async () => {
+    const cleanerRuns = (s: unknown) => (s as { stats(): { cleaner: { runs: number } } }).stats().cleaner.runs;
+    const made = await make({ cleanupInterval: 2 ** 31 });
+    const started = await make();
+    started.startCleaner(2 ** 31);
+    const changed = await make();
+    changed.startCleaner(60_000);
+    changed.setCleanupInterval(3 * 2 ** 31);
+    // Another store's cleaner, every 20 ms, runs five times: time enough for theirs to have run.
+    const control = await make();
+    control.startCleaner(20);
+    await waitUntil(() => cleanerRuns(control) >= 5, "the other cleaner's five runs", 10_000);
+    control.stopCleaner();
+    expect([made, started, changed].map(cleanerRuns)).to.deep.equal([0, 0, 0]);
+    for (const s of [made, started, changed]) s.stopCleaner();
+  });
 }
 
 /** export() and restore() through the callback and provider. */
