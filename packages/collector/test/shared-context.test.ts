@@ -187,6 +187,31 @@ for (const on of BACKENDS)
       for (const c of copies) expect(c.get()).to.deep.equal({ n: 30 });
     });
 
+    it("a 'change' listener that throws is reported as an 'error' event; the copy and the other listeners go on", async () => {
+      const a = await open();
+      const b = await open();
+      const seen: number[] = [];
+      b.on('change', () => {
+        throw new Error('boom');
+      });
+      b.on('change', async () => {
+        throw new Error('async boom');
+      });
+      b.on('change', (_copy, version) => seen.push(version));
+      // Unheard, the errors are dropped: the copy follows all the same, and a write of its own resolves.
+      await a.update('x', 1);
+      await waitUntil(() => b.version === 1, 'b to see the first write', 5_000);
+      expect(await b.update('x', 2)).to.equal(2);
+      const errors: unknown[] = [];
+      b.on('error', (err) => errors.push(err));
+      await a.update('x', 3);
+      await waitUntil(() => b.version === 3 && errors.length === 2, 'b to see the last write', 5_000);
+      expect(b.get()).to.deep.equal({ x: 3 });
+      expect(seen).to.deep.equal([1, 2, 3]);
+      expect(errors.map((e) => (e as Error).message).sort()).to.deep.equal(['async boom', 'boom']);
+      await b.refresh();
+    });
+
     it("an openTimeout or resyncInterval of 2^31 ms or more (past what Node's timers take) waits that long", async () => {
       const counting = () => {
         const memory = new (class extends MemoryContextStore {

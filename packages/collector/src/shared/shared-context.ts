@@ -9,7 +9,7 @@ import { RedisLock, type AcquireOptions, type RedisLockOptions } from '../locks/
 import { applyDelta, isDeltaLeaf } from '../store/delta.js';
 import { deepFreeze } from '../store/json.js';
 import { RedisContextStore } from '../store/redis-store.js';
-import type { ContextDelta, ContextStore, ContextWatch } from '../store/types.js';
+import type { ContextDelta, ContextEvent, ContextStore, ContextWatch } from '../store/types.js';
 import { printable } from '../internal/printable.js';
 import { type LongTimer, setLongInterval, setLongTimeout } from '../internal/timers.js';
 
@@ -302,37 +302,49 @@ export class SharedContext<T extends Record<string, unknown> = Record<string, un
     this.watch = watch;
     await watch.ready; // subscribed first: a sync from here on misses nothing
     await this.resync();
-    void this.follow(watch);
+    // It goes on through anything one notification brings; should it end all the same, that is told.
+    void this.follow(watch).catch((err: unknown) => this.report(err));
     if (resyncInterval > 0) {
       this.timer = setLongInterval(() => void this.resync().catch(() => {}), resyncInterval, false);
     }
   }
 
-  /** Applies notifications in order; a gap in versions means some were missed: resync. */
+  /**
+   * Applies notifications in order; a gap in versions means some were missed: resync. A
+   * notification that fails to apply is reported (see report()) and the next ones are followed.
+   */
   private async follow(watch: ContextWatch): Promise<void> {
     for await (const ev of watch) {
-      if (ev.type === 'change') {
-        // A change of another context of this id (made again after a deletion or expiry this copy
-        // did not hear of): versions say nothing about the copy, the whole context is needed.
-        if (this.incarnation !== null && ev.incarnation !== '' && ev.incarnation !== this.incarnation) {
-          void this.resync().catch(() => {});
-          continue;
-        }
-        if (ev.version <= this._version) continue;
-        if (ev.version === this._version + 1 && this.resyncing === null) {
-          this.stats.notified++;
-          if (this._version === 0) this.incarnation = ev.incarnation === '' ? null : ev.incarnation;
-          this.apply(ev.version, ev.delta);
-        } else {
-          void this.resync().catch(() => {});
-        }
-      } else if (ev.type === 'reset') {
-        this._version = 0;
-        void this.resync().catch(() => {});
-      } else {
-        this.incarnation = null;
-        this.replace(0, {} as T);
+      try {
+        this.onEvent(ev);
+      } catch (err) {
+        this.report(err);
       }
+    }
+  }
+
+  private onEvent(ev: ContextEvent): void {
+    if (ev.type === 'change') {
+      // A change of another context of this id (made again after a deletion or expiry this copy
+      // did not hear of): versions say nothing about the copy, the whole context is needed.
+      if (this.incarnation !== null && ev.incarnation !== '' && ev.incarnation !== this.incarnation) {
+        void this.resync().catch(() => {});
+        return;
+      }
+      if (ev.version <= this._version) return;
+      if (ev.version === this._version + 1 && this.resyncing === null) {
+        this.stats.notified++;
+        if (this._version === 0) this.incarnation = ev.incarnation === '' ? null : ev.incarnation;
+        this.apply(ev.version, ev.delta);
+      } else {
+        void this.resync().catch(() => {});
+      }
+    } else if (ev.type === 'reset') {
+      this._version = 0;
+      void this.resync().catch(() => {});
+    } else {
+      this.incarnation = null;
+      this.replace(0, {} as T);
     }
   }
 
@@ -348,11 +360,39 @@ export class SharedContext<T extends Record<string, unknown> = Record<string, un
   private replace(version: number, next: T, delta?: ContextDelta): void {
     this.copy = deepFreeze(next);
     this._version = version;
-    this.emit('change', this.copy, version, delta ?? null);
+    this.tell(this.copy, version, delta ?? null);
     if (this.waiters.length > 0) {
       const left: typeof this.waiters = [];
       for (const w of this.waiters) w.version > version ? left.push(w) : w.resolve();
       this.waiters = left;
+    }
+  }
+
+  /**
+   * Calls every `change` listener: one that throws (or whose promise rejects) is reported, and
+   * neither the others nor the following of changes stop for it.
+   */
+  private tell(copy: Readonly<T>, version: number, delta: ContextDelta | null): void {
+    for (const listener of this.rawListeners('change') as Array<(...args: unknown[]) => unknown>) {
+      try {
+        const r = listener.call(this, copy, version, delta);
+        if (r instanceof Promise) r.catch((err: unknown) => this.report(err));
+      } catch (err) {
+        this.report(err);
+      }
+    }
+  }
+
+  /**
+   * A failure of the background work (a `change` listener's error, a notification that cannot be
+   * applied): an `error` event when one is listened to (an unheard one would throw), else dropped.
+   */
+  private report(err: unknown): void {
+    if (this.listenerCount('error') === 0) return;
+    try {
+      this.emit('error', err);
+    } catch {
+      /* a throwing error listener must not stop the following either */
     }
   }
 
