@@ -212,6 +212,30 @@ for (const on of BACKENDS)
       await b.refresh();
     });
 
+    it('a value nesting deeper than a shared context holds (64 levels, a value 63) is refused, and nothing of that write is done', async () => {
+      const nest = (levels: number): unknown => {
+        let v: unknown = 1;
+        for (let i = 0; i < levels; i++) v = i % 2 === 0 ? { d: v } : [v];
+        return v;
+      };
+      const a = await open();
+      const b = await open();
+      await a.update('ok', nest(63));
+      for (const levels of [64, 2_600]) {
+        const refused = await caught(a.transaction({ fine: 1, deep: nest(levels) }));
+        expect(refused.code, `${levels}`).to.equal('LC_SHARED_INVALID_ARGUMENT');
+        expect(refused.message, `${levels}`).to.match(/^field "deep" nests too deep: .* at most 64 levels/);
+      }
+      const refused = await caught(a.update('deep', { wide: [1, 2], deep: nest(63) }));
+      expect(refused.code).to.equal('LC_SHARED_INVALID_ARGUMENT');
+      // The copies go on: the next write reaches both.
+      expect(await a.update('next', 2)).to.equal(2);
+      await waitUntil(() => b.version === 2, 'b to see the next write', 5_000);
+      expect(b.get('ok')).to.deep.equal(nest(63));
+      expect(Object.keys(b.get())).to.deep.equal(['ok', 'next']);
+      await b.refresh();
+    });
+
     it("an openTimeout or resyncInterval of 2^31 ms or more (past what Node's timers take) waits that long", async () => {
       const counting = () => {
         const memory = new (class extends MemoryContextStore {

@@ -65,6 +65,32 @@ function invalid(message: string): CollectorError {
   return new CollectorError('LC_SHARED_INVALID_ARGUMENT', message);
 }
 
+/**
+ * The deepest a shared context nests (the context itself is the first level, a field's object
+ * value the second): as deep as the JSON bodies the collector takes by default. Much deeper values
+ * could be written but not read back (copying them overflows the stack).
+ */
+const SHARED_MAX_DEPTH = 64;
+
+/**
+ * Refuses a field's value that nests deeper than {@link SHARED_MAX_DEPTH} allows. A cycle is left
+ * to the JSON check, which names it.
+ */
+function checkDepth(field: string, value: unknown): void {
+  const ancestors: object[] = [];
+  const walk = (v: unknown, depth: number): void => {
+    if (typeof v !== 'object' || v === null || ancestors.includes(v)) return;
+    if (depth > SHARED_MAX_DEPTH)
+      throw invalid(
+        `field ${JSON.stringify(field)} nests too deep: a shared context holds at most ${SHARED_MAX_DEPTH} levels (a field's value ${SHARED_MAX_DEPTH - 1})`,
+      );
+    ancestors.push(v);
+    for (const x of Array.isArray(v) ? v : Object.values(v)) walk(x, depth + 1);
+    ancestors.pop();
+  };
+  walk(value, 2);
+}
+
 function checkField(field: unknown): string {
   if (typeof field !== 'string' || field.length === 0)
     throw invalid(`a field name must be a non-empty string, got ${JSON.stringify(field)}`);
@@ -440,6 +466,7 @@ export class SharedContext<T extends Record<string, unknown> = Record<string, un
       const v = given[k];
       if (v === undefined) gone.push(k);
       else {
+        checkDepth(k, v);
         let text: string | undefined;
         try {
           text = stringifyJson(v);
