@@ -293,6 +293,27 @@ describe('SharedContext: Redis unreachable or cut off (single Redis)', function 
   this.timeout(90_000);
   onBackend(SINGLE);
 
+  it('open() refuses an option it does not know, and bad options leave no connection open', async () => {
+    const u = new URL(redisUrl());
+    const proxy = new FaultProxy(u.hostname, Number(u.port || 6379));
+    await proxy.listen();
+    cleanup.defer(() => proxy.close());
+    const redis = `redis://127.0.0.1:${proxy.port}`;
+    const unknown = await caught(SharedContext.open(key, { redis, resyncIntervall: 5, bogus: 1 } as never));
+    expect(unknown.code).to.equal('LC_SHARED_INVALID_ARGUMENT');
+    expect(unknown.message).to.match(/unknown option "resyncIntervall"/);
+    for (const bad of [{ keepAlive: 'yes' }, { openTimeout: 0 }, { lock: { ttll: 5 } }] as SharedContextOptions[]) {
+      const err = await caught(SharedContext.open(key, { redis, prefix, ...bad }));
+      expect(err.code, JSON.stringify(bad)).to.match(/^LC_(SHARED|LOCK)_INVALID_ARGUMENT$/);
+    }
+    // One opened after them, and closed: had theirs been left, they would be connected still.
+    const last = await SharedContext.open(key, { redis, prefix });
+    cleanup.defer(() => last.close());
+    expect(proxy.accepted).to.be.above(0);
+    await last.close();
+    await waitUntil(() => proxy.connections === 0, 'every connection to close', 5_000);
+  });
+
   it('a copy that missed notifications (its connection cut while others wrote) resynchronises', async () => {
     const u = new URL(redisUrl());
     const proxy = new FaultProxy(u.hostname, Number(u.port || 6379));

@@ -2,7 +2,7 @@ import { stringifyJson } from '@contexture/context/protocol';
 import { EventEmitter } from 'node:events';
 import { isPlainObject } from '@contexture/context/protocol';
 import { CollectorError } from '../internal/errors.js';
-import { checkFunction } from '../internal/checks.js';
+import { checkFunction, checkOptionNames } from '../internal/checks.js';
 import { isClient, type RedisOption } from '../internal/cluster.js';
 import { redisAddress, scrubAuth } from '../internal/redis-client.js';
 import { RedisLock, type AcquireOptions, type RedisLockOptions } from '../locks/redis-lock.js';
@@ -60,6 +60,17 @@ export interface SharedContextStats {
   /** Writes made through this instance. */
   writes: number;
 }
+
+/** The options {@link SharedContext.open} knows: any other is refused. */
+const SHARED_OPTIONS: ReadonlyArray<keyof SharedContextOptions> = [
+  'redis',
+  'prefix',
+  'store',
+  'lock',
+  'resyncInterval',
+  'openTimeout',
+  'keepAlive',
+];
 
 function invalid(message: string): CollectorError {
   return new CollectorError('LC_SHARED_INVALID_ARGUMENT', message);
@@ -155,9 +166,16 @@ export class SharedContext<T extends Record<string, unknown> = Record<string, un
     options: SharedContextOptions = {},
   ): Promise<SharedContext<T>> {
     if (typeof key !== 'string' || key.length === 0) throw invalid('the key must be a non-empty string');
+    // Every option is checked before a client is made: a refused one leaves no connection open.
+    checkOptionNames('LC_SHARED_INVALID_ARGUMENT', 'SharedContext.open', options, SHARED_OPTIONS);
     const resync = options.resyncInterval ?? 1000;
     if (!Number.isSafeInteger(resync) || resync < 0)
       throw invalid(`resyncInterval must be an integer >= 0 (ms), got ${String(resync)}`);
+    if (options.keepAlive !== undefined && typeof options.keepAlive !== 'boolean')
+      throw invalid(`keepAlive must be true or false, got ${String(options.keepAlive)}`);
+    const openTimeout = options.openTimeout ?? 10_000;
+    if (!Number.isSafeInteger(openTimeout) || openTimeout < 1)
+      throw invalid(`openTimeout must be a positive integer (ms), got ${String(openTimeout)}`);
     let store = options.store;
     const ownsStore = store === undefined;
     store ??= new RedisContextStore({
@@ -168,14 +186,15 @@ export class SharedContext<T extends Record<string, unknown> = Record<string, un
     let ownsLocks = false;
     const redis = options.lock?.redis ?? (store instanceof RedisContextStore ? store.redis : undefined);
     if (redis !== undefined) {
-      locks = new RedisLock({ prefix: options.prefix, ...options.lock, redis });
+      try {
+        locks = new RedisLock({ prefix: options.prefix, ...options.lock, redis });
+      } catch (err) {
+        // Lock options it refuses: the store made here is closed, not left connected.
+        if (ownsStore) await store.close().catch(() => {});
+        throw err;
+      }
       ownsLocks = true;
     }
-    if (options.keepAlive !== undefined && typeof options.keepAlive !== 'boolean')
-      throw invalid(`keepAlive must be true or false, got ${String(options.keepAlive)}`);
-    const openTimeout = options.openTimeout ?? 10_000;
-    if (!Number.isSafeInteger(openTimeout) || openTimeout < 1)
-      throw invalid(`openTimeout must be a positive integer (ms), got ${String(openTimeout)}`);
     const shared = new SharedContext<T>(key, store, ownsStore, locks, ownsLocks);
     let timer: LongTimer | undefined;
     try {
