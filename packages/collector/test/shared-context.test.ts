@@ -75,6 +75,12 @@ for (const on of BACKENDS)
       b.on('change', (_ctx, version) => changes.push(version));
       await a.transaction({ x: 1, y: 2 });
       await waitUntil(() => changes.length === 1, 'one change event for one transaction', 2_000);
+      // stats(), as the README and every other class say it: a copy of the counters.
+      const stats = a.stats();
+      expect(stats.writes).to.equal(4);
+      expect(b.stats().notified).to.be.greaterThan(0);
+      stats.writes = 0;
+      expect(a.stats().writes).to.equal(4);
     });
 
     it('values as the Python contexture writes them (NaN, Infinity, integers past 2^53) go through a write and back', async () => {
@@ -332,7 +338,7 @@ describe('SharedContext: Redis unreachable or cut off (single Redis)', function 
     proxy.restore();
     await waitUntil(() => cut.version === writer.version, 'the copy to resynchronise', 10_000);
     expect(cut.get()).to.deep.equal((await store.get(key))!.context);
-    expect(cut.stats.resyncs).to.be.greaterThan(0);
+    expect(cut.stats().resyncs).to.be.greaterThan(0);
   });
 
   it('a copy that missed a deletion and the context made again (as many versions as it had) takes the new one whole', async () => {

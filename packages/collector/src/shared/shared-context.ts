@@ -143,7 +143,7 @@ export class SharedContext<T extends Record<string, unknown> = Record<string, un
   private catchUpTimer: NodeJS.Timeout | null = null;
   private hold: NodeJS.Timeout | null = null;
   private lastTickVersion = -1;
-  readonly stats: SharedContextStats = { notified: 0, resyncs: 0, writes: 0 };
+  private readonly counts: SharedContextStats = { notified: 0, resyncs: 0, writes: 0 };
 
   private constructor(
     key: string,
@@ -242,6 +242,11 @@ export class SharedContext<T extends Record<string, unknown> = Record<string, un
   get<K extends keyof T & string>(field: K): T[K] | undefined;
   get(field?: string): unknown {
     return field === undefined ? this.copy : this.copy[field];
+  }
+
+  /** Its counters, as of now (a copy). */
+  stats(): SharedContextStats {
+    return { ...this.counts };
   }
 
   /** The version of the local copy (0: nothing stored yet). */
@@ -378,7 +383,7 @@ export class SharedContext<T extends Record<string, unknown> = Record<string, un
       }
       if (ev.version <= this._version) return;
       if (ev.version === this._version + 1 && this.resyncing === null) {
-        this.stats.notified++;
+        this.counts.notified++;
         if (this._version === 0) this.incarnation = ev.incarnation === '' ? null : ev.incarnation;
         this.apply(ev.version, ev.delta);
       } else {
@@ -461,10 +466,10 @@ export class SharedContext<T extends Record<string, unknown> = Record<string, un
             if (this._version !== 0) this.replace(0, {} as T);
           } else if (r.type === 'delta') {
             this.incarnation = r.incarnation;
-            this.stats.resyncs++;
+            this.counts.resyncs++;
             this.apply(r.version, r.delta);
           } else if (r.type === 'full' && (r.version !== this._version || r.incarnation !== this.incarnation)) {
-            this.stats.resyncs++;
+            this.counts.resyncs++;
             this.incarnation = r.incarnation;
             this.replace(r.version, r.context as T);
           }
@@ -508,7 +513,7 @@ export class SharedContext<T extends Record<string, unknown> = Record<string, un
         throw new CollectorError('LC_SHARED_INVALID_ARGUMENT', err.message, { cause: err });
       throw err;
     }
-    this.stats.writes++;
+    this.counts.writes++;
     // Closed while the write went: it landed, and the copy follows no more.
     if (this._version < r.version && this.closing === null) await this.caughtUp(r.version);
     return r.version;
