@@ -357,18 +357,29 @@ for (const on of BACKENDS)
     });
 
     it('JSON only: params or results that are not JSON are refused; nothing is evaluated', async () => {
-      const caller = queue({ handler: { big: () => 10n, fn: () => () => 1 } });
+      const caller = queue({ handler: { big: () => 10n, fn: () => () => 1, nan: () => ({ n: Number.NaN }) } });
       expect((await rejection(caller.query({ name: 'x', params: { f: 1n } }))).code).to.equal('LC_TASK_INVALID');
       const cyclic: Record<string, unknown> = {};
       cyclic.me = cyclic;
       expect((await rejection(caller.query({ name: 'x', params: cyclic }))).code).to.equal('LC_TASK_INVALID');
       expect((await rejection(caller.query({ name: '', params: {} }))).code).to.equal('LC_TASK_INVALID');
       expect((await rejection(caller.query({ name: 'big', policy: 'local' }))).code).to.equal('LC_TASK_INVALID');
+      const nan = await rejection(caller.query({ name: 'nan', policy: 'local' }));
+      expect(nan.code).to.equal('LC_TASK_INVALID', 'a NaN result would reach the caller as null');
+      expect(nan.message).to.match(/"n" is NaN, not JSON/);
       void listening(caller, ['big']);
       const err = await rejection(caller.query({ name: 'big', policy: 'remote' }));
       expect(err.code).to.equal('LC_TASK_FAILED');
       expect(err.message).to.match(/BigInt/);
-      for (const params of [{ m: new Map([[1, 2]]) }, { f: () => 1 }, new Set([1]), { s: Symbol('x') }]) {
+      for (const params of [
+        { m: new Map([[1, 2]]) },
+        { f: () => 1 },
+        new Set([1]),
+        { s: Symbol('x') },
+        { n: Number.NaN },
+        [1, Number.POSITIVE_INFINITY],
+        Number.NEGATIVE_INFINITY,
+      ]) {
         const e = await rejection(caller.query({ name: 'x', params }));
         expect(e.code).to.equal('LC_TASK_INVALID');
         expect(e.message).to.match(/not JSON/);

@@ -12,7 +12,10 @@ export const checkText = (what: string, v: unknown): string => text('LC_TASK_INV
 /** A positive integer (ms, or a count). */
 export const checkMs = (what: string, v: unknown): number => checkPositive('LC_TASK_INVALID', what, v);
 
-/** JSON text of a value that must survive as JSON: no functions, cycles, BigInts or undefined at the top. */
+/**
+ * JSON text of a value that must survive as JSON: no functions, cycles, BigInts, non-finite
+ * numbers (JSON would write null) or undefined at the top.
+ */
 export function toJson(what: string, v: unknown): string {
   let text: string | undefined;
   try {
@@ -31,6 +34,8 @@ export function toJson(what: string, v: unknown): string {
           `${key === '' ? 'the value' : JSON.stringify(key)} is a ${x instanceof Object ? (x.constructor?.name ?? typeof x) : typeof x}, not JSON`,
         );
       }
+      if (typeof x === 'number' && !Number.isFinite(x))
+        throw new TypeError(`${key === '' ? 'the value' : JSON.stringify(key)} is ${x}, not JSON`);
       return x;
     });
   } catch (err) {
