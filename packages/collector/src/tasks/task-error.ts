@@ -44,16 +44,20 @@ export class TaskError extends CollectorError {
   }
 }
 
-/** The error a worker reports, read back from its JSON text (anything else becomes its message). */
-function remoteOf(text: string | null | undefined): RemoteError {
+/**
+ * The error a worker reports, read back from its JSON text (anything else becomes its message),
+ * and whether it is the refusal of a result that is not JSON.
+ */
+function remoteOf(text: string | null | undefined): RemoteError & { invalidResult?: true } {
   try {
     const e: unknown = JSON.parse(text ?? '');
     if (isPlainObject(e)) {
-      const r: RemoteError = {
+      const r: RemoteError & { invalidResult?: true } = {
         name: String(e.name ?? 'Error'),
         message: String(e.message ?? ''),
       };
       if (typeof e.code === 'string') r.code = e.code;
+      if (e.invalidResult === true) r.invalidResult = true;
       return r;
     }
   } catch {
@@ -62,9 +66,14 @@ function remoteOf(text: string | null | undefined): RemoteError {
   return { name: 'Error', message: String(text) };
 }
 
-/** The {@link TaskError} of a task recorded as failed, from the error text its worker recorded. */
-export function taskFailure(id: string, name: string, payload: string | null | undefined): TaskError {
-  const remote = remoteOf(payload);
+/**
+ * The error of a task recorded as failed, from the error text its worker recorded: a
+ * {@link TaskError}, or the `CollectorError` `LC_TASK_INVALID` of a result that is not JSON (as
+ * a run here gives).
+ */
+export function taskFailure(id: string, name: string, payload: string | null | undefined): TaskError | CollectorError {
+  const { invalidResult, ...remote } = remoteOf(payload);
+  if (invalidResult === true) return new CollectorError('LC_TASK_INVALID', `task '${name}' (${id}): ${remote.message}`);
   if (remote.code === 'LC_TASK_GAVE_UP')
     return new TaskError('LC_TASK_GAVE_UP', id, `task '${name}' (${id}) ${remote.message}`);
   return new TaskError('LC_TASK_FAILED', id, `task '${name}' (${id}) failed: ${remote.message}`, remote);

@@ -244,7 +244,12 @@ export class TaskWorker {
         },
       };
       const result = await fn!(task);
-      outcome = ['done', toJson('the result', result)];
+      try {
+        outcome = ['done', toJson('the result', result)];
+      } catch (err) {
+        // Refused as a run here refuses it: the caller gets LC_TASK_INVALID, not a failure of the task.
+        outcome = ['failed', JSON.stringify({ ...errorInfo(err), invalidResult: true })];
+      }
     } catch (err) {
       if (q.closed.aborted) {
         // Stopped by our own close: hand the task back at once (its visibility ends now) for another
