@@ -286,6 +286,13 @@ for (const on of BACKENDS)
         /remove must be an array/,
       );
       expect((await caught(s.update('f', (() => 1) as unknown))).code).to.equal('LC_SHARED_INVALID_ARGUMENT');
+      // Anywhere in the value: JSON would drop it without a word.
+      for (const v of [{ f() {}, k: 1 }, { a: [1, () => 2] }, [Symbol('s')]]) {
+        const nested = await caught(s.update('nested', v as unknown));
+        expect(nested.code).to.equal('LC_SHARED_INVALID_ARGUMENT');
+        expect(nested.message).to.match(/^field "nested" must hold JSON: it holds a (function|symbol)$/);
+      }
+      expect(s.get('nested')).to.equal(undefined);
       await s.update('__proto__', { polluted: true });
       expect(({} as Record<string, unknown>).polluted).to.equal(undefined);
       expect(Object.keys(s.get())).to.deep.equal(['__proto__']);

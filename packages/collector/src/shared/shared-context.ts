@@ -84,13 +84,17 @@ function invalid(message: string): CollectorError {
 const SHARED_MAX_DEPTH = 64;
 
 /**
- * Refuses a field's value that nests deeper than {@link SHARED_MAX_DEPTH} allows. A cycle is left
- * to the JSON check, which names it.
+ * Refuses a field's value that nests deeper than {@link SHARED_MAX_DEPTH} allows, or holds a
+ * function or a symbol anywhere (JSON would drop it without a word). A cycle is left to the JSON
+ * check, which names it; an object with a `toJSON()` is what that gives.
  */
-function checkDepth(field: string, value: unknown): void {
+function checkValue(field: string, value: unknown): void {
   const ancestors: object[] = [];
   const walk = (v: unknown, depth: number): void => {
+    if (typeof v === 'function' || typeof v === 'symbol')
+      throw invalid(`field ${JSON.stringify(field)} must hold JSON: it holds a ${typeof v}`);
     if (typeof v !== 'object' || v === null || ancestors.includes(v)) return;
+    if (typeof (v as { toJSON?: unknown }).toJSON === 'function') return;
     if (depth > SHARED_MAX_DEPTH)
       throw invalid(
         `field ${JSON.stringify(field)} nests too deep: a shared context holds at most ${SHARED_MAX_DEPTH} levels (a field's value ${SHARED_MAX_DEPTH - 1})`,
@@ -490,7 +494,7 @@ export class SharedContext<T extends Record<string, unknown> = Record<string, un
       const v = given[k];
       if (v === undefined) gone.push(k);
       else {
-        checkDepth(k, v);
+        checkValue(k, v);
         let text: string | undefined;
         try {
           text = stringifyJson(v);
