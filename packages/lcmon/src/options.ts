@@ -233,7 +233,10 @@ export function resolveOptions(options: ObjectsOptions = {}, of: 'messages' | 'o
     // Neither the URL nor its scheme is repeated: in `user:secret@host` the parser takes `user:` for it.
     if (typeof url !== 'string' || !/^amqps?:\/\/[^/]/i.test(url) || !URL.canParse(url))
       invalid('url must be an amqp:// or amqps:// URL');
-    urls = [url];
+    // What parses can still hold a password with an unencoded / ? # (taken for host:port) or port 0.
+    const one = parseAmqpUrls([url]);
+    if (!one.ok) invalid(`url ${one.why}`);
+    urls = one.urls;
   }
   if (o.stdin !== undefined && (o.stdin === null || typeof (o.stdin as Readable).on !== 'function'))
     invalid('stdin must be a readable stream');

@@ -475,6 +475,13 @@ describe('lcmon live (RabbitMQ)', () => {
       expect(u.stderr, bad).to.match(/url must be an amqp:\/\/ or amqps:\/\/ URL/);
       expect(u.stderr, bad).to.not.match(/s3cr3t|watcher/);
     }
+    // A password with an unencoded / ? or # parses as host:port: refused, the password not said.
+    for (const bad of ['1234/s3cr3t', '1234?s3cr3t', '1234#s3cr3t']) {
+      const u = await run(['-u', `amqp://watcher:${bad}@127.0.0.1:5672/%2F`]);
+      expect(u.code, bad).to.equal(2);
+      expect(u.stderr, bad).to.match(/url is not a URL that parses .*must be percent-encoded/);
+      expect(u.stderr, bad).to.not.match(/s3cr3t/);
+    }
   });
 
   it('a vhost the broker will not open: one line saying so, exit 77 (refused), not "cannot reach"', async () => {
