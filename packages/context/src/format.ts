@@ -1,5 +1,15 @@
-/** The text of a `ctx.log.*` message: `{field}` and `{a.b}` replaced by the context's fields, the arguments appended. */
+/**
+ * The text of a `ctx.log.*` message: `{field}` and `{a.b}` replaced by the context's fields, the
+ * arguments appended. It never throws: a value that cannot be made text (its getters, toString(),
+ * toJSON() or inspect method throw, a hostile Proxy) is written as {@link UNDESCRIBABLE}, and the
+ * rest of the message is kept.
+ */
 import { inspect } from 'node:util';
+
+/** What stands in a message for a value that cannot be made text. */
+export const UNDESCRIBABLE = '(cannot be described)';
+
+const INSPECT = { depth: 2, breakLength: Infinity } as const;
 
 function lookup(fields: Record<string, unknown>, path: string): unknown {
   let v: unknown = fields;
@@ -10,19 +20,46 @@ function lookup(fields: Record<string, unknown>, path: string): unknown {
   return v;
 }
 
-export function formatMessage(fields: Record<string, unknown>, format: string, args: unknown[]): string {
-  let text = String(format).replace(/\{([A-Za-z_$][\w$]*(?:\.[\w$]+)*)\}/g, (whole, path: string) => {
-    const v = lookup(fields, path);
-    if (v === undefined) return whole;
+/** A value as `inspect()` shows it, or {@link UNDESCRIBABLE}. */
+function inspected(v: unknown): string {
+  try {
+    return inspect(v, INSPECT);
+  } catch {
+    return UNDESCRIBABLE;
+  }
+}
+
+/** A field's value in a message: an object as its JSON (else as `inspect()` shows it), anything else as its text. */
+function fieldText(v: unknown): string {
+  try {
     if (typeof v === 'object' && v !== null) {
       try {
-        return JSON.stringify(v);
+        const json = JSON.stringify(v);
+        if (typeof json === 'string') return json;
       } catch {
-        return String(v);
+        /* a cycle, a bigint, a hostile toJSON(): shown as inspect() shows it */
       }
+      return inspected(v);
     }
     return String(v);
-  });
-  for (const a of args) text += ` ${typeof a === 'string' ? a : inspect(a, { depth: 2, breakLength: Infinity })}`;
+  } catch {
+    return inspected(v);
+  }
+}
+
+export function formatMessage(fields: Record<string, unknown>, format: unknown, args: unknown[]): string {
+  let text =
+    typeof format === 'string'
+      ? format.replace(/\{([A-Za-z_$][\w$]*(?:\.[\w$]+)*)\}/g, (whole, path: string) => {
+          let v: unknown;
+          try {
+            v = lookup(fields, path);
+          } catch {
+            return UNDESCRIBABLE;
+          }
+          return v === undefined ? whole : fieldText(v);
+        })
+      : inspected(format);
+  for (const a of args) text += ` ${typeof a === 'string' ? a : inspected(a)}`;
   return text;
 }

@@ -434,6 +434,70 @@ describe('Context → RabbitMQ (every message kind, received by a plain amqplib 
     ]);
   });
 
+  it('ctx.log never throws: what cannot be made text is "(cannot be described)", the rest is kept', async () => {
+    const lines: string[] = [];
+    const ctx = new Context({
+      name: 'log.hostile',
+      handler,
+      ignore: ['raw', 'prox', 'cyc'],
+      logger: (l) => lines.push(l),
+    });
+    ctx.raw = Object.assign(Object.create(null), { id: 1n });
+    ctx.prox = new Proxy(
+      {},
+      {
+        get() {
+          throw new Error('get');
+        },
+        getOwnPropertyDescriptor() {
+          throw new Error('gopd');
+        },
+        ownKeys() {
+          throw new Error('ownKeys');
+        },
+        getPrototypeOf() {
+          throw new Error('proto');
+        },
+      },
+    );
+    const cyc: Record<string, unknown> = { n: 1 };
+    ctx.cyc = cyc;
+    cyc.self = cyc; // a cycle made after the assignment (the field is ignored: never serialised)
+    ctx.bad = 'x';
+    const hostile = {
+      toString() {
+        throw new Error('toString');
+      },
+      [Symbol.for('nodejs.util.inspect.custom')]() {
+        throw new Error('inspect');
+      },
+    };
+    const calls: Array<() => void> = [
+      () => ctx.log.info('raw is {raw}'),
+      () => ctx.log.info('arg', hostile),
+      () => ctx.log.info('cyc {cyc.n} {cyc}'),
+      () => ctx.log.info('prox {prox} {prox.a} after'),
+      () => ctx.log.info(Object.create(null) as never, 'kept'),
+      () => ctx.log.info(hostile as never, 2),
+      () => ctx.log.error('{bad} and {missing}', 'tail'),
+    ];
+    for (const [i, call] of calls.entries()) expect(call, `call ${i}`).to.not.throw();
+    await consumer.waitFor(1 + calls.length + 1);
+    const messages = bodies()
+      .filter((m) => m.message !== undefined)
+      .map((m) => m.message as string);
+    expect(messages).to.have.length(calls.length);
+    expect(messages[0]).to.equal('raw is [Object: null prototype] { id: 1n }');
+    expect(messages[1]).to.equal('arg (cannot be described)');
+    expect(messages[2]).to.match(/^cyc 1 <ref \*1> \{ n: 1, self: \[Circular \*1\] \}$/);
+    // inspect() shows a Proxy's target; a path into it, read through its traps, cannot be.
+    expect(messages[3]).to.equal('prox {} (cannot be described) after');
+    expect(messages[4]).to.equal('[Object: null prototype] {} kept');
+    expect(messages[5]).to.equal('(cannot be described) 2');
+    expect(messages[6]).to.equal('x and {missing} tail');
+    expect(lines.filter((l) => l.includes('[info]') || l.includes('[error]'))).to.have.length(calls.length);
+  });
+
   it('a headers exchange routes by the handler and context headers', async () => {
     const hx = cleanup.exchange(uniqueName('ctx-hx'));
     const hconsumer = await TestConsumer.start({
