@@ -12,6 +12,7 @@ import { als, LazyContext } from './current.js';
 import { ContextError } from './errors.js';
 import { formatMessage } from './format.js';
 import { Handler } from './handler.js';
+import { needsLosslessWrite } from './protocol/json.js';
 import { setOwn } from './protocol/own.js';
 import type { Route } from './route.js';
 import { fieldJson, keyJson } from './serialize.js';
@@ -246,7 +247,9 @@ function wholeJson(fields: Record<string, unknown> | undefined | null): string |
     if (t !== 'string' && t !== 'number' && t !== 'boolean' && t !== 'object') return undefined;
   }
   try {
-    return JSON.stringify(fields);
+    const json = JSON.stringify(fields);
+    // A number the wire format writes otherwise (NaN, a double past 2^53 - 1): firstBody() writes it.
+    return needsLosslessWrite(fields, json) ? undefined : json;
   } catch {
     return undefined;
   }

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import os from 'node:os';
 import { Context, ContextError, Handler } from '@contexture/context';
+import { parseLine } from '@contexture/context/protocol';
 import { amqpUrl, Cleanup, TestConsumer, uniqueName } from '@contexture/test-support';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
@@ -206,6 +207,36 @@ describe('Context → RabbitMQ (every message kind, received by a plain amqplib 
     ctx.finish();
     await consumer.waitFor(4);
     expect(bodies().map((m) => m.obj)).to.deep.equal([{}, { snapshot: { n: 1 } }, { after: 'still works' }, {}]);
+  });
+
+  it('numbers go as the wire format writes them: past 2^53 - 1 with an exponent, NaN and Infinity as words', async () => {
+    const ctx = new Context({ name: 'numbers', handler, context: { big: 2 ** 60, inf: -Infinity } });
+    ctx.update({ ns: 1.7e18, ratio: NaN });
+    ctx.nested = { at: [1e16, Infinity], ok: 3, neg: -(2 ** 53) };
+    ctx.safe = Number.MAX_SAFE_INTEGER;
+    ctx.text = '12345678901234567890 null';
+    new Context({ name: 'numbers', handler, transient: true, context: { ns: 1.7e18, n: 1 } });
+    ctx.finish({ last: NaN });
+    await consumer.waitFor(7);
+    const objs = consumer.received.map((r) => {
+      const parsed = parseLine(r.body.toString('utf8'));
+      if (!('message' in parsed)) throw new Error(`not read back: ${parsed.kind}`);
+      return parsed.message.obj as Record<string, unknown>;
+    });
+    expect(objs).to.deep.equal([
+      { big: 2 ** 60, inf: -Infinity },
+      { ns: 1.7e18, ratio: NaN },
+      { nested: { at: [1e16, Infinity], ok: 3, neg: -(2 ** 53) } },
+      { safe: Number.MAX_SAFE_INTEGER },
+      { text: '12345678901234567890 null' },
+      { ns: 1.7e18, n: 1 },
+      { last: NaN },
+    ]);
+    for (const obj of objs) for (const v of Object.values(obj)) expect(typeof v).to.not.equal('bigint');
+    const raw = consumer.received.map((r) => r.body.toString('utf8'));
+    expect(raw[1]).to.contain('"obj":{"ns":1.7e+18,"ratio":NaN}');
+    expect(raw[2]).to.contain('"at":[1e+16,Infinity]');
+    expect(raw[3]).to.contain(`"safe":${Number.MAX_SAFE_INTEGER}`);
   });
 
   it('options and arguments of the wrong kind throw LC_CONTEXT_INVALID_OPTION before anything is sent', async () => {

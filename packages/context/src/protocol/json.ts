@@ -80,9 +80,7 @@ export function stringifyJson(value: unknown, indent?: number | string): string 
   try {
     const text = JSON.stringify(value, null, indent);
     if (text === undefined) return text;
-    // JSON.stringify writes a non-finite number as null, and a double past 2^53 - 1 as digits that
-    // would read back as a bigint: only then is there anything to write otherwise.
-    if ((!text.includes('null') || !mayHoldNonFinite(value)) && !mayHoldLongInteger(text)) return text;
+    if (!needsLosslessWrite(value, text)) return text;
   } catch (err) {
     if (!(err instanceof TypeError) || !/BigInt/i.test(err.message)) throw err;
   }
@@ -92,6 +90,16 @@ export function stringifyJson(value: unknown, indent?: number | string): string 
       : (indent ?? '').slice(0, 10);
   const stack: object[] = [];
   return write('', value, gap, '', stack);
+}
+
+/**
+ * True when `text`, what JSON.stringify wrote for `value`, may differ from what
+ * {@link stringifyJson} writes: JSON.stringify writes a non-finite number as null, and a double
+ * past 2^53 - 1 as digits that would read back as a bigint; only then is there anything to write
+ * otherwise. (Internal: for a writer that calls JSON.stringify itself.)
+ */
+export function needsLosslessWrite(value: unknown, text: string): boolean {
+  return (text.includes('null') && mayHoldNonFinite(value)) || mayHoldLongInteger(text);
 }
 
 /**
