@@ -15,7 +15,7 @@ import { Handler } from './handler.js';
 import { needsLosslessWrite } from './protocol/json.js';
 import { setOwn } from './protocol/own.js';
 import type { Route } from './route.js';
-import { fieldJson, keyJson } from './serialize.js';
+import { fieldJson, keyJson, thrownMessage } from './serialize.js';
 import { activeTrace } from './trace-context.js';
 
 /** Something that logs each change as `<name> <id>: x = 1, y = 2`: a function, or an object with `info` (or `debug`). */
@@ -31,7 +31,7 @@ export interface ContextOptions<T extends object = Record<string, any>> {
   routingKey?: string;
   /** The id to use instead of a new uuid v4. */
   guid?: string;
-  /** Fields kept locally and never sent. @default [] */
+  /** Fields kept locally and never sent: an array, a Set, any iterable of names. @default [] */
   ignore?: Iterable<string>;
   /** Send one `transient` message, never `born` or `finished`. @default false */
   transient?: boolean;
@@ -209,8 +209,10 @@ function firstBody(
 ): string {
   let body = '';
   if (initial !== undefined && initial !== null) {
-    for (const key of Object.keys(initial)) {
-      const value = initial[key];
+    const [keys, values] = readFields(initial, 'the context option');
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i]!;
+      const value = values[i];
       keep?.(key, value);
       if (ignore?.has(key)) continue;
       body += `${(body === '' ? '' : ',') + keyJson(key)}:${fieldJson(key, value)}`;
@@ -238,15 +240,16 @@ function firstBody(
  */
 function wholeJson(fields: Record<string, unknown> | undefined | null): string | undefined {
   if (fields === undefined || fields === null) return '{}';
-  // A plain object: JSON.stringify() would call a toJSON() of its class, which firstBody() does not.
-  const proto = Object.getPrototypeOf(fields);
-  if (proto !== Object.prototype && proto !== null) return undefined;
-  for (const key in fields) {
-    if (!Object.hasOwn(fields, key)) return undefined;
-    const t = typeof fields[key];
-    if (t !== 'string' && t !== 'number' && t !== 'boolean' && t !== 'object') return undefined;
-  }
+  // A getter or a Proxy trap that throws: firstBody() reads again and says why.
   try {
+    // A plain object: JSON.stringify() would call a toJSON() of its class, which firstBody() does not.
+    const proto = Object.getPrototypeOf(fields);
+    if (proto !== Object.prototype && proto !== null) return undefined;
+    for (const key in fields) {
+      if (!Object.hasOwn(fields, key)) return undefined;
+      const t = typeof fields[key];
+      if (t !== 'string' && t !== 'number' && t !== 'boolean' && t !== 'object') return undefined;
+    }
     const json = JSON.stringify(fields);
     // A number the wire format writes otherwise (NaN, a double past 2^53 - 1): firstBody() writes it.
     return needsLosslessWrite(fields, json) ? undefined : json;
@@ -304,21 +307,79 @@ function finishState(state: State, body = '', logged = ''): void {
   state.logChange(`status = finished${logged}, elapsed = ${elapsed}`);
 }
 
-/** The `obj` body of `fields` (ignored ones left out); throws before anything changes. */
-function fieldsBody(state: State, fields: Record<string, unknown>, keys: string[]): string {
+/**
+ * The own enumerable keys of an object of fields and their values, each read once: a getter or a
+ * Proxy trap that throws becomes a `ContextError` (`LC_CONTEXT_NOT_SERIALIZABLE` naming the field
+ * whose value cannot be read, `LC_CONTEXT_INVALID_OPTION` when the keys cannot be).
+ */
+function readFields(fields: object, what: string): [string[], unknown[]] {
+  let keys: string[];
+  try {
+    keys = Object.keys(fields);
+  } catch (err) {
+    throw new ContextError('LC_CONTEXT_INVALID_OPTION', `${what}: its fields cannot be listed: ${thrownMessage(err)}`, {
+      cause: err,
+    });
+  }
+  const values: unknown[] = new Array(keys.length);
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i]!;
+    try {
+      values[i] = (fields as Record<string, unknown>)[key];
+    } catch (err) {
+      throw new ContextError('LC_CONTEXT_NOT_SERIALIZABLE', `field '${key}' cannot be read: ${thrownMessage(err)}`, {
+        field: key,
+        cause: err,
+      });
+    }
+  }
+  return [keys, values];
+}
+
+/** The object of fields `update()` or `finish()` was given, checked and read (see {@link readFields}). */
+function givenFields(fields: unknown, method: string): [string[], unknown[]] {
+  let array: boolean;
+  try {
+    array = Array.isArray(fields);
+  } catch {
+    array = true; // a revoked Proxy
+  }
+  if (typeof fields !== 'object' || fields === null || array)
+    throw new ContextError(
+      'LC_CONTEXT_INVALID_OPTION',
+      `${method}() takes an object of fields${method === 'finish' ? ', or nothing' : ''}`,
+    );
+  return readFields(fields as object, `${method}()`);
+}
+
+/** The `obj` body of the fields (ignored ones left out); throws before anything changes. */
+function fieldsBody(state: State, keys: string[], values: unknown[]): string {
   let body = '';
-  for (const key of keys) {
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i]!;
     if (state.ignore?.has(key)) continue;
-    body += `${(body === '' ? '' : ',') + keyJson(key)}:${fieldJson(key, fields[key])}`;
+    body += `${(body === '' ? '' : ',') + keyJson(key)}:${fieldJson(key, values[i])}`;
   }
   return body;
 }
 
-function fieldsLog(state: State, fields: Record<string, unknown>, keys: string[]): string {
-  return keys
-    .filter((k) => !state.ignore?.has(k))
-    .map((k) => `${k} = ${preview(fieldJson(k, fields[k]))}`)
-    .join(', ');
+function fieldsLog(state: State, keys: string[], values: unknown[]): string {
+  const parts: string[] = [];
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i]!;
+    if (!state.ignore?.has(key)) parts.push(`${key} = ${preview(fieldJson(key, values[i]))}`);
+  }
+  return parts.join(', ');
+}
+
+/** Sets the fields in one message; throws before anything changes. */
+function update(state: State, keys: string[], values: unknown[]): void {
+  const body = fieldsBody(state, keys, values);
+  for (let i = 0; i < keys.length; i++) setOwn(state.fields, keys[i]!, values[i]);
+  if (body !== '') {
+    state.send(`{${body}}`);
+    if (state.logger !== null) state.logChange(fieldsLog(state, keys, values));
+  }
 }
 
 function reserved(name: string): ContextError {
@@ -412,32 +473,91 @@ const traps: ProxyHandler<ContextBase> = {
     // Class fields of a subclass arrive here: they become context fields like any assignment.
     if (typeof prop === 'symbol') return Reflect.defineProperty(target, prop, descriptor);
     if (prop in target) throw reserved(prop);
-    if (!('value' in descriptor)) return false;
+    // A field is a value the context sends, and stays one it can change or delete.
+    if (!('value' in descriptor) || descriptor.configurable === false)
+      throw new ContextError(
+        'LC_CONTEXT_INVALID_OPTION',
+        `field '${prop}': a context field is a plain value (no getter or setter, not non-configurable)`,
+        { field: prop },
+      );
     assign(target[kState], prop, descriptor.value);
     return true;
+  },
+  preventExtensions() {
+    // Its fields change: a context cannot be frozen, sealed or made non-extensible.
+    throw new ContextError('LC_CONTEXT_INVALID_OPTION', 'a context cannot be frozen, sealed or made non-extensible');
   },
 };
 
 const NAME_OPTIONS = ['name', 'routingKey'] as const;
 const OBJECT_OPTIONS = ['headers', 'context', 'obj'] as const;
 
-/** Checks the options of a Context (or of Context.wrap()); a wrong one throws `LC_CONTEXT_INVALID_OPTION`. */
+const OPTIONS = [
+  'context',
+  'name',
+  'routingKey',
+  'guid',
+  'ignore',
+  'transient',
+  'headers',
+  'obj',
+  'logger',
+  'handler',
+  'trace',
+] as const satisfies ReadonlyArray<keyof ContextOptions>;
+
+/**
+ * Checks the options of a Context (or of Context.wrap()) and returns them read once, `ignore` as
+ * an array; a wrong one, or one whose getter (or Proxy trap) throws, throws `LC_CONTEXT_INVALID_OPTION`.
+ */
 function checkOptions(options: unknown): ContextOptions {
-  const bad = (what: string) => new ContextError('LC_CONTEXT_INVALID_OPTION', what);
-  if (typeof options !== 'object' || options === null || Array.isArray(options))
-    throw bad('Context options must be an object');
-  const o = options as ContextOptions;
-  for (const k of NAME_OPTIONS)
-    if (o[k] !== undefined && (typeof o[k] !== 'string' || o[k] === '')) throw bad(`${k} must be a non-empty string`);
-  if (o.handler !== undefined && !(o.handler instanceof Handler)) throw bad('handler must be a Handler');
-  if (o.ignore !== undefined && (!Array.isArray(o.ignore) || o.ignore.some((k) => typeof k !== 'string')))
-    throw bad('ignore must be an array of field names');
-  for (const k of OBJECT_OPTIONS) {
-    const v = o[k];
-    if (v !== undefined && v !== null && (typeof v !== 'object' || Array.isArray(v)))
-      throw bad(`${k} must be an object`);
+  const bad = (what: string, cause?: unknown) =>
+    new ContextError('LC_CONTEXT_INVALID_OPTION', what, cause === undefined ? undefined : { cause });
+  const o: ContextOptions = {};
+  try {
+    if (typeof options !== 'object' || options === null || Array.isArray(options))
+      throw bad('Context options must be an object');
+    for (const k of OPTIONS) {
+      const v = (options as Record<string, unknown>)[k];
+      if (v !== undefined) (o as Record<string, unknown>)[k] = v;
+    }
+    // Any iterable of names (an array, a Set), read once into an array.
+    if (o.ignore !== undefined) {
+      const given = o.ignore as unknown;
+      const names =
+        typeof given === 'object' &&
+        given !== null &&
+        typeof (given as Iterable<unknown>)[Symbol.iterator] === 'function'
+          ? [...(given as Iterable<unknown>)]
+          : null;
+      if (names === null || names.some((k) => typeof k !== 'string'))
+        throw bad('ignore must be an iterable (an array, a Set) of field names');
+      o.ignore = names as string[];
+    }
+    for (const k of NAME_OPTIONS)
+      if (o[k] !== undefined && (typeof o[k] !== 'string' || o[k] === '')) throw bad(`${k} must be a non-empty string`);
+    if (o.handler !== undefined && !(o.handler instanceof Handler)) throw bad('handler must be a Handler');
+    for (const k of OBJECT_OPTIONS) {
+      const v = o[k];
+      if (v !== undefined && v !== null && (typeof v !== 'object' || Array.isArray(v)))
+        throw bad(`${k} must be an object`);
+    }
+  } catch (err) {
+    if (err instanceof ContextError) throw err;
+    throw bad(`Context options cannot be read: ${thrownMessage(err)}`, err);
   }
   return o;
+}
+
+/** The state of a context, or undefined for anything else (a Proxy whose traps throw included). */
+function stateOf(ctx: unknown): State | undefined {
+  if (typeof ctx !== 'object' || ctx === null) return undefined;
+  try {
+    const state = (ctx as ContextBase)[kState];
+    return state instanceof State ? state : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 class ContextBase {
@@ -488,34 +608,25 @@ class ContextBase {
   }
 
   update(fields: Record<string, unknown>): this {
-    const state = this[kState];
-    if (typeof fields !== 'object' || fields === null)
-      throw new ContextError('LC_CONTEXT_INVALID_OPTION', 'update() takes an object of fields');
-    const keys = Object.keys(fields);
-    const body = fieldsBody(state, fields, keys);
-    for (const key of keys) setOwn(state.fields, key, fields[key]);
-    if (body !== '') {
-      state.send(`{${body}}`);
-      if (state.logger !== null) state.logChange(fieldsLog(state, fields, keys));
-    }
+    const [keys, values] = givenFields(fields, 'update');
+    update(this[kState], keys, values);
     return this;
   }
 
   finish(fields?: Record<string, unknown>): void {
     const state = this[kState];
-    if (fields !== undefined && (typeof fields !== 'object' || fields === null))
-      throw new ContextError('LC_CONTEXT_INVALID_OPTION', 'finish() takes an object of fields, or nothing');
+    const given = fields === undefined ? undefined : givenFields(fields, 'finish');
     if (state.finished || state.transient) {
-      if (fields !== undefined) this.update(fields);
+      if (given !== undefined) update(state, given[0], given[1]);
       return;
     }
     let body = '';
     let logged = '';
-    if (fields !== undefined) {
-      const keys = Object.keys(fields);
-      body = fieldsBody(state, fields, keys); // throws before anything changes
-      for (const key of keys) setOwn(state.fields, key, fields[key]);
-      if (body !== '' && state.logger !== null) logged = `, ${fieldsLog(state, fields, keys)}`;
+    if (given !== undefined) {
+      const [keys, values] = given;
+      body = fieldsBody(state, keys, values); // throws before anything changes
+      for (let i = 0; i < keys.length; i++) setOwn(state.fields, keys[i]!, values[i]);
+      if (body !== '' && state.logger !== null) logged = `, ${fieldsLog(state, keys, values)}`;
     }
     unfinished.unregister(state);
     finishState(state, body, logged);
@@ -549,9 +660,9 @@ class ContextBase {
   static wrap<F extends (...args: any[]) => any>(fn: F, options: ContextOptions = {}): F {
     if (typeof fn !== 'function')
       throw new ContextError('LC_CONTEXT_INVALID_OPTION', 'Context.wrap() takes a function as its first argument');
-    checkOptions(options);
-    const name = options.name ?? options.routingKey ?? callerModuleName();
-    const opts: ContextOptions = { ...options, name };
+    const checked = checkOptions(options);
+    const name = checked.name ?? checked.routingKey ?? callerModuleName();
+    const opts: ContextOptions = { ...checked, name };
     const Ctor = ContextBase as unknown as new (o: ContextOptions) => Context;
     const wrapped = function (this: unknown, ...args: unknown[]): unknown {
       const ctx = new Ctor(opts);
@@ -600,7 +711,7 @@ class ContextBase {
    * ctx.finish();
    */
   static run<R>(ctx: ContextMembers<object>, fn: () => R): R {
-    if (!(ctx instanceof ContextBase))
+    if (stateOf(ctx) === undefined)
       throw new ContextError('LC_CONTEXT_INVALID_OPTION', 'Context.run() takes a Context as its first argument');
     if (typeof fn !== 'function')
       throw new ContextError('LC_CONTEXT_INVALID_OPTION', 'Context.run() takes a function as its second argument');
@@ -615,7 +726,7 @@ class ContextBase {
 
   /** The id of a context (what `obj_id` carries). */
   static idOf(ctx: ContextMembers<object>): string {
-    const state = typeof ctx === 'object' && ctx !== null ? (ctx as unknown as ContextBase)[kState] : undefined;
+    const state = stateOf(ctx);
     if (state === undefined) throw new ContextError('LC_CONTEXT_INVALID_OPTION', 'Context.idOf() takes a Context');
     return state.id;
   }

@@ -5,7 +5,7 @@
 export type ContextErrorCode =
   /** A name the Context itself uses (`context`, `log`, `update`, …) was assigned as a field; `ctx.update()` sets it. */
   | 'LC_CONTEXT_RESERVED_NAME'
-  /** A field's value cannot be sent as JSON (circular, BigInt, function, symbol); `field` names it. */
+  /** A field's value cannot be sent as JSON (circular, BigInt, function, symbol) or read (its getter throws); `field` names it. */
   | 'LC_CONTEXT_NOT_SERIALIZABLE'
   /** A write through `ctx.context`, the read-only view of the fields: set the field on the context or with `update()`. */
   | 'LC_CONTEXT_READ_ONLY'

@@ -27,7 +27,7 @@ export function fieldJson(field: string, value: unknown): string {
     if (t === 'object' && json !== undefined && needsLosslessWrite(value, json)) json = stringifyJson(value);
   } catch (err) {
     // What a getter or toJSON() threw may be anything (null, a string): said as it can be.
-    const message = err instanceof Error ? err.message : thrownText(err);
+    const message = thrownMessage(err);
     const why = /circular/i.test(message) ? 'it is circular' : message;
     throw new ContextError('LC_CONTEXT_NOT_SERIALIZABLE', `field '${field}' cannot be sent as JSON: ${why}`, {
       field,
@@ -35,6 +35,16 @@ export function fieldJson(field: string, value: unknown): string {
     });
   }
   return json === undefined ? 'null' : json;
+}
+
+/** What was thrown, as text for a message: an Error's message, else {@link thrownText} (never throwing itself). */
+export function thrownMessage(thrown: unknown): string {
+  try {
+    if (thrown instanceof Error) return String(thrown.message);
+  } catch {
+    /* a hostile Error: said as any thrown value */
+  }
+  return thrownText(thrown);
 }
 
 /** A thrown value that is no Error, as text for a message (never throwing itself). */

@@ -275,6 +275,74 @@ describe('Context → RabbitMQ (every message kind, received by a plain amqplib 
     expect(handler.stats().enqueued).to.equal(0);
   });
 
+  it('hostile arguments (throwing getters and Proxy traps, accessors, arrays) throw a ContextError, nothing else', async () => {
+    const ctx = new Context({ name: 'hostile.args', handler });
+    const throwing = (what: string) => () => {
+      throw new Error(what);
+    };
+    const hostile = new Proxy(
+      {},
+      { get: throwing('get'), getPrototypeOf: throwing('proto'), ownKeys: throwing('ownKeys'), has: throwing('has') },
+    );
+    const notifier = {
+      get bad(): number {
+        throw new Error('getter');
+      },
+    };
+    const cases: Array<[string, () => unknown, string, string?]> = [
+      ['update getter', () => ctx.update(notifier), 'LC_CONTEXT_NOT_SERIALIZABLE', 'bad'],
+      ['finish getter', () => ctx.finish(notifier), 'LC_CONTEXT_NOT_SERIALIZABLE', 'bad'],
+      [
+        'update ownKeys',
+        () => ctx.update(new Proxy({}, { ownKeys: throwing('ownKeys') })),
+        'LC_CONTEXT_INVALID_OPTION',
+      ],
+      ['context getter', () => new Context({ handler, context: notifier }), 'LC_CONTEXT_NOT_SERIALIZABLE', 'bad'],
+      ['options proxy', () => new Context(hostile as never), 'LC_CONTEXT_INVALID_OPTION'],
+      ['wrap options proxy', () => Context.wrap(() => 1, hostile as never), 'LC_CONTEXT_INVALID_OPTION'],
+      ['handler proxy', () => new Context({ handler: hostile as never }), 'LC_CONTEXT_INVALID_OPTION'],
+      ['define getter', () => Object.defineProperty(ctx, 'g', { get: () => 1 }), 'LC_CONTEXT_INVALID_OPTION', 'g'],
+      [
+        'define fixed',
+        () => Object.defineProperty(ctx, 'f', { value: 1, configurable: false }),
+        'LC_CONTEXT_INVALID_OPTION',
+        'f',
+      ],
+      ['freeze', () => Object.freeze(ctx), 'LC_CONTEXT_INVALID_OPTION'],
+      ['run proxy', () => Context.run(hostile as never, () => 1), 'LC_CONTEXT_INVALID_OPTION'],
+      ['idOf proxy', () => Context.idOf(hostile as never), 'LC_CONTEXT_INVALID_OPTION'],
+      ['update array', () => ctx.update([1, 2] as never), 'LC_CONTEXT_INVALID_OPTION'],
+      ['finish array', () => ctx.finish([1] as never), 'LC_CONTEXT_INVALID_OPTION'],
+      ['ignore string', () => new Context({ handler, ignore: 'ab' }), 'LC_CONTEXT_INVALID_OPTION'],
+    ];
+    for (const [what, call, code, field] of cases) {
+      let caught: unknown;
+      try {
+        call();
+      } catch (err) {
+        caught = err;
+      }
+      expect(caught, what).to.be.instanceOf(ContextError);
+      expect((caught as ContextError).code, what).to.equal(code);
+      if (field !== undefined) expect((caught as ContextError).field, what).to.equal(field);
+    }
+    // Still a working context, with nothing of the above in it.
+    expect(Object.keys(ctx)).to.deep.equal([]);
+    // ignore takes any iterable of names, as its type says.
+    const withSet = new Context({
+      name: 'hostile.args',
+      handler,
+      ignore: new Set(['secret']),
+      context: { secret: 's', a: 1 },
+    });
+    withSet.secret = 't';
+    expect(withSet.context).to.deep.equal({ secret: 't', a: 1 });
+    ctx.ok = true;
+    ctx.finish();
+    await consumer.waitFor(4);
+    expect(bodies().map((m) => m.obj)).to.deep.equal([{}, { a: 1 }, { ok: true }, {}]);
+  });
+
   it('wraps an existing object: methods and getters pass through, assignments shadow it without touching it', async () => {
     class Target {
       x = 1;
