@@ -4,13 +4,13 @@
  * its Handler, which queues it in its buffer (`Handler.enqueue()`).
  */
 import { randomUUID } from 'node:crypto';
-import { inspect } from 'node:util';
+import { inspect, types } from 'node:util';
 import { getHandler } from './config.js';
 import { callerModuleName } from './default-name.js';
 import { unixNow, type Entry } from './entry.js';
 import { als, LazyContext } from './current.js';
 import { ContextError } from './errors.js';
-import { formatMessage } from './format.js';
+import { formatMessage, UNDESCRIBABLE } from './format.js';
 import { Handler } from './handler.js';
 import { needsLosslessWrite } from './protocol/json.js';
 import { setOwn } from './protocol/own.js';
@@ -293,6 +293,12 @@ export function sendTransient(options: ContextOptions): string {
   return id;
 }
 const hasOwn = (o: object, k: PropertyKey) => Object.hasOwn(o, k);
+const isPromise = types.isPromise;
+const promiseThen = Promise.prototype.then as (
+  this: Promise<unknown>,
+  onFulfilled: (value: unknown) => unknown,
+  onRejected: (err: unknown) => unknown,
+) => Promise<unknown>;
 
 // A context that becomes unreachable without finish() still sends `finished`.
 const unfinished = new FinalizationRegistry<State>((state) => {
@@ -651,7 +657,10 @@ class ContextBase {
 
   /**
    * Wraps a function so each call runs in its own Context: born at the call, finished when it
-   * returns or its promise settles; a throw or rejection sets an `error` field and is re-thrown.
+   * returns or, when it returns a Promise, when that settles (the wrapper returns a Promise that
+   * settles the same way); anything else it returns, a thenable that is no Promise included, is
+   * returned untouched. A throw or rejection sets an `error` field (`"RangeError: …"`, or
+   * `"(cannot be described)"`) and is re-thrown.
    * Inside, `Context.current()` returns that context down the whole async call chain.
    *
    * @example
@@ -674,21 +683,27 @@ class ContextBase {
           failed(ctx, err);
           throw err;
         }
-        if (
-          result !== null &&
-          typeof result === 'object' &&
-          typeof (result as PromiseLike<unknown>).then === 'function'
-        ) {
-          return (result as PromiseLike<unknown>).then(
-            (value) => {
-              ctx.finish();
-              return value;
-            },
-            (err: unknown) => {
-              failed(ctx, err);
-              throw err;
-            },
-          );
+        // A Promise (checked by its internal slot, so no getter or trap of it runs), through the
+        // intrinsic then(): another thenable is returned untouched, as any value (its then() may
+        // start work, as a query builder's does).
+        if (isPromise(result)) {
+          try {
+            return promiseThen.call(
+              result,
+              (value) => {
+                ctx.finish();
+                return value;
+              },
+              (err: unknown) => {
+                failed(ctx, err);
+                throw err;
+              },
+            );
+          } catch (err) {
+            // A subclass whose constructor getter or species throws: the promise goes back as it is.
+            failed(ctx, err);
+            return result;
+          }
         }
         ctx.finish();
         return result;
@@ -732,13 +747,18 @@ class ContextBase {
   }
 }
 
-function failed(ctx: Context, err: unknown): void {
-  const state = (ctx as unknown as ContextBase)[kState];
+/** `error` as Context.wrap() records it: `"RangeError: …"`, or {@link UNDESCRIBABLE}. */
+function errorText(err: unknown): string {
   try {
-    assign(state, 'error', err instanceof Error ? `${err.name}: ${err.message}` : String(err));
+    return err instanceof Error ? `${String(err.name)}: ${String(err.message)}` : String(err);
   } catch {
-    /* an error that cannot be described must not hide the original one */
+    // Its getters or toString() throw (or it has no toString(): a null-prototype object).
+    return UNDESCRIBABLE;
   }
+}
+
+function failed(ctx: Context, err: unknown): void {
+  assign((ctx as unknown as ContextBase)[kState], 'error', errorText(err));
   ctx.finish();
 }
 

@@ -415,6 +415,90 @@ describe('Context → RabbitMQ (every message kind, received by a plain amqplib 
     for (const msgs of failed) expect(msgs.at(-1)!.status).to.equal('finished');
   });
 
+  it('Context.wrap: what cannot be described is said so; a thenable that is no Promise is returned untouched', async () => {
+    const ids: string[] = [];
+    /** Calls `fn` wrapped, noting the id of the context it ran in. */
+    const call = (fn: () => unknown): unknown =>
+      Context.wrap(
+        () => {
+          ids.push(Context.idOf(Context.current()!));
+          return fn();
+        },
+        { name: 'jobs.odd', handler },
+      )();
+    const nullProto = Object.create(null);
+    const badMessage = new Error('hidden');
+    Object.defineProperty(badMessage, 'message', {
+      get() {
+        throw new Error('message getter');
+      },
+    });
+    for (const thrown of [nullProto, badMessage]) {
+      let caught: unknown;
+      try {
+        call(() => {
+          throw thrown;
+        });
+      } catch (err) {
+        caught = err;
+      }
+      expect(caught).to.equal(thrown); // re-thrown as it was
+    }
+    let rejected: unknown;
+    await (
+      call(async () => {
+        throw nullProto;
+      }) as Promise<unknown>
+    ).catch((err: unknown) => {
+      rejected = err;
+    });
+    expect(rejected).to.equal(nullProto);
+    // Thenables that are no Promise: returned as they are, their then() never called by the wrapper.
+    let thenCalls = 0;
+    const thenable = {
+      // biome-ignore lint/suspicious/noThenProperty: a thenable is what this test is about
+      then(ok: (v: number) => void) {
+        thenCalls++;
+        ok(7);
+      },
+    };
+    const hostile = {
+      // biome-ignore lint/suspicious/noThenProperty: a thenable is what this test is about
+      get then(): never {
+        throw new Error('then getter');
+      },
+    };
+    expect(call(() => thenable)).to.equal(thenable);
+    expect(thenCalls).to.equal(0);
+    expect(call(() => hostile)).to.equal(hostile);
+    // A Promise whose own then is hostile is still followed to its end.
+    const promise = Promise.resolve(5);
+    Object.defineProperty(promise, 'then', {
+      get() {
+        throw new Error('then getter');
+      },
+    });
+    const followed = call(() => promise);
+    expect(followed).to.be.instanceOf(Promise);
+    expect(await Promise.prototype.then.call(followed as Promise<number>, (v) => v)).to.equal(5);
+    await consumer.waitFor(ids.length * 2 + 3);
+    const byId = new Map<string, Array<Record<string, any>>>();
+    for (const m of bodies()) byId.set(m.obj_id, [...(byId.get(m.obj_id) ?? []), m]);
+    const errors = ids.map((id) => byId.get(id)!.find((m) => m.obj.error !== undefined)?.obj.error);
+    expect(errors).to.deep.equal([
+      '(cannot be described)',
+      '(cannot be described)',
+      '(cannot be described)',
+      undefined,
+      undefined,
+      undefined,
+    ]);
+    for (const id of ids) {
+      expect(byId.get(id)![0]!.status).to.equal('born');
+      expect(byId.get(id)!.at(-1)!.status, id).to.equal('finished');
+    }
+  });
+
   it('finish(fields): the last fields in the finished message itself; afterwards an update', async () => {
     const ctx = new Context({ name: 'web.finish', handler, ignore: ['secret'] });
     expect(() => ctx.finish({ bad: 10n }))
