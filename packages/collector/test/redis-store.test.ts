@@ -122,6 +122,23 @@ describe('RedisContextStore', () => {
       });
     });
 
+    it('a delta record too deep to read (written by another program) is a reset of its version to a watch, LC_STORE_CORRUPT to history()', async () => {
+      const s = store();
+      await s.set('dr', { a: 1 });
+      const keys = s.keys('dr');
+      const path = JSON.stringify(Array.from({ length: 200_000 }, () => 'k'));
+      const record = `{"v":2,"t":1000,"c":[{"k":"d","p":${path},"n":1}]}`;
+      const w = s.watch('dr');
+      cleanup.defer(() => w.close());
+      await w.ready;
+      await client.publish(keys.channel, record);
+      await s.update('dr', { a: 2 });
+      expect((await w.next()).value).to.deep.equal({ type: 'reset', id: 'dr', version: 2 });
+      expect((await w.next()).value).to.include({ type: 'change', version: 2 });
+      await client.rpush(keys.deltas, record);
+      expect(await s.history('dr').catch((e: CollectorError) => e)).to.include({ code: 'LC_STORE_CORRUPT' });
+    });
+
     it('refuses options of its own that are unknown or of the wrong type, before making a client', () => {
       const code = (make: () => unknown): string | undefined => {
         try {

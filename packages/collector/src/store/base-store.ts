@@ -4,7 +4,9 @@ import { CollectorError } from '../internal/errors.js';
 import { Cleaner, type CleanerStats } from './cleaner.js';
 import {
   checkId,
+  MAX_VALUE_DEPTH,
   resolveStoreOptions,
+  tooDeepField,
   type ResolvedStoreOptions,
   type RestoredContext,
   type StoreOptions,
@@ -191,6 +193,11 @@ function checkRestored(id: string, got: RestoredContext): StoredContext {
     new CollectorError('LC_STORE_RESTORE_FAILED', `the restore provider gave ${why} for ${JSON.stringify(id)}`);
   if (!isPlainObject(got)) throw bad('something that is not an object');
   if (!isPlainObject(got.context)) throw bad('a context that is not a plain object');
+  const deep = tooDeepField(got.context);
+  if (deep !== undefined)
+    throw bad(
+      `a field (${JSON.stringify(deep).slice(0, 60)}, deeper than ${MAX_VALUE_DEPTH} levels) nested too deep to store`,
+    );
   if (!Number.isSafeInteger(got.version) || got.version < 1) throw bad('a version that is not an integer >= 1');
   if (!STATUSES.has(got.status)) throw bad('an unknown status');
   if (got.headers !== undefined && got.headers !== null && !isPlainObject(got.headers))

@@ -132,7 +132,22 @@ export function mergeRecords(records: readonly DeltaRecord[], copyValues = false
   }
   const delta: ContextDelta = {};
   for (const [k, s] of steps) {
-    const node = mergeSteps(s, 0, copy);
+    let node: DeltaNode | undefined;
+    try {
+      node = mergeSteps(s, 0, copy);
+    } catch (err) {
+      // The merge walks the paths and values by recursion: records of a value thousands deep (the
+      // stores refuse writing one: see MAX_VALUE_DEPTH) run out of stack.
+      if (err instanceof RangeError && /call stack/i.test(err.message))
+        throw new CollectorError(
+          'LC_STORE_CORRUPT',
+          `the deltas of field ${JSON.stringify(k)} are nested too deep to read`,
+          {
+            cause: err,
+          },
+        );
+      throw err;
+    }
     if (node !== undefined) setOwn(delta, k, node);
   }
   return delta;

@@ -1,6 +1,6 @@
 import { CollectorError } from '../internal/errors.js';
 import { isPlainObject, type MessageMeta, type WireMessage } from '@contexture/context/protocol';
-import { encodeValue } from './json.js';
+import { encodeValue, isOwnValue, unboxed } from './json.js';
 import type { CleanupOptions, ListOptions, StoredContext, WatchOptions } from './types.js';
 
 /** What a `restoreProvider` gives back: at least the context and its version. */
@@ -180,11 +180,65 @@ export function checkObject(name: string, v: unknown): Record<string, unknown> {
   return v as Record<string, unknown>;
 }
 
-/** checkObject(), and its keys (the fields of a context) must be well-formed Unicode (see LONE_SURROGATE). */
+/**
+ * How deep a field's value may nest objects and arrays (`{ a: { b: 1 } }` is 2 deep): a write of a
+ * deeper one is refused. The stores read values back, and merge their deltas, by recursion: a
+ * value thousands deep that could be written would break those reads. 64 is also the collector's
+ * `maxDepth` for a whole message.
+ */
+export const MAX_VALUE_DEPTH = 64;
+
+/**
+ * checkObject(), and its keys (the fields of a context) must be well-formed Unicode (see
+ * LONE_SURROGATE), their values no deeper than MAX_VALUE_DEPTH.
+ */
 export function checkFields(name: string, v: unknown): Record<string, unknown> {
   const o = checkObject(name, v);
-  for (const key in o) checkFieldName(key);
+  for (const key in o) {
+    checkFieldName(key);
+    if (nestedDeeper(o[key], MAX_VALUE_DEPTH)) throw tooDeep(key);
+  }
   return o;
+}
+
+/** The field of `o` whose value nests deeper than MAX_VALUE_DEPTH, or undefined. */
+export function tooDeepField(o: Record<string, unknown>): string | undefined {
+  for (const key in o) if (nestedDeeper(o[key], MAX_VALUE_DEPTH)) return key;
+  return undefined;
+}
+
+function tooDeep(key: string): CollectorError {
+  return new CollectorError(
+    'LC_STORE_INVALID_ARGUMENT',
+    `field ${JSON.stringify(key).slice(0, 60)} cannot be stored as JSON (it holds a cycle, or is nested deeper than ${MAX_VALUE_DEPTH} levels)`,
+  );
+}
+
+/**
+ * True when `v`, as JSON makes it (toJSON(), boxed primitives), nests objects and arrays more
+ * than `left` deep. The store's own values (see keepValue()) were checked when written.
+ */
+function nestedDeeper(value: unknown, left: number): boolean {
+  if (typeof value !== 'object' || value === null || isOwnValue(value)) return false;
+  let v: unknown = value;
+  // What the copy takes (see jsonOf() in field-changes.ts): toJSON() until it gives no such object;
+  // one that keeps giving them is refused there.
+  for (
+    let n = 0;
+    typeof v === 'object' && v !== null && typeof (v as { toJSON?: unknown }).toJSON === 'function';
+    n++
+  ) {
+    if (n > 100) return false;
+    v = (v as { toJSON: () => unknown }).toJSON();
+  }
+  if (typeof v !== 'object' || v === null || unboxed(v) !== v) return false;
+  if (left === 0) return true;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) if (nestedDeeper(v[i], left - 1)) return true;
+    return false;
+  }
+  for (const k of Object.keys(v)) if (nestedDeeper((v as Record<string, unknown>)[k], left - 1)) return true;
+  return false;
 }
 
 function checkFieldName(key: string): void {

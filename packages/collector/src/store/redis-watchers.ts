@@ -112,7 +112,7 @@ export class RedisWatchers {
           entry.incarnation = typeof inc === 'string' ? inc : '';
           continue;
         }
-        if (line.startsWith('{"v":')) event = recordEvent(entry.id, parseRecord(line), entry.incarnation);
+        if (line.startsWith('{"v":')) event = changeEvent(entry.id, line, entry.incarnation);
         else if (line.startsWith('{"reset":'))
           event = { type: 'reset', id: entry.id, version: Number(JSON.parse(line).reset) };
         else if (line === '{"deleted":true}') event = { type: 'deleted', id: entry.id };
@@ -122,5 +122,20 @@ export class RedisWatchers {
       }
       for (const q of entry.queues) q.push(event);
     }
+  }
+}
+
+/**
+ * The `change` event of a published delta record; a `reset` of its version when the record cannot
+ * be read (a value nested too deep for the reader, written by something other than this store):
+ * a watcher then syncs, rather than missing the change without a word.
+ */
+function changeEvent(id: string, line: string, incarnation: string): ContextEvent {
+  try {
+    return recordEvent(id, parseRecord(line), incarnation);
+  } catch (err) {
+    const version = /^\{"v":(\d+)[,}]/.exec(line);
+    if (version === null) throw err;
+    return { type: 'reset', id, version: Number(version[1]) };
   }
 }

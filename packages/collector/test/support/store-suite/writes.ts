@@ -381,6 +381,44 @@ export function writeValueTests(make: StoreFactory): void {
     });
   });
 
+  it('a field value nested deeper than 64 levels is refused naming the field, by every write; 64 is written and read back', async () => {
+    const nest = (n: number, leaf: unknown): unknown => {
+      let v = leaf;
+      for (let i = 0; i < n; i++) v = { k: v };
+      return v;
+    };
+    const store = await make({ restoreProvider: () => ({ context: { ok: 1, d: nest(65, 1) }, version: 1 }) });
+    // Deep enough to break the reads (sync() merging deltas, history()) had it been written.
+    for (const n of [65, 2600]) {
+      for (const write of [
+        () => store.set('dp', { d: nest(n, 1) }),
+        () => store.update('dp', { d: nest(n, 2) }),
+        () => store.assign('dp', { d: nest(n, 3) }),
+        () => store.apply({ obj_id: 'dp', obj: { d: nest(n, 4) }, seq: 0 }),
+        () => store.applyMany([{ message: { obj_id: 'dp', obj: { ok: 1, d: [nest(n - 1, 5)] }, seq: 0 } }]),
+      ]) {
+        const err = await expectCode(write(), 'LC_STORE_INVALID_ARGUMENT');
+        expect(err.message).to.match(/field "d" .*nested deeper than 64 levels/);
+      }
+    }
+    // What toJSON() gives is what is weighed.
+    const hidden = { toJSON: () => nest(65, 1) };
+    await expectCode(store.set('dp', { d: hidden }), 'LC_STORE_INVALID_ARGUMENT');
+    const restored = await expectCode(store.restore('dp'), 'LC_STORE_RESTORE_FAILED');
+    expect(restored.message).to.match(/"d", deeper than 64 levels/);
+    expect(await store.get('dp')).to.equal(null);
+    // At the limit: written, merged and read back through every path.
+    await store.set('dp', { d: nest(64, 1) });
+    await store.update('dp', { d: nest(64, 2) });
+    await store.update('dp', { d: nest(63, 3) });
+    expect((await store.get('dp'))!.context).to.deep.equal({ d: nest(63, 3) });
+    const delta = (await store.sync('dp', 1)) as Extract<SyncResult, { type: 'delta' }>;
+    expect(delta).to.include({ type: 'delta', version: 3 });
+    expect(((await store.sync('dp', null)) as Extract<SyncResult, { type: 'full' }>).context).to.deep.equal({
+      d: nest(63, 3),
+    });
+  });
+
   it('answers are frozen at every depth after sets, merges and assigns of nested values, toJSON() ones included', async () => {
     /** Every object and array in `value` that is not frozen, by path. */
     const unfrozen = (value: unknown, path = '$'): string[] => {
