@@ -97,6 +97,41 @@ describe('Redis clients made from a URL (every Redis user)', function () {
     expect(unreachable(new Error(closed), seeds)).to.equal(`Redis at ${seeds} failed: ${closed}`);
   });
 
+  it('a URL naming a database Redis has not fails each call saying so, and writes nothing in database 0', async () => {
+    const url = new URL(redisUrl());
+    url.pathname = '/9999';
+    const prefix = `${uniqueName('nodb')}:`;
+    const store = new RedisContextStore({ redis: url.toString(), prefix });
+    const lock = new RedisLock({ redis: url.toString(), prefix });
+    const allocator = new Allocator({ redis: url.toString(), prefix, pool: 'p' });
+    const check = new Redis(redisUrl());
+    try {
+      const calls: Record<string, () => Promise<unknown>> = {
+        'store.set': () => store.set('x', { a: 1 }),
+        'store.get': () => store.get('x'),
+        'lock.lock': () => lock.lock('n'),
+        'allocator.extend': () => allocator.extend(['k']),
+      };
+      // Twice: the calls made once the refusal is known fail the same way.
+      for (const round of [1, 2]) {
+        for (const [name, call] of Object.entries(calls)) {
+          const err = await call().then(
+            () => null,
+            (e: unknown) => e,
+          );
+          expect(err, `${name} ${round}`).to.be.instanceOf(CollectorError);
+          expect((err as CollectorError).code, name).to.equal('LC_REDIS_UNAVAILABLE');
+          expect((err as Error).message, name).to.match(/refused to select database 9999/);
+        }
+      }
+      expect(await check.keys(`${prefix}*`)).to.deep.equal([]);
+    } finally {
+      await Promise.all([store.close(), lock.close(), allocator.close()]);
+      await check.del(...(await check.keys(`${prefix}*`)), 'unused-key');
+      check.disconnect();
+    }
+  });
+
   it('a URL that is not redis:// or rediss://, or does not parse, is refused at once without repeating it', () => {
     const secret = 'pw-never-shown';
     const bad = [

@@ -322,6 +322,15 @@ describe('contexture-store: bad input and Redis away', function () {
     expect(notCluster.code, notCluster.stderr).to.equal(78);
     expect(notCluster.stderr).to.match(/is a single server, not a node of a Redis Cluster/);
     expect(notCluster.stderr.trim().split('\n')).to.have.length(1);
+    // A database Redis has not: every command refused (69), saying which, rather than database 0.
+    const noDb = new URL(redisUrl());
+    noDb.pathname = '/9999';
+    for (const sub of [['get', 'a'], ['list']]) {
+      const r = await run(['-R', noDb.toString(), ...sub]);
+      expect(r.code, `${sub[0]}: ${r.stderr}`).to.equal(69);
+      expect(r.stderr).to.match(/refused to select database 9999/);
+      expect(r.stderr.trim().split('\n')).to.have.length(1);
+    }
     const help = await run(['--help']);
     expect(help.code).to.equal(0);
     expect(help.stdout)

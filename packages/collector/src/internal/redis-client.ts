@@ -40,6 +40,34 @@ function failUnanswered(client: Redis): void {
 }
 
 /**
+ * A client of ours whose URL names a database Redis refuses to SELECT (past its `databases`
+ * setting, or any but 0 on a node of a cluster) would run every command in database 0: ioredis
+ * only says so on its 'error' event, and goes on. Such a client is cut instead, before the
+ * commands waiting for it are sent (the SELECT is answered before the ready check that lets them
+ * go), and each of its commands, then and later, fails saying why (as a connection that closed,
+ * what the callers report as Redis unavailable).
+ */
+function refuseFailedSelect(client: Redis): void {
+  client.on('error', (err: Error) => {
+    const command = (err as { command?: { name?: unknown } } | null)?.command;
+    if (typeof command?.name !== 'string' || command.name.toLowerCase() !== 'select') return;
+    const why = new Error(
+      `Connection is closed: Redis refused to select database ${String(client.options.db)} (${err.message})`,
+    );
+    const held = client as unknown as {
+      sendCommand(command: { reject(err: Error): void; promise: Promise<unknown> }): Promise<unknown>;
+      flushQueue(err: Error, options: { offlineQueue: boolean; commandQueue: boolean }): void;
+    };
+    held.sendCommand = (c) => {
+      c.reject(why);
+      return c.promise;
+    };
+    held.flushQueue(why, { offlineQueue: true, commandQueue: true });
+    client.disconnect();
+  });
+}
+
+/**
  * The client a store, lock or allocator works with: an ioredis client or Cluster given by the
  * caller (left as it is, and never closed by us; told by its shape, so a second copy of ioredis
  * works too), or one made from a `redis://` / `rediss://` URL (or a Unix socket path), or a Cluster
@@ -72,6 +100,7 @@ export function resolveRedis(
       return 'redis: the URL does not parse';
     }
     failUnanswered(made);
+    refuseFailedSelect(made);
     client = made;
   } else if (Array.isArray(redis)) {
     const nodes = clusterNodes(redis);
