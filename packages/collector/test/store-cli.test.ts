@@ -255,10 +255,15 @@ function suite(name: string, target: () => string[], makeStore: (prefix: string)
         '{"id":"w","context":{},"version":2,"updated_at":"x"}',
         // Nested too deep for the store to encode (it walks values by recursion).
         `{"id":"deep","context":{"a":${'['.repeat(5000)}${']'.repeat(5000)}},"version":1}`,
+        // A field name Redis cannot keep apart (a lone surrogate), a routing key that is not text.
+        '{"id":"lone","context":{"\\udc00":1},"version":1}',
+        '{"id":"rk","version":1,"context":{},"rkey":{"a":1}}',
       ].join('\n');
       const r = await run(bin(copy, 'import'), { stdin: input });
       expect(r.code, r.stderr).to.equal(65);
-      expect(JSON.parse(r.stdout)).to.deep.equal({ imported: 2, malformed: 7 });
+      expect(JSON.parse(r.stdout)).to.deep.equal({ imported: 2, malformed: 9 });
+      expect(r.stderr).to.match(/line 11: .*must be well-formed Unicode.*; skipped/);
+      expect(r.stderr).to.match(/line 12: .*a routing key that is not text for "rk"; skipped/);
       expect(r.stderr).to.match(/line 1: not JSON; skipped/);
       expect(r.stderr).to.match(/line 3: not a JSON object; skipped/);
       expect(r.stderr).to.match(/line 4: no "version"/);
@@ -266,7 +271,7 @@ function suite(name: string, target: () => string[], makeStore: (prefix: string)
       expect(r.stderr).to.match(/line 7: no "id"/);
       expect(r.stderr).to.match(/line 9: .*updated_at that is not a finite number/);
       expect(r.stderr).to.match(/line 10: .*nested too deep to store for "deep"; skipped/);
-      expect(r.stderr).to.match(/imported 2 contexts; 7 malformed lines skipped/);
+      expect(r.stderr).to.match(/imported 2 contexts; 9 malformed lines skipped/);
       expect((await run(bin(copy, 'get', 'x'))).stdout).to.equal((await run(bin(prefix, 'get', 'x'))).stdout);
       expect(lines((await run(bin(copy, 'get', 'x2'))).stdout)[0]).to.deep.include({
         version: 2,

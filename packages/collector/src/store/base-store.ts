@@ -3,6 +3,7 @@ import { isPlainObject } from '@contexture/context/protocol';
 import { CollectorError } from '../internal/errors.js';
 import { Cleaner, type CleanerStats } from './cleaner.js';
 import {
+  checkFields,
   checkId,
   MAX_VALUE_DEPTH,
   resolveStoreOptions,
@@ -198,6 +199,14 @@ function checkRestored(id: string, got: RestoredContext): StoredContext {
     throw bad(
       `a field (${JSON.stringify(deep).slice(0, 60)}, deeper than ${MAX_VALUE_DEPTH} levels) nested too deep to store`,
     );
+  try {
+    // Field names as every write takes them: well-formed Unicode (Redis would make two names one).
+    checkFields('the context', got.context);
+  } catch (err) {
+    throw bad(`a context that cannot be stored (${(err as Error).message})`);
+  }
+  if (got.rkey !== undefined && got.rkey !== null && typeof got.rkey !== 'string')
+    throw bad('a routing key that is not text');
   if (!Number.isSafeInteger(got.version) || got.version < 1) throw bad('a version that is not an integer >= 1');
   if (!STATUSES.has(got.status)) throw bad('an unknown status');
   if (got.headers !== undefined && got.headers !== null && !isPlainObject(got.headers))

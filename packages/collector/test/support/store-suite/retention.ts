@@ -177,6 +177,20 @@ export function exportRestoreTests(make: StoreFactory): void {
     await expectCode(bad.restore('m'), 'LC_STORE_RESTORE_FAILED');
   });
 
+  it('refuses a restored context whose field names are not well-formed Unicode, or whose routing key is not text', async () => {
+    const given = new Map<string, unknown>([
+      ['lone', { context: { '\ud800': 1, '\udc00': 2, ok: 3 }, version: 1 }],
+      ['rkey', { context: {}, version: 1, rkey: { a: 1 } }],
+    ]);
+    const store = await make({ restoreProvider: (id) => (given.get(id) ?? null) as never });
+    const lone = await expectCode(store.restore('lone'), 'LC_STORE_RESTORE_FAILED');
+    expect(lone.message).to.match(/field name .* must be well-formed Unicode/);
+    const rkey = await expectCode(store.restore('rkey'), 'LC_STORE_RESTORE_FAILED');
+    expect(rkey.message).to.match(/a routing key that is not text/);
+    expect(await store.get('lone')).to.equal(null);
+    expect(await store.get('rkey')).to.equal(null);
+  });
+
   it('reports what is not configured or fails with stable codes', async () => {
     const bare = await make();
     await bare.set('x', { a: 1 });
