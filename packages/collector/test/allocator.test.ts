@@ -177,11 +177,17 @@ for (const backend of BACKENDS)
         await rejects(a.extend(['k'], { priority: 2_000_000 }), 'LC_ALLOC_INVALID_ARGUMENT');
         await rejects(a.malloc({ timeout: -1 }), 'LC_ALLOC_INVALID_ARGUMENT');
         await rejects(a.gc(0), 'LC_ALLOC_INVALID_ARGUMENT');
+        // Lone surrogates: Redis keeps UTF-8, where '\ud800' and '\udc00' would both be one key '\ufffd'.
+        const lone = await rejects(a.extend(['\ud800', '\udc00', 'ok']), 'LC_ALLOC_INVALID_KEY');
+        expect(lone.message).to.match(/well-formed Unicode/);
+        await rejects(a.mallocKey('a\udc00'), 'LC_ALLOC_INVALID_KEY');
+        await rejects(a.bind('n\ud800', 'k'), 'LC_ALLOC_INVALID_KEY');
+        throws(() => new Allocator({ redis: client, pool: 'p\ud800' }), 'LC_ALLOC_INVALID_KEY');
         // Nothing of the rejected calls reached Redis.
         expect(await a.size()).to.equal(0);
         // Keys may hold any other character, braces and separators of other layers included.
-        await a.extend(['http://u:p@10.0.0.1:3128', 'a{b}c', 'é|x:y']);
-        expect(await a.keys()).to.deep.equal(['a{b}c', 'http://u:p@10.0.0.1:3128', 'é|x:y']);
+        await a.extend(['http://u:p@10.0.0.1:3128', 'a{b}c', 'é|x:y', '\ud83d\ude00']);
+        expect(await a.keys()).to.deep.equal(['a{b}c', 'http://u:p@10.0.0.1:3128', 'é|x:y', '\ud83d\ude00']);
       });
     });
 

@@ -688,10 +688,16 @@ for (const backend of BACKENDS)
     });
 
     it('names and owners are validated', async () => {
-      for (const bad of ['', 'a\u0000b']) {
+      // Lone surrogates too: Redis keeps UTF-8, where 'p-\ud800' and 'p-\udc00' would be one lock.
+      for (const bad of ['', 'a\u0000b', 'p-\ud800', 'p-\udc00']) {
         expect((await caught(a.lock(bad))).code).to.equal('LC_LOCK_INVALID_NAME');
         expect((await caught(a.lock('ok', { owner: bad }))).code).to.equal('LC_LOCK_INVALID_NAME');
+        expect((await caught(a.unlock(bad))).code).to.equal('LC_LOCK_INVALID_NAME');
       }
+      // A pair is one character: fine.
+      const pair = await a.lock('p-\ud83d\ude00');
+      expect(pair).to.not.equal(null);
+      await pair!.release();
     });
 
     it('acquire(), withLock() and setIf() check their options as the constructor does; a signal that is no AbortSignal crashes nothing', async () => {
@@ -758,6 +764,12 @@ for (const backend of BACKENDS)
       await h.release();
       await pool.remove('w3');
       expect(await pool.healthCheck()).to.deep.equal({ locked: [], free: ['w1', 'w2'] });
+      // Members and pools whose names Redis would make one with others are refused.
+      expect((await caught(pool.add('w\ud800'))).code).to.equal('LC_LOCK_INVALID_NAME');
+      expect(() => new LockPool({ pool: 'workers\udc00', locks: a }))
+        .to.throw()
+        .with.property('code', 'LC_LOCK_INVALID_NAME');
+      expect(await pool.names()).to.have.members(['w1', 'w2']);
     });
 
     it('stress: 20 processes on one lock, some killed with SIGKILL: never two holders, fences only grow', async () => {

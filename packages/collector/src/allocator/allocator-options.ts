@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { RedisOption } from '../internal/cluster.js';
 import { CollectorError } from '../internal/errors.js';
-import { checkOptionNames } from '../internal/checks.js';
+import { checkOptionNames, holdsLoneSurrogate } from '../internal/checks.js';
 
 /** Options of {@link Allocator}. Durations are milliseconds. */
 export interface AllocatorOptions {
@@ -140,7 +140,7 @@ const CONTROL = /[\u0000-\u001f\u007f]/;
 /**
  * Checks a resource key, binding name or owner: a non-empty string of at most 1,024 characters
  * without control characters (NUL is the separator of the binding index; line breaks and tabs
- * would break line-oriented tools).
+ * would break line-oriented tools), well-formed Unicode (see holdsLoneSurrogate()).
  */
 export function checkKey(value: unknown, what = 'resource key'): string {
   if (typeof value !== 'string')
@@ -156,6 +156,11 @@ export function checkKey(value: unknown, what = 'resource key'): string {
       `${what} ${JSON.stringify(value)} holds ${label} (NUL is the separator of the binding index)`,
     );
   }
+  if (holdsLoneSurrogate(value))
+    throw new CollectorError(
+      'LC_ALLOC_INVALID_KEY',
+      `${what} ${JSON.stringify(value).slice(0, 60)} must be well-formed Unicode (it holds a lone surrogate: Redis would make it one with others)`,
+    );
   return value;
 }
 

@@ -11,6 +11,16 @@ export function checkText(code: CollectorErrorCode, what: string, v: unknown, ma
   return v;
 }
 
+/**
+ * True when `text` holds a lone UTF-16 surrogate: Redis keeps text as UTF-8, where it becomes
+ * U+FFFD, so two such names would be one there.
+ */
+export function holdsLoneSurrogate(text: string): boolean {
+  return LONE_SURROGATE.test(text);
+}
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
 /** A positive integer (`unit` is said in the message, e.g. ' (ms)'); else `code`. */
 export function checkPositive(code: CollectorErrorCode, what: string, v: unknown, unit = ''): number {
   if (!Number.isSafeInteger(v) || (v as number) < 1)

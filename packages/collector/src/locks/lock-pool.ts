@@ -1,7 +1,13 @@
 import { byMaster, type RedisClient } from '../internal/cluster.js';
 import { CollectorError } from '../internal/errors.js';
-import { LockError } from './lock-error.js';
-import { RedisLock, type LockCallOptions, type LockHandle, type RedisLockOptions } from './redis-lock.js';
+import { holdsLoneSurrogate } from '../internal/checks.js';
+import {
+  checkLockName,
+  RedisLock,
+  type LockCallOptions,
+  type LockHandle,
+  type RedisLockOptions,
+} from './redis-lock.js';
 import { reaching, replies } from '../internal/redis-client.js';
 import { printable } from '../internal/printable.js';
 
@@ -31,6 +37,11 @@ export class LockPool {
     if (typeof options?.pool !== 'string' || options.pool.length === 0 || options.pool.includes('\u0000')) {
       throw new CollectorError('LC_LOCK_INVALID_NAME', 'pool must be a non-empty string without NUL characters');
     }
+    if (holdsLoneSurrogate(options.pool))
+      throw new CollectorError(
+        'LC_LOCK_INVALID_NAME',
+        'pool must be well-formed Unicode (it holds a lone surrogate: Redis would make it one with others)',
+      );
     this.pool = options.pool;
     this.ownsLocks = options.locks === undefined;
     if (options.locks === undefined) {
@@ -50,13 +61,7 @@ export class LockPool {
 
   async add(...names: string[]): Promise<number> {
     if (names.length === 0) return 0;
-    for (const n of names)
-      if (typeof n !== 'string' || n.length === 0 || n.includes('\u0000'))
-        throw new LockError(
-          'LC_LOCK_INVALID_NAME',
-          String(n),
-          'a lock name must be a non-empty string without NUL characters',
-        );
+    for (const n of names) checkLockName(n);
     return reaching(`lock pool ${JSON.stringify(this.pool)} add`, this.redis, this.redis.sadd(this.key, names));
   }
 

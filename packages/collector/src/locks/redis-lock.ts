@@ -3,7 +3,7 @@ import os from 'node:os';
 import type { RedisClient, RedisOption } from '../internal/cluster.js';
 import { type BackoffOptions, backoffDelay } from '@contexture/context/internal';
 import { CollectorError } from '../internal/errors.js';
-import { checkCount, checkFunction, checkOptionNames, checkSignal } from '../internal/checks.js';
+import { checkCount, checkFunction, checkOptionNames, checkSignal, holdsLoneSurrogate } from '../internal/checks.js';
 import { LOCK_SCRIPTS } from './lock-scripts.js';
 import { LockError } from './lock-error.js';
 import { LockWaits } from './lock-waits.js';
@@ -84,7 +84,8 @@ export const REDIS_LOCK_DEFAULTS = Object.freeze({
   jitter: 100,
 });
 
-function checkName(name: string, what = 'lock name'): void {
+/** A lock name (or `what`): a non-empty string without NUL, well-formed Unicode; else LC_LOCK_INVALID_NAME. */
+export function checkLockName(name: string, what = 'lock name'): void {
   if (typeof name !== 'string' || name.length === 0 || name.includes('\u0000')) {
     throw new LockError(
       'LC_LOCK_INVALID_NAME',
@@ -92,6 +93,12 @@ function checkName(name: string, what = 'lock name'): void {
       `a ${what} must be a non-empty string without NUL characters`,
     );
   }
+  if (holdsLoneSurrogate(name))
+    throw new LockError(
+      'LC_LOCK_INVALID_NAME',
+      name,
+      `a ${what} must be well-formed Unicode (it holds a lone surrogate: Redis would make it one with others)`,
+    );
 }
 
 function positive(name: string, v: number): number {
@@ -255,7 +262,7 @@ export class RedisLock {
     if (typeof o.prefix !== 'string') throw new CollectorError('LC_LOCK_INVALID_ARGUMENT', 'prefix must be a string');
     this.prefix = o.prefix;
     this.owner = o.owner ?? `${os.hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
-    checkName(this.owner, 'lock owner');
+    checkLockName(this.owner, 'lock owner');
     this.defaults = {
       ttl: positive('ttl', o.ttl),
       retryDelay: o.retryDelay,
@@ -284,7 +291,7 @@ export class RedisLock {
 
   /** Gives back one re-entry of the owner's lock (the last one frees it). False when the owner did not hold it. */
   async unlock(name: string, owner: string = this.owner): Promise<boolean> {
-    checkName(name);
+    checkLockName(name);
     const key = this.key(name);
     const r = await LOCK_SCRIPTS.release.run(this.redis, key, `${key}:waiting`, owner, '', this.waits.publishTo(key));
     return r === 1 || r === 2;
@@ -292,7 +299,7 @@ export class RedisLock {
 
   /** Whether the lock is held, as Redis says now. */
   async status(name: string): Promise<LockStatus> {
-    checkName(name);
+    checkLockName(name);
     if (this.redis.status === 'end' || this.redis.status === 'close') return 'unavailable';
     let timer: NodeJS.Timeout | undefined;
     try {
@@ -311,7 +318,7 @@ export class RedisLock {
 
   /** Who holds the lock now, with its fencing token and re-entries; null when free. */
   async holder(name: string): Promise<{ owner: string; fence: number; entries: number } | null> {
-    checkName(name);
+    checkLockName(name);
     const value = await reaching(`lock holder of ${JSON.stringify(name)}`, this.redis, this.redis.get(this.key(name)));
     const m = value === null ? null : LOCK_VALUE.exec(value);
     if (m === null) return null;
@@ -335,7 +342,7 @@ export class RedisLock {
 
   /** acquire(), and when the call that took the lock was sent (performance.now(): its ttl runs from no earlier). */
   private async acquiring(name: string, options: AcquireOptions): Promise<{ handle: LockHandle; sent: number }> {
-    checkName(name);
+    checkLockName(name);
     const key = this.key(name);
     const owner = this.ownerOf(options);
     const ttl = this.ttlOf(options);
@@ -482,7 +489,7 @@ export class RedisLock {
    * compare-and-set, atomic). True when it wrote.
    */
   async setIf(key: string, op: SetIfOp, value: number, options: { ttl?: number } = {}): Promise<boolean> {
-    checkName(key, 'key');
+    checkLockName(key, 'key');
     if (!['gt', 'lt', 'ge', 'le', 'eq', 'ne'].includes(op))
       throw new CollectorError('LC_LOCK_INVALID_ARGUMENT', `op must be gt, lt, ge, le, eq or ne, got ${String(op)}`);
     if (typeof value !== 'number' || !Number.isFinite(value))
@@ -500,7 +507,7 @@ export class RedisLock {
 
   /** The number `setIf` keeps under `key`, or null. */
   async getNumber(key: string): Promise<number | null> {
-    checkName(key, 'key');
+    checkLockName(key, 'key');
     const v = await reaching(
       `lock getNumber of ${JSON.stringify(key)}`,
       this.redis,
@@ -524,13 +531,13 @@ export class RedisLock {
 
   /** Validates one call's arguments, then makes one attempt. */
   private async take(name: string, options: LockCallOptions, reentrant: boolean): Promise<LockHandle | null> {
-    checkName(name);
+    checkLockName(name);
     return this.attempt(name, this.key(name), this.ownerOf(options), this.ttlOf(options), reentrant, '');
   }
 
   private ownerOf(options: LockCallOptions): string {
     if (options.owner === undefined) return this.owner;
-    checkName(options.owner, 'lock owner');
+    checkLockName(options.owner, 'lock owner');
     return options.owner;
   }
 

@@ -1,3 +1,4 @@
+import { holdsLoneSurrogate } from '../internal/checks.js';
 import { CollectorError } from '../internal/errors.js';
 import { isPlainObject, type MessageMeta, type WireMessage } from '@contexture/context/protocol';
 import { encodeValue, isOwnValue, unboxed } from './json.js';
@@ -155,17 +156,14 @@ export function ttlFor(o: ResolvedStoreOptions, finished: boolean): number {
   return finished ? (o.finishedTtl ?? o.contextTtl) : o.contextTtl;
 }
 
-/**
- * A lone UTF-16 surrogate: Redis keeps text as UTF-8, where it becomes U+FFFD, so two such ids or
- * field names would be one there (a nested key is safe: JSON escapes it).
- */
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+// Ids and field names must be well-formed Unicode (see holdsLoneSurrogate()); a nested key is
+// safe: JSON escapes it.
 
 export function checkId(id: unknown): string {
   if (typeof id !== 'string' || id.length === 0) {
     throw new CollectorError('LC_STORE_INVALID_ARGUMENT', 'a context id must be a non-empty string');
   }
-  if (LONE_SURROGATE.test(id))
+  if (holdsLoneSurrogate(id))
     throw new CollectorError(
       'LC_STORE_INVALID_ARGUMENT',
       'a context id must be well-formed Unicode (it holds a lone surrogate)',
@@ -190,7 +188,7 @@ export const MAX_VALUE_DEPTH = 64;
 
 /**
  * checkObject(), and its keys (the fields of a context) must be well-formed Unicode (see
- * LONE_SURROGATE), their values no deeper than MAX_VALUE_DEPTH.
+ * holdsLoneSurrogate()), their values no deeper than MAX_VALUE_DEPTH.
  */
 export function checkFields(name: string, v: unknown): Record<string, unknown> {
   const o = checkObject(name, v);
@@ -242,7 +240,7 @@ function nestedDeeper(value: unknown, left: number): boolean {
 }
 
 function checkFieldName(key: string): void {
-  if (LONE_SURROGATE.test(key))
+  if (holdsLoneSurrogate(key))
     throw new CollectorError(
       'LC_STORE_INVALID_ARGUMENT',
       `field name ${JSON.stringify(key).slice(0, 60)} must be well-formed Unicode (it holds a lone surrogate)`,
