@@ -694,6 +694,17 @@ for (const backend of BACKENDS)
         expect((await caught(a.lock('ok', { owner: bad }))).code).to.equal('LC_LOCK_INVALID_NAME');
         expect((await caught(a.unlock(bad))).code).to.equal('LC_LOCK_INVALID_NAME');
       }
+      // A name starting with } ends the hash tag at once: the lock's keys would be in several slots.
+      for (const bad of ['}', '}x']) {
+        expect((await caught(a.lock(bad))).code).to.equal('LC_LOCK_INVALID_NAME');
+        expect((await caught(a.status(bad))).code).to.equal('LC_LOCK_INVALID_NAME');
+      }
+      expect(() => new RedisLock({ redis, prefix: 'p{}' }))
+        .to.throw()
+        .with.property('code', 'LC_LOCK_INVALID_ARGUMENT');
+      const inner = await a.lock('a}b');
+      expect(inner).to.not.equal(null);
+      await inner!.release();
       // A pair is one character: fine.
       const pair = await a.lock('p-\ud83d\ude00');
       expect(pair).to.not.equal(null);

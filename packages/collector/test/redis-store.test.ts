@@ -278,6 +278,28 @@ describe('RedisContextStore', () => {
       }
     });
 
+    it('refuses ids and prefixes that would leave the hash tag empty (keys of one context in several slots)', async () => {
+      const s = store();
+      for (const id of ['}', '}x', '}{x}']) {
+        for (const call of [() => s.set(id, { a: 1 }), () => s.get(id), () => s.sync(id, null)]) {
+          const err = await call().then(
+            () => null,
+            (e: CollectorError) => e,
+          );
+          expect(err?.code, id).to.equal('LC_STORE_INVALID_ARGUMENT');
+          expect(err?.message).to.match(/must not start with \}/);
+        }
+      }
+      for (const bad of ['{}', 'x{}:']) {
+        expect(() => new RedisContextStore({ redis: client, prefix: bad }), bad)
+          .to.throw()
+          .with.property('code', 'LC_STORE_INVALID_ARGUMENT');
+      }
+      // A } further in, or braces that make a tag of their own, keep one slot: taken.
+      await s.set('a}b', { a: 1 });
+      expect((await s.get('a}b'))!.context).to.deep.equal({ a: 1 });
+    });
+
     it('keeps a context in two keys under the prefix that share the {id} hash tag', async () => {
       const s = store();
       await s.apply({ obj_id: 'a:b{c}', obj: { x: {}, y: [] }, status: 'born', seq: 0 });

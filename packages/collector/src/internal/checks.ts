@@ -19,6 +19,17 @@ export function holdsLoneSurrogate(text: string): boolean {
   return LONE_SURROGATE.test(text);
 }
 
+/**
+ * True when the key `key` (up to its hash tag, `<prefix><kind>:{<name>}`) has an empty hash tag:
+ * Redis Cluster takes the tag between a key's first `{` and the first `}` after it, and hashes a
+ * key whose tag is empty whole, so the keys of one object (`…}`, `…}:d`) land in different slots.
+ * That is a name starting with `}`, or a prefix holding `{` right before `}`.
+ */
+export function emptyHashTag(key: string): boolean {
+  const open = key.indexOf('{');
+  return open !== -1 && key.charCodeAt(open + 1) === 0x7d;
+}
+
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /** A positive integer (`unit` is said in the message, e.g. ' (ms)'); else `code`. */

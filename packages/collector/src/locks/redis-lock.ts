@@ -3,7 +3,14 @@ import os from 'node:os';
 import type { RedisClient, RedisOption } from '../internal/cluster.js';
 import { type BackoffOptions, backoffDelay } from '@contexture/context/internal';
 import { CollectorError } from '../internal/errors.js';
-import { checkCount, checkFunction, checkOptionNames, checkSignal, holdsLoneSurrogate } from '../internal/checks.js';
+import {
+  checkCount,
+  checkFunction,
+  checkOptionNames,
+  checkSignal,
+  emptyHashTag,
+  holdsLoneSurrogate,
+} from '../internal/checks.js';
 import { LOCK_SCRIPTS } from './lock-scripts.js';
 import { LockError } from './lock-error.js';
 import { LockWaits } from './lock-waits.js';
@@ -98,6 +105,12 @@ export function checkLockName(name: string, what = 'lock name'): void {
       'LC_LOCK_INVALID_NAME',
       name,
       `a ${what} must be well-formed Unicode (it holds a lone surrogate: Redis would make it one with others)`,
+    );
+  if (emptyHashTag(`{${name}}`))
+    throw new LockError(
+      'LC_LOCK_INVALID_NAME',
+      name,
+      `a ${what} must not start with } (it would end the hash tag that keeps its keys in one Redis Cluster slot)`,
     );
 }
 
@@ -255,6 +268,11 @@ export class RedisLock {
       ...REDIS_LOCK_DEFAULTS,
       ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
     } as Required<RedisLockOptions>;
+    if (typeof o.prefix === 'string' && emptyHashTag(`${o.prefix}lock:{x}`))
+      throw new CollectorError(
+        'LC_LOCK_INVALID_ARGUMENT',
+        "prefix must not hold { right before } (an empty hash tag: a lock's keys would be in several Redis Cluster slots)",
+      );
     const client = resolveRedis(o.redis, () => {});
     if (typeof client === 'string') throw new CollectorError('LC_LOCK_INVALID_ARGUMENT', client);
     this.redis = client.redis;

@@ -1,4 +1,4 @@
-import { holdsLoneSurrogate } from '../internal/checks.js';
+import { emptyHashTag, holdsLoneSurrogate } from '../internal/checks.js';
 import { CollectorError } from '../internal/errors.js';
 import { isPlainObject, type MessageMeta, type WireMessage } from '@contexture/context/protocol';
 import { encodeValue, isOwnValue, unboxed } from './json.js';
@@ -167,6 +167,11 @@ export function checkId(id: unknown): string {
     throw new CollectorError(
       'LC_STORE_INVALID_ARGUMENT',
       'a context id must be well-formed Unicode (it holds a lone surrogate)',
+    );
+  if (emptyHashTag(`{${id}}`))
+    throw new CollectorError(
+      'LC_STORE_INVALID_ARGUMENT',
+      `a context id must not start with } (it would end the hash tag that keeps its keys in one Redis Cluster slot), got ${JSON.stringify(id).slice(0, 60)}`,
     );
   return id;
 }

@@ -3,6 +3,7 @@
  * frozen defaults, and their validation.
  */
 import type { RedisOption } from '../internal/cluster.js';
+import { emptyHashTag } from '../internal/checks.js';
 import { CollectorError } from '../internal/errors.js';
 import type { StoreOptions } from './options.js';
 
@@ -82,6 +83,11 @@ export function redisStoreSettings(options: RedisContextStoreOptions): RedisStor
   if (options.contextsPerCall !== undefined) o.contextsPerCall = options.contextsPerCall;
   if (options.knownContexts !== undefined) o.knownContexts = options.knownContexts;
   if (typeof o.prefix !== 'string') throw new CollectorError('LC_STORE_INVALID_ARGUMENT', 'prefix must be a string');
+  if (emptyHashTag(`${o.prefix}ctx:{x}`))
+    throw new CollectorError(
+      'LC_STORE_INVALID_ARGUMENT',
+      "prefix must not hold { right before } (an empty hash tag: a context's keys would be in several Redis Cluster slots)",
+    );
   if (typeof o.publish !== 'boolean')
     throw new CollectorError('LC_STORE_INVALID_ARGUMENT', 'publish must be a boolean');
   if (!Number.isSafeInteger(o.scanCount) || o.scanCount < 1)
