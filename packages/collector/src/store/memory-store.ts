@@ -31,6 +31,7 @@ import {
 } from './memory-entry.js';
 import {
   checkCleanupOptions,
+  checkApplyItems,
   checkFields,
   checkId,
   checkIncarnation,
@@ -189,6 +190,7 @@ export class MemoryContextStore extends BaseContextStore {
 
   /** `apply()` on each message in order; nothing is applied when one of them is invalid. */
   async applyMany(items: readonly ApplyItem[]): Promise<ApplyResult[]> {
+    checkApplyItems(items);
     this.checkOpen();
     // Every message checked and encoded first: nothing is applied when one of them cannot be.
     const texts = items.map((item) => messageTexts(item.message));

@@ -2,7 +2,7 @@ import { emptyHashTag, holdsLoneSurrogate } from '../internal/checks.js';
 import { CollectorError } from '../internal/errors.js';
 import { isPlainObject, type MessageMeta, type WireMessage } from '@contexture/context/protocol';
 import { encodeValue, isOwnValue, unboxed } from './json.js';
-import type { CleanupOptions, ListOptions, StoredContext, WatchOptions } from './types.js';
+import type { ApplyItem, CleanupOptions, ListOptions, StoredContext, WatchOptions } from './types.js';
 
 /** What a `restoreProvider` gives back: at least the context and its version. */
 export interface RestoredContext {
@@ -295,6 +295,21 @@ export function checkMessage(message: WireMessage): Record<string, unknown> {
     throw new CollectorError('LC_STORE_INVALID_ARGUMENT', `unknown status ${String(s).slice(0, 40)}`);
   }
   return obj;
+}
+
+/** The items of `applyMany()`: an array of objects `{ message, meta }` (each message checked by checkMessage()). */
+export function checkApplyItems(items: unknown): readonly ApplyItem[] {
+  if (!Array.isArray(items))
+    throw new CollectorError('LC_STORE_INVALID_ARGUMENT', 'applyMany() takes an array of { message, meta }');
+  for (let i = 0; i < items.length; i++) {
+    const item: unknown = items[i];
+    if (typeof item !== 'object' || item === null || Array.isArray(item))
+      throw new CollectorError(
+        'LC_STORE_INVALID_ARGUMENT',
+        `applyMany() item ${i} must be an object { message, meta }`,
+      );
+  }
+  return items as readonly ApplyItem[];
 }
 
 /** The field names `assign()` removes: strings, none of them also set in the same call. */

@@ -10,6 +10,7 @@ import { encodeValue } from './json.js';
 import { KnownContexts } from './known-contexts.js';
 import {
   checkCleanupOptions,
+  checkApplyItems,
   checkFields,
   checkId,
   checkIncarnation,
@@ -133,6 +134,7 @@ export class RedisContextStore extends BaseContextStore {
    * before them and not done yet go after those, in a call of their own (see RedisWrites).
    */
   async applyMany(items: readonly ApplyItem[]): Promise<ApplyResult[]> {
+    checkApplyItems(items);
     this.checkOpen();
     const objs = items.map((item) => checkMessage(item.message));
     const headerTexts = items.map((item) => metaHeadersText(item.meta));

@@ -239,6 +239,12 @@ export function applyManyTests(make: StoreFactory): void {
     );
     expect(err.message).to.match(/field "loop" cannot be stored as JSON/);
     expect(await store.get('inv-ok')).to.equal(null);
+    // Items that are no array, or no objects: the same code, not a TypeError.
+    for (const items of ['x', null, [null], [{ message: { obj_id: 'inv-ok', obj: {}, seq: 0 } }, 7], [{}]]) {
+      await expectCode(store.applyMany(items as never), 'LC_STORE_INVALID_ARGUMENT');
+      await expectCode(store.apply(items as never), 'LC_STORE_INVALID_ARGUMENT');
+    }
+    expect(await store.get('inv-ok')).to.equal(null);
     expect(await store.applyMany([])).to.deep.equal([]);
   });
 
