@@ -324,6 +324,15 @@ describe('contexture-store web: the command', function () {
     expect(p.out.stderr).to.equal(`contexture-store: cannot listen on 127.0.0.1:${port}: EADDRINUSE\n`);
   });
 
+  it('says it cannot listen on a host name that does not resolve, with status 69', async () => {
+    // .invalid never resolves (RFC 2606): ENOTFOUND, or EAI_AGAIN without a resolver.
+    const p = start(['web', 'no-such-host.invalid:80']);
+    expect(await p.exited, p.out.stderr).to.equal(69);
+    expect(p.out.stderr).to.match(
+      /^contexture-store: cannot listen on no-such-host\.invalid:80: (ENOTFOUND|EAI_AGAIN)\n$/,
+    );
+  });
+
   it('refuses an address that is not [HOST:]PORT with status 2', async () => {
     for (const bad of ['http://x:1', '70000', 'host:']) {
       const p = start(['web', bad]);

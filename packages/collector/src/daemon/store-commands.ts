@@ -220,8 +220,10 @@ export async function webCommand(run: StoreRun, address: ListenAddress): Promise
       url = await server.listen();
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
+      // The system's refusal (in use, not this machine's, a host name that does not resolve): 69.
+      const system = typeof e.code === 'string' && /^E[A-Z0-9]+$/.test(e.code);
       throw new Refusal(
-        e.code === 'EADDRINUSE' || e.code === 'EACCES' || e.code === 'EADDRNOTAVAIL' ? EXIT.UNAVAILABLE : EXIT.SOFTWARE,
+        system ? EXIT.UNAVAILABLE : EXIT.SOFTWARE,
         'LC_STORE_CLI_LISTEN',
         `cannot listen on ${address.host}:${address.port}: ${e.code ?? e.message}`,
       );
