@@ -290,6 +290,16 @@ describe('Registry spread over parts (shards)', function () {
   it('shards: 1 keeps the one-slot layout; shards: 6 spreads a namespace over every master, and every call finds its entry', async () => {
     expect(make().key('a')).to.equal(`${prefix}registry:{default}:e:a`);
     expect((await caught(() => make({ shards: 0 }))).code).to.equal('LC_REGISTRY_INVALID_ARGUMENT');
+    // An empty hash tag would put a namespace's keys in several slots: refused.
+    for (const [o, why] of [
+      [{ namespace: '}x' }, /namespace must not start with }/],
+      [{ prefix: 'p{}:' }, /prefix must not hold \{ right before \}/],
+    ] as const) {
+      const e = await caught(() => make(o));
+      expect(e.code).to.equal('LC_REGISTRY_INVALID_ARGUMENT');
+      expect(e.message).to.match(why);
+    }
+    expect(make({ namespace: 'a}b' }).key('a')).to.equal(`${prefix}registry:{a}b}:e:a`);
     const reg = make({ namespace: 'wide', shards: 6, heartbeatTimeout: 60_000, expireAfter: 120_000 });
     const other = make({ namespace: 'wide', shards: 6 });
     const ids = Array.from({ length: 300 }, (_, i) => `backend-${i}`);

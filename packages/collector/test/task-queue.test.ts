@@ -354,6 +354,13 @@ for (const on of BACKENDS)
       expect(() => new TaskQueue({ redis: backend.option(), recheckInterval: 0 }))
         .to.throw(/recheckInterval/)
         .with.property('code', 'LC_TASK_INVALID');
+      // An empty hash tag would put a namespace's keys in several slots: refused.
+      expect(() => new TaskQueue({ redis: backend.option(), namespace: '}x' }))
+        .to.throw(/namespace must not start with }/)
+        .with.property('code', 'LC_TASK_INVALID');
+      expect(() => new TaskQueue({ redis: backend.option(), prefix: 'p{}:' }))
+        .to.throw(/prefix must not hold \{ right before \}/)
+        .with.property('code', 'LC_TASK_INVALID');
     });
 
     it('JSON only: params or results that are not JSON are refused; nothing is evaluated', async () => {

@@ -30,6 +30,18 @@ export function emptyHashTag(key: string): boolean {
   return open !== -1 && key.charCodeAt(open + 1) === 0x7d;
 }
 
+/**
+ * Why the keys `<prefix><kind>:{<name>}…` of a namespace would not share one Redis Cluster slot
+ * (an empty hash tag, see {@link emptyHashTag}), said of `what` (`namespace`); null when they do.
+ */
+export function hashTagRefusal(prefix: string, kind: string, what: string, name: string): string | null {
+  if (emptyHashTag(`${prefix}${kind}:{x}`))
+    return 'prefix must not hold { right before } (an empty hash tag: its keys would be in several Redis Cluster slots)';
+  if (emptyHashTag(`{${name}}`))
+    return `${what} must not start with } (it would end the hash tag that keeps its keys in one Redis Cluster slot)`;
+  return null;
+}
+
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /** A positive integer (`unit` is said in the message, e.g. ' (ms)'); else `code`. */

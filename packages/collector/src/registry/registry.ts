@@ -1,6 +1,6 @@
 import { isCluster, partTag, type RedisClient, type RedisOption, slotOf } from '../internal/cluster.js';
 import { isPlainObject, setOwn } from '@contexture/context/protocol';
-import { checkOptionNames, checkPositive, checkText as text } from '../internal/checks.js';
+import { checkOptionNames, checkPositive, checkText as text, hashTagRefusal } from '../internal/checks.js';
 import { CollectorError } from '../internal/errors.js';
 import { loadScripts, script } from '../internal/scripts.js';
 import { closeClient, reaching, redisAddress, resolveRedis, trackCall } from '../internal/redis-client.js';
@@ -188,6 +188,8 @@ export class Registry implements AsyncDisposable {
     if (typeof o.prefix !== 'string') throw invalid('prefix must be a string');
     this.prefix = o.prefix;
     this.namespace = checkText('namespace', o.namespace);
+    const tagRefusal = hashTagRefusal(this.prefix, 'registry', 'namespace', this.namespace);
+    if (tagRefusal !== null) throw invalid(tagRefusal);
     this.shards = checkPositive('LC_REGISTRY_INVALID_ARGUMENT', 'shards', o.shards);
     if (this.shards > 1024) throw invalid(`shards must be at most 1024, got ${this.shards}`);
     this.tags = Array.from({ length: this.shards }, (_, n) => partTag(this.namespace, n));

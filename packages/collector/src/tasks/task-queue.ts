@@ -3,7 +3,7 @@ import { setMaxListeners } from 'node:events';
 import { partTag, type RedisClient, slotOf } from '../internal/cluster.js';
 import { isPlainObject } from '@contexture/context/protocol';
 import { CollectorError } from '../internal/errors.js';
-import { checkFunction, checkOptionNames, checkSignal } from '../internal/checks.js';
+import { checkFunction, checkOptionNames, checkSignal, hashTagRefusal } from '../internal/checks.js';
 import { closeClient, reaching, redisAddress, resolveRedis, unavailable } from '../internal/redis-client.js';
 import { checkMs, checkProgress, checkText, errorInfo, invalid, toJson } from './task-checks.js';
 import { TaskError, taskFailure } from './task-error.js';
@@ -82,6 +82,8 @@ export class TaskQueue implements AsyncDisposable {
     if (typeof o.prefix !== 'string') throw invalid('prefix must be a string');
     this.prefix = o.prefix;
     this.namespace = checkText('namespace', o.namespace);
+    const tagRefusal = hashTagRefusal(this.prefix, 'tq', 'namespace', this.namespace);
+    if (tagRefusal !== null) throw invalid(tagRefusal);
     const shards = checkMs('shards', o.shards);
     if (shards > 1024) throw invalid(`shards must be at most 1024, got ${shards}`);
     this.o = {
