@@ -1,5 +1,6 @@
 import type { RedisClient } from '../internal/cluster.js';
 import { CollectorError } from '../internal/errors.js';
+import { checkOptionNames } from '../internal/checks.js';
 import { ALLOC_SCRIPTS } from './alloc-scripts.js';
 import type { ScriptArg } from '../internal/lua-script.js';
 import { Allocation, type AllocationHost } from './allocation.js';
@@ -262,6 +263,7 @@ export class Allocator implements AllocationHost {
   }
 
   private async allocate(want: string, options: MallocOptions): Promise<Allocation | null> {
+    checkOptionNames('LC_ALLOC_INVALID_ARGUMENT', 'malloc()', options, ['timeout', 'name', 'cacheTimeout', 'priority']);
     const timeout = options.timeout === undefined ? this.timeout : checkDuration(options.timeout, 'timeout');
     const cacheTimeout =
       options.cacheTimeout === undefined ? this.cacheTimeout : checkDuration(options.cacheTimeout, 'cacheTimeout');

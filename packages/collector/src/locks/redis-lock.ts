@@ -65,6 +65,8 @@ export interface AcquireOptions extends LockCallOptions {
   reentrant?: boolean;
 }
 
+const ACQUIRE_OPTIONS = ['owner', 'ttl', 'retryDelay', 'maxRetries', 'jitter', 'timeout', 'signal', 'reentrant'];
+
 /** A held lock. */
 export interface LockHandle {
   readonly name: string;
@@ -361,6 +363,7 @@ export class RedisLock {
   /** acquire(), and when the call that took the lock was sent (performance.now(): its ttl runs from no earlier). */
   private async acquiring(name: string, options: AcquireOptions): Promise<{ handle: LockHandle; sent: number }> {
     checkLockName(name);
+    checkOptionNames('LC_LOCK_INVALID_ARGUMENT', 'acquire()', options, ACQUIRE_OPTIONS);
     const key = this.key(name);
     const owner = this.ownerOf(options);
     const ttl = this.ttlOf(options);
@@ -550,6 +553,7 @@ export class RedisLock {
   /** Validates one call's arguments, then makes one attempt. */
   private async take(name: string, options: LockCallOptions, reentrant: boolean): Promise<LockHandle | null> {
     checkLockName(name);
+    checkOptionNames('LC_LOCK_INVALID_ARGUMENT', reentrant ? 'rlock()' : 'lock()', options, ['owner', 'ttl']);
     return this.attempt(name, this.key(name), this.ownerOf(options), this.ttlOf(options), reentrant, '');
   }
 

@@ -1,4 +1,4 @@
-import { emptyHashTag, holdsLoneSurrogate } from '../internal/checks.js';
+import { checkOptionNames, emptyHashTag, holdsLoneSurrogate } from '../internal/checks.js';
 import { CollectorError } from '../internal/errors.js';
 import { isPlainObject, type MessageMeta, type WireMessage } from '@contexture/context/protocol';
 import { encodeValue, isOwnValue, unboxed } from './json.js';
@@ -328,6 +328,7 @@ export function checkRemove(remove: unknown, fields: Record<string, unknown>): s
 /** The options of `list()`, checked: an object, `limit` an integer >= 1, `cursor` a string or null, `rkey` a string, `status` a status or null. */
 export function checkListOptions(options: unknown): ListOptions {
   const o = checkObject('list() options', options) as ListOptions;
+  checkOptionNames('LC_STORE_INVALID_ARGUMENT', 'list()', o, ['rkey', 'status', 'cursor', 'limit']);
   if (o.limit !== undefined) positiveInt('limit', o.limit, false);
   if (o.cursor !== undefined && o.cursor !== null && typeof o.cursor !== 'string')
     throw new CollectorError('LC_STORE_INVALID_ARGUMENT', 'cursor must be the string a page gave, or null');
@@ -380,6 +381,7 @@ export function metaHeadersText(meta: MessageMeta | undefined): string | undefin
 /** The options of `watch()`, checked: an object, `maxQueue` an integer >= 1, `keepAlive` a boolean. */
 export function checkWatchOptions(options: unknown): WatchOptions {
   const o = checkObject('watch() options', options) as WatchOptions;
+  checkOptionNames('LC_STORE_INVALID_ARGUMENT', 'watch()', o, ['maxQueue', 'keepAlive']);
   if (o.maxQueue !== undefined) positiveInt('maxQueue', o.maxQueue, false);
   if (o.keepAlive !== undefined && typeof o.keepAlive !== 'boolean')
     throw new CollectorError(
@@ -392,6 +394,7 @@ export function checkWatchOptions(options: unknown): WatchOptions {
 /** The options of `cleanup()`, checked: an object, `limit` an integer >= 1. */
 export function checkCleanupOptions(options: unknown): CleanupOptions {
   const o = checkObject('cleanup() options', options) as CleanupOptions;
+  checkOptionNames('LC_STORE_INVALID_ARGUMENT', 'cleanup()', o, ['limit']);
   if (o.limit !== undefined) positiveInt('limit', o.limit, false);
   return o;
 }

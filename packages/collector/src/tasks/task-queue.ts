@@ -27,6 +27,8 @@ function timedOut(id: string, name: string, ms: number): TaskError {
   return new TaskError('LC_TASK_TIMEOUT', id, `no result for task '${name}' (${id}) within ${ms} ms`);
 }
 
+const QUERY_OPTIONS = ['id', 'name', 'params', 'timeout', 'policy', 'once', 'onProgress', 'signal'];
+
 /**
  * A task queue in Redis: `query()` a named task with JSON params and get its result; `listen()`
  * runs tasks with the queue's handler. At least once: a task whose worker stops renewing it (it died)
@@ -153,6 +155,7 @@ export class TaskQueue implements AsyncDisposable {
   async query<R = unknown, P = unknown>(q: QueryOptions<P>): Promise<R> {
     this.checkOpen();
     if (!isPlainObject(q)) throw invalid('query takes an object with at least a name');
+    checkOptionNames('LC_TASK_INVALID', 'query', q, QUERY_OPTIONS);
     const name = checkText('name', q.name);
     const id = q.id === undefined ? randomUUID() : checkText('id', q.id);
     const timeout = checkMs('timeout', q.timeout ?? 60_000);
@@ -299,6 +302,7 @@ export class TaskQueue implements AsyncDisposable {
   private async listenLoop(names: string[], options: ListenOptions): Promise<void> {
     this.checkOpen();
     if (!Array.isArray(names) || names.length === 0) throw invalid('listen takes at least one task name');
+    checkOptionNames('LC_TASK_INVALID', 'listen', options, ['concurrency', 'signal']);
     for (const n of names) {
       checkText('name', n);
       if (this.functionFor(n) === undefined) throw invalid(`no handler for task '${n}' in this queue`);
