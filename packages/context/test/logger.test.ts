@@ -137,7 +137,7 @@ describe('Handler logger: a pino-style logger gets fields and a message', functi
     const log = memoryPino();
     const handler = new Handler({
       url: amqpUrl(),
-      exchange: uniqueName('log-ovf'),
+      exchange: cleanup.exchange(uniqueName('log-ovf')),
       bufferSize: 10,
       logger: log.logger,
     });
@@ -170,7 +170,7 @@ describe('Handler logger: a pino-style logger gets fields and a message', functi
     const connected = memoryPino();
     const a = new Handler({
       url: amqpUrl(),
-      exchange: uniqueName('log-drop'),
+      exchange: cleanup.exchange(uniqueName('log-drop')),
       bufferSize: 10,
       logger: connected.logger,
     });
@@ -206,7 +206,7 @@ describe('Handler logger: a pino-style logger gets fields and a message', functi
     const down = memoryPino();
     const c = new Handler({
       url: proxiedAmqpUrl(proxy.port),
-      exchange: uniqueName('log-drop'),
+      exchange: cleanup.exchange(uniqueName('log-drop')),
       bufferSize: 10,
       heartbeatInterval: 0,
       closeTimeout: 500,
