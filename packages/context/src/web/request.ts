@@ -8,6 +8,7 @@
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import { type Context, type ContextOptions, requestContext, sendTransient } from '../context.js';
 import { LazyContext } from '../current.js';
+import { UNDESCRIBABLE } from '../format.js';
 import { setOwn } from '../protocol/own.js';
 import { redactUrl } from '../redact.js';
 import { captureTraceContext, inTraceContext } from '../trace-context.js';
@@ -23,7 +24,7 @@ function describe(err: unknown): { name: string; message: string } {
     }
     return { name: typeof err, message: String(err) };
   } catch {
-    return { name: typeof err, message: '(cannot be described)' };
+    return { name: typeof err, message: UNDESCRIBABLE };
   }
 }
 
